@@ -1,0 +1,35 @@
+// Node 20's test runner does not expand globs, so this finds the test files of the
+// given folders and hands them to `node --test` with tsx loaded.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const folders = process.argv.slice(2);
+if (folders.length === 0) {
+  console.error('usage: node scripts/run-tests.mjs FOLDER...');
+  process.exit(2);
+}
+
+function findTests(dir) {
+  const found = [];
+  for (const entry of readdirSync(dir)) {
+    if (entry === 'node_modules' || entry.startsWith('.')) continue;
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) found.push(...findTests(path));
+    else if (entry.endsWith('.test.ts')) found.push(path);
+  }
+  return found;
+}
+
+const files = folders.flatMap((folder) => findTests(folder)).sort();
+if (files.length === 0) {
+  console.error(`no *.test.ts files under ${folders.join(', ')}`);
+  process.exit(1);
+}
+const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,155 @@
+// Journal error registry. Every operating error the journal raises has a stable code, a
+// message that names the bad value (and the limit and setting where there is one) and a
+// context object (shard, segment, offset, position) so callers and logs keep the cause.
+// Tests assert codes, never wording; docs/errors.md lists every code and a test keeps the
+// two in step.
+
+export interface ErrorContext {
+  shard?: string;
+  segment?: string;
+  offset?: number;
+  position?: number;
+  [key: string]: unknown;
+}
+
+export class ShardlineError extends Error {
+  readonly code: string;
+  readonly context: ErrorContext;
+
+  constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ShardlineError';
+    this.code = code;
+    this.context = context;
+  }
+}
+
+type MessageOf<Args extends unknown[]> = (...args: Args) => string;
+
+interface ErrorDefinition<Args extends unknown[]> {
+  code: string;
+  meaning: string;
+  fix: string;
+  message: MessageOf<Args>;
+}
+
+export const errorRegistry = new Map<string, { meaning: string; fix: string }>();
+
+export function defineError<Args extends unknown[]>(definition: ErrorDefinition<Args>) {
+  if (errorRegistry.has(definition.code)) throw new Error(`error code ${definition.code} defined twice`);
+  errorRegistry.set(definition.code, { meaning: definition.meaning, fix: definition.fix });
+  const create = (context: ErrorContext, ...args: Args): ShardlineError =>
+    new ShardlineError(definition.code, definition.message(...args), context);
+  const withCause = (cause: unknown, context: ErrorContext, ...args: Args): ShardlineError =>
+    new ShardlineError(definition.code, definition.message(...args), context, { cause });
+  return { code: definition.code, create, withCause };
+}
+
+export const JournalErrors = {
+  invalidShardName: defineError({
+    code: 'SL_JOURNAL_INVALID_SHARD_NAME',
+    meaning: 'A shard name is empty, too long, `.` or `..`, or holds a character outside [A-Za-z0-9._$-] (such as a path separator).',
+    fix: 'Use 1-200 characters from A-Z a-z 0-9 . _ $ -, not `.` or `..`.',
+    message: (name: string, why: string) => `invalid shard name ${JSON.stringify(name)}: ${why}`,
+  }),
+  shardNotFound: defineError({
+    code: 'SL_JOURNAL_SHARD_NOT_FOUND',
+    meaning: 'The named shard does not exist in this journal.',
+    fix: 'Create it first, or check the name with `shardline shard list`.',
+    message: (name: string) => `shard ${JSON.stringify(name)} does not exist`,
+  }),
+  shardExists: defineError({
+    code: 'SL_JOURNAL_SHARD_EXISTS',
+    meaning: 'A shard with this name already exists.',
+    fix: 'Pick another name, or open the existing shard.',
+    message: (name: string) => `shard ${JSON.stringify(name)} already exists`,
+  }),
+  notAJournal: defineError({
+    code: 'SL_JOURNAL_NOT_A_JOURNAL',
+    meaning: 'The data directory is not empty and has no journal marker file (shardline-journal.json), or a shard directory has no shard.json.',
+    fix: 'Point --data-dir at an empty directory or at an existing Shardline journal.',
+    message: (path: string, why: string) => `${path} is not a Shardline journal: ${why}`,
+  }),
+  unsupportedFormat: defineError({
+    code: 'SL_JOURNAL_UNSUPPORTED_FORMAT',
+    meaning: 'A journal, index or batch carries a format version this build does not read.',
+    fix: 'Run a Shardline version that supports this format version.',
+    message: (what: string, version: number, supported: number) =>
+      `${what} has format version ${version}; this build reads version ${supported}`,
+  }),
+  corruptBatch: defineError({
+    code: 'SL_JOURNAL_CORRUPT_BATCH',
+    meaning: 'A stored batch failed its checksum or structure check while being read; its records are not returned.',
+    fix: 'Run `shardline shard verify` to locate the damage; restore the shard from a replica or backup.',
+    message: (why: string) => `corrupt batch: ${why}`,
+  }),
+  offsetOutOfRange: defineError({
+    code: 'SL_JOURNAL_OFFSET_OUT_OF_RANGE',
+    meaning: 'A read or truncation asked for an offset outside [startOffset, nextOffset].',
+    fix: 'Read from an offset inside the range reported by `info` (startOffset .. nextOffset).',
+    message: (offset: number, startOffset: number, nextOffset: number) =>
+      `offset ${offset} is outside the shard's range [${startOffset}, ${nextOffset}]`,
+  }),
+  recordTooLarge: defineError({
+    code: 'SL_JOURNAL_RECORD_TOO_LARGE',
+    meaning: 'An appended record (or the batch of one append) is larger than the shard allows.',
+    fix: 'Send smaller records, or raise the shard setting maxRecordBytes.',
+    message: (bytes: number, limit: number) =>
+      `record of ${bytes} bytes exceeds maxRecordBytes=${limit}`,
+  }),
+  keyRequired: defineError({
+    code: 'SL_JOURNAL_KEY_REQUIRED',
+    meaning: 'A record without a key was appended to a compacted shard, where the key decides what survives.',
+    fix: 'Give every record of a compacted shard a key.',
+    message: (index: number) => `record #${index} has no key, but the shard is compacted`,
+  }),
+  staleEpoch: defineError({
+    code: 'SL_JOURNAL_STALE_EPOCH',
+    meaning: 'An append carried a leader epoch lower than one already in the shard: the writer has been deposed.',
+    fix: 'Fetch the current leader and epoch and retry there.',
+    message: (epoch: number, current: number) => `append with leader epoch ${epoch} is older than the shard's epoch ${current}`,
+  }),
+  closed: defineError({
+    code: 'SL_JOURNAL_CLOSED',
+    meaning: 'The journal or shard was closed or deleted while the operation ran or before it started.',
+    fix: 'Reopen the journal; a deleted shard must be created again.',
+    message: (what: string) => `${what} is closed`,
+  }),
+  invalidConfig: defineError({
+    code: 'SL_JOURNAL_INVALID_CONFIG',
+    meaning: 'A shard or journal setting has a value outside its allowed range.',
+    fix: 'Correct the named setting; docs/journal-format.md lists the settings and their ranges.',
+    message: (setting: string, value: unknown, rule: string) =>
+      `invalid ${setting}=${JSON.stringify(value)}: ${rule}`,
+  }),
+  invalidArgument: defineError({
+    code: 'SL_JOURNAL_INVALID_ARGUMENT',
+    meaning: 'An operation got an argument of the wrong type or range (a negative offset, a non-buffer value).',
+    fix: 'Pass the argument as documented.',
+    message: (argument: string, value: unknown, rule: string) =>
+      `invalid ${argument}=${JSON.stringify(value)}: ${rule}`,
+  }),
+  locked: defineError({
+    code: 'SL_JOURNAL_LOCKED',
+    meaning: 'Another live process holds the data directory lock (journal.lock).',
+    fix: 'Stop the other process, or use another --data-dir.',
+    message: (path: string, pid: number) => `${path} is in use by process ${pid}`,
+  }),
+  io: defineError({
+    code: 'SL_JOURNAL_IO',
+    meaning: 'The operating system refused a file operation (disk full, permission denied, I/O error).',
+    fix: 'Read the cause (errno) in the message; free space or fix permissions, then retry.',
+    message: (operation: string, path: string, cause: string) => `${operation} ${path} failed: ${cause}`,
+  }),
+};
+
+export function isShardlineError(error: unknown, code?: string): error is ShardlineError {
+  return error instanceof ShardlineError && (code === undefined || error.code === code);
+}
+
+/** Wraps an fs failure once, at the file boundary, so callers see one coded error. */
+export function ioError(operation: string, path: string, cause: unknown, context: ErrorContext = {}): ShardlineError {
+  if (cause instanceof ShardlineError) return cause;
+  const text = cause instanceof Error ? `${(cause as NodeJS.ErrnoException).code ?? cause.name}: ${cause.message}` : String(cause);
+  return JournalErrors.io.withCause(cause, context, operation, path, text);
+}

@@ -1,0 +1,7 @@
+// journal/: the segmented, checksummed shard log. This is the layer's public entry.
+export { Journal, JOURNAL_FORMAT_VERSION, JOURNAL_MARKER_FILE, isJournalDirectory, type JournalOptions } from './journal.js';
+export { Shard, type AppendOptions, type CompactionReport, type ReadOptions, type ShardInfo, type TailOptions } from './shard/shard.js';
+export { DEFAULT_SHARD_CONFIG, resolveShardConfig, type DurabilityMode, type ShardConfig } from './shard/shard-config.js';
+export { validateShardName } from './shard/shard-name.js';
+export { JournalErrors, ShardlineError, defineError, errorRegistry, isShardlineError, type ErrorContext } from './errors.js';
+export type { AppendResult, JournalRecord, RecordHeader, RecordInput } from './record.js';

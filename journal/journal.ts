@@ -1,0 +1,281 @@
+// A journal: one data directory holding many shards.
+//
+// Layout:
+//   DIR/shardline-journal.json   marker: {"format": 1}; a non-empty directory without it is refused
+//   DIR/journal.lock             pid of the process that has the journal open
+//   DIR/shards/NAME/shard.json   the shard's settings
+//   DIR/shards/NAME/<20-digit base offset>.log | .index | .timeindex
+// Shard creation and deletion go through a rename of the whole shard directory, so a crash
+// leaves either the old or the new state, never half a shard.
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { JournalErrors, ioError } from './errors.js';
+import type { AppendResult, JournalRecord, RecordInput } from './record.js';
+import { syncDirectory, writeDurably } from './segment/segment.js';
+import { resolveShardConfig, type ShardConfig } from './shard/shard-config.js';
+import { validateShardName } from './shard/shard-name.js';
+import { Shard, type AppendOptions, type CompactionReport, type ReadOptions, type ShardInfo, type TailOptions } from './shard/shard.js';
+
+export const JOURNAL_MARKER_FILE = 'shardline-journal.json';
+export const JOURNAL_FORMAT_VERSION = 1;
+const LOCK_FILE = 'journal.lock';
+const SHARDS_DIR = 'shards';
+const HOUSEKEEPING_PREFIX = '.';
+
+export interface JournalOptions {
+  /** Defaults for shards created without their own settings. */
+  shardDefaults?: Partial<ShardConfig>;
+  clock?: () => number;
+  logger?: Logger;
+  /** How often retention runs, in ms; 0 turns the background run off. */
+  retentionCheckMs?: number;
+}
+
+export class Journal {
+  private readonly shards = new Map<string, Shard>();
+  private readonly opening = new Map<string, Promise<Shard>>();
+  private closed = false;
+  private retentionTimer: NodeJS.Timeout | null = null;
+
+  private constructor(
+    readonly directory: string,
+    private readonly options: Required<Pick<JournalOptions, 'clock' | 'logger'>> & JournalOptions,
+  ) {}
+
+  static async open(directory: string, options: JournalOptions = {}): Promise<Journal> {
+    const path = resolve(directory);
+    const journal = new Journal(path, { clock: Date.now, logger: pino({ level: 'silent' }), ...options });
+    await journal.prepareDirectory();
+    await journal.acquireLock();
+    try {
+      await journal.openShards();
+    } catch (error) {
+      await journal.closeShards();
+      await journal.releaseLock();
+      throw error;
+    }
+    journal.startRetention(options.retentionCheckMs ?? 60_000);
+    return journal;
+  }
+
+  private get shardsDirectory(): string {
+    return join(this.directory, SHARDS_DIR);
+  }
+
+  private async prepareDirectory(): Promise<void> {
+    const markerPath = join(this.directory, JOURNAL_MARKER_FILE);
+    let entries: string[];
+    try {
+      await mkdir(this.directory, { recursive: true });
+      entries = await readdir(this.directory);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' || code === 'EEXIST') throw JournalErrors.notAJournal.create({}, this.directory, 'it is a file, not a directory');
+      throw ioError('open data directory', this.directory, error);
+    }
+    if (!entries.includes(JOURNAL_MARKER_FILE)) {
+      if (entries.length > 0) throw JournalErrors.notAJournal.create({}, this.directory, `it is not empty and has no ${JOURNAL_MARKER_FILE}`);
+      await mkdir(this.shardsDirectory, { recursive: true });
+      await writeDurably(markerPath, Buffer.from(`${JSON.stringify({ format: JOURNAL_FORMAT_VERSION })}\n`));
+      await syncDirectory(this.directory);
+      return;
+    }
+    let marker: { format?: unknown };
+    try {
+      marker = JSON.parse(await readFile(markerPath, 'utf8')) as typeof marker;
+    } catch {
+      throw JournalErrors.notAJournal.create({}, this.directory, `${JOURNAL_MARKER_FILE} is not valid JSON`);
+    }
+    if (marker.format !== JOURNAL_FORMAT_VERSION) {
+      throw JournalErrors.unsupportedFormat.create({}, `journal ${this.directory}`, Number(marker.format), JOURNAL_FORMAT_VERSION);
+    }
+    await mkdir(this.shardsDirectory, { recursive: true });
+  }
+
+  /** A second process on the same directory would corrupt it; a lock left by a dead pid is stale. */
+  private async acquireLock(): Promise<void> {
+    const path = join(this.directory, LOCK_FILE);
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      try {
+        const handle = await open(path, 'wx');
+        await handle.writeFile(String(process.pid));
+        await handle.close();
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', path, error);
+      }
+      const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw JournalErrors.locked.create({}, this.directory, holder);
+      }
+      await unlink(path).catch(() => undefined);
+    }
+    throw JournalErrors.locked.create({}, this.directory, -1);
+  }
+
+  private async releaseLock(): Promise<void> {
+    await unlink(join(this.directory, LOCK_FILE)).catch(() => undefined);
+  }
+
+  private async openShards(): Promise<void> {
+    const entries = await readdir(this.shardsDirectory);
+    for (const entry of entries) {
+      if (entry.startsWith(HOUSEKEEPING_PREFIX)) {
+        // A create or delete that a crash interrupted: finish it by removing the leftover.
+        await rm(join(this.shardsDirectory, entry), { recursive: true, force: true });
+        continue;
+      }
+      const name = validateShardName(entry);
+      this.shards.set(name, await Shard.open(name, join(this.shardsDirectory, name), this.shardContext()));
+    }
+  }
+
+  private shardContext() {
+    return { clock: this.options.clock, logger: this.options.logger };
+  }
+
+  private startRetention(intervalMs: number): void {
+    if (intervalMs <= 0) return;
+    this.retentionTimer = setInterval(() => void this.enforceRetention(), intervalMs);
+    this.retentionTimer.unref();
+  }
+
+  async enforceRetention(): Promise<number> {
+    let deleted = 0;
+    for (const shard of this.shards.values()) {
+      deleted += await shard.enforceRetention().catch((error: unknown) => {
+        this.options.logger.error({ shard: shard.name, err: error }, 'retention failed');
+        return 0;
+      });
+    }
+    return deleted;
+  }
+
+  async createShard(name: string, config: Partial<ShardConfig> = {}): Promise<ShardInfo> {
+    this.assertOpen();
+    validateShardName(name);
+    const resolved = resolveShardConfig({ ...this.options.shardDefaults, ...config });
+    if (this.shards.has(name) || this.opening.has(name)) throw JournalErrors.shardExists.create({ shard: name }, name);
+    const creation = this.materialiseShard(name, resolved);
+    this.opening.set(name, creation);
+    try {
+      const shard = await creation;
+      this.shards.set(name, shard);
+      return shard.info();
+    } finally {
+      this.opening.delete(name);
+    }
+  }
+
+  private async materialiseShard(name: string, config: ShardConfig): Promise<Shard> {
+    const staging = join(this.shardsDirectory, `${HOUSEKEEPING_PREFIX}creating-${name}`);
+    const final = join(this.shardsDirectory, name);
+    try {
+      await rm(staging, { recursive: true, force: true });
+      await mkdir(staging);
+      await Shard.writeConfig(staging, config);
+      await syncDirectory(staging);
+      await rename(staging, final);
+      await syncDirectory(this.shardsDirectory);
+    } catch (error) {
+      throw ioError('create shard', final, error, { shard: name });
+    }
+    return Shard.open(name, final, this.shardContext());
+  }
+
+  async deleteShard(name: string): Promise<void> {
+    const shard = this.shard(name);
+    this.shards.delete(name);
+    await shard.destroy();
+    const doomed = join(this.shardsDirectory, `${HOUSEKEEPING_PREFIX}deleting-${name}-${process.pid}-${this.options.clock()}`);
+    try {
+      await rename(shard.directory, doomed);
+      await syncDirectory(this.shardsDirectory);
+      await rm(doomed, { recursive: true, force: true });
+    } catch (error) {
+      throw ioError('delete shard', shard.directory, error, { shard: name });
+    }
+  }
+
+  hasShard(name: string): boolean {
+    return this.shards.has(name);
+  }
+
+  /** The shard, or SL_JOURNAL_SHARD_NOT_FOUND (after the name check). */
+  shard(name: string): Shard {
+    this.assertOpen();
+    validateShardName(name);
+    const shard = this.shards.get(name);
+    if (shard === undefined) throw JournalErrors.shardNotFound.create({ shard: name }, name);
+    return shard;
+  }
+
+  listShards(): ShardInfo[] {
+    this.assertOpen();
+    return [...this.shards.values()].map((shard) => shard.info()).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  append(name: string, records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult> {
+    return this.shard(name).append(records, options);
+  }
+
+  read(name: string, fromOffset: number, options?: ReadOptions): Promise<JournalRecord[]> {
+    return this.shard(name).read(fromOffset, options);
+  }
+
+  readByTime(name: string, timestamp: number, options?: ReadOptions): Promise<JournalRecord[]> {
+    return this.shard(name).readByTime(timestamp, options);
+  }
+
+  tail(name: string, fromOffset: number, options?: TailOptions): AsyncGenerator<JournalRecord> {
+    return this.shard(name).tail(fromOffset, options);
+  }
+
+  truncateAfter(name: string, offset: number): Promise<void> {
+    return this.shard(name).truncateAfter(offset);
+  }
+
+  compact(name: string): Promise<CompactionReport> {
+    return this.shard(name).compact();
+  }
+
+  info(name: string): ShardInfo {
+    return this.shard(name).info();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
+    await this.closeShards();
+    await this.releaseLock();
+  }
+
+  private async closeShards(): Promise<void> {
+    for (const shard of this.shards.values()) await shard.close();
+    this.shards.clear();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw JournalErrors.closed.create({}, `journal ${this.directory}`);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** True when `directory` exists and holds a journal marker (for audit tools). */
+export async function isJournalDirectory(directory: string): Promise<boolean> {
+  try {
+    return (await stat(join(directory, JOURNAL_MARKER_FILE))).isFile();
+  } catch {
+    return false;
+  }
+}

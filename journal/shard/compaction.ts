@@ -1,0 +1,70 @@
+// Compaction of one sealed segment: rewrite it keeping only the records `keep` accepts.
+// Batches keep their leader epoch and their records keep their offsets (a rewritten batch's
+// base is its first kept record), so readers and replication see the same offsets as before.
+// The result is written to `<segment>.log.compacting` and fsynced; the shard swaps it in.
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { ioError } from '../errors.js';
+import type { JournalRecord } from '../record.js';
+import { decodeBatchRecords, encodeBatch, readBatchHeader, sealBatch } from '../segment/batch-format.js';
+import type { Segment } from '../segment/segment.js';
+
+export interface SegmentRewrite {
+  path: string;
+  recordsKept: number;
+  recordsRemoved: number;
+  bytes: number;
+}
+
+const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** Returns null when every record is kept (nothing to rewrite). */
+export async function compactSegment(segment: Segment, keep: (record: JournalRecord) => boolean): Promise<SegmentRewrite | null> {
+  const path = `${segment.logPath}.compacting`;
+  let handle: FileHandle | null = null;
+  const rewrite: SegmentRewrite = { path, recordsKept: 0, recordsRemoved: 0, bytes: 0 };
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  try {
+    handle = await open(path, 'w');
+    const output = handle;
+    const flush = async () => {
+      if (pending.length === 0) return;
+      await output.writev(pending);
+      pending = [];
+      pendingBytes = 0;
+    };
+    const batches: { position: number; batchBytes: number }[] = [];
+    await segment.scan(segment.visibleBytes, segment.baseOffset, 0, (batch) => batches.push({ position: batch.position, batchBytes: batch.header.batchBytes }));
+    for (const { position, batchBytes } of batches) {
+      const bytes = await segment.read(position, batchBytes);
+      const header = readBatchHeader(bytes, 0);
+      const records = decodeBatchRecords(bytes, 0, header);
+      const kept = records.filter(keep);
+      rewrite.recordsRemoved += records.length - kept.length;
+      rewrite.recordsKept += kept.length;
+      const first = kept[0];
+      if (first === undefined) continue;
+      const batch = kept.length === records.length
+        ? bytes
+        : encodeBatch(kept.map((record) => ({ offsetDelta: record.offset - first.offset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers })));
+      if (batch !== bytes) sealBatch(batch, first.offset, header.leaderEpoch);
+      pending.push(batch);
+      pendingBytes += batch.length;
+      rewrite.bytes += batch.length;
+      if (pendingBytes >= WRITE_CHUNK_BYTES) await flush();
+    }
+    await flush();
+    await output.sync();
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    handle = null;
+    throw ioError('compact', path, error, { segment: segment.name });
+  } finally {
+    await handle?.close();
+  }
+  if (rewrite.recordsRemoved === 0) {
+    await unlink(path).catch(() => undefined);
+    return null;
+  }
+  return rewrite;
+}

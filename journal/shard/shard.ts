@@ -1,0 +1,836 @@
+// A shard: an ordered, append-only log of records kept in segments (oldest first; the last is
+// the active one that takes appends).
+//
+// Invariants:
+// - Offsets are assigned by the writer, in log order, when a batch is written; they are dense
+//   for appends (compaction may later leave gaps) and never reused except after truncateAfter.
+// - Readers see a record only once its append is acknowledged: in fsync mode after the
+//   fdatasync that covers it, so a reader never sees a record that a crash could take back.
+// - Every batch a reader gets passed its checksum; a damaged batch is an error, never data.
+// - Writes, rolls, truncation, retention deletes and compaction swaps run under `writeLock`;
+//   reads and compaction's rewrite work do not take it, so they never block appends for long.
+import { readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { JournalErrors, ShardlineError, ioError } from '../errors.js';
+import type { AppendResult, JournalRecord, RecordInput } from '../record.js';
+import {
+  BATCH_HEADER_BYTES,
+  checkBatch,
+  decodeBatchRecords,
+  encodeBatch,
+  encodedRecordBytes,
+  lastOffsetOf,
+  readBatchHeader,
+  RecordDecodeError,
+  sealBatch,
+  type BatchHeader,
+  type BatchRecordInput,
+} from '../segment/batch-format.js';
+import { parseSegmentFileName, Segment, syncDirectory, writeDurably, type SegmentSettings } from '../segment/segment.js';
+import { Mutex } from './mutex.js';
+import { segmentsToDelete } from './retention.js';
+import { HARD_MAX_BATCH_BYTES, resolveShardConfig, type ShardConfig } from './shard-config.js';
+import { compactSegment } from './compaction.js';
+
+export const SHARD_CONFIG_FILE = 'shard.json';
+const SHARD_CONFIG_VERSION = 1;
+/** One group commit writes at most this much before it fsyncs and acknowledges. */
+const GROUP_COMMIT_MAX_BYTES = 32 * 1024 * 1024;
+const DEFAULT_READ_MAX_RECORDS = 1000;
+const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
+const MAX_READ_RECORDS = 100_000;
+const MAX_RELATIVE_OFFSET = 2 ** 32 - 2;
+const TAIL_PAGE_RECORDS = 500;
+
+export interface ShardInfo {
+  name: string;
+  config: ShardConfig;
+  /** First offset that may still be read. */
+  startOffset: number;
+  /** Offset the next append gets; readers see records below it. */
+  nextOffset: number;
+  epoch: number;
+  sizeBytes: number;
+  segmentCount: number;
+  maxTimestamp: number;
+}
+
+export interface ReadOptions {
+  maxRecords?: number;
+  /** Soft cap on returned record bytes; at least one record is returned when one exists. */
+  maxBytes?: number;
+}
+
+export interface AppendOptions {
+  /** Leader epoch to write the batch under; defaults to the shard's current epoch. */
+  epoch?: number;
+}
+
+export interface TailOptions {
+  signal?: AbortSignal;
+}
+
+export interface CompactionReport {
+  segmentsRewritten: number;
+  recordsRemoved: number;
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+export interface ShardContext {
+  clock: () => number;
+  logger: Logger;
+}
+
+interface PendingAppend {
+  batch: Buffer;
+  lastOffsetDelta: number;
+  epoch: number | undefined;
+  resolve: (result: AppendResult) => void;
+  reject: (error: Error) => void;
+}
+
+interface Waiter {
+  offset: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+export class Shard {
+  private segments: Segment[] = [];
+  private pending: PendingAppend[] = [];
+  private pendingBytes = 0;
+  private draining = false;
+  private readonly writeLock = new Mutex();
+  private readonly compactionLock = new Mutex();
+  private readonly waiters = new Set<Waiter>();
+  private nextOffset = 0;
+  private visibleNextOffset = 0;
+  private epoch = 0;
+  private failure: ShardlineError | null = null;
+  private closed = false;
+  private unsyncedWrites = false;
+  private intervalTimer: NodeJS.Timeout | null = null;
+
+  private constructor(
+    readonly name: string,
+    readonly directory: string,
+    readonly config: ShardConfig,
+    private readonly context: ShardContext,
+  ) {}
+
+  private get settings(): SegmentSettings {
+    return { indexIntervalBytes: this.config.indexIntervalBytes, maxBatchBytes: HARD_MAX_BATCH_BYTES };
+  }
+
+  private get active(): Segment {
+    const segment = this.segments[this.segments.length - 1];
+    if (segment === undefined) throw new Error(`shard ${this.name} has no active segment`);
+    return segment;
+  }
+
+  static async writeConfig(directory: string, config: ShardConfig): Promise<void> {
+    await writeDurably(join(directory, SHARD_CONFIG_FILE), Buffer.from(JSON.stringify({ version: SHARD_CONFIG_VERSION, config }, null, 2)));
+  }
+
+  static async readConfig(directory: string, name: string): Promise<ShardConfig> {
+    const path = join(directory, SHARD_CONFIG_FILE);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw JournalErrors.notAJournal.create({ shard: name }, directory, `no ${SHARD_CONFIG_FILE} in the shard directory`);
+      throw ioError('read', path, error, { shard: name });
+    }
+    let parsed: { version?: unknown; config?: unknown };
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      throw JournalErrors.notAJournal.create({ shard: name }, path, 'shard.json is not valid JSON');
+    }
+    if (parsed.version !== SHARD_CONFIG_VERSION) {
+      throw JournalErrors.unsupportedFormat.create({ shard: name }, path, Number(parsed.version), SHARD_CONFIG_VERSION);
+    }
+    return resolveShardConfig(parsed.config as Partial<ShardConfig>);
+  }
+
+  /** Opens a shard directory, recovering the active segment's tail. */
+  static async open(name: string, directory: string, context: ShardContext): Promise<Shard> {
+    const config = await Shard.readConfig(directory, name);
+    const shard = new Shard(name, directory, config, context);
+    await shard.load();
+    shard.startTimers();
+    return shard;
+  }
+
+  private async load(): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.directory);
+    } catch (error) {
+      throw ioError('list', this.directory, error, { shard: this.name });
+    }
+    const bases: number[] = [];
+    for (const entry of entries) {
+      // Leftovers of a compaction that did not finish: the original segment is still intact.
+      if (entry.endsWith('.compacting')) await unlink(join(this.directory, entry));
+      const base = parseSegmentFileName(entry);
+      if (base !== null) bases.push(base);
+    }
+    bases.sort((a, b) => a - b);
+    if (bases.length === 0) {
+      this.segments = [await Segment.create(this.directory, 0, this.settings)];
+      await syncDirectory(this.directory);
+    }
+    let expectedNext = 0;
+    let epoch = 0;
+    for (let i = 0; i < bases.length; i += 1) {
+      const base = bases[i] ?? 0;
+      const isLast = i === bases.length - 1;
+      const { segment, recovery } = await Segment.open(this.directory, base, this.settings, isLast, expectedNext, epoch);
+      if (recovery.truncatedBytes > 0) {
+        this.context.logger.warn({ shard: this.name, segment: segment.name, truncatedBytes: recovery.truncatedBytes, reason: recovery.truncateReason }, 'recovery cut a damaged tail');
+      } else if (recovery.truncateReason !== null) {
+        this.context.logger.error({ shard: this.name, segment: segment.name, position: segment.visibleBytes, reason: recovery.truncateReason }, 'sealed segment is damaged; reads stop at the damage');
+      }
+      if (recovery.indexRebuilt && !isLast) this.context.logger.info({ shard: this.name, segment: segment.name }, 'rebuilt a missing or stale index');
+      this.segments.push(segment);
+      expectedNext = Math.max(segment.nextOffset, base);
+      epoch = Math.max(epoch, segment.epoch);
+    }
+    this.nextOffset = this.active.nextOffset;
+    this.visibleNextOffset = this.nextOffset;
+    this.epoch = epoch;
+  }
+
+  private startTimers(): void {
+    if (this.config.durability !== 'interval') return;
+    this.intervalTimer = setInterval(() => void this.syncIfDirty(), this.config.fsyncIntervalMs);
+    this.intervalTimer.unref();
+  }
+
+  private async syncIfDirty(): Promise<void> {
+    if (!this.unsyncedWrites || this.closed) return;
+    this.unsyncedWrites = false;
+    await this.writeLock.run(() => this.active.sync()).catch((error: unknown) => {
+      this.context.logger.error({ shard: this.name, err: error }, 'interval fsync failed');
+    });
+  }
+
+  info(): ShardInfo {
+    this.assertOpen();
+    let sizeBytes = 0;
+    let maxTimestamp = 0;
+    for (const segment of this.segments) {
+      sizeBytes += segment.sizeBytes;
+      maxTimestamp = Math.max(maxTimestamp, segment.maxTimestamp);
+    }
+    return {
+      name: this.name,
+      config: this.config,
+      startOffset: this.startOffset,
+      nextOffset: this.visibleNextOffset,
+      epoch: this.epoch,
+      sizeBytes,
+      segmentCount: this.segments.length,
+      maxTimestamp,
+    };
+  }
+
+  get startOffset(): number {
+    return this.segments[0]?.baseOffset ?? 0;
+  }
+
+  /** Segment files, oldest first, for audit tools. */
+  segmentPaths(): { baseOffset: number; logPath: string; offsetIndexPath: string; timeIndexPath: string; sizeBytes: number }[] {
+    return this.segments.map((segment) => ({ baseOffset: segment.baseOffset, logPath: segment.logPath, offsetIndexPath: segment.offsetIndexPath, timeIndexPath: segment.timeIndexPath, sizeBytes: segment.sizeBytes }));
+  }
+
+  // ---- append ---------------------------------------------------------------------------
+
+  /**
+   * Appends records as one batch. Resolves with their offsets once the batch is acknowledged
+   * under the shard's durability mode; rejects with a coded error and writes nothing on bad
+   * input.
+   */
+  append(records: readonly RecordInput[], options: AppendOptions = {}): Promise<AppendResult> {
+    try {
+      this.assertOpen();
+      if (this.failure !== null) throw this.failure;
+      const batch = this.encode(records);
+      const epoch = options.epoch;
+      if (epoch !== undefined && (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff)) {
+        throw JournalErrors.invalidArgument.create({ shard: this.name }, 'epoch', epoch, 'must be an integer in [0, 4294967295]');
+      }
+      return new Promise<AppendResult>((resolve, reject) => {
+        this.pending.push({ batch, lastOffsetDelta: records.length - 1, epoch, resolve, reject });
+        this.pendingBytes += batch.length;
+        void this.drain();
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private encode(records: readonly RecordInput[]): Buffer {
+    if (!Array.isArray(records) || records.length === 0) {
+      throw JournalErrors.invalidArgument.create({ shard: this.name }, 'records', Array.isArray(records) ? '[]' : typeof records, 'must be a non-empty array of records');
+    }
+    const now = this.context.clock();
+    const inputs: BatchRecordInput[] = new Array<BatchRecordInput>(records.length);
+    let batchBytes = BATCH_HEADER_BYTES;
+    for (let i = 0; i < records.length; i += 1) {
+      const input = this.validateRecord(records[i], i, now);
+      const bytes = encodedRecordBytes(input);
+      if (bytes > this.config.maxRecordBytes) throw JournalErrors.recordTooLarge.create({ shard: this.name, record: i }, bytes, this.config.maxRecordBytes);
+      batchBytes += bytes;
+      inputs[i] = input;
+    }
+    if (batchBytes > this.config.maxBatchBytes) {
+      throw JournalErrors.recordTooLarge.create({ shard: this.name, batchBytes }, batchBytes, this.config.maxBatchBytes);
+    }
+    return encodeBatch(inputs);
+  }
+
+  private validateRecord(record: RecordInput | undefined, index: number, now: number): BatchRecordInput {
+    const context = { shard: this.name, record: index };
+    if (record === null || typeof record !== 'object') throw JournalErrors.invalidArgument.create(context, `records[${index}]`, typeof record, 'must be an object');
+    const { key = null, value, headers = [], timestamp = now } = record;
+    if (value !== null && !Buffer.isBuffer(value)) throw JournalErrors.invalidArgument.create(context, `records[${index}].value`, typeof value, 'must be a Buffer or null');
+    if (key !== null && !Buffer.isBuffer(key)) throw JournalErrors.invalidArgument.create(context, `records[${index}].key`, typeof key, 'must be a Buffer or null');
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw JournalErrors.invalidArgument.create(context, `records[${index}].timestamp`, timestamp, 'must be a non-negative integer (ms since epoch)');
+    if (!Array.isArray(headers) || headers.length > 0xffff) throw JournalErrors.invalidArgument.create(context, `records[${index}].headers`, typeof headers, 'must be an array of at most 65535 headers');
+    for (const header of headers) {
+      if (typeof header?.key !== 'string' || Buffer.byteLength(header.key) > 0xffff || !Buffer.isBuffer(header.value)) {
+        throw JournalErrors.invalidArgument.create(context, `records[${index}].headers`, header?.key, 'each header needs a string key (<= 65535 bytes) and a Buffer value');
+      }
+    }
+    if (this.config.compacted && key === null) throw JournalErrors.keyRequired.create(context, index);
+    return { offsetDelta: index, timestamp, key, value, headers };
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.pending.length > 0) {
+        const group = this.takeGroup();
+        await this.writeLock.run(() => this.writeGroup(group));
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private takeGroup(): PendingAppend[] {
+    let bytes = 0;
+    let count = 0;
+    for (const append of this.pending) {
+      if (count > 0 && bytes + append.batch.length > GROUP_COMMIT_MAX_BYTES) break;
+      bytes += append.batch.length;
+      count += 1;
+    }
+    this.pendingBytes -= bytes;
+    return this.pending.splice(0, count);
+  }
+
+  /**
+   * Writes a group of appends (group commit): assigns offsets, writes the batches with one
+   * writev per segment, fdatasyncs once in fsync mode, then makes them visible and resolves.
+   * A failed write or sync fails the shard: the page cache can no longer be trusted, so every
+   * later append is refused until the shard is reopened and its tail recovered.
+   */
+  private async writeGroup(group: PendingAppend[]): Promise<void> {
+    const accepted: { append: PendingAppend; result: AppendResult }[] = [];
+    const touched = new Set<Segment>();
+    try {
+      if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
+      if (this.failure !== null) throw this.failure;
+      let buffers: Buffer[] = [];
+      let headers: BatchHeader[] = [];
+      let bytesInActive = this.active.sizeBytes;
+      for (const append of group) {
+        const epoch = append.epoch ?? this.epoch;
+        if (epoch < this.epoch) {
+          append.reject(JournalErrors.staleEpoch.create({ shard: this.name }, epoch, this.epoch));
+          continue;
+        }
+        if (this.needsRoll(bytesInActive, append.batch.length, append.lastOffsetDelta)) {
+          await this.writeToActive(buffers, headers, touched);
+          buffers = [];
+          headers = [];
+          await this.roll();
+          bytesInActive = 0;
+        }
+        const baseOffset = this.nextOffset;
+        sealBatch(append.batch, baseOffset, epoch);
+        headers.push(readBatchHeader(append.batch, 0));
+        buffers.push(append.batch);
+        bytesInActive += append.batch.length;
+        this.nextOffset = baseOffset + append.lastOffsetDelta + 1;
+        this.epoch = epoch;
+        accepted.push({ append, result: { baseOffset, lastOffset: this.nextOffset - 1 } });
+      }
+      await this.writeToActive(buffers, headers, touched);
+      if (this.config.durability === 'fsync') {
+        for (const segment of touched) await segment.sync();
+      } else {
+        this.unsyncedWrites = true;
+      }
+    } catch (error) {
+      const failure = error instanceof ShardlineError ? error : ioError('append', this.directory, error, { shard: this.name });
+      if (failure.code !== JournalErrors.closed.code) {
+        this.failure = failure;
+        this.context.logger.error({ shard: this.name, err: failure }, 'append failed; the shard refuses writes until reopened');
+      }
+      for (const { append } of accepted) append.reject(failure);
+      for (const append of group) if (!accepted.some((entry) => entry.append === append)) append.reject(failure);
+      for (const append of this.pending.splice(0)) append.reject(failure);
+      this.pendingBytes = 0;
+      return;
+    }
+    for (const segment of touched) segment.makeVisible();
+    this.visibleNextOffset = this.nextOffset;
+    for (const { append, result } of accepted) append.resolve(result);
+    this.wakeWaiters();
+  }
+
+  private needsRoll(bytesInActive: number, batchBytes: number, lastOffsetDelta: number): boolean {
+    const active = this.active;
+    if (bytesInActive === 0) return false;
+    if (bytesInActive + batchBytes > this.config.segmentBytes) return true;
+    if (this.nextOffset + lastOffsetDelta - active.baseOffset > MAX_RELATIVE_OFFSET) return true;
+    return active.firstTimestamp !== null && this.context.clock() - active.firstTimestamp >= this.config.segmentMs;
+  }
+
+  private async writeToActive(buffers: Buffer[], headers: BatchHeader[], touched: Set<Segment>): Promise<void> {
+    if (buffers.length === 0) return;
+    const active = this.active;
+    await active.append(buffers, headers);
+    touched.add(active);
+  }
+
+  /**
+   * Seals the active segment (fsync log and indexes) and starts a new one at nextOffset; the
+   * directory is fsynced so the new file survives a crash.
+   */
+  private async roll(): Promise<void> {
+    const sealed = this.active;
+    await sealed.sync();
+    await sealed.writeIndexFiles();
+    const segment = await Segment.create(this.directory, this.nextOffset, this.settings);
+    await syncDirectory(this.directory);
+    this.segments.push(segment);
+    this.context.logger.debug({ shard: this.name, sealed: sealed.name, active: segment.name }, 'segment rolled');
+  }
+
+  /** Rolls the active segment now if it holds anything (tests and operators). */
+  async rollNow(): Promise<void> {
+    this.assertOpen();
+    await this.writeLock.run(async () => {
+      if (this.active.sizeBytes > 0) await this.roll();
+    });
+  }
+
+  // ---- read -----------------------------------------------------------------------------
+
+  async read(fromOffset: number, options: ReadOptions = {}): Promise<JournalRecord[]> {
+    return (await this.readRange(fromOffset, options)).records;
+  }
+
+  /**
+   * Reads from `fromOffset` and reports where the next read should start, which is past any
+   * gap compaction left, so a tailing reader never spins on a gap.
+   */
+  private async readRange(fromOffset: number, options: ReadOptions): Promise<{ records: JournalRecord[]; next: number }> {
+    this.assertOpen();
+    const { maxRecords, maxBytes } = this.readLimits(options);
+    const end = this.visibleNextOffset;
+    this.checkOffset(fromOffset, 'fromOffset');
+    if (fromOffset < this.startOffset || fromOffset > end) {
+      throw JournalErrors.offsetOutOfRange.create({ shard: this.name, offset: fromOffset }, fromOffset, this.startOffset, end);
+    }
+    const records: JournalRecord[] = [];
+    if (fromOffset === end) return { records, next: end };
+    const budget = { records: maxRecords, bytes: maxBytes };
+    let segment: Segment | undefined = this.segmentFor(fromOffset);
+    let position = segment.index.lookupOffset(fromOffset);
+    while (segment !== undefined && budget.records > 0 && budget.bytes > 0) {
+      segment.retain();
+      try {
+        const complete = await this.readSegment(segment, position, fromOffset, end, records, budget);
+        if (!complete) break;
+      } finally {
+        segment.release();
+      }
+      const after: number = segment.baseOffset;
+      segment = this.segments.find((candidate) => candidate.baseOffset > after);
+      position = 0;
+    }
+    const last = records[records.length - 1];
+    const reachedEnd = segment === undefined || budget.records > 0 && budget.bytes > 0;
+    return { records, next: last !== undefined ? (reachedEnd && records.length === 0 ? end : last.offset + 1) : end };
+  }
+
+  private readLimits(options: ReadOptions): { maxRecords: number; maxBytes: number } {
+    const maxRecords = options.maxRecords ?? DEFAULT_READ_MAX_RECORDS;
+    const maxBytes = options.maxBytes ?? DEFAULT_READ_MAX_BYTES;
+    if (!Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > MAX_READ_RECORDS) {
+      throw JournalErrors.invalidArgument.create({ shard: this.name }, 'maxRecords', maxRecords, `must be an integer in [1, ${MAX_READ_RECORDS}]`);
+    }
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw JournalErrors.invalidArgument.create({ shard: this.name }, 'maxBytes', maxBytes, 'must be a positive integer');
+    return { maxRecords, maxBytes };
+  }
+
+  private checkOffset(offset: number, argument: string): void {
+    if (!Number.isSafeInteger(offset) || offset < -1) throw JournalErrors.invalidArgument.create({ shard: this.name }, argument, offset, 'must be a non-negative integer');
+  }
+
+  private segmentFor(offset: number): Segment {
+    let found = this.segments[0];
+    for (const segment of this.segments) {
+      if (segment.baseOffset <= offset) found = segment;
+      else break;
+    }
+    if (found === undefined) throw new Error(`shard ${this.name} has no segments`);
+    return found;
+  }
+
+  /**
+   * Reads batches of one segment from `position`, appending records at or after `fromOffset`
+   * and below `end`. Returns false when the budget ran out inside the segment. A damaged batch
+   * ends the read: records before it are returned, and a read that starts at it throws.
+   */
+  private async readSegment(segment: Segment, startPosition: number, fromOffset: number, end: number, out: JournalRecord[], budget: { records: number; bytes: number }): Promise<boolean> {
+    let position = startPosition;
+    let wanted = 0;
+    while (position < segment.visibleBytes) {
+      const length = Math.min(segment.visibleBytes - position, Math.max(wanted, Math.min(budget.bytes + BATCH_HEADER_BYTES, 4 * 1024 * 1024), 64 * 1024));
+      const bytes = await segment.read(position, length);
+      let cursor = 0;
+      wanted = 0;
+      while (cursor < bytes.length) {
+        const check = checkBatch(bytes, cursor, HARD_MAX_BATCH_BYTES);
+        if (check.kind === 'incomplete' && position + cursor + check.needBytes <= segment.visibleBytes) {
+          wanted = check.needBytes;
+          break;
+        }
+        if (check.kind !== 'valid') {
+          const reason = check.kind === 'invalid' ? check.reason : 'batch runs past the end of the segment';
+          return this.damaged(segment, position + cursor, reason, out);
+        }
+        const header = check.header;
+        if (lastOffsetOf(header) >= fromOffset) {
+          let records: JournalRecord[];
+          try {
+            records = decodeBatchRecords(bytes, cursor, header);
+          } catch (error) {
+            if (error instanceof RecordDecodeError) return this.damaged(segment, position + cursor, error.message, out);
+            throw error;
+          }
+          for (const record of records) {
+            if (record.offset < fromOffset || record.offset >= end) continue;
+            out.push(record);
+            budget.records -= 1;
+            budget.bytes -= (record.value?.length ?? 0) + (record.key?.length ?? 0) + 16;
+            if (budget.records <= 0 || budget.bytes <= 0) return false;
+          }
+        }
+        cursor += header.batchBytes;
+      }
+      if (cursor === 0 && wanted === 0) break;
+      position += cursor;
+    }
+    return true;
+  }
+
+  private damaged(segment: Segment, position: number, reason: string, out: JournalRecord[]): false {
+    this.context.logger.error({ shard: this.name, segment: segment.name, position, reason }, 'refused to serve a damaged batch');
+    if (out.length > 0) return false;
+    throw JournalErrors.corruptBatch.create({ shard: this.name, segment: segment.name, position }, `${reason} in shard ${this.name}, segment ${segment.name}, byte ${position}`);
+  }
+
+  /** First offset whose record timestamp is >= `timestamp`, or null when there is none. */
+  async offsetForTime(timestamp: number): Promise<number | null> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw JournalErrors.invalidArgument.create({ shard: this.name }, 'timestamp', timestamp, 'must be a non-negative integer (ms since epoch)');
+    for (const segment of [...this.segments]) {
+      if (segment.visibleBytes === 0 || segment.maxTimestamp < timestamp) continue;
+      segment.retain();
+      try {
+        const found = await this.findTimeInSegment(segment, timestamp);
+        if (found !== null) return found;
+      } finally {
+        segment.release();
+      }
+    }
+    return null;
+  }
+
+  private async findTimeInSegment(segment: Segment, timestamp: number): Promise<number | null> {
+    let position = segment.index.lookupTime(timestamp);
+    while (position < segment.visibleBytes) {
+      const header = await segment.read(position, BATCH_HEADER_BYTES);
+      if (header.length < BATCH_HEADER_BYTES) return null;
+      const batchHeader = readBatchHeader(header, 0);
+      if (batchHeader.batchBytes < BATCH_HEADER_BYTES) return this.damaged(segment, position, 'batch length below the header size', []) as never;
+      if (batchHeader.maxTimestamp >= timestamp) {
+        const bytes = await segment.read(position, batchHeader.batchBytes);
+        const check = checkBatch(bytes, 0, HARD_MAX_BATCH_BYTES);
+        if (check.kind !== 'valid') return this.damaged(segment, position, check.kind === 'invalid' ? check.reason : 'torn batch', []) as never;
+        for (const record of decodeBatchRecords(bytes, 0, check.header)) {
+          if (record.timestamp >= timestamp) return record.offset;
+        }
+      }
+      position += batchHeader.batchBytes;
+    }
+    return null;
+  }
+
+  async readByTime(timestamp: number, options: ReadOptions = {}): Promise<JournalRecord[]> {
+    const offset = await this.offsetForTime(timestamp);
+    if (offset === null || offset >= this.visibleNextOffset) return [];
+    return this.read(Math.max(offset, this.startOffset), options);
+  }
+
+  /**
+   * Yields records from `fromOffset` on, then waits for appends (woken by the writer, no
+   * polling). Ends when the signal aborts; throws when the shard closes or is deleted.
+   */
+  async *tail(fromOffset: number, options: TailOptions = {}): AsyncGenerator<JournalRecord> {
+    let next = fromOffset;
+    const signal = options.signal;
+    const aborted = (): boolean => signal?.aborted === true;
+    while (!aborted()) {
+      const { records, next: after } = await this.readRange(next, { maxRecords: TAIL_PAGE_RECORDS });
+      for (const record of records) {
+        yield record;
+        if (aborted()) return;
+      }
+      if (records.length === 0) {
+        if (!(await this.waitForAppend(after, signal))) return;
+      }
+      next = after;
+    }
+  }
+
+  /** Resolves true once a record at or after `offset` is visible; false when aborted. */
+  waitForAppend(offset: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.closed) return Promise.reject(JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`));
+    if (this.visibleNextOffset > offset) return Promise.resolve(true);
+    if (signal?.aborted === true) return Promise.resolve(false);
+    return new Promise<boolean>((resolve, reject) => {
+      const onAbort = () => {
+        this.waiters.delete(waiter);
+        resolve(false);
+      };
+      const waiter: Waiter = {
+        offset,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(true);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      this.waiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private wakeWaiters(): void {
+    for (const waiter of this.waiters) {
+      if (this.visibleNextOffset > waiter.offset) {
+        this.waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  // ---- truncation, retention, compaction -------------------------------------------------
+
+  /**
+   * Removes every record with an offset above `offset`; the next append gets the offset after
+   * the last record kept. `offset` may be startOffset - 1 (empty the shard). For replication:
+   * a follower cuts entries that diverge from its new leader.
+   */
+  async truncateAfter(offset: number): Promise<void> {
+    this.assertOpen();
+    this.checkOffset(offset, 'offset');
+    await this.writeLock.run(async () => {
+      if (offset < this.startOffset - 1 || offset >= this.nextOffset) {
+        throw JournalErrors.offsetOutOfRange.create({ shard: this.name, offset }, offset, this.startOffset - 1, this.nextOffset - 1);
+      }
+      if (offset === this.nextOffset - 1) return;
+      while (this.segments.length > 0 && this.active.baseOffset > offset) {
+        const removed = this.segments.pop();
+        await removed?.retire(true);
+      }
+      if (this.segments.length === 0) {
+        this.segments.push(await Segment.create(this.directory, offset + 1, this.settings));
+      } else {
+        await this.truncateActive(offset);
+      }
+      await syncDirectory(this.directory);
+      this.nextOffset = Math.max(this.active.nextOffset, this.active.baseOffset);
+      this.visibleNextOffset = this.nextOffset;
+      this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));
+    });
+  }
+
+  /** Cuts the active segment after `offset`, re-encoding a batch that straddles it. */
+  private async truncateActive(offset: number): Promise<void> {
+    const segment = this.active;
+    let cut: { position: number; straddling: Buffer | null } | null = null;
+    await segment.scan(segment.sizeBytes, segment.baseOffset, 0, (batch) => {
+      if (cut !== null || lastOffsetOf(batch.header) <= offset) return;
+      cut = { position: batch.position, straddling: batch.header.baseOffset <= offset ? Buffer.alloc(0) : null };
+    }, segment.index.lookupOffset(offset));
+    const found = cut as { position: number; straddling: Buffer | null } | null;
+    if (found === null) return;
+    let kept: Buffer | null = null;
+    if (found.straddling !== null) {
+      const header = readBatchHeader(await segment.read(found.position, BATCH_HEADER_BYTES), 0);
+      const bytes = await segment.read(found.position, header.batchBytes);
+      const records = decodeBatchRecords(bytes, 0, header).filter((record) => record.offset <= offset);
+      kept = encodeBatch(records.map((record) => ({ offsetDelta: record.offset - header.baseOffset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers })));
+      sealBatch(kept, header.baseOffset, header.leaderEpoch);
+    }
+    await segment.truncateTo(found.position);
+    if (kept !== null) {
+      await segment.append([kept], [readBatchHeader(kept, 0)]);
+      await segment.sync();
+    }
+    segment.makeVisible();
+  }
+
+  /** Deletes whole sealed segments past the age or size limit; returns how many went. */
+  async enforceRetention(): Promise<number> {
+    this.assertOpen();
+    if (this.config.retentionMs === null && this.config.retentionBytes === null) return 0;
+    return this.writeLock.run(async () => {
+      const count = segmentsToDelete(this.segments, this.config, this.context.clock());
+      const removed = this.segments.splice(0, count);
+      for (const segment of removed) await segment.retire(true);
+      if (count > 0) {
+        await syncDirectory(this.directory);
+        this.context.logger.info({ shard: this.name, segments: count, startOffset: this.startOffset }, 'retention deleted segments');
+      }
+      return count;
+    });
+  }
+
+  /**
+   * Compacts sealed segments of a compacted shard: a record survives only if it is the latest
+   * of its key (as of the start of the run); a tombstone that is the latest goes once it is
+   * older than tombstoneRetentionMs. The rewrite runs outside the write lock; only the swap of
+   * each rewritten segment takes it, so appends continue meanwhile.
+   */
+  async compact(): Promise<CompactionReport> {
+    this.assertOpen();
+    if (!this.config.compacted) throw JournalErrors.invalidArgument.create({ shard: this.name }, 'shard', this.name, 'is not a compacted shard (compacted: false)');
+    return this.compactionLock.run(async () => {
+      const report: CompactionReport = { segmentsRewritten: 0, recordsRemoved: 0, bytesBefore: 0, bytesAfter: 0 };
+      const sealed = this.segments.slice(0, -1);
+      if (sealed.length === 0) return report;
+      const latest = await this.latestOffsetPerKey();
+      const tombstoneCutoff = this.context.clock() - this.config.tombstoneRetentionMs;
+      for (const segment of sealed) {
+        if (!this.segments.includes(segment)) continue;
+        segment.retain();
+        let rewrite;
+        try {
+          rewrite = await compactSegment(segment, (record) => record.key !== null && latest.get(record.key.toString('latin1')) === record.offset && !(record.value === null && record.timestamp < tombstoneCutoff));
+        } finally {
+          segment.release();
+        }
+        if (rewrite === null) continue;
+        await this.writeLock.run(() => this.swapCompacted(segment, rewrite.path, rewrite.recordsKept));
+        report.segmentsRewritten += 1;
+        report.recordsRemoved += rewrite.recordsRemoved;
+        report.bytesBefore += segment.sizeBytes;
+        report.bytesAfter += rewrite.bytes;
+      }
+      return report;
+    });
+  }
+
+  private async latestOffsetPerKey(): Promise<Map<string, number>> {
+    const latest = new Map<string, number>();
+    const end = this.visibleNextOffset;
+    let next = this.startOffset;
+    while (next < end) {
+      const { records, next: after } = await this.readRange(next, { maxRecords: 10_000, maxBytes: 16 * 1024 * 1024 });
+      for (const record of records) if (record.key !== null) latest.set(record.key.toString('latin1'), record.offset);
+      if (after <= next) break;
+      next = after;
+    }
+    return latest;
+  }
+
+  private async swapCompacted(segment: Segment, rewrittenPath: string, recordsKept: number): Promise<void> {
+    const position = this.segments.indexOf(segment);
+    if (position < 0 || this.closed) {
+      await unlink(rewrittenPath).catch(() => undefined);
+      return;
+    }
+    if (recordsKept === 0) {
+      this.segments.splice(position, 1);
+      await unlink(rewrittenPath).catch(() => undefined);
+      await segment.retire(true);
+    } else {
+      try {
+        await rename(rewrittenPath, segment.logPath);
+      } catch (error) {
+        throw ioError('rename', rewrittenPath, error, { shard: this.name, segment: segment.name });
+      }
+      const { segment: replacement } = await Segment.open(this.directory, segment.baseOffset, this.settings, false, segment.baseOffset, 0);
+      await replacement.writeIndexFiles();
+      this.segments[position] = replacement;
+      await segment.retire(false);
+    }
+    await syncDirectory(this.directory);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------
+
+  /** Finishes queued appends, writes the active segment's indexes and closes every file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.pending.length > 0 || this.draining) await this.writeLock.run(async () => undefined);
+    this.closed = true;
+    if (this.intervalTimer !== null) clearInterval(this.intervalTimer);
+    await this.writeLock.run(async () => {
+      if (this.failure === null) {
+        await this.active.sync().catch(() => undefined);
+        await this.active.writeIndexFiles().catch(() => undefined);
+      }
+      for (const segment of this.segments) await segment.close();
+    });
+    this.rejectWaiters();
+  }
+
+  /** Closes the shard and removes its segment files (the directory is removed by the journal). */
+  async destroy(): Promise<void> {
+    this.closed = true;
+    if (this.intervalTimer !== null) clearInterval(this.intervalTimer);
+    for (const append of this.pending.splice(0)) append.reject(JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`));
+    await this.writeLock.run(async () => {
+      for (const segment of this.segments) await segment.close();
+    });
+    this.rejectWaiters();
+  }
+
+  private rejectWaiters(): void {
+    const error = JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
+    for (const waiter of this.waiters) waiter.reject(error);
+    this.waiters.clear();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
+  }
+}

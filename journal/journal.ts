@@ -15,7 +15,8 @@ import type { AppendResult, JournalRecord, RecordInput } from './record.js';
 import { syncDirectory, writeDurably } from './segment/segment.js';
 import { resolveShardConfig, type ShardConfig } from './shard/shard-config.js';
 import { validateShardName } from './shard/shard-name.js';
-import { Shard, type AppendOptions, type CompactionReport, type ReadOptions, type ShardInfo, type TailOptions } from './shard/shard.js';
+import { Shard, type AppendOptions, type CompactionReport, type ShardInfo, type TailOptions } from './shard/shard.js';
+import type { ReadOptions } from './shard/read-limits.js';
 
 export const JOURNAL_MARKER_FILE = 'shardline-journal.json';
 export const JOURNAL_FORMAT_VERSION = 1;

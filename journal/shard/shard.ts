@@ -19,27 +19,24 @@ import {
   checkBatch,
   decodeBatchRecords,
   encodeBatch,
-  encodedRecordBytes,
   lastOffsetOf,
   readBatchHeader,
   RecordDecodeError,
   sealBatch,
   type BatchHeader,
-  type BatchRecordInput,
 } from '../segment/batch-format.js';
 import { parseSegmentFileName, Segment, syncDirectory, writeDurably, type SegmentSettings } from '../segment/segment.js';
 import { Mutex } from './mutex.js';
 import { segmentsToDelete } from './retention.js';
 import { HARD_MAX_BATCH_BYTES, resolveShardConfig, type ShardConfig } from './shard-config.js';
 import { compactSegment } from './compaction.js';
+import { prepareRecords } from './record-validation.js';
+import { checkEpochArgument, checkOffsetArgument, checkTimestampArgument, readCost, resolveReadLimits, type ReadOptions } from './read-limits.js';
 
 export const SHARD_CONFIG_FILE = 'shard.json';
 const SHARD_CONFIG_VERSION = 1;
 /** One group commit writes at most this much before it fsyncs and acknowledges. */
 const GROUP_COMMIT_MAX_BYTES = 32 * 1024 * 1024;
-const DEFAULT_READ_MAX_RECORDS = 1000;
-const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
-const MAX_READ_RECORDS = 100_000;
 const MAX_RELATIVE_OFFSET = 2 ** 32 - 2;
 const TAIL_PAGE_RECORDS = 500;
 
@@ -54,12 +51,6 @@ export interface ShardInfo {
   sizeBytes: number;
   segmentCount: number;
   maxTimestamp: number;
-}
-
-export interface ReadOptions {
-  maxRecords?: number;
-  /** Soft cap on returned record bytes; at least one record is returned when one exists. */
-  maxBytes?: number;
 }
 
 export interface AppendOptions {
@@ -260,9 +251,7 @@ export class Shard {
       if (this.failure !== null) throw this.failure;
       const batch = this.encode(records);
       const epoch = options.epoch;
-      if (epoch !== undefined && (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff)) {
-        throw JournalErrors.invalidArgument.create({ shard: this.name }, 'epoch', epoch, 'must be an integer in [0, 4294967295]');
-      }
+      checkEpochArgument(epoch, this.name);
       return new Promise<AppendResult>((resolve, reject) => {
         this.pending.push({ batch, lastOffsetDelta: records.length - 1, epoch, resolve, reject });
         this.pendingBytes += batch.length;
@@ -274,40 +263,7 @@ export class Shard {
   }
 
   private encode(records: readonly RecordInput[]): Buffer {
-    if (!Array.isArray(records) || records.length === 0) {
-      throw JournalErrors.invalidArgument.create({ shard: this.name }, 'records', Array.isArray(records) ? '[]' : typeof records, 'must be a non-empty array of records');
-    }
-    const now = this.context.clock();
-    const inputs: BatchRecordInput[] = new Array<BatchRecordInput>(records.length);
-    let batchBytes = BATCH_HEADER_BYTES;
-    for (let i = 0; i < records.length; i += 1) {
-      const input = this.validateRecord(records[i], i, now);
-      const bytes = encodedRecordBytes(input);
-      if (bytes > this.config.maxRecordBytes) throw JournalErrors.recordTooLarge.create({ shard: this.name, record: i }, bytes, this.config.maxRecordBytes);
-      batchBytes += bytes;
-      inputs[i] = input;
-    }
-    if (batchBytes > this.config.maxBatchBytes) {
-      throw JournalErrors.recordTooLarge.create({ shard: this.name, batchBytes }, batchBytes, this.config.maxBatchBytes);
-    }
-    return encodeBatch(inputs);
-  }
-
-  private validateRecord(record: RecordInput | undefined, index: number, now: number): BatchRecordInput {
-    const context = { shard: this.name, record: index };
-    if (record === null || typeof record !== 'object') throw JournalErrors.invalidArgument.create(context, `records[${index}]`, typeof record, 'must be an object');
-    const { key = null, value, headers = [], timestamp = now } = record;
-    if (value !== null && !Buffer.isBuffer(value)) throw JournalErrors.invalidArgument.create(context, `records[${index}].value`, typeof value, 'must be a Buffer or null');
-    if (key !== null && !Buffer.isBuffer(key)) throw JournalErrors.invalidArgument.create(context, `records[${index}].key`, typeof key, 'must be a Buffer or null');
-    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw JournalErrors.invalidArgument.create(context, `records[${index}].timestamp`, timestamp, 'must be a non-negative integer (ms since epoch)');
-    if (!Array.isArray(headers) || headers.length > 0xffff) throw JournalErrors.invalidArgument.create(context, `records[${index}].headers`, typeof headers, 'must be an array of at most 65535 headers');
-    for (const header of headers) {
-      if (typeof header?.key !== 'string' || Buffer.byteLength(header.key) > 0xffff || !Buffer.isBuffer(header.value)) {
-        throw JournalErrors.invalidArgument.create(context, `records[${index}].headers`, header?.key, 'each header needs a string key (<= 65535 bytes) and a Buffer value');
-      }
-    }
-    if (this.config.compacted && key === null) throw JournalErrors.keyRequired.create(context, index);
-    return { offsetDelta: index, timestamp, key, value, headers };
+    return encodeBatch(prepareRecords(records, this.config, this.name, this.context.clock()));
   }
 
   private async drain(): Promise<void> {
@@ -445,9 +401,9 @@ export class Shard {
    */
   private async readRange(fromOffset: number, options: ReadOptions): Promise<{ records: JournalRecord[]; next: number }> {
     this.assertOpen();
-    const { maxRecords, maxBytes } = this.readLimits(options);
+    const { maxRecords, maxBytes } = resolveReadLimits(options, this.name);
     const end = this.visibleNextOffset;
-    this.checkOffset(fromOffset, 'fromOffset');
+    checkOffsetArgument(fromOffset, 'fromOffset', this.name);
     if (fromOffset < this.startOffset || fromOffset > end) {
       throw JournalErrors.offsetOutOfRange.create({ shard: this.name, offset: fromOffset }, fromOffset, this.startOffset, end);
     }
@@ -471,20 +427,6 @@ export class Shard {
     const last = records[records.length - 1];
     const reachedEnd = segment === undefined || budget.records > 0 && budget.bytes > 0;
     return { records, next: last !== undefined ? (reachedEnd && records.length === 0 ? end : last.offset + 1) : end };
-  }
-
-  private readLimits(options: ReadOptions): { maxRecords: number; maxBytes: number } {
-    const maxRecords = options.maxRecords ?? DEFAULT_READ_MAX_RECORDS;
-    const maxBytes = options.maxBytes ?? DEFAULT_READ_MAX_BYTES;
-    if (!Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > MAX_READ_RECORDS) {
-      throw JournalErrors.invalidArgument.create({ shard: this.name }, 'maxRecords', maxRecords, `must be an integer in [1, ${MAX_READ_RECORDS}]`);
-    }
-    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw JournalErrors.invalidArgument.create({ shard: this.name }, 'maxBytes', maxBytes, 'must be a positive integer');
-    return { maxRecords, maxBytes };
-  }
-
-  private checkOffset(offset: number, argument: string): void {
-    if (!Number.isSafeInteger(offset) || offset < -1) throw JournalErrors.invalidArgument.create({ shard: this.name }, argument, offset, 'must be a non-negative integer');
   }
 
   private segmentFor(offset: number): Segment {
@@ -533,7 +475,7 @@ export class Shard {
             if (record.offset < fromOffset || record.offset >= end) continue;
             out.push(record);
             budget.records -= 1;
-            budget.bytes -= (record.value?.length ?? 0) + (record.key?.length ?? 0) + 16;
+            budget.bytes -= readCost(record);
             if (budget.records <= 0 || budget.bytes <= 0) return false;
           }
         }
@@ -554,7 +496,7 @@ export class Shard {
   /** First offset whose record timestamp is >= `timestamp`, or null when there is none. */
   async offsetForTime(timestamp: number): Promise<number | null> {
     this.assertOpen();
-    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw JournalErrors.invalidArgument.create({ shard: this.name }, 'timestamp', timestamp, 'must be a non-negative integer (ms since epoch)');
+    checkTimestampArgument(timestamp, this.name);
     for (const segment of [...this.segments]) {
       if (segment.visibleBytes === 0 || segment.maxTimestamp < timestamp) continue;
       segment.retain();
@@ -659,7 +601,7 @@ export class Shard {
    */
   async truncateAfter(offset: number): Promise<void> {
     this.assertOpen();
-    this.checkOffset(offset, 'offset');
+    checkOffsetArgument(offset, 'offset', this.name);
     await this.writeLock.run(async () => {
       if (offset < this.startOffset - 1 || offset >= this.nextOffset) {
         throw JournalErrors.offsetOutOfRange.create({ shard: this.name, offset }, offset, this.startOffset - 1, this.nextOffset - 1);

@@ -1,0 +1,51 @@
+// The shape of a `shardline` subcommand and the shared argument handling: every command gets
+// --help, and a bad flag is answered with what was wrong and the usage, exit code 2.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface Command {
+  /** Words after `shardline`, e.g. ['shard', 'list']. */
+  path: string[];
+  summary: string;
+  /** Full help text printed by --help. */
+  usage: string;
+  options: OptionSpec;
+  /** Allows positional arguments after the command words. */
+  allowPositionals?: boolean;
+  run(values: Record<string, string | boolean | string[] | boolean[] | undefined>, positionals: string[]): Promise<number>;
+}
+
+export class UsageError extends Error {}
+
+export function parseCommandArgs(command: Command, argv: string[]): { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[]; help: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: command.allowPositionals ?? false, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { help, ...values } = parsed.values as Record<string, string | boolean | undefined> & { help?: boolean };
+  return { values, positionals: parsed.positionals, help: help === true };
+}
+
+/** Reads an integer flag, with a message that names the flag when it is not one. */
+export function integerFlag(values: Record<string, unknown>, name: string, fallback: number, min = 0): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function stringFlag(values: Record<string, unknown>, name: string, fallback?: string): string {
+  const raw = values[name];
+  if (raw === undefined) {
+    if (fallback === undefined) throw new UsageError(`--${name} is required`);
+    return fallback;
+  }
+  if (typeof raw !== 'string' || raw === '') throw new UsageError(`--${name} needs a value`);
+  return raw;
+}

@@ -1,0 +1,51 @@
+// The journal in this process, behind the ShardStore interface.
+import { Journal, type AppendOptions, type AppendResult, type JournalOptions, type JournalRecord, type ReadOptions, type RecordInput, type ShardConfig, type ShardInfo } from '../../journal/index.js';
+import type { ShardStore, TailOptions } from '../shard-store.js';
+
+export class LocalShardStore implements ShardStore {
+  private constructor(readonly journal: Journal) {}
+
+  static async open(directory: string, options?: JournalOptions): Promise<LocalShardStore> {
+    return new LocalShardStore(await Journal.open(directory, options));
+  }
+
+  async create(name: string, config?: Partial<ShardConfig>): Promise<ShardInfo> {
+    return this.journal.createShard(name, config);
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.journal.deleteShard(name);
+  }
+
+  async list(): Promise<ShardInfo[]> {
+    return this.journal.listShards();
+  }
+
+  async append(name: string, records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult> {
+    return this.journal.append(name, records, options);
+  }
+
+  async read(name: string, fromOffset: number, options?: ReadOptions): Promise<JournalRecord[]> {
+    return this.journal.read(name, fromOffset, options);
+  }
+
+  async readByTime(name: string, timestamp: number, options?: ReadOptions): Promise<JournalRecord[]> {
+    return this.journal.readByTime(name, timestamp, options);
+  }
+
+  tail(name: string, fromOffset: number, options?: TailOptions): AsyncIterable<JournalRecord> {
+    return this.journal.tail(name, fromOffset, options);
+  }
+
+  async truncateAfter(name: string, offset: number): Promise<void> {
+    await this.journal.truncateAfter(name, offset);
+  }
+
+  async info(name: string): Promise<ShardInfo> {
+    return this.journal.info(name);
+  }
+
+  async close(): Promise<void> {
+    await this.journal.close();
+  }
+}

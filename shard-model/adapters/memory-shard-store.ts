@@ -1,0 +1,211 @@
+// Shards held in memory only: for tests and for brokers that need no durability. Same
+// validation, limits and error codes as the journal (it reuses the journal's checks).
+import {
+  JournalErrors,
+  checkEpochArgument,
+  checkOffsetArgument,
+  checkTimestampArgument,
+  encodedRecordBytes,
+  prepareRecords,
+  readCost,
+  resolveReadLimits,
+  resolveShardConfig,
+  validateShardName,
+  type AppendOptions,
+  type AppendResult,
+  type JournalRecord,
+  type ReadOptions,
+  type RecordInput,
+  type ShardConfig,
+  type ShardInfo,
+} from '../../journal/index.js';
+import type { ShardStore, TailOptions } from '../shard-store.js';
+
+const BATCH_OVERHEAD_BYTES = 56;
+
+interface MemoryShard {
+  name: string;
+  config: ShardConfig;
+  records: JournalRecord[];
+  startOffset: number;
+  nextOffset: number;
+  epoch: number;
+  sizeBytes: number;
+  waiters: Set<{ resolve: () => void; reject: (error: Error) => void }>;
+  deleted: boolean;
+}
+
+export interface MemoryShardStoreOptions {
+  shardDefaults?: Partial<ShardConfig>;
+  clock?: () => number;
+}
+
+export class MemoryShardStore implements ShardStore {
+  private readonly shards = new Map<string, MemoryShard>();
+  private closed = false;
+  private readonly clock: () => number;
+
+  constructor(private readonly options: MemoryShardStoreOptions = {}) {
+    this.clock = options.clock ?? Date.now;
+  }
+
+  async create(name: string, config: Partial<ShardConfig> = {}): Promise<ShardInfo> {
+    this.assertOpen();
+    validateShardName(name);
+    const resolved = resolveShardConfig({ ...this.options.shardDefaults, ...config });
+    if (this.shards.has(name)) throw JournalErrors.shardExists.create({ shard: name }, name);
+    const shard: MemoryShard = { name, config: resolved, records: [], startOffset: 0, nextOffset: 0, epoch: 0, sizeBytes: 0, waiters: new Set(), deleted: false };
+    this.shards.set(name, shard);
+    return this.describe(shard);
+  }
+
+  async delete(name: string): Promise<void> {
+    const shard = this.shard(name);
+    this.shards.delete(name);
+    shard.deleted = true;
+    const error = JournalErrors.closed.create({ shard: name }, `shard ${name}`);
+    for (const waiter of shard.waiters) waiter.reject(error);
+    shard.waiters.clear();
+  }
+
+  async list(): Promise<ShardInfo[]> {
+    this.assertOpen();
+    return [...this.shards.values()].map((shard) => this.describe(shard)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async append(name: string, records: readonly RecordInput[], options: AppendOptions = {}): Promise<AppendResult> {
+    const shard = this.shard(name);
+    checkEpochArgument(options.epoch, name);
+    const inputs = prepareRecords(records, shard.config, name, this.clock());
+    const epoch = options.epoch ?? shard.epoch;
+    if (epoch < shard.epoch) throw JournalErrors.staleEpoch.create({ shard: name }, epoch, shard.epoch);
+    const baseOffset = shard.nextOffset;
+    shard.sizeBytes += BATCH_OVERHEAD_BYTES;
+    for (const input of inputs) {
+      shard.records.push({
+        offset: baseOffset + input.offsetDelta,
+        timestamp: input.timestamp,
+        key: input.key === null ? null : Buffer.from(input.key),
+        value: input.value === null ? null : Buffer.from(input.value),
+        headers: input.headers.map((header) => ({ key: header.key, value: Buffer.from(header.value) })),
+        epoch,
+      });
+      shard.sizeBytes += encodedRecordBytes(input);
+    }
+    shard.nextOffset = baseOffset + inputs.length;
+    shard.epoch = epoch;
+    for (const waiter of shard.waiters) waiter.resolve();
+    shard.waiters.clear();
+    return { baseOffset, lastOffset: shard.nextOffset - 1 };
+  }
+
+  async read(name: string, fromOffset: number, options: ReadOptions = {}): Promise<JournalRecord[]> {
+    const shard = this.shard(name);
+    const { maxRecords, maxBytes } = resolveReadLimits(options, name);
+    checkOffsetArgument(fromOffset, 'fromOffset', name);
+    if (fromOffset < shard.startOffset || fromOffset > shard.nextOffset) {
+      throw JournalErrors.offsetOutOfRange.create({ shard: name, offset: fromOffset }, fromOffset, shard.startOffset, shard.nextOffset);
+    }
+    const out: JournalRecord[] = [];
+    let bytes = maxBytes;
+    for (let i = this.indexOf(shard, fromOffset); i < shard.records.length && out.length < maxRecords && bytes > 0; i += 1) {
+      const record = shard.records[i];
+      if (record === undefined) break;
+      out.push(record);
+      bytes -= readCost(record);
+    }
+    return out;
+  }
+
+  private indexOf(shard: MemoryShard, offset: number): number {
+    let low = 0;
+    let high = shard.records.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((shard.records[middle]?.offset ?? Infinity) < offset) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  async readByTime(name: string, timestamp: number, options: ReadOptions = {}): Promise<JournalRecord[]> {
+    const shard = this.shard(name);
+    checkTimestampArgument(timestamp, name);
+    const first = shard.records.find((record) => record.timestamp >= timestamp);
+    return first === undefined ? [] : this.read(name, first.offset, options);
+  }
+
+  async *tail(name: string, fromOffset: number, options: TailOptions = {}): AsyncGenerator<JournalRecord> {
+    const shard = this.shard(name);
+    const signal = options.signal;
+    let next = fromOffset;
+    while (signal?.aborted !== true) {
+      const records = await this.read(name, next, { maxRecords: 500 });
+      for (const record of records) {
+        yield record;
+        next = record.offset + 1;
+        if (isAborted(signal)) return;
+      }
+      if (records.length > 0) continue;
+      if (shard.deleted) throw JournalErrors.closed.create({ shard: name }, `shard ${name}`);
+      const woke = await new Promise<boolean>((resolve, reject) => {
+        const waiter = { resolve: () => resolve(true), reject };
+        shard.waiters.add(waiter);
+        signal?.addEventListener('abort', () => {
+          shard.waiters.delete(waiter);
+          resolve(false);
+        }, { once: true });
+      });
+      if (!woke) return;
+    }
+  }
+
+  async truncateAfter(name: string, offset: number): Promise<void> {
+    const shard = this.shard(name);
+    checkOffsetArgument(offset, 'offset', name);
+    if (offset < shard.startOffset - 1 || offset >= shard.nextOffset) {
+      throw JournalErrors.offsetOutOfRange.create({ shard: name, offset }, offset, shard.startOffset - 1, shard.nextOffset - 1);
+    }
+    shard.records.length = this.indexOf(shard, offset + 1);
+    shard.nextOffset = offset + 1;
+    shard.epoch = shard.records.reduce((highest, record) => Math.max(highest, record.epoch), 0);
+  }
+
+  async info(name: string): Promise<ShardInfo> {
+    return this.describe(this.shard(name));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const name of [...this.shards.keys()]) await this.delete(name);
+  }
+
+  private describe(shard: MemoryShard): ShardInfo {
+    return {
+      name: shard.name,
+      config: shard.config,
+      startOffset: shard.startOffset,
+      nextOffset: shard.nextOffset,
+      epoch: shard.epoch,
+      sizeBytes: shard.sizeBytes,
+      segmentCount: 1,
+      maxTimestamp: shard.records.reduce((highest, record) => Math.max(highest, record.timestamp), 0),
+    };
+  }
+
+  private shard(name: string): MemoryShard {
+    this.assertOpen();
+    validateShardName(name);
+    const shard = this.shards.get(name);
+    if (shard === undefined) throw JournalErrors.shardNotFound.create({ shard: name }, name);
+    return shard;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw JournalErrors.closed.create({}, 'memory shard store');
+  }
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}

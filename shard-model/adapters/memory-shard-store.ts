@@ -176,8 +176,9 @@ export class MemoryShardStore implements ShardStore {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    if (this.closed) return;
     for (const name of [...this.shards.keys()]) await this.delete(name);
+    this.closed = true;
   }
 
   private describe(shard: MemoryShard): ShardInfo {

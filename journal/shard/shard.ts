@@ -719,7 +719,9 @@ export class Shard {
       await unlink(rewrittenPath).catch(() => undefined);
       return;
     }
-    if (recordsKept === 0) {
+    // The first segment stays, even empty, because its base offset is the shard's start offset:
+    // compaction must not turn "read from 0" into an out-of-range error.
+    if (recordsKept === 0 && position > 0) {
       this.segments.splice(position, 1);
       await unlink(rewrittenPath).catch(() => undefined);
       await segment.retire(true);

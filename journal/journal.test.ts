@@ -1,0 +1,201 @@
+// Journal-level behaviour on real files: bad data directories, format versions, locking,
+// durability across reopen, rolling, retention and compaction.
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile, appendFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Journal } from './journal.js';
+
+const directories: string[] = [];
+async function freshDirectory(): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), 'shardline-journal-'));
+  directories.push(directory);
+  return directory;
+}
+after(async () => {
+  for (const directory of directories) await rm(directory, { recursive: true, force: true });
+});
+
+const value = (text: string) => Buffer.from(text);
+
+async function expectCode(work: () => Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(work, (error: { code?: string }) => {
+    assert.equal(error.code, code);
+    return true;
+  });
+}
+
+describe('journal data directory', () => {
+  it('refuses a non-empty directory that is not a journal', async () => {
+    const directory = await freshDirectory();
+    await writeFile(join(directory, 'notes.txt'), 'hello');
+    await expectCode(() => Journal.open(directory), 'SL_JOURNAL_NOT_A_JOURNAL');
+  });
+
+  it('refuses a path that is a file', async () => {
+    const directory = await freshDirectory();
+    await writeFile(join(directory, 'file'), 'x');
+    await expectCode(() => Journal.open(join(directory, 'file')), 'SL_JOURNAL_NOT_A_JOURNAL');
+  });
+
+  it('refuses a journal of an unknown format version', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.close();
+    await writeFile(join(directory, 'shardline-journal.json'), JSON.stringify({ format: 99 }));
+    await expectCode(() => Journal.open(directory), 'SL_JOURNAL_UNSUPPORTED_FORMAT');
+  });
+
+  it('refuses a batch of an unknown format version instead of cutting it off', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.createShard('s');
+    await journal.append('s', [{ value: value('a') }]);
+    await journal.close();
+    const log = join(directory, 'shards', 's', '00000000000000000000.log');
+    const bytes = await readFile(log);
+    bytes.writeUInt8(7, 16);
+    await writeFile(log, bytes);
+    await expectCode(() => Journal.open(directory), 'SL_JOURNAL_UNSUPPORTED_FORMAT');
+    assert.equal((await stat(log)).size, bytes.length, 'the file was not truncated');
+  });
+
+  it('holds a lock so a second live process cannot open it, and ignores a stale lock', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.close();
+    // A lock naming a process that is alive and not us (pid 1) must be respected.
+    await writeFile(join(directory, 'journal.lock'), '1');
+    await expectCode(() => Journal.open(directory), 'SL_JOURNAL_LOCKED');
+    // A lock of a dead process is stale.
+    await writeFile(join(directory, 'journal.lock'), '2147483646');
+    const reopened = await Journal.open(directory);
+    await reopened.close();
+  });
+
+  it('refuses a shard directory without shard.json', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.close();
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(directory, 'shards', 'stray'));
+    await expectCode(() => Journal.open(directory), 'SL_JOURNAL_NOT_A_JOURNAL');
+  });
+});
+
+describe('journal files', () => {
+  it('keeps acknowledged records across a reopen and continues their offsets', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.createShard('s', { segmentBytes: 2048 });
+    for (let i = 0; i < 100; i += 1) await journal.append('s', [{ key: value(`k${i % 7}`), value: Buffer.alloc(40, i) }]);
+    await journal.close();
+    const reopened = await Journal.open(directory);
+    const info = reopened.info('s');
+    assert.equal(info.nextOffset, 100);
+    assert.ok(info.segmentCount > 1, 'segments rolled by size');
+    const records = await reopened.read('s', 0, { maxRecords: 200 });
+    assert.equal(records.length, 100);
+    records.forEach((record, i) => assert.deepEqual(record.value, Buffer.alloc(40, i)));
+    assert.equal((await reopened.append('s', [{ value: value('next') }])).baseOffset, 100);
+    await reopened.close();
+  });
+
+  it('cuts a torn tail and a garbage tail on open', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.createShard('s');
+    for (let i = 0; i < 5; i += 1) await journal.append('s', [{ value: value(`m${i}`) }]);
+    await journal.close();
+    const log = join(directory, 'shards', 's', '00000000000000000000.log');
+    const size = (await stat(log)).size;
+    await truncate(log, size - 3);
+    let reopened = await Journal.open(directory);
+    assert.equal(reopened.info('s').nextOffset, 4);
+    await reopened.close();
+    await appendFile(log, Buffer.from('garbage that is not a batch at all, long enough for a header..........'));
+    reopened = await Journal.open(directory);
+    assert.equal(reopened.info('s').nextOffset, 4);
+    assert.deepEqual((await reopened.read('s', 0)).map((r) => r.value?.toString()), ['m0', 'm1', 'm2', 'm3']);
+    await reopened.close();
+  });
+
+  it('never returns a record of a sealed batch whose bytes were damaged', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.createShard('s', { segmentBytes: 1024 });
+    for (let i = 0; i < 40; i += 1) await journal.append('s', [{ value: Buffer.alloc(60, 65 + (i % 26)) }]);
+    await journal.close();
+    const log = join(directory, 'shards', 's', '00000000000000000000.log');
+    const bytes = await readFile(log);
+    bytes[bytes.length - 10] ^= 0xff;
+    await writeFile(log, bytes);
+    const reopened = await Journal.open(directory);
+    const first = await reopened.read('s', 0, { maxRecords: 1000 });
+    assert.ok(first.length > 0 && first.length < 40, 'the read stops before the damage');
+    for (const record of first) assert.deepEqual(record.value, Buffer.alloc(60, 65 + (record.offset % 26)));
+    await expectCode(() => reopened.read('s', first.length), 'SL_JOURNAL_CORRUPT_BATCH');
+    await reopened.close();
+  });
+
+  it('rebuilds a missing or stale index', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.createShard('s', { segmentBytes: 4096, indexIntervalBytes: 128 });
+    for (let i = 0; i < 200; i += 1) await journal.append('s', [{ value: Buffer.alloc(50, i), timestamp: 1_000 + i }]);
+    await journal.close();
+    const shardDirectory = join(directory, 'shards', 's');
+    const files = await readdir(shardDirectory);
+    await rm(join(shardDirectory, files.find((file) => file.endsWith('.index')) ?? 'none'));
+    await writeFile(join(shardDirectory, files.filter((file) => file.endsWith('.timeindex'))[1] ?? 'none'), 'stale');
+    const reopened = await Journal.open(directory);
+    assert.deepEqual((await reopened.read('s', 150, { maxRecords: 1 }))[0]?.value, Buffer.alloc(50, 150));
+    assert.equal((await reopened.readByTime('s', 1_120, { maxRecords: 1 }))[0]?.offset, 120);
+    await reopened.close();
+  });
+
+  it('deletes whole sealed segments by age and by size, never newer records', async () => {
+    const directory = await freshDirectory();
+    let now = 1_000_000;
+    const journal = await Journal.open(directory, { clock: () => now, retentionCheckMs: 0 });
+    await journal.createShard('s', { segmentBytes: 1024, retentionMs: 10_000 });
+    for (let i = 0; i < 60; i += 1) {
+      await journal.append('s', [{ value: Buffer.alloc(50, i) }]);
+      now += 500;
+    }
+    const before = journal.info('s');
+    const deleted = await journal.enforceRetention();
+    const after = journal.info('s');
+    assert.ok(deleted > 0 && after.segmentCount < before.segmentCount);
+    const records = await journal.read('s', after.startOffset, { maxRecords: 100 });
+    const cutoff = now - 10_000;
+    const firstNewer = Math.ceil((cutoff - 1_000_000) / 500);
+    assert.ok(records[0] !== undefined && records[0].offset <= firstNewer, 'every record newer than the limit is kept');
+    await expectCode(() => journal.read('s', 0), 'SL_JOURNAL_OFFSET_OUT_OF_RANGE');
+    await journal.close();
+  });
+
+  it('compacts sealed segments to the latest value per key; a tombstone deletes', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory, { retentionCheckMs: 0 });
+    await journal.createShard('c', { segmentBytes: 1024, compacted: true, tombstoneRetentionMs: 0 });
+    for (let i = 0; i < 90; i += 1) await journal.append('c', [{ key: value(`k${i % 5}`), value: value(`v${i}`) }]);
+    await journal.append('c', [{ key: value('k0'), value: null }]);
+    await journal.shard('c').rollNow();
+    const appending = journal.append('c', [{ key: value('k1'), value: value('during') }]);
+    const report = await journal.compact('c');
+    await appending;
+    assert.ok(report.recordsRemoved > 0);
+    const records = await journal.read('c', 0, { maxRecords: 1000 });
+    const latest = new Map(records.map((record) => [record.key?.toString(), record.value?.toString() ?? null]));
+    assert.equal(latest.get('k1'), 'during');
+    assert.equal(latest.get('k2'), 'v87');
+    assert.ok(!latest.has('k0'), 'the tombstoned key is gone');
+    assert.ok(records.length <= 6);
+    await journal.close();
+    const reopened = await Journal.open(directory, { retentionCheckMs: 0 });
+    assert.deepEqual((await reopened.read('c', 0, { maxRecords: 1000 })).map((r) => r.offset), records.map((r) => r.offset));
+    await reopened.close();
+  });
+});

@@ -129,7 +129,7 @@ describe('journal files', () => {
     await journal.close();
     const log = join(directory, 'shards', 's', '00000000000000000000.log');
     const bytes = await readFile(log);
-    bytes[bytes.length - 10] ^= 0xff;
+    bytes.writeUInt8((bytes[bytes.length - 10] ?? 0) ^ 0xff, bytes.length - 10);
     await writeFile(log, bytes);
     const reopened = await Journal.open(directory);
     const first = await reopened.read('s', 0, { maxRecords: 1000 });

@@ -424,9 +424,9 @@ export class Shard {
       segment = this.segments.find((candidate) => candidate.baseOffset > after);
       position = 0;
     }
+    // No records means the scan reached the visible end (damage with nothing before it throws).
     const last = records[records.length - 1];
-    const reachedEnd = segment === undefined || budget.records > 0 && budget.bytes > 0;
-    return { records, next: last !== undefined ? (reachedEnd && records.length === 0 ? end : last.offset + 1) : end };
+    return { records, next: last !== undefined ? last.offset + 1 : end };
   }
 
   private segmentFor(offset: number): Segment {

@@ -8,3 +8,7 @@ export { JournalErrors, ShardlineError, defineError, errorRegistry, isShardlineE
 export type { AppendResult, JournalRecord, RecordHeader, RecordInput } from './record.js';
 export { prepareRecords } from './shard/record-validation.js';
 export { encodedRecordBytes } from './segment/batch-format.js';
+export { AUDIT_PROBLEMS, type AuditProblem, type AuditProblemCode, type ProblemSeverity } from './audit/audit-problems.js';
+export { listShardsOnDisk, type ShardOnDisk } from './audit/list-shards.js';
+export { hasErrors, verifyJournal, type VerifyOptions, type VerifyReport } from './audit/verify-journal.js';
+export { readRecordsOnDisk, type ReadOnDiskOptions } from './audit/read-records.js';

@@ -1,4 +1,7 @@
 // Every subcommand, in the order `shardline --help` lists them.
 import type { Command } from '../command.js';
+import { shardDumpCommand } from './shard-dump.js';
+import { shardListCommand } from './shard-list.js';
+import { shardVerifyCommand } from './shard-verify.js';
 
-export const commands: Command[] = [];
+export const commands: Command[] = [shardListCommand, shardVerifyCommand, shardDumpCommand];

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checksum64 } from '../checksum.js';
+import { indexChecksum } from '../segment/segment-index.js';
 import { Journal } from '../journal.js';
 import type { JournalRecord } from '../record.js';
 import { encodeBatch, sealBatch } from '../segment/batch-format.js';
@@ -188,11 +189,11 @@ describe('verifyJournal', () => {
     const bytes = await readFile(offsetIndex);
     assert.ok(bytes.readUInt32LE(32) >= 2, 'the index needs two entries');
     bytes.writeUInt32LE(bytes.readUInt32LE(48 + 8) + 1, 48 + 8);
-    bytes.writeBigUInt64LE(checksum64(bytes.subarray(48)), 40);
+    bytes.writeBigUInt64LE(indexChecksum(bytes), 40);
     await writeFile(offsetIndex, bytes);
     const times = await readFile(timeIndex);
     times.writeUInt32LE(times.readUInt32LE(48 + 12) + 3, 48 + 12);
-    times.writeBigUInt64LE(checksum64(times.subarray(48)), 40);
+    times.writeBigUInt64LE(indexChecksum(times), 40);
     await writeFile(timeIndex, times);
 
     const report = await verifyJournal(directory);

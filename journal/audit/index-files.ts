@@ -4,16 +4,12 @@
 // check each entry against the log. The byte layout is documented in segment-index.ts.
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { checksum64 } from '../checksum.js';
 import { ioError } from '../errors.js';
-import { INDEX_HEADER_BYTES, INDEX_MAGIC, INDEX_VERSION, OFFSET_INDEX_KIND, SegmentIndex, type IndexSummary } from '../segment/segment-index.js';
+import { INDEX_HEADER_BYTES, OFFSET_ENTRY_BYTES, TIME_ENTRY_BYTES, SegmentIndex, checkIndexFile, type IndexSummary } from '../segment/segment-index.js';
 import { DEFAULT_SHARD_CONFIG } from '../shard/shard-config.js';
 import type { SegmentFile } from './data-directory.js';
 
-// segment-index.ts keeps the entry sizes private; they are part of its documented layout.
-export const OFFSET_ENTRY_BYTES = 8;
-export const TIME_ENTRY_BYTES = 12;
-const CHECKSUMMED_FROM = INDEX_HEADER_BYTES;
+export { OFFSET_ENTRY_BYTES, TIME_ENTRY_BYTES };
 
 export interface IndexFiles {
   offsetFile: Buffer | null;
@@ -69,16 +65,9 @@ export function trustedIndexFiles(file: SegmentFile, files: IndexFiles, logBytes
 /** Why one index file (`kind`: OFFSET_INDEX_KIND or TIME_INDEX_KIND) would be refused, in header field order. */
 export function diagnoseIndexFile(bytes: Buffer | null, kind: number, logBytes: number): IndexFileDiagnosis {
   if (bytes === null) return { kind: 'missing' };
-  if (bytes.length < INDEX_HEADER_BYTES) return { kind: 'invalid', reason: `${bytes.length} bytes, shorter than the ${INDEX_HEADER_BYTES}-byte header` };
-  if (bytes.readUInt32LE(0) !== INDEX_MAGIC) return { kind: 'invalid', reason: 'bad magic number' };
-  if (bytes.readUInt8(4) !== kind) return { kind: 'invalid', reason: `index kind ${bytes.readUInt8(4)}, expected ${kind}` };
-  if (bytes.readUInt8(5) !== INDEX_VERSION) return { kind: 'invalid', reason: `unknown index version ${bytes.readUInt8(5)}` };
-  const entryBytes = kind === OFFSET_INDEX_KIND ? OFFSET_ENTRY_BYTES : TIME_ENTRY_BYTES;
-  if (bytes.readUInt16LE(6) !== entryBytes) return { kind: 'invalid', reason: `entry size ${bytes.readUInt16LE(6)}, expected ${entryBytes}` };
-  const count = bytes.readUInt32LE(32);
-  if (bytes.length !== INDEX_HEADER_BYTES + count * entryBytes) return { kind: 'invalid', reason: `${bytes.length} bytes for ${count} entries` };
-  if (checksum64(bytes.subarray(CHECKSUMMED_FROM)) !== bytes.readBigUInt64LE(40)) return { kind: 'invalid', reason: 'checksum mismatch' };
-  const coveredLogBytes = readU64(bytes, 8);
+  const check = checkIndexFile(bytes, kind);
+  if (check.kind === 'invalid') return check;
+  const coveredLogBytes = check.summary.coveredLogBytes;
   if (coveredLogBytes !== logBytes) return { kind: 'stale', coveredLogBytes };
   return { kind: 'fresh' };
 }
@@ -87,8 +76,10 @@ export function diagnoseIndexFile(bytes: Buffer | null, kind: number, logBytes: 
  * The summary in one file's header. decode uses the offset index's only; the time index
  * repeats it, and verify holds both to the log.
  */
-export function readIndexSummary(bytes: Buffer): IndexSummary {
-  return { coveredLogBytes: readU64(bytes, 8), nextOffset: readU64(bytes, 16), maxTimestamp: readU64(bytes, 24), epoch: bytes.readUInt32LE(36) };
+export function readIndexSummary(bytes: Buffer, kind: number): IndexSummary {
+  const check = checkIndexFile(bytes, kind);
+  if (check.kind === 'invalid') throw new Error(`readIndexSummary of a refused index file: ${check.reason}`);
+  return check.summary;
 }
 
 /** The entries of an index that decode accepted (so both files agree on count and positions). */

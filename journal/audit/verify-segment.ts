@@ -162,8 +162,8 @@ function trustedIndexProblems(input: SegmentVerifyInput, files: { offsetFile: Bu
   // After damage the log's next offset, epoch and max timestamp are unknown: nothing to compare.
   if (!scanned.wholeLogScanned) return problems;
   const names = indexFileNames(input.file);
-  problems.push(...summaryProblems(input, names.offset, readIndexSummary(files.offsetFile), scanned, entryCheck.maxTimestamp));
-  problems.push(...summaryProblems(input, names.time, readIndexSummary(files.timeFile), scanned, entryCheck.maxTimestamp));
+  problems.push(...summaryProblems(input, names.offset, readIndexSummary(files.offsetFile, OFFSET_INDEX_KIND), scanned, entryCheck.maxTimestamp));
+  problems.push(...summaryProblems(input, names.time, readIndexSummary(files.timeFile, TIME_INDEX_KIND), scanned, entryCheck.maxTimestamp));
   return problems;
 }
 

@@ -13,7 +13,8 @@
 // Index file (.index and .timeindex), little-endian:
 //   0 u32 magic 0x58444953 ("SIDX") | 4 u8 kind (1 offset, 2 time) | 5 u8 version 1 | 6 u16 entryBytes
 //   8 u64 coveredLogBytes | 16 u64 nextOffset | 24 u64 maxTimestamp | 32 u32 entryCount
-//  36 u32 epoch (highest leader epoch) | 40 u64 checksum (xxhash64 of bytes [48, end)) | 48 entries...
+//  36 u32 epoch (highest leader epoch) | 40 u64 checksum (xxhash64 of bytes [0, 40) and [48, end),
+//  so the summary fields are covered too) | 48 entries...
 // coveredLogBytes is the log size the index was written for: an index whose coveredLogBytes
 // differs from the log's size is stale and is rebuilt from the log.
 import { checksum64 } from '../checksum.js';
@@ -23,8 +24,8 @@ export const INDEX_VERSION = 1;
 export const INDEX_HEADER_BYTES = 48;
 export const OFFSET_INDEX_KIND = 1;
 export const TIME_INDEX_KIND = 2;
-const OFFSET_ENTRY_BYTES = 8;
-const TIME_ENTRY_BYTES = 12;
+export const OFFSET_ENTRY_BYTES = 8;
+export const TIME_ENTRY_BYTES = 12;
 const TWO_POW_32 = 2 ** 32;
 
 export interface IndexSummary {
@@ -78,6 +79,20 @@ export class SegmentIndex {
     return found < 0 ? 0 : (this.timePositions[found] ?? 0);
   }
 
+  /**
+   * Where a read that wants the bytes up to `limit` should stop so that it does not cut a
+   * batch: the last indexed batch start in (position, limit], or, when the batch at
+   * `position` runs past `limit`, the first indexed batch start after `limit`. Null when the
+   * index knows no such start (the caller reads up to `limit` and handles a cut batch).
+   * Every indexed position is a batch start, so the answer is a batch boundary.
+   */
+  batchBoundaryNear(position: number, limit: number): number | null {
+    const before = lastIndexAtMost(this.offsetPositions, limit);
+    const atOrBefore = before < 0 ? null : (this.offsetPositions[before] ?? null);
+    if (atOrBefore !== null && atOrBefore > position) return atOrBefore;
+    return this.offsetPositions[before + 1] ?? null;
+  }
+
   /** Drops entries at or after `position` (truncation). */
   truncateTo(position: number, maxTimestampBefore: number): void {
     const keep = this.offsetPositions.findIndex((entry) => entry >= position);
@@ -120,9 +135,9 @@ export class SegmentIndex {
    * is damaged, of another version, or was written for a different log size.
    */
   static decode(baseOffset: number, intervalBytes: number, offsetFile: Buffer, timeFile: Buffer, logBytes: number): { index: SegmentIndex; summary: IndexSummary } | null {
-    const offsetHeader = readIndexHeader(offsetFile, OFFSET_INDEX_KIND, OFFSET_ENTRY_BYTES);
-    const timeHeader = readIndexHeader(timeFile, TIME_INDEX_KIND, TIME_ENTRY_BYTES);
-    if (offsetHeader === null || timeHeader === null) return null;
+    const offsetHeader = checkIndexFile(offsetFile, OFFSET_INDEX_KIND);
+    const timeHeader = checkIndexFile(timeFile, TIME_INDEX_KIND);
+    if (offsetHeader.kind === 'invalid' || timeHeader.kind === 'invalid') return null;
     if (offsetHeader.summary.coveredLogBytes !== logBytes || timeHeader.summary.coveredLogBytes !== logBytes) return null;
     if (offsetHeader.count !== timeHeader.count) return null;
     const index = new SegmentIndex(baseOffset, intervalBytes);
@@ -169,6 +184,11 @@ function readU64(buffer: Buffer, position: number): number {
   return buffer.readUInt32LE(position) + buffer.readUInt32LE(position + 4) * TWO_POW_32;
 }
 
+/** Checksum of an index file: everything but the checksum field itself. */
+export function indexChecksum(buffer: Buffer): bigint {
+  return checksum64(Buffer.concat([buffer.subarray(0, 40), buffer.subarray(INDEX_HEADER_BYTES)]));
+}
+
 function writeIndexHeader(buffer: Buffer, kind: number, entryBytes: number, summary: IndexSummary, count: number): void {
   buffer.writeUInt32LE(INDEX_MAGIC, 0);
   buffer.writeUInt8(kind, 4);
@@ -179,17 +199,26 @@ function writeIndexHeader(buffer: Buffer, kind: number, entryBytes: number, summ
   writeU64(buffer, summary.maxTimestamp, 24);
   buffer.writeUInt32LE(count, 32);
   buffer.writeUInt32LE(summary.epoch, 36);
-  buffer.writeBigUInt64LE(checksum64(buffer.subarray(INDEX_HEADER_BYTES)), 40);
+  buffer.writeBigUInt64LE(indexChecksum(buffer), 40);
 }
 
-function readIndexHeader(buffer: Buffer, kind: number, entryBytes: number): { summary: IndexSummary; count: number } | null {
-  if (buffer.length < INDEX_HEADER_BYTES) return null;
-  if (buffer.readUInt32LE(0) !== INDEX_MAGIC || buffer.readUInt8(4) !== kind) return null;
-  if (buffer.readUInt8(5) !== INDEX_VERSION || buffer.readUInt16LE(6) !== entryBytes) return null;
+export type IndexFileCheck =
+  | { kind: 'valid'; summary: IndexSummary; count: number }
+  | { kind: 'invalid'; reason: string };
+
+/** Checks one index file's header, length and checksum, saying why it is refused. */
+export function checkIndexFile(buffer: Buffer, kind: number): IndexFileCheck {
+  const entryBytes = kind === OFFSET_INDEX_KIND ? OFFSET_ENTRY_BYTES : TIME_ENTRY_BYTES;
+  if (buffer.length < INDEX_HEADER_BYTES) return { kind: 'invalid', reason: `${buffer.length} bytes, shorter than the ${INDEX_HEADER_BYTES}-byte header` };
+  if (buffer.readUInt32LE(0) !== INDEX_MAGIC) return { kind: 'invalid', reason: 'bad magic number' };
+  if (buffer.readUInt8(4) !== kind) return { kind: 'invalid', reason: `index kind ${buffer.readUInt8(4)}, expected ${kind}` };
+  if (buffer.readUInt8(5) !== INDEX_VERSION) return { kind: 'invalid', reason: `unknown index version ${buffer.readUInt8(5)}` };
+  if (buffer.readUInt16LE(6) !== entryBytes) return { kind: 'invalid', reason: `entry size ${buffer.readUInt16LE(6)}, expected ${entryBytes}` };
   const count = buffer.readUInt32LE(32);
-  if (buffer.length !== INDEX_HEADER_BYTES + count * entryBytes) return null;
-  if (checksum64(buffer.subarray(INDEX_HEADER_BYTES)) !== buffer.readBigUInt64LE(40)) return null;
+  if (buffer.length !== INDEX_HEADER_BYTES + count * entryBytes) return { kind: 'invalid', reason: `${buffer.length} bytes for ${count} entries` };
+  if (indexChecksum(buffer) !== buffer.readBigUInt64LE(40)) return { kind: 'invalid', reason: 'checksum mismatch' };
   return {
+    kind: 'valid',
     summary: { coveredLogBytes: readU64(buffer, 8), nextOffset: readU64(buffer, 16), maxTimestamp: readU64(buffer, 24), epoch: buffer.readUInt32LE(36) },
     count,
   };

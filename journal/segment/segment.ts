@@ -309,7 +309,9 @@ export class Segment {
   }
 
   async unlinkFiles(): Promise<void> {
-    for (const path of [this.logPath, this.offsetIndexPath, this.timeIndexPath]) {
+    // Indexes first: a crash in between leaves a log without indexes (rebuilt on open), never
+    // index files without their log.
+    for (const path of [this.offsetIndexPath, this.timeIndexPath, this.logPath]) {
       await unlink(path).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw ioError('delete', path, error, { segment: this.name });
       });

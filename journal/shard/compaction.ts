@@ -3,7 +3,7 @@
 // base is its first kept record), so readers and replication see the same offsets as before.
 // The result is written to `<segment>.log.compacting` and fsynced; the shard swaps it in.
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { ioError } from '../errors.js';
+import { JournalErrors, ioError, isShardlineError } from '../errors.js';
 import type { JournalRecord } from '../record.js';
 import { decodeBatchRecords, encodeBatch, readBatchHeader, sealBatch } from '../segment/batch-format.js';
 import type { Segment } from '../segment/segment.js';
@@ -34,7 +34,13 @@ export async function compactSegment(segment: Segment, keep: (record: JournalRec
       pendingBytes = 0;
     };
     const batches: { position: number; batchBytes: number }[] = [];
-    await segment.scan(segment.visibleBytes, segment.baseOffset, 0, (batch) => batches.push({ position: batch.position, batchBytes: batch.header.batchBytes }));
+    const scan = await segment.scan(segment.visibleBytes, segment.baseOffset, 0, (batch) => batches.push({ position: batch.position, batchBytes: batch.header.batchBytes }));
+    // A rewrite of a damaged segment would keep only the batches before the damage and drop
+    // everything after it for good; leave such a segment alone for an operator to restore.
+    if (scan.stop.kind !== 'end') {
+      const reason = scan.stop.kind === 'invalid' ? scan.stop.reason : 'torn batch';
+      throw JournalErrors.corruptBatch.create({ segment: segment.name, position: scan.stop.position }, `${reason} in segment ${segment.name}, byte ${scan.stop.position}; compaction skipped it`);
+    }
     for (const { position, batchBytes } of batches) {
       const bytes = await segment.read(position, batchBytes);
       const header = readBatchHeader(bytes, 0);
@@ -58,6 +64,8 @@ export async function compactSegment(segment: Segment, keep: (record: JournalRec
   } catch (error) {
     await handle?.close().catch(() => undefined);
     handle = null;
+    await unlink(path).catch(() => undefined);
+    if (isShardlineError(error)) throw error;
     throw ioError('compact', path, error, { segment: segment.name });
   } finally {
     await handle?.close();

@@ -8,6 +8,11 @@ export { JournalErrors, ShardlineError, defineError, errorRegistry, isShardlineE
 export type { AppendResult, JournalRecord, RecordHeader, RecordInput } from './record.js';
 export { prepareRecords } from './shard/record-validation.js';
 export { encodedRecordBytes } from './segment/batch-format.js';
+export { JournalServer, DEFAULT_SHUTDOWN_GRACE_MS, type JournalServerOptions } from './server/journal-server.js';
+export { JournalServerErrors } from './server/server-errors.js';
+export { DEFAULT_JOURNAL_GRPC_PORT, GRPC_MESSAGE_MAX_BYTES, JOURNAL_GRPC_CHANNEL_OPTIONS, formatAddress, journalService, type JournalMethods } from './server/journal-proto.js';
+export { statusToShardlineError } from './server/grpc-status.js';
+export * as journalWire from './server/wire.js';
 export { AUDIT_PROBLEMS, type AuditProblem, type AuditProblemCode, type ProblemSeverity } from './audit/audit-problems.js';
 export { listShardsOnDisk, type ShardOnDisk } from './audit/list-shards.js';
 export { hasErrors, verifyJournal, type VerifyOptions, type VerifyReport } from './audit/verify-journal.js';

@@ -3,5 +3,6 @@ import type { Command } from '../command.js';
 import { shardDumpCommand } from './shard-dump.js';
 import { shardListCommand } from './shard-list.js';
 import { shardVerifyCommand } from './shard-verify.js';
+import { startCommand } from './start.js';
 
-export const commands: Command[] = [shardListCommand, shardVerifyCommand, shardDumpCommand];
+export const commands: Command[] = [startCommand, shardListCommand, shardVerifyCommand, shardDumpCommand];

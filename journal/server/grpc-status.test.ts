@@ -1,0 +1,106 @@
+// The error mapping and the wire conversions, without a socket: errors and records go through
+// the real journal.proto (de)serialisers and come back equal.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
+import { JournalErrors, ShardlineError } from '../errors.js';
+import type { JournalRecord } from '../record.js';
+import { GRPC_STATUS_BY_CODE, grpcStatusForCode, shardlineErrorToStatus, statusToShardlineError } from './grpc-status.js';
+import { journalService } from './journal-proto.js';
+import { JournalServerErrors } from './server-errors.js';
+import * as wire from './wire.js';
+
+describe('gRPC error mapping', () => {
+  it('maps each journal code to its gRPC status and unknown codes to INTERNAL', () => {
+    assert.equal(grpcStatusForCode('SL_JOURNAL_SHARD_NOT_FOUND'), GrpcStatus.NOT_FOUND);
+    assert.equal(grpcStatusForCode('SL_JOURNAL_SHARD_EXISTS'), GrpcStatus.ALREADY_EXISTS);
+    assert.equal(grpcStatusForCode('SL_JOURNAL_INVALID_CONFIG'), GrpcStatus.INVALID_ARGUMENT);
+    assert.equal(grpcStatusForCode('SL_JOURNAL_OFFSET_OUT_OF_RANGE'), GrpcStatus.OUT_OF_RANGE);
+    assert.equal(grpcStatusForCode('SL_JOURNAL_STALE_EPOCH'), GrpcStatus.FAILED_PRECONDITION);
+    assert.equal(grpcStatusForCode('SL_JOURNAL_CLOSED'), GrpcStatus.UNAVAILABLE);
+    assert.equal(grpcStatusForCode('SL_JOURNAL_CORRUPT_BATCH'), GrpcStatus.DATA_LOSS);
+    assert.equal(grpcStatusForCode('SL_SOMETHING_NEW'), GrpcStatus.INTERNAL);
+  });
+
+  it('maps every journal and journal-server code explicitly', () => {
+    const codes = [...Object.values(JournalErrors), ...Object.values(JournalServerErrors)].map((definition) => definition.code);
+    for (const code of codes) {
+      if (code === 'SL_JOURNAL_LISTEN_FAILED') continue; // raised at start-up, never inside a call
+      assert.ok(code in GRPC_STATUS_BY_CODE, `${code} has no gRPC status`);
+    }
+  });
+
+  it('carries code, message and context, non-ASCII included, and rebuilds the same error', () => {
+    const original = JournalErrors.offsetOutOfRange.create({ shard: 'tëst', offset: 21 }, 21, 0, 20);
+    const status = shardlineErrorToStatus(original);
+    assert.equal(status.code, GrpcStatus.OUT_OF_RANGE);
+    assert.match(String(status.metadata.get('sl-context')[0]), /^[\x20-\x7e]*$/);
+    const rebuilt = statusToShardlineError(status);
+    assert.ok(rebuilt instanceof ShardlineError);
+    assert.equal(rebuilt.code, 'SL_JOURNAL_OFFSET_OUT_OF_RANGE');
+    assert.equal(rebuilt.message, original.message);
+    assert.deepEqual(rebuilt.context, { shard: 'tëst', offset: 21 });
+  });
+
+  it('bounds the message and context it puts in trailers', () => {
+    const huge = new ShardlineError('SL_JOURNAL_INVALID_ARGUMENT', 'x'.repeat(100_000), { blob: 'y'.repeat(100_000) });
+    const status = shardlineErrorToStatus(huge);
+    assert.ok(status.details.length < 2_200);
+    assert.deepEqual(statusToShardlineError(status)?.context, { truncated: true });
+  });
+
+  it('returns null for a status without sl-code (transport or server fault)', () => {
+    assert.equal(statusToShardlineError({ code: GrpcStatus.UNAVAILABLE, details: 'No connection established', metadata: new Metadata() }), null);
+    assert.equal(statusToShardlineError({ code: GrpcStatus.INTERNAL, details: 'boom' }), null);
+  });
+});
+
+describe('wire conversions through journal.proto', () => {
+  const { methods } = journalService();
+
+  it('keeps null apart from empty for keys and values, and absent timestamps absent', () => {
+    const records = [
+      { key: Buffer.from('k'), value: Buffer.alloc(0), headers: [{ key: 'trace-ü', value: Buffer.from('abc') }], timestamp: 1000 },
+      { key: null, value: null },
+      { value: Buffer.from('v'), timestamp: -1 },
+    ];
+    const request = { shard: 's', records: wire.recordsToWire(records, 's') };
+    const decoded = methods.append.requestDeserialize(methods.append.requestSerialize(request));
+    assert.deepEqual(wire.recordsFromWire(decoded.records), [
+      { key: Buffer.from('k'), value: Buffer.alloc(0), headers: [{ key: 'trace-ü', value: Buffer.from('abc') }], timestamp: 1000 },
+      { key: null, value: null, headers: [] },
+      { key: null, value: Buffer.from('v'), headers: [], timestamp: -1 },
+    ]);
+    assert.equal(decoded.epoch, undefined);
+  });
+
+  it('round-trips stored records and shard info', () => {
+    const record: JournalRecord = { offset: 2 ** 50, timestamp: 1_700_000_000_000, key: null, value: Buffer.alloc(0), headers: [], epoch: 7 };
+    const read = methods.read;
+    const back = read.responseDeserialize(read.responseSerialize({ records: [wire.recordToWire(record)] }));
+    assert.deepEqual(back.records.map(wire.recordFromWire), [record]);
+    const info = { name: 's', config: { durability: 'none', retentionMs: null }, startOffset: 0, nextOffset: 3, epoch: 1, sizeBytes: 99, segmentCount: 1, maxTimestamp: -1 };
+    const infoBack = methods.info.responseDeserialize(methods.info.responseSerialize(wire.shardInfoToWire(info as never)));
+    assert.deepEqual(wire.shardInfoFromWire(infoBack), info);
+  });
+
+  it('sends read limits only when given, so 0 reaches the journal as 0', () => {
+    const request = { shard: 's', fromOffset: 0, ...wire.readLimitsToWire({ maxRecords: 0 }, 's') };
+    const decoded = methods.read.requestDeserialize(methods.read.requestSerialize(request));
+    assert.deepEqual(wire.readLimitsFromWire(decoded), { maxRecords: 0 });
+  });
+
+  it('refuses what the wire would alter: non-integers and non-Buffer bytes', () => {
+    const invalid = (error: unknown) => (error as ShardlineError).code === 'SL_JOURNAL_INVALID_ARGUMENT';
+    assert.throws(() => wire.wireInteger('fromOffset', 1.5, 's'), invalid);
+    assert.throws(() => wire.recordsToWire([{ value: 'text' as never }], 's'), invalid);
+    assert.throws(() => wire.recordsToWire([{ value: null, headers: [{ key: 'h', value: 'text' as never }] }], 's'), invalid);
+    assert.throws(() => wire.readLimitsToWire({ maxBytes: Number.NaN }, 's'), invalid);
+  });
+
+  it('refuses settings that are not a JSON object', () => {
+    assert.throws(() => wire.configFromWire('[1]', 's'), (error: unknown) => (error as ShardlineError).code === 'SL_JOURNAL_INVALID_CONFIG');
+    assert.throws(() => wire.configFromWire('{', 's'), (error: unknown) => (error as ShardlineError).code === 'SL_JOURNAL_INVALID_CONFIG');
+    assert.deepEqual(wire.configFromWire('', 's'), {});
+  });
+});

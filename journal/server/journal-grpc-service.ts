@@ -1,0 +1,161 @@
+// The handlers of the journal gRPC service (journal.proto): each one decodes a request, calls
+// the Journal and encodes the answer or the error (grpc-status.ts). The transport (binding,
+// shutdown) lives in journal-server.ts.
+//
+// Tails: each Tail call runs journal.tail with its own AbortController, aborted when the client
+// cancels or the call closes, so a departed reader leaves no waiter behind. Writes respect the
+// stream's backpressure (wait for 'drain'). stopTails() ends every tail with
+// SL_JOURNAL_SERVER_STOPPING, so a shutdown does not wait for readers that never finish.
+//
+// Read pages are bounded twice: a request's maxBytes is capped at READ_PAGE_MAX_BYTES before
+// the journal reads, and the page is cut once its protobuf size would pass that bound (the
+// journal's maxBytes counts key and value bytes but not headers). The first record always goes,
+// so a reader never stalls; a record over GRPC_MESSAGE_MAX_BYTES fails with RESOURCE_EXHAUSTED.
+import { once } from 'node:events';
+import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { isShardlineError } from '../errors.js';
+import type { Journal } from '../journal.js';
+import type { JournalRecord } from '../record.js';
+import type { ReadOptions } from '../shard/read-limits.js';
+import { shardlineErrorToStatus } from './grpc-status.js';
+import { JournalServerErrors } from './server-errors.js';
+import * as wire from './wire.js';
+
+const MiB = 1024 * 1024;
+/** Largest read page the server returns, in bytes of protobuf (after the first record). */
+export const READ_PAGE_MAX_BYTES = 16 * MiB;
+
+const STOPPING = Symbol('server stopping');
+
+interface ActiveTail {
+  controller: AbortController;
+  call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>;
+}
+
+export interface JournalGrpcServiceOptions {
+  journal: Journal;
+  logger: Logger;
+  /** The address clients reach the server at, for messages. */
+  address: () => string;
+}
+
+export class JournalGrpcService {
+  private readonly tails = new Set<ActiveTail>();
+
+  constructor(private readonly options: JournalGrpcServiceOptions) {}
+
+  private get journal(): Journal {
+    return this.options.journal;
+  }
+
+  /** The handlers, keyed by method name, for Server.addService. */
+  implementation(): UntypedServiceImplementation {
+    return {
+      createShard: this.unary('CreateShard', (request: wire.CreateShardRequest) =>
+        this.journal.createShard(request.name, wire.configFromWire(request.configJson, request.name)).then(wire.shardInfoToWire)),
+      deleteShard: this.unary('DeleteShard', async (request: wire.NameRequest) => {
+        await this.journal.deleteShard(request.name);
+        return {};
+      }),
+      listShards: this.unary('ListShards', () => ({ shards: this.journal.listShards().map(wire.shardInfoToWire) })),
+      append: this.unary('Append', (request: wire.AppendRequest) =>
+        this.journal.append(request.shard, wire.recordsFromWire(request.records), request.epoch === undefined ? {} : { epoch: request.epoch })),
+      read: this.unary('Read', async (request: wire.ReadRequest) =>
+        pageResponse(await this.journal.read(request.shard, request.fromOffset, boundedReadOptions(request)))),
+      readByTime: this.unary('ReadByTime', async (request: wire.ReadByTimeRequest) =>
+        pageResponse(await this.journal.readByTime(request.shard, request.timestamp, boundedReadOptions(request)))),
+      tail: (call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>) => this.tail(call),
+      truncateAfter: this.unary('TruncateAfter', async (request: wire.TruncateAfterRequest) => {
+        await this.journal.truncateAfter(request.shard, request.offset);
+        return {};
+      }),
+      info: this.unary('Info', (request: wire.NameRequest) => wire.shardInfoToWire(this.journal.info(request.name))),
+    };
+  }
+
+  /** Ends every running tail with SL_JOURNAL_SERVER_STOPPING. */
+  stopTails(): void {
+    for (const tail of this.tails) tail.controller.abort(STOPPING);
+  }
+
+  get activeTails(): number {
+    return this.tails.size;
+  }
+
+  private unary<Request, Response>(method: string, handler: (request: Request) => Promise<Response> | Response) {
+    return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
+      // Promise.resolve().then turns a synchronous throw (an unknown shard) into a rejection.
+      Promise.resolve()
+        .then(() => handler(call.request))
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => callback(this.errorStatus(method, error)),
+        );
+    };
+  }
+
+  private tail(call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>): void {
+    const controller = new AbortController();
+    const entry: ActiveTail = { controller, call };
+    const stop = (): void => controller.abort();
+    call.on('cancelled', stop);
+    call.on('close', stop);
+    // Should a cancellation be processed before this handler runs, its 'cancelled' event is
+    // already past; the flag still tells.
+    if (call.cancelled) stop();
+    this.tails.add(entry);
+    void this.pumpTail(call, controller.signal).finally(() => {
+      this.tails.delete(entry);
+      call.off('cancelled', stop);
+      call.off('close', stop);
+    });
+  }
+
+  /** Copies records from the journal's tail to the call until either side ends it. */
+  private async pumpTail(call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>, signal: AbortSignal): Promise<void> {
+    try {
+      for await (const record of this.journal.tail(call.request.shard, call.request.fromOffset, { signal })) {
+        if (!call.write(wire.recordToWire(record))) await once(call, 'drain', { signal }).catch(() => undefined);
+      }
+    } catch (error) {
+      if (!signal.aborted) call.emit('error', this.errorStatus('Tail', error));
+      return;
+    }
+    // journal.tail returns only when the signal aborted: the client left (nothing to send) or
+    // the server is stopping (tell the client, so it reconnects rather than thinking it is done).
+    if (signal.reason === STOPPING) {
+      call.emit('error', shardlineErrorToStatus(JournalServerErrors.stopping.create({ shard: call.request.shard }, this.options.address())));
+    }
+  }
+
+  private errorStatus(method: string, error: unknown): Partial<StatusObject> {
+    if (isShardlineError(error)) {
+      this.options.logger.debug({ method, code: error.code, context: error.context }, `journal call refused: ${error.message}`);
+      return shardlineErrorToStatus(error);
+    }
+    this.options.logger.error({ method, err: error }, 'journal call failed with an unexpected error');
+    const message = error instanceof Error ? error.message : String(error);
+    return { code: GrpcStatus.INTERNAL, details: `unexpected journal server error in ${method}: ${message}` };
+  }
+}
+
+/** The caller's maxBytes, capped at READ_PAGE_MAX_BYTES; invalid values pass through for the journal to refuse. */
+function boundedReadOptions(request: { maxRecords?: number; maxBytes?: number }): ReadOptions {
+  const options = wire.readLimitsFromWire(request);
+  const maxBytes = options.maxBytes ?? READ_PAGE_MAX_BYTES;
+  if (Number.isSafeInteger(maxBytes) && maxBytes > READ_PAGE_MAX_BYTES) return { ...options, maxBytes: READ_PAGE_MAX_BYTES };
+  return options;
+}
+
+/** The records that fit READ_PAGE_MAX_BYTES of protobuf, and at least the first one. */
+function pageResponse(records: JournalRecord[]): wire.ReadResponse {
+  const page: wire.RecordMessage[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    bytes += wire.recordWireBytes(record);
+    if (page.length > 0 && bytes > READ_PAGE_MAX_BYTES) break;
+    page.push(wire.recordToWire(record));
+  }
+  return { records: page };
+}

@@ -202,3 +202,16 @@ describe('journal files', () => {
     await reopened.close();
   });
 });
+
+describe('journal housekeeping', () => {
+  it('ignores a stray file in the shards directory', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.createShard('s');
+    await journal.close();
+    await writeFile(join(directory, 'shards', 'README'), 'operator notes');
+    const reopened = await Journal.open(directory);
+    assert.deepEqual(reopened.listShards().map((shard) => shard.name), ['s']);
+    await reopened.close();
+  });
+});

@@ -127,8 +127,14 @@ export class Journal {
         await rm(join(this.shardsDirectory, entry), { recursive: true, force: true });
         continue;
       }
+      const path = join(this.shardsDirectory, entry);
+      if (!(await stat(path)).isDirectory()) {
+        // A stray file is not a shard; refusing to start over it would help nobody.
+        this.options.logger.warn({ path }, 'ignoring a file in the shards directory');
+        continue;
+      }
       const name = validateShardName(entry);
-      this.shards.set(name, await Shard.open(name, join(this.shardsDirectory, name), this.shardContext()));
+      this.shards.set(name, await Shard.open(name, path, this.shardContext()));
     }
   }
 

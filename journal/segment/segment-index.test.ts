@@ -52,4 +52,24 @@ describe('segment index', () => {
     assert.equal(index.lookupOffset(1400), 900);
     assert.equal(index.maxTimestamp, 5063);
   });
+
+  it('suggests read chunk ends only at indexed batch starts', () => {
+    // Every batch indexed (interval 1): batch starts are the multiples of 100 below 5000.
+    const dense = build(1);
+    assert.equal(dense.batchBoundaryNear(0, 350), 300, 'the last batch start inside the window');
+    assert.equal(dense.batchBoundaryNear(300, 350), 400, 'the batch at the position runs past the window: its end');
+    assert.equal(dense.batchBoundaryNear(300, 400), 400);
+    assert.equal(dense.batchBoundaryNear(4900, 4950), null, 'no batch start after the last one');
+    // Sparse index (interval 250): batch starts 0, 300, 600, ... are indexed.
+    const sparse = build(250);
+    for (let position = 0; position < 4900; position += 300) {
+      for (const limit of [position + 1, position + 299, position + 300, position + 1000]) {
+        const boundary = sparse.batchBoundaryNear(position, limit);
+        if (boundary === null) continue;
+        assert.equal(boundary % 100, 0, 'a batch start');
+        assert.ok(boundary > position, `after the position ${position}`);
+        assert.ok(boundary <= limit || boundary - limit <= 300, `near the limit ${limit}: ${boundary}`);
+      }
+    }
+  });
 });

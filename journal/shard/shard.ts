@@ -39,6 +39,9 @@ const SHARD_CONFIG_VERSION = 1;
 const GROUP_COMMIT_MAX_BYTES = 32 * 1024 * 1024;
 const MAX_RELATIVE_OFFSET = 2 ** 32 - 2;
 const TAIL_PAGE_RECORDS = 500;
+/** A read fetches the log in chunks of about this size, at least the batch it needs. */
+const READ_CHUNK_MIN_BYTES = 64 * 1024;
+const READ_CHUNK_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface ShardInfo {
   name: string;
@@ -447,44 +450,61 @@ export class Shard {
   private async readSegment(segment: Segment, startPosition: number, fromOffset: number, end: number, out: JournalRecord[], budget: { records: number; bytes: number }): Promise<boolean> {
     let position = startPosition;
     let wanted = 0;
-    while (position < segment.visibleBytes) {
-      const length = Math.min(segment.visibleBytes - position, Math.max(wanted, Math.min(budget.bytes + BATCH_HEADER_BYTES, 4 * 1024 * 1024), 64 * 1024));
-      const bytes = await segment.read(position, length);
-      let cursor = 0;
-      wanted = 0;
-      while (cursor < bytes.length) {
-        const check = checkBatch(bytes, cursor, HARD_MAX_BATCH_BYTES);
-        if (check.kind === 'incomplete' && position + cursor + check.needBytes <= segment.visibleBytes) {
-          wanted = check.needBytes;
-          break;
-        }
-        if (check.kind !== 'valid') {
-          const reason = check.kind === 'invalid' ? check.reason : 'batch runs past the end of the segment';
-          return this.damaged(segment, position + cursor, reason, out);
-        }
-        const header = check.header;
-        if (lastOffsetOf(header) >= fromOffset) {
-          let records: JournalRecord[];
-          try {
-            records = decodeBatchRecords(bytes, cursor, header);
-          } catch (error) {
-            if (error instanceof RecordDecodeError) return this.damaged(segment, position + cursor, error.message, out);
-            throw error;
-          }
-          for (const record of records) {
-            if (record.offset < fromOffset || record.offset >= end) continue;
-            out.push(record);
-            budget.records -= 1;
-            budget.bytes -= readCost(record);
-            if (budget.records <= 0 || budget.bytes <= 0) return false;
-          }
-        }
-        cursor += header.batchBytes;
+    let ahead: ReadAhead | null = null;
+    try {
+      while (position < segment.visibleBytes) {
+        if (ahead !== null && ahead.position !== position) ahead = await drainReadAhead(ahead);
+        const bytes = ahead !== null ? await ahead.bytes : await segment.read(position, readChunkBytes(segment, position, chunkWanted(wanted, budget.bytes)));
+        // Fetch the next chunk while this one is checked and decoded, when the budget will
+        // still want more after it.
+        ahead = startReadAhead(segment, position + bytes.length, budget.bytes - bytes.length);
+        const taken = this.takeRecords(segment, bytes, position, fromOffset, end, out, budget);
+        if (taken.stop) return false;
+        if (taken.cursor === 0 && taken.wanted === 0) break;
+        wanted = taken.wanted;
+        position += taken.cursor;
       }
-      if (cursor === 0 && wanted === 0) break;
-      position += cursor;
+      return true;
+    } finally {
+      // A read ahead that is not used must still finish before the caller releases the segment.
+      if (ahead !== null) await drainReadAhead(ahead);
     }
-    return true;
+  }
+
+  /**
+   * Checks and decodes the whole batches of one chunk (read at `position`) into `out`. Stops
+   * at a batch the chunk cuts (`wanted` is its size, `cursor` its start), or with `stop` when
+   * the budget is spent or a batch is damaged.
+   */
+  private takeRecords(segment: Segment, bytes: Buffer, position: number, fromOffset: number, end: number, out: JournalRecord[], budget: { records: number; bytes: number }): { cursor: number; wanted: number; stop: boolean } {
+    let cursor = 0;
+    while (cursor < bytes.length) {
+      const check = checkBatch(bytes, cursor, HARD_MAX_BATCH_BYTES);
+      if (check.kind === 'incomplete' && position + cursor + check.needBytes <= segment.visibleBytes) return { cursor, wanted: check.needBytes, stop: false };
+      if (check.kind !== 'valid') {
+        const reason = check.kind === 'invalid' ? check.reason : 'batch runs past the end of the segment';
+        return { cursor, wanted: 0, stop: !this.damaged(segment, position + cursor, reason, out) };
+      }
+      const header = check.header;
+      if (lastOffsetOf(header) >= fromOffset) {
+        let records: JournalRecord[];
+        try {
+          records = decodeBatchRecords(bytes, cursor, header);
+        } catch (error) {
+          if (error instanceof RecordDecodeError) return { cursor, wanted: 0, stop: !this.damaged(segment, position + cursor, error.message, out) };
+          throw error;
+        }
+        for (const record of records) {
+          if (record.offset < fromOffset || record.offset >= end) continue;
+          out.push(record);
+          budget.records -= 1;
+          budget.bytes -= readCost(record);
+          if (budget.records <= 0 || budget.bytes <= 0) return { cursor, wanted: 0, stop: true };
+        }
+      }
+      cursor += header.batchBytes;
+    }
+    return { cursor, wanted: 0, stop: false };
   }
 
   private damaged(segment: Segment, position: number, reason: string, out: JournalRecord[]): false {
@@ -777,4 +797,42 @@ export class Shard {
   private assertOpen(): void {
     if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
   }
+}
+
+/**
+ * Length of the chunk a read fetches at `position` when it wants about `wantedBytes`: cut at a
+ * batch boundary the index knows, so the chunk does not end in a batch that would then be read
+ * again. The cut never goes past the visible bytes; without a known boundary it is just the
+ * wanted length, and the caller handles a batch cut at the end.
+ */
+function readChunkBytes(segment: Segment, position: number, wantedBytes: number): number {
+  const visible = segment.visibleBytes;
+  const limit = Math.min(visible, position + wantedBytes);
+  if (limit >= visible) return visible - position;
+  const boundary = segment.index.batchBoundaryNear(position, limit);
+  return (boundary === null ? limit : Math.min(boundary, visible)) - position;
+}
+
+/** Bytes a read wants next: what the budget still allows, at least a batch it must finish. */
+function chunkWanted(batchBytes: number, budgetBytes: number): number {
+  return Math.max(batchBytes, Math.min(budgetBytes + BATCH_HEADER_BYTES, READ_CHUNK_MAX_BYTES), READ_CHUNK_MIN_BYTES);
+}
+
+interface ReadAhead {
+  position: number;
+  bytes: Promise<Buffer>;
+}
+
+/** Starts reading the chunk at `position` when the budget left after the current chunk wants it. */
+function startReadAhead(segment: Segment, position: number, budgetBytesAfter: number): ReadAhead | null {
+  if (budgetBytesAfter <= 0 || position >= segment.visibleBytes) return null;
+  const bytes = segment.read(position, readChunkBytes(segment, position, chunkWanted(0, budgetBytesAfter)));
+  // Errors surface where the chunk is awaited; one that is never used is ignored.
+  bytes.catch(() => undefined);
+  return { position, bytes };
+}
+
+async function drainReadAhead(ahead: ReadAhead): Promise<null> {
+  await ahead.bytes.catch(() => undefined);
+  return null;
 }

@@ -1,8 +1,9 @@
 // Every subcommand, in the order `shardline --help` lists them.
 import type { Command } from '../command.js';
+import { benchJournalCommand } from './bench-journal.js';
 import { shardDumpCommand } from './shard-dump.js';
 import { shardListCommand } from './shard-list.js';
 import { shardVerifyCommand } from './shard-verify.js';
 import { startCommand } from './start.js';
 
-export const commands: Command[] = [startCommand, shardListCommand, shardVerifyCommand, shardDumpCommand];
+export const commands: Command[] = [startCommand, shardListCommand, shardVerifyCommand, shardDumpCommand, benchJournalCommand];

@@ -158,14 +158,16 @@ export function checkBatch(bytes: Buffer, position: number, maxBatchBytes: numbe
   if (header.batchBytes < BATCH_HEADER_BYTES + RECORD_FIXED_BYTES || header.batchBytes > maxBatchBytes) {
     return { kind: 'invalid', reason: `batch length ${header.batchBytes} outside [${BATCH_HEADER_BYTES + RECORD_FIXED_BYTES}, ${maxBatchBytes}]` };
   }
-  if (header.formatVersion !== BATCH_FORMAT_VERSION) {
-    return { kind: 'invalid', reason: `unknown batch format version ${header.formatVersion}`, unsupportedVersion: header.formatVersion };
-  }
   if (header.recordCount === 0) return { kind: 'invalid', reason: 'batch with zero records' };
   if (available < header.batchBytes) return { kind: 'incomplete', needBytes: header.batchBytes };
   const computed = checksum64(bytes.subarray(position + CHECKSUMMED_FROM, position + header.batchBytes));
   if (computed !== header.checksum) {
     return { kind: 'invalid', reason: `checksum mismatch (stored ${header.checksum.toString(16)}, computed ${computed.toString(16)})` };
+  }
+  // The checksum covers the version byte: only a batch that verifies is of another format
+  // version; a flipped version byte is damage like any other.
+  if (header.formatVersion !== BATCH_FORMAT_VERSION) {
+    return { kind: 'invalid', reason: `unknown batch format version ${header.formatVersion}`, unsupportedVersion: header.formatVersion };
   }
   return { kind: 'valid', header };
 }

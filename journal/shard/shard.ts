@@ -153,7 +153,13 @@ export class Shard {
   static async open(name: string, directory: string, context: ShardContext): Promise<Shard> {
     const config = await Shard.readConfig(directory, name);
     const shard = new Shard(name, directory, config, context);
-    await shard.load();
+    try {
+      await shard.load();
+    } catch (error) {
+      // The segments opened before the failure would otherwise keep their file handles.
+      for (const segment of shard.segments) await segment.close();
+      throw error;
+    }
     shard.startTimers();
     return shard;
   }

@@ -517,13 +517,15 @@ async function runModel(compacted: boolean, numRuns: number): Promise<void> {
         retentionCheckMs: 0,
         logger: pino({ level: 'error' }, { write: (line: string) => void errors.push(line) }),
       };
-      const real: Real = { journal: await Journal.open(directory, options), options, errors };
+      let real: Real | undefined;
       try {
-        await real.journal.createShard(SHARD, config);
-        await fc.asyncModelRun(() => ({ model, real }), commands);
-        await verifyAll(model, real, 'at the end');
+        const opened: Real = { journal: await Journal.open(directory, options), options, errors };
+        real = opened;
+        await opened.journal.createShard(SHARD, config);
+        await fc.asyncModelRun(() => ({ model, real: opened }), commands);
+        await verifyAll(model, opened, 'at the end');
       } finally {
-        await real.journal.close().catch(() => undefined);
+        await real?.journal.close().catch(() => undefined);
         await rm(directory, { recursive: true, force: true });
       }
     }),

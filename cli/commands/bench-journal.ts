@@ -37,8 +37,8 @@ Flags:
   --data-dir DIR               where the scratch journal goes: a fresh sub-directory of DIR,
                                removed afterwards (default: the OS temp dir, ${tmpdir()})
   --duration SECONDS           measured time per scenario (default ${DEFAULT_DURATION_SECONDS}, at most ${MAX_DURATION_SECONDS})
-  --warmup SECONDS             unmeasured warm-up per append scenario, and one unmeasured read
-                               pass per read scenario unless 0 (default ${DEFAULT_WARMUP_SECONDS})
+  --warmup SECONDS             unmeasured warm-up per scenario: appends, or read passes (at
+                               least one) (default ${DEFAULT_WARMUP_SECONDS})
   --runs N                     run every scenario N times, report per-metric medians (default ${DEFAULT_RUNS})
   --records-per-append N       records per append in the size x durability x appenders matrix
                                (default ${DEFAULT_SCENARIO_SETTINGS.recordsPerAppend}: per-record latency)

@@ -215,3 +215,32 @@ describe('journal housekeeping', () => {
     await reopened.close();
   });
 });
+
+describe('segment rolling', () => {
+  it('rolls by age of the segment, not by the age of the records it holds', async () => {
+    const directory = await freshDirectory();
+    let now = 5_000_000;
+    const journal = await Journal.open(directory, { clock: () => now, retentionCheckMs: 0 });
+    await journal.createShard('s', { segmentMs: 1000 });
+    // Records stamped long ago by their writer must not roll a segment per append.
+    for (let i = 0; i < 5; i += 1) await journal.append('s', [{ value: value(`old${i}`), timestamp: 1_000 }]);
+    assert.equal(journal.info('s').segmentCount, 1);
+    now += 1_500;
+    await journal.append('s', [{ value: value('late') }]);
+    assert.equal(journal.info('s').segmentCount, 2);
+    await journal.close();
+  });
+
+  it('writes back an index it had to rebuild', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.createShard('s', { segmentBytes: 1024 });
+    for (let i = 0; i < 30; i += 1) await journal.append('s', [{ value: Buffer.alloc(60, i) }]);
+    await journal.close();
+    const index = join(directory, 'shards', 's', '00000000000000000000.index');
+    await rm(index);
+    const reopened = await Journal.open(directory);
+    await reopened.close();
+    assert.ok((await stat(index)).size > 0, 'the rebuilt index is on disk again');
+  });
+});

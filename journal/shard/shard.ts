@@ -106,6 +106,12 @@ export class Shard {
   private closed = false;
   private unsyncedWrites = false;
   private intervalTimer: NodeJS.Timeout | null = null;
+  /**
+   * When the active segment's age started: the journal clock at its first write, or, after a
+   * reopen, its first record's timestamp. Rolling by age uses this, not record timestamps alone,
+   * so writers that give old timestamps do not roll a segment per append.
+   */
+  private activeSinceMs: number | null = null;
 
   private constructor(
     readonly name: string,
@@ -194,7 +200,11 @@ export class Shard {
       } else if (recovery.truncateReason !== null) {
         this.context.logger.error({ shard: this.name, segment: segment.name, position: segment.visibleBytes, reason: recovery.truncateReason }, 'sealed segment is damaged; reads stop at the damage');
       }
-      if (recovery.indexRebuilt && !isLast) this.context.logger.info({ shard: this.name, segment: segment.name }, 'rebuilt a missing or stale index');
+      if (recovery.indexRebuilt && !isLast && recovery.truncateReason === null) {
+        // Written back so the next open does not scan this segment again.
+        await segment.writeIndexFiles();
+        this.context.logger.info({ shard: this.name, segment: segment.name }, 'rebuilt a missing or stale index');
+      }
       this.segments.push(segment);
       expectedNext = Math.max(segment.nextOffset, base);
       epoch = Math.max(epoch, segment.epoch);
@@ -202,6 +212,16 @@ export class Shard {
     this.nextOffset = this.active.nextOffset;
     this.visibleNextOffset = this.nextOffset;
     this.epoch = epoch;
+    this.activeSinceMs = this.active.firstTimestamp;
+    await this.removeOrphanIndexFiles(entries, new Set(bases));
+  }
+
+  /** Index files whose log is gone (a crash between deletes) would confuse audits; drop them. */
+  private async removeOrphanIndexFiles(entries: string[], bases: Set<number>): Promise<void> {
+    for (const entry of entries) {
+      const match = /^(\d{20})\.(index|timeindex)$/.exec(entry);
+      if (match !== null && !bases.has(Number(match[1]))) await unlink(join(this.directory, entry)).catch(() => undefined);
+    }
   }
 
   private startTimers(): void {
@@ -366,12 +386,13 @@ export class Shard {
     if (bytesInActive === 0) return false;
     if (bytesInActive + batchBytes > this.config.segmentBytes) return true;
     if (this.nextOffset + lastOffsetDelta - active.baseOffset > MAX_RELATIVE_OFFSET) return true;
-    return active.firstTimestamp !== null && this.context.clock() - active.firstTimestamp >= this.config.segmentMs;
+    return this.activeSinceMs !== null && this.context.clock() - this.activeSinceMs >= this.config.segmentMs;
   }
 
   private async writeToActive(buffers: Buffer[], headers: BatchHeader[], touched: Set<Segment>): Promise<void> {
     if (buffers.length === 0) return;
     const active = this.active;
+    this.activeSinceMs ??= this.context.clock();
     await active.append(buffers, headers);
     touched.add(active);
   }
@@ -387,6 +408,7 @@ export class Shard {
     const segment = await Segment.create(this.directory, this.nextOffset, this.settings);
     await syncDirectory(this.directory);
     this.segments.push(segment);
+    this.activeSinceMs = null;
     this.context.logger.debug({ shard: this.name, sealed: sealed.name, active: segment.name }, 'segment rolled');
   }
 
@@ -514,9 +536,16 @@ export class Shard {
   }
 
   private damaged(segment: Segment, position: number, reason: string, out: JournalRecord[]): false {
+    if (out.length > 0) {
+      this.context.logger.error({ shard: this.name, segment: segment.name, position, reason }, 'refused to serve a damaged batch');
+      return false;
+    }
+    throw this.corrupt(segment, position, reason);
+  }
+
+  private corrupt(segment: Segment, position: number, reason: string): Error {
     this.context.logger.error({ shard: this.name, segment: segment.name, position, reason }, 'refused to serve a damaged batch');
-    if (out.length > 0) return false;
-    throw JournalErrors.corruptBatch.create({ shard: this.name, segment: segment.name, position }, `${reason} in shard ${this.name}, segment ${segment.name}, byte ${position}`);
+    return JournalErrors.corruptBatch.create({ shard: this.name, segment: segment.name, position }, `${reason} in shard ${this.name}, segment ${segment.name}, byte ${position}`);
   }
 
   /** First offset whose record timestamp is >= `timestamp`, or null when there is none. */
@@ -539,21 +568,38 @@ export class Shard {
   private async findTimeInSegment(segment: Segment, timestamp: number): Promise<number | null> {
     let position = segment.index.lookupTime(timestamp);
     while (position < segment.visibleBytes) {
-      const header = await segment.read(position, BATCH_HEADER_BYTES);
-      if (header.length < BATCH_HEADER_BYTES) return null;
-      const batchHeader = readBatchHeader(header, 0);
-      if (batchHeader.batchBytes < BATCH_HEADER_BYTES) return this.damaged(segment, position, 'batch length below the header size', []) as never;
-      if (batchHeader.maxTimestamp >= timestamp) {
-        const bytes = await segment.read(position, batchHeader.batchBytes);
-        const check = checkBatch(bytes, 0, HARD_MAX_BATCH_BYTES);
-        if (check.kind !== 'valid') return this.damaged(segment, position, check.kind === 'invalid' ? check.reason : 'torn batch', []) as never;
-        for (const record of decodeBatchRecords(bytes, 0, check.header)) {
+      // Each batch is verified before its timestamps are trusted: a flipped maxTimestamp must
+      // not make a lookup skip records.
+      const { bytes, header } = await this.readVerifiedBatch(segment, position);
+      if (header.maxTimestamp >= timestamp) {
+        for (const record of this.decodeVerified(segment, position, bytes, header)) {
           if (record.timestamp >= timestamp) return record.offset;
         }
       }
-      position += batchHeader.batchBytes;
+      position += header.batchBytes;
     }
     return null;
+  }
+
+  /** Reads and verifies the whole batch at `position`; damage throws SL_JOURNAL_CORRUPT_BATCH. */
+  private async readVerifiedBatch(segment: Segment, position: number): Promise<{ bytes: Buffer; header: BatchHeader }> {
+    let bytes = await segment.read(position, Math.min(BATCH_HEADER_BYTES, segment.visibleBytes - position));
+    let check = checkBatch(bytes, 0, HARD_MAX_BATCH_BYTES);
+    if (check.kind === 'incomplete' && bytes.length === BATCH_HEADER_BYTES && position + check.needBytes <= segment.visibleBytes) {
+      bytes = await segment.read(position, check.needBytes);
+      check = checkBatch(bytes, 0, HARD_MAX_BATCH_BYTES);
+    }
+    if (check.kind !== 'valid') throw this.corrupt(segment, position, check.kind === 'invalid' ? check.reason : 'batch runs past the end of the segment');
+    return { bytes, header: check.header };
+  }
+
+  private decodeVerified(segment: Segment, position: number, bytes: Buffer, header: BatchHeader): JournalRecord[] {
+    try {
+      return decodeBatchRecords(bytes, 0, header);
+    } catch (error) {
+      if (error instanceof RecordDecodeError) throw this.corrupt(segment, position, error.message);
+      throw error;
+    }
   }
 
   async readByTime(timestamp: number, options: ReadOptions = {}): Promise<JournalRecord[]> {
@@ -646,6 +692,7 @@ export class Shard {
       this.nextOffset = Math.max(this.active.nextOffset, this.active.baseOffset);
       this.visibleNextOffset = this.nextOffset;
       this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));
+      this.activeSinceMs = this.active.sizeBytes === 0 ? null : this.active.firstTimestamp;
     });
   }
 
@@ -661,9 +708,8 @@ export class Shard {
     if (found === null) return;
     let kept: Buffer | null = null;
     if (found.straddling !== null) {
-      const header = readBatchHeader(await segment.read(found.position, BATCH_HEADER_BYTES), 0);
-      const bytes = await segment.read(found.position, header.batchBytes);
-      const records = decodeBatchRecords(bytes, 0, header).filter((record) => record.offset <= offset);
+      const { bytes, header } = await this.readVerifiedBatch(segment, found.position);
+      const records = this.decodeVerified(segment, found.position, bytes, header).filter((record) => record.offset <= offset);
       kept = encodeBatch(records.map((record) => ({ offsetDelta: record.offset - header.baseOffset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers })));
       sealBatch(kept, header.baseOffset, header.leaderEpoch);
     }

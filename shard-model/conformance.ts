@@ -124,6 +124,7 @@ export function runShardStoreConformance(target: ConformanceTarget): void {
       await expectCode(store.append('s', []), 'SL_JOURNAL_INVALID_ARGUMENT');
       await expectCode(store.append('s', [{ value: 'not a buffer' as never }]), 'SL_JOURNAL_INVALID_ARGUMENT');
       await expectCode(store.append('s', [{ value: text('ok'), timestamp: -1 }]), 'SL_JOURNAL_INVALID_ARGUMENT');
+      await expectCode(store.append('s', [{ value: text('ok'), headers: [{ key: 'bad\uD800', value: text('v') }] }]), 'SL_JOURNAL_INVALID_ARGUMENT');
       await expectCode(store.append('c', [{ value: text('no key') }]), 'SL_JOURNAL_KEY_REQUIRED');
       assert.equal((await store.info('s')).nextOffset, 0);
       assert.equal((await store.info('c')).nextOffset, 0);

@@ -130,8 +130,9 @@ function headersToWire(headers: unknown, index: number, context: { shard: string
   const argument = `records[${index}].headers`;
   if (!Array.isArray(headers)) throw JournalErrors.invalidArgument.create(context, argument, typeof headers, 'must be an array of headers');
   return headers.map((header: Partial<RecordHeader> | null) => {
-    if (typeof header?.key !== 'string' || !Buffer.isBuffer(header.value)) {
-      throw JournalErrors.invalidArgument.create(context, argument, header?.key, 'each header needs a string key and a Buffer value');
+    // Protobuf would turn a lone surrogate into U+FFFD on the wire; refuse it here as the journal does.
+    if (typeof header?.key !== 'string' || !header.key.isWellFormed() || !Buffer.isBuffer(header.value)) {
+      throw JournalErrors.invalidArgument.create(context, argument, header?.key, 'each header needs a well-formed string key and a Buffer value');
     }
     return { key: header.key, value: header.value };
   });

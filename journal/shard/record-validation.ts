@@ -32,8 +32,9 @@ function validateRecord(record: RecordInput | undefined, index: number, now: num
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw JournalErrors.invalidArgument.create(context, `records[${index}].timestamp`, timestamp, 'must be a non-negative integer (ms since epoch)');
   if (!Array.isArray(headers) || headers.length > 0xffff) throw JournalErrors.invalidArgument.create(context, `records[${index}].headers`, typeof headers, 'must be an array of at most 65535 headers');
   for (const header of headers) {
-    if (typeof header?.key !== 'string' || Buffer.byteLength(header.key) > 0xffff || !Buffer.isBuffer(header.value)) {
-      throw JournalErrors.invalidArgument.create(context, `records[${index}].headers`, header?.key, 'each header needs a string key (<= 65535 bytes) and a Buffer value');
+    // A lone surrogate would not survive UTF-8 and come back as U+FFFD: refuse it up front.
+    if (typeof header?.key !== 'string' || !header.key.isWellFormed() || Buffer.byteLength(header.key) > 0xffff || !Buffer.isBuffer(header.value)) {
+      throw JournalErrors.invalidArgument.create(context, `records[${index}].headers`, header?.key, 'each header needs a well-formed string key (<= 65535 UTF-8 bytes) and a Buffer value');
     }
   }
   if (config.compacted && key === null) throw JournalErrors.keyRequired.create(context, index);

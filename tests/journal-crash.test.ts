@@ -23,6 +23,7 @@ import pino from 'pino';
 import { Journal } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record.js';
 import { CRASH_SHARD, batchDigest, parseRecordValue, recordKey } from './fixtures/crash-appender.js';
+import { seededRandom as random } from './support/seeded-random.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'crash-appender.ts');
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 20);
@@ -41,17 +42,6 @@ interface ChildRun {
   errors: string[];
 }
 
-/** mulberry32: the delays are reproducible from the printed seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

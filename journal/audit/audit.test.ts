@@ -19,6 +19,7 @@ import { AUDIT_PROBLEMS, type AuditProblem } from './audit-problems.js';
 import { listShardsOnDisk } from './list-shards.js';
 import { readRecordsOnDisk, type ReadOnDiskOptions } from './read-records.js';
 import { hasErrors, verifyJournal } from './verify-journal.js';
+import { seededRandom } from '../../tests/support/seeded-random.js';
 
 const directories: string[] = [];
 after(async () => {
@@ -455,17 +456,6 @@ describe('random damage', () => {
   });
 });
 
-/** mulberry32: a small deterministic PRNG, so a failing seed replays. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function damageFile(path: string, random: () => number): Promise<string> {
   const bytes = await readFile(path);

@@ -6,6 +6,7 @@
 // at the log as it was then, so a write in progress shows up as a torn tail at worst.
 import { open, type FileHandle } from 'node:fs/promises';
 import { ioError } from '../errors.js';
+import { readAt } from '../segment/segment.js';
 import { scanBatches, type ScannedBatch, type ScanStop } from '../segment/log-scan.js';
 import { HARD_MAX_BATCH_BYTES } from '../shard/shard-config.js';
 
@@ -38,18 +39,7 @@ export class ReadOnlyLog {
 
   /** Up to `length` bytes from `position`; fewer only at the end of the file. */
   async read(position: number, length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length);
-    let filled = 0;
-    try {
-      while (filled < length) {
-        const { bytesRead } = await this.handle.read(buffer, filled, length - filled, position + filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-    } catch (error) {
-      throw ioError('read', this.path, error, { position });
-    }
-    return filled === length ? buffer : buffer.subarray(0, filled);
+    return readAt(this.handle, position, length, this.path, { position });
   }
 
   async close(): Promise<void> {

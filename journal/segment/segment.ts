@@ -7,7 +7,7 @@
 // only reads below `visibleBytes`, which only grows except under truncateTo.
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { JournalErrors, ioError } from '../errors.js';
+import { JournalErrors, ioError, type ErrorContext } from '../errors.js';
 import { BATCH_FORMAT_VERSION, lastOffsetOf, type BatchHeader } from './batch-format.js';
 import { scanBatches, type ScanStop, type ScannedBatch } from './log-scan.js';
 import { SegmentIndex, type IndexSummary } from './segment-index.js';
@@ -240,18 +240,7 @@ export class Segment {
 
   async read(position: number, length: number): Promise<Buffer> {
     this.assertOpen();
-    const buffer = Buffer.allocUnsafe(length);
-    let filled = 0;
-    try {
-      while (filled < length) {
-        const { bytesRead } = await this.handle.read(buffer, filled, length - filled, position + filled);
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-    } catch (error) {
-      throw ioError('read', this.logPath, error, { segment: this.name, position });
-    }
-    return filled === length ? buffer : buffer.subarray(0, filled);
+    return readAt(this.handle, position, length, this.logPath, { segment: this.name, position });
   }
 
   /**
@@ -327,6 +316,22 @@ export class Segment {
   private assertOpen(): void {
     if (this.closed) throw JournalErrors.closed.create({ segment: this.logPath }, `segment ${this.logPath}`);
   }
+}
+
+/** Up to `length` bytes from `position`; fewer only at the end of the file. */
+export async function readAt(handle: FileHandle, position: number, length: number, path: string, context: ErrorContext): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  try {
+    while (filled < length) {
+      const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+  } catch (error) {
+    throw ioError('read', path, error, context);
+  }
+  return filled === length ? buffer : buffer.subarray(0, filled);
 }
 
 function remainingAfter(buffers: Buffer[], bytesWritten: number): Buffer[] {

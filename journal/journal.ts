@@ -231,6 +231,10 @@ export class Journal {
     return this.shard(name).read(fromOffset, options);
   }
 
+  readBatches(name: string, fromOffset: number, options?: { maxBytes?: number }): Promise<{ batches: Buffer[]; next: number }> {
+    return this.shard(name).readBatches(fromOffset, options);
+  }
+
   readByTime(name: string, timestamp: number, options?: ReadOptions): Promise<JournalRecord[]> {
     return this.shard(name).readByTime(timestamp, options);
   }

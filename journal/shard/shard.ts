@@ -548,6 +548,81 @@ export class Shard {
     return JournalErrors.corruptBatch.create({ shard: this.name, segment: segment.name, position }, `${reason} in shard ${this.name}, segment ${segment.name}, byte ${position}`);
   }
 
+  /**
+   * Verified whole batches, as stored, from the one holding `fromOffset` on: for followers that
+   * copy the log and fetches that send batches unchanged, without decoding records. The first
+   * batch may start below `fromOffset` (the caller skips those records). `next` is where the
+   * following call starts. Damage ends the call like read does.
+   */
+  async readBatches(fromOffset: number, options: { maxBytes?: number } = {}): Promise<{ batches: Buffer[]; next: number }> {
+    this.assertOpen();
+    const { maxBytes } = resolveReadLimits({ maxBytes: options.maxBytes }, this.name);
+    checkOffsetArgument(fromOffset, 'fromOffset', this.name);
+    const end = this.visibleNextOffset;
+    if (fromOffset < this.startOffset || fromOffset > end) {
+      throw JournalErrors.offsetOutOfRange.create({ shard: this.name, offset: fromOffset }, fromOffset, this.startOffset, end);
+    }
+    const found = { batches: [] as Buffer[], next: fromOffset, budget: maxBytes };
+    let segment: Segment | undefined = fromOffset === end ? undefined : this.segmentFor(fromOffset);
+    let position = segment?.index.lookupOffset(fromOffset) ?? 0;
+    while (segment !== undefined && found.budget > 0) {
+      segment.retain();
+      try {
+        if (!(await this.collectBatches(segment, position, fromOffset, found))) break;
+      } finally {
+        segment.release();
+      }
+      const after: number = segment.baseOffset;
+      segment = this.segments.find((candidate) => candidate.baseOffset > after);
+      position = 0;
+    }
+    return { batches: found.batches, next: found.batches.length > 0 ? found.next : end };
+  }
+
+  /** Adds the segment's verified batches ending at or after `fromOffset`; false when a batch is damaged. */
+  private async collectBatches(segment: Segment, startPosition: number, fromOffset: number, found: { batches: Buffer[]; next: number; budget: number }): Promise<boolean> {
+    let position = startPosition;
+    let wanted = 0;
+    let ahead: ReadAhead | null = null;
+    try {
+      while (position < segment.visibleBytes && found.budget > 0) {
+        if (ahead !== null && ahead.position !== position) ahead = await drainReadAhead(ahead);
+        const bytes = ahead !== null ? await ahead.bytes : await segment.read(position, readChunkBytes(segment, position, chunkWanted(wanted, found.budget)));
+        // As in readSegment: fetch the next chunk while this one is verified.
+        ahead = startReadAhead(segment, position + bytes.length, found.budget - bytes.length);
+        const taken = this.takeBatches(segment, bytes, position, fromOffset, found);
+        if (taken.damaged) return false;
+        if (taken.cursor === 0 && taken.wanted === 0) break;
+        wanted = taken.wanted;
+        position += taken.cursor;
+      }
+      return true;
+    } finally {
+      if (ahead !== null) await drainReadAhead(ahead);
+    }
+  }
+
+  /** Verifies the whole batches of one chunk (read at `position`) into `found`. */
+  private takeBatches(segment: Segment, bytes: Buffer, position: number, fromOffset: number, found: { batches: Buffer[]; next: number; budget: number }): { cursor: number; wanted: number; damaged: boolean } {
+    let cursor = 0;
+    while (cursor < bytes.length && found.budget > 0) {
+      const check = checkBatch(bytes, cursor, HARD_MAX_BATCH_BYTES);
+      if (check.kind === 'incomplete' && position + cursor + check.needBytes <= segment.visibleBytes) return { cursor, wanted: check.needBytes, damaged: false };
+      if (check.kind !== 'valid') {
+        if (found.batches.length > 0) return { cursor, wanted: 0, damaged: true };
+        throw this.corrupt(segment, position + cursor, check.kind === 'invalid' ? check.reason : 'batch runs past the end of the segment');
+      }
+      const last = lastOffsetOf(check.header);
+      if (last >= fromOffset) {
+        found.batches.push(bytes.subarray(cursor, cursor + check.header.batchBytes));
+        found.budget -= check.header.batchBytes;
+        found.next = last + 1;
+      }
+      cursor += check.header.batchBytes;
+    }
+    return { cursor, wanted: 0, damaged: false };
+  }
+
   /** First offset whose record timestamp is >= `timestamp`, or null when there is none. */
   async offsetForTime(timestamp: number): Promise<number | null> {
     this.assertOpen();

@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runShardStoreConformance } from '../shard-model/conformance.js';
 import { DEFAULT_REMOTE_RECONNECT_BACKOFF_MAX_MS, RemoteShardStore } from '../shard-model/index.js';
+import { codeOf } from './support/error-code.js';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const LISTEN_TIMEOUT_MS = 20_000;
@@ -77,14 +78,6 @@ async function stopServer(server: ServerProcess): Promise<void> {
   assert.equal(code, 0, `server exit: code ${code}, signal ${signal}, stderr: ${stderr}`);
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  assert.fail('expected a rejection');
-}
 
 async function retryWhileUnavailable<T>(call: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt += 1) {

@@ -476,17 +476,25 @@ export class Shard {
    * ends the read: records before it are returned, and a read that starts at it throws.
    */
   private async readSegment(segment: Segment, startPosition: number, fromOffset: number, end: number, out: JournalRecord[], budget: { records: number; bytes: number }): Promise<boolean> {
+    return this.walkChunks(segment, startPosition, () => budget.bytes, (bytes, position) => this.takeRecords(segment, bytes, position, fromOffset, end, out, budget));
+  }
+
+  /**
+   * Walks a segment's visible bytes from `startPosition` in chunks cut at batch boundaries,
+   * reading the next chunk while `take` checks the current one, as long as `budgetBytes` wants
+   * more. `take` says how far it got, the size of a batch the chunk cut (read whole next time),
+   * and whether to stop. Returns false when `take` stopped.
+   */
+  private async walkChunks(segment: Segment, startPosition: number, budgetBytes: () => number, take: (bytes: Buffer, position: number) => { cursor: number; wanted: number; stop: boolean }): Promise<boolean> {
     let position = startPosition;
     let wanted = 0;
     let ahead: ReadAhead | null = null;
     try {
-      while (position < segment.visibleBytes) {
+      while (position < segment.visibleBytes && budgetBytes() > 0) {
         if (ahead !== null && ahead.position !== position) ahead = await drainReadAhead(ahead);
-        const bytes = ahead !== null ? await ahead.bytes : await segment.read(position, readChunkBytes(segment, position, chunkWanted(wanted, budget.bytes)));
-        // Fetch the next chunk while this one is checked and decoded, when the budget will
-        // still want more after it.
-        ahead = startReadAhead(segment, position + bytes.length, budget.bytes - bytes.length);
-        const taken = this.takeRecords(segment, bytes, position, fromOffset, end, out, budget);
+        const bytes = ahead !== null ? await ahead.bytes : await segment.read(position, readChunkBytes(segment, position, chunkWanted(wanted, budgetBytes())));
+        ahead = startReadAhead(segment, position + bytes.length, budgetBytes() - bytes.length);
+        const taken = take(bytes, position);
         if (taken.stop) return false;
         if (taken.cursor === 0 && taken.wanted === 0) break;
         wanted = taken.wanted;
@@ -581,35 +589,17 @@ export class Shard {
 
   /** Adds the segment's verified batches ending at or after `fromOffset`; false when a batch is damaged. */
   private async collectBatches(segment: Segment, startPosition: number, fromOffset: number, found: { batches: Buffer[]; next: number; budget: number }): Promise<boolean> {
-    let position = startPosition;
-    let wanted = 0;
-    let ahead: ReadAhead | null = null;
-    try {
-      while (position < segment.visibleBytes && found.budget > 0) {
-        if (ahead !== null && ahead.position !== position) ahead = await drainReadAhead(ahead);
-        const bytes = ahead !== null ? await ahead.bytes : await segment.read(position, readChunkBytes(segment, position, chunkWanted(wanted, found.budget)));
-        // As in readSegment: fetch the next chunk while this one is verified.
-        ahead = startReadAhead(segment, position + bytes.length, found.budget - bytes.length);
-        const taken = this.takeBatches(segment, bytes, position, fromOffset, found);
-        if (taken.damaged) return false;
-        if (taken.cursor === 0 && taken.wanted === 0) break;
-        wanted = taken.wanted;
-        position += taken.cursor;
-      }
-      return true;
-    } finally {
-      if (ahead !== null) await drainReadAhead(ahead);
-    }
+    return this.walkChunks(segment, startPosition, () => found.budget, (bytes, position) => this.takeBatches(segment, bytes, position, fromOffset, found));
   }
 
   /** Verifies the whole batches of one chunk (read at `position`) into `found`. */
-  private takeBatches(segment: Segment, bytes: Buffer, position: number, fromOffset: number, found: { batches: Buffer[]; next: number; budget: number }): { cursor: number; wanted: number; damaged: boolean } {
+  private takeBatches(segment: Segment, bytes: Buffer, position: number, fromOffset: number, found: { batches: Buffer[]; next: number; budget: number }): { cursor: number; wanted: number; stop: boolean } {
     let cursor = 0;
     while (cursor < bytes.length && found.budget > 0) {
       const check = checkBatch(bytes, cursor, HARD_MAX_BATCH_BYTES);
-      if (check.kind === 'incomplete' && position + cursor + check.needBytes <= segment.visibleBytes) return { cursor, wanted: check.needBytes, damaged: false };
+      if (check.kind === 'incomplete' && position + cursor + check.needBytes <= segment.visibleBytes) return { cursor, wanted: check.needBytes, stop: false };
       if (check.kind !== 'valid') {
-        if (found.batches.length > 0) return { cursor, wanted: 0, damaged: true };
+        if (found.batches.length > 0) return { cursor, wanted: 0, stop: true };
         throw this.corrupt(segment, position + cursor, check.kind === 'invalid' ? check.reason : 'batch runs past the end of the segment');
       }
       const last = lastOffsetOf(check.header);
@@ -620,7 +610,7 @@ export class Shard {
       }
       cursor += check.header.batchBytes;
     }
-    return { cursor, wanted: 0, damaged: false };
+    return { cursor, wanted: 0, stop: false };
   }
 
   /** First offset whose record timestamp is >= `timestamp`, or null when there is none. */

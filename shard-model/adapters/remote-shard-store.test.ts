@@ -12,6 +12,7 @@ import { after, describe, it } from 'node:test';
 import { Journal, JournalServer } from '../../journal/index.js';
 import { runShardStoreConformance } from '../conformance.js';
 import { RemoteShardStore, type RemoteShardStoreOptions } from './remote-shard-store.js';
+import { codeOf } from '../../tests/support/error-code.js';
 
 const directories: string[] = [];
 after(async () => {
@@ -37,14 +38,6 @@ runShardStoreConformance({
   },
 });
 
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-  assert.fail('expected a rejection');
-}
 
 /** A journal, a server for it and a connected store; stop() tears all three down. */
 async function harness(options: RemoteShardStoreOptions = {}) {

@@ -97,6 +97,13 @@ export const JournalErrors = {
     message: (bytes: number, limit: number) =>
       `record of ${bytes} bytes exceeds maxRecordBytes=${limit}`,
   }),
+  overloaded: defineError({
+    code: 'SL_JOURNAL_OVERLOADED',
+    meaning: 'The shard\'s queue of appends waiting for the disk is full (the disk is slower than the writers).',
+    fix: 'Wait for outstanding appends before sending more, or raise the shard setting maxQueuedAppendBytes.',
+    message: (queuedBytes: number, limit: number) =>
+      `append queue holds ${queuedBytes} bytes, more than maxQueuedAppendBytes=${limit} allows; retry after outstanding appends finish`,
+  }),
   keyRequired: defineError({
     code: 'SL_JOURNAL_KEY_REQUIRED',
     meaning: 'A record without a key was appended to a compacted shard, where the key decides what survives.',

@@ -267,3 +267,82 @@ describe('batch reads', () => {
     await journal.close();
   });
 });
+
+describe('review findings', () => {
+  it('keeps truncation and a concurrent compaction consistent', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory, { retentionCheckMs: 0 });
+    await journal.createShard('c', { segmentBytes: 1024, compacted: true, tombstoneRetentionMs: 0 });
+    for (let i = 0; i < 60; i += 1) await journal.append('c', [{ key: value(`k${i % 4}`), value: value(`v${i}`) }]);
+    const compaction = journal.compact('c');
+    const truncation = journal.truncateAfter('c', 40);
+    await Promise.all([compaction, truncation]);
+    const next = await journal.append('c', [{ key: value('k9'), value: value('after') }]);
+    const offsets = (await journal.read('c', 0, { maxRecords: 1000 })).map((record) => record.offset);
+    assert.deepEqual(offsets, [...new Set(offsets)].sort((a, b) => a - b), 'offsets unique and increasing');
+    assert.ok(offsets.every((offset) => offset <= 40 || offset === next.baseOffset), 'no truncated record came back');
+    assert.ok(next.baseOffset <= 41);
+    await journal.close();
+  });
+
+  it('refuses a damaged sealed batch even when its index had to be rebuilt, and compaction leaves it alone', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory, { retentionCheckMs: 0 });
+    await journal.createShard('c', { segmentBytes: 1024, compacted: true, tombstoneRetentionMs: 0 });
+    for (let i = 0; i < 40; i += 1) await journal.append('c', [{ key: value(`k${i % 3}`), value: Buffer.alloc(50, i) }]);
+    await journal.close();
+    const shardDirectory = join(directory, 'shards', 'c');
+    const log = join(shardDirectory, '00000000000000000000.log');
+    const bytes = await readFile(log);
+    const fifthBatch = 4 * bytes.readUInt32LE(4) + 60;
+    bytes.writeUInt8((bytes[fifthBatch] ?? 0) ^ 0xff, fifthBatch);
+    await writeFile(log, bytes);
+    await rm(join(shardDirectory, '00000000000000000000.index'));
+    const reopened = await Journal.open(directory, { retentionCheckMs: 0 });
+    assert.deepEqual((await reopened.read('c', 0)).map((record) => record.offset), [0, 1, 2, 3]);
+    await expectCode(() => reopened.read('c', 4), 'SL_JOURNAL_CORRUPT_BATCH');
+    const report = await reopened.compact('c');
+    assert.ok(report.segmentsSkipped >= 1 && report.segmentsRewritten === 0);
+    assert.equal((await stat(log)).size, bytes.length, 'the damaged segment was not rewritten');
+    await reopened.close();
+  });
+
+  it('keeps the start offset when truncation empties a shard whose start moved', async () => {
+    const directory = await freshDirectory();
+    let now = 1_000_000;
+    const journal = await Journal.open(directory, { clock: () => now, retentionCheckMs: 0 });
+    await journal.createShard('s', { segmentBytes: 1024, retentionMs: 1_000 });
+    for (let i = 0; i < 40; i += 1) await journal.append('s', [{ value: Buffer.alloc(60, i) }]);
+    now += 10_000;
+    await journal.enforceRetention();
+    const start = journal.info('s').startOffset;
+    assert.ok(start > 0);
+    await journal.truncateAfter('s', start - 1);
+    await journal.close();
+    const reopened = await Journal.open(directory, { clock: () => now, retentionCheckMs: 0 });
+    assert.equal(reopened.info('s').startOffset, start);
+    assert.equal((await reopened.append('s', [{ value: value('x') }])).baseOffset, start, 'offsets are not reissued');
+    await reopened.close();
+  });
+
+  it('refuses a second open of the same directory in one process', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await expectCode(() => Journal.open(directory), 'SL_JOURNAL_LOCKED');
+    await journal.close();
+    await (await Journal.open(directory)).close();
+  });
+
+  it('refuses appends beyond the queue bound and keeps every accepted one', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory);
+    await journal.createShard('s', { durability: 'fsync', maxQueuedAppendBytes: 4096 });
+    const outcomes = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => journal.append('s', [{ value: Buffer.alloc(500, i % 256) }])));
+    const refused = outcomes.filter((outcome) => outcome.status === 'rejected');
+    assert.ok(refused.length > 0, 'the bound was reached');
+    for (const outcome of refused) assert.equal((outcome.reason as { code?: string }).code, 'SL_JOURNAL_OVERLOADED');
+    const accepted = outcomes.filter((outcome) => outcome.status === 'fulfilled').length;
+    assert.equal(journal.info('s').nextOffset, accepted);
+    await journal.close();
+  });
+});

@@ -23,6 +23,11 @@ export const JOURNAL_FORMAT_VERSION = 1;
 const LOCK_FILE = 'journal.lock';
 const SHARDS_DIR = 'shards';
 const HOUSEKEEPING_PREFIX = '.';
+/**
+ * Data directories open in this process. The lock file stops other processes; this stops a
+ * second Journal in the same process, whose pid the lock file cannot tell apart.
+ */
+const openDirectories = new Set<string>();
 
 export interface JournalOptions {
   /** Defaults for shards created without their own settings. */
@@ -47,13 +52,21 @@ export class Journal {
   static async open(directory: string, options: JournalOptions = {}): Promise<Journal> {
     const path = resolve(directory);
     const journal = new Journal(path, { clock: Date.now, logger: pino({ level: 'silent' }), ...options });
-    await journal.prepareDirectory();
-    await journal.acquireLock();
+    if (openDirectories.has(path)) throw JournalErrors.locked.create({}, path, process.pid);
+    openDirectories.add(path);
+    try {
+      await journal.prepareDirectory();
+      await journal.acquireLock();
+    } catch (error) {
+      openDirectories.delete(path);
+      throw error;
+    }
     try {
       await journal.openShards();
     } catch (error) {
       await journal.closeShards();
       await journal.releaseLock();
+      openDirectories.delete(path);
       throw error;
     }
     journal.startRetention(options.retentionCheckMs ?? 60_000);
@@ -168,6 +181,11 @@ export class Journal {
     this.opening.set(name, creation);
     try {
       const shard = await creation;
+      if (this.closed) {
+        // The journal closed while the shard was being created: do not leave its files open.
+        await shard.close();
+        throw JournalErrors.closed.create({ shard: name }, `journal ${this.directory}`);
+      }
       this.shards.set(name, shard);
       return shard.info();
     } finally {
@@ -261,6 +279,7 @@ export class Journal {
     if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
     await this.closeShards();
     await this.releaseLock();
+    openDirectories.delete(this.directory);
   }
 
   private async closeShards(): Promise<void> {

@@ -144,7 +144,6 @@ export class Segment {
       }
     }
     this.adopt(recoverTail ? validBytes : logBytes, scan.nextOffset, scan.epoch);
-    if (!recoverTail) this.visibleBytes = validBytes;
     return recovery;
   }
 
@@ -186,6 +185,8 @@ export class Segment {
       highestEpoch = result.epoch;
       const stop = result.stop;
       if (stop.kind === 'invalid') return { stop, nextOffset, epoch: highestEpoch };
+      // The file shrank under the scan (a truncation ran meanwhile): what was promised is gone.
+      if (bytes.length < length) return { stop: { kind: 'invalid', position: position + bytes.length, reason: 'log ended early while being scanned' }, nextOffset, epoch: highestEpoch };
       if (stop.kind === 'incomplete' && stop.position + stop.needBytes > logBytes) return { stop, nextOffset, epoch: highestEpoch };
       wanted = stop.kind === 'incomplete' ? stop.needBytes : SCAN_CHUNK_BYTES;
       position = stop.position;
@@ -251,6 +252,24 @@ export class Segment {
     await this.truncateFile(position);
     this.firstTimestamp = null;
     await this.load(true, this.baseOffset, 0);
+  }
+
+  /**
+   * Overwrites bytes at `position` (inside the log) and syncs them. Truncation uses it to put a
+   * shortened batch in place before cutting the file, so a crash in between loses nothing kept.
+   */
+  async overwriteAt(position: number, bytes: Buffer): Promise<void> {
+    this.assertOpen();
+    try {
+      let written = 0;
+      while (written < bytes.length) {
+        const { bytesWritten } = await this.handle.write(bytes, written, bytes.length - written, position + written);
+        written += bytesWritten;
+      }
+      await this.handle.datasync();
+    } catch (error) {
+      throw ioError('write', this.logPath, error, { segment: this.name, position });
+    }
   }
 
   private async truncateFile(position: number): Promise<void> {

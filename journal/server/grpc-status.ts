@@ -27,6 +27,8 @@ export const GRPC_STATUS_BY_CODE: Readonly<Record<string, GrpcStatus>> = {
   SL_JOURNAL_OFFSET_OUT_OF_RANGE: GrpcStatus.OUT_OF_RANGE,
   // The writer was deposed: retrying the same call cannot succeed until it learns the new epoch.
   SL_JOURNAL_STALE_EPOCH: GrpcStatus.FAILED_PRECONDITION,
+  // The journal is behind the disk: a retry after outstanding appends finish can succeed.
+  SL_JOURNAL_OVERLOADED: GrpcStatus.RESOURCE_EXHAUSTED,
   SL_JOURNAL_NOT_A_JOURNAL: GrpcStatus.FAILED_PRECONDITION,
   SL_JOURNAL_UNSUPPORTED_FORMAT: GrpcStatus.FAILED_PRECONDITION,
   SL_JOURNAL_LOCKED: GrpcStatus.FAILED_PRECONDITION,

@@ -23,6 +23,8 @@ export interface ShardConfig {
   /** Largest batch one append may produce. */
   maxBatchBytes: number;
   indexIntervalBytes: number;
+  /** Bytes of appends that may wait for the disk; beyond it appends are refused (backpressure). */
+  maxQueuedAppendBytes: number;
 }
 
 export const MiB = 1024 * 1024;
@@ -39,6 +41,7 @@ export const DEFAULT_SHARD_CONFIG: ShardConfig = {
   maxRecordBytes: 8 * MiB,
   maxBatchBytes: 64 * MiB,
   indexIntervalBytes: 4096,
+  maxQueuedAppendBytes: 256 * MiB,
 };
 
 /** Readers refuse a batch that claims to be larger than this, whatever the shard's settings were. */
@@ -79,6 +82,7 @@ export function resolveShardConfig(partial: Partial<ShardConfig> = {}): ShardCon
     maxRecordBytes: integerIn('maxRecordBytes', merged.maxRecordBytes, 1, 256 * MiB),
     maxBatchBytes: integerIn('maxBatchBytes', merged.maxBatchBytes, 1024, 512 * MiB),
     indexIntervalBytes: integerIn('indexIntervalBytes', merged.indexIntervalBytes, 1, 64 * MiB),
+    maxQueuedAppendBytes: integerIn('maxQueuedAppendBytes', merged.maxQueuedAppendBytes, 1024, 4096 * MiB),
   };
   if (config.maxRecordBytes > config.maxBatchBytes) {
     throw JournalErrors.invalidConfig.create({}, 'maxRecordBytes', config.maxRecordBytes, `must not exceed maxBatchBytes=${config.maxBatchBytes}`);

@@ -12,7 +12,7 @@
 import { readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { JournalErrors, ShardlineError, ioError } from '../errors.js';
+import { JournalErrors, ShardlineError, ioError, isShardlineError } from '../errors.js';
 import type { AppendResult, JournalRecord, RecordInput } from '../record.js';
 import {
   BATCH_HEADER_BYTES,
@@ -67,6 +67,8 @@ export interface TailOptions {
 
 export interface CompactionReport {
   segmentsRewritten: number;
+  /** Segments left as they are because of damage (logged); `shardline shard verify` locates it. */
+  segmentsSkipped: number;
   recordsRemoved: number;
   bytesBefore: number;
   bytesAfter: number;
@@ -234,7 +236,9 @@ export class Shard {
     if (!this.unsyncedWrites || this.closed) return;
     this.unsyncedWrites = false;
     await this.writeLock.run(() => this.active.sync()).catch((error: unknown) => {
-      this.context.logger.error({ shard: this.name, err: error }, 'interval fsync failed');
+      // As in fsync mode: after a failed fdatasync the page cache cannot be trusted.
+      this.failure = error instanceof ShardlineError ? error : ioError('fdatasync', this.directory, error, { shard: this.name });
+      this.context.logger.error({ shard: this.name, err: error }, 'interval fsync failed; the shard refuses writes until reopened');
     });
   }
 
@@ -279,6 +283,10 @@ export class Shard {
       this.assertOpen();
       if (this.failure !== null) throw this.failure;
       const batch = this.encode(records);
+      // One append is always taken, so a batch larger than the bound is not refused forever.
+      if (this.pending.length > 0 && this.pendingBytes + batch.length > this.config.maxQueuedAppendBytes) {
+        throw JournalErrors.overloaded.create({ shard: this.name }, this.pendingBytes + batch.length, this.config.maxQueuedAppendBytes);
+      }
       const epoch = options.epoch;
       checkEpochArgument(epoch, this.name);
       return new Promise<AppendResult>((resolve, reject) => {
@@ -406,7 +414,12 @@ export class Shard {
     await sealed.sync();
     await sealed.writeIndexFiles();
     const segment = await Segment.create(this.directory, this.nextOffset, this.settings);
-    await syncDirectory(this.directory);
+    try {
+      await syncDirectory(this.directory);
+    } catch (error) {
+      await segment.close();
+      throw error;
+    }
     this.segments.push(segment);
     this.activeSinceMs = null;
     this.context.logger.debug({ shard: this.name, sealed: sealed.name, active: segment.name }, 'segment rolled');
@@ -618,7 +631,7 @@ export class Shard {
     this.assertOpen();
     checkTimestampArgument(timestamp, this.name);
     for (const segment of [...this.segments]) {
-      if (segment.visibleBytes === 0 || segment.maxTimestamp < timestamp) continue;
+      if (segment.visibleBytes === 0 || segment.maxTimestamp < timestamp || !this.segments.includes(segment)) continue;
       segment.retain();
       try {
         const found = await this.findTimeInSegment(segment, timestamp);
@@ -739,26 +752,26 @@ export class Shard {
   async truncateAfter(offset: number): Promise<void> {
     this.assertOpen();
     checkOffsetArgument(offset, 'offset', this.name);
-    await this.writeLock.run(async () => {
+    // Under the compaction lock too: a compaction swapping in a rewrite made before the cut
+    // would bring truncated records back.
+    await this.compactionLock.run(() => this.writeLock.run(async () => {
       if (offset < this.startOffset - 1 || offset >= this.nextOffset) {
         throw JournalErrors.offsetOutOfRange.create({ shard: this.name, offset }, offset, this.startOffset - 1, this.nextOffset - 1);
       }
       if (offset === this.nextOffset - 1) return;
-      while (this.segments.length > 0 && this.active.baseOffset > offset) {
+      // The first segment is cut in place, never deleted: its file name carries the start
+      // offset, so a crash here cannot restart the shard's offsets at 0.
+      while (this.segments.length > 1 && this.active.baseOffset > offset) {
         const removed = this.segments.pop();
         await removed?.retire(true);
       }
-      if (this.segments.length === 0) {
-        this.segments.push(await Segment.create(this.directory, offset + 1, this.settings));
-      } else {
-        await this.truncateActive(offset);
-      }
+      await this.truncateActive(offset);
       await syncDirectory(this.directory);
       this.nextOffset = Math.max(this.active.nextOffset, this.active.baseOffset);
       this.visibleNextOffset = this.nextOffset;
       this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));
       this.activeSinceMs = this.active.sizeBytes === 0 ? null : this.active.firstTimestamp;
-    });
+    }));
   }
 
   /** Cuts the active segment after `offset`, re-encoding a batch that straddles it. */
@@ -778,11 +791,10 @@ export class Shard {
       kept = encodeBatch(records.map((record) => ({ offsetDelta: record.offset - header.baseOffset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers })));
       sealBatch(kept, header.baseOffset, header.leaderEpoch);
     }
-    await segment.truncateTo(found.position);
-    if (kept !== null) {
-      await segment.append([kept], [readBatchHeader(kept, 0)]);
-      await segment.sync();
-    }
+    // The shortened batch goes over the old one first (it is shorter) and is synced; only then
+    // is the file cut. A crash in between leaves a valid log whose tail recovery cuts.
+    if (kept !== null) await segment.overwriteAt(found.position, kept);
+    await segment.truncateTo(found.position + (kept?.length ?? 0));
     segment.makeVisible();
   }
 
@@ -812,10 +824,19 @@ export class Shard {
     this.assertOpen();
     if (!this.config.compacted) throw JournalErrors.invalidArgument.create({ shard: this.name }, 'shard', this.name, 'is not a compacted shard (compacted: false)');
     return this.compactionLock.run(async () => {
-      const report: CompactionReport = { segmentsRewritten: 0, recordsRemoved: 0, bytesBefore: 0, bytesAfter: 0 };
+      const report: CompactionReport = { segmentsRewritten: 0, segmentsSkipped: 0, recordsRemoved: 0, bytesBefore: 0, bytesAfter: 0 };
       const sealed = this.segments.slice(0, -1);
       if (sealed.length === 0) return report;
-      const latest = await this.latestOffsetPerKey();
+      let latest: Map<string, number>;
+      try {
+        latest = await this.latestOffsetPerKey();
+      } catch (error) {
+        // Damage hides which record is the latest of its keys; compacting around it could drop
+        // the only readable value of a key. Leave the shard alone until it is repaired.
+        if (!isShardlineError(error, JournalErrors.corruptBatch.code)) throw error;
+        this.context.logger.error({ shard: this.name, err: error }, 'compaction skipped a damaged shard');
+        return { ...report, segmentsSkipped: sealed.length };
+      }
       const tombstoneCutoff = this.context.clock() - this.config.tombstoneRetentionMs;
       for (const segment of sealed) {
         if (!this.segments.includes(segment)) continue;
@@ -823,6 +844,12 @@ export class Shard {
         let rewrite;
         try {
           rewrite = await compactSegment(segment, (record) => record.key !== null && latest.get(record.key.toString('latin1')) === record.offset && !(record.value === null && record.timestamp < tombstoneCutoff));
+        } catch (error) {
+          // One damaged segment must not stop the others from being compacted.
+          if (!isShardlineError(error, JournalErrors.corruptBatch.code)) throw error;
+          this.context.logger.error({ shard: this.name, segment: segment.name, err: error }, 'compaction skipped a damaged segment');
+          report.segmentsSkipped += 1;
+          continue;
         } finally {
           segment.release();
         }
@@ -852,7 +879,7 @@ export class Shard {
 
   private async swapCompacted(segment: Segment, rewrittenPath: string, recordsKept: number): Promise<void> {
     const position = this.segments.indexOf(segment);
-    if (position < 0 || this.closed) {
+    if (position < 0 || position === this.segments.length - 1 || this.closed) {
       await unlink(rewrittenPath).catch(() => undefined);
       return;
     }
@@ -869,7 +896,12 @@ export class Shard {
         throw ioError('rename', rewrittenPath, error, { shard: this.name, segment: segment.name });
       }
       const { segment: replacement } = await Segment.open(this.directory, segment.baseOffset, this.settings, false, segment.baseOffset, 0);
-      await replacement.writeIndexFiles();
+      try {
+        await replacement.writeIndexFiles();
+      } catch (error) {
+        await replacement.close();
+        throw error;
+      }
       this.segments[position] = replacement;
       await segment.retire(false);
     }

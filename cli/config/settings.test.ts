@@ -1,0 +1,386 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parseArgs } from 'node:util';
+import fc from 'fast-check';
+import { UsageError } from '../command.js';
+import {
+  START_SETTINGS,
+  camelName,
+  effectiveRoles,
+  envName,
+  formatDefault,
+  resolveStartSettings,
+  settingsHelp,
+  startOptionSpec,
+  type SettingSpec,
+} from './settings.js';
+
+let dir = '';
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'shardline-settings-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+let fileCount = 0;
+/** Writes a real config file and returns its path. */
+async function configFile(extension: string, text: string): Promise<string> {
+  fileCount += 1;
+  const path = join(dir, `config-${fileCount}${extension}`);
+  await writeFile(path, text);
+  return path;
+}
+
+/** Asserts that resolution fails with a UsageError whose message matches every pattern. */
+async function rejectsWith(flags: Record<string, unknown>, env: NodeJS.ProcessEnv, ...patterns: (RegExp | string)[]): Promise<string> {
+  let message = '';
+  await assert.rejects(resolveStartSettings(flags, env), (error: unknown) => {
+    assert.ok(error instanceof UsageError, `expected a UsageError, got ${String(error)}`);
+    message = error.message;
+    return true;
+  });
+  for (const pattern of patterns) {
+    if (typeof pattern === 'string') assert.ok(message.includes(pattern), `message ${JSON.stringify(message)} should contain ${JSON.stringify(pattern)}`);
+    else assert.match(message, pattern);
+  }
+  return message;
+}
+
+const specs: readonly SettingSpec[] = START_SETTINGS;
+
+describe('defaults', () => {
+  test('nothing given: every default, single-node roles, no journal, every source is default', async () => {
+    const settings = await resolveStartSettings({}, {});
+    for (const spec of specs) {
+      assert.equal((settings as unknown as Record<string, unknown>)[camelName(spec.key)], spec.default, spec.key);
+      assert.equal(settings.sources[spec.key as keyof typeof settings.sources], 'default', spec.key);
+    }
+    assert.equal(settings.roles, undefined);
+    assert.deepEqual(effectiveRoles(settings), ['journal', 'broker']);
+    assert.equal(settings.journal, undefined);
+    assert.equal(settings.config, undefined);
+    assert.equal(settings.mqttPort, 1883);
+    assert.equal(settings.grpcPort, 1771);
+    assert.equal(settings.maxPacketSize, 1_048_576);
+    assert.equal(settings.maxQueuedBytes, 16_777_216);
+    assert.equal(settings.dataShards, 8);
+    assert.equal(settings.logLevel, 'info');
+    assert.deepEqual(settings.warnings, []);
+  });
+
+  test('the contract defaults of every broker limit', async () => {
+    const settings = await resolveStartSettings({}, {});
+    assert.deepEqual(
+      [settings.maxPacketSize, settings.maxTopicLength, settings.maxTopicLevels, settings.maxInflight, settings.maxQueuedBytes, settings.maxConnections, settings.connectTimeoutMs, settings.maxSessionExpiry, settings.topicAliasMaximum, settings.maxKeepAlive, settings.serverKeepAlive, settings.dataShards],
+      [1048576, 4096, 128, 64, 16777216, 100000, 10000, 604800, 64, 65535, 0, 8],
+    );
+  });
+});
+
+describe('precedence', () => {
+  test('flag > env > file > default, with sources', async () => {
+    const path = await configFile('.toml', 'mqtt-port = 1\ngrpc-port = 2\nmax-inflight = 3\nhost = "127.0.0.2"\n');
+    const settings = await resolveStartSettings({ 'mqtt-port': '100', config: path }, { SHARDLINE_MQTT_PORT: '10', SHARDLINE_GRPC_PORT: '20' });
+    assert.equal(settings.mqttPort, 100);
+    assert.equal(settings.grpcPort, 20);
+    assert.equal(settings.maxInflight, 3);
+    assert.equal(settings.host, '127.0.0.2');
+    assert.equal(settings.maxPacketSize, 1_048_576);
+    assert.equal(settings.config, path);
+    assert.equal(settings.sources['mqtt-port'], 'flag');
+    assert.equal(settings.sources['grpc-port'], 'env');
+    assert.equal(settings.sources['max-inflight'], 'file');
+    assert.equal(settings.sources.host, 'file');
+    assert.equal(settings.sources['max-packet-size'], 'default');
+    assert.equal(settings.sources.config, 'flag');
+  });
+
+  test('SHARDLINE_CONFIG names the file; --config wins over it', async () => {
+    const fromEnv = await configFile('.toml', 'max-inflight = 5\n');
+    const fromFlag = await configFile('.toml', 'max-inflight = 6\n');
+    const viaEnv = await resolveStartSettings({}, { SHARDLINE_CONFIG: fromEnv });
+    assert.equal(viaEnv.maxInflight, 5);
+    assert.equal(viaEnv.sources.config, 'env');
+    const viaFlag = await resolveStartSettings({ config: fromFlag }, { SHARDLINE_CONFIG: fromEnv });
+    assert.equal(viaFlag.maxInflight, 6);
+    assert.equal(viaFlag.config, fromFlag);
+  });
+
+  test('SHARDLINE_LOG_LEVEL is the log-level setting, below --log-level', async () => {
+    assert.equal((await resolveStartSettings({}, { SHARDLINE_LOG_LEVEL: 'debug' })).logLevel, 'debug');
+    assert.equal((await resolveStartSettings({ 'log-level': 'warn' }, { SHARDLINE_LOG_LEVEL: 'debug' })).logLevel, 'warn');
+  });
+
+  test('an empty environment variable counts as unset', async () => {
+    const settings = await resolveStartSettings({}, { SHARDLINE_MQTT_PORT: '' });
+    assert.equal(settings.mqttPort, 1883);
+    assert.equal(settings.sources['mqtt-port'], 'default');
+  });
+
+  test('flags that are not settings are left alone', async () => {
+    const settings = await resolveStartSettings({ help: true, other: 'x' }, {});
+    assert.equal(settings.mqttPort, 1883);
+  });
+
+  test('every supplied value is checked, even one a flag overrides', async () => {
+    await rejectsWith({ 'mqtt-port': '1' }, { SHARDLINE_MQTT_PORT: 'abc' }, 'SHARDLINE_MQTT_PORT must be an integer in [0, 65535], got "abc"');
+  });
+});
+
+describe('config files', () => {
+  test('TOML: numbers, digit strings, lists and strings', async () => {
+    const path = await configFile('.toml', [
+      'roles = ["broker"]',
+      'journal = "127.0.0.1:1771"',
+      'data-dir = "/tmp/x"',
+      'mqtt-port = 0',
+      'max-packet-size = "2048"',
+      'log-level = "warn"',
+      '',
+    ].join('\n'));
+    const settings = await resolveStartSettings({ config: path }, {});
+    assert.deepEqual(settings.roles, ['broker']);
+    assert.equal(settings.journal, '127.0.0.1:1771');
+    assert.equal(settings.dataDir, '/tmp/x');
+    assert.equal(settings.mqttPort, 0);
+    assert.equal(settings.maxPacketSize, 2048);
+    assert.equal(settings.logLevel, 'warn');
+  });
+
+  test('YAML (.yaml and .yml), roles as a comma-separated string', async () => {
+    for (const extension of ['.yaml', '.yml']) {
+      const path = await configFile(extension, 'roles: journal, broker\nmqtt-port: 1884\nmax-connections: 10\nhost: localhost\n');
+      const settings = await resolveStartSettings({ config: path }, {});
+      assert.deepEqual(settings.roles, ['journal', 'broker'], extension);
+      assert.equal(settings.mqttPort, 1884);
+      assert.equal(settings.maxConnections, 10);
+      assert.equal(settings.host, 'localhost');
+      assert.equal(settings.sources['max-connections'], 'file');
+    }
+  });
+
+  test('an empty YAML file sets nothing', async () => {
+    const settings = await resolveStartSettings({ config: await configFile('.yaml', '') }, {});
+    assert.equal(settings.mqttPort, 1883);
+  });
+
+  test('broker limits nested under [mqtt] (TOML) and mqtt: (YAML), next to top-level ones', async () => {
+    const toml = await configFile('.toml', 'max-inflight = 7\n[mqtt]\nmax-packet-size = 2048\nconnect-timeout-ms = 500\n');
+    const fromToml = await resolveStartSettings({ config: toml }, {});
+    assert.equal(fromToml.maxPacketSize, 2048);
+    assert.equal(fromToml.connectTimeoutMs, 500);
+    assert.equal(fromToml.maxInflight, 7);
+    assert.equal(fromToml.sources['max-packet-size'], 'file');
+    const yaml = await configFile('.yaml', 'mqtt:\n  max-packet-size: 4096\n  topic-alias-maximum: 0\n');
+    const fromYaml = await resolveStartSettings({ config: yaml }, {});
+    assert.equal(fromYaml.maxPacketSize, 4096);
+    assert.equal(fromYaml.topicAliasMaximum, 0);
+  });
+
+  test('a nested limit is still overridden by env and flags', async () => {
+    const path = await configFile('.toml', '[mqtt]\nmax-packet-size = 2048\nmax-inflight = 9\n');
+    const settings = await resolveStartSettings({ config: path, 'max-inflight': '11' }, { SHARDLINE_MAX_PACKET_SIZE: '4096' });
+    assert.equal(settings.maxPacketSize, 4096);
+    assert.equal(settings.maxInflight, 11);
+  });
+});
+
+describe('errors name the source, the key and what is accepted', () => {
+  test('unknown key in a config file, with a suggestion', async () => {
+    const path = await configFile('.toml', 'max-packt-size = 10\n');
+    await rejectsWith({ config: path }, {}, `config file ${path}: unknown setting "max-packt-size" (did you mean max-packet-size?)`);
+  });
+
+  test('snake_case and camelCase keys are suggested in kebab-case', async () => {
+    const path = await configFile('.yaml', 'max_packet_size: 10\n');
+    await rejectsWith({ config: path }, {}, '"max_packet_size" (did you mean max-packet-size?)');
+    const camel = await configFile('.yaml', 'connectTimeoutMs: 10\n');
+    await rejectsWith({ config: camel }, {}, '(did you mean connect-timeout-ms?)');
+  });
+
+  test('unknown key under [mqtt]; a node setting under [mqtt]; a limit set twice', async () => {
+    const unknown = await configFile('.toml', '[mqtt]\nmax-inflite = 3\n');
+    await rejectsWith({ config: unknown }, {}, `config file ${unknown}: unknown setting "mqtt.max-inflite" (did you mean max-inflight?)`);
+    const misplaced = await configFile('.toml', '[mqtt]\nhost = "x"\n');
+    await rejectsWith({ config: misplaced }, {}, `config file ${misplaced}: host is not a broker limit`, 'top level');
+    const twice = await configFile('.toml', 'max-inflight = 3\n[mqtt]\nmax-inflight = 4\n');
+    await rejectsWith({ config: twice }, {}, `config file ${twice}: max-inflight is set twice (as max-inflight and as mqtt.max-inflight)`);
+    const notTable = await configFile('.yaml', 'mqtt: 3\n');
+    await rejectsWith({ config: notTable }, {}, `config file ${notTable}: mqtt must be a table of broker limits`);
+  });
+
+  test('bad integers from env, flag and file', async () => {
+    await rejectsWith({}, { SHARDLINE_MQTT_PORT: 'abc' }, /^SHARDLINE_MQTT_PORT must be an integer in \[0, 65535\], got "abc"$/);
+    await rejectsWith({ 'grpc-port': '70000' }, {}, '--grpc-port must be an integer in [0, 65535], got "70000"');
+    await rejectsWith({}, { SHARDLINE_MAX_PACKET_SIZE: '1.5' }, 'SHARDLINE_MAX_PACKET_SIZE must be an integer in [16, 268435460] (bytes), got "1.5"');
+    await rejectsWith({ 'max-connections': '0' }, {}, '--max-connections must be an integer >= 1, got "0"');
+    const path = await configFile('.toml', '[mqtt]\nmax-packet-size = 1.5\n');
+    await rejectsWith({ config: path }, {}, `config file ${path}: mqtt.max-packet-size must be an integer in [16, 268435460] (bytes), got 1.5`);
+  });
+
+  test('a config value of the wrong type', async () => {
+    const bool = await configFile('.toml', 'mqtt-port = true\n');
+    await rejectsWith({ config: bool }, {}, `config file ${bool}: mqtt-port must be an integer in [0, 65535], got true (a boolean)`);
+    const number = await configFile('.yaml', 'host: 12\n');
+    await rejectsWith({ config: number }, {}, `config file ${number}: host must be a string (ADDR), got 12`);
+    const table = await configFile('.toml', '[data-dir]\nx = 1\n');
+    await rejectsWith({ config: table }, {}, `config file ${table}: data-dir must be a string (DIR), got a table`);
+    const empty = await configFile('.yaml', 'host:\n');
+    await rejectsWith({ config: empty }, {}, `config file ${empty}: host must be a string (ADDR), got an empty value`);
+    const roles = await configFile('.toml', 'roles = [1]\n');
+    await rejectsWith({ config: roles }, {}, `config file ${roles}: roles must list names (journal, broker), got 1 in it`);
+  });
+
+  test('empty strings and bad enum values', async () => {
+    await rejectsWith({ 'data-dir': '' }, {}, '--data-dir needs a value (DIR)');
+    await rejectsWith({}, { SHARDLINE_LOG_LEVEL: 'verbose' }, 'SHARDLINE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"');
+    await rejectsWith({ 'log-level': 'degub' }, {}, '(did you mean debug?)');
+  });
+
+  test('unreadable file: names the path and where it was named', async () => {
+    const missing = join(dir, 'missing.toml');
+    await rejectsWith({ config: missing }, {}, `config file ${missing} (from --config): cannot read it:`, 'ENOENT');
+    await rejectsWith({}, { SHARDLINE_CONFIG: missing }, `config file ${missing} (from SHARDLINE_CONFIG): cannot read it:`);
+  });
+
+  test('unparsable TOML and YAML: the parser says where', async () => {
+    const toml = await configFile('.toml', 'mqtt-port = 1\nhost = = 2\n');
+    await rejectsWith({ config: toml }, {}, `config file ${toml} (from --config): not valid TOML at line 2, column`);
+    const yaml = await configFile('.yaml', 'mqtt-port: 1\nhost: [a\nmax-inflight: 2\n');
+    await rejectsWith({ config: yaml }, {}, `config file ${yaml} (from --config): not valid YAML`, /line \d+, column \d+/);
+    const duplicate = await configFile('.yaml', 'host: a\nhost: b\n');
+    await rejectsWith({ config: duplicate }, {}, 'not valid YAML', /unique/i);
+  });
+
+  test('unsupported extension names the supported ones', async () => {
+    const json = await configFile('.json', '{}');
+    await rejectsWith({ config: json }, {}, `config file ${json} (from --config): unsupported file type ".json"; name it *.toml, *.yaml or *.yml`);
+  });
+
+  test('a file that is not a table, and a file naming a config file', async () => {
+    const list = await configFile('.yaml', '- a\n- b\n');
+    await rejectsWith({ config: list }, {}, `config file ${list}: must hold key = value settings`);
+    const nested = await configFile('.toml', 'config = "other.toml"\n');
+    await rejectsWith({ config: nested }, {}, `config file ${nested}: config cannot be set inside a config file`);
+  });
+
+  test('server-keep-alive above max-keep-alive', async () => {
+    await rejectsWith({ 'server-keep-alive': '100' }, { SHARDLINE_MAX_KEEP_ALIVE: '10' }, 'server-keep-alive 100 (from --server-keep-alive) is more than max-keep-alive 10 (from SHARDLINE_MAX_KEEP_ALIVE)');
+    const settings = await resolveStartSettings({ 'server-keep-alive': '10', 'max-keep-alive': '10' }, {});
+    assert.equal(settings.serverKeepAlive, 10);
+  });
+});
+
+describe('roles and journal', () => {
+  test('--roles broker needs --journal', async () => {
+    await rejectsWith({ roles: 'broker' }, {}, '--roles broker needs the journal server to use: set --journal HOST:PORT');
+    const settings = await resolveStartSettings({ roles: 'broker', journal: '127.0.0.1:40111' }, {});
+    assert.deepEqual(settings.roles, ['broker']);
+    assert.equal(settings.journal, '127.0.0.1:40111');
+    const fromEnv = await resolveStartSettings({ roles: 'broker' }, { SHARDLINE_JOURNAL: '[::1]:1771' });
+    assert.equal(fromEnv.journal, '[::1]:1771');
+  });
+
+  test('journal is refused whenever the node runs the journal role', async () => {
+    await rejectsWith({ journal: '127.0.0.1:1771' }, {}, 'journal (set by --journal)', 'single-node default', '--roles broker');
+    await rejectsWith({ roles: 'journal', journal: '127.0.0.1:1771' }, {}, 'roles journal');
+    await rejectsWith({ roles: 'broker,journal' }, { SHARDLINE_JOURNAL: 'localhost:1771' }, 'journal (set by SHARDLINE_JOURNAL)', 'roles journal,broker');
+  });
+
+  test('roles: canonical order, no repeats, unknown names refused', async () => {
+    assert.deepEqual((await resolveStartSettings({ roles: 'broker, journal,broker' }, {})).roles, ['journal', 'broker']);
+    assert.deepEqual((await resolveStartSettings({ roles: 'journal' }, {})).roles, ['journal']);
+    await rejectsWith({ roles: 'jounral' }, {}, '--roles: unknown name "jounral"; choose from journal, broker (did you mean journal?)');
+    await rejectsWith({ roles: ',' }, {}, '--roles needs at least one of journal, broker');
+  });
+
+  test('journal must be HOST:PORT', async () => {
+    for (const bad of ['localhost', '127.0.0.1:0', '127.0.0.1:70000', ':1771', 'a b:1', '::1:1771']) {
+      await rejectsWith({ roles: 'broker', journal: bad }, {}, `--journal must be HOST:PORT with a port in [1, 65535]`, JSON.stringify(bad));
+    }
+  });
+});
+
+describe('environment variables', () => {
+  test('SHARDLINE_* variables that are not settings are ignored; close misspellings warn', async () => {
+    const quiet = await resolveStartSettings({}, { SHARDLINE_TEST_BROKER: 'mosquitto', SHARDLINE_SOMETHING: 'x', PATH: '/bin' });
+    assert.deepEqual(quiet.warnings, []);
+    const typo = await resolveStartSettings({}, { SHARDLINE_MAX_PACKT_SIZE: '10' });
+    assert.equal(typo.maxPacketSize, 1_048_576);
+    assert.deepEqual(typo.warnings, ['ignoring environment variable SHARDLINE_MAX_PACKT_SIZE: not a setting (did you mean SHARDLINE_MAX_PACKET_SIZE?)']);
+  });
+
+  test('property: an integer setting from the environment is accepted exactly when in range', async () => {
+    const integers = specs.filter((spec): spec is SettingSpec & { kind: { type: 'integer'; min: number; max?: number } } => spec.kind.type === 'integer' && spec.key !== 'server-keep-alive');
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...integers), fc.integer({ min: -10, max: 2 ** 33 }), async (spec, value) => {
+        const inRange = value >= spec.kind.min && (spec.kind.max === undefined || value <= spec.kind.max);
+        const attempt = resolveStartSettings({}, { [envName(spec.key)]: String(value) });
+        if (inRange) assert.equal((await attempt as unknown as Record<string, unknown>)[camelName(spec.key)], value);
+        else await assert.rejects(attempt, (error: unknown) => error instanceof UsageError && error.message.startsWith(`${envName(spec.key)} must be an integer`));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('flags, help and docs come from the schema', () => {
+  test('startOptionSpec has every key as a string option and parses a command line', () => {
+    const options = startOptionSpec();
+    assert.deepEqual(Object.keys(options).sort(), specs.map((spec) => spec.key).sort());
+    for (const option of Object.values(options)) assert.equal(option.type, 'string');
+    const { values } = parseArgs({ args: ['--mqtt-port', '0', '--max-packet-size', '1024', '--roles', 'broker'], options, strict: true });
+    assert.deepEqual({ ...values }, { 'mqtt-port': '0', 'max-packet-size': '1024', roles: 'broker' });
+  });
+
+  test('env names are SHARDLINE_ plus the upper-snake key', () => {
+    assert.equal(envName('mqtt-port'), 'SHARDLINE_MQTT_PORT');
+    assert.equal(envName('max-packet-size'), 'SHARDLINE_MAX_PACKET_SIZE');
+    assert.equal(envName('config'), 'SHARDLINE_CONFIG');
+  });
+
+  test('settingsHelp lists every flag with its value name and default', () => {
+    const help = settingsHelp();
+    for (const spec of specs) {
+      const line = help.split('\n').findIndex((text) => text.startsWith(`  --${spec.key} ${spec.valueName} `));
+      assert.ok(line >= 0, `help has no line for --${spec.key}`);
+      const entry = help.split('\n').slice(line).join(' ').replace(/\s+/g, ' ');
+      assert.ok(entry.includes(`(default: ${formatDefault(spec)})`), `help shows the default of --${spec.key}`);
+    }
+    assert.ok(help.split('\n').every((line) => line.length <= 104), 'help lines stay narrow');
+  });
+
+  test('the TOML and YAML examples in docs/configuration.md resolve', async () => {
+    const page = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    const blocks = [...page.matchAll(/^```(toml|yaml)\n([\s\S]*?)^```$/gm)];
+    assert.deepEqual(blocks.map((block) => block[1]), ['toml', 'yaml']);
+    for (const [, language = '', text = ''] of blocks) {
+      const settings = await resolveStartSettings({ config: await configFile(`.${language}`, text) }, {});
+      assert.equal(settings.maxPacketSize, 262_144, language);
+    }
+  });
+
+  test('docs/configuration.md has a row for every setting, matching the schema', async () => {
+    const page = await readFile(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const match of page.matchAll(/^\| `([a-z-]+)` \|(.*)\|$/gm)) {
+      rows.set(match[1] ?? '', (match[2] ?? '').split('|').map((cell) => cell.trim()));
+    }
+    assert.deepEqual([...rows.keys()].sort(), specs.map((spec) => spec.key).sort(), 'the docs table lists exactly the schema keys');
+    for (const spec of specs) {
+      const [flag, env, defaultText, unit, meaning = ''] = rows.get(spec.key) ?? [];
+      assert.equal(flag, `\`--${spec.key} ${spec.valueName}\``, `${spec.key}: flag column`);
+      assert.equal(env, `\`${envName(spec.key)}\``, `${spec.key}: env column`);
+      assert.equal(defaultText, formatDefault(spec), `${spec.key}: default column`);
+      assert.equal(unit, spec.unit ?? '—', `${spec.key}: unit column`);
+      if (spec.kind.type === 'integer') {
+        const range = spec.kind.max === undefined ? `>= ${spec.kind.min}` : `[${spec.kind.min}, ${spec.kind.max}]`;
+        assert.ok(meaning.includes(range), `${spec.key}: meaning column states the range ${range}`);
+      }
+    }
+  });
+});

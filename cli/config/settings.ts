@@ -1,0 +1,458 @@
+// Settings of `shardline start`: one schema table drives the flags, the SHARDLINE_* environment
+// variables, the config file keys, --help and docs/configuration.md (a test checks the page), so
+// the four cannot disagree. Resolution: flag > environment > config file > default.
+//
+// Every value that is supplied is validated, including one that a higher layer overrides: a
+// stale SHARDLINE_* variable or a broken config line is reported rather than left to surprise
+// whoever later removes the flag that hid it.
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
+import { UsageError, type OptionSpec } from '../command.js';
+
+export const ROLES = ['journal', 'broker'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const DEFAULT_MQTT_PORT = 1883;
+export const ENV_PREFIX = 'SHARDLINE_';
+export const CONFIG_EXTENSIONS = ['.toml', '.yaml', '.yml'] as const;
+/** The config-file table (TOML `[mqtt]`, YAML `mqtt:`) that may hold the broker limits. */
+export const MQTT_TABLE = 'mqtt';
+
+// setTimeout stores delays in a signed 32-bit integer; longer ones fire at once.
+const MAX_TIMER_MS = 2_147_483_647;
+// MQTT's largest packet: 1 fixed-header byte, 4 remaining-length bytes, 268435455 bytes of body.
+const MQTT_MAX_PACKET = 268_435_460;
+
+export type SettingUnit = 'bytes' | 'ms' | 'seconds' | 'count' | 'port';
+
+export type SettingKind =
+  | { type: 'integer'; min: number; max?: number }
+  | { type: 'string' }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'list'; values: readonly string[] }
+  | { type: 'address' };
+
+export interface SettingSpec {
+  /** kebab-case; the flag is `--key`, the config-file key is `key`, the env variable SHARDLINE_KEY. */
+  key: string;
+  kind: SettingKind;
+  /** Absent: the setting has no default (see defaultText for what its absence means). */
+  default?: number | string;
+  /** Help/docs wording for the default when there is no plain value to show. */
+  defaultText?: string;
+  unit?: SettingUnit;
+  /** Placeholder in help: `--mqtt-port N`. */
+  valueName: string;
+  /** 'limit' settings are broker limits, which a config file may also nest under [mqtt]. */
+  group: 'node' | 'limit';
+  description: string;
+}
+
+export const START_SETTINGS = [
+  { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker; unset runs both (single node)' },
+  { key: 'config', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'config file (.toml, .yaml or .yml) with any of these settings, same keys as the flags' },
+  { key: 'data-dir', kind: { type: 'string' }, default: './data', valueName: 'DIR', group: 'node', description: 'journal data directory, created when missing; unused with --roles broker' },
+  { key: 'host', kind: { type: 'string' }, default: '127.0.0.1', valueName: 'ADDR', group: 'node', description: 'address the MQTT and journal gRPC listeners bind to (no authentication: bind others with care)' },
+  { key: 'mqtt-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_MQTT_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'MQTT listener port; 0 picks a free one, reported in the listening line' },
+  { key: 'grpc-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_JOURNAL_GRPC_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'journal gRPC port; 0 picks a free one, reported in the listening line' },
+  { key: 'journal', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'remote journal server; required with --roles broker, not allowed with the journal role' },
+  { key: 'log-level', kind: { type: 'enum', values: LOG_LEVELS }, default: 'info', valueName: 'LEVEL', group: 'node', description: `log level: ${LOG_LEVELS.join(', ')}` },
+  { key: 'max-packet-size', kind: { type: 'integer', min: 16, max: MQTT_MAX_PACKET }, default: 1_048_576, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'largest inbound packet (5.0 CONNACK Maximum Packet Size); bigger: 5.0 DISCONNECT 0x95, 3.1.1 close' },
+  { key: 'max-topic-length', kind: { type: 'integer', min: 1, max: 65_535 }, default: 4096, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'longest topic name or filter; longer: 5.0 DISCONNECT 0x90 / SUBACK 0x8F' },
+  { key: 'max-topic-levels', kind: { type: 'integer', min: 1, max: 65_535 }, default: 128, unit: 'count', valueName: 'N', group: 'limit', description: 'most /-separated levels in a topic name or filter' },
+  { key: 'max-inflight', kind: { type: 'integer', min: 1, max: 65_535 }, default: 64, unit: 'count', valueName: 'N', group: 'limit', description: 'QoS 1/2 messages in flight per client, each way (5.0 CONNACK Receive Maximum)' },
+  { key: 'max-queued-bytes', kind: { type: 'integer', min: 1 }, default: 16_777_216, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'per-client outbound buffer; past it QoS 0 is dropped (counted), QoS 1/2 read back from the journal later' },
+  { key: 'max-connections', kind: { type: 'integer', min: 1 }, default: 100_000, unit: 'count', valueName: 'N', group: 'limit', description: 'open client connections; past it: 5.0 CONNACK 0x97, 3.1.1 CONNACK 0x03' },
+  { key: 'connect-timeout-ms', kind: { type: 'integer', min: 1, max: MAX_TIMER_MS }, default: 10_000, unit: 'ms', valueName: 'MS', group: 'limit', description: 'time a new connection has to send CONNECT before it is closed' },
+  { key: 'max-session-expiry', kind: { type: 'integer', min: 0, max: 4_294_967_295 }, default: 604_800, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest session expiry granted; a 5.0 client asking more gets this in CONNACK' },
+  { key: 'topic-alias-maximum', kind: { type: 'integer', min: 0, max: 65_535 }, default: 64, unit: 'count', valueName: 'N', group: 'limit', description: 'topic aliases a client may use, 0 for none (5.0 CONNACK Topic Alias Maximum)' },
+  { key: 'max-keep-alive', kind: { type: 'integer', min: 1, max: 65_535 }, default: 65_535, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest keep-alive granted; a 5.0 client asking more gets Server Keep Alive = this' },
+  { key: 'server-keep-alive', kind: { type: 'integer', min: 0, max: 65_535 }, default: 0, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: "keep-alive imposed on 5.0 clients via CONNACK Server Keep Alive; 0 = use the client's" },
+  { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
+] as const satisfies readonly SettingSpec[];
+
+export type SettingKey = (typeof START_SETTINGS)[number]['key'];
+export type SettingSource = 'flag' | 'env' | 'file' | 'default';
+
+export interface StartSettings {
+  /** The config file read, if any (from --config or SHARDLINE_CONFIG). */
+  config: string | undefined;
+  /** undefined: not set, the single-node default (journal and broker in one process). */
+  roles: Role[] | undefined;
+  dataDir: string;
+  host: string;
+  mqttPort: number;
+  grpcPort: number;
+  /** Remote journal HOST:PORT; set exactly when roles is ['broker']. */
+  journal: string | undefined;
+  logLevel: LogLevel;
+  maxPacketSize: number;
+  maxTopicLength: number;
+  maxTopicLevels: number;
+  maxInflight: number;
+  maxQueuedBytes: number;
+  maxConnections: number;
+  connectTimeoutMs: number;
+  maxSessionExpiry: number;
+  topicAliasMaximum: number;
+  maxKeepAlive: number;
+  serverKeepAlive: number;
+  dataShards: number;
+  /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
+  sources: Record<SettingKey, SettingSource>;
+  /** Things worth logging that are not errors, e.g. a SHARDLINE_* variable that looks misspelt. */
+  warnings: string[];
+}
+
+type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// Fails to compile when a schema key has no StartSettings field or the other way round.
+const _schemaMatchesSettings: SameKeys<CamelCase<SettingKey>, Exclude<keyof StartSettings, 'sources' | 'warnings'>> = true;
+
+/** The roles a node with these settings runs: the single-node default is journal and broker. */
+export function effectiveRoles(settings: Pick<StartSettings, 'roles'>): Role[] {
+  return settings.roles ?? [...ROLES];
+}
+
+export function envName(key: string): string {
+  return ENV_PREFIX + key.toUpperCase().replaceAll('-', '_');
+}
+
+export function camelName(key: string): string {
+  return key.replace(/-([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+}
+
+export function formatDefault(spec: SettingSpec): string {
+  return spec.default === undefined ? (spec.defaultText ?? 'none') : String(spec.default);
+}
+
+const specs: readonly SettingSpec[] = START_SETTINGS;
+const specByKey = new Map(specs.map((spec) => [spec.key, spec]));
+
+/** node:util parseArgs options for every setting (all strings: parsing happens here, not there). */
+export function startOptionSpec(): OptionSpec {
+  return Object.fromEntries(specs.map((spec) => [spec.key, { type: 'string' as const }]));
+}
+
+// ---- values -------------------------------------------------------------------------------
+
+/** One supplied value and the words that tell the user where it was. */
+interface Supplied {
+  value: unknown;
+  source: Exclude<SettingSource, 'default'>;
+  /** `--mqtt-port`, `SHARDLINE_MQTT_PORT`, `config file ./x.toml: mqtt.max-packet-size`. */
+  label: string;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null) return 'an empty value';
+  if (Array.isArray(value)) return `a list (${JSON.stringify(value)})`;
+  if (value instanceof Date) return `a date (${value.toISOString()})`;
+  if (typeof value === 'object') return 'a table';
+  if (typeof value === 'boolean') return `${value} (a boolean)`;
+  return String(value);
+}
+
+function rangeText(kind: { min: number; max?: number }): string {
+  return kind.max === undefined ? `an integer >= ${kind.min}` : `an integer in [${kind.min}, ${kind.max}]`;
+}
+
+function parseInteger(spec: SettingSpec & { kind: { type: 'integer' } }, supplied: Supplied): number {
+  const { value, label } = supplied;
+  let parsed: number | undefined;
+  if (typeof value === 'number') parsed = value;
+  else if (typeof value === 'bigint') parsed = Number.NaN;
+  else if (typeof value === 'string' && /^\s*[-+]?\d+\s*$/.test(value)) parsed = Number(value);
+  const unit = spec.unit === undefined || spec.unit === 'count' || spec.unit === 'port' ? '' : ` (${spec.unit})`;
+  if (parsed === undefined || !Number.isSafeInteger(parsed) || parsed < spec.kind.min || (spec.kind.max !== undefined && parsed > spec.kind.max)) {
+    throw new UsageError(`${label} must be ${rangeText(spec.kind)}${unit}, got ${describe(value)}`);
+  }
+  return parsed;
+}
+
+function parseString(supplied: Supplied, valueName: string): string {
+  const { value, label } = supplied;
+  if (typeof value !== 'string') throw new UsageError(`${label} must be a string (${valueName}), got ${describe(value)}`);
+  if (value.trim() === '') throw new UsageError(`${label} needs a value (${valueName}), got an empty string`);
+  return value;
+}
+
+function parseEnum(values: readonly string[], supplied: Supplied): string {
+  const text = parseString(supplied, values.join('|'));
+  if (!values.includes(text)) throw new UsageError(`${supplied.label} must be one of ${values.join(', ')}, got ${describe(text)}${suggestion(text, values)}`);
+  return text;
+}
+
+function parseList(values: readonly string[], supplied: Supplied): string[] {
+  const { value, label } = supplied;
+  let items: unknown[];
+  if (typeof value === 'string') items = value.split(',');
+  else if (Array.isArray(value)) items = value;
+  else throw new UsageError(`${label} must be a comma-separated string or a list of ${values.join(', ')}, got ${describe(value)}`);
+  const names: string[] = [];
+  for (const item of items) {
+    if (typeof item !== 'string') throw new UsageError(`${label} must list names (${values.join(', ')}), got ${describe(item)} in it`);
+    const name = item.trim();
+    if (name === '') continue;
+    if (!values.includes(name)) throw new UsageError(`${label}: unknown name ${JSON.stringify(name)}; choose from ${values.join(', ')}${suggestion(name, values)}`);
+    names.push(name);
+  }
+  if (names.length === 0) throw new UsageError(`${label} needs at least one of ${values.join(', ')}`);
+  // Canonical order, no repeats: `broker,journal,broker` and `journal,broker` are the same node.
+  return values.filter((name) => names.includes(name));
+}
+
+const ADDRESS = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9][A-Za-z0-9.-]*)):(\d{1,5})$/;
+
+function parseAddress(supplied: Supplied): string {
+  const text = parseString(supplied, 'HOST:PORT').trim();
+  const match = ADDRESS.exec(text);
+  const port = match === null ? Number.NaN : Number(match[3]);
+  if (match === null || port < 1 || port > 65_535) {
+    throw new UsageError(`${supplied.label} must be HOST:PORT with a port in [1, 65535] (IPv6 as [::1]:1771), got ${describe(supplied.value)}`);
+  }
+  return text;
+}
+
+function parseValue(spec: SettingSpec, supplied: Supplied): unknown {
+  const kind = spec.kind;
+  switch (kind.type) {
+    case 'integer':
+      return parseInteger(spec as SettingSpec & { kind: typeof kind }, supplied);
+    case 'string':
+      return parseString(supplied, spec.valueName);
+    case 'enum':
+      return parseEnum(kind.values, supplied);
+    case 'list':
+      return parseList(kind.values, supplied);
+    case 'address':
+      return parseAddress(supplied);
+  }
+}
+
+// ---- suggestions ---------------------------------------------------------------------------
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** The candidate the user most likely meant, or undefined when none is close. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  // snake_case and camelCase spellings of a kebab-case key are the commonest slip.
+  const normalized = word.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replaceAll('_', '-').toLowerCase();
+  if (candidates.includes(normalized)) return normalized;
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(normalized, candidate);
+    if (best === undefined || distance < best.distance) best = { candidate, distance };
+  }
+  const tolerance = Math.max(2, Math.min(3, Math.floor(word.length / 3)));
+  return best !== undefined && best.distance <= tolerance ? best.candidate : undefined;
+}
+
+function suggestion(word: string, candidates: readonly string[]): string {
+  const guess = closest(word, candidates);
+  return guess === undefined ? '' : ` (did you mean ${guess}?)`;
+}
+
+// ---- layers --------------------------------------------------------------------------------
+
+function flagLayer(flags: Record<string, unknown>): Map<string, Supplied> {
+  const layer = new Map<string, Supplied>();
+  for (const spec of specs) {
+    const value = flags[spec.key];
+    if (value !== undefined) layer.set(spec.key, { value, source: 'flag', label: `--${spec.key}` });
+  }
+  return layer;
+}
+
+function envLayer(env: NodeJS.ProcessEnv, warnings: string[]): Map<string, Supplied> {
+  const layer = new Map<string, Supplied>();
+  const known = new Map(specs.map((spec) => [envName(spec.key), spec.key]));
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const key = known.get(name);
+    if (key === undefined) {
+      // Other SHARDLINE_* variables exist (test harness switches, say), so these are not errors.
+      const guess = closest(name.slice(ENV_PREFIX.length), specs.map((spec) => spec.key));
+      if (guess !== undefined) warnings.push(`ignoring environment variable ${name}: not a setting (did you mean ${envName(guess)}?)`);
+      continue;
+    }
+    // An empty variable counts as unset, so `SHARDLINE_X= shardline start` can clear one.
+    if (value === '') continue;
+    layer.set(key, { value, source: 'env', label: name });
+  }
+  return layer;
+}
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+async function parseConfigFile(path: string, origin: string): Promise<unknown> {
+  const where = `config file ${path} (from ${origin})`;
+  const extension = extname(path).toLowerCase();
+  if (!(CONFIG_EXTENSIONS as readonly string[]).includes(extension)) {
+    throw new UsageError(`${where}: unsupported file type ${JSON.stringify(extension === '' ? '(no extension)' : extension)}; name it *.toml, *.yaml or *.yml`);
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${where}: cannot read it: ${(error as Error).message}`);
+  }
+  try {
+    return extension === '.toml' ? parseToml(text) : parseYaml(text);
+  } catch (error) {
+    const message = (error as Error).message.replace(/^Invalid TOML document: /, '').trimEnd();
+    const parser = extension === '.toml' ? 'TOML' : 'YAML';
+    const line = (error as { line?: unknown }).line;
+    const column = (error as { column?: unknown }).column;
+    // smol-toml keeps the position in properties; yaml writes "at line L, column C" in the text.
+    const position = typeof line === 'number' && typeof column === 'number' ? ` at line ${line}, column ${column}` : '';
+    throw new UsageError(`${where}: not valid ${parser}${position}: ${message}`);
+  }
+}
+
+async function fileLayer(path: string, origin: string): Promise<Map<string, Supplied>> {
+  const document = await parseConfigFile(path, origin);
+  const where = `config file ${path}`;
+  const layer = new Map<string, Supplied>();
+  // An empty YAML file is a document with nothing in it, not an error.
+  if (document === null || document === undefined) return layer;
+  if (!isTable(document)) throw new UsageError(`${where}: must hold key = value settings (a table/map), got ${describe(document)}`);
+  const allKeys = [...specs.map((spec) => spec.key), MQTT_TABLE];
+  const limitKeys = specs.filter((spec) => spec.group === 'limit').map((spec) => spec.key);
+
+  const places = new Map<string, string>();
+  const add = (key: string, value: unknown, place: string): void => {
+    const earlier = places.get(key);
+    if (earlier !== undefined) throw new UsageError(`${where}: ${key} is set twice (as ${earlier} and as ${place}); keep one`);
+    places.set(key, place);
+    layer.set(key, { value, source: 'file', label: `${where}: ${place}` });
+  };
+
+  for (const [key, value] of Object.entries(document)) {
+    if (key === MQTT_TABLE) {
+      if (!isTable(value)) throw new UsageError(`${where}: ${MQTT_TABLE} must be a table of broker limits (${limitKeys.join(', ')}), got ${describe(value)}`);
+      for (const [inner, innerValue] of Object.entries(value)) {
+        const spec = specByKey.get(inner);
+        if (spec !== undefined && spec.group !== 'limit') {
+          throw new UsageError(`${where}: ${inner} is not a broker limit and cannot go under [${MQTT_TABLE}]; move it to the top level`);
+        }
+        if (spec === undefined) throw new UsageError(`${where}: unknown setting "${MQTT_TABLE}.${inner}"${suggestion(inner, limitKeys)}`);
+        add(inner, innerValue, `${MQTT_TABLE}.${inner}`);
+      }
+      continue;
+    }
+    if (key === 'config') throw new UsageError(`${where}: config cannot be set inside a config file (it names the file itself); remove it`);
+    if (!specByKey.has(key)) throw new UsageError(`${where}: unknown setting "${key}"${suggestion(key, allKeys)}`);
+    add(key, value, key);
+  }
+  return layer;
+}
+
+// ---- resolution ----------------------------------------------------------------------------
+
+function checkRoles(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
+  const roles = effectiveRoles(settings);
+  const rolesText = settings.roles === undefined ? 'the single-node default, journal and broker' : `roles ${settings.roles.join(',')}`;
+  if (settings.journal !== undefined && roles.includes('journal')) {
+    throw new UsageError(`journal (set by ${suppliedBy('journal')}) names a remote journal, but this node runs its own (${rolesText}); drop it, or run --roles broker to use the remote one`);
+  }
+  if (settings.journal === undefined && roles.length === 1 && roles[0] === 'broker') {
+    throw new UsageError(`--roles broker needs the journal server to use: set --journal HOST:PORT (or ${envName('journal')}, or journal in the config file)`);
+  }
+}
+
+function checkKeepAlive(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
+  if (settings.serverKeepAlive !== 0 && settings.serverKeepAlive > settings.maxKeepAlive) {
+    throw new UsageError(`server-keep-alive ${settings.serverKeepAlive} (from ${suppliedBy('server-keep-alive')}) is more than max-keep-alive ${settings.maxKeepAlive} (from ${suppliedBy('max-keep-alive')}); lower it or raise max-keep-alive`);
+  }
+}
+
+/**
+ * Resolves every `shardline start` setting: flag > environment (SHARDLINE_*) > config file
+ * (--config or SHARDLINE_CONFIG; TOML or YAML) > default. Throws UsageError naming the
+ * setting, where the bad value came from and what is accepted.
+ */
+export async function resolveStartSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<StartSettings> {
+  const warnings: string[] = [];
+  const layers = [flagLayer(flags), envLayer(env, warnings)];
+  const configSupplied = layers[0]?.get('config') ?? layers[1]?.get('config');
+  const configPath = configSupplied === undefined ? undefined : parseString(configSupplied, 'FILE');
+  if (configSupplied !== undefined && configPath !== undefined) layers.push(await fileLayer(configPath, configSupplied.label));
+
+  // Parsing every layer, not only the winner: see the note at the top.
+  const parsed = layers.map((layer) => new Map([...layer].map(([key, supplied]) => [key, { supplied, value: parseValue(specByKey.get(key) as SettingSpec, supplied) }])));
+
+  const result: Record<string, unknown> = {};
+  const sources: Record<string, SettingSource> = {};
+  const labels = new Map<string, string>();
+  for (const spec of specs) {
+    const winner = parsed.map((layer) => layer.get(spec.key)).find((entry) => entry !== undefined);
+    result[camelName(spec.key)] = winner === undefined ? spec.default : winner.value;
+    sources[spec.key] = winner === undefined ? 'default' : winner.supplied.source;
+    labels.set(spec.key, winner === undefined ? `the default` : winner.supplied.label);
+  }
+  const settings = { ...result, sources, warnings } as unknown as StartSettings;
+  const suppliedBy = (key: SettingKey): string => labels.get(key) ?? key;
+  checkRoles(settings, suppliedBy);
+  checkKeepAlive(settings, suppliedBy);
+  return settings;
+}
+
+// ---- help ----------------------------------------------------------------------------------
+
+const HELP_WIDTH = 100;
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/** The flags section of `shardline start --help`, generated from START_SETTINGS. */
+export function settingsHelp(): string {
+  const left = (spec: SettingSpec): string => `  --${spec.key} ${spec.valueName}`;
+  const column = Math.max(...specs.map((spec) => left(spec).length)) + 2;
+  const entry = (spec: SettingSpec): string[] => {
+    const text = `${spec.description} (default: ${formatDefault(spec)})`;
+    const [first = '', ...rest] = wrap(text, HELP_WIDTH - column);
+    return [left(spec).padEnd(column) + first, ...rest.map((line) => ' '.repeat(column) + line)];
+  };
+  return [
+    'Flags:',
+    ...specs.filter((spec) => spec.group === 'node').flatMap(entry),
+    `${'  -h, --help'.padEnd(column)}this text`,
+    '',
+    'Broker limits (also accepted under [mqtt] in a config file):',
+    ...specs.filter((spec) => spec.group === 'limit').flatMap(entry),
+    '',
+    `Every flag can also be set by the environment (--max-packet-size: ${envName('max-packet-size')}) or in the`,
+    'config file (max-packet-size = 2048). A flag wins over the environment, which wins over the file.',
+    'See docs/configuration.md.',
+  ].join('\n');
+}

@@ -200,11 +200,36 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The `shardline start` limit flags that Mosquitto has an equivalent for, as mosquitto.conf
+ * lines, so limit tests can be checked against it too; flags without one are left out (a test
+ * that depends on them will show Mosquitto's default behaviour).
+ */
+function mosquittoLimits(args: string[]): { global: string[]; listener: string[] } {
+  const global = new Map<string, string>([['max_keepalive', '65535']]);
+  const listener: string[] = [];
+  const globalNames: Record<string, string> = {
+    '--max-packet-size': 'max_packet_size',
+    '--max-inflight': 'max_inflight_messages',
+    '--max-queued-bytes': 'max_queued_bytes',
+    '--max-keep-alive': 'max_keepalive',
+  };
+  const listenerNames: Record<string, string> = { '--max-connections': 'max_connections', '--topic-alias-maximum': 'max_topic_alias' };
+  for (let index = 0; index + 1 < args.length; index += 2) {
+    const flag = args[index]!;
+    const value = args[index + 1]!;
+    if (globalNames[flag] !== undefined) global.set(globalNames[flag], value);
+    else if (listenerNames[flag] !== undefined) listener.push(`${listenerNames[flag]} ${value}`);
+  }
+  return { global: [...global].map(([name, value]) => `${name} ${value}`), listener };
+}
+
 async function startMosquitto(options: StartBrokerOptions): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? (await scratchDirectory('shardline-mosquitto-'));
   const port = options.mqttPort !== undefined && options.mqttPort !== 0 ? options.mqttPort : await freePort();
   const config = join(dataDir, 'mosquitto.conf');
-  await writeFile(config, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'max_keepalive 65535', ''].join('\n'));
+  const limits = mosquittoLimits(options.args ?? []);
+  await writeFile(config, [...limits.global, `listener ${port} 127.0.0.1`, ...limits.listener, 'allow_anonymous true', 'persistence false', ''].join('\n'));
   const child = spawn('mosquitto', ['-c', config, '-v'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const cli = track(child);
   const started = Date.now();

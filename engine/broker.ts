@@ -1,0 +1,572 @@
+// The publish/subscribe broker core, protocol-independent: topics map onto data shards, every
+// message is appended before anyone sees it, sessions and retained messages are projections of
+// the `$sessions` and `$retained` system shards, and delivery to online subscribers is driven
+// by appends (no polling). Front ends (protocols/mqtt today) translate packets into these calls.
+//
+// Guarantees:
+// - publish() resolves only after the message is durable under the data shard's durability
+//   mode and has been handed to every online matching session: an acknowledged message is in
+//   the journal, and a crash after the ack loses nothing (offline and lagging sessions read it
+//   back from there).
+// - a durable session's state (meta, subscriptions) is durable before connect()/subscribe()
+//   resolve; its delivery cursors are persisted every cursorFlushMs, so after a crash at most
+//   that window is delivered again (at-least-once, never a gap).
+import type { Logger } from 'pino';
+import type { JournalRecord, RecordInput } from '../journal/index.js';
+import type { ShardStore } from '../shard-model/index.js';
+import { messageToRecord, recordToMessage, type Message } from './messages/message.js';
+import { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
+import { TopicTrie } from './routing/topic-trie.js';
+import { ShardAppender } from './shard-appender.js';
+import {
+  cursorRecord,
+  endRecords,
+  metaRecord,
+  SESSION_NEVER_EXPIRES,
+  SESSIONS_SHARD,
+  SessionTable,
+  subscriptionRecord,
+  willToMessage,
+  type DurableSession,
+  type SessionMeta,
+  type SubscriptionOptions,
+  type WillMessage,
+} from './sessions/session-events.js';
+import { deliveryFor, Session, type DeliverySink, type SessionHost } from './sessions/session.js';
+
+export const DATA_SHARD_PREFIX = 'mqtt.';
+/** Node timers overflow past 2^31-1 ms; longer waits are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const READ_BACK_MAX_RECORDS = 512;
+const READ_BACK_MAX_BYTES = 1024 * 1024;
+const REPLAY_MAX_RECORDS = 10_000;
+
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    timer.unref();
+    return timer;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface BrokerOptions {
+  store: ShardStore;
+  logger: Logger;
+  /** Data shards created on first start; an existing journal keeps its count. */
+  dataShards: number;
+  /** Per session: bytes of deliveries queued for a connection before the slow-consumer rule. */
+  maxQueuedBytes: number;
+  clock?: Clock;
+  /** How often durable sessions' delivery cursors are written to `$sessions`. */
+  cursorFlushMs?: number;
+}
+
+export interface ConnectRequest {
+  clientId: string;
+  cleanStart: boolean;
+  /** Seconds the session outlives the connection; 0 = ends with it. */
+  expirySeconds: number;
+  will: WillMessage | undefined;
+  protocolVersion: number;
+  sink: DeliverySink;
+}
+
+export interface DisconnectRequest {
+  /** Publish the will (abrupt close, keep-alive timeout, 5.0 DISCONNECT 0x04). */
+  publishWill: boolean;
+  /** 5.0 DISCONNECT may change the session expiry interval. */
+  expirySeconds?: number;
+}
+
+export interface BrokerStats {
+  messagesIn: number;
+  messagesOut: number;
+  dropped: Record<'queue-full' | 'expired' | 'too-large', number>;
+}
+
+export class Broker {
+  readonly #store: ShardStore;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #cursorFlushMs: number;
+  readonly #trie = new TopicTrie<SubscriptionOptions>();
+  readonly #table = new SessionTable();
+  readonly #retained = new RetainedStore();
+  /** Sessions in memory: online ones and durable ones that were online since start. */
+  readonly #sessions = new Map<string, Session>();
+  /** Session expiry interval of each in-memory session. */
+  readonly #expiry = new Map<string, number>();
+  readonly #willTimers = new Map<string, unknown>();
+  readonly #expiryTimers = new Map<string, unknown>();
+  readonly #dirtyCursors = new Set<Session>();
+  #cursorTimer: unknown;
+  #cursorWrite: Promise<void> = Promise.resolve();
+  #dataShards: string[] = [];
+  #frontier: number[] = [];
+  #appenders: Array<ShardAppender<Message>> = [];
+  #retainedAppender!: ShardAppender<Message>;
+  #sessionWrites!: ShardAppender<null>;
+  #closed = false;
+  /** Set by dispatch for the publish() that is resolving. */
+  readonly #matched = new WeakMap<Message, boolean>();
+  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } };
+  readonly #host: SessionHost;
+
+  private constructor(options: BrokerOptions) {
+    this.#store = options.store;
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#cursorFlushMs = options.cursorFlushMs ?? 100;
+    const dataShards = (): number => this.#dataShards.length;
+    this.#host = {
+      get shardCount() {
+        return dataShards();
+      },
+      maxQueuedBytes: options.maxQueuedBytes,
+      dispatchFrontier: (shard) => this.#frontier[shard] as number,
+      readBack: (shard, from) => this.#readBack(shard, from),
+      now: () => this.#clock.now(),
+      cursorsMoved: (session) => {
+        if (this.#isDurable(session.clientId)) this.#dirtyCursors.add(session);
+      },
+      dropped: (reason, count) => {
+        this.stats.dropped[reason] += count;
+      },
+      readFailed: (session, shard, error) => {
+        this.#logger.error({ err: error, clientId: session.clientId, shard: this.#dataShards[shard] }, 'reading messages back for a session failed; will retry on the next delivery');
+      },
+    };
+  }
+
+  /** Opens the broker over a store: creates missing shards, then rebuilds the projections. */
+  static async open(options: BrokerOptions): Promise<Broker> {
+    const broker = new Broker(options);
+    await broker.#start(options.dataShards);
+    return broker;
+  }
+
+  get dataShardNames(): readonly string[] {
+    return this.#dataShards;
+  }
+
+  get retained(): RetainedStore {
+    return this.#retained;
+  }
+
+  get sessionTable(): SessionTable {
+    return this.#table;
+  }
+
+  get onlineCount(): number {
+    let count = 0;
+    for (const session of this.#sessions.values()) if (session.online) count += 1;
+    return count;
+  }
+
+  async #start(requestedShards: number): Promise<void> {
+    const existing = new Map((await this.#store.list()).map((info) => [info.name, info]));
+    for (const name of [SESSIONS_SHARD, RETAINED_SHARD]) {
+      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { compacted: true }));
+    }
+    const dataNames = [...existing.keys()].filter((name) => name.startsWith(DATA_SHARD_PREFIX) && /^\d+$/.test(name.slice(DATA_SHARD_PREFIX.length)));
+    const count = dataNames.length > 0 ? dataNames.length : requestedShards;
+    if (dataNames.length > 0 && dataNames.length !== requestedShards) {
+      this.#logger.warn({ existing: dataNames.length, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
+    }
+    this.#dataShards = Array.from({ length: count }, (_, i) => `${DATA_SHARD_PREFIX}${i}`);
+    for (const name of this.#dataShards) {
+      if (!existing.has(name)) existing.set(name, await this.#store.create(name, {}));
+    }
+    this.#frontier = this.#dataShards.map((name) => existing.get(name)?.nextOffset ?? 0);
+    this.#appenders = this.#dataShards.map((name, shard) => new ShardAppender<Message>(this.#store, name, (message, offset) => this.#dispatch(message, shard, offset)));
+    this.#retainedAppender = new ShardAppender<Message>(this.#store, RETAINED_SHARD, (message) => this.#retained.set(message));
+    this.#sessionWrites = new ShardAppender<null>(this.#store, SESSIONS_SHARD, () => undefined);
+
+    const sessionRecords = await this.#replay(SESSIONS_SHARD, (record) => this.#table.apply(record));
+    const retainedRecords = await this.#replay(RETAINED_SHARD, (record) => this.#retained.apply(record));
+    this.#logger.info({ sessionRecords, retainedRecords, sessions: this.#table.sessions.size, retained: this.#retained.size, dataShards: count }, 'broker state rebuilt from the journal');
+    await this.#recoverSessions();
+    this.#scheduleCursorFlush();
+  }
+
+  async #replay(shard: string, apply: (record: JournalRecord) => void): Promise<number> {
+    const info = await this.#store.info(shard);
+    let offset = info.startOffset;
+    let applied = 0;
+    for (;;) {
+      const records = await this.#store.read(shard, offset, { maxRecords: REPLAY_MAX_RECORDS });
+      if (records.length === 0) return applied;
+      for (const record of records) apply(record);
+      applied += records.length;
+      offset = (records[records.length - 1] as JournalRecord).offset + 1;
+    }
+  }
+
+  /** After a start: subscriptions back into the trie, wills of crashed connections, expiry timers. */
+  async #recoverSessions(): Promise<void> {
+    const now = this.#clock.now();
+    const writes: RecordInput[] = [];
+    for (const session of [...this.#table.sessions.values()]) {
+      for (const [filter, options] of session.subscriptions) this.#trie.add(filter, session.clientId, options);
+      this.#expiry.set(session.clientId, session.meta.expirySeconds);
+      if (session.meta.connected) {
+        // The process ended while this client was connected: to the client that is an abrupt
+        // disconnect, so its will is due, counted from now.
+        const meta: SessionMeta = { ...session.meta, connected: false, disconnectedAt: now };
+        session.meta = meta;
+        writes.push(metaRecord(session.clientId, meta));
+      }
+      const disconnectedAt = session.meta.disconnectedAt ?? now;
+      if (session.meta.will !== undefined) this.#scheduleWill(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
+      this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
+    }
+    if (writes.length > 0) await this.#store.append(SESSIONS_SHARD, writes);
+  }
+
+  #isDurable(clientId: string): boolean {
+    return (this.#expiry.get(clientId) ?? 0) > 0;
+  }
+
+  shardOf(topic: string): number {
+    // FNV-1a over UTF-16 code units: stable across versions and processes, which the
+    // topic-to-shard mapping must be, since it decides where history lives.
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < topic.length; i += 1) {
+      hash ^= topic.charCodeAt(i);
+      hash = Math.imul(hash, 0x01000193);
+    }
+    return (hash >>> 0) % this.#dataShards.length;
+  }
+
+  /** Bytes of publishes waiting for the journal (for front-end backpressure). */
+  get publishBacklogBytes(): number {
+    let total = 0;
+    for (const appender of this.#appenders) total += appender.backlogBytes;
+    return total;
+  }
+
+  /**
+   * Appends a message and delivers it to online matching sessions. Resolves once durable and
+   * dispatched, with whether any subscription (online or not) matched.
+   */
+  async publish(message: Message): Promise<{ matched: boolean }> {
+    if (this.#closed) throw new Error('broker is closed');
+    this.stats.messagesIn += 1;
+    const shard = this.shardOf(message.topic);
+    const retained = message.retain ? this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message) : undefined;
+    await (this.#appenders[shard] as ShardAppender<Message>).add(messageToRecord(message), message);
+    if (retained !== undefined) await retained;
+    const matched = this.#matched.get(message) ?? false;
+    this.#matched.delete(message);
+    return { matched };
+  }
+
+  #dispatch(message: Message, shard: number, offset: number): void {
+    this.#frontier[shard] = offset + 1;
+    const matches = this.#trie.match(message.topic);
+    if (matches.length === 0) return;
+    this.#matched.set(message, true);
+    if (matches.length === 1) {
+      const only = matches[0] as (typeof matches)[number];
+      this.#offer(only.subscriberId, message, [only.value], shard, offset);
+      return;
+    }
+    const bySubscriber = new Map<string, SubscriptionOptions[]>();
+    for (const match of matches) {
+      const list = bySubscriber.get(match.subscriberId);
+      if (list === undefined) bySubscriber.set(match.subscriberId, [match.value]);
+      else list.push(match.value);
+    }
+    for (const [subscriberId, options] of bySubscriber) this.#offer(subscriberId, message, options, shard, offset);
+  }
+
+  #offer(subscriberId: string, message: Message, options: SubscriptionOptions[], shard: number, offset: number): void {
+    const session = this.#sessions.get(subscriberId);
+    if (session === undefined || !session.online) return;
+    const delivery = deliveryFor(message, options, subscriberId);
+    if (delivery === undefined) return;
+    this.stats.messagesOut += 1;
+    session.offerLive({ ...delivery, shard, offset });
+  }
+
+  async #readBack(shard: number, from: number): Promise<Array<{ offset: number; message: Message }>> {
+    const name = this.#dataShards[shard] as string;
+    let records: JournalRecord[];
+    try {
+      records = await this.#store.read(name, from, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SL_JOURNAL_OFFSET_OUT_OF_RANGE') throw error;
+      const info = await this.#store.info(name);
+      if (from >= info.startOffset) throw error;
+      this.#logger.warn({ shard: name, from, startOffset: info.startOffset }, 'a session cursor points below the shard start (retention removed those messages); reading on from the start');
+      records = await this.#store.read(name, info.startOffset, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
+    }
+    const out: Array<{ offset: number; message: Message }> = [];
+    for (const record of records) {
+      const message = recordToMessage(record);
+      if (message !== undefined) out.push({ offset: record.offset, message });
+    }
+    return out;
+  }
+
+  /**
+   * Opens or resumes a session for a connection (MQTT CONNECT). The returned session is claimed
+   * by the sink but sends nothing until session.attach(sink), which the front end calls after
+   * its connection acknowledgement is out.
+   */
+  async connect(request: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
+    const { clientId } = request;
+    this.#cancelTimer(this.#willTimers, clientId);
+    this.#cancelTimer(this.#expiryTimers, clientId);
+    let session = this.#sessions.get(clientId);
+    if (session?.sink !== undefined) {
+      // Session takeover (MQTT-3.1.4-3): the older connection is closed; the session moves.
+      const previous = session.sink;
+      session.detach();
+      previous.close('session-taken-over');
+    }
+    const durable = this.#table.sessions.get(clientId);
+    const writes: RecordInput[] = [];
+    let sessionPresent = false;
+    if (request.cleanStart) {
+      if (session !== undefined || durable !== undefined) writes.push(...this.#end(clientId));
+      session = undefined;
+    } else if (session !== undefined) {
+      sessionPresent = true;
+    } else if (durable !== undefined) {
+      session = this.#resume(durable);
+      sessionPresent = true;
+    }
+    const fresh = session === undefined;
+    session ??= new Session(clientId, this.#host, []);
+    this.#sessions.set(clientId, session);
+    this.#expiry.set(clientId, request.expirySeconds);
+    session.claim(request.sink);
+    if (request.expirySeconds > 0) {
+      const meta: SessionMeta = { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(request.will === undefined ? {} : { will: request.will }) };
+      writes.push(metaRecord(clientId, meta));
+      this.#table.apply(writes[writes.length - 1] as RecordInput);
+      if (fresh) writes.push(cursorRecord(clientId, session.cursors()));
+    }
+    this.#willOf.set(clientId, request.will);
+    if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
+    return { session, sessionPresent };
+  }
+
+  /** Wills of connected clients, by client id (durable ones are also in their meta). */
+  readonly #willOf = new Map<string, WillMessage | undefined>();
+
+  #resume(durable: DurableSession): Session {
+    const session = new Session(durable.clientId, this.#host, this.#dataShards.map((_, shard) => durable.cursors[shard] ?? 0));
+    for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options);
+    return session;
+  }
+
+  /** Forgets a session: trie entries, timers, memory; returns the tombstones if it was durable. */
+  #end(clientId: string): RecordInput[] {
+    const session = this.#sessions.get(clientId);
+    const durable = this.#table.sessions.get(clientId);
+    const filters = new Set([...(session?.subscriptions.keys() ?? []), ...(durable?.subscriptions.keys() ?? [])]);
+    for (const filter of filters) this.#trie.remove(filter, clientId);
+    session?.end();
+    if (session !== undefined) this.#dirtyCursors.delete(session);
+    this.#sessions.delete(clientId);
+    this.#expiry.delete(clientId);
+    this.#willOf.delete(clientId);
+    this.#cancelTimer(this.#expiryTimers, clientId);
+    if (durable === undefined) return [];
+    const records = endRecords({ ...durable, subscriptions: new Map([...filters].map((filter) => [filter, durable.subscriptions.get(filter) ?? ({} as SubscriptionOptions)])) });
+    for (const record of records) this.#table.apply(record);
+    return records;
+  }
+
+  /** The connection of a session closed. Ignored when the session has moved to another one. */
+  async disconnect(session: Session, sink: DeliverySink, request: DisconnectRequest): Promise<void> {
+    if (session.sink !== sink || session.ended) return;
+    const { clientId } = session;
+    session.detach();
+    const will = request.publishWill ? this.#willOf.get(clientId) : undefined;
+    this.#willOf.delete(clientId);
+    const expirySeconds = request.expirySeconds ?? this.#expiry.get(clientId) ?? 0;
+    this.#expiry.set(clientId, expirySeconds);
+    if (expirySeconds === 0) {
+      const writes = this.#end(clientId);
+      if (will !== undefined) this.#publishWill(clientId, will);
+      if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
+      return;
+    }
+    const now = this.#clock.now();
+    const delayed = will !== undefined && will.delaySeconds > 0 ? will : undefined;
+    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, protocolVersion: this.#table.sessions.get(clientId)?.meta.protocolVersion ?? 4, ...(delayed === undefined ? {} : { will: delayed }) };
+    const record = metaRecord(clientId, meta);
+    this.#table.apply(record);
+    this.#dirtyCursors.delete(session);
+    const writes = [record, cursorRecord(clientId, session.cursors())];
+    this.#table.apply(writes[1] as RecordInput);
+    if (will !== undefined) this.#scheduleWill(clientId, will, will.delaySeconds * 1000);
+    this.#scheduleExpiry(clientId, expirySeconds, now);
+    await this.#sessionWrites.addAll(writes, null);
+  }
+
+  /** Adds or replaces subscriptions; durable before it resolves. Returns which were new. */
+  async subscribe(session: Session, entries: ReadonlyArray<{ filter: string; options: SubscriptionOptions }>): Promise<boolean[]> {
+    const isNew = entries.map(({ filter, options }) => {
+      this.#trie.add(filter, session.clientId, options);
+      return session.setSubscription(filter, options);
+    });
+    if (this.#isDurable(session.clientId)) {
+      const writes = entries.map(({ filter, options }) => subscriptionRecord(session.clientId, filter, options));
+      for (const record of writes) this.#table.apply(record);
+      await this.#sessionWrites.addAll(writes, null);
+    }
+    return isNew;
+  }
+
+  /** Queues the retained messages a new subscription receives (MQTT-3.3.1-9..11, retain handling). */
+  deliverRetained(session: Session, filter: string, options: SubscriptionOptions, isNew: boolean): void {
+    if (options.retainHandling === 2 || (options.retainHandling === 1 && !isNew)) return;
+    for (const message of this.#retained.matching(filter)) {
+      const delivery = deliveryFor(message, [{ ...options, noLocal: false }], session.clientId);
+      if (delivery === undefined) continue;
+      this.stats.messagesOut += 1;
+      session.offerRetained({ ...delivery, retain: true });
+    }
+  }
+
+  /** Removes subscriptions; returns which existed. */
+  async unsubscribe(session: Session, filters: readonly string[]): Promise<boolean[]> {
+    const existed = filters.map((filter) => {
+      this.#trie.remove(filter, session.clientId);
+      return session.removeSubscription(filter);
+    });
+    if (this.#isDurable(session.clientId)) {
+      const writes = filters.map((filter) => subscriptionRecord(session.clientId, filter, null));
+      for (const record of writes) this.#table.apply(record);
+      await this.#sessionWrites.addAll(writes, null);
+    }
+    return existed;
+  }
+
+  #publishWill(clientId: string, will: WillMessage): void {
+    this.#publishInternal(willToMessage(will, clientId, this.#clock.now()), `will of ${clientId}`);
+    const durable = this.#table.sessions.get(clientId);
+    if (durable?.meta.will !== undefined && !durable.meta.connected) {
+      const { will: _published, ...rest } = durable.meta;
+      const record = metaRecord(clientId, rest);
+      this.#table.apply(record);
+      void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a published will failed'));
+    }
+  }
+
+  #publishInternal(message: Message, what: string): void {
+    this.publish(message).catch((error: unknown) => this.#logger.error({ err: error, topic: message.topic }, `publishing the ${what} failed`));
+  }
+
+  #scheduleWill(clientId: string, will: WillMessage, delayMs: number): void {
+    this.#cancelTimer(this.#willTimers, clientId);
+    if (delayMs <= 0) {
+      this.#publishWill(clientId, will);
+      return;
+    }
+    this.#willTimers.set(
+      clientId,
+      this.#clock.setTimeout(() => {
+        this.#willTimers.delete(clientId);
+        this.#publishWill(clientId, will);
+      }, Math.min(delayMs, MAX_TIMER_MS)),
+    );
+  }
+
+  #scheduleExpiry(clientId: string, expirySeconds: number, disconnectedAt: number): void {
+    this.#cancelTimer(this.#expiryTimers, clientId);
+    if (expirySeconds === SESSION_NEVER_EXPIRES) return;
+    const due = disconnectedAt + expirySeconds * 1000 - this.#clock.now();
+    const fire = (): void => {
+      this.#expiryTimers.delete(clientId);
+      if (this.#sessions.get(clientId)?.online === true) return;
+      const remaining = disconnectedAt + expirySeconds * 1000 - this.#clock.now();
+      if (remaining > 0) {
+        this.#expiryTimers.set(clientId, this.#clock.setTimeout(fire, Math.min(remaining, MAX_TIMER_MS)));
+        return;
+      }
+      // A will still waiting for its delay is published when the session ends (MQTT-3.1.3-9).
+      const pendingWill = this.#willTimers.has(clientId) ? this.#table.sessions.get(clientId)?.meta.will : undefined;
+      this.#cancelTimer(this.#willTimers, clientId);
+      if (pendingWill !== undefined) this.#publishWill(clientId, pendingWill);
+      const writes = this.#end(clientId);
+      this.#logger.debug({ clientId }, 'session expired');
+      if (writes.length > 0) void this.#sessionWrites.addAll(writes, null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a session expiry failed'));
+    };
+    this.#expiryTimers.set(clientId, this.#clock.setTimeout(fire, Math.max(0, Math.min(due, MAX_TIMER_MS))));
+  }
+
+  #cancelTimer(timers: Map<string, unknown>, clientId: string): void {
+    const timer = timers.get(clientId);
+    if (timer === undefined) return;
+    this.#clock.clearTimeout(timer);
+    timers.delete(clientId);
+  }
+
+  #scheduleCursorFlush(): void {
+    if (this.#closed) return;
+    this.#cursorTimer = this.#clock.setTimeout(() => {
+      void this.flushCursors().finally(() => this.#scheduleCursorFlush());
+    }, this.#cursorFlushMs);
+  }
+
+  /** Writes the cursors of durable sessions that moved since the last flush. */
+  flushCursors(): Promise<void> {
+    if (this.#dirtyCursors.size === 0) return this.#cursorWrite;
+    const writes: RecordInput[] = [];
+    for (const session of this.#dirtyCursors) {
+      if (session.ended || !this.#isDurable(session.clientId)) continue;
+      const record = cursorRecord(session.clientId, session.cursors());
+      this.#table.apply(record);
+      writes.push(record);
+    }
+    this.#dirtyCursors.clear();
+    if (writes.length === 0) return this.#cursorWrite;
+    this.#cursorWrite = this.#sessionWrites.addAll(writes, null).catch((error: unknown) => this.#logger.error({ err: error }, 'writing session cursors failed; they are retried on the next change'));
+    return this.#cursorWrite;
+  }
+
+  /**
+   * Shuts down: connections are told the server is going away; sessions stay as they are in
+   * the journal (wills of connected clients are not published: the client did nothing wrong);
+   * pending appends finish.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#cursorTimer !== undefined) this.#clock.clearTimeout(this.#cursorTimer);
+    for (const timers of [this.#willTimers, this.#expiryTimers]) {
+      for (const timer of timers.values()) this.#clock.clearTimeout(timer);
+      timers.clear();
+    }
+    const writes: RecordInput[] = [];
+    const now = this.#clock.now();
+    for (const session of this.#sessions.values()) {
+      const sink = session.sink;
+      if (sink === undefined) continue;
+      if (this.#isDurable(session.clientId)) {
+        const meta = this.#table.sessions.get(session.clientId)?.meta;
+        if (meta !== undefined) writes.push(metaRecord(session.clientId, { ...meta, connected: false, disconnectedAt: now, will: undefined }));
+      }
+      session.detach();
+      if (this.#isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, session.cursors()));
+      sink.close('server-shutting-down');
+    }
+    await Promise.all([...this.#appenders, this.#retainedAppender].map((appender) => appender.drained()));
+    await this.flushCursors();
+    if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
+    await this.#sessionWrites.drained();
+  }
+}

@@ -1,0 +1,111 @@
+// A published message as the engine sees it, and its form as a journal record.
+//
+// Record layout (data shards and the compacted `$retained` shard alike): key = topic name
+// (UTF-8), value = the payload untouched (so `shardline shard dump` shows payloads as sent, and
+// a retained clear is a tombstone), headers carry the rest. The `pub` header is what the
+// publish QoS and retain flag were; `props` holds the MQTT 5.0 application properties as JSON
+// (only when there are any, so the common record stays small). The record timestamp is the
+// publish time, which message expiry counts from.
+import type { RecordHeader, RecordInput, JournalRecord } from '../../journal/index.js';
+
+export type QoS = 0 | 1 | 2;
+
+/** The properties a publisher sets that travel with the message to every subscriber. */
+export interface MessageProperties {
+  payloadFormatIndicator?: boolean;
+  /** Seconds from the publish time; counted down on delivery. */
+  messageExpiryInterval?: number;
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  userProperties?: Record<string, string | string[]>;
+}
+
+export interface Message {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  /** Client id of the publisher ('' when the broker itself publishes); used by no-local. */
+  publisherId: string;
+  /** Epoch ms when the broker accepted it. */
+  timestamp: number;
+  properties: MessageProperties | undefined;
+}
+
+const PUBLISH_HEADER = 'pub';
+const PROPS_HEADER = 'props';
+const FROM_HEADER = 'from';
+
+interface StoredProperties extends Omit<MessageProperties, 'correlationData'> {
+  correlationData?: string;
+}
+
+function encodeProperties(properties: MessageProperties): Buffer {
+  const stored: StoredProperties = { ...properties, correlationData: properties.correlationData?.toString('base64') };
+  if (stored.correlationData === undefined) delete stored.correlationData;
+  return Buffer.from(JSON.stringify(stored));
+}
+
+function decodeProperties(raw: Buffer): MessageProperties {
+  const stored = JSON.parse(raw.toString('utf8')) as StoredProperties;
+  const { correlationData, ...rest } = stored;
+  return correlationData === undefined ? rest : { ...rest, correlationData: Buffer.from(correlationData, 'base64') };
+}
+
+export function hasProperties(properties: MessageProperties | undefined): properties is MessageProperties {
+  if (properties === undefined) return false;
+  for (const key in properties) if ((properties as Record<string, unknown>)[key] !== undefined) return true;
+  return false;
+}
+
+/** The journal record for a message; `value: null` (a tombstone) when `tombstone` is set. */
+export function messageToRecord(message: Message, tombstone = false): RecordInput {
+  const headers: RecordHeader[] = [
+    { key: PUBLISH_HEADER, value: Buffer.from([message.qos | (message.retain ? 4 : 0)]) },
+    { key: FROM_HEADER, value: Buffer.from(message.publisherId) },
+  ];
+  if (hasProperties(message.properties)) headers.push({ key: PROPS_HEADER, value: encodeProperties(message.properties) });
+  return { key: Buffer.from(message.topic), value: tombstone ? null : message.payload, headers, timestamp: message.timestamp };
+}
+
+/** The message a record holds; undefined for a record that is not a message (no key). */
+export function recordToMessage(record: JournalRecord): Message | undefined {
+  if (record.key === null) return undefined;
+  let flags = 0;
+  let publisherId = '';
+  let properties: MessageProperties | undefined;
+  for (const header of record.headers) {
+    if (header.key === PUBLISH_HEADER) flags = header.value[0] ?? 0;
+    else if (header.key === FROM_HEADER) publisherId = header.value.toString('utf8');
+    else if (header.key === PROPS_HEADER) properties = decodeProperties(header.value);
+  }
+  return {
+    topic: record.key.toString('utf8'),
+    payload: record.value ?? Buffer.alloc(0),
+    qos: (flags & 3) as QoS,
+    retain: (flags & 4) !== 0,
+    publisherId,
+    timestamp: record.timestamp,
+    properties,
+  };
+}
+
+/** Epoch ms after which the message must not be delivered; Infinity when it never expires. */
+export function expiresAt(message: Message): number {
+  const interval = message.properties?.messageExpiryInterval;
+  return interval === undefined ? Number.POSITIVE_INFINITY : message.timestamp + interval * 1000;
+}
+
+/** The properties to deliver at `now`: message expiry counted down (MQTT-3.3.2-6). */
+export function propertiesAt(message: Message, now: number): MessageProperties | undefined {
+  const properties = message.properties;
+  if (properties?.messageExpiryInterval === undefined) return properties;
+  const remaining = Math.max(0, Math.ceil((expiresAt(message) - now) / 1000));
+  return { ...properties, messageExpiryInterval: remaining };
+}
+
+/** Approximate bytes a queued delivery holds, for the per-client queue bound. */
+export function messageSize(message: Message): number {
+  return message.payload.length + message.topic.length + 64;
+}

@@ -1,0 +1,165 @@
+// The `$sessions` system shard: every change to a durable session is a record, and the session
+// table is their projection (SessionTable below, pure: no I/O). The shard is compacted, so each
+// record carries the whole new value of one key and a tombstone removes it; replaying the shard
+// from offset 0, compacted or not, gives the same table as the live run.
+//
+// Keys (client ids and filters cannot hold U+0000 — the protocol layer refuses it — so it is a
+// safe separator):
+//   s:<clientId>                 session meta (expiry, connected, will, ...); tombstone = ended
+//   u:<clientId>\0<filter>       one subscription's options; tombstone = unsubscribed
+//   c:<clientId>                 delivery cursors: per data shard, the offset below which every
+//                                message has been delivered and acknowledged
+import type { JournalRecord, RecordInput } from '../../journal/index.js';
+import type { Message, MessageProperties, QoS } from '../messages/message.js';
+
+export const SESSIONS_SHARD = '$sessions';
+
+/** Session expiry interval meaning "never" (MQTT 5.0: 0xFFFFFFFF). */
+export const SESSION_NEVER_EXPIRES = 0xffff_ffff;
+
+export interface SubscriptionOptions {
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  subscriptionId?: number;
+}
+
+export interface WillMessage {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  properties: MessageProperties | undefined;
+  /** Seconds to wait after an abrupt disconnect before publishing (5.0 Will Delay Interval). */
+  delaySeconds: number;
+}
+
+export interface SessionMeta {
+  /** Seconds the session outlives its connection; SESSION_NEVER_EXPIRES for never. */
+  expirySeconds: number;
+  connected: boolean;
+  /** Epoch ms of the last disconnect, while disconnected. */
+  disconnectedAt?: number;
+  will?: WillMessage;
+  protocolVersion: number;
+}
+
+export interface DurableSession {
+  clientId: string;
+  meta: SessionMeta;
+  subscriptions: Map<string, SubscriptionOptions>;
+  /** Per data shard; shards without an entry start at the shard's start. */
+  cursors: number[];
+}
+
+interface StoredWill extends Omit<WillMessage, 'payload' | 'properties'> {
+  payload: string;
+  properties?: Omit<MessageProperties, 'correlationData'> & { correlationData?: string };
+}
+
+interface StoredMeta extends Omit<SessionMeta, 'will'> {
+  will?: StoredWill;
+}
+
+const SEPARATOR = '\u0000';
+
+function json(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}
+
+function storeWill(will: WillMessage): StoredWill {
+  const { correlationData, ...rest } = will.properties ?? {};
+  const properties = will.properties === undefined ? undefined : { ...rest, ...(correlationData === undefined ? {} : { correlationData: correlationData.toString('base64') }) };
+  return { topic: will.topic, payload: will.payload.toString('base64'), qos: will.qos, retain: will.retain, delaySeconds: will.delaySeconds, ...(properties === undefined ? {} : { properties }) };
+}
+
+function loadWill(stored: StoredWill): WillMessage {
+  const { correlationData, ...rest } = stored.properties ?? {};
+  const properties: MessageProperties | undefined =
+    stored.properties === undefined ? undefined : { ...rest, ...(correlationData === undefined ? {} : { correlationData: Buffer.from(correlationData, 'base64') }) };
+  return { topic: stored.topic, payload: Buffer.from(stored.payload, 'base64'), qos: stored.qos, retain: stored.retain, delaySeconds: stored.delaySeconds, properties };
+}
+
+export function metaRecord(clientId: string, meta: SessionMeta): RecordInput {
+  const stored: StoredMeta = { ...meta, will: meta.will === undefined ? undefined : storeWill(meta.will) };
+  return { key: Buffer.from(`s:${clientId}`), value: json(stored) };
+}
+
+export function subscriptionRecord(clientId: string, filter: string, options: SubscriptionOptions | null): RecordInput {
+  return { key: Buffer.from(`u:${clientId}${SEPARATOR}${filter}`), value: options === null ? null : json(options) };
+}
+
+export function cursorRecord(clientId: string, cursors: readonly number[] | null): RecordInput {
+  return { key: Buffer.from(`c:${clientId}`), value: cursors === null ? null : json(cursors) };
+}
+
+/** Tombstones for every key of a session: it ends. */
+export function endRecords(session: DurableSession): RecordInput[] {
+  return [
+    ...[...session.subscriptions.keys()].map((filter) => subscriptionRecord(session.clientId, filter, null)),
+    cursorRecord(session.clientId, null),
+    { key: Buffer.from(`s:${session.clientId}`), value: null },
+  ];
+}
+
+/** The projection of `$sessions`: durable sessions by client id. */
+export class SessionTable {
+  readonly sessions = new Map<string, DurableSession>();
+
+  #entry(clientId: string): DurableSession {
+    let session = this.sessions.get(clientId);
+    if (session === undefined) {
+      session = { clientId, meta: { expirySeconds: 0, connected: false, protocolVersion: 4 }, subscriptions: new Map(), cursors: [] };
+      this.sessions.set(clientId, session);
+    }
+    return session;
+  }
+
+  apply(record: Pick<JournalRecord, 'key' | 'value'> | RecordInput): void {
+    if (record.key === null || record.key === undefined) return;
+    const key = record.key.toString('utf8');
+    const kind = key.slice(0, 2);
+    const rest = key.slice(2);
+    const value = record.value;
+    if (kind === 's:') {
+      if (value === null) {
+        this.sessions.delete(rest);
+        return;
+      }
+      const stored = JSON.parse(value.toString('utf8')) as StoredMeta;
+      const { will, ...meta } = stored;
+      this.#entry(rest).meta = will === undefined ? meta : { ...meta, will: loadWill(will) };
+    } else if (kind === 'u:') {
+      const at = rest.indexOf(SEPARATOR);
+      if (at < 0) return;
+      const clientId = rest.slice(0, at);
+      const filter = rest.slice(at + 1);
+      if (value === null) this.sessions.get(clientId)?.subscriptions.delete(filter);
+      else this.#entry(clientId).subscriptions.set(filter, JSON.parse(value.toString('utf8')) as SubscriptionOptions);
+    } else if (kind === 'c:') {
+      if (value === null) {
+        const session = this.sessions.get(rest);
+        if (session !== undefined) session.cursors = [];
+      } else this.#entry(rest).cursors = JSON.parse(value.toString('utf8')) as number[];
+    }
+  }
+
+  /** A comparable plain form, for tests that check replay against the live run. */
+  snapshot(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [clientId, session] of [...this.sessions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      out[clientId] = {
+        meta: { ...session.meta, will: session.meta.will === undefined ? undefined : storeWill(session.meta.will) },
+        subscriptions: Object.fromEntries([...session.subscriptions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+        cursors: session.cursors,
+      };
+    }
+    return out;
+  }
+}
+
+/** The message a will becomes when it is published. */
+export function willToMessage(will: WillMessage, publisherId: string, now: number): Message {
+  return { topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, publisherId, timestamp: now, properties: will.properties };
+}

@@ -1,0 +1,391 @@
+// A session in memory: its subscriptions, the deliveries queued for its connection, the ones in
+// flight (sent, not yet acknowledged), and, per data shard, where its delivery stands.
+//
+// Delivery model. Messages reach a session two ways:
+// - live: the broker hands it each matching message right after the append is durable;
+// - read-back: when a shard stream is "lagging", the session reads that shard from its own
+//   position and filters by its subscriptions. A stream lags when the session was offline
+//   (durable session reconnecting), or when its queue passed maxQueuedBytes (slow consumer):
+//   instead of buffering without bound, the session lets go of the live feed and reads the
+//   journal later at its own pace. So QoS 1/2 messages are never dropped for a slow consumer and
+//   never copied per session; QoS 0 messages past the bound are dropped and counted.
+// A lagging stream rejoins the live feed when its read position reaches the broker's dispatch
+// frontier for the shard (checked synchronously, so no message falls between the two).
+//
+// Cursor (what `$sessions` keeps, per shard): the lowest offset not yet acknowledged = the
+// smallest offset of a queued or in-flight QoS 1/2 delivery, else the stream's position (read
+// position when lagging, the dispatch frontier when live). After a crash the session resumes
+// from it: at-least-once, never a gap.
+import type { Message, QoS } from '../messages/message.js';
+import { expiresAt, messageSize } from '../messages/message.js';
+import { TopicTrie } from '../routing/topic-trie.js';
+import type { SubscriptionOptions } from './session-events.js';
+
+export interface Delivery {
+  /** 0 for QoS 0. */
+  packetId: number;
+  message: Message;
+  qos: QoS;
+  retain: boolean;
+  dup: boolean;
+  subscriptionIds: number[] | undefined;
+  /** Data shard index and offset; -1 for retained-message deliveries (not cursor-tracked). */
+  shard: number;
+  offset: number;
+}
+
+export const enum SendResult {
+  /** Sent; the transport can take more. */
+  Sent,
+  /** Sent; the transport is backed up: stop until resume(). */
+  SentFull,
+  /** Not sendable to this client (larger than its maximum packet size): dropped. */
+  Skipped,
+}
+
+/** The connection side, implemented by a protocol front end. */
+export interface DeliverySink {
+  send(delivery: Delivery): SendResult;
+  /** Re-sends PUBREL for a QoS 2 delivery the client had already received (after reconnect). */
+  sendRelease(packetId: number): void;
+  /** The broker ends this connection: another connection took the session, or shutdown. */
+  close(reason: 'session-taken-over' | 'server-shutting-down'): void;
+  /** The client's Receive Maximum: QoS 1/2 deliveries in flight at once. */
+  readonly receiveMaximum: number;
+}
+
+interface InFlight extends Delivery {
+  /** QoS 2: 'released' once the client sent PUBREC and we sent PUBREL. */
+  released: boolean;
+}
+
+interface ShardStream {
+  lagging: boolean;
+  /** While lagging: the next offset to read. */
+  readFrom: number;
+  reading: boolean;
+}
+
+/** What a session needs from the broker: reading a shard back, the dispatch frontier, counters. */
+export interface SessionHost {
+  readonly shardCount: number;
+  dispatchFrontier(shard: number): number;
+  readBack(shard: number, fromOffset: number): Promise<Array<{ offset: number; message: Message }>>;
+  now(): number;
+  maxQueuedBytes: number;
+  /** A session's cursors moved (durable sessions persist them soon). */
+  cursorsMoved(session: Session): void;
+  dropped(reason: 'queue-full' | 'expired' | 'too-large', count: number): void;
+  readFailed(session: Session, shard: number, error: unknown): void;
+}
+
+export class Session {
+  readonly subscriptions = new Map<string, SubscriptionOptions>();
+  /** The session's own filters, for read-back filtering. */
+  readonly #filters = new TopicTrie<SubscriptionOptions>();
+  sink: DeliverySink | undefined;
+  #queue: Delivery[] = [];
+  #queueHead = 0;
+  #queuedBytes = 0;
+  readonly #inflight = new Map<number, InFlight>();
+  #nextPacketId = 1;
+  /** Per shard, offsets of QoS 1/2 deliveries queued or in flight (not yet acknowledged). */
+  readonly #pending: Array<Set<number>>;
+  readonly #streams: ShardStream[];
+  #pumping = false;
+  #blocked = false;
+  ended = false;
+
+  constructor(
+    readonly clientId: string,
+    readonly host: SessionHost,
+    /** Where each shard stream starts: undefined = live from now; a number = read back from there. */
+    startOffsets: ReadonlyArray<number | undefined>,
+  ) {
+    this.#pending = Array.from({ length: host.shardCount }, () => new Set<number>());
+    this.#streams = Array.from({ length: host.shardCount }, (_, shard) => {
+      const from = startOffsets[shard];
+      return from === undefined || from >= host.dispatchFrontier(shard)
+        ? { lagging: false, readFrom: 0, reading: false }
+        : { lagging: true, readFrom: from, reading: false };
+    });
+  }
+
+  get online(): boolean {
+    return this.sink !== undefined;
+  }
+
+  get inflightCount(): number {
+    return this.#inflight.size;
+  }
+
+  get queuedCount(): number {
+    return this.#queue.length - this.#queueHead;
+  }
+
+  setSubscription(filter: string, options: SubscriptionOptions): boolean {
+    const isNew = !this.subscriptions.has(filter);
+    this.subscriptions.set(filter, options);
+    this.#filters.add(filter, this.clientId, options);
+    return isNew;
+  }
+
+  removeSubscription(filter: string): boolean {
+    this.#filters.remove(filter, this.clientId);
+    return this.subscriptions.delete(filter);
+  }
+
+  /** Per shard, the offset below which everything is acknowledged (see the header). */
+  cursors(): number[] {
+    return this.#streams.map((stream, shard) => {
+      let low = stream.lagging ? stream.readFrom : this.host.dispatchFrontier(shard);
+      for (const offset of this.#pending[shard] as Set<number>) if (offset < low) low = offset;
+      return low;
+    });
+  }
+
+  /**
+   * Takes the session for a connection that is still being set up: live messages queue for it
+   * from now on, but nothing is sent until attach() (after the connection acknowledgement).
+   */
+  claim(sink: DeliverySink): void {
+    this.sink = sink;
+    this.#blocked = true;
+  }
+
+  /** Starts sending to the claiming connection: what was in flight first (DUP), then the rest. */
+  attach(sink: DeliverySink): void {
+    if (this.sink !== sink) return;
+    this.#blocked = false;
+    for (const entry of this.#inflight.values()) {
+      if (entry.released) sink.sendRelease(entry.packetId);
+      else sink.send({ ...entry, dup: true });
+    }
+    this.pump();
+  }
+
+  /**
+   * Detaches the connection. Queued deliveries are let go: QoS 1/2 ones are read back from the
+   * journal on reconnect (the streams they came from go back to lagging at their offsets), QoS 0
+   * ones are gone (MQTT does not keep QoS 0 for offline sessions by default). In-flight ones are
+   * kept for the DUP resend.
+   */
+  detach(): void {
+    this.sink = undefined;
+    const inflightOffsets = this.#pending.map(() => new Set<number>());
+    for (const entry of this.#inflight.values()) if (entry.shard >= 0) (inflightOffsets[entry.shard] as Set<number>).add(entry.offset);
+    for (let shard = 0; shard < this.#streams.length; shard += 1) {
+      const stream = this.#streams[shard] as ShardStream;
+      let resumeAt = stream.lagging ? stream.readFrom : this.host.dispatchFrontier(shard);
+      for (const offset of this.#pending[shard] as Set<number>) {
+        if (!(inflightOffsets[shard] as Set<number>).has(offset) && offset < resumeAt) resumeAt = offset;
+      }
+      stream.lagging = true;
+      stream.readFrom = resumeAt;
+      this.#pending[shard] = inflightOffsets[shard] as Set<number>;
+    }
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#queuedBytes = 0;
+  }
+
+  /** A live message from the broker's dispatch; ignored for streams that are lagging. */
+  offerLive(delivery: Omit<Delivery, 'packetId' | 'dup'>): void {
+    if (delivery.shard >= 0) {
+      const stream = this.#streams[delivery.shard] as ShardStream;
+      if (stream.lagging) {
+        if (delivery.qos === 0) this.host.dropped('queue-full', 1);
+        return;
+      }
+      if (this.#queuedBytes >= this.host.maxQueuedBytes) {
+        if (delivery.qos === 0) {
+          this.host.dropped('queue-full', 1);
+          return;
+        }
+        // Slow consumer: let go of the live feed for this shard, read it back later.
+        stream.lagging = true;
+        stream.readFrom = delivery.offset;
+        return;
+      }
+    }
+    this.#enqueue(delivery);
+    this.pump();
+  }
+
+  /** Queues a retained message (not tied to a shard position). */
+  offerRetained(delivery: Omit<Delivery, 'packetId' | 'dup' | 'shard' | 'offset'>): void {
+    this.#enqueue({ ...delivery, shard: -1, offset: -1 });
+    this.pump();
+  }
+
+  #enqueue(delivery: Omit<Delivery, 'packetId' | 'dup'>): void {
+    if (delivery.qos > 0 && delivery.shard >= 0) (this.#pending[delivery.shard] as Set<number>).add(delivery.offset);
+    this.#queue.push({ ...delivery, packetId: 0, dup: false });
+    this.#queuedBytes += messageSize(delivery.message);
+  }
+
+  #allocatePacketId(): number {
+    for (;;) {
+      const id = this.#nextPacketId;
+      this.#nextPacketId = id === 65_535 ? 1 : id + 1;
+      if (!this.#inflight.has(id)) return id;
+    }
+  }
+
+  /** The transport drained: go on sending. */
+  resume(): void {
+    this.#blocked = false;
+    this.pump();
+  }
+
+  /** Sends what the client can take now, then starts read-backs if the queue has room. */
+  pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      this.#sendQueued();
+      this.#startReadBacks();
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #sendQueued(): void {
+    const sink = this.sink;
+    if (sink === undefined) return;
+    const now = this.host.now();
+    while (!this.#blocked && this.#queueHead < this.#queue.length) {
+      const next = this.#queue[this.#queueHead] as Delivery;
+      if (next.qos > 0 && this.#inflight.size >= sink.receiveMaximum) break;
+      this.#queueHead += 1;
+      this.#queuedBytes -= messageSize(next.message);
+      if (expiresAt(next.message) <= now) {
+        this.host.dropped('expired', 1);
+        this.#settle(next);
+        continue;
+      }
+      if (next.qos > 0) next.packetId = this.#allocatePacketId();
+      const result = sink.send(next);
+      if (result === SendResult.Skipped) {
+        this.host.dropped('too-large', 1);
+        this.#settle(next);
+        continue;
+      }
+      if (next.qos > 0) this.#inflight.set(next.packetId, { ...next, released: false });
+      if (result === SendResult.SentFull) this.#blocked = true;
+    }
+    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+
+  #settle(delivery: Delivery): void {
+    if (delivery.qos > 0 && delivery.shard >= 0) {
+      (this.#pending[delivery.shard] as Set<number>).delete(delivery.offset);
+      this.host.cursorsMoved(this);
+    }
+  }
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2). Returns false for an unknown packet id. */
+  acknowledge(packetId: number): boolean {
+    const entry = this.#inflight.get(packetId);
+    if (entry === undefined) return false;
+    this.#inflight.delete(packetId);
+    this.#settle(entry);
+    this.pump();
+    return true;
+  }
+
+  /** PUBREC for a QoS 2 delivery: the client has it; we answer PUBREL. False when unknown. */
+  received(packetId: number): boolean {
+    const entry = this.#inflight.get(packetId);
+    if (entry === undefined || entry.qos !== 2) return false;
+    entry.released = true;
+    return true;
+  }
+
+  #startReadBacks(): void {
+    if (this.sink === undefined || this.ended) return;
+    if (this.#queuedBytes >= this.host.maxQueuedBytes / 2) return;
+    for (let shard = 0; shard < this.#streams.length; shard += 1) {
+      const stream = this.#streams[shard] as ShardStream;
+      if (!stream.lagging || stream.reading) continue;
+      if (stream.readFrom >= this.host.dispatchFrontier(shard)) {
+        stream.lagging = false;
+        continue;
+      }
+      stream.reading = true;
+      void this.#readBack(shard, stream);
+    }
+  }
+
+  async #readBack(shard: number, stream: ShardStream): Promise<void> {
+    try {
+      const records = await this.host.readBack(shard, stream.readFrom);
+      if (this.ended || !stream.lagging) return;
+      const frontier = this.host.dispatchFrontier(shard);
+      const now = this.host.now();
+      let next = stream.readFrom;
+      for (const { offset, message } of records) {
+        // Past the frontier the live feed will deliver it; taking it here would duplicate it.
+        if (offset >= frontier) break;
+        next = offset + 1;
+        if ((this.#pending[shard] as Set<number>).has(offset)) continue;
+        const delivery = this.#match(message);
+        if (delivery === undefined) continue;
+        if (delivery.qos === 0) {
+          this.host.dropped('queue-full', 1);
+          continue;
+        }
+        if (expiresAt(message) <= now) continue;
+        this.#enqueue({ ...delivery, shard, offset });
+      }
+      // Nothing left to read below the frontier (an empty read means the journal's end).
+      if (records.length === 0) next = Math.max(next, frontier);
+      stream.readFrom = next;
+      if (stream.readFrom >= this.host.dispatchFrontier(shard)) stream.lagging = false;
+      this.host.cursorsMoved(this);
+    } catch (error) {
+      this.host.readFailed(this, shard, error);
+    } finally {
+      stream.reading = false;
+    }
+    this.pump();
+  }
+
+  /** The delivery this session makes of a message by its own subscriptions, if any match. */
+  #match(message: Message): Omit<Delivery, 'packetId' | 'dup' | 'shard' | 'offset'> | undefined {
+    const matches = this.#filters.match(message.topic);
+    return deliveryFor(message, matches.map((match) => match.value), this.clientId);
+  }
+
+  /** Ends the session: nothing more is delivered or read. */
+  end(): void {
+    this.ended = true;
+    this.sink = undefined;
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#queuedBytes = 0;
+    this.#inflight.clear();
+  }
+}
+
+/**
+ * How one subscriber receives a message given all its matching subscriptions (MQTT-3.3.5-1):
+ * one delivery at the highest granted QoS, with every matching subscription identifier (5.0),
+ * minus subscriptions with No Local set when the subscriber published it (MQTT-3.8.3-3).
+ */
+export function deliveryFor(message: Message, options: readonly SubscriptionOptions[], subscriberId: string): Omit<Delivery, 'packetId' | 'dup' | 'shard' | 'offset'> | undefined {
+  let maxQos = -1;
+  let retain = false;
+  let subscriptionIds: number[] | undefined;
+  for (const subscription of options) {
+    if (subscription.noLocal && message.publisherId === subscriberId) continue;
+    if (subscription.qos > maxQos) maxQos = subscription.qos;
+    if (subscription.retainAsPublished && message.retain) retain = true;
+    if (subscription.subscriptionId !== undefined) (subscriptionIds ??= []).push(subscription.subscriptionId);
+  }
+  if (maxQos < 0) return undefined;
+  return { message, qos: Math.min(maxQos, message.qos) as QoS, retain, subscriptionIds };
+}

@@ -231,6 +231,27 @@ export class TestClient {
     });
   }
 
+  /**
+   * Publishes `payloads` in order with at most `window` QoS 1/2 messages unacknowledged, and
+   * resolves with every result. mqtt.js ignores the broker's Receive Maximum, and a 5.0 broker
+   * may disconnect a client that exceeds it (0x93), so floods must be windowed; 20 is
+   * Mosquitto's default Receive Maximum and below Shardline's.
+   */
+  async publishMany(topic: string, payloads: (string | Buffer)[], options: Partial<IClientPublishOptions> = {}, window = 20): Promise<PublishResult[]> {
+    const results: PublishResult[] = [];
+    const inFlight = new Set<Promise<void>>();
+    for (const [index, payload] of payloads.entries()) {
+      while (inFlight.size >= window) await Promise.race(inFlight);
+      const sent: Promise<void> = this.publish(topic, payload, options).then((result) => {
+        results[index] = result;
+        inFlight.delete(sent);
+      });
+      inFlight.add(sent);
+    }
+    await Promise.all(inFlight);
+    return results;
+  }
+
   /** Normal disconnect: sends DISCONNECT (with a 5.0 reason code if given) and waits for close. */
   async end(reasonCode?: number): Promise<void> {
     open.delete(this);

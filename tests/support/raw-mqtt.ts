@@ -19,6 +19,8 @@ export interface RawClientOptions {
   protocolVersion?: MqttVersion;
   /** Answer QoS 1 PUBLISH with PUBACK and QoS 2 with PUBREC/PUBCOMP as they are decoded. */
   autoAck?: boolean;
+  /** Keep only this many leading bytes of each PUBLISH payload (bulk tests that only need a sequence number). */
+  keepPayloadBytes?: number;
 }
 
 export class RawMqttClient {
@@ -34,6 +36,7 @@ export class RawMqttClient {
   publishesReceived = 0;
   closed = false;
   autoAck: boolean;
+  private readonly keepPayloadBytes: number | undefined;
   private unread = 0;
   private readonly parser: ReturnType<typeof mqttPacket.parser>;
   private readonly waiters = new Set<() => void>();
@@ -43,8 +46,12 @@ export class RawMqttClient {
     this.socket = socket;
     this.protocolVersion = options.protocolVersion ?? 4;
     this.autoAck = options.autoAck ?? false;
+    this.keepPayloadBytes = options.keepPayloadBytes;
     this.parser = mqttPacket.parser({ protocolVersion: this.protocolVersion });
-    this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
+    this.parser.on('packet', (packet: Packet) => {
+      this.onPacket(packet);
+      this.onPubrel(packet);
+    });
     this.parser.on('error', (error: Error) => {
       this.parseErrors.push(error);
       this.wake();
@@ -80,9 +87,15 @@ export class RawMqttClient {
     this.packets.push(packet);
     if (packet.cmd !== 'publish') return;
     this.publishesReceived += 1;
+    // A copy, so the (possibly large) chunk the payload was sliced from can be freed.
+    if (this.keepPayloadBytes !== undefined) packet.payload = Buffer.from(Buffer.from(packet.payload).subarray(0, this.keepPayloadBytes));
     if (!this.autoAck || packet.qos === 0 || this.closed) return;
     const messageId = packet.messageId;
     this.sendPacket(packet.qos === 1 ? { cmd: 'puback', messageId } : { cmd: 'pubrec', messageId });
+  }
+
+  private onPubrel(packet: Packet): void {
+    if (this.autoAck && packet.cmd === 'pubrel' && !this.closed) this.sendPacket({ cmd: 'pubcomp', messageId: packet.messageId });
   }
 
   private wake(): void {

@@ -1,5 +1,5 @@
-// engine/: the broker's protocol-independent core (routing, sessions and delivery to come),
-// pure code over shard-model/. This is the layer's public entry.
+// engine/: the broker's protocol-independent core: routing, sessions, delivery, projections,
+// over shard-model/. This is the layer's public entry.
 export {
   checkTopicFilter,
   checkTopicName,
@@ -12,3 +12,9 @@ export {
   type TopicRejection,
 } from './routing/topic-name.js';
 export { TopicTrie, type TopicMatch } from './routing/topic-trie.js';
+export { filterMatches } from './routing/filter-match.js';
+export { Broker, DATA_SHARD_PREFIX, systemClock, type BrokerOptions, type BrokerStats, type Clock, type ConnectRequest, type DisconnectRequest } from './broker.js';
+export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessage, type Message, type MessageProperties, type QoS } from './messages/message.js';
+export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
+export { SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
+export { deliveryFor, SendResult, Session, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';

@@ -1,91 +1,50 @@
-// `shardline start`: runs node roles in this process until SIGTERM or SIGINT. This build has one
-// role, journal: the shard journal on --data-dir, served over gRPC (journal/server/).
+// `shardline start`: runs node roles in this process until SIGTERM or SIGINT.
+// Roles: journal (the shard journal on --data-dir, served over gRPC) and broker (MQTT on
+// --mqtt-port over the engine). Without --roles both run in one process and the broker uses the
+// journal in-process; `--roles broker --journal HOST:PORT` keeps no local state and reaches a
+// journal server through the remote ShardStore.
 //
-// Start-up order: open the journal (takes the data directory's lock; refuses a directory that
-// is not a journal), then bind the port, then log the listening line. A failure at either step
-// undoes the earlier ones and exits 1 with the coded error on stderr.
-// Shutdown order: stop the server (end tails, let in-flight calls finish for up to
-// DEFAULT_SHUTDOWN_GRACE_MS, then cancel), then close the journal (queued appends finish,
-// indexes are written, files closed, the lock released), then exit 0.
+// Start-up order: open the journal (takes the data directory's lock), serve it over gRPC, open
+// the broker (rebuilds sessions and retained messages from the journal), bind MQTT, then log the
+// one listening line. A failure at any step undoes the earlier ones and exits 1 with the error.
+// Shutdown order: stop accepting MQTT connections, close the broker (clients get DISCONNECT
+// 0x8B, in-flight appends finish, cursors written), stop the gRPC server, close the journal
+// (indexes written, files closed, lock released), exit 0.
 import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { DEFAULT_JOURNAL_GRPC_PORT, DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
-import { integerFlag, stringFlag, UsageError, type Command } from '../command.js';
+import { Broker } from '../../engine/index.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
+import { MqttListenError, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
+import type { Command } from '../command.js';
+import { effectiveRoles, resolveStartSettings, settingsHelp, startOptionSpec, type StartSettings } from '../config/settings.js';
 import { createLogger } from '../logger.js';
 
-const DEFAULT_DATA_DIR = './data';
-const DEFAULT_HOST = '127.0.0.1';
-const BUILT_ROLES = ['journal'] as const;
-const PLANNED_ROLES = ['placement', 'broker'];
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-type Role = (typeof BUILT_ROLES)[number];
+/** How long a broker waits for its remote journal to answer at start-up. */
+const REMOTE_JOURNAL_WAIT_MS = 30_000;
 
 const usage = `
-Usage: shardline start [--roles journal] [--data-dir DIR] [--grpc-port N] [--host ADDR] [--log-level LEVEL]
+Usage: shardline start [flags]
 
 Runs Shardline node roles in this process until SIGTERM or SIGINT.
 
-Roles:
+Roles (--roles, comma-separated):
   journal      the shard journal in --data-dir, served over gRPC (service
                shardline.journal.v1.Journal) on --host:--grpc-port
-  Without --roles, start runs the single-node default: every role this build has, which today
-  is the journal only (the MQTT broker, placement and admin roles are not built yet).
+  broker       the MQTT broker (3.1, 3.1.1, 5.0) on --host:--mqtt-port; with the journal role
+               it uses the journal in-process, alone it needs --journal HOST:PORT
+  Without --roles: the single-node default, journal + broker in one process.
 
-Flags:
-  --roles LIST        comma-separated roles to run (this build: journal)
-  --data-dir DIR      journal data directory; created when missing, must be empty or an
-                      existing Shardline journal not in use by another process (default: ${DEFAULT_DATA_DIR})
-  --grpc-port N       journal gRPC port; 0 picks a free one, reported in the listening line
-                      (default: ${DEFAULT_JOURNAL_GRPC_PORT})
-  --host ADDR         address the gRPC server binds to (default: ${DEFAULT_HOST}, loopback only;
-                      the service has no authentication, so bind other addresses with care)
-  --log-level LEVEL   ${LOG_LEVELS.join(', ')} (default: info, or SHARDLINE_LOG_LEVEL)
-  -h, --help          this text
+${settingsHelp()}
 
 Logs are JSON lines on stdout (pino). Once serving, one line says where:
-  {"level":30,...,"journalGrpc":"127.0.0.1:1771","msg":"listening journal-grpc=127.0.0.1:1771"}
+  {"level":30,...,"mqtt":"127.0.0.1:1883","journalGrpc":"127.0.0.1:1771","msg":"listening mqtt=127.0.0.1:1883 journal-grpc=127.0.0.1:1771"}
 
-SIGTERM or SIGINT: stop accepting calls, end tails, let in-flight calls finish (up to
-${DEFAULT_SHUTDOWN_GRACE_MS / 1000} s, then cancel them), close the journal, exit 0. A second signal cancels at once.
-Exit status: 0 after a clean shutdown; 1 when the data directory or the port cannot be used
-(SL_JOURNAL_LOCKED, SL_JOURNAL_NOT_A_JOURNAL, SL_JOURNAL_LISTEN_FAILED, ...); 2 for bad flags.
+SIGTERM or SIGINT: stop accepting, tell MQTT clients the server is shutting down (5.0 DISCONNECT
+0x8B), let in-flight appends finish, close the journal, exit 0. A second signal cancels at once.
+Exit status: 0 after a clean shutdown; 1 when the data directory, a port or the remote journal
+cannot be used (the log says which, with a code such as SL_JOURNAL_LOCKED); 2 for bad settings.
 `;
-
-interface StartSettings {
-  roles: Role[];
-  /** True when --roles was not given and the single-node default applies. */
-  defaultRoles: boolean;
-  dataDir: string;
-  host: string;
-  grpcPort: number;
-  logLevel: string;
-}
-
-function parseRoles(raw: unknown): { roles: Role[]; defaultRoles: boolean } {
-  if (raw === undefined) return { roles: [...BUILT_ROLES], defaultRoles: true };
-  const names = stringFlag({ roles: raw }, 'roles').split(',').map((name) => name.trim()).filter((name) => name !== '');
-  if (names.length === 0) throw new UsageError('--roles needs at least one role (this build: journal)');
-  for (const name of names) {
-    if (PLANNED_ROLES.includes(name)) throw new UsageError(`role ${name} is not built yet; this build runs: ${BUILT_ROLES.join(', ')}`);
-    if (!(BUILT_ROLES as readonly string[]).includes(name)) throw new UsageError(`unknown role ${JSON.stringify(name)}; this build runs: ${BUILT_ROLES.join(', ')}`);
-  }
-  return { roles: [...new Set(names as Role[])], defaultRoles: false };
-}
-
-function parseSettings(values: Record<string, unknown>): StartSettings {
-  const grpcPort = integerFlag(values, 'grpc-port', DEFAULT_JOURNAL_GRPC_PORT, 0);
-  if (grpcPort > 65_535) throw new UsageError(`--grpc-port must be at most 65535, got ${grpcPort}`);
-  const logLevel = stringFlag(values, 'log-level', process.env.SHARDLINE_LOG_LEVEL ?? 'info');
-  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
-  return {
-    ...parseRoles(values.roles),
-    dataDir: stringFlag(values, 'data-dir', DEFAULT_DATA_DIR),
-    host: stringFlag(values, 'host', DEFAULT_HOST),
-    grpcPort,
-    logLevel,
-  };
-}
 
 /** Calls `first` on the first SIGTERM/SIGINT and `again` on any later one; returns the unsubscribe. */
 function onShutdownSignals(first: (signal: NodeJS.Signals) => void, again: (signal: NodeJS.Signals) => void): () => void {
@@ -121,31 +80,127 @@ function logFailure(logger: Logger, what: string, error: unknown): never {
   throw error;
 }
 
-async function runJournalRole(settings: StartSettings, logger: Logger): Promise<number> {
-  const journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }) })
-    .catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
-  const server = await JournalServer.start({ journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }) })
-    .catch(async (error: unknown) => {
-      await journal.close();
-      return logFailure(logger, 'cannot serve the journal', error);
-    });
+/** Retries the first call while a remote journal is still starting (SL_REMOTE_UNAVAILABLE). */
+async function connectRemoteJournal(address: string, logger: Logger): Promise<ShardStore> {
+  const store = await RemoteShardStore.connect(address);
+  const started = Date.now();
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await store.list();
+      return store;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SL_REMOTE_UNAVAILABLE' || Date.now() - started > REMOTE_JOURNAL_WAIT_MS) {
+        await store.close();
+        throw error;
+      }
+      if (attempt === 0) logger.info({ journal: address }, 'waiting for the remote journal to answer');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+function mqttLimits(settings: StartSettings): MqttLimits {
+  return {
+    maxPacketSize: settings.maxPacketSize,
+    maxTopicLength: settings.maxTopicLength,
+    maxTopicLevels: settings.maxTopicLevels,
+    maxInflight: settings.maxInflight,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    maxSessionExpiry: settings.maxSessionExpiry,
+    topicAliasMaximum: settings.topicAliasMaximum,
+    maxKeepAlive: settings.maxKeepAlive,
+    serverKeepAlive: settings.serverKeepAlive,
+    maxConnections: settings.maxConnections,
+  };
+}
+
+/** What runs, in start order; stopped in reverse. */
+interface Running {
+  journal?: Journal;
+  journalServer?: JournalServer;
+  remoteStore?: ShardStore;
+  broker?: Broker;
+  mqtt?: MqttServer;
+}
+
+async function stopAll(running: Running, logger: Logger): Promise<void> {
+  const step = async (what: string, action: () => Promise<void>): Promise<void> => {
+    try {
+      await action();
+    } catch (error) {
+      logger.error({ err: error }, `shutdown: ${what} failed`);
+    }
+  };
+  const { mqtt, broker, journalServer, remoteStore, journal } = running;
+  if (broker !== undefined) await step('closing the broker', () => broker.close());
+  if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
+  if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
+  if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
+  if (journal !== undefined) await step('closing the journal', () => journal.close());
+}
+
+async function startRoles(settings: StartSettings, logger: Logger, running: Running): Promise<void> {
+  const roles = effectiveRoles(settings);
+  if (roles.includes('journal')) {
+    running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }) }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
+    running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }) }).catch((error: unknown) =>
+      logFailure(logger, 'cannot serve the journal', error),
+    );
+  }
+  if (roles.includes('broker')) {
+    let store: ShardStore;
+    if (running.journal !== undefined) store = LocalShardStore.over(running.journal);
+    else {
+      running.remoteStore = await connectRemoteJournal(settings.journal as string, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
+      store = running.remoteStore;
+    }
+    running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes }).catch((error: unknown) =>
+      logFailure(logger, 'cannot open the broker', error),
+    );
+    running.mqtt = await MqttServer.start({ broker: running.broker, limits: mqttLimits(settings), host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }) }).catch((error: unknown) =>
+      logFailure(logger, 'cannot serve MQTT', error),
+    );
+  }
+}
+
+async function run(settings: StartSettings, logger: Logger): Promise<number> {
+  const running: Running = {};
   let unsubscribe = (): void => undefined;
   const stopped = new Promise<void>((resolve) => {
     unsubscribe = onShutdownSignals(
       (signal) => {
-        logger.info({ signal }, 'shutting down: refusing new calls, letting in-flight calls finish');
+        logger.info({ signal }, 'shutting down: refusing new connections and calls, letting in-flight work finish');
         resolve();
       },
       (signal) => {
         logger.warn({ signal }, 'second signal: cancelling in-flight calls');
-        server.forceStop();
+        running.journalServer?.forceStop();
+        process.exit(1);
       },
     );
   });
-  logger.info({ journalGrpc: server.address, port: server.port, dataDir: journal.directory, roles: settings.roles }, `listening journal-grpc=${server.address}`);
+  try {
+    await startRoles(settings, logger, running);
+  } catch (error) {
+    await stopAll(running, logger);
+    unsubscribe();
+    throw error;
+  }
+  const where: Record<string, string | number> = {};
+  const parts: string[] = [];
+  if (running.mqtt !== undefined) {
+    where.mqtt = running.mqtt.address;
+    where.mqttPort = running.mqtt.port;
+    parts.push(`mqtt=${running.mqtt.address}`);
+  }
+  if (running.journalServer !== undefined) {
+    where.journalGrpc = running.journalServer.address;
+    where.port = running.journalServer.port;
+    parts.push(`journal-grpc=${running.journalServer.address}`);
+  }
+  logger.info({ ...where, roles: effectiveRoles(settings), dataDir: running.journal?.directory, journal: settings.journal }, `listening ${parts.join(' ')}`);
   await stopped;
-  await server.stop(DEFAULT_SHUTDOWN_GRACE_MS);
-  await journal.close();
+  await stopAll(running, logger);
   unsubscribe();
   logger.info('stopped');
   return 0;
@@ -153,24 +208,24 @@ async function runJournalRole(settings: StartSettings, logger: Logger): Promise<
 
 export const startCommand: Command = {
   path: ['start'],
-  summary: 'run a node: the journal, served over gRPC (other roles are not built yet)',
+  summary: 'run a node: the MQTT broker and the shard journal (single node by default)',
   usage,
-  options: {
-    roles: { type: 'string' },
-    'data-dir': { type: 'string' },
-    'grpc-port': { type: 'string' },
-    host: { type: 'string' },
-    'log-level': { type: 'string' },
-  },
+  options: startOptionSpec(),
   async run(values) {
-    const settings = parseSettings(values);
+    const settings = await resolveStartSettings(values, process.env);
     const logger = createLogger(settings.logLevel);
     routeGrpcLogs(logger.child({ component: 'grpc' }));
-    if (settings.defaultRoles) {
-      logger.info({ roles: settings.roles }, 'single-node default: running the journal role only; the MQTT broker, placement and admin roles are not built yet');
-    }
+    for (const warning of settings.warnings) logger.warn(warning);
+    logger.debug({ sources: settings.sources }, 'settings resolved');
     try {
-      return await runJournalRole(settings, logger);
+      return await run(settings, logger);
+    } catch (error) {
+      if (error instanceof MqttListenError) {
+        logger.error({ address: error.address }, error.message);
+        process.stderr.write(`shardline start: ${error.message}\n`);
+        return 1;
+      }
+      throw error;
     } finally {
       // pino writes stdout synchronously, but flush in case a destination buffers.
       logger.flush();

@@ -34,7 +34,7 @@ export interface Delivery {
   offset: number;
 }
 
-export const enum SendResult {
+export enum SendResult {
   /** Sent; the transport can take more. */
   Sent,
   /** Sent; the transport is backed up: stop until resume(). */

@@ -5,6 +5,11 @@ import type { ShardStore, TailOptions } from '../shard-store.js';
 export class LocalShardStore implements ShardStore {
   private constructor(readonly journal: Journal) {}
 
+  /** Wraps a journal this process already opened (shared with the journal gRPC server). */
+  static over(journal: Journal): LocalShardStore {
+    return new LocalShardStore(journal);
+  }
+
   static async open(directory: string, options?: JournalOptions): Promise<LocalShardStore> {
     return new LocalShardStore(await Journal.open(directory, options));
   }

@@ -1,0 +1,687 @@
+// One MQTT connection (3.1, 3.1.1 or 5.0): decodes packets, enforces the protocol's rules and
+// the broker's limits, and turns packets into engine calls; it is the engine's DeliverySink for
+// its session. It holds no socket and no timer of its own: the transport and the clock are
+// handed in (server.ts binds them to a net.Socket and real timers).
+//
+// Failure policy: any violation ends the connection with the spec's reason code where the
+// version has a way to say it (CONNACK before the session exists, DISCONNECT after, both 5.0
+// only for DISCONNECT), and is logged at debug with the client id and address. Nothing a client
+// sends can throw out of this class: decoding errors, engine failures and bad values all end
+// up in #fail().
+import { isUtf8 } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
+import mqttPacket from 'mqtt-packet';
+import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import type { Broker, Clock, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
+import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
+import { PacketFramer } from './framing.js';
+import { ReasonCode, reasonName } from './reason-codes.js';
+
+export interface MqttLimits {
+  maxPacketSize: number;
+  maxTopicLength: number;
+  maxTopicLevels: number;
+  /** Inbound QoS 1/2 in flight we accept (Receive Maximum) and the outbound cap. */
+  maxInflight: number;
+  connectTimeoutMs: number;
+  maxSessionExpiry: number;
+  topicAliasMaximum: number;
+  maxKeepAlive: number;
+  /** 0: use the client's keep-alive. */
+  serverKeepAlive: number;
+  maxConnections: number;
+}
+
+export interface Transport {
+  /** False when the transport's buffer is full (wait for onDrain()). */
+  write(data: Buffer): boolean;
+  /** Flushes what is written, then closes. */
+  end(): void;
+  pause(): void;
+  resume(): void;
+  readonly remoteAddress: string;
+}
+
+export interface ConnectRequestInfo {
+  clientId: string;
+  username: string | undefined;
+  password: Buffer | undefined;
+  remoteAddress: string;
+  protocolVersion: number;
+}
+
+/** Authentication hook (filled by the security issue); the default accepts everyone. */
+export type Authenticate = (request: ConnectRequestInfo) => Promise<{ ok: true } | { ok: false; reason: 'bad-credentials' | 'not-authorized' }>;
+
+/** Shared by the connections of one server: the connected count for max-connections. */
+export interface ConnectionRegistry {
+  connected: number;
+}
+
+/** Bytes of a connection's publishes waiting for the journal before it stops reading. */
+const PUBLISH_BACKLOG_PAUSE_BYTES = 4 * 1024 * 1024;
+const MAX_PENDING_BEFORE_CONNACK = 64;
+
+type State = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
+
+interface PendingAck {
+  done: boolean;
+  packet: Packet | undefined;
+}
+
+export class MqttConnection implements DeliverySink {
+  #state: State = 'awaiting-connect';
+  readonly #framer: PacketFramer;
+  #parser: ReturnType<typeof mqttPacket.parser>;
+  #parsed: Packet[] = [];
+  #parseError: Error | undefined;
+  #version = 4;
+  #clientId = '';
+  #session: Session | undefined;
+  #problemInfo = true;
+  #keepAliveMs = 0;
+  #lastPacketAt = 0;
+  #timer: unknown;
+  #willOnClose = true;
+  #sessionExpiry = 0;
+  /** Packets that arrived while CONNECT was being processed. */
+  #early: Buffer[] = [];
+  // Inbound flow state.
+  readonly #inboundQos2 = new Set<number>();
+  #inboundInFlight = 0;
+  #publishBacklog = 0;
+  #paused = false;
+  #ackQueue: PendingAck[] = [];
+  #topicAliasesIn: Map<number, string> | undefined;
+  // Outbound flow state.
+  receiveMaximum = 65_535;
+  #clientMaxPacketSize = Number.POSITIVE_INFINITY;
+  #clientAliasMaximum = 0;
+  #topicAliasesOut: Map<string, number> | undefined;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly broker: Broker,
+    private readonly limits: MqttLimits,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly registry: ConnectionRegistry,
+    private readonly authenticate: Authenticate = () => Promise.resolve({ ok: true }),
+  ) {
+    this.#framer = new PacketFramer(limits.maxPacketSize);
+    this.#parser = this.#newParser(4);
+    this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
+  }
+
+  get clientId(): string {
+    return this.#clientId;
+  }
+
+  #newParser(protocolVersion: number): ReturnType<typeof mqttPacket.parser> {
+    const parser = mqttPacket.parser({ protocolVersion: protocolVersion as 3 | 4 | 5 });
+    parser.on('packet', (packet: Packet) => this.#parsed.push(packet));
+    parser.on('error', (error: Error) => (this.#parseError = error));
+    return parser;
+  }
+
+  // ---- input -----------------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    if (this.#state === 'closed') return;
+    this.#lastPacketAt = this.clock.now();
+    const framed = this.#framer.push(chunk);
+    if (framed.kind === 'malformed') return this.#fail(ReasonCode.MalformedPacket, framed.detail);
+    if (framed.kind === 'too-large') return this.#fail(ReasonCode.PacketTooLarge, `packet of ${framed.size} bytes is over the maximum packet size of ${this.limits.maxPacketSize}`);
+    for (const raw of framed.packets) {
+      // #handleRaw may close the connection mid-chunk.
+      if ((this.#state as State) === 'closed') return;
+      if (this.#state === 'connecting') {
+        if (this.#early.length >= MAX_PENDING_BEFORE_CONNACK) return this.#fail(ReasonCode.QuotaExceeded, 'too many packets before CONNACK');
+        this.#early.push(raw);
+        continue;
+      }
+      this.#handleRaw(raw);
+    }
+  }
+
+  #handleRaw(raw: Buffer): void {
+    const type = (raw[0] as number) >> 4;
+    if (this.#state === 'awaiting-connect') {
+      if (type !== 1) return this.#fail(ReasonCode.ProtocolError, 'the first packet must be CONNECT', true);
+      const level = connectLevel(raw);
+      if (level === undefined) return this.#refuseVersion('protocol name is not MQTT or MQIsdp');
+      if (level.name === 'MQIsdp' ? level.level !== 3 : level.level !== 4 && level.level !== 5) return this.#refuseVersion(`protocol ${level.name} level ${level.level} is not supported (3.1 = MQIsdp 3, 3.1.1 = MQTT 4, 5.0 = MQTT 5)`);
+      this.#version = level.level;
+      this.#parser = this.#newParser(level.level);
+    } else if (type === 3 && !publishTopicIsUtf8(raw)) {
+      return this.#fail(ReasonCode.MalformedPacket, 'PUBLISH topic is not valid UTF-8');
+    }
+    this.#parser.parse(raw);
+    if (this.#parseError !== undefined) {
+      const error = this.#parseError;
+      this.#parseError = undefined;
+      this.#parsed = [];
+      return this.#fail(ReasonCode.MalformedPacket, error.message);
+    }
+    const packets = this.#parsed;
+    this.#parsed = [];
+    for (const packet of packets) this.#handlePacket(packet);
+  }
+
+  #handlePacket(packet: Packet): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'awaiting-connect') {
+      void this.#onConnect(packet as IConnectPacket).catch((error: unknown) => this.#internalError(error));
+      return;
+    }
+    switch (packet.cmd) {
+      case 'publish':
+        return this.#onPublish(packet);
+      case 'puback':
+        this.#session?.acknowledge(packet.messageId ?? 0);
+        return;
+      case 'pubrec':
+        return this.#onPubrec(packet.messageId ?? 0, packet.reasonCode ?? 0);
+      case 'pubrel':
+        return this.#onPubrel(packet.messageId ?? 0);
+      case 'pubcomp':
+        this.#session?.acknowledge(packet.messageId ?? 0);
+        return;
+      case 'subscribe':
+        void this.#onSubscribe(packet).catch((error: unknown) => this.#internalError(error));
+        return;
+      case 'unsubscribe':
+        void this.#onUnsubscribe(packet).catch((error: unknown) => this.#internalError(error));
+        return;
+      case 'pingreq':
+        this.#send({ cmd: 'pingresp' });
+        return;
+      case 'disconnect':
+        return this.#onDisconnect(packet.reasonCode ?? 0, packet.properties?.sessionExpiryInterval);
+      case 'connect':
+        return this.#fail(ReasonCode.ProtocolError, 'a second CONNECT on one connection');
+      case 'auth':
+        return this.#fail(ReasonCode.BadAuthenticationMethod, 'enhanced authentication (AUTH) is not supported');
+      default:
+        return this.#fail(ReasonCode.ProtocolError, `a client must not send ${packet.cmd}`);
+    }
+  }
+
+  // ---- CONNECT ---------------------------------------------------------------------------
+
+  async #onConnect(packet: IConnectPacket): Promise<void> {
+    this.#state = 'connecting';
+    this.clock.clearTimeout(this.#timer);
+    const v5 = this.#version === 5;
+    const properties = packet.properties ?? {};
+    this.#problemInfo = properties.requestProblemInformation !== false;
+    let clientId = packet.clientId ?? '';
+    let assigned: string | undefined;
+    if (!isCleanString(clientId)) return this.#refuse(ReasonCode.MalformedPacket, 'client identifier is not valid UTF-8 or contains U+0000');
+    if (this.#version === 3 && (clientId.length === 0 || clientId.length > 23)) {
+      return this.#refuse(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 client identifiers are 1 to 23 characters');
+    }
+    const clean = packet.clean !== false;
+    if (clientId.length === 0) {
+      // MQTT-3.1.3-7/8: an empty id needs a clean session in 3.1.1; 5.0 assigns one always.
+      if (!v5 && !clean) return this.#refuse(ReasonCode.ClientIdentifierNotValid, 'an empty client identifier needs clean session = 1');
+      clientId = `auto-${randomBytes(9).toString('base64url')}`;
+      assigned = v5 ? clientId : undefined;
+    }
+    let will: WillMessage | undefined;
+    if (packet.will !== undefined && packet.will !== null) {
+      const topic = packet.will.topic;
+      const check = isCleanString(topic) ? checkTopicName(topic, this.#topicLimits()) : undefined;
+      if (check === undefined || !check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(topic)} is not a valid topic name`);
+      const willProperties = packet.will.properties ?? {};
+      will = {
+        topic,
+        payload: Buffer.isBuffer(packet.will.payload) ? packet.will.payload : Buffer.from(packet.will.payload ?? ''),
+        qos: (packet.will.qos ?? 0) as QoS,
+        retain: packet.will.retain === true,
+        properties: messageProperties(willProperties),
+        delaySeconds: willProperties.willDelayInterval ?? 0,
+      };
+    }
+    if (properties.authenticationMethod !== undefined) return this.#refuse(ReasonCode.BadAuthenticationMethod, `authentication method ${JSON.stringify(properties.authenticationMethod)} is not supported`);
+    if (this.registry.connected >= this.limits.maxConnections) {
+      return this.#refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, `the broker is at its connection limit (${this.limits.maxConnections})`);
+    }
+    const auth = await this.authenticate({ clientId, username: packet.username, password: packet.password, remoteAddress: this.transport.remoteAddress, protocolVersion: this.#version });
+    if (!auth.ok) return this.#refuse(auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : ReasonCode.NotAuthorized, 'authentication failed');
+    if (this.#state !== 'connecting') return;
+
+    // Session expiry: 5.0 says it; 3.1.1 persistent sessions last the broker's maximum.
+    let expiry = v5 ? (properties.sessionExpiryInterval ?? 0) : clean ? 0 : this.limits.maxSessionExpiry;
+    const expiryCapped = v5 && expiry > this.limits.maxSessionExpiry;
+    if (expiryCapped) expiry = this.limits.maxSessionExpiry;
+    this.#sessionExpiry = expiry;
+    // Keep-alive: the server may shorten it (5.0 Server Keep Alive).
+    let keepAlive = packet.keepalive ?? 0;
+    let serverKeepAlive: number | undefined;
+    if (v5 && this.limits.serverKeepAlive > 0) serverKeepAlive = this.limits.serverKeepAlive;
+    else if (v5 && keepAlive > this.limits.maxKeepAlive) serverKeepAlive = this.limits.maxKeepAlive;
+    if (serverKeepAlive !== undefined) keepAlive = serverKeepAlive;
+    this.#keepAliveMs = keepAlive * 1000;
+    if (v5) {
+      this.receiveMaximum = Math.min(properties.receiveMaximum ?? 65_535, this.limits.maxInflight);
+      this.#clientMaxPacketSize = properties.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+      this.#clientAliasMaximum = properties.topicAliasMaximum ?? 0;
+    } else {
+      this.receiveMaximum = this.limits.maxInflight;
+    }
+    this.#clientId = clientId;
+    this.registry.connected += 1;
+    let result: Awaited<ReturnType<Broker['connect']>>;
+    try {
+      result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this });
+    } catch (error) {
+      this.registry.connected -= 1;
+      this.#clientId = '';
+      throw error;
+    }
+    if (this.#state !== 'connecting') {
+      // The socket closed while the session was being set up.
+      await this.broker.disconnect(result.session, this, { publishWill: true });
+      return;
+    }
+    this.#session = result.session;
+    this.#state = 'connected';
+    const connack: Packet = { cmd: 'connack', sessionPresent: result.sessionPresent, returnCode: 0, reasonCode: 0 };
+    if (v5) {
+      connack.properties = {
+        receiveMaximum: this.limits.maxInflight,
+        maximumPacketSize: this.limits.maxPacketSize,
+        topicAliasMaximum: this.limits.topicAliasMaximum,
+        retainAvailable: true,
+        wildcardSubscriptionAvailable: true,
+        subscriptionIdentifiersAvailable: true,
+        sharedSubscriptionAvailable: false,
+        ...(assigned === undefined ? {} : { assignedClientIdentifier: assigned }),
+        ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
+        ...(expiryCapped ? { sessionExpiryInterval: expiry } : {}),
+      };
+    }
+    this.#send(connack);
+    this.logger.debug({ clientId, remote: this.transport.remoteAddress, version: this.#version, sessionPresent: result.sessionPresent }, 'client connected');
+    this.#armKeepAlive();
+    result.session.attach(this);
+    const early = this.#early;
+    this.#early = [];
+    for (const raw of early) {
+      if (this.#state !== 'connected') return;
+      this.#handleRaw(raw);
+    }
+  }
+
+  #topicLimits(): { levelsMax: number; bytesMax: number } {
+    return { levelsMax: this.limits.maxTopicLevels, bytesMax: this.limits.maxTopicLength };
+  }
+
+  // ---- PUBLISH in ------------------------------------------------------------------------
+
+  #onPublish(packet: IPublishPacket): void {
+    const session = this.#session;
+    if (session === undefined) return;
+    let topic = packet.topic;
+    const alias = packet.properties?.topicAlias;
+    if (alias !== undefined) {
+      if (alias === 0 || alias > this.limits.topicAliasMaximum) return this.#fail(ReasonCode.TopicAliasInvalid, `topic alias ${alias} is outside 1..${this.limits.topicAliasMaximum}`);
+      this.#topicAliasesIn ??= new Map();
+      if (topic === '') {
+        const known = this.#topicAliasesIn.get(alias);
+        if (known === undefined) return this.#fail(ReasonCode.ProtocolError, `topic alias ${alias} was never set on this connection`);
+        topic = known;
+      } else this.#topicAliasesIn.set(alias, topic);
+    }
+    if (!isCleanString(topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic name contains U+0000 or is not valid UTF-8');
+    const check = checkTopicName(topic, this.#topicLimits());
+    if (!check.ok) return this.#fail(ReasonCode.TopicNameInvalid, check.detail);
+    const qos = packet.qos;
+    const messageId = packet.messageId ?? 0;
+    if (qos === 2 && this.#inboundQos2.has(messageId)) {
+      // A resent QoS 2 PUBLISH (DUP): stored once already; only the PUBREC is due again, and it
+      // is sent when the first one completes if that has not happened yet.
+      return;
+    }
+    if (qos > 0) {
+      if (this.#inboundInFlight >= this.limits.maxInflight) return this.#fail(ReasonCode.ReceiveMaximumExceeded, `more than ${this.limits.maxInflight} QoS 1/2 publishes in flight`);
+      this.#inboundInFlight += 1;
+      if (qos === 2) this.#inboundQos2.add(messageId);
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const properties = this.#version === 5 ? messageProperties(packet.properties ?? {}) : undefined;
+    const ack: PendingAck | undefined = qos > 0 ? { done: false, packet: undefined } : undefined;
+    if (ack !== undefined) this.#ackQueue.push(ack);
+    if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
+      if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
+      return;
+    }
+    const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
+    const size = payload.length + topic.length;
+    this.#publishBacklog += size;
+    if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES && !this.#paused) {
+      this.#paused = true;
+      this.transport.pause();
+    }
+    this.broker.publish(message).then(
+      ({ matched }) => {
+        this.#publishDone(size);
+        if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
+      },
+      (error: unknown) => {
+        this.#publishDone(size);
+        const code = (error as { code?: string }).code;
+        this.logger.warn({ err: error, clientId: this.#clientId, topic }, 'publish failed');
+        if (ack === undefined) return;
+        if (this.#version !== 5) return this.#fail(ReasonCode.UnspecifiedError, 'the message could not be stored');
+        this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
+      },
+    );
+  }
+
+  #publishDone(size: number): void {
+    this.#publishBacklog -= size;
+    if (this.#paused && this.#publishBacklog <= PUBLISH_BACKLOG_PAUSE_BYTES / 2 && this.#state === 'connected') {
+      this.#paused = false;
+      this.transport.resume();
+    }
+  }
+
+  /** Acks go out in the order the publishes came in (MQTT-4.6.0-2/3), whatever shard was faster. */
+  #completeAck(ack: PendingAck, qos: QoS, messageId: number, reasonCode: number, reasonString: string | undefined): void {
+    const failed = reasonCode >= 0x80;
+    if (qos === 1) this.#inboundInFlight -= 1;
+    if (qos === 2 && failed) {
+      this.#inboundInFlight -= 1;
+      this.#inboundQos2.delete(messageId);
+    }
+    ack.done = true;
+    ack.packet = { cmd: qos === 1 ? 'puback' : 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode, ...this.#reason(reasonString) } : {}) } as Packet;
+    while (this.#ackQueue.length > 0 && (this.#ackQueue[0] as PendingAck).done) {
+      const head = this.#ackQueue.shift() as PendingAck;
+      if (head.packet !== undefined) this.#send(head.packet);
+    }
+  }
+
+  #onPubrel(messageId: number): void {
+    const known = this.#inboundQos2.delete(messageId);
+    if (known) this.#inboundInFlight -= 1;
+    this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
+  }
+
+  #onPubrec(messageId: number, reasonCode: number): void {
+    const session = this.#session;
+    if (session === undefined) return;
+    if (reasonCode >= 0x80) {
+      // The client refused the message: the flow ends here (5.0 4.3.3).
+      session.acknowledge(messageId);
+      return;
+    }
+    const known = session.received(messageId);
+    this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
+  }
+
+  // ---- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------------------
+
+  async #onSubscribe(packet: ISubscribePacket): Promise<void> {
+    const session = this.#session;
+    if (session === undefined) return;
+    const v5 = this.#version === 5;
+    const subscriptionId = v5 ? packet.properties?.subscriptionIdentifier : undefined;
+    const granted: number[] = [];
+    const accepted: Array<{ filter: string; options: SubscriptionOptions; index: number }> = [];
+    for (const [index, subscription] of packet.subscriptions.entries()) {
+      const filter = subscription.topic;
+      const check = isCleanString(filter) ? checkTopicFilter(filter, this.#topicLimits()) : undefined;
+      if (check === undefined) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+      if (!check.ok) {
+        granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
+        continue;
+      }
+      if (filter.startsWith('$share/')) {
+        granted.push(v5 ? ReasonCode.SharedSubscriptionsNotSupported : 0x80);
+        continue;
+      }
+      const options: SubscriptionOptions = {
+        qos: subscription.qos,
+        noLocal: v5 && subscription.nl === true,
+        retainAsPublished: v5 && subscription.rap === true,
+        retainHandling: (v5 ? (subscription.rh ?? 0) : 0) as 0 | 1 | 2,
+        ...(subscriptionId === undefined ? {} : { subscriptionId }),
+      };
+      accepted.push({ filter, options, index });
+      granted.push(subscription.qos);
+    }
+    const isNew = accepted.length > 0 ? await this.broker.subscribe(session, accepted) : [];
+    if (this.#state !== 'connected') return;
+    this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties: {} } : {}) } as Packet);
+    for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
+  }
+
+  async #onUnsubscribe(packet: IUnsubscribePacket): Promise<void> {
+    const session = this.#session;
+    if (session === undefined) return;
+    const filters = packet.unsubscriptions;
+    for (const filter of filters) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+    const existed = await this.broker.unsubscribe(session, filters);
+    if (this.#state !== 'connected') return;
+    const granted = this.#version === 5 ? existed.map((found) => (found ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
+    this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
+  }
+
+  // ---- DISCONNECT, keep-alive, closing -------------------------------------------------------
+
+  #onDisconnect(reasonCode: number, expiry: number | undefined): void {
+    if (expiry !== undefined) {
+      // MQTT-3.14.2-2: a session that was to end at disconnect cannot be given a lifetime now.
+      if (this.#sessionExpiry === 0 && expiry > 0) return this.#fail(ReasonCode.ProtocolError, 'session expiry interval cannot change from 0 on DISCONNECT');
+      this.#sessionExpiry = Math.min(expiry, this.limits.maxSessionExpiry);
+    }
+    this.#willOnClose = reasonCode === ReasonCode.DisconnectWithWillMessage;
+    this.#close();
+  }
+
+  #armKeepAlive(): void {
+    if (this.#keepAliveMs === 0 || this.#state !== 'connected') return;
+    // MQTT-3.1.2-24: one and a half times the keep-alive without a packet ends the connection.
+    const limit = this.#keepAliveMs * 1.5;
+    const wait = Math.max(1, this.#lastPacketAt + limit - this.clock.now());
+    this.#timer = this.clock.setTimeout(() => {
+      if (this.#state !== 'connected') return;
+      if (this.clock.now() - this.#lastPacketAt >= limit) this.#fail(ReasonCode.KeepAliveTimeout, `no packet within 1.5 x keep-alive (${this.#keepAliveMs / 1000} s)`);
+      else this.#armKeepAlive();
+    }, wait);
+  }
+
+  #connectTimedOut(): void {
+    if (this.#state !== 'awaiting-connect') return;
+    this.logger.debug({ remote: this.transport.remoteAddress }, 'no CONNECT within the connect timeout; closing');
+    this.#close();
+  }
+
+  /** The transport closed (by either side). */
+  onClose(): void {
+    if (this.#state === 'closed') return;
+    this.#close();
+  }
+
+  onDrain(): void {
+    this.#session?.resume();
+  }
+
+  #refuseVersion(detail: string): void {
+    // The version is unknown, so answer in the 3.1.1 form, which every level understands.
+    this.#writePacket({ cmd: 'connack', sessionPresent: false, returnCode: 1 }, 4);
+    this.logger.debug({ remote: this.transport.remoteAddress, detail }, 'refused CONNECT');
+    this.#close();
+  }
+
+  /** Refuses a CONNECT with a CONNACK code in the client's version, then closes. */
+  #refuse(code: ReasonCode, detail: string): void {
+    if (this.#version === 5) this.#send({ cmd: 'connack', sessionPresent: false, reasonCode: code, properties: this.#reason(detail).properties ?? {} } as Packet);
+    else {
+      const returnCode = code === ReasonCode.ClientIdentifierNotValid ? 2 : code === ReasonCode.ServerUnavailable || code === ReasonCode.QuotaExceeded ? 3 : code === ReasonCode.BadUserNameOrPassword ? 4 : code === ReasonCode.NotAuthorized ? 5 : undefined;
+      if (returnCode !== undefined) this.#send({ cmd: 'connack', sessionPresent: false, returnCode });
+    }
+    this.logger.debug({ remote: this.transport.remoteAddress, reasonCode: code, reason: reasonName(code), detail }, 'refused CONNECT');
+    this.#close();
+  }
+
+  /** Ends the connection for a protocol violation, with a reason code where the version has one. */
+  #fail(code: ReasonCode, detail: string, silent = false): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'awaiting-connect' || this.#state === 'connecting') {
+      if (!silent && this.#state === 'connecting') return this.#refuse(code, detail);
+      this.logger.debug({ remote: this.transport.remoteAddress, reasonCode: code, detail }, 'closing a connection before CONNACK');
+      if (!silent && this.#version === 5 && code === ReasonCode.MalformedPacket) this.#send({ cmd: 'connack', sessionPresent: false, reasonCode: code } as Packet);
+      this.#close();
+      return;
+    }
+    if (this.#version === 5) this.#send({ cmd: 'disconnect', reasonCode: code, ...this.#reason(detail) } as Packet);
+    this.logger.debug({ clientId: this.#clientId, remote: this.transport.remoteAddress, reasonCode: code, reason: reasonName(code), detail }, 'closing a connection for a protocol error');
+    this.#close();
+  }
+
+  #internalError(error: unknown): void {
+    this.logger.error({ err: error, clientId: this.#clientId }, 'internal error on a connection');
+    this.#fail(ReasonCode.UnspecifiedError, 'internal error');
+  }
+
+  #close(): void {
+    const wasState = this.#state;
+    if (wasState === 'closed') return;
+    this.#state = 'closed';
+    this.clock.clearTimeout(this.#timer);
+    this.transport.end();
+    if (wasState === 'connected' && this.#session !== undefined) {
+      this.registry.connected -= 1;
+      const session = this.#session;
+      this.broker
+        .disconnect(session, this, { publishWill: this.#willOnClose, expirySeconds: this.#sessionExpiry })
+        .catch((error: unknown) => this.logger.error({ err: error, clientId: this.#clientId }, 'recording a disconnect failed'));
+    } else if (wasState === 'connecting' && this.#clientId !== '') {
+      this.registry.connected -= 1;
+    }
+  }
+
+  // ---- DeliverySink ------------------------------------------------------------------------
+
+  send(delivery: Delivery): SendResult {
+    if (this.#state !== 'connected') return SendResult.SentFull;
+    const v5 = this.#version === 5;
+    const message = delivery.message;
+    const packet: IPublishPacket = {
+      cmd: 'publish',
+      topic: message.topic,
+      payload: message.payload,
+      qos: delivery.qos,
+      retain: delivery.retain,
+      dup: delivery.dup,
+      ...(delivery.qos > 0 ? { messageId: delivery.packetId } : {}),
+    };
+    let newAlias: string | undefined;
+    if (v5) {
+      const properties: IPublishPacket['properties'] = { ...(propertiesAt(message, this.clock.now()) ?? {}) };
+      if (delivery.subscriptionIds !== undefined) properties.subscriptionIdentifier = delivery.subscriptionIds.length === 1 ? delivery.subscriptionIds[0] : delivery.subscriptionIds;
+      if (this.#clientAliasMaximum > 0) {
+        this.#topicAliasesOut ??= new Map();
+        const alias = this.#topicAliasesOut.get(message.topic);
+        if (alias !== undefined) {
+          properties.topicAlias = alias;
+          packet.topic = '';
+        } else if (this.#topicAliasesOut.size < this.#clientAliasMaximum) {
+          properties.topicAlias = this.#topicAliasesOut.size + 1;
+          this.#topicAliasesOut.set(message.topic, properties.topicAlias);
+          newAlias = message.topic;
+        }
+      }
+      packet.properties = properties;
+    }
+    const bytes = mqttPacket.generate(packet, { protocolVersion: this.#version as 3 | 4 | 5 });
+    if (bytes.length > this.#clientMaxPacketSize) {
+      if (newAlias !== undefined) this.#topicAliasesOut?.delete(newAlias);
+      return SendResult.Skipped;
+    }
+    return this.transport.write(bytes) ? SendResult.Sent : SendResult.SentFull;
+  }
+
+  sendRelease(packetId: number): void {
+    this.#send({ cmd: 'pubrel', messageId: packetId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
+  }
+
+  close(reason: 'session-taken-over' | 'server-shutting-down'): void {
+    if (this.#state === 'closed') return;
+    const code = reason === 'session-taken-over' ? ReasonCode.SessionTakenOver : ReasonCode.ServerShuttingDown;
+    if (this.#version === 5) this.#send({ cmd: 'disconnect', reasonCode: code } as Packet);
+    // The broker already moved or closed the session: no will, no disconnect bookkeeping.
+    if (this.#state === 'connected') this.registry.connected -= 1;
+    this.#state = 'closed';
+    this.clock.clearTimeout(this.#timer);
+    this.transport.end();
+  }
+
+  // ---- output helpers ----------------------------------------------------------------------
+
+  #reason(detail: string | undefined): { properties?: { reasonString: string } } {
+    return this.#version === 5 && this.#problemInfo && detail !== undefined ? { properties: { reasonString: detail.slice(0, 200) } } : {};
+  }
+
+  #send(packet: Packet): void {
+    if (this.#state === 'closed' && packet.cmd !== 'connack' && packet.cmd !== 'disconnect') return;
+    this.#writePacket(packet, this.#version);
+  }
+
+  #writePacket(packet: Packet, version: number): void {
+    this.transport.write(mqttPacket.generate(packet, { protocolVersion: version as 3 | 4 | 5 }));
+  }
+}
+
+/** The protocol name and level of a raw CONNECT, or undefined when the name is unknown. */
+function connectLevel(raw: Buffer): { name: string; level: number } | undefined {
+  let position = 1;
+  while (position < raw.length && ((raw[position] as number) & 0x80) !== 0) position += 1;
+  position += 1;
+  if (position + 2 > raw.length) return undefined;
+  const nameLength = raw.readUInt16BE(position);
+  const name = raw.toString('latin1', position + 2, position + 2 + nameLength);
+  const levelAt = position + 2 + nameLength;
+  if ((name !== 'MQTT' && name !== 'MQIsdp') || levelAt >= raw.length) return undefined;
+  // Bit 7 marks a bridge in some brokers' dialects; the level is the low bits.
+  return { name, level: (raw[levelAt] as number) & 0x7f };
+}
+
+/** MQTT-1.5.4-1: UTF-8 strings must be well-formed; mqtt-packet decodes leniently, so check the bytes. */
+function publishTopicIsUtf8(raw: Buffer): boolean {
+  let position = 1;
+  while (position < raw.length && ((raw[position] as number) & 0x80) !== 0) position += 1;
+  position += 1;
+  if (position + 2 > raw.length) return true;
+  const length = raw.readUInt16BE(position);
+  if (position + 2 + length > raw.length) return true;
+  return isUtf8(raw.subarray(position + 2, position + 2 + length));
+}
+
+/** MQTT-1.5.4-2: no U+0000; U+FFFD stands for bytes that were not UTF-8 (decoded leniently). */
+function isCleanString(value: string): boolean {
+  return !value.includes('\u0000') && !value.includes('\ufffd');
+}
+
+function messageProperties(source: {
+  payloadFormatIndicator?: boolean;
+  messageExpiryInterval?: number;
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  userProperties?: Record<string, string | string[]>;
+}): MessageProperties | undefined {
+  const out: MessageProperties = {};
+  if (source.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = source.payloadFormatIndicator;
+  if (source.messageExpiryInterval !== undefined) out.messageExpiryInterval = source.messageExpiryInterval;
+  if (source.contentType !== undefined) out.contentType = source.contentType;
+  if (source.responseTopic !== undefined) out.responseTopic = source.responseTopic;
+  if (source.correlationData !== undefined) out.correlationData = source.correlationData;
+  if (source.userProperties !== undefined) out.userProperties = source.userProperties;
+  return Object.keys(out).length === 0 ? undefined : out;
+}

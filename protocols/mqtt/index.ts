@@ -1,0 +1,5 @@
+// protocols/mqtt: MQTT 3.1 / 3.1.1 / 5.0 over TCP on top of the engine.
+export { MqttConnection, type Authenticate, type ConnectRequestInfo, type MqttLimits, type Transport } from './connection.js';
+export { PacketFramer, type FrameResult } from './framing.js';
+export { ReasonCode, reasonName } from './reason-codes.js';
+export { DEFAULT_MQTT_PORT, MqttListenError, MqttServer, type MqttServerOptions } from './server.js';

@@ -79,17 +79,23 @@ export interface SessionHost {
   readFailed(session: Session, shard: number, error: unknown): void;
 }
 
+/** Never added to: shards without pending deliveries share it. */
+const NONE_PENDING = new Set<number>();
+
 export class Session {
   readonly subscriptions = new Map<string, SubscriptionOptions>();
-  /** The session's own filters, for read-back filtering. */
-  readonly #filters = new TopicTrie<SubscriptionOptions>();
+  /** The session's own filters, for read-back filtering; made on the first subscription. */
+  #filters: TopicTrie<SubscriptionOptions> | undefined;
   sink: DeliverySink | undefined;
   #queue: Delivery[] = [];
   #queueHead = 0;
   #queuedBytes = 0;
   readonly #inflight = new Map<number, InFlight>();
   #nextPacketId = 1;
-  /** Per shard, offsets of QoS 1/2 deliveries queued or in flight (not yet acknowledged). */
+  /**
+   * Per shard, offsets of QoS 1/2 deliveries queued or in flight (not yet acknowledged). Shared
+   * empty set until a shard has one: idle connections should cost little memory.
+   */
   readonly #pending: Array<Set<number>>;
   readonly #streams: ShardStream[];
   #pumping = false;
@@ -102,7 +108,7 @@ export class Session {
     /** Where each shard stream starts: undefined = live from now; a number = read back from there. */
     startOffsets: ReadonlyArray<number | undefined>,
   ) {
-    this.#pending = Array.from({ length: host.shardCount }, () => new Set<number>());
+    this.#pending = Array.from({ length: host.shardCount }, () => NONE_PENDING);
     this.#streams = Array.from({ length: host.shardCount }, (_, shard) => {
       const from = startOffsets[shard];
       return from === undefined || from >= host.dispatchFrontier(shard)
@@ -126,12 +132,12 @@ export class Session {
   setSubscription(filter: string, options: SubscriptionOptions): boolean {
     const isNew = !this.subscriptions.has(filter);
     this.subscriptions.set(filter, options);
-    this.#filters.add(filter, this.clientId, options);
+    (this.#filters ??= new TopicTrie()).add(filter, this.clientId, options);
     return isNew;
   }
 
   removeSubscription(filter: string): boolean {
-    this.#filters.remove(filter, this.clientId);
+    this.#filters?.remove(filter, this.clientId);
     return this.subscriptions.delete(filter);
   }
 
@@ -172,8 +178,12 @@ export class Session {
    */
   detach(): void {
     this.sink = undefined;
-    const inflightOffsets = this.#pending.map(() => new Set<number>());
-    for (const entry of this.#inflight.values()) if (entry.shard >= 0) (inflightOffsets[entry.shard] as Set<number>).add(entry.offset);
+    const inflightOffsets = this.#pending.map(() => NONE_PENDING);
+    for (const entry of this.#inflight.values()) {
+      if (entry.shard < 0) continue;
+      if (inflightOffsets[entry.shard] === NONE_PENDING) inflightOffsets[entry.shard] = new Set();
+      (inflightOffsets[entry.shard] as Set<number>).add(entry.offset);
+    }
     for (let shard = 0; shard < this.#streams.length; shard += 1) {
       const stream = this.#streams[shard] as ShardStream;
       let resumeAt = stream.lagging ? stream.readFrom : this.host.dispatchFrontier(shard);
@@ -219,7 +229,11 @@ export class Session {
   }
 
   #enqueue(delivery: Omit<Delivery, 'packetId' | 'dup'>): void {
-    if (delivery.qos > 0 && delivery.shard >= 0) (this.#pending[delivery.shard] as Set<number>).add(delivery.offset);
+    if (delivery.qos > 0 && delivery.shard >= 0) {
+      let pending = this.#pending[delivery.shard] as Set<number>;
+      if (pending === NONE_PENDING) this.#pending[delivery.shard] = pending = new Set();
+      pending.add(delivery.offset);
+    }
     this.#queue.push({ ...delivery, packetId: 0, dup: false });
     this.#queuedBytes += messageSize(delivery.message);
   }
@@ -356,6 +370,7 @@ export class Session {
 
   /** The delivery this session makes of a message by its own subscriptions, if any match. */
   #match(message: Message): Omit<Delivery, 'packetId' | 'dup' | 'shard' | 'offset'> | undefined {
+    if (this.#filters === undefined) return undefined;
     const matches = this.#filters.match(message.topic);
     return deliveryFor(message, matches.map((match) => match.value), this.clientId);
   }

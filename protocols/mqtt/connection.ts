@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { Broker, Clock, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
 import { PacketFramer } from './framing.js';
+import { encodePlainPublish } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 
 export interface MqttLimits {
@@ -570,19 +571,21 @@ export class MqttConnection implements DeliverySink {
 
   send(delivery: Delivery): SendResult {
     if (this.#state !== 'connected') return SendResult.SentFull;
-    const v5 = this.#version === 5;
     const message = delivery.message;
-    const packet: IPublishPacket = {
-      cmd: 'publish',
-      topic: message.topic,
-      payload: message.payload,
-      qos: delivery.qos,
-      retain: delivery.retain,
-      dup: delivery.dup,
-      ...(delivery.qos > 0 ? { messageId: delivery.packetId } : {}),
-    };
+    let bytes: Buffer;
     let newAlias: string | undefined;
-    if (v5) {
+    if (this.#version !== 5 || (message.properties === undefined && delivery.subscriptionIds === undefined && this.#clientAliasMaximum === 0)) {
+      bytes = encodePlainPublish(message.topic, message.payload, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
+    } else {
+      const packet: IPublishPacket = {
+        cmd: 'publish',
+        topic: message.topic,
+        payload: message.payload,
+        qos: delivery.qos,
+        retain: delivery.retain,
+        dup: delivery.dup,
+        ...(delivery.qos > 0 ? { messageId: delivery.packetId } : {}),
+      };
       const properties: IPublishPacket['properties'] = { ...(propertiesAt(message, this.clock.now()) ?? {}) };
       if (delivery.subscriptionIds !== undefined) properties.subscriptionIdentifier = delivery.subscriptionIds.length === 1 ? delivery.subscriptionIds[0] : delivery.subscriptionIds;
       if (this.#clientAliasMaximum > 0) {
@@ -598,8 +601,8 @@ export class MqttConnection implements DeliverySink {
         }
       }
       packet.properties = properties;
+      bytes = mqttPacket.generate(packet, { protocolVersion: 5 });
     }
-    const bytes = mqttPacket.generate(packet, { protocolVersion: this.#version as 3 | 4 | 5 });
     if (bytes.length > this.#clientMaxPacketSize) {
       if (newAlias !== undefined) this.#topicAliasesOut?.delete(newAlias);
       return SendResult.Skipped;

@@ -262,11 +262,15 @@ export class TestClient {
     return results;
   }
 
-  /** Normal disconnect: sends DISCONNECT (with a 5.0 reason code if given) and waits for close. */
-  async end(reasonCode?: number): Promise<void> {
+  /**
+   * Normal disconnect: sends DISCONNECT (with a 5.0 reason code and properties if given) and
+   * waits for the close.
+   */
+  async end(reasonCode?: number, properties?: { sessionExpiryInterval?: number; reasonString?: string }): Promise<void> {
     open.delete(this);
     if (this.isClosed) return;
-    await new Promise<void>((resolve) => this.client.end(false, reasonCode === undefined ? {} : { reasonCode }, () => resolve()));
+    const fields = { ...(reasonCode === undefined ? {} : { reasonCode }), ...(properties === undefined ? {} : { properties }) };
+    await new Promise<void>((resolve) => this.client.end(false, fields, () => resolve()));
     await this.closed;
   }
 

@@ -221,13 +221,18 @@ export class Broker {
         // The process ended while this client was connected: to the client that is an abrupt
         // disconnect, so its will is due, counted from now.
         const meta: SessionMeta = { ...session.meta, connected: false, disconnectedAt: now };
-        session.meta = meta;
         writes.push(metaRecord(session.clientId, meta));
+        // Which messages were sent before the crash is not known past the last cursor flush:
+        // any of them up to the end of the journal might have been, so their resends carry DUP
+        // ("might be a re-delivery", MQTT 3.3.1.1).
+        const sent = this.#frontier.map((frontier, shard) => Math.max(frontier, session.cursors.sent[shard] ?? 0));
+        writes.push(cursorRecord(session.clientId, { acked: session.cursors.acked, sent }));
       }
       const disconnectedAt = session.meta.disconnectedAt ?? now;
       if (session.meta.will !== undefined) this.#scheduleWill(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
       this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
     }
+    for (const record of writes) this.#table.apply(record);
     if (writes.length > 0) await this.#store.append(SESSIONS_SHARD, writes);
   }
 
@@ -365,7 +370,12 @@ export class Broker {
   readonly #willOf = new Map<string, WillMessage | undefined>();
 
   #resume(durable: DurableSession): Session {
-    const session = new Session(durable.clientId, this.#host, this.#dataShards.map((_, shard) => durable.cursors[shard] ?? 0));
+    const session = new Session(
+      durable.clientId,
+      this.#host,
+      this.#dataShards.map((_, shard) => durable.cursors.acked[shard] ?? 0),
+      durable.cursors.sent,
+    );
     for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options);
     return session;
   }

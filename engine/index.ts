@@ -16,5 +16,5 @@ export { filterMatches } from './routing/filter-match.js';
 export { Broker, DATA_SHARD_PREFIX, systemClock, type BrokerOptions, type BrokerStats, type Clock, type ConnectRequest, type DisconnectRequest } from './broker.js';
 export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessage, type Message, type MessageProperties, type QoS } from './messages/message.js';
 export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
-export { SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
+export { SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
 export { deliveryFor, SendResult, Session, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';

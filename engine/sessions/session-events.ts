@@ -7,8 +7,10 @@
 // safe separator):
 //   s:<clientId>                 session meta (expiry, connected, will, ...); tombstone = ended
 //   u:<clientId>\0<filter>       one subscription's options; tombstone = unsubscribed
-//   c:<clientId>                 delivery cursors: per data shard, the offset below which every
-//                                message has been delivered and acknowledged
+//   c:<clientId>                 delivery cursors, per data shard: `acked`, the offset below which
+//                                every message has been delivered and acknowledged, and `sent`,
+//                                the offset below which every message was sent at least once (so a
+//                                resend after a crash carries DUP)
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import type { Message, MessageProperties, QoS } from '../messages/message.js';
 
@@ -45,12 +47,17 @@ export interface SessionMeta {
   protocolVersion: number;
 }
 
+export interface DeliveryCursors {
+  acked: number[];
+  sent: number[];
+}
+
 export interface DurableSession {
   clientId: string;
   meta: SessionMeta;
   subscriptions: Map<string, SubscriptionOptions>;
   /** Per data shard; shards without an entry start at the shard's start. */
-  cursors: number[];
+  cursors: DeliveryCursors;
 }
 
 interface StoredWill extends Omit<WillMessage, 'payload' | 'properties'> {
@@ -90,7 +97,7 @@ export function subscriptionRecord(clientId: string, filter: string, options: Su
   return { key: Buffer.from(`u:${clientId}${SEPARATOR}${filter}`), value: options === null ? null : json(options) };
 }
 
-export function cursorRecord(clientId: string, cursors: readonly number[] | null): RecordInput {
+export function cursorRecord(clientId: string, cursors: DeliveryCursors | null): RecordInput {
   return { key: Buffer.from(`c:${clientId}`), value: cursors === null ? null : json(cursors) };
 }
 
@@ -110,7 +117,7 @@ export class SessionTable {
   #entry(clientId: string): DurableSession {
     let session = this.sessions.get(clientId);
     if (session === undefined) {
-      session = { clientId, meta: { expirySeconds: 0, connected: false, protocolVersion: 4 }, subscriptions: new Map(), cursors: [] };
+      session = { clientId, meta: { expirySeconds: 0, connected: false, protocolVersion: 4 }, subscriptions: new Map(), cursors: { acked: [], sent: [] } };
       this.sessions.set(clientId, session);
     }
     return session;
@@ -140,8 +147,8 @@ export class SessionTable {
     } else if (kind === 'c:') {
       if (value === null) {
         const session = this.sessions.get(rest);
-        if (session !== undefined) session.cursors = [];
-      } else this.#entry(rest).cursors = JSON.parse(value.toString('utf8')) as number[];
+        if (session !== undefined) session.cursors = { acked: [], sent: [] };
+      } else this.#entry(rest).cursors = JSON.parse(value.toString('utf8')) as DeliveryCursors;
     }
   }
 

@@ -19,7 +19,7 @@
 import type { Message, QoS } from '../messages/message.js';
 import { expiresAt, messageSize } from '../messages/message.js';
 import { TopicTrie } from '../routing/topic-trie.js';
-import type { SubscriptionOptions } from './session-events.js';
+import type { DeliveryCursors, SubscriptionOptions } from './session-events.js';
 
 export interface Delivery {
   /** 0 for QoS 0. */
@@ -98,6 +98,7 @@ export class Session {
    */
   readonly #pending: Array<Set<number>>;
   readonly #streams: ShardStream[];
+  readonly #sentBelow: number[];
   #pumping = false;
   #blocked = false;
   ended = false;
@@ -107,7 +108,10 @@ export class Session {
     readonly host: SessionHost,
     /** Where each shard stream starts: undefined = live from now; a number = read back from there. */
     startOffsets: ReadonlyArray<number | undefined>,
+    /** Per shard, offsets below this were sent before (a restart's resends carry DUP). */
+    sentBelow: readonly number[] = [],
   ) {
+    this.#sentBelow = Array.from({ length: host.shardCount }, (_, shard) => sentBelow[shard] ?? 0);
     this.#pending = Array.from({ length: host.shardCount }, () => NONE_PENDING);
     this.#streams = Array.from({ length: host.shardCount }, (_, shard) => {
       const from = startOffsets[shard];
@@ -141,13 +145,17 @@ export class Session {
     return this.subscriptions.delete(filter);
   }
 
-  /** Per shard, the offset below which everything is acknowledged (see the header). */
-  cursors(): number[] {
-    return this.#streams.map((stream, shard) => {
+  /**
+   * Per shard, the offset below which everything is acknowledged (see the header), and the one
+   * below which everything was sent at least once.
+   */
+  cursors(): DeliveryCursors {
+    const acked = this.#streams.map((stream, shard) => {
       let low = stream.lagging ? stream.readFrom : this.host.dispatchFrontier(shard);
       for (const offset of this.#pending[shard] as Set<number>) if (offset < low) low = offset;
       return low;
     });
+    return { acked, sent: [...this.#sentBelow] };
   }
 
   /**
@@ -238,6 +246,19 @@ export class Session {
     this.#queuedBytes += messageSize(delivery.message);
   }
 
+  /**
+   * A delivery from a shard gets a packet id derived from its position, so the resend after a
+   * restart (which lost the in-flight table) reuses the id the client saw, and a QoS 2 client
+   * recognises the duplicate. Falls back to the next free id on a collision.
+   */
+  #packetIdFor(delivery: Delivery): number {
+    if (delivery.shard >= 0) {
+      const derived = ((delivery.offset * this.host.shardCount + delivery.shard) % 65_535) + 1;
+      if (!this.#inflight.has(derived)) return derived;
+    }
+    return this.#allocatePacketId();
+  }
+
   #allocatePacketId(): number {
     for (;;) {
       const id = this.#nextPacketId;
@@ -278,8 +299,13 @@ export class Session {
         this.#settle(next);
         continue;
       }
-      if (next.qos > 0) next.packetId = this.#allocatePacketId();
+      if (next.shard >= 0 && next.offset < (this.#sentBelow[next.shard] as number)) next.dup = true;
+      if (next.qos > 0) next.packetId = this.#packetIdFor(next);
       const result = sink.send(next);
+      if (next.shard >= 0 && next.offset >= (this.#sentBelow[next.shard] as number)) {
+        this.#sentBelow[next.shard] = next.offset + 1;
+        if (next.qos > 0) this.host.cursorsMoved(this);
+      }
       if (result === SendResult.Skipped) {
         this.host.dropped('too-large', 1);
         this.#settle(next);

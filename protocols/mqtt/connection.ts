@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { Broker, Clock, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
 import { PacketFramer } from './framing.js';
-import { encodePlainPublish } from './publish-encoder.js';
+import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 
 export interface MqttLimits {
@@ -63,6 +63,8 @@ export interface ConnectionRegistry {
 /** Bytes of a connection's publishes waiting for the journal before it stops reading. */
 const PUBLISH_BACKLOG_PAUSE_BYTES = 4 * 1024 * 1024;
 const MAX_PENDING_BEFORE_CONNACK = 64;
+/** Payloads from this size are written after their header instead of copied into one buffer. */
+const LARGE_PAYLOAD_BYTES = 8 * 1024;
 
 type State = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
 
@@ -575,6 +577,12 @@ export class MqttConnection implements DeliverySink {
     let bytes: Buffer;
     let newAlias: string | undefined;
     if (this.#version !== 5 || (message.properties === undefined && delivery.subscriptionIds === undefined && this.#clientAliasMaximum === 0)) {
+      if (message.payload.length >= LARGE_PAYLOAD_BYTES) {
+        const head = encodePlainPublishHead(message.topic, message.payload.length, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
+        if (head.length + message.payload.length > this.#clientMaxPacketSize) return SendResult.Skipped;
+        this.transport.write(head);
+        return this.transport.write(message.payload) ? SendResult.Sent : SendResult.SentFull;
+      }
       bytes = encodePlainPublish(message.topic, message.payload, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
     } else {
       const packet: IPublishPacket = {

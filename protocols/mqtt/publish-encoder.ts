@@ -22,10 +22,20 @@ function topicBytes(topic: string): Buffer {
  * (3, 4 or 5); `packetId` is ignored for QoS 0.
  */
 export function encodePlainPublish(topic: string, payload: Buffer, qos: number, retain: boolean, dup: boolean, packetId: number, version: number): Buffer {
+  const head = encodePlainPublishHead(topic, payload.length, qos, retain, dup, packetId, version, payload.length);
+  payload.copy(head, head.length - payload.length);
+  return head;
+}
+
+/**
+ * Everything of a property-less PUBLISH before the payload, so a large payload can be written
+ * after it as is instead of being copied into one packet buffer per subscriber.
+ */
+export function encodePlainPublishHead(topic: string, payloadLength: number, qos: number, retain: boolean, dup: boolean, packetId: number, version: number, room = 0): Buffer {
   const topicBuffer = topicBytes(topic);
-  const remaining = 2 + topicBuffer.length + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length;
+  const remaining = 2 + topicBuffer.length + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payloadLength;
   const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
-  const packet = Buffer.allocUnsafe(1 + lengthBytes + remaining);
+  const packet = Buffer.allocUnsafe(1 + lengthBytes + remaining - payloadLength + room);
   packet[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
   let at = 1;
   let value = remaining;
@@ -43,7 +53,6 @@ export function encodePlainPublish(topic: string, payload: Buffer, qos: number, 
     packet.writeUInt16BE(packetId, at);
     at += 2;
   }
-  if (version === 5) packet[at++] = 0;
-  payload.copy(packet, at);
+  if (version === 5) packet[at] = 0;
   return packet;
 }

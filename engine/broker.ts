@@ -174,7 +174,8 @@ export class Broker {
   async #start(requestedShards: number): Promise<void> {
     const existing = new Map((await this.#store.list()).map((info) => [info.name, info]));
     for (const name of [SESSIONS_SHARD, RETAINED_SHARD]) {
-      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { compacted: true }));
+      // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
+      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { compacted: true, segmentBytes: 8 * 1024 * 1024 }));
     }
     const dataNames = [...existing.keys()].filter((name) => name.startsWith(DATA_SHARD_PREFIX) && /^\d+$/.test(name.slice(DATA_SHARD_PREFIX.length)));
     const count = dataNames.length > 0 ? dataNames.length : requestedShards;

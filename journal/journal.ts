@@ -157,7 +157,7 @@ export class Journal {
 
   private startRetention(intervalMs: number): void {
     if (intervalMs <= 0) return;
-    this.retentionTimer = setInterval(() => void this.enforceRetention(), intervalMs);
+    this.retentionTimer = setInterval(() => void this.enforceRetention().then(() => this.compactDue()), intervalMs);
     this.retentionTimer.unref();
   }
 
@@ -170,6 +170,26 @@ export class Journal {
       });
     }
     return deleted;
+  }
+
+  /**
+   * Compacts every compacted shard that has sealed segments (housekeeping, on the retention
+   * timer): system shards keyed by state, such as `$sessions`, would otherwise keep every
+   * superseded value. Returns the number of records removed.
+   */
+  async compactDue(): Promise<number> {
+    let removed = 0;
+    for (const shard of [...this.shards.values()]) {
+      if (this.closed) break;
+      try {
+        if (!shard.config.compacted || shard.info().segmentCount < 2) continue;
+        removed += (await shard.compact()).recordsRemoved;
+      } catch (error) {
+        // A shard deleted or closed meanwhile, or damage (logged by compact itself): next round.
+        this.options.logger.error({ shard: shard.name, err: error }, 'compaction failed');
+      }
+    }
+    return removed;
   }
 
   async createShard(name: string, config: Partial<ShardConfig> = {}): Promise<ShardInfo> {

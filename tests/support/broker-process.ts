@@ -190,7 +190,8 @@ export function requireShardline(t: { skip: (message: string) => void }): boolea
   return false;
 }
 
-async function freePort(): Promise<number> {
+/** A port that was free a moment ago (bind 0, read it, close). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -4,6 +4,7 @@
 // process in batches and go into one LatencyHistogram. The broker's memory and CPU come from
 // /proc when its pid is given.
 import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -115,6 +116,7 @@ const DRAIN_IDLE_MS = 1000;
 const SETTLE_AFTER_IDLE_MS = 500;
 const CONNECT_TIMEOUT_MS = 10_000;
 const FINISH_TIMEOUT_MS = 10_000;
+const WORKER_EXIT_GRACE_MS = 5000;
 /** Linux USER_HZ: /proc/PID/stat times are in these ticks on every mainstream architecture. */
 const CLOCK_TICKS_PER_SECOND = 100;
 const MAX_ERRORS = 20;
@@ -377,6 +379,8 @@ export async function runMqttBench(options: MqttBenchOptions, hooks: MqttBenchHo
     const finals = waitAll('final', FINISH_TIMEOUT_MS, 'closing connections');
     sendAll({ type: 'finish' });
     await finals;
+    // Workers exit on their own after their final report; give them a moment before the kill below.
+    await Promise.race([Promise.all(handles.map((handle) => (handle.exited ? undefined : once(handle.child, 'close')))), sleep(WORKER_EXIT_GRACE_MS)]);
 
     if (broker !== null) {
       broker.rssEndBytes = await readRssBytes(broker.pid);

@@ -38,7 +38,8 @@ for (const topology of TOPOLOGIES) {
     });
 
     for (const version of [4, 5] as const) {
-      describe(label(version), () => {
+      // Independent topics and client ids: the cases run side by side to keep the file short.
+      describe(label(version), { concurrency: true }, () => {
         for (const qos of QOS_LEVELS) {
           it(`QoS ${qos}: publisher flow, delivery at QoS ${qos}, subscriber flow`, async () => {
             const topic = uniqueTopic(`q${qos}`);
@@ -184,7 +185,7 @@ for (const topology of TOPOLOGIES) {
       });
     });
 
-    describe('across versions', () => {
+    describe('across versions', { concurrency: true }, () => {
       for (const [from, to] of [
         [3, 5],
         [5, 3],

@@ -39,7 +39,8 @@ for (const topology of TOPOLOGIES) {
     }
 
     for (const version of [4, 5] as const) {
-      describe(version === 4 ? '3.1.1' : '5.0', () => {
+      // Independent topics and client ids: the cases run side by side to keep the file short.
+      describe(version === 4 ? '3.1.1' : '5.0', { concurrency: true }, () => {
         it('set: a new subscriber gets the retained message with RETAIN=1', async () => {
           const topic = uniqueTopic('set');
           const pub = await connectClient(broker.url, { version });

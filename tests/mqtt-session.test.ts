@@ -53,7 +53,8 @@ for (const topology of TOPOLOGIES) {
     });
 
     for (const version of [4, 5] as const) {
-      describe(label(version), () => {
+      // Independent topics and client ids: the cases run side by side to keep the file short.
+      describe(label(version), { concurrency: true }, () => {
         it('a persistent session keeps its subscriptions and queues QoS 1/2 (not QoS 0) in order while offline', async () => {
           const clientId = uniqueClientId('queue');
           const topic = uniqueTopic('offline');
@@ -203,7 +204,7 @@ for (const topology of TOPOLOGIES) {
       });
     }
 
-    describe('5.0 session expiry', () => {
+    describe('5.0 session expiry', { concurrency: true }, () => {
       it('Session Expiry Interval 0 (the default): the session ends with the connection', async () => {
         const clientId = uniqueClientId('exp0');
         const topic = uniqueTopic('exp0');

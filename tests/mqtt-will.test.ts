@@ -137,7 +137,8 @@ describe('MQTT will messages', () => {
     await watcher.end();
   });
 
-  describe('5.0 will delay interval', () => {
+  // Each case waits out a delay; they run side by side.
+  describe('5.0 will delay interval', { concurrency: true }, () => {
     const DELAY_S = 2;
 
     function delayedWill(topic: string, payload: string): Will {

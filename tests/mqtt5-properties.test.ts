@@ -111,7 +111,8 @@ for (const topology of TOPOLOGIES) {
       });
     });
 
-    describe('message expiry', () => {
+    // Each case waits ~2 s for an expiry; they run side by side.
+    describe('message expiry', { concurrency: true }, () => {
       it('an expired message is not delivered to a session that comes back later; an unexpiring one is', async () => {
         const topic = uniqueTopic('expire');
         const clientId = uniqueClientId('exp');

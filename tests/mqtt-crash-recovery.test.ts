@@ -136,11 +136,16 @@ async function publishStream(connection: Connection, topics: Record<1 | 2, strin
     // 0x10 "no matching subscribers" is still an acceptance; codes >= 0x80 are refusals.
     if (((packet as { reasonCode?: number }).reasonCode ?? 0) < 0x80) result.acked[sent.qos].add(sent.seq);
   });
-  const connectionLost = connection.closed;
+  let lost = false;
+  const connectionLost = connection.closed.then(() => {
+    lost = true;
+  });
   let killing: Promise<void> | undefined;
   const started = Date.now();
+  // The workers keep publishing after the kill is sent, until the connection drops: the
+  // process dies with PUBLISH in flight, some of them never acknowledged.
   const worker = async (qos: 1 | 2): Promise<void> => {
-    while (killing === undefined && Date.now() - started < STREAM_LIMIT_MS) {
+    while (!lost && Date.now() - started < STREAM_LIMIT_MS) {
       const seq = result.sent[qos];
       result.sent[qos] += 1;
       const published = publisher.publishAsync(topics[qos], `q${qos}:${seq}`, { qos }).catch(() => undefined);
@@ -161,9 +166,16 @@ function missing(expected: Set<number>, deliveries: Delivery[], qos: number): nu
   return [...expected].filter((seq) => !got.has(seq));
 }
 
-function duplicates(deliveries: Delivery[], qos: number): number {
-  const seqs = deliveries.filter((delivery) => delivery.qos === qos).map((delivery) => delivery.seq);
-  return seqs.length - new Set(seqs).size;
+/** How many deliveries repeated an earlier one, and which, with "+dup" where the repeat had DUP set. */
+function duplicates(deliveries: Delivery[], qos: number): { count: number; which: string[] } {
+  const seen = new Set<number>();
+  const which: string[] = [];
+  for (const delivery of deliveries) {
+    if (delivery.qos !== qos) continue;
+    if (seen.has(delivery.seq)) which.push(`${delivery.seq}${delivery.dup ? '+dup' : ''}`);
+    seen.add(delivery.seq);
+  }
+  return { count: which.length, which };
 }
 
 for (const topology of TOPOLOGIES) {
@@ -256,7 +268,10 @@ for (const topology of TOPOLOGIES) {
       for (const record of subscribers) {
         const lostQ1 = missing(stream.acked[1], record.deliveries, 1);
         const lostQ2 = missing(stream.acked[2], record.deliveries, 2);
-        t.diagnostic(`${record.clientId}: ${record.deliveries.length} deliveries; duplicates q1 ${duplicates(record.deliveries, 1)} q2 ${duplicates(record.deliveries, 2)}; missing q1 ${lostQ1.length} q2 ${lostQ2.length}`);
+        const [dupQ1, dupQ2] = [duplicates(record.deliveries, 1), duplicates(record.deliveries, 2)];
+        t.diagnostic(
+          `${record.clientId}: ${record.deliveries.length} deliveries; duplicates q1 ${dupQ1.count} q2 ${dupQ2.count}${dupQ2.count > 0 ? ` (q2 repeats: ${dupQ2.which.slice(0, 20).join(' ')})` : ''}; missing q1 ${lostQ1.length} q2 ${lostQ2.length}`,
+        );
         assert.deepEqual(lostQ1, [], `${record.clientId}: acknowledged QoS 1 messages never delivered`);
         assert.deepEqual(lostQ2, [], `${record.clientId}: acknowledged QoS 2 messages never delivered`);
         const unknown = record.deliveries.filter((delivery) => delivery.seq >= stream.sent[delivery.qos as 1 | 2]);

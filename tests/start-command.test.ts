@@ -179,6 +179,7 @@ describe('shardline start', () => {
       const { code, stderr } = await exitOf(cli);
       assert.equal(code, 1, `exit status; stderr: ${stderr}`);
       assert.match(stderr, new RegExp(`\\b${port}\\b`), `stderr names port ${port}: ${stderr}`);
+      assert.match(stderr, /\[SL_[A-Z_]+\]/, `a coded error (the start contract): ${stderr}`);
       assert.ok(!logLines(cli).some((line) => line.mqtt !== undefined), 'no listening line');
     } finally {
       blocker.close();
@@ -194,6 +195,7 @@ describe('shardline start', () => {
       const { code, stderr } = await exitOf(cli);
       assert.equal(code, 1, `exit status; stderr: ${stderr}`);
       assert.match(stderr, new RegExp(`\\b${port}\\b`), `stderr names port ${port}: ${stderr}`);
+      assert.match(stderr, /\[SL_[A-Z_]+\]/, `a coded error (the start contract): ${stderr}`);
     } finally {
       blocker.close();
     }

@@ -1,0 +1,197 @@
+// Unit tests of a session's delivery cursors (session.ts, Session.cursors()).
+//
+// Goal: the `acked` cursor `$sessions` keeps for a shard is the lowest offset not yet
+// acknowledged — the smallest queued or in-flight QoS 1/2 offset, else where the stream stands
+// (the dispatch frontier when live, the read position when catching up) — so resuming from it
+// after a crash redelivers, never skips; QoS 0 and retained deliveries never hold it back. The
+// `sent` cursor is the offset below which everything was sent once, and resends below it carry
+// DUP.
+// Method: a session over a fake host: per-shard arrays stand for the journal, "dispatch" appends
+// and offers live like the broker does, and the sink records what it is sent.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Message, QoS } from '../messages/message.js';
+import type { SubscriptionOptions } from './session-events.js';
+import { deliveryFor, SendResult, Session, type Delivery, type DeliverySink, type SessionHost } from './session.js';
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+class FakeJournal {
+  readonly shards: Array<Array<{ offset: number; message: Message }>>;
+  readonly frontier: number[];
+  moved = 0;
+  readonly dropped: string[] = [];
+  readonly host: SessionHost;
+
+  constructor(shardCount: number) {
+    this.shards = Array.from({ length: shardCount }, () => []);
+    this.frontier = Array.from({ length: shardCount }, () => 0);
+    this.host = {
+      shardCount,
+      maxQueuedBytes: 1024 * 1024,
+      dispatchFrontier: (shard) => this.frontier[shard] as number,
+      readBack: async (shard, from) => (this.shards[shard] ?? []).filter((record) => record.offset >= from).slice(0, 100),
+      now: () => 0,
+      cursorsMoved: () => {
+        this.moved += 1;
+      },
+      dropped: (reason) => {
+        this.dropped.push(reason);
+      },
+      readFailed: (_session, _shard, error) => {
+        throw error;
+      },
+    };
+  }
+
+  /** Appends a message to a shard and hands it to the session as the broker's dispatch would. */
+  dispatch(session: Session | undefined, shard: number, topic: string, qos: QoS): number {
+    const records = this.shards[shard] as Array<{ offset: number; message: Message }>;
+    const offset = this.frontier[shard] as number;
+    const message: Message = { topic, payload: Buffer.from(`${shard}:${offset}`), qos, retain: false, publisherId: 'p', timestamp: 0, properties: undefined };
+    records.push({ offset, message });
+    this.frontier[shard] = offset + 1;
+    if (session?.online === true) {
+      const delivery = deliveryFor(message, [...session.subscriptions.values()], session.clientId);
+      if (delivery !== undefined) session.offerLive({ ...delivery, shard, offset });
+    }
+    return offset;
+  }
+}
+
+class Sink implements DeliverySink {
+  readonly sent: Delivery[] = [];
+  constructor(readonly receiveMaximum = 65_535) {}
+  send(delivery: Delivery): SendResult {
+    this.sent.push(delivery);
+    return SendResult.Sent;
+  }
+  sendRelease(): void {}
+  close(): void {}
+}
+
+const everything: SubscriptionOptions = { qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 };
+
+function online(journal: FakeJournal, startOffsets: Array<number | undefined> = [], sentBelow: number[] = [], sink = new Sink()): { session: Session; sink: Sink } {
+  const session = new Session('c', journal.host, startOffsets, sentBelow);
+  session.setSubscription('#', everything);
+  session.claim(sink);
+  session.attach(sink);
+  return { session, sink };
+}
+
+describe('Session.cursors()', () => {
+  test('a live session with nothing pending stands at the dispatch frontier of each shard', () => {
+    const journal = new FakeJournal(2);
+    journal.dispatch(undefined, 0, 'x', 1);
+    const { session } = online(journal);
+    assert.deepEqual(session.cursors().acked, [1, 0]);
+    journal.dispatch(session, 1, 'x', 0);
+    journal.dispatch(session, 1, 'x', 0);
+    assert.deepEqual(session.cursors().acked, [1, 2], 'QoS 0 deliveries do not hold the cursor');
+  });
+
+  test('an unacknowledged QoS 1/2 delivery holds its shard at its offset until acknowledged, even when later ones are', () => {
+    const journal = new FakeJournal(2);
+    const { session, sink } = online(journal);
+    journal.dispatch(session, 0, 'x', 0);
+    const first = journal.dispatch(session, 0, 'x', 1);
+    journal.dispatch(session, 0, 'x', 2);
+    journal.dispatch(session, 1, 'x', 1);
+    assert.deepEqual(session.cursors().acked, [first, 0]);
+    const [, one, two, other] = sink.sent as [Delivery, Delivery, Delivery, Delivery];
+    assert.ok(session.received(two.packetId));
+    assert.ok(session.acknowledge(two.packetId));
+    assert.deepEqual(session.cursors().acked, [first, 0], 'acknowledging a later offset does not move past an earlier one');
+    assert.ok(session.acknowledge(one.packetId));
+    assert.deepEqual(session.cursors().acked, [3, 0]);
+    assert.ok(session.acknowledge(other.packetId));
+    assert.deepEqual(session.cursors().acked, [3, 1]);
+    assert.ok(journal.moved > 0, 'acknowledgements report moved cursors');
+  });
+
+  test('queued deliveries behind the receive maximum hold the cursor too', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal, [], [], new Sink(1));
+    for (let i = 0; i < 4; i += 1) journal.dispatch(session, 0, 'x', 1);
+    assert.equal(sink.sent.length, 1);
+    assert.equal(session.queuedCount, 3);
+    assert.ok(session.acknowledge((sink.sent[0] as Delivery).packetId));
+    assert.deepEqual(session.cursors().acked, [1]);
+  });
+
+  test('retained deliveries are not tied to a shard position and never hold the cursor', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal, [], [], new Sink(1));
+    journal.dispatch(undefined, 0, 'x', 1);
+    journal.dispatch(undefined, 0, 'x', 1);
+    session.offerRetained({ message: (journal.shards[0]?.[0] as { message: Message }).message, qos: 1, retain: true, subscriptionIds: undefined });
+    assert.equal(sink.sent[0]?.shard, -1);
+    assert.deepEqual(session.cursors().acked, [2]);
+  });
+
+  test('a session catching up stands at its read position, then at the frontier once caught up', async () => {
+    const journal = new FakeJournal(2);
+    // Restored at offset 0 (as after a restart), subscribed before the messages it then misses
+    // while offline; offset 0 is on a topic it does not want.
+    journal.dispatch(undefined, 0, 'y', 1);
+    const session = new Session('c', journal.host, [0, undefined]);
+    session.setSubscription('x', everything);
+    for (const qos of [1, 1, 0, 1] as const) journal.dispatch(session, 0, 'x', qos);
+    assert.deepEqual(session.cursors().acked, [0, 0], 'offline: where it will resume');
+    const sink = new Sink();
+    session.claim(sink);
+    session.attach(sink);
+    await settle();
+    assert.deepEqual(
+      sink.sent.map((delivery) => delivery.offset),
+      [1, 2, 4],
+      'read back from offset 0; the QoS 0 message at 3 is not kept for an offline session',
+    );
+    assert.deepEqual(session.cursors().acked, [1, 0]);
+    for (const delivery of sink.sent) session.acknowledge(delivery.packetId);
+    assert.deepEqual(session.cursors().acked, [5, 0]);
+    journal.dispatch(session, 0, 'x', 1);
+    assert.equal(sink.sent.length, 4, 'caught up: live again');
+    assert.deepEqual(session.cursors().acked, [5, 0]);
+  });
+
+  test('detaching does not move the cursor: in-flight and queued deliveries are delivered again later', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal, [], [], new Sink(1));
+    for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
+    assert.ok(session.acknowledge((sink.sent[0] as Delivery).packetId));
+    const before = session.cursors().acked;
+    assert.deepEqual(before, [1]);
+    session.detach();
+    assert.deepEqual(session.cursors().acked, before);
+    journal.dispatch(session, 0, 'x', 1);
+    assert.deepEqual(session.cursors().acked, before, 'offline publishes do not move it either');
+  });
+
+  test('sent: advances as deliveries go out; a delivery below the sent cursor of a restored session carries DUP', async () => {
+    const journal = new FakeJournal(1);
+    journal.dispatch(undefined, 0, 'y', 1);
+    // Restored after a crash: acknowledged below 0, sent below 3.
+    const session = new Session('c', journal.host, [0], [3]);
+    session.setSubscription('x', everything);
+    for (let i = 0; i < 4; i += 1) journal.dispatch(session, 0, 'x', 1);
+    const sink = new Sink();
+    session.claim(sink);
+    session.attach(sink);
+    await settle();
+    assert.deepEqual(
+      sink.sent.map((delivery) => [delivery.offset, delivery.dup]),
+      [
+        [1, true],
+        [2, true],
+        [3, false],
+        [4, false],
+      ],
+    );
+    assert.deepEqual(session.cursors().sent, [5]);
+    assert.deepEqual(session.cursors().acked, [1]);
+  });
+});

@@ -111,12 +111,10 @@ export class Broker {
   #cursorWrite: Promise<void> = Promise.resolve();
   #dataShards: string[] = [];
   #frontier: number[] = [];
-  #appenders: Array<ShardAppender<Message>> = [];
-  #retainedAppender!: ShardAppender<Message>;
-  #sessionWrites!: ShardAppender<null>;
+  #appenders: Array<ShardAppender<Message, boolean>> = [];
+  #retainedAppender!: ShardAppender<Message, void>;
+  #sessionWrites!: ShardAppender<null, void>;
   #closed = false;
-  /** Set by dispatch for the publish() that is resolving. */
-  readonly #matched = new WeakMap<Message, boolean>();
   readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } };
   readonly #host: SessionHost;
 
@@ -187,9 +185,9 @@ export class Broker {
       if (!existing.has(name)) existing.set(name, await this.#store.create(name, {}));
     }
     this.#frontier = this.#dataShards.map((name) => existing.get(name)?.nextOffset ?? 0);
-    this.#appenders = this.#dataShards.map((name, shard) => new ShardAppender<Message>(this.#store, name, (message, offset) => this.#dispatch(message, shard, offset)));
-    this.#retainedAppender = new ShardAppender<Message>(this.#store, RETAINED_SHARD, (message) => this.#retained.set(message));
-    this.#sessionWrites = new ShardAppender<null>(this.#store, SESSIONS_SHARD, () => undefined);
+    this.#appenders = this.#dataShards.map((name, shard) => new ShardAppender<Message, boolean>(this.#store, name, (message, offset) => this.#dispatch(message, shard, offset)));
+    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retained.set(message));
+    this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined);
 
     const sessionRecords = await this.#replay(SESSIONS_SHARD, (record) => this.#table.apply(record));
     const retainedRecords = await this.#replay(RETAINED_SHARD, (record) => this.#retained.apply(record));
@@ -268,22 +266,20 @@ export class Broker {
     this.stats.messagesIn += 1;
     const shard = this.shardOf(message.topic);
     const retained = message.retain ? this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message) : undefined;
-    await (this.#appenders[shard] as ShardAppender<Message>).add(messageToRecord(message), message);
+    const matched = await (this.#appenders[shard] as ShardAppender<Message, boolean>).add(messageToRecord(message), message);
     if (retained !== undefined) await retained;
-    const matched = this.#matched.get(message) ?? false;
-    this.#matched.delete(message);
     return { matched };
   }
 
-  #dispatch(message: Message, shard: number, offset: number): void {
+  /** Hands a durable message to the online sessions it matches; returns whether any matched. */
+  #dispatch(message: Message, shard: number, offset: number): boolean {
     this.#frontier[shard] = offset + 1;
     const matches = this.#trie.match(message.topic);
-    if (matches.length === 0) return;
-    this.#matched.set(message, true);
+    if (matches.length === 0) return false;
     if (matches.length === 1) {
       const only = matches[0] as (typeof matches)[number];
       this.#offer(only.subscriberId, message, [only.value], shard, offset);
-      return;
+      return true;
     }
     const bySubscriber = new Map<string, SubscriptionOptions[]>();
     for (const match of matches) {
@@ -292,15 +288,16 @@ export class Broker {
       else list.push(match.value);
     }
     for (const [subscriberId, options] of bySubscriber) this.#offer(subscriberId, message, options, shard, offset);
+    return true;
   }
 
   #offer(subscriberId: string, message: Message, options: SubscriptionOptions[], shard: number, offset: number): void {
     const session = this.#sessions.get(subscriberId);
     if (session === undefined || !session.online) return;
-    const delivery = deliveryFor(message, options, subscriberId);
+    const delivery = deliveryFor(message, options, subscriberId, shard, offset);
     if (delivery === undefined) return;
     this.stats.messagesOut += 1;
-    session.offerLive({ ...delivery, shard, offset });
+    session.offerLive(delivery);
   }
 
   async #readBack(shard: number, from: number): Promise<Array<{ offset: number; message: Message }>> {
@@ -332,35 +329,50 @@ export class Broker {
     const { clientId } = request;
     this.#cancelTimer(this.#willTimers, clientId);
     this.#cancelTimer(this.#expiryTimers, clientId);
+    const writes: RecordInput[] = [];
+    const record = (input: RecordInput): void => {
+      this.#table.apply(input);
+      writes.push(input);
+    };
     let session = this.#sessions.get(clientId);
     if (session?.sink !== undefined) {
-      // Session takeover (MQTT-3.1.4-3): the older connection is closed; the session moves.
+      // Session takeover (MQTT-3.1.4-3): the older connection is closed; the session moves. Its
+      // connection ended without DISCONNECT, so a will without delay is due (a delayed one is
+      // cancelled by this new connection, MQTT 5.0 3.1.3.2.2).
       const previous = session.sink;
+      const previousWill = this.#willOf.get(clientId);
       session.detach();
       previous.close('session-taken-over');
+      if (previousWill !== undefined && previousWill.delaySeconds === 0) this.#publishWill(clientId, previousWill);
     }
-    const durable = this.#table.sessions.get(clientId);
-    const writes: RecordInput[] = [];
+    let durable = this.#table.sessions.get(clientId);
     let sessionPresent = false;
     if (request.cleanStart) {
-      if (session !== undefined || durable !== undefined) writes.push(...this.#end(clientId));
+      if (session !== undefined || durable !== undefined) for (const input of this.#end(clientId)) writes.push(input);
       session = undefined;
+      durable = undefined;
     } else if (session !== undefined) {
       sessionPresent = true;
     } else if (durable !== undefined) {
       session = this.#resume(durable);
       sessionPresent = true;
     }
-    const fresh = session === undefined;
     session ??= new Session(clientId, this.#host, []);
     this.#sessions.set(clientId, session);
     this.#expiry.set(clientId, request.expirySeconds);
     session.claim(request.sink);
     if (request.expirySeconds > 0) {
-      const meta: SessionMeta = { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(request.will === undefined ? {} : { will: request.will }) };
-      writes.push(metaRecord(clientId, meta));
-      this.#table.apply(writes[writes.length - 1] as RecordInput);
-      if (fresh) writes.push(cursorRecord(clientId, session.cursors()));
+      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(request.will === undefined ? {} : { will: request.will }) }));
+      if (durable === undefined) {
+        // Newly durable (a new session, or one that lived in memory only until now): everything
+        // it has goes to the journal, with cursors at the present position.
+        for (const [filter, options] of session.subscriptions) record(subscriptionRecord(clientId, filter, options));
+        record(cursorRecord(clientId, session.cursors()));
+      }
+    } else if (durable !== undefined) {
+      // Resumed with expiry 0: the session now ends with this connection, so nothing of it may
+      // outlive a crash (it stays in memory until the disconnect).
+      for (const input of endRecords(durable)) record(input);
     }
     this.#willOf.set(clientId, request.will);
     if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
@@ -377,7 +389,7 @@ export class Broker {
       this.#dataShards.map((_, shard) => durable.cursors.acked[shard] ?? 0),
       durable.cursors.sent,
     );
-    for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options);
+    for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options, true);
     return session;
   }
 
@@ -448,7 +460,8 @@ export class Broker {
       const delivery = deliveryFor(message, [{ ...options, noLocal: false }], session.clientId);
       if (delivery === undefined) continue;
       this.stats.messagesOut += 1;
-      session.offerRetained({ ...delivery, retain: true });
+      delivery.retain = true;
+      session.offerRetained(delivery);
     }
   }
 

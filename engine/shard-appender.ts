@@ -8,16 +8,16 @@ import type { ShardStore } from '../shard-model/index.js';
 /** Soft cap on one batch, well under the journal's default maxBatchBytes. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
-interface Waiting<T> {
+interface Waiting<T, R> {
   record: RecordInput;
   item: T;
   bytes: number;
-  resolve: (offset: number) => void;
+  resolve: (result: R) => void;
   reject: (error: unknown) => void;
 }
 
-export class ShardAppender<T> {
-  #waiting: Array<Waiting<T>> = [];
+export class ShardAppender<T, R> {
+  #waiting: Array<Waiting<T, R>> = [];
   #waitingBytes = 0;
   #inFlight = false;
   #idle: Array<() => void> = [];
@@ -25,8 +25,8 @@ export class ShardAppender<T> {
   constructor(
     private readonly store: ShardStore,
     readonly shard: string,
-    /** Called for each record once its batch is durable, in offset order, before it resolves. */
-    private readonly onAppended: (item: T, offset: number) => void,
+    /** Called for each record once its batch is durable, in offset order; add() resolves with its result. */
+    private readonly onAppended: (item: T, offset: number) => R,
   ) {}
 
   /** Bytes waiting for the next batch (for publisher backpressure). */
@@ -34,8 +34,8 @@ export class ShardAppender<T> {
     return this.#waitingBytes;
   }
 
-  /** Resolves with the record's offset once it is durable and onAppended has run. */
-  add(record: RecordInput, item: T): Promise<number> {
+  /** Resolves with onAppended's result once the record is durable. */
+  add(record: RecordInput, item: T): Promise<R> {
     const bytes = (record.value?.length ?? 0) + (record.key?.length ?? 0) + 32;
     return new Promise((resolve, reject) => {
       this.#waiting.push({ record, item, bytes, resolve, reject });
@@ -62,8 +62,8 @@ export class ShardAppender<T> {
     }
     let count = 0;
     let bytes = 0;
-    while (count < this.#waiting.length && (count === 0 || bytes + (this.#waiting[count] as Waiting<T>).bytes <= MAX_BATCH_BYTES)) {
-      bytes += (this.#waiting[count] as Waiting<T>).bytes;
+    while (count < this.#waiting.length && (count === 0 || bytes + (this.#waiting[count] as Waiting<T, R>).bytes <= MAX_BATCH_BYTES)) {
+      bytes += (this.#waiting[count] as Waiting<T, R>).bytes;
       count += 1;
     }
     const batch = this.#waiting.slice(0, count);
@@ -73,11 +73,11 @@ export class ShardAppender<T> {
     this.store.append(this.shard, batch.map((entry) => entry.record)).then(
       ({ baseOffset }) => {
         for (let i = 0; i < batch.length; i += 1) {
-          const entry = batch[i] as Waiting<T>;
+          const entry = batch[i] as Waiting<T, R>;
           try {
-            this.onAppended(entry.item, baseOffset + i);
-          } finally {
-            entry.resolve(baseOffset + i);
+            entry.resolve(this.onAppended(entry.item, baseOffset + i));
+          } catch (error) {
+            entry.reject(error);
           }
         }
         this.#inFlight = false;

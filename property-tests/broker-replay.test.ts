@@ -377,8 +377,9 @@ class Harness {
     const client = this.model.get(clientId) as ModelClient;
     // A new connection before the will delay has passed cancels the will (3.1.2.5).
     client.pendingWill = undefined;
-    // A takeover closes the older connection; its will is not published by this engine
-    // (session takeover is treated as a normal handover), which the model follows.
+    // A takeover closes the older connection without DISCONNECT: a will without delay is
+    // published; a delayed one is cancelled by the new connection (5.0 3.1.3.2.2).
+    if (client.online && client.will !== undefined && client.will.delaySeconds === 0) this.#modelPublishWill(client.will);
     if (cleanStart || !client.alive) client.subscriptions = new Map();
     client.alive = true;
     client.online = true;

@@ -127,7 +127,7 @@ describe('Session.cursors()', () => {
     const { session, sink } = online(journal, [], [], new Sink(1));
     journal.dispatch(undefined, 0, 'x', 1);
     journal.dispatch(undefined, 0, 'x', 1);
-    session.offerRetained({ message: (journal.shards[0]?.[0] as { message: Message }).message, qos: 1, retain: true, subscriptionIds: undefined });
+    session.offerRetained({ packetId: 0, message: (journal.shards[0]?.[0] as { message: Message }).message, qos: 1, retain: true, dup: false, subscriptionIds: undefined, shard: 0, offset: 0, released: false });
     assert.equal(sink.sent[0]?.shard, -1);
     assert.deepEqual(session.cursors().acked, [2]);
   });

@@ -32,6 +32,8 @@ export interface Delivery {
   /** Data shard index and offset; -1 for retained-message deliveries (not cursor-tracked). */
   shard: number;
   offset: number;
+  /** QoS 2 in flight: true once the client sent PUBREC and we answered PUBREL. */
+  released: boolean;
 }
 
 export enum SendResult {
@@ -52,11 +54,6 @@ export interface DeliverySink {
   close(reason: 'session-taken-over' | 'server-shutting-down'): void;
   /** The client's Receive Maximum: QoS 1/2 deliveries in flight at once. */
   readonly receiveMaximum: number;
-}
-
-interface InFlight extends Delivery {
-  /** QoS 2: 'released' once the client sent PUBREC and we sent PUBREL. */
-  released: boolean;
 }
 
 interface ShardStream {
@@ -84,13 +81,19 @@ const NONE_PENDING = new Set<number>();
 
 export class Session {
   readonly subscriptions = new Map<string, SubscriptionOptions>();
+  /**
+   * Per filter made while this session was in memory: the dispatch frontier of each shard when
+   * it was made. Read-back must not deliver what was published before the subscription existed;
+   * filters restored from the journal have no entry (their session's cursors bound them).
+   */
+  readonly #subscribedAt = new Map<string, number[]>();
   /** The session's own filters, for read-back filtering; made on the first subscription. */
   #filters: TopicTrie<SubscriptionOptions> | undefined;
   sink: DeliverySink | undefined;
   #queue: Delivery[] = [];
   #queueHead = 0;
   #queuedBytes = 0;
-  readonly #inflight = new Map<number, InFlight>();
+  readonly #inflight = new Map<number, Delivery>();
   #nextPacketId = 1;
   /**
    * Per shard, offsets of QoS 1/2 deliveries queued or in flight (not yet acknowledged). Shared
@@ -101,6 +104,8 @@ export class Session {
   readonly #sentBelow: number[];
   #pumping = false;
   #blocked = false;
+  /** Bumped by detach(): a read-back started before it must not move the streams after it. */
+  #generation = 0;
   ended = false;
 
   constructor(
@@ -133,8 +138,9 @@ export class Session {
     return this.#queue.length - this.#queueHead;
   }
 
-  setSubscription(filter: string, options: SubscriptionOptions): boolean {
+  setSubscription(filter: string, options: SubscriptionOptions, restored = false): boolean {
     const isNew = !this.subscriptions.has(filter);
+    if (isNew && !restored) this.#subscribedAt.set(filter, this.#streams.map((_, shard) => this.host.dispatchFrontier(shard)));
     this.subscriptions.set(filter, options);
     (this.#filters ??= new TopicTrie()).add(filter, this.clientId, options);
     return isNew;
@@ -142,6 +148,7 @@ export class Session {
 
   removeSubscription(filter: string): boolean {
     this.#filters?.remove(filter, this.clientId);
+    this.#subscribedAt.delete(filter);
     return this.subscriptions.delete(filter);
   }
 
@@ -173,7 +180,10 @@ export class Session {
     this.#blocked = false;
     for (const entry of this.#inflight.values()) {
       if (entry.released) sink.sendRelease(entry.packetId);
-      else sink.send({ ...entry, dup: true });
+      else {
+        entry.dup = true;
+        sink.send(entry);
+      }
     }
     this.pump();
   }
@@ -186,6 +196,7 @@ export class Session {
    */
   detach(): void {
     this.sink = undefined;
+    this.#generation += 1;
     const inflightOffsets = this.#pending.map(() => NONE_PENDING);
     for (const entry of this.#inflight.values()) {
       if (entry.shard < 0) continue;
@@ -208,13 +219,11 @@ export class Session {
   }
 
   /** A live message from the broker's dispatch; ignored for streams that are lagging. */
-  offerLive(delivery: Omit<Delivery, 'packetId' | 'dup'>): void {
+  offerLive(delivery: Delivery): void {
     if (delivery.shard >= 0) {
       const stream = this.#streams[delivery.shard] as ShardStream;
-      if (stream.lagging) {
-        if (delivery.qos === 0) this.host.dropped('queue-full', 1);
-        return;
-      }
+      // A lagging stream reads this offset back later (and counts a QoS 0 drop then).
+      if (stream.lagging) return;
       if (this.#queuedBytes >= this.host.maxQueuedBytes) {
         if (delivery.qos === 0) {
           this.host.dropped('queue-full', 1);
@@ -231,18 +240,20 @@ export class Session {
   }
 
   /** Queues a retained message (not tied to a shard position). */
-  offerRetained(delivery: Omit<Delivery, 'packetId' | 'dup' | 'shard' | 'offset'>): void {
-    this.#enqueue({ ...delivery, shard: -1, offset: -1 });
+  offerRetained(delivery: Delivery): void {
+    delivery.shard = -1;
+    delivery.offset = -1;
+    this.#enqueue(delivery);
     this.pump();
   }
 
-  #enqueue(delivery: Omit<Delivery, 'packetId' | 'dup'>): void {
+  #enqueue(delivery: Delivery): void {
     if (delivery.qos > 0 && delivery.shard >= 0) {
       let pending = this.#pending[delivery.shard] as Set<number>;
       if (pending === NONE_PENDING) this.#pending[delivery.shard] = pending = new Set();
       pending.add(delivery.offset);
     }
-    this.#queue.push({ ...delivery, packetId: 0, dup: false });
+    this.#queue.push(delivery);
     this.#queuedBytes += messageSize(delivery.message);
   }
 
@@ -311,7 +322,7 @@ export class Session {
         this.#settle(next);
         continue;
       }
-      if (next.qos > 0) this.#inflight.set(next.packetId, { ...next, released: false });
+      if (next.qos > 0) this.#inflight.set(next.packetId, next);
       if (result === SendResult.SentFull) this.#blocked = true;
     }
     if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
@@ -361,9 +372,10 @@ export class Session {
   }
 
   async #readBack(shard: number, stream: ShardStream): Promise<void> {
+    const generation = this.#generation;
     try {
       const records = await this.host.readBack(shard, stream.readFrom);
-      if (this.ended || !stream.lagging) return;
+      if (this.ended || !stream.lagging || generation !== this.#generation) return;
       const frontier = this.host.dispatchFrontier(shard);
       const now = this.host.now();
       let next = stream.readFrom;
@@ -372,14 +384,14 @@ export class Session {
         if (offset >= frontier) break;
         next = offset + 1;
         if ((this.#pending[shard] as Set<number>).has(offset)) continue;
-        const delivery = this.#match(message);
+        const delivery = this.#match(message, shard, offset);
         if (delivery === undefined) continue;
         if (delivery.qos === 0) {
           this.host.dropped('queue-full', 1);
           continue;
         }
         if (expiresAt(message) <= now) continue;
-        this.#enqueue({ ...delivery, shard, offset });
+        this.#enqueue(delivery);
       }
       // Nothing left to read below the frontier (an empty read means the journal's end).
       if (records.length === 0) next = Math.max(next, frontier);
@@ -395,10 +407,14 @@ export class Session {
   }
 
   /** The delivery this session makes of a message by its own subscriptions, if any match. */
-  #match(message: Message): Omit<Delivery, 'packetId' | 'dup' | 'shard' | 'offset'> | undefined {
+  #match(message: Message, shard: number, offset: number): Delivery | undefined {
     if (this.#filters === undefined) return undefined;
-    const matches = this.#filters.match(message.topic);
-    return deliveryFor(message, matches.map((match) => match.value), this.clientId);
+    const options: SubscriptionOptions[] = [];
+    for (const match of this.#filters.match(message.topic)) {
+      const since = this.#subscribedAt.get(match.filter);
+      if (since === undefined || offset >= (since[shard] ?? 0)) options.push(match.value);
+    }
+    return options.length === 0 ? undefined : deliveryFor(message, options, this.clientId, shard, offset);
   }
 
   /** Ends the session: nothing more is delivered or read. */
@@ -417,7 +433,7 @@ export class Session {
  * one delivery at the highest granted QoS, with every matching subscription identifier (5.0),
  * minus subscriptions with No Local set when the subscriber published it (MQTT-3.8.3-3).
  */
-export function deliveryFor(message: Message, options: readonly SubscriptionOptions[], subscriberId: string): Omit<Delivery, 'packetId' | 'dup' | 'shard' | 'offset'> | undefined {
+export function deliveryFor(message: Message, options: readonly SubscriptionOptions[], subscriberId: string, shard = -1, offset = -1): Delivery | undefined {
   let maxQos = -1;
   let retain = false;
   let subscriptionIds: number[] | undefined;
@@ -428,5 +444,5 @@ export function deliveryFor(message: Message, options: readonly SubscriptionOpti
     if (subscription.subscriptionId !== undefined) (subscriptionIds ??= []).push(subscription.subscriptionId);
   }
   if (maxQos < 0) return undefined;
-  return { message, qos: Math.min(maxQos, message.qos) as QoS, retain, subscriptionIds };
+  return { packetId: 0, message, qos: (maxQos < message.qos ? maxQos : message.qos) as QoS, retain, dup: false, subscriptionIds, shard, offset, released: false };
 }

@@ -62,7 +62,6 @@ export interface ConnectionRegistry {
 
 /** Bytes of a connection's publishes waiting for the journal before it stops reading. */
 const PUBLISH_BACKLOG_PAUSE_BYTES = 4 * 1024 * 1024;
-const MAX_PENDING_BEFORE_CONNACK = 64;
 /** Payloads from this size are written after their header instead of copied into one buffer. */
 const LARGE_PAYLOAD_BYTES = 8 * 1024;
 
@@ -140,7 +139,8 @@ export class MqttConnection implements DeliverySink {
       // #handleRaw may close the connection mid-chunk.
       if ((this.#state as State) === 'closed') return;
       if (this.#state === 'connecting') {
-        if (this.#early.length >= MAX_PENDING_BEFORE_CONNACK) return this.#fail(ReasonCode.QuotaExceeded, 'too many packets before CONNACK');
+        // Clients may send before CONNACK (3.1.1 section 3.1.4); the socket is paused meanwhile,
+        // so this holds at most the rest of the chunk that carried the CONNECT.
         this.#early.push(raw);
         continue;
       }
@@ -216,6 +216,7 @@ export class MqttConnection implements DeliverySink {
   async #onConnect(packet: IConnectPacket): Promise<void> {
     this.#state = 'connecting';
     this.clock.clearTimeout(this.#timer);
+    this.transport.pause();
     const v5 = this.#version === 5;
     const properties = packet.properties ?? {};
     this.#problemInfo = properties.requestProblemInformation !== false;
@@ -316,6 +317,7 @@ export class MqttConnection implements DeliverySink {
       if (this.#state !== 'connected') return;
       this.#handleRaw(raw);
     }
+    if (!this.#paused) this.transport.resume();
   }
 
   #topicLimits(): { levelsMax: number; bytesMax: number } {
@@ -362,7 +364,8 @@ export class MqttConnection implements DeliverySink {
       return;
     }
     const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
-    const size = payload.length + topic.length;
+    // What a waiting publish holds besides its payload: message, record, promises, closures.
+    const size = payload.length + topic.length + 512;
     this.#publishBacklog += size;
     if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES && !this.#paused) {
       this.#paused = true;

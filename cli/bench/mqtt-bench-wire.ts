@@ -93,6 +93,11 @@ export interface WorkerStats {
   latenciesNs: Float64Array;
   /** CPU time of this process inside the measured window (complete once the window ended). */
   windowCpu: CpuTime;
+  /**
+   * Share of the measured window this process's event loop was busy (0..1). Near 1 means the
+   * worker had no slack, even when its CPU share is lower because the machine is contended.
+   */
+  windowLoopBusy: number;
   errors: string[];
 }
 

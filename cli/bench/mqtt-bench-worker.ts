@@ -8,7 +8,7 @@
 // hand, acknowledge a whole chunk's packets in one write and time each measured message from
 // the send time in its payload.
 import { connect, type Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { IConnackPacket, ISubackPacket } from 'mqtt-packet';
 import {
   decodePacket,
@@ -75,6 +75,8 @@ let latencyCount = 0;
 let cpuAtWindowStart: NodeJS.CpuUsage | null = null;
 let windowCpu: CpuTime = { userUs: 0, systemUs: 0 };
 let windowCpuFinal = false;
+let loopAtWindowStart: EventLoopUtilization | null = null;
+let windowLoopBusy = 0;
 const errors: string[] = [];
 
 function reportError(message: string): void {
@@ -459,6 +461,7 @@ function stats(): WorkerStats {
   if (cpuAtWindowStart !== null && !windowCpuFinal) {
     const used = process.cpuUsage(cpuAtWindowStart);
     windowCpu = { userUs: used.user, systemUs: used.system };
+    if (loopAtWindowStart !== null) windowLoopBusy = performance.eventLoopUtilization(loopAtWindowStart).utilization;
   }
   const samples = latencies.slice(0, latencyCount);
   latencyCount = 0;
@@ -477,6 +480,7 @@ function stats(): WorkerStats {
     foreign: counters.foreign,
     latenciesNs: samples,
     windowCpu,
+    windowLoopBusy,
     errors: errors.splice(0),
   };
 }
@@ -523,6 +527,7 @@ function startLoad(window: LoadWindow): void {
   });
   at(window.measureStart, () => {
     cpuAtWindowStart = process.cpuUsage();
+    loopAtWindowStart = performance.eventLoopUtilization();
   });
   at(window.measureEnd, () => {
     if (cpuAtWindowStart !== null) {
@@ -530,6 +535,7 @@ function startLoad(window: LoadWindow): void {
       windowCpu = { userUs: used.user, systemUs: used.system };
       windowCpuFinal = true;
     }
+    if (loopAtWindowStart !== null) windowLoopBusy = performance.eventLoopUtilization(loopAtWindowStart).utilization;
     for (const publisher of publishers) publisher.stop();
   });
   timers.push(setInterval(() => send({ type: 'stats', stats: stats() }), STATS_INTERVAL_MS));

@@ -101,6 +101,8 @@ export interface MqttBenchReport {
     busiestProcessPercent: number;
     /** Per process, % of one core: the coordinator first, then the workers. */
     perProcessPercent: number[];
+    /** The busiest worker's event loop, % of the window busy (not waiting for I/O). */
+    busiestWorkerLoopPercent: number;
   };
   broker: BrokerFigures | null;
   connectSeconds: { idle: number; subscribers: number; publishers: number };
@@ -415,7 +417,10 @@ export async function runMqttBench(options: MqttBenchOptions, hooks: MqttBenchHo
       },
       publishes: { completed: final.completed, refused: final.refused, inflightAtEnd: final.inflight },
       latencyMs: { samples: histogram.count, p50: quantileMs(0.5), p99: quantileMs(0.99), p999: quantileMs(0.999), max: quantileMs(1) },
-      tool: { processes: cpuPercents.length, cpuPercentOfCore: toolPercent, cpuPercentOfMachine: toolPercent / availableParallelism(), busiestProcessPercent: Math.max(...cpuPercents), perProcessPercent: cpuPercents },
+      tool: { processes: cpuPercents.length, cpuPercentOfCore: toolPercent, cpuPercentOfMachine: toolPercent / availableParallelism(), busiestProcessPercent: Math.max(...cpuPercents),
+        perProcessPercent: cpuPercents,
+        busiestWorkerLoopPercent: Math.max(0, ...handles.map((handle) => (handle.final?.windowLoopBusy ?? 0) * 100)),
+      },
       broker,
       connectSeconds,
       drainSeconds,
@@ -432,7 +437,7 @@ export async function runMqttBench(options: MqttBenchOptions, hooks: MqttBenchHo
 }
 
 function sumStats(all: (WorkerStats | null)[]): WorkerStats {
-  const sum: WorkerStats = { sent: 0, sentMeasured: 0, sentMeasuredMatching: 0, completed: 0, refused: 0, inflight: 0, publishersDone: true, delivered: 0, deliveredInWindow: 0, measuredUnique: 0, duplicates: 0, foreign: 0, latenciesNs: new Float64Array(0), windowCpu: emptyCpu(), errors: [] };
+  const sum: WorkerStats = { sent: 0, sentMeasured: 0, sentMeasuredMatching: 0, completed: 0, refused: 0, inflight: 0, publishersDone: true, delivered: 0, deliveredInWindow: 0, measuredUnique: 0, duplicates: 0, foreign: 0, latenciesNs: new Float64Array(0), windowCpu: emptyCpu(), windowLoopBusy: 0, errors: [] };
   for (const stats of all) {
     if (stats === null) {
       sum.publishersDone = false;
@@ -489,9 +494,9 @@ export function formatMqttReport(report: MqttBenchReport): string {
     const perConn = b.perIdleConnectionBytes === null ? '' : `, after ${number(s.idleConnections)} idle conns ${mib(b.rssAfterIdleBytes)} (${number(b.perIdleConnectionBytes / 1024, 2)} KiB/conn)`;
     lines.push(`broker      pid ${b.pid}: RSS before ${mib(b.rssBeforeBytes)}${perConn}, peak ${mib(b.rssPeakBytes)}, end ${mib(b.rssEndBytes)}; CPU ${number(b.cpuPercentOfCore)}% of a core in the window, ${number(b.cpuSecondsTotal, 2)} s in all`);
   }
-  lines.push(`load tool   CPU ${number(report.tool.cpuPercentOfCore)}% of a core (${number(report.tool.cpuPercentOfMachine)}% of ${report.cpus} CPUs) over ${report.tool.processes} processes; busiest ${number(report.tool.busiestProcessPercent)}%`);
+  lines.push(`load tool   CPU ${number(report.tool.cpuPercentOfCore)}% of a core (${number(report.tool.cpuPercentOfMachine)}% of ${report.cpus} CPUs) over ${report.tool.processes} processes; busiest ${number(report.tool.busiestProcessPercent)}%; busiest event loop ${number(report.tool.busiestWorkerLoopPercent)}% busy`);
   const warnings: string[] = [];
-  if (report.tool.busiestProcessPercent >= 90) warnings.push('a load tool process was near 100% of a core: the tool may have limited the rate (try --workers)');
+  if (report.tool.busiestProcessPercent >= 90 || report.tool.busiestWorkerLoopPercent >= 90) warnings.push('a load tool worker had no slack (near 100% CPU or event loop busy): the tool may have limited the rate (try --workers, or a quieter machine)');
   if (s.rate > 0 && report.sent.perSecond < s.rate * 0.95) warnings.push(`sent ${number(report.sent.perSecond)} msg/s, below the target ${number(s.rate)}`);
   if (report.errors.length > 0) warnings.push(`errors: ${report.errors.join('; ')}`);
   for (const warning of warnings) lines.push(`warning: ${warning}`);

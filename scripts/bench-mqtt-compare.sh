@@ -6,7 +6,8 @@
 #   NAME=URL=PID         an already running broker, e.g. shardline=mqtt://127.0.0.1:1883=4242
 # Environment: DURATION (measured seconds per scenario, default 10), WORKERS (default: the
 # bench default), SCENARIOS (names to run, default "idle10k fanin-qos0 fanin-qos1 fanout": the
-# memory scenario first, on a fresh broker), MOSQUITTO_CONF (extra mosquitto.conf lines, e.g.
+# memory scenario first, on a fresh broker; also latency-qos0 and latency-qos1: fan-in at a
+# fixed RATE, default 20000 msg/s, where latency is not just queueing), MOSQUITTO_CONF (extra mosquitto.conf lines, e.g.
 # $'max_inflight_messages 0\nmax_queued_messages 0').
 # Only brokers started by this script are stopped by it, by pid.
 set -euo pipefail
@@ -75,11 +76,13 @@ scenario_flags() {
     fanin-qos1) echo "--pubs 8 --subs 1 --qos 1 --size 64 --duration $DURATION" ;;
     fanout) echo "--pubs 1 --subs 64 --qos 0 --size 64 --rate 2000 --duration $DURATION" ;;
     idle10k) echo "--pubs 0 --subs 0 --conns 10000 --duration 1 --warmup 0" ;;
+    latency-qos0) echo "--pubs 8 --subs 1 --qos 0 --size 64 --rate ${RATE:-20000} --duration $DURATION" ;;
+    latency-qos1) echo "--pubs 8 --subs 1 --qos 1 --size 64 --rate ${RATE:-20000} --duration $DURATION" ;;
     *) echo "unknown scenario $1" >&2; exit 2 ;;
   esac
 }
 
-printf '%-10s %-11s %10s %10s %8s %8s %8s %9s %7s %9s %9s %8s\n' broker scenario sent/s recv/s p50ms p99ms lost broker%  tool% busiest% KiB/conn peakMiB
+printf '%-10s %-11s %10s %10s %9s %9s %8s %8s %6s %9s %6s %9s %8s\n' broker scenario sent/s recv/s p50ms p99ms lost broker% tool% busiest% loop% KiB/conn peakMiB
 stop_broker() {
   case "$1" in
     mosquitto | aedes)
@@ -106,10 +109,10 @@ for broker in ${*:-mosquitto aedes}; do
         (.sent.perSecond|floor), (.received.perSecond|floor),
         (.latencyMs.p50*1000|round/1000), (.latencyMs.p99*1000|round/1000),
         .received.lost, (.broker.cpuPercentOfCore // 0 | floor),
-        (.tool.cpuPercentOfCore|floor), (.tool.busiestProcessPercent|floor),
+        (.tool.cpuPercentOfCore|floor), (.tool.busiestProcessPercent|floor), (.tool.busiestWorkerLoopPercent|floor),
         ((.broker.perIdleConnectionBytes // 0) / 1024 * 100 | round / 100),
         ((.broker.rssPeakBytes // .broker.rssAfterIdleBytes // 0) / 1048576 | floor)] | @tsv' "$SCRATCH/report.json" |
-      awk -F'\t' '{ printf "%-10s %-11s %10s %10s %8s %8s %8s %9s %7s %9s %9s %8s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12 }'
+      awk -F'\t' '{ printf "%-10s %-11s %10s %10s %9s %9s %8s %8s %6s %9s %6s %9s %8s\n", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13 }'
     stop_broker "$broker"
   done
 done

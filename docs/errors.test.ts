@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { AUDIT_PROBLEMS, errorRegistry } from '../journal/index.js';
 import '../shard-model/index.js';
+import '../protocols/mqtt/index.js';
 
 test('docs/errors.md lists every error code and no other', async () => {
   const page = await readFile(new URL('./errors.md', import.meta.url), 'utf8');

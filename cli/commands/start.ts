@@ -14,7 +14,7 @@ import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Broker } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
-import { MqttListenError, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import type { Command } from '../command.js';
 import { effectiveRoles, resolveStartSettings, settingsHelp, startOptionSpec, type StartSettings } from '../config/settings.js';
@@ -219,13 +219,6 @@ export const startCommand: Command = {
     logger.debug({ sources: settings.sources }, 'settings resolved');
     try {
       return await run(settings, logger);
-    } catch (error) {
-      if (error instanceof MqttListenError) {
-        logger.error({ address: error.address }, error.message);
-        process.stderr.write(`shardline start: ${error.message}\n`);
-        return 1;
-      }
-      throw error;
     } finally {
       // pino writes stdout synchronously, but flush in case a destination buffers.
       logger.flush();

@@ -438,16 +438,19 @@ export class MqttConnection implements DeliverySink {
     const subscriptionId = v5 ? packet.properties?.subscriptionIdentifier : undefined;
     const granted: number[] = [];
     const accepted: Array<{ filter: string; options: SubscriptionOptions; index: number }> = [];
+    const refusals: string[] = [];
     for (const [index, subscription] of packet.subscriptions.entries()) {
       const filter = subscription.topic;
       const check = isCleanString(filter) ? checkTopicFilter(filter, this.#topicLimits()) : undefined;
       if (check === undefined) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
       if (!check.ok) {
         granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
+        refusals.push(check.detail);
         continue;
       }
       if (filter.startsWith('$share/')) {
         granted.push(v5 ? ReasonCode.SharedSubscriptionsNotSupported : 0x80);
+        refusals.push(`shared subscriptions (${filter}) are not supported yet`);
         continue;
       }
       const options: SubscriptionOptions = {
@@ -462,7 +465,7 @@ export class MqttConnection implements DeliverySink {
     }
     const isNew = accepted.length > 0 ? await this.broker.subscribe(session, accepted) : [];
     if (this.#state !== 'connected') return;
-    this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties: {} } : {}) } as Packet);
+    this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties: this.#reason(refusals.length > 0 ? refusals.join('; ') : undefined).properties ?? {} } : {}) } as Packet);
     for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
   }
 

@@ -2,4 +2,5 @@
 export { MqttConnection, type Authenticate, type ConnectRequestInfo, type MqttLimits, type Transport } from './connection.js';
 export { PacketFramer, type FrameResult } from './framing.js';
 export { ReasonCode, reasonName } from './reason-codes.js';
-export { DEFAULT_MQTT_PORT, MqttListenError, MqttServer, type MqttServerOptions } from './server.js';
+export { MqttErrors } from './errors.js';
+export { DEFAULT_MQTT_PORT, MqttServer, type MqttServerOptions } from './server.js';

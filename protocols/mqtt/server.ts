@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
+import { MqttErrors } from './errors.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits } from './connection.js';
 
 export const DEFAULT_MQTT_PORT = 1883;
@@ -17,15 +18,6 @@ export interface MqttServerOptions {
   logger: Logger;
   clock?: Clock;
   authenticate?: Authenticate;
-}
-
-export class MqttListenError extends Error {
-  constructor(
-    readonly address: string,
-    readonly reason: string,
-  ) {
-    super(`cannot listen for MQTT on ${address}: ${reason}`);
-  }
 }
 
 export class MqttServer {
@@ -61,7 +53,7 @@ export class MqttServer {
       const code = (error as NodeJS.ErrnoException).code;
       const reason =
         code === 'EADDRINUSE' ? 'the port is already in use (another broker running? pick another with --mqtt-port)' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (error as Error).message;
-      throw new MqttListenError(`${options.host}:${options.port}`, reason);
+      throw MqttErrors.listenFailed.create({}, `${options.host}:${options.port}`, reason);
     }
     const bound = server.address() as { address: string; port: number };
     const mqtt = new MqttServer(server, options, bound.address, bound.port);

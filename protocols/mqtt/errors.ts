@@ -1,0 +1,12 @@
+// MQTT front-end error registry (SL_MQTT_*): failures of the listener itself. Protocol
+// violations by clients are not errors of this kind: they are answered with MQTT reason codes.
+import { defineError } from '../../journal/index.js';
+
+export const MqttErrors = {
+  listenFailed: defineError({
+    code: 'SL_MQTT_LISTEN_FAILED',
+    meaning: 'The MQTT listener could not bind its address: the port is in use (another broker or a second Shardline), the address is not on this machine, or the port needs privileges.',
+    fix: 'Stop whatever holds the port or pick another with --mqtt-port (0 picks a free one); check --host.',
+    message: (address: string, reason: string) => `cannot listen for MQTT on ${address}: ${reason}`,
+  }),
+};

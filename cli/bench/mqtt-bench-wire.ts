@@ -98,7 +98,10 @@ export interface WorkerStats {
    * worker had no slack, even when its CPU share is lower because the machine is contended.
    */
   windowLoopBusy: number;
+  /** The first few error messages since the previous report. */
   errors: string[];
+  /** Every error of the run, counted. */
+  errorCount: number;
 }
 
 export type WorkerMessage =

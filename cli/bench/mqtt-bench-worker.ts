@@ -78,9 +78,11 @@ let windowCpuFinal = false;
 let loopAtWindowStart: EventLoopUtilization | null = null;
 let windowLoopBusy = 0;
 const errors: string[] = [];
+let errorCount = 0;
 
 function reportError(message: string): void {
-  if (errors.length < MAX_ERRORS) errors.push(message);
+  errorCount += 1;
+  if (errorCount <= MAX_ERRORS) errors.push(message);
 }
 
 function send(message: WorkerMessage, done?: () => void): void {
@@ -482,6 +484,7 @@ function stats(): WorkerStats {
     windowCpu,
     windowLoopBusy,
     errors: errors.splice(0),
+    errorCount,
   };
 }
 

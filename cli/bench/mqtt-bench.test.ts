@@ -147,6 +147,7 @@ function options(overrides: Partial<MqttBenchOptions>): MqttBenchOptions {
 
 function assertComplete(report: Awaited<ReturnType<typeof runMqttBench>>, subscribers: number, rate: number): void {
   assert.deepEqual(report.errors, []);
+  assert.equal(report.errorCount, 0);
   // Rate-limited: the window holds about rate x 1 s publishes.
   assert.ok(Math.abs(report.sent.messages - rate) <= rate * 0.1, `sent ${report.sent.messages}, target ${rate}`);
   assert.equal(report.received.expected, report.sent.messages * subscribers);

@@ -107,7 +107,9 @@ export interface MqttBenchReport {
   broker: BrokerFigures | null;
   connectSeconds: { idle: number; subscribers: number; publishers: number };
   drainSeconds: number;
+  /** The first few errors (connections closed or refused during the run, ...). */
   errors: string[];
+  errorCount: number;
   elapsedSeconds: number;
 }
 
@@ -425,6 +427,7 @@ export async function runMqttBench(options: MqttBenchOptions, hooks: MqttBenchHo
       connectSeconds,
       drainSeconds,
       errors,
+      errorCount: final.errorCount,
       elapsedSeconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -437,7 +440,7 @@ export async function runMqttBench(options: MqttBenchOptions, hooks: MqttBenchHo
 }
 
 function sumStats(all: (WorkerStats | null)[]): WorkerStats {
-  const sum: WorkerStats = { sent: 0, sentMeasured: 0, sentMeasuredMatching: 0, completed: 0, refused: 0, inflight: 0, publishersDone: true, delivered: 0, deliveredInWindow: 0, measuredUnique: 0, duplicates: 0, foreign: 0, latenciesNs: new Float64Array(0), windowCpu: emptyCpu(), windowLoopBusy: 0, errors: [] };
+  const sum: WorkerStats = { sent: 0, sentMeasured: 0, sentMeasuredMatching: 0, completed: 0, refused: 0, inflight: 0, publishersDone: true, delivered: 0, deliveredInWindow: 0, measuredUnique: 0, duplicates: 0, foreign: 0, latenciesNs: new Float64Array(0), windowCpu: emptyCpu(), windowLoopBusy: 0, errors: [], errorCount: 0 };
   for (const stats of all) {
     if (stats === null) {
       sum.publishersDone = false;
@@ -455,6 +458,7 @@ function sumStats(all: (WorkerStats | null)[]): WorkerStats {
     sum.measuredUnique += stats.measuredUnique;
     sum.duplicates += stats.duplicates;
     sum.foreign += stats.foreign;
+    sum.errorCount += stats.errorCount;
   }
   return sum;
 }
@@ -498,7 +502,7 @@ export function formatMqttReport(report: MqttBenchReport): string {
   const warnings: string[] = [];
   if (report.tool.busiestProcessPercent >= 90 || report.tool.busiestWorkerLoopPercent >= 90) warnings.push('a load tool worker had no slack (near 100% CPU or event loop busy): the tool may have limited the rate (try --workers, or a quieter machine)');
   if (s.rate > 0 && report.sent.perSecond < s.rate * 0.95) warnings.push(`sent ${number(report.sent.perSecond)} msg/s, below the target ${number(s.rate)}`);
-  if (report.errors.length > 0) warnings.push(`errors: ${report.errors.join('; ')}`);
+  if (report.errorCount > 0) warnings.push(`${number(report.errorCount)} error(s), first: ${report.errors.slice(0, 3).join('; ')}`);
   for (const warning of warnings) lines.push(`warning: ${warning}`);
   if (s.rate === 0 && s.qos === 0 && s.subscribers > 0) lines.push('note: QoS 0 at full speed fills the socket buffers, so latency measures that queue; quote latency from a --rate run');
   lines.push(`elapsed ${number(report.elapsedSeconds, 1)} s`);

@@ -167,7 +167,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
       },
     });
     process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatMqttReport(report));
-    return report.errors.length > 0 ? 1 : 0;
+    return report.errorCount > 0 ? 1 : 0;
   } catch (error) {
     if (aborter.signal.aborted) {
       process.stderr.write('shardline bench mqtt: interrupted\n');

@@ -225,7 +225,7 @@ export class Broker {
         // any of them up to the end of the journal might have been, so their resends carry DUP
         // ("might be a re-delivery", MQTT 3.3.1.1).
         const sent = this.#frontier.map((frontier, shard) => Math.max(frontier, session.cursors.sent[shard] ?? 0));
-        writes.push(cursorRecord(session.clientId, { acked: session.cursors.acked, sent }));
+        writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
       }
       const disconnectedAt = session.meta.disconnectedAt ?? now;
       if (session.meta.will !== undefined) this.#scheduleWill(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
@@ -388,6 +388,7 @@ export class Broker {
       this.#host,
       this.#dataShards.map((_, shard) => durable.cursors.acked[shard] ?? 0),
       durable.cursors.sent,
+      durable.cursors.released,
     );
     for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options, true);
     return session;
@@ -544,6 +545,16 @@ export class Broker {
     this.#cursorTimer = this.#clock.setTimeout(() => {
       void this.flushCursors().finally(() => this.#scheduleCursorFlush());
     }, this.#cursorFlushMs);
+  }
+
+  /**
+   * Resolves once a QoS 2 delivery the client acknowledged with PUBREC is recorded as released
+   * (durable sessions), so the PUBREL that follows is never contradicted by a PUBLISH resent
+   * after a crash: that is what keeps QoS 2 exactly-once across a restart.
+   */
+  async recordRelease(session: Session): Promise<void> {
+    if (!this.#isDurable(session.clientId)) return;
+    await this.flushCursors();
   }
 
   /** Writes the cursors of durable sessions that moved since the last flush. */

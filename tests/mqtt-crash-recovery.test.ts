@@ -1,8 +1,8 @@
 // kill -9 of the broker in the middle of a publish stream, then a restart on the same state.
 //
 // Goal: nothing the broker acknowledged is lost. Every QoS 1 message it PUBACKed reaches every
-// persistent subscriber at least once, and every QoS 2 message it PUBRECed is delivered too
-// (duplicates are counted and reported); persistent sessions come back (session present 1)
+// persistent subscriber at least once (duplicates are counted and reported), and every QoS 2
+// message it PUBRECed is delivered exactly once; persistent sessions come back (session present 1)
 // with their subscriptions, so a message published after the restart reaches them without a
 // new SUBSCRIBE; retained messages set before the crash are what a new subscriber gets; and a
 // delivery the subscriber had not acknowledged when the broker died is sent again, with DUP.
@@ -274,6 +274,8 @@ for (const topology of TOPOLOGIES) {
         );
         assert.deepEqual(lostQ1, [], `${record.clientId}: acknowledged QoS 1 messages never delivered`);
         assert.deepEqual(lostQ2, [], `${record.clientId}: acknowledged QoS 2 messages never delivered`);
+        // Exactly once for QoS 2, across the crash too: the released state is saved before each PUBREL.
+        assert.equal(dupQ2.count, 0, `${record.clientId}: QoS 2 messages delivered twice: ${dupQ2.which.slice(0, 20).join(' ')}`);
         const unknown = record.deliveries.filter((delivery) => delivery.seq >= stream.sent[delivery.qos as 1 | 2]);
         assert.deepEqual(unknown, [], `${record.clientId}: deliveries of messages never published`);
         assert.deepEqual(record.other, [], `${record.clientId}: unexpected messages`);

@@ -50,6 +50,8 @@ export interface SessionMeta {
 export interface DeliveryCursors {
   acked: number[];
   sent: number[];
+  /** QoS 2 deliveries the client has received (PUBREC), awaiting PUBCOMP: [packetId, shard, offset]. */
+  released?: Array<[number, number, number]>;
 }
 
 export interface DurableSession {

@@ -76,6 +76,12 @@ export interface SessionHost {
   readFailed(session: Session, shard: number, error: unknown): void;
 }
 
+/**
+ * The message of a QoS 2 delivery restored in the released state: only its PUBREL is ever
+ * sent again, so its content is not needed (and not read back).
+ */
+const RELEASED_PLACEHOLDER: Message = { topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, publisherId: '', timestamp: 0, properties: undefined };
+
 /** Never added to: shards without pending deliveries share it. */
 const NONE_PENDING = new Set<number>();
 
@@ -115,7 +121,12 @@ export class Session {
     startOffsets: ReadonlyArray<number | undefined>,
     /** Per shard, offsets below this were sent before (a restart's resends carry DUP). */
     sentBelow: readonly number[] = [],
+    /** QoS 2 deliveries the client had received (PUBREC) when the session was last saved. */
+    released: ReadonlyArray<readonly [packetId: number, shard: number, offset: number]> = [],
   ) {
+    for (const [packetId, shard, offset] of released) {
+      this.#inflight.set(packetId, { packetId, message: RELEASED_PLACEHOLDER, qos: 2, retain: false, dup: true, subscriptionIds: undefined, shard, offset, released: true });
+    }
     this.#sentBelow = Array.from({ length: host.shardCount }, (_, shard) => sentBelow[shard] ?? 0);
     this.#pending = Array.from({ length: host.shardCount }, () => NONE_PENDING);
     this.#streams = Array.from({ length: host.shardCount }, (_, shard) => {
@@ -162,7 +173,9 @@ export class Session {
       for (const offset of this.#pending[shard] as Set<number>) if (offset < low) low = offset;
       return low;
     });
-    return { acked, sent: [...this.#sentBelow] };
+    const released: Array<[number, number, number]> = [];
+    for (const entry of this.#inflight.values()) if (entry.released && entry.shard >= 0) released.push([entry.packetId, entry.shard, entry.offset]);
+    return released.length === 0 ? { acked, sent: [...this.#sentBelow] } : { acked, sent: [...this.#sentBelow], released };
   }
 
   /**
@@ -352,7 +365,14 @@ export class Session {
   received(packetId: number): boolean {
     const entry = this.#inflight.get(packetId);
     if (entry === undefined || entry.qos !== 2) return false;
+    if (entry.released) return true;
     entry.released = true;
+    // From now on only its PUBREL may be resent, never the PUBLISH: the cursor moves past it
+    // and the released list (saved before the PUBREL goes out) remembers the packet id.
+    if (entry.shard >= 0) {
+      (this.#pending[entry.shard] as Set<number>).delete(entry.offset);
+      this.host.cursorsMoved(this);
+    }
     return true;
   }
 

@@ -425,8 +425,14 @@ export class MqttConnection implements DeliverySink {
       session.acknowledge(messageId);
       return;
     }
-    const known = session.received(messageId);
-    this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
+    if (!session.received(messageId)) {
+      this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
+      return;
+    }
+    this.broker.recordRelease(session).then(
+      () => this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet),
+      (error: unknown) => this.#internalError(error),
+    );
   }
 
   // ---- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------------------

@@ -435,7 +435,7 @@ describe('sessions', () => {
 
 describe('slow consumers', () => {
   test('past maxQueuedBytes QoS 0 messages are dropped and counted; QoS 1 ones all arrive later, in order, read back from the journal', async () => {
-    const { broker } = await open({ dataShards: 1, maxQueuedBytes: 1000 });
+    const { broker } = await open({ dataShards: 1, maxQueuedBytes: 4000 });
     const client = await connect(broker, 'slow');
     await subscribe(broker, client, 't', subscription(1));
     // The transport is backed up from the first send: everything else queues.
@@ -486,7 +486,7 @@ describe('regressions: races and restarts', () => {
       for (let turn = 0; turn < 5; turn += 1) await new Promise<void>((resolve) => setImmediate(resolve));
       return records;
     };
-    const { broker } = await open({ store, dataShards: 1, maxQueuedBytes: 250 });
+    const { broker } = await open({ store, dataShards: 1, maxQueuedBytes: 1000 });
     const first = await connect(broker, 's', { expirySeconds: 600, sink: new RecordingSink(1) });
     await subscribe(broker, first, 't', subscription(1));
     const sent: string[] = [];

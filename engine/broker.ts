@@ -16,6 +16,7 @@ import type { JournalRecord, RecordInput } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import { messageToRecord, recordToMessage, type Message } from './messages/message.js';
 import { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
+import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
 import { ShardAppender } from './shard-appender.js';
 import {
@@ -97,7 +98,8 @@ export class Broker {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #cursorFlushMs: number;
-  readonly #trie = new TopicTrie<SubscriptionOptions>();
+  /** Every subscription of every session, online or not, behind a match cache. */
+  readonly #trie = new MatchCache(new TopicTrie<SubscriptionOptions>());
   readonly #table = new SessionTable();
   readonly #retained = new RetainedStore();
   /** Sessions in memory: online ones and durable ones that were online since start. */

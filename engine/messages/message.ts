@@ -60,10 +60,26 @@ export function hasProperties(properties: MessageProperties | undefined): proper
 }
 
 /** The journal record for a message; `value: null` (a tombstone) when `tombstone` is set. */
+/** The `pub` header values, one per QoS/retain combination (records never change them). */
+const FLAG_VALUES = Array.from({ length: 8 }, (_, flags) => Buffer.from([flags]));
+/** Publisher id bytes, cached: a publisher sends many messages (bounded for many publishers). */
+const publisherBytes = new Map<string, Buffer>();
+const PUBLISHER_CACHE_MAX = 4096;
+
+function publisherIdBytes(publisherId: string): Buffer {
+  let bytes = publisherBytes.get(publisherId);
+  if (bytes === undefined) {
+    if (publisherBytes.size >= PUBLISHER_CACHE_MAX) publisherBytes.clear();
+    bytes = Buffer.from(publisherId);
+    publisherBytes.set(publisherId, bytes);
+  }
+  return bytes;
+}
+
 export function messageToRecord(message: Message, tombstone = false): RecordInput {
   const headers: RecordHeader[] = [
-    { key: PUBLISH_HEADER, value: Buffer.from([message.qos | (message.retain ? 4 : 0)]) },
-    { key: FROM_HEADER, value: Buffer.from(message.publisherId) },
+    { key: PUBLISH_HEADER, value: FLAG_VALUES[message.qos | (message.retain ? 4 : 0)] as Buffer },
+    { key: FROM_HEADER, value: publisherIdBytes(message.publisherId) },
   ];
   if (hasProperties(message.properties)) headers.push({ key: PROPS_HEADER, value: encodeProperties(message.properties) });
   return { key: Buffer.from(message.topic), value: tombstone ? null : message.payload, headers, timestamp: message.timestamp };
@@ -107,5 +123,6 @@ export function propertiesAt(message: Message, now: number): MessageProperties |
 
 /** Approximate bytes a queued delivery holds, for the per-client queue bound. */
 export function messageSize(message: Message): number {
-  return message.payload.length + message.topic.length + 64;
+  // Payload and topic plus what a queued delivery costs besides: message, delivery, record objects.
+  return message.payload.length + message.topic.length + 320;
 }

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { Broker, Clock, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
 import { PacketFramer } from './framing.js';
+import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 
@@ -61,7 +62,7 @@ export interface ConnectionRegistry {
 }
 
 /** Bytes of a connection's publishes waiting for the journal before it stops reading. */
-const PUBLISH_BACKLOG_PAUSE_BYTES = 4 * 1024 * 1024;
+const PUBLISH_BACKLOG_PAUSE_BYTES = 1024 * 1024;
 /** Payloads from this size are written after their header instead of copied into one buffer. */
 const LARGE_PAYLOAD_BYTES = 8 * 1024;
 
@@ -96,6 +97,8 @@ export class MqttConnection implements DeliverySink {
   #paused = false;
   #ackQueue: PendingAck[] = [];
   #topicAliasesIn: Map<number, string> | undefined;
+  /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
+  #lastValidTopic = '';
   // Outbound flow state.
   receiveMaximum = 65_535;
   #clientMaxPacketSize = Number.POSITIVE_INFINITY;
@@ -157,8 +160,10 @@ export class MqttConnection implements DeliverySink {
       if (level.name === 'MQIsdp' ? level.level !== 3 : level.level !== 4 && level.level !== 5) return this.#refuseVersion(`protocol ${level.name} level ${level.level} is not supported (3.1 = MQIsdp 3, 3.1.1 = MQTT 4, 5.0 = MQTT 5)`);
       this.#version = level.level;
       this.#parser = this.#newParser(level.level);
-    } else if (type === 3 && !publishTopicIsUtf8(raw)) {
-      return this.#fail(ReasonCode.MalformedPacket, 'PUBLISH topic is not valid UTF-8');
+    } else if (type === 3) {
+      const plain = decodePlainPublish(raw, this.#version);
+      if (plain !== undefined) return this.#handlePacket(plain as IPublishPacket);
+      if (!publishTopicIsUtf8(raw)) return this.#fail(ReasonCode.MalformedPacket, 'PUBLISH topic is not valid UTF-8');
     }
     this.#parser.parse(raw);
     if (this.#parseError !== undefined) {
@@ -340,11 +345,16 @@ export class MqttConnection implements DeliverySink {
         topic = known;
       } else this.#topicAliasesIn.set(alias, topic);
     }
-    if (!isCleanString(topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic name contains U+0000 or is not valid UTF-8');
-    const check = checkTopicName(topic, this.#topicLimits());
-    if (!check.ok) return this.#fail(ReasonCode.TopicNameInvalid, check.detail);
+    if (topic !== this.#lastValidTopic) {
+      if (!isCleanString(topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic name contains U+0000 or is not valid UTF-8');
+      const check = checkTopicName(topic, this.#topicLimits());
+      if (!check.ok) return this.#fail(ReasonCode.TopicNameInvalid, check.detail);
+      this.#lastValidTopic = topic;
+    }
     const qos = packet.qos;
     const messageId = packet.messageId ?? 0;
+    if (qos > 0 && messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'a QoS 1/2 PUBLISH needs a non-zero packet identifier (MQTT-2.3.1-1)');
+    if (qos === 0 && packet.dup) return this.#fail(ReasonCode.MalformedPacket, 'DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
     if (qos === 2 && this.#inboundQos2.has(messageId)) {
       // A resent QoS 2 PUBLISH (DUP): stored once already; only the PUBREC is due again, and it
       // is sent when the first one completes if that has not happened yet.

@@ -69,9 +69,23 @@ export class MqttServer {
       return;
     }
     this.#sockets.add(socket);
+    // Writes made in one tick go out as one writev: a syscall per delivered message is what
+    // limits fan-in and fan-out otherwise.
+    let corked = false;
+    const uncork = (): void => {
+      corked = false;
+      socket.uncork();
+    };
     const connection = new MqttConnection(
       {
-        write: (data) => socket.write(data),
+        write: (data) => {
+          if (!corked) {
+            corked = true;
+            socket.cork();
+            process.nextTick(uncork);
+          }
+          return socket.write(data);
+        },
         end: () => {
           socket.end();
           // A client that does not close its side must not keep the socket forever.

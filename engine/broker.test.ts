@@ -567,3 +567,29 @@ describe('regressions: races and restarts', () => {
     await broker.close();
   });
 });
+
+describe('QoS 2 released state across a restart', () => {
+  test('a delivery the client PUBREC-ed, then disconnected and the broker restarted: only PUBREL again, no second PUBLISH', async () => {
+    const store = new MemoryShardStore();
+    const first = await open({ store, dataShards: 1 });
+    const subscriber = await connect(first.broker, 'rel', { cleanStart: false, expirySeconds: 300 });
+    await subscribe(first.broker, subscriber, 'q2/#', subscription(2));
+    await first.broker.publish(message('q2/x', 'once', 2));
+    await settle();
+    assert.equal(subscriber.sink.deliveries.length, 1);
+    const delivered = subscriber.sink.deliveries[0] as Delivery;
+    assert.ok(subscriber.session.received(delivered.packetId));
+    await first.broker.recordRelease(subscriber.session);
+    await first.broker.disconnect(subscriber.session, subscriber.sink, { publishWill: false });
+    await first.broker.close();
+
+    const second = await open({ store, dataShards: 1 });
+    const again = await connect(second.broker, 'rel', { cleanStart: false, expirySeconds: 300 });
+    await settle();
+    assert.equal(again.sessionPresent, true);
+    assert.deepEqual(again.sink.releases, [delivered.packetId], 'the PUBREL is resent');
+    assert.deepEqual(again.sink.deliveries.map((delivery) => delivery.message.payload.toString()), [], 'the message is not sent again');
+    assert.ok(again.session.acknowledge(delivered.packetId), 'PUBCOMP completes it');
+    await second.broker.close();
+  });
+});

@@ -96,6 +96,12 @@ export class Session {
   /** The session's own filters, for read-back filtering; made on the first subscription. */
   #filters: TopicTrie<SubscriptionOptions> | undefined;
   sink: DeliverySink | undefined;
+  /**
+   * QoS 2 messages received from this client and not yet released (PUBREL), by packet id: true
+   * once stored and acknowledged (PUBREC). Session state (MQTT 4.3.3), kept across reconnects so
+   * a resent PUBLISH is not stored twice; in memory only, so a broker restart forgets it.
+   */
+  readonly inboundQos2 = new Map<number, boolean>();
   #queue: Delivery[] = [];
   #queueHead = 0;
   #queuedBytes = 0;
@@ -212,7 +218,8 @@ export class Session {
     this.#generation += 1;
     const inflightOffsets = this.#pending.map(() => NONE_PENDING);
     for (const entry of this.#inflight.values()) {
-      if (entry.shard < 0) continue;
+      // Released QoS 2 deliveries are settled for the cursor (only their PUBREL is resent).
+      if (entry.shard < 0 || entry.released) continue;
       if (inflightOffsets[entry.shard] === NONE_PENDING) inflightOffsets[entry.shard] = new Set();
       (inflightOffsets[entry.shard] as Set<number>).add(entry.offset);
     }
@@ -403,7 +410,7 @@ export class Session {
         // Past the frontier the live feed will deliver it; taking it here would duplicate it.
         if (offset >= frontier) break;
         next = offset + 1;
-        if ((this.#pending[shard] as Set<number>).has(offset)) continue;
+        if ((this.#pending[shard] as Set<number>).has(offset) || this.#isReleased(shard, offset)) continue;
         const delivery = this.#match(message, shard, offset);
         if (delivery === undefined) continue;
         if (delivery.qos === 0) {
@@ -424,6 +431,12 @@ export class Session {
       stream.reading = false;
     }
     this.pump();
+  }
+
+  /** A QoS 2 delivery of this shard position awaits PUBCOMP (it must not be sent again). */
+  #isReleased(shard: number, offset: number): boolean {
+    for (const entry of this.#inflight.values()) if (entry.released && entry.shard === shard && entry.offset === offset) return true;
+    return false;
   }
 
   /** The delivery this session makes of a message by its own subscriptions, if any match. */

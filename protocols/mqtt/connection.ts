@@ -68,6 +68,12 @@ const LARGE_PAYLOAD_BYTES = 8 * 1024;
 
 type State = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
 
+enum Pause {
+  Connecting = 1,
+  Backlog = 2,
+  Inflight = 4,
+}
+
 interface PendingAck {
   done: boolean;
   packet: Packet | undefined;
@@ -91,10 +97,11 @@ export class MqttConnection implements DeliverySink {
   /** Packets that arrived while CONNECT was being processed. */
   #early: Buffer[] = [];
   // Inbound flow state.
-  readonly #inboundQos2 = new Set<number>();
+  /** QoS 1/2 publishes of this connection not yet completed (PUBACK sent / PUBREL received). */
   #inboundInFlight = 0;
   #publishBacklog = 0;
-  #paused = false;
+  /** Why reading from the transport is paused (bits of Pause); it resumes when none is left. */
+  #pausedFor = 0;
   #ackQueue: PendingAck[] = [];
   #topicAliasesIn: Map<number, string> | undefined;
   /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
@@ -221,7 +228,7 @@ export class MqttConnection implements DeliverySink {
   async #onConnect(packet: IConnectPacket): Promise<void> {
     this.#state = 'connecting';
     this.clock.clearTimeout(this.#timer);
-    this.transport.pause();
+    this.#pause(Pause.Connecting, true);
     const v5 = this.#version === 5;
     const properties = packet.properties ?? {};
     this.#problemInfo = properties.requestProblemInformation !== false;
@@ -297,6 +304,9 @@ export class MqttConnection implements DeliverySink {
     }
     this.#session = result.session;
     this.#state = 'connected';
+    // QoS 2 publishes the client sent on an earlier connection and has not released (PUBREL)
+    // are still in flight for it.
+    this.#inboundInFlight = result.session.inboundQos2.size;
     const connack: Packet = { cmd: 'connack', sessionPresent: result.sessionPresent, returnCode: 0, reasonCode: 0 };
     if (v5) {
       connack.properties = {
@@ -322,7 +332,7 @@ export class MqttConnection implements DeliverySink {
       if (this.#state !== 'connected') return;
       this.#handleRaw(raw);
     }
-    if (!this.#paused) this.transport.resume();
+    this.#pause(Pause.Connecting, false);
   }
 
   #topicLimits(): { levelsMax: number; bytesMax: number } {
@@ -355,15 +365,21 @@ export class MqttConnection implements DeliverySink {
     const messageId = packet.messageId ?? 0;
     if (qos > 0 && messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'a QoS 1/2 PUBLISH needs a non-zero packet identifier (MQTT-2.3.1-1)');
     if (qos === 0 && packet.dup) return this.#fail(ReasonCode.MalformedPacket, 'DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
-    if (qos === 2 && this.#inboundQos2.has(messageId)) {
-      // A resent QoS 2 PUBLISH (DUP): stored once already; only the PUBREC is due again, and it
-      // is sent when the first one completes if that has not happened yet.
+    const inboundQos2 = session.inboundQos2;
+    if (qos === 2 && inboundQos2.has(messageId)) {
+      // A resent QoS 2 PUBLISH (DUP), possibly on a new connection of the session: stored once
+      // already. PUBREC again if it went out (MQTT 4.3.3); otherwise it goes when the store ends.
+      if (inboundQos2.get(messageId) === true) this.#send({ cmd: 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
       return;
     }
     if (qos > 0) {
-      if (this.#inboundInFlight >= this.limits.maxInflight) return this.#fail(ReasonCode.ReceiveMaximumExceeded, `more than ${this.limits.maxInflight} QoS 1/2 publishes in flight`);
+      if (this.#inboundInFlight >= this.limits.maxInflight) {
+        if (this.#version === 5) return this.#fail(ReasonCode.ReceiveMaximumExceeded, `more than ${this.limits.maxInflight} QoS 1/2 publishes in flight`);
+        // 3.x clients cannot be told a Receive Maximum: slow them down instead of refusing.
+        this.#pause(Pause.Inflight, true);
+      }
       this.#inboundInFlight += 1;
-      if (qos === 2) this.#inboundQos2.add(messageId);
+      if (qos === 2) inboundQos2.set(messageId, false);
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const properties = this.#version === 5 ? messageProperties(packet.properties ?? {}) : undefined;
@@ -377,10 +393,7 @@ export class MqttConnection implements DeliverySink {
     // What a waiting publish holds besides its payload: message, record, promises, closures.
     const size = payload.length + topic.length + 512;
     this.#publishBacklog += size;
-    if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES && !this.#paused) {
-      this.#paused = true;
-      this.transport.pause();
-    }
+    if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES) this.#pause(Pause.Backlog, true);
     this.broker.publish(message).then(
       ({ matched }) => {
         this.#publishDone(size);
@@ -397,21 +410,31 @@ export class MqttConnection implements DeliverySink {
     );
   }
 
+  #inboundDone(): void {
+    if (this.#inboundInFlight > 0) this.#inboundInFlight -= 1;
+    if (this.#inboundInFlight < this.limits.maxInflight) this.#pause(Pause.Inflight, false);
+  }
+
+  #pause(reason: Pause, on: boolean): void {
+    const before = this.#pausedFor;
+    this.#pausedFor = on ? before | reason : before & ~reason;
+    if (this.#state === 'closed') return;
+    if (before === 0 && this.#pausedFor !== 0) this.transport.pause();
+    else if (before !== 0 && this.#pausedFor === 0) this.transport.resume();
+  }
+
   #publishDone(size: number): void {
     this.#publishBacklog -= size;
-    if (this.#paused && this.#publishBacklog <= PUBLISH_BACKLOG_PAUSE_BYTES / 2 && this.#state === 'connected') {
-      this.#paused = false;
-      this.transport.resume();
-    }
+    if (this.#publishBacklog <= PUBLISH_BACKLOG_PAUSE_BYTES / 2) this.#pause(Pause.Backlog, false);
   }
 
   /** Acks go out in the order the publishes came in (MQTT-4.6.0-2/3), whatever shard was faster. */
   #completeAck(ack: PendingAck, qos: QoS, messageId: number, reasonCode: number, reasonString: string | undefined): void {
     const failed = reasonCode >= 0x80;
-    if (qos === 1) this.#inboundInFlight -= 1;
-    if (qos === 2 && failed) {
-      this.#inboundInFlight -= 1;
-      this.#inboundQos2.delete(messageId);
+    if (qos === 1 || failed) this.#inboundDone();
+    if (qos === 2) {
+      if (failed) this.#session?.inboundQos2.delete(messageId);
+      else this.#session?.inboundQos2.set(messageId, true);
     }
     ack.done = true;
     ack.packet = { cmd: qos === 1 ? 'puback' : 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode, ...this.#reason(reasonString) } : {}) } as Packet;
@@ -422,8 +445,8 @@ export class MqttConnection implements DeliverySink {
   }
 
   #onPubrel(messageId: number): void {
-    const known = this.#inboundQos2.delete(messageId);
-    if (known) this.#inboundInFlight -= 1;
+    const known = this.#session?.inboundQos2.delete(messageId) === true;
+    if (known) this.#inboundDone();
     this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
   }
 

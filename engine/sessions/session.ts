@@ -82,17 +82,24 @@ export interface SessionHost {
  */
 const RELEASED_PLACEHOLDER: Message = { topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, publisherId: '', timestamp: 0, properties: undefined };
 
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionOptions> = new Map();
+
 /** Never added to: shards without pending deliveries share it. */
 const NONE_PENDING = new Set<number>();
 
 export class Session {
-  readonly subscriptions = new Map<string, SubscriptionOptions>();
+  /** The session's subscriptions by filter (read-only view; change them through the broker). */
+  get subscriptions(): ReadonlyMap<string, SubscriptionOptions> {
+    return this.#subscriptions ?? NO_SUBSCRIPTIONS;
+  }
+
+  #subscriptions: Map<string, SubscriptionOptions> | undefined;
   /**
    * Per filter made while this session was in memory: the dispatch frontier of each shard when
    * it was made. Read-back must not deliver what was published before the subscription existed;
    * filters restored from the journal have no entry (their session's cursors bound them).
    */
-  readonly #subscribedAt = new Map<string, number[]>();
+  #subscribedAt: Map<string, number[]> | undefined;
   /** The session's own filters, for read-back filtering; made on the first subscription. */
   #filters: TopicTrie<SubscriptionOptions> | undefined;
   sink: DeliverySink | undefined;
@@ -101,7 +108,16 @@ export class Session {
    * once stored and acknowledged (PUBREC). Session state (MQTT 4.3.3), kept across reconnects so
    * a resent PUBLISH is not stored twice; in memory only, so a broker restart forgets it.
    */
-  readonly inboundQos2 = new Map<number, boolean>();
+  get inboundQos2(): Map<number, boolean> {
+    return (this.#inboundQos2 ??= new Map());
+  }
+
+  /** How many client QoS 2 publishes await PUBREL (without allocating the table). */
+  get inboundQos2Count(): number {
+    return this.#inboundQos2?.size ?? 0;
+  }
+
+  #inboundQos2: Map<number, boolean> | undefined;
   #queue: Delivery[] = [];
   #queueHead = 0;
   #queuedBytes = 0;
@@ -111,9 +127,10 @@ export class Session {
    * Per shard, offsets of QoS 1/2 deliveries queued or in flight (not yet acknowledged). Shared
    * empty set until a shard has one: idle connections should cost little memory.
    */
-  readonly #pending: Array<Set<number>>;
-  readonly #streams: ShardStream[];
-  readonly #sentBelow: number[];
+  #pendingArray: Array<Set<number>> | undefined;
+  /** Per shard; undefined while every stream is live from the start (the idle case). */
+  #streamsArray: ShardStream[] | undefined;
+  #sentBelowArray: number[] | undefined;
   #pumping = false;
   #blocked = false;
   /** Bumped by detach(): a read-back started before it must not move the streams after it. */
@@ -133,14 +150,26 @@ export class Session {
     for (const [packetId, shard, offset] of released) {
       this.#inflight.set(packetId, { packetId, message: RELEASED_PLACEHOLDER, qos: 2, retain: false, dup: true, subscriptionIds: undefined, shard, offset, released: true });
     }
-    this.#sentBelow = Array.from({ length: host.shardCount }, (_, shard) => sentBelow[shard] ?? 0);
-    this.#pending = Array.from({ length: host.shardCount }, () => NONE_PENDING);
-    this.#streams = Array.from({ length: host.shardCount }, (_, shard) => {
-      const from = startOffsets[shard];
-      return from === undefined || from >= host.dispatchFrontier(shard)
-        ? { lagging: false, readFrom: 0, reading: false }
-        : { lagging: true, readFrom: from, reading: false };
-    });
+    if (sentBelow.length > 0) this.#sentBelowArray = Array.from({ length: host.shardCount }, (_, shard) => sentBelow[shard] ?? 0);
+    if (startOffsets.some((from, shard) => from !== undefined && from < host.dispatchFrontier(shard))) {
+      this.#streamsArray = Array.from({ length: host.shardCount }, (_, shard) => {
+        const from = startOffsets[shard];
+        return from === undefined || from >= host.dispatchFrontier(shard) ? { lagging: false, readFrom: 0, reading: false } : { lagging: true, readFrom: from, reading: false };
+      });
+    }
+  }
+
+  // Per-shard state is made on first use: most sessions are idle most of the time.
+  get #streams(): ShardStream[] {
+    return (this.#streamsArray ??= Array.from({ length: this.host.shardCount }, () => ({ lagging: false, readFrom: 0, reading: false })));
+  }
+
+  get #pending(): Array<Set<number>> {
+    return (this.#pendingArray ??= Array.from({ length: this.host.shardCount }, () => NONE_PENDING));
+  }
+
+  get #sentBelow(): number[] {
+    return (this.#sentBelowArray ??= Array.from({ length: this.host.shardCount }, () => 0));
   }
 
   get online(): boolean {
@@ -156,17 +185,17 @@ export class Session {
   }
 
   setSubscription(filter: string, options: SubscriptionOptions, restored = false): boolean {
-    const isNew = !this.subscriptions.has(filter);
-    if (isNew && !restored) this.#subscribedAt.set(filter, this.#streams.map((_, shard) => this.host.dispatchFrontier(shard)));
-    this.subscriptions.set(filter, options);
+    const isNew = this.#subscriptions?.has(filter) !== true;
+    if (isNew && !restored) (this.#subscribedAt ??= new Map()).set(filter, Array.from({ length: this.host.shardCount }, (_, shard) => this.host.dispatchFrontier(shard)));
+    (this.#subscriptions ??= new Map()).set(filter, options);
     (this.#filters ??= new TopicTrie()).add(filter, this.clientId, options);
     return isNew;
   }
 
   removeSubscription(filter: string): boolean {
     this.#filters?.remove(filter, this.clientId);
-    this.#subscribedAt.delete(filter);
-    return this.subscriptions.delete(filter);
+    this.#subscribedAt?.delete(filter);
+    return this.#subscriptions?.delete(filter) === true;
   }
 
   /**
@@ -384,7 +413,7 @@ export class Session {
   }
 
   #startReadBacks(): void {
-    if (this.sink === undefined || this.ended) return;
+    if (this.sink === undefined || this.ended || this.#streamsArray === undefined) return;
     if (this.#queuedBytes >= this.host.maxQueuedBytes / 2) return;
     for (let shard = 0; shard < this.#streams.length; shard += 1) {
       const stream = this.#streams[shard] as ShardStream;
@@ -444,7 +473,7 @@ export class Session {
     if (this.#filters === undefined) return undefined;
     const options: SubscriptionOptions[] = [];
     for (const match of this.#filters.match(message.topic)) {
-      const since = this.#subscribedAt.get(match.filter);
+      const since = this.#subscribedAt?.get(match.filter);
       if (since === undefined || offset >= (since[shard] ?? 0)) options.push(match.value);
     }
     return options.length === 0 ? undefined : deliveryFor(message, options, this.clientId, shard, offset);

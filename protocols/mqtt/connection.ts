@@ -68,6 +68,11 @@ const LARGE_PAYLOAD_BYTES = 8 * 1024;
 
 type State = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
 
+/** The authentication hook until the security issue brings real users: everyone may connect. */
+const acceptEveryone: Authenticate = () => Promise.resolve({ ok: true });
+
+const ACK_COMMANDS = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const;
+
 enum Pause {
   Connecting = 1,
   Backlog = 2,
@@ -82,7 +87,8 @@ interface PendingAck {
 export class MqttConnection implements DeliverySink {
   #state: State = 'awaiting-connect';
   readonly #framer: PacketFramer;
-  #parser: ReturnType<typeof mqttPacket.parser>;
+  /** Made on demand: idle connections (PINGREQ only) and plain PUBLISH traffic do not need one. */
+  #parser: ReturnType<typeof mqttPacket.parser> | undefined;
   #parsed: Packet[] = [];
   #parseError: Error | undefined;
   #version = 4;
@@ -95,14 +101,14 @@ export class MqttConnection implements DeliverySink {
   #willOnClose = true;
   #sessionExpiry = 0;
   /** Packets that arrived while CONNECT was being processed. */
-  #early: Buffer[] = [];
+  #early: Buffer[] | undefined;
   // Inbound flow state.
   /** QoS 1/2 publishes of this connection not yet completed (PUBACK sent / PUBREL received). */
   #inboundInFlight = 0;
   #publishBacklog = 0;
   /** Why reading from the transport is paused (bits of Pause); it resumes when none is left. */
   #pausedFor = 0;
-  #ackQueue: PendingAck[] = [];
+  #ackQueue: PendingAck[] | undefined;
   #topicAliasesIn: Map<number, string> | undefined;
   /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
   #lastValidTopic = '';
@@ -119,10 +125,9 @@ export class MqttConnection implements DeliverySink {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly registry: ConnectionRegistry,
-    private readonly authenticate: Authenticate = () => Promise.resolve({ ok: true }),
+    private readonly authenticate: Authenticate = acceptEveryone,
   ) {
     this.#framer = new PacketFramer(limits.maxPacketSize);
-    this.#parser = this.#newParser(4);
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
@@ -151,7 +156,7 @@ export class MqttConnection implements DeliverySink {
       if (this.#state === 'connecting') {
         // Clients may send before CONNACK (3.1.1 section 3.1.4); the socket is paused meanwhile,
         // so this holds at most the rest of the chunk that carried the CONNECT.
-        this.#early.push(raw);
+        (this.#early ??= []).push(raw);
         continue;
       }
       this.#handleRaw(raw);
@@ -166,12 +171,20 @@ export class MqttConnection implements DeliverySink {
       if (level === undefined) return this.#refuseVersion('protocol name is not MQTT or MQIsdp');
       if (level.name === 'MQIsdp' ? level.level !== 3 : level.level !== 4 && level.level !== 5) return this.#refuseVersion(`protocol ${level.name} level ${level.level} is not supported (3.1 = MQIsdp 3, 3.1.1 = MQTT 4, 5.0 = MQTT 5)`);
       this.#version = level.level;
-      this.#parser = this.#newParser(level.level);
+    } else if (type === 12 && raw.length === 2 && raw[0] === 0xc0) {
+      this.#send({ cmd: 'pingresp' });
+      return;
+    } else if (type >= 4 && type <= 7 && raw.length === 4 && raw[1] === 2 && (raw[0] as number) === (type === 6 ? 0x62 : type << 4)) {
+      // PUBACK, PUBREC, PUBREL, PUBCOMP with no reason code: the bulk of QoS 1/2 traffic.
+      const messageId = raw.readUInt16BE(2);
+      if (messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'packet identifier 0 (MQTT-2.3.1-1)');
+      return this.#handlePacket({ cmd: ACK_COMMANDS[type - 4] as 'puback', messageId } as Packet);
     } else if (type === 3) {
       const plain = decodePlainPublish(raw, this.#version);
       if (plain !== undefined) return this.#handlePacket(plain as IPublishPacket);
       if (!publishTopicIsUtf8(raw)) return this.#fail(ReasonCode.MalformedPacket, 'PUBLISH topic is not valid UTF-8');
     }
+    this.#parser ??= this.#newParser(this.#version);
     this.#parser.parse(raw);
     if (this.#parseError !== undefined) {
       const error = this.#parseError;
@@ -304,9 +317,12 @@ export class MqttConnection implements DeliverySink {
     }
     this.#session = result.session;
     this.#state = 'connected';
+    // Idle connections (PINGREQ only) and plain PUBLISH/ack traffic need no general parser:
+    // let go of the one CONNECT used, with its buffers, until a packet needs it.
+    this.#parser = undefined;
     // QoS 2 publishes the client sent on an earlier connection and has not released (PUBREL)
     // are still in flight for it.
-    this.#inboundInFlight = result.session.inboundQos2.size;
+    this.#inboundInFlight = result.session.inboundQos2Count;
     const connack: Packet = { cmd: 'connack', sessionPresent: result.sessionPresent, returnCode: 0, reasonCode: 0 };
     if (v5) {
       connack.properties = {
@@ -326,8 +342,8 @@ export class MqttConnection implements DeliverySink {
     this.logger.debug({ clientId, remote: this.transport.remoteAddress, version: this.#version, sessionPresent: result.sessionPresent }, 'client connected');
     this.#armKeepAlive();
     result.session.attach(this);
-    const early = this.#early;
-    this.#early = [];
+    const early = this.#early ?? [];
+    this.#early = undefined;
     for (const raw of early) {
       if (this.#state !== 'connected') return;
       this.#handleRaw(raw);
@@ -384,7 +400,7 @@ export class MqttConnection implements DeliverySink {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const properties = this.#version === 5 ? messageProperties(packet.properties ?? {}) : undefined;
     const ack: PendingAck | undefined = qos > 0 ? { done: false, packet: undefined } : undefined;
-    if (ack !== undefined) this.#ackQueue.push(ack);
+    if (ack !== undefined) (this.#ackQueue ??= []).push(ack);
     if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
       return;
@@ -438,8 +454,9 @@ export class MqttConnection implements DeliverySink {
     }
     ack.done = true;
     ack.packet = { cmd: qos === 1 ? 'puback' : 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode, ...this.#reason(reasonString) } : {}) } as Packet;
-    while (this.#ackQueue.length > 0 && (this.#ackQueue[0] as PendingAck).done) {
-      const head = this.#ackQueue.shift() as PendingAck;
+    const queue = this.#ackQueue ?? [];
+    while (queue.length > 0 && (queue[0] as PendingAck).done) {
+      const head = queue.shift() as PendingAck;
       if (head.packet !== undefined) this.#send(head.packet);
     }
   }

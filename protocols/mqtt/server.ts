@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
 import { MqttErrors } from './errors.js';
-import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits } from './connection.js';
+import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
 
 export const DEFAULT_MQTT_PORT = 1883;
 
@@ -69,46 +69,25 @@ export class MqttServer {
       return;
     }
     this.#sockets.add(socket);
-    // Writes made in one tick go out as one writev: a syscall per delivered message is what
-    // limits fan-in and fan-out otherwise.
-    let corked = false;
-    const uncork = (): void => {
-      corked = false;
-      socket.uncork();
-    };
-    const connection = new MqttConnection(
-      {
-        write: (data) => {
-          if (!corked) {
-            corked = true;
-            socket.cork();
-            process.nextTick(uncork);
-          }
-          return socket.write(data);
-        },
-        end: () => {
-          socket.end();
-          // A client that does not close its side must not keep the socket forever.
-          setTimeout(() => socket.destroy(), 2000).unref();
-        },
-        pause: () => socket.pause(),
-        resume: () => socket.resume(),
-        remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
-      },
-      this.options.broker,
-      limits,
-      this.options.clock ?? systemClock,
-      logger,
-      this.#registry,
-      this.options.authenticate,
-    );
-    socket.on('data', (chunk: Buffer) => connection.onData(chunk));
-    socket.on('drain', () => connection.onDrain());
-    socket.on('error', (error) => logger.debug({ err: error, clientId: connection.clientId }, 'socket error'));
-    socket.on('close', () => {
-      this.#sockets.delete(socket);
-      connection.onClose();
-    });
+    const transport = new SocketTransport(socket);
+    const connection = new MqttConnection(transport, this.options.broker, limits, this.options.clock ?? systemClock, logger, this.#registry, this.options.authenticate);
+    transport.connection = connection;
+    transport.server = this;
+    // Shared listeners (`this` is the socket): no closures per connection, which matters at
+    // tens of thousands of idle connections.
+    socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+  }
+
+  /** A socket of this server closed. */
+  socketClosed(socket: Socket): void {
+    this.#sockets.delete(socket);
+  }
+
+  get logger(): Logger {
+    return this.options.logger;
   }
 
   /** Stops accepting; existing sockets are closed by the broker's shutdown, then destroyed. */
@@ -121,4 +100,81 @@ export class MqttServer {
     await closed;
     clearTimeout(deadline);
   }
+}
+
+const TRANSPORT = Symbol('shardline.mqtt.transport');
+
+interface TransportSocket extends Socket {
+  [TRANSPORT]: SocketTransport;
+}
+
+/** A net.Socket as a connection's Transport. Writes of one tick go out as one writev. */
+class SocketTransport implements Transport {
+  connection!: MqttConnection;
+  server!: MqttServer;
+  #corked = false;
+
+  constructor(readonly socket: Socket) {
+    (socket as TransportSocket)[TRANSPORT] = this;
+  }
+
+  get remoteAddress(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? 0}`;
+  }
+
+  write(data: Buffer): boolean {
+    // A syscall per delivered message is what limits fan-in and fan-out otherwise.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(uncorkTransport, this);
+    }
+    return this.socket.write(data);
+  }
+
+  uncork(): void {
+    this.#corked = false;
+    this.socket.uncork();
+  }
+
+  end(): void {
+    this.socket.end();
+    // A client that does not close its side must not keep the socket forever.
+    setTimeout(destroySocket, 2000, this.socket).unref();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+}
+
+function uncorkTransport(transport: SocketTransport): void {
+  transport.uncork();
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
+function onSocketData(this: TransportSocket, chunk: Buffer): void {
+  this[TRANSPORT].connection.onData(chunk);
+}
+
+function onSocketDrain(this: TransportSocket): void {
+  this[TRANSPORT].connection.onDrain();
+}
+
+function onSocketError(this: TransportSocket, error: Error): void {
+  const transport = this[TRANSPORT];
+  transport.server.logger.debug({ err: error, clientId: transport.connection.clientId }, 'socket error');
+}
+
+function onSocketClose(this: TransportSocket): void {
+  const transport = this[TRANSPORT];
+  transport.server.socketClosed(this);
+  transport.connection.onClose();
 }

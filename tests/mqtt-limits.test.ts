@@ -185,8 +185,10 @@ describe('--max-topic-length 100 --max-topic-levels 5', () => {
 // slow reader), so each test first sends the same traffic with nobody slow, then measures the
 // growth from there. The measured volumes exceed the growth limit, so a broker that kept the
 // slow subscriber's messages in memory would fail; kernel socket buffers absorb only a few MB.
-describe('slow subscribers (--max-queued-bytes 65536)', () => {
-  const MAX_QUEUED_BYTES = 65_536;
+describe('slow subscribers (--max-queued-bytes 1 MiB)', () => {
+  // Sixteen 64 KiB messages per subscriber: a reader that keeps up is not starved by the bound,
+  // and still a small fraction of the 200 MB that passes the one that does not read.
+  const MAX_QUEUED_BYTES = 1024 * 1024;
   const RSS_GROWTH_LIMIT = 100 * MB;
   const PAYLOAD = 64 * 1024;
   let broker: BrokerProcess;

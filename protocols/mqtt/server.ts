@@ -103,6 +103,8 @@ export class MqttServer {
 }
 
 const TRANSPORT = Symbol('shardline.mqtt.transport');
+/** Bytes a socket may hold unsent before its session stops sending (per connection). */
+const SOCKET_BUFFER_BYTES = 256 * 1024;
 
 interface TransportSocket extends Socket {
   [TRANSPORT]: SocketTransport;
@@ -129,7 +131,11 @@ class SocketTransport implements Transport {
       this.socket.cork();
       process.nextTick(uncorkTransport, this);
     }
-    return this.socket.write(data);
+    this.socket.write(data);
+    // Backpressure past a quarter MiB, not Node's 16 KiB high-water mark: one large message
+    // would otherwise stall a fast reader until the next 'drain' (which fires, since any write
+    // that leaves this much buffered has returned false).
+    return this.socket.writableLength < SOCKET_BUFFER_BYTES;
   }
 
   uncork(): void {

@@ -8,7 +8,8 @@
 # bench default), SCENARIOS (names to run, default "idle10k fanin-qos0 fanin-qos1 fanout": the
 # memory scenario first, on a fresh broker; also latency-qos0 and latency-qos1: fan-in at a
 # fixed RATE, default 20000 msg/s, where latency is not just queueing), MOSQUITTO_CONF (extra mosquitto.conf lines, e.g.
-# $'max_inflight_messages 0\nmax_queued_messages 0').
+# $'max_inflight_messages 0\nmax_queued_messages 0'), BROKER_CPUS and TOOL_CPUS (taskset CPU
+# lists, e.g. 0 and 1: on a small machine keeps the tool's processes off the broker's core).
 # Only brokers started by this script are stopped by it, by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,10 @@ DURATION=${DURATION:-10}
 SCENARIOS=${SCENARIOS:-"idle10k fanin-qos0 fanin-qos1 fanout"}
 WORKER_FLAGS=()
 if [[ -n "${WORKERS:-}" ]]; then WORKER_FLAGS=(--workers "$WORKERS"); fi
+BROKER_PIN=()
+TOOL_PIN=()
+if [[ -n "${BROKER_CPUS:-}" ]]; then BROKER_PIN=(taskset -c "$BROKER_CPUS"); fi
+if [[ -n "${TOOL_CPUS:-}" ]]; then TOOL_PIN=(taskset -c "$TOOL_CPUS"); fi
 SCRATCH=$(mktemp -d)
 STARTED=()
 
@@ -46,20 +51,21 @@ start_broker() {
       local port
       port=$(free_port)
       printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n%s\n' "$port" "${MOSQUITTO_CONF:-}" >"$SCRATCH/mosquitto-$port.conf"
-      mosquitto -c "$SCRATCH/mosquitto-$port.conf" >"$SCRATCH/mosquitto-$port.log" 2>&1 &
+      "${BROKER_PIN[@]}" mosquitto -c "$SCRATCH/mosquitto-$port.conf" >"$SCRATCH/mosquitto-$port.log" 2>&1 &
       BROKER_PID=$!
       STARTED+=("$BROKER_PID")
       wait_port "$port"
       BROKER_URL="mqtt://127.0.0.1:$port"
       ;;
     aedes)
-      node scripts/aedes-server.mjs 0 >"$SCRATCH/aedes.out" &
+      "${BROKER_PIN[@]}" node scripts/aedes-server.mjs 0 >"$SCRATCH/aedes.out" &
       STARTED+=("$!")
       for _ in $(seq 100); do [[ -s "$SCRATCH/aedes.out" ]] && break; sleep 0.1; done
       BROKER_PID=$(jq -r .pid "$SCRATCH/aedes.out")
       BROKER_URL="mqtt://127.0.0.1:$(jq -r .port "$SCRATCH/aedes.out")"
       ;;
     *=*=*)
+      # A running broker: pinned by whoever started it.
       BROKER_URL=$(cut -d= -f2 <<<"$1")
       BROKER_PID=$(cut -d= -f3 <<<"$1")
       ;;
@@ -99,9 +105,9 @@ for broker in ${*:-mosquitto aedes}; do
     start_broker "$broker"
     flags=$(scenario_flags "$scenario")
     # shellcheck disable=SC2086
-    echo "# node --import tsx cli/main.ts bench mqtt --url $BROKER_URL $flags --broker-pid $BROKER_PID ${WORKER_FLAGS[*]:-}" >&2
+    echo "# ${TOOL_PIN[*]:-}${TOOL_PIN[*]:+ }node --import tsx cli/main.ts bench mqtt --url $BROKER_URL $flags --broker-pid $BROKER_PID ${WORKER_FLAGS[*]:-}" >&2
     # shellcheck disable=SC2086
-    if ! node --import tsx cli/main.ts bench mqtt --url "$BROKER_URL" $flags --broker-pid "$BROKER_PID" "${WORKER_FLAGS[@]}" --json >"$SCRATCH/report.json"; then
+    if ! "${TOOL_PIN[@]}" node --import tsx cli/main.ts bench mqtt --url "$BROKER_URL" $flags --broker-pid "$BROKER_PID" "${WORKER_FLAGS[@]}" --json >"$SCRATCH/report.json"; then
       echo "# $name $scenario: the bench failed or reported errors (see above)" >&2
     fi
     if [[ ! -s "$SCRATCH/report.json" ]]; then stop_broker "$broker"; continue; fi

@@ -325,6 +325,12 @@ class Publisher {
   sentMeasured = 0;
   sent = 0;
   private readonly window: number;
+  /**
+   * Free window slots that trigger a refill at full speed. Refilling on every ack would write
+   * a packet or two per read (the broker acks one by one); waiting for a quarter of the window
+   * keeps writes batched while the window stays at least three quarters full.
+   */
+  private readonly refillAt: number;
   private readonly template: PublishTemplate;
   readonly matching: boolean;
 
@@ -336,9 +342,10 @@ class Publisher {
     this.template = publishTemplate(topic, config.qos, config.size, config.protocolVersion);
     this.matching = topicMatches(config.subTopic, topic);
     this.window = Math.max(1, Math.min(config.inflight, connection.receiveMaximum));
+    this.refillAt = Math.max(1, Math.floor(this.window / 4));
     connection.onFrame = (firstByte, buffer, bodyStart, bodyEnd) => this.onFrame(firstByte, buffer, bodyStart, bodyEnd);
     connection.afterChunk = () => {
-      if (config.ratePerPublisher === 0 && config.qos > 0) this.fill();
+      if (config.ratePerPublisher === 0 && config.qos > 0 && this.window - this.inflight >= this.refillAt) this.fill();
       this.checkDone();
     };
     connection.onClosed = () => {

@@ -41,6 +41,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const READ_BACK_MAX_RECORDS = 512;
 const READ_BACK_MAX_BYTES = 1024 * 1024;
 const REPLAY_MAX_RECORDS = 10_000;
+const DROP_REPORT_INTERVAL_MS = 60_000;
 
 export interface Clock {
   now(): number;
@@ -545,9 +546,25 @@ export class Broker {
   #scheduleCursorFlush(): void {
     if (this.#closed) return;
     this.#cursorTimer = this.#clock.setTimeout(() => {
+      this.#reportDrops();
       void this.flushCursors().finally(() => this.#scheduleCursorFlush());
     }, this.#cursorFlushMs);
   }
+
+  /** Logs dropped deliveries at most once a minute, when there were new ones. */
+  #reportDrops(): void {
+    const now = this.#clock.now();
+    if (now - this.#dropsReportedAt < DROP_REPORT_INTERVAL_MS) return;
+    const { dropped } = this.stats;
+    const total = dropped['queue-full'] + dropped.expired + dropped['too-large'];
+    if (total === this.#dropsReported) return;
+    this.#dropsReportedAt = now;
+    this.#dropsReported = total;
+    this.#logger.warn({ dropped: { ...dropped } }, 'deliveries dropped since start: queue-full = QoS 0 past a slow subscriber\'s --max-queued-bytes, expired = message expiry, too-large = over the client\'s maximum packet size');
+  }
+
+  #dropsReportedAt = 0;
+  #dropsReported = 0;
 
   /**
    * Resolves once a QoS 2 delivery the client acknowledged with PUBREC is recorded as released

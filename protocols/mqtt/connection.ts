@@ -179,6 +179,9 @@ export class MqttConnection implements DeliverySink {
       const messageId = raw.readUInt16BE(2);
       if (messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'packet identifier 0 (MQTT-2.3.1-1)');
       return this.#handlePacket({ cmd: ACK_COMMANDS[type - 4] as 'puback', messageId } as Packet);
+    } else if (type === 15) {
+      // Any AUTH, including the short form mqtt-packet refuses (Remaining Length 0, 5.0 3.15.2.1).
+      return this.#version === 5 ? this.#fail(ReasonCode.BadAuthenticationMethod, 'enhanced authentication (AUTH) is not supported') : this.#fail(ReasonCode.MalformedPacket, 'AUTH exists in MQTT 5.0 only');
     } else if (type === 3) {
       const plain = decodePlainPublish(raw, this.#version);
       if (plain !== undefined) return this.#handlePacket(plain as IPublishPacket);
@@ -202,6 +205,9 @@ export class MqttConnection implements DeliverySink {
     if (this.#state === 'awaiting-connect') {
       void this.#onConnect(packet as IConnectPacket).catch((error: unknown) => this.#internalError(error));
       return;
+    }
+    if ((packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') && !packet.messageId) {
+      return this.#fail(ReasonCode.ProtocolError, `${packet.cmd.toUpperCase()} with packet identifier 0 (MQTT-2.3.1-1)`);
     }
     switch (packet.cmd) {
       case 'publish':
@@ -389,18 +395,21 @@ export class MqttConnection implements DeliverySink {
       return;
     }
     if (qos > 0) {
-      if (this.#inboundInFlight >= this.limits.maxInflight) {
-        if (this.#version === 5) return this.#fail(ReasonCode.ReceiveMaximumExceeded, `more than ${this.limits.maxInflight} QoS 1/2 publishes in flight`);
-        // 3.x clients cannot be told a Receive Maximum: slow them down instead of refusing.
-        this.#pause(Pause.Inflight, true);
-      }
+      if (this.#version === 5 && this.#inboundInFlight >= this.limits.maxInflight) return this.#fail(ReasonCode.ReceiveMaximumExceeded, `more than ${this.limits.maxInflight} QoS 1/2 publishes in flight`);
       this.#inboundInFlight += 1;
       if (qos === 2) inboundQos2.set(messageId, false);
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const properties = this.#version === 5 ? messageProperties(packet.properties ?? {}) : undefined;
     const ack: PendingAck | undefined = qos > 0 ? { done: false, packet: undefined } : undefined;
-    if (ack !== undefined) (this.#ackQueue ??= []).push(ack);
+    if (ack !== undefined) {
+      const queue = (this.#ackQueue ??= []);
+      queue.push(ack);
+      // 3.x clients cannot be told a Receive Maximum: past --max-inflight publishes still being
+      // stored, stop reading from them until acks go out. (Counting stores, not packet ids: a
+      // QoS 2 id is only freed by the client's PUBREL, which must still be read.)
+      if (this.#version !== 5 && queue.length >= this.limits.maxInflight) this.#pause(Pause.Inflight, true);
+    }
     if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
       return;
@@ -428,7 +437,6 @@ export class MqttConnection implements DeliverySink {
 
   #inboundDone(): void {
     if (this.#inboundInFlight > 0) this.#inboundInFlight -= 1;
-    if (this.#inboundInFlight < this.limits.maxInflight) this.#pause(Pause.Inflight, false);
   }
 
   #pause(reason: Pause, on: boolean): void {
@@ -459,6 +467,7 @@ export class MqttConnection implements DeliverySink {
       const head = queue.shift() as PendingAck;
       if (head.packet !== undefined) this.#send(head.packet);
     }
+    if (queue.length < this.limits.maxInflight) this.#pause(Pause.Inflight, false);
   }
 
   #onPubrel(messageId: number): void {

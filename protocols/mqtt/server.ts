@@ -105,16 +105,24 @@ export class MqttServer {
 const TRANSPORT = Symbol('shardline.mqtt.transport');
 /** Bytes a socket may hold unsent before its session stops sending (per connection). */
 const SOCKET_BUFFER_BYTES = 256 * 1024;
+/** Packets are gathered up to this many bytes per write. */
+const GATHER_BYTES = 64 * 1024;
 
 interface TransportSocket extends Socket {
   [TRANSPORT]: SocketTransport;
 }
 
-/** A net.Socket as a connection's Transport. Writes of one tick go out as one writev. */
+/**
+ * A net.Socket as a connection's Transport. Packets written in one tick are gathered into one
+ * buffer and written once: a write (and its bookkeeping) per delivered message is what limits
+ * fan-in and fan-out otherwise.
+ */
 class SocketTransport implements Transport {
   connection!: MqttConnection;
   server!: MqttServer;
-  #corked = false;
+  #gathered: Buffer[] = [];
+  #gatheredBytes = 0;
+  #flushScheduled = false;
 
   constructor(readonly socket: Socket) {
     (socket as TransportSocket)[TRANSPORT] = this;
@@ -125,25 +133,37 @@ class SocketTransport implements Transport {
   }
 
   write(data: Buffer): boolean {
-    // A syscall per delivered message is what limits fan-in and fan-out otherwise.
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      process.nextTick(uncorkTransport, this);
+    if (data.length >= GATHER_BYTES) {
+      // Large payloads go out as they are, after whatever was gathered before them.
+      this.flush();
+      this.socket.write(data);
+    } else {
+      this.#gathered.push(data);
+      this.#gatheredBytes += data.length;
+      if (this.#gatheredBytes >= GATHER_BYTES) this.flush();
+      else if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        process.nextTick(flushTransport, this);
+      }
     }
-    this.socket.write(data);
     // Backpressure past a quarter MiB, not Node's 16 KiB high-water mark: one large message
     // would otherwise stall a fast reader until the next 'drain' (which fires, since any write
     // that leaves this much buffered has returned false).
-    return this.socket.writableLength < SOCKET_BUFFER_BYTES;
+    return this.socket.writableLength + this.#gatheredBytes < SOCKET_BUFFER_BYTES;
   }
 
-  uncork(): void {
-    this.#corked = false;
-    this.socket.uncork();
+  flush(): void {
+    this.#flushScheduled = false;
+    const count = this.#gathered.length;
+    if (count === 0) return;
+    const data = count === 1 ? (this.#gathered[0] as Buffer) : Buffer.concat(this.#gathered, this.#gatheredBytes);
+    this.#gathered = [];
+    this.#gatheredBytes = 0;
+    if (!this.socket.destroyed) this.socket.write(data);
   }
 
   end(): void {
+    this.flush();
     this.socket.end();
     // A client that does not close its side must not keep the socket forever.
     setTimeout(destroySocket, 2000, this.socket).unref();
@@ -158,8 +178,8 @@ class SocketTransport implements Transport {
   }
 }
 
-function uncorkTransport(transport: SocketTransport): void {
-  transport.uncork();
+function flushTransport(transport: SocketTransport): void {
+  transport.flush();
 }
 
 function destroySocket(socket: Socket): void {

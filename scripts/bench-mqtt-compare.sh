@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the reference `shardline bench mqtt` scenarios against local brokers and prints one line
 # per scenario. Brokers (arguments, default "mosquitto aedes"):
+#   shardline            a fresh single node from dist/ (run `npm run build` first), fsync durability
 #   mosquitto            started here on a free 127.0.0.1 port (persistence off, defaults otherwise)
 #   aedes                scripts/aedes-server.mjs started here on a free port
 #   NAME=URL=PID         an already running broker, e.g. shardline=mqtt://127.0.0.1:1883=4242
 # Environment: DURATION (measured seconds per scenario, default 10), WORKERS (default: the
 # bench default), SCENARIOS (names to run, default "idle10k fanin-qos0 fanin-qos1 fanout": the
 # memory scenario first, on a fresh broker; also latency-qos0 and latency-qos1: fan-in at a
-# fixed RATE, default 20000 msg/s, where latency is not just queueing), MOSQUITTO_CONF (extra mosquitto.conf lines, e.g.
+# fixed RATE, default 20000 msg/s, where latency is not just queueing; latency-1k-qos1: 1 KiB
+# QoS 1 at 5000 msg/s, 1 publisher, 1 subscriber), MOSQUITTO_CONF (extra mosquitto.conf lines, e.g.
 # $'max_inflight_messages 0\nmax_queued_messages 0'), BROKER_CPUS and TOOL_CPUS (taskset CPU
 # lists, e.g. 0 and 1: on a small machine keeps the tool's processes off the broker's core).
 # Only brokers started by this script are stopped by it, by pid.
@@ -57,6 +59,16 @@ start_broker() {
       wait_port "$port"
       BROKER_URL="mqtt://127.0.0.1:$port"
       ;;
+    shardline)
+      # A fresh single node from the build (npm run build), on a new data directory.
+      local port
+      port=$(free_port)
+      "${BROKER_PIN[@]}" node dist/cli/main.js start --data-dir "$SCRATCH/shardline-$port" --mqtt-port "$port" --grpc-port 0 --log-level warn >"$SCRATCH/shardline-$port.log" 2>&1 &
+      BROKER_PID=$!
+      STARTED+=("$BROKER_PID")
+      wait_port "$port"
+      BROKER_URL="mqtt://127.0.0.1:$port"
+      ;;
     aedes)
       "${BROKER_PIN[@]}" node scripts/aedes-server.mjs 0 >"$SCRATCH/aedes.out" &
       STARTED+=("$!")
@@ -70,7 +82,7 @@ start_broker() {
       BROKER_PID=$(cut -d= -f3 <<<"$1")
       ;;
     *)
-      echo "unknown broker $1 (mosquitto, aedes or NAME=URL=PID)" >&2
+      echo "unknown broker $1 (shardline, mosquitto, aedes or NAME=URL=PID)" >&2
       exit 2
       ;;
   esac
@@ -84,6 +96,7 @@ scenario_flags() {
     idle10k) echo "--pubs 0 --subs 0 --conns 10000 --duration 1 --warmup 0" ;;
     latency-qos0) echo "--pubs 8 --subs 1 --qos 0 --size 64 --rate ${RATE:-20000} --duration $DURATION" ;;
     latency-qos1) echo "--pubs 8 --subs 1 --qos 1 --size 64 --rate ${RATE:-20000} --duration $DURATION" ;;
+    latency-1k-qos1) echo "--pubs 1 --subs 1 --qos 1 --size 1024 --rate 5000 --duration $DURATION" ;;
     *) echo "unknown scenario $1" >&2; exit 2 ;;
   esac
 }
@@ -91,7 +104,7 @@ scenario_flags() {
 printf '%-10s %-11s %10s %10s %9s %9s %8s %8s %6s %9s %6s %9s %8s\n' broker scenario sent/s recv/s p50ms p99ms lost broker% tool% busiest% loop% KiB/conn peakMiB
 stop_broker() {
   case "$1" in
-    mosquitto | aedes)
+    mosquitto | aedes | shardline)
       kill -TERM "$BROKER_PID" 2>/dev/null || true
       wait "$BROKER_PID" 2>/dev/null || true
       ;;

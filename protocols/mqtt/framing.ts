@@ -9,8 +9,12 @@ export type FrameResult =
   | { kind: 'malformed'; detail: string }
   | { kind: 'too-large'; size: number };
 
+/** Never pushed to (push replaces it first). */
+const NO_CHUNKS: Buffer[] = [];
+
 export class PacketFramer {
-  #chunks: Buffer[] = [];
+  /** Unparsed bytes; shared empty list while there are none (idle connections). */
+  #chunks: Buffer[] = NO_CHUNKS;
   #buffered = 0;
   /** Total size of the packet at the head once its header is known; 0 while unknown. */
   #needed = 0;
@@ -26,7 +30,8 @@ export class PacketFramer {
   }
 
   push(chunk: Buffer): FrameResult {
-    this.#chunks.push(chunk);
+    if (this.#chunks === NO_CHUNKS) this.#chunks = [chunk];
+    else this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     const packets: Buffer[] = [];
     // Waiting for the rest of a packet whose size is known: do not concatenate yet.
@@ -50,7 +55,7 @@ export class PacketFramer {
       position += total;
     }
     const rest = buffer.subarray(position);
-    this.#chunks = rest.length === 0 ? [] : [rest];
+    this.#chunks = rest.length === 0 ? NO_CHUNKS : [rest];
     this.#buffered = rest.length;
     return { kind: 'packets', packets };
   }

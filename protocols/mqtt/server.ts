@@ -120,7 +120,7 @@ interface TransportSocket extends Socket {
 class SocketTransport implements Transport {
   connection!: MqttConnection;
   server!: MqttServer;
-  #gathered: Buffer[] = [];
+  #gathered: Buffer[] | undefined;
   #gatheredBytes = 0;
   #flushScheduled = false;
 
@@ -138,7 +138,7 @@ class SocketTransport implements Transport {
       this.flush();
       this.socket.write(data);
     } else {
-      this.#gathered.push(data);
+      (this.#gathered ??= []).push(data);
       this.#gatheredBytes += data.length;
       if (this.#gatheredBytes >= GATHER_BYTES) this.flush();
       else if (!this.#flushScheduled) {
@@ -154,10 +154,10 @@ class SocketTransport implements Transport {
 
   flush(): void {
     this.#flushScheduled = false;
-    const count = this.#gathered.length;
-    if (count === 0) return;
-    const data = count === 1 ? (this.#gathered[0] as Buffer) : Buffer.concat(this.#gathered, this.#gatheredBytes);
-    this.#gathered = [];
+    const gathered = this.#gathered;
+    if (gathered === undefined || gathered.length === 0) return;
+    const data = gathered.length === 1 ? (gathered[0] as Buffer) : Buffer.concat(gathered, this.#gatheredBytes);
+    this.#gathered = undefined;
     this.#gatheredBytes = 0;
     if (!this.socket.destroyed) this.socket.write(data);
   }

@@ -141,8 +141,11 @@ export class Broker {
       dropped: (reason, count) => {
         this.stats.dropped[reason] += count;
       },
-      readFailed: (session, shard, error) => {
-        this.#logger.error({ err: error, clientId: session.clientId, shard: this.#dataShards[shard] }, 'reading messages back for a session failed; will retry on the next delivery');
+      readFailed: (session, shard, error, retryInMs) => {
+        this.#logger.error({ err: error, clientId: session.clientId, shard: this.#dataShards[shard], retryInMs }, 'reading messages back for a session failed; retrying');
+      },
+      later: (callback, ms) => {
+        this.#clock.setTimeout(callback, ms);
       },
     };
   }
@@ -152,6 +155,11 @@ export class Broker {
     const broker = new Broker(options);
     await broker.#start(options.dataShards);
     return broker;
+  }
+
+  /** True once close() began: front ends refuse new connections. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   get dataShardNames(): readonly string[] {
@@ -223,7 +231,11 @@ export class Broker {
         // The process ended while this client was connected: to the client that is an abrupt
         // disconnect, so its will is due, counted from now.
         const meta: SessionMeta = { ...session.meta, connected: false, disconnectedAt: now };
-        writes.push(metaRecord(session.clientId, meta));
+        // Into the table before the will is scheduled: a will due at once is then recorded as
+        // published (removed from the meta) and not published again at the next start.
+        const record = metaRecord(session.clientId, meta);
+        this.#table.apply(record);
+        writes.push(record);
         // Which messages were sent before the crash is not known past the last cursor flush:
         // any of them up to the end of the journal might have been, so their resends carry DUP
         // ("might be a re-delivery", MQTT 3.3.1.1).
@@ -378,7 +390,15 @@ export class Broker {
       for (const input of endRecords(durable)) record(input);
     }
     this.#willOf.set(clientId, request.will);
-    if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
+    if (writes.length > 0) {
+      try {
+        await this.#sessionWrites.addAll(writes, null);
+      } catch (error) {
+        // Not connected after all: let go of the session so it is not left online for nobody.
+        if (session.sink === request.sink) session.detach();
+        throw error;
+      }
+    }
     return { session, sessionPresent };
   }
 

@@ -7,6 +7,7 @@ import type { ShardStore } from '../shard-model/index.js';
 
 /** Soft cap on one batch, well under the journal's default maxBatchBytes. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+const ALONE_BYTES = 1024 * 1024;
 
 interface Waiting<T, R> {
   record: RecordInput;
@@ -62,7 +63,10 @@ export class ShardAppender<T, R> {
     }
     let count = 0;
     let bytes = 0;
-    while (count < this.#waiting.length && (count === 0 || bytes + (this.#waiting[count] as Waiting<T, R>).bytes <= MAX_BATCH_BYTES)) {
+    // A large record goes alone: should the journal refuse it (too large for the shard), only
+    // its own append fails, not the messages of others batched with it.
+    const alone = (this.#waiting[0] as Waiting<T, R>).bytes > ALONE_BYTES;
+    while (count < this.#waiting.length && (count === 0 || (!alone && (this.#waiting[count] as Waiting<T, R>).bytes <= ALONE_BYTES && bytes + (this.#waiting[count] as Waiting<T, R>).bytes <= MAX_BATCH_BYTES))) {
       bytes += (this.#waiting[count] as Waiting<T, R>).bytes;
       count += 1;
     }

@@ -132,6 +132,9 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
     }
   };
   const { mqtt, broker, journalServer, remoteStore, journal } = running;
+  // No new MQTT connections first, then the broker says goodbye to the open ones (0x8B) and
+  // finishes its appends, then the sockets go.
+  mqtt?.stopAccepting();
   if (broker !== undefined) await step('closing the broker', () => broker.close());
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));

@@ -43,6 +43,9 @@ class FakeJournal {
       readFailed: (_session, _shard, error) => {
         throw error;
       },
+      later: (callback, ms) => {
+        setTimeout(callback, ms);
+      },
     };
   }
 

@@ -57,6 +57,8 @@ export interface DeliverySink {
 }
 
 interface ShardStream {
+  /** While a read failed: no new read before this time. */
+  retryAt?: number;
   lagging: boolean;
   /** While lagging: the next offset to read. */
   readFrom: number;
@@ -73,7 +75,9 @@ export interface SessionHost {
   /** A session's cursors moved (durable sessions persist them soon). */
   cursorsMoved(session: Session): void;
   dropped(reason: 'queue-full' | 'expired' | 'too-large', count: number): void;
-  readFailed(session: Session, shard: number, error: unknown): void;
+  readFailed(session: Session, shard: number, error: unknown, retryInMs: number): void;
+  /** Calls back after `ms` (the broker's clock). */
+  later(callback: () => void, ms: number): void;
 }
 
 /**
@@ -83,6 +87,9 @@ export interface SessionHost {
 const RELEASED_PLACEHOLDER: Message = { topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, publisherId: '', timestamp: 0, properties: undefined };
 
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionOptions> = new Map();
+
+const READ_RETRY_FIRST_MS = 100;
+const READ_RETRY_MAX_MS = 5000;
 
 /** Never added to: shards without pending deliveries share it. */
 const NONE_PENDING = new Set<number>();
@@ -105,10 +112,10 @@ export class Session {
   sink: DeliverySink | undefined;
   /**
    * QoS 2 messages received from this client and not yet released (PUBREL), by packet id: true
-   * once stored and acknowledged (PUBREC). Session state (MQTT 4.3.3), kept across reconnects so
+   * once stored, or the store in progress (resolves with whether it succeeded). Session state (MQTT 4.3.3), kept across reconnects so
    * a resent PUBLISH is not stored twice; in memory only, so a broker restart forgets it.
    */
-  get inboundQos2(): Map<number, boolean> {
+  get inboundQos2(): Map<number, true | Promise<boolean>> {
     return (this.#inboundQos2 ??= new Map());
   }
 
@@ -117,7 +124,7 @@ export class Session {
     return this.#inboundQos2?.size ?? 0;
   }
 
-  #inboundQos2: Map<number, boolean> | undefined;
+  #inboundQos2: Map<number, true | Promise<boolean>> | undefined;
   #queue: Delivery[] = [];
   #queueHead = 0;
   #queuedBytes = 0;
@@ -132,6 +139,7 @@ export class Session {
   #streamsArray: ShardStream[] | undefined;
   #sentBelowArray: number[] | undefined;
   #pumping = false;
+  #readFailures = 0;
   #blocked = false;
   /** Bumped by detach(): a read-back started before it must not move the streams after it. */
   #generation = 0;
@@ -290,6 +298,12 @@ export class Session {
 
   /** Queues a retained message (not tied to a shard position). */
   offerRetained(delivery: Delivery): void {
+    // Retained messages are not in a stream that could be read back later: past the bound
+    // they are dropped and counted, so a subscriber that does not read cannot grow the queue.
+    if (this.#queuedBytes >= this.host.maxQueuedBytes) {
+      this.host.dropped('queue-full', 1);
+      return;
+    }
     delivery.shard = -1;
     delivery.offset = -1;
     this.#enqueue(delivery);
@@ -417,7 +431,7 @@ export class Session {
     if (this.#queuedBytes >= this.host.maxQueuedBytes / 2) return;
     for (let shard = 0; shard < this.#streams.length; shard += 1) {
       const stream = this.#streams[shard] as ShardStream;
-      if (!stream.lagging || stream.reading) continue;
+      if (!stream.lagging || stream.reading || (stream.retryAt !== undefined && stream.retryAt > this.host.now())) continue;
       if (stream.readFrom >= this.host.dispatchFrontier(shard)) {
         stream.lagging = false;
         continue;
@@ -439,6 +453,9 @@ export class Session {
         // Past the frontier the live feed will deliver it; taking it here would duplicate it.
         if (offset >= frontier) break;
         next = offset + 1;
+        // A record that is not a valid message topic (written by a faulty writer) is skipped,
+        // never retried: it must not stop the stream.
+        if (message.topic === '' || message.topic.includes('+') || message.topic.includes('#')) continue;
         if ((this.#pending[shard] as Set<number>).has(offset) || this.#isReleased(shard, offset)) continue;
         const delivery = this.#match(message, shard, offset);
         if (delivery === undefined) continue;
@@ -454,8 +471,15 @@ export class Session {
       stream.readFrom = next;
       if (stream.readFrom >= this.host.dispatchFrontier(shard)) stream.lagging = false;
       this.host.cursorsMoved(this);
+      this.#readFailures = 0;
+      stream.retryAt = undefined;
     } catch (error) {
-      this.host.readFailed(this, shard, error);
+      // Back off (a journal that is down must not be hammered), then try again.
+      this.#readFailures += 1;
+      const delay = Math.min(READ_RETRY_MAX_MS, READ_RETRY_FIRST_MS * 2 ** (this.#readFailures - 1));
+      stream.retryAt = this.host.now() + delay;
+      this.host.readFailed(this, shard, error, delay);
+      this.host.later(() => this.pump(), delay);
     } finally {
       stream.reading = false;
     }

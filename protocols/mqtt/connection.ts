@@ -111,7 +111,8 @@ export class MqttConnection implements DeliverySink {
   #ackQueue: PendingAck[] | undefined;
   #topicAliasesIn: Map<number, string> | undefined;
   /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
-  #lastValidTopic = '';
+  // U+0000 cannot be in a topic that passed the checks, so nothing matches it before the first.
+  #lastValidTopic = '\u0000';
   // Outbound flow state.
   receiveMaximum = 65_535;
   #clientMaxPacketSize = Number.POSITIVE_INFINITY;
@@ -306,13 +307,14 @@ export class MqttConnection implements DeliverySink {
     } else {
       this.receiveMaximum = this.limits.maxInflight;
     }
+    if (this.broker.closed) return this.#refuse(v5 ? ReasonCode.ServerShuttingDown : ReasonCode.ServerUnavailable, 'the broker is shutting down');
     this.#clientId = clientId;
-    this.registry.connected += 1;
+    this.#count(true);
     let result: Awaited<ReturnType<Broker['connect']>>;
     try {
       result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this });
     } catch (error) {
-      this.registry.connected -= 1;
+      this.#count(false);
       this.#clientId = '';
       throw error;
     }
@@ -388,16 +390,18 @@ export class MqttConnection implements DeliverySink {
     if (qos > 0 && messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'a QoS 1/2 PUBLISH needs a non-zero packet identifier (MQTT-2.3.1-1)');
     if (qos === 0 && packet.dup) return this.#fail(ReasonCode.MalformedPacket, 'DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
     const inboundQos2 = session.inboundQos2;
-    if (qos === 2 && inboundQos2.has(messageId)) {
+    const known = qos === 2 ? inboundQos2.get(messageId) : undefined;
+    if (known !== undefined) {
       // A resent QoS 2 PUBLISH (DUP), possibly on a new connection of the session: stored once
-      // already. PUBREC again if it went out (MQTT 4.3.3); otherwise it goes when the store ends.
-      if (inboundQos2.get(messageId) === true) this.#send({ cmd: 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
+      // already, or being stored. PUBREC again (MQTT 4.3.3) on this connection, once stored.
+      const pubrec = (): void => this.#send({ cmd: 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
+      if (known === true) pubrec();
+      else void known.then((stored) => stored && pubrec());
       return;
     }
     if (qos > 0) {
       if (this.#version === 5 && this.#inboundInFlight >= this.limits.maxInflight) return this.#fail(ReasonCode.ReceiveMaximumExceeded, `more than ${this.limits.maxInflight} QoS 1/2 publishes in flight`);
       this.#inboundInFlight += 1;
-      if (qos === 2) inboundQos2.set(messageId, false);
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const properties = this.#version === 5 ? messageProperties(packet.properties ?? {}) : undefined;
@@ -415,6 +419,8 @@ export class MqttConnection implements DeliverySink {
       return;
     }
     const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
+    let storedQos2: ((stored: boolean) => void) | undefined;
+    if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
     // What a waiting publish holds besides its payload: message, record, promises, closures.
     const size = payload.length + topic.length + 512;
     this.#publishBacklog += size;
@@ -422,10 +428,18 @@ export class MqttConnection implements DeliverySink {
     this.broker.publish(message).then(
       ({ matched }) => {
         this.#publishDone(size);
+        if (qos === 2) {
+          inboundQos2.set(messageId, true);
+          storedQos2?.(true);
+        }
         if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
       },
       (error: unknown) => {
         this.#publishDone(size);
+        if (qos === 2) {
+          inboundQos2.delete(messageId);
+          storedQos2?.(false);
+        }
         const code = (error as { code?: string }).code;
         this.logger.warn({ err: error, clientId: this.#clientId, topic }, 'publish failed');
         if (ack === undefined) return;
@@ -456,10 +470,7 @@ export class MqttConnection implements DeliverySink {
   #completeAck(ack: PendingAck, qos: QoS, messageId: number, reasonCode: number, reasonString: string | undefined): void {
     const failed = reasonCode >= 0x80;
     if (qos === 1 || failed) this.#inboundDone();
-    if (qos === 2) {
-      if (failed) this.#session?.inboundQos2.delete(messageId);
-      else this.#session?.inboundQos2.set(messageId, true);
-    }
+    if (qos === 2 && failed) this.#session?.inboundQos2.delete(messageId);
     ack.done = true;
     ack.packet = { cmd: qos === 1 ? 'puback' : 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode, ...this.#reason(reasonString) } : {}) } as Packet;
     const queue = this.#ackQueue ?? [];
@@ -471,6 +482,9 @@ export class MqttConnection implements DeliverySink {
   }
 
   #onPubrel(messageId: number): void {
+    const state = this.#session?.inboundQos2.get(messageId);
+    // PUBREL before its PUBREC: the message is still being stored (MQTT 4.3.3: a protocol error).
+    if (state !== undefined && state !== true) return this.#fail(ReasonCode.ProtocolError, `PUBREL for packet ${messageId} before its PUBREC`);
     const known = this.#session?.inboundQos2.delete(messageId) === true;
     if (known) this.#inboundDone();
     this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
@@ -564,6 +578,8 @@ export class MqttConnection implements DeliverySink {
     const wait = Math.max(1, this.#lastPacketAt + limit - this.clock.now());
     this.#timer = this.clock.setTimeout(() => {
       if (this.#state !== 'connected') return;
+      // While we are not reading (backpressure), silence is ours, not the client's.
+      if (this.#pausedFor !== 0) this.#lastPacketAt = this.clock.now();
       if (this.clock.now() - this.#lastPacketAt >= limit) this.#fail(ReasonCode.KeepAliveTimeout, `no packet within 1.5 x keep-alive (${this.#keepAliveMs / 1000} s)`);
       else this.#armKeepAlive();
     }, wait);
@@ -629,16 +645,23 @@ export class MqttConnection implements DeliverySink {
     this.#state = 'closed';
     this.clock.clearTimeout(this.#timer);
     this.transport.end();
+    this.#count(false);
     if (wasState === 'connected' && this.#session !== undefined) {
-      this.registry.connected -= 1;
       const session = this.#session;
       this.broker
         .disconnect(session, this, { publishWill: this.#willOnClose, expirySeconds: this.#sessionExpiry })
         .catch((error: unknown) => this.logger.error({ err: error, clientId: this.#clientId }, 'recording a disconnect failed'));
-    } else if (wasState === 'connecting' && this.#clientId !== '') {
-      this.registry.connected -= 1;
     }
   }
+
+  /** Counts this connection toward --max-connections once, and uncounts it once. */
+  #count(on: boolean): void {
+    if (on === this.#counted) return;
+    this.#counted = on;
+    this.registry.connected += on ? 1 : -1;
+  }
+
+  #counted = false;
 
   // ---- DeliverySink ------------------------------------------------------------------------
 
@@ -696,9 +719,10 @@ export class MqttConnection implements DeliverySink {
   close(reason: 'session-taken-over' | 'server-shutting-down'): void {
     if (this.#state === 'closed') return;
     const code = reason === 'session-taken-over' ? ReasonCode.SessionTakenOver : ReasonCode.ServerShuttingDown;
-    if (this.#version === 5) this.#send({ cmd: 'disconnect', reasonCode: code } as Packet);
+    // Before CONNACK a DISCONNECT is not allowed (MQTT-3.14.0-1): just close.
+    if (this.#version === 5 && this.#state === 'connected') this.#send({ cmd: 'disconnect', reasonCode: code } as Packet);
     // The broker already moved or closed the session: no will, no disconnect bookkeeping.
-    if (this.#state === 'connected') this.registry.connected -= 1;
+    this.#count(false);
     this.#state = 'closed';
     this.clock.clearTimeout(this.#timer);
     this.transport.end();

@@ -90,14 +90,21 @@ export class MqttServer {
     return this.options.logger;
   }
 
-  /** Stops accepting; existing sockets are closed by the broker's shutdown, then destroyed. */
+  /** Stops accepting new connections; the ones open stay (the broker closes them next). */
+  stopAccepting(): void {
+    if (this.#listenerClosed === undefined) this.#listenerClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  #listenerClosed: Promise<void> | undefined;
+
+  /** Stops accepting and ends every socket (destroyed after a second if the peer lingers). */
   async stop(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.stopAccepting();
     for (const socket of this.#sockets) socket.end();
     const deadline = setTimeout(() => {
       for (const socket of this.#sockets) socket.destroy();
     }, 1000);
-    await closed;
+    await this.#listenerClosed;
     clearTimeout(deadline);
   }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the reference `shardline bench mqtt` scenarios against local brokers and prints one line
 # per scenario. Brokers (arguments, default "mosquitto aedes"):
-#   shardline            a fresh single node from dist/ (run `npm run build` first), fsync durability
+#   shardline            a fresh single node from dist/ (run `npm run build` first), fsync durability;
+#                        SHARDLINE_ARGS adds start flags, e.g. "--max-inflight 256"
 #   mosquitto            started here on a free 127.0.0.1 port (persistence off, defaults otherwise)
 #   aedes                scripts/aedes-server.mjs started here on a free port
 #   NAME=URL=PID         an already running broker, e.g. shardline=mqtt://127.0.0.1:1883=4242
@@ -63,7 +64,7 @@ start_broker() {
       # A fresh single node from the build (npm run build), on a new data directory.
       local port
       port=$(free_port)
-      "${BROKER_PIN[@]}" node dist/cli/main.js start --data-dir "$SCRATCH/shardline-$port" --mqtt-port "$port" --grpc-port 0 --log-level warn >"$SCRATCH/shardline-$port.log" 2>&1 &
+      "${BROKER_PIN[@]}" node dist/cli/main.js start --data-dir "$SCRATCH/shardline-$port" --mqtt-port "$port" --grpc-port 0 --log-level warn ${SHARDLINE_ARGS:-} >"$SCRATCH/shardline-$port.log" 2>&1 &
       BROKER_PID=$!
       STARTED+=("$BROKER_PID")
       wait_port "$port"

@@ -295,10 +295,10 @@ describe('MQTT gaps of docs/mqtt.md (one broker)', { concurrency: true }, () => 
     });
   }
 
-  it('3.1.1: a publisher with more QoS 2 in flight than --max-inflight (64) is slowed, not stalled: its PUBRELs are read and every message completes', async () => {
+  it('3.1.1: a publisher with more QoS 2 in flight than --max-inflight (256) is slowed, not stalled: its PUBRELs are read and every message completes', async () => {
     // QoS 2 stays in flight until PUBREL, so the reads that bring the PUBRELs must go on while
     // the publisher is held back.
-    const count = 80;
+    const count = 300;
     const topic = uniqueTopic('q2-flow');
     const { client } = await rawConnect(broker.port, 4);
     const burst = Array.from({ length: count }, (_, index) => rawPublish(4, topic, { qos: 2, messageId: index + 1, payload: String(index + 1) }));

@@ -76,7 +76,7 @@ describe('defaults', () => {
     const settings = await resolveStartSettings({}, {});
     assert.deepEqual(
       [settings.maxPacketSize, settings.maxTopicLength, settings.maxTopicLevels, settings.maxInflight, settings.maxQueuedBytes, settings.maxConnections, settings.connectTimeoutMs, settings.maxSessionExpiry, settings.topicAliasMaximum, settings.maxKeepAlive, settings.serverKeepAlive, settings.dataShards],
-      [1048576, 4096, 128, 64, 16777216, 100000, 10000, 604800, 64, 65535, 0, 8],
+      [1048576, 4096, 128, 256, 16777216, 100000, 10000, 604800, 64, 65535, 0, 8],
     );
   });
 });

@@ -15,51 +15,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
-import { Broker, type Clock } from './broker.js';
+import { Broker } from './broker.js';
 import type { Message, QoS } from './messages/message.js';
 import { SESSIONS_SHARD, SessionTable, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
 import { SendResult, type Delivery, type DeliverySink, type Session } from './sessions/session.js';
+import { ManualClock, settle } from '../tests/support/manual-clock.js';
 
 const logger = pino({ level: 'silent' });
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
-class ManualClock implements Clock {
-  #now = 1_700_000_000_000;
-  #nextId = 1;
-  readonly #timers = new Map<number, { due: number; callback: () => void }>();
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = this.#nextId;
-    this.#nextId += 1;
-    this.#timers.set(id, { due: this.#now + Math.max(0, ms), callback });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    for (;;) {
-      let next: [number, { due: number; callback: () => void }] | undefined;
-      for (const entry of this.#timers) if (entry[1].due <= target && (next === undefined || entry[1].due < next[1].due)) next = entry;
-      if (next === undefined) break;
-      this.#timers.delete(next[0]);
-      this.#now = Math.max(this.#now, next[1].due);
-      next[1].callback();
-      await settle();
-    }
-    this.#now = target;
-  }
-}
 
 /** The client end of one connection. */
 class RecordingSink implements DeliverySink {

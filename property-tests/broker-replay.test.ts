@@ -33,7 +33,6 @@ import {
   SESSION_NEVER_EXPIRES,
   SESSIONS_SHARD,
   SessionTable,
-  type Clock,
   type Delivery,
   type DeliverySink,
   type QoS,
@@ -43,6 +42,7 @@ import {
 } from '../engine/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import type { ShardStore } from '../shard-model/index.js';
+import { ManualClock, settle } from '../tests/support/manual-clock.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
 const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
@@ -50,50 +50,6 @@ const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.e
 const logger = pino({ level: 'silent' });
 const CURSOR_FLUSH_MS = 1000;
 
-/** Lets every pending promise reaction run (the memory store does no real I/O). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
-/** Time that moves only when told; due timers fire in due order (ties: first scheduled first). */
-class ManualClock implements Clock {
-  #now = 1_700_000_000_000;
-  #nextId = 1;
-  readonly #timers = new Map<number, { due: number; callback: () => void }>();
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = this.#nextId;
-    this.#nextId += 1;
-    this.#timers.set(id, { due: this.#now + Math.max(0, ms), callback });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-
-  /** Runs the timers due up to now + ms; `between` sees the clock at each firing first. */
-  async advance(ms: number, between?: (now: number) => void): Promise<void> {
-    const target = this.#now + ms;
-    for (let fired = 0; ; fired += 1) {
-      assert.ok(fired < 100_000, 'timers keep rescheduling at the same instant');
-      let next: [number, { due: number; callback: () => void }] | undefined;
-      for (const entry of this.#timers) if (entry[1].due <= target && (next === undefined || entry[1].due < next[1].due)) next = entry;
-      if (next === undefined) break;
-      this.#timers.delete(next[0]);
-      this.#now = Math.max(this.#now, next[1].due);
-      between?.(this.#now);
-      next[1].callback();
-      await settle();
-    }
-    this.#now = target;
-    between?.(this.#now);
-  }
-}
 
 /** The client side of a connection: keeps what it was sent until the script acknowledges it. */
 class RecordingSink implements DeliverySink {

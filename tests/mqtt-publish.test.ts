@@ -9,9 +9,9 @@
 // the broker sent, not only the messages.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { QoS } from 'mqtt-packet';
-import { cleanup, startBroker, stopBroker, usingMosquitto, type BrokerProcess } from './support/broker-process.js';
+import { brokerForSuite, usingMosquitto } from './support/broker-process.js';
 import { closeAllClients, connectClient, contractOnly, subscriber, uniqueTopic, type ProtocolVersion } from './support/mqtt-client.js';
 
 const TOPOLOGIES = usingMosquitto() ? (['single'] as const) : (['single', 'split'] as const);
@@ -24,18 +24,7 @@ function label(version: ProtocolVersion): string {
 
 for (const topology of TOPOLOGIES) {
   describe(`MQTT publish (${topology})`, () => {
-    let broker: BrokerProcess;
-    before(async () => {
-      broker = await startBroker({ topology });
-    });
-    after(async () => {
-      closeAllClients();
-      try {
-        if (broker !== undefined) await stopBroker(broker);
-      } finally {
-        await cleanup();
-      }
-    });
+    const broker = brokerForSuite({ topology }, closeAllClients);
 
     for (const version of [4, 5] as const) {
       // Independent topics and client ids: the cases run side by side to keep the file short.

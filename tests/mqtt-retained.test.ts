@@ -8,26 +8,15 @@
 // Method: one broker per topology; each test has its own topics; a fresh subscriber after each
 // step shows what the broker holds.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { cleanup, startBroker, stopBroker, usingMosquitto, type BrokerProcess } from './support/broker-process.js';
+import { describe, it } from 'node:test';
+import { brokerForSuite, usingMosquitto } from './support/broker-process.js';
 import { closeAllClients, connectClient, NEGATIVE_WAIT_MS, sleep, subscriber, uniqueClientId, uniqueTopic } from './support/mqtt-client.js';
 
 const TOPOLOGIES = usingMosquitto() ? (['single'] as const) : (['single', 'split'] as const);
 
 for (const topology of TOPOLOGIES) {
   describe(`MQTT retained messages (${topology})`, () => {
-    let broker: BrokerProcess;
-    before(async () => {
-      broker = await startBroker({ topology });
-    });
-    after(async () => {
-      closeAllClients();
-      try {
-        if (broker !== undefined) await stopBroker(broker);
-      } finally {
-        await cleanup();
-      }
-    });
+    const broker = brokerForSuite({ topology }, closeAllClients);
 
     /** What a fresh subscriber to `filter` gets at once: the retained messages. */
     async function retainedFor(filter: string, version: 4 | 5, expected: number, qos: 0 | 1 | 2 = 2): Promise<{ topic: string; payload: string; retain: boolean; qos: number }[]> {

@@ -10,9 +10,9 @@
 // Method: one broker per topology; mqtt.js clients for the session flows; raw-socket
 // subscribers (they never acknowledge unless told to) for the resend cases.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { IPublishPacket, QoS } from 'mqtt-packet';
-import { cleanup, startBroker, stopBroker, usingMosquitto, type BrokerProcess } from './support/broker-process.js';
+import { brokerForSuite, usingMosquitto } from './support/broker-process.js';
 import {
   closeAllClients,
   connectClient,
@@ -39,18 +39,7 @@ function persistent(version: 4 | 5, clientId: string): ConnectOptions {
 
 for (const topology of TOPOLOGIES) {
   describe(`MQTT sessions (${topology})`, () => {
-    let broker: BrokerProcess;
-    before(async () => {
-      broker = await startBroker({ topology });
-    });
-    after(async () => {
-      closeAllClients();
-      try {
-        if (broker !== undefined) await stopBroker(broker);
-      } finally {
-        await cleanup();
-      }
-    });
+    const broker = brokerForSuite({ topology }, closeAllClients);
 
     for (const version of [4, 5] as const) {
       // Independent topics and client ids: the cases run side by side to keep the file short.

@@ -9,9 +9,9 @@
 // ("not delivered") wait NEGATIVE_WAIT_MS after a positive control message has arrived, so
 // the message that must not arrive had the time to.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
-import { cleanup, startBroker, stopBroker, usingMosquitto, type BrokerProcess } from './support/broker-process.js';
+import { brokerForSuite, usingMosquitto } from './support/broker-process.js';
 import {
   closeAllClients,
   connectClient,
@@ -53,18 +53,7 @@ async function publishAndCollect(pub: TestClient, topics: string[], sub: TestCli
 
 for (const topology of TOPOLOGIES) {
   describe(`MQTT subscribe (${topology})`, () => {
-    let broker: BrokerProcess;
-    before(async () => {
-      broker = await startBroker({ topology });
-    });
-    after(async () => {
-      closeAllClients();
-      try {
-        if (broker !== undefined) await stopBroker(broker);
-      } finally {
-        await cleanup();
-      }
-    });
+    const broker = brokerForSuite({ topology }, closeAllClients);
 
     for (const version of [4, 5] as const) {
       // Independent topics and client ids: the cases run side by side to keep the file short.

@@ -8,9 +8,9 @@
 // Method: one broker; a watcher subscribes to the will topic before the client with the will
 // connects; the "not published" checks wait NEGATIVE_WAIT_MS (or the delay) after the event.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { IClientOptions } from 'mqtt';
-import { cleanup, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
+import { brokerForSuite } from './support/broker-process.js';
 import { closeAllClients, connectClient, NEGATIVE_WAIT_MS, sleep, subscriber, uniqueClientId, uniqueTopic, type ProtocolVersion } from './support/mqtt-client.js';
 
 type Will = NonNullable<IClientOptions['will']>;
@@ -20,18 +20,7 @@ function label(version: ProtocolVersion): string {
 }
 
 describe('MQTT will messages', () => {
-  let broker: BrokerProcess;
-  before(async () => {
-    broker = await startBroker({ topology: 'single' });
-  });
-  after(async () => {
-    closeAllClients();
-    try {
-      if (broker !== undefined) await stopBroker(broker);
-    } finally {
-      await cleanup();
-    }
-  });
+  const broker = brokerForSuite({ topology: 'single' }, closeAllClients);
 
   for (const version of [3, 4, 5] as const) {
     describe(label(version), () => {

@@ -11,9 +11,9 @@
 // Method: one broker per topology; mqtt.js clients, and raw-socket clients where acks must be
 // withheld or CONNECT properties set that mqtt.js would act on itself.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { IDisconnectPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet';
-import { cleanup, startBroker, stopBroker, usingMosquitto, type BrokerProcess } from './support/broker-process.js';
+import { brokerForSuite, usingMosquitto } from './support/broker-process.js';
 import {
   closeAllClients,
   connectClient,
@@ -50,18 +50,7 @@ function assertApplicationProperties(message: Received): void {
 
 for (const topology of TOPOLOGIES) {
   describe(`MQTT 5.0 properties (${topology})`, () => {
-    let broker: BrokerProcess;
-    before(async () => {
-      broker = await startBroker({ topology });
-    });
-    after(async () => {
-      closeAllClients();
-      try {
-        if (broker !== undefined) await stopBroker(broker);
-      } finally {
-        await cleanup();
-      }
-    });
+    const broker = brokerForSuite({ topology }, closeAllClients);
 
     describe('pass-through', () => {
       for (const qos of [0, 1, 2] as const) {

@@ -8,52 +8,17 @@
 // The conformance suite shares one server (a process start costs ~1 s): each open() deletes
 // every shard, and checks that none is left, so every case still starts from an empty store.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { runShardStoreConformance } from '../shard-model/conformance.js';
 import { DEFAULT_REMOTE_RECONNECT_BACKOFF_MAX_MS, RemoteShardStore } from '../shard-model/index.js';
+import { cleanup, runCli, scratchDirectory, type CliProcess } from './support/broker-process.js';
 import { codeOf } from './support/error-code.js';
 
-const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const LISTEN_TIMEOUT_MS = 20_000;
 
-interface ServerProcess {
-  child: ChildProcess;
+interface ServerProcess extends CliProcess {
   address: string;
   port: number;
-  /** Every stdout line so far (JSON log lines). */
-  lines: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
-}
-
-const directories: string[] = [];
-const running = new Set<ChildProcess>();
-
-async function scratchDirectory(): Promise<string> {
-  const directory = await mkdtemp(join(tmpdir(), 'shardline-remote-it-'));
-  directories.push(directory);
-  return directory;
-}
-
-/** Runs the CLI and collects its output; `exited` settles when it ends. */
-function runCli(args: string[]): { child: ChildProcess; lines: string[]; exited: ServerProcess['exited'] } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  const lines: string[] = [];
-  let stderr = '';
-  createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = once(child, 'exit').then(([code, signal]) => {
-    running.delete(child);
-    return { code: code as number | null, signal: signal as NodeJS.Signals | null, stderr };
-  });
-  return { child, lines, exited };
 }
 
 /** Starts a journal server and resolves once it logged where it listens. */
@@ -101,8 +66,7 @@ before(async () => {
 after(async () => {
   // Only processes this file started, by their handle.
   if (shared !== undefined && shared.child.exitCode === null) await stopServer(shared);
-  for (const child of running) child.kill('SIGKILL');
-  for (const directory of directories) await rm(directory, { recursive: true, force: true });
+  await cleanup();
 });
 
 runShardStoreConformance({

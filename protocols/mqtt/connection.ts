@@ -774,14 +774,8 @@ function isCleanString(value: string): boolean {
   return !value.includes('\u0000') && !value.includes('\ufffd');
 }
 
-function messageProperties(source: {
-  payloadFormatIndicator?: boolean;
-  messageExpiryInterval?: number;
-  contentType?: string;
-  responseTopic?: string;
-  correlationData?: Buffer;
-  userProperties?: Record<string, string | string[]>;
-}): MessageProperties | undefined {
+/** The application properties of a 5.0 PUBLISH or will, without the transport ones (alias, ...). */
+function messageProperties(source: MessageProperties): MessageProperties | undefined {
   const out: MessageProperties = {};
   if (source.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = source.payloadFormatIndicator;
   if (source.messageExpiryInterval !== undefined) out.messageExpiryInterval = source.messageExpiryInterval;

@@ -14,6 +14,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -175,6 +176,27 @@ export async function stopBroker(broker: BrokerProcess): Promise<void> {
     const { code, signal, stderr } = await cli.exited;
     assert.equal(code, 0, `exit: code ${code}, signal ${signal}, stderr: ${stderr}`);
   }
+}
+
+/**
+ * One broker for a describe block: started before its tests, stopped (exit 0 expected) after
+ * them, with `beforeStop` run first (closing the block's clients). The returned object is filled
+ * in by the before hook, so tests read `broker.url` as usual.
+ */
+export function brokerForSuite(options: StartBrokerOptions, beforeStop: () => void = () => undefined): BrokerProcess {
+  const broker = {} as BrokerProcess;
+  before(async () => {
+    Object.assign(broker, await startBroker(options));
+  });
+  after(async () => {
+    beforeStop();
+    try {
+      if (broker.broker !== undefined) await stopBroker(broker);
+    } finally {
+      await cleanup();
+    }
+  });
+  return broker;
 }
 
 /** Kills every process this module started (by handle) and removes the scratch directories. */

@@ -556,3 +556,58 @@ describe('QoS 2 released state across a restart', () => {
     await second.broker.close();
   });
 });
+
+describe('introspection and operator actions', () => {
+  test('clients, sessions, subscriptions and topic counts describe what is connected and stored', async () => {
+    const { broker } = await open();
+    const online = await connect(broker, 'online', { cleanStart: true, expirySeconds: 0 });
+    await subscribe(broker, online, 'a/#', subscription(1));
+    const durable = await connect(broker, 'durable', { cleanStart: true, expirySeconds: 60 });
+    await subscribe(broker, durable, 'b/+', subscription(2, { subscriptionId: 7 }));
+    await broker.disconnect(durable.session, durable.sink, { publishWill: false });
+    await broker.publish(message('a/1', 'x', 0));
+    await broker.publish(message('a/1', 'y', 0));
+    await broker.publish(message('b/2', 'z', 1));
+    assert.deepEqual(
+      broker.clients().map((client) => [client.clientId, client.subscriptions, client.expirySeconds]),
+      [['online', 1, 0]],
+    );
+    assert.deepEqual(
+      broker.sessions().map((session) => [session.clientId, session.online, session.durable, session.subscriptions]),
+      [
+        ['durable', false, true, 1],
+        ['online', true, false, 1],
+      ],
+    );
+    assert.deepEqual(
+      broker.subscriptions().map((entry) => [entry.clientId, entry.filter, entry.options.qos, entry.options.subscriptionId]),
+      [
+        ['durable', 'b/+', 2, 7],
+        ['online', 'a/#', 1, undefined],
+      ],
+    );
+    assert.deepEqual(broker.topicCounts(), [
+      { topic: 'a/1', messages: 2 },
+      { topic: 'b/2', messages: 1 },
+    ]);
+    await broker.close();
+  });
+
+  test('kick closes the connection for an administrative action; clearRetained removes a retained message without delivering', async () => {
+    const { broker } = await open();
+    const client = await connect(broker, 'kicked');
+    assert.equal(broker.kick('kicked'), true);
+    assert.equal(client.sink.closedBy, 'administrative-action');
+    assert.equal(broker.kick('nobody'), false);
+    await broker.publish(message('r/1', 'kept', 1, { retain: true }));
+    const watcher = await connect(broker, 'watcher');
+    await subscribe(broker, watcher, 'r/#', subscription(1, { retainHandling: 2 }));
+    assert.equal(broker.retained.get('r/1')?.payload.toString(), 'kept');
+    assert.equal(await broker.clearRetained('r/1'), true);
+    assert.equal(broker.retained.get('r/1'), undefined);
+    assert.equal(await broker.clearRetained('r/1'), false);
+    await settle();
+    assert.deepEqual(watcher.sink.deliveries, [], 'clearing is not a publish');
+    await broker.close();
+  });
+});

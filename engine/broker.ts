@@ -33,7 +33,7 @@ import {
   type SubscriptionOptions,
   type WillMessage,
 } from './sessions/session-events.js';
-import { deliveryFor, Session, type DeliverySink, type SessionHost } from './sessions/session.js';
+import { deliveryFor, Session, type ConnectionInfo, type DeliverySink, type SessionHost } from './sessions/session.js';
 
 export const DATA_SHARD_PREFIX = 'mqtt.';
 /** Node timers overflow past 2^31-1 ms; longer waits are re-armed. */
@@ -88,9 +88,39 @@ export interface DisconnectRequest {
   expirySeconds?: number;
 }
 
+export interface ClientInfo extends Partial<ConnectionInfo> {
+  clientId: string;
+  subscriptions: number;
+  inflight: number;
+  queued: number;
+  /** Session expiry interval, seconds (0: ends with the connection). */
+  expirySeconds: number;
+}
+
+export interface SessionInfo {
+  clientId: string;
+  online: boolean;
+  durable: boolean;
+  expirySeconds: number;
+  subscriptions: number;
+  /** Epoch ms of the last disconnect, for offline sessions. */
+  disconnectedAt: number | undefined;
+}
+
+export interface SubscriptionInfo {
+  clientId: string;
+  filter: string;
+  options: SubscriptionOptions;
+}
+
+/** Topics counted per broker process (the busiest stay when the table is full). */
+const TOPIC_COUNT_MAX = 10_000;
+
 export interface BrokerStats {
   messagesIn: number;
   messagesOut: number;
+  /** Payload bytes published. */
+  bytesIn: number;
   dropped: Record<'queue-full' | 'expired' | 'too-large', number>;
 }
 
@@ -118,7 +148,9 @@ export class Broker {
   #retainedAppender!: ShardAppender<Message, void>;
   #sessionWrites!: ShardAppender<null, void>;
   #closed = false;
-  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } };
+  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } };
+  readonly #topicCounts = new Map<string, number>();
+  readonly #startedAt = Date.now();
   readonly #host: SessionHost;
 
   private constructor(options: BrokerOptions) {
@@ -279,6 +311,8 @@ export class Broker {
   async publish(message: Message): Promise<{ matched: boolean }> {
     if (this.#closed) throw new Error('broker is closed');
     this.stats.messagesIn += 1;
+    this.stats.bytesIn += message.payload.length;
+    this.#countTopic(message.topic);
     const shard = this.shardOf(message.topic);
     const retained = message.retain ? this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message) : undefined;
     const matched = await (this.#appenders[shard] as ShardAppender<Message, boolean>).add(messageToRecord(message), message);
@@ -610,6 +644,87 @@ export class Broker {
     if (writes.length === 0) return this.#cursorWrite;
     this.#cursorWrite = this.#sessionWrites.addAll(writes, null).catch((error: unknown) => this.#logger.error({ err: error }, 'writing session cursors failed; they are retried on the next change'));
     return this.#cursorWrite;
+  }
+
+  // ---- introspection and operator actions (admin API) ------------------------------------
+
+  get startedAt(): number {
+    return this.#startedAt;
+  }
+
+  #countTopic(topic: string): void {
+    const count = this.#topicCounts.get(topic);
+    if (count !== undefined) {
+      this.#topicCounts.set(topic, count + 1);
+      return;
+    }
+    if (this.#topicCounts.size >= TOPIC_COUNT_MAX) {
+      // Full: forget the quietest half, so new topics can be counted (counts are approximate).
+      const sorted = [...this.#topicCounts].sort((a, b) => a[1] - b[1]);
+      for (const [name] of sorted.slice(0, sorted.length / 2)) this.#topicCounts.delete(name);
+    }
+    this.#topicCounts.set(topic, 1);
+  }
+
+  /** Messages published per topic since start (the busiest TOPIC_COUNT_MAX topics at most). */
+  topicCounts(): Array<{ topic: string; messages: number }> {
+    return [...this.#topicCounts].map(([topic, messages]) => ({ topic, messages })).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+  }
+
+  /** Online clients, sorted by client id. */
+  clients(): ClientInfo[] {
+    const out: ClientInfo[] = [];
+    for (const session of this.#sessions.values()) {
+      const sink = session.sink;
+      if (sink === undefined) continue;
+      out.push({ clientId: session.clientId, ...(sink.describe?.() ?? {}), subscriptions: session.subscriptions.size, inflight: session.inflightCount, queued: session.queuedCount, expirySeconds: this.#expiry.get(session.clientId) ?? 0 });
+    }
+    return out.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+  }
+
+  /** Every session: online ones and durable offline ones, sorted by client id. */
+  sessions(): SessionInfo[] {
+    const ids = new Set([...this.#sessions.keys(), ...this.#table.sessions.keys()]);
+    return [...ids].sort().map((clientId) => {
+      const live = this.#sessions.get(clientId);
+      const durable = this.#table.sessions.get(clientId);
+      return {
+        clientId,
+        online: live?.online === true,
+        durable: durable !== undefined,
+        expirySeconds: this.#expiry.get(clientId) ?? durable?.meta.expirySeconds ?? 0,
+        subscriptions: live?.subscriptions.size ?? durable?.subscriptions.size ?? 0,
+        disconnectedAt: live?.online === true ? undefined : durable?.meta.disconnectedAt,
+      };
+    });
+  }
+
+  /** Every subscription of every session, sorted by client id then filter. */
+  subscriptions(): SubscriptionInfo[] {
+    const out: SubscriptionInfo[] = [];
+    for (const info of this.sessions()) {
+      const live = this.#sessions.get(info.clientId);
+      const filters = live?.subscriptions ?? this.#table.sessions.get(info.clientId)?.subscriptions ?? new Map<string, SubscriptionOptions>();
+      for (const [filter, options] of filters) out.push({ clientId: info.clientId, filter, options });
+    }
+    return out;
+  }
+
+  /** Disconnects a client (5.0: DISCONNECT 0x98); its session stays as its expiry says. */
+  kick(clientId: string): boolean {
+    const sink = this.#sessions.get(clientId)?.sink;
+    if (sink === undefined) return false;
+    sink.close('administrative-action');
+    return true;
+  }
+
+  /** Clears a retained message (a tombstone in `$retained`, nothing delivered). */
+  async clearRetained(topic: string): Promise<boolean> {
+    const existing = this.#retained.get(topic);
+    if (existing === undefined) return false;
+    const clear: Message = { ...existing, payload: Buffer.alloc(0), timestamp: this.#clock.now() };
+    await this.#retainedAppender.add(messageToRecord(clear, true), clear);
+    return true;
   }
 
   /**

@@ -13,8 +13,8 @@ export {
 } from './routing/topic-name.js';
 export { TopicTrie, type TopicMatch } from './routing/topic-trie.js';
 export { filterMatches } from './routing/filter-match.js';
-export { Broker, DATA_SHARD_PREFIX, systemClock, type BrokerOptions, type BrokerStats, type Clock, type ConnectRequest, type DisconnectRequest } from './broker.js';
+export { Broker, DATA_SHARD_PREFIX, systemClock, type BrokerOptions, type BrokerStats, type ClientInfo, type Clock, type ConnectRequest, type DisconnectRequest, type SessionInfo, type SubscriptionInfo } from './broker.js';
 export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessage, type Message, type MessageProperties, type QoS } from './messages/message.js';
 export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 export { SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
-export { deliveryFor, SendResult, Session, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';
+export { deliveryFor, SendResult, Session, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';

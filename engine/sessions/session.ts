@@ -45,13 +45,26 @@ export enum SendResult {
   Skipped,
 }
 
+export type CloseReason = 'session-taken-over' | 'server-shutting-down' | 'administrative-action';
+
+export interface ConnectionInfo {
+  protocol: string;
+  protocolVersion: number;
+  remoteAddress: string;
+  /** Epoch ms. */
+  connectedAt: number;
+  keepAliveSeconds: number;
+}
+
 /** The connection side, implemented by a protocol front end. */
 export interface DeliverySink {
   send(delivery: Delivery): SendResult;
   /** Re-sends PUBREL for a QoS 2 delivery the client had already received (after reconnect). */
   sendRelease(packetId: number): void;
-  /** The broker ends this connection: another connection took the session, or shutdown. */
-  close(reason: 'session-taken-over' | 'server-shutting-down'): void;
+  /** The broker ends this connection: another connection took the session, shutdown, or an operator. */
+  close(reason: CloseReason): void;
+  /** What the front end can say about its connection (admin API). */
+  describe?(): ConnectionInfo;
   /** The client's Receive Maximum: QoS 1/2 deliveries in flight at once. */
   readonly receiveMaximum: number;
 }

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { Broker, Clock, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
+import type { Broker, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
@@ -325,6 +325,7 @@ export class MqttConnection implements DeliverySink {
     }
     this.#session = result.session;
     this.#state = 'connected';
+    this.#connectedAt = this.clock.now();
     // Idle connections (PINGREQ only) and plain PUBLISH/ack traffic need no general parser:
     // let go of the one CONNECT used, with its buffers, until a packet needs it.
     this.#parser = undefined;
@@ -712,12 +713,20 @@ export class MqttConnection implements DeliverySink {
     return this.transport.write(bytes) ? SendResult.Sent : SendResult.SentFull;
   }
 
+  describe(): ConnectionInfo {
+    return { protocol: 'mqtt', protocolVersion: this.#version, remoteAddress: this.transport.remoteAddress, connectedAt: this.#connectedAt, keepAliveSeconds: this.#keepAliveMs / 1000 };
+  }
+
+  #connectedAt = 0;
+
   sendRelease(packetId: number): void {
     this.#send({ cmd: 'pubrel', messageId: packetId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
   }
 
-  close(reason: 'session-taken-over' | 'server-shutting-down'): void {
+  close(reason: CloseReason): void {
     if (this.#state === 'closed') return;
+    // An operator's kick is a server-side disconnect like a protocol error: the will is due.
+    if (reason === 'administrative-action') return this.#fail(ReasonCode.AdministrativeAction, 'disconnected by an operator');
     const code = reason === 'session-taken-over' ? ReasonCode.SessionTakenOver : ReasonCode.ServerShuttingDown;
     // Before CONNACK a DISCONNECT is not allowed (MQTT-3.14.0-1): just close.
     if (this.#version === 5 && this.#state === 'connected') this.#send({ cmd: 'disconnect', reasonCode: code } as Packet);

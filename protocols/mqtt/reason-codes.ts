@@ -26,6 +26,7 @@ export enum ReasonCode {
   TopicAliasInvalid = 0x94,
   PacketTooLarge = 0x95,
   QuotaExceeded = 0x97,
+  AdministrativeAction = 0x98,
   PayloadFormatInvalid = 0x99,
   SharedSubscriptionsNotSupported = 0x9e,
 }
@@ -56,6 +57,7 @@ const NAMES: Record<number, string> = {
   0x94: 'topic alias invalid',
   0x95: 'packet too large',
   0x97: 'quota exceeded',
+  0x98: 'administrative action',
   0x99: 'payload format invalid',
   0x9e: 'shared subscriptions not supported',
 };

@@ -1,0 +1,152 @@
+// Prometheus metrics of a node, served by the admin server's GET /metrics.
+//
+// Each node gets its own prom-client Registry rather than the library's global one, so two
+// nodes in one process (tests) or another library registering globally cannot mix their series.
+// The broker and shard values are read at scrape time from broker.stats and the ShardStore:
+// nothing on the publish path touches prom-client, so metrics cost nothing between scrapes.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { ShardInfo } from '../../journal/index.js';
+import type { ShardStore } from '../../shard-model/index.js';
+import type { Broker } from '../broker.js';
+
+export interface MetricsOptions {
+  /** Undefined on a journal-only node: no shardline_mqtt_* or message series. */
+  broker?: Broker;
+  /** Undefined when the node holds no shards it can list: no shardline_shard_* series. */
+  store?: ShardStore;
+  /** Node id, added as the `node` label to every series so scrapes of several nodes stay apart. */
+  node: string;
+}
+
+export interface Metrics {
+  contentType: string;
+  render(): Promise<string>;
+}
+
+const PROTOCOL = { protocol: 'mqtt' } as const;
+
+// prom-client counters only move by increments; the broker keeps running totals, so each
+// counter's collect resets it and adds the total. The totals never go down within a process,
+// so Prometheus still sees a proper counter.
+
+export function createMetrics(options: MetricsOptions): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: options.node });
+  collectDefaultMetrics({ register: registry });
+
+  const { broker, store } = options;
+  if (broker !== undefined) registerBrokerMetrics(registry, broker);
+  if (store !== undefined) registerShardMetrics(registry, store);
+
+  return {
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+  };
+}
+
+function registerBrokerMetrics(registry: Registry, broker: Broker): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'shardline_mqtt_connections',
+    help: 'MQTT clients connected now',
+    registers,
+    collect() {
+      this.set(broker.onlineCount);
+    },
+  });
+  new Gauge({
+    name: 'shardline_mqtt_sessions',
+    help: 'MQTT sessions held: connected ones and durable offline ones',
+    registers,
+    collect() {
+      this.set(broker.sessions().length);
+    },
+  });
+  new Gauge({
+    name: 'shardline_mqtt_subscriptions',
+    help: 'MQTT subscriptions of all sessions',
+    registers,
+    collect() {
+      this.set(broker.subscriptions().length);
+    },
+  });
+  new Gauge({
+    name: 'shardline_mqtt_retained_messages',
+    help: 'Retained MQTT messages held',
+    registers,
+    collect() {
+      this.set(broker.retained.size);
+    },
+  });
+  new Counter({
+    name: 'shardline_messages_in_total',
+    help: 'Messages published to the broker',
+    labelNames: ['protocol'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(PROTOCOL, broker.stats.messagesIn);
+    },
+  });
+  new Counter({
+    name: 'shardline_messages_out_total',
+    help: 'Messages delivered to subscribers (one per subscriber, retained deliveries included)',
+    labelNames: ['protocol'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(PROTOCOL, broker.stats.messagesOut);
+    },
+  });
+  new Counter({
+    name: 'shardline_bytes_in_total',
+    help: 'Payload bytes published to the broker',
+    labelNames: ['protocol'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(PROTOCOL, broker.stats.bytesIn);
+    },
+  });
+  new Counter({
+    name: 'shardline_dropped_messages_total',
+    help: 'Deliveries dropped: queue-full (QoS 0 past max-queued-bytes), expired (message expiry), too-large (over the client maximum packet size)',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, count] of Object.entries(broker.stats.dropped)) this.inc({ reason }, count);
+    },
+  });
+}
+
+function registerShardMetrics(registry: Registry, store: ShardStore): void {
+  // prom-client collects a registry's metrics concurrently, so the three shard gauges share one
+  // store.list() per scrape: the first collect starts it, the others join it while it runs.
+  let listing: Promise<ShardInfo[] | undefined> | undefined;
+  const shards = (): Promise<ShardInfo[] | undefined> => {
+    listing ??= store
+      .list()
+      // A remote journal that is down: the shard series are absent from this scrape (what an
+      // `absent()` alert looks for) and the rest of the page still renders.
+      .catch(() => undefined)
+      .finally(() => (listing = undefined));
+    return listing;
+  };
+  const shardGauge = (name: string, help: string, value: (shard: ShardInfo) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['shard'] as const,
+      registers: [registry],
+      async collect() {
+        const list = await shards();
+        this.reset();
+        for (const shard of list ?? []) this.set({ shard: shard.name }, value(shard));
+      },
+    });
+  };
+  shardGauge('shardline_shard_size_bytes', 'Bytes a shard holds (all its segments)', (shard) => shard.sizeBytes);
+  shardGauge('shardline_shard_next_offset', 'Offset the next record appended to a shard gets', (shard) => shard.nextOffset);
+  shardGauge('shardline_shard_segments', 'Segments of a shard', (shard) => shard.segmentCount);
+}

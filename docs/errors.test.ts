@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { AUDIT_PROBLEMS, errorRegistry } from '../journal/index.js';
 import '../shard-model/index.js';
 import '../protocols/mqtt/index.js';
+import '../engine/admin/admin-errors.js';
 
 test('docs/errors.md lists every error code and no other', async () => {
   const page = await readFile(new URL('./errors.md', import.meta.url), 'utf8');

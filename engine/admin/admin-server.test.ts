@@ -394,6 +394,34 @@ describe('admin API without a broker or metrics', () => {
     }
   });
 
+  test('the rate sampler ticks on an unref\'d timer that close() clears', async () => {
+    const realSet = globalThis.setInterval;
+    const realClear = globalThis.clearInterval;
+    const created: NodeJS.Timeout[] = [];
+    const cleared: unknown[] = [];
+    globalThis.setInterval = ((callback: () => void, ms: number) => {
+      const timer = realSet(callback, ms);
+      created.push(timer);
+      return timer;
+    }) as typeof setInterval;
+    globalThis.clearInterval = ((timer: NodeJS.Timeout) => {
+      cleared.push(timer);
+      realClear(timer);
+    }) as typeof clearInterval;
+    let setup: Setup | undefined;
+    try {
+      setup = await open();
+      assert.equal(created.length, 1, 'one sampler timer');
+      assert.equal(created[0]?.hasRef(), false, 'does not hold the process open');
+      await setup.app.close();
+      assert.ok(cleared.includes(created[0]), 'cleared on close');
+    } finally {
+      globalThis.setInterval = realSet;
+      globalThis.clearInterval = realClear;
+      await setup?.broker.close();
+    }
+  });
+
   test('an empty token is refused at creation', async () => {
     await assert.rejects(createAdminApp({ broker: undefined, store: undefined, node, token: '', logger, settings: () => ({}) }));
   });

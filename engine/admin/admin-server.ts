@@ -68,9 +68,12 @@ const errorBody = {
   },
 } as const;
 
-function errors(...statuses: number[]): Record<number, typeof errorBody> {
-  const out: Record<number, typeof errorBody> = {};
-  for (const status of statuses) out[status] = errorBody;
+function errors(...statuses: number[]): Record<number, typeof errorBody & { description: string }> {
+  const out: Record<number, typeof errorBody & { description: string }> = {};
+  for (const status of statuses) {
+    const code = Object.keys(STATUS_OF).find((candidate) => STATUS_OF[candidate] === status) ?? AdminErrors.badRequest.code;
+    out[status] = { ...errorBody, description: code };
+  }
   return out;
 }
 

@@ -4,24 +4,37 @@
 // journal in-process; `--roles broker --journal HOST:PORT` keeps no local state and reaches a
 // journal server through the remote ShardStore.
 //
+// Every node, whatever its roles, also serves the admin HTTP API (engine/admin: REST, /metrics,
+// /healthz) on --host:--admin-port, guarded by a bearer token (see adminToken below).
+//
 // Start-up order: open the journal (takes the data directory's lock), serve it over gRPC, open
-// the broker (rebuilds sessions and retained messages from the journal), bind MQTT, then log the
-// one listening line. A failure at any step undoes the earlier ones and exits 1 with the error.
-// Shutdown order: stop accepting MQTT connections, close the broker (clients get DISCONNECT
-// 0x8B, in-flight appends finish, cursors written), stop the gRPC server, close the journal
-// (indexes written, files closed, lock released), exit 0.
+// the broker (rebuilds sessions and retained messages from the journal), bind MQTT, bind the
+// admin API, then log the one listening line. A failure at any step undoes the earlier ones and
+// exits 1 with the error.
+// Shutdown order: stop the admin API (no operator action may race the shutdown), stop accepting
+// MQTT connections, close the broker (clients get DISCONNECT 0x8B, in-flight appends finish,
+// cursors written), stop the gRPC server, close the journal (indexes written, files closed,
+// lock released), exit 0.
+import { randomBytes } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { AdminServer } from '../../engine/admin/admin-server.js';
+import { createMetrics } from '../../engine/admin/metrics.js';
 import { Broker } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import type { Command } from '../command.js';
-import { effectiveRoles, resolveStartSettings, settingsHelp, startOptionSpec, type StartSettings } from '../config/settings.js';
+import { camelName, effectiveRoles, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
 import { createLogger } from '../logger.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
 const REMOTE_JOURNAL_WAIT_MS = 30_000;
+/** The admin token's file in the data directory. */
+const ADMIN_TOKEN_FILE = 'admin-token';
 
 const usage = `
 Usage: shardline start [flags]
@@ -35,10 +48,17 @@ Roles (--roles, comma-separated):
                it uses the journal in-process, alone it needs --journal HOST:PORT
   Without --roles: the single-node default, journal + broker in one process.
 
+Admin API: every node also serves the admin HTTP API (REST under /api, Prometheus /metrics, /healthz,
+/readyz, OpenAPI UI at /docs) on --host:--admin-port; /api and /metrics need the header
+"Authorization: Bearer TOKEN". Without --admin-token the token is kept in DATA-DIR/admin-token,
+created (mode 0600) and logged once on the first start; a broker-only node makes one per start
+and logs it. See docs/operations.md.
+
 ${settingsHelp()}
 
 Logs are JSON lines on stdout (pino). Once serving, one line says where:
-  {"level":30,...,"mqtt":"127.0.0.1:1883","journalGrpc":"127.0.0.1:1771","msg":"listening mqtt=127.0.0.1:1883 journal-grpc=127.0.0.1:1771"}
+  {"level":30,...,"mqtt":"127.0.0.1:1883","journalGrpc":"127.0.0.1:1771","admin":"127.0.0.1:8080",
+   "msg":"listening mqtt=127.0.0.1:1883 journal-grpc=127.0.0.1:1771 admin=127.0.0.1:8080"}
 
 SIGTERM or SIGINT: stop accepting, tell MQTT clients the server is shutting down (5.0 DISCONNECT
 0x8B), let in-flight appends finish, close the journal, exit 0. A second signal cancels at once.
@@ -114,6 +134,66 @@ function mqttLimits(settings: StartSettings): MqttLimits {
   };
 }
 
+/**
+ * The admin API's bearer token. A given one (flag, SHARDLINE_ADMIN_TOKEN, config file) is used
+ * and never logged. Otherwise a node with a data directory keeps it in DATA-DIR/admin-token:
+ * read when there, else created (0600, 32 random bytes, base64url) and logged once, so the
+ * operator can copy it and later starts keep the same one. A broker-only node has no directory
+ * to keep it in: it makes one per start and logs it.
+ */
+async function adminToken(settings: StartSettings, dataDir: string | undefined, logger: Logger): Promise<string> {
+  if (settings.adminToken !== undefined) return settings.adminToken;
+  const created = (): string => randomBytes(32).toString('base64url');
+  if (dataDir === undefined) {
+    const token = created();
+    logger.info(`admin token created: ${token} (for this run only: a broker-only node keeps no data directory; set admin-token to keep one)`);
+    return token;
+  }
+  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  let text: string | undefined;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the admin token file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  if (text === undefined) {
+    const token = created();
+    // 'wx': never overwrite a token file that appeared meanwhile (the journal lock makes that
+    // unlikely, but a silently replaced token would lock out whoever holds the old one).
+    await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+    logger.info({ adminTokenFile: file }, `admin token created: ${token} (kept in ${file}; it is not logged again)`);
+    return token;
+  }
+  const token = text.trim();
+  if (token === '') throw new Error(`the admin token file ${file} is empty; put a token in it, delete it to have one created, or set admin-token`);
+  const { mode } = await stat(file);
+  if ((mode & 0o077) !== 0) logger.warn({ adminTokenFile: file }, `the admin token file ${file} is readable by other users (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+  return token;
+}
+
+/** The version in package.json (sources: two levels up; dist/: three). */
+async function packageVersion(): Promise<string> {
+  for (const relative of ['../../package.json', '../../../package.json']) {
+    try {
+      const manifest = JSON.parse(await readFile(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'shardline' && typeof manifest.version === 'string') return manifest.version;
+    } catch {
+      // Not at this level: try the next.
+    }
+  }
+  return 'unknown';
+}
+
+/** Effective settings by their config-file keys, for GET /api/config; the token stays hidden. */
+function publicSettings(settings: StartSettings): Record<string, unknown> {
+  const values = settings as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const spec of START_SETTINGS) out[spec.key] = values[camelName(spec.key)] ?? null;
+  out.roles = effectiveRoles(settings);
+  out['admin-token'] = '(hidden)';
+  return out;
+}
+
 /** What runs, in start order; stopped in reverse. */
 interface Running {
   journal?: Journal;
@@ -121,6 +201,7 @@ interface Running {
   remoteStore?: ShardStore;
   broker?: Broker;
   mqtt?: MqttServer;
+  admin?: AdminServer;
 }
 
 async function stopAll(running: Running, logger: Logger): Promise<void> {
@@ -131,7 +212,9 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
       logger.error({ err: error }, `shutdown: ${what} failed`);
     }
   };
-  const { mqtt, broker, journalServer, remoteStore, journal } = running;
+  const { admin, mqtt, broker, journalServer, remoteStore, journal } = running;
+  // The admin API first: a kick or a publish must not reach a broker that is closing.
+  if (admin !== undefined) await step('stopping the admin API', () => admin.stop());
   // No new MQTT connections first, then the broker says goodbye to the open ones (0x8B) and
   // finishes its appends, then the sockets go.
   mqtt?.stopAccepting();
@@ -144,6 +227,8 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
 
 async function startRoles(settings: StartSettings, logger: Logger, running: Running): Promise<void> {
   const roles = effectiveRoles(settings);
+  // The shard store the admin API and the metrics read: the broker's, or the journal's own.
+  let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
     running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }) }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
     running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }) }).catch((error: unknown) =>
@@ -163,7 +248,32 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.mqtt = await MqttServer.start({ broker: running.broker, limits: mqttLimits(settings), host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }) }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
+    adminStore = store;
   }
+  if (adminStore === undefined && running.journal !== undefined) adminStore = LocalShardStore.over(running.journal);
+  await startAdmin(settings, logger, running, adminStore);
+}
+
+async function startAdmin(settings: StartSettings, logger: Logger, running: Running, store: ShardStore | undefined): Promise<void> {
+  const token = await adminToken(settings, running.journal?.directory, logger).catch((error: unknown) => logFailure(logger, 'cannot set up the admin token', error));
+  const addresses: Record<string, string> = {};
+  if (running.mqtt !== undefined) addresses.mqtt = running.mqtt.address;
+  if (running.journalServer !== undefined) addresses.journalGrpc = running.journalServer.address;
+  // No node ids exist yet (no cluster membership): host name plus the first address told apart
+  // nodes on one machine well enough for the node list and the metrics' node label.
+  const node = { id: `${hostname()}/${Object.values(addresses)[0] ?? 'admin'}`, roles: effectiveRoles(settings), version: await packageVersion(), addresses };
+  running.admin = await AdminServer.start({
+    broker: running.broker,
+    store,
+    node,
+    token,
+    metrics: createMetrics({ broker: running.broker, store, node: node.id }),
+    logger,
+    settings: () => publicSettings(settings),
+    host: settings.host,
+    port: settings.adminPort,
+  }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));
+  addresses.admin = running.admin.address;
 }
 
 async function run(settings: StartSettings, logger: Logger): Promise<number> {
@@ -200,6 +310,11 @@ async function run(settings: StartSettings, logger: Logger): Promise<number> {
     where.journalGrpc = running.journalServer.address;
     where.port = running.journalServer.port;
     parts.push(`journal-grpc=${running.journalServer.address}`);
+  }
+  if (running.admin !== undefined) {
+    where.admin = running.admin.address;
+    where.adminPort = running.admin.port;
+    parts.push(`admin=${running.admin.address}`);
   }
   logger.info({ ...where, roles: effectiveRoles(settings), dataDir: running.journal?.directory, journal: settings.journal }, `listening ${parts.join(' ')}`);
   await stopped;

@@ -81,6 +81,24 @@ describe('defaults', () => {
   });
 });
 
+describe('admin settings', () => {
+  test('admin-port defaults to 8080 and takes 0; admin-token is unset unless given, from the flag or SHARDLINE_ADMIN_TOKEN', async () => {
+    const defaults = await resolveStartSettings({}, {});
+    assert.equal(defaults.adminPort, 8080);
+    assert.equal(defaults.adminToken, undefined);
+    const given = await resolveStartSettings({ 'admin-port': '0' }, { SHARDLINE_ADMIN_TOKEN: 'from-env' });
+    assert.equal(given.adminPort, 0);
+    assert.equal(given.adminToken, 'from-env');
+    assert.equal(given.sources['admin-token'], 'env');
+    assert.equal((await resolveStartSettings({ 'admin-token': 'from-flag' }, { SHARDLINE_ADMIN_TOKEN: 'from-env' })).adminToken, 'from-flag');
+  });
+
+  test('a bad admin port or an empty token is refused, naming where it came from', async () => {
+    await rejectsWith({ 'admin-port': '70000' }, {}, '--admin-port must be an integer in [0, 65535]');
+    await rejectsWith({}, { SHARDLINE_ADMIN_TOKEN: '   ' }, 'SHARDLINE_ADMIN_TOKEN needs a value');
+  });
+});
+
 describe('precedence', () => {
   test('flag > env > file > default, with sources', async () => {
     const path = await configFile('.toml', 'mqtt-port = 1\ngrpc-port = 2\nmax-inflight = 3\nhost = "127.0.0.2"\n');

@@ -19,6 +19,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const DEFAULT_MQTT_PORT = 1883;
+export const DEFAULT_ADMIN_PORT = 8080;
 export const ENV_PREFIX = 'SHARDLINE_';
 export const CONFIG_EXTENSIONS = ['.toml', '.yaml', '.yml'] as const;
 /** The config-file table (TOML `[mqtt]`, YAML `mqtt:`) that may hold the broker limits. */
@@ -58,9 +59,11 @@ export const START_SETTINGS = [
   { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker; unset runs both (single node)' },
   { key: 'config', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'config file (.toml, .yaml or .yml) with any of these settings, same keys as the flags' },
   { key: 'data-dir', kind: { type: 'string' }, default: './data', valueName: 'DIR', group: 'node', description: 'journal data directory, created when missing; unused with --roles broker' },
-  { key: 'host', kind: { type: 'string' }, default: '127.0.0.1', valueName: 'ADDR', group: 'node', description: 'address the MQTT and journal gRPC listeners bind to (no authentication: bind others with care)' },
+  { key: 'host', kind: { type: 'string' }, default: '127.0.0.1', valueName: 'ADDR', group: 'node', description: 'address the MQTT, journal gRPC and admin HTTP listeners bind to (MQTT and gRPC have no authentication: bind others with care)' },
   { key: 'mqtt-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_MQTT_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'MQTT listener port; 0 picks a free one, reported in the listening line' },
   { key: 'grpc-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_JOURNAL_GRPC_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'journal gRPC port; 0 picks a free one, reported in the listening line' },
+  { key: 'admin-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_ADMIN_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'admin HTTP port (REST API, /metrics, /healthz; every role serves it); 0 picks a free one, reported in the listening line' },
+  { key: 'admin-token', kind: { type: 'string' }, defaultText: 'none', valueName: 'TOKEN', group: 'node', description: 'bearer token the admin API and /metrics require; unset: the one in <data-dir>/admin-token, created on first start (a broker-only node makes one per start); prefer the variable to the flag, which ps shows' },
   { key: 'journal', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'remote journal server; required with --roles broker, not allowed with the journal role' },
   { key: 'log-level', kind: { type: 'enum', values: LOG_LEVELS }, default: 'info', valueName: 'LEVEL', group: 'node', description: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'max-packet-size', kind: { type: 'integer', min: 16, max: MQTT_MAX_PACKET }, default: 1_048_576, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'largest inbound packet (5.0 CONNACK Maximum Packet Size); bigger: 5.0 DISCONNECT 0x95, 3.1.1 close' },
@@ -89,6 +92,9 @@ export interface StartSettings {
   host: string;
   mqttPort: number;
   grpcPort: number;
+  adminPort: number;
+  /** Bearer token for the admin server; undefined: kept in (or created in) the data directory. */
+  adminToken: string | undefined;
   /** Remote journal HOST:PORT; set exactly when roles is ['broker']. */
   journal: string | undefined;
   logLevel: LogLevel;

@@ -1,7 +1,8 @@
 // Real broker processes for integration tests: `shardline start` from the sources (tsx), in the
 // single-node topology (journal and broker in one process) or split (a journal server process
 // plus a broker process that reaches it over gRPC), each with its own scratch data directory
-// and port 0 everywhere. The bound addresses come from the "listening" log line.
+// and port 0 everywhere (the admin API's too). The bound addresses come from the "listening"
+// log line.
 //
 // SHARDLINE_TEST_BROKER=mosquitto runs the same tests against a local Mosquitto instead (a
 // development aid to check that a test expects what a reference broker does; tests that need
@@ -76,12 +77,16 @@ export async function scratchDirectory(prefix = 'shardline-mqtt-it-'): Promise<s
   return directory;
 }
 
-/** Runs the CLI from the sources and collects its output; `exited` settles when it ends. */
+/**
+ * Runs the CLI from the sources and collects its output; `exited` settles when it ends.
+ * SHARDLINE_ADMIN_PORT=0 unless the caller sets it: every `shardline start` node serves the
+ * admin API, on 8080 by default, and test files run in parallel would fight over that port.
+ */
 export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, SHARDLINE_ADMIN_PORT: '0', ...env },
   });
   return track(child);
 }
@@ -126,7 +131,7 @@ function splitAddress(address: string): { host: string; port: number } {
 
 /** Starts a journal server (`--roles journal`) on a data directory. */
 export async function startJournalServer(dataDir: string): Promise<{ process: CliProcess; address: string }> {
-  const cli = runCli(['start', '--roles', 'journal', '--data-dir', dataDir, '--grpc-port', '0']);
+  const cli = runCli(['start', '--roles', 'journal', '--data-dir', dataDir, '--grpc-port', '0', '--admin-port', '0']);
   const entry = await waitForLogField(cli, 'journalGrpc');
   return { process: cli, address: String(entry.journalGrpc) };
 }
@@ -138,13 +143,13 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
   const dataDir = options.dataDir ?? (await scratchDirectory());
   const mqttPort = String(options.mqttPort ?? 0);
   if (topology === 'single') {
-    const broker = runCli(['start', '--data-dir', dataDir, '--mqtt-port', mqttPort, '--grpc-port', '0', ...(options.args ?? [])], options.env);
+    const broker = runCli(['start', '--data-dir', dataDir, '--mqtt-port', mqttPort, '--grpc-port', '0', '--admin-port', '0', ...(options.args ?? [])], options.env);
     const entry = await waitForLogField(broker, 'mqtt');
     const { host, port } = splitAddress(String(entry.mqtt));
     return { url: `mqtt://${host}:${port}`, host, port, topology, dataDir, broker };
   }
   const journal = options.journal ?? (await startJournalServer(dataDir));
-  const broker = runCli(['start', '--roles', 'broker', '--journal', journal.address, '--mqtt-port', mqttPort, ...(options.args ?? [])], options.env);
+  const broker = runCli(['start', '--roles', 'broker', '--journal', journal.address, '--mqtt-port', mqttPort, '--admin-port', '0', ...(options.args ?? [])], options.env);
   const entry = await waitForLogField(broker, 'mqtt');
   const { host, port } = splitAddress(String(entry.mqtt));
   return { url: `mqtt://${host}:${port}`, host, port, topology, dataDir, broker, journal: journal.process, journalAddress: journal.address };

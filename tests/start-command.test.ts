@@ -127,13 +127,14 @@ describe('shardline start', () => {
     assert.deepEqual(missing, [], `flags missing from start --help:\n${help}`);
   });
 
-  it('ports 0: one listening line "listening mqtt=HOST:PORT journal-grpc=HOST:PORT" with the bound ports; MQTT answers there', async (t) => {
+  it('ports 0: one listening line "listening mqtt=HOST:PORT journal-grpc=HOST:PORT admin=HOST:PORT" with the bound ports; MQTT answers there', async (t) => {
     if (!requireShardline(t)) return;
     const dataDir = await scratchDirectory();
     const { cli, listening, mqttPort } = await startNode(['--data-dir', dataDir, '--mqtt-port', '0', '--grpc-port', '0']);
     assert.match(String(listening.mqtt), /^127\.0\.0\.1:\d+$/, 'mqtt field');
     assert.match(String(listening.journalGrpc), /^127\.0\.0\.1:\d+$/, 'journalGrpc field');
-    assert.equal(listening.msg, `listening mqtt=${String(listening.mqtt)} journal-grpc=${String(listening.journalGrpc)}`);
+    assert.match(String(listening.admin), /^127\.0\.0\.1:\d+$/, 'admin field');
+    assert.equal(listening.msg, `listening mqtt=${String(listening.mqtt)} journal-grpc=${String(listening.journalGrpc)} admin=${String(listening.admin)}`);
     assert.ok(mqttPort > 0 && portOf(listening.journalGrpc) > 0 && mqttPort !== portOf(listening.journalGrpc), 'two real, distinct ports');
     const client = await connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
     await client.endAsync();

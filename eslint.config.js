@@ -42,4 +42,12 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  {
+    // The dashboard runs in the browser (plain ES modules, no build step).
+    files: ['console/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', Node: 'readonly', URLSearchParams: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' },
+    },
+  },
 );

@@ -20,6 +20,7 @@ import type { Broker } from '../broker.js';
 import type { Message } from '../messages/message.js';
 import { checkTopicFilter, checkTopicName } from '../routing/topic-name.js';
 import { AdminErrors } from './admin-errors.js';
+import { registerConsole } from './console-routes.js';
 
 export interface AdminNode {
   id: string;
@@ -622,6 +623,8 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
     if (unknown !== undefined) throw AdminErrors.badRequest.create({}, `unknown setting ${JSON.stringify(unknown)}`);
     throw AdminErrors.notLive.create({ setting: keys[0] }, keys[0] as string);
   });
+
+  registerConsole(app, { store });
 
   return app;
 }

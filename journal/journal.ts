@@ -15,7 +15,7 @@ import type { AppendResult, JournalRecord, RecordInput } from './record.js';
 import { syncDirectory, writeDurably } from './segment/segment.js';
 import { resolveShardConfig, type ShardConfig } from './shard/shard-config.js';
 import { validateShardName } from './shard/shard-name.js';
-import { Shard, type AppendOptions, type CompactionReport, type ShardInfo, type TailOptions } from './shard/shard.js';
+import { Shard, type AppendOptions, type CommitEvent, type CompactionReport, type ShardInfo, type TailOptions } from './shard/shard.js';
 import type { ReadOptions } from './shard/read-limits.js';
 
 export const JOURNAL_MARKER_FILE = 'shardline-journal.json';
@@ -37,6 +37,8 @@ export interface JournalOptions {
   /** How often retention runs, in ms; 0 turns the background run off. */
   retentionCheckMs?: number;
 }
+
+export type CommitListener = (event: CommitEvent) => void;
 
 export class Journal {
   private readonly shards = new Map<string, Shard>();
@@ -151,8 +153,28 @@ export class Journal {
     }
   }
 
+  private readonly commitListeners = new Set<CommitListener>();
+
+  /** Calls `listener` after every group commit of any shard (metrics); returns the unsubscribe. */
+  onCommit(listener: CommitListener): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
   private shardContext() {
-    return { clock: this.options.clock, logger: this.options.logger };
+    return {
+      clock: this.options.clock,
+      logger: this.options.logger,
+      onCommit: (event: CommitEvent) => {
+        for (const listener of this.commitListeners) {
+          try {
+            listener(event);
+          } catch (error) {
+            this.options.logger.error({ err: error }, 'a commit listener failed');
+          }
+        }
+      },
+    };
   }
 
   private startRetention(intervalMs: number): void {

@@ -267,7 +267,7 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
     store,
     node,
     token,
-    metrics: createMetrics({ broker: running.broker, store, node: node.id }),
+    metrics: createMetrics({ broker: running.broker, store, node: node.id, ...(running.journal === undefined ? {} : { journal: running.journal }) }),
     logger,
     settings: () => publicSettings(settings),
     host: settings.host,

@@ -169,3 +169,31 @@ describe('createMetrics', () => {
     assert.equal(sample(await second.render(), 'shardline_shard_next_offset', { shard: 'only-one' }), undefined);
   });
 });
+
+describe('journal metrics', () => {
+  test('append latency and group-commit sizes come from the journal in this process', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { Journal } = await import('../../journal/index.js');
+    const directory = await mkdtemp(join(tmpdir(), 'shardline-metrics-journal-'));
+    const journal = await Journal.open(directory, { logger: pino({ level: 'silent' }), retentionCheckMs: 0 });
+    try {
+      const metrics = createMetrics({ node: 'n1', journal });
+      await journal.createShard('m', { durability: 'fsync' });
+      // Three appends queued together: at least two go out in one group commit behind the first.
+      await Promise.all([0, 1, 2].map((i) => journal.append('m', [{ value: Buffer.alloc(100, i) }])));
+      const text = await metrics.render();
+      const count = /shardline_journal_append_latency_seconds_count\{node="n1",shard="m"\} (\d+)/.exec(text);
+      assert.equal(count?.[1], '3', 'one latency observation per append');
+      const commits = /shardline_journal_commit_appends_count\{node="n1",shard="m"\} (\d+)/.exec(text);
+      const appendsSum = /shardline_journal_commit_appends_sum\{node="n1",shard="m"\} (\d+)/.exec(text);
+      assert.equal(appendsSum?.[1], '3', 'the group sizes add up to the appends');
+      assert.ok(Number(commits?.[1]) >= 1 && Number(commits?.[1]) <= 3, `group commits: ${commits?.[1]}`);
+      assert.match(text, /shardline_journal_commit_bytes_sum\{node="n1",shard="m"\} \d+/);
+    } finally {
+      await journal.close();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});

@@ -4,8 +4,8 @@
 // nodes in one process (tests) or another library registering globally cannot mix their series.
 // The broker and shard values are read at scrape time from broker.stats and the ShardStore:
 // nothing on the publish path touches prom-client, so metrics cost nothing between scrapes.
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { ShardInfo } from '../../journal/index.js';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CommitEvent, ShardInfo } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import type { Broker } from '../broker.js';
 
@@ -16,6 +16,8 @@ export interface MetricsOptions {
   store?: ShardStore;
   /** Node id, added as the `node` label to every series so scrapes of several nodes stay apart. */
   node: string;
+  /** The journal in this process, if any: append latency and group-commit sizes. */
+  journal?: { onCommit(listener: (event: CommitEvent) => void): () => void };
 }
 
 export interface Metrics {
@@ -37,11 +39,45 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const { broker, store } = options;
   if (broker !== undefined) registerBrokerMetrics(registry, broker);
   if (store !== undefined) registerShardMetrics(registry, store);
+  if (options.journal !== undefined) registerJournalMetrics(registry, options.journal);
 
   return {
     contentType: registry.contentType,
     render: () => registry.metrics(),
   };
+}
+
+// Observed on the journal's write path (one histogram observation per append and per group
+// commit): the only metrics that are not read at scrape time, because latency cannot be.
+function registerJournalMetrics(registry: Registry, journal: NonNullable<MetricsOptions['journal']>): void {
+  const registers = [registry];
+  const latency = new Histogram({
+    name: 'shardline_journal_append_latency_seconds',
+    help: 'From an append call to its acknowledgement (in fsync mode: after the group fdatasync), per shard',
+    labelNames: ['shard'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers,
+  });
+  const batchAppends = new Histogram({
+    name: 'shardline_journal_commit_appends',
+    help: 'Appends written (and fsynced) together by one group commit, per shard',
+    labelNames: ['shard'],
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers,
+  });
+  const batchBytes = new Histogram({
+    name: 'shardline_journal_commit_bytes',
+    help: 'Bytes written (and fsynced) together by one group commit, per shard',
+    labelNames: ['shard'],
+    buckets: [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304],
+    registers,
+  });
+  journal.onCommit((event) => {
+    const labels = { shard: event.shard };
+    for (const ms of event.latenciesMs) latency.observe(labels, ms / 1000);
+    batchAppends.observe(labels, event.appends);
+    batchBytes.observe(labels, event.bytes);
+  });
 }
 
 function registerBrokerMetrics(registry: Registry, broker: Broker): void {

@@ -74,12 +74,26 @@ export interface CompactionReport {
   bytesAfter: number;
 }
 
+/** One group commit of a shard, for metrics: what went to disk together and how long it took. */
+export interface CommitEvent {
+  shard: string;
+  /** Appends (batches) written by this group commit. */
+  appends: number;
+  bytes: number;
+  /** Per append, ms from the append call to its acknowledgement. */
+  latenciesMs: number[];
+}
+
 export interface ShardContext {
   clock: () => number;
   logger: Logger;
+  /** Called after each successful group commit (must not throw; it runs on the write path). */
+  onCommit?: (event: CommitEvent) => void;
 }
 
 interface PendingAppend {
+  /** performance.now() when append() queued it. */
+  queuedAt: number;
   batch: Buffer;
   lastOffsetDelta: number;
   epoch: number | undefined;
@@ -290,7 +304,7 @@ export class Shard {
       const epoch = options.epoch;
       checkEpochArgument(epoch, this.name);
       return new Promise<AppendResult>((resolve, reject) => {
-        this.pending.push({ batch, lastOffsetDelta: records.length - 1, epoch, resolve, reject });
+        this.pending.push({ queuedAt: performance.now(), batch, lastOffsetDelta: records.length - 1, epoch, resolve, reject });
         this.pendingBytes += batch.length;
         void this.drain();
       });
@@ -387,6 +401,13 @@ export class Shard {
     this.visibleNextOffset = this.nextOffset;
     for (const { append, result } of accepted) append.resolve(result);
     this.wakeWaiters();
+    const onCommit = this.context.onCommit;
+    if (onCommit !== undefined && accepted.length > 0) {
+      const now = performance.now();
+      let bytes = 0;
+      for (const { append } of accepted) bytes += append.batch.length;
+      onCommit({ shard: this.name, appends: accepted.length, bytes, latenciesMs: accepted.map(({ append }) => now - append.queuedAt) });
+    }
   }
 
   private needsRoll(bytesInActive: number, batchBytes: number, lastOffsetDelta: number): boolean {

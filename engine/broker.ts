@@ -18,6 +18,7 @@ import { messageToRecord, recordToMessage, type Message } from './messages/messa
 import { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
+import { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 import { ShardAppender } from './shard-appender.js';
 import {
   cursorRecord,
@@ -69,6 +70,8 @@ export interface BrokerOptions {
   clock?: Clock;
   /** How often durable sessions' delivery cursors are written to `$sessions`. */
   cursorFlushMs?: number;
+  /** Who may read what (checked on every delivery); default: everything is allowed. */
+  access?: AccessPolicy;
 }
 
 export interface ConnectRequest {
@@ -79,6 +82,8 @@ export interface ConnectRequest {
   will: WillMessage | undefined;
   protocolVersion: number;
   sink: DeliverySink;
+  /** Who the client is, for the access policy; default: an anonymous client of this id. */
+  identity?: ClientIdentity;
 }
 
 export interface DisconnectRequest {
@@ -152,8 +157,13 @@ export class Broker {
   readonly #topicCounts = new Map<string, number>();
   readonly #startedAt = Date.now();
   readonly #host: SessionHost;
+  /** Replaceable at run time (users and rules changed by an operator apply at once). */
+  access: AccessPolicy;
+  /** The identity of each session's latest connection: deliveries are checked against it. */
+  readonly #identities = new Map<string, ClientIdentity>();
 
   private constructor(options: BrokerOptions) {
+    this.access = options.access ?? allowEverything;
     this.#store = options.store;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
@@ -179,6 +189,7 @@ export class Broker {
       later: (callback, ms) => {
         this.#clock.setTimeout(callback, ms);
       },
+      mayRead: (session, topic) => this.mayRead(session.clientId, topic),
     };
   }
 
@@ -286,6 +297,19 @@ export class Broker {
     return (this.#expiry.get(clientId) ?? 0) > 0;
   }
 
+  /** Whether a message on this topic may go to this session's client (the access policy). */
+  mayRead(clientId: string, topic: string): boolean {
+    if (this.access === allowEverything) return true;
+    const identity = this.#identities.get(clientId);
+    // A session without a connection since start has no identity to check: nothing goes out.
+    return identity !== undefined && this.access.mayRead(identity, topic);
+  }
+
+  /** The identity of a session's latest connection (undefined before its first since start). */
+  identityOf(clientId: string): ClientIdentity | undefined {
+    return this.#identities.get(clientId);
+  }
+
   shardOf(topic: string): number {
     // FNV-1a over UTF-16 code units: stable across versions and processes, which the
     // topic-to-shard mapping must be, since it decides where history lives.
@@ -343,6 +367,7 @@ export class Broker {
   #offer(subscriberId: string, message: Message, options: SubscriptionOptions[], shard: number, offset: number): void {
     const session = this.#sessions.get(subscriberId);
     if (session === undefined || !session.online) return;
+    if (!this.mayRead(subscriberId, message.topic)) return;
     const delivery = deliveryFor(message, options, subscriberId, shard, offset);
     if (delivery === undefined) return;
     this.stats.messagesOut += 1;
@@ -410,6 +435,7 @@ export class Broker {
     this.#sessions.set(clientId, session);
     this.#expiry.set(clientId, request.expirySeconds);
     session.claim(request.sink);
+    this.#identities.set(clientId, request.identity ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' });
     if (request.expirySeconds > 0) {
       record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(request.will === undefined ? {} : { will: request.will }) }));
       if (durable === undefined) {
@@ -460,6 +486,7 @@ export class Broker {
     session?.end();
     if (session !== undefined) this.#dirtyCursors.delete(session);
     this.#sessions.delete(clientId);
+    this.#identities.delete(clientId);
     this.#expiry.delete(clientId);
     this.#willOf.delete(clientId);
     this.#cancelTimer(this.#expiryTimers, clientId);
@@ -515,6 +542,7 @@ export class Broker {
   deliverRetained(session: Session, filter: string, options: SubscriptionOptions, isNew: boolean): void {
     if (options.retainHandling === 2 || (options.retainHandling === 1 && !isNew)) return;
     for (const message of this.#retained.matching(filter)) {
+      if (!this.mayRead(session.clientId, message.topic)) continue;
       const delivery = deliveryFor(message, [{ ...options, noLocal: false }], session.clientId);
       if (delivery === undefined) continue;
       this.stats.messagesOut += 1;

@@ -18,4 +18,5 @@ export { AdminServer, createAdminApp, type AdminNode, type AdminOptions } from '
 export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessage, type Message, type MessageProperties, type QoS } from './messages/message.js';
 export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 export { SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
+export { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 export { deliveryFor, SendResult, Session, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';

@@ -24,6 +24,13 @@ export const ENV_PREFIX = 'SHARDLINE_';
 export const CONFIG_EXTENSIONS = ['.toml', '.yaml', '.yml'] as const;
 /** The config-file table (TOML `[mqtt]`, YAML `mqtt:`) that may hold the broker limits. */
 export const MQTT_TABLE = 'mqtt';
+/**
+ * Config-file sections that hold structured rules (lists of users, ACL rules, ...) rather than
+ * one value: they cannot be flags or variables, so the file keeps them raw and the feature that
+ * owns each one validates it (with the file's name in its errors) when the node starts.
+ */
+export const RULE_SECTIONS = ['users', 'acl', 'deny', 'jwt', 'auto-subscribe', 'rewrite'] as const;
+export type RuleSection = (typeof RULE_SECTIONS)[number];
 
 // setTimeout stores delays in a signed 32-bit integer; longer ones fire at once.
 const MAX_TIMER_MS = 2_147_483_647;
@@ -112,6 +119,8 @@ export interface StartSettings {
   dataShards: number;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;
+  /** The config file's rule sections as written (unvalidated), with the file they came from. */
+  sections: { file: string | undefined; values: Partial<Record<RuleSection, unknown>> };
   /** Things worth logging that are not errors, e.g. a SHARDLINE_* variable that looks misspelt. */
   warnings: string[];
 }
@@ -119,7 +128,7 @@ export interface StartSettings {
 type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
 type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 // Fails to compile when a schema key has no StartSettings field or the other way round.
-const _schemaMatchesSettings: SameKeys<CamelCase<SettingKey>, Exclude<keyof StartSettings, 'sources' | 'warnings'>> = true;
+const _schemaMatchesSettings: SameKeys<CamelCase<SettingKey>, Exclude<keyof StartSettings, 'sources' | 'warnings' | 'sections'>> = true;
 
 /** The roles a node with these settings runs: the single-node default is journal and broker. */
 export function effectiveRoles(settings: Pick<StartSettings, 'roles'>): Role[] {
@@ -335,14 +344,14 @@ async function parseConfigFile(path: string, origin: string): Promise<unknown> {
   }
 }
 
-async function fileLayer(path: string, origin: string): Promise<Map<string, Supplied>> {
+async function fileLayer(path: string, origin: string, sections: Partial<Record<RuleSection, unknown>>): Promise<Map<string, Supplied>> {
   const document = await parseConfigFile(path, origin);
   const where = `config file ${path}`;
   const layer = new Map<string, Supplied>();
   // An empty YAML file is a document with nothing in it, not an error.
   if (document === null || document === undefined) return layer;
   if (!isTable(document)) throw new UsageError(`${where}: must hold key = value settings (a table/map), got ${describe(document)}`);
-  const allKeys = [...specs.map((spec) => spec.key), MQTT_TABLE];
+  const allKeys = [...specs.map((spec) => spec.key), MQTT_TABLE, ...RULE_SECTIONS];
   const limitKeys = specs.filter((spec) => spec.group === 'limit').map((spec) => spec.key);
 
   const places = new Map<string, string>();
@@ -367,6 +376,10 @@ async function fileLayer(path: string, origin: string): Promise<Map<string, Supp
       continue;
     }
     if (key === 'config') throw new UsageError(`${where}: config cannot be set inside a config file (it names the file itself); remove it`);
+    if ((RULE_SECTIONS as readonly string[]).includes(key)) {
+      sections[key as RuleSection] = value;
+      continue;
+    }
     if (!specByKey.has(key)) throw new UsageError(`${where}: unknown setting "${key}"${suggestion(key, allKeys)}`);
     add(key, value, key);
   }
@@ -402,7 +415,8 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   const layers = [flagLayer(flags), envLayer(env, warnings)];
   const configSupplied = layers[0]?.get('config') ?? layers[1]?.get('config');
   const configPath = configSupplied === undefined ? undefined : parseString(configSupplied, 'FILE');
-  if (configSupplied !== undefined && configPath !== undefined) layers.push(await fileLayer(configPath, configSupplied.label));
+  const sections: Partial<Record<RuleSection, unknown>> = {};
+  if (configSupplied !== undefined && configPath !== undefined) layers.push(await fileLayer(configPath, configSupplied.label, sections));
 
   // Parsing every layer, not only the winner: see the note at the top.
   const parsed = layers.map((layer) => new Map([...layer].map(([key, supplied]) => [key, { supplied, value: parseValue(specByKey.get(key) as SettingSpec, supplied) }])));
@@ -416,7 +430,7 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
     sources[spec.key] = winner === undefined ? 'default' : winner.supplied.source;
     labels.set(spec.key, winner === undefined ? `the default` : winner.supplied.label);
   }
-  const settings = { ...result, sources, warnings } as unknown as StartSettings;
+  const settings = { ...result, sources, warnings, sections: { file: configPath, values: sections } } as unknown as StartSettings;
   const suppliedBy = (key: SettingKey): string => labels.get(key) ?? key;
   checkRoles(settings, suppliedBy);
   checkKeepAlive(settings, suppliedBy);

@@ -23,6 +23,8 @@ class FakeJournal {
   readonly frontier: number[];
   moved = 0;
   readonly dropped: string[] = [];
+  /** Topics the access policy keeps from this session. */
+  readonly unreadable = new Set<string>();
   readonly host: SessionHost;
 
   constructor(shardCount: number) {
@@ -43,6 +45,7 @@ class FakeJournal {
       readFailed: (_session, _shard, error) => {
         throw error;
       },
+      mayRead: (_session, topic) => !this.unreadable.has(topic),
       later: (callback, ms) => {
         setTimeout(callback, ms);
       },
@@ -159,6 +162,21 @@ describe('Session.cursors()', () => {
     journal.dispatch(session, 0, 'x', 1);
     assert.equal(sink.sent.length, 4, 'caught up: live again');
     assert.deepEqual(session.cursors().acked, [5, 0]);
+  });
+
+  test('read-back skips messages the access policy keeps from the client, and the cursor still moves past them', async () => {
+    const journal = new FakeJournal(1);
+    for (const topic of ['open', 'secret', 'open']) journal.dispatch(undefined, 0, topic, 1);
+    const session = new Session('c', journal.host, [0]);
+    session.setSubscription('#', everything, true);
+    journal.unreadable.add('secret');
+    const sink = new Sink();
+    session.claim(sink);
+    session.attach(sink);
+    await settle();
+    assert.deepEqual(sink.sent.map((delivery) => delivery.message.topic), ['open', 'open']);
+    for (const delivery of sink.sent) session.acknowledge(delivery.packetId);
+    assert.deepEqual(session.cursors().acked, [3]);
   });
 
   test('detaching does not move the cursor: in-flight and queued deliveries are delivered again later', () => {

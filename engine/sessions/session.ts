@@ -91,6 +91,8 @@ export interface SessionHost {
   readFailed(session: Session, shard: number, error: unknown, retryInMs: number): void;
   /** Calls back after `ms` (the broker's clock). */
   later(callback: () => void, ms: number): void;
+  /** The access policy's read check for this session's client. */
+  mayRead(session: Session, topic: string): boolean;
 }
 
 /**
@@ -508,6 +510,7 @@ export class Session {
   /** The delivery this session makes of a message by its own subscriptions, if any match. */
   #match(message: Message, shard: number, offset: number): Delivery | undefined {
     if (this.#filters === undefined) return undefined;
+    if (!this.host.mayRead(this, message.topic)) return undefined;
     const options: SubscriptionOptions[] = [];
     for (const match of this.#filters.match(message.topic)) {
       const since = this.#subscribedAt?.get(match.filter);

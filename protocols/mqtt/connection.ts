@@ -43,6 +43,10 @@ export interface Transport {
   pause(): void;
   resume(): void;
   readonly remoteAddress: string;
+  /** TLS with a verified client certificate: its subject CN (mutual TLS may use it as the user name). */
+  readonly certificateName?: string;
+  /** 'tcp', 'tls', 'ws' or 'wss' (for logs and the admin API). */
+  readonly kind?: string;
 }
 
 export interface ConnectRequestInfo {
@@ -51,6 +55,8 @@ export interface ConnectRequestInfo {
   password: Buffer | undefined;
   remoteAddress: string;
   protocolVersion: number;
+  /** The verified client certificate's subject CN (mutual TLS), if any. */
+  certificateName: string | undefined;
 }
 
 /** Authentication hook (filled by the security issue); the default accepts everyone. */
@@ -284,7 +290,7 @@ export class MqttConnection implements DeliverySink {
     if (this.registry.connected >= this.limits.maxConnections) {
       return this.#refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, `the broker is at its connection limit (${this.limits.maxConnections})`);
     }
-    const auth = await this.authenticate({ clientId, username: packet.username, password: packet.password, remoteAddress: this.transport.remoteAddress, protocolVersion: this.#version });
+    const auth = await this.authenticate({ clientId, username: packet.username, password: packet.password, remoteAddress: this.transport.remoteAddress, protocolVersion: this.#version, certificateName: this.transport.certificateName });
     if (!auth.ok) return this.#refuse(auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : ReasonCode.NotAuthorized, 'authentication failed');
     if (this.#state !== 'connecting') return;
 

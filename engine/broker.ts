@@ -20,6 +20,9 @@ import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
 import { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 import { ShardAppender } from './shard-appender.js';
+import { routingFilter } from './shared/shared-filter.js';
+import { SharedSubscriptions } from './shared/shared-subscriptions.js';
+import type { SharedStrategy } from './shared/strategy.js';
 import {
   cursorRecord,
   endRecords,
@@ -72,6 +75,8 @@ export interface BrokerOptions {
   cursorFlushMs?: number;
   /** Who may read what (checked on every delivery); default: everything is allowed. */
   access?: AccessPolicy;
+  /** Which member of a shared subscription group gets each message; default round-robin. */
+  sharedStrategy?: SharedStrategy;
 }
 
 export interface ConnectRequest {
@@ -161,6 +166,8 @@ export class Broker {
   access: AccessPolicy;
   /** The identity of each session's latest connection: deliveries are checked against it. */
   readonly #identities = new Map<string, ClientIdentity>();
+  /** Shared and exclusive subscriptions (engine/shared). */
+  readonly #shared: SharedSubscriptions;
 
   private constructor(options: BrokerOptions) {
     this.access = options.access ?? allowEverything;
@@ -191,6 +198,22 @@ export class Broker {
       },
       mayRead: (session, topic) => this.mayRead(session.clientId, topic),
     };
+    this.#shared = new SharedSubscriptions({
+      store: this.#store,
+      logger: this.#logger,
+      host: this.#host,
+      strategy: options.sharedStrategy ?? 'round-robin',
+      sessionOf: (clientId) => this.#sessions.get(clientId),
+      mayRead: (clientId, topic) => this.mayRead(clientId, topic),
+      delivered: () => {
+        this.stats.messagesOut += 1;
+      },
+    });
+  }
+
+  /** Shared and exclusive subscriptions: admission checks for front ends, introspection. */
+  get shared(): SharedSubscriptions {
+    return this.#shared;
   }
 
   /** Opens the broker over a store: creates missing shards, then rebuilds the projections. */
@@ -246,7 +269,9 @@ export class Broker {
     const sessionRecords = await this.#replay(SESSIONS_SHARD, (record) => this.#table.apply(record));
     const retainedRecords = await this.#replay(RETAINED_SHARD, (record) => this.#retained.apply(record));
     this.#logger.info({ sessionRecords, retainedRecords, sessions: this.#table.sessions.size, retained: this.#retained.size, dataShards: count }, 'broker state rebuilt from the journal');
+    await this.#shared.start();
     await this.#recoverSessions();
+    await this.#shared.recovered();
     this.#scheduleCursorFlush();
   }
 
@@ -268,7 +293,7 @@ export class Broker {
     const now = this.#clock.now();
     const writes: RecordInput[] = [];
     for (const session of [...this.#table.sessions.values()]) {
-      for (const [filter, options] of session.subscriptions) this.#trie.add(filter, session.clientId, options);
+      for (const [filter, options] of session.subscriptions) this.#route(filter, session.clientId, options);
       this.#expiry.set(session.clientId, session.meta.expirySeconds);
       if (session.meta.connected) {
         // The process ended while this client was connected: to the client that is an abrupt
@@ -347,8 +372,9 @@ export class Broker {
   /** Hands a durable message to the online sessions it matches; returns whether any matched. */
   #dispatch(message: Message, shard: number, offset: number): boolean {
     this.#frontier[shard] = offset + 1;
+    const shared = this.#shared.dispatch(message, shard, offset);
     const matches = this.#trie.match(message.topic);
-    if (matches.length === 0) return false;
+    if (matches.length === 0) return shared;
     if (matches.length === 1) {
       const only = matches[0] as (typeof matches)[number];
       this.#offer(only.subscriberId, message, [only.value], shard, offset);
@@ -416,6 +442,7 @@ export class Broker {
       const previous = session.sink;
       const previousWill = this.#willOf.get(clientId);
       session.detach();
+      this.#shared.presenceChanged(session);
       previous.close('session-taken-over');
       if (previousWill !== undefined && previousWill.delaySeconds === 0) this.#publishWill(clientId, previousWill);
     }
@@ -459,6 +486,7 @@ export class Broker {
         throw error;
       }
     }
+    this.#shared.presenceChanged(session);
     return { session, sessionPresent };
   }
 
@@ -482,7 +510,7 @@ export class Broker {
     const session = this.#sessions.get(clientId);
     const durable = this.#table.sessions.get(clientId);
     const filters = new Set([...(session?.subscriptions.keys() ?? []), ...(durable?.subscriptions.keys() ?? [])]);
-    for (const filter of filters) this.#trie.remove(filter, clientId);
+    for (const filter of filters) this.#unroute(filter, clientId);
     session?.end();
     if (session !== undefined) this.#dirtyCursors.delete(session);
     this.#sessions.delete(clientId);
@@ -501,6 +529,7 @@ export class Broker {
     if (session.sink !== sink || session.ended) return;
     const { clientId } = session;
     session.detach();
+    this.#shared.presenceChanged(session);
     const will = request.publishWill ? this.#willOf.get(clientId) : undefined;
     this.#willOf.delete(clientId);
     const expirySeconds = request.expirySeconds ?? this.#expiry.get(clientId) ?? 0;
@@ -527,21 +556,27 @@ export class Broker {
   /** Adds or replaces subscriptions; durable before it resolves. Returns which were new. */
   async subscribe(session: Session, entries: ReadonlyArray<{ filter: string; options: SubscriptionOptions }>): Promise<boolean[]> {
     const isNew = entries.map(({ filter, options }) => {
-      this.#trie.add(filter, session.clientId, options);
-      return session.setSubscription(filter, options);
+      const isNewHere = session.setSubscription(filter, options);
+      this.#route(filter, session.clientId, options);
+      return isNewHere;
     });
     if (this.#isDurable(session.clientId)) {
       const writes = entries.map(({ filter, options }) => subscriptionRecord(session.clientId, filter, options));
       for (const record of writes) this.#table.apply(record);
       await this.#sessionWrites.addAll(writes, null);
     }
+    // A new shared group's position is durable before the SUBACK.
+    await this.#shared.flush();
     return isNew;
   }
 
   /** Queues the retained messages a new subscription receives (MQTT-3.3.1-9..11, retain handling). */
   deliverRetained(session: Session, filter: string, options: SubscriptionOptions, isNew: boolean): void {
     if (options.retainHandling === 2 || (options.retainHandling === 1 && !isNew)) return;
-    for (const message of this.#retained.matching(filter)) {
+    // Retained messages go to new non-shared subscriptions only (MQTT 5.0 3.3.1.3).
+    const routed = routingFilter(filter);
+    if (routed === undefined) return;
+    for (const message of this.#retained.matching(routed)) {
       if (!this.mayRead(session.clientId, message.topic)) continue;
       const delivery = deliveryFor(message, [{ ...options, noLocal: false }], session.clientId);
       if (delivery === undefined) continue;
@@ -554,7 +589,8 @@ export class Broker {
   /** Removes subscriptions; returns which existed. */
   async unsubscribe(session: Session, filters: readonly string[]): Promise<boolean[]> {
     const existed = filters.map((filter) => {
-      this.#trie.remove(filter, session.clientId);
+      // Only a subscription the session holds is unrouted (an exclusive lock is not someone else's to drop).
+      if (session.subscriptions.has(filter)) this.#unroute(filter, session.clientId);
       return session.removeSubscription(filter);
     });
     if (this.#isDurable(session.clientId)) {
@@ -563,6 +599,17 @@ export class Broker {
       await this.#sessionWrites.addAll(writes, null);
     }
     return existed;
+  }
+
+  /** Routes a subscription: the trie for plain and exclusive filters, its group for a shared one. */
+  #route(filter: string, clientId: string, options: SubscriptionOptions): void {
+    const routed = this.#shared.add(filter, clientId, options);
+    if (routed !== undefined) this.#trie.add(routed, clientId, options);
+  }
+
+  #unroute(filter: string, clientId: string): void {
+    const routed = this.#shared.remove(filter, clientId);
+    if (routed !== undefined) this.#trie.remove(routed, clientId);
   }
 
   #publishWill(clientId: string, will: WillMessage): void {
@@ -629,7 +676,7 @@ export class Broker {
     if (this.#closed) return;
     this.#cursorTimer = this.#clock.setTimeout(() => {
       this.#reportDrops();
-      void this.flushCursors().finally(() => this.#scheduleCursorFlush());
+      void Promise.all([this.flushCursors(), this.#shared.flush()]).finally(() => this.#scheduleCursorFlush());
     }, this.#cursorFlushMs);
   }
 
@@ -654,6 +701,8 @@ export class Broker {
    * after a crash: that is what keeps QoS 2 exactly-once across a restart.
    */
   async recordRelease(session: Session): Promise<void> {
+    // The PUBREC may have settled a shared group's delivery: its cursor is saved first too.
+    if (this.#shared.groupCount > 0) await this.#shared.flush();
     if (!this.#isDurable(session.clientId)) return;
     await this.flushCursors();
   }
@@ -783,6 +832,7 @@ export class Broker {
     }
     await Promise.all([...this.#appenders, this.#retainedAppender].map((appender) => appender.drained()));
     await this.flushCursors();
+    await this.#shared.close();
     if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
     await this.#sessionWrites.drained();
   }

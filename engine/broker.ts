@@ -77,6 +77,8 @@ export interface BrokerOptions {
   access?: AccessPolicy;
   /** Which member of a shared subscription group gets each message; default round-robin. */
   sharedStrategy?: SharedStrategy;
+  /** The random source of the random and sticky strategies (tests pass a seeded one). */
+  sharedRandom?: () => number;
 }
 
 export interface ConnectRequest {
@@ -203,6 +205,7 @@ export class Broker {
       logger: this.#logger,
       host: this.#host,
       strategy: options.sharedStrategy ?? 'round-robin',
+      ...(options.sharedRandom === undefined ? {} : { random: options.sharedRandom }),
       sessionOf: (clientId) => this.#sessions.get(clientId),
       mayRead: (clientId, topic) => this.mayRead(clientId, topic),
       delivered: () => {

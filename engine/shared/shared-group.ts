@@ -130,14 +130,15 @@ export class SharedGroup implements DeliverySink {
   end(): void {
     this.#ended = true;
     this.#reset();
+    this.#routes.clear();
+    this.#outstanding.clear();
     this.session.end();
   }
 
-  // Forgets routes and parked entries: what the group session still holds in flight is resent
-  // through send() when it attaches again (tickets of the old routes are then stale).
+  // Forgets the parked entries: the group session still holds them in flight and resends them
+  // through send() when it attaches again. Routes stay: a client that unsubscribed may still
+  // hold a delivery and acknowledge it (those of members that went were returned already).
   #reset(): void {
-    this.#routes.clear();
-    this.#outstanding.clear();
     this.#parked = [];
     this.#waiting = false;
   }
@@ -163,6 +164,8 @@ export class SharedGroup implements DeliverySink {
   }
 
   send(delivery: Delivery): SendResult {
+    // Resent on attach while a client still holds it (see #reset): it is still out there.
+    if (delivery.qos > 0 && this.#routes.has(delivery.packetId)) return SendResult.Sent;
     this.#inSend = true;
     try {
       if (this.#parked.length === 0 && this.#route(delivery)) return SendResult.Sent;

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
+import { SHARED_STRATEGIES, type SharedStrategy } from '../../engine/shared/strategy.js';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
 import { UsageError, type OptionSpec } from '../command.js';
 
@@ -85,6 +86,7 @@ export const START_SETTINGS = [
   { key: 'max-keep-alive', kind: { type: 'integer', min: 1, max: 65_535 }, default: 65_535, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest keep-alive granted; a 5.0 client asking more gets Server Keep Alive = this' },
   { key: 'server-keep-alive', kind: { type: 'integer', min: 0, max: 65_535 }, default: 0, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: "keep-alive imposed on 5.0 clients via CONNACK Server Keep Alive; 0 = use the client's" },
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
+  { key: 'shared-strategy', kind: { type: 'enum', values: SHARED_STRATEGIES }, default: 'round-robin', valueName: 'STRATEGY', group: 'limit', description: `which member of a shared subscription group ($share/GROUP/FILTER) gets each message: ${SHARED_STRATEGIES.join(', ')} (hash of the publisher's client id)` },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof START_SETTINGS)[number]['key'];
@@ -117,6 +119,7 @@ export interface StartSettings {
   maxKeepAlive: number;
   serverKeepAlive: number;
   dataShards: number;
+  sharedStrategy: SharedStrategy;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;
   /** The config file's rule sections as written (unvalidated), with the file they came from. */

@@ -569,7 +569,7 @@ export class Broker {
       await this.#sessionWrites.addAll(writes, null);
     }
     // A new shared group's position is durable before the SUBACK.
-    await this.#shared.flush();
+    if (entries.some(({ filter }) => routingFilter(filter) === undefined)) await this.#shared.flush();
     return isNew;
   }
 
@@ -705,7 +705,7 @@ export class Broker {
    */
   async recordRelease(session: Session): Promise<void> {
     // The PUBREC may have settled a shared group's delivery: its cursor is saved first too.
-    if (this.#shared.groupCount > 0) await this.#shared.flush();
+    if (this.#shared.groupCount > 0 && this.#shared.isMember(session)) await this.#shared.flush();
     if (!this.#isDurable(session.clientId)) return;
     await this.flushCursors();
   }

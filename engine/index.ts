@@ -20,3 +20,6 @@ export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 export { SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
 export { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 export { deliveryFor, SendResult, Session, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';
+export { EXCLUSIVE_PREFIX, parseSubscriptionFilter, routingFilter, SHARE_PREFIX, type SpecialFilter } from './shared/shared-filter.js';
+export { SHARED_SHARD, SharedSubscriptions, type Admission } from './shared/shared-subscriptions.js';
+export { SHARED_STRATEGIES, type SharedStrategy } from './shared/strategy.js';

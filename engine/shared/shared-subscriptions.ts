@@ -215,6 +215,12 @@ export class SharedSubscriptions {
     return matches.length > 0;
   }
 
+  /** Whether a session is a member of any group (it may hold group deliveries). */
+  isMember(session: Session): boolean {
+    for (const filter of session.subscriptions.keys()) if (filter.startsWith(SHARE_PREFIX)) return true;
+    return false;
+  }
+
   /** A session came online or went offline: its groups attach, detach or re-route. */
   presenceChanged(session: Session): void {
     if (this.#groups.size === 0) return;

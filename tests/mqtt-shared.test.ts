@@ -238,41 +238,43 @@ describe('shared and exclusive subscriptions (round-robin broker)', () => {
   });
 });
 
-describe('a persistent member across a kill -9 of the broker', () => {
-  let broker: BrokerProcess | undefined;
-  after(async () => {
-    closeAllClients();
-    if (broker !== undefined) await stopBroker(broker);
-  });
-
-  for (const version of VERSIONS) {
-    it(`${label(version)}: the subscription and the group's position survive; messages published while no member was online arrive once`, async () => {
-      broker ??= await startBroker({});
-      const topic = uniqueTopic('durable');
-      const clientId = uniqueClientId('dur');
-      const persistent = version === 5 ? { clean: false, properties: { sessionExpiryInterval: 300 } } : { clean: false };
-      const member = await connectClient(broker.url, { version, clientId, ...persistent });
-      await member.subscribe(`$share/d/${topic}`, { qos: 1 });
-      const publisher = await connectClient(broker.url, { version });
-      await publisher.publishMany(topic, ['before-1', 'before-2'], { qos: 1 }, MAX_INFLIGHT);
-      await member.waitForMessages(2);
-      // Past the cursor write interval (100 ms): a crash re-sends at most what was acknowledged within it.
-      await sleep(300);
-      await member.end();
-      await publisher.publishMany(topic, Array.from({ length: 20 }, (_, i) => `offline-${i}`), { qos: 1 }, MAX_INFLIGHT);
-      publisher.destroy();
-      broker = await restartBroker(broker);
-      const late = await connectClient(broker.url, { version });
-      await late.publishMany(topic, ['after-restart'], { qos: 1 }, MAX_INFLIGHT);
-      const back = await connectClient(broker.url, { version, clientId, ...persistent });
-      assert.equal(back.connack.sessionPresent, true);
-      const expected = [...Array.from({ length: 20 }, (_, i) => `offline-${i}`), 'after-restart'];
-      await back.waitForMessages(expected.length, { timeoutMs: WAIT_MS });
-      await back.expectNoMoreMessages(300, 'nothing more');
-      assert.deepEqual(back.messages.map((message) => message.payload.toString()), expected);
-      if (version === 5) await back.end(0, { sessionExpiryInterval: 0 });
-      else await back.end();
-      await late.end();
+for (const topology of ['single', 'split'] as const) {
+  describe(`a persistent member across a kill -9 of the broker (${topology} topology)`, () => {
+    let broker: BrokerProcess | undefined;
+    after(async () => {
+      closeAllClients();
+      if (broker !== undefined) await stopBroker(broker);
     });
-  }
-});
+
+    for (const version of VERSIONS) {
+      it(`${label(version)}: the subscription and the group's position survive; messages published while no member was online arrive once`, async () => {
+        broker ??= await startBroker({ topology });
+        const topic = uniqueTopic('durable');
+        const clientId = uniqueClientId('dur');
+        const persistent = version === 5 ? { clean: false, properties: { sessionExpiryInterval: 300 } } : { clean: false };
+        const member = await connectClient(broker.url, { version, clientId, ...persistent });
+        await member.subscribe(`$share/d/${topic}`, { qos: 1 });
+        const publisher = await connectClient(broker.url, { version });
+        await publisher.publishMany(topic, ['before-1', 'before-2'], { qos: 1 }, MAX_INFLIGHT);
+        await member.waitForMessages(2);
+        // Past the cursor write interval (100 ms): a crash re-sends at most what was acknowledged within it.
+        await sleep(300);
+        await member.end();
+        await publisher.publishMany(topic, Array.from({ length: 20 }, (_, i) => `offline-${i}`), { qos: 1 }, MAX_INFLIGHT);
+        publisher.destroy();
+        broker = await restartBroker(broker);
+        const late = await connectClient(broker.url, { version });
+        await late.publishMany(topic, ['after-restart'], { qos: 1 }, MAX_INFLIGHT);
+        const back = await connectClient(broker.url, { version, clientId, ...persistent });
+        assert.equal(back.connack.sessionPresent, true);
+        const expected = [...Array.from({ length: 20 }, (_, i) => `offline-${i}`), 'after-restart'];
+        await back.waitForMessages(expected.length, { timeoutMs: WAIT_MS });
+        await back.expectNoMoreMessages(300, 'nothing more');
+        assert.deepEqual(back.messages.map((message) => message.payload.toString()), expected);
+        if (version === 5) await back.end(0, { sessionExpiryInterval: 0 });
+        else await back.end();
+        await late.end();
+      });
+    }
+  });
+}

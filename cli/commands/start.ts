@@ -29,6 +29,7 @@ import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import type { Command } from '../command.js';
 import { camelName, effectiveRoles, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
+import { openAuthentication, securityConfig } from '../config/security.js';
 import { createLogger } from '../logger.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
@@ -227,6 +228,8 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
 
 async function startRoles(settings: StartSettings, logger: Logger, running: Running): Promise<void> {
   const roles = effectiveRoles(settings);
+  // Checked before anything opens: a bad users/deny/jwt section is a usage error (exit 2).
+  const security = roles.includes('broker') ? await securityConfig(settings) : undefined;
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
@@ -245,7 +248,9 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
-    running.mqtt = await MqttServer.start({ broker: running.broker, limits: mqttLimits(settings), host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }) }).catch((error: unknown) =>
+    const { authenticator } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' })).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
+    const authenticate = authenticator.authenticate.bind(authenticator);
+    running.mqtt = await MqttServer.start({ broker: running.broker, limits: mqttLimits(settings), host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
     adminStore = store;

@@ -8,16 +8,17 @@
 // password (HS256 and RS256: valid, expired, bad signature, alg none, algorithm confusion);
 // SCRAM-SHA-256 over the 5.0 AUTH exchange with mqtt.js (server-final checked by the client),
 // wrong passwords and unknown methods; a client that stalls the exchange; bad config sections
-// end `start` with exit 2 naming the entry.
+// end `start` with exit 2 naming the entry; users added and removed at run time through the
+// admin API and `shardline ctl user` (effective at once, kept across a restart in `$users`).
 import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { IClientOptions } from 'mqtt';
 import type { IConnackPacket, Packet } from 'mqtt-packet';
-import { hashPassword, ScramClient } from '../engine/index.js';
-import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
+import { hashPassword, ScramClient, verifyPassword } from '../engine/index.js';
+import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, waitForLogField, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, uniqueClientId, uniqueTopic, type ConnectOptions } from './support/mqtt-client.js';
 import { connackCode, connectPacket, hex, RawMqttClient } from './support/raw-mqtt.js';
 
@@ -317,4 +318,119 @@ describe('authentication: bad config sections end start with exit 2, naming the 
       assert.match(stderr, /shardline\.toml/);
     });
   }
+});
+
+describe('authentication: users changed at run time (admin API /api/users, shardline ctl user)', () => {
+  let broker: BrokerProcess;
+  let config: string;
+  let api: string;
+  let token: string;
+
+  async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    const response = await fetch(`${api}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text === '' ? undefined : (JSON.parse(text) as unknown) };
+  }
+
+  async function ctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const cli = runCli(['ctl', ...args], { SHARDLINE_ADMIN_URL: api, SHARDLINE_ADMIN_TOKEN: token });
+    const { code, stderr } = await cli.exited;
+    return { code, stdout: cli.lines.join('\n'), stderr };
+  }
+
+  async function start(dataDir?: string): Promise<void> {
+    broker = await startBroker({ args: ['--config', config], ...(dataDir === undefined ? {} : { dataDir }) });
+    api = `http://${String((await waitForLogField(broker.broker, 'admin')).admin)}`;
+    token = (await readFile(join(broker.dataDir, 'admin-token'), 'utf8')).trim();
+  }
+
+  before(async () => {
+    config = await configFile(`allow-anonymous = false\n\n[[users]]\nusername = "alice"\npassword = "wonderland"\n`);
+    await start();
+  });
+  after(async () => {
+    closeAllClients();
+    if (broker !== undefined) await stopBroker(broker);
+    await cleanup();
+  });
+
+  it('POST /api/users adds a user who can connect at once (password and SCRAM); GET lists both sources without hashes', async () => {
+    const added = await call('POST', '/api/users', { username: 'carol', password: 'c-pass' });
+    assert.equal(added.status, 201, JSON.stringify(added.json));
+    assert.deepEqual(added.json, { username: 'carol', source: 'runtime', scram: true });
+    assert.equal(connackCode(await connectsAndWorks(broker.url, { version: 4, username: 'carol', password: 'c-pass' })), 0);
+    const scram = await scramConnect(broker.url, 'carol', 'c-pass');
+    assert.equal(scram.connack === undefined ? scram.code : connackCode(scram.connack), 0);
+    const list = await call('GET', '/api/users');
+    assert.deepEqual(list.json, {
+      total: 2,
+      items: [
+        { username: 'alice', source: 'config', scram: true },
+        { username: 'carol', source: 'runtime', scram: true },
+      ],
+    });
+  });
+
+  it('a new password applies to the next CONNECT; DELETE disconnects the user at once (5.0 DISCONNECT 0x98) and refuses it after', async () => {
+    await call('POST', '/api/users', { username: 'dave', password: 'first' });
+    const connected = await connectClient(broker.url, { version: 5, username: 'dave', password: 'first' });
+    assert.equal((await call('POST', '/api/users', { username: 'dave', password: 'second' })).status, 201);
+    assert.equal(hex(await refusal(broker.url, { version: 5, username: 'dave', password: 'first' })), hex(0x86));
+    assert.equal(connackCode(await connectsAndWorks(broker.url, { version: 5, username: 'dave', password: 'second' })), 0);
+    assert.equal((await call('DELETE', '/api/users/dave')).status, 204);
+    const disconnect = await connected.waitForPacket((packet) => packet.cmd === 'disconnect', { what: 'DISCONNECT after the user was removed' });
+    assert.equal(hex((disconnect as { reasonCode?: number }).reasonCode), hex(0x98));
+    assert.equal(hex(await refusal(broker.url, { version: 5, username: 'dave', password: 'second' })), hex(0x86));
+    assert.equal((await call('DELETE', '/api/users/dave')).status, 404);
+  });
+
+  it('config users cannot be changed through the API; bad users are 400 with SL_ADMIN_BAD_REQUEST', async () => {
+    for (const [method, path, body] of [
+      ['DELETE', '/api/users/alice', undefined],
+      ['POST', '/api/users', { username: 'alice', password: 'x' }],
+      ['POST', '/api/users', { username: 'erin' }],
+      ['POST', '/api/users', { username: 'erin', passwordHash: 'md5:abc' }],
+      ['POST', '/api/users', { username: 'erin', password: '' }],
+    ] as const) {
+      const answer = await call(method, path, body);
+      assert.equal(answer.status, 400, `${method} ${path} ${JSON.stringify(body)}: ${JSON.stringify(answer.json)}`);
+      assert.equal((answer.json as { error: { code: string } }).error.code, 'SL_ADMIN_BAD_REQUEST');
+    }
+    assert.equal(connackCode(await connectsAndWorks(broker.url, { version: 4, username: 'alice', password: 'wonderland' })), 0);
+  });
+
+  it('shardline ctl user add/list/delete, and users added at run time survive a restart ($users)', async () => {
+    const add = await ctl(['user', 'add', 'frank', '--password', 'f-pass']);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /added user frank/);
+    const list = await ctl(['user', 'list']);
+    assert.match(list.stdout, /frank\s+runtime\s+yes/);
+    assert.match(list.stdout, /alice\s+config\s+yes/);
+    const refused = await ctl(['user', 'delete', 'alice']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /defined in the config file/);
+
+    const dataDir = broker.dataDir;
+    await stopBroker(broker);
+    await start(dataDir);
+    assert.equal(connackCode(await connectsAndWorks(broker.url, { version: 4, username: 'frank', password: 'f-pass' })), 0);
+    assert.equal(connackCode(await connectsAndWorks(broker.url, { version: 4, username: 'carol', password: 'c-pass' })), 0);
+    assert.equal(hex(await refusal(broker.url, { version: 4, username: 'dave', password: 'second' })), hex(4), 'removed before the restart');
+    const removed = await ctl(['user', 'delete', 'frank']);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal(hex(await refusal(broker.url, { version: 4, username: 'frank', password: 'f-pass' })), hex(4));
+  });
+
+  it('shardline ctl user hash prints a password-hash and scram for the config file', async () => {
+    const run = await ctl(['user', 'hash', '--password', 'h-pass', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const printed = JSON.parse(run.stdout) as { 'password-hash': string; scram: string };
+    assert.equal(await verifyPassword('h-pass', printed['password-hash']), true);
+    assert.equal(await verifyPassword('other', printed['password-hash']), false);
+    assert.match(printed.scram, /^\$scram-sha-256\$i=4096\$/);
+  });
 });

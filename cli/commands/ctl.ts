@@ -6,6 +6,7 @@ import { AdminClientError, type ClientItem, type NodeItem, type Overview, type P
 import { ctlCommand, ctlGroupCommand, type CtlContext, type FlagValues } from '../ctl/ctl-command.js';
 import { cell, formatDuration, formatFields, formatPage, formatTime, oneLine } from '../ctl/format.js';
 import { formatTable } from '../table.js';
+import { userCommands } from './ctl-user.js';
 
 const PAGE_FLAGS = `
   --offset N       skip the first N items (default 0)
@@ -422,6 +423,7 @@ const leaves: Command[] = [
   publishCommand,
   configGetCommand,
   configSetCommand,
+  ...userCommands,
 ];
 
 /** `shardline ctl` (the group's help) and every ctl command. */

@@ -35,7 +35,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 /** Parses a stored hash; throws an Error saying what is wrong with it. */
 export function parsePasswordHash(encoded: string): ParsedHash {
   const fail = (why: string): never => {
-    throw new Error(`not a password hash (${why}); expected ${PASSWORD_HASH_PREFIX}ln=14,r=8,p=1$SALT$HASH`);
+    throw new Error(`not a password hash (${why}); expected ${PASSWORD_HASH_PREFIX}ln=14,r=8,p=1$SALT$HASH (shardline ctl user hash prints one)`);
   };
   if (!encoded.startsWith(PASSWORD_HASH_PREFIX)) fail(`it does not start with ${PASSWORD_HASH_PREFIX}`);
   const parts = encoded.slice(PASSWORD_HASH_PREFIX.length).split('$');

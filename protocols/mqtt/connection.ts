@@ -185,7 +185,7 @@ export class MqttConnection implements DeliverySink {
   #handleRaw(raw: Buffer): void {
     const type = (raw[0] as number) >> 4;
     if (this.#state === 'authenticating') {
-      // MQTT-4.12.0-? (5.0 4.12): during the exchange only AUTH or DISCONNECT may come.
+      // MQTT-3.1.2-30: with an Authentication Method, only AUTH or DISCONNECT until CONNACK.
       if (type !== 15 && type !== 14) return this.#fail(ReasonCode.ProtocolError, 'only AUTH or DISCONNECT may be sent during enhanced authentication');
       if (type === 15 && raw.length <= 2) return this.#fail(ReasonCode.ProtocolError, 'AUTH without a reason code during enhanced authentication (success is the server\'s to say)');
     } else if (this.#state === 'awaiting-connect') {
@@ -448,7 +448,7 @@ export class MqttConnection implements DeliverySink {
     if (packet.cmd === 'disconnect') return this.#close();
     if (packet.cmd !== 'auth') return this.#fail(ReasonCode.ProtocolError, `${packet.cmd.toUpperCase()} during enhanced authentication`);
     if (packet.reasonCode !== CONTINUE_AUTHENTICATION) return this.#fail(ReasonCode.ProtocolError, `AUTH reason code 0x${(packet.reasonCode ?? 0).toString(16)} during the exchange (expected 0x18)`);
-    if (packet.properties?.authenticationMethod !== this.#authMethod) return this.#fail(ReasonCode.ProtocolError, 'AUTH with another authentication method than CONNECT (MQTT-4.12.0-5)');
+    if (packet.properties?.authenticationMethod !== this.#authMethod) return this.#fail(ReasonCode.ProtocolError, 'AUTH with another authentication method than CONNECT');
     this.clock.clearTimeout(this.#timer);
     this.#state = 'connecting';
     this.#pause(Pause.Connecting, true);

@@ -403,6 +403,17 @@ describe('authentication: users changed at run time (admin API /api/users, shard
     assert.equal(connackCode(await connectsAndWorks(broker.url, { version: 4, username: 'alice', password: 'wonderland' })), 0);
   });
 
+  it('allow-anonymous is a live setting: PATCH /api/config turns anonymous access on and off for the next CONNECT', async () => {
+    assert.equal(hex(await refusal(broker.url, { version: 5 })), hex(0x87));
+    const on = await call('PATCH', '/api/config', { 'allow-anonymous': true });
+    assert.equal(on.status, 200, JSON.stringify(on.json));
+    assert.equal((on.json as { settings: Record<string, unknown> }).settings['allow-anonymous'], true);
+    assert.equal(connackCode(await connectsAndWorks(broker.url, { version: 5 })), 0);
+    assert.equal((await call('PATCH', '/api/config', { 'allow-anonymous': 'false' })).status, 200);
+    assert.equal(hex(await refusal(broker.url, { version: 4 })), hex(5));
+    assert.equal((await call('PATCH', '/api/config', { 'allow-anonymous': 'maybe' })).status, 400);
+  });
+
   it('shardline ctl user add/list/delete, and users added at run time survive a restart ($users)', async () => {
     const add = await ctl(['user', 'add', 'frank', '--password', 'f-pass']);
     assert.equal(add.code, 0, add.stderr);

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
-import { Broker, type UserStore } from '../../engine/index.js';
+import { Broker, type Authenticator, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
@@ -223,6 +223,7 @@ function changeSettings(settings: StartSettings, changes: Record<string, unknown
   setLogLevel(logger, settings.logLevel);
   if (running.limits !== undefined) Object.assign(running.limits, mqttLimits(settings));
   if (running.broker !== undefined) running.broker.maxQueuedBytes = settings.maxQueuedBytes;
+  if (running.authenticator !== undefined) running.authenticator.allowAnonymous = settings.allowAnonymous;
 }
 
 /** What runs, in start order; stopped in reverse. */
@@ -237,6 +238,8 @@ interface Running {
   admin?: AdminServer;
   /** MQTT users (config file and `$users`), for the admin API. */
   users?: UserStore;
+  /** Who may connect; allow-anonymous changes it live. */
+  authenticator?: Authenticator;
 }
 
 async function stopAll(running: Running, logger: Logger): Promise<void> {
@@ -285,6 +288,7 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' })).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
     const authenticate = authenticator.authenticate.bind(authenticator);
     running.users = users;
+    running.authenticator = authenticator;
     running.limits = mqttLimits(settings);
     running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),

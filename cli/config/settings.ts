@@ -161,7 +161,7 @@ const specByKey = new Map(specs.map((spec) => [spec.key, spec]));
  * bound on every delivery), so a change applies to what happens next; settings advertised to
  * clients in CONNACK for the life of their connection, or fixed by the data on disk, are not here.
  */
-export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes'] as const satisfies readonly SettingKey[];
+export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'allow-anonymous'] as const satisfies readonly SettingKey[];
 export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
 
 export function isLiveSetting(key: string): key is LiveSettingKey {

@@ -64,7 +64,12 @@ export interface AuthenticatorOptions {
 const refuse = (reason: AuthRefusal, detail: string): AuthOutcome => ({ ok: false, reason, detail });
 
 export class Authenticator {
-  constructor(private readonly options: AuthenticatorOptions) {}
+  /** Changeable while the node runs (the allow-anonymous live setting); applies to the next CONNECT. */
+  allowAnonymous: boolean;
+
+  constructor(private readonly options: AuthenticatorOptions) {
+    this.allowAnonymous = options.allowAnonymous;
+  }
 
   /** Whether anything can tell users apart: users exist or tokens are configured. */
   get credentialsConfigured(): boolean {
@@ -101,7 +106,7 @@ export class Authenticator {
       // client is anonymous, if that is allowed.
       if (this.credentialsConfigured) return refuse('bad-credentials', request.username === undefined ? 'a password without a user name' : 'unknown user');
     }
-    if (!this.options.allowAnonymous) return refuse('not-authorized', 'anonymous access is off (allow-anonymous false)');
+    if (!this.allowAnonymous) return refuse('not-authorized', 'anonymous access is off (allow-anonymous false)');
     return { ok: true, username: undefined, attributes: { method: 'anonymous' } };
   }
 

@@ -22,3 +22,4 @@ export { allowEverything, type AccessPolicy, type ClientIdentity } from './secur
 export { deliveryFor, SendResult, Session, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';
 export { parseReplayFilter, parseReplayRange, parseReplayTime, REPLAY_FROM_PROPERTY, REPLAY_PREFIX, REPLAY_TO_PROPERTY, type ReplayRange, type ReplayRequest } from './replay/replay-request.js';
 export { REPLAYS_PER_SESSION_MAX, type ReplayStart } from './replay/replays.js';
+export { PublishOrderMerge } from './replay/publish-order.js';

@@ -194,11 +194,15 @@ export class Broker {
       },
       mayRead: (session, topic) => this.mayRead(session.clientId, topic),
     };
+    const sessionHost = this.#host;
     this.#replays = new Replays({
       get shardCount() {
         return dataShards();
       },
-      maxQueuedBytes: options.maxQueuedBytes,
+      // The session host's, which an operator may change at run time.
+      get maxQueuedBytes() {
+        return sessionHost.maxQueuedBytes;
+      },
       shardOf: (topic) => this.shardOf(topic),
       dispatchFrontier: (shard) => this.#frontier[shard] as number,
       readByTime: (shard, timestamp, limits) => this.#store.readByTime(this.#dataShards[shard] as string, timestamp, limits),

@@ -252,6 +252,23 @@ describe('time-range replay (engine)', () => {
     assert.equal(second.session.subscriptions.size, 0);
   });
 
+  test('live, persistent session: the subscription made at the switch is durable (in $sessions across a restart)', async () => {
+    const store = new MemoryShardStore();
+    const { broker } = await open({ store });
+    await broker.publish(message('s/a', 'h', T0));
+    const sink = new RecordingSink();
+    const { session } = await broker.connect({ clientId: 'durable', cleanStart: true, expirySeconds: 3600, will: undefined, protocolVersion: 5, sink });
+    session.attach(sink);
+    replay(broker, session, 's/+', T0, 'live');
+    await drain(session, sink);
+    assert.deepEqual(sink.payloads(), ['h']);
+    assert.ok(broker.sessionTable.sessions.get('durable')?.subscriptions.has('s/+'));
+    await broker.close();
+    const reopened = await open({ store });
+    assert.ok(reopened.broker.sessionTable.sessions.get('durable')?.subscriptions.has('s/+'));
+    await reopened.broker.close();
+  });
+
   test('at most REPLAYS_PER_SESSION_MAX replays run per session', async () => {
     const { broker } = await open();
     for (let i = 0; i < 5; i += 1) await broker.publish(message('q/a', String(i), T0 + i));

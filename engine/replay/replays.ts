@@ -48,7 +48,7 @@ export interface ReplayHost {
   read(shard: number, offset: number, limits: { maxRecords: number; maxBytes: number }): Promise<JournalRecord[]>;
   mayRead(clientId: string, topic: string): boolean;
   now(): number;
-  maxQueuedBytes: number;
+  readonly maxQueuedBytes: number;
   /** The live part: subscribes the session (the synchronous part must be done on return). */
   subscribe(session: Session, filter: string, options: SubscriptionOptions): void;
   delivered(count: number): void;

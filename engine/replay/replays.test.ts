@@ -269,6 +269,21 @@ describe('time-range replay (engine)', () => {
     await reopened.broker.close();
   });
 
+  test('subscription options apply to replayed deliveries: QoS downgrade, subscription identifier, no-local; expired messages are left out', async () => {
+    const { broker, clock } = await open();
+    const now = clock.now();
+    await broker.publish({ ...message('x/a', 'mine', now), publisherId: 'reader' });
+    await broker.publish(message('x/a', 'qos2', now, 2));
+    await broker.publish({ ...message('x/a', 'expired', now - 10_000), properties: { messageExpiryInterval: 5 } });
+    await broker.publish({ ...message('x/a', 'fresh', now), properties: { messageExpiryInterval: 60 } });
+    const { session, sink } = await connect(broker, 'reader');
+    const subscription: SubscriptionOptions = { qos: 1, noLocal: true, retainAsPublished: false, retainHandling: 0, subscriptionId: 7 };
+    assert.equal(broker.startReplay(session, 'k', { filter: 'x/#', from: now - 60_000, to: now + 1 }, subscription), 'started');
+    await drain(session, sink);
+    assert.deepEqual(sink.payloads(), ['qos2', 'fresh']);
+    assert.deepEqual(sink.deliveries.map((delivery) => [delivery.qos, delivery.subscriptionIds]), [[1, [7]], [1, [7]]]);
+  });
+
   test('at most REPLAYS_PER_SESSION_MAX replays run per session', async () => {
     const { broker } = await open();
     for (let i = 0; i < 5; i += 1) await broker.publish(message('q/a', String(i), T0 + i));

@@ -23,13 +23,14 @@ import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
-import { Broker } from '../../engine/index.js';
+import { Broker, type AclStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import type { Command } from '../command.js';
 import { camelName, effectiveRoles, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
 import { createLogger } from '../logger.js';
+import { configAclRules, installAcl } from './start-acl.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
 const REMOTE_JOURNAL_WAIT_MS = 30_000;
@@ -200,6 +201,7 @@ interface Running {
   journalServer?: JournalServer;
   remoteStore?: ShardStore;
   broker?: Broker;
+  acl?: AclStore;
   mqtt?: MqttServer;
   admin?: AdminServer;
 }
@@ -219,6 +221,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   // finishes its appends, then the sockets go.
   mqtt?.stopAccepting();
   if (broker !== undefined) await step('closing the broker', () => broker.close());
+  running.acl?.close();
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
   if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
@@ -245,6 +248,7 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
+    running.acl = await installAcl(running.broker, store, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));
     running.mqtt = await MqttServer.start({ broker: running.broker, limits: mqttLimits(settings), host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }) }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
@@ -331,6 +335,7 @@ export const startCommand: Command = {
   options: startOptionSpec(),
   async run(values) {
     const settings = await resolveStartSettings(values, process.env);
+    configAclRules(settings);
     const logger = createLogger(settings.logLevel);
     routeGrpcLogs(logger.child({ component: 'grpc' }));
     for (const warning of settings.warnings) logger.warn(warning);

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { Broker, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
+import type { Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
@@ -318,7 +318,7 @@ export class MqttConnection implements DeliverySink {
     this.#count(true);
     let result: Awaited<ReturnType<Broker['connect']>>;
     try {
-      result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this });
+      result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this, identity: claimedIdentity(clientId, packet.username, this.transport) });
     } catch (error) {
       this.#count(false);
       this.#clientId = '';
@@ -425,6 +425,7 @@ export class MqttConnection implements DeliverySink {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
       return;
     }
+    if (!this.broker.mayPublish(this.#clientId, topic)) return this.#refusePublish(ack, qos, messageId, topic);
     const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
     let storedQos2: ((stored: boolean) => void) | undefined;
     if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
@@ -455,6 +456,23 @@ export class MqttConnection implements DeliverySink {
       },
     );
   }
+
+  /**
+   * A publish the access policy refuses: 5.0 QoS 1/2 get PUBACK/PUBREC 0x87; 3.x has no way to
+   * say it, so the message is acknowledged and dropped (as is any QoS 0), and logged.
+   */
+  #refusePublish(ack: PendingAck | undefined, qos: QoS, messageId: number, topic: string): void {
+    this.#deniedCount += 1;
+    const level = this.#deniedCount === 1 ? 'warn' : 'debug';
+    this.logger[level]({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused: this.#deniedCount }, 'publish not authorized: message dropped');
+    if (ack === undefined) return;
+    // 3.x QoS 2: the PUBREL that follows the PUBREC must find the flow, as for a stored message.
+    if (this.#version !== 5 && qos === 2) this.#session?.inboundQos2.set(messageId, true);
+    this.#completeAck(ack, qos, messageId, this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success, 'not authorized to publish to this topic');
+  }
+
+  /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
+  #deniedCount = 0;
 
   #inboundDone(): void {
     if (this.#inboundInFlight > 0) this.#inboundInFlight -= 1;
@@ -532,6 +550,13 @@ export class MqttConnection implements DeliverySink {
       if (!check.ok) {
         granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
         refusals.push(check.detail);
+        continue;
+      }
+      if (!this.broker.maySubscribe(this.#clientId, filter)) {
+        granted.push(v5 ? ReasonCode.NotAuthorized : 0x80);
+        refusals.push(`not authorized to subscribe to ${filter}`);
+        this.#deniedCount += 1;
+        this.logger[this.#deniedCount === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, filter, refused: this.#deniedCount }, 'subscription not authorized');
         continue;
       }
       if (filter.startsWith('$share/')) {
@@ -757,6 +782,14 @@ export class MqttConnection implements DeliverySink {
   #writePacket(packet: Packet, version: number): void {
     this.transport.write(mqttPacket.generate(packet, { protocolVersion: version as 3 | 4 | 5 }));
   }
+}
+
+/**
+ * The client as the access policy sees it, until authentication builds the identity: the user
+ * name is the one CONNECT claims (anonymous access accepts every name).
+ */
+function claimedIdentity(clientId: string, username: string | undefined, transport: Transport): ClientIdentity {
+  return { clientId, username, remoteAddress: transport.remoteAddress, protocol: 'mqtt' };
 }
 
 /** The protocol name and level of a raw CONNECT, or undefined when the name is unknown. */

@@ -124,8 +124,9 @@ export function filterCovers(rule: string, filter: string): boolean {
     if (rl === undefined) return fl === undefined;
     // `filter` ends here: its topics end here too, and `rule` wants more levels.
     if (fl === undefined) return false;
-    // '#' in the filter reaches any depth (and the parent level), which only '#' covers.
-    if (fl === '#') return false;
+    // '#' in the filter reaches any depth and the parent level, which only '#' covers; at the
+    // first level there is no parent (a topic has a level at least), so '+/#' covers it too.
+    if (fl === '#') return i === 0 && rl === '+' && r[1] === '#' && r.length === 2;
     if (fl === '+') {
       if (rl !== '+') return false;
     } else if (rl !== '+' && rl !== fl) return false;

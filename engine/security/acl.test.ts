@@ -103,6 +103,9 @@ describe('evaluation', () => {
     assert.equal(acl.mayPublish(who('x', undefined, '10.1.2.3'), 'n4'), true);
     assert.equal(acl.mayPublish(who('x', undefined, '::ffff:10.1.2.3'), 'n4'), true, 'IPv4-mapped IPv6 peer');
     assert.equal(acl.mayPublish(who('x', undefined, '10.2.0.1'), 'n4'), false);
+    assert.equal(acl.mayPublish(who('x', undefined, '10.1.2.3:50123'), 'n4'), true, 'an address with its port');
+    assert.equal(acl.mayPublish(who('x', undefined, '::ffff:10.1.2.3:50123'), 'n4'), true);
+    assert.equal(acl.mayPublish(who('x', undefined, '[fd12::1]:1883'), 'n6'), true);
     assert.equal(acl.mayPublish(who('x', undefined, 'fd12::1'), 'n6'), true);
     assert.equal(acl.mayPublish(who('x', undefined, '2001:db8::1'), 'n6'), false);
     assert.equal(acl.mayPublish(who('dev-1', 'alice'), 'both'), true);

@@ -185,9 +185,20 @@ export function compileRule(rule: AclRule): CompiledRule {
   return { rule, blocks, placeholders, usesUsername: rule.topic.includes('${username}') };
 }
 
-function addressMatches(blocks: BlockList, remote: string): boolean {
+/** The peer's IP address from a remote address that may carry a port ("a.b.c.d:port", "[v6]:port", "v6:port"). */
+export function peerAddress(remote: string): string {
+  let address = remote;
+  if (isIP(address) === 0) {
+    const bracket = /^\[(.+)\](?::\d+)?$/.exec(address);
+    if (bracket !== null) address = bracket[1] as string;
+    else if (/:\d+$/.test(address)) address = address.slice(0, address.lastIndexOf(':'));
+  }
   // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
-  const address = remote.startsWith('::ffff:') && isIP(remote.slice(7)) === 4 ? remote.slice(7) : remote;
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+function addressMatches(blocks: BlockList, remote: string): boolean {
+  const address = peerAddress(remote);
   const version = isIP(address);
   if (version === 0) return false;
   return blocks.check(address, version === 4 ? 'ipv4' : 'ipv6');

@@ -234,32 +234,58 @@ function ruleTopic(compiled: CompiledRule, identity: ClientIdentity): string | '
   return rule.permission === 'deny' ? 'every-topic' : undefined;
 }
 
-/** The permission of the first rule that decides `question` for `subject`; undefined: none does. */
-export function evaluateRules(rules: readonly CompiledRule[], identity: ClientIdentity, question: AclQuestion, subject: string): AclPermission | undefined {
-  const wanted = question === 'publish' ? 'publish' : 'subscribe';
+/** A rule as it stands for one client: selectors checked, placeholders filled in. */
+export interface ResolvedRule {
+  permission: AclPermission;
+  publish: boolean;
+  subscribe: boolean;
+  topic: string | 'every-topic';
+  from: 'client' | 'rules';
+}
+
+/** The rules that apply to this client, in order (selectors and placeholders settled once). */
+export function resolveRules(rules: readonly CompiledRule[], identity: ClientIdentity, from: ResolvedRule['from']): ResolvedRule[] {
+  const out: ResolvedRule[] = [];
   for (const compiled of rules) {
-    const { rule } = compiled;
-    if (rule.action !== 'all' && rule.action !== wanted) continue;
     if (!selectorsMatch(compiled, identity)) continue;
     const topic = ruleTopic(compiled, identity);
     if (topic === undefined) continue;
-    if (topic === 'every-topic') return rule.permission;
-    const applies = question === 'subscribe' ? filterCovers(topic, subject) : filterMatches(topic, subject);
-    if (applies) return rule.permission;
+    const { action, permission } = compiled.rule;
+    out.push({ permission, publish: action !== 'subscribe', subscribe: action !== 'publish', topic, from });
+  }
+  return out;
+}
+
+/** The first resolved rule that decides `question` for `subject`; undefined: none does. */
+export function firstDeciding(rules: readonly ResolvedRule[], question: AclQuestion, subject: string): ResolvedRule | undefined {
+  const publish = question === 'publish';
+  for (const rule of rules) {
+    if (publish ? !rule.publish : !rule.subscribe) continue;
+    if (rule.topic === 'every-topic') return rule;
+    if (question === 'subscribe' ? filterCovers(rule.topic, subject) : filterMatches(rule.topic, subject)) return rule;
   }
   return undefined;
 }
 
+/** The permission of the first rule that decides `question` for `subject`; undefined: none does. */
+export function evaluateRules(rules: readonly CompiledRule[], identity: ClientIdentity, question: AclQuestion, subject: string): AclPermission | undefined {
+  return firstDeciding(resolveRules(rules, identity, 'rules'), question, subject)?.permission;
+}
+
 // ---- the policy --------------------------------------------------------------------------
 
-/** Decisions kept per identity (a connection's identity object), cleared when full. */
+/** Decisions kept per identity and question (a connection's identity object), cleared when full. */
 const DECISIONS_PER_IDENTITY = 1024;
 
 interface IdentityState {
   generation: number;
-  /** The client's own rules; undefined: none; 'invalid': they did not parse (deny all). */
-  own: CompiledRule[] | undefined | 'invalid';
-  decisions: Map<string, boolean>;
+  /** The client's own rules, compiled once; 'invalid': they did not parse (deny all). */
+  own: CompiledRule[] | 'invalid';
+  /** Own rules then the shared ones, resolved for this client under this generation. */
+  resolved: ResolvedRule[];
+  publish: Map<string, boolean>;
+  subscribe: Map<string, boolean>;
+  read: Map<string, boolean>;
 }
 
 export interface AclPolicyOptions {
@@ -273,16 +299,16 @@ export interface AclPolicyOptions {
 
 /**
  * The ACL as Broker.access. Run-time rules are swapped in with setRuntimeRules (the `$acl`
- * store calls it on every change) and apply to the next check: decisions are cached per
- * identity and per generation of the rules.
+ * store calls it on every change) and apply to the next check. Per identity (one per
+ * connection) the rules that concern it are resolved once per generation of the rules, and
+ * decisions are cached, so a delivery costs a map lookup.
  */
 export class AclPolicy implements AccessPolicy {
   readonly #config: CompiledRule[];
-  #runtime: CompiledRule[] = [];
   #shared: CompiledRule[];
   readonly #default: AclDefault;
   #generation = 0;
-  #states = new WeakMap<ClientIdentity, IdentityState>();
+  readonly #states = new WeakMap<ClientIdentity, IdentityState>();
   readonly #onInvalid: AclPolicyOptions['onInvalidIdentityRules'];
 
   constructor(options: AclPolicyOptions) {
@@ -298,8 +324,7 @@ export class AclPolicy implements AccessPolicy {
 
   /** Replaces the run-time rules (from the `$acl` shard, in their order); effective at once. */
   setRuntimeRules(rules: readonly AclRule[]): void {
-    this.#runtime = rules.map(compileRule);
-    this.#shared = [...this.#runtime, ...this.#config];
+    this.#shared = [...rules.map(compileRule), ...this.#config];
     this.#generation += 1;
   }
 
@@ -319,10 +344,8 @@ export class AclPolicy implements AccessPolicy {
   explain(identity: ClientIdentity, question: AclQuestion, subject: string): { allowed: boolean; by: 'client' | 'rules' | 'default' | 'invalid-client-rules' } {
     const state = this.#state(identity);
     if (state.own === 'invalid') return { allowed: false, by: 'invalid-client-rules' };
-    const own = state.own === undefined ? undefined : evaluateRules(state.own, identity, question, subject);
-    if (own !== undefined) return { allowed: own === 'allow', by: 'client' };
-    const shared = evaluateRules(this.#shared, identity, question, subject);
-    if (shared !== undefined) return { allowed: shared === 'allow', by: 'rules' };
+    const rule = firstDeciding(state.resolved, question, subject);
+    if (rule !== undefined) return { allowed: rule.permission === 'allow', by: rule.from };
     return { allowed: this.#default === 'allow', by: 'default' };
   }
 
@@ -330,30 +353,39 @@ export class AclPolicy implements AccessPolicy {
     // No rule anywhere: the quick start's path, without a lookup per message.
     if (this.#shared.length === 0 && identity.attributes?.acl === undefined) return this.#default === 'allow';
     const state = this.#state(identity);
-    const key = question === 'publish' ? `p${subject}` : question === 'read' ? `r${subject}` : `s${subject}`;
-    const known = state.decisions.get(key);
+    const decisions = state[question];
+    const known = decisions.get(subject);
     if (known !== undefined) return known;
     const allowed = this.explain(identity, question, subject).allowed;
-    if (state.decisions.size >= DECISIONS_PER_IDENTITY) state.decisions.clear();
-    state.decisions.set(key, allowed);
+    if (decisions.size >= DECISIONS_PER_IDENTITY) decisions.clear();
+    decisions.set(subject, allowed);
     return allowed;
   }
 
   #state(identity: ClientIdentity): IdentityState {
     let state = this.#states.get(identity);
     if (state === undefined) {
-      state = { generation: this.#generation, own: this.#ownRules(identity), decisions: new Map() };
+      const own = this.#ownRules(identity);
+      state = { generation: this.#generation, own, resolved: this.#resolve(identity, own), publish: new Map(), subscribe: new Map(), read: new Map() };
       this.#states.set(identity, state);
     } else if (state.generation !== this.#generation) {
       state.generation = this.#generation;
-      state.decisions.clear();
+      state.resolved = this.#resolve(identity, state.own);
+      state.publish.clear();
+      state.subscribe.clear();
+      state.read.clear();
     }
     return state;
   }
 
-  #ownRules(identity: ClientIdentity): CompiledRule[] | undefined | 'invalid' {
+  #resolve(identity: ClientIdentity, own: CompiledRule[] | 'invalid'): ResolvedRule[] {
+    if (own === 'invalid') return [];
+    return [...resolveRules(own, identity, 'client'), ...resolveRules(this.#shared, identity, 'rules')];
+  }
+
+  #ownRules(identity: ClientIdentity): CompiledRule[] | 'invalid' {
     const raw = identity.attributes?.acl;
-    if (raw === undefined) return undefined;
+    if (raw === undefined) return [];
     try {
       return parseAclRules(raw, `of client ${JSON.stringify(identity.clientId)} (attributes.acl)`).map(compileRule);
     } catch (error) {

@@ -16,10 +16,10 @@
 // a positive control that does arrive on the same connection, after it, so a late forbidden
 // delivery would be seen before the allowed one.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, usingMosquitto, type BrokerProcess } from './support/broker-process.js';
+import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, usingMosquitto, waitForLogField, type BrokerProcess } from './support/broker-process.js';
 import type { ISubackPacket } from 'mqtt-packet';
 import { closeAllClients, connectClient, uniqueClientId, type ProtocolVersion, type TestClient } from './support/mqtt-client.js';
 
@@ -182,6 +182,41 @@ describe('MQTT authorization (ACL)', { skip: usingMosquitto() ? 'Shardline-only:
         await admin.end();
       });
     }
+  });
+
+  describe('run-time rules (shardline ctl acl, the $acl shard)', () => {
+    /** `shardline ctl ARGS` against this suite's node. */
+    async function ctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+      const listening = await waitForLogField(broker.broker, 'admin');
+      const token = (await readFile(join(broker.dataDir, 'admin-token'), 'utf8')).trim();
+      const cli = runCli(['ctl', ...args], { SHARDLINE_ADMIN_URL: `http://${String(listening.admin)}`, SHARDLINE_ADMIN_TOKEN: token });
+      const { code, stderr } = await cli.exited;
+      return { code, stdout: cli.lines.join('\n'), stderr };
+    }
+
+    it('a rule added at run time applies at once to a connected client, and stops applying when deleted', async () => {
+      const t = tag();
+      const client = await connectClient(broker.url, { version: 5, username: 'mallory' });
+      assert.ok((await client.publish(`public/${t}/x`, 'before', { qos: 1 })).ack!.reasonCode! < 0x80);
+      const added = await ctl(['acl', 'add', 'deny', 'publish', `public/${t}/#`, '--username', 'mallory', '--id', `block-${t}`, '--position', '0']);
+      assert.equal(added.code, 0, added.stderr);
+      assert.equal((await client.publish(`public/${t}/x`, 'blocked', { qos: 1 })).ack?.reasonCode, 0x87);
+      const other = await connectClient(broker.url, { version: 5, username: 'alice' });
+      assert.ok((await other.publish(`public/${t}/x`, 'other user', { qos: 1 })).ack!.reasonCode! < 0x80, 'the rule is for mallory only');
+      const listed = await ctl(['acl', 'list', '--json']);
+      assert.equal(listed.code, 0, listed.stderr);
+      const items = (JSON.parse(listed.stdout) as { items: Array<{ id: string; rule: { topic: string } }> }).items;
+      assert.ok(items.some((item) => item.id === `block-${t}` && item.rule.topic === `public/${t}/#`), listed.stdout);
+      const deleted = await ctl(['acl', 'delete', `block-${t}`]);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.ok((await client.publish(`public/${t}/x`, 'after', { qos: 1 })).ack!.reasonCode! < 0x80);
+      const again = await ctl(['acl', 'delete', `block-${t}`]);
+      assert.equal(again.code, 1, 'deleting it twice: not found');
+      const bad = await ctl(['acl', 'add', 'allow', 'publish', 'a/#/b']);
+      assert.equal(bad.code, 1);
+      assert.ok(bad.stderr.includes('SL_ADMIN_BAD_REQUEST') || bad.stderr.includes('topic'), bad.stderr);
+      for (const c of [client, other]) await c.end();
+    });
   });
 
   describe('escape attempts', () => {

@@ -6,6 +6,7 @@ import { AdminClientError, type ClientItem, type NodeItem, type Overview, type P
 import { ctlCommand, ctlGroupCommand, type CtlContext, type FlagValues } from '../ctl/ctl-command.js';
 import { cell, formatDuration, formatFields, formatPage, formatTime, oneLine } from '../ctl/format.js';
 import { formatTable } from '../table.js';
+import { aclCtlCommands } from './ctl-acl.js';
 
 const PAGE_FLAGS = `
   --offset N       skip the first N items (default 0)
@@ -402,6 +403,7 @@ const leaves: Command[] = [
   retainedDeleteCommand,
   publishCommand,
   configGetCommand,
+  ...aclCtlCommands,
 ];
 
 /** `shardline ctl` (the group's help) and every ctl command. */

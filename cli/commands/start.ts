@@ -274,6 +274,7 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
     metrics: createMetrics({ broker: running.broker, store, node: node.id, ...(running.journal === undefined ? {} : { journal: running.journal }) }),
     logger,
     settings: () => publicSettings(settings),
+    ...(running.acl === undefined ? {} : { acl: running.acl }),
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));

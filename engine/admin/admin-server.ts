@@ -20,6 +20,8 @@ import type { Broker } from '../broker.js';
 import type { Message } from '../messages/message.js';
 import { checkTopicFilter, checkTopicName } from '../routing/topic-name.js';
 import { AdminErrors } from './admin-errors.js';
+import type { AclStore } from '../security/acl-store.js';
+import { registerAclRoutes } from './acl-routes.js';
 import { registerConsole } from './console-routes.js';
 
 export interface AdminNode {
@@ -41,6 +43,8 @@ export interface AdminOptions {
   logger: Logger;
   /** Effective settings, for GET /api/config. */
   settings: () => Record<string, unknown>;
+  /** Run-time ACL rules (/api/acl); undefined on a node without a broker: 503. */
+  acl?: AclStore;
 }
 
 const STATUS_OF: Record<string, number> = {
@@ -624,6 +628,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
     throw AdminErrors.notLive.create({ setting: keys[0] }, keys[0] as string);
   });
 
+  registerAclRoutes(app, options.acl, { secured, errors, noContent });
   registerConsole(app, { store });
 
   return app;

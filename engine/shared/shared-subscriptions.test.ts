@@ -201,6 +201,29 @@ describe('shared subscriptions: one member per message', () => {
   });
 });
 
+describe('shared subscriptions: the access policy', () => {
+  test('a member that may not read a topic is passed over; with no member allowed, the message is for nobody in the group', async () => {
+    const { broker } = await open({ strategy: 'round-robin' });
+    broker.access = { mayPublish: () => true, maySubscribe: () => true, mayRead: (identity, topic) => identity.clientId !== 'b' || !topic.endsWith('/secret') };
+    const a = await connect(broker, 'a');
+    const b = await connect(broker, 'b');
+    await subscribe(broker, a, '$share/g/acl/+');
+    await subscribe(broker, b, '$share/g/acl/+');
+    const secret = await publishAll(broker, 'acl/secret', 6, 1, 'secret');
+    const open_ = await publishAll(broker, 'acl/open', 6, 1, 'open');
+    await drain([a, b]);
+    assert.ok(secret.every((payload) => a.sink.payloads().includes(payload)), 'a gets every secret one');
+    assert.ok(!b.sink.payloads().some((payload) => payload.startsWith('secret')), 'b none');
+    assertExactlyOnce([a, b], [...secret, ...open_]);
+    // Only b online: secret messages are nobody's in this group (not kept for a).
+    await broker.disconnect(a.session, a.sink, { publishWill: false });
+    await publishAll(broker, 'acl/secret', 2, 1, 'late-secret');
+    await drain([b]);
+    assert.ok(!b.sink.payloads().some((payload) => payload.startsWith('late-secret')));
+    await broker.close();
+  });
+});
+
 describe('shared subscriptions: members that go', () => {
   test('in-flight deliveries of a member that disconnects go to another member, once', async () => {
     const { broker } = await open({ strategy: 'round-robin' });

@@ -112,6 +112,7 @@ export class SharedGroup implements DeliverySink {
    */
   refresh(): void {
     if (this.#ended) return;
+    this.#receiveMaximum = this.#sumReceiveMaximum();
     const online = this.#anyOnline();
     if (online && !this.#attached) {
       this.#reset();
@@ -154,7 +155,14 @@ export class SharedGroup implements DeliverySink {
 
   // ---- DeliverySink (the group session's "connection") -------------------------------------
 
+  /** Recomputed when membership or presence changes (refresh()), not per message. */
   get receiveMaximum(): number {
+    return this.#receiveMaximum;
+  }
+
+  #receiveMaximum = 1;
+
+  #sumReceiveMaximum(): number {
     let total = 0;
     for (const clientId of this.#members.keys()) {
       const sink = this.env.sessionOf(clientId)?.sink;

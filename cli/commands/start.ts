@@ -23,13 +23,14 @@ import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
-import { Broker } from '../../engine/index.js';
+import { allowEverything, Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import type { Command } from '../command.js';
 import { camelName, effectiveRoles, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
 import { createLogger } from '../logger.js';
+import { extrasRules, type ExtrasRules } from '../config/extras-rules.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
 const REMOTE_JOURNAL_WAIT_MS = 30_000;
@@ -200,6 +201,7 @@ interface Running {
   journalServer?: JournalServer;
   remoteStore?: ShardStore;
   broker?: Broker;
+  sys?: SysPublisher;
   mqtt?: MqttServer;
   admin?: AdminServer;
 }
@@ -212,12 +214,13 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
       logger.error({ err: error }, `shutdown: ${what} failed`);
     }
   };
-  const { admin, mqtt, broker, journalServer, remoteStore, journal } = running;
+  const { admin, mqtt, broker, sys, journalServer, remoteStore, journal } = running;
   // The admin API first: a kick or a publish must not reach a broker that is closing.
   if (admin !== undefined) await step('stopping the admin API', () => admin.stop());
   // No new MQTT connections first, then the broker says goodbye to the open ones (0x8B) and
   // finishes its appends, then the sockets go.
   mqtt?.stopAccepting();
+  if (sys !== undefined) await step('stopping the $SYS topics', () => sys.stop());
   if (broker !== undefined) await step('closing the broker', () => broker.close());
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
@@ -227,6 +230,8 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
 
 async function startRoles(settings: StartSettings, logger: Logger, running: Running): Promise<void> {
   const roles = effectiveRoles(settings);
+  // Checked before anything opens: a bad rule is a usage error, not a half-started node.
+  const rules = extrasRules(settings);
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
@@ -245,6 +250,8 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
+    await startExtras(settings, rules, logger, running.broker, store);
+    running.sys = SysPublisher.start({ broker: running.broker, clock: systemClock, logger: logger.child({ component: 'sys' }), intervalSeconds: settings.sysInterval, node: settings.nodeName ?? hostname(), version: await packageVersion() });
     running.mqtt = await MqttServer.start({ broker: running.broker, limits: mqttLimits(settings), host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }) }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
@@ -252,6 +259,31 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
   }
   if (adminStore === undefined && running.journal !== undefined) adminStore = LocalShardStore.over(running.journal);
   await startAdmin(settings, logger, running, adminStore);
+}
+
+/** Delayed publish, rewrite and auto-subscribe rules, Response Information: on the broker before MQTT is served. */
+async function startExtras(settings: StartSettings, rules: ExtrasRules, logger: Logger, broker: Broker, store: ShardStore): Promise<void> {
+  broker.extras.responseInformation = settings.responseInformation;
+  if (rules.rewrite.length > 0) broker.extras.rewrite = new TopicRewriter(rules.rewrite);
+  if (rules.autoSubscribe.length > 0) broker.extras.autoSubscribe = rules.autoSubscribe;
+  if (settings.maxDelayedMessages > 0) {
+    broker.extras.delayed = await DelayedPublisher.open({
+      store,
+      host: {
+        publish: (message) => broker.publish(message),
+        mayPublish: (publisherId, topic) => {
+          const identity = broker.identityOf(publisherId);
+          // A will of a session that already ended has no identity left: only an open policy lets it through.
+          return identity === undefined ? broker.access === allowEverything : broker.access.mayPublish(identity, topic);
+        },
+      },
+      clock: systemClock,
+      logger: logger.child({ component: 'delayed' }),
+      maxDelaySeconds: settings.maxDelaySeconds,
+      maxMessages: settings.maxDelayedMessages,
+    }).catch((error: unknown) => logFailure(logger, 'cannot open the delayed messages', error));
+  }
+  if (rules.rewrite.length > 0 || rules.autoSubscribe.length > 0) logger.info({ rewriteRules: rules.rewrite.length, autoSubscribeRules: rules.autoSubscribe.length }, 'topic rules loaded');
 }
 
 async function startAdmin(settings: StartSettings, logger: Logger, running: Running, store: ShardStore | undefined): Promise<void> {

@@ -14,7 +14,7 @@ import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { Broker, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
-import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
+import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, responseInformationFor, SendResult, type AutoSubscribed } from '../../engine/index.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
@@ -324,6 +324,7 @@ export class MqttConnection implements DeliverySink {
       this.#clientId = '';
       throw error;
     }
+    const autoSubscribed = await this.#autoSubscribe(result.session);
     if (this.#state !== 'connecting') {
       // The socket closed while the session was being set up.
       await this.broker.disconnect(result.session, this, { publishWill: true });
@@ -352,11 +353,15 @@ export class MqttConnection implements DeliverySink {
         ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
         ...(expiryCapped ? { sessionExpiryInterval: expiry } : {}),
       };
+      // MQTT-3.1.2-28: Response Information only to a client that asked for it.
+      const responseInformation = properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, packet.username) : undefined;
+      if (responseInformation !== undefined) connack.properties.responseInformation = responseInformation;
     }
     this.#send(connack);
     this.logger.debug({ clientId, remote: this.transport.remoteAddress, version: this.#version, sessionPresent: result.sessionPresent }, 'client connected');
     this.#armKeepAlive();
     result.session.attach(this);
+    for (const entry of autoSubscribed) this.broker.deliverRetained(result.session, entry.filter, entry.options, entry.isNew);
     const early = this.#early ?? [];
     this.#early = undefined;
     for (const raw of early) {
@@ -364,6 +369,19 @@ export class MqttConnection implements DeliverySink {
       this.#handleRaw(raw);
     }
     this.#pause(Pause.Connecting, false);
+  }
+
+  /** The auto-subscribe rules' subscriptions, made before CONNACK (their retained messages follow it). */
+  async #autoSubscribe(session: Session): Promise<AutoSubscribed[]> {
+    if (this.broker.extras.autoSubscribe === undefined) return [];
+    const { subscribed, skipped } = await applyAutoSubscribe(this.broker, session, this.#topicLimits());
+    if (skipped.length > 0) this.logger.debug({ clientId: this.#clientId, skipped }, 'auto-subscribe rules that did not apply to this client');
+    return subscribed;
+  }
+
+  /** The identity the rewrite rules fill placeholders from. */
+  #rewriteIdentity(): { clientId: string; username: string | undefined } {
+    return this.broker.identityOf(this.#clientId) ?? { clientId: this.#clientId, username: undefined };
   }
 
   #topicLimits(): { levelsMax: number; bytesMax: number } {
@@ -386,6 +404,9 @@ export class MqttConnection implements DeliverySink {
         topic = known;
       } else this.#topicAliasesIn.set(alias, topic);
     }
+    // Rewritten before the checks: access rules, routing and retained see the broker's name.
+    const rewrite = this.broker.extras.rewrite;
+    if (rewrite !== undefined && isCleanString(topic)) topic = rewrite.publishTopic(topic, this.#rewriteIdentity());
     if (topic !== this.#lastValidTopic) {
       if (!isCleanString(topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic name contains U+0000 or is not valid UTF-8');
       const check = checkTopicName(topic, this.#topicLimits());
@@ -451,6 +472,8 @@ export class MqttConnection implements DeliverySink {
         this.logger.warn({ err: error, clientId: this.#clientId, topic }, 'publish failed');
         if (ack === undefined) return;
         if (this.#version !== 5) return this.#fail(ReasonCode.UnspecifiedError, 'the message could not be stored');
+        const refusal = delayedRefusal(code);
+        if (refusal !== undefined) return this.#completeAck(ack, qos, messageId, refusal, (error as Error).message);
         this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
       },
     );
@@ -525,8 +548,9 @@ export class MqttConnection implements DeliverySink {
     const granted: number[] = [];
     const accepted: Array<{ filter: string; options: SubscriptionOptions; index: number }> = [];
     const refusals: string[] = [];
+    const rewrite = this.broker.extras.rewrite;
     for (const [index, subscription] of packet.subscriptions.entries()) {
-      const filter = subscription.topic;
+      const filter = rewrite !== undefined && isCleanString(subscription.topic) ? rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity()) : subscription.topic;
       const check = isCleanString(filter) ? checkTopicFilter(filter, this.#topicLimits()) : undefined;
       if (check === undefined) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
       if (!check.ok) {
@@ -558,8 +582,10 @@ export class MqttConnection implements DeliverySink {
   async #onUnsubscribe(packet: IUnsubscribePacket): Promise<void> {
     const session = this.#session;
     if (session === undefined) return;
-    const filters = packet.unsubscriptions;
-    for (const filter of filters) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+    for (const filter of packet.unsubscriptions) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+    const rewrite = this.broker.extras.rewrite;
+    // The filter a SUBSCRIBE was rewritten to is the one to remove.
+    const filters = rewrite === undefined ? packet.unsubscriptions : packet.unsubscriptions.map((filter) => rewrite.subscribeFilter(filter, this.#rewriteIdentity()));
     const existed = await this.broker.unsubscribe(session, filters);
     if (this.#state !== 'connected') return;
     const granted = this.#version === 5 ? existed.map((found) => (found ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
@@ -782,6 +808,21 @@ function publishTopicIsUtf8(raw: Buffer): boolean {
   const length = raw.readUInt16BE(position);
   if (position + 2 + length > raw.length) return true;
   return isUtf8(raw.subarray(position + 2, position + 2 + length));
+}
+
+/** The 5.0 reason code for a refused delayed publish (see engine/delayed/delayed-errors.ts). */
+function delayedRefusal(code: string | undefined): ReasonCode | undefined {
+  switch (code) {
+    case DelayedErrors.invalidTopic.code:
+      return ReasonCode.TopicNameInvalid;
+    case DelayedErrors.delayTooLong.code:
+    case DelayedErrors.full.code:
+      return ReasonCode.QuotaExceeded;
+    case DelayedErrors.notAuthorized.code:
+      return ReasonCode.NotAuthorized;
+    default:
+      return undefined;
+  }
 }
 
 /** MQTT-1.5.4-2: no U+0000; U+FFFD stands for bytes that were not UTF-8 (decoded leniently). */

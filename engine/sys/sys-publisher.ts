@@ -27,12 +27,13 @@ export function sysNodeLevel(name: string): string {
 }
 
 /** The topics and values of one round, by topic suffix (after `$SYS/brokers/{node}/`). */
-export function sysValues(broker: Broker, version: string, now: number): Array<[string, string]> {
+export function sysValues(broker: Broker, version: string): Array<[string, string]> {
   const { stats } = broker;
   const dropped = stats.dropped['queue-full'] + stats.dropped.expired + stats.dropped['too-large'];
   return [
     ['version', version],
-    ['uptime', String(Math.floor((now - broker.startedAt) / 1000))],
+    // Wall-clock, like broker.startedAt (the admin API's uptime says the same).
+    ['uptime', String(Math.max(0, Math.floor((Date.now() - broker.startedAt) / 1000)))],
     ['clients/connected', String(broker.onlineCount)],
     ['sessions/count', String(broker.sessionCount)],
     ['subscriptions/count', String(broker.subscriptionCount)],
@@ -75,7 +76,7 @@ export class SysPublisher {
     const { broker, clock, logger, version } = this.options;
     if (broker.closed) return;
     const now = clock.now();
-    const messages: Message[] = sysValues(broker, version, now).map(([suffix, value]) => ({
+    const messages: Message[] = sysValues(broker, version).map(([suffix, value]) => ({
       topic: this.prefix + suffix,
       payload: Buffer.from(value),
       qos: 0,

@@ -23,6 +23,7 @@ import { DueQueue } from './due-queue.js';
 const logger = pino({ level: 'silent' });
 
 class Sink implements DeliverySink {
+  readonly receiveMaximum = 65_535;
   readonly deliveries: Delivery[] = [];
   send(delivery: Delivery): SendResult {
     this.deliveries.push(delivery);

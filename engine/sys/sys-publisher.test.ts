@@ -15,6 +15,7 @@ import { SysPublisher, sysNodeLevel } from './sys-publisher.js';
 const logger = pino({ level: 'silent' });
 
 class Sink implements DeliverySink {
+  readonly receiveMaximum = 65_535;
   readonly deliveries: Delivery[] = [];
   send(delivery: Delivery): SendResult {
     this.deliveries.push(delivery);

@@ -318,7 +318,7 @@ export class MqttConnection implements DeliverySink {
     this.#count(true);
     let result: Awaited<ReturnType<Broker['connect']>>;
     try {
-      result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this });
+      result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this, identity: { clientId, username: packet.username, remoteAddress: this.transport.remoteAddress, protocol: 'mqtt' } });
     } catch (error) {
       this.#count(false);
       this.#clientId = '';

@@ -143,6 +143,16 @@ if (!usingMosquitto()) {
           await Promise.all([watcher.end(), old.end(), publisher.end()]);
         });
 
+        it('will: a will on legacy/... is published to modern/...', async () => {
+          const suffix = uniqueTopic('rwwill').replaceAll('/', '-');
+          const watcher = await subscriber(broker.url, `modern/${suffix}`, { version: 4, qos: 1 });
+          const dying = await connectClient(broker.url, { version: 4, will: { topic: `legacy/${suffix}`, payload: Buffer.from('gone'), qos: 1, retain: false } });
+          dying.destroy();
+          const [message] = await watcher.waitForMessages(1);
+          assert.equal(message?.payload.toString(), 'gone');
+          await watcher.end();
+        });
+
         it('subscribe: mine/... means devices/{clientid}/...; UNSUBSCRIBE of the same filter removes it', async () => {
           const clientId = uniqueClientId('dev');
           const device = await connectClient(broker.url, { version: 5, clientId });

@@ -273,7 +273,9 @@ export class MqttConnection implements DeliverySink {
     }
     let will: WillMessage | undefined;
     if (packet.will !== undefined && packet.will !== null) {
-      const topic = packet.will.topic;
+      const rewrite = this.broker.extras.rewrite;
+      // The will is a publish of this client: the publish rewrite rules apply to it too.
+      const topic = rewrite !== undefined && isCleanString(packet.will.topic) ? rewrite.publishTopic(packet.will.topic, { clientId, username: packet.username }) : packet.will.topic;
       const check = isCleanString(topic) ? checkTopicName(topic, this.#topicLimits()) : undefined;
       if (check === undefined || !check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(topic)} is not a valid topic name`);
       const willProperties = packet.will.properties ?? {};
@@ -374,9 +376,16 @@ export class MqttConnection implements DeliverySink {
   /** The auto-subscribe rules' subscriptions, made before CONNACK (their retained messages follow it). */
   async #autoSubscribe(session: Session): Promise<AutoSubscribed[]> {
     if (this.broker.extras.autoSubscribe === undefined) return [];
-    const { subscribed, skipped } = await applyAutoSubscribe(this.broker, session, this.#topicLimits());
-    if (skipped.length > 0) this.logger.debug({ clientId: this.#clientId, skipped }, 'auto-subscribe rules that did not apply to this client');
-    return subscribed;
+    try {
+      const { subscribed, skipped } = await applyAutoSubscribe(this.broker, session, this.#topicLimits());
+      if (skipped.length > 0) this.logger.debug({ clientId: this.#clientId, skipped }, 'auto-subscribe rules that did not apply to this client');
+      return subscribed;
+    } catch (error) {
+      // The session is connected by now; failing the connection here would leave it claimed by
+      // a closed connection. The client is served without the rule's subscriptions instead.
+      this.logger.error({ err: error, clientId: this.#clientId }, 'auto-subscribe failed for a client; it connects without those subscriptions');
+      return [];
+    }
   }
 
   /** The identity the rewrite rules fill placeholders from. */

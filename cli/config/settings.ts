@@ -84,6 +84,12 @@ export const START_SETTINGS = [
   { key: 'topic-alias-maximum', kind: { type: 'integer', min: 0, max: 65_535 }, default: 64, unit: 'count', valueName: 'N', group: 'limit', description: 'topic aliases a client may use, 0 for none (5.0 CONNACK Topic Alias Maximum)' },
   { key: 'max-keep-alive', kind: { type: 'integer', min: 1, max: 65_535 }, default: 65_535, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest keep-alive granted; a 5.0 client asking more gets Server Keep Alive = this' },
   { key: 'server-keep-alive', kind: { type: 'integer', min: 0, max: 65_535 }, default: 0, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: "keep-alive imposed on 5.0 clients via CONNACK Server Keep Alive; 0 = use the client's" },
+  { key: 'max-connections-per-ip', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'open connections from one IP address, 0 for no limit; past it: 5.0 CONNACK 0x97, 3.1.1 CONNACK 0x03; far past it: closed at accept' },
+  { key: 'max-connect-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'new connections per second, all addresses together, 0 for no limit; past it: 5.0 CONNACK 0x9F, 3.1.1 CONNACK 0x03; far past it: closed at accept' },
+  { key: 'max-connect-rate-per-ip', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'new connections per second from one IP address, 0 for no limit; past it as max-connect-rate' },
+  { key: 'max-publish-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'PUBLISH packets per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 DISCONNECT 0x96, 3.1.1 close' },
+  { key: 'max-publish-bytes-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'PUBLISH payload bytes per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 PUBACK/PUBREC 0x97 (QoS 0 dropped), 3.1.1 close' },
+  { key: 'max-subscriptions-per-client', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'subscriptions one session may hold, 0 for no limit; past it: SUBACK 0x97 (5.0) / 0x80 (3.1.1) for that filter' },
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
 ] as const satisfies readonly SettingSpec[];
 
@@ -116,6 +122,12 @@ export interface StartSettings {
   topicAliasMaximum: number;
   maxKeepAlive: number;
   serverKeepAlive: number;
+  maxConnectionsPerIp: number;
+  maxConnectRate: number;
+  maxConnectRatePerIp: number;
+  maxPublishRate: number;
+  maxPublishBytesRate: number;
+  maxSubscriptionsPerClient: number;
   dataShards: number;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;

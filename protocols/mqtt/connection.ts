@@ -15,12 +15,13 @@ import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePack
 import type { Logger } from 'pino';
 import type { Broker, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
+import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 
-export interface MqttLimits {
+export interface MqttLimits extends Partial<AbuseLimits> {
   maxPacketSize: number;
   maxTopicLength: number;
   maxTopicLevels: number;
@@ -141,6 +142,13 @@ export class MqttConnection implements DeliverySink {
   get clientId(): string {
     return this.#clientId;
   }
+
+  /** Abuse limits for this connection (server.ts; none: nothing to enforce beyond MqttLimits). */
+  guard(guard: ClientGuard): void {
+    this.#guard = guard;
+  }
+
+  #guard: ClientGuard | undefined;
 
   #newParser(protocolVersion: number): ReturnType<typeof mqttPacket.parser> {
     const parser = mqttPacket.parser({ protocolVersion: protocolVersion as 3 | 4 | 5 });
@@ -287,6 +295,11 @@ export class MqttConnection implements DeliverySink {
       };
     }
     if (properties.authenticationMethod !== undefined) return this.#refuse(ReasonCode.BadAuthenticationMethod, `authentication method ${JSON.stringify(properties.authenticationMethod)} is not supported`);
+    const refusal = this.#guard?.refusal;
+    if (refusal !== undefined) {
+      this.#guard?.log.warn(`connect-${refusal.kind}`, { remote: this.transport.remoteAddress, clientId, detail: refusal.detail }, 'refused CONNECT over a connection limit');
+      return this.#refuse(!v5 ? ReasonCode.ServerUnavailable : refusal.kind === 'rate' ? ReasonCode.ConnectionRateExceeded : ReasonCode.QuotaExceeded, refusal.detail);
+    }
     if (this.registry.connected >= this.limits.maxConnections) {
       return this.#refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, `the broker is at its connection limit (${this.limits.maxConnections})`);
     }
@@ -396,6 +409,8 @@ export class MqttConnection implements DeliverySink {
     const messageId = packet.messageId ?? 0;
     if (qos > 0 && messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'a QoS 1/2 PUBLISH needs a non-zero packet identifier (MQTT-2.3.1-1)');
     if (qos === 0 && packet.dup) return this.#fail(ReasonCode.MalformedPacket, 'DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
+    const overLimit = this.#guard === undefined ? 'ok' : this.#overPublishLimit(packet);
+    if (overLimit === 'close') return;
     const inboundQos2 = session.inboundQos2;
     const known = qos === 2 ? inboundQos2.get(messageId) : undefined;
     if (known !== undefined) {
@@ -420,6 +435,11 @@ export class MqttConnection implements DeliverySink {
       // stored, stop reading from them until acks go out. (Counting stores, not packet ids: a
       // QoS 2 id is only freed by the client's PUBREL, which must still be read.)
       if (this.#version !== 5 && queue.length >= this.limits.maxInflight) this.#pause(Pause.Inflight, true);
+    }
+    if (overLimit === 'refuse') {
+      // 5.0 only (3.x was closed above): refused, not stored; QoS 0 has no answer and is dropped.
+      if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.QuotaExceeded, `more than ${this.limits.maxPublishBytesRate} payload bytes per second`);
+      return;
     }
     if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
@@ -454,6 +474,19 @@ export class MqttConnection implements DeliverySink {
         this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
       },
     );
+  }
+
+  /** Publish rate limits: over the message rate the connection ends (0x96); over the byte rate a 5.0 publish is refused (0x97). */
+  #overPublishLimit(packet: IPublishPacket): 'ok' | 'refuse' | 'close' {
+    const guard = this.#guard as ClientGuard;
+    const bytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
+    const verdict = guard.publish(bytes);
+    if (verdict === 'ok') return 'ok';
+    const detail = verdict === 'message-rate' ? `more than ${this.limits.maxPublishRate} PUBLISH packets per second` : `more than ${this.limits.maxPublishBytesRate} payload bytes per second`;
+    guard.log.warn(verdict, { clientId: this.#clientId, remote: this.transport.remoteAddress, detail }, verdict === 'message-rate' || this.#version !== 5 ? 'closing a client over a publish rate limit' : 'refused a publish over the byte rate limit');
+    if (verdict === 'byte-rate' && this.#version === 5) return 'refuse';
+    this.#fail(verdict === 'message-rate' ? ReasonCode.MessageRateTooHigh : ReasonCode.QuotaExceeded, detail);
+    return 'close';
   }
 
   #inboundDone(): void {
@@ -525,6 +558,8 @@ export class MqttConnection implements DeliverySink {
     const granted: number[] = [];
     const accepted: Array<{ filter: string; options: SubscriptionOptions; index: number }> = [];
     const refusals: string[] = [];
+    const maxSubscriptions = this.#guard?.maxSubscriptions ?? 0;
+    const withinQuota = subscriptionQuota(session.subscriptions, maxSubscriptions);
     for (const [index, subscription] of packet.subscriptions.entries()) {
       const filter = subscription.topic;
       const check = isCleanString(filter) ? checkTopicFilter(filter, this.#topicLimits()) : undefined;
@@ -537,6 +572,12 @@ export class MqttConnection implements DeliverySink {
       if (filter.startsWith('$share/')) {
         granted.push(v5 ? ReasonCode.SharedSubscriptionsNotSupported : 0x80);
         refusals.push(`shared subscriptions (${filter}) are not supported yet`);
+        continue;
+      }
+      if (!withinQuota(filter)) {
+        granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80);
+        refusals.push(`${filter}: the limit is ${maxSubscriptions} subscriptions per client`);
+        this.#guard?.log.warn('subscriptions', { clientId: this.#clientId, remote: this.transport.remoteAddress, filter, limit: maxSubscriptions }, 'refused a subscription over the limit per client');
         continue;
       }
       const options: SubscriptionOptions = {

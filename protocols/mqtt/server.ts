@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
+import { ClientGuard, ConnectGate, LogLimiter, NO_ABUSE_LIMITS, type AbuseLimits, type Refusal } from './abuse.js';
 import { MqttErrors } from './errors.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
 
@@ -23,13 +24,21 @@ export interface MqttServerOptions {
 export class MqttServer {
   readonly #sockets = new Set<Socket>();
   readonly #registry: ConnectionRegistry = { connected: 0 };
+  readonly #abuse: AbuseLimits;
+  readonly #gate: ConnectGate;
+  readonly #limitLog: LogLimiter;
 
   private constructor(
     private readonly server: Server,
     private readonly options: MqttServerOptions,
     readonly host: string,
     readonly port: number,
-  ) {}
+  ) {
+    const clock = options.clock ?? systemClock;
+    this.#abuse = { ...NO_ABUSE_LIMITS, ...definedOnly(options.limits) };
+    this.#gate = new ConnectGate(this.#abuse, clock);
+    this.#limitLog = new LogLimiter(options.logger, clock);
+  }
 
   get address(): string {
     return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
@@ -68,9 +77,28 @@ export class MqttServer {
       socket.destroy();
       return;
     }
+    // Per-address limits and connect rates: decided here, before anything is read.
+    let refusal: Refusal | undefined;
+    let gateAddress: string | undefined;
+    if (this.#gate.active) {
+      gateAddress = socket.remoteAddress ?? '?';
+      const admission = this.#gate.admit(gateAddress);
+      if (admission.kind === 'drop') {
+        this.#gate.release(gateAddress);
+        this.#limitLog.warn('connect-dropped', { remote: gateAddress, detail: admission.detail }, 'connection dropped at accept: far over a connection limit');
+        socket.destroy();
+        return;
+      }
+      if (admission.kind === 'refuse') refusal = admission.refusal;
+    }
     this.#sockets.add(socket);
     const transport = new SocketTransport(socket);
-    const connection = new MqttConnection(transport, this.options.broker, limits, this.options.clock ?? systemClock, logger, this.#registry, this.options.authenticate);
+    transport.gateAddress = gateAddress;
+    const clock = this.options.clock ?? systemClock;
+    const connection = new MqttConnection(transport, this.options.broker, limits, clock, logger, this.#registry, this.options.authenticate);
+    if (refusal !== undefined || this.#abuse.maxPublishRate > 0 || this.#abuse.maxPublishBytesRate > 0 || this.#abuse.maxSubscriptionsPerClient > 0) {
+      connection.guard(new ClientGuard(refusal, this.#abuse, clock, this.#limitLog));
+    }
     transport.connection = connection;
     transport.server = this;
     // Shared listeners (`this` is the socket): no closures per connection, which matters at
@@ -84,6 +112,13 @@ export class MqttServer {
   /** A socket of this server closed. */
   socketClosed(socket: Socket): void {
     this.#sockets.delete(socket);
+    const gateAddress = (socket as TransportSocket)[TRANSPORT].gateAddress;
+    if (gateAddress !== undefined) this.#gate.release(gateAddress);
+  }
+
+  /** Per-address entries the connect gate holds (tests check that it stays bounded). */
+  get trackedAddresses(): number {
+    return this.#gate.trackedAddresses;
   }
 
   get logger(): Logger {
@@ -127,6 +162,8 @@ interface TransportSocket extends Socket {
 class SocketTransport implements Transport {
   connection!: MqttConnection;
   server!: MqttServer;
+  /** The address counted by the connect gate for this socket (released once, at close). */
+  gateAddress: string | undefined;
   #gathered: Buffer[] | undefined;
   #gatheredBytes = 0;
   #flushScheduled = false;
@@ -183,6 +220,16 @@ class SocketTransport implements Transport {
   resume(): void {
     this.socket.resume();
   }
+}
+
+/** The abuse limits that are set in `limits` (the rest keep their off defaults). */
+function definedOnly(limits: Partial<AbuseLimits>): Partial<AbuseLimits> {
+  const out: Partial<AbuseLimits> = {};
+  for (const key of Object.keys(NO_ABUSE_LIMITS) as Array<keyof AbuseLimits>) {
+    const value = limits[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }
 
 function flushTransport(transport: SocketTransport): void {

@@ -601,9 +601,14 @@ export class MqttConnection implements DeliverySink {
     if (session === undefined) return;
     const filters = packet.unsubscriptions;
     for (const filter of filters) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
-    const existed = await this.broker.unsubscribe(session, filters);
+    // A filter no SUBSCRIBE could have made (found by the fuzz test) has nothing to remove, and
+    // the routing trie only takes checked filters: 5.0 UNSUBACK 0x8F for it.
+    const valid = filters.map((filter) => checkTopicFilter(filter, this.#topicLimits()).ok);
+    const found = await this.broker.unsubscribe(session, filters.filter((_, index) => valid[index]));
     if (this.#state !== 'connected') return;
-    const granted = this.#version === 5 ? existed.map((found) => (found ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
+    let position = 0;
+    const existed = valid.map((ok) => (ok ? found[position++] === true : undefined));
+    const granted = this.#version === 5 ? existed.map((was) => (was === undefined ? ReasonCode.TopicFilterInvalid : was ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
     this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
   }
 

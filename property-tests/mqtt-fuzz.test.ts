@@ -282,7 +282,8 @@ async function runStream(input: StreamInput, index: number): Promise<void> {
   assert.equal(transport.ended, true, 'the connection closed its transport');
 }
 
-test('MqttConnection: random and mutated packets: only coded answers, nothing thrown or unhandled, well-formed output, bounded heap', { timeout: 120_000 }, async () => {
+// About 40 ms a run on one loaded core; FC_NUM_RUNS raises the budget with the run count.
+test('MqttConnection: random and mutated packets: only coded answers, nothing thrown or unhandled, well-formed output, bounded heap', { timeout: Math.max(120_000, numRuns(400) * 250) }, async () => {
   const gc = gcFunction();
   let runs = 0;
   const property = fc.asyncProperty(streamInput, async (input) => {

@@ -162,6 +162,24 @@ export function formatDefault(spec: SettingSpec): string {
 const specs: readonly SettingSpec[] = START_SETTINGS;
 const specByKey = new Map(specs.map((spec) => [spec.key, spec]));
 
+/**
+ * Settings `PATCH /api/config` may change in a running node. Each is read where it is used
+ * (log level by the loggers, limits when a connection is accepted or sends CONNECT, the queue
+ * bound on every delivery), so a change applies to what happens next; settings advertised to
+ * clients in CONNACK for the life of their connection, or fixed by the data on disk, are not here.
+ */
+export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes'] as const satisfies readonly SettingKey[];
+export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
+
+export function isLiveSetting(key: string): key is LiveSettingKey {
+  return (LIVE_SETTINGS as readonly string[]).includes(key);
+}
+
+/** Validates a value for a live change the way a config-file value is validated (UsageError). */
+export function parseLiveSetting(key: LiveSettingKey, value: unknown, label: string): unknown {
+  return parseValue(specByKey.get(key) as SettingSpec, { value, source: 'file', label });
+}
+
 /** node:util parseArgs options for every setting (all strings: parsing happens here, not there). */
 export function startOptionSpec(): OptionSpec {
   return Object.fromEntries(specs.map((spec) => [spec.key, { type: 'string' as const }]));

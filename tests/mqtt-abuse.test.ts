@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { connectAsync } from 'mqtt';
 import type { IConnackPacket, IPublishPacket, ISubackPacket } from 'mqtt-packet';
-import { brokerForSuite, cleanup, type BrokerProcess } from './support/broker-process.js';
+import { brokerForSuite, cleanup, waitForLogField, type BrokerProcess } from './support/broker-process.js';
 import { connackCode, connectPacket, hex, rawConnect, RawMqttClient, waitUntil, type MqttVersion } from './support/raw-mqtt.js';
 
 after(cleanup);
@@ -339,5 +339,55 @@ describe('slow CONNECT (--connect-timeout-ms 1000)', () => {
     const connack = await client.nextOf('connack', 2_000);
     assert.equal(connackCode(connack), 0);
     client.destroy();
+  });
+});
+
+describe('the abuse limits are live settings (PATCH /api/config)', () => {
+  const TOKEN = 'abuse-live-token';
+  const opened: RawMqttClient[] = [];
+  const broker = brokerForSuite({ args: ['--admin-token', TOKEN] }, () => opened.forEach((client) => client.destroy()));
+
+  async function patch(changes: Record<string, unknown>): Promise<void> {
+    const base = `http://${String((await waitForLogField(broker.broker, 'admin')).admin)}`;
+    const response = await fetch(`${base}/api/config`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(changes),
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(response.status, 200, await response.text());
+  }
+
+  it('turned on while a client is connected, the publish rate applies to its next PUBLISH; turned off, it no longer does', async () => {
+    const { client } = await rawConnect(broker.port, 5, { clientId: uniqueId('live-pub') });
+    opened.push(client);
+    for (let index = 1; index <= 30; index += 1) client.sendPacket({ cmd: 'publish', topic: 'live/t', payload: Buffer.from('x'), qos: 1, messageId: index, retain: false, dup: false });
+    await client.until(() => client.packets.filter((packet) => packet.cmd === 'puback').length === 30, 5_000, '30 PUBACKs with no limit');
+    await patch({ 'max-publish-rate': 5 });
+    for (let index = 31; index <= 45; index += 1) client.sendPacket({ cmd: 'publish', topic: 'live/t', payload: Buffer.from('x'), qos: 1, messageId: index, retain: false, dup: false });
+    await client.waitClosed(5_000);
+    const disconnect = client.packets.find((packet) => packet.cmd === 'disconnect') as { reasonCode?: number } | undefined;
+    assert.equal(hex(disconnect?.reasonCode), hex(0x96), 'the connected client is held to the new rate');
+
+    await patch({ 'max-publish-rate': 0 });
+    const { client: again } = await rawConnect(broker.port, 5, { clientId: uniqueId('live-pub-off') });
+    opened.push(again);
+    for (let index = 1; index <= 30; index += 1) again.sendPacket({ cmd: 'publish', topic: 'live/t', payload: Buffer.from('x'), qos: 1, messageId: index, retain: false, dup: false });
+    await again.until(() => again.packets.filter((packet) => packet.cmd === 'puback').length === 30 || again.closed, 5_000, '30 PUBACKs once off again');
+    assert.equal(again.closed, false);
+    again.destroy();
+  });
+
+  it('max-connections-per-ip turned on applies to the next socket', async () => {
+    await patch({ 'max-connections-per-ip': 1 });
+    const { client } = await rawConnect(broker.port, 5, { clientId: uniqueId('live-ip') });
+    opened.push(client);
+    const refused = await connectCode(broker.port, 5, uniqueId('live-ip-2'));
+    opened.push(refused.client);
+    assert.equal(refused.code === 'closed' ? 'closed' : hex(refused.code), hex(0x97));
+    await patch({ 'max-connections-per-ip': 0 });
+    const admitted = await connectCode(broker.port, 5, uniqueId('live-ip-3'));
+    opened.push(admitted.client);
+    assert.equal(admitted.code, 0, 'admitted once the limit is off');
   });
 });

@@ -162,13 +162,16 @@ export function formatDefault(spec: SettingSpec): string {
 const specs: readonly SettingSpec[] = START_SETTINGS;
 const specByKey = new Map(specs.map((spec) => [spec.key, spec]));
 
+/** The abuse limits (protocols/mqtt/abuse.ts), all live: read at every decision, so turning one on under attack needs no restart. */
+const ABUSE_LIMIT_KEYS = ['max-connections-per-ip', 'max-connect-rate', 'max-connect-rate-per-ip', 'max-publish-rate', 'max-publish-bytes-rate', 'max-subscriptions-per-client'] as const;
+
 /**
  * Settings `PATCH /api/config` may change in a running node. Each is read where it is used
  * (log level by the loggers, limits when a connection is accepted or sends CONNECT, the queue
  * bound on every delivery), so a change applies to what happens next; settings advertised to
  * clients in CONNACK for the life of their connection, or fixed by the data on disk, are not here.
  */
-export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes'] as const satisfies readonly SettingKey[];
+export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', ...ABUSE_LIMIT_KEYS] as const satisfies readonly SettingKey[];
 export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
 
 export function isLiveSetting(key: string): key is LiveSettingKey {

@@ -85,6 +85,20 @@ describe('ConnectGate', () => {
     assert.ok(gate.trackedAddresses <= 3_000, `tracked ${gate.trackedAddresses} addresses after 7,500 distinct ones`);
   });
 
+  it('reads the limits live: off, then on (per address), then a new global rate', () => {
+    const live: Partial<AbuseLimits> = {};
+    const gate = new ConnectGate(live, new ManualClock());
+    assert.equal(gate.active, false);
+    live.maxConnectionsPerIp = 1;
+    assert.equal(gate.active, true);
+    assert.deepEqual([gate.admit('a').kind, gate.admit('a').kind], ['admit', 'refuse']);
+    live.maxConnectionsPerIp = 0;
+    live.maxConnectRate = 1;
+    assert.deepEqual([gate.admit('b').kind, gate.admit('c').kind, gate.admit('d').kind], ['admit', 'refuse', 'drop']);
+    live.maxConnectRate = 2;
+    assert.deepEqual([gate.admit('e').kind, gate.admit('f').kind, gate.admit('g').kind], ['admit', 'admit', 'refuse'], 'a new rate starts a new full bucket');
+  });
+
   it('without a rate limit, an address is forgotten when its last socket closes', () => {
     const gate = new ConnectGate(limits({ maxConnectionsPerIp: 5 }), new ManualClock());
     gate.admit('x');
@@ -102,16 +116,38 @@ describe('ClientGuard', () => {
   it('message rate first, then byte rate; both refill', async () => {
     const clock = new ManualClock();
     const guard = new ClientGuard(undefined, limits({ maxPublishRate: 2, maxPublishBytesRate: 100 }), clock, log);
-    assert.equal(guard.publish(60), 'ok');
-    assert.equal(guard.publish(60), 'byte-rate');
-    assert.equal(guard.publish(0), 'message-rate', 'the refused publish still counted as a message');
+    const client = {};
+    assert.equal(guard.publish(client, 60), 'ok');
+    assert.equal(guard.publish(client, 60), 'byte-rate');
+    assert.equal(guard.publish(client, 0), 'message-rate', 'the refused publish still counted as a message');
+    assert.equal(guard.publish({}, 60), 'ok', 'another client has its own buckets');
     await clock.advance(1_000);
-    assert.equal(guard.publish(100), 'ok');
+    assert.equal(guard.publish(client, 100), 'ok');
+  });
+
+  it('reads the limits live: turned on, changed and turned off while clients publish; a refusing guard shares the buckets', () => {
+    const clock = new ManualClock();
+    const live: Partial<AbuseLimits> = {};
+    const guard = new ClientGuard(undefined, live, clock, log);
+    const client = {};
+    for (let i = 0; i < 100; i += 1) assert.equal(guard.publish(client, 10), 'ok', 'off: no limit');
+    live.maxPublishRate = 2;
+    assert.deepEqual([1, 2, 3].map(() => guard.publish(client, 10)), ['ok', 'ok', 'message-rate']);
+    live.maxPublishRate = 3;
+    assert.deepEqual([1, 2, 3, 4].map(() => guard.publish(client, 10)), ['ok', 'ok', 'ok', 'message-rate'], 'a new rate starts a new full bucket');
+    const refusing = guard.withRefusal({ kind: 'quota', detail: 'x' });
+    assert.equal(refusing.refusal?.kind, 'quota');
+    assert.equal(guard.refusal, undefined);
+    assert.equal(refusing.publish(client, 10), 'message-rate', 'same buckets');
+    live.maxPublishRate = 0;
+    assert.equal(guard.publish(client, 10), 'ok');
+    live.maxSubscriptionsPerClient = 7;
+    assert.equal(guard.maxSubscriptions, 7);
   });
 
   it('with no publish limits everything is ok', () => {
     const guard = new ClientGuard(undefined, limits({ maxSubscriptionsPerClient: 3 }), new ManualClock(), log);
-    for (let i = 0; i < 1_000; i += 1) assert.equal(guard.publish(1_000_000), 'ok');
+    for (let i = 0; i < 1_000; i += 1) assert.equal(guard.publish({}, 1_000_000), 'ok');
     assert.equal(guard.maxSubscriptions, 3);
   });
 });

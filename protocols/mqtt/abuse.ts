@@ -11,6 +11,10 @@
 //
 // Hitting a limit is logged at warn through a LogLimiter: a flood of refusals must not become a
 // flood of log lines (which would be a cheaper attack on the disk than on the broker).
+//
+// The limits are read from the server's limits object at every decision, not copied: PATCH
+// /api/config changes them in place while the node runs (an operator under attack turns a limit
+// on without a restart). A bucket whose rate changed is started afresh at the new rate.
 import type { Logger } from 'pino';
 import type { Clock } from '../../engine/index.js';
 
@@ -28,6 +32,9 @@ export interface AbuseLimits {
   /** Subscriptions one session may hold; 0: no limit. */
   maxSubscriptionsPerClient: number;
 }
+
+/** The limits as the server holds them: unset means off. */
+export type LiveAbuseLimits = Readonly<Partial<AbuseLimits>>;
 
 export const NO_ABUSE_LIMITS: AbuseLimits = {
   maxConnectionsPerIp: 0,
@@ -102,20 +109,14 @@ const SWEEP_ABOVE = 1024;
  */
 export class ConnectGate {
   readonly #addresses = new Map<string, AddressState>();
-  readonly #globalRate: TokenBucket | undefined;
-  readonly #globalRefusals: TokenBucket | undefined;
+  #globalRate: TokenBucket | undefined;
+  #globalRefusals: TokenBucket | undefined;
   #sweptAt = 0;
 
   constructor(
-    private readonly limits: AbuseLimits,
+    private readonly limits: LiveAbuseLimits,
     private readonly clock: Clock,
-  ) {
-    const now = clock.now();
-    if (limits.maxConnectRate > 0) {
-      this.#globalRate = new TokenBucket(limits.maxConnectRate, limits.maxConnectRate, now);
-      this.#globalRefusals = new TokenBucket(limits.maxConnectRate, limits.maxConnectRate, now);
-    }
-  }
+  ) {}
 
   /** Addresses tracked now (for tests: the table must not grow without bound). */
   get trackedAddresses(): number {
@@ -124,13 +125,15 @@ export class ConnectGate {
 
   /** Whether any admission limit is on (off: the server need not call admit/release). */
   get active(): boolean {
-    return this.limits.maxConnectionsPerIp > 0 || this.limits.maxConnectRate > 0 || this.limits.maxConnectRatePerIp > 0;
+    return (this.limits.maxConnectionsPerIp ?? 0) > 0 || (this.limits.maxConnectRate ?? 0) > 0 || (this.limits.maxConnectRatePerIp ?? 0) > 0;
   }
 
   /** A socket from `address` was accepted; every call is matched by one release(address). */
   admit(address: string): Admission {
     const now = this.clock.now();
-    const { maxConnectionsPerIp, maxConnectRatePerIp } = this.limits;
+    const maxConnectionsPerIp = this.limits.maxConnectionsPerIp ?? 0;
+    const maxConnectRate = this.limits.maxConnectRate ?? 0;
+    const maxConnectRatePerIp = this.limits.maxConnectRatePerIp ?? 0;
     let state = this.#addresses.get(address);
     if (state === undefined) {
       if (this.#addresses.size >= SWEEP_ABOVE) this.#sweep(now);
@@ -144,14 +147,18 @@ export class ConnectGate {
       if (state.open > maxConnectionsPerIp + Math.max(10, Math.ceil(maxConnectionsPerIp / 10))) return { kind: 'drop', detail };
       return { kind: 'refuse', refusal: { kind: 'quota', detail } };
     }
-    if (this.#globalRate !== undefined && !this.#globalRate.take(1, now)) {
-      const detail = `more than ${this.limits.maxConnectRate} new connections per second`;
-      return this.#globalRefusals?.take(1, now) === true ? { kind: 'refuse', refusal: { kind: 'rate', detail } } : { kind: 'drop', detail };
+    if (maxConnectRate > 0) {
+      this.#globalRate = atRate(this.#globalRate, maxConnectRate, now);
+      if (!this.#globalRate.take(1, now)) {
+        this.#globalRefusals = atRate(this.#globalRefusals, maxConnectRate, now);
+        const detail = `more than ${maxConnectRate} new connections per second`;
+        return this.#globalRefusals.take(1, now) ? { kind: 'refuse', refusal: { kind: 'rate', detail } } : { kind: 'drop', detail };
+      }
     }
     if (maxConnectRatePerIp > 0) {
-      state.rate ??= new TokenBucket(maxConnectRatePerIp, maxConnectRatePerIp, now);
+      state.rate = atRate(state.rate, maxConnectRatePerIp, now);
       if (!state.rate.take(1, now)) {
-        state.refusals ??= new TokenBucket(maxConnectRatePerIp, maxConnectRatePerIp, now);
+        state.refusals = atRate(state.refusals, maxConnectRatePerIp, now);
         const detail = `more than ${maxConnectRatePerIp} new connections per second from ${address}`;
         return state.refusals.take(1, now) ? { kind: 'refuse', refusal: { kind: 'rate', detail } } : { kind: 'drop', detail };
       }
@@ -177,39 +184,67 @@ export class ConnectGate {
   }
 }
 
+/** `bucket` if it runs at `perSecond`, else a new full one that does (the limit was changed). */
+function atRate(bucket: TokenBucket | undefined, perSecond: number, now: number): TokenBucket {
+  return bucket !== undefined && bucket.perSecond === perSecond ? bucket : new TokenBucket(perSecond, perSecond, now);
+}
+
 /** What a publish over a per-client limit is. */
 export type PublishVerdict = 'ok' | 'message-rate' | 'byte-rate';
 
-/** Per-connection side of the limits: the admission verdict and the client's publish buckets. */
+interface ClientBuckets {
+  messages: TokenBucket | undefined;
+  bytes: TokenBucket | undefined;
+}
+
+/**
+ * The per-client limits of one server, shared by its connections: a connection is the key of
+ * its own buckets (made on its first publish while a rate is on, gone with it), so idle
+ * connections and servers without publish limits cost nothing per connection. A connection
+ * refused at accept gets its own guard carrying the refusal (withRefusal).
+ */
 export class ClientGuard {
-  #messages: TokenBucket | undefined;
-  #bytes: TokenBucket | undefined;
+  readonly #buckets: WeakMap<object, ClientBuckets>;
 
   constructor(
     readonly refusal: Refusal | undefined,
-    private readonly limits: AbuseLimits,
+    private readonly limits: LiveAbuseLimits,
     private readonly clock: Clock,
     readonly log: LogLimiter,
-  ) {}
+    buckets?: WeakMap<object, ClientBuckets>,
+  ) {
+    this.#buckets = buckets ?? new WeakMap();
+  }
 
-  /** Counts a PUBLISH of `bytes` payload bytes against the client's rates. */
-  publish(bytes: number): PublishVerdict {
-    const { maxPublishRate, maxPublishBytesRate } = this.limits;
+  /** The same limits and buckets, for a connection that is to be refused at its CONNECT. */
+  withRefusal(refusal: Refusal): ClientGuard {
+    return new ClientGuard(refusal, this.limits, this.clock, this.log, this.#buckets);
+  }
+
+  /** Counts a PUBLISH of `bytes` payload bytes from `client` against its rates. */
+  publish(client: object, bytes: number): PublishVerdict {
+    const maxPublishRate = this.limits.maxPublishRate ?? 0;
+    const maxPublishBytesRate = this.limits.maxPublishBytesRate ?? 0;
     if (maxPublishRate === 0 && maxPublishBytesRate === 0) return 'ok';
     const now = this.clock.now();
+    let buckets = this.#buckets.get(client);
+    if (buckets === undefined) {
+      buckets = { messages: undefined, bytes: undefined };
+      this.#buckets.set(client, buckets);
+    }
     if (maxPublishRate > 0) {
-      this.#messages ??= new TokenBucket(maxPublishRate, maxPublishRate, now);
-      if (!this.#messages.take(1, now)) return 'message-rate';
+      buckets.messages = atRate(buckets.messages, maxPublishRate, now);
+      if (!buckets.messages.take(1, now)) return 'message-rate';
     }
     if (maxPublishBytesRate > 0) {
-      this.#bytes ??= new TokenBucket(maxPublishBytesRate, maxPublishBytesRate, now);
-      if (!this.#bytes.take(bytes, now)) return 'byte-rate';
+      buckets.bytes = atRate(buckets.bytes, maxPublishBytesRate, now);
+      if (!buckets.bytes.take(bytes, now)) return 'byte-rate';
     }
     return 'ok';
   }
 
   get maxSubscriptions(): number {
-    return this.limits.maxSubscriptionsPerClient;
+    return this.limits.maxSubscriptionsPerClient ?? 0;
   }
 }
 

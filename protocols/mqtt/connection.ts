@@ -143,7 +143,7 @@ export class MqttConnection implements DeliverySink {
     return this.#clientId;
   }
 
-  /** Abuse limits for this connection (server.ts; none: nothing to enforce beyond MqttLimits). */
+  /** Abuse limits for this connection (server.ts; none: no abuse limits, e.g. in-process tests). */
   guard(guard: ClientGuard): void {
     this.#guard = guard;
   }
@@ -480,7 +480,7 @@ export class MqttConnection implements DeliverySink {
   #overPublishLimit(packet: IPublishPacket): 'ok' | 'refuse' | 'close' {
     const guard = this.#guard as ClientGuard;
     const bytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
-    const verdict = guard.publish(bytes);
+    const verdict = guard.publish(this, bytes);
     if (verdict === 'ok') return 'ok';
     const detail = verdict === 'message-rate' ? `more than ${this.limits.maxPublishRate} PUBLISH packets per second` : `more than ${this.limits.maxPublishBytesRate} payload bytes per second`;
     guard.log.warn(verdict, { clientId: this.#clientId, remote: this.transport.remoteAddress, detail }, verdict === 'message-rate' || this.#version !== 5 ? 'closing a client over a publish rate limit' : 'refused a publish over the byte rate limit');

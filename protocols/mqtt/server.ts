@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
-import { ClientGuard, ConnectGate, LogLimiter, NO_ABUSE_LIMITS, type AbuseLimits, type Refusal } from './abuse.js';
+import { ClientGuard, ConnectGate, LogLimiter, type Refusal } from './abuse.js';
 import { MqttErrors } from './errors.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
 
@@ -24,9 +24,9 @@ export interface MqttServerOptions {
 export class MqttServer {
   readonly #sockets = new Set<Socket>();
   readonly #registry: ConnectionRegistry = { connected: 0 };
-  readonly #abuse: AbuseLimits;
   readonly #gate: ConnectGate;
-  readonly #limitLog: LogLimiter;
+  /** Per-client abuse limits, shared by every connection (buckets are per connection inside). */
+  readonly #guard: ClientGuard;
 
   private constructor(
     private readonly server: Server,
@@ -34,10 +34,10 @@ export class MqttServer {
     readonly host: string,
     readonly port: number,
   ) {
+    // The limits object itself, not a copy: live settings change it in place.
     const clock = options.clock ?? systemClock;
-    this.#abuse = { ...NO_ABUSE_LIMITS, ...definedOnly(options.limits) };
-    this.#gate = new ConnectGate(this.#abuse, clock);
-    this.#limitLog = new LogLimiter(options.logger, clock);
+    this.#gate = new ConnectGate(options.limits, clock);
+    this.#guard = new ClientGuard(undefined, options.limits, clock, new LogLimiter(options.logger, clock));
   }
 
   get address(): string {
@@ -85,7 +85,7 @@ export class MqttServer {
       const admission = this.#gate.admit(gateAddress);
       if (admission.kind === 'drop') {
         this.#gate.release(gateAddress);
-        this.#limitLog.warn('connect-dropped', { remote: gateAddress, detail: admission.detail }, 'connection dropped at accept: far over a connection limit');
+        this.#guard.log.warn('connect-dropped', { remote: gateAddress, detail: admission.detail }, 'connection dropped at accept: far over a connection limit');
         socket.destroy();
         return;
       }
@@ -96,9 +96,7 @@ export class MqttServer {
     transport.gateAddress = gateAddress;
     const clock = this.options.clock ?? systemClock;
     const connection = new MqttConnection(transport, this.options.broker, limits, clock, logger, this.#registry, this.options.authenticate);
-    if (refusal !== undefined || this.#abuse.maxPublishRate > 0 || this.#abuse.maxPublishBytesRate > 0 || this.#abuse.maxSubscriptionsPerClient > 0) {
-      connection.guard(new ClientGuard(refusal, this.#abuse, clock, this.#limitLog));
-    }
+    connection.guard(refusal === undefined ? this.#guard : this.#guard.withRefusal(refusal));
     transport.connection = connection;
     transport.server = this;
     // Shared listeners (`this` is the socket): no closures per connection, which matters at
@@ -220,16 +218,6 @@ class SocketTransport implements Transport {
   resume(): void {
     this.socket.resume();
   }
-}
-
-/** The abuse limits that are set in `limits` (the rest keep their off defaults). */
-function definedOnly(limits: Partial<AbuseLimits>): Partial<AbuseLimits> {
-  const out: Partial<AbuseLimits> = {};
-  for (const key of Object.keys(NO_ABUSE_LIMITS) as Array<keyof AbuseLimits>) {
-    const value = limits[key];
-    if (value !== undefined) out[key] = value;
-  }
-  return out;
 }
 
 function flushTransport(transport: SocketTransport): void {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import { ManualClock } from '../../tests/support/manual-clock.js';
-import { addressOf, ClientGuard, ConnectGate, LogLimiter, NO_ABUSE_LIMITS, subscriptionQuota, TokenBucket, type AbuseLimits } from './abuse.js';
+import { AbuseControl, addressOf, ClientGuard, ConnectGate, LogLimiter, NO_ABUSE_LIMITS, subscriptionQuota, TokenBucket, type AbuseLimits } from './abuse.js';
 
 function limits(overrides: Partial<AbuseLimits>): AbuseLimits {
   return { ...NO_ABUSE_LIMITS, ...overrides };
@@ -190,6 +190,27 @@ describe('LogLimiter', () => {
       'three lines, the count of the 47 suppressed, then a new window',
     );
     assert.equal(lines.filter((line) => line.limit === 'other').length, 1, 'kinds are limited separately');
+  });
+});
+
+describe('AbuseControl', () => {
+  it('accept/release: uncounted while the gate is off, counted once on, dropped far over; refusals carry their guard', () => {
+    const live: Partial<AbuseLimits> = {};
+    const control = new AbuseControl(live, new ManualClock(), pino({ level: 'silent' }));
+    const off = control.accept('a');
+    assert.equal(off?.counted, undefined);
+    assert.equal(off?.guard, control.guard);
+    live.maxConnectionsPerIp = 1;
+    const first = control.accept('a');
+    assert.equal(first?.counted, 'a');
+    assert.equal(first?.guard.refusal, undefined);
+    const refused = Array.from({ length: 10 }, () => control.accept('a'));
+    assert.ok(refused.every((entry) => entry?.guard.refusal?.kind === 'quota'));
+    assert.equal(control.accept('a'), undefined, 'dropped: past 1 + 10');
+    control.release(first?.counted);
+    for (const entry of refused) control.release(entry?.counted);
+    control.release(off?.counted);
+    assert.equal(control.gate.trackedAddresses, 0, 'every counted socket released, nothing left');
   });
 });
 

@@ -309,3 +309,38 @@ export function addressOf(remoteAddress: string): string {
   const colon = remoteAddress.lastIndexOf(':');
   return colon <= 0 ? remoteAddress : remoteAddress.slice(0, colon);
 }
+
+/**
+ * The abuse limits of a node's listeners together: one ConnectGate (so per-address counts and
+ * connect rates cover TCP, TLS and WebSocket alike) and one ClientGuard. A listener calls
+ * accept() for each new socket and release() once when it closes.
+ */
+export class AbuseControl {
+  readonly gate: ConnectGate;
+  readonly guard: ClientGuard;
+
+  constructor(limits: LiveAbuseLimits, clock: Clock, logger: Logger) {
+    this.gate = new ConnectGate(limits, clock);
+    this.guard = new ClientGuard(undefined, limits, clock, new LogLimiter(logger, clock));
+  }
+
+  /**
+   * A socket from `address` was accepted. Undefined: close it now, without a reply (logged
+   * here). Otherwise the guard for its connection, and the address to hand to release() at
+   * close (undefined when the gate did not count it).
+   */
+  accept(address: string): { guard: ClientGuard; counted: string | undefined } | undefined {
+    if (!this.gate.active) return { guard: this.guard, counted: undefined };
+    const admission = this.gate.admit(address);
+    if (admission.kind === 'drop') {
+      this.gate.release(address);
+      this.guard.log.warn('connect-dropped', { remote: address, detail: admission.detail }, 'connection dropped at accept: far over a connection limit');
+      return undefined;
+    }
+    return { guard: admission.kind === 'refuse' ? this.guard.withRefusal(admission.refusal) : this.guard, counted: address };
+  }
+
+  release(counted: string | undefined): void {
+    if (counted !== undefined) this.gate.release(counted);
+  }
+}

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
-import { ClientGuard, ConnectGate, LogLimiter, type Refusal } from './abuse.js';
+import { AbuseControl } from './abuse.js';
 import { MqttErrors } from './errors.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
 
@@ -19,14 +19,14 @@ export interface MqttServerOptions {
   logger: Logger;
   clock?: Clock;
   authenticate?: Authenticate;
+  /** Abuse limits shared by a node's listeners; default: this server's own, over `limits`. */
+  abuse?: AbuseControl;
 }
 
 export class MqttServer {
   readonly #sockets = new Set<Socket>();
   readonly #registry: ConnectionRegistry = { connected: 0 };
-  readonly #gate: ConnectGate;
-  /** Per-client abuse limits, shared by every connection (buckets are per connection inside). */
-  readonly #guard: ClientGuard;
+  readonly #abuse: AbuseControl;
 
   private constructor(
     private readonly server: Server,
@@ -34,10 +34,8 @@ export class MqttServer {
     readonly host: string,
     readonly port: number,
   ) {
-    // The limits object itself, not a copy: live settings change it in place.
-    const clock = options.clock ?? systemClock;
-    this.#gate = new ConnectGate(options.limits, clock);
-    this.#guard = new ClientGuard(undefined, options.limits, clock, new LogLimiter(options.logger, clock));
+    // Over the limits object itself, not a copy: live settings change it in place.
+    this.#abuse = options.abuse ?? new AbuseControl(options.limits, options.clock ?? systemClock, options.logger);
   }
 
   get address(): string {
@@ -78,25 +76,16 @@ export class MqttServer {
       return;
     }
     // Per-address limits and connect rates: decided here, before anything is read.
-    let refusal: Refusal | undefined;
-    let gateAddress: string | undefined;
-    if (this.#gate.active) {
-      gateAddress = socket.remoteAddress ?? '?';
-      const admission = this.#gate.admit(gateAddress);
-      if (admission.kind === 'drop') {
-        this.#gate.release(gateAddress);
-        this.#guard.log.warn('connect-dropped', { remote: gateAddress, detail: admission.detail }, 'connection dropped at accept: far over a connection limit');
-        socket.destroy();
-        return;
-      }
-      if (admission.kind === 'refuse') refusal = admission.refusal;
+    const admitted = this.#abuse.accept(socket.remoteAddress ?? '?');
+    if (admitted === undefined) {
+      socket.destroy();
+      return;
     }
     this.#sockets.add(socket);
     const transport = new SocketTransport(socket);
-    transport.gateAddress = gateAddress;
-    const clock = this.options.clock ?? systemClock;
-    const connection = new MqttConnection(transport, this.options.broker, limits, clock, logger, this.#registry, this.options.authenticate);
-    connection.guard(refusal === undefined ? this.#guard : this.#guard.withRefusal(refusal));
+    transport.gateAddress = admitted.counted;
+    const connection = new MqttConnection(transport, this.options.broker, limits, this.options.clock ?? systemClock, logger, this.#registry, this.options.authenticate);
+    connection.guard(admitted.guard);
     transport.connection = connection;
     transport.server = this;
     // Shared listeners (`this` is the socket): no closures per connection, which matters at
@@ -110,13 +99,7 @@ export class MqttServer {
   /** A socket of this server closed. */
   socketClosed(socket: Socket): void {
     this.#sockets.delete(socket);
-    const gateAddress = (socket as TransportSocket)[TRANSPORT].gateAddress;
-    if (gateAddress !== undefined) this.#gate.release(gateAddress);
-  }
-
-  /** Per-address entries the connect gate holds (tests check that it stays bounded). */
-  get trackedAddresses(): number {
-    return this.#gate.trackedAddresses;
+    this.#abuse.release((socket as TransportSocket)[TRANSPORT].gateAddress);
   }
 
   get logger(): Logger {

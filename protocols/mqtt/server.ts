@@ -3,10 +3,12 @@
 // allocated for them; up to it, the CONNACK refusal (quota exceeded) tells clients why.
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
 import { MqttErrors } from './errors.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
+import { certificateNameOf, tlsRefusal, type TlsListener } from './tls.js';
 
 export const DEFAULT_MQTT_PORT = 1883;
 
@@ -18,21 +20,36 @@ export interface MqttServerOptions {
   logger: Logger;
   clock?: Clock;
   authenticate?: Authenticate;
+  /** MQTT over TLS (MQTTS) instead of plain TCP. */
+  tls?: TlsListener;
+  /** Shared by every listener of a node, so max-connections counts them all together. */
+  registry?: ConnectionRegistry;
+  /** The port's setting, named when binding fails (default --mqtt-port). */
+  portSetting?: string;
 }
 
 export class MqttServer {
   readonly #sockets = new Set<Socket>();
-  readonly #registry: ConnectionRegistry = { connected: 0 };
+  readonly #registry: ConnectionRegistry;
+  readonly kind: 'tcp' | 'tls';
 
   private constructor(
     private readonly server: Server,
     private readonly options: MqttServerOptions,
     readonly host: string,
     readonly port: number,
-  ) {}
+  ) {
+    this.#registry = options.registry ?? { connected: 0 };
+    this.kind = options.tls === undefined ? 'tcp' : 'tls';
+  }
 
   get address(): string {
     return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
+  }
+
+  /** Options for the node's other listeners (TLS, WebSocket): the same broker, limits, authentication and connection count. */
+  get sharedOptions(): MqttServerOptions {
+    return { ...this.options, registry: this.#registry };
   }
 
   get connectedClients(): number {
@@ -44,7 +61,9 @@ export class MqttServer {
   }
 
   static async start(options: MqttServerOptions): Promise<MqttServer> {
-    const server = createServer({ noDelay: true });
+    const tls = options.tls;
+    // A TLS handshake that never finishes is held to the connect timeout like a CONNECT that never comes.
+    const server = tls === undefined ? createServer({ noDelay: true }) : createTlsServer({ ...tls.options, noDelay: true, handshakeTimeout: options.limits.connectTimeoutMs });
     const listening = once(server, 'listening');
     server.listen({ host: options.host, port: options.port });
     try {
@@ -52,12 +71,23 @@ export class MqttServer {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const reason =
-        code === 'EADDRINUSE' ? 'the port is already in use (another broker running? pick another with --mqtt-port)' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (error as Error).message;
+        code === 'EADDRINUSE' ? `the port is already in use (another broker running? pick another with ${options.portSetting ?? '--mqtt-port'})` : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (error as Error).message;
       throw MqttErrors.listenFailed.create({}, `${options.host}:${options.port}`, reason);
     }
     const bound = server.address() as { address: string; port: number };
     const mqtt = new MqttServer(server, options, bound.address, bound.port);
-    server.on('connection', (socket) => mqtt.#accept(socket));
+    if (tls === undefined) server.on('connection', (socket: Socket) => mqtt.#accept(socket));
+    else {
+      server.on('secureConnection', (socket: TLSSocket) => {
+        const refusal = tlsRefusal(socket, tls.clientAuth);
+        if (refusal === undefined) mqtt.#accept(socket);
+        else {
+          options.logger.debug({ remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, refusal);
+          socket.destroy();
+        }
+      });
+      server.on('tlsClientError', (error, socket) => options.logger.debug({ err: error, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, 'TLS handshake failed'));
+    }
     server.on('error', (error) => options.logger.error({ err: error }, 'MQTT listener error'));
     return mqtt;
   }
@@ -137,6 +167,15 @@ class SocketTransport implements Transport {
 
   get remoteAddress(): string {
     return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? 0}`;
+  }
+
+  // Getters rather than fields: read once at CONNECT, and no bytes per idle connection.
+  get certificateName(): string | undefined {
+    return this.server.kind === 'tls' ? certificateNameOf(this.socket) : undefined;
+  }
+
+  get kind(): string {
+    return this.server.kind;
   }
 
   write(data: Buffer): boolean {

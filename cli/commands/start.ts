@@ -28,6 +28,7 @@ import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } f
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import type { Command } from '../command.js';
+import { checkTransports } from '../config/transport-settings.js';
 import { camelName, effectiveRoles, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
 import { createLogger } from '../logger.js';
 import { startTransports, type TransportListener } from './transports.js';
@@ -351,6 +352,7 @@ export const startCommand: Command = {
   options: startOptionSpec(),
   async run(values) {
     const settings = await resolveStartSettings(values, process.env);
+    checkTransports(settings);
     const logger = createLogger(settings.logLevel);
     routeGrpcLogs(logger.child({ component: 'grpc' }));
     for (const warning of settings.warnings) logger.warn(warning);

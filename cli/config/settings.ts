@@ -11,13 +11,16 @@ import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
 import { UsageError, type OptionSpec } from '../command.js';
-import { checkTransports, TLS_CLIENT_AUTH_MODES, type TlsClientAuth } from './transport-settings.js';
 
 export const ROLES = ['journal', 'broker'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** tls-client-auth: whether the TLS listeners ask for client certificates (see protocols/mqtt/tls.ts). */
+export const TLS_CLIENT_AUTH_MODES = ['none', 'optional', 'required'] as const;
+export type TlsClientAuth = (typeof TLS_CLIENT_AUTH_MODES)[number];
 
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_ADMIN_PORT = 8080;
@@ -452,7 +455,6 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   const suppliedBy = (key: SettingKey): string => labels.get(key) ?? key;
   checkRoles(settings, suppliedBy);
   checkKeepAlive(settings, suppliedBy);
-  checkTransports(settings, suppliedBy);
   return settings;
 }
 

@@ -258,6 +258,13 @@ describe('shardline start with mqtts, ws and wss (no client certificates)', () =
     assert.equal(code, 1003);
     assert.deepEqual(raw.packets, [], 'no CONNACK');
   });
+  it('ws: a WebSocket message over max-packet-size plus 64 KiB closes the connection (1009)', async () => {
+    const raw = rawWebSocket(urlOf(line, 'ws'), ['mqtt']);
+    await raw.opened;
+    raw.socket.send(Buffer.alloc(1_048_576 + 64 * 1024 + 1));
+    const { code } = await raw.closed;
+    assert.equal(code, 1009);
+  });
 });
 
 describe('max-connections counts every transport together', () => {
@@ -339,7 +346,8 @@ describe('shutdown with clients on every transport', () => {
   });
 });
 
-describe('transport settings refused at start', () => {
+// Each case is a process that exits at once; they run side by side.
+describe('transport settings refused at start', { concurrency: true }, () => {
   async function expectExit(args: string[], code: number, text: string): Promise<void> {
     const cli = runCli(['start', '--data-dir', await scratchDirectory(), '--mqtt-port', '0', '--grpc-port', '0', '--admin-port', '0', ...args]);
     const exit = await cli.exited;

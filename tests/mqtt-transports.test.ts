@@ -14,6 +14,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import pino from 'pino';
@@ -28,6 +29,8 @@ import { makeTestCertificates, type KeyPair, type TestCertificates } from './sup
 type TransportName = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 const TRANSPORTS: TransportName[] = ['mqtt', 'mqtts', 'ws', 'wss'];
 const WAIT_MS = 10_000;
+/** --connect-timeout-ms of the first suite's broker (a stalled TLS handshake is held to it). */
+const CONNECT_TIMEOUT_MS = 2_000;
 
 let certs: TestCertificates;
 
@@ -97,7 +100,7 @@ function rawSend(raw: RawWs, packet: Packet): void {
 
 /** The HTTP status a WebSocket upgrade is answered with (101 when it is accepted). */
 async function upgradeStatus(url: string, protocols: string[]): Promise<number> {
-  const socket = new WebSocket(url, protocols);
+  const socket = new WebSocket(url, protocols, { handshakeTimeout: WAIT_MS });
   try {
     return await new Promise<number>((resolve, reject) => {
       socket.once('open', () => resolve(101));
@@ -106,6 +109,19 @@ async function upgradeStatus(url: string, protocols: string[]): Promise<number> 
     });
   } finally {
     socket.terminate();
+  }
+}
+
+/** `promise`, or a failure after WAIT_MS (a broker that never answers must fail the test, not hang it). */
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -126,7 +142,7 @@ describe('shardline start with mqtts, ws and wss (no client certificates)', () =
   let line: Record<string, unknown>;
 
   before(async () => {
-    broker = await startBroker({ args: ['--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', ...tlsArgs()] });
+    broker = await startBroker({ args: ['--connect-timeout-ms', String(CONNECT_TIMEOUT_MS), '--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', ...tlsArgs()] });
     line = await listeningLine(broker);
   });
   after(async () => {
@@ -193,7 +209,7 @@ describe('shardline start with mqtts, ws and wss (no client certificates)', () =
   it('ws: a subscriber that stops reading gets every message, in order, once it reads again (backpressure, then drain)', async () => {
     const topic = uniqueTopic('slow');
     const raw = rawWebSocket(urlOf(line, 'ws'), ['mqtt']);
-    await raw.opened;
+    await within(raw.opened, 'the WebSocket to open');
     rawSend(raw, { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: uniqueClientId('slow'), clean: true, keepalive: 0 });
     rawSend(raw, { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 0 }] });
     await waitFor('SUBACK', () => raw.packets.find((packet) => packet.cmd === 'suback'));
@@ -237,6 +253,7 @@ describe('shardline start with mqtts, ws and wss (no client certificates)', () =
         resolve(response.statusCode ?? 0);
       });
       request.on('error', reject);
+      request.setTimeout(WAIT_MS, () => request.destroy(new Error('no answer to a plain HTTP request')));
       request.end();
     });
     assert.equal(status, 426, 'plain HTTP: Upgrade Required');
@@ -244,25 +261,36 @@ describe('shardline start with mqtts, ws and wss (no client certificates)', () =
 
   it('ws: the subprotocol chosen is mqtt', async () => {
     const raw = rawWebSocket(urlOf(line, 'ws'), ['chat', 'mqtt']);
-    await raw.opened;
+    await within(raw.opened, 'the WebSocket to open');
     assert.equal(raw.socket.protocol, 'mqtt');
     raw.socket.terminate();
   });
 
   it('ws: MQTT in a text message closes the connection (1003), before any CONNACK', async () => {
     const raw = rawWebSocket(urlOf(line, 'ws'), ['mqtt']);
-    await raw.opened;
+    await within(raw.opened, 'the WebSocket to open');
     const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: uniqueClientId('text'), clean: true, keepalive: 0 });
     raw.socket.send(connect.toString('latin1'));
-    const { code } = await raw.closed;
+    const { code } = await within(raw.closed, 'the broker to close the WebSocket');
     assert.equal(code, 1003);
     assert.deepEqual(raw.packets, [], 'no CONNACK');
   });
+  it('mqtts and wss: a socket that never starts its TLS handshake is closed at --connect-timeout-ms', async () => {
+    const opened = Date.now();
+    const sockets = (['mqtts', 'wss'] as const).map((transport) => netConnect(Number(line[`${transport}Port`]), '127.0.0.1').on('error', () => undefined));
+    const deadline = sleep(CONNECT_TIMEOUT_MS + 5_000).then(() => Number.POSITIVE_INFINITY);
+    const closedAfter = await Promise.all(sockets.map((socket) => Promise.race([once(socket, 'close').then(() => Date.now() - opened), deadline])));
+    for (const socket of sockets) socket.destroy();
+    for (const elapsed of closedAfter) {
+      assert.ok(elapsed >= CONNECT_TIMEOUT_MS - 200 && elapsed < CONNECT_TIMEOUT_MS + 3_000, `closed after ${elapsed} ms`);
+    }
+  });
+
   it('ws: a WebSocket message over max-packet-size plus 64 KiB closes the connection (1009)', async () => {
     const raw = rawWebSocket(urlOf(line, 'ws'), ['mqtt']);
-    await raw.opened;
+    await within(raw.opened, 'the WebSocket to open');
     raw.socket.send(Buffer.alloc(1_048_576 + 64 * 1024 + 1));
-    const { code } = await raw.closed;
+    const { code } = await within(raw.closed, 'the broker to close the WebSocket');
     assert.equal(code, 1009);
   });
 });
@@ -333,12 +361,19 @@ describe('mutual TLS required (--tls-client-auth required)', () => {
 });
 
 describe('shutdown with clients on every transport', () => {
-  it('SIGTERM: each 5.0 client gets DISCONNECT 0x8B, and the node exits 0', async () => {
+  it('SIGTERM: each 5.0 client gets DISCONNECT 0x8B, stalled TLS handshakes do not delay it, and the node exits 0', async () => {
     const broker = await startBroker({ args: ['--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', ...tlsArgs()] });
     const line = await listeningLine(broker);
     const clients = new Map<TransportName, TestClient>();
     for (const transport of TRANSPORTS) clients.set(transport, await connectClient(urlOf(line, transport), { version: 5, ...tlsOptions(transport) }));
+    // Sockets that never start their TLS handshake must not hold the shutdown for the 10 s
+    // handshake timeout.
+    const stalled = (['mqtts', 'wss'] as const).map((transport) => netConnect(Number(line[`${transport}Port`]), '127.0.0.1').on('error', () => undefined));
+    await within(Promise.all(stalled.map((socket) => once(socket, 'connect'))), 'TCP connects');
+    const stopping = Date.now();
     await stopBroker(broker);
+    assert.ok(Date.now() - stopping < 5_000, `shutdown took ${Date.now() - stopping} ms`);
+    for (const socket of stalled) socket.destroy();
     for (const [transport, client] of clients) {
       await client.waitForClose(WAIT_MS);
       assert.equal(client.serverDisconnect?.reasonCode, 0x8b, `${transport}: DISCONNECT 0x8B`);

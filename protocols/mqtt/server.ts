@@ -3,12 +3,12 @@
 // allocated for them; up to it, the CONNACK refusal (quota exceeded) tells clients why.
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
 import { MqttErrors } from './errors.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
-import { certificateNameOf, tlsRefusal, type TlsListener } from './tls.js';
+import { certificateNameOf, tlsRefusal, trackRawSockets, type TlsListener } from './tls.js';
 
 export const DEFAULT_MQTT_PORT = 1883;
 
@@ -32,6 +32,8 @@ export class MqttServer {
   readonly #sockets = new Set<Socket>();
   readonly #registry: ConnectionRegistry;
   readonly kind: 'tcp' | 'tls';
+  /** TLS only: every raw socket, handshakes included (see trackRawSockets). */
+  #rawSockets: Set<Socket> | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -78,6 +80,7 @@ export class MqttServer {
     const mqtt = new MqttServer(server, options, bound.address, bound.port);
     if (tls === undefined) server.on('connection', (socket: Socket) => mqtt.#accept(socket));
     else {
+      mqtt.#rawSockets = trackRawSockets(server as TlsServer);
       server.on('secureConnection', (socket: TLSSocket) => {
         const refusal = tlsRefusal(socket, tls.clientAuth);
         if (refusal === undefined) mqtt.#accept(socket);
@@ -86,7 +89,11 @@ export class MqttServer {
           socket.destroy();
         }
       });
-      server.on('tlsClientError', (error, socket) => options.logger.debug({ err: error, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, 'TLS handshake failed'));
+      // node:tls leaves a socket whose handshake failed or timed out open for this listener to close.
+      server.on('tlsClientError', (error, socket) => {
+        options.logger.debug({ err: error, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, 'TLS handshake failed');
+        socket.destroy();
+      });
     }
     server.on('error', (error) => options.logger.error({ err: error }, 'MQTT listener error'));
     return mqtt;
@@ -133,6 +140,7 @@ export class MqttServer {
     for (const socket of this.#sockets) socket.end();
     const deadline = setTimeout(() => {
       for (const socket of this.#sockets) socket.destroy();
+      for (const socket of this.#rawSockets ?? []) socket.destroy();
     }, 1000);
     await this.#listenerClosed;
     clearTimeout(deadline);

@@ -10,7 +10,7 @@
 // The certificate name (the subject CN) is only ever taken from a certificate that verified.
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { createSecureContext, TLSSocket, type TlsOptions } from 'node:tls';
+import { createSecureContext, TLSSocket, type Server as TlsServer, type TlsOptions } from 'node:tls';
 import { MqttErrors } from './errors.js';
 
 export const CLIENT_AUTH_MODES = ['none', 'optional', 'required'] as const;
@@ -86,4 +86,18 @@ export function certificateNameOf(socket: Socket): string | undefined {
   // A subject may repeat CN; the first is the one a CA issues the certificate for.
   const first = Array.isArray(name) ? name[0] : name;
   return first === undefined || first === '' ? undefined : first;
+}
+
+/**
+ * The raw sockets of a TLS server, from accept to close. A socket still in its handshake is in
+ * no other list (the MQTT and HTTP layers see it only once it is secure), so without this a
+ * shutdown would wait for every stalled handshake to time out.
+ */
+export function trackRawSockets(server: TlsServer): Set<Socket> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return sockets;
 }

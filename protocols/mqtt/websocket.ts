@@ -12,14 +12,14 @@ import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, t
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { systemClock } from '../../engine/index.js';
 import { MqttConnection, type ConnectionRegistry, type Transport } from './connection.js';
 import { MqttErrors } from './errors.js';
 import type { MqttServerOptions } from './server.js';
-import { certificateNameOf, tlsRefusal } from './tls.js';
+import { certificateNameOf, tlsRefusal, trackRawSockets } from './tls.js';
 
 export const DEFAULT_WS_PATH = '/mqtt';
 /** Subprotocols accepted, in order of preference ("mqttv3.1" is what MQTT 3.1 clients offer). */
@@ -58,6 +58,8 @@ export class MqttWebSocketServer {
   readonly kind: 'ws' | 'wss';
   #stopping = false;
   #listenerClosed: Promise<void> | undefined;
+  /** WSS only: every raw socket, handshakes included (see trackRawSockets). */
+  #rawSockets: Set<Socket> | undefined;
 
   private constructor(
     private readonly server: HttpServer,
@@ -114,6 +116,7 @@ export class MqttWebSocketServer {
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => websocket.#upgrade(request, socket as Socket, head));
     server.on('error', (error) => options.logger.error({ err: error }, 'MQTT WebSocket listener error'));
     if (options.tls !== undefined) {
+      websocket.#rawSockets = trackRawSockets(server as TlsServer);
       server.on('tlsClientError', (error: Error, socket: TLSSocket) => options.logger.debug({ err: error, remote: remoteOf(socket) }, 'TLS handshake failed'));
     }
     return websocket;
@@ -191,6 +194,7 @@ export class MqttWebSocketServer {
     const deadline = setTimeout(() => {
       for (const websocket of this.#sockets) websocket.terminate();
       this.server.closeAllConnections();
+      for (const socket of this.#rawSockets ?? []) socket.destroy();
     }, 1000);
     await this.#listenerClosed;
     clearTimeout(deadline);

@@ -275,14 +275,21 @@ describe('shardline start with mqtts, ws and wss (no client certificates)', () =
     assert.equal(code, 1003);
     assert.deepEqual(raw.packets, [], 'no CONNACK');
   });
-  it('mqtts and wss: a socket that never starts its TLS handshake is closed at --connect-timeout-ms', async () => {
+  it('mqtts, wss and ws: a socket that never starts its TLS handshake or its upgrade request is closed at --connect-timeout-ms', async () => {
+    // Connected clients, idle meanwhile, are not subject to that timeout.
+    const idle = await Promise.all((['mqtts', 'wss', 'ws'] as const).map((transport) => connectClient(urlOf(line, transport), { version: 5, keepalive: 0, ...tlsOptions(transport) })));
     const opened = Date.now();
-    const sockets = (['mqtts', 'wss'] as const).map((transport) => netConnect(Number(line[`${transport}Port`]), '127.0.0.1').on('error', () => undefined));
+    const sockets = (['mqtts', 'wss', 'ws'] as const).map((transport) => netConnect(Number(line[`${transport}Port`]), '127.0.0.1').on('error', () => undefined));
     const deadline = sleep(CONNECT_TIMEOUT_MS + 5_000).then(() => Number.POSITIVE_INFINITY);
     const closedAfter = await Promise.all(sockets.map((socket) => Promise.race([once(socket, 'close').then(() => Date.now() - opened), deadline])));
     for (const socket of sockets) socket.destroy();
     for (const elapsed of closedAfter) {
       assert.ok(elapsed >= CONNECT_TIMEOUT_MS - 200 && elapsed < CONNECT_TIMEOUT_MS + 3_000, `closed after ${elapsed} ms`);
+    }
+    for (const client of idle) {
+      assert.equal(client.isClosed, false, 'an idle connected client stays');
+      await client.publish(uniqueTopic('idle'), 'still here', { qos: 1 });
+      await client.end();
     }
   });
 

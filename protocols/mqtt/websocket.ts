@@ -97,6 +97,9 @@ export class MqttWebSocketServer {
     const httpOptions = { headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1000, timeout), noDelay: true };
     const server =
       options.tls === undefined ? createHttpServer(httpOptions) : createHttpsServer({ ...options.tls.options, ...httpOptions, handshakeTimeout: options.limits.connectTimeoutMs });
+    // headersTimeout only counts from a request's first byte: a socket that never sends one is
+    // held to the same limit by the idle timeout (ws clears it once the socket is upgraded).
+    server.timeout = timeout;
     const listening = once(server, 'listening');
     server.listen({ host: options.host, port: options.port });
     try {

@@ -297,6 +297,15 @@ export class Broker {
     return (this.#expiry.get(clientId) ?? 0) > 0;
   }
 
+  /** Per session: bytes queued for a connection before the slow-consumer rule (live-settable). */
+  get maxQueuedBytes(): number {
+    return this.#host.maxQueuedBytes;
+  }
+
+  set maxQueuedBytes(bytes: number) {
+    this.#host.maxQueuedBytes = bytes;
+  }
+
   /** Whether a message on this topic may go to this session's client (the access policy). */
   mayRead(clientId: string, topic: string): boolean {
     if (this.access === allowEverything) return true;

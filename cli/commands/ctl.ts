@@ -6,6 +6,7 @@ import { AdminClientError, type ClientItem, type NodeItem, type Overview, type P
 import { ctlCommand, ctlGroupCommand, type CtlContext, type FlagValues } from '../ctl/ctl-command.js';
 import { cell, formatDuration, formatFields, formatPage, formatTime, oneLine } from '../ctl/format.js';
 import { formatTable } from '../table.js';
+import { userCommands } from './ctl-user.js';
 
 const PAGE_FLAGS = `
   --offset N       skip the first N items (default 0)
@@ -387,6 +388,25 @@ the value of one KEY. An unknown KEY exits 1.`,
   },
 });
 
+const configSetCommand = ctlCommand({
+  words: ['config', 'set'],
+  summary: 'Change a setting of the running node',
+  args: 'KEY VALUE',
+  positionals: 2,
+  description: `
+Changes one setting while the node runs (PATCH /api/config), validated like a config-file value.
+Only some settings can change live (log-level, max-connections, connect-timeout-ms,
+max-session-expiry, max-keep-alive, server-keep-alive, max-queued-bytes, allow-anonymous); they apply to what
+happens next (new connections, next deliveries). Others exit 1 and must be changed in the
+configuration, then the node restarted. The change is not written to the config file.`,
+  details: '--json prints the answer of PATCH /api/config: {settings: {key: value}}.',
+  async run(context, _values, [key, value]) {
+    const { settings } = await context.client.patch<{ settings: Record<string, unknown> }>('/api/config', { [key as string]: value });
+    if (context.json) return json({ settings });
+    return `${key} = ${cell(settings[key as string])}`;
+  },
+});
+
 const leaves: Command[] = [
   overviewCommand,
   nodeListCommand,
@@ -402,6 +422,8 @@ const leaves: Command[] = [
   retainedDeleteCommand,
   publishCommand,
   configGetCommand,
+  configSetCommand,
+  ...userCommands,
 ];
 
 /** `shardline ctl` (the group's help) and every ctl command. */

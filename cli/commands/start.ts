@@ -22,15 +22,17 @@ import { join } from 'node:path';
 import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
+import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
-import { Broker } from '../../engine/index.js';
+import { Broker, type Authenticator, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
-import type { Command } from '../command.js';
+import { UsageError, type Command } from '../command.js';
 import { checkTransports } from '../config/transport-settings.js';
-import { camelName, effectiveRoles, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
-import { createLogger } from '../logger.js';
+import { camelName, effectiveRoles, isLiveSetting, parseLiveSetting, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
+import { openAuthentication, securityConfig } from '../config/security.js';
+import { createLogger, setLogLevel } from '../logger.js';
 import { startTransports, type TransportListener } from './transports.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
@@ -202,8 +204,40 @@ function publicSettings(settings: StartSettings): Record<string, unknown> {
   return out;
 }
 
+/**
+ * PATCH /api/config: validates every change first (all or nothing), then applies each where it
+ * is read: the loggers, the MQTT limits object every connection of every listener shares, the
+ * broker's queue bound.
+ */
+function changeSettings(settings: StartSettings, changes: Record<string, unknown>, running: Running, logger: Logger): void {
+  const parsed: Array<[string, unknown]> = [];
+  for (const [key, value] of Object.entries(changes)) {
+    if (!isLiveSetting(key)) throw AdminErrors.notLive.create({ setting: key }, key);
+    try {
+      parsed.push([key, parseLiveSetting(key, value, key)]);
+    } catch (error) {
+      if (error instanceof UsageError) throw AdminErrors.badRequest.create({}, error.message);
+      throw error;
+    }
+  }
+  const next = { ...settings } as unknown as Record<string, unknown>;
+  for (const [key, value] of parsed) next[camelName(key)] = value;
+  const serverKeepAlive = next.serverKeepAlive as number;
+  const maxKeepAlive = next.maxKeepAlive as number;
+  if (serverKeepAlive !== 0 && serverKeepAlive > maxKeepAlive) {
+    throw AdminErrors.badRequest.create({}, `server-keep-alive ${serverKeepAlive} is more than max-keep-alive ${maxKeepAlive}; lower it or raise max-keep-alive`);
+  }
+  Object.assign(settings, next);
+  setLogLevel(logger, settings.logLevel);
+  if (running.limits !== undefined) Object.assign(running.limits, mqttLimits(settings));
+  if (running.broker !== undefined) running.broker.maxQueuedBytes = settings.maxQueuedBytes;
+  if (running.authenticator !== undefined) running.authenticator.allowAnonymous = settings.allowAnonymous;
+}
+
 /** What runs, in start order; stopped in reverse. */
 interface Running {
+  /** The limits object every MQTT connection reads (live settings change it in place). */
+  limits?: MqttLimits;
   journal?: Journal;
   journalServer?: JournalServer;
   remoteStore?: ShardStore;
@@ -212,6 +246,10 @@ interface Running {
   /** MQTTS, WS and WSS listeners (those configured). */
   transports?: TransportListener[];
   admin?: AdminServer;
+  /** MQTT users (config file and `$users`), for the admin API. */
+  users?: UserStore;
+  /** Who may connect; allow-anonymous changes it live. */
+  authenticator?: Authenticator;
 }
 
 async function stopAll(running: Running, logger: Logger): Promise<void> {
@@ -240,6 +278,8 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
 
 async function startRoles(settings: StartSettings, logger: Logger, running: Running): Promise<void> {
   const roles = effectiveRoles(settings);
+  // Checked before anything opens: a bad users/deny/jwt section is a usage error (exit 2).
+  const security = roles.includes('broker') ? await securityConfig(settings) : undefined;
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
@@ -258,7 +298,12 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
-    running.mqtt = await MqttServer.start({ broker: running.broker, limits: mqttLimits(settings), host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }) }).catch((error: unknown) =>
+    const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' })).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
+    const authenticate = authenticator.authenticate.bind(authenticator);
+    running.users = users;
+    running.authenticator = authenticator;
+    running.limits = mqttLimits(settings);
+    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
     running.transports = [];
@@ -286,6 +331,8 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
     metrics: createMetrics({ broker: running.broker, store, node: node.id, ...(running.journal === undefined ? {} : { journal: running.journal }) }),
     logger,
     settings: () => publicSettings(settings),
+    changeSettings: (changes) => changeSettings(settings, changes, running, logger),
+    ...(running.users === undefined ? {} : { users: running.users }),
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));

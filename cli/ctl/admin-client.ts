@@ -86,6 +86,10 @@ export class AdminClient {
     return this.request<T>('POST', path, {}, body);
   }
 
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, {}, body);
+  }
+
   async request<T>(method: string, path: string, query: Query, body?: unknown): Promise<T> {
     const url = new URL(this.server + path);
     for (const [key, value] of Object.entries(query)) {

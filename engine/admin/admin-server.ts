@@ -21,6 +21,8 @@ import type { Message } from '../messages/message.js';
 import { checkTopicFilter, checkTopicName } from '../routing/topic-name.js';
 import { AdminErrors } from './admin-errors.js';
 import { registerConsole } from './console-routes.js';
+import { registerUserRoutes } from './user-routes.js';
+import type { UserStore } from '../security/user-store.js';
 
 export interface AdminNode {
   id: string;
@@ -41,6 +43,13 @@ export interface AdminOptions {
   logger: Logger;
   /** Effective settings, for GET /api/config. */
   settings: () => Record<string, unknown>;
+  /**
+   * Applies PATCH /api/config changes (all or none): throws SL_ADMIN_BAD_REQUEST for a bad value
+   * and SL_ADMIN_NOT_LIVE for a setting that needs a restart. Absent: nothing is live-settable.
+   */
+  changeSettings?: (changes: Record<string, unknown>) => void;
+  /** MQTT users, for /api/users; undefined on a node without a broker (503). */
+  users?: UserStore;
 }
 
 const STATUS_OF: Record<string, number> = {
@@ -611,19 +620,23 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
   app.patch<{ Body: Record<string, unknown> }>('/api/config', {
     schema: {
       tags: ['node'],
-      summary: 'Change settings while running (none are live-settable yet: known keys answer 409)',
+      summary: 'Change settings while running (this process only; not written to the config file). Settings that need a restart answer 409; the change is all or nothing',
       ...secured,
       body: { type: 'object', minProperties: 1, additionalProperties: true },
-      response: { ...errors(400, 401, 409) },
+      response: { 200: { type: 'object', required: ['settings'], properties: { settings: { type: 'object', additionalProperties: true } } }, ...errors(400, 401, 409) },
     },
   }, async (request) => {
     const known = options.settings();
     const keys = Object.keys(request.body);
     const unknown = keys.find((key) => !Object.hasOwn(known, key));
     if (unknown !== undefined) throw AdminErrors.badRequest.create({}, `unknown setting ${JSON.stringify(unknown)}`);
-    throw AdminErrors.notLive.create({ setting: keys[0] }, keys[0] as string);
+    if (options.changeSettings === undefined) throw AdminErrors.notLive.create({ setting: keys[0] }, keys[0] as string);
+    options.changeSettings(request.body);
+    request.log.info({ changes: request.body }, 'settings changed through the admin API');
+    return { settings: options.settings() };
   });
 
+  registerUserRoutes(app, options.users, broker);
   registerConsole(app, { store });
 
   return app;

@@ -15,6 +15,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { connect as netConnect } from 'node:net';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import pino from 'pino';
@@ -24,7 +26,7 @@ import { loadTls, MqttServer, MqttWebSocketServer, type ConnectRequestInfo, type
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, waitForLogField, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, sleep, subscriber, uniqueClientId, uniqueTopic, type ConnectOptions, type ProtocolVersion, type TestClient } from './support/mqtt-client.js';
-import { makeTestCertificates, type KeyPair, type TestCertificates } from './support/tls-certs.js';
+import { makeClientCertificate, makeTestCertificates, type KeyPair, type TestCertificates } from './support/tls-certs.js';
 
 type TransportName = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 const TRANSPORTS: TransportName[] = ['mqtt', 'mqtts', 'ws', 'wss'];
@@ -365,6 +367,37 @@ describe('mutual TLS required (--tls-client-auth required)', () => {
     const client = await connectClient(broker.url, { version: 5 });
     await client.end();
   });
+});
+
+describe('the certificate CN as the user name (certificate-username true, allow-anonymous false)', () => {
+  let broker: BrokerProcess;
+  let line: Record<string, unknown>;
+  let revoked: KeyPair;
+
+  before(async () => {
+    revoked = await makeClientCertificate(certs, 'revoked-device');
+    const config = join(certs.directory, 'deny.toml');
+    await writeFile(config, '[deny]\nusernames = ["revoked-device"]\n');
+    const auth = ['--config', config, '--allow-anonymous', 'false', '--certificate-username', 'true'];
+    broker = await startBroker({ args: ['--mqtts-port', '0', '--wss-port', '0', ...tlsArgs(['--tls-ca', certs.ca.certFile, '--tls-client-auth', 'optional']), ...auth] });
+    line = await listeningLine(broker);
+  });
+  after(async () => {
+    closeAllClients();
+    if (broker !== undefined) await stopBroker(broker);
+  });
+
+  for (const transport of ['mqtts', 'wss'] as const) {
+    it(`${transport}: a verified certificate logs in without a password; no certificate is anonymous and refused (0x87); a denied CN is refused (0x87)`, async () => {
+      const client = await connectClient(urlOf(line, transport), { version: 5, ...tlsOptions(transport, certs.client) });
+      assert.equal(client.connack.reasonCode ?? 0, 0);
+      await client.end();
+      const anonymous = await expectRefused(urlOf(line, transport), { version: 5, ...tlsOptions(transport) });
+      assert.equal((anonymous as Error & { code?: number }).code, 0x87, anonymous.message);
+      const denied = await expectRefused(urlOf(line, transport), { version: 5, ...tlsOptions(transport, revoked) });
+      assert.equal((denied as Error & { code?: number }).code, 0x87, denied.message);
+    });
+  }
 });
 
 describe('shutdown with clients on every transport', () => {

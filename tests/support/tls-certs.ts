@@ -58,3 +58,9 @@ export async function makeTestCertificates(directory: string, clientName = 'devi
   const rogueClient = await signed(directory, 'rogue-client', `/CN=${clientName}`, 'rogue-ca', 'extendedKeyUsage=clientAuth');
   return { directory, ca, server, client, clientName, rogueClient };
 }
+
+/** Another client certificate signed by the test CA, with subject CN = name. */
+export async function makeClientCertificate(certs: TestCertificates, name: string): Promise<KeyPair> {
+  const file = `client-${name.replace(/[^A-Za-z0-9-]/g, '_')}`;
+  return signed(certs.directory, file, `/CN=${name}`, 'ca', 'extendedKeyUsage=clientAuth');
+}

@@ -12,9 +12,9 @@
 // admin API, then log the one listening line. A failure at any step undoes the earlier ones and
 // exits 1 with the error.
 // Shutdown order: stop the admin API (no operator action may race the shutdown), stop accepting
-// MQTT connections (TCP, then TLS and WebSocket), close the broker (clients get DISCONNECT 0x8B, in-flight appends finish,
-// cursors written), stop the gRPC server, close the journal (indexes written, files closed,
-// lock released), exit 0.
+// MQTT connections (TCP, then TLS and WebSocket), close the broker (clients get DISCONNECT 0x8B,
+// in-flight appends finish, cursors written), stop the gRPC server, close the journal (indexes
+// written, files closed, lock released), exit 0.
 import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';

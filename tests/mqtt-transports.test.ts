@@ -331,6 +331,39 @@ describe('max-connections counts every transport together', () => {
   });
 });
 
+describe('the per-address connection limit counts every transport together', () => {
+  let broker: BrokerProcess;
+  let line: Record<string, unknown>;
+
+  before(async () => {
+    broker = await startBroker({ args: ['--max-connections-per-ip', '2', '--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', ...tlsArgs()] });
+    line = await listeningLine(broker);
+  });
+  after(async () => {
+    closeAllClients();
+    if (broker !== undefined) await stopBroker(broker);
+  });
+
+  it('with a ws and a wss client connected, TCP and mqtts (5.0) get CONNACK 0x97; once the ws client leaves, TCP connects', async () => {
+    const overWs = await connectClient(urlOf(line, 'ws'), { version: 5 });
+    const overWss = await connectClient(urlOf(line, 'wss'), { version: 5, ...tlsOptions('wss') });
+    for (const transport of ['mqtt', 'mqtts'] as const) {
+      const refused = await expectRefused(urlOf(line, transport), { version: 5, ...tlsOptions(transport) });
+      assert.equal((refused as Error & { code?: number }).code, 0x97, `${transport}: ${refused.message}`);
+    }
+    await overWs.end();
+    // The address is released when the WebSocket's socket closes, which may trail the client's end().
+    let admitted: TestClient | undefined;
+    for (let attempt = 0; attempt < 50 && admitted === undefined; attempt += 1) {
+      admitted = await connectClient(urlOf(line, 'mqtt'), { version: 5 }).catch(() => undefined);
+      if (admitted === undefined) await sleep(100);
+    }
+    assert.ok(admitted !== undefined, 'TCP admitted after the ws client left');
+    await admitted.end();
+    await overWss.end();
+  });
+});
+
 describe('mutual TLS required (--tls-client-auth required)', () => {
   let broker: BrokerProcess;
   let line: Record<string, unknown>;

@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
+import { AbuseControl } from './abuse.js';
 import { MqttErrors } from './errors.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
 import { certificateNameOf, tlsRefusal, trackRawSockets, type TlsListener } from './tls.js';
@@ -26,6 +27,8 @@ export interface MqttServerOptions {
   registry?: ConnectionRegistry;
   /** The port's setting, named when binding fails (default --mqtt-port). */
   portSetting?: string;
+  /** Abuse limits shared by a node's listeners; default: this server's own, over `limits`. */
+  abuse?: AbuseControl;
 }
 
 export class MqttServer {
@@ -34,6 +37,7 @@ export class MqttServer {
   readonly kind: 'tcp' | 'tls';
   /** TLS only: every raw socket, handshakes included (see trackRawSockets). */
   #rawSockets: Set<Socket> | undefined;
+  readonly #abuse: AbuseControl;
 
   private constructor(
     private readonly server: Server,
@@ -43,6 +47,8 @@ export class MqttServer {
   ) {
     this.#registry = options.registry ?? { connected: 0 };
     this.kind = options.tls === undefined ? 'tcp' : 'tls';
+    // Over the limits object itself, not a copy: live settings change it in place.
+    this.#abuse = options.abuse ?? new AbuseControl(options.limits, options.clock ?? systemClock, options.logger);
   }
 
   get address(): string {
@@ -51,7 +57,7 @@ export class MqttServer {
 
   /** Options for the node's other listeners (TLS, WebSocket): the same broker, limits, authentication and connection count. */
   get sharedOptions(): MqttServerOptions {
-    return { ...this.options, registry: this.#registry };
+    return { ...this.options, registry: this.#registry, abuse: this.#abuse };
   }
 
   get connectedClients(): number {
@@ -105,9 +111,17 @@ export class MqttServer {
       socket.destroy();
       return;
     }
+    // Per-address limits and connect rates: decided here, before anything is read.
+    const admitted = this.#abuse.accept(socket.remoteAddress ?? '?');
+    if (admitted === undefined) {
+      socket.destroy();
+      return;
+    }
     this.#sockets.add(socket);
     const transport = new SocketTransport(socket);
+    transport.gateAddress = admitted.counted;
     const connection = new MqttConnection(transport, this.options.broker, limits, this.options.clock ?? systemClock, logger, this.#registry, this.options.authenticate);
+    connection.guard(admitted.guard);
     transport.connection = connection;
     transport.server = this;
     // Shared listeners (`this` is the socket): no closures per connection, which matters at
@@ -121,6 +135,7 @@ export class MqttServer {
   /** A socket of this server closed. */
   socketClosed(socket: Socket): void {
     this.#sockets.delete(socket);
+    this.#abuse.release((socket as TransportSocket)[TRANSPORT].gateAddress);
   }
 
   get logger(): Logger {
@@ -165,6 +180,8 @@ interface TransportSocket extends Socket {
 class SocketTransport implements Transport {
   connection!: MqttConnection;
   server!: MqttServer;
+  /** The address counted by the connect gate for this socket (released once, at close). */
+  gateAddress: string | undefined;
   #gathered: Buffer[] | undefined;
   #gatheredBytes = 0;
   #flushScheduled = false;

@@ -16,6 +16,7 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { systemClock } from '../../engine/index.js';
+import { AbuseControl, type ClientGuard } from './abuse.js';
 import { MqttConnection, type ConnectionRegistry, type Transport } from './connection.js';
 import { MqttErrors } from './errors.js';
 import type { MqttServerOptions } from './server.js';
@@ -53,6 +54,7 @@ interface TransportRawSocket extends Socket {
 export class MqttWebSocketServer {
   readonly #sockets = new Set<WebSocket>();
   readonly #registry: ConnectionRegistry;
+  readonly #abuse: AbuseControl;
   readonly #websockets: WebSocketServer;
   readonly path: string;
   readonly kind: 'ws' | 'wss';
@@ -68,6 +70,7 @@ export class MqttWebSocketServer {
     readonly port: number,
   ) {
     this.#registry = options.registry ?? { connected: 0 };
+    this.#abuse = options.abuse ?? new AbuseControl(options.limits, options.clock ?? systemClock, options.logger);
     this.path = options.path ?? DEFAULT_WS_PATH;
     this.kind = options.tls === undefined ? 'ws' : 'wss';
     this.#websockets = new WebSocketServer({
@@ -157,18 +160,36 @@ export class MqttWebSocketServer {
       socket.destroy();
       return;
     }
-    this.#websockets.handleUpgrade(request, socket, head, (websocket) => this.#accept(websocket, socket));
+    // Per-address limits and connect rates, shared with the TCP listener (abuse.ts).
+    const admitted = this.#abuse.accept(socket.remoteAddress ?? '?');
+    if (admitted === undefined) {
+      socket.destroy();
+      return;
+    }
+    let upgraded = false;
+    try {
+      this.#websockets.handleUpgrade(request, socket, head, (websocket) => {
+        upgraded = true;
+        this.#accept(websocket, socket, admitted.guard, admitted.counted);
+      });
+    } finally {
+      // A handshake ws refused (bad key or version) never reaches #accept: its address is free again.
+      if (!upgraded) socket.once('close', () => this.#abuse.release(admitted.counted));
+    }
   }
 
-  #accept(websocket: WebSocket, raw: Socket): void {
+  #accept(websocket: WebSocket, raw: Socket, guard: ClientGuard, counted: string | undefined): void {
     const { broker, limits, logger, clock, authenticate } = this.options;
     if (this.#stopping) {
+      this.#abuse.release(counted);
       websocket.terminate();
       return;
     }
     this.#sockets.add(websocket);
     const transport = new WebSocketTransport(websocket, raw, this);
+    transport.gateAddress = counted;
     transport.connection = new MqttConnection(transport, broker, limits, clock ?? systemClock, logger, this.#registry, authenticate);
+    transport.connection.guard(guard);
     (websocket as TransportWebSocket)[TRANSPORT] = transport;
     (raw as TransportRawSocket)[TRANSPORT] = transport;
     // Shared listeners, as for TCP: no closures per connection.
@@ -178,8 +199,9 @@ export class MqttWebSocketServer {
     raw.on('drain', onRawDrain);
   }
 
-  socketClosed(websocket: WebSocket): void {
+  socketClosed(websocket: WebSocket, transport: WebSocketTransport): void {
     this.#sockets.delete(websocket);
+    this.#abuse.release(transport.gateAddress);
   }
 
   /** Stops accepting new connections and upgrades; the ones open stay (the broker closes them next). */
@@ -212,6 +234,8 @@ export class MqttWebSocketServer {
  */
 class WebSocketTransport implements Transport {
   connection!: MqttConnection;
+  /** The address counted by the abuse gate, released when the socket closes. */
+  gateAddress: string | undefined;
   #gathered: Buffer[] | undefined;
   #gatheredBytes = 0;
   #flushScheduled = false;
@@ -332,6 +356,6 @@ function onWebSocketError(this: WebSocket, error: Error): void {
 
 function onWebSocketClose(this: WebSocket): void {
   const transport = (this as TransportWebSocket)[TRANSPORT];
-  transport.server.socketClosed(this);
+  transport.server.socketClosed(this, transport);
   transport.connection.onClose();
 }

@@ -12,9 +12,9 @@
 // admin API, then log the one listening line. A failure at any step undoes the earlier ones and
 // exits 1 with the error.
 // Shutdown order: stop the admin API (no operator action may race the shutdown), stop accepting
-// MQTT connections, close the broker (clients get DISCONNECT 0x8B, in-flight appends finish,
-// cursors written), stop the gRPC server, close the journal (indexes written, files closed,
-// lock released), exit 0.
+// MQTT connections (TCP, then TLS and WebSocket), close the broker (clients get DISCONNECT 0x8B,
+// in-flight appends finish, cursors written), stop the gRPC server, close the journal (indexes
+// written, files closed, lock released), exit 0.
 import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -29,11 +29,13 @@ import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } f
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import { UsageError, type Command } from '../command.js';
+import { checkTransports } from '../config/transport-settings.js';
 import { camelName, effectiveRoles, isLiveSetting, parseLiveSetting, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
 import { openAuthentication, securityConfig } from '../config/security.js';
 import { createLogger, setLogLevel } from '../logger.js';
 import { extrasRules, type ExtrasRules } from '../config/extras-rules.js';
 import { configAclRules, installAcl } from './start-acl.js';
+import { startTransports, type TransportListener } from './transports.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
 const REMOTE_JOURNAL_WAIT_MS = 30_000;
@@ -52,6 +54,11 @@ Roles (--roles, comma-separated):
                it uses the journal in-process, alone it needs --journal HOST:PORT
   Without --roles: the single-node default, journal + broker in one process.
 
+Transports (broker role; each off unless its port is set): MQTT over TLS on --mqtts-port,
+MQTT over WebSocket on --ws-port and over WebSocket with TLS on --wss-port (path --ws-path,
+default /mqtt, subprotocol "mqtt"). TLS needs --tls-cert and --tls-key; client certificates:
+--tls-client-auth optional|required with --tls-ca. See docs/security.md.
+
 Admin API: every node also serves the admin HTTP API (REST under /api, Prometheus /metrics, /healthz,
 /readyz, OpenAPI UI at /docs) on --host:--admin-port; /api and /metrics need the header
 "Authorization: Bearer TOKEN". Without --admin-token the token is kept in DATA-DIR/admin-token,
@@ -63,6 +70,7 @@ ${settingsHelp()}
 Logs are JSON lines on stdout (pino). Once serving, one line says where:
   {"level":30,...,"mqtt":"127.0.0.1:1883","journalGrpc":"127.0.0.1:1771","admin":"127.0.0.1:8080",
    "msg":"listening mqtt=127.0.0.1:1883 journal-grpc=127.0.0.1:1771 admin=127.0.0.1:8080"}
+With transports on, the line also has mqtts=..., ws=..., wss=... (fields mqtts, ws, wss).
 
 SIGTERM or SIGINT: stop accepting, tell MQTT clients the server is shutting down (5.0 DISCONNECT
 0x8B), let in-flight appends finish, close the journal, exit 0. A second signal cancels at once.
@@ -245,6 +253,8 @@ interface Running {
   acl?: AclStore;
   sys?: SysPublisher;
   mqtt?: MqttServer;
+  /** MQTTS, WS and WSS listeners (those configured). */
+  transports?: TransportListener[];
   admin?: AdminServer;
   /** MQTT users (config file and `$users`), for the admin API. */
   users?: UserStore;
@@ -261,15 +271,18 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
     }
   };
   const { admin, mqtt, broker, sys, journalServer, remoteStore, journal } = running;
+  const transports = running.transports ?? [];
   // The admin API first: a kick or a publish must not reach a broker that is closing.
   if (admin !== undefined) await step('stopping the admin API', () => admin.stop());
   // No new MQTT connections first, then the broker says goodbye to the open ones (0x8B) and
   // finishes its appends, then the sockets go.
   mqtt?.stopAccepting();
+  for (const transport of transports) transport.stopAccepting();
   if (sys !== undefined) await step('stopping the $SYS topics', () => sys.stop());
   if (broker !== undefined) await step('closing the broker', () => broker.close());
   running.acl?.close();
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
+  for (const transport of transports) await step(`stopping the ${transport.name} listener`, () => transport.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
   if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
   if (journal !== undefined) await step('closing the journal', () => journal.close());
@@ -310,6 +323,8 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
+    running.transports = [];
+    await startTransports(settings, running.mqtt.sharedOptions, logger, running.transports).catch((error: unknown) => logFailure(logger, 'cannot serve an MQTT transport', error));
     adminStore = store;
   }
   if (adminStore === undefined && running.journal !== undefined) adminStore = LocalShardStore.over(running.journal);
@@ -347,6 +362,7 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
   const token = await adminToken(settings, running.journal?.directory, logger).catch((error: unknown) => logFailure(logger, 'cannot set up the admin token', error));
   const addresses: Record<string, string> = {};
   if (running.mqtt !== undefined) addresses.mqtt = running.mqtt.address;
+  for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
   if (running.journalServer !== undefined) addresses.journalGrpc = running.journalServer.address;
   // No node ids exist yet (no cluster membership): host name plus the first address told apart
   // nodes on one machine well enough for the node list and the metrics' node label.
@@ -398,6 +414,11 @@ async function run(settings: StartSettings, logger: Logger): Promise<number> {
     where.mqttPort = running.mqtt.port;
     parts.push(`mqtt=${running.mqtt.address}`);
   }
+  for (const transport of running.transports ?? []) {
+    where[transport.name] = transport.address;
+    where[`${transport.name}Port`] = transport.port;
+    parts.push(`${transport.name}=${transport.address}`);
+  }
   if (running.journalServer !== undefined) {
     where.journalGrpc = running.journalServer.address;
     where.port = running.journalServer.port;
@@ -424,6 +445,7 @@ export const startCommand: Command = {
   async run(values) {
     const settings = await resolveStartSettings(values, process.env);
     configAclRules(settings);
+    checkTransports(settings);
     const logger = createLogger(settings.logLevel);
     routeGrpcLogs(logger.child({ component: 'grpc' }));
     for (const warning of settings.warnings) logger.warn(warning);

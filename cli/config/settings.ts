@@ -19,6 +19,10 @@ export type Role = (typeof ROLES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** tls-client-auth: whether the TLS listeners ask for client certificates (see protocols/mqtt/tls.ts). */
+export const TLS_CLIENT_AUTH_MODES = ['none', 'optional', 'required'] as const;
+export type TlsClientAuth = (typeof TLS_CLIENT_AUTH_MODES)[number];
+
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_ADMIN_PORT = 8080;
 export const ENV_PREFIX = 'SHARDLINE_';
@@ -70,6 +74,14 @@ export const START_SETTINGS = [
   { key: 'data-dir', kind: { type: 'string' }, default: './data', valueName: 'DIR', group: 'node', description: 'journal data directory, created when missing; unused with --roles broker' },
   { key: 'host', kind: { type: 'string' }, default: '127.0.0.1', valueName: 'ADDR', group: 'node', description: 'address the MQTT, journal gRPC and admin HTTP listeners bind to (MQTT admits anonymous clients unless allow-anonymous is false, and gRPC has no authentication: bind others with care)' },
   { key: 'mqtt-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_MQTT_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'MQTT listener port; 0 picks a free one, reported in the listening line' },
+  { key: 'mqtts-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over TLS listener port (needs tls-cert and tls-key); unset: no TLS listener; 0 picks a free one' },
+  { key: 'ws-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket listener port (path ws-path, subprotocol mqtt); unset: no WebSocket listener; 0 picks a free one' },
+  { key: 'wss-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket with TLS listener port (needs tls-cert and tls-key); unset: none; 0 picks a free one' },
+  { key: 'ws-path', kind: { type: 'string' }, default: '/mqtt', valueName: 'PATH', group: 'node', description: 'URL path of the MQTT endpoint on the ws-port and wss-port listeners' },
+  { key: 'tls-cert', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'server certificate (PEM, may include the chain) for mqtts-port and wss-port' },
+  { key: 'tls-key', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'private key (PEM, unencrypted) of tls-cert' },
+  { key: 'tls-ca', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'CA certificate(s) (PEM) that client certificates must chain to; needed by tls-client-auth optional and required' },
+  { key: 'tls-client-auth', kind: { type: 'enum', values: TLS_CLIENT_AUTH_MODES }, default: 'none', valueName: 'MODE', group: 'node', description: 'client certificates on the TLS listeners: none; optional (a presented one must verify); required (refused without one that verifies)' },
   { key: 'grpc-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_JOURNAL_GRPC_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'journal gRPC port; 0 picks a free one, reported in the listening line' },
   { key: 'admin-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_ADMIN_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'admin HTTP port (REST API, /metrics, /healthz; every role serves it); 0 picks a free one, reported in the listening line' },
   { key: 'admin-token', kind: { type: 'string' }, defaultText: 'none', valueName: 'TOKEN', group: 'node', description: 'bearer token the admin API and /metrics require; unset: the one in <data-dir>/admin-token, created on first start (a broker-only node makes one per start); prefer the variable to the flag, which ps shows' },
@@ -115,6 +127,15 @@ export interface StartSettings {
   dataDir: string;
   host: string;
   mqttPort: number;
+  /** Transport listeners; undefined: that listener is off. */
+  mqttsPort: number | undefined;
+  wsPort: number | undefined;
+  wssPort: number | undefined;
+  wsPath: string;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsCa: string | undefined;
+  tlsClientAuth: TlsClientAuth;
   grpcPort: number;
   adminPort: number;
   /** Bearer token for the admin server; undefined: kept in (or created in) the data directory. */

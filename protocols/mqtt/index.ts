@@ -1,6 +1,8 @@
 // protocols/mqtt: MQTT 3.1 / 3.1.1 / 5.0 over TCP on top of the engine.
-export { MqttConnection, type Authenticate, type ConnectRequestInfo, type MqttLimits, type Transport } from './connection.js';
+export { MqttConnection, type Authenticate, type ConnectionRegistry, type ConnectRequestInfo, type MqttLimits, type Transport } from './connection.js';
 export { PacketFramer, type FrameResult } from './framing.js';
 export { ReasonCode, reasonName } from './reason-codes.js';
 export { MqttErrors } from './errors.js';
 export { DEFAULT_MQTT_PORT, MqttServer, type MqttServerOptions } from './server.js';
+export { CLIENT_AUTH_MODES, loadTls, type ClientAuth, type TlsFiles, type TlsListener } from './tls.js';
+export { DEFAULT_WS_PATH, MqttWebSocketServer, type MqttWebSocketServerOptions } from './websocket.js';

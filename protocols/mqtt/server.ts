@@ -3,11 +3,13 @@
 // allocated for them; up to it, the CONNACK refusal (quota exceeded) tells clients why.
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
 import { AbuseControl } from './abuse.js';
 import { MqttErrors } from './errors.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
+import { certificateNameOf, tlsRefusal, trackRawSockets, type TlsListener } from './tls.js';
 
 export const DEFAULT_MQTT_PORT = 1883;
 
@@ -19,13 +21,22 @@ export interface MqttServerOptions {
   logger: Logger;
   clock?: Clock;
   authenticate?: Authenticate;
+  /** MQTT over TLS (MQTTS) instead of plain TCP. */
+  tls?: TlsListener;
+  /** Shared by every listener of a node, so max-connections counts them all together. */
+  registry?: ConnectionRegistry;
+  /** The port's setting, named when binding fails (default --mqtt-port). */
+  portSetting?: string;
   /** Abuse limits shared by a node's listeners; default: this server's own, over `limits`. */
   abuse?: AbuseControl;
 }
 
 export class MqttServer {
   readonly #sockets = new Set<Socket>();
-  readonly #registry: ConnectionRegistry = { connected: 0 };
+  readonly #registry: ConnectionRegistry;
+  readonly kind: 'tcp' | 'tls';
+  /** TLS only: every raw socket, handshakes included (see trackRawSockets). */
+  #rawSockets: Set<Socket> | undefined;
   readonly #abuse: AbuseControl;
 
   private constructor(
@@ -34,12 +45,19 @@ export class MqttServer {
     readonly host: string,
     readonly port: number,
   ) {
+    this.#registry = options.registry ?? { connected: 0 };
+    this.kind = options.tls === undefined ? 'tcp' : 'tls';
     // Over the limits object itself, not a copy: live settings change it in place.
     this.#abuse = options.abuse ?? new AbuseControl(options.limits, options.clock ?? systemClock, options.logger);
   }
 
   get address(): string {
     return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
+  }
+
+  /** Options for the node's other listeners (TLS, WebSocket): the same broker, limits, authentication and connection count. */
+  get sharedOptions(): MqttServerOptions {
+    return { ...this.options, registry: this.#registry, abuse: this.#abuse };
   }
 
   get connectedClients(): number {
@@ -51,7 +69,9 @@ export class MqttServer {
   }
 
   static async start(options: MqttServerOptions): Promise<MqttServer> {
-    const server = createServer({ noDelay: true });
+    const tls = options.tls;
+    // A TLS handshake that never finishes is held to the connect timeout like a CONNECT that never comes.
+    const server = tls === undefined ? createServer({ noDelay: true }) : createTlsServer({ ...tls.options, noDelay: true, handshakeTimeout: options.limits.connectTimeoutMs });
     const listening = once(server, 'listening');
     server.listen({ host: options.host, port: options.port });
     try {
@@ -59,12 +79,28 @@ export class MqttServer {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const reason =
-        code === 'EADDRINUSE' ? 'the port is already in use (another broker running? pick another with --mqtt-port)' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (error as Error).message;
+        code === 'EADDRINUSE' ? `the port is already in use (another broker running? pick another with ${options.portSetting ?? '--mqtt-port'})` : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (error as Error).message;
       throw MqttErrors.listenFailed.create({}, `${options.host}:${options.port}`, reason);
     }
     const bound = server.address() as { address: string; port: number };
     const mqtt = new MqttServer(server, options, bound.address, bound.port);
-    server.on('connection', (socket) => mqtt.#accept(socket));
+    if (tls === undefined) server.on('connection', (socket: Socket) => mqtt.#accept(socket));
+    else {
+      mqtt.#rawSockets = trackRawSockets(server as TlsServer);
+      server.on('secureConnection', (socket: TLSSocket) => {
+        const refusal = tlsRefusal(socket, tls.clientAuth);
+        if (refusal === undefined) mqtt.#accept(socket);
+        else {
+          options.logger.debug({ remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, refusal);
+          socket.destroy();
+        }
+      });
+      // node:tls leaves a socket whose handshake failed or timed out open for this listener to close.
+      server.on('tlsClientError', (error, socket) => {
+        options.logger.debug({ err: error, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, 'TLS handshake failed');
+        socket.destroy();
+      });
+    }
     server.on('error', (error) => options.logger.error({ err: error }, 'MQTT listener error'));
     return mqtt;
   }
@@ -119,6 +155,7 @@ export class MqttServer {
     for (const socket of this.#sockets) socket.end();
     const deadline = setTimeout(() => {
       for (const socket of this.#sockets) socket.destroy();
+      for (const socket of this.#rawSockets ?? []) socket.destroy();
     }, 1000);
     await this.#listenerClosed;
     clearTimeout(deadline);
@@ -155,6 +192,15 @@ class SocketTransport implements Transport {
 
   get remoteAddress(): string {
     return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? 0}`;
+  }
+
+  // Getters rather than fields: read once at CONNECT, and no bytes per idle connection.
+  get certificateName(): string | undefined {
+    return this.server.kind === 'tls' ? certificateNameOf(this.socket) : undefined;
+  }
+
+  get kind(): string {
+    return this.server.kind;
   }
 
   write(data: Buffer): boolean {

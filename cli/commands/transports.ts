@@ -1,0 +1,52 @@
+// The broker's listeners besides plain MQTT over TCP: MQTTS (--mqtts-port), WebSocket
+// (--ws-port) and WebSocket over TLS (--wss-port). Each is off unless its port is set; all share
+// the TCP listener's options (broker, limits, authentication, connection count).
+import type { Logger } from 'pino';
+import { loadTls, MqttServer, MqttWebSocketServer, type MqttServerOptions, type TlsListener } from '../../protocols/mqtt/index.js';
+import type { StartSettings } from '../config/settings.js';
+
+export interface TransportListener {
+  /** 'mqtts', 'ws' or 'wss': the listening line's name for it. */
+  readonly name: 'mqtts' | 'ws' | 'wss';
+  readonly address: string;
+  readonly port: number;
+  stopAccepting(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the configured transport listeners, appending each to `started` as soon as it listens
+ * (so a failure part way leaves the earlier ones to the caller's shutdown).
+ */
+export async function startTransports(settings: StartSettings, shared: MqttServerOptions, logger: Logger, started: TransportListener[]): Promise<void> {
+  const { mqttsPort, wsPort, wssPort } = settings;
+  let tls: TlsListener | undefined;
+  if (mqttsPort !== undefined || wssPort !== undefined) {
+    // checkTransports made sure both are set whenever a TLS port is.
+    tls = await loadTls({ cert: settings.tlsCert as string, key: settings.tlsKey as string, ca: settings.tlsCa, clientAuth: settings.tlsClientAuth });
+  }
+  const child = (name: string): Logger => shared.logger.child({ transport: name });
+  if (mqttsPort !== undefined) {
+    const server = await MqttServer.start({ ...shared, port: mqttsPort, tls, portSetting: '--mqtts-port', logger: child('mqtts') });
+    started.push(listener('mqtts', server));
+  }
+  if (wsPort !== undefined) {
+    const server = await MqttWebSocketServer.start({ ...shared, port: wsPort, tls: undefined, path: settings.wsPath, portSetting: '--ws-port', logger: child('ws') });
+    started.push(listener('ws', server));
+  }
+  if (wssPort !== undefined) {
+    const server = await MqttWebSocketServer.start({ ...shared, port: wssPort, tls, path: settings.wsPath, portSetting: '--wss-port', logger: child('wss') });
+    started.push(listener('wss', server));
+  }
+  if (tls !== undefined && tls.clientAuth !== 'none') logger.info({ tlsClientAuth: tls.clientAuth }, `TLS listeners ask for client certificates (${tls.clientAuth})`);
+}
+
+function listener(name: TransportListener['name'], server: MqttServer | MqttWebSocketServer): TransportListener {
+  return {
+    name,
+    address: server.address,
+    port: server.port,
+    stopAccepting: () => server.stopAccepting(),
+    stop: () => server.stop(),
+  };
+}

@@ -27,3 +27,16 @@ export { claimAt, looksLikeJwt, rsaPublicKey, verifyJwt, type JwtKey, type JwtOp
 export { hashPassword, parsePasswordHash, verifyPassword } from './security/password-hash.js';
 export { formatScramCredentials, parseScramCredentials, SCRAM_SHA_256, ScramClient, scramCredentials, ScramServer, type ScramCredentials } from './security/scram.js';
 export { UserStore, USERS_SHARD, type UserDefinition, type UserInfo } from './security/user-store.js';
+export { parseReplayFilter, parseReplayRange, parseReplayTime, REPLAY_FROM_PROPERTY, REPLAY_PREFIX, REPLAY_TO_PROPERTY, type ReplayRange, type ReplayRequest } from './replay/replay-request.js';
+export { REPLAYS_PER_SESSION_MAX, type ReplayStart } from './replay/replays.js';
+export { PublishOrderMerge } from './replay/publish-order.js';
+export { AclErrors, AclPolicy, aclPublishTopic, aclSubscriptionFilter, effectiveAclDefault, evaluateRules, filterCovers, parseAclRule, parseAclRules, type AclAction, type AclDefault, type AclPermission, type AclPolicyOptions, type AclRule } from './security/acl.js';
+export { ACL_SHARD, AclStore, type StoredAclRule } from './security/acl-store.js';
+export { applyAutoSubscribe, responseInformationFor, type AutoSubscribed, type BrokerExtras } from './extras.js';
+export { DELAYED_SHARD, DelayedPublisher, type DelayedHost, type DelayedOptions } from './delayed/delayed-publisher.js';
+export { DELAYED_PREFIX, parseDelayedTopic } from './delayed/delayed-topic.js';
+export { DelayedErrors } from './delayed/delayed-errors.js';
+export { parseRewriteRules, REWRITE_SECTION, TopicRewriter, type RewriteRule } from './rules/topic-rewrite.js';
+export { AUTO_SUBSCRIBE_SECTION, parseAutoSubscribeRules, type AutoSubscribeRule } from './rules/auto-subscribe.js';
+export { RuleConfigError } from './rules/rule-config.js';
+export { SYS_PREFIX, SysPublisher, sysNodeLevel, type SysOptions } from './sys/sys-publisher.js';

@@ -14,11 +14,12 @@ import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
-import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
+import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
+import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
 export interface MqttLimits {
   maxPacketSize: number;
@@ -325,6 +326,15 @@ export class MqttConnection implements DeliverySink {
       protocol: 'mqtt',
       ...(auth.attributes === undefined ? {} : { attributes: auth.attributes }),
     };
+    const rewrite = this.broker.extras.rewrite;
+    if (will !== undefined && rewrite !== undefined) {
+      // The will is a publish of this client: the publish rewrite rules apply to it too, with
+      // the authenticated user name.
+      const topic = rewrite.publishTopic(will.topic, { clientId, username: identity.username });
+      const check = checkTopicName(topic, this.#topicLimits());
+      if (!check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(will.topic)} is rewritten to ${JSON.stringify(topic)}, which is not a valid topic name`);
+      will.topic = topic;
+    }
 
     // Session expiry: 5.0 says it; 3.1.1 persistent sessions last the broker's maximum.
     let expiry = v5 ? (properties.sessionExpiryInterval ?? 0) : clean ? 0 : this.limits.maxSessionExpiry;
@@ -356,6 +366,7 @@ export class MqttConnection implements DeliverySink {
       this.#clientId = '';
       throw error;
     }
+    const autoSubscribed = await this.#autoSubscribe(result.session);
     if (this.#state !== 'connecting') {
       // The socket closed while the session was being set up.
       await this.broker.disconnect(result.session, this, { publishWill: true });
@@ -386,11 +397,15 @@ export class MqttConnection implements DeliverySink {
         ...(authenticationMethod === undefined ? {} : { authenticationMethod }),
         ...(auth.authenticationData === undefined ? {} : { authenticationData: auth.authenticationData }),
       };
+      // MQTT-3.1.2-28: Response Information only to a client that asked for it.
+      const responseInformation = properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, identity.username) : undefined;
+      if (responseInformation !== undefined) connack.properties.responseInformation = responseInformation;
     }
     this.#send(connack);
     this.logger.debug({ clientId, remote: this.transport.remoteAddress, version: this.#version, sessionPresent: result.sessionPresent }, 'client connected');
     this.#armKeepAlive();
     result.session.attach(this);
+    for (const entry of autoSubscribed) this.broker.deliverRetained(result.session, entry.filter, entry.options, entry.isNew);
     const early = this.#early ?? [];
     this.#early = undefined;
     for (const raw of early) {
@@ -457,6 +472,26 @@ export class MqttConnection implements DeliverySink {
     waiter?.(packet.properties?.authenticationData);
   }
 
+  /** The auto-subscribe rules' subscriptions, made before CONNACK (their retained messages follow it). */
+  async #autoSubscribe(session: Session): Promise<AutoSubscribed[]> {
+    if (this.broker.extras.autoSubscribe === undefined) return [];
+    try {
+      const { subscribed, skipped } = await applyAutoSubscribe(this.broker, session, this.#topicLimits());
+      if (skipped.length > 0) this.logger.debug({ clientId: this.#clientId, skipped }, 'auto-subscribe rules that did not apply to this client');
+      return subscribed;
+    } catch (error) {
+      // The session is connected by now; failing the connection here would leave it claimed by
+      // a closed connection. The client is served without the rule's subscriptions instead.
+      this.logger.error({ err: error, clientId: this.#clientId }, 'auto-subscribe failed for a client; it connects without those subscriptions');
+      return [];
+    }
+  }
+
+  /** The identity the rewrite rules fill placeholders from. */
+  #rewriteIdentity(): { clientId: string; username: string | undefined } {
+    return this.broker.identityOf(this.#clientId) ?? { clientId: this.#clientId, username: undefined };
+  }
+
   #topicLimits(): { levelsMax: number; bytesMax: number } {
     return { levelsMax: this.limits.maxTopicLevels, bytesMax: this.limits.maxTopicLength };
   }
@@ -477,6 +512,9 @@ export class MqttConnection implements DeliverySink {
         topic = known;
       } else this.#topicAliasesIn.set(alias, topic);
     }
+    // Rewritten before the checks: access rules, routing and retained see the broker's name.
+    const rewrite = this.broker.extras.rewrite;
+    if (rewrite !== undefined && isCleanString(topic)) topic = rewrite.publishTopic(topic, this.#rewriteIdentity());
     if (topic !== this.#lastValidTopic) {
       if (!isCleanString(topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic name contains U+0000 or is not valid UTF-8');
       const check = checkTopicName(topic, this.#topicLimits());
@@ -516,6 +554,7 @@ export class MqttConnection implements DeliverySink {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
       return;
     }
+    if (!this.broker.mayPublish(this.#clientId, topic)) return this.#refusePublish(ack, qos, messageId, topic);
     const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
     let storedQos2: ((stored: boolean) => void) | undefined;
     if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
@@ -542,10 +581,29 @@ export class MqttConnection implements DeliverySink {
         this.logger.warn({ err: error, clientId: this.#clientId, topic }, 'publish failed');
         if (ack === undefined) return;
         if (this.#version !== 5) return this.#fail(ReasonCode.UnspecifiedError, 'the message could not be stored');
+        const refusal = delayedRefusal(code);
+        if (refusal !== undefined) return this.#completeAck(ack, qos, messageId, refusal, (error as Error).message);
         this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
       },
     );
   }
+
+  /**
+   * A publish the access policy refuses: 5.0 QoS 1/2 get PUBACK/PUBREC 0x87; 3.x has no way to
+   * say it, so the message is acknowledged and dropped (as is any QoS 0), and logged.
+   */
+  #refusePublish(ack: PendingAck | undefined, qos: QoS, messageId: number, topic: string): void {
+    this.#deniedCount += 1;
+    const level = this.#deniedCount === 1 ? 'warn' : 'debug';
+    this.logger[level]({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused: this.#deniedCount }, 'publish not authorized: message dropped');
+    if (ack === undefined) return;
+    // 3.x QoS 2: the PUBREL that follows the PUBREC must find the flow, as for a stored message.
+    if (this.#version !== 5 && qos === 2) this.#session?.inboundQos2.set(messageId, true);
+    this.#completeAck(ack, qos, messageId, this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success, 'not authorized to publish to this topic');
+  }
+
+  /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
+  #deniedCount = 0;
 
   #inboundDone(): void {
     if (this.#inboundInFlight > 0) this.#inboundInFlight -= 1;
@@ -616,13 +674,28 @@ export class MqttConnection implements DeliverySink {
     const granted: number[] = [];
     const accepted: Array<{ filter: string; options: SubscriptionOptions; index: number }> = [];
     const refusals: string[] = [];
+    const replays: Array<{ filter: string; request: ReplayRequest; options: SubscriptionOptions; index: number }> = [];
+    const rewrite = this.broker.extras.rewrite;
     for (const [index, subscription] of packet.subscriptions.entries()) {
-      const filter = subscription.topic;
-      const check = isCleanString(filter) ? checkTopicFilter(filter, this.#topicLimits()) : undefined;
-      if (check === undefined) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+      if (!isCleanString(subscription.topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+      const filter = rewrite === undefined ? subscription.topic : rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity());
+      const replay = replaySubscribeOf(filter, v5 ? packet.properties?.userProperties : undefined, this.#topicLimits());
+      if (replay.kind === 'refused') {
+        granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
+        refusals.push(replay.detail);
+        continue;
+      }
+      const check = checkTopicFilter(replay.kind === 'replay' ? replay.request.filter : filter, this.#topicLimits());
       if (!check.ok) {
         granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
         refusals.push(check.detail);
+        continue;
+      }
+      if (!this.broker.maySubscribe(this.#clientId, filter)) {
+        granted.push(v5 ? ReasonCode.NotAuthorized : 0x80);
+        refusals.push(`not authorized to subscribe to ${filter}`);
+        this.#deniedCount += 1;
+        this.logger[this.#deniedCount === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, filter, refused: this.#deniedCount }, 'subscription not authorized');
         continue;
       }
       if (filter.startsWith('$share/')) {
@@ -637,11 +710,18 @@ export class MqttConnection implements DeliverySink {
         retainHandling: (v5 ? (subscription.rh ?? 0) : 0) as 0 | 1 | 2,
         ...(subscriptionId === undefined ? {} : { subscriptionId }),
       };
-      accepted.push({ filter, options, index });
+      if (replay.kind === 'replay') replays.push({ filter, request: replay.request, options, index });
+      else accepted.push({ filter, options, index });
       granted.push(subscription.qos);
     }
     const isNew = accepted.length > 0 ? await this.broker.subscribe(session, accepted) : [];
     if (this.#state !== 'connected') return;
+    // Started before the SUBACK is written, delivering only after it (the first read awaits).
+    for (const replay of replays) {
+      if (this.broker.startReplay(session, replay.filter, replay.request, replay.options) === 'started') continue;
+      granted[replay.index] = v5 ? ReasonCode.QuotaExceeded : 0x80;
+      refusals.push(`${replay.filter}: ${REPLAYS_PER_SESSION_MAX} replays already run for this session`);
+    }
     this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties: this.#reason(refusals.length > 0 ? refusals.join('; ') : undefined).properties ?? {} } : {}) } as Packet);
     for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
   }
@@ -649,11 +729,14 @@ export class MqttConnection implements DeliverySink {
   async #onUnsubscribe(packet: IUnsubscribePacket): Promise<void> {
     const session = this.#session;
     if (session === undefined) return;
-    const filters = packet.unsubscriptions;
-    for (const filter of filters) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
-    const existed = await this.broker.unsubscribe(session, filters);
+    for (const filter of packet.unsubscriptions) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+    const rewrite = this.broker.extras.rewrite;
+    // The filter a SUBSCRIBE was rewritten to is the one to remove.
+    const filters = rewrite === undefined ? packet.unsubscriptions : packet.unsubscriptions.map((filter) => rewrite.subscribeFilter(filter, this.#rewriteIdentity()));
+    const replaysStopped = filters.map((filter) => this.broker.cancelReplay(session, filter));
+    const existed = await this.broker.unsubscribe(session, filters.map(unsubscribeTarget));
     if (this.#state !== 'connected') return;
-    const granted = this.#version === 5 ? existed.map((found) => (found ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
+    const granted = this.#version === 5 ? existed.map((found, i) => (found || replaysStopped[i] === true ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
     this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
   }
 
@@ -877,6 +960,21 @@ function publishTopicIsUtf8(raw: Buffer): boolean {
   const length = raw.readUInt16BE(position);
   if (position + 2 + length > raw.length) return true;
   return isUtf8(raw.subarray(position + 2, position + 2 + length));
+}
+
+/** The 5.0 reason code for a refused delayed publish (see engine/delayed/delayed-errors.ts). */
+function delayedRefusal(code: string | undefined): ReasonCode | undefined {
+  switch (code) {
+    case DelayedErrors.invalidTopic.code:
+      return ReasonCode.TopicNameInvalid;
+    case DelayedErrors.delayTooLong.code:
+    case DelayedErrors.full.code:
+      return ReasonCode.QuotaExceeded;
+    case DelayedErrors.notAuthorized.code:
+      return ReasonCode.NotAuthorized;
+    default:
+      return undefined;
+  }
 }
 
 /** MQTT-1.5.4-2: no U+0000; U+FFFD stands for bytes that were not UTF-8 (decoded leniently). */

@@ -135,6 +135,12 @@ function mqttLimits(settings: StartSettings): MqttLimits {
     maxKeepAlive: settings.maxKeepAlive,
     serverKeepAlive: settings.serverKeepAlive,
     maxConnections: settings.maxConnections,
+    maxConnectionsPerIp: settings.maxConnectionsPerIp,
+    maxConnectRate: settings.maxConnectRate,
+    maxConnectRatePerIp: settings.maxConnectRatePerIp,
+    maxPublishRate: settings.maxPublishRate,
+    maxPublishBytesRate: settings.maxPublishBytesRate,
+    maxSubscriptionsPerClient: settings.maxSubscriptionsPerClient,
   };
 }
 

@@ -15,13 +15,14 @@ import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePack
 import type { Logger } from 'pino';
 import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
+import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
-export interface MqttLimits {
+export interface MqttLimits extends Partial<AbuseLimits> {
   maxPacketSize: number;
   maxTopicLength: number;
   maxTopicLevels: number;
@@ -154,6 +155,13 @@ export class MqttConnection implements DeliverySink {
   get clientId(): string {
     return this.#clientId;
   }
+
+  /** Abuse limits for this connection (server.ts; none: no abuse limits, e.g. in-process tests). */
+  guard(guard: ClientGuard): void {
+    this.#guard = guard;
+  }
+
+  #guard: ClientGuard | undefined;
 
   #newParser(protocolVersion: number): ReturnType<typeof mqttPacket.parser> {
     const parser = mqttPacket.parser({ protocolVersion: protocolVersion as 3 | 4 | 5 });
@@ -303,6 +311,11 @@ export class MqttConnection implements DeliverySink {
         properties: messageProperties(willProperties),
         delaySeconds: willProperties.willDelayInterval ?? 0,
       };
+    }
+    const refusal = this.#guard?.refusal;
+    if (refusal !== undefined) {
+      this.#guard?.log.warn(`connect-${refusal.kind}`, { remote: this.transport.remoteAddress, clientId, detail: refusal.detail }, 'refused CONNECT over a connection limit');
+      return this.#refuse(!v5 ? ReasonCode.ServerUnavailable : refusal.kind === 'rate' ? ReasonCode.ConnectionRateExceeded : ReasonCode.QuotaExceeded, refusal.detail);
     }
     if (this.registry.connected >= this.limits.maxConnections) {
       return this.#refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, `the broker is at its connection limit (${this.limits.maxConnections})`);
@@ -525,6 +538,8 @@ export class MqttConnection implements DeliverySink {
     const messageId = packet.messageId ?? 0;
     if (qos > 0 && messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'a QoS 1/2 PUBLISH needs a non-zero packet identifier (MQTT-2.3.1-1)');
     if (qos === 0 && packet.dup) return this.#fail(ReasonCode.MalformedPacket, 'DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
+    const overLimit = this.#guard === undefined ? 'ok' : this.#overPublishLimit(packet);
+    if (overLimit === 'close') return;
     const inboundQos2 = session.inboundQos2;
     const known = qos === 2 ? inboundQos2.get(messageId) : undefined;
     if (known !== undefined) {
@@ -549,6 +564,11 @@ export class MqttConnection implements DeliverySink {
       // stored, stop reading from them until acks go out. (Counting stores, not packet ids: a
       // QoS 2 id is only freed by the client's PUBREL, which must still be read.)
       if (this.#version !== 5 && queue.length >= this.limits.maxInflight) this.#pause(Pause.Inflight, true);
+    }
+    if (overLimit === 'refuse') {
+      // 5.0 only (3.x was closed above): refused, not stored; QoS 0 has no answer and is dropped.
+      if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.QuotaExceeded, `more than ${this.limits.maxPublishBytesRate} payload bytes per second`);
+      return;
     }
     if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
@@ -604,6 +624,19 @@ export class MqttConnection implements DeliverySink {
 
   /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
   #deniedCount = 0;
+
+  /** Publish rate limits: over the message rate the connection ends (0x96); over the byte rate a 5.0 publish is refused (0x97). */
+  #overPublishLimit(packet: IPublishPacket): 'ok' | 'refuse' | 'close' {
+    const guard = this.#guard as ClientGuard;
+    const bytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
+    const verdict = guard.publish(this, bytes);
+    if (verdict === 'ok') return 'ok';
+    const detail = verdict === 'message-rate' ? `more than ${this.limits.maxPublishRate} PUBLISH packets per second` : `more than ${this.limits.maxPublishBytesRate} payload bytes per second`;
+    guard.log.warn(verdict, { clientId: this.#clientId, remote: this.transport.remoteAddress, detail }, verdict === 'message-rate' || this.#version !== 5 ? 'closing a client over a publish rate limit' : 'refused a publish over the byte rate limit');
+    if (verdict === 'byte-rate' && this.#version === 5) return 'refuse';
+    this.#fail(verdict === 'message-rate' ? ReasonCode.MessageRateTooHigh : ReasonCode.QuotaExceeded, detail);
+    return 'close';
+  }
 
   #inboundDone(): void {
     if (this.#inboundInFlight > 0) this.#inboundInFlight -= 1;
@@ -676,6 +709,8 @@ export class MqttConnection implements DeliverySink {
     const refusals: string[] = [];
     const replays: Array<{ filter: string; request: ReplayRequest; options: SubscriptionOptions; index: number }> = [];
     const rewrite = this.broker.extras.rewrite;
+    const maxSubscriptions = this.#guard?.maxSubscriptions ?? 0;
+    const withinQuota = subscriptionQuota(session.subscriptions, maxSubscriptions);
     for (const [index, subscription] of packet.subscriptions.entries()) {
       if (!isCleanString(subscription.topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
       const filter = rewrite === undefined ? subscription.topic : rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity());
@@ -701,6 +736,12 @@ export class MqttConnection implements DeliverySink {
       if (filter.startsWith('$share/')) {
         granted.push(v5 ? ReasonCode.SharedSubscriptionsNotSupported : 0x80);
         refusals.push(`shared subscriptions (${filter}) are not supported yet`);
+        continue;
+      }
+      if (!withinQuota(filter)) {
+        granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80);
+        refusals.push(`${filter}: the limit is ${maxSubscriptions} subscriptions per client`);
+        this.#guard?.log.warn('subscriptions', { clientId: this.#clientId, remote: this.transport.remoteAddress, filter, limit: maxSubscriptions }, 'refused a subscription over the limit per client');
         continue;
       }
       const options: SubscriptionOptions = {
@@ -734,9 +775,15 @@ export class MqttConnection implements DeliverySink {
     // The filter a SUBSCRIBE was rewritten to is the one to remove.
     const filters = rewrite === undefined ? packet.unsubscriptions : packet.unsubscriptions.map((filter) => rewrite.subscribeFilter(filter, this.#rewriteIdentity()));
     const replaysStopped = filters.map((filter) => this.broker.cancelReplay(session, filter));
-    const existed = await this.broker.unsubscribe(session, filters.map(unsubscribeTarget));
+    const targets = filters.map(unsubscribeTarget);
+    // A filter no SUBSCRIBE could have made (found by the fuzz test) has nothing to remove, and
+    // the routing trie only takes checked filters: 5.0 UNSUBACK 0x8F for it.
+    const valid = targets.map((filter) => checkTopicFilter(filter, this.#topicLimits()).ok);
+    const found = await this.broker.unsubscribe(session, targets.filter((_, index) => valid[index]));
     if (this.#state !== 'connected') return;
-    const granted = this.#version === 5 ? existed.map((found, i) => (found || replaysStopped[i] === true ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
+    let position = 0;
+    const existed = valid.map((ok) => (ok ? found[position++] === true : undefined));
+    const granted = this.#version === 5 ? existed.map((was, index) => (was === true || replaysStopped[index] === true ? ReasonCode.Success : was === undefined ? ReasonCode.TopicFilterInvalid : ReasonCode.NoSubscriptionExisted)) : undefined;
     this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
   }
 

@@ -23,3 +23,10 @@ export { deliveryFor, SendResult, Session, type CloseReason, type ConnectionInfo
 export { parseReplayFilter, parseReplayRange, parseReplayTime, REPLAY_FROM_PROPERTY, REPLAY_PREFIX, REPLAY_TO_PROPERTY, type ReplayRange, type ReplayRequest } from './replay/replay-request.js';
 export { REPLAYS_PER_SESSION_MAX, type ReplayStart } from './replay/replays.js';
 export { PublishOrderMerge } from './replay/publish-order.js';
+export { Authenticator, type AuthenticatorOptions, type AuthOutcome, type AuthRefusal, type AuthRequest, type JwtSettings } from './security/authenticator.js';
+export { DenyList, type DenyDefinition } from './security/deny-list.js';
+export { AuthErrors } from './security/errors.js';
+export { claimAt, looksLikeJwt, rsaPublicKey, verifyJwt, type JwtKey, type JwtOptions, type JwtResult } from './security/jwt.js';
+export { hashPassword, parsePasswordHash, verifyPassword } from './security/password-hash.js';
+export { formatScramCredentials, parseScramCredentials, SCRAM_SHA_256, ScramClient, scramCredentials, ScramServer, type ScramCredentials } from './security/scram.js';
+export { UserStore, USERS_SHARD, type UserDefinition, type UserInfo } from './security/user-store.js';

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { Broker, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
+import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { checkTopicFilter, checkTopicName, propertiesAt, REPLAYS_PER_SESSION_MAX, SendResult, type ReplayRequest } from '../../engine/index.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
@@ -58,10 +58,18 @@ export interface ConnectRequestInfo {
   protocolVersion: number;
   /** The verified client certificate's subject CN (mutual TLS), if any. */
   certificateName: string | undefined;
+  /** 5.0 enhanced authentication (CONNECT Authentication Method / Data), if any. */
+  authenticationMethod?: string | undefined;
+  authenticationData?: Buffer | undefined;
 }
 
-/** Authentication hook (filled by the security issue); the default accepts everyone. */
-export type Authenticate = (request: ConnectRequestInfo) => Promise<{ ok: true } | { ok: false; reason: 'bad-credentials' | 'not-authorized' }>;
+/**
+ * Authentication hook (engine/security's Authenticator in `shardline start`); the default
+ * accepts everyone and offers no enhanced authentication. A result of `ok: 'continue'` is a
+ * challenge: it goes to the client in AUTH 0x18 and the client's AUTH data goes to next().
+ * An accepted result without a username keeps the one the client sent.
+ */
+export type Authenticate = (request: ConnectRequestInfo) => Promise<AuthOutcome>;
 
 /** Shared by the connections of one server: the connected count for max-connections. */
 export interface ConnectionRegistry {
@@ -73,10 +81,14 @@ const PUBLISH_BACKLOG_PAUSE_BYTES = 1024 * 1024;
 /** Payloads from this size are written after their header instead of copied into one buffer. */
 const LARGE_PAYLOAD_BYTES = 8 * 1024;
 
-type State = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
+type State = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' | 'closed';
 
-/** The authentication hook until the security issue brings real users: everyone may connect. */
-const acceptEveryone: Authenticate = () => Promise.resolve({ ok: true });
+/** The authentication hook when none is given: everyone may connect; no enhanced authentication. */
+const acceptEveryone: Authenticate = (request) =>
+  Promise.resolve(request.authenticationMethod === undefined ? { ok: true } : { ok: false, reason: 'bad-method', detail: `authentication method ${JSON.stringify(request.authenticationMethod)} is not supported` });
+
+/** 5.0 reason code of an AUTH that continues an exchange (table 2-6). */
+const CONTINUE_AUTHENTICATION = 0x18;
 
 const ACK_COMMANDS = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const;
 
@@ -173,7 +185,11 @@ export class MqttConnection implements DeliverySink {
 
   #handleRaw(raw: Buffer): void {
     const type = (raw[0] as number) >> 4;
-    if (this.#state === 'awaiting-connect') {
+    if (this.#state === 'authenticating') {
+      // MQTT-3.1.2-30: with an Authentication Method, only AUTH or DISCONNECT until CONNACK.
+      if (type !== 15 && type !== 14) return this.#fail(ReasonCode.ProtocolError, 'only AUTH or DISCONNECT may be sent during enhanced authentication');
+      if (type === 15 && raw.length <= 2) return this.#fail(ReasonCode.ProtocolError, 'AUTH without a reason code during enhanced authentication (success is the server\'s to say)');
+    } else if (this.#state === 'awaiting-connect') {
       if (type !== 1) return this.#fail(ReasonCode.ProtocolError, 'the first packet must be CONNECT', true);
       const level = connectLevel(raw);
       if (level === undefined) return this.#refuseVersion('protocol name is not MQTT or MQIsdp');
@@ -214,6 +230,7 @@ export class MqttConnection implements DeliverySink {
       void this.#onConnect(packet as IConnectPacket).catch((error: unknown) => this.#internalError(error));
       return;
     }
+    if (this.#state === 'authenticating') return this.#onAuthStep(packet);
     if ((packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') && !packet.messageId) {
       return this.#fail(ReasonCode.ProtocolError, `${packet.cmd.toUpperCase()} with packet identifier 0 (MQTT-2.3.1-1)`);
     }
@@ -287,13 +304,28 @@ export class MqttConnection implements DeliverySink {
         delaySeconds: willProperties.willDelayInterval ?? 0,
       };
     }
-    if (properties.authenticationMethod !== undefined) return this.#refuse(ReasonCode.BadAuthenticationMethod, `authentication method ${JSON.stringify(properties.authenticationMethod)} is not supported`);
     if (this.registry.connected >= this.limits.maxConnections) {
       return this.#refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, `the broker is at its connection limit (${this.limits.maxConnections})`);
     }
-    const auth = await this.authenticate({ clientId, username: packet.username, password: packet.password, remoteAddress: this.transport.remoteAddress, protocolVersion: this.#version, certificateName: this.transport.certificateName });
-    if (!auth.ok) return this.#refuse(auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : ReasonCode.NotAuthorized, 'authentication failed');
-    if (this.#state !== 'connecting') return;
+    const authenticationMethod = v5 ? properties.authenticationMethod : undefined;
+    const auth = await this.#authenticateClient({
+      clientId,
+      username: packet.username,
+      password: packet.password,
+      remoteAddress: this.transport.remoteAddress,
+      protocolVersion: this.#version,
+      certificateName: this.transport.certificateName,
+      authenticationMethod,
+      authenticationData: v5 ? properties.authenticationData : undefined,
+    });
+    if (auth === undefined || this.#state !== 'connecting') return;
+    const identity: ClientIdentity = {
+      clientId,
+      username: 'username' in auth ? auth.username : packet.username,
+      remoteAddress: this.transport.remoteAddress,
+      protocol: 'mqtt',
+      ...(auth.attributes === undefined ? {} : { attributes: auth.attributes }),
+    };
 
     // Session expiry: 5.0 says it; 3.1.1 persistent sessions last the broker's maximum.
     let expiry = v5 ? (properties.sessionExpiryInterval ?? 0) : clean ? 0 : this.limits.maxSessionExpiry;
@@ -319,7 +351,7 @@ export class MqttConnection implements DeliverySink {
     this.#count(true);
     let result: Awaited<ReturnType<Broker['connect']>>;
     try {
-      result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this });
+      result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this, identity });
     } catch (error) {
       this.#count(false);
       this.#clientId = '';
@@ -352,6 +384,8 @@ export class MqttConnection implements DeliverySink {
         ...(assigned === undefined ? {} : { assignedClientIdentifier: assigned }),
         ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
         ...(expiryCapped ? { sessionExpiryInterval: expiry } : {}),
+        ...(authenticationMethod === undefined ? {} : { authenticationMethod }),
+        ...(auth.authenticationData === undefined ? {} : { authenticationData: auth.authenticationData }),
       };
     }
     this.#send(connack);
@@ -365,6 +399,63 @@ export class MqttConnection implements DeliverySink {
       this.#handleRaw(raw);
     }
     this.#pause(Pause.Connecting, false);
+  }
+
+  // ---- authentication ----------------------------------------------------------------------
+
+  /** Runs the hook, and the AUTH exchange while it challenges; undefined once refused or closed. */
+  async #authenticateClient(request: ConnectRequestInfo): Promise<Extract<AuthOutcome, { ok: true }> | undefined> {
+    let outcome = await this.authenticate(request);
+    while (outcome.ok === 'continue') {
+      if (this.#state !== 'connecting' || request.authenticationMethod === undefined) {
+        if (this.#state === 'connecting') this.#refuse(ReasonCode.BadAuthenticationMethod, 'a challenge without an authentication method');
+        return undefined;
+      }
+      const data = await this.#challenge(request.authenticationMethod, outcome.authenticationData);
+      if (data === false) return undefined;
+      outcome = await outcome.next(data);
+    }
+    if (this.#state !== 'connecting') return undefined;
+    if (outcome.ok === false) {
+      const code = outcome.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : outcome.reason === 'bad-method' ? ReasonCode.BadAuthenticationMethod : ReasonCode.NotAuthorized;
+      this.#refuse(code, outcome.reason === 'bad-method' ? (outcome.detail ?? 'authentication method not supported') : 'authentication failed');
+      return undefined;
+    }
+    return outcome;
+  }
+
+  #authWaiter: ((data: Buffer | undefined | false) => void) | undefined;
+  #authMethod = '';
+
+  /**
+   * Sends AUTH 0x18 with the challenge and reads until the client's AUTH: its data, or false when
+   * the connection ended. The connect timeout bounds each round.
+   */
+  #challenge(method: string, data: Buffer): Promise<Buffer | undefined | false> {
+    return new Promise((resolve) => {
+      this.#authWaiter = resolve;
+      this.#authMethod = method;
+      this.#state = 'authenticating';
+      this.#send({ cmd: 'auth', reasonCode: CONTINUE_AUTHENTICATION, properties: { authenticationMethod: method, authenticationData: data } } as Packet);
+      this.#timer = this.clock.setTimeout(() => this.#fail(ReasonCode.NotAuthorized, 'no AUTH answer within the connect timeout'), this.limits.connectTimeoutMs);
+      const early = this.#early ?? [];
+      this.#early = undefined;
+      for (const raw of early) if (this.#state === 'authenticating') this.#handleRaw(raw);
+      if (this.#state === 'authenticating') this.#pause(Pause.Connecting, false);
+    });
+  }
+
+  #onAuthStep(packet: Packet): void {
+    if (packet.cmd === 'disconnect') return this.#close();
+    if (packet.cmd !== 'auth') return this.#fail(ReasonCode.ProtocolError, `${packet.cmd.toUpperCase()} during enhanced authentication`);
+    if (packet.reasonCode !== CONTINUE_AUTHENTICATION) return this.#fail(ReasonCode.ProtocolError, `AUTH reason code 0x${(packet.reasonCode ?? 0).toString(16)} during the exchange (expected 0x18)`);
+    if (packet.properties?.authenticationMethod !== this.#authMethod) return this.#fail(ReasonCode.ProtocolError, 'AUTH with another authentication method than CONNECT');
+    this.clock.clearTimeout(this.#timer);
+    this.#state = 'connecting';
+    this.#pause(Pause.Connecting, true);
+    const waiter = this.#authWaiter;
+    this.#authWaiter = undefined;
+    waiter?.(packet.properties?.authenticationData);
   }
 
   #topicLimits(): { levelsMax: number; bytesMax: number } {
@@ -645,8 +736,8 @@ export class MqttConnection implements DeliverySink {
   /** Ends the connection for a protocol violation, with a reason code where the version has one. */
   #fail(code: ReasonCode, detail: string, silent = false): void {
     if (this.#state === 'closed') return;
-    if (this.#state === 'awaiting-connect' || this.#state === 'connecting') {
-      if (!silent && this.#state === 'connecting') return this.#refuse(code, detail);
+    if (this.#state === 'awaiting-connect' || this.#state === 'connecting' || this.#state === 'authenticating') {
+      if (!silent && this.#state !== 'awaiting-connect') return this.#refuse(code, detail);
       this.logger.debug({ remote: this.transport.remoteAddress, reasonCode: code, detail }, 'closing a connection before CONNACK');
       if (!silent && this.#version === 5 && code === ReasonCode.MalformedPacket) this.#send({ cmd: 'connack', sessionPresent: false, reasonCode: code } as Packet);
       this.#close();
@@ -669,6 +760,10 @@ export class MqttConnection implements DeliverySink {
     this.clock.clearTimeout(this.#timer);
     this.transport.end();
     this.#count(false);
+    // An AUTH exchange in progress ends with the connection.
+    const authWaiter = this.#authWaiter;
+    this.#authWaiter = undefined;
+    authWaiter?.(false);
     if (wasState === 'connected' && this.#session !== undefined) {
       const session = this.#session;
       this.broker

@@ -20,9 +20,6 @@ export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 export { SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
 export { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 export { deliveryFor, SendResult, Session, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';
-export { parseReplayFilter, parseReplayRange, parseReplayTime, REPLAY_FROM_PROPERTY, REPLAY_PREFIX, REPLAY_TO_PROPERTY, type ReplayRange, type ReplayRequest } from './replay/replay-request.js';
-export { REPLAYS_PER_SESSION_MAX, type ReplayStart } from './replay/replays.js';
-export { PublishOrderMerge } from './replay/publish-order.js';
 export { Authenticator, type AuthenticatorOptions, type AuthOutcome, type AuthRefusal, type AuthRequest, type JwtSettings } from './security/authenticator.js';
 export { DenyList, type DenyDefinition } from './security/deny-list.js';
 export { AuthErrors } from './security/errors.js';
@@ -30,3 +27,8 @@ export { claimAt, looksLikeJwt, rsaPublicKey, verifyJwt, type JwtKey, type JwtOp
 export { hashPassword, parsePasswordHash, verifyPassword } from './security/password-hash.js';
 export { formatScramCredentials, parseScramCredentials, SCRAM_SHA_256, ScramClient, scramCredentials, ScramServer, type ScramCredentials } from './security/scram.js';
 export { UserStore, USERS_SHARD, type UserDefinition, type UserInfo } from './security/user-store.js';
+export { parseReplayFilter, parseReplayRange, parseReplayTime, REPLAY_FROM_PROPERTY, REPLAY_PREFIX, REPLAY_TO_PROPERTY, type ReplayRange, type ReplayRequest } from './replay/replay-request.js';
+export { REPLAYS_PER_SESSION_MAX, type ReplayStart } from './replay/replays.js';
+export { PublishOrderMerge } from './replay/publish-order.js';
+export { AclErrors, AclPolicy, aclPublishTopic, aclSubscriptionFilter, effectiveAclDefault, evaluateRules, filterCovers, parseAclRule, parseAclRules, type AclAction, type AclDefault, type AclPermission, type AclPolicyOptions, type AclRule } from './security/acl.js';
+export { ACL_SHARD, AclStore, type StoredAclRule } from './security/acl-store.js';

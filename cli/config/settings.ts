@@ -88,6 +88,7 @@ export const START_SETTINGS = [
   { key: 'max-keep-alive', kind: { type: 'integer', min: 1, max: 65_535 }, default: 65_535, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest keep-alive granted; a 5.0 client asking more gets Server Keep Alive = this' },
   { key: 'server-keep-alive', kind: { type: 'integer', min: 0, max: 65_535 }, default: 0, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: "keep-alive imposed on 5.0 clients via CONNACK Server Keep Alive; 0 = use the client's" },
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
+  { key: 'acl-default', kind: { type: 'enum', values: ['allow', 'deny'] }, defaultText: 'deny with acl rules in the config file, allow without', valueName: 'POLICY', group: 'node', description: 'allow or deny: what the ACL decides when no rule matches a publish, subscribe or delivery (rules: the acl section of the config file and the $acl shard)' },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof START_SETTINGS)[number]['key'];
@@ -122,6 +123,8 @@ export interface StartSettings {
   maxKeepAlive: number;
   serverKeepAlive: number;
   dataShards: number;
+  /** undefined: deny when the config file has ACL rules, allow when it has none. */
+  aclDefault: 'allow' | 'deny' | undefined;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;
   /** The config file's rule sections as written (unvalidated), with the file they came from. */

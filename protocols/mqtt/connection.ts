@@ -517,6 +517,7 @@ export class MqttConnection implements DeliverySink {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
       return;
     }
+    if (!this.broker.mayPublish(this.#clientId, topic)) return this.#refusePublish(ack, qos, messageId, topic);
     const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
     let storedQos2: ((stored: boolean) => void) | undefined;
     if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
@@ -547,6 +548,23 @@ export class MqttConnection implements DeliverySink {
       },
     );
   }
+
+  /**
+   * A publish the access policy refuses: 5.0 QoS 1/2 get PUBACK/PUBREC 0x87; 3.x has no way to
+   * say it, so the message is acknowledged and dropped (as is any QoS 0), and logged.
+   */
+  #refusePublish(ack: PendingAck | undefined, qos: QoS, messageId: number, topic: string): void {
+    this.#deniedCount += 1;
+    const level = this.#deniedCount === 1 ? 'warn' : 'debug';
+    this.logger[level]({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused: this.#deniedCount }, 'publish not authorized: message dropped');
+    if (ack === undefined) return;
+    // 3.x QoS 2: the PUBREL that follows the PUBREC must find the flow, as for a stored message.
+    if (this.#version !== 5 && qos === 2) this.#session?.inboundQos2.set(messageId, true);
+    this.#completeAck(ack, qos, messageId, this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success, 'not authorized to publish to this topic');
+  }
+
+  /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
+  #deniedCount = 0;
 
   #inboundDone(): void {
     if (this.#inboundInFlight > 0) this.#inboundInFlight -= 1;
@@ -631,6 +649,13 @@ export class MqttConnection implements DeliverySink {
       if (!check.ok) {
         granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
         refusals.push(check.detail);
+        continue;
+      }
+      if (!this.broker.maySubscribe(this.#clientId, filter)) {
+        granted.push(v5 ? ReasonCode.NotAuthorized : 0x80);
+        refusals.push(`not authorized to subscribe to ${filter}`);
+        this.#deniedCount += 1;
+        this.logger[this.#deniedCount === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, filter, refused: this.#deniedCount }, 'subscription not authorized');
         continue;
       }
       if (filter.startsWith('$share/')) {

@@ -15,6 +15,8 @@ import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import { messageToRecord, recordToMessage, type Message } from './messages/message.js';
+import type { ReplayRequest } from './replay/replay-request.js';
+import { Replays, type ReplayStart } from './replay/replays.js';
 import { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
@@ -161,6 +163,7 @@ export class Broker {
   access: AccessPolicy;
   /** The identity of each session's latest connection: deliveries are checked against it. */
   readonly #identities = new Map<string, ClientIdentity>();
+  readonly #replays: Replays;
 
   private constructor(options: BrokerOptions) {
     this.access = options.access ?? allowEverything;
@@ -191,6 +194,31 @@ export class Broker {
       },
       mayRead: (session, topic) => this.mayRead(session.clientId, topic),
     };
+    const sessionHost = this.#host;
+    this.#replays = new Replays({
+      get shardCount() {
+        return dataShards();
+      },
+      // The session host's, which an operator may change at run time.
+      get maxQueuedBytes() {
+        return sessionHost.maxQueuedBytes;
+      },
+      shardOf: (topic) => this.shardOf(topic),
+      dispatchFrontier: (shard) => this.#frontier[shard] as number,
+      readByTime: (shard, timestamp, limits) => this.#store.readByTime(this.#dataShards[shard] as string, timestamp, limits),
+      read: (shard, offset, limits) => this.#readFrom(shard, offset, limits),
+      mayRead: (clientId, topic) => this.mayRead(clientId, topic),
+      now: () => this.#clock.now(),
+      subscribe: (session, filter, subscription) => {
+        this.subscribe(session, [{ filter, options: subscription }]).catch((error: unknown) => this.#logger.error({ err: error, clientId: session.clientId, filter }, 'recording the subscription of a live replay failed'));
+      },
+      delivered: (count) => {
+        this.stats.messagesOut += count;
+      },
+      failed: (session, filter, error) => {
+        this.#logger.error({ err: error, clientId: session.clientId, filter }, 'a replay failed reading the journal; it ends here');
+      },
+    });
   }
 
   /** Opens the broker over a store: creates missing shards, then rebuilds the projections. */
@@ -314,6 +342,20 @@ export class Broker {
     return identity !== undefined && this.access.mayRead(identity, topic);
   }
 
+  /** Whether this session's client may publish to the topic (the access policy; front ends ask before publish()). */
+  mayPublish(clientId: string, topic: string): boolean {
+    if (this.access === allowEverything) return true;
+    const identity = this.#identities.get(clientId);
+    return identity !== undefined && this.access.mayPublish(identity, topic);
+  }
+
+  /** Whether this session's client may subscribe to the filter (front ends ask before subscribe()). */
+  maySubscribe(clientId: string, filter: string): boolean {
+    if (this.access === allowEverything) return true;
+    const identity = this.#identities.get(clientId);
+    return identity !== undefined && this.access.maySubscribe(identity, filter);
+  }
+
   /** The identity of a session's latest connection (undefined before its first since start). */
   identityOf(clientId: string): ClientIdentity | undefined {
     return this.#identities.get(clientId);
@@ -356,6 +398,7 @@ export class Broker {
   /** Hands a durable message to the online sessions it matches; returns whether any matched. */
   #dispatch(message: Message, shard: number, offset: number): boolean {
     this.#frontier[shard] = offset + 1;
+    this.#replays.dispatched(message, shard, offset);
     const matches = this.#trie.match(message.topic);
     if (matches.length === 0) return false;
     if (matches.length === 1) {
@@ -383,18 +426,22 @@ export class Broker {
     session.offerLive(delivery);
   }
 
-  async #readBack(shard: number, from: number): Promise<Array<{ offset: number; message: Message }>> {
+  /** A page of a data shard from `from`, or from its start when retention removed `from`. */
+  async #readFrom(shard: number, from: number, limits: { maxRecords: number; maxBytes: number }): Promise<JournalRecord[]> {
     const name = this.#dataShards[shard] as string;
-    let records: JournalRecord[];
     try {
-      records = await this.#store.read(name, from, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
+      return await this.#store.read(name, from, limits);
     } catch (error) {
       if ((error as { code?: string }).code !== 'SL_JOURNAL_OFFSET_OUT_OF_RANGE') throw error;
       const info = await this.#store.info(name);
       if (from >= info.startOffset) throw error;
-      this.#logger.warn({ shard: name, from, startOffset: info.startOffset }, 'a session cursor points below the shard start (retention removed those messages); reading on from the start');
-      records = await this.#store.read(name, info.startOffset, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
+      this.#logger.warn({ shard: name, from, startOffset: info.startOffset }, 'a read position points below the shard start (retention removed those messages); reading on from the start');
+      return await this.#store.read(name, info.startOffset, limits);
     }
+  }
+
+  async #readBack(shard: number, from: number): Promise<Array<{ offset: number; message: Message }>> {
+    const records = await this.#readFrom(shard, from, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
     const out: Array<{ offset: number; message: Message }> = [];
     for (const record of records) {
       const message = recordToMessage(record);
@@ -444,9 +491,12 @@ export class Broker {
     this.#sessions.set(clientId, session);
     this.#expiry.set(clientId, request.expirySeconds);
     session.claim(request.sink);
-    this.#identities.set(clientId, request.identity ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' });
+    const identity = request.identity ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' };
+    this.#identities.set(clientId, identity);
+    // The will remembers who set it: it is checked when published, maybe after a restart.
+    const will = request.will === undefined ? undefined : { ...request.will, publisher: identity };
     if (request.expirySeconds > 0) {
-      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(request.will === undefined ? {} : { will: request.will }) }));
+      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(will === undefined ? {} : { will }) }));
       if (durable === undefined) {
         // Newly durable (a new session, or one that lived in memory only until now): everything
         // it has goes to the journal, with cursors at the present position.
@@ -458,7 +508,7 @@ export class Broker {
       // outlive a crash (it stays in memory until the disconnect).
       for (const input of endRecords(durable)) record(input);
     }
-    this.#willOf.set(clientId, request.will);
+    this.#willOf.set(clientId, will);
     if (writes.length > 0) {
       try {
         await this.#sessionWrites.addAll(writes, null);
@@ -560,6 +610,20 @@ export class Broker {
     }
   }
 
+  /**
+   * Starts a time-range replay for the session's connection (engine/replay/replays.ts); a live
+   * one subscribes the session to the filter when it has caught up. `key` names it for
+   * cancelReplay (the subscription text the client used).
+   */
+  startReplay(session: Session, key: string, request: ReplayRequest, options: SubscriptionOptions): ReplayStart {
+    return this.#replays.start(session, key, request, options);
+  }
+
+  /** Stops a running replay; false when none runs under that key. */
+  cancelReplay(session: Session, key: string): boolean {
+    return this.#replays.cancel(session, key);
+  }
+
   /** Removes subscriptions; returns which existed. */
   async unsubscribe(session: Session, filters: readonly string[]): Promise<boolean[]> {
     const existed = filters.map((filter) => {
@@ -575,7 +639,7 @@ export class Broker {
   }
 
   #publishWill(clientId: string, will: WillMessage): void {
-    this.#publishInternal(willToMessage(will, clientId, this.#clock.now()), `will of ${clientId}`);
+    if (this.#willAllowed(clientId, will)) this.#publishInternal(willToMessage(will, clientId, this.#clock.now()), `will of ${clientId}`);
     const durable = this.#table.sessions.get(clientId);
     if (durable?.meta.will !== undefined && !durable.meta.connected) {
       const { will: _published, ...rest } = durable.meta;
@@ -583,6 +647,16 @@ export class Broker {
       this.#table.apply(record);
       void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a published will failed'));
     }
+  }
+
+  /** A will goes through the same publish check as its client's publishes; a forbidden one is dropped and logged. */
+  #willAllowed(clientId: string, will: WillMessage): boolean {
+    if (this.access === allowEverything) return true;
+    // Wills recorded before wills carried their publisher: checked as an anonymous client's.
+    const publisher = will.publisher ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' };
+    if (this.access.mayPublish(publisher, will.topic)) return true;
+    this.#logger.warn({ clientId, username: publisher.username, topic: will.topic }, 'will message dropped: the access policy does not allow its client to publish to its topic');
+    return false;
   }
 
   #publishInternal(message: Message, what: string): void {

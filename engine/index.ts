@@ -27,3 +27,8 @@ export { claimAt, looksLikeJwt, rsaPublicKey, verifyJwt, type JwtKey, type JwtOp
 export { hashPassword, parsePasswordHash, verifyPassword } from './security/password-hash.js';
 export { formatScramCredentials, parseScramCredentials, SCRAM_SHA_256, ScramClient, scramCredentials, ScramServer, type ScramCredentials } from './security/scram.js';
 export { UserStore, USERS_SHARD, type UserDefinition, type UserInfo } from './security/user-store.js';
+export { parseReplayFilter, parseReplayRange, parseReplayTime, REPLAY_FROM_PROPERTY, REPLAY_PREFIX, REPLAY_TO_PROPERTY, type ReplayRange, type ReplayRequest } from './replay/replay-request.js';
+export { REPLAYS_PER_SESSION_MAX, type ReplayStart } from './replay/replays.js';
+export { PublishOrderMerge } from './replay/publish-order.js';
+export { AclErrors, AclPolicy, aclPublishTopic, aclSubscriptionFilter, effectiveAclDefault, evaluateRules, filterCovers, parseAclRule, parseAclRules, type AclAction, type AclDefault, type AclPermission, type AclPolicyOptions, type AclRule } from './security/acl.js';
+export { ACL_SHARD, AclStore, type StoredAclRule } from './security/acl-store.js';

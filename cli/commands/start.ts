@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
-import { Broker, type Authenticator, type UserStore } from '../../engine/index.js';
+import { Broker, type AclStore, type Authenticator, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
@@ -32,6 +32,7 @@ import { UsageError, type Command } from '../command.js';
 import { camelName, effectiveRoles, isLiveSetting, parseLiveSetting, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
 import { openAuthentication, securityConfig } from '../config/security.js';
 import { createLogger, setLogLevel } from '../logger.js';
+import { configAclRules, installAcl } from './start-acl.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
 const REMOTE_JOURNAL_WAIT_MS = 30_000;
@@ -240,6 +241,7 @@ interface Running {
   journalServer?: JournalServer;
   remoteStore?: ShardStore;
   broker?: Broker;
+  acl?: AclStore;
   mqtt?: MqttServer;
   admin?: AdminServer;
   /** MQTT users (config file and `$users`), for the admin API. */
@@ -263,6 +265,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   // finishes its appends, then the sockets go.
   mqtt?.stopAccepting();
   if (broker !== undefined) await step('closing the broker', () => broker.close());
+  running.acl?.close();
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
   if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
@@ -291,6 +294,7 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
+    running.acl = await installAcl(running.broker, store, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));
     const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' })).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
     const authenticate = authenticator.authenticate.bind(authenticator);
     running.users = users;
@@ -323,6 +327,7 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
     settings: () => publicSettings(settings),
     changeSettings: (changes) => changeSettings(settings, changes, running, logger),
     ...(running.users === undefined ? {} : { users: running.users }),
+    ...(running.acl === undefined ? {} : { acl: running.acl }),
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));
@@ -384,6 +389,7 @@ export const startCommand: Command = {
   options: startOptionSpec(),
   async run(values) {
     const settings = await resolveStartSettings(values, process.env);
+    configAclRules(settings);
     const logger = createLogger(settings.logLevel);
     routeGrpcLogs(logger.child({ component: 'grpc' }));
     for (const warning of settings.warnings) logger.warn(warning);

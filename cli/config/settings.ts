@@ -94,6 +94,7 @@ export const START_SETTINGS = [
   { key: 'max-publish-bytes-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'PUBLISH payload bytes per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 PUBACK/PUBREC 0x97 (QoS 0 dropped), 3.1.1 close' },
   { key: 'max-subscriptions-per-client', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'subscriptions one session may hold, 0 for no limit; past it: SUBACK 0x97 (5.0) / 0x80 (3.1.1) for that filter' },
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
+  { key: 'acl-default', kind: { type: 'enum', values: ['allow', 'deny'] }, defaultText: 'deny with acl rules in the config file, allow without', valueName: 'POLICY', group: 'node', description: 'allow or deny: what the ACL decides when no rule matches a publish, subscribe or delivery (rules: the acl section of the config file and the $acl shard)' },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof START_SETTINGS)[number]['key'];
@@ -134,6 +135,8 @@ export interface StartSettings {
   maxPublishBytesRate: number;
   maxSubscriptionsPerClient: number;
   dataShards: number;
+  /** undefined: deny when the config file has ACL rules, allow when it has none. */
+  aclDefault: 'allow' | 'deny' | undefined;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;
   /** The config file's rule sections as written (unvalidated), with the file they came from. */

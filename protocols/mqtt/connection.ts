@@ -14,12 +14,13 @@ import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
-import { checkTopicFilter, checkTopicName, propertiesAt, SendResult } from '../../engine/index.js';
+import { checkTopicFilter, checkTopicName, propertiesAt, REPLAYS_PER_SESSION_MAX, SendResult, type ReplayRequest } from '../../engine/index.js';
 import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
+import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
 export interface MqttLimits extends Partial<AbuseLimits> {
   maxPacketSize: number;
@@ -536,6 +537,7 @@ export class MqttConnection implements DeliverySink {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
       return;
     }
+    if (!this.broker.mayPublish(this.#clientId, topic)) return this.#refusePublish(ack, qos, messageId, topic);
     const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
     let storedQos2: ((stored: boolean) => void) | undefined;
     if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
@@ -579,6 +581,23 @@ export class MqttConnection implements DeliverySink {
     this.#fail(verdict === 'message-rate' ? ReasonCode.MessageRateTooHigh : ReasonCode.QuotaExceeded, detail);
     return 'close';
   }
+
+  /**
+   * A publish the access policy refuses: 5.0 QoS 1/2 get PUBACK/PUBREC 0x87; 3.x has no way to
+   * say it, so the message is acknowledged and dropped (as is any QoS 0), and logged.
+   */
+  #refusePublish(ack: PendingAck | undefined, qos: QoS, messageId: number, topic: string): void {
+    this.#deniedCount += 1;
+    const level = this.#deniedCount === 1 ? 'warn' : 'debug';
+    this.logger[level]({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused: this.#deniedCount }, 'publish not authorized: message dropped');
+    if (ack === undefined) return;
+    // 3.x QoS 2: the PUBREL that follows the PUBREC must find the flow, as for a stored message.
+    if (this.#version !== 5 && qos === 2) this.#session?.inboundQos2.set(messageId, true);
+    this.#completeAck(ack, qos, messageId, this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success, 'not authorized to publish to this topic');
+  }
+
+  /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
+  #deniedCount = 0;
 
   #inboundDone(): void {
     if (this.#inboundInFlight > 0) this.#inboundInFlight -= 1;
@@ -651,13 +670,27 @@ export class MqttConnection implements DeliverySink {
     const refusals: string[] = [];
     const maxSubscriptions = this.#guard?.maxSubscriptions ?? 0;
     const withinQuota = subscriptionQuota(session.subscriptions, maxSubscriptions);
+    const replays: Array<{ filter: string; request: ReplayRequest; options: SubscriptionOptions; index: number }> = [];
     for (const [index, subscription] of packet.subscriptions.entries()) {
       const filter = subscription.topic;
-      const check = isCleanString(filter) ? checkTopicFilter(filter, this.#topicLimits()) : undefined;
-      if (check === undefined) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+      if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+      const replay = replaySubscribeOf(filter, v5 ? packet.properties?.userProperties : undefined, this.#topicLimits());
+      if (replay.kind === 'refused') {
+        granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
+        refusals.push(replay.detail);
+        continue;
+      }
+      const check = checkTopicFilter(replay.kind === 'replay' ? replay.request.filter : filter, this.#topicLimits());
       if (!check.ok) {
         granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
         refusals.push(check.detail);
+        continue;
+      }
+      if (!this.broker.maySubscribe(this.#clientId, filter)) {
+        granted.push(v5 ? ReasonCode.NotAuthorized : 0x80);
+        refusals.push(`not authorized to subscribe to ${filter}`);
+        this.#deniedCount += 1;
+        this.logger[this.#deniedCount === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, filter, refused: this.#deniedCount }, 'subscription not authorized');
         continue;
       }
       if (filter.startsWith('$share/')) {
@@ -665,7 +698,8 @@ export class MqttConnection implements DeliverySink {
         refusals.push(`shared subscriptions (${filter}) are not supported yet`);
         continue;
       }
-      if (!withinQuota(filter)) {
+      // Replays are bounded on their own (REPLAYS_PER_SESSION_MAX); they are not subscriptions.
+      if (replay.kind !== 'replay' && !withinQuota(filter)) {
         granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80);
         refusals.push(`${filter}: the limit is ${maxSubscriptions} subscriptions per client`);
         this.#guard?.log.warn('subscriptions', { clientId: this.#clientId, remote: this.transport.remoteAddress, filter, limit: maxSubscriptions }, 'refused a subscription over the limit per client');
@@ -678,11 +712,18 @@ export class MqttConnection implements DeliverySink {
         retainHandling: (v5 ? (subscription.rh ?? 0) : 0) as 0 | 1 | 2,
         ...(subscriptionId === undefined ? {} : { subscriptionId }),
       };
-      accepted.push({ filter, options, index });
+      if (replay.kind === 'replay') replays.push({ filter, request: replay.request, options, index });
+      else accepted.push({ filter, options, index });
       granted.push(subscription.qos);
     }
     const isNew = accepted.length > 0 ? await this.broker.subscribe(session, accepted) : [];
     if (this.#state !== 'connected') return;
+    // Started before the SUBACK is written, delivering only after it (the first read awaits).
+    for (const replay of replays) {
+      if (this.broker.startReplay(session, replay.filter, replay.request, replay.options) === 'started') continue;
+      granted[replay.index] = v5 ? ReasonCode.QuotaExceeded : 0x80;
+      refusals.push(`${replay.filter}: ${REPLAYS_PER_SESSION_MAX} replays already run for this session`);
+    }
     this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties: this.#reason(refusals.length > 0 ? refusals.join('; ') : undefined).properties ?? {} } : {}) } as Packet);
     for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
   }
@@ -692,14 +733,17 @@ export class MqttConnection implements DeliverySink {
     if (session === undefined) return;
     const filters = packet.unsubscriptions;
     for (const filter of filters) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+    const replaysStopped = filters.map((filter) => this.broker.cancelReplay(session, filter));
     // A filter no SUBSCRIBE could have made (found by the fuzz test) has nothing to remove, and
     // the routing trie only takes checked filters: 5.0 UNSUBACK 0x8F for it.
-    const valid = filters.map((filter) => checkTopicFilter(filter, this.#topicLimits()).ok);
-    const found = await this.broker.unsubscribe(session, filters.filter((_, index) => valid[index]));
+    const targets = filters.map(unsubscribeTarget);
+    const valid = targets.map((target) => checkTopicFilter(target, this.#topicLimits()).ok);
+    const found = await this.broker.unsubscribe(session, targets.filter((_, index) => valid[index]));
     if (this.#state !== 'connected') return;
     let position = 0;
     const existed = valid.map((ok) => (ok ? found[position++] === true : undefined));
-    const granted = this.#version === 5 ? existed.map((was) => (was === undefined ? ReasonCode.TopicFilterInvalid : was ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
+    const granted =
+      this.#version === 5 ? existed.map((was, i) => (was === undefined ? ReasonCode.TopicFilterInvalid : was || replaysStopped[i] === true ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
     this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
   }
 

@@ -95,6 +95,11 @@ export const START_SETTINGS = [
   { key: 'max-subscriptions-per-client', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'subscriptions one session may hold, 0 for no limit; past it: SUBACK 0x97 (5.0) / 0x80 (3.1.1) for that filter' },
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
   { key: 'acl-default', kind: { type: 'enum', values: ['allow', 'deny'] }, defaultText: 'deny with acl rules in the config file, allow without', valueName: 'POLICY', group: 'node', description: 'allow or deny: what the ACL decides when no rule matches a publish, subscribe or delivery (rules: the acl section of the config file and the $acl shard)' },
+  { key: 'max-delay-seconds', kind: { type: 'integer', min: 1, max: 4_294_967 }, default: 604_800, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest delay of a delayed publish ($delayed/SECONDS/TOPIC); longer: 5.0 PUBACK 0x97, 3.1.1 close' },
+  { key: 'max-delayed-messages', kind: { type: 'integer', min: 0 }, default: 100_000, unit: 'count', valueName: 'N', group: 'limit', description: 'delayed messages held at once; more: 5.0 PUBACK 0x97, 3.1.1 close; 0 turns delayed publish off ($delayed/... is then an ordinary topic)' },
+  { key: 'sys-interval', kind: { type: 'integer', min: 0, max: 86_400 }, default: 10, unit: 'seconds', valueName: 'SECONDS', group: 'node', description: 'how often the broker publishes its statistics to $SYS/brokers/NODE/...; 0 turns them off' },
+  { key: 'node-name', kind: { type: 'string' }, defaultText: 'the host name', valueName: 'NAME', group: 'node', description: 'this node\'s name in $SYS/brokers/NODE/... (/, + and # become _)' },
+  { key: 'response-information', kind: { type: 'string' }, default: 'reply/${clientid}', valueName: 'TEMPLATE', group: 'node', description: 'MQTT 5.0 CONNACK Response Information for clients that ask for it; ${clientid} and ${username} are filled in' },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof START_SETTINGS)[number]['key'];
@@ -137,6 +142,12 @@ export interface StartSettings {
   dataShards: number;
   /** undefined: deny when the config file has ACL rules, allow when it has none. */
   aclDefault: 'allow' | 'deny' | undefined;
+  maxDelaySeconds: number;
+  maxDelayedMessages: number;
+  sysInterval: number;
+  /** undefined: the host name. */
+  nodeName: string | undefined;
+  responseInformation: string;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;
   /** The config file's rule sections as written (unvalidated), with the file they came from. */

@@ -15,6 +15,8 @@ import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import { messageToRecord, recordToMessage, type Message } from './messages/message.js';
+import type { ReplayRequest } from './replay/replay-request.js';
+import { Replays, type ReplayStart } from './replay/replays.js';
 import { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
@@ -165,6 +167,7 @@ export class Broker {
   access: AccessPolicy;
   /** The identity of each session's latest connection: deliveries are checked against it. */
   readonly #identities = new Map<string, ClientIdentity>();
+  readonly #replays: Replays;
   /** Optional features (delayed publish, rewrite, auto-subscribe), set by the node after open. */
   extras: BrokerExtras = {};
 
@@ -197,6 +200,31 @@ export class Broker {
       },
       mayRead: (session, topic) => this.mayRead(session.clientId, topic),
     };
+    const sessionHost = this.#host;
+    this.#replays = new Replays({
+      get shardCount() {
+        return dataShards();
+      },
+      // The session host's, which an operator may change at run time.
+      get maxQueuedBytes() {
+        return sessionHost.maxQueuedBytes;
+      },
+      shardOf: (topic) => this.shardOf(topic),
+      dispatchFrontier: (shard) => this.#frontier[shard] as number,
+      readByTime: (shard, timestamp, limits) => this.#store.readByTime(this.#dataShards[shard] as string, timestamp, limits),
+      read: (shard, offset, limits) => this.#readFrom(shard, offset, limits),
+      mayRead: (clientId, topic) => this.mayRead(clientId, topic),
+      now: () => this.#clock.now(),
+      subscribe: (session, filter, subscription) => {
+        this.subscribe(session, [{ filter, options: subscription }]).catch((error: unknown) => this.#logger.error({ err: error, clientId: session.clientId, filter }, 'recording the subscription of a live replay failed'));
+      },
+      delivered: (count) => {
+        this.stats.messagesOut += count;
+      },
+      failed: (session, filter, error) => {
+        this.#logger.error({ err: error, clientId: session.clientId, filter }, 'a replay failed reading the journal; it ends here');
+      },
+    });
   }
 
   /** Opens the broker over a store: creates missing shards, then rebuilds the projections. */
@@ -379,6 +407,7 @@ export class Broker {
   /** Hands a durable message to the online sessions it matches; returns whether any matched. */
   #dispatch(message: Message, shard: number, offset: number): boolean {
     this.#frontier[shard] = offset + 1;
+    this.#replays.dispatched(message, shard, offset);
     const matches = this.#trie.match(message.topic);
     if (matches.length === 0) return false;
     if (matches.length === 1) {
@@ -407,18 +436,22 @@ export class Broker {
     session.offerLive(delivery);
   }
 
-  async #readBack(shard: number, from: number): Promise<Array<{ offset: number; message: Message }>> {
+  /** A page of a data shard from `from`, or from its start when retention removed `from`. */
+  async #readFrom(shard: number, from: number, limits: { maxRecords: number; maxBytes: number }): Promise<JournalRecord[]> {
     const name = this.#dataShards[shard] as string;
-    let records: JournalRecord[];
     try {
-      records = await this.#store.read(name, from, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
+      return await this.#store.read(name, from, limits);
     } catch (error) {
       if ((error as { code?: string }).code !== 'SL_JOURNAL_OFFSET_OUT_OF_RANGE') throw error;
       const info = await this.#store.info(name);
       if (from >= info.startOffset) throw error;
-      this.#logger.warn({ shard: name, from, startOffset: info.startOffset }, 'a session cursor points below the shard start (retention removed those messages); reading on from the start');
-      records = await this.#store.read(name, info.startOffset, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
+      this.#logger.warn({ shard: name, from, startOffset: info.startOffset }, 'a read position points below the shard start (retention removed those messages); reading on from the start');
+      return await this.#store.read(name, info.startOffset, limits);
     }
+  }
+
+  async #readBack(shard: number, from: number): Promise<Array<{ offset: number; message: Message }>> {
+    const records = await this.#readFrom(shard, from, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
     const out: Array<{ offset: number; message: Message }> = [];
     for (const record of records) {
       const message = recordToMessage(record);
@@ -583,6 +616,20 @@ export class Broker {
       delivery.retain = true;
       session.offerRetained(delivery);
     }
+  }
+
+  /**
+   * Starts a time-range replay for the session's connection (engine/replay/replays.ts); a live
+   * one subscribes the session to the filter when it has caught up. `key` names it for
+   * cancelReplay (the subscription text the client used).
+   */
+  startReplay(session: Session, key: string, request: ReplayRequest, options: SubscriptionOptions): ReplayStart {
+    return this.#replays.start(session, key, request, options);
+  }
+
+  /** Stops a running replay; false when none runs under that key. */
+  cancelReplay(session: Session, key: string): boolean {
+    return this.#replays.cancel(session, key);
   }
 
   /** Removes subscriptions; returns which existed. */

@@ -6,6 +6,7 @@ import { AdminClientError, type ClientItem, type NodeItem, type Overview, type P
 import { ctlCommand, ctlGroupCommand, type CtlContext, type FlagValues } from '../ctl/ctl-command.js';
 import { cell, formatDuration, formatFields, formatPage, formatTime, oneLine } from '../ctl/format.js';
 import { formatTable } from '../table.js';
+import { userCommands } from './ctl-user.js';
 
 const PAGE_FLAGS = `
   --offset N       skip the first N items (default 0)
@@ -395,7 +396,7 @@ const configSetCommand = ctlCommand({
   description: `
 Changes one setting while the node runs (PATCH /api/config), validated like a config-file value.
 Only some settings can change live (log-level, max-connections, connect-timeout-ms,
-max-session-expiry, max-keep-alive, server-keep-alive, max-queued-bytes); they apply to what
+max-session-expiry, max-keep-alive, server-keep-alive, max-queued-bytes, allow-anonymous); they apply to what
 happens next (new connections, next deliveries). Others exit 1 and must be changed in the
 configuration, then the node restarted. The change is not written to the config file.`,
   details: '--json prints the answer of PATCH /api/config: {settings: {key: value}}.',
@@ -422,6 +423,7 @@ const leaves: Command[] = [
   publishCommand,
   configGetCommand,
   configSetCommand,
+  ...userCommands,
 ];
 
 /** `shardline ctl` (the group's help) and every ctl command. */

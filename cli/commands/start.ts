@@ -24,12 +24,13 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
-import { allowEverything, Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter } from '../../engine/index.js';
+import { allowEverything, Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter, type Authenticator, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import { UsageError, type Command } from '../command.js';
 import { camelName, effectiveRoles, isLiveSetting, parseLiveSetting, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
+import { openAuthentication, securityConfig } from '../config/security.js';
 import { createLogger, setLogLevel } from '../logger.js';
 import { extrasRules, type ExtrasRules } from '../config/extras-rules.js';
 
@@ -223,6 +224,7 @@ function changeSettings(settings: StartSettings, changes: Record<string, unknown
   setLogLevel(logger, settings.logLevel);
   if (running.limits !== undefined) Object.assign(running.limits, mqttLimits(settings));
   if (running.broker !== undefined) running.broker.maxQueuedBytes = settings.maxQueuedBytes;
+  if (running.authenticator !== undefined) running.authenticator.allowAnonymous = settings.allowAnonymous;
 }
 
 /** What runs, in start order; stopped in reverse. */
@@ -236,6 +238,10 @@ interface Running {
   sys?: SysPublisher;
   mqtt?: MqttServer;
   admin?: AdminServer;
+  /** MQTT users (config file and `$users`), for the admin API. */
+  users?: UserStore;
+  /** Who may connect; allow-anonymous changes it live. */
+  authenticator?: Authenticator;
 }
 
 async function stopAll(running: Running, logger: Logger): Promise<void> {
@@ -264,6 +270,8 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
   const roles = effectiveRoles(settings);
   // Checked before anything opens: a bad rule is a usage error, not a half-started node.
   const rules = extrasRules(settings);
+  // Checked before anything opens: a bad users/deny/jwt section is a usage error (exit 2).
+  const security = roles.includes('broker') ? await securityConfig(settings) : undefined;
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
@@ -282,10 +290,14 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
+    const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' })).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
+    const authenticate = authenticator.authenticate.bind(authenticator);
+    running.users = users;
+    running.authenticator = authenticator;
     await startExtras(settings, rules, logger, running.broker, store);
     running.sys = SysPublisher.start({ broker: running.broker, clock: systemClock, logger: logger.child({ component: 'sys' }), intervalSeconds: settings.sysInterval, node: settings.nodeName ?? hostname(), version: await packageVersion() });
     running.limits = mqttLimits(settings);
-    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }) }).catch((error: unknown) =>
+    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
     adminStore = store;
@@ -336,6 +348,7 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
     logger,
     settings: () => publicSettings(settings),
     changeSettings: (changes) => changeSettings(settings, changes, running, logger),
+    ...(running.users === undefined ? {} : { users: running.users }),
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));

@@ -44,14 +44,15 @@ export type SettingKind =
   | { type: 'string' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'list'; values: readonly string[] }
-  | { type: 'address' };
+  | { type: 'address' }
+  | { type: 'boolean' };
 
 export interface SettingSpec {
   /** kebab-case; the flag is `--key`, the config-file key is `key`, the env variable SHARDLINE_KEY. */
   key: string;
   kind: SettingKind;
   /** Absent: the setting has no default (see defaultText for what its absence means). */
-  default?: number | string;
+  default?: number | string | boolean;
   /** Help/docs wording for the default when there is no plain value to show. */
   defaultText?: string;
   unit?: SettingUnit;
@@ -66,13 +67,15 @@ export const START_SETTINGS = [
   { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker; unset runs both (single node)' },
   { key: 'config', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'config file (.toml, .yaml or .yml) with any of these settings, same keys as the flags' },
   { key: 'data-dir', kind: { type: 'string' }, default: './data', valueName: 'DIR', group: 'node', description: 'journal data directory, created when missing; unused with --roles broker' },
-  { key: 'host', kind: { type: 'string' }, default: '127.0.0.1', valueName: 'ADDR', group: 'node', description: 'address the MQTT, journal gRPC and admin HTTP listeners bind to (MQTT and gRPC have no authentication: bind others with care)' },
+  { key: 'host', kind: { type: 'string' }, default: '127.0.0.1', valueName: 'ADDR', group: 'node', description: 'address the MQTT, journal gRPC and admin HTTP listeners bind to (MQTT admits anonymous clients unless allow-anonymous is false, and gRPC has no authentication: bind others with care)' },
   { key: 'mqtt-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_MQTT_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'MQTT listener port; 0 picks a free one, reported in the listening line' },
   { key: 'grpc-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_JOURNAL_GRPC_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'journal gRPC port; 0 picks a free one, reported in the listening line' },
   { key: 'admin-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_ADMIN_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'admin HTTP port (REST API, /metrics, /healthz; every role serves it); 0 picks a free one, reported in the listening line' },
   { key: 'admin-token', kind: { type: 'string' }, defaultText: 'none', valueName: 'TOKEN', group: 'node', description: 'bearer token the admin API and /metrics require; unset: the one in <data-dir>/admin-token, created on first start (a broker-only node makes one per start); prefer the variable to the flag, which ps shows' },
   { key: 'journal', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'remote journal server; required with --roles broker, not allowed with the journal role' },
   { key: 'log-level', kind: { type: 'enum', values: LOG_LEVELS }, default: 'info', valueName: 'LEVEL', group: 'node', description: `log level: ${LOG_LEVELS.join(', ')}` },
+  { key: 'allow-anonymous', kind: { type: 'boolean' }, default: true, valueName: 'BOOL', group: 'node', description: 'MQTT clients that present no credentials (user name, password, token, certificate) may connect as anonymous; on for the quick start, turn it off once users, jwt or client certificates are set up (docs/security.md)' },
+  { key: 'certificate-username', kind: { type: 'boolean' }, default: false, valueName: 'BOOL', group: 'node', description: "with mutual TLS, a client's verified certificate subject CN is its user name and no password is needed" },
   { key: 'max-packet-size', kind: { type: 'integer', min: 16, max: MQTT_MAX_PACKET }, default: 1_048_576, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'largest inbound packet (5.0 CONNACK Maximum Packet Size); bigger: 5.0 DISCONNECT 0x95, 3.1.1 close' },
   { key: 'max-topic-length', kind: { type: 'integer', min: 1, max: 65_535 }, default: 4096, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'longest topic name or filter; longer: 5.0 DISCONNECT 0x90 / SUBACK 0x8F' },
   { key: 'max-topic-levels', kind: { type: 'integer', min: 1, max: 65_535 }, default: 128, unit: 'count', valueName: 'N', group: 'limit', description: 'most /-separated levels in a topic name or filter' },
@@ -110,6 +113,8 @@ export interface StartSettings {
   /** Remote journal HOST:PORT; set exactly when roles is ['broker']. */
   journal: string | undefined;
   logLevel: LogLevel;
+  allowAnonymous: boolean;
+  certificateUsername: boolean;
   maxPacketSize: number;
   maxTopicLength: number;
   maxTopicLevels: number;
@@ -167,7 +172,7 @@ const specByKey = new Map(specs.map((spec) => [spec.key, spec]));
  * bound on every delivery), so a change applies to what happens next; settings advertised to
  * clients in CONNACK for the life of their connection, or fixed by the data on disk, are not here.
  */
-export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes'] as const satisfies readonly SettingKey[];
+export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'allow-anonymous'] as const satisfies readonly SettingKey[];
 export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
 
 export function isLiveSetting(key: string): key is LiveSettingKey {
@@ -265,6 +270,13 @@ function parseAddress(supplied: Supplied): string {
   return text;
 }
 
+function parseBoolean(supplied: Supplied): boolean {
+  const { value, label } = supplied;
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new UsageError(`${label} must be true or false, got ${describe(value)}`);
+}
+
 function parseValue(spec: SettingSpec, supplied: Supplied): unknown {
   const kind = spec.kind;
   switch (kind.type) {
@@ -278,6 +290,8 @@ function parseValue(spec: SettingSpec, supplied: Supplied): unknown {
       return parseList(kind.values, supplied);
     case 'address':
       return parseAddress(supplied);
+    case 'boolean':
+      return parseBoolean(supplied);
   }
 }
 

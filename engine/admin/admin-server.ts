@@ -21,6 +21,8 @@ import type { Message } from '../messages/message.js';
 import { checkTopicFilter, checkTopicName } from '../routing/topic-name.js';
 import { AdminErrors } from './admin-errors.js';
 import { registerConsole } from './console-routes.js';
+import { registerUserRoutes } from './user-routes.js';
+import type { UserStore } from '../security/user-store.js';
 
 export interface AdminNode {
   id: string;
@@ -46,6 +48,8 @@ export interface AdminOptions {
    * and SL_ADMIN_NOT_LIVE for a setting that needs a restart. Absent: nothing is live-settable.
    */
   changeSettings?: (changes: Record<string, unknown>) => void;
+  /** MQTT users, for /api/users; undefined on a node without a broker (503). */
+  users?: UserStore;
 }
 
 const STATUS_OF: Record<string, number> = {
@@ -632,6 +636,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
     return { settings: options.settings() };
   });
 
+  registerUserRoutes(app, options.users, broker);
   registerConsole(app, { store });
 
   return app;

@@ -159,6 +159,8 @@ export class Session {
   /** Bumped by detach(): a read-back started before it must not move the streams after it. */
   #generation = 0;
   ended = false;
+  /** Replays (engine/replay) waiting for room in the queue; told false when the connection goes. */
+  #roomWaiters: Array<(ok: boolean) => void> | undefined;
 
   constructor(
     readonly clientId: string,
@@ -205,6 +207,37 @@ export class Session {
 
   get queuedCount(): number {
     return this.#queue.length - this.#queueHead;
+  }
+
+  /**
+   * Whether a replay may queue more now: connected, and the queue below half its bound (the
+   * same threshold read-backs use, so a replay is paced by what the client takes).
+   */
+  get hasRoom(): boolean {
+    return this.sink !== undefined && !this.ended && this.#queuedBytes < this.host.maxQueuedBytes / 2;
+  }
+
+  /** Calls back once: true when the queue has room again, false when the connection is gone. */
+  whenRoom(callback: (ok: boolean) => void): void {
+    (this.#roomWaiters ??= []).push(callback);
+  }
+
+  #wakeRoomWaiters(ok: boolean): void {
+    const waiters = this.#roomWaiters;
+    if (waiters === undefined) return;
+    this.#roomWaiters = undefined;
+    for (const waiter of waiters) waiter(ok);
+  }
+
+  /**
+   * Queues a replayed message. Not tied to a shard position: the session's cursors do not
+   * move for it, and a replay is not resumed after the connection ends.
+   */
+  offerReplayed(delivery: Delivery): void {
+    delivery.shard = -1;
+    delivery.offset = -1;
+    this.#enqueue(delivery);
+    this.pump();
   }
 
   setSubscription(filter: string, options: SubscriptionOptions, restored = false): boolean {
@@ -288,6 +321,7 @@ export class Session {
     this.#queue = [];
     this.#queueHead = 0;
     this.#queuedBytes = 0;
+    this.#wakeRoomWaiters(false);
   }
 
   /** A live message from the broker's dispatch; ignored for streams that are lagging. */
@@ -372,6 +406,7 @@ export class Session {
     } finally {
       this.#pumping = false;
     }
+    if (this.#roomWaiters !== undefined && this.hasRoom) this.#wakeRoomWaiters(true);
   }
 
   #sendQueued(): void {
@@ -527,6 +562,7 @@ export class Session {
     this.#queueHead = 0;
     this.#queuedBytes = 0;
     this.#inflight.clear();
+    this.#wakeRoomWaiters(false);
   }
 }
 

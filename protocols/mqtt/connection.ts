@@ -13,12 +13,13 @@ import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { Broker, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
-import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, responseInformationFor, SendResult, type AutoSubscribed } from '../../engine/index.js';
+import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
+import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
+import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
 export interface MqttLimits {
   maxPacketSize: number;
@@ -57,10 +58,18 @@ export interface ConnectRequestInfo {
   protocolVersion: number;
   /** The verified client certificate's subject CN (mutual TLS), if any. */
   certificateName: string | undefined;
+  /** 5.0 enhanced authentication (CONNECT Authentication Method / Data), if any. */
+  authenticationMethod?: string | undefined;
+  authenticationData?: Buffer | undefined;
 }
 
-/** Authentication hook (filled by the security issue); the default accepts everyone. */
-export type Authenticate = (request: ConnectRequestInfo) => Promise<{ ok: true } | { ok: false; reason: 'bad-credentials' | 'not-authorized' }>;
+/**
+ * Authentication hook (engine/security's Authenticator in `shardline start`); the default
+ * accepts everyone and offers no enhanced authentication. A result of `ok: 'continue'` is a
+ * challenge: it goes to the client in AUTH 0x18 and the client's AUTH data goes to next().
+ * An accepted result without a username keeps the one the client sent.
+ */
+export type Authenticate = (request: ConnectRequestInfo) => Promise<AuthOutcome>;
 
 /** Shared by the connections of one server: the connected count for max-connections. */
 export interface ConnectionRegistry {
@@ -72,10 +81,14 @@ const PUBLISH_BACKLOG_PAUSE_BYTES = 1024 * 1024;
 /** Payloads from this size are written after their header instead of copied into one buffer. */
 const LARGE_PAYLOAD_BYTES = 8 * 1024;
 
-type State = 'awaiting-connect' | 'connecting' | 'connected' | 'closed';
+type State = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' | 'closed';
 
-/** The authentication hook until the security issue brings real users: everyone may connect. */
-const acceptEveryone: Authenticate = () => Promise.resolve({ ok: true });
+/** The authentication hook when none is given: everyone may connect; no enhanced authentication. */
+const acceptEveryone: Authenticate = (request) =>
+  Promise.resolve(request.authenticationMethod === undefined ? { ok: true } : { ok: false, reason: 'bad-method', detail: `authentication method ${JSON.stringify(request.authenticationMethod)} is not supported` });
+
+/** 5.0 reason code of an AUTH that continues an exchange (table 2-6). */
+const CONTINUE_AUTHENTICATION = 0x18;
 
 const ACK_COMMANDS = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const;
 
@@ -172,7 +185,11 @@ export class MqttConnection implements DeliverySink {
 
   #handleRaw(raw: Buffer): void {
     const type = (raw[0] as number) >> 4;
-    if (this.#state === 'awaiting-connect') {
+    if (this.#state === 'authenticating') {
+      // MQTT-3.1.2-30: with an Authentication Method, only AUTH or DISCONNECT until CONNACK.
+      if (type !== 15 && type !== 14) return this.#fail(ReasonCode.ProtocolError, 'only AUTH or DISCONNECT may be sent during enhanced authentication');
+      if (type === 15 && raw.length <= 2) return this.#fail(ReasonCode.ProtocolError, 'AUTH without a reason code during enhanced authentication (success is the server\'s to say)');
+    } else if (this.#state === 'awaiting-connect') {
       if (type !== 1) return this.#fail(ReasonCode.ProtocolError, 'the first packet must be CONNECT', true);
       const level = connectLevel(raw);
       if (level === undefined) return this.#refuseVersion('protocol name is not MQTT or MQIsdp');
@@ -213,6 +230,7 @@ export class MqttConnection implements DeliverySink {
       void this.#onConnect(packet as IConnectPacket).catch((error: unknown) => this.#internalError(error));
       return;
     }
+    if (this.#state === 'authenticating') return this.#onAuthStep(packet);
     if ((packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') && !packet.messageId) {
       return this.#fail(ReasonCode.ProtocolError, `${packet.cmd.toUpperCase()} with packet identifier 0 (MQTT-2.3.1-1)`);
     }
@@ -273,9 +291,7 @@ export class MqttConnection implements DeliverySink {
     }
     let will: WillMessage | undefined;
     if (packet.will !== undefined && packet.will !== null) {
-      const rewrite = this.broker.extras.rewrite;
-      // The will is a publish of this client: the publish rewrite rules apply to it too.
-      const topic = rewrite !== undefined && isCleanString(packet.will.topic) ? rewrite.publishTopic(packet.will.topic, { clientId, username: packet.username }) : packet.will.topic;
+      const topic = packet.will.topic;
       const check = isCleanString(topic) ? checkTopicName(topic, this.#topicLimits()) : undefined;
       if (check === undefined || !check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(topic)} is not a valid topic name`);
       const willProperties = packet.will.properties ?? {};
@@ -288,13 +304,36 @@ export class MqttConnection implements DeliverySink {
         delaySeconds: willProperties.willDelayInterval ?? 0,
       };
     }
-    if (properties.authenticationMethod !== undefined) return this.#refuse(ReasonCode.BadAuthenticationMethod, `authentication method ${JSON.stringify(properties.authenticationMethod)} is not supported`);
     if (this.registry.connected >= this.limits.maxConnections) {
       return this.#refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, `the broker is at its connection limit (${this.limits.maxConnections})`);
     }
-    const auth = await this.authenticate({ clientId, username: packet.username, password: packet.password, remoteAddress: this.transport.remoteAddress, protocolVersion: this.#version, certificateName: this.transport.certificateName });
-    if (!auth.ok) return this.#refuse(auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : ReasonCode.NotAuthorized, 'authentication failed');
-    if (this.#state !== 'connecting') return;
+    const authenticationMethod = v5 ? properties.authenticationMethod : undefined;
+    const auth = await this.#authenticateClient({
+      clientId,
+      username: packet.username,
+      password: packet.password,
+      remoteAddress: this.transport.remoteAddress,
+      protocolVersion: this.#version,
+      certificateName: this.transport.certificateName,
+      authenticationMethod,
+      authenticationData: v5 ? properties.authenticationData : undefined,
+    });
+    if (auth === undefined || this.#state !== 'connecting') return;
+    const identity: ClientIdentity = {
+      clientId,
+      username: 'username' in auth ? auth.username : packet.username,
+      remoteAddress: this.transport.remoteAddress,
+      protocol: 'mqtt',
+      ...(auth.attributes === undefined ? {} : { attributes: auth.attributes }),
+    };
+    const rewrite = this.broker.extras.rewrite;
+    if (will !== undefined && rewrite !== undefined) {
+      // The will is a publish of this client: the publish rewrite rules apply to it too.
+      const topic = rewrite.publishTopic(will.topic, identity);
+      const check = checkTopicName(topic, this.#topicLimits());
+      if (!check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(will.topic)} rewritten to ${JSON.stringify(topic)}, which is not a valid topic name`);
+      will = { ...will, topic };
+    }
 
     // Session expiry: 5.0 says it; 3.1.1 persistent sessions last the broker's maximum.
     let expiry = v5 ? (properties.sessionExpiryInterval ?? 0) : clean ? 0 : this.limits.maxSessionExpiry;
@@ -320,7 +359,7 @@ export class MqttConnection implements DeliverySink {
     this.#count(true);
     let result: Awaited<ReturnType<Broker['connect']>>;
     try {
-      result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this, identity: { clientId, username: packet.username, remoteAddress: this.transport.remoteAddress, protocol: 'mqtt' } });
+      result = await this.broker.connect({ clientId, cleanStart: clean, expirySeconds: expiry, will, protocolVersion: this.#version, sink: this, identity });
     } catch (error) {
       this.#count(false);
       this.#clientId = '';
@@ -354,9 +393,11 @@ export class MqttConnection implements DeliverySink {
         ...(assigned === undefined ? {} : { assignedClientIdentifier: assigned }),
         ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
         ...(expiryCapped ? { sessionExpiryInterval: expiry } : {}),
+        ...(authenticationMethod === undefined ? {} : { authenticationMethod }),
+        ...(auth.authenticationData === undefined ? {} : { authenticationData: auth.authenticationData }),
       };
       // MQTT-3.1.2-28: Response Information only to a client that asked for it.
-      const responseInformation = properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, packet.username) : undefined;
+      const responseInformation = properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, identity.username) : undefined;
       if (responseInformation !== undefined) connack.properties.responseInformation = responseInformation;
     }
     this.#send(connack);
@@ -391,6 +432,63 @@ export class MqttConnection implements DeliverySink {
   /** The identity the rewrite rules fill placeholders from. */
   #rewriteIdentity(): { clientId: string; username: string | undefined } {
     return this.broker.identityOf(this.#clientId) ?? { clientId: this.#clientId, username: undefined };
+  }
+
+  // ---- authentication ----------------------------------------------------------------------
+
+  /** Runs the hook, and the AUTH exchange while it challenges; undefined once refused or closed. */
+  async #authenticateClient(request: ConnectRequestInfo): Promise<Extract<AuthOutcome, { ok: true }> | undefined> {
+    let outcome = await this.authenticate(request);
+    while (outcome.ok === 'continue') {
+      if (this.#state !== 'connecting' || request.authenticationMethod === undefined) {
+        if (this.#state === 'connecting') this.#refuse(ReasonCode.BadAuthenticationMethod, 'a challenge without an authentication method');
+        return undefined;
+      }
+      const data = await this.#challenge(request.authenticationMethod, outcome.authenticationData);
+      if (data === false) return undefined;
+      outcome = await outcome.next(data);
+    }
+    if (this.#state !== 'connecting') return undefined;
+    if (outcome.ok === false) {
+      const code = outcome.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : outcome.reason === 'bad-method' ? ReasonCode.BadAuthenticationMethod : ReasonCode.NotAuthorized;
+      this.#refuse(code, outcome.reason === 'bad-method' ? (outcome.detail ?? 'authentication method not supported') : 'authentication failed');
+      return undefined;
+    }
+    return outcome;
+  }
+
+  #authWaiter: ((data: Buffer | undefined | false) => void) | undefined;
+  #authMethod = '';
+
+  /**
+   * Sends AUTH 0x18 with the challenge and reads until the client's AUTH: its data, or false when
+   * the connection ended. The connect timeout bounds each round.
+   */
+  #challenge(method: string, data: Buffer): Promise<Buffer | undefined | false> {
+    return new Promise((resolve) => {
+      this.#authWaiter = resolve;
+      this.#authMethod = method;
+      this.#state = 'authenticating';
+      this.#send({ cmd: 'auth', reasonCode: CONTINUE_AUTHENTICATION, properties: { authenticationMethod: method, authenticationData: data } } as Packet);
+      this.#timer = this.clock.setTimeout(() => this.#fail(ReasonCode.NotAuthorized, 'no AUTH answer within the connect timeout'), this.limits.connectTimeoutMs);
+      const early = this.#early ?? [];
+      this.#early = undefined;
+      for (const raw of early) if (this.#state === 'authenticating') this.#handleRaw(raw);
+      if (this.#state === 'authenticating') this.#pause(Pause.Connecting, false);
+    });
+  }
+
+  #onAuthStep(packet: Packet): void {
+    if (packet.cmd === 'disconnect') return this.#close();
+    if (packet.cmd !== 'auth') return this.#fail(ReasonCode.ProtocolError, `${packet.cmd.toUpperCase()} during enhanced authentication`);
+    if (packet.reasonCode !== CONTINUE_AUTHENTICATION) return this.#fail(ReasonCode.ProtocolError, `AUTH reason code 0x${(packet.reasonCode ?? 0).toString(16)} during the exchange (expected 0x18)`);
+    if (packet.properties?.authenticationMethod !== this.#authMethod) return this.#fail(ReasonCode.ProtocolError, 'AUTH with another authentication method than CONNECT');
+    this.clock.clearTimeout(this.#timer);
+    this.#state = 'connecting';
+    this.#pause(Pause.Connecting, true);
+    const waiter = this.#authWaiter;
+    this.#authWaiter = undefined;
+    waiter?.(packet.properties?.authenticationData);
   }
 
   #topicLimits(): { levelsMax: number; bytesMax: number } {
@@ -557,11 +655,18 @@ export class MqttConnection implements DeliverySink {
     const granted: number[] = [];
     const accepted: Array<{ filter: string; options: SubscriptionOptions; index: number }> = [];
     const refusals: string[] = [];
+    const replays: Array<{ filter: string; request: ReplayRequest; options: SubscriptionOptions; index: number }> = [];
     const rewrite = this.broker.extras.rewrite;
     for (const [index, subscription] of packet.subscriptions.entries()) {
-      const filter = rewrite !== undefined && isCleanString(subscription.topic) ? rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity()) : subscription.topic;
-      const check = isCleanString(filter) ? checkTopicFilter(filter, this.#topicLimits()) : undefined;
-      if (check === undefined) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+      if (!isCleanString(subscription.topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+      const filter = rewrite !== undefined ? rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity()) : subscription.topic;
+      const replay = replaySubscribeOf(filter, v5 ? packet.properties?.userProperties : undefined, this.#topicLimits());
+      if (replay.kind === 'refused') {
+        granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
+        refusals.push(replay.detail);
+        continue;
+      }
+      const check = checkTopicFilter(replay.kind === 'replay' ? replay.request.filter : filter, this.#topicLimits());
       if (!check.ok) {
         granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
         refusals.push(check.detail);
@@ -579,11 +684,18 @@ export class MqttConnection implements DeliverySink {
         retainHandling: (v5 ? (subscription.rh ?? 0) : 0) as 0 | 1 | 2,
         ...(subscriptionId === undefined ? {} : { subscriptionId }),
       };
-      accepted.push({ filter, options, index });
+      if (replay.kind === 'replay') replays.push({ filter, request: replay.request, options, index });
+      else accepted.push({ filter, options, index });
       granted.push(subscription.qos);
     }
     const isNew = accepted.length > 0 ? await this.broker.subscribe(session, accepted) : [];
     if (this.#state !== 'connected') return;
+    // Started before the SUBACK is written, delivering only after it (the first read awaits).
+    for (const replay of replays) {
+      if (this.broker.startReplay(session, replay.filter, replay.request, replay.options) === 'started') continue;
+      granted[replay.index] = v5 ? ReasonCode.QuotaExceeded : 0x80;
+      refusals.push(`${replay.filter}: ${REPLAYS_PER_SESSION_MAX} replays already run for this session`);
+    }
     this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties: this.#reason(refusals.length > 0 ? refusals.join('; ') : undefined).properties ?? {} } : {}) } as Packet);
     for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
   }
@@ -595,9 +707,10 @@ export class MqttConnection implements DeliverySink {
     const rewrite = this.broker.extras.rewrite;
     // The filter a SUBSCRIBE was rewritten to is the one to remove.
     const filters = rewrite === undefined ? packet.unsubscriptions : packet.unsubscriptions.map((filter) => rewrite.subscribeFilter(filter, this.#rewriteIdentity()));
-    const existed = await this.broker.unsubscribe(session, filters);
+    const replaysStopped = filters.map((filter) => this.broker.cancelReplay(session, filter));
+    const existed = await this.broker.unsubscribe(session, filters.map(unsubscribeTarget));
     if (this.#state !== 'connected') return;
-    const granted = this.#version === 5 ? existed.map((found) => (found ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
+    const granted = this.#version === 5 ? existed.map((found, i) => (found || replaysStopped[i] === true ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
     this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
   }
 
@@ -664,8 +777,8 @@ export class MqttConnection implements DeliverySink {
   /** Ends the connection for a protocol violation, with a reason code where the version has one. */
   #fail(code: ReasonCode, detail: string, silent = false): void {
     if (this.#state === 'closed') return;
-    if (this.#state === 'awaiting-connect' || this.#state === 'connecting') {
-      if (!silent && this.#state === 'connecting') return this.#refuse(code, detail);
+    if (this.#state === 'awaiting-connect' || this.#state === 'connecting' || this.#state === 'authenticating') {
+      if (!silent && this.#state !== 'awaiting-connect') return this.#refuse(code, detail);
       this.logger.debug({ remote: this.transport.remoteAddress, reasonCode: code, detail }, 'closing a connection before CONNACK');
       if (!silent && this.#version === 5 && code === ReasonCode.MalformedPacket) this.#send({ cmd: 'connack', sessionPresent: false, reasonCode: code } as Packet);
       this.#close();
@@ -688,6 +801,10 @@ export class MqttConnection implements DeliverySink {
     this.clock.clearTimeout(this.#timer);
     this.transport.end();
     this.#count(false);
+    // An AUTH exchange in progress ends with the connection.
+    const authWaiter = this.#authWaiter;
+    this.#authWaiter = undefined;
+    authWaiter?.(false);
     if (wasState === 'connected' && this.#session !== undefined) {
       const session = this.#session;
       this.broker

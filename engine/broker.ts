@@ -363,6 +363,20 @@ export class Broker {
     return identity !== undefined && this.access.mayRead(identity, topic);
   }
 
+  /** Whether this session's client may publish to the topic (the access policy; front ends ask before publish()). */
+  mayPublish(clientId: string, topic: string): boolean {
+    if (this.access === allowEverything) return true;
+    const identity = this.#identities.get(clientId);
+    return identity !== undefined && this.access.mayPublish(identity, topic);
+  }
+
+  /** Whether this session's client may subscribe to the filter (front ends ask before subscribe()). */
+  maySubscribe(clientId: string, filter: string): boolean {
+    if (this.access === allowEverything) return true;
+    const identity = this.#identities.get(clientId);
+    return identity !== undefined && this.access.maySubscribe(identity, filter);
+  }
+
   /** The identity of a session's latest connection (undefined before its first since start). */
   identityOf(clientId: string): ClientIdentity | undefined {
     return this.#identities.get(clientId);
@@ -501,9 +515,12 @@ export class Broker {
     this.#sessions.set(clientId, session);
     this.#expiry.set(clientId, request.expirySeconds);
     session.claim(request.sink);
-    this.#identities.set(clientId, request.identity ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' });
+    const identity = request.identity ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' };
+    this.#identities.set(clientId, identity);
+    // The will remembers who set it: it is checked when published, maybe after a restart.
+    const will = request.will === undefined ? undefined : { ...request.will, publisher: identity };
     if (request.expirySeconds > 0) {
-      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(request.will === undefined ? {} : { will: request.will }) }));
+      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(will === undefined ? {} : { will }) }));
       if (durable === undefined) {
         // Newly durable (a new session, or one that lived in memory only until now): everything
         // it has goes to the journal, with cursors at the present position.
@@ -515,7 +532,7 @@ export class Broker {
       // outlive a crash (it stays in memory until the disconnect).
       for (const input of endRecords(durable)) record(input);
     }
-    this.#willOf.set(clientId, request.will);
+    this.#willOf.set(clientId, will);
     if (writes.length > 0) {
       try {
         await this.#sessionWrites.addAll(writes, null);
@@ -647,7 +664,7 @@ export class Broker {
   }
 
   #publishWill(clientId: string, will: WillMessage): void {
-    this.#publishInternal(willToMessage(will, clientId, this.#clock.now()), `will of ${clientId}`);
+    if (this.#willAllowed(clientId, will)) this.#publishInternal(willToMessage(will, clientId, this.#clock.now()), `will of ${clientId}`);
     const durable = this.#table.sessions.get(clientId);
     if (durable?.meta.will !== undefined && !durable.meta.connected) {
       const { will: _published, ...rest } = durable.meta;
@@ -655,6 +672,16 @@ export class Broker {
       this.#table.apply(record);
       void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a published will failed'));
     }
+  }
+
+  /** A will goes through the same publish check as its client's publishes; a forbidden one is dropped and logged. */
+  #willAllowed(clientId: string, will: WillMessage): boolean {
+    if (this.access === allowEverything) return true;
+    // Wills recorded before wills carried their publisher: checked as an anonymous client's.
+    const publisher = will.publisher ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' };
+    if (this.access.mayPublish(publisher, will.topic)) return true;
+    this.#logger.warn({ clientId, username: publisher.username, topic: will.topic }, 'will message dropped: the access policy does not allow its client to publish to its topic');
+    return false;
   }
 
   #publishInternal(message: Message, what: string): void {

@@ -30,6 +30,8 @@ export { UserStore, USERS_SHARD, type UserDefinition, type UserInfo } from './se
 export { parseReplayFilter, parseReplayRange, parseReplayTime, REPLAY_FROM_PROPERTY, REPLAY_PREFIX, REPLAY_TO_PROPERTY, type ReplayRange, type ReplayRequest } from './replay/replay-request.js';
 export { REPLAYS_PER_SESSION_MAX, type ReplayStart } from './replay/replays.js';
 export { PublishOrderMerge } from './replay/publish-order.js';
+export { AclErrors, AclPolicy, aclPublishTopic, aclSubscriptionFilter, effectiveAclDefault, evaluateRules, filterCovers, parseAclRule, parseAclRules, type AclAction, type AclDefault, type AclPermission, type AclPolicyOptions, type AclRule } from './security/acl.js';
+export { ACL_SHARD, AclStore, type StoredAclRule } from './security/acl-store.js';
 export { applyAutoSubscribe, responseInformationFor, type AutoSubscribed, type BrokerExtras } from './extras.js';
 export { DELAYED_SHARD, DelayedPublisher, type DelayedHost, type DelayedOptions } from './delayed/delayed-publisher.js';
 export { DELAYED_PREFIX, parseDelayedTopic } from './delayed/delayed-topic.js';

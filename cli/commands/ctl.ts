@@ -7,6 +7,7 @@ import { ctlCommand, ctlGroupCommand, type CtlContext, type FlagValues } from '.
 import { cell, formatDuration, formatFields, formatPage, formatTime, oneLine } from '../ctl/format.js';
 import { formatTable } from '../table.js';
 import { userCommands } from './ctl-user.js';
+import { aclCtlCommands } from './ctl-acl.js';
 
 const PAGE_FLAGS = `
   --offset N       skip the first N items (default 0)
@@ -424,6 +425,7 @@ const leaves: Command[] = [
   configGetCommand,
   configSetCommand,
   ...userCommands,
+  ...aclCtlCommands,
 ];
 
 /** `shardline ctl` (the group's help) and every ctl command. */

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
-import { allowEverything, Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter, type Authenticator, type UserStore } from '../../engine/index.js';
+import { Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter, type AclStore, type Authenticator, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
@@ -33,6 +33,7 @@ import { camelName, effectiveRoles, isLiveSetting, parseLiveSetting, resolveStar
 import { openAuthentication, securityConfig } from '../config/security.js';
 import { createLogger, setLogLevel } from '../logger.js';
 import { extrasRules, type ExtrasRules } from '../config/extras-rules.js';
+import { configAclRules, installAcl } from './start-acl.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
 const REMOTE_JOURNAL_WAIT_MS = 30_000;
@@ -134,6 +135,12 @@ function mqttLimits(settings: StartSettings): MqttLimits {
     maxKeepAlive: settings.maxKeepAlive,
     serverKeepAlive: settings.serverKeepAlive,
     maxConnections: settings.maxConnections,
+    maxConnectionsPerIp: settings.maxConnectionsPerIp,
+    maxConnectRate: settings.maxConnectRate,
+    maxConnectRatePerIp: settings.maxConnectRatePerIp,
+    maxPublishRate: settings.maxPublishRate,
+    maxPublishBytesRate: settings.maxPublishBytesRate,
+    maxSubscriptionsPerClient: settings.maxSubscriptionsPerClient,
   };
 }
 
@@ -235,6 +242,7 @@ interface Running {
   journalServer?: JournalServer;
   remoteStore?: ShardStore;
   broker?: Broker;
+  acl?: AclStore;
   sys?: SysPublisher;
   mqtt?: MqttServer;
   admin?: AdminServer;
@@ -260,6 +268,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   mqtt?.stopAccepting();
   if (sys !== undefined) await step('stopping the $SYS topics', () => sys.stop());
   if (broker !== undefined) await step('closing the broker', () => broker.close());
+  running.acl?.close();
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
   if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
@@ -268,10 +277,10 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
 
 async function startRoles(settings: StartSettings, logger: Logger, running: Running): Promise<void> {
   const roles = effectiveRoles(settings);
-  // Checked before anything opens: a bad rule is a usage error, not a half-started node.
-  const rules = extrasRules(settings);
   // Checked before anything opens: a bad users/deny/jwt section is a usage error (exit 2).
   const security = roles.includes('broker') ? await securityConfig(settings) : undefined;
+  // Checked before anything opens: a bad rule is a usage error, not a half-started node.
+  const rules = extrasRules(settings);
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
@@ -290,6 +299,7 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
+    running.acl = await installAcl(running.broker, store, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));
     const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' })).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
     const authenticate = authenticator.authenticate.bind(authenticator);
     running.users = users;
@@ -317,9 +327,11 @@ async function startExtras(settings: StartSettings, rules: ExtrasRules, logger: 
       host: {
         publish: (message) => broker.publish(message),
         mayPublish: (publisherId, topic) => {
+          // The publish was checked when the delayed message was accepted. At its time it is
+          // checked again while its client is still known (rules may have changed since); a
+          // client gone by then keeps the decision made when it published.
           const identity = broker.identityOf(publisherId);
-          // A will of a session that already ended has no identity left: only an open policy lets it through.
-          return identity === undefined ? broker.access === allowEverything : broker.access.mayPublish(identity, topic);
+          return identity === undefined || broker.access.mayPublish(identity, topic);
         },
       },
       clock: systemClock,
@@ -349,6 +361,7 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
     settings: () => publicSettings(settings),
     changeSettings: (changes) => changeSettings(settings, changes, running, logger),
     ...(running.users === undefined ? {} : { users: running.users }),
+    ...(running.acl === undefined ? {} : { acl: running.acl }),
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));
@@ -410,6 +423,7 @@ export const startCommand: Command = {
   options: startOptionSpec(),
   async run(values) {
     const settings = await resolveStartSettings(values, process.env);
+    configAclRules(settings);
     const logger = createLogger(settings.logLevel);
     routeGrpcLogs(logger.child({ component: 'grpc' }));
     for (const warning of settings.warnings) logger.warn(warning);

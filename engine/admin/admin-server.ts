@@ -20,6 +20,8 @@ import type { Broker } from '../broker.js';
 import type { Message } from '../messages/message.js';
 import { checkTopicFilter, checkTopicName } from '../routing/topic-name.js';
 import { AdminErrors } from './admin-errors.js';
+import type { AclStore } from '../security/acl-store.js';
+import { registerAclRoutes } from './acl-routes.js';
 import { registerConsole } from './console-routes.js';
 import { registerUserRoutes } from './user-routes.js';
 import type { UserStore } from '../security/user-store.js';
@@ -50,6 +52,8 @@ export interface AdminOptions {
   changeSettings?: (changes: Record<string, unknown>) => void;
   /** MQTT users, for /api/users; undefined on a node without a broker (503). */
   users?: UserStore;
+  /** Run-time ACL rules (/api/acl); undefined on a node without a broker: 503. */
+  acl?: AclStore;
 }
 
 const STATUS_OF: Record<string, number> = {
@@ -637,6 +641,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
   });
 
   registerUserRoutes(app, options.users, broker);
+  registerAclRoutes(app, options.acl, { secured, errors, noContent });
   registerConsole(app, { store });
 
   return app;

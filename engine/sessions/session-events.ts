@@ -13,6 +13,7 @@
 //                                resend after a crash carries DUP)
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import type { Message, MessageProperties, QoS } from '../messages/message.js';
+import type { ClientIdentity } from '../security/access.js';
 
 export const SESSIONS_SHARD = '$sessions';
 
@@ -35,6 +36,8 @@ export interface WillMessage {
   properties: MessageProperties | undefined;
   /** Seconds to wait after an abrupt disconnect before publishing (5.0 Will Delay Interval). */
   delaySeconds: number;
+  /** Who set the will: its publish is checked against the access policy as this client's. */
+  publisher?: ClientIdentity;
 }
 
 export interface SessionMeta {
@@ -80,14 +83,14 @@ function json(value: unknown): Buffer {
 function storeWill(will: WillMessage): StoredWill {
   const { correlationData, ...rest } = will.properties ?? {};
   const properties = will.properties === undefined ? undefined : { ...rest, ...(correlationData === undefined ? {} : { correlationData: correlationData.toString('base64') }) };
-  return { topic: will.topic, payload: will.payload.toString('base64'), qos: will.qos, retain: will.retain, delaySeconds: will.delaySeconds, ...(properties === undefined ? {} : { properties }) };
+  return { topic: will.topic, payload: will.payload.toString('base64'), qos: will.qos, retain: will.retain, delaySeconds: will.delaySeconds, ...(properties === undefined ? {} : { properties }), ...(will.publisher === undefined ? {} : { publisher: will.publisher }) };
 }
 
 function loadWill(stored: StoredWill): WillMessage {
   const { correlationData, ...rest } = stored.properties ?? {};
   const properties: MessageProperties | undefined =
     stored.properties === undefined ? undefined : { ...rest, ...(correlationData === undefined ? {} : { correlationData: Buffer.from(correlationData, 'base64') }) };
-  return { topic: stored.topic, payload: Buffer.from(stored.payload, 'base64'), qos: stored.qos, retain: stored.retain, delaySeconds: stored.delaySeconds, properties };
+  return { topic: stored.topic, payload: Buffer.from(stored.payload, 'base64'), qos: stored.qos, retain: stored.retain, delaySeconds: stored.delaySeconds, properties, ...(stored.publisher === undefined ? {} : { publisher: stored.publisher }) };
 }
 
 export function metaRecord(clientId: string, meta: SessionMeta): RecordInput {

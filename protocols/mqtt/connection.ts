@@ -15,13 +15,14 @@ import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePack
 import type { Logger } from 'pino';
 import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
+import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
-export interface MqttLimits {
+export interface MqttLimits extends Partial<AbuseLimits> {
   maxPacketSize: number;
   maxTopicLength: number;
   maxTopicLevels: number;
@@ -154,6 +155,13 @@ export class MqttConnection implements DeliverySink {
   get clientId(): string {
     return this.#clientId;
   }
+
+  /** Abuse limits for this connection (server.ts; none: no abuse limits, e.g. in-process tests). */
+  guard(guard: ClientGuard): void {
+    this.#guard = guard;
+  }
+
+  #guard: ClientGuard | undefined;
 
   #newParser(protocolVersion: number): ReturnType<typeof mqttPacket.parser> {
     const parser = mqttPacket.parser({ protocolVersion: protocolVersion as 3 | 4 | 5 });
@@ -304,6 +312,11 @@ export class MqttConnection implements DeliverySink {
         delaySeconds: willProperties.willDelayInterval ?? 0,
       };
     }
+    const refusal = this.#guard?.refusal;
+    if (refusal !== undefined) {
+      this.#guard?.log.warn(`connect-${refusal.kind}`, { remote: this.transport.remoteAddress, clientId, detail: refusal.detail }, 'refused CONNECT over a connection limit');
+      return this.#refuse(!v5 ? ReasonCode.ServerUnavailable : refusal.kind === 'rate' ? ReasonCode.ConnectionRateExceeded : ReasonCode.QuotaExceeded, refusal.detail);
+    }
     if (this.registry.connected >= this.limits.maxConnections) {
       return this.#refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, `the broker is at its connection limit (${this.limits.maxConnections})`);
     }
@@ -328,11 +341,12 @@ export class MqttConnection implements DeliverySink {
     };
     const rewrite = this.broker.extras.rewrite;
     if (will !== undefined && rewrite !== undefined) {
-      // The will is a publish of this client: the publish rewrite rules apply to it too.
-      const topic = rewrite.publishTopic(will.topic, identity);
+      // The will is a publish of this client: the publish rewrite rules apply to it too, with
+      // the authenticated user name.
+      const topic = rewrite.publishTopic(will.topic, { clientId, username: identity.username });
       const check = checkTopicName(topic, this.#topicLimits());
-      if (!check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(will.topic)} rewritten to ${JSON.stringify(topic)}, which is not a valid topic name`);
-      will = { ...will, topic };
+      if (!check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(will.topic)} is rewritten to ${JSON.stringify(topic)}, which is not a valid topic name`);
+      will.topic = topic;
     }
 
     // Session expiry: 5.0 says it; 3.1.1 persistent sessions last the broker's maximum.
@@ -414,26 +428,6 @@ export class MqttConnection implements DeliverySink {
     this.#pause(Pause.Connecting, false);
   }
 
-  /** The auto-subscribe rules' subscriptions, made before CONNACK (their retained messages follow it). */
-  async #autoSubscribe(session: Session): Promise<AutoSubscribed[]> {
-    if (this.broker.extras.autoSubscribe === undefined) return [];
-    try {
-      const { subscribed, skipped } = await applyAutoSubscribe(this.broker, session, this.#topicLimits());
-      if (skipped.length > 0) this.logger.debug({ clientId: this.#clientId, skipped }, 'auto-subscribe rules that did not apply to this client');
-      return subscribed;
-    } catch (error) {
-      // The session is connected by now; failing the connection here would leave it claimed by
-      // a closed connection. The client is served without the rule's subscriptions instead.
-      this.logger.error({ err: error, clientId: this.#clientId }, 'auto-subscribe failed for a client; it connects without those subscriptions');
-      return [];
-    }
-  }
-
-  /** The identity the rewrite rules fill placeholders from. */
-  #rewriteIdentity(): { clientId: string; username: string | undefined } {
-    return this.broker.identityOf(this.#clientId) ?? { clientId: this.#clientId, username: undefined };
-  }
-
   // ---- authentication ----------------------------------------------------------------------
 
   /** Runs the hook, and the AUTH exchange while it challenges; undefined once refused or closed. */
@@ -491,6 +485,26 @@ export class MqttConnection implements DeliverySink {
     waiter?.(packet.properties?.authenticationData);
   }
 
+  /** The auto-subscribe rules' subscriptions, made before CONNACK (their retained messages follow it). */
+  async #autoSubscribe(session: Session): Promise<AutoSubscribed[]> {
+    if (this.broker.extras.autoSubscribe === undefined) return [];
+    try {
+      const { subscribed, skipped } = await applyAutoSubscribe(this.broker, session, this.#topicLimits());
+      if (skipped.length > 0) this.logger.debug({ clientId: this.#clientId, skipped }, 'auto-subscribe rules that did not apply to this client');
+      return subscribed;
+    } catch (error) {
+      // The session is connected by now; failing the connection here would leave it claimed by
+      // a closed connection. The client is served without the rule's subscriptions instead.
+      this.logger.error({ err: error, clientId: this.#clientId }, 'auto-subscribe failed for a client; it connects without those subscriptions');
+      return [];
+    }
+  }
+
+  /** The identity the rewrite rules fill placeholders from. */
+  #rewriteIdentity(): { clientId: string; username: string | undefined } {
+    return this.broker.identityOf(this.#clientId) ?? { clientId: this.#clientId, username: undefined };
+  }
+
   #topicLimits(): { levelsMax: number; bytesMax: number } {
     return { levelsMax: this.limits.maxTopicLevels, bytesMax: this.limits.maxTopicLength };
   }
@@ -524,6 +538,8 @@ export class MqttConnection implements DeliverySink {
     const messageId = packet.messageId ?? 0;
     if (qos > 0 && messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'a QoS 1/2 PUBLISH needs a non-zero packet identifier (MQTT-2.3.1-1)');
     if (qos === 0 && packet.dup) return this.#fail(ReasonCode.MalformedPacket, 'DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
+    const overLimit = this.#guard === undefined ? 'ok' : this.#overPublishLimit(packet);
+    if (overLimit === 'close') return;
     const inboundQos2 = session.inboundQos2;
     const known = qos === 2 ? inboundQos2.get(messageId) : undefined;
     if (known !== undefined) {
@@ -549,10 +565,16 @@ export class MqttConnection implements DeliverySink {
       // QoS 2 id is only freed by the client's PUBREL, which must still be read.)
       if (this.#version !== 5 && queue.length >= this.limits.maxInflight) this.#pause(Pause.Inflight, true);
     }
+    if (overLimit === 'refuse') {
+      // 5.0 only (3.x was closed above): refused, not stored; QoS 0 has no answer and is dropped.
+      if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.QuotaExceeded, `more than ${this.limits.maxPublishBytesRate} payload bytes per second`);
+      return;
+    }
     if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
       return;
     }
+    if (!this.broker.mayPublish(this.#clientId, topic)) return this.#refusePublish(ack, qos, messageId, topic);
     const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
     let storedQos2: ((stored: boolean) => void) | undefined;
     if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
@@ -584,6 +606,36 @@ export class MqttConnection implements DeliverySink {
         this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
       },
     );
+  }
+
+  /**
+   * A publish the access policy refuses: 5.0 QoS 1/2 get PUBACK/PUBREC 0x87; 3.x has no way to
+   * say it, so the message is acknowledged and dropped (as is any QoS 0), and logged.
+   */
+  #refusePublish(ack: PendingAck | undefined, qos: QoS, messageId: number, topic: string): void {
+    this.#deniedCount += 1;
+    const level = this.#deniedCount === 1 ? 'warn' : 'debug';
+    this.logger[level]({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused: this.#deniedCount }, 'publish not authorized: message dropped');
+    if (ack === undefined) return;
+    // 3.x QoS 2: the PUBREL that follows the PUBREC must find the flow, as for a stored message.
+    if (this.#version !== 5 && qos === 2) this.#session?.inboundQos2.set(messageId, true);
+    this.#completeAck(ack, qos, messageId, this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success, 'not authorized to publish to this topic');
+  }
+
+  /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
+  #deniedCount = 0;
+
+  /** Publish rate limits: over the message rate the connection ends (0x96); over the byte rate a 5.0 publish is refused (0x97). */
+  #overPublishLimit(packet: IPublishPacket): 'ok' | 'refuse' | 'close' {
+    const guard = this.#guard as ClientGuard;
+    const bytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
+    const verdict = guard.publish(this, bytes);
+    if (verdict === 'ok') return 'ok';
+    const detail = verdict === 'message-rate' ? `more than ${this.limits.maxPublishRate} PUBLISH packets per second` : `more than ${this.limits.maxPublishBytesRate} payload bytes per second`;
+    guard.log.warn(verdict, { clientId: this.#clientId, remote: this.transport.remoteAddress, detail }, verdict === 'message-rate' || this.#version !== 5 ? 'closing a client over a publish rate limit' : 'refused a publish over the byte rate limit');
+    if (verdict === 'byte-rate' && this.#version === 5) return 'refuse';
+    this.#fail(verdict === 'message-rate' ? ReasonCode.MessageRateTooHigh : ReasonCode.QuotaExceeded, detail);
+    return 'close';
   }
 
   #inboundDone(): void {
@@ -657,9 +709,11 @@ export class MqttConnection implements DeliverySink {
     const refusals: string[] = [];
     const replays: Array<{ filter: string; request: ReplayRequest; options: SubscriptionOptions; index: number }> = [];
     const rewrite = this.broker.extras.rewrite;
+    const maxSubscriptions = this.#guard?.maxSubscriptions ?? 0;
+    const withinQuota = subscriptionQuota(session.subscriptions, maxSubscriptions);
     for (const [index, subscription] of packet.subscriptions.entries()) {
       if (!isCleanString(subscription.topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
-      const filter = rewrite !== undefined ? rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity()) : subscription.topic;
+      const filter = rewrite === undefined ? subscription.topic : rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity());
       const replay = replaySubscribeOf(filter, v5 ? packet.properties?.userProperties : undefined, this.#topicLimits());
       if (replay.kind === 'refused') {
         granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
@@ -672,9 +726,22 @@ export class MqttConnection implements DeliverySink {
         refusals.push(check.detail);
         continue;
       }
+      if (!this.broker.maySubscribe(this.#clientId, filter)) {
+        granted.push(v5 ? ReasonCode.NotAuthorized : 0x80);
+        refusals.push(`not authorized to subscribe to ${filter}`);
+        this.#deniedCount += 1;
+        this.logger[this.#deniedCount === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, filter, refused: this.#deniedCount }, 'subscription not authorized');
+        continue;
+      }
       if (filter.startsWith('$share/')) {
         granted.push(v5 ? ReasonCode.SharedSubscriptionsNotSupported : 0x80);
         refusals.push(`shared subscriptions (${filter}) are not supported yet`);
+        continue;
+      }
+      if (!withinQuota(filter)) {
+        granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80);
+        refusals.push(`${filter}: the limit is ${maxSubscriptions} subscriptions per client`);
+        this.#guard?.log.warn('subscriptions', { clientId: this.#clientId, remote: this.transport.remoteAddress, filter, limit: maxSubscriptions }, 'refused a subscription over the limit per client');
         continue;
       }
       const options: SubscriptionOptions = {
@@ -708,9 +775,15 @@ export class MqttConnection implements DeliverySink {
     // The filter a SUBSCRIBE was rewritten to is the one to remove.
     const filters = rewrite === undefined ? packet.unsubscriptions : packet.unsubscriptions.map((filter) => rewrite.subscribeFilter(filter, this.#rewriteIdentity()));
     const replaysStopped = filters.map((filter) => this.broker.cancelReplay(session, filter));
-    const existed = await this.broker.unsubscribe(session, filters.map(unsubscribeTarget));
+    const targets = filters.map(unsubscribeTarget);
+    // A filter no SUBSCRIBE could have made (found by the fuzz test) has nothing to remove, and
+    // the routing trie only takes checked filters: 5.0 UNSUBACK 0x8F for it.
+    const valid = targets.map((filter) => checkTopicFilter(filter, this.#topicLimits()).ok);
+    const found = await this.broker.unsubscribe(session, targets.filter((_, index) => valid[index]));
     if (this.#state !== 'connected') return;
-    const granted = this.#version === 5 ? existed.map((found, i) => (found || replaysStopped[i] === true ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
+    let position = 0;
+    const existed = valid.map((ok) => (ok ? found[position++] === true : undefined));
+    const granted = this.#version === 5 ? existed.map((was, index) => (was === true || replaysStopped[index] === true ? ReasonCode.Success : was === undefined ? ReasonCode.TopicFilterInvalid : ReasonCode.NoSubscriptionExisted)) : undefined;
     this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
   }
 

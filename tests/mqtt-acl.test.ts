@@ -1,0 +1,298 @@
+// Authorization (ACL) through `shardline start` with a config file's `acl` section, for 3.1,
+// 3.1.1 and 5.0 clients (mqtt.js).
+//
+// Goal: the rules decide publish, subscribe, will and every delivery, and the ways around them
+// fail: a forbidden publish gets PUBACK/PUBREC 0x87 (5.0) or is acknowledged and dropped (3.x,
+// logged), a QoS 0 one is dropped; a forbidden subscription gets SUBACK 0x87 (5.0) / 0x80 (3.x)
+// while the allowed filters of the same SUBSCRIBE are granted; and the escape attempts: a
+// wildcard subscription over a forbidden area, a retained message on a forbidden topic, a will
+// sent to a forbidden topic, a client id or user name holding '/' to step into another
+// client's topics. Also: ${username}/${clientid} rules, the default, and a bad rule refusing to
+// start (exit 2, naming the file and the rule).
+// Method: one broker for the suite with the rules below. "admin" may read and write secret/#,
+// everyone else may subscribe to anything but read nothing under secret/ (the deny rule), and
+// publish only under public/, users/<own name>/ and clients/<own id>/. Until authentication
+// lands, the user name is the one CONNECT carries. Every check that something does NOT arrive has
+// a positive control that does arrive on the same connection, after it, so a late forbidden
+// delivery would be seen before the allowed one.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, usingMosquitto, waitForLogField, type BrokerProcess } from './support/broker-process.js';
+import type { ISubackPacket } from 'mqtt-packet';
+import { closeAllClients, connectClient, uniqueClientId, type ProtocolVersion, type TestClient } from './support/mqtt-client.js';
+
+const RULES = `
+acl-default = "deny"
+
+[[acl]]
+permission = "allow"
+action = "all"
+topic = "secret/#"
+username = "admin"
+
+[[acl]]
+permission = "deny"
+action = "all"
+topic = "secret/#"
+
+[[acl]]
+permission = "allow"
+action = "publish"
+topic = "users/\${username}/#"
+
+[[acl]]
+permission = "allow"
+action = "publish"
+topic = "clients/\${clientid}/#"
+
+[[acl]]
+permission = "allow"
+action = "publish"
+topic = "public/#"
+
+[[acl]]
+permission = "allow"
+action = "subscribe"
+topic = "#"
+`;
+
+let sequence = 0;
+/** A level unique to this test, so tests sharing the broker never see each other's messages. */
+function tag(): string {
+  sequence += 1;
+  return `acl${process.pid.toString(36)}x${sequence}`;
+}
+
+function label(version: ProtocolVersion): string {
+  return version === 3 ? '3.1' : version === 4 ? '3.1.1' : '5.0';
+}
+
+/** The SUBACK codes as sent (mqtt.js reports refused grants as the QoS asked for). */
+async function subackCodes(client: TestClient, filters: Record<string, { qos: 0 | 1 | 2 }>): Promise<number[]> {
+  const from = client.packets.length;
+  await client.subscribe(filters).catch(() => undefined);
+  const suback = await client.waitForPacket<ISubackPacket>((packet) => packet.cmd === 'suback', { from, what: 'SUBACK' });
+  return suback.granted as number[];
+}
+
+/** A client that has subscribed to `filter` and got its SUBACK. */
+async function reader(url: string, filter: string, username: string | undefined, version: ProtocolVersion = 5): Promise<TestClient> {
+  const client = await connectClient(url, { version, ...(username === undefined ? {} : { username }) });
+  const granted = await subackCodes(client, { [filter]: { qos: 1 } });
+  assert.ok((granted[0] ?? 0x80) < 0x80, `${username ?? 'anonymous'} may subscribe to ${filter}: ${JSON.stringify(granted)}`);
+  return client;
+}
+
+describe('MQTT authorization (ACL)', { skip: usingMosquitto() ? 'Shardline-only: ACL rules from a Shardline config file' : false }, () => {
+  let broker: BrokerProcess;
+
+  before(async () => {
+    const config = join(await scratchDirectory('shardline-acl-'), 'acl.toml');
+    await writeFile(config, RULES);
+    broker = await startBroker({ args: ['--config', config] });
+  });
+
+  after(async () => {
+    closeAllClients();
+    try {
+      if (broker !== undefined) await stopBroker(broker);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  describe('publish', () => {
+    it('5.0: a forbidden QoS 1 publish gets PUBACK 0x87, QoS 2 PUBREC 0x87, QoS 0 is dropped; none is delivered', async () => {
+      const t = tag();
+      const watcher = await reader(broker.url, `secret/${t}/#`, 'admin');
+      const client = await connectClient(broker.url, { version: 5, username: 'mallory' });
+      const qos1 = await client.publish(`secret/${t}/a`, 'q1', { qos: 1 });
+      assert.equal(qos1.ack?.reasonCode, 0x87);
+      const qos2 = await client.publish(`secret/${t}/a`, 'q2', { qos: 2 });
+      assert.equal(qos2.ack?.cmd, 'pubrec');
+      assert.equal(qos2.ack?.reasonCode, 0x87);
+      await client.publish(`secret/${t}/a`, 'q0', { qos: 0 });
+      // The positive control: admin's own publish arrives, and nothing arrived before it.
+      const admin = await connectClient(broker.url, { version: 5, username: 'admin' });
+      assert.equal((await admin.publish(`secret/${t}/a`, 'control', { qos: 1 })).ack?.reasonCode, 0);
+      const [first] = await watcher.waitForMessages(1);
+      assert.equal(first?.payload.toString(), 'control');
+      await watcher.expectNoMoreMessages(undefined, 'no forbidden publish delivered');
+      for (const c of [watcher, client, admin]) await c.end();
+    });
+
+    for (const version of [3, 4] as const) {
+      it(`${label(version)}: a forbidden publish is acknowledged (PUBACK, PUBREC/PUBCOMP), dropped and logged`, async () => {
+        const t = tag();
+        const watcher = await reader(broker.url, `secret/${t}/#`, 'admin');
+        const client = await connectClient(broker.url, { version, username: 'mallory', clientId: uniqueClientId('m') });
+        const qos1 = await client.publish(`secret/${t}/b`, 'q1', { qos: 1 });
+        assert.equal(qos1.ack?.cmd, 'puback');
+        const qos2 = await client.publish(`secret/${t}/b`, 'q2', { qos: 2 });
+        assert.equal(qos2.pubcomp?.cmd, 'pubcomp', 'the QoS 2 flow completes');
+        await client.publish(`secret/${t}/b`, 'q0', { qos: 0 });
+        const admin = await connectClient(broker.url, { version, username: 'admin' });
+        await admin.publish(`secret/${t}/b`, 'control', { qos: 1 });
+        const [first] = await watcher.waitForMessages(1);
+        assert.equal(first?.payload.toString(), 'control');
+        await watcher.expectNoMoreMessages(undefined, 'no forbidden publish delivered');
+        const logged = broker.broker.lines.some((line) => line.includes('publish not authorized') && line.includes(`secret/${t}/b`) && line.includes(client.clientId));
+        assert.ok(logged, 'the refused publish is logged with the client and the topic');
+        for (const c of [watcher, client, admin]) await c.end();
+      });
+    }
+
+    it('${username} and ${clientid} rules: each client publishes to its own topics only', async () => {
+      const t = tag();
+      const watcher = await reader(broker.url, `+/+/${t}/#`, 'admin');
+      const alice = await connectClient(broker.url, { version: 5, username: 'alice', clientId: `dev-${t}` });
+      assert.ok((await alice.publish(`users/alice/${t}/x`, 'own user', { qos: 1 })).ack!.reasonCode! < 0x80);
+      assert.equal((await alice.publish(`users/bob/${t}/x`, 'other user', { qos: 1 })).ack?.reasonCode, 0x87);
+      assert.ok((await alice.publish(`clients/dev-${t}/${t}`, 'own id', { qos: 1 })).ack!.reasonCode! < 0x80);
+      assert.equal((await alice.publish(`clients/dev-other/${t}`, 'other id', { qos: 1 })).ack?.reasonCode, 0x87);
+      const anonymous = await connectClient(broker.url, { version: 5 });
+      assert.equal((await anonymous.publish(`users/undefined/${t}`, 'no name', { qos: 1 })).ack?.reasonCode, 0x87);
+      assert.deepEqual((await watcher.waitForMessages(2)).map((m) => m.payload.toString()).sort(), ['own id', 'own user']);
+      await watcher.expectNoMoreMessages();
+      for (const c of [watcher, alice, anonymous]) await c.end();
+    });
+
+    it('escape: a user name or client id holding / does not reach other clients\' topics', async () => {
+      const t = tag();
+      const slash = await connectClient(broker.url, { version: 5, username: `bob/${t}` });
+      assert.equal((await slash.publish(`users/bob/${t}/x`, 'x', { qos: 1 })).ack?.reasonCode, 0x87);
+      const clientSlash = await connectClient(broker.url, { version: 5, clientId: `dev/${t}` });
+      assert.equal((await clientSlash.publish(`clients/dev/${t}/x`, 'x', { qos: 1 })).ack?.reasonCode, 0x87);
+      for (const c of [slash, clientSlash]) await c.end();
+    });
+  });
+
+  describe('subscribe', () => {
+    for (const version of [3, 4, 5] as const) {
+      it(`${label(version)}: a forbidden filter is refused (SUBACK ${version === 5 ? '0x87' : '0x80'}); the allowed ones of the same SUBSCRIBE are granted`, async () => {
+        const t = tag();
+        const client = await connectClient(broker.url, { version, username: 'mallory', clientId: uniqueClientId('s') });
+        const granted = await subackCodes(client, { [`public/${t}`]: { qos: 1 }, [`secret/${t}/#`]: { qos: 1 }, [`secret/${t}/+/x`]: { qos: 0 } });
+        assert.deepEqual(granted, [1, version === 5 ? 0x87 : 0x80, version === 5 ? 0x87 : 0x80]);
+        const admin = await connectClient(broker.url, { version: 5, username: 'admin' });
+        assert.deepEqual(await subackCodes(admin, { [`secret/${t}/#`]: { qos: 1 } }), [1]);
+        await client.end();
+        await admin.end();
+      });
+    }
+  });
+
+  describe('run-time rules (shardline ctl acl, the $acl shard)', () => {
+    /** `shardline ctl ARGS` against this suite's node. */
+    async function ctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+      const listening = await waitForLogField(broker.broker, 'admin');
+      const token = (await readFile(join(broker.dataDir, 'admin-token'), 'utf8')).trim();
+      const cli = runCli(['ctl', ...args], { SHARDLINE_ADMIN_URL: `http://${String(listening.admin)}`, SHARDLINE_ADMIN_TOKEN: token });
+      const { code, stderr } = await cli.exited;
+      return { code, stdout: cli.lines.join('\n'), stderr };
+    }
+
+    it('a rule added at run time applies at once to a connected client, and stops applying when deleted', async () => {
+      const t = tag();
+      const client = await connectClient(broker.url, { version: 5, username: 'mallory' });
+      assert.ok((await client.publish(`public/${t}/x`, 'before', { qos: 1 })).ack!.reasonCode! < 0x80);
+      const added = await ctl(['acl', 'add', 'deny', 'publish', `public/${t}/#`, '--username', 'mallory', '--id', `block-${t}`, '--position', '0']);
+      assert.equal(added.code, 0, added.stderr);
+      assert.equal((await client.publish(`public/${t}/x`, 'blocked', { qos: 1 })).ack?.reasonCode, 0x87);
+      const other = await connectClient(broker.url, { version: 5, username: 'alice' });
+      assert.ok((await other.publish(`public/${t}/x`, 'other user', { qos: 1 })).ack!.reasonCode! < 0x80, 'the rule is for mallory only');
+      const listed = await ctl(['acl', 'list', '--json']);
+      assert.equal(listed.code, 0, listed.stderr);
+      const items = (JSON.parse(listed.stdout) as { items: Array<{ id: string; rule: { topic: string } }> }).items;
+      assert.ok(items.some((item) => item.id === `block-${t}` && item.rule.topic === `public/${t}/#`), listed.stdout);
+      const deleted = await ctl(['acl', 'delete', `block-${t}`]);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.ok((await client.publish(`public/${t}/x`, 'after', { qos: 1 })).ack!.reasonCode! < 0x80);
+      const again = await ctl(['acl', 'delete', `block-${t}`]);
+      assert.equal(again.code, 1, 'deleting it twice: not found');
+      const bad = await ctl(['acl', 'add', 'allow', 'publish', 'a/#/b']);
+      assert.equal(bad.code, 1);
+      assert.ok(bad.stderr.includes('SL_ADMIN_BAD_REQUEST') || bad.stderr.includes('topic'), bad.stderr);
+      for (const c of [client, other]) await c.end();
+    });
+  });
+
+  describe('escape attempts', () => {
+    it('a wildcard subscription over a forbidden area receives only what its client may read', async () => {
+      const t = tag();
+      const snoop = await reader(broker.url, '#', 'mallory');
+      const plus = await reader(broker.url, `+/${t}/#`, 'mallory', 4);
+      const admin = await connectClient(broker.url, { version: 5, username: 'admin' });
+      await admin.publish(`secret/${t}/plans`, 'forbidden', { qos: 1 });
+      await admin.publish(`public/${t}/news`, 'allowed', { qos: 1 });
+      for (const client of [snoop, plus]) {
+        const seen = await client.waitForMessages(1, { topic: `public/${t}/news` });
+        assert.equal(seen.length, 1);
+        assert.ok(!client.messages.some((m) => m.topic.startsWith('secret/')), `no secret/ message reached ${client.clientId}: ${client.messages.map((m) => m.topic).join(', ')}`);
+      }
+      await snoop.expectNoMoreMessages(undefined, 'nothing more for #');
+      for (const c of [snoop, plus, admin]) await c.end();
+    });
+
+    it('a retained message on a forbidden topic is not delivered to a new wildcard subscription', async () => {
+      const t = tag();
+      const admin = await connectClient(broker.url, { version: 5, username: 'admin' });
+      await admin.publish(`secret/${t}/r`, 'retained secret', { qos: 1, retain: true });
+      await admin.publish(`public/${t}/r`, 'retained public', { qos: 1, retain: true });
+      // mallory may not publish a retained message there either.
+      const mallory = await connectClient(broker.url, { version: 5, username: 'mallory' });
+      assert.equal((await mallory.publish(`secret/${t}/r2`, 'planted', { qos: 1, retain: true })).ack?.reasonCode, 0x87);
+      const late = await connectClient(broker.url, { version: 5, username: 'mallory' });
+      assert.deepEqual(await subackCodes(late, { [`+/${t}/#`]: { qos: 1 } }), [1]);
+      const [got] = await late.waitForMessages(1);
+      assert.equal(got?.payload.toString(), 'retained public');
+      await late.expectNoMoreMessages(undefined, 'no retained secret');
+      // The admin, subscribing the same way, gets both retained (not r2, which was refused).
+      const adminReader = await connectClient(broker.url, { version: 5, username: 'admin' });
+      await adminReader.subscribe(`+/${t}/#`, { qos: 1 });
+      assert.deepEqual((await adminReader.waitForMessages(2)).map((m) => m.payload.toString()).sort(), ['retained public', 'retained secret']);
+      await adminReader.expectNoMoreMessages();
+      // Clear the retained messages for tidiness.
+      await admin.publish(`secret/${t}/r`, '', { qos: 1, retain: true });
+      await admin.publish(`public/${t}/r`, '', { qos: 1, retain: true });
+      for (const c of [admin, mallory, late, adminReader]) await c.end();
+    });
+
+    for (const version of [4, 5] as const) {
+      it(`${label(version)}: a will sent to a forbidden topic is dropped (and logged); one to an allowed topic is published`, async () => {
+        const t = tag();
+        const watcher = await reader(broker.url, `+/${t}/#`, 'admin');
+        const bad = await connectClient(broker.url, { version, username: 'mallory', clientId: uniqueClientId('w'), will: { topic: `secret/${t}/will`, payload: Buffer.from('forbidden will'), qos: 1, retain: true } });
+        bad.destroy();
+        const good = await connectClient(broker.url, { version, username: 'mallory', will: { topic: `public/${t}/will`, payload: Buffer.from('allowed will'), qos: 1, retain: false } });
+        good.destroy();
+        const [first] = await watcher.waitForMessages(1);
+        assert.equal(first?.payload.toString(), 'allowed will');
+        await watcher.expectNoMoreMessages(undefined, 'no forbidden will');
+        const deadline = Date.now() + 2000;
+        while (!broker.broker.lines.some((line) => line.includes('will message dropped') && line.includes(`secret/${t}/will`)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.ok(broker.broker.lines.some((line) => line.includes('will message dropped') && line.includes(`secret/${t}/will`)), 'the dropped will is logged');
+        // Nor was it retained.
+        const late = await connectClient(broker.url, { version: 5, username: 'admin' });
+        await late.subscribe(`secret/${t}/#`, { qos: 1 });
+        await late.expectNoMoreMessages(undefined, 'no retained forbidden will');
+        for (const c of [watcher, late]) await c.end();
+      });
+    }
+  });
+});
+
+describe('ACL configuration errors', { skip: usingMosquitto() ? 'Shardline-only' : false }, () => {
+  after(cleanup);
+
+  it('a bad rule refuses to start: exit 2, naming the file and the rule', async () => {
+    const config = join(await scratchDirectory('shardline-acl-'), 'bad-acl.toml');
+    await writeFile(config, '[[acl]]\npermission = "allow"\naction = "all"\ntopic = "#"\n\n[[acl]]\npermission = "allow"\naction = "read"\ntopic = "x"\n');
+    const cli = runCli(['start', '--config', config, '--data-dir', await scratchDirectory(), '--mqtt-port', '0', '--grpc-port', '0']);
+    const { code, stderr } = await cli.exited;
+    assert.equal(code, 2, stderr);
+    assert.ok(stderr.includes(config) && stderr.includes('#2') && stderr.includes('action'), stderr);
+  });
+});

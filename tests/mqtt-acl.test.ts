@@ -201,7 +201,7 @@ describe('MQTT authorization (ACL)', { skip: usingMosquitto() ? 'Shardline-only:
     /** `shardline ctl ARGS` against this suite's node. */
     async function ctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
       const listening = await waitForLogField(broker.broker, 'admin');
-      const token = (await readFile(join(broker.dataDir, 'admin-token'), 'utf8')).trim();
+      const token = await adminTokenOf(broker);
       const cli = runCli(['ctl', ...args], { SHARDLINE_ADMIN_URL: `http://${String(listening.admin)}`, SHARDLINE_ADMIN_TOKEN: token });
       const { code, stderr } = await cli.exited;
       return { code, stdout: cli.lines.join('\n'), stderr };
@@ -353,6 +353,48 @@ describe('ACL rules a JWT carries (acl claim)', { skip: usingMosquitto() ? 'Shar
     for (const c of [holder, other]) await c.end();
   });
 });
+
+describe('ACL in the split topology (broker over a remote journal)', { skip: usingMosquitto() ? 'Shardline-only' : false }, () => {
+  let broker: BrokerProcess;
+
+  before(async () => {
+    const config = join(await scratchDirectory('shardline-acl-'), 'split.toml');
+    await writeFile(config, '[[acl]]\npermission = "deny"\naction = "all"\ntopic = "secret/#"\n\n[[acl]]\npermission = "allow"\naction = "all"\ntopic = "#"\n');
+    broker = await startBroker({ topology: 'split', args: ['--config', config] });
+  });
+
+  after(async () => {
+    closeAllClients();
+    try {
+      if (broker !== undefined) await stopBroker(broker);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('config rules apply, and a run-time rule reaches the broker through the remote $acl shard', async () => {
+    const t = tag();
+    const client = await connectClient(broker.url, { version: 5 });
+    assert.equal((await client.publish(`secret/${t}`, 'x', { qos: 1 })).ack?.reasonCode, 0x87);
+    assert.ok((await client.publish(`open/${t}`, 'x', { qos: 1 })).ack!.reasonCode! < 0x80);
+    const listening = await waitForLogField(broker.broker, 'admin');
+    const token = await adminTokenOf(broker);
+    const cli = runCli(['ctl', 'acl', 'add', 'deny', 'publish', `open/${t}`, '--position', '0'], { SHARDLINE_ADMIN_URL: `http://${String(listening.admin)}`, SHARDLINE_ADMIN_TOKEN: token });
+    const { code, stderr } = await cli.exited;
+    assert.equal(code, 0, stderr);
+    assert.equal((await client.publish(`open/${t}`, 'x', { qos: 1 })).ack?.reasonCode, 0x87);
+    await client.end();
+  });
+});
+
+/** The admin token of a test node: logged once when a broker-only node makes one, else in its data directory. */
+async function adminTokenOf(node: BrokerProcess): Promise<string> {
+  for (const line of node.broker.lines) {
+    const match = /admin token created: (\S+)/.exec(line);
+    if (match !== null) return match[1] as string;
+  }
+  return (await readFile(join(node.dataDir, 'admin-token'), 'utf8')).trim();
+}
 
 describe('ACL configuration errors', { skip: usingMosquitto() ? 'Shardline-only' : false }, () => {
   after(cleanup);

@@ -21,6 +21,8 @@ import { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
 import { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
+import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
+import type { BrokerExtras } from './extras.js';
 import { ShardAppender } from './shard-appender.js';
 import {
   cursorRecord,
@@ -128,6 +130,8 @@ export interface BrokerStats {
   messagesOut: number;
   /** Payload bytes published. */
   bytesIn: number;
+  /** Payload bytes of live and retained deliveries. */
+  bytesOut: number;
   dropped: Record<'queue-full' | 'expired' | 'too-large', number>;
 }
 
@@ -155,7 +159,7 @@ export class Broker {
   #retainedAppender!: ShardAppender<Message, void>;
   #sessionWrites!: ShardAppender<null, void>;
   #closed = false;
-  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } };
+  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } };
   readonly #topicCounts = new Map<string, number>();
   readonly #startedAt = Date.now();
   readonly #host: SessionHost;
@@ -164,6 +168,8 @@ export class Broker {
   /** The identity of each session's latest connection: deliveries are checked against it. */
   readonly #identities = new Map<string, ClientIdentity>();
   readonly #replays: Replays;
+  /** Optional features (delayed publish, rewrite, auto-subscribe), set by the node after open. */
+  extras: BrokerExtras = {};
 
   private constructor(options: BrokerOptions) {
     this.access = options.access ?? allowEverything;
@@ -243,6 +249,21 @@ export class Broker {
 
   get sessionTable(): SessionTable {
     return this.#table;
+  }
+
+  /** Sessions in memory or in `$sessions`, online or not. */
+  get sessionCount(): number {
+    let count = this.#table.sessions.size;
+    for (const clientId of this.#sessions.keys()) if (!this.#table.sessions.has(clientId)) count += 1;
+    return count;
+  }
+
+  /** Subscriptions of every session, online or not. */
+  get subscriptionCount(): number {
+    let count = 0;
+    for (const session of this.#sessions.values()) count += session.subscriptions.size;
+    for (const [clientId, durable] of this.#table.sessions) if (!this.#sessions.has(clientId)) count += durable.subscriptions.size;
+    return count;
   }
 
   get onlineCount(): number {
@@ -385,6 +406,8 @@ export class Broker {
    */
   async publish(message: Message): Promise<{ matched: boolean }> {
     if (this.#closed) throw new Error('broker is closed');
+    // Counted in when it reaches its target topic (the delayed publisher publishes it then).
+    if (this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX)) return this.extras.delayed.schedule(message);
     this.stats.messagesIn += 1;
     this.stats.bytesIn += message.payload.length;
     this.#countTopic(message.topic);
@@ -423,6 +446,7 @@ export class Broker {
     const delivery = deliveryFor(message, options, subscriberId, shard, offset);
     if (delivery === undefined) return;
     this.stats.messagesOut += 1;
+    this.stats.bytesOut += message.payload.length;
     session.offerLive(delivery);
   }
 
@@ -605,6 +629,7 @@ export class Broker {
       const delivery = deliveryFor(message, [{ ...options, noLocal: false }], session.clientId);
       if (delivery === undefined) continue;
       this.stats.messagesOut += 1;
+      this.stats.bytesOut += message.payload.length;
       delivery.retain = true;
       session.offerRetained(delivery);
     }
@@ -846,6 +871,7 @@ export class Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const delayedClosed = this.extras.delayed?.close();
     if (this.#cursorTimer !== undefined) this.#clock.clearTimeout(this.#cursorTimer);
     for (const timers of [this.#willTimers, this.#expiryTimers]) {
       for (const timer of timers.values()) this.#clock.clearTimeout(timer);
@@ -865,6 +891,7 @@ export class Broker {
       sink.close('server-shutting-down');
     }
     await Promise.all([...this.#appenders, this.#retainedAppender].map((appender) => appender.drained()));
+    await delayedClosed;
     await this.flushCursors();
     if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
     await this.#sessionWrites.drained();

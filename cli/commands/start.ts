@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
-import { Broker, type AclStore, type Authenticator, type UserStore } from '../../engine/index.js';
+import { Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter, type AclStore, type Authenticator, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
@@ -32,6 +32,7 @@ import { UsageError, type Command } from '../command.js';
 import { camelName, effectiveRoles, isLiveSetting, parseLiveSetting, resolveStartSettings, settingsHelp, START_SETTINGS, startOptionSpec, type StartSettings } from '../config/settings.js';
 import { openAuthentication, securityConfig } from '../config/security.js';
 import { createLogger, setLogLevel } from '../logger.js';
+import { extrasRules, type ExtrasRules } from '../config/extras-rules.js';
 import { configAclRules, installAcl } from './start-acl.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
@@ -134,6 +135,12 @@ function mqttLimits(settings: StartSettings): MqttLimits {
     maxKeepAlive: settings.maxKeepAlive,
     serverKeepAlive: settings.serverKeepAlive,
     maxConnections: settings.maxConnections,
+    maxConnectionsPerIp: settings.maxConnectionsPerIp,
+    maxConnectRate: settings.maxConnectRate,
+    maxConnectRatePerIp: settings.maxConnectRatePerIp,
+    maxPublishRate: settings.maxPublishRate,
+    maxPublishBytesRate: settings.maxPublishBytesRate,
+    maxSubscriptionsPerClient: settings.maxSubscriptionsPerClient,
   };
 }
 
@@ -236,6 +243,7 @@ interface Running {
   remoteStore?: ShardStore;
   broker?: Broker;
   acl?: AclStore;
+  sys?: SysPublisher;
   mqtt?: MqttServer;
   admin?: AdminServer;
   /** MQTT users (config file and `$users`), for the admin API. */
@@ -252,12 +260,13 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
       logger.error({ err: error }, `shutdown: ${what} failed`);
     }
   };
-  const { admin, mqtt, broker, journalServer, remoteStore, journal } = running;
+  const { admin, mqtt, broker, sys, journalServer, remoteStore, journal } = running;
   // The admin API first: a kick or a publish must not reach a broker that is closing.
   if (admin !== undefined) await step('stopping the admin API', () => admin.stop());
   // No new MQTT connections first, then the broker says goodbye to the open ones (0x8B) and
   // finishes its appends, then the sockets go.
   mqtt?.stopAccepting();
+  if (sys !== undefined) await step('stopping the $SYS topics', () => sys.stop());
   if (broker !== undefined) await step('closing the broker', () => broker.close());
   running.acl?.close();
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
@@ -270,6 +279,8 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
   const roles = effectiveRoles(settings);
   // Checked before anything opens: a bad users/deny/jwt section is a usage error (exit 2).
   const security = roles.includes('broker') ? await securityConfig(settings) : undefined;
+  // Checked before anything opens: a bad rule is a usage error, not a half-started node.
+  const rules = extrasRules(settings);
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
@@ -293,6 +304,8 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     const authenticate = authenticator.authenticate.bind(authenticator);
     running.users = users;
     running.authenticator = authenticator;
+    await startExtras(settings, rules, logger, running.broker, store);
+    running.sys = SysPublisher.start({ broker: running.broker, clock: systemClock, logger: logger.child({ component: 'sys' }), intervalSeconds: settings.sysInterval, node: settings.nodeName ?? hostname(), version: await packageVersion() });
     running.limits = mqttLimits(settings);
     running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
@@ -301,6 +314,33 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
   }
   if (adminStore === undefined && running.journal !== undefined) adminStore = LocalShardStore.over(running.journal);
   await startAdmin(settings, logger, running, adminStore);
+}
+
+/** Delayed publish, rewrite and auto-subscribe rules, Response Information: on the broker before MQTT is served. */
+async function startExtras(settings: StartSettings, rules: ExtrasRules, logger: Logger, broker: Broker, store: ShardStore): Promise<void> {
+  broker.extras.responseInformation = settings.responseInformation;
+  if (rules.rewrite.length > 0) broker.extras.rewrite = new TopicRewriter(rules.rewrite);
+  if (rules.autoSubscribe.length > 0) broker.extras.autoSubscribe = rules.autoSubscribe;
+  if (settings.maxDelayedMessages > 0) {
+    broker.extras.delayed = await DelayedPublisher.open({
+      store,
+      host: {
+        publish: (message) => broker.publish(message),
+        mayPublish: (publisherId, topic) => {
+          // The publish was checked when the delayed message was accepted. At its time it is
+          // checked again while its client is still known (rules may have changed since); a
+          // client gone by then keeps the decision made when it published.
+          const identity = broker.identityOf(publisherId);
+          return identity === undefined || broker.access.mayPublish(identity, topic);
+        },
+      },
+      clock: systemClock,
+      logger: logger.child({ component: 'delayed' }),
+      maxDelaySeconds: settings.maxDelaySeconds,
+      maxMessages: settings.maxDelayedMessages,
+    }).catch((error: unknown) => logFailure(logger, 'cannot open the delayed messages', error));
+  }
+  if (rules.rewrite.length > 0 || rules.autoSubscribe.length > 0) logger.info({ rewriteRules: rules.rewrite.length, autoSubscribeRules: rules.autoSubscribe.length }, 'topic rules loaded');
 }
 
 async function startAdmin(settings: StartSettings, logger: Logger, running: Running, store: ShardStore | undefined): Promise<void> {

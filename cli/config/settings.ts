@@ -87,8 +87,19 @@ export const START_SETTINGS = [
   { key: 'topic-alias-maximum', kind: { type: 'integer', min: 0, max: 65_535 }, default: 64, unit: 'count', valueName: 'N', group: 'limit', description: 'topic aliases a client may use, 0 for none (5.0 CONNACK Topic Alias Maximum)' },
   { key: 'max-keep-alive', kind: { type: 'integer', min: 1, max: 65_535 }, default: 65_535, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest keep-alive granted; a 5.0 client asking more gets Server Keep Alive = this' },
   { key: 'server-keep-alive', kind: { type: 'integer', min: 0, max: 65_535 }, default: 0, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: "keep-alive imposed on 5.0 clients via CONNACK Server Keep Alive; 0 = use the client's" },
+  { key: 'max-connections-per-ip', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'open connections from one IP address, 0 for no limit; past it: 5.0 CONNACK 0x97, 3.1.1 CONNACK 0x03; far past it: closed at accept' },
+  { key: 'max-connect-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'new connections per second, all addresses together, 0 for no limit; past it: 5.0 CONNACK 0x9F, 3.1.1 CONNACK 0x03; far past it: closed at accept' },
+  { key: 'max-connect-rate-per-ip', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'new connections per second from one IP address, 0 for no limit; past it as max-connect-rate' },
+  { key: 'max-publish-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'PUBLISH packets per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 DISCONNECT 0x96, 3.1.1 close' },
+  { key: 'max-publish-bytes-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'PUBLISH payload bytes per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 PUBACK/PUBREC 0x97 (QoS 0 dropped), 3.1.1 close' },
+  { key: 'max-subscriptions-per-client', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'subscriptions one session may hold, 0 for no limit; past it: SUBACK 0x97 (5.0) / 0x80 (3.1.1) for that filter' },
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
   { key: 'acl-default', kind: { type: 'enum', values: ['allow', 'deny'] }, defaultText: 'deny with acl rules in the config file, allow without', valueName: 'POLICY', group: 'node', description: 'allow or deny: what the ACL decides when no rule matches a publish, subscribe or delivery (rules: the acl section of the config file and the $acl shard)' },
+  { key: 'max-delay-seconds', kind: { type: 'integer', min: 1, max: 4_294_967 }, default: 604_800, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest delay of a delayed publish ($delayed/SECONDS/TOPIC); longer: 5.0 PUBACK 0x97, 3.1.1 close' },
+  { key: 'max-delayed-messages', kind: { type: 'integer', min: 0 }, default: 100_000, unit: 'count', valueName: 'N', group: 'limit', description: 'delayed messages held at once; more: 5.0 PUBACK 0x97, 3.1.1 close; 0 turns delayed publish off ($delayed/... is then an ordinary topic)' },
+  { key: 'sys-interval', kind: { type: 'integer', min: 0, max: 86_400 }, default: 10, unit: 'seconds', valueName: 'SECONDS', group: 'node', description: 'how often the broker publishes its statistics to $SYS/brokers/NODE/...; 0 turns them off' },
+  { key: 'node-name', kind: { type: 'string' }, defaultText: 'the host name', valueName: 'NAME', group: 'node', description: 'this node\'s name in $SYS/brokers/NODE/... (/, + and # become _)' },
+  { key: 'response-information', kind: { type: 'string' }, default: 'reply/${clientid}', valueName: 'TEMPLATE', group: 'node', description: 'MQTT 5.0 CONNACK Response Information for clients that ask for it; ${clientid} and ${username} are filled in' },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof START_SETTINGS)[number]['key'];
@@ -122,9 +133,21 @@ export interface StartSettings {
   topicAliasMaximum: number;
   maxKeepAlive: number;
   serverKeepAlive: number;
+  maxConnectionsPerIp: number;
+  maxConnectRate: number;
+  maxConnectRatePerIp: number;
+  maxPublishRate: number;
+  maxPublishBytesRate: number;
+  maxSubscriptionsPerClient: number;
   dataShards: number;
   /** undefined: deny when the config file has ACL rules, allow when it has none. */
   aclDefault: 'allow' | 'deny' | undefined;
+  maxDelaySeconds: number;
+  maxDelayedMessages: number;
+  sysInterval: number;
+  /** undefined: the host name. */
+  nodeName: string | undefined;
+  responseInformation: string;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;
   /** The config file's rule sections as written (unvalidated), with the file they came from. */
@@ -158,13 +181,16 @@ export function formatDefault(spec: SettingSpec): string {
 const specs: readonly SettingSpec[] = START_SETTINGS;
 const specByKey = new Map(specs.map((spec) => [spec.key, spec]));
 
+/** The abuse limits (protocols/mqtt/abuse.ts), all live: read at every decision, so turning one on under attack needs no restart. */
+const ABUSE_LIMIT_KEYS = ['max-connections-per-ip', 'max-connect-rate', 'max-connect-rate-per-ip', 'max-publish-rate', 'max-publish-bytes-rate', 'max-subscriptions-per-client'] as const;
+
 /**
  * Settings `PATCH /api/config` may change in a running node. Each is read where it is used
  * (log level by the loggers, limits when a connection is accepted or sends CONNECT, the queue
  * bound on every delivery), so a change applies to what happens next; settings advertised to
  * clients in CONNACK for the life of their connection, or fixed by the data on disk, are not here.
  */
-export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'allow-anonymous'] as const satisfies readonly SettingKey[];
+export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'allow-anonymous', ...ABUSE_LIMIT_KEYS] as const satisfies readonly SettingKey[];
 export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
 
 export function isLiveSetting(key: string): key is LiveSettingKey {

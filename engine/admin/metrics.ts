@@ -114,6 +114,14 @@ function registerBrokerMetrics(registry: Registry, broker: Broker): void {
       this.set(broker.retained.size);
     },
   });
+  new Gauge({
+    name: 'shardline_mqtt_delayed_messages',
+    help: 'Delayed messages ($delayed/SECONDS/TOPIC) held: accepted and not yet published',
+    registers,
+    collect() {
+      this.set(broker.extras.delayed?.size ?? 0);
+    },
+  });
   new Counter({
     name: 'shardline_messages_in_total',
     help: 'Messages published to the broker',
@@ -142,6 +150,16 @@ function registerBrokerMetrics(registry: Registry, broker: Broker): void {
     collect() {
       this.reset();
       this.inc(PROTOCOL, broker.stats.bytesIn);
+    },
+  });
+  new Counter({
+    name: 'shardline_bytes_out_total',
+    help: 'Payload bytes of deliveries to subscribers (live and retained)',
+    labelNames: ['protocol'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(PROTOCOL, broker.stats.bytesOut);
     },
   });
   new Counter({

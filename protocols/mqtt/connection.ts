@@ -14,14 +14,15 @@ import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
-import { checkTopicFilter, checkTopicName, propertiesAt, REPLAYS_PER_SESSION_MAX, SendResult, type ReplayRequest } from '../../engine/index.js';
+import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
+import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
-export interface MqttLimits {
+export interface MqttLimits extends Partial<AbuseLimits> {
   maxPacketSize: number;
   maxTopicLength: number;
   maxTopicLevels: number;
@@ -154,6 +155,13 @@ export class MqttConnection implements DeliverySink {
   get clientId(): string {
     return this.#clientId;
   }
+
+  /** Abuse limits for this connection (server.ts; none: no abuse limits, e.g. in-process tests). */
+  guard(guard: ClientGuard): void {
+    this.#guard = guard;
+  }
+
+  #guard: ClientGuard | undefined;
 
   #newParser(protocolVersion: number): ReturnType<typeof mqttPacket.parser> {
     const parser = mqttPacket.parser({ protocolVersion: protocolVersion as 3 | 4 | 5 });
@@ -304,6 +312,11 @@ export class MqttConnection implements DeliverySink {
         delaySeconds: willProperties.willDelayInterval ?? 0,
       };
     }
+    const refusal = this.#guard?.refusal;
+    if (refusal !== undefined) {
+      this.#guard?.log.warn(`connect-${refusal.kind}`, { remote: this.transport.remoteAddress, clientId, detail: refusal.detail }, 'refused CONNECT over a connection limit');
+      return this.#refuse(!v5 ? ReasonCode.ServerUnavailable : refusal.kind === 'rate' ? ReasonCode.ConnectionRateExceeded : ReasonCode.QuotaExceeded, refusal.detail);
+    }
     if (this.registry.connected >= this.limits.maxConnections) {
       return this.#refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, `the broker is at its connection limit (${this.limits.maxConnections})`);
     }
@@ -326,6 +339,15 @@ export class MqttConnection implements DeliverySink {
       protocol: 'mqtt',
       ...(auth.attributes === undefined ? {} : { attributes: auth.attributes }),
     };
+    const rewrite = this.broker.extras.rewrite;
+    if (will !== undefined && rewrite !== undefined) {
+      // The will is a publish of this client: the publish rewrite rules apply to it too, with
+      // the authenticated user name.
+      const topic = rewrite.publishTopic(will.topic, { clientId, username: identity.username });
+      const check = checkTopicName(topic, this.#topicLimits());
+      if (!check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(will.topic)} is rewritten to ${JSON.stringify(topic)}, which is not a valid topic name`);
+      will.topic = topic;
+    }
 
     // Session expiry: 5.0 says it; 3.1.1 persistent sessions last the broker's maximum.
     let expiry = v5 ? (properties.sessionExpiryInterval ?? 0) : clean ? 0 : this.limits.maxSessionExpiry;
@@ -357,6 +379,7 @@ export class MqttConnection implements DeliverySink {
       this.#clientId = '';
       throw error;
     }
+    const autoSubscribed = await this.#autoSubscribe(result.session);
     if (this.#state !== 'connecting') {
       // The socket closed while the session was being set up.
       await this.broker.disconnect(result.session, this, { publishWill: true });
@@ -387,11 +410,15 @@ export class MqttConnection implements DeliverySink {
         ...(authenticationMethod === undefined ? {} : { authenticationMethod }),
         ...(auth.authenticationData === undefined ? {} : { authenticationData: auth.authenticationData }),
       };
+      // MQTT-3.1.2-28: Response Information only to a client that asked for it.
+      const responseInformation = properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, identity.username) : undefined;
+      if (responseInformation !== undefined) connack.properties.responseInformation = responseInformation;
     }
     this.#send(connack);
     this.logger.debug({ clientId, remote: this.transport.remoteAddress, version: this.#version, sessionPresent: result.sessionPresent }, 'client connected');
     this.#armKeepAlive();
     result.session.attach(this);
+    for (const entry of autoSubscribed) this.broker.deliverRetained(result.session, entry.filter, entry.options, entry.isNew);
     const early = this.#early ?? [];
     this.#early = undefined;
     for (const raw of early) {
@@ -458,6 +485,26 @@ export class MqttConnection implements DeliverySink {
     waiter?.(packet.properties?.authenticationData);
   }
 
+  /** The auto-subscribe rules' subscriptions, made before CONNACK (their retained messages follow it). */
+  async #autoSubscribe(session: Session): Promise<AutoSubscribed[]> {
+    if (this.broker.extras.autoSubscribe === undefined) return [];
+    try {
+      const { subscribed, skipped } = await applyAutoSubscribe(this.broker, session, this.#topicLimits());
+      if (skipped.length > 0) this.logger.debug({ clientId: this.#clientId, skipped }, 'auto-subscribe rules that did not apply to this client');
+      return subscribed;
+    } catch (error) {
+      // The session is connected by now; failing the connection here would leave it claimed by
+      // a closed connection. The client is served without the rule's subscriptions instead.
+      this.logger.error({ err: error, clientId: this.#clientId }, 'auto-subscribe failed for a client; it connects without those subscriptions');
+      return [];
+    }
+  }
+
+  /** The identity the rewrite rules fill placeholders from. */
+  #rewriteIdentity(): { clientId: string; username: string | undefined } {
+    return this.broker.identityOf(this.#clientId) ?? { clientId: this.#clientId, username: undefined };
+  }
+
   #topicLimits(): { levelsMax: number; bytesMax: number } {
     return { levelsMax: this.limits.maxTopicLevels, bytesMax: this.limits.maxTopicLength };
   }
@@ -478,6 +525,9 @@ export class MqttConnection implements DeliverySink {
         topic = known;
       } else this.#topicAliasesIn.set(alias, topic);
     }
+    // Rewritten before the checks: access rules, routing and retained see the broker's name.
+    const rewrite = this.broker.extras.rewrite;
+    if (rewrite !== undefined && isCleanString(topic)) topic = rewrite.publishTopic(topic, this.#rewriteIdentity());
     if (topic !== this.#lastValidTopic) {
       if (!isCleanString(topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic name contains U+0000 or is not valid UTF-8');
       const check = checkTopicName(topic, this.#topicLimits());
@@ -488,6 +538,8 @@ export class MqttConnection implements DeliverySink {
     const messageId = packet.messageId ?? 0;
     if (qos > 0 && messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'a QoS 1/2 PUBLISH needs a non-zero packet identifier (MQTT-2.3.1-1)');
     if (qos === 0 && packet.dup) return this.#fail(ReasonCode.MalformedPacket, 'DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
+    const overLimit = this.#guard === undefined ? 'ok' : this.#overPublishLimit(packet);
+    if (overLimit === 'close') return;
     const inboundQos2 = session.inboundQos2;
     const known = qos === 2 ? inboundQos2.get(messageId) : undefined;
     if (known !== undefined) {
@@ -512,6 +564,11 @@ export class MqttConnection implements DeliverySink {
       // stored, stop reading from them until acks go out. (Counting stores, not packet ids: a
       // QoS 2 id is only freed by the client's PUBREL, which must still be read.)
       if (this.#version !== 5 && queue.length >= this.limits.maxInflight) this.#pause(Pause.Inflight, true);
+    }
+    if (overLimit === 'refuse') {
+      // 5.0 only (3.x was closed above): refused, not stored; QoS 0 has no answer and is dropped.
+      if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.QuotaExceeded, `more than ${this.limits.maxPublishBytesRate} payload bytes per second`);
+      return;
     }
     if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
@@ -544,6 +601,8 @@ export class MqttConnection implements DeliverySink {
         this.logger.warn({ err: error, clientId: this.#clientId, topic }, 'publish failed');
         if (ack === undefined) return;
         if (this.#version !== 5) return this.#fail(ReasonCode.UnspecifiedError, 'the message could not be stored');
+        const refusal = delayedRefusal(code);
+        if (refusal !== undefined) return this.#completeAck(ack, qos, messageId, refusal, (error as Error).message);
         this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
       },
     );
@@ -565,6 +624,19 @@ export class MqttConnection implements DeliverySink {
 
   /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
   #deniedCount = 0;
+
+  /** Publish rate limits: over the message rate the connection ends (0x96); over the byte rate a 5.0 publish is refused (0x97). */
+  #overPublishLimit(packet: IPublishPacket): 'ok' | 'refuse' | 'close' {
+    const guard = this.#guard as ClientGuard;
+    const bytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
+    const verdict = guard.publish(this, bytes);
+    if (verdict === 'ok') return 'ok';
+    const detail = verdict === 'message-rate' ? `more than ${this.limits.maxPublishRate} PUBLISH packets per second` : `more than ${this.limits.maxPublishBytesRate} payload bytes per second`;
+    guard.log.warn(verdict, { clientId: this.#clientId, remote: this.transport.remoteAddress, detail }, verdict === 'message-rate' || this.#version !== 5 ? 'closing a client over a publish rate limit' : 'refused a publish over the byte rate limit');
+    if (verdict === 'byte-rate' && this.#version === 5) return 'refuse';
+    this.#fail(verdict === 'message-rate' ? ReasonCode.MessageRateTooHigh : ReasonCode.QuotaExceeded, detail);
+    return 'close';
+  }
 
   #inboundDone(): void {
     if (this.#inboundInFlight > 0) this.#inboundInFlight -= 1;
@@ -636,9 +708,12 @@ export class MqttConnection implements DeliverySink {
     const accepted: Array<{ filter: string; options: SubscriptionOptions; index: number }> = [];
     const refusals: string[] = [];
     const replays: Array<{ filter: string; request: ReplayRequest; options: SubscriptionOptions; index: number }> = [];
+    const rewrite = this.broker.extras.rewrite;
+    const maxSubscriptions = this.#guard?.maxSubscriptions ?? 0;
+    const withinQuota = subscriptionQuota(session.subscriptions, maxSubscriptions);
     for (const [index, subscription] of packet.subscriptions.entries()) {
-      const filter = subscription.topic;
-      if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+      if (!isCleanString(subscription.topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+      const filter = rewrite === undefined ? subscription.topic : rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity());
       const replay = replaySubscribeOf(filter, v5 ? packet.properties?.userProperties : undefined, this.#topicLimits());
       if (replay.kind === 'refused') {
         granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
@@ -661,6 +736,12 @@ export class MqttConnection implements DeliverySink {
       if (filter.startsWith('$share/')) {
         granted.push(v5 ? ReasonCode.SharedSubscriptionsNotSupported : 0x80);
         refusals.push(`shared subscriptions (${filter}) are not supported yet`);
+        continue;
+      }
+      if (!withinQuota(filter)) {
+        granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80);
+        refusals.push(`${filter}: the limit is ${maxSubscriptions} subscriptions per client`);
+        this.#guard?.log.warn('subscriptions', { clientId: this.#clientId, remote: this.transport.remoteAddress, filter, limit: maxSubscriptions }, 'refused a subscription over the limit per client');
         continue;
       }
       const options: SubscriptionOptions = {
@@ -689,12 +770,20 @@ export class MqttConnection implements DeliverySink {
   async #onUnsubscribe(packet: IUnsubscribePacket): Promise<void> {
     const session = this.#session;
     if (session === undefined) return;
-    const filters = packet.unsubscriptions;
-    for (const filter of filters) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+    for (const filter of packet.unsubscriptions) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
+    const rewrite = this.broker.extras.rewrite;
+    // The filter a SUBSCRIBE was rewritten to is the one to remove.
+    const filters = rewrite === undefined ? packet.unsubscriptions : packet.unsubscriptions.map((filter) => rewrite.subscribeFilter(filter, this.#rewriteIdentity()));
     const replaysStopped = filters.map((filter) => this.broker.cancelReplay(session, filter));
-    const existed = await this.broker.unsubscribe(session, filters.map(unsubscribeTarget));
+    const targets = filters.map(unsubscribeTarget);
+    // A filter no SUBSCRIBE could have made (found by the fuzz test) has nothing to remove, and
+    // the routing trie only takes checked filters: 5.0 UNSUBACK 0x8F for it.
+    const valid = targets.map((filter) => checkTopicFilter(filter, this.#topicLimits()).ok);
+    const found = await this.broker.unsubscribe(session, targets.filter((_, index) => valid[index]));
     if (this.#state !== 'connected') return;
-    const granted = this.#version === 5 ? existed.map((found, i) => (found || replaysStopped[i] === true ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)) : undefined;
+    let position = 0;
+    const existed = valid.map((ok) => (ok ? found[position++] === true : undefined));
+    const granted = this.#version === 5 ? existed.map((was, index) => (was === true || replaysStopped[index] === true ? ReasonCode.Success : was === undefined ? ReasonCode.TopicFilterInvalid : ReasonCode.NoSubscriptionExisted)) : undefined;
     this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
   }
 
@@ -918,6 +1007,21 @@ function publishTopicIsUtf8(raw: Buffer): boolean {
   const length = raw.readUInt16BE(position);
   if (position + 2 + length > raw.length) return true;
   return isUtf8(raw.subarray(position + 2, position + 2 + length));
+}
+
+/** The 5.0 reason code for a refused delayed publish (see engine/delayed/delayed-errors.ts). */
+function delayedRefusal(code: string | undefined): ReasonCode | undefined {
+  switch (code) {
+    case DelayedErrors.invalidTopic.code:
+      return ReasonCode.TopicNameInvalid;
+    case DelayedErrors.delayTooLong.code:
+    case DelayedErrors.full.code:
+      return ReasonCode.QuotaExceeded;
+    case DelayedErrors.notAuthorized.code:
+      return ReasonCode.NotAuthorized;
+    default:
+      return undefined;
+  }
 }
 
 /** MQTT-1.5.4-2: no U+0000; U+FFFD stands for bytes that were not UTF-8 (decoded leniently). */

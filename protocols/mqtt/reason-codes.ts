@@ -25,10 +25,12 @@ export enum ReasonCode {
   ReceiveMaximumExceeded = 0x93,
   TopicAliasInvalid = 0x94,
   PacketTooLarge = 0x95,
+  MessageRateTooHigh = 0x96,
   QuotaExceeded = 0x97,
   AdministrativeAction = 0x98,
   PayloadFormatInvalid = 0x99,
   SharedSubscriptionsNotSupported = 0x9e,
+  ConnectionRateExceeded = 0x9f,
 }
 
 const NAMES: Record<number, string> = {
@@ -56,10 +58,12 @@ const NAMES: Record<number, string> = {
   0x93: 'receive maximum exceeded',
   0x94: 'topic alias invalid',
   0x95: 'packet too large',
+  0x96: 'message rate too high',
   0x97: 'quota exceeded',
   0x98: 'administrative action',
   0x99: 'payload format invalid',
   0x9e: 'shared subscriptions not supported',
+  0x9f: 'connection rate exceeded',
 };
 
 export function reasonName(code: number): string {

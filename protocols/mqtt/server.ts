@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
+import { AbuseControl } from './abuse.js';
 import { MqttErrors } from './errors.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
 
@@ -18,18 +19,24 @@ export interface MqttServerOptions {
   logger: Logger;
   clock?: Clock;
   authenticate?: Authenticate;
+  /** Abuse limits shared by a node's listeners; default: this server's own, over `limits`. */
+  abuse?: AbuseControl;
 }
 
 export class MqttServer {
   readonly #sockets = new Set<Socket>();
   readonly #registry: ConnectionRegistry = { connected: 0 };
+  readonly #abuse: AbuseControl;
 
   private constructor(
     private readonly server: Server,
     private readonly options: MqttServerOptions,
     readonly host: string,
     readonly port: number,
-  ) {}
+  ) {
+    // Over the limits object itself, not a copy: live settings change it in place.
+    this.#abuse = options.abuse ?? new AbuseControl(options.limits, options.clock ?? systemClock, options.logger);
+  }
 
   get address(): string {
     return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
@@ -68,9 +75,17 @@ export class MqttServer {
       socket.destroy();
       return;
     }
+    // Per-address limits and connect rates: decided here, before anything is read.
+    const admitted = this.#abuse.accept(socket.remoteAddress ?? '?');
+    if (admitted === undefined) {
+      socket.destroy();
+      return;
+    }
     this.#sockets.add(socket);
     const transport = new SocketTransport(socket);
+    transport.gateAddress = admitted.counted;
     const connection = new MqttConnection(transport, this.options.broker, limits, this.options.clock ?? systemClock, logger, this.#registry, this.options.authenticate);
+    connection.guard(admitted.guard);
     transport.connection = connection;
     transport.server = this;
     // Shared listeners (`this` is the socket): no closures per connection, which matters at
@@ -84,6 +99,7 @@ export class MqttServer {
   /** A socket of this server closed. */
   socketClosed(socket: Socket): void {
     this.#sockets.delete(socket);
+    this.#abuse.release((socket as TransportSocket)[TRANSPORT].gateAddress);
   }
 
   get logger(): Logger {
@@ -127,6 +143,8 @@ interface TransportSocket extends Socket {
 class SocketTransport implements Transport {
   connection!: MqttConnection;
   server!: MqttServer;
+  /** The address counted by the connect gate for this socket (released once, at close). */
+  gateAddress: string | undefined;
   #gathered: Buffer[] | undefined;
   #gatheredBytes = 0;
   #flushScheduled = false;

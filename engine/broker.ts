@@ -24,6 +24,9 @@ import { allowEverything, type AccessPolicy, type ClientIdentity } from './secur
 import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
 import type { BrokerExtras } from './extras.js';
 import { ShardAppender } from './shard-appender.js';
+import { routingFilter } from './shared/shared-filter.js';
+import { SharedSubscriptions } from './shared/shared-subscriptions.js';
+import type { SharedStrategy } from './shared/strategy.js';
 import {
   cursorRecord,
   endRecords,
@@ -76,6 +79,10 @@ export interface BrokerOptions {
   cursorFlushMs?: number;
   /** Who may read what (checked on every delivery); default: everything is allowed. */
   access?: AccessPolicy;
+  /** Which member of a shared subscription group gets each message; default round-robin. */
+  sharedStrategy?: SharedStrategy;
+  /** The random source of the random and sticky strategies (tests pass a seeded one). */
+  sharedRandom?: () => number;
 }
 
 export interface ConnectRequest {
@@ -167,6 +174,8 @@ export class Broker {
   access: AccessPolicy;
   /** The identity of each session's latest connection: deliveries are checked against it. */
   readonly #identities = new Map<string, ClientIdentity>();
+  /** Shared and exclusive subscriptions (engine/shared). */
+  readonly #shared: SharedSubscriptions;
   readonly #replays: Replays;
   /** Optional features (delayed publish, rewrite, auto-subscribe), set by the node after open. */
   extras: BrokerExtras = {};
@@ -225,6 +234,23 @@ export class Broker {
         this.#logger.error({ err: error, clientId: session.clientId, filter }, 'a replay failed reading the journal; it ends here');
       },
     });
+    this.#shared = new SharedSubscriptions({
+      store: this.#store,
+      logger: this.#logger,
+      host: this.#host,
+      strategy: options.sharedStrategy ?? 'round-robin',
+      ...(options.sharedRandom === undefined ? {} : { random: options.sharedRandom }),
+      sessionOf: (clientId) => this.#sessions.get(clientId),
+      mayRead: (clientId, topic) => this.mayRead(clientId, topic),
+      delivered: () => {
+        this.stats.messagesOut += 1;
+      },
+    });
+  }
+
+  /** Shared and exclusive subscriptions: admission checks for front ends, introspection. */
+  get shared(): SharedSubscriptions {
+    return this.#shared;
   }
 
   /** Opens the broker over a store: creates missing shards, then rebuilds the projections. */
@@ -295,7 +321,9 @@ export class Broker {
     const sessionRecords = await this.#replay(SESSIONS_SHARD, (record) => this.#table.apply(record));
     const retainedRecords = await this.#replay(RETAINED_SHARD, (record) => this.#retained.apply(record));
     this.#logger.info({ sessionRecords, retainedRecords, sessions: this.#table.sessions.size, retained: this.#retained.size, dataShards: count }, 'broker state rebuilt from the journal');
+    await this.#shared.start();
     await this.#recoverSessions();
+    await this.#shared.recovered();
     this.#scheduleCursorFlush();
   }
 
@@ -317,7 +345,7 @@ export class Broker {
     const now = this.#clock.now();
     const writes: RecordInput[] = [];
     for (const session of [...this.#table.sessions.values()]) {
-      for (const [filter, options] of session.subscriptions) this.#trie.add(filter, session.clientId, options);
+      for (const [filter, options] of session.subscriptions) this.#route(filter, session.clientId, options);
       this.#expiry.set(session.clientId, session.meta.expirySeconds);
       if (session.meta.connected) {
         // The process ended while this client was connected: to the client that is an abrupt
@@ -421,9 +449,10 @@ export class Broker {
   /** Hands a durable message to the online sessions it matches; returns whether any matched. */
   #dispatch(message: Message, shard: number, offset: number): boolean {
     this.#frontier[shard] = offset + 1;
+    const shared = this.#shared.dispatch(message, shard, offset);
     this.#replays.dispatched(message, shard, offset);
     const matches = this.#trie.match(message.topic);
-    if (matches.length === 0) return false;
+    if (matches.length === 0) return shared;
     if (matches.length === 1) {
       const only = matches[0] as (typeof matches)[number];
       this.#offer(only.subscriberId, message, [only.value], shard, offset);
@@ -496,6 +525,7 @@ export class Broker {
       const previous = session.sink;
       const previousWill = this.#willOf.get(clientId);
       session.detach();
+      this.#shared.presenceChanged(session);
       previous.close('session-taken-over');
       if (previousWill !== undefined && previousWill.delaySeconds === 0) this.#publishWill(clientId, previousWill);
     }
@@ -542,6 +572,7 @@ export class Broker {
         throw error;
       }
     }
+    this.#shared.presenceChanged(session);
     return { session, sessionPresent };
   }
 
@@ -565,7 +596,7 @@ export class Broker {
     const session = this.#sessions.get(clientId);
     const durable = this.#table.sessions.get(clientId);
     const filters = new Set([...(session?.subscriptions.keys() ?? []), ...(durable?.subscriptions.keys() ?? [])]);
-    for (const filter of filters) this.#trie.remove(filter, clientId);
+    for (const filter of filters) this.#unroute(filter, clientId);
     session?.end();
     if (session !== undefined) this.#dirtyCursors.delete(session);
     this.#sessions.delete(clientId);
@@ -584,6 +615,7 @@ export class Broker {
     if (session.sink !== sink || session.ended) return;
     const { clientId } = session;
     session.detach();
+    this.#shared.presenceChanged(session);
     const will = request.publishWill ? this.#willOf.get(clientId) : undefined;
     this.#willOf.delete(clientId);
     const expirySeconds = request.expirySeconds ?? this.#expiry.get(clientId) ?? 0;
@@ -610,21 +642,27 @@ export class Broker {
   /** Adds or replaces subscriptions; durable before it resolves. Returns which were new. */
   async subscribe(session: Session, entries: ReadonlyArray<{ filter: string; options: SubscriptionOptions }>): Promise<boolean[]> {
     const isNew = entries.map(({ filter, options }) => {
-      this.#trie.add(filter, session.clientId, options);
-      return session.setSubscription(filter, options);
+      const isNewHere = session.setSubscription(filter, options);
+      this.#route(filter, session.clientId, options);
+      return isNewHere;
     });
     if (this.#isDurable(session.clientId)) {
       const writes = entries.map(({ filter, options }) => subscriptionRecord(session.clientId, filter, options));
       for (const record of writes) this.#table.apply(record);
       await this.#sessionWrites.addAll(writes, null);
     }
+    // A new shared group's position is durable before the SUBACK.
+    if (entries.some(({ filter }) => routingFilter(filter) === undefined)) await this.#shared.flush();
     return isNew;
   }
 
   /** Queues the retained messages a new subscription receives (MQTT-3.3.1-9..11, retain handling). */
   deliverRetained(session: Session, filter: string, options: SubscriptionOptions, isNew: boolean): void {
     if (options.retainHandling === 2 || (options.retainHandling === 1 && !isNew)) return;
-    for (const message of this.#retained.matching(filter)) {
+    // Retained messages go to new non-shared subscriptions only (MQTT 5.0 3.3.1.3).
+    const routed = routingFilter(filter);
+    if (routed === undefined) return;
+    for (const message of this.#retained.matching(routed)) {
       if (!this.mayRead(session.clientId, message.topic)) continue;
       const delivery = deliveryFor(message, [{ ...options, noLocal: false }], session.clientId);
       if (delivery === undefined) continue;
@@ -652,7 +690,8 @@ export class Broker {
   /** Removes subscriptions; returns which existed. */
   async unsubscribe(session: Session, filters: readonly string[]): Promise<boolean[]> {
     const existed = filters.map((filter) => {
-      this.#trie.remove(filter, session.clientId);
+      // Only a subscription the session holds is unrouted (an exclusive lock is not someone else's to drop).
+      if (session.subscriptions.has(filter)) this.#unroute(filter, session.clientId);
       return session.removeSubscription(filter);
     });
     if (this.#isDurable(session.clientId)) {
@@ -661,6 +700,17 @@ export class Broker {
       await this.#sessionWrites.addAll(writes, null);
     }
     return existed;
+  }
+
+  /** Routes a subscription: the trie for plain and exclusive filters, its group for a shared one. */
+  #route(filter: string, clientId: string, options: SubscriptionOptions): void {
+    const routed = this.#shared.add(filter, clientId, options);
+    if (routed !== undefined) this.#trie.add(routed, clientId, options);
+  }
+
+  #unroute(filter: string, clientId: string): void {
+    const routed = this.#shared.remove(filter, clientId);
+    if (routed !== undefined) this.#trie.remove(routed, clientId);
   }
 
   #publishWill(clientId: string, will: WillMessage): void {
@@ -737,7 +787,7 @@ export class Broker {
     if (this.#closed) return;
     this.#cursorTimer = this.#clock.setTimeout(() => {
       this.#reportDrops();
-      void this.flushCursors().finally(() => this.#scheduleCursorFlush());
+      void Promise.all([this.flushCursors(), this.#shared.flush()]).finally(() => this.#scheduleCursorFlush());
     }, this.#cursorFlushMs);
   }
 
@@ -762,6 +812,8 @@ export class Broker {
    * after a crash: that is what keeps QoS 2 exactly-once across a restart.
    */
   async recordRelease(session: Session): Promise<void> {
+    // The PUBREC may have settled a shared group's delivery: its cursor is saved first too.
+    if (this.#shared.groupCount > 0 && this.#shared.isMember(session)) await this.#shared.flush();
     if (!this.#isDurable(session.clientId)) return;
     await this.flushCursors();
   }
@@ -893,6 +945,7 @@ export class Broker {
     await Promise.all([...this.#appenders, this.#retainedAppender].map((appender) => appender.drained()));
     await delayedClosed;
     await this.flushCursors();
+    await this.#shared.close();
     if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
     await this.#sessionWrites.drained();
   }

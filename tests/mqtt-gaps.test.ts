@@ -3,7 +3,7 @@
 // Goal: each rule is checked end to end against `shardline start`, with the answer the page
 // states: DISCONNECT raising the session expiry from 0 (0x82), Payload Format Indicator 1 with
 // a payload that is not UTF-8 (PUBACK / PUBREC 0x99, QoS 0 dropped), wills on a session
-// takeover (published without delay, cancelled with one), `$share/` refused (0x9E / 0x80),
+// takeover (published without delay, cancelled with one),
 // PUBREC for an unknown packet id (PUBREL 0x92), invalid will topics (CONNACK 0x90 / close),
 // Authentication Method and AUTH (0x8C), alias-only PUBLISH with an unknown alias, packet id 0
 // and QoS 0 with DUP, packets only a server sends, a 3.1.1 QoS 2 publisher over --max-inflight,
@@ -16,7 +16,7 @@
 // server in-process over a memory store with a hook of its own.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { IConnackPacket, IPublishPacket, Packet } from 'mqtt-packet';
+import type { IConnackPacket, Packet } from 'mqtt-packet';
 import pino from 'pino';
 import { Broker } from '../engine/index.js';
 import { MqttServer, type ConnectRequestInfo, type MqttLimits } from '../protocols/mqtt/index.js';
@@ -176,29 +176,6 @@ describe('MQTT gaps of docs/mqtt.md (one broker)', { concurrency: true }, () => 
   });
 
   for (const version of VERSIONS) {
-    it(`${label(version)}: SUBSCRIBE to $share/…: SUBACK ${version === 5 ? '0x9E with a reason string' : '0x80'} for it, the filter beside it granted${version === 5 ? ', CONNACK Shared Subscription Available = 0' : ''}`, async () => {
-      const topic = uniqueTopic('share');
-      const { client, connack } = await rawConnect(broker.port, version);
-      if (version === 5) assert.equal(connack.properties?.sharedSubscriptionAvailable, false, 'CONNACK Shared Subscription Available = 0');
-      client.sendPacket({ cmd: 'subscribe', messageId: 9, subscriptions: [{ topic: `$share/group/${topic}`, qos: 1 }, { topic: `${topic}/plain`, qos: 1 }] });
-      const suback = await client.nextOf('suback');
-      assert.deepEqual((suback.granted as number[]).map((code) => hex(code)), [hex(version === 5 ? 0x9e : 0x80), hex(1)]);
-      if (version === 5) assert.match(suback.properties?.reasonString ?? '', /shared/i, 'the refusal says why');
-      // The refused filter delivers nothing; the granted one does.
-      const publisher = await connectClient(broker.url, { version: 4 });
-      await publisher.publish(topic, 'to the shared filter', { qos: 1 });
-      await publisher.publish(`${topic}/plain`, 'to the plain filter', { qos: 1 });
-      const delivery = await client.nextOf('publish');
-      assert.equal(delivery.topic, `${topic}/plain`);
-      await sleep(QUIET_MS);
-      assert.deepEqual(
-        client.packets.filter((packet): packet is IPublishPacket => packet.cmd === 'publish').map((packet) => packet.topic),
-        [`${topic}/plain`],
-      );
-      await publisher.end();
-      client.destroy();
-    });
-
     it(`${label(version)}: PUBREC for a packet id the broker never sent: PUBREL${version === 5 ? ' 0x92 packet identifier not found' : ''}, connection stays open`, async () => {
       const { client } = await rawConnect(broker.port, version);
       client.send([0x50, 0x02, 0x00, 0x2b]);

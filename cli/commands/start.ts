@@ -309,7 +309,7 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
       running.remoteStore = await connectRemoteJournal(settings.journal as string, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
       store = running.remoteStore;
     }
-    running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes }).catch((error: unknown) =>
+    running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
     running.acl = await installAcl(running.broker, store, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
+import { SHARED_STRATEGIES, type SharedStrategy } from '../../engine/shared/strategy.js';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
 import { UsageError, type OptionSpec } from '../command.js';
 
@@ -106,6 +107,7 @@ export const START_SETTINGS = [
   { key: 'max-publish-bytes-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'PUBLISH payload bytes per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 PUBACK/PUBREC 0x97 (QoS 0 dropped), 3.1.1 close' },
   { key: 'max-subscriptions-per-client', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'subscriptions one session may hold, 0 for no limit; past it: SUBACK 0x97 (5.0) / 0x80 (3.1.1) for that filter' },
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
+  { key: 'shared-strategy', kind: { type: 'enum', values: SHARED_STRATEGIES }, default: 'round-robin', valueName: 'STRATEGY', group: 'limit', description: `which member of a shared subscription group ($share/GROUP/FILTER) gets each message: ${SHARED_STRATEGIES.join(', ')} (hash of the publisher's client id)` },
   { key: 'acl-default', kind: { type: 'enum', values: ['allow', 'deny'] }, defaultText: 'deny with acl rules in the config file, allow without', valueName: 'POLICY', group: 'node', description: 'allow or deny: what the ACL decides when no rule matches a publish, subscribe or delivery (rules: the acl section of the config file and the $acl shard)' },
   { key: 'max-delay-seconds', kind: { type: 'integer', min: 1, max: 4_294_967 }, default: 604_800, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest delay of a delayed publish ($delayed/SECONDS/TOPIC); longer: 5.0 PUBACK 0x97, 3.1.1 close' },
   { key: 'max-delayed-messages', kind: { type: 'integer', min: 0 }, default: 100_000, unit: 'count', valueName: 'N', group: 'limit', description: 'delayed messages held at once; more: 5.0 PUBACK 0x97, 3.1.1 close; 0 turns delayed publish off ($delayed/... is then an ordinary topic)' },
@@ -161,6 +163,7 @@ export interface StartSettings {
   maxPublishBytesRate: number;
   maxSubscriptionsPerClient: number;
   dataShards: number;
+  sharedStrategy: SharedStrategy;
   /** undefined: deny when the config file has ACL rules, allow when it has none. */
   aclDefault: 'allow' | 'deny' | undefined;
   maxDelaySeconds: number;

@@ -19,6 +19,7 @@
 import type { Message, QoS } from '../messages/message.js';
 import { expiresAt, messageSize } from '../messages/message.js';
 import { TopicTrie } from '../routing/topic-trie.js';
+import { routingFilter } from '../shared/shared-filter.js';
 import type { DeliveryCursors, SubscriptionOptions } from './session-events.js';
 
 export interface Delivery {
@@ -34,6 +35,16 @@ export interface Delivery {
   offset: number;
   /** QoS 2 in flight: true once the client sent PUBREC and we answered PUBREL. */
   released: boolean;
+  /** Set on a delivery a shared subscription group handed to this session (engine/shared). */
+  shared?: SharedTicket;
+}
+
+/** How a session tells a shared subscription group what became of a delivery it was handed. */
+export interface SharedTicket {
+  /** Acknowledged (PUBACK, or PUBREC for QoS 2), expired or not sendable: the group is done. */
+  settled(): void;
+  /** The connection went before the client acknowledged it: the group gives it to another member. */
+  returned(): void;
 }
 
 export enum SendResult {
@@ -242,15 +253,21 @@ export class Session {
 
   setSubscription(filter: string, options: SubscriptionOptions, restored = false): boolean {
     const isNew = this.#subscriptions?.has(filter) !== true;
-    if (isNew && !restored) (this.#subscribedAt ??= new Map()).set(filter, Array.from({ length: this.host.shardCount }, (_, shard) => this.host.dispatchFrontier(shard)));
     (this.#subscriptions ??= new Map()).set(filter, options);
-    (this.#filters ??= new TopicTrie()).add(filter, this.clientId, options);
+    // A shared subscription's messages come from its group, never from this session's read-back.
+    const routed = routingFilter(filter);
+    if (routed === undefined) return isNew;
+    if (isNew && !restored) (this.#subscribedAt ??= new Map()).set(routed, Array.from({ length: this.host.shardCount }, (_, shard) => this.host.dispatchFrontier(shard)));
+    (this.#filters ??= new TopicTrie()).add(routed, this.clientId, options);
     return isNew;
   }
 
   removeSubscription(filter: string): boolean {
-    this.#filters?.remove(filter, this.clientId);
-    this.#subscribedAt?.delete(filter);
+    const routed = routingFilter(filter);
+    if (routed !== undefined) {
+      this.#filters?.remove(routed, this.clientId);
+      this.#subscribedAt?.delete(routed);
+    }
     return this.#subscriptions?.delete(filter) === true;
   }
 
@@ -301,6 +318,7 @@ export class Session {
   detach(): void {
     this.sink = undefined;
     this.#generation += 1;
+    const returned = this.#takeShared();
     const inflightOffsets = this.#pending.map(() => NONE_PENDING);
     for (const entry of this.#inflight.values()) {
       // Released QoS 2 deliveries are settled for the cursor (only their PUBREL is resent).
@@ -322,6 +340,28 @@ export class Session {
     this.#queueHead = 0;
     this.#queuedBytes = 0;
     this.#wakeRoomWaiters(false);
+    for (const ticket of returned) ticket.returned();
+  }
+
+  /**
+   * Takes the unacknowledged shared-group deliveries out of the queue and the in-flight table:
+   * their group redelivers them to another member rather than wait for this client to return.
+   */
+  #takeShared(): SharedTicket[] {
+    const tickets: SharedTicket[] = [];
+    for (const [packetId, entry] of this.#inflight) {
+      if (entry.shared === undefined) continue;
+      tickets.push(entry.shared);
+      entry.shared = undefined;
+      this.#inflight.delete(packetId);
+    }
+    for (let i = this.#queueHead; i < this.#queue.length; i += 1) {
+      const queued = this.#queue[i] as Delivery;
+      if (queued.shared === undefined) continue;
+      tickets.push(queued.shared);
+      queued.shared = undefined;
+    }
+    return tickets;
   }
 
   /** A live message from the broker's dispatch; ignored for streams that are lagging. */
@@ -353,6 +393,18 @@ export class Session {
       this.host.dropped('queue-full', 1);
       return;
     }
+    delivery.shard = -1;
+    delivery.offset = -1;
+    this.#enqueue(delivery);
+    this.pump();
+  }
+
+  /**
+   * Queues a delivery from a shared subscription group. Not tied to this session's shard
+   * positions (the group keeps those) and never dropped for the queue bound: the group hands a
+   * member no more than its Receive Maximum at a time.
+   */
+  offerShared(delivery: Delivery): void {
     delivery.shard = -1;
     delivery.offset = -1;
     this.#enqueue(delivery);
@@ -445,6 +497,11 @@ export class Session {
   }
 
   #settle(delivery: Delivery): void {
+    const ticket = delivery.shared;
+    if (ticket !== undefined) {
+      delivery.shared = undefined;
+      ticket.settled();
+    }
     if (delivery.qos > 0 && delivery.shard >= 0) {
       (this.#pending[delivery.shard] as Set<number>).delete(delivery.offset);
       this.host.cursorsMoved(this);
@@ -467,6 +524,12 @@ export class Session {
     if (entry === undefined || entry.qos !== 2) return false;
     if (entry.released) return true;
     entry.released = true;
+    // The client owns a QoS 2 message from PUBREC on: for its group, the delivery is done.
+    const ticket = entry.shared;
+    if (ticket !== undefined) {
+      entry.shared = undefined;
+      ticket.settled();
+    }
     // From now on only its PUBREL may be resent, never the PUBLISH: the cursor moves past it
     // and the released list (saved before the PUBREL goes out) remembers the packet id.
     if (entry.shard >= 0) {
@@ -558,11 +621,13 @@ export class Session {
   end(): void {
     this.ended = true;
     this.sink = undefined;
+    const returned = this.#takeShared();
     this.#queue = [];
     this.#queueHead = 0;
     this.#queuedBytes = 0;
     this.#inflight.clear();
     this.#wakeRoomWaiters(false);
+    for (const ticket of returned) ticket.returned();
   }
 }
 

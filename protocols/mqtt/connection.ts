@@ -403,7 +403,7 @@ export class MqttConnection implements DeliverySink {
         retainAvailable: true,
         wildcardSubscriptionAvailable: true,
         subscriptionIdentifiersAvailable: true,
-        sharedSubscriptionAvailable: false,
+        sharedSubscriptionAvailable: true,
         ...(assigned === undefined ? {} : { assignedClientIdentifier: assigned }),
         ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
         ...(expiryCapped ? { sessionExpiryInterval: expiry } : {}),
@@ -733,9 +733,13 @@ export class MqttConnection implements DeliverySink {
         this.logger[this.#deniedCount === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, filter, refused: this.#deniedCount }, 'subscription not authorized');
         continue;
       }
-      if (filter.startsWith('$share/')) {
-        granted.push(v5 ? ReasonCode.SharedSubscriptionsNotSupported : 0x80);
-        refusals.push(`shared subscriptions (${filter}) are not supported yet`);
+      // MQTT-3.8.3-4: No Local on a shared subscription is a protocol error.
+      if (v5 && subscription.nl === true && filter.startsWith('$share/')) return this.#fail(ReasonCode.ProtocolError, `No Local set on the shared subscription ${filter} (MQTT-3.8.3-4)`);
+      const admission = this.broker.shared.admit(session, filter);
+      if (!admission.ok) {
+        const code = admission.reason === 'invalid' ? ReasonCode.TopicFilterInvalid : admission.reason === 'exclusive-taken' ? ReasonCode.QuotaExceeded : ReasonCode.ImplementationSpecificError;
+        granted.push(v5 ? code : 0x80);
+        refusals.push(admission.detail);
         continue;
       }
       if (!withinQuota(filter)) {

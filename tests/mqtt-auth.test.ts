@@ -211,6 +211,12 @@ leeway-seconds = 0
     });
   }
 
+  it('3.1: the same users and codes (right password connects, wrong one 0x04, none 0x05)', async () => {
+    assert.equal(connackCode(await connectsAndWorks(broker.url, { version: 3, clientId: uniqueClientId('v31'), username: 'alice', password: 'wonderland' })), 0);
+    assert.equal(hex(await refusal(broker.url, { version: 3, clientId: uniqueClientId('v31'), username: 'alice', password: 'nope' })), hex(4));
+    assert.equal(hex(await refusal(broker.url, { version: 3, clientId: uniqueClientId('v31') })), hex(5));
+  });
+
   it('5.0 SCRAM-SHA-256: CONNECT → AUTH 0x18 → AUTH 0x18 → CONNACK 0x00 carrying the server signature the client checks', async () => {
     const result = await scramConnect(broker.url, 'alice', 'wonderland');
     assert.ok(result.connack !== undefined, `connected (code ${result.code})`);

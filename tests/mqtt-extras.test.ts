@@ -19,6 +19,11 @@ import { closeAllClients, connectClient, NEGATIVE_WAIT_MS, sleep, subscriber, un
 const TOPOLOGIES: Topology[] = ['single', 'split'];
 
 const RULES_TOML = `
+# \${username} is the authenticated user name: anonymous clients have none.
+[[users]]
+username = "bob"
+password = "builder"
+
 [[auto-subscribe]]
 filter = "auto/\${clientid}/inbox"
 qos = 1
@@ -106,7 +111,7 @@ if (!usingMosquitto()) {
           const clientId = uniqueClientId('auto');
           const publisher = await connectClient(broker.url, { version: 5 });
           await publisher.publish(`auto/${clientId}/inbox`, 'kept', { qos: 1, retain: true });
-          const client = await connectClient(broker.url, { version: 5, clientId, username: 'bob' });
+          const client = await connectClient(broker.url, { version: 5, clientId, username: 'bob', password: Buffer.from('builder') });
           const [retained] = await client.waitForMessages(1);
           assert.equal(retained?.payload.toString(), 'kept');
           assert.equal(retained?.packet.retain, true);

@@ -7,14 +7,19 @@
 // on a normal SUBSCRIBE do the same; a bad range is refused per filter (5.0 SUBACK 0x8F with a
 // reason string, 3.1.1 0x80) while the other filters of the SUBSCRIBE are granted; UNSUBSCRIBE
 // of a live replay ends its live part.
+// With ACL rules (a config file's `acl` section): a replay of a forbidden area is refused at
+// SUBSCRIBE, and a wildcard replay over it delivers only what the subscriber may read, from the
+// history and from the live part alike.
 // Method: the broker stamps messages with its clock, which is this machine's: the test takes
 // Date.now() between batches (with a few ms of margin on each side) as range bounds. A small
 // --max-queued-bytes makes the replay wait for the client several times, so the concurrent
 // publisher's messages reach the broker while the replay is still reading.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import type { ISubackPacket } from 'mqtt-packet';
-import { brokerForSuite, usingMosquitto } from './support/broker-process.js';
+import { brokerForSuite, cleanup, scratchDirectory, startBroker, stopBroker, usingMosquitto, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, sleep, uniqueTopic, type TestClient } from './support/mqtt-client.js';
 
 const TOPOLOGIES = ['single', 'split'] as const;
@@ -231,3 +236,90 @@ if (!usingMosquitto()) {
     });
   }
 }
+
+// Everyone may subscribe to anything except secret/#; only "admin" may read and write there.
+const ACL_RULES = `
+acl-default = "allow"
+
+[[users]]
+username = "admin"
+password = "admin-password"
+
+[[users]]
+username = "mallory"
+password = "mallory-password"
+
+[[acl]]
+permission = "allow"
+action = "all"
+topic = "secret/#"
+username = "admin"
+
+[[acl]]
+permission = "deny"
+action = "subscribe"
+topic = "secret/#"
+`;
+
+describe('MQTT time-range replay under ACL rules', { skip: usingMosquitto() ? 'Shardline-only: replay and ACL rules' : false }, () => {
+  let broker: BrokerProcess;
+
+  before(async () => {
+    const config = join(await scratchDirectory('shardline-replay-acl-'), 'acl.toml');
+    await writeFile(config, ACL_RULES);
+    broker = await startBroker({ args: ['--config', config] });
+  });
+
+  after(async () => {
+    closeAllClients();
+    try {
+      if (broker !== undefined) await stopBroker(broker);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  for (const version of [4, 5] as const) {
+    it(`${version === 5 ? '5.0' : '3.1.1'}: a replay of a forbidden area is refused (SUBACK ${version === 5 ? '0x87' : '0x80'}); admin may replay it`, async () => {
+      const t = uniqueTopic('acl').replaceAll('/', '-');
+      const admin = await connectClient(broker.url, { version, username: 'admin', password: 'admin-password' });
+      await admin.publish(`secret/${t}/a`, 's0', { qos: 1 });
+      const mallory = await connectClient(broker.url, { version, username: 'mallory', password: 'mallory-password' });
+      assert.deepEqual(await grants(mallory, `$replay/0/live/secret/${t}/#`, { qos: 1 }), [version === 5 ? 0x87 : 0x80]);
+      assert.deepEqual(await grants(admin, `$replay/0/live/secret/${t}/#`, { qos: 1 }), [1]);
+      await admin.waitForMessages(1);
+      assert.equal(admin.messages[0]?.payload.toString(), 's0');
+      await mallory.expectNoMoreMessages(200);
+      assert.equal(mallory.messages.length, 0);
+      await Promise.all([admin.end(), mallory.end()]);
+    });
+  }
+
+  it('a wildcard replay over a forbidden area delivers only readable topics, from the history and live ($replay and user-property forms)', async () => {
+    const t = uniqueTopic('aclw').replaceAll('/', '-');
+    const admin = await connectClient(broker.url, { version: 5, username: 'admin', password: 'admin-password' });
+    const from = await mark();
+    for (let i = 0; i < 3; i += 1) {
+      await admin.publish(`secret/${t}/x`, `secret-${i}`, { qos: 1 });
+      await admin.publish(`public/${t}/x`, `public-${i}`, { qos: 1 });
+    }
+    const byFilter = await connectClient(broker.url, { version: 5, username: 'mallory', password: 'mallory-password' });
+    assert.deepEqual(await grants(byFilter, `$replay/${from}/live/+/${t}/#`, { qos: 1 }), [1]);
+    const byProperty = await connectClient(broker.url, { version: 5, username: 'mallory', password: 'mallory-password' });
+    assert.deepEqual(await grants(byProperty, `+/${t}/#`, { qos: 1, properties: { userProperties: { 'replay-from': String(from) } } }), [1]);
+    const adminReplay = await connectClient(broker.url, { version: 5, username: 'admin', password: 'admin-password' });
+    assert.deepEqual(await grants(adminReplay, `$replay/${from}/live/+/${t}/#`, { qos: 1 }), [1]);
+    await Promise.all([byFilter, byProperty, adminReplay].map((client) => client.waitForMessages(client === adminReplay ? 6 : 3)));
+    // Live: a secret message, then a public one as the positive control behind it.
+    await admin.publish(`secret/${t}/x`, 'secret-live', { qos: 1 });
+    await admin.publish(`public/${t}/x`, 'public-live', { qos: 1 });
+    await adminReplay.waitForMessages(8);
+    for (const client of [byFilter, byProperty]) {
+      await client.waitForMessages(4);
+      await client.expectNoMoreMessages(200);
+      assert.deepEqual(payloadsOf(client), ['public-0', 'public-1', 'public-2', 'public-live']);
+    }
+    assert.deepEqual(payloadsOf(adminReplay), ['secret-0', 'public-0', 'secret-1', 'public-1', 'secret-2', 'public-2', 'secret-live', 'public-live']);
+    await Promise.all([admin, byFilter, byProperty, adminReplay].map((client) => client.end()));
+  });
+});

@@ -317,6 +317,9 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     const authenticate = authenticator.authenticate.bind(authenticator);
     running.users = users;
     running.authenticator = authenticator;
+    if (configAclRules(settings).length > 0 && !authenticator.credentialsConfigured && settings.allowAnonymous) {
+      logger.warn('ACL rules are configured but no users or JWT: user names are the ones clients send, unverified, so anyone can claim any name; configure users or a JWT key and set allow-anonymous false');
+    }
     await startExtras(settings, rules, logger, running.broker, store);
     running.sys = SysPublisher.start({ broker: running.broker, clock: systemClock, logger: logger.child({ component: 'sys' }), intervalSeconds: settings.sysInterval, node: settings.nodeName ?? hostname(), version: await packageVersion() });
     running.limits = mqttLimits(settings);

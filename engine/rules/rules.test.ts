@@ -58,6 +58,8 @@ describe('rewrite rules', () => {
     assert.equal(rewriter.publishTopic('mine/x', alice), 'mine/x', 'a subscribe rule does not touch publishes');
     assert.equal(rewriter.subscribeFilter('mine/+/status', alice), 'users/alice/+/status');
     assert.equal(rewriter.subscribeFilter('$share/g/mine/#', alice), '$share/g/users/alice/#');
+    assert.equal(rewriter.subscribeFilter('$exclusive/mine/x', alice), '$exclusive/users/alice/x');
+    assert.equal(rewriter.subscribeFilter('$replay/0/live/mine/x', alice), '$replay/0/live/users/alice/x');
     assert.equal(rewriter.subscribeFilter('legacy/temp/#', alice), 'never/temp/#', 'the publish-only rule is skipped for subscriptions');
     assert.equal(rewriter.subscribeFilter('mine/x', identity('anon')), 'mine/x', 'no user name: the rule does not apply');
   });

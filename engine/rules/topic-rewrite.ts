@@ -7,8 +7,8 @@
 // matches the topic and whose `re` matches it rewrites it to `dest`, where $1..$9 are the
 // regular expression's groups and ${clientid} / ${username} the client's; later rules are not
 // tried. A subscription filter is matched as if it were a topic name (its `+` and `#` are plain
-// characters to the source filter). `$share/{group}/` is kept and only the filter after it is
-// rewritten.
+// characters to the source filter). A `$share/{group}/`, `$exclusive/` or `$replay/{from}/{to}/`
+// prefix is kept and only the filter after it is rewritten.
 import { filterMatches } from '../routing/filter-match.js';
 import { checkTopicFilter } from '../routing/topic-name.js';
 import type { ClientIdentity } from '../security/access.js';
@@ -25,7 +25,8 @@ export interface RewriteRule {
   dest: string;
 }
 
-const SHARE_PREFIX = /^\$share\/[^/]+\//;
+/** Subscription prefixes that are not part of the filter the rules see (kept as they are). */
+const FILTER_PREFIX = /^(?:\$share\/[^/]+\/|\$exclusive\/|\$replay\/[^/]+\/[^/]+\/)/;
 
 /** Validates the raw `rewrite` section; throws RuleConfigError naming the entry. */
 export function parseRewriteRules(section: unknown): RewriteRule[] {
@@ -81,8 +82,8 @@ export class TopicRewriter {
   /** The filter a SUBSCRIBE or UNSUBSCRIBE means (the filter itself when no rule applies). */
   subscribeFilter(filter: string, identity: Pick<ClientIdentity, 'clientId' | 'username'>): string {
     if (this.#subscribe.length === 0) return filter;
-    const share = SHARE_PREFIX.exec(filter)?.[0] ?? '';
-    return share + apply(this.#subscribe, filter.slice(share.length), identity);
+    const prefix = FILTER_PREFIX.exec(filter)?.[0] ?? '';
+    return prefix + apply(this.#subscribe, filter.slice(prefix.length), identity);
   }
 }
 

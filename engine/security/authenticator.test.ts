@@ -32,10 +32,15 @@ function verdict(outcome: AuthOutcome): string {
 }
 
 describe('Authenticator', () => {
-  it('quick start (no users, anonymous on): everyone connects, credentials identify no one', async () => {
+  it('quick start (no users, anonymous on): everyone connects; a user name is taken unverified', async () => {
     const auth = await authenticator({}, false);
     assert.equal(verdict(await auth.authenticate(request())), 'ok:(anonymous)');
-    assert.equal(verdict(await auth.authenticate(request({ username: 'someone', password: Buffer.from('secret') }))), 'ok:(anonymous)');
+    const claimed = await auth.authenticate(request({ username: 'someone', password: Buffer.from('secret') }));
+    assert.equal(verdict(claimed), 'ok:someone');
+    assert.deepEqual(claimed.ok === true && claimed.attributes, { method: 'unverified' });
+    assert.equal(verdict(await auth.authenticate(request({ password: Buffer.from('secret') }))), 'ok:(anonymous)', 'a password alone names no one');
+    const closed = await authenticator({ allowAnonymous: false }, false);
+    assert.equal(verdict(await closed.authenticate(request({ username: 'someone', password: Buffer.from('secret') }))), 'not-authorized', 'nothing can verify it and anonymous access is off');
   });
 
   it('users: the right password authenticates, a wrong one or an unknown user is bad-credentials', async () => {

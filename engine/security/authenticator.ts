@@ -102,9 +102,12 @@ export class Authenticator {
         if (password === undefined) return refuse('bad-credentials', 'no password');
         return (await users.verify(request.username, password)) ? this.#accept(request.username, { method: 'password' }) : refuse('bad-credentials', 'wrong password');
       }
-      // With nothing to check credentials against (the quick start), they identify no one: the
-      // client is anonymous, if that is allowed.
       if (this.credentialsConfigured) return refuse('bad-credentials', request.username === undefined ? 'a password without a user name' : 'unknown user');
+      // Nothing to check credentials against (the quick start): as in brokers without a password
+      // file, the name the client sends is taken unverified, so rules by user name still sort
+      // well-behaved clients. That is only open while anonymous access is.
+      if (!this.allowAnonymous) return refuse('not-authorized', 'no users or JWT to check credentials against, and allow-anonymous is false');
+      if (request.username !== undefined) return this.#accept(request.username, { method: 'unverified' });
     }
     if (!this.allowAnonymous) return refuse('not-authorized', 'anonymous access is off (allow-anonymous false)');
     return { ok: true, username: undefined, attributes: { method: 'anonymous' } };

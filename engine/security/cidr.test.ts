@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { cidrContains, hostOf, parseAddress, parseCidr } from './cidr.js';
 
 function contains(block: string, address: string): boolean {
@@ -57,5 +58,44 @@ describe('CIDR blocks', () => {
     assert.equal(hostOf('[2001:db8::1]:5555'), '2001:db8::1');
     assert.equal(hostOf('10.0.0.1'), '10.0.0.1');
     assert.equal(hostOf('?:0'), '?:0');
+  });
+
+  // The reference: the address and the network as one big integer, compared above the prefix.
+  function naive(bytes: number[], network: number[], prefix: number): boolean {
+    const value = (list: number[]): bigint => list.reduce((sum, byte) => (sum << 8n) | BigInt(byte), 0n);
+    const shift = BigInt(bytes.length * 8 - prefix);
+    return value(bytes) >> shift === value(network) >> shift;
+  }
+
+  it('property: IPv4 membership equals the integer comparison', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), fc.integer({ min: 0, max: 32 }), (address, network, prefix) => {
+          assert.equal(contains(`${network.join('.')}/${prefix}`, address.join('.')), naive(address, network, prefix));
+        }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('property: IPv6 membership equals the integer comparison, whatever the written form (full or with ::)', () => {
+    const groups = fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 });
+    const write = (list: number[], compress: boolean): string => {
+      const hex = list.map((group) => group.toString(16));
+      if (!compress) return hex.join(':');
+      // Compress the first run of zero groups, as people write them.
+      const start = list.indexOf(0);
+      if (start < 0) return hex.join(':');
+      let end = start;
+      while (end < 8 && list[end] === 0) end += 1;
+      return `${hex.slice(0, start).join(':')}::${hex.slice(end).join(':')}`;
+    };
+    const bytesOf = (list: number[]): number[] => list.flatMap((group) => [group >> 8, group & 0xff]);
+    fc.assert(
+      fc.property(groups, groups, fc.integer({ min: 0, max: 128 }), fc.boolean(), (address, network, prefix, compress) => {
+        const mapped = address.slice(0, 5).every((group) => group === 0) && address[5] === 0xffff;
+        fc.pre(!mapped && !(network.slice(0, 5).every((group) => group === 0) && network[5] === 0xffff));
+        assert.equal(contains(`${write(network, compress)}/${prefix}`, write(address, !compress)), naive(bytesOf(address), bytesOf(network), prefix));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

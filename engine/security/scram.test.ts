@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { formatScramCredentials, parseScramCredentials, ScramClient, scramCredentials, ScramServer, type ScramCredentials } from './scram.js';
 
 // RFC 7677 section 3: user "user", password "pencil".
@@ -120,5 +121,28 @@ describe('SCRAM-SHA-256', () => {
     assert.throws(() => parseScramCredentials(text.replace('i=4096', 'i=10')), /iterations/);
     assert.throws(() => parseScramCredentials('$scram-sha-1$i=4096$a$b$c'), /not SCRAM-SHA-256/);
     assert.throws(() => parseScramCredentials(`${text}$extra`), /not SCRAM-SHA-256/);
+  });
+
+  it('property: any user name and password round-trip; any other password fails', () => {
+    // Few iterations: the property is about message handling, not key stretching.
+    const name = fc.string({ minLength: 1, maxLength: 20 }).filter((text) => !text.includes('\u0000'));
+    fc.assert(
+      fc.property(name, fc.string({ minLength: 1, maxLength: 20 }), fc.string({ minLength: 1, maxLength: 20 }), (username, password, other) => {
+        const credentials = scramCredentials(password, undefined, 4096);
+        const agree = (attempt: string): boolean => {
+          const client = new ScramClient(username, attempt);
+          const scram = server({ [username]: credentials });
+          const first = scram.first(client.first());
+          assert.ok(first.ok, JSON.stringify(first));
+          assert.equal(first.username, username);
+          const final = scram.final(client.final(first.message));
+          return final.ok && client.verify(final.message);
+        };
+        assert.equal(agree(password), true);
+        fc.pre(other.normalize('NFKC') !== password.normalize('NFKC'));
+        assert.equal(agree(other), false);
+      }),
+      { numRuns: 40 },
+    );
   });
 });

@@ -742,7 +742,8 @@ export class MqttConnection implements DeliverySink {
         refusals.push(admission.detail);
         continue;
       }
-      if (!withinQuota(filter)) {
+      // Replays are bounded on their own (REPLAYS_PER_SESSION_MAX); they are not subscriptions.
+      if (replay.kind !== 'replay' && !withinQuota(filter)) {
         granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80);
         refusals.push(`${filter}: the limit is ${maxSubscriptions} subscriptions per client`);
         this.#guard?.log.warn('subscriptions', { clientId: this.#clientId, remote: this.transport.remoteAddress, filter, limit: maxSubscriptions }, 'refused a subscription over the limit per client');

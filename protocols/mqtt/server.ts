@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
 import { AbuseControl } from './abuse.js';
 import { MqttErrors } from './errors.js';
+import { GatheringWriter } from './gathering-writer.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
 import { certificateNameOf, tlsRefusal, trackRawSockets, type TlsListener } from './tls.js';
 
@@ -163,30 +164,19 @@ export class MqttServer {
 }
 
 const TRANSPORT = Symbol('shardline.mqtt.transport');
-/** Bytes a socket may hold unsent before its session stops sending (per connection). */
-const SOCKET_BUFFER_BYTES = 256 * 1024;
-/** Packets are gathered up to this many bytes per write. */
-const GATHER_BYTES = 64 * 1024;
 
 interface TransportSocket extends Socket {
   [TRANSPORT]: SocketTransport;
 }
 
-/**
- * A net.Socket as a connection's Transport. Packets written in one tick are gathered into one
- * buffer and written once: a write (and its bookkeeping) per delivered message is what limits
- * fan-in and fan-out otherwise.
- */
-class SocketTransport implements Transport {
+/** A net.Socket (plain or TLS) as a connection's Transport. */
+class SocketTransport extends GatheringWriter implements Transport {
   connection!: MqttConnection;
   server!: MqttServer;
   /** The address counted by the connect gate for this socket (released once, at close). */
   gateAddress: string | undefined;
-  #gathered: Buffer[] | undefined;
-  #gatheredBytes = 0;
-  #flushScheduled = false;
-
   constructor(readonly socket: Socket) {
+    super();
     (socket as TransportSocket)[TRANSPORT] = this;
   }
 
@@ -203,34 +193,13 @@ class SocketTransport implements Transport {
     return this.server.kind;
   }
 
-  write(data: Buffer): boolean {
-    if (data.length >= GATHER_BYTES) {
-      // Large payloads go out as they are, after whatever was gathered before them.
-      this.flush();
-      this.socket.write(data);
-    } else {
-      (this.#gathered ??= []).push(data);
-      this.#gatheredBytes += data.length;
-      if (this.#gatheredBytes >= GATHER_BYTES) this.flush();
-      else if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        process.nextTick(flushTransport, this);
-      }
-    }
-    // Backpressure past a quarter MiB, not Node's 16 KiB high-water mark: one large message
-    // would otherwise stall a fast reader until the next 'drain' (which fires, since any write
-    // that leaves this much buffered has returned false).
-    return this.socket.writableLength + this.#gatheredBytes < SOCKET_BUFFER_BYTES;
+
+  protected sendNow(data: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(data);
   }
 
-  flush(): void {
-    this.#flushScheduled = false;
-    const gathered = this.#gathered;
-    if (gathered === undefined || gathered.length === 0) return;
-    const data = gathered.length === 1 ? (gathered[0] as Buffer) : Buffer.concat(gathered, this.#gatheredBytes);
-    this.#gathered = undefined;
-    this.#gatheredBytes = 0;
-    if (!this.socket.destroyed) this.socket.write(data);
+  protected get unsentBytes(): number {
+    return this.socket.writableLength;
   }
 
   end(): void {
@@ -247,10 +216,6 @@ class SocketTransport implements Transport {
   resume(): void {
     this.socket.resume();
   }
-}
-
-function flushTransport(transport: SocketTransport): void {
-  transport.flush();
 }
 
 function destroySocket(socket: Socket): void {

@@ -18,6 +18,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { systemClock } from '../../engine/index.js';
 import { AbuseControl, type ClientGuard } from './abuse.js';
 import { MqttConnection, type ConnectionRegistry, type Transport } from './connection.js';
+import { GatheringWriter } from './gathering-writer.js';
 import { MqttErrors } from './errors.js';
 import type { MqttServerOptions } from './server.js';
 import { certificateNameOf, tlsRefusal, trackRawSockets } from './tls.js';
@@ -31,10 +32,6 @@ export interface MqttWebSocketServerOptions extends MqttServerOptions {
   path?: string;
 }
 
-/** Bytes a connection may hold unsent before its session stops sending (as for TCP). */
-const SOCKET_BUFFER_BYTES = 256 * 1024;
-/** Packets written in one tick are sent as one WebSocket message, up to this many bytes. */
-const GATHER_BYTES = 64 * 1024;
 /** Room over max-packet-size for a message that carries a whole packet plus the start of the next. */
 const MESSAGE_SLACK_BYTES = 64 * 1024;
 /** The longest an HTTP request may take to send its headers (capped by the connect timeout). */
@@ -232,19 +229,18 @@ export class MqttWebSocketServer {
  * and go out as one binary message (a frame header and one write; ws does not copy an unmasked
  * payload); backpressure counts what the socket under the WebSocket holds unsent.
  */
-class WebSocketTransport implements Transport {
+/** A WebSocket as a connection's Transport: the packets of one tick go out as one binary message. */
+class WebSocketTransport extends GatheringWriter implements Transport {
   connection!: MqttConnection;
   /** The address counted by the abuse gate, released when the socket closes. */
   gateAddress: string | undefined;
-  #gathered: Buffer[] | undefined;
-  #gatheredBytes = 0;
-  #flushScheduled = false;
-
   constructor(
     readonly websocket: WebSocket,
     readonly raw: Socket,
     readonly server: MqttWebSocketServer,
-  ) {}
+  ) {
+    super();
+  }
 
   get remoteAddress(): string {
     return remoteOf(this.raw);
@@ -258,36 +254,12 @@ class WebSocketTransport implements Transport {
     return this.server.kind;
   }
 
-  write(data: Buffer): boolean {
-    if (data.length >= GATHER_BYTES) {
-      this.flush();
-      this.#send(data);
-    } else {
-      (this.#gathered ??= []).push(data);
-      this.#gatheredBytes += data.length;
-      if (this.#gatheredBytes >= GATHER_BYTES) this.flush();
-      else if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        process.nextTick(flushTransport, this);
-      }
-    }
-    // Past the limit the last socket write returned false (the limit is far above the socket's
-    // high-water mark and at most GATHER_BYTES wait here), so 'drain' will come.
-    return this.websocket.bufferedAmount + this.#gatheredBytes < SOCKET_BUFFER_BYTES;
-  }
-
-  flush(): void {
-    this.#flushScheduled = false;
-    const gathered = this.#gathered;
-    if (gathered === undefined || gathered.length === 0) return;
-    const data = gathered.length === 1 ? (gathered[0] as Buffer) : Buffer.concat(gathered, this.#gatheredBytes);
-    this.#gathered = undefined;
-    this.#gatheredBytes = 0;
-    this.#send(data);
-  }
-
-  #send(data: Buffer): void {
+  protected sendNow(data: Buffer): void {
     if (this.websocket.readyState === WebSocket.OPEN) this.websocket.send(data, SEND_OPTIONS);
+  }
+
+  protected get unsentBytes(): number {
+    return this.websocket.bufferedAmount;
   }
 
   end(): void {
@@ -325,10 +297,6 @@ function destroySocket(socket: Socket): void {
 
 function terminateWebSocket(websocket: WebSocket): void {
   websocket.terminate();
-}
-
-function flushTransport(transport: WebSocketTransport): void {
-  transport.flush();
 }
 
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {

@@ -19,10 +19,10 @@
 // delivery would be seen before the allowed one.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, usingMosquitto, waitForLogField, type BrokerProcess } from './support/broker-process.js';
+import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, usingMosquitto, waitForLogField, writeConfigFile, type BrokerProcess } from './support/broker-process.js';
 import type { ISubackPacket } from 'mqtt-packet';
 import { closeAllClients, connectClient, uniqueClientId, type ProtocolVersion, type TestClient } from './support/mqtt-client.js';
 
@@ -101,8 +101,7 @@ describe('MQTT authorization (ACL)', { skip: usingMosquitto() ? 'Shardline-only:
   let broker: BrokerProcess;
 
   before(async () => {
-    const config = join(await scratchDirectory('shardline-acl-'), 'acl.toml');
-    await writeFile(config, RULES);
+    const config = await writeConfigFile(RULES, 'acl.toml');
     broker = await startBroker({ args: ['--config', config] });
   });
 
@@ -323,8 +322,7 @@ describe('ACL rules a JWT carries (acl claim)', { skip: usingMosquitto() ? 'Shar
   };
 
   before(async () => {
-    const config = join(await scratchDirectory('shardline-acl-'), 'jwt.toml');
-    await writeFile(config, `[jwt]\nsecret = "${secret}"\n\n[[acl]]\npermission = "allow"\naction = "publish"\ntopic = "public/#"\n\n[[acl]]\npermission = "allow"\naction = "subscribe"\ntopic = "#"\n`);
+    const config = await writeConfigFile(`[jwt]\nsecret = "${secret}"\n\n[[acl]]\npermission = "allow"\naction = "publish"\ntopic = "public/#"\n\n[[acl]]\npermission = "allow"\naction = "subscribe"\ntopic = "#"\n`, 'jwt.toml');
     broker = await startBroker({ args: ['--config', config] });
   });
 
@@ -358,8 +356,7 @@ describe('ACL in the split topology (broker over a remote journal)', { skip: usi
   let broker: BrokerProcess;
 
   before(async () => {
-    const config = join(await scratchDirectory('shardline-acl-'), 'split.toml');
-    await writeFile(config, '[[acl]]\npermission = "deny"\naction = "all"\ntopic = "secret/#"\n\n[[acl]]\npermission = "allow"\naction = "all"\ntopic = "#"\n');
+    const config = await writeConfigFile('[[acl]]\npermission = "deny"\naction = "all"\ntopic = "secret/#"\n\n[[acl]]\npermission = "allow"\naction = "all"\ntopic = "#"\n', 'split.toml');
     broker = await startBroker({ topology: 'split', args: ['--config', config] });
   });
 
@@ -400,8 +397,7 @@ describe('ACL configuration errors', { skip: usingMosquitto() ? 'Shardline-only'
   after(cleanup);
 
   it('a bad rule refuses to start: exit 2, naming the file and the rule', async () => {
-    const config = join(await scratchDirectory('shardline-acl-'), 'bad-acl.toml');
-    await writeFile(config, '[[acl]]\npermission = "allow"\naction = "all"\ntopic = "#"\n\n[[acl]]\npermission = "allow"\naction = "read"\ntopic = "x"\n');
+    const config = await writeConfigFile('[[acl]]\npermission = "allow"\naction = "all"\ntopic = "#"\n\n[[acl]]\npermission = "allow"\naction = "read"\ntopic = "x"\n', 'bad-acl.toml');
     const cli = runCli(['start', '--config', config, '--data-dir', await scratchDirectory(), '--mqtt-port', '0', '--grpc-port', '0']);
     const { code, stderr } = await cli.exited;
     assert.equal(code, 2, stderr);

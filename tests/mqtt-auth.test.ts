@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import type { IClientOptions } from 'mqtt';
 import type { IConnackPacket, Packet } from 'mqtt-packet';
 import { hashPassword, ScramClient, verifyPassword } from '../engine/index.js';
-import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, waitForLogField, type BrokerProcess } from './support/broker-process.js';
+import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, waitForLogField, writeConfigFile, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, uniqueClientId, uniqueTopic, type ConnectOptions } from './support/mqtt-client.js';
 import { connackCode, connectPacket, hex, RawMqttClient } from './support/raw-mqtt.js';
 
@@ -48,11 +48,7 @@ function label(version: 4 | 5): string {
   return version === 5 ? '5.0' : '3.1.1';
 }
 
-async function configFile(text: string): Promise<string> {
-  const path = join(await scratchDirectory('shardline-auth-config-'), 'shardline.toml');
-  await writeFile(path, text);
-  return path;
-}
+const configFile = (text: string): Promise<string> => writeConfigFile(text);
 
 /** Connects and round-trips one QoS 1 message through the broker, then disconnects. */
 async function connectsAndWorks(url: string, options: ConnectOptions): Promise<IConnackPacket> {

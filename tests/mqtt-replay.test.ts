@@ -15,11 +15,9 @@
 // --max-queued-bytes makes the replay wait for the client several times, so the concurrent
 // publisher's messages reach the broker while the replay is still reading.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ISubackPacket } from 'mqtt-packet';
-import { brokerForSuite, cleanup, scratchDirectory, startBroker, stopBroker, usingMosquitto, type BrokerProcess } from './support/broker-process.js';
+import { brokerForSuite, cleanup, startBroker, stopBroker, usingMosquitto, writeConfigFile, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, sleep, uniqueTopic, type TestClient } from './support/mqtt-client.js';
 
 const TOPOLOGIES = ['single', 'split'] as const;
@@ -265,8 +263,7 @@ describe('MQTT time-range replay under ACL rules', { skip: usingMosquitto() ? 'S
   let broker: BrokerProcess;
 
   before(async () => {
-    const config = join(await scratchDirectory('shardline-replay-acl-'), 'acl.toml');
-    await writeFile(config, ACL_RULES);
+    const config = await writeConfigFile(ACL_RULES, 'acl.toml');
     broker = await startBroker({ args: ['--config', config] });
   });
 

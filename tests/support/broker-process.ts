@@ -77,6 +77,13 @@ export async function scratchDirectory(prefix = 'shardline-mqtt-it-'): Promise<s
   return directory;
 }
 
+/** Writes a `shardline start` config file (TOML unless the name says otherwise) into a scratch directory. */
+export async function writeConfigFile(text: string, name = 'shardline.toml'): Promise<string> {
+  const path = join(await scratchDirectory('shardline-config-'), name);
+  await writeFile(path, text);
+  return path;
+}
+
 /**
  * Runs the CLI from the sources and collects its output; `exited` settles when it ends.
  * SHARDLINE_ADMIN_PORT=0 unless the caller sets it: every `shardline start` node serves the

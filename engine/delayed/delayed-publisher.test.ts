@@ -101,6 +101,22 @@ describe('delayed publish', () => {
     await broker.close();
   });
 
+  test('checked again when due: a publish right revoked while it waited drops it, and it is not held any more', async () => {
+    const clock = new ManualClock();
+    let allowed = true;
+    const { broker, delayed, sink } = await open(new MemoryShardStore(), clock, { mayPublish: () => allowed });
+    await broker.publish(message('$delayed/5/out/a', 'revoked'));
+    await broker.publish(message('$delayed/9/out/b', 'kept'));
+    assert.equal(delayed.size, 2);
+    allowed = false;
+    await clock.advance(5000);
+    allowed = true;
+    await clock.advance(4000);
+    assert.deepEqual(sink.payloads(), ['out/b=kept']);
+    assert.equal(delayed.size, 0);
+    await broker.close();
+  });
+
   test('messages go out in due order; equal due times in the order they were accepted', async () => {
     const clock = new ManualClock();
     const { broker, sink } = await open(new MemoryShardStore(), clock);

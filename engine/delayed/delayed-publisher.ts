@@ -169,6 +169,15 @@ export class DelayedPublisher {
 
   #release(pending: Pending): void {
     const { host, clock, logger } = this.options;
+    if (!host.mayPublish(pending.message.publisherId, pending.message.topic)) {
+      // Rules changed while it waited: its client may no longer publish there.
+      logger.warn({ topic: pending.message.topic, publisherId: pending.message.publisherId }, 'delayed message dropped when due: the access policy no longer lets its client publish to its topic');
+      this.#appender
+        .add({ key: Buffer.from(pending.id), value: null, timestamp: clock.now() }, pending.id)
+        .catch((error: unknown) => logger.error({ err: error, topic: pending.message.topic }, 'recording a dropped delayed message failed; it is checked again after a restart'))
+        .finally(() => this.#held.delete(pending.id));
+      return;
+    }
     const message: Message = { ...pending.message, timestamp: clock.now() };
     const release = host.publish(message).then(
       async () => {

@@ -34,7 +34,8 @@ export function fillPlaceholders(template: string, identity: Pick<ClientIdentity
   let unusable = false;
   const filled = template.replace(PLACEHOLDER, (whole, name: string) => {
     const value = name === 'clientid' ? identity.clientId : name === 'username' ? identity.username : undefined;
-    if (value === undefined || value === '' || /[/+#]/.test(value) || value.includes('\u0000')) {
+    // A leading $ would move the topic into the $ namespace ($SYS/...).
+    if (value === undefined || value === '' || value.startsWith('$') || /[/+#]/.test(value) || value.includes('\u0000')) {
       unusable = true;
       return whole;
     }

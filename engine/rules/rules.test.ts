@@ -28,6 +28,7 @@ describe('placeholders', () => {
     assert.equal(fillPlaceholders('d/${clientid}/${username}', identity('c1', 'u1')), 'd/c1/u1');
     assert.equal(fillPlaceholders('d/${username}', identity('c1')), undefined);
     for (const bad of ['+', '#', 'a/b', '', 'x\u0000']) assert.equal(fillPlaceholders('d/${clientid}', identity(bad)), undefined, JSON.stringify(bad));
+    assert.equal(fillPlaceholders('${clientid}/#', identity('$SYS')), undefined, 'a leading $ would reach the $ topics');
   });
 });
 

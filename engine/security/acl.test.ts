@@ -132,6 +132,15 @@ describe('evaluation', () => {
     assert.equal(acl.maySubscribe(who(''), 'clients//#'), false);
   });
 
+  test('a placeholder value starting with $ cannot move a rule into the $ topics ($SYS)', () => {
+    const acl = policy([{ permission: 'allow', action: 'all', topic: '${clientid}/#' }, { permission: 'allow', action: 'all', topic: 'u/${username}/#' }]);
+    assert.equal(acl.mayPublish(who('c1'), 'c1/x'), true);
+    assert.equal(acl.maySubscribe(who('$SYS'), '$SYS/#'), false);
+    assert.equal(acl.mayRead(who('$SYS'), '$SYS/brokers/n/version'), false);
+    assert.equal(acl.mayPublish(who('$SYS'), '$SYS/brokers/n/version'), false);
+    assert.equal(acl.mayRead(who('c1', '$x'), 'u/$x/inbox'), false);
+  });
+
   test('a placeholder value with /, + or # cannot dodge a deny rule: the rule then denies everything of its action', () => {
     const acl = policy(
       [

@@ -213,7 +213,9 @@ function selectorsMatch(compiled: CompiledRule, identity: ClientIdentity): boole
 }
 
 function safeValue(value: string): boolean {
-  return value.length > 0 && !value.includes('/') && !value.includes('+') && !value.includes('#');
+  // A leading $ would move a rule such as `${clientid}/#` into the $ topics ($SYS/#), which
+  // wildcard rules never reach on purpose.
+  return value.length > 0 && !value.startsWith('$') && !value.includes('/') && !value.includes('+') && !value.includes('#');
 }
 
 /**

@@ -43,6 +43,20 @@ describe('Authenticator', () => {
     assert.equal(verdict(await closed.authenticate(request({ username: 'someone', password: Buffer.from('secret') }))), 'not-authorized', 'nothing can verify it and anonymous access is off');
   });
 
+  it('an unknown user name costs the same password check as a known one (no user enumeration by timing)', async () => {
+    const users = await UserStore.open(undefined, [{ username: 'alice', password: 'wonderland' }]);
+    const checked: string[] = [];
+    const verify = users.verify.bind(users);
+    users.verify = async (username, password) => {
+      checked.push(username);
+      return verify(username, password);
+    };
+    const auth = new Authenticator({ users, deny: new DenyList(), allowAnonymous: true, certificateAsUsername: false, logger, now: () => NOW });
+    assert.equal(verdict(await auth.authenticate(request({ username: 'nobody', password: Buffer.from('guess') }))), 'bad-credentials');
+    assert.equal(verdict(await auth.authenticate(request({ username: 'alice', password: Buffer.from('guess') }))), 'bad-credentials');
+    assert.deepEqual(checked, ['nobody', 'alice']);
+  });
+
   it('users: the right password authenticates, a wrong one or an unknown user is bad-credentials', async () => {
     const auth = await authenticator();
     assert.equal(verdict(await auth.authenticate(request({ username: 'alice', password: Buffer.from('wonderland') }))), 'ok:alice');

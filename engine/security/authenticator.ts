@@ -102,7 +102,12 @@ export class Authenticator {
         if (password === undefined) return refuse('bad-credentials', 'no password');
         return (await users.verify(request.username, password)) ? this.#accept(request.username, { method: 'password' }) : refuse('bad-credentials', 'wrong password');
       }
-      if (this.credentialsConfigured) return refuse('bad-credentials', request.username === undefined ? 'a password without a user name' : 'unknown user');
+      if (this.credentialsConfigured) {
+        // The same hash work as for a known user, so the answer's timing does not tell which
+        // user names exist.
+        if (request.username !== undefined) await users.verify(request.username, password ?? '');
+        return refuse('bad-credentials', request.username === undefined ? 'a password without a user name' : 'unknown user');
+      }
       // Nothing to check credentials against (the quick start): as in brokers without a password
       // file, the name the client sends is taken unverified, so rules by user name still sort
       // well-behaved clients. That is only open while anonymous access is.

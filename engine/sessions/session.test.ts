@@ -179,6 +179,23 @@ describe('Session.cursors()', () => {
     assert.deepEqual(session.cursors().acked, [3]);
   });
 
+  test('a resumed session does not resend an in-flight message its new client may not read; the cursor moves past it', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal);
+    journal.dispatch(session, 0, 'alice/pin', 1);
+    journal.dispatch(session, 0, 'open', 1);
+    assert.equal(sink.sent.length, 2);
+    session.detach();
+    journal.unreadable.add('alice/pin');
+    const next = new Sink();
+    session.claim(next);
+    session.attach(next);
+    assert.deepEqual(next.sent.map((delivery) => [delivery.message.topic, delivery.dup]), [['open', true]]);
+    assert.equal(session.inflightCount, 1);
+    for (const delivery of next.sent) session.acknowledge(delivery.packetId);
+    assert.deepEqual(session.cursors().acked, [2]);
+  });
+
   test('detaching does not move the cursor: in-flight and queued deliveries are delivered again later', () => {
     const journal = new FakeJournal(1);
     const { session, sink } = online(journal, [], [], new Sink(1));

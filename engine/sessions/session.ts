@@ -301,7 +301,17 @@ export class Session {
     this.#blocked = false;
     for (const entry of this.#inflight.values()) {
       if (entry.released) sink.sendRelease(entry.packetId);
-      else {
+      else if (!this.host.mayRead(this, entry.message.topic)) {
+        // The session was resumed by a client that may not read this message (another user
+        // taking over the client id, or rules changed): it is not resent to it. A shared
+        // group's delivery goes back to the group for another member; the rest counts as done,
+        // as a message the policy skips on any other path.
+        this.#inflight.delete(entry.packetId);
+        const ticket = entry.shared;
+        entry.shared = undefined;
+        ticket?.returned();
+        this.#settle(entry);
+      } else {
         entry.dup = true;
         sink.send(entry);
       }

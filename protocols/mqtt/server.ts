@@ -9,6 +9,7 @@ import { systemClock, type Broker, type Clock } from '../../engine/index.js';
 import { AbuseControl } from './abuse.js';
 import { MqttErrors } from './errors.js';
 import { GatheringWriter } from './gathering-writer.js';
+import { remoteAddressOf } from './remote-address.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
 import { certificateNameOf, tlsRefusal, trackRawSockets, type TlsListener } from './tls.js';
 
@@ -92,13 +93,13 @@ export class MqttServer {
         const refusal = tlsRefusal(socket, tls.clientAuth);
         if (refusal === undefined) mqtt.#accept(socket);
         else {
-          options.logger.debug({ remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, refusal);
+          options.logger.debug({ remote: remoteAddressOf(socket) }, refusal);
           socket.destroy();
         }
       });
       // node:tls leaves a socket whose handshake failed or timed out open for this listener to close.
       server.on('tlsClientError', (error, socket) => {
-        options.logger.debug({ err: error, remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}` }, 'TLS handshake failed');
+        options.logger.debug({ err: error, remote: remoteAddressOf(socket) }, 'TLS handshake failed');
         socket.destroy();
       });
     }
@@ -181,7 +182,7 @@ class SocketTransport extends GatheringWriter implements Transport {
   }
 
   get remoteAddress(): string {
-    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? 0}`;
+    return remoteAddressOf(this.socket);
   }
 
   // Getters rather than fields: read once at CONNECT, and no bytes per idle connection.

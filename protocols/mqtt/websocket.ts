@@ -19,6 +19,7 @@ import { systemClock } from '../../engine/index.js';
 import { AbuseControl, type ClientGuard } from './abuse.js';
 import { MqttConnection, type ConnectionRegistry, type Transport } from './connection.js';
 import { GatheringWriter } from './gathering-writer.js';
+import { remoteAddressOf } from './remote-address.js';
 import { MqttErrors } from './errors.js';
 import type { MqttServerOptions } from './server.js';
 import { certificateNameOf, tlsRefusal, trackRawSockets } from './tls.js';
@@ -120,7 +121,7 @@ export class MqttWebSocketServer {
     server.on('error', (error) => options.logger.error({ err: error }, 'MQTT WebSocket listener error'));
     if (options.tls !== undefined) {
       websocket.#rawSockets = trackRawSockets(server as TlsServer);
-      server.on('tlsClientError', (error: Error, socket: TLSSocket) => options.logger.debug({ err: error, remote: remoteOf(socket) }, 'TLS handshake failed'));
+      server.on('tlsClientError', (error: Error, socket: TLSSocket) => options.logger.debug({ err: error, remote: remoteAddressOf(socket) }, 'TLS handshake failed'));
     }
     return websocket;
   }
@@ -128,7 +129,7 @@ export class MqttWebSocketServer {
   #upgrade(request: IncomingMessage, socket: Socket, head: Buffer): void {
     const { limits, logger, tls } = this.options;
     const refuse = (status: number, why: string): void => {
-      logger.debug({ remote: remoteOf(socket), status, url: request.url }, `WebSocket upgrade refused: ${why}`);
+      logger.debug({ remote: remoteAddressOf(socket), status, url: request.url }, `WebSocket upgrade refused: ${why}`);
       refuseUpgrade(socket, status, why);
     };
     if (this.#stopping) return refuse(503, 'the broker is shutting down');
@@ -146,7 +147,7 @@ export class MqttWebSocketServer {
     if (tls !== undefined) {
       const refusal = tlsRefusal(socket as TLSSocket, tls.clientAuth);
       if (refusal !== undefined) {
-        logger.debug({ remote: remoteOf(socket) }, refusal);
+        logger.debug({ remote: remoteAddressOf(socket) }, refusal);
         socket.destroy();
         return;
       }
@@ -243,7 +244,7 @@ class WebSocketTransport extends GatheringWriter implements Transport {
   }
 
   get remoteAddress(): string {
-    return remoteOf(this.raw);
+    return remoteAddressOf(this.raw);
   }
 
   get certificateName(): string | undefined {
@@ -278,9 +279,6 @@ class WebSocketTransport extends GatheringWriter implements Transport {
   }
 }
 
-function remoteOf(socket: Socket): string {
-  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-}
 
 /** Answers an upgrade request with an HTTP error and closes the socket. */
 function refuseUpgrade(socket: Socket, status: number, message: string): void {

@@ -23,6 +23,7 @@ import { TopicTrie } from './routing/topic-trie.js';
 import { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
 import type { BrokerExtras } from './extras.js';
+import { WriteGate } from './availability/write-gate.js';
 import { ShardAppender } from './shard-appender.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
@@ -166,6 +167,8 @@ export class Broker {
   #retainedAppender!: ShardAppender<Message, void>;
   #sessionWrites!: ShardAppender<null, void>;
   #closed = false;
+  /** Conditions that stop publishes (journal unreachable, disk low); set by the node runtime. */
+  readonly writeGate = new WriteGate();
   readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } };
   readonly #topicCounts = new Map<string, number>();
   readonly #startedAt = Date.now();
@@ -434,6 +437,7 @@ export class Broker {
    */
   async publish(message: Message): Promise<{ matched: boolean }> {
     if (this.#closed) throw new Error('broker is closed');
+    if (!this.writeGate.open) throw this.writeGate.refusal();
     // Counted in when it reaches its target topic (the delayed publisher publishes it then).
     if (this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX)) return this.extras.delayed.schedule(message);
     this.stats.messagesIn += 1;

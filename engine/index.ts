@@ -43,3 +43,4 @@ export { parseRewriteRules, REWRITE_SECTION, TopicRewriter, type RewriteRule } f
 export { AUTO_SUBSCRIBE_SECTION, parseAutoSubscribeRules, type AutoSubscribeRule } from './rules/auto-subscribe.js';
 export { RuleConfigError } from './rules/rule-config.js';
 export { SYS_PREFIX, SysPublisher, sysNodeLevel, type SysOptions } from './sys/sys-publisher.js';
+export { WriteGate, WriteGateErrors, type WriteBlock, type WriteBlockReason } from './availability/write-gate.js';

@@ -4,10 +4,11 @@
 // by appends (no polling). Front ends (protocols/mqtt today) translate packets into these calls.
 //
 // Guarantees:
-// - publish() resolves only after the message is durable under the data shard's durability
-//   mode and has been handed to every online matching session: an acknowledged message is in
-//   the journal, and a crash after the ack loses nothing (offline and lagging sessions read it
-//   back from there).
+// - publish() tells its caller (the `stored` callback) once the message is durable under the
+//   data shard's durability mode, before the fan-out to subscribers, so a publisher's ack never
+//   waits for the fan-out; the promise resolves after the message has been handed to every
+//   online matching session. An acknowledged message is in the journal, and a crash after the
+//   ack loses nothing (offline and lagging sessions read it back from there).
 // - a durable session's state (meta, subscriptions) is durable before connect()/subscribe()
 //   resolve; its delivery cursors are persisted every cursorFlushMs, so after a crash at most
 //   that window is delivered again (at-least-once, never a gap).
@@ -45,6 +46,12 @@ import {
 import { deliveryFor, Session, type ConnectionInfo, type DeliverySink, type SessionHost } from './sessions/session.js';
 
 export const DATA_SHARD_PREFIX = 'mqtt.';
+
+/** A message waiting for its data shard's append, with whom to tell once it is durable. */
+interface Published {
+  message: Message;
+  stored?: (matched: boolean) => void;
+}
 /** Node timers overflow past 2^31-1 ms; longer waits are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const READ_BACK_MAX_RECORDS = 512;
@@ -163,7 +170,7 @@ export class Broker {
   #cursorWrite: Promise<void> = Promise.resolve();
   #dataShards: string[] = [];
   #frontier: number[] = [];
-  #appenders: Array<ShardAppender<Message, boolean>> = [];
+  #appenders: Array<ShardAppender<Published, boolean>> = [];
   #retainedAppender!: ShardAppender<Message, void>;
   #sessionWrites!: ShardAppender<null, void>;
   #closed = false;
@@ -317,7 +324,15 @@ export class Broker {
       if (!existing.has(name)) existing.set(name, await this.#store.create(name, {}));
     }
     this.#frontier = this.#dataShards.map((name) => existing.get(name)?.nextOffset ?? 0);
-    this.#appenders = this.#dataShards.map((name, shard) => new ShardAppender<Message, boolean>(this.#store, name, (message, offset) => this.#dispatch(message, shard, offset)));
+    this.#appenders = this.#dataShards.map(
+      (name, shard) =>
+        new ShardAppender<Published, boolean>(
+          this.#store,
+          name,
+          (published) => this.#stored(published),
+          (batch, baseOffset) => this.#dispatchBatch(batch, shard, baseOffset),
+        ),
+    );
     this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retained.set(message));
     this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined);
 
@@ -432,35 +447,70 @@ export class Broker {
   }
 
   /**
-   * Appends a message and delivers it to online matching sessions. Resolves once durable and
-   * dispatched, with whether any subscription (online or not) matched.
+   * Appends a message and delivers it to online matching sessions. `stored`, when given, is
+   * called once the message is durable, with whether any subscription (online or not) matched,
+   * and before any session is handed the message (for a retained message: once the `$retained`
+   * write is durable too, which may be after the fan-out). The promise resolves after the
+   * fan-out, with the same answer; it rejects, and `stored` is not called, when the message
+   * could not be stored.
    */
-  async publish(message: Message): Promise<{ matched: boolean }> {
+  async publish(message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
     if (this.#closed) throw new Error('broker is closed');
     if (!this.writeGate.open) throw this.writeGate.refusal();
     // Counted in when it reaches its target topic (the delayed publisher publishes it then).
-    if (this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX)) return this.extras.delayed.schedule(message);
+    if (this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX)) {
+      const scheduled = await this.extras.delayed.schedule(message);
+      stored?.(scheduled.matched);
+      return scheduled;
+    }
     this.stats.messagesIn += 1;
     this.stats.bytesIn += message.payload.length;
     this.#countTopic(message.topic);
-    const shard = this.shardOf(message.topic);
-    const retained = message.retain ? this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message) : undefined;
-    const matched = await (this.#appenders[shard] as ShardAppender<Message, boolean>).add(messageToRecord(message), message);
-    if (retained !== undefined) await retained;
-    return { matched };
+    const appender = this.#appenders[this.shardOf(message.topic)] as ShardAppender<Published, boolean>;
+    const record = messageToRecord(message);
+    if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
+    // Both writes are durable before the publisher is told; both are awaited, so neither
+    // failure goes unhandled.
+    const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message)]);
+    if (data.status === 'rejected') throw data.reason;
+    if (kept.status === 'rejected') throw kept.reason;
+    stored?.(data.value);
+    return { matched: data.value };
   }
 
-  /** Hands a durable message to the online sessions it matches; returns whether any matched. */
-  #dispatch(message: Message, shard: number, offset: number): boolean {
+  /**
+   * A message is durable: decides whether anything matches (the trie, without the fan-out) and
+   * tells its publisher, before #dispatchBatch hands the batch to anyone.
+   */
+  #stored(published: Published): boolean {
+    const matched = this.#trie.match(published.message.topic).length > 0 || this.#shared.matches(published.message.topic);
+    published.stored?.(matched);
+    return matched;
+  }
+
+  #dispatchBatch(batch: readonly Published[], shard: number, baseOffset: number): void {
+    for (let i = 0; i < batch.length; i += 1) {
+      const { message } = batch[i] as Published;
+      try {
+        this.#dispatch(message, shard, baseOffset + i);
+      } catch (error) {
+        // A bug in one delivery path must not stop the shard's dispatch (its frontier is set first).
+        this.#logger.error({ err: error, topic: message.topic, shard: this.#dataShards[shard], offset: baseOffset + i }, 'dispatching a message failed');
+      }
+    }
+  }
+
+  /** Hands a durable message to the online sessions it matches. */
+  #dispatch(message: Message, shard: number, offset: number): void {
     this.#frontier[shard] = offset + 1;
-    const shared = this.#shared.dispatch(message, shard, offset);
+    this.#shared.dispatch(message, shard, offset);
     this.#replays.dispatched(message, shard, offset);
     const matches = this.#trie.match(message.topic);
-    if (matches.length === 0) return shared;
+    if (matches.length === 0) return;
     if (matches.length === 1) {
       const only = matches[0] as (typeof matches)[number];
       this.#offer(only.subscriberId, message, [only.value], shard, offset);
-      return true;
+      return;
     }
     const bySubscriber = new Map<string, SubscriptionOptions[]>();
     for (const match of matches) {
@@ -469,7 +519,6 @@ export class Broker {
       else list.push(match.value);
     }
     for (const [subscriberId, options] of bySubscriber) this.#offer(subscriberId, message, options, shard, offset);
-    return true;
   }
 
   #offer(subscriberId: string, message: Message, options: SubscriptionOptions[], shard: number, offset: number): void {
@@ -532,6 +581,12 @@ export class Broker {
       this.#shared.presenceChanged(session);
       previous.close('session-taken-over');
       if (previousWill !== undefined && previousWill.delaySeconds === 0) this.#publishWill(clientId, previousWill);
+      // A session that was to end with its connection (3.1.1 clean session, 5.0 expiry 0) ends
+      // with it here too: the new connection gets no session present and none of its state.
+      if ((this.#expiry.get(clientId) ?? 0) === 0) {
+        for (const input of this.#end(clientId)) writes.push(input);
+        session = undefined;
+      }
     }
     let durable = this.#table.sessions.get(clientId);
     let sessionPresent = false;
@@ -658,6 +713,40 @@ export class Broker {
     // A new shared group's position is durable before the SUBACK.
     if (entries.some(({ filter }) => routingFilter(filter) === undefined)) await this.#shared.flush();
     return isNew;
+  }
+
+  /**
+   * Adds or replaces subscriptions for a front end that acknowledges them (MQTT SUBACK): the
+   * records are durable first (durable sessions), then in one synchronous step the
+   * subscriptions are routed, each starting at the dispatch frontier of that step, and
+   * `acknowledge(isNew)` runs. So nothing published before that step comes through them, and
+   * nothing comes through them before the acknowledgement is written. A new shared group's
+   * position is durable before the acknowledgement too; the session holds its deliveries while
+   * that write is under way. A session that ended meanwhile gets no routes and no call.
+   */
+  async subscribeAcknowledged(session: Session, entries: ReadonlyArray<{ filter: string; options: SubscriptionOptions }>, acknowledge: (isNew: boolean[]) => void): Promise<void> {
+    if (this.#isDurable(session.clientId)) {
+      const writes = entries.map(({ filter, options }) => subscriptionRecord(session.clientId, filter, options));
+      for (const record of writes) this.#table.apply(record);
+      await this.#sessionWrites.addAll(writes, null);
+    }
+    if (session.ended) return;
+    const isNew = entries.map(({ filter, options }) => {
+      const isNewHere = session.setSubscription(filter, options);
+      this.#route(filter, session.clientId, options);
+      return isNewHere;
+    });
+    if (!entries.some(({ filter }) => routingFilter(filter) === undefined)) {
+      acknowledge(isNew);
+      return;
+    }
+    session.holdDeliveries();
+    try {
+      await this.#shared.flush();
+      acknowledge(isNew);
+    } finally {
+      session.releaseDeliveries();
+    }
   }
 
   /** Queues the retained messages a new subscription receives (MQTT-3.3.1-9..11, retain handling). */

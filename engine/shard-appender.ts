@@ -2,6 +2,11 @@
 // out together in the next one, so throughput grows with load (one fsync per batch, like
 // Kafka's linger but adaptive: an idle shard appends at once). One append in flight per shard
 // also keeps acknowledgements and dispatch in offset order.
+//
+// A durable batch is handed on in two steps, in one synchronous turn: first onAppended for each
+// record (the broker decides what the publisher is told and tells it), then afterBatch for the
+// whole batch (the fan-out). So a publisher's acknowledgement never waits for the fan-out of its
+// batch, and add()'s promise callbacks run after both steps.
 import type { RecordInput } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 
@@ -28,6 +33,11 @@ export class ShardAppender<T, R> {
     readonly shard: string,
     /** Called for each record once its batch is durable, in offset order; add() resolves with its result. */
     private readonly onAppended: (item: T, offset: number) => R,
+    /**
+     * Called once per durable batch after every onAppended of it, with the batch's items and its
+     * base offset (item i is at baseOffset + i). Must not throw.
+     */
+    private readonly afterBatch?: (items: readonly T[], baseOffset: number) => void,
   ) {}
 
   /** Bytes waiting for the next batch (for publisher backpressure). */
@@ -84,6 +94,10 @@ export class ShardAppender<T, R> {
             entry.reject(error);
           }
         }
+        this.afterBatch?.(
+          batch.map((entry) => entry.item),
+          baseOffset,
+        );
         this.#inFlight = false;
         this.#flush();
       },

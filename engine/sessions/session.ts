@@ -313,7 +313,12 @@ export class Session {
         this.#settle(entry);
       } else {
         entry.dup = true;
-        sink.send(entry);
+        if (sink.send(entry) !== SendResult.Skipped) continue;
+        // Too large for this connection (a smaller Maximum Packet Size than the one it was
+        // sent under): discarded for this client like any other, so it holds nothing back.
+        this.#inflight.delete(entry.packetId);
+        this.host.dropped('too-large', 1);
+        this.#settle(entry);
       }
     }
     this.pump();
@@ -452,6 +457,21 @@ export class Session {
     }
   }
 
+  /**
+   * Sends nothing until releaseDeliveries() (calls nest): deliveries queue meanwhile, under the
+   * usual bound. A front end holds them while it must write an answer before them.
+   */
+  holdDeliveries(): void {
+    this.#holds += 1;
+  }
+
+  releaseDeliveries(): void {
+    if (this.#holds > 0) this.#holds -= 1;
+    if (this.#holds === 0) this.pump();
+  }
+
+  #holds = 0;
+
   /** The transport drained: go on sending. */
   resume(): void {
     this.#blocked = false;
@@ -475,7 +495,7 @@ export class Session {
     const sink = this.sink;
     if (sink === undefined) return;
     const now = this.host.now();
-    while (!this.#blocked && this.#queueHead < this.#queue.length) {
+    while (!this.#blocked && this.#holds === 0 && this.#queueHead < this.#queue.length) {
       const next = this.#queue[this.#queueHead] as Delivery;
       if (next.qos > 0 && this.#inflight.size >= sink.receiveMaximum) break;
       this.#queueHead += 1;

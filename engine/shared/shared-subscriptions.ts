@@ -207,6 +207,11 @@ export class SharedSubscriptions {
     return new SharedGroup(name, filter, session, this.#env);
   }
 
+  /** Whether any group's filter matches the topic (without handing it out). */
+  matches(topic: string): boolean {
+    return this.#groups.size > 0 && this.#trie.match(topic).length > 0;
+  }
+
   /** Hands a durable message to the groups it matches; true if any matched. */
   dispatch(message: Message, shard: number, offset: number): boolean {
     if (this.#groups.size === 0) return false;

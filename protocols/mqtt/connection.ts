@@ -79,6 +79,11 @@ export interface ConnectionRegistry {
 
 /** Bytes of a connection's publishes waiting for the journal before it stops reading. */
 const PUBLISH_BACKLOG_PAUSE_BYTES = 1024 * 1024;
+/**
+ * Deliveries kept back behind the ack of the client's own message (see #writeDelivery) before the
+ * session is told to stop sending; it resumes when they are written.
+ */
+const HELD_OUTPUT_PAUSE_BYTES = 64 * 1024;
 /** Payloads from this size are written after their header instead of copied into one buffer. */
 const LARGE_PAYLOAD_BYTES = 8 * 1024;
 
@@ -97,11 +102,15 @@ enum Pause {
   Connecting = 1,
   Backlog = 2,
   Inflight = 4,
+  /** A SUBSCRIBE or UNSUBSCRIBE is waiting for this connection's earlier publishes. */
+  Ordering = 8,
 }
 
 interface PendingAck {
   done: boolean;
   packet: Packet | undefined;
+  /** The message acknowledged: its deliveries to this same client wait for the ack. */
+  message: Message | undefined;
 }
 
 export class MqttConnection implements DeliverySink {
@@ -129,6 +138,19 @@ export class MqttConnection implements DeliverySink {
   /** Why reading from the transport is paused (bits of Pause); it resumes when none is left. */
   #pausedFor = 0;
   #ackQueue: PendingAck[] | undefined;
+  /** Publishes of this connection not yet handed to subscribers (or failed). */
+  #publishesPending = 0;
+  /** Called when #publishesPending falls to 0 (a SUBSCRIBE or UNSUBSCRIBE waits for it). */
+  #publishesSettled: (() => void) | undefined;
+  /** While a SUBSCRIBE or UNSUBSCRIBE waits for the publishes before it: the packets after it. */
+  #ordered: Buffer[] | undefined;
+  /** This client's own QoS 1/2 messages whose PUBACK/PUBREC is not written yet. */
+  #unacked: Set<Message> | undefined;
+  /** Deliveries kept back until the acks of the own messages among them are written. */
+  #heldOutput: Buffer[] | undefined;
+  #heldBytes = 0;
+  /** The own messages in #heldOutput still waiting for their ack. */
+  #heldFor: Set<Message> | undefined;
   #topicAliasesIn: Map<number, string> | undefined;
   /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
   // U+0000 cannot be in a topic that passed the checks, so nothing matches it before the first.
@@ -185,6 +207,11 @@ export class MqttConnection implements DeliverySink {
         // Clients may send before CONNACK (3.1.1 section 3.1.4); the socket is paused meanwhile,
         // so this holds at most the rest of the chunk that carried the CONNECT.
         (this.#early ??= []).push(raw);
+        continue;
+      }
+      if (this.#ordered !== undefined) {
+        // Behind a SUBSCRIBE or UNSUBSCRIBE still waiting (the socket is paused meanwhile).
+        this.#ordered.push(raw);
         continue;
       }
       this.#handleRaw(raw);
@@ -256,11 +283,9 @@ export class MqttConnection implements DeliverySink {
         this.#session?.acknowledge(packet.messageId ?? 0);
         return;
       case 'subscribe':
-        void this.#onSubscribe(packet).catch((error: unknown) => this.#internalError(error));
-        return;
+        return this.#inOrder(() => this.#onSubscribe(packet));
       case 'unsubscribe':
-        void this.#onUnsubscribe(packet).catch((error: unknown) => this.#internalError(error));
-        return;
+        return this.#inOrder(() => this.#onUnsubscribe(packet));
       case 'pingreq':
         this.#send({ cmd: 'pingresp' });
         return;
@@ -394,7 +419,8 @@ export class MqttConnection implements DeliverySink {
     // QoS 2 publishes the client sent on an earlier connection and has not released (PUBREL)
     // are still in flight for it.
     this.#inboundInFlight = result.session.inboundQos2Count;
-    const connack: Packet = { cmd: 'connack', sessionPresent: result.sessionPresent, returnCode: 0, reasonCode: 0 };
+    // MQTT 3.1 has no session present flag: its acknowledge flags byte is reserved (0).
+    const connack: Packet = { cmd: 'connack', sessionPresent: this.#version !== 3 && result.sessionPresent, returnCode: 0, reasonCode: 0 };
     if (v5) {
       connack.properties = {
         receiveMaximum: this.limits.maxInflight,
@@ -421,8 +447,12 @@ export class MqttConnection implements DeliverySink {
     for (const entry of autoSubscribed) this.broker.deliverRetained(result.session, entry.filter, entry.options, entry.isNew);
     const early = this.#early ?? [];
     this.#early = undefined;
-    for (const raw of early) {
+    for (const [index, raw] of early.entries()) {
       if (this.#state !== 'connected') return;
+      if (this.#isOrdering()) {
+        this.#ordered?.push(...early.slice(index));
+        break;
+      }
       this.#handleRaw(raw);
     }
     this.#pause(Pause.Connecting, false);
@@ -556,7 +586,7 @@ export class MqttConnection implements DeliverySink {
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const properties = this.#version === 5 ? messageProperties(packet.properties ?? {}) : undefined;
-    const ack: PendingAck | undefined = qos > 0 ? { done: false, packet: undefined } : undefined;
+    const ack: PendingAck | undefined = qos > 0 ? { done: false, packet: undefined, message: undefined } : undefined;
     if (ack !== undefined) {
       const queue = (this.#ackQueue ??= []);
       queue.push(ack);
@@ -578,21 +608,34 @@ export class MqttConnection implements DeliverySink {
     const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
     let storedQos2: ((stored: boolean) => void) | undefined;
     if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
+    if (ack !== undefined) {
+      ack.message = message;
+      (this.#unacked ??= new Set()).add(message);
+    }
     // What a waiting publish holds besides its payload: message, record, promises, closures.
     const size = payload.length + topic.length + 512;
     this.#publishBacklog += size;
     if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES) this.#pause(Pause.Backlog, true);
-    this.broker.publish(message).then(
-      ({ matched }) => {
-        this.#publishDone(size);
-        if (qos === 2) {
-          inboundQos2.set(messageId, true);
-          storedQos2?.(true);
-        }
-        if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
-      },
+    this.#publishesPending += 1;
+    let stored = false;
+    // Called once the message is durable, before any subscriber is handed it (engine/broker.ts):
+    // the ack does not wait for the fan-out.
+    const onStored = (matched: boolean): void => {
+      stored = true;
+      if (qos === 2) {
+        inboundQos2.set(messageId, true);
+        storedQos2?.(true);
+      }
+      if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
+    };
+    this.broker.publish(message, onStored).then(
+      () => this.#publishDone(size),
       (error: unknown) => {
         this.#publishDone(size);
+        if (stored) {
+          this.logger.error({ err: error, clientId: this.#clientId, topic }, 'a stored publish failed afterwards');
+          return;
+        }
         if (qos === 2) {
           inboundQos2.delete(messageId);
           storedQos2?.(false);
@@ -650,9 +693,55 @@ export class MqttConnection implements DeliverySink {
     else if (before !== 0 && this.#pausedFor === 0) this.transport.resume();
   }
 
+  /** A publish was handed to its subscribers, or failed. */
   #publishDone(size: number): void {
     this.#publishBacklog -= size;
     if (this.#publishBacklog <= PUBLISH_BACKLOG_PAUSE_BYTES / 2) this.#pause(Pause.Backlog, false);
+    this.#publishesPending -= 1;
+    if (this.#publishesPending > 0) return;
+    const settled = this.#publishesSettled;
+    this.#publishesSettled = undefined;
+    settled?.();
+  }
+
+  /**
+   * Runs a SUBSCRIBE or UNSUBSCRIBE once every publish this connection sent before it has been
+   * handed to subscribers, and keeps the packets after it until it is answered, so a
+   * connection's packets take effect in the order they were sent: a message the client
+   * published before subscribing never comes back through that subscription, and one published
+   * after it does. No publish of this connection starts while it waits (the packets after it
+   * are kept), so waiting for none pending waits for exactly the earlier ones.
+   */
+  #inOrder(step: () => Promise<void>): void {
+    this.#ordered = [];
+    this.#pause(Pause.Ordering, true);
+    const earlier = this.#publishesPending === 0 ? undefined : new Promise<void>((resolve) => (this.#publishesSettled = resolve));
+    void (async () => {
+      if (earlier !== undefined) await earlier;
+      if (this.#state === 'connected') await step();
+    })()
+      .catch((error: unknown) => this.#internalError(error))
+      .finally(() => this.#releaseOrdered());
+  }
+
+  #isOrdering(): boolean {
+    return this.#ordered !== undefined;
+  }
+
+  /** Handles the packets kept behind a SUBSCRIBE or UNSUBSCRIBE, until the next one of those. */
+  #releaseOrdered(): void {
+    const kept = this.#ordered ?? [];
+    this.#ordered = undefined;
+    for (const [index, raw] of kept.entries()) {
+      if (this.#state !== 'connected') return;
+      if (this.#isOrdering()) {
+        // A SUBSCRIBE among them waits in turn: the rest stay behind it.
+        (this.#ordered as unknown as Buffer[]).push(...kept.slice(index));
+        return;
+      }
+      this.#handleRaw(raw);
+    }
+    if (!this.#isOrdering()) this.#pause(Pause.Ordering, false);
   }
 
   /** Acks go out in the order the publishes came in (MQTT-4.6.0-2/3), whatever shard was faster. */
@@ -666,6 +755,7 @@ export class MqttConnection implements DeliverySink {
     while (queue.length > 0 && (queue[0] as PendingAck).done) {
       const head = queue.shift() as PendingAck;
       if (head.packet !== undefined) this.#send(head.packet);
+      if (head.message !== undefined) this.#acknowledged(head.message);
     }
     if (queue.length < this.limits.maxInflight) this.#pause(Pause.Inflight, false);
   }
@@ -760,16 +850,21 @@ export class MqttConnection implements DeliverySink {
       else accepted.push({ filter, options, index });
       granted.push(subscription.qos);
     }
-    const isNew = accepted.length > 0 ? await this.broker.subscribe(session, accepted) : [];
-    if (this.#state !== 'connected') return;
-    // Started before the SUBACK is written, delivering only after it (the first read awaits).
-    for (const replay of replays) {
-      if (this.broker.startReplay(session, replay.filter, replay.request, replay.options) === 'started') continue;
-      granted[replay.index] = v5 ? ReasonCode.QuotaExceeded : 0x80;
-      refusals.push(`${replay.filter}: ${REPLAYS_PER_SESSION_MAX} replays already run for this session`);
-    }
-    this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties: this.#reason(refusals.length > 0 ? refusals.join('; ') : undefined).properties ?? {} } : {}) } as Packet);
-    for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
+    // Written in the step that routes the subscriptions (engine/broker.ts), so the SUBACK comes
+    // before anything delivered through them; retained messages follow it.
+    const answer = (isNew: boolean[]): void => {
+      if (this.#state !== 'connected') return;
+      // Started before the SUBACK is written, delivering only after it (the first read awaits).
+      for (const replay of replays) {
+        if (this.broker.startReplay(session, replay.filter, replay.request, replay.options) === 'started') continue;
+        granted[replay.index] = v5 ? ReasonCode.QuotaExceeded : 0x80;
+        refusals.push(`${replay.filter}: ${REPLAYS_PER_SESSION_MAX} replays already run for this session`);
+      }
+      this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties: this.#reason(refusals.length > 0 ? refusals.join('; ') : undefined).properties ?? {} } : {}) } as Packet);
+      for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
+    };
+    if (accepted.length > 0) await this.broker.subscribeAcknowledged(session, accepted, answer);
+    else answer([]);
   }
 
   async #onUnsubscribe(packet: IUnsubscribePacket): Promise<void> {
@@ -911,8 +1006,7 @@ export class MqttConnection implements DeliverySink {
       if (message.payload.length >= LARGE_PAYLOAD_BYTES) {
         const head = encodePlainPublishHead(message.topic, message.payload.length, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
         if (head.length + message.payload.length > this.#clientMaxPacketSize) return SendResult.Skipped;
-        this.transport.write(head);
-        return this.transport.write(message.payload) ? SendResult.Sent : SendResult.SentFull;
+        return this.#writeDelivery(message, head, message.payload);
       }
       bytes = encodePlainPublish(message.topic, message.payload, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
     } else {
@@ -946,7 +1040,45 @@ export class MqttConnection implements DeliverySink {
       if (newAlias !== undefined) this.#topicAliasesOut?.delete(newAlias);
       return SendResult.Skipped;
     }
-    return this.transport.write(bytes) ? SendResult.Sent : SendResult.SentFull;
+    return this.#writeDelivery(message, bytes);
+  }
+
+  /**
+   * Writes a delivery, unless it is the client's own message whose PUBACK/PUBREC is not written
+   * yet (the ack waits for earlier acks, MQTT-4.6.0-2, and a retained message's ack for the
+   * `$retained` write): then it and every delivery after it are kept until that ack is out, so
+   * a client that is its own subscriber always sees the ack first.
+   */
+  #writeDelivery(message: Message, head: Buffer, payload?: Buffer): SendResult {
+    const own = this.#unacked !== undefined && this.#unacked.has(message);
+    if (!own && this.#heldOutput === undefined) {
+      if (payload !== undefined) this.transport.write(head);
+      return this.transport.write(payload ?? head) ? SendResult.Sent : SendResult.SentFull;
+    }
+    const held = (this.#heldOutput ??= []);
+    held.push(head);
+    this.#heldBytes += head.length;
+    if (payload !== undefined) {
+      held.push(payload);
+      this.#heldBytes += payload.length;
+    }
+    if (own) (this.#heldFor ??= new Set()).add(message);
+    return this.#heldBytes > HELD_OUTPUT_PAUSE_BYTES ? SendResult.SentFull : SendResult.Sent;
+  }
+
+  /** The ack of an own message is written: the deliveries kept behind it go out. */
+  #acknowledged(message: Message): void {
+    this.#unacked?.delete(message);
+    const heldFor = this.#heldFor;
+    if (heldFor === undefined || !heldFor.delete(message) || heldFor.size > 0) return;
+    const held = this.#heldOutput ?? [];
+    this.#heldOutput = undefined;
+    this.#heldFor = undefined;
+    this.#heldBytes = 0;
+    if (this.#state !== 'connected') return;
+    for (const bytes of held) this.transport.write(bytes);
+    // The session may have stopped on SentFull above; a full transport stops it again.
+    this.#session?.resume();
   }
 
   describe(): ConnectionInfo {

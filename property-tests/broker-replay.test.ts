@@ -336,7 +336,8 @@ class Harness {
     // A takeover closes the older connection without DISCONNECT: a will without delay is
     // published; a delayed one is cancelled by the new connection (5.0 3.1.3.2.2).
     if (client.online && client.will !== undefined && client.will.delaySeconds === 0) this.#modelPublishWill(client.will);
-    if (cleanStart || !client.alive) client.subscriptions = new Map();
+    // A session with expiry 0 ends with its connection, also when a takeover ends it.
+    if (cleanStart || !client.alive || (client.online && client.expiry === 0)) client.subscriptions = new Map();
     client.alive = true;
     client.online = true;
     client.expiry = expiry;

@@ -309,8 +309,9 @@ class Harness {
   }
 
   async #connect(subscriber: Subscriber, cleanStart: boolean, then: 'stay' | 'subscribe' | 'drop' = 'stay', filter = 0): Promise<void> {
-    if (cleanStart || !subscriber.incarnation.alive) {
-      // A clean start ends the old session (if any): the client forgets its QoS 2 state too.
+    if (cleanStart || !subscriber.incarnation.alive || !subscriber.spec.persistent) {
+      // A clean start ends the old session (if any): the client forgets its QoS 2 state too. A
+      // session that is not persistent ended with its connection, also when this one takes it over.
       subscriber.incarnation.alive = false;
       subscriber.incarnation = this.#newIncarnation();
       this.incarnations.push({ subscriber, incarnation: subscriber.incarnation });

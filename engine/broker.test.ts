@@ -423,6 +423,83 @@ describe('slow consumers', () => {
   });
 });
 
+describe('order: the publisher is told first, subscriptions start when acknowledged', () => {
+  test('stored runs once the message is durable and before any subscriber is handed it, for every message of a batch', async () => {
+    // Goal: a publisher's ack never waits for the fan-out. Method: one shard, messages of one
+    // append batch, a sink that records into the same event list as the stored callbacks.
+    const { broker } = await open({ dataShards: 1 });
+    const events: string[] = [];
+    const sink = new RecordingSink();
+    sink.send = (delivery: Delivery): SendResult => {
+      events.push(`delivered ${delivery.message.payload.toString()}`);
+      return SendResult.Sent;
+    };
+    const client = await connect(broker, 'sub', { sink });
+    await subscribe(broker, client, 't/#', subscription(1));
+    const published = ['one', 'two', 'three'].map((payload, index) =>
+      broker.publish(message(`t/${index}`, payload, 1), (matched) => events.push(`stored ${payload} matched=${String(matched)}`)),
+    );
+    const nobody = broker.publish(message('elsewhere', 'four', 1), (matched) => events.push(`stored four matched=${String(matched)}`));
+    assert.deepEqual(await Promise.all([...published, nobody]), [{ matched: true }, { matched: true }, { matched: true }, { matched: false }]);
+    const firstDelivery = events.findIndex((event) => event.startsWith('delivered'));
+    for (const payload of ['one', 'two', 'three']) assert.ok(events.indexOf(`stored ${payload} matched=true`) >= 0 && events.indexOf(`stored ${payload} matched=true`) < events.indexOf(`delivered ${payload}`), events.join(', '));
+    assert.ok(events.indexOf('stored one matched=true') < firstDelivery, `the first message's publisher before any delivery: ${events.join(', ')}`);
+    assert.ok(events.includes('stored four matched=false'));
+    await broker.close();
+  });
+
+  test('a retained message: stored runs after both writes are durable', async () => {
+    const { broker } = await open();
+    let told = false;
+    const done = broker.publish(message('r', 'kept', 1, { retain: true }), () => {
+      told = true;
+      assert.equal(broker.retained.get('r')?.payload.toString(), 'kept', 'the retained store holds it when the publisher is told');
+    });
+    await done;
+    assert.equal(told, true);
+    await broker.close();
+  });
+
+  test('subscribeAcknowledged: acknowledge runs in the routing step; nothing from before it, and nothing through it before the acknowledgement', async () => {
+    const { broker, store } = await open({ dataShards: 1 });
+    const events: string[] = [];
+    const sink = new RecordingSink();
+    sink.send = (delivery: Delivery): SendResult => {
+      events.push(`delivered ${delivery.message.payload.toString()}`);
+      return SendResult.Sent;
+    };
+    const client = await connect(broker, 'sub', { sink, expirySeconds: 600 });
+    // The subscription record's write is held until the test lets it go.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const append = store.append.bind(store);
+    store.append = async (...args: Parameters<MemoryShardStore['append']>) => {
+      if (args[0] === SESSIONS_SHARD) await gate;
+      return append(...args);
+    };
+    const subscribed = broker.subscribeAcknowledged(client.session, [{ filter: 't', options: subscription(1) }], (isNew) => events.push(`acknowledged ${String(isNew)}`));
+    assert.deepEqual(await broker.publish(message('t', 'during', 1)), { matched: false }, 'not routed while its record is being written');
+    release();
+    await subscribed;
+    await broker.publish(message('t', 'after', 1));
+    await settle();
+    assert.deepEqual(events, ['acknowledged true', 'delivered after']);
+    await broker.close();
+  });
+
+  test('a session that ended while its subscription was being written gets no route and no acknowledgement', async () => {
+    const { broker } = await open();
+    const client = await connect(broker, 'gone', { expirySeconds: 600 });
+    let acknowledged = false;
+    const subscribed = broker.subscribeAcknowledged(client.session, [{ filter: 't', options: subscription(1) }], () => (acknowledged = true));
+    await connect(broker, 'gone', { cleanStart: true });
+    await subscribed;
+    assert.equal(acknowledged, false);
+    assert.deepEqual(await broker.publish(message('t', 'x', 1)), { matched: false });
+    await broker.close();
+  });
+});
+
 describe('regressions: races and restarts', () => {
   test('a connection lost while its session reads back offline messages loses nothing published afterwards', async () => {
     const { broker } = await open({ dataShards: 1 });

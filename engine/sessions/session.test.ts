@@ -233,3 +233,48 @@ describe('Session.cursors()', () => {
     assert.deepEqual(session.cursors().acked, [1]);
   });
 });
+
+describe('deliveries a connection cannot take (over its Maximum Packet Size)', () => {
+  /** Skips (too large) the payloads given, sends the rest. */
+  class SmallSink extends Sink {
+    constructor(
+      readonly tooLarge: Set<string>,
+      receiveMaximum: number,
+    ) {
+      super(receiveMaximum);
+    }
+    override send(delivery: Delivery): SendResult {
+      if (this.tooLarge.has(delivery.message.payload.toString())) return SendResult.Skipped;
+      return super.send(delivery);
+    }
+  }
+
+  test('live, Receive Maximum 1: discarded, counted too-large, settled; the next one is sent and the cursor moves past it', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal, [], [], new SmallSink(new Set(['0:1']), 1));
+    for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
+    assert.deepEqual(sink.sent.map((delivery) => delivery.offset), [0]);
+    assert.ok(session.acknowledge((sink.sent[0] as Delivery).packetId));
+    assert.deepEqual(sink.sent.map((delivery) => delivery.offset), [0, 2]);
+    assert.deepEqual(journal.dropped, ['too-large']);
+    assert.ok(session.acknowledge((sink.sent[1] as Delivery).packetId));
+    assert.deepEqual(session.cursors().acked, [3]);
+  });
+
+  test('in flight at a reconnect whose connection cannot take it: not kept in flight; what follows is sent', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal);
+    journal.dispatch(session, 0, 'x', 1);
+    assert.equal(sink.sent.length, 1);
+    session.detach();
+    const small = new SmallSink(new Set(['0:0']), 1);
+    session.claim(small);
+    session.attach(small);
+    assert.equal(session.inflightCount, 0, 'the resend that could not go out is not in flight');
+    assert.deepEqual(journal.dropped, ['too-large']);
+    journal.dispatch(session, 0, 'x', 1);
+    assert.deepEqual(small.sent.map((delivery) => delivery.offset), [1]);
+    assert.ok(session.acknowledge((small.sent[0] as Delivery).packetId));
+    assert.deepEqual(session.cursors().acked, [2]);
+  });
+});

@@ -8,6 +8,13 @@
 // only for DISCONNECT), and is logged at debug with the client id and address. Nothing a client
 // sends can throw out of this class: decoding errors, engine failures and bad values all end
 // up in #fail().
+//
+// Order: a connection's packets take effect in the order they were sent. A SUBSCRIBE or
+// UNSUBSCRIBE waits until the connection's earlier publishes have been handed to subscribers,
+// and the packets after it wait for its answer (#inOrder). The SUBACK is written in the same
+// step that routes the subscription (Broker.subscribeAcknowledged). PUBACK/PUBREC go out once a
+// message is stored, before its fan-out, in the order the publishes arrived; a delivery of the
+// client's own message is kept back until its ack is written (#writeDelivery).
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';

@@ -50,10 +50,6 @@ function connect(version: 4 | 5, options: { flags?: number; properties?: number[
   return packet(0x10, body);
 }
 
-function code(raw: Buffer, version: number): number | undefined {
-  return validatePacket(raw, version)?.code;
-}
-
 const M = MALFORMED_PACKET;
 const P = PROTOCOL_ERROR;
 

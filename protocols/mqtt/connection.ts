@@ -1045,9 +1045,12 @@ function delayedRefusal(code: string | undefined): ReasonCode | undefined {
   }
 }
 
-/** MQTT-1.5.4-2: no U+0000; U+FFFD stands for bytes that were not UTF-8 (decoded leniently). */
+/**
+ * MQTT-1.5.4-2: no U+0000. The bytes were checked as well-formed UTF-8 before decoding
+ * (packet-validation.ts, or the plain PUBLISH decoder), so a U+FFFD here is one the client sent.
+ */
 function isCleanString(value: string): boolean {
-  return !value.includes('\u0000') && !value.includes('\ufffd');
+  return !value.includes('\u0000');
 }
 
 /**

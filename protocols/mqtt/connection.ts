@@ -17,7 +17,7 @@ import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, Connectio
 import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
 import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
 import { PacketFramer } from './framing.js';
-import { hasAuthenticationMethod, publishUserProperties, validatePacket, willUserProperties, type UserProperty, type Violation } from './packet-validation.js';
+import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead, encodePublishWithProperties, type OutboundPublishProperties } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
@@ -228,7 +228,8 @@ export class MqttConnection implements DeliverySink {
       const plain = decodePlainPublish(raw, this.#version);
       if (plain !== undefined) return this.#handlePacket(plain as IPublishPacket);
     }
-    const violation = validatePacket(raw, this.#version);
+    const collected: Collected | undefined = this.#version === 5 && (type === 3 || type === 1) ? {} : undefined;
+    const violation = validatePacket(raw, this.#version, collected);
     if (violation !== undefined) return this.#refuseMalformed(violation);
     if (type === 15 && this.#state === 'connected') {
       // AUTH without an Authentication Method is a protocol error (MQTT 5.0 3.15.2.2.2); with
@@ -236,11 +237,7 @@ export class MqttConnection implements DeliverySink {
       if (!hasAuthenticationMethod(raw)) return this.#fail(ReasonCode.ProtocolError, 'AUTH without an Authentication Method on a connection that did not start enhanced authentication');
       return this.#fail(ReasonCode.BadAuthenticationMethod, 'enhanced authentication (AUTH) is not supported');
     }
-    this.#userPropertiesIn = undefined;
-    if (this.#version === 5) {
-      if (type === 3) this.#userPropertiesIn = publishUserProperties(raw);
-      else if (type === 1 && this.#state === 'awaiting-connect') this.#userPropertiesIn = willUserProperties(raw);
-    }
+    this.#userPropertiesIn = collected?.userProperties;
     this.#parser ??= this.#newParser(this.#version);
     this.#parser.parse(raw);
     if (this.#parseError !== undefined) {

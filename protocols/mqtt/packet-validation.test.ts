@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { hasAuthenticationMethod, MALFORMED_PACKET, PROTOCOL_ERROR, publishUserProperties, validatePacket, willUserProperties } from './packet-validation.js';
+import { hasAuthenticationMethod, MALFORMED_PACKET, type Collected, PROTOCOL_ERROR, publishUserProperties, validatePacket, willUserProperties } from './packet-validation.js';
 
 function varint(value: number): number[] {
   const out: number[] = [];
@@ -314,12 +314,15 @@ describe('properties', () => {
 describe('User Properties in the order sent', () => {
   it('a PUBLISH: (k1,v1), (k2,v2), (k1,v3) stay in that order, duplicates kept', () => {
     const raw = publish5([0x26, ...str('k1'), ...str('v1'), 0x01, 1, 0x26, ...str('k2'), ...str('v2'), 0x26, ...str('k1'), ...str('v3')]);
-    assert.equal(validatePacket(raw, 5), undefined);
-    assert.deepEqual(publishUserProperties(raw), [
+    const collected: Collected = {};
+    assert.equal(validatePacket(raw, 5, collected), undefined);
+    const expected = [
       ['k1', 'v1'],
       ['k2', 'v2'],
       ['k1', 'v3'],
-    ]);
+    ];
+    assert.deepEqual(collected.userProperties, expected, 'read during validation');
+    assert.deepEqual(publishUserProperties(raw), expected);
   });
 
   it('a QoS 0 PUBLISH without user properties has none', () => {
@@ -328,7 +331,9 @@ describe('User Properties in the order sent', () => {
 
   it("a CONNECT's will, not the CONNECT's own user properties", () => {
     const raw = connect(5, { flags: 0x06, properties: [0x26, ...str('c'), ...str('x')], willProperties: [0x26, ...str('b'), ...str('1'), 0x26, ...str('a'), ...str('2'), 0x26, ...str('b'), ...str('3')] });
-    assert.equal(validatePacket(raw, 5), undefined);
+    const collected: Collected = {};
+    assert.equal(validatePacket(raw, 5, collected), undefined);
+    assert.deepEqual(collected.userProperties, willUserProperties(raw), 'read during validation');
     assert.deepEqual(willUserProperties(raw), [
       ['b', '1'],
       ['a', '2'],

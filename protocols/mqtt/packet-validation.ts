@@ -216,7 +216,9 @@ function properties(cursor: Cursor, where: number, what: string, collect: boolea
   const end = cursor.at + length;
   const outer = cursor.end;
   cursor.end = end;
-  let seen = 0n;
+  // Identifiers seen so far, as bits (all defined identifiers are below 64).
+  let seenLow = 0;
+  let seenHigh = 0;
   let pairs: UserProperty[] | undefined;
   while (cursor.at < end) {
     const id = cursor.varint(`${what} property identifier`);
@@ -227,9 +229,11 @@ function properties(cursor: Cursor, where: number, what: string, collect: boolea
       throw malformed(`${what}: property ${rule.name} is not allowed there (MQTT 2.2.2.2)`);
     }
     if (rule.repeatable !== true) {
-      const bit = 1n << BigInt(id);
-      if ((seen & bit) !== 0n) throw protocolError(`${what}: property ${rule.name} appears more than once`);
-      seen |= bit;
+      const bit = 1 << (id & 31);
+      const seen = id < 32 ? seenLow : seenHigh;
+      if ((seen & bit) !== 0) throw protocolError(`${what}: property ${rule.name} appears more than once`);
+      if (id < 32) seenLow |= bit;
+      else seenHigh |= bit;
     }
     const label = `${what} ${rule.name}`;
     let value: number | undefined;
@@ -276,7 +280,12 @@ function bodyStart(raw: Buffer): number {
   return at + 1;
 }
 
-function validateConnect(cursor: Cursor, version: number): void {
+/** Where validatePacket puts the User Properties it read, in order (PUBLISH, or a CONNECT's will). */
+export interface Collected {
+  userProperties?: UserProperty[] | undefined;
+}
+
+function validateConnect(cursor: Cursor, version: number, collected: Collected | undefined): void {
   cursor.string('CONNECT protocol name');
   cursor.byte('CONNECT protocol level');
   const flags = cursor.byte('CONNECT flags');
@@ -293,7 +302,10 @@ function validateConnect(cursor: Cursor, version: number): void {
   if (version === 5) properties(cursor, CONNECT, 'CONNECT', false);
   cursor.string('CONNECT client identifier');
   if (will) {
-    if (version === 5) properties(cursor, WILL, 'CONNECT will', false);
+    if (version === 5) {
+      const pairs = properties(cursor, WILL, 'CONNECT will', collected !== undefined);
+      if (collected !== undefined) collected.userProperties = pairs;
+    }
     cursor.string('CONNECT will topic');
     cursor.binary('CONNECT will payload');
   }
@@ -302,13 +314,16 @@ function validateConnect(cursor: Cursor, version: number): void {
   expectEnd(cursor, 'CONNECT');
 }
 
-function validatePublish(cursor: Cursor, flags: number, version: number): void {
+function validatePublish(cursor: Cursor, flags: number, version: number, collected: Collected | undefined): void {
   const qos = (flags >> 1) & 3;
   if (qos === 3) throw malformed('PUBLISH with QoS 3 (MQTT-3.3.1-4)');
   if (qos === 0 && (flags & 0x08) !== 0) throw malformed('DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
   cursor.string('PUBLISH topic name');
   if (qos > 0) packetId(cursor, 'PUBLISH');
-  if (version === 5) properties(cursor, PUBLISH, 'PUBLISH', false);
+  if (version === 5) {
+    const pairs = properties(cursor, PUBLISH, 'PUBLISH', collected !== undefined);
+    if (collected !== undefined) collected.userProperties = pairs;
+  }
   // The rest is the payload, any bytes.
 }
 
@@ -359,7 +374,7 @@ function validateReasonAndProperties(cursor: Cursor, type: number): void {
   expectEnd(cursor, name);
 }
 
-function walk(raw: Buffer, version: number): void {
+function walk(raw: Buffer, version: number, collected: Collected | undefined): void {
   const type = (raw[0] as number) >> 4;
   const flags = (raw[0] as number) & 0x0f;
   const cursor = new Cursor(raw, bodyStart(raw), raw.length);
@@ -367,9 +382,9 @@ function walk(raw: Buffer, version: number): void {
   switch (type) {
     case CONNECT:
       expectFlags(flags, 0, type);
-      return validateConnect(cursor, version);
+      return validateConnect(cursor, version, collected);
     case PUBLISH:
-      return validatePublish(cursor, flags, version);
+      return validatePublish(cursor, flags, version, collected);
     case PUBACK:
     case PUBREC:
     case PUBCOMP:
@@ -408,11 +423,13 @@ function walk(raw: Buffer, version: number): void {
  * What is wrong with `raw` (one whole packet from a client speaking protocol level `version`:
  * 3 = 3.1, 4 = 3.1.1, 5 = 5.0), or undefined when it is well-formed. Rules that depend on the
  * connection's state (first packet CONNECT, a second CONNECT, AUTH outside an exchange, topic
- * alias maximum, receive maximum) are the connection's.
+ * alias maximum, receive maximum) are the connection's. With `collected`, the User Properties
+ * of a 5.0 PUBLISH (or of a CONNECT's will) are read in the same pass, in the order sent, for
+ * MQTT-3.3.2-18 (mqtt-packet's decoder groups them by name).
  */
-export function validatePacket(raw: Buffer, version: number): Violation | undefined {
+export function validatePacket(raw: Buffer, version: number, collected?: Collected): Violation | undefined {
   try {
-    walk(raw, version);
+    walk(raw, version, collected);
     return undefined;
   } catch (error) {
     if (error instanceof Refusal) return error.violation;

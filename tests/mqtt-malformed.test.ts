@@ -4,7 +4,7 @@
 // and WebSocket), a second CONNECT, and AUTH outside an enhanced-authentication exchange.
 //
 // Each bad packet must end the connection with the spec's verdict (5.0: DISCONNECT 0x81 or
-// 0x82, or CONNACK with it before the CONNECT is accepted; 3.1.1: a bare close) and must not be
+// 0x82, or CONNACK with it before the CONNECT is accepted; 3.1 and 3.1.1: a bare close) and must not be
 // answered as if it were valid (no PUBACK, SUBACK, ... before the close). Controls next to the
 // cases show the same packet with the right bits is served.
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ import { CLOSE_WAIT_MS, connectBytes, expectConnectAccepted, expectConnectRefuse
 
 /** Long, so that a close "at once" cannot be the connect timeout. */
 const CONNECT_TIMEOUT_MS = 30_000;
-const VERSIONS: MqttVersion[] = [4, 5];
+const VERSIONS: MqttVersion[] = [3, 4, 5];
 const M = 0x81;
 const P = 0x82;
 

@@ -2,8 +2,8 @@
 // client sends (client id, user name, will topic, topic names on both PUBLISH decoders, topic
 // filters, 5.0 property strings and User Property pairs) is refused when it holds ill-formed
 // UTF-8, an overlong form, an encoded surrogate (U+D800..U+DFFF), a code point above U+10FFFF
-// or U+0000: 5.0 DISCONNECT 0x81 (CONNACK 0x81 for CONNECT fields), 3.1.1 a close without an
-// answer. The control characters U+0001..U+001F and U+007F..U+009F, which the spec says a
+// or U+0000: 5.0 DISCONNECT 0x81 (CONNACK 0x81 for CONNECT fields), 3.1 and 3.1.1 a close
+// without an answer. The control characters U+0001..U+001F and U+007F..U+009F, which the spec says a
 // sender SHOULD NOT use, are accepted and delivered as sent (docs/mqtt.md, "Behaviour where the
 // spec leaves room"), and so is a well-formed U+FFFD.
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { cleanup, startBroker, stopBroker, type BrokerProcess } from './support/
 import { mqttString, rawConnect, rawPacket, rawPublish, type MqttVersion } from './support/raw-mqtt.js';
 import { connectBytes, expectConnectAccepted, expectConnectRefused, expectRefusedAfterConnect, label, pingBarrier, props, propsFor } from './support/strict-wire.js';
 
-const VERSIONS: MqttVersion[] = [4, 5];
+const VERSIONS: MqttVersion[] = [3, 4, 5];
 const M = 0x81;
 
 /** Bad sequences, each inside otherwise plain text ("a" before, "b" after). */

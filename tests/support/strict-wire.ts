@@ -42,7 +42,7 @@ export function connectBytes(version: MqttVersion, fields: ConnectFields = {}): 
   const flags = fields.flags ?? 0x02;
   const body = [...mqttString(version === 3 ? 'MQIsdp' : 'MQTT'), version, flags, 0, 60];
   if (version === 5) body.push(...props(fields.properties ?? []));
-  body.push(...mqttString(fields.clientId ?? `strict-${process.pid}-${Math.random().toString(16).slice(2, 10)}`));
+  body.push(...mqttString(fields.clientId ?? `s-${Math.random().toString(16).slice(2, 14)}`));
   if ((flags & 0x04) !== 0) {
     if (version === 5) body.push(...props(fields.willProperties ?? []));
     body.push(...mqttString(fields.willTopic ?? 'strict/will'), ...mqttString('bye'));

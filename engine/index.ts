@@ -15,7 +15,7 @@ export { TopicTrie, type TopicMatch } from './routing/topic-trie.js';
 export { filterMatches } from './routing/filter-match.js';
 export { Broker, DATA_SHARD_PREFIX, systemClock, type BrokerOptions, type BrokerStats, type ClientInfo, type Clock, type ConnectRequest, type DisconnectRequest, type SessionInfo, type SubscriptionInfo } from './broker.js';
 export { AdminServer, createAdminApp, type AdminNode, type AdminOptions } from './admin/admin-server.js';
-export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessage, type Message, type MessageProperties, type QoS } from './messages/message.js';
+export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessage, userPropertyList, type Message, type MessageProperties, type QoS, type UserProperty } from './messages/message.js';
 export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 export { SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
 export { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';

@@ -87,7 +87,7 @@ describe('delayed publish', () => {
   test('is delivered to the target topic after the delay, not before, with its payload, QoS and properties', async () => {
     const clock = new ManualClock();
     const { broker, sink } = await open(new MemoryShardStore(), clock);
-    const result = await broker.publish(message('$delayed/5/out/a', 'hello', 1, { properties: { contentType: 'text/plain', userProperties: { k: 'v' } } }));
+    const result = await broker.publish(message('$delayed/5/out/a', 'hello', 1, { properties: { contentType: 'text/plain', userProperties: [['k', 'v']] } }));
     assert.deepEqual(result, { matched: true });
     await clock.advance(4999);
     assert.deepEqual(sink.payloads(), []);
@@ -96,7 +96,7 @@ describe('delayed publish', () => {
     const delivered = sink.deliveries[0] as Delivery;
     assert.equal(delivered.qos, 1);
     assert.equal(delivered.message.publisherId, 'publisher');
-    assert.deepEqual(delivered.message.properties, { contentType: 'text/plain', userProperties: { k: 'v' } });
+    assert.deepEqual(delivered.message.properties, { contentType: 'text/plain', userProperties: [['k', 'v']] });
     assert.equal(delivered.message.timestamp, clock.now(), 'the target publish happens at the due time');
     await broker.close();
   });

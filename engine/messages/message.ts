@@ -18,8 +18,11 @@ export interface MessageProperties {
   contentType?: string;
   responseTopic?: string;
   correlationData?: Buffer;
-  userProperties?: Record<string, string | string[]>;
+  /** Name/value pairs in the order the publisher sent them, duplicates kept (MQTT-3.3.2-18). */
+  userProperties?: UserProperty[];
 }
+
+export type UserProperty = [name: string, value: string];
 
 export interface Message {
   topic: string;
@@ -37,8 +40,9 @@ const PUBLISH_HEADER = 'pub';
 const PROPS_HEADER = 'props';
 const FROM_HEADER = 'from';
 
-interface StoredProperties extends Omit<MessageProperties, 'correlationData'> {
+interface StoredProperties extends Omit<MessageProperties, 'correlationData' | 'userProperties'> {
   correlationData?: string;
+  userProperties?: UserProperty[] | Record<string, string | string[]>;
 }
 
 function encodeProperties(properties: MessageProperties): Buffer {
@@ -49,8 +53,24 @@ function encodeProperties(properties: MessageProperties): Buffer {
 
 function decodeProperties(raw: Buffer): MessageProperties {
   const stored = JSON.parse(raw.toString('utf8')) as StoredProperties;
-  const { correlationData, ...rest } = stored;
-  return correlationData === undefined ? rest : { ...rest, correlationData: Buffer.from(correlationData, 'base64') };
+  const { correlationData, userProperties, ...rest } = stored;
+  const properties: MessageProperties = userProperties === undefined ? rest : { ...rest, userProperties: userPropertyList(userProperties) };
+  return correlationData === undefined ? properties : { ...properties, correlationData: Buffer.from(correlationData, 'base64') };
+}
+
+/**
+ * User properties as stored: a list of pairs since the order is kept; records written before
+ * that (on users' disks) hold an object of name to value or values, read here as pairs grouped
+ * by name, the order those records had kept.
+ */
+export function userPropertyList(stored: UserProperty[] | Record<string, string | string[]>): UserProperty[] {
+  if (Array.isArray(stored)) return stored;
+  const pairs: UserProperty[] = [];
+  for (const [name, value] of Object.entries(stored)) {
+    if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
+    else pairs.push([name, value]);
+  }
+  return pairs;
 }
 
 export function hasProperties(properties: MessageProperties | undefined): properties is MessageProperties {

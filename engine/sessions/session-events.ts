@@ -12,7 +12,7 @@
 //                                the offset below which every message was sent at least once (so a
 //                                resend after a crash carries DUP)
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
-import type { Message, MessageProperties, QoS } from '../messages/message.js';
+import { userPropertyList, type Message, type MessageProperties, type QoS } from '../messages/message.js';
 import type { ClientIdentity } from '../security/access.js';
 
 export const SESSIONS_SHARD = '$sessions';
@@ -67,7 +67,7 @@ export interface DurableSession {
 
 interface StoredWill extends Omit<WillMessage, 'payload' | 'properties'> {
   payload: string;
-  properties?: Omit<MessageProperties, 'correlationData'> & { correlationData?: string };
+  properties?: Omit<MessageProperties, 'correlationData' | 'userProperties'> & { correlationData?: string; userProperties?: Parameters<typeof userPropertyList>[0] };
 }
 
 interface StoredMeta extends Omit<SessionMeta, 'will'> {
@@ -87,9 +87,12 @@ function storeWill(will: WillMessage): StoredWill {
 }
 
 function loadWill(stored: StoredWill): WillMessage {
-  const { correlationData, ...rest } = stored.properties ?? {};
+  const { correlationData, userProperties, ...rest } = stored.properties ?? {};
+  // Sessions recorded before user properties kept their order hold them as an object.
   const properties: MessageProperties | undefined =
-    stored.properties === undefined ? undefined : { ...rest, ...(correlationData === undefined ? {} : { correlationData: Buffer.from(correlationData, 'base64') }) };
+    stored.properties === undefined
+      ? undefined
+      : { ...rest, ...(userProperties === undefined ? {} : { userProperties: userPropertyList(userProperties) }), ...(correlationData === undefined ? {} : { correlationData: Buffer.from(correlationData, 'base64') }) };
   return { topic: stored.topic, payload: Buffer.from(stored.payload, 'base64'), qos: stored.qos, retain: stored.retain, delaySeconds: stored.delaySeconds, properties, ...(stored.publisher === undefined ? {} : { publisher: stored.publisher }) };
 }
 

@@ -24,8 +24,9 @@ import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, Connectio
 import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
 import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
 import { PacketFramer } from './framing.js';
+import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
 import { decodePlainPublish } from './publish-decoder.js';
-import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
+import { encodePlainPublish, encodePlainPublishHead, encodePublishWithProperties, type OutboundPublishProperties } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
@@ -127,6 +128,9 @@ export class MqttConnection implements DeliverySink {
   #parser: ReturnType<typeof mqttPacket.parser> | undefined;
   #parsed: Packet[] = [];
   #parseError: Error | undefined;
+  #firstByteSeen = false;
+  /** User Properties of the packet being handled, read from its bytes in the order sent (mqtt-packet groups them by name). */
+  #userPropertiesIn: UserProperty[] | undefined;
   #version = 4;
   #clientId = '';
   #session: Session | undefined;
@@ -202,8 +206,15 @@ export class MqttConnection implements DeliverySink {
   // ---- input -----------------------------------------------------------------------------
 
   onData(chunk: Buffer): void {
-    if (this.#state === 'closed') return;
+    if (this.#state === 'closed' || chunk.length === 0) return;
     this.#lastPacketAt = this.clock.now();
+    // MQTT-3.1.0-1, judged on the first byte: anything but a CONNECT header (an HTTP request,
+    // a TLS hello on the plain port) is closed at once instead of being buffered until the
+    // connect timeout.
+    if (!this.#firstByteSeen) {
+      this.#firstByteSeen = true;
+      if (chunk[0] !== 0x10) return this.#fail(ReasonCode.ProtocolError, `the first packet must be CONNECT (first byte 0x${(chunk[0] as number).toString(16)})`, true);
+    }
     const framed = this.#framer.push(chunk);
     if (framed.kind === 'malformed') return this.#fail(ReasonCode.MalformedPacket, framed.detail);
     if (framed.kind === 'too-large') return this.#fail(ReasonCode.PacketTooLarge, `packet of ${framed.size} bytes is over the maximum packet size of ${this.limits.maxPacketSize}`);
@@ -245,14 +256,22 @@ export class MqttConnection implements DeliverySink {
       const messageId = raw.readUInt16BE(2);
       if (messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'packet identifier 0 (MQTT-2.3.1-1)');
       return this.#handlePacket({ cmd: ACK_COMMANDS[type - 4] as 'puback', messageId } as Packet);
-    } else if (type === 15) {
-      // Any AUTH, including the short form mqtt-packet refuses (Remaining Length 0, 5.0 3.15.2.1).
-      return this.#version === 5 ? this.#fail(ReasonCode.BadAuthenticationMethod, 'enhanced authentication (AUTH) is not supported') : this.#fail(ReasonCode.MalformedPacket, 'AUTH exists in MQTT 5.0 only');
     } else if (type === 3) {
+      // Strict by construction: it takes only a well-formed property-less PUBLISH (QoS 0..2,
+      // UTF-8 topic, zero property length); #onPublish checks U+0000, packet id 0 and DUP.
       const plain = decodePlainPublish(raw, this.#version);
       if (plain !== undefined) return this.#handlePacket(plain as IPublishPacket);
-      if (!publishTopicIsUtf8(raw)) return this.#fail(ReasonCode.MalformedPacket, 'PUBLISH topic is not valid UTF-8');
     }
+    const collected: Collected | undefined = this.#version === 5 && (type === 3 || type === 1) ? {} : undefined;
+    const violation = validatePacket(raw, this.#version, collected);
+    if (violation !== undefined) return this.#refuseMalformed(violation);
+    if (type === 15 && this.#state === 'connected') {
+      // AUTH without an Authentication Method is a protocol error (MQTT 5.0 3.15.2.2.2); with
+      // one, after a CONNECT without enhanced authentication, it asks for a method we do not offer.
+      if (!hasAuthenticationMethod(raw)) return this.#fail(ReasonCode.ProtocolError, 'AUTH without an Authentication Method on a connection that did not start enhanced authentication');
+      return this.#fail(ReasonCode.BadAuthenticationMethod, 'enhanced authentication (AUTH) is not supported');
+    }
+    this.#userPropertiesIn = collected?.userProperties;
     this.#parser ??= this.#newParser(this.#version);
     this.#parser.parse(raw);
     if (this.#parseError !== undefined) {
@@ -335,12 +354,13 @@ export class MqttConnection implements DeliverySink {
       const check = isCleanString(topic) ? checkTopicName(topic, this.#topicLimits()) : undefined;
       if (check === undefined || !check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(topic)} is not a valid topic name`);
       const willProperties = packet.will.properties ?? {};
+      const willUserProperties = this.#userPropertiesIn;
       will = {
         topic,
         payload: Buffer.isBuffer(packet.will.payload) ? packet.will.payload : Buffer.from(packet.will.payload ?? ''),
         qos: (packet.will.qos ?? 0) as QoS,
         retain: packet.will.retain === true,
-        properties: messageProperties(willProperties),
+        properties: messageProperties(willProperties, willUserProperties),
         delaySeconds: willProperties.willDelayInterval ?? 0,
       };
     }
@@ -592,7 +612,7 @@ export class MqttConnection implements DeliverySink {
       this.#inboundInFlight += 1;
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const properties = this.#version === 5 ? messageProperties(packet.properties ?? {}) : undefined;
+    const properties = this.#version === 5 && packet.properties !== undefined ? messageProperties(packet.properties, this.#userPropertiesIn) : undefined;
     const ack: PendingAck | undefined = qos > 0 ? { done: false, packet: undefined, message: undefined } : undefined;
     if (ack !== undefined) {
       const queue = (this.#ackQueue ??= []);
@@ -969,6 +989,19 @@ export class MqttConnection implements DeliverySink {
     this.#close();
   }
 
+  /**
+   * A packet packet-validation refused: before CONNECT is accepted a 5.0 client gets CONNACK
+   * with the code (3.x has no code for it: closed), afterwards DISCONNECT (3.x: closed).
+   */
+  #refuseMalformed(violation: Violation): void {
+    if (this.#state === 'awaiting-connect') {
+      this.logger.debug({ remote: this.transport.remoteAddress, reasonCode: violation.code, detail: violation.detail }, 'refused a malformed CONNECT');
+      if (this.#version === 5) this.#send({ cmd: 'connack', sessionPresent: false, reasonCode: violation.code } as Packet);
+      return this.#close();
+    }
+    this.#fail(violation.code, violation.detail);
+  }
+
   #internalError(error: unknown): void {
     this.logger.error({ err: error, clientId: this.#clientId }, 'internal error on a connection');
     this.#fail(ReasonCode.UnspecifiedError, 'internal error');
@@ -1017,31 +1050,22 @@ export class MqttConnection implements DeliverySink {
       }
       bytes = encodePlainPublish(message.topic, message.payload, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
     } else {
-      const packet: IPublishPacket = {
-        cmd: 'publish',
-        topic: message.topic,
-        payload: message.payload,
-        qos: delivery.qos,
-        retain: delivery.retain,
-        dup: delivery.dup,
-        ...(delivery.qos > 0 ? { messageId: delivery.packetId } : {}),
-      };
-      const properties: IPublishPacket['properties'] = { ...(propertiesAt(message, this.clock.now()) ?? {}) };
-      if (delivery.subscriptionIds !== undefined) properties.subscriptionIdentifier = delivery.subscriptionIds.length === 1 ? delivery.subscriptionIds[0] : delivery.subscriptionIds;
+      const properties: OutboundPublishProperties = { ...(propertiesAt(message, this.clock.now()) ?? {}) };
+      if (delivery.subscriptionIds !== undefined) properties.subscriptionIds = delivery.subscriptionIds;
+      let topic = message.topic;
       if (this.#clientAliasMaximum > 0) {
         this.#topicAliasesOut ??= new Map();
         const alias = this.#topicAliasesOut.get(message.topic);
         if (alias !== undefined) {
           properties.topicAlias = alias;
-          packet.topic = '';
+          topic = '';
         } else if (this.#topicAliasesOut.size < this.#clientAliasMaximum) {
           properties.topicAlias = this.#topicAliasesOut.size + 1;
           this.#topicAliasesOut.set(message.topic, properties.topicAlias);
           newAlias = message.topic;
         }
       }
-      packet.properties = properties;
-      bytes = mqttPacket.generate(packet, { protocolVersion: 5 });
+      bytes = encodePublishWithProperties(topic, message.payload, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, properties);
     }
     if (bytes.length > this.#clientMaxPacketSize) {
       if (newAlias !== undefined) this.#topicAliasesOut?.delete(newAlias);
@@ -1142,17 +1166,6 @@ function connectLevel(raw: Buffer): { name: string; level: number } | undefined 
   return { name, level: (raw[levelAt] as number) & 0x7f };
 }
 
-/** MQTT-1.5.4-1: UTF-8 strings must be well-formed; mqtt-packet decodes leniently, so check the bytes. */
-function publishTopicIsUtf8(raw: Buffer): boolean {
-  let position = 1;
-  while (position < raw.length && ((raw[position] as number) & 0x80) !== 0) position += 1;
-  position += 1;
-  if (position + 2 > raw.length) return true;
-  const length = raw.readUInt16BE(position);
-  if (position + 2 + length > raw.length) return true;
-  return isUtf8(raw.subarray(position + 2, position + 2 + length));
-}
-
 /** The 5.0 reason code for a refused delayed publish (see engine/delayed/delayed-errors.ts). */
 function delayedRefusal(code: string | undefined): ReasonCode | undefined {
   switch (code) {
@@ -1168,19 +1181,26 @@ function delayedRefusal(code: string | undefined): ReasonCode | undefined {
   }
 }
 
-/** MQTT-1.5.4-2: no U+0000; U+FFFD stands for bytes that were not UTF-8 (decoded leniently). */
+/**
+ * MQTT-1.5.4-2: no U+0000. The bytes were checked as well-formed UTF-8 before decoding
+ * (packet-validation.ts, or the plain PUBLISH decoder), so a U+FFFD here is one the client sent.
+ */
 function isCleanString(value: string): boolean {
-  return !value.includes('\u0000') && !value.includes('\ufffd');
+  return !value.includes('\u0000');
 }
 
-/** The application properties of a 5.0 PUBLISH or will, without the transport ones (alias, ...). */
-function messageProperties(source: MessageProperties): MessageProperties | undefined {
+/**
+ * The application properties of a 5.0 PUBLISH or will, without the transport ones (alias, ...).
+ * `userProperties` are the pairs read from the packet's bytes in order (mqtt-packet's object
+ * form groups them by name, MQTT-3.3.2-18 wants them as sent).
+ */
+function messageProperties(source: Omit<MessageProperties, 'userProperties'>, userProperties: UserProperty[] | undefined): MessageProperties | undefined {
   const out: MessageProperties = {};
   if (source.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = source.payloadFormatIndicator;
   if (source.messageExpiryInterval !== undefined) out.messageExpiryInterval = source.messageExpiryInterval;
   if (source.contentType !== undefined) out.contentType = source.contentType;
   if (source.responseTopic !== undefined) out.responseTopic = source.responseTopic;
   if (source.correlationData !== undefined) out.correlationData = source.correlationData;
-  if (source.userProperties !== undefined) out.userProperties = source.userProperties;
+  if (userProperties !== undefined) out.userProperties = userProperties;
   return Object.keys(out).length === 0 ? undefined : out;
 }

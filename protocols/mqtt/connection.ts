@@ -17,6 +17,7 @@ import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, Connectio
 import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
 import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
 import { PacketFramer } from './framing.js';
+import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
@@ -72,9 +73,11 @@ export interface ConnectRequestInfo {
  */
 export type Authenticate = (request: ConnectRequestInfo) => Promise<AuthOutcome>;
 
-/** Shared by the connections of one server: the connected count for max-connections. */
+/** Shared by the connections of one node: the connected count for max-connections, the inbound budget. */
 export interface ConnectionRegistry {
   connected: number;
+  /** Bytes all connections may hold in large inbound packets (--max-inbound-bytes); none: no node-wide bound. */
+  inboundBudget?: InboundBudget;
 }
 
 /** Bytes of a connection's publishes waiting for the journal before it stops reading. */
@@ -97,6 +100,7 @@ enum Pause {
   Connecting = 1,
   Backlog = 2,
   Inflight = 4,
+  Budget = 8,
 }
 
 interface PendingAck {
@@ -129,6 +133,10 @@ export class MqttConnection implements DeliverySink {
   /** Why reading from the transport is paused (bits of Pause); it resumes when none is left. */
   #pausedFor = 0;
   #ackQueue: PendingAck[] | undefined;
+  /** The inbound budget held for the packet being received (its header is in, not all of its body). */
+  #receiving: InboundReservation | undefined;
+  /** The reservation of the packet being handled now; a PUBLISH keeps it until stored. */
+  #handling: InboundReservation | undefined;
   #topicAliasesIn: Map<number, string> | undefined;
   /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
   // U+0000 cannot be in a topic that passed the checks, so nothing matches it before the first.
@@ -178,9 +186,11 @@ export class MqttConnection implements DeliverySink {
     const framed = this.#framer.push(chunk);
     if (framed.kind === 'malformed') return this.#fail(ReasonCode.MalformedPacket, framed.detail);
     if (framed.kind === 'too-large') return this.#fail(ReasonCode.PacketTooLarge, `packet of ${framed.size} bytes is over the maximum packet size of ${this.limits.maxPacketSize}`);
+    // The packet that had a reservation is the first one the framer completes.
+    if (this.#receiving !== undefined && framed.packets.length > 0) this.#handling = this.#finishReceiving();
     for (const raw of framed.packets) {
       // #handleRaw may close the connection mid-chunk.
-      if ((this.#state as State) === 'closed') return;
+      if ((this.#state as State) === 'closed') break;
       if (this.#state === 'connecting') {
         // Clients may send before CONNACK (3.1.1 section 3.1.4); the socket is paused meanwhile,
         // so this holds at most the rest of the chunk that carried the CONNECT.
@@ -188,7 +198,52 @@ export class MqttConnection implements DeliverySink {
         continue;
       }
       this.#handleRaw(raw);
+      this.#releaseHandling();
     }
+    this.#releaseHandling();
+    this.#reserveReceiving();
+  }
+
+  /**
+   * A packet over INBOUND_UNRESERVED_BYTES has begun: reserve its whole size from the node's
+   * budget, or stop reading until the budget grants it. Whole, so that once granted the packet
+   * can always be finished; a connection never waits for budget in the middle of one.
+   */
+  #reserveReceiving(): void {
+    const budget = this.registry.inboundBudget;
+    if (budget === undefined || this.#receiving !== undefined || this.#state === 'closed') return;
+    const bytes = this.#framer.partialPacketBytes;
+    if (bytes <= INBOUND_UNRESERVED_BYTES) return;
+    const reservation = budget.reserve(bytes, () => this.#pause(Pause.Budget, false));
+    this.#receiving = reservation;
+    if (reservation.state === 'waiting') this.#pause(Pause.Budget, true);
+  }
+
+  /** The received packet's reservation, to be held while it is handled; undefined if it never got one. */
+  #finishReceiving(): InboundReservation | undefined {
+    const reservation = this.#receiving as InboundReservation;
+    this.#receiving = undefined;
+    if (reservation.state === 'granted') return reservation;
+    // Bytes read before the pause took effect finished the packet while it waited: it is here
+    // now, so it needs no grant (and holding one for it would only delay others).
+    this.registry.inboundBudget?.release(reservation);
+    this.#pause(Pause.Budget, false);
+    return undefined;
+  }
+
+  #releaseHandling(): void {
+    const reservation = this.#handling;
+    if (reservation === undefined) return;
+    this.#handling = undefined;
+    this.registry.inboundBudget?.release(reservation);
+  }
+
+  /** A closed connection's packet will never finish: its reservation goes back (or leaves the queue). */
+  #releaseReceiving(): void {
+    const reservation = this.#receiving;
+    if (reservation === undefined) return;
+    this.#receiving = undefined;
+    this.registry.inboundBudget?.release(reservation);
   }
 
   #handleRaw(raw: Buffer): void {
@@ -582,9 +637,13 @@ export class MqttConnection implements DeliverySink {
     const size = payload.length + topic.length + 512;
     this.#publishBacklog += size;
     if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES) this.#pause(Pause.Backlog, true);
+    // Its packet's bytes stay counted in the inbound budget until the message is stored: the
+    // journal's copy is made and the packet's can go.
+    const held = this.#handling;
+    this.#handling = undefined;
     this.broker.publish(message).then(
       ({ matched }) => {
-        this.#publishDone(size);
+        this.#publishDone(size, held);
         if (qos === 2) {
           inboundQos2.set(messageId, true);
           storedQos2?.(true);
@@ -592,7 +651,7 @@ export class MqttConnection implements DeliverySink {
         if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
       },
       (error: unknown) => {
-        this.#publishDone(size);
+        this.#publishDone(size, held);
         if (qos === 2) {
           inboundQos2.delete(messageId);
           storedQos2?.(false);
@@ -650,7 +709,8 @@ export class MqttConnection implements DeliverySink {
     else if (before !== 0 && this.#pausedFor === 0) this.transport.resume();
   }
 
-  #publishDone(size: number): void {
+  #publishDone(size: number, held: InboundReservation | undefined): void {
+    if (held !== undefined) this.registry.inboundBudget?.release(held);
     this.#publishBacklog -= size;
     if (this.#publishBacklog <= PUBLISH_BACKLOG_PAUSE_BYTES / 2) this.#pause(Pause.Backlog, false);
   }
@@ -877,6 +937,7 @@ export class MqttConnection implements DeliverySink {
     if (wasState === 'closed') return;
     this.#state = 'closed';
     this.clock.clearTimeout(this.#timer);
+    this.#releaseReceiving();
     this.transport.end();
     this.#count(false);
     // An AUTH exchange in progress ends with the connection.
@@ -970,6 +1031,7 @@ export class MqttConnection implements DeliverySink {
     this.#count(false);
     this.#state = 'closed';
     this.clock.clearTimeout(this.#timer);
+    this.#releaseReceiving();
     this.transport.end();
   }
 

@@ -182,3 +182,33 @@ describe('--max-inbound-bytes 32 MiB: 40 clients each send a 12 MiB PUBLISH at o
     assert.equal((await probe.nextOf('puback')).messageId, 2);
   });
 });
+
+describe('--max-inbound-bytes over WebSocket: ws assembles whole messages, so a large one reserves the largest message size', () => {
+  const LIMIT = 32 * MiB;
+  const CLIENTS = 10;
+  const PAYLOAD_BYTES = 12 * MiB;
+  // 13 MiB packets: the largest WebSocket message is 13 MiB + 64 KiB, so two fit in the budget.
+  const MAX_PACKET = 13 * MiB;
+  const broker = brokerForSuite({ args: ['--ws-port', '0', '--max-packet-size', String(MAX_PACKET), '--max-inbound-bytes', String(LIMIT), '--admin-token', TOKEN] }, closeAllClients);
+
+  it(`${CLIENTS} WebSocket clients each publish a 12 MiB QoS 1 message at once: all acknowledged, the budget never exceeded and waited for`, { timeout: 300_000 }, async () => {
+    const line = await waitForLogField(broker.broker, 'mqttPort');
+    const url = `ws://${String(line.ws)}/mqtt`;
+    const payload = randomBytes(PAYLOAD_BYTES);
+    const publishers = await Promise.all(Array.from({ length: CLIENTS }, (_, index) => connectClient(url, { version: index % 2 === 0 ? 5 : 4 })));
+    const results = await Promise.all(publishers.map((client, index) => client.publish(`ws-inbound/${index}`, payload, { qos: 1 })));
+    results.forEach((result, index) => assert.equal(result.ack?.cmd, 'puback', `client ${index}: PUBACK`));
+    const reply = await fetch(`http://${String(line.admin)}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const text = await reply.text();
+    const figures = { budgetPeakMiB: metricValue(text, 'shardline_mqtt_inbound_bytes_peak') / MiB, waited: metricValue(text, 'shardline_mqtt_inbound_waits_total') };
+    assert.ok(metricValue(text, 'shardline_mqtt_inbound_bytes_peak') <= LIMIT, `never over the budget: ${JSON.stringify(figures)}`);
+    assert.ok(metricValue(text, 'shardline_mqtt_inbound_bytes_peak') >= MAX_PACKET, `a message reserved the largest message size: ${JSON.stringify(figures)}`);
+    assert.ok(figures.waited > 0, `some messages waited for budget: ${JSON.stringify(figures)}`);
+    assert.equal(metricValue(text, 'shardline_mqtt_inbound_bytes'), 0, 'everything reserved was given back');
+    assert.deepEqual(
+      publishers.map((client) => client.isClosed),
+      publishers.map(() => false),
+      'every connection stays open',
+    );
+  });
+});

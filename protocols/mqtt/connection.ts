@@ -164,6 +164,11 @@ export class MqttConnection implements DeliverySink {
     return this.#clientId;
   }
 
+  /** Whether a packet being received holds or waits for inbound budget (see websocket.ts). */
+  get holdsInboundBudget(): boolean {
+    return this.#receiving !== undefined;
+  }
+
   /** Abuse limits for this connection (server.ts; none: no abuse limits, e.g. in-process tests). */
   guard(guard: ClientGuard): void {
     this.#guard = guard;

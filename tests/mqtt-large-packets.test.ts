@@ -18,7 +18,9 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import mqttPacket from 'mqtt-packet';
+import { once } from 'node:events';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import WebSocket from 'ws';
 import { brokerForSuite, cleanup, waitForLogField, type Topology } from './support/broker-process.js';
 import { closeAllClients, connectClient, subscriber, type ProtocolVersion } from './support/mqtt-client.js';
 import { connectPacket, RawMqttClient, varint, type MqttVersion } from './support/raw-mqtt.js';
@@ -191,7 +193,43 @@ describe('--max-inbound-bytes over WebSocket: ws assembles whole messages, so a 
   const MAX_PACKET = 13 * MiB;
   const broker = brokerForSuite({ args: ['--ws-port', '0', '--max-packet-size', String(MAX_PACKET), '--max-inbound-bytes', String(LIMIT), '--admin-token', TOKEN] }, closeAllClients);
 
-  it(`${CLIENTS} WebSocket clients each publish a 12 MiB QoS 1 message at once: all acknowledged, the budget never exceeded and waited for`, { timeout: 300_000 }, async () => {
+  it(`${CLIENTS} WebSocket clients each send a 12 MiB PUBLISH in one message at once: each message reserves the largest message size, two at a time, all acknowledged`, { timeout: 300_000 }, async () => {
+    const line = await waitForLogField(broker.broker, 'mqttPort');
+    const url = `ws://${String(line.ws)}/mqtt`;
+    const payload = randomBytes(PAYLOAD_BYTES);
+    const clients = await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, index) => {
+        const socket = new WebSocket(url, ['mqtt']);
+        socket.on('error', () => undefined);
+        const packets: Packet[] = [];
+        const parser = mqttPacket.parser({ protocolVersion: 5 });
+        parser.on('packet', (packet: Packet) => packets.push(packet));
+        socket.on('message', (data: Buffer) => parser.parse(data));
+        await once(socket, 'open');
+        socket.send(mqttPacket.generate(connectPacket(5, { clientId: `ws-message-${index}` }), { protocolVersion: 5 }));
+        return { socket, packets };
+      }),
+    );
+    try {
+      // One binary message per PUBLISH (as browser clients send them): ws assembles it whole.
+      for (const [index, client] of clients.entries()) {
+        client.socket.send(Buffer.concat([publishHead(5, `ws-message/${index}`, 1, payload.length), payload]));
+      }
+      const deadline = Date.now() + 240_000;
+      while (clients.some((client) => !client.packets.some((packet) => packet.cmd === 'puback')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      clients.forEach((client, index) => assert.ok(client.packets.some((packet) => packet.cmd === 'puback'), `client ${index}: PUBACK; got ${client.packets.map((packet) => packet.cmd).join(', ')}`));
+      const reply = await fetch(`http://${String(line.admin)}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const text = await reply.text();
+      // FIFO grants of MAX_PACKET + 64 KiB each: two fit in 32 MiB, a third does not.
+      assert.equal(metricValue(text, 'shardline_mqtt_inbound_bytes_peak'), 2 * (MAX_PACKET + 64 * 1024), 'peak: two largest-message reservations');
+      assert.ok(metricValue(text, 'shardline_mqtt_inbound_waits_total') >= CLIENTS - 2, 'the others waited');
+      assert.equal(metricValue(text, 'shardline_mqtt_inbound_bytes'), 0, 'everything reserved was given back');
+    } finally {
+      for (const client of clients) client.socket.terminate();
+    }
+  });
+
+  it(`${CLIENTS} mqtt.js WebSocket clients each publish a 12 MiB QoS 1 message at once: all acknowledged, the budget never exceeded and waited for`, { timeout: 300_000 }, async () => {
     const line = await waitForLogField(broker.broker, 'mqttPort');
     const url = `ws://${String(line.ws)}/mqtt`;
     const payload = randomBytes(PAYLOAD_BYTES);

@@ -183,6 +183,21 @@ describe('--max-inbound-bytes 32 MiB: 40 clients each send a 12 MiB PUBLISH at o
     probe.send(mqttPacket.generate({ cmd: 'publish', topic: 'inbound/after', payload: Buffer.from('small'), qos: 1, messageId: 2, retain: false, dup: false }, { protocolVersion: 4 }));
     assert.equal((await probe.nextOf('puback')).messageId, 2);
   });
+
+  it('max-inbound-bytes is a live setting; a packet larger than the whole budget still passes, alone', { timeout: 120_000 }, async () => {
+    const admin = String((await waitForLogField(broker.broker, 'admin')).admin);
+    const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const patched = await fetch(`http://${admin}/api/config`, { method: 'PATCH', headers, body: JSON.stringify({ 'max-inbound-bytes': 65_536 }) });
+    assert.equal(patched.status, 200, await patched.text());
+    const text = await (await fetch(`http://${admin}/metrics`, { headers })).text();
+    assert.equal(metricValue(text, 'shardline_mqtt_inbound_bytes_limit'), 65_536);
+    const client = sockets[2] as RawMqttClient;
+    const payload = randomBytes(2 * MiB);
+    client.send(publishHead(client.protocolVersion, 'inbound/over-budget', 3, payload.length));
+    client.send(payload);
+    const ack = await client.nextOf('puback', 60_000);
+    assert.equal(ack.messageId, 3, 'a 2 MiB packet over a 64 KiB budget is granted when nothing else is reserved');
+  });
 });
 
 describe('--max-inbound-bytes over WebSocket: ws assembles whole messages, so a large one reserves the largest message size', () => {

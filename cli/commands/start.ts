@@ -243,6 +243,7 @@ function changeSettings(settings: StartSettings, changes: Record<string, unknown
   setLogLevel(logger, settings.logLevel);
   if (running.limits !== undefined) Object.assign(running.limits, mqttLimits(settings));
   if (running.broker !== undefined) running.broker.maxQueuedBytes = settings.maxQueuedBytes;
+  running.inboundBudget?.setLimit(settings.maxInboundBytes);
   if (running.authenticator !== undefined) running.authenticator.allowAnonymous = settings.allowAnonymous;
 }
 

@@ -216,7 +216,7 @@ const ABUSE_LIMIT_KEYS = ['max-connections-per-ip', 'max-connect-rate', 'max-con
  * bound on every delivery), so a change applies to what happens next; settings advertised to
  * clients in CONNACK for the life of their connection, or fixed by the data on disk, are not here.
  */
-export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'allow-anonymous', ...ABUSE_LIMIT_KEYS] as const satisfies readonly SettingKey[];
+export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'max-inbound-bytes', 'allow-anonymous', ...ABUSE_LIMIT_KEYS] as const satisfies readonly SettingKey[];
 export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
 
 export function isLiveSetting(key: string): key is LiveSettingKey {

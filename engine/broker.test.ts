@@ -16,7 +16,7 @@ import { describe, test } from 'node:test';
 import pino from 'pino';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { Broker } from './broker.js';
-import type { Message, QoS } from './messages/message.js';
+import { MESSAGE_RECORD_MAX_BYTES, type Message, type QoS } from './messages/message.js';
 import { SESSIONS_SHARD, SessionTable, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
 import { SendResult, type Delivery, type DeliverySink, type Session } from './sessions/session.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
@@ -689,5 +689,31 @@ describe('introspection and operator actions', () => {
     await settle();
     assert.deepEqual(watcher.sink.deliveries, [], 'clearing is not a publish');
     await broker.close();
+  });
+});
+
+describe('shards for large messages', () => {
+  test('new broker shards accept records up to MESSAGE_RECORD_MAX_BYTES; shards created before with less are named in a start-up warning', async () => {
+    const fresh = new MemoryShardStore();
+    const broker = await Broker.open({ store: fresh, logger, dataShards: 2, maxQueuedBytes: 1024 * 1024 });
+    const limits = (await fresh.list()).filter((info) => info.name.startsWith('mqtt.') || info.name === '$retained' || info.name === '$sessions').map((info) => [info.name, info.config.maxRecordBytes]);
+    assert.deepEqual(limits, [
+      ['$retained', MESSAGE_RECORD_MAX_BYTES],
+      ['$sessions', MESSAGE_RECORD_MAX_BYTES],
+      ['mqtt.0', MESSAGE_RECORD_MAX_BYTES],
+      ['mqtt.1', MESSAGE_RECORD_MAX_BYTES],
+    ]);
+    // A 9 MiB payload: over the journal's default record limit (8 MiB), under the broker's.
+    await broker.publish(message('big/one', 'x'.repeat(9 * 1024 * 1024), 1, { retain: true }));
+    await broker.close();
+
+    const old = new MemoryShardStore();
+    await old.create('mqtt.0', { maxRecordBytes: 8 * 1024 * 1024 });
+    const lines: Array<{ level: number; msg: string; shards?: string[] }> = [];
+    const capture = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const reopened = await Broker.open({ store: old, logger: capture, dataShards: 1, maxQueuedBytes: 1024 * 1024 });
+    const warning = lines.find((line) => line.msg.includes('record limit'));
+    assert.deepEqual(warning?.shards, ['mqtt.0'], `a warning naming the old shard; got ${JSON.stringify(lines)}`);
+    await reopened.close();
   });
 });

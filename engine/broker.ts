@@ -13,9 +13,9 @@
 //   resolve; its delivery cursors are persisted every cursorFlushMs, so after a crash at most
 //   that window is delivered again (at-least-once, never a gap).
 import type { Logger } from 'pino';
-import type { JournalRecord, RecordInput } from '../journal/index.js';
+import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';
-import { messageToRecord, recordToMessage, type Message } from './messages/message.js';
+import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
 import { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
@@ -312,7 +312,7 @@ export class Broker {
     const existing = new Map((await this.#store.list()).map((info) => [info.name, info]));
     for (const name of [SESSIONS_SHARD, RETAINED_SHARD]) {
       // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
-      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { compacted: true, segmentBytes: 8 * 1024 * 1024 }));
+      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
     }
     const dataNames = [...existing.keys()].filter((name) => name.startsWith(DATA_SHARD_PREFIX) && /^\d+$/.test(name.slice(DATA_SHARD_PREFIX.length)));
     const count = dataNames.length > 0 ? dataNames.length : requestedShards;
@@ -321,8 +321,9 @@ export class Broker {
     }
     this.#dataShards = Array.from({ length: count }, (_, i) => `${DATA_SHARD_PREFIX}${i}`);
     for (const name of this.#dataShards) {
-      if (!existing.has(name)) existing.set(name, await this.#store.create(name, {}));
+      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { ...MESSAGE_SHARD_LIMITS }));
     }
+    this.#warnSmallRecords([SESSIONS_SHARD, RETAINED_SHARD, ...this.#dataShards].map((name) => existing.get(name)));
     this.#frontier = this.#dataShards.map((name) => existing.get(name)?.nextOffset ?? 0);
     this.#appenders = this.#dataShards.map(
       (name, shard) =>
@@ -343,6 +344,21 @@ export class Broker {
     await this.#recoverSessions();
     await this.#shared.recovered();
     this.#scheduleCursorFlush();
+  }
+
+  /**
+   * Shards keep the settings they were created with: in a journal from before the record limit
+   * was raised, messages above the old limit are refused when stored (5.0 PUBACK 0x80, 3.1.1
+   * close), whatever --max-packet-size says. Say so once at start rather than per publish.
+   */
+  #warnSmallRecords(shards: ReadonlyArray<ShardInfo | undefined>): void {
+    const small = shards.filter((info): info is ShardInfo => info !== undefined && info.config.maxRecordBytes < MESSAGE_RECORD_MAX_BYTES);
+    if (small.length === 0) return;
+    const limit = Math.min(...small.map((info) => info.config.maxRecordBytes));
+    this.#logger.warn(
+      { shards: small.map((info) => info.name), maxRecordBytes: limit },
+      `${small.length} broker shard(s) were created with a record limit of ${limit} bytes: messages (and wills) larger than that are refused when stored, whatever --max-packet-size allows`,
+    );
   }
 
   async #replay(shard: string, apply: (record: JournalRecord) => void): Promise<number> {

@@ -397,7 +397,7 @@ const configSetCommand = ctlCommand({
   description: `
 Changes one setting while the node runs (PATCH /api/config), validated like a config-file value.
 Only some settings can change live (log-level, max-connections, connect-timeout-ms,
-max-session-expiry, max-keep-alive, server-keep-alive, max-queued-bytes, allow-anonymous); they apply to what
+max-session-expiry, max-keep-alive, server-keep-alive, max-queued-bytes, max-inbound-bytes, allow-anonymous); they apply to what
 happens next (new connections, next deliveries). Others exit 1 and must be changed in the
 configuration, then the node restarted. The change is not written to the config file.`,
   details: '--json prints the answer of PATCH /api/config: {settings: {key: value}}.',

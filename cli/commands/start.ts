@@ -23,10 +23,10 @@ import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
-import { createMetrics } from '../../engine/admin/metrics.js';
+import { createMetrics, type InboundStats } from '../../engine/admin/metrics.js';
 import { Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter, type AclStore, type Authenticator, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
-import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { InboundBudget, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import { UsageError, type Command } from '../command.js';
 import { checkTransports } from '../config/transport-settings.js';
@@ -129,6 +129,10 @@ async function connectRemoteJournal(address: string, logger: Logger): Promise<Sh
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
+}
+
+function inboundStats(budget: InboundBudget): () => InboundStats {
+  return () => budget.stats;
 }
 
 function mqttLimits(settings: StartSettings): MqttLimits {
@@ -239,6 +243,7 @@ function changeSettings(settings: StartSettings, changes: Record<string, unknown
   setLogLevel(logger, settings.logLevel);
   if (running.limits !== undefined) Object.assign(running.limits, mqttLimits(settings));
   if (running.broker !== undefined) running.broker.maxQueuedBytes = settings.maxQueuedBytes;
+  running.inboundBudget?.setLimit(settings.maxInboundBytes);
   if (running.authenticator !== undefined) running.authenticator.allowAnonymous = settings.allowAnonymous;
 }
 
@@ -253,6 +258,8 @@ interface Running {
   acl?: AclStore;
   sys?: SysPublisher;
   mqtt?: MqttServer;
+  /** Bytes every MQTT listener's connections together may hold in large inbound packets. */
+  inboundBudget?: InboundBudget;
   /** MQTTS, WS and WSS listeners (those configured). */
   transports?: TransportListener[];
   admin?: AdminServer;
@@ -323,7 +330,10 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     await startExtras(settings, rules, logger, running.broker, store);
     running.sys = SysPublisher.start({ broker: running.broker, clock: systemClock, logger: logger.child({ component: 'sys' }), intervalSeconds: settings.sysInterval, node: settings.nodeName ?? hostname(), version: await packageVersion() });
     running.limits = mqttLimits(settings);
-    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate }).catch((error: unknown) =>
+    running.inboundBudget = new InboundBudget(settings.maxInboundBytes);
+    // One registry for every listener (sharedOptions passes it on): one count, one budget.
+    const registry = { connected: 0, inboundBudget: running.inboundBudget };
+    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate, registry }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
     running.transports = [];
@@ -375,7 +385,13 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
     store,
     node,
     token,
-    metrics: createMetrics({ broker: running.broker, store, node: node.id, ...(running.journal === undefined ? {} : { journal: running.journal }) }),
+    metrics: createMetrics({
+      broker: running.broker,
+      store,
+      node: node.id,
+      ...(running.journal === undefined ? {} : { journal: running.journal }),
+      ...(running.inboundBudget === undefined ? {} : { inbound: inboundStats(running.inboundBudget) }),
+    }),
     logger,
     settings: () => publicSettings(settings),
     changeSettings: (changes) => changeSettings(settings, changes, running, logger),

@@ -16,5 +16,5 @@ test('the reference lists every setting once and marks exactly the live ones', (
   assert.equal(rows.length, START_SETTINGS.length);
   const live = rows.filter((row) => row.endsWith('| yes |')).map((row) => /^\| `([a-z-]+)`/.exec(row)?.[1]);
   assert.deepEqual(live.sort(), [...LIVE_SETTINGS].sort());
-  assert.match(settingsReferenceTable(), /^\| `max-packet-size` \| 1048576 \| bytes \| 16–268435460 \| restart \|$/m);
+  assert.match(settingsReferenceTable(), /^\| `max-packet-size` \| 33554432 \| bytes \| 16–268435460 \| restart \|$/m);
 });

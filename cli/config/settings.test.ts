@@ -65,7 +65,7 @@ describe('defaults', () => {
     assert.equal(settings.config, undefined);
     assert.equal(settings.mqttPort, 1883);
     assert.equal(settings.grpcPort, 1771);
-    assert.equal(settings.maxPacketSize, 1_048_576);
+    assert.equal(settings.maxPacketSize, 33_554_432);
     assert.equal(settings.maxQueuedBytes, 16_777_216);
     assert.equal(settings.dataShards, 8);
     assert.equal(settings.logLevel, 'info');
@@ -75,8 +75,10 @@ describe('defaults', () => {
   test('the contract defaults of every broker limit', async () => {
     const settings = await resolveStartSettings({}, {});
     assert.deepEqual(
-      [settings.maxPacketSize, settings.maxTopicLength, settings.maxTopicLevels, settings.maxInflight, settings.maxQueuedBytes, settings.maxConnections, settings.connectTimeoutMs, settings.maxSessionExpiry, settings.topicAliasMaximum, settings.maxKeepAlive, settings.serverKeepAlive, settings.dataShards],
-      [1048576, 4096, 128, 256, 16777216, 100000, 10000, 604800, 64, 65535, 0, 8],
+      [settings.maxPacketSize, settings.maxInboundBytes, settings.maxTopicLength, settings.maxTopicLevels, settings.maxInflight, settings.maxQueuedBytes, settings.maxConnections, settings.connectTimeoutMs, settings.maxSessionExpiry, settings.topicAliasMaximum, settings.maxKeepAlive, settings.serverKeepAlive, settings.dataShards],
+      // 32 MiB packets (a 16 MiB payload passes, as in Mosquitto, RabbitMQ and HiveMQ), 256 MiB of
+      // them in flight node-wide, and topics as long as the protocol allows (65535 bytes).
+      [33554432, 268435456, 65535, 128, 256, 16777216, 100000, 10000, 604800, 64, 65535, 0, 8],
     );
   });
 });
@@ -107,7 +109,7 @@ describe('precedence', () => {
     assert.equal(settings.grpcPort, 20);
     assert.equal(settings.maxInflight, 3);
     assert.equal(settings.host, '127.0.0.2');
-    assert.equal(settings.maxPacketSize, 1_048_576);
+    assert.equal(settings.maxPacketSize, 33_554_432);
     assert.equal(settings.config, path);
     assert.equal(settings.sources['mqtt-port'], 'flag');
     assert.equal(settings.sources['grpc-port'], 'env');
@@ -328,7 +330,7 @@ describe('environment variables', () => {
     const quiet = await resolveStartSettings({}, { SHARDLINE_TEST_BROKER: 'mosquitto', SHARDLINE_SOMETHING: 'x', PATH: '/bin' });
     assert.deepEqual(quiet.warnings, []);
     const typo = await resolveStartSettings({}, { SHARDLINE_MAX_PACKT_SIZE: '10' });
-    assert.equal(typo.maxPacketSize, 1_048_576);
+    assert.equal(typo.maxPacketSize, 33_554_432);
     assert.deepEqual(typo.warnings, ['ignoring environment variable SHARDLINE_MAX_PACKT_SIZE: not a setting (did you mean SHARDLINE_MAX_PACKET_SIZE?)']);
   });
 

@@ -89,8 +89,9 @@ export const START_SETTINGS = [
   { key: 'log-level', kind: { type: 'enum', values: LOG_LEVELS }, default: 'info', valueName: 'LEVEL', group: 'node', description: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'allow-anonymous', kind: { type: 'boolean' }, default: true, valueName: 'BOOL', group: 'node', description: 'MQTT clients that present no credentials (user name, password, token, certificate) may connect as anonymous; on for the quick start, turn it off once users, jwt or client certificates are set up (docs/security.md)' },
   { key: 'certificate-username', kind: { type: 'boolean' }, default: false, valueName: 'BOOL', group: 'node', description: "with mutual TLS, a client's verified certificate subject CN is its user name and no password is needed" },
-  { key: 'max-packet-size', kind: { type: 'integer', min: 16, max: MQTT_MAX_PACKET }, default: 1_048_576, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'largest inbound packet (5.0 CONNACK Maximum Packet Size); bigger: 5.0 DISCONNECT 0x95, 3.1.1 close' },
-  { key: 'max-topic-length', kind: { type: 'integer', min: 1, max: 65_535 }, default: 4096, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'longest topic name or filter; longer: 5.0 DISCONNECT 0x90 / SUBACK 0x8F' },
+  { key: 'max-packet-size', kind: { type: 'integer', min: 16, max: MQTT_MAX_PACKET }, default: 33_554_432, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'largest inbound packet (5.0 CONNACK Maximum Packet Size); bigger: 5.0 DISCONNECT 0x95, 3.1.1 close; the broker\'s shards store records up to 64 MiB, so above about 63 MiB a larger publish is refused when stored' },
+  { key: 'max-inbound-bytes', kind: { type: 'integer', min: 65_536 }, default: 268_435_456, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'bytes all connections together may hold in inbound packets over 64 KiB, from their fixed header until handled (a PUBLISH: until stored); a packet that would not fit waits, its socket unread, and packets are granted in the order they began' },
+  { key: 'max-topic-length', kind: { type: 'integer', min: 1, max: 65_535 }, default: 65_535, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'longest topic name or filter (the protocol allows 65535); longer: 5.0 DISCONNECT 0x90 / SUBACK 0x8F' },
   { key: 'max-topic-levels', kind: { type: 'integer', min: 1, max: 65_535 }, default: 128, unit: 'count', valueName: 'N', group: 'limit', description: 'most /-separated levels in a topic name or filter' },
   { key: 'max-inflight', kind: { type: 'integer', min: 1, max: 65_535 }, default: 256, unit: 'count', valueName: 'N', group: 'limit', description: 'QoS 1/2 messages in flight per client, each way (5.0 CONNACK Receive Maximum)' },
   { key: 'max-queued-bytes', kind: { type: 'integer', min: 1 }, default: 16_777_216, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'per-client outbound buffer; past it QoS 0 is dropped (counted), QoS 1/2 read back from the journal later' },
@@ -146,6 +147,7 @@ export interface StartSettings {
   allowAnonymous: boolean;
   certificateUsername: boolean;
   maxPacketSize: number;
+  maxInboundBytes: number;
   maxTopicLength: number;
   maxTopicLevels: number;
   maxInflight: number;
@@ -214,7 +216,7 @@ const ABUSE_LIMIT_KEYS = ['max-connections-per-ip', 'max-connect-rate', 'max-con
  * bound on every delivery), so a change applies to what happens next; settings advertised to
  * clients in CONNACK for the life of their connection, or fixed by the data on disk, are not here.
  */
-export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'allow-anonymous', ...ABUSE_LIMIT_KEYS] as const satisfies readonly SettingKey[];
+export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'max-inbound-bytes', 'allow-anonymous', ...ABUSE_LIMIT_KEYS] as const satisfies readonly SettingKey[];
 export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
 
 export function isLiveSetting(key: string): key is LiveSettingKey {

@@ -18,6 +18,17 @@ export interface MetricsOptions {
   node: string;
   /** The journal in this process, if any: append latency and group-commit sizes. */
   journal?: { onCommit(listener: (event: CommitEvent) => void): () => void };
+  /** The MQTT front end's node-wide inbound budget (--max-inbound-bytes), read at scrape time. */
+  inbound?: () => InboundStats;
+}
+
+/** What the front end's inbound budget reports (protocols/mqtt/inbound-budget.ts fills it in). */
+export interface InboundStats {
+  limitBytes: number;
+  reservedBytes: number;
+  reservedPeakBytes: number;
+  waiting: number;
+  waitedTotal: number;
 }
 
 export interface Metrics {
@@ -40,6 +51,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (broker !== undefined) registerBrokerMetrics(registry, broker);
   if (store !== undefined) registerShardMetrics(registry, store);
   if (options.journal !== undefined) registerJournalMetrics(registry, options.journal);
+  if (options.inbound !== undefined) registerInboundMetrics(registry, options.inbound);
 
   return {
     contentType: registry.contentType,
@@ -170,6 +182,33 @@ function registerBrokerMetrics(registry: Registry, broker: Broker): void {
     collect() {
       this.reset();
       for (const [reason, count] of Object.entries(broker.stats.dropped)) this.inc({ reason }, count);
+    },
+  });
+}
+
+function registerInboundMetrics(registry: Registry, inbound: () => InboundStats): void {
+  const registers = [registry];
+  const gauge = (name: string, help: string, value: (stats: InboundStats) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(value(inbound()));
+      },
+    });
+  };
+  gauge('shardline_mqtt_inbound_bytes', 'Bytes reserved now by inbound MQTT packets over 64 KiB, from their fixed header until handled (a PUBLISH: stored)', (stats) => stats.reservedBytes);
+  gauge('shardline_mqtt_inbound_bytes_limit', 'The bound on shardline_mqtt_inbound_bytes (--max-inbound-bytes)', (stats) => stats.limitBytes);
+  gauge('shardline_mqtt_inbound_bytes_peak', 'The most shardline_mqtt_inbound_bytes has been since start', (stats) => stats.reservedPeakBytes);
+  gauge('shardline_mqtt_inbound_waiting', 'Connections not being read now because their packet waits for inbound budget', (stats) => stats.waiting);
+  new Counter({
+    name: 'shardline_mqtt_inbound_waits_total',
+    help: 'Inbound packets that had to wait for budget before their socket was read further',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(inbound().waitedTotal);
     },
   });
 }

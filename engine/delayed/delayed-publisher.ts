@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import type { Clock } from '../broker.js';
-import { messageToRecord, recordToMessage, type Message } from '../messages/message.js';
+import { MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from '../messages/message.js';
 import { ShardAppender } from '../shard-appender.js';
 import { DelayedErrors } from './delayed-errors.js';
 import { parseDelayedTopic } from './delayed-topic.js';
@@ -73,7 +73,7 @@ export class DelayedPublisher {
   /** Creates the `$delayed` shard when missing, replays it and arms the timer. */
   static async open(options: DelayedOptions): Promise<DelayedPublisher> {
     const existing = (await options.store.list()).some((info) => info.name === DELAYED_SHARD);
-    if (!existing) await options.store.create(DELAYED_SHARD, { compacted: true, segmentBytes: 8 * 1024 * 1024 });
+    if (!existing) await options.store.create(DELAYED_SHARD, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS });
     const publisher = new DelayedPublisher(options);
     const records = await publisher.#replay();
     options.logger.info({ delayedRecords: records, delayed: publisher.#queue.size }, 'delayed messages rebuilt from the journal');

@@ -96,6 +96,17 @@ function publisherIdBytes(publisherId: string): Buffer {
   return bytes;
 }
 
+/**
+ * Largest record the broker's shards (data shards, `$retained`, `$sessions` with its wills,
+ * `$delayed`) are created to accept: above the default --max-packet-size with room for the
+ * topic, client id and properties a record adds, and within what the journal's gRPC messages
+ * carry in split topology (journal/server/journal-proto.ts: 64 MiB batches).
+ */
+export const MESSAGE_RECORD_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Shard settings for a shard that holds messages (the batch must hold the largest record). */
+export const MESSAGE_SHARD_LIMITS = { maxRecordBytes: MESSAGE_RECORD_MAX_BYTES, maxBatchBytes: MESSAGE_RECORD_MAX_BYTES } as const;
+
 export function messageToRecord(message: Message, tombstone = false): RecordInput {
   const headers: RecordHeader[] = [
     { key: PUBLISH_HEADER, value: FLAG_VALUES[message.qos | (message.retain ? 4 : 0)] as Buffer },

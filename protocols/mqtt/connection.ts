@@ -25,6 +25,7 @@ import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, pr
 import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
+import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead, encodePublishWithProperties, type OutboundPublishProperties } from './publish-encoder.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
@@ -80,9 +81,11 @@ export interface ConnectRequestInfo {
  */
 export type Authenticate = (request: ConnectRequestInfo) => Promise<AuthOutcome>;
 
-/** Shared by the connections of one server: the connected count for max-connections. */
+/** Shared by the connections of one node: the connected count for max-connections, the inbound budget. */
 export interface ConnectionRegistry {
   connected: number;
+  /** Bytes all connections may hold in large inbound packets (--max-inbound-bytes); none: no node-wide bound. */
+  inboundBudget?: InboundBudget;
 }
 
 /** Bytes of a connection's publishes waiting for the journal before it stops reading. */
@@ -112,6 +115,7 @@ enum Pause {
   Inflight = 4,
   /** A SUBSCRIBE or UNSUBSCRIBE is waiting for this connection's earlier publishes. */
   Ordering = 8,
+  Budget = 16,
 }
 
 interface PendingAck {
@@ -162,6 +166,10 @@ export class MqttConnection implements DeliverySink {
   #heldBytes = 0;
   /** The own messages in #heldOutput still waiting for their ack. */
   #heldFor: Set<Message> | undefined;
+  /** The inbound budget held for the packet being received (its header is in, not all of its body). */
+  #receiving: InboundReservation | undefined;
+  /** The reservation of the packet being handled now; a PUBLISH keeps it until stored. */
+  #handling: InboundReservation | undefined;
   #topicAliasesIn: Map<number, string> | undefined;
   /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
   // U+0000 cannot be in a topic that passed the checks, so nothing matches it before the first.
@@ -187,6 +195,11 @@ export class MqttConnection implements DeliverySink {
 
   get clientId(): string {
     return this.#clientId;
+  }
+
+  /** Whether a packet being received holds or waits for inbound budget (see websocket.ts). */
+  get holdsInboundBudget(): boolean {
+    return this.#receiving !== undefined;
   }
 
   /** Abuse limits for this connection (server.ts; none: no abuse limits, e.g. in-process tests). */
@@ -218,9 +231,11 @@ export class MqttConnection implements DeliverySink {
     const framed = this.#framer.push(chunk);
     if (framed.kind === 'malformed') return this.#fail(ReasonCode.MalformedPacket, framed.detail);
     if (framed.kind === 'too-large') return this.#fail(ReasonCode.PacketTooLarge, `packet of ${framed.size} bytes is over the maximum packet size of ${this.limits.maxPacketSize}`);
+    // The packet that had a reservation is the first one the framer completes.
+    if (this.#receiving !== undefined && framed.packets.length > 0) this.#handling = this.#finishReceiving();
     for (const raw of framed.packets) {
       // #handleRaw may close the connection mid-chunk.
-      if ((this.#state as State) === 'closed') return;
+      if ((this.#state as State) === 'closed') break;
       if (this.#state === 'connecting') {
         // Clients may send before CONNACK (3.1.1 section 3.1.4); the socket is paused meanwhile,
         // so this holds at most the rest of the chunk that carried the CONNECT.
@@ -233,7 +248,52 @@ export class MqttConnection implements DeliverySink {
         continue;
       }
       this.#handleRaw(raw);
+      this.#releaseHandling();
     }
+    this.#releaseHandling();
+    this.#reserveReceiving();
+  }
+
+  /**
+   * A packet over INBOUND_UNRESERVED_BYTES has begun: reserve its whole size from the node's
+   * budget, or stop reading until the budget grants it. Whole, so that once granted the packet
+   * can always be finished; a connection never waits for budget in the middle of one.
+   */
+  #reserveReceiving(): void {
+    const budget = this.registry.inboundBudget;
+    if (budget === undefined || this.#receiving !== undefined || this.#state === 'closed') return;
+    const bytes = this.#framer.partialPacketBytes;
+    if (bytes <= INBOUND_UNRESERVED_BYTES) return;
+    const reservation = budget.reserve(bytes, () => this.#pause(Pause.Budget, false));
+    this.#receiving = reservation;
+    if (reservation.state === 'waiting') this.#pause(Pause.Budget, true);
+  }
+
+  /** The received packet's reservation, to be held while it is handled; undefined if it never got one. */
+  #finishReceiving(): InboundReservation | undefined {
+    const reservation = this.#receiving as InboundReservation;
+    this.#receiving = undefined;
+    if (reservation.state === 'granted') return reservation;
+    // Bytes read before the pause took effect finished the packet while it waited: it is here
+    // now, so it needs no grant (and holding one for it would only delay others).
+    this.registry.inboundBudget?.release(reservation);
+    this.#pause(Pause.Budget, false);
+    return undefined;
+  }
+
+  #releaseHandling(): void {
+    const reservation = this.#handling;
+    if (reservation === undefined) return;
+    this.#handling = undefined;
+    this.registry.inboundBudget?.release(reservation);
+  }
+
+  /** A closed connection's packet will never finish: its reservation goes back (or leaves the queue). */
+  #releaseReceiving(): void {
+    const reservation = this.#receiving;
+    if (reservation === undefined) return;
+    this.#receiving = undefined;
+    this.registry.inboundBudget?.release(reservation);
   }
 
   #handleRaw(raw: Buffer): void {
@@ -644,11 +704,20 @@ export class MqttConnection implements DeliverySink {
     this.#publishBacklog += size;
     if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES) this.#pause(Pause.Backlog, true);
     this.#publishesPending += 1;
+    // Its packet's bytes stay counted in the inbound budget until the message is stored: the
+    // journal's copy is made and the packet's can go.
+    let held = this.#handling;
+    this.#handling = undefined;
+    const releaseHeld = (): void => {
+      if (held !== undefined) this.registry.inboundBudget?.release(held);
+      held = undefined;
+    };
     let stored = false;
     // Called once the message is durable, before any subscriber is handed it (engine/broker.ts):
     // the ack does not wait for the fan-out.
     const onStored = (matched: boolean): void => {
       stored = true;
+      releaseHeld();
       if (qos === 2) {
         inboundQos2.set(messageId, true);
         storedQos2?.(true);
@@ -658,6 +727,7 @@ export class MqttConnection implements DeliverySink {
     this.broker.publish(message, onStored).then(
       () => this.#publishDone(size),
       (error: unknown) => {
+        releaseHeld();
         this.#publishDone(size);
         if (stored) {
           this.logger.error({ err: error, clientId: this.#clientId, topic }, 'a stored publish failed afterwards');
@@ -1012,6 +1082,7 @@ export class MqttConnection implements DeliverySink {
     if (wasState === 'closed') return;
     this.#state = 'closed';
     this.clock.clearTimeout(this.#timer);
+    this.#releaseReceiving();
     this.transport.end();
     this.#count(false);
     // An AUTH exchange in progress ends with the connection.
@@ -1133,6 +1204,7 @@ export class MqttConnection implements DeliverySink {
     this.#count(false);
     this.#state = 'closed';
     this.clock.clearTimeout(this.#timer);
+    this.#releaseReceiving();
     this.transport.end();
   }
 

@@ -158,4 +158,20 @@ describe('PacketFramer', () => {
     framer.setMaxPacketSize(medium.length - 1);
     assert.deepEqual(framer.push(medium), { kind: 'too-large', size: medium.length });
   });
+
+  test('partialPacketBytes: the size of the packet being received once its header is in, 0 otherwise (what the inbound budget reserves)', () => {
+    const framer = new PacketFramer(MAX);
+    const large = PACKETS[5] as Buffer;
+    assert.equal(framer.partialPacketBytes, 0);
+    framer.push(large.subarray(0, 1));
+    assert.equal(framer.partialPacketBytes, 0, 'first byte only: the size is not known yet');
+    framer.push(large.subarray(1, 100));
+    assert.equal(framer.partialPacketBytes, large.length);
+    framer.push(large.subarray(100, 200));
+    assert.equal(framer.partialPacketBytes, large.length, 'unchanged while the body arrives');
+    const [next] = PACKETS;
+    const result = framer.push(Buffer.concat([large.subarray(200), (next as Buffer).subarray(0, 4)]));
+    assert.equal(result.kind === 'packets' ? result.packets.length : -1, 1);
+    assert.equal(framer.partialPacketBytes, (next as Buffer).length, 'the next packet, begun in the same chunk');
+  });
 });

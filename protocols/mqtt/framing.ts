@@ -29,6 +29,11 @@ export class PacketFramer {
     return this.#buffered;
   }
 
+  /** Total size of the packet being received, once its fixed header is in; 0 otherwise. */
+  get partialPacketBytes(): number {
+    return this.#needed;
+  }
+
   push(chunk: Buffer): FrameResult {
     if (this.#chunks === NO_CHUNKS) this.#chunks = [chunk];
     else this.#chunks.push(chunk);

@@ -1,6 +1,7 @@
 // protocols/mqtt: MQTT 3.1 / 3.1.1 / 5.0 over TCP on top of the engine.
 export { MqttConnection, type Authenticate, type ConnectionRegistry, type ConnectRequestInfo, type MqttLimits, type Transport } from './connection.js';
 export { PacketFramer, type FrameResult } from './framing.js';
+export { INBOUND_UNRESERVED_BYTES, InboundBudget, type InboundBudgetStats, type InboundReservation } from './inbound-budget.js';
 export { ReasonCode, reasonName } from './reason-codes.js';
 export { MqttErrors } from './errors.js';
 export { DEFAULT_MQTT_PORT, MqttServer, type MqttServerOptions } from './server.js';

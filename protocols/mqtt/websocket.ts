@@ -18,6 +18,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { systemClock } from '../../engine/index.js';
 import { AbuseControl, type ClientGuard } from './abuse.js';
 import { MqttConnection, type ConnectionRegistry, type Transport } from './connection.js';
+import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
 import { GatheringWriter } from './gathering-writer.js';
 import { remoteAddressOf } from './remote-address.js';
 import { MqttErrors } from './errors.js';
@@ -184,7 +185,7 @@ export class MqttWebSocketServer {
       return;
     }
     this.#sockets.add(websocket);
-    const transport = new WebSocketTransport(websocket, raw, this);
+    const transport = new WebSocketTransport(websocket, raw, this, this.#registry.inboundBudget, limits.maxPacketSize + MESSAGE_SLACK_BYTES);
     transport.gateAddress = counted;
     transport.connection = new MqttConnection(transport, broker, limits, clock ?? systemClock, logger, this.#registry, authenticate);
     transport.connection.guard(guard);
@@ -195,6 +196,7 @@ export class MqttWebSocketServer {
     websocket.on('error', onWebSocketError);
     websocket.on('close', onWebSocketClose);
     raw.on('drain', onRawDrain);
+    if (transport.budget !== undefined) raw.on('data', onRawData);
   }
 
   socketClosed(websocket: WebSocket, transport: WebSocketTransport): void {
@@ -235,12 +237,58 @@ class WebSocketTransport extends GatheringWriter implements Transport {
   connection!: MqttConnection;
   /** The address counted by the abuse gate, released when the socket closes. */
   gateAddress: string | undefined;
+  /** Raw bytes read since the last message ws delivered: what ws is assembling (approximately). */
+  #assembling = 0;
+  #reservation: InboundReservation | undefined;
+  /** The connection asked not to be read (its own backpressure), apart from waiting for budget. */
+  #pausedByConnection = false;
   constructor(
     readonly websocket: WebSocket,
     readonly raw: Socket,
     readonly server: MqttWebSocketServer,
+    readonly budget: InboundBudget | undefined,
+    /** The largest message ws assembles (its maxPayload). */
+    readonly messageBytesMax: number,
   ) {
     super();
+  }
+
+  /**
+   * ws assembles a whole message before handing it over, so the connection's framer never sees
+   * a large packet in part, and the message's size is not known here. Past 64 KiB of one
+   * message, reserve the largest message ws accepts from the node's budget (the worst case, so
+   * a grant always lets the message finish) and stop reading until it is granted.
+   */
+  rawBytesRead(bytes: number): void {
+    const budget = this.budget as InboundBudget;
+    this.#assembling += bytes;
+    if (this.#reservation !== undefined || this.#assembling <= INBOUND_UNRESERVED_BYTES) return;
+    // A client may send a packet's header in one message and its body in the next: then the
+    // connection already holds (or waits for) the packet's whole size, and a second reservation
+    // for the same bytes could wait forever for budget that holders like this one keep.
+    if (this.connection.holdsInboundBudget) return;
+    const reservation = budget.reserve(this.messageBytesMax, () => this.#applyPause());
+    this.#reservation = reservation;
+    this.#applyPause();
+  }
+
+  /** A whole message arrived: what ws held for it is the connection's now. */
+  messageDelivered(): void {
+    this.#assembling = 0;
+    this.releaseBudget();
+  }
+
+  releaseBudget(): void {
+    const reservation = this.#reservation;
+    if (reservation === undefined) return;
+    this.#reservation = undefined;
+    this.budget?.release(reservation);
+    this.#applyPause();
+  }
+
+  #applyPause(): void {
+    if (this.#pausedByConnection || this.#reservation?.state === 'waiting') this.websocket.pause();
+    else this.websocket.resume();
   }
 
   get remoteAddress(): string {
@@ -271,11 +319,13 @@ class WebSocketTransport extends GatheringWriter implements Transport {
   }
 
   pause(): void {
-    this.websocket.pause();
+    this.#pausedByConnection = true;
+    this.#applyPause();
   }
 
   resume(): void {
-    this.websocket.resume();
+    this.#pausedByConnection = false;
+    this.#applyPause();
   }
 }
 
@@ -299,6 +349,7 @@ function terminateWebSocket(websocket: WebSocket): void {
 
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   const transport = (this as TransportWebSocket)[TRANSPORT];
+  transport.messageDelivered();
   if (this.readyState !== WebSocket.OPEN) return;
   if (!isBinary) {
     // MQTT-6.0.0-1: MQTT data in a text frame closes the connection.
@@ -309,6 +360,10 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   }
   // binaryType 'nodebuffer' (the default): a Buffer, fragments already joined.
   transport.connection.onData(data as Buffer);
+}
+
+function onRawData(this: TransportRawSocket, chunk: Buffer): void {
+  this[TRANSPORT].rawBytesRead(chunk.length);
 }
 
 function onRawDrain(this: TransportRawSocket): void {
@@ -323,5 +378,6 @@ function onWebSocketError(this: WebSocket, error: Error): void {
 function onWebSocketClose(this: WebSocket): void {
   const transport = (this as TransportWebSocket)[TRANSPORT];
   transport.server.socketClosed(this, transport);
+  transport.releaseBudget();
   transport.connection.onClose();
 }

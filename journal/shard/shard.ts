@@ -101,6 +101,14 @@ interface PendingAppend {
   reject: (error: Error) => void;
 }
 
+interface WriteState {
+  segmentCount: number;
+  activeBytes: number;
+  nextOffset: number;
+  epoch: number;
+  activeSinceMs: number | null;
+}
+
 interface Waiter {
   offset: number;
   resolve: () => void;
@@ -351,6 +359,7 @@ export class Shard {
   private async writeGroup(group: PendingAppend[]): Promise<void> {
     const accepted: { append: PendingAppend; result: AppendResult }[] = [];
     const touched = new Set<Segment>();
+    const before = this.writeState();
     try {
       if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
       if (this.failure !== null) throw this.failure;
@@ -387,6 +396,11 @@ export class Shard {
       }
     } catch (error) {
       const failure = error instanceof ShardlineError ? error : ioError('append', this.directory, error, { shard: this.name });
+      if (failure.code === JournalErrors.diskFull.code && (await this.rollBack(before, failure))) {
+        // Only this group failed; appends queued behind it are tried next (space may be back).
+        for (const append of group) append.reject(failure);
+        return;
+      }
       if (failure.code !== JournalErrors.closed.code) {
         this.failure = failure;
         this.context.logger.error({ shard: this.name, err: failure }, 'append failed; the shard refuses writes until reopened');
@@ -407,6 +421,41 @@ export class Shard {
       let bytes = 0;
       for (const { append } of accepted) bytes += append.batch.length;
       onCommit({ shard: this.name, appends: accepted.length, bytes, latenciesMs: accepted.map(({ append }) => now - append.queuedAt) });
+    }
+  }
+
+  /** What a failed group commit must restore (see rollBack). */
+  private writeState(): WriteState {
+    return { segmentCount: this.segments.length, activeBytes: this.active.sizeBytes, nextOffset: this.nextOffset, epoch: this.epoch, activeSinceMs: this.activeSinceMs };
+  }
+
+  /**
+   * Undoes a group commit that ran out of space (ENOSPC or EDQUOT in a write, a roll or the
+   * fdatasync): segments the group created are deleted, the segment that was active is cut
+   * back to its size before the group, and offsets, epoch and roll age are restored, so the
+   * shard is exactly as it was and the next append gets the same offset (offsets stay dense).
+   * Nothing of the group was acknowledged or visible. Everything before the group had been
+   * made durable by earlier commits (fsync mode) and is untouched. Returns false when the
+   * rollback itself failed; the shard then fails as for any other write error.
+   */
+  private async rollBack(before: WriteState, failure: ShardlineError): Promise<boolean> {
+    try {
+      let removed = false;
+      while (this.segments.length > before.segmentCount) {
+        await this.segments.pop()?.retire(true);
+        removed = true;
+      }
+      // Always: a failed writev may have left bytes past the size the segment knows.
+      await this.active.rollBackTo(before.activeBytes);
+      if (removed) await syncDirectory(this.directory);
+      this.nextOffset = before.nextOffset;
+      this.epoch = before.epoch;
+      this.activeSinceMs = before.activeSinceMs;
+      this.context.logger.warn({ shard: this.name, err: failure, nextOffset: this.nextOffset }, 'append failed: the file system is full; the append was rolled back and later appends are tried as space returns');
+      return true;
+    } catch (error) {
+      this.context.logger.error({ shard: this.name, err: error }, 'rolling back an append that ran out of space failed');
+      return false;
     }
   }
 
@@ -438,7 +487,9 @@ export class Shard {
     try {
       await syncDirectory(this.directory);
     } catch (error) {
+      // Not in the shard's list: its file must not be found by the next open either.
       await segment.close();
+      await segment.unlinkFiles().catch(() => undefined);
       throw error;
     }
     this.segments.push(segment);

@@ -150,7 +150,7 @@ export const JournalErrors = {
   }),
   io: defineError({
     code: 'SL_JOURNAL_IO',
-    meaning: 'The operating system refused a file operation (disk full, permission denied, I/O error).',
+    meaning: 'The operating system refused a file operation (permission denied, I/O error; a full disk is `SL_JOURNAL_DISK_FULL`).',
     fix: 'Read the cause (errno) in the message; free space or fix permissions, then retry.',
     message: (operation: string, path: string, cause: string) => `${operation} ${path} failed: ${cause}`,
   }),

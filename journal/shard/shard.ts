@@ -34,6 +34,9 @@ import { prepareRecords } from './record-validation.js';
 import { checkEpochArgument, checkOffsetArgument, checkTimestampArgument, readCost, resolveReadLimits, type ReadOptions } from './read-limits.js';
 
 export const SHARD_CONFIG_FILE = 'shard.json';
+/** Settings an existing shard may change (see Shard.reconfigure). */
+export const RECONFIGURABLE_SETTINGS = ['retentionMs', 'retentionBytes', 'segmentBytes', 'segmentMs'] as const;
+export type ReconfigurableSetting = (typeof RECONFIGURABLE_SETTINGS)[number];
 const SHARD_CONFIG_VERSION = 1;
 /** One group commit writes at most this much before it fsyncs and acknowledges. */
 const GROUP_COMMIT_MAX_BYTES = 32 * 1024 * 1024;
@@ -140,9 +143,46 @@ export class Shard {
   private constructor(
     readonly name: string,
     readonly directory: string,
-    readonly config: ShardConfig,
+    private currentConfig: ShardConfig,
     private readonly context: ShardContext,
   ) {}
+
+  /** The shard's settings; reconfigure() may change the ones in RECONFIGURABLE_SETTINGS. */
+  get config(): ShardConfig {
+    return this.currentConfig;
+  }
+
+  /**
+   * Changes settings of an open shard that take effect without touching stored data: the
+   * retention limits (next retention run) and the segment size and age (next roll). The new
+   * settings are validated as a whole and written to shard.json (durably) before they apply,
+   * under the write lock so no append reads half a change.
+   */
+  async reconfigure(changes: Partial<Pick<ShardConfig, ReconfigurableSetting>>): Promise<ShardConfig> {
+    this.assertOpen();
+    for (const key of Object.keys(changes)) {
+      if (!(RECONFIGURABLE_SETTINGS as readonly string[]).includes(key)) {
+        throw JournalErrors.invalidConfig.create({ shard: this.name }, key, (changes as Record<string, unknown>)[key], `cannot change on an existing shard; changeable: ${RECONFIGURABLE_SETTINGS.join(', ')}`);
+      }
+    }
+    const next = resolveShardConfig({ ...this.currentConfig, ...changes });
+    if (RECONFIGURABLE_SETTINGS.every((key) => next[key] === this.currentConfig[key])) return this.currentConfig;
+    return this.writeLock.run(async () => {
+      // A new file renamed over the old one: a crash or a full disk never leaves a shard
+      // without a readable shard.json.
+      const path = join(this.directory, SHARD_CONFIG_FILE);
+      await writeDurably(`${path}.new`, Buffer.from(JSON.stringify({ version: SHARD_CONFIG_VERSION, config: next }, null, 2)));
+      try {
+        await rename(`${path}.new`, path);
+      } catch (error) {
+        throw ioError('rename', `${path}.new`, error, { shard: this.name });
+      }
+      await syncDirectory(this.directory);
+      this.currentConfig = next;
+      this.context.logger.info({ shard: this.name, retentionMs: next.retentionMs, retentionBytes: next.retentionBytes, segmentBytes: next.segmentBytes, segmentMs: next.segmentMs }, 'shard settings changed');
+      return next;
+    });
+  }
 
   private get settings(): SegmentSettings {
     return { indexIntervalBytes: this.config.indexIntervalBytes, maxBatchBytes: HARD_MAX_BATCH_BYTES };

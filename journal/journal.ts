@@ -205,7 +205,16 @@ export class Journal {
 
   private startRetention(intervalMs: number): void {
     if (intervalMs <= 0) return;
-    this.retentionTimer = setInterval(() => void this.enforceRetention().then(() => this.compactDue()), intervalMs);
+    // A run that takes longer than the interval (a big compaction) is not stacked up behind:
+    // the next tick is skipped while one runs.
+    let running = false;
+    this.retentionTimer = setInterval(() => {
+      if (running) return;
+      running = true;
+      void this.enforceRetention()
+        .then(() => this.compactDue())
+        .finally(() => (running = false));
+    }, intervalMs);
     this.retentionTimer.unref();
   }
 

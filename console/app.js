@@ -31,7 +31,24 @@ function table(columns, rows, rowAttributes = () => ({})) {
 }
 
 const formatTime = (ms) => (ms === undefined || ms === null ? '' : `${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')} UTC`);
-const formatBytes = (bytes) => (bytes < 1024 ? `${bytes} B` : bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1048576).toFixed(1)} MiB`);
+const formatBytes = (bytes) => {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+};
+/** Milliseconds as days, hours, minutes, seconds (7 d, 1 h 30 min). */
+const formatDurationMs = (ms) => {
+  const parts = [];
+  let rest = Math.floor(ms / 1000);
+  for (const [unit, seconds] of [['d', 86400], ['h', 3600], ['min', 60], ['s', 1]]) {
+    const count = Math.floor(rest / seconds);
+    rest -= count * seconds;
+    if (count > 0) parts.push(`${count} ${unit}`);
+  }
+  return parts.length === 0 ? `${ms} ms` : parts.join(' ');
+};
 /** Control characters as \xNN, so binary-ish text stays readable in a table cell. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const printable = (text) => text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
@@ -110,12 +127,18 @@ async function overviewPage() {
   ];
   const rateCanvas = el('canvas', { id: 'chart-rate', 'aria-label': 'message rate' });
   const connectionsCanvas = el('canvas', { id: 'chart-connections', 'aria-label': 'connections' });
+  const disks = el('div', { id: 'ov-disks' });
+  const shardBytes = el('div', { id: 'ov-shard-bytes' });
   view.replaceChildren(
     el('h1', {}, 'Overview'),
     el('div', { class: 'cards' }, cards.map(([id, label]) => card(id, label))),
+    el('h2', {}, 'Disk'),
+    disks,
     el('div', { class: 'charts' },
       el('div', {}, el('h2', {}, 'Message rate (per second: ', el('span', { style: 'color:#2f6fde' }, 'in'), ', ', el('span', { style: 'color:#e07b00' }, 'out'), ')'), rateCanvas),
       el('div', {}, el('h2', {}, 'Connections'), connectionsCanvas)),
+    el('h2', {}, 'Bytes per shard'),
+    shardBytes,
   );
   const set = (id, value) => { const target = document.querySelector(`#${id} .value`); if (target) target.textContent = value; };
   const refresh = async () => {
@@ -129,6 +152,19 @@ async function overviewPage() {
     set('ov-bytes', overview.bytesIn === null ? '–' : formatBytes(overview.bytesIn));
     set('ov-dropped', overview.dropped === null ? '–' : String(Object.values(overview.dropped).reduce((sum, count) => sum + count, 0)));
     set('ov-uptime', `${overview.uptimeSeconds} s`);
+    disks.replaceChildren(table([
+      { label: 'Data directory', mono: true, cell: (d) => d.path },
+      { label: 'Free', cell: (d) => formatBytes(d.freeBytes) },
+      { label: 'Used', cell: (d) => formatBytes(d.usedBytes) },
+      { label: 'Size', cell: (d) => formatBytes(d.totalBytes) },
+      { label: 'Journal', cell: (d) => formatBytes(d.journalBytes) },
+      { label: 'Watermark', cell: (d) => (d.thresholdBytes === 0 ? 'off' : formatBytes(d.thresholdBytes)) },
+      { label: 'State', cell: (d) => (d.low ? el('strong', { class: 'danger-text' }, 'below the watermark: publishes refused') : 'ok') },
+    ], overview.disks ?? [], (d) => ({ 'data-disk': d.path, 'data-low': String(d.low) })));
+    shardBytes.replaceChildren(table([
+      { label: 'Shard', mono: true, cell: ([name]) => name },
+      { label: 'Size', cell: ([, bytes]) => formatBytes(bytes) },
+    ], Object.entries(overview.shardBytes ?? {}), ([name]) => ({ 'data-shard-bytes': name })));
     remember(history.rateIn, overview.rates.messagesInPerSecond);
     remember(history.rateOut, overview.rates.messagesOutPerSecond);
     remember(history.connections, overview.connections);
@@ -218,6 +254,7 @@ async function sessionsPage() {
       { label: 'Expiry (s)', cell: (s) => s.expirySeconds },
       { label: 'Subscriptions', cell: (s) => s.subscriptions },
       { label: 'Disconnected at', cell: (s) => formatTime(s.disconnectedAt) },
+      { label: 'Retention gap', cell: (s) => (s.retentionGap === undefined ? '' : `${s.retentionGap.messages} messages (${formatTime(s.retentionGap.lastAt)})`) },
     ], sessions.items),
     el('h2', {}, 'Subscriptions'),
     table([
@@ -238,7 +275,7 @@ async function shardsPage() {
     { label: 'Next offset', cell: (s) => s.nextOffset },
     { label: 'Segments', cell: (s) => s.segmentCount },
     { label: 'Durability', cell: (s) => s.durability },
-    { label: 'Retention', cell: (s) => [s.retentionMs === null ? '' : `${s.retentionMs} ms`, s.retentionBytes === null ? '' : formatBytes(s.retentionBytes)].filter(Boolean).join(' / ') || 'none' },
+    { label: 'Retention', cell: (s) => [s.retentionMs === null ? '' : formatDurationMs(s.retentionMs), s.retentionBytes === null ? '' : formatBytes(s.retentionBytes)].filter(Boolean).join(' / ') || (s.compacted ? 'none (compacted: latest per key)' : 'none') },
     { label: 'Compacted', cell: (s) => (s.compacted ? 'yes' : 'no') },
   ], shards.items, (s) => ({ 'data-shard': s.name })));
 }

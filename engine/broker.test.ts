@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { JournalErrors } from '../journal/index.js';
 import { Broker } from './broker.js';
 import { MESSAGE_RECORD_MAX_BYTES, type Message, type QoS } from './messages/message.js';
 import { SESSIONS_SHARD, SessionTable, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
@@ -715,5 +716,35 @@ describe('shards for large messages', () => {
     const warning = lines.find((line) => line.msg.includes('record limit'));
     assert.deepEqual(warning?.shards, ['mqtt.0'], `a warning naming the old shard; got ${JSON.stringify(lines)}`);
     await reopened.close();
+  });
+});
+
+describe('a full disk', () => {
+  /** A memory store whose data-shard appends fail as a journal on a full file system does. */
+  class FullDiskStore extends MemoryShardStore {
+    full = false;
+    override async append(name: string, records: Parameters<MemoryShardStore['append']>[1], options?: Parameters<MemoryShardStore['append']>[2]): ReturnType<MemoryShardStore['append']> {
+      if (this.full && name.startsWith('mqtt.')) throw JournalErrors.diskFull.create({ shard: name }, 'write', `${name}/00000000000000000000.log`, 'ENOSPC: no space left on device');
+      return super.append(name, records, options);
+    }
+  }
+
+  test('a publish whose append ran out of space is refused with SL_BROKER_WRITES_BLOCKED and tells the node; later ones go through once space is back', async () => {
+    const store = new FullDiskStore();
+    const { broker } = await open({ store });
+    const subscriber = await connect(broker, 'sub');
+    await subscribe(broker, subscriber, 't/#', subscription(1));
+    let told = 0;
+    broker.onDiskFull = () => {
+      told += 1;
+    };
+    store.full = true;
+    // A retained publish appends twice (data and $retained): the failure must not leave the other one unhandled.
+    await assert.rejects(broker.publish(message('t/1', 'lost', 1, { retain: true })), (error: { code?: string; cause?: { code?: string } }) => error.code === 'SL_BROKER_WRITES_BLOCKED' && error.cause?.code === 'SL_JOURNAL_DISK_FULL');
+    assert.equal(told, 1);
+    store.full = false;
+    await broker.publish(message('t/1', 'kept', 1));
+    assert.deepEqual(await receiveAll(subscriber), ['kept']);
+    await broker.close();
   });
 });

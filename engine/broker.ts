@@ -24,7 +24,7 @@ import { TopicTrie } from './routing/topic-trie.js';
 import { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
 import type { BrokerExtras } from './extras.js';
-import { WriteGate } from './availability/write-gate.js';
+import { WriteGate, WriteGateErrors } from './availability/write-gate.js';
 import { ShardAppender } from './shard-appender.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
@@ -129,6 +129,11 @@ export interface SessionInfo {
   subscriptions: number;
   /** Epoch ms of the last disconnect, for offline sessions. */
   disconnectedAt: number | undefined;
+  /**
+   * Messages this session missed because retention deleted them before it read them (its
+   * position was below a shard's start and it resumed there), since this process started.
+   */
+  retentionGap: { messages: number; lastAt: number } | undefined;
 }
 
 export interface SubscriptionInfo {
@@ -148,6 +153,8 @@ export interface BrokerStats {
   /** Payload bytes of live and retained deliveries. */
   bytesOut: number;
   dropped: Record<'queue-full' | 'expired' | 'too-large', number>;
+  /** Offsets sessions skipped because retention deleted them before they were read (counted per session). */
+  retentionGapMessages: number;
 }
 
 export class Broker {
@@ -176,7 +183,7 @@ export class Broker {
   #closed = false;
   /** Conditions that stop publishes (journal unreachable, disk low); set by the node runtime. */
   readonly writeGate = new WriteGate();
-  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } };
+  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 }, retentionGapMessages: 0 };
   readonly #topicCounts = new Map<string, number>();
   readonly #startedAt = Date.now();
   readonly #host: SessionHost;
@@ -203,7 +210,7 @@ export class Broker {
       },
       maxQueuedBytes: options.maxQueuedBytes,
       dispatchFrontier: (shard) => this.#frontier[shard] as number,
-      readBack: (shard, from) => this.#readBack(shard, from),
+      readBack: (shard, from, session) => this.#readBack(shard, from, session.clientId),
       now: () => this.#clock.now(),
       cursorsMoved: (session) => {
         if (this.#isDurable(session.clientId)) this.#dirtyCursors.add(session);
@@ -484,14 +491,37 @@ export class Broker {
     this.#countTopic(message.topic);
     const appender = this.#appenders[this.shardOf(message.topic)] as ShardAppender<Published, boolean>;
     const record = messageToRecord(message);
-    if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
-    // Both writes are durable before the publisher is told; both are awaited, so neither
-    // failure goes unhandled.
-    const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message)]);
-    if (data.status === 'rejected') throw data.reason;
-    if (kept.status === 'rejected') throw kept.reason;
-    stored?.(data.value);
-    return { matched: data.value };
+    try {
+      if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
+      // Both writes are durable before the publisher is told; both are awaited, so neither
+      // failure goes unhandled.
+      const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message)]);
+      if (data.status === 'rejected') throw data.reason;
+      if (kept.status === 'rejected') throw kept.reason;
+      stored?.(data.value);
+      return { matched: data.value };
+    } catch (error) {
+      throw this.#publishFailure(error);
+    }
+  }
+
+  /**
+   * Called when an append failed because the journal's disk is full (SL_JOURNAL_DISK_FULL).
+   * The node runtime that watches the disk sets the write gate's 'disk-low' block here and
+   * clears it when space returns; without one (a broker-only node, tests) nothing is blocked.
+   */
+  onDiskFull: (() => void) | undefined;
+
+  /**
+   * A publish whose append ran out of disk space is refused like one the disk watermark stops
+   * (SL_BROKER_WRITES_BLOCKED, so front ends answer it the same way: 5.0 0x97), with the
+   * journal's error as the cause. Other failures pass unchanged.
+   */
+  #publishFailure(error: unknown): unknown {
+    if ((error as { code?: string } | null)?.code !== 'SL_JOURNAL_DISK_FULL') return error;
+    this.onDiskFull?.();
+    const reasons = this.writeGate.open ? 'disk-low (an append ran out of disk space)' : this.writeGate.blocks.map((block) => `${block.reason} (${block.detail})`).join('; ');
+    return WriteGateErrors.writesBlocked.withCause(error, { reasons: ['disk-low'] }, reasons);
   }
 
   /**
@@ -548,8 +578,12 @@ export class Broker {
     session.offerLive(delivery);
   }
 
-  /** A page of a data shard from `from`, or from its start when retention removed `from`. */
-  async #readFrom(shard: number, from: number, limits: { maxRecords: number; maxBytes: number }): Promise<JournalRecord[]> {
+  /**
+   * A page of a data shard from `from`, or from its start when retention removed `from`: the
+   * reader resumes at the oldest kept record (decided: a gap is better than a reader stuck on
+   * a position that will never come back). `onGap` learns how many offsets were skipped.
+   */
+  async #readFrom(shard: number, from: number, limits: { maxRecords: number; maxBytes: number }, onGap?: (skipped: number, startOffset: number) => void): Promise<JournalRecord[]> {
     const name = this.#dataShards[shard] as string;
     try {
       return await this.#store.read(name, from, limits);
@@ -557,13 +591,28 @@ export class Broker {
       if ((error as { code?: string }).code !== 'SL_JOURNAL_OFFSET_OUT_OF_RANGE') throw error;
       const info = await this.#store.info(name);
       if (from >= info.startOffset) throw error;
-      this.#logger.warn({ shard: name, from, startOffset: info.startOffset }, 'a read position points below the shard start (retention removed those messages); reading on from the start');
+      if (onGap === undefined) this.#logger.warn({ shard: name, from, startOffset: info.startOffset }, 'a read position points below the shard start (retention removed those messages); reading on from the start');
+      else onGap(info.startOffset - from, info.startOffset);
       return await this.#store.read(name, info.startOffset, limits);
     }
   }
 
-  async #readBack(shard: number, from: number): Promise<Array<{ offset: number; message: Message }>> {
-    const records = await this.#readFrom(shard, from, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
+  /** Per client id: messages missed to retention since start (SessionInfo.retentionGap). */
+  readonly #retentionGaps = new Map<string, { messages: number; lastAt: number }>();
+
+  #countRetentionGap(clientId: string, shard: number, from: number, skipped: number, startOffset: number): void {
+    const gap = this.#retentionGaps.get(clientId) ?? { messages: 0, lastAt: 0 };
+    gap.messages += skipped;
+    gap.lastAt = this.#clock.now();
+    this.#retentionGaps.set(clientId, gap);
+    this.stats.retentionGapMessages += skipped;
+    // Offsets, not only this session's messages: the skipped records were every topic of the
+    // shard, and which of them it subscribed to cannot be known any more.
+    this.#logger.warn({ clientId, shard: this.#dataShards[shard], from, startOffset, skipped }, 'a session resumes past a retention gap: the messages it had not read yet were deleted by retention; it continues at the oldest kept message');
+  }
+
+  async #readBack(shard: number, from: number, clientId: string): Promise<Array<{ offset: number; message: Message }>> {
+    const records = await this.#readFrom(shard, from, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES }, (skipped, startOffset) => this.#countRetentionGap(clientId, shard, from, skipped, startOffset));
     const out: Array<{ offset: number; message: Message }> = [];
     for (const record of records) {
       const message = recordToMessage(record);
@@ -677,6 +726,7 @@ export class Broker {
     this.#sessions.delete(clientId);
     this.#identities.delete(clientId);
     this.#expiry.delete(clientId);
+    this.#retentionGaps.delete(clientId);
     this.#willOf.delete(clientId);
     this.#cancelTimer(this.#expiryTimers, clientId);
     if (durable === undefined) return [];
@@ -787,6 +837,32 @@ export class Broker {
    * one subscribes the session to the filter when it has caught up. `key` names it for
    * cancelReplay (the subscription text the client used).
    */
+  /**
+   * When a replay's range begins before the oldest message retention kept in a shard it reads,
+   * the timestamp (epoch ms) of the oldest kept message of those shards; otherwise undefined.
+   * The replay itself then starts at the oldest kept message (the journal's read by time does
+   * that); this says so: logged here, and front ends tell the client (MQTT 5.0: SUBACK reason
+   * string and user property). Conservative: a shard that lost any segment and whose oldest kept
+   * message is newer than `from` counts, even if the deleted messages were all older than `from`
+   * (how old they were is not kept).
+   */
+  async replayOldestKept(clientId: string, request: ReplayRequest): Promise<number | undefined> {
+    const { filter } = request;
+    const wildcard = filter.includes('+') || filter.includes('#');
+    const shards = wildcard ? this.#dataShards.map((_, shard) => shard) : [this.shardOf(filter)];
+    let oldest: number | undefined;
+    for (const shard of shards) {
+      const name = this.#dataShards[shard] as string;
+      const info = await this.#store.info(name);
+      if (info.startOffset === 0 || info.startOffset >= info.nextOffset) continue;
+      const first = (await this.#store.read(name, info.startOffset, { maxRecords: 1 }))[0];
+      if (first === undefined || first.timestamp <= request.from) continue;
+      oldest = Math.min(oldest ?? Infinity, first.timestamp);
+    }
+    if (oldest !== undefined) this.#logger.info({ clientId, filter, from: request.from, oldestKept: oldest }, 'a replay range begins before the oldest message retention kept; it starts at the oldest kept one');
+    return oldest;
+  }
+
   startReplay(session: Session, key: string, request: ReplayRequest, options: SubscriptionOptions): ReplayStart {
     return this.#replays.start(session, key, request, options);
   }
@@ -992,6 +1068,7 @@ export class Broker {
         expirySeconds: this.#expiry.get(clientId) ?? durable?.meta.expirySeconds ?? 0,
         subscriptions: live?.subscriptions.size ?? durable?.subscriptions.size ?? 0,
         disconnectedAt: live?.online === true ? undefined : durable?.meta.disconnectedAt,
+        retentionGap: this.#retentionGaps.get(clientId),
       };
     });
   }

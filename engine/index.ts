@@ -44,3 +44,4 @@ export { AUTO_SUBSCRIBE_SECTION, parseAutoSubscribeRules, type AutoSubscribeRule
 export { RuleConfigError } from './rules/rule-config.js';
 export { SYS_PREFIX, SysPublisher, sysNodeLevel, type SysOptions } from './sys/sys-publisher.js';
 export { WriteGate, WriteGateErrors, type WriteBlock, type WriteBlockReason } from './availability/write-gate.js';
+export { diskIsLow, lowWatermarkBytes, RESUME_AFTER_FULL_MIN_BYTES, type DiskStatus, type DiskWatermarkSettings, type FilesystemSpace } from './availability/disk-watermark.js';

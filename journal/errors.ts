@@ -142,9 +142,15 @@ export const JournalErrors = {
     fix: 'Stop the other process, or use another --data-dir.',
     message: (path: string, pid: number) => `${path} is in use by process ${pid}`,
   }),
+  diskFull: defineError({
+    code: 'SL_JOURNAL_DISK_FULL',
+    meaning: 'The file system had no room for an append (ENOSPC or EDQUOT). That append failed and was rolled back: the shard is as it was before it, its offsets stay dense, and nothing acknowledged was touched. Later appends work once space is freed.',
+    fix: 'Free disk space (lower data-retention or data-retention-bytes, delete other files, grow the volume); the node resumes by itself. See docs/operations.md, "Disk space".',
+    message: (operation: string, path: string, cause: string) => `${operation} ${path} failed, the file system is full: ${cause}; the append was rolled back`,
+  }),
   io: defineError({
     code: 'SL_JOURNAL_IO',
-    meaning: 'The operating system refused a file operation (disk full, permission denied, I/O error).',
+    meaning: 'The operating system refused a file operation (permission denied, I/O error; a full disk is `SL_JOURNAL_DISK_FULL`).',
     fix: 'Read the cause (errno) in the message; free space or fix permissions, then retry.',
     message: (operation: string, path: string, cause: string) => `${operation} ${path} failed: ${cause}`,
   }),
@@ -158,5 +164,12 @@ export function isShardlineError(error: unknown, code?: string): error is Shardl
 export function ioError(operation: string, path: string, cause: unknown, context: ErrorContext = {}): ShardlineError {
   if (cause instanceof ShardlineError) return cause;
   const text = cause instanceof Error ? `${(cause as NodeJS.ErrnoException).code ?? cause.name}: ${cause.message}` : String(cause);
+  if (isNoSpace(cause)) return JournalErrors.diskFull.withCause(cause, context, operation, path, text);
   return JournalErrors.io.withCause(cause, context, operation, path, text);
+}
+
+/** ENOSPC (no blocks left) and EDQUOT (the user's quota is used up) both mean "no room to write". */
+export function isNoSpace(cause: unknown): boolean {
+  const code = (cause as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }

@@ -1,6 +1,6 @@
 // journal/: the segmented, checksummed shard log. This is the layer's public entry.
-export { Journal, JOURNAL_FORMAT_VERSION, JOURNAL_MARKER_FILE, isJournalDirectory, type CommitListener, type JournalOptions } from './journal.js';
-export { Shard, type AppendOptions, type CommitEvent, type CompactionReport, type ShardInfo, type TailOptions } from './shard/shard.js';
+export { Journal, JOURNAL_FORMAT_VERSION, JOURNAL_MARKER_FILE, isJournalDirectory, type CommitListener, type JournalOptions, type ShardPolicy } from './journal.js';
+export { Shard, RECONFIGURABLE_SETTINGS, type ReconfigurableSetting, type AppendOptions, type CommitEvent, type CompactionReport, type ShardInfo, type TailOptions } from './shard/shard.js';
 export { checkEpochArgument, checkOffsetArgument, checkTimestampArgument, readCost, resolveReadLimits, type ReadOptions } from './shard/read-limits.js';
 export { DEFAULT_SHARD_CONFIG, resolveShardConfig, type DurabilityMode, type ShardConfig } from './shard/shard-config.js';
 export { validateShardName } from './shard/shard-name.js';

@@ -15,7 +15,7 @@ import type { AppendResult, JournalRecord, RecordInput } from './record.js';
 import { syncDirectory, writeDurably } from './segment/segment.js';
 import { resolveShardConfig, type ShardConfig } from './shard/shard-config.js';
 import { validateShardName } from './shard/shard-name.js';
-import { Shard, type AppendOptions, type CommitEvent, type CompactionReport, type ShardInfo, type TailOptions } from './shard/shard.js';
+import { Shard, type AppendOptions, type CommitEvent, type CompactionReport, type ReconfigurableSetting, type ShardInfo, type TailOptions } from './shard/shard.js';
 import type { ReadOptions } from './shard/read-limits.js';
 
 export const JOURNAL_MARKER_FILE = 'shardline-journal.json';
@@ -36,7 +36,16 @@ export interface JournalOptions {
   logger?: Logger;
   /** How often retention runs, in ms; 0 turns the background run off. */
   retentionCheckMs?: number;
+  /**
+   * Settings the node imposes on shards by name (the data shards' retention, say): applied to
+   * every shard when the journal opens, to each shard it creates (over the caller's settings),
+   * and again by setShardPolicy. Undefined for a shard: its own settings stay.
+   */
+  shardPolicy?: ShardPolicy;
 }
+
+/** Which reconfigurable settings a shard gets from the node; undefined leaves the shard alone. */
+export type ShardPolicy = (name: string, config: ShardConfig) => Partial<Pick<ShardConfig, ReconfigurableSetting>> | undefined;
 
 export type CommitListener = (event: CommitEvent) => void;
 
@@ -149,8 +158,25 @@ export class Journal {
         continue;
       }
       const name = validateShardName(entry);
-      this.shards.set(name, await Shard.open(name, path, this.shardContext()));
+      const shard = await Shard.open(name, path, this.shardContext());
+      this.shards.set(name, shard);
+      await this.applyPolicy(shard);
     }
+  }
+
+  private async applyPolicy(shard: Shard): Promise<void> {
+    const changes = this.options.shardPolicy?.(shard.name, shard.config);
+    if (changes !== undefined) await shard.reconfigure(changes);
+  }
+
+  /**
+   * Replaces the shard policy (a live settings change) and applies it to every open shard;
+   * resolves once each shard's new settings are on disk and in effect.
+   */
+  async setShardPolicy(policy: ShardPolicy | undefined): Promise<void> {
+    this.assertOpen();
+    this.options.shardPolicy = policy;
+    for (const shard of [...this.shards.values()]) await this.applyPolicy(shard);
   }
 
   private readonly commitListeners = new Set<CommitListener>();
@@ -179,7 +205,16 @@ export class Journal {
 
   private startRetention(intervalMs: number): void {
     if (intervalMs <= 0) return;
-    this.retentionTimer = setInterval(() => void this.enforceRetention().then(() => this.compactDue()), intervalMs);
+    // A run that takes longer than the interval (a big compaction) is not stacked up behind:
+    // the next tick is skipped while one runs.
+    let running = false;
+    this.retentionTimer = setInterval(() => {
+      if (running) return;
+      running = true;
+      void this.enforceRetention()
+        .then(() => this.compactDue())
+        .finally(() => (running = false));
+    }, intervalMs);
     this.retentionTimer.unref();
   }
 
@@ -217,7 +252,8 @@ export class Journal {
   async createShard(name: string, config: Partial<ShardConfig> = {}): Promise<ShardInfo> {
     this.assertOpen();
     validateShardName(name);
-    const resolved = resolveShardConfig({ ...this.options.shardDefaults, ...config });
+    const requested = resolveShardConfig({ ...this.options.shardDefaults, ...config });
+    const resolved = resolveShardConfig({ ...requested, ...this.options.shardPolicy?.(name, requested) });
     if (this.shards.has(name) || this.opening.has(name)) throw JournalErrors.shardExists.create({ shard: name }, name);
     const creation = this.materialiseShard(name, resolved);
     this.opening.set(name, creation);

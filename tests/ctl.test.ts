@@ -121,6 +121,8 @@ describe('shardline ctl against the admin API', () => {
       token: TOKEN,
       logger,
       settings: () => ({ 'mqtt-port': 1883, 'admin-port': 0, 'log-level': 'info' }),
+      // What the node's disk watch reports (a real one is driven in tests/disk-full.test.ts).
+      disks: () => [{ path: '/var/lib/shardline', totalBytes: 8 * 1024 ** 3, freeBytes: 3 * 1024 ** 3, usedBytes: 5 * 1024 ** 3, journalBytes: 1024 ** 3, thresholdBytes: Math.floor(8 * 1024 ** 3 * 0.05), low: false, checkedAt: Date.now() }],
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const { port } = app.server.address() as { port: number };
@@ -169,6 +171,9 @@ describe('shardline ctl against the admin API', () => {
     assert.equal(overview.code, 0, overview.stderr);
     assert.match(overview.stdout, /^node\s+node-ctl$/m);
     assert.match(overview.stdout, /^connections\s+2$/m);
+    // The data directory's space with the watermark (defaults: the smaller of 5 % and 2 GiB), and bytes per shard.
+    assert.match(overview.stdout, /^disk \/var\/lib\/shardline\s+3\.0 GiB free of 8\.0 GiB, 5\.0 GiB used \(journal 1\.0 GiB\); watermark 409\.6 MiB$/m);
+    assert.match(overview.stdout, /^shard bytes\s+.*\$sessions [\d.]+ \S+.*mqtt\.0 [\d.]+ \S+/m);
     const nodes = await ctl(['node', 'list', '--json'], env);
     assert.equal(nodes.code, 0, nodes.stderr);
     assert.deepEqual((JSON.parse(nodes.stdout) as { items: Array<{ id: string; self: boolean }> }).items.map((node) => [node.id, node.self]), [['node-ctl', true]]);
@@ -177,7 +182,7 @@ describe('shardline ctl against the admin API', () => {
   it('lists sessions, subscriptions and shards', async () => {
     const sessions = await ctl(['mqtt', 'session', 'list'], env);
     assert.equal(sessions.code, 0, sessions.stderr);
-    assert.match(sessions.stdout, /^ctl-alpha\s+yes\s+no\s+0\s+1\s+-$/m);
+    assert.match(sessions.stdout, /^ctl-alpha\s+yes\s+no\s+0\s+1\s+-\s+-$/m);
     const subscriptions = await ctl(['mqtt', 'subscription', 'list', '--json'], env);
     assert.equal(subscriptions.code, 0, subscriptions.stderr);
     const page = JSON.parse(subscriptions.stdout) as { items: Array<{ clientId: string; filter: string }> };

@@ -4,7 +4,9 @@
 // the page is served by the admin server, asks for the token, and with it shows a connected
 // mqtt.js client on the overview and the clients page; kicking it from the clients page
 // disconnects it and the counts drop; the shards page lists the MQTT data shards and the shard
-// browser shows the record a client published, from an offset and from a time range.
+// browser shows the record a client published, from an offset and from a time range; the
+// overview shows the data directory's space, the watermark and bytes per shard, and the shards
+// page each shard's retention.
 // Method: playwright-core driving /usr/bin/chromium (installed by .ci/run; missing Chromium
 // fails the test rather than skipping it), a `shardline start` from tests/support/broker-process.ts,
 // an mqtt.js client. One screenshot per page goes to .test-output/dashboard/ for a human to look at.
@@ -67,6 +69,12 @@ describe('web dashboard in headless Chromium', { skip: usingMosquitto() ? 'Shard
     await page.waitForFunction("Number(document.querySelector('#ov-connections .value')?.textContent) >= 1");
     const before = await connections();
     assert.ok(before >= 1, `overview connections ${before}`);
+    // The data directory's free and used space with the watermark, and bytes per shard.
+    await page.waitForSelector('#ov-disks tr[data-disk][data-low="false"]');
+    // Cells run together in textContent: free, used, size, journal, watermark, state.
+    assert.match((await page.textContent('#ov-disks tr[data-disk]')) ?? '', /^\/\S+?(\d+(\.\d)? (B|KiB|MiB|GiB|TiB)){5}ok$/);
+    await page.waitForSelector('#ov-shard-bytes tr[data-shard-bytes="mqtt.0"]');
+    assert.match((await page.textContent('#ov-shard-bytes tr[data-shard-bytes="$sessions"]')) ?? '', /\$sessions\s*\d+(\.\d)? (B|KiB|MiB)/);
     // Two polls, so both charts have a line.
     await page.waitForTimeout(2_300);
     await shot(page, '1-overview');
@@ -104,6 +112,9 @@ describe('web dashboard in headless Chromium', { skip: usingMosquitto() ? 'Shard
     await page.click('#nav a[data-page=shards]');
     await page.waitForSelector('tr[data-shard^="mqtt."]');
     await shot(page, '6-shards');
+    // The data shards' retention (the default, 7 days) and the system shards' own rule.
+    assert.match((await page.textContent('tr[data-shard="mqtt.0"]')) ?? '', /7 d/);
+    assert.match((await page.textContent('tr[data-shard="$sessions"]')) ?? '', /none \(compacted: latest per key\)/);
     const shards = (await (await fetch(`${base}/api/shards`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { items: Array<{ name: string; nextOffset: number }> };
     const written = shards.items.filter((shard) => /^mqtt\.\d+$/.test(shard.name) && shard.nextOffset > 0);
     assert.ok(written.length >= 1, `an mqtt.N shard has records: ${JSON.stringify(shards.items)}`);

@@ -4,7 +4,7 @@
 import { integerFlag, UsageError, type Command } from '../command.js';
 import { AdminClientError, type ClientItem, type NodeItem, type Overview, type Page, type Query, type RetainedItem, type SessionItem, type ShardItem, type SubscriptionItem, type TopicItem } from '../ctl/admin-client.js';
 import { ctlCommand, ctlGroupCommand, type CtlContext, type FlagValues } from '../ctl/ctl-command.js';
-import { cell, formatDuration, formatFields, formatPage, formatTime, oneLine } from '../ctl/format.js';
+import { cell, formatBytes, formatDuration, formatFields, formatPage, formatTime, oneLine } from '../ctl/format.js';
 import { formatTable } from '../table.js';
 import { userCommands } from './ctl-user.js';
 import { aclCtlCommands } from './ctl-acl.js';
@@ -43,8 +43,25 @@ function yesNo(value: boolean | undefined): string {
 function retention(shard: ShardItem): string {
   const parts: string[] = [];
   if (typeof shard.retentionMs === 'number') parts.push(`${formatDuration(shard.retentionMs / 1000)}`);
-  if (typeof shard.retentionBytes === 'number') parts.push(`${shard.retentionBytes} B`);
+  if (typeof shard.retentionBytes === 'number') parts.push(formatBytes(shard.retentionBytes));
   return parts.length === 0 ? 'forever' : parts.join(', ');
+}
+
+/** Shards listed by name in the overview; more are summed (ctl shard list has them all). */
+const OVERVIEW_SHARDS_MAX = 16;
+
+function diskFields(overview: Overview): Array<[string, string]> {
+  const fields: Array<[string, string]> = [];
+  for (const disk of overview.disks ?? []) {
+    const watermark = disk.thresholdBytes === 0 ? 'watermark off' : `watermark ${formatBytes(disk.thresholdBytes)}${disk.low ? ', BELOW: publishes refused' : ''}`;
+    fields.push([`disk ${disk.path}`, `${formatBytes(disk.freeBytes)} free of ${formatBytes(disk.totalBytes)}, ${formatBytes(disk.usedBytes)} used (journal ${formatBytes(disk.journalBytes)}); ${watermark}`]);
+  }
+  const shards = Object.entries(overview.shardBytes ?? {});
+  const shown = shards.slice(0, OVERVIEW_SHARDS_MAX).map(([name, bytes]) => `${name} ${formatBytes(bytes)}`);
+  const rest = shards.slice(OVERVIEW_SHARDS_MAX);
+  if (rest.length > 0) shown.push(`${rest.length} more ${formatBytes(rest.reduce((total, [, bytes]) => total + bytes, 0))}`);
+  if (shards.length > 0) fields.push(['shard bytes', shown.join(', ')]);
+  return fields;
 }
 
 const overviewCommand = ctlCommand({
@@ -52,11 +69,13 @@ const overviewCommand = ctlCommand({
   summary: 'Node summary: connections, sessions, retained, message counts and rates',
   description: `
 Prints the node's summary: uptime, MQTT connections, sessions, subscriptions and retained
-messages, message and byte counters since start, dropped messages by reason, and message
-rates over the last ~10 seconds.`,
+messages, message and byte counters since start, dropped messages by reason, message
+rates over the last ~10 seconds, the data directory's free and used space with the disk
+watermark, and the bytes each shard holds.`,
   details: `--json prints GET /api/overview: node, version, uptimeSeconds, connections, sessions,
 subscriptions, retained, messagesIn, messagesOut, bytesIn, dropped {reason: count},
-rates {messagesInPerSecond, messagesOutPerSecond}.`,
+rates {messagesInPerSecond, messagesOutPerSecond}, disks [{path, totalBytes, freeBytes,
+usedBytes, journalBytes, thresholdBytes, low, checkedAt}], shardBytes {name: bytes}.`,
   run: (context) =>
     show<Overview>(context, '/api/overview', {}, (overview) => {
       const node = typeof overview.node === 'string' ? overview.node : overview.node?.id;
@@ -76,6 +95,7 @@ rates {messagesInPerSecond, messagesOutPerSecond}.`,
         ['dropped', dropped.length === 0 ? '-' : dropped.join(', ')],
         ['rate in', rate(overview.rates?.messagesInPerSecond)],
         ['rate out', rate(overview.rates?.messagesOutPerSecond)],
+        ...diskFields(overview),
       ]);
     }),
 });
@@ -249,15 +269,16 @@ const sessionListCommand = ctlCommand({
   options: { prefix: { type: 'string' }, ...PAGE_OPTIONS },
   flags: `  --prefix P       only client ids that start with P${PAGE_FLAGS}`,
   description: 'Lists the MQTT sessions the node holds: connected ones and durable offline ones.',
-  details: `Columns: client id, online, durable, expiry (seconds), subs, disconnected (UTC, offline sessions).
+  details: `Columns: client id, online, durable, expiry (seconds), subs, disconnected (UTC, offline sessions),
+gap (messages retention deleted before the session read them, since the node started).
 --json prints GET /api/mqtt/sessions: {total, offset, limit, items: [{clientId, online, durable,
-expirySeconds, subscriptions, disconnectedAt}]}.`,
+expirySeconds, subscriptions, disconnectedAt, retentionGap {messages, lastAt}}]}.`,
   run: (context, values) =>
     show<Page<SessionItem>>(context, '/api/mqtt/sessions', prefixQuery(values), (page) =>
       formatPage(
         page,
-        [{ title: 'client id' }, { title: 'online' }, { title: 'durable' }, { title: 'expiry', align: 'right' }, { title: 'subs', align: 'right' }, { title: 'disconnected' }],
-        (session) => [session.clientId, yesNo(session.online), yesNo(session.durable), cell(session.expirySeconds), cell(session.subscriptions), formatTime(session.disconnectedAt)],
+        [{ title: 'client id' }, { title: 'online' }, { title: 'durable' }, { title: 'expiry', align: 'right' }, { title: 'subs', align: 'right' }, { title: 'disconnected' }, { title: 'gap', align: 'right' }],
+        (session) => [session.clientId, yesNo(session.online), yesNo(session.durable), cell(session.expirySeconds), cell(session.subscriptions), formatTime(session.disconnectedAt), cell(session.retentionGap?.messages)],
         'no sessions',
       ),
     ),

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics, type InboundStats } from '../../engine/admin/metrics.js';
-import { Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter, type AclStore, type Authenticator, type UserStore } from '../../engine/index.js';
+import { Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { InboundBudget, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
@@ -36,6 +36,7 @@ import { createLogger, setLogLevel } from '../logger.js';
 import { extrasRules, type ExtrasRules } from '../config/extras-rules.js';
 import { configAclRules, installAcl } from './start-acl.js';
 import { startTransports, type TransportListener } from './transports.js';
+import { dataShardPolicy, DiskWatch } from './start-disk.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
 const REMOTE_JOURNAL_WAIT_MS = 30_000;
@@ -221,7 +222,7 @@ function publicSettings(settings: StartSettings): Record<string, unknown> {
  * is read: the loggers, the MQTT limits object every connection of every listener shares, the
  * broker's queue bound.
  */
-function changeSettings(settings: StartSettings, changes: Record<string, unknown>, running: Running, logger: Logger): void {
+async function changeSettings(settings: StartSettings, changes: Record<string, unknown>, running: Running, logger: Logger): Promise<void> {
   const parsed: Array<[string, unknown]> = [];
   for (const [key, value] of Object.entries(changes)) {
     if (!isLiveSetting(key)) throw AdminErrors.notLive.create({ setting: key }, key);
@@ -245,6 +246,13 @@ function changeSettings(settings: StartSettings, changes: Record<string, unknown
   if (running.broker !== undefined) running.broker.maxQueuedBytes = settings.maxQueuedBytes;
   running.inboundBudget?.setLimit(settings.maxInboundBytes);
   if (running.authenticator !== undefined) running.authenticator.allowAnonymous = settings.allowAnonymous;
+  const keys = parsed.map(([key]) => key);
+  // Retention and segment size: the data shards' settings change at once (shard.json too).
+  if (running.journal !== undefined && keys.some((key) => key.startsWith('data-'))) {
+    await running.journal.setShardPolicy(dataShardPolicy(settings));
+    await running.journal.enforceRetention();
+  }
+  if (running.diskWatch !== undefined && keys.some((key) => key.startsWith('disk-'))) await running.diskWatch.check();
 }
 
 /** What runs, in start order; stopped in reverse. */
@@ -267,6 +275,8 @@ interface Running {
   users?: UserStore;
   /** Who may connect; allow-anonymous changes it live. */
   authenticator?: Authenticator;
+  /** Free space of the data directory and the disk watermark (nodes with the journal role). */
+  diskWatch?: DiskWatch;
 }
 
 async function stopAll(running: Running, logger: Logger): Promise<void> {
@@ -278,6 +288,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
     }
   };
   const { admin, mqtt, broker, sys, journalServer, remoteStore, journal } = running;
+  running.diskWatch?.stop();
   const transports = running.transports ?? [];
   // The admin API first: a kick or a publish must not reach a broker that is closing.
   if (admin !== undefined) await step('stopping the admin API', () => admin.stop());
@@ -304,7 +315,7 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
-    running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }) }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
+    running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }), shardPolicy: dataShardPolicy(settings), retentionCheckMs: settings.retentionCheckMs }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
     running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }) }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve the journal', error),
     );
@@ -341,7 +352,29 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     adminStore = store;
   }
   if (adminStore === undefined && running.journal !== undefined) adminStore = LocalShardStore.over(running.journal);
+  if (running.journal !== undefined) {
+    running.diskWatch = await DiskWatch.start({
+      journal: running.journal,
+      settings: () => ({ freeMinPercent: settings.diskFreeMinPercent, freeMinBytes: settings.diskFreeMinBytes }),
+      intervalMs: settings.diskCheckMs,
+      logger: logger.child({ component: 'disk' }),
+      ...(running.broker === undefined ? {} : { broker: running.broker }),
+    });
+  }
+  warnAboutRetention(settings, logger);
   await startAdmin(settings, logger, running, adminStore);
+}
+
+/**
+ * Session expiry is not capped by retention (decided; docs/operations.md, "Retention"): a
+ * session's subscriptions and settings are worth keeping longer than the messages, and
+ * retention by size bounds no time at all. A session offline for longer than the messages are
+ * kept resumes at the oldest kept message and counts the gap. Said once at start.
+ */
+function warnAboutRetention(settings: StartSettings, logger: Logger): void {
+  if (settings.dataRetention > 0 && settings.maxSessionExpiry > settings.dataRetention) {
+    logger.warn({ maxSessionExpiry: settings.maxSessionExpiry, dataRetention: settings.dataRetention }, 'max-session-expiry is longer than data-retention: a session offline for longer than data-retention loses the messages retention deletes meanwhile (it resumes at the oldest kept message; the gap is counted in its session info)');
+  }
 }
 
 /** Delayed publish, rewrite and auto-subscribe rules, Response Information: on the broker before MQTT is served. */
@@ -380,6 +413,8 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
   // No node ids exist yet (no cluster membership): host name plus the first address told apart
   // nodes on one machine well enough for the node list and the metrics' node label.
   const node = { id: `${hostname()}/${Object.values(addresses)[0] ?? 'admin'}`, roles: effectiveRoles(settings), version: await packageVersion(), addresses };
+  const diskWatch = running.diskWatch;
+  const disks = (): DiskStatus[] => (diskWatch?.status === undefined ? [] : [diskWatch.status]);
   running.admin = await AdminServer.start({
     broker: running.broker,
     store,
@@ -389,9 +424,11 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
       broker: running.broker,
       store,
       node: node.id,
+      disks,
       ...(running.journal === undefined ? {} : { journal: running.journal }),
       ...(running.inboundBudget === undefined ? {} : { inbound: inboundStats(running.inboundBudget) }),
     }),
+    disks,
     logger,
     settings: () => publicSettings(settings),
     changeSettings: (changes) => changeSettings(settings, changes, running, logger),

@@ -42,7 +42,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 // MQTT's largest packet: 1 fixed-header byte, 4 remaining-length bytes, 268435455 bytes of body.
 const MQTT_MAX_PACKET = 268_435_460;
 
-export type SettingUnit = 'bytes' | 'ms' | 'seconds' | 'count' | 'port';
+export type SettingUnit = 'bytes' | 'ms' | 'seconds' | 'count' | 'port' | 'percent';
 
 export type SettingKind =
   | { type: 'integer'; min: number; max?: number }
@@ -114,6 +114,13 @@ export const START_SETTINGS = [
   { key: 'max-delayed-messages', kind: { type: 'integer', min: 0 }, default: 100_000, unit: 'count', valueName: 'N', group: 'limit', description: 'delayed messages held at once; more: 5.0 PUBACK 0x97, 3.1.1 close; 0 turns delayed publish off ($delayed/... is then an ordinary topic)' },
   { key: 'sys-interval', kind: { type: 'integer', min: 0, max: 86_400 }, default: 10, unit: 'seconds', valueName: 'SECONDS', group: 'node', description: 'how often the broker publishes its statistics to $SYS/brokers/NODE/...; 0 turns them off' },
   { key: 'node-name', kind: { type: 'string' }, defaultText: 'the host name', valueName: 'NAME', group: 'node', description: 'this node\'s name in $SYS/brokers/NODE/... (/, + and # become _)' },
+  { key: 'data-retention', kind: { type: 'integer', min: 0, max: 100 * 365 * 86_400 }, default: 604_800, unit: 'seconds', valueName: 'SECONDS', group: 'node', description: 'how long MQTT messages are kept in the data shards: a sealed segment whose newest message is older is deleted (sessions, retained messages, users and ACL rules are never deleted by it); 0 keeps them regardless of age' },
+  { key: 'data-retention-bytes', kind: { type: 'integer', min: 0 }, default: 0, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'most bytes one data shard keeps (the node keeps up to data-shards times this, plus a segment each): the oldest sealed segments are deleted past it; 0 for no size limit' },
+  { key: 'data-segment-bytes', kind: { type: 'integer', min: 1024, max: 2_147_483_648 }, default: 134_217_728, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'segment size of the data shards; retention deletes whole sealed segments, so this is its granularity (applies from the next roll)' },
+  { key: 'retention-check-ms', kind: { type: 'integer', min: 100, max: MAX_TIMER_MS }, default: 60_000, unit: 'ms', valueName: 'MS', group: 'node', description: 'how often the journal applies retention and compacts the system shards' },
+  { key: 'disk-free-min-percent', kind: { type: 'integer', min: 0, max: 100 }, default: 5, unit: 'percent', valueName: 'PERCENT', group: 'node', description: 'disk watermark, with disk-free-min-bytes: while the data directory\'s file system has less free space than the smaller of the two, publishes are refused (SL_BROKER_WRITES_BLOCKED, /readyz not ready); 0 turns the watermark off' },
+  { key: 'disk-free-min-bytes', kind: { type: 'integer', min: 0 }, default: 2_147_483_648, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'disk watermark in bytes; the threshold is the smaller of this and disk-free-min-percent of the file system; 0 turns the watermark off' },
+  { key: 'disk-check-ms', kind: { type: 'integer', min: 100, max: MAX_TIMER_MS }, default: 5000, unit: 'ms', valueName: 'MS', group: 'node', description: 'how often the node measures the free space of its data directory (the watermark, metrics, ctl overview)' },
   { key: 'response-information', kind: { type: 'string' }, default: 'reply/${clientid}', valueName: 'TEMPLATE', group: 'node', description: 'MQTT 5.0 CONNACK Response Information for clients that ask for it; ${clientid} and ${username} are filled in' },
 ] as const satisfies readonly SettingSpec[];
 
@@ -174,6 +181,15 @@ export interface StartSettings {
   /** undefined: the host name. */
   nodeName: string | undefined;
   responseInformation: string;
+  /** Seconds; 0: no age limit for the data shards. */
+  dataRetention: number;
+  /** Per data shard; 0: no size limit. */
+  dataRetentionBytes: number;
+  dataSegmentBytes: number;
+  retentionCheckMs: number;
+  diskFreeMinPercent: number;
+  diskFreeMinBytes: number;
+  diskCheckMs: number;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;
   /** The config file's rule sections as written (unvalidated), with the file they came from. */
@@ -216,7 +232,10 @@ const ABUSE_LIMIT_KEYS = ['max-connections-per-ip', 'max-connect-rate', 'max-con
  * bound on every delivery), so a change applies to what happens next; settings advertised to
  * clients in CONNACK for the life of their connection, or fixed by the data on disk, are not here.
  */
-export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'max-inbound-bytes', 'allow-anonymous', ...ABUSE_LIMIT_KEYS] as const satisfies readonly SettingKey[];
+/** Retention and the disk watermark: applied to the data shards and the disk check at once. */
+const DISK_KEYS = ['data-retention', 'data-retention-bytes', 'data-segment-bytes', 'disk-free-min-percent', 'disk-free-min-bytes'] as const;
+
+export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'max-inbound-bytes', 'allow-anonymous', ...ABUSE_LIMIT_KEYS, ...DISK_KEYS] as const satisfies readonly SettingKey[];
 export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
 
 export function isLiveSetting(key: string): key is LiveSettingKey {

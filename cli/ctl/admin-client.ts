@@ -159,6 +159,8 @@ export interface Overview {
   bytesIn: number | null;
   dropped: Record<string, number> | null;
   rates?: { messagesInPerSecond: number; messagesOutPerSecond: number };
+  disks?: Array<{ path: string; totalBytes: number; freeBytes: number; usedBytes: number; journalBytes: number; thresholdBytes: number; low: boolean }>;
+  shardBytes?: Record<string, number> | null;
 }
 
 export interface NodeItem {
@@ -201,6 +203,7 @@ export interface SessionItem {
   expirySeconds: number;
   subscriptions: number;
   disconnectedAt?: number | null;
+  retentionGap?: { messages: number; lastAt: number };
 }
 
 export interface SubscriptionItem {

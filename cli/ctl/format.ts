@@ -27,6 +27,19 @@ export function formatDuration(totalSeconds: number): string {
   return parts.join(' ');
 }
 
+/** Bytes in binary units to one decimal (`512 B`, `16.0 KiB`, `2.0 GiB`). */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (typeof bytes !== 'number' || !Number.isFinite(bytes)) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
 /** A value from JSON as one table cell: strings bare, null/absent as "-", the rest as JSON. */
 export function cell(value: unknown): string {
   if (value === undefined || value === null) return '-';

@@ -25,6 +25,7 @@ import { registerAclRoutes } from './acl-routes.js';
 import { registerConsole } from './console-routes.js';
 import { registerUserRoutes } from './user-routes.js';
 import type { UserStore } from '../security/user-store.js';
+import type { DiskStatus } from '../availability/disk-watermark.js';
 
 export interface AdminNode {
   id: string;
@@ -49,7 +50,9 @@ export interface AdminOptions {
    * Applies PATCH /api/config changes (all or none): throws SL_ADMIN_BAD_REQUEST for a bad value
    * and SL_ADMIN_NOT_LIVE for a setting that needs a restart. Absent: nothing is live-settable.
    */
-  changeSettings?: (changes: Record<string, unknown>) => void;
+  changeSettings?: (changes: Record<string, unknown>) => void | Promise<void>;
+  /** Free and used space of the node's data directories (none on a broker-only node). */
+  disks?: () => DiskStatus[];
   /** MQTT users, for /api/users; undefined on a node without a broker (503). */
   users?: UserStore;
   /** Run-time ACL rules (/api/acl); undefined on a node without a broker: 503. */
@@ -149,6 +152,12 @@ const sessionInfo = {
     expirySeconds: { type: 'integer' },
     subscriptions: { type: 'integer' },
     disconnectedAt: { type: 'integer', description: 'epoch ms of the last disconnect (offline durable sessions only)' },
+    retentionGap: {
+      type: 'object',
+      required: ['messages', 'lastAt'],
+      description: 'present when retention deleted messages before this session read them (since the node started): it resumed at the oldest kept message',
+      properties: { messages: { type: 'integer', description: 'messages skipped in the data shards (any topic of those shards)' }, lastAt: { type: 'integer', description: 'epoch ms of the latest gap' } },
+    },
   },
 } as const;
 
@@ -203,8 +212,27 @@ const nullableCount = { type: ['integer', 'null'], description: 'null on a node 
 
 const overviewBody = {
   type: 'object',
-  required: ['node', 'version', 'uptimeSeconds', 'connections', 'sessions', 'subscriptions', 'retained', 'messagesIn', 'messagesOut', 'bytesIn', 'dropped', 'rates'],
+  required: ['node', 'version', 'uptimeSeconds', 'connections', 'sessions', 'subscriptions', 'retained', 'messagesIn', 'messagesOut', 'bytesIn', 'dropped', 'rates', 'disks', 'shardBytes'],
   properties: {
+    disks: {
+      type: 'array',
+      description: "the node's data directories (none on a broker-only node): file system size, free and used bytes, bytes the journal holds, the watermark below which publishes are refused, and whether the node is below it",
+      items: {
+        type: 'object',
+        required: ['path', 'totalBytes', 'freeBytes', 'usedBytes', 'journalBytes', 'thresholdBytes', 'low', 'checkedAt'],
+        properties: {
+          path: { type: 'string' },
+          totalBytes: { type: 'integer' },
+          freeBytes: { type: 'integer' },
+          usedBytes: { type: 'integer' },
+          journalBytes: { type: 'integer' },
+          thresholdBytes: { type: 'integer', description: '0: the watermark is off' },
+          low: { type: 'boolean' },
+          checkedAt: { type: 'integer', description: 'epoch ms of the measurement' },
+        },
+      },
+    },
+    shardBytes: { type: ['object', 'null'], additionalProperties: { type: 'integer' }, description: 'bytes each shard holds, by name; null when the node has no shard store' },
     node: { type: 'string', description: 'node id' },
     version: { type: 'string' },
     uptimeSeconds: { type: 'integer' },
@@ -455,6 +483,8 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
       bytesIn: stats?.bytesIn ?? null,
       dropped: stats === undefined ? null : { ...stats.dropped },
       rates: sampler?.rates() ?? { messagesInPerSecond: 0, messagesOutPerSecond: 0 },
+      disks: options.disks?.() ?? [],
+      shardBytes: store === undefined ? null : Object.fromEntries((await store.list().catch(() => [])).map((shard) => [shard.name, shard.sizeBytes])),
     };
   });
 
@@ -635,7 +665,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
     const unknown = keys.find((key) => !Object.hasOwn(known, key));
     if (unknown !== undefined) throw AdminErrors.badRequest.create({}, `unknown setting ${JSON.stringify(unknown)}`);
     if (options.changeSettings === undefined) throw AdminErrors.notLive.create({ setting: keys[0] }, keys[0] as string);
-    options.changeSettings(request.body);
+    await options.changeSettings(request.body);
     request.log.info({ changes: request.body }, 'settings changed through the admin API');
     return { settings: options.settings() };
   });

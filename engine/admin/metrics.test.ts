@@ -113,6 +113,21 @@ describe('createMetrics', () => {
     }
   });
 
+  test('the data directory\'s space and the watermark, read from the disk watch at every scrape', async () => {
+    const disk = { path: '/data', totalBytes: 8_388_608, freeBytes: 300_000, usedBytes: 8_088_608, journalBytes: 5_000_000, thresholdBytes: 419_430, low: true, checkedAt: 1 };
+    const metrics = createMetrics({ node: 'n', disks: () => [disk] });
+    let text = await metrics.render();
+    assert.match(text, /^shardline_disk_free_bytes\{path="\/data",node="n"\} 300000$/m);
+    assert.match(text, /^shardline_disk_total_bytes\{path="\/data",node="n"\} 8388608$/m);
+    assert.match(text, /^shardline_disk_used_bytes\{path="\/data",node="n"\} 8088608$/m);
+    assert.match(text, /^shardline_disk_journal_bytes\{path="\/data",node="n"\} 5000000$/m);
+    assert.match(text, /^shardline_disk_low_watermark_bytes\{path="\/data",node="n"\} 419430$/m);
+    assert.match(text, /^shardline_disk_low\{path="\/data",node="n"\} 1$/m);
+    disk.low = false;
+    text = await metrics.render();
+    assert.match(text, /^shardline_disk_low\{path="\/data",node="n"\} 0$/m);
+  });
+
   test('a deleted shard leaves the next scrape', async () => {
     const store = new MemoryShardStore();
     await store.create('orders');

@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CommitEvent, ShardInfo } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import type { Broker } from '../broker.js';
+import type { DiskStatus } from '../availability/disk-watermark.js';
 
 export interface MetricsOptions {
   /** Undefined on a journal-only node: no shardline_mqtt_* or message series. */
@@ -18,6 +19,8 @@ export interface MetricsOptions {
   node: string;
   /** The journal in this process, if any: append latency and group-commit sizes. */
   journal?: { onCommit(listener: (event: CommitEvent) => void): () => void };
+  /** The data directories' space (the node's disk watch); absent or empty: no shardline_disk_* series. */
+  disks?: () => DiskStatus[];
   /** The MQTT front end's node-wide inbound budget (--max-inbound-bytes), read at scrape time. */
   inbound?: () => InboundStats;
 }
@@ -52,6 +55,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (store !== undefined) registerShardMetrics(registry, store);
   if (options.journal !== undefined) registerJournalMetrics(registry, options.journal);
   if (options.inbound !== undefined) registerInboundMetrics(registry, options.inbound);
+  if (options.disks !== undefined) registerDiskMetrics(registry, options.disks);
 
   return {
     contentType: registry.contentType,
@@ -184,6 +188,16 @@ function registerBrokerMetrics(registry: Registry, broker: Broker): void {
       for (const [reason, count] of Object.entries(broker.stats.dropped)) this.inc({ reason }, count);
     },
   });
+  new Counter({
+    name: 'shardline_session_retention_gap_messages_total',
+    help: 'Messages sessions skipped because retention deleted them before they were read (each session resumed at the oldest kept message)',
+    labelNames: ['protocol'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(PROTOCOL, broker.stats.retentionGapMessages);
+    },
+  });
 }
 
 function registerInboundMetrics(registry: Registry, inbound: () => InboundStats): void {
@@ -242,4 +256,26 @@ function registerShardMetrics(registry: Registry, store: ShardStore): void {
   shardGauge('shardline_shard_size_bytes', 'Bytes a shard holds (all its segments)', (shard) => shard.sizeBytes);
   shardGauge('shardline_shard_next_offset', 'Offset the next record appended to a shard gets', (shard) => shard.nextOffset);
   shardGauge('shardline_shard_segments', 'Segments of a shard', (shard) => shard.segmentCount);
+}
+
+// Read at scrape time from the disk watch's latest measurement (it runs every disk-check-ms).
+function registerDiskMetrics(registry: Registry, disks: () => DiskStatus[]): void {
+  const diskGauge = (name: string, help: string, value: (disk: DiskStatus) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['path'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const disk of disks()) this.set({ path: disk.path }, value(disk));
+      },
+    });
+  };
+  diskGauge('shardline_disk_total_bytes', 'Size of the file system that holds a data directory', (disk) => disk.totalBytes);
+  diskGauge('shardline_disk_free_bytes', 'Bytes still free for this process on the file system of a data directory', (disk) => disk.freeBytes);
+  diskGauge('shardline_disk_used_bytes', 'Bytes in use on the file system of a data directory (by anything)', (disk) => disk.usedBytes);
+  diskGauge('shardline_disk_journal_bytes', 'Bytes the journal shards of a data directory hold', (disk) => disk.journalBytes);
+  diskGauge('shardline_disk_low_watermark_bytes', 'Free space below which publishes are refused (0: watermark off)', (disk) => disk.thresholdBytes);
+  diskGauge('shardline_disk_low', '1 while free space is below the watermark and publishes are refused, else 0', (disk) => (disk.low ? 1 : 0));
 }

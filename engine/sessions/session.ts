@@ -93,7 +93,8 @@ interface ShardStream {
 export interface SessionHost {
   readonly shardCount: number;
   dispatchFrontier(shard: number): number;
-  readBack(shard: number, fromOffset: number): Promise<Array<{ offset: number; message: Message }>>;
+  /** A page of the shard from `fromOffset`, or from its start when retention removed `fromOffset` (the host counts that gap against `session`). */
+  readBack(shard: number, fromOffset: number, session: Session): Promise<Array<{ offset: number; message: Message }>>;
   now(): number;
   maxQueuedBytes: number;
   /** A session's cursors moved (durable sessions persist them soon). */
@@ -587,7 +588,7 @@ export class Session {
   async #readBack(shard: number, stream: ShardStream): Promise<void> {
     const generation = this.#generation;
     try {
-      const records = await this.host.readBack(shard, stream.readFrom);
+      const records = await this.host.readBack(shard, stream.readFrom, this);
       if (this.ended || !stream.lagging || generation !== this.#generation) return;
       const frontier = this.host.dispatchFrontier(shard);
       const now = this.host.now();

@@ -283,7 +283,7 @@ function groupHost(base: SessionHost, moved: () => void): SessionHost {
       return base.maxQueuedBytes;
     },
     dispatchFrontier: (shard) => base.dispatchFrontier(shard),
-    readBack: (shard, from) => base.readBack(shard, from),
+    readBack: (shard, from, session) => base.readBack(shard, from, session),
     now: () => base.now(),
     cursorsMoved: () => moved(),
     dropped: (reason, count) => base.dropped(reason, count),

@@ -255,6 +255,19 @@ export class Segment {
   }
 
   /**
+   * Cuts the log back to `position` (its size before a write that failed): bytes a failed
+   * writev left past the known size are dropped without a rescan; when the failed write had
+   * completed (a failed fdatasync after it), the index and offsets are rebuilt as truncateTo does.
+   */
+  async rollBackTo(position: number): Promise<void> {
+    if (this.sizeBytes === position) {
+      await this.truncateFile(position);
+      return;
+    }
+    await this.truncateTo(position);
+  }
+
+  /**
    * Overwrites bytes at `position` (inside the log) and syncs them. Truncation uses it to put a
    * shortened batch in place before cutting the file, so a crash in between loses nothing kept.
    */

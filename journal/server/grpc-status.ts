@@ -29,6 +29,7 @@ export const GRPC_STATUS_BY_CODE: Readonly<Record<string, GrpcStatus>> = {
   SL_JOURNAL_STALE_EPOCH: GrpcStatus.FAILED_PRECONDITION,
   // The journal is behind the disk: a retry after outstanding appends finish can succeed.
   SL_JOURNAL_OVERLOADED: GrpcStatus.RESOURCE_EXHAUSTED,
+  SL_JOURNAL_DISK_FULL: GrpcStatus.RESOURCE_EXHAUSTED,
   SL_JOURNAL_NOT_A_JOURNAL: GrpcStatus.FAILED_PRECONDITION,
   SL_JOURNAL_UNSUPPORTED_FORMAT: GrpcStatus.FAILED_PRECONDITION,
   SL_JOURNAL_LOCKED: GrpcStatus.FAILED_PRECONDITION,

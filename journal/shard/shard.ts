@@ -34,6 +34,9 @@ import { prepareRecords } from './record-validation.js';
 import { checkEpochArgument, checkOffsetArgument, checkTimestampArgument, readCost, resolveReadLimits, type ReadOptions } from './read-limits.js';
 
 export const SHARD_CONFIG_FILE = 'shard.json';
+/** Settings an existing shard may change (see Shard.reconfigure). */
+export const RECONFIGURABLE_SETTINGS = ['retentionMs', 'retentionBytes', 'segmentBytes', 'segmentMs'] as const;
+export type ReconfigurableSetting = (typeof RECONFIGURABLE_SETTINGS)[number];
 const SHARD_CONFIG_VERSION = 1;
 /** One group commit writes at most this much before it fsyncs and acknowledges. */
 const GROUP_COMMIT_MAX_BYTES = 32 * 1024 * 1024;
@@ -101,6 +104,14 @@ interface PendingAppend {
   reject: (error: Error) => void;
 }
 
+interface WriteState {
+  segmentCount: number;
+  activeBytes: number;
+  nextOffset: number;
+  epoch: number;
+  activeSinceMs: number | null;
+}
+
 interface Waiter {
   offset: number;
   resolve: () => void;
@@ -132,9 +143,46 @@ export class Shard {
   private constructor(
     readonly name: string,
     readonly directory: string,
-    readonly config: ShardConfig,
+    private currentConfig: ShardConfig,
     private readonly context: ShardContext,
   ) {}
+
+  /** The shard's settings; reconfigure() may change the ones in RECONFIGURABLE_SETTINGS. */
+  get config(): ShardConfig {
+    return this.currentConfig;
+  }
+
+  /**
+   * Changes settings of an open shard that take effect without touching stored data: the
+   * retention limits (next retention run) and the segment size and age (next roll). The new
+   * settings are validated as a whole and written to shard.json (durably) before they apply,
+   * under the write lock so no append reads half a change.
+   */
+  async reconfigure(changes: Partial<Pick<ShardConfig, ReconfigurableSetting>>): Promise<ShardConfig> {
+    this.assertOpen();
+    for (const key of Object.keys(changes)) {
+      if (!(RECONFIGURABLE_SETTINGS as readonly string[]).includes(key)) {
+        throw JournalErrors.invalidConfig.create({ shard: this.name }, key, (changes as Record<string, unknown>)[key], `cannot change on an existing shard; changeable: ${RECONFIGURABLE_SETTINGS.join(', ')}`);
+      }
+    }
+    const next = resolveShardConfig({ ...this.currentConfig, ...changes });
+    if (RECONFIGURABLE_SETTINGS.every((key) => next[key] === this.currentConfig[key])) return this.currentConfig;
+    return this.writeLock.run(async () => {
+      // A new file renamed over the old one: a crash or a full disk never leaves a shard
+      // without a readable shard.json.
+      const path = join(this.directory, SHARD_CONFIG_FILE);
+      await writeDurably(`${path}.new`, Buffer.from(JSON.stringify({ version: SHARD_CONFIG_VERSION, config: next }, null, 2)));
+      try {
+        await rename(`${path}.new`, path);
+      } catch (error) {
+        throw ioError('rename', `${path}.new`, error, { shard: this.name });
+      }
+      await syncDirectory(this.directory);
+      this.currentConfig = next;
+      this.context.logger.info({ shard: this.name, retentionMs: next.retentionMs, retentionBytes: next.retentionBytes, segmentBytes: next.segmentBytes, segmentMs: next.segmentMs }, 'shard settings changed');
+      return next;
+    });
+  }
 
   private get settings(): SegmentSettings {
     return { indexIntervalBytes: this.config.indexIntervalBytes, maxBatchBytes: HARD_MAX_BATCH_BYTES };
@@ -351,6 +399,7 @@ export class Shard {
   private async writeGroup(group: PendingAppend[]): Promise<void> {
     const accepted: { append: PendingAppend; result: AppendResult }[] = [];
     const touched = new Set<Segment>();
+    const before = this.writeState();
     try {
       if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
       if (this.failure !== null) throw this.failure;
@@ -387,6 +436,11 @@ export class Shard {
       }
     } catch (error) {
       const failure = error instanceof ShardlineError ? error : ioError('append', this.directory, error, { shard: this.name });
+      if (failure.code === JournalErrors.diskFull.code && (await this.rollBack(before, failure))) {
+        // Only this group failed; appends queued behind it are tried next (space may be back).
+        for (const append of group) append.reject(failure);
+        return;
+      }
       if (failure.code !== JournalErrors.closed.code) {
         this.failure = failure;
         this.context.logger.error({ shard: this.name, err: failure }, 'append failed; the shard refuses writes until reopened');
@@ -407,6 +461,41 @@ export class Shard {
       let bytes = 0;
       for (const { append } of accepted) bytes += append.batch.length;
       onCommit({ shard: this.name, appends: accepted.length, bytes, latenciesMs: accepted.map(({ append }) => now - append.queuedAt) });
+    }
+  }
+
+  /** What a failed group commit must restore (see rollBack). */
+  private writeState(): WriteState {
+    return { segmentCount: this.segments.length, activeBytes: this.active.sizeBytes, nextOffset: this.nextOffset, epoch: this.epoch, activeSinceMs: this.activeSinceMs };
+  }
+
+  /**
+   * Undoes a group commit that ran out of space (ENOSPC or EDQUOT in a write, a roll or the
+   * fdatasync): segments the group created are deleted, the segment that was active is cut
+   * back to its size before the group, and offsets, epoch and roll age are restored, so the
+   * shard is exactly as it was and the next append gets the same offset (offsets stay dense).
+   * Nothing of the group was acknowledged or visible. Everything before the group had been
+   * made durable by earlier commits (fsync mode) and is untouched. Returns false when the
+   * rollback itself failed; the shard then fails as for any other write error.
+   */
+  private async rollBack(before: WriteState, failure: ShardlineError): Promise<boolean> {
+    try {
+      let removed = false;
+      while (this.segments.length > before.segmentCount) {
+        await this.segments.pop()?.retire(true);
+        removed = true;
+      }
+      // Always: a failed writev may have left bytes past the size the segment knows.
+      await this.active.rollBackTo(before.activeBytes);
+      if (removed) await syncDirectory(this.directory);
+      this.nextOffset = before.nextOffset;
+      this.epoch = before.epoch;
+      this.activeSinceMs = before.activeSinceMs;
+      this.context.logger.warn({ shard: this.name, err: failure, nextOffset: this.nextOffset }, 'append failed: the file system is full; the append was rolled back and later appends are tried as space returns');
+      return true;
+    } catch (error) {
+      this.context.logger.error({ shard: this.name, err: error }, 'rolling back an append that ran out of space failed');
+      return false;
     }
   }
 
@@ -438,7 +527,9 @@ export class Shard {
     try {
       await syncDirectory(this.directory);
     } catch (error) {
+      // Not in the shard's list: its file must not be found by the next open either.
       await segment.close();
+      await segment.unlinkFiles().catch(() => undefined);
       throw error;
     }
     this.segments.push(segment);

@@ -947,6 +947,14 @@ export class MqttConnection implements DeliverySink {
       else accepted.push({ filter, options, index });
       granted.push(subscription.qos);
     }
+    // A range that begins before what retention kept starts at the oldest kept message; the
+    // client learns it in the SUBACK (5.0: reason string and the user property replay-oldest-kept).
+    const late: Array<{ filter: string; oldest: number }> = [];
+    for (const replay of replays) {
+      const oldest = await this.broker.replayOldestKept(session.clientId, replay.request);
+      if (oldest !== undefined) late.push({ filter: replay.filter, oldest });
+    }
+    if (this.#state !== 'connected') return;
     // Written in the step that routes the subscriptions (engine/broker.ts), so the SUBACK comes
     // before anything delivered through them; retained messages follow it.
     const answer = (isNew: boolean[]): void => {
@@ -957,7 +965,10 @@ export class MqttConnection implements DeliverySink {
         granted[replay.index] = v5 ? ReasonCode.QuotaExceeded : 0x80;
         refusals.push(`${replay.filter}: ${REPLAYS_PER_SESSION_MAX} replays already run for this session`);
       }
-      this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties: this.#reason(refusals.length > 0 ? refusals.join('; ') : undefined).properties ?? {} } : {}) } as Packet);
+      const notes = [...refusals, ...late.map(({ filter, oldest }) => `${filter}: starts at the oldest kept message, ${new Date(oldest).toISOString()} (older ones were deleted by retention)`)];
+      const properties: Record<string, unknown> = { ...(this.#reason(notes.length > 0 ? notes.join('; ') : undefined).properties ?? {}) };
+      if (v5 && this.#problemInfo && late.length > 0) properties.userProperties = { 'replay-oldest-kept': late.map(({ filter, oldest }) => `${filter} ${oldest}`) };
+      this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties } : {}) } as Packet);
       for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
     };
     if (accepted.length > 0) await this.broker.subscribeAcknowledged(session, accepted, answer);

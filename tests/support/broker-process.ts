@@ -58,6 +58,8 @@ export interface StartBrokerOptions {
   journal?: { process: CliProcess; address: string };
   /** Extra `shardline start` flags, e.g. ['--max-packet-size', '1024']. */
   args?: string[];
+  /** Split topology: extra flags for the journal server process (journal settings such as retention). */
+  journalArgs?: string[];
   /** Extra environment variables for the broker process. */
   env?: Record<string, string>;
   /** Fixed MQTT port (restarts that must keep the address); 0 by default. */
@@ -137,8 +139,8 @@ function splitAddress(address: string): { host: string; port: number } {
 }
 
 /** Starts a journal server (`--roles journal`) on a data directory. */
-export async function startJournalServer(dataDir: string): Promise<{ process: CliProcess; address: string }> {
-  const cli = runCli(['start', '--roles', 'journal', '--data-dir', dataDir, '--grpc-port', '0', '--admin-port', '0']);
+export async function startJournalServer(dataDir: string, args: string[] = []): Promise<{ process: CliProcess; address: string }> {
+  const cli = runCli(['start', '--roles', 'journal', '--data-dir', dataDir, '--grpc-port', '0', '--admin-port', '0', ...args]);
   const entry = await waitForLogField(cli, 'journalGrpc');
   return { process: cli, address: String(entry.journalGrpc) };
 }
@@ -155,7 +157,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
     const { host, port } = splitAddress(String(entry.mqtt));
     return { url: `mqtt://${host}:${port}`, host, port, topology, dataDir, broker };
   }
-  const journal = options.journal ?? (await startJournalServer(dataDir));
+  const journal = options.journal ?? (await startJournalServer(dataDir, options.journalArgs));
   const broker = runCli(['start', '--roles', 'broker', '--journal', journal.address, '--mqtt-port', mqttPort, '--admin-port', '0', ...(options.args ?? [])], options.env);
   const entry = await waitForLogField(broker, 'mqtt');
   const { host, port } = splitAddress(String(entry.mqtt));

@@ -13,7 +13,7 @@
 //   that window is delivered again (at-least-once, never a gap).
 import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput } from '../journal/index.js';
-import type { ShardStore } from '../shard-model/index.js';
+import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 import { messageToRecord, recordToMessage, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
@@ -23,7 +23,7 @@ import { TopicTrie } from './routing/topic-trie.js';
 import { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
 import type { BrokerExtras } from './extras.js';
-import { WriteGate } from './availability/write-gate.js';
+import { WriteGate, WriteGateErrors } from './availability/write-gate.js';
 import { ShardAppender } from './shard-appender.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
@@ -51,6 +51,8 @@ const READ_BACK_MAX_RECORDS = 512;
 const READ_BACK_MAX_BYTES = 1024 * 1024;
 const REPLAY_MAX_RECORDS = 10_000;
 const DROP_REPORT_INTERVAL_MS = 60_000;
+/** An internal publish (a will) that found the store unreachable with the gate still open is tried again after this. */
+const INTERNAL_PUBLISH_RETRY_MS = 1_000;
 
 export interface Clock {
   now(): number;
@@ -141,6 +143,8 @@ export interface BrokerStats {
   /** Payload bytes of live and retained deliveries. */
   bytesOut: number;
   dropped: Record<'queue-full' | 'expired' | 'too-large', number>;
+  /** Publishes refused because writes were blocked (the write gate closed: journal unreachable, disk low). */
+  refused: number;
 }
 
 export class Broker {
@@ -169,7 +173,7 @@ export class Broker {
   #closed = false;
   /** Conditions that stop publishes (journal unreachable, disk low); set by the node runtime. */
   readonly writeGate = new WriteGate();
-  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } };
+  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 }, refused: 0 };
   readonly #topicCounts = new Map<string, number>();
   readonly #startedAt = Date.now();
   readonly #host: SessionHost;
@@ -243,6 +247,7 @@ export class Broker {
       host: this.#host,
       strategy: options.sharedStrategy ?? 'round-robin',
       ...(options.sharedRandom === undefined ? {} : { random: options.sharedRandom }),
+      timers: this.#clock,
       sessionOf: (clientId) => this.#sessions.get(clientId),
       mayRead: (clientId, topic) => this.mayRead(clientId, topic),
       delivered: () => {
@@ -319,7 +324,8 @@ export class Broker {
     this.#frontier = this.#dataShards.map((name) => existing.get(name)?.nextOffset ?? 0);
     this.#appenders = this.#dataShards.map((name, shard) => new ShardAppender<Message, boolean>(this.#store, name, (message, offset) => this.#dispatch(message, shard, offset)));
     this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retained.set(message));
-    this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined);
+    // Session records and cursors are written whatever the journal's state: they wait out an outage.
+    this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, this.#clock);
 
     const sessionRecords = await this.#replay(SESSIONS_SHARD, (record) => this.#table.apply(record));
     const retainedRecords = await this.#replay(RETAINED_SHARD, (record) => this.#retained.apply(record));
@@ -437,17 +443,36 @@ export class Broker {
    */
   async publish(message: Message): Promise<{ matched: boolean }> {
     if (this.#closed) throw new Error('broker is closed');
-    if (!this.writeGate.open) throw this.writeGate.refusal();
+    if (!this.writeGate.open) {
+      this.stats.refused += 1;
+      throw this.writeGate.refusal();
+    }
     // Counted in when it reaches its target topic (the delayed publisher publishes it then).
     if (this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX)) return this.extras.delayed.schedule(message);
     this.stats.messagesIn += 1;
     this.stats.bytesIn += message.payload.length;
     this.#countTopic(message.topic);
     const shard = this.shardOf(message.topic);
-    const retained = message.retain ? this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message) : undefined;
-    const matched = await (this.#appenders[shard] as ShardAppender<Message, boolean>).add(messageToRecord(message), message);
-    if (retained !== undefined) await retained;
-    return { matched };
+    // Both appends start now (they batch with others) and both are awaited: a failed retained
+    // write must reach the caller, never float unhandled.
+    const [data, retained] = await Promise.allSettled([
+      (this.#appenders[shard] as ShardAppender<Message, boolean>).add(messageToRecord(message), message),
+      message.retain ? this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message) : undefined,
+    ]);
+    if (data.status === 'rejected') throw this.#publishFailure(data.reason);
+    if (retained.status === 'rejected') throw this.#publishFailure(retained.reason);
+    return { matched: data.value };
+  }
+
+  /**
+   * A failed append that found the journal unreachable is a refusal like any publish made while
+   * the gate is closed: the node runtime's watch has closed it by the time the failure gets
+   * here, so the front ends answer both the same way (by gate state, not by cause).
+   */
+  #publishFailure(error: unknown): unknown {
+    if (this.writeGate.open || !isStoreUnreachable(error)) return error;
+    this.stats.refused += 1;
+    return this.writeGate.refusal(error);
   }
 
   /** Hands a durable message to the online sessions it matches; returns whether any matched. */
@@ -627,7 +652,7 @@ export class Broker {
     if (expirySeconds === 0) {
       const writes = this.#end(clientId);
       if (will !== undefined) this.#publishWill(clientId, will);
-      if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
+      if (writes.length > 0) await this.#sessionWrites.persist(writes, null);
       return;
     }
     const now = this.#clock.now();
@@ -640,7 +665,7 @@ export class Broker {
     this.#table.apply(writes[1] as RecordInput);
     if (will !== undefined) this.#scheduleWill(clientId, will, will.delaySeconds * 1000);
     this.#scheduleExpiry(clientId, expirySeconds, now);
-    await this.#sessionWrites.addAll(writes, null);
+    await this.#sessionWrites.persist(writes, null);
   }
 
   /** Adds or replaces subscriptions; durable before it resolves. Returns which were new. */
@@ -724,7 +749,7 @@ export class Broker {
       const { will: _published, ...rest } = durable.meta;
       const record = metaRecord(clientId, rest);
       this.#table.apply(record);
-      void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a published will failed'));
+      this.#sessionWrites.persist([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a published will failed'));
     }
   }
 
@@ -738,8 +763,34 @@ export class Broker {
     return false;
   }
 
+  /**
+   * Publishes a message the broker makes itself (a will). Nobody can resend it, so a refusal
+   * while writes are blocked, or an unreachable journal, is not the end: it is published when
+   * the gate opens again (or, with the gate open, after INTERNAL_PUBLISH_RETRY_MS).
+   */
   #publishInternal(message: Message, what: string): void {
-    this.publish(message).catch((error: unknown) => this.#logger.error({ err: error, topic: message.topic }, `publishing the ${what} failed`));
+    this.publish(message).catch((error: unknown) => {
+      const blocked = isShardlineCode(error, WriteGateErrors.writesBlocked.code) || isStoreUnreachable(error);
+      if (this.#closed || !blocked) {
+        this.#logger.error({ err: error, topic: message.topic }, `publishing the ${what} failed`);
+        return;
+      }
+      this.#logger.warn({ topic: message.topic, code: (error as { code?: string }).code }, `publishing the ${what} waits until writes resume`);
+      this.#whenWritable(() => this.#publishInternal(message, what));
+    });
+  }
+
+  /** Calls `retry` once the write gate is open (at once if it is, after a pause). */
+  #whenWritable(retry: () => void): void {
+    if (this.writeGate.open) {
+      this.#clock.setTimeout(() => !this.#closed && retry(), INTERNAL_PUBLISH_RETRY_MS);
+      return;
+    }
+    const off = this.writeGate.onChange((open) => {
+      if (!open) return;
+      off();
+      if (!this.#closed) retry();
+    });
   }
 
   #scheduleWill(clientId: string, will: WillMessage, delayMs: number): void {
@@ -775,7 +826,7 @@ export class Broker {
       if (pendingWill !== undefined) this.#publishWill(clientId, pendingWill);
       const writes = this.#end(clientId);
       this.#logger.debug({ clientId }, 'session expired');
-      if (writes.length > 0) void this.#sessionWrites.addAll(writes, null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a session expiry failed'));
+      if (writes.length > 0) this.#sessionWrites.persist(writes, null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a session expiry failed'));
     };
     this.#expiryTimers.set(clientId, this.#clock.setTimeout(fire, Math.max(0, Math.min(due, MAX_TIMER_MS))));
   }
@@ -791,7 +842,11 @@ export class Broker {
     if (this.#closed) return;
     this.#cursorTimer = this.#clock.setTimeout(() => {
       this.#reportDrops();
-      void Promise.all([this.flushCursors(), this.#shared.flush()]).finally(() => this.#scheduleCursorFlush());
+      // Both catch their own failures; a journal outage makes them wait (persist), which only
+      // delays the next round.
+      Promise.all([this.flushCursors(), this.#shared.flush()])
+        .catch((error: unknown) => this.#logger.error({ err: error }, 'flushing cursors failed'))
+        .finally(() => this.#scheduleCursorFlush());
     }, this.#cursorFlushMs);
   }
 
@@ -834,7 +889,9 @@ export class Broker {
     }
     this.#dirtyCursors.clear();
     if (writes.length === 0) return this.#cursorWrite;
-    this.#cursorWrite = this.#sessionWrites.addAll(writes, null).catch((error: unknown) => this.#logger.error({ err: error }, 'writing session cursors failed; they are retried on the next change'));
+    // persist: an unreachable journal delays the write (and a PUBREL waiting on it) until the
+    // journal is back, rather than dropping the cursors.
+    this.#cursorWrite = this.#sessionWrites.persist(writes, null).catch((error: unknown) => this.#logger.error({ err: error }, 'writing session cursors failed; they are retried on the next change'));
     return this.#cursorWrite;
   }
 
@@ -946,6 +1003,8 @@ export class Broker {
       if (this.#isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, session.cursors()));
       sink.close('server-shutting-down');
     }
+    // A journal that is down now would hold the shutdown forever: the last writes get one try.
+    this.#sessionWrites.stopRetrying();
     await Promise.all([...this.#appenders, this.#retainedAppender].map((appender) => appender.drained()));
     await delayedClosed;
     await this.flushCursors();
@@ -953,4 +1012,8 @@ export class Broker {
     if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
     await this.#sessionWrites.drained();
   }
+}
+
+function isShardlineCode(error: unknown, code: string): boolean {
+  return (error as { code?: unknown } | null)?.code === code;
 }

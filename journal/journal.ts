@@ -179,7 +179,12 @@ export class Journal {
 
   private startRetention(intervalMs: number): void {
     if (intervalMs <= 0) return;
-    this.retentionTimer = setInterval(() => void this.enforceRetention().then(() => this.compactDue()), intervalMs);
+    // Both log their own failures per shard; the catch is for anything else (never unhandled).
+    this.retentionTimer = setInterval(() => {
+      this.enforceRetention()
+        .then(() => this.compactDue())
+        .catch((error: unknown) => this.options.logger.error({ err: error }, 'housekeeping failed'));
+    }, intervalMs);
     this.retentionTimer.unref();
   }
 

@@ -198,7 +198,11 @@ export class DelayedPublisher {
       },
     );
     this.#releasing.add(release);
-    void release.finally(() => this.#releasing.delete(release));
+    // `release` handles its own failure above; this only forgets it once settled.
+    release.then(
+      () => this.#releasing.delete(release),
+      () => this.#releasing.delete(release),
+    );
   }
 
   /** Stops the timer; resolves when the releases under way are recorded. Held messages stay in `$delayed`. */

@@ -46,7 +46,8 @@ export class AclStore {
       if (records.length === 0) break;
       for (const record of records) acl.#apply(record);
     }
-    void acl.#follow();
+    // #follow retries its own failures; the catch keeps anything else from floating.
+    acl.#follow().catch((error: unknown) => logger.error({ err: error }, `following ${ACL_SHARD} stopped`));
     return acl;
   }
 

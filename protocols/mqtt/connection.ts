@@ -547,7 +547,8 @@ export class MqttConnection implements DeliverySink {
       // already, or being stored. PUBREC again (MQTT 4.3.3) on this connection, once stored.
       const pubrec = (): void => this.#send({ cmd: 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
       if (known === true) pubrec();
-      else void known.then((stored) => stored && pubrec());
+      // `known` never rejects (it resolves false when storing failed); the handler is for the rule.
+      else known.then((stored) => stored && pubrec(), (error: unknown) => this.#internalError(error));
       return;
     }
     if (qos > 0) {

@@ -86,6 +86,8 @@ export interface BrokerOptions {
   sharedStrategy?: SharedStrategy;
   /** The random source of the random and sticky strategies (tests pass a seeded one). */
   sharedRandom?: () => number;
+  /** The node's write gate, when the node made it before the broker (its journal watch needs it first); a new one otherwise. */
+  writeGate?: WriteGate;
 }
 
 export interface ConnectRequest {
@@ -172,7 +174,7 @@ export class Broker {
   #sessionWrites!: ShardAppender<null, void>;
   #closed = false;
   /** Conditions that stop publishes (journal unreachable, disk low); set by the node runtime. */
-  readonly writeGate = new WriteGate();
+  readonly writeGate: WriteGate;
   readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 }, refused: 0 };
   readonly #topicCounts = new Map<string, number>();
   readonly #startedAt = Date.now();
@@ -189,6 +191,7 @@ export class Broker {
 
   private constructor(options: BrokerOptions) {
     this.access = options.access ?? allowEverything;
+    this.writeGate = options.writeGate ?? new WriteGate();
     this.#store = options.store;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;

@@ -44,3 +44,4 @@ export { AUTO_SUBSCRIBE_SECTION, parseAutoSubscribeRules, type AutoSubscribeRule
 export { RuleConfigError } from './rules/rule-config.js';
 export { SYS_PREFIX, SysPublisher, sysNodeLevel, type SysOptions } from './sys/sys-publisher.js';
 export { WriteGate, WriteGateErrors, type WriteBlock, type WriteBlockReason } from './availability/write-gate.js';
+export { JournalWatch, JOURNAL_PROBE_INTERVAL_MS, JOURNAL_RETRY_FIRST_MS, JOURNAL_RETRY_MAX_MS, type JournalWatchOptions } from './availability/journal-watch.js';

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
-import { Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter, type AclStore, type Authenticator, type UserStore } from '../../engine/index.js';
+import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
 import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
@@ -249,6 +249,8 @@ interface Running {
   journal?: Journal;
   journalServer?: JournalServer;
   remoteStore?: ShardStore;
+  /** Broker-only nodes: whether the remote journal answers (the write gate's journal-unavailable). */
+  journalWatch?: JournalWatch;
   broker?: Broker;
   acl?: AclStore;
   sys?: SysPublisher;
@@ -270,7 +272,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
       logger.error({ err: error }, `shutdown: ${what} failed`);
     }
   };
-  const { admin, mqtt, broker, sys, journalServer, remoteStore, journal } = running;
+  const { admin, mqtt, broker, sys, journalServer, remoteStore, journal, journalWatch } = running;
   const transports = running.transports ?? [];
   // The admin API first: a kick or a publish must not reach a broker that is closing.
   if (admin !== undefined) await step('stopping the admin API', () => admin.stop());
@@ -284,6 +286,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   for (const transport of transports) await step(`stopping the ${transport.name} listener`, () => transport.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
+  journalWatch?.stop();
   if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
   if (journal !== undefined) await step('closing the journal', () => journal.close());
 }
@@ -304,12 +307,16 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
   }
   if (roles.includes('broker')) {
     let store: ShardStore;
+    const writeGate = new WriteGate();
     if (running.journal !== undefined) store = LocalShardStore.over(running.journal);
     else {
       running.remoteStore = await connectRemoteJournal(settings.journal as string, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
-      store = running.remoteStore;
+      // Everything on this node uses the watched store: any call that finds the journal gone
+      // closes the write gate at once, and the watch's probes open it when it is back.
+      running.journalWatch = JournalWatch.start({ store: running.remoteStore, gate: writeGate, clock: systemClock, logger: logger.child({ component: 'journal-watch' }), address: settings.journal as string });
+      store = running.journalWatch.store;
     }
-    running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy }).catch((error: unknown) =>
+    running.broker = await Broker.open({ store, writeGate, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
     running.acl = await installAcl(running.broker, store, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));

@@ -93,6 +93,23 @@ function errors(...statuses: number[]): Record<number, typeof errorBody & { desc
 
 const secured = { security: [{ bearer: [] }] };
 
+/** /readyz's 503: the error, and the write gate's conditions when those are why. */
+const notReadyBody = {
+  ...errorBody,
+  description: AdminErrors.notAvailable.code,
+  properties: {
+    ...errorBody.properties,
+    blocks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['reason', 'detail', 'since'],
+        properties: { reason: { type: 'string', enum: ['journal-unavailable', 'disk-low'] }, detail: { type: 'string' }, since: { type: 'integer', description: 'epoch ms the condition started' } },
+      },
+    },
+  },
+} as const;
+
 const pageQuery = {
   type: 'object',
   properties: {
@@ -405,12 +422,19 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
   app.get('/readyz', {
     schema: {
       tags: ['probes'],
-      summary: 'Readiness: the broker is open and the shard store answers',
-      response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ready'] } } }, ...errors(503) },
+      summary: 'Readiness: the broker is open and accepts publishes, and the shard store answers',
+      response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ready'] } } }, 503: notReadyBody },
     },
-  }, async () => {
+  }, async (_request, reply) => {
     if (broker === undefined && store === undefined) throw AdminErrors.notAvailable.create({}, 'neither the MQTT broker nor the shard store');
     if (broker?.closed === true) throw AdminErrors.notAvailable.create({}, 'the MQTT broker (closed)');
+    // Not ready while the broker refuses publishes, whatever the reason (journal unreachable,
+    // disk low): a load balancer should send publishers elsewhere. The reasons are listed.
+    if (broker !== undefined && !broker.writeGate.open) {
+      const blocks = broker.writeGate.blocks;
+      const message = `the MQTT broker refuses publishes: ${blocks.map((block) => `${block.reason} (${block.detail})`).join('; ')}`;
+      return reply.code(503).send({ error: { code: AdminErrors.notAvailable.code, message }, blocks });
+    }
     if (store !== undefined) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

@@ -149,6 +149,7 @@ function mqttLimits(settings: StartSettings): MqttLimits {
     maxPublishRate: settings.maxPublishRate,
     maxPublishBytesRate: settings.maxPublishBytesRate,
     maxSubscriptionsPerClient: settings.maxSubscriptionsPerClient,
+    writesBlockedDisconnectSeconds: settings.writesBlockedDisconnectSeconds,
   };
 }
 

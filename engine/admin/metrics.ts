@@ -172,6 +172,15 @@ function registerBrokerMetrics(registry: Registry, broker: Broker): void {
       for (const [reason, count] of Object.entries(broker.stats.dropped)) this.inc({ reason }, count);
     },
   });
+  new Counter({
+    name: 'shardline_publishes_refused_total',
+    help: 'Publishes refused while writes were blocked (journal unreachable, disk low): QoS 0 dropped, QoS 1/2 refused or held (MQTT 3.x)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(broker.stats.refused);
+    },
+  });
 }
 
 function registerShardMetrics(registry: Registry, store: ShardStore): void {

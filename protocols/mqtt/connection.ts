@@ -19,6 +19,7 @@ import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.j
 import { PacketFramer } from './framing.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead } from './publish-encoder.js';
+import { DEFAULT_WRITES_BLOCKED_DISCONNECT_SECONDS, isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
@@ -35,6 +36,8 @@ export interface MqttLimits extends Partial<AbuseLimits> {
   /** 0: use the client's keep-alive. */
   serverKeepAlive: number;
   maxConnections: number;
+  /** MQTT 3.x: how long a QoS 1/2 publish is held while writes are blocked before the connection is closed; default 30. */
+  writesBlockedDisconnectSeconds?: number;
 }
 
 export interface Transport {
@@ -102,6 +105,19 @@ enum Pause {
 interface PendingAck {
   done: boolean;
   packet: Packet | undefined;
+}
+
+/** An inbound publish on its way to the journal (or held while writes are blocked). */
+interface PendingPublish {
+  message: Message;
+  ack: PendingAck | undefined;
+  qos: QoS;
+  messageId: number;
+  /** Bytes counted in the publish backlog until it is settled. */
+  size: number;
+  /** QoS 2: settles the inbound flow's entry (true: stored). */
+  storedQos2: ((stored: boolean) => void) | undefined;
+  sequence: number;
 }
 
 export class MqttConnection implements DeliverySink {
@@ -583,30 +599,103 @@ export class MqttConnection implements DeliverySink {
     const size = payload.length + topic.length + 512;
     this.#publishBacklog += size;
     if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES) this.#pause(Pause.Backlog, true);
-    this.broker.publish(message).then(
+    this.#publishSequence += 1;
+    this.#store({ message, ack, qos, messageId, size, storedQos2, sequence: this.#publishSequence });
+  }
+
+  /** Arrival order of this connection's publishes (held ones are retried in it). */
+  #publishSequence = 0;
+
+  #store(pending: PendingPublish): void {
+    this.broker.publish(pending.message).then(
       ({ matched }) => {
-        this.#publishDone(size);
+        const { ack, qos, messageId } = pending;
+        this.#publishDone(pending.size);
         if (qos === 2) {
-          inboundQos2.set(messageId, true);
-          storedQos2?.(true);
+          this.#session?.inboundQos2.set(messageId, true);
+          pending.storedQos2?.(true);
         }
         if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
       },
-      (error: unknown) => {
-        this.#publishDone(size);
-        if (qos === 2) {
-          inboundQos2.delete(messageId);
-          storedQos2?.(false);
-        }
-        const code = (error as { code?: string }).code;
-        this.logger.warn({ err: error, clientId: this.#clientId, topic }, 'publish failed');
-        if (ack === undefined) return;
-        if (this.#version !== 5) return this.#fail(ReasonCode.UnspecifiedError, 'the message could not be stored');
-        const refusal = delayedRefusal(code);
-        if (refusal !== undefined) return this.#completeAck(ack, qos, messageId, refusal, (error as Error).message);
-        this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
-      },
+      (error: unknown) => this.#storeFailed(pending, error),
     );
+  }
+
+  #storeFailed(pending: PendingPublish, error: unknown): void {
+    const { ack, qos, messageId, message } = pending;
+    const blocked = isWritesBlocked(error);
+    // 3.x has no failure ack: the publish waits for the gate instead (write-refusal.ts).
+    if (blocked && ack !== undefined && this.#version !== 5 && this.#state !== 'closed') return this.#hold(pending);
+    this.#publishDone(pending.size);
+    if (qos === 2) {
+      this.#session?.inboundQos2.delete(messageId);
+      pending.storedQos2?.(false);
+    }
+    const code = (error as { code?: string }).code;
+    if (blocked) {
+      // The node logs the gate's changes; one line per refused publish would flood the log.
+      this.logger.debug({ clientId: this.#clientId, topic: message.topic, qos, code }, 'publish refused: writes are blocked');
+      if (ack !== undefined) this.#completeAck(ack, qos, messageId, writesBlockedReasonCode(error), (error as Error).message);
+      return;
+    }
+    this.logger.warn({ err: error, clientId: this.#clientId, topic: message.topic }, 'publish failed');
+    if (ack === undefined) return;
+    if (this.#version !== 5) return this.#fail(ReasonCode.UnspecifiedError, 'the message could not be stored');
+    const refusal = delayedRefusal(code);
+    if (refusal !== undefined) return this.#completeAck(ack, qos, messageId, refusal, (error as Error).message);
+    this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
+  }
+
+  // ---- 3.x publishes held while writes are blocked -----------------------------------------
+
+  #held: PendingPublish[] | undefined;
+  #heldTimer: unknown;
+  #heldUnsubscribe: (() => void) | undefined;
+
+  /**
+   * Keeps a refused 3.x QoS 1/2 publish unacknowledged until the write gate opens, then stores
+   * it (its ack keeps its place in the ack queue). Held ones count toward the inbound in-flight
+   * bound, so a client that keeps publishing is paused, not buffered without limit. If the gate
+   * stays closed past writes-blocked-disconnect-seconds, the connection closes and the client
+   * resends everything unacknowledged after reconnecting.
+   */
+  #hold(pending: PendingPublish): void {
+    (this.#held ??= []).push(pending);
+    if (this.#heldUnsubscribe === undefined) {
+      const seconds = this.limits.writesBlockedDisconnectSeconds ?? DEFAULT_WRITES_BLOCKED_DISCONNECT_SECONDS;
+      this.logger.debug({ clientId: this.#clientId, disconnectAfterSeconds: seconds }, 'holding publishes until writes resume');
+      this.#heldUnsubscribe = this.broker.writeGate.onChange((open) => open && this.#releaseHeld());
+      this.#heldTimer = this.clock.setTimeout(() => this.#fail(ReasonCode.UnspecifiedError, `writes blocked for more than ${seconds} s; resend after reconnecting`), seconds * 1000);
+    }
+    // The gate may have opened between the refusal and now.
+    if (this.broker.writeGate.open) this.#releaseHeld();
+  }
+
+  #releaseHeld(): void {
+    const held = (this.#held ?? []).sort((a, b) => a.sequence - b.sequence);
+    this.#stopHolding();
+    for (const pending of held) this.#store(pending);
+  }
+
+  #stopHolding(): void {
+    this.#held = undefined;
+    this.#heldUnsubscribe?.();
+    this.#heldUnsubscribe = undefined;
+    if (this.#heldTimer !== undefined) this.clock.clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+  }
+
+  /** The connection ended: held publishes are forgotten (the client resends them on its next connection). */
+  #dropHeld(): void {
+    const held = this.#held ?? [];
+    this.#stopHolding();
+    for (const pending of held) {
+      this.#publishDone(pending.size);
+      if (pending.qos === 2) {
+        this.#session?.inboundQos2.delete(pending.messageId);
+        pending.storedQos2?.(false);
+      }
+    }
   }
 
   /**
@@ -877,6 +966,7 @@ export class MqttConnection implements DeliverySink {
     const wasState = this.#state;
     if (wasState === 'closed') return;
     this.#state = 'closed';
+    this.#dropHeld();
     this.clock.clearTimeout(this.#timer);
     this.transport.end();
     this.#count(false);
@@ -970,6 +1060,7 @@ export class MqttConnection implements DeliverySink {
     // The broker already moved or closed the session: no will, no disconnect bookkeeping.
     this.#count(false);
     this.#state = 'closed';
+    this.#dropHeld();
     this.clock.clearTimeout(this.#timer);
     this.transport.end();
   }

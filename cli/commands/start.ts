@@ -8,9 +8,11 @@
 // /healthz) on --host:--admin-port, guarded by a bearer token (see adminToken below).
 //
 // Start-up order: open the journal (takes the data directory's lock), serve it over gRPC, open
-// the broker (rebuilds sessions and retained messages from the journal), bind MQTT, bind the
-// admin API, then log the one listening line. A failure at any step undoes the earlier ones and
-// exits 1 with the error.
+// the broker (rebuilds sessions and retained messages from the journal), bind MQTT (and its
+// transports), bind the admin API, then serve MQTT clients and log the one listening line. All
+// or nothing: MQTT connections accepted before the last listener is bound wait unanswered
+// (ConnectionHold), so a failure at any step (a port in use, say) undoes the earlier ones and
+// exits 1 with the error before any client was served.
 // Shutdown order: stop the admin API (no operator action may race the shutdown), stop accepting
 // MQTT connections (TCP, then TLS and WebSocket), close the broker (clients get DISCONNECT 0x8B,
 // in-flight appends finish, cursors written), stop the gRPC server, close the journal (indexes
@@ -26,7 +28,7 @@ import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics } from '../../engine/admin/metrics.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
-import { MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { ConnectionHold, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import { UsageError, type Command } from '../command.js';
 import { checkTransports } from '../config/transport-settings.js';
@@ -247,6 +249,8 @@ function changeSettings(settings: StartSettings, changes: Record<string, unknown
 interface Running {
   /** The limits object every MQTT connection reads (live settings change it in place). */
   limits?: MqttLimits;
+  /** MQTT connections accepted before every listener is bound wait here. */
+  hold: ConnectionHold;
   journal?: Journal;
   journalServer?: JournalServer;
   remoteStore?: ShardStore;
@@ -331,7 +335,7 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     await startExtras(settings, rules, logger, running.broker, store);
     running.sys = SysPublisher.start({ broker: running.broker, clock: systemClock, logger: logger.child({ component: 'sys' }), intervalSeconds: settings.sysInterval, node: settings.nodeName ?? hostname(), version: await packageVersion() });
     running.limits = mqttLimits(settings);
-    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate }).catch((error: unknown) =>
+    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate, hold: running.hold }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
     running.transports = [];
@@ -396,7 +400,7 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
 }
 
 async function run(settings: StartSettings, logger: Logger): Promise<number> {
-  const running: Running = {};
+  const running: Running = { hold: new ConnectionHold() };
   let unsubscribe = (): void => undefined;
   const stopped = new Promise<void>((resolve) => {
     unsubscribe = onShutdownSignals(
@@ -413,7 +417,9 @@ async function run(settings: StartSettings, logger: Logger): Promise<number> {
   });
   try {
     await startRoles(settings, logger, running);
+    running.hold.openAll();
   } catch (error) {
+    running.hold.discard();
     await stopAll(running, logger);
     unsubscribe();
     throw error;

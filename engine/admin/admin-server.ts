@@ -687,13 +687,17 @@ export class AdminServer {
     this.url = `http://${this.address}`;
   }
 
-  static async start(options: AdminOptions & { host: string; port: number }): Promise<AdminServer> {
+  /** `portSetting`: the setting named when the port is in use (default --admin-port). */
+  static async start(options: AdminOptions & { host: string; port: number; portSetting?: string }): Promise<AdminServer> {
     const app = await createAdminApp(options);
     try {
       await app.listen({ host: options.host, port: options.port });
     } catch (error) {
       await app.close();
-      const reason = error instanceof Error ? `${(error as NodeJS.ErrnoException).code ?? error.name}: ${error.message}` : String(error);
+      const code = (error as NodeJS.ErrnoException).code;
+      const detail = error instanceof Error ? `${code ?? error.name}: ${error.message}` : String(error);
+      // Every node serves the admin API, so two nodes on one machine meet here first.
+      const reason = code === 'EADDRINUSE' ? `${detail}; another node on this machine? pick another with ${options.portSetting ?? '--admin-port'}` : detail;
       throw AdminErrors.listenFailed.withCause(error, {}, `${options.host}:${options.port}`, reason);
     }
     const bound = app.server.address() as AddressInfo;

@@ -12,6 +12,11 @@ export class ConnectionHold {
     return this.#open;
   }
 
+  /** Connections waiting (for tests and the start-up log). */
+  get heldCount(): number {
+    return this.#held.length;
+  }
+
   /** Runs `admit` now once open; before that, keeps it until open() or discard(). */
   admit(socket: { destroy(): void }, admit: () => void): void {
     if (this.#open) admit();

@@ -6,8 +6,9 @@
 // QoS 1 publishes are held unacknowledged; once the journal is back on the same address /readyz
 // answers 200, the held 3.1.1 publishes are acknowledged, and every message any publisher saw
 // acknowledged reaches both durable subscribers (5.0 and 3.1.1) that stayed connected.
-// `--sys-interval 1` keeps $SYS publishing retained messages through the outage (the path that
-// used to end the process with an unhandled rejection).
+// The 5.0 publisher's messages are retained and `--sys-interval 1` keeps $SYS publishing
+// retained messages: a retained write failing as the journal goes is the path that used to end
+// the process with an unhandled rejection.
 // Method: real processes (tests/support/broker-process.ts: a journal server, a broker over it),
 // mqtt.js publishers that keep a window of QoS 1 publishes open the whole time and record each
 // ack, readiness polled over HTTP; the journal restarts on its data directory and port.
@@ -30,6 +31,8 @@ class PublishLoop {
     readonly client: TestClient,
     readonly topic: string,
     readonly label: string,
+    /** Retained publishes write two shards: the data shard and $retained. */
+    readonly retain = false,
     window = 8,
   ) {
     this.done = Promise.all(Array.from({ length: window }, () => this.#run())).then(() => undefined);
@@ -39,7 +42,7 @@ class PublishLoop {
     while (!this.#stopped && !this.client.isClosed) {
       this.#sequence += 1;
       const payload = `${this.label}-${this.#sequence}`;
-      const result = await this.client.publish(this.topic, payload, { qos: 1 }).catch(() => undefined);
+      const result = await this.client.publish(this.topic, payload, { qos: 1, retain: this.retain }).catch(() => undefined);
       const code = (result?.ack as { reasonCode?: number } | undefined)?.reasonCode ?? 0;
       if (result?.ack !== undefined && code < 0x80) this.acked.add(payload);
       else if (result?.ack !== undefined) {
@@ -115,7 +118,8 @@ describe('a broker-only node while its journal stops and restarts under MQTT loa
         await connectClient(node.url, { version: 4, clientId: uniqueClientId('sub4'), clean: false }),
       ];
       for (const subscriber of subscribers) await subscriber.subscribe(topic, { qos: 1 });
-      const v5 = new PublishLoop(await connectClient(node.url, { version: 5 }), topic, 'v5');
+      // Retained, so appends to $retained are in flight when the journal goes (a failed one used to float unhandled).
+      const v5 = new PublishLoop(await connectClient(node.url, { version: 5 }), topic, 'v5', true);
       const v4 = new PublishLoop(await connectClient(node.url, { version: 4 }), topic, 'v4');
       await until(() => v5.acked.size >= 30 && v4.acked.size >= 30, () => `30 acks each before the outage (v5 ${v5.acked.size}, v4 ${v4.acked.size})`);
 

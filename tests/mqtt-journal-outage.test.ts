@@ -3,7 +3,7 @@
 // Goal: with `--roles broker --journal HOST:PORT`, stopping the journal server (SIGKILL, and
 // SIGTERM) does not stop the broker process; while the journal is away /readyz answers 503
 // naming journal-unavailable, MQTT 5.0 QoS 1 publishes are refused with PUBACK 0x80 and 3.1.1
-// QoS 1 publishes are held unacknowledged; once the journal is back on the same address /readyz
+// QoS 1 publishes are held unacknowledged, a new persistent session gets CONNACK 0x88 / 0x03; once the journal is back on the same address /readyz
 // answers 200, the held 3.1.1 publishes are acknowledged, and every message any publisher saw
 // acknowledged reaches both durable subscribers (5.0 and 3.1.1) that stayed connected.
 // The 5.0 publisher's messages are retained and `--sys-interval 1` keeps $SYS publishing
@@ -130,6 +130,9 @@ describe('a broker-only node while its journal stops and restarts under MQTT loa
       // 5.0 publishes are refused with PUBACK 0x80 while the journal is away.
       await until(() => v5.refusedCodes.includes(0x80), () => `a PUBACK 0x80 (refused: ${v5.refusedCodes.join(',')})`);
       assert.deepEqual([...new Set(v5.refusedCodes)], [0x80]);
+      // A persistent session needs a session write: CONNACK "server unavailable" until the journal is back.
+      await assert.rejects(connectClient(node.url, { version: 5, clean: false, properties: { sessionExpiryInterval: 60 } }), (error: { code?: number }) => error.code === 0x88);
+      await assert.rejects(connectClient(node.url, { version: 4, clean: false }), (error: { code?: number }) => error.code === 3);
       // Past a few $SYS rounds (every second) and store retries: the process is still there.
       await new Promise((resolve) => setTimeout(resolve, 2_500));
       assert.ok(alive(node.broker), `the broker exited during the outage:\n${node.broker.lines.slice(-5).join('\n')}`);

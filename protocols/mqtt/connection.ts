@@ -393,6 +393,9 @@ export class MqttConnection implements DeliverySink {
     } catch (error) {
       this.#count(false);
       this.#clientId = '';
+      // A session that must be written (persistent, or ending an old one) cannot start while
+      // writes are blocked: "server unavailable" (5.0 0x88, 3.x 0x03) says to come back later.
+      if (!this.broker.writeGate.open) return this.#refuse(ReasonCode.ServerUnavailable, `the session cannot be stored now (${this.broker.writeGate.blocks.map((block) => block.reason).join(', ')})`);
       throw error;
     }
     const autoSubscribed = await this.#autoSubscribe(result.session);

@@ -43,6 +43,19 @@ export default tseslint.config(
   },
   ...layerRules,
   {
+    // A promise nobody handles kills the process when it rejects (Node's default): every
+    // promise the running code starts is awaited, returned, or given a rejection handler, and
+    // `void` does not count as one. Type-aware, so it runs on the sources only (not tests).
+    files: ['journal/**/*.ts', 'shard-model/**/*.ts', 'engine/**/*.ts', 'protocols/**/*.ts', 'cli/**/*.ts'],
+    // The bench is a load tool, not part of a node (its file reads cannot reject).
+    ignores: ['**/*.test.ts', 'shard-model/conformance.ts', 'cli/bench/**'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': ['error', { ignoreVoid: false }],
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
+  {
     // The dashboard runs in the browser (plain ES modules, no build step).
     files: ['console/**/*.js'],
     languageOptions: {

@@ -14,7 +14,7 @@
 //   that window is delivered again (at-least-once, never a gap).
 import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
-import type { ShardStore } from '../shard-model/index.js';
+import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
@@ -58,6 +58,8 @@ const READ_BACK_MAX_RECORDS = 512;
 const READ_BACK_MAX_BYTES = 1024 * 1024;
 const REPLAY_MAX_RECORDS = 10_000;
 const DROP_REPORT_INTERVAL_MS = 60_000;
+/** An internal publish (a will) that found the store unreachable with the gate still open is tried again after this. */
+const INTERNAL_PUBLISH_RETRY_MS = 1_000;
 
 export interface Clock {
   now(): number;
@@ -91,6 +93,8 @@ export interface BrokerOptions {
   sharedStrategy?: SharedStrategy;
   /** The random source of the random and sticky strategies (tests pass a seeded one). */
   sharedRandom?: () => number;
+  /** The node's write gate, when the node made it before the broker (its journal watch needs it first); a new one otherwise. */
+  writeGate?: WriteGate;
 }
 
 export interface ConnectRequest {
@@ -155,6 +159,8 @@ export interface BrokerStats {
   dropped: Record<'queue-full' | 'expired' | 'too-large', number>;
   /** Offsets sessions skipped because retention deleted them before they were read (counted per session). */
   retentionGapMessages: number;
+  /** Publishes refused because writes were blocked (the write gate closed: journal unreachable, disk low). */
+  refused: number;
 }
 
 export class Broker {
@@ -182,8 +188,8 @@ export class Broker {
   #sessionWrites!: ShardAppender<null, void>;
   #closed = false;
   /** Conditions that stop publishes (journal unreachable, disk low); set by the node runtime. */
-  readonly writeGate = new WriteGate();
-  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 }, retentionGapMessages: 0 };
+  readonly writeGate: WriteGate;
+  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 }, retentionGapMessages: 0, refused: 0 };
   readonly #topicCounts = new Map<string, number>();
   readonly #startedAt = Date.now();
   readonly #host: SessionHost;
@@ -199,6 +205,7 @@ export class Broker {
 
   private constructor(options: BrokerOptions) {
     this.access = options.access ?? allowEverything;
+    this.writeGate = options.writeGate ?? new WriteGate();
     this.#store = options.store;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
@@ -257,6 +264,7 @@ export class Broker {
       host: this.#host,
       strategy: options.sharedStrategy ?? 'round-robin',
       ...(options.sharedRandom === undefined ? {} : { random: options.sharedRandom }),
+      timers: this.#clock,
       sessionOf: (clientId) => this.#sessions.get(clientId),
       mayRead: (clientId, topic) => this.mayRead(clientId, topic),
       delivered: () => {
@@ -342,7 +350,8 @@ export class Broker {
         ),
     );
     this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retained.set(message));
-    this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined);
+    // Session records and cursors are written whatever the journal's state: they wait out an outage.
+    this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock);
 
     const sessionRecords = await this.#replay(SESSIONS_SHARD, (record) => this.#table.apply(record));
     const retainedRecords = await this.#replay(RETAINED_SHARD, (record) => this.#retained.apply(record));
@@ -479,7 +488,10 @@ export class Broker {
    */
   async publish(message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
     if (this.#closed) throw new Error('broker is closed');
-    if (!this.writeGate.open) throw this.writeGate.refusal();
+    if (!this.writeGate.open) {
+      this.stats.refused += 1;
+      throw this.writeGate.refusal();
+    }
     // Counted in when it reaches its target topic (the delayed publisher publishes it then).
     if (this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX)) {
       const scheduled = await this.extras.delayed.schedule(message);
@@ -513,15 +525,22 @@ export class Broker {
   onDiskFull: (() => void) | undefined;
 
   /**
-   * A publish whose append ran out of disk space is refused like one the disk watermark stops
-   * (SL_BROKER_WRITES_BLOCKED, so front ends answer it the same way: 5.0 0x97), with the
-   * journal's error as the cause. Other failures pass unchanged.
+   * A failed append that means "not now" is refused like a publish made while the gate is closed
+   * (SL_BROKER_WRITES_BLOCKED, with the journal's error as the cause), so front ends answer both
+   * the same way: an append that ran out of disk space (the node is told, and blocks on
+   * 'disk-low'), or one that found the journal unreachable (the node runtime's watch has closed
+   * the gate by the time the failure gets here). Other failures pass unchanged.
    */
   #publishFailure(error: unknown): unknown {
-    if ((error as { code?: string } | null)?.code !== 'SL_JOURNAL_DISK_FULL') return error;
-    this.onDiskFull?.();
-    const reasons = this.writeGate.open ? 'disk-low (an append ran out of disk space)' : this.writeGate.blocks.map((block) => `${block.reason} (${block.detail})`).join('; ');
-    return WriteGateErrors.writesBlocked.withCause(error, { reasons: ['disk-low'] }, reasons);
+    if ((error as { code?: string } | null)?.code === 'SL_JOURNAL_DISK_FULL') {
+      this.onDiskFull?.();
+      this.stats.refused += 1;
+      const reasons = this.writeGate.open ? 'disk-low (an append ran out of disk space)' : this.writeGate.blocks.map((block) => `${block.reason} (${block.detail})`).join('; ');
+      return WriteGateErrors.writesBlocked.withCause(error, { reasons: ['disk-low'] }, reasons);
+    }
+    if (this.writeGate.open || !isStoreUnreachable(error)) return error;
+    this.stats.refused += 1;
+    return this.writeGate.refusal(error);
   }
 
   /**
@@ -748,7 +767,7 @@ export class Broker {
     if (expirySeconds === 0) {
       const writes = this.#end(clientId);
       if (will !== undefined) this.#publishWill(clientId, will);
-      if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
+      if (writes.length > 0) await this.#sessionWrites.persist(writes, null);
       return;
     }
     const now = this.#clock.now();
@@ -761,7 +780,7 @@ export class Broker {
     this.#table.apply(writes[1] as RecordInput);
     if (will !== undefined) this.#scheduleWill(clientId, will, will.delaySeconds * 1000);
     this.#scheduleExpiry(clientId, expirySeconds, now);
-    await this.#sessionWrites.addAll(writes, null);
+    await this.#sessionWrites.persist(writes, null);
   }
 
   /** Adds or replaces subscriptions; durable before it resolves. Returns which were new. */
@@ -905,7 +924,7 @@ export class Broker {
       const { will: _published, ...rest } = durable.meta;
       const record = metaRecord(clientId, rest);
       this.#table.apply(record);
-      void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a published will failed'));
+      this.#sessionWrites.persist([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a published will failed'));
     }
   }
 
@@ -919,8 +938,34 @@ export class Broker {
     return false;
   }
 
+  /**
+   * Publishes a message the broker makes itself (a will). Nobody can resend it, so a refusal
+   * while writes are blocked, or an unreachable journal, is not the end: it is published when
+   * the gate opens again (or, with the gate open, after INTERNAL_PUBLISH_RETRY_MS).
+   */
   #publishInternal(message: Message, what: string): void {
-    this.publish(message).catch((error: unknown) => this.#logger.error({ err: error, topic: message.topic }, `publishing the ${what} failed`));
+    this.publish(message).catch((error: unknown) => {
+      const blocked = isShardlineCode(error, WriteGateErrors.writesBlocked.code) || isStoreUnreachable(error);
+      if (this.#closed || !blocked) {
+        this.#logger.error({ err: error, topic: message.topic }, `publishing the ${what} failed`);
+        return;
+      }
+      this.#logger.warn({ topic: message.topic, code: (error as { code?: string }).code }, `publishing the ${what} waits until writes resume`);
+      this.#whenWritable(() => this.#publishInternal(message, what));
+    });
+  }
+
+  /** Calls `retry` once the write gate is open (at once if it is, after a pause). */
+  #whenWritable(retry: () => void): void {
+    if (this.writeGate.open) {
+      this.#clock.setTimeout(() => !this.#closed && retry(), INTERNAL_PUBLISH_RETRY_MS);
+      return;
+    }
+    const off = this.writeGate.onChange((open) => {
+      if (!open) return;
+      off();
+      if (!this.#closed) retry();
+    });
   }
 
   #scheduleWill(clientId: string, will: WillMessage, delayMs: number): void {
@@ -956,7 +1001,7 @@ export class Broker {
       if (pendingWill !== undefined) this.#publishWill(clientId, pendingWill);
       const writes = this.#end(clientId);
       this.#logger.debug({ clientId }, 'session expired');
-      if (writes.length > 0) void this.#sessionWrites.addAll(writes, null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a session expiry failed'));
+      if (writes.length > 0) this.#sessionWrites.persist(writes, null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a session expiry failed'));
     };
     this.#expiryTimers.set(clientId, this.#clock.setTimeout(fire, Math.max(0, Math.min(due, MAX_TIMER_MS))));
   }
@@ -972,7 +1017,11 @@ export class Broker {
     if (this.#closed) return;
     this.#cursorTimer = this.#clock.setTimeout(() => {
       this.#reportDrops();
-      void Promise.all([this.flushCursors(), this.#shared.flush()]).finally(() => this.#scheduleCursorFlush());
+      // Both catch their own failures; a journal outage makes them wait (persist), which only
+      // delays the next round.
+      Promise.all([this.flushCursors(), this.#shared.flush()])
+        .catch((error: unknown) => this.#logger.error({ err: error }, 'flushing cursors failed'))
+        .finally(() => this.#scheduleCursorFlush());
     }, this.#cursorFlushMs);
   }
 
@@ -1015,7 +1064,9 @@ export class Broker {
     }
     this.#dirtyCursors.clear();
     if (writes.length === 0) return this.#cursorWrite;
-    this.#cursorWrite = this.#sessionWrites.addAll(writes, null).catch((error: unknown) => this.#logger.error({ err: error }, 'writing session cursors failed; they are retried on the next change'));
+    // persist: an unreachable journal delays the write (and a PUBREL waiting on it) until the
+    // journal is back, rather than dropping the cursors.
+    this.#cursorWrite = this.#sessionWrites.persist(writes, null).catch((error: unknown) => this.#logger.error({ err: error }, 'writing session cursors failed; they are retried on the next change'));
     return this.#cursorWrite;
   }
 
@@ -1128,6 +1179,8 @@ export class Broker {
       if (this.#isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, session.cursors()));
       sink.close('server-shutting-down');
     }
+    // A journal that is down now would hold the shutdown forever: the last writes get one try.
+    this.#sessionWrites.stopRetrying();
     await Promise.all([...this.#appenders, this.#retainedAppender].map((appender) => appender.drained()));
     await delayedClosed;
     await this.flushCursors();
@@ -1135,4 +1188,8 @@ export class Broker {
     if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
     await this.#sessionWrites.drained();
   }
+}
+
+function isShardlineCode(error: unknown, code: string): boolean {
+  return (error as { code?: unknown } | null)?.code === code;
 }

@@ -7,12 +7,27 @@
 // record (the broker decides what the publisher is told and tells it), then afterBatch for the
 // whole batch (the fan-out). So a publisher's acknowledgement never waits for the fan-out of its
 // batch, and add()'s promise callbacks run after both steps.
+//
+// Writes that must outlive a journal outage (session records, cursors: nobody waits to be told
+// they failed) go through persist(): when the store is unreachable they stay at the head of the
+// queue and are tried again after a backoff, so they are written once the journal is back, in
+// the order they were made. Everything queued behind them waits too (one append in flight keeps
+// the shard's order); add() callers still get the failure once their own batch fails.
 import type { RecordInput } from '../journal/index.js';
-import type { ShardStore } from '../shard-model/index.js';
+import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 
 /** Soft cap on one batch, well under the journal's default maxBatchBytes. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 const ALONE_BYTES = 1024 * 1024;
+/** Backoff of persist() writes while the store is unreachable: doubles from the first to the max. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2_000;
+
+/** The timers persist() waits on (the broker's clock, so tests can drive them). */
+export interface RetryTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
 
 interface Waiting<T, R> {
   record: RecordInput;
@@ -20,6 +35,8 @@ interface Waiting<T, R> {
   bytes: number;
   resolve: (result: R) => void;
   reject: (error: unknown) => void;
+  /** Kept and retried when the store is unreachable (persist()). */
+  persist: boolean;
 }
 
 export class ShardAppender<T, R> {
@@ -27,6 +44,9 @@ export class ShardAppender<T, R> {
   #waitingBytes = 0;
   #inFlight = false;
   #idle: Array<() => void> = [];
+  #failures = 0;
+  #retryTimer: unknown;
+  #retrying = true;
 
   constructor(
     private readonly store: ShardStore,
@@ -38,6 +58,8 @@ export class ShardAppender<T, R> {
      * base offset (item i is at baseOffset + i). Must not throw.
      */
     private readonly afterBatch?: (items: readonly T[], baseOffset: number) => void,
+    /** Needed by persist(); without it persist() behaves like addAll(). */
+    private readonly timers?: RetryTimers,
   ) {}
 
   /** Bytes waiting for the next batch (for publisher backpressure). */
@@ -46,10 +68,10 @@ export class ShardAppender<T, R> {
   }
 
   /** Resolves with onAppended's result once the record is durable. */
-  add(record: RecordInput, item: T): Promise<R> {
+  add(record: RecordInput, item: T, persist = false): Promise<R> {
     const bytes = (record.value?.length ?? 0) + (record.key?.length ?? 0) + 32;
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ record, item, bytes, resolve, reject });
+      this.#waiting.push({ record, item, bytes, resolve, reject, persist });
       this.#waitingBytes += bytes;
       if (!this.#inFlight) this.#flush();
     });
@@ -58,6 +80,24 @@ export class ShardAppender<T, R> {
   /** Appends records that have nothing to dispatch (system-shard writes) in the next batch. */
   async addAll(records: readonly RecordInput[], item: T): Promise<void> {
     await Promise.all(records.map((record) => this.add(record, item)));
+  }
+
+  /**
+   * Like addAll, but an unreachable store does not fail it: the records are retried with
+   * backoff until written (or until stopRetrying(), after which a failure rejects as usual).
+   */
+  async persist(records: readonly RecordInput[], item: T): Promise<void> {
+    await Promise.all(records.map((record) => this.add(record, item, this.timers !== undefined)));
+  }
+
+  /** Shutdown: writes waiting for a retry are tried once more now, and fail if that fails. */
+  stopRetrying(): void {
+    this.#retrying = false;
+    if (this.#retryTimer === undefined) return;
+    this.timers?.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#inFlight = false;
+    this.#flush();
   }
 
   /** Resolves when nothing is waiting or in flight. */
@@ -94,6 +134,7 @@ export class ShardAppender<T, R> {
             entry.reject(error);
           }
         }
+        this.#failures = 0;
         this.afterBatch?.(
           batch.map((entry) => entry.item),
           baseOffset,
@@ -102,10 +143,28 @@ export class ShardAppender<T, R> {
         this.#flush();
       },
       (error: unknown) => {
-        for (const entry of batch) entry.reject(error);
-        this.#inFlight = false;
-        this.#flush();
+        const kept = this.#retrying && this.timers !== undefined && isStoreUnreachable(error) ? batch.filter((entry) => entry.persist) : [];
+        for (const entry of batch) if (!kept.includes(entry)) entry.reject(error);
+        if (kept.length === 0) {
+          this.#inFlight = false;
+          this.#flush();
+          return;
+        }
+        this.#retryLater(kept);
       },
     );
+  }
+
+  /** Puts persist() records back at the head; #inFlight stays set, so later ones queue behind them. */
+  #retryLater(kept: Array<Waiting<T, R>>): void {
+    this.#waiting = [...kept, ...this.#waiting];
+    for (const entry of kept) this.#waitingBytes += entry.bytes;
+    this.#failures += 1;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (this.#failures - 1));
+    this.#retryTimer = (this.timers as RetryTimers).setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#inFlight = false;
+      this.#flush();
+    }, delay);
   }
 }

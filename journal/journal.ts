@@ -206,13 +206,15 @@ export class Journal {
   private startRetention(intervalMs: number): void {
     if (intervalMs <= 0) return;
     // A run that takes longer than the interval (a big compaction) is not stacked up behind:
-    // the next tick is skipped while one runs.
+    // the next tick is skipped while one runs. Both steps log their own failures per shard; the
+    // catch is for anything else (never unhandled).
     let running = false;
     this.retentionTimer = setInterval(() => {
       if (running) return;
       running = true;
-      void this.enforceRetention()
+      this.enforceRetention()
         .then(() => this.compactDue())
+        .catch((error: unknown) => this.options.logger.error({ err: error }, 'housekeeping failed'))
         .finally(() => (running = false));
     }, intervalMs);
     this.retentionTimer.unref();

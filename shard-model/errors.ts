@@ -38,3 +38,14 @@ export const ShardModelErrors = {
     message: (address: string) => `invalid journal server address ${JSON.stringify(address)}: expected host:port, e.g. 127.0.0.1:1771`,
   }),
 };
+
+/**
+ * Whether a store call failed because the store could not be reached (the remote journal down,
+ * restarting, or not answering in time), as opposed to a refusal of the call itself. Callers
+ * that must not lose a write (session records, cursors) retry these after a backoff; the same
+ * call can succeed once the journal is back.
+ */
+export function isStoreUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === ShardModelErrors.remoteUnavailable.code || code === ShardModelErrors.remoteTimeout.code;
+}

@@ -52,7 +52,7 @@ export class DiskWatch {
   static async start(options: DiskWatchOptions): Promise<DiskWatch> {
     const watch = new DiskWatch(options);
     await watch.check();
-    watch.#timer = setInterval(() => void watch.check(), options.intervalMs);
+    watch.#timer = setInterval(() => watch.#checkLogged(), options.intervalMs);
     watch.#timer.unref();
     if (options.broker !== undefined) options.broker.onDiskFull = () => watch.ranOutOfSpace();
     return watch;
@@ -67,7 +67,12 @@ export class DiskWatch {
   ranOutOfSpace(): void {
     this.#ranOutOfSpace = true;
     if (!this.#low) this.#setLow(true, this.#status?.freeBytes ?? 0, this.#status?.thresholdBytes ?? 0, 'an append ran out of disk space (ENOSPC)');
-    void this.check();
+    this.#checkLogged();
+  }
+
+  /** A check nobody awaits: its failure is logged, never left unhandled. */
+  #checkLogged(): void {
+    this.check().catch((error: unknown) => this.options.logger.error({ err: error }, 'measuring the data directory\'s free space failed'));
   }
 
   /** One measurement and decision; concurrent calls share it. */

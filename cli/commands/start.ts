@@ -8,9 +8,11 @@
 // /healthz) on --host:--admin-port, guarded by a bearer token (see adminToken below).
 //
 // Start-up order: open the journal (takes the data directory's lock), serve it over gRPC, open
-// the broker (rebuilds sessions and retained messages from the journal), bind MQTT, bind the
-// admin API, then log the one listening line. A failure at any step undoes the earlier ones and
-// exits 1 with the error.
+// the broker (rebuilds sessions and retained messages from the journal), bind MQTT (and its
+// transports), bind the admin API, then serve MQTT clients and log the one listening line. All
+// or nothing: MQTT connections accepted before the last listener is bound wait unanswered
+// (ConnectionHold), so a failure at any step (a port in use, say) undoes the earlier ones and
+// exits 1 with the error before any client was served.
 // Shutdown order: stop the admin API (no operator action may race the shutdown), stop accepting
 // MQTT connections (TCP, then TLS and WebSocket), close the broker (clients get DISCONNECT 0x8B,
 // in-flight appends finish, cursors written), stop the gRPC server, close the journal (indexes
@@ -24,9 +26,9 @@ import type { Logger } from 'pino';
 import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics, type InboundStats } from '../../engine/admin/metrics.js';
-import { Broker, DelayedPublisher, SysPublisher, systemClock, TopicRewriter, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../../engine/index.js';
+import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../../engine/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, isShardlineError } from '../../journal/index.js';
-import { InboundBudget, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { ConnectionHold, InboundBudget, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import { UsageError, type Command } from '../command.js';
 import { checkTransports } from '../config/transport-settings.js';
@@ -154,6 +156,7 @@ function mqttLimits(settings: StartSettings): MqttLimits {
     maxPublishRate: settings.maxPublishRate,
     maxPublishBytesRate: settings.maxPublishBytesRate,
     maxSubscriptionsPerClient: settings.maxSubscriptionsPerClient,
+    writesBlockedDisconnectSeconds: settings.writesBlockedDisconnectSeconds,
   };
 }
 
@@ -259,9 +262,13 @@ async function changeSettings(settings: StartSettings, changes: Record<string, u
 interface Running {
   /** The limits object every MQTT connection reads (live settings change it in place). */
   limits?: MqttLimits;
+  /** MQTT connections accepted before every listener is bound wait here. */
+  hold: ConnectionHold;
   journal?: Journal;
   journalServer?: JournalServer;
   remoteStore?: ShardStore;
+  /** Broker-only nodes: whether the remote journal answers (the write gate's journal-unavailable). */
+  journalWatch?: JournalWatch;
   broker?: Broker;
   acl?: AclStore;
   sys?: SysPublisher;
@@ -287,7 +294,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
       logger.error({ err: error }, `shutdown: ${what} failed`);
     }
   };
-  const { admin, mqtt, broker, sys, journalServer, remoteStore, journal } = running;
+  const { admin, mqtt, broker, sys, journalServer, remoteStore, journal, journalWatch } = running;
   running.diskWatch?.stop();
   const transports = running.transports ?? [];
   // The admin API first: a kick or a publish must not reach a broker that is closing.
@@ -302,6 +309,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   for (const transport of transports) await step(`stopping the ${transport.name} listener`, () => transport.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
+  journalWatch?.stop();
   if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
   if (journal !== undefined) await step('closing the journal', () => journal.close());
 }
@@ -322,12 +330,16 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
   }
   if (roles.includes('broker')) {
     let store: ShardStore;
+    const writeGate = new WriteGate();
     if (running.journal !== undefined) store = LocalShardStore.over(running.journal);
     else {
       running.remoteStore = await connectRemoteJournal(settings.journal as string, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
-      store = running.remoteStore;
+      // Everything on this node uses the watched store: any call that finds the journal gone
+      // closes the write gate at once, and the watch's probes open it when it is back.
+      running.journalWatch = JournalWatch.start({ store: running.remoteStore, gate: writeGate, clock: systemClock, logger: logger.child({ component: 'journal-watch' }), address: settings.journal as string });
+      store = running.journalWatch.store;
     }
-    running.broker = await Broker.open({ store, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy }).catch((error: unknown) =>
+    running.broker = await Broker.open({ store, writeGate, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
     running.acl = await installAcl(running.broker, store, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));
@@ -344,7 +356,7 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
     running.inboundBudget = new InboundBudget(settings.maxInboundBytes);
     // One registry for every listener (sharedOptions passes it on): one count, one budget.
     const registry = { connected: 0, inboundBudget: running.inboundBudget };
-    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate, registry }).catch((error: unknown) =>
+    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate, registry, hold: running.hold }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve MQTT', error),
     );
     running.transports = [];
@@ -441,7 +453,7 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
 }
 
 async function run(settings: StartSettings, logger: Logger): Promise<number> {
-  const running: Running = {};
+  const running: Running = { hold: new ConnectionHold() };
   let unsubscribe = (): void => undefined;
   const stopped = new Promise<void>((resolve) => {
     unsubscribe = onShutdownSignals(
@@ -458,7 +470,9 @@ async function run(settings: StartSettings, logger: Logger): Promise<number> {
   });
   try {
     await startRoles(settings, logger, running);
+    running.hold.openAll();
   } catch (error) {
+    running.hold.discard();
     await stopAll(running, logger);
     unsubscribe();
     throw error;

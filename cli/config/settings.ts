@@ -107,6 +107,7 @@ export const START_SETTINGS = [
   { key: 'max-publish-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'PUBLISH packets per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 DISCONNECT 0x96, 3.1.1 close' },
   { key: 'max-publish-bytes-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'PUBLISH payload bytes per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 PUBACK/PUBREC 0x97 (QoS 0 dropped), 3.1.1 close' },
   { key: 'max-subscriptions-per-client', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'subscriptions one session may hold, 0 for no limit; past it: SUBACK 0x97 (5.0) / 0x80 (3.1.1) for that filter' },
+  { key: 'writes-blocked-disconnect-seconds', kind: { type: 'integer', min: 1, max: 2_147_483 }, default: 30, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'while writes are blocked (journal unreachable, disk low) an MQTT 3.x QoS 1/2 publish is held unacknowledged; held longer than this, the connection is closed so the client resends after reconnecting (5.0 gets PUBACK/PUBREC 0x80 or 0x97 at once)' },
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
   { key: 'shared-strategy', kind: { type: 'enum', values: SHARED_STRATEGIES }, default: 'round-robin', valueName: 'STRATEGY', group: 'limit', description: `which member of a shared subscription group ($share/GROUP/FILTER) gets each message: ${SHARED_STRATEGIES.join(', ')} (hash of the publisher's client id)` },
   { key: 'acl-default', kind: { type: 'enum', values: ['allow', 'deny'] }, defaultText: 'deny with acl rules in the config file, allow without', valueName: 'POLICY', group: 'node', description: 'allow or deny: what the ACL decides when no rule matches a publish, subscribe or delivery (rules: the acl section of the config file and the $acl shard)' },
@@ -171,6 +172,8 @@ export interface StartSettings {
   maxPublishRate: number;
   maxPublishBytesRate: number;
   maxSubscriptionsPerClient: number;
+  /** MQTT 3.x: seconds a QoS 1/2 publish is held while writes are blocked before the connection closes. */
+  writesBlockedDisconnectSeconds: number;
   dataShards: number;
   sharedStrategy: SharedStrategy;
   /** undefined: deny when the config file has ACL rules, allow when it has none. */
@@ -235,7 +238,7 @@ const ABUSE_LIMIT_KEYS = ['max-connections-per-ip', 'max-connect-rate', 'max-con
 /** Retention and the disk watermark: applied to the data shards and the disk check at once. */
 const DISK_KEYS = ['data-retention', 'data-retention-bytes', 'data-segment-bytes', 'disk-free-min-percent', 'disk-free-min-bytes'] as const;
 
-export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'max-inbound-bytes', 'allow-anonymous', ...ABUSE_LIMIT_KEYS, ...DISK_KEYS] as const satisfies readonly SettingKey[];
+export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'max-inbound-bytes', 'allow-anonymous', 'writes-blocked-disconnect-seconds', ...ABUSE_LIMIT_KEYS, ...DISK_KEYS] as const satisfies readonly SettingKey[];
 export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
 
 export function isLiveSetting(key: string): key is LiveSettingKey {

@@ -371,6 +371,28 @@ describe('admin API without a broker or metrics', () => {
     }
   });
 
+  test('/readyz is 503 with the reasons while the write gate is closed, 200 once it opens', async () => {
+    const { app, broker } = await open();
+    try {
+      broker.writeGate.block('journal-unavailable', 'the journal at 10.0.0.5:1771 does not answer', 1_700_000_000_000);
+      broker.writeGate.block('disk-low', 'free disk 1% below the 5% watermark', 1_700_000_000_500);
+      const blocked = await get(app, '/readyz', {});
+      assertError(blocked, 503, 'SL_ADMIN_NOT_AVAILABLE');
+      assert.deepEqual(blocked.body.blocks, [
+        { reason: 'journal-unavailable', detail: 'the journal at 10.0.0.5:1771 does not answer', since: 1_700_000_000_000 },
+        { reason: 'disk-low', detail: 'free disk 1% below the 5% watermark', since: 1_700_000_000_500 },
+      ]);
+      assert.match(blocked.body.error.message, /journal-unavailable.*disk-low/);
+      broker.writeGate.unblock('journal-unavailable');
+      assert.deepEqual((await get(app, '/readyz', {})).body.blocks.map((block: { reason: string }) => block.reason), ['disk-low']);
+      broker.writeGate.unblock('disk-low');
+      assert.deepEqual(await get(app, '/readyz', {}), { status: 200, body: { status: 'ready' } });
+    } finally {
+      await app.close();
+      await broker.close();
+    }
+  });
+
   test('/readyz is 503 once the broker is closed, and while the store fails', async () => {
     const { app, broker, store } = await open();
     try {

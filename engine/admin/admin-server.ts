@@ -96,6 +96,23 @@ function errors(...statuses: number[]): Record<number, typeof errorBody & { desc
 
 const secured = { security: [{ bearer: [] }] };
 
+/** /readyz's 503: the error, and the write gate's conditions when those are why. */
+const notReadyBody = {
+  ...errorBody,
+  description: AdminErrors.notAvailable.code,
+  properties: {
+    ...errorBody.properties,
+    blocks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['reason', 'detail', 'since'],
+        properties: { reason: { type: 'string', enum: ['journal-unavailable', 'disk-low'] }, detail: { type: 'string' }, since: { type: 'integer', description: 'epoch ms the condition started' } },
+      },
+    },
+  },
+} as const;
+
 const pageQuery = {
   type: 'object',
   properties: {
@@ -433,12 +450,19 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
   app.get('/readyz', {
     schema: {
       tags: ['probes'],
-      summary: 'Readiness: the broker is open and the shard store answers',
-      response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ready'] } } }, ...errors(503) },
+      summary: 'Readiness: the broker is open and accepts publishes, and the shard store answers',
+      response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ready'] } } }, 503: notReadyBody },
     },
-  }, async () => {
+  }, async (_request, reply) => {
     if (broker === undefined && store === undefined) throw AdminErrors.notAvailable.create({}, 'neither the MQTT broker nor the shard store');
     if (broker?.closed === true) throw AdminErrors.notAvailable.create({}, 'the MQTT broker (closed)');
+    // Not ready while the broker refuses publishes, whatever the reason (journal unreachable,
+    // disk low): a load balancer should send publishers elsewhere. The reasons are listed.
+    if (broker !== undefined && !broker.writeGate.open) {
+      const blocks = broker.writeGate.blocks;
+      const message = `the MQTT broker refuses publishes: ${blocks.map((block) => `${block.reason} (${block.detail})`).join('; ')}`;
+      return reply.code(503).send({ error: { code: AdminErrors.notAvailable.code, message }, blocks });
+    }
     if (store !== undefined) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -693,13 +717,17 @@ export class AdminServer {
     this.url = `http://${this.address}`;
   }
 
-  static async start(options: AdminOptions & { host: string; port: number }): Promise<AdminServer> {
+  /** `portSetting`: the setting named when the port is in use (default --admin-port). */
+  static async start(options: AdminOptions & { host: string; port: number; portSetting?: string }): Promise<AdminServer> {
     const app = await createAdminApp(options);
     try {
       await app.listen({ host: options.host, port: options.port });
     } catch (error) {
       await app.close();
-      const reason = error instanceof Error ? `${(error as NodeJS.ErrnoException).code ?? error.name}: ${error.message}` : String(error);
+      const code = (error as NodeJS.ErrnoException).code;
+      const detail = error instanceof Error ? `${code ?? error.name}: ${error.message}` : String(error);
+      // Every node serves the admin API, so two nodes on one machine meet here first.
+      const reason = code === 'EADDRINUSE' ? `${detail}; another node on this machine? pick another with ${options.portSetting ?? '--admin-port'}` : detail;
       throw AdminErrors.listenFailed.withCause(error, {}, `${options.host}:${options.port}`, reason);
     }
     const bound = app.server.address() as AddressInfo;

@@ -189,6 +189,15 @@ function registerBrokerMetrics(registry: Registry, broker: Broker): void {
     },
   });
   new Counter({
+    name: 'shardline_publishes_refused_total',
+    help: 'Publishes refused while writes were blocked (journal unreachable, disk low): QoS 0 dropped, QoS 1/2 refused or held (MQTT 3.x)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(broker.stats.refused);
+    },
+  });
+  new Counter({
     name: 'shardline_session_retention_gap_messages_total',
     help: 'Messages sessions skipped because retention deleted them before they were read (each session resumed at the oldest kept message)',
     labelNames: ['protocol'] as const,

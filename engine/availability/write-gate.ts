@@ -56,9 +56,11 @@ export class WriteGate {
     return () => this.#listeners.delete(listener);
   }
 
-  /** The coded refusal for a write attempted while the gate is closed. */
-  refusal(): Error {
-    return WriteGateErrors.writesBlocked.create({ reasons: this.blocks.map((block) => block.reason) }, this.blocks.map((block) => `${block.reason} (${block.detail})`).join('; '));
+  /** The coded refusal for a write attempted while the gate is closed (`cause`: the failure that found it closed). */
+  refusal(cause?: unknown): Error {
+    const context = { reasons: this.blocks.map((block) => block.reason) };
+    const text = this.blocks.map((block) => `${block.reason} (${block.detail})`).join('; ');
+    return cause === undefined ? WriteGateErrors.writesBlocked.create(context, text) : WriteGateErrors.writesBlocked.withCause(cause, context, text);
   }
 
   #notify(): void {

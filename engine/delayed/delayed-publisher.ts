@@ -67,7 +67,8 @@ export class DelayedPublisher {
   #closed = false;
 
   private constructor(private readonly options: DelayedOptions) {
-    this.#appender = new ShardAppender<string, number>(options.store, DELAYED_SHARD, (_id, offset) => offset);
+    // The clock as retry timers: a tombstone written during a journal outage waits for it (persist).
+    this.#appender = new ShardAppender<string, number>(options.store, DELAYED_SHARD, (_id, offset) => offset, undefined, options.clock);
   }
 
   /** Creates the `$delayed` shard when missing, replays it and arms the timer. */
@@ -182,7 +183,8 @@ export class DelayedPublisher {
     const release = host.publish(message).then(
       async () => {
         try {
-          await this.#appender.add({ key: Buffer.from(pending.id), value: null, timestamp: clock.now() }, pending.id);
+          // persist: the journal may have gone away since the publish; the tombstone waits for it.
+          await this.#appender.persist([{ key: Buffer.from(pending.id), value: null, timestamp: clock.now() }], pending.id);
         } catch (error) {
           // Published already: not again in this run; the next start publishes it once more
           // (at least once), since its record is still live.
@@ -198,7 +200,11 @@ export class DelayedPublisher {
       },
     );
     this.#releasing.add(release);
-    void release.finally(() => this.#releasing.delete(release));
+    // `release` handles its own failure above; this only forgets it once settled.
+    release.then(
+      () => this.#releasing.delete(release),
+      () => this.#releasing.delete(release),
+    );
   }
 
   /** Stops the timer; resolves when the releases under way are recorded. Held messages stay in `$delayed`. */
@@ -206,6 +212,7 @@ export class DelayedPublisher {
     this.#closed = true;
     if (this.#timer !== undefined) this.options.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#appender.stopRetrying();
     await Promise.allSettled([...this.#releasing]);
     await this.#appender.drained();
   }

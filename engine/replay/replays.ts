@@ -85,7 +85,8 @@ export class Replays {
     const job = new ReplayJob(this, session, sink, key, request, options);
     jobs.set(key, job);
     if (request.to === 'live') this.#taps.add(job);
-    void job.run();
+    // run() reports its own failures (host.failed); the catch covers one thrown from finally.
+    job.run().catch((error: unknown) => this.host.failed(session, request.filter, error));
     return 'started';
   }
 

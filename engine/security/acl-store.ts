@@ -46,7 +46,8 @@ export class AclStore {
       if (records.length === 0) break;
       for (const record of records) acl.#apply(record);
     }
-    void acl.#follow();
+    // #follow retries its own failures; the catch keeps anything else from floating.
+    acl.#follow().catch((error: unknown) => logger.error({ err: error }, `following ${ACL_SHARD} stopped`));
     return acl;
   }
 
@@ -116,16 +117,21 @@ export class AclStore {
 
   async #follow(): Promise<void> {
     const signal = this.#abort.signal;
+    // Failures in a row: a journal outage is logged once at error, its retries at debug.
+    let failures = 0;
     while (!signal.aborted) {
       try {
         for await (const record of this.#store.tail(ACL_SHARD, this.#applied, { signal })) {
+          if (failures > 0) this.#logger.info({ failures }, `following ${ACL_SHARD} again`);
+          failures = 0;
           this.#apply(record);
           this.#changed();
         }
         return;
       } catch (error) {
         if (signal.aborted) return;
-        this.#logger.error({ err: error }, `following ${ACL_SHARD} failed; retrying`);
+        failures += 1;
+        this.#logger[failures === 1 ? 'error' : 'debug']({ err: error, failures }, `following ${ACL_SHARD} failed; retrying`);
         await new Promise((resolve) => setTimeout(resolve, TAIL_RETRY_MS).unref());
       }
     }

@@ -581,7 +581,8 @@ export class Session {
         continue;
       }
       stream.reading = true;
-      void this.#readBack(shard, stream);
+      // #readBack handles read failures itself (backoff, retry); anything else is reported the same way.
+      this.#readBack(shard, stream).catch((error: unknown) => this.host.readFailed(this, shard, error, 0));
     }
   }
 

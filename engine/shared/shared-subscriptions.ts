@@ -21,7 +21,7 @@ import type { Message } from '../messages/message.js';
 import { TopicTrie } from '../routing/topic-trie.js';
 import type { DeliveryCursors, SubscriptionOptions } from '../sessions/session-events.js';
 import { Session, type SessionHost } from '../sessions/session.js';
-import { ShardAppender } from '../shard-appender.js';
+import { ShardAppender, type RetryTimers } from '../shard-appender.js';
 import { GROUP_OPTIONS, SharedGroup, type GroupEnvironment } from './shared-group.js';
 import { parseSubscriptionFilter, SHARE_PREFIX } from './shared-filter.js';
 import type { SharedStrategy } from './strategy.js';
@@ -40,6 +40,8 @@ export interface SharedSubscriptionsOptions {
   sessionOf(clientId: string): Session | undefined;
   mayRead(clientId: string, topic: string): boolean;
   delivered(): void;
+  /** Retry timers for cursor writes during a journal outage (without: a failed write is logged and retried on the next change). */
+  timers?: RetryTimers;
 }
 
 /** Why a subscription is refused before it is made. */
@@ -82,7 +84,8 @@ export class SharedSubscriptions {
     const { store } = this.#options;
     const existing = new Set((await store.list()).map((info) => info.name));
     if (!existing.has(SHARED_SHARD)) await store.create(SHARED_SHARD, { compacted: true, segmentBytes: 8 * 1024 * 1024 });
-    this.#writes = new ShardAppender<null, void>(store, SHARED_SHARD, () => undefined);
+    // Group cursors wait out a journal outage (persist) like session cursors.
+    this.#writes = new ShardAppender<null, void>(store, SHARED_SHARD, () => undefined, undefined, this.#options.timers);
     let offset = (await store.info(SHARED_SHARD)).startOffset;
     for (;;) {
       const records = await store.read(SHARED_SHARD, offset, { maxRecords: REPLAY_MAX_RECORDS });
@@ -184,7 +187,8 @@ export class SharedSubscriptions {
     this.#groups.delete(key);
     this.#trie.remove(value.filter, key);
     this.#dirty.delete(key);
-    this.#write([groupRecord(key, null)]);
+    // #write logs its own failure; its promise never rejects.
+    this.#write([groupRecord(key, null)]).catch(() => undefined);
     return undefined;
   }
 
@@ -250,12 +254,13 @@ export class SharedSubscriptions {
 
   #write(records: RecordInput[]): Promise<void> {
     if (records.length === 0) return this.#lastWrite;
-    this.#lastWrite = this.#writes.addAll(records, null).catch((error: unknown) => this.#options.logger.error({ err: error }, 'writing shared subscription group cursors failed; they are retried on the next change'));
+    this.#lastWrite = this.#writes.persist(records, null).catch((error: unknown) => this.#options.logger.error({ err: error }, 'writing shared subscription group cursors failed; they are retried on the next change'));
     return this.#lastWrite;
   }
 
   /** Shutdown: the groups' cursors are written; what was in flight to members is resent after the restart. */
   async close(): Promise<void> {
+    this.#writes.stopRetrying();
     for (const key of this.#groups.keys()) this.#dirty.add(key);
     const written = this.flush();
     // Nothing more is read or routed (the store is about to close).

@@ -74,7 +74,9 @@ export class SysPublisher {
   /** Publishes one round now; resolves when every value is stored. */
   async publishNow(): Promise<void> {
     const { broker, clock, logger, version } = this.options;
-    if (broker.closed) return;
+    // While writes are blocked the round is skipped, not queued: the first round after the
+    // gate opens carries the current values, and a refused round would only log noise.
+    if (broker.closed || !broker.writeGate.open) return;
     const now = clock.now();
     const messages: Message[] = sysValues(broker, version).map(([suffix, value]) => ({
       topic: this.prefix + suffix,

@@ -312,7 +312,8 @@ export class Segment {
 
   release(): void {
     this.references -= 1;
-    if (this.references === 0 && this.retired !== null) void this.finishRetire();
+    // The last reader let go of a retired segment: close it now; a close failure only leaks a handle.
+    if (this.references === 0 && this.retired !== null) this.finishRetire().catch(() => undefined);
   }
 
   /**

@@ -105,11 +105,14 @@ export class JournalGrpcService {
     // already past; the flag still tells.
     if (call.cancelled) stop();
     this.tails.add(entry);
-    void this.pumpTail(call, controller.signal).finally(() => {
-      this.tails.delete(entry);
-      call.off('cancelled', stop);
-      call.off('close', stop);
-    });
+    // pumpTail reports its own failures to the call; the catch keeps anything else from floating.
+    this.pumpTail(call, controller.signal)
+      .catch((error: unknown) => this.options.logger.error({ err: error }, 'tail stream failed'))
+      .finally(() => {
+        this.tails.delete(entry);
+        call.off('cancelled', stop);
+        call.off('close', stop);
+      });
   }
 
   /** Copies records from the journal's tail to the call until either side ends it. */

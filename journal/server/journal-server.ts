@@ -26,6 +26,8 @@ export interface JournalServerOptions {
   /** 0 picks a free port. */
   port: number;
   logger?: Logger;
+  /** The setting that names the port, quoted when it is in use (default --grpc-port). */
+  portSetting?: string;
 }
 
 export class JournalServer {
@@ -51,7 +53,7 @@ export class JournalServer {
     boundPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(requested, ServerCredentials.createInsecure(), (error, port) => {
         if (error === null) resolve(port);
-        else reject(JournalServerErrors.listenFailed.withCause(error, { host, port: options.port }, requested, describeBindFailure(error, options.port)));
+        else reject(JournalServerErrors.listenFailed.withCause(error, { host, port: options.port }, requested, describeBindFailure(error, options.port, options.portSetting ?? '--grpc-port')));
       });
     }).catch((error: unknown) => {
       server.forceShutdown();
@@ -99,11 +101,11 @@ export class JournalServer {
 }
 
 /** grpc-js words a bind failure as "No address added out of total 1 resolved errors: [...]"; say what it means. */
-function describeBindFailure(error: Error, port: number): string {
+function describeBindFailure(error: Error, port: number, portSetting: string): string {
   const errno = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(error.message)?.[1];
   switch (errno) {
     case 'EADDRINUSE':
-      return `port ${port} is already in use by another process (EADDRINUSE)`;
+      return `port ${port} is already in use by another process (EADDRINUSE); pick another with ${portSetting}`;
     case 'EACCES':
       return `permission denied, ports below 1024 need privileges (EACCES)`;
     case 'EADDRNOTAVAIL':

@@ -290,7 +290,10 @@ export class Shard {
 
   private startTimers(): void {
     if (this.config.durability !== 'interval') return;
-    this.intervalTimer = setInterval(() => void this.syncIfDirty(), this.config.fsyncIntervalMs);
+    // syncIfDirty records its own failure (later appends see it); nothing may float unhandled.
+    this.intervalTimer = setInterval(() => {
+      this.syncIfDirty().catch((error: unknown) => this.context.logger.error({ shard: this.name, err: error }, 'interval fdatasync failed'));
+    }, this.config.fsyncIntervalMs);
     this.intervalTimer.unref();
   }
 
@@ -354,7 +357,8 @@ export class Shard {
       return new Promise<AppendResult>((resolve, reject) => {
         this.pending.push({ queuedAt: performance.now(), batch, lastOffsetDelta: records.length - 1, epoch, resolve, reject });
         this.pendingBytes += batch.length;
-        void this.drain();
+        // writeGroup settles every append it takes; a failure past that is logged, not left floating.
+        this.drain().catch((error: unknown) => this.context.logger.error({ shard: this.name, err: error }, 'append writer failed'));
       });
     } catch (error) {
       return Promise.reject(error);

@@ -28,6 +28,7 @@ import { hasAuthenticationMethod, validatePacket, type Collected, type UserPrope
 import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead, encodePublishWithProperties, type OutboundPublishProperties } from './publish-encoder.js';
+import { DEFAULT_WRITES_BLOCKED_DISCONNECT_SECONDS, isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
@@ -44,6 +45,8 @@ export interface MqttLimits extends Partial<AbuseLimits> {
   /** 0: use the client's keep-alive. */
   serverKeepAlive: number;
   maxConnections: number;
+  /** MQTT 3.x: how long a QoS 1/2 publish is held while writes are blocked before the connection is closed; default 30. */
+  writesBlockedDisconnectSeconds?: number;
 }
 
 export interface Transport {
@@ -123,6 +126,21 @@ interface PendingAck {
   packet: Packet | undefined;
   /** The message acknowledged: its deliveries to this same client wait for the ack. */
   message: Message | undefined;
+}
+
+/** An inbound publish on its way to the journal (or held while writes are blocked). */
+interface PendingPublish {
+  message: Message;
+  ack: PendingAck | undefined;
+  qos: QoS;
+  messageId: number;
+  /** Bytes counted in the publish backlog until it is settled. */
+  size: number;
+  /** QoS 2: settles the inbound flow's entry (true: stored). */
+  storedQos2: ((stored: boolean) => void) | undefined;
+  sequence: number;
+  /** Its packet's inbound budget, held until the message is stored (or given up). */
+  budget: InboundReservation | undefined;
 }
 
 export class MqttConnection implements DeliverySink {
@@ -489,6 +507,9 @@ export class MqttConnection implements DeliverySink {
     } catch (error) {
       this.#count(false);
       this.#clientId = '';
+      // A session that must be written (persistent, or ending an old one) cannot start while
+      // writes are blocked: "server unavailable" (5.0 0x88, 3.x 0x03) says to come back later.
+      if (!this.broker.writeGate.open) return this.#refuse(ReasonCode.ServerUnavailable, `the session cannot be stored now (${this.broker.writeGate.blocks.map((block) => block.reason).join(', ')})`);
       throw error;
     }
     const autoSubscribed = await this.#autoSubscribe(result.session);
@@ -664,7 +685,8 @@ export class MqttConnection implements DeliverySink {
       // already, or being stored. PUBREC again (MQTT 4.3.3) on this connection, once stored.
       const pubrec = (): void => this.#send({ cmd: 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
       if (known === true) pubrec();
-      else void known.then((stored) => stored && pubrec());
+      // `known` never rejects (it resolves false when storing failed); the handler is for the rule.
+      else known.then((stored) => stored && pubrec(), (error: unknown) => this.#internalError(error));
       return;
     }
     if (qos > 0) {
@@ -704,48 +726,123 @@ export class MqttConnection implements DeliverySink {
     this.#publishBacklog += size;
     if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES) this.#pause(Pause.Backlog, true);
     this.#publishesPending += 1;
+    this.#publishSequence += 1;
     // Its packet's bytes stay counted in the inbound budget until the message is stored: the
     // journal's copy is made and the packet's can go.
-    let held = this.#handling;
+    const budget = this.#handling;
     this.#handling = undefined;
-    const releaseHeld = (): void => {
-      if (held !== undefined) this.registry.inboundBudget?.release(held);
-      held = undefined;
-    };
+    this.#store({ message, ack, qos, messageId, size, storedQos2, sequence: this.#publishSequence, budget });
+  }
+
+  /** Arrival order of this connection's publishes (held ones are retried in it). */
+  #publishSequence = 0;
+
+  #releaseBudget(pending: PendingPublish): void {
+    if (pending.budget !== undefined) this.registry.inboundBudget?.release(pending.budget);
+    pending.budget = undefined;
+  }
+
+  #store(pending: PendingPublish): void {
     let stored = false;
     // Called once the message is durable, before any subscriber is handed it (engine/broker.ts):
     // the ack does not wait for the fan-out.
     const onStored = (matched: boolean): void => {
       stored = true;
-      releaseHeld();
+      const { ack, qos, messageId } = pending;
+      this.#releaseBudget(pending);
       if (qos === 2) {
-        inboundQos2.set(messageId, true);
-        storedQos2?.(true);
+        this.#session?.inboundQos2.set(messageId, true);
+        pending.storedQos2?.(true);
       }
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
     };
-    this.broker.publish(message, onStored).then(
-      () => this.#publishDone(size),
+    this.broker.publish(pending.message, onStored).then(
+      () => this.#publishDone(pending.size),
       (error: unknown) => {
-        releaseHeld();
-        this.#publishDone(size);
-        if (stored) {
-          this.logger.error({ err: error, clientId: this.#clientId, topic }, 'a stored publish failed afterwards');
-          return;
-        }
-        if (qos === 2) {
-          inboundQos2.delete(messageId);
-          storedQos2?.(false);
-        }
-        const code = (error as { code?: string }).code;
-        this.logger.warn({ err: error, clientId: this.#clientId, topic }, 'publish failed');
-        if (ack === undefined) return;
-        if (this.#version !== 5) return this.#fail(ReasonCode.UnspecifiedError, 'the message could not be stored');
-        const refusal = delayedRefusal(code);
-        if (refusal !== undefined) return this.#completeAck(ack, qos, messageId, refusal, (error as Error).message);
-        this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
+        if (!stored) return this.#storeFailed(pending, error);
+        this.#publishDone(pending.size);
+        this.logger.error({ err: error, clientId: this.#clientId, topic: pending.message.topic }, 'a stored publish failed afterwards');
       },
     );
+  }
+
+  #storeFailed(pending: PendingPublish, error: unknown): void {
+    const { ack, qos, messageId, message } = pending;
+    const blocked = isWritesBlocked(error);
+    // 3.x has no failure ack: the publish waits for the gate instead (write-refusal.ts).
+    if (blocked && ack !== undefined && this.#version !== 5 && this.#state !== 'closed') return this.#hold(pending);
+    this.#releaseBudget(pending);
+    this.#publishDone(pending.size);
+    if (qos === 2) {
+      this.#session?.inboundQos2.delete(messageId);
+      pending.storedQos2?.(false);
+    }
+    const code = (error as { code?: string }).code;
+    if (blocked) {
+      // The node logs the gate's changes; one line per refused publish would flood the log.
+      this.logger.debug({ clientId: this.#clientId, topic: message.topic, qos, code }, 'publish refused: writes are blocked');
+      if (ack !== undefined) this.#completeAck(ack, qos, messageId, writesBlockedReasonCode(error), (error as Error).message);
+      return;
+    }
+    this.logger.warn({ err: error, clientId: this.#clientId, topic: message.topic }, 'publish failed');
+    if (ack === undefined) return;
+    if (this.#version !== 5) return this.#fail(ReasonCode.UnspecifiedError, 'the message could not be stored');
+    const refusal = delayedRefusal(code);
+    if (refusal !== undefined) return this.#completeAck(ack, qos, messageId, refusal, (error as Error).message);
+    this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
+  }
+
+  // ---- 3.x publishes held while writes are blocked -----------------------------------------
+
+  #held: PendingPublish[] | undefined;
+  #heldTimer: unknown;
+  #heldUnsubscribe: (() => void) | undefined;
+
+  /**
+   * Keeps a refused 3.x QoS 1/2 publish unacknowledged until the write gate opens, then stores
+   * it (its ack keeps its place in the ack queue). Held ones count toward the inbound in-flight
+   * bound, so a client that keeps publishing is paused, not buffered without limit. If the gate
+   * stays closed past writes-blocked-disconnect-seconds, the connection closes and the client
+   * resends everything unacknowledged after reconnecting.
+   */
+  #hold(pending: PendingPublish): void {
+    (this.#held ??= []).push(pending);
+    if (this.#heldUnsubscribe === undefined) {
+      const seconds = this.limits.writesBlockedDisconnectSeconds ?? DEFAULT_WRITES_BLOCKED_DISCONNECT_SECONDS;
+      this.logger.debug({ clientId: this.#clientId, disconnectAfterSeconds: seconds }, 'holding publishes until writes resume');
+      this.#heldUnsubscribe = this.broker.writeGate.onChange((open) => open && this.#releaseHeld());
+      this.#heldTimer = this.clock.setTimeout(() => this.#fail(ReasonCode.UnspecifiedError, `writes blocked for more than ${seconds} s; resend after reconnecting`), seconds * 1000);
+    }
+    // The gate may have opened between the refusal and now.
+    if (this.broker.writeGate.open) this.#releaseHeld();
+  }
+
+  #releaseHeld(): void {
+    const held = (this.#held ?? []).sort((a, b) => a.sequence - b.sequence);
+    this.#stopHolding();
+    for (const pending of held) this.#store(pending);
+  }
+
+  #stopHolding(): void {
+    this.#held = undefined;
+    this.#heldUnsubscribe?.();
+    this.#heldUnsubscribe = undefined;
+    if (this.#heldTimer !== undefined) this.clock.clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+  }
+
+  /** The connection ended: held publishes are forgotten (the client resends them on its next connection). */
+  #dropHeld(): void {
+    const held = this.#held ?? [];
+    this.#stopHolding();
+    for (const pending of held) {
+      this.#releaseBudget(pending);
+      this.#publishDone(pending.size);
+      if (pending.qos === 2) {
+        this.#session?.inboundQos2.delete(pending.messageId);
+        pending.storedQos2?.(false);
+      }
+    }
   }
 
   /**
@@ -1092,6 +1189,7 @@ export class MqttConnection implements DeliverySink {
     const wasState = this.#state;
     if (wasState === 'closed') return;
     this.#state = 'closed';
+    this.#dropHeld();
     this.clock.clearTimeout(this.#timer);
     this.#releaseReceiving();
     this.transport.end();
@@ -1214,6 +1312,7 @@ export class MqttConnection implements DeliverySink {
     // The broker already moved or closed the session: no will, no disconnect bookkeeping.
     this.#count(false);
     this.#state = 'closed';
+    this.#dropHeld();
     this.clock.clearTimeout(this.#timer);
     this.#releaseReceiving();
     this.transport.end();

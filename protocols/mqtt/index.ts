@@ -7,3 +7,4 @@ export { MqttErrors } from './errors.js';
 export { DEFAULT_MQTT_PORT, MqttServer, type MqttServerOptions } from './server.js';
 export { CLIENT_AUTH_MODES, loadTls, type ClientAuth, type TlsFiles, type TlsListener } from './tls.js';
 export { DEFAULT_WS_PATH, MqttWebSocketServer, type MqttWebSocketServerOptions } from './websocket.js';
+export { ConnectionHold } from './connection-hold.js';

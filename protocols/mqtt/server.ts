@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
 import { AbuseControl } from './abuse.js';
 import { MqttErrors } from './errors.js';
+import type { ConnectionHold } from './connection-hold.js';
 import { GatheringWriter } from './gathering-writer.js';
 import { remoteAddressOf } from './remote-address.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
@@ -31,6 +32,8 @@ export interface MqttServerOptions {
   portSetting?: string;
   /** Abuse limits shared by a node's listeners; default: this server's own, over `limits`. */
   abuse?: AbuseControl;
+  /** Holds accepted connections until every listener of the node is bound (connection-hold.ts); none: served at once. */
+  hold?: ConnectionHold;
 }
 
 export class MqttServer {
@@ -86,12 +89,14 @@ export class MqttServer {
     }
     const bound = server.address() as { address: string; port: number };
     const mqtt = new MqttServer(server, options, bound.address, bound.port);
-    if (tls === undefined) server.on('connection', (socket: Socket) => mqtt.#accept(socket));
+    const hold = options.hold;
+    const accept = (socket: Socket): void => (hold === undefined ? mqtt.#accept(socket) : hold.admit(socket, () => mqtt.#accept(socket)));
+    if (tls === undefined) server.on('connection', accept);
     else {
       mqtt.#rawSockets = trackRawSockets(server as TlsServer);
       server.on('secureConnection', (socket: TLSSocket) => {
         const refusal = tlsRefusal(socket, tls.clientAuth);
-        if (refusal === undefined) mqtt.#accept(socket);
+        if (refusal === undefined) accept(socket);
         else {
           options.logger.debug({ remote: remoteAddressOf(socket) }, refusal);
           socket.destroy();

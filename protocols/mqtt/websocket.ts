@@ -118,7 +118,11 @@ export class MqttWebSocketServer {
       response.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
       response.end(`MQTT over WebSocket: open a WebSocket to ${websocket.path} with the subprotocol "mqtt"\n`);
     });
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => websocket.#upgrade(request, socket as Socket, head));
+    const hold = options.hold;
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (hold === undefined) websocket.#upgrade(request, socket as Socket, head);
+      else hold.admit(socket, () => websocket.#upgrade(request, socket as Socket, head));
+    });
     server.on('error', (error) => options.logger.error({ err: error }, 'MQTT WebSocket listener error'));
     if (options.tls !== undefined) {
       websocket.#rawSockets = trackRawSockets(server as TlsServer);

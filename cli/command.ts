@@ -20,6 +20,9 @@ export interface Command {
 
 export class UsageError extends Error {}
 
+/** The data directory when --data-dir is not given: `shardline start`'s default, for the shard tools too. */
+export const DEFAULT_DATA_DIR = './data';
+
 /**
  * The first `--name` in argv that the command does not know, with the known flag it most likely
  * meant; null when every long flag is known. Stops at `--`, after which words are positionals.

@@ -169,6 +169,7 @@ describe('shardline ctl against the admin API', () => {
     assert.equal(overview.code, 0, overview.stderr);
     assert.match(overview.stdout, /^node\s+node-ctl$/m);
     assert.match(overview.stdout, /^connections\s+2$/m);
+    assert.match(overview.stdout, /^\$SYS\s+in \d+, out \d+, retained \d+ \(broker statistics, not counted above\)$/m, 'the $SYS line apart');
     const nodes = await ctl(['node', 'list', '--json'], env);
     assert.equal(nodes.code, 0, nodes.stderr);
     assert.deepEqual((JSON.parse(nodes.stdout) as { items: Array<{ id: string; self: boolean }> }).items.map((node) => [node.id, node.self]), [['node-ctl', true]]);

@@ -53,10 +53,12 @@ const overviewCommand = ctlCommand({
   description: `
 Prints the node's summary: uptime, MQTT connections, sessions, subscriptions and retained
 messages, message and byte counters since start, dropped messages by reason, and message
-rates over the last ~10 seconds.`,
+rates over the last ~10 seconds. These count client traffic only; the broker's own
+$SYS/... statistics messages are on the "$SYS" line apart.`,
   details: `--json prints GET /api/overview: node, version, uptimeSeconds, connections, sessions,
 subscriptions, retained, messagesIn, messagesOut, bytesIn, dropped {reason: count},
-rates {messagesInPerSecond, messagesOutPerSecond}.`,
+rates {messagesInPerSecond, messagesOutPerSecond}, sys {messagesIn, messagesOut, bytesIn, bytesOut,
+retained} ($SYS statistics messages, not in the other counts).`,
   run: (context) =>
     show<Overview>(context, '/api/overview', {}, (overview) => {
       const node = typeof overview.node === 'string' ? overview.node : overview.node?.id;
@@ -76,6 +78,7 @@ rates {messagesInPerSecond, messagesOutPerSecond}.`,
         ['dropped', dropped.length === 0 ? '-' : dropped.join(', ')],
         ['rate in', rate(overview.rates?.messagesInPerSecond)],
         ['rate out', rate(overview.rates?.messagesOutPerSecond)],
+        ['$SYS', overview.sys == null ? '-' : `in ${overview.sys.messagesIn}, out ${overview.sys.messagesOut}, retained ${overview.sys.retained} (broker statistics, not counted above)`],
       ]);
     }),
 });

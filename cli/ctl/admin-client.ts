@@ -159,6 +159,8 @@ export interface Overview {
   bytesIn: number | null;
   dropped: Record<string, number> | null;
   rates?: { messagesInPerSecond: number; messagesOutPerSecond: number };
+  /** The broker's own $SYS statistics messages, not counted in the fields above. */
+  sys?: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number; retained: number } | null;
 }
 
 export interface NodeItem {

@@ -203,7 +203,8 @@ const nullableCount = { type: ['integer', 'null'], description: 'null on a node 
 
 const overviewBody = {
   type: 'object',
-  required: ['node', 'version', 'uptimeSeconds', 'connections', 'sessions', 'subscriptions', 'retained', 'messagesIn', 'messagesOut', 'bytesIn', 'dropped', 'rates'],
+  required: ['node', 'version', 'uptimeSeconds', 'connections', 'sessions', 'subscriptions', 'retained', 'messagesIn', 'messagesOut', 'bytesIn', 'dropped', 'rates', 'sys'],
+  description: 'retained, messagesIn, messagesOut, bytesIn and rates count client traffic only; the broker\'s own $SYS statistics messages are in sys',
   properties: {
     node: { type: 'string', description: 'node id' },
     version: { type: 'string' },
@@ -224,6 +225,12 @@ const overviewBody = {
       required: ['messagesInPerSecond', 'messagesOutPerSecond'],
       description: 'over the last ~10 s',
       properties: { messagesInPerSecond: { type: 'number' }, messagesOutPerSecond: { type: 'number' } },
+    },
+    sys: {
+      type: ['object', 'null'],
+      description: 'the broker\'s own $SYS/... statistics messages, not counted in the fields above; null on a node without the MQTT broker',
+      required: ['messagesIn', 'messagesOut', 'bytesIn', 'bytesOut', 'retained'],
+      properties: { messagesIn: { type: 'integer' }, messagesOut: { type: 'integer' }, bytesIn: { type: 'integer' }, bytesOut: { type: 'integer' }, retained: { type: 'integer' } },
     },
   },
 } as const;
@@ -442,6 +449,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
     schema: { tags: ['node'], summary: 'Counts, totals and rates of this node', ...secured, response: { 200: overviewBody, ...errors(401) } },
   }, async () => {
     const stats = broker?.stats;
+    const retained = broker?.retainedCounts();
     return {
       node: node.id,
       version: node.version,
@@ -449,12 +457,13 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
       connections: broker === undefined ? null : broker.onlineCount,
       sessions: broker === undefined ? null : broker.sessions().length,
       subscriptions: broker === undefined ? null : broker.subscriptions().length,
-      retained: broker === undefined ? null : broker.retained.size,
+      retained: retained?.client ?? null,
       messagesIn: stats?.messagesIn ?? null,
       messagesOut: stats?.messagesOut ?? null,
       bytesIn: stats?.bytesIn ?? null,
       dropped: stats === undefined ? null : { ...stats.dropped },
       rates: sampler?.rates() ?? { messagesInPerSecond: 0, messagesOutPerSecond: 0 },
+      sys: stats === undefined || retained === undefined ? null : { ...stats.sys, retained: retained.sys },
     };
   });
 

@@ -4,7 +4,9 @@
 // the page is served by the admin server, asks for the token, and with it shows a connected
 // mqtt.js client on the overview and the clients page; kicking it from the clients page
 // disconnects it and the counts drop; the shards page lists the MQTT data shards and the shard
-// browser shows the record a client published, from an offset and from a time range.
+// browser shows the record a client published, from an offset and from a time range; the
+// broker's own $SYS statistics are shown apart (their card) and counted neither in "Messages in"
+// nor on the Topics page.
 // Method: playwright-core driving /usr/bin/chromium (installed by .ci/run; missing Chromium
 // fails the test rather than skipping it), a `shardline start` from tests/support/broker-process.ts,
 // an mqtt.js client. One screenshot per page goes to .test-output/dashboard/ for a human to look at.

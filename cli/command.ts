@@ -1,6 +1,8 @@
 // The shape of a `shardline` subcommand and the shared argument handling: every command gets
-// --help, and a bad flag is answered with what was wrong and the usage, exit code 2.
+// --help, and a bad flag is answered with what was wrong (with a "did you mean" for a misspelt
+// flag) and a one-line pointer to --help, exit code 2.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { closest } from './config/settings.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -18,12 +20,36 @@ export interface Command {
 
 export class UsageError extends Error {}
 
+/** The data directory when --data-dir is not given: `shardline start`'s default, for the shard tools too. */
+export const DEFAULT_DATA_DIR = './data';
+
+/**
+ * The first `--name` in argv that the command does not know, with the known flag it most likely
+ * meant; null when every long flag is known. Stops at `--`, after which words are positionals.
+ */
+export function unknownFlag(options: OptionSpec, argv: readonly string[]): { flag: string; guess: string | undefined } | null {
+  const known = [...Object.keys(options), 'help'];
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (!arg.startsWith('--')) continue;
+    const name = arg.slice(2).split('=', 1)[0] ?? '';
+    if (known.includes(name)) continue;
+    const guess = closest(name, known);
+    return { flag: `--${name}`, guess: guess === undefined ? undefined : `--${guess}` };
+  }
+  return null;
+}
+
 export function parseCommandArgs(command: Command, argv: string[]): { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[]; help: boolean } {
+  const unknown = unknownFlag(command.options, argv);
+  if (unknown !== null) throw new UsageError(`unknown flag ${unknown.flag}${unknown.guess === undefined ? '' : ` (did you mean ${unknown.guess}?)`}`);
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: command.allowPositionals ?? false, strict: true });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    // node:util's messages end with advice about '--' that does not apply here; keep the first sentence.
+    const message = (error as Error).message;
+    throw new UsageError(message.split(/\. (?=To specify)/)[0] ?? message);
   }
   const { help, ...values } = parsed.values as Record<string, string | boolean | undefined> & { help?: boolean };
   return { values, positionals: parsed.positionals, help: help === true };

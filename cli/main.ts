@@ -1,13 +1,24 @@
 #!/usr/bin/env node
-// `shardline`: finds the subcommand from the leading words and runs it.
+// `shardline`: finds the subcommand from the leading words and runs it. A usage error prints
+// one line saying what was wrong (with a "did you mean" for a misspelt command or flag) and one
+// line pointing at --help, never the whole help text.
 import { isShardlineError } from '../journal/index.js';
 import { parseCommandArgs, UsageError, type Command } from './command.js';
 import { commands } from './commands/index.js';
+import { closest } from './config/settings.js';
+import { packageInfo, satisfiesNodeRange } from './package-info.js';
 
 function overview(): string {
   const width = Math.max(...commands.map((command) => command.path.join(' ').length));
   const lines = commands.map((command) => `  shardline ${command.path.join(' ').padEnd(width)}  ${command.summary}`);
-  return ['Shardline: a multi-protocol message queue built on a shard journal.', '', 'Usage:', ...lines, '', 'Run `shardline COMMAND --help` for a command\'s flags.'].join('\n');
+  return [
+    'Shardline: a multi-protocol message queue built on a shard journal.',
+    '',
+    'Usage:',
+    ...lines,
+    '',
+    'Run `shardline COMMAND --help` for a command\'s flags; `shardline --version` prints the version.',
+  ].join('\n');
 }
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | null {
@@ -19,7 +30,28 @@ function findCommand(argv: string[]): { command: Command; rest: string[] } | nul
   return best === null ? null : { command: best, rest: argv.slice(best.path.length) };
 }
 
+/** The message for words that name no command: the closest command path, if one is close. */
+function unknownCommandMessage(argv: string[]): string {
+  const words = argv.filter((word) => !word.startsWith('-'));
+  const paths = commands.map((command) => command.path.join(' '));
+  // Longest reading first: `shard lsit` → `shard list`, `shrad list` → `shard list`, `strat` → `start`.
+  let guess: string | undefined;
+  for (let length = Math.min(words.length, 4); length >= 1 && guess === undefined; length -= 1) {
+    guess = closest(words.slice(0, length).join(' '), paths.filter((path) => path.split(' ').length === length));
+  }
+  return `shardline: unknown command "${words.join(' ')}"${guess === undefined ? '' : ` (did you mean "shardline ${guess}"?)`}\nRun \`shardline --help\` for the commands.\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  const { version, nodeRange } = packageInfo();
+  if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
+    process.stdout.write(`shardline ${version}\n`);
+    return 0;
+  }
+  if (!satisfiesNodeRange(process.versions.node, nodeRange)) {
+    process.stderr.write(`shardline: Node.js ${process.versions.node} is not supported; this version needs Node.js ${nodeRange} (package.json engines)\n`);
+    return 1;
+  }
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(`${overview()}\n`);
     return argv.length === 0 ? 2 : 0;
@@ -27,10 +59,16 @@ export async function main(argv: string[]): Promise<number> {
   const found = findCommand(argv);
   if (found === null) {
     const group = commands.filter((command) => command.path[0] === argv[0]);
-    process.stderr.write(`shardline: unknown command "${argv.join(' ')}"\n\n${group.length > 0 ? group.map((c) => `  shardline ${c.path.join(' ')}  ${c.summary}`).join('\n') : overview()}\n`);
+    if (argv.length === 1 && group.length > 0) {
+      // `shardline shard`: the group's commands are the useful answer (a few lines).
+      process.stderr.write(`shardline ${argv[0]}: which one?\n${group.map((c) => `  shardline ${c.path.join(' ')}  ${c.summary}`).join('\n')}\n`);
+      return 2;
+    }
+    process.stderr.write(unknownCommandMessage(argv));
     return 2;
   }
   const { command, rest } = found;
+  const name = `shardline ${command.path.join(' ')}`;
   try {
     const { values, positionals, help } = parseCommandArgs(command, rest);
     if (help) {
@@ -40,11 +78,11 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(values, positionals);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`shardline ${command.path.join(' ')}: ${error.message}\n\n${command.usage.trim()}\n`);
+      process.stderr.write(`${name}: ${error.message}\nRun \`${name} --help\` for the flags.\n`);
       return 2;
     }
     if (isShardlineError(error)) {
-      process.stderr.write(`shardline ${command.path.join(' ')}: ${error.message} [${error.code}]\n`);
+      process.stderr.write(`${name}: ${error.message} [${error.code}]\n`);
       return 1;
     }
     throw error;

@@ -124,6 +124,7 @@ async function overviewPage() {
   const cards = [
     ['ov-connections', 'Connections'], ['ov-sessions', 'Sessions'], ['ov-subscriptions', 'Subscriptions'], ['ov-retained', 'Retained'],
     ['ov-in', 'Messages in'], ['ov-out', 'Messages out'], ['ov-bytes', 'Bytes in'], ['ov-dropped', 'Dropped'], ['ov-uptime', 'Uptime'],
+    ['ov-sys', '$SYS messages in / out / retained (broker statistics, not counted in the others)'],
   ];
   const rateCanvas = el('canvas', { id: 'chart-rate', 'aria-label': 'message rate' });
   const connectionsCanvas = el('canvas', { id: 'chart-connections', 'aria-label': 'connections' });
@@ -165,6 +166,7 @@ async function overviewPage() {
       { label: 'Shard', mono: true, cell: ([name]) => name },
       { label: 'Size', cell: ([, bytes]) => formatBytes(bytes) },
     ], Object.entries(overview.shardBytes ?? {}), ([name]) => ({ 'data-shard-bytes': name })));
+    set('ov-sys', overview.sys == null ? '–' : `${overview.sys.messagesIn} / ${overview.sys.messagesOut} / ${overview.sys.retained}`);
     remember(history.rateIn, overview.rates.messagesInPerSecond);
     remember(history.rateOut, overview.rates.messagesOutPerSecond);
     remember(history.connections, overview.connections);
@@ -217,12 +219,15 @@ async function clientsPage() {
 async function topicsPage() {
   const filter = el('input', { id: 'retained-filter', value: '#', placeholder: 'MQTT filter' });
   const topics = el('div', { id: 'topic-list' });
+  const sysNote = el('p', { id: 'topic-sys-note', class: 'note' });
   const retained = el('div', { id: 'retained-list' });
   const load = async () => {
-    const [topicPage, retainedPage] = await Promise.all([
+    const [topicPage, retainedPage, overview] = await Promise.all([
       api('/api/mqtt/topics?limit=1000'),
       api(`/api/mqtt/retained?limit=1000&filter=${encodeURIComponent(filter.value || '#')}`),
+      api('/api/overview'),
     ]);
+    sysNote.textContent = overview.sys == null ? '' : `Client topics only. The broker's own $SYS/… statistics (${overview.sys.messagesIn} messages published, ${overview.sys.retained} retained) are counted apart; filter $SYS/# to see them retained.`;
     topics.replaceChildren(table([{ label: 'Topic', mono: true, cell: (t) => t.topic }, { label: 'Messages', cell: (t) => t.messages }], topicPage.items));
     retained.replaceChildren(table([
       { label: 'Topic', mono: true, cell: (r) => r.topic },
@@ -238,7 +243,7 @@ async function topicsPage() {
     await api(`/api/mqtt/retained/${encodeURIComponent(topic)}`, { method: 'DELETE' });
     await load();
   };
-  view.replaceChildren(el('h1', {}, 'Topics'), topics, el('h2', {}, 'Retained messages'),
+  view.replaceChildren(el('h1', {}, 'Topics'), sysNote, topics, el('h2', {}, 'Retained messages'),
     el('div', { class: 'toolbar' }, el('label', {}, 'Filter', filter), el('button', { type: 'button', onclick: () => load().catch(report) }, 'Show')), retained);
   await load();
 }

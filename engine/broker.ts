@@ -161,6 +161,16 @@ export interface BrokerStats {
   retentionGapMessages: number;
   /** Publishes refused because writes were blocked (the write gate closed: journal unreachable, disk low). */
   refused: number;
+  /**
+   * The broker's own `$SYS/...` statistics messages, counted here and not in the totals above
+   * (nor in the per-topic counts), so an idle node shows no client traffic.
+   */
+  sys: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number };
+}
+
+/** Topics of the broker's own statistics (engine/sys), counted apart from client traffic. */
+export function isSysTopic(topic: string): boolean {
+  return topic.startsWith('$SYS/');
 }
 
 export class Broker {
@@ -189,9 +199,10 @@ export class Broker {
   #closed = false;
   /** Conditions that stop publishes (journal unreachable, disk low); set by the node runtime. */
   readonly writeGate: WriteGate;
-  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 }, retentionGapMessages: 0, refused: 0 };
+  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 }, retentionGapMessages: 0, refused: 0, sys: { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 } };
   readonly #topicCounts = new Map<string, number>();
-  readonly #startedAt = Date.now();
+  /** From the injected clock (wall time in production), so uptime is exact under a test clock. */
+  readonly #startedAt: number;
   readonly #host: SessionHost;
   /** Replaceable at run time (users and rules changed by an operator apply at once). */
   access: AccessPolicy;
@@ -209,6 +220,7 @@ export class Broker {
     this.#store = options.store;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
+    this.#startedAt = this.#clock.now();
     this.#cursorFlushMs = options.cursorFlushMs ?? 100;
     const dataShards = (): number => this.#dataShards.length;
     this.#host = {
@@ -498,9 +510,14 @@ export class Broker {
       stored?.(scheduled.matched);
       return scheduled;
     }
-    this.stats.messagesIn += 1;
-    this.stats.bytesIn += message.payload.length;
-    this.#countTopic(message.topic);
+    if (isSysTopic(message.topic)) {
+      this.stats.sys.messagesIn += 1;
+      this.stats.sys.bytesIn += message.payload.length;
+    } else {
+      this.stats.messagesIn += 1;
+      this.stats.bytesIn += message.payload.length;
+      this.#countTopic(message.topic);
+    }
     const appender = this.#appenders[this.shardOf(message.topic)] as ShardAppender<Published, boolean>;
     const record = messageToRecord(message);
     try {
@@ -592,9 +609,14 @@ export class Broker {
     if (!this.mayRead(subscriberId, message.topic)) return;
     const delivery = deliveryFor(message, options, subscriberId, shard, offset);
     if (delivery === undefined) return;
-    this.stats.messagesOut += 1;
-    this.stats.bytesOut += message.payload.length;
+    this.#countDelivery(message);
     session.offerLive(delivery);
+  }
+
+  #countDelivery(message: Message): void {
+    const counts = isSysTopic(message.topic) ? this.stats.sys : this.stats;
+    counts.messagesOut += 1;
+    counts.bytesOut += message.payload.length;
   }
 
   /**
@@ -844,8 +866,7 @@ export class Broker {
       if (!this.mayRead(session.clientId, message.topic)) continue;
       const delivery = deliveryFor(message, [{ ...options, noLocal: false }], session.clientId);
       if (delivery === undefined) continue;
-      this.stats.messagesOut += 1;
-      this.stats.bytesOut += message.payload.length;
+      this.#countDelivery(message);
       delivery.retain = true;
       session.offerRetained(delivery);
     }
@@ -1090,7 +1111,13 @@ export class Broker {
     this.#topicCounts.set(topic, 1);
   }
 
-  /** Messages published per topic since start (the busiest TOPIC_COUNT_MAX topics at most). */
+  /** Retained messages held: clients' and the broker's own `$SYS/...` ones. */
+  retainedCounts(): { client: number; sys: number } {
+    const sys = this.#retained.matching('$SYS/#').length;
+    return { client: this.#retained.size - sys, sys };
+  }
+
+  /** Messages clients published per topic since start (the busiest TOPIC_COUNT_MAX topics at most; no $SYS). */
   topicCounts(): Array<{ topic: string; messages: number }> {
     return [...this.#topicCounts].map(([topic, messages]) => ({ topic, messages })).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
   }

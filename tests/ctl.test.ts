@@ -174,6 +174,7 @@ describe('shardline ctl against the admin API', () => {
     // The data directory's space with the watermark (defaults: the smaller of 5 % and 2 GiB), and bytes per shard.
     assert.match(overview.stdout, /^disk \/var\/lib\/shardline\s+3\.0 GiB free of 8\.0 GiB, 5\.0 GiB used \(journal 1\.0 GiB\); watermark 409\.6 MiB$/m);
     assert.match(overview.stdout, /^shard bytes\s+.*\$sessions [\d.]+ \S+.*mqtt\.0 [\d.]+ \S+/m);
+    assert.match(overview.stdout, /^\$SYS\s+in \d+, out \d+, retained \d+ \(broker statistics, not counted above\)$/m, 'the $SYS line apart');
     const nodes = await ctl(['node', 'list', '--json'], env);
     assert.equal(nodes.code, 0, nodes.stderr);
     assert.deepEqual((JSON.parse(nodes.stdout) as { items: Array<{ id: string; self: boolean }> }).items.map((node) => [node.id, node.self]), [['node-ctl', true]]);

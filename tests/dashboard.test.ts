@@ -6,7 +6,9 @@
 // disconnects it and the counts drop; the shards page lists the MQTT data shards and the shard
 // browser shows the record a client published, from an offset and from a time range; the
 // overview shows the data directory's space, the watermark and bytes per shard, and the shards
-// page each shard's retention.
+// page each shard's retention; the
+// broker's own $SYS statistics are shown apart (their card) and counted neither in "Messages in"
+// nor on the Topics page.
 // Method: playwright-core driving /usr/bin/chromium (installed by .ci/run; missing Chromium
 // fails the test rather than skipping it), a `shardline start` from tests/support/broker-process.ts,
 // an mqtt.js client. One screenshot per page goes to .test-output/dashboard/ for a human to look at.
@@ -25,7 +27,8 @@ const SHOTS = join(REPO_ROOT, '.test-output', 'dashboard');
 const STEP_TIMEOUT_MS = 10_000;
 
 describe('web dashboard in headless Chromium', { skip: usingMosquitto() ? 'Shardline-only (admin dashboard)' : false, timeout: 90_000 }, () => {
-  const broker = brokerForSuite({ args: ['--admin-token', TOKEN] }, closeAllClients);
+  // $SYS every second, so its traffic is there to be kept apart from the one client publish.
+  const broker = brokerForSuite({ args: ['--admin-token', TOKEN, '--sys-interval', '1'] }, closeAllClients);
   let browser: Browser | undefined;
 
   after(async () => {
@@ -101,8 +104,16 @@ describe('web dashboard in headless Chromium', { skip: usingMosquitto() ? 'Shard
     await page.click('#nav a[data-page=overview]');
     await page.waitForFunction(`document.querySelector('#ov-connections .value')?.textContent === '${before - 1}'`);
 
+    // $SYS statistics are shown apart: once some have been published, the client counters
+    // still hold exactly the one client publish, and the Topics page lists only client topics.
+    await page.waitForFunction("Number(/^(\\d+)/.exec(document.querySelector('#ov-sys .value')?.textContent ?? '')?.[1] ?? 0) > 0");
+    assert.equal(await page.textContent('#ov-in .value'), '1', 'messages in: the client publish only');
     await page.click('#nav a[data-page=topics]');
     await page.waitForSelector('#view[data-loaded="topics"]');
+    await page.waitForSelector(`#topic-list td:text-is("${topic}")`);
+    const topicList = (await page.textContent('#topic-list')) ?? '';
+    assert.ok(!topicList.includes('$SYS'), `no $SYS topic among the client topics: ${topicList}`);
+    assert.match((await page.textContent('#topic-sys-note')) ?? '', /\$SYS/);
     await shot(page, '4-topics');
     await page.click('#nav a[data-page=sessions]');
     await page.waitForSelector('#view[data-loaded="sessions"]');

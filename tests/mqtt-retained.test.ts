@@ -71,7 +71,7 @@ for (const topology of TOPOLOGIES) {
           await pub.publish(topic, 'both', { qos: 1, retain: true });
           const [message] = await live.waitForMessages(1);
           assert.equal(message!.packet.retain, false);
-          await live.expectNoMoreMessages(undefined, 'one delivery');
+          await live.expectNothingBeforeMarker(pub, topic, { from: 1, what: 'one delivery' });
           assert.deepEqual(await retainedFor(topic, version, 1), [{ topic, payload: 'both', retain: true, qos: 1 }]);
           await pub.end();
           await live.end();
@@ -107,12 +107,14 @@ for (const topology of TOPOLOGIES) {
           const client = await subscriber(broker.url, `${base}/x`, { version, qos: 1 });
           await client.waitForMessages(1);
           await client.subscribe(`${base}/other`, { qos: 1 });
-          await client.expectNoMoreMessages(undefined, 'nothing for an unrelated new subscription');
+          // Barrier: a live marker on the new subscription's topic comes after anything it queued.
+          await client.expectNothingBeforeMarker(pub, `${base}/other`, { from: 1, what: 'nothing for an unrelated new subscription' });
           await client.subscribe(`${base}/x`, { qos: 1 });
-          const [, again] = await client.waitForMessages(2);
+          // Messages so far: the retained x, the marker, then x again.
+          const [, , again] = await client.waitForMessages(3);
           assert.equal(again!.payload.toString(), 'x');
           assert.equal(again!.packet.retain, true);
-          await client.expectNoMoreMessages(undefined, 'one copy per SUBSCRIBE');
+          await client.expectNothingBeforeMarker(pub, `${base}/x`, { from: 3, what: 'one copy per SUBSCRIBE' });
           await pub.end();
           await client.end();
         });

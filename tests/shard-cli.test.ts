@@ -2,8 +2,8 @@
 // journal written with the Journal API, healthy and then damaged. Asserts exit codes, error
 // codes and the machine-readable output (--json, ndjson), not the wording of human text.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +20,11 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: string[]): Promise<Run> {
+/** Runs the CLI from the sources; `cwd` other than the repository tests defaults such as ./data. */
+function cli(args: string[], cwd = REPO): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tsx = import.meta.resolve('tsx');
+    const child = spawn(process.execPath, ['--import', tsx, join(REPO, 'cli', 'main.ts'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -122,7 +124,6 @@ describe('shardline shard list / verify / dump', () => {
 
   it('answers bad input with exit code 2 (usage) or 1 (with the journal error code)', async () => {
     const usage = [
-      ['shard', 'list'],
       ['shard', 'verify', '--data-dir'],
       ['shard', 'dump', '--data-dir', healthy],
       ['shard', 'dump', '--data-dir', healthy, '--shard', 'orders', '--from-time', 'yesterday'],
@@ -142,6 +143,79 @@ describe('shardline shard list / verify / dump', () => {
     const notJournal = await cli(['shard', 'list', '--data-dir', join(healthy, 'shards')]);
     assert.equal(notJournal.code, 1);
     assert.match(notJournal.stderr, /SL_JOURNAL_NOT_A_JOURNAL/);
+  });
+
+  it('list, verify and dump default --data-dir to ./data, as start does', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'shardline-shard-cli-cwd-'));
+    directories.push(parent);
+    await rename(await writeJournal(), join(parent, 'data'));
+    const list = await cli(['shard', 'list', '--json'], parent);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual((JSON.parse(list.stdout) as { name: string }[]).map((shard) => shard.name).sort(), ['kv', 'orders']);
+    const verify = await cli(['shard', 'verify', '--json'], parent);
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.equal((JSON.parse(verify.stdout) as { shards: number }).shards, 2);
+    const dump = await cli(['shard', 'dump', '--shard', 'orders', '--to-offset', '2'], parent);
+    assert.equal(dump.code, 0, dump.stderr);
+    assert.deepEqual(ndjson(dump.stdout).map((record) => record.offset), [0, 1]);
+    // Where ./data is not a journal, the error names the resolved default path.
+    const empty = await mkdtemp(join(tmpdir(), 'shardline-shard-cli-cwd-'));
+    directories.push(empty);
+    const none = await cli(['shard', 'list'], empty);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /SL_JOURNAL_NOT_A_JOURNAL/);
+    assert.ok(none.stderr.includes(join(empty, 'data')), none.stderr);
+  });
+
+  it('beside a live journal, verify says once that the active segments\' indexes are stale, not a warning per shard', async () => {
+    const directory = await writeJournal();
+    // This process opens the journal and appends to both shards, leaving their active segments'
+    // indexes behind the logs, as a running node does; it holds journal.lock with our (live) pid.
+    const journal = await Journal.open(directory, { retentionCheckMs: 0 });
+    try {
+      await journal.append('orders', [{ value: Buffer.from('live 1') }]);
+      await journal.append('kv', [{ key: Buffer.from('k'), value: Buffer.from('live') }]);
+      const json = await cli(['shard', 'verify', '--data-dir', directory, '--json']);
+      assert.equal(json.code, 0, json.stderr);
+      const report = JSON.parse(json.stdout) as { lockHolder: number | null; warnings: number; problems: { code: string; shard: string }[] };
+      assert.equal(report.lockHolder, process.pid);
+      const staleShards = [...new Set(report.problems.filter((found) => /SL_AUDIT_INDEX_(STALE|MISSING)/.test(found.code)).map((found) => found.shard))].sort();
+      assert.deepEqual(staleShards, ['kv', 'orders'], 'the JSON still lists every stale index');
+
+      const text = await cli(['shard', 'verify', '--data-dir', directory]);
+      assert.equal(text.code, 0, text.stderr);
+      const lines = text.stdout.trim().split('\n');
+      assert.equal(lines.filter((line) => line.startsWith('note')).length, 1, text.stdout);
+      assert.match(lines[0] ?? '', new RegExp(`^note .*pid ${process.pid}.* 2 shards`), text.stdout);
+      assert.doesNotMatch(text.stdout, /SL_AUDIT_INDEX_(STALE|MISSING)/, 'no warning per shard');
+      assert.match(lines.at(-1) ?? '', /: no problems$/, text.stdout);
+    } finally {
+      await journal.close();
+    }
+    // Once closed (indexes written, lock released) there is nothing to note.
+    const after = await cli(['shard', 'verify', '--data-dir', directory]);
+    assert.equal(after.code, 0, after.stderr);
+    assert.doesNotMatch(after.stdout, /^note/m, after.stdout);
+  });
+
+  it('without a live lock holder (a crashed node), a stale active index is still reported per shard', async () => {
+    const directory = await writeJournal();
+    const crashed = await mkdtemp(join(tmpdir(), 'shardline-shard-cli-crashed-'));
+    directories.push(crashed);
+    const journal = await Journal.open(directory, { retentionCheckMs: 0 });
+    try {
+      await journal.append('orders', [{ value: Buffer.from('late') }]);
+      // The files as a kill -9 leaves them: copied while open, the lock naming a pid that is gone.
+      await cp(directory, crashed, { recursive: true });
+    } finally {
+      await journal.close();
+    }
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    await writeFile(join(crashed, 'journal.lock'), String(gone));
+    const text = await cli(['shard', 'verify', '--data-dir', crashed]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.doesNotMatch(text.stdout, /^note/m, text.stdout);
+    assert.match(text.stdout, /SL_AUDIT_INDEX_(STALE|MISSING)/, text.stdout);
   });
 
   it('reports damage with exit code 1 and its place, and the dump stops there', async () => {

@@ -72,6 +72,8 @@ export interface WorkerStats {
   sentMeasured: number;
   /** sentMeasured of the publishers whose topic the subscription filter matches. */
   sentMeasuredMatching: number;
+  /** sent (whole run) of the publishers whose topic the subscription filter matches. */
+  sentMatching: number;
   /** QoS 1/2 publishes the broker finished (PUBACK / PUBCOMP). */
   completed: number;
   /** QoS 1/2 publishes the broker refused (reason code >= 0x80, MQTT 5). */

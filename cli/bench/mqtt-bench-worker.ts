@@ -460,11 +460,13 @@ function stats(): WorkerStats {
   let sent = 0;
   let sentMeasured = 0;
   let sentMeasuredMatching = 0;
+  let sentMatching = 0;
   let inflight = 0;
   for (const publisher of publishers) {
     sent += publisher.sent;
     sentMeasured += publisher.sentMeasured;
     if (publisher.matching) sentMeasuredMatching += publisher.sentMeasured;
+    if (publisher.matching) sentMatching += publisher.sent;
     inflight += Math.max(0, publisher.inflight);
   }
   if (cpuAtWindowStart !== null && !windowCpuFinal) {
@@ -478,6 +480,7 @@ function stats(): WorkerStats {
     sent,
     sentMeasured,
     sentMeasuredMatching,
+    sentMatching,
     completed: counters.completed,
     refused: counters.refused,
     inflight,

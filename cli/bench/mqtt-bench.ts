@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { brokerAccounting, fetchBrokerCounters, type BrokerAccounting, type BrokerCounters } from './broker-accounting.js';
 import type { QoS } from 'mqtt-packet';
 import { LatencyHistogram } from './latency-histogram.js';
 import { type CoordinatorMessage, type CpuTime, type ProtocolVersion, type Role, type WorkerAssignment, type WorkerConfig, type WorkerMessage, type WorkerStats } from './mqtt-bench-wire.js';
@@ -36,6 +37,8 @@ export interface MqttBenchOptions {
   protocolVersion: ProtocolVersion;
   inflight: number;
   keepaliveSeconds: number;
+  /** The broker's admin API (base URL and token): its counters are read before and after the run. */
+  admin?: { url: string; token: string } | null;
 }
 
 export interface LoadProgress {
@@ -105,6 +108,8 @@ export interface MqttBenchReport {
     busiestWorkerLoopPercent: number;
   };
   broker: BrokerFigures | null;
+  /** With --admin: the broker's own counters set against the tool's (broker-accounting.ts). */
+  accounting: BrokerAccounting | null;
   connectSeconds: { idle: number; subscribers: number; publishers: number };
   drainSeconds: number;
   /** The first few errors (connections closed or refused during the run, ...). */
@@ -124,6 +129,8 @@ const WORKER_EXIT_GRACE_MS = 5000;
 /** Linux USER_HZ: /proc/PID/stat times are in these ticks on every mainstream architecture. */
 const CLOCK_TICKS_PER_SECOND = 100;
 const MAX_ERRORS = 20;
+const COUNTER_SETTLE_POLL_MS = 250;
+const COUNTER_SETTLE_MAX_MS = 5000;
 
 const wallNow = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -209,6 +216,8 @@ export async function runMqttBench(options: MqttBenchOptions, hooks: MqttBenchHo
   const pid = options.brokerPid;
   const broker: BrokerFigures | null = pid === null ? null : { pid, rssBeforeBytes: null, rssAfterIdleBytes: null, perIdleConnectionBytes: null, rssPeakBytes: null, rssEndBytes: null, cpuPercentOfCore: null, cpuSecondsTotal: null };
   const brokerCpuAtStart = pid === null ? null : await readCpuSeconds(pid);
+  const admin = options.admin ?? null;
+  const countersBefore = admin === null ? null : await fetchBrokerCounters(admin);
   if (broker !== null) broker.rssBeforeBytes = await readRssBytes(broker.pid);
 
   let failWith: (error: Error) => void = () => undefined;
@@ -392,6 +401,7 @@ export async function runMqttBench(options: MqttBenchOptions, hooks: MqttBenchHo
       if (cpuEnd !== null && brokerCpuAtStart !== null) broker.cpuSecondsTotal = cpuEnd - brokerCpuAtStart;
     }
     const final = sumStats(handles.map((handle) => handle.final));
+    const accounting = admin === null || countersBefore === null ? null : brokerAccounting(countersBefore, await settledCounters(admin), { sent: final.sent, sentMatching: final.sentMatching, subscribers: options.subscribers, received: final.delivered - final.foreign });
     const windowMs = Math.max(1, windowEndedAt - windowStartedAt);
     const windowSeconds = windowMs / 1000;
     const expected = final.sentMeasuredMatching * options.subscribers;
@@ -424,6 +434,7 @@ export async function runMqttBench(options: MqttBenchOptions, hooks: MqttBenchHo
         busiestWorkerLoopPercent: Math.max(0, ...handles.map((handle) => (handle.final?.windowLoopBusy ?? 0) * 100)),
       },
       broker,
+      accounting,
       connectSeconds,
       drainSeconds,
       errors,
@@ -439,8 +450,25 @@ export async function runMqttBench(options: MqttBenchOptions, hooks: MqttBenchHo
   }
 }
 
+/**
+ * The broker's counters once they stop moving: after the connections close it may still be
+ * reading publishes from its socket buffers. Polled every COUNTER_SETTLE_POLL_MS, at most
+ * COUNTER_SETTLE_MAX_MS.
+ */
+async function settledCounters(admin: { url: string; token: string }): Promise<BrokerCounters> {
+  let previous = await fetchBrokerCounters(admin);
+  const deadline = performance.now() + COUNTER_SETTLE_MAX_MS;
+  while (performance.now() < deadline) {
+    await sleep(COUNTER_SETTLE_POLL_MS);
+    const current = await fetchBrokerCounters(admin);
+    if (current.messagesIn === previous.messagesIn && current.messagesOut === previous.messagesOut) return current;
+    previous = current;
+  }
+  return previous;
+}
+
 function sumStats(all: (WorkerStats | null)[]): WorkerStats {
-  const sum: WorkerStats = { sent: 0, sentMeasured: 0, sentMeasuredMatching: 0, completed: 0, refused: 0, inflight: 0, publishersDone: true, delivered: 0, deliveredInWindow: 0, measuredUnique: 0, duplicates: 0, foreign: 0, latenciesNs: new Float64Array(0), windowCpu: emptyCpu(), windowLoopBusy: 0, errors: [], errorCount: 0 };
+  const sum: WorkerStats = { sent: 0, sentMeasured: 0, sentMeasuredMatching: 0, sentMatching: 0, completed: 0, refused: 0, inflight: 0, publishersDone: true, delivered: 0, deliveredInWindow: 0, measuredUnique: 0, duplicates: 0, foreign: 0, latenciesNs: new Float64Array(0), windowCpu: emptyCpu(), windowLoopBusy: 0, errors: [], errorCount: 0 };
   for (const stats of all) {
     if (stats === null) {
       sum.publishersDone = false;
@@ -449,6 +477,7 @@ function sumStats(all: (WorkerStats | null)[]): WorkerStats {
     sum.sent += stats.sent;
     sum.sentMeasured += stats.sentMeasured;
     sum.sentMeasuredMatching += stats.sentMeasuredMatching;
+    sum.sentMatching += stats.sentMatching;
     sum.completed += stats.completed;
     sum.refused += stats.refused;
     sum.inflight += stats.inflight;
@@ -488,11 +517,21 @@ export function formatMqttReport(report: MqttBenchReport): string {
   if (s.subscribers > 0) {
     lines.push(
       `received    ${number(report.received.perSecond)} msg/s  ${number(report.received.mbPerSecond, 2)} MB/s payload`,
-      `delivery    expected ${number(report.received.expected)}, received ${number(report.received.delivered)}, lost ${number(report.received.lost)} (${percent(report.received.lost, report.received.expected)}; not arrived by the end of the drain), duplicates ${number(report.received.duplicates)}${report.received.foreign > 0 ? `, foreign ${number(report.received.foreign)}` : ''}`,
+      `delivery    expected ${number(report.received.expected)}, received ${number(report.received.delivered)}, not arrived ${number(report.received.lost)} (${percent(report.received.lost, report.received.expected)}; by the end of the drain${report.accounting === null ? '; --admin splits it by where it went' : ''}), duplicates ${number(report.received.duplicates)}${report.received.foreign > 0 ? `, foreign ${number(report.received.foreign)}` : ''}`,
       `latency ms  p50 ${number(report.latencyMs.p50, 3)}  p99 ${number(report.latencyMs.p99, 3)}  p999 ${number(report.latencyMs.p999, 3)}  max ${number(report.latencyMs.max, 3)}  (${number(report.latencyMs.samples)} samples)`,
     );
   }
   if (s.qos > 0 && s.publishers > 0) lines.push(`publishes   completed ${number(report.publishes.completed)}, refused ${number(report.publishes.refused)}, in flight at the end ${number(report.publishes.inflightAtEnd)}`);
+  const a = report.accounting;
+  if (a !== null) {
+    const dropped = Object.entries(a.brokerDropped).filter(([, count]) => count !== 0);
+    const droppedTotal = dropped.reduce((sum, [, count]) => sum + count, 0);
+    lines.push(
+      `accounting  whole run, tool vs. broker counters (/metrics): tool sent ${number(a.toolSent)}, broker received ${number(a.brokerReceived)} (${number(a.notReceivedByBroker)} never reached it)`,
+      `            deliveries expected ${number(a.expectedDeliveries)}: subscribers got ${number(a.toolReceived)}, broker dropped ${number(droppedTotal)}${dropped.length === 0 ? '' : ` (${dropped.map(([reason, count]) => `${reason} ${number(count)}`).join(', ')})`},`,
+      `            in flight to the subscribers when the run closed ${number(a.inFlightAtEnd)}, still in the broker (journal, dispatch) when they left ${number(a.notDeliveredByBroker)}, publishes that never reached it x subscribers ${number(a.notReceivedByBroker * s.subscribers)}`,
+    );
+  }
   const b = report.broker;
   if (b !== null) {
     const perConn = b.perIdleConnectionBytes === null ? '' : `, after ${number(s.idleConnections)} idle conns ${mib(b.rssAfterIdleBytes)} (${number(b.perIdleConnectionBytes / 1024, 2)} KiB/conn)`;

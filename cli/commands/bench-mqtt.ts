@@ -57,13 +57,23 @@ Flags:
   --workers W                 worker processes (default min(2, CPUs) = ${defaultWorkers()})
   --broker-pid PID            report the broker's RSS (before connecting, after the idle
                               connections, peak under load) and CPU from /proc/PID
+  --admin URL                 the broker's admin API (e.g. http://127.0.0.1:8080): its counters
+                              (/metrics) are read before and after the run and set against the
+                              tool's, splitting "not arrived" into never reached the broker,
+                              dropped by the broker (by reason) and in flight when the run closed
+  --admin-token TOKEN         its bearer token (default: $SHARDLINE_ADMIN_TOKEN)
   --protocol-version 4|5      MQTT 3.1.1 or 5 (default 4)
   --keepalive S               keep-alive of every connection (default ${DEFAULT_KEEPALIVE_SECONDS})
   --json                      print the report as JSON on stdout
   -h, --help                  this text
 
 Expected deliveries = publishes sent in the window x subscribers whose filter matches them;
-at QoS 1/2 every one should arrive once. "load tool" is this tool's own CPU: when its busiest
+at QoS 1/2 every one should arrive once. At QoS 0 under overload, "not arrived" is not the
+broker dropping them: with --admin the report shows how many publishes never reached the
+broker (written into socket buffers the broker had not read when the run closed), how many the
+broker dropped (shardline_dropped_messages_total) and how many it had delivered into queues and
+sockets that the end of the run cut off. Those counters cover the whole run (warm-up
+included) and every client, so they add up only on a broker nothing else uses. "load tool" is this tool's own CPU: when its busiest
 process nears 100% of a core, the tool, not the broker, set the pace.
 A progress bar is drawn on stderr when it is a terminal (not with --json).
 `;
@@ -104,6 +114,18 @@ function parseUrl(raw: string): { host: string; port: number } {
   return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port === '' ? 1883 : Number(url.port) };
 }
 
+function adminFlags(values: Record<string, unknown>): { url: string; token: string } | null {
+  if (values.admin === undefined) {
+    if (values['admin-token'] !== undefined) throw new UsageError('--admin-token needs --admin URL');
+    return null;
+  }
+  const url = stringFlag(values, 'admin');
+  if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`--admin must look like http://HOST:PORT, got ${JSON.stringify(url)}`);
+  const token = values['admin-token'] === undefined ? process.env.SHARDLINE_ADMIN_TOKEN : stringFlag(values, 'admin-token');
+  if (token === undefined || token === '') throw new UsageError('--admin needs the admin token: --admin-token TOKEN or SHARDLINE_ADMIN_TOKEN');
+  return { url, token };
+}
+
 /** Flag values → options; throws UsageError naming the flag on anything out of range. */
 export function parseMqttBenchFlags(values: Record<string, unknown>): MqttBenchOptions {
   const { host, port } = parseUrl(stringFlag(values, 'url', DEFAULT_URL));
@@ -133,6 +155,7 @@ export function parseMqttBenchFlags(values: Record<string, unknown>): MqttBenchO
     protocolVersion: choice(values, 'protocol-version', 4, [4, 5] as const),
     inflight: boundedInteger(values, 'inflight', DEFAULT_INFLIGHT, 1, 65_535),
     keepaliveSeconds: boundedInteger(values, 'keepalive', DEFAULT_KEEPALIVE_SECONDS, 0, 65_535),
+    admin: adminFlags(values),
   };
 }
 
@@ -201,6 +224,8 @@ export const benchMqttCommand: Command = {
     'sub-topic': { type: 'string' },
     workers: { type: 'string' },
     'broker-pid': { type: 'string' },
+    admin: { type: 'string' },
+    'admin-token': { type: 'string' },
     'protocol-version': { type: 'string' },
     keepalive: { type: 'string' },
     json: { type: 'boolean' },

@@ -71,11 +71,14 @@ const overviewCommand = ctlCommand({
 Prints the node's summary: uptime, MQTT connections, sessions, subscriptions and retained
 messages, message and byte counters since start, dropped messages by reason, message
 rates over the last ~10 seconds, the data directory's free and used space with the disk
-watermark, and the bytes each shard holds.`,
+watermark, and the bytes each shard holds. The counters and rates are client traffic only;
+the broker's own $SYS/... statistics messages are on the "$SYS" line apart.`,
   details: `--json prints GET /api/overview: node, version, uptimeSeconds, connections, sessions,
 subscriptions, retained, messagesIn, messagesOut, bytesIn, dropped {reason: count},
 rates {messagesInPerSecond, messagesOutPerSecond}, disks [{path, totalBytes, freeBytes,
-usedBytes, journalBytes, thresholdBytes, low, checkedAt}], shardBytes {name: bytes}.`,
+usedBytes, journalBytes, thresholdBytes, low, checkedAt}], shardBytes {name: bytes},
+sys {messagesIn, messagesOut, bytesIn, bytesOut, retained} ($SYS statistics messages, not in
+the other counts).`,
   run: (context) =>
     show<Overview>(context, '/api/overview', {}, (overview) => {
       const node = typeof overview.node === 'string' ? overview.node : overview.node?.id;
@@ -95,6 +98,7 @@ usedBytes, journalBytes, thresholdBytes, low, checkedAt}], shardBytes {name: byt
         ['dropped', dropped.length === 0 ? '-' : dropped.join(', ')],
         ['rate in', rate(overview.rates?.messagesInPerSecond)],
         ['rate out', rate(overview.rates?.messagesOutPerSecond)],
+        ['$SYS', overview.sys == null ? '-' : `in ${overview.sys.messagesIn}, out ${overview.sys.messagesOut}, retained ${overview.sys.retained} (broker statistics, not counted above)`],
         ...diskFields(overview),
       ]);
     }),

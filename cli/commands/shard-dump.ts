@@ -1,7 +1,7 @@
 // `shardline shard dump`: prints one shard's records from its files (audit module), as NDJSON
 // for tools or a table for people.
 import { readRecordsOnDisk, type ReadOnDiskOptions } from '../../journal/index.js';
-import { integerFlag, stringFlag, UsageError, type Command } from '../command.js';
+import { DEFAULT_DATA_DIR, integerFlag, stringFlag, UsageError, type Command } from '../command.js';
 import { lazyProgress } from '../lazy-progress.js';
 import { Output } from '../output.js';
 import { ndjsonLine, TABLE_HEADER, tableLine } from '../record-format.js';
@@ -10,7 +10,7 @@ const FORMATS = ['ndjson', 'table'] as const;
 type Format = (typeof FORMATS)[number];
 
 const usage = `
-Usage: shardline shard dump --data-dir DIR --shard NAME [--from-offset N] [--to-offset N]
+Usage: shardline shard dump [--data-dir DIR] --shard NAME [--from-offset N] [--to-offset N]
                             [--from-time T] [--to-time T] [--format ndjson|table]
 
 Prints the records of one shard in offset order, read directly from its segment files: no
@@ -33,7 +33,7 @@ Ranges (all optional; a record is printed when it is in every range given):
   record timestamps, so they need not rise with offsets.
 
 Flags:
-  --data-dir DIR    the journal's data directory (required)
+  --data-dir DIR    the journal's data directory (default ./data, as for shardline start)
   --shard NAME      the shard to dump (required)
   --format ndjson   (default) one JSON object per line:
                       {"offset":7,"timestamp":1714564800000,"epoch":0,
@@ -104,7 +104,7 @@ export const shardDumpCommand: Command = {
     format: { type: 'string' },
   },
   async run(values) {
-    const dataDir = stringFlag(values, 'data-dir');
+    const dataDir = stringFlag(values, 'data-dir', DEFAULT_DATA_DIR);
     const shard = stringFlag(values, 'shard');
     const range = rangeFlags(values);
     const format = formatFlag(values);

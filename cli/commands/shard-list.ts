@@ -1,19 +1,19 @@
 // `shardline shard list`: the shards of a data directory, read from its files (audit module),
 // so it needs no running node and works beside one.
 import { listShardsOnDisk, type ShardOnDisk } from '../../journal/index.js';
-import { stringFlag, type Command } from '../command.js';
+import { DEFAULT_DATA_DIR, stringFlag, type Command } from '../command.js';
 import { Output } from '../output.js';
 import { formatTable, type Column } from '../table.js';
 
 const usage = `
-Usage: shardline shard list --data-dir DIR [--json]
+Usage: shardline shard list [--data-dir DIR] [--json]
 
 Lists the shards of a journal data directory by reading its files directly: no running node
 is needed, the journal lock is not taken and nothing is written, so it is safe beside a
 running node and on a damaged journal.
 
 Flags:
-  --data-dir DIR   the journal's data directory (required)
+  --data-dir DIR   the journal's data directory (default ./data, as for shardline start)
   --json           print a JSON array, one object per shard: name, config (null when
                    shard.json cannot be read; configError then holds the error code),
                    segmentCount, sizeBytes, startOffset, nextOffset, epoch, recordCount,
@@ -65,7 +65,7 @@ export const shardListCommand: Command = {
   usage,
   options: { 'data-dir': { type: 'string' }, json: { type: 'boolean' } },
   async run(values) {
-    const shards = await listShardsOnDisk(stringFlag(values, 'data-dir'));
+    const shards = await listShardsOnDisk(stringFlag(values, 'data-dir', DEFAULT_DATA_DIR));
     const text = values.json === true ? JSON.stringify(shards, null, 2) : shards.length === 0 ? 'no shards' : formatTable(COLUMNS, shards.map(row));
     await new Output().write(`${text}\n`);
     return 0;

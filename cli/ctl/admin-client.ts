@@ -161,6 +161,8 @@ export interface Overview {
   rates?: { messagesInPerSecond: number; messagesOutPerSecond: number };
   disks?: Array<{ path: string; totalBytes: number; freeBytes: number; usedBytes: number; journalBytes: number; thresholdBytes: number; low: boolean }>;
   shardBytes?: Record<string, number> | null;
+  /** The broker's own $SYS statistics messages, not counted in the fields above. */
+  sys?: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number; retained: number } | null;
 }
 
 export interface NodeItem {

@@ -3,6 +3,7 @@
 // error path, so every ctl command reports an unreachable server, a refused token or an API
 // error the same way (message on stderr, exit 1).
 import { UsageError, type Command, type OptionSpec } from '../command.js';
+import { closest } from '../config/settings.js';
 import { Output } from '../output.js';
 import { AdminClient, AdminClientError, DEFAULT_ADMIN_URL, normalizeServerUrl } from './admin-client.js';
 
@@ -137,8 +138,9 @@ ${CONNECTION_USAGE}
         const leaf = command.path.slice(1).join(' ');
         return leaf === target || leaf.startsWith(`${target} `);
       });
-      const hint = underMqtt === undefined ? '' : ` (did you mean \`shardline ${underMqtt.path.join(' ')}\`?)`;
-      process.stderr.write(`shardline ctl: unknown command "ctl ${words}"${hint}\n\nCommands:\n${list}\n`);
+      const guess = underMqtt?.path.join(' ') ?? closest(`ctl ${words}`, leaves.map((command) => command.path.join(' ')));
+      const hint = guess === undefined ? '' : ` (did you mean \`shardline ${guess}\`?)`;
+      process.stderr.write(`shardline ctl: unknown command "ctl ${words}"${hint}\nRun \`shardline ctl --help\` for the commands.\n`);
       return 2;
     },
   };

@@ -146,7 +146,8 @@ describe('admin API over a broker', () => {
     assert.ok(body.connections >= 1);
     assert.equal(body.sessions, setup.broker.sessions().length);
     assert.equal(body.subscriptions, setup.broker.subscriptions().length);
-    assert.equal(body.retained, setup.broker.retained.size);
+    assert.equal(body.retained, setup.broker.retainedCounts().client);
+    assert.deepEqual(body.sys, { ...setup.broker.stats.sys, retained: setup.broker.retainedCounts().sys }, '$SYS traffic apart');
     assert.equal(body.messagesIn, setup.broker.stats.messagesIn);
     assert.equal(body.messagesOut, setup.broker.stats.messagesOut);
     assert.equal(body.bytesIn, setup.broker.stats.bytesIn);

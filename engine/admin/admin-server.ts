@@ -229,7 +229,8 @@ const nullableCount = { type: ['integer', 'null'], description: 'null on a node 
 
 const overviewBody = {
   type: 'object',
-  required: ['node', 'version', 'uptimeSeconds', 'connections', 'sessions', 'subscriptions', 'retained', 'messagesIn', 'messagesOut', 'bytesIn', 'dropped', 'rates', 'disks', 'shardBytes'],
+  required: ['node', 'version', 'uptimeSeconds', 'connections', 'sessions', 'subscriptions', 'retained', 'messagesIn', 'messagesOut', 'bytesIn', 'dropped', 'rates', 'disks', 'shardBytes', 'sys'],
+  description: 'retained, messagesIn, messagesOut, bytesIn and rates count client traffic only; the broker\'s own $SYS statistics messages are in sys',
   properties: {
     disks: {
       type: 'array',
@@ -269,6 +270,12 @@ const overviewBody = {
       required: ['messagesInPerSecond', 'messagesOutPerSecond'],
       description: 'over the last ~10 s',
       properties: { messagesInPerSecond: { type: 'number' }, messagesOutPerSecond: { type: 'number' } },
+    },
+    sys: {
+      type: ['object', 'null'],
+      description: 'the broker\'s own $SYS/... statistics messages, not counted in the fields above; null on a node without the MQTT broker',
+      required: ['messagesIn', 'messagesOut', 'bytesIn', 'bytesOut', 'retained'],
+      properties: { messagesIn: { type: 'integer' }, messagesOut: { type: 'integer' }, bytesIn: { type: 'integer' }, bytesOut: { type: 'integer' }, retained: { type: 'integer' } },
     },
   },
 } as const;
@@ -494,6 +501,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
     schema: { tags: ['node'], summary: 'Counts, totals and rates of this node', ...secured, response: { 200: overviewBody, ...errors(401) } },
   }, async () => {
     const stats = broker?.stats;
+    const retained = broker?.retainedCounts();
     return {
       node: node.id,
       version: node.version,
@@ -501,7 +509,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
       connections: broker === undefined ? null : broker.onlineCount,
       sessions: broker === undefined ? null : broker.sessions().length,
       subscriptions: broker === undefined ? null : broker.subscriptions().length,
-      retained: broker === undefined ? null : broker.retained.size,
+      retained: retained?.client ?? null,
       messagesIn: stats?.messagesIn ?? null,
       messagesOut: stats?.messagesOut ?? null,
       bytesIn: stats?.bytesIn ?? null,
@@ -509,6 +517,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
       rates: sampler?.rates() ?? { messagesInPerSecond: 0, messagesOutPerSecond: 0 },
       disks: options.disks?.() ?? [],
       shardBytes: store === undefined ? null : Object.fromEntries((await store.list().catch(() => [])).map((shard) => [shard.name, shard.sizeBytes])),
+      sys: stats === undefined || retained === undefined ? null : { ...stats.sys, retained: retained.sys },
     };
   });
 

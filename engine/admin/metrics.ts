@@ -124,10 +124,29 @@ function registerBrokerMetrics(registry: Registry, broker: Broker): void {
   });
   new Gauge({
     name: 'shardline_mqtt_retained_messages',
-    help: 'Retained MQTT messages held',
+    help: 'Retained MQTT messages held for clients (the broker\'s $SYS ones: shardline_sys_retained_messages)',
     registers,
     collect() {
-      this.set(broker.retained.size);
+      this.set(broker.retainedCounts().client);
+    },
+  });
+  new Gauge({
+    name: 'shardline_sys_retained_messages',
+    help: 'Retained $SYS/... statistics messages the broker publishes about itself',
+    registers,
+    collect() {
+      this.set(broker.retainedCounts().sys);
+    },
+  });
+  new Counter({
+    name: 'shardline_sys_messages_total',
+    help: 'The broker\'s own $SYS/... statistics messages: direction in (published) or out (delivered); not in the client counters',
+    labelNames: ['direction'] as const,
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ direction: 'in' }, broker.stats.sys.messagesIn);
+      this.inc({ direction: 'out' }, broker.stats.sys.messagesOut);
     },
   });
   new Gauge({
@@ -140,7 +159,7 @@ function registerBrokerMetrics(registry: Registry, broker: Broker): void {
   });
   new Counter({
     name: 'shardline_messages_in_total',
-    help: 'Messages published to the broker',
+    help: 'Messages clients published to the broker ($SYS statistics: shardline_sys_messages_total)',
     labelNames: ['protocol'] as const,
     registers,
     collect() {
@@ -150,7 +169,7 @@ function registerBrokerMetrics(registry: Registry, broker: Broker): void {
   });
   new Counter({
     name: 'shardline_messages_out_total',
-    help: 'Messages delivered to subscribers (one per subscriber, retained deliveries included)',
+    help: 'Client messages delivered to subscribers (one per subscriber, retained deliveries included; $SYS ones not)',
     labelNames: ['protocol'] as const,
     registers,
     collect() {

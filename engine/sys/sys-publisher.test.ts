@@ -53,12 +53,25 @@ describe('$SYS topics', () => {
     assert.equal(values.get(`${prefix}subscriptions/count`), '1');
     assert.equal(values.get(`${prefix}messages/received`), '1', 'counted before the round: the one publish');
     assert.equal(values.get(`${prefix}bytes/received`), '5');
-    assert.ok(Number(values.get(`${prefix}uptime`)) >= 0);
+    assert.equal(values.get(`${prefix}uptime`), '10', 'seconds since Broker.open on the broker clock');
     for (const suffix of ['sessions/count', 'messages/sent', 'messages/dropped', 'messages/retained', 'bytes/sent']) assert.ok(values.has(prefix + suffix), suffix);
     assert.ok(broker.retained.get(`${prefix}version`) !== undefined, 'retained for late subscribers');
     const firstRound = sink.deliveries.length;
+    assert.equal(firstRound, 11, 'eleven $SYS topics');
+    // $SYS traffic is counted apart from the client's: totals, per-topic counts, retained.
+    assert.deepEqual(broker.stats.sys, { messagesIn: 11, messagesOut: 11, bytesIn: broker.stats.sys.bytesIn, bytesOut: broker.stats.sys.bytesIn });
+    assert.ok(broker.stats.sys.bytesIn > 0);
+    assert.equal(broker.stats.messagesIn, 1, 'only the client publish');
+    assert.equal(broker.stats.messagesOut, 0, 'no client message was delivered');
+    assert.deepEqual(broker.topicCounts(), [{ topic: 'a', messages: 1 }]);
+    assert.deepEqual(broker.retainedCounts(), { client: 0, sys: 11 });
     await clock.advance(10_000);
     assert.equal(sink.deliveries.length, firstRound * 2, 'a second round');
+    const second = sink.values();
+    assert.equal(second.get(`${prefix}uptime`), '20');
+    assert.equal(second.get(`${prefix}messages/received`), '1', 'the first round\'s $SYS publishes are not client messages');
+    assert.equal(second.get(`${prefix}messages/sent`), '0');
+    assert.equal(second.get(`${prefix}messages/retained`), '0');
     await sys.stop();
     await clock.advance(30_000);
     assert.equal(sink.deliveries.length, firstRound * 2, 'nothing after stop');

@@ -3,6 +3,8 @@
 // access policy's mayRead (a client sees them only if its rules let it read `$SYS/...`). They
 // are retained, so a client that subscribes gets the latest values at once. Leading wildcards do
 // not match `$` topics (MQTT-4.7.2-1): a client must subscribe to `$SYS/#` explicitly.
+// Their own traffic is counted apart (broker.stats.sys), so messages/received, messages/sent,
+// bytes/* and messages/retained here are client traffic only, as the admin overview says.
 import type { Logger } from 'pino';
 import type { Broker, Clock } from '../broker.js';
 import type { Message } from '../messages/message.js';
@@ -27,20 +29,20 @@ export function sysNodeLevel(name: string): string {
 }
 
 /** The topics and values of one round, by topic suffix (after `$SYS/brokers/{node}/`). */
-export function sysValues(broker: Broker, version: string): Array<[string, string]> {
+export function sysValues(broker: Broker, version: string, now: number): Array<[string, string]> {
   const { stats } = broker;
   const dropped = stats.dropped['queue-full'] + stats.dropped.expired + stats.dropped['too-large'];
   return [
     ['version', version],
-    // Wall-clock, like broker.startedAt (the admin API's uptime says the same).
-    ['uptime', String(Math.max(0, Math.floor((Date.now() - broker.startedAt) / 1000)))],
+    // The broker's clock (wall time in production), the one broker.startedAt was read from.
+    ['uptime', String(Math.floor((now - broker.startedAt) / 1000))],
     ['clients/connected', String(broker.onlineCount)],
     ['sessions/count', String(broker.sessionCount)],
     ['subscriptions/count', String(broker.subscriptionCount)],
     ['messages/received', String(stats.messagesIn)],
     ['messages/sent', String(stats.messagesOut)],
     ['messages/dropped', String(dropped)],
-    ['messages/retained', String(broker.retained.size)],
+    ['messages/retained', String(broker.retainedCounts().client)],
     ['bytes/received', String(stats.bytesIn)],
     ['bytes/sent', String(stats.bytesOut)],
   ];
@@ -78,7 +80,7 @@ export class SysPublisher {
     // gate opens carries the current values, and a refused round would only log noise.
     if (broker.closed || !broker.writeGate.open) return;
     const now = clock.now();
-    const messages: Message[] = sysValues(broker, version).map(([suffix, value]) => ({
+    const messages: Message[] = sysValues(broker, version, now).map(([suffix, value]) => ({
       topic: this.prefix + suffix,
       payload: Buffer.from(value),
       qos: 0,

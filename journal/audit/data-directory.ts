@@ -143,3 +143,21 @@ function isOrphanIndex(entry: string, present: Set<string>): boolean {
   const match = INDEX_FILE_PATTERN.exec(entry);
   return match !== null && !present.has(`${match[1]}.log`);
 }
+
+/**
+ * The pid recorded in the data directory's lock file when that process is alive, else null: a
+ * hint that a node has the journal open (so the active segments' indexes are expected to be
+ * stale). Read-only and advisory: the audit tools never take or judge the lock. The file name
+ * is Journal's (journal.ts); the first integer in it is the holder's pid.
+ */
+export async function liveLockHolder(journalDirectory: string): Promise<number | null> {
+  const text = await readFile(join(journalDirectory, 'journal.lock'), 'utf8').catch(() => '');
+  const pid = Number(/\d+/.exec(text)?.[0] ?? NaN);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+  }
+}

@@ -7,7 +7,7 @@ import type { ShardConfig } from '../shard/shard-config.js';
 import { Shard } from '../shard/shard.js';
 import { AUDIT_PROBLEMS, problem, type AuditProblem } from './audit-problems.js';
 import { byteProgress, type ByteProgress } from './byte-progress.js';
-import { listShardFiles, listShardNames, openJournalDirectory, requireShard, type SegmentFile, type ShardFiles } from './data-directory.js';
+import { listShardFiles, listShardNames, liveLockHolder, openJournalDirectory, requireShard, type SegmentFile, type ShardFiles } from './data-directory.js';
 import { verifySegment } from './verify-segment.js';
 
 export interface VerifyOptions {
@@ -25,11 +25,19 @@ export interface VerifyReport {
   bytesChecked: number;
   /** In shard and file order. */
   problems: AuditProblem[];
+  /** Pid of a live process holding the data directory's lock (a running node), else null. */
+  lockHolder: number | null;
+  /**
+   * Each verified shard's active (last) segment log, e.g. { shard: 'orders', log:
+   * '00000000000000000120.log' }: a live journal writes that segment's indexes only when it
+   * seals or closes it, so index warnings there are expected beside a running node.
+   */
+  activeLogs: { shard: string; log: string }[];
 }
 
 export async function verifyJournal(dataDir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const journalDirectory = await openJournalDirectory(dataDir);
-  const report: VerifyReport = { shards: 0, segments: 0, batches: 0, records: 0, bytesChecked: 0, problems: [] };
+  const report: VerifyReport = { shards: 0, segments: 0, batches: 0, records: 0, bytesChecked: 0, problems: [], lockHolder: await liveLockHolder(journalDirectory), activeLogs: [] };
   const shards = await shardsToVerify(journalDirectory, options.shard, report.problems);
   let totalBytes = 0;
   for (const shard of shards) for (const segment of shard.segments) totalBytes += segment.sizeBytes;
@@ -76,6 +84,8 @@ async function verifyShard(shard: ShardFiles, report: VerifyReport, progress: By
   // Only compaction leaves offsets in no segment; in other shards a gap is a lost segment file.
   const gapsAllowed = config === null || config.compacted;
   let previous: Continuity = { nextOffset: 0, epoch: 0, known: false };
+  const last = shard.segments.at(-1);
+  if (last !== undefined) report.activeLogs.push({ shard: shard.name, log: last.name });
   for (const [index, file] of shard.segments.entries()) {
     const { expectedNextOffset, found } = checkContinuity(shard.name, file, previous, gapsAllowed);
     if (found !== null) report.problems.push(found);

@@ -185,6 +185,31 @@ export class TestClient {
     return waitUntil(this.events, () => (this.isClosed ? true : undefined), timeoutMs, () => `${this.clientId} to be closed by the server`).then(() => undefined);
   }
 
+  /**
+   * A round trip on this connection (UNSUBSCRIBE of a filter it never had, answered by
+   * UNSUBACK): resolves once the broker has handled every packet this client sent before, and
+   * proves the connection is still open now. The barrier for "the connection stays up".
+   */
+  async roundTrip(): Promise<void> {
+    await this.unsubscribe(uniqueTopic('barrier'));
+    assert.equal(this.isClosed, false, `${this.clientId} is still connected`);
+  }
+
+  /**
+   * "Nothing else arrives", with a barrier instead of a fixed wait: `via` publishes a marker at
+   * QoS 1 on `topic` (the topic the unwanted message would come on, from the connection that
+   * would have published it: same data shard, publish order kept), this client waits for the
+   * marker, and no message since index `from` (other than the marker; only those `unwanted`
+   * picks, when given) may have come before it.
+   */
+  async expectNothingBeforeMarker(via: TestClient, topic: string, options: { from: number; what: string; unwanted?: (message: Received) => boolean }): Promise<void> {
+    const marker = `marker ${uniqueTopic('m')}`;
+    await via.publish(topic, marker, { qos: 1 });
+    await waitUntil(this.events, () => (this.messages.some((m) => m.payload.toString() === marker) ? true : undefined), DEFAULT_WAIT_MS, () => `the marker on ${topic}`);
+    const between = this.messages.slice(options.from).filter((m) => m.payload.toString() !== marker && (options.unwanted?.(m) ?? true));
+    assert.deepEqual(between.map((m) => summarize(m.packet)), [], `expected ${options.what}`);
+  }
+
   /** Asserts that no further message arrives within `ms` (for "must not be delivered"). */
   async expectNoMoreMessages(ms = NEGATIVE_WAIT_MS, what = 'no message'): Promise<void> {
     const before = this.messages.length;

@@ -582,7 +582,7 @@ export class MqttConnection implements DeliverySink {
     const size = payload.length + topic.length + 512;
     this.#publishBacklog += size;
     if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES) this.#pause(Pause.Backlog, true);
-    this.broker.publish(message).then(
+    (qos === 2 ? this.broker.publishInboundQos2(session, messageId, message) : this.broker.publish(message)).then(
       ({ matched }) => {
         this.#publishDone(size);
         if (qos === 2) {
@@ -671,12 +671,36 @@ export class MqttConnection implements DeliverySink {
   }
 
   #onPubrel(messageId: number): void {
-    const state = this.#session?.inboundQos2.get(messageId);
+    const session = this.#session;
+    if (session === undefined) return;
+    const pubcomp = (reasonCode: number): void => this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode } : {}) } as Packet);
+    // A PUBREL sent again (maybe on a new connection) while the first one's release is being
+    // recorded: its PUBCOMP waits for that record too.
+    const releasing = session.inboundReleasing.get(messageId);
+    if (releasing !== undefined) {
+      void releasing.then((released) => (released ? pubcomp(0) : this.#fail(ReasonCode.UnspecifiedError, `the release of packet ${messageId} could not be recorded`)));
+      return;
+    }
+    const state = session.inboundQos2.get(messageId);
     // PUBREL before its PUBREC: the message is still being stored (MQTT 4.3.3: a protocol error).
     if (state !== undefined && state !== true) return this.#fail(ReasonCode.ProtocolError, `PUBREL for packet ${messageId} before its PUBREC`);
-    const known = this.#session?.inboundQos2.delete(messageId) === true;
-    if (known) this.#inboundDone();
-    this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
+    if (!session.inboundQos2.delete(messageId)) return pubcomp(ReasonCode.PacketIdentifierNotFound);
+    this.#inboundDone();
+    // PUBCOMP only once the release is durable (Broker.releaseInboundQos2 says why). Should it
+    // fail, the id stays received and the client's next PUBREL tries again.
+    const release = this.broker.releaseInboundQos2(session, messageId).then(
+      () => true,
+      (error: unknown) => {
+        session.inboundQos2.set(messageId, true);
+        this.#internalError(error);
+        return false;
+      },
+    );
+    session.inboundReleasing.set(messageId, release);
+    void release.then((released) => {
+      if (session.inboundReleasing.get(messageId) === release) session.inboundReleasing.delete(messageId);
+      if (released) pubcomp(0);
+    });
   }
 
   #onPubrec(messageId: number, reasonCode: number): void {

@@ -123,7 +123,8 @@ export async function acquireDirectoryLock(directory: string, options: LockOptio
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', path, error);
       }
-      const text = await readFile(path, 'utf8').catch(() => undefined);
+      const text = await readLock(path);
+      // Gone between the link and the read: try the link again.
       if (text === undefined) continue;
       const holder = parseLockRecord(text);
       const alive = holder !== undefined && holder.pid !== process.pid && holderAlive(holder, bootId, await probe.process(holder.pid));
@@ -152,12 +153,24 @@ async function removeStale(path: string, judged: string): Promise<void> {
   const aside = `${path}.stale-${process.pid}`;
   try {
     await rename(path, aside);
-  } catch {
-    return;
+  } catch (error) {
+    // Another process removed it first; any other failure would make the caller loop forever.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw ioError('remove stale lock', path, error);
   }
   const moved = await readFile(aside, 'utf8').catch(() => judged);
   if (moved !== judged) await link(aside, path).catch(() => undefined);
   await unlink(aside).catch(() => undefined);
+}
+
+/** The lock file's text; undefined when there is none. */
+async function readLock(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError('read lock', path, error);
+  }
 }
 
 /** Gives the lock up (only this process's own). */

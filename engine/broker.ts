@@ -11,6 +11,9 @@
 // - a durable session's state (meta, subscriptions) is durable before connect()/subscribe()
 //   resolve; its delivery cursors are persisted every cursorFlushMs, so after a crash at most
 //   that window is delivered again (at-least-once, never a gap).
+// - a durable session's inbound QoS 2 packet ids (received, not yet released) are in
+//   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
+//   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
 import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';

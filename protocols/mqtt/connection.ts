@@ -672,8 +672,8 @@ export class MqttConnection implements DeliverySink {
 
   #onPubrel(messageId: number): void {
     const session = this.#session;
-    if (session === undefined) return;
     const pubcomp = (reasonCode: number): void => this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode } : {}) } as Packet);
+    if (session === undefined) return pubcomp(ReasonCode.PacketIdentifierNotFound);
     // A PUBREL sent again (maybe on a new connection) while the first one's release is being
     // recorded: its PUBCOMP waits for that record too.
     const releasing = session.inboundReleasing.get(messageId);

@@ -12,10 +12,13 @@
 // - a durable session's state (meta, subscriptions) is durable before connect()/subscribe()
 //   resolve; its delivery cursors are persisted every cursorFlushMs, so after a crash at most
 //   that window is delivered again (at-least-once, never a gap).
+// - a durable session's inbound QoS 2 packet ids (received, not yet released) are in
+//   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
+//   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
 import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
 import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
-import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from './messages/message.js';
+import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, withInboundPacketId, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
 import { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
@@ -32,6 +35,7 @@ import type { SharedStrategy } from './shared/strategy.js';
 import {
   cursorRecord,
   endRecords,
+  inboundQos2Record,
   metaRecord,
   SESSION_NEVER_EXPIRES,
   SESSIONS_SHARD,
@@ -43,6 +47,7 @@ import {
   type SubscriptionOptions,
   type WillMessage,
 } from './sessions/session-events.js';
+import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
 import { deliveryFor, Session, type ConnectionInfo, type DeliverySink, type SessionHost } from './sessions/session.js';
 
 export const DATA_SHARD_PREFIX = 'mqtt.';
@@ -369,6 +374,7 @@ export class Broker {
     const retainedRecords = await this.#replay(RETAINED_SHARD, (record) => this.#retained.apply(record));
     this.#logger.info({ sessionRecords, retainedRecords, sessions: this.#table.sessions.size, retained: this.#retained.size, dataShards: count }, 'broker state rebuilt from the journal');
     await this.#shared.start();
+    await this.#settleInboundQos2();
     await this.#recoverSessions();
     await this.#shared.recovered();
     this.#scheduleCursorFlush();
@@ -400,6 +406,31 @@ export class Broker {
       applied += records.length;
       offset = (records[records.length - 1] as JournalRecord).offset + 1;
     }
+  }
+
+  /**
+   * After a crash, inbound QoS 2 markers may still be pending: each is kept (as stored) when its
+   * message's record is in the data shard, and dropped otherwise (engine/sessions/inbound-qos2.ts).
+   */
+  async #settleInboundQos2(): Promise<void> {
+    const pending = pendingInboundQos2(this.#table);
+    if (pending.length === 0) return;
+    const stored = new Set<PendingInboundQos2>();
+    for (let shard = 0; shard < this.#dataShards.length; shard += 1) {
+      const here = pending.filter((entry) => entry.pending.shard === shard);
+      if (here.length === 0) continue;
+      let offset = Math.min(...here.map((entry) => entry.pending.from));
+      for (;;) {
+        const records = await this.#readFrom(shard, offset, { maxRecords: REPLAY_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
+        if (records.length === 0) break;
+        for (const entry of storedInboundQos2(here, records)) stored.add(entry);
+        offset = (records[records.length - 1] as JournalRecord).offset + 1;
+      }
+    }
+    const writes = pending.map((entry) => inboundQos2Record(entry.clientId, entry.packetId, stored.has(entry) ? {} : null));
+    for (const record of writes) this.#table.apply(record);
+    await this.#store.append(SESSIONS_SHARD, writes);
+    this.#logger.info({ pending: pending.length, stored: stored.size }, 'inbound QoS 2 markers left pending by a crash settled against the data shards');
   }
 
   /** After a start: subscriptions back into the trie, wills of crashed connections, expiry timers. */
@@ -499,6 +530,84 @@ export class Broker {
    * could not be stored.
    */
   async publish(message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
+    return this.#publish(message, undefined, stored);
+  }
+
+  /**
+   * A QoS 2 PUBLISH from a session's client, stored once per packet id until PUBREL. For a
+   * persistent session the packet id's marker is durable in `$sessions` before the message is
+   * appended, so a crash at any point leaves the restarted broker able to tell whether the
+   * message was stored (engine/sessions/inbound-qos2.ts); the front end keeps the in-memory
+   * state (session.inboundQos2) and the PUBREC. A message to `$delayed/` goes to the delayed
+   * schedule, not a data shard, where the start-up scan does not look: it gets no pending
+   * marker, only the stored one, so a crash between the two may store its resend again.
+   */
+  async publishInboundQos2(session: Session, packetId: number, message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
+    const marked = this.#isDurable(session.clientId) && !this.#closed && this.writeGate.open && !(this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX));
+    // Marked stored as soon as it is durable, before the fan-out, like the publisher's ack.
+    const onStored = (matched: boolean): void => {
+      this.#markInboundStored(session, packetId);
+      stored?.(matched);
+    };
+    if (!marked) return this.#publish(message, undefined, onStored);
+    const shard = this.shardOf(message.topic);
+    const pending = inboundQos2Record(session.clientId, packetId, { pending: { shard, from: this.#frontier[shard] as number, timestamp: message.timestamp } });
+    this.#table.apply(pending);
+    try {
+      await this.#sessionWrites.addAll([pending], null);
+    } catch (error) {
+      // The marker never became durable: nothing is stored, the publish is refused as a data
+      // append failing the same way would be.
+      if (this.#ownsInboundMarker(session, packetId)) this.#table.apply(inboundQos2Record(session.clientId, packetId, null));
+      throw this.#publishFailure(error);
+    }
+    let result: { matched: boolean };
+    try {
+      result = await this.#publish(message, packetId, onStored);
+    } catch (error) {
+      // Not stored: the marker goes, so a resend is stored. Should this write not happen, the
+      // next start settles the marker against the data shard.
+      if (this.#ownsInboundMarker(session, packetId)) {
+        const release = inboundQos2Record(session.clientId, packetId, null);
+        this.#table.apply(release);
+        void this.#sessionWrites.addAll([release], null).catch((writeError: unknown) => this.#logger.error({ err: writeError, clientId: session.clientId, packetId }, 'removing an inbound QoS 2 marker failed'));
+      }
+      throw error;
+    }
+    return result;
+  }
+
+  /**
+   * Marks an inbound QoS 2 packet id stored in `$sessions` (not waited for: until it is durable,
+   * a restart finds the record by the pending marker). Also records the ids a session received
+   * before it became persistent.
+   */
+  #markInboundStored(session: Session, packetId: number): void {
+    if (session.ended || this.#sessions.get(session.clientId) !== session || !this.#isDurable(session.clientId)) return;
+    if (!this.#table.sessions.has(session.clientId)) return;
+    const record = inboundQos2Record(session.clientId, packetId, {});
+    this.#table.apply(record);
+    void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId: session.clientId, packetId }, 'recording an inbound QoS 2 message as stored failed; a restart finds it by its pending marker'));
+  }
+
+  /** Whether the table's marker for this packet id belongs to this live session (not a newer one). */
+  #ownsInboundMarker(session: Session, packetId: number): boolean {
+    return !session.ended && this.#sessions.get(session.clientId) === session && this.#table.sessions.get(session.clientId)?.inboundQos2.has(packetId) === true;
+  }
+
+  /**
+   * PUBREL for an inbound QoS 2 packet id: resolves once its marker's tombstone is durable.
+   * PUBCOMP must wait for it: after PUBCOMP the client may reuse the packet id, and a marker a
+   * crash left behind would then swallow the new message as a duplicate.
+   */
+  async releaseInboundQos2(session: Session, packetId: number): Promise<void> {
+    if (!this.#ownsInboundMarker(session, packetId)) return;
+    const release = inboundQos2Record(session.clientId, packetId, null);
+    this.#table.apply(release);
+    await this.#sessionWrites.addAll([release], null);
+  }
+
+  async #publish(message: Message, inboundPacketId: number | undefined, stored: ((matched: boolean) => void) | undefined): Promise<{ matched: boolean }> {
     if (this.#closed) throw new Error('broker is closed');
     if (!this.writeGate.open) {
       this.stats.refused += 1;
@@ -519,7 +628,7 @@ export class Broker {
       this.#countTopic(message.topic);
     }
     const appender = this.#appenders[this.shardOf(message.topic)] as ShardAppender<Published, boolean>;
-    const record = messageToRecord(message);
+    const record = inboundPacketId === undefined ? messageToRecord(message) : withInboundPacketId(messageToRecord(message), inboundPacketId);
     try {
       if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
       // Both writes are durable before the publisher is told; both are awaited, so neither
@@ -721,6 +830,8 @@ export class Broker {
         // it has goes to the journal, with cursors at the present position.
         for (const [filter, options] of session.subscriptions) record(subscriptionRecord(clientId, filter, options));
         record(cursorRecord(clientId, session.cursors()));
+        // Ids still being stored are recorded when their store completes (#markInboundStored).
+        for (const [packetId, state] of session.inboundQos2Entries()) if (state === true) record(inboundQos2Record(clientId, packetId, {}));
       }
     } else if (durable !== undefined) {
       // Resumed with expiry 0: the session now ends with this connection, so nothing of it may
@@ -753,6 +864,8 @@ export class Broker {
       durable.cursors.released,
     );
     for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options, true);
+    // Pending markers were settled at start; every one left is a stored message awaiting PUBREL.
+    for (const packetId of durable.inboundQos2.keys()) session.inboundQos2.set(packetId, true);
     return session;
   }
 

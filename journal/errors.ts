@@ -138,9 +138,9 @@ export const JournalErrors = {
   }),
   locked: defineError({
     code: 'SL_JOURNAL_LOCKED',
-    meaning: 'Another live process holds the data directory lock (journal.lock).',
-    fix: 'Stop the other process, or use another --data-dir.',
-    message: (path: string, pid: number) => `${path} is in use by process ${pid}`,
+    meaning: 'Another live process holds the data directory lock (journal.lock), and still did after the wait for it (lock-wait-seconds).',
+    fix: 'Stop the other process, or use another --data-dir; raise --lock-wait-seconds if the previous process needs longer to exit.',
+    message: (path: string, pid: number, waitedSeconds: number) => `${path} is in use by process ${pid}${waitedSeconds > 0 ? ` (waited ${waitedSeconds} s, --lock-wait-seconds)` : ''}`,
   }),
   diskFull: defineError({
     code: 'SL_JOURNAL_DISK_FULL',

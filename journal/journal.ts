@@ -2,14 +2,15 @@
 //
 // Layout:
 //   DIR/shardline-journal.json   marker: {"format": 1}; a non-empty directory without it is refused
-//   DIR/journal.lock             pid of the process that has the journal open
+//   DIR/journal.lock             the process that has the journal open (directory-lock.ts)
 //   DIR/shards/NAME/shard.json   the shard's settings
 //   DIR/shards/NAME/<20-digit base offset>.log | .index | .timeindex
 // Shard creation and deletion go through a rename of the whole shard directory, so a crash
 // leaves either the old or the new state, never half a shard.
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { acquireDirectoryLock, releaseDirectoryLock, type ProcessProbe } from './directory-lock.js';
 import { JournalErrors, ioError } from './errors.js';
 import type { AppendResult, JournalRecord, RecordInput } from './record.js';
 import { syncDirectory, writeDurably } from './segment/segment.js';
@@ -20,7 +21,6 @@ import type { ReadOptions } from './shard/read-limits.js';
 
 export const JOURNAL_MARKER_FILE = 'shardline-journal.json';
 export const JOURNAL_FORMAT_VERSION = 1;
-const LOCK_FILE = 'journal.lock';
 const SHARDS_DIR = 'shards';
 const HOUSEKEEPING_PREFIX = '.';
 /**
@@ -42,6 +42,10 @@ export interface JournalOptions {
    * and again by setShardPolicy. Undefined for a shard: its own settings stay.
    */
   shardPolicy?: ShardPolicy;
+  /** How long to wait for another live process's lock before SL_JOURNAL_LOCKED; default 0. */
+  lockWaitMs?: number;
+  /** How the lock judges its holder (tests); default: /proc. */
+  lockProbe?: ProcessProbe;
 }
 
 /** Which reconfigurable settings a shard gets from the node; undefined leaves the shard alone. */
@@ -63,11 +67,11 @@ export class Journal {
   static async open(directory: string, options: JournalOptions = {}): Promise<Journal> {
     const path = resolve(directory);
     const journal = new Journal(path, { clock: Date.now, logger: pino({ level: 'silent' }), ...options });
-    if (openDirectories.has(path)) throw JournalErrors.locked.create({}, path, process.pid);
+    if (openDirectories.has(path)) throw JournalErrors.locked.create({}, path, process.pid, 0);
     openDirectories.add(path);
     try {
       await journal.prepareDirectory();
-      await journal.acquireLock();
+      await acquireDirectoryLock(path, { waitMs: options.lockWaitMs ?? 0, logger: journal.options.logger, ...(options.lockProbe === undefined ? {} : { probe: options.lockProbe }) });
     } catch (error) {
       openDirectories.delete(path);
       throw error;
@@ -76,7 +80,7 @@ export class Journal {
       await journal.openShards();
     } catch (error) {
       await journal.closeShards();
-      await journal.releaseLock();
+      await releaseDirectoryLock(path);
       openDirectories.delete(path);
       throw error;
     }
@@ -116,31 +120,6 @@ export class Journal {
       throw JournalErrors.unsupportedFormat.create({}, `journal ${this.directory}`, Number(marker.format), JOURNAL_FORMAT_VERSION);
     }
     await mkdir(this.shardsDirectory, { recursive: true });
-  }
-
-  /** A second process on the same directory would corrupt it; a lock left by a dead pid is stale. */
-  private async acquireLock(): Promise<void> {
-    const path = join(this.directory, LOCK_FILE);
-    for (let attempt = 0; attempt < 2; attempt += 1) {
-      try {
-        const handle = await open(path, 'wx');
-        await handle.writeFile(String(process.pid));
-        await handle.close();
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', path, error);
-      }
-      const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-        throw JournalErrors.locked.create({}, this.directory, holder);
-      }
-      await unlink(path).catch(() => undefined);
-    }
-    throw JournalErrors.locked.create({}, this.directory, -1);
-  }
-
-  private async releaseLock(): Promise<void> {
-    await unlink(join(this.directory, LOCK_FILE)).catch(() => undefined);
   }
 
   private async openShards(): Promise<void> {
@@ -358,7 +337,7 @@ export class Journal {
     this.closed = true;
     if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
     await this.closeShards();
-    await this.releaseLock();
+    await releaseDirectoryLock(this.directory);
     openDirectories.delete(this.directory);
   }
 
@@ -369,15 +348,6 @@ export class Journal {
 
   private assertOpen(): void {
     if (this.closed) throw JournalErrors.closed.create({}, `journal ${this.directory}`);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -7,18 +7,21 @@
 // subscriptions), so what a restart rebuilds is also right.
 // Method: random scripts of client operations (connect with clean start or not, expiry 0 or
 // more, an optional will with or without delay; subscribe, unsubscribe, acknowledge, publish
-// retained or not with empty payloads that clear, disconnect with or without the will,
-// restarts) run against a live Broker over a MemoryShardStore. Time is a manual clock whose
+// retained or not with empty payloads that clear, QoS 2 publishes from the client with a packet
+// id and their PUBREL (the front end's inbound QoS 2 steps), disconnect with or without the
+// will, restarts) run against a live Broker over a MemoryShardStore. Time is a manual clock whose
 // timers fire only when a step advances it, in due order, so will delays and session expiry
 // happen at exact, replayable moments. Checks:
 //  (a) a fresh SessionTable / RetainedStore fed every record of `$sessions` / `$retained` from
-//      offset 0 has the live broker's snapshot();
+//      offset 0 has the live broker's snapshot(); so has a SessionTable fed only what a full
+//      compaction keeps (each key's latest record, tombstones dropped);
 //  (b) after close(), Broker.open over the same store rebuilds the replayed state, which is the
 //      live state except what close() itself records (connected sessions become disconnected
 //      now, their wills dropped);
-//  (c) a model of the sessions (alive, durable, online, subscriptions, pending wills) written
-//      from MQTT's rules predicts the table's members, their subscriptions and the retained
-//      set after every step, across restarts.
+//  (c) a model of the sessions (alive, durable, online, subscriptions, pending wills, inbound
+//      QoS 2 packet ids awaiting PUBREL) written from MQTT's rules predicts the table's members,
+//      their subscriptions and inbound packet ids, and the retained set after every step,
+//      across restarts.
 // A failure prints the seed and the shrunk script; set FC_SEED (and FC_PATH) to replay it,
 // FC_NUM_RUNS to run more scripts.
 import assert from 'node:assert/strict';
@@ -93,6 +96,8 @@ type Op =
   | { kind: 'unsubscribe'; client: number; filter: string }
   | { kind: 'publish'; client: number; topic: string; payload: string; qos: QoS; retain: boolean }
   | { kind: 'ack'; client: number }
+  | { kind: 'publishIn'; client: number; packetId: number }
+  | { kind: 'release'; client: number; packetId: number }
   | { kind: 'disconnect'; client: number; publishWill: boolean; expiry: number | undefined }
   | { kind: 'advance'; ms: number }
   | { kind: 'restart' };
@@ -121,6 +126,9 @@ function opArb(withRestarts: boolean): fc.Arbitrary<Op> {
     // client -1: the broker itself (no publisher id)
     { weight: 4, arbitrary: fc.record({ kind: fc.constant('publish' as const), client: fc.integer({ min: -1, max: CLIENTS.length - 1 }), topic: fc.constantFrom(...TOPICS), payload: payloadArb, qos: qosArb, retain: fc.boolean() }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('ack' as const), client: clientArb }) },
+    // Few packet ids, so resends and reuse after a release are common.
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('publishIn' as const), client: clientArb, packetId: fc.integer({ min: 1, max: 3 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('release' as const), client: clientArb, packetId: fc.integer({ min: 1, max: 3 }) }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('disconnect' as const), client: clientArb, publishWill: fc.boolean(), expiry: fc.option(fc.constantFrom(0, 2, 30), { nil: undefined }) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(500, 1000, 3000, 40_000) }) },
   ];
@@ -143,6 +151,18 @@ async function readAll(store: ShardStore, shard: string, apply: (record: Awaited
 async function replaySessions(store: ShardStore): Promise<Record<string, unknown>> {
   const table = new SessionTable();
   await readAll(store, SESSIONS_SHARD, (record) => table.apply(record));
+  return table.snapshot();
+}
+
+/**
+ * The table from what compaction leaves at the most: the latest record of each key, in offset
+ * order, with the tombstones among them gone too (past their retention).
+ */
+async function replaySessionsCompacted(store: ShardStore): Promise<Record<string, unknown>> {
+  const latest = new Map<string, Awaited<ReturnType<ShardStore['read']>>[number]>();
+  await readAll(store, SESSIONS_SHARD, (record) => latest.set(record.key?.toString('latin1') ?? '', record));
+  const table = new SessionTable();
+  for (const record of [...latest.values()].sort((a, b) => a.offset - b.offset)) if (record.value !== null) table.apply(record);
   return table.snapshot();
 }
 
@@ -172,6 +192,8 @@ interface ModelClient {
   will: WillMessage | undefined;
   /** A will waiting for its delay (or for the session to end, whichever comes first). */
   pendingWill: { will: WillMessage; due: number } | undefined;
+  /** QoS 2 packet ids the client published and has not released (MQTT 4.3.3, session state). */
+  inbound: Set<number>;
 }
 
 class Harness {
@@ -238,6 +260,25 @@ class Harness {
         for (const packetId of connection.sink.releases.splice(0)) connection.session.acknowledge(packetId);
         return;
       }
+      case 'publishIn': {
+        // What protocols/mqtt/connection.ts does with a QoS 2 PUBLISH: a packet id still
+        // awaiting PUBREL is a resend and is not stored again.
+        const clientId = CLIENTS[op.client] as string;
+        const connection = this.connections.get(clientId);
+        if (connection === undefined || connection.session.inboundQos2.has(op.packetId)) return;
+        (this.model.get(clientId) as ModelClient).inbound.add(op.packetId);
+        connection.session.inboundQos2.set(op.packetId, true);
+        await broker.publishInboundQos2(connection.session, op.packetId, { topic: 'in/q2', payload: Buffer.from(`${clientId}:${op.packetId}`), qos: 2, retain: false, publisherId: clientId, timestamp: this.clock.now(), properties: undefined });
+        return;
+      }
+      case 'release': {
+        const clientId = CLIENTS[op.client] as string;
+        const connection = this.connections.get(clientId);
+        if (connection === undefined || !connection.session.inboundQos2.delete(op.packetId)) return;
+        (this.model.get(clientId) as ModelClient).inbound.delete(op.packetId);
+        await broker.releaseInboundQos2(connection.session, op.packetId);
+        return;
+      }
       case 'disconnect': {
         const clientId = CLIENTS[op.client] as string;
         const connection = this.connections.get(clientId);
@@ -262,6 +303,7 @@ class Harness {
   async checkReplay(when: string): Promise<void> {
     await settle();
     assert.deepEqual(this.broker.sessionTable.snapshot(), await replaySessions(this.store), `(a) $sessions replayed differs from the live session table ${when}`);
+    assert.deepEqual(this.broker.sessionTable.snapshot(), await replaySessionsCompacted(this.store), `(a) $sessions compacted and replayed differs from the live session table ${when}`);
     assert.deepEqual(this.broker.retained.snapshot(), await replayRetained(this.store), `(a) $retained replayed differs from the live retained set ${when}`);
   }
 
@@ -297,11 +339,11 @@ class Harness {
     const expected: Record<string, unknown> = {};
     for (const [clientId, client] of this.model) {
       if (!client.alive || client.expiry === 0) continue;
-      expected[clientId] = { connected: client.online, expirySeconds: client.expiry, subscriptions: Object.fromEntries([...client.subscriptions].sort(([a], [b]) => (a < b ? -1 : 1))) };
+      expected[clientId] = { connected: client.online, expirySeconds: client.expiry, subscriptions: Object.fromEntries([...client.subscriptions].sort(([a], [b]) => (a < b ? -1 : 1))), inbound: [...client.inbound].sort() };
     }
     const actual: Record<string, unknown> = {};
-    for (const [clientId, entry] of Object.entries(this.broker.sessionTable.snapshot() as Record<string, { meta: { connected: boolean; expirySeconds: number }; subscriptions: unknown }>)) {
-      actual[clientId] = { connected: entry.meta.connected, expirySeconds: entry.meta.expirySeconds, subscriptions: entry.subscriptions };
+    for (const [clientId, entry] of Object.entries(this.broker.sessionTable.snapshot() as Record<string, { meta: { connected: boolean; expirySeconds: number }; subscriptions: unknown; inboundQos2: Record<string, unknown> }>)) {
+      actual[clientId] = { connected: entry.meta.connected, expirySeconds: entry.meta.expirySeconds, subscriptions: entry.subscriptions, inbound: Object.keys(entry.inboundQos2).map(Number).sort() };
     }
     assert.deepEqual(actual, expected, `(c) the session table is not the set of live durable sessions ${when}`);
     const retained = Object.fromEntries(Object.entries(this.broker.retained.snapshot()).map(([topic, message]) => [topic, Buffer.from(message.payload, 'base64').toString()]));
@@ -337,7 +379,10 @@ class Harness {
     // published; a delayed one is cancelled by the new connection (5.0 3.1.3.2.2).
     if (client.online && client.will !== undefined && client.will.delaySeconds === 0) this.#modelPublishWill(client.will);
     // A session with expiry 0 ends with its connection, also when a takeover ends it.
-    if (cleanStart || !client.alive || (client.online && client.expiry === 0)) client.subscriptions = new Map();
+    if (cleanStart || !client.alive || (client.online && client.expiry === 0)) {
+      client.subscriptions = new Map();
+      client.inbound = new Set();
+    }
     client.alive = true;
     client.online = true;
     client.expiry = expiry;
@@ -354,6 +399,7 @@ class Harness {
     if (expiry === 0) {
       client.alive = false;
       client.subscriptions = new Map();
+      client.inbound = new Set();
       if (will !== undefined) this.#modelPublishWill(will);
       return;
     }
@@ -375,6 +421,7 @@ class Harness {
         client.pendingWill = undefined;
         client.alive = false;
         client.subscriptions = new Map();
+        client.inbound = new Set();
       }
     }
   }
@@ -390,6 +437,7 @@ class Harness {
       if (client.expiry === 0) {
         client.alive = false;
         client.subscriptions = new Map();
+        client.inbound = new Set();
       }
       assert.equal(client.pendingWill, undefined, `${clientId}: a connected client has no will pending`);
     }
@@ -397,7 +445,7 @@ class Harness {
 }
 
 function newModelClient(): ModelClient {
-  return { alive: false, online: false, expiry: 0, disconnectedAt: 0, subscriptions: new Map(), will: undefined, pendingWill: undefined };
+  return { alive: false, online: false, expiry: 0, disconnectedAt: 0, subscriptions: new Map(), will: undefined, pendingWill: undefined, inbound: new Set() };
 }
 
 async function runScript(ops: readonly Op[], check: (harness: Harness, step: string) => Promise<void> | void): Promise<void> {

@@ -154,7 +154,7 @@ describe('journal server process', { concurrency: true }, () => {
   });
 
   it('refuses a second server on a data directory in use: exit 1, SL_JOURNAL_LOCKED', async () => {
-    const { exited, lines } = runCli(['start', '--roles', 'journal', '--data-dir', sharedDataDir, '--grpc-port', '0']);
+    const { exited, lines } = runCli(['start', '--roles', 'journal', '--data-dir', sharedDataDir, '--grpc-port', '0', '--lock-wait-seconds', '0']);
     const { code, stderr } = await exited;
     assert.equal(code, 1);
     assert.match(stderr, /SL_JOURNAL_LOCKED/);

@@ -323,7 +323,7 @@ async function startRoles(settings: StartSettings, logger: Logger, running: Runn
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
-    running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }), shardPolicy: dataShardPolicy(settings), retentionCheckMs: settings.retentionCheckMs }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
+    running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }), shardPolicy: dataShardPolicy(settings), retentionCheckMs: settings.retentionCheckMs, lockWaitMs: settings.lockWaitSeconds * 1000 }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
     running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }) }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve the journal', error),
     );

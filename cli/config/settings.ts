@@ -72,6 +72,7 @@ export const START_SETTINGS = [
   { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker; unset runs both (single node)' },
   { key: 'config', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'config file (.toml, .yaml or .yml) with any of these settings, same keys as the flags' },
   { key: 'data-dir', kind: { type: 'string' }, default: './data', valueName: 'DIR', group: 'node', description: 'journal data directory, created when missing; unused with --roles broker' },
+  { key: 'lock-wait-seconds', kind: { type: 'integer', min: 0, max: 3600 }, default: 30, unit: 'seconds', valueName: 'SECONDS', group: 'node', description: 'how long start waits for another live process that holds the data directory lock (a killed node still exiting) before it fails with SL_JOURNAL_LOCKED; 0 fails at once; unused with --roles broker' },
   { key: 'host', kind: { type: 'string' }, default: '127.0.0.1', valueName: 'ADDR', group: 'node', description: 'address the MQTT, journal gRPC and admin HTTP listeners bind to (MQTT admits anonymous clients unless allow-anonymous is false, and gRPC has no authentication: bind others with care)' },
   { key: 'mqtt-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_MQTT_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'MQTT listener port; 0 picks a free one, reported in the listening line' },
   { key: 'mqtts-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over TLS listener port (needs tls-cert and tls-key); unset: no TLS listener; 0 picks a free one' },
@@ -134,6 +135,7 @@ export interface StartSettings {
   /** undefined: not set, the single-node default (journal and broker in one process). */
   roles: Role[] | undefined;
   dataDir: string;
+  lockWaitSeconds: number;
   host: string;
   mqttPort: number;
   /** Transport listeners; undefined: that listener is off. */

@@ -5,7 +5,9 @@
 // a retained clear is a tombstone), headers carry the rest. The `pub` header is what the
 // publish QoS and retain flag were; `props` holds the MQTT 5.0 application properties as JSON
 // (only when there are any, so the common record stays small). The record timestamp is the
-// publish time, which message expiry counts from.
+// publish time, which message expiry counts from. `q2` (u16 big-endian) is the packet id of a
+// QoS 2 PUBLISH from a persistent session: after a crash it tells whether the message of an
+// inbound QoS 2 marker reached the journal (engine/sessions/inbound-qos2.ts).
 import type { RecordHeader, RecordInput, JournalRecord } from '../../journal/index.js';
 
 export type QoS = 0 | 1 | 2;
@@ -39,6 +41,7 @@ export interface Message {
 const PUBLISH_HEADER = 'pub';
 const PROPS_HEADER = 'props';
 const FROM_HEADER = 'from';
+const INBOUND_QOS2_HEADER = 'q2';
 
 interface StoredProperties extends Omit<MessageProperties, 'correlationData' | 'userProperties'> {
   correlationData?: string;
@@ -114,6 +117,24 @@ export function messageToRecord(message: Message, tombstone = false): RecordInpu
   ];
   if (hasProperties(message.properties)) headers.push({ key: PROPS_HEADER, value: encodeProperties(message.properties) });
   return { key: Buffer.from(message.topic), value: tombstone ? null : message.payload, headers, timestamp: message.timestamp };
+}
+
+/** Marks the record of a client's QoS 2 PUBLISH with its packet id (see the header comment). */
+export function withInboundPacketId(record: RecordInput, packetId: number): RecordInput {
+  const value = Buffer.alloc(2);
+  value.writeUInt16BE(packetId);
+  return { ...record, headers: [...(record.headers ?? []), { key: INBOUND_QOS2_HEADER, value }] };
+}
+
+/** The publisher and inbound QoS 2 packet id a data record carries; undefined when it has none. */
+export function inboundPacketIdOf(record: JournalRecord): { publisherId: string; packetId: number } | undefined {
+  let publisherId: string | undefined;
+  let packetId: number | undefined;
+  for (const header of record.headers) {
+    if (header.key === FROM_HEADER) publisherId = header.value.toString('utf8');
+    else if (header.key === INBOUND_QOS2_HEADER && header.value.length === 2) packetId = header.value.readUInt16BE(0);
+  }
+  return publisherId === undefined || packetId === undefined ? undefined : { publisherId, packetId };
 }
 
 /** The message a record holds; undefined for a record that is not a message (no key). */

@@ -11,6 +11,12 @@
 //                                every message has been delivered and acknowledged, and `sent`,
 //                                the offset below which every message was sent at least once (so a
 //                                resend after a crash carries DUP)
+//   q:<clientId>\0<packetId>     a QoS 2 PUBLISH received from the client and not yet released
+//                                (PUBREL); tombstone = released. Value `{}` once its message is
+//                                stored, `{"pending":{shard,from,timestamp}}` while it may not be:
+//                                the marker is written before the message is appended, so after a
+//                                crash a pending marker is settled by looking for the message's
+//                                record (engine/sessions/inbound-qos2.ts)
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { userPropertyList, type Message, type MessageProperties, type QoS } from '../messages/message.js';
 import type { ClientIdentity } from '../security/access.js';
@@ -57,12 +63,23 @@ export interface DeliveryCursors {
   released?: Array<[number, number, number]>;
 }
 
+/** Inbound QoS 2 state of one packet id, as `$sessions` keeps it. */
+export interface InboundQos2Marker {
+  /**
+   * Set while the message may not be in the journal yet: where its record would be (data shard,
+   * at or after offset `from`, with this record timestamp). Absent once it is stored.
+   */
+  pending?: { shard: number; from: number; timestamp: number };
+}
+
 export interface DurableSession {
   clientId: string;
   meta: SessionMeta;
   subscriptions: Map<string, SubscriptionOptions>;
   /** Per data shard; shards without an entry start at the shard's start. */
   cursors: DeliveryCursors;
+  /** QoS 2 publishes from the client awaiting PUBREL, by packet id. */
+  inboundQos2: Map<number, InboundQos2Marker>;
 }
 
 interface StoredWill extends Omit<WillMessage, 'payload' | 'properties'> {
@@ -109,10 +126,17 @@ export function cursorRecord(clientId: string, cursors: DeliveryCursors | null):
   return { key: Buffer.from(`c:${clientId}`), value: cursors === null ? null : json(cursors) };
 }
 
+export function inboundQos2Record(clientId: string, packetId: number, marker: InboundQos2Marker | null): RecordInput {
+  return { key: Buffer.from(`q:${clientId}${SEPARATOR}${packetId}`), value: marker === null ? null : json(marker) };
+}
+
 /** Tombstones for every key of a session: it ends. */
 export function endRecords(session: DurableSession): RecordInput[] {
   return [
     ...[...session.subscriptions.keys()].map((filter) => subscriptionRecord(session.clientId, filter, null)),
+    // Markers too: a marker left behind would be the latest record of its key, and a replay
+    // would bring back a session that ended.
+    ...[...session.inboundQos2.keys()].map((packetId) => inboundQos2Record(session.clientId, packetId, null)),
     cursorRecord(session.clientId, null),
     { key: Buffer.from(`s:${session.clientId}`), value: null },
   ];
@@ -125,7 +149,7 @@ export class SessionTable {
   #entry(clientId: string): DurableSession {
     let session = this.sessions.get(clientId);
     if (session === undefined) {
-      session = { clientId, meta: { expirySeconds: 0, connected: false, protocolVersion: 4 }, subscriptions: new Map(), cursors: { acked: [], sent: [] } };
+      session = { clientId, meta: { expirySeconds: 0, connected: false, protocolVersion: 4 }, subscriptions: new Map(), cursors: { acked: [], sent: [] }, inboundQos2: new Map() };
       this.sessions.set(clientId, session);
     }
     return session;
@@ -157,6 +181,13 @@ export class SessionTable {
         const session = this.sessions.get(rest);
         if (session !== undefined) session.cursors = { acked: [], sent: [] };
       } else this.#entry(rest).cursors = JSON.parse(value.toString('utf8')) as DeliveryCursors;
+    } else if (kind === 'q:') {
+      const at = rest.indexOf(SEPARATOR);
+      const packetId = Number(rest.slice(at + 1));
+      if (at < 0 || !Number.isInteger(packetId)) return;
+      const clientId = rest.slice(0, at);
+      if (value === null) this.sessions.get(clientId)?.inboundQos2.delete(packetId);
+      else this.#entry(clientId).inboundQos2.set(packetId, JSON.parse(value.toString('utf8')) as InboundQos2Marker);
     }
   }
 
@@ -168,6 +199,7 @@ export class SessionTable {
         meta: { ...session.meta, will: session.meta.will === undefined ? undefined : storeWill(session.meta.will) },
         subscriptions: Object.fromEntries([...session.subscriptions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
         cursors: session.cursors,
+        inboundQos2: Object.fromEntries([...session.inboundQos2].sort(([a], [b]) => a - b)),
       };
     }
     return out;

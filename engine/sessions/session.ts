@@ -139,8 +139,9 @@ export class Session {
   sink: DeliverySink | undefined;
   /**
    * QoS 2 messages received from this client and not yet released (PUBREL), by packet id: true
-   * once stored, or the store in progress (resolves with whether it succeeded). Session state (MQTT 4.3.3), kept across reconnects so
-   * a resent PUBLISH is not stored twice; in memory only, so a broker restart forgets it.
+   * once stored, or the store in progress (resolves with whether it succeeded). Session state
+   * (MQTT 4.3.3), kept across reconnects so a resent PUBLISH is not stored twice; a persistent
+   * session's ids are also in `$sessions`, so a restart keeps them (inbound-qos2.ts).
    */
   get inboundQos2(): Map<number, true | Promise<boolean>> {
     return (this.#inboundQos2 ??= new Map());
@@ -152,6 +153,21 @@ export class Session {
   }
 
   #inboundQos2: Map<number, true | Promise<boolean>> | undefined;
+
+  /** The inbound QoS 2 table's entries (without allocating it). */
+  inboundQos2Entries(): Iterable<[number, true | Promise<boolean>]> {
+    return this.#inboundQos2?.entries() ?? [];
+  }
+
+  /**
+   * Packet ids whose PUBREL arrived and whose release is being recorded: PUBCOMP waits for it,
+   * also when the client sends PUBREL again on a later connection.
+   */
+  get inboundReleasing(): Map<number, Promise<boolean>> {
+    return (this.#inboundReleasing ??= new Map());
+  }
+
+  #inboundReleasing: Map<number, Promise<boolean>> | undefined;
   #queue: Delivery[] = [];
   #queueHead = 0;
   #queuedBytes = 0;

@@ -756,7 +756,10 @@ export class MqttConnection implements DeliverySink {
       }
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
     };
-    this.broker.publish(pending.message, onStored).then(
+    // A QoS 2 publish of a session is stored once per packet id, across a crash too (engine).
+    const session = this.#session;
+    const publishing = pending.qos === 2 && session !== undefined ? this.broker.publishInboundQos2(session, pending.messageId, pending.message, onStored) : this.broker.publish(pending.message, onStored);
+    publishing.then(
       () => this.#publishDone(pending.size),
       (error: unknown) => {
         if (!stored) return this.#storeFailed(pending, error);
@@ -955,12 +958,38 @@ export class MqttConnection implements DeliverySink {
   }
 
   #onPubrel(messageId: number): void {
-    const state = this.#session?.inboundQos2.get(messageId);
+    const session = this.#session;
+    const pubcomp = (reasonCode: number): void => this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode } : {}) } as Packet);
+    if (session === undefined) return pubcomp(ReasonCode.PacketIdentifierNotFound);
+    // A PUBREL sent again (maybe on a new connection) while the first one's release is being
+    // recorded: its PUBCOMP waits for that record too.
+    const releasing = session.inboundReleasing.get(messageId);
+    if (releasing !== undefined) {
+      releasing.then((released) => (released ? pubcomp(0) : this.#fail(ReasonCode.UnspecifiedError, `the release of packet ${messageId} could not be recorded`))).catch((error: unknown) => this.#internalError(error));
+      return;
+    }
+    const state = session.inboundQos2.get(messageId);
     // PUBREL before its PUBREC: the message is still being stored (MQTT 4.3.3: a protocol error).
     if (state !== undefined && state !== true) return this.#fail(ReasonCode.ProtocolError, `PUBREL for packet ${messageId} before its PUBREC`);
-    const known = this.#session?.inboundQos2.delete(messageId) === true;
-    if (known) this.#inboundDone();
-    this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode: known ? 0 : ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
+    if (!session.inboundQos2.delete(messageId)) return pubcomp(ReasonCode.PacketIdentifierNotFound);
+    this.#inboundDone();
+    // PUBCOMP only once the release is durable (Broker.releaseInboundQos2 says why). Should it
+    // fail, the id stays received and the client's next PUBREL tries again.
+    const release = this.broker.releaseInboundQos2(session, messageId).then(
+      () => true,
+      (error: unknown) => {
+        session.inboundQos2.set(messageId, true);
+        this.#internalError(error);
+        return false;
+      },
+    );
+    session.inboundReleasing.set(messageId, release);
+    release
+      .then((released) => {
+        if (session.inboundReleasing.get(messageId) === release) session.inboundReleasing.delete(messageId);
+        if (released) pubcomp(0);
+      })
+      .catch((error: unknown) => this.#internalError(error));
   }
 
   #onPubrec(messageId: number, reasonCode: number): void {

@@ -4,6 +4,7 @@
 // directory that is not a journal or has an unknown format.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { holderAlive, LOCK_FILE, parseLockRecord, procProbe } from '../directory-lock.js';
 import { JournalErrors, ioError } from '../errors.js';
 import { JOURNAL_FORMAT_VERSION, JOURNAL_MARKER_FILE } from '../journal.js';
 import { parseSegmentFileName, segmentFileStem } from '../segment/segment.js';
@@ -145,19 +146,15 @@ function isOrphanIndex(entry: string, present: Set<string>): boolean {
 }
 
 /**
- * The pid recorded in the data directory's lock file when that process is alive, else null: a
- * hint that a node has the journal open (so the active segments' indexes are expected to be
- * stale). Read-only and advisory: the audit tools never take or judge the lock. The file name
- * is Journal's (journal.ts); the first integer in it is the holder's pid.
+ * The pid of the process holding the data directory's lock when it is alive, else null: a hint
+ * that a node has the journal open (so the active segments' indexes are expected to be stale).
+ * Read-only and advisory: the audit tools never take the lock; the holder is judged as the
+ * journal's own open judges it (pid, start time, boot id; journal/directory-lock.ts).
  */
 export async function liveLockHolder(journalDirectory: string): Promise<number | null> {
-  const text = await readFile(join(journalDirectory, 'journal.lock'), 'utf8').catch(() => '');
-  const pid = Number(/\d+/.exec(text)?.[0] ?? NaN);
-  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
-  }
+  const text = await readFile(join(journalDirectory, LOCK_FILE), 'utf8').catch(() => '');
+  const record = parseLockRecord(text);
+  if (record === undefined) return null;
+  const [bootId, state] = await Promise.all([procProbe.bootId(), procProbe.process(record.pid)]);
+  return holderAlive(record, bootId, state) ? record.pid : null;
 }

@@ -62,13 +62,12 @@ async function arrival(client: TestClient, topic: string, timeoutMs: number): Pr
 async function eventuallyDelayedHeld(broker: BrokerProcess, held: number, timeoutMs = 10_000): Promise<void> {
   const admin = String((await waitForLogField(broker.broker, 'admin')).admin);
   const deadline = Date.now() + timeoutMs;
-  let last = '';
   for (;;) {
     const reply = await fetch(`http://${admin}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(reply.status, 200);
     const match = /^shardline_mqtt_delayed_messages(?:\{[^}]*\})? (\S+)$/m.exec(await reply.text());
     assert.ok(match !== null, 'shardline_mqtt_delayed_messages in /metrics');
-    last = match[1] as string;
+    const last = match[1] as string;
     if (Number(last) === held) return;
     assert.ok(Date.now() < deadline, `shardline_mqtt_delayed_messages still ${last} after ${timeoutMs} ms, waiting for ${held}`);
     await sleep(50);

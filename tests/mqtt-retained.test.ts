@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { brokerForSuite, usingMosquitto } from './support/broker-process.js';
-import { closeAllClients, connectClient, NEGATIVE_WAIT_MS, sleep, subscriber, uniqueClientId, uniqueTopic } from './support/mqtt-client.js';
+import { closeAllClients, connectClient, subscriber, uniqueClientId, uniqueTopic } from './support/mqtt-client.js';
 
 const TOPOLOGIES = usingMosquitto() ? (['single'] as const) : (['single', 'split'] as const);
 
@@ -18,13 +18,22 @@ for (const topology of TOPOLOGIES) {
   describe(`MQTT retained messages (${topology})`, () => {
     const broker = brokerForSuite({ topology }, closeAllClients);
 
-    /** What a fresh subscriber to `filter` gets at once: the retained messages. */
+    /**
+     * What a fresh subscriber to `filter` gets at once: the retained messages. Barrier for
+     * "exactly `expected`": the broker queues them on SUBSCRIBE, so a live marker published
+     * after the SUBACK, on a topic the filter matches, comes after every one of them.
+     */
     async function retainedFor(filter: string, version: 4 | 5, expected: number, qos: 0 | 1 | 2 = 2): Promise<{ topic: string; payload: string; retain: boolean; qos: number }[]> {
       const probe = await subscriber(broker.url, filter, { version, qos });
       if (expected > 0) await probe.waitForMessages(expected);
-      await probe.expectNoMoreMessages(undefined, `exactly ${expected} retained message(s) for ${filter}`);
-      await probe.end();
-      return probe.messages.map((m) => ({ topic: m.topic, payload: m.payload.toString(), retain: m.packet.retain, qos: m.packet.qos })).sort((a, b) => a.topic.localeCompare(b.topic));
+      const via = await connectClient(broker.url, { version });
+      const markerTopic = filter
+        .split('/')
+        .map((level) => (level === '+' || level === '#' ? 'marker' : level))
+        .join('/');
+      await probe.expectNothingBeforeMarker(via, markerTopic, { from: expected, what: `exactly ${expected} retained message(s) for ${filter}` });
+      await Promise.all([probe.end(), via.end()]);
+      return probe.messages.slice(0, expected).map((m) => ({ topic: m.topic, payload: m.payload.toString(), retain: m.packet.retain, qos: m.packet.qos })).sort((a, b) => a.topic.localeCompare(b.topic));
     }
 
     for (const version of [4, 5] as const) {
@@ -130,12 +139,11 @@ for (const topology of TOPOLOGIES) {
           await first.end();
           const resumed = await connectClient(broker.url, { version, clientId, ...persistent });
           assert.equal(resumed.connack.sessionPresent, true);
-          await sleep(NEGATIVE_WAIT_MS);
-          assert.deepEqual(resumed.messages.map((m) => m.payload.toString()), [], 'the subscription was not made anew');
-          // The subscription is live though.
+          // The subscription is live though. Barrier: a retained copy sent on the resume would be
+          // queued at CONNACK, before this live message published after it.
           await pub.publish(topic, 'new', { qos: 1 });
-          const [fresh] = await resumed.waitForMessages(1);
-          assert.equal(fresh!.payload.toString(), 'new');
+          await resumed.waitForMessages(1);
+          assert.deepEqual(resumed.messages.map((m) => m.payload.toString()), ['new'], 'the subscription was not made anew: no retained copy before the live one');
           await resumed.end();
           await pub.end();
         });

@@ -16,7 +16,6 @@ import { brokerForSuite, usingMosquitto } from './support/broker-process.js';
 import {
   closeAllClients,
   connectClient,
-  NEGATIVE_WAIT_MS,
   RawClient,
   sleep,
   subscriber,
@@ -27,6 +26,13 @@ import {
 } from './support/mqtt-client.js';
 
 const TOPOLOGIES = usingMosquitto() ? (['single'] as const) : (['single', 'split'] as const);
+
+/** PINGREQ, then PINGRESP: the broker has handled every packet this raw client sent before. */
+async function pingRoundTrip(raw: RawClient): Promise<void> {
+  const from = raw.packets.length;
+  raw.send({ cmd: 'pingreq' });
+  await raw.waitForPacket((p) => p.cmd === 'pingresp', { from, what: 'PINGRESP' });
+}
 
 function label(version: ProtocolVersion): string {
   return version === 4 ? '3.1.1' : '5.0';
@@ -160,12 +166,20 @@ for (const topology of TOPOLOGIES) {
               await second.waitForPacket((p) => p.cmd === 'pubrel' && p.messageId === resent!.messageId, { what: 'PUBREL' });
               second.send({ cmd: 'pubcomp', messageId: resent!.messageId! });
             }
-            await sleep(100);
+            // Barrier: PINGRESP comes after the broker handled the acknowledgement before it.
+            await pingRoundTrip(second);
             second.destroy();
             await second.closed;
             const { raw: third } = await RawClient.connect(broker.port, version, sessionFields);
-            await sleep(NEGATIVE_WAIT_MS);
-            assert.deepEqual(third.packets.filter((p) => p.cmd === 'publish' || p.cmd === 'pubrel'), [], 'acknowledged: nothing resent');
+            // Barrier: a resend is queued on the session at CONNACK, before a marker published now.
+            await pub.publish(topic, 'marker', { qos });
+            const publishes = await third.waitForPublishes(1);
+            assert.deepEqual(
+              third.packets.filter((p) => p.cmd === 'publish' || p.cmd === 'pubrel').map((p) => (p.cmd === 'publish' ? `publish(${String(p.payload)})` : p.cmd)),
+              ['publish(marker)'],
+              'acknowledged: nothing resent',
+            );
+            assert.equal(publishes[0]!.dup, false);
             third.destroy();
             await pub.end();
           });
@@ -188,8 +202,14 @@ for (const topology of TOPOLOGIES) {
           const { raw: second } = await RawClient.connect(broker.port, version, sessionFields);
           const pubrel = await second.waitForPacket((p) => p.cmd === 'pubrel', { what: 'PUBREL again' });
           assert.equal(pubrel.messageId, publish!.messageId);
-          await sleep(NEGATIVE_WAIT_MS);
-          assert.deepEqual(second.packets.filter((p): p is IPublishPacket => p.cmd === 'publish'), [], 'PUBREC was received: the message is not sent again');
+          // Barrier: a resent PUBLISH is queued on the session at CONNACK, before a marker published now.
+          await pub.publish(topic, 'marker', { qos: 2 });
+          await second.waitForPublishes(1);
+          assert.deepEqual(
+            second.packets.filter((p): p is IPublishPacket => p.cmd === 'publish').map((p) => String(p.payload)),
+            ['marker'],
+            'PUBREC was received: the message is not sent again',
+          );
           second.send({ cmd: 'pubcomp', messageId: publish!.messageId! });
           second.destroy();
           await pub.end();
@@ -220,10 +240,12 @@ for (const topology of TOPOLOGIES) {
         await first.end();
         const pub = await connectClient(broker.url, { version: 5 });
         await pub.publish(topic, 'for an expiring session', { qos: 1 });
+        // The expiry is the subject: past it, the session must be gone.
         await sleep(3_000);
         const back = await connectClient(broker.url, { version: 5, clientId, clean: false, properties: { sessionExpiryInterval: 60 } });
         assert.equal(back.connack.sessionPresent, false);
-        await back.expectNoMoreMessages(undefined, 'nothing: the session expired');
+        await back.subscribe(topic, { qos: 1 });
+        await back.expectNothingBeforeMarker(pub, topic, { from: 0, what: 'nothing: the session expired' });
         await back.end();
         await pub.end();
       });

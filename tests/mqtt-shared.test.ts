@@ -94,6 +94,26 @@ async function subackCodes(client: TestClient, filters: Record<string, { qos: 0 
   return (suback.granted as number[]).map((code) => hex(code));
 }
 
+/**
+ * Barrier for "nothing more reaches these group members": publishes markers on `topic` until
+ * each member has received one (a group hands each marker to one member; round-robin reaches
+ * all within a few). Whatever the broker dispatched to a member before comes before its marker.
+ * Returns the markers' payloads.
+ */
+async function markEveryMember(publisher: TestClient, topic: string, groups: TestClient[][]): Promise<Set<string>> {
+  const markers = new Set<string>();
+  const members = groups.flat();
+  const marked = (member: TestClient): boolean => member.messages.some((m) => markers.has(m.payload.toString()));
+  for (let i = 0; !members.every(marked); i += 1) {
+    assert.ok(i < 20, `20 markers did not reach every member: ${members.map((m) => `${m.clientId}=${marked(m)}`).join(' ')}`);
+    const marker = `marker-${uniqueTopic('m')}`;
+    markers.add(marker);
+    await publisher.publish(topic, marker, { qos: 1 });
+    await Promise.all(groups.map((group) => waitFor(() => group.some((m) => m.messages.some((message) => message.payload.toString() === marker)), () => `${marker} in a group`)));
+  }
+  return markers;
+}
+
 /** Publishes `payloads` from several clients (different client ids: the hash strategy spreads by publisher). */
 async function publishFrom(publishers: TestClient[], topic: string, payloads: string[], qos: 1 | 2): Promise<void> {
   await Promise.all(publishers.map((publisher, index) => publisher.publishMany(topic, payloads.filter((_, i) => i % publishers.length === index), { qos }, 10)));
@@ -172,12 +192,13 @@ describe('shared and exclusive subscriptions (round-robin broker)', () => {
       await plain.waitForMessages(50);
       const group = (members: TestClient[]): string[] => members.flatMap((member) => member.messages.map((message) => message.payload.toString()));
       await Promise.all([waitFor(() => group([a1, a2]).length >= 50, () => 'group a'), waitFor(() => group([b1, b2]).length >= 50, () => 'group b')]);
-      await sleep(300);
+      const markers = await markEveryMember(publisher, topic, [[a1, a2], [b1, b2], [plain]]);
+      const unmarked = (list: string[]): string[] => list.filter((payload) => !markers.has(payload));
       for (const members of [[a1, a2], [b1, b2]]) {
-        assert.deepEqual([...group(members)].sort(), [...payloads].sort(), 'each message once per group');
-        assert.ok(members.every((member) => member.messages.length > 0), 'round-robin uses both members');
+        assert.deepEqual(unmarked(group(members)).sort(), [...payloads].sort(), 'each message once per group');
+        assert.ok(members.every((member) => unmarked(group([member])).length > 0), 'round-robin uses both members');
       }
-      assert.deepEqual(plain.messages.map((message) => message.payload.toString()), payloads);
+      assert.deepEqual(unmarked(plain.messages.map((message) => message.payload.toString())), payloads);
       for (const client of [...clients, publisher]) await client.end();
     });
 
@@ -191,7 +212,8 @@ describe('shared and exclusive subscriptions (round-robin broker)', () => {
       await exclusive.subscribe(`$exclusive/${topic}`, { qos: 1 });
       const [retained] = await exclusive.waitForMessages(1);
       assert.equal(retained?.payload.toString(), 'kept');
-      await shared.expectNoMoreMessages(300, 'no retained message for the shared subscription');
+      // Barrier: retained copies are queued on SUBSCRIBE; the group's only member gets this marker after them.
+      await shared.expectNothingBeforeMarker(publisher, topic, { from: 0, what: 'no retained message for the shared subscription' });
       for (const client of [publisher, shared, exclusive]) await client.end();
     });
 
@@ -208,12 +230,13 @@ describe('shared and exclusive subscriptions (round-robin broker)', () => {
       const publisher = await connectClient(broker.url, { version });
       await publisher.publish(`${topic}/1`, 'to the holder', { qos: 1 });
       await first.waitForMessages(1);
-      await second.expectNoMoreMessages(300, 'nothing for the refused subscriber');
       await first.unsubscribe(`$exclusive/${topic}/#`);
       assert.deepEqual(await second.subscribe(`$exclusive/${topic}/#`, { qos: 1 }), [1]);
       await publisher.publish(`${topic}/1`, 'to the new holder', { qos: 1 });
-      const [message] = await second.waitForMessages(1);
-      assert.equal(message?.payload.toString(), 'to the new holder');
+      await second.waitForMessages(1);
+      // Barrier: same publisher, same topic: "to the holder", had the refused subscriber got it,
+      // would have come before this one.
+      assert.deepEqual(second.messages.map((m) => m.payload.toString()), ['to the new holder'], 'nothing for the refused subscriber');
       // The holder's connection ends (its session with it): the filter is free again.
       await second.end();
       assert.deepEqual(await first.subscribe(`$exclusive/${topic}/#`, { qos: 1 }), [1]);
@@ -269,8 +292,9 @@ for (const topology of ['single', 'split'] as const) {
         assert.equal(back.connack.sessionPresent, true);
         const expected = [...Array.from({ length: 20 }, (_, i) => `offline-${i}`), 'after-restart'];
         await back.waitForMessages(expected.length, { timeoutMs: WAIT_MS });
-        await back.expectNoMoreMessages(300, 'nothing more');
-        assert.deepEqual(back.messages.map((message) => message.payload.toString()), expected);
+        // Barrier: the group's only member gets a marker after anything the group still had for it.
+        await back.expectNothingBeforeMarker(late, topic, { from: expected.length, what: 'nothing more' });
+        assert.deepEqual(back.messages.slice(0, expected.length).map((message) => message.payload.toString()), expected);
         if (version === 5) await back.end(0, { sessionExpiryInterval: 0 });
         else await back.end();
         await late.end();

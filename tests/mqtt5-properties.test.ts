@@ -18,7 +18,6 @@ import {
   closeAllClients,
   connectClient,
   contractOnly,
-  NEGATIVE_WAIT_MS,
   RawClient,
   sleep,
   subscriber,
@@ -36,6 +35,13 @@ const APPLICATION_PROPERTIES = {
   correlationData: Buffer.from([0, 1, 2, 250, 255]),
   userProperties: { trace: 'abc-123', multi: ['first', 'second'], 'ünïcode': 'värde' },
 };
+
+/** PINGREQ, then PINGRESP: the broker has handled every packet this raw client sent before. */
+async function pingRoundTrip(raw: RawClient): Promise<void> {
+  const from = raw.packets.length;
+  raw.send({ cmd: 'pingreq' });
+  await raw.waitForPacket((p) => p.cmd === 'pingresp', { from, what: 'PINGRESP' });
+}
 
 /** Asserts that a delivery carries APPLICATION_PROPERTIES unchanged. */
 function assertApplicationProperties(message: Received): void {
@@ -262,7 +268,9 @@ for (const topology of TOPOLOGIES) {
         while (acked < total) {
           const expectedInFlight = Math.min(2, total - acked);
           const publishes = await raw.waitForPublishes(acked + expectedInFlight);
-          await sleep(acked === 0 ? NEGATIVE_WAIT_MS : 150);
+          // Barrier: all six are stored before the loop and the PUBACK was sent before the
+          // PINGREQ, so a delivery past the window would come before the PINGRESP.
+          await pingRoundTrip(raw);
           const now = raw.packets.filter((p): p is IPublishPacket => p.cmd === 'publish');
           assert.equal(now.length - acked, expectedInFlight, `${now.length - acked} unacknowledged after ${acked} PUBACKs: ${JSON.stringify(now.map((p) => [p.messageId, String(p.payload), p.dup]))}`);
           // Acknowledge the oldest one; exactly one more may follow.
@@ -285,7 +293,9 @@ for (const topology of TOPOLOGIES) {
         const [first] = await raw.waitForPublishes(1);
         raw.send({ cmd: 'pubrec', messageId: first!.messageId! });
         await raw.waitForPacket((p) => p.cmd === 'pubrel' && p.messageId === first!.messageId, { what: 'PUBREL' });
-        await sleep(NEGATIVE_WAIT_MS);
+        // Barrier: a broker that freed the slot on PUBREC would send "second" while handling it,
+        // before answering a PINGREQ sent after it.
+        await pingRoundTrip(raw);
         assert.equal(raw.packets.filter((p) => p.cmd === 'publish').length, 1, 'second PUBLISH before PUBCOMP');
         raw.send({ cmd: 'pubcomp', messageId: first!.messageId! });
         const [, second] = await raw.waitForPublishes(2);

@@ -107,6 +107,12 @@ function message(topic: string, payload: string, qos: QoS, extra: Partial<Messag
   return { topic, payload: Buffer.from(payload), qos, retain: false, publisherId: 'publisher', timestamp: 1_700_000_000_000, properties: undefined, ...extra };
 }
 
+/** Lets pending promise callbacks run until `condition` holds (in-memory stores: no real waiting). */
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 1000 && !condition(); turn += 1) await settle();
+  assert.ok(condition(), 'the condition did not come true');
+}
+
 /** Acknowledges everything the sink holds unacknowledged (PUBACK, or PUBREC then PUBCOMP). */
 function acknowledgeAll(client: Client, from = 0): void {
   for (const delivery of client.sink.deliveries.slice(from)) {
@@ -458,6 +464,41 @@ describe('order: the publisher is told first, subscriptions start when acknowled
     });
     await done;
     assert.equal(told, true);
+    await broker.close();
+  });
+
+  test('a retained message is retained in memory once it is dispatched, before its $retained write; an older write settling later does not replace a newer one', async () => {
+    /** Holds `$retained` appends until released, as a slow second write would. */
+    class SlowRetainedStore extends MemoryShardStore {
+      readonly held: Array<() => void> = [];
+      override async append(name: string, records: Parameters<MemoryShardStore['append']>[1], options?: Parameters<MemoryShardStore['append']>[2]): ReturnType<MemoryShardStore['append']> {
+        if (name === '$retained') await new Promise<void>((resolve) => this.held.push(resolve));
+        return super.append(name, records, options);
+      }
+    }
+    const store = new SlowRetainedStore();
+    const { broker } = await open({ store, dataShards: 1 });
+    const watcher = await connect(broker, 'watcher');
+    await subscribe(broker, watcher, 'r', subscription(1));
+    const first = broker.publish(message('r', 'old', 1, { retain: true }));
+    await waitFor(() => watcher.sink.payloads().includes('old'));
+    // Seen live while its $retained write is held: a new subscriber finds it retained.
+    assert.equal(broker.retained.get('r')?.payload.toString(), 'old');
+    const late = await connect(broker, 'late');
+    await subscribe(broker, late, 'r', subscription(1));
+    assert.deepEqual(late.sink.payloads(), ['old']);
+    const second = broker.publish(message('r', 'new', 1, { retain: true }));
+    await waitFor(() => watcher.sink.payloads().includes('new'));
+    assert.equal(broker.retained.get('r')?.payload.toString(), 'new');
+    // The older $retained write completes after the newer message was dispatched: applying it
+    // would bring the old value back; it is not applied.
+    (store.held.shift() as () => void)();
+    await first;
+    assert.equal(broker.retained.get('r')?.payload.toString(), 'new');
+    await waitFor(() => store.held.length === 1);
+    (store.held.shift() as () => void)();
+    await second;
+    assert.equal(broker.retained.get('r')?.payload.toString(), 'new');
     await broker.close();
   });
 

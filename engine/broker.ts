@@ -366,7 +366,7 @@ export class Broker {
           (batch, baseOffset) => this.#dispatchBatch(batch, shard, baseOffset),
         ),
     );
-    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retained.set(message));
+    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#applyRetained(message));
     // Session records and cursors are written whatever the journal's state: they wait out an outage.
     this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock);
 
@@ -633,7 +633,14 @@ export class Broker {
       if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
       // Both writes are durable before the publisher is told; both are awaited, so neither
       // failure goes unhandled.
+      const inFlight = this.#retainedInFlight.get(message.topic) ?? { count: 0, applied: 0 };
+      inFlight.count += 1;
+      this.#retainedInFlight.set(message.topic, inFlight);
+      this.#retainedSequence += 1;
+      this.#retainedSequenceOf.set(message, this.#retainedSequence);
       const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message)]);
+      inFlight.count -= 1;
+      if (inFlight.count === 0) this.#retainedInFlight.delete(message.topic);
       if (data.status === 'rejected') throw data.reason;
       if (kept.status === 'rejected') throw kept.reason;
       stored?.(data.value);
@@ -691,9 +698,32 @@ export class Broker {
     }
   }
 
+  /**
+   * Retained publishes whose two writes (data shard, `$retained`) have not both settled, per
+   * topic, with the newest publish sequence applied to the in-memory retained set. Whichever
+   * write is durable first applies the message, so a subscriber that saw it live finds it
+   * retained when it subscribes next; an older publish settling later never replaces a newer one.
+   * (Applied on the data write alone, a message whose `$retained` write then fails is retained
+   * in memory until a restart; its publisher is told it failed.)
+   */
+  readonly #retainedInFlight = new Map<string, { count: number; applied: number }>();
+  #retainedSequence = 0;
+  readonly #retainedSequenceOf = new WeakMap<Message, number>();
+
+  #applyRetained(message: Message): void {
+    const sequence = this.#retainedSequenceOf.get(message);
+    const inFlight = this.#retainedInFlight.get(message.topic);
+    if (sequence !== undefined && inFlight !== undefined) {
+      if (sequence <= inFlight.applied) return;
+      inFlight.applied = sequence;
+    }
+    this.#retained.set(message);
+  }
+
   /** Hands a durable message to the online sessions it matches. */
   #dispatch(message: Message, shard: number, offset: number): void {
     this.#frontier[shard] = offset + 1;
+    if (message.retain) this.#applyRetained(message);
     this.#shared.dispatch(message, shard, offset);
     this.#replays.dispatched(message, shard, offset);
     const matches = this.#trie.match(message.topic);

@@ -6,10 +6,12 @@
 // different shards have no order between them, hence this mapping. It is the engine's own
 // (Broker.shardOf of a probe broker over a memory store with the same shard count), not a copy
 // of the hash. Against Mosquitto (one process, no shards) every topic counts as shard 0.
+import assert from 'node:assert/strict';
 import pino from 'pino';
 import { Broker } from '../../engine/index.js';
 import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
 import { usingMosquitto, waitForLogField, type BrokerProcess } from './broker-process.js';
+import type { Received, TestClient } from './mqtt-client.js';
 
 export type ShardOf = (topic: string) => number;
 
@@ -48,4 +50,35 @@ export async function markerTopics(broker: BrokerProcess, unwanted: string[], to
     if (needed.delete(shardOf(topic))) topics.push(topic);
   }
   return topics;
+}
+
+/**
+ * "Nothing else arrives" across topics: `via` publishes a QoS 1 marker on a topic `topicOf(N)`
+ * (one `reader` receives) for every data shard one of `unwantedTopics` maps to, `reader` waits
+ * for all of them, and no message since index `from` other than the markers (only those
+ * `unwanted` picks, when given) may have come. The caller makes sure `via` publishes after the
+ * act was handled (its acknowledgement, a round trip).
+ */
+export async function expectNothingBeforeShardMarkers(
+  broker: BrokerProcess,
+  via: TestClient,
+  reader: TestClient,
+  unwantedTopics: string[],
+  topicOf: (n: number) => string,
+  options: { from: number; what: string; unwanted?: (message: Received) => boolean },
+): Promise<void> {
+  const topics = await markerTopics(broker, unwantedTopics, topicOf);
+  const payloads = new Set<string>();
+  for (const topic of topics) {
+    const payload = `marker ${topic}`;
+    payloads.add(payload);
+    await via.publish(topic, payload, { qos: 1 });
+  }
+  for (const topic of topics) await reader.waitForMessages(1, { topic });
+  const between = reader.messages.slice(options.from).filter((m) => !payloads.has(m.payload.toString()) && (options.unwanted?.(m) ?? true));
+  assert.deepEqual(
+    between.map((m) => `${m.topic}: ${m.payload.toString().slice(0, 40)}`),
+    [],
+    `expected ${options.what}`,
+  );
 }

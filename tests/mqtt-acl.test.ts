@@ -15,8 +15,10 @@
 // publish only under public/, users/<own name>/ and clients/<own id>/. The users are configured
 // with passwords (rules see authenticated names only; anonymous clients have none). A second
 // broker with a JWT key checks the rules a token carries. Every check that something does NOT arrive has
-// a positive control that does arrive on the same connection, after it, so a late forbidden
-// delivery would be seen before the allowed one.
+// a barrier: a message that does arrive on the same connection and is ordered after the
+// forbidden one (the same topic, or the same data shard: tests/support/data-shards.ts; retained
+// messages come in the SUBSCRIBE's step, before any later publish; a replay in publish order),
+// so a forbidden delivery would be seen before it.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -24,7 +26,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, usingMosquitto, waitForLogField, writeConfigFile, type BrokerProcess } from './support/broker-process.js';
 import type { ISubackPacket } from 'mqtt-packet';
-import { closeAllClients, connectClient, uniqueClientId, type ProtocolVersion, type TestClient } from './support/mqtt-client.js';
+import { expectNothingBeforeShardMarkers } from './support/data-shards.js';
+import { closeAllClients, connectClient, sleep, uniqueClientId, type ProtocolVersion, type TestClient } from './support/mqtt-client.js';
 
 /** Users of the suite's broker; the ACL sees authenticated user names only. */
 const USERS = ['admin', 'mallory', 'alice', 'bob/esc'];
@@ -169,7 +172,9 @@ describe('MQTT authorization (ACL)', { skip: usingMosquitto() ? 'Shardline-only:
       const anonymous = await connectClient(broker.url, { version: 5 });
       assert.equal((await anonymous.publish(`users/undefined/${t}`, 'no name', { qos: 1 })).ack?.reasonCode, 0x87);
       assert.deepEqual((await watcher.waitForMessages(2)).map((m) => m.payload.toString()).sort(), ['own id', 'own user']);
-      await watcher.expectNoMoreMessages();
+      // Barrier: alice's markers, after every refusal, on each refused topic's data shard.
+      const refused = [`users/bob/${t}/x`, `clients/dev-other/${t}`, `users/undefined/${t}`];
+      await expectNothingBeforeShardMarkers(broker, alice, watcher, refused, (n) => `clients/dev-${t}/${t}/m${n}`, { from: 2, what: 'no refused publish delivered' });
       for (const c of [watcher, alice, anonymous]) await c.end();
     });
 
@@ -243,11 +248,15 @@ describe('MQTT authorization (ACL)', { skip: usingMosquitto() ? 'Shardline-only:
       await admin.publish(`secret/${t}/plans`, 'forbidden', { qos: 1 });
       await admin.publish(`public/${t}/news`, 'allowed', { qos: 1 });
       for (const client of [snoop, plus]) {
-        const seen = await client.waitForMessages(1, { topic: `public/${t}/news` });
-        assert.equal(seen.length, 1);
-        assert.ok(!client.messages.some((m) => m.topic.startsWith('secret/')), `no secret/ message reached ${client.clientId}: ${client.messages.map((m) => m.topic).join(', ')}`);
+        await client.waitForMessages(1, { topic: `public/${t}/news` });
+        // Barrier: markers on the data shards of the secret and of the news (a second copy).
+        await expectNothingBeforeShardMarkers(broker, admin, client, [`secret/${t}/plans`, `public/${t}/news`], (n) => `public/${t}/${client.clientId}/m${n}`, {
+          from: 0,
+          what: `no secret/ message for ${client.clientId}`,
+          unwanted: (m) => m.topic.startsWith('secret/'),
+        });
+        assert.deepEqual(client.messages.filter((m) => m.payload.toString() === 'allowed').length, 1, 'the news once');
       }
-      await snoop.expectNoMoreMessages(undefined, 'nothing more for #');
       for (const c of [snoop, plus, admin]) await c.end();
     });
 
@@ -256,13 +265,15 @@ describe('MQTT authorization (ACL)', { skip: usingMosquitto() ? 'Shardline-only:
       const from = Date.now() - 1000;
       const admin = await connectClient(broker.url, { version: 5, ...user('admin') });
       await admin.publish(`secret/${t}/old`, 'stored secret', { qos: 1 });
+      // A later stamp for the public message: the replay goes in publish order (timestamp first),
+      // so a replayed secret would come before it.
+      await sleep(5);
       await admin.publish(`public/${t}/old`, 'stored public', { qos: 1 });
       const to = Date.now() + 1000;
       const mallory = await connectClient(broker.url, { version: 5, ...user('mallory') });
       assert.deepEqual(await subackCodes(mallory, { [`$replay/${from}/${to}/+/${t}/#`]: { qos: 1 } }), [1]);
       const [replayed] = await mallory.waitForMessages(1);
-      assert.equal(replayed?.payload.toString(), 'stored public');
-      await mallory.expectNoMoreMessages(undefined, 'no replayed secret');
+      assert.equal(replayed?.payload.toString(), 'stored public', 'no replayed secret (it would have come first)');
       assert.deepEqual(await subackCodes(mallory, { [`$replay/${from}/live/secret/${t}/#`]: { qos: 1 } }), [0x87]);
       for (const c of [admin, mallory]) await c.end();
     });
@@ -279,12 +290,13 @@ describe('MQTT authorization (ACL)', { skip: usingMosquitto() ? 'Shardline-only:
       assert.deepEqual(await subackCodes(late, { [`+/${t}/#`]: { qos: 1 } }), [1]);
       const [got] = await late.waitForMessages(1);
       assert.equal(got?.payload.toString(), 'retained public');
-      await late.expectNoMoreMessages(undefined, 'no retained secret');
+      // Retained messages are queued in the SUBSCRIBE's step: a live marker after the SUBACK is the barrier.
+      await late.expectNothingBeforeMarker(admin, `public/${t}/m`, { from: 1, what: 'no retained secret' });
       // The admin, subscribing the same way, gets both retained (not r2, which was refused).
       const adminReader = await connectClient(broker.url, { version: 5, ...user('admin') });
       await adminReader.subscribe(`+/${t}/#`, { qos: 1 });
       assert.deepEqual((await adminReader.waitForMessages(2)).map((m) => m.payload.toString()).sort(), ['retained public', 'retained secret']);
-      await adminReader.expectNoMoreMessages();
+      await adminReader.expectNothingBeforeMarker(admin, `public/${t}/m`, { from: 2, what: 'no third retained message (not the refused r2)' });
       // Clear the retained messages for tidiness.
       await admin.publish(`secret/${t}/r`, '', { qos: 1, retain: true });
       await admin.publish(`public/${t}/r`, '', { qos: 1, retain: true });
@@ -299,17 +311,20 @@ describe('MQTT authorization (ACL)', { skip: usingMosquitto() ? 'Shardline-only:
         bad.destroy();
         const good = await connectClient(broker.url, { version, ...user('mallory'), will: { topic: `public/${t}/will`, payload: Buffer.from('allowed will'), qos: 1, retain: false } });
         good.destroy();
-        const [first] = await watcher.waitForMessages(1);
+        const [first] = await watcher.waitForMessages(1, { topic: `public/${t}/will` });
         assert.equal(first?.payload.toString(), 'allowed will');
-        await watcher.expectNoMoreMessages(undefined, 'no forbidden will');
+        // The broker handled the forbidden will once it logged dropping it (a state, polled).
         const deadline = Date.now() + 2000;
-        while (!broker.broker.lines.some((line) => line.includes('will message dropped') && line.includes(`secret/${t}/will`)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        while (!broker.broker.lines.some((line) => line.includes('will message dropped') && line.includes(`secret/${t}/will`)) && Date.now() < deadline) await sleep(20);
         assert.ok(broker.broker.lines.some((line) => line.includes('will message dropped') && line.includes(`secret/${t}/will`)), 'the dropped will is logged');
-        // Nor was it retained.
+        // Barrier: a marker on the will's topic, published after that.
+        const admin = await connectClient(broker.url, { version: 5, ...user('admin') });
+        await watcher.expectNothingBeforeMarker(admin, `secret/${t}/will`, { from: 0, what: 'no forbidden will', unwanted: (m) => m.topic === `secret/${t}/will` });
+        // Nor was it retained: retained messages come in the SUBSCRIBE's step, before a later marker.
         const late = await connectClient(broker.url, { version: 5, ...user('admin') });
         await late.subscribe(`secret/${t}/#`, { qos: 1 });
-        await late.expectNoMoreMessages(undefined, 'no retained forbidden will');
-        for (const c of [watcher, late]) await c.end();
+        await late.expectNothingBeforeMarker(admin, `secret/${t}/will`, { from: 0, what: 'no retained forbidden will' });
+        for (const c of [watcher, late, admin]) await c.end();
       });
     }
   });

@@ -6,19 +6,19 @@
 // options (no-local, retain-as-published, retain handling) behave; UNSUBSCRIBE stops delivery
 // and 5.0 UNSUBACK tells 0x00 from 0x11; invalid filters are refused per filter in SUBACK.
 // Method: one broker per topology; every test has its own topic prefix; negative checks
-// ("not delivered") wait NEGATIVE_WAIT_MS after a positive control message has arrived, so
-// the message that must not arrive had the time to.
+// ("not delivered") end with a barrier, not a wait: a QoS 1 marker published after the act on
+// the same topic, or on a topic of the same data shard (tests/support/data-shards.ts), since a
+// shard dispatches in order: a message that should not have come would have come before it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
-import { brokerForSuite, usingMosquitto } from './support/broker-process.js';
+import { brokerForSuite, usingMosquitto, type BrokerProcess } from './support/broker-process.js';
+import { markerTopics } from './support/data-shards.js';
 import {
   closeAllClients,
   connectClient,
   contractOnly,
-  NEGATIVE_WAIT_MS,
   RawClient,
-  sleep,
   subscriber,
   uniqueClientId,
   uniqueTopic,
@@ -38,17 +38,29 @@ function subscriptionIds(message: Received): number[] {
   return ids === undefined ? [] : (Array.isArray(ids) ? [...ids] : [ids]).sort((a, b) => a - b);
 }
 
+const isMarker = (message: Received): boolean => message.payload.toString().startsWith('marker ');
+
 /**
- * Publishes one QoS 1 message per topic (payload = topic), waits until `expected` messages
- * arrived at `sub`, then NEGATIVE_WAIT_MS more for any that should not, and returns the
- * received topics, sorted. (A marker message would not do: topics may live on different
- * shards, so one topic's delivery says nothing about another's.)
+ * Waits for a QoS 1 marker (payload "marker …") on each of `topics`, sent by `via` after what
+ * it published before (the topics are markerTopics(): one per data shard of the messages in
+ * question, so each marker comes after every delivery of its shard).
  */
-async function publishAndCollect(pub: TestClient, topics: string[], sub: TestClient, expected: number): Promise<string[]> {
+async function awaitMarkers(via: TestClient, topics: string[], subs: TestClient[]): Promise<void> {
+  for (const topic of topics) await via.publish(topic, `marker ${topic}`, { qos: 1 });
+  for (const sub of subs) for (const topic of topics) await sub.waitForMessages(1, { topic });
+}
+
+/**
+ * Publishes one QoS 1 message per topic (payload = topic) and returns the topics `sub`
+ * received, sorted. The barrier: `sub` also subscribes to `${markers}/+`, and `pub` then sends
+ * a marker there on every data shard the topics map to; once every marker arrived, so had
+ * every message of those shards that was to be delivered, and any that was not to be.
+ */
+async function publishAndCollect(broker: BrokerProcess, pub: TestClient, topics: string[], sub: TestClient, markers: string): Promise<string[]> {
+  await sub.subscribe(`${markers}/+`, { qos: 1 });
   for (const topic of topics) await pub.publish(topic, topic, { qos: 1 });
-  await sub.waitForMessages(expected);
-  await sleep(NEGATIVE_WAIT_MS);
-  return topicsOf(sub.messages);
+  await awaitMarkers(pub, await markerTopics(broker, topics, (n) => `${markers}/${n}`), [sub]);
+  return topicsOf(sub.messages.filter((m) => !isMarker(m)));
 }
 
 for (const topology of TOPOLOGIES) {
@@ -64,7 +76,7 @@ for (const topology of TOPOLOGIES) {
           const pub = await connectClient(broker.url, { version });
           const matching = [`${base}/a/b/c`, `${base}/a/x/c`, `${base}/a//c`, `${base}/e/f`, `${base}/e/`];
           const other = [`${base}/a/b/d`, `${base}/a/b/c/d`, `${base}/a/c`, `${base}/e`, `${base}/e/f/g`, `${base}/A/b/c`];
-          assert.deepEqual(await publishAndCollect(pub, [...other, ...matching], sub, matching.length), [...matching].sort());
+          assert.deepEqual(await publishAndCollect(broker, pub, [...other, ...matching], sub, `${base}/marker`), [...matching].sort());
           await pub.end();
           await sub.end();
         });
@@ -75,7 +87,7 @@ for (const topology of TOPOLOGIES) {
           const pub = await connectClient(broker.url, { version });
           const matching = [`${base}/a`, `${base}/a/b`, `${base}/a/b/c/d`, `${base}/a/`];
           const other = [`${base}/b`, `${base}/ab`, `${base}`, `${base}/b/a`];
-          assert.deepEqual(await publishAndCollect(pub, [...other, ...matching], sub, matching.length), [...matching].sort());
+          assert.deepEqual(await publishAndCollect(broker, pub, [...other, ...matching], sub, `${base}/marker`), [...matching].sort());
           await pub.end();
           await sub.end();
         });
@@ -94,7 +106,8 @@ for (const topology of TOPOLOGIES) {
           for (const sub of [hash, plus]) assert.equal((await sub.waitForMessages(1, { topic: plainTopic }))[0]!.payload.toString(), 'plain');
           const [viaDollar] = await dollar.waitForMessages(1, { topic: dollarTopic });
           assert.equal(viaDollar!.payload.toString(), 'dollar');
-          await sleep(NEGATIVE_WAIT_MS);
+          // Barrier: markers both leading wildcards match, on the $-topic's data shard.
+          await awaitMarkers(pub, await markerTopics(broker, [dollarTopic], (n) => `m${n}/${label}`), [hash, plus]);
           for (const [name, sub] of [['#', hash], ['+', plus]] as const) {
             assert.deepEqual(sub.messages.filter((m) => m.topic.startsWith('$')).map((m) => m.topic), [], `leading ${name} matched a $-topic`);
           }
@@ -120,7 +133,7 @@ for (const topology of TOPOLOGIES) {
           await pub.publish(`${base}/a/b`, 'q2', { qos: 2 });
           await pub.publish(`${base}/a/b`, 'q1', { qos: 1 });
           const messages = await sub.waitForMessages(2);
-          await sub.expectNoMoreMessages(undefined, 'no second copy');
+          await sub.expectNothingBeforeMarker(pub, `${base}/a/b`, { from: 2, what: 'no second copy' });
           assert.deepEqual(
             messages.map((m) => [m.payload.toString(), m.packet.qos]),
             [
@@ -137,7 +150,7 @@ for (const topology of TOPOLOGIES) {
           const sub = await subscriber(broker.url, [`${base}/a`, `${base}/b`], { version, qos: 1 });
           const pub = await connectClient(broker.url, { version });
           await sub.unsubscribe(`${base}/a`);
-          assert.deepEqual(await publishAndCollect(pub, [`${base}/a`, `${base}/b`], sub, 1), [`${base}/b`]);
+          assert.deepEqual(await publishAndCollect(broker, pub, [`${base}/a`, `${base}/b`], sub, `${base}/marker`), [`${base}/b`]);
           await pub.end();
           await sub.end();
         });
@@ -187,7 +200,7 @@ for (const topology of TOPOLOGIES) {
         await client.publish(topic, 'x', { qos: 1 });
         const [message] = await client.waitForMessages(1);
         assert.deepEqual(subscriptionIds(message!), [300_000]);
-        await client.expectNoMoreMessages(undefined, 'one subscription, one delivery');
+        await client.expectNothingBeforeMarker(client, topic, { from: 1, what: 'one subscription, one delivery' });
         await client.end();
       });
 
@@ -202,7 +215,7 @@ for (const topology of TOPOLOGIES) {
         const pub = await connectClient(broker.url, { version: 5 });
         await pub.publish(`${base}/a/b`, 'all three', { qos: 2 });
         const [message] = await client.waitForMessages(1);
-        await client.expectNoMoreMessages(undefined, 'no second copy');
+        await client.expectNothingBeforeMarker(pub, `${base}/a/b`, { from: 1, what: 'no second copy' });
         assert.equal(message!.packet.qos, 2);
         assert.deepEqual(subscriptionIds(message!), [11, 12, 13]);
         await pub.end();
@@ -220,12 +233,10 @@ for (const topology of TOPOLOGIES) {
         // The local subscription proves own messages do come back on it, after the no-local one.
         await self.waitForMessages(1, { topic: `${base}/local` });
         await other.waitForMessages(1, { topic: `${base}/nl` });
-        await sleep(NEGATIVE_WAIT_MS);
-        assert.deepEqual(self.messages.map((m) => m.topic), [`${base}/local`]);
-        // A message from someone else still reaches the no-local subscription.
-        await other.publish(`${base}/nl`, 'theirs', { qos: 1 });
-        const [theirs] = await self.waitForMessages(1, { topic: `${base}/nl` });
-        assert.equal(theirs!.payload.toString(), 'theirs');
+        // A message from someone else still reaches the no-local subscription: published after
+        // 'mine' on the same topic, it is the barrier ('mine' would have come first).
+        await self.expectNothingBeforeMarker(other, `${base}/nl`, { from: 0, what: 'no own message on the no-local subscription', unwanted: (m) => m.topic === `${base}/nl` });
+        assert.deepEqual(self.messages.filter((m) => !isMarker(m)).map((m) => m.topic), [`${base}/local`]);
         await self.end();
         await other.end();
       });
@@ -254,20 +265,23 @@ for (const topology of TOPOLOGIES) {
           await pub.publish(topic, 'kept', { qos: 1, retain: true });
           const client = await connectClient(broker.url, { version: 5 });
           await client.subscribe(topic, { qos: 1, rh });
-          if (rh === 2) await client.expectNoMoreMessages(undefined, 'no retained message with rh=2');
+          // Retained messages are queued in the SUBSCRIBE's step, before any later live message:
+          // a marker on the topic is the barrier.
+          if (rh === 2) await client.expectNothingBeforeMarker(pub, topic, { from: 0, what: 'no retained message with rh=2' });
           else {
             const [first] = await client.waitForMessages(1);
             assert.equal(first!.payload.toString(), 'kept');
             assert.equal(first!.packet.retain, true);
           }
           // The same filter again: the subscription exists now.
+          const before = client.messages.length;
           await client.subscribe(topic, { qos: 1, rh });
           if (rh === 0) {
-            const [, again] = await client.waitForMessages(2);
+            const [again] = (await client.waitForMessages(before + 1)).slice(before);
             assert.equal(again!.payload.toString(), 'kept');
             assert.equal(again!.packet.retain, true);
-          } else await client.expectNoMoreMessages(undefined, `no retained message on re-subscribe with rh=${rh}`);
-          assert.equal(client.messages.length, [2, 1, 0][rh]);
+          } else await client.expectNothingBeforeMarker(pub, topic, { from: before, what: `no retained message on re-subscribe with rh=${rh}` });
+          assert.equal(client.messages.filter((m) => !isMarker(m)).length, [2, 1, 0][rh]);
           await pub.publish(topic, '', { qos: 1, retain: true });
           await pub.end();
           await client.end();
@@ -290,7 +304,7 @@ for (const topology of TOPOLOGIES) {
       const sub = await subscriber(broker.url, [`${base}/+/x`, `${base}/h/#`], { version: 3, qos: 1 });
       const pub = await connectClient(broker.url, { version: 3 });
       const expected = [`${base}/a/x`, `${base}/h`, `${base}/h/i/j`];
-      assert.deepEqual(await publishAndCollect(pub, [`${base}/a/x`, `${base}/a/y`, `${base}/h`, `${base}/h/i/j`], sub, expected.length), expected.sort());
+      assert.deepEqual(await publishAndCollect(broker, pub, [`${base}/a/x`, `${base}/a/y`, `${base}/h`, `${base}/h/i/j`], sub, `${base}/marker`), expected.sort());
       await pub.end();
       await sub.end();
     });

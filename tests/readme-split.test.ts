@@ -5,10 +5,11 @@
 // works through them; the test reads the lines from README.md, so the README cannot drift
 // from what works. A node whose admin or gRPC port is taken exits 1 before logging that it
 // listens, with an error that names the flag to change.
-// Method: the commands are split into arguments; only what cannot be shared on a machine where
-// other tests run at the same time is swapped: `npx shardline` for the CLI from the sources
-// (runCli), the port numbers for free ones, ./data-journal for a scratch directory. Every flag
-// and value otherwise comes from the README as written.
+// Method: the commands are split into arguments and run with the README's own ports when all
+// four are free (the usual case, CI included; if one is taken here, every port is swapped for a
+// free one and the test says so). Swapped always: `npx shardline` for the CLI from the sources
+// (runCli; `npx` would need a build), ./data-journal for a scratch directory. Every flag and
+// value otherwise comes from the README as written.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
@@ -32,6 +33,20 @@ async function readmeSplitCommands(): Promise<string[][]> {
     .map((line) => line.split(/\s+/).slice(2));
 }
 
+/** Whether this machine lets us bind 127.0.0.1:port now. */
+async function portIsFree(port: number): Promise<boolean> {
+  const server = createServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (bound) {
+    server.close();
+    await once(server, 'close');
+  }
+  return bound;
+}
+
 async function readyz(adminAddress: string): Promise<number> {
   return (await fetch(`http://${adminAddress}/readyz`)).status;
 }
@@ -52,18 +67,25 @@ describe('the README split topology on one machine', () => {
     await cleanup();
   });
 
-  test('the README lines start a journal server and a broker that serve MQTT together', async () => {
+  test('the README lines start a journal server and a broker that serve MQTT together', async (t) => {
     const commands = await readmeSplitCommands();
     assert.equal(commands.length, 2, `expected the journal and the broker line, got ${JSON.stringify(commands)}`);
     const [journalArgs, brokerArgs] = commands as [string[], string[]];
     assert.deepEqual([journalArgs.slice(0, 3), brokerArgs.slice(0, 3)], [['start', '--roles', 'journal'], ['start', '--roles', 'broker']]);
-    // Every port number in the example gets its own free port, the same one wherever it appears.
+    // The example's own port numbers when all of them are free here (as on a CI machine);
+    // otherwise each gets a free port, the same one wherever it appears, and the test says so.
     const ports = new Map<string, string>();
     for (const argument of [...journalArgs, ...brokerArgs]) {
       const port = /^(?:\d+\.\d+\.\d+\.\d+:)?(\d{4,5})$/.exec(argument)?.[1];
-      if (port !== undefined && !ports.has(port)) ports.set(port, String(await freePort()));
+      if (port !== undefined) ports.set(port, port);
     }
     assert.equal(ports.size, 4, `four ports in the example (gRPC, two admin, MQTT), got ${[...ports.keys()].join(', ')}`);
+    const taken = [];
+    for (const port of ports.keys()) if (!(await portIsFree(Number(port)))) taken.push(port);
+    if (taken.length > 0) {
+      for (const port of ports.keys()) ports.set(port, String(await freePort()));
+      t.diagnostic(`ports ${taken.join(', ')} are in use here: the example runs on free ports instead (${[...ports].map(([from, to]) => `${from}→${to}`).join(', ')})`);
+    }
     const dataDir = await scratchDirectory();
     const localize = (args: string[]): string[] =>
       args.map((argument) => {

@@ -30,6 +30,8 @@ const RANDOM_SENDERS = 200;
 const CONNECT_TIMEOUT_MS = 3_000;
 const DRIBBLE_EVERY_MS = 400;
 const LOAD_MS = 15_000;
+/** How much earlier than CONNECT_TIMEOUT_MS the broker's timer may fire, in real time (see the check). */
+const TIMER_SLACK_MS = 100;
 /** How much the broker's RSS may grow over its idle size under this load. */
 const RSS_GROWTH_LIMIT = 256 * 1024 * 1024;
 /**
@@ -220,7 +222,11 @@ describe(`robustness: ${DRIBBLERS} CONNECT dribblers + ${RANDOM_SENDERS} random-
     assert.ok(acked.length >= LOAD_MS / 1000, `the normal client kept publishing (${acked.length} acknowledged in ${LOAD_MS} ms)`);
     assert.ok(dribblers.every((dribbler) => dribbler.gotBytes === 0), 'no dribbler ever got a byte back (no CONNACK for an unfinished CONNECT)');
     assert.ok(lifetimes.length >= DRIBBLERS, `every dribbler was dropped by the broker at least once (${lifetimes.length} drops)`);
-    assert.ok(summary.shortestDribblerLifeMs >= CONNECT_TIMEOUT_MS, `no dribbler was dropped before the connect timeout: ${JSON.stringify(summary)}`);
+    // The broker's timer starts from its event loop's cached time, which under this load can be
+    // older than the accept by one loop turn, so it may fire a little before CONNECT_TIMEOUT_MS
+    // of real time (seen: 2,999 ms). A drop for any other reason (a strictness rule judging the
+    // dribbled bytes, say) comes within a byte or two, hundreds of ms in: far below this margin.
+    assert.ok(summary.shortestDribblerLifeMs >= CONNECT_TIMEOUT_MS - TIMER_SLACK_MS, `no dribbler was dropped before the connect timeout: ${JSON.stringify(summary)}`);
     // Late side: both processes' event loops lag under this load, so "soon after" is generous.
     assert.ok(summary.longestDribblerLifeMs < CONNECT_TIMEOUT_MS * 3, `every dribbler was dropped soon after the connect timeout: ${JSON.stringify(summary)}`);
     assert.ok(randomClosedByBroker >= randomRounds * 0.9, `the broker closed the random senders itself (${randomClosedByBroker} of ${randomRounds})`);

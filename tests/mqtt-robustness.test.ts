@@ -31,7 +31,7 @@ const CONNECT_TIMEOUT_MS = 3_000;
 const DRIBBLE_EVERY_MS = 400;
 const LOAD_MS = 15_000;
 /** How much earlier than CONNECT_TIMEOUT_MS the broker's timer may fire, in real time (see the check). */
-const TIMER_SLACK_MS = 100;
+const TIMER_SLACK_MS = 250;
 /** How much the broker's RSS may grow over its idle size under this load. */
 const RSS_GROWTH_LIMIT = 256 * 1024 * 1024;
 /**
@@ -225,7 +225,7 @@ describe(`robustness: ${DRIBBLERS} CONNECT dribblers + ${RANDOM_SENDERS} random-
     // The broker's timer starts from its event loop's cached time, which under this load can be
     // older than the accept by one loop turn, so it may fire a little before CONNECT_TIMEOUT_MS
     // of real time (seen: 2,999 ms). A drop for any other reason (a strictness rule judging the
-    // dribbled bytes, say) comes within a byte or two, hundreds of ms in: far below this margin.
+    // dribbled bytes, say) comes by the fourth byte (fixed header and length), 1.6 s in at most.
     assert.ok(summary.shortestDribblerLifeMs >= CONNECT_TIMEOUT_MS - TIMER_SLACK_MS, `no dribbler was dropped before the connect timeout: ${JSON.stringify(summary)}`);
     // Late side: both processes' event loops lag under this load, so "soon after" is generous.
     assert.ok(summary.longestDribblerLifeMs < CONNECT_TIMEOUT_MS * 3, `every dribbler was dropped soon after the connect timeout: ${JSON.stringify(summary)}`);

@@ -20,11 +20,12 @@ import { after, before, describe, it } from 'node:test';
 import type { IConnackPacket, Packet } from 'mqtt-packet';
 import pino from 'pino';
 import { Broker } from '../engine/index.js';
-import { MqttServer, type ConnectRequestInfo, type MqttLimits } from '../protocols/mqtt/index.js';
+import { MqttServer, type ConnectRequestInfo } from '../protocols/mqtt/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { cleanup, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, sleep, subscriber, uniqueClientId, uniqueTopic } from './support/mqtt-client.js';
 import { connackCode, connectPacket, hex, mqttString, rawConnect, rawPacket, rawPublish, RawMqttClient, type MqttVersion } from './support/raw-mqtt.js';
+import { testMqttLimits } from './support/mqtt-limits.js';
 
 const CLOSE_WAIT_MS = 5_000;
 const VERSIONS = [4, 5] as const;
@@ -391,18 +392,7 @@ describe('MQTT 3.1.1 persistent sessions end --max-session-expiry after the disc
 
 describe('authentication hook (in-process MQTT server over a memory store)', () => {
   const USERS: Record<string, 'ok' | 'bad-credentials' | 'not-authorized'> = { alice: 'ok', mallory: 'bad-credentials', eve: 'not-authorized' };
-  const LIMITS: MqttLimits = {
-    maxPacketSize: 1024 * 1024,
-    maxTopicLength: 4096,
-    maxTopicLevels: 128,
-    maxInflight: 64,
-    connectTimeoutMs: 5_000,
-    maxSessionExpiry: 3_600,
-    topicAliasMaximum: 64,
-    maxKeepAlive: 65_535,
-    serverKeepAlive: 0,
-    maxConnections: 100,
-  };
+  const LIMITS = testMqttLimits({ maxInflight: 64, topicAliasMaximum: 64 });
   const seen: ConnectRequestInfo[] = [];
   let engine: Broker;
   let server: MqttServer;

@@ -22,11 +22,12 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { Broker } from '../engine/index.js';
-import { loadTls, MqttServer, MqttWebSocketServer, type ConnectRequestInfo, type MqttLimits } from '../protocols/mqtt/index.js';
+import { loadTls, MqttServer, MqttWebSocketServer, type ConnectRequestInfo } from '../protocols/mqtt/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, waitForLogField, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, sleep, subscriber, uniqueClientId, uniqueTopic, type ConnectOptions, type ProtocolVersion, type TestClient } from './support/mqtt-client.js';
 import { makeClientCertificate, makeTestCertificates, type KeyPair, type TestCertificates } from './support/tls-certs.js';
+import { testMqttLimits } from './support/mqtt-limits.js';
 
 type TransportName = 'mqtt' | 'mqtts' | 'ws' | 'wss';
 const TRANSPORTS: TransportName[] = ['mqtt', 'mqtts', 'ws', 'wss'];
@@ -489,18 +490,7 @@ describe('transport settings refused at start', { concurrency: true }, () => {
 // ---- the certificate name, in-process ----------------------------------------------------------
 
 describe('optional client certificates: the verified CN reaches the authentication hook', () => {
-  const LIMITS: MqttLimits = {
-    maxPacketSize: 1024 * 1024,
-    maxTopicLength: 4096,
-    maxTopicLevels: 128,
-    maxInflight: 64,
-    connectTimeoutMs: 5_000,
-    maxSessionExpiry: 3_600,
-    topicAliasMaximum: 64,
-    maxKeepAlive: 65_535,
-    serverKeepAlive: 0,
-    maxConnections: 100,
-  };
+  const LIMITS = testMqttLimits({ maxInflight: 64, topicAliasMaximum: 64 });
   const seen: ConnectRequestInfo[] = [];
   let engine: Broker;
   let mqtts: MqttServer;

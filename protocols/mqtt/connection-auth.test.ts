@@ -10,22 +10,12 @@ import pino from 'pino';
 import { Authenticator, Broker, DenyList, ScramClient, UserStore } from '../../engine/index.js';
 import { MemoryShardStore } from '../../shard-model/index.js';
 import { ManualClock } from '../../tests/support/manual-clock.js';
-import { MqttConnection, type MqttLimits, type Transport } from './connection.js';
+import { MqttConnection, type Transport } from './connection.js';
+import { testMqttLimits } from '../../tests/support/mqtt-limits.js';
 
 const logger = pino({ level: 'silent' });
 const SECRET = Buffer.from('a secret that is long enough for HS256 tokens');
-const LIMITS: MqttLimits = {
-  maxPacketSize: 1024 * 1024,
-  maxTopicLength: 4096,
-  maxTopicLevels: 128,
-  maxInflight: 16,
-  connectTimeoutMs: 5_000,
-  maxSessionExpiry: 3_600,
-  topicAliasMaximum: 8,
-  maxKeepAlive: 65_535,
-  serverKeepAlive: 0,
-  maxConnections: 100,
-};
+const LIMITS = testMqttLimits();
 
 class FakeTransport implements Transport {
   readonly received: Packet[] = [];

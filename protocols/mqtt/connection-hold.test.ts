@@ -15,11 +15,11 @@ import pino from 'pino';
 import { Broker } from '../../engine/index.js';
 import { MemoryShardStore } from '../../shard-model/index.js';
 import { ConnectionHold } from './connection-hold.js';
-import type { MqttLimits } from './connection.js';
 import { MqttServer } from './server.js';
+import { testMqttLimits } from '../../tests/support/mqtt-limits.js';
 
 const logger = pino({ level: 'silent' });
-const LIMITS: MqttLimits = { maxPacketSize: 1 << 20, maxTopicLength: 4096, maxTopicLevels: 128, maxInflight: 16, connectTimeoutMs: 5_000, maxSessionExpiry: 3_600, topicAliasMaximum: 8, maxKeepAlive: 65_535, serverKeepAlive: 0, maxConnections: 100 };
+const LIMITS = testMqttLimits();
 const CONNECT = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'held', clean: true, keepalive: 0 });
 
 describe('MQTT connections held until every listener is bound', () => {

@@ -5,7 +5,7 @@
 import mqttPacket, { type Packet, type QoS } from 'mqtt-packet';
 
 /**
- * Payload layout: send time (float64 ms since the epoch, performance.timeOrigin + now(), the
+ * Payload layout: send time (float64 ms since the epoch from wall-clock.ts, the
  * same clock in every process of one machine), publisher index (uint32), sequence number
  * (uint32), then filler up to --size.
  */

@@ -35,6 +35,7 @@ import {
   type WorkerMessage,
   type WorkerStats,
 } from './mqtt-bench-wire.js';
+import { wallNow } from './wall-clock.js';
 
 const STATS_INTERVAL_MS = 250;
 const RATE_TICK_MS = 1;
@@ -42,8 +43,6 @@ const RATE_TICK_MS = 1;
 const BURSTS_PER_TURN = 8;
 const CLOSE_TIMEOUT_MS = 3000;
 const MAX_ERRORS = 20;
-
-const wallNow = (): number => performance.timeOrigin + performance.now();
 
 // Every socket of this worker reads into this one buffer (net's onread): no Buffer and no
 // stream event per read. Safe to share because each read is handled before the next starts

@@ -14,6 +14,7 @@ import { brokerAccounting, fetchBrokerCounters, type BrokerAccounting, type Brok
 import type { QoS } from 'mqtt-packet';
 import { LatencyHistogram } from './latency-histogram.js';
 import { type CoordinatorMessage, type CpuTime, type ProtocolVersion, type Role, type WorkerAssignment, type WorkerConfig, type WorkerMessage, type WorkerStats } from './mqtt-bench-wire.js';
+import { wallNow } from './wall-clock.js';
 
 export interface MqttBenchOptions {
   host: string;
@@ -132,7 +133,6 @@ const MAX_ERRORS = 20;
 const COUNTER_SETTLE_POLL_MS = 250;
 const COUNTER_SETTLE_MAX_MS = 5000;
 
-const wallNow = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function defaultWorkers(): number {

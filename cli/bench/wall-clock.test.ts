@@ -1,0 +1,19 @@
+// Goal: wallNow() follows the system clock that every process shares, within a millisecond, so
+// cross-process latencies in `bench mqtt` are never skewed by a per-process time origin.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { wallNow } from './wall-clock.js';
+
+test('wallNow() stays within a millisecond of Date.now() and never runs backwards', async () => {
+  let previous = wallNow();
+  for (let round = 0; round < 50; round += 1) {
+    const before = Date.now();
+    const now = wallNow();
+    const after = Date.now();
+    // Date.now() truncates to whole milliseconds, so the true time lies in [before, after + 1).
+    assert.ok(now >= before - 0.05 && now < after + 1.05, `wallNow ${now} outside [${before}, ${after + 1})`);
+    assert.ok(now >= previous, 'monotonic');
+    previous = now;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+});

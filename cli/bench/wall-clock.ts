@@ -1,0 +1,38 @@
+// One wall clock that the coordinator and every worker process of `shardline bench mqtt` agree
+// on to within microseconds, so a latency measured across processes (sent in one, received in
+// another) is not skewed. `performance.timeOrigin + performance.now()` is not that clock: each
+// process fixes its timeOrigin once at start, and on CI two processes forked together disagreed
+// by more than a loopback round trip, so half the latencies came out negative. Here each process
+// anchors the monotonic clock to the moment the system clock (shared by all processes) ticks
+// over to a new millisecond.
+
+/** Spins at most this long looking for a sharp millisecond edge; never stalls a process longer. */
+const ANCHOR_MAX_SPIN_MS = 20;
+/** An edge seen between two reads this close together is sharp enough to stop looking. */
+const SHARP_EDGE_MS = 0.01;
+
+function anchor(): { epochMs: number; monotonicMs: number } {
+  // Each read of the system clock is bracketed by two monotonic reads, so a tick to `epoch` lies
+  // after the first bracket's start and before the second bracket's end. The narrowest bracket
+  // seen wins, because a preemption anywhere in it (shared CI machines) widens it.
+  let best = { epochMs: Date.now(), monotonicMs: performance.now(), widthMs: Number.POSITIVE_INFINITY };
+  let lastEpoch = best.epochMs;
+  let lastStart = best.monotonicMs;
+  const spinUntil = lastStart + ANCHOR_MAX_SPIN_MS;
+  for (;;) {
+    const start = performance.now();
+    const epoch = Date.now();
+    const end = performance.now();
+    if (epoch === lastEpoch + 1 && end - lastStart < best.widthMs) best = { epochMs: epoch, monotonicMs: (lastStart + end) / 2, widthMs: end - lastStart };
+    if (best.widthMs <= SHARP_EDGE_MS || end > spinUntil) return best;
+    lastEpoch = epoch;
+    lastStart = start;
+  }
+}
+
+const { epochMs, monotonicMs } = anchor();
+
+/** Milliseconds since the epoch, with sub-millisecond resolution, consistent across processes. */
+export function wallNow(): number {
+  return epochMs + (performance.now() - monotonicMs);
+}

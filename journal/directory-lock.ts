@@ -16,10 +16,12 @@
 // several contenders creates it. A stale lock is first renamed away (one contender wins the
 // rename) and checked to be the one judged stale. A live holder is waited for, up to a bound,
 // polling; the wait is logged once with the holder's pid.
-import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { JournalErrors, ioError } from './errors.js';
+import type { JournalFileSystem } from './file-system.js';
+import { nodeFileSystem } from './node-file-system.js';
 
 export const LOCK_FILE = 'journal.lock';
 /** How often a waiting open looks at the lock again. */
@@ -100,17 +102,20 @@ export interface LockOptions {
   waitMs: number;
   logger: Logger;
   probe?: ProcessProbe;
+  /** Where the data directory is; default: the real disk. */
+  fileSystem?: JournalFileSystem;
 }
 
 /** Takes the lock of `directory` for this process; waits for a live holder up to `waitMs`. */
 export async function acquireDirectoryLock(directory: string, options: LockOptions): Promise<void> {
   const probe = options.probe ?? procProbe;
+  const fs = options.fileSystem ?? nodeFileSystem;
   const path = join(directory, LOCK_FILE);
   const bootId = await probe.bootId();
   const own = await probe.process(process.pid);
   const record: LockRecord = { pid: process.pid, ...(own?.startTime === undefined ? {} : { startTime: own.startTime }), ...(bootId === undefined ? {} : { bootId }) };
   const draft = join(directory, `${LOCK_FILE}.${process.pid}`);
-  await writeFile(draft, `${JSON.stringify(record)}\n`).catch((error: unknown) => {
+  await fs.writeFile(draft, Buffer.from(`${JSON.stringify(record)}\n`)).catch((error: unknown) => {
     throw ioError('lock', draft, error);
   });
   const deadline = Date.now() + options.waitMs;
@@ -118,18 +123,18 @@ export async function acquireDirectoryLock(directory: string, options: LockOptio
   try {
     for (;;) {
       try {
-        await link(draft, path);
+        await fs.link(draft, path);
         return;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError('lock', path, error);
       }
-      const text = await readLock(path);
+      const text = await readLock(fs, path);
       // Gone between the link and the read: try the link again.
       if (text === undefined) continue;
       const holder = parseLockRecord(text);
       const alive = holder !== undefined && holder.pid !== process.pid && holderAlive(holder, bootId, await probe.process(holder.pid));
       if (!alive) {
-        await removeStale(path, text);
+        await removeStale(fs, path, text);
         continue;
       }
       if (Date.now() >= deadline) throw JournalErrors.locked.create({}, directory, holder.pid, options.waitMs / 1000);
@@ -140,7 +145,7 @@ export async function acquireDirectoryLock(directory: string, options: LockOptio
       await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_POLL_MS, Math.max(1, deadline - Date.now()))));
     }
   } finally {
-    await unlink(draft).catch(() => undefined);
+    await fs.unlink(draft).catch(() => undefined);
   }
 }
 
@@ -149,24 +154,24 @@ export async function acquireDirectoryLock(directory: string, options: LockOptio
  * one removes it; should the renamed file turn out to be another's fresh lock (it was replaced
  * between the read and the rename), it is put back.
  */
-async function removeStale(path: string, judged: string): Promise<void> {
+async function removeStale(fs: JournalFileSystem, path: string, judged: string): Promise<void> {
   const aside = `${path}.stale-${process.pid}`;
   try {
-    await rename(path, aside);
+    await fs.rename(path, aside);
   } catch (error) {
     // Another process removed it first; any other failure would make the caller loop forever.
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw ioError('remove stale lock', path, error);
   }
-  const moved = await readFile(aside, 'utf8').catch(() => judged);
-  if (moved !== judged) await link(aside, path).catch(() => undefined);
-  await unlink(aside).catch(() => undefined);
+  const moved = await fs.readFile(aside).then((bytes) => bytes.toString('utf8'), () => judged);
+  if (moved !== judged) await fs.link(aside, path).catch(() => undefined);
+  await fs.unlink(aside).catch(() => undefined);
 }
 
 /** The lock file's text; undefined when there is none. */
-async function readLock(path: string): Promise<string | undefined> {
+async function readLock(fs: JournalFileSystem, path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return (await fs.readFile(path)).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw ioError('read lock', path, error);
@@ -174,8 +179,8 @@ async function readLock(path: string): Promise<string | undefined> {
 }
 
 /** Gives the lock up (only this process's own). */
-export async function releaseDirectoryLock(directory: string): Promise<void> {
+export async function releaseDirectoryLock(directory: string, fs: JournalFileSystem = nodeFileSystem): Promise<void> {
   const path = join(directory, LOCK_FILE);
-  const holder = parseLockRecord(await readFile(path, 'utf8').catch(() => ''));
-  if (holder?.pid === process.pid) await unlink(path).catch(() => undefined);
+  const holder = parseLockRecord(await fs.readFile(path).then((bytes) => bytes.toString('utf8'), () => ''));
+  if (holder?.pid === process.pid) await fs.unlink(path).catch(() => undefined);
 }

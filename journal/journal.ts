@@ -7,16 +7,17 @@
 //   DIR/shards/NAME/<20-digit base offset>.log | .index | .timeindex
 // Shard creation and deletion go through a rename of the whole shard directory, so a crash
 // leaves either the old or the new state, never half a shard.
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { acquireDirectoryLock, releaseDirectoryLock, type ProcessProbe } from './directory-lock.js';
 import { JournalErrors, ioError } from './errors.js';
+import type { JournalFileSystem } from './file-system.js';
+import { nodeFileSystem } from './node-file-system.js';
 import type { AppendResult, JournalRecord, RecordInput } from './record.js';
 import { syncDirectory, writeDurably } from './segment/segment.js';
 import { resolveShardConfig, type ShardConfig } from './shard/shard-config.js';
 import { validateShardName } from './shard/shard-name.js';
-import { Shard, type AppendOptions, type CommitEvent, type CompactionReport, type ReconfigurableSetting, type ShardInfo, type TailOptions } from './shard/shard.js';
+import { Shard, type AppendOptions, type CommitEvent, type CompactionReport, type ReconfigurableSetting, type ShardInfo, type TailOptions, type UnsafeDurabilitySwitches } from './shard/shard.js';
 import type { ReadOptions } from './shard/read-limits.js';
 
 export const JOURNAL_MARKER_FILE = 'shardline-journal.json';
@@ -24,10 +25,21 @@ export const JOURNAL_FORMAT_VERSION = 1;
 const SHARDS_DIR = 'shards';
 const HOUSEKEEPING_PREFIX = '.';
 /**
- * Data directories open in this process. The lock file stops other processes; this stops a
- * second Journal in the same process, whose pid the lock file cannot tell apart.
+ * Data directories open in this process, per file system. The lock file stops other
+ * processes; this stops a second Journal in the same process, whose pid the lock file cannot
+ * tell apart. (A simulated disk gives a new file system per boot, so a journal reopened after
+ * a simulated power cut is not refused because of the journal that died in it.)
  */
-const openDirectories = new Set<string>();
+const openDirectories = new WeakMap<JournalFileSystem, Set<string>>();
+
+function openDirectoriesOf(fs: JournalFileSystem): Set<string> {
+  let directories = openDirectories.get(fs);
+  if (directories === undefined) {
+    directories = new Set();
+    openDirectories.set(fs, directories);
+  }
+  return directories;
+}
 
 export interface JournalOptions {
   /** Defaults for shards created without their own settings. */
@@ -46,6 +58,10 @@ export interface JournalOptions {
   lockWaitMs?: number;
   /** How the lock judges its holder (tests); default: /proc. */
   lockProbe?: ProcessProbe;
+  /** Where the files are; default: the real disk (tests pass a simulated disk). */
+  fileSystem?: JournalFileSystem;
+  /** Self-tests of the power-cut checks only: durability turned off on purpose. */
+  unsafe?: UnsafeDurabilitySwitches;
 }
 
 /** Which reconfigurable settings a shard gets from the node; undefined leaves the shard alone. */
@@ -67,25 +83,30 @@ export class Journal {
   static async open(directory: string, options: JournalOptions = {}): Promise<Journal> {
     const path = resolve(directory);
     const journal = new Journal(path, { clock: Date.now, logger: pino({ level: 'silent' }), ...options });
-    if (openDirectories.has(path)) throw JournalErrors.locked.create({}, path, process.pid, 0);
-    openDirectories.add(path);
+    const open = openDirectoriesOf(journal.fs);
+    if (open.has(path)) throw JournalErrors.locked.create({}, path, process.pid, 0);
+    open.add(path);
     try {
       await journal.prepareDirectory();
-      await acquireDirectoryLock(path, { waitMs: options.lockWaitMs ?? 0, logger: journal.options.logger, ...(options.lockProbe === undefined ? {} : { probe: options.lockProbe }) });
+      await acquireDirectoryLock(path, { waitMs: options.lockWaitMs ?? 0, logger: journal.options.logger, fileSystem: journal.fs, ...(options.lockProbe === undefined ? {} : { probe: options.lockProbe }) });
     } catch (error) {
-      openDirectories.delete(path);
+      open.delete(path);
       throw error;
     }
     try {
       await journal.openShards();
     } catch (error) {
       await journal.closeShards();
-      await releaseDirectoryLock(path);
-      openDirectories.delete(path);
+      await releaseDirectoryLock(path, journal.fs);
+      open.delete(path);
       throw error;
     }
     journal.startRetention(options.retentionCheckMs ?? 60_000);
     return journal;
+  }
+
+  private get fs(): JournalFileSystem {
+    return this.options.fileSystem ?? nodeFileSystem;
   }
 
   private get shardsDirectory(): string {
@@ -96,8 +117,8 @@ export class Journal {
     const markerPath = join(this.directory, JOURNAL_MARKER_FILE);
     let entries: string[];
     try {
-      await mkdir(this.directory, { recursive: true });
-      entries = await readdir(this.directory);
+      await this.fs.mkdir(this.directory, { recursive: true });
+      entries = await this.fs.readdir(this.directory);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOTDIR' || code === 'EEXIST') throw JournalErrors.notAJournal.create({}, this.directory, 'it is a file, not a directory');
@@ -105,33 +126,33 @@ export class Journal {
     }
     if (!entries.includes(JOURNAL_MARKER_FILE)) {
       if (entries.length > 0) throw JournalErrors.notAJournal.create({}, this.directory, `it is not empty and has no ${JOURNAL_MARKER_FILE}`);
-      await mkdir(this.shardsDirectory, { recursive: true });
-      await writeDurably(markerPath, Buffer.from(`${JSON.stringify({ format: JOURNAL_FORMAT_VERSION })}\n`));
-      await syncDirectory(this.directory);
+      await this.fs.mkdir(this.shardsDirectory, { recursive: true });
+      await writeDurably(this.fs, markerPath, Buffer.from(`${JSON.stringify({ format: JOURNAL_FORMAT_VERSION })}\n`));
+      await syncDirectory(this.fs, this.directory);
       return;
     }
     let marker: { format?: unknown };
     try {
-      marker = JSON.parse(await readFile(markerPath, 'utf8')) as typeof marker;
+      marker = JSON.parse((await this.fs.readFile(markerPath)).toString('utf8')) as typeof marker;
     } catch {
       throw JournalErrors.notAJournal.create({}, this.directory, `${JOURNAL_MARKER_FILE} is not valid JSON`);
     }
     if (marker.format !== JOURNAL_FORMAT_VERSION) {
       throw JournalErrors.unsupportedFormat.create({}, `journal ${this.directory}`, Number(marker.format), JOURNAL_FORMAT_VERSION);
     }
-    await mkdir(this.shardsDirectory, { recursive: true });
+    await this.fs.mkdir(this.shardsDirectory, { recursive: true });
   }
 
   private async openShards(): Promise<void> {
-    const entries = await readdir(this.shardsDirectory);
+    const entries = await this.fs.readdir(this.shardsDirectory);
     for (const entry of entries) {
       if (entry.startsWith(HOUSEKEEPING_PREFIX)) {
         // A create or delete that a crash interrupted: finish it by removing the leftover.
-        await rm(join(this.shardsDirectory, entry), { recursive: true, force: true });
+        await this.fs.rm(join(this.shardsDirectory, entry), { recursive: true, force: true });
         continue;
       }
       const path = join(this.shardsDirectory, entry);
-      if (!(await stat(path)).isDirectory()) {
+      if (!(await this.fs.stat(path)).isDirectory()) {
         // A stray file is not a shard; refusing to start over it would help nobody.
         this.options.logger.warn({ path }, 'ignoring a file in the shards directory');
         continue;
@@ -170,6 +191,8 @@ export class Journal {
     return {
       clock: this.options.clock,
       logger: this.options.logger,
+      fileSystem: this.fs,
+      ...(this.options.unsafe === undefined ? {} : { unsafe: this.options.unsafe }),
       onCommit: (event: CommitEvent) => {
         for (const listener of this.commitListeners) {
           try {
@@ -256,12 +279,12 @@ export class Journal {
     const staging = join(this.shardsDirectory, `${HOUSEKEEPING_PREFIX}creating-${name}`);
     const final = join(this.shardsDirectory, name);
     try {
-      await rm(staging, { recursive: true, force: true });
-      await mkdir(staging);
-      await Shard.writeConfig(staging, config);
-      await syncDirectory(staging);
-      await rename(staging, final);
-      await syncDirectory(this.shardsDirectory);
+      await this.fs.rm(staging, { recursive: true, force: true });
+      await this.fs.mkdir(staging);
+      await Shard.writeConfig(this.fs, staging, config);
+      await syncDirectory(this.fs, staging);
+      await this.fs.rename(staging, final);
+      await syncDirectory(this.fs, this.shardsDirectory);
     } catch (error) {
       throw ioError('create shard', final, error, { shard: name });
     }
@@ -274,9 +297,9 @@ export class Journal {
     await shard.destroy();
     const doomed = join(this.shardsDirectory, `${HOUSEKEEPING_PREFIX}deleting-${name}-${process.pid}-${this.options.clock()}`);
     try {
-      await rename(shard.directory, doomed);
-      await syncDirectory(this.shardsDirectory);
-      await rm(doomed, { recursive: true, force: true });
+      await this.fs.rename(shard.directory, doomed);
+      await syncDirectory(this.fs, this.shardsDirectory);
+      await this.fs.rm(doomed, { recursive: true, force: true });
     } catch (error) {
       throw ioError('delete shard', shard.directory, error, { shard: name });
     }
@@ -337,8 +360,8 @@ export class Journal {
     this.closed = true;
     if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
     await this.closeShards();
-    await releaseDirectoryLock(this.directory);
-    openDirectories.delete(this.directory);
+    await releaseDirectoryLock(this.directory, this.fs);
+    openDirectoriesOf(this.fs).delete(this.directory);
   }
 
   private async closeShards(): Promise<void> {
@@ -354,7 +377,7 @@ export class Journal {
 /** True when `directory` exists and holds a journal marker (for audit tools). */
 export async function isJournalDirectory(directory: string): Promise<boolean> {
   try {
-    return (await stat(join(directory, JOURNAL_MARKER_FILE))).isFile();
+    return (await nodeFileSystem.stat(join(directory, JOURNAL_MARKER_FILE))).isFile();
   } catch {
     return false;
   }

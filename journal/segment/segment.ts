@@ -5,9 +5,9 @@
 // Concurrency: append, truncateTo, sync and writeIndexFiles must not run concurrently with
 // each other (the shard serialises them under its write lock). read may run at any time; it
 // only reads below `visibleBytes`, which only grows except under truncateTo.
-import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JournalErrors, ioError, type ErrorContext } from '../errors.js';
+import type { JournalFile, JournalFileSystem } from '../file-system.js';
 import { BATCH_FORMAT_VERSION, lastOffsetOf, type BatchHeader } from './batch-format.js';
 import { scanBatches, type ScanStop, type ScannedBatch } from './log-scan.js';
 import { SegmentIndex, type IndexSummary } from './segment-index.js';
@@ -56,10 +56,11 @@ export class Segment {
   private closed = false;
 
   private constructor(
+    private readonly fs: JournalFileSystem,
     readonly directory: string,
     readonly baseOffset: number,
     private readonly settings: SegmentSettings,
-    private readonly handle: FileHandle,
+    private readonly handle: JournalFile,
   ) {
     const stem = segmentFileStem(baseOffset);
     this.logPath = join(directory, `${stem}.log`);
@@ -77,15 +78,15 @@ export class Segment {
     return this.index.maxTimestamp;
   }
 
-  static async create(directory: string, baseOffset: number, settings: SegmentSettings): Promise<Segment> {
+  static async create(fs: JournalFileSystem, directory: string, baseOffset: number, settings: SegmentSettings): Promise<Segment> {
     const path = join(directory, `${segmentFileStem(baseOffset)}.log`);
-    let handle: FileHandle;
+    let handle: JournalFile;
     try {
-      handle = await open(path, 'w+');
+      handle = await fs.open(path, 'w+');
     } catch (error) {
       throw ioError('create segment', path, error);
     }
-    return new Segment(directory, baseOffset, settings, handle);
+    return new Segment(fs, directory, baseOffset, settings, handle);
   }
 
   /**
@@ -93,15 +94,15 @@ export class Segment {
    * whole log is verified and a torn or corrupt tail is cut off. Otherwise the index files are
    * trusted when they match the log's size, and rebuilt by a scan when they do not.
    */
-  static async open(directory: string, baseOffset: number, settings: SegmentSettings, recoverTail: boolean, expectedNextOffset: number, epoch: number): Promise<{ segment: Segment; recovery: SegmentRecovery }> {
+  static async open(fs: JournalFileSystem, directory: string, baseOffset: number, settings: SegmentSettings, recoverTail: boolean, expectedNextOffset: number, epoch: number): Promise<{ segment: Segment; recovery: SegmentRecovery }> {
     const path = join(directory, `${segmentFileStem(baseOffset)}.log`);
-    let handle: FileHandle;
+    let handle: JournalFile;
     try {
-      handle = await open(path, 'r+');
+      handle = await fs.open(path, 'r+');
     } catch (error) {
       throw ioError('open segment', path, error);
     }
-    const segment = new Segment(directory, baseOffset, settings, handle);
+    const segment = new Segment(fs, directory, baseOffset, settings, handle);
     try {
       const recovery = await segment.load(recoverTail, Math.max(expectedNextOffset, baseOffset), epoch);
       return { segment, recovery };
@@ -155,8 +156,8 @@ export class Segment {
   }
 
   private async loadIndexFiles(logBytes: number): Promise<{ index: SegmentIndex; summary: IndexSummary } | null> {
-    const offsetFile = await readWholeFile(this.offsetIndexPath);
-    const timeFile = await readWholeFile(this.timeIndexPath);
+    const offsetFile = await readWholeFile(this.fs, this.offsetIndexPath);
+    const timeFile = await readWholeFile(this.fs, this.timeIndexPath);
     if (offsetFile === null || timeFile === null) return null;
     const decoded = SegmentIndex.decode(this.baseOffset, this.settings.indexIntervalBytes, offsetFile, timeFile, logBytes);
     if (decoded === null) return null;
@@ -301,8 +302,8 @@ export class Segment {
   /** Writes both index files durably (write, fsync). */
   async writeIndexFiles(): Promise<void> {
     const summary = this.summary();
-    await writeDurably(this.offsetIndexPath, this.index.encodeOffsetIndex(summary));
-    await writeDurably(this.timeIndexPath, this.index.encodeTimeIndex(summary));
+    await writeDurably(this.fs, this.offsetIndexPath, this.index.encodeOffsetIndex(summary));
+    await writeDurably(this.fs, this.timeIndexPath, this.index.encodeTimeIndex(summary));
   }
 
   /** A reader holds the segment open across awaits; retire waits for it. */
@@ -334,7 +335,7 @@ export class Segment {
     // Indexes first: a crash in between leaves a log without indexes (rebuilt on open), never
     // index files without their log.
     for (const path of [this.offsetIndexPath, this.timeIndexPath, this.logPath]) {
-      await unlink(path).catch((error: NodeJS.ErrnoException) => {
+      await this.fs.unlink(path).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw ioError('delete', path, error, { segment: this.name });
       });
     }
@@ -352,7 +353,7 @@ export class Segment {
 }
 
 /** Up to `length` bytes from `position`; fewer only at the end of the file. */
-export async function readAt(handle: FileHandle, position: number, length: number, path: string, context: ErrorContext): Promise<Buffer> {
+export async function readAt(handle: JournalFile, position: number, length: number, path: string, context: ErrorContext): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(length);
   let filled = 0;
   try {
@@ -367,7 +368,8 @@ export async function readAt(handle: FileHandle, position: number, length: numbe
   return filled === length ? buffer : buffer.subarray(0, filled);
 }
 
-function remainingAfter(buffers: Buffer[], bytesWritten: number): Buffer[] {
+/** The part of `buffers` a writev that wrote `bytesWritten` bytes left unwritten. */
+export function remainingAfter(buffers: Buffer[], bytesWritten: number): Buffer[] {
   const remaining: Buffer[] = [];
   let skip = bytesWritten;
   for (const buffer of buffers) {
@@ -381,10 +383,10 @@ function remainingAfter(buffers: Buffer[], bytesWritten: number): Buffer[] {
   return remaining;
 }
 
-async function readWholeFile(path: string): Promise<Buffer | null> {
-  let handle: FileHandle;
+async function readWholeFile(fs: JournalFileSystem, path: string): Promise<Buffer | null> {
+  let handle: JournalFile;
   try {
-    handle = await open(path, 'r');
+    handle = await fs.open(path, 'r');
   } catch {
     return null;
   }
@@ -397,10 +399,10 @@ async function readWholeFile(path: string): Promise<Buffer | null> {
   }
 }
 
-export async function writeDurably(path: string, bytes: Buffer): Promise<void> {
-  let handle: FileHandle | null = null;
+export async function writeDurably(fs: JournalFileSystem, path: string, bytes: Buffer): Promise<void> {
+  let handle: JournalFile | null = null;
   try {
-    handle = await open(path, 'w');
+    handle = await fs.open(path, 'w');
     await handle.writeFile(bytes);
     await handle.sync();
   } catch (error) {
@@ -410,14 +412,10 @@ export async function writeDurably(path: string, bytes: Buffer): Promise<void> {
   }
 }
 
-export async function syncDirectory(path: string): Promise<void> {
-  let handle: FileHandle | null = null;
+export async function syncDirectory(fs: JournalFileSystem, path: string): Promise<void> {
   try {
-    handle = await open(path, 'r');
-    await handle.sync();
+    await fs.syncDirectory(path);
   } catch (error) {
     throw ioError('fsync directory', path, error);
-  } finally {
-    await handle?.close();
   }
 }

@@ -2,11 +2,11 @@
 // Batches keep their leader epoch and their records keep their offsets (a rewritten batch's
 // base is its first kept record), so readers and replication see the same offsets as before.
 // The result is written to `<segment>.log.compacting` and fsynced; the shard swaps it in.
-import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { JournalErrors, ioError, isShardlineError } from '../errors.js';
+import type { JournalFile, JournalFileSystem } from '../file-system.js';
 import type { JournalRecord } from '../record.js';
 import { decodeBatchRecords, encodeBatch, readBatchHeader, sealBatch } from '../segment/batch-format.js';
-import type { Segment } from '../segment/segment.js';
+import { remainingAfter, type Segment } from '../segment/segment.js';
 
 export interface SegmentRewrite {
   path: string;
@@ -18,18 +18,25 @@ export interface SegmentRewrite {
 const WRITE_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** Returns null when every record is kept (nothing to rewrite). */
-export async function compactSegment(segment: Segment, keep: (record: JournalRecord) => boolean): Promise<SegmentRewrite | null> {
+export async function compactSegment(fs: JournalFileSystem, segment: Segment, keep: (record: JournalRecord) => boolean): Promise<SegmentRewrite | null> {
   const path = `${segment.logPath}.compacting`;
-  let handle: FileHandle | null = null;
+  let handle: JournalFile | null = null;
   const rewrite: SegmentRewrite = { path, recordsKept: 0, recordsRemoved: 0, bytes: 0 };
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   try {
-    handle = await open(path, 'w');
+    handle = await fs.open(path, 'w');
     const output = handle;
+    let written = 0;
     const flush = async () => {
-      if (pending.length === 0) return;
-      await output.writev(pending);
+      let chunk = pending;
+      const end = written + pendingBytes;
+      // A writev may write less than asked (a nearly full disk); the rest follows.
+      while (written < end) {
+        const { bytesWritten } = await output.writev(chunk, written);
+        written += bytesWritten;
+        if (written < end) chunk = remainingAfter(chunk, bytesWritten);
+      }
       pending = [];
       pendingBytes = 0;
     };
@@ -64,14 +71,14 @@ export async function compactSegment(segment: Segment, keep: (record: JournalRec
   } catch (error) {
     await handle?.close().catch(() => undefined);
     handle = null;
-    await unlink(path).catch(() => undefined);
+    await fs.unlink(path).catch(() => undefined);
     if (isShardlineError(error)) throw error;
     throw ioError('compact', path, error, { segment: segment.name });
   } finally {
     await handle?.close();
   }
   if (rewrite.recordsRemoved === 0) {
-    await unlink(path).catch(() => undefined);
+    await fs.unlink(path).catch(() => undefined);
     return null;
   }
   return rewrite;

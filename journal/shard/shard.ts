@@ -9,10 +9,11 @@
 // - Every batch a reader gets passed its checksum; a damaged batch is an error, never data.
 // - Writes, rolls, truncation, retention deletes and compaction swaps run under `writeLock`;
 //   reads and compaction's rewrite work do not take it, so they never block appends for long.
-import { readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { JournalErrors, ShardlineError, ioError, isShardlineError } from '../errors.js';
+import type { JournalFileSystem } from '../file-system.js';
+import { nodeFileSystem } from '../node-file-system.js';
 import type { AppendResult, JournalRecord, RecordInput } from '../record.js';
 import {
   BATCH_HEADER_BYTES,
@@ -87,9 +88,23 @@ export interface CommitEvent {
   latenciesMs: number[];
 }
 
+/**
+ * Switches that break durability on purpose, for the self-tests of the power-cut properties
+ * only (a check that cannot catch the bug it is for is worth nothing). Never set in a node.
+ */
+export interface UnsafeDurabilitySwitches {
+  /** Acknowledge appends without the fdatasync of the log. */
+  skipDataSync?: boolean;
+  /** Roll to a new segment without syncing the directory that now holds it. */
+  skipRollDirectorySync?: boolean;
+}
+
 export interface ShardContext {
   clock: () => number;
   logger: Logger;
+  /** Default: the real disk. */
+  fileSystem?: JournalFileSystem;
+  unsafe?: UnsafeDurabilitySwitches;
   /** Called after each successful group commit (must not throw; it runs on the write path). */
   onCommit?: (event: CommitEvent) => void;
 }
@@ -171,17 +186,27 @@ export class Shard {
       // A new file renamed over the old one: a crash or a full disk never leaves a shard
       // without a readable shard.json.
       const path = join(this.directory, SHARD_CONFIG_FILE);
-      await writeDurably(`${path}.new`, Buffer.from(JSON.stringify({ version: SHARD_CONFIG_VERSION, config: next }, null, 2)));
+      await writeDurably(this.fs, `${path}.new`, Buffer.from(JSON.stringify({ version: SHARD_CONFIG_VERSION, config: next }, null, 2)));
       try {
-        await rename(`${path}.new`, path);
+        await this.fs.rename(`${path}.new`, path);
       } catch (error) {
         throw ioError('rename', `${path}.new`, error, { shard: this.name });
       }
-      await syncDirectory(this.directory);
+      await syncDirectory(this.fs, this.directory);
       this.currentConfig = next;
       this.context.logger.info({ shard: this.name, retentionMs: next.retentionMs, retentionBytes: next.retentionBytes, segmentBytes: next.segmentBytes, segmentMs: next.segmentMs }, 'shard settings changed');
       return next;
     });
+  }
+
+  private get fs(): JournalFileSystem {
+    return this.context.fileSystem ?? nodeFileSystem;
+  }
+
+  /** The log's fdatasync, unless a self-test turned it off (UnsafeDurabilitySwitches). */
+  private async syncData(segment: Segment): Promise<void> {
+    if (this.context.unsafe?.skipDataSync === true) return;
+    await segment.sync();
   }
 
   private get settings(): SegmentSettings {
@@ -194,15 +219,15 @@ export class Shard {
     return segment;
   }
 
-  static async writeConfig(directory: string, config: ShardConfig): Promise<void> {
-    await writeDurably(join(directory, SHARD_CONFIG_FILE), Buffer.from(JSON.stringify({ version: SHARD_CONFIG_VERSION, config }, null, 2)));
+  static async writeConfig(fs: JournalFileSystem, directory: string, config: ShardConfig): Promise<void> {
+    await writeDurably(fs, join(directory, SHARD_CONFIG_FILE), Buffer.from(JSON.stringify({ version: SHARD_CONFIG_VERSION, config }, null, 2)));
   }
 
-  static async readConfig(directory: string, name: string): Promise<ShardConfig> {
+  static async readConfig(directory: string, name: string, fs: JournalFileSystem = nodeFileSystem): Promise<ShardConfig> {
     const path = join(directory, SHARD_CONFIG_FILE);
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = (await fs.readFile(path)).toString('utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw JournalErrors.notAJournal.create({ shard: name }, directory, `no ${SHARD_CONFIG_FILE} in the shard directory`);
       throw ioError('read', path, error, { shard: name });
@@ -221,7 +246,7 @@ export class Shard {
 
   /** Opens a shard directory, recovering the active segment's tail. */
   static async open(name: string, directory: string, context: ShardContext): Promise<Shard> {
-    const config = await Shard.readConfig(directory, name);
+    const config = await Shard.readConfig(directory, name, context.fileSystem);
     const shard = new Shard(name, directory, config, context);
     try {
       await shard.load();
@@ -237,28 +262,28 @@ export class Shard {
   private async load(): Promise<void> {
     let entries: string[];
     try {
-      entries = await readdir(this.directory);
+      entries = await this.fs.readdir(this.directory);
     } catch (error) {
       throw ioError('list', this.directory, error, { shard: this.name });
     }
     const bases: number[] = [];
     for (const entry of entries) {
       // Leftovers of a compaction that did not finish: the original segment is still intact.
-      if (entry.endsWith('.compacting')) await unlink(join(this.directory, entry));
+      if (entry.endsWith('.compacting')) await this.fs.unlink(join(this.directory, entry));
       const base = parseSegmentFileName(entry);
       if (base !== null) bases.push(base);
     }
     bases.sort((a, b) => a - b);
     if (bases.length === 0) {
-      this.segments = [await Segment.create(this.directory, 0, this.settings)];
-      await syncDirectory(this.directory);
+      this.segments = [await Segment.create(this.fs, this.directory, 0, this.settings)];
+      await syncDirectory(this.fs, this.directory);
     }
     let expectedNext = 0;
     let epoch = 0;
     for (let i = 0; i < bases.length; i += 1) {
       const base = bases[i] ?? 0;
       const isLast = i === bases.length - 1;
-      const { segment, recovery } = await Segment.open(this.directory, base, this.settings, isLast, expectedNext, epoch);
+      const { segment, recovery } = await Segment.open(this.fs, this.directory, base, this.settings, isLast, expectedNext, epoch);
       if (recovery.truncatedBytes > 0) {
         this.context.logger.warn({ shard: this.name, segment: segment.name, truncatedBytes: recovery.truncatedBytes, reason: recovery.truncateReason }, 'recovery cut a damaged tail');
       } else if (recovery.truncateReason !== null) {
@@ -284,7 +309,7 @@ export class Shard {
   private async removeOrphanIndexFiles(entries: string[], bases: Set<number>): Promise<void> {
     for (const entry of entries) {
       const match = /^(\d{20})\.(index|timeindex)$/.exec(entry);
-      if (match !== null && !bases.has(Number(match[1]))) await unlink(join(this.directory, entry)).catch(() => undefined);
+      if (match !== null && !bases.has(Number(match[1]))) await this.fs.unlink(join(this.directory, entry)).catch(() => undefined);
     }
   }
 
@@ -434,7 +459,7 @@ export class Shard {
       }
       await this.writeToActive(buffers, headers, touched);
       if (this.config.durability === 'fsync') {
-        for (const segment of touched) await segment.sync();
+        for (const segment of touched) await this.syncData(segment);
       } else {
         this.unsyncedWrites = true;
       }
@@ -491,7 +516,7 @@ export class Shard {
       }
       // Always: a failed writev may have left bytes past the size the segment knows.
       await this.active.rollBackTo(before.activeBytes);
-      if (removed) await syncDirectory(this.directory);
+      if (removed) await syncDirectory(this.fs, this.directory);
       this.nextOffset = before.nextOffset;
       this.epoch = before.epoch;
       this.activeSinceMs = before.activeSinceMs;
@@ -525,11 +550,11 @@ export class Shard {
    */
   private async roll(): Promise<void> {
     const sealed = this.active;
-    await sealed.sync();
+    await this.syncData(sealed);
     await sealed.writeIndexFiles();
-    const segment = await Segment.create(this.directory, this.nextOffset, this.settings);
+    const segment = await Segment.create(this.fs, this.directory, this.nextOffset, this.settings);
     try {
-      await syncDirectory(this.directory);
+      if (this.context.unsafe?.skipRollDirectorySync !== true) await syncDirectory(this.fs, this.directory);
     } catch (error) {
       // Not in the shard's list: its file must not be found by the next open either.
       await segment.close();
@@ -882,7 +907,7 @@ export class Shard {
         await removed?.retire(true);
       }
       await this.truncateActive(offset);
-      await syncDirectory(this.directory);
+      await syncDirectory(this.fs, this.directory);
       this.nextOffset = Math.max(this.active.nextOffset, this.active.baseOffset);
       this.visibleNextOffset = this.nextOffset;
       this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));
@@ -923,7 +948,7 @@ export class Shard {
       const removed = this.segments.splice(0, count);
       for (const segment of removed) await segment.retire(true);
       if (count > 0) {
-        await syncDirectory(this.directory);
+        await syncDirectory(this.fs, this.directory);
         this.context.logger.info({ shard: this.name, segments: count, startOffset: this.startOffset }, 'retention deleted segments');
       }
       return count;
@@ -959,7 +984,7 @@ export class Shard {
         segment.retain();
         let rewrite;
         try {
-          rewrite = await compactSegment(segment, (record) => record.key !== null && latest.get(record.key.toString('latin1')) === record.offset && !(record.value === null && record.timestamp < tombstoneCutoff));
+          rewrite = await compactSegment(this.fs, segment, (record) => record.key !== null && latest.get(record.key.toString('latin1')) === record.offset && !(record.value === null && record.timestamp < tombstoneCutoff));
         } catch (error) {
           // One damaged segment must not stop the others from being compacted.
           if (!isShardlineError(error, JournalErrors.corruptBatch.code)) throw error;
@@ -996,22 +1021,22 @@ export class Shard {
   private async swapCompacted(segment: Segment, rewrittenPath: string, recordsKept: number): Promise<void> {
     const position = this.segments.indexOf(segment);
     if (position < 0 || position === this.segments.length - 1 || this.closed) {
-      await unlink(rewrittenPath).catch(() => undefined);
+      await this.fs.unlink(rewrittenPath).catch(() => undefined);
       return;
     }
     // The first segment stays, even empty, because its base offset is the shard's start offset:
     // compaction must not turn "read from 0" into an out-of-range error.
     if (recordsKept === 0 && position > 0) {
       this.segments.splice(position, 1);
-      await unlink(rewrittenPath).catch(() => undefined);
+      await this.fs.unlink(rewrittenPath).catch(() => undefined);
       await segment.retire(true);
     } else {
       try {
-        await rename(rewrittenPath, segment.logPath);
+        await this.fs.rename(rewrittenPath, segment.logPath);
       } catch (error) {
         throw ioError('rename', rewrittenPath, error, { shard: this.name, segment: segment.name });
       }
-      const { segment: replacement } = await Segment.open(this.directory, segment.baseOffset, this.settings, false, segment.baseOffset, 0);
+      const { segment: replacement } = await Segment.open(this.fs, this.directory, segment.baseOffset, this.settings, false, segment.baseOffset, 0);
       try {
         await replacement.writeIndexFiles();
       } catch (error) {
@@ -1021,7 +1046,7 @@ export class Shard {
       this.segments[position] = replacement;
       await segment.retire(false);
     }
-    await syncDirectory(this.directory);
+    await syncDirectory(this.fs, this.directory);
   }
 
   // ---- lifecycle ------------------------------------------------------------------------

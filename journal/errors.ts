@@ -144,14 +144,14 @@ export const JournalErrors = {
   }),
   diskFull: defineError({
     code: 'SL_JOURNAL_DISK_FULL',
-    meaning: 'The file system had no room for an append (ENOSPC or EDQUOT). That append failed and was rolled back: the shard is as it was before it, its offsets stay dense, and nothing acknowledged was touched. Later appends work once space is freed.',
+    meaning: 'The file system had no room for an append (ENOSPC or EDQUOT). That append failed and the shard was cut back to its last durable record: its offsets stay dense and nothing acknowledged was touched. The shard refuses appends with this error for a second, then the next append reopens it; appends work again once space is freed.',
     fix: 'Free disk space (lower data-retention or data-retention-bytes, delete other files, grow the volume); the node resumes by itself. See docs/operations.md, "Disk space".',
-    message: (operation: string, path: string, cause: string) => `${operation} ${path} failed, the file system is full: ${cause}; the append was rolled back`,
+    message: (operation: string, path: string, cause: string) => `${operation} ${path} failed, the file system is full: ${cause}; the append was not stored`,
   }),
   io: defineError({
     code: 'SL_JOURNAL_IO',
-    meaning: 'The operating system refused a file operation (permission denied, I/O error; a full disk is `SL_JOURNAL_DISK_FULL`).',
-    fix: 'Read the cause (errno) in the message; free space or fix permissions, then retry.',
+    meaning: 'The operating system refused a file operation (permission denied, I/O error; a full disk is `SL_JOURNAL_DISK_FULL`). When a write or fdatasync of an append failed, the shard was cut back to its last durable record and refuses appends with this error for a second; the next append after that reopens it (after a failed sync the page cache cannot be trusted, as Kafka and PostgreSQL also hold).',
+    fix: 'Read the cause (errno) in the message; free space, fix permissions or replace the failing disk, then retry. Run `shardline shard verify` on the data directory after repeated EIO.',
     message: (operation: string, path: string, cause: string) => `${operation} ${path} failed: ${cause}`,
   }),
 };

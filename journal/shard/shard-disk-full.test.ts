@@ -1,6 +1,6 @@
 // Goal: a shard on a file system that fills up fails the appends that do not fit with
-// SL_JOURNAL_DISK_FULL, loses nothing it acknowledged, keeps its offsets dense, and takes
-// appends again once space is freed, before and after a reopen.
+// SL_JOURNAL_DISK_FULL, loses nothing it acknowledged, keeps its offsets dense, refuses
+// appends until it is reopened, and is reopened by an append once space is freed.
 // Method: a real 4 MiB tmpfs (real ENOSPC from the kernel: short writev, failed rolls), a
 // filler file to free later, small segments so the filling also crosses rolls, and rounds of
 // concurrent appends so group commits fail as a whole.
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { mountSmallFilesystem, type SmallFilesystem } from '../../tests/support/small-filesystem.js';
 import { Journal } from '../journal.js';
+import { RECOVERY_BACKOFF_MS } from './shard.js';
 
 let filesystem: SmallFilesystem;
 before(async () => {
@@ -58,9 +59,10 @@ describe('a shard on a full file system', () => {
     assert.equal(info.nextOffset, acknowledged.size);
     await assertHolds(journal, acknowledged);
 
-    // Space returns: appends work again and continue the offsets where they were.
+    // Space returns: the failed shard refuses appends for RECOVERY_BACKOFF_MS, then the next
+    // append reopens it, and appends continue the offsets where they were.
     await rm(filler);
-    const resumed = await journal.append('s', [{ value: valueOf(next) }]);
+    const resumed = await appendOnceReopened(journal, valueOf(next));
     assert.equal(resumed.baseOffset, acknowledged.size);
     acknowledged.set(resumed.baseOffset, next);
     await assertHolds(journal, acknowledged);
@@ -73,6 +75,19 @@ describe('a shard on a full file system', () => {
     await journal.close();
   });
 });
+
+async function appendOnceReopened(journal: Journal, value: Buffer): Promise<{ baseOffset: number }> {
+  const deadline = Date.now() + RECOVERY_BACKOFF_MS * 5;
+  for (;;) {
+    try {
+      return await journal.append('s', [{ value }]);
+    } catch (error) {
+      assert.equal((error as { code?: string }).code, 'SL_JOURNAL_DISK_FULL', String(error));
+      assert.ok(Date.now() < deadline, 'the shard was not reopened after space returned');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
 
 async function assertHolds(journal: Journal, acknowledged: Map<number, number>): Promise<void> {
   const seen: number[] = [];

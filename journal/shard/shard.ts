@@ -42,6 +42,8 @@ const SHARD_CONFIG_VERSION = 1;
 /** One group commit writes at most this much before it fsyncs and acknowledges. */
 const GROUP_COMMIT_MAX_BYTES = 32 * 1024 * 1024;
 const MAX_RELATIVE_OFFSET = 2 ** 32 - 2;
+/** A failed shard is reopened for appends by the first append at least this long after the failure. */
+export const RECOVERY_BACKOFF_MS = 1000;
 const TAIL_PAGE_RECORDS = 500;
 /** A read fetches the log in chunks of about this size, at least the batch it needs. */
 const READ_CHUNK_MIN_BYTES = 64 * 1024;
@@ -144,7 +146,18 @@ export class Shard {
   private nextOffset = 0;
   private visibleNextOffset = 0;
   private epoch = 0;
+  /**
+   * Set when a write or an fdatasync failed: the shard refuses appends with this error until it
+   * is reopened (see recover), because after a failed sync the page cache may hold data that
+   * will never reach the disk (Linux marks such pages clean), so nothing past the last durable
+   * end can be trusted or built on.
+   */
   private failure: ShardlineError | null = null;
+  private failedAt = 0;
+  /** The durable end to cut back to before the shard takes appends again; null once cut. */
+  private cutBackTo: WriteState | null = null;
+  /** The end of what the last successful fdatasync (or roll) made durable. */
+  private lastSynced: WriteState | null = null;
   private closed = false;
   private unsyncedWrites = false;
   private intervalTimer: NodeJS.Timeout | null = null;
@@ -303,6 +316,10 @@ export class Shard {
     this.epoch = epoch;
     this.activeSinceMs = this.active.firstTimestamp;
     await this.removeOrphanIndexFiles(entries, new Set(bases));
+    // The tail found may still be only in the page cache (a process crash does not flush it):
+    // synced now, it is a durable end that a later failure can be cut back to.
+    await this.syncData(this.active);
+    this.lastSynced = this.writeState();
   }
 
   /** Index files whose log is gone (a crash between deletes) would confuse audits; drop them. */
@@ -323,12 +340,18 @@ export class Shard {
   }
 
   private async syncIfDirty(): Promise<void> {
-    if (!this.unsyncedWrites || this.closed) return;
+    if (!this.unsyncedWrites || this.closed || this.failure !== null) return;
     this.unsyncedWrites = false;
-    await this.writeLock.run(() => this.active.sync()).catch((error: unknown) => {
-      // As in fsync mode: after a failed fdatasync the page cache cannot be trusted.
-      this.failure = error instanceof ShardlineError ? error : ioError('fdatasync', this.directory, error, { shard: this.name });
-      this.context.logger.error({ shard: this.name, err: error }, 'interval fsync failed; the shard refuses writes until reopened');
+    await this.writeLock.run(async () => {
+      const state = this.writeState();
+      try {
+        await this.syncData(this.active);
+        this.lastSynced = state;
+      } catch (error) {
+        // Acknowledged appends since the last sync may never reach the disk: they are cut with
+        // the rest (interval mode promises durability only after the sync).
+        await this.fail(error instanceof ShardlineError ? error : ioError('fdatasync', this.directory, error, { shard: this.name }), this.lastSynced ?? state);
+      }
     });
   }
 
@@ -371,7 +394,7 @@ export class Shard {
   append(records: readonly RecordInput[], options: AppendOptions = {}): Promise<AppendResult> {
     try {
       this.assertOpen();
-      if (this.failure !== null) throw this.failure;
+      if (this.failure !== null && this.context.clock() - this.failedAt < RECOVERY_BACKOFF_MS) throw this.failure;
       const batch = this.encode(records);
       // One append is always taken, so a batch larger than the bound is not refused forever.
       if (this.pending.length > 0 && this.pendingBytes + batch.length > this.config.maxQueuedAppendBytes) {
@@ -431,7 +454,7 @@ export class Shard {
     const before = this.writeState();
     try {
       if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
-      if (this.failure !== null) throw this.failure;
+      if (this.failure !== null) await this.recover();
       let buffers: Buffer[] = [];
       let headers: BatchHeader[] = [];
       let bytesInActive = this.active.sizeBytes;
@@ -460,20 +483,14 @@ export class Shard {
       await this.writeToActive(buffers, headers, touched);
       if (this.config.durability === 'fsync') {
         for (const segment of touched) await this.syncData(segment);
+        this.lastSynced = this.writeState();
       } else {
         this.unsyncedWrites = true;
       }
     } catch (error) {
       const failure = error instanceof ShardlineError ? error : ioError('append', this.directory, error, { shard: this.name });
-      if (failure.code === JournalErrors.diskFull.code && (await this.rollBack(before, failure))) {
-        // Only this group failed; appends queued behind it are tried next (space may be back).
-        for (const append of group) append.reject(failure);
-        return;
-      }
-      if (failure.code !== JournalErrors.closed.code) {
-        this.failure = failure;
-        this.context.logger.error({ shard: this.name, err: failure }, 'append failed; the shard refuses writes until reopened');
-      }
+      // A shard that failed before and could not be recovered keeps its first cut-back target.
+      if (failure.code !== JournalErrors.closed.code && failure !== this.failure) await this.fail(failure, before);
       for (const { append } of accepted) append.reject(failure);
       for (const append of group) if (!accepted.some((entry) => entry.append === append)) append.reject(failure);
       for (const append of this.pending.splice(0)) append.reject(failure);
@@ -499,33 +516,65 @@ export class Shard {
   }
 
   /**
-   * Undoes a group commit that ran out of space (ENOSPC or EDQUOT in a write, a roll or the
-   * fdatasync): segments the group created are deleted, the segment that was active is cut
-   * back to its size before the group, and offsets, epoch and roll age are restored, so the
-   * shard is exactly as it was and the next append gets the same offset (offsets stay dense).
-   * Nothing of the group was acknowledged or visible. Everything before the group had been
-   * made durable by earlier commits (fsync mode) and is untouched. Returns false when the
-   * rollback itself failed; the shard then fails as for any other write error.
+   * Fails the shard after a write or an fdatasync failed: appends are refused with `failure`
+   * until recover() has run, and the shard is cut back at once to `durableEnd` (the end of what
+   * was durable before the failing write): segments created since are deleted, the active
+   * segment is truncated (and synced), offsets, epoch and roll age are restored, so the next
+   * append gets the same offset (offsets stay dense). Nothing cut was acknowledged in fsync
+   * mode. When the cut itself fails, recover() tries it again.
    */
-  private async rollBack(before: WriteState, failure: ShardlineError): Promise<boolean> {
+  private async fail(failure: ShardlineError, durableEnd: WriteState): Promise<void> {
+    this.failure = failure;
+    this.failedAt = this.context.clock();
+    this.cutBackTo = durableEnd;
+    const diskFull = failure.code === JournalErrors.diskFull.code;
+    this.context.logger.error({ shard: this.name, err: failure, nextOffset: durableEnd.nextOffset }, diskFull
+      ? 'append failed: the file system is full; the shard is cut back to its last durable record and takes appends again once space returns'
+      : 'a write or fdatasync failed; the shard is cut back to its last durable record and refuses appends until it is reopened');
     try {
-      let removed = false;
-      while (this.segments.length > before.segmentCount) {
-        await this.segments.pop()?.retire(true);
-        removed = true;
-      }
-      // Always: a failed writev may have left bytes past the size the segment knows.
-      await this.active.rollBackTo(before.activeBytes);
-      if (removed) await syncDirectory(this.fs, this.directory);
-      this.nextOffset = before.nextOffset;
-      this.epoch = before.epoch;
-      this.activeSinceMs = before.activeSinceMs;
-      this.context.logger.warn({ shard: this.name, err: failure, nextOffset: this.nextOffset }, 'append failed: the file system is full; the append was rolled back and later appends are tried as space returns');
-      return true;
+      await this.cutBack(durableEnd);
+      this.cutBackTo = null;
     } catch (error) {
-      this.context.logger.error({ shard: this.name, err: error }, 'rolling back an append that ran out of space failed');
-      return false;
+      this.context.logger.error({ shard: this.name, err: error }, 'cutting the shard back to its last durable record failed; the next reopen tries again');
     }
+  }
+
+  /**
+   * Reopens a failed shard for appends (runs under the write lock, at most once per
+   * RECOVERY_BACKOFF_MS): finishes the cut back if it failed before, then clears the failure.
+   * Throws the original failure when the cut fails again.
+   */
+  private async recover(): Promise<void> {
+    const failure = this.failure;
+    if (failure === null) return;
+    if (this.cutBackTo !== null) {
+      try {
+        await this.cutBack(this.cutBackTo);
+      } catch (error) {
+        this.failedAt = this.context.clock();
+        this.context.logger.error({ shard: this.name, err: error }, 'reopening the failed shard failed');
+        throw failure;
+      }
+      this.cutBackTo = null;
+    }
+    this.failure = null;
+    this.context.logger.info({ shard: this.name, nextOffset: this.nextOffset }, 'shard reopened for appends after a failed write');
+  }
+
+  private async cutBack(target: WriteState): Promise<void> {
+    let removed = false;
+    while (this.segments.length > target.segmentCount) {
+      await this.segments.pop()?.retire(true);
+      removed = true;
+    }
+    // Always: a failed writev may have left bytes past the size the segment knows.
+    await this.active.rollBackTo(target.activeBytes);
+    if (removed) await syncDirectory(this.fs, this.directory);
+    this.nextOffset = target.nextOffset;
+    this.visibleNextOffset = Math.min(this.visibleNextOffset, target.nextOffset);
+    this.epoch = target.epoch;
+    this.activeSinceMs = target.activeSinceMs;
+    this.lastSynced = target;
   }
 
   private needsRoll(bytesInActive: number, batchBytes: number, lastOffsetDelta: number): boolean {
@@ -563,6 +612,7 @@ export class Shard {
     }
     this.segments.push(segment);
     this.activeSinceMs = null;
+    this.lastSynced = this.writeState();
     this.context.logger.debug({ shard: this.name, sealed: sealed.name, active: segment.name }, 'segment rolled');
   }
 

@@ -161,7 +161,7 @@ class Bytes {
   }
 }
 
-/** A write or truncate not yet synced; doomed once a sync of the file failed with it pending. */
+/** A write or truncate not yet synced; a write is doomed once a sync of the file failed with it pending. */
 type FileOp = { kind: 'write'; position: number; data: Buffer; doomed: boolean } | { kind: 'truncate'; length: number; doomed: boolean };
 
 interface FileInode {
@@ -301,8 +301,9 @@ export class SimulatedDisk {
         );
         return;
       }
-      const onlyDurable = [...inode.durable.keys()].filter((name) => inode.visible.get(name) !== inode.durable.get(name)).sort();
-      const unnamed = onlyDurable.length > 0 ? ` durable-differs [${onlyDurable.join(', ')}]` : '';
+      const names = new Set([...inode.visible.keys(), ...inode.durable.keys()]);
+      const differing = [...names].filter((name) => inode.visible.get(name) !== inode.durable.get(name)).sort();
+      const unnamed = differing.length > 0 ? ` not durable as seen [${differing.join(', ')}]` : '';
       lines.push(`${path} dir #${id} entries ${inode.visible.size} pending groups ${inode.pending.length}${unnamed}`);
       for (const name of [...inode.visible.keys()].sort()) visit(inode.visible.get(name) as number, posix.join(path, name), seen);
     };
@@ -493,8 +494,10 @@ export class SimulatedDisk {
   private syncFile(file: FileInode, fault: FaultCode | null, operation: DiskOperation, path: string): void {
     if (fault !== null) {
       // Linux reports the writeback error once and marks the pages clean: the data stays in the
-      // page cache (readable) but no later fsync writes it, and a crash loses it.
-      for (const op of file.pending) op.doomed = true;
+      // page cache (readable) but no later fsync writes it, and a crash loses it. A truncate is
+      // not a page but a size change in the inode, which the file system's own journal commits
+      // with the next successful fsync, so it stays pending.
+      for (const op of file.pending) if (op.kind === 'write') op.doomed = true;
       throw diskError(fault, operation, path);
     }
     for (const op of file.pending) if (!op.doomed) applyFileOp(file.durable, op);

@@ -7,7 +7,7 @@
 //   DIR/shards/NAME/<20-digit base offset>.log | .index | .timeindex
 // Shard creation and deletion go through a rename of the whole shard directory, so a crash
 // leaves either the old or the new state, never half a shard.
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { acquireDirectoryLock, releaseDirectoryLock, type ProcessProbe } from './directory-lock.js';
 import { JournalErrors, ioError } from './errors.js';
@@ -117,7 +117,7 @@ export class Journal {
     const markerPath = join(this.directory, JOURNAL_MARKER_FILE);
     let entries: string[];
     try {
-      await this.fs.mkdir(this.directory, { recursive: true });
+      await makeDirectoryDurably(this.fs, this.directory);
       entries = await this.fs.readdir(this.directory);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -372,6 +372,25 @@ export class Journal {
   private assertOpen(): void {
     if (this.closed) throw JournalErrors.closed.create({}, `journal ${this.directory}`);
   }
+}
+
+/**
+ * mkdir -p, then an fsync of the parent of every directory it created, top down: a new data
+ * directory is only a name in its parent, and a power cut before that parent is synced would
+ * take the whole journal with it.
+ */
+async function makeDirectoryDurably(fs: JournalFileSystem, directory: string): Promise<void> {
+  const missing: string[] = [];
+  for (let path = directory; ; path = dirname(path)) {
+    const exists = await fs.stat(path).then(() => true, (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    });
+    if (exists || dirname(path) === path) break;
+    missing.unshift(path);
+  }
+  await fs.mkdir(directory, { recursive: true });
+  for (const created of missing) await syncDirectory(fs, dirname(created));
 }
 
 /** True when `directory` exists and holds a journal marker (for audit tools). */

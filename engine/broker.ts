@@ -100,6 +100,16 @@ export interface BrokerOptions {
   sharedRandom?: () => number;
   /** The node's write gate, when the node made it before the broker (its journal watch needs it first); a new one otherwise. */
   writeGate?: WriteGate;
+  /**
+   * Self-tests of the power-cut checks only (sim/broker-suite.ts): durability broken on purpose,
+   * so a test can show its property catches the break. Never set by the CLI or a node.
+   */
+  unsafe?: UnsafeBrokerSwitches;
+}
+
+export interface UnsafeBrokerSwitches {
+  /** Tell the publisher (PUBACK / PUBREC) when the append is queued, not once it is durable. */
+  ackBeforeDurable?: boolean;
 }
 
 export interface ConnectRequest {
@@ -181,6 +191,7 @@ export function isSysTopic(topic: string): boolean {
 export class Broker {
   readonly #store: ShardStore;
   readonly #logger: Logger;
+  readonly #unsafe: UnsafeBrokerSwitches | undefined;
   readonly #clock: Clock;
   readonly #cursorFlushMs: number;
   /** Every subscription of every session, online or not, behind a match cache. */
@@ -224,6 +235,7 @@ export class Broker {
     this.writeGate = options.writeGate ?? new WriteGate();
     this.#store = options.store;
     this.#logger = options.logger;
+    this.#unsafe = options.unsafe;
     this.#clock = options.clock ?? systemClock;
     this.#startedAt = this.#clock.now();
     this.#cursorFlushMs = options.cursorFlushMs ?? 100;
@@ -626,6 +638,10 @@ export class Broker {
       this.stats.messagesIn += 1;
       this.stats.bytesIn += message.payload.length;
       this.#countTopic(message.topic);
+    }
+    if (this.#unsafe?.ackBeforeDurable === true && stored !== undefined) {
+      stored(this.#trie.match(message.topic).length > 0 || this.#shared.matches(message.topic));
+      stored = undefined;
     }
     const appender = this.#appenders[this.shardOf(message.topic)] as ShardAppender<Published, boolean>;
     const record = inboundPacketId === undefined ? messageToRecord(message) : withInboundPacketId(messageToRecord(message), inboundPacketId);

@@ -13,7 +13,7 @@ export {
 } from './routing/topic-name.js';
 export { TopicTrie, type TopicMatch } from './routing/topic-trie.js';
 export { filterMatches } from './routing/filter-match.js';
-export { Broker, DATA_SHARD_PREFIX, systemClock, type BrokerOptions, type BrokerStats, type ClientInfo, type Clock, type ConnectRequest, type DisconnectRequest, type SessionInfo, type SubscriptionInfo } from './broker.js';
+export { Broker, DATA_SHARD_PREFIX, systemClock, type BrokerOptions, type UnsafeBrokerSwitches, type BrokerStats, type ClientInfo, type Clock, type ConnectRequest, type DisconnectRequest, type SessionInfo, type SubscriptionInfo } from './broker.js';
 export { AdminServer, createAdminApp, type AdminNode, type AdminOptions } from './admin/admin-server.js';
 export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessage, userPropertyList, type Message, type MessageProperties, type QoS, type UserProperty } from './messages/message.js';
 export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';

@@ -116,6 +116,13 @@ export class Journal {
   private async prepareDirectory(): Promise<void> {
     const markerPath = join(this.directory, JOURNAL_MARKER_FILE);
     let entries: string[];
+    // Directories mkdir is about to create: their names are durable only once their parents are synced.
+    const created: string[] = [];
+    for (let dir = this.directory; ; dir = dirname(dir)) {
+      if (await this.fs.stat(dir).then(() => true, () => false)) break;
+      created.push(dir);
+      if (dirname(dir) === dir) break;
+    }
     try {
       await makeDirectoryDurably(this.fs, this.directory);
       entries = await this.fs.readdir(this.directory);
@@ -129,6 +136,12 @@ export class Journal {
       await this.fs.mkdir(this.shardsDirectory, { recursive: true });
       await writeDurably(this.fs, markerPath, Buffer.from(`${JSON.stringify({ format: JOURNAL_FORMAT_VERSION })}\n`));
       await syncDirectory(this.fs, this.directory);
+      // Without this a power cut can take the whole new journal with it (its directory's name
+      // never reached the disk), acknowledged appends included. The parent is synced even when
+      // the directory already existed: a crash may have left it empty, its name not yet durable.
+      for (const parent of new Set([dirname(this.directory), ...created.map((dir) => dirname(dir))])) {
+        if (parent !== this.directory) await syncDirectory(this.fs, parent);
+      }
       return;
     }
     let marker: { format?: unknown };

@@ -124,7 +124,7 @@ export class Journal {
       if (dirname(dir) === dir) break;
     }
     try {
-      await makeDirectoryDurably(this.fs, this.directory);
+      await this.fs.mkdir(this.directory, { recursive: true });
       entries = await this.fs.readdir(this.directory);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -385,25 +385,6 @@ export class Journal {
   private assertOpen(): void {
     if (this.closed) throw JournalErrors.closed.create({}, `journal ${this.directory}`);
   }
-}
-
-/**
- * mkdir -p, then an fsync of the parent of every directory it created, top down: a new data
- * directory is only a name in its parent, and a power cut before that parent is synced would
- * take the whole journal with it.
- */
-async function makeDirectoryDurably(fs: JournalFileSystem, directory: string): Promise<void> {
-  const missing: string[] = [];
-  for (let path = directory; ; path = dirname(path)) {
-    const exists = await fs.stat(path).then(() => true, (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return false;
-      throw error;
-    });
-    if (exists || dirname(path) === path) break;
-    missing.unshift(path);
-  }
-  await fs.mkdir(directory, { recursive: true });
-  for (const created of missing) await syncDirectory(fs, dirname(created));
 }
 
 /** True when `directory` exists and holds a journal marker (for audit tools). */

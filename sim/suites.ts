@@ -1,0 +1,5 @@
+// Every simulation suite `npm run sim` knows, one line each.
+import { journalSuite } from './journal-suite.js';
+import type { SimSuite } from './suite.js';
+
+export const simSuites: SimSuite[] = [journalSuite];

@@ -168,7 +168,7 @@ class JournalRun {
     this.journal = await Journal.open(DIRECTORY, {
       fileSystem: this.disk.mount(),
       clock,
-      logger: pino({ level: 'silent' }),
+      logger: pino({ level: process.env.SIM_LOG_LEVEL ?? 'silent' }, pino.destination(2)),
       retentionCheckMs: 0,
       lockProbe: { bootId: () => Promise.resolve(undefined), process: () => Promise.resolve(undefined) },
       ...(this.unsafe === undefined ? {} : { unsafe: this.unsafe }),

@@ -5,20 +5,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { brokerPowerCutSuite } from '../sim/broker-suite.js';
+import { replayCommand } from '../sim/suite.js';
 
 const SEEDS = 50;
 /** About a third of the seeds catch ack-before-durable; 40 misses in a row would be a real regression of the check. */
 const SELF_TEST_SEEDS = 40;
 
-function replay(seed: number, variant?: string): string {
-  return `npm run sim -- --suite broker --seed ${seed}${variant === undefined ? '' : ` --variant ${variant}`}`;
-}
-
 describe('broker across power cuts (simulated disk, real mqtt.js clients)', () => {
   it(`${SEEDS} seeds: every acknowledged publish reaches each persistent session, sessions and subscriptions survive, retained messages keep their last acknowledged value`, { timeout: 120_000 }, async () => {
     for (let seed = 1; seed <= SEEDS; seed += 1) {
       const failure = await brokerPowerCutSuite.runSeed(seed, {});
-      assert.equal(failure, null, failure === null ? '' : `seed ${seed}: ${failure.message}\nreplay: ${replay(seed)}\n${failure.detail ?? ''}`);
+      assert.equal(failure, null, failure === null ? '' : `seed ${seed}: ${failure.message}\nreplay: ${replayCommand('broker', seed)}\n${failure.detail ?? ''}`);
     }
   });
 
@@ -27,7 +24,7 @@ describe('broker across power cuts (simulated disk, real mqtt.js clients)', () =
       for (let seed = 1; seed <= SELF_TEST_SEEDS; seed += 1) {
         if ((await brokerPowerCutSuite.runSeed(seed, { variant })) !== null) return;
       }
-      assert.fail(`no seed in 1..${SELF_TEST_SEEDS} caught ${variant}: the workload no longer exercises what it must (try ${replay(1, variant)})`);
+      assert.fail(`no seed in 1..${SELF_TEST_SEEDS} caught ${variant}: the workload no longer exercises what it must (try ${replayCommand('broker', 1, variant)})`);
     });
   }
 });

@@ -451,10 +451,15 @@ export class Shard {
   private async writeGroup(group: PendingAppend[]): Promise<void> {
     const accepted: { append: PendingAppend; result: AppendResult }[] = [];
     const touched = new Set<Segment>();
-    const before = this.writeState();
+    let before = this.writeState();
     try {
       if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
-      if (this.failure !== null) await this.recover();
+      if (this.failure !== null) {
+        await this.recover();
+        // A cut back that failed left the state of the failed write; recover() restored the
+        // durable one, and a failure of this group must cut back to that, not to the stale one.
+        before = this.writeState();
+      }
       let buffers: Buffer[] = [];
       let headers: BatchHeader[] = [];
       let bytesInActive = this.active.sizeBytes;

@@ -1,0 +1,6 @@
+// Every simulation suite `npm run sim` knows, one line each.
+import { brokerPowerCutSuite } from './broker-suite.js';
+import { journalSuite } from './journal-suite.js';
+import type { SimSuite } from './suite.js';
+
+export const simSuites: SimSuite[] = [journalSuite, brokerPowerCutSuite];

@@ -122,7 +122,8 @@ interface PendingAppend {
 }
 
 interface WriteState {
-  segmentCount: number;
+  /** The active segment then; segments created after it are not part of this state. */
+  activeBaseOffset: number;
   activeBytes: number;
   nextOffset: number;
   epoch: number;
@@ -272,7 +273,8 @@ export class Shard {
     return shard;
   }
 
-  private async load(): Promise<void> {
+  /** With `removeLeftovers` (at open), files of an unfinished compaction are deleted. */
+  private async load(removeLeftovers = true): Promise<void> {
     let entries: string[];
     try {
       entries = await this.fs.readdir(this.directory);
@@ -282,7 +284,7 @@ export class Shard {
     const bases: number[] = [];
     for (const entry of entries) {
       // Leftovers of a compaction that did not finish: the original segment is still intact.
-      if (entry.endsWith('.compacting')) await this.fs.unlink(join(this.directory, entry));
+      if (removeLeftovers && entry.endsWith('.compacting')) await this.fs.unlink(join(this.directory, entry));
       const base = parseSegmentFileName(entry);
       if (base !== null) bases.push(base);
     }
@@ -517,7 +519,7 @@ export class Shard {
 
   /** What a failed group commit must restore (see rollBack). */
   private writeState(): WriteState {
-    return { segmentCount: this.segments.length, activeBytes: this.active.sizeBytes, nextOffset: this.nextOffset, epoch: this.epoch, activeSinceMs: this.activeSinceMs };
+    return { activeBaseOffset: this.active.baseOffset, activeBytes: this.active.sizeBytes, nextOffset: this.nextOffset, epoch: this.epoch, activeSinceMs: this.activeSinceMs };
   }
 
   /**
@@ -552,23 +554,58 @@ export class Shard {
   private async recover(): Promise<void> {
     const failure = this.failure;
     if (failure === null) return;
-    if (this.cutBackTo !== null) {
-      try {
-        await this.cutBack(this.cutBackTo);
-      } catch (error) {
-        this.failedAt = this.context.clock();
-        this.context.logger.error({ shard: this.name, err: error }, 'reopening the failed shard failed');
-        throw failure;
-      }
+    try {
+      if (this.cutBackTo !== null) await this.cutBack(this.cutBackTo);
       this.cutBackTo = null;
+      await this.reload();
+    } catch (error) {
+      this.failedAt = this.context.clock();
+      this.context.logger.error({ shard: this.name, err: error }, 'reopening the failed shard failed');
+      throw failure;
     }
     this.failure = null;
     this.context.logger.info({ shard: this.name, nextOffset: this.nextOffset }, 'shard reopened for appends after a failed write');
   }
 
+  /**
+   * Reopens the shard from its files, as a restart would: the directory is synced first so that
+   * nothing is built on a name a power cut could still take back, then every segment is opened
+   * again (the active one verified to its end) and the old ones are retired once their readers
+   * let go. After a failure the in-memory state cannot be trusted, the files can.
+   */
+  private async reload(): Promise<void> {
+    await syncDirectory(this.fs, this.directory);
+    const old = this.segments;
+    this.segments = [];
+    try {
+      await this.load(false);
+    } catch (error) {
+      for (const segment of this.segments) await segment.close();
+      this.segments = old;
+      throw error;
+    }
+    for (const segment of old) await segment.retire(false);
+    this.visibleNextOffset = this.nextOffset;
+    this.wakeWaiters();
+  }
+
+  /**
+   * A truncation, retention or compaction step failed part way: the shard's state in memory may
+   * no longer match its files, so it refuses appends until recover() has reloaded it.
+   */
+  private failStructure(error: unknown, operation: string): never {
+    const failure = error instanceof ShardlineError ? error : ioError(operation, this.directory, error, { shard: this.name });
+    if (failure.code !== JournalErrors.closed.code && this.failure === null) {
+      this.failure = failure;
+      this.failedAt = this.context.clock();
+      this.context.logger.error({ shard: this.name, err: failure }, `${operation} failed; the shard refuses appends until it is reopened from its files`);
+    }
+    throw failure;
+  }
+
   private async cutBack(target: WriteState): Promise<void> {
     let removed = false;
-    while (this.segments.length > target.segmentCount) {
+    while (this.segments.length > 1 && this.active.baseOffset > target.activeBaseOffset) {
       await this.segments.pop()?.retire(true);
       removed = true;
     }
@@ -955,18 +992,29 @@ export class Shard {
         throw JournalErrors.offsetOutOfRange.create({ shard: this.name, offset }, offset, this.startOffset - 1, this.nextOffset - 1);
       }
       if (offset === this.nextOffset - 1) return;
-      // The first segment is cut in place, never deleted: its file name carries the start
-      // offset, so a crash here cannot restart the shard's offsets at 0.
-      while (this.segments.length > 1 && this.active.baseOffset > offset) {
-        const removed = this.segments.pop();
-        await removed?.retire(true);
+      if (this.failure !== null) throw this.failure;
+      try {
+        // The first segment is cut in place, never deleted: its file name carries the start
+        // offset, so a crash here cannot restart the shard's offsets at 0.
+        while (this.segments.length > 1 && this.active.baseOffset > offset) {
+          const removed = this.segments.pop();
+          await removed?.retire(true);
+        }
+        await this.truncateActive(offset);
+        if (Math.max(this.active.nextOffset, this.active.baseOffset) < offset + 1) {
+          // Compaction had removed the last records kept: without a segment named after the
+          // next offset, the next append (and the next open) would hand out their offsets again.
+          this.segments.push(await Segment.create(this.fs, this.directory, offset + 1, this.settings));
+        }
+        await syncDirectory(this.fs, this.directory);
+      } catch (error) {
+        this.failStructure(error, 'truncate');
       }
-      await this.truncateActive(offset);
-      await syncDirectory(this.fs, this.directory);
       this.nextOffset = Math.max(this.active.nextOffset, this.active.baseOffset);
       this.visibleNextOffset = this.nextOffset;
       this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));
       this.activeSinceMs = this.active.sizeBytes === 0 ? null : this.active.firstTimestamp;
+      this.lastSynced = this.writeState();
     }));
   }
 
@@ -999,11 +1047,16 @@ export class Shard {
     this.assertOpen();
     if (this.config.retentionMs === null && this.config.retentionBytes === null) return 0;
     return this.writeLock.run(async () => {
+      if (this.failure !== null) return 0;
       const count = segmentsToDelete(this.segments, this.config, this.context.clock());
       const removed = this.segments.splice(0, count);
-      for (const segment of removed) await segment.retire(true);
+      try {
+        for (const segment of removed) await segment.retire(true);
+        if (count > 0) await syncDirectory(this.fs, this.directory);
+      } catch (error) {
+        this.failStructure(error, 'retention');
+      }
       if (count > 0) {
-        await syncDirectory(this.fs, this.directory);
         this.context.logger.info({ shard: this.name, segments: count, startOffset: this.startOffset }, 'retention deleted segments');
       }
       return count;
@@ -1050,7 +1103,13 @@ export class Shard {
           segment.release();
         }
         if (rewrite === null) continue;
-        await this.writeLock.run(() => this.swapCompacted(segment, rewrite.path, rewrite.recordsKept));
+        await this.writeLock.run(async () => {
+          if (this.failure !== null) {
+            await this.fs.unlink(rewrite.path).catch(() => undefined);
+            throw this.failure;
+          }
+          await this.swapCompacted(segment, rewrite.path, rewrite.recordsKept).catch((error: unknown) => this.failStructure(error, 'compaction'));
+        });
         report.segmentsRewritten += 1;
         report.recordsRemoved += rewrite.recordsRemoved;
         report.bytesBefore += segment.sizeBytes;

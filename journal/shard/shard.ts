@@ -159,6 +159,12 @@ export class Shard {
   private cutBackTo: WriteState | null = null;
   /** The end of what the last successful fdatasync (or roll) made durable. */
   private lastSynced: WriteState | null = null;
+  /**
+   * A log fdatasync failed since the last failure was handled: every write since the last
+   * successful sync of that file is lost for good (doomed pages), not just the failing group's,
+   * which matters in interval and none modes where acknowledged writes wait for a later sync.
+   */
+  private dataSyncFailed = false;
   private closed = false;
   private unsyncedWrites = false;
   private intervalTimer: NodeJS.Timeout | null = null;
@@ -220,7 +226,12 @@ export class Shard {
   /** The log's fdatasync, unless a self-test turned it off (UnsafeDurabilitySwitches). */
   private async syncData(segment: Segment): Promise<void> {
     if (this.context.unsafe?.skipDataSync === true) return;
-    await segment.sync();
+    try {
+      await segment.sync();
+    } catch (error) {
+      this.dataSyncFailed = true;
+      throw error;
+    }
   }
 
   private get settings(): SegmentSettings {
@@ -496,8 +507,10 @@ export class Shard {
       }
     } catch (error) {
       const failure = error instanceof ShardlineError ? error : ioError('append', this.directory, error, { shard: this.name });
+      const durableEnd = this.dataSyncFailed && this.lastSynced !== null ? this.lastSynced : before;
+      this.dataSyncFailed = false;
       // A shard that failed before and could not be recovered keeps its first cut-back target.
-      if (failure.code !== JournalErrors.closed.code && failure !== this.failure) await this.fail(failure, before);
+      if (failure.code !== JournalErrors.closed.code && failure !== this.failure) await this.fail(failure, durableEnd);
       for (const { append } of accepted) append.reject(failure);
       for (const append of group) if (!accepted.some((entry) => entry.append === append)) append.reject(failure);
       for (const append of this.pending.splice(0)) append.reject(failure);

@@ -675,7 +675,19 @@ export class Shard {
   async rollNow(): Promise<void> {
     this.assertOpen();
     await this.writeLock.run(async () => {
-      if (this.active.sizeBytes > 0) await this.roll();
+      // A failed shard's offsets in memory may be stale: a roll would name a segment after them.
+      if (this.failure !== null) throw this.failure;
+      if (this.active.sizeBytes === 0) return;
+      const before = this.writeState();
+      try {
+        await this.roll();
+      } catch (error) {
+        const failure = error instanceof ShardlineError ? error : ioError('roll', this.directory, error, { shard: this.name });
+        const durableEnd = this.dataSyncFailed && this.lastSynced !== null ? this.lastSynced : before;
+        this.dataSyncFailed = false;
+        if (failure.code !== JournalErrors.closed.code) await this.fail(failure, durableEnd);
+        throw failure;
+      }
     });
   }
 
@@ -1009,17 +1021,21 @@ export class Shard {
       try {
         // The first segment is cut in place, never deleted: its file name carries the start
         // offset, so a crash here cannot restart the shard's offsets at 0.
+        let removed = false;
         while (this.segments.length > 1 && this.active.baseOffset > offset) {
-          const removed = this.segments.pop();
-          await removed?.retire(true);
+          await this.segments.pop()?.retire(true);
+          removed = true;
         }
+        // Durably gone before the segment that stays is cut: a power cut in between must not
+        // bring later segments back behind a shortened one (a hole in the offsets).
+        if (removed) await syncDirectory(this.fs, this.directory);
         await this.truncateActive(offset);
         if (Math.max(this.active.nextOffset, this.active.baseOffset) < offset + 1) {
           // Compaction had removed the last records kept: without a segment named after the
           // next offset, the next append (and the next open) would hand out their offsets again.
           this.segments.push(await Segment.create(this.fs, this.directory, offset + 1, this.settings));
+          await syncDirectory(this.fs, this.directory);
         }
-        await syncDirectory(this.fs, this.directory);
       } catch (error) {
         this.failStructure(error, 'truncate');
       }

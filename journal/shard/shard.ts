@@ -165,6 +165,12 @@ export class Shard {
    * which matters in interval and none modes where acknowledged writes wait for a later sync.
    */
   private dataSyncFailed = false;
+  /**
+   * An in-place rewrite whose fdatasync failed: reads see the new bytes, the disk may keep the
+   * old ones for good, and anything decided from what reads see (a tail cut) would mix the two.
+   * Written and synced again before the shard is reopened.
+   */
+  private unsettledOverwrite: { segment: Segment; position: number; bytes: Buffer } | null = null;
   private closed = false;
   private unsyncedWrites = false;
   private intervalTimer: NodeJS.Timeout | null = null;
@@ -568,6 +574,11 @@ export class Shard {
     const failure = this.failure;
     if (failure === null) return;
     try {
+      const overwrite = this.unsettledOverwrite;
+      if (overwrite !== null) {
+        await overwrite.segment.overwriteAt(overwrite.position, overwrite.bytes);
+        this.unsettledOverwrite = null;
+      }
       if (this.cutBackTo !== null) await this.cutBack(this.cutBackTo);
       this.cutBackTo = null;
       await this.reload();
@@ -1066,7 +1077,14 @@ export class Shard {
     }
     // The shortened batch goes over the old one first (it is shorter) and is synced; only then
     // is the file cut. A crash in between leaves a valid log whose tail recovery cuts.
-    if (kept !== null) await segment.overwriteAt(found.position, kept);
+    if (kept !== null) {
+      try {
+        await segment.overwriteAt(found.position, kept);
+      } catch (error) {
+        this.unsettledOverwrite = { segment, position: found.position, bytes: kept };
+        throw error;
+      }
+    }
     await segment.truncateTo(found.position + (kept?.length ?? 0));
     segment.makeVisible();
   }

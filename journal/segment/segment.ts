@@ -48,6 +48,13 @@ export class Segment {
   /** Offset after the last batch; baseOffset while empty. */
   nextOffset: number;
   epoch = 0;
+  /** Log bytes the last successful fsync or fdatasync of this file covered. */
+  syncedBytes = 0;
+  /**
+   * A sync of this file failed since: the bytes written after syncedBytes may never reach the
+   * disk although reads still see them (Linux marks such pages clean), so the shard cuts there.
+   */
+  syncFailed = false;
   /** Timestamp of the first batch, for rolling by age; null while empty. */
   firstTimestamp: number | null = null;
   index: SegmentIndex;
@@ -151,6 +158,7 @@ export class Segment {
   private adopt(logBytes: number, nextOffset: number, epoch: number): void {
     this.sizeBytes = logBytes;
     this.visibleBytes = logBytes;
+    if (!this.syncFailed) this.syncedBytes = logBytes;
     this.nextOffset = nextOffset;
     this.epoch = epoch;
   }
@@ -233,11 +241,14 @@ export class Segment {
 
   async sync(): Promise<void> {
     this.assertOpen();
+    const covered = this.sizeBytes;
     try {
       await this.handle.datasync();
     } catch (error) {
+      this.syncFailed = true;
       throw ioError('fdatasync', this.logPath, error, { segment: this.name });
     }
+    if (!this.syncFailed) this.syncedBytes = covered;
   }
 
   async read(position: number, length: number): Promise<Buffer> {
@@ -282,6 +293,7 @@ export class Segment {
       }
       await this.handle.datasync();
     } catch (error) {
+      this.syncFailed = true;
       throw ioError('write', this.logPath, error, { segment: this.name, position });
     }
   }
@@ -289,9 +301,19 @@ export class Segment {
   private async truncateFile(position: number): Promise<void> {
     try {
       await this.handle.truncate(position);
-      await this.handle.sync();
     } catch (error) {
       throw ioError('truncate', this.logPath, error, { segment: this.name, position });
+    }
+    try {
+      await this.handle.sync();
+    } catch (error) {
+      this.syncFailed = true;
+      throw ioError('truncate', this.logPath, error, { segment: this.name, position });
+    }
+    // Cut at or below the last good sync: what is left was durable before any failure.
+    if (position <= this.syncedBytes) {
+      this.syncedBytes = position;
+      this.syncFailed = false;
     }
   }
 

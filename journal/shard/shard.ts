@@ -157,14 +157,6 @@ export class Shard {
   private failedAt = 0;
   /** The durable end to cut back to before the shard takes appends again; null once cut. */
   private cutBackTo: WriteState | null = null;
-  /** The end of what the last successful fdatasync (or roll) made durable. */
-  private lastSynced: WriteState | null = null;
-  /**
-   * A log fdatasync failed since the last failure was handled: every write since the last
-   * successful sync of that file is lost for good (doomed pages), not just the failing group's,
-   * which matters in interval and none modes where acknowledged writes wait for a later sync.
-   */
-  private dataSyncFailed = false;
   /**
    * An in-place rewrite whose fdatasync failed: reads see the new bytes, the disk may keep the
    * old ones for good, and anything decided from what reads see (a tail cut) would mix the two.
@@ -232,12 +224,7 @@ export class Shard {
   /** The log's fdatasync, unless a self-test turned it off (UnsafeDurabilitySwitches). */
   private async syncData(segment: Segment): Promise<void> {
     if (this.context.unsafe?.skipDataSync === true) return;
-    try {
-      await segment.sync();
-    } catch (error) {
-      this.dataSyncFailed = true;
-      throw error;
-    }
+    await segment.sync();
   }
 
   private get settings(): SegmentSettings {
@@ -338,7 +325,6 @@ export class Shard {
     // The tail found may still be only in the page cache (a process crash does not flush it):
     // synced now, it is a durable end that a later failure can be cut back to.
     await this.syncData(this.active);
-    this.lastSynced = this.writeState();
   }
 
   /** Index files whose log is gone (a crash between deletes) would confuse audits; drop them. */
@@ -362,14 +348,12 @@ export class Shard {
     if (!this.unsyncedWrites || this.closed || this.failure !== null) return;
     this.unsyncedWrites = false;
     await this.writeLock.run(async () => {
-      const state = this.writeState();
       try {
         await this.syncData(this.active);
-        this.lastSynced = state;
       } catch (error) {
-        // Acknowledged appends since the last sync may never reach the disk: they are cut with
-        // the rest (interval mode promises durability only after the sync).
-        await this.fail(error instanceof ShardlineError ? error : ioError('fdatasync', this.directory, error, { shard: this.name }), this.lastSynced ?? state);
+        // Acknowledged appends since the last sync may never reach the disk: cutBack cuts them
+        // with the rest (interval mode promises durability only after the sync).
+        await this.fail(error instanceof ShardlineError ? error : ioError('fdatasync', this.directory, error, { shard: this.name }), this.writeState());
       }
     });
   }
@@ -507,16 +491,13 @@ export class Shard {
       await this.writeToActive(buffers, headers, touched);
       if (this.config.durability === 'fsync') {
         for (const segment of touched) await this.syncData(segment);
-        this.lastSynced = this.writeState();
       } else {
         this.unsyncedWrites = true;
       }
     } catch (error) {
       const failure = error instanceof ShardlineError ? error : ioError('append', this.directory, error, { shard: this.name });
-      const durableEnd = this.dataSyncFailed && this.lastSynced !== null ? this.lastSynced : before;
-      this.dataSyncFailed = false;
       // A shard that failed before and could not be recovered keeps its first cut-back target.
-      if (failure.code !== JournalErrors.closed.code && failure !== this.failure) await this.fail(failure, durableEnd);
+      if (failure.code !== JournalErrors.closed.code && failure !== this.failure) await this.fail(failure, before);
       for (const { append } of accepted) append.reject(failure);
       for (const append of group) if (!accepted.some((entry) => entry.append === append)) append.reject(failure);
       for (const append of this.pending.splice(0)) append.reject(failure);
@@ -580,6 +561,7 @@ export class Shard {
         this.unsettledOverwrite = null;
       }
       if (this.cutBackTo !== null) await this.cutBack(this.cutBackTo);
+      else if (this.active.syncFailed) await this.cutBack(this.writeState());
       this.cutBackTo = null;
       await this.reload();
     } catch (error) {
@@ -627,21 +609,31 @@ export class Shard {
     throw failure;
   }
 
+  /**
+   * Cuts the shard back to `target` (the end before a failed write), or further where a log
+   * fdatasync failed since: then everything after that file's last successful sync may never
+   * reach the disk (doomed pages), acknowledged writes of interval and none modes included.
+   */
   private async cutBack(target: WriteState): Promise<void> {
     let removed = false;
     while (this.segments.length > 1 && this.active.baseOffset > target.activeBaseOffset) {
-      await this.segments.pop()?.retire(true);
+      // Out of the list only once its files are gone: a retry after a failed delete must find
+      // it again, and a reload must never adopt the unsynced data it holds.
+      await this.active.retire(true);
+      this.segments.pop();
       removed = true;
     }
+    const active = this.active;
+    const bytes = active.syncFailed ? Math.min(target.activeBytes, active.syncedBytes) : target.activeBytes;
     // Always: a failed writev may have left bytes past the size the segment knows.
-    await this.active.rollBackTo(target.activeBytes);
+    await active.rollBackTo(bytes);
     if (removed) await syncDirectory(this.fs, this.directory);
-    this.nextOffset = target.nextOffset;
-    this.visibleNextOffset = Math.min(this.visibleNextOffset, target.nextOffset);
-    this.epoch = target.epoch;
-    this.activeSinceMs = target.activeSinceMs;
-    this.lastSynced = target;
+    this.nextOffset = Math.max(active.nextOffset, active.baseOffset);
+    this.visibleNextOffset = Math.min(this.visibleNextOffset, this.nextOffset);
+    this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));
+    this.activeSinceMs = bytes === target.activeBytes ? target.activeSinceMs : active.firstTimestamp;
   }
+
 
   private needsRoll(bytesInActive: number, batchBytes: number, lastOffsetDelta: number): boolean {
     const active = this.active;
@@ -678,7 +670,6 @@ export class Shard {
     }
     this.segments.push(segment);
     this.activeSinceMs = null;
-    this.lastSynced = this.writeState();
     this.context.logger.debug({ shard: this.name, sealed: sealed.name, active: segment.name }, 'segment rolled');
   }
 
@@ -694,9 +685,7 @@ export class Shard {
         await this.roll();
       } catch (error) {
         const failure = error instanceof ShardlineError ? error : ioError('roll', this.directory, error, { shard: this.name });
-        const durableEnd = this.dataSyncFailed && this.lastSynced !== null ? this.lastSynced : before;
-        this.dataSyncFailed = false;
-        if (failure.code !== JournalErrors.closed.code) await this.fail(failure, durableEnd);
+        if (failure.code !== JournalErrors.closed.code) await this.fail(failure, before);
         throw failure;
       }
     });
@@ -1054,7 +1043,6 @@ export class Shard {
       this.visibleNextOffset = this.nextOffset;
       this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));
       this.activeSinceMs = this.active.sizeBytes === 0 ? null : this.active.firstTimestamp;
-      this.lastSynced = this.writeState();
     }));
   }
 

@@ -327,6 +327,27 @@ export class Shard {
     await this.syncData(this.active);
   }
 
+  /** Deletes the files of segments based after `baseOffset`; true when there were any. */
+  private async removeSegmentFilesAfter(baseOffset: number): Promise<boolean> {
+    let entries: string[];
+    try {
+      entries = await this.fs.readdir(this.directory);
+    } catch (error) {
+      throw ioError('list', this.directory, error, { shard: this.name });
+    }
+    let found = false;
+    for (const entry of entries) {
+      const match = /^(\d{20})\.(log|index|timeindex)$/.exec(entry);
+      if (match === null || Number(match[1]) <= baseOffset) continue;
+      found = true;
+      const path = join(this.directory, entry);
+      await this.fs.unlink(path).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw ioError('delete', path, error, { shard: this.name });
+      });
+    }
+    return found;
+  }
+
   /** Index files whose log is gone (a crash between deletes) would confuse audits; drop them. */
   private async removeOrphanIndexFiles(entries: string[], bases: Set<number>): Promise<void> {
     for (const entry of entries) {
@@ -623,6 +644,9 @@ export class Shard {
       this.segments.pop();
       removed = true;
     }
+    // Files of a segment the shard never listed (a roll whose directory sync failed and whose
+    // clean-up failed too) would be adopted by the reload that follows, past the cut.
+    if (await this.removeSegmentFilesAfter(this.active.baseOffset)) removed = true;
     const active = this.active;
     const bytes = active.syncFailed ? Math.min(target.activeBytes, active.syncedBytes) : target.activeBytes;
     // Always: a failed writev may have left bytes past the size the segment knows.

@@ -30,10 +30,7 @@ describe('journal power cuts (sim/journal-suite.ts)', () => {
     await assertSeedsPass(PLAIN_SEEDS);
   });
 
-  // Marked todo, not skipped: it runs and reports, but the failures it finds are journal bugs
-  // still open (gaps and corrupt batches after a failed cut-back or roll; see the report of
-  // branch i17-sim-journal), and a red suite would hide every other regression.
-  it(`with random EIO/ENOSPC: coded errors, refusal until the backoff, nothing acknowledged lost (${FAULT_SEEDS} seeds)`, { todo: 'open journal bugs under faults: gaps and corrupt batches after failed cut-backs' }, async () => {
+  it(`with random EIO/ENOSPC: coded errors, refusal until the backoff, nothing acknowledged lost (${FAULT_SEEDS} seeds)`, async () => {
     await assertSeedsPass(FAULT_SEEDS, 'faults');
   });
 

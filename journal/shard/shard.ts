@@ -317,6 +317,7 @@ export class Shard {
       expectedNext = Math.max(segment.nextOffset, base);
       epoch = Math.max(epoch, segment.epoch);
     }
+    await this.dropUnfinishedRoll();
     this.nextOffset = this.active.nextOffset;
     this.visibleNextOffset = this.nextOffset;
     this.epoch = epoch;
@@ -325,6 +326,23 @@ export class Shard {
     // The tail found may still be only in the page cache (a process crash does not flush it):
     // synced now, it is a durable end that a later failure can be cut back to.
     await this.syncData(this.active);
+  }
+
+  /**
+   * An empty last segment based past where the one before it ends is the trace of a roll that
+   * failed and whose clean-up a power cut took back (a create and a delete, neither synced). In
+   * a shard with dense offsets it would make the next append skip offsets, so it goes. (In a
+   * compacted shard such a segment may be truncateAfter's record of the next offset; it stays.)
+   */
+  private async dropUnfinishedRoll(): Promise<void> {
+    const last = this.segments[this.segments.length - 1];
+    const previous = this.segments[this.segments.length - 2];
+    if (this.config.compacted || last === undefined || previous === undefined) return;
+    if (last.sizeBytes > 0 || last.baseOffset <= previous.nextOffset) return;
+    await last.retire(true);
+    this.segments.pop();
+    await syncDirectory(this.fs, this.directory);
+    this.context.logger.warn({ shard: this.name, segment: last.name, nextOffset: previous.nextOffset }, 'removed an empty segment left by a roll that did not complete');
   }
 
   /** Deletes the files of segments based after `baseOffset`; true when there were any. */
@@ -651,7 +669,8 @@ export class Shard {
     const bytes = active.syncFailed ? Math.min(target.activeBytes, active.syncedBytes) : target.activeBytes;
     // Always: a failed writev may have left bytes past the size the segment knows.
     await active.rollBackTo(bytes);
-    if (removed) await syncDirectory(this.fs, this.directory);
+    // Always: a failed roll may have left a create or a delete in the directory unsynced.
+    await syncDirectory(this.fs, this.directory);
     this.nextOffset = Math.max(active.nextOffset, active.baseOffset);
     this.visibleNextOffset = Math.min(this.visibleNextOffset, this.nextOffset);
     this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { createRandom } from './random.js';
-import { SimulatedNetwork, type NetworkEvent, type Partition } from './network.js';
+import { SimulatedNetwork, formatNetworkEvent, type NetworkEvent, type Partition } from './network.js';
 import { bridge, flapping, isolate, minorityMajority, ring, split } from './partitions.js';
 
 const NODES = ['n1', 'n2', 'n3', 'n4', 'n5'] as const;
@@ -182,6 +182,21 @@ test('network: a partition blocks at send and in flight, heal restores; nothing 
   assert.deepEqual(events.filter((kind) => kind === 'partition' || kind === 'heal' || kind === 'block'), ['partition', 'block', 'block', 'heal']);
 });
 
+test('network: the trace prints one line per event', () => {
+  const lines: string[] = [];
+  const network = new SimulatedNetwork<{ type: string }, Node>({
+    random: createRandom(4),
+    link: { latencyMinTicks: 2, latencyMaxTicks: 2 },
+    trace: (event) => lines.push(formatNetworkEvent(event, (message) => message.type)),
+  });
+  network.send('n1', 'n2', { type: 'vote' }, 0);
+  network.partition(isolate<Node>('n3'), 1);
+  network.send('n2', 'n3', { type: 'append' }, 1);
+  network.deliverDue(2);
+  network.heal(3);
+  assert.deepEqual(lines, ['t=0 net send #1 n1->n2 due t=2 vote', 't=1 net partition isolate n3', 't=1 net block #2 n2->n3 by isolate n3 append', 't=2 net deliver #1 n1->n2 vote', 't=3 net heal']);
+});
+
 test('network: crash discards copies to the node; the inflight bound refuses excess', () => {
   const network = new SimulatedNetwork<number, Node>({ random: createRandom(8), inflightMax: 3 });
   network.send('n1', 'n2', 1, 0);
@@ -194,4 +209,59 @@ test('network: crash discards copies to the node; the inflight bound refuses exc
   assert.deepEqual(network.deliverDue(100).map((envelope) => envelope.message), [2]);
   assert.equal(network.nextDeliveryAt(), undefined);
   assert.throws(() => new SimulatedNetwork({ random: createRandom(1), link: { latencyMinTicks: 5, latencyMaxTicks: 2 } }), /latencyMaxTicks/);
+});
+
+test('property: under random partitions, a copy is delivered exactly when its link is up at send and at delivery', () => {
+  type Step = { partitionDraw: number; sends: [number, number][] };
+  const stepArb: fc.Arbitrary<Step> = fc.record({
+    partitionDraw: fc.integer({ min: 0, max: 15 }),
+    sends: fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: 4 })), { maxLength: 6 }),
+  });
+  fc.assert(
+    fc.property(fc.integer(), fc.array(stepArb, { minLength: 1, maxLength: 80, size: 'max' }), (seed, steps) => {
+      const random = createRandom(seed);
+      const shapes = (now: number): Partition<Node>[] => [
+        isolate<Node>(random.pick(NODES)),
+        minorityMajority<Node>(NODES, random),
+        bridge<Node>(NODES, random.pick(NODES), random),
+        ring<Node>(random.shuffle(NODES)),
+        flapping<Node>(isolate<Node>('n1'), 1 + random.int(5), now),
+      ];
+      const sent: { from: Node; to: Node; deliverAt: number; id: number }[] = [];
+      const network = new SimulatedNetwork<number, Node>({
+        random: random.fork('network'),
+        link: { latencyMinTicks: 0, latencyMaxTicks: 6 },
+        trace: (event) => {
+          if (event.kind === 'send') sent.push({ from: event.envelope.from, to: event.envelope.to, deliverAt: event.envelope.deliverAt, id: event.envelope.id });
+        },
+      });
+      const inForce: (Partition<Node> | undefined)[] = [];
+      const delivered = new Set<number>();
+      let blockedAtSend = 0;
+      const lastTick = steps.length + 10;
+      for (let now = 0; now <= lastTick; now++) {
+        const step = steps[now];
+        if (step !== undefined && step.partitionDraw < 5) network.partition(shapes(now)[step.partitionDraw] as Partition<Node>, now);
+        else if (step !== undefined && step.partitionDraw < 8) network.heal(now);
+        inForce[now] = network.currentPartition;
+        for (const [a, b] of step?.sends ?? []) {
+          const from = NODES[a] as Node;
+          const to = NODES[b] as Node;
+          if (!(from === to || (inForce[now]?.connects(from, to, now) ?? true))) blockedAtSend++;
+          network.send(from, to, now, now);
+        }
+        for (const envelope of network.deliverDue(now)) {
+          assert.equal(envelope.deliverAt, now);
+          delivered.add(envelope.id);
+        }
+      }
+      const up = (from: Node, to: Node, at: number): boolean => from === to || (inForce[at]?.connects(from, to, at) ?? true);
+      for (const copy of sent) assert.equal(delivered.has(copy.id), up(copy.from, copy.to, copy.deliverAt), `copy ${copy.id} ${copy.from}->${copy.to} due ${copy.deliverAt}`);
+      const stats = network.stats();
+      assert.equal(stats.sent, sent.length + blockedAtSend);
+      assert.equal(stats.blocked, blockedAtSend + sent.length - delivered.size);
+      assert.equal(network.inflight, 0);
+    }),
+    { numRuns: 200 },
+  );
 });

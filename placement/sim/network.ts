@@ -278,3 +278,27 @@ export class SimulatedNetwork<M, N extends NodeId = NodeId> {
     heap[i] = last;
   }
 }
+
+/** One line per event for a run's printed trace; `describe` renders a message (default: JSON). */
+export function formatNetworkEvent<M, N extends NodeId>(event: NetworkEvent<M, N>, describe: (message: M) => string = (message) => JSON.stringify(message)): string {
+  const at = `t=${event.at}`;
+  switch (event.kind) {
+    case 'send':
+    case 'duplicate':
+    case 'deliver':
+    case 'discard': {
+      const { id, from, to, message, deliverAt } = event.envelope;
+      const due = event.kind === 'deliver' ? '' : ` due t=${deliverAt}`;
+      return `${at} net ${event.kind} #${id} ${String(from)}->${String(to)}${due} ${describe(message)}`;
+    }
+    case 'drop':
+    case 'overflow':
+      return `${at} net ${event.kind} #${event.id} ${String(event.from)}->${String(event.to)} ${describe(event.message)}`;
+    case 'block':
+      return `${at} net block #${event.id} ${String(event.from)}->${String(event.to)} by ${event.partition} ${describe(event.message)}`;
+    case 'partition':
+      return `${at} net partition ${event.description}`;
+    case 'heal':
+      return `${at} net heal`;
+  }
+}

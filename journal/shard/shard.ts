@@ -345,25 +345,22 @@ export class Shard {
     this.context.logger.warn({ shard: this.name, segment: last.name, nextOffset: previous.nextOffset }, 'removed an empty segment left by a roll that did not complete');
   }
 
-  /** Deletes the files of segments based after `baseOffset`; true when there were any. */
-  private async removeSegmentFilesAfter(baseOffset: number): Promise<boolean> {
+  /** Deletes the files of segments based after `baseOffset` (the directory sync is the caller's). */
+  private async removeSegmentFilesAfter(baseOffset: number): Promise<void> {
     let entries: string[];
     try {
       entries = await this.fs.readdir(this.directory);
     } catch (error) {
       throw ioError('list', this.directory, error, { shard: this.name });
     }
-    let found = false;
     for (const entry of entries) {
       const match = /^(\d{20})\.(log|index|timeindex)$/.exec(entry);
       if (match === null || Number(match[1]) <= baseOffset) continue;
-      found = true;
       const path = join(this.directory, entry);
       await this.fs.unlink(path).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw ioError('delete', path, error, { shard: this.name });
       });
     }
-    return found;
   }
 
   /** Index files whose log is gone (a crash between deletes) would confuse audits; drop them. */
@@ -654,17 +651,15 @@ export class Shard {
    * reach the disk (doomed pages), acknowledged writes of interval and none modes included.
    */
   private async cutBack(target: WriteState): Promise<void> {
-    let removed = false;
     while (this.segments.length > 1 && this.active.baseOffset > target.activeBaseOffset) {
       // Out of the list only once its files are gone: a retry after a failed delete must find
       // it again, and a reload must never adopt the unsynced data it holds.
       await this.active.retire(true);
       this.segments.pop();
-      removed = true;
     }
     // Files of a segment the shard never listed (a roll whose directory sync failed and whose
     // clean-up failed too) would be adopted by the reload that follows, past the cut.
-    if (await this.removeSegmentFilesAfter(this.active.baseOffset)) removed = true;
+    await this.removeSegmentFilesAfter(this.active.baseOffset);
     const active = this.active;
     const bytes = active.syncFailed ? Math.min(target.activeBytes, active.syncedBytes) : target.activeBytes;
     // Always: a failed writev may have left bytes past the size the segment knows.

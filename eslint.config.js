@@ -46,7 +46,7 @@ export default tseslint.config(
     // A promise nobody handles kills the process when it rejects (Node's default): every
     // promise the running code starts is awaited, returned, or given a rejection handler, and
     // `void` does not count as one. Type-aware, so it runs on the sources only (not tests).
-    files: ['journal/**/*.ts', 'shard-model/**/*.ts', 'engine/**/*.ts', 'protocols/**/*.ts', 'cli/**/*.ts'],
+    files: ['journal/**/*.ts', 'placement/**/*.ts', 'shard-model/**/*.ts', 'engine/**/*.ts', 'protocols/**/*.ts', 'cli/**/*.ts'],
     // The bench is a load tool, not part of a node (its file reads cannot reject).
     ignores: ['**/*.test.ts', 'shard-model/conformance.ts', 'cli/bench/**'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

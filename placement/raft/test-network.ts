@@ -1,0 +1,204 @@
+// A tiny in-process network for the Raft tests: N RawNodes over MemoryStorage, driven by the
+// documented Ready loop (persist, then send, then apply, then advance). Messages are queued and
+// delivered in order; links can be cut to make partitions. Deterministic for a given seed.
+import { bootstrapEntries, bootstrapHardState } from './bootstrap.js';
+import { ProposalDroppedError } from './errors.js';
+import { RawNode } from './raw-node.js';
+import { MemoryStorage } from './storage.js';
+import { decodeConfChange, type ConfState, type Message, type ReadState, type Ready } from './types.js';
+
+export function seededRandom(seed: number): () => number {
+  // mulberry32: small, fast, good enough to spread election timeouts.
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface NetworkOptions {
+  seed?: number;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  electionTick?: number;
+  heartbeatTick?: number;
+  maxSizePerMsg?: number;
+  maxInflightMsgs?: number;
+}
+
+export interface TestNode {
+  readonly id: number;
+  node: RawNode;
+  readonly storage: MemoryStorage;
+  /** The state machine: data of applied normal entries, as strings. */
+  state: string[];
+  appliedIndex: number;
+  confState: ConfState;
+  readStates: ReadState[];
+  /** Every (term, role) this node reported, to check election safety. */
+  readonly leaderTerms: number[];
+}
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+export class TestNetwork {
+  readonly nodes = new Map<number, TestNode>();
+  private queue: Message[] = [];
+  private readonly cut = new Set<string>();
+  /** Extra filter: return false to drop a message. */
+  filter: (m: Message) => boolean = () => true;
+  readonly delivered: Message[] = [];
+  private readonly random: () => number;
+
+  constructor(
+    voters: readonly number[],
+    private readonly options: NetworkOptions = {},
+  ) {
+    this.random = seededRandom(options.seed ?? 1);
+    for (const id of voters) {
+      const storage = new MemoryStorage();
+      storage.append(bootstrapEntries(voters));
+      storage.setHardState(bootstrapHardState(voters));
+      this.addNode(id, storage);
+    }
+  }
+
+  /** Adds a node with the given storage (empty for a node joining an existing group). */
+  addNode(id: number, storage = new MemoryStorage()): TestNode {
+    const o = this.options;
+    const node = new RawNode({
+      id,
+      storage,
+      electionTick: o.electionTick ?? 10,
+      heartbeatTick: o.heartbeatTick ?? 1,
+      random: this.random,
+      maxSizePerMsg: o.maxSizePerMsg ?? 1024 * 1024,
+      maxInflightMsgs: o.maxInflightMsgs ?? 256,
+      preVote: o.preVote ?? false,
+      checkQuorum: o.checkQuorum ?? false,
+    });
+    const entry: TestNode = { id, node, storage, state: [], appliedIndex: 0, confState: { voters: [] }, readStates: [], leaderTerms: [] };
+    this.nodes.set(id, entry);
+    return entry;
+  }
+
+  get(id: number): TestNode {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** Cuts both directions between `id` and every other node. */
+  isolate(id: number): void {
+    for (const other of this.nodes.keys()) if (other !== id) this.cutLink(id, other);
+  }
+
+  cutLink(a: number, b: number): void {
+    this.cut.add(`${a}-${b}`);
+    this.cut.add(`${b}-${a}`);
+  }
+
+  heal(): void {
+    this.cut.clear();
+    this.filter = () => true;
+  }
+
+  /** Runs one driver iteration for a node: persist, send, apply, advance. */
+  processReady(n: TestNode): void {
+    const rd: Ready = n.node.ready();
+    if (rd.snapshot !== null) {
+      n.storage.applySnapshot(rd.snapshot);
+      n.state = JSON.parse(decoder.decode(rd.snapshot.data)) as string[];
+      n.appliedIndex = rd.snapshot.metadata.index;
+      n.confState = rd.snapshot.metadata.confState;
+    }
+    n.storage.append(rd.entries);
+    if (rd.hardState !== null) n.storage.setHardState(rd.hardState);
+    // Only now, with everything durable, do the messages leave.
+    this.queue.push(...rd.messages);
+    for (const e of rd.committedEntries) {
+      if (e.index !== n.appliedIndex + 1) throw new Error(`node ${n.id} applies ${e.index} after ${n.appliedIndex}`);
+      n.appliedIndex = e.index;
+      if (e.type === 'conf') n.confState = n.node.applyConfChange(decodeConfChange(e.data));
+      else if (e.data.length > 0) n.state.push(decoder.decode(e.data));
+    }
+    n.readStates.push(...rd.readStates);
+    n.node.advance(rd);
+    const status = n.node.status();
+    if (status.role === 'leader' && n.leaderTerms.at(-1) !== status.term) n.leaderTerms.push(status.term);
+  }
+
+  /** Processes Readies and delivers messages until nothing is left to do. */
+  stabilize(maxRounds = 10_000): void {
+    for (let round = 0; round < maxRounds; round++) {
+      let busy = false;
+      for (const id of [...this.nodes.keys()].sort((a, b) => a - b)) {
+        const n = this.nodes.get(id)!;
+        while (n.node.hasReady()) {
+          busy = true;
+          this.processReady(n);
+        }
+      }
+      const batch = this.queue;
+      this.queue = [];
+      for (const m of batch) {
+        busy = true;
+        this.deliver(m);
+      }
+      if (!busy) return;
+    }
+    throw new Error('network did not stabilize');
+  }
+
+  private deliver(m: Message): void {
+    const target = this.nodes.get(m.to);
+    if (target === undefined || this.cut.has(`${m.from}-${m.to}`) || !this.filter(m)) return;
+    this.delivered.push(m);
+    try {
+      target.node.step(m);
+    } catch (error) {
+      // A forwarded proposal that reaches a node without a leader is dropped, as on a real network.
+      if (!(error instanceof ProposalDroppedError)) throw error;
+    }
+  }
+
+  /** Ticks every node once, then stabilizes; repeated `times`. */
+  tick(times = 1): void {
+    for (let i = 0; i < times; i++) {
+      for (const n of this.nodes.values()) n.node.tick();
+      this.stabilize();
+    }
+  }
+
+  propose(id: number, data: string): void {
+    this.get(id).node.propose(encoder.encode(data));
+    this.stabilize();
+  }
+
+  leaders(): number[] {
+    return [...this.nodes.values()].filter((n) => n.node.status().role === 'leader').map((n) => n.id);
+  }
+
+  /** Ticks until some node is leader and the others follow it; returns its id. */
+  electLeader(maxTicks = 200): number {
+    for (let i = 0; i < maxTicks; i++) {
+      this.tick();
+      const leaders = this.leaders();
+      if (leaders.length === 1) {
+        const lead = leaders[0]!;
+        const term = this.get(lead).node.status().term;
+        const reachable = [...this.nodes.values()].filter((n) => !this.cut.has(`${lead}-${n.id}`));
+        if (reachable.every((n) => n.node.status().lead === lead && n.node.status().term === term)) return lead;
+      }
+    }
+    throw new Error('no leader elected');
+  }
+}
+
+export function text(data: string): Uint8Array {
+  return encoder.encode(data);
+}

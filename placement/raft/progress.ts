@@ -40,6 +40,12 @@ export class Inflights {
     this.sent.splice(0, count);
   }
 
+  /** Frees the oldest slot: a heartbeat answer shows the follower is alive though acks were lost. */
+  freeFirstOne(): void {
+    const first = this.sent.shift();
+    if (first !== undefined) this.bytes -= first.bytes;
+  }
+
   full(): boolean {
     return this.sent.length >= this.maxMessages || (this.maxBytes > 0 && this.bytes >= this.maxBytes);
   }

@@ -441,6 +441,8 @@ export class Raft {
       case 'heartbeatResp':
         pr.recentActive = true;
         pr.msgAppFlowPaused = false;
+        // The follower is alive but acks may have been lost: free one slot so the window moves.
+        if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
         if (m.context !== null) this.handleReadIndexAck(m.from, m.context);
         return;

@@ -69,8 +69,37 @@ export class TestNetwork {
 
   /** Adds a node with the given storage (empty for a node joining an existing group). */
   addNode(id: number, storage = new MemoryStorage()): TestNode {
+    const entry: TestNode = { id, node: this.newRawNode(id, storage, 0), storage, state: [], appliedIndex: 0, confState: { voters: [] }, readStates: [], leaderTerms: [] };
+    this.nodes.set(id, entry);
+    return entry;
+  }
+
+  /**
+   * Simulates a crash and restart: the volatile state is lost, the node is rebuilt from its
+   * storage, and the state machine restarts from the latest snapshot (entries after it are
+   * applied again as they come out of Ready).
+   */
+  restart(id: number): TestNode {
+    const old = this.get(id);
+    const snapshot = old.storage.snapshot();
+    const applied = snapshot.metadata.index;
+    const state = applied === 0 ? [] : (JSON.parse(decoder.decode(snapshot.data)) as string[]);
+    const entry: TestNode = { ...old, node: this.newRawNode(id, old.storage, applied), state, appliedIndex: applied, confState: snapshot.metadata.confState, readStates: [] };
+    this.nodes.set(id, entry);
+    return entry;
+  }
+
+  /** Takes a snapshot of a node's state machine at its applied index and compacts its log there. */
+  snapshotAndCompact(id: number): number {
+    const n = this.get(id);
+    n.storage.createSnapshot(n.appliedIndex, n.confState, encoder.encode(JSON.stringify(n.state)));
+    n.storage.compact(n.appliedIndex);
+    return n.appliedIndex;
+  }
+
+  private newRawNode(id: number, storage: MemoryStorage, applied: number): RawNode {
     const o = this.options;
-    const node = new RawNode({
+    return new RawNode({
       id,
       storage,
       electionTick: o.electionTick ?? 10,
@@ -80,10 +109,8 @@ export class TestNetwork {
       maxInflightMsgs: o.maxInflightMsgs ?? 256,
       preVote: o.preVote ?? false,
       checkQuorum: o.checkQuorum ?? false,
+      applied,
     });
-    const entry: TestNode = { id, node, storage, state: [], appliedIndex: 0, confState: { voters: [] }, readStates: [], leaderTerms: [] };
-    this.nodes.set(id, entry);
-    return entry;
   }
 
   get(id: number): TestNode {

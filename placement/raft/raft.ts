@@ -368,7 +368,7 @@ export class Raft {
   private hup(type: CampaignType): void {
     if (this.role === 'leader' || !this.promotable()) return;
     // A conf change committed but not applied may remove us or change the quorum: wait for it.
-    const unapplied = this.log.slice(this.log.applied + 1, this.log.committed + 1, Number.MAX_SAFE_INTEGER);
+    const unapplied = this.log.slice(Math.max(this.log.applied + 1, this.log.firstIndex()), this.log.committed + 1, Number.MAX_SAFE_INTEGER);
     if (unapplied.some((e) => e.type === 'conf')) return;
     this.campaign(type);
   }
@@ -481,10 +481,19 @@ export class Raft {
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
 
+  /**
+   * Refuses a proposal, read or transfer: a local caller learns it by the exception; one
+   * forwarded from a peer is dropped silently (the peer's client times out and retries), so a
+   * driver need not guard step() against it.
+   */
+  private drop(m: Message, reason: string): void {
+    if (m.from === this.id || m.from === NO_NODE) throw new ProposalDroppedError(reason);
+  }
+
   private propose(m: Message): void {
     if (m.entries.length === 0) throw new Error('raft: empty proposal');
-    if (!this.tracker.voters.has(this.id)) throw new ProposalDroppedError('this leader was removed from the group');
-    if (this.leadTransferee !== NO_NODE) throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`);
+    if (!this.tracker.voters.has(this.id)) return this.drop(m, 'this leader was removed from the group');
+    if (this.leadTransferee !== NO_NODE) return this.drop(m, `leadership is being transferred to ${this.leadTransferee}`);
     const entries = m.entries.map((e, i) => {
       if (e.type !== 'conf') return e;
       if (this.pendingConfIndex > this.log.applied) {
@@ -567,9 +576,9 @@ export class Raft {
     const myResponse: MessageType = this.role === 'preCandidate' ? 'preVoteResp' : 'voteResp';
     switch (m.type) {
       case 'prop':
-        throw new ProposalDroppedError('no leader (election in progress)');
       case 'readIndex':
-        throw new ProposalDroppedError('no leader (election in progress)');
+        this.drop(m, 'no leader (election in progress)');
+        return;
       case 'transferLeader':
         return;
       case 'app':
@@ -609,8 +618,8 @@ export class Raft {
       case 'readIndex':
       case 'transferLeader':
         if (this.lead === NO_NODE) {
-          if (m.type === 'transferLeader') return;
-          throw new ProposalDroppedError('no leader known');
+          if (m.type !== 'transferLeader') this.drop(m, 'no leader known');
+          return;
         }
         this.send({ ...m, to: this.lead });
         return;

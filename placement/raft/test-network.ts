@@ -2,7 +2,6 @@
 // documented Ready loop (persist, then send, then apply, then advance). Messages are queued and
 // delivered in order; links can be cut to make partitions. Deterministic for a given seed.
 import { bootstrapEntries, bootstrapHardState } from './bootstrap.js';
-import { ProposalDroppedError } from './errors.js';
 import { RawNode } from './raw-node.js';
 import { MemoryStorage } from './storage.js';
 import { decodeConfChange, type ConfState, type Message, type ReadState, type Ready } from './types.js';
@@ -52,6 +51,11 @@ export class TestNetwork {
   /** Extra filter: return false to drop a message. */
   filter: (m: Message) => boolean = () => true;
   readonly delivered: Message[] = [];
+  /**
+   * What was applied at each index by any node, to check state machine safety on every apply:
+   * no two nodes may ever apply different entries at one index.
+   */
+  readonly appliedAt = new Map<number, string>();
   private readonly random: () => number;
 
   constructor(
@@ -150,6 +154,10 @@ export class TestNetwork {
     for (const e of rd.committedEntries) {
       if (e.index !== n.appliedIndex + 1) throw new Error(`node ${n.id} applies ${e.index} after ${n.appliedIndex}`);
       n.appliedIndex = e.index;
+      const applied = `${e.term}/${e.type}/${decoder.decode(e.data)}`;
+      const seen = this.appliedAt.get(e.index);
+      if (seen !== undefined && seen !== applied) throw new Error(`state machine safety: node ${n.id} applies ${applied} at ${e.index}, another applied ${seen}`);
+      this.appliedAt.set(e.index, applied);
       if (e.type === 'conf') n.confState = n.node.applyConfChange(decodeConfChange(e.data));
       else if (e.data.length > 0) n.state.push(decoder.decode(e.data));
     }
@@ -162,17 +170,8 @@ export class TestNetwork {
   /** Processes Readies and delivers messages until nothing is left to do. */
   stabilize(maxRounds = 10_000): void {
     for (let round = 0; round < maxRounds; round++) {
-      let busy = false;
-      for (const id of [...this.nodes.keys()].sort((a, b) => a - b)) {
-        const n = this.nodes.get(id)!;
-        while (n.node.hasReady()) {
-          busy = true;
-          this.processReady(n);
-        }
-      }
-      const batch = this.queue;
-      this.queue = [];
-      for (const m of batch) {
+      let busy = this.processReadies();
+      for (const m of this.takeMessages()) {
         busy = true;
         this.deliver(m);
       }
@@ -181,16 +180,40 @@ export class TestNetwork {
     throw new Error('network did not stabilize');
   }
 
-  private deliver(m: Message): void {
-    const target = this.nodes.get(m.to);
-    if (target === undefined || this.cut.has(`${m.from}-${m.to}`) || !this.filter(m)) return;
-    this.delivered.push(m);
-    try {
-      target.node.step(m);
-    } catch (error) {
-      // A forwarded proposal that reaches a node without a leader is dropped, as on a real network.
-      if (!(error instanceof ProposalDroppedError)) throw error;
+  /** Hands over the messages in flight (for tests that drop, duplicate or reorder them). */
+  takeMessages(): Message[] {
+    const batch = this.queue;
+    this.queue = [];
+    return batch;
+  }
+
+  /** Runs every pending Ready once per node; returns whether there was any. */
+  processReadies(): boolean {
+    let any = false;
+    for (const id of [...this.nodes.keys()].sort((a, b) => a - b)) {
+      const n = this.nodes.get(id)!;
+      while (n.node.hasReady()) {
+        any = true;
+        this.processReady(n);
+      }
     }
+    return any;
+  }
+
+  deliver(m: Message): void {
+    const target = this.nodes.get(m.to);
+    if (target === undefined || this.cut.has(`${m.from}-${m.to}`) || !this.filter(m)) {
+      this.drop(m);
+      return;
+    }
+    this.delivered.push(m);
+    target.node.step(m);
+    if (m.type === 'snap') this.nodes.get(m.from)?.node.reportSnapshot(m.to, false);
+  }
+
+  /** Loses a message; like a real transport, reports a snapshot that could not be sent. */
+  drop(m: Message): void {
+    if (m.type === 'snap') this.nodes.get(m.from)?.node.reportSnapshot(m.to, true);
   }
 
   /** Ticks every node once, then stabilizes; repeated `times`. */

@@ -690,7 +690,9 @@ export class Raft {
       // Only a follower takes a snapshot; anything else means a second leader in this term.
       throw new Error(`raft: ${this.role} ${this.id} received a snapshot in term ${this.term}`);
     }
-    if (!confState.voters.includes(this.id)) return false;
+    // A snapshot taken before this node was added does not list it; it is still a prefix of the
+    // leader's log, and the entries after it add us (etcd refuses it, and a joining node whose
+    // leader has only such a snapshot never catches up).
     if (this.log.matchTerm(index, term)) {
       // Our log already holds the snapshot's last entry: just commit up to it.
       this.log.commitTo(index);
@@ -699,8 +701,8 @@ export class Raft {
     this.log.restore(snapshot);
     this.tracker = new ProgressTracker(this.config.maxInflightMsgs, this.config.maxInflightBytes ?? 0);
     for (const id of confState.voters) this.tracker.addVoter(id, this.log.lastIndex() + 1);
-    const self = this.tracker.progress.get(this.id)!;
-    self.match = index;
+    const self = this.tracker.progress.get(this.id);
+    if (self !== undefined) self.match = index;
     return true;
   }
 

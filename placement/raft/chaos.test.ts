@@ -10,7 +10,7 @@ import { ProposalDroppedError } from './errors.js';
 import { TestNetwork, seededRandom, text } from './test-network.js';
 import type { Entry, Message } from './types.js';
 
-function runChaos(seed: number, size: number, membership: boolean): void {
+function runChaos(seed: number, size: number, membership: boolean): number {
   const rand = seededRandom(seed * 7919);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
   const ids = Array.from({ length: size }, (_, i) => i + 1);
@@ -18,6 +18,8 @@ function runChaos(seed: number, size: number, membership: boolean): void {
   const net = new TestNetwork(ids, { seed, preVote: rand() < 0.5, checkQuorum: rand() < 0.5, maxInflightMsgs: 4, maxSizePerMsg: 64 });
   let inFlight: Message[] = [];
   let proposals = 0;
+  const reads = new Map<string, number>();
+  let readsServed = 0;
   const tryTo = (action: () => void): void => {
     try {
       action();
@@ -56,8 +58,24 @@ function runChaos(seed: number, size: number, membership: boolean): void {
       if (n.appliedIndex > n.storage.snapshot().metadata.index) net.snapshotAndCompact(n.id);
     } else if (r < 0.5 && membership) {
       changeMembership();
+    } else if (r < 0.55) {
+      // A linearizable read must see every write acknowledged before it was issued, so its read
+      // index must reach the highest commit index any node knows of now.
+      const id = pick(ids);
+      const context = `s${seed}-r${reads.size}`;
+      reads.set(context, Math.max(...[...net.nodes.values()].map((n) => n.node.status().commit)));
+      tryTo(() => net.get(id).node.readIndex(text(context)));
     }
     net.processReadies();
+    for (const n of net.nodes.values()) {
+      for (const rs of n.readStates.splice(0)) {
+        const context = new TextDecoder().decode(rs.context);
+        const floor = reads.get(context);
+        assert.ok(floor !== undefined, `seed ${seed}: unknown read ${context}`);
+        assert.ok(rs.index >= floor, `seed ${seed}: read ${context} at index ${rs.index} misses writes committed up to ${floor}`);
+        readsServed++;
+      }
+    }
     inFlight.push(...net.takeMessages());
     // Deliver a random part of what is in flight, in random order, sometimes twice, sometimes never.
     const keep: Message[] = [];
@@ -94,6 +112,13 @@ function runChaos(seed: number, size: number, membership: boolean): void {
   }
   assert.ok(committed, `seed ${seed}: the final proposal did not reach every node`);
 
+  // Reads work again once the faults stop: one issued on the leader is confirmed.
+  const leader = net.get(net.leaders()[0]!);
+  reads.set('final-read', leader.node.status().commit);
+  leader.node.readIndex(text('final-read'));
+  net.tick(2);
+  const finalRead = leader.readStates.find((rs) => new TextDecoder().decode(rs.context) === 'final-read');
+  assert.ok(finalRead !== undefined && finalRead.index >= reads.get('final-read')!, `seed ${seed}: the final read was not served`);
   const leaderOfTerm = new Map<number, number>();
   for (const n of net.nodes.values()) {
     for (const term of n.leaderTerms) {
@@ -110,10 +135,13 @@ function runChaos(seed: number, size: number, membership: boolean): void {
     return new Map(n.storage.entries(first, status.commit + 1, Infinity).map((e: Entry) => [e.index, `${e.term}`]));
   });
   for (const a of logs) for (const b of logs) for (const [index, term] of a) if (b.has(index)) assert.equal(b.get(index), term, `seed ${seed}: logs differ at ${index}`);
+  return readsServed;
 }
 
 test('safety and recovery under drops, duplicates, reordering, partitions, restarts and compaction (3 nodes)', () => {
-  for (let seed = 1; seed <= 25; seed++) runChaos(seed, 3, false);
+  let readsServed = 0;
+  for (let seed = 1; seed <= 25; seed++) readsServed += runChaos(seed, 3, false);
+  assert.ok(readsServed > 100, `only ${readsServed} reads were served during the faults`);
 });
 
 test('safety and recovery under drops, duplicates, reordering, partitions, restarts and compaction (5 nodes)', () => {

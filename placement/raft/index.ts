@@ -10,7 +10,7 @@
 //   whenever node.hasReady():
 //     const rd = node.ready();
 //     persist rd.snapshot, rd.entries, rd.hardState (fsync if rd.mustSync);
-//     send rd.messages;
+//     send rd.messages (for each 'snap' message, later node.reportSnapshot(to, failed));
 //     apply rd.committedEntries (conf entries: node.applyConfChange(decodeConfChange(e.data)));
 //     serve rd.readStates once applied up to their index;
 //     node.advance(rd);
@@ -21,6 +21,10 @@
 //
 // Nothing inside reads a clock, a random source, a file or a socket: time is ticks, randomness
 // is RaftConfig.random, storage is the Storage interface (MemoryStorage for tests).
+//
+// Errors: ProposalDroppedError (a local propose/readIndex this node cannot take now; retry,
+// maybe elsewhere), CompactedError/UnavailableError (from Storage). A broken invariant throws a
+// plain Error starting "raft:" and the node must stop.
 //
 // Membership: the voter set lives in the log from index 1 (bootstrapEntries). A conf change
 // takes effect when its committed entry is applied (etcd's choice): the driver calls

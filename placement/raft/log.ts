@@ -8,7 +8,7 @@ import { CompactedError, UnavailableError } from './errors.js';
 import { limitSize, type Storage } from './storage.js';
 import type { Entry, Snapshot } from './types.js';
 
-export class UnstableLog {
+class UnstableLog {
   snapshot: Snapshot | null = null;
   entries: Entry[] = [];
   /** Index of entries[0]; everything below it is in storage (or in the unstable snapshot). */

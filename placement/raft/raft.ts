@@ -12,7 +12,7 @@
 import { validateConfig, type RaftConfig } from './config.js';
 import { CompactedError, ProposalDroppedError } from './errors.js';
 import { RaftLog } from './log.js';
-import { ProgressTracker } from './progress.js';
+import { ProgressTracker, type Progress } from './progress.js';
 import { ReadOnly, type ReadIndexStatus } from './read-only.js';
 import { entrySize } from './storage.js';
 import {
@@ -461,7 +461,7 @@ export class Raft {
     }
   }
 
-  private handleAppendAck(m: Message, pr: NonNullable<ReturnType<ProgressTracker['progress']['get']>>): void {
+  private handleAppendAck(m: Message, pr: Progress): void {
     const wasPaused = pr.isPaused();
     if (!pr.maybeUpdate(m.index)) return;
     if (pr.state === 'probe') {

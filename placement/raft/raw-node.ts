@@ -65,9 +65,14 @@ export class RawNode {
     this.raft.step(message({ type: 'prop', from: this.raft.id, entries: [{ term: 0, index: 0, type: 'conf', data: encodeConfChange(change) }] }));
   }
 
-  /** Steps a message received from a peer. Local message types are refused (use tick, campaign). */
+  /**
+   * Steps a message received from a peer. Local message types are refused (use tick, campaign),
+   * as is a message addressed to another node (a misrouting driver). A forwarded proposal or
+   * read this node cannot take is dropped silently; the peer's client retries.
+   */
   step(m: Message): void {
     if (LOCAL_TYPES.has(m.type)) throw new Error(`raft: cannot step local message ${m.type}`);
+    if (m.to !== this.raft.id) throw new Error(`raft: node ${this.raft.id} stepped a message for ${m.to}`);
     // A response from a node that is not (or no longer) in the group carries nothing for us.
     if (RESPONSE_TYPES.has(m.type) && this.raft.progressOf(m.from) === undefined && this.raft.role === 'leader') return;
     this.raft.step(m);
@@ -91,7 +96,10 @@ export class RawNode {
     this.raft.step(message({ type: 'unreachable', from: id }));
   }
 
-  /** The transport finished (or failed) sending a snapshot to `id`. */
+  /**
+   * The transport finished (or failed) sending a snapshot to `id`. Required after every 'snap'
+   * message: the leader pauses that follower until it hears this (or an append response).
+   */
   reportSnapshot(id: number, failed: boolean): void {
     this.raft.step(message({ type: 'snapStatus', from: id, reject: failed }));
   }

@@ -10,7 +10,7 @@ export interface ReadIndexStatus {
   readonly acks: Set<number>;
 }
 
-export function contextKey(context: Uint8Array): string {
+function contextKey(context: Uint8Array): string {
   return Buffer.from(context.buffer, context.byteOffset, context.byteLength).toString('hex');
 }
 

@@ -131,7 +131,9 @@ export function message(fields: Partial<Message> & Pick<Message, 'type'>): Messa
  *    depends on them leaves: an acknowledged append or a granted vote that is later forgotten
  *    breaks Raft's safety.
  * 2. Send `messages` (only after step 1 is durable). Messages may be lost, duplicated or
- *    reordered by the network; the core tolerates that.
+ *    reordered by the network; the core tolerates that. For each 'snap' message, call
+ *    RawNode.reportSnapshot(to, failed) once the transfer finished or failed: until then the
+ *    leader sends that follower nothing more.
  * 3. Apply `committedEntries` to the state machine in order. For a 'conf' entry call
  *    RawNode.applyConfChange with the decoded change. Every committed entry is already durable
  *    once step 1 is done.

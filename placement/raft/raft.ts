@@ -641,7 +641,7 @@ export class Raft {
       case 'timeoutNow':
         // The leader handed over to us: campaign at once, skipping pre-vote (it would be refused
         // by followers still in the old leader's lease; the transfer context gets through).
-        if (this.promotable()) this.campaign('transfer');
+        this.hup('transfer');
         return;
       case 'readIndexResp':
         if (m.context !== null) this.readStates.push({ index: m.index, context: m.context });

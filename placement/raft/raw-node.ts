@@ -18,6 +18,8 @@ import {
 } from './types.js';
 
 const LOCAL_TYPES = new Set<Message['type']>(['hup', 'beat', 'checkQuorum', 'unreachable', 'snapStatus']);
+/** Messages that travel between nodes with term 0: requests forwarded to the leader. */
+const FORWARDED_TYPES = new Set<Message['type']>(['prop', 'readIndex', 'transferLeader']);
 const RESPONSE_TYPES = new Set<Message['type']>(['appResp', 'voteResp', 'preVoteResp', 'heartbeatResp', 'unreachable', 'snapStatus']);
 
 function sameHardState(a: HardState, b: HardState): boolean {
@@ -73,6 +75,7 @@ export class RawNode {
   step(m: Message): void {
     if (LOCAL_TYPES.has(m.type)) throw new Error(`raft: cannot step local message ${m.type}`);
     if (m.to !== this.raft.id) throw new Error(`raft: node ${this.raft.id} stepped a message for ${m.to}`);
+    if (m.term === 0 && !FORWARDED_TYPES.has(m.type)) throw new Error(`raft: ${m.type} from ${m.from} carries no term`);
     // A response from a node that is not (or no longer) in the group carries nothing for us.
     if (RESPONSE_TYPES.has(m.type) && this.raft.progressOf(m.from) === undefined && this.raft.role === 'leader') return;
     this.raft.step(m);

@@ -99,10 +99,14 @@ export class Raft {
   }
 
   private loadHardState(hs: HardState): void {
-    if (hs.commit < this.log.committed || hs.commit > this.log.lastIndex()) {
-      throw new Error(`raft: hard state commit ${hs.commit} outside [${this.log.committed}, ${this.log.lastIndex()}]`);
+    // A commit index past the log means entries were lost after the hard state was written (the
+    // driver broke the persist order, or the disk lost data): refuse to start on such a log.
+    if (hs.commit > this.log.lastIndex()) {
+      throw new Error(`raft: hard state commit ${hs.commit} is past the last index ${this.log.lastIndex()}`);
     }
-    this.log.committed = hs.commit;
+    // A commit below the snapshot is a crash between persisting a snapshot and the hard state;
+    // the snapshot itself proves its entries committed, so keep the higher of the two.
+    this.log.committed = Math.max(hs.commit, this.log.committed);
     this.term = hs.term;
     this.vote = hs.vote;
   }

@@ -54,3 +54,16 @@ test('a restarted node without snapshot re-applies its committed log, conf entri
   net.tick(30);
   assert.equal(net.leaders().length, 1);
 });
+
+test('a crash after persisting a snapshot but before the hard state restarts at the snapshot, while a commit past the log refuses to start', () => {
+  const net = new TestNetwork([1, 2, 3], { seed: 13 });
+  const lead = net.electLeader();
+  for (let i = 0; i < 4; i++) net.propose(lead, `a${i}`);
+  const follower = [1, 2, 3].find((id) => id !== lead)!;
+  const storage = net.get(follower).storage;
+  const snapIndex = net.snapshotAndCompact(follower);
+  storage.setHardState({ ...storage.initialState().hardState, commit: 2 });
+  assert.equal(net.restart(follower).node.status().commit, snapIndex);
+  storage.setHardState({ ...storage.initialState().hardState, commit: storage.lastIndex() + 1 });
+  assert.throws(() => net.restart(follower), /past the last index/);
+});

@@ -16,6 +16,7 @@
 //   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
 //   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
 import type { Logger } from 'pino';
+import { fnv1a } from '../base/index.js';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
 import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, withInboundPacketId, type Message } from './messages/message.js';
@@ -516,14 +517,9 @@ export class Broker {
   }
 
   shardOf(topic: string): number {
-    // FNV-1a over UTF-16 code units: stable across versions and processes, which the
-    // topic-to-shard mapping must be, since it decides where history lives.
-    let hash = 0x811c9dc5;
-    for (let i = 0; i < topic.length; i += 1) {
-      hash ^= topic.charCodeAt(i);
-      hash = Math.imul(hash, 0x01000193);
-    }
-    return (hash >>> 0) % this.#dataShards.length;
+    // Must be stable across versions and processes, since it decides where history lives
+    // (base/hash.test.ts pins fnv1a to the hash this used before).
+    return fnv1a(topic) % this.#dataShards.length;
   }
 
   /** Bytes of publishes waiting for the journal (for front-end backpressure). */

@@ -16,7 +16,7 @@
 //   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
 //   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
 import type { Logger } from 'pino';
-import { fnv1a } from '../base/index.js';
+import { fnv1a, systemClock, type Clock } from '../base/index.js';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
 import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, withInboundPacketId, type Message } from './messages/message.js';
@@ -66,22 +66,6 @@ const REPLAY_MAX_RECORDS = 10_000;
 const DROP_REPORT_INTERVAL_MS = 60_000;
 /** An internal publish (a will) that found the store unreachable with the gate still open is tried again after this. */
 const INTERNAL_PUBLISH_RETRY_MS = 1_000;
-
-export interface Clock {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
-    return timer;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
 
 export interface BrokerOptions {
   store: ShardStore;

@@ -1,9 +1,12 @@
 // Lint rules, including the layer rule: imports point down only
-// (cli/console → protocols → engine → shard-model → journal, placement beside journal).
+// (cli/console → protocols → engine → shard-model → journal, placement beside journal; base
+// under all of them).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const layersAbove = {
+  // Every layer may import base/; it imports none of them.
+  base: ['journal', 'placement', 'shard-model', 'engine', 'protocols', 'cli', 'console', 'sim', 'tests', 'property-tests'],
   journal: ['placement', 'shard-model', 'engine', 'protocols', 'cli', 'console'],
   placement: ['journal', 'shard-model', 'engine', 'protocols', 'cli', 'console'],
   'shard-model': ['engine', 'protocols', 'cli', 'console'],
@@ -46,7 +49,7 @@ export default tseslint.config(
     // A promise nobody handles kills the process when it rejects (Node's default): every
     // promise the running code starts is awaited, returned, or given a rejection handler, and
     // `void` does not count as one. Type-aware, so it runs on the sources only (not tests).
-    files: ['journal/**/*.ts', 'placement/**/*.ts', 'shard-model/**/*.ts', 'engine/**/*.ts', 'protocols/**/*.ts', 'cli/**/*.ts', 'sim/**/*.ts'],
+    files: ['base/**/*.ts', 'journal/**/*.ts', 'placement/**/*.ts', 'shard-model/**/*.ts', 'engine/**/*.ts', 'protocols/**/*.ts', 'cli/**/*.ts', 'sim/**/*.ts'],
     // The bench is a load tool, not part of a node (its file reads cannot reject).
     ignores: ['**/*.test.ts', 'shard-model/conformance.ts', 'cli/bench/**'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

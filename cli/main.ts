@@ -2,7 +2,7 @@
 // `shardline`: finds the subcommand from the leading words and runs it. A usage error prints
 // one line saying what was wrong (with a "did you mean" for a misspelt command or flag) and one
 // line pointing at --help, never the whole help text.
-import { isShardlineError } from '../journal/index.js';
+import { isShardlineError } from '../base/index.js';
 import { parseCommandArgs, UsageError, type Command } from './command.js';
 import { commands } from './commands/index.js';
 import { closest } from './config/settings.js';

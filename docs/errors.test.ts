@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { AUDIT_PROBLEMS, errorRegistry } from '../journal/index.js';
+import { errorRegistry } from '../base/index.js';
+import { AUDIT_PROBLEMS } from '../journal/index.js';
 import '../shard-model/index.js';
 import '../protocols/mqtt/index.js';
 import '../engine/admin/admin-errors.js';

@@ -16,6 +16,7 @@
 //   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
 //   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
 import type { Logger } from 'pino';
+import { fnv1a, systemClock, type Clock } from '../base/index.js';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
 import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, withInboundPacketId, type Message } from './messages/message.js';
@@ -65,22 +66,6 @@ const REPLAY_MAX_RECORDS = 10_000;
 const DROP_REPORT_INTERVAL_MS = 60_000;
 /** An internal publish (a will) that found the store unreachable with the gate still open is tried again after this. */
 const INTERNAL_PUBLISH_RETRY_MS = 1_000;
-
-export interface Clock {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
-    return timer;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
 
 export interface BrokerOptions {
   store: ShardStore;
@@ -516,14 +501,9 @@ export class Broker {
   }
 
   shardOf(topic: string): number {
-    // FNV-1a over UTF-16 code units: stable across versions and processes, which the
-    // topic-to-shard mapping must be, since it decides where history lives.
-    let hash = 0x811c9dc5;
-    for (let i = 0; i < topic.length; i += 1) {
-      hash ^= topic.charCodeAt(i);
-      hash = Math.imul(hash, 0x01000193);
-    }
-    return (hash >>> 0) % this.#dataShards.length;
+    // Must be stable across versions and processes, since it decides where history lives
+    // (base/hash.test.ts pins fnv1a to the hash this used before).
+    return fnv1a(topic) % this.#dataShards.length;
   }
 
   /** Bytes of publishes waiting for the journal (for front-end backpressure). */

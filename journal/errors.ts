@@ -1,49 +1,9 @@
-// Journal error registry. Every operating error the journal raises has a stable code, a
-// message that names the bad value (and the limit and setting where there is one) and a
-// context object (shard, segment, offset, position) so callers and logs keep the cause.
-// Tests assert codes, never wording; docs/errors.md lists every code and a test keeps the
-// two in step.
+// Journal error codes, and the wrapping of file-system failures into them. The registry itself
+// (ShardlineError, defineError) lives in base/; it is re-exported here so existing callers of
+// journal/errors.js keep working.
+import { defineError, ShardlineError, type ErrorContext } from '../base/index.js';
 
-export interface ErrorContext {
-  shard?: string;
-  segment?: string;
-  offset?: number;
-  position?: number;
-  [key: string]: unknown;
-}
-
-export class ShardlineError extends Error {
-  readonly code: string;
-  readonly context: ErrorContext;
-
-  constructor(code: string, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ShardlineError';
-    this.code = code;
-    this.context = context;
-  }
-}
-
-type MessageOf<Args extends unknown[]> = (...args: Args) => string;
-
-interface ErrorDefinition<Args extends unknown[]> {
-  code: string;
-  meaning: string;
-  fix: string;
-  message: MessageOf<Args>;
-}
-
-export const errorRegistry = new Map<string, { meaning: string; fix: string }>();
-
-export function defineError<Args extends unknown[]>(definition: ErrorDefinition<Args>) {
-  if (errorRegistry.has(definition.code)) throw new Error(`error code ${definition.code} defined twice`);
-  errorRegistry.set(definition.code, { meaning: definition.meaning, fix: definition.fix });
-  const create = (context: ErrorContext, ...args: Args): ShardlineError =>
-    new ShardlineError(definition.code, definition.message(...args), context);
-  const withCause = (cause: unknown, context: ErrorContext, ...args: Args): ShardlineError =>
-    new ShardlineError(definition.code, definition.message(...args), context, { cause });
-  return { code: definition.code, create, withCause };
-}
+export { defineError, errorRegistry, isShardlineError, ShardlineError, type ErrorContext } from '../base/index.js';
 
 export const JournalErrors = {
   invalidShardName: defineError({
@@ -155,10 +115,6 @@ export const JournalErrors = {
     message: (operation: string, path: string, cause: string) => `${operation} ${path} failed: ${cause}`,
   }),
 };
-
-export function isShardlineError(error: unknown, code?: string): error is ShardlineError {
-  return error instanceof ShardlineError && (code === undefined || error.code === code);
-}
 
 /** Wraps an fs failure once, at the file boundary, so callers see one coded error. */
 export function ioError(operation: string, path: string, cause: unknown, context: ErrorContext = {}): ShardlineError {

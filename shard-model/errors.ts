@@ -1,7 +1,7 @@
 // shard-model error registry: failures of reaching a shard store, as opposed to the journal's
 // own errors (SL_JOURNAL_*), which every adapter raises unchanged. Today these are the remote
 // adapter's transport failures: a status from the journal server without an `sl-code`.
-import { defineError } from '../journal/index.js';
+import { defineError } from '../base/index.js';
 
 export const ShardModelErrors = {
   remoteUnavailable: defineError({

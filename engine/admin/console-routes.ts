@@ -10,7 +10,8 @@ import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { isShardlineError, type JournalRecord } from '../../journal/index.js';
+import { isShardlineError } from '../../base/index.js';
+import type { JournalRecord } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import { AdminErrors } from './admin-errors.js';
 

@@ -4,7 +4,7 @@
 // reconnect.
 import type { FastifyInstance } from 'fastify';
 import type { Broker } from '../broker.js';
-import { isShardlineError } from '../../journal/index.js';
+import { isShardlineError } from '../../base/index.js';
 import type { UserStore } from '../security/user-store.js';
 import { AdminErrors } from './admin-errors.js';
 

@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import type { AppendOptions, AppendResult, JournalRecord, ReadOptions, RecordInput, ShardConfig, ShardInfo } from '../../journal/index.js';
 import { isStoreUnreachable, type ShardStore, type TailOptions } from '../../shard-model/index.js';
-import type { Clock } from '../broker.js';
+import type { Clock } from '../../base/index.js';
 import type { WriteGate } from './write-gate.js';
 
 export const JOURNAL_PROBE_INTERVAL_MS = 1_000;

@@ -4,7 +4,7 @@
 // The broker refuses publishes with `SL_BROKER_WRITES_BLOCKED` while any is set, /readyz reports
 // not-ready with the reasons, and front ends map the refusal to their protocol's answer (MQTT 5.0
 // QoS 1/2: PUBACK/PUBREC 0x97 or 0x80; 3.x: no ack, disconnect only past a bound).
-import { defineError } from '../../journal/index.js';
+import { defineError } from '../../base/index.js';
 
 export type WriteBlockReason = 'journal-unavailable' | 'disk-low';
 

@@ -1,6 +1,6 @@
 // Coded refusals of a delayed publish; front ends map them to their reason codes (MQTT 5.0:
 // 0x90 for a malformed $delayed topic, 0x97 quota exceeded for the two bounds, 0x87 not authorized).
-import { defineError } from '../../journal/index.js';
+import { defineError } from '../../base/index.js';
 
 export const DelayedErrors = {
   invalidTopic: defineError({

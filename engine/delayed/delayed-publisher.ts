@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
-import type { Clock } from '../broker.js';
+import type { Clock } from '../../base/index.js';
 import { MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from '../messages/message.js';
 import { ShardAppender } from '../shard-appender.js';
 import { DelayedErrors } from './delayed-errors.js';

@@ -17,7 +17,7 @@
 // is passed over and such a deny rule matches every topic (fail closed). A ${username} rule
 // does not apply to an anonymous client.
 import { BlockList, isIP } from 'node:net';
-import { defineError } from '../../journal/index.js';
+import { defineError } from '../../base/index.js';
 import { filterMatches } from '../routing/filter-match.js';
 import type { AccessPolicy, ClientIdentity } from './access.js';
 

@@ -1,6 +1,6 @@
 // Authentication error registry (SL_AUTH_*): run-time user management refused. Clients that fail
 // to authenticate are not errors of this kind: they get MQTT reason codes.
-import { defineError } from '../../journal/index.js';
+import { defineError } from '../../base/index.js';
 
 export const AuthErrors = {
   invalidUser: defineError({

@@ -12,6 +12,8 @@
 // - hash-client-id: the candidate at FNV-1a(publisher client id) mod candidates, waiting while
 //   it is full, so one publisher's messages go to one member while the membership holds.
 
+import { fnv1a } from '../../base/index.js';
+
 export const SHARED_STRATEGIES = ['round-robin', 'random', 'sticky', 'hash-client-id'] as const;
 export type SharedStrategy = (typeof SHARED_STRATEGIES)[number];
 
@@ -65,13 +67,4 @@ function randomWithRoom(candidates: readonly Candidate[], random: () => number):
   const withRoom = candidates.filter((candidate) => candidate.hasRoom);
   if (withRoom.length === 0) return undefined;
   return withRoom[Math.min(withRoom.length - 1, Math.floor(random() * withRoom.length))];
-}
-
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i += 1) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }

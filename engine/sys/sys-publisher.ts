@@ -6,7 +6,8 @@
 // Their own traffic is counted apart (broker.stats.sys), so messages/received, messages/sent,
 // bytes/* and messages/retained here are client traffic only, as the admin overview says.
 import type { Logger } from 'pino';
-import type { Broker, Clock } from '../broker.js';
+import type { Clock } from '../../base/index.js';
+import type { Broker } from '../broker.js';
 import type { Message } from '../messages/message.js';
 
 export const SYS_PREFIX = '$SYS/brokers/';

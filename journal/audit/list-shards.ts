@@ -2,7 +2,7 @@
 // (so it works beside a live journal) and without changing a byte. It is meant to be cheap: a
 // segment's figures come from its index header when the journal would trust that header, and
 // from a scan of its log otherwise (normally only the active segment of a live journal).
-import { isShardlineError } from '../errors.js';
+import { isShardlineError } from '../../base/index.js';
 import { BATCH_HEADER_BYTES, BATCH_MAGIC, readBatchHeader } from '../segment/batch-format.js';
 import type { ShardConfig } from '../shard/shard-config.js';
 import { Shard } from '../shard/shard.js';

@@ -2,7 +2,7 @@
 // the journal lock and without changing a byte, so it runs on a live journal and on a damaged
 // one. Damage is reported as problems (audit-problems.ts); only a directory that is not a
 // journal, an unknown journal format, an unknown --shard or an I/O failure throws.
-import { isShardlineError } from '../errors.js';
+import { isShardlineError } from '../../base/index.js';
 import type { ShardConfig } from '../shard/shard-config.js';
 import { Shard } from '../shard/shard.js';
 import { AUDIT_PROBLEMS, problem, type AuditProblem } from './audit-problems.js';

@@ -8,7 +8,7 @@
 // the message and the context JSON are each cut to 2 KiB; a cut context is replaced by
 // {"truncated": true} rather than sent as broken JSON.
 import { Metadata, status as GrpcStatus, type StatusObject } from '@grpc/grpc-js';
-import { ShardlineError, type ErrorContext } from '../errors.js';
+import { ShardlineError, type ErrorContext } from '../../base/index.js';
 
 export const CODE_METADATA_KEY = 'sl-code';
 export const CONTEXT_METADATA_KEY = 'sl-context';

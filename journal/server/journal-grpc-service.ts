@@ -14,7 +14,7 @@
 import { once } from 'node:events';
 import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { isShardlineError } from '../errors.js';
+import { isShardlineError } from '../../base/index.js';
 import type { Journal } from '../journal.js';
 import type { JournalRecord } from '../record.js';
 import type { ReadOptions } from '../shard/read-limits.js';

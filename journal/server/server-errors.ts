@@ -1,6 +1,6 @@
 // Error registry of the journal gRPC server (journal/server/): failures of serving, as opposed to
 // the journal's own errors (journal/errors.ts), which the server passes through unchanged.
-import { defineError } from '../errors.js';
+import { defineError } from '../../base/index.js';
 
 export const JournalServerErrors = {
   listenFailed: defineError({

@@ -6,6 +6,7 @@
 // Every operation does its work synchronously when called and resolves in a microtask, so the
 // interleaving of a test is fixed by its code and its seed alone.
 import { posix } from 'node:path';
+import { fnv1aBytes } from '../../base/index.js';
 import type { FileStat, JournalFile, JournalFileSystem, OpenMode } from '../file-system.js';
 import { mulberry32, type Random } from './mulberry32.js';
 
@@ -210,9 +211,7 @@ function normalize(path: string): string {
 
 /** FNV-1a, only to let describe() tell contents apart. */
 function fingerprint(data: Buffer): string {
-  let hash = 0x811c9dc5;
-  for (const byte of data) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
-  return hash.toString(16).padStart(8, '0');
+  return fnv1aBytes(data).toString(16).padStart(8, '0');
 }
 
 export class SimulatedDisk {

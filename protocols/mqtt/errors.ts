@@ -1,6 +1,6 @@
 // MQTT front-end error registry (SL_MQTT_*): failures of the listener itself. Protocol
 // violations by clients are not errors of this kind: they are answered with MQTT reason codes.
-import { defineError } from '../../journal/index.js';
+import { defineError } from '../../base/index.js';
 
 export const MqttErrors = {
   listenFailed: defineError({

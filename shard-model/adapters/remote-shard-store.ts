@@ -27,8 +27,8 @@ import {
   type RecordInput,
   type ShardConfig,
   type ShardInfo,
-  type ShardlineError,
 } from '../../journal/index.js';
+import type { ShardlineError } from '../../base/index.js';
 import { ShardModelErrors } from '../errors.js';
 import type { ShardStore, TailOptions } from '../shard-store.js';
 

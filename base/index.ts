@@ -1,0 +1,5 @@
+// base/: the lowest layer, what every other layer uses: the error registry, the clock, hashing.
+// It imports nothing from the project and does no I/O. This is the layer's public entry.
+export { type Clock, systemClock } from './clock.js';
+export { defineError, errorRegistry, type ErrorContext, isShardlineError, ShardlineError } from './errors.js';
+export { fnv1a, fnv1aBytes } from './hash.js';

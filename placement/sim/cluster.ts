@@ -154,6 +154,7 @@ export class ClusterSimulation {
   private restartAt = new Map<number, number>();
   private membership: { phase: 'remove' | 'add' | 'done'; nodeId: number; nextTryAt: number } | null = null;
   private probe: SimClient | null = null;
+  private readContexts = 0;
 
   constructor(
     readonly seed: number,
@@ -506,7 +507,8 @@ export class ClusterSimulation {
     }
     try {
       if (request.op === 'read') {
-        const context = `r${request.client}#${request.seq}@${this.now}`;
+        // Unique per call: a duplicated request delivered twice in one tick is two reads.
+        const context = `r${request.client}#${request.seq}/${++this.readContexts}`;
         node.reads.set(context, request);
         raft.readIndex(encoder.encode(context));
       } else {

@@ -141,7 +141,7 @@ export class ClusterSimulation {
   private readonly pendingSnapshotReports: { from: number; to: number; failed: boolean; incarnation: number }[] = [];
   private readonly unsafe: UnsafeSwitches;
   private readonly lazySync: boolean;
-  private readonly config: { profile: 'chaos' | 'figure8'; voters: number; preVote: boolean; checkQuorum: boolean; maxSizePerMsg: number; leaderChurn: number; oldTermCut: number; commitCut: number; crashInReady: number; membership: boolean; snapshots: boolean };
+  private readonly config: { profile: 'chaos' | 'figure8'; voters: number; preVote: boolean; checkQuorum: boolean; maxSizePerMsg: number; leaderChurn: number; oldTermCut: number; commitCut: number; crashInReady: number; forwarding: boolean; membership: boolean; snapshots: boolean };
   private readonly checkers = {
     election: new ElectionSafety(),
     logMatching: new LogMatching(),
@@ -192,6 +192,7 @@ export class ClusterSimulation {
       oldTermCut: figure8 ? 0.9 : setup.pick([0, 0.5, 0.9]),
       commitCut: figure8 ? 0.7 : 0,
       crashInReady: setup.pick([0, 0.002, 0.01]),
+      forwarding: setup.chance(0.5),
       membership,
       snapshots: setup.chance(0.5),
     };
@@ -501,7 +502,9 @@ export class ClusterSimulation {
   private onRequest(node: SimNode, request: ClientRequest): void {
     const raft = node.raft!;
     const status = raft.status();
-    if (status.role !== 'leader') {
+    // With forwarding, a follower that knows a leader hands the read or the proposal to it
+    // through the core (etcd's forwarding) and answers the client itself once applied.
+    if (status.role !== 'leader' && !(this.config.forwarding && status.lead !== 0)) {
       this.respond(node, { kind: 'response', client: request.client, seq: request.seq, outcome: 'redirect', lead: status.lead, value: null, result: null });
       return;
     }

@@ -5,7 +5,8 @@
 //
 // A run has three phases. Faults (faultTicks): the nemesis rotates partitions, crashes and
 // restarts nodes (sometimes all at once, sometimes in the middle of a Ready before its fsync),
-// takes snapshots and, in some seeds, removes and re-adds a voter. Heal: every node restarts, the
+// takes snapshots, transfers leadership and, in some seeds, removes and re-adds a voter; the
+// Figure 8 profile cuts leaders off at the moments that expose commit rules. Heal: every node restarts, the
 // network stops losing messages, and a probe client must get a new write acknowledged within
 // LIVENESS_BOUND_TICKS. Drain: clients finish what they started. Checkers watch every step
 // (election safety, log matching, leader completeness, state-machine safety) and the end (no
@@ -134,6 +135,7 @@ export class ClusterSimulation {
   private readonly faultRandom: Random;
   private readonly clientRandom: Random;
   private readonly diskRandom: Random;
+  private readonly operatorRandom: Random;
   private readonly network: SimulatedNetwork<SimMessage, number>;
   private readonly nodes = new Map<number, SimNode>();
   private readonly clients: SimClient[] = [];
@@ -165,6 +167,7 @@ export class ClusterSimulation {
     this.faultRandom = this.random.fork('faults');
     this.clientRandom = this.random.fork('clients');
     this.diskRandom = this.random.fork('disks');
+    this.operatorRandom = this.random.fork('operator');
     const setup = this.random.fork('setup');
     this.faultTicks = options.faultTicks ?? 400;
     this.unsafe = {
@@ -643,9 +646,19 @@ export class ClusterSimulation {
       for (const node of this.nodes.values()) this.crash(node, 'in a power cut of the whole cluster');
       for (const id of ids) this.restartAt.set(id, this.now + r.intBetween(2, 15));
     }
+    if (this.operatorRandom.chance(0.01)) this.transferLeadership(ids);
     for (const node of this.nodes.values()) {
       if (node.raft === null && !this.restartAt.has(node.id)) this.restartAt.set(node.id, this.now + r.intBetween(3, 40));
     }
+  }
+
+  /** An operator moves leadership to another voter; faults may strike mid-transfer. */
+  private transferLeadership(ids: number[]): void {
+    const leader = this.currentLeader();
+    if (leader === null) return;
+    const target = this.operatorRandom.pick(ids.filter((id) => id !== leader));
+    this.nodes.get(leader)!.raft!.transferLeader(target);
+    this.event(() => `admin transfers leadership from ${leader} to ${target}`);
   }
 
   private rotatePartition(ids: number[]): void {

@@ -17,7 +17,7 @@ import { replayCommand } from '../sim/suite.js';
 const PLAIN_SEEDS = Number(process.env.SIM_SEEDS ?? 1000);
 /**
  * Seeds within which each broken variant must be caught. Measured when written: vote without
- * the log check by seed 3, apply before persist by seed 4, commit by counting by seed 9 (it
+ * the log check by seed 1, apply before persist by seed 1, commit by counting by seed 9 (it
  * needs the Figure 8 schedule: about one seed in thirty); the bound leaves a wide margin.
  */
 const SELF_TEST_SEEDS = 400;

@@ -369,7 +369,7 @@ export class ClusterSimulation {
     node.disk.append(rd.entries);
     if (rd.hardState !== null) node.disk.setHardState(rd.hardState);
     if (rd.softState?.role === 'leader') this.onLeader(node, status.term);
-    if (this.config.crashInReady > 0 && this.now < this.faultTicks && this.faultRandom.chance(this.config.crashInReady)) {
+    if (this.crashesInReady()) {
       this.crash(node, 'before the fsync of a Ready');
       return;
     }
@@ -387,6 +387,10 @@ export class ClusterSimulation {
       // as committed but not what it appended after them.
       if (status.role === 'leader' && this.now < this.faultTicks && this.faultRandom.chance(this.config.commitCut)) this.schedulePartition(nodesOnly(isolate(node.id)), this.now);
     }
+    if (this.crashesInReady()) {
+      this.crash(node, 'after sending a Ready, before applying it');
+      return;
+    }
     if (rd.snapshot !== null) this.installSnapshot(node, rd);
     for (const entry of rd.committedEntries) this.applyEntry(node, raft, entry);
     for (const readState of rd.readStates) {
@@ -396,6 +400,10 @@ export class ClusterSimulation {
     this.serveReads(node);
     raft.advance(rd);
     if (this.config.snapshots && this.now < this.faultTicks && this.faultRandom.chance(0.02)) this.takeSnapshot(node);
+  }
+
+  private crashesInReady(): boolean {
+    return this.config.crashInReady > 0 && this.now < this.faultTicks && this.faultRandom.chance(this.config.crashInReady);
   }
 
   private onLeader(node: SimNode, term: number): void {

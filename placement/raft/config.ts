@@ -27,6 +27,18 @@ export interface RaftConfig {
   readonly preVote: boolean;
   /** A leader that has not heard from a quorum for an election timeout steps down. */
   readonly checkQuorum: boolean;
+  /**
+   * Deliberate bugs, for the simulator's self-tests only (placement/sim, issue 12): a checker
+   * that never sees its bug fail is worth nothing. Never set outside those tests.
+   */
+  readonly unsafe?: UnsafeSwitches;
+}
+
+export interface UnsafeSwitches {
+  /** Grant (pre-)votes without Raft's up-to-date log check (§5.4.1). */
+  readonly voteWithoutLogCheck?: boolean;
+  /** Commit any index a quorum holds, even an entry of an older term (the Figure 8 bug, §5.4.2). */
+  readonly commitOldTermByCounting?: boolean;
 }
 
 export function validateConfig(config: RaftConfig): void {

@@ -32,7 +32,7 @@
 // proposal while one is pending is replaced by an empty normal entry. A leader removed from the
 // voter set steps down when it applies its removal.
 export { RawNode } from './raw-node.js';
-export type { RaftConfig } from './config.js';
+export type { RaftConfig, UnsafeSwitches } from './config.js';
 export { MemoryStorage, entrySize, type Storage } from './storage.js';
 export { bootstrapEntries, bootstrapHardState } from './bootstrap.js';
 export { committedIndex, majority, voteResult, type VoteResult } from './quorum.js';

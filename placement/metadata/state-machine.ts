@@ -1,0 +1,198 @@
+// The placement state machine: apply(state, command) → new state, result and changes.
+//
+// Pure: no clock, no randomness, no I/O. Every replica applies the same committed entries in
+// the same order and must reach the same state, so time comes only from the command's `at`
+// (stamped by the proposer), never from the replica applying it.
+//
+// Revision: every command that reaches the state machine for the first time advances the
+// revision by exactly one, whether it succeeds or is refused; a retry (see below) does not.
+// So the revision counts distinct commands, a refusal still has a place in the history, and a
+// client can order its answer against a watch stream. A refused command changes nothing else
+// and yields no changes; watchers see a gap in revisions, which they must tolerate anyway.
+//
+// Idempotence (Raft thesis §6.3, as in placement/sim/kv-state-machine.ts): a client numbers
+// its commands 1, 2, 3... with at most one outstanding, and retries with the same number. The
+// session table keeps each client's last sequence and result; the same sequence again returns
+// that result unapplied, a lower one is refused as stale-sequence (its answer is long gone and
+// its client has moved on). Sessions are never expired yet.
+//
+// Fencing: a shard's leader changes only by set-shard-leader with the current epoch as
+// expectedEpoch; the epoch becomes expectedEpoch + 1. Two controllers racing on one epoch
+// cannot both win, and a journal node can refuse writes carrying an epoch below the one it has
+// seen. Shards are never deleted, so an epoch never restarts.
+//
+// Leases: register-node and heartbeat set the lease to at + leaseMs (never backwards). Nothing
+// expires by itself: the leader reads expiredNodes(state, now) and proposes expire-node, which
+// is refused as lease-live if a heartbeat committed in between moved the lease past `at`.
+import type { PlacementCommand } from './command.js';
+import type { Change, CommandResult, NodeRecord, PlacementState, RefusalCode, ShardRecord } from './types.js';
+
+export interface ApplyOutput {
+  readonly state: PlacementState;
+  readonly result: CommandResult;
+  /** For watchers, in order; empty for a refusal or a retry. */
+  readonly changes: readonly Change[];
+  /** True when this was a retry of a command already applied (or an older one). */
+  readonly duplicate: boolean;
+}
+
+class Refusal {
+  constructor(
+    readonly code: RefusalCode,
+    readonly detail: string,
+  ) {}
+}
+
+type Effect = { readonly state: PlacementState; readonly changes: readonly Change[]; readonly leaderEpoch?: number } | Refusal;
+
+export function apply(state: PlacementState, command: PlacementCommand): ApplyOutput {
+  const session = state.sessions.get(command.clientId);
+  if (session !== undefined && command.sequence <= session.sequence) {
+    const result: CommandResult =
+      command.sequence === session.sequence
+        ? session.result
+        : { status: 'refused', revision: state.revision, code: 'stale-sequence', detail: `client ${command.clientId} is at sequence ${session.sequence}` };
+    return { state, result, changes: [], duplicate: true };
+  }
+  const revision = state.revision + 1;
+  const effect = execute(state, command, revision);
+  const result: CommandResult =
+    effect instanceof Refusal
+      ? { status: 'refused', revision, code: effect.code, detail: effect.detail }
+      : effect.leaderEpoch === undefined
+        ? { status: 'ok', revision }
+        : { status: 'ok', revision, leaderEpoch: effect.leaderEpoch };
+  const base = effect instanceof Refusal ? state : effect.state;
+  const sessions = new Map(state.sessions).set(command.clientId, { sequence: command.sequence, result });
+  return { state: { ...base, revision, sessions }, result, changes: effect instanceof Refusal ? [] : effect.changes, duplicate: false };
+}
+
+/** Nodes whose lease ran out at `now` (the leader's clock), sorted by id: candidates for expire-node. */
+export function expiredNodes(state: PlacementState, now: number): string[] {
+  return [...state.nodes.values()]
+    .filter((node) => node.leaseExpiresAt <= now)
+    .map((node) => node.id)
+    .sort();
+}
+
+function withEntry<V>(map: ReadonlyMap<string, V>, key: string, value: V | undefined): Map<string, V> {
+  const copy = new Map(map);
+  if (value === undefined) copy.delete(key);
+  else copy.set(key, value);
+  return copy;
+}
+
+function duplicateOf(list: readonly string[]): string | undefined {
+  return list.find((item, i) => list.indexOf(item) !== i);
+}
+
+function checkReplicas(state: PlacementState, replicas: readonly string[]): Refusal | undefined {
+  if (replicas.length === 0) return new Refusal('invalid', 'a replica set needs at least one node');
+  const repeated = duplicateOf(replicas);
+  if (repeated !== undefined) return new Refusal('invalid', `node ${repeated} is listed twice`);
+  const unknown = replicas.find((id) => !state.nodes.has(id));
+  if (unknown !== undefined) return new Refusal('unknown-node', `node ${unknown} is not registered`);
+  return undefined;
+}
+
+function execute(state: PlacementState, command: PlacementCommand, revision: number): Effect {
+  const change = (kind: Change['kind'], key: string, op: Change['op'] = 'put'): Change[] => [{ revision, kind, key, op }];
+  switch (command.type) {
+    case 'register-node': {
+      const roles = [...command.roles].sort();
+      if (roles.length === 0) return new Refusal('invalid', 'a node needs at least one role');
+      if (duplicateOf(roles) !== undefined) return new Refusal('invalid', 'a role is listed twice');
+      const addressed = Object.keys(command.addresses).sort();
+      if (addressed.length !== roles.length || addressed.some((role, i) => role !== roles[i])) {
+        return new Refusal('invalid', 'give exactly one address per role');
+      }
+      // Registering again (a restarted node) updates roles and addresses and keeps registeredAt.
+      const existing = state.nodes.get(command.nodeId);
+      const addresses = Object.fromEntries(roles.map((role) => [role, command.addresses[role]]));
+      const node: NodeRecord = {
+        id: command.nodeId,
+        roles,
+        addresses,
+        registeredAt: existing?.registeredAt ?? command.at,
+        leaseExpiresAt: Math.max(existing?.leaseExpiresAt ?? 0, command.at + command.leaseMs),
+      };
+      return { state: { ...state, nodes: withEntry(state.nodes, node.id, node) }, changes: change('node', node.id) };
+    }
+    case 'heartbeat': {
+      const node = state.nodes.get(command.nodeId);
+      if (node === undefined) return new Refusal('unknown-node', `node ${command.nodeId} is not registered`);
+      // A heartbeat delayed behind a later one must not shorten the lease.
+      const leaseExpiresAt = Math.max(node.leaseExpiresAt, command.at + command.leaseMs);
+      return { state: { ...state, nodes: withEntry(state.nodes, node.id, { ...node, leaseExpiresAt }) }, changes: change('node', node.id) };
+    }
+    case 'deregister-node':
+    case 'expire-node': {
+      const node = state.nodes.get(command.nodeId);
+      if (node === undefined) return new Refusal('unknown-node', `node ${command.nodeId} is not registered`);
+      if (command.type === 'expire-node' && node.leaseExpiresAt > command.at) {
+        return new Refusal('lease-live', `node ${node.id}'s lease runs to ${node.leaseExpiresAt}, after ${command.at}`);
+      }
+      // Shards that list the node keep it: moving them is the controller's next decision.
+      return { state: { ...state, nodes: withEntry(state.nodes, node.id, undefined) }, changes: change('node', node.id, 'delete') };
+    }
+    case 'create-shard': {
+      if (state.shards.has(command.shard)) return new Refusal('shard-exists', `shard ${command.shard} exists`);
+      const refused = checkReplicas(state, command.replicas);
+      if (refused !== undefined) return refused;
+      const shard: ShardRecord = { name: command.shard, replicas: [...command.replicas], leader: null, leaderEpoch: 0, state: 'active' };
+      return { state: { ...state, shards: withEntry(state.shards, shard.name, shard) }, changes: change('shard', shard.name) };
+    }
+    case 'set-shard-leader': {
+      const shard = state.shards.get(command.shard);
+      if (shard === undefined) return new Refusal('unknown-shard', `shard ${command.shard} does not exist`);
+      if (command.expectedEpoch !== shard.leaderEpoch) {
+        return new Refusal('stale-epoch', `shard ${shard.name} is at epoch ${shard.leaderEpoch}, not ${command.expectedEpoch}`);
+      }
+      if (command.leader !== null && !shard.replicas.includes(command.leader)) {
+        return new Refusal('not-a-replica', `node ${command.leader} is not a replica of ${shard.name}`);
+      }
+      if (command.leader !== null && !state.nodes.has(command.leader)) return new Refusal('unknown-node', `node ${command.leader} is not registered`);
+      const leaderEpoch = command.expectedEpoch + 1;
+      const next: ShardRecord = { ...shard, leader: command.leader, leaderEpoch };
+      return { state: { ...state, shards: withEntry(state.shards, shard.name, next) }, changes: change('shard', shard.name), leaderEpoch };
+    }
+    case 'set-replicas': {
+      const shard = state.shards.get(command.shard);
+      if (shard === undefined) return new Refusal('unknown-shard', `shard ${command.shard} does not exist`);
+      const refused = checkReplicas(state, command.replicas);
+      if (refused !== undefined) return refused;
+      // Dropping the leader here would leave a leader outside its replica set with a live
+      // epoch; the controller must first move or clear the leader (which bumps the epoch).
+      if (shard.leader !== null && !command.replicas.includes(shard.leader)) {
+        return new Refusal('leader-not-in-replicas', `shard ${shard.name}'s leader ${shard.leader} must stay a replica`);
+      }
+      const next: ShardRecord = { ...shard, replicas: [...command.replicas] };
+      return { state: { ...state, shards: withEntry(state.shards, shard.name, next) }, changes: change('shard', shard.name) };
+    }
+    case 'set-shard-state': {
+      const shard = state.shards.get(command.shard);
+      if (shard === undefined) return new Refusal('unknown-shard', `shard ${command.shard} does not exist`);
+      const next: ShardRecord = { ...shard, state: command.state };
+      return { state: { ...state, shards: withEntry(state.shards, shard.name, next) }, changes: change('shard', shard.name) };
+    }
+    case 'set-map': {
+      const repeated = duplicateOf(command.shards);
+      if (repeated !== undefined) return new Refusal('invalid', `shard ${repeated} is listed twice`);
+      const unknown = command.shards.find((name) => !state.shards.has(name));
+      if (unknown !== undefined) return new Refusal('unknown-shard', `shard ${unknown} does not exist`);
+      const map = { shards: [...command.shards], revision };
+      return { state: { ...state, maps: withEntry(state.maps, command.namespace, map) }, changes: change('map', command.namespace) };
+    }
+    case 'set-setting':
+    case 'cas-setting': {
+      if (command.type === 'cas-setting') {
+        const current = state.settings.get(command.key)?.revision ?? 0;
+        if (current !== command.expectedRevision) {
+          return new Refusal('cas-mismatch', `setting ${command.key} is at revision ${current}, not ${command.expectedRevision}`);
+        }
+      }
+      const setting = { value: command.value, revision };
+      return { state: { ...state, settings: withEntry(state.settings, command.key, setting) }, changes: change('setting', command.key) };
+    }
+  }
+}

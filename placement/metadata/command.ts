@@ -114,10 +114,11 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], field: s
 function json(value: unknown, field: string, depth = 0): JsonValue {
   if (depth > MAX_JSON_DEPTH) throw new MalformedCommandError(`${field} nests deeper than ${MAX_JSON_DEPTH}`);
   if (value === null || typeof value === 'boolean') return value;
-  // -0 would come back as 0: refuse it so that decode(encode(c)) is c.
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || Object.is(value, -0)) throw new MalformedCommandError(`${field} holds a number JSON cannot carry`);
-    return value;
+    if (!Number.isFinite(value)) throw new MalformedCommandError(`${field} holds a number JSON cannot carry`);
+    // JSON.parse reads "-0" as -0 but writes it as 0: a replica restored from a snapshot would
+    // hold 0 where the others hold -0.
+    return Object.is(value, -0) ? 0 : value;
   }
   if (typeof value === 'string') {
     if (!value.isWellFormed()) throw new MalformedCommandError(`${field} holds a malformed string`);

@@ -179,6 +179,16 @@ describe('placement state machine', () => {
     assert.deepEqual(gone.changes, [{ revision: 3, kind: 'node', key: 'a', op: 'delete' }]);
   });
 
+  it('writes equal snapshots for equal states whatever order their records were inserted in', () => {
+    const { state } = run([register('a'), register('b'), { type: 'set-setting', key: 'k', value: { z: 1, a: 2 } }]);
+    const reversed: PlacementState = {
+      ...state,
+      nodes: new Map([...state.nodes].reverse()),
+      settings: new Map([['k', { value: JSON.parse('{"a":2,"z":1}') as JsonValue, revision: 3 }]]),
+    };
+    assert.deepEqual(snapshot(reversed), snapshot(state));
+  });
+
   it('restores a snapshot to an equal state, and refuses a foreign version', () => {
     const { state } = run([...three, { type: 'set-setting', key: '__proto__', value: JSON.parse('{"__proto__":1}') as JsonValue }]);
     const copy = restore(snapshot(state));

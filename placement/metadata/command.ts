@@ -146,7 +146,8 @@ function checkCommand(raw: unknown): PlacementCommand {
   const envelope = { clientId: name(raw.clientId, 'clientId'), sequence: count(raw.sequence, 'sequence', 1) };
   switch (type) {
     case 'register-node': {
-      const roles = (Array.isArray(raw.roles) ? raw.roles : [null]).map((role, i) => oneOf(role, ROLES, `roles[${i}]`));
+      if (!Array.isArray(raw.roles) || raw.roles.length > ROLES.length) throw new MalformedCommandError(`roles must be a list of at most ${ROLES.length} roles`);
+      const roles = raw.roles.map((role, i) => oneOf(role, ROLES, `roles[${i}]`));
       if (!isRecord(raw.addresses)) throw new MalformedCommandError('addresses must be an object');
       const addresses: Partial<Record<Role, string>> = {};
       for (const [role, address] of Object.entries(raw.addresses)) addresses[oneOf(role, ROLES, 'addresses key')] = name(address, `addresses.${role}`);

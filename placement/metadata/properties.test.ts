@@ -223,6 +223,10 @@ describe('placement command codec', () => {
     assert.throws(() => decodeCommand(bytes('{"type":"deregister-node","clientId":"c","sequence":0,"nodeId":"n"}')), /sequence must be an integer >= 1/);
     assert.throws(() => decodeCommand(bytes('{"type":"deregister-node","clientId":"c","sequence":1,"nodeId":"n","extra":1}')), /unknown field "extra"/);
     assert.throws(() => decodeCommand(new Uint8Array(2 << 20)), /bytes, limit/);
+    assert.throws(() => decodeCommand(bytes('{"type":"register-node","clientId":"c","sequence":1,"nodeId":"n","roles":"broker","addresses":{},"at":0,"leaseMs":1}')), /roles must be a list/);
+    // Nesting is bounded, so a hostile value cannot exhaust the stack of a recursive walk.
+    const deep = 400_000;
+    assert.throws(() => decodeCommand(bytes(`{"type":"set-setting","clientId":"c","sequence":1,"key":"k","value":${'['.repeat(deep)}${']'.repeat(deep)}}`)), /nests deeper than 32/);
     assert.throws(() => encodeCommand({ type: 'set-setting', clientId: 'c', sequence: 1, key: 'k', value: Number.NaN }), MalformedCommandError);
     const negativeZero = decodeCommand(bytes('{"type":"set-setting","clientId":"c","sequence":1,"key":"k","value":[-0]}'));
     assert.ok(negativeZero.type === 'set-setting' && Array.isArray(negativeZero.value) && Object.is(negativeZero.value[0], 0));

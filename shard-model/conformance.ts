@@ -3,7 +3,7 @@
 // runShardStoreConformance with a factory for a fresh, empty store.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { JournalRecord } from '../journal/index.js';
+import { checkBatch, decodeBatchRecords, type JournalRecord } from '../journal/index.js';
 import type { ShardStore } from './shard-store.js';
 
 export interface ConformanceTarget {
@@ -28,6 +28,38 @@ async function take(iterable: AsyncIterable<JournalRecord>, count: number): Prom
     if (out.length === count) break;
   }
   return out;
+}
+
+/** Records in a form deepEqual compares by content (Buffers from decoding are views). */
+function plain(record: JournalRecord) {
+  return {
+    offset: record.offset,
+    timestamp: record.timestamp,
+    key: record.key?.toString('hex') ?? null,
+    value: record.value?.toString('hex') ?? null,
+    headers: record.headers.map((header) => [header.key, header.value.toString('hex')]),
+    epoch: record.epoch,
+  };
+}
+
+/** Decodes batches the way a follower would: each buffer must be exactly one batch that verifies. */
+function decodeBatches(batches: Buffer[]): { baseOffset: number; records: JournalRecord[] }[] {
+  return batches.map((batch) => {
+    const check = checkBatch(batch, 0, 2 ** 31);
+    if (check.kind !== 'valid') assert.fail(`batch does not verify: ${check.kind === 'invalid' ? check.reason : `incomplete, needs ${check.needBytes} bytes`}`);
+    assert.equal(check.header.batchBytes, batch.length, 'a returned buffer holds exactly one whole batch');
+    return { baseOffset: check.header.baseOffset, records: decodeBatchRecords(batch, 0, check.header) };
+  });
+}
+
+async function readAll(store: ShardStore, name: string, fromOffset: number): Promise<JournalRecord[]> {
+  const out: JournalRecord[] = [];
+  for (let next = fromOffset; ;) {
+    const page = await store.read(name, next);
+    if (page.length === 0) return out;
+    out.push(...page);
+    next = (page[page.length - 1]?.offset ?? next) + 1;
+  }
 }
 
 export function runShardStoreConformance(target: ConformanceTarget): void {
@@ -195,6 +227,140 @@ export function runShardStoreConformance(target: ConformanceTarget): void {
       await new Promise((resolve) => setTimeout(resolve, 30));
       await store.delete('s');
       await ended;
+    });
+
+    withStore('readBatches returns verified batches whose records equal read()', async (store) => {
+      await store.create('s', { durability: 'none' });
+      await store.append('s', [
+        { key: text('k1'), value: text('v1'), headers: [{ key: 'trace-ü', value: text('abc') }], timestamp: 1000 },
+        { key: null, value: null, timestamp: 1001 },
+      ], { epoch: 2 });
+      for (let i = 0; i < 12; i += 1) {
+        await store.append('s', Array.from({ length: 1 + (i % 3) }, (_, j) => ({ key: text(`k${i}.${j}`), value: Buffer.alloc(40 + i * 7, i) })));
+      }
+      const end = (await store.info('s')).nextOffset;
+      const decoded: JournalRecord[] = [];
+      let expectedBase = 0;
+      for (let next = 0; next < end;) {
+        const page = await store.readBatches('s', next, { maxBytes: 300 });
+        assert.ok(page.batches.length >= 1, `no batch from ${next} before the end ${end}`);
+        for (const batch of decodeBatches(page.batches)) {
+          assert.equal(batch.baseOffset, expectedBase, 'batches follow each other without gaps or overlap');
+          decoded.push(...batch.records);
+          expectedBase = (batch.records[batch.records.length - 1]?.offset ?? -1) + 1;
+        }
+        assert.equal(page.next, expectedBase, 'next is the offset after the last batch returned');
+        next = page.next;
+      }
+      assert.deepEqual(decoded.map(plain), (await readAll(store, 's', 0)).map(plain));
+      assert.deepEqual(decoded.slice(0, 2).map((record) => record.epoch), [2, 2]);
+    });
+
+    withStore('readBatches bounds a page by maxBytes but always returns one batch', async (store) => {
+      await store.create('s', { durability: 'none' });
+      for (let i = 0; i < 20; i += 1) await store.append('s', [{ value: Buffer.alloc(100, i) }]);
+      await store.append('s', [{ value: Buffer.alloc(2000, 7) }]);
+      const page = await store.readBatches('s', 0, { maxBytes: 250 });
+      const sizes = page.batches.map((batch) => batch.length);
+      assert.ok(sizes.length >= 1 && sizes.slice(0, -1).reduce((sum, size) => sum + size, 0) < 250, `maxBytes 250 returned batches of ${sizes.join(', ')} bytes`);
+      assert.ok(sizes.length < 20);
+      const one = await store.readBatches('s', 3, { maxBytes: 1 });
+      assert.equal(one.batches.length, 1);
+      assert.deepEqual(decodeBatches(one.batches)[0]?.records.map((r) => r.offset), [3]);
+      assert.equal(one.next, 4);
+      const large = await store.readBatches('s', 20, { maxBytes: 10 });
+      assert.equal(large.batches.length, 1, 'a batch larger than maxBytes still comes back whole');
+      assert.equal(decodeBatches(large.batches)[0]?.records[0]?.value?.length, 2000);
+      assert.equal(large.next, 21);
+      await expectCode(store.readBatches('s', 0, { maxBytes: 0 }), 'SL_JOURNAL_INVALID_ARGUMENT');
+      await expectCode(store.readBatches('s', 0, { maxBytes: 1.5 }), 'SL_JOURNAL_INVALID_ARGUMENT');
+    });
+
+    withStore('readBatches from the middle of a batch starts with the batch that holds it', async (store) => {
+      await store.create('s', { durability: 'none' });
+      await store.append('s', Array.from({ length: 5 }, (_, i) => ({ value: text(`a${i}`) })));
+      await store.append('s', Array.from({ length: 3 }, (_, i) => ({ value: text(`b${i}`) })));
+      const first = await store.readBatches('s', 2, { maxBytes: 1 });
+      assert.deepEqual(decodeBatches(first.batches).map((batch) => batch.records.map((r) => r.offset)), [[0, 1, 2, 3, 4]]);
+      assert.equal(first.next, 5);
+      const rest = await store.readBatches('s', 6);
+      assert.deepEqual(decodeBatches(rest.batches).map((batch) => batch.records.map((r) => r.value?.toString())), [['b0', 'b1', 'b2']]);
+      assert.equal(rest.next, 8);
+      // A cut inside a batch leaves a shorter batch that still verifies.
+      await store.truncateAfter('s', 6);
+      const cut = await store.readBatches('s', 0);
+      assert.deepEqual(decodeBatches(cut.batches).map((batch) => batch.records.map((r) => r.offset)), [[0, 1, 2, 3, 4], [5, 6]]);
+      assert.equal(cut.next, 7);
+    });
+
+    withStore('readBatches at the end is empty and refuses offsets out of range like read', async (store) => {
+      await store.create('s', { durability: 'none' });
+      assert.deepEqual(await store.readBatches('s', 0), { batches: [], next: 0 });
+      for (let i = 0; i < 4; i += 1) await store.append('s', [{ value: text(`m${i}`) }]);
+      assert.deepEqual(await store.readBatches('s', 4), { batches: [], next: 4 });
+      await expectCode(store.readBatches('s', 5), 'SL_JOURNAL_OFFSET_OUT_OF_RANGE');
+      await expectCode(store.readBatches('s', -5), 'SL_JOURNAL_INVALID_ARGUMENT');
+      await expectCode(store.readBatches('missing', 0), 'SL_JOURNAL_SHARD_NOT_FOUND');
+    });
+
+    withStore('the high watermark is the end after appends and truncation', async (store) => {
+      await store.create('s', { durability: 'none' });
+      assert.equal(await store.highWatermark('s'), 0);
+      const appended = await store.append('s', [{ value: text('a') }, { value: text('b') }]);
+      assert.equal(await store.highWatermark('s'), appended.lastOffset + 1);
+      for (let i = 0; i < 5; i += 1) await store.append('s', [{ value: text(`m${i}`) }]);
+      assert.equal(await store.highWatermark('s'), (await store.info('s')).nextOffset);
+      assert.equal(await store.highWatermark('s'), 7);
+      await store.truncateAfter('s', 3);
+      assert.equal(await store.highWatermark('s'), 4);
+      await expectCode(store.highWatermark('missing'), 'SL_JOURNAL_SHARD_NOT_FOUND');
+      await expectCode(store.highWatermark('../x'), 'SL_JOURNAL_INVALID_SHARD_NAME');
+    });
+
+    withStore('the high watermark never passes the end, and nothing is readable past it', async (store) => {
+      await store.create('s', { durability: 'fsync' });
+      let previous = 0;
+      const appends = Promise.all(Array.from({ length: 30 }, (_, i) => store.append('s', [{ value: text(`w${i}`) }])));
+      let settled = false;
+      void appends.finally(() => {
+        settled = true;
+      });
+      while (!settled) {
+        // Each bound is sampled after what it bounds: both only grow while appends run.
+        const records = await store.read('s', 0, { maxRecords: 100 });
+        const watermark = await store.highWatermark('s');
+        const end = (await store.info('s')).nextOffset;
+        assert.ok(watermark >= previous, `the high watermark went back from ${previous} to ${watermark}`);
+        assert.ok(watermark <= end, `the high watermark ${watermark} passed the end ${end}`);
+        for (const record of records) assert.ok(record.offset < watermark, `read returned offset ${record.offset} past the high watermark ${watermark}`);
+        previous = watermark;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await appends;
+      const end = await store.highWatermark('s');
+      assert.equal(end, 30);
+      assert.deepEqual(await store.read('s', end), []);
+      assert.deepEqual(await store.readBatches('s', end), { batches: [], next: end });
+    });
+
+    withStore('a tailing reader never sees past the high watermark', async (store) => {
+      await store.create('s', { durability: 'none' });
+      await store.append('s', [{ value: text('m0') }]);
+      const controller = new AbortController();
+      const seen: number[] = [];
+      const reading = (async () => {
+        for await (const record of store.tail('s', 0, { signal: controller.signal })) {
+          // The watermark only grows, so one read after receiving the record bounds it from above.
+          const watermark = await store.highWatermark('s');
+          assert.ok(record.offset < watermark, `tail returned offset ${record.offset} at high watermark ${watermark}`);
+          seen.push(record.offset);
+          if (seen.length === 10) break;
+        }
+      })();
+      for (let i = 1; i < 10; i += 1) await store.append('s', [{ value: text(`m${i}`) }]);
+      await reading;
+      controller.abort();
+      assert.deepEqual(seen, Array.from({ length: 10 }, (_, i) => i));
     });
 
     withStore('acknowledges fsync-mode appends from concurrent writers in order', async (store) => {

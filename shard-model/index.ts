@@ -1,5 +1,5 @@
 // shard-model/: the ShardStore interface and its adapters. This is the layer's public entry.
-export type { ShardStore, TailOptions } from './shard-store.js';
+export type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from './shard-store.js';
 export { LocalShardStore } from './adapters/local-shard-store.js';
 export { MemoryShardStore, type MemoryShardStoreOptions } from './adapters/memory-shard-store.js';
 export { RemoteShardStore, DEFAULT_REMOTE_CALL_TIMEOUT_MS, DEFAULT_REMOTE_CONNECT_TIMEOUT_MS, DEFAULT_REMOTE_RECONNECT_BACKOFF_MAX_MS, type RemoteShardStoreOptions } from './adapters/remote-shard-store.js';

@@ -9,6 +9,22 @@ export interface TailOptions {
   signal?: AbortSignal;
 }
 
+export interface BatchReadOptions {
+  /** Stop once this many batch bytes are returned; the first batch goes even when larger. Default: read's maxBytes default. */
+  maxBytes?: number;
+}
+
+export interface BatchRead {
+  /**
+   * Whole batches, byte for byte as the journal stores them (journal/segment/batch-format.ts:
+   * decode with checkBatch + decodeBatchRecords), checksums verified. The first one may start
+   * below the offset asked for; the reader skips those records.
+   */
+  batches: Buffer[];
+  /** The offset after the last batch returned, where the next call starts; the end when `batches` is empty. */
+  next: number;
+}
+
 export interface ShardStore {
   /** Creates a shard; SL_JOURNAL_SHARD_EXISTS when the name is taken. */
   create(name: string, config?: Partial<ShardConfig>): Promise<ShardInfo>;
@@ -20,6 +36,21 @@ export interface ShardStore {
   append(name: string, records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult>;
   /** Records from `fromOffset` (inclusive); [] at the end; SL_JOURNAL_OFFSET_OUT_OF_RANGE outside [start, next]. */
   read(name: string, fromOffset: number, options?: ReadOptions): Promise<JournalRecord[]>;
+  /**
+   * Verified batches as stored, from the one that holds `fromOffset`: for replication followers
+   * and fetches that forward batches without decoding them. Stops at the high watermark like
+   * read; { batches: [], next: end } at the end; SL_JOURNAL_OFFSET_OUT_OF_RANGE outside [start, next].
+   */
+  readBatches(name: string, fromOffset: number, options?: BatchReadOptions): Promise<BatchRead>;
+  /**
+   * The offset after the last record a reader may read: read, readBatches and tail never return
+   * a record at or past it. With one journal node and no replication every acknowledged append
+   * is readable, so it equals info().nextOffset. Replication will make it the commit point (the
+   * offset a majority of replicas holds durably), which may lag the leader's nextOffset; a
+   * reader must then still never see past it, so a consumer that reads only below it never
+   * sees a record a failover could take back.
+   */
+  highWatermark(name: string): Promise<number>;
   /** Records from the first one whose timestamp is >= `timestamp`. */
   readByTime(name: string, timestamp: number, options?: ReadOptions): Promise<JournalRecord[]>;
   /** Records from `fromOffset` on, then new ones as they are appended, until aborted. */

@@ -13,7 +13,7 @@
 // Must not run concurrently with itself: one probe at a time (#probing).
 import type { Logger } from 'pino';
 import type { AppendOptions, AppendResult, JournalRecord, ReadOptions, RecordInput, ShardConfig, ShardInfo } from '../../journal/index.js';
-import { isStoreUnreachable, type ShardStore, type TailOptions } from '../../shard-model/index.js';
+import { isStoreUnreachable, type BatchRead, type BatchReadOptions, type ShardStore, type TailOptions } from '../../shard-model/index.js';
 import type { Clock } from '../../base/index.js';
 import type { WriteGate } from './write-gate.js';
 
@@ -167,6 +167,14 @@ class ObservedShardStore implements ShardStore {
 
   read(name: string, fromOffset: number, options?: ReadOptions): Promise<JournalRecord[]> {
     return this.#watch(this.inner.read(name, fromOffset, options));
+  }
+
+  readBatches(name: string, fromOffset: number, options?: BatchReadOptions): Promise<BatchRead> {
+    return this.#watch(this.inner.readBatches(name, fromOffset, options));
+  }
+
+  highWatermark(name: string): Promise<number> {
+    return this.#watch(this.inner.highWatermark(name));
   }
 
   readByTime(name: string, timestamp: number, options?: ReadOptions): Promise<JournalRecord[]> {

@@ -18,6 +18,7 @@ import { isShardlineError } from '../../base/index.js';
 import type { Journal } from '../journal.js';
 import type { JournalRecord } from '../record.js';
 import type { ReadOptions } from '../shard/read-limits.js';
+import { lastOffsetOf, readBatchHeader } from '../segment/batch-format.js';
 import { shardlineErrorToStatus } from './grpc-status.js';
 import { JournalServerErrors } from './server-errors.js';
 import * as wire from './wire.js';
@@ -71,6 +72,11 @@ export class JournalGrpcService {
         return {};
       }),
       info: this.unary('Info', (request: wire.NameRequest) => wire.shardInfoToWire(this.journal.info(request.name))),
+      readBatches: this.unary('ReadBatches', async (request: wire.ReadBatchesRequest) =>
+        batchPageResponse(await this.journal.readBatches(request.shard, request.fromOffset, boundedBatchReadOptions(request)))),
+      // One journal node, no replication: everything acknowledged is readable, so the high
+      // watermark is the shard's visible end. Replication will answer the commit point here.
+      highWatermark: this.unary('HighWatermark', (request: wire.HighWatermarkRequest) => ({ highWatermark: this.journal.info(request.shard).nextOffset })),
     };
   }
 
@@ -143,12 +149,37 @@ export class JournalGrpcService {
   }
 }
 
+/** The caller's maxBytes for a batch read, capped like a record read's. */
+function boundedBatchReadOptions(request: { maxBytes?: number }): { maxBytes?: number } {
+  const { maxBytes } = boundedReadOptions({ ...(request.maxBytes === undefined ? {} : { maxBytes: request.maxBytes }) });
+  return maxBytes === undefined ? {} : { maxBytes };
+}
+
 /** The caller's maxBytes, capped at READ_PAGE_MAX_BYTES; invalid values pass through for the journal to refuse. */
 function boundedReadOptions(request: { maxRecords?: number; maxBytes?: number }): ReadOptions {
   const options = wire.readLimitsFromWire(request);
   const maxBytes = options.maxBytes ?? READ_PAGE_MAX_BYTES;
   if (Number.isSafeInteger(maxBytes) && maxBytes > READ_PAGE_MAX_BYTES) return { ...options, maxBytes: READ_PAGE_MAX_BYTES };
   return options;
+}
+
+/**
+ * The batches that fit READ_PAGE_MAX_BYTES, and at least the first one. The journal stops once
+ * maxBytes is spent but counts the batch that crosses it whole, so a page could otherwise reach
+ * the cap plus a 64 MiB batch, past GRPC_MESSAGE_MAX_BYTES; `next` follows the cut.
+ */
+function batchPageResponse(read: { batches: Buffer[]; next: number }): wire.ReadBatchesResponse {
+  const page: Buffer[] = [];
+  let bytes = 0;
+  for (const batch of read.batches) {
+    bytes += batch.length;
+    if (page.length > 0 && bytes > READ_PAGE_MAX_BYTES) {
+      const last = page[page.length - 1] as Buffer;
+      return { batches: page, next: lastOffsetOf(readBatchHeader(last, 0)) + 1 };
+    }
+    page.push(batch);
+  }
+  return { batches: page, next: read.next };
 }
 
 /** The records that fit READ_PAGE_MAX_BYTES of protobuf, and at least the first one. */

@@ -41,6 +41,8 @@ export interface JournalMethods {
   tail: MethodDefinition<wire.TailRequest, wire.RecordMessage>;
   truncateAfter: MethodDefinition<wire.TruncateAfterRequest, wire.Empty>;
   info: MethodDefinition<wire.NameRequest, wire.ShardInfoMessage>;
+  readBatches: MethodDefinition<wire.ReadBatchesRequest, wire.ReadBatchesResponse>;
+  highWatermark: MethodDefinition<wire.HighWatermarkRequest, wire.HighWatermarkResponse>;
 }
 
 let loaded: { service: ServiceDefinition; methods: JournalMethods } | null = null;
@@ -66,6 +68,8 @@ export function journalService(): { service: ServiceDefinition; methods: Journal
     tail: method('Tail'),
     truncateAfter: method('TruncateAfter'),
     info: method('Info'),
+    readBatches: method('ReadBatches'),
+    highWatermark: method('HighWatermark'),
   };
   loaded = { service, methods: methods as unknown as JournalMethods };
   return loaded;

@@ -98,6 +98,25 @@ export interface TruncateAfterRequest {
   offset: number;
 }
 
+export interface ReadBatchesRequest {
+  shard: string;
+  fromOffset: number;
+  maxBytes?: number;
+}
+
+export interface ReadBatchesResponse {
+  batches: Buffer[];
+  next: number;
+}
+
+export interface HighWatermarkRequest {
+  shard: string;
+}
+
+export interface HighWatermarkResponse {
+  highWatermark: number;
+}
+
 // ---- client side: journal types → messages ---------------------------------------------
 
 /** A number argument as it goes on the wire; a non-integer would be silently truncated there. */

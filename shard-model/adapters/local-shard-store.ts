@@ -1,6 +1,6 @@
 // The journal in this process, behind the ShardStore interface.
 import { Journal, type AppendOptions, type AppendResult, type JournalOptions, type JournalRecord, type ReadOptions, type RecordInput, type ShardConfig, type ShardInfo } from '../../journal/index.js';
-import type { ShardStore, TailOptions } from '../shard-store.js';
+import type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from '../shard-store.js';
 
 export class LocalShardStore implements ShardStore {
   private constructor(readonly journal: Journal) {}
@@ -32,6 +32,15 @@ export class LocalShardStore implements ShardStore {
 
   async read(name: string, fromOffset: number, options?: ReadOptions): Promise<JournalRecord[]> {
     return this.journal.read(name, fromOffset, options);
+  }
+
+  async readBatches(name: string, fromOffset: number, options?: BatchReadOptions): Promise<BatchRead> {
+    return this.journal.readBatches(name, fromOffset, options);
+  }
+
+  /** The shard's visible end: a single journal commits an append when it acknowledges it. */
+  async highWatermark(name: string): Promise<number> {
+    return this.journal.info(name).nextOffset;
   }
 
   async readByTime(name: string, timestamp: number, options?: ReadOptions): Promise<JournalRecord[]> {

@@ -1,16 +1,23 @@
 // Shards held in memory only: for tests and for brokers that need no durability. Same
 // validation, limits and error codes as the journal (it reuses the journal's checks).
+//
+// Each append is also kept as a real sealed batch (the journal's byte format, checksum
+// included), so readBatches hands out what a journal would and a follower or fetch path
+// decodes both the same way; the decoded records stay beside it for read().
 import {
   JournalErrors,
   checkEpochArgument,
   checkOffsetArgument,
   checkTimestampArgument,
+  encodeBatch,
   encodedRecordBytes,
   prepareRecords,
   readCost,
   resolveReadLimits,
   resolveShardConfig,
+  sealBatch,
   validateShardName,
+  type BatchRecordInput,
   type AppendOptions,
   type AppendResult,
   type JournalRecord,
@@ -19,14 +26,22 @@ import {
   type ShardConfig,
   type ShardInfo,
 } from '../../journal/index.js';
-import type { ShardStore, TailOptions } from '../shard-store.js';
+import type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from '../shard-store.js';
 
 const BATCH_OVERHEAD_BYTES = 56;
+
+interface MemoryBatch {
+  baseOffset: number;
+  lastOffset: number;
+  bytes: Buffer;
+}
 
 interface MemoryShard {
   name: string;
   config: ShardConfig;
   records: JournalRecord[];
+  /** The same records as sealed batches, in offset order. */
+  batches: MemoryBatch[];
   startOffset: number;
   nextOffset: number;
   epoch: number;
@@ -54,7 +69,7 @@ export class MemoryShardStore implements ShardStore {
     validateShardName(name);
     const resolved = resolveShardConfig({ ...this.options.shardDefaults, ...config });
     if (this.shards.has(name)) throw JournalErrors.shardExists.create({ shard: name }, name);
-    const shard: MemoryShard = { name, config: resolved, records: [], startOffset: 0, nextOffset: 0, epoch: 0, sizeBytes: 0, waiters: new Set(), deleted: false };
+    const shard: MemoryShard = { name, config: resolved, records: [], batches: [], startOffset: 0, nextOffset: 0, epoch: 0, sizeBytes: 0, waiters: new Set(), deleted: false };
     this.shards.set(name, shard);
     return this.describe(shard);
   }
@@ -92,6 +107,7 @@ export class MemoryShardStore implements ShardStore {
       });
       shard.sizeBytes += encodedRecordBytes(input);
     }
+    shard.batches.push(sealedBatch(inputs, baseOffset, epoch));
     shard.nextOffset = baseOffset + inputs.length;
     shard.epoch = epoch;
     for (const waiter of shard.waiters) waiter.resolve();
@@ -115,6 +131,44 @@ export class MemoryShardStore implements ShardStore {
       bytes -= readCost(record);
     }
     return out;
+  }
+
+  async readBatches(name: string, fromOffset: number, options: BatchReadOptions = {}): Promise<BatchRead> {
+    const shard = this.shard(name);
+    const { maxBytes } = resolveReadLimits({ maxBytes: options.maxBytes }, name);
+    checkOffsetArgument(fromOffset, 'fromOffset', name);
+    if (fromOffset < shard.startOffset || fromOffset > shard.nextOffset) {
+      throw JournalErrors.offsetOutOfRange.create({ shard: name, offset: fromOffset }, fromOffset, shard.startOffset, shard.nextOffset);
+    }
+    const batches: Buffer[] = [];
+    let next = shard.nextOffset;
+    let budget = maxBytes;
+    for (let i = this.batchIndexOf(shard, fromOffset); i < shard.batches.length && budget > 0; i += 1) {
+      const batch = shard.batches[i];
+      if (batch === undefined) break;
+      // A copy: a caller that writes into a returned buffer must not change the shard.
+      batches.push(Buffer.from(batch.bytes));
+      budget -= batch.bytes.length;
+      next = batch.lastOffset + 1;
+    }
+    return { batches, next };
+  }
+
+  /** A single node commits an append when it acknowledges it: everything appended is readable. */
+  async highWatermark(name: string): Promise<number> {
+    return this.shard(name).nextOffset;
+  }
+
+  /** Index of the first batch whose last offset is >= `offset`. */
+  private batchIndexOf(shard: MemoryShard, offset: number): number {
+    let low = 0;
+    let high = shard.batches.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((shard.batches[middle]?.lastOffset ?? Infinity) < offset) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   private indexOf(shard: MemoryShard, offset: number): number {
@@ -167,6 +221,16 @@ export class MemoryShardStore implements ShardStore {
       throw JournalErrors.offsetOutOfRange.create({ shard: name, offset }, offset, shard.startOffset - 1, shard.nextOffset - 1);
     }
     shard.records.length = this.indexOf(shard, offset + 1);
+    const holding = this.batchIndexOf(shard, offset);
+    shard.batches.length = holding + ((shard.batches[holding]?.baseOffset ?? Infinity) <= offset ? 1 : 0);
+    // The batch that straddles the cut is re-encoded with the records it keeps, as the
+    // journal's truncation does, so every stored batch still verifies and decodes.
+    const straddling = shard.batches[shard.batches.length - 1];
+    if (straddling !== undefined && straddling.lastOffset > offset) {
+      const kept = shard.records.slice(this.indexOf(shard, straddling.baseOffset));
+      const inputs = kept.map((record) => ({ offsetDelta: record.offset - straddling.baseOffset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers }));
+      shard.batches[shard.batches.length - 1] = sealedBatch(inputs, straddling.baseOffset, kept[0]?.epoch ?? 0);
+    }
     shard.nextOffset = offset + 1;
     shard.epoch = shard.records.reduce((highest, record) => Math.max(highest, record.epoch), 0);
   }
@@ -205,6 +269,13 @@ export class MemoryShardStore implements ShardStore {
   private assertOpen(): void {
     if (this.closed) throw JournalErrors.closed.create({}, 'memory shard store');
   }
+}
+
+function sealedBatch(inputs: readonly BatchRecordInput[], baseOffset: number, epoch: number): MemoryBatch {
+  const bytes = encodeBatch(inputs);
+  sealBatch(bytes, baseOffset, epoch);
+  const last = inputs[inputs.length - 1];
+  return { baseOffset, lastOffset: baseOffset + (last?.offsetDelta ?? 0), bytes };
 }
 
 function isAborted(signal: AbortSignal | undefined): boolean {

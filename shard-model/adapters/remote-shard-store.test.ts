@@ -158,6 +158,25 @@ describe('RemoteShardStore transport', () => {
     }
   });
 
+  it('cuts a batch page at the server\'s page bound and says where the next page starts', async () => {
+    const { store, stop } = await harness();
+    try {
+      const MiB = 1024 * 1024;
+      await store.create('big', { durability: 'none', maxRecordBytes: 8 * MiB, maxBatchBytes: 8 * MiB });
+      for (let i = 0; i < 3; i += 1) await store.append('big', [{ value: Buffer.alloc(7 * MiB, i) }]);
+      // The journal returns all three (its budget is spent only by the third); the server keeps
+      // 16 MiB of them, so the page stays under the gRPC message limit.
+      const page = await store.readBatches('big', 0, { maxBytes: 64 * MiB });
+      assert.equal(page.batches.length, 2);
+      assert.equal(page.next, 2);
+      const rest = await store.readBatches('big', page.next, { maxBytes: 64 * MiB });
+      assert.equal(rest.batches.length, 1);
+      assert.equal(rest.next, 3);
+    } finally {
+      await stop();
+    }
+  });
+
   it('fails fast with SL_REMOTE_UNAVAILABLE when nothing listens, and refuses bad addresses', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));

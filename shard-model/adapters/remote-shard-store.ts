@@ -30,7 +30,7 @@ import {
 } from '../../journal/index.js';
 import type { ShardlineError } from '../../base/index.js';
 import { ShardModelErrors } from '../errors.js';
-import type { ShardStore, TailOptions } from '../shard-store.js';
+import type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from '../shard-store.js';
 
 export interface RemoteShardStoreOptions {
   /** Deadline of each call except Tail, in ms; default 30 000 (an fsync-mode append under load can take seconds). */
@@ -119,6 +119,21 @@ export class RemoteShardStore implements ShardStore {
   async read(name: string, fromOffset: number, options?: ReadOptions): Promise<JournalRecord[]> {
     const request = { shard: checkName(name), fromOffset: wire.wireInteger('fromOffset', fromOffset, name), ...wire.readLimitsToWire(options, name) };
     return (await this.call('read', request, name)).records.map(wire.recordFromWire);
+  }
+
+  /** One page: the server also bounds it (16 MiB after the first batch), so `next` may fall short of maxBytes. */
+  async readBatches(name: string, fromOffset: number, options?: BatchReadOptions): Promise<BatchRead> {
+    const request = {
+      shard: checkName(name),
+      fromOffset: wire.wireInteger('fromOffset', fromOffset, name),
+      ...(options?.maxBytes === undefined ? {} : { maxBytes: wire.wireInteger('maxBytes', options.maxBytes, name) }),
+    };
+    const { batches, next } = await this.call('readBatches', request, name);
+    return { batches, next };
+  }
+
+  async highWatermark(name: string): Promise<number> {
+    return (await this.call('highWatermark', { shard: checkName(name) }, name)).highWatermark;
   }
 
   async readByTime(name: string, timestamp: number, options?: ReadOptions): Promise<JournalRecord[]> {

@@ -21,6 +21,7 @@ import { MESSAGE_RECORD_MAX_BYTES, type Message, type QoS } from './messages/mes
 import { SESSIONS_SHARD, SessionTable, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
 import { SendResult, type Delivery, type DeliverySink, type Session } from './sessions/session.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
+import { recordingLogger } from '../tests/support/recording-logger.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -751,11 +752,10 @@ describe('shards for large messages', () => {
 
     const old = new MemoryShardStore();
     await old.create('mqtt.0', { maxRecordBytes: 8 * 1024 * 1024 });
-    const lines: Array<{ level: number; msg: string; shards?: string[] }> = [];
-    const capture = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
-    const reopened = await Broker.open({ store: old, logger: capture, dataShards: 1, maxQueuedBytes: 1024 * 1024 });
-    const warning = lines.find((line) => line.msg.includes('record limit'));
-    assert.deepEqual(warning?.shards, ['mqtt.0'], `a warning naming the old shard; got ${JSON.stringify(lines)}`);
+    const capture = recordingLogger('warn');
+    const reopened = await Broker.open({ store: old, logger: capture.logger, dataShards: 1, maxQueuedBytes: 1024 * 1024 });
+    const warning = capture.lines().find((line) => line.msg?.includes('record limit'));
+    assert.deepEqual(warning?.shards, ['mqtt.0'], `a warning naming the old shard; got ${JSON.stringify(capture.lines())}`);
     await reopened.close();
   });
 });

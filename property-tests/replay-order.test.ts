@@ -17,9 +17,9 @@ import pino from 'pino';
 import { Broker, filterMatches, PublishOrderMerge, SendResult, type Delivery, type DeliverySink, type Message } from '../engine/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
+import { replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 interface Item {
   timestamp: number;

@@ -19,41 +19,15 @@ import { JournalErrors } from '../journal/index.js';
 import { Broker } from './broker.js';
 import { MESSAGE_RECORD_MAX_BYTES, type Message, type QoS } from './messages/message.js';
 import { SESSIONS_SHARD, SessionTable, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
-import { SendResult, type Delivery, type DeliverySink, type Session } from './sessions/session.js';
+import { SendResult, type Delivery, type Session } from './sessions/session.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
 import { recordingLogger } from '../tests/support/recording-logger.js';
+import { RecordingSink } from '../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
 
 
 /** The client end of one connection. */
-class RecordingSink implements DeliverySink {
-  readonly deliveries: Delivery[] = [];
-  readonly releases: number[] = [];
-  closedBy: string | undefined;
-  /** What send() answers (SentFull to play a backed-up transport). */
-  answer: SendResult = SendResult.Sent;
-
-  constructor(readonly receiveMaximum = 65_535) {}
-
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return this.answer;
-  }
-
-  sendRelease(packetId: number): void {
-    this.releases.push(packetId);
-  }
-
-  close(reason: 'session-taken-over' | 'server-shutting-down'): void {
-    this.closedBy = reason;
-  }
-
-  payloads(): string[] {
-    return this.deliveries.map((delivery) => delivery.message.payload.toString());
-  }
-}
-
 interface Setup {
   store: MemoryShardStore;
   clock: ManualClock;

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { fnv1a, fnv1aBytes } from './index.js';
-
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
+import { replay } from '../tests/support/fast-check.js';
 
 /** engine/broker.ts shardOf before base/ (with the modulo left to the caller). */
 function brokerShardHash(topic: string): number {

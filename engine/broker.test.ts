@@ -19,40 +19,15 @@ import { JournalErrors } from '../journal/index.js';
 import { Broker } from './broker.js';
 import { MESSAGE_RECORD_MAX_BYTES, type Message, type QoS } from './messages/message.js';
 import { SESSIONS_SHARD, SessionTable, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
-import { SendResult, type Delivery, type DeliverySink, type Session } from './sessions/session.js';
+import { SendResult, type Delivery, type Session } from './sessions/session.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
+import { recordingLogger } from '../tests/support/recording-logger.js';
+import { RecordingSink } from '../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
 
 
 /** The client end of one connection. */
-class RecordingSink implements DeliverySink {
-  readonly deliveries: Delivery[] = [];
-  readonly releases: number[] = [];
-  closedBy: string | undefined;
-  /** What send() answers (SentFull to play a backed-up transport). */
-  answer: SendResult = SendResult.Sent;
-
-  constructor(readonly receiveMaximum = 65_535) {}
-
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return this.answer;
-  }
-
-  sendRelease(packetId: number): void {
-    this.releases.push(packetId);
-  }
-
-  close(reason: 'session-taken-over' | 'server-shutting-down'): void {
-    this.closedBy = reason;
-  }
-
-  payloads(): string[] {
-    return this.deliveries.map((delivery) => delivery.message.payload.toString());
-  }
-}
-
 interface Setup {
   store: MemoryShardStore;
   clock: ManualClock;
@@ -751,11 +726,10 @@ describe('shards for large messages', () => {
 
     const old = new MemoryShardStore();
     await old.create('mqtt.0', { maxRecordBytes: 8 * 1024 * 1024 });
-    const lines: Array<{ level: number; msg: string; shards?: string[] }> = [];
-    const capture = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
-    const reopened = await Broker.open({ store: old, logger: capture, dataShards: 1, maxQueuedBytes: 1024 * 1024 });
-    const warning = lines.find((line) => line.msg.includes('record limit'));
-    assert.deepEqual(warning?.shards, ['mqtt.0'], `a warning naming the old shard; got ${JSON.stringify(lines)}`);
+    const capture = recordingLogger('warn');
+    const reopened = await Broker.open({ store: old, logger: capture.logger, dataShards: 1, maxQueuedBytes: 1024 * 1024 });
+    const warning = capture.lines().find((line) => line.msg?.includes('record limit'));
+    assert.deepEqual(warning?.shards, ['mqtt.0'], `a warning naming the old shard; got ${JSON.stringify(capture.lines())}`);
     await reopened.close();
   });
 });

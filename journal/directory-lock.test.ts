@@ -13,7 +13,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import pino from 'pino';
+import { recordingLogger } from '../tests/support/recording-logger.js';
 import { holderAlive, LOCK_FILE, parseLockRecord, parseProcStat, procProbe } from './directory-lock.js';
 import { Journal } from './journal.js';
 
@@ -48,13 +48,6 @@ async function startTimeOf(pid: number): Promise<string> {
 
 async function writeLock(directory: string, record: object): Promise<void> {
   await writeFile(join(directory, LOCK_FILE), JSON.stringify(record));
-}
-
-/** A logger whose lines the test reads. */
-function recordingLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { logger, lines };
 }
 
 describe('the lock rules', () => {
@@ -111,8 +104,8 @@ describe('the lock on real processes', () => {
       return true;
     });
     assert.ok(Date.now() - started >= 400, `gave up after ${Date.now() - started} ms, before the bound`);
-    const waits = lines.filter((line) => line.holderPid !== undefined);
-    assert.equal(waits.length, 1, JSON.stringify(lines));
+    const waits = lines().filter((line) => line.holderPid !== undefined);
+    assert.equal(waits.length, 1, JSON.stringify(lines()));
     assert.equal(waits[0]?.holderPid, child.pid);
     child.kill('SIGKILL');
   });
@@ -121,10 +114,10 @@ describe('the lock on real processes', () => {
     const directory = await journalDirectory();
     const child = await sleeper();
     await writeLock(directory, { pid: child.pid, startTime: await startTimeOf(child.pid), bootId: await procProbe.bootId() });
-    const { logger, lines } = recordingLogger();
+    const { logger, waitFor } = recordingLogger();
     const opening = Journal.open(directory, { retentionCheckMs: 0, lockWaitMs: 30_000, logger });
     // The barrier: the open is waiting (its log line), then the holder goes.
-    while (!lines.some((line) => line.holderPid === child.pid)) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor((line) => line.holderPid === child.pid);
     child.kill('SIGKILL');
     const journal = await opening;
     await journal.close();

@@ -20,9 +20,9 @@ import pino from 'pino';
 import { AclPolicy, Broker, filterCovers, filterMatches, type AclRule, type ClientIdentity, type Delivery, type DeliverySink, type Session, SendResult } from '../engine/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
+import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 const CLIENTS: ClientIdentity[] = [
   { clientId: 'c1', username: 'u1', remoteAddress: '10.0.0.1', protocol: 'mqtt' },
@@ -161,6 +161,6 @@ test('the broker delivers exactly the matching messages mayRead allows: live, re
       }
       await broker.close();
     }),
-    { numRuns: Number(process.env.FC_NUM_RUNS ?? 150), ...replay },
+    { numRuns: numRuns(150), ...replay },
   );
 });

@@ -25,10 +25,10 @@ import {
 } from '../journal/segment/batch-format.js';
 import { scanBatches } from '../journal/segment/log-scan.js';
 import { HARD_MAX_BATCH_BYTES } from '../journal/shard/shard-config.js';
+import { replay } from '../tests/support/fast-check.js';
 
 // Failures print the property's own assertion message, not only the counterexample.
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 const bytes = (maxLength: number) => fc.uint8Array({ maxLength }).map((array) => Buffer.from(array));
 const nullableBytes = (maxLength: number) => fc.option(bytes(maxLength), { nil: null, freq: 4 });

@@ -46,9 +46,9 @@ import {
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import type { ShardStore } from '../shard-model/index.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
+import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 const logger = pino({ level: 'silent' });
 const CURSOR_FLUSH_MS = 1000;
@@ -471,7 +471,7 @@ test('(a) the live session table and retained set equal their shards replayed; (
         await harness.checkReplay(step);
       });
     }),
-    { numRuns: Number(process.env.FC_NUM_RUNS ?? 200), ...replay },
+    { numRuns: numRuns(200), ...replay },
   );
 });
 
@@ -480,6 +480,6 @@ test('(c) the session table holds exactly the live durable sessions and their su
     fc.asyncProperty(fc.array(opArb(true), { maxLength: 40, size: 'max' }), async (ops) => {
       await runScript(ops, (harness, step) => harness.checkModel(step));
     }),
-    { numRuns: Number(process.env.FC_NUM_RUNS ?? 200), ...replay },
+    { numRuns: numRuns(200), ...replay },
   );
 });

@@ -15,8 +15,8 @@ import pino from 'pino';
 import { Broker, DelayedPublisher, recordToMessage } from '../engine/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { ManualClock } from '../tests/support/manual-clock.js';
+import { numRuns, replay } from '../tests/support/fast-check.js';
 
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 const logger = pino({ level: 'silent' });
 const MAX_DELAY_S = 20;
 
@@ -84,6 +84,6 @@ test('every accepted delayed message is published exactly once, never early, on 
       const expected = [...published].sort((a, b) => a.at - b.at || (accepted[a.index] as { due: number }).due - (accepted[b.index] as { due: number }).due || a.index - b.index);
       assert.deepEqual(published.map((entry) => entry.index), expected.map((entry) => entry.index), 'release order');
     }),
-    { numRuns: Number(process.env.FC_NUM_RUNS ?? 60), ...replay },
+    { numRuns: numRuns(60), ...replay },
   );
 });

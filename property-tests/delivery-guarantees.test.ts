@@ -35,9 +35,9 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { Broker, SendResult, SESSION_NEVER_EXPIRES, type Clock, type Delivery, type DeliverySink, type QoS, type Session } from '../engine/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 const logger = pino({ level: 'silent' });
 
@@ -498,6 +498,6 @@ test('per-publisher order, QoS 1 at least once, QoS 2 exactly once, nothing from
         await harness.close();
       }
     }),
-    { numRuns: Number(process.env.FC_NUM_RUNS ?? 500), ...replay },
+    { numRuns: numRuns(500), ...replay },
   );
 });

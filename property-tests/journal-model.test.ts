@@ -23,16 +23,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import pino from 'pino';
+import { recordingLogger, type LogLine } from '../tests/support/recording-logger.js';
 import { isShardlineError } from '../journal/errors.js';
 import { Journal, type JournalOptions } from '../journal/journal.js';
 import type { AppendResult, JournalRecord, RecordHeader, RecordInput } from '../journal/record.js';
 import { lastOffsetOf } from '../journal/segment/batch-format.js';
 import { scanBatches } from '../journal/segment/log-scan.js';
 import { HARD_MAX_BATCH_BYTES, type ShardConfig } from '../journal/shard/shard-config.js';
+import { replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 const SHARD = 'model';
 const KEYS = ['a', 'b', 'c', 'd', 'e'].map((key) => Buffer.from(key));
@@ -64,7 +64,7 @@ interface Real {
   journal: Journal;
   options: JournalOptions;
   /** Log lines at level error or above; any one fails the run. */
-  errors: string[];
+  errors: () => LogLine[];
 }
 
 interface RecordSpec {
@@ -158,7 +158,7 @@ async function verifyAll(m: Model, r: Real, what: string): Promise<void> {
 }
 
 function assertNoErrors(r: Real): void {
-  assert.deepEqual(r.errors, [], 'the journal logged errors');
+  assert.deepEqual(r.errors(), [], 'the journal logged errors');
 }
 
 function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
@@ -511,15 +511,15 @@ async function runModel(compacted: boolean, numRuns: number): Promise<void> {
     fc.asyncProperty(configArb(compacted), commandsArb(compacted), async (config, commands) => {
       const directory = await mkdtemp(join(tmpdir(), 'shardline-model-'));
       const model: Model = { compacted, config, records: [], nextOffset: 0, now: START_TIME };
-      const errors: string[] = [];
+      const log = recordingLogger('error');
       const options: JournalOptions = {
         clock: () => model.now,
         retentionCheckMs: 0,
-        logger: pino({ level: 'error' }, { write: (line: string) => void errors.push(line) }),
+        logger: log.logger,
       };
       let real: Real | undefined;
       try {
-        const opened: Real = { journal: await Journal.open(directory, options), options, errors };
+        const opened: Real = { journal: await Journal.open(directory, options), options, errors: log.lines };
         real = opened;
         await opened.journal.createShard(SHARD, config);
         await fc.asyncModelRun(() => ({ model, real: opened }), commands);

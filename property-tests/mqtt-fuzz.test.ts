@@ -21,13 +21,11 @@
 // A failure prints the seed and the shrunk input; FC_SEED (and FC_PATH) replay it, FC_NUM_RUNS
 // runs more inputs.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import fc from 'fast-check';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import pino from 'pino';
 import { Broker } from '../engine/index.js';
 import { Authenticator } from '../engine/security/authenticator.js';
 import { DenyList } from '../engine/security/deny-list.js';
@@ -38,10 +36,10 @@ import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLi
 import { reasonName } from '../protocols/mqtt/reason-codes.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
+import { recordingLogger } from '../tests/support/recording-logger.js';
+import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
-const numRuns = (fallback: number): number => Number(process.env.FC_NUM_RUNS ?? fallback);
 
 const MAX_PACKET = 4096;
 const LIMITS: MqttLimits = {
@@ -109,21 +107,12 @@ class FakeTransport implements Transport {
   resume(): void {}
 }
 
-const errorLines: string[] = [];
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown): void => {
   unhandled.push(reason);
 };
-const logger = pino(
-  { level: 'warn' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      const line = chunk.toString();
-      if ((JSON.parse(line) as { level: number }).level >= 50) errorLines.push(line);
-      done();
-    },
-  }),
-);
+const log = recordingLogger('warn');
+const logger = log.logger;
 const clock = new ManualClock();
 const limitLog = new LogLimiter(logger, clock);
 const registry: ConnectionRegistry = { connected: 0 };
@@ -317,16 +306,16 @@ test('MqttConnection: random and mutated packets: only coded answers, nothing th
   const property = fc.asyncProperty(streamInput, async (input) => {
     runs += 1;
     unhandled.length = 0;
-    errorLines.length = 0;
+    log.clear();
     await runStream(input, runs);
     assert.deepEqual(unhandled, [], 'no unhandled promise rejection');
-    assert.deepEqual(errorLines, [], 'nothing logged at error level');
+    assert.deepEqual(log.atLeast('error'), [], 'nothing logged at error level');
   });
   const total = numRuns(600);
   await fc.assert(property, { numRuns: Math.ceil(total / 2), ...replay });
   gc();
   const middle = process.memoryUsage().heapUsed;
-  await fc.assert(property, { numRuns: Math.ceil(total / 2), ...replay, ...(process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED) + 1 }) });
+  await fc.assert(property, { numRuns: Math.ceil(total / 2), ...replay, ...(replay.seed === undefined ? {} : { seed: replay.seed + 1 }) });
   gc();
   const end = process.memoryUsage().heapUsed;
   assert.equal(registry.connected, 0, 'every counted connection was uncounted');

@@ -14,12 +14,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
-import { Broker, filterMatches, PublishOrderMerge, SendResult, type Delivery, type DeliverySink, type Message } from '../engine/index.js';
+import { Broker, filterMatches, PublishOrderMerge, type Delivery, type Message } from '../engine/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
+import { replay } from '../tests/support/fast-check.js';
+import { RecordingSink } from '../tests/support/recording-sink.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 interface Item {
   timestamp: number;
@@ -64,17 +65,6 @@ test('(a) the merge gives every item once, keeps shard order, and sorts shards i
   );
 });
 
-class Sink implements DeliverySink {
-  readonly receiveMaximum = 65_535;
-  readonly deliveries: Delivery[] = [];
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return SendResult.Sent;
-  }
-  sendRelease(): void {}
-  close(): void {}
-}
-
 const TOPICS = ['a/x', 'a/y', 'b/x', 'b/y', 'a/z/1'];
 const FILTERS = ['a/x', 'a/+', '+/x', '#', 'a/#', 'b/y'];
 
@@ -99,7 +89,7 @@ test('(b) a replay delivers exactly the stored messages of its filter in [from, 
         }
         const from = T0 + fromAt;
         const to = from + length + 1;
-        const sink = new Sink();
+        const sink = new RecordingSink();
         const { session } = await broker.connect({ clientId: 'reader', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
         session.attach(sink);
         broker.startReplay(session, 'k', { filter, from, to }, { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 });

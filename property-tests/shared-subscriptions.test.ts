@@ -20,9 +20,9 @@ import pino from 'pino';
 import { Broker, SendResult, type Clock, type Delivery, type DeliverySink, type Session, type SubscriptionOptions } from '../engine/index.js';
 import { SHARED_STRATEGIES } from '../engine/shared/strategy.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 const logger = pino({ level: 'silent' });
 const FILTER = '$share/workers/jobs/+';
@@ -217,6 +217,6 @@ test('shared subscriptions, QoS 1: each message acknowledged by exactly one memb
         await run.broker.close();
       },
     ),
-    { numRuns: Number(process.env.FC_NUM_RUNS ?? 150), ...replay },
+    { numRuns: numRuns(150), ...replay },
   );
 });

@@ -15,9 +15,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { checkTopicFilter, checkTopicName, TopicTrie } from '../engine/index.js';
+import { replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 const NAME_LEVELS = ['', '$SYS', '$', 'a', 'b'];
 const FILTER_LEVELS = [...NAME_LEVELS, '+'];

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
+import { recordingLogger } from './support/recording-logger.js';
 import { Journal } from '../journal/journal.js';
 import type { JournalRecord } from '../journal/record.js';
 import { CRASH_SHARD, batchDigest, parseRecordValue, recordKey } from './fixtures/crash-appender.js';
@@ -118,9 +118,8 @@ async function readAll(journal: Journal): Promise<JournalRecord[]> {
 
 /** Opens the journal as recovery after the kill, checks everything, and closes it. */
 async function verify(directory: string, acks: Map<number, Ack>, round: number): Promise<{ nextOffset: number; tornTails: number }> {
-  const logs: string[] = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(line) });
-  const journal = await Journal.open(directory, { retentionCheckMs: 0, logger });
+  const log = recordingLogger('warn');
+  const journal = await Journal.open(directory, { retentionCheckMs: 0, logger: log.logger });
   try {
     const info = journal.info(CRASH_SHARD);
     assert.equal(info.startOffset, 0, `round ${round}: startOffset`);
@@ -143,7 +142,7 @@ async function verify(directory: string, acks: Map<number, Ack>, round: number):
       assert.ok(ack.last < info.nextOffset, `round ${round}: acknowledged offsets ${base}-${ack.last} (round ${ack.round}) are gone; nextOffset ${info.nextOffset}`);
       assert.equal(batchDigest(records.slice(base, ack.last + 1)), ack.digest, `round ${round}: acknowledged batch ${base}-${ack.last} (round ${ack.round}) differs`);
     }
-    const levels = logs.map((line) => (JSON.parse(line) as { level: number; msg: string }));
+    const levels = log.lines();
     assert.deepEqual(levels.filter((entry) => entry.level >= 50).map((entry) => entry.msg), [], `round ${round}: the journal logged errors`);
     return { nextOffset: info.nextOffset, tornTails: levels.filter((entry) => entry.msg === 'recovery cut a damaged tail').length };
   } finally {

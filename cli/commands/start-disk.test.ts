@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { Broker } from '../../engine/index.js';
 import { DEFAULT_SHARD_CONFIG, Journal } from '../../journal/index.js';
 import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { recordingLogger } from '../../tests/support/recording-logger.js';
 import { dataShardPolicy, DiskWatch } from './start-disk.js';
 
 const directories: string[] = [];
@@ -41,8 +41,7 @@ describe('the disk watch', () => {
     const directory = await mkdtemp(join(tmpdir(), 'shardline-disk-watch-'));
     directories.push(directory);
     const journal = await Journal.open(directory, { retentionCheckMs: 0 });
-    const lines: string[] = [];
-    const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _encoding, done) => { lines.push(chunk.toString()); done(); } }));
+    const { logger, messages } = recordingLogger('info');
     const broker = await Broker.open({ store: new MemoryShardStore(), logger: pino({ level: 'silent' }), dataShards: 1, maxQueuedBytes: 1024 * 1024 });
     // 100 % of the disk (capped at 1 PiB): always below. 0: off.
     const settings = { freeMinPercent: 100, freeMinBytes: 2 ** 50 };
@@ -53,7 +52,7 @@ describe('the disk watch', () => {
       assert.deepEqual(broker.writeGate.blocks.map((block) => block.reason), ['disk-low']);
       await assert.rejects(broker.publish({ topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, publisherId: 'p', timestamp: 1, properties: undefined }), (error: { code?: string }) => error.code === 'SL_BROKER_WRITES_BLOCKED');
       await watch.check();
-      assert.equal(lines.filter((line) => line.includes('disk space low')).length, 1, 'one warning per episode');
+      assert.equal(messages().filter((message) => message.includes('disk space low')).length, 1, 'one warning per episode');
       assert.ok((watch.status?.totalBytes ?? 0) > 0 && (watch.status?.freeBytes ?? 0) > 0);
       assert.equal(watch.status?.path, journal.directory);
 
@@ -61,7 +60,7 @@ describe('the disk watch', () => {
       await watch.check();
       assert.equal(broker.writeGate.open, true);
       assert.equal(watch.status?.low, false);
-      assert.equal(lines.filter((line) => line.includes('publishes are accepted again')).length, 1);
+      assert.equal(messages().filter((message) => message.includes('publishes are accepted again')).length, 1);
 
       // ENOSPC with the watermark off: blocked at once; the next check finds more than 1 MiB free.
       let blockedMeanwhile = false;

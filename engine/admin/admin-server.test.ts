@@ -13,40 +13,18 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
 import { Broker } from '../broker.js';
-import { SendResult, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type Session } from '../sessions/session.js';
+import type { Session } from '../sessions/session.js';
 import { AdminServer, createAdminApp, type AdminOptions } from './admin-server.js';
 import type { FastifyInstance } from 'fastify';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
 const TOKEN = 'test-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 const node = { id: 'node-1', roles: ['broker', 'journal'], version: '0.1.0', addresses: { mqtt: '127.0.0.1:1883' } };
 
-class RecordingSink implements DeliverySink {
-  readonly deliveries: Delivery[] = [];
-  closedBy: CloseReason | undefined;
-  readonly receiveMaximum = 65_535;
-
-  constructor(readonly info: ConnectionInfo) {}
-
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return SendResult.Sent;
-  }
-
-  sendRelease(): void {}
-
-  close(reason: CloseReason): void {
-    this.closedBy = reason;
-  }
-
-  describe(): ConnectionInfo {
-    return this.info;
-  }
-}
-
 async function connect(broker: Broker, clientId: string, expirySeconds = 0): Promise<{ session: Session; sink: RecordingSink }> {
-  const sink = new RecordingSink({ protocol: 'mqtt', protocolVersion: 5, remoteAddress: '127.0.0.1:50000', connectedAt: 1_700_000_000_000, keepAliveSeconds: 30 });
+  const sink = new RecordingSink({ info: { protocol: 'mqtt', protocolVersion: 5, remoteAddress: '127.0.0.1:50000', connectedAt: 1_700_000_000_000, keepAliveSeconds: 30 } });
   const { session } = await broker.connect({ clientId, cleanStart: true, expirySeconds, will: undefined, protocolVersion: 5, sink });
   session.attach(sink);
   return { session, sink };

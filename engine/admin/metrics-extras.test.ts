@@ -7,19 +7,10 @@ import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.
 import { ManualClock } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import { DelayedPublisher } from '../delayed/delayed-publisher.js';
-import { SendResult, type Delivery, type DeliverySink } from '../sessions/session.js';
 import { createMetrics } from './metrics.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
-
-class Sink implements DeliverySink {
-  readonly receiveMaximum = 65_535;
-  send(_delivery: Delivery): SendResult {
-    return SendResult.Sent;
-  }
-  sendRelease(): void {}
-  close(): void {}
-}
 
 function value(text: string, name: string): number | undefined {
   const line = text.split('\n').find((entry) => entry.startsWith(`${name}{`) || entry.startsWith(`${name} `));
@@ -32,7 +23,7 @@ test('shardline_mqtt_delayed_messages and shardline_bytes_out_total follow the b
   const broker = await Broker.open({ store, logger, dataShards: 1, maxQueuedBytes: 1 << 20, clock, cursorFlushMs: 1000 });
   broker.extras.delayed = await DelayedPublisher.open({ store, clock, logger, host: { publish: (message) => broker.publish(message), mayPublish: () => true }, maxDelaySeconds: 60, maxMessages: 10 });
   const metrics = createMetrics({ broker, store, node: 'n' });
-  const sink = new Sink();
+  const sink = new RecordingSink();
   const { session } = await broker.connect({ clientId: 'w', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
   session.attach(sink);
   await broker.subscribe(session, [{ filter: 'out', options: { qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);

@@ -14,21 +14,10 @@ import type { ShardStore } from '../../shard-model/index.js';
 import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { Message } from '../messages/message.js';
-import { SendResult, type Delivery, type DeliverySink } from '../sessions/session.js';
 import { createMetrics } from './metrics.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
-
-class RecordingSink implements DeliverySink {
-  readonly receiveMaximum = 65_535;
-  readonly deliveries: Delivery[] = [];
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return SendResult.Sent;
-  }
-  sendRelease(): void {}
-  close(): void {}
-}
 
 function message(topic: string, payload: string, retain = false): Message {
   return { topic, payload: Buffer.from(payload), qos: 0, retain, publisherId: 'pub', timestamp: 1_700_000_000_000, properties: undefined };

@@ -18,8 +18,8 @@ import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { Message } from '../messages/message.js';
 import { SESSIONS_SHARD, SessionTable } from '../sessions/session-events.js';
-import { SendResult, type Delivery, type DeliverySink } from '../sessions/session.js';
 import { ShardAppender } from '../shard-appender.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -34,17 +34,6 @@ class FlakyStore extends MemoryShardStore {
     }
     return super.append(name, records, options);
   }
-}
-
-class Sink implements DeliverySink {
-  readonly receiveMaximum = 65_535;
-  readonly deliveries: Delivery[] = [];
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return SendResult.Sent;
-  }
-  sendRelease(): void {}
-  close(): void {}
 }
 
 function message(topic: string, payload: string, retain = false): Message {
@@ -85,7 +74,7 @@ describe('a journal outage under the engine', () => {
 
   test('a disconnect and its cursors made during the outage are written, in order, once it ends', async () => {
     const { store, clock, broker } = await open();
-    const sink = new Sink();
+    const sink = new RecordingSink();
     const { session } = await broker.connect({ clientId: 'durable', cleanStart: true, expirySeconds: 3600, will: undefined, protocolVersion: 5, sink });
     session.attach(sink);
     store.down = true;
@@ -107,11 +96,11 @@ describe('a journal outage under the engine', () => {
 
   test('a will due during the outage is published when writes resume', async () => {
     const { store, clock, broker } = await open();
-    const watcherSink = new Sink();
+    const watcherSink = new RecordingSink();
     const watcher = await broker.connect({ clientId: 'watcher', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink: watcherSink });
     watcher.session.attach(watcherSink);
     await broker.subscribe(watcher.session, [{ filter: 'wills/#', options: { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
-    const sink = new Sink();
+    const sink = new RecordingSink();
     const will = { topic: 'wills/gone', payload: Buffer.from('bye'), qos: 1 as const, retain: false, delaySeconds: 0, properties: undefined };
     const { session } = await broker.connect({ clientId: 'mortal', cleanStart: true, expirySeconds: 0, will, protocolVersion: 5, sink });
     session.attach(sink);

@@ -15,23 +15,17 @@ import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.
 import { ManualClock } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { Message, QoS } from '../messages/message.js';
-import { SendResult, type Delivery, type DeliverySink } from '../sessions/session.js';
+import type { Delivery } from '../sessions/session.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 import { DELAYED_SHARD, DelayedPublisher } from './delayed-publisher.js';
 import { parseDelayedTopic } from './delayed-topic.js';
 import { DueQueue } from './due-queue.js';
 
 const logger = pino({ level: 'silent' });
 
-class Sink implements DeliverySink {
-  readonly receiveMaximum = 65_535;
-  readonly deliveries: Delivery[] = [];
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return SendResult.Sent;
-  }
-  sendRelease(): void {}
-  close(): void {}
-  payloads(): string[] {
+/** Deliveries as topic=payload, since these tests schedule onto several topics. */
+class Sink extends RecordingSink {
+  override payloads(): string[] {
     return this.deliveries.map((delivery) => `${delivery.message.topic}=${delivery.message.payload.toString()}`);
   }
 }

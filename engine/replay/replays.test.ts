@@ -21,25 +21,12 @@ import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { Message, QoS } from '../messages/message.js';
 import type { SubscriptionOptions } from '../sessions/session-events.js';
-import { SendResult, type Delivery, type DeliverySink, type Session } from '../sessions/session.js';
+import type { Delivery, Session } from '../sessions/session.js';
 import type { ReplayRequest } from './replay-request.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
 const T0 = 1_700_000_000_000;
-
-class RecordingSink implements DeliverySink {
-  readonly deliveries: Delivery[] = [];
-  constructor(readonly receiveMaximum = 65_535) {}
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return SendResult.Sent;
-  }
-  sendRelease(): void {}
-  close(): void {}
-  payloads(): string[] {
-    return this.deliveries.map((delivery) => delivery.message.payload.toString());
-  }
-}
 
 async function open(options: { dataShards?: number; maxQueuedBytes?: number; store?: ShardStore } = {}): Promise<{ broker: Broker; clock: ManualClock }> {
   const clock = new ManualClock();

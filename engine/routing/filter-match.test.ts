@@ -13,8 +13,7 @@ import fc from 'fast-check';
 import { filterMatches } from './filter-match.js';
 import { checkTopicFilter, checkTopicName } from './topic-name.js';
 import { TopicTrie } from './topic-trie.js';
-
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
+import { replay } from '../../tests/support/fast-check.js';
 
 describe('filterMatches', () => {
   test('the examples of MQTT 4.7.1.2 and 4.7.1.3', () => {

@@ -14,22 +14,11 @@ import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.
 import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { WillMessage } from '../sessions/session-events.js';
-import { SendResult, type Delivery, type DeliverySink } from '../sessions/session.js';
 import type { ClientIdentity } from './access.js';
 import { AclPolicy, parseAclRules } from './acl.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
-
-class Sink implements DeliverySink {
-  readonly received: Delivery[] = [];
-  receiveMaximum = 65_535;
-  send(delivery: Delivery): SendResult {
-    this.received.push(delivery);
-    return SendResult.Sent;
-  }
-  sendRelease(): void {}
-  close(): void {}
-}
 
 /** Only user "writer" may publish, and only below wills/ok/; everyone may read everything. */
 function policy(): AclPolicy {
@@ -52,8 +41,8 @@ async function open(store: MemoryShardStore, clock: ManualClock): Promise<Broker
   return Broker.open({ store, logger, dataShards: 1, maxQueuedBytes: 1 << 20, clock, cursorFlushMs: 1000, access: policy() });
 }
 
-async function watch(broker: Broker): Promise<Sink> {
-  const sink = new Sink();
+async function watch(broker: Broker): Promise<RecordingSink> {
+  const sink = new RecordingSink();
   const { session } = await broker.connect({ clientId: 'watcher', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink, identity: identity('watcher', undefined) });
   session.attach(sink);
   await broker.subscribe(session, [{ filter: 'wills/#', options: { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
@@ -70,14 +59,14 @@ test('a will is checked as its client\'s publish: refused ones are neither deliv
     ['w3', 'mallory', 'wills/ok/3'],
     ['w4', undefined, 'wills/ok/4'],
   ] as const) {
-    const sink = new Sink();
+    const sink = new RecordingSink();
     const { session } = await broker.connect({ clientId, cleanStart: true, expirySeconds: 0, will: will(topic), protocolVersion: 5, sink, identity: identity(clientId, username) });
     session.attach(sink);
     await broker.disconnect(session, sink, { publishWill: true });
   }
   await settle();
   assert.deepEqual(
-    watcher.received.map((delivery) => delivery.message.topic),
+    watcher.deliveries.map((delivery) => delivery.message.topic),
     ['wills/ok/1'],
   );
   assert.deepEqual(
@@ -94,7 +83,7 @@ test('a will published after a restart is checked as the client that set it (its
     ['d1', 'writer', 'wills/ok/after-restart'],
     ['d2', 'mallory', 'wills/ok/mallory'],
   ] as const) {
-    const sink = new Sink();
+    const sink = new RecordingSink();
     const { session } = await before.connect({ clientId, cleanStart: true, expirySeconds: 3600, will: will(topic, 5), protocolVersion: 5, sink, identity: identity(clientId, username) });
     session.attach(sink);
   }
@@ -104,7 +93,7 @@ test('a will published after a restart is checked as the client that set it (its
   await clock.advance(6000);
   await settle();
   assert.deepEqual(
-    watcher.received.map((delivery) => delivery.message.topic),
+    watcher.deliveries.map((delivery) => delivery.message.topic),
     ['wills/ok/after-restart'],
   );
 });
@@ -113,7 +102,7 @@ test('mayPublish / maySubscribe answer for connected clients, refuse unknown one
   const clock = new ManualClock();
   const acl = policy();
   const broker = await Broker.open({ store: new MemoryShardStore(), logger, dataShards: 1, maxQueuedBytes: 1 << 20, clock, access: acl });
-  const sink = new Sink();
+  const sink = new RecordingSink();
   const { session } = await broker.connect({ clientId: 'c', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink, identity: identity('c', 'writer') });
   session.attach(sink);
   assert.equal(broker.mayPublish('c', 'wills/ok/x'), true);

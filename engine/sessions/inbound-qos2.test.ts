@@ -19,23 +19,10 @@ import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { Message, QoS } from '../messages/message.js';
 import { SESSIONS_SHARD, SessionTable } from './session-events.js';
-import { SendResult, type Delivery, type DeliverySink, type Session } from './session.js';
+import type { Session } from './session.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
-
-class RecordingSink implements DeliverySink {
-  readonly deliveries: Delivery[] = [];
-  readonly receiveMaximum = 100;
-
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return SendResult.Sent;
-  }
-
-  sendRelease(): void {}
-
-  close(): void {}
-}
 
 /** Appends the test holds back: they never reach the store, as if the process died before. */
 type Hold = (shard: string, records: readonly RecordInput[]) => boolean;
@@ -71,7 +58,7 @@ async function openBroker(store: ShardStore, clock = new ManualClock()): Promise
 }
 
 async function connect(broker: Broker, clientId: string): Promise<{ session: Session; sink: RecordingSink; sessionPresent: boolean }> {
-  const sink = new RecordingSink();
+  const sink = new RecordingSink(100);
   const { session, sessionPresent } = await broker.connect({ clientId, cleanStart: false, expirySeconds: 300, will: undefined, protocolVersion: 5, sink });
   session.attach(sink);
   return { session, sink, sessionPresent };
@@ -197,7 +184,7 @@ describe('inbound QoS 2 across a crash', () => {
     const publisher = await connect(broker, 'pub');
     await broker.publishInboundQos2(publisher.session, 3, message('a', 1000));
     await broker.disconnect(publisher.session, publisher.sink, { publishWill: false, expirySeconds: 0 });
-    const sink = new RecordingSink();
+    const sink = new RecordingSink(100);
     const { session } = await broker.connect({ clientId: 'pub', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
     await broker.publishInboundQos2(session, 4, message('b', 1001));
     await settle();

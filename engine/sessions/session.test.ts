@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Message, QoS } from '../messages/message.js';
 import type { SubscriptionOptions } from './session-events.js';
-import { deliveryFor, SendResult, Session, type Delivery, type DeliverySink, type SessionHost } from './session.js';
+import { deliveryFor, SendResult, Session, type Delivery, type SessionHost } from './session.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -67,20 +68,9 @@ class FakeJournal {
   }
 }
 
-class Sink implements DeliverySink {
-  readonly sent: Delivery[] = [];
-  constructor(readonly receiveMaximum = 65_535) {}
-  send(delivery: Delivery): SendResult {
-    this.sent.push(delivery);
-    return SendResult.Sent;
-  }
-  sendRelease(): void {}
-  close(): void {}
-}
-
 const everything: SubscriptionOptions = { qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 };
 
-function online(journal: FakeJournal, startOffsets: Array<number | undefined> = [], sentBelow: number[] = [], sink = new Sink()): { session: Session; sink: Sink } {
+function online(journal: FakeJournal, startOffsets: Array<number | undefined> = [], sentBelow: number[] = [], sink = new RecordingSink()): { session: Session; sink: RecordingSink } {
   const session = new Session('c', journal.host, startOffsets, sentBelow);
   session.setSubscription('#', everything);
   session.claim(sink);
@@ -107,7 +97,7 @@ describe('Session.cursors()', () => {
     journal.dispatch(session, 0, 'x', 2);
     journal.dispatch(session, 1, 'x', 1);
     assert.deepEqual(session.cursors().acked, [first, 0]);
-    const [, one, two, other] = sink.sent as [Delivery, Delivery, Delivery, Delivery];
+    const [, one, two, other] = sink.deliveries as [Delivery, Delivery, Delivery, Delivery];
     assert.ok(session.received(two.packetId));
     assert.ok(session.acknowledge(two.packetId));
     assert.deepEqual(session.cursors().acked, [first, 0], 'acknowledging a later offset does not move past an earlier one');
@@ -120,21 +110,21 @@ describe('Session.cursors()', () => {
 
   test('queued deliveries behind the receive maximum hold the cursor too', () => {
     const journal = new FakeJournal(1);
-    const { session, sink } = online(journal, [], [], new Sink(1));
+    const { session, sink } = online(journal, [], [], new RecordingSink(1));
     for (let i = 0; i < 4; i += 1) journal.dispatch(session, 0, 'x', 1);
-    assert.equal(sink.sent.length, 1);
+    assert.equal(sink.deliveries.length, 1);
     assert.equal(session.queuedCount, 3);
-    assert.ok(session.acknowledge((sink.sent[0] as Delivery).packetId));
+    assert.ok(session.acknowledge((sink.deliveries[0] as Delivery).packetId));
     assert.deepEqual(session.cursors().acked, [1]);
   });
 
   test('retained deliveries are not tied to a shard position and never hold the cursor', () => {
     const journal = new FakeJournal(1);
-    const { session, sink } = online(journal, [], [], new Sink(1));
+    const { session, sink } = online(journal, [], [], new RecordingSink(1));
     journal.dispatch(undefined, 0, 'x', 1);
     journal.dispatch(undefined, 0, 'x', 1);
     session.offerRetained({ packetId: 0, message: (journal.shards[0]?.[0] as { message: Message }).message, qos: 1, retain: true, dup: false, subscriptionIds: undefined, shard: 0, offset: 0, released: false });
-    assert.equal(sink.sent[0]?.shard, -1);
+    assert.equal(sink.deliveries[0]?.shard, -1);
     assert.deepEqual(session.cursors().acked, [2]);
   });
 
@@ -147,20 +137,20 @@ describe('Session.cursors()', () => {
     session.setSubscription('x', everything);
     for (const qos of [1, 1, 0, 1] as const) journal.dispatch(session, 0, 'x', qos);
     assert.deepEqual(session.cursors().acked, [0, 0], 'offline: where it will resume');
-    const sink = new Sink();
+    const sink = new RecordingSink();
     session.claim(sink);
     session.attach(sink);
     await settle();
     assert.deepEqual(
-      sink.sent.map((delivery) => delivery.offset),
+      sink.deliveries.map((delivery) => delivery.offset),
       [1, 2, 4],
       'read back from offset 0; the QoS 0 message at 3 is not kept for an offline session',
     );
     assert.deepEqual(session.cursors().acked, [1, 0]);
-    for (const delivery of sink.sent) session.acknowledge(delivery.packetId);
+    for (const delivery of sink.deliveries) session.acknowledge(delivery.packetId);
     assert.deepEqual(session.cursors().acked, [5, 0]);
     journal.dispatch(session, 0, 'x', 1);
-    assert.equal(sink.sent.length, 4, 'caught up: live again');
+    assert.equal(sink.deliveries.length, 4, 'caught up: live again');
     assert.deepEqual(session.cursors().acked, [5, 0]);
   });
 
@@ -170,12 +160,12 @@ describe('Session.cursors()', () => {
     const session = new Session('c', journal.host, [0]);
     session.setSubscription('#', everything, true);
     journal.unreadable.add('secret');
-    const sink = new Sink();
+    const sink = new RecordingSink();
     session.claim(sink);
     session.attach(sink);
     await settle();
-    assert.deepEqual(sink.sent.map((delivery) => delivery.message.topic), ['open', 'open']);
-    for (const delivery of sink.sent) session.acknowledge(delivery.packetId);
+    assert.deepEqual(sink.deliveries.map((delivery) => delivery.message.topic), ['open', 'open']);
+    for (const delivery of sink.deliveries) session.acknowledge(delivery.packetId);
     assert.deepEqual(session.cursors().acked, [3]);
   });
 
@@ -184,23 +174,23 @@ describe('Session.cursors()', () => {
     const { session, sink } = online(journal);
     journal.dispatch(session, 0, 'alice/pin', 1);
     journal.dispatch(session, 0, 'open', 1);
-    assert.equal(sink.sent.length, 2);
+    assert.equal(sink.deliveries.length, 2);
     session.detach();
     journal.unreadable.add('alice/pin');
-    const next = new Sink();
+    const next = new RecordingSink();
     session.claim(next);
     session.attach(next);
-    assert.deepEqual(next.sent.map((delivery) => [delivery.message.topic, delivery.dup]), [['open', true]]);
+    assert.deepEqual(next.deliveries.map((delivery) => [delivery.message.topic, delivery.dup]), [['open', true]]);
     assert.equal(session.inflightCount, 1);
-    for (const delivery of next.sent) session.acknowledge(delivery.packetId);
+    for (const delivery of next.deliveries) session.acknowledge(delivery.packetId);
     assert.deepEqual(session.cursors().acked, [2]);
   });
 
   test('detaching does not move the cursor: in-flight and queued deliveries are delivered again later', () => {
     const journal = new FakeJournal(1);
-    const { session, sink } = online(journal, [], [], new Sink(1));
+    const { session, sink } = online(journal, [], [], new RecordingSink(1));
     for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
-    assert.ok(session.acknowledge((sink.sent[0] as Delivery).packetId));
+    assert.ok(session.acknowledge((sink.deliveries[0] as Delivery).packetId));
     const before = session.cursors().acked;
     assert.deepEqual(before, [1]);
     session.detach();
@@ -216,12 +206,12 @@ describe('Session.cursors()', () => {
     const session = new Session('c', journal.host, [0], [3]);
     session.setSubscription('x', everything);
     for (let i = 0; i < 4; i += 1) journal.dispatch(session, 0, 'x', 1);
-    const sink = new Sink();
+    const sink = new RecordingSink();
     session.claim(sink);
     session.attach(sink);
     await settle();
     assert.deepEqual(
-      sink.sent.map((delivery) => [delivery.offset, delivery.dup]),
+      sink.deliveries.map((delivery) => [delivery.offset, delivery.dup]),
       [
         [1, true],
         [2, true],
@@ -236,7 +226,7 @@ describe('Session.cursors()', () => {
 
 describe('deliveries a connection cannot take (over its Maximum Packet Size)', () => {
   /** Skips (too large) the payloads given, sends the rest. */
-  class SmallSink extends Sink {
+  class SmallSink extends RecordingSink {
     constructor(
       readonly tooLarge: Set<string>,
       receiveMaximum: number,
@@ -253,11 +243,11 @@ describe('deliveries a connection cannot take (over its Maximum Packet Size)', (
     const journal = new FakeJournal(1);
     const { session, sink } = online(journal, [], [], new SmallSink(new Set(['0:1']), 1));
     for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
-    assert.deepEqual(sink.sent.map((delivery) => delivery.offset), [0]);
-    assert.ok(session.acknowledge((sink.sent[0] as Delivery).packetId));
-    assert.deepEqual(sink.sent.map((delivery) => delivery.offset), [0, 2]);
+    assert.deepEqual(sink.deliveries.map((delivery) => delivery.offset), [0]);
+    assert.ok(session.acknowledge((sink.deliveries[0] as Delivery).packetId));
+    assert.deepEqual(sink.deliveries.map((delivery) => delivery.offset), [0, 2]);
     assert.deepEqual(journal.dropped, ['too-large']);
-    assert.ok(session.acknowledge((sink.sent[1] as Delivery).packetId));
+    assert.ok(session.acknowledge((sink.deliveries[1] as Delivery).packetId));
     assert.deepEqual(session.cursors().acked, [3]);
   });
 
@@ -265,7 +255,7 @@ describe('deliveries a connection cannot take (over its Maximum Packet Size)', (
     const journal = new FakeJournal(1);
     const { session, sink } = online(journal);
     journal.dispatch(session, 0, 'x', 1);
-    assert.equal(sink.sent.length, 1);
+    assert.equal(sink.deliveries.length, 1);
     session.detach();
     const small = new SmallSink(new Set(['0:0']), 1);
     session.claim(small);
@@ -273,8 +263,8 @@ describe('deliveries a connection cannot take (over its Maximum Packet Size)', (
     assert.equal(session.inflightCount, 0, 'the resend that could not go out is not in flight');
     assert.deepEqual(journal.dropped, ['too-large']);
     journal.dispatch(session, 0, 'x', 1);
-    assert.deepEqual(small.sent.map((delivery) => delivery.offset), [1]);
-    assert.ok(session.acknowledge((small.sent[0] as Delivery).packetId));
+    assert.deepEqual(small.deliveries.map((delivery) => delivery.offset), [1]);
+    assert.ok(session.acknowledge((small.deliveries[0] as Delivery).packetId));
     assert.deepEqual(session.cursors().acked, [2]);
   });
 });

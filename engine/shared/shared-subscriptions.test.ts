@@ -17,28 +17,12 @@ import { seededRandom } from '../../tests/support/seeded-random.js';
 import { Broker } from '../broker.js';
 import type { Message, QoS } from '../messages/message.js';
 import type { SubscriptionOptions } from '../sessions/session-events.js';
-import { SendResult, type Delivery, type DeliverySink, type Session } from '../sessions/session.js';
+import { SendResult, type Delivery, type Session } from '../sessions/session.js';
 import { SHARED_SHARD } from './shared-subscriptions.js';
 import type { SharedStrategy } from './strategy.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 const logger = pino({ level: 'silent' });
-
-class RecordingSink implements DeliverySink {
-  readonly deliveries: Delivery[] = [];
-  readonly releases: number[] = [];
-  constructor(readonly receiveMaximum = 65_535) {}
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push({ ...delivery });
-    return SendResult.Sent;
-  }
-  sendRelease(packetId: number): void {
-    this.releases.push(packetId);
-  }
-  close(): void {}
-  payloads(): string[] {
-    return this.deliveries.map((delivery) => delivery.message.payload.toString());
-  }
-}
 
 interface Client {
   id: string;
@@ -56,7 +40,7 @@ async function open(options: { strategy?: SharedStrategy; store?: MemoryShardSto
 }
 
 async function connect(broker: Broker, id: string, options: { expirySeconds?: number; cleanStart?: boolean; receiveMaximum?: number } = {}): Promise<Client> {
-  const sink = new RecordingSink(options.receiveMaximum);
+  const sink = new RecordingSink({ receiveMaximum: options.receiveMaximum, copy: true });
   const { session } = await broker.connect({ clientId: id, cleanStart: options.cleanStart ?? true, expirySeconds: options.expirySeconds ?? 0, will: undefined, protocolVersion: 5, sink });
   session.attach(sink);
   return { id, session, sink, acked: 0 };

@@ -9,20 +9,12 @@ import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.
 import { ManualClock } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import { allowEverything, type ClientIdentity } from '../security/access.js';
-import { SendResult, type Delivery, type DeliverySink } from '../sessions/session.js';
+import { RecordingSink } from '../../tests/support/recording-sink.js';
 import { SysPublisher, sysNodeLevel } from './sys-publisher.js';
 
 const logger = pino({ level: 'silent' });
 
-class Sink implements DeliverySink {
-  readonly receiveMaximum = 65_535;
-  readonly deliveries: Delivery[] = [];
-  send(delivery: Delivery): SendResult {
-    this.deliveries.push(delivery);
-    return SendResult.Sent;
-  }
-  sendRelease(): void {}
-  close(): void {}
+class Sink extends RecordingSink {
   values(): Map<string, string> {
     return new Map(this.deliveries.map((delivery) => [delivery.message.topic, delivery.message.payload.toString()]));
   }

@@ -13,9 +13,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { checkLinearizability, type KvOperation } from './linearizability.js';
+import { replay } from '../../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
 
 const read = (client: string, key: string, output: string | null, invokedAt: number, completedAt: number): KvOperation => ({ client, op: 'read', input: { key }, output, invokedAt, completedAt });
 const write = (client: string, key: string, value: string, invokedAt: number, completedAt: number): KvOperation => ({ client, op: 'write', input: { key, value }, invokedAt, completedAt });

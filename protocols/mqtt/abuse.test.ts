@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { Writable } from 'node:stream';
 import { ManualClock } from '../../tests/support/manual-clock.js';
+import { recordingLogger } from '../../tests/support/recording-logger.js';
 import { AbuseControl, addressOf, ClientGuard, ConnectGate, LogLimiter, NO_ABUSE_LIMITS, subscriptionQuota, TokenBucket, type AbuseLimits } from './abuse.js';
 
 function limits(overrides: Partial<AbuseLimits>): AbuseLimits {
@@ -166,30 +166,20 @@ describe('subscriptionQuota', () => {
 
 describe('LogLimiter', () => {
   it('logs at most perWindow lines per kind per window, then one line with the suppressed count', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = pino(
-      { level: 'warn' },
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-          done();
-        },
-      }),
-    );
+    const { logger, lines } = recordingLogger('warn');
     const clock = new ManualClock();
     const limiter = new LogLimiter(logger, clock, 3, 1_000);
     for (let i = 0; i < 50; i += 1) limiter.warn('flood', { i }, 'hit');
     limiter.warn('other', {}, 'hit');
     await clock.advance(1_000);
     limiter.warn('flood', { i: 50 }, 'hit');
-    await new Promise((resolve) => setImmediate(resolve));
-    const flood = lines.filter((line) => line.limit === 'flood');
+    const flood = lines().filter((line) => line.limit === 'flood');
     assert.deepEqual(
       flood.map((line) => line.suppressed ?? line.i),
       [0, 1, 2, 47, 50],
       'three lines, the count of the 47 suppressed, then a new window',
     );
-    assert.equal(lines.filter((line) => line.limit === 'other').length, 1, 'kinds are limited separately');
+    assert.equal(lines().filter((line) => line.limit === 'other').length, 1, 'kinds are limited separately');
   });
 });
 

@@ -12,8 +12,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
 import { PacketFramer, type FrameResult } from './framing.js';
-
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
+import { replay } from '../../tests/support/fast-check.js';
 
 const MAX = 1024 * 1024;
 

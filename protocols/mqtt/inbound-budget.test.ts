@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { InboundBudget, type InboundReservation } from './inbound-budget.js';
-
-const replay = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH };
+import { replay } from '../../tests/support/fast-check.js';
 
 describe('InboundBudget', () => {
   it('grants at once while it fits, then queues; a release grants the waiting in order', () => {

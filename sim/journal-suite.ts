@@ -310,17 +310,18 @@ class JournalRun {
     const offset = info.startOffset - 1 + this.random.int(info.nextOffset - info.startOffset + 1);
     // Until it completes, what lies above the cut may or may not be there after a power cut.
     for (const [at, entry] of shard.acked) if (at > offset) entry.optional = true;
-    if (await this.settle(`truncateAfter ${shard.name} ${offset}`, this.journal.truncateAfter(shard.name, offset))) {
-      if (shard.compacted) {
-        // Compaction treats every record as final: a value it dropped because a later record of
-        // the key superseded it does not come back when truncation removes that later record
-        // (the journal-format contract; replication will compact only below its commit point).
-        const cutKeys = [...shard.acked].filter(([at]) => at > offset).map(([, entry]) => entry.attempt.records[entry.index]?.key ?? null);
-        for (const [at, entry] of shard.acked) {
-          const key = entry.attempt.records[entry.index]?.key ?? null;
-          if (at <= offset && key !== null && cutKeys.some((cut) => cut !== null && cut.equals(key))) entry.optional = true;
-        }
+    if (shard.compacted) {
+      // Compaction treats every record as final: a value it dropped because a later record of
+      // the key superseded it does not come back when truncation removes that later record
+      // (the journal-format contract; replication will compact only below its commit point).
+      // Also when the truncation fails: it may have taken effect on disk before failing.
+      const cutKeys = [...shard.acked].filter(([at]) => at > offset).map(([, entry]) => entry.attempt.records[entry.index]?.key ?? null);
+      for (const [at, entry] of shard.acked) {
+        const key = entry.attempt.records[entry.index]?.key ?? null;
+        if (at <= offset && key !== null && cutKeys.some((cut) => cut !== null && cut.equals(key))) entry.optional = true;
       }
+    }
+    if (await this.settle(`truncateAfter ${shard.name} ${offset}`, this.journal.truncateAfter(shard.name, offset))) {
       for (const at of [...shard.acked.keys()]) if (at > offset) shard.acked.delete(at);
     }
   }

@@ -7,6 +7,7 @@
 // The first start after the fill finds no snapshot (as after a crash before any was written);
 // each later one follows a clean shutdown of the one before. Both are reported apart.
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +34,12 @@ export interface RestartFill {
 export interface RestartRun {
   /** Spawn until CONNACK, ms. */
   serveMs: number;
+  /**
+   * CPU time (user + system) the node process used until it served, ms, from /proc (undefined
+   * where there is none). Steadier than serveMs on a shared machine, where other work stretches
+   * the wall time.
+   */
+  cpuMs: number | undefined;
   /** What the node said it rebuilt (its "broker state rebuilt" log line). */
   rebuilt: { sessions?: number; retained?: number; sessionRecords?: number; retainedRecords?: number };
 }
@@ -46,7 +53,7 @@ export async function fillDataDir(directory: string, fill: RestartFill, progress
     // The system shards with the settings the node gives them, made by the components themselves.
     const broker = await Broker.open({ store, logger, dataShards: fill.dataShards, maxQueuedBytes: 1024 * 1024 });
     await broker.close();
-    (await AclStore.open(store, logger)).close();
+    await (await AclStore.open(store, logger)).close();
     const now = Date.now();
     // A day of expiry: none ends while the benchmark runs. Each has one subscription and cursors
     // on every data shard, what a durable session that connected once and read a little holds.
@@ -169,9 +176,23 @@ export async function timeOneStart(directory: string): Promise<RestartRun> {
     throw error;
   }
   const serveMs = performance.now() - started;
+  const cpuMs = child.pid === undefined ? undefined : await processCpuMs(child.pid);
   child.kill('SIGTERM');
   await exited;
-  return { serveMs, rebuilt: { sessions: rebuilt.sessions, retained: rebuilt.retained, sessionRecords: rebuilt.sessionRecords, retainedRecords: rebuilt.retainedRecords } };
+  return { serveMs, cpuMs, rebuilt: { sessions: rebuilt.sessions, retained: rebuilt.retained, sessionRecords: rebuilt.sessionRecords, retainedRecords: rebuilt.retainedRecords } };
+}
+
+/** User + system CPU time of a process so far, ms (Linux /proc; undefined elsewhere). */
+async function processCpuMs(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, so cut at the last ')'): utime is
+    // the 14th field of the line, stime the 15th, in clock ticks (100 per second on Linux).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 export function median(values: readonly number[]): number {

@@ -1407,6 +1407,8 @@ export class Broker {
     await delayedClosed;
     await this.flushCursors();
     await this.#shared.close();
+    // Into the table too, like every `$sessions` write: the snapshot taken below is the table.
+    for (const record of writes) this.#table.apply(record);
     if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
     await this.#sessionWrites.drained();
     // Everything is written: last snapshots, so the next start reads little of either shard.

@@ -14,7 +14,7 @@ import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
 import { Projection, type ProjectionCodec, type ProjectionOptions } from './projection.js';
 import { decodeRecordList, encodeRecordList } from './record-list.js';
-import { SNAPSHOT_CHUNK_BYTES, SNAPSHOTS_SHARD } from './snapshot-store.js';
+import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_DATA_SHARD, SNAPSHOTS_SHARD } from './snapshot-store.js';
 
 const logger = pino({ level: 'silent' });
 const SHARD = 'things';
@@ -58,10 +58,10 @@ async function fullReplay(store: MemoryShardStore): Promise<Things> {
   return projection.state;
 }
 
-async function snapshotRecords(store: MemoryShardStore): Promise<JournalRecord[]> {
+async function snapshotRecords(store: MemoryShardStore, shard = SNAPSHOTS_SHARD): Promise<JournalRecord[]> {
   const all: JournalRecord[] = [];
   for (;;) {
-    const records = await store.read(SNAPSHOTS_SHARD, all.length, { maxRecords: 100_000, maxBytes: 64 * 1024 * 1024 });
+    const records = await store.read(shard, all.length, { maxRecords: 100_000, maxBytes: 64 * 1024 * 1024 });
     if (records.length === 0) return all;
     all.push(...records);
   }
@@ -103,28 +103,43 @@ test('a snapshot of another encoding version is ignored: replay from 0', async (
   assert.deepEqual([...other.state], [['a', '1']]);
 });
 
-test('a corrupt newest snapshot falls back to the one before; a torn write (chunks, no manifest) is ignored', async () => {
+test('a corrupt newest snapshot falls back to the one before; a torn write (chunks, no manifest) is ignored, then removed', async () => {
   const store = await storeWith([put('a', '1')]);
   await (await Projection.open(options(store))).close();
   await store.append(SHARD, [put('b', '2')]);
   await (await Projection.open(options(store))).close();
   const manifests = await snapshotManifests(store);
   assert.equal(manifests.filter((manifest) => manifest.live).length, 2);
-  // Damage the newest: its chunk 0 gets other bytes of the same length (the latest record of
-  // a key wins), as a bit flipped on the way would.
-  const newest = (manifests.at(-1) as { key: string }).key.slice(2).split('\u0000')[1] as string;
-  const chunkKey = `c:${SHARD}\u0000${newest}\u00000`;
-  const chunk = (await snapshotRecords(store)).find((record) => record.key?.toString() === chunkKey)?.value as Buffer;
-  const damaged = Buffer.from(chunk);
-  damaged[2] = (damaged[2] as number) ^ 0x01;
-  await store.append(SNAPSHOTS_SHARD, [{ key: Buffer.from(chunkKey), value: damaged }]);
-  // And a write cut short: chunks of a snapshot whose manifest never came.
-  await store.append(SNAPSHOTS_SHARD, [{ key: Buffer.from(`c:${SHARD}\u0000feedfeedfeedfeed\u00000`), value: Buffer.from('[["z","z"]]') }]);
+  // The newest manifest written again with a checksum its bytes do not have (the latest record
+  // of a key wins), as if its chunks had been damaged.
+  const newestKey = (manifests.at(-1) as { key: string }).key;
+  const newest = (await snapshotRecords(store)).filter((record) => record.key?.toString() === newestKey).at(-1)?.value as Buffer;
+  await store.append(SNAPSHOTS_SHARD, [{ key: Buffer.from(newestKey), value: Buffer.from(JSON.stringify({ ...JSON.parse(newest.toString()), sha256: '0'.repeat(64) })) }]);
+  // And a write cut short: its marker and a chunk, no manifest.
+  await store.append(SNAPSHOTS_SHARD, [{ key: Buffer.from(`w:${SHARD}\u0000feedfeedfeedfeed`), value: Buffer.from('{"chunks":1}') }]);
+  await store.append(SNAPSHOT_DATA_SHARD, [{ key: Buffer.from(`c:${SHARD}\u0000feedfeedfeedfeed\u00000`), value: Buffer.from('[["z","z"]]') }]);
   await store.append(SHARD, [put('c', '3')]);
   const reopened = await Projection.open(options(store));
   assert.equal(reopened.opening.snapshotOffset, 1, 'the older snapshot');
   assert.match(reopened.opening.skipped.join(), /SHA-256/);
   assert.deepEqual([...reopened.state], [...(await fullReplay(store))]);
+  await reopened.close();
+  const torn = (await snapshotRecords(store, SNAPSHOT_DATA_SHARD)).filter((record) => record.key?.toString().includes('feedfeedfeedfeed'));
+  assert.deepEqual(
+    torn.map((record) => record.value === null),
+    [false, true],
+    'the next write removes the chunks of the one cut short',
+  );
+});
+
+test('a snapshot whose chunks are gone (the data shard cut back) is passed over', async () => {
+  const store = await storeWith([put('a', '1')]);
+  await (await Projection.open(options(store))).close();
+  await store.truncateAfter(SNAPSHOT_DATA_SHARD, -1);
+  const reopened = await Projection.open(options(store));
+  assert.equal(reopened.opening.snapshotOffset, undefined);
+  assert.match(reopened.opening.skipped.join(), /chunk 0/);
+  assert.deepEqual([...reopened.state], [['a', '1']]);
 });
 
 test('a snapshot the codec cannot decode, or outside the shard, is passed over', async () => {
@@ -223,7 +238,7 @@ test('a big state is chunked; only the two newest snapshots stay live', async ()
     'the oldest retired',
   );
   const chunks = new Map<string, boolean>();
-  for (const record of await snapshotRecords(store)) {
+  for (const record of await snapshotRecords(store, SNAPSHOT_DATA_SHARD)) {
     const key = record.key?.toString() ?? '';
     if (key.startsWith('c:')) chunks.set(key, record.value !== null);
   }

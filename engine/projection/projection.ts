@@ -1,6 +1,7 @@
 // Projection<T>: the state a shard's records fold into, rebuilt at start from the newest usable
 // snapshot plus the records after it, kept up to date, and snapshotted now and then so the next
-// start reads little of the shard. Snapshots live in `$snapshots` (snapshot-store.ts).
+// start reads little of the shard. Snapshots live in `$snapshots` and `$snapshots.data`
+// (snapshot-store.ts).
 //
 // Invariant: `state` is the fold of every record of the shard below `offset` (from offset 0, or
 // from a snapshot that was such a fold), applied in offset order. A snapshot is written only
@@ -28,7 +29,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../base/index.js';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
-import { ensureSnapshotsShard, SnapshotStore } from './snapshot-store.js';
+import { ensureSnapshotShards, SnapshotStore } from './snapshot-store.js';
 
 /** Records per read while replaying. */
 const REPLAY_MAX_RECORDS = 10_000;
@@ -109,16 +110,16 @@ export class Projection<T> {
   static async open<T>(options: ProjectionOptions<T>): Promise<Projection<T>> {
     const { store, shard, codec, logger } = options;
     const name = options.name ?? shard;
-    await ensureSnapshotsShard(store);
+    await ensureSnapshotShards(store);
     const snapshots = new SnapshotStore(store, name);
     const info = await store.info(shard);
-    const scan = await snapshots.scan();
-    const skipped = scan.broken.map(({ id, reason }) => `snapshot ${id}: ${reason}`);
+    const skipped: string[] = [];
     let state: T | undefined;
     let offset = info.startOffset;
     let snapshotOffset: number | undefined;
     let snapshotBytes = 0;
-    for (const { manifest, state: bytes } of scan.intact) {
+    // Newest first; an older one is read only when every newer one proved unusable.
+    for (const manifest of await snapshots.manifests()) {
       const why =
         manifest.shard !== shard
           ? `it is of shard ${manifest.shard}`
@@ -129,6 +130,11 @@ export class Projection<T> {
               : undefined;
       if (why !== undefined) {
         skipped.push(`snapshot ${manifest.id}: ${why}`);
+        continue;
+      }
+      const bytes = await snapshots.load(manifest);
+      if (typeof bytes === 'string') {
+        skipped.push(`snapshot ${manifest.id}: ${bytes}`);
         continue;
       }
       try {

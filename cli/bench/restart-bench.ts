@@ -27,6 +27,12 @@ export interface RestartFill {
   sessions: number;
   retained: number;
   aclRules: number;
+  /**
+   * Times every session's cursors are written again and every retained topic is published
+   * again after the first records: the history a running node leaves in the shards before
+   * compaction reclaims it (superseded records a replay from offset 0 reads all the same).
+   */
+  updates: number;
   /** Data shards of the node (fixed at the first start). */
   dataShards: number;
 }
@@ -73,12 +79,14 @@ export async function fillDataDir(directory: string, fill: RestartFill, progress
       store,
       RETAINED_SHARD,
       fill.retained,
-      (i) => {
-        const message: Message = { topic: `bench/retained/${i}`, payload: Buffer.from(`retained message ${i} `.padEnd(64, '.')), qos: 1, retain: true, publisherId: 'bench', timestamp: now, properties: undefined };
-        return [messageToRecord(message)];
-      },
+      (i) => [messageToRecord(retainedMessage(i, now))],
       progress,
     );
+    for (let round = 1; round <= fill.updates; round += 1) {
+      const moved = { acked: cursors.acked.map(() => round), sent: cursors.sent.map(() => round) };
+      await appendAll(store, SESSIONS_SHARD, fill.sessions, (i) => [cursorRecord(`bench-${i}`, moved)], progress);
+      await appendAll(store, RETAINED_SHARD, fill.retained, (i) => [messageToRecord(retainedMessage(i, now + round))], progress);
+    }
     await appendAll(
       store,
       ACL_SHARD,
@@ -89,6 +97,10 @@ export async function fillDataDir(directory: string, fill: RestartFill, progress
   } finally {
     await journal.close();
   }
+}
+
+function retainedMessage(i: number, timestamp: number): Message {
+  return { topic: `bench/retained/${i}`, payload: Buffer.from(`retained message ${i} `.padEnd(64, '.')), qos: 1, retain: true, publisherId: 'bench', timestamp, properties: undefined };
 }
 
 async function appendAll(store: LocalShardStore, shard: string, count: number, records: (i: number) => RecordInput[], progress: (records: number) => void): Promise<void> {

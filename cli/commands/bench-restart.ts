@@ -32,6 +32,9 @@ Flags:
   --sessions N       durable sessions (default ${DEFAULT_SESSIONS})
   --retained N       retained messages (default ${DEFAULT_RETAINED})
   --acl-rules N      run-time ACL rules in $acl (default ${DEFAULT_ACL_RULES})
+  --updates N        times each session's cursors are written again and each retained topic
+                     published again after the first records, as a running node leaves them
+                     before compaction (default 0: no superseded records)
   --data-shards N    data shards of the node (default ${DEFAULT_DATA_SHARDS})
   --runs N           starts after the first (default ${DEFAULT_RUNS}, at most ${MAX_RUNS})
   --data-dir DIR     where the scratch data directory goes: a fresh sub-directory of DIR,
@@ -68,7 +71,7 @@ function cpu(run: RestartRun): string {
 function formatReport(report: RestartReport): string {
   const { fill } = report;
   const lines = [
-    `bench restart: ${fill.sessions} durable sessions, ${fill.retained} retained messages, ${fill.aclRules} ACL rules, ${fill.dataShards} data shards (node ${report.node}, ${report.cpus} CPUs)`,
+    `bench restart: ${fill.sessions} durable sessions, ${fill.retained} retained messages, ${fill.aclRules} ACL rules, ${fill.updates} updates each, ${fill.dataShards} data shards (node ${report.node}, ${report.cpus} CPUs)`,
     `fill: ${report.fillSeconds.toFixed(1)} s`,
     `first start (journal only):        ${report.first.serveMs.toFixed(0)} ms${cpu(report.first)}   rebuilt ${JSON.stringify(report.first.rebuilt)}`,
   ];
@@ -82,6 +85,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
     sessions: boundedInteger(values, 'sessions', DEFAULT_SESSIONS, 0, MAX_COUNT),
     retained: boundedInteger(values, 'retained', DEFAULT_RETAINED, 0, MAX_COUNT),
     aclRules: boundedInteger(values, 'acl-rules', DEFAULT_ACL_RULES, 0, MAX_COUNT),
+    updates: boundedInteger(values, 'updates', 0, 0, 100),
     dataShards: boundedInteger(values, 'data-shards', DEFAULT_DATA_SHARDS, 1, 1024),
   };
   const runs = boundedInteger(values, 'runs', DEFAULT_RUNS, 0, MAX_RUNS);
@@ -91,7 +95,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
   const startedAt = new Date();
   try {
     const fillStarted = performance.now();
-    const filling = createProgress('fill', fill.sessions * 3 + fill.retained + fill.aclRules, 'records');
+    const filling = createProgress('fill', fill.sessions * (3 + fill.updates) + fill.retained * (1 + fill.updates) + fill.aclRules, 'records');
     let filled = 0;
     await fillDataDir(directory, fill, (records) => {
       filled += records;
@@ -135,6 +139,7 @@ export const benchRestartCommand: Command = {
     sessions: { type: 'string' },
     retained: { type: 'string' },
     'acl-rules': { type: 'string' },
+    updates: { type: 'string' },
     'data-shards': { type: 'string' },
     runs: { type: 'string' },
     'data-dir': { type: 'string' },

@@ -622,7 +622,17 @@ export class Shard {
     try {
       await this.load(false);
     } catch (error) {
-      for (const segment of this.segments) await segment.close();
+      // A sync that failed during the reload (the active segment's, at the end of load) doomed
+      // that file's unsynced pages, and a later sync will report success without saving them:
+      // the old segment of the same file must be cut back to its last good sync before the
+      // next attempt adopts what only the page cache holds.
+      for (const segment of this.segments) {
+        if (segment.syncFailed) {
+          const known = old.find((candidate) => candidate.baseOffset === segment.baseOffset);
+          if (known !== undefined) known.syncFailed = true;
+        }
+        await segment.close();
+      }
       this.segments = old;
       throw error;
     }
@@ -660,12 +670,14 @@ export class Shard {
     // Files of a segment the shard never listed (a roll whose directory sync failed and whose
     // clean-up failed too) would be adopted by the reload that follows, past the cut.
     await this.removeSegmentFilesAfter(this.active.baseOffset);
+    // Always, and before the segment that stays is cut: a power cut must not bring deleted
+    // later segments back behind a shortened one (a hole in the offsets), and a failed roll may
+    // have left a create or a delete in the directory unsynced.
+    await syncDirectory(this.fs, this.directory);
     const active = this.active;
     const bytes = active.syncFailed ? Math.min(target.activeBytes, active.syncedBytes) : target.activeBytes;
     // Always: a failed writev may have left bytes past the size the segment knows.
     await active.rollBackTo(bytes);
-    // Always: a failed roll may have left a create or a delete in the directory unsynced.
-    await syncDirectory(this.fs, this.directory);
     this.nextOffset = Math.max(active.nextOffset, active.baseOffset);
     this.visibleNextOffset = Math.min(this.visibleNextOffset, this.nextOffset);
     this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));

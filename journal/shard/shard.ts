@@ -31,6 +31,7 @@ import { Mutex } from './mutex.js';
 import { segmentsToDelete } from './retention.js';
 import { HARD_MAX_BATCH_BYTES, resolveShardConfig, type ShardConfig } from './shard-config.js';
 import { compactSegment } from './compaction.js';
+import { TRUNCATION_INTENT_SUFFIX, clearTruncationIntent, recordTruncationIntent, redoTruncationIntent } from './truncation-intent.js';
 import { prepareRecords } from './record-validation.js';
 import { checkEpochArgument, checkOffsetArgument, checkTimestampArgument, readCost, resolveReadLimits, type ReadOptions } from './read-limits.js';
 
@@ -162,7 +163,6 @@ export class Shard {
    * old ones for good, and anything decided from what reads see (a tail cut) would mix the two.
    * Written and synced again before the shard is reopened.
    */
-  private unsettledOverwrite: { segment: Segment; position: number; bytes: Buffer } | null = null;
   private closed = false;
   private unsyncedWrites = false;
   private intervalTimer: NodeJS.Timeout | null = null;
@@ -289,6 +289,10 @@ export class Shard {
     for (const entry of entries) {
       // Leftovers of a compaction that did not finish: the original segment is still intact.
       if (removeLeftovers && entry.endsWith('.compacting')) await this.fs.unlink(join(this.directory, entry));
+      if (entry.endsWith(TRUNCATION_INTENT_SUFFIX)) {
+        const outcome = await redoTruncationIntent(this.fs, this.directory, entry, HARD_MAX_BATCH_BYTES);
+        this.context.logger.warn({ shard: this.name, intent: entry, outcome }, 'finished a truncation that a crash or a failure interrupted');
+      }
       const base = parseSegmentFileName(entry);
       if (base !== null) bases.push(base);
     }
@@ -591,11 +595,6 @@ export class Shard {
     const failure = this.failure;
     if (failure === null) return;
     try {
-      const overwrite = this.unsettledOverwrite;
-      if (overwrite !== null) {
-        await overwrite.segment.overwriteAt(overwrite.position, overwrite.bytes);
-        this.unsettledOverwrite = null;
-      }
       if (this.cutBackTo !== null) await this.cutBack(this.cutBackTo);
       else if (this.active.syncFailed) await this.cutBack(this.writeState());
       this.cutBackTo = null;
@@ -1113,17 +1112,18 @@ export class Shard {
       kept = encodeBatch(records.map((record) => ({ offsetDelta: record.offset - header.baseOffset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers })));
       sealBatch(kept, header.baseOffset, header.leaderEpoch);
     }
-    // The shortened batch goes over the old one first (it is shorter) and is synced; only then
-    // is the file cut. A crash in between leaves a valid log whose tail recovery cuts.
-    if (kept !== null) {
-      try {
-        await segment.overwriteAt(found.position, kept);
-      } catch (error) {
-        this.unsettledOverwrite = { segment, position: found.position, bytes: kept };
-        throw error;
-      }
+    if (kept === null) {
+      await segment.truncateTo(found.position);
+    } else {
+      // The shortened batch goes over the old one, which an interrupted write would leave
+      // half old, half new: so it is recorded durably beside the segment first, and every
+      // open redoes it until it is cleared (truncation-intent.ts).
+      const intent = { position: found.position, batch: kept };
+      await recordTruncationIntent(this.fs, this.directory, segment.baseOffset, intent);
+      await segment.overwriteAt(intent.position, intent.batch);
+      await segment.truncateTo(intent.position + intent.batch.length);
+      await clearTruncationIntent(this.fs, this.directory, segment.baseOffset);
     }
-    await segment.truncateTo(found.position + (kept?.length ?? 0));
     segment.makeVisible();
   }
 

@@ -31,7 +31,7 @@ import { Mutex } from './mutex.js';
 import { segmentsToDelete } from './retention.js';
 import { HARD_MAX_BATCH_BYTES, resolveShardConfig, type ShardConfig } from './shard-config.js';
 import { compactSegment } from './compaction.js';
-import { TRUNCATION_INTENT_SUFFIX, clearTruncationIntent, recordTruncationIntent, redoTruncationIntent } from './truncation-intent.js';
+import { TRUNCATION_INTENT_DRAFT_SUFFIX, TRUNCATION_INTENT_SUFFIX, clearTruncationIntent, recordTruncationIntent, redoTruncationIntent } from './truncation-intent.js';
 import { prepareRecords } from './record-validation.js';
 import { checkEpochArgument, checkOffsetArgument, checkTimestampArgument, readCost, resolveReadLimits, type ReadOptions } from './read-limits.js';
 
@@ -289,12 +289,16 @@ export class Shard {
     for (const entry of entries) {
       // Leftovers of a compaction that did not finish: the original segment is still intact.
       if (removeLeftovers && entry.endsWith('.compacting')) await this.fs.unlink(join(this.directory, entry));
-      if (entry.endsWith(TRUNCATION_INTENT_SUFFIX)) {
-        const outcome = await redoTruncationIntent(this.fs, this.directory, entry, HARD_MAX_BATCH_BYTES);
-        this.context.logger.warn({ shard: this.name, intent: entry, outcome }, 'finished a truncation that a crash or a failure interrupted');
-      }
+      // A sidecar still being written when the process stopped (never redone: it had not been
+      // renamed into place, so the log was never touched for it).
+      if (entry.endsWith(TRUNCATION_INTENT_DRAFT_SUFFIX)) await this.fs.unlink(join(this.directory, entry));
       const base = parseSegmentFileName(entry);
       if (base !== null) bases.push(base);
+    }
+    for (const entry of entries) {
+      if (!entry.endsWith(TRUNCATION_INTENT_SUFFIX)) continue;
+      const outcome = await redoTruncationIntent(this.fs, this.directory, entry, HARD_MAX_BATCH_BYTES);
+      this.context.logger.warn({ shard: this.name, intent: entry, outcome }, 'finished a truncation that a crash or a failure interrupted');
     }
     bases.sort((a, b) => a - b);
     if (bases.length === 0) {

@@ -6,6 +6,12 @@
 // and the cut follow, then the sidecar is deleted and its deletion synced. Opening the shard
 // redoes a sidecar it finds (the same write and cut again are harmless), or deletes it when it
 // is torn, which means the in-place write had not started.
+//
+// The log is touched only once the sidecar is durable, and "durable" must be earned by a sync
+// that succeeded on pages written for it: after a failed fsync a later one reports success
+// without saving the doomed pages. So the sidecar is always written whole under a temporary
+// name, fsynced and renamed into place (and the directory synced), also when a redo finds one
+// whose sync may have failed: the rename keeps either the old or the new copy, never neither.
 import { join } from 'node:path';
 import { ioError } from '../errors.js';
 import type { JournalFileSystem } from '../file-system.js';
@@ -13,6 +19,8 @@ import { checkBatch } from '../segment/batch-format.js';
 import { segmentFileStem, syncDirectory, writeDurably } from '../segment/segment.js';
 
 export const TRUNCATION_INTENT_SUFFIX = '.truncating';
+/** A sidecar being written: never redone, deleted on open. */
+export const TRUNCATION_INTENT_DRAFT_SUFFIX = '.truncating.new';
 
 const INTENT_MAGIC = 0x52544c53; // "SLTR"
 const INTENT_HEADER_BYTES = 12;
@@ -46,7 +54,17 @@ export function decodeTruncationIntent(bytes: Buffer, maxBatchBytes: number): Tr
 
 /** Makes the intent durable (file and name) before the log is touched. */
 export async function recordTruncationIntent(fs: JournalFileSystem, directory: string, baseOffset: number, intent: TruncationIntent): Promise<void> {
-  await writeDurably(fs, truncationIntentPath(directory, baseOffset), encodeTruncationIntent(intent));
+  await writeIntent(fs, directory, truncationIntentPath(directory, baseOffset), intent);
+}
+
+async function writeIntent(fs: JournalFileSystem, directory: string, path: string, intent: TruncationIntent): Promise<void> {
+  const draft = `${path.slice(0, -TRUNCATION_INTENT_SUFFIX.length)}${TRUNCATION_INTENT_DRAFT_SUFFIX}`;
+  await writeDurably(fs, draft, encodeTruncationIntent(intent));
+  try {
+    await fs.rename(draft, path);
+  } catch (error) {
+    throw ioError('rename', draft, error);
+  }
   await syncDirectory(fs, directory);
 }
 
@@ -78,6 +96,8 @@ export async function redoTruncationIntent(fs: JournalFileSystem, directory: str
   const intent = decodeTruncationIntent(bytes, maxBatchBytes);
   let outcome: 'redone' | 'torn' | 'moot' = intent === null ? 'torn' : 'moot';
   if (intent !== null) {
+    // Written again before the log is touched: this sidecar's own sync may have failed.
+    await writeIntent(fs, directory, path, intent);
     const log = await fs.open(logPath, 'r+').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return null;
       throw ioError('open segment', logPath, error);

@@ -285,6 +285,11 @@ export class SimulatedDisk {
     this.rules.push({ ...rule, times: rule.times ?? 1 });
   }
 
+  /** Drops every injected fault rule not yet used up (a test's faults end where it says). */
+  clearFaults(): void {
+    this.rules.length = 0;
+  }
+
   setRandomFaults(options: RandomFaults | null): void {
     this.randomFaults = options === null ? null : { ...options, codes: [...options.codes] };
   }

@@ -235,6 +235,19 @@ export class PlacementReplica {
     this.raft.step(message);
   }
 
+  /**
+   * The transport finished (or failed) sending a snapshot to `to`; required after every 'snap'
+   * message, which pauses that follower until then (see RawNode.reportSnapshot).
+   */
+  reportSnapshot(to: number, failed: boolean): void {
+    this.raft.reportSnapshot(to, failed);
+  }
+
+  /** The transport could not reach `to`. */
+  reportUnreachable(to: number): void {
+    this.raft.reportUnreachable(to);
+  }
+
   /** Starts an election now (tests and operators; elections otherwise start on ticks). */
   campaign(): void {
     this.raft.campaign();

@@ -44,6 +44,7 @@ function voter(id: number, ids: number[], options: { snapshotEntries?: number; w
     snapshotKeepEntries: 2,
     watchHistoryChanges: options.watchHistoryChanges ?? 100,
     leaseCheckTicks: 5,
+    maxPendingRequests: 4,
   });
   const v = { replica, raft, applied, answers: [] };
   // The voter set lives in the log: the core knows its peers only once the bootstrap entries
@@ -132,6 +133,17 @@ describe('PlacementReplica', () => {
     const results = [first, retry].map((id) => answerOf(v, id)!.outcome);
     assert.deepEqual(results[1], { ...results[0], index: (results[0] as { index: number }).index + 1 });
     assert.equal(v.replica.currentState.revision, 1);
+  });
+
+  it('past maxPendingRequests a new request is dropped at once, and taken again once answers drain', () => {
+    const v = single();
+    const ids = Array.from({ length: 5 }, (_, i) => v.replica.propose({ type: 'set-setting', clientId: 'c', sequence: i + 1, key: 'k', value: i }));
+    assert.equal(v.replica.takeAnswers().find((a) => a.id === ids[4])?.outcome.status, 'dropped');
+    cycle(v);
+    assert.deepEqual(ids.slice(0, 4).map((id) => answerOf(v, id)?.outcome.status), ['applied', 'applied', 'applied', 'applied']);
+    const again = v.replica.propose({ type: 'set-setting', clientId: 'c', sequence: 5, key: 'k', value: 4 });
+    cycle(v);
+    assert.equal(answerOf(v, again)?.outcome.status, 'applied');
   });
 
   it('a follower refuses with not-leader and names the leader it knows', () => {

@@ -91,6 +91,11 @@ export interface PlacementReplicaOptions {
   readonly watchHistoryChanges: number;
   /** Ticks between the leader's looks for expired leases. */
   readonly leaseCheckTicks: number;
+  /**
+   * Proposals and reads waiting for an answer at once; past it a new one is answered dropped
+   * at once (retry later), so a flood of clients cannot grow the replica's memory without end.
+   */
+  readonly maxPendingRequests: number;
   /** Deliberate bugs for the simulator's self-tests only; never set elsewhere. */
   readonly unsafe?: ReplicaUnsafeSwitches;
 }
@@ -98,6 +103,8 @@ export interface PlacementReplicaOptions {
 export interface ReplicaUnsafeSwitches {
   /** Answer a proposal as soon as the leader appends it, with the result it would have now. */
   readonly answerBeforeCommit?: boolean;
+  /** Run the leader duties on every replica (a follower's proposals go to the leader through the core). */
+  readonly dutiesOnFollowers?: boolean;
 }
 
 /** One Ready for the wrapper: persist `logUpdate`, then send `messages`, then apply(this). */
@@ -228,7 +235,7 @@ export class PlacementReplica {
     this.ticksSinceLeaseCheck++;
     if (this.ticksSinceLeaseCheck < this.options.leaseCheckTicks) return;
     this.ticksSinceLeaseCheck = 0;
-    if (this.raft.status().role === 'leader') this.proposeExpiries();
+    if (this.raft.status().role === 'leader' || this.options.unsafe?.dutiesOnFollowers === true) this.proposeExpiries();
   }
 
   step(message: Message): void {
@@ -255,14 +262,14 @@ export class PlacementReplica {
 
   propose(command: ProposedCommand): number {
     const id = this.nextRequestId++;
-    const outcome = this.proposeEntry(id, command, null);
+    const outcome = this.busy() ?? this.proposeEntry(id, command, null);
     if (outcome !== null) this.answers.push({ kind: 'proposal', id, outcome });
     return id;
   }
 
   read(): number {
     const id = this.nextRequestId++;
-    const refusal = this.refuseUnlessLeader();
+    const refusal = this.refuseUnlessLeader() ?? this.busy();
     if (refusal !== null) {
       this.answers.push({ kind: 'read', id, outcome: refusal });
       return id;
@@ -343,6 +350,12 @@ export class PlacementReplica {
 
   // ---- internals ----
 
+  private busy(): { status: 'dropped'; reason: string } | null {
+    const waiting = this.pending.size + this.unconfirmedReads.size + this.confirmedReads.length;
+    if (waiting < this.options.maxPendingRequests) return null;
+    return { status: 'dropped', reason: `${waiting} requests are waiting, limit ${this.options.maxPendingRequests} (maxPendingRequests)` };
+  }
+
   private refuseUnlessLeader(): { status: 'not-leader'; leader: number | null } | null {
     const s = this.raft.status();
     if (s.role === 'leader') return null;
@@ -351,7 +364,8 @@ export class PlacementReplica {
 
   /** Proposes one command; returns its answer when it has one at once, else null. */
   private proposeEntry(id: number, command: ProposedCommand, duty: string | null): ProposalOutcome | null {
-    const refusal = this.refuseUnlessLeader();
+    const forwardDuty = duty !== null && this.options.unsafe?.dutiesOnFollowers === true;
+    const refusal = forwardDuty ? null : this.refuseUnlessLeader();
     if (refusal !== null) return refusal;
     const stamped = (STAMPED_TYPES.has(command.type) ? { ...command, at: this.options.clock() } : command) as PlacementCommand;
     let data: Uint8Array;

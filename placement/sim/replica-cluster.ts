@@ -25,8 +25,8 @@
 // (epochs as compare-and-set registers, settings as registers) are linearizable; and a write
 // is acknowledged within LIVENESS_BOUND_TICKS of the heal.
 import { bootstrapEntries, bootstrapHardState, type Entry, type Message, type Snapshot } from '../raft/index.js';
-import { snapshot as snapshotState, type CommandResult, type PlacementState } from '../metadata/index.js';
-import { PlacementReplica, type ProposedCommand, type ReplicaAnswer, type ReplicaReady } from '../replica/index.js';
+import { expiredNodes, snapshot as snapshotState, type CommandResult, type PlacementState } from '../metadata/index.js';
+import { DUTY_CLIENT_PREFIX, PlacementReplica, type ProposedCommand, type ReplicaAnswer, type ReplicaReady } from '../replica/index.js';
 import { AppliedDisk } from './applied-disk.js';
 import { checkLinearizability, describeOperation, type KvOperation } from './linearizability.js';
 import { SimulatedNetwork, formatNetworkEvent, type NetworkEvent, type Partition } from './network.js';
@@ -38,7 +38,7 @@ import { ElectionSafety, LeaderCompleteness, LogMatching, StateMachineSafety, ty
 import { TraceRing } from './trace.js';
 
 /** Deliberately broken replicas, for the self-tests: each must be caught within a few seeds. */
-export const REPLICA_BROKEN_VARIANTS = ['answer-before-commit', 'apply-before-persist'] as const;
+export const REPLICA_BROKEN_VARIANTS = ['answer-before-commit', 'apply-before-persist', 'duties-on-followers'] as const;
 export type ReplicaBrokenVariant = (typeof REPLICA_BROKEN_VARIANTS)[number];
 
 export interface ReplicaRunOptions {
@@ -66,6 +66,8 @@ const TRACE_EVENTS = 400;
 const FIRST_CLIENT_ID = 101;
 const LAZY_SYNC_TICKS = 20;
 const LEASE_CHECK_TICKS = 5;
+/** At the end, a lease that ran out this long ago (a few lease checks and a commit) must be gone. */
+const LEASE_DUTY_MARGIN_MS = 4 * LEASE_CHECK_TICKS * TICK_MS;
 const STABLE_NODES = ['j1', 'j2', 'j3'];
 /** Never lapses within a run: shard replicas and leaders are chosen among these. */
 const STABLE_LEASE_MS = 1_000_000_000;
@@ -176,7 +178,7 @@ export class ReplicaClusterSimulation {
   private readonly acknowledged: { key: string; result: CommandResult }[] = [];
   private readonly pendingSnapshotReports: { from: number; to: number; failed: boolean; incarnation: number }[] = [];
   private readonly lazySync: boolean;
-  private readonly answerBeforeCommit: boolean;
+  private readonly variant: ReplicaBrokenVariant | undefined;
   private readonly config: { voters: number; preVote: boolean; checkQuorum: boolean; maxSizePerMsg: number; crashInReady: number; membership: boolean; snapshotEntries: number; watchHistoryChanges: number; appliedFlush: number };
   private readonly checkers = {
     election: new ElectionSafety(),
@@ -194,6 +196,8 @@ export class ReplicaClusterSimulation {
   private probe: SimClient | null = null;
   private setup: SimClient | null = null;
   private readonly scheduled: { at: number; action: () => void }[] = [];
+  /** term → the node that led it, to tell who proposed an entry of that term. */
+  private readonly leaderOfTerm = new Map<number, number>();
   /** Indexes of successful expire-node commands (each counted once, however many replicas apply it). */
   private readonly expiredAt = new Set<number>();
 
@@ -211,7 +215,7 @@ export class ReplicaClusterSimulation {
     const setup = this.random.fork('setup');
     this.faultTicks = options.faultTicks ?? 400;
     this.lazySync = options.variant === 'apply-before-persist';
-    this.answerBeforeCommit = options.variant === 'answer-before-commit';
+    this.variant = options.variant;
     const membership = setup.chance(0.3);
     this.config = {
       voters: setup.chance(0.6) ? 3 : 5,
@@ -361,7 +365,7 @@ export class ReplicaClusterSimulation {
       id: node.id,
       storage,
       applied,
-      clock: () => node.clockOffsetMs + node.localTicks * TICK_MS,
+      clock: () => this.clockOf(node),
       random: this.random.fork(`raft-${node.id}-${node.incarnation}`).next,
       electionTick: ELECTION_TICK,
       heartbeatTick: HEARTBEAT_TICK,
@@ -373,7 +377,8 @@ export class ReplicaClusterSimulation {
       snapshotKeepEntries: 3,
       watchHistoryChanges: this.config.watchHistoryChanges,
       leaseCheckTicks: LEASE_CHECK_TICKS,
-      unsafe: { answerBeforeCommit: this.answerBeforeCommit },
+      maxPendingRequests: 64,
+      unsafe: { answerBeforeCommit: this.variant === 'answer-before-commit', dutiesOnFollowers: this.variant === 'duties-on-followers' },
     });
     // The replica starts from the applied store, or from the Raft snapshot when that is newer.
     this.checkers.stateMachine.recordRestored(node.id, node.replica.status().appliedIndex);
@@ -447,6 +452,7 @@ export class ReplicaClusterSimulation {
       if (applied.kind === 'conf') this.event(() => `node ${node.id} applies a conf change at ${applied.index}: voters ${applied.voters.join(',')}`);
       if (applied.kind !== 'command') continue;
       this.fail(this.checkers.applied.recordApplied(node.id, applied));
+      this.checkDutyProposer(applied.command.clientId, applied.index, applied.term);
       if (applied.command.type === 'expire-node' && !applied.duplicate && applied.result.status === 'ok' && !this.expiredAt.has(applied.index)) {
         this.expiredAt.add(applied.index);
         this.stats.expired = this.expiredAt.size;
@@ -457,6 +463,22 @@ export class ReplicaClusterSimulation {
       node.applied.queueUpdate(outcome.update);
       if (this.diskRandom.chance(this.config.appliedFlush)) node.applied.flush();
     }
+  }
+
+  /**
+   * Only a leader proposes leader duties: an entry is created by the leader of its term (a
+   * follower's proposal would be forwarded and appended by the leader), so a duty entry whose
+   * term was led by another node was proposed by a follower.
+   */
+  private checkDutyProposer(clientId: string, index: number, term: number): void {
+    if (!clientId.startsWith(DUTY_CLIENT_PREFIX)) return;
+    const proposer = Number(clientId.slice(DUTY_CLIENT_PREFIX.length));
+    const leader = this.leaderOfTerm.get(term);
+    if (leader !== proposer) throw new ViolationFound(`LeaseDuty: ${clientId} proposed the entry at index ${index} of term ${term}, led by ${String(leader)}`);
+  }
+
+  private clockOf(node: SimNode): number {
+    return node.clockOffsetMs + node.localTicks * TICK_MS;
   }
 
   /** The contract: the applied state at the snapshot's index is durable before the log is compacted. */
@@ -480,6 +502,7 @@ export class ReplicaClusterSimulation {
     this.stats.elections++;
     this.event(() => `node ${node.id} becomes leader of term ${term}`);
     this.fail(this.checkers.election.recordLeader(term, node.id));
+    this.leaderOfTerm.set(term, node.id);
     const storage = node.disk.cache;
     this.fail(this.checkers.completeness.recordLeader(term, node.id, this.logOf(node), storage.firstIndex() - 1));
   }
@@ -811,6 +834,15 @@ export class ReplicaClusterSimulation {
       const other = byIndex.get(index);
       if (other !== undefined && other.bytes !== bytes) return `replicas ${other.node} and ${node.id} both applied up to ${index} but hold different states`;
       byIndex.set(index, { node: node.id, bytes });
+    }
+    // After the quiet ticks the leader has looked at the leases many times: none that ran out
+    // LEASE_DUTY_MARGIN_MS ago by its clock may still be there.
+    const leader = this.currentLeader();
+    if (leader !== null) {
+      const node = this.nodes.get(leader)!;
+      const before = this.clockOf(node) - LEASE_DUTY_MARGIN_MS;
+      const overdue = expiredNodes(node.replica!.currentState, before);
+      if (overdue.length > 0) return `LeaseDuty: leader ${leader} still lists ${overdue.join(', ')}, whose leases ran out before ${before} by its clock`;
     }
     const result = checkLinearizability(this.history);
     if (!result.ok) {

@@ -271,6 +271,23 @@ describe('PlacementReplica', () => {
     assert.equal(lagging.applied.load().state.revision, 12);
   });
 
+  it('restart after a crash between installing a snapshot and saving the state: the state comes from the Raft snapshot', () => {
+    const voters = new Map([1, 2, 3].map((id) => [id, voter(id, [1, 2, 3], { snapshotEntries: 5 })]));
+    voters.get(1)!.replica.campaign();
+    settle(voters);
+    for (let sequence = 1; sequence <= 12; sequence++) {
+      voters.get(1)!.replica.propose({ type: 'set-setting', clientId: 'c', sequence, key: 'k', value: sequence });
+      settle(voters, new Set([3]));
+    }
+    heal(voters, 1);
+    const lagging = voters.get(3)!;
+    assert.ok(lagging.raft.storage.snapshot().metadata.index > 0);
+    // The applied store never saw the install: a fresh one, as if the save was lost.
+    const restarted = voter(3, [1, 2, 3], { snapshotEntries: 5 }, { raft: lagging.raft, applied: new MemoryAppliedStatePersistence() });
+    assert.deepEqual(restarted.replica.currentState, lagging.replica.currentState);
+    assert.equal(restarted.replica.watch(1).status, 'revision-compacted');
+  });
+
   it('restart: the state comes back from the applied store, committed entries after it replay, voters are known', () => {
     const v = single({ snapshotEntries: 3 });
     for (let sequence = 1; sequence <= 7; sequence++) {

@@ -56,7 +56,7 @@ import {
   type PlacementCommand,
   type PlacementState,
 } from '../metadata/index.js';
-import type { MembershipOutcome, ProposalOutcome, ReadOutcome, ReplicaAnswer } from './answers.js';
+import type { Dropped, MembershipOutcome, NotLeader, ProposalOutcome, ReadOutcome, ReplicaAnswer } from './answers.js';
 import type { AppliedState, AppliedUpdate, RaftLogUpdate } from './persistence.js';
 import { WatchHistory, type WatchAnswer } from './watch-history.js';
 
@@ -274,8 +274,8 @@ export class PlacementReplica {
       this.answers.push({ kind: 'read', id, outcome: refusal });
       return id;
     }
-    // Unique per read, also across restarts of this replica (request ids restart at 1).
-    const context = `${this.options.id}/${this.raft.status().term}/${id}/${this.appliedIndex}`;
+    // Unique within this core's life, which is this object's: request ids never repeat here.
+    const context = `read/${id}`;
     try {
       this.raft.readIndex(encoder.encode(context));
       this.unconfirmedReads.set(context, id);
@@ -300,7 +300,7 @@ export class PlacementReplica {
   }
 
   /** Asks the leader to hand over to `target`; the outcome shows in status(). */
-  transferLeadership(target: number): NotLeaderOrNull {
+  transferLeadership(target: number): NotLeader | null {
     const refusal = this.refuseUnlessLeader();
     if (refusal !== null) return refusal;
     this.raft.transferLeader(target);
@@ -350,13 +350,13 @@ export class PlacementReplica {
 
   // ---- internals ----
 
-  private busy(): { status: 'dropped'; reason: string } | null {
+  private busy(): Dropped | null {
     const waiting = this.pending.size + this.unconfirmedReads.size + this.confirmedReads.length;
     if (waiting < this.options.maxPendingRequests) return null;
     return { status: 'dropped', reason: `${waiting} requests are waiting, limit ${this.options.maxPendingRequests} (maxPendingRequests)` };
   }
 
-  private refuseUnlessLeader(): { status: 'not-leader'; leader: number | null } | null {
+  private refuseUnlessLeader(): NotLeader | null {
     const s = this.raft.status();
     if (s.role === 'leader') return null;
     return { status: 'not-leader', leader: s.lead === 0 ? null : s.lead };
@@ -530,5 +530,3 @@ export class PlacementReplica {
     return { snapshot, compactIndex: Math.max(0, this.appliedIndex - this.options.snapshotKeepEntries) };
   }
 }
-
-type NotLeaderOrNull = { status: 'not-leader'; leader: number | null } | null;

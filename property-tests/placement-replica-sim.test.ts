@@ -11,7 +11,8 @@
 // Method: one seed is one whole simulated run; a failure names the command that replays it with
 // its event trace. The self-tests switch on a deliberate bug (a proposal answered before it is
 // committed; messages sent and entries applied before the Raft log is fsynced; followers
-// proposing the leader's lease duties) and require the simulation to catch it.
+// proposing the leader's lease duties; a watch history that forgets what a restart or a
+// snapshot install skipped) and require the simulation to catch it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runReplicaCluster } from '../placement/sim/replica-cluster.js';
@@ -22,7 +23,8 @@ const PLAIN_SEEDS = Number(process.env.SIM_SEEDS ?? 300);
 /**
  * Seeds within which each broken variant must be caught. Measured when written: answer-before-
  * commit fails every seed of 1..30, apply-before-persist about one in three (first at seed
- * 15), duties-on-followers nine in ten (first at seed 1); the bound leaves a wide margin.
+ * 15), duties-on-followers nine in ten (first at seed 1), watch-history-without-floor about
+ * one in two (first at seed 3); the bound leaves a wide margin.
  */
 const SELF_TEST_SEEDS = 60;
 

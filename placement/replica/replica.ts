@@ -105,6 +105,8 @@ export interface ReplicaUnsafeSwitches {
   readonly answerBeforeCommit?: boolean;
   /** Run the leader duties on every replica (a follower's proposals go to the leader through the core). */
   readonly dutiesOnFollowers?: boolean;
+  /** Keep the watch history across a restart or a snapshot install, as if nothing were missing. */
+  readonly watchHistoryWithoutFloor?: boolean;
 }
 
 /** One Ready for the wrapper: persist `logUpdate`, then send `messages`, then apply(this). */
@@ -199,7 +201,7 @@ export class PlacementReplica {
     this.appliedTerm = applied.appliedTerm;
     this.confState = applied.confState;
     this.snapshotIndex = raftSnapshot.metadata.index;
-    this.history = new WatchHistory(options.watchHistoryChanges, this.state.revision);
+    this.history = new WatchHistory(options.watchHistoryChanges, options.unsafe?.watchHistoryWithoutFloor === true ? 0 : this.state.revision);
     this.raft = new RawNode({
       id: options.id,
       storage: options.storage,
@@ -452,7 +454,7 @@ export class PlacementReplica {
     this.appliedTerm = snapshot.metadata.term;
     this.confState = snapshot.metadata.confState;
     this.snapshotIndex = snapshot.metadata.index;
-    this.history.reset(this.state.revision);
+    if (this.options.unsafe?.watchHistoryWithoutFloor !== true) this.history.reset(this.state.revision);
     this.replacedSinceSave = true;
     this.changesSinceSave = [];
     this.sessionsSinceSave.clear();

@@ -38,7 +38,7 @@ import { ElectionSafety, LeaderCompleteness, LogMatching, StateMachineSafety, ty
 import { TraceRing } from './trace.js';
 
 /** Deliberately broken replicas, for the self-tests: each must be caught within a few seeds. */
-export const REPLICA_BROKEN_VARIANTS = ['answer-before-commit', 'apply-before-persist', 'duties-on-followers'] as const;
+export const REPLICA_BROKEN_VARIANTS = ['answer-before-commit', 'apply-before-persist', 'duties-on-followers', 'watch-history-without-floor'] as const;
 export type ReplicaBrokenVariant = (typeof REPLICA_BROKEN_VARIANTS)[number];
 
 export interface ReplicaRunOptions {
@@ -378,7 +378,11 @@ export class ReplicaClusterSimulation {
       watchHistoryChanges: this.config.watchHistoryChanges,
       leaseCheckTicks: LEASE_CHECK_TICKS,
       maxPendingRequests: 64,
-      unsafe: { answerBeforeCommit: this.variant === 'answer-before-commit', dutiesOnFollowers: this.variant === 'duties-on-followers' },
+      unsafe: {
+        answerBeforeCommit: this.variant === 'answer-before-commit',
+        dutiesOnFollowers: this.variant === 'duties-on-followers',
+        watchHistoryWithoutFloor: this.variant === 'watch-history-without-floor',
+      },
     });
     // The replica starts from the applied store, or from the Raft snapshot when that is newer.
     this.checkers.stateMachine.recordRestored(node.id, node.replica.status().appliedIndex);

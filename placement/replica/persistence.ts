@@ -32,9 +32,12 @@ export interface RaftLogUpdate {
  *   hard state. Nothing written by a `save` that resolved is ever lost.
  * - A damaged log (bad checksum before the tail) refuses to open rather than serve.
  * - `compact(snapshot, compactIndex)` is called only once the applied state at
- *   `snapshot.metadata.index` is durable (AppliedStatePersistence); it records `snapshot` as the
- *   latest (its data is what a lagging follower is sent) and may drop the entries up to
- *   `compactIndex` (<= the snapshot's index). Losing a compaction in a crash is harmless.
+ *   `snapshot.metadata.index` is durable (AppliedStatePersistence), so an implementation may
+ *   serve `storage.snapshot()` from the applied state (LevelDB) instead of keeping the bytes;
+ *   it records `snapshot` as the latest (what a lagging follower is sent) and may drop the
+ *   entries up to `compactIndex` (<= the snapshot's index). A compaction lost in a crash is
+ *   harmless. On restart the replica takes its state from `storage.snapshot()` when that is
+ *   newer than the applied state, so the snapshot's data must be the state at its index.
  */
 export interface RaftPersistence {
   /** What the Raft core reads: hard state, entries, the latest snapshot. */

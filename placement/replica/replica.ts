@@ -12,7 +12,7 @@
 //   if (compaction) await raftPersistence.compact(compaction.snapshot, compaction.compactIndex);
 //   deliver(replica.takeAnswers());              // after every input and every cycle
 //
-// The compaction must wait for the applied state at its index to be durable (persistence.ts).
+// The compaction waits for the applied state at its index to be durable (persistence.ts says why).
 //
 // Requests and their answers (answers.ts): propose(command), read(), addVoter/removeVoter and
 // transferLeadership. Only the leader takes them; a follower answers not-leader with the
@@ -264,7 +264,7 @@ export class PlacementReplica {
 
   propose(command: ProposedCommand): number {
     const id = this.nextRequestId++;
-    const outcome = this.busy() ?? this.proposeEntry(id, command, null);
+    const outcome = this.refuseUnlessLeader() ?? this.busy() ?? this.proposeEntry(id, command, null);
     if (outcome !== null) this.answers.push({ kind: 'proposal', id, outcome });
     return id;
   }

@@ -10,9 +10,9 @@ const restore = 'Stop this voter; remove it from the group and re-add it with an
 export const PlacementStorageErrors = {
   logCorrupt: defineError({
     code: 'SL_RAFT_LOG_CORRUPT',
-    meaning: 'A batch of the placement Raft log shard failed its checksum, or a record in it does not decode as a Raft log record.',
+    meaning: 'A batch of the placement Raft log shard failed its checksum (in a sealed segment, or in the active segment with valid batches after it, which a torn write cannot leave), or a record in it does not decode as a Raft log record.',
     fix: restore,
-    message: (directory: string, offset: number, why: string) => `placement Raft log in ${directory} is damaged at journal offset ${offset}: ${why}`,
+    message: (directory: string, where: string, why: string) => `placement Raft log in ${directory} is damaged at ${where}: ${why}`,
   }),
   logUnsupportedFormat: defineError({
     code: 'SL_RAFT_LOG_UNSUPPORTED_FORMAT',

@@ -6,7 +6,7 @@
 // going down, a commit past the last entry, a snapshot with the wrong term, an unknown format,
 // a record that does not decode).
 import assert from 'node:assert/strict';
-import { mkdtemp, open as openFile, readdir, rm, unlink } from 'node:fs/promises';
+import { cp, mkdtemp, open as openFile, readdir, rm, stat, truncate, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -137,6 +137,30 @@ describe('JournalRaftLog', () => {
     await file.write(Buffer.from([0xff ^ 7]), 0, 1, 300); // inside a record of a sealed segment
     await file.close();
     await expectCode(() => JournalRaftLog.open({ directory }), 'SL_RAFT_LOG_CORRUPT');
+  });
+
+  it('refuses damage in the active segment that valid saves follow, and cuts only a torn last save', async () => {
+    const directory = await freshDirectory();
+    const log = await JournalRaftLog.open({ directory });
+    for (let index = 1; index <= 10; index += 1) await log.save({ entries: [{ index, term: 1, type: 'normal', data: new Uint8Array(100).fill(7) }], hardState: { term: 1, vote: 1, commit: index } });
+    await log.close();
+    const [active] = await segmentFiles(directory);
+    const { size } = await stat(active!);
+    const copy = await freshDirectory();
+    await cp(directory, copy, { recursive: true });
+    // A torn last write (the file ends inside the last batch): the journal cuts it, the nine
+    // saves before it are served.
+    await truncate(active!, size - 50);
+    const torn = await JournalRaftLog.open({ directory });
+    assert.equal(torn.storage.lastIndex(), 9);
+    assert.equal(torn.storage.initialState().hardState.commit, 9);
+    await torn.close();
+    // A flipped byte in the second save, eight valid saves after it: damage, not a torn write.
+    const [copied] = await segmentFiles(copy);
+    const file = await openFile(copied!, 'r+');
+    await file.write(Buffer.from([0xff ^ 7]), 0, 1, Math.floor(size / 10) + 150);
+    await file.close();
+    await expectCode(() => JournalRaftLog.open({ directory: copy }), 'SL_RAFT_LOG_CORRUPT');
   });
 
   it('refuses to open when its first segment is gone and no checkpoint starts the shard (SL_RAFT_LOG_GAP)', async () => {

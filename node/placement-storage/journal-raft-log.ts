@@ -24,9 +24,11 @@
 // shows what a crash could take back. After a failed save the journal shard refuses appends for
 // a while and the view is stale against nothing (it was not changed); the driver must stop the
 // node, as the Raft core assumes every save it was told about is durable.
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Journal, isShardlineError, type RecordInput } from '../../journal/index.js';
 import { type Entry, type HardState, type Snapshot, type Storage } from '../../placement/raft/index.js';
+import { checkActiveSegment } from './active-tail.js';
 import { PlacementStorageErrors } from './errors.js';
 import { RecordDecodeError, decodeRecord, encodeRecord, type RaftLogRecord } from './raft-log-record.js';
 import { RaftLogView, ViewViolation } from './raft-log-view.js';
@@ -51,6 +53,9 @@ export interface RaftPersistence {
 export const RAFT_LOG_SHARD = '$placement-raft';
 /** Segment size of the Raft log shard: small enough that compaction frees disk soon. */
 export const DEFAULT_RAFT_LOG_SEGMENT_BYTES = 16 * 1024 * 1024;
+/** A snapshot travels in one record, a checkpoint in one batch: the journal's upper bounds. */
+const MAX_RECORD_BYTES = 256 * 1024 * 1024;
+const MAX_BATCH_BYTES = 512 * 1024 * 1024;
 /** Records per page when replaying the shard at open. */
 const REPLAY_PAGE_RECORDS = 10_000;
 const REPLAY_PAGE_BYTES = 16 * 1024 * 1024;
@@ -84,6 +89,11 @@ export class JournalRaftLog implements RaftPersistence {
    * with a coded error (SL_RAFT_LOG_*) and leaves the directory untouched then.
    */
   static async open(options: JournalRaftLogOptions): Promise<JournalRaftLog> {
+    // Before the journal's recovery can cut it as a torn write (active-tail.ts).
+    const damage = await checkActiveSegment(join(options.directory, 'shards', RAFT_LOG_SHARD), MAX_BATCH_BYTES);
+    if (damage !== null) {
+      throw PlacementStorageErrors.logCorrupt.create({ segment: damage.segment, position: damage.position }, options.directory, `byte ${damage.position} of segment ${damage.segment}`, damage.reason);
+    }
     const journal = await Journal.open(options.directory, {
       retentionCheckMs: 0,
       lockWaitMs: options.lockWaitMs ?? 0,
@@ -94,10 +104,8 @@ export class JournalRaftLog implements RaftPersistence {
         await journal.createShard(RAFT_LOG_SHARD, {
           durability: 'fsync',
           segmentBytes: options.segmentBytes ?? DEFAULT_RAFT_LOG_SEGMENT_BYTES,
-          // A snapshot travels in one record and a checkpoint in one batch (atomic); these are
-          // the journal's upper bounds.
-          maxRecordBytes: 256 * 1024 * 1024,
-          maxBatchBytes: 512 * 1024 * 1024,
+          maxRecordBytes: MAX_RECORD_BYTES,
+          maxBatchBytes: MAX_BATCH_BYTES,
         });
       }
       const { view, lastCheckpoint } = await replay(journal, options.directory);
@@ -244,10 +252,10 @@ async function replay(journal: Journal, directory: string): Promise<{ view: Raft
     try {
       page = await journal.read(RAFT_LOG_SHARD, offset, { maxRecords: REPLAY_PAGE_RECORDS, maxBytes: REPLAY_PAGE_BYTES });
     } catch (error) {
-      if (isShardlineError(error, 'SL_JOURNAL_CORRUPT_BATCH')) throw PlacementStorageErrors.logCorrupt.withCause(error, { offset }, directory, offset, error.message);
+      if (isShardlineError(error, 'SL_JOURNAL_CORRUPT_BATCH')) throw PlacementStorageErrors.logCorrupt.withCause(error, { offset }, directory, `journal offset ${offset}`, error.message);
       throw error;
     }
-    if (page.length === 0) throw PlacementStorageErrors.logCorrupt.create({ offset }, directory, offset, `the shard ends at ${nextOffset}, but nothing could be read from ${offset}`);
+    if (page.length === 0) throw PlacementStorageErrors.logCorrupt.create({ offset }, directory, `journal offset ${offset}`, `the shard ends at ${nextOffset}, but nothing could be read from ${offset}`);
     for (const stored of page) {
       if (stored.offset !== offset) throw PlacementStorageErrors.logGap.create({ offset }, directory, offset, `journal offset ${stored.offset} follows ${offset - 1}`);
       let record: RaftLogRecord;
@@ -256,7 +264,7 @@ async function replay(journal: Journal, directory: string): Promise<{ view: Raft
       } catch (error) {
         if (!(error instanceof RecordDecodeError)) throw error;
         if (error.unsupported !== undefined) throw PlacementStorageErrors.logUnsupportedFormat.create({ offset }, directory, offset, error.unsupported.version, error.unsupported.kind);
-        throw PlacementStorageErrors.logCorrupt.create({ offset }, directory, offset, error.why);
+        throw PlacementStorageErrors.logCorrupt.create({ offset }, directory, `journal offset ${offset}`, error.why);
       }
       if (offset === startOffset && startOffset > 0 && record.kind !== 'checkpoint') {
         throw PlacementStorageErrors.logGap.create({ offset }, directory, offset, `the shard starts at journal offset ${startOffset} (its first segments are gone) with a ${record.kind} record, not a checkpoint`);

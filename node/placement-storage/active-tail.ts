@@ -12,7 +12,7 @@
 // nothing after it can tell the two apart (see docs/placement.md, "Durable storage").
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BATCH_MAGIC, checkBatch } from '../../journal/index.js';
+import { BATCH_HEADER_BYTES, BATCH_MAGIC, checkBatch, readBatchHeader } from '../../journal/index.js';
 
 const MAGIC_BYTES = Buffer.alloc(4);
 MAGIC_BYTES.writeUInt32LE(BATCH_MAGIC, 0);
@@ -30,7 +30,11 @@ export function damageBeforeValidBatch(bytes: Buffer, maxBatchBytes: number): { 
     position += check.header.batchBytes;
   }
   if (position >= bytes.length) return null;
-  for (let candidate = bytes.indexOf(MAGIC_BYTES, position + 1); candidate !== -1; candidate = bytes.indexOf(MAGIC_BYTES, candidate + 1)) {
+  // Search past the bad batch's own extent when its header still names one: its records may
+  // hold any bytes, even a batch, and a torn write is confined to that extent.
+  const header = bytes.length - position >= BATCH_HEADER_BYTES && bytes.readUInt32LE(position) === BATCH_MAGIC ? readBatchHeader(bytes, position) : null;
+  const searchFrom = header !== null && header.batchBytes > 0 && header.batchBytes <= maxBatchBytes ? position + header.batchBytes : position + 1;
+  for (let candidate = bytes.indexOf(MAGIC_BYTES, searchFrom); candidate !== -1; candidate = bytes.indexOf(MAGIC_BYTES, candidate + 1)) {
     if (checkBatch(bytes, candidate, maxBatchBytes).kind === 'valid') return { position, reason: `${reason}, and a valid batch follows at byte ${candidate}` };
   }
   return null;

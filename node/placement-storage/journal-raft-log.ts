@@ -241,12 +241,24 @@ function sortedVoters(snapshot: Snapshot): Snapshot {
   return { metadata: { ...snapshot.metadata, confState: { voters } }, data: snapshot.data };
 }
 
-/** Reads the whole shard into a fresh view; any damage is a coded error. */
+/**
+ * Reads the whole shard into a fresh view; any damage is a coded error.
+ *
+ * Compaction deletes the segments before its checkpoint oldest first, so a crash in the middle
+ * leaves the shard starting inside history the checkpoint supersedes (and a power cut, which
+ * may keep some of those unlinks and not others, can leave a hole between segments). After
+ * such a discontinuity (a start above 0, or offsets that jump) records are checked but not
+ * applied until a checkpoint comes; without one the missing part was still needed and the
+ * open fails with SL_RAFT_LOG_GAP.
+ */
 async function replay(journal: Journal, directory: string): Promise<{ view: RaftLogView; lastCheckpoint: number | null }> {
   const view = new RaftLogView();
+  const shard = journal.shard(RAFT_LOG_SHARD);
+  const segmentBases = shard.segmentPaths().map((segment) => segment.baseOffset);
   const { startOffset, nextOffset } = journal.info(RAFT_LOG_SHARD);
   let offset = startOffset;
   let lastCheckpoint: number | null = null;
+  let missingFrom: number | null = startOffset > 0 ? 0 : null;
   while (offset < nextOffset) {
     let page;
     try {
@@ -255,9 +267,19 @@ async function replay(journal: Journal, directory: string): Promise<{ view: Raft
       if (isShardlineError(error, 'SL_JOURNAL_CORRUPT_BATCH')) throw PlacementStorageErrors.logCorrupt.withCause(error, { offset }, directory, `journal offset ${offset}`, error.message);
       throw error;
     }
-    if (page.length === 0) throw PlacementStorageErrors.logCorrupt.create({ offset }, directory, `journal offset ${offset}`, `the shard ends at ${nextOffset}, but nothing could be read from ${offset}`);
+    if (page.length === 0) {
+      // Offsets in no segment: go on at the next segment.
+      const nextBase = segmentBases.find((base) => base > offset);
+      if (nextBase === undefined) throw PlacementStorageErrors.logCorrupt.create({ offset }, directory, `journal offset ${offset}`, `the shard ends at ${nextOffset}, but nothing could be read from ${offset}`);
+      missingFrom ??= offset;
+      offset = nextBase;
+      continue;
+    }
     for (const stored of page) {
-      if (stored.offset !== offset) throw PlacementStorageErrors.logGap.create({ offset }, directory, offset, `journal offset ${stored.offset} follows ${offset - 1}`);
+      if (stored.offset !== offset) {
+        missingFrom ??= offset;
+        offset = stored.offset;
+      }
       let record: RaftLogRecord;
       try {
         record = decodeRecord(stored.value);
@@ -266,13 +288,16 @@ async function replay(journal: Journal, directory: string): Promise<{ view: Raft
         if (error.unsupported !== undefined) throw PlacementStorageErrors.logUnsupportedFormat.create({ offset }, directory, offset, error.unsupported.version, error.unsupported.kind);
         throw PlacementStorageErrors.logCorrupt.create({ offset }, directory, `journal offset ${offset}`, error.why);
       }
-      if (offset === startOffset && startOffset > 0 && record.kind !== 'checkpoint') {
-        throw PlacementStorageErrors.logGap.create({ offset }, directory, offset, `the shard starts at journal offset ${startOffset} (its first segments are gone) with a ${record.kind} record, not a checkpoint`);
+      if (record.kind === 'checkpoint') {
+        lastCheckpoint = offset;
+        missingFrom = null;
       }
-      if (record.kind === 'checkpoint') lastCheckpoint = offset;
-      applyCoded(view, record, directory, offset);
+      if (missingFrom === null) applyCoded(view, record, directory, offset);
       offset += 1;
     }
+  }
+  if (missingFrom !== null) {
+    throw PlacementStorageErrors.logGap.create({ offset: missingFrom }, directory, missingFrom, `journal offsets from ${missingFrom} are missing (deleted segments) and no checkpoint after them says they were no longer needed`);
   }
   try {
     view.finish();

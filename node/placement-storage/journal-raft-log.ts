@@ -14,10 +14,9 @@
 //
 // Compaction (`compact`) writes a checkpoint: the segment is rolled, then one batch holding the
 // compacted prefix's (index, term), every kept entry, the latest snapshot and the hard state,
-// then every segment before that batch is deleted. Replay therefore starts at the shard's first
-// record, which after a deletion must be a checkpoint. A crash between the checkpoint and the
-// deletion leaves old segments that replay walks through before the checkpoint resets the
-// view; the next open deletes them.
+// then every segment before that batch is deleted. A crash between the checkpoint and the end of
+// the deletion leaves old segments (all of them, or the later ones) that replay walks through
+// or skips before the checkpoint resets the view; the next open deletes them (see replay).
 //
 // Ordering: save, createSnapshot and compact run one at a time, in call order (a queue), and the
 // view changes only after the journal acknowledged (fdatasync'd) the batch, so `storage` never

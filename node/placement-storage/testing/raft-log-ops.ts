@@ -96,30 +96,25 @@ export function randomOp(storage: Storage, random: () => number): RaftLogOp {
   const entriesFrom = (from: number, count: number, entryTerm: number): Entry[] =>
     Array.from({ length: count }, (_, i) => ({ index: from + i, term: entryTerm, type: random() < 0.1 ? 'conf' : 'normal', data: data() }));
   const choice = random();
-  if (choice < 0.45) {
-    const entryTerm = random() < 0.1 ? term + 1 : term;
-    const entries = entriesFrom(last + 1, int(1, random() < 0.1 ? 20 : 4), entryTerm);
-    const newLast = last + entries.length;
-    const hs: HardState = { term: Math.max(term, entryTerm), vote: hardState.vote, commit: random() < 0.7 ? int(hardState.commit, newLast) : hardState.commit };
-    return { kind: 'save', update: { entries, hardState: hs } };
-  }
-  if (choice < 0.6 && last > commit && last >= first) {
+  // Each kind owns a slice of [0, 1); a kind whose precondition fails falls back to an append,
+  // so the rarer kinds do not crowd in when the log is short.
+  if (choice >= 0.45 && choice < 0.6 && last > commit && last >= first) {
     // A new leader's entries replace this follower's uncommitted suffix.
     const from = int(Math.max(commit + 1, first), last);
     const entries = entriesFrom(from, int(1, 3), term + 1);
     return { kind: 'save', update: { entries, hardState: { term: term + 1, vote: int(0, 5), commit: hardState.commit } } };
   }
-  if (choice < 0.72) {
+  if (choice >= 0.6 && choice < 0.72) {
     return { kind: 'save', update: { entries: [], hardState: { term, vote: hardState.vote === 0 ? int(1, 5) : hardState.vote, commit: int(hardState.commit, last) } } };
   }
-  if (choice < 0.84 && commit > snapshotIndex && commit >= first - 1) {
+  if (choice >= 0.72 && choice < 0.84 && commit > snapshotIndex && commit >= first - 1) {
     const index = int(Math.max(snapshotIndex + 1, first - 1), commit);
     return { kind: 'snapshot', snapshot: { metadata: { index, term: storage.term(index), confState: { voters: [1, 2, 3] } }, data: data() } };
   }
-  if (choice < 0.94 && snapshotIndex >= first) {
+  if (choice >= 0.84 && choice < 0.94 && snapshotIndex >= first) {
     return { kind: 'compact', index: int(first, snapshotIndex) };
   }
-  if (choice < 0.98) {
+  if (choice >= 0.94 && choice < 0.97) {
     // A snapshot from the leader, past everything this follower has committed.
     const index = commit + int(1, 6);
     const snapshotTerm = Math.max(term, lastTerm);
@@ -127,7 +122,12 @@ export function randomOp(storage: Storage, random: () => number): RaftLogOp {
     const snapshot: Snapshot = { metadata: { index, term: snapshotTerm, confState: { voters: [1, 2, 3, 4].slice(0, int(1, 4)) } }, data: data() };
     return { kind: 'save', update: { snapshot, entries, hardState: { term: snapshotTerm, vote: hardState.vote, commit: index } } };
   }
-  return { kind: 'save', update: { entries: [] } };
+  if (choice >= 0.97 && choice < 0.98) return { kind: 'save', update: { entries: [] } };
+  const entryTerm = random() < 0.1 ? term + 1 : term;
+  const entries = entriesFrom(last + 1, int(1, random() < 0.1 ? 20 : 4), entryTerm);
+  const newLast = last + entries.length;
+  const hs: HardState = { term: Math.max(term, entryTerm), vote: hardState.vote, commit: random() < 0.7 ? int(hardState.commit, newLast) : hardState.commit };
+  return { kind: 'save', update: { entries, hardState: hs } };
 }
 
 /** JSON for a child process's stdout: bytes as hex. */

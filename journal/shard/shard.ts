@@ -31,6 +31,7 @@ import { Mutex } from './mutex.js';
 import { segmentsBelow, segmentsToDelete } from './retention.js';
 import { HARD_MAX_BATCH_BYTES, resolveShardConfig, type ShardConfig } from './shard-config.js';
 import { compactSegment } from './compaction.js';
+import { TRUNCATION_INTENT_DRAFT_SUFFIX, TRUNCATION_INTENT_SUFFIX, clearTruncationIntent, recordTruncationIntent, redoTruncationIntent } from './truncation-intent.js';
 import { prepareRecords } from './record-validation.js';
 import { checkEpochArgument, checkOffsetArgument, checkTimestampArgument, readCost, resolveReadLimits, type ReadOptions } from './read-limits.js';
 
@@ -162,7 +163,6 @@ export class Shard {
    * old ones for good, and anything decided from what reads see (a tail cut) would mix the two.
    * Written and synced again before the shard is reopened.
    */
-  private unsettledOverwrite: { segment: Segment; position: number; bytes: Buffer } | null = null;
   private closed = false;
   private unsyncedWrites = false;
   private intervalTimer: NodeJS.Timeout | null = null;
@@ -289,8 +289,16 @@ export class Shard {
     for (const entry of entries) {
       // Leftovers of a compaction that did not finish: the original segment is still intact.
       if (removeLeftovers && entry.endsWith('.compacting')) await this.fs.unlink(join(this.directory, entry));
+      // A sidecar still being written when the process stopped (never redone: it had not been
+      // renamed into place, so the log was never touched for it).
+      if (entry.endsWith(TRUNCATION_INTENT_DRAFT_SUFFIX)) await this.fs.unlink(join(this.directory, entry));
       const base = parseSegmentFileName(entry);
       if (base !== null) bases.push(base);
+    }
+    for (const entry of entries) {
+      if (!entry.endsWith(TRUNCATION_INTENT_SUFFIX)) continue;
+      const outcome = await redoTruncationIntent(this.fs, this.directory, entry, HARD_MAX_BATCH_BYTES);
+      this.context.logger.warn({ shard: this.name, intent: entry, outcome }, 'finished a truncation that a crash or a failure interrupted');
     }
     bases.sort((a, b) => a - b);
     if (bases.length === 0) {
@@ -591,11 +599,6 @@ export class Shard {
     const failure = this.failure;
     if (failure === null) return;
     try {
-      const overwrite = this.unsettledOverwrite;
-      if (overwrite !== null) {
-        await overwrite.segment.overwriteAt(overwrite.position, overwrite.bytes);
-        this.unsettledOverwrite = null;
-      }
       if (this.cutBackTo !== null) await this.cutBack(this.cutBackTo);
       else if (this.active.syncFailed) await this.cutBack(this.writeState());
       this.cutBackTo = null;
@@ -622,7 +625,17 @@ export class Shard {
     try {
       await this.load(false);
     } catch (error) {
-      for (const segment of this.segments) await segment.close();
+      // A sync that failed during the reload (the active segment's, at the end of load) doomed
+      // that file's unsynced pages, and a later sync will report success without saving them:
+      // the old segment of the same file must be cut back to its last good sync before the
+      // next attempt adopts what only the page cache holds.
+      for (const segment of this.segments) {
+        if (segment.syncFailed) {
+          const known = old.find((candidate) => candidate.baseOffset === segment.baseOffset);
+          if (known !== undefined) known.syncFailed = true;
+        }
+        await segment.close();
+      }
       this.segments = old;
       throw error;
     }
@@ -660,12 +673,14 @@ export class Shard {
     // Files of a segment the shard never listed (a roll whose directory sync failed and whose
     // clean-up failed too) would be adopted by the reload that follows, past the cut.
     await this.removeSegmentFilesAfter(this.active.baseOffset);
+    // Always, and before the segment that stays is cut: a power cut must not bring deleted
+    // later segments back behind a shortened one (a hole in the offsets), and a failed roll may
+    // have left a create or a delete in the directory unsynced.
+    await syncDirectory(this.fs, this.directory);
     const active = this.active;
     const bytes = active.syncFailed ? Math.min(target.activeBytes, active.syncedBytes) : target.activeBytes;
     // Always: a failed writev may have left bytes past the size the segment knows.
     await active.rollBackTo(bytes);
-    // Always: a failed roll may have left a create or a delete in the directory unsynced.
-    await syncDirectory(this.fs, this.directory);
     this.nextOffset = Math.max(active.nextOffset, active.baseOffset);
     this.visibleNextOffset = Math.min(this.visibleNextOffset, this.nextOffset);
     this.epoch = Math.max(0, ...this.segments.map((segment) => segment.epoch));
@@ -1101,17 +1116,18 @@ export class Shard {
       kept = encodeBatch(records.map((record) => ({ offsetDelta: record.offset - header.baseOffset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers })));
       sealBatch(kept, header.baseOffset, header.leaderEpoch);
     }
-    // The shortened batch goes over the old one first (it is shorter) and is synced; only then
-    // is the file cut. A crash in between leaves a valid log whose tail recovery cuts.
-    if (kept !== null) {
-      try {
-        await segment.overwriteAt(found.position, kept);
-      } catch (error) {
-        this.unsettledOverwrite = { segment, position: found.position, bytes: kept };
-        throw error;
-      }
+    if (kept === null) {
+      await segment.truncateTo(found.position);
+    } else {
+      // The shortened batch goes over the old one, which an interrupted write would leave
+      // half old, half new: so it is recorded durably beside the segment first, and every
+      // open redoes it until it is cleared (truncation-intent.ts).
+      const intent = { position: found.position, batch: kept };
+      await recordTruncationIntent(this.fs, this.directory, segment.baseOffset, intent);
+      await segment.overwriteAt(intent.position, intent.batch);
+      await segment.truncateTo(intent.position + intent.batch.length);
+      await clearTruncationIntent(this.fs, this.directory, segment.baseOffset);
     }
-    await segment.truncateTo(found.position + (kept?.length ?? 0));
     segment.makeVisible();
   }
 

@@ -24,7 +24,7 @@ import {
 } from '../segment/batch-format.js';
 import { parseSegmentFileName, Segment, syncDirectory, writeDurably, type SegmentSettings } from '../segment/segment.js';
 import { Mutex } from './mutex.js';
-import { segmentsToDelete } from './retention.js';
+import { segmentsBelow, segmentsToDelete } from './retention.js';
 import { HARD_MAX_BATCH_BYTES, resolveShardConfig, type ShardConfig } from './shard-config.js';
 import { compactSegment } from './compaction.js';
 import { TRUNCATION_INTENT_DRAFT_SUFFIX, TRUNCATION_INTENT_SUFFIX, clearTruncationIntent, recordTruncationIntent, redoTruncationIntent } from './truncation-intent.js';
@@ -901,6 +901,30 @@ export class Shard {
       if (count > 0) {
         this.context.logger.info({ shard: this.name, segments: count, startOffset: this.startOffset }, 'retention deleted segments');
       }
+      return count;
+    });
+  }
+
+  /**
+   * Deletes the sealed segments whose records all lie below `offset` (oldest first, never the
+   * active segment); the start offset moves to the first kept segment. For an owner that has
+   * rewritten what it still needs at or after `offset` (the placement Raft log's checkpoint),
+   * so disk use stays bounded without age or size retention. Returns how many went.
+   */
+  async dropSegmentsBelow(offset: number): Promise<number> {
+    this.assertOpen();
+    checkOffsetArgument(offset, 'offset', this.name);
+    return this.writeLock.run(async () => {
+      if (this.failure !== null) throw this.failure;
+      const count = segmentsBelow(this.segments, offset);
+      const removed = this.segments.splice(0, count);
+      try {
+        for (const segment of removed) await segment.retire(true);
+        if (count > 0) await syncDirectory(this.fs, this.directory);
+      } catch (error) {
+        this.failStructure(error, 'segment deletion');
+      }
+      if (count > 0) this.context.logger.info({ shard: this.name, segments: count, startOffset: this.startOffset }, 'deleted segments below an offset');
       return count;
     });
   }

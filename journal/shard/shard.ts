@@ -829,7 +829,11 @@ export class Shard {
         // offset, so a crash here cannot restart the shard's offsets at 0.
         let removed = false;
         while (this.segments.length > 1 && this.active.baseOffset > offset) {
-          await this.segments.pop()?.retire(true);
+          // Out of the list only once its files are gone (as in cutBack): after a failed
+          // delete the reopen must still know this file's sync history, or it would adopt
+          // pages a failed fdatasync doomed (seed 1375433083 of the faults variant).
+          await this.active.retire(true);
+          this.segments.pop();
           removed = true;
         }
         // Durably gone before the segment that stays is cut: a power cut in between must not

@@ -30,7 +30,7 @@ import { Broker } from '../engine/index.js';
 import { Authenticator } from '../engine/security/authenticator.js';
 import { DenyList } from '../engine/security/deny-list.js';
 import { UserStore } from '../engine/security/user-store.js';
-import { ClientGuard, LogLimiter, type AbuseLimits } from '../protocols/mqtt/abuse.js';
+import { ClientGuard, LogLimiter, type AbuseLimits } from '../protocols/listener/index.js';
 import { PacketFramer } from '../protocols/mqtt/framing.js';
 import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from '../protocols/mqtt/connection.js';
 import { reasonName } from '../protocols/mqtt/reason-codes.js';

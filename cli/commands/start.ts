@@ -29,7 +29,8 @@ import { createMetrics, type InboundStats } from '../../engine/admin/metrics.js'
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../../engine/index.js';
 import { isShardlineError } from '../../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../../journal/index.js';
-import { ConnectionHold, InboundBudget, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { ConnectionHold } from '../../protocols/listener/index.js';
+import { InboundBudget, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import { UsageError, type Command } from '../command.js';
 import { checkTransports } from '../config/transport-settings.js';

@@ -19,7 +19,7 @@ export type Role = (typeof ROLES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** tls-client-auth: whether the TLS listeners ask for client certificates (see protocols/mqtt/tls.ts). */
+/** tls-client-auth: whether the TLS listeners ask for client certificates (see protocols/listener/tls.ts). */
 export const TLS_CLIENT_AUTH_MODES = ['none', 'optional', 'required'] as const;
 export type TlsClientAuth = (typeof TLS_CLIENT_AUTH_MODES)[number];
 
@@ -228,7 +228,7 @@ export function formatDefault(spec: SettingSpec): string {
 const specs: readonly SettingSpec[] = START_SETTINGS;
 const specByKey = new Map(specs.map((spec) => [spec.key, spec]));
 
-/** The abuse limits (protocols/mqtt/abuse.ts), all live: read at every decision, so turning one on under attack needs no restart. */
+/** The abuse limits (protocols/listener/abuse.ts), all live: read at every decision, so turning one on under attack needs no restart. */
 const ABUSE_LIMIT_KEYS = ['max-connections-per-ip', 'max-connect-rate', 'max-connect-rate-per-ip', 'max-publish-rate', 'max-publish-bytes-rate', 'max-subscriptions-per-client'] as const;
 
 /**

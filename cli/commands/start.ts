@@ -27,10 +27,10 @@ import { AdminServer } from '../../engine/admin/admin-server.js';
 import { AdminErrors } from '../../engine/admin/admin-errors.js';
 import { createMetrics, type InboundStats } from '../../engine/admin/metrics.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../../engine/index.js';
-import { isShardlineError } from '../../base/index.js';
+import { isShardlineError, pickLimits } from '../../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../../journal/index.js';
 import { ConnectionHold } from '../../protocols/listener/index.js';
-import { InboundBudget, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import { UsageError, type Command } from '../command.js';
 import { checkTransports } from '../config/transport-settings.js';
@@ -140,26 +140,9 @@ function inboundStats(budget: InboundBudget): () => InboundStats {
   return () => budget.stats;
 }
 
+/** The MQTT limits out of the settings: every limit of the table, none other (protocols/mqtt/limits.ts). */
 function mqttLimits(settings: StartSettings): MqttLimits {
-  return {
-    maxPacketSize: settings.maxPacketSize,
-    maxTopicLength: settings.maxTopicLength,
-    maxTopicLevels: settings.maxTopicLevels,
-    maxInflight: settings.maxInflight,
-    connectTimeoutMs: settings.connectTimeoutMs,
-    maxSessionExpiry: settings.maxSessionExpiry,
-    topicAliasMaximum: settings.topicAliasMaximum,
-    maxKeepAlive: settings.maxKeepAlive,
-    serverKeepAlive: settings.serverKeepAlive,
-    maxConnections: settings.maxConnections,
-    maxConnectionsPerIp: settings.maxConnectionsPerIp,
-    maxConnectRate: settings.maxConnectRate,
-    maxConnectRatePerIp: settings.maxConnectRatePerIp,
-    maxPublishRate: settings.maxPublishRate,
-    maxPublishBytesRate: settings.maxPublishBytesRate,
-    maxSubscriptionsPerClient: settings.maxSubscriptionsPerClient,
-    writesBlockedDisconnectSeconds: settings.writesBlockedDisconnectSeconds,
-  };
+  return pickLimits(MQTT_LIMITS, settings);
 }
 
 /**

@@ -4,7 +4,7 @@
 // journal in-process; `--roles broker --journal HOST:PORT` keeps no local state and reaches a
 // journal server through the remote ShardStore.
 //
-// Every node, whatever its roles, also serves the admin HTTP API (engine/admin: REST, /metrics,
+// Every node, whatever its roles, also serves the admin HTTP API (admin/: REST, /metrics,
 // /healthz) on --host:--admin-port, guarded by a bearer token (see adminToken below).
 //
 // Start-up order: open the journal (takes the data directory's lock), serve it over gRPC, open
@@ -23,9 +23,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { AdminServer } from '../../engine/admin/admin-server.js';
-import { AdminErrors } from '../../engine/admin/admin-errors.js';
-import { createMetrics, type InboundStats } from '../../engine/admin/metrics.js';
+import { AdminErrors, AdminServer, createMetrics, mqttAdminRoutes, type InboundStats } from '../../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../../engine/index.js';
 import { isShardlineError, pickLimits } from '../../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../../journal/index.js';
@@ -431,6 +429,8 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
     changeSettings: (changes) => changeSettings(settings, changes, running, logger),
     ...(running.users === undefined ? {} : { users: running.users }),
     ...(running.acl === undefined ? {} : { acl: running.acl }),
+    // Every node serves /api/mqtt: without the broker role its routes answer 503, not 404.
+    protocols: [mqttAdminRoutes(running.broker)],
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));

@@ -315,7 +315,12 @@ class JournalRun {
       // the key superseded it does not come back when truncation removes that later record
       // (the journal-format contract; replication will compact only below its commit point).
       // Also when the truncation fails: it may have taken effect on disk before failing.
+      // The later records include unacknowledged ones a failed append left on disk (present
+      // after a power cut): compaction counts them as superseding too (seed 1568902054).
       const cutKeys = [...shard.acked].filter(([at]) => at > offset).map(([, entry]) => entry.attempt.records[entry.index]?.key ?? null);
+      const above = await this.journal.read(shard.name, offset + 1, { maxRecords: 100_000 }).catch(() => null);
+      if (above === null) cutKeys.push(...[...shard.acked.values()].map((entry) => entry.attempt.records[entry.index]?.key ?? null));
+      else cutKeys.push(...above.map((record) => record.key));
       for (const [at, entry] of shard.acked) {
         const key = entry.attempt.records[entry.index]?.key ?? null;
         if (at <= offset && key !== null && cutKeys.some((cut) => cut !== null && cut.equals(key))) entry.optional = true;

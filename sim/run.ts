@@ -4,12 +4,13 @@ import cliProgress from 'cli-progress';
 import { simSuites } from './suites.js';
 import { replayCommand, type SimFailure, type SimSuite } from './suite.js';
 
-const USAGE = `usage: npm run sim -- [--suite NAME|all] [--seeds N] [--seed S] [--variant V] [--help]
+const USAGE = `usage: npm run sim -- [--suite NAME|all] [--seeds N] [--from S | --seed S] [--variant V] [--help]
 
 Runs seeded simulations (a random workload, power cuts, faults) and checks their properties.
 
   --suite NAME   the suite to run, or all (default: all)
   --seeds N      how many seeds per suite, starting at 1 (default: each suite's own)
+  --from S       start the seeds at S instead of 1 (or 'random'), to explore beyond the usual ones
   --seed S       run just this seed (replays a failure exactly)
   --variant V    a suite variant (see below); default: the plain run
   --help         this text
@@ -24,6 +25,7 @@ interface Arguments {
   suites: SimSuite[];
   seeds: number | null;
   seed: number | null;
+  from: number;
   variant: string | undefined;
 }
 
@@ -36,6 +38,7 @@ function parse(argv: string[]): Arguments | 'help' {
   let suiteName = 'all';
   let seeds: number | null = null;
   let seed: number | null = null;
+  let from = 1;
   let variant: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const argument = argv[i] as string;
@@ -54,6 +57,12 @@ function parse(argv: string[]): Arguments | 'help' {
       case '--seed':
         seed = integer('--seed', value(), 0);
         break;
+      case '--from': {
+        const text = value();
+        // A random start is printed in every replay line, so nothing is lost by not choosing it.
+        from = text === 'random' ? 1 + Math.floor(Math.random() * 2 ** 31) : integer('--from', text, 0);
+        break;
+      }
       case '--variant':
         variant = value();
         if (variant === undefined || variant === '') throw new UsageError('--variant needs a name');
@@ -65,12 +74,13 @@ function parse(argv: string[]): Arguments | 'help' {
   const suites = suiteName === 'all' ? simSuites : simSuites.filter((suite) => suite.name === suiteName);
   if (suites.length === 0) throw new UsageError(`unknown suite ${suiteName || '(empty)'}; known: ${simSuites.map((suite) => suite.name).join(', ')}, all`);
   if (seed !== null && seeds !== null) throw new UsageError('--seed and --seeds do not go together');
+  if (seed !== null && from !== 1) throw new UsageError('--seed and --from do not go together');
   if (variant !== undefined) {
     for (const suite of suites) {
       if (!(suite.variants ?? []).includes(variant)) throw new UsageError(`suite ${suite.name} has no variant ${variant}; known: ${(suite.variants ?? []).join(', ') || 'none'}`);
     }
   }
-  return { suites, seeds, seed, variant };
+  return { suites, seeds, seed, from, variant };
 }
 
 async function main(): Promise<number> {
@@ -90,7 +100,7 @@ async function main(): Promise<number> {
   const failures: { suite: SimSuite; failure: SimFailure }[] = [];
   let run = 0;
   for (const suite of args.suites) {
-    const seeds = args.seed !== null ? [args.seed] : Array.from({ length: args.seeds ?? suite.defaultSeeds }, (_, i) => i + 1);
+    const seeds = args.seed !== null ? [args.seed] : Array.from({ length: args.seeds ?? suite.defaultSeeds }, (_, i) => args.from + i);
     const label = `${suite.name}${args.variant === undefined ? '' : ` (${args.variant})`}`;
     const bar = process.stderr.isTTY === true && seeds.length > 1
       ? new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} seeds | {failures} failed | eta {eta}s`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)

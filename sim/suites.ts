@@ -1,7 +1,8 @@
 // Every simulation suite `npm run sim` knows, one line each.
 import { brokerPowerCutSuite } from './broker-suite.js';
 import { journalSuite } from './journal-suite.js';
+import { placementReplicaSuite } from './placement-replica-suite.js';
 import { placementSuite } from './placement-suite.js';
 import type { SimSuite } from './suite.js';
 
-export const simSuites: SimSuite[] = [journalSuite, brokerPowerCutSuite, placementSuite];
+export const simSuites: SimSuite[] = [journalSuite, brokerPowerCutSuite, placementSuite, placementReplicaSuite];

@@ -14,9 +14,10 @@
 // on the same data dir / journal and port, and the subscribers reconnect with the same ids.
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import mqtt, { Store, type IClientOptions, type MqttClient } from 'mqtt';
-import type { IConnackPacket, IPublishPacket, Packet } from 'mqtt-packet';
+import type { MqttClient, Store } from 'mqtt';
+import type { IPublishPacket } from 'mqtt-packet';
 import { cleanup, killBroker, requireShardline, restartBroker, startBroker, stopBroker, type BrokerProcess, type Topology } from './support/broker-process.js';
+import { connectForCrash, KeptStore, SESSION_EXPIRY_S, watchPublishAcks, type Connection, type Version } from './support/crash-clients.js';
 import { rawConnect, waitUntil, type RawMqttClient } from './support/raw-mqtt.js';
 
 const TOPOLOGIES: Topology[] = ['single', 'split'];
@@ -28,9 +29,6 @@ const WINDOW = 8;
 const DELIVERY_WAIT_MS = 20_000;
 /** After the last expected message arrived, how long to keep counting duplicates. */
 const SETTLE_MS = 500;
-const SESSION_EXPIRY_S = 3_600;
-
-type Version = 4 | 5;
 
 interface Delivery {
   qos: number;
@@ -45,53 +43,9 @@ interface Persistent {
   online: boolean;
   deliveries: Delivery[];
   other: string[];
-  /**
-   * mqtt.js emits a QoS 2 message on PUBREL, from the PUBLISH it stored at PUBREC time; the
-   * store outlives each connection, as a real client's would, so a PUBREL the broker resends
-   * after the restart still finds its message.
-   */
+  /** Outlives each connection, as a real client's would (see KeptStore). */
   incomingStore: Store;
   connection?: Connection;
-}
-
-/** mqtt.js closes (empties) its stores when a client ends; this one survives that, like a client's disk would. */
-class KeptStore extends Store {
-  override close(cb: () => void): void {
-    cb();
-  }
-}
-
-interface Connection {
-  client: MqttClient;
-  connack: IConnackPacket;
-  /** Settles when the connection closes (mqtt.js 'close'). */
-  closed: Promise<void>;
-}
-
-function options(version: Version, clientId: string, clean: boolean): IClientOptions {
-  return {
-    protocolVersion: version,
-    clientId,
-    clean,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    resubscribe: false,
-    ...(version === 5 && !clean ? { properties: { sessionExpiryInterval: SESSION_EXPIRY_S } } : {}),
-  };
-}
-
-/** Connects; the message handler goes on before CONNACK, since a resumed session's queue can arrive in the same read. */
-async function connect(url: string, version: Version, clientId: string, clean: boolean, onPublish?: (packet: IPublishPacket) => void, incomingStore?: Store): Promise<Connection> {
-  const client = mqtt.connect(url, { ...options(version, clientId, clean), ...(incomingStore === undefined ? {} : { incomingStore }) });
-  client.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-  if (onPublish !== undefined) client.on('message', (_topic, _payload, packet) => onPublish(packet));
-  const connack = await new Promise<IConnackPacket>((resolve, reject) => {
-    client.once('connect', resolve);
-    client.once('error', reject);
-    void closed.then(() => reject(new Error(`${clientId}: connection closed before CONNACK`)));
-  });
-  return { client, connack, closed };
 }
 
 function parsePayload(payload: Buffer | string): { qos: number; seq: number } | null {
@@ -123,18 +77,12 @@ interface StreamResult {
 async function publishStream(connection: Connection, topics: Record<1 | 2, string>, killWhen: (result: StreamResult) => boolean, kill: () => Promise<void>): Promise<StreamResult> {
   const publisher = connection.client;
   const result: StreamResult = { acked: { 1: new Set(), 2: new Set() }, sent: { 1: 0, 2: 0 } };
-  const inFlightSeq = new Map<number, { qos: 1 | 2; seq: number }>();
-  publisher.on('packetsend', (packet: Packet) => {
-    if (packet.cmd !== 'publish' || packet.qos === 0 || packet.messageId === undefined) return;
-    const parsed = parsePayload(packet.payload);
-    if (parsed !== null) inFlightSeq.set(packet.messageId, { qos: parsed.qos as 1 | 2, seq: parsed.seq });
-  });
-  publisher.on('packetreceive', (packet: Packet) => {
-    if ((packet.cmd !== 'puback' && packet.cmd !== 'pubrec') || packet.messageId === undefined) return;
-    const sent = inFlightSeq.get(packet.messageId);
-    if (sent === undefined || (packet.cmd === 'puback') !== (sent.qos === 1)) return;
-    // 0x10 "no matching subscribers" is still an acceptance; codes >= 0x80 are refusals.
-    if (((packet as { reasonCode?: number }).reasonCode ?? 0) < 0x80) result.acked[sent.qos].add(sent.seq);
+  // 0x10 "no matching subscribers" is still an acceptance; codes >= 0x80 are refusals.
+  watchPublishAcks(publisher, {
+    accepted: (packet) => {
+      const parsed = parsePayload(packet.payload);
+      if (parsed !== null && parsed.qos === packet.qos) result.acked[parsed.qos as 1 | 2].add(parsed.seq);
+    },
   });
   let lost = false;
   const connectionLost = connection.closed.then(() => {
@@ -213,7 +161,7 @@ for (const topology of TOPOLOGIES) {
       for (const version of [4, 5] as Version[]) {
         for (const online of [true, false]) {
           const record: Persistent = { clientId: `crash-${topology}-v${version}-${online ? 'on' : 'off'}`, version, online, deliveries: [], other: [], incomingStore: new KeptStore() };
-          const connection = await connect(broker.url, version, record.clientId, false, recordInto(record), record.incomingStore);
+          const connection = await connectForCrash(broker.url, version, record.clientId, false, { onPublish: recordInto(record), incomingStore: record.incomingStore });
           track(connection.client);
           assert.equal(connection.connack.sessionPresent, false, `${record.clientId}: a fresh session`);
           await connection.client.subscribeAsync({ [topics[1]]: { qos: 2 }, [topics[2]]: { qos: 2 } });
@@ -224,7 +172,7 @@ for (const topology of TOPOLOGIES) {
       }
 
       // Retained before the crash: a kept, b replaced, c cleared; all acknowledged.
-      const publishing = await connect(broker.url, 5, `crash-${topology}-pub`, true);
+      const publishing = await connectForCrash(broker.url, 5, `crash-${topology}-pub`, true);
       const publisher = track(publishing.client);
       for (const [topic, payload] of [
         ['a', 'a1'],
@@ -256,7 +204,7 @@ for (const topology of TOPOLOGIES) {
 
       // Reconnect every persistent subscriber: session present, and everything acknowledged arrives.
       for (const record of subscribers) {
-        const connection = await connect(broker.url, record.version, record.clientId, false, recordInto(record), record.incomingStore);
+        const connection = await connectForCrash(broker.url, record.version, record.clientId, false, { onPublish: recordInto(record), incomingStore: record.incomingStore });
         track(connection.client);
         record.connection = connection;
         assert.equal(connection.connack.sessionPresent, true, `${record.clientId}: session present after the restart`);
@@ -282,7 +230,7 @@ for (const topology of TOPOLOGIES) {
       }
 
       // The old subscriptions match without a new SUBSCRIBE.
-      const { client: after } = await connect(broker.url, 5, `crash-${topology}-pub2`, true);
+      const { client: after } = await connectForCrash(broker.url, 5, `crash-${topology}-pub2`, true);
       track(after);
       await after.publishAsync(topics[1], 'after-restart', { qos: 1 });
       for (const record of subscribers) {
@@ -291,9 +239,11 @@ for (const topology of TOPOLOGIES) {
 
       // Retained messages: a new subscriber gets exactly the state acknowledged before the crash.
       const retained: string[] = [];
-      const { client: fresh } = await connect(broker.url, 5, `crash-${topology}-fresh`, true, (packet) => {
-        assert.equal(packet.retain, true, `${packet.topic} is delivered as retained`);
-        retained.push(`${packet.topic}=${packet.payload.toString()}`);
+      const { client: fresh } = await connectForCrash(broker.url, 5, `crash-${topology}-fresh`, true, {
+        onPublish: (packet) => {
+          assert.equal(packet.retain, true, `${packet.topic} is delivered as retained`);
+          retained.push(`${packet.topic}=${packet.payload.toString()}`);
+        },
       });
       track(fresh);
       await fresh.subscribeAsync(`${base}/retained/#`, { qos: 1 });
@@ -316,7 +266,7 @@ for (const topology of TOPOLOGIES) {
           raw.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] });
           await raw.nextOf('suback');
 
-          const { client: publisher } = await connect(broker.url, 5, `${clientId}-pub`, true);
+          const { client: publisher } = await connectForCrash(broker.url, 5, `${clientId}-pub`, true);
           track(publisher);
           for (let seq = 0; seq < COUNT; seq += 1) await publisher.publishAsync(topic, `q${qos}:${seq}`, { qos });
           await raw.until(() => raw.publishesReceived >= COUNT, 10_000, `${COUNT} deliveries before the kill`);

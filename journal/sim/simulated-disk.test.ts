@@ -384,6 +384,16 @@ describe('SimulatedDisk: power cuts', () => {
 });
 
 describe('SimulatedDisk: faults and capacity', () => {
+  it('an injected fault can let its first matching calls through (after) and strike a given number of times', async () => {
+    const { disk, fs } = await diskWithData(1);
+    disk.injectFault({ operation: 'syncDirectory', pathIncludes: '/data', code: 'EIO', after: 2, times: 2 });
+    await fs.syncDirectory('/data');
+    await fs.syncDirectory('/data');
+    await rejectsWith(fs.syncDirectory('/data'), 'EIO');
+    await rejectsWith(fs.syncDirectory('/data'), 'EIO');
+    await fs.syncDirectory('/data');
+  });
+
   it('an injected ENOSPC on a write writes a strict prefix, then rejects', async () => {
     const prefixes = new Set<number>();
     for (let seed = 0; seed < 50; seed++) {

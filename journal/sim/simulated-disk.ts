@@ -41,6 +41,8 @@ export interface FaultRule {
   code: FaultCode;
   /** how many matching calls fail; default 1 */
   times?: number;
+  /** how many matching calls succeed before the first failure; default 0 */
+  after?: number;
 }
 
 export interface RandomFaults {
@@ -283,6 +285,11 @@ export class SimulatedDisk {
     this.rules.push({ ...rule, times: rule.times ?? 1 });
   }
 
+  /** Drops every injected fault rule not yet used up (a test's faults end where it says). */
+  clearFaults(): void {
+    this.rules.length = 0;
+  }
+
   setRandomFaults(options: RandomFaults | null): void {
     this.randomFaults = options === null ? null : { ...options, codes: [...options.codes] };
   }
@@ -367,6 +374,10 @@ export class SimulatedDisk {
       const operations = rule.operation === undefined ? null : Array.isArray(rule.operation) ? rule.operation : [rule.operation];
       if (operations !== null && !operations.includes(operation)) continue;
       if (rule.pathIncludes !== undefined && !matches(path, rule.pathIncludes) && !matches(otherPath, rule.pathIncludes)) continue;
+      if ((rule.after ?? 0) > 0) {
+        rule.after = (rule.after ?? 0) - 1;
+        continue;
+      }
       rule.times = (rule.times ?? 1) - 1;
       if (rule.times <= 0) this.rules.splice(i, 1);
       return rule.code;

@@ -7,7 +7,8 @@
 //   on compaction: snapshot(state) → bytes for the Raft snapshot.
 //   leader, on its own timer: for id of expiredNodes(state, now) propose expire-node {nodeId: id, at: now}.
 //
-// Not wired yet to the Raft core, storage or gRPC; see docs/placement.md "Metadata state machine".
+// placement/replica wires it to the Raft core (PlacementReplica); durable storage and gRPC are
+// not built yet. See docs/placement.md "Metadata state machine" and "The placement replica".
 export {
   ROLES,
   SHARD_STATES,

@@ -1,5 +1,7 @@
-// base/: the lowest layer, what every other layer uses: the error registry, the clock, hashing.
+// base/: the lowest layer, what every other layer uses: the error registry, the clock, hashing,
+// limits with units.
 // It imports nothing from the project and does no I/O. This is the layer's public entry.
 export { type Clock, systemClock } from './clock.js';
 export { defineError, errorRegistry, type ErrorContext, isShardlineError, ShardlineError } from './errors.js';
 export { fnv1a, fnv1aBytes } from './hash.js';
+export { defineLimits, limitDefaults, limitField, pickLimits, TIMER_DELAY_MS_MAX, withinLimit, type LimitSpec, type LimitUnit, type LimitValues } from './limits.js';

@@ -7,7 +7,7 @@ import { errorRegistry } from '../base/index.js';
 import { AUDIT_PROBLEMS } from '../journal/index.js';
 import '../shard-model/index.js';
 import '../protocols/mqtt/index.js';
-import '../engine/admin/admin-errors.js';
+import '../admin/index.js';
 import '../node/placement-storage/index.js';
 
 test('docs/errors.md lists every error code and no other', async () => {

@@ -16,7 +16,6 @@ export { filterMatches } from './routing/filter-match.js';
 // Clock lives in base/; re-exported so callers of the engine keep one import.
 export { systemClock, type Clock } from '../base/index.js';
 export { Broker, DATA_SHARD_PREFIX, type BrokerOptions, type UnsafeBrokerSwitches, type BrokerStats, type ClientInfo, type ConnectRequest, type DisconnectRequest, type SessionInfo, type SubscriptionInfo } from './broker.js';
-export { AdminServer, createAdminApp, type AdminNode, type AdminOptions } from './admin/admin-server.js';
 export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessage, userPropertyList, type Message, type MessageProperties, type QoS, type UserProperty } from './messages/message.js';
 export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 export { cursorRecord, metaRecord, SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, subscriptionRecord, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';

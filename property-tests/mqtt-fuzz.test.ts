@@ -30,9 +30,10 @@ import { Broker } from '../engine/index.js';
 import { Authenticator } from '../engine/security/authenticator.js';
 import { DenyList } from '../engine/security/deny-list.js';
 import { UserStore } from '../engine/security/user-store.js';
-import { ClientGuard, LogLimiter, type AbuseLimits } from '../protocols/mqtt/abuse.js';
+import { ClientGuard, LogLimiter, type AbuseLimits } from '../protocols/listener/index.js';
 import { PacketFramer } from '../protocols/mqtt/framing.js';
-import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from '../protocols/mqtt/connection.js';
+import { MqttConnection, type Authenticate, type ConnectionRegistry, type Transport } from '../protocols/mqtt/connection.js';
+import { mqttLimitDefaults, type MqttLimits } from '../protocols/mqtt/index.js';
 import { reasonName } from '../protocols/mqtt/reason-codes.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
@@ -43,6 +44,7 @@ fc.configureGlobal({ includeErrorInReport: true });
 
 const MAX_PACKET = 4096;
 const LIMITS: MqttLimits = {
+  ...mqttLimitDefaults(),
   maxPacketSize: MAX_PACKET,
   maxTopicLength: 256,
   maxTopicLevels: 16,

@@ -26,7 +26,7 @@ import { Broker } from '../engine/index.js';
 import { Journal } from '../journal/index.js';
 import { mulberry32, type Random } from '../journal/sim/mulberry32.js';
 import { SimulatedDisk } from '../journal/sim/simulated-disk.js';
-import { MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
+import { MqttServer, mqttLimitDefaults, type MqttLimits } from '../protocols/mqtt/index.js';
 import { LocalShardStore } from '../shard-model/index.js';
 import type { SimFailure, SimSuite } from './suite.js';
 
@@ -45,6 +45,7 @@ const ACK_GRACE_MS = 15;
 const CUT_WINDOW_OPS = 120;
 
 const LIMITS: MqttLimits = {
+  ...mqttLimitDefaults(),
   maxPacketSize: 1024 * 1024,
   maxTopicLength: 4096,
   maxTopicLevels: 128,

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { createAdminApp } from '../engine/admin/admin-server.js';
+import { createAdminApp, mqttAdminRoutes } from '../admin/index.js';
 import { Broker, SendResult, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type Session } from '../engine/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { normalizeServerUrl } from '../cli/ctl/admin-client.js';
@@ -121,6 +121,7 @@ describe('shardline ctl against the admin API', () => {
       token: TOKEN,
       logger,
       settings: () => ({ 'mqtt-port': 1883, 'admin-port': 0, 'log-level': 'info' }),
+      protocols: [mqttAdminRoutes(broker)],
       // What the node's disk watch reports (a real one is driven in tests/disk-full.test.ts).
       disks: () => [{ path: '/var/lib/shardline', totalBytes: 8 * 1024 ** 3, freeBytes: 3 * 1024 ** 3, usedBytes: 5 * 1024 ** 3, journalBytes: 1024 ** 3, thresholdBytes: Math.floor(8 * 1024 ** 3 * 0.05), low: false, checkedAt: Date.now() }],
     });

@@ -22,7 +22,7 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { Broker } from '../engine/index.js';
-import { loadTls, MqttServer, MqttWebSocketServer, type ConnectRequestInfo } from '../protocols/mqtt/index.js';
+import { loadMqttTls, MqttServer, MqttWebSocketServer, type ConnectRequestInfo } from '../protocols/mqtt/index.js';
 import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, waitForLogField, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, sleep, subscriber, uniqueClientId, uniqueTopic, type ConnectOptions, type ProtocolVersion, type TestClient } from './support/mqtt-client.js';
@@ -498,7 +498,7 @@ describe('optional client certificates: the verified CN reaches the authenticati
 
   before(async () => {
     const logger = pino({ level: 'silent' });
-    const tls = await loadTls({ cert: certs.server.certFile, key: certs.server.keyFile, ca: certs.ca.certFile, clientAuth: 'optional' });
+    const tls = await loadMqttTls({ cert: certs.server.certFile, key: certs.server.keyFile, ca: certs.ca.certFile, clientAuth: 'optional' });
     engine = await Broker.open({ store: new MemoryShardStore(), logger, dataShards: 2, maxQueuedBytes: 1024 * 1024 });
     const authenticate = (request: ConnectRequestInfo): Promise<{ ok: true }> => {
       seen.push(request);

@@ -4,7 +4,7 @@
 // journal in-process; `--roles broker --journal HOST:PORT` keeps no local state and reaches a
 // journal server through the remote ShardStore.
 //
-// Every node, whatever its roles, also serves the admin HTTP API (engine/admin: REST, /metrics,
+// Every node, whatever its roles, also serves the admin HTTP API (admin/: REST, /metrics,
 // /healthz) on --host:--admin-port, guarded by a bearer token (see adminToken below).
 //
 // Start-up order: open the journal (takes the data directory's lock), serve it over gRPC, open
@@ -23,13 +23,12 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { AdminServer } from '../../engine/admin/admin-server.js';
-import { AdminErrors } from '../../engine/admin/admin-errors.js';
-import { createMetrics, type InboundStats } from '../../engine/admin/metrics.js';
+import { AdminErrors, AdminServer, createMetrics, mqttAdminRoutes, type InboundStats } from '../../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../../engine/index.js';
-import { isShardlineError } from '../../base/index.js';
+import { isShardlineError, pickLimits } from '../../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../../journal/index.js';
-import { ConnectionHold, InboundBudget, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { ConnectionHold } from '../../protocols/listener/index.js';
+import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../../shard-model/index.js';
 import { UsageError, type Command } from '../command.js';
 import { checkTransports } from '../config/transport-settings.js';
@@ -139,26 +138,9 @@ function inboundStats(budget: InboundBudget): () => InboundStats {
   return () => budget.stats;
 }
 
+/** The MQTT limits out of the settings: every limit of the table, none other (protocols/mqtt/limits.ts). */
 function mqttLimits(settings: StartSettings): MqttLimits {
-  return {
-    maxPacketSize: settings.maxPacketSize,
-    maxTopicLength: settings.maxTopicLength,
-    maxTopicLevels: settings.maxTopicLevels,
-    maxInflight: settings.maxInflight,
-    connectTimeoutMs: settings.connectTimeoutMs,
-    maxSessionExpiry: settings.maxSessionExpiry,
-    topicAliasMaximum: settings.topicAliasMaximum,
-    maxKeepAlive: settings.maxKeepAlive,
-    serverKeepAlive: settings.serverKeepAlive,
-    maxConnections: settings.maxConnections,
-    maxConnectionsPerIp: settings.maxConnectionsPerIp,
-    maxConnectRate: settings.maxConnectRate,
-    maxConnectRatePerIp: settings.maxConnectRatePerIp,
-    maxPublishRate: settings.maxPublishRate,
-    maxPublishBytesRate: settings.maxPublishBytesRate,
-    maxSubscriptionsPerClient: settings.maxSubscriptionsPerClient,
-    writesBlockedDisconnectSeconds: settings.writesBlockedDisconnectSeconds,
-  };
+  return pickLimits(MQTT_LIMITS, settings);
 }
 
 /**
@@ -450,6 +432,8 @@ async function startAdmin(settings: StartSettings, logger: Logger, running: Runn
     changeSettings: (changes) => changeSettings(settings, changes, running, logger),
     ...(running.users === undefined ? {} : { users: running.users }),
     ...(running.acl === undefined ? {} : { acl: running.acl }),
+    // Every node serves /api/mqtt: without the broker role its routes answer 503, not 404.
+    protocols: [mqttAdminRoutes(running.broker)],
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));

@@ -2,7 +2,8 @@
 // (--ws-port) and WebSocket over TLS (--wss-port). Each is off unless its port is set; all share
 // the TCP listener's options (broker, limits, authentication, connection count).
 import type { Logger } from 'pino';
-import { loadTls, MqttServer, MqttWebSocketServer, type MqttServerOptions, type TlsListener } from '../../protocols/mqtt/index.js';
+import type { TlsListener } from '../../protocols/listener/index.js';
+import { loadMqttTls, MqttServer, MqttWebSocketServer, type MqttServerOptions } from '../../protocols/mqtt/index.js';
 import type { StartSettings } from '../config/settings.js';
 
 export interface TransportListener {
@@ -23,7 +24,7 @@ export async function startTransports(settings: StartSettings, shared: MqttServe
   let tls: TlsListener | undefined;
   if (mqttsPort !== undefined || wssPort !== undefined) {
     // checkTransports made sure both are set whenever a TLS port is.
-    tls = await loadTls({ cert: settings.tlsCert as string, key: settings.tlsKey as string, ca: settings.tlsCa, clientAuth: settings.tlsClientAuth });
+    tls = await loadMqttTls({ cert: settings.tlsCert as string, key: settings.tlsKey as string, ca: settings.tlsCa, clientAuth: settings.tlsClientAuth });
   }
   const child = (name: string): Logger => shared.logger.child({ transport: name });
   if (mqttsPort !== undefined) {

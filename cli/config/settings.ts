@@ -9,8 +9,10 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
+import { TIMER_DELAY_MS_MAX, type LimitSpec, type LimitUnit } from '../../base/index.js';
 import { SHARED_STRATEGIES, type SharedStrategy } from '../../engine/shared/strategy.js';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
+import { MQTT_LIMITS, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { UsageError, type OptionSpec } from '../command.js';
 
 export const ROLES = ['journal', 'broker'] as const;
@@ -19,7 +21,7 @@ export type Role = (typeof ROLES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** tls-client-auth: whether the TLS listeners ask for client certificates (see protocols/mqtt/tls.ts). */
+/** tls-client-auth: whether the TLS listeners ask for client certificates (see protocols/listener/tls.ts). */
 export const TLS_CLIENT_AUTH_MODES = ['none', 'optional', 'required'] as const;
 export type TlsClientAuth = (typeof TLS_CLIENT_AUTH_MODES)[number];
 
@@ -37,12 +39,7 @@ export const MQTT_TABLE = 'mqtt';
 export const RULE_SECTIONS = ['users', 'acl', 'deny', 'jwt', 'auto-subscribe', 'rewrite'] as const;
 export type RuleSection = (typeof RULE_SECTIONS)[number];
 
-// setTimeout stores delays in a signed 32-bit integer; longer ones fire at once.
-const MAX_TIMER_MS = 2_147_483_647;
-// MQTT's largest packet: 1 fixed-header byte, 4 remaining-length bytes, 268435455 bytes of body.
-const MQTT_MAX_PACKET = 268_435_460;
-
-export type SettingUnit = 'bytes' | 'ms' | 'seconds' | 'count' | 'port' | 'percent';
+export type SettingUnit = LimitUnit | 'port' | 'percent';
 
 export type SettingKind =
   | { type: 'integer'; min: number; max?: number }
@@ -68,6 +65,23 @@ export interface SettingSpec {
   description: string;
 }
 
+/** A limit-table entry (base/limits.ts) as a setting of the 'limit' group: the table is the one place a limit is named. */
+type LimitSetting<Spec> = Spec extends LimitSpec ? SettingSpec & { readonly key: Spec['name']; readonly group: 'limit' } : never;
+
+const VALUE_NAMES: Record<LimitUnit, string> = { bytes: 'BYTES', count: 'N', ms: 'MS', seconds: 'SECONDS' };
+
+function limitSettings<const Table extends readonly LimitSpec[]>(table: Table): { readonly [Index in keyof Table]: LimitSetting<Table[Index]> } {
+  return table.map((spec) => ({
+    key: spec.name,
+    kind: spec.max === undefined ? { type: 'integer', min: spec.min } : { type: 'integer', min: spec.min, max: spec.max },
+    default: spec.default,
+    unit: spec.unit,
+    valueName: VALUE_NAMES[spec.unit],
+    group: 'limit',
+    description: spec.doc,
+  })) as unknown as { readonly [Index in keyof Table]: LimitSetting<Table[Index]> };
+}
+
 export const START_SETTINGS = [
   { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker; unset runs both (single node)' },
   { key: 'config', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'config file (.toml, .yaml or .yml) with any of these settings, same keys as the flags' },
@@ -90,25 +104,7 @@ export const START_SETTINGS = [
   { key: 'log-level', kind: { type: 'enum', values: LOG_LEVELS }, default: 'info', valueName: 'LEVEL', group: 'node', description: `log level: ${LOG_LEVELS.join(', ')}` },
   { key: 'allow-anonymous', kind: { type: 'boolean' }, default: true, valueName: 'BOOL', group: 'node', description: 'MQTT clients that present no credentials (user name, password, token, certificate) may connect as anonymous; on for the quick start, turn it off once users, jwt or client certificates are set up (docs/security.md)' },
   { key: 'certificate-username', kind: { type: 'boolean' }, default: false, valueName: 'BOOL', group: 'node', description: "with mutual TLS, a client's verified certificate subject CN is its user name and no password is needed" },
-  { key: 'max-packet-size', kind: { type: 'integer', min: 16, max: MQTT_MAX_PACKET }, default: 33_554_432, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'largest inbound packet (5.0 CONNACK Maximum Packet Size); bigger: 5.0 DISCONNECT 0x95, 3.1.1 close; the broker\'s shards store records up to 64 MiB, so above about 63 MiB a larger publish is refused when stored' },
-  { key: 'max-inbound-bytes', kind: { type: 'integer', min: 65_536 }, default: 268_435_456, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'bytes all connections together may hold in inbound packets over 64 KiB, from their fixed header until handled (a PUBLISH: until stored); a packet that would not fit waits, its socket unread, and packets are granted in the order they began' },
-  { key: 'max-topic-length', kind: { type: 'integer', min: 1, max: 65_535 }, default: 65_535, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'longest topic name or filter (the protocol allows 65535); longer: 5.0 DISCONNECT 0x90 / SUBACK 0x8F' },
-  { key: 'max-topic-levels', kind: { type: 'integer', min: 1, max: 65_535 }, default: 128, unit: 'count', valueName: 'N', group: 'limit', description: 'most /-separated levels in a topic name or filter' },
-  { key: 'max-inflight', kind: { type: 'integer', min: 1, max: 65_535 }, default: 256, unit: 'count', valueName: 'N', group: 'limit', description: 'QoS 1/2 messages in flight per client, each way (5.0 CONNACK Receive Maximum)' },
-  { key: 'max-queued-bytes', kind: { type: 'integer', min: 1 }, default: 16_777_216, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'per-client outbound buffer; past it QoS 0 is dropped (counted), QoS 1/2 read back from the journal later' },
-  { key: 'max-connections', kind: { type: 'integer', min: 1 }, default: 100_000, unit: 'count', valueName: 'N', group: 'limit', description: 'open client connections; past it: 5.0 CONNACK 0x97, 3.1.1 CONNACK 0x03' },
-  { key: 'connect-timeout-ms', kind: { type: 'integer', min: 1, max: MAX_TIMER_MS }, default: 10_000, unit: 'ms', valueName: 'MS', group: 'limit', description: 'time a new connection has to send CONNECT before it is closed' },
-  { key: 'max-session-expiry', kind: { type: 'integer', min: 0, max: 4_294_967_295 }, default: 604_800, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest session expiry granted; a 5.0 client asking more gets this in CONNACK' },
-  { key: 'topic-alias-maximum', kind: { type: 'integer', min: 0, max: 65_535 }, default: 64, unit: 'count', valueName: 'N', group: 'limit', description: 'topic aliases a client may use, 0 for none (5.0 CONNACK Topic Alias Maximum)' },
-  { key: 'max-keep-alive', kind: { type: 'integer', min: 1, max: 65_535 }, default: 65_535, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest keep-alive granted; a 5.0 client asking more gets Server Keep Alive = this' },
-  { key: 'server-keep-alive', kind: { type: 'integer', min: 0, max: 65_535 }, default: 0, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: "keep-alive imposed on 5.0 clients via CONNACK Server Keep Alive; 0 = use the client's" },
-  { key: 'max-connections-per-ip', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'open connections from one IP address, 0 for no limit; past it: 5.0 CONNACK 0x97, 3.1.1 CONNACK 0x03; far past it: closed at accept' },
-  { key: 'max-connect-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'new connections per second, all addresses together, 0 for no limit; past it: 5.0 CONNACK 0x9F, 3.1.1 CONNACK 0x03; far past it: closed at accept' },
-  { key: 'max-connect-rate-per-ip', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'new connections per second from one IP address, 0 for no limit; past it as max-connect-rate' },
-  { key: 'max-publish-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'PUBLISH packets per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 DISCONNECT 0x96, 3.1.1 close' },
-  { key: 'max-publish-bytes-rate', kind: { type: 'integer', min: 0 }, default: 0, unit: 'bytes', valueName: 'BYTES', group: 'limit', description: 'PUBLISH payload bytes per second per client (bursts of one second allowed), 0 for no limit; past it: 5.0 PUBACK/PUBREC 0x97 (QoS 0 dropped), 3.1.1 close' },
-  { key: 'max-subscriptions-per-client', kind: { type: 'integer', min: 0 }, default: 0, unit: 'count', valueName: 'N', group: 'limit', description: 'subscriptions one session may hold, 0 for no limit; past it: SUBACK 0x97 (5.0) / 0x80 (3.1.1) for that filter' },
-  { key: 'writes-blocked-disconnect-seconds', kind: { type: 'integer', min: 1, max: 2_147_483 }, default: 30, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'while writes are blocked (journal unreachable, disk low) an MQTT 3.x QoS 1/2 publish is held unacknowledged; held longer than this, the connection is closed so the client resends after reconnecting (5.0 gets PUBACK/PUBREC 0x80 or 0x97 at once)' },
+  ...limitSettings(MQTT_LIMITS),
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
   { key: 'shared-strategy', kind: { type: 'enum', values: SHARED_STRATEGIES }, default: 'round-robin', valueName: 'STRATEGY', group: 'limit', description: `which member of a shared subscription group ($share/GROUP/FILTER) gets each message: ${SHARED_STRATEGIES.join(', ')} (hash of the publisher's client id)` },
   { key: 'acl-default', kind: { type: 'enum', values: ['allow', 'deny'] }, defaultText: 'deny with acl rules in the config file, allow without', valueName: 'POLICY', group: 'node', description: 'allow or deny: what the ACL decides when no rule matches a publish, subscribe or delivery (rules: the acl section of the config file and the $acl shard)' },
@@ -119,17 +115,18 @@ export const START_SETTINGS = [
   { key: 'data-retention', kind: { type: 'integer', min: 0, max: 100 * 365 * 86_400 }, default: 604_800, unit: 'seconds', valueName: 'SECONDS', group: 'node', description: 'how long MQTT messages are kept in the data shards: a sealed segment whose newest message is older is deleted (sessions, retained messages, users and ACL rules are never deleted by it); 0 keeps them regardless of age' },
   { key: 'data-retention-bytes', kind: { type: 'integer', min: 0 }, default: 0, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'most bytes one data shard keeps (the node keeps up to data-shards times this, plus a segment each): the oldest sealed segments are deleted past it; 0 for no size limit' },
   { key: 'data-segment-bytes', kind: { type: 'integer', min: 1024, max: 2_147_483_648 }, default: 134_217_728, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'segment size of the data shards; retention deletes whole sealed segments, so this is its granularity (applies from the next roll)' },
-  { key: 'retention-check-ms', kind: { type: 'integer', min: 100, max: MAX_TIMER_MS }, default: 60_000, unit: 'ms', valueName: 'MS', group: 'node', description: 'how often the journal applies retention and compacts the system shards' },
+  { key: 'retention-check-ms', kind: { type: 'integer', min: 100, max: TIMER_DELAY_MS_MAX }, default: 60_000, unit: 'ms', valueName: 'MS', group: 'node', description: 'how often the journal applies retention and compacts the system shards' },
   { key: 'disk-free-min-percent', kind: { type: 'integer', min: 0, max: 100 }, default: 5, unit: 'percent', valueName: 'PERCENT', group: 'node', description: 'disk watermark, with disk-free-min-bytes: while the data directory\'s file system has less free space than the smaller of the two, publishes are refused (SL_BROKER_WRITES_BLOCKED, /readyz not ready); 0 turns the watermark off' },
   { key: 'disk-free-min-bytes', kind: { type: 'integer', min: 0 }, default: 2_147_483_648, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'disk watermark in bytes; the threshold is the smaller of this and disk-free-min-percent of the file system; 0 turns the watermark off' },
-  { key: 'disk-check-ms', kind: { type: 'integer', min: 100, max: MAX_TIMER_MS }, default: 5000, unit: 'ms', valueName: 'MS', group: 'node', description: 'how often the node measures the free space of its data directory (the watermark, metrics, ctl overview)' },
+  { key: 'disk-check-ms', kind: { type: 'integer', min: 100, max: TIMER_DELAY_MS_MAX }, default: 5000, unit: 'ms', valueName: 'MS', group: 'node', description: 'how often the node measures the free space of its data directory (the watermark, metrics, ctl overview)' },
   { key: 'response-information', kind: { type: 'string' }, default: 'reply/${clientid}', valueName: 'TEMPLATE', group: 'node', description: 'MQTT 5.0 CONNACK Response Information for clients that ask for it; ${clientid} and ${username} are filled in' },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof START_SETTINGS)[number]['key'];
 export type SettingSource = 'flag' | 'env' | 'file' | 'default';
 
-export interface StartSettings {
+/** The settings of `shardline start`; the MQTT limits come from their table (protocols/mqtt/limits.ts). */
+export interface StartSettings extends MqttLimits {
   /** The config file read, if any (from --config or SHARDLINE_CONFIG). */
   config: string | undefined;
   /** undefined: not set, the single-node default (journal and broker in one process). */
@@ -156,26 +153,6 @@ export interface StartSettings {
   logLevel: LogLevel;
   allowAnonymous: boolean;
   certificateUsername: boolean;
-  maxPacketSize: number;
-  maxInboundBytes: number;
-  maxTopicLength: number;
-  maxTopicLevels: number;
-  maxInflight: number;
-  maxQueuedBytes: number;
-  maxConnections: number;
-  connectTimeoutMs: number;
-  maxSessionExpiry: number;
-  topicAliasMaximum: number;
-  maxKeepAlive: number;
-  serverKeepAlive: number;
-  maxConnectionsPerIp: number;
-  maxConnectRate: number;
-  maxConnectRatePerIp: number;
-  maxPublishRate: number;
-  maxPublishBytesRate: number;
-  maxSubscriptionsPerClient: number;
-  /** MQTT 3.x: seconds a QoS 1/2 publish is held while writes are blocked before the connection closes. */
-  writesBlockedDisconnectSeconds: number;
   dataShards: number;
   sharedStrategy: SharedStrategy;
   /** undefined: deny when the config file has ACL rules, allow when it has none. */
@@ -228,19 +205,22 @@ export function formatDefault(spec: SettingSpec): string {
 const specs: readonly SettingSpec[] = START_SETTINGS;
 const specByKey = new Map(specs.map((spec) => [spec.key, spec]));
 
-/** The abuse limits (protocols/mqtt/abuse.ts), all live: read at every decision, so turning one on under attack needs no restart. */
-const ABUSE_LIMIT_KEYS = ['max-connections-per-ip', 'max-connect-rate', 'max-connect-rate-per-ip', 'max-publish-rate', 'max-publish-bytes-rate', 'max-subscriptions-per-client'] as const;
+/** Retention and the disk watermark: applied to the data shards and the disk check at once. */
+const DISK_KEYS = ['data-retention', 'data-retention-bytes', 'data-segment-bytes', 'disk-free-min-percent', 'disk-free-min-bytes'] as const;
+
+/** The names of a limit table's live limits (those marked live in it). */
+function liveLimitNames<const Table extends readonly LimitSpec[]>(table: Table): Array<Extract<Table[number], { live: true }>['name']> {
+  return table.filter((spec) => spec.live).map((spec) => spec.name as Extract<Table[number], { live: true }>['name']);
+}
 
 /**
  * Settings `PATCH /api/config` may change in a running node. Each is read where it is used
  * (log level by the loggers, limits when a connection is accepted or sends CONNECT, the queue
  * bound on every delivery), so a change applies to what happens next; settings advertised to
  * clients in CONNACK for the life of their connection, or fixed by the data on disk, are not here.
+ * Which MQTT limits are live is said in their table (protocols/mqtt/limits.ts).
  */
-/** Retention and the disk watermark: applied to the data shards and the disk check at once. */
-const DISK_KEYS = ['data-retention', 'data-retention-bytes', 'data-segment-bytes', 'disk-free-min-percent', 'disk-free-min-bytes'] as const;
-
-export const LIVE_SETTINGS = ['log-level', 'max-connections', 'connect-timeout-ms', 'max-session-expiry', 'max-keep-alive', 'server-keep-alive', 'max-queued-bytes', 'max-inbound-bytes', 'allow-anonymous', 'writes-blocked-disconnect-seconds', ...ABUSE_LIMIT_KEYS, ...DISK_KEYS] as const satisfies readonly SettingKey[];
+export const LIVE_SETTINGS = ['log-level', 'allow-anonymous', ...liveLimitNames(MQTT_LIMITS), ...DISK_KEYS] as const satisfies readonly SettingKey[];
 export type LiveSettingKey = (typeof LIVE_SETTINGS)[number];
 
 export function isLiveSetting(key: string): key is LiveSettingKey {

@@ -1,4 +1,4 @@
-// HTTP client for a node's admin API (engine/admin/admin-server.ts), used by `shardline ctl`.
+// HTTP client for a node's admin API (admin/admin-server.ts), used by `shardline ctl`.
 // It speaks only HTTP + JSON through the global fetch, so ctl needs nothing from the engine and
 // works against any reachable node. Every failure becomes an AdminClientError whose message is
 // meant for an operator: which URL could not be reached and why, a refused token, or the API's

@@ -14,7 +14,7 @@ import mqttPacket from 'mqtt-packet';
 import pino from 'pino';
 import { Broker } from '../../engine/index.js';
 import { MemoryShardStore } from '../../shard-model/index.js';
-import { ConnectionHold } from './connection-hold.js';
+import { ConnectionHold } from '../listener/index.js';
 import { MqttServer } from './server.js';
 import { testMqttLimits } from '../../tests/support/mqtt-limits.js';
 

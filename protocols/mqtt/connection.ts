@@ -22,32 +22,16 @@ import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePack
 import type { Logger } from 'pino';
 import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
 import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
-import { subscriptionQuota, type AbuseLimits, type ClientGuard } from './abuse.js';
+import { subscriptionQuota, type ClientGuard } from '../listener/index.js';
+import type { MqttLimits } from './limits.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
 import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead, encodePublishWithProperties, type OutboundPublishProperties } from './publish-encoder.js';
-import { DEFAULT_WRITES_BLOCKED_DISCONNECT_SECONDS, isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
+import { isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
-
-export interface MqttLimits extends Partial<AbuseLimits> {
-  maxPacketSize: number;
-  maxTopicLength: number;
-  maxTopicLevels: number;
-  /** Inbound QoS 1/2 in flight we accept (Receive Maximum) and the outbound cap. */
-  maxInflight: number;
-  connectTimeoutMs: number;
-  maxSessionExpiry: number;
-  topicAliasMaximum: number;
-  maxKeepAlive: number;
-  /** 0: use the client's keep-alive. */
-  serverKeepAlive: number;
-  maxConnections: number;
-  /** MQTT 3.x: how long a QoS 1/2 publish is held while writes are blocked before the connection is closed; default 30. */
-  writesBlockedDisconnectSeconds?: number;
-}
 
 export interface Transport {
   /** False when the transport's buffer is full (wait for onDrain()). */
@@ -811,7 +795,7 @@ export class MqttConnection implements DeliverySink {
   #hold(pending: PendingPublish): void {
     (this.#held ??= []).push(pending);
     if (this.#heldUnsubscribe === undefined) {
-      const seconds = this.limits.writesBlockedDisconnectSeconds ?? DEFAULT_WRITES_BLOCKED_DISCONNECT_SECONDS;
+      const seconds = this.limits.writesBlockedDisconnectSeconds;
       this.logger.debug({ clientId: this.#clientId, disconnectAfterSeconds: seconds }, 'holding publishes until writes resume');
       this.#heldUnsubscribe = this.broker.writeGate.onChange((open) => open && this.#releaseHeld());
       this.#heldTimer = this.clock.setTimeout(() => this.#fail(ReasonCode.UnspecifiedError, `writes blocked for more than ${seconds} s; resend after reconnecting`), seconds * 1000);

@@ -1,18 +1,15 @@
-// The MQTT listener: binds a TCP port and gives each socket an MqttConnection with real timers.
-// Sockets beyond the connection limit's headroom are dropped at accept, before any buffer is
-// allocated for them; up to it, the CONNACK refusal (quota exceeded) tells clients why.
-import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+// The MQTT listener over TCP or TLS: protocols/listener binds, checks certificates and admits
+// each socket; this gives each admitted socket an MqttConnection with real timers. Sockets past
+// the listener's headroom over max-connections never get here; up to it, the CONNACK refusal
+// (quota exceeded) tells clients why.
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock, type Broker, type Clock } from '../../engine/index.js';
-import { AbuseControl } from './abuse.js';
+import { AbuseControl, certificateNameOf, remoteAddressOf, TcpListener, type ClientGuard, type ConnectionHold, type TlsListener } from '../listener/index.js';
 import { MqttErrors } from './errors.js';
-import type { ConnectionHold } from './connection-hold.js';
 import { GatheringWriter } from './gathering-writer.js';
-import { remoteAddressOf } from './remote-address.js';
-import { MqttConnection, type Authenticate, type ConnectionRegistry, type MqttLimits, type Transport } from './connection.js';
-import { certificateNameOf, tlsRefusal, trackRawSockets, type TlsListener } from './tls.js';
+import { MqttConnection, type Authenticate, type ConnectionRegistry, type Transport } from './connection.js';
+import type { MqttLimits } from './limits.js';
 
 export const DEFAULT_MQTT_PORT = 1883;
 
@@ -36,28 +33,36 @@ export interface MqttServerOptions {
   hold?: ConnectionHold;
 }
 
-export class MqttServer {
-  readonly #sockets = new Set<Socket>();
-  readonly #registry: ConnectionRegistry;
-  readonly kind: 'tcp' | 'tls';
-  /** TLS only: every raw socket, handshakes included (see trackRawSockets). */
-  #rawSockets: Set<Socket> | undefined;
-  readonly #abuse: AbuseControl;
+/** SL_MQTT_LISTEN_FAILED for a listener of the MQTT front end that cannot bind. */
+export function mqttListenFailed(address: string, reason: string): Error {
+  return MqttErrors.listenFailed.create({}, address, reason);
+}
 
-  private constructor(
-    private readonly server: Server,
-    private readonly options: MqttServerOptions,
-    readonly host: string,
-    readonly port: number,
-  ) {
+export class MqttServer {
+  readonly #registry: ConnectionRegistry;
+  readonly #abuse: AbuseControl;
+  #listener!: TcpListener;
+
+  private constructor(private readonly options: MqttServerOptions) {
     this.#registry = options.registry ?? { connected: 0 };
-    this.kind = options.tls === undefined ? 'tcp' : 'tls';
     // Over the limits object itself, not a copy: live settings change it in place.
     this.#abuse = options.abuse ?? new AbuseControl(options.limits, options.clock ?? systemClock, options.logger);
   }
 
+  get host(): string {
+    return this.#listener.host;
+  }
+
+  get port(): number {
+    return this.#listener.port;
+  }
+
+  get kind(): 'tcp' | 'tls' {
+    return this.#listener.kind;
+  }
+
   get address(): string {
-    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
+    return this.#listener.address;
   }
 
   /** Options for the node's other listeners (TLS, WebSocket): the same broker, limits, authentication and connection count. */
@@ -70,65 +75,32 @@ export class MqttServer {
   }
 
   get openSockets(): number {
-    return this.#sockets.size;
+    return this.#listener.openSockets;
   }
 
   static async start(options: MqttServerOptions): Promise<MqttServer> {
-    const tls = options.tls;
-    // A TLS handshake that never finishes is held to the connect timeout like a CONNECT that never comes.
-    const server = tls === undefined ? createServer({ noDelay: true }) : createTlsServer({ ...tls.options, noDelay: true, handshakeTimeout: options.limits.connectTimeoutMs });
-    const listening = once(server, 'listening');
-    server.listen({ host: options.host, port: options.port });
-    try {
-      await Promise.race([listening, once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const reason =
-        code === 'EADDRINUSE' ? `the port is already in use (another broker running? pick another with ${options.portSetting ?? '--mqtt-port'})` : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (error as Error).message;
-      throw MqttErrors.listenFailed.create({}, `${options.host}:${options.port}`, reason);
-    }
-    const bound = server.address() as { address: string; port: number };
-    const mqtt = new MqttServer(server, options, bound.address, bound.port);
-    const hold = options.hold;
-    const accept = (socket: Socket): void => (hold === undefined ? mqtt.#accept(socket) : hold.admit(socket, () => mqtt.#accept(socket)));
-    if (tls === undefined) server.on('connection', accept);
-    else {
-      mqtt.#rawSockets = trackRawSockets(server as TlsServer);
-      server.on('secureConnection', (socket: TLSSocket) => {
-        const refusal = tlsRefusal(socket, tls.clientAuth);
-        if (refusal === undefined) accept(socket);
-        else {
-          options.logger.debug({ remote: remoteAddressOf(socket) }, refusal);
-          socket.destroy();
-        }
-      });
-      // node:tls leaves a socket whose handshake failed or timed out open for this listener to close.
-      server.on('tlsClientError', (error, socket) => {
-        options.logger.debug({ err: error, remote: remoteAddressOf(socket) }, 'TLS handshake failed');
-        socket.destroy();
-      });
-    }
-    server.on('error', (error) => options.logger.error({ err: error }, 'MQTT listener error'));
+    const mqtt = new MqttServer(options);
+    mqtt.#listener = await TcpListener.start({
+      protocol: 'MQTT',
+      host: options.host,
+      port: options.port,
+      portSetting: options.portSetting ?? '--mqtt-port',
+      listenFailed: mqttListenFailed,
+      logger: options.logger,
+      limits: options.limits,
+      abuse: mqtt.#abuse,
+      tls: options.tls,
+      hold: options.hold,
+      onSocket: (socket, guard) => mqtt.#serve(socket, guard),
+    });
     return mqtt;
   }
 
-  #accept(socket: Socket): void {
+  #serve(socket: Socket, guard: ClientGuard): void {
     const { limits, logger } = this.options;
-    if (this.#sockets.size >= limits.maxConnections + Math.max(100, limits.maxConnections / 10)) {
-      socket.destroy();
-      return;
-    }
-    // Per-address limits and connect rates: decided here, before anything is read.
-    const admitted = this.#abuse.accept(socket.remoteAddress ?? '?');
-    if (admitted === undefined) {
-      socket.destroy();
-      return;
-    }
-    this.#sockets.add(socket);
     const transport = new SocketTransport(socket);
-    transport.gateAddress = admitted.counted;
     const connection = new MqttConnection(transport, this.options.broker, limits, this.options.clock ?? systemClock, logger, this.#registry, this.options.authenticate);
-    connection.guard(admitted.guard);
+    connection.guard(guard);
     transport.connection = connection;
     transport.server = this;
     // Shared listeners (`this` is the socket): no closures per connection, which matters at
@@ -139,33 +111,18 @@ export class MqttServer {
     socket.on('close', onSocketClose);
   }
 
-  /** A socket of this server closed. */
-  socketClosed(socket: Socket): void {
-    this.#sockets.delete(socket);
-    this.#abuse.release((socket as TransportSocket)[TRANSPORT].gateAddress);
-  }
-
   get logger(): Logger {
     return this.options.logger;
   }
 
   /** Stops accepting new connections; the ones open stay (the broker closes them next). */
   stopAccepting(): void {
-    if (this.#listenerClosed === undefined) this.#listenerClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.#listener.stopAccepting();
   }
-
-  #listenerClosed: Promise<void> | undefined;
 
   /** Stops accepting and ends every socket (destroyed after a second if the peer lingers). */
   async stop(): Promise<void> {
-    this.stopAccepting();
-    for (const socket of this.#sockets) socket.end();
-    const deadline = setTimeout(() => {
-      for (const socket of this.#sockets) socket.destroy();
-      for (const socket of this.#rawSockets ?? []) socket.destroy();
-    }, 1000);
-    await this.#listenerClosed;
-    clearTimeout(deadline);
+    await this.#listener.stop();
   }
 }
 
@@ -179,8 +136,6 @@ interface TransportSocket extends Socket {
 class SocketTransport extends GatheringWriter implements Transport {
   connection!: MqttConnection;
   server!: MqttServer;
-  /** The address counted by the connect gate for this socket (released once, at close). */
-  gateAddress: string | undefined;
   constructor(readonly socket: Socket) {
     super();
     (socket as TransportSocket)[TRANSPORT] = this;
@@ -198,7 +153,6 @@ class SocketTransport extends GatheringWriter implements Transport {
   get kind(): string {
     return this.server.kind;
   }
-
 
   protected sendNow(data: Buffer): void {
     if (!this.socket.destroyed) this.socket.write(data);
@@ -242,7 +196,5 @@ function onSocketError(this: TransportSocket, error: Error): void {
 }
 
 function onSocketClose(this: TransportSocket): void {
-  const transport = this[TRANSPORT];
-  transport.server.socketClosed(this);
-  transport.connection.onClose();
+  this[TRANSPORT].connection.onClose();
 }

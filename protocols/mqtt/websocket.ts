@@ -1,29 +1,22 @@
-// MQTT over WebSocket (ws) and over WebSocket with TLS (wss): an HTTP(S) listener whose only
-// endpoint is the MQTT path (default /mqtt). Each upgraded socket gets an MqttConnection on the
-// same broker, limits and connection count as the TCP listener; only the framing differs.
+// MQTT over WebSocket (ws) and over WebSocket with TLS (wss): protocols/listener serves the
+// HTTP(S) endpoint at the MQTT path (default /mqtt), checks the upgrade and admits the socket;
+// each upgraded socket gets an MqttConnection on the same broker, limits and connection count as
+// the TCP listener; only the framing differs.
 //
-// Upgrade rules (MQTT 5.0 section 6 / 3.1.1 section 6): the client must offer the subprotocol
-// "mqtt" (or "mqttv3.1", what 3.1 clients offer); a request for another path gets 404, an upgrade
-// without an MQTT subprotocol 400, a plain HTTP request 426. MQTT travels in binary messages: a
-// text message closes the connection (1003). A WebSocket message may hold any number of MQTT
-// packets or part of one; the connection's framer reassembles them as it does TCP chunks.
-import { once } from 'node:events';
-import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+// MQTT 5.0 section 6 / 3.1.1 section 6: the client must offer the subprotocol "mqtt" (or
+// "mqttv3.1", what 3.1 clients offer; the listener refuses other upgrades). MQTT travels in
+// binary messages: a text message closes the connection (1003). A WebSocket message may hold any
+// number of MQTT packets or part of one; the connection's framer reassembles them as it does TCP
+// chunks.
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import { systemClock } from '../../engine/index.js';
-import { AbuseControl, type ClientGuard } from './abuse.js';
+import { AbuseControl, certificateNameOf, remoteAddressOf, WebSocketListener, type ClientGuard } from '../listener/index.js';
 import { MqttConnection, type ConnectionRegistry, type Transport } from './connection.js';
 import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
 import { GatheringWriter } from './gathering-writer.js';
-import { remoteAddressOf } from './remote-address.js';
-import { MqttErrors } from './errors.js';
-import type { MqttServerOptions } from './server.js';
-import { certificateNameOf, tlsRefusal, trackRawSockets } from './tls.js';
+import { mqttListenFailed, type MqttServerOptions } from './server.js';
 
 export const DEFAULT_WS_PATH = '/mqtt';
 /** Subprotocols accepted, in order of preference ("mqttv3.1" is what MQTT 3.1 clients offer). */
@@ -36,8 +29,6 @@ export interface MqttWebSocketServerOptions extends MqttServerOptions {
 
 /** Room over max-packet-size for a message that carries a whole packet plus the start of the next. */
 const MESSAGE_SLACK_BYTES = 64 * 1024;
-/** The longest an HTTP request may take to send its headers (capped by the connect timeout). */
-const HEADERS_TIMEOUT_MS = 10_000;
 const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
 
 const TRANSPORT = Symbol('shardline.mqtt.ws-transport');
@@ -51,39 +42,33 @@ interface TransportRawSocket extends Socket {
 }
 
 export class MqttWebSocketServer {
-  readonly #sockets = new Set<WebSocket>();
   readonly #registry: ConnectionRegistry;
   readonly #abuse: AbuseControl;
-  readonly #websockets: WebSocketServer;
-  readonly path: string;
-  readonly kind: 'ws' | 'wss';
-  #stopping = false;
-  #listenerClosed: Promise<void> | undefined;
-  /** WSS only: every raw socket, handshakes included (see trackRawSockets). */
-  #rawSockets: Set<Socket> | undefined;
+  #listener!: WebSocketListener;
 
-  private constructor(
-    private readonly server: HttpServer,
-    private readonly options: MqttWebSocketServerOptions,
-    readonly host: string,
-    readonly port: number,
-  ) {
+  private constructor(private readonly options: MqttWebSocketServerOptions) {
     this.#registry = options.registry ?? { connected: 0 };
     this.#abuse = options.abuse ?? new AbuseControl(options.limits, options.clock ?? systemClock, options.logger);
-    this.path = options.path ?? DEFAULT_WS_PATH;
-    this.kind = options.tls === undefined ? 'ws' : 'wss';
-    this.#websockets = new WebSocketServer({
-      noServer: true,
-      clientTracking: false,
-      // Compression would cost a zlib context per connection and open compression side channels.
-      perMessageDeflate: false,
-      maxPayload: options.limits.maxPacketSize + MESSAGE_SLACK_BYTES,
-      handleProtocols: (offered: Set<string>) => MQTT_SUBPROTOCOLS.find((name) => offered.has(name)) ?? false,
-    });
+  }
+
+  get host(): string {
+    return this.#listener.host;
+  }
+
+  get port(): number {
+    return this.#listener.port;
+  }
+
+  get path(): string {
+    return this.#listener.path;
+  }
+
+  get kind(): 'ws' | 'wss' {
+    return this.#listener.kind;
   }
 
   get address(): string {
-    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
+    return this.#listener.address;
   }
 
   get logger(): Logger {
@@ -91,106 +76,33 @@ export class MqttWebSocketServer {
   }
 
   get openSockets(): number {
-    return this.#sockets.size;
+    return this.#listener.openSockets;
   }
 
   static async start(options: MqttWebSocketServerOptions): Promise<MqttWebSocketServer> {
-    const timeout = Math.min(HEADERS_TIMEOUT_MS, options.limits.connectTimeoutMs);
-    const httpOptions = { headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(1000, timeout), noDelay: true };
-    const server =
-      options.tls === undefined ? createHttpServer(httpOptions) : createHttpsServer({ ...options.tls.options, ...httpOptions, handshakeTimeout: options.limits.connectTimeoutMs });
-    // headersTimeout only counts from a request's first byte: a socket that never sends one is
-    // held to the same limit by the idle timeout (ws clears it once the socket is upgraded).
-    server.timeout = timeout;
-    const listening = once(server, 'listening');
-    server.listen({ host: options.host, port: options.port });
-    try {
-      await Promise.race([listening, once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const setting = options.portSetting ?? (options.tls === undefined ? '--ws-port' : '--wss-port');
-      const reason = code === 'EADDRINUSE' ? `the port is already in use (pick another with ${setting})` : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (error as Error).message;
-      throw MqttErrors.listenFailed.create({}, `${options.host}:${options.port}`, reason);
-    }
-    const bound = server.address() as { address: string; port: number };
-    const websocket = new MqttWebSocketServer(server, options, bound.address, bound.port);
-    server.on('request', (request: IncomingMessage, response) => {
-      response.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
-      response.end(`MQTT over WebSocket: open a WebSocket to ${websocket.path} with the subprotocol "mqtt"\n`);
+    const mqtt = new MqttWebSocketServer(options);
+    mqtt.#listener = await WebSocketListener.start({
+      protocol: 'MQTT',
+      host: options.host,
+      port: options.port,
+      portSetting: options.portSetting ?? (options.tls === undefined ? '--ws-port' : '--wss-port'),
+      listenFailed: mqttListenFailed,
+      logger: options.logger,
+      limits: options.limits,
+      abuse: mqtt.#abuse,
+      tls: options.tls,
+      hold: options.hold,
+      path: options.path ?? DEFAULT_WS_PATH,
+      subprotocols: MQTT_SUBPROTOCOLS,
+      messageBytesMax: options.limits.maxPacketSize + MESSAGE_SLACK_BYTES,
+      onWebSocket: (websocket, raw, guard) => mqtt.#serve(websocket, raw, guard),
     });
-    const hold = options.hold;
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (hold === undefined) websocket.#upgrade(request, socket as Socket, head);
-      else hold.admit(socket, () => websocket.#upgrade(request, socket as Socket, head));
-    });
-    server.on('error', (error) => options.logger.error({ err: error }, 'MQTT WebSocket listener error'));
-    if (options.tls !== undefined) {
-      websocket.#rawSockets = trackRawSockets(server as TlsServer);
-      server.on('tlsClientError', (error: Error, socket: TLSSocket) => options.logger.debug({ err: error, remote: remoteAddressOf(socket) }, 'TLS handshake failed'));
-    }
-    return websocket;
+    return mqtt;
   }
 
-  #upgrade(request: IncomingMessage, socket: Socket, head: Buffer): void {
-    const { limits, logger, tls } = this.options;
-    const refuse = (status: number, why: string): void => {
-      logger.debug({ remote: remoteAddressOf(socket), status, url: request.url }, `WebSocket upgrade refused: ${why}`);
-      refuseUpgrade(socket, status, why);
-    };
-    if (this.#stopping) return refuse(503, 'the broker is shutting down');
-    const url = request.url ?? '';
-    const query = url.indexOf('?');
-    const path = query < 0 ? url : url.slice(0, query);
-    if (path !== this.path) return refuse(404, `no MQTT endpoint at ${path}; MQTT is served at ${this.path}`);
-    const offered = (request.headers['sec-websocket-protocol'] ?? '')
-      .split(',')
-      .map((name) => name.trim())
-      .filter((name) => name !== '');
-    if (!offered.some((name) => (MQTT_SUBPROTOCOLS as readonly string[]).includes(name))) {
-      return refuse(400, offered.length === 0 ? 'no WebSocket subprotocol offered; MQTT clients offer "mqtt"' : `WebSocket subprotocol ${offered.join(', ')} is not MQTT; offer "mqtt"`);
-    }
-    if (tls !== undefined) {
-      const refusal = tlsRefusal(socket as TLSSocket, tls.clientAuth);
-      if (refusal !== undefined) {
-        logger.debug({ remote: remoteAddressOf(socket) }, refusal);
-        socket.destroy();
-        return;
-      }
-    }
-    // The same headroom over max-connections as the TCP listener: past it, drop before any
-    // WebSocket state exists; up to it, the CONNACK refusal tells the client why.
-    if (this.#sockets.size >= limits.maxConnections + Math.max(100, limits.maxConnections / 10)) {
-      socket.destroy();
-      return;
-    }
-    // Per-address limits and connect rates, shared with the TCP listener (abuse.ts).
-    const admitted = this.#abuse.accept(socket.remoteAddress ?? '?');
-    if (admitted === undefined) {
-      socket.destroy();
-      return;
-    }
-    let upgraded = false;
-    try {
-      this.#websockets.handleUpgrade(request, socket, head, (websocket) => {
-        upgraded = true;
-        this.#accept(websocket, socket, admitted.guard, admitted.counted);
-      });
-    } finally {
-      // A handshake ws refused (bad key or version) never reaches #accept: its address is free again.
-      if (!upgraded) socket.once('close', () => this.#abuse.release(admitted.counted));
-    }
-  }
-
-  #accept(websocket: WebSocket, raw: Socket, guard: ClientGuard, counted: string | undefined): void {
+  #serve(websocket: WebSocket, raw: Socket, guard: ClientGuard): void {
     const { broker, limits, logger, clock, authenticate } = this.options;
-    if (this.#stopping) {
-      this.#abuse.release(counted);
-      websocket.terminate();
-      return;
-    }
-    this.#sockets.add(websocket);
     const transport = new WebSocketTransport(websocket, raw, this, this.#registry.inboundBudget, limits.maxPacketSize + MESSAGE_SLACK_BYTES);
-    transport.gateAddress = counted;
     transport.connection = new MqttConnection(transport, broker, limits, clock ?? systemClock, logger, this.#registry, authenticate);
     transport.connection.guard(guard);
     (websocket as TransportWebSocket)[TRANSPORT] = transport;
@@ -203,31 +115,14 @@ export class MqttWebSocketServer {
     if (transport.budget !== undefined) raw.on('data', onRawData);
   }
 
-  socketClosed(websocket: WebSocket, transport: WebSocketTransport): void {
-    this.#sockets.delete(websocket);
-    this.#abuse.release(transport.gateAddress);
-  }
-
   /** Stops accepting new connections and upgrades; the ones open stay (the broker closes them next). */
   stopAccepting(): void {
-    this.#stopping = true;
-    if (this.#listenerClosed === undefined) this.#listenerClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    // HTTP connections that never upgraded (keep-alive, slow headers) would hold close() open.
-    this.server.closeIdleConnections();
+    this.#listener.stopAccepting();
   }
 
   /** Stops accepting and closes every WebSocket (terminated after a second if the peer lingers). */
   async stop(): Promise<void> {
-    this.stopAccepting();
-    for (const websocket of this.#sockets) websocket.close(1001, 'server shutting down');
-    const deadline = setTimeout(() => {
-      for (const websocket of this.#sockets) websocket.terminate();
-      this.server.closeAllConnections();
-      for (const socket of this.#rawSockets ?? []) socket.destroy();
-    }, 1000);
-    await this.#listenerClosed;
-    clearTimeout(deadline);
-    this.#websockets.close();
+    await this.#listener.stop();
   }
 }
 
@@ -236,11 +131,8 @@ export class MqttWebSocketServer {
  * and go out as one binary message (a frame header and one write; ws does not copy an unmasked
  * payload); backpressure counts what the socket under the WebSocket holds unsent.
  */
-/** A WebSocket as a connection's Transport: the packets of one tick go out as one binary message. */
 class WebSocketTransport extends GatheringWriter implements Transport {
   connection!: MqttConnection;
-  /** The address counted by the abuse gate, released when the socket closes. */
-  gateAddress: string | undefined;
   /** Raw bytes read since the last message ws delivered: what ws is assembling (approximately). */
   #assembling = 0;
   #reservation: InboundReservation | undefined;
@@ -334,19 +226,6 @@ class WebSocketTransport extends GatheringWriter implements Transport {
 }
 
 
-/** Answers an upgrade request with an HTTP error and closes the socket. */
-function refuseUpgrade(socket: Socket, status: number, message: string): void {
-  if (socket.writable) {
-    const body = `${message}\n`;
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  }
-  setTimeout(destroySocket, 1000, socket).unref();
-}
-
-function destroySocket(socket: Socket): void {
-  socket.destroy();
-}
-
 function terminateWebSocket(websocket: WebSocket): void {
   websocket.terminate();
 }
@@ -381,7 +260,6 @@ function onWebSocketError(this: WebSocket, error: Error): void {
 
 function onWebSocketClose(this: WebSocket): void {
   const transport = (this as TransportWebSocket)[TRANSPORT];
-  transport.server.socketClosed(this, transport);
   transport.releaseBudget();
   transport.connection.onClose();
 }

@@ -15,8 +15,6 @@
 import { WriteGateErrors } from '../../engine/index.js';
 import { ReasonCode } from './reason-codes.js';
 
-export const DEFAULT_WRITES_BLOCKED_DISCONNECT_SECONDS = 30;
-
 const REASON_CODES: Record<string, ReasonCode> = {
   'journal-unavailable': ReasonCode.UnspecifiedError,
   'disk-low': ReasonCode.QuotaExceeded,

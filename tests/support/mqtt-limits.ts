@@ -1,9 +1,10 @@
-// The MQTT limits the in-process connection and server tests start from: the protocol's usual
-// values at sizes a test can reach; a test overrides what it is about.
-import type { MqttLimits } from '../../protocols/mqtt/index.js';
+// The MQTT limits the in-process connection and server tests start from: the defaults, with the
+// protocol's usual values at sizes a test can reach; a test overrides what it is about.
+import { mqttLimitDefaults, type MqttLimits } from '../../protocols/mqtt/index.js';
 
 export function testMqttLimits(overrides: Partial<MqttLimits> = {}): MqttLimits {
   return {
+    ...mqttLimitDefaults(),
     maxPacketSize: 1024 * 1024,
     maxTopicLength: 4096,
     maxTopicLevels: 128,

@@ -5,10 +5,9 @@
 // The broker and shard values are read at scrape time from broker.stats and the ShardStore:
 // nothing on the publish path touches prom-client, so metrics cost nothing between scrapes.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CommitEvent, ShardInfo } from '../../journal/index.js';
-import type { ShardStore } from '../../shard-model/index.js';
-import type { Broker } from '../broker.js';
-import type { DiskStatus } from '../availability/disk-watermark.js';
+import type { CommitEvent, ShardInfo } from '../journal/index.js';
+import type { ShardStore } from '../shard-model/index.js';
+import type { Broker, DiskStatus } from '../engine/index.js';
 
 export interface MetricsOptions {
   /** Undefined on a journal-only node: no shardline_mqtt_* or message series. */

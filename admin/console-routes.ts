@@ -10,9 +10,9 @@ import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { isShardlineError } from '../../base/index.js';
-import type { JournalRecord } from '../../journal/index.js';
-import type { ShardStore } from '../../shard-model/index.js';
+import { isShardlineError } from '../base/index.js';
+import type { JournalRecord } from '../journal/index.js';
+import type { ShardStore } from '../shard-model/index.js';
 import { AdminErrors } from './admin-errors.js';
 
 export const RECORDS_LIMIT_MAX = 500;
@@ -24,9 +24,9 @@ const CONTENT_TYPES: Record<string, string> = {
   svg: 'image/svg+xml',
 };
 
-/** console/ beside the sources (engine/admin → ../../console) or beside dist/ (../../../console). */
+/** console/ beside the sources (admin → ../console) or beside dist/ (dist/admin → ../../console). */
 export function consoleDirectory(): string | undefined {
-  for (const relative of ['../../console', '../../../console']) {
+  for (const relative of ['../console', '../../console']) {
     const candidate = fileURLToPath(new URL(relative, import.meta.url));
     if (existsSync(join(candidate, 'index.html'))) return candidate;
   }

@@ -9,13 +9,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
-import type { ShardStore } from '../../shard-model/index.js';
-import { ManualClock, settle } from '../../tests/support/manual-clock.js';
-import { Broker } from '../broker.js';
-import type { Message } from '../messages/message.js';
+import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import type { ShardStore } from '../shard-model/index.js';
+import { ManualClock, settle } from '../tests/support/manual-clock.js';
 import { createMetrics } from './metrics.js';
-import { RecordingSink } from '../../tests/support/recording-sink.js';
+import { RecordingSink } from '../tests/support/recording-sink.js';
+import { Broker, type Message } from '../engine/index.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -205,7 +204,7 @@ describe('journal metrics', () => {
     const { mkdtemp, rm } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { Journal } = await import('../../journal/index.js');
+    const { Journal } = await import('../journal/index.js');
     const directory = await mkdtemp(join(tmpdir(), 'shardline-metrics-journal-'));
     const journal = await Journal.open(directory, { logger: pino({ level: 'silent' }), retentionCheckMs: 0 });
     try {

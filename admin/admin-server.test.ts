@@ -11,12 +11,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
-import { Broker } from '../broker.js';
-import type { Session } from '../sessions/session.js';
+import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
 import { AdminServer, createAdminApp, type AdminOptions } from './admin-server.js';
+import { AdminErrors } from './admin-errors.js';
+import { mqttAdminRoutes } from './mqtt-routes.js';
 import type { FastifyInstance } from 'fastify';
-import { RecordingSink } from '../../tests/support/recording-sink.js';
+import { RecordingSink } from '../tests/support/recording-sink.js';
+import { Broker, type Session } from '../engine/index.js';
 
 const logger = pino({ level: 'silent' });
 const TOKEN = 'test-token-0123456789';
@@ -47,7 +48,7 @@ interface Setup {
 async function open(overrides: Partial<AdminOptions> = {}): Promise<Setup> {
   const store = new MemoryShardStore();
   const broker = await Broker.open({ store, logger, dataShards: 2, maxQueuedBytes: 1024 * 1024 });
-  const app = await createAdminApp({ broker, store, node, token: TOKEN, logger, settings: () => ({ 'mqtt-port': 1883, 'data-shards': 2 }), ...overrides });
+  const app = await createAdminApp({ broker, store, node, token: TOKEN, logger, settings: () => ({ 'mqtt-port': 1883, 'data-shards': 2 }), protocols: [mqttAdminRoutes(broker)], ...overrides });
   return { broker, store, app };
 }
 
@@ -331,7 +332,7 @@ describe('admin API without a broker or metrics', () => {
   test('a journal-only node answers /api/mqtt with 503, overview with null broker counts, /metrics 404', async () => {
     const store = new MemoryShardStore();
     await store.create('orders');
-    const app = await createAdminApp({ broker: undefined, store, node: { ...node, roles: ['journal'] }, token: TOKEN, logger, settings: () => ({}) });
+    const app = await createAdminApp({ broker: undefined, store, node: { ...node, roles: ['journal'] }, token: TOKEN, logger, settings: () => ({}), protocols: [mqttAdminRoutes(undefined)] });
     try {
       for (const url of ['/api/mqtt/clients', '/api/mqtt/sessions', '/api/mqtt/retained', '/api/mqtt/clients/a']) assertError(await get(app, url), 503, 'SL_ADMIN_NOT_AVAILABLE');
       const publish = await app.inject({ method: 'POST', url: '/api/mqtt/publish', headers: auth, payload: { topic: 'a', payload: 'b' } });
@@ -425,6 +426,31 @@ describe('admin API without a broker or metrics', () => {
 
   test('an empty token is refused at creation', async () => {
     await assert.rejects(createAdminApp({ broker: undefined, store: undefined, node, token: '', logger, settings: () => ({}) }));
+  });
+});
+
+describe('protocol route plugins', () => {
+  // Goal: a front end's routes come only from its plugin, and a plugin's routes get the core's
+  // bearer check and error shape without doing anything for them. Method: an app without the
+  // MQTT plugin, and one with a made-up protocol's plugin, driven through fastify inject.
+  test('without the MQTT plugin there are no /api/mqtt routes; another protocol plugin is guarded and answers in the API error shape', async () => {
+    const store = new MemoryShardStore();
+    const fake = (app: FastifyInstance): void => {
+      app.get<{ Params: { name: string } }>('/api/fake/queues/:name', { schema: { tags: ['fake'], params: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } }, async (request) => {
+        throw AdminErrors.notFound.create({}, `queue ${request.params.name}`);
+      });
+    };
+    const app = await createAdminApp({ broker: undefined, store, node, token: TOKEN, logger, settings: () => ({}), protocols: [fake] });
+    try {
+      assertError(await get(app, '/api/mqtt/clients'), 404, 'SL_ADMIN_NOT_FOUND');
+      assertError(await get(app, '/api/fake/queues/q1', {}), 401, 'SL_ADMIN_UNAUTHORIZED');
+      const missing = await get(app, '/api/fake/queues/q1');
+      assertError(missing, 404, 'SL_ADMIN_NOT_FOUND');
+      assert.match(missing.body.error.message, /queue q1/);
+    } finally {
+      await app.close();
+      await store.close();
+    }
   });
 });
 

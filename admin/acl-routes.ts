@@ -2,9 +2,8 @@
 // is in effect on every broker over the journal when the call returns (AclStore resolves once
 // the record has come back through the shard's tail).
 import type { FastifyInstance } from 'fastify';
-import type { AclStore } from '../security/acl-store.js';
-import { AclErrors } from '../security/acl.js';
 import { AdminErrors } from './admin-errors.js';
+import { AclErrors, type AclStore } from '../engine/index.js';
 
 export interface AclRouteHelpers {
   /** The route's security requirement (bearer token). */

@@ -3,10 +3,9 @@
 // also disconnects its open connections, so a revoked user is out at once, not at its next
 // reconnect.
 import type { FastifyInstance } from 'fastify';
-import type { Broker } from '../broker.js';
-import { isShardlineError } from '../../base/index.js';
-import type { UserStore } from '../security/user-store.js';
+import { isShardlineError } from '../base/index.js';
 import { AdminErrors } from './admin-errors.js';
+import type { Broker, UserStore } from '../engine/index.js';
 
 const secured = { security: [{ bearer: [] }] };
 const errorBody = {

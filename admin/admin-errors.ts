@@ -1,7 +1,7 @@
 // Admin API error registry (SL_ADMIN_*). Each code maps to one HTTP status (see STATUS_OF in
 // admin-server.ts) and travels in the JSON body {"error":{"code","message"}}, so scripts and
 // `shardline ctl` match on codes, never on wording.
-import { defineError } from '../../base/index.js';
+import { defineError } from '../base/index.js';
 
 export const AdminErrors = {
   unauthorized: defineError({

@@ -1,13 +1,14 @@
-// Limits against abusive clients: connections per IP address, connect rate (all addresses and
-// per address), publish rate and publish bytes per client, subscriptions per client. Every
+// Limits against abusive clients, shared by every front end's listeners: connections per IP
+// address, connect rate (all addresses and per address), publish rate and publish bytes per
+// client, subscriptions per client. Every
 // limit is off at 0, and the defaults are off, so benchmarks from one loopback address are not
 // throttled; an operator turns on the ones that fit the deployment (docs/security.md).
 //
-// The server asks the ConnectGate at accept, before any byte is read. Over a limit, a new socket
-// is either given a refusal (answered with the spec's CONNACK code once its CONNECT arrives, so a
-// well-behaved client learns why) or, far over it, dropped at once: refusals cost a socket each
-// until CONNECT or the connect timeout, so they are bounded too. Per-client limits are enforced
-// by the connection through its ClientGuard.
+// The listener asks the ConnectGate at accept, before any byte is read. Over a limit, a new
+// socket is either given a refusal (answered with the protocol's own code once the client says
+// hello, e.g. MQTT's CONNACK, so a well-behaved client learns why) or, far over it, dropped at
+// once: refusals cost a socket each until that hello or the connect timeout, so they are bounded
+// too. Per-client limits are enforced by the protocol's connection through its ClientGuard.
 //
 // Hitting a limit is logged at warn through a LogLimiter: a flood of refusals must not become a
 // flood of log lines (which would be a cheaper attack on the disk than on the broker).
@@ -16,7 +17,7 @@
 // /api/config changes them in place while the node runs (an operator under attack turns a limit
 // on without a restart). A bucket whose rate changed is started afresh at the new rate.
 import type { Logger } from 'pino';
-import type { Clock } from '../../engine/index.js';
+import type { Clock } from '../../base/index.js';
 
 export interface AbuseLimits {
   /** Open connections from one IP address; 0: no limit. */
@@ -25,9 +26,9 @@ export interface AbuseLimits {
   maxConnectRate: number;
   /** New connections per second from one IP address; 0: no limit. */
   maxConnectRatePerIp: number;
-  /** PUBLISH packets per second from one client; 0: no limit. */
+  /** Messages published per second by one client; 0: no limit. */
   maxPublishRate: number;
-  /** PUBLISH payload bytes per second from one client; 0: no limit. */
+  /** Payload bytes published per second by one client; 0: no limit. */
   maxPublishBytesRate: number;
   /** Subscriptions one session may hold; 0: no limit. */
   maxSubscriptionsPerClient: number;
@@ -86,7 +87,7 @@ export class TokenBucket {
 
 /** Why a new connection is refused at its CONNECT. */
 export interface Refusal {
-  /** 'quota': 5.0 CONNACK 0x97 quota exceeded; 'rate': 5.0 CONNACK 0x9F connection rate exceeded. 3.1.1: 0x03. */
+  /** 'quota': over a connection count; 'rate': over a connect rate. Each protocol maps them to its own code (MQTT 5.0: CONNACK 0x97 and 0x9F; 3.1.1: 0x03). */
   kind: 'quota' | 'rate';
   detail: string;
 }
@@ -104,7 +105,7 @@ const SWEEP_ABOVE = 1024;
 
 /**
  * Admission of new sockets: per-address open counts and connect rates, and the global connect
- * rate. Within each rate, as many refusals per second as admissions are answered with a CONNACK;
+ * rate. Within each rate, as many refusals per second as admissions are answered (MQTT: a CONNACK);
  * beyond that sockets are dropped at accept without a reply.
  */
 export class ConnectGate {
@@ -221,7 +222,7 @@ export class ClientGuard {
     return new ClientGuard(refusal, this.limits, this.clock, this.log, this.#buckets);
   }
 
-  /** Counts a PUBLISH of `bytes` payload bytes from `client` against its rates. */
+  /** Counts a published message of `bytes` payload bytes from `client` against its rates. */
   publish(client: object, bytes: number): PublishVerdict {
     const maxPublishRate = this.limits.maxPublishRate ?? 0;
     const maxPublishBytesRate = this.limits.maxPublishBytesRate ?? 0;
@@ -249,7 +250,7 @@ export class ClientGuard {
 }
 
 /**
- * A SUBSCRIBE's check against the subscriptions-per-client limit (`max`, 0: none): asked once per
+ * A subscribe request's check against the subscriptions-per-client limit (`max`, 0: none): asked once per
  * valid filter, in order. A filter the session already has replaces it and does not count; a
  * filter repeated in the packet counts once.
  */

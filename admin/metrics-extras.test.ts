@@ -3,12 +3,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
-import { ManualClock } from '../../tests/support/manual-clock.js';
-import { Broker } from '../broker.js';
-import { DelayedPublisher } from '../delayed/delayed-publisher.js';
+import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { ManualClock } from '../tests/support/manual-clock.js';
 import { createMetrics } from './metrics.js';
-import { RecordingSink } from '../../tests/support/recording-sink.js';
+import { RecordingSink } from '../tests/support/recording-sink.js';
+import { Broker, DelayedPublisher } from '../engine/index.js';
 
 const logger = pino({ level: 'silent' });
 

@@ -6,6 +6,10 @@ import type { Socket } from 'node:net';
  * the address must not mistake a port for part of it.
  */
 export function remoteAddressOf(socket: Socket): string {
-  const host = socket.remoteAddress ?? '?';
-  return `${host.includes(':') ? `[${host}]` : host}:${socket.remotePort ?? 0}`;
+  return hostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+}
+
+/** "host:port" with an IPv6 host in brackets, for a peer or a listener's bound address. */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

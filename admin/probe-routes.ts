@@ -1,0 +1,80 @@
+// Probes and metrics: /healthz (the process answers), /readyz (the broker takes publishes and
+// the shard store answers; a load balancer reads it), /metrics (Prometheus, behind the token).
+import type { FastifyInstance } from 'fastify';
+import { isShardlineError } from '../base/index.js';
+import type { Broker } from '../engine/index.js';
+import type { ShardStore } from '../shard-model/index.js';
+import { AdminErrors } from './admin-errors.js';
+import { errorBody, errors, secured } from './route-kit.js';
+
+const READY_CHECK_TIMEOUT_MS = 2_000;
+
+/** /readyz's 503: the error, and the write gate's conditions when those are why. */
+const notReadyBody = {
+  ...errorBody,
+  description: AdminErrors.notAvailable.code,
+  properties: {
+    ...errorBody.properties,
+    blocks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['reason', 'detail', 'since'],
+        properties: { reason: { type: 'string', enum: ['journal-unavailable', 'disk-low'] }, detail: { type: 'string' }, since: { type: 'integer', description: 'epoch ms the condition started' } },
+      },
+    },
+  },
+} as const;
+
+export interface ProbeOptions {
+  broker: Broker | undefined;
+  store: ShardStore | undefined;
+  metrics: { contentType: string; render(): Promise<string> } | undefined;
+}
+
+export function registerProbeRoutes(app: FastifyInstance, { broker, store, metrics }: ProbeOptions): void {
+  app.get('/healthz', {
+    schema: { tags: ['probes'], summary: 'Liveness: the process answers', response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } } },
+  }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', {
+    schema: {
+      tags: ['probes'],
+      summary: 'Readiness: the broker is open and accepts publishes, and the shard store answers',
+      response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ready'] } } }, 503: notReadyBody },
+    },
+  }, async (_request, reply) => {
+    if (broker === undefined && store === undefined) throw AdminErrors.notAvailable.create({}, 'neither the MQTT broker nor the shard store');
+    if (broker?.closed === true) throw AdminErrors.notAvailable.create({}, 'the MQTT broker (closed)');
+    // Not ready while the broker refuses publishes, whatever the reason (journal unreachable,
+    // disk low): a load balancer should send publishers elsewhere. The reasons are listed.
+    if (broker !== undefined && !broker.writeGate.open) {
+      const blocks = broker.writeGate.blocks;
+      const message = `the MQTT broker refuses publishes: ${blocks.map((block) => `${block.reason} (${block.detail})`).join('; ')}`;
+      return reply.code(503).send({ error: { code: AdminErrors.notAvailable.code, message }, blocks });
+    }
+    if (store !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(AdminErrors.notAvailable.create({}, `the shard store (no answer within ${READY_CHECK_TIMEOUT_MS} ms)`)), READY_CHECK_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([store.list(), timeout]);
+      } catch (error) {
+        if (isShardlineError(error, AdminErrors.notAvailable.code)) throw error;
+        throw AdminErrors.notAvailable.withCause(error, {}, `the shard store (${error instanceof Error ? error.message : String(error)})`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return { status: 'ready' };
+  });
+
+  app.get('/metrics', {
+    schema: { tags: ['probes'], summary: 'Prometheus metrics (text exposition format)', ...secured, response: { 200: { type: 'string' }, ...errors(401, 404) } },
+  }, async (_request, reply) => {
+    if (metrics === undefined) throw AdminErrors.notFound.create({}, 'metrics');
+    const text = await metrics.render();
+    return reply.type(metrics.contentType).send(text);
+  });
+}

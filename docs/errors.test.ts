@@ -8,6 +8,7 @@ import { AUDIT_PROBLEMS } from '../journal/index.js';
 import '../shard-model/index.js';
 import '../protocols/mqtt/index.js';
 import '../engine/admin/admin-errors.js';
+import '../placement/service/index.js';
 
 test('docs/errors.md lists every error code and no other', async () => {
   const page = await readFile(new URL('./errors.md', import.meta.url), 'utf8');

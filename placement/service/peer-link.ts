@@ -104,11 +104,12 @@ export class PeerLink {
   }
 
   private onFailed(batch: Queued[], error: Error & { code?: number; details?: string }): void {
+    // A call cut by close() is no news.
+    if (this.closed) return;
     this.failures++;
     // The first failure of a run is worth a line; the repeats while the peer stays down are not.
     const level = this.failures === 1 ? 'warn' : 'debug';
     this.options.logger[level]({ peer: this.options.to, address: this.options.address, grpcCode: error.code, failures: this.failures }, `placement peer call failed: ${error.details ?? error.message}`);
-    if (this.closed) return;
     this.options.onUnreachable(this.options.to);
     for (const message of batch) if (message.snap) this.options.onSnapshotReport(this.options.to, true);
     this.backoffMs = Math.min(this.options.backoffMaxMs, this.backoffMs === 0 ? this.options.backoffMinMs : this.backoffMs * 2);

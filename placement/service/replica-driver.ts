@@ -69,10 +69,13 @@ export class ReplicaDriver {
 
   private tick(): void {
     if (this.tickQueued) return;
-    this.tickQueued = this.input(() => {
+    // Set before input(): the loop may run the tick inside that call.
+    this.tickQueued = true;
+    const queued = this.input(() => {
       this.tickQueued = false;
       this.options.replica.tick();
     });
+    if (!queued) this.tickQueued = false;
   }
 
   private kick(): void {

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { MemoryAppliedStatePersistence, MemoryRaftPersistence } from '../replica/index.js';
 import type { PlacementTls } from './credentials.js';
-import { PlacementServer } from './server.js';
+import { PlacementServer, type PlacementServerOptions } from './server.js';
 
 export const CLUSTER_ID = 'test-cluster';
 export const CLUSTER_TOKEN = 'test-token-0123456789';
@@ -31,7 +31,7 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(options: { size?: number; logger?: Logger; tls?: PlacementTls; tickMs?: number } = {}): Promise<TestCluster> {
+export async function startCluster(options: { size?: number; logger?: Logger; tls?: PlacementTls; tickMs?: number; replica?: PlacementServerOptions['replica'] } = {}): Promise<TestCluster> {
   const size = options.size ?? 3;
   const ports = await freePorts(size);
   const ids = ports.map((_, i) => i + 1);
@@ -49,6 +49,7 @@ export async function startCluster(options: { size?: number; logger?: Logger; tl
     requestTimeoutMs: 2_000,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.replica === undefined ? {} : { replica: options.replica }),
   })));
   return {
     servers,

@@ -106,6 +106,8 @@ export class PlacementServer {
   private readonly driver: ReplicaDriver;
   private readonly links = new Map<number, PeerLink>();
   private readonly waiters = new Map<number, Waiter>();
+  /** Requests queued for the driver and not started yet: stop() fails them (the driver drops its queue). */
+  private readonly queuedRequests = new Set<(error: ShardlineError) => void>();
   private readonly watches: WatchStreams;
   private readonly logger: Logger;
   private readonly tokenDigest: Buffer;
@@ -213,6 +215,8 @@ export class PlacementServer {
       this.waiters.delete(id);
       waiter.fail(stopping);
     }
+    for (const fail of this.queuedRequests) fail(stopping);
+    this.queuedRequests.clear();
     for (const link of this.links.values()) link.close();
     const server = this.server;
     if (server === null) return;
@@ -383,7 +387,11 @@ export class PlacementServer {
         clearTimeout(waiter.timer);
         this.waiters.delete(id);
       };
+      const fail = (error: ShardlineError): void => reject(error);
+      // Added before input(): the driver may run the input inside that call.
+      this.queuedRequests.add(fail);
       const queued = this.driver.input(() => {
+        this.queuedRequests.delete(fail);
         id = start();
         const timer = setTimeout(() => {
           this.waiters.delete(id);
@@ -391,6 +399,7 @@ export class PlacementServer {
         }, this.requestTimeoutMs);
         this.waiters.set(id, { answer: resolve, fail: reject, timer });
       });
+      if (!queued) this.queuedRequests.delete(fail);
       if (!queued) reject(PlacementErrors.dropped.create({ nodeId: this.nodeId }, this.stopping === null ? 'the placement node is overloaded' : 'the placement node is stopping'));
       call.on('cancelled', forget);
     });

@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { makeTestCertificates } from '../../tests/support/tls-certs.js';
+import { Client, Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
 import { PlacementClient, type WatchEvent } from './client.js';
+import { statusToShardlineError } from './grpc-status.js';
+import { CLUSTER_METADATA_KEY, TOKEN_METADATA_KEY, placementService } from './placement-proto.js';
 import { CLUSTER_ID, CLUSTER_TOKEN, startCluster, waitFor } from './test-cluster.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -77,4 +80,39 @@ test('mutual TLS: CA-signed peers and clients work; a client with a rogue or no 
     await assert.rejects(stranger.read(), (e: { code?: string }) => e.code === 'SL_PLACEMENT_UNAVAILABLE');
   }
   assert.ok(!(await client.read(['settings'])).settings?.some((s) => s.key !== 'tls'));
+});
+
+test('a watcher that takes nothing is cut off with SL_PLACEMENT_WATCH_TOO_SLOW, not buffered without bound', { timeout: 60_000 }, async () => {
+  // One change per message and long keys, so a paused reader fills the HTTP/2 window (64 KiB)
+  // and the stream's buffer after a few hundred changes; the stall bound is short.
+  const cluster = await startCluster({ server: { watchBatchChanges: 1, watchStallMs: 300 } });
+  cleanups.push(() => cluster.stop());
+  const leader = await waitFor('a leader', () => cluster.leader());
+  const client = new PlacementClient({ addresses: [leader.address], clusterId: CLUSTER_ID, clusterToken: CLUSTER_TOKEN });
+  cleanups.push(() => client.close());
+  const writes = 300;
+  for (let i = 1; i <= writes; i++) await client.propose({ type: 'set-setting', key: `${'k'.repeat(240)}${i}`, value: i });
+  const raw = new Client(leader.address, credentials.createInsecure());
+  cleanups.push(() => raw.close());
+  const method = placementService().methods.watch;
+  const metadata = new Metadata();
+  metadata.set(TOKEN_METADATA_KEY, CLUSTER_TOKEN);
+  metadata.set(CLUSTER_METADATA_KEY, CLUSTER_ID);
+  const stream = raw.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, { fromRevision: 1 }, metadata, {});
+  let received = 0;
+  const ended = new Promise<string | undefined>((resolve) => {
+    stream.on('error', (error: ServiceError) => resolve(statusToShardlineError(error)?.code));
+    stream.on('end', () => resolve(undefined));
+  });
+  stream.on('data', () => {
+    received++;
+    // Take the first message, then stop reading for longer than the stall bound.
+    if (received === 1) {
+      stream.pause();
+      setTimeout(() => stream.resume(), 1_500);
+    }
+  });
+  // A stream never blocked would not end at all (watches do not end by themselves) and this
+  // wait would fail the test by its timeout.
+  assert.equal(await ended, 'SL_PLACEMENT_WATCH_TOO_SLOW');
 });

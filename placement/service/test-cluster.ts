@@ -31,7 +31,7 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(options: { size?: number; logger?: Logger; tls?: PlacementTls; tickMs?: number; replica?: PlacementServerOptions['replica'] } = {}): Promise<TestCluster> {
+export async function startCluster(options: { size?: number; logger?: Logger; tls?: PlacementTls; tickMs?: number; replica?: PlacementServerOptions['replica']; server?: Partial<PlacementServerOptions> } = {}): Promise<TestCluster> {
   const size = options.size ?? 3;
   const ports = await freePorts(size);
   const ids = ports.map((_, i) => i + 1);
@@ -50,6 +50,7 @@ export async function startCluster(options: { size?: number; logger?: Logger; tl
     ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     ...(options.replica === undefined ? {} : { replica: options.replica }),
+    ...options.server,
   })));
   return {
     servers,

@@ -195,6 +195,11 @@ export class PlacementServer {
     return wire.formatAddress(this.options.host ?? '127.0.0.1', this.boundPort);
   }
 
+  /** False once stop() was called (or persistence failed): status() then shows the last view. */
+  get running(): boolean {
+    return this.stopping === null;
+  }
+
   status(): wire.StatusResponse {
     const s = this.replica.status();
     return { id: s.id, role: s.role, term: s.term, leader: s.leader, leaderAddress: this.options.peers.get(s.leader) ?? '', commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, revision: s.revision, voters: [...s.voters], clusterId: this.options.clusterId };

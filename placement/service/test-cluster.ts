@@ -55,7 +55,8 @@ export async function startCluster(options: { size?: number; logger?: Logger; tl
   return {
     servers,
     peers,
-    leader: () => servers.find((server) => server.status().role === 'leader'),
+    // A stopped server's replica keeps its last view, which may still say leader.
+    leader: () => servers.find((server) => server.running && server.status().role === 'leader'),
     stop: async () => void (await Promise.all(servers.map((server) => server.stop(200)))),
   };
 }

@@ -46,11 +46,14 @@ test('a leader stop during continuous writes: a new leader takes them, each appl
   let stoppedAt = 0;
   let firstWriteAfterStopMs = -1;
   for (let i = 1; i <= writes; i++) {
+    const write = writer.propose({ type: 'set-setting', key: `k${i}`, value: i });
     if (i === stopAt) {
+      // Stop the leader with this write in flight: its answer may be lost after it committed,
+      // and the client's retry (same sequence) must not apply it again.
       stoppedAt = Date.now();
       await first.stop(200);
     }
-    const { result } = await writer.propose({ type: 'set-setting', key: `k${i}`, value: i });
+    const { result } = await write;
     assert.equal(result.status, 'ok', `write ${i}: ${JSON.stringify(result)}`);
     revisions.push(result.revision);
     if (i === stopAt) firstWriteAfterStopMs = Date.now() - stoppedAt;

@@ -1,17 +1,19 @@
 // Lint rules, including the layer rule: imports point down only
-// (cli/console → protocols → engine → shard-model → journal, placement beside journal; base
-// under all of them).
+// (cli/console → node → protocols → engine → shard-model → journal, placement beside journal;
+// base under all of them). node/ composes roles, so it may import every layer below it, and
+// only cli/, console/ and the tests sit above it.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const layersAbove = {
   // Every layer may import base/; it imports none of them.
-  base: ['journal', 'placement', 'shard-model', 'engine', 'protocols', 'cli', 'console', 'sim', 'tests', 'property-tests'],
-  journal: ['placement', 'shard-model', 'engine', 'protocols', 'cli', 'console'],
-  placement: ['journal', 'shard-model', 'engine', 'protocols', 'cli', 'console'],
-  'shard-model': ['engine', 'protocols', 'cli', 'console'],
-  engine: ['protocols', 'cli', 'console'],
-  protocols: ['cli', 'console'],
+  base: ['journal', 'placement', 'shard-model', 'engine', 'protocols', 'node', 'cli', 'console', 'sim', 'tests', 'property-tests'],
+  journal: ['placement', 'shard-model', 'engine', 'protocols', 'node', 'cli', 'console'],
+  placement: ['journal', 'shard-model', 'engine', 'protocols', 'node', 'cli', 'console'],
+  'shard-model': ['engine', 'protocols', 'node', 'cli', 'console'],
+  engine: ['protocols', 'node', 'cli', 'console'],
+  protocols: ['node', 'cli', 'console'],
+  node: ['cli', 'console'],
 };
 
 const layerRules = Object.entries(layersAbove).map(([layer, forbidden]) => ({
@@ -49,7 +51,7 @@ export default tseslint.config(
     // A promise nobody handles kills the process when it rejects (Node's default): every
     // promise the running code starts is awaited, returned, or given a rejection handler, and
     // `void` does not count as one. Type-aware, so it runs on the sources only (not tests).
-    files: ['base/**/*.ts', 'journal/**/*.ts', 'placement/**/*.ts', 'shard-model/**/*.ts', 'engine/**/*.ts', 'protocols/**/*.ts', 'cli/**/*.ts', 'sim/**/*.ts'],
+    files: ['base/**/*.ts', 'journal/**/*.ts', 'placement/**/*.ts', 'shard-model/**/*.ts', 'engine/**/*.ts', 'protocols/**/*.ts', 'node/**/*.ts', 'cli/**/*.ts', 'sim/**/*.ts'],
     // The bench is a load tool, not part of a node (its file reads cannot reject).
     ignores: ['**/*.test.ts', 'shard-model/conformance.ts', 'cli/bench/**'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -9,6 +9,7 @@ import '../shard-model/index.js';
 import '../protocols/mqtt/index.js';
 import '../engine/admin/admin-errors.js';
 import '../placement/service/index.js';
+import '../node/placement-storage/index.js';
 
 test('docs/errors.md lists every error code and no other', async () => {
   const page = await readFile(new URL('./errors.md', import.meta.url), 'utf8');

@@ -22,14 +22,15 @@ import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, withInboundPacketId, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
-import { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
+import { Projection } from './projection/projection.js';
+import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from './retained/retained-store.js';
 import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
 import { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
 import type { BrokerExtras } from './extras.js';
 import { WriteGate, WriteGateErrors } from './availability/write-gate.js';
-import { ShardAppender } from './shard-appender.js';
+import { ShardAppender, type AppendObserver } from './shard-appender.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
 import type { SharedStrategy } from './shared/strategy.js';
@@ -41,6 +42,7 @@ import {
   SESSION_NEVER_EXPIRES,
   SESSIONS_SHARD,
   SessionTable,
+  sessionTableCodec,
   subscriptionRecord,
   willToMessage,
   type DurableSession,
@@ -181,8 +183,14 @@ export class Broker {
   readonly #cursorFlushMs: number;
   /** Every subscription of every session, online or not, behind a match cache. */
   readonly #trie = new MatchCache(new TopicTrie<SubscriptionOptions>());
-  readonly #table = new SessionTable();
-  readonly #retained = new RetainedStore();
+  /**
+   * The projections of `$sessions` and `$retained` (engine/projection). The broker applies its
+   * own records to their states before they are durable (a change is in effect at once) and
+   * tells the projections when they are, through the appenders' observers; a snapshot waits
+   * until every record applied is durable (`settled`).
+   */
+  #sessionsProjection!: Projection<SessionTable>;
+  #retainedProjection!: Projection<RetainedStore>;
   /** Sessions in memory: online ones and durable ones that were online since start. */
   readonly #sessions = new Map<string, Session>();
   /** Session expiry interval of each in-memory session. */
@@ -316,6 +324,14 @@ export class Broker {
     return this.#table;
   }
 
+  get #table(): SessionTable {
+    return this.#sessionsProjection.state;
+  }
+
+  get #retained(): RetainedStore {
+    return this.#retainedProjection.state;
+  }
+
   /** Sessions in memory or in `$sessions`, online or not. */
   get sessionCount(): number {
     let count = this.#table.sessions.size;
@@ -363,13 +379,52 @@ export class Broker {
           (batch, baseOffset) => this.#dispatchBatch(batch, shard, baseOffset),
         ),
     );
-    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#applyRetained(message));
+    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#applyRetained(message), undefined, undefined, this.#observer(() => this.#retainedProjection));
     // Session records and cursors are written whatever the journal's state: they wait out an outage.
-    this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock);
+    this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock, this.#observer(() => this.#sessionsProjection));
 
-    const sessionRecords = await this.#replay(SESSIONS_SHARD, (record) => this.#table.apply(record));
-    const retainedRecords = await this.#replay(RETAINED_SHARD, (record) => this.#retained.apply(record));
-    this.#logger.info({ sessionRecords, retainedRecords, sessions: this.#table.sessions.size, retained: this.#retained.size, dataShards: count }, 'broker state rebuilt from the journal');
+    const logger = this.#logger;
+    this.#sessionsProjection = await Projection.open<SessionTable>({
+      store: this.#store,
+      shard: SESSIONS_SHARD,
+      logger,
+      clock: this.#clock,
+      initial: () => new SessionTable(),
+      apply: (table, record) => {
+        table.apply(record);
+        return table;
+      },
+      codec: sessionTableCodec,
+      settled: () => this.#sessionWrites.idle,
+    });
+    this.#retainedProjection = await Projection.open<RetainedStore>({
+      store: this.#store,
+      shard: RETAINED_SHARD,
+      logger,
+      clock: this.#clock,
+      initial: () => new RetainedStore(),
+      apply: (store, record) => {
+        store.apply(record);
+        return store;
+      },
+      codec: retainedStoreCodec,
+      // A retained publish applies on whichever of its two writes is durable first.
+      settled: () => this.#retainedInFlight.size === 0 && this.#retainedAppender.idle,
+    });
+    const sessions = this.#sessionsProjection.opening;
+    const retained = this.#retainedProjection.opening;
+    this.#logger.info(
+      {
+        sessionRecords: sessions.replayedRecords,
+        retainedRecords: retained.replayedRecords,
+        sessionsSnapshotOffset: sessions.snapshotOffset,
+        retainedSnapshotOffset: retained.snapshotOffset,
+        sessions: this.#table.sessions.size,
+        retained: this.#retained.size,
+        dataShards: count,
+      },
+      'broker state rebuilt from the journal',
+    );
     await this.#shared.start();
     await this.#settleInboundQos2();
     await this.#recoverSessions();
@@ -392,17 +447,12 @@ export class Broker {
     );
   }
 
-  async #replay(shard: string, apply: (record: JournalRecord) => void): Promise<number> {
-    const info = await this.#store.info(shard);
-    let offset = info.startOffset;
-    let applied = 0;
-    for (;;) {
-      const records = await this.#store.read(shard, offset, { maxRecords: REPLAY_MAX_RECORDS });
-      if (records.length === 0) return applied;
-      for (const record of records) apply(record);
-      applied += records.length;
-      offset = (records[records.length - 1] as JournalRecord).offset + 1;
-    }
+  /** Tells a projection about the durable batches and failures of the broker's own appends to its shard. */
+  #observer<T>(projection: () => Projection<T>): AppendObserver {
+    return {
+      durable: (baseOffset, records) => projection().advanced(baseOffset, records),
+      failed: (records) => projection().diverged(`${records.length} record(s) applied in memory failed to append`),
+    };
   }
 
   /**
@@ -426,7 +476,8 @@ export class Broker {
     }
     const writes = pending.map((entry) => inboundQos2Record(entry.clientId, entry.packetId, stored.has(entry) ? {} : null));
     for (const record of writes) this.#table.apply(record);
-    await this.#store.append(SESSIONS_SHARD, writes);
+    const { baseOffset } = await this.#store.append(SESSIONS_SHARD, writes);
+    this.#sessionsProjection.advanced(baseOffset, writes);
     this.#logger.info({ pending: pending.length, stored: stored.size }, 'inbound QoS 2 markers left pending by a crash settled against the data shards');
   }
 
@@ -457,7 +508,9 @@ export class Broker {
       this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
     }
     for (const record of writes) this.#table.apply(record);
-    if (writes.length > 0) await this.#store.append(SESSIONS_SHARD, writes);
+    if (writes.length === 0) return;
+    const { baseOffset } = await this.#store.append(SESSIONS_SHARD, writes);
+    this.#sessionsProjection.advanced(baseOffset, writes);
   }
 
   #isDurable(clientId: string): boolean {
@@ -1177,6 +1230,9 @@ export class Broker {
     if (this.#closed) return;
     this.#cursorTimer = this.#clock.setTimeout(() => {
       this.#reportDrops();
+      // A snapshot that came due while writes were in flight is taken at a quiet moment.
+      this.#sessionsProjection.maybeSnapshot();
+      this.#retainedProjection.maybeSnapshot();
       // Both catch their own failures; a journal outage makes them wait (persist), which only
       // delays the next round.
       Promise.all([this.flushCursors(), this.#shared.flush()])
@@ -1351,8 +1407,12 @@ export class Broker {
     await delayedClosed;
     await this.flushCursors();
     await this.#shared.close();
+    // Into the table too, like every `$sessions` write: the snapshot taken below is the table.
+    for (const record of writes) this.#table.apply(record);
     if (writes.length > 0) await this.#sessionWrites.addAll(writes, null);
     await this.#sessionWrites.drained();
+    // Everything is written: last snapshots, so the next start reads little of either shard.
+    await Promise.all([this.#sessionsProjection.close(), this.#retainedProjection.close()]);
   }
 }
 

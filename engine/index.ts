@@ -19,7 +19,7 @@ export { Broker, DATA_SHARD_PREFIX, type BrokerOptions, type UnsafeBrokerSwitche
 export { AdminServer, createAdminApp, type AdminNode, type AdminOptions } from './admin/admin-server.js';
 export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessage, userPropertyList, type Message, type MessageProperties, type QoS, type UserProperty } from './messages/message.js';
 export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
-export { SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
+export { cursorRecord, metaRecord, SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, subscriptionRecord, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
 export { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
 export { deliveryFor, SendResult, Session, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';
 export { EXCLUSIVE_PREFIX, parseSubscriptionFilter, routingFilter, SHARE_PREFIX, type SpecialFilter } from './shared/shared-filter.js';

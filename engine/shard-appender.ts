@@ -29,6 +29,18 @@ export interface RetryTimers {
   clearTimeout(handle: unknown): void;
 }
 
+/**
+ * Told about every batch this appender writes, for a projection of the shard kept by the
+ * appender's owner (engine/projection): which records are durable at which offsets, and which
+ * failed (the store may not hold them, though the owner may have applied them already).
+ */
+export interface AppendObserver {
+  /** A batch is durable, record i at baseOffset + i; called before onAppended of its records. */
+  durable(baseOffset: number, records: readonly RecordInput[]): void;
+  /** These records' append failed and will not be retried. */
+  failed(records: readonly RecordInput[]): void;
+}
+
 interface Waiting<T, R> {
   record: RecordInput;
   item: T;
@@ -60,7 +72,13 @@ export class ShardAppender<T, R> {
     private readonly afterBatch?: (items: readonly T[], baseOffset: number) => void,
     /** Needed by persist(); without it persist() behaves like addAll(). */
     private readonly timers?: RetryTimers,
+    private readonly observer?: AppendObserver,
   ) {}
+
+  /** Nothing waiting and nothing in flight: every record added so far is durable or failed. */
+  get idle(): boolean {
+    return !this.#inFlight && this.#waiting.length === 0;
+  }
 
   /** Bytes waiting for the next batch (for publisher backpressure). */
   get backlogBytes(): number {
@@ -126,6 +144,10 @@ export class ShardAppender<T, R> {
     this.#inFlight = true;
     this.store.append(this.shard, batch.map((entry) => entry.record)).then(
       ({ baseOffset }) => {
+        this.observer?.durable(
+          baseOffset,
+          batch.map((entry) => entry.record),
+        );
         for (let i = 0; i < batch.length; i += 1) {
           const entry = batch[i] as Waiting<T, R>;
           try {
@@ -144,7 +166,9 @@ export class ShardAppender<T, R> {
       },
       (error: unknown) => {
         const kept = this.#retrying && this.timers !== undefined && isStoreUnreachable(error) ? batch.filter((entry) => entry.persist) : [];
-        for (const entry of batch) if (!kept.includes(entry)) entry.reject(error);
+        const failed = batch.filter((entry) => !kept.includes(entry));
+        if (failed.length > 0) this.observer?.failed(failed.map((entry) => entry.record));
+        for (const entry of failed) entry.reject(error);
         if (kept.length === 0) {
           this.#inFlight = false;
           this.#flush();

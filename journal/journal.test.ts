@@ -179,6 +179,25 @@ describe('journal files', () => {
     await journal.close();
   });
 
+  it('drops the sealed segments below an offset and keeps the rest across a reopen', async () => {
+    const directory = await freshDirectory();
+    const journal = await Journal.open(directory, { retentionCheckMs: 0 });
+    await journal.createShard('s', { segmentBytes: 1024 });
+    for (let i = 0; i < 60; i += 1) await journal.append('s', [{ value: Buffer.alloc(50, i) }]);
+    const segments = journal.shard('s').segmentPaths();
+    assert.ok(segments.length > 3);
+    const keepFrom = segments[2]!.baseOffset;
+    assert.equal(await journal.shard('s').dropSegmentsBelow(keepFrom + 1), 2);
+    assert.equal(journal.info('s').startOffset, keepFrom);
+    await journal.close();
+    const reopened = await Journal.open(directory, { retentionCheckMs: 0 });
+    assert.equal(reopened.info('s').startOffset, keepFrom);
+    const records = await reopened.read('s', keepFrom, { maxRecords: 100 });
+    assert.deepEqual(records.map((record) => record.value?.[0]), Array.from({ length: 60 - keepFrom }, (_, i) => keepFrom + i));
+    await expectCode(() => reopened.read('s', keepFrom - 1), 'SL_JOURNAL_OFFSET_OUT_OF_RANGE');
+    await reopened.close();
+  });
+
   it('compacts sealed segments to the latest value per key; a tombstone deletes', async () => {
     const directory = await freshDirectory();
     const journal = await Journal.open(directory, { retentionCheckMs: 0 });

@@ -15,7 +15,7 @@ import type { StartSettings } from '../config/settings.js';
 export function dataShardPolicy(settings: Pick<StartSettings, 'dataRetention' | 'dataRetentionBytes' | 'dataSegmentBytes'>): ShardPolicy {
   return (name, config) => {
     // Only the MQTT data shards: system shards ($sessions, $retained, $users, $acl, $delayed,
-    // $shared) are compacted and keep their own rules; retention must never delete their state.
+    // $shared, $snapshots, $snapshots.data) are compacted and keep their own rules; retention must never delete their state.
     if (config.compacted || !name.startsWith(DATA_SHARD_PREFIX) || !/^\d+$/.test(name.slice(DATA_SHARD_PREFIX.length))) return undefined;
     return {
       retentionMs: settings.dataRetention === 0 ? null : settings.dataRetention * 1000,

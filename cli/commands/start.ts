@@ -306,7 +306,10 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   for (const transport of transports) transport.stopAccepting();
   if (sys !== undefined) await step('stopping the $SYS topics', () => sys.stop());
   if (broker !== undefined) await step('closing the broker', () => broker.close());
-  running.acl?.close();
+  const { acl, users } = running;
+  // Their last snapshots go to the journal, which closes after them.
+  if (acl !== undefined) await step('closing the ACL store', () => acl.close());
+  if (users !== undefined) await step('closing the user store', () => users.close());
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   for (const transport of transports) await step(`stopping the ${transport.name} listener`, () => transport.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));

@@ -149,7 +149,7 @@ export async function securityConfig(settings: StartSettings): Promise<SecurityC
 
 /** Loads the users (config and `$users`) and builds the Authenticator. */
 export async function openAuthentication(config: SecurityConfig, store: ShardStore, logger: Logger): Promise<{ authenticator: Authenticator; users: UserStore }> {
-  const users = await UserStore.open(store, config.users);
+  const users = await UserStore.open(store, config.users, logger);
   const authenticator = new Authenticator({
     users,
     deny: new DenyList(config.deny),

@@ -1,6 +1,7 @@
 // Delayed publish: a message published to `$delayed/{seconds}/{topic}` is kept in the compacted
 // `$delayed` system shard and published to {topic} when it falls due. The schedule in memory is
-// a projection of that shard (replayed at start), so it survives a crash: a publish to
+// a projection of that shard (rebuilt at start from its latest snapshot and the records after
+// it, engine/projection), so it survives a crash: a publish to
 // `$delayed/...` is acknowledged only once its record is durable, and a message whose due time
 // passed while the broker was down is published right after the next start.
 //
@@ -17,6 +18,8 @@ import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import type { Clock } from '../../base/index.js';
 import { MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from '../messages/message.js';
+import { Projection, type ProjectionCodec } from '../projection/projection.js';
+import { decodeRecordList, encodeRecordList } from '../projection/record-list.js';
 import { ShardAppender } from '../shard-appender.js';
 import { DelayedErrors } from './delayed-errors.js';
 import { parseDelayedTopic } from './delayed-topic.js';
@@ -24,7 +27,6 @@ import { DueQueue, type DueEntry } from './due-queue.js';
 
 export const DELAYED_SHARD = '$delayed';
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const REPLAY_MAX_RECORDS = 10_000;
 /** After a failed release (the journal refused the target publish), the next try. */
 const RETRY_MS = 1000;
 const VALUE_MARK = Buffer.from([1]);
@@ -56,19 +58,54 @@ interface Pending extends DueEntry {
   message: Message;
 }
 
+/** The projection of `$delayed`: the messages held (accepted, not yet tombstoned) by id. */
+type HeldMessages = Map<string, Pending>;
+
+/** Snapshot form: each held message as the `$delayed` record it was written as, with its offset (the sequence). */
+const heldCodec: ProjectionCodec<HeldMessages> = {
+  version: 1,
+  encode: (held) =>
+    encodeRecordList(
+      [...held.values()].map((pending) => {
+        const record = encode(pending.id, pending.message, pending.due, pending.message.timestamp);
+        return { offset: pending.sequence, timestamp: pending.message.timestamp, key: record.key ?? null, value: record.value, headers: record.headers ?? [] };
+      }),
+    ),
+  decode: (bytes) => {
+    const held: HeldMessages = new Map();
+    for (const record of decodeRecordList(bytes)) applyDelayedRecord(held, { ...record, epoch: 0 });
+    return held;
+  },
+};
+
+function applyDelayedRecord(held: HeldMessages, record: JournalRecord): HeldMessages {
+  if (record.key === null) return held;
+  const id = record.key.toString('utf8');
+  const pending = decode(id, record);
+  if (pending === undefined) held.delete(id);
+  else held.set(id, pending);
+  return held;
+}
+
 export class DelayedPublisher {
   readonly #queue = new DueQueue<Pending>();
   /** Ids held: scheduled, being written, or being released. Its size is what the bound counts. */
   readonly #held = new Set<string>();
   readonly #releasing = new Set<Promise<void>>();
   readonly #appender: ShardAppender<string, number>;
+  /** Fed with this publisher's durable `$delayed` records (the only writer), for snapshots. */
+  #projection!: Projection<HeldMessages>;
   #timer: unknown;
   #timerDue = Number.POSITIVE_INFINITY;
   #closed = false;
 
   private constructor(private readonly options: DelayedOptions) {
     // The clock as retry timers: a tombstone written during a journal outage waits for it (persist).
-    this.#appender = new ShardAppender<string, number>(options.store, DELAYED_SHARD, (_id, offset) => offset, undefined, options.clock);
+    this.#appender = new ShardAppender<string, number>(options.store, DELAYED_SHARD, (_id, offset) => offset, undefined, options.clock, {
+      durable: (baseOffset, records) => this.#projection.appended(baseOffset, records),
+      // The projection holds durable records only: a failed append changes nothing in it.
+      failed: () => undefined,
+    });
   }
 
   /** Creates the `$delayed` shard when missing, replays it and arms the timer. */
@@ -76,8 +113,12 @@ export class DelayedPublisher {
     const existing = (await options.store.list()).some((info) => info.name === DELAYED_SHARD);
     if (!existing) await options.store.create(DELAYED_SHARD, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS });
     const publisher = new DelayedPublisher(options);
-    const records = await publisher.#replay();
-    options.logger.info({ delayedRecords: records, delayed: publisher.#queue.size }, 'delayed messages rebuilt from the journal');
+    publisher.#projection = await Projection.open<HeldMessages>({ store: options.store, shard: DELAYED_SHARD, logger: options.logger, clock: options.clock, initial: () => new Map(), apply: applyDelayedRecord, codec: heldCodec });
+    for (const pending of publisher.#projection.state.values()) {
+      publisher.#held.add(pending.id);
+      publisher.#queue.push(pending);
+    }
+    options.logger.info({ delayedRecords: publisher.#projection.opening.replayedRecords, snapshotOffset: publisher.#projection.opening.snapshotOffset, delayed: publisher.#queue.size }, 'delayed messages rebuilt from the journal');
     publisher.#arm();
     return publisher;
   }
@@ -85,32 +126,6 @@ export class DelayedPublisher {
   /** Messages held: accepted and not yet published. */
   get size(): number {
     return this.#held.size;
-  }
-
-  async #replay(): Promise<number> {
-    const { store } = this.options;
-    const latest = new Map<string, Pending>();
-    const info = await store.info(DELAYED_SHARD);
-    let offset = info.startOffset;
-    let count = 0;
-    for (;;) {
-      const records = await store.read(DELAYED_SHARD, offset, { maxRecords: REPLAY_MAX_RECORDS });
-      if (records.length === 0) break;
-      for (const record of records) {
-        count += 1;
-        if (record.key === null) continue;
-        const id = record.key.toString('utf8');
-        const pending = decode(id, record);
-        if (pending === undefined) latest.delete(id);
-        else latest.set(id, pending);
-      }
-      offset = (records[records.length - 1] as JournalRecord).offset + 1;
-    }
-    for (const pending of latest.values()) {
-      this.#held.add(pending.id);
-      this.#queue.push(pending);
-    }
-    return count;
   }
 
   /**
@@ -215,6 +230,7 @@ export class DelayedPublisher {
     this.#appender.stopRetrying();
     await Promise.allSettled([...this.#releasing]);
     await this.#appender.drained();
+    await this.#projection.close();
   }
 }
 

@@ -2,7 +2,9 @@
 // a retained publish appends the message, an empty retained payload appends a tombstone
 // (MQTT-3.3.1-6/7), so after compaction the shard holds exactly the retained set.
 import type { JournalRecord } from '../../journal/index.js';
-import { recordToMessage, type Message } from '../messages/message.js';
+import { messageToRecord, recordToMessage, type Message } from '../messages/message.js';
+import type { ProjectionCodec } from '../projection/projection.js';
+import { decodeRecordList, encodeRecordList } from '../projection/record-list.js';
 import { filterMatches } from '../routing/filter-match.js';
 
 export const RETAINED_SHARD = '$retained';
@@ -31,6 +33,11 @@ export class RetainedStore {
     if (message !== undefined) this.#messages.set(message.topic, message);
   }
 
+  /** Every retained message, in the store's order. */
+  messages(): IterableIterator<Message> {
+    return this.#messages.values();
+  }
+
   /** Retained messages whose topic matches `filter`, oldest publish first. */
   matching(filter: string): Message[] {
     const found: Message[] = [];
@@ -52,3 +59,25 @@ export class RetainedStore {
     return out;
   }
 }
+
+/**
+ * The retained set as snapshot bytes (engine/projection): each message as the very `$retained`
+ * record it was stored as (messageToRecord), in the store's order, read back through apply() as
+ * a replay would.
+ */
+export const retainedStoreCodec: ProjectionCodec<RetainedStore> = {
+  version: 1,
+  encode: (store) =>
+    encodeRecordList(
+      [...store.messages()].map((message) => {
+        const record = messageToRecord(message);
+        // Offsets are not part of the retained state; 0 stands in.
+        return { offset: 0, timestamp: message.timestamp, key: record.key ?? null, value: record.value, headers: record.headers ?? [] };
+      }),
+    ),
+  decode: (bytes) => {
+    const store = new RetainedStore();
+    for (const record of decodeRecordList(bytes)) store.apply({ ...record, epoch: 0 });
+    return store;
+  },
+};

@@ -2,16 +2,16 @@
 // JSON with its position, tombstone = removed) and its projection. The shard is the one source
 // of truth: add() and remove() append and resolve once the record has come back through the
 // tail of the shard, so every broker over the same journal applies the same rules in the same
-// order, and a caller sees its change in effect when the call returns.
+// order, and a caller sees its change in effect when the call returns. The projection
+// (engine/projection) starts from its latest snapshot and follows the shard.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { JournalRecord } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
+import { Projection, type ProjectionCodec } from '../projection/projection.js';
 import { parseAclRule, type AclRule } from './acl.js';
 
 export const ACL_SHARD = '$acl';
-const REPLAY_MAX_RECORDS = 10_000;
-const TAIL_RETRY_MS = 1000;
 
 export interface StoredAclRule {
   id: string;
@@ -20,35 +20,66 @@ export interface StoredAclRule {
   rule: AclRule;
 }
 
+type AclRules = Map<string, StoredAclRule>;
+
+/** Snapshot form: a JSON list of [id, position, rule]; rules are validated again when read. */
+const aclCodec: ProjectionCodec<AclRules> = {
+  version: 1,
+  encode: (rules) => Buffer.from(JSON.stringify([...rules.values()].map((entry) => [entry.id, entry.position, entry.rule]))),
+  decode: (bytes) => {
+    const list = JSON.parse(bytes.toString('utf8')) as Array<[string, number, unknown]>;
+    return new Map(list.map(([id, position, rule]) => [id, { id, position, rule: parseAclRule(rule, `"${id}" in a snapshot of ${ACL_SHARD}`) }]));
+  },
+};
+
+/** Folds one `$acl` record into the rules. */
+function applyAclRecord(rules: AclRules, record: JournalRecord, logger: Logger): AclRules {
+  if (record.key === null) return rules;
+  const id = record.key.toString('utf8');
+  if (record.value === null) {
+    rules.delete(id);
+    return rules;
+  }
+  try {
+    const stored = JSON.parse(record.value.toString('utf8')) as { position?: unknown; rule?: unknown };
+    const position = typeof stored.position === 'number' && Number.isFinite(stored.position) ? stored.position : 0;
+    rules.set(id, { id, position, rule: parseAclRule(stored.rule, `"${id}" in ${ACL_SHARD} at offset ${record.offset}`) });
+  } catch (error) {
+    // A record this version cannot read must not stop the others; it is dropped, loudly.
+    rules.delete(id);
+    logger.error({ err: error, id, offset: record.offset }, `an ${ACL_SHARD} record is not a valid rule; ignoring it`);
+  }
+  return rules;
+}
+
 export class AclStore {
   readonly #store: ShardStore;
-  readonly #logger: Logger;
-  readonly #rules = new Map<string, StoredAclRule>();
+  readonly #projection: Projection<AclRules>;
   readonly #listeners: Array<(rules: readonly AclRule[]) => void> = [];
   readonly #abort = new AbortController();
-  /** Next offset of `$acl` not applied yet. */
-  #applied = 0;
+  #following: Promise<void> = Promise.resolve();
   #waiters: Array<{ offset: number; resolve: () => void }> = [];
 
-  private constructor(store: ShardStore, logger: Logger) {
+  private constructor(store: ShardStore, projection: Projection<AclRules>) {
     this.#store = store;
-    this.#logger = logger;
+    this.#projection = projection;
   }
 
-  /** Opens the store: creates `$acl` when missing, replays it, then follows it. */
+  /** Opens the store: creates `$acl` when missing, rebuilds the rules (snapshot + tail), then follows it. */
   static async open(store: ShardStore, logger: Logger): Promise<AclStore> {
-    const acl = new AclStore(store, logger);
     const existing = (await store.list()).find((info) => info.name === ACL_SHARD);
-    const info = existing ?? (await store.create(ACL_SHARD, { compacted: true, segmentBytes: 1024 * 1024 }));
-    acl.#applied = info.startOffset;
-    for (;;) {
-      const records = await store.read(ACL_SHARD, acl.#applied, { maxRecords: REPLAY_MAX_RECORDS });
-      if (records.length === 0) break;
-      for (const record of records) acl.#apply(record);
-    }
-    // #follow retries its own failures; the catch keeps anything else from floating.
-    acl.#follow().catch((error: unknown) => logger.error({ err: error }, `following ${ACL_SHARD} stopped`));
+    if (existing === undefined) await store.create(ACL_SHARD, { compacted: true, segmentBytes: 1024 * 1024 });
+    const projection = await Projection.open<AclRules>({ store, shard: ACL_SHARD, logger, initial: () => new Map(), apply: (rules, record) => applyAclRecord(rules, record, logger), codec: aclCodec });
+    const acl = new AclStore(store, projection);
+    // follow() retries its own failures; the catch keeps anything else from floating.
+    acl.#following = projection
+      .follow(acl.#abort.signal, () => acl.#changed())
+      .catch((error: unknown) => logger.error({ err: error }, `following ${ACL_SHARD} stopped`));
     return acl;
+  }
+
+  get #rules(): AclRules {
+    return this.#projection.state;
   }
 
   /** Rules in effect order. */
@@ -85,63 +116,26 @@ export class AclStore {
     return true;
   }
 
-  close(): void {
+  /** Stops following the shard and writes a last snapshot of the rules (clean shutdown). */
+  async close(): Promise<void> {
     this.#abort.abort();
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+    await this.#following;
+    await this.#projection.close();
   }
 
   async #write(id: string, value: Buffer | null): Promise<void> {
     const result = await this.#store.append(ACL_SHARD, [{ key: Buffer.from(id), value }]);
-    if (this.#applied > result.lastOffset) return;
+    if (this.#projection.offset > result.lastOffset) return;
     await new Promise<void>((resolve) => this.#waiters.push({ offset: result.lastOffset, resolve }));
-  }
-
-  #apply(record: JournalRecord): void {
-    this.#applied = record.offset + 1;
-    if (record.key === null) return;
-    const id = record.key.toString('utf8');
-    if (record.value === null) {
-      this.#rules.delete(id);
-      return;
-    }
-    try {
-      const stored = JSON.parse(record.value.toString('utf8')) as { position?: unknown; rule?: unknown };
-      const position = typeof stored.position === 'number' && Number.isFinite(stored.position) ? stored.position : 0;
-      this.#rules.set(id, { id, position, rule: parseAclRule(stored.rule, `"${id}" in ${ACL_SHARD} at offset ${record.offset}`) });
-    } catch (error) {
-      // A record this version cannot read must not stop the others; it is dropped, loudly.
-      this.#rules.delete(id);
-      this.#logger.error({ err: error, id, offset: record.offset }, `an ${ACL_SHARD} record is not a valid rule; ignoring it`);
-    }
-  }
-
-  async #follow(): Promise<void> {
-    const signal = this.#abort.signal;
-    // Failures in a row: a journal outage is logged once at error, its retries at debug.
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        for await (const record of this.#store.tail(ACL_SHARD, this.#applied, { signal })) {
-          if (failures > 0) this.#logger.info({ failures }, `following ${ACL_SHARD} again`);
-          failures = 0;
-          this.#apply(record);
-          this.#changed();
-        }
-        return;
-      } catch (error) {
-        if (signal.aborted) return;
-        failures += 1;
-        this.#logger[failures === 1 ? 'error' : 'debug']({ err: error, failures }, `following ${ACL_SHARD} failed; retrying`);
-        await new Promise((resolve) => setTimeout(resolve, TAIL_RETRY_MS).unref());
-      }
-    }
   }
 
   #changed(): void {
     const rules = this.rules();
     for (const listener of this.#listeners) listener(rules);
-    const due = this.#waiters.filter((waiter) => waiter.offset < this.#applied);
-    this.#waiters = this.#waiters.filter((waiter) => waiter.offset >= this.#applied);
+    const applied = this.#projection.offset;
+    const due = this.#waiters.filter((waiter) => waiter.offset < applied);
+    this.#waiters = this.#waiters.filter((waiter) => waiter.offset >= applied);
     for (const waiter of due) waiter.resolve();
   }
 }

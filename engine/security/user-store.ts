@@ -1,20 +1,23 @@
 // MQTT users: those of the config file (`users` section, fixed for the run) plus those added at
 // run time, kept in the compacted `$users` system shard (key = user name, value = the user's
-// hashes as JSON, tombstone = removed) and replayed into memory at start. An admin API adds and
+// hashes as JSON, tombstone = removed) and rebuilt in memory at start (engine/projection: the
+// latest snapshot of `$users`, then the records after it). An admin API adds and
 // removes users through this class; a change applies to the next CONNECT at once.
 //
 // Per user: a scrypt hash for plain CONNECT passwords and, when the password was given in clear
 // (not as a hash), SCRAM-SHA-256 credentials for 5.0 enhanced authentication. Neither can be
 // turned back into the password.
-import type { JournalRecord } from '../../journal/index.js';
+import type { Logger } from 'pino';
+import pino from 'pino';
+import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
+import { Projection, type ProjectionCodec } from '../projection/projection.js';
 import { AuthErrors } from './errors.js';
 import { hashPassword, parsePasswordHash, verifyPassword } from './password-hash.js';
 import { formatScramCredentials, parseScramCredentials, scramCredentials, type ScramCredentials } from './scram.js';
 
 export const USERS_SHARD = '$users';
 const MAX_USERNAME_LENGTH = 128;
-const REPLAY_BATCH = 10_000;
 
 /** A user as configured: a clear password, or a stored hash (and optional SCRAM credentials). */
 export interface UserDefinition {
@@ -42,6 +45,38 @@ interface UserRecordValue {
   scram?: string;
 }
 
+/** The projection of `$users`: the run-time users' record values by name (the config's users are laid over them). */
+type RuntimeUsers = Map<string, UserRecordValue>;
+
+const usersCodec: ProjectionCodec<RuntimeUsers> = {
+  version: 1,
+  encode: (users) => Buffer.from(JSON.stringify([...users])),
+  decode: (bytes) => {
+    const users = new Map(JSON.parse(bytes.toString('utf8')) as Array<[string, UserRecordValue]>);
+    for (const value of users.values()) UserStore.check(value);
+    return users;
+  },
+};
+
+/** Folds one `$users` record: a value this build cannot read removes the user, as a tombstone does. */
+function applyUserRecord(users: RuntimeUsers, record: Pick<JournalRecord, 'key' | 'value'>): RuntimeUsers {
+  if (record.key === null) return users;
+  const username = record.key.toString('utf8');
+  if (record.value === null || record.value.length === 0) {
+    users.delete(username);
+    return users;
+  }
+  try {
+    const value = JSON.parse(record.value.toString('utf8')) as UserRecordValue;
+    UserStore.check(value);
+    users.set(username, value);
+  } catch {
+    // A record this build cannot read locks that user out rather than stopping the broker.
+    users.delete(username);
+  }
+  return users;
+}
+
 // Verified against when the user does not exist, so an unknown name costs what a known one does.
 let decoyHash: Promise<ReturnType<typeof parsePasswordHash>> | undefined;
 
@@ -60,27 +95,43 @@ export class UserStore {
   readonly #users = new Map<string, StoredUser>();
   #scramUsers = 0;
 
-  private constructor(private readonly store: ShardStore | undefined) {}
+  readonly #projection: Projection<RuntimeUsers> | undefined;
+
+  private constructor(
+    private readonly store: ShardStore | undefined,
+    projection: Projection<RuntimeUsers> | undefined,
+  ) {
+    this.#projection = projection;
+  }
 
   /**
-   * Loads the configured users, then (with a store) creates `$users` if missing and replays it.
-   * Without a store, run-time changes are kept in memory only (tests, embedded brokers).
+   * Loads the configured users, then (with a store) creates `$users` if missing and rebuilds
+   * the run-time users from it. Without a store, run-time changes are kept in memory only
+   * (tests, embedded brokers).
    */
-  static async open(store: ShardStore | undefined, configured: readonly UserDefinition[] = []): Promise<UserStore> {
-    const users = new UserStore(store);
-    for (const definition of configured) await users.#define(definition, 'config');
+  static async open(store: ShardStore | undefined, configured: readonly UserDefinition[] = [], logger: Logger = pino({ level: 'silent' })): Promise<UserStore> {
+    let projection: Projection<RuntimeUsers> | undefined;
     if (store !== undefined) {
       const existing = await store.list();
       if (!existing.some((info) => info.name === USERS_SHARD)) await store.create(USERS_SHARD, { compacted: true, segmentBytes: 1024 * 1024 });
-      const info = await store.info(USERS_SHARD);
-      for (let offset = info.startOffset; ; ) {
-        const records = await store.read(USERS_SHARD, offset, { maxRecords: REPLAY_BATCH });
-        if (records.length === 0) break;
-        for (const record of records) users.#apply(record);
-        offset = (records[records.length - 1] as JournalRecord).offset + 1;
-      }
+      projection = await Projection.open<RuntimeUsers>({ store, shard: USERS_SHARD, logger, initial: () => new Map(), apply: applyUserRecord, codec: usersCodec });
     }
+    const users = new UserStore(store, projection);
+    for (const definition of configured) await users.#define(definition, 'config');
+    // A configured user wins over a `$users` record of the same name (written before the name
+    // went into the config file).
+    for (const [username, value] of projection?.state ?? []) if (users.#users.get(username)?.source !== 'config') users.#set(username, UserStore.#fromValue(value, 'runtime'));
     return users;
+  }
+
+  /** Throws when a `$users` value cannot be used (its hash or SCRAM credentials do not parse). */
+  static check(value: UserRecordValue): void {
+    UserStore.#fromValue(value, 'runtime');
+  }
+
+  /** Clean shutdown: a last snapshot of the run-time users. */
+  async close(): Promise<void> {
+    await this.#projection?.close();
   }
 
   /** Number of users (configured and run-time). */
@@ -107,7 +158,7 @@ export class UserStore {
     if (this.#users.get(definition.username)?.source === 'config') throw AuthErrors.userFromConfig.create({}, definition.username);
     const value = await UserStore.#recordValue(definition);
     const user = UserStore.#fromValue(value, 'runtime');
-    await this.store?.append(USERS_SHARD, [{ key: Buffer.from(definition.username), value: Buffer.from(JSON.stringify(value)) }]);
+    await this.#append({ key: Buffer.from(definition.username), value: Buffer.from(JSON.stringify(value)) });
     this.#set(definition.username, user);
     return { username: definition.username, source: 'runtime', scram: user.scram !== undefined };
   }
@@ -117,7 +168,7 @@ export class UserStore {
     const user = this.#users.get(username);
     if (user === undefined) return false;
     if (user.source === 'config') throw AuthErrors.userFromConfig.create({}, username);
-    await this.store?.append(USERS_SHARD, [{ key: Buffer.from(username), value: null }]);
+    await this.#append({ key: Buffer.from(username), value: null });
     this.#set(username, undefined);
     return true;
   }
@@ -162,22 +213,10 @@ export class UserStore {
     return { passwordHash: parsePasswordHash(value.passwordHash), scram: value.scram === undefined ? undefined : parseScramCredentials(value.scram), source };
   }
 
-  #apply(record: JournalRecord): void {
-    if (record.key === null) return;
-    const username = record.key.toString('utf8');
-    // A configured user wins over a `$users` record of the same name (written before the name
-    // went into the config file).
-    if (this.#users.get(username)?.source === 'config') return;
-    if (record.value === null || record.value.length === 0) {
-      this.#set(username, undefined);
-      return;
-    }
-    try {
-      this.#set(username, UserStore.#fromValue(JSON.parse(record.value.toString('utf8')) as UserRecordValue, 'runtime'));
-    } catch {
-      // A record this build cannot read locks that user out rather than stopping the broker.
-      this.#set(username, undefined);
-    }
+  async #append(record: RecordInput): Promise<void> {
+    if (this.store === undefined) return;
+    const { baseOffset } = await this.store.append(USERS_SHARD, [record]);
+    this.#projection?.appended(baseOffset, [record]);
   }
 
   #set(username: string, user: StoredUser | undefined): void {

@@ -19,6 +19,7 @@
 //                                record (engine/sessions/inbound-qos2.ts)
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { userPropertyList, type Message, type MessageProperties, type QoS } from '../messages/message.js';
+import type { ProjectionCodec } from '../projection/projection.js';
 import type { ClientIdentity } from '../security/access.js';
 
 export const SESSIONS_SHARD = '$sessions';
@@ -205,6 +206,34 @@ export class SessionTable {
     return out;
   }
 }
+
+/** One session in a snapshot: [clientId, meta as stored, subscriptions, cursors, inbound QoS 2 markers]. */
+type SnapshotSession = [string, StoredMeta, Array<[string, SubscriptionOptions]>, DeliveryCursors, Array<[number, InboundQos2Marker]>];
+
+/**
+ * The session table as snapshot bytes (engine/projection): JSON, every value in the form its
+ * `$sessions` record holds it, sessions and their maps in the table's own order, so a table
+ * read back from a snapshot is the one a replay builds, to the iteration order.
+ */
+export const sessionTableCodec: ProjectionCodec<SessionTable> = {
+  version: 1,
+  encode: (table) => {
+    const sessions: SnapshotSession[] = [];
+    for (const session of table.sessions.values()) {
+      const meta: StoredMeta = { ...session.meta, will: session.meta.will === undefined ? undefined : storeWill(session.meta.will) };
+      sessions.push([session.clientId, meta, [...session.subscriptions], session.cursors, [...session.inboundQos2]]);
+    }
+    return Buffer.from(JSON.stringify(sessions));
+  },
+  decode: (bytes) => {
+    const table = new SessionTable();
+    for (const [clientId, stored, subscriptions, cursors, inboundQos2] of JSON.parse(bytes.toString('utf8')) as SnapshotSession[]) {
+      const { will, ...meta } = stored;
+      table.sessions.set(clientId, { clientId, meta: will === undefined ? meta : { ...meta, will: loadWill(will) }, subscriptions: new Map(subscriptions), cursors, inboundQos2: new Map(inboundQos2) });
+    }
+    return table;
+  },
+};
 
 /** The message a will becomes when it is published. */
 export function willToMessage(will: WillMessage, publisherId: string, now: number): Message {

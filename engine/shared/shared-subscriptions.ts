@@ -21,14 +21,32 @@ import type { Message } from '../messages/message.js';
 import { TopicTrie } from '../routing/topic-trie.js';
 import type { DeliveryCursors, SubscriptionOptions } from '../sessions/session-events.js';
 import { Session, type SessionHost } from '../sessions/session.js';
+import { Projection, type ProjectionCodec } from '../projection/projection.js';
 import { ShardAppender, type RetryTimers } from '../shard-appender.js';
 import { GROUP_OPTIONS, SharedGroup, type GroupEnvironment } from './shared-group.js';
 import { parseSubscriptionFilter, SHARE_PREFIX } from './shared-filter.js';
 import type { SharedStrategy } from './strategy.js';
 
 export const SHARED_SHARD = '$shared';
-const REPLAY_MAX_RECORDS = 10_000;
 const SEPARATOR = '\u0000';
+
+/** The projection of `$shared`: group cursors by `{group}\0{filter}`. */
+type GroupCursors = Map<string, DeliveryCursors>;
+
+const groupCursorsCodec: ProjectionCodec<GroupCursors> = {
+  version: 1,
+  encode: (groups) => Buffer.from(JSON.stringify([...groups])),
+  decode: (bytes) => new Map(JSON.parse(bytes.toString('utf8')) as Array<[string, DeliveryCursors]>),
+};
+
+function applyGroupRecord(groups: GroupCursors, record: JournalRecord): GroupCursors {
+  if (record.key === null) return groups;
+  const key = record.key.toString('utf8');
+  if (!key.startsWith('g:')) return groups;
+  if (record.value === null) groups.delete(key.slice(2));
+  else groups.set(key.slice(2), JSON.parse(record.value.toString('utf8')) as DeliveryCursors);
+  return groups;
+}
 
 export interface SharedSubscriptionsOptions {
   store: ShardStore;
@@ -56,8 +74,10 @@ export class SharedSubscriptions {
   readonly #trie = new TopicTrie<SharedGroup>();
   /** Exclusive filters (after the prefix) and the client holding each. */
   readonly #exclusive = new Map<string, string>();
-  /** The `$shared` projection as read at start: group cursors by key. */
-  readonly #stored = new Map<string, DeliveryCursors>();
+  /** The `$shared` projection as read at start: group cursors by key (a copy; emptied once the sessions are recovered). */
+  #stored = new Map<string, DeliveryCursors>();
+  /** The `$shared` projection, fed with this registry's durable writes, for snapshots. */
+  #projection!: Projection<GroupCursors>;
   readonly #dirty = new Set<string>();
   #writes!: ShardAppender<null, void>;
   #lastWrite: Promise<void> = Promise.resolve();
@@ -85,22 +105,13 @@ export class SharedSubscriptions {
     const existing = new Set((await store.list()).map((info) => info.name));
     if (!existing.has(SHARED_SHARD)) await store.create(SHARED_SHARD, { compacted: true, segmentBytes: 8 * 1024 * 1024 });
     // Group cursors wait out a journal outage (persist) like session cursors.
-    this.#writes = new ShardAppender<null, void>(store, SHARED_SHARD, () => undefined, undefined, this.#options.timers);
-    let offset = (await store.info(SHARED_SHARD)).startOffset;
-    for (;;) {
-      const records = await store.read(SHARED_SHARD, offset, { maxRecords: REPLAY_MAX_RECORDS });
-      if (records.length === 0) break;
-      for (const record of records) this.#apply(record);
-      offset = (records[records.length - 1] as JournalRecord).offset + 1;
-    }
-  }
-
-  #apply(record: JournalRecord): void {
-    if (record.key === null) return;
-    const key = record.key.toString('utf8');
-    if (!key.startsWith('g:')) return;
-    if (record.value === null) this.#stored.delete(key.slice(2));
-    else this.#stored.set(key.slice(2), JSON.parse(record.value.toString('utf8')) as DeliveryCursors);
+    this.#writes = new ShardAppender<null, void>(store, SHARED_SHARD, () => undefined, undefined, this.#options.timers, {
+      durable: (baseOffset, records) => this.#projection.appended(baseOffset, records),
+      // The projection holds durable records only: a failed append changes nothing in it.
+      failed: () => undefined,
+    });
+    this.#projection = await Projection.open<GroupCursors>({ store, shard: SHARED_SHARD, logger: this.#options.logger, initial: () => new Map(), apply: applyGroupRecord, codec: groupCursorsCodec });
+    this.#stored = new Map(this.#projection.state);
   }
 
   /** After the sessions are recovered: records of groups that no longer have members go. */
@@ -267,6 +278,7 @@ export class SharedSubscriptions {
     for (const group of this.#groups.values()) group.end();
     await written;
     await this.#writes.drained();
+    await this.#projection.close();
   }
 }
 

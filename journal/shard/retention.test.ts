@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { segmentsToDelete } from './retention.js';
+import { segmentsBelow, segmentsToDelete } from './retention.js';
 
 const segments = [
   { sizeBytes: 100, maxTimestamp: 1000 },
@@ -23,5 +23,15 @@ describe('retention planning', () => {
   it('applies both limits and keeps everything without limits', () => {
     assert.equal(segmentsToDelete(segments, { retentionMs: 2500, retentionBytes: 350 }, 4000), 1);
     assert.equal(segmentsToDelete(segments, { retentionMs: null, retentionBytes: null }, 1e12), 0);
+  });
+});
+
+describe('deletion below an offset', () => {
+  const bases = [{ baseOffset: 0 }, { baseOffset: 10 }, { baseOffset: 20 }, { baseOffset: 30 }];
+  it('deletes a segment only when the next one starts at or below the offset', () => {
+    assert.equal(segmentsBelow(bases, 9), 0);
+    assert.equal(segmentsBelow(bases, 10), 1);
+    assert.equal(segmentsBelow(bases, 25), 2);
+    assert.equal(segmentsBelow(bases, 1_000), 3, 'never the active segment');
   });
 });

@@ -31,3 +31,15 @@ export function segmentsToDelete(segments: readonly RetentionCandidate[], limits
   }
   return count;
 }
+
+/**
+ * Returns how many of the oldest segments hold only offsets below `offset`: a segment may go
+ * when the next segment starts at or below `offset`. Never the active (last) segment. This is
+ * the prefix deletion of a log that keeps its own checkpoint (the placement voter's Raft log):
+ * the owner has written everything it still needs at or after `offset`.
+ */
+export function segmentsBelow(segments: readonly { baseOffset: number }[], offset: number): number {
+  let count = 0;
+  while (count < segments.length - 1 && (segments[count + 1]?.baseOffset ?? Infinity) <= offset) count += 1;
+  return count;
+}

@@ -47,3 +47,39 @@ it('a failed sync while reopening a failed shard cuts the shard back to its last
   assert.ok(records.length >= 4, `the synced segments survive the power cut (${records.length} records)`);
   await reopened.close();
 });
+
+it('a truncation whose segment delete fails keeps that segment known, so a failed reopen sync still cuts it back', async () => {
+  // Found by `npm run sim -- --suite journal --seed 1375433083 --variant faults`: truncateAfter
+  // dropped a later segment from its list before deleting its files; the delete failed, the
+  // reopen's fdatasync of that (still present) segment failed, and the next reopen adopted its
+  // doomed records, which a power cut then turned into a damaged batch.
+  const disk = new SimulatedDisk({ seed: 4 });
+  const fs = disk.mount();
+  await fs.mkdir('/data', { recursive: true });
+  await fs.syncDirectory('/');
+  let now = 1_000_000;
+  const open = () => Journal.open('/data', { fileSystem: disk.mount(), clock: () => now, retentionCheckMs: 0, lockProbe: { bootId: () => Promise.resolve(undefined), process: () => Promise.resolve(undefined) } });
+  const journal = await open();
+  await journal.createShard('s', { durability: 'none', segmentBytes: 1024 });
+  const value = (label: string) => Buffer.from(label.padEnd(200, '.'));
+  // a, b, c fill the first segment; d rolls (which syncs the first) and stays unsynced.
+  for (const label of ['a', 'b', 'c', 'd']) await journal.append('s', [{ value: value(label) }]);
+  assert.equal(journal.info('s').segmentCount, 2);
+
+  disk.injectFault({ operation: 'unlink', pathIncludes: '00000000000000000003.index', code: 'EIO' });
+  await assert.rejects(journal.truncateAfter('s', 1), { code: 'SL_JOURNAL_IO' });
+  now += RECOVERY_BACKOFF_MS;
+  disk.injectFault({ operation: 'datasync', pathIncludes: '00000000000000000003.log', code: 'EIO' });
+  await assert.rejects(journal.append('s', [{ value: value('x') }]), { code: 'SL_JOURNAL_IO' });
+  now += RECOVERY_BACKOFF_MS;
+  const resumed = await journal.append('s', [{ value: value('e') }]);
+  assert.equal(resumed.baseOffset, 3, 'd, whose pages the failed sync doomed, must not stay in the shard');
+  for (const label of ['f', 'g', 'h', 'i']) await journal.append('s', [{ value: value(label) }]);
+
+  disk.powerCut();
+  const reopened = await open();
+  const { startOffset, nextOffset } = reopened.info('s');
+  const records = await reopened.read('s', startOffset, { maxRecords: 100 });
+  assert.deepEqual(records.map((record) => record.offset), Array.from({ length: nextOffset - startOffset }, (_, i) => startOffset + i), disk.describe());
+  await reopened.close();
+});

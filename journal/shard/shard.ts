@@ -16,24 +16,21 @@ import type { JournalFileSystem } from '../file-system.js';
 import { nodeFileSystem } from '../node-file-system.js';
 import type { AppendResult, JournalRecord, RecordInput } from '../record.js';
 import {
-  BATCH_HEADER_BYTES,
-  checkBatch,
-  decodeBatchRecords,
   encodeBatch,
   lastOffsetOf,
   readBatchHeader,
-  RecordDecodeError,
   sealBatch,
   type BatchHeader,
 } from '../segment/batch-format.js';
 import { parseSegmentFileName, Segment, syncDirectory, writeDurably, type SegmentSettings } from '../segment/segment.js';
 import { Mutex } from './mutex.js';
-import { segmentsToDelete } from './retention.js';
+import { segmentsBelow, segmentsToDelete } from './retention.js';
 import { HARD_MAX_BATCH_BYTES, resolveShardConfig, type ShardConfig } from './shard-config.js';
 import { compactSegment } from './compaction.js';
 import { TRUNCATION_INTENT_DRAFT_SUFFIX, TRUNCATION_INTENT_SUFFIX, clearTruncationIntent, recordTruncationIntent, redoTruncationIntent } from './truncation-intent.js';
 import { prepareRecords } from './record-validation.js';
-import { checkEpochArgument, checkOffsetArgument, checkTimestampArgument, readCost, resolveReadLimits, type ReadOptions } from './read-limits.js';
+import { ShardReader, type TailOptions } from './shard-reader.js';
+import { checkEpochArgument, checkOffsetArgument, type ReadOptions } from './read-limits.js';
 
 export const SHARD_CONFIG_FILE = 'shard.json';
 /** Settings an existing shard may change (see Shard.reconfigure). */
@@ -45,10 +42,6 @@ const GROUP_COMMIT_MAX_BYTES = 32 * 1024 * 1024;
 const MAX_RELATIVE_OFFSET = 2 ** 32 - 2;
 /** A failed shard is reopened for appends by the first append at least this long after the failure. */
 export const RECOVERY_BACKOFF_MS = 1000;
-const TAIL_PAGE_RECORDS = 500;
-/** A read fetches the log in chunks of about this size, at least the batch it needs. */
-const READ_CHUNK_MIN_BYTES = 64 * 1024;
-const READ_CHUNK_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface ShardInfo {
   name: string;
@@ -68,9 +61,7 @@ export interface AppendOptions {
   epoch?: number;
 }
 
-export interface TailOptions {
-  signal?: AbortSignal;
-}
+export type { TailOptions };
 
 export interface CompactionReport {
   segmentsRewritten: number;
@@ -178,7 +169,20 @@ export class Shard {
     readonly directory: string,
     private currentConfig: ShardConfig,
     private readonly context: ShardContext,
-  ) {}
+  ) {
+    // The view reads the shard's fields as they are at each call (reload replaces the segments).
+    this.reader = new ShardReader({
+      name,
+      logger: context.logger,
+      segments: () => this.segments,
+      visibleEnd: () => this.visibleNextOffset,
+      startOffset: () => this.startOffset,
+      assertOpen: () => this.assertOpen(),
+      waitForAppend: (offset, signal) => this.waitForAppend(offset, signal),
+    });
+  }
+
+  private readonly reader: ShardReader;
 
   /** The shard's settings; reconfigure() may change the ones in RECONFIGURABLE_SETTINGS. */
   get config(): ShardConfig {
@@ -747,275 +751,24 @@ export class Shard {
   // ---- read -----------------------------------------------------------------------------
 
   async read(fromOffset: number, options: ReadOptions = {}): Promise<JournalRecord[]> {
-    return (await this.readRange(fromOffset, options)).records;
+    return this.reader.read(fromOffset, options);
   }
 
-  /**
-   * Reads from `fromOffset` and reports where the next read should start, which is past any
-   * gap compaction left, so a tailing reader never spins on a gap.
-   */
-  private async readRange(fromOffset: number, options: ReadOptions): Promise<{ records: JournalRecord[]; next: number }> {
-    this.assertOpen();
-    const { maxRecords, maxBytes } = resolveReadLimits(options, this.name);
-    const end = this.visibleNextOffset;
-    checkOffsetArgument(fromOffset, 'fromOffset', this.name);
-    if (fromOffset < this.startOffset || fromOffset > end) {
-      throw JournalErrors.offsetOutOfRange.create({ shard: this.name, offset: fromOffset }, fromOffset, this.startOffset, end);
-    }
-    const records: JournalRecord[] = [];
-    if (fromOffset === end) return { records, next: end };
-    const budget = { records: maxRecords, bytes: maxBytes };
-    let segment: Segment | undefined = this.segmentFor(fromOffset);
-    let position = segment.index.lookupOffset(fromOffset);
-    while (segment !== undefined && budget.records > 0 && budget.bytes > 0) {
-      segment.retain();
-      try {
-        const complete = await this.readSegment(segment, position, fromOffset, end, records, budget);
-        if (!complete) break;
-      } finally {
-        segment.release();
-      }
-      const after: number = segment.baseOffset;
-      segment = this.segments.find((candidate) => candidate.baseOffset > after);
-      position = 0;
-    }
-    // No records means the scan reached the visible end (damage with nothing before it throws).
-    const last = records[records.length - 1];
-    return { records, next: last !== undefined ? last.offset + 1 : end };
-  }
-
-  private segmentFor(offset: number): Segment {
-    let found = this.segments[0];
-    for (const segment of this.segments) {
-      if (segment.baseOffset <= offset) found = segment;
-      else break;
-    }
-    if (found === undefined) throw new Error(`shard ${this.name} has no segments`);
-    return found;
-  }
-
-  /**
-   * Reads batches of one segment from `position`, appending records at or after `fromOffset`
-   * and below `end`. Returns false when the budget ran out inside the segment. A damaged batch
-   * ends the read: records before it are returned, and a read that starts at it throws.
-   */
-  private async readSegment(segment: Segment, startPosition: number, fromOffset: number, end: number, out: JournalRecord[], budget: { records: number; bytes: number }): Promise<boolean> {
-    return this.walkChunks(segment, startPosition, () => budget.bytes, (bytes, position) => this.takeRecords(segment, bytes, position, fromOffset, end, out, budget));
-  }
-
-  /**
-   * Walks a segment's visible bytes from `startPosition` in chunks cut at batch boundaries,
-   * reading the next chunk while `take` checks the current one, as long as `budgetBytes` wants
-   * more. `take` says how far it got, the size of a batch the chunk cut (read whole next time),
-   * and whether to stop. Returns false when `take` stopped.
-   */
-  private async walkChunks(segment: Segment, startPosition: number, budgetBytes: () => number, take: (bytes: Buffer, position: number) => { cursor: number; wanted: number; stop: boolean }): Promise<boolean> {
-    let position = startPosition;
-    let wanted = 0;
-    let ahead: ReadAhead | null = null;
-    try {
-      while (position < segment.visibleBytes && budgetBytes() > 0) {
-        if (ahead !== null && ahead.position !== position) ahead = await drainReadAhead(ahead);
-        const bytes = ahead !== null ? await ahead.bytes : await segment.read(position, readChunkBytes(segment, position, chunkWanted(wanted, budgetBytes())));
-        ahead = startReadAhead(segment, position + bytes.length, budgetBytes() - bytes.length);
-        const taken = take(bytes, position);
-        if (taken.stop) return false;
-        if (taken.cursor === 0 && taken.wanted === 0) break;
-        wanted = taken.wanted;
-        position += taken.cursor;
-      }
-      return true;
-    } finally {
-      // A read ahead that is not used must still finish before the caller releases the segment.
-      if (ahead !== null) await drainReadAhead(ahead);
-    }
-  }
-
-  /**
-   * Checks and decodes the whole batches of one chunk (read at `position`) into `out`. Stops
-   * at a batch the chunk cuts (`wanted` is its size, `cursor` its start), or with `stop` when
-   * the budget is spent or a batch is damaged.
-   */
-  private takeRecords(segment: Segment, bytes: Buffer, position: number, fromOffset: number, end: number, out: JournalRecord[], budget: { records: number; bytes: number }): { cursor: number; wanted: number; stop: boolean } {
-    let cursor = 0;
-    while (cursor < bytes.length) {
-      const check = checkBatch(bytes, cursor, HARD_MAX_BATCH_BYTES);
-      if (check.kind === 'incomplete' && position + cursor + check.needBytes <= segment.visibleBytes) return { cursor, wanted: check.needBytes, stop: false };
-      if (check.kind !== 'valid') {
-        const reason = check.kind === 'invalid' ? check.reason : 'batch runs past the end of the segment';
-        return { cursor, wanted: 0, stop: !this.damaged(segment, position + cursor, reason, out) };
-      }
-      const header = check.header;
-      if (lastOffsetOf(header) >= fromOffset) {
-        let records: JournalRecord[];
-        try {
-          records = decodeBatchRecords(bytes, cursor, header);
-        } catch (error) {
-          if (error instanceof RecordDecodeError) return { cursor, wanted: 0, stop: !this.damaged(segment, position + cursor, error.message, out) };
-          throw error;
-        }
-        for (const record of records) {
-          if (record.offset < fromOffset || record.offset >= end) continue;
-          out.push(record);
-          budget.records -= 1;
-          budget.bytes -= readCost(record);
-          if (budget.records <= 0 || budget.bytes <= 0) return { cursor, wanted: 0, stop: true };
-        }
-      }
-      cursor += header.batchBytes;
-    }
-    return { cursor, wanted: 0, stop: false };
-  }
-
-  private damaged(segment: Segment, position: number, reason: string, out: JournalRecord[]): false {
-    if (out.length > 0) {
-      this.context.logger.error({ shard: this.name, segment: segment.name, position, reason }, 'refused to serve a damaged batch');
-      return false;
-    }
-    throw this.corrupt(segment, position, reason);
-  }
-
-  private corrupt(segment: Segment, position: number, reason: string): Error {
-    this.context.logger.error({ shard: this.name, segment: segment.name, position, reason }, 'refused to serve a damaged batch');
-    return JournalErrors.corruptBatch.create({ shard: this.name, segment: segment.name, position }, `${reason} in shard ${this.name}, segment ${segment.name}, byte ${position}`);
-  }
-
-  /**
-   * Verified whole batches, as stored, from the one holding `fromOffset` on: for followers that
-   * copy the log and fetches that send batches unchanged, without decoding records. The first
-   * batch may start below `fromOffset` (the caller skips those records). `next` is where the
-   * following call starts. Damage ends the call like read does.
-   */
   async readBatches(fromOffset: number, options: { maxBytes?: number } = {}): Promise<{ batches: Buffer[]; next: number }> {
-    this.assertOpen();
-    const { maxBytes } = resolveReadLimits({ maxBytes: options.maxBytes }, this.name);
-    checkOffsetArgument(fromOffset, 'fromOffset', this.name);
-    const end = this.visibleNextOffset;
-    if (fromOffset < this.startOffset || fromOffset > end) {
-      throw JournalErrors.offsetOutOfRange.create({ shard: this.name, offset: fromOffset }, fromOffset, this.startOffset, end);
-    }
-    const found = { batches: [] as Buffer[], next: fromOffset, budget: maxBytes };
-    let segment: Segment | undefined = fromOffset === end ? undefined : this.segmentFor(fromOffset);
-    let position = segment?.index.lookupOffset(fromOffset) ?? 0;
-    while (segment !== undefined && found.budget > 0) {
-      segment.retain();
-      try {
-        if (!(await this.collectBatches(segment, position, fromOffset, found))) break;
-      } finally {
-        segment.release();
-      }
-      const after: number = segment.baseOffset;
-      segment = this.segments.find((candidate) => candidate.baseOffset > after);
-      position = 0;
-    }
-    return { batches: found.batches, next: found.batches.length > 0 ? found.next : end };
-  }
-
-  /** Adds the segment's verified batches ending at or after `fromOffset`; false when a batch is damaged. */
-  private async collectBatches(segment: Segment, startPosition: number, fromOffset: number, found: { batches: Buffer[]; next: number; budget: number }): Promise<boolean> {
-    return this.walkChunks(segment, startPosition, () => found.budget, (bytes, position) => this.takeBatches(segment, bytes, position, fromOffset, found));
-  }
-
-  /** Verifies the whole batches of one chunk (read at `position`) into `found`. */
-  private takeBatches(segment: Segment, bytes: Buffer, position: number, fromOffset: number, found: { batches: Buffer[]; next: number; budget: number }): { cursor: number; wanted: number; stop: boolean } {
-    let cursor = 0;
-    while (cursor < bytes.length && found.budget > 0) {
-      const check = checkBatch(bytes, cursor, HARD_MAX_BATCH_BYTES);
-      if (check.kind === 'incomplete' && position + cursor + check.needBytes <= segment.visibleBytes) return { cursor, wanted: check.needBytes, stop: false };
-      if (check.kind !== 'valid') {
-        if (found.batches.length > 0) return { cursor, wanted: 0, stop: true };
-        throw this.corrupt(segment, position + cursor, check.kind === 'invalid' ? check.reason : 'batch runs past the end of the segment');
-      }
-      const last = lastOffsetOf(check.header);
-      if (last >= fromOffset) {
-        found.batches.push(bytes.subarray(cursor, cursor + check.header.batchBytes));
-        found.budget -= check.header.batchBytes;
-        found.next = last + 1;
-      }
-      cursor += check.header.batchBytes;
-    }
-    return { cursor, wanted: 0, stop: false };
+    return this.reader.readBatches(fromOffset, options);
   }
 
   /** First offset whose record timestamp is >= `timestamp`, or null when there is none. */
   async offsetForTime(timestamp: number): Promise<number | null> {
-    this.assertOpen();
-    checkTimestampArgument(timestamp, this.name);
-    for (const segment of [...this.segments]) {
-      if (segment.visibleBytes === 0 || segment.maxTimestamp < timestamp || !this.segments.includes(segment)) continue;
-      segment.retain();
-      try {
-        const found = await this.findTimeInSegment(segment, timestamp);
-        if (found !== null) return found;
-      } finally {
-        segment.release();
-      }
-    }
-    return null;
-  }
-
-  private async findTimeInSegment(segment: Segment, timestamp: number): Promise<number | null> {
-    let position = segment.index.lookupTime(timestamp);
-    while (position < segment.visibleBytes) {
-      // Each batch is verified before its timestamps are trusted: a flipped maxTimestamp must
-      // not make a lookup skip records.
-      const { bytes, header } = await this.readVerifiedBatch(segment, position);
-      if (header.maxTimestamp >= timestamp) {
-        for (const record of this.decodeVerified(segment, position, bytes, header)) {
-          if (record.timestamp >= timestamp) return record.offset;
-        }
-      }
-      position += header.batchBytes;
-    }
-    return null;
-  }
-
-  /** Reads and verifies the whole batch at `position`; damage throws SL_JOURNAL_CORRUPT_BATCH. */
-  private async readVerifiedBatch(segment: Segment, position: number): Promise<{ bytes: Buffer; header: BatchHeader }> {
-    let bytes = await segment.read(position, Math.min(BATCH_HEADER_BYTES, segment.visibleBytes - position));
-    let check = checkBatch(bytes, 0, HARD_MAX_BATCH_BYTES);
-    if (check.kind === 'incomplete' && bytes.length === BATCH_HEADER_BYTES && position + check.needBytes <= segment.visibleBytes) {
-      bytes = await segment.read(position, check.needBytes);
-      check = checkBatch(bytes, 0, HARD_MAX_BATCH_BYTES);
-    }
-    if (check.kind !== 'valid') throw this.corrupt(segment, position, check.kind === 'invalid' ? check.reason : 'batch runs past the end of the segment');
-    return { bytes, header: check.header };
-  }
-
-  private decodeVerified(segment: Segment, position: number, bytes: Buffer, header: BatchHeader): JournalRecord[] {
-    try {
-      return decodeBatchRecords(bytes, 0, header);
-    } catch (error) {
-      if (error instanceof RecordDecodeError) throw this.corrupt(segment, position, error.message);
-      throw error;
-    }
+    return this.reader.offsetForTime(timestamp);
   }
 
   async readByTime(timestamp: number, options: ReadOptions = {}): Promise<JournalRecord[]> {
-    const offset = await this.offsetForTime(timestamp);
-    if (offset === null || offset >= this.visibleNextOffset) return [];
-    return this.read(Math.max(offset, this.startOffset), options);
+    return this.reader.readByTime(timestamp, options);
   }
 
-  /**
-   * Yields records from `fromOffset` on, then waits for appends (woken by the writer, no
-   * polling). Ends when the signal aborts; throws when the shard closes or is deleted.
-   */
-  async *tail(fromOffset: number, options: TailOptions = {}): AsyncGenerator<JournalRecord> {
-    let next = fromOffset;
-    const signal = options.signal;
-    const aborted = (): boolean => signal?.aborted === true;
-    while (!aborted()) {
-      const { records, next: after } = await this.readRange(next, { maxRecords: TAIL_PAGE_RECORDS });
-      for (const record of records) {
-        yield record;
-        if (aborted()) return;
-      }
-      if (records.length === 0) {
-        if (!(await this.waitForAppend(after, signal))) return;
-      }
-      next = after;
-    }
+  tail(fromOffset: number, options: TailOptions = {}): AsyncGenerator<JournalRecord> {
+    return this.reader.tail(fromOffset, options);
   }
 
   /** Resolves true once a record at or after `offset` is visible; false when aborted. */
@@ -1076,7 +829,11 @@ export class Shard {
         // offset, so a crash here cannot restart the shard's offsets at 0.
         let removed = false;
         while (this.segments.length > 1 && this.active.baseOffset > offset) {
-          await this.segments.pop()?.retire(true);
+          // Out of the list only once its files are gone (as in cutBack): after a failed
+          // delete the reopen must still know this file's sync history, or it would adopt
+          // pages a failed fdatasync doomed (seed 1375433083 of the faults variant).
+          await this.active.retire(true);
+          this.segments.pop();
           removed = true;
         }
         // Durably gone before the segment that stays is cut: a power cut in between must not
@@ -1111,8 +868,8 @@ export class Shard {
     if (found === null) return;
     let kept: Buffer | null = null;
     if (found.straddling !== null) {
-      const { bytes, header } = await this.readVerifiedBatch(segment, found.position);
-      const records = this.decodeVerified(segment, found.position, bytes, header).filter((record) => record.offset <= offset);
+      const { bytes, header } = await this.reader.readVerifiedBatch(segment, found.position);
+      const records = this.reader.decodeVerified(segment, found.position, bytes, header).filter((record) => record.offset <= offset);
       kept = encodeBatch(records.map((record) => ({ offsetDelta: record.offset - header.baseOffset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers })));
       sealBatch(kept, header.baseOffset, header.leaderEpoch);
     }
@@ -1148,6 +905,30 @@ export class Shard {
       if (count > 0) {
         this.context.logger.info({ shard: this.name, segments: count, startOffset: this.startOffset }, 'retention deleted segments');
       }
+      return count;
+    });
+  }
+
+  /**
+   * Deletes the sealed segments whose records all lie below `offset` (oldest first, never the
+   * active segment); the start offset moves to the first kept segment. For an owner that has
+   * rewritten what it still needs at or after `offset` (the placement Raft log's checkpoint),
+   * so disk use stays bounded without age or size retention. Returns how many went.
+   */
+  async dropSegmentsBelow(offset: number): Promise<number> {
+    this.assertOpen();
+    checkOffsetArgument(offset, 'offset', this.name);
+    return this.writeLock.run(async () => {
+      if (this.failure !== null) throw this.failure;
+      const count = segmentsBelow(this.segments, offset);
+      const removed = this.segments.splice(0, count);
+      try {
+        for (const segment of removed) await segment.retire(true);
+        if (count > 0) await syncDirectory(this.fs, this.directory);
+      } catch (error) {
+        this.failStructure(error, 'segment deletion');
+      }
+      if (count > 0) this.context.logger.info({ shard: this.name, segments: count, startOffset: this.startOffset }, 'deleted segments below an offset');
       return count;
     });
   }
@@ -1213,7 +994,7 @@ export class Shard {
     const end = this.visibleNextOffset;
     let next = this.startOffset;
     while (next < end) {
-      const { records, next: after } = await this.readRange(next, { maxRecords: 10_000, maxBytes: 16 * 1024 * 1024 });
+      const { records, next: after } = await this.reader.readRange(next, { maxRecords: 10_000, maxBytes: 16 * 1024 * 1024 });
       for (const record of records) if (record.key !== null) latest.set(record.key.toString('latin1'), record.offset);
       if (after <= next) break;
       next = after;
@@ -1290,42 +1071,4 @@ export class Shard {
   private assertOpen(): void {
     if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
   }
-}
-
-/**
- * Length of the chunk a read fetches at `position` when it wants about `wantedBytes`: cut at a
- * batch boundary the index knows, so the chunk does not end in a batch that would then be read
- * again. The cut never goes past the visible bytes; without a known boundary it is just the
- * wanted length, and the caller handles a batch cut at the end.
- */
-function readChunkBytes(segment: Segment, position: number, wantedBytes: number): number {
-  const visible = segment.visibleBytes;
-  const limit = Math.min(visible, position + wantedBytes);
-  if (limit >= visible) return visible - position;
-  const boundary = segment.index.batchBoundaryNear(position, limit);
-  return (boundary === null ? limit : Math.min(boundary, visible)) - position;
-}
-
-/** Bytes a read wants next: what the budget still allows, at least a batch it must finish. */
-function chunkWanted(batchBytes: number, budgetBytes: number): number {
-  return Math.max(batchBytes, Math.min(budgetBytes + BATCH_HEADER_BYTES, READ_CHUNK_MAX_BYTES), READ_CHUNK_MIN_BYTES);
-}
-
-interface ReadAhead {
-  position: number;
-  bytes: Promise<Buffer>;
-}
-
-/** Starts reading the chunk at `position` when the budget left after the current chunk wants it. */
-function startReadAhead(segment: Segment, position: number, budgetBytesAfter: number): ReadAhead | null {
-  if (budgetBytesAfter <= 0 || position >= segment.visibleBytes) return null;
-  const bytes = segment.read(position, readChunkBytes(segment, position, chunkWanted(0, budgetBytesAfter)));
-  // Errors surface where the chunk is awaited; one that is never used is ignored.
-  bytes.catch(() => undefined);
-  return { position, bytes };
-}
-
-async function drainReadAhead(ahead: ReadAhead): Promise<null> {
-  await ahead.bytes.catch(() => undefined);
-  return null;
 }

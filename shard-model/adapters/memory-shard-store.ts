@@ -203,6 +203,12 @@ export class MemoryShardStore implements ShardStore {
       if (records.length > 0) continue;
       if (shard.deleted) throw JournalErrors.closed.create({ shard: name }, `shard ${name}`);
       const woke = await new Promise<boolean>((resolve, reject) => {
+        // An append that landed between the empty read and now woke nobody: look again at once
+        // rather than wait for the next append (a lost wake-up).
+        if (shard.nextOffset > next) {
+          resolve(true);
+          return;
+        }
         const waiter = { resolve: () => resolve(true), reject };
         shard.waiters.add(waiter);
         signal?.addEventListener('abort', () => {

@@ -1,0 +1,8 @@
+// node/placement-storage: a placement voter's durable storage. The Raft log and hard state on
+// a journal shard (JournalRaftLog), the applied state machine in LevelDB (LevelAppliedState),
+// and openPlacementStorage, which opens both and checks them against each other. Design,
+// record format and what is fsynced when: docs/placement.md, "Durable storage".
+export { JournalRaftLog, RAFT_LOG_SHARD, DEFAULT_RAFT_LOG_SEGMENT_BYTES, type JournalRaftLogOptions, type RaftLogUpdate, type RaftPersistence } from './journal-raft-log.js';
+export { LevelAppliedState, type AppliedState, type AppliedStatePersistence, type LevelAppliedStateOptions } from './level-applied-state.js';
+export { openPlacementStorage, checkAppliedAgainstLog, type PlacementStorage, type PlacementStorageOptions } from './placement-storage.js';
+export { PlacementStorageErrors } from './errors.js';

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const assets = ['journal/server/journal.proto'];
+const assets = ['journal/server/journal.proto', 'placement/service/placement.proto'];
 
 for (const asset of assets) {
   const target = join(root, 'dist', asset);

@@ -1,0 +1,482 @@
+// PlacementServer: one placement voter on the network. It owns the gRPC server (peer Step and
+// the client RPCs of placement.proto), the outbound peer links, the watch streams, and the
+// ReplicaDriver that runs the PlacementReplica's Ready cycle over the persistence it is given
+// (in-memory in tests; node/ passes the durable ones: the Raft log on a journal shard, the
+// applied state in LevelDB).
+//
+// Security, checked on every call before anything reaches Raft: the cluster token (metadata
+// sl-cluster-token, compared in constant time) and the cluster id (metadata sl-cluster-id, and
+// for Step the request's own cluster_id). A Step must come from a configured peer other than
+// this node and be addressed to this node; every message in it is decoded and checked
+// (peer-message.ts) before any is stepped, so a refused call changes nothing: it cannot vote,
+// append or read. Optional mutual TLS (credentials.ts). Refusals are logged at warn.
+//
+// Requests: a client request becomes a replica request; its answer comes back through the
+// driver. Each waits at most requestTimeoutMs (then SL_PLACEMENT_TIMEOUT: outcome unknown)
+// and is forgotten when the client cancels. Only the leader takes proposals, reads and
+// membership changes; others answer SL_PLACEMENT_NOT_LEADER with the leader's id and address.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Server, status as GrpcStatus, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import pino, { type Logger } from 'pino';
+import type { ShardlineError } from '../../base/index.js';
+import { isShardlineError } from '../../base/index.js';
+import { bootstrapEntries, bootstrapHardState, type Message } from '../raft/index.js';
+import { PlacementReplica, type AppliedStatePersistence, type PlacementReplicaOptions, type ProposedCommand, type RaftPersistence, type ReplicaAnswer } from '../replica/index.js';
+import { channelCredentials, serverCredentials, type PlacementTls } from './credentials.js';
+import { PlacementErrors } from './errors.js';
+import { shardlineErrorToStatus } from './grpc-status.js';
+import { PeerLink } from './peer-link.js';
+import { checkPeerMessage } from './peer-message.js';
+import * as wire from './placement-proto.js';
+import { decodeRaftMessage, encodeRaftMessage } from './raft-envelope.js';
+import { checkParts, readResponse } from './read-parts.js';
+import { ReplicaDriver } from './replica-driver.js';
+import { WatchStreams } from './watch-streams.js';
+
+type ReplicaTuning = Omit<PlacementReplicaOptions, 'id' | 'storage' | 'applied' | 'clock' | 'random' | 'unsafe'>;
+
+export const DEFAULT_REPLICA_TUNING: ReplicaTuning = {
+  electionTick: 10,
+  heartbeatTick: 1,
+  preVote: true,
+  checkQuorum: true,
+  maxSizePerMsg: 1024 * 1024,
+  maxInflightMsgs: 256,
+  snapshotEntries: 10_000,
+  snapshotKeepEntries: 1_000,
+  watchHistoryChanges: 10_000,
+  leaseCheckTicks: 10,
+  maxPendingRequests: 4_096,
+};
+
+export interface PlacementServerOptions {
+  readonly nodeId: number;
+  readonly clusterId: string;
+  /** The shared secret every peer and client presents (metadata sl-cluster-token). */
+  readonly clusterToken: string;
+  /** Every placement node, this one included: Raft id → host:port its peers and clients dial. */
+  readonly peers: ReadonlyMap<number, string>;
+  /** Voters written as the first log entries when the Raft log is empty (a new cluster); every initial member gets the same list. */
+  readonly initialVoters?: readonly number[];
+  /** Bind address; default 127.0.0.1. */
+  readonly host?: string;
+  /** Default: the port of this node's entry in `peers`. */
+  readonly port?: number;
+  readonly raftPersistence: RaftPersistence;
+  readonly appliedPersistence: AppliedStatePersistence;
+  /** Wall time of one Raft tick, ms (default 100: elections after 1-2 s with electionTick 10). */
+  readonly tickMs?: number;
+  readonly replica?: Partial<ReplicaTuning>;
+  /** A client request's wait for its answer, ms (default 5000). */
+  readonly requestTimeoutMs?: number;
+  /** A watch stream may stay blocked this long before it is cut off, ms (default 10000). */
+  readonly watchStallMs?: number;
+  /** Changes per watch message (default 1000). */
+  readonly watchBatchChanges?: number;
+  /** Open watch streams at once (default 1024). */
+  readonly maxWatchStreams?: number;
+  /** Messages queued per peer (default 4096). */
+  readonly peerQueueMessages?: number;
+  readonly peerBackoffMinMs?: number;
+  readonly peerBackoffMaxMs?: number;
+  /** Largest snapshot sent to a follower, bytes (default 32 MiB); larger ones are reported failed and logged. */
+  readonly maxSnapshotBytes?: number;
+  /** Inputs queued for the replica (default 10000). */
+  readonly maxQueuedInputs?: number;
+  readonly tls?: PlacementTls;
+  readonly logger?: Logger;
+  /** ms; stamps commands and decides leases (default Date.now). */
+  readonly clock?: () => number;
+  readonly random?: () => number;
+  /** Called once when persistence failed and the server stopped (default: log only). */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+const MiB = 1024 * 1024;
+
+interface Waiter {
+  readonly answer: (answer: ReplicaAnswer) => void;
+  readonly fail: (error: ShardlineError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class PlacementServer {
+  readonly nodeId: number;
+  private readonly replica: PlacementReplica;
+  private readonly driver: ReplicaDriver;
+  private readonly links = new Map<number, PeerLink>();
+  private readonly waiters = new Map<number, Waiter>();
+  /** Requests queued for the driver and not started yet: stop() fails them (the driver drops its queue). */
+  private readonly queuedRequests = new Set<(error: ShardlineError) => void>();
+  private readonly watches: WatchStreams;
+  private readonly logger: Logger;
+  private readonly tokenDigest: Buffer;
+  private readonly requestTimeoutMs: number;
+  private readonly maxSnapshotBytes: number;
+  private server: Server | null = null;
+  private stopping: Promise<void> | null = null;
+  private boundPort = 0;
+  private lastLeader = 0;
+
+  private constructor(private readonly options: PlacementServerOptions) {
+    this.nodeId = options.nodeId;
+    this.logger = (options.logger ?? pino({ level: 'silent' })).child({ placementNode: options.nodeId });
+    this.tokenDigest = digest(options.clusterToken);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
+    this.maxSnapshotBytes = options.maxSnapshotBytes ?? 32 * MiB;
+    this.replica = new PlacementReplica({
+      ...DEFAULT_REPLICA_TUNING,
+      ...options.replica,
+      id: options.nodeId,
+      storage: options.raftPersistence.storage,
+      applied: options.appliedPersistence.load(),
+      clock: options.clock ?? Date.now,
+      random: options.random ?? Math.random,
+    });
+    this.watches = new WatchStreams({
+      watch: (from) => this.replica.watch(from),
+      logger: this.logger,
+      batchChanges: options.watchBatchChanges ?? 1_000,
+      stallMs: options.watchStallMs ?? 10_000,
+      maxStreams: options.maxWatchStreams ?? 1_024,
+    });
+    this.driver = new ReplicaDriver({
+      replica: this.replica,
+      raftPersistence: options.raftPersistence,
+      appliedPersistence: options.appliedPersistence,
+      logger: this.logger,
+      tickMs: options.tickMs ?? 100,
+      maxQueuedInputs: options.maxQueuedInputs ?? 10_000,
+      send: (messages) => this.send(messages),
+      deliver: (answers) => this.deliver(answers),
+      afterCycle: () => this.afterCycle(),
+      onFatal: (error) => this.fatal(error),
+    });
+    const credentials = channelCredentials(options.tls);
+    for (const [id, address] of options.peers) {
+      if (id === options.nodeId) continue;
+      this.links.set(id, new PeerLink({
+        from: options.nodeId,
+        to: id,
+        address,
+        clusterId: options.clusterId,
+        clusterToken: options.clusterToken,
+        credentials,
+        logger: this.logger,
+        queueMessages: options.peerQueueMessages ?? 4_096,
+        batchBytes: 4 * MiB,
+        backoffMinMs: options.peerBackoffMinMs ?? 50,
+        backoffMaxMs: options.peerBackoffMaxMs ?? 2_000,
+        callTimeoutMs: 5_000,
+        onUnreachable: (to) => void this.driver.input(() => this.replica.reportUnreachable(to)),
+        onSnapshotReport: (to, failed) => this.reportSnapshot(to, failed),
+      }));
+    }
+  }
+
+  /**
+   * Bootstraps an empty log with initialVoters, binds, and starts ticking.
+   * SL_PLACEMENT_INVALID_OPTIONS, SL_PLACEMENT_LISTEN_FAILED.
+   */
+  static async start(options: PlacementServerOptions): Promise<PlacementServer> {
+    validate(options);
+    const storage = options.raftPersistence.storage;
+    if (storage.lastIndex() === 0 && options.initialVoters !== undefined) {
+      await options.raftPersistence.save({ snapshot: null, entries: bootstrapEntries(options.initialVoters), hardState: bootstrapHardState(options.initialVoters), mustSync: true });
+    }
+    const node = new PlacementServer(options);
+    await node.listen();
+    node.driver.start();
+    node.logger.info({ address: node.address, peers: Object.fromEntries(options.peers), tls: options.tls !== undefined }, 'placement server listening');
+    return node;
+  }
+
+  get address(): string {
+    return wire.formatAddress(this.options.host ?? '127.0.0.1', this.boundPort);
+  }
+
+  /** False once stop() was called (or persistence failed): status() then shows the last view. */
+  get running(): boolean {
+    return this.stopping === null;
+  }
+
+  status(): wire.StatusResponse {
+    const s = this.replica.status();
+    return { id: s.id, role: s.role, term: s.term, leader: s.leader, leaderAddress: this.options.peers.get(s.leader) ?? '', commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, revision: s.revision, voters: [...s.voters], clusterId: this.options.clusterId };
+  }
+
+  /** Stops serving: ends watches and waiting requests with SL_PLACEMENT_STOPPING, closes links. Idempotent. */
+  stop(graceMs = 2_000): Promise<void> {
+    this.stopping ??= this.shutDown(graceMs);
+    return this.stopping;
+  }
+
+  private async shutDown(graceMs: number): Promise<void> {
+    await this.driver.stop();
+    const stopping = PlacementErrors.stopping.create({ nodeId: this.nodeId }, this.nodeId);
+    this.watches.endAll(stopping);
+    for (const [id, waiter] of this.waiters) {
+      clearTimeout(waiter.timer);
+      this.waiters.delete(id);
+      waiter.fail(stopping);
+    }
+    for (const fail of this.queuedRequests) fail(stopping);
+    this.queuedRequests.clear();
+    for (const link of this.links.values()) link.close();
+    const server = this.server;
+    if (server === null) return;
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      new Promise<boolean>((resolve) => server.tryShutdown(() => resolve(true))),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!finished) server.forceShutdown();
+    this.logger.info('placement server stopped');
+  }
+
+  private fatal(error: unknown): void {
+    this.logger.fatal({ err: error }, 'placement persistence failed; stopping this placement node');
+    this.stop().catch((stopError: unknown) => this.logger.error({ err: stopError }, 'placement server stop failed'));
+    this.options.onFatal?.(error);
+  }
+
+  private async listen(): Promise<void> {
+    const server = new Server(wire.PLACEMENT_GRPC_CHANNEL_OPTIONS);
+    server.addService(wire.placementService().service, this.implementation());
+    const host = this.options.host ?? '127.0.0.1';
+    const port = this.options.port ?? portOf(this.options.peers.get(this.nodeId) ?? '');
+    const requested = wire.formatAddress(host, port);
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(requested, serverCredentials(this.options.tls), (error, bound) => {
+        if (error === null) resolve(bound);
+        else reject(PlacementErrors.listenFailed.withCause(error, { host, port }, requested, error.message));
+      });
+    }).catch((error: unknown) => {
+      server.forceShutdown();
+      throw error;
+    });
+    this.server = server;
+  }
+
+  // ---- handlers ----
+
+  private implementation(): UntypedServiceImplementation {
+    return {
+      step: this.unary('Step', (call: ServerUnaryCall<wire.StepRequest, wire.Empty>) => this.onStep(call.request)),
+      propose: this.unary('Propose', (call: ServerUnaryCall<wire.ProposeRequest, wire.ProposeResponse>) => this.onPropose(call)),
+      read: this.unary('Read', (call: ServerUnaryCall<wire.ReadRequest, wire.ReadResponse>) => this.onRead(call)),
+      watch: (call: ServerWritableStream<wire.WatchRequest, wire.WatchBatch>) => {
+        const refusal = this.authenticate('Watch', call.metadata);
+        if (refusal !== null) {
+          this.refused('Watch', call.getPeer(), refusal);
+          call.emit('error', shardlineErrorToStatus(refusal));
+          return;
+        }
+        this.watches.open(call);
+      },
+      status: this.unary('Status', () => this.status()),
+      addVoter: this.unary('AddVoter', (call: ServerUnaryCall<wire.MemberRequest, wire.MembersResponse>) => this.onMembership(call, 'add')),
+      removeVoter: this.unary('RemoveVoter', (call: ServerUnaryCall<wire.MemberRequest, wire.MembersResponse>) => this.onMembership(call, 'remove')),
+      transferLeader: this.unary('TransferLeader', (call: ServerUnaryCall<wire.MemberRequest, wire.Empty>) => this.onTransfer(call.request.nodeId)),
+    };
+  }
+
+  /** Wraps a handler: authentication first, then the answer or a coded status. */
+  private unary<Request, Response>(method: string, handler: (call: ServerUnaryCall<Request, Response>) => Promise<Response> | Response) {
+    return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
+      const refusal = this.authenticate(method, call.metadata);
+      if (refusal !== null) {
+        this.refused(method, call.getPeer(), refusal);
+        callback(shardlineErrorToStatus(refusal));
+        return;
+      }
+      Promise.resolve()
+        .then(() => handler(call))
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => callback(this.errorStatus(method, call.getPeer(), error)),
+        );
+    };
+  }
+
+  private authenticate(method: string, metadata: Metadata): ShardlineError | null {
+    const token = metadata.get(wire.TOKEN_METADATA_KEY)[0];
+    // Digests of equal length, so the comparison takes the same time whatever the token.
+    if (typeof token !== 'string' || !timingSafeEqual(digest(token), this.tokenDigest)) return PlacementErrors.unauthenticated.create({ method }, method);
+    const cluster = metadata.get(wire.CLUSTER_METADATA_KEY)[0];
+    if (cluster !== this.options.clusterId) return PlacementErrors.wrongCluster.create({ method }, method, String(cluster ?? ''), this.options.clusterId);
+    return null;
+  }
+
+  private refused(method: string, peer: string, error: ShardlineError): void {
+    this.logger.warn({ method, peer, code: error.code, context: error.context }, error.message);
+  }
+
+  private errorStatus(method: string, peer: string, error: unknown): Partial<StatusObject> {
+    if (isShardlineError(error)) {
+      if (error.code === PlacementErrors.badMessage.code || error.code === PlacementErrors.unknownNode.code || error.code === PlacementErrors.wrongCluster.code) this.refused(method, peer, error);
+      else this.logger.debug({ method, code: error.code }, error.message);
+      return shardlineErrorToStatus(error);
+    }
+    this.logger.error({ method, err: error }, 'placement call failed with an unexpected error');
+    return { code: GrpcStatus.INTERNAL, details: `unexpected placement server error in ${method}: ${error instanceof Error ? error.message : String(error)}` };
+  }
+
+  private onStep(request: wire.StepRequest): wire.Empty {
+    const { clusterId, from, to } = request;
+    if (clusterId !== this.options.clusterId) throw PlacementErrors.wrongCluster.create({ from }, 'Step', clusterId, this.options.clusterId);
+    if (to !== this.nodeId) throw PlacementErrors.unknownNode.create({ from, to }, `a Step for node ${to} reached node ${this.nodeId}`);
+    if (from === this.nodeId || !this.options.peers.has(from)) throw PlacementErrors.unknownNode.create({ from, to }, `node ${from} is not a placement peer of node ${this.nodeId}`);
+    // All or nothing: one bad message refuses the whole call before any is stepped.
+    const messages = request.messages.map((bytes) => {
+      const m = decodeRaftMessage(bytes);
+      checkPeerMessage(m, from, to);
+      return m;
+    });
+    // A full input queue drops the messages: Raft resends what matters.
+    if (!this.driver.input(() => messages.forEach((m) => this.replica.step(m)))) this.logger.debug({ from, count: messages.length }, 'placement input queue full; dropped peer messages');
+    return {};
+  }
+
+  private async onPropose(call: ServerUnaryCall<wire.ProposeRequest, wire.ProposeResponse>): Promise<wire.ProposeResponse> {
+    let command: ProposedCommand;
+    try {
+      command = JSON.parse(call.request.command.toString('utf8')) as ProposedCommand;
+    } catch {
+      throw PlacementErrors.malformedCommand.create({}, 'the command is not JSON');
+    }
+    const answer = await this.request(call, 'proposal', () => this.replica.propose(command));
+    if (answer.kind !== 'proposal') throw new Error(`placement: a proposal got a ${answer.kind} answer`);
+    const outcome = answer.outcome;
+    if (outcome.status === 'applied') return { index: outcome.index, resultJson: JSON.stringify(outcome.result) };
+    if (outcome.status === 'malformed') throw PlacementErrors.malformedCommand.create({}, outcome.detail);
+    throw this.refusal(outcome);
+  }
+
+  private async onRead(call: ServerUnaryCall<wire.ReadRequest, wire.ReadResponse>): Promise<wire.ReadResponse> {
+    const parts = checkParts(call.request.parts);
+    const answer = await this.request(call, 'read', () => this.replica.read());
+    if (answer.kind !== 'read') throw new Error(`placement: a read got a ${answer.kind} answer`);
+    if (answer.outcome.status === 'ok') return readResponse(answer.outcome.appliedIndex, answer.outcome.state, parts);
+    throw this.refusal(answer.outcome);
+  }
+
+  private async onMembership(call: ServerUnaryCall<wire.MemberRequest, wire.MembersResponse>, change: 'add' | 'remove'): Promise<wire.MembersResponse> {
+    const nodeId = call.request.nodeId;
+    if (!this.options.peers.has(nodeId)) throw PlacementErrors.unknownNode.create({ nodeId }, `node ${nodeId} is not among the configured placement peers`);
+    const answer = await this.request(call, 'membership change', () => (change === 'add' ? this.replica.addVoter(nodeId) : this.replica.removeVoter(nodeId)));
+    if (answer.kind !== 'membership') throw new Error(`placement: a membership change got a ${answer.kind} answer`);
+    if (answer.outcome.status === 'applied') return { index: answer.outcome.index, voters: [...answer.outcome.voters] };
+    throw this.refusal(answer.outcome);
+  }
+
+  private async onTransfer(target: number): Promise<wire.Empty> {
+    if (!this.options.peers.has(target)) throw PlacementErrors.unknownNode.create({ nodeId: target }, `node ${target} is not among the configured placement peers`);
+    const outcome = await new Promise<ReturnType<PlacementReplica['transferLeadership']>>((resolve, reject) => {
+      if (!this.driver.input(() => resolve(this.replica.transferLeadership(target)))) reject(PlacementErrors.dropped.create({}, 'the placement node is overloaded or stopping'));
+    });
+    if (outcome !== null) throw this.refusal(outcome);
+    return {};
+  }
+
+  /** Runs `start` on the driver's loop and waits for the answer to the request id it returns. */
+  private request(call: ServerUnaryCall<unknown, unknown>, what: string, start: () => number): Promise<ReplicaAnswer> {
+    return new Promise<ReplicaAnswer>((resolve, reject) => {
+      let id = 0;
+      const forget = (): void => {
+        const waiter = this.waiters.get(id);
+        if (waiter === undefined) return;
+        clearTimeout(waiter.timer);
+        this.waiters.delete(id);
+      };
+      const fail = (error: ShardlineError): void => reject(error);
+      // Added before input(): the driver may run the input inside that call.
+      this.queuedRequests.add(fail);
+      const queued = this.driver.input(() => {
+        this.queuedRequests.delete(fail);
+        id = start();
+        const timer = setTimeout(() => {
+          this.waiters.delete(id);
+          reject(PlacementErrors.timeout.create({ nodeId: this.nodeId }, what, this.requestTimeoutMs));
+        }, this.requestTimeoutMs);
+        this.waiters.set(id, { answer: resolve, fail: reject, timer });
+      });
+      if (!queued) this.queuedRequests.delete(fail);
+      if (!queued) reject(PlacementErrors.dropped.create({ nodeId: this.nodeId }, this.stopping === null ? 'the placement node is overloaded' : 'the placement node is stopping'));
+      call.on('cancelled', forget);
+    });
+  }
+
+  private refusal(outcome: { status: 'not-leader'; leader: number | null } | { status: 'dropped'; reason: string }): ShardlineError {
+    if (outcome.status === 'dropped') return PlacementErrors.dropped.create({ nodeId: this.nodeId }, outcome.reason);
+    const leaderAddress = outcome.leader === null ? '' : (this.options.peers.get(outcome.leader) ?? '');
+    return PlacementErrors.notLeader.create({ nodeId: this.nodeId, leaderId: outcome.leader ?? 0, leaderAddress }, this.nodeId, outcome.leader === null ? 'unknown' : `${outcome.leader} at ${leaderAddress || 'an unknown address'}`);
+  }
+
+  // ---- driver callbacks ----
+
+  private send(messages: readonly Message[]): void {
+    for (const m of messages) {
+      const link = this.links.get(m.to);
+      if (link === undefined) {
+        this.logger.warn({ to: m.to, type: m.type }, 'placement: a message for a node that is not a configured peer was not sent');
+        if (m.type === 'snap') this.reportSnapshot(m.to, true);
+        continue;
+      }
+      const bytes = encodeRaftMessage(m);
+      if (m.type === 'snap' && bytes.length > this.maxSnapshotBytes) {
+        this.logger.error({ to: m.to, bytes: bytes.length, limit: this.maxSnapshotBytes }, `placement snapshot of ${bytes.length} bytes is over maxSnapshotBytes (${this.maxSnapshotBytes}); not sent`);
+        this.reportSnapshot(m.to, true);
+        continue;
+      }
+      link.send(bytes, m.type === 'snap');
+    }
+  }
+
+  private reportSnapshot(to: number, failed: boolean): void {
+    // Not now: this may run inside a cycle; the driver's loop runs it between cycles.
+    if (!this.driver.input(() => this.replica.reportSnapshot(to, failed))) this.logger.debug({ to }, 'placement input queue full; snapshot report dropped');
+  }
+
+  private deliver(answers: readonly ReplicaAnswer[]): void {
+    for (const answer of answers) {
+      const waiter = this.waiters.get(answer.id);
+      if (waiter === undefined) continue;
+      clearTimeout(waiter.timer);
+      this.waiters.delete(answer.id);
+      waiter.answer(answer);
+    }
+  }
+
+  private afterCycle(): void {
+    this.watches.pushAll();
+    const { leader, term } = this.replica.status();
+    if (leader !== this.lastLeader) {
+      this.lastLeader = leader;
+      this.logger.info({ leader, term }, leader === 0 ? 'placement: no leader known' : `placement: node ${leader} leads term ${term}`);
+    }
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function portOf(address: string): number {
+  const port = Number(/:(\d+)$/.exec(address)?.[1]);
+  return Number.isInteger(port) ? port : 0;
+}
+
+function validate(options: PlacementServerOptions): void {
+  const invalid = (detail: string) => PlacementErrors.invalidOptions.create({ nodeId: options.nodeId }, detail);
+  if (!Number.isInteger(options.nodeId) || options.nodeId <= 0 || options.nodeId > 0xffff_ffff) throw invalid(`node id ${options.nodeId} must be an integer in [1, 2^32)`);
+  if (!options.peers.has(options.nodeId)) throw invalid(`node ${options.nodeId} is not in its own peer list (${[...options.peers.keys()].join(', ')})`);
+  if (options.clusterToken.length === 0) throw invalid('the cluster token is empty');
+  if (options.clusterId.length === 0) throw invalid('the cluster id is empty');
+  for (const voter of options.initialVoters ?? []) if (!options.peers.has(voter)) throw invalid(`initial voter ${voter} is not in the peer list`);
+  const tickMs = options.tickMs ?? 100;
+  if (!Number.isInteger(tickMs) || tickMs <= 0) throw invalid(`tickMs ${tickMs} must be a positive integer`);
+}

@@ -1,0 +1,73 @@
+// Test helpers for the placement service: free loopback ports, a cluster of in-process
+// PlacementServers with in-memory persistence, and a bounded wait. Used by the *.test.ts files
+// beside it only.
+import { createServer } from 'node:net';
+import type { Logger } from 'pino';
+import { MemoryAppliedStatePersistence, MemoryRaftPersistence } from '../replica/index.js';
+import type { PlacementTls } from './credentials.js';
+import { PlacementServer, type PlacementServerOptions } from './server.js';
+
+export const CLUSTER_ID = 'test-cluster';
+export const CLUSTER_TOKEN = 'test-token-0123456789';
+
+/** Ports the OS says are free now (closed again before returning; fine on a test machine's loopback). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    })),
+  );
+  const ports = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+export interface TestCluster {
+  readonly servers: PlacementServer[];
+  readonly peers: ReadonlyMap<number, string>;
+  leader(): PlacementServer | undefined;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(options: { size?: number; logger?: Logger; tls?: PlacementTls; tickMs?: number; replica?: PlacementServerOptions['replica']; server?: Partial<PlacementServerOptions> } = {}): Promise<TestCluster> {
+  const size = options.size ?? 3;
+  const ports = await freePorts(size);
+  const ids = ports.map((_, i) => i + 1);
+  const peers = new Map(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+  const servers = await Promise.all(ids.map((nodeId) => PlacementServer.start({
+    nodeId,
+    clusterId: CLUSTER_ID,
+    clusterToken: CLUSTER_TOKEN,
+    peers,
+    initialVoters: ids,
+    raftPersistence: new MemoryRaftPersistence(),
+    appliedPersistence: new MemoryAppliedStatePersistence(),
+    // 20 ms ticks, elections after 10-20 ticks: a new leader within about half a second.
+    tickMs: options.tickMs ?? 20,
+    requestTimeoutMs: 2_000,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.replica === undefined ? {} : { replica: options.replica }),
+    ...options.server,
+  })));
+  return {
+    servers,
+    peers,
+    // A stopped server's replica keeps its last view, which may still say leader.
+    leader: () => servers.find((server) => server.running && server.status().role === 'leader'),
+    stop: async () => void (await Promise.all(servers.map((server) => server.stop(200)))),
+  };
+}
+
+/** Polls `probe` every 20 ms until it returns a value other than undefined; fails after timeoutMs. */
+export async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let polls = 0; polls < timeoutMs / 20 + 1 && Date.now() < deadline; polls++) {
+    const value = probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

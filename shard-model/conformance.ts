@@ -10,6 +10,8 @@ export interface ConformanceTarget {
   name: string;
   /** A fresh, empty store; the suite closes it. */
   open(): Promise<ShardStore>;
+  /** False for an adapter whose compact() must refuse with SL_REMOTE_UNSUPPORTED (remote). Default true. */
+  compacts?: boolean;
 }
 
 const text = (value: string) => Buffer.from(value, 'utf8');
@@ -361,6 +363,59 @@ export function runShardStoreConformance(target: ConformanceTarget): void {
       await reading;
       controller.abort();
       assert.deepEqual(seen, Array.from({ length: 10 }, (_, i) => i));
+    });
+
+    withStore('compaction keeps the latest record of each key at its offset, and old tombstones go', async (store) => {
+      await store.create('c', { durability: 'none', compacted: true, tombstoneRetentionMs: 60_000 });
+      await store.create('plain', { durability: 'none' });
+      if (target.compacts === false) {
+        await expectCode(store.compact('c'), 'SL_REMOTE_UNSUPPORTED');
+        return;
+      }
+      await expectCode(store.compact('plain'), 'SL_JOURNAL_INVALID_ARGUMENT');
+      // Values of 200 bytes so a journal with 1 KiB segments seals the interesting records (0-7)
+      // behind the fillers: it compacts only sealed segments.
+      const padded = (value: string) => text(value.padEnd(200, '.'));
+      const now = Date.now();
+      const script: { key: string; value: string | null; timestamp?: number }[] = [
+        { key: 'a', value: 'a0' }, // 0: superseded by 4
+        { key: 'b', value: 'b0' }, // 1: superseded by 7
+        { key: 't', value: 't0' }, // 2: superseded by the old tombstone 5
+        { key: 'u', value: 'u0' }, // 3: superseded by the recent tombstone 6
+        { key: 'a', value: 'a1' }, // 4: latest of a
+        { key: 't', value: null, timestamp: 1 }, // 5: latest of t, past retention: goes
+        { key: 'u', value: null, timestamp: now }, // 6: latest of u, within retention: stays
+        { key: 'b', value: 'b1' }, // 7: latest of b
+      ];
+      for (const step of script) await store.append('c', [{ key: text(step.key), value: step.value === null ? null : padded(step.value), ...(step.timestamp === undefined ? {} : { timestamp: step.timestamp }) }]);
+      for (let i = 0; i < 10; i += 1) await store.append('c', [{ key: text(`f${i}`), value: padded(`f${i}`) }]);
+      const before = await readAll(store, 'c', 0);
+      const infoBefore = await store.info('c');
+      const report = await store.compact('c');
+      assert.ok(report.recordsRemoved >= 5, `removed ${report.recordsRemoved}`);
+      const after = await readAll(store, 'c', 0);
+      const offsets = after.map((record) => record.offset);
+      for (const gone of [0, 1, 2, 3, 5]) assert.ok(!offsets.includes(gone), `offset ${gone} survived compaction: ${offsets.join(',')}`);
+      // Every survivor is the very record that was there (same offset, key, value, epoch).
+      const byOffset = new Map(before.map((record) => [record.offset, plain(record)]));
+      for (const record of after) assert.deepEqual(plain(record), byOffset.get(record.offset));
+      for (const kept of [4, 6, 7, 17]) assert.ok(offsets.includes(kept), `offset ${kept} (latest of its key) was removed`);
+      const infoAfter = await store.info('c');
+      assert.equal(infoAfter.startOffset, infoBefore.startOffset);
+      assert.equal(infoAfter.nextOffset, infoBefore.nextOffset);
+      // A read from a removed offset starts at the next survivor.
+      assert.equal((await store.read('c', 1, { maxRecords: 1 }))[0]?.offset, offsets.find((offset) => offset > 1));
+      // The stored batches hold exactly the surviving records, and still verify.
+      const fromBatches: JournalRecord[] = [];
+      for (let next = 0; next < infoAfter.nextOffset;) {
+        const { batches, next: after } = await store.readBatches('c', next);
+        if (batches.length === 0) break;
+        for (const batch of decodeBatches(batches)) fromBatches.push(...batch.records);
+        next = after;
+      }
+      assert.deepEqual(fromBatches.map(plain), after.map(plain));
+      // Appends go on at the same next offset.
+      assert.equal((await store.append('c', [{ key: text('a'), value: text('a2') }])).baseOffset, infoBefore.nextOffset);
     });
 
     withStore('acknowledges fsync-mode appends from concurrent writers in order', async (store) => {

@@ -31,6 +31,12 @@ export const ShardModelErrors = {
     message: (address: string, method: string, status: string, details: string) =>
       `journal server at ${address} failed ${method}: ${status}: ${details}`,
   }),
+  remoteUnsupported: defineError({
+    code: 'SL_REMOTE_UNSUPPORTED',
+    meaning: 'The operation exists on an in-process shard store but the journal server\'s gRPC API has no call for it (today: compact on demand).',
+    fix: 'Run it on the journal node itself (a local store), or rely on the journal server doing it in the background (compaction runs on its own schedule).',
+    message: (address: string, operation: string, reason: string) => `${operation} is not available through the journal server at ${address}: ${reason}`,
+  }),
   invalidAddress: defineError({
     code: 'SL_REMOTE_INVALID_ADDRESS',
     meaning: 'A journal server address is not of the form host:port (IPv6 as [addr]:port) with a port in 1-65535.',

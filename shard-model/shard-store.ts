@@ -2,7 +2,7 @@
 // runs in this process (local), in another process (remote, over gRPC) or nowhere (memory,
 // for tests and ephemeral brokers). All adapters pass shard-model/conformance.ts and raise the
 // journal's error codes (SL_JOURNAL_*), so callers never care which adapter they hold.
-import type { AppendOptions, AppendResult, JournalRecord, ReadOptions, RecordInput, ShardConfig, ShardInfo } from '../journal/index.js';
+import type { AppendOptions, AppendResult, CompactionReport, JournalRecord, ReadOptions, RecordInput, ShardConfig, ShardInfo } from '../journal/index.js';
 
 export interface TailOptions {
   /** Aborting ends the iteration (the iterator returns). */
@@ -55,6 +55,15 @@ export interface ShardStore {
   readByTime(name: string, timestamp: number, options?: ReadOptions): Promise<JournalRecord[]>;
   /** Records from `fromOffset` on, then new ones as they are appended, until aborted. */
   tail(name: string, fromOffset: number, options?: TailOptions): AsyncIterable<JournalRecord>;
+  /**
+   * Compacts a compacted shard now, as the journal's background compaction would: a record
+   * survives only if it is the latest of its key; a latest tombstone goes once it is older than
+   * the shard's tombstoneRetentionMs. Kept records keep their offsets (reads skip the gaps) and
+   * the shard's start and next offsets do not move. SL_JOURNAL_INVALID_ARGUMENT for a shard
+   * that is not compacted. Adapters that cannot compact on demand (remote: the gRPC API has no
+   * such call) fail with SL_REMOTE_UNSUPPORTED.
+   */
+  compact(name: string): Promise<CompactionReport>;
   /** Removes records after `offset` (replication's divergence cut). */
   truncateAfter(name: string, offset: number): Promise<void>;
   info(name: string): Promise<ShardInfo>;

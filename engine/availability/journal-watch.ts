@@ -12,7 +12,7 @@
 //
 // Must not run concurrently with itself: one probe at a time (#probing).
 import type { Logger } from 'pino';
-import type { AppendOptions, AppendResult, JournalRecord, ReadOptions, RecordInput, ShardConfig, ShardInfo } from '../../journal/index.js';
+import type { AppendOptions, AppendResult, CompactionReport, JournalRecord, ReadOptions, RecordInput, ShardConfig, ShardInfo } from '../../journal/index.js';
 import { isStoreUnreachable, type BatchRead, type BatchReadOptions, type ShardStore, type TailOptions } from '../../shard-model/index.js';
 import type { Clock } from '../../base/index.js';
 import type { WriteGate } from './write-gate.js';
@@ -188,6 +188,10 @@ class ObservedShardStore implements ShardStore {
       this.failed(error);
       throw error;
     }
+  }
+
+  compact(name: string): Promise<CompactionReport> {
+    return this.#watch(this.inner.compact(name));
   }
 
   truncateAfter(name: string, offset: number): Promise<void> {

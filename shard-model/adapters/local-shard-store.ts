@@ -1,5 +1,5 @@
 // The journal in this process, behind the ShardStore interface.
-import { Journal, type AppendOptions, type AppendResult, type JournalOptions, type JournalRecord, type ReadOptions, type RecordInput, type ShardConfig, type ShardInfo } from '../../journal/index.js';
+import { Journal, type AppendOptions, type AppendResult, type CompactionReport, type JournalOptions, type JournalRecord, type ReadOptions, type RecordInput, type ShardConfig, type ShardInfo } from '../../journal/index.js';
 import type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from '../shard-store.js';
 
 export class LocalShardStore implements ShardStore {
@@ -49,6 +49,11 @@ export class LocalShardStore implements ShardStore {
 
   tail(name: string, fromOffset: number, options?: TailOptions): AsyncIterable<JournalRecord> {
     return this.journal.tail(name, fromOffset, options);
+  }
+
+  /** The journal compacts only sealed segments: records in the active segment stay until it rolls. */
+  async compact(name: string): Promise<CompactionReport> {
+    return this.journal.compact(name);
   }
 
   async truncateAfter(name: string, offset: number): Promise<void> {

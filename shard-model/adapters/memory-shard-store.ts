@@ -20,6 +20,7 @@ import {
   type BatchRecordInput,
   type AppendOptions,
   type AppendResult,
+  type CompactionReport,
   type JournalRecord,
   type ReadOptions,
   type RecordInput,
@@ -218,6 +219,48 @@ export class MemoryShardStore implements ShardStore {
       });
       if (!woke) return;
     }
+  }
+
+  /**
+   * The journal's compaction rule (journal/shard/shard.ts compact, journal/shard/compaction.ts)
+   * over the whole shard: a memory shard has no active segment, so every record counts as
+   * sealed, which is the most a journal compaction can ever remove and so the hardest case for
+   * a reader. Kept batches keep their offsets and leader epoch; a batch that loses records is
+   * re-encoded from its first kept record, one that loses all of them is gone.
+   */
+  async compact(name: string): Promise<CompactionReport> {
+    const shard = this.shard(name);
+    if (!shard.config.compacted) throw JournalErrors.invalidArgument.create({ shard: name }, 'shard', name, 'is not a compacted shard (compacted: false)');
+    const latest = new Map<string, number>();
+    for (const record of shard.records) if (record.key !== null) latest.set(record.key.toString('latin1'), record.offset);
+    const tombstoneCutoff = this.clock() - shard.config.tombstoneRetentionMs;
+    // Keyless records cannot occur in a compacted shard (appends require a key), but the
+    // journal's predicate drops them and so does this one.
+    const keep = (record: JournalRecord): boolean =>
+      record.key !== null && latest.get(record.key.toString('latin1')) === record.offset && !(record.value === null && record.timestamp < tombstoneCutoff);
+    const report: CompactionReport = { segmentsRewritten: 0, segmentsSkipped: 0, recordsRemoved: 0, bytesBefore: 0, bytesAfter: 0 };
+    const batches: MemoryBatch[] = [];
+    const records: JournalRecord[] = [];
+    for (const batch of shard.batches) {
+      const inBatch = shard.records.slice(this.indexOf(shard, batch.baseOffset), this.indexOf(shard, batch.lastOffset + 1));
+      const kept = inBatch.filter(keep);
+      records.push(...kept);
+      report.recordsRemoved += inBatch.length - kept.length;
+      report.bytesBefore += batch.bytes.length;
+      const first = kept[0];
+      if (first === undefined) continue;
+      const rewritten = kept.length === inBatch.length
+        ? batch
+        : sealedBatch(kept.map((record) => ({ offsetDelta: record.offset - first.offset, timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers })), first.offset, first.epoch);
+      batches.push(rewritten);
+      report.bytesAfter += rewritten.bytes.length;
+    }
+    if (report.recordsRemoved === 0) return { ...report, bytesBefore: 0, bytesAfter: 0 };
+    report.segmentsRewritten = 1;
+    shard.records = records;
+    shard.batches = batches;
+    shard.sizeBytes = batches.reduce((total, batch) => total + batch.bytes.length, 0);
+    return report;
   }
 
   async truncateAfter(name: string, offset: number): Promise<void> {

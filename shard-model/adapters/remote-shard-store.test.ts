@@ -21,6 +21,7 @@ after(async () => {
 
 runShardStoreConformance({
   name: 'remote journal (in-process server)',
+  compacts: false,
   open: async () => {
     const directory = await mkdtemp(join(tmpdir(), 'shardline-remote-'));
     directories.push(directory);

@@ -21,6 +21,7 @@ import {
   validateShardName,
   type AppendOptions,
   type AppendResult,
+  type CompactionReport,
   type JournalMethods,
   type JournalRecord,
   type ReadOptions,
@@ -180,6 +181,16 @@ export class RemoteShardStore implements ShardStore {
       this.tails.delete(cancel);
       if (!cancelled) cancel();
     }
+  }
+
+  /**
+   * The journal service has no compact call: the journal server compacts its shards in the
+   * background on its own schedule. Refused rather than faked, so a caller never believes a
+   * shard was compacted when it was not.
+   */
+  async compact(name: string): Promise<CompactionReport> {
+    checkName(name);
+    throw ShardModelErrors.remoteUnsupported.create({ address: this.address, shard: name }, this.address, 'compact', 'the journal server compacts in the background on its own schedule');
   }
 
   async truncateAfter(name: string, offset: number): Promise<void> {

@@ -306,7 +306,7 @@ export class Projection<T> {
         if (signal.aborted) return;
         failures += 1;
         logger[failures === 1 ? 'error' : 'debug']({ err: error, failures }, `following ${shard} failed; retrying`);
-        await new Promise((resolve) => setTimeout(resolve, FOLLOW_RETRY_MS).unref());
+        await retryPause(signal);
       }
     }
   }
@@ -324,4 +324,23 @@ export class Projection<T> {
     await this.snapshotNow();
     this.#closed = true;
   }
+}
+
+/**
+ * The pause before following again after a failed read. It ends early when the signal aborts:
+ * close() awaits the follower, and an unref'd timer alone would let the process run out of
+ * work and exit (code 13) in the middle of a clean shutdown.
+ */
+function retryPause(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, FOLLOW_RETRY_MS);
+    // A follower waiting to retry must not keep the process alive by itself.
+    timer.unref();
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -8,7 +8,7 @@
 // Method: a keyed projection (key -> value, tombstone deletes) small enough to check by hand,
 // and the `$snapshots` shard written and damaged through the store like any other shard.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import pino from 'pino';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
@@ -177,6 +177,31 @@ test('follow() applies records as they are appended', async () => {
   assert.equal(projection.offset, 3);
   abort.abort();
   await following;
+});
+
+test('a follower waiting to retry a failed read stops at once when aborted (close must not wait on a timer)', { timeout: 10_000 }, async () => {
+  // Found by tests/mqtt-journal-outage in CI: the pause ran on an unref'd timer and ignored the
+  // signal, so a node shutting down after a journal outage could run out of work and exit with
+  // code 13 while close() awaited the follower. The clock is mocked: only the abort can end the
+  // pause here, and without it this test times out.
+  const store = await storeWith([put('a', '1')]);
+  const projection = await Projection.open(options(store));
+  let tails = 0;
+  store.tail = () => {
+    tails += 1;
+    throw new Error('the journal is away');
+  };
+  mock.timers.enable({ apis: ['setTimeout'] });
+  try {
+    const controller = new AbortController();
+    const following = projection.follow(controller.signal, () => undefined);
+    while (tails === 0) await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    await following;
+    assert.equal(tails, 1);
+  } finally {
+    mock.timers.reset();
+  }
 });
 
 test('snapshots come every N records and only while the state is a fold of a shard prefix', async () => {

@@ -27,6 +27,7 @@ import type { DurabilityMode } from '../journal/shard/shard-config.js';
 import { RECOVERY_BACKOFF_MS } from '../journal/shard/shard.js';
 import { mulberry32, type Random } from '../journal/sim/mulberry32.js';
 import { SimulatedDisk, type DiskOperation } from '../journal/sim/simulated-disk.js';
+import { NO_LOCK_PROBE } from '../journal/sim/journal-on-simulated-disk.js';
 import type { SimFailure, SimSuite } from './suite.js';
 
 const DIRECTORY = '/data/journal';
@@ -170,7 +171,7 @@ class JournalRun {
       clock,
       logger: pino({ level: process.env.SIM_LOG_LEVEL ?? 'silent' }, pino.destination(2)),
       retentionCheckMs: 0,
-      lockProbe: { bootId: () => Promise.resolve(undefined), process: () => Promise.resolve(undefined) },
+      lockProbe: NO_LOCK_PROBE,
       ...(this.unsafe === undefined ? {} : { unsafe: this.unsafe }),
     });
     this.note('open');

@@ -5,3 +5,4 @@ export { type Clock, systemClock } from './clock.js';
 export { defineError, errorRegistry, type ErrorContext, isShardlineError, ShardlineError } from './errors.js';
 export { fnv1a, fnv1aBytes } from './hash.js';
 export { defineLimits, limitDefaults, limitField, pickLimits, TIMER_DELAY_MS_MAX, withinLimit, type LimitSpec, type LimitUnit, type LimitValues } from './limits.js';
+export { MQTT_DATA_SHARD_NAMESPACE, MQTT_DATA_SHARD_PREFIX, mqttDataShardName } from './shard-names.js';

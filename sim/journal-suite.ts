@@ -20,14 +20,14 @@
 // Everything random comes from mulberry32(seed); the clock is manual and no real timer runs
 // (interval shards get an hour-long interval), so a seed replays exactly.
 import pino from 'pino';
-import { isShardlineError } from '../journal/errors.js';
-import { Journal, type JournalOptions } from '../journal/journal.js';
-import type { JournalRecord, RecordInput } from '../journal/record.js';
-import type { DurabilityMode } from '../journal/shard/shard-config.js';
-import { RECOVERY_BACKOFF_MS } from '../journal/shard/shard.js';
-import { mulberry32, type Random } from '../journal/sim/mulberry32.js';
-import { SimulatedDisk, type DiskOperation } from '../journal/sim/simulated-disk.js';
-import { NO_LOCK_PROBE } from '../journal/sim/journal-on-simulated-disk.js';
+import { isShardlineError } from '../journal/index.js';
+import { Journal, type JournalOptions } from '../journal/index.js';
+import type { JournalRecord, RecordInput } from '../journal/index.js';
+import type { DurabilityMode } from '../journal/index.js';
+import { RECOVERY_BACKOFF_MS } from '../journal/testing.js';
+import { mulberry32, type Random } from '../journal/testing.js';
+import { SimulatedDisk, type DiskOperation } from '../journal/testing.js';
+import { NO_LOCK_PROBE } from '../journal/testing.js';
 import type { SimFailure, SimSuite } from './suite.js';
 
 const DIRECTORY = '/data/journal';

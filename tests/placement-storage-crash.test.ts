@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openPlacementStorage } from '../node/placement-storage/index.js';
-import { ModelLog, decodeOp, dumpStorage, type RaftLogOp } from '../node/placement-storage/testing/raft-log-ops.js';
+import { ModelLog, decodeOp, dumpStorage, type RaftLogOp } from '../node/placement-storage/testing.js';
 import { runAndKill } from './support/kill-child.js';
 import { seededRandom } from './support/seeded-random.js';
 

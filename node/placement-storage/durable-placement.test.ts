@@ -6,7 +6,8 @@
 // - Restart of the whole group: writes (with snapshots every few entries, so the log is
 //   compacted through the adapter), all three servers stopped and their storage closed, then
 //   reopened from the same directories: the state read back is the one written, a leader is
-//   elected and writes go on.
+//   elected and writes go on; a write whose answer was lost before the stop, retried after it,
+//   is answered from the session table the voters reloaded, not applied again.
 // - A write whose answer was lost is applied once: a raw Propose commits on every voter, its
 //   leader is stopped, and a PlacementClient with the same client id and sequence retries on
 //   the new leader; it must get the first result back and the shard's epoch must not move (a
@@ -88,6 +89,9 @@ test('a durable group stopped whole and reopened from its directories keeps its 
   assert.equal((await writer.propose({ type: 'create-shard', shard: 's0', replicas: ['j1', 'j2', 'j3'] })).result.status, 'ok');
   assert.deepEqual((await writer.propose({ type: 'set-shard-leader', shard: 's0', leader: 'j2', expectedEpoch: 0 })).result.status, 'ok');
   for (let i = 1; i <= 12; i++) assert.equal((await writer.propose({ type: 'set-setting', key: `k${i}`, value: i })).result.status, 'ok');
+  // A client whose answer is lost across the restart: its session must come back from disk.
+  const lostAnswer = await rawPropose(first.cluster.leader()!.address, { type: 'set-setting', clientId: 'restarted-client', sequence: 1, key: 'once', value: 1 });
+  assert.ok(lostAnswer !== undefined);
   const before = await writer.read();
   // Every voter applied it all (so each one's LevelDB and log hold it), and compacted on the way.
   await waitFor('every voter to apply the last write', () => (first.cluster.servers.every((server) => server.status().appliedIndex >= before.appliedIndex) ? true : undefined));
@@ -102,6 +106,8 @@ test('a durable group stopped whole and reopened from its directories keeps its 
   assert.equal(after.revision, before.revision);
   assert.deepEqual({ nodes: after.nodes, shards: after.shards, maps: after.maps, settings: after.settings }, { nodes: before.nodes, shards: before.shards, maps: before.maps, settings: before.settings });
   assert.equal(after.shards?.find((shard) => shard.name === 's0')?.leaderEpoch, 1);
+  const retried = await client(second.cluster, 'restarted-client').propose({ type: 'set-setting', key: 'once', value: 1 });
+  assert.deepEqual(retried.result, { status: 'ok', revision: before.settings?.find((setting) => setting.key === 'once')?.revision }, 'the retry after the restart was applied again');
   const { result } = await reader.propose({ type: 'set-setting', key: 'after-restart', value: true });
   assert.deepEqual(result, { status: 'ok', revision: before.revision + 1 });
   await second.stop();

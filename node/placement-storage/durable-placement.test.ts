@@ -90,8 +90,7 @@ test('a durable group stopped whole and reopened from its directories keeps its 
   assert.deepEqual((await writer.propose({ type: 'set-shard-leader', shard: 's0', leader: 'j2', expectedEpoch: 0 })).result.status, 'ok');
   for (let i = 1; i <= 12; i++) assert.equal((await writer.propose({ type: 'set-setting', key: `k${i}`, value: i })).result.status, 'ok');
   // A client whose answer is lost across the restart: its session must come back from disk.
-  const lostAnswer = await rawPropose(first.cluster.leader()!.address, { type: 'set-setting', clientId: 'restarted-client', sequence: 1, key: 'once', value: 1 });
-  assert.ok(lostAnswer !== undefined);
+  await proposeUnanswered(first.cluster, { type: 'set-setting', clientId: 'restarted-client', sequence: 1, key: 'once', value: 1 });
   const before = await writer.read();
   // Every voter applied it all (so each one's LevelDB and log hold it), and compacted on the way.
   await waitFor('every voter to apply the last write', () => (first.cluster.servers.every((server) => server.status().appliedIndex >= before.appliedIndex) ? true : undefined));
@@ -116,7 +115,6 @@ test('a durable group stopped whole and reopened from its directories keeps its 
 test('a compare-and-set whose answer was lost with its leader is applied once when retried with the same client id and sequence', async () => {
   const directories = [await freshDirectory(), await freshDirectory(), await freshDirectory()];
   const durable = await startDurableCluster(directories);
-  const leader = await waitFor('a leader', () => durable.cluster.leader());
   const setup = client(durable.cluster);
   await setup.propose({ type: 'register-node', nodeId: 'j1', roles: ['journal'], addresses: { journal: '127.0.0.1:1' }, leaseMs: HOUR });
   await setup.propose({ type: 'register-node', nodeId: 'j2', roles: ['journal'], addresses: { journal: '127.0.0.1:2' }, leaseMs: HOUR });
@@ -125,13 +123,11 @@ test('a compare-and-set whose answer was lost with its leader is applied once wh
   // Sequence 1 of a client that will never read its answer.
   const clientId = 'lost-answer-client';
   const command = { type: 'set-shard-leader', shard: 's0', leader: 'j1', expectedEpoch: 0 } as const;
-  const target = leader.status().commitIndex + 1;
-  const lost = rawPropose(leader.address, { ...command, clientId, sequence: 1 }).catch(() => undefined);
-  const followers = durable.cluster.servers.filter((server) => server !== leader);
-  await waitFor('the command to be applied on every voter', () => (durable.cluster.servers.every((server) => server.status().appliedIndex >= target) ? true : undefined));
-  const appliedRevision = followers[0]!.status().revision;
+  const { inFlight, revision: appliedRevision } = await proposeUnanswered(durable.cluster, { ...command, clientId, sequence: 1 });
+  // The leader goes with the answer possibly still on its way.
+  const leader = await waitFor('the leader', () => durable.cluster.leader());
   await leader.stop(200);
-  await lost;
+  await Promise.all(inFlight);
 
   const retrying = client(durable.cluster, clientId, leader.address);
   const retry = await retrying.propose(command);
@@ -143,6 +139,26 @@ test('a compare-and-set whose answer was lost with its leader is applied once wh
   assert.equal(state.shards?.find((shard) => shard.name === 's0')?.leaderEpoch, 1);
   await durable.stop();
 });
+
+/**
+ * Sends `command` raw to the server leading now, and again to a new leader if leadership moved
+ * before it took effect, until every running voter applied it; never reads an answer. Returns
+ * the calls (settled or not) and the revision the command took effect at (nothing else is
+ * proposed meanwhile in these tests).
+ */
+async function proposeUnanswered(cluster: TestCluster, command: object): Promise<{ inFlight: Promise<unknown>[]; revision: number }> {
+  const before = (await waitFor('a leader', () => cluster.leader())).status().revision;
+  const inFlight: Promise<unknown>[] = [];
+  for (let attempt = 1; attempt <= 10; attempt++) {
+    const leader = await waitFor('a leader', () => cluster.leader());
+    inFlight.push(rawPropose(leader.address, command).catch(() => undefined));
+    for (let poll = 0; poll < 50; poll++) {
+      if (cluster.servers.every((server) => !server.running || server.status().revision > before)) return { inFlight, revision: before + 1 };
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  assert.fail(`${JSON.stringify(command)} was not applied on every voter after 10 attempts`);
+}
 
 /** Propose through a bare gRPC client, as a PlacementClient that then lost the answer would. */
 async function rawPropose(address: string, command: object): Promise<unknown> {

@@ -15,7 +15,8 @@
 // - Damaged storage refuses to open with its code (and so is never served): a flipped byte in a
 //   committed batch of the Raft log, an applied index past the log's commit, unreadable
 //   applied metadata, state bytes that do not restore; the log's files stay as they were. So
-//   does a directory opened as another voter or cluster.
+//   does a directory opened as another voter or cluster. An applied state that is merely
+//   behind (gone whole) is not damage: the voter restarts from the log's snapshot.
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, open as openFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -236,6 +237,18 @@ test('damaged durable storage is refused with its code and left as it was', asyn
   const reopened = await openDurablePlacement({ dataDir: source, nodeId: 1, clusterId: CLUSTER_ID });
   assert.equal(reopened.appliedPersistence.load().state.settings.get('k9')?.value, 9);
   await reopened.close();
+
+  // Not damage: an applied state that lost everything (a power cut before LevelDB wrote, here
+  // the whole store gone) restarts from the log's snapshot and replays the entries after it.
+  const lagging = await damaged((directory) => rm(join(directory, 'applied'), { recursive: true }));
+  const restarted = await openDurablePlacement({ dataDir: lagging, nodeId: 1, clusterId: CLUSTER_ID });
+  assert.ok(restarted.recovered.appliedIndex > 0 && restarted.recovered.appliedIndex < commit, JSON.stringify(restarted.recovered));
+  const again = await startCluster({ size: 1, persistence: () => restarted });
+  await waitFor('the single voter to lead again', () => again.leader());
+  const settings = (await client(again).read(['settings'])).settings?.map((setting) => [setting.key, setting.value]);
+  await again.stop();
+  await restarted.close();
+  assert.deepEqual(settings, [1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => [`k${i}`, i]));
 });
 
 async function rewriteApplied(directory: string, key: string, change: (value: Buffer) => Buffer): Promise<void> {

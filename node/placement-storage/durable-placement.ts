@@ -117,8 +117,10 @@ class DurableRaftPersistence implements RaftPersistence {
     return this.log.storage;
   }
 
-  // mustSync is not used: the log's shard fsyncs every batch, and a Ready whose only news is
-  // the commit index is rare enough that a lazy write would buy little.
+  // mustSync is not used: every save is fsynced, the commit-only ones too (on a follower about
+  // one per write). The open refuses an applied state past the log's durable commit
+  // (SL_RAFT_APPLIED_BEYOND_COMMIT), so the commit that lets an entry be applied must be on
+  // disk before the applied state that follows it can be.
   save(update: RaftLogUpdate): Promise<void> {
     return this.log.save({
       entries: update.entries,

@@ -51,7 +51,8 @@ import {
   type WillMessage,
 } from './sessions/session-events.js';
 import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
-import { deliveryFor, Session, type ConnectionInfo, type DeliverySink, type SessionHost } from './sessions/session.js';
+import type { ConnectionInfo, DeliverySink } from './delivery/delivery.js';
+import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
 
 export const DATA_SHARD_PREFIX = 'mqtt.';
 

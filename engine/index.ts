@@ -23,7 +23,8 @@ export { allowEverything, type AccessPolicy, type ClientIdentity } from './secur
 export { DeliveryQueue } from './delivery/delivery-queue.js';
 export { DeliveryErrors } from './delivery/delivery-errors.js';
 export { InFlightWindow, type DeliveryTag } from './delivery/in-flight-window.js';
-export { deliveryFor, SendResult, Session, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';
+export { SendResult, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink } from './delivery/delivery.js';
+export { deliveryFor, Session, type SessionHost } from './sessions/session.js';
 export { EXCLUSIVE_PREFIX, parseSubscriptionFilter, routingFilter, SHARE_PREFIX, type SpecialFilter } from './shared/shared-filter.js';
 export { SHARED_SHARD, SharedSubscriptions, type Admission } from './shared/shared-subscriptions.js';
 export { SHARED_STRATEGIES, type SharedStrategy } from './shared/strategy.js';

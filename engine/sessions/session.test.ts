@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Message, QoS } from '../messages/message.js';
 import type { SubscriptionOptions } from './session-events.js';
-import { deliveryFor, SendResult, Session, type Delivery, type SessionHost } from './session.js';
+import { SendResult, type Delivery } from '../delivery/delivery.js';
+import { deliveryFor, Session, type SessionHost } from './session.js';
 import { RecordingSink } from '../../tests/support/recording-sink.js';
 
 async function settle(): Promise<void> {
@@ -98,12 +99,12 @@ describe('Session.cursors()', () => {
     journal.dispatch(session, 1, 'x', 1);
     assert.deepEqual(session.cursors().acked, [first, 0]);
     const [, one, two, other] = sink.deliveries as [Delivery, Delivery, Delivery, Delivery];
-    assert.ok(session.received(two.packetId));
-    assert.ok(session.acknowledge(two.packetId));
+    assert.ok(session.hold(two.tag));
+    assert.ok(session.ack(two.tag));
     assert.deepEqual(session.cursors().acked, [first, 0], 'acknowledging a later offset does not move past an earlier one');
-    assert.ok(session.acknowledge(one.packetId));
+    assert.ok(session.ack(one.tag));
     assert.deepEqual(session.cursors().acked, [3, 0]);
-    assert.ok(session.acknowledge(other.packetId));
+    assert.ok(session.ack(other.tag));
     assert.deepEqual(session.cursors().acked, [3, 1]);
     assert.ok(journal.moved > 0, 'acknowledgements report moved cursors');
   });
@@ -114,7 +115,7 @@ describe('Session.cursors()', () => {
     for (let i = 0; i < 4; i += 1) journal.dispatch(session, 0, 'x', 1);
     assert.equal(sink.deliveries.length, 1);
     assert.equal(session.queuedCount, 3);
-    assert.ok(session.acknowledge((sink.deliveries[0] as Delivery).packetId));
+    assert.ok(session.ack((sink.deliveries[0] as Delivery).tag));
     assert.deepEqual(session.cursors().acked, [1]);
   });
 
@@ -123,7 +124,7 @@ describe('Session.cursors()', () => {
     const { session, sink } = online(journal, [], [], new RecordingSink(1));
     journal.dispatch(undefined, 0, 'x', 1);
     journal.dispatch(undefined, 0, 'x', 1);
-    session.offerRetained({ packetId: 0, message: (journal.shards[0]?.[0] as { message: Message }).message, qos: 1, retain: true, dup: false, subscriptionIds: undefined, shard: 0, offset: 0, released: false });
+    session.offerRetained({ tag: 0, message: (journal.shards[0]?.[0] as { message: Message }).message, qos: 1, retain: true, redelivered: false, subscriptionIds: undefined, shard: 0, offset: 0 });
     assert.equal(sink.deliveries[0]?.shard, -1);
     assert.deepEqual(session.cursors().acked, [2]);
   });
@@ -147,7 +148,7 @@ describe('Session.cursors()', () => {
       'read back from offset 0; the QoS 0 message at 3 is not kept for an offline session',
     );
     assert.deepEqual(session.cursors().acked, [1, 0]);
-    for (const delivery of sink.deliveries) session.acknowledge(delivery.packetId);
+    for (const delivery of sink.deliveries) session.ack(delivery.tag);
     assert.deepEqual(session.cursors().acked, [5, 0]);
     journal.dispatch(session, 0, 'x', 1);
     assert.equal(sink.deliveries.length, 4, 'caught up: live again');
@@ -165,7 +166,7 @@ describe('Session.cursors()', () => {
     session.attach(sink);
     await settle();
     assert.deepEqual(sink.deliveries.map((delivery) => delivery.message.topic), ['open', 'open']);
-    for (const delivery of sink.deliveries) session.acknowledge(delivery.packetId);
+    for (const delivery of sink.deliveries) session.ack(delivery.tag);
     assert.deepEqual(session.cursors().acked, [3]);
   });
 
@@ -180,9 +181,9 @@ describe('Session.cursors()', () => {
     const next = new RecordingSink();
     session.claim(next);
     session.attach(next);
-    assert.deepEqual(next.deliveries.map((delivery) => [delivery.message.topic, delivery.dup]), [['open', true]]);
+    assert.deepEqual(next.deliveries.map((delivery) => [delivery.message.topic, delivery.redelivered]), [['open', true]]);
     assert.equal(session.inflightCount, 1);
-    for (const delivery of next.deliveries) session.acknowledge(delivery.packetId);
+    for (const delivery of next.deliveries) session.ack(delivery.tag);
     assert.deepEqual(session.cursors().acked, [2]);
   });
 
@@ -190,7 +191,7 @@ describe('Session.cursors()', () => {
     const journal = new FakeJournal(1);
     const { session, sink } = online(journal, [], [], new RecordingSink(1));
     for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
-    assert.ok(session.acknowledge((sink.deliveries[0] as Delivery).packetId));
+    assert.ok(session.ack((sink.deliveries[0] as Delivery).tag));
     const before = session.cursors().acked;
     assert.deepEqual(before, [1]);
     session.detach();
@@ -211,7 +212,7 @@ describe('Session.cursors()', () => {
     session.attach(sink);
     await settle();
     assert.deepEqual(
-      sink.deliveries.map((delivery) => [delivery.offset, delivery.dup]),
+      sink.deliveries.map((delivery) => [delivery.offset, delivery.redelivered]),
       [
         [1, true],
         [2, true],
@@ -229,9 +230,9 @@ describe('deliveries a connection cannot take (over its Maximum Packet Size)', (
   class SmallSink extends RecordingSink {
     constructor(
       readonly tooLarge: Set<string>,
-      receiveMaximum: number,
+      inFlightMaximum: number,
     ) {
-      super(receiveMaximum);
+      super(inFlightMaximum);
     }
     override send(delivery: Delivery): SendResult {
       if (this.tooLarge.has(delivery.message.payload.toString())) return SendResult.Skipped;
@@ -244,10 +245,10 @@ describe('deliveries a connection cannot take (over its Maximum Packet Size)', (
     const { session, sink } = online(journal, [], [], new SmallSink(new Set(['0:1']), 1));
     for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
     assert.deepEqual(sink.deliveries.map((delivery) => delivery.offset), [0]);
-    assert.ok(session.acknowledge((sink.deliveries[0] as Delivery).packetId));
+    assert.ok(session.ack((sink.deliveries[0] as Delivery).tag));
     assert.deepEqual(sink.deliveries.map((delivery) => delivery.offset), [0, 2]);
     assert.deepEqual(journal.dropped, ['too-large']);
-    assert.ok(session.acknowledge((sink.deliveries[1] as Delivery).packetId));
+    assert.ok(session.ack((sink.deliveries[1] as Delivery).tag));
     assert.deepEqual(session.cursors().acked, [3]);
   });
 
@@ -264,7 +265,58 @@ describe('deliveries a connection cannot take (over its Maximum Packet Size)', (
     assert.deepEqual(journal.dropped, ['too-large']);
     journal.dispatch(session, 0, 'x', 1);
     assert.deepEqual(small.deliveries.map((delivery) => delivery.offset), [1]);
-    assert.ok(session.acknowledge((small.deliveries[0] as Delivery).packetId));
+    assert.ok(session.ack((small.deliveries[0] as Delivery).tag));
     assert.deepEqual(session.cursors().acked, [2]);
+  });
+});
+
+// Goal: the neutral acknowledgement calls a front end other than MQTT needs (AMQP basic.nack /
+// basic.reject with and without requeue, basic.ack with multiple=true) keep the window, the
+// queue and the cursor right. Method: the fake journal above, a window of 2, tags from the sink.
+describe('ack / nack / requeue by tag', () => {
+  test('nack with requeue sends the delivery again first, redelivered, under the tag the sink assigns again; the cursor waits for it', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal, [], [], new RecordingSink({ inFlightMaximum: 2, copy: true }));
+    for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
+    const [first, second] = sink.deliveries as [Delivery, Delivery];
+    assert.equal(session.queuedCount, 1);
+    assert.ok(session.nack(first.tag, true));
+    assert.equal(session.nack(12_345, true), false, 'a tag the window does not hold');
+    const again = sink.deliveries[2] as Delivery;
+    assert.deepEqual([again.offset, again.redelivered], [first.offset, true], 'the requeued one goes out before the queued one');
+    assert.ok(again.tag !== 0 && again.tag !== second.tag);
+    assert.equal(session.queuedCount, 1);
+    assert.deepEqual(session.cursors().acked, [0]);
+    assert.ok(session.ack(again.tag));
+    assert.ok(session.ack(second.tag));
+    assert.deepEqual(session.cursors().acked, [2], 'the queued one is sent now and holds the cursor');
+    assert.equal((sink.deliveries[3] as Delivery).offset, 2);
+  });
+
+  test('nack without requeue settles the delivery like an ack', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal);
+    journal.dispatch(session, 0, 'x', 1);
+    assert.ok(session.nack((sink.deliveries[0] as Delivery).tag, false));
+    assert.equal(session.inflightCount, 0);
+    assert.deepEqual(session.cursors().acked, [1]);
+  });
+
+  test('ackThrough acks every outstanding delivery up to the tag and leaves the later and the held ones', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal);
+    for (let i = 0; i < 4; i += 1) journal.dispatch(session, 0, 'x', 2);
+    const [a, b, c, d] = sink.deliveries as [Delivery, Delivery, Delivery, Delivery];
+    assert.ok(session.hold(b.tag));
+    assert.ok(session.ackThrough(c.tag));
+    assert.equal(session.inflightCount, 2, 'the held one and the last one stay');
+    assert.equal(session.ack(a.tag), false);
+    assert.equal(session.nack(b.tag, true), false, 'a held delivery cannot be given back');
+    assert.deepEqual(session.cursors().acked, [3]);
+    assert.deepEqual(session.cursors().released, [[b.tag, 0, b.offset]]);
+    assert.ok(session.ack(d.tag));
+    assert.ok(session.ack(b.tag));
+    assert.equal(session.ackThrough(d.tag), false, 'an unknown tag');
+    assert.deepEqual(session.cursors().acked, [4]);
   });
 });

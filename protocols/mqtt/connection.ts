@@ -30,6 +30,7 @@ import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation }
 import { decodePlainPublish } from './publish-decoder.js';
 import { encodePlainPublish, encodePlainPublishHead, encodePublishWithProperties, type OutboundPublishProperties } from './publish-encoder.js';
 import { isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
+import { OutboundPacketIds } from './packet-ids.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
@@ -177,7 +178,9 @@ export class MqttConnection implements DeliverySink {
   // U+0000 cannot be in a topic that passed the checks, so nothing matches it before the first.
   #lastValidTopic = '\u0000';
   // Outbound flow state.
-  receiveMaximum = 65_535;
+  /** The client's Receive Maximum (5.0), bounded by max-inflight. */
+  inFlightMaximum = 65_535;
+  readonly #packetIds: OutboundPacketIds;
   #clientMaxPacketSize = Number.POSITIVE_INFINITY;
   #clientAliasMaximum = 0;
   #topicAliasesOut: Map<string, number> | undefined;
@@ -192,6 +195,7 @@ export class MqttConnection implements DeliverySink {
     private readonly authenticate: Authenticate = acceptEveryone,
   ) {
     this.#framer = new PacketFramer(limits.maxPacketSize);
+    this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
@@ -361,14 +365,14 @@ export class MqttConnection implements DeliverySink {
       case 'publish':
         return this.#onPublish(packet);
       case 'puback':
-        this.#session?.acknowledge(packet.messageId ?? 0);
+        this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'pubrec':
         return this.#onPubrec(packet.messageId ?? 0, packet.reasonCode ?? 0);
       case 'pubrel':
         return this.#onPubrel(packet.messageId ?? 0);
       case 'pubcomp':
-        this.#session?.acknowledge(packet.messageId ?? 0);
+        this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'subscribe':
         return this.#inOrder(() => this.#onSubscribe(packet));
@@ -476,11 +480,11 @@ export class MqttConnection implements DeliverySink {
     if (serverKeepAlive !== undefined) keepAlive = serverKeepAlive;
     this.#keepAliveMs = keepAlive * 1000;
     if (v5) {
-      this.receiveMaximum = Math.min(properties.receiveMaximum ?? 65_535, this.limits.maxInflight);
+      this.inFlightMaximum = Math.min(properties.receiveMaximum ?? 65_535, this.limits.maxInflight);
       this.#clientMaxPacketSize = properties.maximumPacketSize ?? Number.POSITIVE_INFINITY;
       this.#clientAliasMaximum = properties.topicAliasMaximum ?? 0;
     } else {
-      this.receiveMaximum = this.limits.maxInflight;
+      this.inFlightMaximum = this.limits.maxInflight;
     }
     if (this.broker.closed) return this.#refuse(v5 ? ReasonCode.ServerShuttingDown : ReasonCode.ServerUnavailable, 'the broker is shutting down');
     this.#clientId = clientId;
@@ -981,10 +985,10 @@ export class MqttConnection implements DeliverySink {
     if (session === undefined) return;
     if (reasonCode >= 0x80) {
       // The client refused the message: the flow ends here (5.0 4.3.3).
-      session.acknowledge(messageId);
+      session.ack(messageId);
       return;
     }
-    if (!session.received(messageId)) {
+    if (!session.hold(messageId)) {
       this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
       return;
     }
@@ -1237,11 +1241,11 @@ export class MqttConnection implements DeliverySink {
     let newAlias: string | undefined;
     if (this.#version !== 5 || (message.properties === undefined && delivery.subscriptionIds === undefined && this.#clientAliasMaximum === 0)) {
       if (message.payload.length >= LARGE_PAYLOAD_BYTES) {
-        const head = encodePlainPublishHead(message.topic, message.payload.length, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
+        const head = encodePlainPublishHead(message.topic, message.payload.length, delivery.qos, delivery.retain, delivery.redelivered, delivery.tag, this.#version);
         if (head.length + message.payload.length > this.#clientMaxPacketSize) return SendResult.Skipped;
         return this.#writeDelivery(message, head, message.payload);
       }
-      bytes = encodePlainPublish(message.topic, message.payload, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
+      bytes = encodePlainPublish(message.topic, message.payload, delivery.qos, delivery.retain, delivery.redelivered, delivery.tag, this.#version);
     } else {
       const properties: OutboundPublishProperties = { ...(propertiesAt(message, this.clock.now()) ?? {}) };
       if (delivery.subscriptionIds !== undefined) properties.subscriptionIds = delivery.subscriptionIds;
@@ -1258,7 +1262,7 @@ export class MqttConnection implements DeliverySink {
           newAlias = message.topic;
         }
       }
-      bytes = encodePublishWithProperties(topic, message.payload, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, properties);
+      bytes = encodePublishWithProperties(topic, message.payload, delivery.qos, delivery.retain, delivery.redelivered, delivery.tag, properties);
     }
     if (bytes.length > this.#clientMaxPacketSize) {
       if (newAlias !== undefined) this.#topicAliasesOut?.delete(newAlias);
@@ -1311,7 +1315,12 @@ export class MqttConnection implements DeliverySink {
 
   #connectedAt = 0;
 
-  sendRelease(packetId: number): void {
+  assignTag(delivery: Delivery, inUse: (packetId: number) => boolean): number {
+    return this.#packetIds.assign(delivery, inUse);
+  }
+
+  /** A QoS 2 delivery the client had received (PUBREC) before it reconnected: PUBREL again. */
+  resumeHeld(packetId: number): void {
     this.#send({ cmd: 'pubrel', messageId: packetId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
   }
 

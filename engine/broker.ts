@@ -987,7 +987,8 @@ export class Broker {
     }
     const now = this.#clock.now();
     const delayed = will !== undefined && will.delaySeconds > 0 ? will : undefined;
-    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, protocolVersion: this.#table.sessions.get(clientId)?.meta.protocolVersion ?? 4, ...(delayed === undefined ? {} : { will: delayed }) };
+    const protocolVersion = this.#table.sessions.get(clientId)?.meta.protocolVersion;
+    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, ...(protocolVersion === undefined ? {} : { protocolVersion }), ...(delayed === undefined ? {} : { will: delayed }) };
     const record = metaRecord(clientId, meta);
     this.#table.apply(record);
     this.#dirtyCursors.delete(session);

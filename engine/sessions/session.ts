@@ -322,7 +322,7 @@ export class Session {
   }
 
   /**
-   * Takes the unacknowledged shared-group deliveries out of the queue and the in-flight table:
+   * Takes the unacknowledged shared-group deliveries out of the queue and the in-flight window:
    * their group redelivers them to another member rather than wait for this client to return.
    */
   #takeShared(): SharedTicket[] {

@@ -72,7 +72,7 @@ export class SharedGroup implements DeliverySink {
     /** The share name and the filter after it. */
     readonly group: string,
     readonly filter: string,
-    /** The group's own session: its cursors, queue and in-flight table. */
+    /** The group's own session: its cursors, queue and in-flight window. */
     readonly session: Session,
     private readonly env: GroupEnvironment,
   ) {}

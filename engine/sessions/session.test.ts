@@ -10,11 +10,13 @@
 // and offers live like the broker does, and the sink records what it is sent.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import type { Message, QoS } from '../messages/message.js';
 import type { SubscriptionOptions } from './session-events.js';
 import { SendResult, type Delivery } from '../delivery/delivery.js';
 import { deliveryFor, Session, type SessionHost } from './session.js';
 import { RecordingSink } from '../../tests/support/recording-sink.js';
+import { numRuns, replay } from '../../tests/support/fast-check.js';
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -319,4 +321,84 @@ describe('ack / nack / requeue by tag', () => {
     assert.equal(session.ackThrough(d.tag), false, 'an unknown tag');
     assert.deepEqual(session.cursors().acked, [4]);
   });
+});
+
+// Goal: whatever order a consumer acks, nacks (with or without requeue), holds and acks through
+// tags in, the session's window and cursor agree with a plain model: the window never exceeds
+// its size, the cursor is the lowest offset not yet settled (acked, nacked without requeue, or
+// held), held deliveries are the saved `released` list, and a requeued delivery is sent again
+// marked redelivered. Method: fast-check op sequences over the fake journal above (one shard,
+// window of 3); the model follows the sink's sends.
+test('property: ack / nack / requeue / hold / ackThrough by tag keep the window and the cursor as a plain model says', () => {
+  type Op = { kind: 'dispatch'; qos: 1 | 2 } | { kind: 'ack' | 'hold' | 'ackThrough' | 'nack'; pick: number; requeue: boolean };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constant('dispatch' as const), qos: fc.constantFrom(1 as const, 2 as const) }),
+    fc.record({ kind: fc.constantFrom('ack' as const, 'hold' as const, 'ackThrough' as const, 'nack' as const), pick: fc.nat(5), requeue: fc.boolean() }),
+  );
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
+      const journal = new FakeJournal(1);
+      const { session, sink } = online(journal, [], [], new RecordingSink({ inFlightMaximum: 3, copy: true }));
+      const inflight = new Map<number, { offset: number; qos: number; held: boolean }>();
+      const unsettled = new Set<number>();
+      const requeued = new Set<number>();
+      let seen = 0;
+      const follow = (): void => {
+        for (; seen < sink.deliveries.length; seen += 1) {
+          const delivery = sink.deliveries[seen] as Delivery;
+          assert.ok(unsettled.has(delivery.offset), `offset ${delivery.offset} sent while settled`);
+          if (requeued.delete(delivery.offset)) assert.ok(delivery.redelivered, 'a requeued delivery is marked redelivered');
+          inflight.set(delivery.tag, { offset: delivery.offset, qos: delivery.qos, held: false });
+        }
+      };
+      for (const op of ops) {
+        if (op.kind === 'dispatch') {
+          unsettled.add(journal.dispatch(session, 0, 'x', op.qos));
+        } else {
+          const tags = [...inflight.keys()];
+          const tag = tags.length === 0 ? 9_999 : (tags[op.pick % tags.length] as number);
+          const entry = inflight.get(tag);
+          if (op.kind === 'ack') {
+            assert.equal(session.ack(tag), entry !== undefined);
+            if (entry !== undefined) {
+              inflight.delete(tag);
+              unsettled.delete(entry.offset);
+            }
+          } else if (op.kind === 'nack') {
+            assert.equal(session.nack(tag, op.requeue), entry !== undefined && !entry.held);
+            if (entry !== undefined && !entry.held) {
+              inflight.delete(tag);
+              if (op.requeue) requeued.add(entry.offset);
+              else unsettled.delete(entry.offset);
+            }
+          } else if (op.kind === 'hold') {
+            assert.equal(session.hold(tag), entry !== undefined && entry.qos === 2);
+            if (entry !== undefined && entry.qos === 2) {
+              entry.held = true;
+              unsettled.delete(entry.offset);
+            }
+          } else {
+            assert.equal(session.ackThrough(tag), entry !== undefined);
+            if (entry !== undefined) {
+              for (const [candidate, value] of [...inflight]) {
+                if (!value.held) {
+                  inflight.delete(candidate);
+                  unsettled.delete(value.offset);
+                }
+                if (candidate === tag) break;
+              }
+            }
+          }
+        }
+        follow();
+        assert.equal(session.inflightCount, inflight.size);
+        assert.ok(inflight.size <= 3, 'the window holds at most its size');
+        const cursors = session.cursors();
+        assert.equal(cursors.acked[0], Math.min(journal.frontier[0] as number, ...unsettled));
+        const held = [...inflight].filter(([, value]) => value.held).map(([tag, value]) => [tag, 0, value.offset]);
+        assert.deepEqual(cursors.released ?? [], held);
+      }
+    }),
+    { numRuns: numRuns(200), ...replay },
+  );
 });

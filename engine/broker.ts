@@ -51,7 +51,8 @@ import {
   type WillMessage,
 } from './sessions/session-events.js';
 import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
-import { deliveryFor, Session, type ConnectionInfo, type DeliverySink, type SessionHost } from './sessions/session.js';
+import type { ConnectionInfo, DeliverySink } from './delivery/delivery.js';
+import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
 
 export const DATA_SHARD_PREFIX = MQTT_DATA_SHARD_PREFIX;
 
@@ -986,7 +987,8 @@ export class Broker {
     }
     const now = this.#clock.now();
     const delayed = will !== undefined && will.delaySeconds > 0 ? will : undefined;
-    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, protocolVersion: this.#table.sessions.get(clientId)?.meta.protocolVersion ?? 4, ...(delayed === undefined ? {} : { will: delayed }) };
+    const protocolVersion = this.#table.sessions.get(clientId)?.meta.protocolVersion;
+    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, ...(protocolVersion === undefined ? {} : { protocolVersion }), ...(delayed === undefined ? {} : { will: delayed }) };
     const record = metaRecord(clientId, meta);
     this.#table.apply(record);
     this.#dirtyCursors.delete(session);

@@ -52,7 +52,8 @@ function ctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
 class RecordingSink implements DeliverySink {
   readonly deliveries: Delivery[] = [];
   closedBy: CloseReason | undefined;
-  readonly receiveMaximum = 65_535;
+  readonly inFlightMaximum = 65_535;
+  #nextTag = 1;
   session: Session | undefined;
 
   constructor(
@@ -65,7 +66,12 @@ class RecordingSink implements DeliverySink {
     return SendResult.Sent;
   }
 
-  sendRelease(): void {}
+  assignTag(_delivery: Delivery, inUse: (tag: number) => boolean): number {
+    while (inUse(this.#nextTag)) this.#nextTag += 1;
+    return this.#nextTag++;
+  }
+
+  resumeHeld(): void {}
 
   close(reason: CloseReason): void {
     this.closedBy = reason;

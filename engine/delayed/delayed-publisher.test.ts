@@ -15,7 +15,7 @@ import { MemoryShardStore } from '../../shard-model/index.js';
 import { ManualClock } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { Message, QoS } from '../messages/message.js';
-import type { Delivery } from '../sessions/session.js';
+import type { Delivery } from '../delivery/delivery.js';
 import { RecordingSink } from '../../tests/support/recording-sink.js';
 import { DELAYED_SHARD, DelayedPublisher } from './delayed-publisher.js';
 import { parseDelayedTopic } from './delayed-topic.js';

@@ -92,8 +92,8 @@ async function received(broker: Broker): Promise<string[]> {
   for (let round = 0; round < 5; round += 1) {
     await settle();
     for (const delivery of subscriber.sink.deliveries) {
-      subscriber.session.received(delivery.packetId);
-      subscriber.session.acknowledge(delivery.packetId);
+      subscriber.session.hold(delivery.tag);
+      subscriber.session.ack(delivery.tag);
     }
   }
   return subscriber.sink.deliveries.map((delivery) => delivery.message.payload.toString());

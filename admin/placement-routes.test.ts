@@ -10,27 +10,16 @@
 // one real AdminServer per node on loopback, every call over real HTTP with fetch.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import pino from 'pino';
 import { PlacementClient } from '../placement/service/index.js';
-import { CLUSTER_ID, CLUSTER_TOKEN, startCluster, waitFor, type TestCluster } from '../placement/service/test-cluster.js';
-import { AdminServer } from './admin-server.js';
-import { createMetrics } from './metrics.js';
-import { placementAdmin, type PlacementAdmin } from './placement-admin.js';
-import { placementAdminRoutes } from './placement-routes.js';
+import { CLUSTER_ID, CLUSTER_TOKEN, waitFor } from '../placement/service/test-cluster.js';
+import { startAdminCluster, type AdminTestCluster, type AdminTestNode as Node } from './placement-test-nodes.js';
 
-const logger = pino({ level: 'silent' });
 const TOKEN = 'admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 // Bodies are checked field by field against the documented shapes.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
-
-interface Node {
-  readonly id: number;
-  readonly admin: PlacementAdmin;
-  readonly http: AdminServer;
-}
 
 async function call(node: Node, method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<{ status: number; body: Json }> {
   const withBody = body === undefined ? {} : { body: JSON.stringify(body), headers: { ...headers, 'content-type': 'application/json' } };
@@ -46,33 +35,19 @@ function assertError(result: { status: number; body: Json }, status: number, cod
 }
 
 describe('placement admin routes over a 3-voter group', () => {
-  let cluster: TestCluster;
-  let nodes: Node[];
-  const leaderNode = (): Node => {
-    const leader = cluster.leader();
-    assert.ok(leader !== undefined, 'a leader');
-    return nodes.find((node) => node.id === leader.nodeId) as Node;
-  };
-  const followers = (): Node[] => nodes.filter((node) => node.id !== leaderNode().id && cluster.servers[node.id - 1]?.running === true);
+  let group: AdminTestCluster;
+  let cluster: AdminTestCluster['cluster'];
+  let nodes: readonly Node[];
+  const leaderNode = (): Node => group.leader();
+  const followers = (): Node[] => group.followers();
 
   before(async () => {
-    cluster = await startCluster();
-    nodes = await Promise.all(cluster.servers.map(async (server) => {
-      const admin = placementAdmin(server, { peers: cluster.peers, clusterId: CLUSTER_ID, clusterToken: CLUSTER_TOKEN, requestTimeoutMs: 3_000 });
-      const metrics = createMetrics({ node: `p${server.nodeId}`, placement: admin });
-      const http = await AdminServer.start({ broker: undefined, store: undefined, node: { id: `p${server.nodeId}`, roles: ['placement'], version: '0.1.0', addresses: {} }, token: TOKEN, logger, settings: () => ({}), metrics, cluster: placementAdminRoutes(admin, { transferWaitMs: 1_000 }), host: '127.0.0.1', port: 0 });
-      return { id: server.nodeId, admin, http };
-    }));
-    await waitFor('a leader known to all', () => (cluster.leader() !== undefined && cluster.servers.every((server) => server.status().leader === cluster.leader()?.nodeId) ? true : undefined));
+    group = await startAdminCluster(TOKEN, { transferWaitMs: 1_000 });
+    cluster = group.cluster;
+    nodes = group.nodes;
   });
 
-  after(async () => {
-    for (const node of nodes) {
-      node.admin.close();
-      await node.http.stop();
-    }
-    await cluster.stop();
-  });
+  after(() => group.stop());
 
   test('status: each node\'s own view; no token is 401', async () => {
     const leader = leaderNode();

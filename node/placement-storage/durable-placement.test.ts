@@ -6,7 +6,8 @@
 // - Restart of the whole group: writes (with snapshots every few entries, so the log is
 //   compacted through the adapter), all three servers stopped and their storage closed, then
 //   reopened from the same directories: the state read back is the one written, a leader is
-//   elected and writes go on.
+//   elected and writes go on; a write whose answer was lost before the stop, retried after it,
+//   is answered from the session table the voters reloaded, not applied again.
 // - A write whose answer was lost is applied once: a raw Propose commits on every voter, its
 //   leader is stopped, and a PlacementClient with the same client id and sequence retries on
 //   the new leader; it must get the first result back and the shard's epoch must not move (a
@@ -14,7 +15,8 @@
 // - Damaged storage refuses to open with its code (and so is never served): a flipped byte in a
 //   committed batch of the Raft log, an applied index past the log's commit, unreadable
 //   applied metadata, state bytes that do not restore; the log's files stay as they were. So
-//   does a directory opened as another voter or cluster.
+//   does a directory opened as another voter or cluster. An applied state that is merely
+//   behind (gone whole) is not damage: the voter restarts from the log's snapshot.
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, open as openFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -88,6 +90,8 @@ test('a durable group stopped whole and reopened from its directories keeps its 
   assert.equal((await writer.propose({ type: 'create-shard', shard: 's0', replicas: ['j1', 'j2', 'j3'] })).result.status, 'ok');
   assert.deepEqual((await writer.propose({ type: 'set-shard-leader', shard: 's0', leader: 'j2', expectedEpoch: 0 })).result.status, 'ok');
   for (let i = 1; i <= 12; i++) assert.equal((await writer.propose({ type: 'set-setting', key: `k${i}`, value: i })).result.status, 'ok');
+  // A client whose answer is lost across the restart: its session must come back from disk.
+  await proposeUnanswered(first.cluster, { type: 'set-setting', clientId: 'restarted-client', sequence: 1, key: 'once', value: 1 });
   const before = await writer.read();
   // Every voter applied it all (so each one's LevelDB and log hold it), and compacted on the way.
   await waitFor('every voter to apply the last write', () => (first.cluster.servers.every((server) => server.status().appliedIndex >= before.appliedIndex) ? true : undefined));
@@ -102,6 +106,8 @@ test('a durable group stopped whole and reopened from its directories keeps its 
   assert.equal(after.revision, before.revision);
   assert.deepEqual({ nodes: after.nodes, shards: after.shards, maps: after.maps, settings: after.settings }, { nodes: before.nodes, shards: before.shards, maps: before.maps, settings: before.settings });
   assert.equal(after.shards?.find((shard) => shard.name === 's0')?.leaderEpoch, 1);
+  const retried = await client(second.cluster, 'restarted-client').propose({ type: 'set-setting', key: 'once', value: 1 });
+  assert.deepEqual(retried.result, { status: 'ok', revision: before.settings?.find((setting) => setting.key === 'once')?.revision }, 'the retry after the restart was applied again');
   const { result } = await reader.propose({ type: 'set-setting', key: 'after-restart', value: true });
   assert.deepEqual(result, { status: 'ok', revision: before.revision + 1 });
   await second.stop();
@@ -110,7 +116,6 @@ test('a durable group stopped whole and reopened from its directories keeps its 
 test('a compare-and-set whose answer was lost with its leader is applied once when retried with the same client id and sequence', async () => {
   const directories = [await freshDirectory(), await freshDirectory(), await freshDirectory()];
   const durable = await startDurableCluster(directories);
-  const leader = await waitFor('a leader', () => durable.cluster.leader());
   const setup = client(durable.cluster);
   await setup.propose({ type: 'register-node', nodeId: 'j1', roles: ['journal'], addresses: { journal: '127.0.0.1:1' }, leaseMs: HOUR });
   await setup.propose({ type: 'register-node', nodeId: 'j2', roles: ['journal'], addresses: { journal: '127.0.0.1:2' }, leaseMs: HOUR });
@@ -119,13 +124,11 @@ test('a compare-and-set whose answer was lost with its leader is applied once wh
   // Sequence 1 of a client that will never read its answer.
   const clientId = 'lost-answer-client';
   const command = { type: 'set-shard-leader', shard: 's0', leader: 'j1', expectedEpoch: 0 } as const;
-  const target = leader.status().commitIndex + 1;
-  const lost = rawPropose(leader.address, { ...command, clientId, sequence: 1 }).catch(() => undefined);
-  const followers = durable.cluster.servers.filter((server) => server !== leader);
-  await waitFor('the command to be applied on every voter', () => (durable.cluster.servers.every((server) => server.status().appliedIndex >= target) ? true : undefined));
-  const appliedRevision = followers[0]!.status().revision;
+  const { inFlight, revision: appliedRevision } = await proposeUnanswered(durable.cluster, { ...command, clientId, sequence: 1 });
+  // The leader goes with the answer possibly still on its way.
+  const leader = await waitFor('the leader', () => durable.cluster.leader());
   await leader.stop(200);
-  await lost;
+  await Promise.all(inFlight);
 
   const retrying = client(durable.cluster, clientId, leader.address);
   const retry = await retrying.propose(command);
@@ -137,6 +140,26 @@ test('a compare-and-set whose answer was lost with its leader is applied once wh
   assert.equal(state.shards?.find((shard) => shard.name === 's0')?.leaderEpoch, 1);
   await durable.stop();
 });
+
+/**
+ * Sends `command` raw to the server leading now, and again to a new leader if leadership moved
+ * before it took effect, until every running voter applied it; never reads an answer. Returns
+ * the calls (settled or not) and the revision the command took effect at (nothing else is
+ * proposed meanwhile in these tests).
+ */
+async function proposeUnanswered(cluster: TestCluster, command: object): Promise<{ inFlight: Promise<unknown>[]; revision: number }> {
+  const before = (await waitFor('a leader', () => cluster.leader())).status().revision;
+  const inFlight: Promise<unknown>[] = [];
+  for (let attempt = 1; attempt <= 10; attempt++) {
+    const leader = await waitFor('a leader', () => cluster.leader());
+    inFlight.push(rawPropose(leader.address, command).catch(() => undefined));
+    for (let poll = 0; poll < 50; poll++) {
+      if (cluster.servers.every((server) => !server.running || server.status().revision > before)) return { inFlight, revision: before + 1 };
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  assert.fail(`${JSON.stringify(command)} was not applied on every voter after 10 attempts`);
+}
 
 /** Propose through a bare gRPC client, as a PlacementClient that then lost the answer would. */
 async function rawPropose(address: string, command: object): Promise<unknown> {
@@ -214,6 +237,18 @@ test('damaged durable storage is refused with its code and left as it was', asyn
   const reopened = await openDurablePlacement({ dataDir: source, nodeId: 1, clusterId: CLUSTER_ID });
   assert.equal(reopened.appliedPersistence.load().state.settings.get('k9')?.value, 9);
   await reopened.close();
+
+  // Not damage: an applied state that lost everything (a power cut before LevelDB wrote, here
+  // the whole store gone) restarts from the log's snapshot and replays the entries after it.
+  const lagging = await damaged((directory) => rm(join(directory, 'applied'), { recursive: true }));
+  const restarted = await openDurablePlacement({ dataDir: lagging, nodeId: 1, clusterId: CLUSTER_ID });
+  assert.ok(restarted.recovered.appliedIndex > 0 && restarted.recovered.appliedIndex < commit, JSON.stringify(restarted.recovered));
+  const again = await startCluster({ size: 1, persistence: () => restarted });
+  await waitFor('the single voter to lead again', () => again.leader());
+  const settings = (await client(again).read(['settings'])).settings?.map((setting) => [setting.key, setting.value]);
+  await again.stop();
+  await restarted.close();
+  assert.deepEqual(settings, [1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => [`k${i}`, i]));
 });
 
 async function rewriteApplied(directory: string, key: string, change: (value: Buffer) => Buffer): Promise<void> {

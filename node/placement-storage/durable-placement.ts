@@ -11,8 +11,9 @@
 //   what a lagging follower is sent), then the prefix is dropped. The same guards as
 //   MemoryRaftPersistence: a leader's snapshot installed since the replica asked makes it moot.
 // - load(): the replica reads the applied state synchronously in its constructor, once; LevelDB
-//   reads are asynchronous, so openDurablePlacement reads it before the server is built and
-//   load() hands out that copy (then the last state saved).
+//   reads are asynchronous, so openDurablePlacement reads it before the server is built (the
+//   restart point of openPlacementStorage: the newer of the applied state and the log's own
+//   snapshot) and load() hands out that copy (then the last state saved).
 // - saveApplied(update): the storage writes the state whole (its metadata snapshot bytes) with
 //   the applied index, term and voters in one LevelDB batch; `changes` and `sessions` are not
 //   needed for that. Writing whole costs one snapshot() per apply cycle, linear in the state's
@@ -45,7 +46,7 @@ export interface DurablePlacement {
   readonly raftPersistence: RaftPersistence;
   /** PlacementServerOptions.appliedPersistence. */
   readonly appliedPersistence: AppliedStatePersistence;
-  /** What the disk held at open, for the start-up log line. */
+  /** What the disk held at open (also logged at info): the state machine's restart point and the log's last index and hard state. */
   readonly recovered: { readonly appliedIndex: number; readonly lastIndex: number; readonly commit: number; readonly term: number };
   /** Closes both stores; call after PlacementServer.stop() resolved (no save may be in flight). */
   close(): Promise<void>;
@@ -55,8 +56,8 @@ export interface DurablePlacement {
  * Opens (or creates) a voter's durable placement storage under `dataDir` and checks it: a
  * directory of another voter or cluster, a damaged Raft log or applied state, or two stores
  * that disagree, is refused with its SL_RAFT_* / SL_APPLIED_STATE_CORRUPT error and nothing is
- * served. Pass the result's
- * persistences to PlacementServer.start and close() it after the server stopped.
+ * served. Pass the result's persistences to PlacementServer.start and close() it after the
+ * server stopped.
  */
 export async function openDurablePlacement(options: DurablePlacementOptions): Promise<DurablePlacement> {
   await claimDataDirectory(options.dataDir, { nodeId: options.nodeId, clusterId: options.clusterId });
@@ -65,22 +66,24 @@ export async function openDurablePlacement(options: DurablePlacementOptions): Pr
     ...(options.lockWaitMs === undefined ? {} : { lockWaitMs: options.lockWaitMs }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
-  let loaded: Awaited<ReturnType<LevelAppliedState['load']>>;
+  // The restart point: the applied state, or the log's own snapshot when that is newer.
+  const { restart } = storage;
   let state: PlacementState;
   try {
-    loaded = await storage.applied.load();
-    state = restoreApplied(loaded.state, options.dataDir);
+    state = restoreApplied(restart.state, options.dataDir);
   } catch (error) {
     await closeStorage(storage);
     throw error;
   }
-  const appliedState: AppliedState = { appliedIndex: loaded.appliedIndex, appliedTerm: loaded.appliedTerm, confState: loaded.confState, state };
+  const appliedState: AppliedState = { appliedIndex: restart.appliedIndex, appliedTerm: restart.appliedTerm, confState: restart.confState, state };
   const { hardState } = storage.log.storage.initialState();
+  const recovered = { appliedIndex: restart.appliedIndex, lastIndex: storage.log.storage.lastIndex(), commit: hardState.commit, term: hardState.term };
+  options.logger?.info({ dataDir: options.dataDir, nodeId: options.nodeId, ...recovered }, 'placement storage opened');
   let closed = false;
   return {
     raftPersistence: new DurableRaftPersistence(storage.log),
     appliedPersistence: new DurableAppliedState(storage.applied, appliedState),
-    recovered: { appliedIndex: loaded.appliedIndex, lastIndex: storage.log.storage.lastIndex(), commit: hardState.commit, term: hardState.term },
+    recovered,
     close: async () => {
       if (closed) return;
       closed = true;
@@ -95,7 +98,7 @@ function restoreApplied(bytes: Uint8Array | undefined, dataDir: string): Placeme
     return restore(bytes);
   } catch (error) {
     if (!(error instanceof SnapshotFormatError)) throw error;
-    throw PlacementStorageErrors.appliedStateCorrupt.withCause(error, {}, join(dataDir, 'applied'), `the state does not restore: ${error.message}`);
+    throw PlacementStorageErrors.appliedStateCorrupt.withCause(error, {}, join(dataDir, 'applied'), `the state at the restart point does not restore: ${error.message}`);
   }
 }
 
@@ -114,8 +117,10 @@ class DurableRaftPersistence implements RaftPersistence {
     return this.log.storage;
   }
 
-  // mustSync is not used: the log's shard fsyncs every batch, and a Ready whose only news is
-  // the commit index is rare enough that a lazy write would buy little.
+  // mustSync is not used: every save is fsynced, the commit-only ones too (on a follower about
+  // one per write). The open refuses an applied state past the log's durable commit
+  // (SL_RAFT_APPLIED_BEYOND_COMMIT), so the commit that lets an entry be applied must be on
+  // disk before the applied state that follows it can be.
   save(update: RaftLogUpdate): Promise<void> {
     return this.log.save({
       entries: update.entries,

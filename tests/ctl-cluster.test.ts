@@ -2,13 +2,16 @@
 // admin API of a live 3-voter placement group (three in-process PlacementServers on loopback
 // gRPC, a real AdminServer per voter on loopback; admin/placement-test-nodes.ts). Asserts exit
 // codes, the --json output parsed, the words an operator relies on in the tables and errors (the
-// leader named by a follower's refusal), and the group's state each change leaves behind.
+// leader named by a follower's refusal; a bad node id refused before any call), and the
+// group's state each change leaves behind.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startAdminCluster, type AdminTestCluster, type AdminTestNode } from '../admin/placement-test-nodes.js';
 import { waitFor } from '../placement/service/test-cluster.js';
+import { UsageError } from '../cli/command.js';
+import { commands } from '../cli/commands/index.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'ctl-cluster-token';
@@ -64,15 +67,19 @@ describe('shardline ctl cluster against a 3-voter placement group', () => {
     assert.ok(answer.members.every((m) => typeof m.lag === 'number' && m.lag >= 0));
   });
 
-  it('a change on a follower exits 1 naming the leader; a bad node id exits 2', async () => {
+  it('a change on a follower exits 1 naming the leader; a bad node id is a usage error before any call', async () => {
     const leader = group.leader();
     const follower = group.followers()[0] as AdminTestNode;
-    const [refused, bad] = await Promise.all([ctl(follower, ['transfer-leader', String(follower.id)]), ctl(leader, ['remove-member', 'two'])]);
+    const refused = await ctl(follower, ['transfer-leader', String(follower.id)]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, new RegExp(`not the leader \\(leader: ${leader.id} at 127\\.0\\.0\\.1:\\d+\\).*\\[SL_ADMIN_NOT_LEADER\\]`));
     assert.equal(group.leader().id, leader.id, 'nothing changed');
-    assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /NODE_ID must be a placement node id/);
+    // In process: the id is checked before the admin API is called (the CLI turns UsageError into exit 2).
+    for (const words of ['add-member', 'remove-member', 'transfer-leader']) {
+      const command = commands.find((candidate) => candidate.path.join(' ') === `ctl cluster ${words}`);
+      assert.ok(command !== undefined, words);
+      for (const bad of ['two', '0', '-1', '1.5', '4294967296']) await assert.rejects(command.run({ server: 'http://127.0.0.1:1' }, [bad]), (error: Error) => error instanceof UsageError && /NODE_ID must be a placement node id/.test(error.message));
+    }
   });
 
   it('transfer-leader, remove-member and add-member change the group as printed', async () => {

@@ -134,6 +134,9 @@ describe('placement admin routes over a 3-voter group', () => {
     assert.equal(added.status, 200, JSON.stringify(added.body));
     assert.deepEqual([...added.body.voters].sort(), [1, 2, 3]);
     assert.ok(added.body.index > removed.body.index);
+    const again = await call(leader, 'POST', '/api/cluster/members', { id: victim.id });
+    assert.equal(again.status, 200, 'adding a voter again changes nothing and answers the same set');
+    assert.deepEqual([...again.body.voters].sort(), [1, 2, 3]);
     await waitFor('the re-added voter to catch up', () => (cluster.servers[victim.id - 1]?.status().voters.length === 3 ? true : undefined));
   });
 

@@ -10,9 +10,8 @@
 // one real AdminServer per node on loopback, every call over real HTTP with fetch.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PlacementClient } from '../placement/service/index.js';
-import { CLUSTER_ID, CLUSTER_TOKEN, waitFor } from '../placement/service/test-cluster.js';
-import { startAdminCluster, type AdminTestCluster, type AdminTestNode as Node } from './placement-test-nodes.js';
+import { CLUSTER_ID, CLUSTER_TOKEN, PlacementClient, waitFor } from '../placement/service/testing.js';
+import { startAdminCluster, type AdminTestCluster, type AdminTestNode as Node } from '../tests/support/placement-admin-group.js';
 
 const TOKEN = 'admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };

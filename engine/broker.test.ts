@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { JournalErrors } from '../journal/index.js';
 import { Broker } from './broker.js';
 import { MESSAGE_RECORD_MAX_BYTES, type Message, type QoS } from './messages/message.js';

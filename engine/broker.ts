@@ -16,7 +16,7 @@
 //   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
 //   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
 import type { Logger } from 'pino';
-import { fnv1a, systemClock, type Clock } from '../base/index.js';
+import { fnv1a, MQTT_DATA_SHARD_PREFIX, systemClock, type Clock } from '../base/index.js';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
 import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, withInboundPacketId, type Message } from './messages/message.js';
@@ -53,7 +53,7 @@ import {
 import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
 import { deliveryFor, Session, type ConnectionInfo, type DeliverySink, type SessionHost } from './sessions/session.js';
 
-export const DATA_SHARD_PREFIX = 'mqtt.';
+export const DATA_SHARD_PREFIX = MQTT_DATA_SHARD_PREFIX;
 
 /** A message waiting for its data shard's append, with whom to tell once it is durable. */
 interface Published {

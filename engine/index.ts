@@ -47,3 +47,5 @@ export { SYS_PREFIX, SysPublisher, sysNodeLevel, type SysOptions } from './sys/s
 export { WriteGate, WriteGateErrors, type WriteBlock, type WriteBlockReason } from './availability/write-gate.js';
 export { diskIsLow, lowWatermarkBytes, RESUME_AFTER_FULL_MIN_BYTES, type DiskStatus, type DiskWatermarkSettings, type FilesystemSpace } from './availability/disk-watermark.js';
 export { JournalWatch, JOURNAL_PROBE_INTERVAL_MS, JOURNAL_RETRY_FIRST_MS, JOURNAL_RETRY_MAX_MS, type JournalWatchOptions } from './availability/journal-watch.js';
+export { Projection, DEFAULT_SNAPSHOT_EVERY_BYTES, DEFAULT_SNAPSHOT_EVERY_RECORDS, type ProjectionCodec, type ProjectionOpening, type ProjectionOptions } from './projection/projection.js';
+export { SNAPSHOT_DATA_SHARD, SNAPSHOTS_SHARD } from './projection/snapshot-store.js';

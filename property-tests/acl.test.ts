@@ -18,7 +18,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { AclPolicy, Broker, filterCovers, filterMatches, type AclRule, type ClientIdentity, type Delivery, type DeliverySink, type Session, SendResult } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 

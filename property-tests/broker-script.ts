@@ -21,7 +21,7 @@ import {
   type SubscriptionOptions,
   type WillMessage,
 } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
 

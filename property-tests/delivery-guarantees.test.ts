@@ -34,7 +34,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { Broker, SendResult, SESSION_NEVER_EXPIRES, type Clock, type Delivery, type DeliverySink, type QoS, type Session } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });

@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { Broker, filterMatches, PublishOrderMerge, type Delivery, type Message } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
 import { replay } from '../tests/support/fast-check.js';
 import { RecordingSink } from '../tests/support/recording-sink.js';

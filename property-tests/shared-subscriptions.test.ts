@@ -18,8 +18,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { Broker, SendResult, type Clock, type Delivery, type DeliverySink, type Session, type SubscriptionOptions } from '../engine/index.js';
-import { SHARED_STRATEGIES } from '../engine/shared/strategy.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { SHARED_STRATEGIES } from '../engine/index.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });

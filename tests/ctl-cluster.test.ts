@@ -1,6 +1,6 @@
 // `shardline ctl cluster …` as an operator runs it: the real CLI in a child process against the
 // admin API of a live 3-voter placement group (three in-process PlacementServers on loopback
-// gRPC, a real AdminServer per voter on loopback; admin/placement-test-nodes.ts). Asserts exit
+// gRPC, a real AdminServer per voter on loopback; tests/support/placement-admin-group.ts). Asserts exit
 // codes, the --json output parsed, the words an operator relies on in the tables and errors (the
 // leader named by a follower's refusal; a bad node id refused before any call), and the
 // group's state each change leaves behind.
@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startAdminCluster, type AdminTestCluster, type AdminTestNode } from '../admin/placement-test-nodes.js';
-import { waitFor } from '../placement/service/test-cluster.js';
-import { UsageError } from '../cli/command.js';
+import { startAdminCluster, type AdminTestCluster, type AdminTestNode } from './support/placement-admin-group.js';
+import { waitFor } from '../placement/service/testing.js';
+import { UsageError } from '../cli/testing.js';
 import { commands } from '../cli/commands/index.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));

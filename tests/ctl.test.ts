@@ -13,9 +13,9 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createAdminApp, mqttAdminRoutes } from '../admin/index.js';
 import { Broker, SendResult, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type Session } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
-import { normalizeServerUrl } from '../cli/ctl/admin-client.js';
-import { formatDuration, formatPage } from '../cli/ctl/format.js';
+import { MemoryShardStore } from '../shard-model/index.js';
+import { normalizeServerUrl } from '../cli/testing.js';
+import { formatDuration, formatPage } from '../cli/testing.js';
 import { commands } from '../cli/commands/index.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));

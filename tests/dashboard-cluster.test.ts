@@ -7,7 +7,7 @@
 // down is shown unreachable at the next poll. (A node without placement shows a line saying so:
 // tests/dashboard.test.ts, against a `shardline start`.)
 // Method: three in-process PlacementServers on loopback gRPC with a real AdminServer each
-// (admin/placement-test-nodes.ts), playwright-core driving /usr/bin/chromium (missing Chromium
+// (tests/support/placement-admin-group.ts), playwright-core driving /usr/bin/chromium (missing Chromium
 // fails the test). A screenshot goes to .test-output/dashboard/ for a human to look at.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import { startAdminCluster, type AdminTestCluster, type AdminTestNode } from '../admin/placement-test-nodes.js';
+import { startAdminCluster, type AdminTestCluster, type AdminTestNode } from './support/placement-admin-group.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-cluster-token';

@@ -10,7 +10,7 @@ import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { TIMER_DELAY_MS_MAX, type LimitSpec, type LimitUnit } from '../../base/index.js';
-import { SHARED_STRATEGIES, type SharedStrategy } from '../../engine/shared/strategy.js';
+import { SHARED_STRATEGIES, type SharedStrategy } from '../../engine/index.js';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
 import { MQTT_LIMITS, type MqttLimits } from '../../protocols/mqtt/index.js';
 import { UsageError, type OptionSpec } from '../command.js';

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../../shard-model/index.js';
 import { ManualClock } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { Message, QoS } from '../messages/message.js';

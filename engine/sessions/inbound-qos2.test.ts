@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
 import type { AppendOptions, AppendResult, RecordInput } from '../../journal/index.js';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../../shard-model/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../../shard-model/index.js';
 import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { seededRandom } from '../../tests/support/seeded-random.js';
 import { Broker } from '../broker.js';

@@ -1,12 +1,10 @@
-// Test helper: a 3-voter placement group in process (placement/service/test-cluster.ts, loopback
+// Test helper: a 3-voter placement group in process (placement/service's startCluster, loopback
 // gRPC) with a real AdminServer on loopback for each voter, serving the /api/cluster routes and
-// the placement metrics. Used by admin/placement-routes.test.ts and tests/ctl-cluster.test.ts.
+// the placement metrics. Used by admin/placement-routes.test.ts, tests/ctl-cluster.test.ts and
+// tests/dashboard-cluster.test.ts.
 import pino from 'pino';
-import { CLUSTER_ID, CLUSTER_TOKEN, startCluster, waitFor, type TestCluster } from '../placement/service/test-cluster.js';
-import { AdminServer } from './admin-server.js';
-import { createMetrics } from './metrics.js';
-import { placementAdmin, type PlacementAdmin } from './placement-admin.js';
-import { placementAdminRoutes } from './placement-routes.js';
+import { AdminServer, createMetrics, placementAdmin, placementAdminRoutes, type PlacementAdmin } from '../../admin/index.js';
+import { CLUSTER_ID, CLUSTER_TOKEN, startCluster, waitFor, type TestCluster } from '../../placement/service/testing.js';
 
 export interface AdminTestNode {
   readonly id: number;

@@ -34,6 +34,18 @@ export const AdminErrors = {
     fix: 'Ask a node that runs the role (see /api/nodes), or wait until /readyz answers 200.',
     message: (what: string) => `${what} is not available on this node`,
   }),
+  notLeader: defineError({
+    code: 'SL_ADMIN_NOT_LEADER',
+    meaning: 'A cluster change (add or remove a placement member, transfer leadership) reached a node whose placement voter is not the Raft leader. HTTP 409; the body\'s error.leader names the leader this node knows (id and placement address; id 0 when none is known).',
+    fix: 'Send the change to the leader\'s admin API (`shardline ctl cluster status` on any node names the leader), or wait for an election and retry.',
+    message: (nodeId: number, leader: string) => `placement node ${nodeId} is not the leader (leader: ${leader}); send cluster changes to the leader's admin API`,
+  }),
+  clusterUnavailable: defineError({
+    code: 'SL_ADMIN_CLUSTER_UNAVAILABLE',
+    meaning: 'The placement group did not answer a cluster change in time: no quorum, no leader, or the leader changed under it. HTTP 503. A membership change or transfer may still take effect.',
+    fix: 'Check that a majority of placement nodes run and reach each other (`shardline ctl cluster members`), look at the voter set, then retry if the change is not there.',
+    message: (what: string, why: string) => `${what}: the placement group did not answer (${why}); the change may still take effect, check the members before retrying`,
+  }),
   internal: defineError({
     code: 'SL_ADMIN_INTERNAL',
     meaning: 'An admin API call failed on an unexpected error inside the node. HTTP 500; the node log has the cause.',

@@ -7,7 +7,8 @@
 // bearer token (bearer-auth.ts); every error has the one shape of error-reply.ts.
 //
 // This file only composes: the app, its hooks, then the route groups in a fixed order (the
-// order of /docs): probes, node, shards, the protocols' plugins, config, users, ACL, console.
+// order of /docs): probes, node, shards, cluster (placement), the protocols' plugins, config,
+// users, ACL, console.
 import type { AddressInfo } from 'node:net';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -54,6 +55,8 @@ export interface AdminOptions {
   acl?: AclStore;
   /** One route plugin per front end this node serves (mqttAdminRoutes(broker)); none: no /api/<protocol> routes. */
   protocols?: readonly AdminRoutePlugin[];
+  /** The placement group's routes (placementAdminRoutes) on a node that runs a placement voter; absent: /api/cluster/* is 404. */
+  cluster?: AdminRoutePlugin;
 }
 
 export async function createAdminApp(options: AdminOptions): Promise<FastifyInstance> {
@@ -81,6 +84,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
   registerProbeRoutes(app, { broker, store, metrics: options.metrics });
   registerNodeRoutes(app, { broker, store, node, disks: options.disks });
   registerShardRoutes(app, store);
+  options.cluster?.(app);
   for (const protocol of options.protocols ?? []) protocol(app);
   registerConfigRoutes(app, { settings: options.settings, changeSettings: options.changeSettings });
   registerUserRoutes(app, options.users, broker);

@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CommitEvent, ShardInfo } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import type { Broker, DiskStatus } from '../engine/index.js';
+import type { PlacementAdmin } from './placement-admin.js';
 
 export interface MetricsOptions {
   /** Undefined on a journal-only node: no shardline_mqtt_* or message series. */
@@ -22,6 +23,8 @@ export interface MetricsOptions {
   disks?: () => DiskStatus[];
   /** The MQTT front end's node-wide inbound budget (--max-inbound-bytes), read at scrape time. */
   inbound?: () => InboundStats;
+  /** The placement voter in this process (the one the /api/cluster routes serve); absent: no shardline_placement_* series. */
+  placement?: Pick<PlacementAdmin, 'status' | 'members' | 'leaderChanges' | 'onProposalApplied'>;
 }
 
 /** What the front end's inbound budget reports (protocols/mqtt/inbound-budget.ts fills it in). */
@@ -55,6 +58,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (options.journal !== undefined) registerJournalMetrics(registry, options.journal);
   if (options.inbound !== undefined) registerInboundMetrics(registry, options.inbound);
   if (options.disks !== undefined) registerDiskMetrics(registry, options.disks);
+  if (options.placement !== undefined) registerPlacementMetrics(registry, options.placement);
 
   return {
     contentType: registry.contentType,
@@ -305,4 +309,57 @@ function registerDiskMetrics(registry: Registry, disks: () => DiskStatus[]): voi
   diskGauge('shardline_disk_journal_bytes', 'Bytes the journal shards of a data directory hold', (disk) => disk.journalBytes);
   diskGauge('shardline_disk_low_watermark_bytes', 'Free space below which publishes are refused (0: watermark off)', (disk) => disk.thresholdBytes);
   diskGauge('shardline_disk_low', '1 while free space is below the watermark and publishes are refused, else 0', (disk) => (disk.low ? 1 : 0));
+}
+
+// Read at scrape time from the voter's own status, except the proposal latency, which is
+// observed as proposals are answered. The per-member lag asks every peer for its status over
+// gRPC (each waits at most the probe time), so only the leader reports it: the leader's commit
+// index is the one the others trail.
+function registerPlacementMetrics(registry: Registry, placement: NonNullable<MetricsOptions['placement']>): void {
+  const registers = [registry];
+  const statusGauge = (name: string, help: string, value: (status: ReturnType<typeof placement.status>) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(value(placement.status()));
+      },
+    });
+  };
+  statusGauge('shardline_placement_term', 'Raft term this placement voter is in', (status) => status.term);
+  statusGauge('shardline_placement_is_leader', '1 while this placement voter is the Raft leader, else 0', (status) => (status.role === 'leader' ? 1 : 0));
+  statusGauge('shardline_placement_commit_index', 'Highest Raft log index this voter knows to be committed', (status) => status.commitIndex);
+  statusGauge('shardline_placement_applied_index', 'Highest Raft log index this voter applied to its metadata state', (status) => status.appliedIndex);
+  statusGauge('shardline_placement_apply_lag_entries', 'Committed entries this voter has not applied yet (commit index - applied index)', (status) => Math.max(0, status.commitIndex - status.appliedIndex));
+  new Counter({
+    name: 'shardline_placement_leader_changes_total',
+    help: 'Times this placement voter learned of a new leader since it started (its first leader included)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(placement.leaderChanges());
+    },
+  });
+  new Gauge({
+    name: 'shardline_placement_member_lag_entries',
+    help: "On the leader: entries each member has yet to apply against the leader's commit index (from the member's own status; absent for a member that did not answer)",
+    labelNames: ['member'] as const,
+    registers,
+    async collect() {
+      this.reset();
+      const self = placement.status();
+      if (self.role !== 'leader') return;
+      for (const member of await placement.members()) {
+        if (member.status !== null) this.set({ member: String(member.id) }, Math.max(0, self.commitIndex - member.status.appliedIndex));
+      }
+    },
+  });
+  const latency = new Histogram({
+    name: 'shardline_placement_proposal_latency_seconds',
+    help: 'From a metadata proposal reaching this voter (as leader) to its answer once committed and applied',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers,
+  });
+  placement.onProposalApplied((ms) => latency.observe(ms / 1000));
 }

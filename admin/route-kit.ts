@@ -17,8 +17,10 @@ export const STATUS_OF: Record<string, number> = {
   [AdminErrors.unauthorized.code]: 401,
   [AdminErrors.notFound.code]: 404,
   [AdminErrors.notLive.code]: 409,
+  [AdminErrors.notLeader.code]: 409,
   [AdminErrors.internal.code]: 500,
   [AdminErrors.notAvailable.code]: 503,
+  [AdminErrors.clusterUnavailable.code]: 503,
 };
 
 export const errorBody = {

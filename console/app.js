@@ -56,6 +56,15 @@ const show = (value) => (value === null || value === undefined ? '–' : String(
 
 class Unauthorized extends Error {}
 
+/** An API error answer: its HTTP status and SL_ADMIN_* code, so a page can tell "not served here" from a failure. */
+class ApiError extends Error {
+  constructor(message, status, code) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
 async function api(path, options = {}) {
   const headers = { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
@@ -63,7 +72,7 @@ async function api(path, options = {}) {
   if (response.status === 401) throw new Unauthorized('the admin token was refused');
   if (response.status === 204) return undefined;
   const body = await response.json().catch(() => undefined);
-  if (!response.ok) throw new Error(body?.error?.message ?? `${response.status} ${response.statusText}`);
+  if (!response.ok) throw new ApiError(body?.error?.message ?? `${response.status} ${response.statusText}`, response.status, body?.error?.code);
   return body;
 }
 
@@ -285,6 +294,46 @@ async function shardsPage() {
   ], shards.items, (s) => ({ 'data-shard': s.name })));
 }
 
+/** The placement group as this node sees it; a node without a placement voter has no /api/cluster routes (404). */
+async function clusterPage() {
+  let status;
+  try {
+    status = await api('/api/cluster/status');
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 404) throw error;
+    view.replaceChildren(el('h1', {}, 'Cluster'), el('p', { id: 'cluster-none', class: 'muted' },
+      'This node runs no placement voter, so it has no cluster view. Open the dashboard of a node with the placement role.'));
+    return;
+  }
+  const cards = [['cl-leader', 'Leader'], ['cl-term', 'Term'], ['cl-commit', "Leader's commit index"], ['cl-self', 'This node']];
+  const members = el('div', { id: 'cluster-members' });
+  view.replaceChildren(el('h1', {}, 'Cluster'), el('div', { class: 'cards' }, cards.map(([id, label]) => card(id, label))), el('h2', {}, 'Placement members'), members);
+  const set = (id, value) => { const target = document.querySelector(`#${id} .value`); if (target) target.textContent = value; };
+  const render = (self, answer) => {
+    set('cl-leader', answer.leader === 0 ? 'none known' : String(answer.leader));
+    set('cl-term', String(answer.term));
+    set('cl-commit', show(answer.commitIndex));
+    set('cl-self', `${self.id} (${self.role})`);
+    members.replaceChildren(table([
+      { label: 'Id', cell: (m) => `${m.id}${m.self ? ' (this node)' : ''}` },
+      { label: 'Address', mono: true, cell: (m) => m.address },
+      { label: 'Voter', cell: (m) => (m.voter ? 'yes' : 'no') },
+      { label: 'Role', cell: (m) => show(m.role) },
+      { label: 'Term', cell: (m) => show(m.term) },
+      { label: 'Commit index', cell: (m) => show(m.commitIndex) },
+      { label: 'Applied index', cell: (m) => show(m.appliedIndex) },
+      { label: 'Lag (entries)', cell: (m) => show(m.lag) },
+      { label: 'State', cell: (m) => (m.reachable ? 'ok' : el('strong', { class: 'danger-text' }, `unreachable: ${m.error ?? 'no answer'}`)) },
+    ], answer.members, (m) => ({ 'data-member': m.id, 'data-role': m.role ?? 'unknown', 'data-reachable': String(m.reachable) })));
+  };
+  const refresh = async () => {
+    const [self, answer] = await Promise.all([api('/api/cluster/status'), api('/api/cluster/members')]);
+    render(self, answer);
+  };
+  render(status, await api('/api/cluster/members'));
+  timers.push(setInterval(() => refresh().catch(report), POLL_MS));
+}
+
 /** datetime-local value (local time) → epoch ms, or undefined when empty. */
 const epochOf = (input) => (input.value === '' ? undefined : new Date(input.value).getTime());
 
@@ -332,7 +381,7 @@ async function browserPage(params) {
   if (params.has('shard')) await load();
 }
 
-const pages = { overview: overviewPage, clients: clientsPage, topics: topicsPage, sessions: sessionsPage, shards: shardsPage, browser: browserPage };
+const pages = { overview: overviewPage, clients: clientsPage, topics: topicsPage, sessions: sessionsPage, shards: shardsPage, browser: browserPage, cluster: clusterPage };
 
 // ---- shell ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@
 // overview shows the data directory's space, the watermark and bytes per shard, and the shards
 // page each shard's retention; the
 // broker's own $SYS statistics are shown apart (their card) and counted neither in "Messages in"
-// nor on the Topics page.
+// nor on the Topics page; the Cluster page says the node runs no placement voter.
 // Method: playwright-core driving /usr/bin/chromium (installed by .ci/run; missing Chromium
 // fails the test rather than skipping it), a `shardline start` from tests/support/broker-process.ts,
 // an mqtt.js client. One screenshot per page goes to .test-output/dashboard/ for a human to look at.
@@ -118,6 +118,12 @@ describe('web dashboard in headless Chromium', { skip: usingMosquitto() ? 'Shard
     await page.click('#nav a[data-page=sessions]');
     await page.waitForSelector('#view[data-loaded="sessions"]');
     await shot(page, '5-sessions');
+
+    // This node runs no placement voter: the Cluster page says so instead of failing.
+    await page.click('#nav a[data-page=cluster]');
+    await page.waitForSelector('#view[data-loaded="cluster"]');
+    assert.match((await page.textContent('#cluster-none')) ?? '', /runs no placement voter/);
+    assert.equal(await page.textContent('#status'), '', 'no error line');
 
     // Shards: the MQTT data shards, one of which holds the publish.
     await page.click('#nav a[data-page=shards]');

@@ -8,6 +8,7 @@ import { cell, formatBytes, formatDuration, formatFields, formatPage, formatTime
 import { formatTable } from '../table.js';
 import { userCommands } from './ctl-user.js';
 import { aclCtlCommands } from './ctl-acl.js';
+import { clusterCtlCommands } from './ctl-cluster.js';
 
 const PAGE_FLAGS = `
   --offset N       skip the first N items (default 0)
@@ -436,6 +437,7 @@ configuration, then the node restarted. The change is not written to the config 
 const leaves: Command[] = [
   overviewCommand,
   nodeListCommand,
+  ...clusterCtlCommands,
   shardListCommand,
   shardInfoCommand,
   clientListCommand,

@@ -117,6 +117,8 @@ export class PlacementServer {
   private stopping: Promise<void> | null = null;
   private boundPort = 0;
   private lastLeader = 0;
+  private leaderChangeCount = 0;
+  private readonly proposalListeners = new Set<(latencyMs: number) => void>();
 
   private constructor(private readonly options: PlacementServerOptions) {
     this.nodeId = options.nodeId;
@@ -203,6 +205,17 @@ export class PlacementServer {
   status(): wire.StatusResponse {
     const s = this.replica.status();
     return { id: s.id, role: s.role, term: s.term, leader: s.leader, leaderAddress: this.options.peers.get(s.leader) ?? '', commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, revision: s.revision, voters: [...s.voters], clusterId: this.options.clusterId };
+  }
+
+  /** How many times this node learned of a new leader since it started (for the admin's metrics). */
+  get leaderChanges(): number {
+    return this.leaderChangeCount;
+  }
+
+  /** Calls `listener` with the wait, ms, of each proposal this node answers as applied; returns the unsubscribe. */
+  onProposalApplied(listener: (latencyMs: number) => void): () => void {
+    this.proposalListeners.add(listener);
+    return () => this.proposalListeners.delete(listener);
   }
 
   /** Stops serving: ends watches and waiting requests with SL_PLACEMENT_STOPPING, closes links. Idempotent. */
@@ -348,10 +361,15 @@ export class PlacementServer {
     } catch {
       throw PlacementErrors.malformedCommand.create({}, 'the command is not JSON');
     }
+    const started = performance.now();
     const answer = await this.request(call, 'proposal', () => this.replica.propose(command));
     if (answer.kind !== 'proposal') throw new Error(`placement: a proposal got a ${answer.kind} answer`);
     const outcome = answer.outcome;
-    if (outcome.status === 'applied') return { index: outcome.index, resultJson: JSON.stringify(outcome.result) };
+    if (outcome.status === 'applied') {
+      const latencyMs = performance.now() - started;
+      for (const listener of this.proposalListeners) listener(latencyMs);
+      return { index: outcome.index, resultJson: JSON.stringify(outcome.result) };
+    }
     if (outcome.status === 'malformed') throw PlacementErrors.malformedCommand.create({}, outcome.detail);
     throw this.refusal(outcome);
   }
@@ -456,6 +474,7 @@ export class PlacementServer {
     const { leader, term } = this.replica.status();
     if (leader !== this.lastLeader) {
       this.lastLeader = leader;
+      if (leader !== 0) this.leaderChangeCount++;
       this.logger.info({ leader, term }, leader === 0 ? 'placement: no leader known' : `placement: node ${leader} leads term ${term}`);
     }
   }

@@ -1,0 +1,216 @@
+// The placement group's admin routes (/api/cluster/*): this node's view (status), every member
+// with its own view and lag (members), and the operator's changes: add and remove a voter,
+// transfer leadership. A route plugin (route-kit.ts) the node runtime registers where placement
+// runs; without it /api/cluster/* is 404, which the dashboard reads as "no placement here".
+//
+// Changes are taken by the leader's admin API only: a follower answers 409 SL_ADMIN_NOT_LEADER
+// with the leader it knows, rather than forwarding, so the node an operator addressed is the
+// node that acted. A change the group does not answer in time is 503: its outcome is unknown.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { isShardlineError } from '../base/index.js';
+import { PlacementErrors } from '../placement/service/index.js';
+import { AdminErrors } from './admin-errors.js';
+import { errorBody, errors, secured, type AdminRoutePlugin } from './route-kit.js';
+import type { PlacementAdmin, PlacementMember, PlacementStatus } from './placement-admin.js';
+
+const TRANSFER_WAIT_MS = 5_000;
+const TRANSFER_POLL_MS = 20;
+
+const nodeId = { type: 'integer', minimum: 1, maximum: 0xffff_ffff, description: 'placement (Raft) node id' } as const;
+const index = { type: 'integer', minimum: 0 } as const;
+
+const statusBody = {
+  type: 'object',
+  required: ['id', 'role', 'term', 'leader', 'leaderAddress', 'commitIndex', 'appliedIndex', 'applyLag', 'revision', 'voters', 'clusterId'],
+  properties: {
+    id: nodeId,
+    role: { type: 'string', enum: ['leader', 'follower', 'candidate', 'preCandidate'] },
+    term: index,
+    leader: { type: 'integer', description: 'the leader this node knows; 0 when none' },
+    leaderAddress: { type: 'string', description: "the leader's placement gRPC address; empty when none is known" },
+    commitIndex: index,
+    appliedIndex: index,
+    applyLag: { type: 'integer', description: 'commitIndex - appliedIndex: committed entries this node has not applied yet' },
+    revision: { type: 'integer', description: 'metadata revision applied here' },
+    voters: { type: 'array', items: nodeId },
+    clusterId: { type: 'string' },
+  },
+} as const;
+
+const memberItem = {
+  type: 'object',
+  required: ['id', 'address', 'self', 'voter', 'reachable', 'role', 'term', 'commitIndex', 'appliedIndex', 'lag', 'error'],
+  properties: {
+    id: nodeId,
+    address: { type: 'string', description: 'placement gRPC address (configuration)' },
+    self: { type: 'boolean', description: 'the node serving this API' },
+    voter: { type: 'boolean', description: "in this node's voter set" },
+    reachable: { type: 'boolean', description: 'answered its Status within the probe time' },
+    role: { type: ['string', 'null'] },
+    term: { type: ['integer', 'null'] },
+    commitIndex: { type: ['integer', 'null'] },
+    appliedIndex: { type: ['integer', 'null'] },
+    lag: { type: ['integer', 'null'], description: "entries the member has yet to apply against the leader's commit index; null when either did not answer" },
+    error: { type: ['string', 'null'], description: 'why it is not reachable' },
+  },
+} as const;
+
+const membersBody = {
+  type: 'object',
+  required: ['leader', 'term', 'commitIndex', 'members'],
+  properties: {
+    leader: { type: 'integer', description: 'the leader this node knows; 0 when none' },
+    term: index,
+    commitIndex: { type: ['integer', 'null'], description: "the leader's commit index; null when the leader did not answer" },
+    members: { type: 'array', items: memberItem },
+  },
+} as const;
+
+const votersBody = { type: 'object', required: ['index', 'voters'], properties: { index: { ...index, description: 'log index of the applied change' }, voters: { type: 'array', items: nodeId } } } as const;
+
+const notLeaderBody = {
+  ...errorBody,
+  description: AdminErrors.notLeader.code,
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'leader'],
+      properties: {
+        ...errorBody.properties.error.properties,
+        leader: { type: 'object', required: ['id', 'address'], properties: { id: { type: 'integer', description: '0 when no leader is known' }, address: { type: 'string' } } },
+      },
+    },
+  },
+} as const;
+
+const changeErrors = { 409: notLeaderBody, 503: { ...errorBody, description: AdminErrors.clusterUnavailable.code } };
+const idBody = { type: 'object', required: ['id'], properties: { id: nodeId } } as const;
+
+function statusView(status: PlacementStatus): Record<string, unknown> {
+  return { ...status, applyLag: Math.max(0, status.commitIndex - status.appliedIndex) };
+}
+
+function membersView(self: PlacementStatus, members: readonly PlacementMember[]): Record<string, unknown> {
+  const leaderStatus = members.find((member) => member.id === self.leader)?.status ?? null;
+  const leaderCommit = leaderStatus?.commitIndex ?? null;
+  return {
+    leader: self.leader,
+    term: self.term,
+    commitIndex: leaderCommit,
+    members: members.map(({ id, address, status, error }) => ({
+      id,
+      address,
+      self: id === self.id,
+      voter: self.voters.includes(id),
+      reachable: status !== null,
+      role: status?.role ?? null,
+      term: status?.term ?? null,
+      commitIndex: status?.commitIndex ?? null,
+      appliedIndex: status?.appliedIndex ?? null,
+      lag: status === null || leaderCommit === null ? null : Math.max(0, leaderCommit - status.appliedIndex),
+      error,
+    })),
+  };
+}
+
+/** The /api/cluster routes over one placement voter. */
+export function placementAdminRoutes(placement: PlacementAdmin, options: { /** How long transfer-leader waits to see the target lead, ms (default 5000). */ transferWaitMs?: number } = {}): AdminRoutePlugin {
+  const transferWaitMs = options.transferWaitMs ?? TRANSFER_WAIT_MS;
+  return (app: FastifyInstance) => {
+    /** Answers 409 with the leader hint (and returns false) unless this node leads. */
+    const leading = (reply: FastifyReply): boolean => {
+      const status = placement.status();
+      if (status.role === 'leader') return true;
+      const leader = status.leader === 0 ? 'unknown' : `${status.leader} at ${status.leaderAddress || 'an unknown address'}`;
+      const error = AdminErrors.notLeader.create({ leaderId: status.leader }, status.id, leader);
+      void reply.code(409).send({ error: { code: error.code, message: error.message, leader: { id: status.leader, address: status.leaderAddress } } });
+      return false;
+    };
+
+    const requireVoter = (id: number): void => {
+      if (!placement.status().voters.includes(id)) throw AdminErrors.notFound.create({ id }, `placement member ${id} (not a voter)`);
+    };
+
+    app.get('/api/cluster/status', {
+      schema: { tags: ['cluster'], summary: "This node's view of the placement group: role, term, leader, commit and applied index, voters", ...secured, response: { 200: statusBody, ...errors(401) } },
+    }, async () => statusView(placement.status()));
+
+    app.get('/api/cluster/members', {
+      schema: {
+        tags: ['cluster'],
+        summary: "Every configured placement node with its own status and its lag behind the leader's commit index (a node that does not answer within 1 s is shown unreachable)",
+        ...secured,
+        response: { 200: membersBody, ...errors(401) },
+      },
+    }, async () => {
+      const members = await placement.members();
+      return membersView(placement.status(), members);
+    });
+
+    app.post<{ Body: { id: number } }>('/api/cluster/members', {
+      schema: {
+        tags: ['cluster'],
+        summary: 'Add a configured placement node as a voter (leader only); answers the new voter set once applied. Adding a voter again changes nothing',
+        ...secured,
+        body: idBody,
+        response: { 200: votersBody, ...errors(400, 401, 404), ...changeErrors },
+      },
+    }, async (request, reply) => {
+      if (!leading(reply)) return reply;
+      const { id } = request.body;
+      return change(id, `add member ${id}`, () => placement.addMember(id));
+    });
+
+    app.delete<{ Params: { id: number } }>('/api/cluster/members/:id', {
+      schema: {
+        tags: ['cluster'],
+        summary: 'Remove a voter (leader only); answers the new voter set once applied. A leader that removes itself steps down',
+        ...secured,
+        params: { type: 'object', required: ['id'], properties: { id: nodeId } },
+        response: { 200: votersBody, ...errors(400, 401, 404), ...changeErrors },
+      },
+    }, async (request, reply) => {
+      if (!leading(reply)) return reply;
+      const { id } = request.params;
+      requireVoter(id);
+      return change(id, `remove member ${id}`, () => placement.removeMember(id));
+    });
+
+    app.post<{ Body: { id: number } }>('/api/cluster/transfer-leader', {
+      schema: {
+        tags: ['cluster'],
+        summary: `Hand leadership to another voter (leader only); answers once this node sees it lead (by default within ${TRANSFER_WAIT_MS / 1000} s, else 503)`,
+        ...secured,
+        body: idBody,
+        response: { 200: { type: 'object', required: ['leader', 'term'], properties: { leader: nodeId, term: index } }, ...errors(400, 401, 404), ...changeErrors },
+      },
+    }, async (request, reply) => {
+      if (!leading(reply)) return reply;
+      const { id } = request.body;
+      requireVoter(id);
+      const what = `transfer leadership to ${id}`;
+      await change(id, what, () => placement.transferLeader(id));
+      const deadline = Date.now() + transferWaitMs;
+      for (let polls = 0; polls <= transferWaitMs / TRANSFER_POLL_MS; polls++) {
+        const status = placement.status();
+        if (status.leader === id) return { leader: id, term: status.term };
+        if (Date.now() >= deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, TRANSFER_POLL_MS));
+      }
+      throw AdminErrors.clusterUnavailable.create({ id }, what, `node ${id} was not seen leading within ${transferWaitMs} ms`);
+    });
+  };
+}
+
+/** Runs a change, turning the placement service's refusals into the admin API's codes. */
+async function change<T>(id: number, what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!isShardlineError(error)) throw error;
+    if (error.code === PlacementErrors.unknownNode.code) throw AdminErrors.notFound.withCause(error, { id }, `placement node ${id} (not among the configured placement peers)`);
+    const unknownOutcome = [PlacementErrors.timeout.code, PlacementErrors.dropped.code, PlacementErrors.unavailable.code, PlacementErrors.stopping.code, PlacementErrors.notLeader.code];
+    if (unknownOutcome.includes(error.code)) throw AdminErrors.clusterUnavailable.withCause(error, { what }, what, error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,193 @@
+// `shardline ctl cluster status|members|add-member|remove-member|transfer-leader`: the placement
+// group of a node that runs a placement voter, over the admin API (/api/cluster/*). Changes are
+// taken by the leader's admin API only; a follower refuses them naming the leader, and the
+// command prints that refusal as it does every API error.
+import { UsageError, type Command } from '../command.js';
+import { ctlCommand } from '../ctl/ctl-command.js';
+import { cell, formatFields } from '../ctl/format.js';
+import { formatTable } from '../table.js';
+
+interface ClusterStatus {
+  id: number;
+  role: string;
+  term: number;
+  leader: number;
+  leaderAddress: string;
+  commitIndex: number;
+  appliedIndex: number;
+  applyLag: number;
+  revision: number;
+  voters: number[];
+  clusterId: string;
+}
+
+interface ClusterMember {
+  id: number;
+  address: string;
+  self: boolean;
+  voter: boolean;
+  reachable: boolean;
+  role: string | null;
+  term: number | null;
+  commitIndex: number | null;
+  appliedIndex: number | null;
+  lag: number | null;
+  error: string | null;
+}
+
+interface ClusterMembers {
+  leader: number;
+  term: number;
+  commitIndex: number | null;
+  members: ClusterMember[];
+}
+
+interface Voters {
+  index: number;
+  voters: number[];
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value ?? null, null, 2);
+}
+
+/** A placement node id from the command line: a positive integer below 2^32. */
+function nodeIdArgument(raw: string | undefined): number {
+  const id = Number(raw);
+  if (raw === undefined || !/^\d+$/.test(raw) || !Number.isSafeInteger(id) || id < 1 || id > 0xffff_ffff) throw new UsageError(`NODE_ID must be a placement node id (an integer from 1), got ${JSON.stringify(raw ?? '')}`);
+  return id;
+}
+
+function leaderText(id: number, address: string): string {
+  return id === 0 ? 'none known' : `${id}${address === '' ? '' : ` at ${address}`}`;
+}
+
+const NOT_LEADER_NOTE = `Only the leader's admin API takes it: on another node the command exits 1 naming the leader
+(SL_ADMIN_NOT_LEADER); run it again with --server pointing at the leader's admin address.`;
+
+const UNKNOWN_OUTCOME_NOTE = `Exit 1 with SL_ADMIN_CLUSTER_UNAVAILABLE when the group did not answer in time (no quorum, or the
+leader changed): the change may still take effect, so check \`shardline ctl cluster members\`
+before running it again.`;
+
+const statusCommand = ctlCommand({
+  words: ['cluster', 'status'],
+  summary: "This node's view of the placement group: role, term, leader, indexes",
+  description: `
+Prints the placement voter's own view on the node asked: its id and role, the term, the leader
+it knows (with its placement address), its commit and applied index and the gap between them,
+the metadata revision, the voters and the cluster id. Read locally: it answers even without a
+quorum. A node that runs no placement voter exits 1 (SL_ADMIN_NOT_FOUND).`,
+  details: `--json prints GET /api/cluster/status: {id, role, term, leader, leaderAddress, commitIndex,
+appliedIndex, applyLag, revision, voters, clusterId}.`,
+  async run(context) {
+    const status = await context.client.get<ClusterStatus>('/api/cluster/status');
+    if (context.json) return json(status);
+    return formatFields([
+      ['node', String(status.id)],
+      ['role', status.role],
+      ['term', String(status.term)],
+      ['leader', leaderText(status.leader, status.leaderAddress)],
+      ['commit index', String(status.commitIndex)],
+      ['applied index', String(status.appliedIndex)],
+      ['apply lag', String(status.applyLag)],
+      ['revision', String(status.revision)],
+      ['voters', status.voters.join(', ')],
+      ['cluster id', status.clusterId],
+    ]);
+  },
+});
+
+const membersCommand = ctlCommand({
+  words: ['cluster', 'members'],
+  summary: 'Every placement node with its own role, indexes and lag behind the leader',
+  description: `
+Lists every configured placement node as the node asked sees it, each with its own status
+(asked over the network, 1 s each): role, term, commit and applied index, and its lag (the
+leader's commit index minus its applied index). A node that did not answer shows "unreachable"
+and why.`,
+  details: `Columns: id (* = the node answering), address (placement gRPC), voter, role, term, commit,
+applied, lag, state.
+--json prints GET /api/cluster/members: {leader, term, commitIndex, members: [{id, address, self,
+voter, reachable, role, term, commitIndex, appliedIndex, lag, error}]}.`,
+  async run(context) {
+    const answer = await context.client.get<ClusterMembers>('/api/cluster/members');
+    if (context.json) return json(answer);
+    const table = formatTable(
+      [{ title: 'id' }, { title: 'address' }, { title: 'voter' }, { title: 'role' }, { title: 'term', align: 'right' }, { title: 'commit', align: 'right' }, { title: 'applied', align: 'right' }, { title: 'lag', align: 'right' }, { title: 'state' }],
+      answer.members.map((member) => [
+        `${member.id}${member.self ? ' *' : ''}`,
+        member.address,
+        member.voter ? 'yes' : 'no',
+        cell(member.role),
+        cell(member.term),
+        cell(member.commitIndex),
+        cell(member.appliedIndex),
+        cell(member.lag),
+        member.reachable ? 'ok' : `unreachable: ${member.error ?? 'no answer'}`,
+      ]),
+    );
+    return `leader ${answer.leader === 0 ? 'none known' : answer.leader}, term ${answer.term}, commit index ${cell(answer.commitIndex)}\n\n${table}`;
+  },
+});
+
+const addMemberCommand = ctlCommand({
+  words: ['cluster', 'add-member'],
+  summary: 'Add a configured placement node as a voter',
+  args: 'NODE_ID',
+  positionals: 1,
+  description: `
+Adds placement node NODE_ID as a voter and prints the new voter set once the change is applied.
+The node must already be one of the configured placement peers (every node lists every peer
+with its address); adding a voter again changes nothing. One change at a time.
+
+${NOT_LEADER_NOTE}
+${UNKNOWN_OUTCOME_NOTE}`,
+  details: '--json prints the answer of POST /api/cluster/members: {index, voters}.',
+  async run(context, _values, [raw]) {
+    const id = nodeIdArgument(raw);
+    const answer = await context.client.post<Voters>('/api/cluster/members', { id });
+    return context.json ? json(answer) : `node ${id} is a voter; voters ${answer.voters.join(', ')} (log index ${answer.index})`;
+  },
+});
+
+const removeMemberCommand = ctlCommand({
+  words: ['cluster', 'remove-member'],
+  summary: 'Remove a voter from the placement group',
+  args: 'NODE_ID',
+  positionals: 1,
+  description: `
+Removes voter NODE_ID and prints the new voter set once the change is applied. Removing the
+leader itself makes it step down. Keep a majority running: removing voters from a group that
+has lost some can leave it without a quorum.
+
+${NOT_LEADER_NOTE}
+${UNKNOWN_OUTCOME_NOTE}`,
+  details: '--json prints the answer of DELETE /api/cluster/members/NODE_ID: {index, voters}.',
+  async run(context, _values, [raw]) {
+    const id = nodeIdArgument(raw);
+    const answer = await context.client.request<Voters>('DELETE', `/api/cluster/members/${id}`, {});
+    return context.json ? json(answer) : `node ${id} removed; voters ${answer.voters.join(', ')} (log index ${answer.index})`;
+  },
+});
+
+const transferLeaderCommand = ctlCommand({
+  words: ['cluster', 'transfer-leader'],
+  summary: 'Hand the placement leadership to another voter',
+  args: 'NODE_ID',
+  positionals: 1,
+  description: `
+Asks the leader to hand over to voter NODE_ID (which must be caught up) and returns once the
+node asked sees NODE_ID lead, at most 5 s. Use it before stopping the leader for maintenance:
+the group does not wait an election timeout.
+
+${NOT_LEADER_NOTE}
+${UNKNOWN_OUTCOME_NOTE}`,
+  details: '--json prints the answer of POST /api/cluster/transfer-leader: {leader, term}.',
+  async run(context, _values, [raw]) {
+    const id = nodeIdArgument(raw);
+    const answer = await context.client.post<{ leader: number; term: number }>('/api/cluster/transfer-leader', { id });
+    return context.json ? json(answer) : `node ${answer.leader} leads term ${answer.term}`;
+  },
+});
+
+export const clusterCtlCommands: Command[] = [statusCommand, membersCommand, addMemberCommand, removeMemberCommand, transferLeaderCommand];

@@ -1,0 +1,105 @@
+// `shardline ctl cluster …` as an operator runs it: the real CLI in a child process against the
+// admin API of a live 3-voter placement group (three in-process PlacementServers on loopback
+// gRPC, a real AdminServer per voter on loopback; tests/support/placement-admin-group.ts). Asserts exit
+// codes, the --json output parsed, the words an operator relies on in the tables and errors (the
+// leader named by a follower's refusal; a bad node id refused before any call), and the
+// group's state each change leaves behind.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startAdminCluster, type AdminTestCluster, type AdminTestNode } from './support/placement-admin-group.js';
+import { waitFor } from '../placement/service/testing.js';
+import { UsageError } from '../cli/testing.js';
+import { commands } from '../cli/commands/index.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const TOKEN = 'ctl-cluster-token';
+const CLI_TIMEOUT_MS = 30_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `shardline ctl cluster ARGS` from the sources against `node`'s admin API. */
+function ctl(node: AdminTestNode, args: string[]): Promise<Run> {
+  const env = { ...process.env, SHARDLINE_ADMIN_URL: node.http.url, SHARDLINE_ADMIN_TOKEN: TOKEN };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'ctl', 'cluster', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('shardline ctl cluster against a 3-voter placement group', () => {
+  let group: AdminTestCluster;
+
+  before(async () => {
+    group = await startAdminCluster(TOKEN);
+  });
+
+  after(() => group.stop());
+
+  it('status and members print the leader, term, indexes and lag; --json is the API answer', async () => {
+    const leader = group.leader();
+    const follower = group.followers()[0] as AdminTestNode;
+    const [status, members] = await Promise.all([ctl(follower, ['status']), ctl(follower, ['members', '--json'])]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`^node\\s+${follower.id}$`, 'm'));
+    assert.match(status.stdout, /^role\s+follower$/m);
+    assert.match(status.stdout, new RegExp(`^leader\\s+${leader.id} at ${group.cluster.peers.get(leader.id)?.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(status.stdout, /^commit index\s+\d+$/m);
+    assert.match(status.stdout, /^voters\s+1, 2, 3$/m);
+    assert.equal(members.code, 0, members.stderr);
+    const answer = JSON.parse(members.stdout) as { leader: number; members: Array<{ id: number; self: boolean; reachable: boolean; lag: number }> };
+    assert.equal(answer.leader, leader.id);
+    assert.deepEqual(answer.members.map((m) => [m.id, m.self, m.reachable]), [1, 2, 3].map((id) => [id, id === follower.id, true]));
+    assert.ok(answer.members.every((m) => typeof m.lag === 'number' && m.lag >= 0));
+  });
+
+  it('a change on a follower exits 1 naming the leader; a bad node id is a usage error before any call', async () => {
+    const leader = group.leader();
+    const follower = group.followers()[0] as AdminTestNode;
+    const refused = await ctl(follower, ['transfer-leader', String(follower.id)]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`not the leader \\(leader: ${leader.id} at 127\\.0\\.0\\.1:\\d+\\).*\\[SL_ADMIN_NOT_LEADER\\]`));
+    assert.equal(group.leader().id, leader.id, 'nothing changed');
+    // In process: the id is checked before the admin API is called (the CLI turns UsageError into exit 2).
+    for (const words of ['add-member', 'remove-member', 'transfer-leader']) {
+      const command = commands.find((candidate) => candidate.path.join(' ') === `ctl cluster ${words}`);
+      assert.ok(command !== undefined, words);
+      for (const bad of ['two', '0', '-1', '1.5', '4294967296']) await assert.rejects(command.run({ server: 'http://127.0.0.1:1' }, [bad]), (error: Error) => error instanceof UsageError && /NODE_ID must be a placement node id/.test(error.message));
+    }
+  });
+
+  it('transfer-leader, remove-member and add-member change the group as printed', async () => {
+    const before = group.leader();
+    const target = group.followers()[0] as AdminTestNode;
+    const moved = await ctl(before, ['transfer-leader', String(target.id)]);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.match(moved.stdout, new RegExp(`^node ${target.id} leads term \\d+$`, 'm'));
+    await waitFor('the target to lead', () => (group.cluster.leader()?.nodeId === target.id ? true : undefined));
+
+    const victim = before;
+    const removed = await ctl(target, ['remove-member', String(victim.id), '--json']);
+    assert.equal(removed.code, 0, removed.stderr);
+    const remaining = [1, 2, 3].filter((id) => id !== victim.id);
+    assert.deepEqual((JSON.parse(removed.stdout) as { voters: number[] }).voters.sort(), remaining);
+    assert.deepEqual([...target.admin.status().voters].sort(), remaining);
+
+    const added = await ctl(target, ['add-member', String(victim.id)]);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, new RegExp(`^node ${victim.id} is a voter; voters [123], [123], [123] \\(log index \\d+\\)$`, 'm'));
+    assert.deepEqual([...target.admin.status().voters].sort(), [1, 2, 3]);
+  });
+});

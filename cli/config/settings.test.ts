@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
+import { effectiveRoles } from '../../node/index.js';
 import { UsageError } from '../command.js';
 import {
   START_SETTINGS,
   camelName,
-  effectiveRoles,
   envName,
   formatDefault,
   resolveStartSettings,

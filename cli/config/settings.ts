@@ -10,20 +10,11 @@ import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { TIMER_DELAY_MS_MAX, type LimitSpec, type LimitUnit } from '../../base/index.js';
-import { SHARED_STRATEGIES, type SharedStrategy } from '../../engine/shared/strategy.js';
+import { SHARED_STRATEGIES } from '../../engine/shared/strategy.js';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
-import { MQTT_LIMITS, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { effectiveRoles, LOG_LEVELS, ROLES, TLS_CLIENT_AUTH_MODES, type NodeSettings } from '../../node/index.js';
+import { MQTT_LIMITS } from '../../protocols/mqtt/index.js';
 import { UsageError, type OptionSpec } from '../command.js';
-
-export const ROLES = ['journal', 'broker'] as const;
-export type Role = (typeof ROLES)[number];
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-/** tls-client-auth: whether the TLS listeners ask for client certificates (see protocols/listener/tls.ts). */
-export const TLS_CLIENT_AUTH_MODES = ['none', 'optional', 'required'] as const;
-export type TlsClientAuth = (typeof TLS_CLIENT_AUTH_MODES)[number];
 
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_ADMIN_PORT = 8080;
@@ -125,53 +116,10 @@ export const START_SETTINGS = [
 export type SettingKey = (typeof START_SETTINGS)[number]['key'];
 export type SettingSource = 'flag' | 'env' | 'file' | 'default';
 
-/** The settings of `shardline start`; the MQTT limits come from their table (protocols/mqtt/limits.ts). */
-export interface StartSettings extends MqttLimits {
+/** The settings of `shardline start`: what the node runs with, and where each value came from. */
+export interface StartSettings extends NodeSettings {
   /** The config file read, if any (from --config or SHARDLINE_CONFIG). */
   config: string | undefined;
-  /** undefined: not set, the single-node default (journal and broker in one process). */
-  roles: Role[] | undefined;
-  dataDir: string;
-  lockWaitSeconds: number;
-  host: string;
-  mqttPort: number;
-  /** Transport listeners; undefined: that listener is off. */
-  mqttsPort: number | undefined;
-  wsPort: number | undefined;
-  wssPort: number | undefined;
-  wsPath: string;
-  tlsCert: string | undefined;
-  tlsKey: string | undefined;
-  tlsCa: string | undefined;
-  tlsClientAuth: TlsClientAuth;
-  grpcPort: number;
-  adminPort: number;
-  /** Bearer token for the admin server; undefined: kept in (or created in) the data directory. */
-  adminToken: string | undefined;
-  /** Remote journal HOST:PORT; set exactly when roles is ['broker']. */
-  journal: string | undefined;
-  logLevel: LogLevel;
-  allowAnonymous: boolean;
-  certificateUsername: boolean;
-  dataShards: number;
-  sharedStrategy: SharedStrategy;
-  /** undefined: deny when the config file has ACL rules, allow when it has none. */
-  aclDefault: 'allow' | 'deny' | undefined;
-  maxDelaySeconds: number;
-  maxDelayedMessages: number;
-  sysInterval: number;
-  /** undefined: the host name. */
-  nodeName: string | undefined;
-  responseInformation: string;
-  /** Seconds; 0: no age limit for the data shards. */
-  dataRetention: number;
-  /** Per data shard; 0: no size limit. */
-  dataRetentionBytes: number;
-  dataSegmentBytes: number;
-  retentionCheckMs: number;
-  diskFreeMinPercent: number;
-  diskFreeMinBytes: number;
-  diskCheckMs: number;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;
   /** The config file's rule sections as written (unvalidated), with the file they came from. */
@@ -184,11 +132,6 @@ type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${
 type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 // Fails to compile when a schema key has no StartSettings field or the other way round.
 const _schemaMatchesSettings: SameKeys<CamelCase<SettingKey>, Exclude<keyof StartSettings, 'sources' | 'warnings' | 'sections'>> = true;
-
-/** The roles a node with these settings runs: the single-node default is journal and broker. */
-export function effectiveRoles(settings: Pick<StartSettings, 'roles'>): Role[] {
-  return settings.roles ?? [...ROLES];
-}
 
 export function envName(key: string): string {
   return ENV_PREFIX + key.toUpperCase().replaceAll('-', '_');

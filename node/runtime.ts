@@ -1,23 +1,29 @@
-// The node runtime: runs the roles of one process (journal, broker) and the admin API over a
+// The node runtime: runs the roles of one process (placement, journal, broker) and the admin API over a
 // plain, already-parsed NodeSettings object. cli/commands/start.ts parses the flags, the
 // environment and the config file, handles the signals and turns the outcome into an exit code.
 //
-// Roles: journal (the shard journal on dataDir, served over gRPC) and broker (MQTT over the
-// engine). Without roles both run in one process and the broker uses the journal in-process; a
+// Roles: journal (the shard journal on dataDir, served over gRPC), broker (MQTT over the
+// engine) and placement (a voter of the placement group, placement-role.ts). Without roles
+// journal and broker run in one process and the broker uses the journal in-process; a
 // broker-only node keeps no local state and reaches a journal server through the remote
-// ShardStore. Every node, whatever its roles, also serves the admin HTTP API (admin/: REST,
+// ShardStore. A node that runs placement, or is given the placement group's addresses,
+// registers itself with the group and keeps its lease alive (registration.ts). Every node, whatever its roles, also serves the admin HTTP API (admin/: REST,
 // /metrics, /healthz), guarded by a bearer token (admin-token.ts).
 //
-// Start-up order: open the journal (takes the data directory's lock), serve it over gRPC, open
-// the broker (rebuilds sessions and retained messages from the journal), bind MQTT (and its
-// transports), bind the admin API, then serve MQTT clients and log the one listening line. All
+// Start-up order: open the journal (takes the data directory's lock), start the placement voter,
+// serve the journal over gRPC, open the broker (rebuilds sessions and retained messages from the
+// journal), bind MQTT (and its transports), bind the admin API, then serve MQTT clients, start
+// the registration (in the background: placement being away never holds a node back) and log
+// the one listening line. All
 // or nothing: MQTT connections accepted before the last listener is bound wait unanswered
 // (ConnectionHold), so a failure at any step (a port in use, say) undoes the earlier ones and
 // start() rejects with the error before any client was served.
-// Shutdown order: stop the admin API (no operator action may race the shutdown), stop accepting
-// MQTT connections (TCP, then TLS and WebSocket), close the broker (clients get DISCONNECT 0x8B,
-// in-flight appends finish, cursors written), stop the gRPC server, close the journal (indexes
-// written, files closed, lock released).
+// Shutdown order: stop the admin API (no operator action may race the shutdown), stop the
+// heartbeats, stop accepting MQTT connections (TCP, then TLS and WebSocket), close the broker
+// (clients get DISCONNECT 0x8B, in-flight appends finish, cursors written), stop the gRPC
+// server, stop the placement voter, close the journal (indexes written, files closed, lock
+// released).
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { AdminErrors, AdminServer, createMetrics, mqttAdminRoutes, type InboundStats } from '../admin/index.js';
@@ -26,12 +32,16 @@ import { isShardlineError, pickLimits } from '../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../journal/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
+import type { Role as PlacementRoleName } from '../placement/metadata/index.js';
+import { DEFAULT_PLACEMENT_GRPC_PORT, PlacementClient } from '../placement/service/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../shard-model/index.js';
 import { installAcl } from './acl.js';
 import { adminToken } from './admin-token.js';
 import { openAuthentication } from './authentication.js';
 import { dataShardPolicy, DiskWatch } from './disk.js';
 import { setLogLevel } from './logger.js';
+import { PlacementRole, type PlacementRoleOptions, type RunningPlacement } from './placement-role.js';
+import { Registration } from './registration.js';
 import { effectiveRoles, type BrokerConfig, type ExtrasRules, type NodeSettings, type SettingsCatalog } from './settings.js';
 import { startTransports, type TransportListener } from './transports.js';
 
@@ -147,6 +157,13 @@ interface Running {
   authenticator?: Authenticator;
   /** Free space of the data directory and the disk watermark (nodes with the journal role). */
   diskWatch?: DiskWatch;
+  /** This process's placement voter (the placement role). */
+  placement?: PlacementRole;
+  /** A client to a placement group this node does not vote in (--placement). */
+  placementClient?: PlacementClient;
+  registration?: Registration;
+  /** The id the admin API shows and the registration uses. */
+  nodeId?: string;
 }
 
 async function stopAll(running: Running, logger: Logger): Promise<void> {
@@ -162,6 +179,9 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   const transports = running.transports ?? [];
   // The admin API first: a kick or a publish must not reach a broker that is closing.
   if (admin !== undefined) await step('stopping the admin API', () => admin.stop());
+  const { registration, placement, placementClient } = running;
+  registration?.stop();
+  placementClient?.close();
   // No new MQTT connections first, then the broker says goodbye to the open ones (0x8B) and
   // finishes its appends, then the sockets go.
   mqtt?.stopAccepting();
@@ -175,6 +195,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   for (const transport of transports) await step(`stopping the ${transport.name} listener`, () => transport.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
+  if (placement !== undefined) await step('stopping the placement voter', () => placement.stop());
   journalWatch?.stop();
   if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
   if (journal !== undefined) await step('closing the journal', () => journal.close());
@@ -188,6 +209,13 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
   let adminStore: ShardStore | undefined;
   if (roles.includes('journal')) {
     running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }), shardPolicy: dataShardPolicy(settings), retentionCheckMs: settings.retentionCheckMs, lockWaitMs: settings.lockWaitSeconds * 1000 }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
+  }
+  if (roles.includes('placement')) {
+    // A voter-only node has no journal to create the data directory (and the admin token lives there).
+    await mkdir(settings.dataDir, { recursive: true });
+    running.placement = await PlacementRole.start(placementRoleOptions(settings, logger.child({ component: 'placement' }))).catch((error: unknown) => logFailure(logger, 'cannot start the placement voter', error));
+  }
+  if (running.journal !== undefined) {
     running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }) }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve the journal', error),
     );
@@ -282,14 +310,15 @@ async function startExtras(settings: NodeSettings, rules: ExtrasRules, logger: L
 
 async function startAdmin(options: NodeOptions, running: Running, store: ShardStore | undefined): Promise<void> {
   const { settings, logger, catalog } = options;
-  const token = await adminToken(settings.adminToken, running.journal?.directory, logger).catch((error: unknown) => logFailure(logger, 'cannot set up the admin token', error));
+  const dataDir = running.journal?.directory ?? (running.placement === undefined ? undefined : settings.dataDir);
+  const token = await adminToken(settings.adminToken, dataDir, logger).catch((error: unknown) => logFailure(logger, 'cannot set up the admin token', error));
   const addresses: Record<string, string> = {};
   if (running.mqtt !== undefined) addresses.mqtt = running.mqtt.address;
   for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
   if (running.journalServer !== undefined) addresses.journalGrpc = running.journalServer.address;
-  // No node ids exist yet (no cluster membership): host name plus the first address told apart
-  // nodes on one machine well enough for the node list and the metrics' node label.
-  const node = { id: `${hostname()}/${Object.values(addresses)[0] ?? 'admin'}`, roles: effectiveRoles(settings), version: options.version, addresses };
+  if (running.placement !== undefined) addresses.placement = running.placement.address;
+  const node = { id: nodeIdOf(settings, addresses), roles: effectiveRoles(settings), version: options.version, addresses };
+  running.nodeId = node.id;
   const diskWatch = running.diskWatch;
   const disks = (): DiskStatus[] => (diskWatch?.status === undefined ? [] : [diskWatch.status]);
   running.admin = await AdminServer.start({
@@ -319,6 +348,50 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
   addresses.admin = running.admin.address;
 }
 
+/**
+ * The id this node registers under and the admin API and metrics show: node-id when set;
+ * without it host name plus the first address, which tells nodes on one machine apart.
+ */
+function nodeIdOf(settings: NodeSettings, addresses: Record<string, string>): string {
+  return settings.nodeId === undefined ? `${hostname()}/${Object.values(addresses)[0] ?? 'admin'}` : String(settings.nodeId);
+}
+
+/** The voter's options: peers as given (or this node alone), bound on placement-port or its own entry's port. */
+function placementRoleOptions(settings: NodeSettings, logger: Logger): PlacementRoleOptions {
+  // resolveStartSettings made sure both are set for the placement role.
+  const nodeId = settings.nodeId as number;
+  const clusterToken = settings.clusterToken as string;
+  const peers = new Map((settings.placementPeers ?? [{ id: nodeId, address: formatAddress(settings.host, settings.placementPort ?? DEFAULT_PLACEMENT_GRPC_PORT) }]).map((peer) => [peer.id, peer.address]));
+  const own = peers.get(nodeId) as string;
+  const port = settings.placementPort ?? Number(own.slice(own.lastIndexOf(':') + 1));
+  return { nodeId, peers, host: settings.host, port, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, logger };
+}
+
+function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Registers this node with its placement group: the voter's own client when it runs the
+ * placement role, a client to the --placement addresses otherwise; none without either.
+ */
+function startRegistration(settings: NodeSettings, running: Running, nodeId: string, logger: Logger): void {
+  let client = running.placement?.client;
+  if (client === undefined && settings.placement !== undefined) {
+    // Short per-request budgets: the registration retries on its own schedule, and a node
+    // shutting down must not wait out a long request to a group that is away.
+    running.placementClient = new PlacementClient({ addresses: settings.placement, clusterId: settings.clusterId, clusterToken: settings.clusterToken as string, requestTimeoutMs: 3_000, attemptTimeoutMs: 2_000, logger: logger.child({ component: 'placement-client' }) });
+    client = running.placementClient;
+  }
+  if (client === undefined) return;
+  const addresses: Partial<Record<PlacementRoleName, string>> = {};
+  if (running.journalServer !== undefined) addresses.journal = running.journalServer.address;
+  if (running.mqtt !== undefined) addresses.broker = running.mqtt.address;
+  if (running.placement !== undefined) addresses.placement = running.placement.address;
+  const roles = effectiveRoles(settings).filter((role) => addresses[role] !== undefined);
+  running.registration = Registration.start({ client, nodeId, roles, addresses, logger: logger.child({ component: 'registration' }) });
+}
+
 /** The listening line: every address this node serves on, as fields and in the message. */
 function logListening(options: NodeOptions, running: Running): void {
   const where: Record<string, string | number> = {};
@@ -337,6 +410,11 @@ function logListening(options: NodeOptions, running: Running): void {
     where.journalGrpc = running.journalServer.address;
     where.port = running.journalServer.port;
     parts.push(`journal-grpc=${running.journalServer.address}`);
+  }
+  if (running.placement !== undefined) {
+    where.placement = running.placement.address;
+    where.placementPort = running.placement.port;
+    parts.push(`placement=${running.placement.address}`);
   }
   if (running.admin !== undefined) {
     where.admin = running.admin.address;
@@ -361,6 +439,7 @@ export class ShardlineNode {
     try {
       await startRoles(this.#options, this.#running);
       this.#running.hold.openAll();
+      startRegistration(this.#options.settings, this.#running, this.#running.nodeId as string, this.#options.logger);
     } catch (error) {
       this.#running.hold.discard();
       await stopAll(this.#running, this.#options.logger);
@@ -372,6 +451,11 @@ export class ShardlineNode {
   /** The ordered shutdown; a step that fails is logged and the next one still runs. */
   stop(): Promise<void> {
     return stopAll(this.#running, this.#options.logger);
+  }
+
+  /** This process's placement voter and a client to its group (the placement role), for the admin routes. */
+  get placement(): RunningPlacement | undefined {
+    return this.#running.placement;
   }
 
   /** Cancels in-flight journal gRPC calls at once (a second signal: the process exits next). */

@@ -5,8 +5,16 @@
 import type { AclRule, AutoSubscribeRule, DenyDefinition, JwtSettings, RewriteRule, SharedStrategy, UserDefinition } from '../engine/index.js';
 import type { MqttLimits } from '../protocols/mqtt/index.js';
 
-export const ROLES = ['journal', 'broker'] as const;
+export const ROLES = ['journal', 'broker', 'placement'] as const;
 export type Role = (typeof ROLES)[number];
+/** Without --roles: the single node. */
+export const DEFAULT_ROLES: readonly Role[] = ['journal', 'broker'];
+
+/** A placement voter: its Raft id and the HOST:PORT the other voters and clients dial. */
+export interface PlacementPeer {
+  id: number;
+  address: string;
+}
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -60,11 +68,22 @@ export interface NodeSettings extends MqttLimits {
   diskFreeMinPercent: number;
   diskFreeMinBytes: number;
   diskCheckMs: number;
+  /** This node's id in the cluster (the Raft id of a placement voter); undefined: not set. */
+  nodeId: number | undefined;
+  /** Placement role: every voter, this one included; undefined: this node alone. */
+  placementPeers: PlacementPeer[] | undefined;
+  /** Placement role: the port to bind; undefined: this node's port in placementPeers. */
+  placementPort: number | undefined;
+  /** Journal and broker nodes: the placement group to register with; undefined: none. */
+  placement: string[] | undefined;
+  clusterId: string;
+  /** The placement group's shared secret; set whenever placement or the placement role is. */
+  clusterToken: string | undefined;
 }
 
 /** The roles a node with these settings runs: the single-node default is journal and broker. */
 export function effectiveRoles(settings: Pick<NodeSettings, 'roles'>): Role[] {
-  return settings.roles ?? [...ROLES];
+  return settings.roles ?? [...DEFAULT_ROLES];
 }
 
 /** The config file's authentication sections, validated (cli/config/security.ts). */

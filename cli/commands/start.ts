@@ -21,7 +21,17 @@ Roles (--roles, comma-separated):
                shardline.journal.v1.Journal) on --host:--grpc-port
   broker       the MQTT broker (3.1, 3.1.1, 5.0) on --host:--mqtt-port; with the journal role
                it uses the journal in-process, alone it needs --journal HOST:PORT
+  placement    a voter of the placement group (cluster metadata, Raft) on --host:--placement-port,
+               storage in --data-dir; needs --node-id N and the cluster token
+               (SHARDLINE_CLUSTER_TOKEN); --placement-peers ID@HOST:PORT,... lists every voter,
+               this one included (the same list on each)
   Without --roles: the single-node default, journal + broker in one process.
+
+Placement group (docs/operations.md, "Running a placement group"): three voters, e.g.
+  SHARDLINE_CLUSTER_TOKEN=... shardline start --roles placement --node-id 1 \\
+    --placement-peers 1@10.0.0.1:1228,2@10.0.0.2:1228,3@10.0.0.3:1228
+Journal and broker nodes given --placement HOST:PORT,... (and the same token) register with the
+group and keep a lease by heartbeats; an unreachable group is logged and retried, never fatal.
 
 Transports (broker role; each off unless its port is set): MQTT over TLS on --mqtts-port,
 MQTT over WebSocket on --ws-port and over WebSocket with TLS on --wss-port (path --ws-path,
@@ -39,7 +49,8 @@ ${settingsHelp()}
 Logs are JSON lines on stdout (pino). Once serving, one line says where:
   {"level":30,...,"mqtt":"127.0.0.1:1883","journalGrpc":"127.0.0.1:1771","admin":"127.0.0.1:8080",
    "msg":"listening mqtt=127.0.0.1:1883 journal-grpc=127.0.0.1:1771 admin=127.0.0.1:8080"}
-With transports on, the line also has mqtts=..., ws=..., wss=... (fields mqtts, ws, wss).
+With transports on, the line also has mqtts=..., ws=..., wss=... (fields mqtts, ws, wss); a
+placement voter's has placement=HOST:PORT (fields placement, placementPort).
 
 SIGTERM or SIGINT: stop accepting, tell MQTT clients the server is shutting down (5.0 DISCONNECT
 0x8B), let in-flight appends finish, close the journal, exit 0. A second signal cancels at once.
@@ -74,6 +85,7 @@ const catalog: SettingsCatalog = {
     for (const spec of START_SETTINGS) out[spec.key] = values[camelName(spec.key)] ?? null;
     out.roles = effectiveRoles(settings);
     out['admin-token'] = '(hidden)';
+    if (settings.clusterToken !== undefined) out['cluster-token'] = '(hidden)';
     return out;
   },
   isLive: isLiveSetting,

@@ -60,4 +60,10 @@ export const PlacementStorageErrors = {
     fix: restore,
     message: (directory: string, why: string) => `placement applied state in ${directory} is damaged: ${why}`,
   }),
+  identityMismatch: defineError({
+    code: 'SL_RAFT_IDENTITY_MISMATCH',
+    meaning: 'The placement data directory was created by another voter or for another cluster (its identity.json names another node id or cluster id), or that file is unreadable. A voter that took over another\'s log would vote and acknowledge appends in its name.',
+    fix: 'Start each voter on its own data directory with the node id and cluster id it was created with; a new voter starts from an empty directory.',
+    message: (directory: string, why: string) => `placement data directory ${directory}: ${why}`,
+  }),
 };

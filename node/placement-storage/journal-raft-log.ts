@@ -32,21 +32,14 @@ import { PlacementStorageErrors } from './errors.js';
 import { RecordDecodeError, decodeRecord, encodeRecord, type RaftLogRecord } from './raft-log-record.js';
 import { RaftLogView, ViewViolation } from './raft-log-view.js';
 
-/** What the replica driver persists: the entries, hard state and snapshot of one Ready. */
-export interface RaftLogUpdate {
+/**
+ * The entries, hard state and snapshot of one Ready. (The replica's own shape,
+ * placement/replica's RaftLogUpdate, reaches this through durable-placement.ts.)
+ */
+export interface RaftLogSave {
   hardState?: HardState;
   entries: readonly Entry[];
   snapshot?: Snapshot;
-}
-
-export interface RaftPersistence {
-  /** What the Raft core reads; reflects every completed save. */
-  readonly storage: Storage;
-  /** Makes the entries, hard state and snapshot of one Ready durable; resolves only when fsynced. Entries may overwrite a suffix (conflict truncation). */
-  save(update: RaftLogUpdate): Promise<void>;
-  /** Forgets entries up to and including index (a snapshot at or past it exists). */
-  compact(index: number): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const RAFT_LOG_SHARD = '$placement-raft';
@@ -69,7 +62,7 @@ export interface JournalRaftLogOptions {
   logger?: Logger;
 }
 
-export class JournalRaftLog implements RaftPersistence {
+export class JournalRaftLog {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -79,6 +72,7 @@ export class JournalRaftLog implements RaftPersistence {
     private readonly view: RaftLogView,
   ) {}
 
+  /** What the Raft core reads; reflects every completed save. */
   get storage(): Storage {
     return this.view;
   }
@@ -119,7 +113,8 @@ export class JournalRaftLog implements RaftPersistence {
     }
   }
 
-  save(update: RaftLogUpdate): Promise<void> {
+  /** Makes one Ready durable; resolves only when fsynced. Entries may overwrite a suffix (conflict truncation). */
+  save(update: RaftLogSave): Promise<void> {
     return this.enqueue(async () => {
       const records = planSave(this.view, update);
       if (records.length === 0) return;
@@ -132,8 +127,7 @@ export class JournalRaftLog implements RaftPersistence {
    * Records a snapshot of this voter's own applied state at `snapshot.metadata.index` (at most
    * the last index, with the term of the entry there), keeping the entries: it is what
    * `storage.snapshot()` then hands to lagging followers, and what `compact` needs first.
-   * Beyond the RaftPersistence shape: a snapshot in `save` is one received from the leader,
-   * which replaces the log.
+   * A snapshot in `save`, by contrast, is one received from the leader, which replaces the log.
    */
   createSnapshot(snapshot: Snapshot): Promise<void> {
     return this.enqueue(async () => {
@@ -148,6 +142,7 @@ export class JournalRaftLog implements RaftPersistence {
     });
   }
 
+  /** Forgets entries up to and including index; a snapshot at or past it must be recorded. */
   compact(index: number): Promise<void> {
     return this.enqueue(async () => {
       // Already compacted (a driver repeating itself after a restart): nothing to do.
@@ -200,7 +195,7 @@ export class JournalRaftLog implements RaftPersistence {
  * (a gap, terms going down, a commit past the end) is the driver's or the core's bug and is
  * refused before anything reaches the disk.
  */
-export function planSave(view: RaftLogView, update: RaftLogUpdate): RaftLogRecord[] {
+export function planSave(view: RaftLogView, update: RaftLogSave): RaftLogRecord[] {
   const records: RaftLogRecord[] = [];
   let prefixIndex = view.prefixIndex;
   let prefixTerm = view.prefixTerm;

@@ -20,20 +20,13 @@ import { ClassicLevel } from 'classic-level';
 import type { ConfState } from '../../placement/raft/index.js';
 import { PlacementStorageErrors } from './errors.js';
 
-export interface AppliedState {
+/** What the store holds (the replica's AppliedState carries the decoded state instead of its bytes). */
+export interface StoredAppliedState {
   appliedIndex: number;
   appliedTerm: number;
   confState: ConfState;
   /** The state machine's bytes; undefined on a fresh store. */
   state: Uint8Array | undefined;
-}
-
-export interface AppliedStatePersistence {
-  /** Last applied index/term, the voter set, and the state machine snapshot bytes (undefined on a fresh store). */
-  load(): Promise<AppliedState>;
-  /** Writes the state and the applied index in one atomic batch. */
-  saveApplied(appliedIndex: number, appliedTerm: number, confState: ConfState, state: Uint8Array): Promise<void>;
-  close(): Promise<void>;
 }
 
 export interface LevelAppliedStateOptions {
@@ -46,7 +39,7 @@ const APPLIED_KEY = 'applied';
 const STATE_KEY = 'state';
 const APPLIED_FORMAT_VERSION = 1;
 
-export class LevelAppliedState implements AppliedStatePersistence {
+export class LevelAppliedState {
   private lastSaved = 0;
 
   private constructor(
@@ -60,7 +53,8 @@ export class LevelAppliedState implements AppliedStatePersistence {
     return new LevelAppliedState(db, options);
   }
 
-  async load(): Promise<AppliedState> {
+  /** Last applied index/term, the voter set, and the state machine snapshot bytes (undefined on a fresh store). */
+  async load(): Promise<StoredAppliedState> {
     const [meta, state] = await this.db.getMany([APPLIED_KEY, STATE_KEY]);
     if (meta === undefined) {
       if (state !== undefined) throw this.corrupt('the state is there without its applied index');
@@ -72,6 +66,7 @@ export class LevelAppliedState implements AppliedStatePersistence {
     return { ...parsed, state };
   }
 
+  /** Writes the state and the applied index in one atomic batch. */
   async saveApplied(appliedIndex: number, appliedTerm: number, confState: ConfState, state: Uint8Array): Promise<void> {
     if (!Number.isSafeInteger(appliedIndex) || appliedIndex < this.lastSaved) {
       throw new Error(`applied-state: applied index ${appliedIndex} goes back from ${this.lastSaved}`);
@@ -91,7 +86,7 @@ export class LevelAppliedState implements AppliedStatePersistence {
     await this.db.close();
   }
 
-  private parseMeta(bytes: Uint8Array): Omit<AppliedState, 'state'> {
+  private parseMeta(bytes: Uint8Array): Omit<StoredAppliedState, 'state'> {
     let value: unknown;
     try {
       value = JSON.parse(Buffer.from(bytes).toString('utf8'));

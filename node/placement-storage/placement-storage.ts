@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Storage } from '../../placement/raft/index.js';
 import { PlacementStorageErrors } from './errors.js';
 import { JournalRaftLog } from './journal-raft-log.js';
-import { LevelAppliedState, type AppliedState } from './level-applied-state.js';
+import { LevelAppliedState, type StoredAppliedState } from './level-applied-state.js';
 
 export interface PlacementStorage {
   log: JournalRaftLog;
@@ -23,7 +23,7 @@ export interface PlacementStorage {
    * snapshot. The driver restores `state` (undefined: a fresh state machine), then applies the
    * committed entries after `appliedIndex`.
    */
-  restart: AppliedState;
+  restart: StoredAppliedState;
 }
 
 export interface PlacementStorageOptions {
@@ -51,7 +51,7 @@ export async function openPlacementStorage(options: PlacementStorageOptions): Pr
   }
 }
 
-export function checkAppliedAgainstLog(applied: Pick<AppliedState, 'appliedIndex' | 'appliedTerm'>, storage: Storage): void {
+export function checkAppliedAgainstLog(applied: Pick<StoredAppliedState, 'appliedIndex' | 'appliedTerm'>, storage: Storage): void {
   const { hardState } = storage.initialState();
   const snapshotIndex = storage.snapshot().metadata.index;
   const committed = Math.max(hardState.commit, snapshotIndex);
@@ -62,7 +62,7 @@ export function checkAppliedAgainstLog(applied: Pick<AppliedState, 'appliedIndex
   }
 }
 
-function restartPoint(loaded: AppliedState, storage: Storage): AppliedState {
+function restartPoint(loaded: StoredAppliedState, storage: Storage): StoredAppliedState {
   const snapshot = storage.snapshot();
   if (snapshot.metadata.index > loaded.appliedIndex) {
     return { appliedIndex: snapshot.metadata.index, appliedTerm: snapshot.metadata.term, confState: snapshot.metadata.confState, state: snapshot.data };

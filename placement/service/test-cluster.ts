@@ -1,9 +1,9 @@
 // Test helpers for the placement service: free loopback ports, a cluster of in-process
-// PlacementServers with in-memory persistence, and a bounded wait. Used by the *.test.ts files
-// beside it only.
+// PlacementServers (in-memory persistence unless the test passes its own, e.g. node/'s durable
+// one), and a bounded wait. Used by tests only.
 import { createServer } from 'node:net';
 import type { Logger } from 'pino';
-import { MemoryAppliedStatePersistence, MemoryRaftPersistence } from '../replica/index.js';
+import { MemoryAppliedStatePersistence, MemoryRaftPersistence, type AppliedStatePersistence, type RaftPersistence } from '../replica/index.js';
 import type { PlacementTls } from './credentials.js';
 import { PlacementServer, type PlacementServerOptions } from './server.js';
 
@@ -31,9 +31,15 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(options: { size?: number; logger?: Logger; tls?: PlacementTls; tickMs?: number; replica?: PlacementServerOptions['replica']; server?: Partial<PlacementServerOptions> } = {}): Promise<TestCluster> {
+export interface ClusterPersistence {
+  readonly raftPersistence: RaftPersistence;
+  readonly appliedPersistence: AppliedStatePersistence;
+}
+
+export async function startCluster(options: { size?: number; logger?: Logger; tls?: PlacementTls; tickMs?: number; replica?: PlacementServerOptions['replica']; server?: Partial<PlacementServerOptions>; persistence?: (nodeId: number) => ClusterPersistence } = {}): Promise<TestCluster> {
   const size = options.size ?? 3;
   const ports = await freePorts(size);
+  const persistence = options.persistence ?? (() => ({ raftPersistence: new MemoryRaftPersistence(), appliedPersistence: new MemoryAppliedStatePersistence() }));
   const ids = ports.map((_, i) => i + 1);
   const peers = new Map(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
   const servers = await Promise.all(ids.map((nodeId) => PlacementServer.start({
@@ -42,8 +48,7 @@ export async function startCluster(options: { size?: number; logger?: Logger; tl
     clusterToken: CLUSTER_TOKEN,
     peers,
     initialVoters: ids,
-    raftPersistence: new MemoryRaftPersistence(),
-    appliedPersistence: new MemoryAppliedStatePersistence(),
+    ...persistence(nodeId),
     // 20 ms ticks, elections after 10-20 ticks: a new leader within about half a second.
     tickMs: options.tickMs ?? 20,
     requestTimeoutMs: 2_000,

@@ -7,10 +7,10 @@
 // commit index never passes the last entry, a received snapshot lies past the commit index, and
 // a local snapshot lies at or below it, followed by a compaction at or below the snapshot.
 import { MemoryStorage, type Entry, type HardState, type Snapshot, type Storage } from '../../../placement/raft/index.js';
-import type { JournalRaftLog, RaftLogUpdate } from '../journal-raft-log.js';
+import type { JournalRaftLog, RaftLogSave } from '../journal-raft-log.js';
 
 export type RaftLogOp =
-  | { kind: 'save'; update: RaftLogUpdate }
+  | { kind: 'save'; update: RaftLogSave }
   | { kind: 'snapshot'; snapshot: Snapshot }
   | { kind: 'compact'; index: number };
 

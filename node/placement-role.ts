@@ -1,10 +1,10 @@
 // The placement role: this process is one voter of the placement group (placement/service's
-// PlacementServer over a voter's storage under the data directory), plus a PlacementClient to
-// the group for this node's own registration and for the admin routes.
+// PlacementServer over the voter's durable storage in data-dir/placement, node/placement-storage),
+// plus a PlacementClient to the group for this node's own registration and for the admin routes.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { MemoryAppliedStatePersistence, MemoryRaftPersistence, type AppliedStatePersistence, type RaftPersistence } from '../placement/replica/index.js';
 import { PlacementClient, PlacementServer } from '../placement/service/index.js';
+import { openDurablePlacement, type DurablePlacement } from './placement-storage/index.js';
 
 /** The voter's storage, in data-dir/placement. */
 export const PLACEMENT_DIRECTORY = 'placement';
@@ -21,6 +21,8 @@ export interface PlacementRoleOptions {
   readonly clusterToken: string;
   /** The node's data directory; the voter keeps its storage in PLACEMENT_DIRECTORY under it. */
   readonly dataDir: string;
+  /** How long to wait for a previous owner's lock on the voter's Raft log (a killed node still exiting). */
+  readonly lockWaitMs: number;
   readonly logger: Logger;
 }
 
@@ -30,34 +32,17 @@ export interface RunningPlacement {
   readonly client: PlacementClient;
 }
 
-interface VoterStorage {
-  readonly raftPersistence: RaftPersistence;
-  readonly appliedPersistence: AppliedStatePersistence;
-  close(): Promise<void>;
-}
-
-/**
- * The voter's storage. In memory for now: the durable adapter (node/placement-storage) is being
- * written beside this, and this function is the one place that changes when it lands. Until
- * then a restarted voter comes back empty and catches up from its peers (a one-voter group
- * starts over).
- */
-async function openVoterStorage(directory: string, logger: Logger): Promise<VoterStorage> {
-  logger.debug({ directory }, 'placement storage: in memory (the durable adapter is not wired yet)');
-  return { raftPersistence: new MemoryRaftPersistence(), appliedPersistence: new MemoryAppliedStatePersistence(), close: async () => undefined };
-}
-
 /** One placement voter: storage, then the gRPC server (bootstrapping a new group from `peers`), then a client. */
 export class PlacementRole implements RunningPlacement {
   private constructor(
     readonly server: PlacementServer,
     readonly client: PlacementClient,
-    private readonly storage: VoterStorage,
+    private readonly storage: DurablePlacement,
   ) {}
 
   static async start(options: PlacementRoleOptions): Promise<PlacementRole> {
     const logger = options.logger;
-    const storage = await openVoterStorage(join(options.dataDir, PLACEMENT_DIRECTORY), logger);
+    const storage = await openDurablePlacement({ dataDir: join(options.dataDir, PLACEMENT_DIRECTORY), nodeId: options.nodeId, clusterId: options.clusterId, lockWaitMs: options.lockWaitMs, logger });
     let server: PlacementServer;
     try {
       server = await PlacementServer.start({

@@ -364,7 +364,7 @@ function placementRoleOptions(settings: NodeSettings, logger: Logger): Placement
   const peers = new Map((settings.placementPeers ?? [{ id: nodeId, address: formatAddress(settings.host, settings.placementPort ?? DEFAULT_PLACEMENT_GRPC_PORT) }]).map((peer) => [peer.id, peer.address]));
   const own = peers.get(nodeId) as string;
   const port = settings.placementPort ?? Number(own.slice(own.lastIndexOf(':') + 1));
-  return { nodeId, peers, host: settings.host, port, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, logger };
+  return { nodeId, peers, host: settings.host, port, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, lockWaitMs: settings.lockWaitSeconds * 1000, logger };
 }
 
 function formatAddress(host: string, port: number): string {

@@ -21,7 +21,7 @@ async function stopClean(cli: CliProcess): Promise<void> {
   assert.equal(code, 0, `exit: code ${code}, signal ${signal}, stderr: ${stderr}`);
 }
 
-describe('shardline start --roles placement', { concurrency: true }, () => {
+describe('shardline start --roles placement', () => {
   it('three voters elect a leader and apply a write from a PlacementClient', async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
     const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');

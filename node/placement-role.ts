@@ -64,7 +64,9 @@ export class PlacementRole implements RunningPlacement {
       await storage.close();
       throw error;
     }
-    const client = new PlacementClient({ addresses: [...options.peers.values()], clusterId: options.clusterId, clusterToken: options.clusterToken, logger: logger.child({ component: 'placement-client' }) });
+    // A voter bound to port 0 is reached at the port it got, not at the one it was given.
+    const addresses = [...options.peers].map(([id, address]) => (id === options.nodeId && options.port === 0 ? server.address : address));
+    const client = new PlacementClient({ addresses, clusterId: options.clusterId, clusterToken: options.clusterToken, logger: logger.child({ component: 'placement-client' }) });
     return new PlacementRole(server, client, storage);
   }
 

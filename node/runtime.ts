@@ -23,6 +23,7 @@
 // (clients get DISCONNECT 0x8B, in-flight appends finish, cursors written), stop the gRPC
 // server, stop the placement voter, close the journal (indexes written, files closed, lock
 // released).
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -210,10 +211,12 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
   if (roles.includes('journal')) {
     running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }), shardPolicy: dataShardPolicy(settings), retentionCheckMs: settings.retentionCheckMs, lockWaitMs: settings.lockWaitSeconds * 1000 }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
   }
-  if (roles.includes('placement')) {
+  if (roles.includes('placement') || runsEmbeddedPlacement(settings)) {
     // A voter-only node has no journal to create the data directory (and the admin token lives there).
     await mkdir(settings.dataDir, { recursive: true });
-    running.placement = await PlacementRole.start(placementRoleOptions(settings, logger.child({ component: 'placement' }))).catch((error: unknown) => logFailure(logger, 'cannot start the placement voter', error));
+    const placementLogger = logger.child({ component: 'placement' });
+    const voter = roles.includes('placement') ? placementRoleOptions(settings, placementLogger) : embeddedPlacementOptions(settings, placementLogger);
+    running.placement = await PlacementRole.start(voter).catch((error: unknown) => logFailure(logger, 'cannot start the placement voter', error));
   }
   if (running.journal !== undefined) {
     running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }) }).catch((error: unknown) =>
@@ -316,7 +319,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
   if (running.mqtt !== undefined) addresses.mqtt = running.mqtt.address;
   for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
   if (running.journalServer !== undefined) addresses.journalGrpc = running.journalServer.address;
-  if (running.placement !== undefined) addresses.placement = running.placement.address;
+  if (running.placement !== undefined && !runsEmbeddedPlacement(settings)) addresses.placement = running.placement.address;
   const node = { id: nodeIdOf(settings, addresses), roles: effectiveRoles(settings), version: options.version, addresses };
   running.nodeId = node.id;
   const diskWatch = running.diskWatch;
@@ -367,6 +370,25 @@ function placementRoleOptions(settings: NodeSettings, logger: Logger): Placement
   return { nodeId, peers, host: settings.host, port, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, lockWaitMs: settings.lockWaitSeconds * 1000, logger };
 }
 
+/**
+ * The single-node default (no roles, no placement group given) runs a one-voter placement group
+ * of its own, in-process, so that even one node has cluster metadata and is registered in it.
+ */
+function runsEmbeddedPlacement(settings: NodeSettings): boolean {
+  return settings.roles === undefined && settings.placement === undefined;
+}
+
+/**
+ * The embedded voter: node-id (default 1), on loopback and a port the OS picks (nothing outside
+ * this process dials it), with a token made for this run; its storage is DATA-DIR/placement
+ * like any voter's, bootstrapped on the first start.
+ */
+function embeddedPlacementOptions(settings: NodeSettings, logger: Logger): PlacementRoleOptions {
+  const nodeId = settings.nodeId ?? 1;
+  const clusterToken = settings.clusterToken ?? randomBytes(24).toString('base64url');
+  return { nodeId, peers: new Map([[nodeId, '127.0.0.1:0']]), host: '127.0.0.1', port: 0, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, lockWaitMs: settings.lockWaitSeconds * 1000, logger };
+}
+
 function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -384,11 +406,10 @@ function startRegistration(settings: NodeSettings, running: Running, nodeId: str
     client = running.placementClient;
   }
   if (client === undefined) return;
-  const addresses: Partial<Record<PlacementRoleName, string>> = {};
-  if (running.journalServer !== undefined) addresses.journal = running.journalServer.address;
-  if (running.mqtt !== undefined) addresses.broker = running.mqtt.address;
-  if (running.placement !== undefined) addresses.placement = running.placement.address;
-  const roles = effectiveRoles(settings).filter((role) => addresses[role] !== undefined);
+  const served: Partial<Record<PlacementRoleName, string>> = { journal: running.journalServer?.address, broker: running.mqtt?.address, placement: running.placement?.address };
+  // The embedded voter of the single-node default is not one of the node's roles.
+  const roles = effectiveRoles(settings).filter((role) => served[role] !== undefined);
+  const addresses = Object.fromEntries(roles.map((role) => [role, served[role] as string]));
   running.registration = Registration.start({ client, nodeId, roles, addresses, logger: logger.child({ component: 'registration' }) });
 }
 
@@ -411,7 +432,8 @@ function logListening(options: NodeOptions, running: Running): void {
     where.port = running.journalServer.port;
     parts.push(`journal-grpc=${running.journalServer.address}`);
   }
-  if (running.placement !== undefined) {
+  // The embedded voter of the single-node default is internal: its port is nobody's to dial.
+  if (running.placement !== undefined && !runsEmbeddedPlacement(options.settings)) {
     where.placement = running.placement.address;
     where.placementPort = running.placement.port;
     parts.push(`placement=${running.placement.address}`);

@@ -80,3 +80,25 @@ describe('registration with the placement group', () => {
     await stopClean(journal);
   });
 });
+
+describe('the single-node default and its embedded placement', () => {
+  it('registers itself with a one-voter group kept in the data directory, bootstrapped once and reopened after a restart', async () => {
+    const dataDir = await scratchDirectory('shardline-reg-single-');
+    const args = ['start', '--data-dir', dataDir, '--mqtt-port', '0', '--grpc-port', '0'];
+    const first = runCli(args);
+    const listening = await waitForLogField(first, 'mqtt');
+    assert.equal(listening.placement, undefined, 'the embedded voter is internal: not in the listening line');
+    const registered = await waitForLogField(first, 'addresses');
+    assert.deepEqual(registered.roles, ['journal', 'broker']);
+    assert.deepEqual(registered.addresses, { journal: listening.journalGrpc, broker: listening.mqtt });
+    const opened = (await waitForLogField(first, 'lastIndex')) as { lastIndex: number; appliedIndex: number };
+    assert.equal(opened.lastIndex, 0, 'the first start finds an empty log and bootstraps it');
+    await stopClean(first);
+
+    const second = runCli(args);
+    const reopened = (await waitForLogField(second, 'lastIndex')) as { lastIndex: number; appliedIndex: number };
+    assert.ok(reopened.lastIndex >= 2, `the restart finds the bootstrap and the registration in the log (last index ${reopened.lastIndex})`);
+    await waitForLogField(second, 'addresses');
+    await stopClean(second);
+  });
+});

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { AdminServer, createAdminApp, type AdminOptions } from './admin-server.js';
 import { AdminErrors } from './admin-errors.js';
 import { mqttAdminRoutes } from './mqtt-routes.js';

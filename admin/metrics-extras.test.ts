@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { ManualClock } from '../tests/support/manual-clock.js';
 import { createMetrics } from './metrics.js';
 import { RecordingSink } from '../tests/support/recording-sink.js';

@@ -14,12 +14,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { JournalErrors } from '../journal/index.js';
 import { Broker } from './broker.js';
 import { MESSAGE_RECORD_MAX_BYTES, type Message, type QoS } from './messages/message.js';
 import { SESSIONS_SHARD, SessionTable, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
-import { SendResult, type Delivery, type Session } from './sessions/session.js';
+import { SendResult, type Delivery } from './delivery/delivery.js';
+import type { Session } from './sessions/session.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
 import { recordingLogger } from '../tests/support/recording-logger.js';
 import { RecordingSink } from '../tests/support/recording-sink.js';
@@ -91,8 +92,8 @@ async function waitFor(condition: () => boolean): Promise<void> {
 /** Acknowledges everything the sink holds unacknowledged (PUBACK, or PUBREC then PUBCOMP). */
 function acknowledgeAll(client: Client, from = 0): void {
   for (const delivery of client.sink.deliveries.slice(from)) {
-    if (delivery.qos === 2) client.session.received(delivery.packetId);
-    if (delivery.qos > 0) client.session.acknowledge(delivery.packetId);
+    if (delivery.qos === 2) client.session.hold(delivery.tag);
+    if (delivery.qos > 0) client.session.ack(delivery.tag);
   }
 }
 
@@ -126,7 +127,7 @@ describe('routing', () => {
     await settle();
     assert.deepEqual(subscriber.sink.payloads(), ['one', 'three']);
     assert.deepEqual(subscriber.sink.deliveries.map((delivery) => delivery.qos), [1, 0]);
-    assert.equal(subscriber.sink.deliveries[0]?.dup, false);
+    assert.equal(subscriber.sink.deliveries[0]?.redelivered, false);
     assert.equal(subscriber.sink.deliveries[0]?.message.topic, 'sensors/k/temp');
     await broker.close();
   });
@@ -311,7 +312,7 @@ describe('sessions', () => {
       assert.deepEqual(ofTopic(received), ofTopic(sent));
     }
     assert.equal(received.length, sent.length);
-    assert.ok(back.sink.deliveries.every((delivery) => delivery.qos === delivery.message.qos && !delivery.dup));
+    assert.ok(back.sink.deliveries.every((delivery) => delivery.qos === delivery.message.qos && !delivery.redelivered));
     await broker.close();
   });
 
@@ -324,22 +325,22 @@ describe('sessions', () => {
     await broker.publish(message('t', 'three', 2));
     await settle();
     const [one, two, three] = client.sink.deliveries as [Delivery, Delivery, Delivery];
-    assert.ok(client.session.received(three.packetId), 'PUBREC for three');
+    assert.ok(client.session.hold(three.tag), 'PUBREC for three');
     await broker.disconnect(client.session, client.sink, { publishWill: false });
     const back = await connect(broker, 'd', { cleanStart: false, expirySeconds: 600 });
     await settle();
     assert.deepEqual(
-      back.sink.deliveries.map((delivery) => [delivery.message.payload.toString(), delivery.packetId, delivery.dup]),
+      back.sink.deliveries.map((delivery) => [delivery.message.payload.toString(), delivery.tag, delivery.redelivered]),
       [
-        ['one', one.packetId, true],
-        ['two', two.packetId, true],
+        ['one', one.tag, true],
+        ['two', two.tag, true],
       ],
     );
-    assert.deepEqual(back.sink.releases, [three.packetId]);
-    assert.ok(back.session.acknowledge(one.packetId));
-    assert.ok(back.session.received(two.packetId));
-    assert.ok(back.session.acknowledge(two.packetId));
-    assert.ok(back.session.acknowledge(three.packetId));
+    assert.deepEqual(back.sink.resumedHeld, [three.tag]);
+    assert.ok(back.session.ack(one.tag));
+    assert.ok(back.session.hold(two.tag));
+    assert.ok(back.session.ack(two.tag));
+    assert.ok(back.session.ack(three.tag));
     assert.equal(back.session.inflightCount, 0);
     await broker.close();
   });
@@ -351,7 +352,7 @@ describe('sessions', () => {
     for (let i = 0; i < 6; i += 1) await broker.publish(message('t', `m${i}`, i === 4 ? 0 : 1));
     await settle();
     assert.deepEqual(client.sink.payloads(), ['m0', 'm1']);
-    client.session.acknowledge((client.sink.deliveries[0] as Delivery).packetId);
+    client.session.ack((client.sink.deliveries[0] as Delivery).tag);
     await settle();
     assert.deepEqual(client.sink.payloads(), ['m0', 'm1', 'm2']);
     assert.deepEqual(await receiveAll(client), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
@@ -553,7 +554,7 @@ describe('regressions: races and restarts', () => {
     }
     // Acknowledging three lets the queue fall under half the bound: a read-back starts while
     // m4 is still queued.
-    for (let i = 0; i < 3; i += 1) first.session.acknowledge((first.sink.deliveries[i] as Delivery).packetId);
+    for (let i = 0; i < 3; i += 1) first.session.ack((first.sink.deliveries[i] as Delivery).tag);
     const second = await connect(broker, 's', { cleanStart: false, expirySeconds: 600, sink: new RecordingSink(1) });
     // Reads take 5 turns here: wait long enough for two of them in a row.
     const received = new Set([...first.sink.payloads().slice(0, 3), ...(await receiveAll(second, 10))]);
@@ -638,7 +639,7 @@ describe('QoS 2 released state across a restart', () => {
     await settle();
     assert.equal(subscriber.sink.deliveries.length, 1);
     const delivered = subscriber.sink.deliveries[0] as Delivery;
-    assert.ok(subscriber.session.received(delivered.packetId));
+    assert.ok(subscriber.session.hold(delivered.tag));
     await first.broker.recordRelease(subscriber.session);
     await first.broker.disconnect(subscriber.session, subscriber.sink, { publishWill: false });
     await first.broker.close();
@@ -647,9 +648,9 @@ describe('QoS 2 released state across a restart', () => {
     const again = await connect(second.broker, 'rel', { cleanStart: false, expirySeconds: 300 });
     await settle();
     assert.equal(again.sessionPresent, true);
-    assert.deepEqual(again.sink.releases, [delivered.packetId], 'the PUBREL is resent');
+    assert.deepEqual(again.sink.resumedHeld, [delivered.tag], 'the PUBREL is resent');
     assert.deepEqual(again.sink.deliveries.map((delivery) => delivery.message.payload.toString()), [], 'the message is not sent again');
-    assert.ok(again.session.acknowledge(delivered.packetId), 'PUBCOMP completes it');
+    assert.ok(again.session.ack(delivered.tag), 'PUBCOMP completes it');
     await second.broker.close();
   });
 });

@@ -16,7 +16,7 @@
 //   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
 //   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
 import type { Logger } from 'pino';
-import { fnv1a, systemClock, type Clock } from '../base/index.js';
+import { fnv1a, MQTT_DATA_SHARD_PREFIX, systemClock, type Clock } from '../base/index.js';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
 import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, withInboundPacketId, type Message } from './messages/message.js';
@@ -51,9 +51,10 @@ import {
   type WillMessage,
 } from './sessions/session-events.js';
 import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
-import { deliveryFor, Session, type ConnectionInfo, type DeliverySink, type SessionHost } from './sessions/session.js';
+import type { ConnectionInfo, DeliverySink } from './delivery/delivery.js';
+import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
 
-export const DATA_SHARD_PREFIX = 'mqtt.';
+export const DATA_SHARD_PREFIX = MQTT_DATA_SHARD_PREFIX;
 
 /** A message waiting for its data shard's append, with whom to tell once it is durable. */
 interface Published {
@@ -986,7 +987,8 @@ export class Broker {
     }
     const now = this.#clock.now();
     const delayed = will !== undefined && will.delaySeconds > 0 ? will : undefined;
-    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, protocolVersion: this.#table.sessions.get(clientId)?.meta.protocolVersion ?? 4, ...(delayed === undefined ? {} : { will: delayed }) };
+    const protocolVersion = this.#table.sessions.get(clientId)?.meta.protocolVersion;
+    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, ...(protocolVersion === undefined ? {} : { protocolVersion }), ...(delayed === undefined ? {} : { will: delayed }) };
     const record = metaRecord(clientId, meta);
     this.#table.apply(record);
     this.#dirtyCursors.delete(session);

@@ -20,7 +20,11 @@ export { expiresAt, hasProperties, messageToRecord, propertiesAt, recordToMessag
 export { RETAINED_SHARD, RetainedStore } from './retained/retained-store.js';
 export { cursorRecord, metaRecord, SESSION_NEVER_EXPIRES, SESSIONS_SHARD, SessionTable, subscriptionRecord, type DeliveryCursors, type DurableSession, type SessionMeta, type SubscriptionOptions, type WillMessage } from './sessions/session-events.js';
 export { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
-export { deliveryFor, SendResult, Session, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type SessionHost } from './sessions/session.js';
+export { DeliveryQueue } from './delivery/delivery-queue.js';
+export { DeliveryErrors } from './delivery/delivery-errors.js';
+export { InFlightWindow, type DeliveryTag } from './delivery/in-flight-window.js';
+export { SendResult, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink } from './delivery/delivery.js';
+export { deliveryFor, Session, type SessionHost } from './sessions/session.js';
 export { EXCLUSIVE_PREFIX, parseSubscriptionFilter, routingFilter, SHARE_PREFIX, type SpecialFilter } from './shared/shared-filter.js';
 export { SHARED_SHARD, SharedSubscriptions, type Admission } from './shared/shared-subscriptions.js';
 export { SHARED_STRATEGIES, type SharedStrategy } from './shared/strategy.js';
@@ -47,3 +51,5 @@ export { SYS_PREFIX, SysPublisher, sysNodeLevel, type SysOptions } from './sys/s
 export { WriteGate, WriteGateErrors, type WriteBlock, type WriteBlockReason } from './availability/write-gate.js';
 export { diskIsLow, lowWatermarkBytes, RESUME_AFTER_FULL_MIN_BYTES, type DiskStatus, type DiskWatermarkSettings, type FilesystemSpace } from './availability/disk-watermark.js';
 export { JournalWatch, JOURNAL_PROBE_INTERVAL_MS, JOURNAL_RETRY_FIRST_MS, JOURNAL_RETRY_MAX_MS, type JournalWatchOptions } from './availability/journal-watch.js';
+export { Projection, DEFAULT_SNAPSHOT_EVERY_BYTES, DEFAULT_SNAPSHOT_EVERY_RECORDS, type ProjectionCodec, type ProjectionOpening, type ProjectionOptions } from './projection/projection.js';
+export { SNAPSHOT_DATA_SHARD, SNAPSHOTS_SHARD } from './projection/snapshot-store.js';

@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { Broker } from '../engine/index.js';
 import { DEFAULT_SHARD_CONFIG, Journal } from '../journal/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { recordingLogger } from '../tests/support/recording-logger.js';
 import { dataShardPolicy, DiskWatch } from './disk.js';
 

@@ -18,7 +18,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { AclPolicy, Broker, filterCovers, filterMatches, type AclRule, type ClientIdentity, type Delivery, type DeliverySink, type Session, SendResult } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 
@@ -87,15 +87,20 @@ test('for a topic name, maySubscribe and mayRead agree', () => {
 
 class Sink implements DeliverySink {
   readonly received: Delivery[] = [];
-  receiveMaximum = 65_535;
+  inFlightMaximum = 65_535;
+  #nextTag = 1;
   session: Session | undefined;
   send(delivery: Delivery): SendResult {
     this.received.push(delivery);
     // Acknowledged at once, so nothing waits on the in-flight window.
-    if (delivery.qos > 0) queueMicrotask(() => this.session?.acknowledge(delivery.packetId));
+    if (delivery.qos > 0) queueMicrotask(() => this.session?.ack(delivery.tag));
     return SendResult.Sent;
   }
-  sendRelease(): void {}
+  assignTag(_delivery: Delivery, inUse: (tag: number) => boolean): number {
+    while (inUse(this.#nextTag)) this.#nextTag += 1;
+    return this.#nextTag++;
+  }
+  resumeHeld(): void {}
   close(): void {}
 }
 

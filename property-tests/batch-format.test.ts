@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { checksum64 } from '../journal/checksum.js';
+import { checksum64 } from '../journal/testing.js';
 import {
   BATCH_FORMAT_VERSION,
   BATCH_HEADER_BYTES,
@@ -22,9 +22,9 @@ import {
   RecordDecodeError,
   sealBatch,
   type BatchRecordInput,
-} from '../journal/segment/batch-format.js';
-import { scanBatches } from '../journal/segment/log-scan.js';
-import { HARD_MAX_BATCH_BYTES } from '../journal/shard/shard-config.js';
+} from '../journal/testing.js';
+import { scanBatches } from '../journal/testing.js';
+import { HARD_MAX_BATCH_BYTES } from '../journal/testing.js';
 import { replay } from '../tests/support/fast-check.js';
 
 // Failures print the property's own assertion message, not only the counterexample.

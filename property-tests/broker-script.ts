@@ -21,29 +21,37 @@ import {
   type SubscriptionOptions,
   type WillMessage,
 } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { OutboundPacketIds } from '../protocols/mqtt/index.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
 
 const logger = pino({ level: 'silent' });
 const CURSOR_FLUSH_MS = 1000;
+const DATA_SHARDS = 2;
 
 
 /** The client side of a connection: keeps what it was sent until the script acknowledges it. */
 export class RecordingSink implements DeliverySink {
   readonly unacknowledged: Delivery[] = [];
-  readonly releases: number[] = [];
+  /** Tags of held (QoS 2, PUBREC'd) deliveries resumed after a reconnect: PUBRELs resent. */
+  readonly resumedHeld: number[] = [];
   closedBy: string | undefined;
+  readonly #packetIds = new OutboundPacketIds(DATA_SHARDS);
 
-  constructor(readonly receiveMaximum: number) {}
+  constructor(readonly inFlightMaximum: number) {}
+
+  assignTag(delivery: Delivery, inUse: (tag: number) => boolean): number {
+    return this.#packetIds.assign(delivery, inUse);
+  }
 
   send(delivery: Delivery): SendResult {
     if (delivery.qos > 0) this.unacknowledged.push(delivery);
     return SendResult.Sent;
   }
 
-  sendRelease(packetId: number): void {
-    this.releases.push(packetId);
+  resumeHeld(tag: number): void {
+    this.resumedHeld.push(tag);
   }
 
   close(reason: 'session-taken-over' | 'server-shutting-down'): void {
@@ -187,7 +195,7 @@ export class Harness {
   }
 
   async open(): Promise<void> {
-    this.broker = await Broker.open({ store: this.store, logger, dataShards: 2, maxQueuedBytes: 64 * 1024, clock: this.clock, cursorFlushMs: CURSOR_FLUSH_MS });
+    this.broker = await Broker.open({ store: this.store, logger, dataShards: DATA_SHARDS, maxQueuedBytes: 64 * 1024, clock: this.clock, cursorFlushMs: CURSOR_FLUSH_MS });
     await settle();
   }
 
@@ -234,10 +242,10 @@ export class Harness {
         const connection = this.connections.get(CLIENTS[op.client] as string);
         if (connection === undefined) return;
         for (const delivery of connection.sink.unacknowledged.splice(0)) {
-          if (delivery.qos === 2) connection.session.received(delivery.packetId);
-          connection.session.acknowledge(delivery.packetId);
+          if (delivery.qos === 2) connection.session.hold(delivery.tag);
+          connection.session.ack(delivery.tag);
         }
-        for (const packetId of connection.sink.releases.splice(0)) connection.session.acknowledge(packetId);
+        for (const tag of connection.sink.resumedHeld.splice(0)) connection.session.ack(tag);
         return;
       }
       case 'publishIn': {

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { Broker, DelayedPublisher, recordToMessage } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { ManualClock } from '../tests/support/manual-clock.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 

@@ -34,7 +34,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { Broker, SendResult, SESSION_NEVER_EXPIRES, type Clock, type Delivery, type DeliverySink, type QoS, type Session } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { OutboundPacketIds } from '../protocols/mqtt/index.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
@@ -180,12 +181,20 @@ class SubscriberSink implements DeliverySink {
   ackAtOnce: boolean;
   fullEvery: number;
 
+  readonly #packetIds: OutboundPacketIds;
+
   constructor(
     private readonly client: Subscriber,
-    readonly receiveMaximum: number,
+    readonly inFlightMaximum: number,
+    shardCount: number,
   ) {
     this.ackAtOnce = client.spec.ackAtOnce;
     this.fullEvery = client.spec.fullEvery;
+    this.#packetIds = new OutboundPacketIds(shardCount);
+  }
+
+  assignTag(delivery: Delivery, inUse: (tag: number) => boolean): number {
+    return this.#packetIds.assign(delivery, inUse);
   }
 
   send(delivery: Delivery): SendResult {
@@ -195,24 +204,24 @@ class SubscriberSink implements DeliverySink {
     this.sends += 1;
     const message = delivery.message;
     assert.ok(delivery.qos <= message.qos, `${this.client.name}: delivered at QoS ${delivery.qos} above the publish QoS ${message.qos}`);
-    if (delivery.qos === 2 && incarnation.qos2Unreleased.has(delivery.packetId)) {
+    if (delivery.qos === 2 && incarnation.qos2Unreleased.has(delivery.tag)) {
       // A resend of a QoS 2 PUBLISH the client already has: not handed to the application again.
-      assert.ok(delivery.dup, `${this.client.name}: QoS 2 packet id ${delivery.packetId} reused before PUBREL without DUP`);
+      assert.ok(delivery.redelivered, `${this.client.name}: QoS 2 packet id ${delivery.tag} reused before PUBREL without DUP`);
     } else {
-      if (delivery.qos === 2) incarnation.qos2Unreleased.add(delivery.packetId);
+      if (delivery.qos === 2) incarnation.qos2Unreleased.add(delivery.tag);
       incarnation.received.push({ key: message.payload.toString(), qos: delivery.qos });
     }
     if (delivery.qos > 0) {
-      this.outstanding.add(delivery.packetId);
-      assert.ok(this.outstanding.size <= this.receiveMaximum, `${this.client.name}: ${this.outstanding.size} unacknowledged deliveries, receive maximum ${this.receiveMaximum}`);
-      const packetId = delivery.packetId;
+      this.outstanding.add(delivery.tag);
+      assert.ok(this.outstanding.size <= this.inFlightMaximum, `${this.client.name}: ${this.outstanding.size} unacknowledged deliveries, receive maximum ${this.inFlightMaximum}`);
+      const packetId = delivery.tag;
       if (delivery.qos === 1) this.#acknowledgeLater(() => this.#complete(packetId));
       else
         this.#acknowledgeLater(() => {
           // PUBREC; the broker answers PUBREL at once (the front end does), which ends the
           // client's QoS 2 state; PUBCOMP is a separate, possibly later, step.
           if (this.closed) return;
-          if (this.session.received(packetId)) this.#release(packetId);
+          if (this.session.hold(packetId)) this.#release(packetId);
         });
     }
     const full = this.fullEvery > 0 && this.sends % this.fullEvery === 0;
@@ -220,7 +229,7 @@ class SubscriberSink implements DeliverySink {
     return full ? SendResult.SentFull : SendResult.Sent;
   }
 
-  sendRelease(packetId: number): void {
+  resumeHeld(packetId: number): void {
     assert.ok(!this.closed, `${this.client.name}: PUBREL on a closed connection`);
     assert.ok(this.attached, `${this.client.name}: PUBREL sent before attach() (before CONNACK)`);
     this.outstanding.add(packetId);
@@ -241,7 +250,7 @@ class SubscriberSink implements DeliverySink {
   #complete(packetId: number): void {
     if (this.closed) return;
     this.outstanding.delete(packetId);
-    this.session.acknowledge(packetId);
+    this.session.ack(packetId);
   }
 
   #acknowledgeLater(action: () => void): void {
@@ -320,7 +329,7 @@ class Harness {
     subscriber.incarnation.alive = true;
     const previous = subscriber.connection;
     if (previous !== undefined) previous.takenOver = true;
-    const sink = new SubscriberSink(subscriber, subscriber.spec.receiveMaximum);
+    const sink = new SubscriberSink(subscriber, subscriber.spec.receiveMaximum, this.script.dataShards);
     subscriber.connection = sink;
     const expirySeconds = subscriber.spec.persistent ? SESSION_NEVER_EXPIRES : 0;
     const { session, sessionPresent } = await this.broker.connect({ clientId: subscriber.name, cleanStart, expirySeconds, will: undefined, protocolVersion: 5, sink });

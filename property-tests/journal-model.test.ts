@@ -24,12 +24,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { recordingLogger, type LogLine } from '../tests/support/recording-logger.js';
-import { isShardlineError } from '../journal/errors.js';
-import { Journal, type JournalOptions } from '../journal/journal.js';
-import type { AppendResult, JournalRecord, RecordHeader, RecordInput } from '../journal/record.js';
-import { lastOffsetOf } from '../journal/segment/batch-format.js';
-import { scanBatches } from '../journal/segment/log-scan.js';
-import { HARD_MAX_BATCH_BYTES, type ShardConfig } from '../journal/shard/shard-config.js';
+import { isShardlineError } from '../journal/index.js';
+import { Journal, type JournalOptions } from '../journal/index.js';
+import type { AppendResult, JournalRecord, RecordHeader, RecordInput } from '../journal/index.js';
+import { lastOffsetOf } from '../journal/index.js';
+import { scanBatches } from '../journal/testing.js';
+import { HARD_MAX_BATCH_BYTES, type ShardConfig } from '../journal/testing.js';
 import { replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });

@@ -15,7 +15,7 @@
 // snapshot install skipped) and require the simulation to catch it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runReplicaCluster } from '../placement/sim/replica-cluster.js';
+import { runReplicaCluster } from '../placement/sim/testing.js';
 import { placementReplicaSuite } from '../sim/placement-replica-suite.js';
 import { replayCommand } from '../sim/suite.js';
 

@@ -10,7 +10,7 @@
 // and require the simulator to catch it: a checker that cannot catch its bug is worth nothing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runCluster } from '../placement/sim/cluster.js';
+import { runCluster } from '../placement/sim/testing.js';
 import { placementSuite } from '../sim/placement-suite.js';
 import { replayCommand } from '../sim/suite.js';
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { JournalRaftLog } from '../node/placement-storage/index.js';
-import { ModelLog, applyToLog, dumpStorage, randomOp } from '../node/placement-storage/testing/raft-log-ops.js';
+import { ModelLog, applyToLog, dumpStorage, randomOp } from '../node/placement-storage/testing.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 import { seededRandom } from '../tests/support/seeded-random.js';
 

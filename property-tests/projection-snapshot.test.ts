@@ -18,11 +18,11 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import type { JournalRecord, RecordInput } from '../journal/index.js';
-import { messageToRecord, type Message } from '../engine/messages/message.js';
-import { Projection, type ProjectionCodec } from '../engine/projection/projection.js';
-import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from '../engine/retained/retained-store.js';
-import { cursorRecord, inboundQos2Record, metaRecord, SESSIONS_SHARD, SessionTable, sessionTableCodec, subscriptionRecord } from '../engine/sessions/session-events.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { messageToRecord, type Message } from '../engine/index.js';
+import { Projection, type ProjectionCodec } from '../engine/index.js';
+import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from '../engine/testing.js';
+import { cursorRecord, inboundQos2Record, metaRecord, SESSIONS_SHARD, SessionTable, sessionTableCodec, subscriptionRecord } from '../engine/testing.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });

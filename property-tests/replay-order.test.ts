@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { Broker, filterMatches, PublishOrderMerge, type Delivery, type Message } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { ManualClock, settle } from '../tests/support/manual-clock.js';
 import { replay } from '../tests/support/fast-check.js';
 import { RecordingSink } from '../tests/support/recording-sink.js';
@@ -96,7 +96,7 @@ test('(b) a replay delivers exactly the stored messages of its filter in [from, 
         for (let acked = 0, rounds = 0; rounds < 1000; rounds += 1) {
           await settle();
           if (acked === sink.deliveries.length) break;
-          for (; acked < sink.deliveries.length; acked += 1) session.acknowledge((sink.deliveries[acked] as Delivery).packetId);
+          for (; acked < sink.deliveries.length; acked += 1) session.ack((sink.deliveries[acked] as Delivery).tag);
         }
         // Publish order within a shard is the publish call order (one appender per shard).
         const expected = published

@@ -18,8 +18,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
 import { Broker, SendResult, type Clock, type Delivery, type DeliverySink, type Session, type SubscriptionOptions } from '../engine/index.js';
-import { SHARED_STRATEGIES } from '../engine/shared/strategy.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { SHARED_STRATEGIES } from '../engine/index.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 
 fc.configureGlobal({ includeErrorInReport: true });
@@ -101,13 +101,18 @@ class Run {
     const state = this.clients[index] as ClientState;
     // A connection replaced by a takeover loses what it had not acknowledged.
     const connection: Connection = { session: undefined as unknown as Session, sink: undefined as unknown as DeliverySink, unacked: [] };
+    let nextTag = 1;
     const sink: DeliverySink = {
-      receiveMaximum,
+      inFlightMaximum: receiveMaximum,
+      assignTag: (_delivery, inUse) => {
+        while (inUse(nextTag)) nextTag += 1;
+        return nextTag++;
+      },
       send: (delivery) => {
         connection.unacked.push({ ...delivery });
         return SendResult.Sent;
       },
-      sendRelease: () => undefined,
+      resumeHeld: () => undefined,
       close: () => {
         if (state.connection === connection) state.connection = undefined;
       },
@@ -175,7 +180,7 @@ class Run {
     const connection = (this.clients[index] as ClientState).connection;
     if (connection === undefined) return;
     for (const delivery of connection.unacked.splice(0, count)) {
-      if (connection.session.acknowledge(delivery.packetId)) {
+      if (connection.session.ack(delivery.tag)) {
         const payload = delivery.message.payload.toString();
         this.acked.set(payload, (this.acked.get(payload) ?? 0) + 1);
       }

@@ -21,11 +21,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import pino from 'pino';
-import { WriteGate } from '../engine/availability/write-gate.js';
+import { WriteGate } from '../engine/index.js';
 import { Broker } from '../engine/index.js';
 import { Journal } from '../journal/index.js';
-import { mulberry32, type Random } from '../journal/sim/mulberry32.js';
-import { SimulatedDisk } from '../journal/sim/simulated-disk.js';
+import { mulberry32, type Random } from '../journal/testing.js';
+import { SimulatedDisk } from '../journal/testing.js';
 import { MqttServer, mqttLimitDefaults, type MqttLimits } from '../protocols/mqtt/index.js';
 import { LocalShardStore } from '../shard-model/index.js';
 import type { SimFailure, SimSuite } from './suite.js';

@@ -20,13 +20,14 @@
 // Everything random comes from mulberry32(seed); the clock is manual and no real timer runs
 // (interval shards get an hour-long interval), so a seed replays exactly.
 import pino from 'pino';
-import { isShardlineError } from '../journal/errors.js';
-import { Journal, type JournalOptions } from '../journal/journal.js';
-import type { JournalRecord, RecordInput } from '../journal/record.js';
-import type { DurabilityMode } from '../journal/shard/shard-config.js';
-import { RECOVERY_BACKOFF_MS } from '../journal/shard/shard.js';
-import { mulberry32, type Random } from '../journal/sim/mulberry32.js';
-import { SimulatedDisk, type DiskOperation } from '../journal/sim/simulated-disk.js';
+import { isShardlineError } from '../journal/index.js';
+import { Journal, type JournalOptions } from '../journal/index.js';
+import type { JournalRecord, RecordInput } from '../journal/index.js';
+import type { DurabilityMode } from '../journal/index.js';
+import { RECOVERY_BACKOFF_MS } from '../journal/testing.js';
+import { mulberry32, type Random } from '../journal/testing.js';
+import { SimulatedDisk, type DiskOperation } from '../journal/testing.js';
+import { NO_LOCK_PROBE } from '../journal/testing.js';
 import type { SimFailure, SimSuite } from './suite.js';
 
 const DIRECTORY = '/data/journal';
@@ -170,7 +171,7 @@ class JournalRun {
       clock,
       logger: pino({ level: process.env.SIM_LOG_LEVEL ?? 'silent' }, pino.destination(2)),
       retentionCheckMs: 0,
-      lockProbe: { bootId: () => Promise.resolve(undefined), process: () => Promise.resolve(undefined) },
+      lockProbe: NO_LOCK_PROBE,
       ...(this.unsafe === undefined ? {} : { unsafe: this.unsafe }),
     });
     this.note('open');

@@ -3,7 +3,7 @@
 // metadata state machine (3 or 5 voters, faults, clients, watchers, checkers). The variants
 // switch on a deliberate bug in the replica or its driver; the self-tests require the suite to
 // catch each one.
-import { REPLICA_BROKEN_VARIANTS, runReplicaCluster, type ReplicaBrokenVariant } from '../placement/sim/replica-cluster.js';
+import { REPLICA_BROKEN_VARIANTS, runReplicaCluster, type ReplicaBrokenVariant } from '../placement/sim/testing.js';
 import type { SimSuite } from './suite.js';
 
 export const placementReplicaSuite: SimSuite = {

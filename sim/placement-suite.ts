@@ -2,7 +2,7 @@
 // the property tests: one seed is one whole run (3 or 5 voters, faults, clients, checkers).
 // The variants switch on a deliberate bug in the core or the driver; the self-tests require
 // the suite to catch each one, so a checker that has gone blind fails loudly.
-import { BROKEN_VARIANTS, runCluster, type BrokenVariant } from '../placement/sim/cluster.js';
+import { BROKEN_VARIANTS, runCluster, type BrokenVariant } from '../placement/sim/testing.js';
 import type { SimSuite } from './suite.js';
 
 export const placementSuite: SimSuite = {

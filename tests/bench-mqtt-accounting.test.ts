@@ -8,7 +8,7 @@
 // comes from GET /metrics before and after the run.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runMqttBench, type MqttBenchOptions } from '../cli/bench/mqtt-bench.js';
+import { runMqttBench, type MqttBenchOptions } from '../cli/testing.js';
 import { brokerForSuite, usingMosquitto, waitForLogField } from './support/broker-process.js';
 
 const TOKEN = 'bench-accounting-token';

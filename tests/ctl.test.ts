@@ -13,9 +13,9 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createAdminApp, mqttAdminRoutes } from '../admin/index.js';
 import { Broker, SendResult, type CloseReason, type ConnectionInfo, type Delivery, type DeliverySink, type Session } from '../engine/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
-import { normalizeServerUrl } from '../cli/ctl/admin-client.js';
-import { formatDuration, formatPage } from '../cli/ctl/format.js';
+import { MemoryShardStore } from '../shard-model/index.js';
+import { normalizeServerUrl } from '../cli/testing.js';
+import { formatDuration, formatPage } from '../cli/testing.js';
 import { commands } from '../cli/commands/index.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -52,7 +52,8 @@ function ctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
 class RecordingSink implements DeliverySink {
   readonly deliveries: Delivery[] = [];
   closedBy: CloseReason | undefined;
-  readonly receiveMaximum = 65_535;
+  readonly inFlightMaximum = 65_535;
+  #nextTag = 1;
   session: Session | undefined;
 
   constructor(
@@ -65,7 +66,12 @@ class RecordingSink implements DeliverySink {
     return SendResult.Sent;
   }
 
-  sendRelease(): void {}
+  assignTag(_delivery: Delivery, inUse: (tag: number) => boolean): number {
+    while (inUse(this.#nextTag)) this.#nextTag += 1;
+    return this.#nextTag++;
+  }
+
+  resumeHeld(): void {}
 
   close(reason: CloseReason): void {
     this.closedBy = reason;

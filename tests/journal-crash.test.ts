@@ -13,23 +13,20 @@
 // twice. It closes the journal before the next round. The random delays come from a printed
 // seed; CRASH_SEED replays them (the kill timing itself is not deterministic).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { recordingLogger } from './support/recording-logger.js';
-import { Journal } from '../journal/journal.js';
-import type { JournalRecord } from '../journal/record.js';
+import { Journal } from '../journal/index.js';
+import type { JournalRecord } from '../journal/index.js';
 import { CRASH_SHARD, batchDigest, parseRecordValue, recordKey } from './fixtures/crash-appender.js';
+import { runAndKill } from './support/kill-child.js';
 import { seededRandom as random } from './support/seeded-random.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'crash-appender.ts');
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 20);
-const READY_TIMEOUT_MS = 15_000;
-const EXIT_TIMEOUT_MS = 10_000;
-
 interface Ack {
   last: number;
   digest: string;
@@ -42,62 +39,25 @@ interface ChildRun {
   errors: string[];
 }
 
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Starts the child, kills it `delayMs` after it is ready, and returns what it printed. */
-async function runAndKill(directory: string, round: number, delayMs: number): Promise<ChildRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, directory, String(round)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const pid = child.pid;
-  assert.ok(pid !== undefined, 'the child started');
+async function runChild(directory: string, round: number, delayMs: number): Promise<ChildRun> {
   const result: ChildRun = { acks: [], readyNextOffset: -1, errors: [] };
-  let stderr = '';
-  let buffered = '';
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    onReady = resolve;
-  });
-  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) {
+  await runAndKill({
+    script: CHILD,
+    args: [directory, String(round)],
+    delayMs,
+    label: `round ${round}`,
+    onLine: (line) => {
       const [kind, a, b, digest] = line.split(' ');
       if (kind === 'ready') {
         result.readyNextOffset = Number(a);
-        onReady();
-      } else if (kind === 'ack' && digest !== undefined) {
-        result.acks.push({ base: Number(a), last: Number(b), digest });
-      } else {
-        result.errors.push(line);
+        return true;
       }
-    }
+      if (kind === 'ack' && digest !== undefined) result.acks.push({ base: Number(a), last: Number(b), digest });
+      else result.errors.push(line);
+      return false;
+    },
   });
-  try {
-    await withTimeout(Promise.race([ready, closed]), READY_TIMEOUT_MS, `round ${round}: child ready`);
-    assert.ok(result.readyNextOffset >= 0, `round ${round}: the child exited before it was ready: ${result.errors.join('; ')} ${stderr}`);
-    await sleep(delayMs);
-  } finally {
-    // The child's own pid, never a name: only this process is killed.
-    if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
-    // 'close' comes after the exit is reaped and stdout is drained: every line it wrote is in.
-    await withTimeout(closed, EXIT_TIMEOUT_MS, `round ${round}: child exit`);
-  }
-  assert.equal(child.signalCode, 'SIGKILL', `round ${round}: the child died of the kill (exit ${child.exitCode}): ${result.errors.join('; ')} ${stderr}`);
   assert.deepEqual(result.errors, [], `round ${round}: the child reported errors`);
   return result;
 }
@@ -161,7 +121,7 @@ test('acknowledged appends survive SIGKILL at random moments, intact, dense and 
     let tornTails = 0;
     for (let round = 0; round < ROUNDS; round += 1) {
       const delayMs = 100 + Math.floor(next() * 500);
-      const run = await runAndKill(directory, round, delayMs);
+      const run = await runChild(directory, round, delayMs);
       assert.ok(run.readyNextOffset >= nextOffset, `round ${round}: the child started at ${run.readyNextOffset}, below the verified ${nextOffset}`);
       for (const ack of run.acks) {
         const reused = acks.get(ack.base);

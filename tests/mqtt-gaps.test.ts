@@ -21,7 +21,7 @@ import type { IConnackPacket, Packet } from 'mqtt-packet';
 import pino from 'pino';
 import { Broker } from '../engine/index.js';
 import { MqttServer, type ConnectRequestInfo } from '../protocols/mqtt/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { cleanup, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, sleep, subscriber, uniqueClientId, uniqueTopic } from './support/mqtt-client.js';
 import { connackCode, connectPacket, hex, mqttString, rawConnect, rawPacket, rawPublish, RawMqttClient, type MqttVersion } from './support/raw-mqtt.js';

@@ -23,7 +23,7 @@ import pino from 'pino';
 import WebSocket from 'ws';
 import { Broker } from '../engine/index.js';
 import { loadMqttTls, MqttServer, MqttWebSocketServer, type ConnectRequestInfo } from '../protocols/mqtt/index.js';
-import { MemoryShardStore } from '../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../shard-model/index.js';
 import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, waitForLogField, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, sleep, subscriber, uniqueClientId, uniqueTopic, type ConnectOptions, type ProtocolVersion, type TestClient } from './support/mqtt-client.js';
 import { makeClientCertificate, makeTestCertificates, type KeyPair, type TestCertificates } from './support/tls-certs.js';

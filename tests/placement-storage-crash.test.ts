@@ -16,83 +16,42 @@
 // kill timing against the child's fsyncs is not deterministic), rounds from
 // PLACEMENT_CRASH_ROUNDS.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openPlacementStorage } from '../node/placement-storage/index.js';
-import { ModelLog, decodeOp, dumpStorage, type RaftLogOp } from '../node/placement-storage/testing/raft-log-ops.js';
+import { ModelLog, decodeOp, dumpStorage, type RaftLogOp } from '../node/placement-storage/testing.js';
+import { runAndKill } from './support/kill-child.js';
 import { seededRandom } from './support/seeded-random.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'placement-storage-writer.ts');
 const ROUNDS = Number(process.env.PLACEMENT_CRASH_ROUNDS ?? 12);
-const READY_TIMEOUT_MS = 15_000;
-const EXIT_TIMEOUT_MS = 10_000;
 
 interface ChildRun {
   done: RaftLogOp[];
   pending: RaftLogOp | null;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function runAndKill(directory: string, seed: number, delayMs: number): Promise<ChildRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, directory, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const pid = child.pid;
-  assert.ok(pid !== undefined, 'the child started');
+async function runChild(directory: string, seed: number, delayMs: number): Promise<ChildRun> {
   const run: ChildRun = { done: [], pending: null };
   const unexpected: string[] = [];
-  let stderr = '';
-  let buffered = '';
-  let isReady = false;
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    onReady = resolve;
-  });
-  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line === 'ready') {
-        isReady = true;
-        onReady();
-      } else if (line.startsWith('begin ')) {
-        run.pending = decodeOp(line.slice('begin '.length));
-      } else if (line === 'done' && run.pending !== null) {
+  await runAndKill({
+    script: CHILD,
+    args: [directory, String(seed)],
+    delayMs,
+    label: `seed ${seed}`,
+    onLine: (line) => {
+      if (line === 'ready') return true;
+      if (line.startsWith('begin ')) run.pending = decodeOp(line.slice('begin '.length));
+      else if (line === 'done' && run.pending !== null) {
         run.done.push(run.pending);
         run.pending = null;
-      } else {
-        unexpected.push(line);
-      }
-    }
+      } else unexpected.push(line);
+      return false;
+    },
   });
-  try {
-    await withTimeout(Promise.race([ready, closed]), READY_TIMEOUT_MS, 'child ready');
-    assert.ok(isReady, `the child exited before it was ready: ${stderr}`);
-    await sleep(delayMs);
-  } finally {
-    // The child's own pid, never a name: only this process is killed.
-    if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
-    await withTimeout(closed, EXIT_TIMEOUT_MS, 'child exit');
-  }
-  assert.equal(child.signalCode, 'SIGKILL', `the child died of the kill (exit ${child.exitCode}): ${stderr}`);
   assert.deepEqual(unexpected, [], 'the child printed only its protocol');
   return run;
 }
@@ -107,7 +66,7 @@ test('every completed save survives SIGKILL exactly; the save in flight is all o
     let model = new ModelLog();
     for (let round = 0; round < ROUNDS; round += 1) {
       const delayMs = 20 + Math.floor(next() * 400);
-      const run = await runAndKill(directory, seed * 100 + round, delayMs);
+      const run = await runChild(directory, seed * 100 + round, delayMs);
       for (const op of run.done) {
         countOp(op, model, counts);
         model.apply(op);

@@ -9,7 +9,7 @@
 // every shard, and checks that none is left, so every case still starts from an empty store.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { runShardStoreConformance } from '../shard-model/conformance.js';
+import { runShardStoreConformance } from '../shard-model/testing.js';
 import { DEFAULT_REMOTE_RECONNECT_BACKOFF_MAX_MS, RemoteShardStore } from '../shard-model/index.js';
 import { cleanup, runCli, scratchDirectory, type CliProcess } from './support/broker-process.js';
 import { codeOf } from './support/error-code.js';

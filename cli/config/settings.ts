@@ -10,7 +10,7 @@ import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { TIMER_DELAY_MS_MAX, type LimitSpec, type LimitUnit } from '../../base/index.js';
-import { SHARED_STRATEGIES } from '../../engine/shared/strategy.js';
+import { SHARED_STRATEGIES } from '../../engine/index.js';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT } from '../../placement/service/index.js';
 import { effectiveRoles, LOG_LEVELS, ROLES, TLS_CLIENT_AUTH_MODES, type NodeSettings, type PlacementPeer } from '../../node/index.js';

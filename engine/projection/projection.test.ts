@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import pino from 'pino';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../../shard-model/index.js';
 import { Projection, type ProjectionCodec, type ProjectionOptions } from './projection.js';
 import { decodeRecordList, encodeRecordList } from './record-list.js';
 import { SNAPSHOT_CHUNK_BYTES, SNAPSHOT_DATA_SHARD, SNAPSHOTS_SHARD } from './snapshot-store.js';

@@ -14,14 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import pino from 'pino';
-import { LocalShardStore } from '../../shard-model/adapters/local-shard-store.js';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { LocalShardStore } from '../../shard-model/index.js';
+import { MemoryShardStore } from '../../shard-model/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { Message, QoS } from '../messages/message.js';
 import type { SubscriptionOptions } from '../sessions/session-events.js';
-import type { Delivery, Session } from '../sessions/session.js';
+import type { Delivery } from '../delivery/delivery.js';
+import type { Session } from '../sessions/session.js';
 import type { ReplayRequest } from './replay-request.js';
 import { RecordingSink } from '../../tests/support/recording-sink.js';
 
@@ -61,7 +62,7 @@ async function drain(session: Session, sink: RecordingSink, acked = { count: 0 }
     while (acked.count < sink.deliveries.length) {
       const delivery = sink.deliveries[acked.count] as Delivery;
       acked.count += 1;
-      if (delivery.qos > 0) session.acknowledge(delivery.packetId);
+      if (delivery.qos > 0) session.ack(delivery.tag);
     }
   }
   assert.fail('deliveries kept coming');
@@ -84,7 +85,7 @@ describe('time-range replay (engine)', () => {
     await drain(session, sink);
     const expected = published.filter((m) => m.topic.startsWith('r/') && m.timestamp >= T0 + 100 && m.timestamp < T0 + 400).map((m) => m.payload.toString());
     assert.deepEqual(sink.payloads(), expected);
-    assert.ok(sink.deliveries.every((delivery) => delivery.shard === -1 && delivery.qos === 1 && !delivery.dup));
+    assert.ok(sink.deliveries.every((delivery) => delivery.shard === -1 && delivery.qos === 1 && !delivery.redelivered));
     assert.equal(session.subscriptions.size, 0, 'a fixed range makes no subscription');
     await broker.publish(message('r/a', 'after', T0 + 200));
     await drain(session, sink);
@@ -137,7 +138,7 @@ describe('time-range replay (engine)', () => {
       await settle();
       await publishOne(time);
       time += 1;
-      for (; acked.count < sink.deliveries.length; acked.count += 1) session.acknowledge((sink.deliveries[acked.count] as Delivery).packetId);
+      for (; acked.count < sink.deliveries.length; acked.count += 1) session.ack((sink.deliveries[acked.count] as Delivery).tag);
     }
     assert.ok(session.subscriptions.has('l/#'), 'the replay switched to live');
     for (let i = 0; i < 20; i += 1) await publishOne(time + i);
@@ -158,7 +159,7 @@ describe('time-range replay (engine)', () => {
     for (let burst = 0; burst < 4; burst += 1) {
       await Promise.all(Array.from({ length: 10 }, () => broker.publish(message(`o/${next % 7}`, String(next++), T0 + next))));
       const acked = sink.deliveries.length;
-      for (const delivery of sink.deliveries.slice(0, acked)) session.acknowledge(delivery.packetId);
+      for (const delivery of sink.deliveries.slice(0, acked)) session.ack(delivery.tag);
       await settle();
     }
     await drain(session, sink, { count: 0 });
@@ -231,7 +232,7 @@ describe('time-range replay (engine)', () => {
     // What was queued before the cancel still goes out; nothing is read after it.
     const queued = second.session.queuedCount;
     for (let round = 0; round < 3; round += 1) {
-      for (const delivery of second.sink.deliveries) second.session.acknowledge(delivery.packetId);
+      for (const delivery of second.sink.deliveries) second.session.ack(delivery.tag);
       await settle();
     }
     assert.equal(second.sink.deliveries.length, 3 + queued);

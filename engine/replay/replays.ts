@@ -28,7 +28,8 @@ import type { JournalRecord } from '../../journal/index.js';
 import { expiresAt, messageSize, recordToMessage, type Message } from '../messages/message.js';
 import { filterMatches } from '../routing/filter-match.js';
 import type { SubscriptionOptions } from '../sessions/session-events.js';
-import { deliveryFor, type DeliverySink, type Session } from '../sessions/session.js';
+import type { DeliverySink } from '../delivery/delivery.js';
+import { deliveryFor, type Session } from '../sessions/session.js';
 import { PublishOrderMerge } from './publish-order.js';
 import type { ReplayRequest } from './replay-request.js';
 

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../../shard-model/index.js';
 import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
 import type { WillMessage } from '../sessions/session-events.js';

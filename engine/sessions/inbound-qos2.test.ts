@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
 import type { AppendOptions, AppendResult, RecordInput } from '../../journal/index.js';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../../shard-model/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { Broker } from '../broker.js';
@@ -92,8 +92,8 @@ async function received(broker: Broker): Promise<string[]> {
   for (let round = 0; round < 5; round += 1) {
     await settle();
     for (const delivery of subscriber.sink.deliveries) {
-      subscriber.session.received(delivery.packetId);
-      subscriber.session.acknowledge(delivery.packetId);
+      subscriber.session.hold(delivery.tag);
+      subscriber.session.ack(delivery.tag);
     }
   }
   return subscriber.sink.deliveries.map((delivery) => delivery.message.payload.toString());

@@ -54,7 +54,8 @@ export interface SessionMeta {
   /** Epoch ms of the last disconnect, while disconnected. */
   disconnectedAt?: number;
   will?: WillMessage;
-  protocolVersion: number;
+  /** The front end's protocol version at the last connect (kept for the admin API); absent until a connect recorded it. */
+  protocolVersion?: number;
 }
 
 export interface DeliveryCursors {
@@ -150,7 +151,7 @@ export class SessionTable {
   #entry(clientId: string): DurableSession {
     let session = this.sessions.get(clientId);
     if (session === undefined) {
-      session = { clientId, meta: { expirySeconds: 0, connected: false, protocolVersion: 4 }, subscriptions: new Map(), cursors: { acked: [], sent: [] }, inboundQos2: new Map() };
+      session = { clientId, meta: { expirySeconds: 0, connected: false }, subscriptions: new Map(), cursors: { acked: [], sent: [] }, inboundQos2: new Map() };
       this.sessions.set(clientId, session);
     }
     return session;

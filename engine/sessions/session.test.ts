@@ -10,10 +10,13 @@
 // and offers live like the broker does, and the sink records what it is sent.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import type { Message, QoS } from '../messages/message.js';
 import type { SubscriptionOptions } from './session-events.js';
-import { deliveryFor, SendResult, Session, type Delivery, type SessionHost } from './session.js';
+import { SendResult, type Delivery } from '../delivery/delivery.js';
+import { deliveryFor, Session, type SessionHost } from './session.js';
 import { RecordingSink } from '../../tests/support/recording-sink.js';
+import { numRuns, replay } from '../../tests/support/fast-check.js';
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -98,12 +101,12 @@ describe('Session.cursors()', () => {
     journal.dispatch(session, 1, 'x', 1);
     assert.deepEqual(session.cursors().acked, [first, 0]);
     const [, one, two, other] = sink.deliveries as [Delivery, Delivery, Delivery, Delivery];
-    assert.ok(session.received(two.packetId));
-    assert.ok(session.acknowledge(two.packetId));
+    assert.ok(session.hold(two.tag));
+    assert.ok(session.ack(two.tag));
     assert.deepEqual(session.cursors().acked, [first, 0], 'acknowledging a later offset does not move past an earlier one');
-    assert.ok(session.acknowledge(one.packetId));
+    assert.ok(session.ack(one.tag));
     assert.deepEqual(session.cursors().acked, [3, 0]);
-    assert.ok(session.acknowledge(other.packetId));
+    assert.ok(session.ack(other.tag));
     assert.deepEqual(session.cursors().acked, [3, 1]);
     assert.ok(journal.moved > 0, 'acknowledgements report moved cursors');
   });
@@ -114,7 +117,7 @@ describe('Session.cursors()', () => {
     for (let i = 0; i < 4; i += 1) journal.dispatch(session, 0, 'x', 1);
     assert.equal(sink.deliveries.length, 1);
     assert.equal(session.queuedCount, 3);
-    assert.ok(session.acknowledge((sink.deliveries[0] as Delivery).packetId));
+    assert.ok(session.ack((sink.deliveries[0] as Delivery).tag));
     assert.deepEqual(session.cursors().acked, [1]);
   });
 
@@ -123,7 +126,7 @@ describe('Session.cursors()', () => {
     const { session, sink } = online(journal, [], [], new RecordingSink(1));
     journal.dispatch(undefined, 0, 'x', 1);
     journal.dispatch(undefined, 0, 'x', 1);
-    session.offerRetained({ packetId: 0, message: (journal.shards[0]?.[0] as { message: Message }).message, qos: 1, retain: true, dup: false, subscriptionIds: undefined, shard: 0, offset: 0, released: false });
+    session.offerRetained({ tag: 0, message: (journal.shards[0]?.[0] as { message: Message }).message, qos: 1, retain: true, redelivered: false, subscriptionIds: undefined, shard: 0, offset: 0 });
     assert.equal(sink.deliveries[0]?.shard, -1);
     assert.deepEqual(session.cursors().acked, [2]);
   });
@@ -147,7 +150,7 @@ describe('Session.cursors()', () => {
       'read back from offset 0; the QoS 0 message at 3 is not kept for an offline session',
     );
     assert.deepEqual(session.cursors().acked, [1, 0]);
-    for (const delivery of sink.deliveries) session.acknowledge(delivery.packetId);
+    for (const delivery of sink.deliveries) session.ack(delivery.tag);
     assert.deepEqual(session.cursors().acked, [5, 0]);
     journal.dispatch(session, 0, 'x', 1);
     assert.equal(sink.deliveries.length, 4, 'caught up: live again');
@@ -165,7 +168,7 @@ describe('Session.cursors()', () => {
     session.attach(sink);
     await settle();
     assert.deepEqual(sink.deliveries.map((delivery) => delivery.message.topic), ['open', 'open']);
-    for (const delivery of sink.deliveries) session.acknowledge(delivery.packetId);
+    for (const delivery of sink.deliveries) session.ack(delivery.tag);
     assert.deepEqual(session.cursors().acked, [3]);
   });
 
@@ -180,9 +183,9 @@ describe('Session.cursors()', () => {
     const next = new RecordingSink();
     session.claim(next);
     session.attach(next);
-    assert.deepEqual(next.deliveries.map((delivery) => [delivery.message.topic, delivery.dup]), [['open', true]]);
+    assert.deepEqual(next.deliveries.map((delivery) => [delivery.message.topic, delivery.redelivered]), [['open', true]]);
     assert.equal(session.inflightCount, 1);
-    for (const delivery of next.deliveries) session.acknowledge(delivery.packetId);
+    for (const delivery of next.deliveries) session.ack(delivery.tag);
     assert.deepEqual(session.cursors().acked, [2]);
   });
 
@@ -190,7 +193,7 @@ describe('Session.cursors()', () => {
     const journal = new FakeJournal(1);
     const { session, sink } = online(journal, [], [], new RecordingSink(1));
     for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
-    assert.ok(session.acknowledge((sink.deliveries[0] as Delivery).packetId));
+    assert.ok(session.ack((sink.deliveries[0] as Delivery).tag));
     const before = session.cursors().acked;
     assert.deepEqual(before, [1]);
     session.detach();
@@ -211,7 +214,7 @@ describe('Session.cursors()', () => {
     session.attach(sink);
     await settle();
     assert.deepEqual(
-      sink.deliveries.map((delivery) => [delivery.offset, delivery.dup]),
+      sink.deliveries.map((delivery) => [delivery.offset, delivery.redelivered]),
       [
         [1, true],
         [2, true],
@@ -229,9 +232,9 @@ describe('deliveries a connection cannot take (over its Maximum Packet Size)', (
   class SmallSink extends RecordingSink {
     constructor(
       readonly tooLarge: Set<string>,
-      receiveMaximum: number,
+      inFlightMaximum: number,
     ) {
-      super(receiveMaximum);
+      super(inFlightMaximum);
     }
     override send(delivery: Delivery): SendResult {
       if (this.tooLarge.has(delivery.message.payload.toString())) return SendResult.Skipped;
@@ -244,10 +247,10 @@ describe('deliveries a connection cannot take (over its Maximum Packet Size)', (
     const { session, sink } = online(journal, [], [], new SmallSink(new Set(['0:1']), 1));
     for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
     assert.deepEqual(sink.deliveries.map((delivery) => delivery.offset), [0]);
-    assert.ok(session.acknowledge((sink.deliveries[0] as Delivery).packetId));
+    assert.ok(session.ack((sink.deliveries[0] as Delivery).tag));
     assert.deepEqual(sink.deliveries.map((delivery) => delivery.offset), [0, 2]);
     assert.deepEqual(journal.dropped, ['too-large']);
-    assert.ok(session.acknowledge((sink.deliveries[1] as Delivery).packetId));
+    assert.ok(session.ack((sink.deliveries[1] as Delivery).tag));
     assert.deepEqual(session.cursors().acked, [3]);
   });
 
@@ -264,7 +267,138 @@ describe('deliveries a connection cannot take (over its Maximum Packet Size)', (
     assert.deepEqual(journal.dropped, ['too-large']);
     journal.dispatch(session, 0, 'x', 1);
     assert.deepEqual(small.deliveries.map((delivery) => delivery.offset), [1]);
-    assert.ok(session.acknowledge((small.deliveries[0] as Delivery).packetId));
+    assert.ok(session.ack((small.deliveries[0] as Delivery).tag));
     assert.deepEqual(session.cursors().acked, [2]);
   });
+});
+
+// Goal: the neutral acknowledgement calls a front end other than MQTT needs (AMQP basic.nack /
+// basic.reject with and without requeue, basic.ack with multiple=true) keep the window, the
+// queue and the cursor right. Method: the fake journal above, a window of 2, tags from the sink.
+describe('ack / nack / requeue by tag', () => {
+  test('nack with requeue sends the delivery again first, redelivered, under the tag the sink assigns again; the cursor waits for it', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal, [], [], new RecordingSink({ inFlightMaximum: 2, copy: true }));
+    for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
+    const [first, second] = sink.deliveries as [Delivery, Delivery];
+    assert.equal(session.queuedCount, 1);
+    assert.ok(session.nack(first.tag, true));
+    assert.equal(session.nack(12_345, true), false, 'a tag the window does not hold');
+    const again = sink.deliveries[2] as Delivery;
+    assert.deepEqual([again.offset, again.redelivered], [first.offset, true], 'the requeued one goes out before the queued one');
+    assert.ok(again.tag !== 0 && again.tag !== second.tag);
+    assert.equal(session.queuedCount, 1);
+    assert.deepEqual(session.cursors().acked, [0]);
+    assert.ok(session.ack(again.tag));
+    assert.ok(session.ack(second.tag));
+    assert.deepEqual(session.cursors().acked, [2], 'the queued one is sent now and holds the cursor');
+    assert.equal((sink.deliveries[3] as Delivery).offset, 2);
+  });
+
+  test('nack without requeue settles the delivery like an ack', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal);
+    journal.dispatch(session, 0, 'x', 1);
+    assert.ok(session.nack((sink.deliveries[0] as Delivery).tag, false));
+    assert.equal(session.inflightCount, 0);
+    assert.deepEqual(session.cursors().acked, [1]);
+  });
+
+  test('ackThrough acks every outstanding delivery up to the tag and leaves the later and the held ones', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal);
+    for (let i = 0; i < 4; i += 1) journal.dispatch(session, 0, 'x', 2);
+    const [a, b, c, d] = sink.deliveries as [Delivery, Delivery, Delivery, Delivery];
+    assert.ok(session.hold(b.tag));
+    assert.ok(session.ackThrough(c.tag));
+    assert.equal(session.inflightCount, 2, 'the held one and the last one stay');
+    assert.equal(session.ack(a.tag), false);
+    assert.equal(session.nack(b.tag, true), false, 'a held delivery cannot be given back');
+    assert.deepEqual(session.cursors().acked, [3]);
+    assert.deepEqual(session.cursors().released, [[b.tag, 0, b.offset]]);
+    assert.ok(session.ack(d.tag));
+    assert.ok(session.ack(b.tag));
+    assert.equal(session.ackThrough(d.tag), false, 'an unknown tag');
+    assert.deepEqual(session.cursors().acked, [4]);
+  });
+});
+
+// Goal: whatever order a consumer acks, nacks (with or without requeue), holds and acks through
+// tags in, the session's window and cursor agree with a plain model: the window never exceeds
+// its size, the cursor is the lowest offset not yet settled (acked, nacked without requeue, or
+// held), held deliveries are the saved `released` list, and a requeued delivery is sent again
+// marked redelivered. Method: fast-check op sequences over the fake journal above (one shard,
+// window of 3); the model follows the sink's sends.
+test('property: ack / nack / requeue / hold / ackThrough by tag keep the window and the cursor as a plain model says', () => {
+  type Op = { kind: 'dispatch'; qos: 1 | 2 } | { kind: 'ack' | 'hold' | 'ackThrough' | 'nack'; pick: number; requeue: boolean };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ kind: fc.constant('dispatch' as const), qos: fc.constantFrom(1 as const, 2 as const) }),
+    fc.record({ kind: fc.constantFrom('ack' as const, 'hold' as const, 'ackThrough' as const, 'nack' as const), pick: fc.nat(5), requeue: fc.boolean() }),
+  );
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
+      const journal = new FakeJournal(1);
+      const { session, sink } = online(journal, [], [], new RecordingSink({ inFlightMaximum: 3, copy: true }));
+      const inflight = new Map<number, { offset: number; qos: number; held: boolean }>();
+      const unsettled = new Set<number>();
+      const requeued = new Set<number>();
+      let seen = 0;
+      const follow = (): void => {
+        for (; seen < sink.deliveries.length; seen += 1) {
+          const delivery = sink.deliveries[seen] as Delivery;
+          assert.ok(unsettled.has(delivery.offset), `offset ${delivery.offset} sent while settled`);
+          if (requeued.delete(delivery.offset)) assert.ok(delivery.redelivered, 'a requeued delivery is marked redelivered');
+          inflight.set(delivery.tag, { offset: delivery.offset, qos: delivery.qos, held: false });
+        }
+      };
+      for (const op of ops) {
+        if (op.kind === 'dispatch') {
+          unsettled.add(journal.dispatch(session, 0, 'x', op.qos));
+        } else {
+          const tags = [...inflight.keys()];
+          const tag = tags.length === 0 ? 9_999 : (tags[op.pick % tags.length] as number);
+          const entry = inflight.get(tag);
+          if (op.kind === 'ack') {
+            assert.equal(session.ack(tag), entry !== undefined);
+            if (entry !== undefined) {
+              inflight.delete(tag);
+              unsettled.delete(entry.offset);
+            }
+          } else if (op.kind === 'nack') {
+            assert.equal(session.nack(tag, op.requeue), entry !== undefined && !entry.held);
+            if (entry !== undefined && !entry.held) {
+              inflight.delete(tag);
+              if (op.requeue) requeued.add(entry.offset);
+              else unsettled.delete(entry.offset);
+            }
+          } else if (op.kind === 'hold') {
+            assert.equal(session.hold(tag), entry !== undefined && entry.qos === 2);
+            if (entry !== undefined && entry.qos === 2) {
+              entry.held = true;
+              unsettled.delete(entry.offset);
+            }
+          } else {
+            assert.equal(session.ackThrough(tag), entry !== undefined);
+            if (entry !== undefined) {
+              for (const [candidate, value] of [...inflight]) {
+                if (!value.held) {
+                  inflight.delete(candidate);
+                  unsettled.delete(value.offset);
+                }
+                if (candidate === tag) break;
+              }
+            }
+          }
+        }
+        follow();
+        assert.equal(session.inflightCount, inflight.size);
+        assert.ok(inflight.size <= 3, 'the window holds at most its size');
+        const cursors = session.cursors();
+        assert.equal(cursors.acked[0], Math.min(journal.frontier[0] as number, ...unsettled));
+        const held = [...inflight].filter(([, value]) => value.held).map(([tag, value]) => [tag, 0, value.offset]);
+        assert.deepEqual(cursors.released ?? [], held);
+      }
+    }),
+    { numRuns: numRuns(200), ...replay },
+  );
 });

@@ -1,5 +1,8 @@
 // A session in memory: its subscriptions, the deliveries queued for its connection, the ones in
-// flight (sent, not yet acknowledged), and, per data shard, where its delivery stands.
+// flight (sent, not yet acknowledged), and, per data shard, where its delivery stands. It is the
+// engine's subscriber stream, in no protocol's terms: the queue and the in-flight window are
+// engine/delivery's, the tags in the window are the front end's (DeliverySink.assignTag), and
+// ack / hold / nack take a tag back (MQTT PUBACK, PUBREC, PUBCOMP; AMQP basic.ack, basic.nack).
 //
 // Delivery model. Messages reach a session two ways:
 // - live: the broker hands it each matching message right after the append is durable;
@@ -16,69 +19,14 @@
 // smallest offset of a queued or in-flight QoS 1/2 delivery, else the stream's position (read
 // position when lagging, the dispatch frontier when live). After a crash the session resumes
 // from it: at-least-once, never a gap.
+import { SendResult, type Delivery, type DeliverySink, type SharedTicket } from '../delivery/delivery.js';
+import { DeliveryQueue } from '../delivery/delivery-queue.js';
+import { InFlightWindow, type DeliveryTag } from '../delivery/in-flight-window.js';
 import type { Message, QoS } from '../messages/message.js';
 import { expiresAt, messageSize } from '../messages/message.js';
 import { TopicTrie } from '../routing/topic-trie.js';
 import { routingFilter } from '../shared/shared-filter.js';
 import type { DeliveryCursors, SubscriptionOptions } from './session-events.js';
-
-export interface Delivery {
-  /** 0 for QoS 0. */
-  packetId: number;
-  message: Message;
-  qos: QoS;
-  retain: boolean;
-  dup: boolean;
-  subscriptionIds: number[] | undefined;
-  /** Data shard index and offset; -1 for retained-message deliveries (not cursor-tracked). */
-  shard: number;
-  offset: number;
-  /** QoS 2 in flight: true once the client sent PUBREC and we answered PUBREL. */
-  released: boolean;
-  /** Set on a delivery a shared subscription group handed to this session (engine/shared). */
-  shared?: SharedTicket;
-}
-
-/** How a session tells a shared subscription group what became of a delivery it was handed. */
-export interface SharedTicket {
-  /** Acknowledged (PUBACK, or PUBREC for QoS 2), expired or not sendable: the group is done. */
-  settled(): void;
-  /** The connection went before the client acknowledged it: the group gives it to another member. */
-  returned(): void;
-}
-
-export enum SendResult {
-  /** Sent; the transport can take more. */
-  Sent,
-  /** Sent; the transport is backed up: stop until resume(). */
-  SentFull,
-  /** Not sendable to this client (larger than its maximum packet size): dropped. */
-  Skipped,
-}
-
-export type CloseReason = 'session-taken-over' | 'server-shutting-down' | 'administrative-action';
-
-export interface ConnectionInfo {
-  protocol: string;
-  protocolVersion: number;
-  remoteAddress: string;
-  /** Epoch ms. */
-  connectedAt: number;
-  keepAliveSeconds: number;
-}
-
-/** The connection side, implemented by a protocol front end. */
-export interface DeliverySink {
-  send(delivery: Delivery): SendResult;
-  /** Re-sends PUBREL for a QoS 2 delivery the client had already received (after reconnect). */
-  sendRelease(packetId: number): void;
-  /** The broker ends this connection: another connection took the session, shutdown, or an operator. */
-  close(reason: CloseReason): void;
-  /** What the front end can say about its connection (admin API). */
-  describe?(): ConnectionInfo;
-  /** The client's Receive Maximum: QoS 1/2 deliveries in flight at once. */
-  readonly receiveMaximum: number;
-}
 
 interface ShardStream {
   /** While a read failed: no new read before this time. */
@@ -108,10 +56,10 @@ export interface SessionHost {
 }
 
 /**
- * The message of a QoS 2 delivery restored in the released state: only its PUBREL is ever
- * sent again, so its content is not needed (and not read back).
+ * The message of a delivery restored in the held state: only the front end's completion step is
+ * ever taken up again (DeliverySink.resumeHeld), so its content is not needed (and not read back).
  */
-const RELEASED_PLACEHOLDER: Message = { topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, publisherId: '', timestamp: 0, properties: undefined };
+const HELD_PLACEHOLDER: Message = { topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, publisherId: '', timestamp: 0, properties: undefined };
 
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionOptions> = new Map();
 
@@ -168,11 +116,9 @@ export class Session {
   }
 
   #inboundReleasing: Map<number, Promise<boolean>> | undefined;
-  #queue: Delivery[] = [];
-  #queueHead = 0;
-  #queuedBytes = 0;
-  readonly #inflight = new Map<number, Delivery>();
-  #nextPacketId = 1;
+  readonly #queue = new DeliveryQueue<Delivery>((delivery) => messageSize(delivery.message));
+  readonly #window = new InFlightWindow<Delivery>();
+  readonly #inUse = (tag: DeliveryTag): boolean => this.#window.has(tag);
   /**
    * Per shard, offsets of QoS 1/2 deliveries queued or in flight (not yet acknowledged). Shared
    * empty set until a shard has one: idle connections should cost little memory.
@@ -197,11 +143,11 @@ export class Session {
     startOffsets: ReadonlyArray<number | undefined>,
     /** Per shard, offsets below this were sent before (a restart's resends carry DUP). */
     sentBelow: readonly number[] = [],
-    /** QoS 2 deliveries the client had received (PUBREC) when the session was last saved. */
-    released: ReadonlyArray<readonly [packetId: number, shard: number, offset: number]> = [],
+    /** Deliveries held (the client had taken them over: MQTT PUBREC) when the session was last saved. */
+    held: ReadonlyArray<readonly [tag: DeliveryTag, shard: number, offset: number]> = [],
   ) {
-    for (const [packetId, shard, offset] of released) {
-      this.#inflight.set(packetId, { packetId, message: RELEASED_PLACEHOLDER, qos: 2, retain: false, dup: true, subscriptionIds: undefined, shard, offset, released: true });
+    for (const [tag, shard, offset] of held) {
+      this.#window.add(tag, { tag, message: HELD_PLACEHOLDER, qos: 2, retain: false, redelivered: true, subscriptionIds: undefined, shard, offset }, true);
     }
     if (sentBelow.length > 0) this.#sentBelowArray = Array.from({ length: host.shardCount }, (_, shard) => sentBelow[shard] ?? 0);
     if (startOffsets.some((from, shard) => from !== undefined && from < host.dispatchFrontier(shard))) {
@@ -230,11 +176,11 @@ export class Session {
   }
 
   get inflightCount(): number {
-    return this.#inflight.size;
+    return this.#window.size;
   }
 
   get queuedCount(): number {
-    return this.#queue.length - this.#queueHead;
+    return this.#queue.length;
   }
 
   /**
@@ -242,7 +188,7 @@ export class Session {
    * same threshold read-backs use, so a replay is paced by what the client takes).
    */
   get hasRoom(): boolean {
-    return this.sink !== undefined && !this.ended && this.#queuedBytes < this.host.maxQueuedBytes / 2;
+    return this.sink !== undefined && !this.ended && this.#queue.bytes < this.host.maxQueuedBytes / 2;
   }
 
   /** Calls back once: true when the queue has room again, false when the connection is gone. */
@@ -298,8 +244,10 @@ export class Session {
       for (const offset of this.#pending[shard] as Set<number>) if (offset < low) low = offset;
       return low;
     });
+    // Kept under the name `released` (MQTT's word for its held QoS 2 deliveries) so sessions
+    // saved by earlier versions read back unchanged.
     const released: Array<[number, number, number]> = [];
-    for (const entry of this.#inflight.values()) if (entry.released && entry.shard >= 0) released.push([entry.packetId, entry.shard, entry.offset]);
+    for (const [tag, entry, held] of this.#window.entries()) if (held && entry.shard >= 0) released.push([tag, entry.shard, entry.offset]);
     return released.length === 0 ? { acked, sent: [...this.#sentBelow] } : { acked, sent: [...this.#sentBelow], released };
   }
 
@@ -316,24 +264,24 @@ export class Session {
   attach(sink: DeliverySink): void {
     if (this.sink !== sink) return;
     this.#blocked = false;
-    for (const entry of this.#inflight.values()) {
-      if (entry.released) sink.sendRelease(entry.packetId);
+    for (const [tag, entry, held] of this.#window.entries()) {
+      if (held) sink.resumeHeld(tag);
       else if (!this.host.mayRead(this, entry.message.topic)) {
         // The session was resumed by a client that may not read this message (another user
         // taking over the client id, or rules changed): it is not resent to it. A shared
         // group's delivery goes back to the group for another member; the rest counts as done,
         // as a message the policy skips on any other path.
-        this.#inflight.delete(entry.packetId);
+        this.#window.take(tag);
         const ticket = entry.shared;
         entry.shared = undefined;
         ticket?.returned();
         this.#settle(entry);
       } else {
-        entry.dup = true;
+        entry.redelivered = true;
         if (sink.send(entry) !== SendResult.Skipped) continue;
         // Too large for this connection (a smaller Maximum Packet Size than the one it was
         // sent under): discarded for this client like any other, so it holds nothing back.
-        this.#inflight.delete(entry.packetId);
+        this.#window.take(tag);
         this.host.dropped('too-large', 1);
         this.#settle(entry);
       }
@@ -352,9 +300,9 @@ export class Session {
     this.#generation += 1;
     const returned = this.#takeShared();
     const inflightOffsets = this.#pending.map(() => NONE_PENDING);
-    for (const entry of this.#inflight.values()) {
-      // Released QoS 2 deliveries are settled for the cursor (only their PUBREL is resent).
-      if (entry.shard < 0 || entry.released) continue;
+    for (const [, entry, held] of this.#window.entries()) {
+      // Held deliveries are settled for the cursor (only the front end's last step is resumed).
+      if (entry.shard < 0 || held) continue;
       if (inflightOffsets[entry.shard] === NONE_PENDING) inflightOffsets[entry.shard] = new Set();
       (inflightOffsets[entry.shard] as Set<number>).add(entry.offset);
     }
@@ -368,27 +316,24 @@ export class Session {
       stream.readFrom = resumeAt;
       this.#pending[shard] = inflightOffsets[shard] as Set<number>;
     }
-    this.#queue = [];
-    this.#queueHead = 0;
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     this.#wakeRoomWaiters(false);
     for (const ticket of returned) ticket.returned();
   }
 
   /**
-   * Takes the unacknowledged shared-group deliveries out of the queue and the in-flight table:
+   * Takes the unacknowledged shared-group deliveries out of the queue and the in-flight window:
    * their group redelivers them to another member rather than wait for this client to return.
    */
   #takeShared(): SharedTicket[] {
     const tickets: SharedTicket[] = [];
-    for (const [packetId, entry] of this.#inflight) {
+    for (const [tag, entry] of this.#window.entries()) {
       if (entry.shared === undefined) continue;
       tickets.push(entry.shared);
       entry.shared = undefined;
-      this.#inflight.delete(packetId);
+      this.#window.take(tag);
     }
-    for (let i = this.#queueHead; i < this.#queue.length; i += 1) {
-      const queued = this.#queue[i] as Delivery;
+    for (const queued of this.#queue) {
       if (queued.shared === undefined) continue;
       tickets.push(queued.shared);
       queued.shared = undefined;
@@ -402,7 +347,7 @@ export class Session {
       const stream = this.#streams[delivery.shard] as ShardStream;
       // A lagging stream reads this offset back later (and counts a QoS 0 drop then).
       if (stream.lagging) return;
-      if (this.#queuedBytes >= this.host.maxQueuedBytes) {
+      if (this.#queue.bytes >= this.host.maxQueuedBytes) {
         if (delivery.qos === 0) {
           this.host.dropped('queue-full', 1);
           return;
@@ -421,7 +366,7 @@ export class Session {
   offerRetained(delivery: Delivery): void {
     // Retained messages are not in a stream that could be read back later: past the bound
     // they are dropped and counted, so a subscriber that does not read cannot grow the queue.
-    if (this.#queuedBytes >= this.host.maxQueuedBytes) {
+    if (this.#queue.bytes >= this.host.maxQueuedBytes) {
       this.host.dropped('queue-full', 1);
       return;
     }
@@ -450,28 +395,6 @@ export class Session {
       pending.add(delivery.offset);
     }
     this.#queue.push(delivery);
-    this.#queuedBytes += messageSize(delivery.message);
-  }
-
-  /**
-   * A delivery from a shard gets a packet id derived from its position, so the resend after a
-   * restart (which lost the in-flight table) reuses the id the client saw, and a QoS 2 client
-   * recognises the duplicate. Falls back to the next free id on a collision.
-   */
-  #packetIdFor(delivery: Delivery): number {
-    if (delivery.shard >= 0) {
-      const derived = ((delivery.offset * this.host.shardCount + delivery.shard) % 65_535) + 1;
-      if (!this.#inflight.has(derived)) return derived;
-    }
-    return this.#allocatePacketId();
-  }
-
-  #allocatePacketId(): number {
-    for (;;) {
-      const id = this.#nextPacketId;
-      this.#nextPacketId = id === 65_535 ? 1 : id + 1;
-      if (!this.#inflight.has(id)) return id;
-    }
   }
 
   /**
@@ -512,18 +435,17 @@ export class Session {
     const sink = this.sink;
     if (sink === undefined) return;
     const now = this.host.now();
-    while (!this.#blocked && this.#holds === 0 && this.#queueHead < this.#queue.length) {
-      const next = this.#queue[this.#queueHead] as Delivery;
-      if (next.qos > 0 && this.#inflight.size >= sink.receiveMaximum) break;
-      this.#queueHead += 1;
-      this.#queuedBytes -= messageSize(next.message);
+    while (!this.#blocked && this.#holds === 0) {
+      const next = this.#queue.peek();
+      if (next === undefined || (next.qos > 0 && this.#window.size >= sink.inFlightMaximum)) break;
+      this.#queue.shift();
       if (expiresAt(next.message) <= now) {
         this.host.dropped('expired', 1);
         this.#settle(next);
         continue;
       }
-      if (next.shard >= 0 && next.offset < (this.#sentBelow[next.shard] as number)) next.dup = true;
-      if (next.qos > 0) next.packetId = this.#packetIdFor(next);
+      if (next.shard >= 0 && next.offset < (this.#sentBelow[next.shard] as number)) next.redelivered = true;
+      if (next.qos > 0) next.tag = sink.assignTag(next, this.#inUse);
       const result = sink.send(next);
       if (next.shard >= 0 && next.offset >= (this.#sentBelow[next.shard] as number)) {
         this.#sentBelow[next.shard] = next.offset + 1;
@@ -534,12 +456,8 @@ export class Session {
         this.#settle(next);
         continue;
       }
-      if (next.qos > 0) this.#inflight.set(next.packetId, next);
+      if (next.qos > 0) this.#window.add(next.tag, next);
       if (result === SendResult.SentFull) this.#blocked = true;
-    }
-    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#queueHead);
-      this.#queueHead = 0;
     }
   }
 
@@ -555,30 +473,65 @@ export class Session {
     }
   }
 
-  /** PUBACK (QoS 1) or PUBCOMP (QoS 2). Returns false for an unknown packet id. */
-  acknowledge(packetId: number): boolean {
-    const entry = this.#inflight.get(packetId);
+  /**
+   * The subscriber is done with a delivery (MQTT PUBACK, PUBCOMP, or a PUBREC refusing it; AMQP
+   * basic.ack). False for a tag the window does not hold.
+   */
+  ack(tag: DeliveryTag): boolean {
+    const entry = this.#window.take(tag);
     if (entry === undefined) return false;
-    this.#inflight.delete(packetId);
     this.#settle(entry);
     this.pump();
     return true;
   }
 
-  /** PUBREC for a QoS 2 delivery: the client has it; we answer PUBREL. False when unknown. */
-  received(packetId: number): boolean {
-    const entry = this.#inflight.get(packetId);
+  /**
+   * Acks every outstanding delivery sent no later than `tag` (AMQP basic.ack with multiple=true;
+   * its tags only grow, so "sent no later" is "tag at most"). False for a tag the window does not hold.
+   */
+  ackThrough(tag: DeliveryTag): boolean {
+    const taken = this.#window.takeThrough(tag);
+    if (taken === undefined) return false;
+    for (const entry of taken) this.#settle(entry);
+    this.pump();
+    return true;
+  }
+
+  /**
+   * The subscriber gives a delivery back (AMQP basic.nack, basic.reject). Requeued, it goes out
+   * again before anything queued, marked redelivered, under the tag the front end assigns then;
+   * not requeued, it is done with, as an ack is. False for a tag the window does not hold, or holds as taken over.
+   */
+  nack(tag: DeliveryTag, requeue: boolean): boolean {
+    if (this.#window.isHeld(tag)) return false;
+    const entry = this.#window.take(tag);
+    if (entry === undefined) return false;
+    if (requeue) {
+      entry.redelivered = true;
+      entry.tag = 0;
+      this.#queue.unshift(entry);
+    } else this.#settle(entry);
+    this.pump();
+    return true;
+  }
+
+  /**
+   * The client took an exactly-once delivery over (MQTT PUBREC): its position is settled, the
+   * tag stays in the window, held, until ack() (PUBCOMP). False for an unknown tag or a delivery
+   * of another class.
+   */
+  hold(tag: DeliveryTag): boolean {
+    const entry = this.#window.get(tag);
     if (entry === undefined || entry.qos !== 2) return false;
-    if (entry.released) return true;
-    entry.released = true;
-    // The client owns a QoS 2 message from PUBREC on: for its group, the delivery is done.
+    if (this.#window.hold(tag) === 'already') return true;
+    // The client owns the message from here on: for its group, the delivery is done.
     const ticket = entry.shared;
     if (ticket !== undefined) {
       entry.shared = undefined;
       ticket.settled();
     }
-    // From now on only its PUBREL may be resent, never the PUBLISH: the cursor moves past it
-    // and the released list (saved before the PUBREL goes out) remembers the packet id.
+    // From now on only the front end's last step may be taken again, never the send: the cursor
+    // moves past it, and the held list (saved before the front end answers) keeps the tag.
     if (entry.shard >= 0) {
       (this.#pending[entry.shard] as Set<number>).delete(entry.offset);
       this.host.cursorsMoved(this);
@@ -588,7 +541,7 @@ export class Session {
 
   #startReadBacks(): void {
     if (this.sink === undefined || this.ended || this.#streamsArray === undefined) return;
-    if (this.#queuedBytes >= this.host.maxQueuedBytes / 2) return;
+    if (this.#queue.bytes >= this.host.maxQueuedBytes / 2) return;
     for (let shard = 0; shard < this.#streams.length; shard += 1) {
       const stream = this.#streams[shard] as ShardStream;
       if (!stream.lagging || stream.reading || (stream.retryAt !== undefined && stream.retryAt > this.host.now())) continue;
@@ -617,7 +570,7 @@ export class Session {
         // A record that is not a valid message topic (written by a faulty writer) is skipped,
         // never retried: it must not stop the stream.
         if (message.topic === '' || message.topic.includes('+') || message.topic.includes('#')) continue;
-        if ((this.#pending[shard] as Set<number>).has(offset) || this.#isReleased(shard, offset)) continue;
+        if ((this.#pending[shard] as Set<number>).has(offset) || this.#isHeld(shard, offset)) continue;
         const delivery = this.#match(message, shard, offset);
         if (delivery === undefined) continue;
         if (delivery.qos === 0) {
@@ -647,9 +600,9 @@ export class Session {
     this.pump();
   }
 
-  /** A QoS 2 delivery of this shard position awaits PUBCOMP (it must not be sent again). */
-  #isReleased(shard: number, offset: number): boolean {
-    for (const entry of this.#inflight.values()) if (entry.released && entry.shard === shard && entry.offset === offset) return true;
+  /** A held delivery of this shard position awaits its last step (it must not be sent again). */
+  #isHeld(shard: number, offset: number): boolean {
+    for (const [, entry, held] of this.#window.entries()) if (held && entry.shard === shard && entry.offset === offset) return true;
     return false;
   }
 
@@ -670,10 +623,8 @@ export class Session {
     this.ended = true;
     this.sink = undefined;
     const returned = this.#takeShared();
-    this.#queue = [];
-    this.#queueHead = 0;
-    this.#queuedBytes = 0;
-    this.#inflight.clear();
+    this.#queue.clear();
+    this.#window.clear();
     this.#wakeRoomWaiters(false);
     for (const ticket of returned) ticket.returned();
   }
@@ -695,5 +646,5 @@ export function deliveryFor(message: Message, options: readonly SubscriptionOpti
     if (subscription.subscriptionId !== undefined) (subscriptionIds ??= []).push(subscription.subscriptionId);
   }
   if (maxQos < 0) return undefined;
-  return { packetId: 0, message, qos: (maxQos < message.qos ? maxQos : message.qos) as QoS, retain, dup: false, subscriptionIds, shard, offset, released: false };
+  return { tag: 0, message, qos: (maxQos < message.qos ? maxQos : message.qos) as QoS, retain, redelivered: false, subscriptionIds, shard, offset };
 }

@@ -25,7 +25,8 @@
 // flight. The group lives while it has members (online or in offline durable sessions).
 import type { Message } from '../messages/message.js';
 import type { SubscriptionOptions } from '../sessions/session-events.js';
-import { deliveryFor, SendResult, type Delivery, type DeliverySink, type Session, type SharedTicket } from '../sessions/session.js';
+import { SendResult, type Delivery, type DeliverySink, type SharedTicket } from '../delivery/delivery.js';
+import { deliveryFor, type Session } from '../sessions/session.js';
 import { pickMember, type Candidate, type PickState, type SharedStrategy } from './strategy.js';
 
 /** The group session's subscription: every QoS passes (members downgrade), RETAIN as published. */
@@ -71,7 +72,7 @@ export class SharedGroup implements DeliverySink {
     /** The share name and the filter after it. */
     readonly group: string,
     readonly filter: string,
-    /** The group's own session: its cursors, queue and in-flight table. */
+    /** The group's own session: its cursors, queue and in-flight window. */
     readonly session: Session,
     private readonly env: GroupEnvironment,
   ) {}
@@ -112,7 +113,7 @@ export class SharedGroup implements DeliverySink {
    */
   refresh(): void {
     if (this.#ended) return;
-    this.#receiveMaximum = this.#sumReceiveMaximum();
+    this.#inFlightMaximum = this.#sumInFlightMaximum();
     const online = this.#anyOnline();
     if (online && !this.#attached) {
       this.#reset();
@@ -156,24 +157,24 @@ export class SharedGroup implements DeliverySink {
   // ---- DeliverySink (the group session's "connection") -------------------------------------
 
   /** Recomputed when membership or presence changes (refresh()), not per message. */
-  get receiveMaximum(): number {
-    return this.#receiveMaximum;
+  get inFlightMaximum(): number {
+    return this.#inFlightMaximum;
   }
 
-  #receiveMaximum = 1;
+  #inFlightMaximum = 1;
 
-  #sumReceiveMaximum(): number {
+  #sumInFlightMaximum(): number {
     let total = 0;
     for (const clientId of this.#members.keys()) {
       const sink = this.env.sessionOf(clientId)?.sink;
-      if (sink !== undefined) total += sink.receiveMaximum;
+      if (sink !== undefined) total += sink.inFlightMaximum;
     }
     return Math.max(1, Math.min(GROUP_INFLIGHT_MAX, total));
   }
 
   send(delivery: Delivery): SendResult {
     // Resent on attach while a client still holds it (see #reset): it is still out there.
-    if (delivery.qos > 0 && this.#routes.has(delivery.packetId)) return SendResult.Sent;
+    if (delivery.qos > 0 && this.#routes.has(delivery.tag)) return SendResult.Sent;
     this.#inSend = true;
     try {
       if (this.#parked.length === 0 && this.#route(delivery)) return SendResult.Sent;
@@ -185,8 +186,22 @@ export class SharedGroup implements DeliverySink {
     }
   }
 
-  sendRelease(): void {
-    // Never called: the group session's entries are acknowledged whole, never marked released.
+  /**
+   * The group session's tags only key its routes: nothing outside the group sees them and none
+   * is saved, so a counter does (2^31 of them cannot be in flight at once).
+   */
+  assignTag(_delivery: Delivery, inUse: (tag: number) => boolean): number {
+    for (;;) {
+      const tag = this.#nextTag;
+      this.#nextTag = tag === 0x7fff_ffff ? 1 : tag + 1;
+      if (!inUse(tag) && !this.#routes.has(tag)) return tag;
+    }
+  }
+
+  #nextTag = 1;
+
+  resumeHeld(): void {
+    // Never called: the group session's entries are acknowledged whole, never held.
   }
 
   close(): void {
@@ -206,7 +221,7 @@ export class SharedGroup implements DeliverySink {
       if (session === undefined || sink === undefined || session.ended) continue;
       online += 1;
       if (!this.env.mayRead(clientId, message.topic)) continue;
-      candidates.push({ clientId, hasRoom: delivery.qos === 0 || (this.#outstanding.get(clientId) ?? 0) < sink.receiveMaximum });
+      candidates.push({ clientId, hasRoom: delivery.qos === 0 || (this.#outstanding.get(clientId) ?? 0) < sink.inFlightMaximum });
     }
     if (online > 0 && candidates.length === 0) {
       // Online members exist and none may read this topic: it is for nobody in the group.
@@ -228,13 +243,13 @@ export class SharedGroup implements DeliverySink {
     }
     this.env.delivered();
     if (memberDelivery.qos > 0 && delivery.qos > 0) {
-      const packetId = delivery.packetId;
+      const tag = delivery.tag;
       const ticket: SharedTicket = {
-        settled: () => this.#ticketDone(packetId, ticket, true),
-        returned: () => this.#ticketDone(packetId, ticket, false),
+        settled: () => this.#ticketDone(tag, ticket, true),
+        returned: () => this.#ticketDone(tag, ticket, false),
       };
       memberDelivery.shared = ticket;
-      this.#routes.set(packetId, { memberId: chosen.clientId, ticket, delivery });
+      this.#routes.set(tag, { memberId: chosen.clientId, ticket, delivery });
       this.#outstanding.set(chosen.clientId, (this.#outstanding.get(chosen.clientId) ?? 0) + 1);
     } else this.#settle(delivery);
     member.offerShared(memberDelivery);
@@ -244,25 +259,25 @@ export class SharedGroup implements DeliverySink {
   /** The group is done with one of its deliveries. */
   #settle(delivery: Delivery): void {
     if (delivery.qos === 0) return;
-    const packetId = delivery.packetId;
+    const tag = delivery.tag;
     // Inside send() the group session has not yet put the entry in flight: acknowledge after.
-    if (this.#inSend) queueMicrotask(() => this.session.acknowledge(packetId));
-    else this.session.acknowledge(packetId);
+    if (this.#inSend) queueMicrotask(() => this.session.ack(tag));
+    else this.session.ack(tag);
   }
 
-  #ticketDone(packetId: number, ticket: SharedTicket, settled: boolean): void {
+  #ticketDone(tag: number, ticket: SharedTicket, settled: boolean): void {
     if (this.#ended) return;
     if (this.#inSend) {
-      queueMicrotask(() => this.#ticketDone(packetId, ticket, settled));
+      queueMicrotask(() => this.#ticketDone(tag, ticket, settled));
       return;
     }
-    const route = this.#routes.get(packetId);
+    const route = this.#routes.get(tag);
     if (route === undefined || route.ticket !== ticket) return;
-    this.#routes.delete(packetId);
+    this.#routes.delete(tag);
     const left = (this.#outstanding.get(route.memberId) ?? 1) - 1;
     if (left > 0) this.#outstanding.set(route.memberId, left);
     else this.#outstanding.delete(route.memberId);
-    if (settled) this.session.acknowledge(packetId);
+    if (settled) this.session.ack(tag);
     else if (this.#attached) {
       // The member went without acknowledging: to another member, ahead of the parked ones.
       this.#parked.unshift(route.delivery);

@@ -11,13 +11,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../../shard-model/index.js';
 import { ManualClock, settle } from '../../tests/support/manual-clock.js';
 import { seededRandom } from '../../tests/support/seeded-random.js';
 import { Broker } from '../broker.js';
 import type { Message, QoS } from '../messages/message.js';
 import type { SubscriptionOptions } from '../sessions/session-events.js';
-import { SendResult, type Delivery, type Session } from '../sessions/session.js';
+import { SendResult, type Delivery } from '../delivery/delivery.js';
+import type { Session } from '../sessions/session.js';
 import { SHARED_SHARD } from './shared-subscriptions.js';
 import type { SharedStrategy } from './strategy.js';
 import { RecordingSink } from '../../tests/support/recording-sink.js';
@@ -39,8 +40,8 @@ async function open(options: { strategy?: SharedStrategy; store?: MemoryShardSto
   return { broker, store, clock };
 }
 
-async function connect(broker: Broker, id: string, options: { expirySeconds?: number; cleanStart?: boolean; receiveMaximum?: number } = {}): Promise<Client> {
-  const sink = new RecordingSink({ receiveMaximum: options.receiveMaximum, copy: true });
+async function connect(broker: Broker, id: string, options: { expirySeconds?: number; cleanStart?: boolean; inFlightMaximum?: number } = {}): Promise<Client> {
+  const sink = new RecordingSink({ inFlightMaximum: options.inFlightMaximum, copy: true });
   const { session } = await broker.connect({ clientId: id, cleanStart: options.cleanStart ?? true, expirySeconds: options.expirySeconds ?? 0, will: undefined, protocolVersion: 5, sink });
   session.attach(sink);
   return { id, session, sink, acked: 0 };
@@ -73,8 +74,8 @@ function ack(client: Client): void {
   const fresh = client.sink.deliveries.slice(client.acked);
   client.acked = client.sink.deliveries.length;
   for (const delivery of fresh) {
-    if (delivery.qos === 2) client.session.received(delivery.packetId);
-    if (delivery.qos > 0) client.session.acknowledge(delivery.packetId);
+    if (delivery.qos === 2) client.session.hold(delivery.tag);
+    if (delivery.qos > 0) client.session.ack(delivery.tag);
   }
 }
 
@@ -171,7 +172,7 @@ describe('shared subscriptions: one member per message', () => {
 
   test('a member never has more unacknowledged group deliveries than its Receive Maximum; the others take the rest', async () => {
     const { broker } = await open({ strategy: 'round-robin' });
-    const slow = await connect(broker, 'a-slow', { receiveMaximum: 1 });
+    const slow = await connect(broker, 'a-slow', { inFlightMaximum: 1 });
     const fast = await connect(broker, 'b-fast');
     await subscribe(broker, slow, '$share/g/w');
     await subscribe(broker, fast, '$share/g/w');
@@ -218,8 +219,8 @@ describe('shared subscriptions: members that go', () => {
     const payloads = await publishAll(broker, 'k', 10);
     assert.equal(a.sink.deliveries.length, 5);
     // a acknowledges two of its five, then its connection drops.
-    a.session.acknowledge(a.sink.deliveries[0]!.packetId);
-    a.session.acknowledge(a.sink.deliveries[1]!.packetId);
+    a.session.ack(a.sink.deliveries[0]!.tag);
+    a.session.ack(a.sink.deliveries[1]!.tag);
     a.acked = a.sink.deliveries.length;
     await broker.disconnect(a.session, a.sink, { publishWill: true });
     await drain([b]);
@@ -230,7 +231,7 @@ describe('shared subscriptions: members that go', () => {
 
   test('queued deliveries (behind the Receive Maximum) of a member that goes go to another member', async () => {
     const { broker } = await open({ strategy: 'sticky' });
-    const a = await connect(broker, 'a', { receiveMaximum: 65_535 });
+    const a = await connect(broker, 'a', { inFlightMaximum: 65_535 });
     await subscribe(broker, a, '$share/g/k');
     const b = await connect(broker, 'b');
     await subscribe(broker, b, '$share/g/k');
@@ -258,7 +259,7 @@ describe('shared subscriptions: members that go', () => {
     await subscribe(broker, b, '$share/g/x', 2);
     const payloads = await publishAll(broker, 'x', 2, 2);
     assert.equal(a.sink.deliveries.length, 2);
-    a.session.received(a.sink.deliveries[0]!.packetId);
+    a.session.hold(a.sink.deliveries[0]!.tag);
     await broker.recordRelease(a.session);
     await broker.disconnect(a.session, a.sink, { publishWill: false });
     await drain([b]);
@@ -266,7 +267,7 @@ describe('shared subscriptions: members that go', () => {
     // a comes back: PUBREL again for the released one, and no PUBLISH.
     const again = await connect(broker, 'a', { expirySeconds: 60, cleanStart: false });
     await settle();
-    assert.equal(again.sink.releases.length, 1);
+    assert.equal(again.sink.resumedHeld.length, 1);
     assert.deepEqual(again.sink.payloads(), []);
     await broker.close();
   });

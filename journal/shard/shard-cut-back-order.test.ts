@@ -6,15 +6,10 @@
 // last fdatasync failing, the cut back's directory sync failing, then a power cut and reopen.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { Journal } from '../journal.js';
-import { SimulatedDisk } from '../sim/simulated-disk.js';
+import { journalOnSimulatedDisk } from '../sim/journal-on-simulated-disk.js';
 
 it('a cut back whose directory sync fails leaves dense offsets after a power cut', async () => {
-  const disk = new SimulatedDisk({ seed: 5 });
-  const fs = disk.mount();
-  await fs.mkdir('/data', { recursive: true });
-  await fs.syncDirectory('/');
-  const open = () => Journal.open('/data', { fileSystem: disk.mount(), clock: () => 1_000_000, retentionCheckMs: 0, lockProbe: { bootId: () => Promise.resolve(undefined), process: () => Promise.resolve(undefined) } });
+  const { disk, open } = await journalOnSimulatedDisk(5);
   const journal = await open();
   await journal.createShard('s', { durability: 'fsync', segmentBytes: 1024 });
   const value = (label: string) => Buffer.from(label.padEnd(200, '.'));

@@ -4,17 +4,13 @@
 // Method: the simulated disk with scripted faults and a manual clock.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { Journal } from '../journal.js';
-import { SimulatedDisk } from '../sim/simulated-disk.js';
+import { journalOnSimulatedDisk } from '../sim/journal-on-simulated-disk.js';
 import { RECOVERY_BACKOFF_MS } from './shard.js';
 
 it('a second failure after a failed cut back keeps offsets dense', async () => {
-  const disk = new SimulatedDisk({ seed: 1 });
-  const fs = disk.mount();
-  await fs.mkdir('/data', { recursive: true });
-  await fs.syncDirectory('/');
   let now = 1_000_000;
-  const journal = await Journal.open('/data', { fileSystem: fs, clock: () => now, retentionCheckMs: 0, lockProbe: { bootId: () => Promise.resolve(undefined), process: () => Promise.resolve(undefined) } });
+  const { disk, open } = await journalOnSimulatedDisk(1, () => now);
+  const journal = await open();
   await journal.createShard('s', { segmentBytes: 64 * 1024 });
   assert.equal((await journal.append('s', [{ value: Buffer.from('a') }])).baseOffset, 0);
 

@@ -7,17 +7,12 @@
 // records are only in the page cache when the faults strike; then rolls, a power cut, reopen.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { Journal } from '../journal.js';
-import { SimulatedDisk } from '../sim/simulated-disk.js';
+import { journalOnSimulatedDisk } from '../sim/journal-on-simulated-disk.js';
 import { RECOVERY_BACKOFF_MS } from './shard.js';
 
 it('a failed sync while reopening a failed shard cuts the shard back to its last good sync', async () => {
-  const disk = new SimulatedDisk({ seed: 3 });
-  const fs = disk.mount();
-  await fs.mkdir('/data', { recursive: true });
-  await fs.syncDirectory('/');
   let now = 1_000_000;
-  const open = () => Journal.open('/data', { fileSystem: disk.mount(), clock: () => now, retentionCheckMs: 0, lockProbe: { bootId: () => Promise.resolve(undefined), process: () => Promise.resolve(undefined) } });
+  const { disk, open } = await journalOnSimulatedDisk(3, () => now);
   const journal = await open();
   await journal.createShard('s', { durability: 'none', segmentBytes: 1024 });
   const value = (label: string) => Buffer.from(label.padEnd(200, '.'));
@@ -53,12 +48,8 @@ it('a truncation whose segment delete fails keeps that segment known, so a faile
   // dropped a later segment from its list before deleting its files; the delete failed, the
   // reopen's fdatasync of that (still present) segment failed, and the next reopen adopted its
   // doomed records, which a power cut then turned into a damaged batch.
-  const disk = new SimulatedDisk({ seed: 4 });
-  const fs = disk.mount();
-  await fs.mkdir('/data', { recursive: true });
-  await fs.syncDirectory('/');
   let now = 1_000_000;
-  const open = () => Journal.open('/data', { fileSystem: disk.mount(), clock: () => now, retentionCheckMs: 0, lockProbe: { bootId: () => Promise.resolve(undefined), process: () => Promise.resolve(undefined) } });
+  const { disk, open } = await journalOnSimulatedDisk(4, () => now);
   const journal = await open();
   await journal.createShard('s', { durability: 'none', segmentBytes: 1024 });
   const value = (label: string) => Buffer.from(label.padEnd(200, '.'));

@@ -7,24 +7,17 @@
 // truncateAfter, over several seeds (each tears unsynced writes differently), then reopen.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Journal } from '../journal.js';
 import { encodeBatch, sealBatch } from '../segment/batch-format.js';
-import { SimulatedDisk } from '../sim/simulated-disk.js';
+import { journalOnSimulatedDisk } from '../sim/journal-on-simulated-disk.js';
 import { RECOVERY_BACKOFF_MS } from './shard.js';
 import { decodeTruncationIntent, encodeTruncationIntent } from './truncation-intent.js';
-
-const noLockProbe = { bootId: () => Promise.resolve(undefined), process: () => Promise.resolve(undefined) };
 
 describe('truncation inside a batch', () => {
   it('keeps the records before the truncation point across a power cut at any step', async () => {
     let cutsThatStruck = 0;
     for (let seed = 0; seed < 40; seed++) {
       for (let operations = 1; operations <= 25; operations++) {
-        const disk = new SimulatedDisk({ seed });
-        const fs = disk.mount();
-        await fs.mkdir('/data', { recursive: true });
-        await fs.syncDirectory('/');
-        const open = () => Journal.open('/data', { fileSystem: disk.mount(), clock: () => 1_000_000, retentionCheckMs: 0, lockProbe: noLockProbe });
+        const { disk, open } = await journalOnSimulatedDisk(seed);
         const journal = await open();
         await journal.createShard('s', { durability: 'fsync' });
         await journal.append('s', [{ value: Buffer.from('zero') }]);
@@ -57,12 +50,8 @@ describe('truncation inside a batch', () => {
     // fsync of the log failed, and the power cut took both the sidecar and the half-rewritten
     // batch. Each seed tears the unsynced writes differently.
     for (let seed = 0; seed < 40; seed++) {
-      const disk = new SimulatedDisk({ seed });
-      const fs = disk.mount();
-      await fs.mkdir('/data', { recursive: true });
-      await fs.syncDirectory('/');
       let now = 1_000_000;
-      const open = () => Journal.open('/data', { fileSystem: disk.mount(), clock: () => now, retentionCheckMs: 0, lockProbe: noLockProbe });
+      const { disk, open } = await journalOnSimulatedDisk(seed, () => now);
       const journal = await open();
       await journal.createShard('s', { durability: 'fsync' });
       await journal.append('s', [{ value: Buffer.from('zero') }]);

@@ -25,9 +25,7 @@ import { after, test } from 'node:test';
 import { Client, Metadata, credentials } from '@grpc/grpc-js';
 import { ClassicLevel } from 'classic-level';
 import { checkBatch } from '../../journal/index.js';
-import { PlacementClient } from '../../placement/service/client.js';
-import { CLUSTER_METADATA_KEY, TOKEN_METADATA_KEY, placementService } from '../../placement/service/placement-proto.js';
-import { CLUSTER_ID, CLUSTER_TOKEN, startCluster, waitFor, type TestCluster } from '../../placement/service/test-cluster.js';
+import { CLUSTER_ID, CLUSTER_METADATA_KEY, CLUSTER_TOKEN, PlacementClient, TOKEN_METADATA_KEY, placementService, startCluster, waitFor, type TestCluster } from '../../placement/service/testing.js';
 import { openDurablePlacement, type DurablePlacement } from './durable-placement.js';
 import { RAFT_LOG_SHARD } from './journal-raft-log.js';
 

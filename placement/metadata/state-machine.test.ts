@@ -2,7 +2,6 @@
 // code otherwise; retries are answered from the session table; leases expire only by command.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DATA_SHARD_PREFIX } from '../../engine/broker.js';
 import { apply, emptyState, expiredNodes, mqttDataShardNames, MQTT_NAMESPACE, restore, snapshot, type CommandResult, type JsonValue, type PlacementCommand, type PlacementState } from './index.js';
 
 type Body = PlacementCommand extends infer C ? (C extends PlacementCommand ? Omit<C, 'clientId' | 'sequence'> : never) : never;
@@ -125,7 +124,8 @@ describe('placement state machine', () => {
   });
 
   it('maps a namespace to existing shards only, named like the broker names its data shards', () => {
-    assert.deepEqual(mqttDataShardNames(2), [`${DATA_SHARD_PREFIX}0`, `${DATA_SHARD_PREFIX}1`]);
+    // The names the engine writes on disk (base/shard-names.ts): a rename would orphan data dirs.
+    assert.deepEqual(mqttDataShardNames(2), ['mqtt.0', 'mqtt.1']);
     const shards = mqttDataShardNames(2);
     const { state, results } = run([
       register('a'),

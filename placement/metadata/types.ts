@@ -2,17 +2,19 @@
 // settings, as plain immutable data. Maps (not objects) hold keyed records so that a hostile key
 // such as "__proto__" is just a key; snapshots sort them, so equal states encode to equal bytes.
 
+import { MQTT_DATA_SHARD_NAMESPACE, mqttDataShardName } from '../../base/index.js';
+
 export const ROLES = ['journal', 'broker', 'placement'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const SHARD_STATES = ['active', 'reassigning', 'offline'] as const;
 export type ShardState = (typeof SHARD_STATES)[number];
 
-/** The namespace of the MQTT data shards, named `mqtt.0` .. `mqtt.N-1` (engine/broker.ts DATA_SHARD_PREFIX). */
-export const MQTT_NAMESPACE = 'mqtt';
+/** The namespace of the MQTT data shards (base/shard-names.ts, shared with the engine). */
+export const MQTT_NAMESPACE = MQTT_DATA_SHARD_NAMESPACE;
 
 export function mqttDataShardNames(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `${MQTT_NAMESPACE}.${i}`);
+  return Array.from({ length: count }, (_, i) => mqttDataShardName(i));
 }
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

@@ -20,16 +20,18 @@ import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, MessageProperties, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
-import { applyAutoSubscribe, checkTopicFilter, checkTopicName, DelayedErrors, propertiesAt, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
+import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
+import { applyAutoSubscribe, checkTopicFilter, checkTopicName, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
 import { subscriptionQuota, type ClientGuard } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
 import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
 import { decodePlainPublish } from './publish-decoder.js';
-import { encodePlainPublish, encodePlainPublishHead, encodePublishWithProperties, type OutboundPublishProperties } from './publish-encoder.js';
-import { isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
+import { OutboundPublishes } from './outbound-publishes.js';
+import { delayedRefusal, isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
+import { connectLevel, isCleanString, messageProperties } from './packet-checks.js';
+import { OutboundPacketIds } from './packet-ids.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 
@@ -82,8 +84,6 @@ const PUBLISH_BACKLOG_PAUSE_BYTES = 1024 * 1024;
  * session is told to stop sending; it resumes when they are written.
  */
 const HELD_OUTPUT_PAUSE_BYTES = 64 * 1024;
-/** Payloads from this size are written after their header instead of copied into one buffer. */
-const LARGE_PAYLOAD_BYTES = 8 * 1024;
 
 type State = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' | 'closed';
 
@@ -177,10 +177,11 @@ export class MqttConnection implements DeliverySink {
   // U+0000 cannot be in a topic that passed the checks, so nothing matches it before the first.
   #lastValidTopic = '\u0000';
   // Outbound flow state.
-  receiveMaximum = 65_535;
-  #clientMaxPacketSize = Number.POSITIVE_INFINITY;
-  #clientAliasMaximum = 0;
-  #topicAliasesOut: Map<string, number> | undefined;
+  /** The client's Receive Maximum (5.0), bounded by max-inflight. */
+  inFlightMaximum = 65_535;
+  readonly #packetIds: OutboundPacketIds;
+  /** Set at CONNECT: nothing is sent before (send() refuses until connected). */
+  #outbound = new OutboundPublishes(4, Number.POSITIVE_INFINITY, 0);
 
   constructor(
     private readonly transport: Transport,
@@ -192,6 +193,7 @@ export class MqttConnection implements DeliverySink {
     private readonly authenticate: Authenticate = acceptEveryone,
   ) {
     this.#framer = new PacketFramer(limits.maxPacketSize);
+    this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
@@ -361,14 +363,14 @@ export class MqttConnection implements DeliverySink {
       case 'publish':
         return this.#onPublish(packet);
       case 'puback':
-        this.#session?.acknowledge(packet.messageId ?? 0);
+        this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'pubrec':
         return this.#onPubrec(packet.messageId ?? 0, packet.reasonCode ?? 0);
       case 'pubrel':
         return this.#onPubrel(packet.messageId ?? 0);
       case 'pubcomp':
-        this.#session?.acknowledge(packet.messageId ?? 0);
+        this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'subscribe':
         return this.#inOrder(() => this.#onSubscribe(packet));
@@ -476,11 +478,11 @@ export class MqttConnection implements DeliverySink {
     if (serverKeepAlive !== undefined) keepAlive = serverKeepAlive;
     this.#keepAliveMs = keepAlive * 1000;
     if (v5) {
-      this.receiveMaximum = Math.min(properties.receiveMaximum ?? 65_535, this.limits.maxInflight);
-      this.#clientMaxPacketSize = properties.maximumPacketSize ?? Number.POSITIVE_INFINITY;
-      this.#clientAliasMaximum = properties.topicAliasMaximum ?? 0;
+      this.inFlightMaximum = Math.min(properties.receiveMaximum ?? 65_535, this.limits.maxInflight);
+      this.#outbound = new OutboundPublishes(this.#version, properties.maximumPacketSize ?? Number.POSITIVE_INFINITY, properties.topicAliasMaximum ?? 0);
     } else {
-      this.receiveMaximum = this.limits.maxInflight;
+      this.#outbound = new OutboundPublishes(this.#version, Number.POSITIVE_INFINITY, 0);
+      this.inFlightMaximum = this.limits.maxInflight;
     }
     if (this.broker.closed) return this.#refuse(v5 ? ReasonCode.ServerShuttingDown : ReasonCode.ServerUnavailable, 'the broker is shutting down');
     this.#clientId = clientId;
@@ -981,10 +983,10 @@ export class MqttConnection implements DeliverySink {
     if (session === undefined) return;
     if (reasonCode >= 0x80) {
       // The client refused the message: the flow ends here (5.0 4.3.3).
-      session.acknowledge(messageId);
+      session.ack(messageId);
       return;
     }
-    if (!session.received(messageId)) {
+    if (!session.hold(messageId)) {
       this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
       return;
     }
@@ -1232,39 +1234,9 @@ export class MqttConnection implements DeliverySink {
 
   send(delivery: Delivery): SendResult {
     if (this.#state !== 'connected') return SendResult.SentFull;
-    const message = delivery.message;
-    let bytes: Buffer;
-    let newAlias: string | undefined;
-    if (this.#version !== 5 || (message.properties === undefined && delivery.subscriptionIds === undefined && this.#clientAliasMaximum === 0)) {
-      if (message.payload.length >= LARGE_PAYLOAD_BYTES) {
-        const head = encodePlainPublishHead(message.topic, message.payload.length, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
-        if (head.length + message.payload.length > this.#clientMaxPacketSize) return SendResult.Skipped;
-        return this.#writeDelivery(message, head, message.payload);
-      }
-      bytes = encodePlainPublish(message.topic, message.payload, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, this.#version);
-    } else {
-      const properties: OutboundPublishProperties = { ...(propertiesAt(message, this.clock.now()) ?? {}) };
-      if (delivery.subscriptionIds !== undefined) properties.subscriptionIds = delivery.subscriptionIds;
-      let topic = message.topic;
-      if (this.#clientAliasMaximum > 0) {
-        this.#topicAliasesOut ??= new Map();
-        const alias = this.#topicAliasesOut.get(message.topic);
-        if (alias !== undefined) {
-          properties.topicAlias = alias;
-          topic = '';
-        } else if (this.#topicAliasesOut.size < this.#clientAliasMaximum) {
-          properties.topicAlias = this.#topicAliasesOut.size + 1;
-          this.#topicAliasesOut.set(message.topic, properties.topicAlias);
-          newAlias = message.topic;
-        }
-      }
-      bytes = encodePublishWithProperties(topic, message.payload, delivery.qos, delivery.retain, delivery.dup, delivery.packetId, properties);
-    }
-    if (bytes.length > this.#clientMaxPacketSize) {
-      if (newAlias !== undefined) this.#topicAliasesOut?.delete(newAlias);
-      return SendResult.Skipped;
-    }
-    return this.#writeDelivery(message, bytes);
+    const packet = this.#outbound.encode(delivery, this.clock.now());
+    if (packet === undefined) return SendResult.Skipped;
+    return this.#writeDelivery(delivery.message, packet.head, packet.payload);
   }
 
   /**
@@ -1311,7 +1283,12 @@ export class MqttConnection implements DeliverySink {
 
   #connectedAt = 0;
 
-  sendRelease(packetId: number): void {
+  assignTag(delivery: Delivery, inUse: (packetId: number) => boolean): number {
+    return this.#packetIds.assign(delivery, inUse);
+  }
+
+  /** A QoS 2 delivery the client had received (PUBREC) before it reconnected: PUBREL again. */
+  resumeHeld(packetId: number): void {
     this.#send({ cmd: 'pubrel', messageId: packetId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
   }
 
@@ -1345,57 +1322,4 @@ export class MqttConnection implements DeliverySink {
   #writePacket(packet: Packet, version: number): void {
     this.transport.write(mqttPacket.generate(packet, { protocolVersion: version as 3 | 4 | 5 }));
   }
-}
-
-/** The protocol name and level of a raw CONNECT, or undefined when the name is unknown. */
-function connectLevel(raw: Buffer): { name: string; level: number } | undefined {
-  let position = 1;
-  while (position < raw.length && ((raw[position] as number) & 0x80) !== 0) position += 1;
-  position += 1;
-  if (position + 2 > raw.length) return undefined;
-  const nameLength = raw.readUInt16BE(position);
-  const name = raw.toString('latin1', position + 2, position + 2 + nameLength);
-  const levelAt = position + 2 + nameLength;
-  if ((name !== 'MQTT' && name !== 'MQIsdp') || levelAt >= raw.length) return undefined;
-  // Bit 7 marks a bridge in some brokers' dialects; the level is the low bits.
-  return { name, level: (raw[levelAt] as number) & 0x7f };
-}
-
-/** The 5.0 reason code for a refused delayed publish (see engine/delayed/delayed-errors.ts). */
-function delayedRefusal(code: string | undefined): ReasonCode | undefined {
-  switch (code) {
-    case DelayedErrors.invalidTopic.code:
-      return ReasonCode.TopicNameInvalid;
-    case DelayedErrors.delayTooLong.code:
-    case DelayedErrors.full.code:
-      return ReasonCode.QuotaExceeded;
-    case DelayedErrors.notAuthorized.code:
-      return ReasonCode.NotAuthorized;
-    default:
-      return undefined;
-  }
-}
-
-/**
- * MQTT-1.5.4-2: no U+0000. The bytes were checked as well-formed UTF-8 before decoding
- * (packet-validation.ts, or the plain PUBLISH decoder), so a U+FFFD here is one the client sent.
- */
-function isCleanString(value: string): boolean {
-  return !value.includes('\u0000');
-}
-
-/**
- * The application properties of a 5.0 PUBLISH or will, without the transport ones (alias, ...).
- * `userProperties` are the pairs read from the packet's bytes in order (mqtt-packet's object
- * form groups them by name, MQTT-3.3.2-18 wants them as sent).
- */
-function messageProperties(source: Omit<MessageProperties, 'userProperties'>, userProperties: UserProperty[] | undefined): MessageProperties | undefined {
-  const out: MessageProperties = {};
-  if (source.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = source.payloadFormatIndicator;
-  if (source.messageExpiryInterval !== undefined) out.messageExpiryInterval = source.messageExpiryInterval;
-  if (source.contentType !== undefined) out.contentType = source.contentType;
-  if (source.responseTopic !== undefined) out.responseTopic = source.responseTopic;
-  if (source.correlationData !== undefined) out.correlationData = source.correlationData;
-  if (userProperties !== undefined) out.userProperties = userProperties;
-  return Object.keys(out).length === 0 ? undefined : out;
 }

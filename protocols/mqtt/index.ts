@@ -9,3 +9,4 @@ export { DEFAULT_MQTT_PORT, MqttServer, type MqttServerOptions } from './server.
 export { loadMqttTls } from './tls.js';
 export { DEFAULT_WS_PATH, MqttWebSocketServer, type MqttWebSocketServerOptions } from './websocket.js';
 export { MQTT_LIMITS, mqttLimitDefaults, type MqttLimits } from './limits.js';
+export { OutboundPacketIds } from './packet-ids.js';

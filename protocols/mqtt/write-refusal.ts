@@ -12,7 +12,10 @@
 //   stored when the gate opens (then acknowledged); held past writes-blocked-disconnect-seconds,
 //   the connection is closed and the client resends it after reconnecting (MQTT-4.4.0-1).
 // - QoS 0 (any version): dropped, counted in shardline_publishes_refused_total.
-import { WriteGateErrors } from '../../engine/index.js';
+//
+// A refused delayed publish (`$delayed/...`, engine/delayed/delayed-errors.ts) has its own
+// 5.0 codes, below; 3.x closes the connection.
+import { DelayedErrors, WriteGateErrors } from '../../engine/index.js';
 import { ReasonCode } from './reason-codes.js';
 
 const REASON_CODES: Record<string, ReasonCode> = {
@@ -33,4 +36,19 @@ export function writesBlockedReasonCode(error: unknown): ReasonCode {
     if (code !== undefined) return code;
   }
   return ReasonCode.UnspecifiedError;
+}
+
+/** The 5.0 reason code for a refused delayed publish (see engine/delayed/delayed-errors.ts). */
+export function delayedRefusal(code: string | undefined): ReasonCode | undefined {
+  switch (code) {
+    case DelayedErrors.invalidTopic.code:
+      return ReasonCode.TopicNameInvalid;
+    case DelayedErrors.delayTooLong.code:
+    case DelayedErrors.full.code:
+      return ReasonCode.QuotaExceeded;
+    case DelayedErrors.notAuthorized.code:
+      return ReasonCode.NotAuthorized;
+    default:
+      return undefined;
+  }
 }

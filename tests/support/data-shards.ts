@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { Broker } from '../../engine/index.js';
-import { MemoryShardStore } from '../../shard-model/adapters/memory-shard-store.js';
+import { MemoryShardStore } from '../../shard-model/index.js';
 import { usingMosquitto, waitForLogField, type BrokerProcess } from './broker-process.js';
 import type { Received, TestClient } from './mqtt-client.js';
 

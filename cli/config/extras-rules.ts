@@ -1,13 +1,9 @@
 // The `auto-subscribe` and `rewrite` config-file sections: validated when the node starts (the
 // engine's parsers say which entry is wrong; this names the file too).
-import { parseAutoSubscribeRules, parseRewriteRules, RuleConfigError, type AutoSubscribeRule, type RewriteRule } from '../../engine/index.js';
+import { parseAutoSubscribeRules, parseRewriteRules, RuleConfigError } from '../../engine/index.js';
+import type { ExtrasRules } from '../../node/index.js';
 import { UsageError } from '../command.js';
 import type { StartSettings } from './settings.js';
-
-export interface ExtrasRules {
-  autoSubscribe: AutoSubscribeRule[];
-  rewrite: RewriteRule[];
-}
 
 export function extrasRules(settings: Pick<StartSettings, 'sections'>): ExtrasRules {
   const { file, values } = settings.sections;

@@ -1,24 +1,15 @@
 // The authentication part of `shardline start`: validates the config file's `users`, `deny` and
-// `jwt` sections (errors name the file and the entry, exit 2) and builds the Authenticator the
-// MQTT listener asks on every CONNECT. Parsing happens before the journal is opened, so a typo
-// costs no start-up work; the users are loaded once the shard store is there (`$users`).
+// `jwt` sections (errors name the file and the entry, exit 2) before the node starts, so a typo
+// costs no start-up work; the node builds the Authenticator from the result
+// (node/authentication.ts) once the shard store is there (`$users`).
 import { readFile } from 'node:fs/promises';
-import type { Logger } from 'pino';
-import { Authenticator, DenyList, parsePasswordHash, parseScramCredentials, rsaPublicKey, UserStore, type DenyDefinition, type JwtSettings, type UserDefinition } from '../../engine/index.js';
-import type { ShardStore } from '../../shard-model/index.js';
+import { DenyList, parsePasswordHash, parseScramCredentials, rsaPublicKey, type DenyDefinition, type JwtSettings, type UserDefinition } from '../../engine/index.js';
+import type { SecurityConfig } from '../../node/index.js';
 import { UsageError } from '../command.js';
 import type { StartSettings } from './settings.js';
 
 /** RFC 7518 3.2: an HS256 key must be at least as long as the hash output. */
 const MIN_SECRET_BYTES = 32;
-
-export interface SecurityConfig {
-  users: UserDefinition[];
-  deny: DenyDefinition;
-  jwt: JwtSettings | undefined;
-  allowAnonymous: boolean;
-  certificateUsername: boolean;
-}
 
 function isTable(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
@@ -145,21 +136,4 @@ export async function securityConfig(settings: StartSettings): Promise<SecurityC
     allowAnonymous: settings.allowAnonymous,
     certificateUsername: settings.certificateUsername,
   };
-}
-
-/** Loads the users (config and `$users`) and builds the Authenticator. */
-export async function openAuthentication(config: SecurityConfig, store: ShardStore, logger: Logger): Promise<{ authenticator: Authenticator; users: UserStore }> {
-  const users = await UserStore.open(store, config.users, logger);
-  const authenticator = new Authenticator({
-    users,
-    deny: new DenyList(config.deny),
-    allowAnonymous: config.allowAnonymous,
-    certificateAsUsername: config.certificateUsername,
-    ...(config.jwt === undefined ? {} : { jwt: config.jwt }),
-    logger,
-  });
-  const summary = { users: users.size, jwt: config.jwt?.key.alg ?? 'off', anonymous: config.allowAnonymous, certificateUsername: config.certificateUsername };
-  if (config.allowAnonymous && authenticator.credentialsConfigured) logger.warn(summary, 'users or JWT are configured but allow-anonymous is true: clients without credentials still connect (set allow-anonymous false to require them)');
-  else logger.info(summary, 'authentication');
-  return { authenticator, users };
 }

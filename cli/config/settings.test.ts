@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
+import { effectiveRoles } from '../../node/index.js';
 import { UsageError } from '../command.js';
 import {
   START_SETTINGS,
   camelName,
-  effectiveRoles,
   envName,
   formatDefault,
   resolveStartSettings,
@@ -252,7 +252,7 @@ describe('errors name the source, the key and what is accepted', () => {
     const empty = await configFile('.yaml', 'host:\n');
     await rejectsWith({ config: empty }, {}, `config file ${empty}: host must be a string (ADDR), got an empty value`);
     const roles = await configFile('.toml', 'roles = [1]\n');
-    await rejectsWith({ config: roles }, {}, `config file ${roles}: roles must list names (journal, broker), got 1 in it`);
+    await rejectsWith({ config: roles }, {}, `config file ${roles}: roles must list names (journal, broker, placement), got 1 in it`);
   });
 
   test('empty strings and bad enum values', async () => {
@@ -314,8 +314,8 @@ describe('roles and journal', () => {
   test('roles: canonical order, no repeats, unknown names refused', async () => {
     assert.deepEqual((await resolveStartSettings({ roles: 'broker, journal,broker' }, {})).roles, ['journal', 'broker']);
     assert.deepEqual((await resolveStartSettings({ roles: 'journal' }, {})).roles, ['journal']);
-    await rejectsWith({ roles: 'jounral' }, {}, '--roles: unknown name "jounral"; choose from journal, broker (did you mean journal?)');
-    await rejectsWith({ roles: ',' }, {}, '--roles needs at least one of journal, broker');
+    await rejectsWith({ roles: 'jounral' }, {}, '--roles: unknown name "jounral"; choose from journal, broker, placement (did you mean journal?)');
+    await rejectsWith({ roles: ',' }, {}, '--roles needs at least one of journal, broker, placement');
   });
 
   test('journal must be HOST:PORT', async () => {
@@ -402,5 +402,46 @@ describe('flags, help and docs come from the schema', () => {
         assert.ok(meaning.includes(range), `${spec.key}: meaning column states the range ${range}`);
       }
     }
+  });
+});
+
+describe('placement settings', () => {
+  const token = { SHARDLINE_CLUSTER_TOKEN: 'sixteen-chars-ok' };
+
+  test('a voter: node id, peers from a flag, the environment or a config-file list, placement-port optional', async () => {
+    const fromFlags = await resolveStartSettings({ roles: 'placement', 'node-id': '2', 'placement-peers': '1@10.0.0.1:1228, 2@10.0.0.2:1228,3@[::1]:1229' }, token);
+    assert.deepEqual(fromFlags.roles, ['placement']);
+    assert.equal(fromFlags.nodeId, 2);
+    assert.deepEqual(fromFlags.placementPeers, [{ id: 1, address: '10.0.0.1:1228' }, { id: 2, address: '10.0.0.2:1228' }, { id: 3, address: '[::1]:1229' }]);
+    assert.equal(fromFlags.placementPort, undefined);
+    assert.equal(fromFlags.clusterId, 'shardline');
+    const path = await configFile('.toml', 'roles = ["placement"]\nnode-id = 1\nplacement-peers = ["1@127.0.0.1:1228"]\ncluster-token = "sixteen-chars-ok"\nplacement-port = 0\n');
+    const fromFile = await resolveStartSettings({ config: path }, {});
+    assert.deepEqual(fromFile.placementPeers, [{ id: 1, address: '127.0.0.1:1228' }]);
+    assert.equal(fromFile.placementPort, 0);
+    const alone = await resolveStartSettings({ roles: 'placement' }, { ...token, SHARDLINE_NODE_ID: '7' });
+    assert.equal(alone.placementPeers, undefined, 'no list: a one-voter group of this node');
+  });
+
+  test('bad voter settings are usage errors that say what to fix', async () => {
+    await rejectsWith({ roles: 'placement', 'placement-peers': '1@127.0.0.1:1228' }, token, 'the placement role needs this voter\'s id: set --node-id N');
+    await rejectsWith({ roles: 'placement', 'node-id': '3', 'placement-peers': '1@127.0.0.1:1228,2@127.0.0.1:1229' }, token, "placement-peers (from --placement-peers) does not list this node's id 3 (node-id from --node-id)");
+    await rejectsWith({ roles: 'placement', 'node-id': '1', 'placement-peers': '1@127.0.0.1:1228,127.0.0.1:1229' }, token, '--placement-peers (entry 2) must be ID@HOST:PORT');
+    await rejectsWith({ roles: 'placement', 'node-id': '1', 'placement-peers': '0@127.0.0.1:1228' }, token, '--placement-peers (entry 1) must be ID@HOST:PORT', 'an integer in [1, 4294967295]');
+    await rejectsWith({ roles: 'placement', 'node-id': '1', 'placement-peers': '1@127.0.0.1' }, token, '--placement-peers (entry 1) must be HOST:PORT');
+    await rejectsWith({ roles: 'placement', 'node-id': '1', 'placement-peers': '1@a:1,1@b:2' }, token, 'node id 1 is listed twice');
+    await rejectsWith({ roles: 'placement', 'node-id': '1', 'placement-peers': '1@a:1,2@a:1' }, token, 'address a:1 is listed twice');
+    await rejectsWith({ roles: 'placement', 'node-id': '1' }, {}, "the placement role needs the placement group's shared secret: set SHARDLINE_CLUSTER_TOKEN");
+    await rejectsWith({ roles: 'placement', 'node-id': '1' }, { SHARDLINE_CLUSTER_TOKEN: 'short' }, 'cluster-token (from SHARDLINE_CLUSTER_TOKEN) is 5 characters; use at least 16');
+    await rejectsWith({ roles: 'placement', 'node-id': '1', placement: '127.0.0.1:1228' }, token, 'placement (set by --placement)', 'drop it');
+    await rejectsWith({ roles: 'placement', 'node-id': '1', journal: '127.0.0.1:1771' }, token, 'journal (set by --journal) names a remote journal for the broker role');
+  });
+
+  test('journal and broker nodes: placement is a list of HOST:PORT and needs the token; voter settings there only warn', async () => {
+    const settings = await resolveStartSettings({ placement: '127.0.0.1:1228,127.0.0.1:1229', 'placement-port': '1300' }, token);
+    assert.deepEqual(settings.placement, ['127.0.0.1:1228', '127.0.0.1:1229']);
+    assert.ok(settings.warnings.some((warning) => warning.startsWith('placement-port (set by --placement-port) is for placement voters')), settings.warnings.join('\n'));
+    await rejectsWith({ placement: '127.0.0.1:1228' }, {}, 'placement (set by --placement) needs the placement group\'s shared secret');
+    await rejectsWith({ placement: '127.0.0.1' }, token, '--placement (entry 1) must be HOST:PORT');
   });
 });

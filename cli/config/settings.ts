@@ -10,23 +10,17 @@ import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { TIMER_DELAY_MS_MAX, type LimitSpec, type LimitUnit } from '../../base/index.js';
-import { SHARED_STRATEGIES, type SharedStrategy } from '../../engine/index.js';
+import { SHARED_STRATEGIES } from '../../engine/index.js';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
-import { MQTT_LIMITS, type MqttLimits } from '../../protocols/mqtt/index.js';
+import { DEFAULT_PLACEMENT_GRPC_PORT } from '../../placement/service/index.js';
+import { effectiveRoles, LOG_LEVELS, ROLES, TLS_CLIENT_AUTH_MODES, type NodeSettings, type PlacementPeer } from '../../node/index.js';
+import { MQTT_LIMITS } from '../../protocols/mqtt/index.js';
 import { UsageError, type OptionSpec } from '../command.js';
-
-export const ROLES = ['journal', 'broker'] as const;
-export type Role = (typeof ROLES)[number];
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-/** tls-client-auth: whether the TLS listeners ask for client certificates (see protocols/listener/tls.ts). */
-export const TLS_CLIENT_AUTH_MODES = ['none', 'optional', 'required'] as const;
-export type TlsClientAuth = (typeof TLS_CLIENT_AUTH_MODES)[number];
 
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_ADMIN_PORT = 8080;
+/** Shorter tokens are refused: the token is all that keeps a stranger from voting or reading. */
+export const MIN_CLUSTER_TOKEN_LENGTH = 16;
 export const ENV_PREFIX = 'SHARDLINE_';
 export const CONFIG_EXTENSIONS = ['.toml', '.yaml', '.yml'] as const;
 /** The config-file table (TOML `[mqtt]`, YAML `mqtt:`) that may hold the broker limits. */
@@ -47,6 +41,8 @@ export type SettingKind =
   | { type: 'enum'; values: readonly string[] }
   | { type: 'list'; values: readonly string[] }
   | { type: 'address' }
+  | { type: 'addresses' }
+  | { type: 'peers' }
   | { type: 'boolean' };
 
 export interface SettingSpec {
@@ -83,7 +79,13 @@ function limitSettings<const Table extends readonly LimitSpec[]>(table: Table): 
 }
 
 export const START_SETTINGS = [
-  { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker; unset runs both (single node)' },
+  { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker, placement; unset runs journal and broker (single node)' },
+  { key: 'node-id', kind: { type: 'integer', min: 1, max: 4_294_967_295 }, defaultText: 'none', valueName: 'N', group: 'node', description: "this node's id in the cluster: its Raft id in the placement group (required with the placement role) and the id it registers with placement under (without it: the host name and the node's first address)" },
+  { key: 'placement-peers', kind: { type: 'peers' }, defaultText: 'this node alone', valueName: 'ID@HOST:PORT,...', group: 'node', description: 'placement role: every voter of the placement group, this node included, as Raft id @ the address the others dial; a new group starts with these voters, so give every voter the same list' },
+  { key: 'placement-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: `the port of this node's entry in placement-peers; ${DEFAULT_PLACEMENT_GRPC_PORT} without one`, unit: 'port', valueName: 'N', group: 'node', description: 'placement role: the placement gRPC port this node binds; 0 picks a free one, reported in the listening line' },
+  { key: 'placement', kind: { type: 'addresses' }, defaultText: 'none', valueName: 'HOST:PORT,...', group: 'node', description: 'journal and broker nodes: the placement group to register with (some or all of its voters); the node keeps serving while placement is unreachable' },
+  { key: 'cluster-id', kind: { type: 'string' }, default: 'shardline', valueName: 'NAME', group: 'node', description: 'name of the cluster, carried by every placement call: voters and nodes of another cluster are refused' },
+  { key: 'cluster-token', kind: { type: 'string' }, defaultText: 'none', valueName: 'TOKEN', group: 'node', description: `shared secret of the placement group, at least ${MIN_CLUSTER_TOKEN_LENGTH} characters; required with the placement role or placement; prefer the variable to the flag, which ps shows` },
   { key: 'config', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'config file (.toml, .yaml or .yml) with any of these settings, same keys as the flags' },
   { key: 'data-dir', kind: { type: 'string' }, default: './data', valueName: 'DIR', group: 'node', description: 'journal data directory, created when missing; unused with --roles broker' },
   { key: 'lock-wait-seconds', kind: { type: 'integer', min: 0, max: 3600 }, default: 30, unit: 'seconds', valueName: 'SECONDS', group: 'node', description: 'how long start waits for another live process that holds the data directory lock (a killed node still exiting) before it fails with SL_JOURNAL_LOCKED; 0 fails at once; unused with --roles broker' },
@@ -125,53 +127,10 @@ export const START_SETTINGS = [
 export type SettingKey = (typeof START_SETTINGS)[number]['key'];
 export type SettingSource = 'flag' | 'env' | 'file' | 'default';
 
-/** The settings of `shardline start`; the MQTT limits come from their table (protocols/mqtt/limits.ts). */
-export interface StartSettings extends MqttLimits {
+/** The settings of `shardline start`: what the node runs with, and where each value came from. */
+export interface StartSettings extends NodeSettings {
   /** The config file read, if any (from --config or SHARDLINE_CONFIG). */
   config: string | undefined;
-  /** undefined: not set, the single-node default (journal and broker in one process). */
-  roles: Role[] | undefined;
-  dataDir: string;
-  lockWaitSeconds: number;
-  host: string;
-  mqttPort: number;
-  /** Transport listeners; undefined: that listener is off. */
-  mqttsPort: number | undefined;
-  wsPort: number | undefined;
-  wssPort: number | undefined;
-  wsPath: string;
-  tlsCert: string | undefined;
-  tlsKey: string | undefined;
-  tlsCa: string | undefined;
-  tlsClientAuth: TlsClientAuth;
-  grpcPort: number;
-  adminPort: number;
-  /** Bearer token for the admin server; undefined: kept in (or created in) the data directory. */
-  adminToken: string | undefined;
-  /** Remote journal HOST:PORT; set exactly when roles is ['broker']. */
-  journal: string | undefined;
-  logLevel: LogLevel;
-  allowAnonymous: boolean;
-  certificateUsername: boolean;
-  dataShards: number;
-  sharedStrategy: SharedStrategy;
-  /** undefined: deny when the config file has ACL rules, allow when it has none. */
-  aclDefault: 'allow' | 'deny' | undefined;
-  maxDelaySeconds: number;
-  maxDelayedMessages: number;
-  sysInterval: number;
-  /** undefined: the host name. */
-  nodeName: string | undefined;
-  responseInformation: string;
-  /** Seconds; 0: no age limit for the data shards. */
-  dataRetention: number;
-  /** Per data shard; 0: no size limit. */
-  dataRetentionBytes: number;
-  dataSegmentBytes: number;
-  retentionCheckMs: number;
-  diskFreeMinPercent: number;
-  diskFreeMinBytes: number;
-  diskCheckMs: number;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
   sources: Record<SettingKey, SettingSource>;
   /** The config file's rule sections as written (unvalidated), with the file they came from. */
@@ -184,11 +143,6 @@ type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${
 type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 // Fails to compile when a schema key has no StartSettings field or the other way round.
 const _schemaMatchesSettings: SameKeys<CamelCase<SettingKey>, Exclude<keyof StartSettings, 'sources' | 'warnings' | 'sections'>> = true;
-
-/** The roles a node with these settings runs: the single-node default is journal and broker. */
-export function effectiveRoles(settings: Pick<StartSettings, 'roles'>): Role[] {
-  return settings.roles ?? [...ROLES];
-}
 
 export function envName(key: string): string {
   return ENV_PREFIX + key.toUpperCase().replaceAll('-', '_');
@@ -318,6 +272,40 @@ function parseAddress(supplied: Supplied): string {
   return text;
 }
 
+function parseAddressList(supplied: Supplied): string[] {
+  const { value, label } = supplied;
+  const items = typeof value === 'string' ? value.split(',') : value;
+  if (!Array.isArray(items)) throw new UsageError(`${label} must be a comma-separated list of HOST:PORT, got ${describe(value)}`);
+  const addresses = items.map((item) => (typeof item === 'string' ? item.trim() : item)).filter((item) => item !== '');
+  if (addresses.length === 0) throw new UsageError(`${label} needs at least one HOST:PORT`);
+  return addresses.map((item, index) => parseAddress({ ...supplied, value: item, label: `${label} (entry ${index + 1})` }));
+}
+
+const PEER = /^(\d+)@(.+)$/;
+
+function parsePeers(supplied: Supplied): PlacementPeer[] {
+  const { value, label } = supplied;
+  const items = typeof value === 'string' ? value.split(',') : value;
+  if (!Array.isArray(items)) throw new UsageError(`${label} must be a comma-separated list of ID@HOST:PORT, got ${describe(value)}`);
+  const peers: PlacementPeer[] = [];
+  for (const [index, raw] of items.entries()) {
+    const item = typeof raw === 'string' ? raw.trim() : raw;
+    if (item === '') continue;
+    const where = `${label} (entry ${index + 1})`;
+    const match = typeof item === 'string' ? PEER.exec(item) : null;
+    const id = match === null ? Number.NaN : Number(match[1]);
+    if (match === null || !Number.isSafeInteger(id) || id < 1 || id > 4_294_967_295) {
+      throw new UsageError(`${where} must be ID@HOST:PORT with ID the voter's node-id (an integer in [1, 4294967295]), e.g. 1@10.0.0.1:${DEFAULT_PLACEMENT_GRPC_PORT}; got ${describe(item)}`);
+    }
+    const address = parseAddress({ ...supplied, value: match[2], label: where });
+    if (peers.some((peer) => peer.id === id)) throw new UsageError(`${where}: node id ${id} is listed twice; each voter once`);
+    if (peers.some((peer) => peer.address === address)) throw new UsageError(`${where}: address ${address} is listed twice; each voter needs its own`);
+    peers.push({ id, address });
+  }
+  if (peers.length === 0) throw new UsageError(`${label} needs at least one ID@HOST:PORT`);
+  return peers;
+}
+
 function parseBoolean(supplied: Supplied): boolean {
   const { value, label } = supplied;
   if (typeof value === 'boolean') return value;
@@ -338,6 +326,10 @@ function parseValue(spec: SettingSpec, supplied: Supplied): unknown {
       return parseList(kind.values, supplied);
     case 'address':
       return parseAddress(supplied);
+    case 'addresses':
+      return parseAddressList(supplied);
+    case 'peers':
+      return parsePeers(supplied);
     case 'boolean':
       return parseBoolean(supplied);
   }
@@ -490,6 +482,33 @@ function checkRoles(settings: StartSettings, suppliedBy: (key: SettingKey) => st
   }
 }
 
+function checkPlacement(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
+  const runsPlacement = effectiveRoles(settings).includes('placement');
+  const rolesText = settings.roles === undefined ? 'the single-node default' : `roles ${settings.roles.join(',')}`;
+  if (runsPlacement) {
+    if (settings.nodeId === undefined) throw new UsageError(`the placement role needs this voter's id: set --node-id N (or ${envName('node-id')}, or node-id in the config file)`);
+    const peers = settings.placementPeers;
+    if (peers !== undefined && !peers.some((peer) => peer.id === settings.nodeId)) {
+      throw new UsageError(`placement-peers (from ${suppliedBy('placement-peers')}) does not list this node's id ${settings.nodeId} (node-id from ${suppliedBy('node-id')}): list every voter, this one included, as ID@HOST:PORT`);
+    }
+    if (settings.placement !== undefined) throw new UsageError(`placement (set by ${suppliedBy('placement')}) names a placement group to register with, but this node is a voter of its own (${rolesText}); drop it`);
+  } else {
+    // Unused rather than wrong, like a TLS setting without a TLS listener.
+    for (const key of ['placement-peers', 'placement-port'] as const) {
+      if (settings.sources[key] !== 'default') settings.warnings.push(`${key} (set by ${suppliedBy(key)}) is for placement voters and this node runs ${rolesText}: unused (journal and broker nodes find the group with placement HOST:PORT,...)`);
+    }
+  }
+  if ((runsPlacement || settings.placement !== undefined) && settings.clusterToken === undefined) {
+    throw new UsageError(`${runsPlacement ? 'the placement role' : `placement (set by ${suppliedBy('placement')})`} needs the placement group's shared secret: set ${envName('cluster-token')} (or cluster-token in the config file; the flag --cluster-token shows in ps)`);
+  }
+  if (settings.clusterToken !== undefined && settings.clusterToken.length < MIN_CLUSTER_TOKEN_LENGTH) {
+    throw new UsageError(`cluster-token (from ${suppliedBy('cluster-token')}) is ${settings.clusterToken.length} characters; use at least ${MIN_CLUSTER_TOKEN_LENGTH} (e.g. openssl rand -base64 24)`);
+  }
+  if (settings.journal !== undefined && !effectiveRoles(settings).includes('broker')) {
+    throw new UsageError(`journal (set by ${suppliedBy('journal')}) names a remote journal for the broker role, and this node runs ${rolesText}; drop it`);
+  }
+}
+
 function checkKeepAlive(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
   if (settings.serverKeepAlive !== 0 && settings.serverKeepAlive > settings.maxKeepAlive) {
     throw new UsageError(`server-keep-alive ${settings.serverKeepAlive} (from ${suppliedBy('server-keep-alive')}) is more than max-keep-alive ${settings.maxKeepAlive} (from ${suppliedBy('max-keep-alive')}); lower it or raise max-keep-alive`);
@@ -524,6 +543,7 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   const settings = { ...result, sources, warnings, sections: { file: configPath, values: sections } } as unknown as StartSettings;
   const suppliedBy = (key: SettingKey): string => labels.get(key) ?? key;
   checkRoles(settings, suppliedBy);
+  checkPlacement(settings, suppliedBy);
   checkKeepAlive(settings, suppliedBy);
   return settings;
 }

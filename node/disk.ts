@@ -7,12 +7,12 @@
 // itself when space returns.
 import { statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { DATA_SHARD_PREFIX, diskIsLow, lowWatermarkBytes, type Broker, type DiskStatus, type DiskWatermarkSettings } from '../../engine/index.js';
-import type { Journal, ShardPolicy } from '../../journal/index.js';
-import type { StartSettings } from '../config/settings.js';
+import { DATA_SHARD_PREFIX, diskIsLow, lowWatermarkBytes, type Broker, type DiskStatus, type DiskWatermarkSettings } from '../engine/index.js';
+import type { Journal, ShardPolicy } from '../journal/index.js';
+import type { NodeSettings } from './settings.js';
 
 /** The data shards' settings from the node's: retention by age and size, segment size. */
-export function dataShardPolicy(settings: Pick<StartSettings, 'dataRetention' | 'dataRetentionBytes' | 'dataSegmentBytes'>): ShardPolicy {
+export function dataShardPolicy(settings: Pick<NodeSettings, 'dataRetention' | 'dataRetentionBytes' | 'dataSegmentBytes'>): ShardPolicy {
   return (name, config) => {
     // Only the MQTT data shards: system shards ($sessions, $retained, $users, $acl, $delayed,
     // $shared, $snapshots, $snapshots.data) are compacted and keep their own rules; retention must never delete their state.

@@ -1,5 +1,6 @@
 // Structured logs (pino, JSON lines on stdout). SHARDLINE_LOG_LEVEL or --log-level sets the level;
 // setLogLevel changes it while running (PATCH /api/config).
+import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 
 /**
@@ -33,4 +34,14 @@ export function setLogLevel(root: Logger, level: string): void {
     const child = ref.deref();
     if (child !== undefined) child.level = level;
   }
+}
+
+/**
+ * grpc-js writes its own diagnostics to stderr (an "E ..." line for every failed bind, say);
+ * this process logs JSON, so they go through pino, at debug: the same failures reach the log
+ * as coded errors already.
+ */
+export function routeGrpcLogs(logger: Logger): void {
+  const write = (...args: unknown[]): void => logger.debug(args.map(String).join(' '));
+  setGrpcLogger({ error: write, info: write, debug: write });
 }

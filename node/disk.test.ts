@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
-import { Broker } from '../../engine/index.js';
-import { DEFAULT_SHARD_CONFIG, Journal } from '../../journal/index.js';
-import { MemoryShardStore } from '../../shard-model/index.js';
-import { recordingLogger } from '../../tests/support/recording-logger.js';
-import { dataShardPolicy, DiskWatch } from './start-disk.js';
+import { Broker } from '../engine/index.js';
+import { DEFAULT_SHARD_CONFIG, Journal } from '../journal/index.js';
+import { MemoryShardStore } from '../shard-model/index.js';
+import { recordingLogger } from '../tests/support/recording-logger.js';
+import { dataShardPolicy, DiskWatch } from './disk.js';
 
 const directories: string[] = [];
 after(async () => {

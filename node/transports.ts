@@ -2,9 +2,9 @@
 // (--ws-port) and WebSocket over TLS (--wss-port). Each is off unless its port is set; all share
 // the TCP listener's options (broker, limits, authentication, connection count).
 import type { Logger } from 'pino';
-import type { TlsListener } from '../../protocols/listener/index.js';
-import { loadMqttTls, MqttServer, MqttWebSocketServer, type MqttServerOptions } from '../../protocols/mqtt/index.js';
-import type { StartSettings } from '../config/settings.js';
+import type { TlsListener } from '../protocols/listener/index.js';
+import { loadMqttTls, MqttServer, MqttWebSocketServer, type MqttServerOptions } from '../protocols/mqtt/index.js';
+import type { NodeSettings } from './settings.js';
 
 export interface TransportListener {
   /** 'mqtts', 'ws' or 'wss': the listening line's name for it. */
@@ -19,7 +19,7 @@ export interface TransportListener {
  * Starts the configured transport listeners, appending each to `started` as soon as it listens
  * (so a failure part way leaves the earlier ones to the caller's shutdown).
  */
-export async function startTransports(settings: StartSettings, shared: MqttServerOptions, logger: Logger, started: TransportListener[]): Promise<void> {
+export async function startTransports(settings: NodeSettings, shared: MqttServerOptions, logger: Logger, started: TransportListener[]): Promise<void> {
   const { mqttsPort, wsPort, wssPort } = settings;
   let tls: TlsListener | undefined;
   if (mqttsPort !== undefined || wssPort !== undefined) {

@@ -1,0 +1,487 @@
+// The node runtime: runs the roles of one process (placement, journal, broker) and the admin API over a
+// plain, already-parsed NodeSettings object. cli/commands/start.ts parses the flags, the
+// environment and the config file, handles the signals and turns the outcome into an exit code.
+//
+// Roles: journal (the shard journal on dataDir, served over gRPC), broker (MQTT over the
+// engine) and placement (a voter of the placement group, placement-role.ts). Without roles
+// journal and broker run in one process and the broker uses the journal in-process; a
+// broker-only node keeps no local state and reaches a journal server through the remote
+// ShardStore. A node that runs placement, or is given the placement group's addresses,
+// registers itself with the group and keeps its lease alive (registration.ts). Every node, whatever its roles, also serves the admin HTTP API (admin/: REST,
+// /metrics, /healthz), guarded by a bearer token (admin-token.ts).
+//
+// Start-up order: open the journal (takes the data directory's lock), start the placement voter,
+// serve the journal over gRPC, open the broker (rebuilds sessions and retained messages from the
+// journal), bind MQTT (and its transports), bind the admin API, then serve MQTT clients, start
+// the registration (in the background: placement being away never holds a node back) and log
+// the one listening line. All
+// or nothing: MQTT connections accepted before the last listener is bound wait unanswered
+// (ConnectionHold), so a failure at any step (a port in use, say) undoes the earlier ones and
+// start() rejects with the error before any client was served.
+// Shutdown order: stop the admin API (no operator action may race the shutdown), stop the
+// heartbeats, stop accepting MQTT connections (TCP, then TLS and WebSocket), close the broker
+// (clients get DISCONNECT 0x8B, in-flight appends finish, cursors written), stop the gRPC
+// server, stop the placement voter, close the journal (indexes written, files closed, lock
+// released).
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { AdminErrors, AdminServer, createMetrics, mqttAdminRoutes, type InboundStats } from '../admin/index.js';
+import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
+import { isShardlineError, pickLimits } from '../base/index.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../journal/index.js';
+import { ConnectionHold } from '../protocols/listener/index.js';
+import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
+import type { Role as PlacementRoleName } from '../placement/metadata/index.js';
+import { DEFAULT_PLACEMENT_GRPC_PORT, PlacementClient } from '../placement/service/index.js';
+import { LocalShardStore, RemoteShardStore, type ShardStore } from '../shard-model/index.js';
+import { installAcl } from './acl.js';
+import { adminToken } from './admin-token.js';
+import { openAuthentication } from './authentication.js';
+import { dataShardPolicy, DiskWatch } from './disk.js';
+import { setLogLevel } from './logger.js';
+import { PlacementRole, type PlacementRoleOptions, type RunningPlacement } from './placement-role.js';
+import { Registration } from './registration.js';
+import { effectiveRoles, type BrokerConfig, type ExtrasRules, type NodeSettings, type SettingsCatalog } from './settings.js';
+import { startTransports, type TransportListener } from './transports.js';
+
+/** How long a broker waits for its remote journal to answer at start-up. */
+const REMOTE_JOURNAL_WAIT_MS = 30_000;
+
+export interface NodeOptions {
+  /** Read where each value is used; live changes (PATCH /api/config) are written into it. */
+  readonly settings: NodeSettings;
+  /** The config file's sections the broker role needs, already validated. */
+  readonly broker: BrokerConfig;
+  readonly catalog: SettingsCatalog;
+  /** Made by createLogger (logger.ts), so a live log-level change reaches every child. */
+  readonly logger: Logger;
+  /** This release (package.json), for $SYS and the admin API. */
+  readonly version: string;
+}
+
+/** Logs a start-up failure as a structured line, then rethrows it for the caller to report. */
+function logFailure(logger: Logger, what: string, error: unknown): never {
+  if (isShardlineError(error)) logger.error({ code: error.code, context: error.context }, `${what}: ${error.message}`);
+  throw error;
+}
+
+/** Retries the first call while a remote journal is still starting (SL_REMOTE_UNAVAILABLE). */
+async function connectRemoteJournal(address: string, logger: Logger): Promise<ShardStore> {
+  const store = await RemoteShardStore.connect(address);
+  const started = Date.now();
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await store.list();
+      return store;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SL_REMOTE_UNAVAILABLE' || Date.now() - started > REMOTE_JOURNAL_WAIT_MS) {
+        await store.close();
+        throw error;
+      }
+      if (attempt === 0) logger.info({ journal: address }, 'waiting for the remote journal to answer');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+function inboundStats(budget: InboundBudget): () => InboundStats {
+  return () => budget.stats;
+}
+
+/** The MQTT limits out of the settings: every limit of the table, none other (protocols/mqtt/limits.ts). */
+function mqttLimits(settings: NodeSettings): MqttLimits {
+  return pickLimits(MQTT_LIMITS, settings);
+}
+
+/**
+ * PATCH /api/config: validates every change first (all or nothing), then applies each where it
+ * is read: the loggers, the MQTT limits object every connection of every listener shares, the
+ * broker's queue bound.
+ */
+async function changeSettings(settings: NodeSettings, catalog: SettingsCatalog, changes: Record<string, unknown>, running: Running, logger: Logger): Promise<void> {
+  const parsed: Array<[string, unknown]> = [];
+  for (const [key, value] of Object.entries(changes)) {
+    if (!catalog.isLive(key)) throw AdminErrors.notLive.create({ setting: key }, key);
+    try {
+      parsed.push([key, catalog.parseLive(key, value)]);
+    } catch (error) {
+      throw AdminErrors.badRequest.create({}, (error as Error).message);
+    }
+  }
+  const next = { ...settings } as unknown as Record<string, unknown>;
+  for (const [key, value] of parsed) next[catalog.field(key)] = value;
+  const serverKeepAlive = next.serverKeepAlive as number;
+  const maxKeepAlive = next.maxKeepAlive as number;
+  if (serverKeepAlive !== 0 && serverKeepAlive > maxKeepAlive) {
+    throw AdminErrors.badRequest.create({}, `server-keep-alive ${serverKeepAlive} is more than max-keep-alive ${maxKeepAlive}; lower it or raise max-keep-alive`);
+  }
+  Object.assign(settings, next);
+  setLogLevel(logger, settings.logLevel);
+  if (running.limits !== undefined) Object.assign(running.limits, mqttLimits(settings));
+  if (running.broker !== undefined) running.broker.maxQueuedBytes = settings.maxQueuedBytes;
+  running.inboundBudget?.setLimit(settings.maxInboundBytes);
+  if (running.authenticator !== undefined) running.authenticator.allowAnonymous = settings.allowAnonymous;
+  const keys = parsed.map(([key]) => key);
+  // Retention and segment size: the data shards' settings change at once (shard.json too).
+  if (running.journal !== undefined && keys.some((key) => key.startsWith('data-'))) {
+    await running.journal.setShardPolicy(dataShardPolicy(settings));
+    await running.journal.enforceRetention();
+  }
+  if (running.diskWatch !== undefined && keys.some((key) => key.startsWith('disk-'))) await running.diskWatch.check();
+}
+
+/** What runs, in start order; stopped in reverse. */
+interface Running {
+  /** The limits object every MQTT connection reads (live settings change it in place). */
+  limits?: MqttLimits;
+  /** MQTT connections accepted before every listener is bound wait here. */
+  hold: ConnectionHold;
+  journal?: Journal;
+  journalServer?: JournalServer;
+  remoteStore?: ShardStore;
+  /** Broker-only nodes: whether the remote journal answers (the write gate's journal-unavailable). */
+  journalWatch?: JournalWatch;
+  broker?: Broker;
+  acl?: AclStore;
+  sys?: SysPublisher;
+  mqtt?: MqttServer;
+  /** Bytes every MQTT listener's connections together may hold in large inbound packets. */
+  inboundBudget?: InboundBudget;
+  /** MQTTS, WS and WSS listeners (those configured). */
+  transports?: TransportListener[];
+  admin?: AdminServer;
+  /** MQTT users (config file and `$users`), for the admin API. */
+  users?: UserStore;
+  /** Who may connect; allow-anonymous changes it live. */
+  authenticator?: Authenticator;
+  /** Free space of the data directory and the disk watermark (nodes with the journal role). */
+  diskWatch?: DiskWatch;
+  /** This process's placement voter (the placement role). */
+  placement?: PlacementRole;
+  /** A client to a placement group this node does not vote in (--placement). */
+  placementClient?: PlacementClient;
+  registration?: Registration;
+  /** The id the admin API shows and the registration uses. */
+  nodeId?: string;
+}
+
+async function stopAll(running: Running, logger: Logger): Promise<void> {
+  const step = async (what: string, action: () => Promise<void>): Promise<void> => {
+    try {
+      await action();
+    } catch (error) {
+      logger.error({ err: error }, `shutdown: ${what} failed`);
+    }
+  };
+  const { admin, mqtt, broker, sys, journalServer, remoteStore, journal, journalWatch } = running;
+  running.diskWatch?.stop();
+  const transports = running.transports ?? [];
+  // The admin API first: a kick or a publish must not reach a broker that is closing.
+  if (admin !== undefined) await step('stopping the admin API', () => admin.stop());
+  const { registration, placement, placementClient } = running;
+  registration?.stop();
+  placementClient?.close();
+  // No new MQTT connections first, then the broker says goodbye to the open ones (0x8B) and
+  // finishes its appends, then the sockets go.
+  mqtt?.stopAccepting();
+  for (const transport of transports) transport.stopAccepting();
+  if (sys !== undefined) await step('stopping the $SYS topics', () => sys.stop());
+  if (broker !== undefined) await step('closing the broker', () => broker.close());
+  const { acl, users } = running;
+  // Their last snapshots go to the journal, which closes after them.
+  if (acl !== undefined) await step('closing the ACL store', () => acl.close());
+  if (users !== undefined) await step('closing the user store', () => users.close());
+  if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
+  for (const transport of transports) await step(`stopping the ${transport.name} listener`, () => transport.stop());
+  if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
+  if (placement !== undefined) await step('stopping the placement voter', () => placement.stop());
+  journalWatch?.stop();
+  if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
+  if (journal !== undefined) await step('closing the journal', () => journal.close());
+}
+
+async function startRoles(options: NodeOptions, running: Running): Promise<void> {
+  const { settings, logger } = options;
+  const roles = effectiveRoles(settings);
+  const { security, aclRules, extras } = options.broker;
+  // The shard store the admin API and the metrics read: the broker's, or the journal's own.
+  let adminStore: ShardStore | undefined;
+  if (roles.includes('journal')) {
+    running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }), shardPolicy: dataShardPolicy(settings), retentionCheckMs: settings.retentionCheckMs, lockWaitMs: settings.lockWaitSeconds * 1000 }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
+  }
+  if (roles.includes('placement') || runsEmbeddedPlacement(settings)) {
+    // A voter-only node has no journal to create the data directory (and the admin token lives there).
+    await mkdir(settings.dataDir, { recursive: true });
+    const placementLogger = logger.child({ component: 'placement' });
+    const voter = roles.includes('placement') ? placementRoleOptions(settings, placementLogger) : embeddedPlacementOptions(settings, placementLogger);
+    running.placement = await PlacementRole.start(voter).catch((error: unknown) => logFailure(logger, 'cannot start the placement voter', error));
+  }
+  if (running.journal !== undefined) {
+    running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }) }).catch((error: unknown) =>
+      logFailure(logger, 'cannot serve the journal', error),
+    );
+  }
+  if (roles.includes('broker')) {
+    let store: ShardStore;
+    const writeGate = new WriteGate();
+    if (running.journal !== undefined) store = LocalShardStore.over(running.journal);
+    else {
+      running.remoteStore = await connectRemoteJournal(settings.journal as string, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
+      // Everything on this node uses the watched store: any call that finds the journal gone
+      // closes the write gate at once, and the watch's probes open it when it is back.
+      running.journalWatch = JournalWatch.start({ store: running.remoteStore, gate: writeGate, clock: systemClock, logger: logger.child({ component: 'journal-watch' }), address: settings.journal as string });
+      store = running.journalWatch.store;
+    }
+    running.broker = await Broker.open({ store, writeGate, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy }).catch((error: unknown) =>
+      logFailure(logger, 'cannot open the broker', error),
+    );
+    running.acl = await installAcl(running.broker, store, aclRules, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));
+    const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' })).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
+    const authenticate = authenticator.authenticate.bind(authenticator);
+    running.users = users;
+    running.authenticator = authenticator;
+    if (aclRules.length > 0 && !authenticator.credentialsConfigured && settings.allowAnonymous) {
+      logger.warn('ACL rules are configured but no users or JWT: user names are the ones clients send, unverified, so anyone can claim any name; configure users or a JWT key and set allow-anonymous false');
+    }
+    await startExtras(settings, extras, logger, running.broker, store);
+    running.sys = SysPublisher.start({ broker: running.broker, clock: systemClock, logger: logger.child({ component: 'sys' }), intervalSeconds: settings.sysInterval, node: settings.nodeName ?? hostname(), version: options.version });
+    running.limits = mqttLimits(settings);
+    running.inboundBudget = new InboundBudget(settings.maxInboundBytes);
+    // One registry for every listener (sharedOptions passes it on): one count, one budget.
+    const registry = { connected: 0, inboundBudget: running.inboundBudget };
+    running.mqtt = await MqttServer.start({ broker: running.broker, limits: running.limits, host: settings.host, port: settings.mqttPort, logger: logger.child({ component: 'mqtt' }), authenticate, registry, hold: running.hold }).catch((error: unknown) =>
+      logFailure(logger, 'cannot serve MQTT', error),
+    );
+    running.transports = [];
+    await startTransports(settings, running.mqtt.sharedOptions, logger, running.transports).catch((error: unknown) => logFailure(logger, 'cannot serve an MQTT transport', error));
+    adminStore = store;
+  }
+  if (adminStore === undefined && running.journal !== undefined) adminStore = LocalShardStore.over(running.journal);
+  if (running.journal !== undefined) {
+    running.diskWatch = await DiskWatch.start({
+      journal: running.journal,
+      settings: () => ({ freeMinPercent: settings.diskFreeMinPercent, freeMinBytes: settings.diskFreeMinBytes }),
+      intervalMs: settings.diskCheckMs,
+      logger: logger.child({ component: 'disk' }),
+      ...(running.broker === undefined ? {} : { broker: running.broker }),
+    });
+  }
+  warnAboutRetention(settings, logger);
+  await startAdmin(options, running, adminStore);
+}
+
+/**
+ * Session expiry is not capped by retention (decided; docs/operations.md, "Retention"): a
+ * session's subscriptions and settings are worth keeping longer than the messages, and
+ * retention by size bounds no time at all. A session offline for longer than the messages are
+ * kept resumes at the oldest kept message and counts the gap. Said once at start.
+ */
+function warnAboutRetention(settings: NodeSettings, logger: Logger): void {
+  if (settings.dataRetention > 0 && settings.maxSessionExpiry > settings.dataRetention) {
+    logger.warn({ maxSessionExpiry: settings.maxSessionExpiry, dataRetention: settings.dataRetention }, 'max-session-expiry is longer than data-retention: a session offline for longer than data-retention loses the messages retention deletes meanwhile (it resumes at the oldest kept message; the gap is counted in its session info)');
+  }
+}
+
+/** Delayed publish, rewrite and auto-subscribe rules, Response Information: on the broker before MQTT is served. */
+async function startExtras(settings: NodeSettings, rules: ExtrasRules, logger: Logger, broker: Broker, store: ShardStore): Promise<void> {
+  broker.extras.responseInformation = settings.responseInformation;
+  if (rules.rewrite.length > 0) broker.extras.rewrite = new TopicRewriter(rules.rewrite);
+  if (rules.autoSubscribe.length > 0) broker.extras.autoSubscribe = rules.autoSubscribe;
+  if (settings.maxDelayedMessages > 0) {
+    broker.extras.delayed = await DelayedPublisher.open({
+      store,
+      host: {
+        publish: (message) => broker.publish(message),
+        mayPublish: (publisherId, topic) => {
+          // The publish was checked when the delayed message was accepted. At its time it is
+          // checked again while its client is still known (rules may have changed since); a
+          // client gone by then keeps the decision made when it published.
+          const identity = broker.identityOf(publisherId);
+          return identity === undefined || broker.access.mayPublish(identity, topic);
+        },
+      },
+      clock: systemClock,
+      logger: logger.child({ component: 'delayed' }),
+      maxDelaySeconds: settings.maxDelaySeconds,
+      maxMessages: settings.maxDelayedMessages,
+    }).catch((error: unknown) => logFailure(logger, 'cannot open the delayed messages', error));
+  }
+  if (rules.rewrite.length > 0 || rules.autoSubscribe.length > 0) logger.info({ rewriteRules: rules.rewrite.length, autoSubscribeRules: rules.autoSubscribe.length }, 'topic rules loaded');
+}
+
+async function startAdmin(options: NodeOptions, running: Running, store: ShardStore | undefined): Promise<void> {
+  const { settings, logger, catalog } = options;
+  const dataDir = running.journal?.directory ?? (running.placement === undefined ? undefined : settings.dataDir);
+  const token = await adminToken(settings.adminToken, dataDir, logger).catch((error: unknown) => logFailure(logger, 'cannot set up the admin token', error));
+  const addresses: Record<string, string> = {};
+  if (running.mqtt !== undefined) addresses.mqtt = running.mqtt.address;
+  for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
+  if (running.journalServer !== undefined) addresses.journalGrpc = running.journalServer.address;
+  if (running.placement !== undefined && !runsEmbeddedPlacement(settings)) addresses.placement = running.placement.address;
+  const node = { id: nodeIdOf(settings, addresses), roles: effectiveRoles(settings), version: options.version, addresses };
+  running.nodeId = node.id;
+  const diskWatch = running.diskWatch;
+  const disks = (): DiskStatus[] => (diskWatch?.status === undefined ? [] : [diskWatch.status]);
+  running.admin = await AdminServer.start({
+    broker: running.broker,
+    store,
+    node,
+    token,
+    metrics: createMetrics({
+      broker: running.broker,
+      store,
+      node: node.id,
+      disks,
+      ...(running.journal === undefined ? {} : { journal: running.journal }),
+      ...(running.inboundBudget === undefined ? {} : { inbound: inboundStats(running.inboundBudget) }),
+    }),
+    disks,
+    logger,
+    settings: () => catalog.view(settings),
+    changeSettings: (changes) => changeSettings(settings, catalog, changes, running, logger),
+    ...(running.users === undefined ? {} : { users: running.users }),
+    ...(running.acl === undefined ? {} : { acl: running.acl }),
+    // Every node serves /api/mqtt: without the broker role its routes answer 503, not 404.
+    protocols: [mqttAdminRoutes(running.broker)],
+    host: settings.host,
+    port: settings.adminPort,
+  }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));
+  addresses.admin = running.admin.address;
+}
+
+/**
+ * The id this node registers under and the admin API and metrics show: node-id when set;
+ * without it host name plus the first address, which tells nodes on one machine apart.
+ */
+function nodeIdOf(settings: NodeSettings, addresses: Record<string, string>): string {
+  return settings.nodeId === undefined ? `${hostname()}/${Object.values(addresses)[0] ?? 'admin'}` : String(settings.nodeId);
+}
+
+/** The voter's options: peers as given (or this node alone), bound on placement-port or its own entry's port. */
+function placementRoleOptions(settings: NodeSettings, logger: Logger): PlacementRoleOptions {
+  // resolveStartSettings made sure both are set for the placement role.
+  const nodeId = settings.nodeId as number;
+  const clusterToken = settings.clusterToken as string;
+  const peers = new Map((settings.placementPeers ?? [{ id: nodeId, address: formatAddress(settings.host, settings.placementPort ?? DEFAULT_PLACEMENT_GRPC_PORT) }]).map((peer) => [peer.id, peer.address]));
+  const own = peers.get(nodeId) as string;
+  const port = settings.placementPort ?? Number(own.slice(own.lastIndexOf(':') + 1));
+  return { nodeId, peers, host: settings.host, port, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, lockWaitMs: settings.lockWaitSeconds * 1000, logger };
+}
+
+/**
+ * The single-node default (no roles, no placement group given) runs a one-voter placement group
+ * of its own, in-process, so that even one node has cluster metadata and is registered in it.
+ */
+function runsEmbeddedPlacement(settings: NodeSettings): boolean {
+  return settings.roles === undefined && settings.placement === undefined;
+}
+
+/**
+ * The embedded voter: node-id (default 1), on loopback and a port the OS picks (nothing outside
+ * this process dials it), with a token made for this run; its storage is DATA-DIR/placement
+ * like any voter's, bootstrapped on the first start.
+ */
+function embeddedPlacementOptions(settings: NodeSettings, logger: Logger): PlacementRoleOptions {
+  const nodeId = settings.nodeId ?? 1;
+  const clusterToken = settings.clusterToken ?? randomBytes(24).toString('base64url');
+  return { nodeId, peers: new Map([[nodeId, '127.0.0.1:0']]), host: '127.0.0.1', port: 0, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, lockWaitMs: settings.lockWaitSeconds * 1000, logger };
+}
+
+function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Registers this node with its placement group: the voter's own client when it runs the
+ * placement role, a client to the --placement addresses otherwise; none without either.
+ */
+function startRegistration(settings: NodeSettings, running: Running, nodeId: string, logger: Logger): void {
+  let client = running.placement?.client;
+  if (client === undefined && settings.placement !== undefined) {
+    // Short per-request budgets: the registration retries on its own schedule, and a node
+    // shutting down must not wait out a long request to a group that is away.
+    running.placementClient = new PlacementClient({ addresses: settings.placement, clusterId: settings.clusterId, clusterToken: settings.clusterToken as string, requestTimeoutMs: 3_000, attemptTimeoutMs: 2_000, logger: logger.child({ component: 'placement-client' }) });
+    client = running.placementClient;
+  }
+  if (client === undefined) return;
+  const served: Partial<Record<PlacementRoleName, string>> = { journal: running.journalServer?.address, broker: running.mqtt?.address, placement: running.placement?.address };
+  // The embedded voter of the single-node default is not one of the node's roles.
+  const roles = effectiveRoles(settings).filter((role) => served[role] !== undefined);
+  const addresses = Object.fromEntries(roles.map((role) => [role, served[role] as string]));
+  running.registration = Registration.start({ client, nodeId, roles, addresses, logger: logger.child({ component: 'registration' }) });
+}
+
+/** The listening line: every address this node serves on, as fields and in the message. */
+function logListening(options: NodeOptions, running: Running): void {
+  const where: Record<string, string | number> = {};
+  const parts: string[] = [];
+  if (running.mqtt !== undefined) {
+    where.mqtt = running.mqtt.address;
+    where.mqttPort = running.mqtt.port;
+    parts.push(`mqtt=${running.mqtt.address}`);
+  }
+  for (const transport of running.transports ?? []) {
+    where[transport.name] = transport.address;
+    where[`${transport.name}Port`] = transport.port;
+    parts.push(`${transport.name}=${transport.address}`);
+  }
+  if (running.journalServer !== undefined) {
+    where.journalGrpc = running.journalServer.address;
+    where.port = running.journalServer.port;
+    parts.push(`journal-grpc=${running.journalServer.address}`);
+  }
+  // The embedded voter of the single-node default is internal: its port is nobody's to dial.
+  if (running.placement !== undefined && !runsEmbeddedPlacement(options.settings)) {
+    where.placement = running.placement.address;
+    where.placementPort = running.placement.port;
+    parts.push(`placement=${running.placement.address}`);
+  }
+  if (running.admin !== undefined) {
+    where.admin = running.admin.address;
+    where.adminPort = running.admin.port;
+    parts.push(`admin=${running.admin.address}`);
+  }
+  const { settings, logger } = options;
+  logger.info({ ...where, roles: effectiveRoles(settings), dataDir: running.journal?.directory, journal: settings.journal }, `listening ${parts.join(' ')}`);
+}
+
+/** One process's roles: start() them all or none, stop() them in reverse order. */
+export class ShardlineNode {
+  readonly #options: NodeOptions;
+  readonly #running: Running = { hold: new ConnectionHold() };
+
+  constructor(options: NodeOptions) {
+    this.#options = options;
+  }
+
+  /** Starts every role and the admin API, then serves clients; on a failure stops what started and rejects. */
+  async start(): Promise<void> {
+    try {
+      await startRoles(this.#options, this.#running);
+      this.#running.hold.openAll();
+      startRegistration(this.#options.settings, this.#running, this.#running.nodeId as string, this.#options.logger);
+    } catch (error) {
+      this.#running.hold.discard();
+      await stopAll(this.#running, this.#options.logger);
+      throw error;
+    }
+    logListening(this.#options, this.#running);
+  }
+
+  /** The ordered shutdown; a step that fails is logged and the next one still runs. */
+  stop(): Promise<void> {
+    return stopAll(this.#running, this.#options.logger);
+  }
+
+  /** This process's placement voter and a client to its group (the placement role), for the admin routes. */
+  get placement(): RunningPlacement | undefined {
+    return this.#running.placement;
+  }
+
+  /** Cancels in-flight journal gRPC calls at once (a second signal: the process exits next). */
+  forceStop(): void {
+    this.#running.journalServer?.forceStop();
+  }
+}

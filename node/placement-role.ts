@@ -3,6 +3,7 @@
 // plus a PlacementClient to the group for this node's own registration and for the admin routes.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { placementAdmin, type PlacementAdmin } from '../admin/index.js';
 import { PlacementClient, PlacementServer } from '../placement/service/index.js';
 import { openDurablePlacement, type DurablePlacement } from './placement-storage/index.js';
 
@@ -37,6 +38,8 @@ export class PlacementRole implements RunningPlacement {
   private constructor(
     readonly server: PlacementServer,
     readonly client: PlacementClient,
+    /** What the admin API's /api/cluster routes and the placement metrics read and change. */
+    readonly admin: PlacementAdmin,
     private readonly storage: DurablePlacement,
   ) {}
 
@@ -65,9 +68,10 @@ export class PlacementRole implements RunningPlacement {
       throw error;
     }
     // A voter bound to port 0 is reached at the port it got, not at the one it was given.
-    const addresses = [...options.peers].map(([id, address]) => (id === options.nodeId && options.port === 0 ? server.address : address));
-    const client = new PlacementClient({ addresses, clusterId: options.clusterId, clusterToken: options.clusterToken, logger: logger.child({ component: 'placement-client' }) });
-    return new PlacementRole(server, client, storage);
+    const peers = new Map([...options.peers].map(([id, address]) => [id, id === options.nodeId && options.port === 0 ? server.address : address]));
+    const client = new PlacementClient({ addresses: [...peers.values()], clusterId: options.clusterId, clusterToken: options.clusterToken, logger: logger.child({ component: 'placement-client' }) });
+    const admin = placementAdmin(server, { peers, clusterId: options.clusterId, clusterToken: options.clusterToken });
+    return new PlacementRole(server, client, admin, storage);
   }
 
   get address(): string {
@@ -79,9 +83,10 @@ export class PlacementRole implements RunningPlacement {
     return Number(this.address.slice(this.address.lastIndexOf(':') + 1));
   }
 
-  /** Closes the client, stops the voter (in-flight requests answered), then closes its storage. */
+  /** Closes the clients, stops the voter (in-flight requests answered), then closes its storage. */
   async stop(): Promise<void> {
     this.client.close();
+    this.admin.close();
     try {
       await this.server.stop();
     } finally {

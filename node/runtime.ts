@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminErrors, AdminServer, createMetrics, mqttAdminRoutes, type InboundStats } from '../admin/index.js';
+import { AdminErrors, AdminServer, createMetrics, mqttAdminRoutes, placementAdminRoutes, type InboundStats } from '../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../journal/index.js';
@@ -336,6 +336,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
       disks,
       ...(running.journal === undefined ? {} : { journal: running.journal }),
       ...(running.inboundBudget === undefined ? {} : { inbound: inboundStats(running.inboundBudget) }),
+      ...(running.placement === undefined ? {} : { placement: running.placement.admin }),
     }),
     disks,
     logger,
@@ -345,6 +346,8 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
     ...(running.acl === undefined ? {} : { acl: running.acl }),
     // Every node serves /api/mqtt: without the broker role its routes answer 503, not 404.
     protocols: [mqttAdminRoutes(running.broker)],
+    // The embedded one-voter group of the single-node default is shown too: it is this node's placement.
+    ...(running.placement === undefined ? {} : { cluster: placementAdminRoutes(running.placement.admin) }),
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));

@@ -6,6 +6,8 @@
 // OS said were free, the cluster token in the environment; a PlacementClient over their
 // addresses proposes a setting and reads it back linearizably; SIGTERM ends each with exit 0.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PlacementClient } from '../placement/service/index.js';
 import { cleanup, freePort, runCli, scratchDirectory, waitForLogField, type CliProcess } from './support/broker-process.js';
@@ -26,9 +28,8 @@ describe('shardline start --roles placement', () => {
     const ports = [await freePort(), await freePort(), await freePort()];
     const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
     const env = { SHARDLINE_CLUSTER_TOKEN: TOKEN, SHARDLINE_CLUSTER_ID: CLUSTER };
-    const voters = await Promise.all(
-      ports.map(async (port, i) => runCli(['start', '--roles', 'placement', '--node-id', String(i + 1), '--placement-peers', peers, '--data-dir', await scratchDirectory('shardline-placement-role-')], env)),
-    );
+    const dataDirs = await Promise.all(ports.map(() => scratchDirectory('shardline-placement-role-')));
+    const voters = ports.map((port, i) => runCli(['start', '--roles', 'placement', '--node-id', String(i + 1), '--placement-peers', peers, '--data-dir', dataDirs[i] as string], env));
     const client = new PlacementClient({ addresses: ports.map((port) => `127.0.0.1:${port}`), clusterId: CLUSTER, clusterToken: TOKEN });
     try {
       const lines = await Promise.all(voters.map((voter) => waitForLogField(voter, 'placement')));
@@ -42,6 +43,16 @@ describe('shardline start --roles placement', () => {
       const statuses = await Promise.all(ports.map((port) => client.status(`127.0.0.1:${port}`)));
       assert.equal(statuses.filter((status) => status.role === 'leader').length, 1, JSON.stringify(statuses));
       assert.equal(new Set(statuses.map((status) => status.leader)).size, 1, JSON.stringify(statuses));
+      // Each voter's admin API serves the group (/api/cluster, what ctl cluster and the dashboard read).
+      const leaderId = statuses[0]?.leader;
+      for (const [i, line] of lines.entries()) {
+        const token = (await readFile(join(dataDirs[i] as string, 'admin-token'), 'utf8')).trim();
+        const response = await fetch(`http://${String(line.admin)}/api/cluster/members`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(response.status, 200, await response.clone().text());
+        const body = (await response.json()) as { leader: number; members: { id: number; reachable: boolean }[] };
+        assert.equal(body.leader, leaderId, `voter ${i + 1} knows the leader`);
+        assert.deepEqual(body.members.map((member) => [member.id, member.reachable]), [[1, true], [2, true], [3, true]]);
+      }
     } finally {
       client.close();
     }

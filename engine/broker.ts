@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { fnv1a, systemClock, type Clock } from '../base/index.js';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
 import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
-import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, withInboundPacketId, type Message } from './messages/message.js';
+import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
 import { Projection } from './projection/projection.js';
@@ -677,7 +677,7 @@ export class Broker {
       stored = undefined;
     }
     const appender = this.#appenders[this.shardOf(message.topic)] as ShardAppender<Published, boolean>;
-    const record = inboundPacketId === undefined ? messageToRecord(message) : withInboundPacketId(messageToRecord(message), inboundPacketId);
+    const record = messageToRecord(message, { inboundPacketId });
     try {
       if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
       // Both writes are durable before the publisher is told; both are awaited, so neither
@@ -687,7 +687,7 @@ export class Broker {
       this.#retainedInFlight.set(message.topic, inFlight);
       this.#retainedSequence += 1;
       this.#retainedSequenceOf.set(message, this.#retainedSequence);
-      const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message)]);
+      const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, { tombstone: message.payload.length === 0 }), message)]);
       inFlight.count -= 1;
       if (inFlight.count === 0) this.#retainedInFlight.delete(message.topic);
       if (data.status === 'rejected') throw data.reason;
@@ -1370,7 +1370,7 @@ export class Broker {
     const existing = this.#retained.get(topic);
     if (existing === undefined) return false;
     const clear: Message = { ...existing, payload: Buffer.alloc(0), timestamp: this.#clock.now() };
-    await this.#retainedAppender.add(messageToRecord(clear, true), clear);
+    await this.#retainedAppender.add(messageToRecord(clear, { tombstone: true }), clear);
     return true;
   }
 

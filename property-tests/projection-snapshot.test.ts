@@ -76,7 +76,7 @@ const retainedRecordArb: fc.Arbitrary<RecordInput> = fc
   })
   .map((fields) => {
     const message: Message = { ...fields, retain: true };
-    return messageToRecord(message, message.payload.length === 0);
+    return messageToRecord(message, { tombstone: message.payload.length === 0 });
   });
 
 const sessions: Subject<SessionTable> = {

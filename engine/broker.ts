@@ -16,9 +16,9 @@
 //   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
 //   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
 import type { Logger } from 'pino';
-import { fnv1a, systemClock, type Clock } from '../base/index.js';
+import { systemClock, type Clock } from '../base/index.js';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
-import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
+import { isStoreUnreachable, MqttShardMap, mqttShardCount, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
@@ -53,7 +53,7 @@ import {
 import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
 import { deliveryFor, Session, type ConnectionInfo, type DeliverySink, type SessionHost } from './sessions/session.js';
 
-export const DATA_SHARD_PREFIX = 'mqtt.';
+export { MQTT_SHARD_PREFIX as DATA_SHARD_PREFIX } from '../shard-model/index.js';
 
 /** A message waiting for its data shard's append, with whom to tell once it is durable. */
 interface Published {
@@ -200,7 +200,8 @@ export class Broker {
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
-  #dataShards: string[] = [];
+  /** Replaced by #start (the count comes from the journal) before anything reads it. */
+  #shardMap = new MqttShardMap(1);
   #frontier: number[] = [];
   #appenders: Array<ShardAppender<Published, boolean>> = [];
   #retainedAppender!: ShardAppender<Message, void>;
@@ -232,7 +233,7 @@ export class Broker {
     this.#clock = options.clock ?? systemClock;
     this.#startedAt = this.#clock.now();
     this.#cursorFlushMs = options.cursorFlushMs ?? 100;
-    const dataShards = (): number => this.#dataShards.length;
+    const dataShards = (): number => this.#shardMap.names.length;
     this.#host = {
       get shardCount() {
         return dataShards();
@@ -248,7 +249,7 @@ export class Broker {
         this.stats.dropped[reason] += count;
       },
       readFailed: (session, shard, error, retryInMs) => {
-        this.#logger.error({ err: error, clientId: session.clientId, shard: this.#dataShards[shard], retryInMs }, 'reading messages back for a session failed; retrying');
+        this.#logger.error({ err: error, clientId: session.clientId, shard: this.#shardMap.names[shard], retryInMs }, 'reading messages back for a session failed; retrying');
       },
       later: (callback, ms) => {
         this.#clock.setTimeout(callback, ms);
@@ -266,7 +267,7 @@ export class Broker {
       },
       shardOf: (topic) => this.shardOf(topic),
       dispatchFrontier: (shard) => this.#frontier[shard] as number,
-      readByTime: (shard, timestamp, limits) => this.#store.readByTime(this.#dataShards[shard] as string, timestamp, limits),
+      readByTime: (shard, timestamp, limits) => this.#store.readByTime(this.#shardMap.names[shard] as string, timestamp, limits),
       read: (shard, offset, limits) => this.#readFrom(shard, offset, limits),
       mayRead: (clientId, topic) => this.mayRead(clientId, topic),
       now: () => this.#clock.now(),
@@ -313,7 +314,7 @@ export class Broker {
   }
 
   get dataShardNames(): readonly string[] {
-    return this.#dataShards;
+    return this.#shardMap.names;
   }
 
   get retained(): RetainedStore {
@@ -359,18 +360,17 @@ export class Broker {
       // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
       if (!existing.has(name)) existing.set(name, await this.#store.create(name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
     }
-    const dataNames = [...existing.keys()].filter((name) => name.startsWith(DATA_SHARD_PREFIX) && /^\d+$/.test(name.slice(DATA_SHARD_PREFIX.length)));
-    const count = dataNames.length > 0 ? dataNames.length : requestedShards;
-    if (dataNames.length > 0 && dataNames.length !== requestedShards) {
-      this.#logger.warn({ existing: dataNames.length, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
+    const existingCount = mqttShardCount(existing.keys());
+    if (existingCount > 0 && existingCount !== requestedShards) {
+      this.#logger.warn({ existing: existingCount, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
     }
-    this.#dataShards = Array.from({ length: count }, (_, i) => `${DATA_SHARD_PREFIX}${i}`);
-    for (const name of this.#dataShards) {
+    this.#shardMap = new MqttShardMap(existingCount > 0 ? existingCount : requestedShards);
+    for (const name of this.#shardMap.names) {
       if (!existing.has(name)) existing.set(name, await this.#store.create(name, { ...MESSAGE_SHARD_LIMITS }));
     }
-    this.#warnSmallRecords([SESSIONS_SHARD, RETAINED_SHARD, ...this.#dataShards].map((name) => existing.get(name)));
-    this.#frontier = this.#dataShards.map((name) => existing.get(name)?.nextOffset ?? 0);
-    this.#appenders = this.#dataShards.map(
+    this.#warnSmallRecords([SESSIONS_SHARD, RETAINED_SHARD, ...this.#shardMap.names].map((name) => existing.get(name)));
+    this.#frontier = this.#shardMap.names.map((name) => existing.get(name)?.nextOffset ?? 0);
+    this.#appenders = this.#shardMap.names.map(
       (name, shard) =>
         new ShardAppender<Published, boolean>(
           this.#store,
@@ -421,7 +421,7 @@ export class Broker {
         retainedSnapshotOffset: retained.snapshotOffset,
         sessions: this.#table.sessions.size,
         retained: this.#retained.size,
-        dataShards: count,
+        dataShards: this.#shardMap.names.length,
       },
       'broker state rebuilt from the journal',
     );
@@ -463,7 +463,7 @@ export class Broker {
     const pending = pendingInboundQos2(this.#table);
     if (pending.length === 0) return;
     const stored = new Set<PendingInboundQos2>();
-    for (let shard = 0; shard < this.#dataShards.length; shard += 1) {
+    for (let shard = 0; shard < this.#shardMap.names.length; shard += 1) {
       const here = pending.filter((entry) => entry.pending.shard === shard);
       if (here.length === 0) continue;
       let offset = Math.min(...here.map((entry) => entry.pending.from));
@@ -553,10 +553,9 @@ export class Broker {
     return this.#identities.get(clientId);
   }
 
+  /** The index of the data shard that holds `topic` (shard-model/shard-map.ts). */
   shardOf(topic: string): number {
-    // Must be stable across versions and processes, since it decides where history lives
-    // (base/hash.test.ts pins fnv1a to the hash this used before).
-    return fnv1a(topic) % this.#dataShards.length;
+    return this.#shardMap.shardOf(topic);
   }
 
   /** Bytes of publishes waiting for the journal (for front-end backpressure). */
@@ -742,7 +741,7 @@ export class Broker {
         this.#dispatch(message, shard, baseOffset + i);
       } catch (error) {
         // A bug in one delivery path must not stop the shard's dispatch (its frontier is set first).
-        this.#logger.error({ err: error, topic: message.topic, shard: this.#dataShards[shard], offset: baseOffset + i }, 'dispatching a message failed');
+        this.#logger.error({ err: error, topic: message.topic, shard: this.#shardMap.names[shard], offset: baseOffset + i }, 'dispatching a message failed');
       }
     }
   }
@@ -813,7 +812,7 @@ export class Broker {
    * a position that will never come back). `onGap` learns how many offsets were skipped.
    */
   async #readFrom(shard: number, from: number, limits: { maxRecords: number; maxBytes: number }, onGap?: (skipped: number, startOffset: number) => void): Promise<JournalRecord[]> {
-    const name = this.#dataShards[shard] as string;
+    const name = this.#shardMap.names[shard] as string;
     try {
       return await this.#store.read(name, from, limits);
     } catch (error) {
@@ -837,7 +836,7 @@ export class Broker {
     this.stats.retentionGapMessages += skipped;
     // Offsets, not only this session's messages: the skipped records were every topic of the
     // shard, and which of them it subscribed to cannot be known any more.
-    this.#logger.warn({ clientId, shard: this.#dataShards[shard], from, startOffset, skipped }, 'a session resumes past a retention gap: the messages it had not read yet were deleted by retention; it continues at the oldest kept message');
+    this.#logger.warn({ clientId, shard: this.#shardMap.names[shard], from, startOffset, skipped }, 'a session resumes past a retention gap: the messages it had not read yet were deleted by retention; it continues at the oldest kept message');
   }
 
   async #readBack(shard: number, from: number, clientId: string): Promise<Array<{ offset: number; message: Message }>> {
@@ -938,7 +937,7 @@ export class Broker {
     const session = new Session(
       durable.clientId,
       this.#host,
-      this.#dataShards.map((_, shard) => durable.cursors.acked[shard] ?? 0),
+      this.#shardMap.names.map((_, shard) => durable.cursors.acked[shard] ?? 0),
       durable.cursors.sent,
       durable.cursors.released,
     );
@@ -1081,10 +1080,10 @@ export class Broker {
   async replayOldestKept(clientId: string, request: ReplayRequest): Promise<number | undefined> {
     const { filter } = request;
     const wildcard = filter.includes('+') || filter.includes('#');
-    const shards = wildcard ? this.#dataShards.map((_, shard) => shard) : [this.shardOf(filter)];
+    const shards = wildcard ? this.#shardMap.names.map((_, shard) => shard) : [this.shardOf(filter)];
     let oldest: number | undefined;
     for (const shard of shards) {
-      const name = this.#dataShards[shard] as string;
+      const name = this.#shardMap.names[shard] as string;
       const info = await this.#store.info(name);
       if (info.startOffset === 0 || info.startOffset >= info.nextOffset) continue;
       const first = (await this.#store.read(name, info.startOffset, { maxRecords: 1 }))[0];

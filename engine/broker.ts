@@ -52,6 +52,7 @@ import {
 } from './sessions/session-events.js';
 import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
 import { deliveryFor, Session, type ConnectionInfo, type DeliverySink, type SessionHost } from './sessions/session.js';
+import { cursorsByName, cursorsByPosition, type ShardCursors } from './sessions/shard-cursors.js';
 
 export { MQTT_SHARD_PREFIX as DATA_SHARD_PREFIX } from '../shard-model/index.js';
 
@@ -285,6 +286,7 @@ export class Broker {
       store: this.#store,
       logger: this.#logger,
       host: this.#host,
+      shardNames: () => this.#shardMap.names,
       strategy: options.sharedStrategy ?? 'round-robin',
       ...(options.sharedRandom === undefined ? {} : { random: options.sharedRandom }),
       timers: this.#clock,
@@ -500,7 +502,7 @@ export class Broker {
         // Which messages were sent before the crash is not known past the last cursor flush:
         // any of them up to the end of the journal might have been, so their resends carry DUP
         // ("might be a re-delivery", MQTT 3.3.1.1).
-        const sent = this.#frontier.map((frontier, shard) => Math.max(frontier, session.cursors.sent[shard] ?? 0));
+        const sent = Object.fromEntries(this.#shardMap.names.map((name, shard) => [name, Math.max(this.#frontier[shard] ?? 0, session.cursors.sent[name] ?? 0)]));
         writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
       }
       const disconnectedAt = session.meta.disconnectedAt ?? now;
@@ -907,7 +909,7 @@ export class Broker {
         // Newly durable (a new session, or one that lived in memory only until now): everything
         // it has goes to the journal, with cursors at the present position.
         for (const [filter, options] of session.subscriptions) record(subscriptionRecord(clientId, filter, options));
-        record(cursorRecord(clientId, session.cursors()));
+        record(cursorRecord(clientId, this.#storedCursors(session)));
         // Ids still being stored are recorded when their store completes (#markInboundStored).
         for (const [packetId, state] of session.inboundQos2Entries()) if (state === true) record(inboundQos2Record(clientId, packetId, {}));
       }
@@ -933,14 +935,14 @@ export class Broker {
   /** Wills of connected clients, by client id (durable ones are also in their meta). */
   readonly #willOf = new Map<string, WillMessage | undefined>();
 
+  /** A session's cursors as the journal keeps them: by data shard name. */
+  #storedCursors(session: Session): ShardCursors {
+    return cursorsByName(session.cursors(), this.#shardMap.names);
+  }
+
   #resume(durable: DurableSession): Session {
-    const session = new Session(
-      durable.clientId,
-      this.#host,
-      this.#shardMap.names.map((_, shard) => durable.cursors.acked[shard] ?? 0),
-      durable.cursors.sent,
-      durable.cursors.released,
-    );
+    const cursors = cursorsByPosition(durable.cursors, this.#shardMap.names);
+    const session = new Session(durable.clientId, this.#host, cursors.acked, cursors.sent, cursors.released);
     for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options, true);
     // Pending markers were settled at start; every one left is a stored message awaiting PUBREL.
     for (const packetId of durable.inboundQos2.keys()) session.inboundQos2.set(packetId, true);
@@ -989,7 +991,7 @@ export class Broker {
     const record = metaRecord(clientId, meta);
     this.#table.apply(record);
     this.#dirtyCursors.delete(session);
-    const writes = [record, cursorRecord(clientId, session.cursors())];
+    const writes = [record, cursorRecord(clientId, this.#storedCursors(session))];
     this.#table.apply(writes[1] as RecordInput);
     if (will !== undefined) this.#scheduleWill(clientId, will, will.delaySeconds * 1000);
     this.#scheduleExpiry(clientId, expirySeconds, now);
@@ -1273,7 +1275,7 @@ export class Broker {
     const writes: RecordInput[] = [];
     for (const session of this.#dirtyCursors) {
       if (session.ended || !this.#isDurable(session.clientId)) continue;
-      const record = cursorRecord(session.clientId, session.cursors());
+      const record = cursorRecord(session.clientId, this.#storedCursors(session));
       this.#table.apply(record);
       writes.push(record);
     }
@@ -1397,7 +1399,7 @@ export class Broker {
         if (meta !== undefined) writes.push(metaRecord(session.clientId, { ...meta, connected: false, disconnectedAt: now, will: undefined }));
       }
       session.detach();
-      if (this.#isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, session.cursors()));
+      if (this.#isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, this.#storedCursors(session)));
       sink.close('server-shutting-down');
     }
     // A journal that is down now would hold the shutdown forever: the last writes get one try.

@@ -76,7 +76,8 @@ const LEGACY_PUBLISHER = 'from';
 const LEGACY_PROPERTIES = 'props';
 const LEGACY_INBOUND_PACKET_ID = 'q2';
 
-const VERSION_VALUE = Buffer.from([ENVELOPE_VERSION]);
+/** Every record's first header, one object for all (frozen: records share it). */
+const VERSION_HEADER: RecordHeader = Object.freeze({ key: VERSION, value: Buffer.from([ENVELOPE_VERSION]) });
 /** The largest time to live the 6-byte `ttl` field holds (about 8,900 years). */
 const TIME_TO_LIVE_MAX = 2 ** 48 - 1;
 
@@ -173,7 +174,7 @@ function checkedLength(name: string, value: Buffer, length: number): Buffer {
 
 /** The journal record of an envelope. */
 export function encodeEnvelope(envelope: RecordEnvelope): RecordInput {
-  const headers: RecordHeader[] = [{ key: VERSION, value: VERSION_VALUE }];
+  const headers: RecordHeader[] = [VERSION_HEADER];
   const { mqtt, headers: neutral, producer } = envelope;
   if (mqtt !== undefined) headers.push({ key: MQTT, value: mqttValue(mqtt) });
   if (envelope.key !== undefined) headers.push({ key: SUBJECT, value: Buffer.from(envelope.subject) });
@@ -259,9 +260,10 @@ export function decodeEnvelope(record: JournalRecord): RecordEnvelope | undefine
   let payloadFormatIndicator: boolean | undefined;
   let responseTopic: string | undefined;
   let inboundPacketId: number | undefined;
-  for (const header of record.headers) {
-    const value = header.value;
-    switch (header.key) {
+  const all = record.headers;
+  for (let i = 0; i < all.length; i += 1) {
+    const { key, value } = all[i] as RecordHeader;
+    switch (key) {
       case VERSION:
         version = checkedLength(VERSION, value, 1)[0] as number;
         if (version !== ENVELOPE_VERSION) throw EnvelopeErrors.unsupportedVersion.create({ offset: record.offset }, version, ENVELOPE_VERSION);

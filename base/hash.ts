@@ -1,7 +1,7 @@
 // FNV-1a (32-bit), the one non-cryptographic hash of the code base. It must give the same value
-// in every version and process: the broker maps a topic to its data shard with it, so a changed
-// result would look for existing history in the wrong shard. base/hash.test.ts pins it against
-// the copies it replaced.
+// in every version and process: shard-model/shard-map.ts maps a topic to its data shard with it,
+// so a changed result would look for existing history in the wrong shard. base/hash.test.ts pins
+// it against the copies it replaced.
 
 const OFFSET_BASIS = 0x811c9dc5;
 const PRIME = 0x01000193;

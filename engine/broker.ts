@@ -16,10 +16,10 @@
 //   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
 //   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
 import type { Logger } from 'pino';
-import { fnv1a, MQTT_DATA_SHARD_PREFIX, systemClock, type Clock } from '../base/index.js';
+import { systemClock, type Clock } from '../base/index.js';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
-import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
-import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, withInboundPacketId, type Message } from './messages/message.js';
+import { isStoreUnreachable, MqttShardMap, mqttShardCount, type ShardStore } from '../shard-model/index.js';
+import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
 import { Projection } from './projection/projection.js';
@@ -53,8 +53,9 @@ import {
 import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
 import type { ConnectionInfo, DeliverySink } from './delivery/delivery.js';
 import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
+import { cursorsByName, cursorsByPosition, type ShardCursors } from './sessions/shard-cursors.js';
 
-export const DATA_SHARD_PREFIX = MQTT_DATA_SHARD_PREFIX;
+export { MQTT_SHARD_PREFIX as DATA_SHARD_PREFIX } from '../shard-model/index.js';
 
 /** A message waiting for its data shard's append, with whom to tell once it is durable. */
 interface Published {
@@ -201,7 +202,8 @@ export class Broker {
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
-  #dataShards: string[] = [];
+  /** Replaced by #start (the count comes from the journal) before anything reads it. */
+  #shardMap = new MqttShardMap(1);
   #frontier: number[] = [];
   #appenders: Array<ShardAppender<Published, boolean>> = [];
   #retainedAppender!: ShardAppender<Message, void>;
@@ -233,7 +235,7 @@ export class Broker {
     this.#clock = options.clock ?? systemClock;
     this.#startedAt = this.#clock.now();
     this.#cursorFlushMs = options.cursorFlushMs ?? 100;
-    const dataShards = (): number => this.#dataShards.length;
+    const dataShards = (): number => this.#shardMap.names.length;
     this.#host = {
       get shardCount() {
         return dataShards();
@@ -249,7 +251,7 @@ export class Broker {
         this.stats.dropped[reason] += count;
       },
       readFailed: (session, shard, error, retryInMs) => {
-        this.#logger.error({ err: error, clientId: session.clientId, shard: this.#dataShards[shard], retryInMs }, 'reading messages back for a session failed; retrying');
+        this.#logger.error({ err: error, clientId: session.clientId, shard: this.#shardMap.names[shard], retryInMs }, 'reading messages back for a session failed; retrying');
       },
       later: (callback, ms) => {
         this.#clock.setTimeout(callback, ms);
@@ -267,7 +269,7 @@ export class Broker {
       },
       shardOf: (topic) => this.shardOf(topic),
       dispatchFrontier: (shard) => this.#frontier[shard] as number,
-      readByTime: (shard, timestamp, limits) => this.#store.readByTime(this.#dataShards[shard] as string, timestamp, limits),
+      readByTime: (shard, timestamp, limits) => this.#store.readByTime(this.#shardMap.names[shard] as string, timestamp, limits),
       read: (shard, offset, limits) => this.#readFrom(shard, offset, limits),
       mayRead: (clientId, topic) => this.mayRead(clientId, topic),
       now: () => this.#clock.now(),
@@ -285,6 +287,7 @@ export class Broker {
       store: this.#store,
       logger: this.#logger,
       host: this.#host,
+      shardNames: () => this.#shardMap.names,
       strategy: options.sharedStrategy ?? 'round-robin',
       ...(options.sharedRandom === undefined ? {} : { random: options.sharedRandom }),
       timers: this.#clock,
@@ -314,7 +317,7 @@ export class Broker {
   }
 
   get dataShardNames(): readonly string[] {
-    return this.#dataShards;
+    return this.#shardMap.names;
   }
 
   get retained(): RetainedStore {
@@ -360,18 +363,17 @@ export class Broker {
       // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
       if (!existing.has(name)) existing.set(name, await this.#store.create(name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
     }
-    const dataNames = [...existing.keys()].filter((name) => name.startsWith(DATA_SHARD_PREFIX) && /^\d+$/.test(name.slice(DATA_SHARD_PREFIX.length)));
-    const count = dataNames.length > 0 ? dataNames.length : requestedShards;
-    if (dataNames.length > 0 && dataNames.length !== requestedShards) {
-      this.#logger.warn({ existing: dataNames.length, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
+    const existingCount = mqttShardCount(existing.keys());
+    if (existingCount > 0 && existingCount !== requestedShards) {
+      this.#logger.warn({ existing: existingCount, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
     }
-    this.#dataShards = Array.from({ length: count }, (_, i) => `${DATA_SHARD_PREFIX}${i}`);
-    for (const name of this.#dataShards) {
+    this.#shardMap = new MqttShardMap(existingCount > 0 ? existingCount : requestedShards);
+    for (const name of this.#shardMap.names) {
       if (!existing.has(name)) existing.set(name, await this.#store.create(name, { ...MESSAGE_SHARD_LIMITS }));
     }
-    this.#warnSmallRecords([SESSIONS_SHARD, RETAINED_SHARD, ...this.#dataShards].map((name) => existing.get(name)));
-    this.#frontier = this.#dataShards.map((name) => existing.get(name)?.nextOffset ?? 0);
-    this.#appenders = this.#dataShards.map(
+    this.#warnSmallRecords([SESSIONS_SHARD, RETAINED_SHARD, ...this.#shardMap.names].map((name) => existing.get(name)));
+    this.#frontier = this.#shardMap.names.map((name) => existing.get(name)?.nextOffset ?? 0);
+    this.#appenders = this.#shardMap.names.map(
       (name, shard) =>
         new ShardAppender<Published, boolean>(
           this.#store,
@@ -422,7 +424,7 @@ export class Broker {
         retainedSnapshotOffset: retained.snapshotOffset,
         sessions: this.#table.sessions.size,
         retained: this.#retained.size,
-        dataShards: count,
+        dataShards: this.#shardMap.names.length,
       },
       'broker state rebuilt from the journal',
     );
@@ -464,7 +466,7 @@ export class Broker {
     const pending = pendingInboundQos2(this.#table);
     if (pending.length === 0) return;
     const stored = new Set<PendingInboundQos2>();
-    for (let shard = 0; shard < this.#dataShards.length; shard += 1) {
+    for (let shard = 0; shard < this.#shardMap.names.length; shard += 1) {
       const here = pending.filter((entry) => entry.pending.shard === shard);
       if (here.length === 0) continue;
       let offset = Math.min(...here.map((entry) => entry.pending.from));
@@ -501,7 +503,7 @@ export class Broker {
         // Which messages were sent before the crash is not known past the last cursor flush:
         // any of them up to the end of the journal might have been, so their resends carry DUP
         // ("might be a re-delivery", MQTT 3.3.1.1).
-        const sent = this.#frontier.map((frontier, shard) => Math.max(frontier, session.cursors.sent[shard] ?? 0));
+        const sent = Object.fromEntries(this.#shardMap.names.map((name, shard) => [name, Math.max(this.#frontier[shard] ?? 0, session.cursors.sent[name] ?? 0)]));
         writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
       }
       const disconnectedAt = session.meta.disconnectedAt ?? now;
@@ -554,10 +556,9 @@ export class Broker {
     return this.#identities.get(clientId);
   }
 
+  /** The index of the data shard that holds `topic` (shard-model/shard-map.ts). */
   shardOf(topic: string): number {
-    // Must be stable across versions and processes, since it decides where history lives
-    // (base/hash.test.ts pins fnv1a to the hash this used before).
-    return fnv1a(topic) % this.#dataShards.length;
+    return this.#shardMap.shardOf(topic);
   }
 
   /** Bytes of publishes waiting for the journal (for front-end backpressure). */
@@ -678,7 +679,7 @@ export class Broker {
       stored = undefined;
     }
     const appender = this.#appenders[this.shardOf(message.topic)] as ShardAppender<Published, boolean>;
-    const record = inboundPacketId === undefined ? messageToRecord(message) : withInboundPacketId(messageToRecord(message), inboundPacketId);
+    const record = messageToRecord(message, { inboundPacketId });
     try {
       if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
       // Both writes are durable before the publisher is told; both are awaited, so neither
@@ -688,7 +689,7 @@ export class Broker {
       this.#retainedInFlight.set(message.topic, inFlight);
       this.#retainedSequence += 1;
       this.#retainedSequenceOf.set(message, this.#retainedSequence);
-      const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, message.payload.length === 0), message)]);
+      const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, { tombstone: message.payload.length === 0 }), message)]);
       inFlight.count -= 1;
       if (inFlight.count === 0) this.#retainedInFlight.delete(message.topic);
       if (data.status === 'rejected') throw data.reason;
@@ -743,7 +744,7 @@ export class Broker {
         this.#dispatch(message, shard, baseOffset + i);
       } catch (error) {
         // A bug in one delivery path must not stop the shard's dispatch (its frontier is set first).
-        this.#logger.error({ err: error, topic: message.topic, shard: this.#dataShards[shard], offset: baseOffset + i }, 'dispatching a message failed');
+        this.#logger.error({ err: error, topic: message.topic, shard: this.#shardMap.names[shard], offset: baseOffset + i }, 'dispatching a message failed');
       }
     }
   }
@@ -814,7 +815,7 @@ export class Broker {
    * a position that will never come back). `onGap` learns how many offsets were skipped.
    */
   async #readFrom(shard: number, from: number, limits: { maxRecords: number; maxBytes: number }, onGap?: (skipped: number, startOffset: number) => void): Promise<JournalRecord[]> {
-    const name = this.#dataShards[shard] as string;
+    const name = this.#shardMap.names[shard] as string;
     try {
       return await this.#store.read(name, from, limits);
     } catch (error) {
@@ -838,7 +839,7 @@ export class Broker {
     this.stats.retentionGapMessages += skipped;
     // Offsets, not only this session's messages: the skipped records were every topic of the
     // shard, and which of them it subscribed to cannot be known any more.
-    this.#logger.warn({ clientId, shard: this.#dataShards[shard], from, startOffset, skipped }, 'a session resumes past a retention gap: the messages it had not read yet were deleted by retention; it continues at the oldest kept message');
+    this.#logger.warn({ clientId, shard: this.#shardMap.names[shard], from, startOffset, skipped }, 'a session resumes past a retention gap: the messages it had not read yet were deleted by retention; it continues at the oldest kept message');
   }
 
   async #readBack(shard: number, from: number, clientId: string): Promise<Array<{ offset: number; message: Message }>> {
@@ -909,7 +910,7 @@ export class Broker {
         // Newly durable (a new session, or one that lived in memory only until now): everything
         // it has goes to the journal, with cursors at the present position.
         for (const [filter, options] of session.subscriptions) record(subscriptionRecord(clientId, filter, options));
-        record(cursorRecord(clientId, session.cursors()));
+        record(cursorRecord(clientId, this.#storedCursors(session)));
         // Ids still being stored are recorded when their store completes (#markInboundStored).
         for (const [packetId, state] of session.inboundQos2Entries()) if (state === true) record(inboundQos2Record(clientId, packetId, {}));
       }
@@ -935,14 +936,14 @@ export class Broker {
   /** Wills of connected clients, by client id (durable ones are also in their meta). */
   readonly #willOf = new Map<string, WillMessage | undefined>();
 
+  /** A session's cursors as the journal keeps them: by data shard name. */
+  #storedCursors(session: Session): ShardCursors {
+    return cursorsByName(session.cursors(), this.#shardMap.names);
+  }
+
   #resume(durable: DurableSession): Session {
-    const session = new Session(
-      durable.clientId,
-      this.#host,
-      this.#dataShards.map((_, shard) => durable.cursors.acked[shard] ?? 0),
-      durable.cursors.sent,
-      durable.cursors.released,
-    );
+    const cursors = cursorsByPosition(durable.cursors, this.#shardMap.names);
+    const session = new Session(durable.clientId, this.#host, cursors.acked, cursors.sent, cursors.released);
     for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options, true);
     // Pending markers were settled at start; every one left is a stored message awaiting PUBREL.
     for (const packetId of durable.inboundQos2.keys()) session.inboundQos2.set(packetId, true);
@@ -992,7 +993,7 @@ export class Broker {
     const record = metaRecord(clientId, meta);
     this.#table.apply(record);
     this.#dirtyCursors.delete(session);
-    const writes = [record, cursorRecord(clientId, session.cursors())];
+    const writes = [record, cursorRecord(clientId, this.#storedCursors(session))];
     this.#table.apply(writes[1] as RecordInput);
     if (will !== undefined) this.#scheduleWill(clientId, will, will.delaySeconds * 1000);
     this.#scheduleExpiry(clientId, expirySeconds, now);
@@ -1083,10 +1084,10 @@ export class Broker {
   async replayOldestKept(clientId: string, request: ReplayRequest): Promise<number | undefined> {
     const { filter } = request;
     const wildcard = filter.includes('+') || filter.includes('#');
-    const shards = wildcard ? this.#dataShards.map((_, shard) => shard) : [this.shardOf(filter)];
+    const shards = wildcard ? this.#shardMap.names.map((_, shard) => shard) : [this.shardOf(filter)];
     let oldest: number | undefined;
     for (const shard of shards) {
-      const name = this.#dataShards[shard] as string;
+      const name = this.#shardMap.names[shard] as string;
       const info = await this.#store.info(name);
       if (info.startOffset === 0 || info.startOffset >= info.nextOffset) continue;
       const first = (await this.#store.read(name, info.startOffset, { maxRecords: 1 }))[0];
@@ -1276,7 +1277,7 @@ export class Broker {
     const writes: RecordInput[] = [];
     for (const session of this.#dirtyCursors) {
       if (session.ended || !this.#isDurable(session.clientId)) continue;
-      const record = cursorRecord(session.clientId, session.cursors());
+      const record = cursorRecord(session.clientId, this.#storedCursors(session));
       this.#table.apply(record);
       writes.push(record);
     }
@@ -1372,7 +1373,7 @@ export class Broker {
     const existing = this.#retained.get(topic);
     if (existing === undefined) return false;
     const clear: Message = { ...existing, payload: Buffer.alloc(0), timestamp: this.#clock.now() };
-    await this.#retainedAppender.add(messageToRecord(clear, true), clear);
+    await this.#retainedAppender.add(messageToRecord(clear, { tombstone: true }), clear);
     return true;
   }
 
@@ -1400,7 +1401,7 @@ export class Broker {
         if (meta !== undefined) writes.push(metaRecord(session.clientId, { ...meta, connected: false, disconnectedAt: now, will: undefined }));
       }
       session.detach();
-      if (this.#isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, session.cursors()));
+      if (this.#isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, this.#storedCursors(session)));
       sink.close('server-shutting-down');
     }
     // A journal that is down now would hold the shutdown forever: the last writes get one try.

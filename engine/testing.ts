@@ -3,3 +3,4 @@
 export * from './index.js';
 export { retainedStoreCodec } from './retained/retained-store.js';
 export { inboundQos2Record, sessionTableCodec } from './sessions/session-events.js';
+export { cursorsByName } from './sessions/shard-cursors.js';

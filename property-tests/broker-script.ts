@@ -21,6 +21,7 @@ import {
   type SubscriptionOptions,
   type WillMessage,
 } from '../engine/index.js';
+import { cursorsByName } from '../engine/testing.js';
 import { OutboundPacketIds } from '../protocols/mqtt/index.js';
 import { MemoryShardStore } from '../shard-model/index.js';
 import type { ShardStore } from '../shard-model/index.js';
@@ -311,7 +312,7 @@ export class Harness {
       if (entry === undefined || connection.expiry === 0) continue;
       const { will: _will, ...meta } = entry.meta;
       entry.meta = { ...meta, connected: false, disconnectedAt: now, will: undefined };
-      entry.cursors = connection.session.cursors();
+      entry.cursors = cursorsByName(connection.session.cursors(), this.broker.dataShardNames);
     }
     await this.broker.close();
     for (const [clientId, connection] of this.connections) assert.equal(connection.sink.closedBy, 'server-shutting-down', `${clientId}: close() ends open connections`);

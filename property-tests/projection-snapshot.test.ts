@@ -59,7 +59,14 @@ const sessionRecordArb: fc.Arbitrary<RecordInput> = fc.oneof(
   fc.record({ client: fc.constantFrom(...CLIENTS), filter: fc.constantFrom(...FILTERS), gone: fc.boolean(), qos: fc.constantFrom(0 as const, 1 as const, 2 as const), noLocal: fc.boolean() }).map(({ client, filter, gone, qos, noLocal }) =>
     subscriptionRecord(client, filter, gone ? null : { qos, noLocal, retainAsPublished: false, retainHandling: 0 }),
   ),
-  fc.record({ client: fc.constantFrom(...CLIENTS), gone: fc.boolean(), acked: fc.array(fc.nat(50), { maxLength: 3 }) }).map(({ client, gone, acked }) => cursorRecord(client, gone ? null : { acked, sent: acked.map((offset) => offset + 1) })),
+  fc.record({ client: fc.constantFrom(...CLIENTS), gone: fc.boolean(), acked: fc.array(fc.nat(50), { maxLength: 3 }), release010: fc.boolean() }).map(({ client, gone, acked, release010 }) => {
+    const sent = acked.map((offset) => offset + 1);
+    if (gone) return cursorRecord(client, null);
+    // Release 0.1.0 stored cursors as arrays by shard position; both forms are in old journals.
+    if (release010) return { key: Buffer.from(`c:${client}`), value: Buffer.from(JSON.stringify({ acked, sent })) };
+    const byName = (offsets: number[]) => Object.fromEntries(offsets.map((offset, shard) => [`mqtt.${shard}`, offset]));
+    return cursorRecord(client, { acked: byName(acked), sent: byName(sent) });
+  }),
   fc.record({ client: fc.constantFrom(...CLIENTS), packetId: fc.integer({ min: 1, max: 3 }), state: fc.constantFrom('gone', 'stored', 'pending') }).map(({ client, packetId, state }) =>
     inboundQos2Record(client, packetId, state === 'gone' ? null : state === 'stored' ? {} : { pending: { shard: 0, from: packetId, timestamp: 7 } }),
   ),
@@ -76,7 +83,7 @@ const retainedRecordArb: fc.Arbitrary<RecordInput> = fc
   })
   .map((fields) => {
     const message: Message = { ...fields, retain: true };
-    return messageToRecord(message, message.payload.length === 0);
+    return messageToRecord(message, { tombstone: message.payload.length === 0 });
   });
 
 const sessions: Subject<SessionTable> = {

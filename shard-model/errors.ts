@@ -1,9 +1,15 @@
-// shard-model error registry: failures of reaching a shard store, as opposed to the journal's
+// shard-model error registry: a shard map that cannot be built, and failures of reaching a shard store, as opposed to the journal's
 // own errors (SL_JOURNAL_*), which every adapter raises unchanged. Today these are the remote
 // adapter's transport failures: a status from the journal server without an `sl-code`.
 import { defineError } from '../base/index.js';
 
 export const ShardModelErrors = {
+  invalidShardCount: defineError({
+    code: 'SL_SHARD_MAP_INVALID_COUNT',
+    meaning: 'A shard map was asked for a number of shards that is not a whole number of at least 1 (for MQTT: `data-shards`).',
+    fix: 'Set `data-shards` to a whole number from 1 to 1024.',
+    message: (namespace: string, count: number) => `the ${namespace} shard map needs a whole number of shards, at least 1, not ${count}`,
+  }),
   remoteUnavailable: defineError({
     code: 'SL_REMOTE_UNAVAILABLE',
     meaning: 'The journal server could not be reached: it is not running, not listening at that address, shutting down, or the connection broke during the call (an append cut off that way may or may not have been written).',

@@ -1,6 +1,7 @@
-// shard-model/: the ShardStore interface and its adapters. This is the layer's public entry.
+// shard-model/: shard names and subject-to-shard maps, the ShardStore interface and its adapters. This is the layer's public entry.
 export type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from './shard-store.js';
 export { LocalShardStore } from './adapters/local-shard-store.js';
 export { MemoryShardStore, type MemoryShardStoreOptions } from './adapters/memory-shard-store.js';
 export { RemoteShardStore, DEFAULT_REMOTE_CALL_TIMEOUT_MS, DEFAULT_REMOTE_CONNECT_TIMEOUT_MS, DEFAULT_REMOTE_RECONNECT_BACKOFF_MAX_MS, type RemoteShardStoreOptions } from './adapters/remote-shard-store.js';
 export { ShardModelErrors, isStoreUnreachable } from './errors.js';
+export { formatShardName, MQTT_NAMESPACE, MQTT_SHARD_PREFIX, MqttShardMap, mqttShardCount, parseShardName, type ShardMap, type ShardName } from './shard-map.js';

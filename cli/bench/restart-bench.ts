@@ -63,7 +63,8 @@ export async function fillDataDir(directory: string, fill: RestartFill, progress
     const now = Date.now();
     // A day of expiry: none ends while the benchmark runs. Each has one subscription and cursors
     // on every data shard, what a durable session that connected once and read a little holds.
-    const cursors = { acked: Array.from({ length: fill.dataShards }, () => 0), sent: Array.from({ length: fill.dataShards }, () => 0) };
+    const atStart = Object.fromEntries(broker.dataShardNames.map((name) => [name, 0]));
+    const cursors = { acked: atStart, sent: atStart };
     await appendAll(
       store,
       SESSIONS_SHARD,
@@ -83,7 +84,8 @@ export async function fillDataDir(directory: string, fill: RestartFill, progress
       progress,
     );
     for (let round = 1; round <= fill.updates; round += 1) {
-      const moved = { acked: cursors.acked.map(() => round), sent: cursors.sent.map(() => round) };
+      const at = Object.fromEntries(broker.dataShardNames.map((name) => [name, round]));
+      const moved = { acked: at, sent: at };
       await appendAll(store, SESSIONS_SHARD, fill.sessions, (i) => [cursorRecord(`bench-${i}`, moved)], progress);
       await appendAll(store, RETAINED_SHARD, fill.retained, (i) => [messageToRecord(retainedMessage(i, now + round))], progress);
     }

@@ -63,7 +63,8 @@ type HeldMessages = Map<string, Pending>;
 
 /** Snapshot form: each held message as the `$delayed` record it was written as, with its offset (the sequence). */
 const heldCodec: ProjectionCodec<HeldMessages> = {
-  version: 1,
+  // 2: records in the record envelope (version 1 of engine/messages/envelope.ts).
+  version: 2,
   encode: (held) =>
     encodeRecordList(
       [...held.values()].map((pending) => {

@@ -66,7 +66,8 @@ export class RetainedStore {
  * a replay would.
  */
 export const retainedStoreCodec: ProjectionCodec<RetainedStore> = {
-  version: 1,
+  // 2: records in the record envelope (version 1 of engine/messages/envelope.ts).
+  version: 2,
   encode: (store) =>
     encodeRecordList(
       [...store.messages()].map((message) => {

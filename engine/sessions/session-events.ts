@@ -7,10 +7,11 @@
 // safe separator):
 //   s:<clientId>                 session meta (expiry, connected, will, ...); tombstone = ended
 //   u:<clientId>\0<filter>       one subscription's options; tombstone = unsubscribed
-//   c:<clientId>                 delivery cursors, per data shard: `acked`, the offset below which
-//                                every message has been delivered and acknowledged, and `sent`,
-//                                the offset below which every message was sent at least once (so a
-//                                resend after a crash carries DUP)
+//   c:<clientId>                 delivery cursors, per data shard by name: `acked`, the offset
+//                                below which every message has been delivered and acknowledged,
+//                                and `sent`, the offset below which every message was sent at least
+//                                once (so a resend after a crash carries DUP); release 0.1.0's
+//                                arrays by shard position are read too (./shard-cursors.ts)
 //   q:<clientId>\0<packetId>     a QoS 2 PUBLISH received from the client and not yet released
 //                                (PUBREL); tombstone = released. Value `{}` once its message is
 //                                stored, `{"pending":{shard,from,timestamp}}` while it may not be:
@@ -21,6 +22,7 @@ import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { userPropertyList, type Message, type MessageProperties, type QoS } from '../messages/message.js';
 import type { ProjectionCodec } from '../projection/projection.js';
 import type { ClientIdentity } from '../security/access.js';
+import { emptyCursors, readStoredCursors, storedCursorsValue, type ShardCursors } from './shard-cursors.js';
 
 export const SESSIONS_SHARD = '$sessions';
 
@@ -78,8 +80,8 @@ export interface DurableSession {
   clientId: string;
   meta: SessionMeta;
   subscriptions: Map<string, SubscriptionOptions>;
-  /** Per data shard; shards without an entry start at the shard's start. */
-  cursors: DeliveryCursors;
+  /** Per data shard by name; shards without an entry start at the shard's start. */
+  cursors: ShardCursors;
   /** QoS 2 publishes from the client awaiting PUBREL, by packet id. */
   inboundQos2: Map<number, InboundQos2Marker>;
 }
@@ -124,8 +126,8 @@ export function subscriptionRecord(clientId: string, filter: string, options: Su
   return { key: Buffer.from(`u:${clientId}${SEPARATOR}${filter}`), value: options === null ? null : json(options) };
 }
 
-export function cursorRecord(clientId: string, cursors: DeliveryCursors | null): RecordInput {
-  return { key: Buffer.from(`c:${clientId}`), value: cursors === null ? null : json(cursors) };
+export function cursorRecord(clientId: string, cursors: ShardCursors | null): RecordInput {
+  return { key: Buffer.from(`c:${clientId}`), value: cursors === null ? null : storedCursorsValue(cursors) };
 }
 
 export function inboundQos2Record(clientId: string, packetId: number, marker: InboundQos2Marker | null): RecordInput {
@@ -151,7 +153,7 @@ export class SessionTable {
   #entry(clientId: string): DurableSession {
     let session = this.sessions.get(clientId);
     if (session === undefined) {
-      session = { clientId, meta: { expirySeconds: 0, connected: false }, subscriptions: new Map(), cursors: { acked: [], sent: [] }, inboundQos2: new Map() };
+      session = { clientId, meta: { expirySeconds: 0, connected: false }, subscriptions: new Map(), cursors: emptyCursors(), inboundQos2: new Map() };
       this.sessions.set(clientId, session);
     }
     return session;
@@ -181,8 +183,8 @@ export class SessionTable {
     } else if (kind === 'c:') {
       if (value === null) {
         const session = this.sessions.get(rest);
-        if (session !== undefined) session.cursors = { acked: [], sent: [] };
-      } else this.#entry(rest).cursors = JSON.parse(value.toString('utf8')) as DeliveryCursors;
+        if (session !== undefined) session.cursors = emptyCursors();
+      } else this.#entry(rest).cursors = readStoredCursors(value);
     } else if (kind === 'q:') {
       const at = rest.indexOf(SEPARATOR);
       const packetId = Number(rest.slice(at + 1));
@@ -209,7 +211,7 @@ export class SessionTable {
 }
 
 /** One session in a snapshot: [clientId, meta as stored, subscriptions, cursors, inbound QoS 2 markers]. */
-type SnapshotSession = [string, StoredMeta, Array<[string, SubscriptionOptions]>, DeliveryCursors, Array<[number, InboundQos2Marker]>];
+type SnapshotSession = [string, StoredMeta, Array<[string, SubscriptionOptions]>, ShardCursors, Array<[number, InboundQos2Marker]>];
 
 /**
  * The session table as snapshot bytes (engine/projection): JSON, every value in the form its
@@ -217,7 +219,8 @@ type SnapshotSession = [string, StoredMeta, Array<[string, SubscriptionOptions]>
  * read back from a snapshot is the one a replay builds, to the iteration order.
  */
 export const sessionTableCodec: ProjectionCodec<SessionTable> = {
-  version: 1,
+  // 2: cursors by shard name (./shard-cursors.ts).
+  version: 2,
   encode: (table) => {
     const sessions: SnapshotSession[] = [];
     for (const session of table.sessions.values()) {

@@ -19,8 +19,9 @@ import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import type { Message } from '../messages/message.js';
 import { TopicTrie } from '../routing/topic-trie.js';
-import type { DeliveryCursors, SubscriptionOptions } from '../sessions/session-events.js';
+import type { SubscriptionOptions } from '../sessions/session-events.js';
 import { Session, type SessionHost } from '../sessions/session.js';
+import { cursorsByName, cursorsByPosition, readStoredCursors, storedCursorsValue, type ShardCursors } from '../sessions/shard-cursors.js';
 import { Projection, type ProjectionCodec } from '../projection/projection.js';
 import { ShardAppender, type RetryTimers } from '../shard-appender.js';
 import { GROUP_OPTIONS, SharedGroup, type GroupEnvironment } from './shared-group.js';
@@ -31,12 +32,13 @@ export const SHARED_SHARD = '$shared';
 const SEPARATOR = '\u0000';
 
 /** The projection of `$shared`: group cursors by `{group}\0{filter}`. */
-type GroupCursors = Map<string, DeliveryCursors>;
+type GroupCursors = Map<string, ShardCursors>;
 
 const groupCursorsCodec: ProjectionCodec<GroupCursors> = {
-  version: 1,
+  // 2: cursors by shard name (engine/sessions/shard-cursors.ts).
+  version: 2,
   encode: (groups) => Buffer.from(JSON.stringify([...groups])),
-  decode: (bytes) => new Map(JSON.parse(bytes.toString('utf8')) as Array<[string, DeliveryCursors]>),
+  decode: (bytes) => new Map(JSON.parse(bytes.toString('utf8')) as Array<[string, ShardCursors]>),
 };
 
 function applyGroupRecord(groups: GroupCursors, record: JournalRecord): GroupCursors {
@@ -44,7 +46,7 @@ function applyGroupRecord(groups: GroupCursors, record: JournalRecord): GroupCur
   const key = record.key.toString('utf8');
   if (!key.startsWith('g:')) return groups;
   if (record.value === null) groups.delete(key.slice(2));
-  else groups.set(key.slice(2), JSON.parse(record.value.toString('utf8')) as DeliveryCursors);
+  else groups.set(key.slice(2), readStoredCursors(record.value));
   return groups;
 }
 
@@ -53,6 +55,8 @@ export interface SharedSubscriptionsOptions {
   logger: Logger;
   /** The broker's session host (shard reads, dispatch frontier, clock). */
   host: SessionHost;
+  /** The data shards' names, in the order of their positions (stored cursors are keyed by them). */
+  shardNames(): readonly string[];
   strategy: SharedStrategy;
   random?: () => number;
   sessionOf(clientId: string): Session | undefined;
@@ -75,7 +79,7 @@ export class SharedSubscriptions {
   /** Exclusive filters (after the prefix) and the client holding each. */
   readonly #exclusive = new Map<string, string>();
   /** The `$shared` projection as read at start: group cursors by key (a copy; emptied once the sessions are recovered). */
-  #stored = new Map<string, DeliveryCursors>();
+  #stored = new Map<string, ShardCursors>();
   /** The `$shared` projection, fed with this registry's durable writes, for snapshots. */
   #projection!: Projection<GroupCursors>;
   readonly #dirty = new Set<string>();
@@ -209,7 +213,8 @@ export class SharedSubscriptions {
     let session: Session;
     if (stored !== undefined) {
       // Restored: the group resumes from its cursors, like a persistent session.
-      session = new Session(`${SHARE_PREFIX}${name}/${filter}`, host, Array.from({ length: host.shardCount }, (_, shard) => stored.acked[shard] ?? 0), stored.sent);
+      const cursors = cursorsByPosition(stored, this.#options.shardNames());
+      session = new Session(`${SHARE_PREFIX}${name}/${filter}`, host, cursors.acked, cursors.sent);
       session.setSubscription(filter, GROUP_OPTIONS, true);
     } else {
       // New: from the present on (the subscribing member gets nothing published before).
@@ -257,7 +262,7 @@ export class SharedSubscriptions {
     const records: RecordInput[] = [];
     for (const key of this.#dirty) {
       const group = this.#groups.get(key);
-      if (group !== undefined) records.push(groupRecord(key, group.session.cursors()));
+      if (group !== undefined) records.push(groupRecord(key, cursorsByName(group.session.cursors(), this.#options.shardNames())));
     }
     this.#dirty.clear();
     return this.#write(records);
@@ -286,8 +291,9 @@ function groupKey(group: string, filter: string): string {
   return `${group}${SEPARATOR}${filter}`;
 }
 
-function groupRecord(key: string, cursors: DeliveryCursors | null): RecordInput {
-  return { key: Buffer.from(`g:${key}`), value: cursors === null ? null : Buffer.from(JSON.stringify({ acked: cursors.acked, sent: cursors.sent })) };
+function groupRecord(key: string, cursors: ShardCursors | null): RecordInput {
+  // A group has no QoS 2 deliveries of its own to keep (members hold them): acked and sent only.
+  return { key: Buffer.from(`g:${key}`), value: cursors === null ? null : storedCursorsValue({ acked: cursors.acked, sent: cursors.sent }) };
 }
 
 /** The broker's host, but every read is allowed (members are checked one by one) and cursor moves mark the group. */

@@ -119,7 +119,8 @@ it(`three voters: ${KILLS} SIGKILLs of the leader, then of all three at once; no
       // write sent before the kill may come from the old leader's last commit).
       const recoveredBy = killedAt + RECOVERY_LIMIT_MS;
       const afterKill = () => acks.find((ack) => ack.sentAt > killedAt);
-      while (afterKill() === undefined && Date.now() < recoveredBy) await sleep(10);
+      while (afterKill() === undefined && Date.now() < recoveredBy && writeFailure === null) await sleep(10);
+      if (writeFailure !== null) throw writeFailure;
       const first = afterKill();
       assert.ok(first !== undefined, `round ${round}: no write sent after killing leader ${leader.id} was acknowledged within ${RECOVERY_LIMIT_MS} ms`);
       recoveries.push(first.ackedAt - killedAt);

@@ -18,11 +18,11 @@
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
-import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
+import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
-import { applyAutoSubscribe, checkTopicFilter, checkTopicName, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
-import { subscriptionQuota, type ClientGuard } from '../listener/index.js';
+import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, QoS, Session, WillMessage } from '../../engine/index.js';
+import { applyAutoSubscribe, checkTopicName, responseInformationFor, SendResult, type AutoSubscribed } from '../../engine/index.js';
+import type { ClientGuard } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
@@ -33,7 +33,7 @@ import { delayedRefusal, isWritesBlocked, writesBlockedReasonCode } from './writ
 import { connectLevel, isCleanString, messageProperties } from './packet-checks.js';
 import { OutboundPacketIds } from './packet-ids.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
-import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
+import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.js';
 
 export interface Transport {
   /** False when the transport's buffer is full (wait for onDrain()). */
@@ -194,12 +194,53 @@ export class MqttConnection implements DeliverySink {
   ) {
     this.#framer = new PacketFramer(limits.maxPacketSize);
     this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
+    this.#context = this.#makeContext();
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
   get clientId(): string {
     return this.#clientId;
   }
+
+  /** What the handler modules see of this connection. */
+  readonly #context: SubscribeContext;
+
+  #makeContext(): SubscribeContext {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read this connection's private state
+    const connection = this;
+    return {
+      broker: this.broker,
+      logger: this.logger,
+      get remoteAddress() {
+        return connection.transport.remoteAddress;
+      },
+      get version() {
+        return connection.#version;
+      },
+      get clientId() {
+        return connection.#clientId;
+      },
+      get session() {
+        return connection.#session;
+      },
+      get guard() {
+        return connection.#guard;
+      },
+      get problemInfo() {
+        return connection.#problemInfo;
+      },
+      get connected() {
+        return connection.#state === 'connected';
+      },
+      topicLimits: () => this.#topicLimits(),
+      rewriteIdentity: () => this.#rewriteIdentity(),
+      countDenied: () => this.#countDenied(),
+      reason: (detail) => this.#reason(detail),
+      send: (packet) => this.#send(packet),
+      fail: (code, detail) => this.#fail(code, detail),
+    };
+  }
+
 
   /** Whether a packet being received holds or waits for inbound budget (see websocket.ts). */
   get holdsInboundBudget(): boolean {
@@ -373,9 +414,9 @@ export class MqttConnection implements DeliverySink {
         this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'subscribe':
-        return this.#inOrder(() => this.#onSubscribe(packet));
+        return this.#inOrder(() => onSubscribe(this.#context, packet));
       case 'unsubscribe':
-        return this.#inOrder(() => this.#onUnsubscribe(packet));
+        return this.#inOrder(() => onUnsubscribe(this.#context, packet));
       case 'pingreq':
         this.#send({ cmd: 'pingresp' });
         return;
@@ -839,9 +880,8 @@ export class MqttConnection implements DeliverySink {
    * say it, so the message is acknowledged and dropped (as is any QoS 0), and logged.
    */
   #refusePublish(ack: PendingAck | undefined, qos: QoS, messageId: number, topic: string): void {
-    this.#deniedCount += 1;
-    const level = this.#deniedCount === 1 ? 'warn' : 'debug';
-    this.logger[level]({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused: this.#deniedCount }, 'publish not authorized: message dropped');
+    const refused = this.#countDenied();
+    this.logger[refused === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused }, 'publish not authorized: message dropped');
     if (ack === undefined) return;
     // 3.x QoS 2: the PUBREL that follows the PUBREC must find the flow, as for a stored message.
     if (this.#version !== 5 && qos === 2) this.#session?.inboundQos2.set(messageId, true);
@@ -850,6 +890,11 @@ export class MqttConnection implements DeliverySink {
 
   /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
   #deniedCount = 0;
+
+  #countDenied(): number {
+    this.#deniedCount += 1;
+    return this.#deniedCount;
+  }
 
   /** Publish rate limits: over the message rate the connection ends (0x96); over the byte rate a 5.0 publish is refused (0x97). */
   #overPublishLimit(packet: IPublishPacket): 'ok' | 'refuse' | 'close' {
@@ -994,117 +1039,6 @@ export class MqttConnection implements DeliverySink {
       () => this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet),
       (error: unknown) => this.#internalError(error),
     );
-  }
-
-  // ---- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------------------
-
-  async #onSubscribe(packet: ISubscribePacket): Promise<void> {
-    const session = this.#session;
-    if (session === undefined) return;
-    const v5 = this.#version === 5;
-    const subscriptionId = v5 ? packet.properties?.subscriptionIdentifier : undefined;
-    const granted: number[] = [];
-    const accepted: Array<{ filter: string; options: SubscriptionOptions; index: number }> = [];
-    const refusals: string[] = [];
-    const replays: Array<{ filter: string; request: ReplayRequest; options: SubscriptionOptions; index: number }> = [];
-    const rewrite = this.broker.extras.rewrite;
-    const maxSubscriptions = this.#guard?.maxSubscriptions ?? 0;
-    const withinQuota = subscriptionQuota(session.subscriptions, maxSubscriptions);
-    for (const [index, subscription] of packet.subscriptions.entries()) {
-      if (!isCleanString(subscription.topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
-      const filter = rewrite === undefined ? subscription.topic : rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity());
-      const replay = replaySubscribeOf(filter, v5 ? packet.properties?.userProperties : undefined, this.#topicLimits());
-      if (replay.kind === 'refused') {
-        granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
-        refusals.push(replay.detail);
-        continue;
-      }
-      const check = checkTopicFilter(replay.kind === 'replay' ? replay.request.filter : filter, this.#topicLimits());
-      if (!check.ok) {
-        granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
-        refusals.push(check.detail);
-        continue;
-      }
-      if (!this.broker.maySubscribe(this.#clientId, filter)) {
-        granted.push(v5 ? ReasonCode.NotAuthorized : 0x80);
-        refusals.push(`not authorized to subscribe to ${filter}`);
-        this.#deniedCount += 1;
-        this.logger[this.#deniedCount === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, filter, refused: this.#deniedCount }, 'subscription not authorized');
-        continue;
-      }
-      // MQTT-3.8.3-4: No Local on a shared subscription is a protocol error.
-      if (v5 && subscription.nl === true && filter.startsWith('$share/')) return this.#fail(ReasonCode.ProtocolError, `No Local set on the shared subscription ${filter} (MQTT-3.8.3-4)`);
-      const admission = this.broker.shared.admit(session, filter);
-      if (!admission.ok) {
-        const code = admission.reason === 'invalid' ? ReasonCode.TopicFilterInvalid : admission.reason === 'exclusive-taken' ? ReasonCode.QuotaExceeded : ReasonCode.ImplementationSpecificError;
-        granted.push(v5 ? code : 0x80);
-        refusals.push(admission.detail);
-        continue;
-      }
-      // Replays are bounded on their own (REPLAYS_PER_SESSION_MAX); they are not subscriptions.
-      if (replay.kind !== 'replay' && !withinQuota(filter)) {
-        granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80);
-        refusals.push(`${filter}: the limit is ${maxSubscriptions} subscriptions per client`);
-        this.#guard?.log.warn('subscriptions', { clientId: this.#clientId, remote: this.transport.remoteAddress, filter, limit: maxSubscriptions }, 'refused a subscription over the limit per client');
-        continue;
-      }
-      const options: SubscriptionOptions = {
-        qos: subscription.qos,
-        noLocal: v5 && subscription.nl === true,
-        retainAsPublished: v5 && subscription.rap === true,
-        retainHandling: (v5 ? (subscription.rh ?? 0) : 0) as 0 | 1 | 2,
-        ...(subscriptionId === undefined ? {} : { subscriptionId }),
-      };
-      if (replay.kind === 'replay') replays.push({ filter, request: replay.request, options, index });
-      else accepted.push({ filter, options, index });
-      granted.push(subscription.qos);
-    }
-    // A range that begins before what retention kept starts at the oldest kept message; the
-    // client learns it in the SUBACK (5.0: reason string and the user property replay-oldest-kept).
-    const late: Array<{ filter: string; oldest: number }> = [];
-    for (const replay of replays) {
-      const oldest = await this.broker.replayOldestKept(session.clientId, replay.request);
-      if (oldest !== undefined) late.push({ filter: replay.filter, oldest });
-    }
-    if (this.#state !== 'connected') return;
-    // Written in the step that routes the subscriptions (engine/broker.ts), so the SUBACK comes
-    // before anything delivered through them; retained messages follow it.
-    const answer = (isNew: boolean[]): void => {
-      if (this.#state !== 'connected') return;
-      // Started before the SUBACK is written, delivering only after it (the first read awaits).
-      for (const replay of replays) {
-        if (this.broker.startReplay(session, replay.filter, replay.request, replay.options) === 'started') continue;
-        granted[replay.index] = v5 ? ReasonCode.QuotaExceeded : 0x80;
-        refusals.push(`${replay.filter}: ${REPLAYS_PER_SESSION_MAX} replays already run for this session`);
-      }
-      const notes = [...refusals, ...late.map(({ filter, oldest }) => `${filter}: starts at the oldest kept message, ${new Date(oldest).toISOString()} (older ones were deleted by retention)`)];
-      const properties: Record<string, unknown> = { ...(this.#reason(notes.length > 0 ? notes.join('; ') : undefined).properties ?? {}) };
-      if (v5 && this.#problemInfo && late.length > 0) properties.userProperties = { 'replay-oldest-kept': late.map(({ filter, oldest }) => `${filter} ${oldest}`) };
-      this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties } : {}) } as Packet);
-      for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
-    };
-    if (accepted.length > 0) await this.broker.subscribeAcknowledged(session, accepted, answer);
-    else answer([]);
-  }
-
-  async #onUnsubscribe(packet: IUnsubscribePacket): Promise<void> {
-    const session = this.#session;
-    if (session === undefined) return;
-    for (const filter of packet.unsubscriptions) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
-    const rewrite = this.broker.extras.rewrite;
-    // The filter a SUBSCRIBE was rewritten to is the one to remove.
-    const filters = rewrite === undefined ? packet.unsubscriptions : packet.unsubscriptions.map((filter) => rewrite.subscribeFilter(filter, this.#rewriteIdentity()));
-    const replaysStopped = filters.map((filter) => this.broker.cancelReplay(session, filter));
-    const targets = filters.map(unsubscribeTarget);
-    // A filter no SUBSCRIBE could have made (found by the fuzz test) has nothing to remove, and
-    // the routing trie only takes checked filters: 5.0 UNSUBACK 0x8F for it.
-    const valid = targets.map((filter) => checkTopicFilter(filter, this.#topicLimits()).ok);
-    const found = await this.broker.unsubscribe(session, targets.filter((_, index) => valid[index]));
-    if (this.#state !== 'connected') return;
-    let position = 0;
-    const existed = valid.map((ok) => (ok ? found[position++] === true : undefined));
-    const granted = this.#version === 5 ? existed.map((was, index) => (was === true || replaysStopped[index] === true ? ReasonCode.Success : was === undefined ? ReasonCode.TopicFilterInvalid : ReasonCode.NoSubscriptionExisted)) : undefined;
-    this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
   }
 
   // ---- DISCONNECT, keep-alive, closing -------------------------------------------------------

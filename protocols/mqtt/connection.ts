@@ -34,6 +34,7 @@ import { connectLevel, isCleanString, messageProperties } from './packet-checks.
 import { OutboundPacketIds } from './packet-ids.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.js';
+import { onPubrec, onPubrel, type AckContext } from './acks.js';
 
 export interface Transport {
   /** False when the transport's buffer is full (wait for onDrain()). */
@@ -203,9 +204,9 @@ export class MqttConnection implements DeliverySink {
   }
 
   /** What the handler modules see of this connection. */
-  readonly #context: SubscribeContext;
+  readonly #context: SubscribeContext & AckContext;
 
-  #makeContext(): SubscribeContext {
+  #makeContext(): SubscribeContext & AckContext {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read this connection's private state
     const connection = this;
     return {
@@ -238,6 +239,8 @@ export class MqttConnection implements DeliverySink {
       reason: (detail) => this.#reason(detail),
       send: (packet) => this.#send(packet),
       fail: (code, detail) => this.#fail(code, detail),
+      internalError: (error) => this.#internalError(error),
+      inboundDone: () => this.#inboundDone(),
     };
   }
 
@@ -407,9 +410,9 @@ export class MqttConnection implements DeliverySink {
         this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'pubrec':
-        return this.#onPubrec(packet.messageId ?? 0, packet.reasonCode ?? 0);
+        return onPubrec(this.#context, packet.messageId ?? 0, packet.reasonCode ?? 0);
       case 'pubrel':
-        return this.#onPubrel(packet.messageId ?? 0);
+        return onPubrel(this.#context, packet.messageId ?? 0);
       case 'pubcomp':
         this.#session?.ack(packet.messageId ?? 0);
         return;
@@ -986,59 +989,6 @@ export class MqttConnection implements DeliverySink {
       if (head.message !== undefined) this.#acknowledged(head.message);
     }
     if (queue.length < this.limits.maxInflight) this.#pause(Pause.Inflight, false);
-  }
-
-  #onPubrel(messageId: number): void {
-    const session = this.#session;
-    const pubcomp = (reasonCode: number): void => this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode } : {}) } as Packet);
-    if (session === undefined) return pubcomp(ReasonCode.PacketIdentifierNotFound);
-    // A PUBREL sent again (maybe on a new connection) while the first one's release is being
-    // recorded: its PUBCOMP waits for that record too.
-    const releasing = session.inboundReleasing.get(messageId);
-    if (releasing !== undefined) {
-      releasing.then((released) => (released ? pubcomp(0) : this.#fail(ReasonCode.UnspecifiedError, `the release of packet ${messageId} could not be recorded`))).catch((error: unknown) => this.#internalError(error));
-      return;
-    }
-    const state = session.inboundQos2.get(messageId);
-    // PUBREL before its PUBREC: the message is still being stored (MQTT 4.3.3: a protocol error).
-    if (state !== undefined && state !== true) return this.#fail(ReasonCode.ProtocolError, `PUBREL for packet ${messageId} before its PUBREC`);
-    if (!session.inboundQos2.delete(messageId)) return pubcomp(ReasonCode.PacketIdentifierNotFound);
-    this.#inboundDone();
-    // PUBCOMP only once the release is durable (Broker.releaseInboundQos2 says why). Should it
-    // fail, the id stays received and the client's next PUBREL tries again.
-    const release = this.broker.releaseInboundQos2(session, messageId).then(
-      () => true,
-      (error: unknown) => {
-        session.inboundQos2.set(messageId, true);
-        this.#internalError(error);
-        return false;
-      },
-    );
-    session.inboundReleasing.set(messageId, release);
-    release
-      .then((released) => {
-        if (session.inboundReleasing.get(messageId) === release) session.inboundReleasing.delete(messageId);
-        if (released) pubcomp(0);
-      })
-      .catch((error: unknown) => this.#internalError(error));
-  }
-
-  #onPubrec(messageId: number, reasonCode: number): void {
-    const session = this.#session;
-    if (session === undefined) return;
-    if (reasonCode >= 0x80) {
-      // The client refused the message: the flow ends here (5.0 4.3.3).
-      session.ack(messageId);
-      return;
-    }
-    if (!session.hold(messageId)) {
-      this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
-      return;
-    }
-    this.broker.recordRelease(session).then(
-      () => this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet),
-      (error: unknown) => this.#internalError(error),
-    );
   }
 
   // ---- DISCONNECT, keep-alive, closing -------------------------------------------------------

@@ -14,7 +14,7 @@
 // and the packets after it wait for its answer (#inOrder). The SUBACK is written in the same
 // step that routes the subscription (Broker.subscribeAcknowledged). PUBACK/PUBREC go out once a
 // message is stored, before its fan-out, in the order the publishes arrived; a delivery of the
-// client's own message is kept back until its ack is written (#writeDelivery).
+// client's own message is kept back until its ack is written (own-message-hold.ts).
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
@@ -35,6 +35,7 @@ import { OutboundPacketIds } from './packet-ids.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.js';
 import { onPubrec, onPubrel, type AckContext } from './acks.js';
+import { OwnMessageHold } from './own-message-hold.js';
 
 export interface Transport {
   /** False when the transport's buffer is full (wait for onDrain()). */
@@ -80,11 +81,6 @@ export interface ConnectionRegistry {
 
 /** Bytes of a connection's publishes waiting for the journal before it stops reading. */
 const PUBLISH_BACKLOG_PAUSE_BYTES = 1024 * 1024;
-/**
- * Deliveries kept back behind the ack of the client's own message (see #writeDelivery) before the
- * session is told to stop sending; it resumes when they are written.
- */
-const HELD_OUTPUT_PAUSE_BYTES = 64 * 1024;
 
 type State = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' | 'closed';
 
@@ -162,13 +158,7 @@ export class MqttConnection implements DeliverySink {
   #publishesSettled: (() => void) | undefined;
   /** While a SUBSCRIBE or UNSUBSCRIBE waits for the publishes before it: the packets after it. */
   #ordered: Buffer[] | undefined;
-  /** This client's own QoS 1/2 messages whose PUBACK/PUBREC is not written yet. */
-  #unacked: Set<Message> | undefined;
-  /** Deliveries kept back until the acks of the own messages among them are written. */
-  #heldOutput: Buffer[] | undefined;
-  #heldBytes = 0;
-  /** The own messages in #heldOutput still waiting for their ack. */
-  #heldFor: Set<Message> | undefined;
+  readonly #ownMessages: OwnMessageHold;
   /** The inbound budget held for the packet being received (its header is in, not all of its body). */
   #receiving: InboundReservation | undefined;
   /** The reservation of the packet being handled now; a PUBLISH keeps it until stored. */
@@ -195,6 +185,7 @@ export class MqttConnection implements DeliverySink {
   ) {
     this.#framer = new PacketFramer(limits.maxPacketSize);
     this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
+    this.#ownMessages = new OwnMessageHold(transport);
     this.#context = this.#makeContext();
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
@@ -749,7 +740,7 @@ export class MqttConnection implements DeliverySink {
     if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
     if (ack !== undefined) {
       ack.message = message;
-      (this.#unacked ??= new Set()).add(message);
+      this.#ownMessages.awaitAck(message);
     }
     // What a waiting publish holds besides its payload: message, record, promises, closures.
     const size = payload.length + topic.length + 512;
@@ -986,7 +977,7 @@ export class MqttConnection implements DeliverySink {
     while (queue.length > 0 && (queue[0] as PendingAck).done) {
       const head = queue.shift() as PendingAck;
       if (head.packet !== undefined) this.#send(head.packet);
-      if (head.message !== undefined) this.#acknowledged(head.message);
+      if (head.message !== undefined && this.#ownMessages.acknowledged(head.message, this.#state === 'connected')) this.#session?.resume();
     }
     if (queue.length < this.limits.maxInflight) this.#pause(Pause.Inflight, false);
   }
@@ -1120,45 +1111,7 @@ export class MqttConnection implements DeliverySink {
     if (this.#state !== 'connected') return SendResult.SentFull;
     const packet = this.#outbound.encode(delivery, this.clock.now());
     if (packet === undefined) return SendResult.Skipped;
-    return this.#writeDelivery(delivery.message, packet.head, packet.payload);
-  }
-
-  /**
-   * Writes a delivery, unless it is the client's own message whose PUBACK/PUBREC is not written
-   * yet (the ack waits for earlier acks, MQTT-4.6.0-2, and a retained message's ack for the
-   * `$retained` write): then it and every delivery after it are kept until that ack is out, so
-   * a client that is its own subscriber always sees the ack first.
-   */
-  #writeDelivery(message: Message, head: Buffer, payload?: Buffer): SendResult {
-    const own = this.#unacked !== undefined && this.#unacked.has(message);
-    if (!own && this.#heldOutput === undefined) {
-      if (payload !== undefined) this.transport.write(head);
-      return this.transport.write(payload ?? head) ? SendResult.Sent : SendResult.SentFull;
-    }
-    const held = (this.#heldOutput ??= []);
-    held.push(head);
-    this.#heldBytes += head.length;
-    if (payload !== undefined) {
-      held.push(payload);
-      this.#heldBytes += payload.length;
-    }
-    if (own) (this.#heldFor ??= new Set()).add(message);
-    return this.#heldBytes > HELD_OUTPUT_PAUSE_BYTES ? SendResult.SentFull : SendResult.Sent;
-  }
-
-  /** The ack of an own message is written: the deliveries kept behind it go out. */
-  #acknowledged(message: Message): void {
-    this.#unacked?.delete(message);
-    const heldFor = this.#heldFor;
-    if (heldFor === undefined || !heldFor.delete(message) || heldFor.size > 0) return;
-    const held = this.#heldOutput ?? [];
-    this.#heldOutput = undefined;
-    this.#heldFor = undefined;
-    this.#heldBytes = 0;
-    if (this.#state !== 'connected') return;
-    for (const bytes of held) this.transport.write(bytes);
-    // The session may have stopped on SentFull above; a full transport stops it again.
-    this.#session?.resume();
+    return this.#ownMessages.write(delivery.message, packet.head, packet.payload);
   }
 
   describe(): ConnectionInfo {

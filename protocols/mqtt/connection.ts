@@ -36,6 +36,7 @@ import { ReasonCode, reasonName } from './reason-codes.js';
 import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.js';
 import { onPubrec, onPubrel, type AckContext } from './acks.js';
 import { OwnMessageHold } from './own-message-hold.js';
+import { HeldPublishes } from './held-publishes.js';
 
 export interface Transport {
   /** False when the transport's buffer is full (wait for onDrain()). */
@@ -186,12 +187,33 @@ export class MqttConnection implements DeliverySink {
     this.#framer = new PacketFramer(limits.maxPacketSize);
     this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
     this.#ownMessages = new OwnMessageHold(transport);
+    this.#heldPublishes = this.#makeHeldPublishes();
     this.#context = this.#makeContext();
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
   get clientId(): string {
     return this.#clientId;
+  }
+
+  readonly #heldPublishes: HeldPublishes<PendingPublish>;
+
+  #makeHeldPublishes(): HeldPublishes<PendingPublish> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read this connection's private state
+    const connection = this;
+    return new HeldPublishes<PendingPublish>({
+      broker: this.broker,
+      clock: this.clock,
+      logger: this.logger,
+      get clientId() {
+        return connection.#clientId;
+      },
+      get writesBlockedDisconnectSeconds() {
+        return connection.limits.writesBlockedDisconnectSeconds;
+      },
+      store: (pending) => this.#store(pending),
+      fail: (code, detail) => this.#fail(code, detail),
+    });
   }
 
   /** What the handler modules see of this connection. */
@@ -794,7 +816,7 @@ export class MqttConnection implements DeliverySink {
     const { ack, qos, messageId, message } = pending;
     const blocked = isWritesBlocked(error);
     // 3.x has no failure ack: the publish waits for the gate instead (write-refusal.ts).
-    if (blocked && ack !== undefined && this.#version !== 5 && this.#state !== 'closed') return this.#hold(pending);
+    if (blocked && ack !== undefined && this.#version !== 5 && this.#state !== 'closed') return this.#heldPublishes.hold(pending);
     this.#releaseBudget(pending);
     this.#publishDone(pending.size);
     if (qos === 2) {
@@ -818,48 +840,9 @@ export class MqttConnection implements DeliverySink {
 
   // ---- 3.x publishes held while writes are blocked -----------------------------------------
 
-  #held: PendingPublish[] | undefined;
-  #heldTimer: unknown;
-  #heldUnsubscribe: (() => void) | undefined;
-
-  /**
-   * Keeps a refused 3.x QoS 1/2 publish unacknowledged until the write gate opens, then stores
-   * it (its ack keeps its place in the ack queue). Held ones count toward the inbound in-flight
-   * bound, so a client that keeps publishing is paused, not buffered without limit. If the gate
-   * stays closed past writes-blocked-disconnect-seconds, the connection closes and the client
-   * resends everything unacknowledged after reconnecting.
-   */
-  #hold(pending: PendingPublish): void {
-    (this.#held ??= []).push(pending);
-    if (this.#heldUnsubscribe === undefined) {
-      const seconds = this.limits.writesBlockedDisconnectSeconds;
-      this.logger.debug({ clientId: this.#clientId, disconnectAfterSeconds: seconds }, 'holding publishes until writes resume');
-      this.#heldUnsubscribe = this.broker.writeGate.onChange((open) => open && this.#releaseHeld());
-      this.#heldTimer = this.clock.setTimeout(() => this.#fail(ReasonCode.UnspecifiedError, `writes blocked for more than ${seconds} s; resend after reconnecting`), seconds * 1000);
-    }
-    // The gate may have opened between the refusal and now.
-    if (this.broker.writeGate.open) this.#releaseHeld();
-  }
-
-  #releaseHeld(): void {
-    const held = (this.#held ?? []).sort((a, b) => a.sequence - b.sequence);
-    this.#stopHolding();
-    for (const pending of held) this.#store(pending);
-  }
-
-  #stopHolding(): void {
-    this.#held = undefined;
-    this.#heldUnsubscribe?.();
-    this.#heldUnsubscribe = undefined;
-    if (this.#heldTimer !== undefined) this.clock.clearTimeout(this.#heldTimer);
-    this.#heldTimer = undefined;
-  }
-
   /** The connection ended: held publishes are forgotten (the client resends them on its next connection). */
   #dropHeld(): void {
-    const held = this.#held ?? [];
-    this.#stopHolding();
-    for (const pending of held) {
+    for (const pending of this.#heldPublishes.drop()) {
       this.#releaseBudget(pending);
       this.#publishDone(pending.size);
       if (pending.qos === 2) {

@@ -26,7 +26,7 @@ import type { ClientGuard } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
-import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
+import type { InboundBudget, InboundReservation } from './inbound-budget.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { OutboundPublishes } from './outbound-publishes.js';
 import { delayedRefusal, isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
@@ -37,6 +37,7 @@ import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.j
 import { onPubrec, onPubrel, type AckContext } from './acks.js';
 import { OwnMessageHold } from './own-message-hold.js';
 import { HeldPublishes } from './held-publishes.js';
+import { PacketReservations } from './packet-reservations.js';
 
 export interface Transport {
   /** False when the transport's buffer is full (wait for onDrain()). */
@@ -160,10 +161,7 @@ export class MqttConnection implements DeliverySink {
   /** While a SUBSCRIBE or UNSUBSCRIBE waits for the publishes before it: the packets after it. */
   #ordered: Buffer[] | undefined;
   readonly #ownMessages: OwnMessageHold;
-  /** The inbound budget held for the packet being received (its header is in, not all of its body). */
-  #receiving: InboundReservation | undefined;
-  /** The reservation of the packet being handled now; a PUBLISH keeps it until stored. */
-  #handling: InboundReservation | undefined;
+  readonly #reservations: PacketReservations;
   #topicAliasesIn: Map<number, string> | undefined;
   /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
   // U+0000 cannot be in a topic that passed the checks, so nothing matches it before the first.
@@ -187,6 +185,7 @@ export class MqttConnection implements DeliverySink {
     this.#framer = new PacketFramer(limits.maxPacketSize);
     this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
     this.#ownMessages = new OwnMessageHold(transport);
+    this.#reservations = new PacketReservations(registry, (on) => this.#pause(Pause.Budget, on));
     this.#heldPublishes = this.#makeHeldPublishes();
     this.#context = this.#makeContext();
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
@@ -260,7 +259,7 @@ export class MqttConnection implements DeliverySink {
 
   /** Whether a packet being received holds or waits for inbound budget (see websocket.ts). */
   get holdsInboundBudget(): boolean {
-    return this.#receiving !== undefined;
+    return this.#reservations.receiving;
   }
 
   /** Abuse limits for this connection (server.ts; none: no abuse limits, e.g. in-process tests). */
@@ -293,7 +292,7 @@ export class MqttConnection implements DeliverySink {
     if (framed.kind === 'malformed') return this.#fail(ReasonCode.MalformedPacket, framed.detail);
     if (framed.kind === 'too-large') return this.#fail(ReasonCode.PacketTooLarge, `packet of ${framed.size} bytes is over the maximum packet size of ${this.limits.maxPacketSize}`);
     // The packet that had a reservation is the first one the framer completes.
-    if (this.#receiving !== undefined && framed.packets.length > 0) this.#handling = this.#finishReceiving();
+    if (this.#reservations.receiving && framed.packets.length > 0) this.#reservations.startHandling();
     for (const raw of framed.packets) {
       // #handleRaw may close the connection mid-chunk.
       if ((this.#state as State) === 'closed') break;
@@ -309,52 +308,10 @@ export class MqttConnection implements DeliverySink {
         continue;
       }
       this.#handleRaw(raw);
-      this.#releaseHandling();
+      this.#reservations.releaseHandling();
     }
-    this.#releaseHandling();
-    this.#reserveReceiving();
-  }
-
-  /**
-   * A packet over INBOUND_UNRESERVED_BYTES has begun: reserve its whole size from the node's
-   * budget, or stop reading until the budget grants it. Whole, so that once granted the packet
-   * can always be finished; a connection never waits for budget in the middle of one.
-   */
-  #reserveReceiving(): void {
-    const budget = this.registry.inboundBudget;
-    if (budget === undefined || this.#receiving !== undefined || this.#state === 'closed') return;
-    const bytes = this.#framer.partialPacketBytes;
-    if (bytes <= INBOUND_UNRESERVED_BYTES) return;
-    const reservation = budget.reserve(bytes, () => this.#pause(Pause.Budget, false));
-    this.#receiving = reservation;
-    if (reservation.state === 'waiting') this.#pause(Pause.Budget, true);
-  }
-
-  /** The received packet's reservation, to be held while it is handled; undefined if it never got one. */
-  #finishReceiving(): InboundReservation | undefined {
-    const reservation = this.#receiving as InboundReservation;
-    this.#receiving = undefined;
-    if (reservation.state === 'granted') return reservation;
-    // Bytes read before the pause took effect finished the packet while it waited: it is here
-    // now, so it needs no grant (and holding one for it would only delay others).
-    this.registry.inboundBudget?.release(reservation);
-    this.#pause(Pause.Budget, false);
-    return undefined;
-  }
-
-  #releaseHandling(): void {
-    const reservation = this.#handling;
-    if (reservation === undefined) return;
-    this.#handling = undefined;
-    this.registry.inboundBudget?.release(reservation);
-  }
-
-  /** A closed connection's packet will never finish: its reservation goes back (or leaves the queue). */
-  #releaseReceiving(): void {
-    const reservation = this.#receiving;
-    if (reservation === undefined) return;
-    this.#receiving = undefined;
-    this.registry.inboundBudget?.release(reservation);
+    this.#reservations.releaseHandling();
+    if ((this.#state as State) !== 'closed') this.#reservations.reserve(this.#framer.partialPacketBytes);
   }
 
   #handleRaw(raw: Buffer): void {
@@ -772,8 +729,7 @@ export class MqttConnection implements DeliverySink {
     this.#publishSequence += 1;
     // Its packet's bytes stay counted in the inbound budget until the message is stored: the
     // journal's copy is made and the packet's can go.
-    const budget = this.#handling;
-    this.#handling = undefined;
+    const budget = this.#reservations.takeHandling();
     this.#store({ message, ack, qos, messageId, size, storedQos2, sequence: this.#publishSequence, budget });
   }
 
@@ -1064,7 +1020,7 @@ export class MqttConnection implements DeliverySink {
     this.#state = 'closed';
     this.#dropHeld();
     this.clock.clearTimeout(this.#timer);
-    this.#releaseReceiving();
+    this.#reservations.releaseReceiving();
     this.transport.end();
     this.#count(false);
     // An AUTH exchange in progress ends with the connection.
@@ -1124,7 +1080,7 @@ export class MqttConnection implements DeliverySink {
     this.#state = 'closed';
     this.#dropHeld();
     this.clock.clearTimeout(this.#timer);
-    this.#releaseReceiving();
+    this.#reservations.releaseReceiving();
     this.transport.end();
   }
 

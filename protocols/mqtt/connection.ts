@@ -14,26 +14,30 @@
 // and the packets after it wait for its answer (#inOrder). The SUBACK is written in the same
 // step that routes the subscription (Broker.subscribeAcknowledged). PUBACK/PUBREC go out once a
 // message is stored, before its fan-out, in the order the publishes arrived; a delivery of the
-// client's own message is kept back until its ack is written (#writeDelivery).
+// client's own message is kept back until its ack is written (own-message-hold.ts).
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
-import type { IConnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
+import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, QoS, Session, SubscriptionOptions, WillMessage } from '../../engine/index.js';
-import { applyAutoSubscribe, checkTopicFilter, checkTopicName, REPLAYS_PER_SESSION_MAX, responseInformationFor, SendResult, type AutoSubscribed, type ReplayRequest } from '../../engine/index.js';
-import { subscriptionQuota, type ClientGuard } from '../listener/index.js';
+import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, QoS, Session, WillMessage } from '../../engine/index.js';
+import { applyAutoSubscribe, checkTopicName, responseInformationFor, SendResult, type AutoSubscribed } from '../../engine/index.js';
+import type { ClientGuard } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
-import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
+import type { InboundBudget, InboundReservation } from './inbound-budget.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { OutboundPublishes } from './outbound-publishes.js';
 import { delayedRefusal, isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
 import { connectLevel, isCleanString, messageProperties } from './packet-checks.js';
 import { OutboundPacketIds } from './packet-ids.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
-import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
+import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.js';
+import { onPubrec, onPubrel, type AckContext } from './acks.js';
+import { OwnMessageHold } from './own-message-hold.js';
+import { HeldPublishes } from './held-publishes.js';
+import { PacketReservations } from './packet-reservations.js';
 
 export interface Transport {
   /** False when the transport's buffer is full (wait for onDrain()). */
@@ -79,11 +83,6 @@ export interface ConnectionRegistry {
 
 /** Bytes of a connection's publishes waiting for the journal before it stops reading. */
 const PUBLISH_BACKLOG_PAUSE_BYTES = 1024 * 1024;
-/**
- * Deliveries kept back behind the ack of the client's own message (see #writeDelivery) before the
- * session is told to stop sending; it resumes when they are written.
- */
-const HELD_OUTPUT_PAUSE_BYTES = 64 * 1024;
 
 type State = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' | 'closed';
 
@@ -161,17 +160,8 @@ export class MqttConnection implements DeliverySink {
   #publishesSettled: (() => void) | undefined;
   /** While a SUBSCRIBE or UNSUBSCRIBE waits for the publishes before it: the packets after it. */
   #ordered: Buffer[] | undefined;
-  /** This client's own QoS 1/2 messages whose PUBACK/PUBREC is not written yet. */
-  #unacked: Set<Message> | undefined;
-  /** Deliveries kept back until the acks of the own messages among them are written. */
-  #heldOutput: Buffer[] | undefined;
-  #heldBytes = 0;
-  /** The own messages in #heldOutput still waiting for their ack. */
-  #heldFor: Set<Message> | undefined;
-  /** The inbound budget held for the packet being received (its header is in, not all of its body). */
-  #receiving: InboundReservation | undefined;
-  /** The reservation of the packet being handled now; a PUBLISH keeps it until stored. */
-  #handling: InboundReservation | undefined;
+  readonly #ownMessages: OwnMessageHold;
+  readonly #reservations: PacketReservations;
   #topicAliasesIn: Map<number, string> | undefined;
   /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
   // U+0000 cannot be in a topic that passed the checks, so nothing matches it before the first.
@@ -194,6 +184,10 @@ export class MqttConnection implements DeliverySink {
   ) {
     this.#framer = new PacketFramer(limits.maxPacketSize);
     this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
+    this.#ownMessages = new OwnMessageHold(transport);
+    this.#reservations = new PacketReservations(registry, (on) => this.#pause(Pause.Budget, on));
+    this.#heldPublishes = this.#makeHeldPublishes();
+    this.#context = this.#makeContext();
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
@@ -201,9 +195,71 @@ export class MqttConnection implements DeliverySink {
     return this.#clientId;
   }
 
+  readonly #heldPublishes: HeldPublishes<PendingPublish>;
+
+  #makeHeldPublishes(): HeldPublishes<PendingPublish> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read this connection's private state
+    const connection = this;
+    return new HeldPublishes<PendingPublish>({
+      broker: this.broker,
+      clock: this.clock,
+      logger: this.logger,
+      get clientId() {
+        return connection.#clientId;
+      },
+      get writesBlockedDisconnectSeconds() {
+        return connection.limits.writesBlockedDisconnectSeconds;
+      },
+      store: (pending) => this.#store(pending),
+      fail: (code, detail) => this.#fail(code, detail),
+    });
+  }
+
+  /** What the handler modules see of this connection. */
+  readonly #context: SubscribeContext & AckContext;
+
+  #makeContext(): SubscribeContext & AckContext {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read this connection's private state
+    const connection = this;
+    return {
+      broker: this.broker,
+      logger: this.logger,
+      get remoteAddress() {
+        return connection.transport.remoteAddress;
+      },
+      get version() {
+        return connection.#version;
+      },
+      get clientId() {
+        return connection.#clientId;
+      },
+      get session() {
+        return connection.#session;
+      },
+      get guard() {
+        return connection.#guard;
+      },
+      get problemInfo() {
+        return connection.#problemInfo;
+      },
+      get connected() {
+        return connection.#state === 'connected';
+      },
+      topicLimits: () => this.#topicLimits(),
+      rewriteIdentity: () => this.#rewriteIdentity(),
+      countDenied: () => this.#countDenied(),
+      reason: (detail) => this.#reason(detail),
+      send: (packet) => this.#send(packet),
+      fail: (code, detail) => this.#fail(code, detail),
+      internalError: (error) => this.#internalError(error),
+      inboundDone: () => this.#inboundDone(),
+    };
+  }
+
+
   /** Whether a packet being received holds or waits for inbound budget (see websocket.ts). */
   get holdsInboundBudget(): boolean {
-    return this.#receiving !== undefined;
+    return this.#reservations.receiving;
   }
 
   /** Abuse limits for this connection (server.ts; none: no abuse limits, e.g. in-process tests). */
@@ -236,7 +292,7 @@ export class MqttConnection implements DeliverySink {
     if (framed.kind === 'malformed') return this.#fail(ReasonCode.MalformedPacket, framed.detail);
     if (framed.kind === 'too-large') return this.#fail(ReasonCode.PacketTooLarge, `packet of ${framed.size} bytes is over the maximum packet size of ${this.limits.maxPacketSize}`);
     // The packet that had a reservation is the first one the framer completes.
-    if (this.#receiving !== undefined && framed.packets.length > 0) this.#handling = this.#finishReceiving();
+    if (this.#reservations.receiving && framed.packets.length > 0) this.#reservations.startHandling();
     for (const raw of framed.packets) {
       // #handleRaw may close the connection mid-chunk.
       if ((this.#state as State) === 'closed') break;
@@ -252,52 +308,10 @@ export class MqttConnection implements DeliverySink {
         continue;
       }
       this.#handleRaw(raw);
-      this.#releaseHandling();
+      this.#reservations.releaseHandling();
     }
-    this.#releaseHandling();
-    this.#reserveReceiving();
-  }
-
-  /**
-   * A packet over INBOUND_UNRESERVED_BYTES has begun: reserve its whole size from the node's
-   * budget, or stop reading until the budget grants it. Whole, so that once granted the packet
-   * can always be finished; a connection never waits for budget in the middle of one.
-   */
-  #reserveReceiving(): void {
-    const budget = this.registry.inboundBudget;
-    if (budget === undefined || this.#receiving !== undefined || this.#state === 'closed') return;
-    const bytes = this.#framer.partialPacketBytes;
-    if (bytes <= INBOUND_UNRESERVED_BYTES) return;
-    const reservation = budget.reserve(bytes, () => this.#pause(Pause.Budget, false));
-    this.#receiving = reservation;
-    if (reservation.state === 'waiting') this.#pause(Pause.Budget, true);
-  }
-
-  /** The received packet's reservation, to be held while it is handled; undefined if it never got one. */
-  #finishReceiving(): InboundReservation | undefined {
-    const reservation = this.#receiving as InboundReservation;
-    this.#receiving = undefined;
-    if (reservation.state === 'granted') return reservation;
-    // Bytes read before the pause took effect finished the packet while it waited: it is here
-    // now, so it needs no grant (and holding one for it would only delay others).
-    this.registry.inboundBudget?.release(reservation);
-    this.#pause(Pause.Budget, false);
-    return undefined;
-  }
-
-  #releaseHandling(): void {
-    const reservation = this.#handling;
-    if (reservation === undefined) return;
-    this.#handling = undefined;
-    this.registry.inboundBudget?.release(reservation);
-  }
-
-  /** A closed connection's packet will never finish: its reservation goes back (or leaves the queue). */
-  #releaseReceiving(): void {
-    const reservation = this.#receiving;
-    if (reservation === undefined) return;
-    this.#receiving = undefined;
-    this.registry.inboundBudget?.release(reservation);
+    this.#reservations.releaseHandling();
+    if ((this.#state as State) !== 'closed') this.#reservations.reserve(this.#framer.partialPacketBytes);
   }
 
   #handleRaw(raw: Buffer): void {
@@ -366,16 +380,16 @@ export class MqttConnection implements DeliverySink {
         this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'pubrec':
-        return this.#onPubrec(packet.messageId ?? 0, packet.reasonCode ?? 0);
+        return onPubrec(this.#context, packet.messageId ?? 0, packet.reasonCode ?? 0);
       case 'pubrel':
-        return this.#onPubrel(packet.messageId ?? 0);
+        return onPubrel(this.#context, packet.messageId ?? 0);
       case 'pubcomp':
         this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'subscribe':
-        return this.#inOrder(() => this.#onSubscribe(packet));
+        return this.#inOrder(() => onSubscribe(this.#context, packet));
       case 'unsubscribe':
-        return this.#inOrder(() => this.#onUnsubscribe(packet));
+        return this.#inOrder(() => onUnsubscribe(this.#context, packet));
       case 'pingreq':
         this.#send({ cmd: 'pingresp' });
         return;
@@ -705,7 +719,7 @@ export class MqttConnection implements DeliverySink {
     if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
     if (ack !== undefined) {
       ack.message = message;
-      (this.#unacked ??= new Set()).add(message);
+      this.#ownMessages.awaitAck(message);
     }
     // What a waiting publish holds besides its payload: message, record, promises, closures.
     const size = payload.length + topic.length + 512;
@@ -715,8 +729,7 @@ export class MqttConnection implements DeliverySink {
     this.#publishSequence += 1;
     // Its packet's bytes stay counted in the inbound budget until the message is stored: the
     // journal's copy is made and the packet's can go.
-    const budget = this.#handling;
-    this.#handling = undefined;
+    const budget = this.#reservations.takeHandling();
     this.#store({ message, ack, qos, messageId, size, storedQos2, sequence: this.#publishSequence, budget });
   }
 
@@ -759,7 +772,7 @@ export class MqttConnection implements DeliverySink {
     const { ack, qos, messageId, message } = pending;
     const blocked = isWritesBlocked(error);
     // 3.x has no failure ack: the publish waits for the gate instead (write-refusal.ts).
-    if (blocked && ack !== undefined && this.#version !== 5 && this.#state !== 'closed') return this.#hold(pending);
+    if (blocked && ack !== undefined && this.#version !== 5 && this.#state !== 'closed') return this.#heldPublishes.hold(pending);
     this.#releaseBudget(pending);
     this.#publishDone(pending.size);
     if (qos === 2) {
@@ -783,48 +796,9 @@ export class MqttConnection implements DeliverySink {
 
   // ---- 3.x publishes held while writes are blocked -----------------------------------------
 
-  #held: PendingPublish[] | undefined;
-  #heldTimer: unknown;
-  #heldUnsubscribe: (() => void) | undefined;
-
-  /**
-   * Keeps a refused 3.x QoS 1/2 publish unacknowledged until the write gate opens, then stores
-   * it (its ack keeps its place in the ack queue). Held ones count toward the inbound in-flight
-   * bound, so a client that keeps publishing is paused, not buffered without limit. If the gate
-   * stays closed past writes-blocked-disconnect-seconds, the connection closes and the client
-   * resends everything unacknowledged after reconnecting.
-   */
-  #hold(pending: PendingPublish): void {
-    (this.#held ??= []).push(pending);
-    if (this.#heldUnsubscribe === undefined) {
-      const seconds = this.limits.writesBlockedDisconnectSeconds;
-      this.logger.debug({ clientId: this.#clientId, disconnectAfterSeconds: seconds }, 'holding publishes until writes resume');
-      this.#heldUnsubscribe = this.broker.writeGate.onChange((open) => open && this.#releaseHeld());
-      this.#heldTimer = this.clock.setTimeout(() => this.#fail(ReasonCode.UnspecifiedError, `writes blocked for more than ${seconds} s; resend after reconnecting`), seconds * 1000);
-    }
-    // The gate may have opened between the refusal and now.
-    if (this.broker.writeGate.open) this.#releaseHeld();
-  }
-
-  #releaseHeld(): void {
-    const held = (this.#held ?? []).sort((a, b) => a.sequence - b.sequence);
-    this.#stopHolding();
-    for (const pending of held) this.#store(pending);
-  }
-
-  #stopHolding(): void {
-    this.#held = undefined;
-    this.#heldUnsubscribe?.();
-    this.#heldUnsubscribe = undefined;
-    if (this.#heldTimer !== undefined) this.clock.clearTimeout(this.#heldTimer);
-    this.#heldTimer = undefined;
-  }
-
   /** The connection ended: held publishes are forgotten (the client resends them on its next connection). */
   #dropHeld(): void {
-    const held = this.#held ?? [];
-    this.#stopHolding();
-    for (const pending of held) {
+    for (const pending of this.#heldPublishes.drop()) {
       this.#releaseBudget(pending);
       this.#publishDone(pending.size);
       if (pending.qos === 2) {
@@ -839,9 +813,8 @@ export class MqttConnection implements DeliverySink {
    * say it, so the message is acknowledged and dropped (as is any QoS 0), and logged.
    */
   #refusePublish(ack: PendingAck | undefined, qos: QoS, messageId: number, topic: string): void {
-    this.#deniedCount += 1;
-    const level = this.#deniedCount === 1 ? 'warn' : 'debug';
-    this.logger[level]({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused: this.#deniedCount }, 'publish not authorized: message dropped');
+    const refused = this.#countDenied();
+    this.logger[refused === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused }, 'publish not authorized: message dropped');
     if (ack === undefined) return;
     // 3.x QoS 2: the PUBREL that follows the PUBREC must find the flow, as for a stored message.
     if (this.#version !== 5 && qos === 2) this.#session?.inboundQos2.set(messageId, true);
@@ -850,6 +823,11 @@ export class MqttConnection implements DeliverySink {
 
   /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
   #deniedCount = 0;
+
+  #countDenied(): number {
+    this.#deniedCount += 1;
+    return this.#deniedCount;
+  }
 
   /** Publish rate limits: over the message rate the connection ends (0x96); over the byte rate a 5.0 publish is refused (0x97). */
   #overPublishLimit(packet: IPublishPacket): 'ok' | 'refuse' | 'close' {
@@ -938,173 +916,9 @@ export class MqttConnection implements DeliverySink {
     while (queue.length > 0 && (queue[0] as PendingAck).done) {
       const head = queue.shift() as PendingAck;
       if (head.packet !== undefined) this.#send(head.packet);
-      if (head.message !== undefined) this.#acknowledged(head.message);
+      if (head.message !== undefined && this.#ownMessages.acknowledged(head.message, this.#state === 'connected')) this.#session?.resume();
     }
     if (queue.length < this.limits.maxInflight) this.#pause(Pause.Inflight, false);
-  }
-
-  #onPubrel(messageId: number): void {
-    const session = this.#session;
-    const pubcomp = (reasonCode: number): void => this.#send({ cmd: 'pubcomp', messageId, ...(this.#version === 5 ? { reasonCode } : {}) } as Packet);
-    if (session === undefined) return pubcomp(ReasonCode.PacketIdentifierNotFound);
-    // A PUBREL sent again (maybe on a new connection) while the first one's release is being
-    // recorded: its PUBCOMP waits for that record too.
-    const releasing = session.inboundReleasing.get(messageId);
-    if (releasing !== undefined) {
-      releasing.then((released) => (released ? pubcomp(0) : this.#fail(ReasonCode.UnspecifiedError, `the release of packet ${messageId} could not be recorded`))).catch((error: unknown) => this.#internalError(error));
-      return;
-    }
-    const state = session.inboundQos2.get(messageId);
-    // PUBREL before its PUBREC: the message is still being stored (MQTT 4.3.3: a protocol error).
-    if (state !== undefined && state !== true) return this.#fail(ReasonCode.ProtocolError, `PUBREL for packet ${messageId} before its PUBREC`);
-    if (!session.inboundQos2.delete(messageId)) return pubcomp(ReasonCode.PacketIdentifierNotFound);
-    this.#inboundDone();
-    // PUBCOMP only once the release is durable (Broker.releaseInboundQos2 says why). Should it
-    // fail, the id stays received and the client's next PUBREL tries again.
-    const release = this.broker.releaseInboundQos2(session, messageId).then(
-      () => true,
-      (error: unknown) => {
-        session.inboundQos2.set(messageId, true);
-        this.#internalError(error);
-        return false;
-      },
-    );
-    session.inboundReleasing.set(messageId, release);
-    release
-      .then((released) => {
-        if (session.inboundReleasing.get(messageId) === release) session.inboundReleasing.delete(messageId);
-        if (released) pubcomp(0);
-      })
-      .catch((error: unknown) => this.#internalError(error));
-  }
-
-  #onPubrec(messageId: number, reasonCode: number): void {
-    const session = this.#session;
-    if (session === undefined) return;
-    if (reasonCode >= 0x80) {
-      // The client refused the message: the flow ends here (5.0 4.3.3).
-      session.ack(messageId);
-      return;
-    }
-    if (!session.hold(messageId)) {
-      this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: ReasonCode.PacketIdentifierNotFound } : {}) } as Packet);
-      return;
-    }
-    this.broker.recordRelease(session).then(
-      () => this.#send({ cmd: 'pubrel', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet),
-      (error: unknown) => this.#internalError(error),
-    );
-  }
-
-  // ---- SUBSCRIBE / UNSUBSCRIBE -------------------------------------------------------------
-
-  async #onSubscribe(packet: ISubscribePacket): Promise<void> {
-    const session = this.#session;
-    if (session === undefined) return;
-    const v5 = this.#version === 5;
-    const subscriptionId = v5 ? packet.properties?.subscriptionIdentifier : undefined;
-    const granted: number[] = [];
-    const accepted: Array<{ filter: string; options: SubscriptionOptions; index: number }> = [];
-    const refusals: string[] = [];
-    const replays: Array<{ filter: string; request: ReplayRequest; options: SubscriptionOptions; index: number }> = [];
-    const rewrite = this.broker.extras.rewrite;
-    const maxSubscriptions = this.#guard?.maxSubscriptions ?? 0;
-    const withinQuota = subscriptionQuota(session.subscriptions, maxSubscriptions);
-    for (const [index, subscription] of packet.subscriptions.entries()) {
-      if (!isCleanString(subscription.topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
-      const filter = rewrite === undefined ? subscription.topic : rewrite.subscribeFilter(subscription.topic, this.#rewriteIdentity());
-      const replay = replaySubscribeOf(filter, v5 ? packet.properties?.userProperties : undefined, this.#topicLimits());
-      if (replay.kind === 'refused') {
-        granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
-        refusals.push(replay.detail);
-        continue;
-      }
-      const check = checkTopicFilter(replay.kind === 'replay' ? replay.request.filter : filter, this.#topicLimits());
-      if (!check.ok) {
-        granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80);
-        refusals.push(check.detail);
-        continue;
-      }
-      if (!this.broker.maySubscribe(this.#clientId, filter)) {
-        granted.push(v5 ? ReasonCode.NotAuthorized : 0x80);
-        refusals.push(`not authorized to subscribe to ${filter}`);
-        this.#deniedCount += 1;
-        this.logger[this.#deniedCount === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, filter, refused: this.#deniedCount }, 'subscription not authorized');
-        continue;
-      }
-      // MQTT-3.8.3-4: No Local on a shared subscription is a protocol error.
-      if (v5 && subscription.nl === true && filter.startsWith('$share/')) return this.#fail(ReasonCode.ProtocolError, `No Local set on the shared subscription ${filter} (MQTT-3.8.3-4)`);
-      const admission = this.broker.shared.admit(session, filter);
-      if (!admission.ok) {
-        const code = admission.reason === 'invalid' ? ReasonCode.TopicFilterInvalid : admission.reason === 'exclusive-taken' ? ReasonCode.QuotaExceeded : ReasonCode.ImplementationSpecificError;
-        granted.push(v5 ? code : 0x80);
-        refusals.push(admission.detail);
-        continue;
-      }
-      // Replays are bounded on their own (REPLAYS_PER_SESSION_MAX); they are not subscriptions.
-      if (replay.kind !== 'replay' && !withinQuota(filter)) {
-        granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80);
-        refusals.push(`${filter}: the limit is ${maxSubscriptions} subscriptions per client`);
-        this.#guard?.log.warn('subscriptions', { clientId: this.#clientId, remote: this.transport.remoteAddress, filter, limit: maxSubscriptions }, 'refused a subscription over the limit per client');
-        continue;
-      }
-      const options: SubscriptionOptions = {
-        qos: subscription.qos,
-        noLocal: v5 && subscription.nl === true,
-        retainAsPublished: v5 && subscription.rap === true,
-        retainHandling: (v5 ? (subscription.rh ?? 0) : 0) as 0 | 1 | 2,
-        ...(subscriptionId === undefined ? {} : { subscriptionId }),
-      };
-      if (replay.kind === 'replay') replays.push({ filter, request: replay.request, options, index });
-      else accepted.push({ filter, options, index });
-      granted.push(subscription.qos);
-    }
-    // A range that begins before what retention kept starts at the oldest kept message; the
-    // client learns it in the SUBACK (5.0: reason string and the user property replay-oldest-kept).
-    const late: Array<{ filter: string; oldest: number }> = [];
-    for (const replay of replays) {
-      const oldest = await this.broker.replayOldestKept(session.clientId, replay.request);
-      if (oldest !== undefined) late.push({ filter: replay.filter, oldest });
-    }
-    if (this.#state !== 'connected') return;
-    // Written in the step that routes the subscriptions (engine/broker.ts), so the SUBACK comes
-    // before anything delivered through them; retained messages follow it.
-    const answer = (isNew: boolean[]): void => {
-      if (this.#state !== 'connected') return;
-      // Started before the SUBACK is written, delivering only after it (the first read awaits).
-      for (const replay of replays) {
-        if (this.broker.startReplay(session, replay.filter, replay.request, replay.options) === 'started') continue;
-        granted[replay.index] = v5 ? ReasonCode.QuotaExceeded : 0x80;
-        refusals.push(`${replay.filter}: ${REPLAYS_PER_SESSION_MAX} replays already run for this session`);
-      }
-      const notes = [...refusals, ...late.map(({ filter, oldest }) => `${filter}: starts at the oldest kept message, ${new Date(oldest).toISOString()} (older ones were deleted by retention)`)];
-      const properties: Record<string, unknown> = { ...(this.#reason(notes.length > 0 ? notes.join('; ') : undefined).properties ?? {}) };
-      if (v5 && this.#problemInfo && late.length > 0) properties.userProperties = { 'replay-oldest-kept': late.map(({ filter, oldest }) => `${filter} ${oldest}`) };
-      this.#send({ cmd: 'suback', messageId: packet.messageId, granted, ...(v5 ? { properties } : {}) } as Packet);
-      for (const [i, entry] of accepted.entries()) this.broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
-    };
-    if (accepted.length > 0) await this.broker.subscribeAcknowledged(session, accepted, answer);
-    else answer([]);
-  }
-
-  async #onUnsubscribe(packet: IUnsubscribePacket): Promise<void> {
-    const session = this.#session;
-    if (session === undefined) return;
-    for (const filter of packet.unsubscriptions) if (!isCleanString(filter)) return this.#fail(ReasonCode.MalformedPacket, 'topic filter contains U+0000 or is not valid UTF-8');
-    const rewrite = this.broker.extras.rewrite;
-    // The filter a SUBSCRIBE was rewritten to is the one to remove.
-    const filters = rewrite === undefined ? packet.unsubscriptions : packet.unsubscriptions.map((filter) => rewrite.subscribeFilter(filter, this.#rewriteIdentity()));
-    const replaysStopped = filters.map((filter) => this.broker.cancelReplay(session, filter));
-    const targets = filters.map(unsubscribeTarget);
-    // A filter no SUBSCRIBE could have made (found by the fuzz test) has nothing to remove, and
-    // the routing trie only takes checked filters: 5.0 UNSUBACK 0x8F for it.
-    const valid = targets.map((filter) => checkTopicFilter(filter, this.#topicLimits()).ok);
-    const found = await this.broker.unsubscribe(session, targets.filter((_, index) => valid[index]));
-    if (this.#state !== 'connected') return;
-    let position = 0;
-    const existed = valid.map((ok) => (ok ? found[position++] === true : undefined));
-    const granted = this.#version === 5 ? existed.map((was, index) => (was === true || replaysStopped[index] === true ? ReasonCode.Success : was === undefined ? ReasonCode.TopicFilterInvalid : ReasonCode.NoSubscriptionExisted)) : undefined;
-    this.#send({ cmd: 'unsuback', messageId: packet.messageId, ...(granted === undefined ? {} : { granted }) } as Packet);
   }
 
   // ---- DISCONNECT, keep-alive, closing -------------------------------------------------------
@@ -1206,7 +1020,7 @@ export class MqttConnection implements DeliverySink {
     this.#state = 'closed';
     this.#dropHeld();
     this.clock.clearTimeout(this.#timer);
-    this.#releaseReceiving();
+    this.#reservations.releaseReceiving();
     this.transport.end();
     this.#count(false);
     // An AUTH exchange in progress ends with the connection.
@@ -1236,45 +1050,7 @@ export class MqttConnection implements DeliverySink {
     if (this.#state !== 'connected') return SendResult.SentFull;
     const packet = this.#outbound.encode(delivery, this.clock.now());
     if (packet === undefined) return SendResult.Skipped;
-    return this.#writeDelivery(delivery.message, packet.head, packet.payload);
-  }
-
-  /**
-   * Writes a delivery, unless it is the client's own message whose PUBACK/PUBREC is not written
-   * yet (the ack waits for earlier acks, MQTT-4.6.0-2, and a retained message's ack for the
-   * `$retained` write): then it and every delivery after it are kept until that ack is out, so
-   * a client that is its own subscriber always sees the ack first.
-   */
-  #writeDelivery(message: Message, head: Buffer, payload?: Buffer): SendResult {
-    const own = this.#unacked !== undefined && this.#unacked.has(message);
-    if (!own && this.#heldOutput === undefined) {
-      if (payload !== undefined) this.transport.write(head);
-      return this.transport.write(payload ?? head) ? SendResult.Sent : SendResult.SentFull;
-    }
-    const held = (this.#heldOutput ??= []);
-    held.push(head);
-    this.#heldBytes += head.length;
-    if (payload !== undefined) {
-      held.push(payload);
-      this.#heldBytes += payload.length;
-    }
-    if (own) (this.#heldFor ??= new Set()).add(message);
-    return this.#heldBytes > HELD_OUTPUT_PAUSE_BYTES ? SendResult.SentFull : SendResult.Sent;
-  }
-
-  /** The ack of an own message is written: the deliveries kept behind it go out. */
-  #acknowledged(message: Message): void {
-    this.#unacked?.delete(message);
-    const heldFor = this.#heldFor;
-    if (heldFor === undefined || !heldFor.delete(message) || heldFor.size > 0) return;
-    const held = this.#heldOutput ?? [];
-    this.#heldOutput = undefined;
-    this.#heldFor = undefined;
-    this.#heldBytes = 0;
-    if (this.#state !== 'connected') return;
-    for (const bytes of held) this.transport.write(bytes);
-    // The session may have stopped on SentFull above; a full transport stops it again.
-    this.#session?.resume();
+    return this.#ownMessages.write(delivery.message, packet.head, packet.payload);
   }
 
   describe(): ConnectionInfo {
@@ -1304,7 +1080,7 @@ export class MqttConnection implements DeliverySink {
     this.#state = 'closed';
     this.#dropHeld();
     this.clock.clearTimeout(this.#timer);
-    this.#releaseReceiving();
+    this.#reservations.releaseReceiving();
     this.transport.end();
   }
 

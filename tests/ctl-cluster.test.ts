@@ -5,40 +5,19 @@
 // leader named by a follower's refusal; a bad node id refused before any call), and the
 // group's state each change leaves behind.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startAdminCluster, type AdminTestCluster, type AdminTestNode } from './support/placement-admin-group.js';
 import { waitFor } from '../placement/service/testing.js';
 import { UsageError } from '../cli/testing.js';
 import { commands } from '../cli/commands/index.js';
+import { runCtl, type CtlRun } from './support/ctl-process.js';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'ctl-cluster-token';
-const CLI_TIMEOUT_MS = 30_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs `shardline ctl cluster ARGS` from the sources against `node`'s admin API. */
-function ctl(node: AdminTestNode, args: string[]): Promise<Run> {
-  const env = { ...process.env, SHARDLINE_ADMIN_URL: node.http.url, SHARDLINE_ADMIN_TOKEN: TOKEN };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'ctl', 'cluster', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function ctl(node: AdminTestNode, args: string[]): Promise<CtlRun> {
+  return runCtl(['cluster', ...args], { SHARDLINE_ADMIN_URL: node.http.url, SHARDLINE_ADMIN_TOKEN: TOKEN });
 }
 
 describe('shardline ctl cluster against a 3-voter placement group', () => {

@@ -5,10 +5,8 @@
 // relies on in tables and errors (a refused token, an unreachable URL, the API's 404 message),
 // and the broker state each action leaves behind.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createAdminApp, mqttAdminRoutes } from '../admin/index.js';
@@ -17,37 +15,13 @@ import { MemoryShardStore } from '../shard-model/index.js';
 import { normalizeServerUrl } from '../cli/testing.js';
 import { formatDuration, formatPage } from '../cli/testing.js';
 import { commands } from '../cli/commands/index.js';
+import { runCtl } from './support/ctl-process.js';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'ctl-test-token';
-const CLI_TIMEOUT_MS = 30_000;
 const WAIT_MS = 5_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-/** Runs `shardline ctl ARGS` from the sources with only the admin variables given here set. */
-function ctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = { ...process.env };
-  delete base.SHARDLINE_ADMIN_URL;
-  delete base.SHARDLINE_ADMIN_TOKEN;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'ctl', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const ctl = runCtl;
 
 class RecordingSink implements DeliverySink {
   readonly deliveries: Delivery[] = [];

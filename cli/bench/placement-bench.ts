@@ -13,12 +13,11 @@
 // Bounds: writers stop at `proposals` commits in all or at `durationMs`, whichever comes first,
 // and when the signal aborts; the floor stops at `floorAppends` or `floorDurationMs`.
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Journal } from '../../journal/index.js';
 import { openDurablePlacement, type DurablePlacement } from '../../node/placement-storage/index.js';
-import { PlacementClient, PlacementServer } from '../../placement/service/index.js';
+import { freeLoopbackPorts, PlacementClient, PlacementServer } from '../../placement/service/index.js';
 import { LatencyHistogram } from './latency-histogram.js';
 
 export interface PlacementBenchOptions {
@@ -184,14 +183,3 @@ async function startGroup(options: PlacementBenchOptions): Promise<BenchGroup> {
   };
 }
 
-/** Ports free on 127.0.0.1 now; the voters need their peers' addresses before any of them binds. */
-async function freeLoopbackPorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  })));
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}

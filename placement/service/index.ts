@@ -8,3 +8,4 @@ export { PlacementErrors } from './errors.js';
 export type { PlacementTls } from './credentials.js';
 export { DEFAULT_PLACEMENT_GRPC_PORT, type StatusResponse, type MembersResponse } from './placement-proto.js';
 export { READ_PARTS, type ReadPart, type ReadResult, type MapEntry, type SettingEntry } from './read-parts.js';
+export { freeLoopbackPorts } from './free-ports.js';

@@ -1,7 +1,7 @@
 // Test helpers for the placement service: free loopback ports, a cluster of in-process
 // PlacementServers (in-memory persistence unless the test passes its own, e.g. node/'s durable
 // one), and a bounded wait. Used by tests only.
-import { createServer } from 'node:net';
+import { freeLoopbackPorts } from './free-ports.js';
 import type { Logger } from 'pino';
 import { MemoryAppliedStatePersistence, MemoryRaftPersistence, type AppliedStatePersistence, type RaftPersistence } from '../replica/index.js';
 import type { PlacementTls } from './credentials.js';
@@ -9,20 +9,6 @@ import { PlacementServer, type PlacementServerOptions } from './server.js';
 
 export const CLUSTER_ID = 'test-cluster';
 export const CLUSTER_TOKEN = 'test-token-0123456789';
-
-/** Ports the OS says are free now (closed again before returning; fine on a test machine's loopback). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
-  );
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
 export interface TestCluster {
   readonly servers: PlacementServer[];
@@ -38,7 +24,7 @@ export interface ClusterPersistence {
 
 export async function startCluster(options: { size?: number; logger?: Logger; tls?: PlacementTls; tickMs?: number; replica?: PlacementServerOptions['replica']; server?: Partial<PlacementServerOptions>; persistence?: (nodeId: number) => ClusterPersistence } = {}): Promise<TestCluster> {
   const size = options.size ?? 3;
-  const ports = await freePorts(size);
+  const ports = await freeLoopbackPorts(size);
   const persistence = options.persistence ?? (() => ({ raftPersistence: new MemoryRaftPersistence(), appliedPersistence: new MemoryAppliedStatePersistence() }));
   const ids = ports.map((_, i) => i + 1);
   const peers = new Map(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));

@@ -2,4 +2,4 @@
 // voters on loopback (test-cluster.ts) and the wire names a test needs to speak raw gRPC.
 export * from './index.js';
 export { CLUSTER_METADATA_KEY, TOKEN_METADATA_KEY, placementService } from './placement-proto.js';
-export { CLUSTER_ID, CLUSTER_TOKEN, freePorts, startCluster, waitFor, type ClusterPersistence, type TestCluster } from './test-cluster.js';
+export { CLUSTER_ID, CLUSTER_TOKEN, startCluster, waitFor, type ClusterPersistence, type TestCluster } from './test-cluster.js';

@@ -119,10 +119,13 @@ describe('web dashboard in headless Chromium', { skip: usingMosquitto() ? 'Shard
     await page.waitForSelector('#view[data-loaded="sessions"]');
     await shot(page, '5-sessions');
 
-    // This node runs no placement voter: the Cluster page says so instead of failing.
+    // A single node runs the embedded one-voter placement group: the Cluster page shows it,
+    // this node its only member and (once elected) its leader.
     await page.click('#nav a[data-page=cluster]');
     await page.waitForSelector('#view[data-loaded="cluster"]');
-    assert.match((await page.textContent('#cluster-none')) ?? '', /runs no placement voter/);
+    await page.waitForSelector('#cluster-members tr[data-member="1"][data-role="leader"]', { timeout: 15_000 });
+    assert.equal(await page.locator('#cluster-members tr[data-member]').count(), 1);
+    assert.match((await page.textContent('#cl-self .value')) ?? '', /^1 \(leader\)$/);
     assert.equal(await page.textContent('#status'), '', 'no error line');
 
     // Shards: the MQTT data shards, one of which holds the publish.

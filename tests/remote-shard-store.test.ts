@@ -182,11 +182,11 @@ describe('journal server process', { concurrency: true }, () => {
 
   it('refuses roles this build does not have with a usage error (exit 2)', async () => {
     // Ports 0: should the role be accepted after all, the process must not take fixed ports.
-    const { child, exited } = runCli(['start', '--roles', 'journal,placement', '--data-dir', await scratchDirectory(), '--grpc-port', '0', '--mqtt-port', '0']);
+    const { child, exited } = runCli(['start', '--roles', 'journal,kafka', '--data-dir', await scratchDirectory(), '--grpc-port', '0', '--mqtt-port', '0']);
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     const { code, stderr } = await exited;
     clearTimeout(timer);
     assert.equal(code, 2);
-    assert.match(stderr, /unknown name "placement"; choose from journal, broker/);
+    assert.match(stderr, /unknown name "kafka"; choose from journal, broker, placement/);
   });
 });

@@ -4,9 +4,18 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const folders = process.argv.slice(2);
-if (folders.length === 0) {
-  console.error('usage: node scripts/run-tests.mjs FOLDER...');
+// `--concurrency N` sets how many test files run at once (default 2, one per core here);
+// TEST_CONCURRENCY overrides it. The integration tests spend most of their time waiting on the
+// processes they start, so they take 3.
+const args = process.argv.slice(2);
+let defaultConcurrency = '2';
+if (args[0] === '--concurrency') {
+  defaultConcurrency = args[1] ?? '';
+  args.splice(0, 2);
+}
+const folders = args;
+if (folders.length === 0 || !/^[1-9]\d*$/.test(defaultConcurrency)) {
+  console.error('usage: node scripts/run-tests.mjs [--concurrency N] FOLDER...');
   process.exit(2);
 }
 
@@ -26,7 +35,7 @@ if (files.length === 0) {
   console.error(`no *.test.ts files under ${folders.join(', ')}`);
   process.exit(1);
 }
-const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+const concurrency = process.env.TEST_CONCURRENCY ?? defaultConcurrency;
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],

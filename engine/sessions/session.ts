@@ -216,6 +216,13 @@ export class Session {
     return this.sink !== undefined;
   }
 
+  /** Offsets kept as acknowledged above the cursor, over all shards (tests: the set stays bounded). */
+  get ackedAboveCount(): number {
+    let count = 0;
+    for (const kept of this.#ackedAboveArray ?? []) count += kept?.offsets.size ?? 0;
+    return count;
+  }
+
   get inflightCount(): number {
     return this.#window.size;
   }

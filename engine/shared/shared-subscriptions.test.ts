@@ -4,7 +4,8 @@
 // Goal: each message reaches exactly one member of each group (for every strategy); the
 // unacknowledged deliveries of a member that goes (in flight or still queued) reach another
 // member; messages published while no member is online wait in the journal and reach the first
-// member back, also across a broker restart; QoS 2 belongs to the member from PUBREC on; no
+// member back, also across a broker restart, which sends no message again that a member
+// acknowledged above the group's cursor; QoS 2 belongs to the member from PUBREC on; no
 // retained messages for shared subscriptions; one holder per exclusive filter.
 // Method: clients are recording sinks; time is a manual clock. The randomised version of the
 // exactly-once rule is property-tests/shared-subscriptions.test.ts.

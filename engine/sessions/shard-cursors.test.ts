@@ -1,6 +1,7 @@
 // Goal: delivery cursors (with the offsets acknowledged above them) are stored by data shard name
-// and read back at the positions of the same shards; records without those offsets read as none; cursors release 0.1.0 stored by position are read as the shards they were positions of,
-// in the real release fixture too (a misread would resume sessions at the wrong offsets).
+// and read back at the positions of the same shards; records without those offsets read as none;
+// cursors release 0.1.0 stored by position are read as the shards they were positions of, in the
+// real release fixture too (a misread would resume sessions at the wrong offsets).
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

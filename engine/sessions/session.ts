@@ -19,9 +19,9 @@
 // smallest offset of a queued or in-flight QoS 1/2 delivery, else the stream's position (read
 // position when lagging, the dispatch frontier when live). After a crash the session resumes
 // from it: at-least-once, never a gap. A cursor alone would also resend what was acknowledged
-// above it: a client may acknowledge a later delivery before an earlier one (a QoS 2 PUBREC
-// before a QoS 1 PUBACK is in order by MQTT 4.6, which orders each QoS on its own; a shared
-// group's members acknowledge independently). After a restart that later delivery would be read
+// above it: a client may acknowledge a later delivery before an earlier one (MQTT 4.6 orders
+// PUBACKs among QoS 1 deliveries and PUBRECs among QoS 2 ones, not one kind against the other;
+// a shared group's members acknowledge independently). After a restart that later delivery would be read
 // back and sent again, for QoS 2 as a new PUBLISH under an id the client has already completed,
 // so a second copy. So the cursor carries, per shard, the offsets acknowledged at or above it
 // (`ackedAbove`), and a read-back skips them.
@@ -76,12 +76,12 @@ const READ_RETRY_MAX_MS = 5000;
 const NONE_PENDING = new Set<number>();
 
 /**
- * Per shard, at most this many acknowledged offsets above the cursor are kept. Past the oldest
- * unacknowledged delivery the set only grows while that delivery stays outstanding, by one for
- * every later delivery acknowledged; a window never needs this many (Receive Maximum is at most
- * 65,535, a group's window at most 60,000), only a delivery left unacknowledged for that long
- * does, and then the cursor's record must not grow without bound: offsets past the limit are not
- * kept, so those messages may be delivered once more after a restart (at-least-once).
+ * Per shard, at most this many acknowledged offsets above the cursor are kept. The set holds the
+ * acknowledgements since the shard's oldest unacknowledged delivery, so it grows past an
+ * in-flight window (a Receive Maximum is at most 65,535, a group's window at most 60,000) only
+ * while that one delivery stays unacknowledged and later ones keep being acknowledged. The
+ * cursor's record must not grow without bound then: offsets past the limit are not kept, and
+ * those messages may be delivered once more after a restart (at-least-once, as before the set).
  */
 export const ACKED_ABOVE_MAX = 65_536;
 

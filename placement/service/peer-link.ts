@@ -12,7 +12,7 @@
 //   sends that follower nothing more until it hears it.
 import { Client, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { CLUSTER_METADATA_KEY, PLACEMENT_GRPC_CHANNEL_OPTIONS, TOKEN_METADATA_KEY, placementService } from './placement-proto.js';
+import { CLUSTER_METADATA_KEY, PLACEMENT_GRPC_CLIENT_OPTIONS, TOKEN_METADATA_KEY, placementService } from './placement-proto.js';
 
 export interface PeerLinkOptions {
   readonly from: number;
@@ -47,7 +47,7 @@ export class PeerLink {
   private failures = 0;
 
   constructor(private readonly options: PeerLinkOptions) {
-    this.client = new Client(options.address, options.credentials, PLACEMENT_GRPC_CHANNEL_OPTIONS);
+    this.client = new Client(options.address, options.credentials, PLACEMENT_GRPC_CLIENT_OPTIONS);
   }
 
   send(bytes: Buffer, snap: boolean): void {

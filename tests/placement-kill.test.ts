@@ -72,6 +72,20 @@ async function findLeader(client: PlacementClient, voters: Voter[]): Promise<{ v
   assert.fail(`no leader within ${RECOVERY_LIMIT_MS} ms`);
 }
 
+/**
+ * When one of `survivors` first says it leads a term after `term` (polled every 20 ms), or null
+ * past `deadline`: splits a failover into the election and what follows it (the client finding
+ * the leader, the commits).
+ */
+async function electedAt(client: PlacementClient, survivors: Voter[], term: number, deadline: number): Promise<number | null> {
+  while (Date.now() < deadline) {
+    const answers = await Promise.all(survivors.map((voter) => client.status(`127.0.0.1:${voter.port}`).catch(() => null)));
+    if (answers.some((status) => status !== null && status.role === 'leader' && status.term > term)) return Date.now();
+    await sleep(20);
+  }
+  return null;
+}
+
 it(`three voters: ${KILLS} SIGKILLs of the leader, then of all three at once; no acknowledged write lost, every write applied once`, { timeout: 300_000 }, async (t) => {
   const ports = [await freePort(), await freePort(), await freePort()];
   const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
@@ -119,6 +133,7 @@ it(`three voters: ${KILLS} SIGKILLs of the leader, then of all three at once; no
       const leader = found.voter;
       terms.push(found.term);
       const killedAt = Date.now();
+      const election = electedAt(client, voters.filter((voter) => voter !== leader), found.term, killedAt + RECOVERY_LIMIT_MS);
       await kill(leader);
       const restarted = start(leader, peers);
       // A write sent after the kill and acknowledged: the new leader took it (an answer for a
@@ -130,7 +145,11 @@ it(`three voters: ${KILLS} SIGKILLs of the leader, then of all three at once; no
       const first = afterKill();
       assert.ok(first !== undefined, `round ${round}: no write sent after killing leader ${leader.id} was acknowledged within ${RECOVERY_LIMIT_MS} ms`);
       recoveries.push(first.ackedAt - killedAt);
-      t.diagnostic(`round ${round}: killed leader ${leader.id} (term ${found.term}); a write sent after the kill was acknowledged ${first.ackedAt - killedAt} ms after it`);
+      const leading = await election;
+      // The write that was in flight at the kill, retried by the client until the new leader took it.
+      const retried = acks.find((ack) => ack.sentAt <= killedAt && ack.ackedAt > killedAt);
+      const since = (at: number | null | undefined) => (at == null ? '?' : `${at - killedAt} ms`);
+      t.diagnostic(`round ${round}: killed leader ${leader.id} (term ${found.term}); a write sent after the kill was acknowledged ${first.ackedAt - killedAt} ms after it (a survivor led after ${since(leading)}, the write in flight at the kill was acknowledged after ${since(retried?.ackedAt)})`);
       await restarted;
     }
     terms.push((await findLeader(client, voters)).term);

@@ -657,6 +657,17 @@ export class Raft {
       case 'readIndexResp':
         if (m.context !== null) this.readStates.push({ index: m.index, context: m.context });
         return;
+      case 'unreachable':
+        // The transport lost its connection to our leader (its process died, or the link
+        // between us broke). Without this, a follower would wait out the lease (electionTick)
+        // and then its randomised timeout before it votes or campaigns, though it already knows
+        // the leader is gone. This ends the lease: the node grants pre-votes at once and
+        // campaigns after the rest of its randomised timeout (up to electionTick - 1 ticks).
+        // It cannot depose a live leader: a node that alone lost its link gets no pre-votes
+        // from the others (still in the lease, they ignore them), and the leader's next
+        // heartbeat restores the lease here. Elections stay safe whatever starts them.
+        if (m.from === this.lead) this.electionElapsed = Math.max(this.electionElapsed, this.config.electionTick);
+        return;
       default:
         return;
     }

@@ -124,3 +124,42 @@ test('a report about a peer that is not the leader leaves the lease in force', (
   net.get(follower).node.step(message({ type: 'preVote', from: other, to: follower, term: term + 1, index: 100, logTerm: term }));
   assert.equal(net.get(follower).node.hasReady(), false, 'the pre-vote is ignored: no reply');
 });
+
+/** The leader isolated, both followers start a pre-vote in the same instant (as when its connection drops on both); their states after the messages settle. */
+function simultaneousPreVotes(seed: number): { term: number; followers: { id: number; role: string; term: number }[] } {
+  const net = new TestNetwork([1, 2, 3], { seed, preVote: true, checkQuorum: true });
+  const lead = net.electLeader();
+  const term = net.get(lead).node.status().term;
+  const followers = [1, 2, 3].filter((id) => id !== lead);
+  net.isolate(lead);
+  for (const id of followers) net.get(id).node.reportUnreachable(lead);
+  for (const id of followers) net.get(id).node.campaign();
+  net.stabilize();
+  return { term, followers: followers.map((id) => ({ id, role: net.get(id).node.status().role, term: net.get(id).node.status().term })) };
+}
+
+test('two pre-candidates with equal logs do not split: the higher id wins the next term at once', () => {
+  for (let seed = 1; seed <= 10; seed++) {
+    const { term, followers } = simultaneousPreVotes(seed);
+    const higher = Math.max(...followers.map((f) => f.id));
+    for (const f of followers) {
+      assert.equal(f.term, term + 1, `seed ${seed}: node ${f.id} is in the next term`);
+      assert.equal(f.role, f.id === higher ? 'leader' : 'follower', `seed ${seed}: node ${f.id}`);
+    }
+  }
+});
+
+test('a pre-candidate with the better log still wins against a higher id', () => {
+  const net = new TestNetwork([1, 2, 3], { seed: 4, preVote: true, checkQuorum: true });
+  const lead = net.electLeader();
+  const [low, high] = [1, 2, 3].filter((id) => id !== lead) as [number, number];
+  // The higher id misses an entry the lower one has.
+  net.cutLink(lead, high);
+  net.propose(lead, 'only-on-the-lower');
+  net.isolate(lead);
+  for (const id of [low, high]) net.get(id).node.reportUnreachable(lead);
+  for (const id of [low, high]) net.get(id).node.campaign();
+  net.stabilize();
+  assert.equal(net.get(low).node.status().role, 'leader');
+  assert.equal(net.get(high).node.status().role, 'follower');
+});

@@ -235,8 +235,12 @@ export class Segment {
     this.sizeBytes += total;
   }
 
-  makeVisible(): void {
-    this.visibleBytes = this.sizeBytes;
+  /**
+   * Lets readers see the log up to `end` (default: all written). The append pipeline passes a
+   * group's end: bytes of a later group may already be written but not yet synced.
+   */
+  makeVisible(end = this.sizeBytes): void {
+    this.visibleBytes = Math.max(this.visibleBytes, Math.min(end, this.sizeBytes));
   }
 
   async sync(): Promise<void> {

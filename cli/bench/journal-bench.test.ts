@@ -31,7 +31,10 @@ test('rate specs parse back, and out-of-range ones are refused', () => {
   const scenario = rateScenario(1024, 'fsync', 5000, 1);
   assert.equal(scenario.name, 'rate-1KiB-fsync-r5000-c1');
   assert.deepEqual(parseScenario(scenario.name), scenario);
-  for (const name of ['rate-1KiB-fsync-r0-c1', 'rate-1KiB-fsync-r5000-c0', 'rate-1KiB-often-r5000-c1', 'rate-1KiB-fsync-r99999999-c1']) assert.equal(parseScenario(name), null, name);
+  const windowed = rateScenario(100, 'fsync', 5000, 16, 1);
+  assert.equal(windowed.name, 'rate-100B-fsync-r5000-c16-w1');
+  assert.deepEqual(parseScenario(windowed.name), windowed);
+  for (const name of ['rate-1KiB-fsync-r5000-c1-w0', 'rate-1KiB-fsync-r0-c1', 'rate-1KiB-fsync-r5000-c0', 'rate-1KiB-often-r5000-c1', 'rate-1KiB-fsync-r99999999-c1']) assert.equal(parseScenario(name), null, name);
 });
 
 test('a fixed-rate scenario issues its slots, reports ack latency and the disk probe beside it', async () => {
@@ -46,6 +49,9 @@ test('a fixed-rate scenario issues its slots, reports ack latency and the disk p
     assert.ok((metrics.p50Us ?? 0) > 0 && (metrics.p50Us ?? 0) <= (metrics.p999Us ?? 0));
     assert.ok((metrics.diskSyncs ?? 0) >= 200 && (metrics.diskSyncP50Us ?? 0) > 0);
     assert.ok(fractions.length > 0 && fractions.every((fraction) => fraction > 0 && fraction <= 1));
+    // 4 clients with one append in flight each: every slot is still issued.
+    const windowed = await runScenario(rateScenario(100, 'fsync', 200, 4, 1), { ...context, shardName: 'windowed' });
+    assert.equal(windowed.appends, 20);
     assert.deepEqual(journal.listShards(), []);
   } finally {
     await journal.close();

@@ -6,7 +6,7 @@
 // list:
 //   append-<size>-<durability>-c<appenders>-b<records per append>   e.g. append-100B-fsync-c16-b100
 //   read-<size>-b<records per append of the fill>                  e.g. read-1KiB-b100
-//   rate-<size>-<durability>-r<appends/s>-c<appenders>              e.g. rate-1KiB-fsync-r5000-c1
+//   rate-<size>-<durability>-r<appends/s>-c<appenders>[-w<window>]  e.g. rate-1KiB-fsync-r5000-c1
 // <size> is the value size of each record (no key, no headers): <n>B or <n>KiB.
 //
 // Bounds: every scenario stops at its duration, at maxBytes of log written and when the
@@ -21,7 +21,7 @@ import { LatencyHistogram } from './latency-histogram.js';
 
 export type Scenario =
   | { kind: 'append'; name: string; valueBytes: number; durability: DurabilityMode; appenders: number; recordsPerAppend: number }
-  | { kind: 'rate'; name: string; valueBytes: number; durability: DurabilityMode; appenders: number; rate: number }
+  | { kind: 'rate'; name: string; valueBytes: number; durability: DurabilityMode; appenders: number; rate: number; window: number }
   | { kind: 'read'; name: string; valueBytes: number; recordsPerAppend: number };
 
 export interface ScenarioDefaults {
@@ -44,6 +44,8 @@ const GROUP_COMMIT_APPENDERS = 16;
 const MAX_APPENDERS = 1024;
 /** Appends/s a rate scenario may ask for; above this the pacer, not the journal, is measured. */
 export const MAX_RATE = 1_000_000;
+/** Largest in-flight window per client of a rate scenario. */
+export const MAX_WINDOW = 65_535;
 /** Size of each write of the raw write + fdatasync probe beside a rate scenario. */
 const PROBE_WRITE_BYTES = 4096;
 /** Largest batch the bench builds; the shard's default maxBatchBytes is 64 MiB. */
@@ -76,12 +78,15 @@ export function appendScenario(valueBytes: number, durability: DurabilityMode, a
 }
 
 /**
- * An open-loop load: `appenders` clients each append one record on a fixed schedule (together
- * `rate` appends/s) without waiting for the previous acknowledgement, as an MQTT publisher
- * with a window does; latency at a rate the disk can take is what QoS 1 publishers see.
+ * A paced load: `appenders` clients take turns appending one record on a fixed schedule
+ * (together `rate` appends/s). With `window` 0 a client never waits for its acknowledgements
+ * (open loop; then the number of clients makes no difference to the journal); with a window,
+ * a client with that many appends unacknowledged waits for one before its next, as an MQTT
+ * publisher with an in-flight limit does (`-c16-w1`: 16 clients, one publish in flight each).
  */
-export function rateScenario(valueBytes: number, durability: DurabilityMode, rate: number, appenders: number): Scenario {
-  return { kind: 'rate', name: `rate-${formatSize(valueBytes)}-${durability}-r${rate}-c${appenders}`, valueBytes, durability, appenders, rate };
+export function rateScenario(valueBytes: number, durability: DurabilityMode, rate: number, appenders: number, window = 0): Scenario {
+  const name = `rate-${formatSize(valueBytes)}-${durability}-r${rate}-c${appenders}${window > 0 ? `-w${window}` : ''}`;
+  return { kind: 'rate', name, valueBytes, durability, appenders, rate, window };
 }
 
 export function readScenario(valueBytes: number, recordsPerAppend: number): Scenario {
@@ -100,14 +105,15 @@ export function parseScenario(name: string): Scenario | null {
     const records = Number(read[2]);
     return size === null || !batchFits(size, records) ? null : readScenario(size, records);
   }
-  const rate = /^rate-(\w+)-(fsync|interval|none)-r(\d+)-c(\d+)$/.exec(name);
+  const rate = /^rate-(\w+)-(fsync|interval|none)-r(\d+)-c(\d+)(?:-w(\d+))?$/.exec(name);
   if (rate !== null) {
-    const [, sizeText = '', durability, rateText = '', appendersText = ''] = rate;
+    const [, sizeText = '', durability, rateText = '', appendersText = '', windowText] = rate;
     const size = parseSize(sizeText);
     const perSecond = Number(rateText);
     const appenders = Number(appendersText);
-    if (size === null || appenders < 1 || appenders > MAX_APPENDERS || perSecond < 1 || perSecond > MAX_RATE || !batchFits(size, 1)) return null;
-    return rateScenario(size, durability as DurabilityMode, perSecond, appenders);
+    const window = windowText === undefined ? 0 : Number(windowText);
+    if (size === null || appenders < 1 || appenders > MAX_APPENDERS || perSecond < 1 || perSecond > MAX_RATE || (windowText !== undefined && window < 1) || window > MAX_WINDOW || !batchFits(size, 1)) return null;
+    return rateScenario(size, durability as DurabilityMode, perSecond, appenders, window);
   }
   const append = /^append-(\w+)-(fsync|interval|none)-c(\d+)-b(\d+)$/.exec(name);
   if (append === null) return null;
@@ -267,8 +273,8 @@ async function runAppend(scenario: Extract<Scenario, { kind: 'append' }>, contex
 }
 
 /**
- * Appends one record per slot of a fixed schedule (rate/s across all appenders), open loop: an
- * append is issued when its slot comes whether or not earlier ones are acknowledged. The pacer
+ * Appends one record per slot of a fixed schedule (rate/s across all appenders): an append is
+ * issued when its slot comes, unless its client's window is full (see rateScenario). The pacer
  * spins on setImmediate between slots (timers have 1 ms granularity, slots are 0.2 ms apart at
  * 5,000/s), so it costs one core but lets the journal's I/O callbacks run between sends.
  * Latency is from the append call to its acknowledgement; `lagP99Us` says how late the pacer
@@ -291,6 +297,8 @@ async function runRate(scenario: Extract<Scenario, { kind: 'rate' }>, context: B
     let acknowledged = 0;
     let failure: unknown = null;
     const inFlight = new Set<Promise<void>>();
+    /** Per client: its appends in flight, and who waits for one of them to be acknowledged. */
+    const clients = Array.from({ length: scenario.appenders }, () => ({ inFlight: 0, waiting: null as (() => void) | null }));
     let reported = 0;
     while (issued < slots && !signal.aborted && failure === null) {
       const slotAt = start + issued * intervalMs;
@@ -299,9 +307,18 @@ async function runRate(scenario: Extract<Scenario, { kind: 'rate' }>, context: B
         await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
+      // Clients take slots in turn; a client whose window is full sends this slot's append
+      // late, once one of its own is acknowledged (the pacer waits with it, as one thread would).
+      const client = clients[issued % clients.length] ?? { inFlight: 0, waiting: null };
+      if (scenario.window > 0 && client.inFlight >= scenario.window) {
+        await new Promise<void>((resolve) => {
+          client.waiting = resolve;
+        });
+        continue;
+      }
       issued += 1;
+      client.inFlight += 1;
       const sent = now();
-      // Appenders take slots round robin; with one appender this is one client at `rate`.
       const append = journal.append(shardName, records).then(
         () => {
           const acked = now();
@@ -315,7 +332,12 @@ async function runRate(scenario: Extract<Scenario, { kind: 'rate' }>, context: B
         (error: unknown) => {
           failure ??= error;
         },
-      );
+      ).finally(() => {
+        client.inFlight -= 1;
+        const waiting = client.waiting;
+        client.waiting = null;
+        waiting?.();
+      });
       inFlight.add(append);
       void append.finally(() => inFlight.delete(append));
       if (measure && context.onProgress !== undefined && issued - reported >= scenario.rate / 10) {

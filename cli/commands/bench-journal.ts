@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { Journal } from '../../journal/index.js';
 import { formatReport, type BenchReport, type ScenarioResult } from '../bench/bench-report.js';
 import type { DurabilityMode } from '../../journal/index.js';
-import { DEFAULT_SCENARIO_SETTINGS, MAX_RATE, defaultScenarios, medianMetrics, parseSize, rateScenario, runScenario, selectScenarios, type BenchLimits, type Metrics, type Scenario } from '../bench/journal-bench.js';
+import { DEFAULT_SCENARIO_SETTINGS, MAX_RATE, MAX_WINDOW, defaultScenarios, medianMetrics, parseSize, rateScenario, runScenario, selectScenarios, type BenchLimits, type Metrics, type Scenario } from '../bench/journal-bench.js';
 import { integerFlag, UsageError, type Command } from '../command.js';
 import { createProgress } from '../progress.js';
 
@@ -33,15 +33,18 @@ The machine may be noisy: use --runs 3 or more and quote the medians it prints.
 Scenarios (names are specs; --list shows the defaults):
   append-<size>-<durability>-c<appenders>-b<records per append>   e.g. append-100B-fsync-c16-b100
   read-<size>-b<records per append of the fill>                  e.g. read-1KiB-b100
-  rate-<size>-<durability>-r<appends/s>-c<appenders>              e.g. rate-1KiB-fsync-r5000-c1
+  rate-<size>-<durability>-r<appends/s>-c<appenders>[-w<window>]  e.g. rate-1KiB-fsync-r5000-c1
   <size> is each record's value size: <n>B or <n>KiB.
 
 Fixed rate (issue 16's latency question): --rate N runs only a rate scenario: --appenders
-clients (default 1) together issue N appends/s of one --size record each (default 1KiB) in
---durability mode (default fsync), open loop, for --duration seconds or --count appends; it
-prints ack latency p50/p99/p999 and appends/s, and beside them the same disk's raw write +
-fdatasync latency measured in the same run. E.g.:
+clients (default 1) take turns to issue N appends/s in total, one --size record each (default
+1KiB), in --durability mode (default fsync), for --duration seconds or --count appends. A
+client does not wait for its acknowledgements (open loop) unless --window W limits it to W
+unacknowledged appends, like an MQTT publisher's in-flight limit. It prints ack latency
+p50/p99/p999 and appends/s, and beside them the same disk's raw write + fdatasync latency
+measured in the same run. E.g.:
   shardline bench journal --rate 5000 --appenders 1 --duration 10 --runs 3
+  shardline bench journal --rate 5000 --appenders 16 --window 1 --duration 10 --runs 3
 
 Flags:
   --data-dir DIR               where the scratch journal goes: a fresh sub-directory of DIR,
@@ -67,6 +70,7 @@ Flags:
   --appenders N                fixed rate: concurrent clients sharing the rate (default 1)
   --size SIZE                  fixed rate: value bytes per record, <n>B or <n>KiB (default 1KiB)
   --durability MODE            fixed rate: fsync, interval or none (default fsync)
+  --window W                   fixed rate: unacknowledged appends per client (default: no limit)
   --count N                    fixed rate: appends per run instead of --duration
   --list                       print the selected scenario names and exit
   --json                       print the results as JSON on stdout
@@ -91,7 +95,7 @@ function boundedInteger(values: Record<string, unknown>, name: string, fallback:
   return value;
 }
 
-const RATE_ONLY_FLAGS = ['appenders', 'size', 'durability', 'count'];
+const RATE_ONLY_FLAGS = ['appenders', 'size', 'durability', 'count', 'window'];
 
 function rateScenarioFromFlags(values: Record<string, unknown>): Scenario | null {
   if (values.rate === undefined) {
@@ -106,7 +110,7 @@ function rateScenarioFromFlags(values: Record<string, unknown>): Scenario | null
   if (size === null) throw new UsageError(`--size must be <n>B or <n>KiB up to 8 MiB, got ${JSON.stringify(values.size)}`);
   const durability = typeof values.durability === 'string' ? values.durability : 'fsync';
   if (!(DURABILITY_CHOICES as readonly string[]).includes(durability)) throw new UsageError(`--durability must be one of ${DURABILITY_CHOICES.join(', ')}, got ${JSON.stringify(durability)}`);
-  return rateScenario(size, durability as DurabilityMode, rate, appenders);
+  return rateScenario(size, durability as DurabilityMode, rate, appenders, values.window === undefined ? 0 : boundedInteger(values, 'window', 1, 1, MAX_WINDOW));
 }
 
 function chooseScenarios(values: Record<string, unknown>): Scenario[] {
@@ -227,6 +231,7 @@ export const benchJournalCommand: Command = {
     size: { type: 'string' },
     durability: { type: 'string' },
     count: { type: 'string' },
+    window: { type: 'string' },
     list: { type: 'boolean' },
     json: { type: 'boolean' },
   },

@@ -117,7 +117,7 @@ interface Setup {
   batchBytes: number;
 }
 
-async function setUp(seed: number, shardConfig: { segmentBytes?: number } = {}): Promise<Setup> {
+async function setUp(seed: number, shardConfig: { segmentBytes?: number; maxQueuedAppendBytes?: number } = {}): Promise<Setup> {
   const log = new HeldLog();
   const now = { ms: 1_000_000 };
   const { disk } = await journalOnSimulatedDisk(seed);
@@ -287,6 +287,39 @@ describe('pipelined group commit', () => {
     assert.deepEqual(t.acked, [1, 2, 3, 4, 5]);
     assert.equal(setup.journal.info('s').segmentCount, 2);
     assert.deepEqual((await setup.journal.read('s', 0)).map((record) => record.offset), [0, 1, 2, 3, 4, 5]);
+    await setup.journal.close();
+  });
+
+  it('maxQueuedAppendBytes bounds what is queued and what is written but not yet acknowledged', async () => {
+    const setup = await setUp(6, { maxQueuedAppendBytes: 1024 });
+    const { log, batchBytes } = setup;
+    const t = tracker(setup);
+    const fits = Math.floor(1024 / batchBytes);
+    const all: Promise<void>[] = [];
+    const refused = async (): Promise<void> => assert.rejects(setup.journal.append('s', [{ value: VALUE }]), { code: 'SL_JOURNAL_OVERLOADED' });
+    // One in its write, the rest queued behind it, up to the bound.
+    all.push(t.append());
+    await settle();
+    for (let i = 1; i < fits; i += 1) all.push(t.append());
+    await refused();
+    await log.release(log.indexOf('write'));
+    await settle();
+    // The first group syncs, the others are being written: nothing queued, all still counted.
+    assert.deepEqual(log.held.map((operation) => operation.kind).sort(), ['sync', 'write']);
+    all.push(t.append());
+    await refused();
+    log.holding = false;
+    while (log.held.length > 0) await log.release(0);
+    await Promise.all(all);
+    assert.equal(t.acked.length, fits + 1);
+    // Everything acknowledged frees the bound again.
+    log.holding = true;
+    for (let i = 0; i < fits; i += 1) all.push(t.append());
+    await refused();
+    log.holding = false;
+    while (log.held.length > 0) await log.release(0);
+    await Promise.all(all);
+    assert.equal(t.acked.length, 2 * fits + 1);
     await setup.journal.close();
   });
 

@@ -618,14 +618,23 @@ export class Shard {
     const inFlight = failedWrite as { group: PendingAppend[]; before: WriteState } | null;
     const durableEnd = unacknowledged[0]?.before ?? inFlight?.before;
     if (durableEnd !== undefined && error.code !== JournalErrors.closed.code && error !== this.failure) await this.fail(error, durableEnd);
-    for (const group of unacknowledged) for (const append of group.appends) append.reject(error);
-    for (const append of inFlight?.group ?? []) append.reject(error);
+    for (const group of unacknowledged) {
+      for (const append of group.appends) append.reject(error);
+      this.pendingBytes -= group.bytes;
+    }
+    for (const append of inFlight?.group ?? []) {
+      append.reject(error);
+      this.pendingBytes -= append.batch.length;
+    }
     this.rejectAllPending(error);
   }
 
+  /** Groups in flight still count their bytes until they are settled. */
   private rejectAllPending(error: Error): void {
-    for (const append of this.pending.splice(0)) append.reject(error);
-    this.pendingBytes = 0;
+    for (const append of this.pending.splice(0)) {
+      append.reject(error);
+      this.pendingBytes -= append.batch.length;
+    }
   }
 
   /**

@@ -211,6 +211,34 @@ describe('pipelined group commit', () => {
     await setup.journal.close();
   });
 
+  it('a sync that ends while a write is in flight: the next sync waits for that write and covers it too', async () => {
+    const setup = await setUp(7);
+    const { log } = setup;
+    const t = tracker(setup);
+    const all = [t.append()];
+    await settle();
+    await log.release(0);
+    // During group 1's sync: group 2 written, group 3 in its write.
+    all.push(t.append());
+    await settle();
+    await log.release(log.indexOf('write'));
+    all.push(t.append());
+    await settle();
+    assert.deepEqual(log.held.map((operation) => operation.kind), ['sync', 'write']);
+    await log.release(log.indexOf('sync'));
+    assert.deepEqual(t.acked, [1]);
+    assert.deepEqual(log.held.map((operation) => operation.kind), ['write'], 'group 2 waits for group 3 to be written');
+    await log.release(0);
+    assert.deepEqual(log.held.map((operation) => operation.kind), ['sync']);
+    await log.release(0);
+    await Promise.all(all);
+    assert.deepEqual(t.acked, [1, 2, 3]);
+    assert.equal(log.events.filter((event) => event.startsWith('sync-call')).length, 2, 'groups 2 and 3 share one sync');
+    assert.deepEqual(t.violations, []);
+    log.holding = false;
+    await setup.journal.close();
+  });
+
   it('a failed fdatasync fails the group written during it too; the shard is cut back and takes the same offsets after its backoff', async () => {
     const setup = await setUp(3);
     const { log } = setup;

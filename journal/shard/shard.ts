@@ -522,10 +522,11 @@ export class Shard {
    * before its bytes go to the file. Runs under the write lock until there is nothing to do or
    * another lock user waits. The rules that keep it durable:
    * - one writev at a time, in queue order, so the file holds groups in offset order;
-   * - one fdatasync at a time; it covers the groups whose writes had completed when it was
-   *   called (Segment.sync records the size at its call as what it made durable), and the
-   *   groups written during it wait for the next one, which they share (adaptive: one client at
-   *   a low rate gets one sync per append, many clients share each sync);
+   * - one fdatasync at a time, started when no write is in flight; it covers the groups whose
+   *   writes had completed when it was called (Segment.sync records the size at its call as
+   *   what it made durable), and the groups written during it wait for the next one, which they
+   *   share (adaptive: one client at a low rate gets one sync per append, many clients share
+   *   each sync);
    * - acknowledgements, visibility to readers and waiters go in offset order, group by group,
    *   only after the fdatasync that covers the group succeeded;
    * - a failed write or sync stops new work, lets what is in flight settle, acknowledges what a
@@ -556,7 +557,9 @@ export class Shard {
       failure ??= error instanceof ShardlineError ? error : ioError(operation, this.directory, error, { shard: this.name });
     };
     for (;;) {
-      if (failure === null && syncing === null && toSync.length > 0) {
+      // A sync waits for the write in flight (one write, tens of µs) so it covers that group
+      // too: started without it, the group would miss this sync and wait for the whole next one.
+      if (failure === null && syncing === null && writing === null && toSync.length > 0) {
         const groups = toSync;
         toSync = [];
         syncing = this.syncGroups(groups).then(

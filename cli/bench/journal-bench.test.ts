@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Journal } from '../../journal/index.js';
-import { defaultScenarios, median, medianMetrics, parseScenario, runScenario, selectScenarios } from './journal-bench.js';
+import { defaultScenarios, median, medianMetrics, parseScenario, rateScenario, runScenario, selectScenarios } from './journal-bench.js';
 
 test('every default scenario name parses back to the same scenario', () => {
   const all = defaultScenarios();
@@ -25,6 +25,38 @@ test('the defaults cover the issue: sizes x durability x appenders, batched, gro
   assert.ok(names.includes('append-100B-none-c1-b1000'));
   assert.ok(names.includes('append-1KiB-fsync-c16-b100'));
   assert.ok(names.includes('read-1KiB-b100'));
+});
+
+test('rate specs parse back, and out-of-range ones are refused', () => {
+  const scenario = rateScenario(1024, 'fsync', 5000, 1);
+  assert.equal(scenario.name, 'rate-1KiB-fsync-r5000-c1');
+  assert.deepEqual(parseScenario(scenario.name), scenario);
+  const windowed = rateScenario(100, 'fsync', 5000, 16, 1);
+  assert.equal(windowed.name, 'rate-100B-fsync-r5000-c16-w1');
+  assert.deepEqual(parseScenario(windowed.name), windowed);
+  for (const name of ['rate-1KiB-fsync-r5000-c1-w0', 'rate-1KiB-fsync-r0-c1', 'rate-1KiB-fsync-r5000-c0', 'rate-1KiB-often-r5000-c1', 'rate-1KiB-fsync-r99999999-c1']) assert.equal(parseScenario(name), null, name);
+});
+
+test('a fixed-rate scenario issues its slots, reports ack latency and the disk probe beside it', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'shardline-bench-test-'));
+  const journal = await Journal.open(join(directory, 'journal'), { retentionCheckMs: 0 });
+  const fractions: number[] = [];
+  try {
+    // 200/s for 100 ms: 20 slots.
+    const context = { journal, limits: { durationMs: 100, warmupMs: 0, maxBytes: 1024 * 1024 }, now: () => performance.now(), signal: new AbortController().signal, shardName: 'rate', probeDirectory: directory, onProgress: (fraction: number) => fractions.push(fraction) };
+    const metrics = await runScenario(rateScenario(100, 'fsync', 200, 1), context);
+    assert.equal(metrics.appends, 20);
+    assert.ok((metrics.p50Us ?? 0) > 0 && (metrics.p50Us ?? 0) <= (metrics.p999Us ?? 0));
+    assert.ok((metrics.diskSyncs ?? 0) >= 200 && (metrics.diskSyncP50Us ?? 0) > 0);
+    assert.ok(fractions.length > 0 && fractions.every((fraction) => fraction > 0 && fraction <= 1));
+    // 4 clients with one append in flight each: every slot is still issued.
+    const windowed = await runScenario(rateScenario(100, 'fsync', 200, 4, 1), { ...context, shardName: 'windowed' });
+    assert.equal(windowed.appends, 20);
+    assert.deepEqual(journal.listShards(), []);
+  } finally {
+    await journal.close();
+    await rm(directory, { recursive: true, force: true });
+  }
 });
 
 test('parseScenario refuses malformed and oversized specs', () => {

@@ -6,18 +6,22 @@
 // list:
 //   append-<size>-<durability>-c<appenders>-b<records per append>   e.g. append-100B-fsync-c16-b100
 //   read-<size>-b<records per append of the fill>                  e.g. read-1KiB-b100
+//   rate-<size>-<durability>-r<appends/s>-c<appenders>[-w<window>]  e.g. rate-1KiB-fsync-r5000-c1
 // <size> is the value size of each record (no key, no headers): <n>B or <n>KiB.
 //
 // Bounds: every scenario stops at its duration, at maxBytes of log written and when the
 // signal aborts, whichever comes first; a read pass is bounded by the bytes written before it.
 // Each scenario works in its own shard, deleted afterwards so the disk does not fill up.
-import { open } from 'node:fs/promises';
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import xxhash from 'xxhash-wasm';
 import { encodedRecordBytes, type DurabilityMode, type Journal, type RecordInput } from '../../journal/index.js';
 import { LatencyHistogram } from './latency-histogram.js';
 
 export type Scenario =
   | { kind: 'append'; name: string; valueBytes: number; durability: DurabilityMode; appenders: number; recordsPerAppend: number }
+  | { kind: 'rate'; name: string; valueBytes: number; durability: DurabilityMode; appenders: number; rate: number; window: number }
   | { kind: 'read'; name: string; valueBytes: number; recordsPerAppend: number };
 
 export interface ScenarioDefaults {
@@ -38,6 +42,12 @@ const APPENDER_COUNTS = [1, 16];
 /** Group commit is measured with as many appenders as the matrix's concurrent case. */
 const GROUP_COMMIT_APPENDERS = 16;
 const MAX_APPENDERS = 1024;
+/** Appends/s a rate scenario may ask for; above this the pacer, not the journal, is measured. */
+export const MAX_RATE = 1_000_000;
+/** Largest in-flight window per client of a rate scenario. */
+export const MAX_WINDOW = 65_535;
+/** Size of each write of the raw write + fdatasync probe beside a rate scenario. */
+const PROBE_WRITE_BYTES = 4096;
 /** Largest batch the bench builds; the shard's default maxBatchBytes is 64 MiB. */
 const MAX_APPEND_BYTES = 32 * 1024 * 1024;
 /** Journal.read limits of the read scenarios: what a consumer paging through a shard asks for. */
@@ -67,6 +77,18 @@ export function appendScenario(valueBytes: number, durability: DurabilityMode, a
   return { kind: 'append', name, valueBytes, durability, appenders, recordsPerAppend };
 }
 
+/**
+ * A paced load: `appenders` clients take turns appending one record on a fixed schedule
+ * (together `rate` appends/s). With `window` 0 a client never waits for its acknowledgements
+ * (open loop; then the number of clients makes no difference to the journal); with a window,
+ * a client with that many appends unacknowledged waits for one before its next, as an MQTT
+ * publisher with an in-flight limit does (`-c16-w1`: 16 clients, one publish in flight each).
+ */
+export function rateScenario(valueBytes: number, durability: DurabilityMode, rate: number, appenders: number, window = 0): Scenario {
+  const name = `rate-${formatSize(valueBytes)}-${durability}-r${rate}-c${appenders}${window > 0 ? `-w${window}` : ''}`;
+  return { kind: 'rate', name, valueBytes, durability, appenders, rate, window };
+}
+
 export function readScenario(valueBytes: number, recordsPerAppend: number): Scenario {
   return { kind: 'read', name: `read-${formatSize(valueBytes)}-b${recordsPerAppend}`, valueBytes, recordsPerAppend };
 }
@@ -82,6 +104,16 @@ export function parseScenario(name: string): Scenario | null {
     const size = parseSize(read[1] ?? '');
     const records = Number(read[2]);
     return size === null || !batchFits(size, records) ? null : readScenario(size, records);
+  }
+  const rate = /^rate-(\w+)-(fsync|interval|none)-r(\d+)-c(\d+)(?:-w(\d+))?$/.exec(name);
+  if (rate !== null) {
+    const [, sizeText = '', durability, rateText = '', appendersText = '', windowText] = rate;
+    const size = parseSize(sizeText);
+    const perSecond = Number(rateText);
+    const appenders = Number(appendersText);
+    const window = windowText === undefined ? 0 : Number(windowText);
+    if (size === null || appenders < 1 || appenders > MAX_APPENDERS || perSecond < 1 || perSecond > MAX_RATE || (windowText !== undefined && window < 1) || window > MAX_WINDOW || !batchFits(size, 1)) return null;
+    return rateScenario(size, durability as DurabilityMode, perSecond, appenders, window);
   }
   const append = /^append-(\w+)-(fsync|interval|none)-c(\d+)-b(\d+)$/.exec(name);
   if (append === null) return null;
@@ -153,15 +185,20 @@ export interface BenchContext {
   signal: AbortSignal;
   /** Unique per scenario run; the shard is created under this name and deleted afterwards. */
   shardName: string;
+  /** Where a rate scenario's raw fdatasync probe puts its scratch file (the journal's disk). */
+  probeDirectory?: string;
+  /** Told the fraction of a long (rate) scenario done, for a progress bar. */
+  onProgress?: (fraction: number) => void;
 }
 
 /** Medians across runs are taken per metric, so every metric is a plain number. */
 export type Metrics = Record<string, number>;
 
 export async function runScenario(scenario: Scenario, context: BenchContext): Promise<Metrics> {
-  const durability = scenario.kind === 'append' ? scenario.durability : 'none';
+  const durability = scenario.kind === 'read' ? 'none' : scenario.durability;
   await context.journal.createShard(context.shardName, { durability });
   try {
+    if (scenario.kind === 'rate') return await runRate(scenario, context);
     return scenario.kind === 'append' ? await runAppend(scenario, context) : await runRead(scenario, context);
   } finally {
     await context.journal.deleteShard(context.shardName);
@@ -232,6 +269,137 @@ async function runAppend(scenario: Extract<Scenario, { kind: 'append' }>, contex
     p99Us: histogram.quantileNs(0.99) / 1000,
     p999Us: histogram.quantileNs(0.999) / 1000,
     maxUs: histogram.quantileNs(1) / 1000,
+  };
+}
+
+/**
+ * Appends one record per slot of a fixed schedule (rate/s across all appenders): an append is
+ * issued when its slot comes, unless its client's window is full (see rateScenario). The pacer
+ * spins on setImmediate between slots (timers have 1 ms granularity, slots are 0.2 ms apart at
+ * 5,000/s), so it costs one core but lets the journal's I/O callbacks run between sends.
+ * Latency is from the append call to its acknowledgement; `lagP99Us` says how late the pacer
+ * issued appends behind their slots (a loaded machine), and `fromSlotP99Us` counts that lag in.
+ * The run stops at its duration, at maxBytes, or on abort; then the raw disk probe runs.
+ */
+async function runRate(scenario: Extract<Scenario, { kind: 'rate' }>, context: BenchContext): Promise<Metrics> {
+  const { journal, limits, now, signal, shardName } = context;
+  const records = makeRecords(scenario.valueBytes, 1);
+  const maxAppends = Math.max(1, Math.floor(limits.maxBytes / batchLogBytes(records)));
+  const pace = async (durationMs: number, measure: boolean): Promise<{ appends: number; seconds: number; histogram: LatencyHistogram; fromSlot: LatencyHistogram; lag: LatencyHistogram }> => {
+    const histogram = new LatencyHistogram();
+    const fromSlot = new LatencyHistogram();
+    const lag = new LatencyHistogram();
+    const intervalMs = 1000 / scenario.rate;
+    const start = now();
+    // The epsilon keeps --count exact where durationMs was computed as count / rate.
+    const slots = Math.min(maxAppends, Math.max(1, Math.floor(durationMs / intervalMs + 1e-6)));
+    let issued = 0;
+    let acknowledged = 0;
+    let failure: unknown = null;
+    const inFlight = new Set<Promise<void>>();
+    /** Per client: its appends in flight, and who waits for one of them to be acknowledged. */
+    const clients = Array.from({ length: scenario.appenders }, () => ({ inFlight: 0, waiting: null as (() => void) | null }));
+    let reported = 0;
+    while (issued < slots && !signal.aborted && failure === null) {
+      const slotAt = start + issued * intervalMs;
+      const t = now();
+      if (t < slotAt) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      // Clients take slots in turn; a client whose window is full sends this slot's append
+      // late, once one of its own is acknowledged (the pacer waits with it, as one thread would).
+      const client = clients[issued % clients.length] ?? { inFlight: 0, waiting: null };
+      if (scenario.window > 0 && client.inFlight >= scenario.window) {
+        await new Promise<void>((resolve) => {
+          client.waiting = resolve;
+        });
+        continue;
+      }
+      issued += 1;
+      client.inFlight += 1;
+      const sent = now();
+      const append = journal.append(shardName, records).then(
+        () => {
+          const acked = now();
+          if (measure) {
+            histogram.record((acked - sent) * 1e6);
+            fromSlot.record((acked - slotAt) * 1e6);
+            lag.record((sent - slotAt) * 1e6);
+          }
+          acknowledged += 1;
+        },
+        (error: unknown) => {
+          failure ??= error;
+        },
+      ).finally(() => {
+        client.inFlight -= 1;
+        const waiting = client.waiting;
+        client.waiting = null;
+        waiting?.();
+      });
+      inFlight.add(append);
+      void append.finally(() => inFlight.delete(append));
+      if (measure && context.onProgress !== undefined && issued - reported >= scenario.rate / 10) {
+        reported = issued;
+        context.onProgress(issued / slots);
+      }
+    }
+    await Promise.all(inFlight);
+    if (failure !== null) throw failure instanceof Error ? failure : new Error(String(failure));
+    return { appends: acknowledged, seconds: (now() - start) / 1000, histogram, fromSlot, lag };
+  };
+  if (limits.warmupMs > 0) await pace(limits.warmupMs, false);
+  const run = await pace(limits.durationMs, true);
+  const probe = await probeDataSync(context.probeDirectory, Math.min(1000, Math.max(200, Math.round(run.appends / 10))), signal);
+  return {
+    seconds: run.seconds,
+    appends: run.appends,
+    records: run.appends,
+    recordsPerSecond: run.appends / run.seconds,
+    appendsPerSecond: run.appends / run.seconds,
+    payloadMBps: (run.appends * scenario.valueBytes) / run.seconds / 1e6,
+    p50Us: run.histogram.quantileNs(0.5) / 1000,
+    p99Us: run.histogram.quantileNs(0.99) / 1000,
+    p999Us: run.histogram.quantileNs(0.999) / 1000,
+    maxUs: run.histogram.quantileNs(1) / 1000,
+    fromSlotP99Us: run.fromSlot.quantileNs(0.99) / 1000,
+    lagP99Us: run.lag.quantileNs(0.99) / 1000,
+    ...probe,
+  };
+}
+
+/**
+ * The disk's own write + fdatasync latency, measured right after a rate scenario in the same
+ * place: `count` appends of 4 KiB to a scratch file, each followed by fdatasync, with
+ * synchronous calls on the main thread (no thread-pool hop): the floor an acknowledgement
+ * in fsync mode cannot beat. The first 10% are a warm-up (the file's first blocks).
+ */
+async function probeDataSync(directory: string | undefined, count: number, signal: AbortSignal): Promise<Metrics> {
+  if (directory === undefined) return {};
+  const path = join(directory, `fdatasync-probe-${process.pid}`);
+  const histogram = new LatencyHistogram();
+  const block = Buffer.alloc(PROBE_WRITE_BYTES, 0x5a);
+  const fd = openSync(path, 'w');
+  try {
+    const warmup = Math.ceil(count / 10);
+    for (let i = 0; i < warmup + count && !signal.aborted; i += 1) {
+      const start = process.hrtime.bigint();
+      writeSync(fd, block, 0, block.length, i * block.length);
+      fdatasyncSync(fd);
+      if (i >= warmup) histogram.record(Number(process.hrtime.bigint() - start));
+      // Lets a SIGINT's handler run during a long probe.
+      if (i % 100 === 99) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    closeSync(fd);
+    await rm(path, { force: true });
+  }
+  return {
+    diskSyncs: histogram.count,
+    diskSyncP50Us: histogram.quantileNs(0.5) / 1000,
+    diskSyncP99Us: histogram.quantileNs(0.99) / 1000,
+    diskSyncP999Us: histogram.quantileNs(0.999) / 1000,
   };
 }
 

@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Journal } from '../../journal/index.js';
 import { formatReport, type BenchReport, type ScenarioResult } from '../bench/bench-report.js';
-import { DEFAULT_SCENARIO_SETTINGS, defaultScenarios, medianMetrics, runScenario, selectScenarios, type BenchLimits, type Metrics, type Scenario } from '../bench/journal-bench.js';
+import type { DurabilityMode } from '../../journal/index.js';
+import { DEFAULT_SCENARIO_SETTINGS, MAX_RATE, MAX_WINDOW, defaultScenarios, medianMetrics, parseSize, rateScenario, runScenario, selectScenarios, type BenchLimits, type Metrics, type Scenario } from '../bench/journal-bench.js';
 import { integerFlag, UsageError, type Command } from '../command.js';
 import { createProgress } from '../progress.js';
 
@@ -18,6 +19,7 @@ const DEFAULT_RUNS = 1;
 const MAX_RUNS = 50;
 const DEFAULT_MAX_MIB = 2048;
 const MAX_RECORDS_PER_APPEND = 100_000;
+const DURABILITY_CHOICES: readonly DurabilityMode[] = ['fsync', 'interval', 'none'];
 
 const usage = `
 Usage: shardline bench journal [flags]
@@ -31,7 +33,18 @@ The machine may be noisy: use --runs 3 or more and quote the medians it prints.
 Scenarios (names are specs; --list shows the defaults):
   append-<size>-<durability>-c<appenders>-b<records per append>   e.g. append-100B-fsync-c16-b100
   read-<size>-b<records per append of the fill>                  e.g. read-1KiB-b100
+  rate-<size>-<durability>-r<appends/s>-c<appenders>[-w<window>]  e.g. rate-1KiB-fsync-r5000-c1
   <size> is each record's value size: <n>B or <n>KiB.
+
+Fixed rate (issue 16's latency question): --rate N runs only a rate scenario: --appenders
+clients (default 1) take turns to issue N appends/s in total, one --size record each (default
+1KiB), in --durability mode (default fsync), for --duration seconds or --count appends. A
+client does not wait for its acknowledgements (open loop) unless --window W limits it to W
+unacknowledged appends, like an MQTT publisher's in-flight limit. It prints ack latency
+p50/p99/p999 and appends/s, and beside them the same disk's raw write + fdatasync latency
+measured in the same run. E.g.:
+  shardline bench journal --rate 5000 --appenders 1 --duration 10 --runs 3
+  shardline bench journal --rate 5000 --appenders 16 --window 1 --duration 10 --runs 3
 
 Flags:
   --data-dir DIR               where the scratch journal goes: a fresh sub-directory of DIR,
@@ -53,6 +66,12 @@ Flags:
                                defaults runs as given
   --max-mib N                  log MiB one scenario phase may write (default ${DEFAULT_MAX_MIB}); a read
                                scenario fills at most min(this, 256) MiB and reads it in passes
+  --rate N                     fixed-rate mode (see above): N appends/s in total
+  --appenders N                fixed rate: concurrent clients sharing the rate (default 1)
+  --size SIZE                  fixed rate: value bytes per record, <n>B or <n>KiB (default 1KiB)
+  --durability MODE            fixed rate: fsync, interval or none (default fsync)
+  --window W                   fixed rate: unacknowledged appends per client (default: no limit)
+  --count N                    fixed rate: appends per run instead of --duration
   --list                       print the selected scenario names and exit
   --json                       print the results as JSON on stdout
   -h, --help                   this text
@@ -76,7 +95,27 @@ function boundedInteger(values: Record<string, unknown>, name: string, fallback:
   return value;
 }
 
+const RATE_ONLY_FLAGS = ['appenders', 'size', 'durability', 'count', 'window'];
+
+function rateScenarioFromFlags(values: Record<string, unknown>): Scenario | null {
+  if (values.rate === undefined) {
+    const stray = RATE_ONLY_FLAGS.find((name) => values[name] !== undefined);
+    if (stray !== undefined) throw new UsageError(`--${stray} only applies with --rate`);
+    return null;
+  }
+  if (values.scenario !== undefined) throw new UsageError('--rate and --scenario do not go together (a rate-... spec can be given as --scenario instead)');
+  const rate = boundedInteger(values, 'rate', 1, 1, MAX_RATE);
+  const appenders = boundedInteger(values, 'appenders', 1, 1, 1024);
+  const size = parseSize(typeof values.size === 'string' ? values.size : '1KiB');
+  if (size === null) throw new UsageError(`--size must be <n>B or <n>KiB up to 8 MiB, got ${JSON.stringify(values.size)}`);
+  const durability = typeof values.durability === 'string' ? values.durability : 'fsync';
+  if (!(DURABILITY_CHOICES as readonly string[]).includes(durability)) throw new UsageError(`--durability must be one of ${DURABILITY_CHOICES.join(', ')}, got ${JSON.stringify(durability)}`);
+  return rateScenario(size, durability as DurabilityMode, rate, appenders, values.window === undefined ? 0 : boundedInteger(values, 'window', 1, 1, MAX_WINDOW));
+}
+
 function chooseScenarios(values: Record<string, unknown>): Scenario[] {
+  const rate = rateScenarioFromFlags(values);
+  if (rate !== null) return [rate];
   const all = defaultScenarios({
     recordsPerAppend: boundedInteger(values, 'records-per-append', DEFAULT_SCENARIO_SETTINGS.recordsPerAppend, 1, MAX_RECORDS_PER_APPEND),
     batchRecords: boundedInteger(values, 'batch-records', DEFAULT_SCENARIO_SETTINGS.batchRecords, 1, MAX_RECORDS_PER_APPEND),
@@ -90,18 +129,25 @@ function chooseScenarios(values: Record<string, unknown>): Scenario[] {
   return selected;
 }
 
-async function runAll(scenarios: Scenario[], runs: number, limits: BenchLimits, directory: string, signal: AbortSignal): Promise<ScenarioResult[]> {
+/** Progress steps per scenario, so a long fixed-rate run moves the bar as it goes. */
+const PROGRESS_STEPS = 100;
+
+async function runAll(scenarios: Scenario[], runs: number, limits: BenchLimits, directory: string, probeDirectory: string, signal: AbortSignal): Promise<ScenarioResult[]> {
   const journal = await Journal.open(directory, { retentionCheckMs: 0 });
-  const progress = createProgress('bench journal', scenarios.length * runs, 'scenarios');
+  const progress = createProgress('bench journal', scenarios.length * runs * PROGRESS_STEPS, `/ ${PROGRESS_STEPS} per scenario`);
+  let done = 0;
   const measured = scenarios.map(() => [] as Metrics[]);
   try {
     // Runs are the outer loop, so slow drift of a shared machine spreads over all scenarios.
     for (let run = 0; run < runs && !signal.aborted; run += 1) {
       for (const [index, scenario] of scenarios.entries()) {
         if (signal.aborted) break;
-        const context = { journal, limits, now: () => performance.now(), signal, shardName: `bench-${run}-${index}` };
+        const base = done;
+        const onProgress = (fraction: number): void => progress.update(base + Math.floor(Math.min(1, fraction) * (PROGRESS_STEPS - 1)));
+        const context = { journal, limits, now: () => performance.now(), signal, shardName: `bench-${run}-${index}`, probeDirectory, onProgress };
         measured[index]?.push(await runScenario(scenario, context));
-        progress.increment();
+        done += PROGRESS_STEPS;
+        progress.update(done);
       }
     }
   } finally {
@@ -120,7 +166,12 @@ async function run(values: Record<string, unknown>): Promise<number> {
     process.stdout.write(`${scenarios.map((scenario) => scenario.name).join('\n')}\n`);
     return 0;
   }
-  const durationSeconds = secondsFlag(values, 'duration', DEFAULT_DURATION_SECONDS, 0.01, MAX_DURATION_SECONDS);
+  let durationSeconds = secondsFlag(values, 'duration', DEFAULT_DURATION_SECONDS, 0.01, MAX_DURATION_SECONDS);
+  if (values.count !== undefined) {
+    const rate = scenarios[0]?.kind === 'rate' ? scenarios[0].rate : 1;
+    if (values.duration !== undefined) throw new UsageError('give --duration or --count, not both');
+    durationSeconds = Math.min(MAX_DURATION_SECONDS, integerFlag(values, 'count', 1, 1) / rate);
+  }
   const limits: BenchLimits = {
     durationMs: durationSeconds * 1000,
     warmupMs: secondsFlag(values, 'warmup', DEFAULT_WARMUP_SECONDS, 0, MAX_WARMUP_SECONDS) * 1000,
@@ -136,7 +187,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
   const started = performance.now();
   let results: ScenarioResult[];
   try {
-    results = await runAll(scenarios, runs, limits, join(directory, 'journal'), aborter.signal);
+    results = await runAll(scenarios, runs, limits, join(directory, 'journal'), directory, aborter.signal);
   } finally {
     process.removeListener('SIGINT', onInterrupt);
     await rm(directory, { recursive: true, force: true });
@@ -175,6 +226,12 @@ export const benchJournalCommand: Command = {
     'read-batch-records': { type: 'string' },
     scenario: { type: 'string', multiple: true },
     'max-mib': { type: 'string' },
+    rate: { type: 'string' },
+    appenders: { type: 'string' },
+    size: { type: 'string' },
+    durability: { type: 'string' },
+    count: { type: 'string' },
+    window: { type: 'string' },
     list: { type: 'boolean' },
     json: { type: 'boolean' },
   },

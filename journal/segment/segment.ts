@@ -3,8 +3,11 @@
 // (batch-format, log-scan, segment-index).
 //
 // Concurrency: append, truncateTo, sync and writeIndexFiles must not run concurrently with
-// each other (the shard serialises them under its write lock). read may run at any time; it
-// only reads below `visibleBytes`, which only grows except under truncateTo.
+// each other (the shard serialises them under its write lock), with one exception: the shard's
+// append pipeline runs one append alongside one sync. That is safe because sync counts as
+// covered only the size at its call, and append grows the size only once its write completed.
+// read may run at any time; it only reads below `visibleBytes`, which only grows except under
+// truncateTo.
 import { join } from 'node:path';
 import { JournalErrors, ioError, type ErrorContext } from '../errors.js';
 import type { JournalFile, JournalFileSystem } from '../file-system.js';
@@ -235,8 +238,12 @@ export class Segment {
     this.sizeBytes += total;
   }
 
-  makeVisible(): void {
-    this.visibleBytes = this.sizeBytes;
+  /**
+   * Lets readers see the log up to `end` (default: all written). The append pipeline passes a
+   * group's end: bytes of a later group may already be written but not yet synced.
+   */
+  makeVisible(end = this.sizeBytes): void {
+    this.visibleBytes = Math.max(this.visibleBytes, Math.min(end, this.sizeBytes));
   }
 
   async sync(): Promise<void> {

@@ -122,6 +122,21 @@ interface WriteState {
   activeSinceMs: number | null;
 }
 
+/** A group whose writev completed, waiting for its fdatasync and acknowledgement. */
+interface WrittenGroup {
+  /** The shard's state before the group was written: the durable end if it fails. */
+  before: WriteState;
+  /** Appends written, in offset order, with their results (stale-epoch ones left out). */
+  appends: PendingAppend[];
+  results: AppendResult[];
+  /** Per segment written, its size after this group: what readers may see once it is durable. */
+  ends: Map<Segment, number>;
+  /** The shard's next offset after this group. */
+  nextOffset: number;
+  /** Batch bytes the group took off the queue (stale-epoch ones too), for the queue bound. */
+  bytes: number;
+}
+
 interface Waiter {
   offset: number;
   resolve: () => void;
@@ -131,8 +146,14 @@ interface Waiter {
 export class Shard {
   private segments: Segment[] = [];
   private pending: PendingAppend[] = [];
+  /** Bytes of appends queued or written and not yet acknowledged (the maxQueuedAppendBytes bound). */
   private pendingBytes = 0;
+  /** The append pipeline is running or about to (runPipeline, under the write lock). */
   private draining = false;
+  /** Resolves the pipeline's idle wait when an append arrives during an fdatasync. */
+  private wakePipeline: (() => void) | null = null;
+  /** The pipeline's fdatasync in flight (settles, never rejects), for a roll to wait on. */
+  private syncInFlight: Promise<void> | null = null;
   private readonly writeLock = new Mutex();
   private readonly compactionLock = new Mutex();
   private readonly waiters = new Set<Waiter>();
@@ -469,13 +490,16 @@ export class Shard {
   }
 
   private async drain(): Promise<void> {
-    if (this.draining) return;
+    if (this.draining) {
+      // The pipeline may be idle waiting for an fdatasync: this append can be written meanwhile.
+      this.wakePipeline?.();
+      return;
+    }
     this.draining = true;
     try {
-      while (this.pending.length > 0) {
-        const group = this.takeGroup();
-        await this.writeLock.run(() => this.writeGroup(group));
-      }
+      // The pipeline gives the lock up when someone else waits for it (truncation, retention,
+      // a compaction swap, close), so they get in between groups as before pipelining.
+      while (this.pending.length > 0) await this.writeLock.run(() => this.runPipeline());
     } finally {
       this.draining = false;
     }
@@ -489,80 +513,203 @@ export class Shard {
       bytes += append.batch.length;
       count += 1;
     }
-    this.pendingBytes -= bytes;
     return this.pending.splice(0, count);
   }
 
   /**
-   * Writes a group of appends (group commit): assigns offsets, writes the batches with one
-   * writev per segment, fdatasyncs once in fsync mode, then makes them visible and resolves.
-   * A failed write or sync fails the shard: the page cache can no longer be trusted, so every
-   * later append is refused until the shard is reopened and its tail recovered.
+   * Group commit, pipelined (issue 16): one group's writev may run while the group before it
+   * is in its fdatasync, so an append that arrives during a sync does not wait for it to end
+   * before its bytes go to the file. Runs under the write lock until there is nothing to do or
+   * another lock user waits. The rules that keep it durable:
+   * - one writev at a time, in queue order, so the file holds groups in offset order;
+   * - one fdatasync at a time, started when no write is in flight; it covers the groups whose
+   *   writes had completed when it was called (Segment.sync records the size at its call as
+   *   what it made durable), and the groups written during it wait for the next one, which they
+   *   share (adaptive: one client at a low rate gets one sync per append, many clients share
+   *   each sync);
+   * - acknowledgements, visibility to readers and waiters go in offset order, group by group,
+   *   only after the fdatasync that covers the group succeeded;
+   * - a failed write or sync stops new work, lets what is in flight settle, acknowledges what a
+   *   successful sync covered, and fails everything else through fail(), cut back to the end
+   *   before the oldest group not acknowledged: the same path a failed group took before.
+   * In interval and none modes a group is acknowledged when its write completes.
    */
-  private async writeGroup(group: PendingAppend[]): Promise<void> {
-    const accepted: { append: PendingAppend; result: AppendResult }[] = [];
-    const touched = new Set<Segment>();
-    let before = this.writeState();
-    try {
-      if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
-      if (this.failure !== null) {
+  private async runPipeline(): Promise<void> {
+    if (this.pending.length === 0) return;
+    if (this.closed || this.failure !== null) {
+      try {
+        if (this.closed) throw JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`);
         await this.recover();
-        // A cut back that failed left the state of the failed write; recover() restored the
-        // durable one, and a failure of this group must cut back to that, not to the stale one.
-        before = this.writeState();
+      } catch (error) {
+        this.rejectAllPending(error instanceof ShardlineError ? error : ioError('append', this.directory, error, { shard: this.name }));
+        return;
       }
-      let buffers: Buffer[] = [];
-      let headers: BatchHeader[] = [];
-      let bytesInActive = this.active.sizeBytes;
-      for (const append of group) {
-        const epoch = append.epoch ?? this.epoch;
-        if (epoch < this.epoch) {
-          append.reject(JournalErrors.staleEpoch.create({ shard: this.name }, epoch, this.epoch));
-          continue;
-        }
-        if (this.needsRoll(bytesInActive, append.batch.length, append.lastOffsetDelta)) {
-          await this.writeToActive(buffers, headers, touched);
-          buffers = [];
-          headers = [];
-          await this.roll();
-          bytesInActive = 0;
-        }
-        const baseOffset = this.nextOffset;
-        sealBatch(append.batch, baseOffset, epoch);
-        headers.push(readBatchHeader(append.batch, 0));
-        buffers.push(append.batch);
-        bytesInActive += append.batch.length;
-        this.nextOffset = baseOffset + append.lastOffsetDelta + 1;
-        this.epoch = epoch;
-        accepted.push({ append, result: { baseOffset, lastOffset: this.nextOffset - 1 } });
-      }
-      await this.writeToActive(buffers, headers, touched);
-      if (this.config.durability === 'fsync') {
-        for (const segment of touched) await this.syncData(segment);
-      } else {
-        this.unsyncedWrites = true;
-      }
-    } catch (error) {
-      const failure = error instanceof ShardlineError ? error : ioError('append', this.directory, error, { shard: this.name });
-      // A shard that failed before and could not be recovered keeps its first cut-back target.
-      if (failure.code !== JournalErrors.closed.code && failure !== this.failure) await this.fail(failure, before);
-      for (const { append } of accepted) append.reject(failure);
-      for (const append of group) if (!accepted.some((entry) => entry.append === append)) append.reject(failure);
-      for (const append of this.pending.splice(0)) append.reject(failure);
-      this.pendingBytes = 0;
-      return;
     }
-    for (const segment of touched) segment.makeVisible();
-    this.visibleNextOffset = this.nextOffset;
-    for (const { append, result } of accepted) append.resolve(result);
+    const waitsForSync = this.config.durability === 'fsync';
+    /** Written (or being synced), not acknowledged, oldest first. */
+    const unacknowledged: WrittenGroup[] = [];
+    let toSync: WrittenGroup[] = [];
+    let writing: { group: PendingAppend[]; before: WriteState; done: Promise<void> } | null = null;
+    let syncing: Promise<void> | null = null;
+    let failedWrite: { group: PendingAppend[]; before: WriteState } | null = null;
+    let failure: ShardlineError | null = null;
+    const failWith = (error: unknown, operation: string): void => {
+      failure ??= error instanceof ShardlineError ? error : ioError(operation, this.directory, error, { shard: this.name });
+    };
+    for (;;) {
+      // A sync waits for the write in flight (one write, tens of µs) so it covers that group
+      // too: started without it, the group would miss this sync and wait for the whole next one.
+      if (failure === null && syncing === null && writing === null && toSync.length > 0) {
+        const groups = toSync;
+        toSync = [];
+        syncing = this.syncGroups(groups).then(
+          () => {
+            unacknowledged.splice(0, groups.length);
+            this.acknowledge(groups);
+          },
+          (error: unknown) => failWith(error, 'fdatasync'),
+        );
+        const done = syncing.finally(() => {
+          syncing = null;
+          this.syncInFlight = null;
+        });
+        this.syncInFlight = done;
+        syncing = done;
+      }
+      if (failure === null && writing === null && this.pending.length > 0 && !this.writeLock.contended) {
+        if (this.closed) {
+          this.rejectAllPending(JournalErrors.closed.create({ shard: this.name }, `shard ${this.name}`));
+        } else {
+          const group = this.takeGroup();
+          const before = this.writeState();
+          const started: { group: PendingAppend[]; before: WriteState; done: Promise<void> } = { group, before, done: Promise.resolve() };
+          started.done = this.writeGroup(group).then(
+            (written) => {
+              writing = null;
+              unacknowledged.push(written);
+              if (waitsForSync) {
+                toSync.push(written);
+              } else {
+                this.unsyncedWrites = true;
+                unacknowledged.shift();
+                this.acknowledge([written]);
+              }
+            },
+            (error: unknown) => {
+              writing = null;
+              failedWrite = started;
+              failWith(error, 'append');
+            },
+          );
+          writing = started;
+        }
+      }
+      if (writing === null && syncing === null) {
+        if (failure === null && toSync.length > 0) continue;
+        break;
+      }
+      const wake = failure === null ? new Promise<void>((resolve) => { this.wakePipeline = resolve; }) : null;
+      const running: Promise<void>[] = [];
+      if (writing !== null) running.push((writing as { done: Promise<void> }).done);
+      if (syncing !== null) running.push(syncing);
+      if (wake !== null) running.push(wake);
+      await Promise.race(running);
+      this.wakePipeline = null;
+    }
+    if (failure === null) return;
+    const error: ShardlineError = failure;
+    const inFlight = failedWrite as { group: PendingAppend[]; before: WriteState } | null;
+    const durableEnd = unacknowledged[0]?.before ?? inFlight?.before;
+    if (durableEnd !== undefined && error.code !== JournalErrors.closed.code && error !== this.failure) await this.fail(error, durableEnd);
+    for (const group of unacknowledged) {
+      for (const append of group.appends) append.reject(error);
+      this.pendingBytes -= group.bytes;
+    }
+    for (const append of inFlight?.group ?? []) {
+      append.reject(error);
+      this.pendingBytes -= append.batch.length;
+    }
+    this.rejectAllPending(error);
+  }
+
+  /** Groups in flight still count their bytes until they are settled. */
+  private rejectAllPending(error: Error): void {
+    for (const append of this.pending.splice(0)) {
+      append.reject(error);
+      this.pendingBytes -= append.batch.length;
+    }
+  }
+
+  /**
+   * Writes a group: assigns offsets, writes the batches with one writev per segment (rolling
+   * where needed) and returns what its acknowledgement needs. A stale epoch is refused here.
+   * Throws on a failed write; the pipeline then fails every append not acknowledged.
+   */
+  private async writeGroup(group: PendingAppend[]): Promise<WrittenGroup> {
+    const written: WrittenGroup = { before: this.writeState(), appends: [], results: [], ends: new Map(), nextOffset: this.nextOffset, bytes: 0, };
+    let buffers: Buffer[] = [];
+    let headers: BatchHeader[] = [];
+    let bytesInActive = this.active.sizeBytes;
+    for (const append of group) {
+      written.bytes += append.batch.length;
+      const epoch = append.epoch ?? this.epoch;
+      if (epoch < this.epoch) {
+        append.reject(JournalErrors.staleEpoch.create({ shard: this.name }, epoch, this.epoch));
+        continue;
+      }
+      if (this.needsRoll(bytesInActive, append.batch.length, append.lastOffsetDelta)) {
+        await this.writeToActive(buffers, headers, written);
+        buffers = [];
+        headers = [];
+        // The roll fdatasyncs the segment it seals: the previous group's sync of that file must
+        // be over first, so a file never has two syncs running (its syncedBytes stays exact).
+        await this.syncInFlight;
+        // That sync failed: the pipeline fails this group with it; nothing more is written.
+        if (this.active.syncFailed) throw ioError('fdatasync', this.active.logPath, new Error('an earlier fdatasync of this segment failed'), { shard: this.name });
+        await this.roll();
+        bytesInActive = 0;
+      }
+      const baseOffset = this.nextOffset;
+      sealBatch(append.batch, baseOffset, epoch);
+      headers.push(readBatchHeader(append.batch, 0));
+      buffers.push(append.batch);
+      bytesInActive += append.batch.length;
+      this.nextOffset = baseOffset + append.lastOffsetDelta + 1;
+      this.epoch = epoch;
+      written.appends.push(append);
+      written.results.push({ baseOffset, lastOffset: this.nextOffset - 1 });
+    }
+    await this.writeToActive(buffers, headers, written);
+    written.nextOffset = this.nextOffset;
+    return written;
+  }
+
+  /** One fdatasync per segment the groups wrote to (normally one). */
+  private async syncGroups(groups: WrittenGroup[]): Promise<void> {
+    const segments = new Set<Segment>();
+    for (const group of groups) for (const segment of group.ends.keys()) segments.add(segment);
+    for (const segment of segments) await this.syncData(segment);
+  }
+
+  /** Makes durable groups visible and resolves their appends, in offset order. */
+  private acknowledge(groups: WrittenGroup[]): void {
+    const now = performance.now();
+    let appends = 0;
+    let bytes = 0;
+    const latenciesMs: number[] = [];
+    for (const group of groups) {
+      for (const [segment, end] of group.ends) segment.makeVisible(end);
+      this.visibleNextOffset = group.nextOffset;
+      this.pendingBytes -= group.bytes;
+      group.appends.forEach((append, index) => {
+        append.resolve(group.results[index] as AppendResult);
+        appends += 1;
+        bytes += append.batch.length;
+        latenciesMs.push(now - append.queuedAt);
+      });
+    }
     this.wakeWaiters();
-    const onCommit = this.context.onCommit;
-    if (onCommit !== undefined && accepted.length > 0) {
-      const now = performance.now();
-      let bytes = 0;
-      for (const { append } of accepted) bytes += append.batch.length;
-      onCommit({ shard: this.name, appends: accepted.length, bytes, latenciesMs: accepted.map(({ append }) => now - append.queuedAt) });
-    }
+    if (this.context.onCommit !== undefined && appends > 0) this.context.onCommit({ shard: this.name, appends, bytes, latenciesMs });
   }
 
   /** What a failed group commit must restore (see rollBack). */
@@ -700,12 +847,12 @@ export class Shard {
     return this.activeSinceMs !== null && this.context.clock() - this.activeSinceMs >= this.config.segmentMs;
   }
 
-  private async writeToActive(buffers: Buffer[], headers: BatchHeader[], touched: Set<Segment>): Promise<void> {
+  private async writeToActive(buffers: Buffer[], headers: BatchHeader[], written: WrittenGroup): Promise<void> {
     if (buffers.length === 0) return;
     const active = this.active;
     this.activeSinceMs ??= this.context.clock();
     await active.append(buffers, headers);
-    touched.add(active);
+    written.ends.set(active, active.sizeBytes);
   }
 
   /**

@@ -33,7 +33,7 @@ export interface ReplicationRunResult {
 const PLACEMENT = 'P';
 const CLIENT = 'C';
 /** faults stop here; from then on the network is perfect and every replica is up */
-const HEAL_AT = 1000;
+const HEAL_AT = 1500;
 /** after the heal, an append must be acknowledged within this long (liveness) */
 const LIVENESS_BOUND = 500;
 const END_AT = HEAL_AT + 800;
@@ -345,7 +345,7 @@ class ReplicationCluster {
       this.startElection('no leader');
     } else if (now - this.lastAlive > LEADER_TIMEOUT) {
       this.startElection(`leader ${this.placementLeader} silent`);
-    } else if (!this.healed && this.faults.chance(0.01)) {
+    } else if (!this.healed && this.faults.chance(0.03)) {
       // Placement also moves leadership while the old leader is alive (rebalancing, a lease
       // it judged lost): the deposed leader keeps running, which is what fencing is for.
       this.startElection(`leadership moved away from ${this.placementLeader}`);

@@ -29,6 +29,8 @@ export interface LeaderOptions {
   countFetchedAsDurable?: boolean;
   /** broken variant: serve and count fetches whatever their epoch */
   ignoreEpochs?: boolean;
+  /** broken variant: let the HW pass older epochs' records by replica count alone (Raft's Figure 8) */
+  commitOldEpochByCount?: boolean;
 }
 
 export interface FollowerProgress {
@@ -55,6 +57,7 @@ export class ReplicaLeader {
   private fencedBy: number | null = null;
   private readonly countFetched: boolean;
   private readonly ignoreEpochs: boolean;
+  private readonly commitOldEpochByCount: boolean;
 
   constructor(options: LeaderOptions) {
     if (!options.replicas.includes(options.self)) throw new RangeError(`leader ${options.self} is not in its replica set`);
@@ -65,6 +68,7 @@ export class ReplicaLeader {
     this.hw = options.highWatermark;
     this.countFetched = options.countFetchedAsDurable === true;
     this.ignoreEpochs = options.ignoreEpochs === true;
+    this.commitOldEpochByCount = options.commitOldEpochByCount === true;
     for (const replica of options.replicas) if (replica !== options.self) this.progress.set(replica, { fetched: 0, durable: 0 });
   }
 
@@ -138,7 +142,7 @@ export class ReplicaLeader {
     durable.sort((a, b) => b - a);
     // The (majority)-th largest durable end: that many replicas hold everything below it.
     const majorityDurable = Math.min(durable[Math.floor(this.replicas.length / 2)] ?? 0, this.localEnd);
-    if (majorityDurable <= this.epochStartOffset || majorityDurable <= this.hw) return null;
+    if ((majorityDurable <= this.epochStartOffset && !this.commitOldEpochByCount) || majorityDurable <= this.hw) return null;
     this.hw = majorityDurable;
     return this.hw;
   }

@@ -43,7 +43,6 @@ const LEADER_TIMEOUT = 120;
 const ELECTION_TIMEOUT = 100;
 const APPEND_TIMEOUT = 150;
 const FETCH_RETRY = 40;
-const MAX_BATCHES_PER_FETCH = 32;
 
 type PlacementMessage =
   | { type: 'new-epoch'; epoch: number }
@@ -165,6 +164,8 @@ class ReplicationCluster {
   private duplicateRate: number;
   private maxDelay: number;
   private crashRate: number;
+  /** small during the faults (a follower then holds an old-epoch record without the leader's newer ones), 32 after the heal so repair keeps up */
+  private maxBatchesPerFetch: number;
   private healed = false;
 
   // placement's state
@@ -199,7 +200,8 @@ class ReplicationCluster {
     this.duplicateRate = this.random.pick([0, 0.03, 0.1]);
     this.maxDelay = this.random.pick([5, 15, 40]);
     this.crashRate = this.random.pick([0.002, 0.01, 0.03]);
-    this.header = `seed ${seed}: ${size} replicas, drop ${this.dropRate}, duplicate ${this.duplicateRate}, delay <= ${this.maxDelay} ms, crash rate ${this.crashRate}/tick, variant ${this.variant ?? 'none'}`;
+    this.maxBatchesPerFetch = this.random.pick([1, 2, 32]);
+    this.header = `seed ${seed}: ${size} replicas, drop ${this.dropRate}, duplicate ${this.duplicateRate}, delay <= ${this.maxDelay} ms, crash rate ${this.crashRate}/tick, ${this.maxBatchesPerFetch} batches per fetch, variant ${this.variant ?? 'none'}`;
   }
 
   run(): ReplicationRunResult {
@@ -331,6 +333,7 @@ class ReplicationCluster {
     this.partition = null;
     this.dropRate = 0;
     this.duplicateRate = 0;
+    this.maxBatchesPerFetch = 32;
     for (const replica of this.replicas) this.restart(replica);
     this.note('faults healed: every replica up, no partition, no loss');
   }
@@ -548,7 +551,7 @@ class ReplicationCluster {
     if (decision.kind === 'reply') {
       this.send(replica.id, message.from, decision.message);
     } else {
-      const batches = replica.log.batchesFrom(decision.fromOffset, MAX_BATCHES_PER_FETCH);
+      const batches = replica.log.batchesFrom(decision.fromOffset, this.maxBatchesPerFetch);
       this.send(replica.id, message.from, { type: 'fetch-response', from: replica.id, leaderEpoch: role.core.epoch, fetchOffset: decision.fromOffset, batches, highWatermark: decision.highWatermark });
     }
     this.afterLeaderStep(replica);

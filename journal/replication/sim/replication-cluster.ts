@@ -584,6 +584,7 @@ class ReplicationCluster {
     replica.log.append({ baseOffset, count: message.values.length, epoch: role.core.epoch, records: message.values });
     role.pending.set(baseOffset, { id: message.id, baseOffset, count: message.values.length, values: message.values });
     role.core.onLocalLog(replica.log.logEnd, replica.log.durableEnd);
+    this.afterLeaderStep(replica);
     this.maybeSync(replica);
   }
 

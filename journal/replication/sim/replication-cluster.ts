@@ -183,6 +183,7 @@ class ReplicationCluster {
   /** offset -> value of every record a reader was given */
   private readonly observed = new Map<number, string>();
   private firstAckAfterHeal: number | null = null;
+  private firstIdAfterHeal = Number.POSITIVE_INFINITY;
   private maxEpochSeen = 0;
   private readonly stats = { appendsSent: 0, recordsAcked: 0, reads: 0, recordsRead: 0, elections: 0, crashes: 0, partitions: 0, truncations: 0, fencedReplies: 0, messages: 0 };
 
@@ -330,6 +331,7 @@ class ReplicationCluster {
 
   private heal(): void {
     this.healed = true;
+    this.firstIdAfterHeal = this.nextId;
     this.partition = null;
     this.dropRate = 0;
     this.duplicateRate = 0;
@@ -663,7 +665,8 @@ class ReplicationCluster {
       if (!this.acked.has(offset)) this.stats.recordsAcked++;
       this.acked.set(offset, value);
     }
-    if (this.healed && this.firstAckAfterHeal === null) this.firstAckAfterHeal = this.now;
+    // Liveness counts an append sent after the heal: one sent before could have been acknowledged by luck.
+    if (message.id >= this.firstIdAfterHeal && this.firstAckAfterHeal === null) this.firstAckAfterHeal = this.now;
     this.note(`client: ${message.from} (epoch ${message.epoch}) acknowledged ${message.values.join(',')} at ${message.baseOffset}`);
     // An ack from a deposed leader is only harmless if the newest leader holds the record.
     for (const replica of this.replicas) {

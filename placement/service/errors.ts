@@ -82,6 +82,18 @@ export const PlacementErrors = {
     fix: 'Pick another placement port or stop the process that holds it.',
     message: (address: string, cause: string) => `placement gRPC server cannot listen on ${address}: ${cause}`,
   }),
+  changeInProgress: defineError({
+    code: 'SL_PLACEMENT_CHANGE_IN_PROGRESS',
+    meaning: 'A membership change (add, remove or join of a voter) was refused because another one is not finished yet: Raft changes the voter set one voter at a time, and a new leader counts its first entries as pending until they are applied.',
+    fix: 'Wait until the other change is done (shardline ctl cluster status shows the new voter set), then retry; a joining voter can simply be started again.',
+    message: (nodeId: number, detail: string) => `placement membership change for node ${nodeId} refused: ${detail}; retry once it is done`,
+  }),
+  joinConflict: defineError({
+    code: 'SL_PLACEMENT_JOIN_CONFLICT',
+    meaning: 'A voter asked to join under a node id, or from an address, that the group already gives to another voter; letting it in would make two processes vote under one id or share one address.',
+    fix: 'Start the new voter with an unused --node-id and its own address; to replace a voter, run shardline ctl cluster remove-member ID first (its id is then free for a node started with an empty data directory).',
+    message: (detail: string) => `placement join refused: ${detail}`,
+  }),
   invalidOptions: defineError({
     code: 'SL_PLACEMENT_INVALID_OPTIONS',
     meaning: 'The placement server or client options are inconsistent (a node not among its peers, an empty token, a bad timing value).',

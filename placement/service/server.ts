@@ -15,7 +15,14 @@
 // driver. Each waits at most requestTimeoutMs (then SL_PLACEMENT_TIMEOUT: outcome unknown)
 // and is forgotten when the client cancels. Only the leader takes proposals, reads and
 // membership changes; others answer SL_PLACEMENT_NOT_LEADER with the leader's id and address.
-import { createHash, timingSafeEqual } from 'node:crypto';
+//
+// Peers: the configured ones (options.peers) plus the addresses recorded in the replicated
+// setting PEER_ADDRESSES_SETTING. A join (AddVoter with an address) writes the new voter's
+// address there before it adds the voter, so every voter, a later leader, and the new voter
+// itself after a restart can dial every other; a node learns them as it applies the setting.
+// Membership changes are serialized here (one in flight per leader, and none while the Raft
+// core still has one unapplied) so a second one is refused clearly rather than dropped.
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Server, status as GrpcStatus, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import type { ShardlineError } from '../../base/index.js';
@@ -94,6 +101,12 @@ export interface PlacementServerOptions {
 
 const MiB = 1024 * 1024;
 
+/**
+ * The replicated setting that maps placement node ids to the address the others dial
+ * ({"4": "10.0.0.4:1228", ...}); written by the leader when a voter joins.
+ */
+export const PEER_ADDRESSES_SETTING = 'placement.peer-addresses';
+
 interface Waiter {
   readonly answer: (answer: ReplicaAnswer) => void;
   readonly fail: (error: ShardlineError) => void;
@@ -105,6 +118,12 @@ export class PlacementServer {
   private readonly replica: PlacementReplica;
   private readonly driver: ReplicaDriver;
   private readonly links = new Map<number, PeerLink>();
+  /** Every placement node this one can dial and accepts Steps from: configured, joined, learned. */
+  private readonly peers = new Map<number, string>();
+  /** The revision of PEER_ADDRESSES_SETTING last read, so a cycle reads it only when it changed. */
+  private peerSettingRevision = 0;
+  /** A membership change this node (as leader) is carrying out: the next one waits for it. */
+  private membershipBusy: { readonly nodeId: number; readonly change: 'add' | 'remove'; readonly address: string; readonly done: Promise<wire.MembersResponse> } | null = null;
   private readonly waiters = new Map<number, Waiter>();
   /** Requests queued for the driver and not started yet: stop() fails them (the driver drops its queue). */
   private readonly queuedRequests = new Set<(error: ShardlineError) => void>();
@@ -154,26 +173,51 @@ export class PlacementServer {
       afterCycle: () => this.afterCycle(),
       onFatal: (error) => this.fatal(error),
     });
-    const credentials = channelCredentials(options.tls);
-    for (const [id, address] of options.peers) {
-      if (id === options.nodeId) continue;
-      this.links.set(id, new PeerLink({
-        from: options.nodeId,
-        to: id,
-        address,
-        clusterId: options.clusterId,
-        clusterToken: options.clusterToken,
-        credentials,
-        logger: this.logger,
-        queueMessages: options.peerQueueMessages ?? 4_096,
-        batchBytes: 4 * MiB,
-        backoffMinMs: options.peerBackoffMinMs ?? 50,
-        backoffMaxMs: options.peerBackoffMaxMs ?? 2_000,
-        callTimeoutMs: 5_000,
-        onUnreachable: (to) => void this.driver.input(() => this.replica.reportUnreachable(to)),
-        onSnapshotReport: (to, failed) => this.reportSnapshot(to, failed),
-      }));
+    for (const [id, address] of options.peers) this.setPeer(id, address);
+  }
+
+  /** Records a peer's address and (re)opens the link to it; the same address again changes nothing. */
+  private setPeer(id: number, address: string): boolean {
+    if (this.peers.get(id) === address) return false;
+    this.peers.set(id, address);
+    if (id === this.options.nodeId) return true;
+    this.links.get(id)?.close();
+    this.links.set(id, new PeerLink({
+      from: this.options.nodeId,
+      to: id,
+      address,
+      clusterId: this.options.clusterId,
+      clusterToken: this.options.clusterToken,
+      credentials: channelCredentials(this.options.tls),
+      logger: this.logger,
+      queueMessages: this.options.peerQueueMessages ?? 4_096,
+      batchBytes: 4 * MiB,
+      backoffMinMs: this.options.peerBackoffMinMs ?? 50,
+      backoffMaxMs: this.options.peerBackoffMaxMs ?? 2_000,
+      callTimeoutMs: 5_000,
+      onUnreachable: (to) => void this.driver.input(() => this.replica.reportUnreachable(to)),
+      onSnapshotReport: (to, failed) => this.reportSnapshot(to, failed),
+    }));
+    return true;
+  }
+
+  /**
+   * Adds peers this node did not know (a joining voter learns the group's from the join's
+   * answer); an id it knows at another address takes the new one. Ignored once stopping.
+   */
+  learnPeers(peers: Iterable<readonly [number, string]>): void {
+    if (this.stopping !== null) return;
+    for (const [id, address] of peers) {
+      if (id === this.nodeId) continue;
+      if (this.setPeer(id, address)) this.logger.info({ peer: id, address }, `placement: node ${id} is at ${address}`);
     }
+  }
+
+  /** Every placement node this one knows: id → the address the others dial (this one included). */
+  knownPeers(): ReadonlyMap<number, string> {
+    const own = this.peers.get(this.nodeId);
+    // A node bound to port 0 is reached at the port it got.
+    return own !== undefined && portOf(own) === 0 && this.boundPort !== 0 ? new Map([...this.peers, [this.nodeId, this.address]]) : this.peers;
   }
 
   /**
@@ -204,7 +248,7 @@ export class PlacementServer {
 
   status(): wire.StatusResponse {
     const s = this.replica.status();
-    return { id: s.id, role: s.role, term: s.term, leader: s.leader, leaderAddress: this.options.peers.get(s.leader) ?? '', commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, revision: s.revision, voters: [...s.voters], clusterId: this.options.clusterId };
+    return { id: s.id, role: s.role, term: s.term, leader: s.leader, leaderAddress: this.knownPeers().get(s.leader) ?? '', commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, revision: s.revision, voters: [...s.voters], clusterId: this.options.clusterId };
   }
 
   /** How many times this node learned of a new leader since it started (for the admin's metrics). */
@@ -342,7 +386,7 @@ export class PlacementServer {
     const { clusterId, from, to } = request;
     if (clusterId !== this.options.clusterId) throw PlacementErrors.wrongCluster.create({ from }, 'Step', clusterId, this.options.clusterId);
     if (to !== this.nodeId) throw PlacementErrors.unknownNode.create({ from, to }, `a Step for node ${to} reached node ${this.nodeId}`);
-    if (from === this.nodeId || !this.options.peers.has(from)) throw PlacementErrors.unknownNode.create({ from, to }, `node ${from} is not a placement peer of node ${this.nodeId}`);
+    if (from === this.nodeId || !this.peers.has(from)) throw PlacementErrors.unknownNode.create({ from, to }, `node ${from} is not a placement peer of node ${this.nodeId}`);
     // All or nothing: one bad message refuses the whole call before any is stepped.
     const messages = request.messages.map((bytes) => {
       const m = decodeRaftMessage(bytes);
@@ -384,15 +428,74 @@ export class PlacementServer {
 
   private async onMembership(call: ServerUnaryCall<wire.MemberRequest, wire.MembersResponse>, change: 'add' | 'remove'): Promise<wire.MembersResponse> {
     const nodeId = call.request.nodeId;
-    if (!this.options.peers.has(nodeId)) throw PlacementErrors.unknownNode.create({ nodeId }, `node ${nodeId} is not among the configured placement peers`);
-    const answer = await this.request(call, 'membership change', () => (change === 'add' ? this.replica.addVoter(nodeId) : this.replica.removeVoter(nodeId)));
+    const address = change === 'add' ? (call.request.address ?? '') : '';
+    if (address === '' && !this.peers.has(nodeId)) throw PlacementErrors.unknownNode.create({ nodeId }, `node ${nodeId} is not among the known placement peers: start it with --placement-join to have it join, or list it in --placement-peers`);
+    if (address !== '' && !/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(address)) throw PlacementErrors.invalidOptions.create({ nodeId }, `the joining node's address ${JSON.stringify(address)} is not HOST:PORT`);
+    const s = this.replica.status();
+    if (s.role !== 'leader') throw this.refusal({ status: 'not-leader', leader: s.leader === 0 ? null : s.leader });
+    const busy = this.membershipBusy;
+    // The same request again (a client retrying after its attempt's deadline) waits for the first.
+    if (busy !== null && busy.nodeId === nodeId && busy.change === change && busy.address === address) return busy.done;
+    if (busy !== null) throw PlacementErrors.changeInProgress.create({ nodeId, pendingFor: busy.nodeId }, nodeId, `the ${busy.change === 'add' ? 'addition' : 'removal'} of node ${busy.nodeId} is still in progress`);
+    // A retried join (the joining node restarted, or lost the answer) finds itself done.
+    if (address !== '' && s.voters.includes(nodeId) && this.peers.get(nodeId) === address) return this.membersAnswer(s.appliedIndex, s.voters);
+    if (this.replica.membershipChangePending()) throw PlacementErrors.changeInProgress.create({ nodeId }, nodeId, `an earlier change of the voter set (voters now ${s.voters.join(', ')}) is not applied yet`);
+    // Not tied to this call: a retry may wait on it after this caller went away, so it must end (the request timeout).
+    const done = this.changeMembers(change, nodeId, address, s.voters);
+    const entry = { nodeId, change, address, done };
+    this.membershipBusy = entry;
+    try {
+      return await done;
+    } finally {
+      if (this.membershipBusy === entry) this.membershipBusy = null;
+    }
+  }
+
+  private async changeMembers(change: 'add' | 'remove', nodeId: number, address: string, voters: readonly number[]): Promise<wire.MembersResponse> {
+    if (address !== '') await this.recordJoiner(nodeId, address, voters);
+    const answer = await this.request(null, 'membership change', () => (change === 'add' ? this.replica.addVoter(nodeId) : this.replica.removeVoter(nodeId)));
     if (answer.kind !== 'membership') throw new Error(`placement: a membership change got a ${answer.kind} answer`);
-    if (answer.outcome.status === 'applied') return { index: answer.outcome.index, voters: [...answer.outcome.voters] };
+    if (answer.outcome.status === 'applied') {
+      this.logger.info({ nodeId, change, address: this.peers.get(nodeId), voters: answer.outcome.voters }, `placement: node ${nodeId} ${change === 'add' ? 'added as a voter' : 'removed from the voters'}`);
+      return this.membersAnswer(answer.outcome.index, answer.outcome.voters);
+    }
     throw this.refusal(answer.outcome);
   }
 
+  private membersAnswer(index: number, voters: readonly number[]): wire.MembersResponse {
+    return { index, voters: [...voters], peers: [...this.knownPeers()].map(([id, address]) => ({ id, address })) };
+  }
+
+  /**
+   * A join's first step: the new voter's address goes into the replicated peer list (with
+   * every peer this leader knows, so the list is whole), applied before the voter is added.
+   * Refused when the id is a voter at another address or the address is another voter's.
+   */
+  private async recordJoiner(nodeId: number, address: string, voters: readonly number[]): Promise<void> {
+    const known = this.knownPeers();
+    const current = known.get(nodeId);
+    if (current !== undefined && current !== address && voters.includes(nodeId)) {
+      throw PlacementErrors.joinConflict.create({ nodeId, address, current }, `node id ${nodeId} is already a voter at ${current}, not at ${address}; pick another --node-id, or remove-member ${nodeId} first if that voter is gone`);
+    }
+    for (const [id, other] of known) {
+      if (id !== nodeId && other === address && voters.includes(id)) throw PlacementErrors.joinConflict.create({ nodeId, address, voter: id }, `address ${address} belongs to voter ${id}; a joining node needs its own address`);
+    }
+    const peers: Record<string, string> = {};
+    for (const [id, other] of known) peers[String(id)] = other;
+    peers[String(nodeId)] = address;
+    // A fresh client id: the command is applied once, and a retry of the join writes it again (same value).
+    const command: ProposedCommand = { type: 'set-setting', clientId: `placement-join/${this.nodeId}/${randomUUID()}`, sequence: 1, key: PEER_ADDRESSES_SETTING, value: peers };
+    const answer = await this.request(null, 'join (recording the address)', () => this.replica.propose(command));
+    if (answer.kind !== 'proposal') throw new Error(`placement: a proposal got a ${answer.kind} answer`);
+    if (answer.outcome.status !== 'applied') {
+      if (answer.outcome.status === 'malformed') throw PlacementErrors.malformedCommand.create({}, answer.outcome.detail);
+      throw this.refusal(answer.outcome);
+    }
+    this.learnPeers([[nodeId, address]]);
+  }
+
   private async onTransfer(target: number): Promise<wire.Empty> {
-    if (!this.options.peers.has(target)) throw PlacementErrors.unknownNode.create({ nodeId: target }, `node ${target} is not among the configured placement peers`);
+    if (!this.peers.has(target)) throw PlacementErrors.unknownNode.create({ nodeId: target }, `node ${target} is not among the configured placement peers`);
     const outcome = await new Promise<ReturnType<PlacementReplica['transferLeadership']>>((resolve, reject) => {
       if (!this.driver.input(() => resolve(this.replica.transferLeadership(target)))) reject(PlacementErrors.dropped.create({}, 'the placement node is overloaded or stopping'));
     });
@@ -401,7 +504,7 @@ export class PlacementServer {
   }
 
   /** Runs `start` on the driver's loop and waits for the answer to the request id it returns. */
-  private request(call: ServerUnaryCall<unknown, unknown>, what: string, start: () => number): Promise<ReplicaAnswer> {
+  private request(call: ServerUnaryCall<unknown, unknown> | null, what: string, start: () => number): Promise<ReplicaAnswer> {
     return new Promise<ReplicaAnswer>((resolve, reject) => {
       let id = 0;
       const forget = (): void => {
@@ -424,13 +527,13 @@ export class PlacementServer {
       });
       if (!queued) this.queuedRequests.delete(fail);
       if (!queued) reject(PlacementErrors.dropped.create({ nodeId: this.nodeId }, this.stopping === null ? 'the placement node is overloaded' : 'the placement node is stopping'));
-      call.on('cancelled', forget);
+      call?.on('cancelled', forget);
     });
   }
 
   private refusal(outcome: { status: 'not-leader'; leader: number | null } | { status: 'dropped'; reason: string }): ShardlineError {
     if (outcome.status === 'dropped') return PlacementErrors.dropped.create({ nodeId: this.nodeId }, outcome.reason);
-    const leaderAddress = outcome.leader === null ? '' : (this.options.peers.get(outcome.leader) ?? '');
+    const leaderAddress = outcome.leader === null ? '' : (this.knownPeers().get(outcome.leader) ?? '');
     return PlacementErrors.notLeader.create({ nodeId: this.nodeId, leaderId: outcome.leader ?? 0, leaderAddress }, this.nodeId, outcome.leader === null ? 'unknown' : `${outcome.leader} at ${leaderAddress || 'an unknown address'}`);
   }
 
@@ -471,12 +574,28 @@ export class PlacementServer {
 
   private afterCycle(): void {
     this.watches.pushAll();
+    this.readPeerSetting();
     const { leader, term } = this.replica.status();
     if (leader !== this.lastLeader) {
       this.lastLeader = leader;
       if (leader !== 0) this.leaderChangeCount++;
       this.logger.info({ leader, term }, leader === 0 ? 'placement: no leader known' : `placement: node ${leader} leads term ${term}`);
     }
+  }
+
+  /** Learns the addresses of the replicated peer list when it changed since the last cycle. */
+  private readPeerSetting(): void {
+    const setting = this.replica.currentState.settings.get(PEER_ADDRESSES_SETTING);
+    if (setting === undefined || setting.revision === this.peerSettingRevision) return;
+    this.peerSettingRevision = setting.revision;
+    const value = setting.value;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
+    const peers: [number, string][] = [];
+    for (const [key, address] of Object.entries(value)) {
+      const id = Number(key);
+      if (Number.isInteger(id) && id > 0 && typeof address === 'string') peers.push([id, address]);
+    }
+    this.learnPeers(peers);
   }
 }
 

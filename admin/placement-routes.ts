@@ -70,11 +70,12 @@ const votersBody = { type: 'object', required: ['index', 'voters'], properties: 
 
 const notLeaderBody = {
   ...errorBody,
-  description: AdminErrors.notLeader.code,
+  // Also SL_PLACEMENT_CHANGE_IN_PROGRESS (another membership change is not applied yet), without `leader`.
+  description: `${AdminErrors.notLeader.code} (with leader) or SL_PLACEMENT_CHANGE_IN_PROGRESS`,
   properties: {
     error: {
       type: 'object',
-      required: ['code', 'message', 'leader'],
+      required: ['code', 'message'],
       properties: {
         ...errorBody.properties.error.properties,
         leader: { type: 'object', required: ['id', 'address'], properties: { id: { type: 'integer', description: '0 when no leader is known' }, address: { type: 'string' } } },

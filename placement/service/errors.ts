@@ -94,6 +94,12 @@ export const PlacementErrors = {
     fix: 'Start the new voter with an unused --node-id and its own address; to replace a voter, run shardline ctl cluster remove-member ID first (its id is then free for a node started with an empty data directory).',
     message: (detail: string) => `placement join refused: ${detail}`,
   }),
+  notMember: defineError({
+    code: 'SL_PLACEMENT_NOT_MEMBER',
+    meaning: 'A placement node that is not a voter of the group (it was removed, typically while it was down) asked the leader for votes; the leader refused. It cannot disturb the group (pre-vote and check-quorum), but it does nothing useful either.',
+    fix: 'Stop that node. To have it back, empty its data directory and start it with --placement-join (or run shardline ctl cluster add-member ID if it still has its log).',
+    message: (nodeId: number, voters: string) => `placement: node ${nodeId} is not a voter of this group (voters ${voters}): it was removed; stop it, or empty its data directory and start it with --placement-join to join again`,
+  }),
   invalidOptions: defineError({
     code: 'SL_PLACEMENT_INVALID_OPTIONS',
     meaning: 'The placement server or client options are inconsistent (a node not among its peers, an empty token, a bad timing value).',

@@ -123,6 +123,8 @@ export class PlacementServer {
   /** The revision of PEER_ADDRESSES_SETTING last read, so a cycle reads it only when it changed. */
   private peerSettingRevision = 0;
   /** A membership change this node (as leader) is carrying out: the next one waits for it. */
+  /** Removed voters this leader told it is not a member of the group, logged once each. */
+  private readonly warnedNonMembers = new Set<number>();
   private membershipBusy: { readonly nodeId: number; readonly change: 'add' | 'remove'; readonly address: string; readonly done: Promise<wire.MembersResponse> } | null = null;
   private readonly waiters = new Map<number, Waiter>();
   /** Requests queued for the driver and not started yet: stop() fails them (the driver drops its queue). */
@@ -375,6 +377,11 @@ export class PlacementServer {
   private errorStatus(method: string, peer: string, error: unknown): Partial<StatusObject> {
     if (isShardlineError(error)) {
       if (error.code === PlacementErrors.badMessage.code || error.code === PlacementErrors.unknownNode.code || error.code === PlacementErrors.wrongCluster.code) this.refused(method, peer, error);
+      // A removed voter asks again every election timeout: one line per node is enough.
+      else if (error.code === PlacementErrors.notMember.code && !this.warnedNonMembers.has(Number(error.context.from))) {
+        this.warnedNonMembers.add(Number(error.context.from));
+        this.refused(method, peer, error);
+      }
       else this.logger.debug({ method, code: error.code }, error.message);
       return shardlineErrorToStatus(error);
     }
@@ -393,6 +400,14 @@ export class PlacementServer {
       checkPeerMessage(m, from, to);
       return m;
     });
+    // A removed voter (down when it was removed, so its log still lists it) campaigns forever;
+    // pre-vote and check-quorum keep it from disturbing the group, and this answer tells it why
+    // (its peer link logs the refusal). Only the leader says so, and only to vote requests: its
+    // voter set is the newest, and a node it has added is in it before that node can campaign.
+    const status = this.replica.status();
+    if (status.role === 'leader' && !status.voters.includes(from) && messages.some((m) => m.type === 'preVote' || m.type === 'vote')) {
+      throw PlacementErrors.notMember.create({ from, voters: [...status.voters] }, from, status.voters.join(', '));
+    }
     // A full input queue drops the messages: Raft resends what matters.
     if (!this.driver.input(() => messages.forEach((m) => this.replica.step(m)))) this.logger.debug({ from, count: messages.length }, 'placement input queue full; dropped peer messages');
     return {};

@@ -11,6 +11,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { isShardlineError, ShardlineError } from '../base/index.js';
 import { placementAdmin, type PlacementAdmin } from '../admin/index.js';
 import { PlacementClient, PlacementServer } from '../placement/service/index.js';
 import { openDurablePlacement, type DurablePlacement } from './placement-storage/index.js';
@@ -158,7 +159,11 @@ async function joinGroup(server: PlacementServer, options: PlacementRoleOptions)
   const timeoutMs = options.joinTimeoutMs ?? 60_000;
   const client = new PlacementClient({ addresses: [...addresses], clusterId: options.clusterId, clusterToken: options.clusterToken, requestTimeoutMs: timeoutMs, maxAttempts: 1_000, logger: logger.child({ component: 'placement-join' }) });
   try {
-    const answer = await client.join(options.nodeId, own);
+    const answer = await client.join(options.nodeId, own).catch((error: unknown) => {
+      // Same code, a message that says what was being done (the start's last line).
+      if (!isShardlineError(error)) throw error;
+      throw new ShardlineError(error.code, `voter ${options.nodeId} cannot join the placement group at ${addresses.join(',')}: ${error.message}`, error.context, { cause: error });
+    });
     const peers = (answer.peers ?? []).map((peer) => [peer.id, peer.address] as [number, string]);
     server.learnPeers(peers);
     const path = joinedPeersPath(options.dataDir);

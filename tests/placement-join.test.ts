@@ -3,7 +3,7 @@
 // empty data directory joins (asks the leader, one voter at a time) and catches up; a voter
 // killed with SIGKILL is removed and replaced by a new one; the group keeps taking writes and
 // loses none it acknowledged; a joined voter restarted with --placement-join restarts from its
-// data directory; bad joins (wrong token, wrong cluster id, a data directory of another node)
+// data directory; a removed voter started again is told so and forces no election; bad joins (wrong token, wrong cluster id, a data directory of another node)
 // fail with a message that says what is wrong and a nonzero exit.
 // Method: three `shardline start --roles placement` processes founded with --placement-peers on
 // loopback ports the OS said were free; a PlacementClient writes `wN = N` without pause, each a
@@ -157,6 +157,19 @@ describe('growing and repairing a placement group (--placement-join)', () => {
       await caughtUp(client, all, fifth, [2, 3, 4, 5]);
       await progress('after the join of 5');
 
+      // The removed voter comes back on its old data directory (its log missed its removal, so
+      // it campaigns): it is told it is not a member, and the group's leader keeps its term.
+      const leaderBefore = await client.status(address(founders[1] as Voter));
+      await startFounder(dead, peers);
+      const deadline = Date.now() + 20_000;
+      while (!dead.cli?.lines.some((line) => line.includes('is not a voter of this group')) && Date.now() < deadline) await sleep(100);
+      assert.ok(dead.cli?.lines.some((line) => line.includes(`node ${dead.id} is not a voter of this group (voters 2, 3, 4, 5): it was removed`)), `the removed voter logs why it is idle:\n${dead.cli?.lines.join('\n')}`);
+      await progress('with the removed voter back');
+      const leaderAfter = await client.status(address(founders[1] as Voter));
+      assert.equal(leaderAfter.term, leaderBefore.term, 'no election: the removed voter disturbed nothing');
+      assert.notEqual((await adminStatus(dead)).role, 'leader');
+      await stopClean(dead);
+
       // The joined voter 4, restarted with the same --placement-join, restarts from its log.
       await stopClean(fourth);
       await startJoiner(fourth, founders);
@@ -201,7 +214,7 @@ describe('growing and repairing a placement group (--placement-join)', () => {
     // The founder's own data directory, given to node 2: refused before anything is sent.
     const stolen = joinArgs({ ...newcomer, dataDir: (founders[0] as Voter).dataDir }, founders);
     await stopClean(founders[0] as Voter);
-    assert.match(await bad({}, stolen), /identity\.json.*node id 1|node 1.*node id 2|\[SL_RAFT_IDENTITY_MISMATCH\]/);
+    assert.match(await bad({}, stolen), /it belongs to node 1 of cluster "placement-join-test", not to node 2 of cluster "placement-join-test" \[SL_RAFT_IDENTITY_MISMATCH\]/);
     // Bad settings: exit 2, nothing started.
     const both = runCli([...(await fresh()), '--placement-peers', `2@${address(newcomer)}`], env);
     const settings = await both.exited;

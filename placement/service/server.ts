@@ -402,10 +402,13 @@ export class PlacementServer {
     });
     // A removed voter (down when it was removed, so its log still lists it) campaigns forever;
     // pre-vote and check-quorum keep it from disturbing the group, and this answer tells it why
-    // (its peer link logs the refusal). Only the leader says so, and only to vote requests: its
-    // voter set is the newest, and a node it has added is in it before that node can campaign.
+    // (its peer link logs the refusal). Only to vote requests, and only from a node that knows
+    // a live leader: the leader's voter set is the newest (a node it added is in it before that
+    // node can campaign), and a follower in the leader's lease ignores vote requests anyway
+    // (check-quorum), so the refusal changes no outcome. A removed voter may know only some of
+    // the voters (the founders), so a follower's answer is what reaches it.
     const status = this.replica.status();
-    if (status.role === 'leader' && !status.voters.includes(from) && messages.some((m) => m.type === 'preVote' || m.type === 'vote')) {
+    if (status.leader !== 0 && !status.voters.includes(from) && messages.some((m) => m.type === 'preVote' || m.type === 'vote')) {
       throw PlacementErrors.notMember.create({ from, voters: [...status.voters] }, from, status.voters.join(', '));
     }
     // A full input queue drops the messages: Raft resends what matters.

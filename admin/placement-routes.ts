@@ -70,8 +70,9 @@ const votersBody = { type: 'object', required: ['index', 'voters'], properties: 
 
 const notLeaderBody = {
   ...errorBody,
-  // Also SL_PLACEMENT_CHANGE_IN_PROGRESS (another membership change is not applied yet), without `leader`.
-  description: `${AdminErrors.notLeader.code} (with leader) or SL_PLACEMENT_CHANGE_IN_PROGRESS`,
+  // Also SL_PLACEMENT_CHANGE_IN_PROGRESS (another membership change is not applied yet) and
+  // SL_PLACEMENT_QUORUM_AT_RISK (too few voters answer for this change), without `leader`.
+  description: `${AdminErrors.notLeader.code} (with leader), SL_PLACEMENT_CHANGE_IN_PROGRESS or SL_PLACEMENT_QUORUM_AT_RISK`,
   properties: {
     error: {
       type: 'object',

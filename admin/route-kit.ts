@@ -20,6 +20,7 @@ export const STATUS_OF: Record<string, number> = {
   [AdminErrors.notLeader.code]: 409,
   // The placement service's refusal of a second membership change: the caller retries later.
   SL_PLACEMENT_CHANGE_IN_PROGRESS: 409,
+  SL_PLACEMENT_QUORUM_AT_RISK: 409,
   [AdminErrors.internal.code]: 500,
   [AdminErrors.notAvailable.code]: 503,
   [AdminErrors.clusterUnavailable.code]: 503,

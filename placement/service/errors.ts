@@ -88,6 +88,12 @@ export const PlacementErrors = {
     fix: 'Wait until the other change is done (shardline ctl cluster status shows the new voter set), then retry; a joining voter can simply be started again.',
     message: (nodeId: number, detail: string) => `placement membership change for node ${nodeId} refused: ${detail}; retry once it is done`,
   }),
+  quorumAtRisk: defineError({
+    code: 'SL_PLACEMENT_QUORUM_AT_RISK',
+    meaning: 'A membership change was refused because too few voters answer the leader now: after it, the group would need more running voters for every write than it has (adding a voter to a group with a voter down, or removing a running voter while another is down).',
+    fix: 'Bring the unreachable voters back, or remove the lost ones first (shardline ctl cluster remove-member ID), then retry; to replace a lost voter, remove it before the new one joins.',
+    message: (detail: string) => `placement membership change refused: ${detail}`,
+  }),
   joinConflict: defineError({
     code: 'SL_PLACEMENT_JOIN_CONFLICT',
     meaning: 'A voter asked to join under a node id, or from an address, that the group already gives to another voter; letting it in would make two processes vote under one id or share one address.',

@@ -3,7 +3,8 @@
 // from the leader and applies what the group applied; a retry of the join changes nothing; an
 // id or address another voter has is refused (SL_PLACEMENT_JOIN_CONFLICT); a second change
 // while one is not applied is refused (SL_PLACEMENT_CHANGE_IN_PROGRESS) while the same one
-// again waits for the first; and a voter removed while it was down, started again, is told by
+// again waits for the first; a change that would leave too few running voters is refused
+// (SL_PLACEMENT_QUORUM_AT_RISK); and a voter removed while it was down, started again, is told by
 // the leader that it is not a member and does not disturb the group.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -82,12 +83,15 @@ test('a voter with an empty log joins, catches up, and a retry of its join chang
   const sameAddress = await refusal(group.join(9, `127.0.0.1:${port}`));
   assert.equal(sameAddress.code, PlacementErrors.joinConflict.code);
   assert.match(sameAddress.message, /address 127\.0\.0\.1:\d+ belongs to voter 4/);
+  await cluster.stop();
 });
 
 test('a second membership change while one is not applied is refused; the same one again waits for it', async () => {
-  const cluster = await startCluster();
+  // 100 ms ticks: the leader keeps its role (check-quorum) and counts its stopped followers as
+  // running (the quorum check) for a second or two, long enough for the calls below.
+  const cluster = await startCluster({ tickMs: 100 });
   cleanups.push(() => cluster.stop());
-  const leader = await waitFor('a leader', () => cluster.leader());
+  const leader = await waitFor('a leader', () => cluster.leader(), 20_000);
   const group = client([leader.address]);
   // Without its followers the leader cannot commit: the first change stays in progress.
   await Promise.all(cluster.servers.filter((server) => server !== leader).map((server) => server.stop(100)));
@@ -105,6 +109,37 @@ test('a second membership change while one is not applied is refused; the same o
   for (const outcome of [await first, await same]) {
     assert.ok(isShardlineError(outcome) && outcome.code !== PlacementErrors.changeInProgress.code, `the first change ended without a refusal: ${String(outcome)}`);
   }
+  // Now, not at the end of the file: its leader would keep dialing its followers' ports, which
+  // the next test's servers may get (same cluster id and token in these tests).
+  await cluster.stop();
+});
+
+test('a change that would leave too few running voters for a quorum is refused; removing the lost voter first works', async () => {
+  const cluster = await startCluster();
+  cleanups.push(() => cluster.stop());
+  const leader = await waitFor('a leader', () => cluster.leader());
+  const group = client([leader.address]);
+  const [lost, live] = cluster.servers.filter((server) => server !== leader) as [PlacementServer, PlacementServer];
+  await lost.stop(100);
+  // Two election timeouts (20 ms ticks, electionTick 10) without a word from it: it counts as down.
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  const [port] = await freeLoopbackPorts(1);
+  const add = await refusal(group.join(4, `127.0.0.1:${port}`));
+  assert.equal(add.code, PlacementErrors.quorumAtRisk.code);
+  assert.match(add.message, new RegExp(`adding node 4 makes 4 voters, which need 3 running for every write, and only 2 of them answer now \\(not heard from within 400 ms: ${lost.nodeId}\\); bring it back or remove-member the lost one first`));
+  const remove = await refusal(group.removeVoter(live.nodeId));
+  assert.equal(remove.code, PlacementErrors.quorumAtRisk.code);
+  assert.match(remove.message, new RegExp(`removing node ${live.nodeId} leaves 2 voters`));
+  assert.deepEqual(leader.status().voters, [1, 2, 3], 'nothing changed');
+  assert.equal(leader.status().commitIndex, leader.status().appliedIndex);
+  // The order docs/operations.md gives: remove the lost voter, then join the new one.
+  assert.deepEqual((await group.removeVoter(lost.nodeId)).voters, [1, 2, 3].filter((id) => id !== lost.nodeId));
+  const newcomer = await joiner(4, port as number);
+  const answer = await group.join(4, `127.0.0.1:${port}`);
+  newcomer.learnPeers((answer.peers ?? []).map((peer) => [peer.id, peer.address]));
+  assert.equal(answer.voters.length, 3);
+  await waitFor('the newcomer catches up', () => (newcomer.status().appliedIndex >= leader.status().commitIndex && newcomer.status().voters.length === 3 ? true : undefined));
+  await cluster.stop();
 });
 
 test('a voter removed while it was down does not disturb the group when it comes back, and is told why', async () => {

@@ -123,6 +123,8 @@ export class PlacementServer {
   /** The revision of PEER_ADDRESSES_SETTING last read, so a cycle reads it only when it changed. */
   private peerSettingRevision = 0;
   /** A membership change this node (as leader) is carrying out: the next one waits for it. */
+  /** When each peer last sent this node a Step (performance.now()): who is running, for membership checks. */
+  private readonly heardFrom = new Map<number, number>();
   /** Removed voters this leader told it is not a member of the group, logged once each. */
   private readonly warnedNonMembers = new Set<number>();
   private membershipBusy: { readonly nodeId: number; readonly change: 'add' | 'remove'; readonly address: string; readonly done: Promise<wire.MembersResponse> } | null = null;
@@ -394,6 +396,7 @@ export class PlacementServer {
     if (clusterId !== this.options.clusterId) throw PlacementErrors.wrongCluster.create({ from }, 'Step', clusterId, this.options.clusterId);
     if (to !== this.nodeId) throw PlacementErrors.unknownNode.create({ from, to }, `a Step for node ${to} reached node ${this.nodeId}`);
     if (from === this.nodeId || !this.peers.has(from)) throw PlacementErrors.unknownNode.create({ from, to }, `node ${from} is not a placement peer of node ${this.nodeId}`);
+    this.heardFrom.set(from, performance.now());
     // All or nothing: one bad message refuses the whole call before any is stepped.
     const messages = request.messages.map((bytes) => {
       const m = decodeRaftMessage(bytes);
@@ -458,6 +461,7 @@ export class PlacementServer {
     // A retried join (the joining node restarted, or lost the answer) finds itself done.
     if (address !== '' && s.voters.includes(nodeId) && this.peers.get(nodeId) === address) return this.membersAnswer(s.appliedIndex, s.voters);
     if (this.replica.membershipChangePending()) throw PlacementErrors.changeInProgress.create({ nodeId }, nodeId, `an earlier change of the voter set (voters now ${s.voters.join(', ')}) is not applied yet`);
+    this.checkQuorumAfter(change, nodeId, s.voters);
     // Not tied to this call: a retry may wait on it after this caller went away, so it must end (the request timeout).
     const done = this.changeMembers(change, nodeId, address, s.voters);
     const entry = { nodeId, change, address, done };
@@ -478,6 +482,28 @@ export class PlacementServer {
       return this.membersAnswer(answer.outcome.index, answer.outcome.voters);
     }
     throw this.refusal(answer.outcome);
+  }
+
+  /**
+   * etcd's strict reconfiguration check: after the change, the voters this leader heard from
+   * within two election timeouts must still be a majority, or every write would wait for a
+   * voter that is down (adding a 4th to three with one dead needs 3 of 4, and the newcomer
+   * counts only once it caught up). A single voter may still add a second, as in etcd.
+   */
+  private checkQuorumAfter(change: 'add' | 'remove', nodeId: number, voters: readonly number[]): void {
+    const after = change === 'add' ? (voters.includes(nodeId) ? [...voters] : [...voters, nodeId]) : voters.filter((id) => id !== nodeId);
+    if (change === 'add' && voters.length <= 1) return;
+    const windowMs = 2 * (this.options.replica?.electionTick ?? DEFAULT_REPLICA_TUNING.electionTick) * (this.options.tickMs ?? 100);
+    const now = performance.now();
+    const running = (id: number): boolean => id === this.nodeId || now - (this.heardFrom.get(id) ?? -Infinity) <= windowMs;
+    // The joining node is not counted: it has to catch up before its acknowledgements help.
+    const counted = after.filter((id) => !(change === 'add' && id === nodeId && !voters.includes(id)));
+    const active = counted.filter(running);
+    const needed = Math.floor(after.length / 2) + 1;
+    if (active.length >= needed) return;
+    const silent = voters.filter((id) => !running(id));
+    const what = change === 'add' ? `adding node ${nodeId} makes ${after.length} voters` : `removing node ${nodeId} leaves ${after.length} voters (${after.join(', ')})`;
+    throw PlacementErrors.quorumAtRisk.create({ nodeId, change, silent }, `${what}, which need ${needed} running for every write, and only ${active.length} of them answer now (not heard from within ${windowMs} ms: ${silent.join(', ') || 'none'}); bring ${silent.length === 1 ? 'it' : 'them'} back or remove-member the lost ${silent.length === 1 ? 'one' : 'ones'} first`);
   }
 
   private membersAnswer(index: number, voters: readonly number[]): wire.MembersResponse {

@@ -91,6 +91,10 @@ export class PlacementRole implements RunningPlacement {
     if (joining && !fresh) {
       // The peers it learned when it joined, in case its log lacks the applied peer list yet.
       server.learnPeers(joinedPeers);
+      // Killed between being added and writing that file, it may know no peer at all and
+      // refuse the leader's messages: ask the join addresses who the peers are (Status, which
+      // changes nothing; a second join could re-add a voter removed since).
+      if (joinedPeers.length === 0) learnPeersFrom(server, options).catch((error: unknown) => logger.warn({ err: error }, 'placement: could not ask the join addresses for the peers'));
       logger.info({ voters: server.status().voters }, 'placement: this voter has a Raft log already, so it restarts from its data directory (--placement-join is only used by a voter whose placement data directory is empty)');
     } else if (joining) {
       try {
@@ -177,4 +181,23 @@ async function joinGroup(server: PlacementServer, options: PlacementRoleOptions)
 
 function joinedPeersPath(dataDir: string): string {
   return join(dataDir, PLACEMENT_DIRECTORY, JOINED_PEERS_FILE);
+}
+
+/** Learns the peers one of the join addresses knows (its Status); failures are logged, not fatal. */
+async function learnPeersFrom(server: PlacementServer, options: PlacementRoleOptions): Promise<void> {
+  const client = new PlacementClient({ addresses: [...(options.join ?? [])], clusterId: options.clusterId, clusterToken: options.clusterToken, logger: options.logger.child({ component: 'placement-join' }) });
+  try {
+    for (const address of options.join ?? []) {
+      try {
+        const status = await client.status(address);
+        server.learnPeers((status.peers ?? []).map((peer) => [peer.id, peer.address]));
+        return;
+      } catch (error) {
+        options.logger.debug({ address, err: error }, 'placement: a join address did not answer Status');
+      }
+    }
+    options.logger.warn({ join: options.join }, 'placement: no join address answered; this voter learns its peers from its log once it has applied them');
+  } finally {
+    client.close();
+  }
 }

@@ -13,7 +13,7 @@
 // Checks: every acknowledged key is there with its value at the end (linearizable read); the
 // joiners' applied index reaches the leader's commit index; the voter sets are as expected.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PlacementClient } from '../placement/service/index.js';
@@ -172,6 +172,11 @@ describe('growing and repairing a placement group (--placement-join)', () => {
 
       // The joined voter 4, restarted with the same --placement-join, restarts from its log.
       await stopClean(fourth);
+      // It kept the peers its join's answer listed; without that file it still finds them (its
+      // log's replicated peer list, or the join addresses' Status).
+      const joinedPeers = JSON.parse(await readFile(join(fourth.dataDir, 'placement', 'joined-peers.json'), 'utf8')) as [number, string][];
+      assert.deepEqual(joinedPeers.map(([id]) => id).sort(), [1, 2, 3, 4]);
+      await rm(join(fourth.dataDir, 'placement', 'joined-peers.json'));
       await startJoiner(fourth, founders);
       assert.ok(fourth.cli?.lines.some((line) => line.includes('restarts from its data directory')), `voter 4 restarted from its data dir:\n${fourth.cli?.lines.join('\n')}`);
       assert.ok(!fourth.cli?.lines.some((line) => line.includes('joined the group as voter')), 'and did not join again');

@@ -252,7 +252,7 @@ export class PlacementServer {
 
   status(): wire.StatusResponse {
     const s = this.replica.status();
-    return { id: s.id, role: s.role, term: s.term, leader: s.leader, leaderAddress: this.knownPeers().get(s.leader) ?? '', commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, revision: s.revision, voters: [...s.voters], clusterId: this.options.clusterId };
+    return { id: s.id, role: s.role, term: s.term, leader: s.leader, leaderAddress: this.knownPeers().get(s.leader) ?? '', commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, revision: s.revision, voters: [...s.voters], clusterId: this.options.clusterId, peers: [...this.knownPeers()].map(([id, address]) => ({ id, address })) };
   }
 
   /** How many times this node learned of a new leader since it started (for the admin's metrics). */

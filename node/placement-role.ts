@@ -94,7 +94,7 @@ export class PlacementRole implements RunningPlacement {
       // Killed between being added and writing that file, it may know no peer at all and
       // refuse the leader's messages: ask the join addresses who the peers are (Status, which
       // changes nothing; a second join could re-add a voter removed since).
-      if (joinedPeers.length === 0) learnPeersFrom(server, options).catch((error: unknown) => logger.warn({ err: error }, 'placement: could not ask the join addresses for the peers'));
+      if (joinedPeers.length === 0) learnPeersFrom(server, options, 'warn').catch((error: unknown) => logger.warn({ err: error }, 'placement: could not ask the join addresses for the peers'));
       logger.info({ voters: server.status().voters }, 'placement: this voter has a Raft log already, so it restarts from its data directory (--placement-join is only used by a voter whose placement data directory is empty)');
     } else if (joining) {
       try {
@@ -161,6 +161,9 @@ async function joinGroup(server: PlacementServer, options: PlacementRoleOptions)
   const addresses = options.join ?? [];
   logger.info({ join: addresses, address: own }, `placement: joining the group at ${addresses.join(',')} as voter ${options.nodeId} (address ${own})`);
   const timeoutMs = options.joinTimeoutMs ?? 60_000;
+  // Knowing the peers before it is added, it takes the leader's first messages at once instead
+  // of refusing them until the join's answer comes (the leader would back off and retry).
+  await learnPeersFrom(server, options, 'debug');
   const client = new PlacementClient({ addresses: [...addresses], clusterId: options.clusterId, clusterToken: options.clusterToken, requestTimeoutMs: timeoutMs, maxAttempts: 1_000, logger: logger.child({ component: 'placement-join' }) });
   try {
     const answer = await client.join(options.nodeId, own).catch((error: unknown) => {
@@ -184,7 +187,7 @@ function joinedPeersPath(dataDir: string): string {
 }
 
 /** Learns the peers one of the join addresses knows (its Status); failures are logged, not fatal. */
-async function learnPeersFrom(server: PlacementServer, options: PlacementRoleOptions): Promise<void> {
+async function learnPeersFrom(server: PlacementServer, options: PlacementRoleOptions, silenceLevel: 'warn' | 'debug'): Promise<void> {
   const client = new PlacementClient({ addresses: [...(options.join ?? [])], clusterId: options.clusterId, clusterToken: options.clusterToken, logger: options.logger.child({ component: 'placement-join' }) });
   try {
     for (const address of options.join ?? []) {
@@ -196,7 +199,7 @@ async function learnPeersFrom(server: PlacementServer, options: PlacementRoleOpt
         options.logger.debug({ address, err: error }, 'placement: a join address did not answer Status');
       }
     }
-    options.logger.warn({ join: options.join }, 'placement: no join address answered; this voter learns its peers from its log once it has applied them');
+    options.logger[silenceLevel]({ join: options.join }, 'placement: no join address answered Status; this voter learns its peers from the join or its log');
   } finally {
     client.close();
   }

@@ -653,6 +653,38 @@ describe('QoS 2 released state across a restart', () => {
     assert.ok(again.session.ack(delivered.tag), 'PUBCOMP completes it');
     await second.broker.close();
   });
+
+  // MQTT 4.6 orders PUBACKs among QoS 1 deliveries and PUBRECs among QoS 2 ones, not one kind
+  // against the other: a client may complete a later QoS 2 delivery before it PUBACKs an earlier
+  // QoS 1 one, so the session's cursor stays below an acknowledged delivery.
+  for (const ending of ['a clean close', 'a crash after the cursor write'] as const) {
+    test(`a QoS 2 delivery completed above an unacknowledged QoS 1 one, then ${ending}: the QoS 1 one is sent again, the QoS 2 one is not`, async () => {
+      const store = new MemoryShardStore();
+      const first = await open({ store, dataShards: 1 });
+      const subscriber = await connect(first.broker, 'mixed', { cleanStart: false, expirySeconds: 300 });
+      await subscribe(first.broker, subscriber, 'mix/#', subscription(2));
+      await first.broker.publish(message('mix/a', 'qos1', 1));
+      await first.broker.publish(message('mix/b', 'qos2', 2));
+      await settle();
+      assert.deepEqual(subscriber.sink.deliveries.map((delivery) => [delivery.message.payload.toString(), delivery.qos]), [['qos1', 1], ['qos2', 2]]);
+      const [qos1, qos2] = subscriber.sink.deliveries as [Delivery, Delivery];
+      assert.ok(subscriber.session.hold(qos2.tag), 'PUBREC');
+      await first.broker.recordRelease(subscriber.session);
+      assert.ok(subscriber.session.ack(qos2.tag), 'PUBCOMP');
+      if (ending === 'a clean close') await first.broker.close();
+      // The process dies after its cursors reached the journal (first is never closed).
+      else await first.broker.flushCursors();
+
+      const second = await open({ store, dataShards: 1 });
+      const again = await connect(second.broker, 'mixed', { cleanStart: false, expirySeconds: 300 });
+      await settle();
+      assert.deepEqual(again.sink.deliveries.map((delivery) => [delivery.message.payload.toString(), delivery.redelivered, delivery.tag]), [['qos1', true, qos1.tag]], 'the QoS 1 delivery again with DUP, and no second PUBLISH of the completed QoS 2 one');
+      assert.deepEqual(again.sink.resumedHeld, [], 'nor a PUBREL: its PUBCOMP came');
+      acknowledgeAll(again);
+      assert.deepEqual(again.session.cursors(), { acked: [2], sent: [2] }, 'with both acknowledged, the cursor is past them and keeps no offsets above it');
+      await second.broker.close();
+    });
+  }
 });
 
 describe('introspection and operator actions', () => {

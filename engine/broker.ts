@@ -943,7 +943,7 @@ export class Broker {
 
   #resume(durable: DurableSession): Session {
     const cursors = cursorsByPosition(durable.cursors, this.#shardMap.names);
-    const session = new Session(durable.clientId, this.#host, cursors.acked, cursors.sent, cursors.released);
+    const session = new Session(durable.clientId, this.#host, cursors.acked, cursors.sent, cursors.released, cursors.ackedAbove);
     for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options, true);
     // Pending markers were settled at start; every one left is a stored message awaiting PUBREL.
     for (const packetId of durable.inboundQos2.keys()) session.inboundQos2.set(packetId, true);

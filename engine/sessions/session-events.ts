@@ -65,6 +65,11 @@ export interface DeliveryCursors {
   sent: number[];
   /** QoS 2 deliveries the client has received (PUBREC), awaiting PUBCOMP: [packetId, shard, offset]. */
   released?: Array<[number, number, number]>;
+  /**
+   * Per shard, offsets at or above `acked` whose deliveries are acknowledged (an earlier one was
+   * still outstanding): a read back from `acked` skips them. Absent when every shard has none.
+   */
+  ackedAbove?: number[][];
 }
 
 /** Inbound QoS 2 state of one packet id, as `$sessions` keeps it. */

@@ -5,7 +5,8 @@
 // (the dispatch frontier when live, the read position when catching up) — so resuming from it
 // after a crash redelivers, never skips; QoS 0 and retained deliveries never hold it back. The
 // `sent` cursor is the offset below which everything was sent once, and resends below it carry
-// DUP.
+// DUP. Deliveries acknowledged above the `acked` cursor are kept with it (`ackedAbove`), so a
+// session restored from them does not send those again; the set stays bounded.
 // Method: a session over a fake host: per-shard arrays stand for the journal, "dispatch" appends
 // and offers live like the broker does, and the sink records what it is sent.
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import fc from 'fast-check';
 import type { Message, QoS } from '../messages/message.js';
 import type { SubscriptionOptions } from './session-events.js';
 import { SendResult, type Delivery } from '../delivery/delivery.js';
-import { deliveryFor, Session, type SessionHost } from './session.js';
+import { ACKED_ABOVE_MAX, deliveryFor, Session, type SessionHost } from './session.js';
 import { RecordingSink } from '../../tests/support/recording-sink.js';
 import { numRuns, replay } from '../../tests/support/fast-check.js';
 
@@ -227,6 +228,64 @@ describe('Session.cursors()', () => {
   });
 });
 
+describe('acknowledged above the cursor (ackedAbove)', () => {
+  test('a session restored from its cursors sends again what was unacknowledged below and among them, and not what was acknowledged above the cursor', async () => {
+    const journal = new FakeJournal(2);
+    const { session, sink } = online(journal, [], [], new RecordingSink({ copy: true }));
+    for (let i = 0; i < 5; i += 1) journal.dispatch(session, 0, 'x', i % 2 === 0 ? 1 : 2);
+    journal.dispatch(session, 1, 'x', 1);
+    const [d0, d1, d2, d3, d4, other] = sink.deliveries as [Delivery, Delivery, Delivery, Delivery, Delivery, Delivery];
+    // Offset 0 stays unacknowledged; 1 completed (PUBREC, PUBCOMP), 2 acknowledged, 3 only PUBREC-ed, 4 unacknowledged.
+    // Shard 1 acknowledged in order: its cursor moves, nothing kept above it.
+    assert.ok(session.ack(other.tag));
+    assert.ok(session.hold(d1.tag) && session.ack(d1.tag));
+    assert.ok(session.ack(d2.tag));
+    assert.ok(session.hold(d3.tag));
+    const cursors = session.cursors();
+    assert.deepEqual(cursors.acked, [0, 1]);
+    assert.deepEqual(cursors.ackedAbove, [[1, 2], []]);
+    assert.deepEqual(cursors.released, [[d3.tag, 0, 3]]);
+
+    const restored = new Session('c', journal.host, cursors.acked, cursors.sent, cursors.released, cursors.ackedAbove);
+    restored.setSubscription('#', everything, true);
+    const again = new RecordingSink({ copy: true });
+    restored.claim(again);
+    restored.attach(again);
+    await settle();
+    assert.deepEqual(again.deliveries.map((delivery) => [delivery.shard, delivery.offset]), [[0, 0], [0, 4]], 'offsets 0 and 4 again; not 1 and 2 (acknowledged), nor 3 (its PUBREL is resent instead)');
+    assert.deepEqual(again.resumedHeld, [d3.tag]);
+    for (const delivery of [d0, d4]) assert.ok(restored.ack(delivery.tag));
+    assert.ok(restored.ack(d3.tag));
+    assert.deepEqual(restored.cursors(), { acked: [5, 1], sent: [5, 1] }, 'all acknowledged: the cursor is past them and nothing is kept above it');
+    assert.equal(restored.ackedAboveCount, 0);
+  });
+
+  test('in-order acknowledgements keep next to nothing, also in a session whose cursors are never read; a long stall keeps at most ACKED_ABOVE_MAX; past the cursor they go', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal, [], [], new RecordingSink({ inFlightMaximum: 4 }));
+    // A steady flow acknowledged in order (later deliveries always pending): nothing piles up.
+    for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
+    for (let i = 0; i < 1000; i += 1) {
+      journal.dispatch(session, 0, 'x', 1);
+      assert.ok(session.ack((sink.deliveries[i] as Delivery).tag));
+    }
+    assert.ok(session.ackedAboveCount <= 2 * 64, `in-order acks keep at most a prune batch (${session.ackedAboveCount})`);
+    // One delivery stalls while the rest flow past it: the set grows with them, up to its limit.
+    const stalled = sink.deliveries[1000] as Delivery;
+    const flowing = ACKED_ABOVE_MAX + 100;
+    for (let i = 0; i < flowing; i += 1) {
+      journal.dispatch(session, 0, 'x', 1);
+      assert.ok(session.ack((sink.deliveries[1001 + i] as Delivery).tag));
+    }
+    assert.equal(session.ackedAboveCount, ACKED_ABOVE_MAX);
+    assert.equal(session.cursors().acked[0], stalled.offset);
+    // The stalled one acknowledged: the cursor moves to the oldest still pending, past them all.
+    assert.ok(session.ack(stalled.tag));
+    assert.equal(session.cursors().ackedAbove, undefined);
+    assert.equal(session.ackedAboveCount, 0);
+  });
+});
+
 describe('deliveries a connection cannot take (over its Maximum Packet Size)', () => {
   /** Skips (too large) the payloads given, sends the rest. */
   class SmallSink extends RecordingSink {
@@ -326,8 +385,9 @@ describe('ack / nack / requeue by tag', () => {
 // Goal: whatever order a consumer acks, nacks (with or without requeue), holds and acks through
 // tags in, the session's window and cursor agree with a plain model: the window never exceeds
 // its size, the cursor is the lowest offset not yet settled (acked, nacked without requeue, or
-// held), held deliveries are the saved `released` list, and a requeued delivery is sent again
-// marked redelivered. Method: fast-check op sequences over the fake journal above (one shard,
+// held), held deliveries are the saved `released` list, the settled offsets above the cursor
+// (not held) are the saved `ackedAbove` list, and a requeued delivery is sent again marked
+// redelivered. Method: fast-check op sequences over the fake journal above (one shard,
 // window of 3); the model follows the sink's sends.
 test('property: ack / nack / requeue / hold / ackThrough by tag keep the window and the cursor as a plain model says', () => {
   type Op = { kind: 'dispatch'; qos: 1 | 2 } | { kind: 'ack' | 'hold' | 'ackThrough' | 'nack'; pick: number; requeue: boolean };
@@ -397,6 +457,9 @@ test('property: ack / nack / requeue / hold / ackThrough by tag keep the window 
         assert.equal(cursors.acked[0], Math.min(journal.frontier[0] as number, ...unsettled));
         const held = [...inflight].filter(([, value]) => value.held).map(([tag, value]) => [tag, 0, value.offset]);
         assert.deepEqual(cursors.released ?? [], held);
+        const heldOffsets = new Set(held.map(([, , offset]) => offset));
+        const above = Array.from({ length: journal.frontier[0] as number }, (_, offset) => offset).filter((offset) => offset > (cursors.acked[0] as number) && !unsettled.has(offset) && !heldOffsets.has(offset));
+        assert.deepEqual(cursors.ackedAbove?.[0] ?? [], above, 'acknowledged above the cursor');
       }
     }),
     { numRuns: numRuns(200), ...replay },

@@ -18,7 +18,13 @@
 // Cursor (what `$sessions` keeps, per shard): the lowest offset not yet acknowledged = the
 // smallest offset of a queued or in-flight QoS 1/2 delivery, else the stream's position (read
 // position when lagging, the dispatch frontier when live). After a crash the session resumes
-// from it: at-least-once, never a gap.
+// from it: at-least-once, never a gap. A cursor alone would also resend what was acknowledged
+// above it: a client may acknowledge a later delivery before an earlier one (MQTT 4.6 orders
+// PUBACKs among QoS 1 deliveries and PUBRECs among QoS 2 ones, not one kind against the other;
+// a shared group's members acknowledge independently). After a restart that later delivery would be read
+// back and sent again, for QoS 2 as a new PUBLISH under an id the client has already completed,
+// so a second copy. So the cursor carries, per shard, the offsets acknowledged at or above it
+// (`ackedAbove`), and a read-back skips them.
 import { SendResult, type Delivery, type DeliverySink, type SharedTicket } from '../delivery/delivery.js';
 import { DeliveryQueue } from '../delivery/delivery-queue.js';
 import { InFlightWindow, type DeliveryTag } from '../delivery/in-flight-window.js';
@@ -68,6 +74,29 @@ const READ_RETRY_MAX_MS = 5000;
 
 /** Never added to: shards without pending deliveries share it. */
 const NONE_PENDING = new Set<number>();
+
+/**
+ * Per shard, at most this many acknowledged offsets above the cursor are kept. The set holds the
+ * acknowledgements since the shard's oldest unacknowledged delivery, so it grows past an
+ * in-flight window (a Receive Maximum is at most 65,535, a group's window at most 60,000) only
+ * while that one delivery stays unacknowledged and later ones keep being acknowledged. The
+ * cursor's record must not grow without bound then: offsets past the limit are not kept, and
+ * those messages may be delivered once more after a restart (at-least-once, as before the set).
+ */
+export const ACKED_ABOVE_MAX = 65_536;
+
+/** The fewest acks between two prunes of a shard's set. */
+const ACKED_ABOVE_PRUNE_EVERY = 64;
+
+interface AckedAbove {
+  offsets: Set<number>;
+  /**
+   * Acks before the next prune. A prune passes over the set and the pending offsets, so it
+   * comes once per as many acks as those hold: O(1) per ack, and the set at most about twice
+   * its true size (or the pending count) between prunes.
+   */
+  untilPrune: number;
+}
 
 export class Session {
   /** The session's subscriptions by filter (read-only view; change them through the broker). */
@@ -124,6 +153,12 @@ export class Session {
    * empty set until a shard has one: idle connections should cost little memory.
    */
   #pendingArray: Array<Set<number>> | undefined;
+  /**
+   * Per shard, offsets of QoS 1/2 deliveries settled while the shard's cursor stayed at or below
+   * them (see the header); undefined until one is. May hold offsets the cursor has since passed
+   * (they are pruned in batches): skipping a settled offset is always right.
+   */
+  #ackedAboveArray: Array<AckedAbove | undefined> | undefined;
   /** Per shard; undefined while every stream is live from the start (the idle case). */
   #streamsArray: ShardStream[] | undefined;
   #sentBelowArray: number[] | undefined;
@@ -145,7 +180,13 @@ export class Session {
     sentBelow: readonly number[] = [],
     /** Deliveries held (the client had taken them over: MQTT PUBREC) when the session was last saved. */
     held: ReadonlyArray<readonly [tag: DeliveryTag, shard: number, offset: number]> = [],
+    /** Per shard, offsets at or above the start that were acknowledged when the session was last saved. */
+    ackedAbove: ReadonlyArray<readonly number[] | undefined> = [],
   ) {
+    ackedAbove.forEach((offsets, shard) => {
+      if (offsets === undefined || offsets.length === 0 || shard >= host.shardCount) return;
+      (this.#ackedAboveArray ??= [])[shard] = { offsets: new Set(offsets.slice(0, ACKED_ABOVE_MAX)), untilPrune: Math.max(ACKED_ABOVE_PRUNE_EVERY, offsets.length) };
+    });
     for (const [tag, shard, offset] of held) {
       this.#window.add(tag, { tag, message: HELD_PLACEHOLDER, qos: 2, retain: false, redelivered: true, subscriptionIds: undefined, shard, offset }, true);
     }
@@ -173,6 +214,13 @@ export class Session {
 
   get online(): boolean {
     return this.sink !== undefined;
+  }
+
+  /** Offsets kept as acknowledged above the cursor, over all shards (tests: the set stays bounded). */
+  get ackedAboveCount(): number {
+    let count = 0;
+    for (const kept of this.#ackedAboveArray ?? []) count += kept?.offsets.size ?? 0;
+    return count;
   }
 
   get inflightCount(): number {
@@ -239,16 +287,52 @@ export class Session {
    * below which everything was sent at least once.
    */
   cursors(): DeliveryCursors {
-    const acked = this.#streams.map((stream, shard) => {
-      let low = stream.lagging ? stream.readFrom : this.host.dispatchFrontier(shard);
-      for (const offset of this.#pending[shard] as Set<number>) if (offset < low) low = offset;
-      return low;
-    });
+    const acked = this.#streams.map((_, shard) => this.#lowWatermark(shard));
     // Kept under the name `released` (MQTT's word for its held QoS 2 deliveries) so sessions
     // saved by earlier versions read back unchanged.
     const released: Array<[number, number, number]> = [];
     for (const [tag, entry, held] of this.#window.entries()) if (held && entry.shard >= 0) released.push([tag, entry.shard, entry.offset]);
-    return released.length === 0 ? { acked, sent: [...this.#sentBelow] } : { acked, sent: [...this.#sentBelow], released };
+    const cursors: DeliveryCursors = released.length === 0 ? { acked, sent: [...this.#sentBelow] } : { acked, sent: [...this.#sentBelow], released };
+    if (this.#ackedAboveArray !== undefined) {
+      const above = acked.map((low, shard) => {
+        this.#pruneAckedAbove(shard, low);
+        return [...(this.#ackedAboveArray?.[shard]?.offsets ?? [])].sort((a, b) => a - b);
+      });
+      if (above.some((offsets) => offsets.length > 0)) cursors.ackedAbove = above;
+    }
+    return cursors;
+  }
+
+  /** The shard's cursor: its lowest unacknowledged offset (see the header). */
+  #lowWatermark(shard: number): number {
+    const stream = this.#streams[shard] as ShardStream;
+    let low = stream.lagging ? stream.readFrom : this.host.dispatchFrontier(shard);
+    for (const offset of this.#pending[shard] as Set<number>) if (offset < low) low = offset;
+    return low;
+  }
+
+  #pruneAckedAbove(shard: number, low: number): void {
+    const kept = this.#ackedAboveArray?.[shard];
+    if (kept === undefined) return;
+    for (const offset of kept.offsets) if (offset < low) kept.offsets.delete(offset);
+    kept.untilPrune = Math.max(ACKED_ABOVE_PRUNE_EVERY, kept.offsets.size, (this.#pending[shard] as Set<number>).size);
+  }
+
+  /**
+   * A QoS 1/2 delivery of the shard was settled (its offset already out of the pending set):
+   * kept when the cursor may stay at or below it. The test is cheap and errs on keeping (the
+   * exact cursor costs a pass over the pending offsets): an offset the cursor has passed is
+   * pruned later, in a pass every so many acks (AckedAbove.untilPrune) or when the cursors are read.
+   */
+  #settledAbove(shard: number, offset: number): void {
+    const stream = this.#streamsArray?.[shard];
+    // Nothing outstanding below it and the stream past it: the cursor moves past it at once.
+    if ((this.#pending[shard] as Set<number>).size === 0 && !(stream !== undefined && stream.lagging && stream.readFrom <= offset)) return;
+    const all = (this.#ackedAboveArray ??= []);
+    const kept = (all[shard] ??= { offsets: new Set(), untilPrune: ACKED_ABOVE_PRUNE_EVERY });
+    kept.untilPrune -= 1;
+    if (kept.untilPrune <= 0) this.#pruneAckedAbove(shard, this.#lowWatermark(shard));
+    if (kept.offsets.size < ACKED_ABOVE_MAX) kept.offsets.add(offset);
   }
 
   /**
@@ -469,6 +553,7 @@ export class Session {
     }
     if (delivery.qos > 0 && delivery.shard >= 0) {
       (this.#pending[delivery.shard] as Set<number>).delete(delivery.offset);
+      this.#settledAbove(delivery.shard, delivery.offset);
       this.host.cursorsMoved(this);
     }
   }
@@ -570,7 +655,7 @@ export class Session {
         // A record that is not a valid message topic (written by a faulty writer) is skipped,
         // never retried: it must not stop the stream.
         if (message.topic === '' || message.topic.includes('+') || message.topic.includes('#')) continue;
-        if ((this.#pending[shard] as Set<number>).has(offset) || this.#isHeld(shard, offset)) continue;
+        if ((this.#pending[shard] as Set<number>).has(offset) || this.#isHeld(shard, offset) || this.#ackedAboveArray?.[shard]?.offsets.has(offset) === true) continue;
         const delivery = this.#match(message, shard, offset);
         if (delivery === undefined) continue;
         if (delivery.qos === 0) {

@@ -1,6 +1,7 @@
-// Goal: delivery cursors are stored by data shard name and read back at the positions of the same
-// shards; cursors release 0.1.0 stored by position are read as the shards they were positions of,
-// in the real release fixture too (a misread would resume sessions at the wrong offsets).
+// Goal: delivery cursors (with the offsets acknowledged above them) are stored by data shard name
+// and read back at the positions of the same shards; records without those offsets read as none;
+// cursors release 0.1.0 stored by position are read as the shards they were positions of, in the
+// real release fixture too (a misread would resume sessions at the wrong offsets).
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,11 +25,14 @@ describe('shard cursors', () => {
             acked: fc.array(fc.nat(1000), { minLength: count, maxLength: count }),
             sent: fc.oneof(fc.constant<number[]>([]), fc.array(fc.nat(1000), { minLength: count, maxLength: count })),
             released: fc.array(fc.tuple(fc.integer({ min: 1, max: 0xffff }), fc.nat(count - 1), fc.nat(1000)), { maxLength: 3 }),
+            ackedAbove: fc.oneof(fc.constant(undefined), fc.array(fc.uniqueArray(fc.nat(1000), { maxLength: 4 }).map((offsets) => offsets.sort((a, b) => a - b)), { minLength: count, maxLength: count })),
           }),
         ),
-        ({ count, acked, sent, released }) => {
+        ({ count, acked, sent, released, ackedAbove }) => {
           const shards = new MqttShardMap(count).names;
           const cursors: DeliveryCursors = released.length === 0 ? { acked, sent } : { acked, sent, released };
+          // Kept only when some shard has one (records stay as before when none has).
+          if (ackedAbove?.some((offsets) => offsets.length > 0) === true) cursors.ackedAbove = ackedAbove;
           const table = new SessionTable();
           table.apply(cursorRecord('c', cursorsByName(cursors, shards)));
           assert.deepEqual(cursorsByPosition(table.sessions.get('c')?.cursors ?? { acked: {}, sent: {} }, shards), cursors);
@@ -45,6 +49,16 @@ describe('shard cursors', () => {
     assert.deepEqual(cursorsByPosition(stored, ['mqtt.1', 'mqtt.0']), { acked: [7, 5], sent: [8, 6], released: [[3, 0, 7]] });
     // A shard without a position starts at its start.
     assert.deepEqual(cursorsByPosition({ acked: { 'mqtt.1': 4 }, sent: {} }, ['mqtt.0', 'mqtt.1']), { acked: [0, 4], sent: [] });
+  });
+
+  test('offsets acknowledged above the cursor are kept by shard name; records without them (written before they existed) read as none', () => {
+    const stored = cursorsByName({ acked: [5, 7], sent: [9, 9], ackedAbove: [[6, 8], []] }, ['mqtt.0', 'mqtt.1']);
+    assert.deepEqual(stored, { acked: { 'mqtt.0': 5, 'mqtt.1': 7 }, sent: { 'mqtt.0': 9, 'mqtt.1': 9 }, ackedAbove: { 'mqtt.0': [6, 8] } });
+    assert.deepEqual(cursorsByPosition(stored, ['mqtt.1', 'mqtt.0']), { acked: [7, 5], sent: [9, 9], ackedAbove: [[], [6, 8]] });
+    // A shard no longer among the data shards: its offsets go with it.
+    assert.deepEqual(cursorsByPosition(stored, ['mqtt.1']), { acked: [7], sent: [9] });
+    const older = readStoredCursors(Buffer.from(JSON.stringify({ acked: { 'mqtt.0': 5 }, sent: { 'mqtt.0': 9 } })));
+    assert.deepEqual(cursorsByPosition(older, ['mqtt.0']), { acked: [5], sent: [9] });
   });
 
   test("release 0.1.0's cursors (arrays by position) read as the data shards mqtt.<position>", () => {

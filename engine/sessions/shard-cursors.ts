@@ -16,6 +16,11 @@ export interface ShardCursors {
   sent: Record<string, number>;
   /** QoS 2 deliveries the client has received (PUBREC), awaiting PUBCOMP. */
   released?: Array<[packetId: number, shard: string, offset: number]>;
+  /**
+   * Per shard name, acknowledged offsets at or above `acked` (acknowledged out of order), in
+   * ascending order. Absent in records written before it existed: nothing to skip then.
+   */
+  ackedAbove?: Record<string, number[]>;
 }
 
 export function emptyCursors(): ShardCursors {
@@ -38,13 +43,21 @@ export function cursorsByName(cursors: DeliveryCursors, shards: readonly string[
     return name === undefined ? [] : [[packetId, name, offset]];
   });
   if (released !== undefined && released.length > 0) stored.released = released;
+  if (cursors.ackedAbove !== undefined) {
+    const above: Record<string, number[]> = {};
+    cursors.ackedAbove.forEach((offsets, shard) => {
+      const name = shards[shard];
+      if (name !== undefined && offsets.length > 0) above[name] = [...offsets];
+    });
+    if (Object.keys(above).length > 0) stored.ackedAbove = above;
+  }
   return stored;
 }
 
 /**
  * Stored cursors by the positions of `shards`: a shard without a position starts at 0 (its
- * start); released deliveries in a shard that is not among `shards` are dropped (a session can
- * only be sent messages of the data shards there are).
+ * start); released deliveries and acknowledged offsets in a shard that is not among `shards` are
+ * dropped (a session can only be sent messages of the data shards there are).
  */
 export function cursorsByPosition(cursors: ShardCursors, shards: readonly string[]): DeliveryCursors {
   const position = new Map(shards.map((name, shard) => [name, shard]));
@@ -56,6 +69,8 @@ export function cursorsByPosition(cursors: ShardCursors, shards: readonly string
   const sent = Object.keys(cursors.sent).length === 0 ? [] : shards.map((name) => cursors.sent[name] ?? 0);
   const byPosition: DeliveryCursors = { acked: shards.map((name) => cursors.acked[name] ?? 0), sent };
   if (released.length > 0) byPosition.released = released;
+  const above = cursors.ackedAbove;
+  if (above !== undefined && shards.some((name) => (above[name]?.length ?? 0) > 0)) byPosition.ackedAbove = shards.map((name) => [...(above[name] ?? [])]);
   return byPosition;
 }
 

@@ -4,7 +4,8 @@
 // Goal: each message reaches exactly one member of each group (for every strategy); the
 // unacknowledged deliveries of a member that goes (in flight or still queued) reach another
 // member; messages published while no member is online wait in the journal and reach the first
-// member back, also across a broker restart; QoS 2 belongs to the member from PUBREC on; no
+// member back, also across a broker restart, which sends no message again that a member
+// acknowledged above the group's cursor; QoS 2 belongs to the member from PUBREC on; no
 // retained messages for shared subscriptions; one holder per exclusive filter.
 // Method: clients are recording sinks; time is a manual clock. The randomised version of the
 // exactly-once rule is property-tests/shared-subscriptions.test.ts.
@@ -339,6 +340,33 @@ describe('shared subscriptions: no member online', () => {
     await drain([back]);
     assert.deepEqual(back.sink.payloads(), payloads);
     await second.broker.close();
+  });
+
+  // The shrunk case of property-tests/shared-subscriptions (seed -1887295545): the group's cursor
+  // stays at the first message while the second is acknowledged above it.
+  test('a message acknowledged above the group\'s cursor is not sent again after a restart; the one below it is, once', async () => {
+    const store = new MemoryShardStore();
+    const first = await open({ store, strategy: 'round-robin' });
+    const a = await connect(first.broker, 'a', { expirySeconds: 300, cleanStart: false });
+    const b = await connect(first.broker, 'b', { expirySeconds: 300, cleanStart: false });
+    await subscribe(first.broker, a, '$share/g/ack');
+    await subscribe(first.broker, b, '$share/g/ack');
+    const [m1, m2] = await publishAll(first.broker, 'ack', 2, 1, 'm');
+    assert.deepEqual(a.sink.payloads(), [m1]);
+    assert.deepEqual(b.sink.payloads(), [m2]);
+    ack(b);
+    await first.broker.close();
+    const stored = (await store.read(SHARED_SHARD, 0, { maxRecords: 100 })).at(-1)?.value ?? null;
+
+    const second = await open({ store, strategy: 'round-robin' });
+    const a2 = await connect(second.broker, 'a', { expirySeconds: 300, cleanStart: false });
+    const b2 = await connect(second.broker, 'b', { expirySeconds: 300, cleanStart: false });
+    await drain([a2, b2]);
+    assert.deepEqual(counts([a2, b2]), new Map([[m1, 1]]), `only ${m1} again, once; ${m2} was acknowledged`);
+    await second.broker.close();
+    assert.ok(stored !== null);
+    const { ackedAbove } = JSON.parse(stored.toString('utf8')) as { ackedAbove?: Record<string, number[]> };
+    assert.equal(Object.values(ackedAbove ?? {}).flat().length, 1, 'the $shared record kept the offset acknowledged above the cursor');
   });
 });
 

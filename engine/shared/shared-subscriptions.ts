@@ -11,9 +11,10 @@
 // Durability. Members' subscriptions are ordinary subscription records in `$sessions`, so a
 // group is rebuilt at start from its members' sessions. Each group's own delivery cursors are
 // records in the compacted `$shared` shard (key `g:{group}\0{filter}`, value the cursors as in
-// `$sessions`, tombstone when the group ends), written when a group is made (before SUBACK),
-// with the sessions' cursors (every cursorFlushMs) and before a PUBREL to a member. A group whose
-// members all went loses its record; a record with no member at start is removed.
+// `$sessions`, with the offsets acknowledged above them; tombstone when the group ends), written
+// when a group is made (before SUBACK), with the sessions' cursors (every cursorFlushMs) and
+// before a PUBREL to a member. A group whose members all went loses its record; a record with no
+// member at start is removed.
 import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
@@ -214,7 +215,7 @@ export class SharedSubscriptions {
     if (stored !== undefined) {
       // Restored: the group resumes from its cursors, like a persistent session.
       const cursors = cursorsByPosition(stored, this.#options.shardNames());
-      session = new Session(`${SHARE_PREFIX}${name}/${filter}`, host, cursors.acked, cursors.sent);
+      session = new Session(`${SHARE_PREFIX}${name}/${filter}`, host, cursors.acked, cursors.sent, [], cursors.ackedAbove);
       session.setSubscription(filter, GROUP_OPTIONS, true);
     } else {
       // New: from the present on (the subscribing member gets nothing published before).
@@ -292,8 +293,13 @@ function groupKey(group: string, filter: string): string {
 }
 
 function groupRecord(key: string, cursors: ShardCursors | null): RecordInput {
-  // A group has no QoS 2 deliveries of its own to keep (members hold them): acked and sent only.
-  return { key: Buffer.from(`g:${key}`), value: cursors === null ? null : storedCursorsValue({ acked: cursors.acked, sent: cursors.sent }) };
+  if (cursors === null) return { key: Buffer.from(`g:${key}`), value: null };
+  // A group has no QoS 2 deliveries of its own to keep (members hold them). Members acknowledge
+  // independently, so offsets acknowledged above the cursor are kept, else a restart would hand
+  // them out again.
+  const stored: ShardCursors = { acked: cursors.acked, sent: cursors.sent };
+  if (cursors.ackedAbove !== undefined) stored.ackedAbove = cursors.ackedAbove;
+  return { key: Buffer.from(`g:${key}`), value: storedCursorsValue(stored) };
 }
 
 /** The broker's host, but every read is allowed (members are checked one by one) and cursor moves mark the group. */

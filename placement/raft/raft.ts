@@ -374,7 +374,14 @@ export class Raft {
     const canVote = this.vote === m.from || (this.vote === NO_NODE && this.lead === NO_NODE) || (m.type === 'preVote' && m.term > this.term);
     const respType = voteResponseType(m.type);
     const upToDate = this.config.unsafe?.voteWithoutLogCheck === true || this.log.isUpToDate(m.index, m.logTerm);
-    if (canVote && upToDate) {
+    // Two followers that lose their leader at once (its connection dropped on both) start
+    // pre-votes for the same term at about the same time; granting each other, both would
+    // become candidates, vote for themselves and split, costing another election timeout.
+    // Between two pre-candidates of the same term whose logs are equal, the higher id alone
+    // gets the grant. A pre-vote changes nothing (real votes decide safety), and one with the
+    // better log is granted as before, so the one that can win still does.
+    const preVoteTie = m.type === 'preVote' && this.role === 'preCandidate' && m.term === this.term + 1 && m.from < this.id && m.logTerm === this.log.lastTerm() && m.index === this.log.lastIndex();
+    if (canVote && upToDate && !preVoteTie) {
       this.send(message({ type: respType, to: m.from, term: m.term }));
       if (m.type === 'vote') {
         this.electionElapsed = 0;
@@ -665,6 +672,17 @@ export class Raft {
         return;
       case 'readIndexResp':
         if (m.context !== null) this.readStates.push({ index: m.index, context: m.context });
+        return;
+      case 'unreachable':
+        // The transport lost its connection to our leader (its process died, or the link
+        // between us broke). Without this, a follower would wait out the lease (electionTick)
+        // and then its randomised timeout before it votes or campaigns, though it already knows
+        // the leader is gone. This ends the lease: the node grants pre-votes at once and
+        // campaigns after the rest of its randomised timeout (up to electionTick - 1 ticks).
+        // It cannot depose a live leader: a node that alone lost its link gets no pre-votes
+        // from the others (still in the lease, they ignore them), and the leader's next
+        // heartbeat restores the lease here. Elections stay safe whatever starts them.
+        if (m.from === this.lead) this.electionElapsed = Math.max(this.electionElapsed, this.config.electionTick);
         return;
       default:
         return;

@@ -94,7 +94,7 @@ export class RawNode {
     this.raft.step(message({ type: 'transferLeader', from: target, to: this.raft.id }));
   }
 
-  /** The transport could not deliver to `id`: stop streaming to it optimistically. */
+  /** The transport could not deliver to `id`, or lost its connection: a leader stops streaming to it optimistically; a follower whose leader it is ends that leader's lease. */
   reportUnreachable(id: number): void {
     this.raft.step(message({ type: 'unreachable', from: id }));
   }

@@ -257,7 +257,7 @@ export class PlacementReplica {
     this.raft.reportSnapshot(to, failed);
   }
 
-  /** The transport could not reach `to`. */
+  /** The transport could not reach `to`, or lost its connection to it (see RawNode.reportUnreachable). */
   reportUnreachable(to: number): void {
     this.raft.reportUnreachable(to);
   }

@@ -44,7 +44,9 @@ export interface PlacementClientOptions {
   readonly attemptTimeoutMs?: number;
   /** Calls per request (default 100). */
   readonly maxAttempts?: number;
+  /** Wait after the first failed call of a request, ms (default 20); it doubles with each failure in a row. */
   readonly backoffMinMs?: number;
+  /** Longest wait between calls, ms (default 100). */
   readonly backoffMaxMs?: number;
   /** Failed watch subscriptions in a row before a watch gives up with an error event (default 100). */
   readonly maxWatchFailures?: number;
@@ -237,7 +239,7 @@ export class PlacementClient {
   private channel(address: string): Client {
     let channel = this.channels.get(address);
     if (channel === undefined) {
-      channel = new Client(address, channelCredentials(this.options.tls), wire.PLACEMENT_GRPC_CHANNEL_OPTIONS);
+      channel = new Client(address, channelCredentials(this.options.tls), wire.PLACEMENT_GRPC_CLIENT_OPTIONS);
       this.channels.set(address, channel);
     }
     return channel;
@@ -254,7 +256,11 @@ export class PlacementClient {
   }
 
   private nextBackoff(previous: number): number {
-    return Math.min(this.options.backoffMaxMs ?? 500, previous === 0 ? (this.options.backoffMinMs ?? 25) : previous * 2);
+    // 20 → 100 ms: while a group elects, every voter answers unavailable or not-leader, and the
+    // client learns of the new leader only by asking again, so the backoff's cap is added to
+    // every failover (at 500 ms it was most of the client's share of it). A few cheap calls a
+    // second per client is what a faster failover costs.
+    return Math.min(this.options.backoffMaxMs ?? 100, previous === 0 ? (this.options.backoffMinMs ?? 20) : previous * 2);
   }
 
   private async withLeader<T>(what: string, attempt: (client: Client, deadline: number) => Promise<T>): Promise<T> {

@@ -121,12 +121,12 @@ test('a change that would leave too few running voters for a quorum is refused; 
   const group = client([leader.address]);
   const [lost, live] = cluster.servers.filter((server) => server !== leader) as [PlacementServer, PlacementServer];
   await lost.stop(100);
-  // Two election timeouts (20 ms ticks, electionTick 10) without a word from it: it counts as down.
+  // More than two election timeouts (20 ms ticks) without a word from it: it counts as down.
   await new Promise((resolve) => setTimeout(resolve, 600));
   const [port] = await freeLoopbackPorts(1);
   const add = await refusal(group.join(4, `127.0.0.1:${port}`));
   assert.equal(add.code, PlacementErrors.quorumAtRisk.code);
-  assert.match(add.message, new RegExp(`adding node 4 makes 4 voters, which need 3 running for every write, and only 2 of them answer now \\(not heard from within 400 ms: ${lost.nodeId}\\); bring it back or remove-member the lost one first`));
+  assert.match(add.message, new RegExp(`adding node 4 makes 4 voters, which need 3 running for every write, and only 2 of them answer now \\(not heard from within \\d+ ms: ${lost.nodeId}\\); bring it back or remove-member the lost one first`));
   const remove = await refusal(group.removeVoter(live.nodeId));
   assert.equal(remove.code, PlacementErrors.quorumAtRisk.code);
   assert.match(remove.message, new RegExp(`removing node ${live.nodeId} leaves 2 voters`));

@@ -10,9 +10,13 @@
 //   backoffMinMs to backoffMaxMs before the next call; a success resets it.
 // - Every 'snap' message gets exactly one report (sent, failed or dropped), since the leader
 //   sends that follower nothing more until it hears it.
-import { Client, Metadata, type ChannelCredentials } from '@grpc/grpc-js';
+// - A connection that was up and went down is reported unreachable too, at once. A follower
+//   sends to its leader only in answer to the leader's messages, so when the leader's process
+//   dies there may be no call left to fail; the dropped connection is the first sign, and Raft
+//   uses it to end the dead leader's lease (raft.ts, 'unreachable').
+import { Client, Metadata, connectivityState, type ChannelCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { CLUSTER_METADATA_KEY, PLACEMENT_GRPC_CHANNEL_OPTIONS, TOKEN_METADATA_KEY, placementService } from './placement-proto.js';
+import { CLUSTER_METADATA_KEY, PLACEMENT_GRPC_CLIENT_OPTIONS, TOKEN_METADATA_KEY, placementService } from './placement-proto.js';
 
 export interface PeerLinkOptions {
   readonly from: number;
@@ -47,7 +51,8 @@ export class PeerLink {
   private failures = 0;
 
   constructor(private readonly options: PeerLinkOptions) {
-    this.client = new Client(options.address, options.credentials, PLACEMENT_GRPC_CHANNEL_OPTIONS);
+    this.client = new Client(options.address, options.credentials, PLACEMENT_GRPC_CLIENT_OPTIONS);
+    this.watchConnection(connectivityState.IDLE);
   }
 
   send(bytes: Buffer, snap: boolean): void {
@@ -70,6 +75,20 @@ export class PeerLink {
     for (const message of this.queue) if (message.snap) this.options.onSnapshotReport(this.options.to, true);
     this.queue = [];
     this.client.close();
+  }
+
+  /** Reports the peer unreachable each time a ready connection to it goes down; ends when the link closes. */
+  private watchConnection(last: connectivityState): void {
+    const channel = this.client.getChannel();
+    channel.watchConnectivityState(last, Infinity, () => {
+      if (this.closed) return;
+      const now = channel.getConnectivityState(false);
+      if (last === connectivityState.READY && now !== connectivityState.READY) {
+        this.options.logger.debug({ peer: this.options.to, address: this.options.address, state: connectivityState[now] }, 'placement peer connection lost');
+        this.options.onUnreachable(this.options.to);
+      }
+      this.watchConnection(now);
+    });
   }
 
   private pump(): void {

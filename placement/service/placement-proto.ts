@@ -26,6 +26,19 @@ export const PLACEMENT_GRPC_CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.max_send_message_length': PLACEMENT_GRPC_MESSAGE_MAX_BYTES,
 };
 
+/**
+ * The channels that dial a voter (peer links and clients). gRPC's default reconnect backoff
+ * starts at 1 s and grows by 1.6x to 120 s while the far side stays down, and a call made
+ * during the wait fails at once: a voter restarted after a few seconds down could stay
+ * unreachable to its peers for several more, and miss the next election. Capped at 1 s, a
+ * returning voter is dialled again within about one election timeout.
+ */
+export const PLACEMENT_GRPC_CLIENT_OPTIONS: ChannelOptions = {
+  ...PLACEMENT_GRPC_CHANNEL_OPTIONS,
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1_000,
+};
+
 const LOADER_OPTIONS: Options = { keepCase: false, longs: Number, enums: String, bytes: Buffer, defaults: true, oneofs: false };
 
 // Mirrors of placement.proto's messages as proto-loader decodes them (camelCase, defaults filled).

@@ -87,9 +87,10 @@ test('a voter with an empty log joins, catches up, and a retry of its join chang
 });
 
 test('a second membership change while one is not applied is refused; the same one again waits for it', async () => {
-  // 100 ms ticks: the leader keeps its role (check-quorum) and counts its stopped followers as
-  // running (the quorum check) for a second or two, long enough for the calls below.
-  const cluster = await startCluster({ tickMs: 100 });
+  // 100 ms ticks, elections after 20: the leader keeps its role (check-quorum) and counts its
+  // stopped followers as running (the quorum check) for about two seconds, long enough for the
+  // calls below even on a loaded machine.
+  const cluster = await startCluster({ tickMs: 100, replica: { electionTick: 20 } });
   cleanups.push(() => cluster.stop());
   const leader = await waitFor('a leader', () => cluster.leader(), 20_000);
   const group = client([leader.address]);

@@ -210,7 +210,7 @@ async function change<T>(id: number, what: string, run: () => Promise<T>): Promi
     return await run();
   } catch (error) {
     if (!isShardlineError(error)) throw error;
-    if (error.code === PlacementErrors.unknownNode.code) throw AdminErrors.notFound.withCause(error, { id }, `placement node ${id} (not among the configured placement peers)`);
+    if (error.code === PlacementErrors.unknownNode.code) throw AdminErrors.notFound.withCause(error, { id }, `placement node ${id} (the group has no address for it: a new node joins with shardline start --placement-join)`);
     const unknownOutcome = [PlacementErrors.timeout.code, PlacementErrors.dropped.code, PlacementErrors.unavailable.code, PlacementErrors.stopping.code, PlacementErrors.notLeader.code];
     if (unknownOutcome.includes(error.code)) throw AdminErrors.clusterUnavailable.withCause(error, { what }, what, error.message);
     throw error;

@@ -18,8 +18,8 @@ export const PlacementErrors = {
   }),
   unknownNode: defineError({
     code: 'SL_PLACEMENT_UNKNOWN_NODE',
-    meaning: 'A peer message came from (or was addressed to) a node id this node does not have among its configured placement peers, or a membership change named such an id.',
-    fix: 'List every placement node in --placement-peers on every node (ID@HOST:PORT) before adding it as a voter.',
+    meaning: 'A peer message came from (or was addressed to) a node id this node does not know the address of (neither in --placement-peers nor recorded by a join), or a membership change named such an id.',
+    fix: 'Start a new voter with --placement-join so the group records its address (docs/operations.md, "Growing a placement group"); founding voters list each other in --placement-peers.',
     message: (detail: string) => `placement: ${detail}`,
   }),
   badMessage: defineError({

@@ -547,7 +547,7 @@ export class PlacementServer {
   }
 
   private async onTransfer(target: number): Promise<wire.Empty> {
-    if (!this.peers.has(target)) throw PlacementErrors.unknownNode.create({ nodeId: target }, `node ${target} is not among the configured placement peers`);
+    if (!this.peers.has(target)) throw PlacementErrors.unknownNode.create({ nodeId: target }, `node ${target} is not among the known placement peers`);
     const outcome = await new Promise<ReturnType<PlacementReplica['transferLeadership']>>((resolve, reject) => {
       if (!this.driver.input(() => resolve(this.replica.transferLeadership(target)))) reject(PlacementErrors.dropped.create({}, 'the placement node is overloaded or stopping'));
     });

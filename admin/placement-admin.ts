@@ -80,7 +80,8 @@ export function placementAdmin(server: PlacementServer, options: PlacementAdminO
 
   return {
     status: () => server.status(),
-    members: () => Promise.all([...options.peers].sort(([a], [b]) => a - b).map(([id, address]) => probe(id, address))),
+    // The server's peers, not the configured ones: a voter that joined later is listed too.
+    members: () => Promise.all([...server.knownPeers()].sort(([a], [b]) => a - b).map(([id, address]) => probe(id, address))),
     addMember: (id) => client.addVoter(id),
     removeMember: (id) => client.removeVoter(id),
     transferLeader: (id) => client.transferLeader(id),

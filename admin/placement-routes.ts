@@ -70,11 +70,13 @@ const votersBody = { type: 'object', required: ['index', 'voters'], properties: 
 
 const notLeaderBody = {
   ...errorBody,
-  description: AdminErrors.notLeader.code,
+  // Also SL_PLACEMENT_CHANGE_IN_PROGRESS (another membership change is not applied yet) and
+  // SL_PLACEMENT_QUORUM_AT_RISK (too few voters answer for this change), without `leader`.
+  description: `${AdminErrors.notLeader.code} (with leader), SL_PLACEMENT_CHANGE_IN_PROGRESS or SL_PLACEMENT_QUORUM_AT_RISK`,
   properties: {
     error: {
       type: 'object',
-      required: ['code', 'message', 'leader'],
+      required: ['code', 'message'],
       properties: {
         ...errorBody.properties.error.properties,
         leader: { type: 'object', required: ['id', 'address'], properties: { id: { type: 'integer', description: '0 when no leader is known' }, address: { type: 'string' } } },
@@ -208,7 +210,7 @@ async function change<T>(id: number, what: string, run: () => Promise<T>): Promi
     return await run();
   } catch (error) {
     if (!isShardlineError(error)) throw error;
-    if (error.code === PlacementErrors.unknownNode.code) throw AdminErrors.notFound.withCause(error, { id }, `placement node ${id} (not among the configured placement peers)`);
+    if (error.code === PlacementErrors.unknownNode.code) throw AdminErrors.notFound.withCause(error, { id }, `placement node ${id} (the group has no address for it: a new node joins with shardline start --placement-join)`);
     const unknownOutcome = [PlacementErrors.timeout.code, PlacementErrors.dropped.code, PlacementErrors.unavailable.code, PlacementErrors.stopping.code, PlacementErrors.notLeader.code];
     if (unknownOutcome.includes(error.code)) throw AdminErrors.clusterUnavailable.withCause(error, { what }, what, error.message);
     throw error;

@@ -370,7 +370,8 @@ function placementRoleOptions(settings: NodeSettings, logger: Logger): Placement
   const peers = new Map((settings.placementPeers ?? [{ id: nodeId, address: formatAddress(settings.host, settings.placementPort ?? DEFAULT_PLACEMENT_GRPC_PORT) }]).map((peer) => [peer.id, peer.address]));
   const own = peers.get(nodeId) as string;
   const port = settings.placementPort ?? Number(own.slice(own.lastIndexOf(':') + 1));
-  return { nodeId, peers, host: settings.host, port, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, lockWaitMs: settings.lockWaitSeconds * 1000, logger };
+  // A joining voter (no peer list, resolveStartSettings refused both) is known to the group at host:placement-port.
+  return { nodeId, peers, ...(settings.placementJoin === undefined ? {} : { join: settings.placementJoin }), host: settings.host, port, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, lockWaitMs: settings.lockWaitSeconds * 1000, logger };
 }
 
 /**

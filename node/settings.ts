@@ -72,6 +72,8 @@ export interface NodeSettings extends MqttLimits {
   nodeId: number | undefined;
   /** Placement role: every voter, this one included; undefined: this node alone. */
   placementPeers: PlacementPeer[] | undefined;
+  /** Placement role: join the running group at these voter addresses instead of founding one; undefined: found (or restart). */
+  placementJoin: string[] | undefined;
   /** Placement role: the port to bind; undefined: this node's port in placementPeers. */
   placementPort: number | undefined;
   /** Journal and broker nodes: the placement group to register with; undefined: none. */

@@ -101,7 +101,7 @@ const membersCommand = ctlCommand({
   words: ['cluster', 'members'],
   summary: 'Every placement node with its own role, indexes and lag behind the leader',
   description: `
-Lists every configured placement node as the node asked sees it, each with its own status
+Lists every placement node the node asked knows (configured, or joined later) as it sees it, each with its own status
 (asked over the network, 1 s each): role, term, commit and applied index, and its lag (the
 leader's commit index minus its applied index). A node that did not answer shows "unreachable"
 and why.`,
@@ -132,13 +132,17 @@ voter, reachable, role, term, commitIndex, appliedIndex, lag, error}]}.`,
 
 const addMemberCommand = ctlCommand({
   words: ['cluster', 'add-member'],
-  summary: 'Add a configured placement node as a voter',
+  summary: 'Add a known placement node as a voter (a new node joins with start --placement-join)',
   args: 'NODE_ID',
   positionals: 1,
   description: `
 Adds placement node NODE_ID as a voter and prints the new voter set once the change is applied.
-The node must already be one of the configured placement peers (every node lists every peer
-with its address); adding a voter again changes nothing. One change at a time.
+The group must already know the node's address: a founding peer (--placement-peers), or a node
+that joined before (its address is kept in the group's replicated state), e.g. a voter removed
+for maintenance that still has its data directory. A new node does not need this command: start
+it with --placement-join HOST:PORT,... and an empty data directory and it asks the leader to add
+it (docs/operations.md, "Growing a placement group"). Adding a voter again changes nothing. One
+change at a time: while another is not applied the answer is 409 SL_PLACEMENT_CHANGE_IN_PROGRESS.
 
 ${NOT_LEADER_NOTE}
 ${UNKNOWN_OUTCOME_NOTE}`,
@@ -158,7 +162,10 @@ const removeMemberCommand = ctlCommand({
   description: `
 Removes voter NODE_ID and prints the new voter set once the change is applied. Removing the
 leader itself makes it step down. Keep a majority running: removing voters from a group that
-has lost some can leave it without a quorum.
+has lost some can leave it without a quorum. To replace a lost voter: remove it first, then
+start the new one with --placement-join and an empty data directory. A removed voter started
+again is refused by the group (SL_PLACEMENT_NOT_MEMBER in its log) and forces no election.
+One change at a time (409 SL_PLACEMENT_CHANGE_IN_PROGRESS while another is not applied).
 
 ${NOT_LEADER_NOTE}
 ${UNKNOWN_OUTCOME_NOTE}`,

@@ -24,12 +24,22 @@ Roles (--roles, comma-separated):
   placement    a voter of the placement group (cluster metadata, Raft) on --host:--placement-port,
                storage in --data-dir; needs --node-id N and the cluster token
                (SHARDLINE_CLUSTER_TOKEN); --placement-peers ID@HOST:PORT,... lists every voter,
-               this one included (the same list on each)
+               this one included (the same list on each); or --placement-join HOST:PORT,...
+               (some voters of a running group) to join it with an empty data directory
   Without --roles: the single-node default, journal + broker in one process.
 
 Placement group (docs/operations.md, "Running a placement group"): three voters, e.g.
   SHARDLINE_CLUSTER_TOKEN=... shardline start --roles placement --node-id 1 \\
     --placement-peers 1@10.0.0.1:1228,2@10.0.0.2:1228,3@10.0.0.3:1228
+Growing it (docs/operations.md, "Growing a placement group"): start a new voter with an unused
+node id, an empty data directory and the running voters' addresses; it asks the leader to add
+it (one voter at a time) and catches up from it. --host:--placement-port is the address the
+group records for it, so --host must be one the others reach:
+  SHARDLINE_CLUSTER_TOKEN=... shardline start --roles placement --node-id 4 --host 10.0.0.4 \\
+    --placement-join 10.0.0.1:1228,10.0.0.2:1228,10.0.0.3:1228
+Started again later with the same flags, it restarts from its data directory (no new join).
+A join refused (wrong token or cluster id, another change in progress, an id or address taken)
+exits 1 with the reason; a data directory of another node or cluster: SL_RAFT_IDENTITY_MISMATCH.
 Journal and broker nodes given --placement HOST:PORT,... (and the same token) register with the
 group and keep a lease by heartbeats; an unreachable group is logged and retried, never fatal.
 

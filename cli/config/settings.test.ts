@@ -437,6 +437,20 @@ describe('placement settings', () => {
     await rejectsWith({ roles: 'placement', 'node-id': '1', journal: '127.0.0.1:1771' }, token, 'journal (set by --journal) names a remote journal for the broker role');
   });
 
+  test('a joining voter: placement-join from a flag, the environment or the config file; not with peers, a wildcard host or port 0', async () => {
+    const fromFlags = await resolveStartSettings({ roles: 'placement', 'node-id': '4', 'placement-join': '10.0.0.1:1228,10.0.0.2:1228', host: '10.0.0.4' }, token);
+    assert.deepEqual(fromFlags.placementJoin, ['10.0.0.1:1228', '10.0.0.2:1228']);
+    assert.equal(fromFlags.placementPeers, undefined);
+    const fromEnv = await resolveStartSettings({ roles: 'placement', 'node-id': '4' }, { ...token, SHARDLINE_PLACEMENT_JOIN: '10.0.0.1:1228', SHARDLINE_HOST: '10.0.0.4' });
+    assert.deepEqual(fromEnv.placementJoin, ['10.0.0.1:1228']);
+    const path = await configFile('.toml', 'roles = ["placement"]\nnode-id = 4\nplacement-join = ["10.0.0.1:1228"]\nhost = "10.0.0.4"\ncluster-token = "sixteen-chars-ok"\n');
+    assert.deepEqual((await resolveStartSettings({ config: path }, {})).placementJoin, ['10.0.0.1:1228']);
+    await rejectsWith({ roles: 'placement', 'node-id': '4', 'placement-join': '10.0.0.1:1228', 'placement-peers': '4@10.0.0.4:1228' }, token, 'placement-join (from --placement-join) and placement-peers (from --placement-peers) both set', 'drop placement-peers');
+    await rejectsWith({ roles: 'placement', 'node-id': '4', 'placement-join': '10.0.0.1:1228', host: '0.0.0.0' }, token, 'placement-join needs --host to be this machine\'s address the other voters dial', 'not "0.0.0.0"');
+    await rejectsWith({ roles: 'placement', 'node-id': '4', 'placement-join': '10.0.0.1:1228', 'placement-port': '0' }, token, 'placement-join needs a fixed --placement-port');
+    await rejectsWith({ roles: 'placement', 'node-id': '4', 'placement-join': '10.0.0.1' }, token, '--placement-join (entry 1) must be HOST:PORT');
+  });
+
   test('journal and broker nodes: placement is a list of HOST:PORT and needs the token; voter settings there only warn', async () => {
     const settings = await resolveStartSettings({ placement: '127.0.0.1:1228,127.0.0.1:1229', 'placement-port': '1300' }, token);
     assert.deepEqual(settings.placement, ['127.0.0.1:1228', '127.0.0.1:1229']);

@@ -82,6 +82,7 @@ export const START_SETTINGS = [
   { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker, placement; unset runs journal and broker (single node)' },
   { key: 'node-id', kind: { type: 'integer', min: 1, max: 4_294_967_295 }, defaultText: 'none', valueName: 'N', group: 'node', description: "this node's id in the cluster: its Raft id in the placement group (required with the placement role) and the id it registers with placement under (without it: the host name and the node's first address)" },
   { key: 'placement-peers', kind: { type: 'peers' }, defaultText: 'this node alone', valueName: 'ID@HOST:PORT,...', group: 'node', description: 'placement role: every voter of the placement group, this node included, as Raft id @ the address the others dial; a new group starts with these voters, so give every voter the same list' },
+  { key: 'placement-join', kind: { type: 'addresses' }, defaultText: 'none', valueName: 'HOST:PORT,...', group: 'node', description: "placement role: join a running placement group (some or all of its voters' addresses) instead of founding one; with an empty data directory this voter asks the group's leader to add it (one voter at a time) and catches up from it; with a Raft log it just restarts from it. The group records --host:--placement-port as the address to dial; not with placement-peers" },
   { key: 'placement-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: `the port of this node's entry in placement-peers; ${DEFAULT_PLACEMENT_GRPC_PORT} without one`, unit: 'port', valueName: 'N', group: 'node', description: 'placement role: the placement gRPC port this node binds; 0 picks a free one, reported in the listening line' },
   { key: 'placement', kind: { type: 'addresses' }, defaultText: 'none', valueName: 'HOST:PORT,...', group: 'node', description: 'journal and broker nodes: the placement group to register with (some or all of its voters); the node keeps serving while placement is unreachable' },
   { key: 'cluster-id', kind: { type: 'string' }, default: 'shardline', valueName: 'NAME', group: 'node', description: 'name of the cluster, carried by every placement call: voters and nodes of another cluster are refused' },
@@ -492,9 +493,15 @@ function checkPlacement(settings: StartSettings, suppliedBy: (key: SettingKey) =
       throw new UsageError(`placement-peers (from ${suppliedBy('placement-peers')}) does not list this node's id ${settings.nodeId} (node-id from ${suppliedBy('node-id')}): list every voter, this one included, as ID@HOST:PORT`);
     }
     if (settings.placement !== undefined) throw new UsageError(`placement (set by ${suppliedBy('placement')}) names a placement group to register with, but this node is a voter of its own (${rolesText}); drop it`);
+    if (settings.placementJoin !== undefined) {
+      if (peers !== undefined) throw new UsageError(`placement-join (from ${suppliedBy('placement-join')}) and placement-peers (from ${suppliedBy('placement-peers')}) both set: a joining voter learns the group's voters from the group; drop placement-peers`);
+      // The address the group records for this voter is --host:--placement-port, so it must be one the others can dial.
+      if (['0.0.0.0', '::', '[::]', ''].includes(settings.host)) throw new UsageError(`placement-join needs --host to be this machine's address the other voters dial (it is recorded in the group), not ${JSON.stringify(settings.host)}; set --host (or ${envName('host')}) to that address`);
+      if (settings.placementPort === 0) throw new UsageError(`placement-join needs a fixed --placement-port (the group records it as this voter's address), not 0`);
+    }
   } else {
     // Unused rather than wrong, like a TLS setting without a TLS listener.
-    for (const key of ['placement-peers', 'placement-port'] as const) {
+    for (const key of ['placement-peers', 'placement-port', 'placement-join'] as const) {
       if (settings.sources[key] !== 'default') settings.warnings.push(`${key} (set by ${suppliedBy(key)}) is for placement voters and this node runs ${rolesText}: unused (journal and broker nodes find the group with placement HOST:PORT,...)`);
     }
   }

@@ -88,6 +88,15 @@ export class Raft {
     return { lead: this.lead, role: this.role };
   }
 
+  /**
+   * True while a leader's conf change may be unapplied (its own proposal, or any entry it
+   * inherited in its log): a new one now would become a no-op. Read by the service to refuse a
+   * second membership change clearly instead of dropping it.
+   */
+  confChangePending(): boolean {
+    return this.role === 'leader' && this.pendingConfIndex > this.log.applied;
+  }
+
   confState(): ConfState {
     return this.tracker.confState();
   }

@@ -128,6 +128,11 @@ export class RawNode {
     };
   }
 
+  /** On a leader: a conf change is proposed or inherited and not applied yet (one change at a time). */
+  confChangePending(): boolean {
+    return this.raft.confChangePending();
+  }
+
   progressOf(id: number): ReturnType<Raft['progressOf']> {
     return this.raft.progressOf(id);
   }

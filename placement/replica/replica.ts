@@ -230,6 +230,11 @@ export class PlacementReplica {
     return { id: s.id, role: s.role, term: s.term, leader: s.lead, commitIndex: s.commit, appliedIndex: this.appliedIndex, revision: this.state.revision, voters: s.voters };
   }
 
+  /** On the leader: a membership change is not applied yet, so another would be turned into a no-op. */
+  membershipChangePending(): boolean {
+    return this.raft.confChangePending();
+  }
+
   // ---- inputs ----
 
   tick(): void {

@@ -128,6 +128,16 @@ export class PlacementClient {
     return this.withLeader(`add voter ${nodeId}`, (client, deadline) => unary(client, method, { nodeId }, this.metadata(), deadline));
   }
 
+  /**
+   * Asks the group to add `nodeId`, reachable at `address`, as a voter (a join): the leader
+   * records the address in the replicated state, then adds the voter. Done again with the same
+   * id and address it changes nothing. The answer lists every peer the leader knows.
+   */
+  join(nodeId: number, address: string): Promise<wire.MembersResponse> {
+    const method = wire.placementService().methods.addVoter;
+    return this.withLeader(`join as voter ${nodeId} at ${address}`, (client, deadline) => unary(client, method, { nodeId, address }, this.metadata(), deadline));
+  }
+
   removeVoter(nodeId: number): Promise<wire.MembersResponse> {
     const method = wire.placementService().methods.removeVoter;
     return this.withLeader(`remove voter ${nodeId}`, (client, deadline) => unary(client, method, { nodeId }, this.metadata(), deadline));

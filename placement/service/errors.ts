@@ -18,8 +18,8 @@ export const PlacementErrors = {
   }),
   unknownNode: defineError({
     code: 'SL_PLACEMENT_UNKNOWN_NODE',
-    meaning: 'A peer message came from (or was addressed to) a node id this node does not have among its configured placement peers, or a membership change named such an id.',
-    fix: 'List every placement node in --placement-peers on every node (ID@HOST:PORT) before adding it as a voter.',
+    meaning: 'A peer message came from (or was addressed to) a node id this node does not know the address of (neither in --placement-peers nor recorded by a join), or a membership change named such an id.',
+    fix: 'Start a new voter with --placement-join so the group records its address (docs/operations.md, "Growing a placement group"); founding voters list each other in --placement-peers.',
     message: (detail: string) => `placement: ${detail}`,
   }),
   badMessage: defineError({
@@ -81,6 +81,30 @@ export const PlacementErrors = {
     meaning: 'The placement gRPC server could not listen on its address (port in use, not an address of this machine, or needs privileges).',
     fix: 'Pick another placement port or stop the process that holds it.',
     message: (address: string, cause: string) => `placement gRPC server cannot listen on ${address}: ${cause}`,
+  }),
+  changeInProgress: defineError({
+    code: 'SL_PLACEMENT_CHANGE_IN_PROGRESS',
+    meaning: 'A membership change (add, remove or join of a voter) was refused because another one is not finished yet: Raft changes the voter set one voter at a time, and a new leader counts its first entries as pending until they are applied.',
+    fix: 'Wait until the other change is done (shardline ctl cluster status shows the new voter set), then retry; a joining voter can simply be started again.',
+    message: (nodeId: number, detail: string) => `placement membership change for node ${nodeId} refused: ${detail}; retry once it is done`,
+  }),
+  quorumAtRisk: defineError({
+    code: 'SL_PLACEMENT_QUORUM_AT_RISK',
+    meaning: 'A membership change was refused because too few voters answer the leader now: after it, the group would need more running voters for every write than it has (adding a voter to a group with a voter down, or removing a running voter while another is down).',
+    fix: 'Bring the unreachable voters back, or remove the lost ones first (shardline ctl cluster remove-member ID), then retry; to replace a lost voter, remove it before the new one joins.',
+    message: (detail: string) => `placement membership change refused: ${detail}`,
+  }),
+  joinConflict: defineError({
+    code: 'SL_PLACEMENT_JOIN_CONFLICT',
+    meaning: 'A voter asked to join under a node id, or from an address, that the group already gives to another voter; letting it in would make two processes vote under one id or share one address.',
+    fix: 'Start the new voter with an unused --node-id and its own address; to replace a voter, run shardline ctl cluster remove-member ID first (its id is then free for a node started with an empty data directory).',
+    message: (detail: string) => `placement join refused: ${detail}`,
+  }),
+  notMember: defineError({
+    code: 'SL_PLACEMENT_NOT_MEMBER',
+    meaning: 'A placement node that is not a voter of the group (it was removed, typically while it was down) asked the leader for votes; the leader refused. It cannot disturb the group (pre-vote and check-quorum), but it does nothing useful either.',
+    fix: 'Stop that node. To have it back, empty its data directory and start it with --placement-join (or run shardline ctl cluster add-member ID if it still has its log).',
+    message: (nodeId: number, voters: string) => `placement: node ${nodeId} is not a voter of this group (voters ${voters}): it was removed; stop it, or empty its data directory and start it with --placement-join to join again`,
   }),
   invalidOptions: defineError({
     code: 'SL_PLACEMENT_INVALID_OPTIONS',

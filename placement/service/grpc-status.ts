@@ -16,6 +16,11 @@ export const PLACEMENT_GRPC_STATUS_BY_CODE: GrpcStatusTable = {
   SL_PLACEMENT_BAD_MESSAGE: GrpcStatus.INVALID_ARGUMENT,
   SL_PLACEMENT_MALFORMED_COMMAND: GrpcStatus.INVALID_ARGUMENT,
   SL_PLACEMENT_NOT_LEADER: GrpcStatus.FAILED_PRECONDITION,
+  // The caller decides when to retry a membership change (after the other one is done).
+  SL_PLACEMENT_CHANGE_IN_PROGRESS: GrpcStatus.ABORTED,
+  SL_PLACEMENT_JOIN_CONFLICT: GrpcStatus.ALREADY_EXISTS,
+  SL_PLACEMENT_QUORUM_AT_RISK: GrpcStatus.FAILED_PRECONDITION,
+  SL_PLACEMENT_NOT_MEMBER: GrpcStatus.PERMISSION_DENIED,
   // Outcome unknown: a retry (same client id and sequence) elsewhere or later may succeed.
   SL_PLACEMENT_DROPPED: GrpcStatus.UNAVAILABLE,
   SL_PLACEMENT_STOPPING: GrpcStatus.UNAVAILABLE,

@@ -50,9 +50,10 @@ export interface ReadResponse { appliedIndex: number; revision: number; nodesJso
 export interface WatchRequest { fromRevision: number }
 export interface WireChange { revision: number; kind: string; key: string; op: string }
 export interface WatchBatch { changes: WireChange[]; revision: number }
-export interface StatusResponse { id: number; role: string; term: number; leader: number; leaderAddress: string; commitIndex: number; appliedIndex: number; revision: number; voters: number[]; clusterId: string }
-export interface MemberRequest { nodeId: number }
-export interface MembersResponse { index: number; voters: number[] }
+export interface StatusResponse { id: number; role: string; term: number; leader: number; leaderAddress: string; commitIndex: number; appliedIndex: number; revision: number; voters: number[]; clusterId: string; peers?: WirePeer[] }
+export interface MemberRequest { nodeId: number; address?: string }
+export interface WirePeer { id: number; address: string }
+export interface MembersResponse { index: number; voters: number[]; peers?: WirePeer[] }
 export type Empty = Record<string, never>;
 
 export interface PlacementMethods {

@@ -15,7 +15,14 @@
 // driver. Each waits at most requestTimeoutMs (then SL_PLACEMENT_TIMEOUT: outcome unknown)
 // and is forgotten when the client cancels. Only the leader takes proposals, reads and
 // membership changes; others answer SL_PLACEMENT_NOT_LEADER with the leader's id and address.
-import { createHash, timingSafeEqual } from 'node:crypto';
+//
+// Peers: the configured ones (options.peers) plus the addresses recorded in the replicated
+// setting PEER_ADDRESSES_SETTING. A join (AddVoter with an address) writes the new voter's
+// address there before it adds the voter, so every voter, a later leader, and the new voter
+// itself after a restart can dial every other; a node learns them as it applies the setting.
+// Membership changes are serialized here (one in flight per leader, and none while the Raft
+// core still has one unapplied) so a second one is refused clearly rather than dropped.
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Server, status as GrpcStatus, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import type { ShardlineError } from '../../base/index.js';
@@ -100,6 +107,12 @@ export interface PlacementServerOptions {
 
 const MiB = 1024 * 1024;
 
+/**
+ * The replicated setting that maps placement node ids to the address the others dial
+ * ({"4": "10.0.0.4:1228", ...}); written by the leader when a voter joins.
+ */
+export const PEER_ADDRESSES_SETTING = 'placement.peer-addresses';
+
 interface Waiter {
   readonly answer: (answer: ReplicaAnswer) => void;
   readonly fail: (error: ShardlineError) => void;
@@ -111,6 +124,16 @@ export class PlacementServer {
   private readonly replica: PlacementReplica;
   private readonly driver: ReplicaDriver;
   private readonly links = new Map<number, PeerLink>();
+  /** Every placement node this one can dial and accepts Steps from: configured, joined, learned. */
+  private readonly peers = new Map<number, string>();
+  /** The revision of PEER_ADDRESSES_SETTING last read, so a cycle reads it only when it changed. */
+  private peerSettingRevision = 0;
+  /** A membership change this node (as leader) is carrying out: the next one waits for it. */
+  /** When each peer last sent this node a Step (performance.now()): who is running, for membership checks. */
+  private readonly heardFrom = new Map<number, number>();
+  /** Removed voters this leader told it is not a member of the group, logged once each. */
+  private readonly warnedNonMembers = new Set<number>();
+  private membershipBusy: { readonly nodeId: number; readonly change: 'add' | 'remove'; readonly address: string; readonly done: Promise<wire.MembersResponse> } | null = null;
   private readonly waiters = new Map<number, Waiter>();
   /** Requests queued for the driver and not started yet: stop() fails them (the driver drops its queue). */
   private readonly queuedRequests = new Set<(error: ShardlineError) => void>();
@@ -160,28 +183,53 @@ export class PlacementServer {
       afterCycle: () => this.afterCycle(),
       onFatal: (error) => this.fatal(error),
     });
-    const credentials = channelCredentials(options.tls);
-    for (const [id, address] of options.peers) {
-      if (id === options.nodeId) continue;
-      this.links.set(id, new PeerLink({
-        from: options.nodeId,
-        to: id,
-        address,
-        clusterId: options.clusterId,
-        clusterToken: options.clusterToken,
-        credentials,
-        logger: this.logger,
-        queueMessages: options.peerQueueMessages ?? 4_096,
-        batchBytes: 4 * MiB,
-        backoffMinMs: options.peerBackoffMinMs ?? 50,
-        // At most about an election timeout: a voter that comes back (restarted after a kill)
-        // must hear its peers before the next election needs its vote.
-        backoffMaxMs: options.peerBackoffMaxMs ?? 500,
-        callTimeoutMs: 5_000,
-        onUnreachable: (to) => void this.driver.input(() => this.replica.reportUnreachable(to)),
-        onSnapshotReport: (to, failed) => this.reportSnapshot(to, failed),
-      }));
+    for (const [id, address] of options.peers) this.setPeer(id, address);
+  }
+
+  /** Records a peer's address and (re)opens the link to it; the same address again changes nothing. */
+  private setPeer(id: number, address: string): boolean {
+    if (this.peers.get(id) === address) return false;
+    this.peers.set(id, address);
+    if (id === this.options.nodeId) return true;
+    this.links.get(id)?.close();
+    this.links.set(id, new PeerLink({
+      from: this.options.nodeId,
+      to: id,
+      address,
+      clusterId: this.options.clusterId,
+      clusterToken: this.options.clusterToken,
+      credentials: channelCredentials(this.options.tls),
+      logger: this.logger,
+      queueMessages: this.options.peerQueueMessages ?? 4_096,
+      batchBytes: 4 * MiB,
+      backoffMinMs: this.options.peerBackoffMinMs ?? 50,
+      // At most about an election timeout: a voter that comes back (restarted after a kill)
+      // must hear its peers before the next election needs its vote.
+      backoffMaxMs: this.options.peerBackoffMaxMs ?? 500,
+      callTimeoutMs: 5_000,
+      onUnreachable: (to) => void this.driver.input(() => this.replica.reportUnreachable(to)),
+      onSnapshotReport: (to, failed) => this.reportSnapshot(to, failed),
+    }));
+    return true;
+  }
+
+  /**
+   * Adds peers this node did not know (a joining voter learns the group's from the join's
+   * answer); an id it knows at another address takes the new one. Ignored once stopping.
+   */
+  learnPeers(peers: Iterable<readonly [number, string]>): void {
+    if (this.stopping !== null) return;
+    for (const [id, address] of peers) {
+      if (id === this.nodeId) continue;
+      if (this.setPeer(id, address)) this.logger.info({ peer: id, address }, `placement: node ${id} is at ${address}`);
     }
+  }
+
+  /** Every placement node this one knows: id → the address the others dial (this one included). */
+  knownPeers(): ReadonlyMap<number, string> {
+    const own = this.peers.get(this.nodeId);
+    // A node bound to port 0 is reached at the port it got.
+    return own !== undefined && portOf(own) === 0 && this.boundPort !== 0 ? new Map([...this.peers, [this.nodeId, this.address]]) : this.peers;
   }
 
   /**
@@ -212,7 +260,7 @@ export class PlacementServer {
 
   status(): wire.StatusResponse {
     const s = this.replica.status();
-    return { id: s.id, role: s.role, term: s.term, leader: s.leader, leaderAddress: this.options.peers.get(s.leader) ?? '', commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, revision: s.revision, voters: [...s.voters], clusterId: this.options.clusterId };
+    return { id: s.id, role: s.role, term: s.term, leader: s.leader, leaderAddress: this.knownPeers().get(s.leader) ?? '', commitIndex: s.commitIndex, appliedIndex: s.appliedIndex, revision: s.revision, voters: [...s.voters], clusterId: this.options.clusterId, peers: [...this.knownPeers()].map(([id, address]) => ({ id, address })) };
   }
 
   /** How many times this node learned of a new leader since it started (for the admin's metrics). */
@@ -339,6 +387,11 @@ export class PlacementServer {
   private errorStatus(method: string, peer: string, error: unknown): Partial<StatusObject> {
     if (isShardlineError(error)) {
       if (error.code === PlacementErrors.badMessage.code || error.code === PlacementErrors.unknownNode.code || error.code === PlacementErrors.wrongCluster.code) this.refused(method, peer, error);
+      // A removed voter asks again every election timeout: one line per node is enough.
+      else if (error.code === PlacementErrors.notMember.code && !this.warnedNonMembers.has(Number(error.context.from))) {
+        this.warnedNonMembers.add(Number(error.context.from));
+        this.refused(method, peer, error);
+      }
       else this.logger.debug({ method, code: error.code }, error.message);
       return shardlineErrorToStatus(error);
     }
@@ -350,13 +403,25 @@ export class PlacementServer {
     const { clusterId, from, to } = request;
     if (clusterId !== this.options.clusterId) throw PlacementErrors.wrongCluster.create({ from }, 'Step', clusterId, this.options.clusterId);
     if (to !== this.nodeId) throw PlacementErrors.unknownNode.create({ from, to }, `a Step for node ${to} reached node ${this.nodeId}`);
-    if (from === this.nodeId || !this.options.peers.has(from)) throw PlacementErrors.unknownNode.create({ from, to }, `node ${from} is not a placement peer of node ${this.nodeId}`);
+    if (from === this.nodeId || !this.peers.has(from)) throw PlacementErrors.unknownNode.create({ from, to }, `node ${from} is not a placement peer of node ${this.nodeId}`);
+    this.heardFrom.set(from, performance.now());
     // All or nothing: one bad message refuses the whole call before any is stepped.
     const messages = request.messages.map((bytes) => {
       const m = decodeRaftMessage(bytes);
       checkPeerMessage(m, from, to);
       return m;
     });
+    // A removed voter (down when it was removed, so its log still lists it) campaigns forever;
+    // pre-vote and check-quorum keep it from disturbing the group, and this answer tells it why
+    // (its peer link logs the refusal). Only to vote requests, and only from a node that knows
+    // a live leader: the leader's voter set is the newest (a node it added is in it before that
+    // node can campaign), and a follower in the leader's lease ignores vote requests anyway
+    // (check-quorum), so the refusal changes no outcome. A removed voter may know only some of
+    // the voters (the founders), so a follower's answer is what reaches it.
+    const status = this.replica.status();
+    if (status.leader !== 0 && !status.voters.includes(from) && messages.some((m) => m.type === 'preVote' || m.type === 'vote')) {
+      throw PlacementErrors.notMember.create({ from, voters: [...status.voters] }, from, status.voters.join(', '));
+    }
     // A full input queue drops the messages: Raft resends what matters.
     if (!this.driver.input(() => messages.forEach((m) => this.replica.step(m)))) this.logger.debug({ from, count: messages.length }, 'placement input queue full; dropped peer messages');
     return {};
@@ -392,15 +457,97 @@ export class PlacementServer {
 
   private async onMembership(call: ServerUnaryCall<wire.MemberRequest, wire.MembersResponse>, change: 'add' | 'remove'): Promise<wire.MembersResponse> {
     const nodeId = call.request.nodeId;
-    if (!this.options.peers.has(nodeId)) throw PlacementErrors.unknownNode.create({ nodeId }, `node ${nodeId} is not among the configured placement peers`);
-    const answer = await this.request(call, 'membership change', () => (change === 'add' ? this.replica.addVoter(nodeId) : this.replica.removeVoter(nodeId)));
+    const address = change === 'add' ? (call.request.address ?? '') : '';
+    if (address === '' && !this.peers.has(nodeId)) throw PlacementErrors.unknownNode.create({ nodeId }, `node ${nodeId} is not among the known placement peers: start it with --placement-join to have it join, or list it in --placement-peers`);
+    if (address !== '' && !/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(address)) throw PlacementErrors.invalidOptions.create({ nodeId }, `the joining node's address ${JSON.stringify(address)} is not HOST:PORT`);
+    const s = this.replica.status();
+    if (s.role !== 'leader') throw this.refusal({ status: 'not-leader', leader: s.leader === 0 ? null : s.leader });
+    const busy = this.membershipBusy;
+    // The same request again (a client retrying after its attempt's deadline) waits for the first.
+    if (busy !== null && busy.nodeId === nodeId && busy.change === change && busy.address === address) return busy.done;
+    if (busy !== null) throw PlacementErrors.changeInProgress.create({ nodeId, pendingFor: busy.nodeId }, nodeId, `the ${busy.change === 'add' ? 'addition' : 'removal'} of node ${busy.nodeId} is still in progress`);
+    // A retried join (the joining node restarted, or lost the answer) finds itself done.
+    if (address !== '' && s.voters.includes(nodeId) && this.peers.get(nodeId) === address) return this.membersAnswer(s.appliedIndex, s.voters);
+    if (this.replica.membershipChangePending()) throw PlacementErrors.changeInProgress.create({ nodeId }, nodeId, `an earlier change of the voter set (voters now ${s.voters.join(', ')}) is not applied yet`);
+    this.checkQuorumAfter(change, nodeId, s.voters);
+    // Not tied to this call: a retry may wait on it after this caller went away, so it must end (the request timeout).
+    const done = this.changeMembers(change, nodeId, address, s.voters);
+    const entry = { nodeId, change, address, done };
+    this.membershipBusy = entry;
+    try {
+      return await done;
+    } finally {
+      if (this.membershipBusy === entry) this.membershipBusy = null;
+    }
+  }
+
+  private async changeMembers(change: 'add' | 'remove', nodeId: number, address: string, voters: readonly number[]): Promise<wire.MembersResponse> {
+    if (address !== '') await this.recordJoiner(nodeId, address, voters);
+    const answer = await this.request(null, 'membership change', () => (change === 'add' ? this.replica.addVoter(nodeId) : this.replica.removeVoter(nodeId)));
     if (answer.kind !== 'membership') throw new Error(`placement: a membership change got a ${answer.kind} answer`);
-    if (answer.outcome.status === 'applied') return { index: answer.outcome.index, voters: [...answer.outcome.voters] };
+    if (answer.outcome.status === 'applied') {
+      this.logger.info({ nodeId, change, address: this.peers.get(nodeId), voters: answer.outcome.voters }, `placement: node ${nodeId} ${change === 'add' ? 'added as a voter' : 'removed from the voters'}`);
+      return this.membersAnswer(answer.outcome.index, answer.outcome.voters);
+    }
     throw this.refusal(answer.outcome);
   }
 
+  /**
+   * etcd's strict reconfiguration check: after the change, the voters this leader heard from
+   * within two election timeouts must still be a majority, or every write would wait for a
+   * voter that is down (adding a 4th to three with one dead needs 3 of 4, and the newcomer
+   * counts only once it caught up). A single voter may still add a second, as in etcd.
+   */
+  private checkQuorumAfter(change: 'add' | 'remove', nodeId: number, voters: readonly number[]): void {
+    const after = change === 'add' ? (voters.includes(nodeId) ? [...voters] : [...voters, nodeId]) : voters.filter((id) => id !== nodeId);
+    if (change === 'add' && voters.length <= 1) return;
+    const windowMs = 2 * (this.options.replica?.electionTick ?? DEFAULT_REPLICA_TUNING.electionTick) * (this.options.tickMs ?? 100);
+    const now = performance.now();
+    const running = (id: number): boolean => id === this.nodeId || now - (this.heardFrom.get(id) ?? -Infinity) <= windowMs;
+    // The joining node is not counted: it has to catch up before its acknowledgements help.
+    const counted = after.filter((id) => !(change === 'add' && id === nodeId && !voters.includes(id)));
+    const active = counted.filter(running);
+    const needed = Math.floor(after.length / 2) + 1;
+    if (active.length >= needed) return;
+    const silent = voters.filter((id) => !running(id));
+    const what = change === 'add' ? `adding node ${nodeId} makes ${after.length} voters` : `removing node ${nodeId} leaves ${after.length} voters (${after.join(', ')})`;
+    throw PlacementErrors.quorumAtRisk.create({ nodeId, change, silent }, `${what}, which need ${needed} running for every write, and only ${active.length} of them answer now (not heard from within ${windowMs} ms: ${silent.join(', ') || 'none'}); bring ${silent.length === 1 ? 'it' : 'them'} back or remove-member the lost ${silent.length === 1 ? 'one' : 'ones'} first`);
+  }
+
+  private membersAnswer(index: number, voters: readonly number[]): wire.MembersResponse {
+    return { index, voters: [...voters], peers: [...this.knownPeers()].map(([id, address]) => ({ id, address })) };
+  }
+
+  /**
+   * A join's first step: the new voter's address goes into the replicated peer list (with
+   * every peer this leader knows, so the list is whole), applied before the voter is added.
+   * Refused when the id is a voter at another address or the address is another voter's.
+   */
+  private async recordJoiner(nodeId: number, address: string, voters: readonly number[]): Promise<void> {
+    const known = this.knownPeers();
+    const current = known.get(nodeId);
+    if (current !== undefined && current !== address && voters.includes(nodeId)) {
+      throw PlacementErrors.joinConflict.create({ nodeId, address, current }, `node id ${nodeId} is already a voter at ${current}, not at ${address}; pick another --node-id, or remove-member ${nodeId} first if that voter is gone`);
+    }
+    for (const [id, other] of known) {
+      if (id !== nodeId && other === address && voters.includes(id)) throw PlacementErrors.joinConflict.create({ nodeId, address, voter: id }, `address ${address} belongs to voter ${id}; a joining node needs its own address`);
+    }
+    const peers: Record<string, string> = {};
+    for (const [id, other] of known) peers[String(id)] = other;
+    peers[String(nodeId)] = address;
+    // A fresh client id: the command is applied once, and a retry of the join writes it again (same value).
+    const command: ProposedCommand = { type: 'set-setting', clientId: `placement-join/${this.nodeId}/${randomUUID()}`, sequence: 1, key: PEER_ADDRESSES_SETTING, value: peers };
+    const answer = await this.request(null, 'join (recording the address)', () => this.replica.propose(command));
+    if (answer.kind !== 'proposal') throw new Error(`placement: a proposal got a ${answer.kind} answer`);
+    if (answer.outcome.status !== 'applied') {
+      if (answer.outcome.status === 'malformed') throw PlacementErrors.malformedCommand.create({}, answer.outcome.detail);
+      throw this.refusal(answer.outcome);
+    }
+    this.learnPeers([[nodeId, address]]);
+  }
+
   private async onTransfer(target: number): Promise<wire.Empty> {
-    if (!this.options.peers.has(target)) throw PlacementErrors.unknownNode.create({ nodeId: target }, `node ${target} is not among the configured placement peers`);
+    if (!this.peers.has(target)) throw PlacementErrors.unknownNode.create({ nodeId: target }, `node ${target} is not among the known placement peers`);
     const outcome = await new Promise<ReturnType<PlacementReplica['transferLeadership']>>((resolve, reject) => {
       if (!this.driver.input(() => resolve(this.replica.transferLeadership(target)))) reject(PlacementErrors.dropped.create({}, 'the placement node is overloaded or stopping'));
     });
@@ -409,7 +556,7 @@ export class PlacementServer {
   }
 
   /** Runs `start` on the driver's loop and waits for the answer to the request id it returns. */
-  private request(call: ServerUnaryCall<unknown, unknown>, what: string, start: () => number): Promise<ReplicaAnswer> {
+  private request(call: ServerUnaryCall<unknown, unknown> | null, what: string, start: () => number): Promise<ReplicaAnswer> {
     return new Promise<ReplicaAnswer>((resolve, reject) => {
       let id = 0;
       const forget = (): void => {
@@ -432,13 +579,13 @@ export class PlacementServer {
       });
       if (!queued) this.queuedRequests.delete(fail);
       if (!queued) reject(PlacementErrors.dropped.create({ nodeId: this.nodeId }, this.stopping === null ? 'the placement node is overloaded' : 'the placement node is stopping'));
-      call.on('cancelled', forget);
+      call?.on('cancelled', forget);
     });
   }
 
   private refusal(outcome: { status: 'not-leader'; leader: number | null } | { status: 'dropped'; reason: string }): ShardlineError {
     if (outcome.status === 'dropped') return PlacementErrors.dropped.create({ nodeId: this.nodeId }, outcome.reason);
-    const leaderAddress = outcome.leader === null ? '' : (this.options.peers.get(outcome.leader) ?? '');
+    const leaderAddress = outcome.leader === null ? '' : (this.knownPeers().get(outcome.leader) ?? '');
     return PlacementErrors.notLeader.create({ nodeId: this.nodeId, leaderId: outcome.leader ?? 0, leaderAddress }, this.nodeId, outcome.leader === null ? 'unknown' : `${outcome.leader} at ${leaderAddress || 'an unknown address'}`);
   }
 
@@ -479,12 +626,28 @@ export class PlacementServer {
 
   private afterCycle(): void {
     this.watches.pushAll();
+    this.readPeerSetting();
     const { leader, term } = this.replica.status();
     if (leader !== this.lastLeader) {
       this.lastLeader = leader;
       if (leader !== 0) this.leaderChangeCount++;
       this.logger.info({ leader, term }, leader === 0 ? 'placement: no leader known' : `placement: node ${leader} leads term ${term}`);
     }
+  }
+
+  /** Learns the addresses of the replicated peer list when it changed since the last cycle. */
+  private readPeerSetting(): void {
+    const setting = this.replica.currentState.settings.get(PEER_ADDRESSES_SETTING);
+    if (setting === undefined || setting.revision === this.peerSettingRevision) return;
+    this.peerSettingRevision = setting.revision;
+    const value = setting.value;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
+    const peers: [number, string][] = [];
+    for (const [key, address] of Object.entries(value)) {
+      const id = Number(key);
+      if (Number.isInteger(id) && id > 0 && typeof address === 'string') peers.push([id, address]);
+    }
+    this.learnPeers(peers);
   }
 }
 

@@ -96,15 +96,15 @@ export const PlacementErrors = {
   }),
   joinConflict: defineError({
     code: 'SL_PLACEMENT_JOIN_CONFLICT',
-    meaning: 'A voter asked to join under a node id, or from an address, that the group already gives to another voter; letting it in would make two processes vote under one id or share one address.',
-    fix: 'Start the new voter with an unused --node-id and its own address; to replace a voter, run shardline ctl cluster remove-member ID first (its id is then free for a node started with an empty data directory).',
+    meaning: 'A voter asked to join under a node id, or from an address, that the group already gives to another voter, or under the id of a voter that was removed; letting it in would make two processes vote under one id (a removed id: the new process cannot know what the old one voted for) or share one address.',
+    fix: 'Start the new voter with an id never used in this group (--node-id) and its own address; to replace a lost voter, run shardline ctl cluster remove-member ID first, then join the replacement under a new id.',
     message: (detail: string) => `placement join refused: ${detail}`,
   }),
   notMember: defineError({
     code: 'SL_PLACEMENT_NOT_MEMBER',
     meaning: 'A placement node that is not a voter of the group (it was removed, typically while it was down) asked the leader for votes; the leader refused. It cannot disturb the group (pre-vote and check-quorum), but it does nothing useful either.',
-    fix: 'Stop that node. To have it back, empty its data directory and start it with --placement-join (or run shardline ctl cluster add-member ID if it still has its log).',
-    message: (nodeId: number, voters: string) => `placement: node ${nodeId} is not a voter of this group (voters ${voters}): it was removed; stop it, or empty its data directory and start it with --placement-join to join again`,
+    fix: 'Stop that node. To have it back, run shardline ctl cluster add-member ID while it still has its log, or empty its data directory and start it with a new --node-id and --placement-join (a removed id may not join again).',
+    message: (nodeId: number, voters: string) => `placement: node ${nodeId} is not a voter of this group (voters ${voters}): it was removed; stop it, or empty its data directory and join under a new --node-id with --placement-join`,
   }),
   invalidOptions: defineError({
     code: 'SL_PLACEMENT_INVALID_OPTIONS',

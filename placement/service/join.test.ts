@@ -1,7 +1,8 @@
 // Joins on loopback with in-process servers: a server started with an empty log and no voter
 // set asks the group to add it (AddVoter with its address, PlacementClient.join), gets the log
 // from the leader and applies what the group applied; a retry of the join changes nothing; an
-// id or address another voter has is refused (SL_PLACEMENT_JOIN_CONFLICT); a second change
+// id or address another voter has, or the id of a removed voter, is refused
+// (SL_PLACEMENT_JOIN_CONFLICT); a second change
 // while one is not applied is refused (SL_PLACEMENT_CHANGE_IN_PROGRESS) while the same one
 // again waits for the first; a change that would leave too few running voters is refused
 // (SL_PLACEMENT_QUORUM_AT_RISK); and a voter removed while it was down, started again, is told by
@@ -166,4 +167,10 @@ test('a voter removed while it was down does not disturb the group when it comes
   assert.equal(leader.status().term, term, 'and its term: the returned voter forced no election');
   assert.notEqual(returned.status().role, 'leader');
   await group.propose({ type: 'set-setting', key: 'b', value: 2 });
+  // Its id is retired: a process joining under it with an empty data directory is refused.
+  const [port] = await freeLoopbackPorts(1);
+  const again = await refusal(group.join(victim.nodeId, `127.0.0.1:${port}`));
+  assert.equal(again.code, PlacementErrors.joinConflict.code);
+  assert.match(again.message, new RegExp(`node id ${victim.nodeId} was removed from this group and may not join again`));
+  assert.deepEqual(leader.status().voters, [1, 2, 3].filter((id) => id !== victim.nodeId), 'nothing changed');
 });

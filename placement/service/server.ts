@@ -27,6 +27,7 @@ import { Server, status as GrpcStatus, type Metadata, type sendUnaryData, type S
 import pino, { type Logger } from 'pino';
 import type { ShardlineError } from '../../base/index.js';
 import { isShardlineError } from '../../base/index.js';
+import type { JsonValue } from '../metadata/index.js';
 import { bootstrapEntries, bootstrapHardState, type Message } from '../raft/index.js';
 import { PlacementReplica, type AppliedStatePersistence, type PlacementReplicaOptions, type ProposedCommand, type RaftPersistence, type ReplicaAnswer } from '../replica/index.js';
 import { channelCredentials, serverCredentials, type PlacementTls } from './credentials.js';
@@ -112,6 +113,14 @@ const MiB = 1024 * 1024;
  * ({"4": "10.0.0.4:1228", ...}); written by the leader when a voter joins.
  */
 export const PEER_ADDRESSES_SETTING = 'placement.peer-addresses';
+
+/**
+ * The replicated setting listing the ids of voters ever removed ([1, 4]). A removed id may not
+ * join again: a process that joins has an empty data directory, so it does not know what the
+ * removed one voted for, and a candidate whose log still lists the old voter could count its
+ * vote twice in one term. etcd retires removed member ids for the same reason.
+ */
+export const REMOVED_VOTERS_SETTING = 'placement.removed-voters';
 
 interface Waiter {
   readonly answer: (answer: ReplicaAnswer) => void;
@@ -468,6 +477,9 @@ export class PlacementServer {
     if (busy !== null) throw PlacementErrors.changeInProgress.create({ nodeId, pendingFor: busy.nodeId }, nodeId, `the ${busy.change === 'add' ? 'addition' : 'removal'} of node ${busy.nodeId} is still in progress`);
     // A retried join (the joining node restarted, or lost the answer) finds itself done.
     if (address !== '' && s.voters.includes(nodeId) && this.peers.get(nodeId) === address) return this.membersAnswer(s.appliedIndex, s.voters);
+    if (address !== '' && !s.voters.includes(nodeId) && this.removedVoters().includes(nodeId)) {
+      throw PlacementErrors.joinConflict.create({ nodeId, address, removed: true }, `node id ${nodeId} was removed from this group and may not join again (a process with an empty data directory cannot know what the removed one voted for, so it could vote twice in one term); start the new voter with an unused --node-id`);
+    }
     if (this.replica.membershipChangePending()) throw PlacementErrors.changeInProgress.create({ nodeId }, nodeId, `an earlier change of the voter set (voters now ${s.voters.join(', ')}) is not applied yet`);
     this.checkQuorumAfter(change, nodeId, s.voters);
     // Not tied to this call: a retry may wait on it after this caller went away, so it must end (the request timeout).
@@ -483,6 +495,8 @@ export class PlacementServer {
 
   private async changeMembers(change: 'add' | 'remove', nodeId: number, address: string, voters: readonly number[]): Promise<wire.MembersResponse> {
     if (address !== '') await this.recordJoiner(nodeId, address, voters);
+    // Retired before it leaves, so no window exists in which it is out and could join again.
+    if (change === 'remove' && !this.removedVoters().includes(nodeId)) await this.proposeSetting(REMOVED_VOTERS_SETTING, [...this.removedVoters(), nodeId].sort((a, b) => a - b), 'removal (retiring the id)');
     const answer = await this.request(null, 'membership change', () => (change === 'add' ? this.replica.addVoter(nodeId) : this.replica.removeVoter(nodeId)));
     if (answer.kind !== 'membership') throw new Error(`placement: a membership change got a ${answer.kind} answer`);
     if (answer.outcome.status === 'applied') {
@@ -535,15 +549,26 @@ export class PlacementServer {
     const peers: Record<string, string> = {};
     for (const [id, other] of known) peers[String(id)] = other;
     peers[String(nodeId)] = address;
-    // A fresh client id: the command is applied once, and a retry of the join writes it again (same value).
-    const command: ProposedCommand = { type: 'set-setting', clientId: `placement-join/${this.nodeId}/${randomUUID()}`, sequence: 1, key: PEER_ADDRESSES_SETTING, value: peers };
-    const answer = await this.request(null, 'join (recording the address)', () => this.replica.propose(command));
+    await this.proposeSetting(PEER_ADDRESSES_SETTING, peers, 'join (recording the address)');
+    this.learnPeers([[nodeId, address]]);
+  }
+
+  /** The ids in REMOVED_VOTERS_SETTING, as applied on this node. */
+  private removedVoters(): number[] {
+    const value = this.replica.currentState.settings.get(REMOVED_VOTERS_SETTING)?.value;
+    return Array.isArray(value) ? value.filter((id): id is number => Number.isInteger(id)) : [];
+  }
+
+  /** A setting written by the leader on its own behalf during a membership change, waited until applied. */
+  private async proposeSetting(key: string, value: JsonValue, what: string): Promise<void> {
+    // A fresh client id: the command is applied once, and a retry of the change writes it again (same value).
+    const command: ProposedCommand = { type: 'set-setting', clientId: `placement-membership/${this.nodeId}/${randomUUID()}`, sequence: 1, key, value };
+    const answer = await this.request(null, what, () => this.replica.propose(command));
     if (answer.kind !== 'proposal') throw new Error(`placement: a proposal got a ${answer.kind} answer`);
     if (answer.outcome.status !== 'applied') {
       if (answer.outcome.status === 'malformed') throw PlacementErrors.malformedCommand.create({}, answer.outcome.detail);
       throw this.refusal(answer.outcome);
     }
-    this.learnPeers([[nodeId, address]]);
   }
 
   private async onTransfer(target: number): Promise<wire.Empty> {

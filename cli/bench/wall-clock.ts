@@ -11,7 +11,7 @@ const ANCHOR_MAX_SPIN_MS = 20;
 /** An edge seen between two reads this close together is sharp enough to stop looking. */
 const SHARP_EDGE_MS = 0.01;
 
-function anchor(): { epochMs: number; monotonicMs: number } {
+function anchor(): { epochMs: number; monotonicMs: number; widthMs: number } {
   // Each read of the system clock is bracketed by two monotonic reads, so a tick to `epoch` lies
   // after the first bracket's start and before the second bracket's end. The narrowest bracket
   // seen wins, because a preemption anywhere in it (shared CI machines) widens it.
@@ -30,7 +30,13 @@ function anchor(): { epochMs: number; monotonicMs: number } {
   }
 }
 
-const { epochMs, monotonicMs } = anchor();
+const { epochMs, monotonicMs, widthMs } = anchor();
+
+/**
+ * How far wallNow() may be from the true time: half the bracket around the tick it anchored to,
+ * or a whole millisecond when no tick was seen within the spin (a process preempted throughout).
+ */
+export const WALL_CLOCK_UNCERTAINTY_MS = Math.min(widthMs / 2, 1);
 
 /** Milliseconds since the epoch, with sub-millisecond resolution, consistent across processes. */
 export function wallNow(): number {

@@ -42,6 +42,11 @@ if (files.length === 0) {
   console.error(`no *.test.ts files under ${folders.join(', ')}`);
   process.exit(1);
 }
+// Tests start the CLI from dist/ (tests/support/cli-entry.ts), so it is brought up to date with
+// the sources once here, before test files that run together could each find it stale.
+const build = spawnSync(process.execPath, [new URL('./build-if-changed.mjs', import.meta.url).pathname], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
+
 const concurrency = process.env.TEST_CONCURRENCY ?? defaultConcurrency;
 // Naming any reporter drops the default one, so the spec reporter is named too.
 const reporters = timings

@@ -3,6 +3,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 // `--concurrency N` sets how many test files run at once (default 2, one per core here);
 // TEST_CONCURRENCY overrides it. The integration tests spend most of their time waiting on the
@@ -44,7 +45,7 @@ if (files.length === 0) {
 }
 // Tests start the CLI from dist/ (tests/support/cli-entry.ts), so it is brought up to date with
 // the sources once here, before test files that run together could each find it stale.
-const build = spawnSync(process.execPath, [new URL('./build-if-changed.mjs', import.meta.url).pathname], { stdio: 'inherit' });
+const build = spawnSync(process.execPath, [fileURLToPath(new URL('./build-if-changed.mjs', import.meta.url))], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const concurrency = process.env.TEST_CONCURRENCY ?? defaultConcurrency;

@@ -1,11 +1,12 @@
 // How the `shardline` command answers a user who mistypes: one line saying what was wrong, with
 // a "did you mean" where a command or flag is close, one line pointing at --help, exit 2, and
-// never the whole help text. Also --version. Runs the CLI from the sources in a child process.
+// never the whole help text. Also --version. Runs the CLI in a child process (tests/support/cli-entry.ts).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { cliArgs } from '../tests/support/cli-entry.js';
 import { unknownFlag } from './command.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -13,7 +14,7 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, cliArgs(args), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -2,7 +2,7 @@
 // --help, and a bad flag is answered with what was wrong (with a "did you mean" for a misspelt
 // flag) and a one-line pointer to --help, exit code 2.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { closest } from './config/settings.js';
+import { closest } from './closest.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 

@@ -3,9 +3,9 @@
 // one line saying what was wrong (with a "did you mean" for a misspelt command or flag) and one
 // line pointing at --help, never the whole help text.
 import { isShardlineError } from '../base/index.js';
-import { parseCommandArgs, UsageError, type Command } from './command.js';
-import { commands } from './commands/index.js';
-import { closest } from './config/settings.js';
+import { parseCommandArgs, UsageError } from './command.js';
+import { commands, type CommandEntry } from './commands/index.js';
+import { closest } from './closest.js';
 import { packageInfo, satisfiesNodeRange } from './package-info.js';
 
 function overview(): string {
@@ -21,13 +21,13 @@ function overview(): string {
   ].join('\n');
 }
 
-function findCommand(argv: string[]): { command: Command; rest: string[] } | null {
-  let best: Command | null = null;
+function findCommand(argv: string[]): { entry: CommandEntry; rest: string[] } | null {
+  let best: CommandEntry | null = null;
   for (const command of commands) {
     const matches = command.path.every((word, index) => argv[index] === word);
     if (matches && (best === null || command.path.length > best.path.length)) best = command;
   }
-  return best === null ? null : { command: best, rest: argv.slice(best.path.length) };
+  return best === null ? null : { entry: best, rest: argv.slice(best.path.length) };
 }
 
 /** The message for words that name no command: the closest command path, if one is close. */
@@ -67,8 +67,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(unknownCommandMessage(argv));
     return 2;
   }
-  const { command, rest } = found;
-  const name = `shardline ${command.path.join(' ')}`;
+  const { entry, rest } = found;
+  const name = `shardline ${entry.path.join(' ')}`;
+  const command = await entry.load();
   try {
     const { values, positionals, help } = parseCommandArgs(command, rest);
     if (help) {

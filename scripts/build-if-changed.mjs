@@ -2,6 +2,9 @@
 // of the build changed since the last successful one. The inputs are every file under the
 // folders tsconfig.build.json includes (sources and the assets copied beside them), the
 // tsconfig files, package.json, package-lock.json (a new TypeScript) and the build scripts.
+// tsc also compiles whatever those sources import from other folders (node/ and placement/ are
+// reached from cli/ that way, not listed in include), so every folder the last build wrote into
+// dist/ counts as an input folder too.
 // Each is fingerprinted by path, size and mtime (a `git pull` or checkout rewrites a changed
 // file, giving it a new mtime; a deleted or added file changes the list); the list is kept in
 // dist/.build-inputs.json after a build that succeeded. No dist/ (a fresh clone) or no
@@ -28,12 +31,24 @@ function walk(directory, found) {
   }
 }
 
-/** "path size mtimeMs" per input file, sorted: equal lists mean nothing the build reads changed. */
-function fingerprint() {
+/** The folders tsconfig.build.json includes and those the last build wrote into dist/. */
+function inputFolders() {
   const config = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8'));
+  const folders = new Set(config.include ?? []);
+  const dist = join(root, 'dist');
+  if (existsSync(dist)) {
+    for (const entry of readdirSync(dist, { withFileTypes: true })) {
+      if (entry.isDirectory() && !entry.name.startsWith('.') && existsSync(join(root, entry.name))) folders.add(entry.name);
+    }
+  }
+  return [...folders].sort();
+}
+
+/** "path size mtimeMs" per input file, sorted: equal lists mean nothing the build reads changed. */
+function fingerprint(folders = inputFolders(), extras = EXTRA_INPUTS) {
   const files = [];
-  for (const folder of config.include ?? []) if (existsSync(join(root, folder))) walk(join(root, folder), files);
-  for (const extra of EXTRA_INPUTS) if (existsSync(join(root, extra))) files.push(join(root, extra));
+  for (const folder of folders) if (existsSync(join(root, folder))) walk(join(root, folder), files);
+  for (const extra of extras) if (existsSync(join(root, extra))) files.push(join(root, extra));
   return files
     .map((path) => {
       const info = statSync(path);
@@ -57,7 +72,8 @@ function readStamp() {
   }
 }
 
-const before = fingerprint();
+const foldersBefore = inputFolders();
+const before = fingerprint(foldersBefore);
 const stamp = readStamp();
 const changed = stamp === null ? null : symmetricDifference(new Set(before), new Set(stamp));
 if (changed === 0) {
@@ -70,4 +86,7 @@ const result = spawnSync(command, { cwd: root, stdio: 'inherit', shell: true });
 if (result.status !== 0) process.exit(result.status ?? 1);
 mkdirSync(dirname(STAMP), { recursive: true });
 // The fingerprint taken before the build: a file edited during the build is rebuilt next time.
-writeFileSync(STAMP, `${JSON.stringify(before)}\n`);
+// Folders this build reached for the first time (all but the included ones on a fresh clone) are
+// fingerprinted now, or the next start would find them new and build again for nothing.
+const reached = inputFolders().filter((folder) => !foldersBefore.includes(folder));
+writeFileSync(STAMP, `${JSON.stringify([...before, ...fingerprint(reached, [])].sort())}\n`);

@@ -62,6 +62,19 @@ describe('scripts/build-if-changed.mjs', () => {
     assert.equal(await start(root), 8);
   });
 
+  it('a folder the build reached through imports (compiled into dist/, not in include) is an input too', async () => {
+    const root = await project();
+    await mkdir(join(root, 'reached'));
+    await writeFile(join(root, 'reached', 'c.ts'), 'export const c = 3;\n');
+    // tsc writes dist/reached/ when an included source imports reached/c.ts.
+    await writeFile(join(root, 'build.mjs'), "import { appendFileSync, mkdirSync } from 'node:fs';\nmkdirSync('dist/reached', { recursive: true });\nappendFileSync('builds.log', 'built\\n');\n");
+    assert.equal(await start(root), 1, 'fresh clone: build');
+    assert.equal(await start(root), 1, 'nothing changed: the reached folder was recorded by the first build');
+    await appendFile(join(root, 'reached', 'c.ts'), 'export const d = 4;\n');
+    assert.equal(await start(root), 2, 'an edited source in the reached folder: build');
+    assert.equal(await start(root), 2);
+  });
+
   it('a failed build records nothing, so the next start builds again', async () => {
     const root = await project();
     assert.equal(await start(root, `"${process.execPath}" build.mjs && exit 3`), 1);

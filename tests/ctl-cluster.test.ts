@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { startAdminCluster, type AdminTestCluster, type AdminTestNode } from './support/placement-admin-group.js';
 import { waitFor } from '../placement/service/testing.js';
 import { UsageError } from '../cli/testing.js';
-import { commands } from '../cli/commands/index.js';
+import { ctlCommands } from '../cli/commands/index.js';
 import { runCtl, type CtlRun } from './support/ctl-process.js';
 
 const TOKEN = 'ctl-cluster-token';
@@ -55,7 +55,7 @@ describe('shardline ctl cluster against a 3-voter placement group', () => {
     assert.equal(group.leader().id, leader.id, 'nothing changed');
     // In process: the id is checked before the admin API is called (the CLI turns UsageError into exit 2).
     for (const words of ['add-member', 'remove-member', 'transfer-leader']) {
-      const command = commands.find((candidate) => candidate.path.join(' ') === `ctl cluster ${words}`);
+      const command = ctlCommands.find((candidate) => candidate.path.join(' ') === `ctl cluster ${words}`);
       assert.ok(command !== undefined, words);
       for (const bad of ['two', '0', '-1', '1.5', '4294967296']) await assert.rejects(command.run({ server: 'http://127.0.0.1:1' }, [bad]), (error: Error) => error instanceof UsageError && /NODE_ID must be a placement node id/.test(error.message));
     }

@@ -14,7 +14,7 @@ import { Broker, SendResult, type CloseReason, type ConnectionInfo, type Deliver
 import { MemoryShardStore } from '../shard-model/index.js';
 import { normalizeServerUrl } from '../cli/testing.js';
 import { formatDuration, formatPage } from '../cli/testing.js';
-import { commands } from '../cli/commands/index.js';
+import { ctlCommands } from '../cli/commands/index.js';
 import { runCtl } from './support/ctl-process.js';
 
 const TOKEN = 'ctl-test-token';
@@ -281,7 +281,7 @@ describe('shardline ctl against the admin API', () => {
   it('has help for the group and for every command', async () => {
     const group = await ctl(['--help']);
     assert.equal(group.code, 0);
-    for (const command of commands.filter((candidate) => candidate.path[0] === 'ctl' && candidate.path.length > 1)) {
+    for (const command of ctlCommands.filter((candidate) => candidate.path[0] === 'ctl' && candidate.path.length > 1)) {
       assert.ok(group.stdout.includes(`shardline ${command.path.join(' ')} `), `group help lists ${command.path.join(' ')}`);
       assert.match(command.usage, new RegExp(`^Usage: shardline ${command.path.join(' ')}\\b`, 'm'));
       assert.match(command.usage, /--server URL/);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Journal } from '../journal/index.js';
+import { cliArgs } from './support/cli-entry.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const BASE_TIME = Date.parse('2024-05-01T12:00:00Z');
@@ -20,11 +21,10 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI from the sources; `cwd` other than the repository tests defaults such as ./data. */
+/** Runs the CLI (tests/support/cli-entry.ts); `cwd` other than the repository tests defaults such as ./data. */
 function cli(args: string[], cwd = REPO): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const tsx = import.meta.resolve('tsx');
-    const child = spawn(process.execPath, ['--import', tsx, join(REPO, 'cli', 'main.ts'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, cliArgs(args), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -261,7 +261,7 @@ describe('shardline shard list / verify / dump', () => {
     await journal.createShard('orders', { durability: 'none' });
     for (let append = 0; append < 50; append += 1) await journal.append('orders', Array.from({ length: 100 }, () => ({ value: Buffer.alloc(200, 97) })));
     await journal.close();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'shard', 'dump', '--data-dir', directory, '--shard', 'orders'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, cliArgs(['shard', 'dump', '--data-dir', directory, '--shard', 'orders']), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { cleanup, REPO_ROOT, scratchDirectory, runCli, startBroker, waitForLogField, type CliProcess } from './support/broker-process.js';
+import { cliArgs } from './support/cli-entry.js';
 import { rawConnect, rawPublish } from './support/raw-mqtt.js';
 
 const KILLS = 3;
@@ -38,7 +39,8 @@ after(async () => {
 
 /** A node whose parent never reaps it (see Method); resolves with its pid and MQTT port once it listens. */
 async function startUnreaped(dataDir: string): Promise<{ pid: number; port: number }> {
-  const command = `"${process.execPath}" --import tsx cli/main.ts start --data-dir "${dataDir}" --mqtt-port 0 --grpc-port 0 --admin-port 0 & exec sleep 600`;
+  const [entry] = cliArgs();
+  const command = `"${process.execPath}" "${entry}" start --data-dir "${dataDir}" --mqtt-port 0 --grpc-port 0 --admin-port 0 & exec sleep 600`;
   const shell = spawn('sh', ['-c', command], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHARDLINE_ADMIN_PORT: '0' } });
   started.push(shell.pid as number);
   const lines: string[] = [];

@@ -16,6 +16,7 @@ import { parseMqttBenchFlags } from '../commands/bench-mqtt.js';
 import { brokerAccounting, parseBrokerCounters } from './broker-accounting.js';
 import { assignClients, runMqttBench, type MqttBenchOptions } from './mqtt-bench.js';
 import { defaultSubTopic, encodePublishes, FrameReader, publishTemplate, topicMatches } from './mqtt-bench-wire.js';
+import { cliArgs } from '../../tests/support/cli-entry.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -132,7 +133,7 @@ test('broker counters: parsed from /metrics text; the accounting adds up to the 
 });
 
 test('the CLI prints its help and refuses qos 3 with exit code 2', () => {
-  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'bench', 'mqtt', ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
+  const cli = (args: string[]) => spawnSync(process.execPath, cliArgs(['bench', 'mqtt', ...args]), { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
   const help = cli(['--help']);
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /--broker-pid PID/);

@@ -1,6 +1,5 @@
 // `shardline ctl user …`: MQTT users of a running node (/api/users), and `ctl user hash`, which
 // prints the stored form of a password for the config file's [[users]] without any node.
-import { formatScramCredentials, hashPassword, scramCredentials } from '../../engine/index.js';
 import { UsageError, type Command } from '../command.js';
 import { ctlCommand, type FlagValues } from '../ctl/ctl-command.js';
 import { formatTable } from '../table.js';
@@ -94,6 +93,8 @@ reveals the password. Talks to no node.`,
   details: '--json prints {"password-hash": …, "scram": …}.',
   async run(context, values) {
     const password = (await passwordFrom(values, true)) as string;
+    // Loaded here, not at the top: every ctl command loads this module, and only this one hashes.
+    const { formatScramCredentials, hashPassword, scramCredentials } = await import('../../engine/index.js');
     const hashed = { 'password-hash': await hashPassword(password), scram: formatScramCredentials(scramCredentials(password)) };
     return context.json ? JSON.stringify(hashed, null, 2) : `password-hash = "${hashed['password-hash']}"\nscram = "${hashed.scram}"`;
   },

@@ -15,6 +15,7 @@ import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT } from '../../placement/service/index.js';
 import { effectiveRoles, LOG_LEVELS, ROLES, TLS_CLIENT_AUTH_MODES, type NodeSettings, type PlacementPeer } from '../../node/index.js';
 import { MQTT_LIMITS } from '../../protocols/mqtt/index.js';
+import { closest } from '../closest.js';
 import { UsageError, type OptionSpec } from '../command.js';
 
 export const DEFAULT_MQTT_PORT = 1883;
@@ -338,31 +339,9 @@ function parseValue(spec: SettingSpec, supplied: Supplied): unknown {
 
 // ---- suggestions ---------------------------------------------------------------------------
 
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i += 1) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j += 1) {
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
-
-/** The candidate the user most likely meant, or undefined when none is close. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  // snake_case and camelCase spellings of a kebab-case key are the commonest slip.
-  const normalized = word.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replaceAll('_', '-').toLowerCase();
-  if (candidates.includes(normalized)) return normalized;
-  let best: { candidate: string; distance: number } | undefined;
-  for (const candidate of candidates) {
-    const distance = editDistance(normalized, candidate);
-    if (best === undefined || distance < best.distance) best = { candidate, distance };
-  }
-  const tolerance = Math.max(2, Math.min(3, Math.floor(word.length / 3)));
-  return best !== undefined && best.distance <= tolerance ? best.candidate : undefined;
-}
+// closest() lives in cli/closest.ts so that the CLI's entry can suggest a command without
+// loading this module (and the node layers it reads defaults from).
+export { closest } from '../closest.js';
 
 function suggestion(word: string, candidates: readonly string[]): string {
   const guess = closest(word, candidates);

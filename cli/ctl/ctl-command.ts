@@ -3,7 +3,7 @@
 // error path, so every ctl command reports an unreachable server, a refused token or an API
 // error the same way (message on stderr, exit 1).
 import { UsageError, type Command, type OptionSpec } from '../command.js';
-import { closest } from '../config/settings.js';
+import { closest } from '../closest.js';
 import { Output } from '../output.js';
 import { AdminClient, AdminClientError, DEFAULT_ADMIN_URL, normalizeServerUrl } from './admin-client.js';
 

@@ -1,4 +1,5 @@
-// Real broker processes for integration tests: `shardline start` from the sources (tsx), in the
+// Real broker processes for integration tests: `shardline start` (dist/, built from the sources
+// when they changed: cli-entry.ts), in the
 // single-node topology (journal and broker in one process) or split (a journal server process
 // plus a broker process that reaches it over gRPC), each with its own scratch data directory
 // and port 0 everywhere (the admin API's too). The bound addresses come from the "listening"
@@ -17,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { cliArgs } from './cli-entry.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const LISTEN_TIMEOUT_MS = 30_000;
@@ -87,12 +89,12 @@ export async function writeConfigFile(text: string, name = 'shardline.toml'): Pr
 }
 
 /**
- * Runs the CLI from the sources and collects its output; `exited` settles when it ends.
+ * Runs the CLI (cli-entry.ts) and collects its output; `exited` settles when it ends.
  * SHARDLINE_ADMIN_PORT=0 unless the caller sets it: every `shardline start` node serves the
  * admin API, on 8080 by default, and test files run in parallel would fight over that port.
  */
 export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+  const child = spawn(process.execPath, cliArgs(args), {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SHARDLINE_ADMIN_PORT: '0', ...env },

@@ -1,8 +1,9 @@
-// `shardline ctl …` run as an operator runs it: the real CLI from the sources in a child process.
+// `shardline ctl …` run as an operator runs it: the real CLI (cli-entry.ts) in a child process.
 // The admin URL and token come only from `env` (never inherited from the test's environment),
 // so a test says exactly which server and token the command sees.
 import { spawn } from 'node:child_process';
 import { REPO_ROOT } from './broker-process.js';
+import { cliArgs } from './cli-entry.js';
 
 const CLI_TIMEOUT_MS = 30_000;
 
@@ -18,7 +19,7 @@ export function runCtl(args: string[], env: Record<string, string> = {}): Promis
   delete base.SHARDLINE_ADMIN_URL;
   delete base.SHARDLINE_ADMIN_TOKEN;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'ctl', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
+    const child = spawn(process.execPath, cliArgs(['ctl', ...args]), { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);

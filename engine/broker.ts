@@ -50,6 +50,7 @@ import {
   type SubscriptionOptions,
   type WillMessage,
 } from './sessions/session-events.js';
+import { sendsRetained } from './sessions/subscription-options.js';
 import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
 import type { ConnectionInfo, DeliverySink } from './delivery/delivery.js';
 import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
@@ -1051,9 +1052,9 @@ export class Broker {
     }
   }
 
-  /** Queues the retained messages a new subscription receives (MQTT-3.3.1-9..11, retain handling). */
+  /** Queues the retained messages a subscription just made receives, as its RetainedPolicy says. */
   deliverRetained(session: Session, filter: string, options: SubscriptionOptions, isNew: boolean): void {
-    if (options.retainHandling === 2 || (options.retainHandling === 1 && !isNew)) return;
+    if (!sendsRetained(options, isNew)) return;
     // Retained messages go to new non-shared subscriptions only (MQTT 5.0 3.3.1.3).
     const routed = routingFilter(filter);
     if (routed === undefined) return;

@@ -57,7 +57,7 @@ const sessionRecordArb: fc.Arbitrary<RecordInput> = fc.oneof(
     gone ? { key: Buffer.from(`s:${client}`), value: null } : metaRecord(client, { ...meta, ...(will === undefined ? {} : { will }) }),
   ),
   fc.record({ client: fc.constantFrom(...CLIENTS), filter: fc.constantFrom(...FILTERS), gone: fc.boolean(), qos: fc.constantFrom(0 as const, 1 as const, 2 as const), noLocal: fc.boolean() }).map(({ client, filter, gone, qos, noLocal }) =>
-    subscriptionRecord(client, filter, gone ? null : { qos, noLocal, retainAsPublished: false, retainHandling: 0 }),
+    subscriptionRecord(client, filter, gone ? null : { qos, noLocal, keepRetainFlag: false, sendRetained: 'always' }),
   ),
   fc.record({ client: fc.constantFrom(...CLIENTS), gone: fc.boolean(), acked: fc.array(fc.nat(50), { maxLength: 3 }), release010: fc.boolean() }).map(({ client, gone, acked, release010 }) => {
     const sent = acked.map((offset) => offset + 1);

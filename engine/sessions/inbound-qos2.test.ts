@@ -82,7 +82,7 @@ async function replayedMarkers(store: ShardStore, clientId: string): Promise<Rec
 /** A subscriber with a persistent session on the topic, offline, so it reads everything back. */
 async function offlineSubscriber(broker: Broker): Promise<void> {
   const subscriber = await connect(broker, 'sub');
-  await broker.subscribe(subscriber.session, [{ filter: 'in/#', options: { qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+  await broker.subscribe(subscriber.session, [{ filter: 'in/#', options: { qos: 2, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
   await broker.disconnect(subscriber.session, subscriber.sink, { publishWill: false });
 }
 

@@ -23,19 +23,14 @@ import { userPropertyList, type Message, type MessageProperties, type QoS } from
 import type { ProjectionCodec } from '../projection/projection.js';
 import type { ClientIdentity } from '../security/access.js';
 import { emptyCursors, readStoredCursors, storedCursorsValue, type ShardCursors } from './shard-cursors.js';
+import { loadSubscription, storedSubscription, type StoredSubscription, type SubscriptionOptions } from './subscription-options.js';
+
+export type { SubscriptionOptions } from './subscription-options.js';
 
 export const SESSIONS_SHARD = '$sessions';
 
 /** Session expiry interval meaning "never" (MQTT 5.0: 0xFFFFFFFF). */
 export const SESSION_NEVER_EXPIRES = 0xffff_ffff;
-
-export interface SubscriptionOptions {
-  qos: QoS;
-  noLocal: boolean;
-  retainAsPublished: boolean;
-  retainHandling: 0 | 1 | 2;
-  subscriptionId?: number;
-}
 
 export interface WillMessage {
   topic: string;
@@ -123,7 +118,7 @@ export function metaRecord(clientId: string, meta: SessionMeta): RecordInput {
 }
 
 export function subscriptionRecord(clientId: string, filter: string, options: SubscriptionOptions | null): RecordInput {
-  return { key: Buffer.from(`u:${clientId}${SEPARATOR}${filter}`), value: options === null ? null : json(options) };
+  return { key: Buffer.from(`u:${clientId}${SEPARATOR}${filter}`), value: options === null ? null : json(storedSubscription(options)) };
 }
 
 export function cursorRecord(clientId: string, cursors: ShardCursors | null): RecordInput {
@@ -179,7 +174,7 @@ export class SessionTable {
       const clientId = rest.slice(0, at);
       const filter = rest.slice(at + 1);
       if (value === null) this.sessions.get(clientId)?.subscriptions.delete(filter);
-      else this.#entry(clientId).subscriptions.set(filter, JSON.parse(value.toString('utf8')) as SubscriptionOptions);
+      else this.#entry(clientId).subscriptions.set(filter, loadSubscription(JSON.parse(value.toString('utf8')) as StoredSubscription));
     } else if (kind === 'c:') {
       if (value === null) {
         const session = this.sessions.get(rest);
@@ -211,7 +206,7 @@ export class SessionTable {
 }
 
 /** One session in a snapshot: [clientId, meta as stored, subscriptions, cursors, inbound QoS 2 markers]. */
-type SnapshotSession = [string, StoredMeta, Array<[string, SubscriptionOptions]>, ShardCursors, Array<[number, InboundQos2Marker]>];
+type SnapshotSession = [string, StoredMeta, Array<[string, StoredSubscription]>, ShardCursors, Array<[number, InboundQos2Marker]>];
 
 /**
  * The session table as snapshot bytes (engine/projection): JSON, every value in the form its
@@ -225,7 +220,7 @@ export const sessionTableCodec: ProjectionCodec<SessionTable> = {
     const sessions: SnapshotSession[] = [];
     for (const session of table.sessions.values()) {
       const meta: StoredMeta = { ...session.meta, will: session.meta.will === undefined ? undefined : storeWill(session.meta.will) };
-      sessions.push([session.clientId, meta, [...session.subscriptions], session.cursors, [...session.inboundQos2]]);
+      sessions.push([session.clientId, meta, [...session.subscriptions].map(([filter, options]) => [filter, storedSubscription(options)]), session.cursors, [...session.inboundQos2]]);
     }
     return Buffer.from(JSON.stringify(sessions));
   },
@@ -233,7 +228,7 @@ export const sessionTableCodec: ProjectionCodec<SessionTable> = {
     const table = new SessionTable();
     for (const [clientId, stored, subscriptions, cursors, inboundQos2] of JSON.parse(bytes.toString('utf8')) as SnapshotSession[]) {
       const { will, ...meta } = stored;
-      table.sessions.set(clientId, { clientId, meta: will === undefined ? meta : { ...meta, will: loadWill(will) }, subscriptions: new Map(subscriptions), cursors, inboundQos2: new Map(inboundQos2) });
+      table.sessions.set(clientId, { clientId, meta: will === undefined ? meta : { ...meta, will: loadWill(will) }, subscriptions: new Map(subscriptions.map(([filter, stored]) => [filter, loadSubscription(stored)])), cursors, inboundQos2: new Map(inboundQos2) });
     }
     return table;
   },

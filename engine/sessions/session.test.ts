@@ -71,7 +71,7 @@ class FakeJournal {
   }
 }
 
-const everything: SubscriptionOptions = { qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 };
+const everything: SubscriptionOptions = { qos: 2, noLocal: false, keepRetainFlag: false, sendRetained: 'always' };
 
 function online(journal: FakeJournal, startOffsets: Array<number | undefined> = [], sentBelow: number[] = [], sink = new RecordingSink()): { session: Session; sink: RecordingSink } {
   const session = new Session('c', journal.host, startOffsets, sentBelow);

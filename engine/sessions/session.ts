@@ -642,7 +642,7 @@ export function deliveryFor(message: Message, options: readonly SubscriptionOpti
   for (const subscription of options) {
     if (subscription.noLocal && message.publisherId === subscriberId) continue;
     if (subscription.qos > maxQos) maxQos = subscription.qos;
-    if (subscription.retainAsPublished && message.retain) retain = true;
+    if (subscription.keepRetainFlag && message.retain) retain = true;
     if (subscription.subscriptionId !== undefined) (subscriptionIds ??= []).push(subscription.subscriptionId);
   }
   if (maxQos < 0) return undefined;

@@ -12,9 +12,10 @@
 // - a durable session's state (meta, subscriptions) is durable before connect()/subscribe()
 //   resolve; its delivery cursors are persisted every cursorFlushMs, so after a crash at most
 //   that window is delivered again (at-least-once, never a gap).
-// - a durable session's inbound QoS 2 packet ids (received, not yet released) are in
-//   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
-//   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
+// - a durable session's publish keys (a keyed publish stored, not yet released: MQTT's inbound
+//   QoS 2 packet ids) are in `$sessions` before their message is appended and until their
+//   release resolves, so a crash never makes a resent publish a second message
+//   (sessions/publish-keys.ts).
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../base/index.js';
 import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
@@ -37,7 +38,7 @@ import type { SharedStrategy } from './shared/strategy.js';
 import {
   cursorRecord,
   endRecords,
-  inboundQos2Record,
+  publishKeyRecord,
   metaRecord,
   SESSION_NEVER_EXPIRES,
   SESSIONS_SHARD,
@@ -51,7 +52,7 @@ import {
   type WillMessage,
 } from './sessions/session-events.js';
 import { sendsRetained } from './sessions/subscription-options.js';
-import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
+import { pendingPublishKeys, storedPublishKeys, type PendingPublishKey } from './sessions/publish-keys.js';
 import type { ConnectionInfo, DeliverySink } from './delivery/delivery.js';
 import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
 import { cursorsByName, cursorsByPosition, type ShardCursors } from './sessions/shard-cursors.js';
@@ -430,7 +431,7 @@ export class Broker {
       'broker state rebuilt from the journal',
     );
     await this.#shared.start();
-    await this.#settleInboundQos2();
+    await this.#settlePublishKeys();
     await this.#recoverSessions();
     await this.#shared.recovered();
     this.#scheduleCursorFlush();
@@ -460,13 +461,13 @@ export class Broker {
   }
 
   /**
-   * After a crash, inbound QoS 2 markers may still be pending: each is kept (as stored) when its
-   * message's record is in the data shard, and dropped otherwise (engine/sessions/inbound-qos2.ts).
+   * After a crash, publish key markers may still be pending: each is kept (as stored) when its
+   * message's record is in the data shard, and dropped otherwise (engine/sessions/publish-keys.ts).
    */
-  async #settleInboundQos2(): Promise<void> {
-    const pending = pendingInboundQos2(this.#table);
+  async #settlePublishKeys(): Promise<void> {
+    const pending = pendingPublishKeys(this.#table);
     if (pending.length === 0) return;
-    const stored = new Set<PendingInboundQos2>();
+    const stored = new Set<PendingPublishKey>();
     for (let shard = 0; shard < this.#shardMap.names.length; shard += 1) {
       const here = pending.filter((entry) => entry.pending.shard === shard);
       if (here.length === 0) continue;
@@ -474,15 +475,15 @@ export class Broker {
       for (;;) {
         const records = await this.#readFrom(shard, offset, { maxRecords: REPLAY_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
         if (records.length === 0) break;
-        for (const entry of storedInboundQos2(here, records)) stored.add(entry);
+        for (const entry of storedPublishKeys(here, records)) stored.add(entry);
         offset = (records[records.length - 1] as JournalRecord).offset + 1;
       }
     }
-    const writes = pending.map((entry) => inboundQos2Record(entry.clientId, entry.packetId, stored.has(entry) ? {} : null));
+    const writes = pending.map((entry) => publishKeyRecord(entry.clientId, entry.key, stored.has(entry) ? {} : null));
     for (const record of writes) this.#table.apply(record);
     const { baseOffset } = await this.#store.append(SESSIONS_SHARD, writes);
     this.#sessionsProjection.advanced(baseOffset, writes);
-    this.#logger.info({ pending: pending.length, stored: stored.size }, 'inbound QoS 2 markers left pending by a crash settled against the data shards');
+    this.#logger.info({ pending: pending.length, stored: stored.size }, 'publish key markers (MQTT: inbound QoS 2 packet ids) left pending by a crash settled against the data shards');
   }
 
   /** After a start: subscriptions back into the trie, wills of crashed connections, expiry timers. */
@@ -582,43 +583,43 @@ export class Broker {
   }
 
   /**
-   * A QoS 2 PUBLISH from a session's client, stored once per packet id until PUBREL. For a
-   * persistent session the packet id's marker is durable in `$sessions` before the message is
-   * appended, so a crash at any point leaves the restarted broker able to tell whether the
-   * message was stored (engine/sessions/inbound-qos2.ts); the front end keeps the in-memory
-   * state (session.inboundQos2) and the PUBREC. A message to `$delayed/` goes to the delayed
+   * An idempotent producer's publish: stored once per key (a protocol's integer, 0 to 65535,
+   * MQTT's QoS 2 packet id) until releasePublishKey. For a persistent session the key's marker
+   * is durable in `$sessions` before the message is appended, so a crash at any point leaves the
+   * restarted broker able to tell whether the message was stored (engine/sessions/publish-keys.ts);
+   * the front end keeps the in-memory state (session.publishKeys) and answers the producer. A message to `$delayed/` goes to the delayed
    * schedule, not a data shard, where the start-up scan does not look: it gets no pending
    * marker, only the stored one, so a crash between the two may store its resend again.
    */
-  async publishInboundQos2(session: Session, packetId: number, message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
+  async publishOnce(session: Session, key: number, message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
     const marked = this.#isDurable(session.clientId) && !this.#closed && this.writeGate.open && !(this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX));
     // Marked stored as soon as it is durable, before the fan-out, like the publisher's ack.
     const onStored = (matched: boolean): void => {
-      this.#markInboundStored(session, packetId);
+      this.#markKeyStored(session, key);
       stored?.(matched);
     };
     if (!marked) return this.#publish(message, undefined, onStored);
     const shard = this.shardOf(message.topic);
-    const pending = inboundQos2Record(session.clientId, packetId, { pending: { shard, from: this.#frontier[shard] as number, timestamp: message.timestamp } });
+    const pending = publishKeyRecord(session.clientId, key, { pending: { shard, from: this.#frontier[shard] as number, timestamp: message.timestamp } });
     this.#table.apply(pending);
     try {
       await this.#sessionWrites.addAll([pending], null);
     } catch (error) {
       // The marker never became durable: nothing is stored, the publish is refused as a data
       // append failing the same way would be.
-      if (this.#ownsInboundMarker(session, packetId)) this.#table.apply(inboundQos2Record(session.clientId, packetId, null));
+      if (this.#ownsKeyMarker(session, key)) this.#table.apply(publishKeyRecord(session.clientId, key, null));
       throw this.#publishFailure(error);
     }
     let result: { matched: boolean };
     try {
-      result = await this.#publish(message, packetId, onStored);
+      result = await this.#publish(message, key, onStored);
     } catch (error) {
       // Not stored: the marker goes, so a resend is stored. Should this write not happen, the
       // next start settles the marker against the data shard.
-      if (this.#ownsInboundMarker(session, packetId)) {
-        const release = inboundQos2Record(session.clientId, packetId, null);
+      if (this.#ownsKeyMarker(session, key)) {
+        const release = publishKeyRecord(session.clientId, key, null);
         this.#table.apply(release);
-        void this.#sessionWrites.addAll([release], null).catch((writeError: unknown) => this.#logger.error({ err: writeError, clientId: session.clientId, packetId }, 'removing an inbound QoS 2 marker failed'));
+        void this.#sessionWrites.addAll([release], null).catch((writeError: unknown) => this.#logger.error({ err: writeError, clientId: session.clientId, key }, 'removing a publish key marker failed'));
       }
       throw error;
     }
@@ -626,21 +627,21 @@ export class Broker {
   }
 
   /**
-   * Marks an inbound QoS 2 packet id stored in `$sessions` (not waited for: until it is durable,
-   * a restart finds the record by the pending marker). Also records the ids a session received
-   * before it became persistent.
+   * Marks a publish key stored in `$sessions` (not waited for: until it is durable, a restart
+   * finds the record by the pending marker). Also records the keys a session held before it
+   * became persistent.
    */
-  #markInboundStored(session: Session, packetId: number): void {
+  #markKeyStored(session: Session, key: number): void {
     if (session.ended || this.#sessions.get(session.clientId) !== session || !this.#isDurable(session.clientId)) return;
     if (!this.#table.sessions.has(session.clientId)) return;
-    const record = inboundQos2Record(session.clientId, packetId, {});
+    const record = publishKeyRecord(session.clientId, key, {});
     this.#table.apply(record);
-    void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId: session.clientId, packetId }, 'recording an inbound QoS 2 message as stored failed; a restart finds it by its pending marker'));
+    void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId: session.clientId, key }, 'recording a keyed publish as stored failed; a restart finds it by its pending marker'));
   }
 
   /** Whether the table's marker for this packet id belongs to this live session (not a newer one). */
-  #ownsInboundMarker(session: Session, packetId: number): boolean {
-    return !session.ended && this.#sessions.get(session.clientId) === session && this.#table.sessions.get(session.clientId)?.inboundQos2.has(packetId) === true;
+  #ownsKeyMarker(session: Session, key: number): boolean {
+    return !session.ended && this.#sessions.get(session.clientId) === session && this.#table.sessions.get(session.clientId)?.publishKeys.has(key) === true;
   }
 
   /**
@@ -648,14 +649,14 @@ export class Broker {
    * PUBCOMP must wait for it: after PUBCOMP the client may reuse the packet id, and a marker a
    * crash left behind would then swallow the new message as a duplicate.
    */
-  async releaseInboundQos2(session: Session, packetId: number): Promise<void> {
-    if (!this.#ownsInboundMarker(session, packetId)) return;
-    const release = inboundQos2Record(session.clientId, packetId, null);
+  async releasePublishKey(session: Session, key: number): Promise<void> {
+    if (!this.#ownsKeyMarker(session, key)) return;
+    const release = publishKeyRecord(session.clientId, key, null);
     this.#table.apply(release);
     await this.#sessionWrites.addAll([release], null);
   }
 
-  async #publish(message: Message, inboundPacketId: number | undefined, stored: ((matched: boolean) => void) | undefined): Promise<{ matched: boolean }> {
+  async #publish(message: Message, publishKey: number | undefined, stored: ((matched: boolean) => void) | undefined): Promise<{ matched: boolean }> {
     if (this.#closed) throw new Error('broker is closed');
     if (!this.writeGate.open) {
       this.stats.refused += 1;
@@ -680,7 +681,7 @@ export class Broker {
       stored = undefined;
     }
     const appender = this.#appenders[this.shardOf(message.topic)] as ShardAppender<Published, boolean>;
-    const record = messageToRecord(message, { inboundPacketId });
+    const record = messageToRecord(message, { publishKey });
     try {
       if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
       // Both writes are durable before the publisher is told; both are awaited, so neither
@@ -912,8 +913,8 @@ export class Broker {
         // it has goes to the journal, with cursors at the present position.
         for (const [filter, options] of session.subscriptions) record(subscriptionRecord(clientId, filter, options));
         record(cursorRecord(clientId, this.#storedCursors(session)));
-        // Ids still being stored are recorded when their store completes (#markInboundStored).
-        for (const [packetId, state] of session.inboundQos2Entries()) if (state === true) record(inboundQos2Record(clientId, packetId, {}));
+        // Keys still being stored are recorded when their store completes (#markKeyStored).
+        for (const [key, state] of session.publishKeyEntries()) if (state === true) record(publishKeyRecord(clientId, key, {}));
       }
     } else if (durable !== undefined) {
       // Resumed with expiry 0: the session now ends with this connection, so nothing of it may
@@ -946,8 +947,8 @@ export class Broker {
     const cursors = cursorsByPosition(durable.cursors, this.#shardMap.names);
     const session = new Session(durable.clientId, this.#host, cursors.acked, cursors.sent, cursors.released);
     for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options, true);
-    // Pending markers were settled at start; every one left is a stored message awaiting PUBREL.
-    for (const packetId of durable.inboundQos2.keys()) session.inboundQos2.set(packetId, true);
+    // Pending markers were settled at start; every one left is a stored message awaiting its release.
+    for (const key of durable.publishKeys.keys()) session.publishKeys.set(key, true);
     return session;
   }
 

@@ -255,18 +255,18 @@ export class Harness {
         // awaiting PUBREL is a resend and is not stored again.
         const clientId = CLIENTS[op.client] as string;
         const connection = this.connections.get(clientId);
-        if (connection === undefined || connection.session.inboundQos2.has(op.packetId)) return;
+        if (connection === undefined || connection.session.publishKeys.has(op.packetId)) return;
         (this.model.get(clientId) as ModelClient).inbound.add(op.packetId);
-        connection.session.inboundQos2.set(op.packetId, true);
-        await broker.publishInboundQos2(connection.session, op.packetId, { topic: 'in/q2', payload: Buffer.from(`${clientId}:${op.packetId}`), qos: 2, retain: false, publisherId: clientId, timestamp: this.clock.now(), properties: undefined });
+        connection.session.publishKeys.set(op.packetId, true);
+        await broker.publishOnce(connection.session, op.packetId, { topic: 'in/q2', payload: Buffer.from(`${clientId}:${op.packetId}`), qos: 2, retain: false, publisherId: clientId, timestamp: this.clock.now(), properties: undefined });
         return;
       }
       case 'release': {
         const clientId = CLIENTS[op.client] as string;
         const connection = this.connections.get(clientId);
-        if (connection === undefined || !connection.session.inboundQos2.delete(op.packetId)) return;
+        if (connection === undefined || !connection.session.publishKeys.delete(op.packetId)) return;
         (this.model.get(clientId) as ModelClient).inbound.delete(op.packetId);
-        await broker.releaseInboundQos2(connection.session, op.packetId);
+        await broker.releasePublishKey(connection.session, op.packetId);
         return;
       }
       case 'disconnect': {
@@ -336,8 +336,8 @@ export class Harness {
       expected[clientId] = { connected: client.online, expirySeconds: client.expiry, subscriptions: Object.fromEntries([...client.subscriptions].sort(([a], [b]) => (a < b ? -1 : 1))), inbound: [...client.inbound].sort() };
     }
     const actual: Record<string, unknown> = {};
-    for (const [clientId, entry] of Object.entries(this.broker.sessionTable.snapshot() as Record<string, { meta: { connected: boolean; expirySeconds: number }; subscriptions: unknown; inboundQos2: Record<string, unknown> }>)) {
-      actual[clientId] = { connected: entry.meta.connected, expirySeconds: entry.meta.expirySeconds, subscriptions: entry.subscriptions, inbound: Object.keys(entry.inboundQos2).map(Number).sort() };
+    for (const [clientId, entry] of Object.entries(this.broker.sessionTable.snapshot() as Record<string, { meta: { connected: boolean; expirySeconds: number }; subscriptions: unknown; publishKeys: Record<string, unknown> }>)) {
+      actual[clientId] = { connected: entry.meta.connected, expirySeconds: entry.meta.expirySeconds, subscriptions: entry.subscriptions, inbound: Object.keys(entry.publishKeys).map(Number).sort() };
     }
     assert.deepEqual(actual, expected, `(c) the session table is not the set of live durable sessions ${when}`);
     const retained = Object.fromEntries(Object.entries(this.broker.retained.snapshot()).map(([topic, message]) => [topic, Buffer.from(message.payload, 'base64').toString()]));

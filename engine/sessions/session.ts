@@ -86,36 +86,37 @@ export class Session {
   #filters: TopicTrie<SubscriptionOptions> | undefined;
   sink: DeliverySink | undefined;
   /**
-   * QoS 2 messages received from this client and not yet released (PUBREL), by packet id: true
-   * once stored, or the store in progress (resolves with whether it succeeded). Session state
-   * (MQTT 4.3.3), kept across reconnects so a resent PUBLISH is not stored twice; a persistent
-   * session's ids are also in `$sessions`, so a restart keeps them (inbound-qos2.ts).
+   * The publish keys of this session's producer not yet released (MQTT: QoS 2 packet ids
+   * before PUBREL): true once the message is stored, or the store in progress (resolves with
+   * whether it succeeded). Kept across reconnects so a publish sent again is not stored twice;
+   * a persistent session's keys are also in `$sessions`, so a restart keeps them
+   * (publish-keys.ts). The front end owns the keys' meaning and keeps this table.
    */
-  get inboundQos2(): Map<number, true | Promise<boolean>> {
-    return (this.#inboundQos2 ??= new Map());
+  get publishKeys(): Map<number, true | Promise<boolean>> {
+    return (this.#publishKeys ??= new Map());
   }
 
-  /** How many client QoS 2 publishes await PUBREL (without allocating the table). */
-  get inboundQos2Count(): number {
-    return this.#inboundQos2?.size ?? 0;
+  /** How many publish keys await their release (without allocating the table). */
+  get publishKeyCount(): number {
+    return this.#publishKeys?.size ?? 0;
   }
 
-  #inboundQos2: Map<number, true | Promise<boolean>> | undefined;
+  #publishKeys: Map<number, true | Promise<boolean>> | undefined;
 
-  /** The inbound QoS 2 table's entries (without allocating it). */
-  inboundQos2Entries(): Iterable<[number, true | Promise<boolean>]> {
-    return this.#inboundQos2?.entries() ?? [];
+  /** The publish key table's entries (without allocating it). */
+  publishKeyEntries(): Iterable<[number, true | Promise<boolean>]> {
+    return this.#publishKeys?.entries() ?? [];
   }
 
   /**
-   * Packet ids whose PUBREL arrived and whose release is being recorded: PUBCOMP waits for it,
-   * also when the client sends PUBREL again on a later connection.
+   * Keys whose release is being recorded (Broker.releasePublishKey): a front end answering the
+   * release (MQTT PUBCOMP) waits for it, also when the producer asks again on a later connection.
    */
-  get inboundReleasing(): Map<number, Promise<boolean>> {
-    return (this.#inboundReleasing ??= new Map());
+  get releasingKeys(): Map<number, Promise<boolean>> {
+    return (this.#releasingKeys ??= new Map());
   }
 
-  #inboundReleasing: Map<number, Promise<boolean>> | undefined;
+  #releasingKeys: Map<number, Promise<boolean>> | undefined;
   readonly #queue = new DeliveryQueue<Delivery>((delivery) => messageSize(delivery.message));
   readonly #window = new InFlightWindow<Delivery>();
   readonly #inUse = (tag: DeliveryTag): boolean => this.#window.has(tag);

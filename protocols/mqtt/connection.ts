@@ -526,7 +526,7 @@ export class MqttConnection implements DeliverySink {
     this.#parser = undefined;
     // QoS 2 publishes the client sent on an earlier connection and has not released (PUBREL)
     // are still in flight for it.
-    this.#inboundInFlight = result.session.inboundQos2Count;
+    this.#inboundInFlight = result.session.publishKeyCount;
     // MQTT 3.1 has no session present flag: its acknowledge flags byte is reserved (0).
     const connack: Packet = { cmd: 'connack', sessionPresent: this.#version !== 3 && result.sessionPresent, returnCode: 0, reasonCode: 0 };
     if (v5) {
@@ -678,7 +678,7 @@ export class MqttConnection implements DeliverySink {
     if (qos === 0 && packet.dup) return this.#fail(ReasonCode.MalformedPacket, 'DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
     const overLimit = this.#guard === undefined ? 'ok' : this.#overPublishLimit(packet);
     if (overLimit === 'close') return;
-    const inboundQos2 = session.inboundQos2;
+    const inboundQos2 = session.publishKeys;
     const known = qos === 2 ? inboundQos2.get(messageId) : undefined;
     if (known !== undefined) {
       // A resent QoS 2 PUBLISH (DUP), possibly on a new connection of the session: stored once
@@ -750,14 +750,14 @@ export class MqttConnection implements DeliverySink {
       const { ack, qos, messageId } = pending;
       this.#releaseBudget(pending);
       if (qos === 2) {
-        this.#session?.inboundQos2.set(messageId, true);
+        this.#session?.publishKeys.set(messageId, true);
         pending.storedQos2?.(true);
       }
       if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
     };
     // A QoS 2 publish of a session is stored once per packet id, across a crash too (engine).
     const session = this.#session;
-    const publishing = pending.qos === 2 && session !== undefined ? this.broker.publishInboundQos2(session, pending.messageId, pending.message, onStored) : this.broker.publish(pending.message, onStored);
+    const publishing = pending.qos === 2 && session !== undefined ? this.broker.publishOnce(session, pending.messageId, pending.message, onStored) : this.broker.publish(pending.message, onStored);
     publishing.then(
       () => this.#publishDone(pending.size),
       (error: unknown) => {
@@ -776,7 +776,7 @@ export class MqttConnection implements DeliverySink {
     this.#releaseBudget(pending);
     this.#publishDone(pending.size);
     if (qos === 2) {
-      this.#session?.inboundQos2.delete(messageId);
+      this.#session?.publishKeys.delete(messageId);
       pending.storedQos2?.(false);
     }
     const code = (error as { code?: string }).code;
@@ -802,7 +802,7 @@ export class MqttConnection implements DeliverySink {
       this.#releaseBudget(pending);
       this.#publishDone(pending.size);
       if (pending.qos === 2) {
-        this.#session?.inboundQos2.delete(pending.messageId);
+        this.#session?.publishKeys.delete(pending.messageId);
         pending.storedQos2?.(false);
       }
     }
@@ -817,7 +817,7 @@ export class MqttConnection implements DeliverySink {
     this.logger[refused === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused }, 'publish not authorized: message dropped');
     if (ack === undefined) return;
     // 3.x QoS 2: the PUBREL that follows the PUBREC must find the flow, as for a stored message.
-    if (this.#version !== 5 && qos === 2) this.#session?.inboundQos2.set(messageId, true);
+    if (this.#version !== 5 && qos === 2) this.#session?.publishKeys.set(messageId, true);
     this.#completeAck(ack, qos, messageId, this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success, 'not authorized to publish to this topic');
   }
 
@@ -909,7 +909,7 @@ export class MqttConnection implements DeliverySink {
   #completeAck(ack: PendingAck, qos: QoS, messageId: number, reasonCode: number, reasonString: string | undefined): void {
     const failed = reasonCode >= 0x80;
     if (qos === 1 || failed) this.#inboundDone();
-    if (qos === 2 && failed) this.#session?.inboundQos2.delete(messageId);
+    if (qos === 2 && failed) this.#session?.publishKeys.delete(messageId);
     ack.done = true;
     ack.packet = { cmd: qos === 1 ? 'puback' : 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode, ...this.#reason(reasonString) } : {}) } as Packet;
     const queue = this.#ackQueue ?? [];

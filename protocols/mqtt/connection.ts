@@ -15,20 +15,20 @@
 // step that routes the subscription (Broker.subscribeAcknowledged). PUBACK/PUBREC go out once a
 // message is stored, before its fan-out, in the order the publishes arrived; a delivery of the
 // client's own message is kept back until its ack is written (own-message-hold.ts).
-import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, QoS, Session, WillMessage } from '../../engine/index.js';
+import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Session } from '../../engine/index.js';
 import { applyAutoSubscribe, checkTopicName, responseInformationFor, SendResult, type AutoSubscribed } from '../../engine/index.js';
 import type { ClientGuard } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
+import { connackFor, readConnect, sessionTerms } from './connect.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
 import type { InboundBudget } from './inbound-budget.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { OutboundPublishes } from './outbound-publishes.js';
-import { connectLevel, isCleanString, messageProperties } from './packet-checks.js';
+import { connectLevel } from './packet-checks.js';
 import { OutboundPacketIds } from './packet-ids.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.js';
@@ -370,35 +370,9 @@ export class MqttConnection implements DeliverySink {
     const v5 = this.#version === 5;
     const properties = packet.properties ?? {};
     this.#problemInfo = properties.requestProblemInformation !== false;
-    let clientId = packet.clientId ?? '';
-    let assigned: string | undefined;
-    if (!isCleanString(clientId)) return this.#refuse(ReasonCode.MalformedPacket, 'client identifier is not valid UTF-8 or contains U+0000');
-    if (this.#version === 3 && (clientId.length === 0 || clientId.length > 23)) {
-      return this.#refuse(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 client identifiers are 1 to 23 characters');
-    }
-    const clean = packet.clean !== false;
-    if (clientId.length === 0) {
-      // MQTT-3.1.3-7/8: an empty id needs a clean session in 3.1.1; 5.0 assigns one always.
-      if (!v5 && !clean) return this.#refuse(ReasonCode.ClientIdentifierNotValid, 'an empty client identifier needs clean session = 1');
-      clientId = `auto-${randomBytes(9).toString('base64url')}`;
-      assigned = v5 ? clientId : undefined;
-    }
-    let will: WillMessage | undefined;
-    if (packet.will !== undefined && packet.will !== null) {
-      const topic = packet.will.topic;
-      const check = isCleanString(topic) ? checkTopicName(topic, this.#topicLimits()) : undefined;
-      if (check === undefined || !check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(topic)} is not a valid topic name`);
-      const willProperties = packet.will.properties ?? {};
-      const willUserProperties = this.#userPropertiesIn;
-      will = {
-        topic,
-        payload: Buffer.isBuffer(packet.will.payload) ? packet.will.payload : Buffer.from(packet.will.payload ?? ''),
-        qos: (packet.will.qos ?? 0) as QoS,
-        retain: packet.will.retain === true,
-        properties: messageProperties(willProperties, willUserProperties),
-        delaySeconds: willProperties.willDelayInterval ?? 0,
-      };
-    }
+    const read = readConnect(packet, this.#version, this.#topicLimits(), this.#userPropertiesIn);
+    if (!read.ok) return this.#refuse(read.code, read.detail);
+    const { clientId, assigned, clean, will } = read;
     const refusal = this.#guard?.refusal;
     if (refusal !== undefined) {
       this.#guard?.log.warn(`connect-${refusal.kind}`, { remote: this.transport.remoteAddress, clientId, detail: refusal.detail }, 'refused CONNECT over a connection limit');
@@ -436,25 +410,12 @@ export class MqttConnection implements DeliverySink {
       will.topic = topic;
     }
 
-    // Session expiry: 5.0 says it; 3.1.1 persistent sessions last the broker's maximum.
-    let expiry = v5 ? (properties.sessionExpiryInterval ?? 0) : clean ? 0 : this.limits.maxSessionExpiry;
-    const expiryCapped = v5 && expiry > this.limits.maxSessionExpiry;
-    if (expiryCapped) expiry = this.limits.maxSessionExpiry;
+    const terms = sessionTerms(packet, this.#version, clean, this.limits);
+    const { expiry } = terms;
     this.#sessionExpiry = expiry;
-    // Keep-alive: the server may shorten it (5.0 Server Keep Alive).
-    let keepAlive = packet.keepalive ?? 0;
-    let serverKeepAlive: number | undefined;
-    if (v5 && this.limits.serverKeepAlive > 0) serverKeepAlive = this.limits.serverKeepAlive;
-    else if (v5 && keepAlive > this.limits.maxKeepAlive) serverKeepAlive = this.limits.maxKeepAlive;
-    if (serverKeepAlive !== undefined) keepAlive = serverKeepAlive;
-    this.#keepAliveMs = keepAlive * 1000;
-    if (v5) {
-      this.inFlightMaximum = Math.min(properties.receiveMaximum ?? 65_535, this.limits.maxInflight);
-      this.#outbound = new OutboundPublishes(this.#version, properties.maximumPacketSize ?? Number.POSITIVE_INFINITY, properties.topicAliasMaximum ?? 0);
-    } else {
-      this.#outbound = new OutboundPublishes(this.#version, Number.POSITIVE_INFINITY, 0);
-      this.inFlightMaximum = this.limits.maxInflight;
-    }
+    this.#keepAliveMs = terms.keepAlive * 1000;
+    this.inFlightMaximum = terms.inFlightMaximum;
+    this.#outbound = new OutboundPublishes(this.#version, terms.maximumPacketSize, terms.topicAliasMaximum);
     if (this.broker.closed) return this.#refuse(v5 ? ReasonCode.ServerShuttingDown : ReasonCode.ServerUnavailable, 'the broker is shutting down');
     this.#clientId = clientId;
     this.#count(true);
@@ -484,27 +445,9 @@ export class MqttConnection implements DeliverySink {
     // QoS 2 publishes the client sent on an earlier connection and has not released (PUBREL)
     // are still in flight for it.
     this.#inbound.resumeInFlight(result.session.publishKeyCount);
-    // MQTT 3.1 has no session present flag: its acknowledge flags byte is reserved (0).
-    const connack: Packet = { cmd: 'connack', sessionPresent: this.#version !== 3 && result.sessionPresent, returnCode: 0, reasonCode: 0 };
-    if (v5) {
-      connack.properties = {
-        receiveMaximum: this.limits.maxInflight,
-        maximumPacketSize: this.limits.maxPacketSize,
-        topicAliasMaximum: this.limits.topicAliasMaximum,
-        retainAvailable: true,
-        wildcardSubscriptionAvailable: true,
-        subscriptionIdentifiersAvailable: true,
-        sharedSubscriptionAvailable: true,
-        ...(assigned === undefined ? {} : { assignedClientIdentifier: assigned }),
-        ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
-        ...(expiryCapped ? { sessionExpiryInterval: expiry } : {}),
-        ...(authenticationMethod === undefined ? {} : { authenticationMethod }),
-        ...(auth.authenticationData === undefined ? {} : { authenticationData: auth.authenticationData }),
-      };
-      // MQTT-3.1.2-28: Response Information only to a client that asked for it.
-      const responseInformation = properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, identity.username) : undefined;
-      if (responseInformation !== undefined) connack.properties.responseInformation = responseInformation;
-    }
+    // MQTT-3.1.2-28: Response Information only to a client that asked for it.
+    const responseInformation = v5 && properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, identity.username) : undefined;
+    const connack = connackFor(this.#version, result.sessionPresent, this.limits, { assigned, terms, authenticationMethod, authenticationData: auth.authenticationData, responseInformation });
     this.#send(connack);
     this.logger.debug({ clientId, remote: this.transport.remoteAddress, version: this.#version, sessionPresent: result.sessionPresent }, 'client connected');
     this.#armKeepAlive();

@@ -32,9 +32,10 @@ import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
 import type { BrokerExtras } from './extras.js';
 import { WriteGate, WriteGateErrors } from './availability/write-gate.js';
 import { ShardAppender, type AppendObserver } from './shard-appender.js';
+import type { BrokerOptions, ClientInfo, ConnectRequest, DisconnectRequest, SessionInfo, SubscriptionInfo, UnsafeBrokerSwitches } from './broker-types.js';
+import { Statistics, type BrokerStats } from './statistics.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
-import type { SharedStrategy } from './shared/strategy.js';
 import {
   cursorRecord,
   endRecords,
@@ -45,139 +46,31 @@ import {
   SessionTable,
   sessionTableCodec,
   subscriptionRecord,
-  willToMessage,
   type DurableSession,
   type SessionMeta,
   type SubscriptionOptions,
-  type WillMessage,
 } from './sessions/session-events.js';
 import { sendsRetained } from './sessions/subscription-options.js';
+import { MAX_TIMER_MS, Wills } from './sessions/wills.js';
 import { pendingPublishKeys, storedPublishKeys, type PendingPublishKey } from './sessions/publish-keys.js';
-import type { ConnectionInfo, DeliverySink } from './delivery/delivery.js';
+import type { DeliverySink } from './delivery/delivery.js';
 import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
 import { cursorsByName, cursorsByPosition, type ShardCursors } from './sessions/shard-cursors.js';
 
 export { MQTT_SHARD_PREFIX as DATA_SHARD_PREFIX } from '../shard-model/index.js';
+export type { BrokerOptions, ClientInfo, ConnectRequest, DisconnectRequest, SessionInfo, SubscriptionInfo, UnsafeBrokerSwitches } from './broker-types.js';
+export type { BrokerStats } from './statistics.js';
 
 /** A message waiting for its data shard's append, with whom to tell once it is durable. */
 interface Published {
   message: Message;
   stored?: (matched: boolean) => void;
 }
-/** Node timers overflow past 2^31-1 ms; longer waits are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const READ_BACK_MAX_RECORDS = 512;
 const READ_BACK_MAX_BYTES = 1024 * 1024;
 const REPLAY_MAX_RECORDS = 10_000;
-const DROP_REPORT_INTERVAL_MS = 60_000;
-/** An internal publish (a will) that found the store unreachable with the gate still open is tried again after this. */
-const INTERNAL_PUBLISH_RETRY_MS = 1_000;
 
-export interface BrokerOptions {
-  store: ShardStore;
-  logger: Logger;
-  /** Data shards created on first start; an existing journal keeps its count. */
-  dataShards: number;
-  /** Per session: bytes of deliveries queued for a connection before the slow-consumer rule. */
-  maxQueuedBytes: number;
-  clock?: Clock;
-  /** How often durable sessions' delivery cursors are written to `$sessions`. */
-  cursorFlushMs?: number;
-  /** Who may read what (checked on every delivery); default: everything is allowed. */
-  access?: AccessPolicy;
-  /** Which member of a shared subscription group gets each message; default round-robin. */
-  sharedStrategy?: SharedStrategy;
-  /** The random source of the random and sticky strategies (tests pass a seeded one). */
-  sharedRandom?: () => number;
-  /** The node's write gate, when the node made it before the broker (its journal watch needs it first); a new one otherwise. */
-  writeGate?: WriteGate;
-  /**
-   * Self-tests of the power-cut checks only (sim/broker-suite.ts): durability broken on purpose,
-   * so a test can show its property catches the break. Never set by the CLI or a node.
-   */
-  unsafe?: UnsafeBrokerSwitches;
-}
 
-export interface UnsafeBrokerSwitches {
-  /** Tell the publisher (PUBACK / PUBREC) when the append is queued, not once it is durable. */
-  ackBeforeDurable?: boolean;
-}
-
-export interface ConnectRequest {
-  clientId: string;
-  cleanStart: boolean;
-  /** Seconds the session outlives the connection; 0 = ends with it. */
-  expirySeconds: number;
-  will: WillMessage | undefined;
-  protocolVersion: number;
-  sink: DeliverySink;
-  /** Who the client is, for the access policy; default: an anonymous client of this id. */
-  identity?: ClientIdentity;
-}
-
-export interface DisconnectRequest {
-  /** Publish the will (abrupt close, keep-alive timeout, 5.0 DISCONNECT 0x04). */
-  publishWill: boolean;
-  /** 5.0 DISCONNECT may change the session expiry interval. */
-  expirySeconds?: number;
-}
-
-export interface ClientInfo extends Partial<ConnectionInfo> {
-  clientId: string;
-  subscriptions: number;
-  inflight: number;
-  queued: number;
-  /** Session expiry interval, seconds (0: ends with the connection). */
-  expirySeconds: number;
-}
-
-export interface SessionInfo {
-  clientId: string;
-  online: boolean;
-  durable: boolean;
-  expirySeconds: number;
-  subscriptions: number;
-  /** Epoch ms of the last disconnect, for offline sessions. */
-  disconnectedAt: number | undefined;
-  /**
-   * Messages this session missed because retention deleted them before it read them (its
-   * position was below a shard's start and it resumed there), since this process started.
-   */
-  retentionGap: { messages: number; lastAt: number } | undefined;
-}
-
-export interface SubscriptionInfo {
-  clientId: string;
-  filter: string;
-  options: SubscriptionOptions;
-}
-
-/** Topics counted per broker process (the busiest stay when the table is full). */
-const TOPIC_COUNT_MAX = 10_000;
-
-export interface BrokerStats {
-  messagesIn: number;
-  messagesOut: number;
-  /** Payload bytes published. */
-  bytesIn: number;
-  /** Payload bytes of live and retained deliveries. */
-  bytesOut: number;
-  dropped: Record<'queue-full' | 'expired' | 'too-large', number>;
-  /** Offsets sessions skipped because retention deleted them before they were read (counted per session). */
-  retentionGapMessages: number;
-  /** Publishes refused because writes were blocked (the write gate closed: journal unreachable, disk low). */
-  refused: number;
-  /**
-   * The broker's own `$SYS/...` statistics messages, counted here and not in the totals above
-   * (nor in the per-topic counts), so an idle node shows no client traffic.
-   */
-  sys: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number };
-}
-
-/** Topics of the broker's own statistics (engine/sys), counted apart from client traffic. */
-export function isSysTopic(topic: string): boolean {
-  return topic.startsWith('$SYS/');
-}
 
 export class Broker {
   readonly #store: ShardStore;
@@ -199,8 +92,8 @@ export class Broker {
   readonly #sessions = new Map<string, Session>();
   /** Session expiry interval of each in-memory session. */
   readonly #expiry = new Map<string, number>();
-  readonly #willTimers = new Map<string, unknown>();
   readonly #expiryTimers = new Map<string, unknown>();
+  readonly #wills: Wills;
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
@@ -213,8 +106,8 @@ export class Broker {
   #closed = false;
   /** Conditions that stop publishes (journal unreachable, disk low); set by the node runtime. */
   readonly writeGate: WriteGate;
-  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 }, retentionGapMessages: 0, refused: 0, sys: { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 } };
-  readonly #topicCounts = new Map<string, number>();
+  readonly #statistics = new Statistics();
+  readonly stats: BrokerStats = this.#statistics.stats;
   /** From the injected clock (wall time in production), so uptime is exact under a test clock. */
   readonly #startedAt: number;
   readonly #host: SessionHost;
@@ -237,6 +130,24 @@ export class Broker {
     this.#clock = options.clock ?? systemClock;
     this.#startedAt = this.#clock.now();
     this.#cursorFlushMs = options.cursorFlushMs ?? 100;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's getters read this broker's private state
+    const broker = this;
+    this.#wills = new Wills({
+      clock: this.#clock,
+      logger: this.#logger,
+      writeGate: this.writeGate,
+      get closed() {
+        return broker.#closed;
+      },
+      get access() {
+        return broker.access;
+      },
+      get table() {
+        return broker.#table;
+      },
+      publish: (message) => this.publish(message),
+      persist: (records) => this.#sessionWrites.persist(records, null),
+    });
     const dataShards = (): number => this.#shardMap.names.length;
     this.#host = {
       get shardCount() {
@@ -509,7 +420,7 @@ export class Broker {
         writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
       }
       const disconnectedAt = session.meta.disconnectedAt ?? now;
-      if (session.meta.will !== undefined) this.#scheduleWill(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
+      if (session.meta.will !== undefined) this.#wills.schedule(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
       this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
     }
     for (const record of writes) this.#table.apply(record);
@@ -668,14 +579,7 @@ export class Broker {
       stored?.(scheduled.matched);
       return scheduled;
     }
-    if (isSysTopic(message.topic)) {
-      this.stats.sys.messagesIn += 1;
-      this.stats.sys.bytesIn += message.payload.length;
-    } else {
-      this.stats.messagesIn += 1;
-      this.stats.bytesIn += message.payload.length;
-      this.#countTopic(message.topic);
-    }
+    this.#statistics.countIn(message);
     if (this.#unsafe?.ackBeforeDurable === true && stored !== undefined) {
       stored(this.#trie.match(message.topic).length > 0 || this.#shared.matches(message.topic));
       stored = undefined;
@@ -801,15 +705,10 @@ export class Broker {
     if (!this.mayRead(subscriberId, message.topic)) return;
     const delivery = deliveryFor(message, options, subscriberId, shard, offset);
     if (delivery === undefined) return;
-    this.#countDelivery(message);
+    this.#statistics.countOut(message);
     session.offerLive(delivery);
   }
 
-  #countDelivery(message: Message): void {
-    const counts = isSysTopic(message.topic) ? this.stats.sys : this.stats;
-    counts.messagesOut += 1;
-    counts.bytesOut += message.payload.length;
-  }
 
   /**
    * A page of a data shard from `from`, or from its start when retention removed `from`: the
@@ -861,7 +760,7 @@ export class Broker {
    */
   async connect(request: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
     const { clientId } = request;
-    this.#cancelTimer(this.#willTimers, clientId);
+    this.#wills.cancel(clientId);
     this.#cancelTimer(this.#expiryTimers, clientId);
     const writes: RecordInput[] = [];
     const record = (input: RecordInput): void => {
@@ -874,11 +773,11 @@ export class Broker {
       // connection ended without DISCONNECT, so a will without delay is due (a delayed one is
       // cancelled by this new connection, MQTT 5.0 3.1.3.2.2).
       const previous = session.sink;
-      const previousWill = this.#willOf.get(clientId);
+      const previousWill = this.#wills.connectedWill(clientId);
       session.detach();
       this.#shared.presenceChanged(session);
       previous.close('session-taken-over');
-      if (previousWill !== undefined && previousWill.delaySeconds === 0) this.#publishWill(clientId, previousWill);
+      if (previousWill !== undefined && previousWill.delaySeconds === 0) this.#wills.publish(clientId, previousWill);
       // A session that was to end with its connection (3.1.1 clean session, 5.0 expiry 0) ends
       // with it here too: the new connection gets no session present and none of its state.
       if ((this.#expiry.get(clientId) ?? 0) === 0) {
@@ -921,7 +820,7 @@ export class Broker {
       // outlive a crash (it stays in memory until the disconnect).
       for (const input of endRecords(durable)) record(input);
     }
-    this.#willOf.set(clientId, will);
+    this.#wills.setConnected(clientId, will);
     if (writes.length > 0) {
       try {
         await this.#sessionWrites.addAll(writes, null);
@@ -934,9 +833,6 @@ export class Broker {
     this.#shared.presenceChanged(session);
     return { session, sessionPresent };
   }
-
-  /** Wills of connected clients, by client id (durable ones are also in their meta). */
-  readonly #willOf = new Map<string, WillMessage | undefined>();
 
   /** A session's cursors as the journal keeps them: by data shard name. */
   #storedCursors(session: Session): ShardCursors {
@@ -964,7 +860,7 @@ export class Broker {
     this.#identities.delete(clientId);
     this.#expiry.delete(clientId);
     this.#retentionGaps.delete(clientId);
-    this.#willOf.delete(clientId);
+    this.#wills.forgetConnected(clientId);
     this.#cancelTimer(this.#expiryTimers, clientId);
     if (durable === undefined) return [];
     const records = endRecords({ ...durable, subscriptions: new Map([...filters].map((filter) => [filter, durable.subscriptions.get(filter) ?? ({} as SubscriptionOptions)])) });
@@ -978,13 +874,13 @@ export class Broker {
     const { clientId } = session;
     session.detach();
     this.#shared.presenceChanged(session);
-    const will = request.publishWill ? this.#willOf.get(clientId) : undefined;
-    this.#willOf.delete(clientId);
+    const will = request.publishWill ? this.#wills.connectedWill(clientId) : undefined;
+    this.#wills.forgetConnected(clientId);
     const expirySeconds = request.expirySeconds ?? this.#expiry.get(clientId) ?? 0;
     this.#expiry.set(clientId, expirySeconds);
     if (expirySeconds === 0) {
       const writes = this.#end(clientId);
-      if (will !== undefined) this.#publishWill(clientId, will);
+      if (will !== undefined) this.#wills.publish(clientId, will);
       if (writes.length > 0) await this.#sessionWrites.persist(writes, null);
       return;
     }
@@ -997,7 +893,7 @@ export class Broker {
     this.#dirtyCursors.delete(session);
     const writes = [record, cursorRecord(clientId, this.#storedCursors(session))];
     this.#table.apply(writes[1] as RecordInput);
-    if (will !== undefined) this.#scheduleWill(clientId, will, will.delaySeconds * 1000);
+    if (will !== undefined) this.#wills.schedule(clientId, will, will.delaySeconds * 1000);
     this.#scheduleExpiry(clientId, expirySeconds, now);
     await this.#sessionWrites.persist(writes, null);
   }
@@ -1063,7 +959,7 @@ export class Broker {
       if (!this.mayRead(session.clientId, message.topic)) continue;
       const delivery = deliveryFor(message, [{ ...options, noLocal: false }], session.clientId);
       if (delivery === undefined) continue;
-      this.#countDelivery(message);
+      this.#statistics.countOut(message);
       delivery.retain = true;
       session.offerRetained(delivery);
     }
@@ -1135,72 +1031,6 @@ export class Broker {
     if (routed !== undefined) this.#trie.remove(routed, clientId);
   }
 
-  #publishWill(clientId: string, will: WillMessage): void {
-    if (this.#willAllowed(clientId, will)) this.#publishInternal(willToMessage(will, clientId, this.#clock.now()), `will of ${clientId}`);
-    const durable = this.#table.sessions.get(clientId);
-    if (durable?.meta.will !== undefined && !durable.meta.connected) {
-      const { will: _published, ...rest } = durable.meta;
-      const record = metaRecord(clientId, rest);
-      this.#table.apply(record);
-      this.#sessionWrites.persist([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a published will failed'));
-    }
-  }
-
-  /** A will goes through the same publish check as its client's publishes; a forbidden one is dropped and logged. */
-  #willAllowed(clientId: string, will: WillMessage): boolean {
-    if (this.access === allowEverything) return true;
-    // Wills recorded before wills carried their publisher: checked as an anonymous client's.
-    const publisher = will.publisher ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' };
-    if (this.access.mayPublish(publisher, will.topic)) return true;
-    this.#logger.warn({ clientId, username: publisher.username, topic: will.topic }, 'will message dropped: the access policy does not allow its client to publish to its topic');
-    return false;
-  }
-
-  /**
-   * Publishes a message the broker makes itself (a will). Nobody can resend it, so a refusal
-   * while writes are blocked, or an unreachable journal, is not the end: it is published when
-   * the gate opens again (or, with the gate open, after INTERNAL_PUBLISH_RETRY_MS).
-   */
-  #publishInternal(message: Message, what: string): void {
-    this.publish(message).catch((error: unknown) => {
-      const blocked = isShardlineCode(error, WriteGateErrors.writesBlocked.code) || isStoreUnreachable(error);
-      if (this.#closed || !blocked) {
-        this.#logger.error({ err: error, topic: message.topic }, `publishing the ${what} failed`);
-        return;
-      }
-      this.#logger.warn({ topic: message.topic, code: (error as { code?: string }).code }, `publishing the ${what} waits until writes resume`);
-      this.#whenWritable(() => this.#publishInternal(message, what));
-    });
-  }
-
-  /** Calls `retry` once the write gate is open (at once if it is, after a pause). */
-  #whenWritable(retry: () => void): void {
-    if (this.writeGate.open) {
-      this.#clock.setTimeout(() => !this.#closed && retry(), INTERNAL_PUBLISH_RETRY_MS);
-      return;
-    }
-    const off = this.writeGate.onChange((open) => {
-      if (!open) return;
-      off();
-      if (!this.#closed) retry();
-    });
-  }
-
-  #scheduleWill(clientId: string, will: WillMessage, delayMs: number): void {
-    this.#cancelTimer(this.#willTimers, clientId);
-    if (delayMs <= 0) {
-      this.#publishWill(clientId, will);
-      return;
-    }
-    this.#willTimers.set(
-      clientId,
-      this.#clock.setTimeout(() => {
-        this.#willTimers.delete(clientId);
-        this.#publishWill(clientId, will);
-      }, Math.min(delayMs, MAX_TIMER_MS)),
-    );
-  }
-
   #scheduleExpiry(clientId: string, expirySeconds: number, disconnectedAt: number): void {
     this.#cancelTimer(this.#expiryTimers, clientId);
     if (expirySeconds === SESSION_NEVER_EXPIRES) return;
@@ -1214,9 +1044,9 @@ export class Broker {
         return;
       }
       // A will still waiting for its delay is published when the session ends (MQTT-3.1.3-9).
-      const pendingWill = this.#willTimers.has(clientId) ? this.#table.sessions.get(clientId)?.meta.will : undefined;
-      this.#cancelTimer(this.#willTimers, clientId);
-      if (pendingWill !== undefined) this.#publishWill(clientId, pendingWill);
+      const pendingWill = this.#wills.isWaiting(clientId) ? this.#table.sessions.get(clientId)?.meta.will : undefined;
+      this.#wills.cancel(clientId);
+      if (pendingWill !== undefined) this.#wills.publish(clientId, pendingWill);
       const writes = this.#end(clientId);
       this.#logger.debug({ clientId }, 'session expired');
       if (writes.length > 0) this.#sessionWrites.persist(writes, null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a session expiry failed'));
@@ -1234,7 +1064,7 @@ export class Broker {
   #scheduleCursorFlush(): void {
     if (this.#closed) return;
     this.#cursorTimer = this.#clock.setTimeout(() => {
-      this.#reportDrops();
+      this.#statistics.reportDrops(this.#clock.now(), this.#logger);
       // A snapshot that came due while writes were in flight is taken at a quiet moment.
       this.#sessionsProjection.maybeSnapshot();
       this.#retainedProjection.maybeSnapshot();
@@ -1246,20 +1076,6 @@ export class Broker {
     }, this.#cursorFlushMs);
   }
 
-  /** Logs dropped deliveries at most once a minute, when there were new ones. */
-  #reportDrops(): void {
-    const now = this.#clock.now();
-    if (now - this.#dropsReportedAt < DROP_REPORT_INTERVAL_MS) return;
-    const { dropped } = this.stats;
-    const total = dropped['queue-full'] + dropped.expired + dropped['too-large'];
-    if (total === this.#dropsReported) return;
-    this.#dropsReportedAt = now;
-    this.#dropsReported = total;
-    this.#logger.warn({ dropped: { ...dropped } }, 'deliveries dropped since start: queue-full = QoS 0 past a slow subscriber\'s --max-queued-bytes, expired = message expiry, too-large = over the client\'s maximum packet size');
-  }
-
-  #dropsReportedAt = 0;
-  #dropsReported = 0;
 
   /**
    * Resolves once a QoS 2 delivery the client acknowledged with PUBREC is recorded as released
@@ -1297,18 +1113,10 @@ export class Broker {
     return this.#startedAt;
   }
 
-  #countTopic(topic: string): void {
-    const count = this.#topicCounts.get(topic);
-    if (count !== undefined) {
-      this.#topicCounts.set(topic, count + 1);
-      return;
-    }
-    if (this.#topicCounts.size >= TOPIC_COUNT_MAX) {
-      // Full: forget the quietest half, so new topics can be counted (counts are approximate).
-      const sorted = [...this.#topicCounts].sort((a, b) => a[1] - b[1]);
-      for (const [name] of sorted.slice(0, sorted.length / 2)) this.#topicCounts.delete(name);
-    }
-    this.#topicCounts.set(topic, 1);
+
+  /** Messages clients published per topic since start (the busiest TOPIC_COUNT_MAX topics at most; no $SYS). */
+  topicCounts(): Array<{ topic: string; messages: number }> {
+    return this.#statistics.topicCounts();
   }
 
   /** Retained messages held: clients' and the broker's own `$SYS/...` ones. */
@@ -1317,10 +1125,6 @@ export class Broker {
     return { client: this.#retained.size - sys, sys };
   }
 
-  /** Messages clients published per topic since start (the busiest TOPIC_COUNT_MAX topics at most; no $SYS). */
-  topicCounts(): Array<{ topic: string; messages: number }> {
-    return [...this.#topicCounts].map(([topic, messages]) => ({ topic, messages })).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
-  }
 
   /** Online clients, sorted by client id. */
   clients(): ClientInfo[] {
@@ -1389,10 +1193,9 @@ export class Broker {
     this.#closed = true;
     const delayedClosed = this.extras.delayed?.close();
     if (this.#cursorTimer !== undefined) this.#clock.clearTimeout(this.#cursorTimer);
-    for (const timers of [this.#willTimers, this.#expiryTimers]) {
-      for (const timer of timers.values()) this.#clock.clearTimeout(timer);
-      timers.clear();
-    }
+    this.#wills.cancelAll();
+    for (const timer of this.#expiryTimers.values()) this.#clock.clearTimeout(timer);
+    this.#expiryTimers.clear();
     const writes: RecordInput[] = [];
     const now = this.#clock.now();
     for (const session of this.#sessions.values()) {
@@ -1419,8 +1222,4 @@ export class Broker {
     // Everything is written: last snapshots, so the next start reads little of either shard.
     await Promise.all([this.#sessionsProjection.close(), this.#retainedProjection.close()]);
   }
-}
-
-function isShardlineCode(error: unknown, code: string): boolean {
-  return (error as { code?: unknown } | null)?.code === code;
 }

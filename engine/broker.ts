@@ -52,7 +52,7 @@ import {
 } from './sessions/session-events.js';
 import { sendsRetained } from './sessions/subscription-options.js';
 import { MAX_TIMER_MS, Wills } from './sessions/wills.js';
-import { pendingPublishKeys, storedPublishKeys, type PendingPublishKey } from './sessions/publish-keys.js';
+import { PublishKeyStore } from './sessions/publish-keys.js';
 import type { DeliverySink } from './delivery/delivery.js';
 import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
 import { cursorsByName, cursorsByPosition, type ShardCursors } from './sessions/shard-cursors.js';
@@ -68,7 +68,6 @@ interface Published {
 }
 const READ_BACK_MAX_RECORDS = 512;
 const READ_BACK_MAX_BYTES = 1024 * 1024;
-const REPLAY_MAX_RECORDS = 10_000;
 
 
 
@@ -94,6 +93,7 @@ export class Broker {
   readonly #expiry = new Map<string, number>();
   readonly #expiryTimers = new Map<string, unknown>();
   readonly #wills: Wills;
+  readonly #publishKeys: PublishKeyStore;
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
@@ -147,6 +147,28 @@ export class Broker {
       },
       publish: (message) => this.publish(message),
       persist: (records) => this.#sessionWrites.persist(records, null),
+    });
+    this.#publishKeys = new PublishKeyStore({
+      get table() {
+        return broker.#table;
+      },
+      logger: this.#logger,
+      get shardCount() {
+        return broker.#shardMap.names.length;
+      },
+      marks: (session, message) => this.#isDurable(session.clientId) && !this.#closed && this.writeGate.open && !(this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX)),
+      isDurable: (clientId) => this.#isDurable(clientId),
+      isCurrent: (session) => !session.ended && this.#sessions.get(session.clientId) === session,
+      shardOf: (topic) => this.shardOf(topic),
+      frontier: (shard) => this.#frontier[shard] as number,
+      write: (records) => this.#sessionWrites.addAll(records, null),
+      appendNow: async (records) => {
+        const { baseOffset } = await this.#store.append(SESSIONS_SHARD, records);
+        this.#sessionsProjection.advanced(baseOffset, records);
+      },
+      publish: (message, publishKey, stored) => this.#publish(message, publishKey, stored),
+      publishFailure: (error) => this.#publishFailure(error),
+      readFrom: (shard, offset, limits) => this.#readFrom(shard, offset, limits),
     });
     const dataShards = (): number => this.#shardMap.names.length;
     this.#host = {
@@ -342,7 +364,7 @@ export class Broker {
       'broker state rebuilt from the journal',
     );
     await this.#shared.start();
-    await this.#settlePublishKeys();
+    await this.#publishKeys.settle();
     await this.#recoverSessions();
     await this.#shared.recovered();
     this.#scheduleCursorFlush();
@@ -369,32 +391,6 @@ export class Broker {
       durable: (baseOffset, records) => projection().advanced(baseOffset, records),
       failed: (records) => projection().diverged(`${records.length} record(s) applied in memory failed to append`),
     };
-  }
-
-  /**
-   * After a crash, publish key markers may still be pending: each is kept (as stored) when its
-   * message's record is in the data shard, and dropped otherwise (engine/sessions/publish-keys.ts).
-   */
-  async #settlePublishKeys(): Promise<void> {
-    const pending = pendingPublishKeys(this.#table);
-    if (pending.length === 0) return;
-    const stored = new Set<PendingPublishKey>();
-    for (let shard = 0; shard < this.#shardMap.names.length; shard += 1) {
-      const here = pending.filter((entry) => entry.pending.shard === shard);
-      if (here.length === 0) continue;
-      let offset = Math.min(...here.map((entry) => entry.pending.from));
-      for (;;) {
-        const records = await this.#readFrom(shard, offset, { maxRecords: REPLAY_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
-        if (records.length === 0) break;
-        for (const entry of storedPublishKeys(here, records)) stored.add(entry);
-        offset = (records[records.length - 1] as JournalRecord).offset + 1;
-      }
-    }
-    const writes = pending.map((entry) => publishKeyRecord(entry.clientId, entry.key, stored.has(entry) ? {} : null));
-    for (const record of writes) this.#table.apply(record);
-    const { baseOffset } = await this.#store.append(SESSIONS_SHARD, writes);
-    this.#sessionsProjection.advanced(baseOffset, writes);
-    this.#logger.info({ pending: pending.length, stored: stored.size }, 'publish key markers (MQTT: inbound QoS 2 packet ids) left pending by a crash settled against the data shards');
   }
 
   /** After a start: subscriptions back into the trie, wills of crashed connections, expiry timers. */
@@ -482,6 +478,19 @@ export class Broker {
   }
 
   /**
+   * An idempotent producer's publish: stored once per key (a protocol's integer, 0 to 65535,
+   * MQTT's QoS 2 packet id) until releasePublishKey (engine/sessions/publish-keys.ts).
+   */
+  publishOnce(session: Session, key: number, message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
+    return this.#publishKeys.publishOnce(session, key, message, stored);
+  }
+
+  /** The producer is done with a key (MQTT PUBREL): resolves once its marker's tombstone is durable. */
+  releasePublishKey(session: Session, key: number): Promise<void> {
+    return this.#publishKeys.release(session, key);
+  }
+
+  /**
    * Appends a message and delivers it to online matching sessions. `stored`, when given, is
    * called once the message is durable, with whether any subscription (online or not) matched,
    * and before any session is handed the message (for a retained message: once the `$retained`
@@ -491,80 +500,6 @@ export class Broker {
    */
   async publish(message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
     return this.#publish(message, undefined, stored);
-  }
-
-  /**
-   * An idempotent producer's publish: stored once per key (a protocol's integer, 0 to 65535,
-   * MQTT's QoS 2 packet id) until releasePublishKey. For a persistent session the key's marker
-   * is durable in `$sessions` before the message is appended, so a crash at any point leaves the
-   * restarted broker able to tell whether the message was stored (engine/sessions/publish-keys.ts);
-   * the front end keeps the in-memory state (session.publishKeys) and answers the producer. A message to `$delayed/` goes to the delayed
-   * schedule, not a data shard, where the start-up scan does not look: it gets no pending
-   * marker, only the stored one, so a crash between the two may store its resend again.
-   */
-  async publishOnce(session: Session, key: number, message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
-    const marked = this.#isDurable(session.clientId) && !this.#closed && this.writeGate.open && !(this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX));
-    // Marked stored as soon as it is durable, before the fan-out, like the publisher's ack.
-    const onStored = (matched: boolean): void => {
-      this.#markKeyStored(session, key);
-      stored?.(matched);
-    };
-    if (!marked) return this.#publish(message, undefined, onStored);
-    const shard = this.shardOf(message.topic);
-    const pending = publishKeyRecord(session.clientId, key, { pending: { shard, from: this.#frontier[shard] as number, timestamp: message.timestamp } });
-    this.#table.apply(pending);
-    try {
-      await this.#sessionWrites.addAll([pending], null);
-    } catch (error) {
-      // The marker never became durable: nothing is stored, the publish is refused as a data
-      // append failing the same way would be.
-      if (this.#ownsKeyMarker(session, key)) this.#table.apply(publishKeyRecord(session.clientId, key, null));
-      throw this.#publishFailure(error);
-    }
-    let result: { matched: boolean };
-    try {
-      result = await this.#publish(message, key, onStored);
-    } catch (error) {
-      // Not stored: the marker goes, so a resend is stored. Should this write not happen, the
-      // next start settles the marker against the data shard.
-      if (this.#ownsKeyMarker(session, key)) {
-        const release = publishKeyRecord(session.clientId, key, null);
-        this.#table.apply(release);
-        void this.#sessionWrites.addAll([release], null).catch((writeError: unknown) => this.#logger.error({ err: writeError, clientId: session.clientId, key }, 'removing a publish key marker failed'));
-      }
-      throw error;
-    }
-    return result;
-  }
-
-  /**
-   * Marks a publish key stored in `$sessions` (not waited for: until it is durable, a restart
-   * finds the record by the pending marker). Also records the keys a session held before it
-   * became persistent.
-   */
-  #markKeyStored(session: Session, key: number): void {
-    if (session.ended || this.#sessions.get(session.clientId) !== session || !this.#isDurable(session.clientId)) return;
-    if (!this.#table.sessions.has(session.clientId)) return;
-    const record = publishKeyRecord(session.clientId, key, {});
-    this.#table.apply(record);
-    void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId: session.clientId, key }, 'recording a keyed publish as stored failed; a restart finds it by its pending marker'));
-  }
-
-  /** Whether the table's marker for this packet id belongs to this live session (not a newer one). */
-  #ownsKeyMarker(session: Session, key: number): boolean {
-    return !session.ended && this.#sessions.get(session.clientId) === session && this.#table.sessions.get(session.clientId)?.publishKeys.has(key) === true;
-  }
-
-  /**
-   * PUBREL for an inbound QoS 2 packet id: resolves once its marker's tombstone is durable.
-   * PUBCOMP must wait for it: after PUBCOMP the client may reuse the packet id, and a marker a
-   * crash left behind would then swallow the new message as a duplicate.
-   */
-  async releasePublishKey(session: Session, key: number): Promise<void> {
-    if (!this.#ownsKeyMarker(session, key)) return;
-    const release = publishKeyRecord(session.clientId, key, null);
-    this.#table.apply(release);
-    await this.#sessionWrites.addAll([release], null);
   }
 
   async #publish(message: Message, publishKey: number | undefined, stored: ((matched: boolean) => void) | undefined): Promise<{ matched: boolean }> {

@@ -28,9 +28,11 @@
 // `from` (the shard's dispatch frontier when the marker was written, which the append can only
 // be past), with the marker's publisher, key and timestamp. Only records appended between
 // the marker and the crash are read, so the scan is short.
-import type { JournalRecord } from '../../journal/index.js';
-import { publishKeyOf } from '../messages/message.js';
-import type { PublishKeyMarker, SessionTable } from './session-events.js';
+import type { Logger } from 'pino';
+import type { JournalRecord, RecordInput } from '../../journal/index.js';
+import { publishKeyOf, type Message } from '../messages/message.js';
+import { publishKeyRecord, type PublishKeyMarker, type SessionTable } from './session-events.js';
+import type { Session } from './session.js';
 
 export interface PendingPublishKey {
   clientId: string;
@@ -61,4 +63,134 @@ export function storedPublishKeys(pending: readonly PendingPublishKey[], records
     found.push(entry);
   }
   return found;
+}
+
+/** What the publish key store needs of the broker. */
+export interface PublishKeysHost {
+  readonly table: SessionTable;
+  readonly logger: Logger;
+  readonly shardCount: number;
+  /** Whether a keyed publish gets a pending marker first (a persistent session; not while closing, blocked, or for a delayed message). */
+  marks(session: Session, message: Message): boolean;
+  isDurable(clientId: string): boolean;
+  /** The session is the live one of its client id (not ended, not replaced). */
+  isCurrent(session: Session): boolean;
+  shardOf(topic: string): number;
+  /** The dispatch frontier of a data shard: a message appended now lands at or after it. */
+  frontier(shard: number): number;
+  /** Appends `$sessions` records (the broker's session writes: group-committed, applied to the projection when durable). */
+  write(records: RecordInput[]): Promise<void>;
+  /** Appends `$sessions` records at start, before the session writes run. */
+  appendNow(records: RecordInput[]): Promise<void>;
+  publish(message: Message, publishKey: number | undefined, stored: ((matched: boolean) => void) | undefined): Promise<{ matched: boolean }>;
+  /** The error a failed append is refused with (writes blocked, or as it was). */
+  publishFailure(error: unknown): unknown;
+  readFrom(shard: number, offset: number, limits: { maxRecords: number; maxBytes: number }): Promise<JournalRecord[]>;
+}
+
+const SCAN_MAX_RECORDS = 10_000;
+const SCAN_MAX_BYTES = 1024 * 1024;
+
+/** The broker's side of publish keys: markers in `$sessions` around each keyed publish, and the start-up scan. */
+export class PublishKeyStore {
+  constructor(private readonly host: PublishKeysHost) {}
+
+  /**
+   * After a crash, publish key markers may still be pending: each is kept (as stored) when its
+   * message's record is in the data shard, and dropped otherwise (engine/sessions/publish-keys.ts).
+   */
+  async settle(): Promise<void> {
+    const pending = pendingPublishKeys(this.host.table);
+    if (pending.length === 0) return;
+    const stored = new Set<PendingPublishKey>();
+    for (let shard = 0; shard < this.host.shardCount; shard += 1) {
+      const here = pending.filter((entry) => entry.pending.shard === shard);
+      if (here.length === 0) continue;
+      let offset = Math.min(...here.map((entry) => entry.pending.from));
+      for (;;) {
+        const records = await this.host.readFrom(shard, offset, { maxRecords: SCAN_MAX_RECORDS, maxBytes: SCAN_MAX_BYTES });
+        if (records.length === 0) break;
+        for (const entry of storedPublishKeys(here, records)) stored.add(entry);
+        offset = (records[records.length - 1] as JournalRecord).offset + 1;
+      }
+    }
+    const writes = pending.map((entry) => publishKeyRecord(entry.clientId, entry.key, stored.has(entry) ? {} : null));
+    for (const record of writes) this.host.table.apply(record);
+    await this.host.appendNow(writes);
+    this.host.logger.info({ pending: pending.length, stored: stored.size }, 'publish key markers (MQTT: inbound QoS 2 packet ids) left pending by a crash settled against the data shards');
+  }
+
+  /**
+   * An idempotent producer's publish: stored once per key (a protocol's integer, 0 to 65535,
+   * MQTT's QoS 2 packet id) until release(). For a persistent session the key's marker
+   * is durable in `$sessions` before the message is appended, so a crash at any point leaves the
+   * restarted broker able to tell whether the message was stored (engine/sessions/publish-keys.ts);
+   * the front end keeps the in-memory state (session.publishKeys) and answers the producer.
+   * A message to `$delayed/` goes to the delayed schedule, not a data shard, where the start-up scan does not look: it gets no pending
+   * marker, only the stored one, so a crash between the two may store its resend again.
+   */
+  async publishOnce(session: Session, key: number, message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
+    const marked = this.host.marks(session, message);
+    // Marked stored as soon as it is durable, before the fan-out, like the publisher's ack.
+    const onStored = (matched: boolean): void => {
+      this.#markStored(session, key);
+      stored?.(matched);
+    };
+    if (!marked) return this.host.publish(message, undefined, onStored);
+    const shard = this.host.shardOf(message.topic);
+    const pending = publishKeyRecord(session.clientId, key, { pending: { shard, from: this.host.frontier(shard), timestamp: message.timestamp } });
+    this.host.table.apply(pending);
+    try {
+      await this.host.write([pending]);
+    } catch (error) {
+      // The marker never became durable: nothing is stored, the publish is refused as a data
+      // append failing the same way would be.
+      if (this.#ownsMarker(session, key)) this.host.table.apply(publishKeyRecord(session.clientId, key, null));
+      throw this.host.publishFailure(error);
+    }
+    let result: { matched: boolean };
+    try {
+      result = await this.host.publish(message, key, onStored);
+    } catch (error) {
+      // Not stored: the marker goes, so a resend is stored. Should this write not happen, the
+      // next start settles the marker against the data shard.
+      if (this.#ownsMarker(session, key)) {
+        const release = publishKeyRecord(session.clientId, key, null);
+        this.host.table.apply(release);
+        void this.host.write([release]).catch((writeError: unknown) => this.host.logger.error({ err: writeError, clientId: session.clientId, key }, 'removing a publish key marker failed'));
+      }
+      throw error;
+    }
+    return result;
+  }
+
+  /**
+   * Marks a publish key stored in `$sessions` (not waited for: until it is durable, a restart
+   * finds the record by the pending marker). Also records the keys a session held before it
+   * became persistent.
+   */
+  #markStored(session: Session, key: number): void {
+    if (session.ended || !this.host.isCurrent(session) || !this.host.isDurable(session.clientId)) return;
+    if (!this.host.table.sessions.has(session.clientId)) return;
+    const record = publishKeyRecord(session.clientId, key, {});
+    this.host.table.apply(record);
+    void this.host.write([record]).catch((error: unknown) => this.host.logger.error({ err: error, clientId: session.clientId, key }, 'recording a keyed publish as stored failed; a restart finds it by its pending marker'));
+  }
+
+  /** Whether the table's marker for this packet id belongs to this live session (not a newer one). */
+  #ownsMarker(session: Session, key: number): boolean {
+    return !session.ended && this.host.isCurrent(session) && this.host.table.sessions.get(session.clientId)?.publishKeys.has(key) === true;
+  }
+
+  /**
+   * PUBREL for an inbound QoS 2 packet id: resolves once its marker's tombstone is durable.
+   * PUBCOMP must wait for it: after PUBCOMP the client may reuse the packet id, and a marker a
+   * crash left behind would then swallow the new message as a duplicate.
+   */
+  async release(session: Session, key: number): Promise<void> {
+    if (!this.#ownsMarker(session, key)) return;
+    const release = publishKeyRecord(session.clientId, key, null);
+    this.host.table.apply(release);
+    await this.host.write([release]);
+  }
 }

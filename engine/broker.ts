@@ -34,6 +34,7 @@ import { WriteGate, WriteGateErrors } from './availability/write-gate.js';
 import { ShardAppender, type AppendObserver } from './shard-appender.js';
 import type { BrokerOptions, ClientInfo, ConnectRequest, DisconnectRequest, SessionInfo, SubscriptionInfo, UnsafeBrokerSwitches } from './broker-types.js';
 import { Statistics, type BrokerStats } from './statistics.js';
+import { SessionView } from './session-view.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
 import {
@@ -94,6 +95,7 @@ export class Broker {
   readonly #expiryTimers = new Map<string, unknown>();
   readonly #wills: Wills;
   readonly #publishKeys: PublishKeyStore;
+  readonly #view: SessionView;
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
@@ -169,6 +171,14 @@ export class Broker {
       publish: (message, publishKey, stored) => this.#publish(message, publishKey, stored),
       publishFailure: (error) => this.#publishFailure(error),
       readFrom: (shard, offset, limits) => this.#readFrom(shard, offset, limits),
+    });
+    this.#view = new SessionView({
+      live: this.#sessions,
+      get table() {
+        return broker.#table;
+      },
+      expiryOf: (clientId) => this.#expiry.get(clientId),
+      retentionGapOf: (clientId) => this.#retentionGaps.get(clientId),
     });
     const dataShards = (): number => this.#shardMap.names.length;
     this.#host = {
@@ -273,23 +283,16 @@ export class Broker {
 
   /** Sessions in memory or in `$sessions`, online or not. */
   get sessionCount(): number {
-    let count = this.#table.sessions.size;
-    for (const clientId of this.#sessions.keys()) if (!this.#table.sessions.has(clientId)) count += 1;
-    return count;
+    return this.#view.sessionCount;
   }
 
   /** Subscriptions of every session, online or not. */
   get subscriptionCount(): number {
-    let count = 0;
-    for (const session of this.#sessions.values()) count += session.subscriptions.size;
-    for (const [clientId, durable] of this.#table.sessions) if (!this.#sessions.has(clientId)) count += durable.subscriptions.size;
-    return count;
+    return this.#view.subscriptionCount;
   }
 
   get onlineCount(): number {
-    let count = 0;
-    for (const session of this.#sessions.values()) if (session.online) count += 1;
-    return count;
+    return this.#view.onlineCount;
   }
 
   async #start(requestedShards: number): Promise<void> {
@@ -1060,46 +1063,21 @@ export class Broker {
     return { client: this.#retained.size - sys, sys };
   }
 
-
   /** Online clients, sorted by client id. */
   clients(): ClientInfo[] {
-    const out: ClientInfo[] = [];
-    for (const session of this.#sessions.values()) {
-      const sink = session.sink;
-      if (sink === undefined) continue;
-      out.push({ clientId: session.clientId, ...(sink.describe?.() ?? {}), subscriptions: session.subscriptions.size, inflight: session.inflightCount, queued: session.queuedCount, expirySeconds: this.#expiry.get(session.clientId) ?? 0 });
-    }
-    return out.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+    return this.#view.clients();
   }
 
   /** Every session: online ones and durable offline ones, sorted by client id. */
   sessions(): SessionInfo[] {
-    const ids = new Set([...this.#sessions.keys(), ...this.#table.sessions.keys()]);
-    return [...ids].sort().map((clientId) => {
-      const live = this.#sessions.get(clientId);
-      const durable = this.#table.sessions.get(clientId);
-      return {
-        clientId,
-        online: live?.online === true,
-        durable: durable !== undefined,
-        expirySeconds: this.#expiry.get(clientId) ?? durable?.meta.expirySeconds ?? 0,
-        subscriptions: live?.subscriptions.size ?? durable?.subscriptions.size ?? 0,
-        disconnectedAt: live?.online === true ? undefined : durable?.meta.disconnectedAt,
-        retentionGap: this.#retentionGaps.get(clientId),
-      };
-    });
+    return this.#view.sessions();
   }
 
   /** Every subscription of every session, sorted by client id then filter. */
   subscriptions(): SubscriptionInfo[] {
-    const out: SubscriptionInfo[] = [];
-    for (const info of this.sessions()) {
-      const live = this.#sessions.get(info.clientId);
-      const filters = live?.subscriptions ?? this.#table.sessions.get(info.clientId)?.subscriptions ?? new Map<string, SubscriptionOptions>();
-      for (const [filter, options] of filters) out.push({ clientId: info.clientId, filter, options });
-    }
-    return out;
+    return this.#view.subscriptions();
   }
+
 
   /** Disconnects a client (5.0: DISCONNECT 0x98); its session stays as its expiry says. */
   kick(clientId: string): boolean {

@@ -2,7 +2,8 @@
 // flight (sent, not yet acknowledged), and, per data shard, where its delivery stands. It is the
 // engine's subscriber stream, in no protocol's terms: the queue and the in-flight window are
 // engine/delivery's, the tags in the window are the front end's (DeliverySink.assignTag), and
-// ack / hold / nack take a tag back (MQTT PUBACK, PUBREC, PUBCOMP; AMQP basic.ack, basic.nack).
+// ack / hold / nack take a tag back (MQTT PUBACK, PUBREC, PUBCOMP; AMQP basic.ack, basic.nack),
+// ackThrough / nackThrough every outstanding tag up to one (AMQP multiple=true).
 //
 // Delivery model. Messages reach a session two ways:
 // - live: the broker hands it each matching message right after the append is durable;
@@ -507,13 +508,35 @@ export class Session {
     if (this.#window.isHeld(tag)) return false;
     const entry = this.#window.take(tag);
     if (entry === undefined) return false;
-    if (requeue) {
-      entry.redelivered = true;
-      entry.tag = 0;
-      this.#queue.unshift(entry);
-    } else this.#settle(entry);
-    this.pump();
+    this.#giveBack([entry], requeue);
     return true;
+  }
+
+  /**
+   * Gives back every outstanding delivery sent no later than `tag` (AMQP basic.nack with
+   * multiple=true), as nack() gives back one; requeued, they go out again in the order they
+   * were first sent. Held deliveries stay, as ackThrough() leaves them. False for a tag the
+   * window does not hold.
+   */
+  nackThrough(tag: DeliveryTag, requeue: boolean): boolean {
+    const taken = this.#window.takeThrough(tag);
+    if (taken === undefined) return false;
+    this.#giveBack(taken, requeue);
+    return true;
+  }
+
+  /** Deliveries taken out of the window, in the order they were sent: requeued in front of the queue, or settled. */
+  #giveBack(entries: readonly Delivery[], requeue: boolean): void {
+    if (requeue) {
+      // Put back last first, so the earliest is at the front again.
+      for (let i = entries.length - 1; i >= 0; i -= 1) {
+        const entry = entries[i] as Delivery;
+        entry.redelivered = true;
+        entry.tag = 0;
+        this.#queue.unshift(entry);
+      }
+    } else for (const entry of entries) this.#settle(entry);
+    this.pump();
   }
 
   /**

@@ -18,9 +18,9 @@
 //   (sessions/publish-keys.ts).
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../base/index.js';
-import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
+import type { RecordInput, ShardInfo } from '../journal/index.js';
 import { isStoreUnreachable, MqttShardMap, mqttShardCount, type ShardStore } from '../shard-model/index.js';
-import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from './messages/message.js';
+import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
 import { Projection } from './projection/projection.js';
@@ -35,6 +35,7 @@ import { ShardAppender, type AppendObserver } from './shard-appender.js';
 import type { BrokerOptions, ClientInfo, ConnectRequest, DisconnectRequest, SessionInfo, SubscriptionInfo, UnsafeBrokerSwitches } from './broker-types.js';
 import { Statistics, type BrokerStats } from './statistics.js';
 import { SessionView } from './session-view.js';
+import { ShardReads } from './shard-reads.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
 import {
@@ -67,8 +68,6 @@ interface Published {
   message: Message;
   stored?: (matched: boolean) => void;
 }
-const READ_BACK_MAX_RECORDS = 512;
-const READ_BACK_MAX_BYTES = 1024 * 1024;
 
 
 
@@ -96,6 +95,7 @@ export class Broker {
   readonly #wills: Wills;
   readonly #publishKeys: PublishKeyStore;
   readonly #view: SessionView;
+  readonly #reads: ShardReads;
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
@@ -134,6 +134,15 @@ export class Broker {
     this.#cursorFlushMs = options.cursorFlushMs ?? 100;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's getters read this broker's private state
     const broker = this;
+    this.#reads = new ShardReads({
+      store: this.#store,
+      logger: this.#logger,
+      clock: this.#clock,
+      shardNames: () => this.#shardMap.names,
+      gapCounted: (skipped) => {
+        this.stats.retentionGapMessages += skipped;
+      },
+    });
     this.#wills = new Wills({
       clock: this.#clock,
       logger: this.#logger,
@@ -170,7 +179,7 @@ export class Broker {
       },
       publish: (message, publishKey, stored) => this.#publish(message, publishKey, stored),
       publishFailure: (error) => this.#publishFailure(error),
-      readFrom: (shard, offset, limits) => this.#readFrom(shard, offset, limits),
+      readFrom: (shard, offset, limits) => this.#reads.readFrom(shard, offset, limits),
     });
     this.#view = new SessionView({
       live: this.#sessions,
@@ -178,7 +187,7 @@ export class Broker {
         return broker.#table;
       },
       expiryOf: (clientId) => this.#expiry.get(clientId),
-      retentionGapOf: (clientId) => this.#retentionGaps.get(clientId),
+      retentionGapOf: (clientId) => this.#reads.retentionGapOf(clientId),
     });
     const dataShards = (): number => this.#shardMap.names.length;
     this.#host = {
@@ -187,7 +196,7 @@ export class Broker {
       },
       maxQueuedBytes: options.maxQueuedBytes,
       dispatchFrontier: (shard) => this.#frontier[shard] as number,
-      readBack: (shard, from, session) => this.#readBack(shard, from, session.clientId),
+      readBack: (shard, from, session) => this.#reads.readBack(shard, from, session.clientId),
       now: () => this.#clock.now(),
       cursorsMoved: (session) => {
         if (this.#isDurable(session.clientId)) this.#dirtyCursors.add(session);
@@ -215,7 +224,7 @@ export class Broker {
       shardOf: (topic) => this.shardOf(topic),
       dispatchFrontier: (shard) => this.#frontier[shard] as number,
       readByTime: (shard, timestamp, limits) => this.#store.readByTime(this.#shardMap.names[shard] as string, timestamp, limits),
-      read: (shard, offset, limits) => this.#readFrom(shard, offset, limits),
+      read: (shard, offset, limits) => this.#reads.readFrom(shard, offset, limits),
       mayRead: (clientId, topic) => this.mayRead(clientId, topic),
       now: () => this.#clock.now(),
       subscribe: (session, filter, subscription) => {
@@ -649,49 +658,6 @@ export class Broker {
 
 
   /**
-   * A page of a data shard from `from`, or from its start when retention removed `from`: the
-   * reader resumes at the oldest kept record (decided: a gap is better than a reader stuck on
-   * a position that will never come back). `onGap` learns how many offsets were skipped.
-   */
-  async #readFrom(shard: number, from: number, limits: { maxRecords: number; maxBytes: number }, onGap?: (skipped: number, startOffset: number) => void): Promise<JournalRecord[]> {
-    const name = this.#shardMap.names[shard] as string;
-    try {
-      return await this.#store.read(name, from, limits);
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'SL_JOURNAL_OFFSET_OUT_OF_RANGE') throw error;
-      const info = await this.#store.info(name);
-      if (from >= info.startOffset) throw error;
-      if (onGap === undefined) this.#logger.warn({ shard: name, from, startOffset: info.startOffset }, 'a read position points below the shard start (retention removed those messages); reading on from the start');
-      else onGap(info.startOffset - from, info.startOffset);
-      return await this.#store.read(name, info.startOffset, limits);
-    }
-  }
-
-  /** Per client id: messages missed to retention since start (SessionInfo.retentionGap). */
-  readonly #retentionGaps = new Map<string, { messages: number; lastAt: number }>();
-
-  #countRetentionGap(clientId: string, shard: number, from: number, skipped: number, startOffset: number): void {
-    const gap = this.#retentionGaps.get(clientId) ?? { messages: 0, lastAt: 0 };
-    gap.messages += skipped;
-    gap.lastAt = this.#clock.now();
-    this.#retentionGaps.set(clientId, gap);
-    this.stats.retentionGapMessages += skipped;
-    // Offsets, not only this session's messages: the skipped records were every topic of the
-    // shard, and which of them it subscribed to cannot be known any more.
-    this.#logger.warn({ clientId, shard: this.#shardMap.names[shard], from, startOffset, skipped }, 'a session resumes past a retention gap: the messages it had not read yet were deleted by retention; it continues at the oldest kept message');
-  }
-
-  async #readBack(shard: number, from: number, clientId: string): Promise<Array<{ offset: number; message: Message }>> {
-    const records = await this.#readFrom(shard, from, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES }, (skipped, startOffset) => this.#countRetentionGap(clientId, shard, from, skipped, startOffset));
-    const out: Array<{ offset: number; message: Message }> = [];
-    for (const record of records) {
-      const message = recordToMessage(record);
-      if (message !== undefined) out.push({ offset: record.offset, message });
-    }
-    return out;
-  }
-
-  /**
    * Opens or resumes a session for a connection (MQTT CONNECT). The returned session is claimed
    * by the sink but sends nothing until session.attach(sink), which the front end calls after
    * its connection acknowledgement is out.
@@ -797,7 +763,7 @@ export class Broker {
     this.#sessions.delete(clientId);
     this.#identities.delete(clientId);
     this.#expiry.delete(clientId);
-    this.#retentionGaps.delete(clientId);
+    this.#reads.forget(clientId);
     this.#wills.forgetConnected(clientId);
     this.#cancelTimer(this.#expiryTimers, clientId);
     if (durable === undefined) return [];
@@ -920,18 +886,7 @@ export class Broker {
   async replayOldestKept(clientId: string, request: ReplayRequest): Promise<number | undefined> {
     const { filter } = request;
     const wildcard = filter.includes('+') || filter.includes('#');
-    const shards = wildcard ? this.#shardMap.names.map((_, shard) => shard) : [this.shardOf(filter)];
-    let oldest: number | undefined;
-    for (const shard of shards) {
-      const name = this.#shardMap.names[shard] as string;
-      const info = await this.#store.info(name);
-      if (info.startOffset === 0 || info.startOffset >= info.nextOffset) continue;
-      const first = (await this.#store.read(name, info.startOffset, { maxRecords: 1 }))[0];
-      if (first === undefined || first.timestamp <= request.from) continue;
-      oldest = Math.min(oldest ?? Infinity, first.timestamp);
-    }
-    if (oldest !== undefined) this.#logger.info({ clientId, filter, from: request.from, oldestKept: oldest }, 'a replay range begins before the oldest message retention kept; it starts at the oldest kept one');
-    return oldest;
+    return this.#reads.oldestKeptAfter(clientId, request, wildcard ? this.#shardMap.names.map((_, shard) => shard) : [this.shardOf(filter)]);
   }
 
   startReplay(session: Session, key: string, request: ReplayRequest, options: SubscriptionOptions): ReplayStart {

@@ -24,6 +24,7 @@ import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, type M
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
 import { Projection } from './projection/projection.js';
+import { RetainedOrder } from './retained/retained-order.js';
 import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from './retained/retained-store.js';
 import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
@@ -96,6 +97,8 @@ export class Broker {
   readonly #publishKeys: PublishKeyStore;
   readonly #view: SessionView;
   readonly #reads: ShardReads;
+  /** Which retained publish of a topic the retained set holds while both its writes settle (retained/retained-order.ts). */
+  readonly #retainedOrder = new RetainedOrder();
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
@@ -329,7 +332,7 @@ export class Broker {
           (batch, baseOffset) => this.#dispatchBatch(batch, shard, baseOffset),
         ),
     );
-    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#applyRetained(message), undefined, undefined, this.#observer(() => this.#retainedProjection));
+    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retainedOrder.apply(message, this.#retained), undefined, undefined, this.#observer(() => this.#retainedProjection));
     // Session records and cursors are written whatever the journal's state: they wait out an outage.
     this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock, this.#observer(() => this.#sessionsProjection));
 
@@ -359,7 +362,7 @@ export class Broker {
       },
       codec: retainedStoreCodec,
       // A retained publish applies on whichever of its two writes is durable first.
-      settled: () => this.#retainedInFlight.size === 0 && this.#retainedAppender.idle,
+      settled: () => this.#retainedOrder.idle && this.#retainedAppender.idle,
     });
     const sessions = this.#sessionsProjection.opening;
     const retained = this.#retainedProjection.opening;
@@ -537,14 +540,7 @@ export class Broker {
       if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
       // Both writes are durable before the publisher is told; both are awaited, so neither
       // failure goes unhandled.
-      const inFlight = this.#retainedInFlight.get(message.topic) ?? { count: 0, applied: 0 };
-      inFlight.count += 1;
-      this.#retainedInFlight.set(message.topic, inFlight);
-      this.#retainedSequence += 1;
-      this.#retainedSequenceOf.set(message, this.#retainedSequence);
-      const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, { tombstone: message.payload.length === 0 }), message)]);
-      inFlight.count -= 1;
-      if (inFlight.count === 0) this.#retainedInFlight.delete(message.topic);
+      const [data, kept] = await this.#retainedOrder.writing(message, () => Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, { tombstone: message.payload.length === 0 }), message)]));
       if (data.status === 'rejected') throw data.reason;
       if (kept.status === 'rejected') throw kept.reason;
       stored?.(data.value);
@@ -602,32 +598,10 @@ export class Broker {
     }
   }
 
-  /**
-   * Retained publishes whose two writes (data shard, `$retained`) have not both settled, per
-   * topic, with the newest publish sequence applied to the in-memory retained set. Whichever
-   * write is durable first applies the message, so a subscriber that saw it live finds it
-   * retained when it subscribes next; an older publish settling later never replaces a newer one.
-   * (Applied on the data write alone, a message whose `$retained` write then fails is retained
-   * in memory until a restart; its publisher is told it failed.)
-   */
-  readonly #retainedInFlight = new Map<string, { count: number; applied: number }>();
-  #retainedSequence = 0;
-  readonly #retainedSequenceOf = new WeakMap<Message, number>();
-
-  #applyRetained(message: Message): void {
-    const sequence = this.#retainedSequenceOf.get(message);
-    const inFlight = this.#retainedInFlight.get(message.topic);
-    if (sequence !== undefined && inFlight !== undefined) {
-      if (sequence <= inFlight.applied) return;
-      inFlight.applied = sequence;
-    }
-    this.#retained.set(message);
-  }
-
   /** Hands a durable message to the online sessions it matches. */
   #dispatch(message: Message, shard: number, offset: number): void {
     this.#frontier[shard] = offset + 1;
-    if (message.retain) this.#applyRetained(message);
+    if (message.retain) this.#retainedOrder.apply(message, this.#retained);
     this.#shared.dispatch(message, shard, offset);
     this.#replays.dispatched(message, shard, offset);
     const matches = this.#trie.match(message.topic);

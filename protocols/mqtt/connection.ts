@@ -11,7 +11,7 @@
 //
 // Order: a connection's packets take effect in the order they were sent. A SUBSCRIBE or
 // UNSUBSCRIBE waits until the connection's earlier publishes have been handed to subscribers,
-// and the packets after it wait for its answer (#inOrder). The SUBACK is written in the same
+// and the packets after it wait for its answer (packet-order.ts). The SUBACK is written in the same
 // step that routes the subscription (Broker.subscribeAcknowledged). PUBACK/PUBREC go out once a
 // message is stored, before its fan-out, in the order the publishes arrived; a delivery of the
 // client's own message is kept back until its ack is written (own-message-hold.ts).
@@ -36,6 +36,7 @@ import { onPubrec, onPubrel, type AckContext } from './acks.js';
 import { OwnMessageHold } from './own-message-hold.js';
 import { InboundPublishes, type InboundContext } from './inbound-publishes.js';
 import { acceptEveryone, AuthExchange, type Authenticate } from './authentication.js';
+import { PacketOrder } from './packet-order.js';
 import { PacketReservations } from './packet-reservations.js';
 
 export interface Transport {
@@ -95,8 +96,8 @@ export class MqttConnection implements DeliverySink {
   #early: Buffer[] | undefined;
   /** Why reading from the transport is paused (bits of Pause); it resumes when none is left. */
   #pausedFor = 0;
-  /** While a SUBSCRIBE or UNSUBSCRIBE waits for the publishes before it: the packets after it. */
-  #ordered: Buffer[] | undefined;
+  /** Packets take effect in the order they were sent (packet-order.ts). */
+  readonly #order: PacketOrder;
   readonly #ownMessages: OwnMessageHold;
   readonly #reservations: PacketReservations;
   // Outbound flow state.
@@ -122,6 +123,17 @@ export class MqttConnection implements DeliverySink {
     this.#context = this.#makeContext();
     this.#inbound = new InboundPublishes(this.#context, this.#ownMessages);
     this.#auth = this.#makeAuth();
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getter reads this connection's private state
+    const connection = this;
+    this.#order = new PacketOrder({
+      get connected() {
+        return connection.#state === 'connected';
+      },
+      pause: (on) => this.#pause(Pause.Ordering, on),
+      handle: (raw) => this.#handleRaw(raw),
+      earlierPublishes: () => this.#inbound.settled(),
+      internalError: (error) => this.#internalError(error),
+    });
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
@@ -233,9 +245,9 @@ export class MqttConnection implements DeliverySink {
         (this.#early ??= []).push(raw);
         continue;
       }
-      if (this.#ordered !== undefined) {
+      if (this.#order.waiting) {
         // Behind a SUBSCRIBE or UNSUBSCRIBE still waiting (the socket is paused meanwhile).
-        this.#ordered.push(raw);
+        this.#order.keep(raw);
         continue;
       }
       this.#handleRaw(raw);
@@ -318,9 +330,9 @@ export class MqttConnection implements DeliverySink {
         this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'subscribe':
-        return this.#inOrder(() => onSubscribe(this.#context, packet));
+        return this.#order.run(() => onSubscribe(this.#context, packet));
       case 'unsubscribe':
-        return this.#inOrder(() => onUnsubscribe(this.#context, packet));
+        return this.#order.run(() => onUnsubscribe(this.#context, packet));
       case 'pingreq':
         this.#send({ cmd: 'pingresp' });
         return;
@@ -431,8 +443,8 @@ export class MqttConnection implements DeliverySink {
     this.#early = undefined;
     for (const [index, raw] of early.entries()) {
       if (this.#state !== 'connected') return;
-      if (this.#isOrdering()) {
-        this.#ordered?.push(...early.slice(index));
+      if (this.#order.waiting) {
+        this.#order.keep(...early.slice(index));
         break;
       }
       this.#handleRaw(raw);
@@ -512,45 +524,6 @@ export class MqttConnection implements DeliverySink {
     else if (before !== 0 && this.#pausedFor === 0) this.transport.resume();
   }
 
-  /**
-   * Runs a SUBSCRIBE or UNSUBSCRIBE once every publish this connection sent before it has been
-   * handed to subscribers, and keeps the packets after it until it is answered, so a
-   * connection's packets take effect in the order they were sent: a message the client
-   * published before subscribing never comes back through that subscription, and one published
-   * after it does. No publish of this connection starts while it waits (the packets after it
-   * are kept), so waiting for none pending waits for exactly the earlier ones.
-   */
-  #inOrder(step: () => Promise<void>): void {
-    this.#ordered = [];
-    this.#pause(Pause.Ordering, true);
-    const earlier = this.#inbound.settled();
-    void (async () => {
-      if (earlier !== undefined) await earlier;
-      if (this.#state === 'connected') await step();
-    })()
-      .catch((error: unknown) => this.#internalError(error))
-      .finally(() => this.#releaseOrdered());
-  }
-
-  #isOrdering(): boolean {
-    return this.#ordered !== undefined;
-  }
-
-  /** Handles the packets kept behind a SUBSCRIBE or UNSUBSCRIBE, until the next one of those. */
-  #releaseOrdered(): void {
-    const kept = this.#ordered ?? [];
-    this.#ordered = undefined;
-    for (const [index, raw] of kept.entries()) {
-      if (this.#state !== 'connected') return;
-      if (this.#isOrdering()) {
-        // A SUBSCRIBE among them waits in turn: the rest stay behind it.
-        (this.#ordered as unknown as Buffer[]).push(...kept.slice(index));
-        return;
-      }
-      this.#handleRaw(raw);
-    }
-    if (!this.#isOrdering()) this.#pause(Pause.Ordering, false);
-  }
   // ---- DISCONNECT, keep-alive, closing -------------------------------------------------------
 
   #onDisconnect(reasonCode: number, expiry: number | undefined): void {

@@ -11,14 +11,14 @@
 //
 // Order: a connection's packets take effect in the order they were sent. A SUBSCRIBE or
 // UNSUBSCRIBE waits until the connection's earlier publishes have been handed to subscribers,
-// and the packets after it wait for its answer (packet-order.ts). The SUBACK is written in the same
+// and the packets after it wait for its answer (#inOrder). The SUBACK is written in the same
 // step that routes the subscription (Broker.subscribeAcknowledged). PUBACK/PUBREC go out once a
 // message is stored, before its fan-out, in the order the publishes arrived; a delivery of the
 // client's own message is kept back until its ack is written (own-message-hold.ts).
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Session } from '../../engine/index.js';
+import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Session } from '../../engine/index.js';
 import { applyAutoSubscribe, checkTopicName, responseInformationFor, SendResult, type AutoSubscribed } from '../../engine/index.js';
 import type { ClientGuard } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
@@ -35,8 +35,6 @@ import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.j
 import { onPubrec, onPubrel, type AckContext } from './acks.js';
 import { OwnMessageHold } from './own-message-hold.js';
 import { InboundPublishes, type InboundContext } from './inbound-publishes.js';
-import { acceptEveryone, AuthExchange, type Authenticate } from './authentication.js';
-import { PacketOrder } from './packet-order.js';
 import { PacketReservations } from './packet-reservations.js';
 
 export interface Transport {
@@ -53,6 +51,27 @@ export interface Transport {
   readonly kind?: string;
 }
 
+export interface ConnectRequestInfo {
+  clientId: string;
+  username: string | undefined;
+  password: Buffer | undefined;
+  remoteAddress: string;
+  protocolVersion: number;
+  /** The verified client certificate's subject CN (mutual TLS), if any. */
+  certificateName: string | undefined;
+  /** 5.0 enhanced authentication (CONNECT Authentication Method / Data), if any. */
+  authenticationMethod?: string | undefined;
+  authenticationData?: Buffer | undefined;
+}
+
+/**
+ * Authentication hook (engine/security's Authenticator in `shardline start`); the default
+ * accepts everyone and offers no enhanced authentication. A result of `ok: 'continue'` is a
+ * challenge: it goes to the client in AUTH 0x18 and the client's AUTH data goes to next().
+ * An accepted result without a username keeps the one the client sent.
+ */
+export type Authenticate = (request: ConnectRequestInfo) => Promise<AuthOutcome>;
+
 /** Shared by the connections of one node: the connected count for max-connections, the inbound budget. */
 export interface ConnectionRegistry {
   connected: number;
@@ -61,6 +80,13 @@ export interface ConnectionRegistry {
 }
 
 type State = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' | 'closed';
+
+/** The authentication hook when none is given: everyone may connect; no enhanced authentication. */
+const acceptEveryone: Authenticate = (request) =>
+  Promise.resolve(request.authenticationMethod === undefined ? { ok: true } : { ok: false, reason: 'bad-method', detail: `authentication method ${JSON.stringify(request.authenticationMethod)} is not supported` });
+
+/** 5.0 reason code of an AUTH that continues an exchange (table 2-6). */
+const CONTINUE_AUTHENTICATION = 0x18;
 
 const ACK_COMMANDS = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const;
 
@@ -96,8 +122,8 @@ export class MqttConnection implements DeliverySink {
   #early: Buffer[] | undefined;
   /** Why reading from the transport is paused (bits of Pause); it resumes when none is left. */
   #pausedFor = 0;
-  /** Packets take effect in the order they were sent (packet-order.ts). */
-  readonly #order: PacketOrder;
+  /** While a SUBSCRIBE or UNSUBSCRIBE waits for the publishes before it: the packets after it. */
+  #ordered: Buffer[] | undefined;
   readonly #ownMessages: OwnMessageHold;
   readonly #reservations: PacketReservations;
   // Outbound flow state.
@@ -122,18 +148,6 @@ export class MqttConnection implements DeliverySink {
     this.#reservations = new PacketReservations(registry, (on) => this.#pause(Pause.Budget, on));
     this.#context = this.#makeContext();
     this.#inbound = new InboundPublishes(this.#context, this.#ownMessages);
-    this.#auth = this.#makeAuth();
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getter reads this connection's private state
-    const connection = this;
-    this.#order = new PacketOrder({
-      get connected() {
-        return connection.#state === 'connected';
-      },
-      pause: (on) => this.#pause(Pause.Ordering, on),
-      handle: (raw) => this.#handleRaw(raw),
-      earlierPublishes: () => this.#inbound.settled(),
-      internalError: (error) => this.#internalError(error),
-    });
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
@@ -245,9 +259,9 @@ export class MqttConnection implements DeliverySink {
         (this.#early ??= []).push(raw);
         continue;
       }
-      if (this.#order.waiting) {
+      if (this.#ordered !== undefined) {
         // Behind a SUBSCRIBE or UNSUBSCRIBE still waiting (the socket is paused meanwhile).
-        this.#order.keep(raw);
+        this.#ordered.push(raw);
         continue;
       }
       this.#handleRaw(raw);
@@ -312,7 +326,7 @@ export class MqttConnection implements DeliverySink {
       void this.#onConnect(packet as IConnectPacket).catch((error: unknown) => this.#internalError(error));
       return;
     }
-    if (this.#state === 'authenticating') return this.#auth.onPacket(packet);
+    if (this.#state === 'authenticating') return this.#onAuthStep(packet);
     if ((packet.cmd === 'puback' || packet.cmd === 'pubrec' || packet.cmd === 'pubrel' || packet.cmd === 'pubcomp') && !packet.messageId) {
       return this.#fail(ReasonCode.ProtocolError, `${packet.cmd.toUpperCase()} with packet identifier 0 (MQTT-2.3.1-1)`);
     }
@@ -330,9 +344,9 @@ export class MqttConnection implements DeliverySink {
         this.#session?.ack(packet.messageId ?? 0);
         return;
       case 'subscribe':
-        return this.#order.run(() => onSubscribe(this.#context, packet));
+        return this.#inOrder(() => onSubscribe(this.#context, packet));
       case 'unsubscribe':
-        return this.#order.run(() => onUnsubscribe(this.#context, packet));
+        return this.#inOrder(() => onUnsubscribe(this.#context, packet));
       case 'pingreq':
         this.#send({ cmd: 'pingresp' });
         return;
@@ -368,7 +382,7 @@ export class MqttConnection implements DeliverySink {
       return this.#refuse(v5 ? ReasonCode.QuotaExceeded : ReasonCode.ServerUnavailable, `the broker is at its connection limit (${this.limits.maxConnections})`);
     }
     const authenticationMethod = v5 ? properties.authenticationMethod : undefined;
-    const auth = await this.#auth.run({
+    const auth = await this.#authenticateClient({
       clientId,
       username: packet.username,
       password: packet.password,
@@ -443,8 +457,8 @@ export class MqttConnection implements DeliverySink {
     this.#early = undefined;
     for (const [index, raw] of early.entries()) {
       if (this.#state !== 'connected') return;
-      if (this.#order.waiting) {
-        this.#order.keep(...early.slice(index));
+      if (this.#isOrdering()) {
+        this.#ordered?.push(...early.slice(index));
         break;
       }
       this.#handleRaw(raw);
@@ -454,36 +468,61 @@ export class MqttConnection implements DeliverySink {
 
   // ---- authentication ----------------------------------------------------------------------
 
-  /** The enhanced authentication exchange of the CONNECT (authentication.ts). */
-  readonly #auth: AuthExchange;
+  /** Runs the hook, and the AUTH exchange while it challenges; undefined once refused or closed. */
+  async #authenticateClient(request: ConnectRequestInfo): Promise<Extract<AuthOutcome, { ok: true }> | undefined> {
+    let outcome = await this.authenticate(request);
+    while (outcome.ok === 'continue') {
+      if (this.#state !== 'connecting' || request.authenticationMethod === undefined) {
+        if (this.#state === 'connecting') this.#refuse(ReasonCode.BadAuthenticationMethod, 'a challenge without an authentication method');
+        return undefined;
+      }
+      const data = await this.#challenge(request.authenticationMethod, outcome.authenticationData);
+      if (data === false) return undefined;
+      outcome = await outcome.next(data);
+    }
+    if (this.#state !== 'connecting') return undefined;
+    if (outcome.ok === false) {
+      const code = outcome.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : outcome.reason === 'bad-method' ? ReasonCode.BadAuthenticationMethod : ReasonCode.NotAuthorized;
+      this.#refuse(code, outcome.reason === 'bad-method' ? (outcome.detail ?? 'authentication method not supported') : 'authentication failed');
+      return undefined;
+    }
+    return outcome;
+  }
 
-  #makeAuth(): AuthExchange {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read this connection's private state
-    const connection = this;
-    return new AuthExchange({
-      authenticate: this.authenticate,
-      get connecting() {
-        return connection.#state === 'connecting';
-      },
-      challenge: (packet) => {
-        this.#state = 'authenticating';
-        this.#send(packet);
-        this.#timer = this.clock.setTimeout(() => this.#fail(ReasonCode.NotAuthorized, 'no AUTH answer within the connect timeout'), this.limits.connectTimeoutMs);
-        const early = this.#early ?? [];
-        this.#early = undefined;
-        for (const raw of early) if (this.#state === 'authenticating') this.#handleRaw(raw);
-        if (this.#state === 'authenticating') this.#pause(Pause.Connecting, false);
-      },
-      answered: () => {
-        this.clock.clearTimeout(this.#timer);
-        this.#state = 'connecting';
-        this.#pause(Pause.Connecting, true);
-      },
-      refuse: (code, detail) => this.#refuse(code, detail),
-      fail: (code, detail) => this.#fail(code, detail),
-      close: () => this.#close(),
+  #authWaiter: ((data: Buffer | undefined | false) => void) | undefined;
+  #authMethod = '';
+
+  /**
+   * Sends AUTH 0x18 with the challenge and reads until the client's AUTH: its data, or false when
+   * the connection ended. The connect timeout bounds each round.
+   */
+  #challenge(method: string, data: Buffer): Promise<Buffer | undefined | false> {
+    return new Promise((resolve) => {
+      this.#authWaiter = resolve;
+      this.#authMethod = method;
+      this.#state = 'authenticating';
+      this.#send({ cmd: 'auth', reasonCode: CONTINUE_AUTHENTICATION, properties: { authenticationMethod: method, authenticationData: data } } as Packet);
+      this.#timer = this.clock.setTimeout(() => this.#fail(ReasonCode.NotAuthorized, 'no AUTH answer within the connect timeout'), this.limits.connectTimeoutMs);
+      const early = this.#early ?? [];
+      this.#early = undefined;
+      for (const raw of early) if (this.#state === 'authenticating') this.#handleRaw(raw);
+      if (this.#state === 'authenticating') this.#pause(Pause.Connecting, false);
     });
   }
+
+  #onAuthStep(packet: Packet): void {
+    if (packet.cmd === 'disconnect') return this.#close();
+    if (packet.cmd !== 'auth') return this.#fail(ReasonCode.ProtocolError, `${packet.cmd.toUpperCase()} during enhanced authentication`);
+    if (packet.reasonCode !== CONTINUE_AUTHENTICATION) return this.#fail(ReasonCode.ProtocolError, `AUTH reason code 0x${(packet.reasonCode ?? 0).toString(16)} during the exchange (expected 0x18)`);
+    if (packet.properties?.authenticationMethod !== this.#authMethod) return this.#fail(ReasonCode.ProtocolError, 'AUTH with another authentication method than CONNECT');
+    this.clock.clearTimeout(this.#timer);
+    this.#state = 'connecting';
+    this.#pause(Pause.Connecting, true);
+    const waiter = this.#authWaiter;
+    this.#authWaiter = undefined;
+    waiter?.(packet.properties?.authenticationData);
+  }
+
   /** The auto-subscribe rules' subscriptions, made before CONNACK (their retained messages follow it). */
   async #autoSubscribe(session: Session): Promise<AutoSubscribed[]> {
     if (this.broker.extras.autoSubscribe === undefined) return [];
@@ -524,6 +563,45 @@ export class MqttConnection implements DeliverySink {
     else if (before !== 0 && this.#pausedFor === 0) this.transport.resume();
   }
 
+  /**
+   * Runs a SUBSCRIBE or UNSUBSCRIBE once every publish this connection sent before it has been
+   * handed to subscribers, and keeps the packets after it until it is answered, so a
+   * connection's packets take effect in the order they were sent: a message the client
+   * published before subscribing never comes back through that subscription, and one published
+   * after it does. No publish of this connection starts while it waits (the packets after it
+   * are kept), so waiting for none pending waits for exactly the earlier ones.
+   */
+  #inOrder(step: () => Promise<void>): void {
+    this.#ordered = [];
+    this.#pause(Pause.Ordering, true);
+    const earlier = this.#inbound.settled();
+    void (async () => {
+      if (earlier !== undefined) await earlier;
+      if (this.#state === 'connected') await step();
+    })()
+      .catch((error: unknown) => this.#internalError(error))
+      .finally(() => this.#releaseOrdered());
+  }
+
+  #isOrdering(): boolean {
+    return this.#ordered !== undefined;
+  }
+
+  /** Handles the packets kept behind a SUBSCRIBE or UNSUBSCRIBE, until the next one of those. */
+  #releaseOrdered(): void {
+    const kept = this.#ordered ?? [];
+    this.#ordered = undefined;
+    for (const [index, raw] of kept.entries()) {
+      if (this.#state !== 'connected') return;
+      if (this.#isOrdering()) {
+        // A SUBSCRIBE among them waits in turn: the rest stay behind it.
+        (this.#ordered as unknown as Buffer[]).push(...kept.slice(index));
+        return;
+      }
+      this.#handleRaw(raw);
+    }
+    if (!this.#isOrdering()) this.#pause(Pause.Ordering, false);
+  }
   // ---- DISCONNECT, keep-alive, closing -------------------------------------------------------
 
   #onDisconnect(reasonCode: number, expiry: number | undefined): void {
@@ -627,7 +705,9 @@ export class MqttConnection implements DeliverySink {
     this.transport.end();
     this.#count(false);
     // An AUTH exchange in progress ends with the connection.
-    this.#auth.end();
+    const authWaiter = this.#authWaiter;
+    this.#authWaiter = undefined;
+    authWaiter?.(false);
     if (wasState === 'connected' && this.#session !== undefined) {
       const session = this.#session;
       this.broker

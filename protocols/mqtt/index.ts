@@ -1,7 +1,6 @@
 // protocols/mqtt: MQTT 3.1 / 3.1.1 / 5.0 over TCP, TLS, WebSocket and WSS on top of the engine;
 // the listeners themselves are protocols/listener's.
-export { MqttConnection, type ConnectionRegistry, type Transport } from './connection.js';
-export type { Authenticate, ConnectRequestInfo } from './authentication.js';
+export { MqttConnection, type Authenticate, type ConnectionRegistry, type ConnectRequestInfo, type Transport } from './connection.js';
 export { PacketFramer, type FrameResult } from './framing.js';
 export { INBOUND_UNRESERVED_BYTES, InboundBudget, type InboundBudgetStats, type InboundReservation } from './inbound-budget.js';
 export { ReasonCode, reasonName } from './reason-codes.js';

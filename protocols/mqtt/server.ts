@@ -8,8 +8,7 @@ import { systemClock, type Broker, type Clock } from '../../engine/index.js';
 import { AbuseControl, certificateNameOf, remoteAddressOf, TcpListener, type ClientGuard, type ConnectionHold, type TlsListener } from '../listener/index.js';
 import { MqttErrors } from './errors.js';
 import { GatheringWriter } from './gathering-writer.js';
-import type { Authenticate } from './authentication.js';
-import { MqttConnection, type ConnectionRegistry, type Transport } from './connection.js';
+import { MqttConnection, type Authenticate, type ConnectionRegistry, type Transport } from './connection.js';
 import type { MqttLimits } from './limits.js';
 
 export const DEFAULT_MQTT_PORT = 1883;

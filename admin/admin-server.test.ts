@@ -32,7 +32,7 @@ async function connect(broker: Broker, clientId: string, expirySeconds = 0): Pro
 }
 
 async function subscribe(broker: Broker, session: Session, filter: string): Promise<void> {
-  await broker.subscribe(session, [{ filter, options: { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+  await broker.subscribe(session, [{ filter, options: { qos: 1, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
 }
 
 function retainedMessage(topic: string, payload: Buffer) {

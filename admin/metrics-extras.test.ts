@@ -25,7 +25,7 @@ test('shardline_mqtt_delayed_messages and shardline_bytes_out_total follow the b
   const sink = new RecordingSink();
   const { session } = await broker.connect({ clientId: 'w', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
   session.attach(sink);
-  await broker.subscribe(session, [{ filter: 'out', options: { qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+  await broker.subscribe(session, [{ filter: 'out', options: { qos: 0, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
   await broker.publish({ topic: '$delayed/5/out', payload: Buffer.from('abcd'), qos: 1, retain: false, publisherId: 'p', timestamp: clock.now(), properties: undefined });
   let text = await metrics.render();
   assert.equal(value(text, 'shardline_mqtt_delayed_messages'), 1);

@@ -48,7 +48,7 @@ describe('createMetrics', () => {
       const sink = new RecordingSink();
       const { session } = await broker.connect({ clientId: 'ops', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
       session.attach(sink);
-      await broker.subscribe(session, [{ filter: '$SYS/#', options: { qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+      await broker.subscribe(session, [{ filter: '$SYS/#', options: { qos: 0, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
       await broker.publish(message('$SYS/brokers/n/uptime', '5', true));
       await broker.publish(message('$SYS/brokers/n/version', '1', true));
       await broker.publish(message('client/t', 'hello', true));
@@ -80,7 +80,7 @@ describe('createMetrics', () => {
       const sink = new RecordingSink();
       const { session } = await broker.connect({ clientId: 'sub', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
       session.attach(sink);
-      const options = { qos: 0 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const };
+      const options = { qos: 0 as const, noLocal: false, keepRetainFlag: false, sendRetained: 'always' as const };
       await broker.subscribe(session, [{ filter: 'a/#', options }, { filter: 'b', options }]);
       for (let i = 0; i < 3; i += 1) await broker.publish(message('a/1', 'hello'));
       await broker.publish(message('r/x', 'kept', true));

@@ -9,6 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import { checkTopicFilter, checkTopicName, type Broker, type Message } from '../engine/index.js';
+import { mqttSubscriptionOptions } from '../protocols/mqtt/index.js';
 import { AdminErrors } from './admin-errors.js';
 import { errors, noContent, page, pageOf, pageQuery, secured, type AdminRoutePlugin, type PageQuery } from './route-kit.js';
 
@@ -137,7 +138,7 @@ export function mqttAdminRoutes(broker: Broker | undefined): AdminRoutePlugin {
     const { clientId } = request.params;
     const client = mqtt.clients().find((candidate) => candidate.clientId === clientId);
     if (client === undefined) throw AdminErrors.notFound.create({ clientId }, `connected client ${JSON.stringify(clientId)}`);
-    const filters = mqtt.subscriptions().filter((entry) => entry.clientId === clientId).map(({ filter, options: subscription }) => ({ filter, options: subscription }));
+    const filters = mqtt.subscriptions().filter((entry) => entry.clientId === clientId).map(({ filter, options }) => ({ filter, options: mqttSubscriptionOptions(options) }));
     return { ...client, filters };
   });
 
@@ -155,7 +156,7 @@ export function mqttAdminRoutes(broker: Broker | undefined): AdminRoutePlugin {
 
   app.get<{ Querystring: PageQuery }>('/api/mqtt/subscriptions', {
     schema: { tags: ['mqtt'], summary: 'Subscriptions of every session, sorted by client id then filter (prefix: on the client id)', ...secured, querystring: pageQuery, response: { 200: pageOf(subscriptionInfo), ...errors(400, 401, 503) } },
-  }, async (request) => page(needBroker().subscriptions(), request.query, (entry) => entry.clientId));
+  }, async (request) => page(needBroker().subscriptions().map((entry) => ({ ...entry, options: mqttSubscriptionOptions(entry.options) })), request.query, (entry) => entry.clientId));
 
   app.get<{ Querystring: PageQuery }>('/api/mqtt/topics', {
     schema: {

@@ -70,7 +70,7 @@ async function connect(broker: Broker, clientId: string, options: ConnectOptions
 }
 
 function subscription(qos: QoS, extra: Partial<SubscriptionOptions> = {}): SubscriptionOptions {
-  return { qos, noLocal: false, retainAsPublished: false, retainHandling: 0, ...extra };
+  return { qos, noLocal: false, keepRetainFlag: false, sendRetained: 'always', ...extra };
 }
 
 async function subscribe(broker: Broker, client: Client, filter: string, options: SubscriptionOptions): Promise<boolean> {
@@ -170,7 +170,7 @@ describe('routing', () => {
     const { broker } = await open();
     const keeps = await connect(broker, 'keeps');
     const clears = await connect(broker, 'clears');
-    await subscribe(broker, keeps, 't', subscription(1, { retainAsPublished: true }));
+    await subscribe(broker, keeps, 't', subscription(1, { keepRetainFlag: true }));
     await subscribe(broker, clears, 't', subscription(1));
     await broker.publish(message('t', 'retained', 1, { retain: true }));
     await broker.publish(message('t', 'plain', 1));
@@ -211,14 +211,14 @@ describe('retained messages', () => {
     await broker.close();
   });
 
-  test('retain handling 0 sends retained messages on every subscribe, 1 only on a new subscription, 2 never', async () => {
+  test('the retained policy always sends retained messages on every subscribe, if-new only on a new subscription, never never', async () => {
     const { broker } = await open();
     await broker.publish(message('r', 'kept', 1, { retain: true }));
     const counts: number[] = [];
-    for (const retainHandling of [0, 1, 2] as const) {
-      const client = await connect(broker, `rh${retainHandling}`);
-      await subscribe(broker, client, 'r', subscription(1, { retainHandling }));
-      await subscribe(broker, client, 'r', subscription(1, { retainHandling }));
+    for (const sendRetained of ['always', 'if-new', 'never'] as const) {
+      const client = await connect(broker, `rh-${sendRetained}`);
+      await subscribe(broker, client, 'r', subscription(1, { sendRetained }));
+      await subscribe(broker, client, 'r', subscription(1, { sendRetained }));
       await settle();
       counts.push(client.sink.deliveries.length);
     }
@@ -731,7 +731,7 @@ describe('introspection and operator actions', () => {
     assert.equal(broker.kick('nobody'), false);
     await broker.publish(message('r/1', 'kept', 1, { retain: true }));
     const watcher = await connect(broker, 'watcher');
-    await subscribe(broker, watcher, 'r/#', subscription(1, { retainHandling: 2 }));
+    await subscribe(broker, watcher, 'r/#', subscription(1, { sendRetained: 'never' }));
     assert.equal(broker.retained.get('r/1')?.payload.toString(), 'kept');
     assert.equal(await broker.clearRetained('r/1'), true);
     assert.equal(broker.retained.get('r/1'), undefined);

@@ -12,17 +12,19 @@
 // - a durable session's state (meta, subscriptions) is durable before connect()/subscribe()
 //   resolve; its delivery cursors are persisted every cursorFlushMs, so after a crash at most
 //   that window is delivered again (at-least-once, never a gap).
-// - a durable session's inbound QoS 2 packet ids (received, not yet released) are in
-//   `$sessions` before their message is appended and until PUBCOMP may go out, so a crash
-//   never makes a resent PUBLISH a second message (sessions/inbound-qos2.ts).
+// - a durable session's publish keys (a keyed publish stored, not yet released: MQTT's inbound
+//   QoS 2 packet ids) are in `$sessions` before their message is appended and until their
+//   release resolves, so a crash never makes a resent publish a second message
+//   (sessions/publish-keys.ts).
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../base/index.js';
-import type { JournalRecord, RecordInput, ShardInfo } from '../journal/index.js';
+import type { RecordInput, ShardInfo } from '../journal/index.js';
 import { isStoreUnreachable, MqttShardMap, mqttShardCount, type ShardStore } from '../shard-model/index.js';
-import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from './messages/message.js';
+import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
 import { Projection } from './projection/projection.js';
+import { RetainedOrder } from './retained/retained-order.js';
 import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from './retained/retained-store.js';
 import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
@@ -31,151 +33,44 @@ import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
 import type { BrokerExtras } from './extras.js';
 import { WriteGate, WriteGateErrors } from './availability/write-gate.js';
 import { ShardAppender, type AppendObserver } from './shard-appender.js';
+import type { BrokerOptions, ClientInfo, ConnectRequest, DisconnectRequest, SessionInfo, SubscriptionInfo, UnsafeBrokerSwitches } from './broker-types.js';
+import { Statistics, type BrokerStats } from './statistics.js';
+import { SessionView } from './session-view.js';
+import { ShardReads } from './shard-reads.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
-import type { SharedStrategy } from './shared/strategy.js';
 import {
   cursorRecord,
   endRecords,
-  inboundQos2Record,
+  publishKeyRecord,
   metaRecord,
   SESSION_NEVER_EXPIRES,
   SESSIONS_SHARD,
   SessionTable,
   sessionTableCodec,
   subscriptionRecord,
-  willToMessage,
   type DurableSession,
   type SessionMeta,
   type SubscriptionOptions,
-  type WillMessage,
 } from './sessions/session-events.js';
-import { pendingInboundQos2, storedInboundQos2, type PendingInboundQos2 } from './sessions/inbound-qos2.js';
-import type { ConnectionInfo, DeliverySink } from './delivery/delivery.js';
+import { sendsRetained } from './sessions/subscription-options.js';
+import { MAX_TIMER_MS, Wills } from './sessions/wills.js';
+import { PublishKeyStore } from './sessions/publish-keys.js';
+import type { DeliverySink } from './delivery/delivery.js';
 import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
 import { cursorsByName, cursorsByPosition, type ShardCursors } from './sessions/shard-cursors.js';
 
 export { MQTT_SHARD_PREFIX as DATA_SHARD_PREFIX } from '../shard-model/index.js';
+export type { BrokerOptions, ClientInfo, ConnectRequest, DisconnectRequest, SessionInfo, SubscriptionInfo, UnsafeBrokerSwitches } from './broker-types.js';
+export type { BrokerStats } from './statistics.js';
 
 /** A message waiting for its data shard's append, with whom to tell once it is durable. */
 interface Published {
   message: Message;
   stored?: (matched: boolean) => void;
 }
-/** Node timers overflow past 2^31-1 ms; longer waits are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const READ_BACK_MAX_RECORDS = 512;
-const READ_BACK_MAX_BYTES = 1024 * 1024;
-const REPLAY_MAX_RECORDS = 10_000;
-const DROP_REPORT_INTERVAL_MS = 60_000;
-/** An internal publish (a will) that found the store unreachable with the gate still open is tried again after this. */
-const INTERNAL_PUBLISH_RETRY_MS = 1_000;
 
-export interface BrokerOptions {
-  store: ShardStore;
-  logger: Logger;
-  /** Data shards created on first start; an existing journal keeps its count. */
-  dataShards: number;
-  /** Per session: bytes of deliveries queued for a connection before the slow-consumer rule. */
-  maxQueuedBytes: number;
-  clock?: Clock;
-  /** How often durable sessions' delivery cursors are written to `$sessions`. */
-  cursorFlushMs?: number;
-  /** Who may read what (checked on every delivery); default: everything is allowed. */
-  access?: AccessPolicy;
-  /** Which member of a shared subscription group gets each message; default round-robin. */
-  sharedStrategy?: SharedStrategy;
-  /** The random source of the random and sticky strategies (tests pass a seeded one). */
-  sharedRandom?: () => number;
-  /** The node's write gate, when the node made it before the broker (its journal watch needs it first); a new one otherwise. */
-  writeGate?: WriteGate;
-  /**
-   * Self-tests of the power-cut checks only (sim/broker-suite.ts): durability broken on purpose,
-   * so a test can show its property catches the break. Never set by the CLI or a node.
-   */
-  unsafe?: UnsafeBrokerSwitches;
-}
 
-export interface UnsafeBrokerSwitches {
-  /** Tell the publisher (PUBACK / PUBREC) when the append is queued, not once it is durable. */
-  ackBeforeDurable?: boolean;
-}
-
-export interface ConnectRequest {
-  clientId: string;
-  cleanStart: boolean;
-  /** Seconds the session outlives the connection; 0 = ends with it. */
-  expirySeconds: number;
-  will: WillMessage | undefined;
-  protocolVersion: number;
-  sink: DeliverySink;
-  /** Who the client is, for the access policy; default: an anonymous client of this id. */
-  identity?: ClientIdentity;
-}
-
-export interface DisconnectRequest {
-  /** Publish the will (abrupt close, keep-alive timeout, 5.0 DISCONNECT 0x04). */
-  publishWill: boolean;
-  /** 5.0 DISCONNECT may change the session expiry interval. */
-  expirySeconds?: number;
-}
-
-export interface ClientInfo extends Partial<ConnectionInfo> {
-  clientId: string;
-  subscriptions: number;
-  inflight: number;
-  queued: number;
-  /** Session expiry interval, seconds (0: ends with the connection). */
-  expirySeconds: number;
-}
-
-export interface SessionInfo {
-  clientId: string;
-  online: boolean;
-  durable: boolean;
-  expirySeconds: number;
-  subscriptions: number;
-  /** Epoch ms of the last disconnect, for offline sessions. */
-  disconnectedAt: number | undefined;
-  /**
-   * Messages this session missed because retention deleted them before it read them (its
-   * position was below a shard's start and it resumed there), since this process started.
-   */
-  retentionGap: { messages: number; lastAt: number } | undefined;
-}
-
-export interface SubscriptionInfo {
-  clientId: string;
-  filter: string;
-  options: SubscriptionOptions;
-}
-
-/** Topics counted per broker process (the busiest stay when the table is full). */
-const TOPIC_COUNT_MAX = 10_000;
-
-export interface BrokerStats {
-  messagesIn: number;
-  messagesOut: number;
-  /** Payload bytes published. */
-  bytesIn: number;
-  /** Payload bytes of live and retained deliveries. */
-  bytesOut: number;
-  dropped: Record<'queue-full' | 'expired' | 'too-large', number>;
-  /** Offsets sessions skipped because retention deleted them before they were read (counted per session). */
-  retentionGapMessages: number;
-  /** Publishes refused because writes were blocked (the write gate closed: journal unreachable, disk low). */
-  refused: number;
-  /**
-   * The broker's own `$SYS/...` statistics messages, counted here and not in the totals above
-   * (nor in the per-topic counts), so an idle node shows no client traffic.
-   */
-  sys: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number };
-}
-
-/** Topics of the broker's own statistics (engine/sys), counted apart from client traffic. */
-export function isSysTopic(topic: string): boolean {
-  return topic.startsWith('$SYS/');
-}
 
 export class Broker {
   readonly #store: ShardStore;
@@ -197,8 +92,13 @@ export class Broker {
   readonly #sessions = new Map<string, Session>();
   /** Session expiry interval of each in-memory session. */
   readonly #expiry = new Map<string, number>();
-  readonly #willTimers = new Map<string, unknown>();
   readonly #expiryTimers = new Map<string, unknown>();
+  readonly #wills: Wills;
+  readonly #publishKeys: PublishKeyStore;
+  readonly #view: SessionView;
+  readonly #reads: ShardReads;
+  /** Which retained publish of a topic the retained set holds while both its writes settle (retained/retained-order.ts). */
+  readonly #retainedOrder = new RetainedOrder();
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
@@ -211,8 +111,8 @@ export class Broker {
   #closed = false;
   /** Conditions that stop publishes (journal unreachable, disk low); set by the node runtime. */
   readonly writeGate: WriteGate;
-  readonly stats: BrokerStats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 }, retentionGapMessages: 0, refused: 0, sys: { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 } };
-  readonly #topicCounts = new Map<string, number>();
+  readonly #statistics = new Statistics();
+  readonly stats: BrokerStats = this.#statistics.stats;
   /** From the injected clock (wall time in production), so uptime is exact under a test clock. */
   readonly #startedAt: number;
   readonly #host: SessionHost;
@@ -235,6 +135,63 @@ export class Broker {
     this.#clock = options.clock ?? systemClock;
     this.#startedAt = this.#clock.now();
     this.#cursorFlushMs = options.cursorFlushMs ?? 100;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's getters read this broker's private state
+    const broker = this;
+    this.#reads = new ShardReads({
+      store: this.#store,
+      logger: this.#logger,
+      clock: this.#clock,
+      shardNames: () => this.#shardMap.names,
+      gapCounted: (skipped) => {
+        this.stats.retentionGapMessages += skipped;
+      },
+    });
+    this.#wills = new Wills({
+      clock: this.#clock,
+      logger: this.#logger,
+      writeGate: this.writeGate,
+      get closed() {
+        return broker.#closed;
+      },
+      get access() {
+        return broker.access;
+      },
+      get table() {
+        return broker.#table;
+      },
+      publish: (message) => this.publish(message),
+      persist: (records) => this.#sessionWrites.persist(records, null),
+    });
+    this.#publishKeys = new PublishKeyStore({
+      get table() {
+        return broker.#table;
+      },
+      logger: this.#logger,
+      get shardCount() {
+        return broker.#shardMap.names.length;
+      },
+      marks: (session, message) => this.#isDurable(session.clientId) && !this.#closed && this.writeGate.open && !(this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX)),
+      isDurable: (clientId) => this.#isDurable(clientId),
+      isCurrent: (session) => !session.ended && this.#sessions.get(session.clientId) === session,
+      shardOf: (topic) => this.shardOf(topic),
+      frontier: (shard) => this.#frontier[shard] as number,
+      write: (records) => this.#sessionWrites.addAll(records, null),
+      appendNow: async (records) => {
+        const { baseOffset } = await this.#store.append(SESSIONS_SHARD, records);
+        this.#sessionsProjection.advanced(baseOffset, records);
+      },
+      publish: (message, publishKey, stored) => this.#publish(message, publishKey, stored),
+      publishFailure: (error) => this.#publishFailure(error),
+      readFrom: (shard, offset, limits) => this.#reads.readFrom(shard, offset, limits),
+    });
+    this.#view = new SessionView({
+      live: this.#sessions,
+      get table() {
+        return broker.#table;
+      },
+      expiryOf: (clientId) => this.#expiry.get(clientId),
+      retentionGapOf: (clientId) => this.#reads.retentionGapOf(clientId),
+    });
     const dataShards = (): number => this.#shardMap.names.length;
     this.#host = {
       get shardCount() {
@@ -242,7 +199,7 @@ export class Broker {
       },
       maxQueuedBytes: options.maxQueuedBytes,
       dispatchFrontier: (shard) => this.#frontier[shard] as number,
-      readBack: (shard, from, session) => this.#readBack(shard, from, session.clientId),
+      readBack: (shard, from, session) => this.#reads.readBack(shard, from, session.clientId),
       now: () => this.#clock.now(),
       cursorsMoved: (session) => {
         if (this.#isDurable(session.clientId)) this.#dirtyCursors.add(session);
@@ -270,7 +227,7 @@ export class Broker {
       shardOf: (topic) => this.shardOf(topic),
       dispatchFrontier: (shard) => this.#frontier[shard] as number,
       readByTime: (shard, timestamp, limits) => this.#store.readByTime(this.#shardMap.names[shard] as string, timestamp, limits),
-      read: (shard, offset, limits) => this.#readFrom(shard, offset, limits),
+      read: (shard, offset, limits) => this.#reads.readFrom(shard, offset, limits),
       mayRead: (clientId, topic) => this.mayRead(clientId, topic),
       now: () => this.#clock.now(),
       subscribe: (session, filter, subscription) => {
@@ -338,23 +295,16 @@ export class Broker {
 
   /** Sessions in memory or in `$sessions`, online or not. */
   get sessionCount(): number {
-    let count = this.#table.sessions.size;
-    for (const clientId of this.#sessions.keys()) if (!this.#table.sessions.has(clientId)) count += 1;
-    return count;
+    return this.#view.sessionCount;
   }
 
   /** Subscriptions of every session, online or not. */
   get subscriptionCount(): number {
-    let count = 0;
-    for (const session of this.#sessions.values()) count += session.subscriptions.size;
-    for (const [clientId, durable] of this.#table.sessions) if (!this.#sessions.has(clientId)) count += durable.subscriptions.size;
-    return count;
+    return this.#view.subscriptionCount;
   }
 
   get onlineCount(): number {
-    let count = 0;
-    for (const session of this.#sessions.values()) if (session.online) count += 1;
-    return count;
+    return this.#view.onlineCount;
   }
 
   async #start(requestedShards: number): Promise<void> {
@@ -382,7 +332,7 @@ export class Broker {
           (batch, baseOffset) => this.#dispatchBatch(batch, shard, baseOffset),
         ),
     );
-    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#applyRetained(message), undefined, undefined, this.#observer(() => this.#retainedProjection));
+    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retainedOrder.apply(message, this.#retained), undefined, undefined, this.#observer(() => this.#retainedProjection));
     // Session records and cursors are written whatever the journal's state: they wait out an outage.
     this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock, this.#observer(() => this.#sessionsProjection));
 
@@ -412,7 +362,7 @@ export class Broker {
       },
       codec: retainedStoreCodec,
       // A retained publish applies on whichever of its two writes is durable first.
-      settled: () => this.#retainedInFlight.size === 0 && this.#retainedAppender.idle,
+      settled: () => this.#retainedOrder.idle && this.#retainedAppender.idle,
     });
     const sessions = this.#sessionsProjection.opening;
     const retained = this.#retainedProjection.opening;
@@ -429,7 +379,7 @@ export class Broker {
       'broker state rebuilt from the journal',
     );
     await this.#shared.start();
-    await this.#settleInboundQos2();
+    await this.#publishKeys.settle();
     await this.#recoverSessions();
     await this.#shared.recovered();
     this.#scheduleCursorFlush();
@@ -458,32 +408,6 @@ export class Broker {
     };
   }
 
-  /**
-   * After a crash, inbound QoS 2 markers may still be pending: each is kept (as stored) when its
-   * message's record is in the data shard, and dropped otherwise (engine/sessions/inbound-qos2.ts).
-   */
-  async #settleInboundQos2(): Promise<void> {
-    const pending = pendingInboundQos2(this.#table);
-    if (pending.length === 0) return;
-    const stored = new Set<PendingInboundQos2>();
-    for (let shard = 0; shard < this.#shardMap.names.length; shard += 1) {
-      const here = pending.filter((entry) => entry.pending.shard === shard);
-      if (here.length === 0) continue;
-      let offset = Math.min(...here.map((entry) => entry.pending.from));
-      for (;;) {
-        const records = await this.#readFrom(shard, offset, { maxRecords: REPLAY_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES });
-        if (records.length === 0) break;
-        for (const entry of storedInboundQos2(here, records)) stored.add(entry);
-        offset = (records[records.length - 1] as JournalRecord).offset + 1;
-      }
-    }
-    const writes = pending.map((entry) => inboundQos2Record(entry.clientId, entry.packetId, stored.has(entry) ? {} : null));
-    for (const record of writes) this.#table.apply(record);
-    const { baseOffset } = await this.#store.append(SESSIONS_SHARD, writes);
-    this.#sessionsProjection.advanced(baseOffset, writes);
-    this.#logger.info({ pending: pending.length, stored: stored.size }, 'inbound QoS 2 markers left pending by a crash settled against the data shards');
-  }
-
   /** After a start: subscriptions back into the trie, wills of crashed connections, expiry timers. */
   async #recoverSessions(): Promise<void> {
     const now = this.#clock.now();
@@ -507,7 +431,7 @@ export class Broker {
         writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
       }
       const disconnectedAt = session.meta.disconnectedAt ?? now;
-      if (session.meta.will !== undefined) this.#scheduleWill(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
+      if (session.meta.will !== undefined) this.#wills.schedule(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
       this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
     }
     for (const record of writes) this.#table.apply(record);
@@ -569,6 +493,19 @@ export class Broker {
   }
 
   /**
+   * An idempotent producer's publish: stored once per key (a protocol's integer, 0 to 65535,
+   * MQTT's QoS 2 packet id) until releasePublishKey (engine/sessions/publish-keys.ts).
+   */
+  publishOnce(session: Session, key: number, message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
+    return this.#publishKeys.publishOnce(session, key, message, stored);
+  }
+
+  /** The producer is done with a key (MQTT PUBREL): resolves once its marker's tombstone is durable. */
+  releasePublishKey(session: Session, key: number): Promise<void> {
+    return this.#publishKeys.release(session, key);
+  }
+
+  /**
    * Appends a message and delivers it to online matching sessions. `stored`, when given, is
    * called once the message is durable, with whether any subscription (online or not) matched,
    * and before any session is handed the message (for a retained message: once the `$retained`
@@ -580,81 +517,7 @@ export class Broker {
     return this.#publish(message, undefined, stored);
   }
 
-  /**
-   * A QoS 2 PUBLISH from a session's client, stored once per packet id until PUBREL. For a
-   * persistent session the packet id's marker is durable in `$sessions` before the message is
-   * appended, so a crash at any point leaves the restarted broker able to tell whether the
-   * message was stored (engine/sessions/inbound-qos2.ts); the front end keeps the in-memory
-   * state (session.inboundQos2) and the PUBREC. A message to `$delayed/` goes to the delayed
-   * schedule, not a data shard, where the start-up scan does not look: it gets no pending
-   * marker, only the stored one, so a crash between the two may store its resend again.
-   */
-  async publishInboundQos2(session: Session, packetId: number, message: Message, stored?: (matched: boolean) => void): Promise<{ matched: boolean }> {
-    const marked = this.#isDurable(session.clientId) && !this.#closed && this.writeGate.open && !(this.extras.delayed !== undefined && message.topic.startsWith(DELAYED_PREFIX));
-    // Marked stored as soon as it is durable, before the fan-out, like the publisher's ack.
-    const onStored = (matched: boolean): void => {
-      this.#markInboundStored(session, packetId);
-      stored?.(matched);
-    };
-    if (!marked) return this.#publish(message, undefined, onStored);
-    const shard = this.shardOf(message.topic);
-    const pending = inboundQos2Record(session.clientId, packetId, { pending: { shard, from: this.#frontier[shard] as number, timestamp: message.timestamp } });
-    this.#table.apply(pending);
-    try {
-      await this.#sessionWrites.addAll([pending], null);
-    } catch (error) {
-      // The marker never became durable: nothing is stored, the publish is refused as a data
-      // append failing the same way would be.
-      if (this.#ownsInboundMarker(session, packetId)) this.#table.apply(inboundQos2Record(session.clientId, packetId, null));
-      throw this.#publishFailure(error);
-    }
-    let result: { matched: boolean };
-    try {
-      result = await this.#publish(message, packetId, onStored);
-    } catch (error) {
-      // Not stored: the marker goes, so a resend is stored. Should this write not happen, the
-      // next start settles the marker against the data shard.
-      if (this.#ownsInboundMarker(session, packetId)) {
-        const release = inboundQos2Record(session.clientId, packetId, null);
-        this.#table.apply(release);
-        void this.#sessionWrites.addAll([release], null).catch((writeError: unknown) => this.#logger.error({ err: writeError, clientId: session.clientId, packetId }, 'removing an inbound QoS 2 marker failed'));
-      }
-      throw error;
-    }
-    return result;
-  }
-
-  /**
-   * Marks an inbound QoS 2 packet id stored in `$sessions` (not waited for: until it is durable,
-   * a restart finds the record by the pending marker). Also records the ids a session received
-   * before it became persistent.
-   */
-  #markInboundStored(session: Session, packetId: number): void {
-    if (session.ended || this.#sessions.get(session.clientId) !== session || !this.#isDurable(session.clientId)) return;
-    if (!this.#table.sessions.has(session.clientId)) return;
-    const record = inboundQos2Record(session.clientId, packetId, {});
-    this.#table.apply(record);
-    void this.#sessionWrites.addAll([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId: session.clientId, packetId }, 'recording an inbound QoS 2 message as stored failed; a restart finds it by its pending marker'));
-  }
-
-  /** Whether the table's marker for this packet id belongs to this live session (not a newer one). */
-  #ownsInboundMarker(session: Session, packetId: number): boolean {
-    return !session.ended && this.#sessions.get(session.clientId) === session && this.#table.sessions.get(session.clientId)?.inboundQos2.has(packetId) === true;
-  }
-
-  /**
-   * PUBREL for an inbound QoS 2 packet id: resolves once its marker's tombstone is durable.
-   * PUBCOMP must wait for it: after PUBCOMP the client may reuse the packet id, and a marker a
-   * crash left behind would then swallow the new message as a duplicate.
-   */
-  async releaseInboundQos2(session: Session, packetId: number): Promise<void> {
-    if (!this.#ownsInboundMarker(session, packetId)) return;
-    const release = inboundQos2Record(session.clientId, packetId, null);
-    this.#table.apply(release);
-    await this.#sessionWrites.addAll([release], null);
-  }
-
-  async #publish(message: Message, inboundPacketId: number | undefined, stored: ((matched: boolean) => void) | undefined): Promise<{ matched: boolean }> {
+  async #publish(message: Message, publishKey: number | undefined, stored: ((matched: boolean) => void) | undefined): Promise<{ matched: boolean }> {
     if (this.#closed) throw new Error('broker is closed');
     if (!this.writeGate.open) {
       this.stats.refused += 1;
@@ -666,32 +529,18 @@ export class Broker {
       stored?.(scheduled.matched);
       return scheduled;
     }
-    if (isSysTopic(message.topic)) {
-      this.stats.sys.messagesIn += 1;
-      this.stats.sys.bytesIn += message.payload.length;
-    } else {
-      this.stats.messagesIn += 1;
-      this.stats.bytesIn += message.payload.length;
-      this.#countTopic(message.topic);
-    }
+    this.#statistics.countIn(message);
     if (this.#unsafe?.ackBeforeDurable === true && stored !== undefined) {
       stored(this.#trie.match(message.topic).length > 0 || this.#shared.matches(message.topic));
       stored = undefined;
     }
     const appender = this.#appenders[this.shardOf(message.topic)] as ShardAppender<Published, boolean>;
-    const record = messageToRecord(message, { inboundPacketId });
+    const record = messageToRecord(message, { publishKey });
     try {
       if (!message.retain) return { matched: await appender.add(record, stored === undefined ? { message } : { message, stored }) };
       // Both writes are durable before the publisher is told; both are awaited, so neither
       // failure goes unhandled.
-      const inFlight = this.#retainedInFlight.get(message.topic) ?? { count: 0, applied: 0 };
-      inFlight.count += 1;
-      this.#retainedInFlight.set(message.topic, inFlight);
-      this.#retainedSequence += 1;
-      this.#retainedSequenceOf.set(message, this.#retainedSequence);
-      const [data, kept] = await Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, { tombstone: message.payload.length === 0 }), message)]);
-      inFlight.count -= 1;
-      if (inFlight.count === 0) this.#retainedInFlight.delete(message.topic);
+      const [data, kept] = await this.#retainedOrder.writing(message, () => Promise.allSettled([appender.add(record, { message }), this.#retainedAppender.add(messageToRecord(message, { tombstone: message.payload.length === 0 }), message)]));
       if (data.status === 'rejected') throw data.reason;
       if (kept.status === 'rejected') throw kept.reason;
       stored?.(data.value);
@@ -749,32 +598,10 @@ export class Broker {
     }
   }
 
-  /**
-   * Retained publishes whose two writes (data shard, `$retained`) have not both settled, per
-   * topic, with the newest publish sequence applied to the in-memory retained set. Whichever
-   * write is durable first applies the message, so a subscriber that saw it live finds it
-   * retained when it subscribes next; an older publish settling later never replaces a newer one.
-   * (Applied on the data write alone, a message whose `$retained` write then fails is retained
-   * in memory until a restart; its publisher is told it failed.)
-   */
-  readonly #retainedInFlight = new Map<string, { count: number; applied: number }>();
-  #retainedSequence = 0;
-  readonly #retainedSequenceOf = new WeakMap<Message, number>();
-
-  #applyRetained(message: Message): void {
-    const sequence = this.#retainedSequenceOf.get(message);
-    const inFlight = this.#retainedInFlight.get(message.topic);
-    if (sequence !== undefined && inFlight !== undefined) {
-      if (sequence <= inFlight.applied) return;
-      inFlight.applied = sequence;
-    }
-    this.#retained.set(message);
-  }
-
   /** Hands a durable message to the online sessions it matches. */
   #dispatch(message: Message, shard: number, offset: number): void {
     this.#frontier[shard] = offset + 1;
-    if (message.retain) this.#applyRetained(message);
+    if (message.retain) this.#retainedOrder.apply(message, this.#retained);
     this.#shared.dispatch(message, shard, offset);
     this.#replays.dispatched(message, shard, offset);
     const matches = this.#trie.match(message.topic);
@@ -799,58 +626,10 @@ export class Broker {
     if (!this.mayRead(subscriberId, message.topic)) return;
     const delivery = deliveryFor(message, options, subscriberId, shard, offset);
     if (delivery === undefined) return;
-    this.#countDelivery(message);
+    this.#statistics.countOut(message);
     session.offerLive(delivery);
   }
 
-  #countDelivery(message: Message): void {
-    const counts = isSysTopic(message.topic) ? this.stats.sys : this.stats;
-    counts.messagesOut += 1;
-    counts.bytesOut += message.payload.length;
-  }
-
-  /**
-   * A page of a data shard from `from`, or from its start when retention removed `from`: the
-   * reader resumes at the oldest kept record (decided: a gap is better than a reader stuck on
-   * a position that will never come back). `onGap` learns how many offsets were skipped.
-   */
-  async #readFrom(shard: number, from: number, limits: { maxRecords: number; maxBytes: number }, onGap?: (skipped: number, startOffset: number) => void): Promise<JournalRecord[]> {
-    const name = this.#shardMap.names[shard] as string;
-    try {
-      return await this.#store.read(name, from, limits);
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'SL_JOURNAL_OFFSET_OUT_OF_RANGE') throw error;
-      const info = await this.#store.info(name);
-      if (from >= info.startOffset) throw error;
-      if (onGap === undefined) this.#logger.warn({ shard: name, from, startOffset: info.startOffset }, 'a read position points below the shard start (retention removed those messages); reading on from the start');
-      else onGap(info.startOffset - from, info.startOffset);
-      return await this.#store.read(name, info.startOffset, limits);
-    }
-  }
-
-  /** Per client id: messages missed to retention since start (SessionInfo.retentionGap). */
-  readonly #retentionGaps = new Map<string, { messages: number; lastAt: number }>();
-
-  #countRetentionGap(clientId: string, shard: number, from: number, skipped: number, startOffset: number): void {
-    const gap = this.#retentionGaps.get(clientId) ?? { messages: 0, lastAt: 0 };
-    gap.messages += skipped;
-    gap.lastAt = this.#clock.now();
-    this.#retentionGaps.set(clientId, gap);
-    this.stats.retentionGapMessages += skipped;
-    // Offsets, not only this session's messages: the skipped records were every topic of the
-    // shard, and which of them it subscribed to cannot be known any more.
-    this.#logger.warn({ clientId, shard: this.#shardMap.names[shard], from, startOffset, skipped }, 'a session resumes past a retention gap: the messages it had not read yet were deleted by retention; it continues at the oldest kept message');
-  }
-
-  async #readBack(shard: number, from: number, clientId: string): Promise<Array<{ offset: number; message: Message }>> {
-    const records = await this.#readFrom(shard, from, { maxRecords: READ_BACK_MAX_RECORDS, maxBytes: READ_BACK_MAX_BYTES }, (skipped, startOffset) => this.#countRetentionGap(clientId, shard, from, skipped, startOffset));
-    const out: Array<{ offset: number; message: Message }> = [];
-    for (const record of records) {
-      const message = recordToMessage(record);
-      if (message !== undefined) out.push({ offset: record.offset, message });
-    }
-    return out;
-  }
 
   /**
    * Opens or resumes a session for a connection (MQTT CONNECT). The returned session is claimed
@@ -859,7 +638,7 @@ export class Broker {
    */
   async connect(request: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
     const { clientId } = request;
-    this.#cancelTimer(this.#willTimers, clientId);
+    this.#wills.cancel(clientId);
     this.#cancelTimer(this.#expiryTimers, clientId);
     const writes: RecordInput[] = [];
     const record = (input: RecordInput): void => {
@@ -872,11 +651,11 @@ export class Broker {
       // connection ended without DISCONNECT, so a will without delay is due (a delayed one is
       // cancelled by this new connection, MQTT 5.0 3.1.3.2.2).
       const previous = session.sink;
-      const previousWill = this.#willOf.get(clientId);
+      const previousWill = this.#wills.connectedWill(clientId);
       session.detach();
       this.#shared.presenceChanged(session);
       previous.close('session-taken-over');
-      if (previousWill !== undefined && previousWill.delaySeconds === 0) this.#publishWill(clientId, previousWill);
+      if (previousWill !== undefined && previousWill.delaySeconds === 0) this.#wills.publish(clientId, previousWill);
       // A session that was to end with its connection (3.1.1 clean session, 5.0 expiry 0) ends
       // with it here too: the new connection gets no session present and none of its state.
       if ((this.#expiry.get(clientId) ?? 0) === 0) {
@@ -911,15 +690,15 @@ export class Broker {
         // it has goes to the journal, with cursors at the present position.
         for (const [filter, options] of session.subscriptions) record(subscriptionRecord(clientId, filter, options));
         record(cursorRecord(clientId, this.#storedCursors(session)));
-        // Ids still being stored are recorded when their store completes (#markInboundStored).
-        for (const [packetId, state] of session.inboundQos2Entries()) if (state === true) record(inboundQos2Record(clientId, packetId, {}));
+        // Keys still being stored are recorded when their store completes (#markKeyStored).
+        for (const [key, state] of session.publishKeyEntries()) if (state === true) record(publishKeyRecord(clientId, key, {}));
       }
     } else if (durable !== undefined) {
       // Resumed with expiry 0: the session now ends with this connection, so nothing of it may
       // outlive a crash (it stays in memory until the disconnect).
       for (const input of endRecords(durable)) record(input);
     }
-    this.#willOf.set(clientId, will);
+    this.#wills.setConnected(clientId, will);
     if (writes.length > 0) {
       try {
         await this.#sessionWrites.addAll(writes, null);
@@ -933,9 +712,6 @@ export class Broker {
     return { session, sessionPresent };
   }
 
-  /** Wills of connected clients, by client id (durable ones are also in their meta). */
-  readonly #willOf = new Map<string, WillMessage | undefined>();
-
   /** A session's cursors as the journal keeps them: by data shard name. */
   #storedCursors(session: Session): ShardCursors {
     return cursorsByName(session.cursors(), this.#shardMap.names);
@@ -945,8 +721,8 @@ export class Broker {
     const cursors = cursorsByPosition(durable.cursors, this.#shardMap.names);
     const session = new Session(durable.clientId, this.#host, cursors.acked, cursors.sent, cursors.released, cursors.ackedAbove);
     for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options, true);
-    // Pending markers were settled at start; every one left is a stored message awaiting PUBREL.
-    for (const packetId of durable.inboundQos2.keys()) session.inboundQos2.set(packetId, true);
+    // Pending markers were settled at start; every one left is a stored message awaiting its release.
+    for (const key of durable.publishKeys.keys()) session.publishKeys.set(key, true);
     return session;
   }
 
@@ -961,8 +737,8 @@ export class Broker {
     this.#sessions.delete(clientId);
     this.#identities.delete(clientId);
     this.#expiry.delete(clientId);
-    this.#retentionGaps.delete(clientId);
-    this.#willOf.delete(clientId);
+    this.#reads.forget(clientId);
+    this.#wills.forgetConnected(clientId);
     this.#cancelTimer(this.#expiryTimers, clientId);
     if (durable === undefined) return [];
     const records = endRecords({ ...durable, subscriptions: new Map([...filters].map((filter) => [filter, durable.subscriptions.get(filter) ?? ({} as SubscriptionOptions)])) });
@@ -976,13 +752,13 @@ export class Broker {
     const { clientId } = session;
     session.detach();
     this.#shared.presenceChanged(session);
-    const will = request.publishWill ? this.#willOf.get(clientId) : undefined;
-    this.#willOf.delete(clientId);
+    const will = request.publishWill ? this.#wills.connectedWill(clientId) : undefined;
+    this.#wills.forgetConnected(clientId);
     const expirySeconds = request.expirySeconds ?? this.#expiry.get(clientId) ?? 0;
     this.#expiry.set(clientId, expirySeconds);
     if (expirySeconds === 0) {
       const writes = this.#end(clientId);
-      if (will !== undefined) this.#publishWill(clientId, will);
+      if (will !== undefined) this.#wills.publish(clientId, will);
       if (writes.length > 0) await this.#sessionWrites.persist(writes, null);
       return;
     }
@@ -995,7 +771,7 @@ export class Broker {
     this.#dirtyCursors.delete(session);
     const writes = [record, cursorRecord(clientId, this.#storedCursors(session))];
     this.#table.apply(writes[1] as RecordInput);
-    if (will !== undefined) this.#scheduleWill(clientId, will, will.delaySeconds * 1000);
+    if (will !== undefined) this.#wills.schedule(clientId, will, will.delaySeconds * 1000);
     this.#scheduleExpiry(clientId, expirySeconds, now);
     await this.#sessionWrites.persist(writes, null);
   }
@@ -1051,9 +827,9 @@ export class Broker {
     }
   }
 
-  /** Queues the retained messages a new subscription receives (MQTT-3.3.1-9..11, retain handling). */
+  /** Queues the retained messages a subscription just made receives, as its RetainedPolicy says. */
   deliverRetained(session: Session, filter: string, options: SubscriptionOptions, isNew: boolean): void {
-    if (options.retainHandling === 2 || (options.retainHandling === 1 && !isNew)) return;
+    if (!sendsRetained(options, isNew)) return;
     // Retained messages go to new non-shared subscriptions only (MQTT 5.0 3.3.1.3).
     const routed = routingFilter(filter);
     if (routed === undefined) return;
@@ -1061,7 +837,7 @@ export class Broker {
       if (!this.mayRead(session.clientId, message.topic)) continue;
       const delivery = deliveryFor(message, [{ ...options, noLocal: false }], session.clientId);
       if (delivery === undefined) continue;
-      this.#countDelivery(message);
+      this.#statistics.countOut(message);
       delivery.retain = true;
       session.offerRetained(delivery);
     }
@@ -1084,18 +860,7 @@ export class Broker {
   async replayOldestKept(clientId: string, request: ReplayRequest): Promise<number | undefined> {
     const { filter } = request;
     const wildcard = filter.includes('+') || filter.includes('#');
-    const shards = wildcard ? this.#shardMap.names.map((_, shard) => shard) : [this.shardOf(filter)];
-    let oldest: number | undefined;
-    for (const shard of shards) {
-      const name = this.#shardMap.names[shard] as string;
-      const info = await this.#store.info(name);
-      if (info.startOffset === 0 || info.startOffset >= info.nextOffset) continue;
-      const first = (await this.#store.read(name, info.startOffset, { maxRecords: 1 }))[0];
-      if (first === undefined || first.timestamp <= request.from) continue;
-      oldest = Math.min(oldest ?? Infinity, first.timestamp);
-    }
-    if (oldest !== undefined) this.#logger.info({ clientId, filter, from: request.from, oldestKept: oldest }, 'a replay range begins before the oldest message retention kept; it starts at the oldest kept one');
-    return oldest;
+    return this.#reads.oldestKeptAfter(clientId, request, wildcard ? this.#shardMap.names.map((_, shard) => shard) : [this.shardOf(filter)]);
   }
 
   startReplay(session: Session, key: string, request: ReplayRequest, options: SubscriptionOptions): ReplayStart {
@@ -1133,72 +898,6 @@ export class Broker {
     if (routed !== undefined) this.#trie.remove(routed, clientId);
   }
 
-  #publishWill(clientId: string, will: WillMessage): void {
-    if (this.#willAllowed(clientId, will)) this.#publishInternal(willToMessage(will, clientId, this.#clock.now()), `will of ${clientId}`);
-    const durable = this.#table.sessions.get(clientId);
-    if (durable?.meta.will !== undefined && !durable.meta.connected) {
-      const { will: _published, ...rest } = durable.meta;
-      const record = metaRecord(clientId, rest);
-      this.#table.apply(record);
-      this.#sessionWrites.persist([record], null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a published will failed'));
-    }
-  }
-
-  /** A will goes through the same publish check as its client's publishes; a forbidden one is dropped and logged. */
-  #willAllowed(clientId: string, will: WillMessage): boolean {
-    if (this.access === allowEverything) return true;
-    // Wills recorded before wills carried their publisher: checked as an anonymous client's.
-    const publisher = will.publisher ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' };
-    if (this.access.mayPublish(publisher, will.topic)) return true;
-    this.#logger.warn({ clientId, username: publisher.username, topic: will.topic }, 'will message dropped: the access policy does not allow its client to publish to its topic');
-    return false;
-  }
-
-  /**
-   * Publishes a message the broker makes itself (a will). Nobody can resend it, so a refusal
-   * while writes are blocked, or an unreachable journal, is not the end: it is published when
-   * the gate opens again (or, with the gate open, after INTERNAL_PUBLISH_RETRY_MS).
-   */
-  #publishInternal(message: Message, what: string): void {
-    this.publish(message).catch((error: unknown) => {
-      const blocked = isShardlineCode(error, WriteGateErrors.writesBlocked.code) || isStoreUnreachable(error);
-      if (this.#closed || !blocked) {
-        this.#logger.error({ err: error, topic: message.topic }, `publishing the ${what} failed`);
-        return;
-      }
-      this.#logger.warn({ topic: message.topic, code: (error as { code?: string }).code }, `publishing the ${what} waits until writes resume`);
-      this.#whenWritable(() => this.#publishInternal(message, what));
-    });
-  }
-
-  /** Calls `retry` once the write gate is open (at once if it is, after a pause). */
-  #whenWritable(retry: () => void): void {
-    if (this.writeGate.open) {
-      this.#clock.setTimeout(() => !this.#closed && retry(), INTERNAL_PUBLISH_RETRY_MS);
-      return;
-    }
-    const off = this.writeGate.onChange((open) => {
-      if (!open) return;
-      off();
-      if (!this.#closed) retry();
-    });
-  }
-
-  #scheduleWill(clientId: string, will: WillMessage, delayMs: number): void {
-    this.#cancelTimer(this.#willTimers, clientId);
-    if (delayMs <= 0) {
-      this.#publishWill(clientId, will);
-      return;
-    }
-    this.#willTimers.set(
-      clientId,
-      this.#clock.setTimeout(() => {
-        this.#willTimers.delete(clientId);
-        this.#publishWill(clientId, will);
-      }, Math.min(delayMs, MAX_TIMER_MS)),
-    );
-  }
-
   #scheduleExpiry(clientId: string, expirySeconds: number, disconnectedAt: number): void {
     this.#cancelTimer(this.#expiryTimers, clientId);
     if (expirySeconds === SESSION_NEVER_EXPIRES) return;
@@ -1212,9 +911,9 @@ export class Broker {
         return;
       }
       // A will still waiting for its delay is published when the session ends (MQTT-3.1.3-9).
-      const pendingWill = this.#willTimers.has(clientId) ? this.#table.sessions.get(clientId)?.meta.will : undefined;
-      this.#cancelTimer(this.#willTimers, clientId);
-      if (pendingWill !== undefined) this.#publishWill(clientId, pendingWill);
+      const pendingWill = this.#wills.isWaiting(clientId) ? this.#table.sessions.get(clientId)?.meta.will : undefined;
+      this.#wills.cancel(clientId);
+      if (pendingWill !== undefined) this.#wills.publish(clientId, pendingWill);
       const writes = this.#end(clientId);
       this.#logger.debug({ clientId }, 'session expired');
       if (writes.length > 0) this.#sessionWrites.persist(writes, null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a session expiry failed'));
@@ -1232,7 +931,7 @@ export class Broker {
   #scheduleCursorFlush(): void {
     if (this.#closed) return;
     this.#cursorTimer = this.#clock.setTimeout(() => {
-      this.#reportDrops();
+      this.#statistics.reportDrops(this.#clock.now(), this.#logger);
       // A snapshot that came due while writes were in flight is taken at a quiet moment.
       this.#sessionsProjection.maybeSnapshot();
       this.#retainedProjection.maybeSnapshot();
@@ -1244,20 +943,6 @@ export class Broker {
     }, this.#cursorFlushMs);
   }
 
-  /** Logs dropped deliveries at most once a minute, when there were new ones. */
-  #reportDrops(): void {
-    const now = this.#clock.now();
-    if (now - this.#dropsReportedAt < DROP_REPORT_INTERVAL_MS) return;
-    const { dropped } = this.stats;
-    const total = dropped['queue-full'] + dropped.expired + dropped['too-large'];
-    if (total === this.#dropsReported) return;
-    this.#dropsReportedAt = now;
-    this.#dropsReported = total;
-    this.#logger.warn({ dropped: { ...dropped } }, 'deliveries dropped since start: queue-full = QoS 0 past a slow subscriber\'s --max-queued-bytes, expired = message expiry, too-large = over the client\'s maximum packet size');
-  }
-
-  #dropsReportedAt = 0;
-  #dropsReported = 0;
 
   /**
    * Resolves once a QoS 2 delivery the client acknowledged with PUBREC is recorded as released
@@ -1295,18 +980,10 @@ export class Broker {
     return this.#startedAt;
   }
 
-  #countTopic(topic: string): void {
-    const count = this.#topicCounts.get(topic);
-    if (count !== undefined) {
-      this.#topicCounts.set(topic, count + 1);
-      return;
-    }
-    if (this.#topicCounts.size >= TOPIC_COUNT_MAX) {
-      // Full: forget the quietest half, so new topics can be counted (counts are approximate).
-      const sorted = [...this.#topicCounts].sort((a, b) => a[1] - b[1]);
-      for (const [name] of sorted.slice(0, sorted.length / 2)) this.#topicCounts.delete(name);
-    }
-    this.#topicCounts.set(topic, 1);
+
+  /** Messages clients published per topic since start (the busiest TOPIC_COUNT_MAX topics at most; no $SYS). */
+  topicCounts(): Array<{ topic: string; messages: number }> {
+    return this.#statistics.topicCounts();
   }
 
   /** Retained messages held: clients' and the broker's own `$SYS/...` ones. */
@@ -1315,50 +992,21 @@ export class Broker {
     return { client: this.#retained.size - sys, sys };
   }
 
-  /** Messages clients published per topic since start (the busiest TOPIC_COUNT_MAX topics at most; no $SYS). */
-  topicCounts(): Array<{ topic: string; messages: number }> {
-    return [...this.#topicCounts].map(([topic, messages]) => ({ topic, messages })).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
-  }
-
   /** Online clients, sorted by client id. */
   clients(): ClientInfo[] {
-    const out: ClientInfo[] = [];
-    for (const session of this.#sessions.values()) {
-      const sink = session.sink;
-      if (sink === undefined) continue;
-      out.push({ clientId: session.clientId, ...(sink.describe?.() ?? {}), subscriptions: session.subscriptions.size, inflight: session.inflightCount, queued: session.queuedCount, expirySeconds: this.#expiry.get(session.clientId) ?? 0 });
-    }
-    return out.sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+    return this.#view.clients();
   }
 
   /** Every session: online ones and durable offline ones, sorted by client id. */
   sessions(): SessionInfo[] {
-    const ids = new Set([...this.#sessions.keys(), ...this.#table.sessions.keys()]);
-    return [...ids].sort().map((clientId) => {
-      const live = this.#sessions.get(clientId);
-      const durable = this.#table.sessions.get(clientId);
-      return {
-        clientId,
-        online: live?.online === true,
-        durable: durable !== undefined,
-        expirySeconds: this.#expiry.get(clientId) ?? durable?.meta.expirySeconds ?? 0,
-        subscriptions: live?.subscriptions.size ?? durable?.subscriptions.size ?? 0,
-        disconnectedAt: live?.online === true ? undefined : durable?.meta.disconnectedAt,
-        retentionGap: this.#retentionGaps.get(clientId),
-      };
-    });
+    return this.#view.sessions();
   }
 
   /** Every subscription of every session, sorted by client id then filter. */
   subscriptions(): SubscriptionInfo[] {
-    const out: SubscriptionInfo[] = [];
-    for (const info of this.sessions()) {
-      const live = this.#sessions.get(info.clientId);
-      const filters = live?.subscriptions ?? this.#table.sessions.get(info.clientId)?.subscriptions ?? new Map<string, SubscriptionOptions>();
-      for (const [filter, options] of filters) out.push({ clientId: info.clientId, filter, options });
-    }
-    return out;
+    return this.#view.subscriptions();
   }
+
 
   /** Disconnects a client (5.0: DISCONNECT 0x98); its session stays as its expiry says. */
   kick(clientId: string): boolean {
@@ -1387,10 +1035,9 @@ export class Broker {
     this.#closed = true;
     const delayedClosed = this.extras.delayed?.close();
     if (this.#cursorTimer !== undefined) this.#clock.clearTimeout(this.#cursorTimer);
-    for (const timers of [this.#willTimers, this.#expiryTimers]) {
-      for (const timer of timers.values()) this.#clock.clearTimeout(timer);
-      timers.clear();
-    }
+    this.#wills.cancelAll();
+    for (const timer of this.#expiryTimers.values()) this.#clock.clearTimeout(timer);
+    this.#expiryTimers.clear();
     const writes: RecordInput[] = [];
     const now = this.#clock.now();
     for (const session of this.#sessions.values()) {
@@ -1417,8 +1064,4 @@ export class Broker {
     // Everything is written: last snapshots, so the next start reads little of either shard.
     await Promise.all([this.#sessionsProjection.close(), this.#retainedProjection.close()]);
   }
-}
-
-function isShardlineCode(error: unknown, code: string): boolean {
-  return (error as { code?: unknown } | null)?.code === code;
 }

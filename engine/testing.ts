@@ -2,5 +2,5 @@
 // and record builders that property tests drive directly. Running code imports engine/index.js.
 export * from './index.js';
 export { retainedStoreCodec } from './retained/retained-store.js';
-export { inboundQos2Record, sessionTableCodec } from './sessions/session-events.js';
+export { publishKeyRecord, sessionTableCodec } from './sessions/session-events.js';
 export { cursorsByName } from './sessions/shard-cursors.js';

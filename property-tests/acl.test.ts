@@ -141,7 +141,7 @@ test('the broker delivers exactly the matching messages mayRead allows: live, re
       for (const [index, filters] of filtersOf.entries()) {
         if (filters.length === 0) continue;
         const session = sessions[index] as Session;
-        const entries = [...new Set(filters)].map((filter) => ({ filter, options: { qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const } }));
+        const entries = [...new Set(filters)].map((filter) => ({ filter, options: { qos: 1 as const, noLocal: false, keepRetainFlag: false, sendRetained: 'always' as const } }));
         const isNew = await broker.subscribe(session, entries);
         for (const [i, entry] of entries.entries()) broker.deliverRetained(session, entry.filter, entry.options, isNew[i] === true);
         for (const [topic, body] of retainedNow) if (entries.some((entry) => filterMatches(entry.filter, topic)) && acl.mayRead(CLIENTS[index] as ClientIdentity, topic)) (expected[index] as Set<string>).add(body);

@@ -17,6 +17,7 @@ import {
   type Delivery,
   type DeliverySink,
   type QoS,
+  type RetainedPolicy,
   type Session,
   type SubscriptionOptions,
   type WillMessage,
@@ -76,7 +77,7 @@ interface WillSpec {
 
 export type Op =
   | { kind: 'connect'; client: number; cleanStart: boolean; expiry: number; will: WillSpec | undefined; receiveMaximum: number }
-  | { kind: 'subscribe'; client: number; filter: string; qos: QoS; retainHandling: 0 | 1 | 2 }
+  | { kind: 'subscribe'; client: number; filter: string; qos: QoS; sendRetained: RetainedPolicy }
   | { kind: 'unsubscribe'; client: number; filter: string }
   | { kind: 'publish'; client: number; topic: string; payload: string; qos: QoS; retain: boolean }
   | { kind: 'ack'; client: number }
@@ -105,7 +106,7 @@ export function opArb(withRestarts: boolean): fc.Arbitrary<Op> {
         receiveMaximum: fc.constantFrom(1, 100),
       }),
     },
-    { weight: 4, arbitrary: fc.record({ kind: fc.constant('subscribe' as const), client: clientArb, filter: fc.constantFrom(...FILTERS), qos: qosArb, retainHandling: fc.constantFrom<0 | 1 | 2>(0, 1, 2) }) },
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('subscribe' as const), client: clientArb, filter: fc.constantFrom(...FILTERS), qos: qosArb, sendRetained: fc.constantFrom<RetainedPolicy>('always', 'if-new', 'never') }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('unsubscribe' as const), client: clientArb, filter: fc.constantFrom(...FILTERS) }) },
     // client -1: the broker itself (no publisher id)
     { weight: 4, arbitrary: fc.record({ kind: fc.constant('publish' as const), client: fc.integer({ min: -1, max: CLIENTS.length - 1 }), topic: fc.constantFrom(...TOPICS), payload: payloadArb, qos: qosArb, retain: fc.boolean() }) },
@@ -219,7 +220,7 @@ export class Harness {
         const clientId = CLIENTS[op.client] as string;
         const connection = this.connections.get(clientId);
         if (connection === undefined) return;
-        const options: SubscriptionOptions = { qos: op.qos, noLocal: false, retainAsPublished: false, retainHandling: op.retainHandling };
+        const options: SubscriptionOptions = { qos: op.qos, noLocal: false, keepRetainFlag: false, sendRetained: op.sendRetained };
         (this.model.get(clientId) as ModelClient).subscriptions.set(op.filter, options);
         const [isNew] = await broker.subscribe(connection.session, [{ filter: op.filter, options }]);
         broker.deliverRetained(connection.session, op.filter, options, isNew === true);
@@ -254,18 +255,18 @@ export class Harness {
         // awaiting PUBREL is a resend and is not stored again.
         const clientId = CLIENTS[op.client] as string;
         const connection = this.connections.get(clientId);
-        if (connection === undefined || connection.session.inboundQos2.has(op.packetId)) return;
+        if (connection === undefined || connection.session.publishKeys.has(op.packetId)) return;
         (this.model.get(clientId) as ModelClient).inbound.add(op.packetId);
-        connection.session.inboundQos2.set(op.packetId, true);
-        await broker.publishInboundQos2(connection.session, op.packetId, { topic: 'in/q2', payload: Buffer.from(`${clientId}:${op.packetId}`), qos: 2, retain: false, publisherId: clientId, timestamp: this.clock.now(), properties: undefined });
+        connection.session.publishKeys.set(op.packetId, true);
+        await broker.publishOnce(connection.session, op.packetId, { topic: 'in/q2', payload: Buffer.from(`${clientId}:${op.packetId}`), qos: 2, retain: false, publisherId: clientId, timestamp: this.clock.now(), properties: undefined });
         return;
       }
       case 'release': {
         const clientId = CLIENTS[op.client] as string;
         const connection = this.connections.get(clientId);
-        if (connection === undefined || !connection.session.inboundQos2.delete(op.packetId)) return;
+        if (connection === undefined || !connection.session.publishKeys.delete(op.packetId)) return;
         (this.model.get(clientId) as ModelClient).inbound.delete(op.packetId);
-        await broker.releaseInboundQos2(connection.session, op.packetId);
+        await broker.releasePublishKey(connection.session, op.packetId);
         return;
       }
       case 'disconnect': {
@@ -335,8 +336,8 @@ export class Harness {
       expected[clientId] = { connected: client.online, expirySeconds: client.expiry, subscriptions: Object.fromEntries([...client.subscriptions].sort(([a], [b]) => (a < b ? -1 : 1))), inbound: [...client.inbound].sort() };
     }
     const actual: Record<string, unknown> = {};
-    for (const [clientId, entry] of Object.entries(this.broker.sessionTable.snapshot() as Record<string, { meta: { connected: boolean; expirySeconds: number }; subscriptions: unknown; inboundQos2: Record<string, unknown> }>)) {
-      actual[clientId] = { connected: entry.meta.connected, expirySeconds: entry.meta.expirySeconds, subscriptions: entry.subscriptions, inbound: Object.keys(entry.inboundQos2).map(Number).sort() };
+    for (const [clientId, entry] of Object.entries(this.broker.sessionTable.snapshot() as Record<string, { meta: { connected: boolean; expirySeconds: number }; subscriptions: unknown; publishKeys: Record<string, unknown> }>)) {
+      actual[clientId] = { connected: entry.meta.connected, expirySeconds: entry.meta.expirySeconds, subscriptions: entry.subscriptions, inbound: Object.keys(entry.publishKeys).map(Number).sort() };
     }
     assert.deepEqual(actual, expected, `(c) the session table is not the set of live durable sessions ${when}`);
     const retained = Object.fromEntries(Object.entries(this.broker.retained.snapshot()).map(([topic, message]) => [topic, Buffer.from(message.payload, 'base64').toString()]));

@@ -358,7 +358,7 @@ class Harness {
     if (sink === undefined) return;
     const existing = subscriber.incarnation.subscriptions.get(entry.filter);
     subscriber.incarnation.subscriptions.set(entry.filter, existing ?? { qos: entry.qos, after: this.#epoch, midBurst });
-    await this.broker.subscribe(sink.session, [{ filter: entry.filter, options: { qos: entry.qos, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+    await this.broker.subscribe(sink.session, [{ filter: entry.filter, options: { qos: entry.qos, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
   }
 
   #publish(item: Extract<BurstItem, { kind: 'publish' }>): Promise<unknown> {

@@ -21,7 +21,7 @@ import type { JournalRecord, RecordInput } from '../journal/index.js';
 import { messageToRecord, type Message } from '../engine/index.js';
 import { Projection, type ProjectionCodec } from '../engine/index.js';
 import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from '../engine/testing.js';
-import { cursorRecord, inboundQos2Record, metaRecord, SESSIONS_SHARD, SessionTable, sessionTableCodec, subscriptionRecord } from '../engine/testing.js';
+import { cursorRecord, publishKeyRecord, metaRecord, SESSIONS_SHARD, SessionTable, sessionTableCodec, subscriptionRecord } from '../engine/testing.js';
 import { MemoryShardStore } from '../shard-model/index.js';
 import { numRuns, replay } from '../tests/support/fast-check.js';
 
@@ -57,7 +57,7 @@ const sessionRecordArb: fc.Arbitrary<RecordInput> = fc.oneof(
     gone ? { key: Buffer.from(`s:${client}`), value: null } : metaRecord(client, { ...meta, ...(will === undefined ? {} : { will }) }),
   ),
   fc.record({ client: fc.constantFrom(...CLIENTS), filter: fc.constantFrom(...FILTERS), gone: fc.boolean(), qos: fc.constantFrom(0 as const, 1 as const, 2 as const), noLocal: fc.boolean() }).map(({ client, filter, gone, qos, noLocal }) =>
-    subscriptionRecord(client, filter, gone ? null : { qos, noLocal, retainAsPublished: false, retainHandling: 0 }),
+    subscriptionRecord(client, filter, gone ? null : { qos, noLocal, keepRetainFlag: false, sendRetained: 'always' }),
   ),
   fc.record({ client: fc.constantFrom(...CLIENTS), gone: fc.boolean(), acked: fc.array(fc.nat(50), { maxLength: 3 }), release010: fc.boolean() }).map(({ client, gone, acked, release010 }) => {
     const sent = acked.map((offset) => offset + 1);
@@ -68,7 +68,7 @@ const sessionRecordArb: fc.Arbitrary<RecordInput> = fc.oneof(
     return cursorRecord(client, { acked: byName(acked), sent: byName(sent) });
   }),
   fc.record({ client: fc.constantFrom(...CLIENTS), packetId: fc.integer({ min: 1, max: 3 }), state: fc.constantFrom('gone', 'stored', 'pending') }).map(({ client, packetId, state }) =>
-    inboundQos2Record(client, packetId, state === 'gone' ? null : state === 'stored' ? {} : { pending: { shard: 0, from: packetId, timestamp: 7 } }),
+    publishKeyRecord(client, packetId, state === 'gone' ? null : state === 'stored' ? {} : { pending: { shard: 0, from: packetId, timestamp: 7 } }),
   ),
 );
 

@@ -92,7 +92,7 @@ test('(b) a replay delivers exactly the stored messages of its filter in [from, 
         const sink = new RecordingSink();
         const { session } = await broker.connect({ clientId: 'reader', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
         session.attach(sink);
-        broker.startReplay(session, 'k', { filter, from, to }, { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 });
+        broker.startReplay(session, 'k', { filter, from, to }, { qos: 1, noLocal: false, keepRetainFlag: false, sendRetained: 'always' });
         for (let acked = 0, rounds = 0; rounds < 1000; rounds += 1) {
           await settle();
           if (acked === sink.deliveries.length) break;

@@ -26,7 +26,7 @@ fc.configureGlobal({ includeErrorInReport: true });
 
 const logger = pino({ level: 'silent' });
 const FILTER = '$share/workers/jobs/+';
-const OPTIONS: SubscriptionOptions = { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 };
+const OPTIONS: SubscriptionOptions = { qos: 1, noLocal: false, keepRetainFlag: false, sendRetained: 'always' };
 const CLIENTS = 4;
 
 async function settle(): Promise<void> {

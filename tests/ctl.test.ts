@@ -111,7 +111,7 @@ describe('shardline ctl against the admin API', () => {
     env = { SHARDLINE_ADMIN_URL: url, SHARDLINE_ADMIN_TOKEN: TOKEN };
     const alpha = await connect('ctl-alpha', 50001);
     await connect('ctl-beta', 50002);
-    const [isNew] = await broker.subscribe(alpha.session!, [{ filter: 'ctl/pub/#', options: { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+    const [isNew] = await broker.subscribe(alpha.session!, [{ filter: 'ctl/pub/#', options: { qos: 1, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
     assert.equal(isNew, true);
   });
 

@@ -97,7 +97,7 @@ for (const topology of TOPOLOGIES) {
           }
           // No wait between the write and the kill: the broker is somewhere in its work.
           broker = await crashAndRestart(broker);
-          const settled = broker.broker.lines.find((line) => line.includes('inbound QoS 2 markers left pending'));
+          const settled = broker.broker.lines.find((line) => line.includes('publish key markers (MQTT: inbound QoS 2 packet ids) left pending'));
           t.diagnostic(`round ${round} (${point}, v${version}): ${settled === undefined ? 'no pending marker at start' : settled}`);
 
           const { client: again, sessionPresent } = await connectRaw(broker.port, version, publisherId);

@@ -71,7 +71,7 @@ export async function fillDataDir(directory: string, fill: RestartFill, progress
       fill.sessions,
       (i) => [
         metaRecord(`bench-${i}`, { expirySeconds: 86_400, connected: false, disconnectedAt: now, protocolVersion: 5 }),
-        subscriptionRecord(`bench-${i}`, `bench/${i}/#`, { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }),
+        subscriptionRecord(`bench-${i}`, `bench/${i}/#`, { qos: 1, noLocal: false, keepRetainFlag: false, sendRetained: 'always' }),
         cursorRecord(`bench-${i}`, cursors),
       ],
       progress,

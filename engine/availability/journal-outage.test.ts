@@ -99,7 +99,7 @@ describe('a journal outage under the engine', () => {
     const watcherSink = new RecordingSink();
     const watcher = await broker.connect({ clientId: 'watcher', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink: watcherSink });
     watcher.session.attach(watcherSink);
-    await broker.subscribe(watcher.session, [{ filter: 'wills/#', options: { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+    await broker.subscribe(watcher.session, [{ filter: 'wills/#', options: { qos: 1, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
     const sink = new RecordingSink();
     const will = { topic: 'wills/gone', payload: Buffer.from('bye'), qos: 1 as const, retain: false, delaySeconds: 0, properties: undefined };
     const { session } = await broker.connect({ clientId: 'mortal', cleanStart: true, expirySeconds: 0, will, protocolVersion: 5, sink });

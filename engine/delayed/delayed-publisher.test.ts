@@ -50,7 +50,7 @@ async function open(store: MemoryShardStore, clock: ManualClock, limits: { maxDe
   const sink = new Sink();
   const { session } = await broker.connect({ clientId: 'watcher', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
   session.attach(sink);
-  await broker.subscribe(session, [{ filter: 'out/#', options: { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+  await broker.subscribe(session, [{ filter: 'out/#', options: { qos: 1, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
   return { broker, delayed, sink };
 }
 

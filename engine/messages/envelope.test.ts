@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { isShardlineError } from '../../base/index.js';
 import { decodeEnvelope, encodeEnvelope, ENVELOPE_VERSION, type RecordEnvelope } from './envelope.js';
-import { inboundPacketIdOf, messageToRecord, recordToMessage, type Message, type MessageProperties, type QoS } from './message.js';
+import { publishKeyOf, messageToRecord, recordToMessage, type Message, type MessageProperties, type QoS } from './message.js';
 import { numRuns, replay } from '../../tests/support/fast-check.js';
 
 function stored(input: RecordInput, offset = 0): JournalRecord {
@@ -132,9 +132,9 @@ describe('record envelope', () => {
   test('every message reads back as written, with its inbound QoS 2 packet id (property)', () => {
     fc.assert(
       fc.property(message, fc.option(fc.integer({ min: 1, max: 0xffff }), { nil: undefined }), (written, inboundPacketId) => {
-        const record = stored(messageToRecord(written, { inboundPacketId }));
+        const record = stored(messageToRecord(written, { publishKey: inboundPacketId }));
         assert.deepEqual(recordToMessage(record), normalized(written));
-        assert.deepEqual(inboundPacketIdOf(record), inboundPacketId === undefined ? undefined : { publisherId: written.publisherId, packetId: inboundPacketId });
+        assert.deepEqual(publishKeyOf(record), inboundPacketId === undefined ? undefined : { publisherId: written.publisherId, key: inboundPacketId });
       }),
       { numRuns: numRuns(300), ...replay },
     );
@@ -145,7 +145,7 @@ describe('record envelope', () => {
       fc.property(message, fc.option(fc.integer({ min: 1, max: 0xffff }), { nil: undefined }), (written, inboundPacketId) => {
         const record = stored(releaseRecord(written, inboundPacketId));
         assert.deepEqual(recordToMessage(record), normalized(releaseMessage(record)));
-        assert.deepEqual(inboundPacketIdOf(record), inboundPacketId === undefined ? undefined : { publisherId: written.publisherId, packetId: inboundPacketId });
+        assert.deepEqual(publishKeyOf(record), inboundPacketId === undefined ? undefined : { publisherId: written.publisherId, key: inboundPacketId });
       }),
       { numRuns: numRuns(300), ...replay },
     );

@@ -54,15 +54,17 @@ export interface MessageRecordOptions {
   /** Write `value: null`: a retained clear in the compacted `$retained` shard. */
   tombstone?: boolean;
   /**
-   * The packet id of a client's QoS 2 PUBLISH from a persistent session: after a crash it tells
-   * whether the message of an inbound QoS 2 marker reached the journal (engine/sessions/inbound-qos2.ts).
+   * The publish key of a persistent session's keyed publish: after a crash it tells whether the
+   * message of a pending key marker reached the journal (engine/sessions/publish-keys.ts).
    */
-  inboundPacketId?: number;
+  publishKey?: number;
 }
 
 export function messageToEnvelope(message: Message, options: MessageRecordOptions = {}): RecordEnvelope {
   const mqtt: MqttRecordProperties = { qos: message.qos, retain: message.retain, publisherId: message.publisherId };
-  if (options.inboundPacketId !== undefined) mqtt.inboundPacketId = options.inboundPacketId;
+  // Kept where release 0.1.0 put it, the MQTT section's packet id header (MQTT is the only
+  // front end with keys so far, and they are its 16-bit packet ids).
+  if (options.publishKey !== undefined) mqtt.inboundPacketId = options.publishKey;
   let headers = NO_HEADERS;
   const properties = message.properties;
   if (properties !== undefined) {
@@ -117,10 +119,10 @@ export function messageToRecord(message: Message, options?: MessageRecordOptions
   return encodeEnvelope(messageToEnvelope(message, options));
 }
 
-/** The publisher and inbound QoS 2 packet id a data record carries; undefined when it has none. */
-export function inboundPacketIdOf(record: JournalRecord): { publisherId: string; packetId: number } | undefined {
+/** The publisher and publish key a data record carries; undefined when it has none. */
+export function publishKeyOf(record: JournalRecord): { publisherId: string; key: number } | undefined {
   const mqtt = decodeEnvelope(record)?.mqtt;
-  return mqtt?.inboundPacketId === undefined ? undefined : { publisherId: mqtt.publisherId, packetId: mqtt.inboundPacketId };
+  return mqtt?.inboundPacketId === undefined ? undefined : { publisherId: mqtt.publisherId, key: mqtt.inboundPacketId };
 }
 
 /** The message a record holds; undefined for a record that is not a message (no key). */

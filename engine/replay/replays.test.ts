@@ -42,7 +42,7 @@ async function connect(broker: Broker, clientId: string, sink = new RecordingSin
 }
 
 function options(qos: QoS = 1): SubscriptionOptions {
-  return { qos, noLocal: false, retainAsPublished: false, retainHandling: 0 };
+  return { qos, noLocal: false, keepRetainFlag: false, sendRetained: 'always' };
 }
 
 function message(topic: string, payload: string, timestamp: number, qos: QoS = 1): Message {
@@ -265,7 +265,7 @@ describe('time-range replay (engine)', () => {
     await broker.publish({ ...message('x/a', 'expired', now - 10_000), properties: { messageExpiryInterval: 5 } });
     await broker.publish({ ...message('x/a', 'fresh', now), properties: { messageExpiryInterval: 60 } });
     const { session, sink } = await connect(broker, 'reader');
-    const subscription: SubscriptionOptions = { qos: 1, noLocal: true, retainAsPublished: false, retainHandling: 0, subscriptionId: 7 };
+    const subscription: SubscriptionOptions = { qos: 1, noLocal: true, keepRetainFlag: false, sendRetained: 'always', subscriptionId: 7 };
     assert.equal(broker.startReplay(session, 'k', { filter: 'x/#', from: now - 60_000, to: now + 1 }, subscription), 'started');
     await drain(session, sink);
     assert.deepEqual(sink.payloads(), ['qos2', 'fresh']);

@@ -3,6 +3,7 @@
 // published right after the client is told it is connected reaches them, and they are ordinary
 // subscriptions: durable with the session, removable by UNSUBSCRIBE (until the next connect).
 import type { SubscriptionOptions } from '../sessions/session-events.js';
+import { RETAINED_POLICY_NUMBERS, type RetainedPolicy } from '../sessions/subscription-options.js';
 import { checkTopicFilter, type TopicLimits } from '../routing/topic-name.js';
 import type { AccessPolicy, ClientIdentity } from '../security/access.js';
 import { checkKeys, checkPlaceholders, entries, fillPlaceholders, requireString, RuleConfigError } from './rule-config.js';
@@ -42,8 +43,9 @@ export function parseAutoSubscribeRules(section: unknown): AutoSubscribeRule[] {
       options: {
         qos: integerKey(entry, 'qos', where, 2) as 0 | 1 | 2,
         noLocal: booleanKey(entry, 'no-local', where),
-        retainAsPublished: booleanKey(entry, 'retain-as-published', where),
-        retainHandling: integerKey(entry, 'retain-handling', where, 2) as 0 | 1 | 2,
+        keepRetainFlag: booleanKey(entry, 'retain-as-published', where),
+        // The rules' file keeps MQTT's Retain Handling numbers, which its users know.
+        sendRetained: RETAINED_POLICY_NUMBERS[integerKey(entry, 'retain-handling', where, 2)] as RetainedPolicy,
       },
     };
   });

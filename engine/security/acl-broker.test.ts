@@ -45,7 +45,7 @@ async function watch(broker: Broker): Promise<RecordingSink> {
   const sink = new RecordingSink();
   const { session } = await broker.connect({ clientId: 'watcher', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink, identity: identity('watcher', undefined) });
   session.attach(sink);
-  await broker.subscribe(session, [{ filter: 'wills/#', options: { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+  await broker.subscribe(session, [{ filter: 'wills/#', options: { qos: 1, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
   return sink;
 }
 

@@ -12,30 +12,26 @@
 //                                and `sent`, the offset below which every message was sent at least
 //                                once (so a resend after a crash carries DUP); release 0.1.0's
 //                                arrays by shard position are read too (./shard-cursors.ts)
-//   q:<clientId>\0<packetId>     a QoS 2 PUBLISH received from the client and not yet released
-//                                (PUBREL); tombstone = released. Value `{}` once its message is
-//                                stored, `{"pending":{shard,from,timestamp}}` while it may not be:
-//                                the marker is written before the message is appended, so after a
+//   q:<clientId>\0<key>          a publish key: a keyed publish of the client's producer (MQTT: a
+//                                QoS 2 PUBLISH by packet id) not yet released; tombstone =
+//                                released. Value `{}` once its message is stored,
+//                                `{"pending":{shard,from,timestamp}}` while it may not be: the
+//                                marker is written before the message is appended, so after a
 //                                crash a pending marker is settled by looking for the message's
-//                                record (engine/sessions/inbound-qos2.ts)
+//                                record (engine/sessions/publish-keys.ts)
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { userPropertyList, type Message, type MessageProperties, type QoS } from '../messages/message.js';
 import type { ProjectionCodec } from '../projection/projection.js';
 import type { ClientIdentity } from '../security/access.js';
 import { emptyCursors, readStoredCursors, storedCursorsValue, type ShardCursors } from './shard-cursors.js';
+import { loadSubscription, storedSubscription, type StoredSubscription, type SubscriptionOptions } from './subscription-options.js';
+
+export type { SubscriptionOptions } from './subscription-options.js';
 
 export const SESSIONS_SHARD = '$sessions';
 
 /** Session expiry interval meaning "never" (MQTT 5.0: 0xFFFFFFFF). */
 export const SESSION_NEVER_EXPIRES = 0xffff_ffff;
-
-export interface SubscriptionOptions {
-  qos: QoS;
-  noLocal: boolean;
-  retainAsPublished: boolean;
-  retainHandling: 0 | 1 | 2;
-  subscriptionId?: number;
-}
 
 export interface WillMessage {
   topic: string;
@@ -72,8 +68,8 @@ export interface DeliveryCursors {
   ackedAbove?: number[][];
 }
 
-/** Inbound QoS 2 state of one packet id, as `$sessions` keeps it. */
-export interface InboundQos2Marker {
+/** The state of one publish key, as `$sessions` keeps it. */
+export interface PublishKeyMarker {
   /**
    * Set while the message may not be in the journal yet: where its record would be (data shard,
    * at or after offset `from`, with this record timestamp). Absent once it is stored.
@@ -87,8 +83,8 @@ export interface DurableSession {
   subscriptions: Map<string, SubscriptionOptions>;
   /** Per data shard by name; shards without an entry start at the shard's start. */
   cursors: ShardCursors;
-  /** QoS 2 publishes from the client awaiting PUBREL, by packet id. */
-  inboundQos2: Map<number, InboundQos2Marker>;
+  /** Publish keys awaiting their release, by key. */
+  publishKeys: Map<number, PublishKeyMarker>;
 }
 
 interface StoredWill extends Omit<WillMessage, 'payload' | 'properties'> {
@@ -128,15 +124,15 @@ export function metaRecord(clientId: string, meta: SessionMeta): RecordInput {
 }
 
 export function subscriptionRecord(clientId: string, filter: string, options: SubscriptionOptions | null): RecordInput {
-  return { key: Buffer.from(`u:${clientId}${SEPARATOR}${filter}`), value: options === null ? null : json(options) };
+  return { key: Buffer.from(`u:${clientId}${SEPARATOR}${filter}`), value: options === null ? null : json(storedSubscription(options)) };
 }
 
 export function cursorRecord(clientId: string, cursors: ShardCursors | null): RecordInput {
   return { key: Buffer.from(`c:${clientId}`), value: cursors === null ? null : storedCursorsValue(cursors) };
 }
 
-export function inboundQos2Record(clientId: string, packetId: number, marker: InboundQos2Marker | null): RecordInput {
-  return { key: Buffer.from(`q:${clientId}${SEPARATOR}${packetId}`), value: marker === null ? null : json(marker) };
+export function publishKeyRecord(clientId: string, key: number, marker: PublishKeyMarker | null): RecordInput {
+  return { key: Buffer.from(`q:${clientId}${SEPARATOR}${key}`), value: marker === null ? null : json(marker) };
 }
 
 /** Tombstones for every key of a session: it ends. */
@@ -145,7 +141,7 @@ export function endRecords(session: DurableSession): RecordInput[] {
     ...[...session.subscriptions.keys()].map((filter) => subscriptionRecord(session.clientId, filter, null)),
     // Markers too: a marker left behind would be the latest record of its key, and a replay
     // would bring back a session that ended.
-    ...[...session.inboundQos2.keys()].map((packetId) => inboundQos2Record(session.clientId, packetId, null)),
+    ...[...session.publishKeys.keys()].map((key) => publishKeyRecord(session.clientId, key, null)),
     cursorRecord(session.clientId, null),
     { key: Buffer.from(`s:${session.clientId}`), value: null },
   ];
@@ -158,7 +154,7 @@ export class SessionTable {
   #entry(clientId: string): DurableSession {
     let session = this.sessions.get(clientId);
     if (session === undefined) {
-      session = { clientId, meta: { expirySeconds: 0, connected: false }, subscriptions: new Map(), cursors: emptyCursors(), inboundQos2: new Map() };
+      session = { clientId, meta: { expirySeconds: 0, connected: false }, subscriptions: new Map(), cursors: emptyCursors(), publishKeys: new Map() };
       this.sessions.set(clientId, session);
     }
     return session;
@@ -184,7 +180,7 @@ export class SessionTable {
       const clientId = rest.slice(0, at);
       const filter = rest.slice(at + 1);
       if (value === null) this.sessions.get(clientId)?.subscriptions.delete(filter);
-      else this.#entry(clientId).subscriptions.set(filter, JSON.parse(value.toString('utf8')) as SubscriptionOptions);
+      else this.#entry(clientId).subscriptions.set(filter, loadSubscription(JSON.parse(value.toString('utf8')) as StoredSubscription));
     } else if (kind === 'c:') {
       if (value === null) {
         const session = this.sessions.get(rest);
@@ -192,11 +188,11 @@ export class SessionTable {
       } else this.#entry(rest).cursors = readStoredCursors(value);
     } else if (kind === 'q:') {
       const at = rest.indexOf(SEPARATOR);
-      const packetId = Number(rest.slice(at + 1));
-      if (at < 0 || !Number.isInteger(packetId)) return;
+      const key = Number(rest.slice(at + 1));
+      if (at < 0 || !Number.isInteger(key)) return;
       const clientId = rest.slice(0, at);
-      if (value === null) this.sessions.get(clientId)?.inboundQos2.delete(packetId);
-      else this.#entry(clientId).inboundQos2.set(packetId, JSON.parse(value.toString('utf8')) as InboundQos2Marker);
+      if (value === null) this.sessions.get(clientId)?.publishKeys.delete(key);
+      else this.#entry(clientId).publishKeys.set(key, JSON.parse(value.toString('utf8')) as PublishKeyMarker);
     }
   }
 
@@ -208,15 +204,15 @@ export class SessionTable {
         meta: { ...session.meta, will: session.meta.will === undefined ? undefined : storeWill(session.meta.will) },
         subscriptions: Object.fromEntries([...session.subscriptions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
         cursors: session.cursors,
-        inboundQos2: Object.fromEntries([...session.inboundQos2].sort(([a], [b]) => a - b)),
+        publishKeys: Object.fromEntries([...session.publishKeys].sort(([a], [b]) => a - b)),
       };
     }
     return out;
   }
 }
 
-/** One session in a snapshot: [clientId, meta as stored, subscriptions, cursors, inbound QoS 2 markers]. */
-type SnapshotSession = [string, StoredMeta, Array<[string, SubscriptionOptions]>, ShardCursors, Array<[number, InboundQos2Marker]>];
+/** One session in a snapshot: [clientId, meta as stored, subscriptions, cursors, publish key markers]. */
+type SnapshotSession = [string, StoredMeta, Array<[string, StoredSubscription]>, ShardCursors, Array<[number, PublishKeyMarker]>];
 
 /**
  * The session table as snapshot bytes (engine/projection): JSON, every value in the form its
@@ -230,15 +226,15 @@ export const sessionTableCodec: ProjectionCodec<SessionTable> = {
     const sessions: SnapshotSession[] = [];
     for (const session of table.sessions.values()) {
       const meta: StoredMeta = { ...session.meta, will: session.meta.will === undefined ? undefined : storeWill(session.meta.will) };
-      sessions.push([session.clientId, meta, [...session.subscriptions], session.cursors, [...session.inboundQos2]]);
+      sessions.push([session.clientId, meta, [...session.subscriptions].map(([filter, options]) => [filter, storedSubscription(options)]), session.cursors, [...session.publishKeys]]);
     }
     return Buffer.from(JSON.stringify(sessions));
   },
   decode: (bytes) => {
     const table = new SessionTable();
-    for (const [clientId, stored, subscriptions, cursors, inboundQos2] of JSON.parse(bytes.toString('utf8')) as SnapshotSession[]) {
+    for (const [clientId, stored, subscriptions, cursors, publishKeys] of JSON.parse(bytes.toString('utf8')) as SnapshotSession[]) {
       const { will, ...meta } = stored;
-      table.sessions.set(clientId, { clientId, meta: will === undefined ? meta : { ...meta, will: loadWill(will) }, subscriptions: new Map(subscriptions), cursors, inboundQos2: new Map(inboundQos2) });
+      table.sessions.set(clientId, { clientId, meta: will === undefined ? meta : { ...meta, will: loadWill(will) }, subscriptions: new Map(subscriptions.map(([filter, stored]) => [filter, loadSubscription(stored)])), cursors, publishKeys: new Map(publishKeys) });
     }
     return table;
   },

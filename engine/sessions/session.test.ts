@@ -72,7 +72,7 @@ class FakeJournal {
   }
 }
 
-const everything: SubscriptionOptions = { qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 };
+const everything: SubscriptionOptions = { qos: 2, noLocal: false, keepRetainFlag: false, sendRetained: 'always' };
 
 function online(journal: FakeJournal, startOffsets: Array<number | undefined> = [], sentBelow: number[] = [], sink = new RecordingSink()): { session: Session; sink: RecordingSink } {
   const session = new Session('c', journal.host, startOffsets, sentBelow);
@@ -380,6 +380,40 @@ describe('ack / nack / requeue by tag', () => {
     assert.equal(session.ackThrough(d.tag), false, 'an unknown tag');
     assert.deepEqual(session.cursors().acked, [4]);
   });
+
+  test('nackThrough with requeue gives back every outstanding delivery up to the tag: sent again in their first order, redelivered, before the queued ones; the held and the later ones stay', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal, [], [], new RecordingSink({ inFlightMaximum: 4, copy: true }));
+    for (let i = 0; i < 5; i += 1) journal.dispatch(session, 0, 'x', 2);
+    const [a, b, c, d] = sink.deliveries as [Delivery, Delivery, Delivery, Delivery];
+    assert.equal(session.queuedCount, 1);
+    assert.ok(session.hold(b.tag));
+    assert.ok(session.nackThrough(c.tag, true));
+    assert.equal(session.nackThrough(12_345, true), false, 'a tag the window does not hold');
+    const again = sink.deliveries.slice(4) as Delivery[];
+    assert.deepEqual(again.map((delivery) => [delivery.offset, delivery.redelivered]), [[a.offset, true], [c.offset, true]], 'the given-back ones go out first, in their first order; the queued one waits for room');
+    assert.equal(session.queuedCount, 1);
+    assert.equal(session.inflightCount, 4, 'the held one, the later one and the two sent again');
+    assert.deepEqual(session.cursors().acked, [0]);
+    assert.deepEqual(session.cursors().released, [[b.tag, 0, b.offset]]);
+    for (const delivery of [...again, d]) assert.ok(session.ack(delivery.tag));
+    assert.ok(session.ack(b.tag));
+    assert.equal((sink.deliveries.at(-1) as Delivery).offset, 4, 'the queued one goes out once there is room');
+    assert.deepEqual(session.cursors().acked, [4]);
+  });
+
+  test('nackThrough without requeue settles every outstanding delivery up to the tag, like ackThrough', () => {
+    const journal = new FakeJournal(1);
+    const { session, sink } = online(journal);
+    for (let i = 0; i < 3; i += 1) journal.dispatch(session, 0, 'x', 1);
+    const [, b, c] = sink.deliveries as [Delivery, Delivery, Delivery];
+    assert.ok(session.nackThrough(b.tag, false));
+    assert.equal(session.inflightCount, 1);
+    assert.deepEqual(session.cursors().acked, [2]);
+    assert.ok(session.ack(c.tag));
+    assert.deepEqual(session.cursors().acked, [3]);
+    assert.equal(sink.deliveries.length, 3, 'nothing is sent again');
+  });
 });
 
 // Goal: whatever order a consumer acks, nacks (with or without requeue), holds and acks through
@@ -389,11 +423,11 @@ describe('ack / nack / requeue by tag', () => {
 // (not held) are the saved `ackedAbove` list, and a requeued delivery is sent again marked
 // redelivered. Method: fast-check op sequences over the fake journal above (one shard,
 // window of 3); the model follows the sink's sends.
-test('property: ack / nack / requeue / hold / ackThrough by tag keep the window and the cursor as a plain model says', () => {
-  type Op = { kind: 'dispatch'; qos: 1 | 2 } | { kind: 'ack' | 'hold' | 'ackThrough' | 'nack'; pick: number; requeue: boolean };
+test('property: ack / nack / requeue / hold / ackThrough / nackThrough by tag keep the window and the cursor as a plain model says', () => {
+  type Op = { kind: 'dispatch'; qos: 1 | 2 } | { kind: 'ack' | 'hold' | 'ackThrough' | 'nack' | 'nackThrough'; pick: number; requeue: boolean };
   const opArb: fc.Arbitrary<Op> = fc.oneof(
     fc.record({ kind: fc.constant('dispatch' as const), qos: fc.constantFrom(1 as const, 2 as const) }),
-    fc.record({ kind: fc.constantFrom('ack' as const, 'hold' as const, 'ackThrough' as const, 'nack' as const), pick: fc.nat(5), requeue: fc.boolean() }),
+    fc.record({ kind: fc.constantFrom('ack' as const, 'hold' as const, 'ackThrough' as const, 'nack' as const, 'nackThrough' as const), pick: fc.nat(5), requeue: fc.boolean() }),
   );
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
@@ -437,13 +471,25 @@ test('property: ack / nack / requeue / hold / ackThrough by tag keep the window 
               entry.held = true;
               unsettled.delete(entry.offset);
             }
-          } else {
+          } else if (op.kind === 'ackThrough') {
             assert.equal(session.ackThrough(tag), entry !== undefined);
             if (entry !== undefined) {
               for (const [candidate, value] of [...inflight]) {
                 if (!value.held) {
                   inflight.delete(candidate);
                   unsettled.delete(value.offset);
+                }
+                if (candidate === tag) break;
+              }
+            }
+          } else {
+            assert.equal(session.nackThrough(tag, op.requeue), entry !== undefined);
+            if (entry !== undefined) {
+              for (const [candidate, value] of [...inflight]) {
+                if (!value.held) {
+                  inflight.delete(candidate);
+                  if (op.requeue) requeued.add(value.offset);
+                  else unsettled.delete(value.offset);
                 }
                 if (candidate === tag) break;
               }

@@ -2,7 +2,8 @@
 // flight (sent, not yet acknowledged), and, per data shard, where its delivery stands. It is the
 // engine's subscriber stream, in no protocol's terms: the queue and the in-flight window are
 // engine/delivery's, the tags in the window are the front end's (DeliverySink.assignTag), and
-// ack / hold / nack take a tag back (MQTT PUBACK, PUBREC, PUBCOMP; AMQP basic.ack, basic.nack).
+// ack / hold / nack take a tag back (MQTT PUBACK, PUBREC, PUBCOMP; AMQP basic.ack, basic.nack),
+// ackThrough / nackThrough every outstanding tag up to one (AMQP multiple=true).
 //
 // Delivery model. Messages reach a session two ways:
 // - live: the broker hands it each matching message right after the append is durable;
@@ -115,36 +116,37 @@ export class Session {
   #filters: TopicTrie<SubscriptionOptions> | undefined;
   sink: DeliverySink | undefined;
   /**
-   * QoS 2 messages received from this client and not yet released (PUBREL), by packet id: true
-   * once stored, or the store in progress (resolves with whether it succeeded). Session state
-   * (MQTT 4.3.3), kept across reconnects so a resent PUBLISH is not stored twice; a persistent
-   * session's ids are also in `$sessions`, so a restart keeps them (inbound-qos2.ts).
+   * The publish keys of this session's producer not yet released (MQTT: QoS 2 packet ids
+   * before PUBREL): true once the message is stored, or the store in progress (resolves with
+   * whether it succeeded). Kept across reconnects so a publish sent again is not stored twice;
+   * a persistent session's keys are also in `$sessions`, so a restart keeps them
+   * (publish-keys.ts). The front end owns the keys' meaning and keeps this table.
    */
-  get inboundQos2(): Map<number, true | Promise<boolean>> {
-    return (this.#inboundQos2 ??= new Map());
+  get publishKeys(): Map<number, true | Promise<boolean>> {
+    return (this.#publishKeys ??= new Map());
   }
 
-  /** How many client QoS 2 publishes await PUBREL (without allocating the table). */
-  get inboundQos2Count(): number {
-    return this.#inboundQos2?.size ?? 0;
+  /** How many publish keys await their release (without allocating the table). */
+  get publishKeyCount(): number {
+    return this.#publishKeys?.size ?? 0;
   }
 
-  #inboundQos2: Map<number, true | Promise<boolean>> | undefined;
+  #publishKeys: Map<number, true | Promise<boolean>> | undefined;
 
-  /** The inbound QoS 2 table's entries (without allocating it). */
-  inboundQos2Entries(): Iterable<[number, true | Promise<boolean>]> {
-    return this.#inboundQos2?.entries() ?? [];
+  /** The publish key table's entries (without allocating it). */
+  publishKeyEntries(): Iterable<[number, true | Promise<boolean>]> {
+    return this.#publishKeys?.entries() ?? [];
   }
 
   /**
-   * Packet ids whose PUBREL arrived and whose release is being recorded: PUBCOMP waits for it,
-   * also when the client sends PUBREL again on a later connection.
+   * Keys whose release is being recorded (Broker.releasePublishKey): a front end answering the
+   * release (MQTT PUBCOMP) waits for it, also when the producer asks again on a later connection.
    */
-  get inboundReleasing(): Map<number, Promise<boolean>> {
-    return (this.#inboundReleasing ??= new Map());
+  get releasingKeys(): Map<number, Promise<boolean>> {
+    return (this.#releasingKeys ??= new Map());
   }
 
-  #inboundReleasing: Map<number, Promise<boolean>> | undefined;
+  #releasingKeys: Map<number, Promise<boolean>> | undefined;
   readonly #queue = new DeliveryQueue<Delivery>((delivery) => messageSize(delivery.message));
   readonly #window = new InFlightWindow<Delivery>();
   readonly #inUse = (tag: DeliveryTag): boolean => this.#window.has(tag);
@@ -591,13 +593,35 @@ export class Session {
     if (this.#window.isHeld(tag)) return false;
     const entry = this.#window.take(tag);
     if (entry === undefined) return false;
-    if (requeue) {
-      entry.redelivered = true;
-      entry.tag = 0;
-      this.#queue.unshift(entry);
-    } else this.#settle(entry);
-    this.pump();
+    this.#giveBack([entry], requeue);
     return true;
+  }
+
+  /**
+   * Gives back every outstanding delivery sent no later than `tag` (AMQP basic.nack with
+   * multiple=true), as nack() gives back one; requeued, they go out again in the order they
+   * were first sent. Held deliveries stay, as ackThrough() leaves them. False for a tag the
+   * window does not hold.
+   */
+  nackThrough(tag: DeliveryTag, requeue: boolean): boolean {
+    const taken = this.#window.takeThrough(tag);
+    if (taken === undefined) return false;
+    this.#giveBack(taken, requeue);
+    return true;
+  }
+
+  /** Deliveries taken out of the window, in the order they were sent: requeued in front of the queue, or settled. */
+  #giveBack(entries: readonly Delivery[], requeue: boolean): void {
+    if (requeue) {
+      // Put back last first, so the earliest is at the front again.
+      for (let i = entries.length - 1; i >= 0; i -= 1) {
+        const entry = entries[i] as Delivery;
+        entry.redelivered = true;
+        entry.tag = 0;
+        this.#queue.unshift(entry);
+      }
+    } else for (const entry of entries) this.#settle(entry);
+    this.pump();
   }
 
   /**
@@ -727,7 +751,7 @@ export function deliveryFor(message: Message, options: readonly SubscriptionOpti
   for (const subscription of options) {
     if (subscription.noLocal && message.publisherId === subscriberId) continue;
     if (subscription.qos > maxQos) maxQos = subscription.qos;
-    if (subscription.retainAsPublished && message.retain) retain = true;
+    if (subscription.keepRetainFlag && message.retain) retain = true;
     if (subscription.subscriptionId !== undefined) (subscriptionIds ??= []).push(subscription.subscriptionId);
   }
   if (maxQos < 0) return undefined;

@@ -30,7 +30,7 @@ import { deliveryFor, type Session } from '../sessions/session.js';
 import { pickMember, type Candidate, type PickState, type SharedStrategy } from './strategy.js';
 
 /** The group session's subscription: every QoS passes (members downgrade), RETAIN as published. */
-export const GROUP_OPTIONS: SubscriptionOptions = Object.freeze({ qos: 2, noLocal: false, retainAsPublished: true, retainHandling: 2 });
+export const GROUP_OPTIONS: SubscriptionOptions = Object.freeze({ qos: 2, noLocal: false, keepRetainFlag: true, sendRetained: 'never' });
 
 /** Packet ids are 16 bits: the group's in-flight window stays below that. */
 const GROUP_INFLIGHT_MAX = 60_000;

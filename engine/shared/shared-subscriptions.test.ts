@@ -49,7 +49,7 @@ async function connect(broker: Broker, id: string, options: { expirySeconds?: nu
 }
 
 function options(qos: QoS, extra: Partial<SubscriptionOptions> = {}): SubscriptionOptions {
-  return { qos, noLocal: false, retainAsPublished: false, retainHandling: 0, ...extra };
+  return { qos, noLocal: false, keepRetainFlag: false, sendRetained: 'always', ...extra };
 }
 
 async function subscribe(broker: Broker, client: Client, filter: string, qos: QoS = 1): Promise<void> {

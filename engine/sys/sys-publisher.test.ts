@@ -24,7 +24,7 @@ async function watcher(broker: Broker, clientId: string, filter: string): Promis
   const sink = new Sink();
   const { session } = await broker.connect({ clientId, cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
   session.attach(sink);
-  await broker.subscribe(session, [{ filter, options: { qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+  await broker.subscribe(session, [{ filter, options: { qos: 0, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
   return sink;
 }
 

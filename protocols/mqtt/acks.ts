@@ -23,30 +23,30 @@ export function onPubrel(context: AckContext, messageId: number): void {
   if (session === undefined) return pubcomp(ReasonCode.PacketIdentifierNotFound);
   // A PUBREL sent again (maybe on a new connection) while the first one's release is being
   // recorded: its PUBCOMP waits for that record too.
-  const releasing = session.inboundReleasing.get(messageId);
+  const releasing = session.releasingKeys.get(messageId);
   if (releasing !== undefined) {
     releasing.then((released) => (released ? pubcomp(0) : context.fail(ReasonCode.UnspecifiedError, `the release of packet ${messageId} could not be recorded`))).catch((error: unknown) => context.internalError(error));
     return;
   }
-  const state = session.inboundQos2.get(messageId);
+  const state = session.publishKeys.get(messageId);
   // PUBREL before its PUBREC: the message is still being stored (MQTT 4.3.3: a protocol error).
   if (state !== undefined && state !== true) return context.fail(ReasonCode.ProtocolError, `PUBREL for packet ${messageId} before its PUBREC`);
-  if (!session.inboundQos2.delete(messageId)) return pubcomp(ReasonCode.PacketIdentifierNotFound);
+  if (!session.publishKeys.delete(messageId)) return pubcomp(ReasonCode.PacketIdentifierNotFound);
   context.inboundDone();
-  // PUBCOMP only once the release is durable (Broker.releaseInboundQos2 says why). Should it
+  // PUBCOMP only once the release is durable (Broker.releasePublishKey says why). Should it
   // fail, the id stays received and the client's next PUBREL tries again.
-  const release = context.broker.releaseInboundQos2(session, messageId).then(
+  const release = context.broker.releasePublishKey(session, messageId).then(
     () => true,
     (error: unknown) => {
-      session.inboundQos2.set(messageId, true);
+      session.publishKeys.set(messageId, true);
       context.internalError(error);
       return false;
     },
   );
-  session.inboundReleasing.set(messageId, release);
+  session.releasingKeys.set(messageId, release);
   release
     .then((released) => {
-      if (session.inboundReleasing.get(messageId) === release) session.inboundReleasing.delete(messageId);
+      if (session.releasingKeys.get(messageId) === release) session.releasingKeys.delete(messageId);
       if (released) pubcomp(0);
     })
     .catch((error: unknown) => context.internalError(error));

@@ -15,28 +15,26 @@
 // step that routes the subscription (Broker.subscribeAcknowledged). PUBACK/PUBREC go out once a
 // message is stored, before its fan-out, in the order the publishes arrived; a delivery of the
 // client's own message is kept back until its ack is written (own-message-hold.ts).
-import { isUtf8 } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Message, QoS, Session, WillMessage } from '../../engine/index.js';
+import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Session } from '../../engine/index.js';
 import { applyAutoSubscribe, checkTopicName, responseInformationFor, SendResult, type AutoSubscribed } from '../../engine/index.js';
 import type { ClientGuard } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
+import { connackFor, readConnect, sessionTerms } from './connect.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
-import type { InboundBudget, InboundReservation } from './inbound-budget.js';
+import type { InboundBudget } from './inbound-budget.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { OutboundPublishes } from './outbound-publishes.js';
-import { delayedRefusal, isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
-import { connectLevel, isCleanString, messageProperties } from './packet-checks.js';
+import { connectLevel } from './packet-checks.js';
 import { OutboundPacketIds } from './packet-ids.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.js';
 import { onPubrec, onPubrel, type AckContext } from './acks.js';
 import { OwnMessageHold } from './own-message-hold.js';
-import { HeldPublishes } from './held-publishes.js';
+import { InboundPublishes, type InboundContext } from './inbound-publishes.js';
 import { PacketReservations } from './packet-reservations.js';
 
 export interface Transport {
@@ -81,9 +79,6 @@ export interface ConnectionRegistry {
   inboundBudget?: InboundBudget;
 }
 
-/** Bytes of a connection's publishes waiting for the journal before it stops reading. */
-const PUBLISH_BACKLOG_PAUSE_BYTES = 1024 * 1024;
-
 type State = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' | 'closed';
 
 /** The authentication hook when none is given: everyone may connect; no enhanced authentication. */
@@ -102,28 +97,6 @@ enum Pause {
   /** A SUBSCRIBE or UNSUBSCRIBE is waiting for this connection's earlier publishes. */
   Ordering = 8,
   Budget = 16,
-}
-
-interface PendingAck {
-  done: boolean;
-  packet: Packet | undefined;
-  /** The message acknowledged: its deliveries to this same client wait for the ack. */
-  message: Message | undefined;
-}
-
-/** An inbound publish on its way to the journal (or held while writes are blocked). */
-interface PendingPublish {
-  message: Message;
-  ack: PendingAck | undefined;
-  qos: QoS;
-  messageId: number;
-  /** Bytes counted in the publish backlog until it is settled. */
-  size: number;
-  /** QoS 2: settles the inbound flow's entry (true: stored). */
-  storedQos2: ((stored: boolean) => void) | undefined;
-  sequence: number;
-  /** Its packet's inbound budget, held until the message is stored (or given up). */
-  budget: InboundReservation | undefined;
 }
 
 export class MqttConnection implements DeliverySink {
@@ -147,25 +120,12 @@ export class MqttConnection implements DeliverySink {
   #sessionExpiry = 0;
   /** Packets that arrived while CONNECT was being processed. */
   #early: Buffer[] | undefined;
-  // Inbound flow state.
-  /** QoS 1/2 publishes of this connection not yet completed (PUBACK sent / PUBREL received). */
-  #inboundInFlight = 0;
-  #publishBacklog = 0;
   /** Why reading from the transport is paused (bits of Pause); it resumes when none is left. */
   #pausedFor = 0;
-  #ackQueue: PendingAck[] | undefined;
-  /** Publishes of this connection not yet handed to subscribers (or failed). */
-  #publishesPending = 0;
-  /** Called when #publishesPending falls to 0 (a SUBSCRIBE or UNSUBSCRIBE waits for it). */
-  #publishesSettled: (() => void) | undefined;
   /** While a SUBSCRIBE or UNSUBSCRIBE waits for the publishes before it: the packets after it. */
   #ordered: Buffer[] | undefined;
   readonly #ownMessages: OwnMessageHold;
   readonly #reservations: PacketReservations;
-  #topicAliasesIn: Map<number, string> | undefined;
-  /** Publishers mostly repeat their topic: the last one that passed the checks is not checked again. */
-  // U+0000 cannot be in a topic that passed the checks, so nothing matches it before the first.
-  #lastValidTopic = '\u0000';
   // Outbound flow state.
   /** The client's Receive Maximum (5.0), bounded by max-inflight. */
   inFlightMaximum = 65_535;
@@ -186,8 +146,8 @@ export class MqttConnection implements DeliverySink {
     this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
     this.#ownMessages = new OwnMessageHold(transport);
     this.#reservations = new PacketReservations(registry, (on) => this.#pause(Pause.Budget, on));
-    this.#heldPublishes = this.#makeHeldPublishes();
     this.#context = this.#makeContext();
+    this.#inbound = new InboundPublishes(this.#context, this.#ownMessages);
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
@@ -195,35 +155,24 @@ export class MqttConnection implements DeliverySink {
     return this.#clientId;
   }
 
-  readonly #heldPublishes: HeldPublishes<PendingPublish>;
-
-  #makeHeldPublishes(): HeldPublishes<PendingPublish> {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read this connection's private state
-    const connection = this;
-    return new HeldPublishes<PendingPublish>({
-      broker: this.broker,
-      clock: this.clock,
-      logger: this.logger,
-      get clientId() {
-        return connection.#clientId;
-      },
-      get writesBlockedDisconnectSeconds() {
-        return connection.limits.writesBlockedDisconnectSeconds;
-      },
-      store: (pending) => this.#store(pending),
-      fail: (code, detail) => this.#fail(code, detail),
-    });
-  }
+  /** The inbound PUBLISH flows (inbound-publishes.ts). */
+  readonly #inbound: InboundPublishes;
 
   /** What the handler modules see of this connection. */
-  readonly #context: SubscribeContext & AckContext;
+  readonly #context: SubscribeContext & AckContext & InboundContext;
 
-  #makeContext(): SubscribeContext & AckContext {
+  #makeContext(): SubscribeContext & AckContext & InboundContext {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read this connection's private state
     const connection = this;
     return {
       broker: this.broker,
       logger: this.logger,
+      clock: this.clock,
+      limits: this.limits,
+      client: this,
+      get inboundBudget() {
+        return connection.registry.inboundBudget;
+      },
       get remoteAddress() {
         return connection.transport.remoteAddress;
       },
@@ -245,6 +194,14 @@ export class MqttConnection implements DeliverySink {
       get connected() {
         return connection.#state === 'connected';
       },
+      get closed() {
+        return connection.#state === 'closed';
+      },
+      get userPropertiesIn() {
+        return connection.#userPropertiesIn;
+      },
+      pause: (reason, on) => this.#pause(reason === 'backlog' ? Pause.Backlog : Pause.Inflight, on),
+      takeBudget: () => this.#reservations.takeHandling(),
       topicLimits: () => this.#topicLimits(),
       rewriteIdentity: () => this.#rewriteIdentity(),
       countDenied: () => this.#countDenied(),
@@ -252,7 +209,7 @@ export class MqttConnection implements DeliverySink {
       send: (packet) => this.#send(packet),
       fail: (code, detail) => this.#fail(code, detail),
       internalError: (error) => this.#internalError(error),
-      inboundDone: () => this.#inboundDone(),
+      inboundDone: () => this.#inbound.done(),
     };
   }
 
@@ -336,7 +293,7 @@ export class MqttConnection implements DeliverySink {
       return this.#handlePacket({ cmd: ACK_COMMANDS[type - 4] as 'puback', messageId } as Packet);
     } else if (type === 3) {
       // Strict by construction: it takes only a well-formed property-less PUBLISH (QoS 0..2,
-      // UTF-8 topic, zero property length); #onPublish checks U+0000, packet id 0 and DUP.
+      // UTF-8 topic, zero property length); onPublish (inbound-publishes.ts) checks U+0000, packet id 0 and DUP.
       const plain = decodePlainPublish(raw, this.#version);
       if (plain !== undefined) return this.#handlePacket(plain as IPublishPacket);
     }
@@ -375,7 +332,7 @@ export class MqttConnection implements DeliverySink {
     }
     switch (packet.cmd) {
       case 'publish':
-        return this.#onPublish(packet);
+        return this.#inbound.onPublish(packet);
       case 'puback':
         this.#session?.ack(packet.messageId ?? 0);
         return;
@@ -413,35 +370,9 @@ export class MqttConnection implements DeliverySink {
     const v5 = this.#version === 5;
     const properties = packet.properties ?? {};
     this.#problemInfo = properties.requestProblemInformation !== false;
-    let clientId = packet.clientId ?? '';
-    let assigned: string | undefined;
-    if (!isCleanString(clientId)) return this.#refuse(ReasonCode.MalformedPacket, 'client identifier is not valid UTF-8 or contains U+0000');
-    if (this.#version === 3 && (clientId.length === 0 || clientId.length > 23)) {
-      return this.#refuse(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 client identifiers are 1 to 23 characters');
-    }
-    const clean = packet.clean !== false;
-    if (clientId.length === 0) {
-      // MQTT-3.1.3-7/8: an empty id needs a clean session in 3.1.1; 5.0 assigns one always.
-      if (!v5 && !clean) return this.#refuse(ReasonCode.ClientIdentifierNotValid, 'an empty client identifier needs clean session = 1');
-      clientId = `auto-${randomBytes(9).toString('base64url')}`;
-      assigned = v5 ? clientId : undefined;
-    }
-    let will: WillMessage | undefined;
-    if (packet.will !== undefined && packet.will !== null) {
-      const topic = packet.will.topic;
-      const check = isCleanString(topic) ? checkTopicName(topic, this.#topicLimits()) : undefined;
-      if (check === undefined || !check.ok) return this.#refuse(ReasonCode.TopicNameInvalid, `will topic ${JSON.stringify(topic)} is not a valid topic name`);
-      const willProperties = packet.will.properties ?? {};
-      const willUserProperties = this.#userPropertiesIn;
-      will = {
-        topic,
-        payload: Buffer.isBuffer(packet.will.payload) ? packet.will.payload : Buffer.from(packet.will.payload ?? ''),
-        qos: (packet.will.qos ?? 0) as QoS,
-        retain: packet.will.retain === true,
-        properties: messageProperties(willProperties, willUserProperties),
-        delaySeconds: willProperties.willDelayInterval ?? 0,
-      };
-    }
+    const read = readConnect(packet, this.#version, this.#topicLimits(), this.#userPropertiesIn);
+    if (!read.ok) return this.#refuse(read.code, read.detail);
+    const { clientId, assigned, clean, will } = read;
     const refusal = this.#guard?.refusal;
     if (refusal !== undefined) {
       this.#guard?.log.warn(`connect-${refusal.kind}`, { remote: this.transport.remoteAddress, clientId, detail: refusal.detail }, 'refused CONNECT over a connection limit');
@@ -479,25 +410,12 @@ export class MqttConnection implements DeliverySink {
       will.topic = topic;
     }
 
-    // Session expiry: 5.0 says it; 3.1.1 persistent sessions last the broker's maximum.
-    let expiry = v5 ? (properties.sessionExpiryInterval ?? 0) : clean ? 0 : this.limits.maxSessionExpiry;
-    const expiryCapped = v5 && expiry > this.limits.maxSessionExpiry;
-    if (expiryCapped) expiry = this.limits.maxSessionExpiry;
+    const terms = sessionTerms(packet, this.#version, clean, this.limits);
+    const { expiry } = terms;
     this.#sessionExpiry = expiry;
-    // Keep-alive: the server may shorten it (5.0 Server Keep Alive).
-    let keepAlive = packet.keepalive ?? 0;
-    let serverKeepAlive: number | undefined;
-    if (v5 && this.limits.serverKeepAlive > 0) serverKeepAlive = this.limits.serverKeepAlive;
-    else if (v5 && keepAlive > this.limits.maxKeepAlive) serverKeepAlive = this.limits.maxKeepAlive;
-    if (serverKeepAlive !== undefined) keepAlive = serverKeepAlive;
-    this.#keepAliveMs = keepAlive * 1000;
-    if (v5) {
-      this.inFlightMaximum = Math.min(properties.receiveMaximum ?? 65_535, this.limits.maxInflight);
-      this.#outbound = new OutboundPublishes(this.#version, properties.maximumPacketSize ?? Number.POSITIVE_INFINITY, properties.topicAliasMaximum ?? 0);
-    } else {
-      this.#outbound = new OutboundPublishes(this.#version, Number.POSITIVE_INFINITY, 0);
-      this.inFlightMaximum = this.limits.maxInflight;
-    }
+    this.#keepAliveMs = terms.keepAlive * 1000;
+    this.inFlightMaximum = terms.inFlightMaximum;
+    this.#outbound = new OutboundPublishes(this.#version, terms.maximumPacketSize, terms.topicAliasMaximum);
     if (this.broker.closed) return this.#refuse(v5 ? ReasonCode.ServerShuttingDown : ReasonCode.ServerUnavailable, 'the broker is shutting down');
     this.#clientId = clientId;
     this.#count(true);
@@ -526,28 +444,10 @@ export class MqttConnection implements DeliverySink {
     this.#parser = undefined;
     // QoS 2 publishes the client sent on an earlier connection and has not released (PUBREL)
     // are still in flight for it.
-    this.#inboundInFlight = result.session.inboundQos2Count;
-    // MQTT 3.1 has no session present flag: its acknowledge flags byte is reserved (0).
-    const connack: Packet = { cmd: 'connack', sessionPresent: this.#version !== 3 && result.sessionPresent, returnCode: 0, reasonCode: 0 };
-    if (v5) {
-      connack.properties = {
-        receiveMaximum: this.limits.maxInflight,
-        maximumPacketSize: this.limits.maxPacketSize,
-        topicAliasMaximum: this.limits.topicAliasMaximum,
-        retainAvailable: true,
-        wildcardSubscriptionAvailable: true,
-        subscriptionIdentifiersAvailable: true,
-        sharedSubscriptionAvailable: true,
-        ...(assigned === undefined ? {} : { assignedClientIdentifier: assigned }),
-        ...(serverKeepAlive === undefined ? {} : { serverKeepAlive }),
-        ...(expiryCapped ? { sessionExpiryInterval: expiry } : {}),
-        ...(authenticationMethod === undefined ? {} : { authenticationMethod }),
-        ...(auth.authenticationData === undefined ? {} : { authenticationData: auth.authenticationData }),
-      };
-      // MQTT-3.1.2-28: Response Information only to a client that asked for it.
-      const responseInformation = properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, identity.username) : undefined;
-      if (responseInformation !== undefined) connack.properties.responseInformation = responseInformation;
-    }
+    this.#inbound.resumeInFlight(result.session.publishKeyCount);
+    // MQTT-3.1.2-28: Response Information only to a client that asked for it.
+    const responseInformation = v5 && properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, identity.username) : undefined;
+    const connack = connackFor(this.#version, result.sessionPresent, this.limits, { assigned, terms, authenticationMethod, authenticationData: auth.authenticationData, responseInformation });
     this.#send(connack);
     this.logger.debug({ clientId, remote: this.transport.remoteAddress, version: this.#version, sessionPresent: result.sessionPresent }, 'client connected');
     this.#armKeepAlive();
@@ -647,180 +547,6 @@ export class MqttConnection implements DeliverySink {
     return { levelsMax: this.limits.maxTopicLevels, bytesMax: this.limits.maxTopicLength };
   }
 
-  // ---- PUBLISH in ------------------------------------------------------------------------
-
-  #onPublish(packet: IPublishPacket): void {
-    const session = this.#session;
-    if (session === undefined) return;
-    let topic = packet.topic;
-    const alias = packet.properties?.topicAlias;
-    if (alias !== undefined) {
-      if (alias === 0 || alias > this.limits.topicAliasMaximum) return this.#fail(ReasonCode.TopicAliasInvalid, `topic alias ${alias} is outside 1..${this.limits.topicAliasMaximum}`);
-      this.#topicAliasesIn ??= new Map();
-      if (topic === '') {
-        const known = this.#topicAliasesIn.get(alias);
-        if (known === undefined) return this.#fail(ReasonCode.ProtocolError, `topic alias ${alias} was never set on this connection`);
-        topic = known;
-      } else this.#topicAliasesIn.set(alias, topic);
-    }
-    // Rewritten before the checks: access rules, routing and retained see the broker's name.
-    const rewrite = this.broker.extras.rewrite;
-    if (rewrite !== undefined && isCleanString(topic)) topic = rewrite.publishTopic(topic, this.#rewriteIdentity());
-    if (topic !== this.#lastValidTopic) {
-      if (!isCleanString(topic)) return this.#fail(ReasonCode.MalformedPacket, 'topic name contains U+0000 or is not valid UTF-8');
-      const check = checkTopicName(topic, this.#topicLimits());
-      if (!check.ok) return this.#fail(ReasonCode.TopicNameInvalid, check.detail);
-      this.#lastValidTopic = topic;
-    }
-    const qos = packet.qos;
-    const messageId = packet.messageId ?? 0;
-    if (qos > 0 && messageId === 0) return this.#fail(ReasonCode.ProtocolError, 'a QoS 1/2 PUBLISH needs a non-zero packet identifier (MQTT-2.3.1-1)');
-    if (qos === 0 && packet.dup) return this.#fail(ReasonCode.MalformedPacket, 'DUP must be 0 on a QoS 0 PUBLISH (MQTT-3.3.1-2)');
-    const overLimit = this.#guard === undefined ? 'ok' : this.#overPublishLimit(packet);
-    if (overLimit === 'close') return;
-    const inboundQos2 = session.inboundQos2;
-    const known = qos === 2 ? inboundQos2.get(messageId) : undefined;
-    if (known !== undefined) {
-      // A resent QoS 2 PUBLISH (DUP), possibly on a new connection of the session: stored once
-      // already, or being stored. PUBREC again (MQTT 4.3.3) on this connection, once stored.
-      const pubrec = (): void => this.#send({ cmd: 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode: 0 } : {}) } as Packet);
-      if (known === true) pubrec();
-      // `known` never rejects (it resolves false when storing failed); the handler is for the rule.
-      else known.then((stored) => stored && pubrec(), (error: unknown) => this.#internalError(error));
-      return;
-    }
-    if (qos > 0) {
-      if (this.#version === 5 && this.#inboundInFlight >= this.limits.maxInflight) return this.#fail(ReasonCode.ReceiveMaximumExceeded, `more than ${this.limits.maxInflight} QoS 1/2 publishes in flight`);
-      this.#inboundInFlight += 1;
-    }
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const properties = this.#version === 5 && packet.properties !== undefined ? messageProperties(packet.properties, this.#userPropertiesIn) : undefined;
-    const ack: PendingAck | undefined = qos > 0 ? { done: false, packet: undefined, message: undefined } : undefined;
-    if (ack !== undefined) {
-      const queue = (this.#ackQueue ??= []);
-      queue.push(ack);
-      // 3.x clients cannot be told a Receive Maximum: past --max-inflight publishes still being
-      // stored, stop reading from them until acks go out. (Counting stores, not packet ids: a
-      // QoS 2 id is only freed by the client's PUBREL, which must still be read.)
-      if (this.#version !== 5 && queue.length >= this.limits.maxInflight) this.#pause(Pause.Inflight, true);
-    }
-    if (overLimit === 'refuse') {
-      // 5.0 only (3.x was closed above): refused, not stored; QoS 0 has no answer and is dropped.
-      if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.QuotaExceeded, `more than ${this.limits.maxPublishBytesRate} payload bytes per second`);
-      return;
-    }
-    if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
-      if (ack !== undefined) this.#completeAck(ack, qos, messageId, ReasonCode.PayloadFormatInvalid, 'payload format indicator says UTF-8 but the payload is not');
-      return;
-    }
-    if (!this.broker.mayPublish(this.#clientId, topic)) return this.#refusePublish(ack, qos, messageId, topic);
-    const message: Message = { topic, payload, qos, retain: packet.retain, publisherId: this.#clientId, timestamp: this.clock.now(), properties };
-    let storedQos2: ((stored: boolean) => void) | undefined;
-    if (qos === 2) inboundQos2.set(messageId, new Promise<boolean>((resolve) => (storedQos2 = resolve)));
-    if (ack !== undefined) {
-      ack.message = message;
-      this.#ownMessages.awaitAck(message);
-    }
-    // What a waiting publish holds besides its payload: message, record, promises, closures.
-    const size = payload.length + topic.length + 512;
-    this.#publishBacklog += size;
-    if (this.#publishBacklog > PUBLISH_BACKLOG_PAUSE_BYTES) this.#pause(Pause.Backlog, true);
-    this.#publishesPending += 1;
-    this.#publishSequence += 1;
-    // Its packet's bytes stay counted in the inbound budget until the message is stored: the
-    // journal's copy is made and the packet's can go.
-    const budget = this.#reservations.takeHandling();
-    this.#store({ message, ack, qos, messageId, size, storedQos2, sequence: this.#publishSequence, budget });
-  }
-
-  /** Arrival order of this connection's publishes (held ones are retried in it). */
-  #publishSequence = 0;
-
-  #releaseBudget(pending: PendingPublish): void {
-    if (pending.budget !== undefined) this.registry.inboundBudget?.release(pending.budget);
-    pending.budget = undefined;
-  }
-
-  #store(pending: PendingPublish): void {
-    let stored = false;
-    // Called once the message is durable, before any subscriber is handed it (engine/broker.ts):
-    // the ack does not wait for the fan-out.
-    const onStored = (matched: boolean): void => {
-      stored = true;
-      const { ack, qos, messageId } = pending;
-      this.#releaseBudget(pending);
-      if (qos === 2) {
-        this.#session?.inboundQos2.set(messageId, true);
-        pending.storedQos2?.(true);
-      }
-      if (ack !== undefined) this.#completeAck(ack, qos, messageId, matched ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers, undefined);
-    };
-    // A QoS 2 publish of a session is stored once per packet id, across a crash too (engine).
-    const session = this.#session;
-    const publishing = pending.qos === 2 && session !== undefined ? this.broker.publishInboundQos2(session, pending.messageId, pending.message, onStored) : this.broker.publish(pending.message, onStored);
-    publishing.then(
-      () => this.#publishDone(pending.size),
-      (error: unknown) => {
-        if (!stored) return this.#storeFailed(pending, error);
-        this.#publishDone(pending.size);
-        this.logger.error({ err: error, clientId: this.#clientId, topic: pending.message.topic }, 'a stored publish failed afterwards');
-      },
-    );
-  }
-
-  #storeFailed(pending: PendingPublish, error: unknown): void {
-    const { ack, qos, messageId, message } = pending;
-    const blocked = isWritesBlocked(error);
-    // 3.x has no failure ack: the publish waits for the gate instead (write-refusal.ts).
-    if (blocked && ack !== undefined && this.#version !== 5 && this.#state !== 'closed') return this.#heldPublishes.hold(pending);
-    this.#releaseBudget(pending);
-    this.#publishDone(pending.size);
-    if (qos === 2) {
-      this.#session?.inboundQos2.delete(messageId);
-      pending.storedQos2?.(false);
-    }
-    const code = (error as { code?: string }).code;
-    if (blocked) {
-      // The node logs the gate's changes; one line per refused publish would flood the log.
-      this.logger.debug({ clientId: this.#clientId, topic: message.topic, qos, code }, 'publish refused: writes are blocked');
-      if (ack !== undefined) this.#completeAck(ack, qos, messageId, writesBlockedReasonCode(error), (error as Error).message);
-      return;
-    }
-    this.logger.warn({ err: error, clientId: this.#clientId, topic: message.topic }, 'publish failed');
-    if (ack === undefined) return;
-    if (this.#version !== 5) return this.#fail(ReasonCode.UnspecifiedError, 'the message could not be stored');
-    const refusal = delayedRefusal(code);
-    if (refusal !== undefined) return this.#completeAck(ack, qos, messageId, refusal, (error as Error).message);
-    this.#completeAck(ack, qos, messageId, code === 'SL_JOURNAL_OVERLOADED' ? ReasonCode.QuotaExceeded : ReasonCode.UnspecifiedError, `the message could not be stored (${code ?? 'error'})`);
-  }
-
-  // ---- 3.x publishes held while writes are blocked -----------------------------------------
-
-  /** The connection ended: held publishes are forgotten (the client resends them on its next connection). */
-  #dropHeld(): void {
-    for (const pending of this.#heldPublishes.drop()) {
-      this.#releaseBudget(pending);
-      this.#publishDone(pending.size);
-      if (pending.qos === 2) {
-        this.#session?.inboundQos2.delete(pending.messageId);
-        pending.storedQos2?.(false);
-      }
-    }
-  }
-
-  /**
-   * A publish the access policy refuses: 5.0 QoS 1/2 get PUBACK/PUBREC 0x87; 3.x has no way to
-   * say it, so the message is acknowledged and dropped (as is any QoS 0), and logged.
-   */
-  #refusePublish(ack: PendingAck | undefined, qos: QoS, messageId: number, topic: string): void {
-    const refused = this.#countDenied();
-    this.logger[refused === 1 ? 'warn' : 'debug']({ clientId: this.#clientId, remote: this.transport.remoteAddress, topic, qos, refused }, 'publish not authorized: message dropped');
-    if (ack === undefined) return;
-    // 3.x QoS 2: the PUBREL that follows the PUBREC must find the flow, as for a stored message.
-    if (this.#version !== 5 && qos === 2) this.#session?.inboundQos2.set(messageId, true);
-    this.#completeAck(ack, qos, messageId, this.#version === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success, 'not authorized to publish to this topic');
-  }
-
   /** Refused publishes and subscriptions on this connection (the first is logged at warn, the rest at debug). */
   #deniedCount = 0;
 
@@ -829,40 +555,12 @@ export class MqttConnection implements DeliverySink {
     return this.#deniedCount;
   }
 
-  /** Publish rate limits: over the message rate the connection ends (0x96); over the byte rate a 5.0 publish is refused (0x97). */
-  #overPublishLimit(packet: IPublishPacket): 'ok' | 'refuse' | 'close' {
-    const guard = this.#guard as ClientGuard;
-    const bytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
-    const verdict = guard.publish(this, bytes);
-    if (verdict === 'ok') return 'ok';
-    const detail = verdict === 'message-rate' ? `more than ${this.limits.maxPublishRate} PUBLISH packets per second` : `more than ${this.limits.maxPublishBytesRate} payload bytes per second`;
-    guard.log.warn(verdict, { clientId: this.#clientId, remote: this.transport.remoteAddress, detail }, verdict === 'message-rate' || this.#version !== 5 ? 'closing a client over a publish rate limit' : 'refused a publish over the byte rate limit');
-    if (verdict === 'byte-rate' && this.#version === 5) return 'refuse';
-    this.#fail(verdict === 'message-rate' ? ReasonCode.MessageRateTooHigh : ReasonCode.QuotaExceeded, detail);
-    return 'close';
-  }
-
-  #inboundDone(): void {
-    if (this.#inboundInFlight > 0) this.#inboundInFlight -= 1;
-  }
-
   #pause(reason: Pause, on: boolean): void {
     const before = this.#pausedFor;
     this.#pausedFor = on ? before | reason : before & ~reason;
     if (this.#state === 'closed') return;
     if (before === 0 && this.#pausedFor !== 0) this.transport.pause();
     else if (before !== 0 && this.#pausedFor === 0) this.transport.resume();
-  }
-
-  /** A publish was handed to its subscribers, or failed. */
-  #publishDone(size: number): void {
-    this.#publishBacklog -= size;
-    if (this.#publishBacklog <= PUBLISH_BACKLOG_PAUSE_BYTES / 2) this.#pause(Pause.Backlog, false);
-    this.#publishesPending -= 1;
-    if (this.#publishesPending > 0) return;
-    const settled = this.#publishesSettled;
-    this.#publishesSettled = undefined;
-    settled?.();
   }
 
   /**
@@ -876,7 +574,7 @@ export class MqttConnection implements DeliverySink {
   #inOrder(step: () => Promise<void>): void {
     this.#ordered = [];
     this.#pause(Pause.Ordering, true);
-    const earlier = this.#publishesPending === 0 ? undefined : new Promise<void>((resolve) => (this.#publishesSettled = resolve));
+    const earlier = this.#inbound.settled();
     void (async () => {
       if (earlier !== undefined) await earlier;
       if (this.#state === 'connected') await step();
@@ -904,23 +602,6 @@ export class MqttConnection implements DeliverySink {
     }
     if (!this.#isOrdering()) this.#pause(Pause.Ordering, false);
   }
-
-  /** Acks go out in the order the publishes came in (MQTT-4.6.0-2/3), whatever shard was faster. */
-  #completeAck(ack: PendingAck, qos: QoS, messageId: number, reasonCode: number, reasonString: string | undefined): void {
-    const failed = reasonCode >= 0x80;
-    if (qos === 1 || failed) this.#inboundDone();
-    if (qos === 2 && failed) this.#session?.inboundQos2.delete(messageId);
-    ack.done = true;
-    ack.packet = { cmd: qos === 1 ? 'puback' : 'pubrec', messageId, ...(this.#version === 5 ? { reasonCode, ...this.#reason(reasonString) } : {}) } as Packet;
-    const queue = this.#ackQueue ?? [];
-    while (queue.length > 0 && (queue[0] as PendingAck).done) {
-      const head = queue.shift() as PendingAck;
-      if (head.packet !== undefined) this.#send(head.packet);
-      if (head.message !== undefined && this.#ownMessages.acknowledged(head.message, this.#state === 'connected')) this.#session?.resume();
-    }
-    if (queue.length < this.limits.maxInflight) this.#pause(Pause.Inflight, false);
-  }
-
   // ---- DISCONNECT, keep-alive, closing -------------------------------------------------------
 
   #onDisconnect(reasonCode: number, expiry: number | undefined): void {
@@ -1018,7 +699,7 @@ export class MqttConnection implements DeliverySink {
     const wasState = this.#state;
     if (wasState === 'closed') return;
     this.#state = 'closed';
-    this.#dropHeld();
+    this.#inbound.dropHeld();
     this.clock.clearTimeout(this.#timer);
     this.#reservations.releaseReceiving();
     this.transport.end();
@@ -1078,7 +759,7 @@ export class MqttConnection implements DeliverySink {
     // The broker already moved or closed the session: no will, no disconnect bookkeeping.
     this.#count(false);
     this.#state = 'closed';
-    this.#dropHeld();
+    this.#inbound.dropHeld();
     this.clock.clearTimeout(this.#timer);
     this.#reservations.releaseReceiving();
     this.transport.end();

@@ -10,3 +10,4 @@ export { loadMqttTls } from './tls.js';
 export { DEFAULT_WS_PATH, MqttWebSocketServer, type MqttWebSocketServerOptions } from './websocket.js';
 export { MQTT_LIMITS, mqttLimitDefaults, type MqttLimits } from './limits.js';
 export { OutboundPacketIds } from './packet-ids.js';
+export { mqttSubscriptionOptions, subscriptionOptionsOf, type MqttSubscriptionOptions } from './subscription-options.js';

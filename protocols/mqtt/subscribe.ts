@@ -10,6 +10,7 @@ import { subscriptionQuota, type ClientGuard } from '../listener/index.js';
 import { isCleanString } from './packet-checks.js';
 import { ReasonCode } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
+import { subscriptionOptionsOf } from './subscription-options.js';
 
 /** What the SUBSCRIBE / UNSUBSCRIBE handlers need of their connection. */
 export interface SubscribeContext {
@@ -86,13 +87,7 @@ export async function onSubscribe(context: SubscribeContext, packet: ISubscribeP
       guard?.log.warn('subscriptions', { clientId, remote: remoteAddress, filter, limit: maxSubscriptions }, 'refused a subscription over the limit per client');
       continue;
     }
-    const options: SubscriptionOptions = {
-      qos: subscription.qos,
-      noLocal: v5 && subscription.nl === true,
-      retainAsPublished: v5 && subscription.rap === true,
-      retainHandling: (v5 ? (subscription.rh ?? 0) : 0) as 0 | 1 | 2,
-      ...(subscriptionId === undefined ? {} : { subscriptionId }),
-    };
+    const options = subscriptionOptionsOf(subscription, v5, subscriptionId);
     if (replay.kind === 'replay') replays.push({ filter, request: replay.request, options, index });
     else accepted.push({ filter, options, index });
     granted.push(subscription.qos);

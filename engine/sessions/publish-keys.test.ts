@@ -1,5 +1,5 @@
-// Inbound QoS 2 state across a crash (inbound-qos2.ts, Broker.publishInboundQos2 and
-// releaseInboundQos2).
+// Publish keys (MQTT inbound QoS 2) across a crash (publish-keys.ts, Broker.publishOnce and
+// releasePublishKey).
 //
 // Goal: for every crash window of a persistent session's QoS 2 PUBLISH (marker durable but not
 // the message; message durable but not its stored marker; release recorded or not), the broker
@@ -76,13 +76,13 @@ async function replayedMarkers(store: ShardStore, clientId: string): Promise<Rec
     for (const record of records) table.apply(record);
     offset = (records[records.length - 1] as (typeof records)[number]).offset + 1;
   }
-  return Object.fromEntries(table.sessions.get(clientId)?.inboundQos2 ?? []);
+  return Object.fromEntries(table.sessions.get(clientId)?.publishKeys ?? []);
 }
 
 /** A subscriber with a persistent session on the topic, offline, so it reads everything back. */
 async function offlineSubscriber(broker: Broker): Promise<void> {
   const subscriber = await connect(broker, 'sub');
-  await broker.subscribe(subscriber.session, [{ filter: 'in/#', options: { qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 } }]);
+  await broker.subscribe(subscriber.session, [{ filter: 'in/#', options: { qos: 2, noLocal: false, keepRetainFlag: false, sendRetained: 'always' } }]);
   await broker.disconnect(subscriber.session, subscriber.sink, { publishWill: false });
 }
 
@@ -107,7 +107,7 @@ describe('inbound QoS 2 across a crash', () => {
     await offlineSubscriber(first);
     const publisher = await connect(first, 'pub');
     gate.hold(isData);
-    void first.publishInboundQos2(publisher.session, 7, message('m1', 1000)).catch(() => undefined);
+    void first.publishOnce(publisher.session, 7, message('m1', 1000)).catch(() => undefined);
     await settle();
     assert.equal(gate.held(), 1, 'the data append was reached after the marker');
     assert.deepEqual(await replayedMarkers(memory, 'pub'), { 7: { pending: { shard: first.shardOf('in/q2'), from: 0, timestamp: 1000 } } }, 'the pending marker is durable first');
@@ -115,8 +115,8 @@ describe('inbound QoS 2 across a crash', () => {
     const second = await openBroker(memory);
     assert.deepEqual(await replayedMarkers(memory, 'pub'), {}, 'no record of the message: the marker is gone');
     const again = await connect(second, 'pub');
-    assert.equal(again.session.inboundQos2.has(7), false);
-    await second.publishInboundQos2(again.session, 7, message('m1', 2000));
+    assert.equal(again.session.publishKeys.has(7), false);
+    await second.publishOnce(again.session, 7, message('m1', 2000));
     assert.deepEqual(await received(second), ['m1']);
   });
 
@@ -127,14 +127,14 @@ describe('inbound QoS 2 across a crash', () => {
     await offlineSubscriber(first);
     const publisher = await connect(first, 'pub');
     gate.hold(storedMarker);
-    await first.publishInboundQos2(publisher.session, 9, message('m1', 1000));
+    await first.publishOnce(publisher.session, 9, message('m1', 1000));
     await settle();
     assert.equal(gate.held(), 1, 'the stored marker was held back');
 
     const second = await openBroker(memory);
     assert.deepEqual(await replayedMarkers(memory, 'pub'), { 9: {} }, 'the record was found: the marker now says stored');
     const again = await connect(second, 'pub');
-    assert.equal(again.session.inboundQos2.get(9), true, 'the resent PUBLISH finds its packet id received');
+    assert.equal(again.session.publishKeys.get(9), true, 'the resent PUBLISH finds its packet id received');
     assert.deepEqual(await received(second), ['m1']);
   });
 
@@ -144,16 +144,16 @@ describe('inbound QoS 2 across a crash', () => {
     const first = await openBroker(gate.store);
     await offlineSubscriber(first);
     const publisher = await connect(first, 'pub');
-    await first.publishInboundQos2(publisher.session, 5, message('old', 1000));
-    await first.releaseInboundQos2(publisher.session, 5);
+    await first.publishOnce(publisher.session, 5, message('old', 1000));
+    await first.releasePublishKey(publisher.session, 5);
     gate.hold(isData);
-    void first.publishInboundQos2(publisher.session, 5, message('new', 1001)).catch(() => undefined);
+    void first.publishOnce(publisher.session, 5, message('new', 1001)).catch(() => undefined);
     await settle();
 
     const second = await openBroker(memory);
     assert.deepEqual(await replayedMarkers(memory, 'pub'), {}, 'the new message never reached the journal');
     const again = await connect(second, 'pub');
-    await second.publishInboundQos2(again.session, 5, message('new', 2000));
+    await second.publishOnce(again.session, 5, message('new', 2000));
     assert.deepEqual(await received(second), ['old', 'new']);
   });
 
@@ -162,12 +162,12 @@ describe('inbound QoS 2 across a crash', () => {
     const gate = gatedStore(memory);
     const first = await openBroker(gate.store);
     const publisher = await connect(first, 'pub');
-    await first.publishInboundQos2(publisher.session, 1, message('a', 1000));
-    await first.publishInboundQos2(publisher.session, 2, message('b', 1001));
-    await first.releaseInboundQos2(publisher.session, 1);
+    await first.publishOnce(publisher.session, 1, message('a', 1000));
+    await first.publishOnce(publisher.session, 2, message('b', 1001));
+    await first.releasePublishKey(publisher.session, 1);
     gate.hold(releaseMarker);
     let released = false;
-    void first.releaseInboundQos2(publisher.session, 2).then(() => (released = true));
+    void first.releasePublishKey(publisher.session, 2).then(() => (released = true));
     await settle();
     assert.equal(gate.held(), 1);
     assert.equal(released, false, 'no PUBCOMP while the release is not durable');
@@ -175,18 +175,18 @@ describe('inbound QoS 2 across a crash', () => {
     const second = await openBroker(memory);
     assert.deepEqual(await replayedMarkers(memory, 'pub'), { 2: {} });
     const again = await connect(second, 'pub');
-    assert.deepEqual([...again.session.inboundQos2.keys()], [2]);
+    assert.deepEqual([...again.session.publishKeys.keys()], [2]);
   });
 
   test('a session that ends takes its markers with it; a session with expiry 0 writes none', async () => {
     const memory = new MemoryShardStore();
     const broker = await openBroker(memory);
     const publisher = await connect(broker, 'pub');
-    await broker.publishInboundQos2(publisher.session, 3, message('a', 1000));
+    await broker.publishOnce(publisher.session, 3, message('a', 1000));
     await broker.disconnect(publisher.session, publisher.sink, { publishWill: false, expirySeconds: 0 });
     const sink = new RecordingSink(100);
     const { session } = await broker.connect({ clientId: 'pub', cleanStart: true, expirySeconds: 0, will: undefined, protocolVersion: 5, sink });
-    await broker.publishInboundQos2(session, 4, message('b', 1001));
+    await broker.publishOnce(session, 4, message('b', 1001));
     await settle();
     const table = new SessionTable();
     for (const record of await memory.read(SESSIONS_SHARD, 0, { maxRecords: 1000 })) table.apply(record);

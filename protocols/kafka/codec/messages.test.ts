@@ -185,8 +185,26 @@ describe('known byte sequences, built by hand from the protocol guide', () => {
       assert.equal(parsed.kind, 'close', bytes.toString('hex'));
       if (parsed.kind === 'close') assert.ok(isDecodeError(parsed.error));
     }
-    // Trailing bytes after a body mean a version mix-up: refused too.
-    assert.equal(parseRequest(hex('0012 0000 00000001 ffff 00')).kind, 'close');
+    // Bytes after the body are ignored, as Kafka's broker does, and counted.
+    const trailing = parseRequest(hex('0012 0000 00000001 ffff 00'));
+    assert.ok(trailing.kind === 'request' && trailing.trailingBytes === 1);
+  });
+});
+
+describe('parseRequest never throws', () => {
+  test('random frames, and random bodies behind a valid header of every supported API (property)', () => {
+    const supported = [...SUPPORTED_APIS.values()];
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 48 }), fc.nat({ max: supported.length - 1 }), fc.nat({ max: 20 }), fc.uint8Array({ maxLength: 48 }), (raw, index, versionPick, body) => {
+      const random = parseRequest(Buffer.from(raw));
+      assert.ok(random.kind !== 'close' || isDecodeError(random.error));
+      const api = supported[index]!;
+      const version = api.min + (versionPick % (api.max - api.min + 1));
+      const header = new Writer();
+      header.int16(api.key); header.int16(version); header.int32(1); header.string('c');
+      if (requestHeaderVersion(api.key, version) === 2) header.uvarint(0);
+      const parsed = parseRequest(Buffer.concat([header.finish(), Buffer.from(body)]));
+      assert.ok(parsed.kind === 'request' || (parsed.kind === 'close' && isDecodeError(parsed.error)), parsed.kind);
+    }), { numRuns: numRuns(2000), ...replay });
   });
 });
 
@@ -212,6 +230,7 @@ describe('the supported-version table', () => {
           assert.equal(parsed.kind, 'request');
           if (parsed.kind === 'request') {
             assert.deepStrictEqual(parsed.body, body);
+            assert.equal(parsed.trailingBytes, 0);
             assert.equal(parsed.header.correlationId, correlationId);
             assert.equal(parsed.header.clientId, clientId);
           }

@@ -49,7 +49,8 @@ function skipTaggedFields(reader: Reader, what: string): void {
 }
 
 export type ParsedRequest =
-  | { kind: 'request'; header: RequestHeader; body: KafkaStruct }
+  /** `trailingBytes`: bytes after the body, ignored as Kafka's broker ignores them (see below). */
+  | { kind: 'request'; header: RequestHeader; body: KafkaStruct; trailingBytes: number }
   /** ApiVersions at a version we lack: answer with unsupportedApiVersionsResponse(). */
   | { kind: 'unsupported-api-versions'; header: RequestHeader }
   /** Unknown API or version, or bytes that do not parse: close the connection. */
@@ -73,8 +74,9 @@ export function parseRequest(frameBody: Buffer): ParsedRequest {
   const spec = apiSpec(apiKey)!;
   try {
     const body = decodeMessage(spec.request, apiVersion, reader);
-    reader.expectEnd(spec.request.name);
-    return { kind: 'request', header, body };
+    // Kafka's broker reads what the version defines and does not check for bytes after it;
+    // refusing them would close connections a Kafka broker keeps. They are counted instead.
+    return { kind: 'request', header, body, trailingBytes: reader.remaining };
   } catch (error) {
     return { kind: 'close', apiKey, apiVersion, correlationId, error: asDecodeError(error, spec.request.name) };
   }

@@ -189,6 +189,9 @@ export class Writer {
     this.buffer = next;
   }
 
+  /** Forgets what was written, keeping the memory: a scratch Writer reused in a loop. */
+  reset(): void { this.position = 0; }
+
   /** The bytes written so far (a copy-free view; the Writer must not be used afterwards). */
   finish(): Buffer { return this.buffer.subarray(0, this.position); }
 

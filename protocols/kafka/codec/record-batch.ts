@@ -185,8 +185,9 @@ function decodeRecord(outer: Reader): KafkaRecord {
   return { attributes, timestampDelta, offsetDelta, key, value, headers };
 }
 
-function encodeRecord(record: KafkaRecord, out: Writer): void {
-  const w = new Writer(64);
+/** Writes one record into `out`; `w` is scratch space for its body (its length comes first). */
+function encodeRecord(record: KafkaRecord, out: Writer, w: Writer): void {
+  w.reset();
   w.int8(record.attributes, 'record attributes');
   w.varlong(record.timestampDelta, 'record timestamp delta');
   w.varint(record.offsetDelta, 'record offset delta');
@@ -200,7 +201,7 @@ function encodeRecord(record: KafkaRecord, out: Writer): void {
     w.raw(key);
     if (header.value === null) w.varint(-1); else { w.varint(header.value.length); w.raw(header.value); }
   }
-  const body = w.finish();
+  const body = w.view(0);
   out.varint(body.length);
   out.raw(body);
 }
@@ -222,11 +223,12 @@ export function encodeRecordBatch(batch: RecordBatch, codecs: CompressionCodecs 
   w.int32(batch.baseSequence, 'baseSequence');
   w.int32(batch.records.length);
   const codecId = compressionOf(batch.attributes);
+  const scratch = new Writer(256);
   if (codecId === 0) {
-    for (const record of batch.records) encodeRecord(record, w);
+    for (const record of batch.records) encodeRecord(record, w, scratch);
   } else {
     const plain = new Writer();
-    for (const record of batch.records) encodeRecord(record, plain);
+    for (const record of batch.records) encodeRecord(record, plain, scratch);
     w.raw(codecFor(codecId, codecs).compress(plain.finish()));
   }
   w.patchInt32(8, w.length - BATCH_LOG_OVERHEAD);

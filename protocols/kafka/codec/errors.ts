@@ -1,0 +1,33 @@
+// Kafka front-end error registry (SL_KAFKA_*). These are Shardline's own errors about bytes on a
+// Kafka connection; what a Kafka client sees on the wire is a Kafka error code (error-codes.ts).
+// A codec failure is always one of these, never a RangeError from a Buffer read: the connection
+// layer can then tell "the peer sent garbage" (close, or answer INVALID_REQUEST/CORRUPT_MESSAGE)
+// from a bug in Shardline.
+import { defineError } from '../../../base/index.js';
+
+export const KafkaErrors = {
+  decode: defineError({
+    code: 'SL_KAFKA_DECODE',
+    meaning: 'Bytes received on a Kafka connection do not parse: a length runs past the end of the frame, a non-nullable value is null, a varint is too long, or a record batch is malformed (bad magic, CRC-32C mismatch, counts that disagree).',
+    fix: 'The client sent a malformed request or a version it did not declare; check the client library and its version. (The Kafka listener, not built yet, is to close such a connection.)',
+    message: (what: string, detail: string) => `cannot decode Kafka ${what}: ${detail}`,
+  }),
+  encode: defineError({
+    code: 'SL_KAFKA_ENCODE',
+    meaning: 'A Kafka message could not be encoded: a value does not fit its field (null where the version does not allow it, a number out of range, a missing field), which is a bug in the code that built the message.',
+    fix: 'Report it with the message named in the error; it is a Shardline bug, not a client problem.',
+    message: (what: string, detail: string) => `cannot encode Kafka ${what}: ${detail}`,
+  }),
+  frameSize: defineError({
+    code: 'SL_KAFKA_FRAME_SIZE',
+    meaning: 'A Kafka request frame declared a negative size or one over the largest request the listener accepts (the 4-byte size prefix is checked before any of the frame is buffered).',
+    fix: 'Lower the client\'s batch or request size (max.request.size, batch.size), or raise the listener\'s maximum request size once that setting exists.',
+    message: (size: number, max: number) => `Kafka request frame of ${size} bytes refused (allowed: 0..${max})`,
+  }),
+  compression: defineError({
+    code: 'SL_KAFKA_COMPRESSION',
+    meaning: 'A record batch uses a compression codec this build cannot decompress or compress (snappy, lz4 and zstd need libraries not yet added), or its compressed payload is corrupt or expands past the allowed size.',
+    fix: 'Configure the producer with compression.type=gzip or none until the codec is supported.',
+    message: (detail: string) => detail,
+  }),
+};

@@ -77,7 +77,8 @@ export class Reader {
   /** A copy of the next `count` bytes: decoded values outlive the frame buffer they came from. */
   take(count: number, what: string): Uint8Array {
     const at = this.#need(count, what);
-    return this.bytes.slice(at, at + count);
+    // A plain Uint8Array copy (Buffer#slice would be a view of the frame, and a Buffer).
+    return new Uint8Array(this.bytes.subarray(at, at + count));
   }
 
   /** A short string: one length octet and UTF-8 text (RabbitMQ's names, keys and tags). */
@@ -119,6 +120,8 @@ export class Writer {
     return this.#length;
   }
 
+  // Callers take the position first and then write through this.#view: growing replaces the
+  // view, so `this.#view.setX(this.#room(n), ...)` would write into the old, too-small buffer.
   #room(count: number): number {
     if (this.#length + count > this.#bytes.length) {
       let size = this.#bytes.length * 2;
@@ -135,41 +138,51 @@ export class Writer {
 
   u8(value: number, what = 'octet'): void {
     checkInteger(value, 0, 0xff, what);
-    this.#view.setUint8(this.#room(1), value);
+    const at = this.#room(1);
+    this.#view.setUint8(at, value);
   }
   i8(value: number, what = 'int8'): void {
     checkInteger(value, -0x80, 0x7f, what);
-    this.#view.setInt8(this.#room(1), value);
+    const at = this.#room(1);
+    this.#view.setInt8(at, value);
   }
   u16(value: number, what = 'short'): void {
     checkInteger(value, 0, 0xffff, what);
-    this.#view.setUint16(this.#room(2), value);
+    const at = this.#room(2);
+    this.#view.setUint16(at, value);
   }
   i16(value: number, what = 'int16'): void {
     checkInteger(value, -0x8000, 0x7fff, what);
-    this.#view.setInt16(this.#room(2), value);
+    const at = this.#room(2);
+    this.#view.setInt16(at, value);
   }
   u32(value: number, what = 'long'): void {
     checkInteger(value, 0, 0xffffffff, what);
-    this.#view.setUint32(this.#room(4), value);
+    const at = this.#room(4);
+    this.#view.setUint32(at, value);
   }
   i32(value: number, what = 'int32'): void {
     checkInteger(value, -0x80000000, 0x7fffffff, what);
-    this.#view.setInt32(this.#room(4), value);
+    const at = this.#room(4);
+    this.#view.setInt32(at, value);
   }
   u64(value: bigint, what = 'longlong'): void {
     if (typeof value !== 'bigint' || value < 0n || value > 0xffffffffffffffffn) throw new RangeError(`${what} must be a bigint from 0 to 2^64-1, got ${String(value)}`);
-    this.#view.setBigUint64(this.#room(8), value);
+    const at = this.#room(8);
+    this.#view.setBigUint64(at, value);
   }
   i64(value: bigint, what = 'int64'): void {
     if (typeof value !== 'bigint' || value < -0x8000000000000000n || value > 0x7fffffffffffffffn) throw new RangeError(`${what} must be a bigint from -2^63 to 2^63-1, got ${String(value)}`);
-    this.#view.setBigInt64(this.#room(8), value);
+    const at = this.#room(8);
+    this.#view.setBigInt64(at, value);
   }
   f32(value: number): void {
-    this.#view.setFloat32(this.#room(4), value);
+    const at = this.#room(4);
+    this.#view.setFloat32(at, value);
   }
   f64(value: number): void {
-    this.#view.setFloat64(this.#room(8), value);
+    const at = this.#room(8);
+    this.#view.setFloat64(at, value);
   }
 
   bytes(value: Uint8Array): void {

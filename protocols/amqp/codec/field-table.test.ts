@@ -3,41 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { fieldTableArb, fieldValueArb } from '../../../property-tests/amqp-arbitraries.js';
 import { Reader, Writer } from './bytes.js';
 import { AmqpCodecError } from './errors.js';
 import { FIELD_TAGS, type FieldTable, type FieldValue, MAX_FIELD_DEPTH, readFieldArray, readFieldTable, writeFieldArray, writeFieldTable } from './field-table.js';
-
-const bytes = fc.uint8Array({ maxLength: 24 });
-const key = fc.string({ unit: 'binary', maxLength: 12 });
-
-/** Every value type, tables and arrays nested a few levels. */
-export const fieldValueArb: fc.Arbitrary<FieldValue> = fc.letrec<{ value: FieldValue; table: FieldTable }>((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.boolean().map((value) => ({ type: 'bool', value }) as const),
-    fc.integer({ min: -128, max: 127 }).map((value) => ({ type: 'int8', value }) as const),
-    fc.integer({ min: 0, max: 255 }).map((value) => ({ type: 'uint8', value }) as const),
-    fc.integer({ min: -32768, max: 32767 }).map((value) => ({ type: 'int16', value }) as const),
-    fc.integer({ min: 0, max: 65535 }).map((value) => ({ type: 'uint16', value }) as const),
-    fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }).map((value) => ({ type: 'int32', value }) as const),
-    fc.integer({ min: 0, max: 2 ** 32 - 1 }).map((value) => ({ type: 'uint32', value }) as const),
-    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((value) => ({ type: 'int64', value }) as const),
-    fc.float().map((value) => ({ type: 'float', value }) as const),
-    fc.double().map((value) => ({ type: 'double', value }) as const),
-    fc.record({ scale: fc.integer({ min: 0, max: 255 }), value: fc.integer({ min: 0, max: 2 ** 32 - 1 }) }).map(({ scale, value }) => ({ type: 'decimal', scale, value }) as const),
-    bytes.map((value) => ({ type: 'longstr', value }) as const),
-    fc.array(tie('value'), { maxLength: 4 }).map((value) => ({ type: 'array', value }) as const),
-    fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((value) => ({ type: 'timestamp', value }) as const),
-    tie('table').map((value) => ({ type: 'table', value }) as const),
-    fc.constant({ type: 'void' } as const),
-    bytes.map((value) => ({ type: 'bytes', value }) as const),
-  ),
-  table: fc.uniqueArray(fc.tuple(key, tie('value')), { maxLength: 5, selector: ([name]) => name }).map((entries) => new Map(entries)),
-}) as never).value;
-
-export const fieldTableArb: fc.Arbitrary<FieldTable> = fc
-  .uniqueArray(fc.tuple(key, fieldValueArb), { maxLength: 6, selector: ([name]) => name })
-  .map((entries) => new Map(entries));
 
 function encodeTable(table: FieldTable): Buffer {
   const writer = new Writer(16);

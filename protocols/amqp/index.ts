@@ -10,4 +10,4 @@ export { FRAME_END, FRAME_HEADER_SIZE, FRAME_MIN_SIZE, FRAME_OVERHEAD, FrameSpli
 export { FIELD_TAGS, MAX_FIELD_DEPTH, fieldTable, longstrValue, type FieldTable, type FieldType, type FieldValue } from './codec/field-table.js';
 export { CLASSES, CLASS_BY_ID, METHODS, METHOD_BY_ID, METHOD_BY_NAME, methodDef, type AcceptedBy, type ArgumentDef, type ClassDef, type Domain, type MethodDef, type MethodName } from './codec/spec.js';
 export { amqpMethod, decodeMethodPayload, encodeMethodPayload, methodIds, type AmqpMethod, type ArgsOf, type DomainValue } from './codec/methods.js';
-export { ChannelAssembler, decodeContentHeaderPayload, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame, type AssemblerOptions, type BasicProperties, type Command, type ContentHeader } from './codec/content.js';
+export { ChannelAssembler, closeMethodFor, decodeContentHeaderPayload, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame, type AssemblerOptions, type BasicProperties, type Command, type ContentHeader } from './codec/content.js';

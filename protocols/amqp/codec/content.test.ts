@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { fieldTableArb, methodArb } from '../../../property-tests/amqp-arbitraries.js';
-import { type BasicProperties, ChannelAssembler, type Command, decodeContentHeaderPayload, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame } from './content.js';
+import { type BasicProperties, ChannelAssembler, type Command, closeMethodFor, decodeContentHeaderPayload, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame } from './content.js';
 import { AmqpCodecError } from './errors.js';
 import { type Frame, FrameSplitter, FrameType, encodeFrame } from './frames.js';
 import { amqpMethod } from './methods.js';
@@ -202,4 +202,31 @@ test('mutated frame streams end in commands or typed errors, never another excep
     }),
     { numRuns: 500 },
   );
+});
+
+test('every truncation of a content header is a typed 501 or 502', () => {
+  fc.assert(
+    fc.property(propertiesArb, (properties) => {
+      const payload = encodeContentHeaderPayload(60, 3n, properties);
+      for (let cut = 0; cut < payload.length; cut += 1) {
+        const code = codeOf(() => decodeContentHeaderPayload(payload.subarray(0, cut)));
+        assert.ok(code === 501 || code === 502, `cut at ${cut}: ${code}`);
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('a refusal becomes the close it calls for: connection.close for 505, channel.close for 406', () => {
+  const connectionLevel = new AmqpCodecError(505, 'expected a method frame, got a content body frame');
+  assert.deepStrictEqual(closeMethodFor(connectionLevel), {
+    name: 'connection.close',
+    args: { replyCode: 505, replyText: 'UNEXPECTED_FRAME - expected a method frame, got a content body frame', classId: 0, methodId: 0 },
+  });
+  const channelLevel = new AmqpCodecError(406, 'too big', { classId: 60, methodId: 40 });
+  const close = closeMethodFor(channelLevel);
+  assert.equal(close.name, 'channel.close');
+  // It encodes: the reply text fits a short string even when the detail is long.
+  const long = new AmqpCodecError(501, 'é'.repeat(300));
+  assert.ok(encodeMethodFrame(0, closeMethodFor(long)).length < 300);
 });

@@ -208,3 +208,13 @@ export class ChannelAssembler {
     return new AmqpCodecError(ReplyCodes.unexpectedFrame, `expected ${expected}, got ${got}`, { classId: def.classId, methodId: def.methodId });
   }
 }
+
+/**
+ * The close a refusal calls for: channel.close on the channel for a channel exception (the
+ * channel's number is the caller's), connection.close on channel 0 otherwise, with the reply
+ * code, RabbitMQ-style text and the ids of the method that failed (0 when none was known).
+ */
+export function closeMethodFor(error: AmqpCodecError): AmqpMethod {
+  const args = { replyCode: error.replyCode, replyText: error.replyText, classId: error.classId, methodId: error.methodId };
+  return error.scope === 'channel' ? { name: 'channel.close', args } : { name: 'connection.close', args };
+}

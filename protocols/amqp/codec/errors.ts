@@ -24,7 +24,10 @@ export class AmqpCodecError extends Error {
   /** The reply text for connection.close / channel.close: RabbitMQ's style, `NAME - detail`. */
   get replyText(): string {
     const name = replyCodeInfo(this.replyCode)?.name ?? 'error';
-    return `${name.toUpperCase().replaceAll('-', '_')} - ${this.message}`.slice(0, 255);
+    // reply-text is a short string: at most 255 bytes of UTF-8, not 255 characters.
+    let text = `${name.toUpperCase().replaceAll('-', '_')} - ${this.message}`;
+    while (Buffer.byteLength(text, 'utf8') > 255) text = text.slice(0, -1);
+    return text;
   }
 }
 

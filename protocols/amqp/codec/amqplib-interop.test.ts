@@ -129,7 +129,7 @@ test('every method: our frames decode in amqplib to the same values, and amqplib
   }
 });
 
-test('content headers: amqplib reads ours and we read amqplib's', () => {
+test('content headers: amqplib reads ours and we read amqplib headers', () => {
   fc.assert(
     fc.property(
       fc.record({ contentType: fc.string({ maxLength: 10 }), deliveryMode: fc.integer({ min: 1, max: 2 }), priority: fc.integer({ min: 0, max: 9 }), messageId: fc.string({ maxLength: 10 }), timestamp: fc.bigInt({ min: 0n, max: 2n ** 40n }) }, { requiredKeys: [] }),

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { FRAME_MIN_SIZE, type Frame, FrameSplitter, FrameType, type FrameTypeCode, HEARTBEAT_FRAME, encodeFrame } from './frames.js';
+import { FRAME_MIN_SIZE, type Frame, FrameSplitter, INITIAL_FRAME_MAX, FrameType, type FrameTypeCode, HEARTBEAT_FRAME, encodeFrame } from './frames.js';
 import { PROTOCOL_HEADER, checkProtocolHeader } from './protocol-header.js';
 
 test('protocol header: AMQP 0-9-1 is ok, a prefix waits, anything else is answered with our header', () => {
@@ -111,4 +111,11 @@ test('random bytes never make the splitter throw', () => {
     }),
     { numRuns: 300 },
   );
+});
+
+test('before tune-ok the splitter takes frames of 8192 bytes (RabbitMQ 4.1), for start-ok with a JWT', () => {
+  assert.equal(INITIAL_FRAME_MAX, 8192);
+  // A start-ok carrying a 6 KB token, as in rabbitmq-server#13535, which 4096 refused.
+  assert.equal(new FrameSplitter().push(encodeFrame(FrameType.method, 0, Buffer.alloc(8184))).frames.length, 1);
+  assert.equal(new FrameSplitter().push(encodeFrame(FrameType.method, 0, Buffer.alloc(8185)).subarray(0, 7)).error?.replyCode, 501);
 });

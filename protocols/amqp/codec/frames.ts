@@ -20,6 +20,13 @@ export const FRAME_OVERHEAD = 8;
  * octets" (spec, connection.tune).
  */
 export const FRAME_MIN_SIZE = 4096;
+/**
+ * The limit the splitter starts with, before tune-ok: 8192, as RabbitMQ 4.1 does (its
+ * initial_frame_max, rabbitmq-server#13541). The spec's 4096 refuses a connection.start-ok
+ * whose SASL response carries a JWT of a few kilobytes, which OAuth 2 clients send; RabbitMQ
+ * raised the limit for them and clients now expect it (amqplib proposes 131072 after tune).
+ */
+export const INITIAL_FRAME_MAX = 8192;
 
 export interface Frame {
   readonly type: FrameTypeCode;
@@ -54,7 +61,7 @@ export class FrameSplitter {
   #failed: AmqpCodecError | undefined;
 
   /** frameMax: the largest whole frame, header and frame-end included; 0 means no limit. */
-  constructor(private frameMax: number = FRAME_MIN_SIZE) {}
+  constructor(private frameMax: number = INITIAL_FRAME_MAX) {}
 
   /** After tune-ok: the negotiated frame-max (0: no limit, which RabbitMQ does not allow). */
   setFrameMax(frameMax: number): void {

@@ -18,14 +18,14 @@
 //   (sessions/publish-keys.ts).
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../base/index.js';
-import type { RecordInput, ShardInfo } from '../journal/index.js';
-import { isStoreUnreachable, MqttShardMap, mqttShardCount, type ShardStore } from '../shard-model/index.js';
-import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, type Message } from './messages/message.js';
+import type { RecordInput } from '../journal/index.js';
+import { isStoreUnreachable, MqttShardMap, type ShardStore } from '../shard-model/index.js';
+import { messageToRecord, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
-import { Projection } from './projection/projection.js';
+import type { Projection } from './projection/projection.js';
 import { RetainedOrder } from './retained/retained-order.js';
-import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from './retained/retained-store.js';
+import { RETAINED_SHARD, type RetainedStore } from './retained/retained-store.js';
 import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
 import { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
@@ -33,19 +33,14 @@ import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
 import type { BrokerExtras } from './extras.js';
 import { WriteGate, WriteGateErrors } from './availability/write-gate.js';
 import { ShardAppender, type AppendObserver } from './shard-appender.js';
+import { openStateProjections, prepareShards } from './broker-start.js';
 import type { BrokerOptions, ClientInfo, ConnectRequest, DisconnectRequest, SessionInfo, SubscriptionInfo, UnsafeBrokerSwitches } from './broker-types.js';
 import { Statistics, type BrokerStats } from './statistics.js';
 import { SessionView } from './session-view.js';
 import { ShardReads } from './shard-reads.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
-import {
-  SESSIONS_SHARD,
-  SessionTable,
-  sessionTableCodec,
-  subscriptionRecord,
-  type SubscriptionOptions,
-} from './sessions/session-events.js';
+import { SESSIONS_SHARD, subscriptionRecord, type SessionTable, type SubscriptionOptions } from './sessions/session-events.js';
 import { SessionLifecycle } from './sessions/session-lifecycle.js';
 import { sendsRetained } from './sessions/subscription-options.js';
 import { Wills } from './sessions/wills.js';
@@ -323,21 +318,7 @@ export class Broker {
   }
 
   async #start(requestedShards: number): Promise<void> {
-    const existing = new Map((await this.#store.list()).map((info) => [info.name, info]));
-    for (const name of [SESSIONS_SHARD, RETAINED_SHARD]) {
-      // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
-      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
-    }
-    const existingCount = mqttShardCount(existing.keys());
-    if (existingCount > 0 && existingCount !== requestedShards) {
-      this.#logger.warn({ existing: existingCount, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
-    }
-    this.#shardMap = new MqttShardMap(existingCount > 0 ? existingCount : requestedShards);
-    for (const name of this.#shardMap.names) {
-      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { ...MESSAGE_SHARD_LIMITS }));
-    }
-    this.#warnSmallRecords([SESSIONS_SHARD, RETAINED_SHARD, ...this.#shardMap.names].map((name) => existing.get(name)));
-    this.#frontier = this.#shardMap.names.map((name) => existing.get(name)?.nextOffset ?? 0);
+    ({ shardMap: this.#shardMap, frontier: this.#frontier } = await prepareShards(this.#store, this.#logger, requestedShards));
     this.#appenders = this.#shardMap.names.map(
       (name, shard) =>
         new ShardAppender<Published, boolean>(
@@ -351,68 +332,20 @@ export class Broker {
     // Session records and cursors are written whatever the journal's state: they wait out an outage.
     this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock, this.#observer(() => this.#sessionsProjection));
 
-    const logger = this.#logger;
-    this.#sessionsProjection = await Projection.open<SessionTable>({
+    ({ sessions: this.#sessionsProjection, retained: this.#retainedProjection } = await openStateProjections({
       store: this.#store,
-      shard: SESSIONS_SHARD,
-      logger,
+      logger: this.#logger,
       clock: this.#clock,
-      initial: () => new SessionTable(),
-      apply: (table, record) => {
-        table.apply(record);
-        return table;
-      },
-      codec: sessionTableCodec,
-      settled: () => this.#sessionWrites.idle,
-    });
-    this.#retainedProjection = await Projection.open<RetainedStore>({
-      store: this.#store,
-      shard: RETAINED_SHARD,
-      logger,
-      clock: this.#clock,
-      initial: () => new RetainedStore(),
-      apply: (store, record) => {
-        store.apply(record);
-        return store;
-      },
-      codec: retainedStoreCodec,
+      dataShards: this.#shardMap.names.length,
+      sessionsSettled: () => this.#sessionWrites.idle,
       // A retained publish applies on whichever of its two writes is durable first.
-      settled: () => this.#retainedOrder.idle && this.#retainedAppender.idle,
-    });
-    const sessions = this.#sessionsProjection.opening;
-    const retained = this.#retainedProjection.opening;
-    this.#logger.info(
-      {
-        sessionRecords: sessions.replayedRecords,
-        retainedRecords: retained.replayedRecords,
-        sessionsSnapshotOffset: sessions.snapshotOffset,
-        retainedSnapshotOffset: retained.snapshotOffset,
-        sessions: this.#table.sessions.size,
-        retained: this.#retained.size,
-        dataShards: this.#shardMap.names.length,
-      },
-      'broker state rebuilt from the journal',
-    );
+      retainedSettled: () => this.#retainedOrder.idle && this.#retainedAppender.idle,
+    }));
     await this.#shared.start();
     await this.#publishKeys.settle();
     await this.#lifecycle.recover();
     await this.#shared.recovered();
     this.#lifecycle.scheduleCursorFlush();
-  }
-
-  /**
-   * Shards keep the settings they were created with: in a journal from before the record limit
-   * was raised, messages above the old limit are refused when stored (5.0 PUBACK 0x80, 3.1.1
-   * close), whatever --max-packet-size says. Say so once at start rather than per publish.
-   */
-  #warnSmallRecords(shards: ReadonlyArray<ShardInfo | undefined>): void {
-    const small = shards.filter((info): info is ShardInfo => info !== undefined && info.config.maxRecordBytes < MESSAGE_RECORD_MAX_BYTES);
-    if (small.length === 0) return;
-    const limit = Math.min(...small.map((info) => info.config.maxRecordBytes));
-    this.#logger.warn(
-      { shards: small.map((info) => info.name), maxRecordBytes: limit },
-      `${small.length} broker shard(s) were created with a record limit of ${limit} bytes: messages (and wills) larger than that are refused when stored, whatever --max-packet-size allows`,
-    );
   }
 
   /** Tells a projection about the durable batches and failures of the broker's own appends to its shard. */

@@ -18,14 +18,14 @@
 //   (sessions/publish-keys.ts).
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../base/index.js';
-import type { RecordInput, ShardInfo } from '../journal/index.js';
-import { isStoreUnreachable, MqttShardMap, mqttShardCount, type ShardStore } from '../shard-model/index.js';
-import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS, messageToRecord, type Message } from './messages/message.js';
+import type { RecordInput } from '../journal/index.js';
+import { isStoreUnreachable, MqttShardMap, type ShardStore } from '../shard-model/index.js';
+import { messageToRecord, type Message } from './messages/message.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
-import { Projection } from './projection/projection.js';
+import type { Projection } from './projection/projection.js';
 import { RetainedOrder } from './retained/retained-order.js';
-import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from './retained/retained-store.js';
+import { RETAINED_SHARD, type RetainedStore } from './retained/retained-store.js';
 import { MatchCache } from './routing/match-cache.js';
 import { TopicTrie } from './routing/topic-trie.js';
 import { allowEverything, type AccessPolicy, type ClientIdentity } from './security/access.js';
@@ -33,32 +33,20 @@ import { DELAYED_PREFIX } from './delayed/delayed-topic.js';
 import type { BrokerExtras } from './extras.js';
 import { WriteGate, WriteGateErrors } from './availability/write-gate.js';
 import { ShardAppender, type AppendObserver } from './shard-appender.js';
+import { openStateProjections, prepareShards } from './broker-start.js';
 import type { BrokerOptions, ClientInfo, ConnectRequest, DisconnectRequest, SessionInfo, SubscriptionInfo, UnsafeBrokerSwitches } from './broker-types.js';
 import { Statistics, type BrokerStats } from './statistics.js';
 import { SessionView } from './session-view.js';
 import { ShardReads } from './shard-reads.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
-import {
-  cursorRecord,
-  endRecords,
-  publishKeyRecord,
-  metaRecord,
-  SESSION_NEVER_EXPIRES,
-  SESSIONS_SHARD,
-  SessionTable,
-  sessionTableCodec,
-  subscriptionRecord,
-  type DurableSession,
-  type SessionMeta,
-  type SubscriptionOptions,
-} from './sessions/session-events.js';
+import { SESSIONS_SHARD, subscriptionRecord, type SessionTable, type SubscriptionOptions } from './sessions/session-events.js';
+import { SessionLifecycle } from './sessions/session-lifecycle.js';
 import { sendsRetained } from './sessions/subscription-options.js';
-import { MAX_TIMER_MS, Wills } from './sessions/wills.js';
+import { Wills } from './sessions/wills.js';
 import { PublishKeyStore } from './sessions/publish-keys.js';
 import type { DeliverySink } from './delivery/delivery.js';
-import { deliveryFor, Session, type SessionHost } from './sessions/session.js';
-import { cursorsByName, cursorsByPosition, type ShardCursors } from './sessions/shard-cursors.js';
+import { deliveryFor, type Session, type SessionHost } from './sessions/session.js';
 
 export { MQTT_SHARD_PREFIX as DATA_SHARD_PREFIX } from '../shard-model/index.js';
 export type { BrokerOptions, ClientInfo, ConnectRequest, DisconnectRequest, SessionInfo, SubscriptionInfo, UnsafeBrokerSwitches } from './broker-types.js';
@@ -77,7 +65,6 @@ export class Broker {
   readonly #logger: Logger;
   readonly #unsafe: UnsafeBrokerSwitches | undefined;
   readonly #clock: Clock;
-  readonly #cursorFlushMs: number;
   /** Every subscription of every session, online or not, behind a match cache. */
   readonly #trie = new MatchCache(new TopicTrie<SubscriptionOptions>());
   /**
@@ -90,18 +77,12 @@ export class Broker {
   #retainedProjection!: Projection<RetainedStore>;
   /** Sessions in memory: online ones and durable ones that were online since start. */
   readonly #sessions = new Map<string, Session>();
-  /** Session expiry interval of each in-memory session. */
-  readonly #expiry = new Map<string, number>();
-  readonly #expiryTimers = new Map<string, unknown>();
   readonly #wills: Wills;
   readonly #publishKeys: PublishKeyStore;
   readonly #view: SessionView;
   readonly #reads: ShardReads;
   /** Which retained publish of a topic the retained set holds while both its writes settle (retained/retained-order.ts). */
   readonly #retainedOrder = new RetainedOrder();
-  readonly #dirtyCursors = new Set<Session>();
-  #cursorTimer: unknown;
-  #cursorWrite: Promise<void> = Promise.resolve();
   /** Replaced by #start (the count comes from the journal) before anything reads it. */
   #shardMap = new MqttShardMap(1);
   #frontier: number[] = [];
@@ -123,6 +104,7 @@ export class Broker {
   /** Shared and exclusive subscriptions (engine/shared). */
   readonly #shared: SharedSubscriptions;
   readonly #replays: Replays;
+  readonly #lifecycle: SessionLifecycle;
   /** Optional features (delayed publish, rewrite, auto-subscribe), set by the node after open. */
   extras: BrokerExtras = {};
 
@@ -134,7 +116,6 @@ export class Broker {
     this.#unsafe = options.unsafe;
     this.#clock = options.clock ?? systemClock;
     this.#startedAt = this.#clock.now();
-    this.#cursorFlushMs = options.cursorFlushMs ?? 100;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's getters read this broker's private state
     const broker = this;
     this.#reads = new ShardReads({
@@ -176,10 +157,7 @@ export class Broker {
       shardOf: (topic) => this.shardOf(topic),
       frontier: (shard) => this.#frontier[shard] as number,
       write: (records) => this.#sessionWrites.addAll(records, null),
-      appendNow: async (records) => {
-        const { baseOffset } = await this.#store.append(SESSIONS_SHARD, records);
-        this.#sessionsProjection.advanced(baseOffset, records);
-      },
+      appendNow: (records) => this.#appendSessionsNow(records),
       publish: (message, publishKey, stored) => this.#publish(message, publishKey, stored),
       publishFailure: (error) => this.#publishFailure(error),
       readFrom: (shard, offset, limits) => this.#reads.readFrom(shard, offset, limits),
@@ -189,7 +167,7 @@ export class Broker {
       get table() {
         return broker.#table;
       },
-      expiryOf: (clientId) => this.#expiry.get(clientId),
+      expiryOf: (clientId) => this.#lifecycle.expiryOf(clientId),
       retentionGapOf: (clientId) => this.#reads.retentionGapOf(clientId),
     });
     const dataShards = (): number => this.#shardMap.names.length;
@@ -201,9 +179,7 @@ export class Broker {
       dispatchFrontier: (shard) => this.#frontier[shard] as number,
       readBack: (shard, from, session) => this.#reads.readBack(shard, from, session.clientId),
       now: () => this.#clock.now(),
-      cursorsMoved: (session) => {
-        if (this.#isDurable(session.clientId)) this.#dirtyCursors.add(session);
-      },
+      cursorsMoved: (session) => this.#lifecycle.cursorsMoved(session),
       dropped: (reason, count) => {
         this.stats.dropped[reason] += count;
       },
@@ -254,6 +230,40 @@ export class Broker {
         this.stats.messagesOut += 1;
       },
     });
+    this.#lifecycle = new SessionLifecycle(
+      {
+        clock: this.#clock,
+        logger: this.#logger,
+        get closed() {
+          return broker.#closed;
+        },
+        get table() {
+          return broker.#table;
+        },
+        get shardNames() {
+          return broker.#shardMap.names;
+        },
+        sessions: this.#sessions,
+        identities: this.#identities,
+        sessionHost: this.#host,
+        wills: this.#wills,
+        shared: this.#shared,
+        dispatchFrontier: (shard) => this.#frontier[shard] as number,
+        route: (filter, clientId, options) => this.#route(filter, clientId, options),
+        unroute: (filter, clientId) => this.#unroute(filter, clientId),
+        forgetReads: (clientId) => this.#reads.forget(clientId),
+        write: (records) => this.#sessionWrites.addAll(records, null),
+        persist: (records) => this.#sessionWrites.persist(records, null),
+        appendNow: (records) => this.#appendSessionsNow(records),
+        beforeCursorFlush: () => {
+          this.#statistics.reportDrops(this.#clock.now(), this.#logger);
+          // A snapshot that came due while writes were in flight is taken at a quiet moment.
+          this.#sessionsProjection.maybeSnapshot();
+          this.#retainedProjection.maybeSnapshot();
+        },
+      },
+      options.cursorFlushMs ?? 100,
+    );
   }
 
   /** Shared and exclusive subscriptions: admission checks for front ends, introspection. */
@@ -308,21 +318,7 @@ export class Broker {
   }
 
   async #start(requestedShards: number): Promise<void> {
-    const existing = new Map((await this.#store.list()).map((info) => [info.name, info]));
-    for (const name of [SESSIONS_SHARD, RETAINED_SHARD]) {
-      // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
-      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
-    }
-    const existingCount = mqttShardCount(existing.keys());
-    if (existingCount > 0 && existingCount !== requestedShards) {
-      this.#logger.warn({ existing: existingCount, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
-    }
-    this.#shardMap = new MqttShardMap(existingCount > 0 ? existingCount : requestedShards);
-    for (const name of this.#shardMap.names) {
-      if (!existing.has(name)) existing.set(name, await this.#store.create(name, { ...MESSAGE_SHARD_LIMITS }));
-    }
-    this.#warnSmallRecords([SESSIONS_SHARD, RETAINED_SHARD, ...this.#shardMap.names].map((name) => existing.get(name)));
-    this.#frontier = this.#shardMap.names.map((name) => existing.get(name)?.nextOffset ?? 0);
+    ({ shardMap: this.#shardMap, frontier: this.#frontier } = await prepareShards(this.#store, this.#logger, requestedShards));
     this.#appenders = this.#shardMap.names.map(
       (name, shard) =>
         new ShardAppender<Published, boolean>(
@@ -336,68 +332,20 @@ export class Broker {
     // Session records and cursors are written whatever the journal's state: they wait out an outage.
     this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock, this.#observer(() => this.#sessionsProjection));
 
-    const logger = this.#logger;
-    this.#sessionsProjection = await Projection.open<SessionTable>({
+    ({ sessions: this.#sessionsProjection, retained: this.#retainedProjection } = await openStateProjections({
       store: this.#store,
-      shard: SESSIONS_SHARD,
-      logger,
+      logger: this.#logger,
       clock: this.#clock,
-      initial: () => new SessionTable(),
-      apply: (table, record) => {
-        table.apply(record);
-        return table;
-      },
-      codec: sessionTableCodec,
-      settled: () => this.#sessionWrites.idle,
-    });
-    this.#retainedProjection = await Projection.open<RetainedStore>({
-      store: this.#store,
-      shard: RETAINED_SHARD,
-      logger,
-      clock: this.#clock,
-      initial: () => new RetainedStore(),
-      apply: (store, record) => {
-        store.apply(record);
-        return store;
-      },
-      codec: retainedStoreCodec,
+      dataShards: this.#shardMap.names.length,
+      sessionsSettled: () => this.#sessionWrites.idle,
       // A retained publish applies on whichever of its two writes is durable first.
-      settled: () => this.#retainedOrder.idle && this.#retainedAppender.idle,
-    });
-    const sessions = this.#sessionsProjection.opening;
-    const retained = this.#retainedProjection.opening;
-    this.#logger.info(
-      {
-        sessionRecords: sessions.replayedRecords,
-        retainedRecords: retained.replayedRecords,
-        sessionsSnapshotOffset: sessions.snapshotOffset,
-        retainedSnapshotOffset: retained.snapshotOffset,
-        sessions: this.#table.sessions.size,
-        retained: this.#retained.size,
-        dataShards: this.#shardMap.names.length,
-      },
-      'broker state rebuilt from the journal',
-    );
+      retainedSettled: () => this.#retainedOrder.idle && this.#retainedAppender.idle,
+    }));
     await this.#shared.start();
     await this.#publishKeys.settle();
-    await this.#recoverSessions();
+    await this.#lifecycle.recover();
     await this.#shared.recovered();
-    this.#scheduleCursorFlush();
-  }
-
-  /**
-   * Shards keep the settings they were created with: in a journal from before the record limit
-   * was raised, messages above the old limit are refused when stored (5.0 PUBACK 0x80, 3.1.1
-   * close), whatever --max-packet-size says. Say so once at start rather than per publish.
-   */
-  #warnSmallRecords(shards: ReadonlyArray<ShardInfo | undefined>): void {
-    const small = shards.filter((info): info is ShardInfo => info !== undefined && info.config.maxRecordBytes < MESSAGE_RECORD_MAX_BYTES);
-    if (small.length === 0) return;
-    const limit = Math.min(...small.map((info) => info.config.maxRecordBytes));
-    this.#logger.warn(
-      { shards: small.map((info) => info.name), maxRecordBytes: limit },
-      `${small.length} broker shard(s) were created with a record limit of ${limit} bytes: messages (and wills) larger than that are refused when stored, whatever --max-packet-size allows`,
-    );
+    this.#lifecycle.scheduleCursorFlush();
   }
 
   /** Tells a projection about the durable batches and failures of the broker's own appends to its shard. */
@@ -408,40 +356,14 @@ export class Broker {
     };
   }
 
-  /** After a start: subscriptions back into the trie, wills of crashed connections, expiry timers. */
-  async #recoverSessions(): Promise<void> {
-    const now = this.#clock.now();
-    const writes: RecordInput[] = [];
-    for (const session of [...this.#table.sessions.values()]) {
-      for (const [filter, options] of session.subscriptions) this.#route(filter, session.clientId, options);
-      this.#expiry.set(session.clientId, session.meta.expirySeconds);
-      if (session.meta.connected) {
-        // The process ended while this client was connected: to the client that is an abrupt
-        // disconnect, so its will is due, counted from now.
-        const meta: SessionMeta = { ...session.meta, connected: false, disconnectedAt: now };
-        // Into the table before the will is scheduled: a will due at once is then recorded as
-        // published (removed from the meta) and not published again at the next start.
-        const record = metaRecord(session.clientId, meta);
-        this.#table.apply(record);
-        writes.push(record);
-        // Which messages were sent before the crash is not known past the last cursor flush:
-        // any of them up to the end of the journal might have been, so their resends carry DUP
-        // ("might be a re-delivery", MQTT 3.3.1.1).
-        const sent = Object.fromEntries(this.#shardMap.names.map((name, shard) => [name, Math.max(this.#frontier[shard] ?? 0, session.cursors.sent[name] ?? 0)]));
-        writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
-      }
-      const disconnectedAt = session.meta.disconnectedAt ?? now;
-      if (session.meta.will !== undefined) this.#wills.schedule(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
-      this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
-    }
-    for (const record of writes) this.#table.apply(record);
-    if (writes.length === 0) return;
-    const { baseOffset } = await this.#store.append(SESSIONS_SHARD, writes);
-    this.#sessionsProjection.advanced(baseOffset, writes);
+  /** Appends `$sessions` records at once, outside the batched writer, and tells the projection. */
+  async #appendSessionsNow(records: RecordInput[]): Promise<void> {
+    const { baseOffset } = await this.#store.append(SESSIONS_SHARD, records);
+    this.#sessionsProjection.advanced(baseOffset, records);
   }
 
   #isDurable(clientId: string): boolean {
-    return (this.#expiry.get(clientId) ?? 0) > 0;
+    return this.#lifecycle.isDurable(clientId);
   }
 
   /** Per session: bytes queued for a connection before the slow-consumer rule (live-settable). */
@@ -636,144 +558,13 @@ export class Broker {
    * by the sink but sends nothing until session.attach(sink), which the front end calls after
    * its connection acknowledgement is out.
    */
-  async connect(request: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
-    const { clientId } = request;
-    this.#wills.cancel(clientId);
-    this.#cancelTimer(this.#expiryTimers, clientId);
-    const writes: RecordInput[] = [];
-    const record = (input: RecordInput): void => {
-      this.#table.apply(input);
-      writes.push(input);
-    };
-    let session = this.#sessions.get(clientId);
-    if (session?.sink !== undefined) {
-      // Session takeover (MQTT-3.1.4-3): the older connection is closed; the session moves. Its
-      // connection ended without DISCONNECT, so a will without delay is due (a delayed one is
-      // cancelled by this new connection, MQTT 5.0 3.1.3.2.2).
-      const previous = session.sink;
-      const previousWill = this.#wills.connectedWill(clientId);
-      session.detach();
-      this.#shared.presenceChanged(session);
-      previous.close('session-taken-over');
-      if (previousWill !== undefined && previousWill.delaySeconds === 0) this.#wills.publish(clientId, previousWill);
-      // A session that was to end with its connection (3.1.1 clean session, 5.0 expiry 0) ends
-      // with it here too: the new connection gets no session present and none of its state.
-      if ((this.#expiry.get(clientId) ?? 0) === 0) {
-        for (const input of this.#end(clientId)) writes.push(input);
-        session = undefined;
-      }
-    }
-    let durable = this.#table.sessions.get(clientId);
-    let sessionPresent = false;
-    if (request.cleanStart) {
-      if (session !== undefined || durable !== undefined) for (const input of this.#end(clientId)) writes.push(input);
-      session = undefined;
-      durable = undefined;
-    } else if (session !== undefined) {
-      sessionPresent = true;
-    } else if (durable !== undefined) {
-      session = this.#resume(durable);
-      sessionPresent = true;
-    }
-    session ??= new Session(clientId, this.#host, []);
-    this.#sessions.set(clientId, session);
-    this.#expiry.set(clientId, request.expirySeconds);
-    session.claim(request.sink);
-    const identity = request.identity ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' };
-    this.#identities.set(clientId, identity);
-    // The will remembers who set it: it is checked when published, maybe after a restart.
-    const will = request.will === undefined ? undefined : { ...request.will, publisher: identity };
-    if (request.expirySeconds > 0) {
-      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(will === undefined ? {} : { will }) }));
-      if (durable === undefined) {
-        // Newly durable (a new session, or one that lived in memory only until now): everything
-        // it has goes to the journal, with cursors at the present position.
-        for (const [filter, options] of session.subscriptions) record(subscriptionRecord(clientId, filter, options));
-        record(cursorRecord(clientId, this.#storedCursors(session)));
-        // Keys still being stored are recorded when their store completes (#markKeyStored).
-        for (const [key, state] of session.publishKeyEntries()) if (state === true) record(publishKeyRecord(clientId, key, {}));
-      }
-    } else if (durable !== undefined) {
-      // Resumed with expiry 0: the session now ends with this connection, so nothing of it may
-      // outlive a crash (it stays in memory until the disconnect).
-      for (const input of endRecords(durable)) record(input);
-    }
-    this.#wills.setConnected(clientId, will);
-    if (writes.length > 0) {
-      try {
-        await this.#sessionWrites.addAll(writes, null);
-      } catch (error) {
-        // Not connected after all: let go of the session so it is not left online for nobody.
-        if (session.sink === request.sink) session.detach();
-        throw error;
-      }
-    }
-    this.#shared.presenceChanged(session);
-    return { session, sessionPresent };
-  }
-
-  /** A session's cursors as the journal keeps them: by data shard name. */
-  #storedCursors(session: Session): ShardCursors {
-    return cursorsByName(session.cursors(), this.#shardMap.names);
-  }
-
-  #resume(durable: DurableSession): Session {
-    const cursors = cursorsByPosition(durable.cursors, this.#shardMap.names);
-    const session = new Session(durable.clientId, this.#host, cursors.acked, cursors.sent, cursors.released, cursors.ackedAbove);
-    for (const [filter, options] of durable.subscriptions) session.setSubscription(filter, options, true);
-    // Pending markers were settled at start; every one left is a stored message awaiting its release.
-    for (const key of durable.publishKeys.keys()) session.publishKeys.set(key, true);
-    return session;
-  }
-
-  /** Forgets a session: trie entries, timers, memory; returns the tombstones if it was durable. */
-  #end(clientId: string): RecordInput[] {
-    const session = this.#sessions.get(clientId);
-    const durable = this.#table.sessions.get(clientId);
-    const filters = new Set([...(session?.subscriptions.keys() ?? []), ...(durable?.subscriptions.keys() ?? [])]);
-    for (const filter of filters) this.#unroute(filter, clientId);
-    session?.end();
-    if (session !== undefined) this.#dirtyCursors.delete(session);
-    this.#sessions.delete(clientId);
-    this.#identities.delete(clientId);
-    this.#expiry.delete(clientId);
-    this.#reads.forget(clientId);
-    this.#wills.forgetConnected(clientId);
-    this.#cancelTimer(this.#expiryTimers, clientId);
-    if (durable === undefined) return [];
-    const records = endRecords({ ...durable, subscriptions: new Map([...filters].map((filter) => [filter, durable.subscriptions.get(filter) ?? ({} as SubscriptionOptions)])) });
-    for (const record of records) this.#table.apply(record);
-    return records;
+  connect(request: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
+    return this.#lifecycle.connect(request);
   }
 
   /** The connection of a session closed. Ignored when the session has moved to another one. */
-  async disconnect(session: Session, sink: DeliverySink, request: DisconnectRequest): Promise<void> {
-    if (session.sink !== sink || session.ended) return;
-    const { clientId } = session;
-    session.detach();
-    this.#shared.presenceChanged(session);
-    const will = request.publishWill ? this.#wills.connectedWill(clientId) : undefined;
-    this.#wills.forgetConnected(clientId);
-    const expirySeconds = request.expirySeconds ?? this.#expiry.get(clientId) ?? 0;
-    this.#expiry.set(clientId, expirySeconds);
-    if (expirySeconds === 0) {
-      const writes = this.#end(clientId);
-      if (will !== undefined) this.#wills.publish(clientId, will);
-      if (writes.length > 0) await this.#sessionWrites.persist(writes, null);
-      return;
-    }
-    const now = this.#clock.now();
-    const delayed = will !== undefined && will.delaySeconds > 0 ? will : undefined;
-    const protocolVersion = this.#table.sessions.get(clientId)?.meta.protocolVersion;
-    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, ...(protocolVersion === undefined ? {} : { protocolVersion }), ...(delayed === undefined ? {} : { will: delayed }) };
-    const record = metaRecord(clientId, meta);
-    this.#table.apply(record);
-    this.#dirtyCursors.delete(session);
-    const writes = [record, cursorRecord(clientId, this.#storedCursors(session))];
-    this.#table.apply(writes[1] as RecordInput);
-    if (will !== undefined) this.#wills.schedule(clientId, will, will.delaySeconds * 1000);
-    this.#scheduleExpiry(clientId, expirySeconds, now);
-    await this.#sessionWrites.persist(writes, null);
+  disconnect(session: Session, sink: DeliverySink, request: DisconnectRequest): Promise<void> {
+    return this.#lifecycle.disconnect(session, sink, request);
   }
 
   /** Adds or replaces subscriptions; durable before it resolves. Returns which were new. */
@@ -898,80 +689,18 @@ export class Broker {
     if (routed !== undefined) this.#trie.remove(routed, clientId);
   }
 
-  #scheduleExpiry(clientId: string, expirySeconds: number, disconnectedAt: number): void {
-    this.#cancelTimer(this.#expiryTimers, clientId);
-    if (expirySeconds === SESSION_NEVER_EXPIRES) return;
-    const due = disconnectedAt + expirySeconds * 1000 - this.#clock.now();
-    const fire = (): void => {
-      this.#expiryTimers.delete(clientId);
-      if (this.#sessions.get(clientId)?.online === true) return;
-      const remaining = disconnectedAt + expirySeconds * 1000 - this.#clock.now();
-      if (remaining > 0) {
-        this.#expiryTimers.set(clientId, this.#clock.setTimeout(fire, Math.min(remaining, MAX_TIMER_MS)));
-        return;
-      }
-      // A will still waiting for its delay is published when the session ends (MQTT-3.1.3-9).
-      const pendingWill = this.#wills.isWaiting(clientId) ? this.#table.sessions.get(clientId)?.meta.will : undefined;
-      this.#wills.cancel(clientId);
-      if (pendingWill !== undefined) this.#wills.publish(clientId, pendingWill);
-      const writes = this.#end(clientId);
-      this.#logger.debug({ clientId }, 'session expired');
-      if (writes.length > 0) this.#sessionWrites.persist(writes, null).catch((error: unknown) => this.#logger.error({ err: error, clientId }, 'recording a session expiry failed'));
-    };
-    this.#expiryTimers.set(clientId, this.#clock.setTimeout(fire, Math.max(0, Math.min(due, MAX_TIMER_MS))));
-  }
-
-  #cancelTimer(timers: Map<string, unknown>, clientId: string): void {
-    const timer = timers.get(clientId);
-    if (timer === undefined) return;
-    this.#clock.clearTimeout(timer);
-    timers.delete(clientId);
-  }
-
-  #scheduleCursorFlush(): void {
-    if (this.#closed) return;
-    this.#cursorTimer = this.#clock.setTimeout(() => {
-      this.#statistics.reportDrops(this.#clock.now(), this.#logger);
-      // A snapshot that came due while writes were in flight is taken at a quiet moment.
-      this.#sessionsProjection.maybeSnapshot();
-      this.#retainedProjection.maybeSnapshot();
-      // Both catch their own failures; a journal outage makes them wait (persist), which only
-      // delays the next round.
-      Promise.all([this.flushCursors(), this.#shared.flush()])
-        .catch((error: unknown) => this.#logger.error({ err: error }, 'flushing cursors failed'))
-        .finally(() => this.#scheduleCursorFlush());
-    }, this.#cursorFlushMs);
-  }
-
-
   /**
    * Resolves once a QoS 2 delivery the client acknowledged with PUBREC is recorded as released
    * (durable sessions), so the PUBREL that follows is never contradicted by a PUBLISH resent
    * after a crash: that is what keeps QoS 2 exactly-once across a restart.
    */
-  async recordRelease(session: Session): Promise<void> {
-    // The PUBREC may have settled a shared group's delivery: its cursor is saved first too.
-    if (this.#shared.groupCount > 0 && this.#shared.isMember(session)) await this.#shared.flush();
-    if (!this.#isDurable(session.clientId)) return;
-    await this.flushCursors();
+  recordRelease(session: Session): Promise<void> {
+    return this.#lifecycle.recordRelease(session);
   }
 
   /** Writes the cursors of durable sessions that moved since the last flush. */
   flushCursors(): Promise<void> {
-    if (this.#dirtyCursors.size === 0) return this.#cursorWrite;
-    const writes: RecordInput[] = [];
-    for (const session of this.#dirtyCursors) {
-      if (session.ended || !this.#isDurable(session.clientId)) continue;
-      const record = cursorRecord(session.clientId, this.#storedCursors(session));
-      this.#table.apply(record);
-      writes.push(record);
-    }
-    this.#dirtyCursors.clear();
-    if (writes.length === 0) return this.#cursorWrite;
-    // persist: an unreachable journal delays the write (and a PUBREL waiting on it) until the
-    // journal is back, rather than dropping the cursors.
-    this.#cursorWrite = this.#sessionWrites.persist(writes, null).catch((error: unknown) => this.#logger.error({ err: error }, 'writing session cursors failed; they are retried on the next change'));
-    return this.#cursorWrite;
+    return this.#lifecycle.flushCursors();
   }
 
   // ---- introspection and operator actions (admin API) ------------------------------------
@@ -1010,10 +739,7 @@ export class Broker {
 
   /** Disconnects a client (5.0: DISCONNECT 0x98); its session stays as its expiry says. */
   kick(clientId: string): boolean {
-    const sink = this.#sessions.get(clientId)?.sink;
-    if (sink === undefined) return false;
-    sink.close('administrative-action');
-    return true;
+    return this.#lifecycle.kick(clientId);
   }
 
   /** Clears a retained message (a tombstone in `$retained`, nothing delivered). */
@@ -1034,23 +760,9 @@ export class Broker {
     if (this.#closed) return;
     this.#closed = true;
     const delayedClosed = this.extras.delayed?.close();
-    if (this.#cursorTimer !== undefined) this.#clock.clearTimeout(this.#cursorTimer);
+    this.#lifecycle.stopTimers();
     this.#wills.cancelAll();
-    for (const timer of this.#expiryTimers.values()) this.#clock.clearTimeout(timer);
-    this.#expiryTimers.clear();
-    const writes: RecordInput[] = [];
-    const now = this.#clock.now();
-    for (const session of this.#sessions.values()) {
-      const sink = session.sink;
-      if (sink === undefined) continue;
-      if (this.#isDurable(session.clientId)) {
-        const meta = this.#table.sessions.get(session.clientId)?.meta;
-        if (meta !== undefined) writes.push(metaRecord(session.clientId, { ...meta, connected: false, disconnectedAt: now, will: undefined }));
-      }
-      session.detach();
-      if (this.#isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, this.#storedCursors(session)));
-      sink.close('server-shutting-down');
-    }
+    const writes = this.#lifecycle.closeConnections();
     // A journal that is down now would hold the shutdown forever: the last writes get one try.
     this.#sessionWrites.stopRetrying();
     await Promise.all([...this.#appenders, this.#retainedAppender].map((appender) => appender.drained()));

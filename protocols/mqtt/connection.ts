@@ -22,6 +22,7 @@ import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, Connectio
 import { applyAutoSubscribe, checkTopicName, responseInformationFor, SendResult, type AutoSubscribed } from '../../engine/index.js';
 import type { ClientGuard } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
+import { acceptEveryone, AuthExchange, authenticationRefusal, type Authenticate, type ConnectRequestInfo } from './authentication.js';
 import { connackFor, readConnect, sessionTerms } from './connect.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
@@ -37,6 +38,8 @@ import { OwnMessageHold } from './own-message-hold.js';
 import { InboundPublishes, type InboundContext } from './inbound-publishes.js';
 import { PacketReservations } from './packet-reservations.js';
 
+export type { Authenticate, ConnectRequestInfo } from './authentication.js';
+
 export interface Transport {
   /** False when the transport's buffer is full (wait for onDrain()). */
   write(data: Buffer): boolean;
@@ -51,27 +54,6 @@ export interface Transport {
   readonly kind?: string;
 }
 
-export interface ConnectRequestInfo {
-  clientId: string;
-  username: string | undefined;
-  password: Buffer | undefined;
-  remoteAddress: string;
-  protocolVersion: number;
-  /** The verified client certificate's subject CN (mutual TLS), if any. */
-  certificateName: string | undefined;
-  /** 5.0 enhanced authentication (CONNECT Authentication Method / Data), if any. */
-  authenticationMethod?: string | undefined;
-  authenticationData?: Buffer | undefined;
-}
-
-/**
- * Authentication hook (engine/security's Authenticator in `shardline start`); the default
- * accepts everyone and offers no enhanced authentication. A result of `ok: 'continue'` is a
- * challenge: it goes to the client in AUTH 0x18 and the client's AUTH data goes to next().
- * An accepted result without a username keeps the one the client sent.
- */
-export type Authenticate = (request: ConnectRequestInfo) => Promise<AuthOutcome>;
-
 /** Shared by the connections of one node: the connected count for max-connections, the inbound budget. */
 export interface ConnectionRegistry {
   connected: number;
@@ -80,13 +62,6 @@ export interface ConnectionRegistry {
 }
 
 type State = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' | 'closed';
-
-/** The authentication hook when none is given: everyone may connect; no enhanced authentication. */
-const acceptEveryone: Authenticate = (request) =>
-  Promise.resolve(request.authenticationMethod === undefined ? { ok: true } : { ok: false, reason: 'bad-method', detail: `authentication method ${JSON.stringify(request.authenticationMethod)} is not supported` });
-
-/** 5.0 reason code of an AUTH that continues an exchange (table 2-6). */
-const CONTINUE_AUTHENTICATION = 0x18;
 
 const ACK_COMMANDS = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const;
 
@@ -482,45 +457,40 @@ export class MqttConnection implements DeliverySink {
     }
     if (this.#state !== 'connecting') return undefined;
     if (outcome.ok === false) {
-      const code = outcome.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : outcome.reason === 'bad-method' ? ReasonCode.BadAuthenticationMethod : ReasonCode.NotAuthorized;
-      this.#refuse(code, outcome.reason === 'bad-method' ? (outcome.detail ?? 'authentication method not supported') : 'authentication failed');
+      const { code, detail } = authenticationRefusal(outcome);
+      this.#refuse(code, detail);
       return undefined;
     }
     return outcome;
   }
 
-  #authWaiter: ((data: Buffer | undefined | false) => void) | undefined;
-  #authMethod = '';
+  /** Enhanced authentication in progress: made at the first challenge (authentication.ts). */
+  #auth: AuthExchange | undefined;
 
   /**
    * Sends AUTH 0x18 with the challenge and reads until the client's AUTH: its data, or false when
    * the connection ended. The connect timeout bounds each round.
    */
   #challenge(method: string, data: Buffer): Promise<Buffer | undefined | false> {
-    return new Promise((resolve) => {
-      this.#authWaiter = resolve;
-      this.#authMethod = method;
-      this.#state = 'authenticating';
-      this.#send({ cmd: 'auth', reasonCode: CONTINUE_AUTHENTICATION, properties: { authenticationMethod: method, authenticationData: data } } as Packet);
-      this.#timer = this.clock.setTimeout(() => this.#fail(ReasonCode.NotAuthorized, 'no AUTH answer within the connect timeout'), this.limits.connectTimeoutMs);
-      const early = this.#early ?? [];
-      this.#early = undefined;
-      for (const raw of early) if (this.#state === 'authenticating') this.#handleRaw(raw);
-      if (this.#state === 'authenticating') this.#pause(Pause.Connecting, false);
-    });
+    const exchange = (this.#auth ??= new AuthExchange(method));
+    const answered = exchange.answered();
+    this.#state = 'authenticating';
+    this.#send(exchange.challengePacket(data));
+    this.#timer = this.clock.setTimeout(() => this.#fail(ReasonCode.NotAuthorized, 'no AUTH answer within the connect timeout'), this.limits.connectTimeoutMs);
+    const early = this.#early ?? [];
+    this.#early = undefined;
+    for (const raw of early) if (this.#state === 'authenticating') this.#handleRaw(raw);
+    if (this.#state === 'authenticating') this.#pause(Pause.Connecting, false);
+    return answered;
   }
 
   #onAuthStep(packet: Packet): void {
     if (packet.cmd === 'disconnect') return this.#close();
-    if (packet.cmd !== 'auth') return this.#fail(ReasonCode.ProtocolError, `${packet.cmd.toUpperCase()} during enhanced authentication`);
-    if (packet.reasonCode !== CONTINUE_AUTHENTICATION) return this.#fail(ReasonCode.ProtocolError, `AUTH reason code 0x${(packet.reasonCode ?? 0).toString(16)} during the exchange (expected 0x18)`);
-    if (packet.properties?.authenticationMethod !== this.#authMethod) return this.#fail(ReasonCode.ProtocolError, 'AUTH with another authentication method than CONNECT');
+    const violation = (this.#auth as AuthExchange).step(packet);
+    if (violation !== undefined) return this.#fail(ReasonCode.ProtocolError, violation);
     this.clock.clearTimeout(this.#timer);
     this.#state = 'connecting';
     this.#pause(Pause.Connecting, true);
-    const waiter = this.#authWaiter;
-    this.#authWaiter = undefined;
-    waiter?.(packet.properties?.authenticationData);
   }
 
   /** The auto-subscribe rules' subscriptions, made before CONNACK (their retained messages follow it). */
@@ -705,9 +675,7 @@ export class MqttConnection implements DeliverySink {
     this.transport.end();
     this.#count(false);
     // An AUTH exchange in progress ends with the connection.
-    const authWaiter = this.#authWaiter;
-    this.#authWaiter = undefined;
-    authWaiter?.(false);
+    this.#auth?.end();
     if (wasState === 'connected' && this.#session !== undefined) {
       const session = this.#session;
       this.broker

@@ -5,8 +5,7 @@
 // (held-publishes.ts). PUBREL is acks.ts's; connection.ts owns the transport and the state.
 import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket, Packet } from 'mqtt-packet';
-import type { Logger } from 'pino';
-import type { Broker, Clock, Message, QoS, Session } from '../../engine/index.js';
+import type { Clock, Message, QoS } from '../../engine/index.js';
 import { checkTopicName } from '../../engine/index.js';
 import type { ClientGuard } from '../listener/index.js';
 import { HeldPublishes } from './held-publishes.js';
@@ -14,6 +13,7 @@ import type { InboundBudget, InboundReservation } from './inbound-budget.js';
 import type { MqttLimits } from './limits.js';
 import type { OwnMessageHold } from './own-message-hold.js';
 import { isCleanString, messageProperties } from './packet-checks.js';
+import type { PacketHandlerContext } from './packet-handler-context.js';
 import type { UserProperty } from './packet-validation.js';
 import { ReasonCode } from './reason-codes.js';
 import { delayedRefusal, isWritesBlocked, writesBlockedReasonCode } from './write-refusal.js';
@@ -22,33 +22,19 @@ import { delayedRefusal, isWritesBlocked, writesBlockedReasonCode } from './writ
 const PUBLISH_BACKLOG_PAUSE_BYTES = 1024 * 1024;
 
 /** What the inbound flows need of their connection. */
-export interface InboundContext {
-  readonly broker: Broker;
-  readonly logger: Logger;
+export interface InboundContext extends PacketHandlerContext {
   readonly clock: Clock;
   readonly limits: MqttLimits;
   /** The connection itself: the abuse guard counts publish rates per client object. */
   readonly client: object;
-  readonly remoteAddress: string;
-  readonly version: number;
-  readonly clientId: string;
-  readonly session: Session | undefined;
-  readonly guard: ClientGuard | undefined;
   readonly inboundBudget: InboundBudget | undefined;
   /** User Properties of the packet being handled, in the order sent. */
   readonly userPropertiesIn: UserProperty[] | undefined;
-  readonly connected: boolean;
   readonly closed: boolean;
   /** Stops (or resumes) reading from the transport for this reason. */
   pause(reason: 'backlog' | 'inflight', on: boolean): void;
   /** The inbound budget of the packet being handled, handed over until its message is stored. */
   takeBudget(): InboundReservation | undefined;
-  topicLimits(): { levelsMax: number; bytesMax: number };
-  rewriteIdentity(): { clientId: string; username: string | undefined };
-  countDenied(): number;
-  reason(detail: string | undefined): { properties?: { reasonString: string } };
-  send(packet: Packet): void;
-  fail(code: ReasonCode, detail: string): void;
   internalError(error: unknown): void;
 }
 

@@ -3,35 +3,19 @@
 // runs them in order (after the connection's earlier publishes) and owns everything they call
 // back into through SubscribeContext.
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
-import type { Logger } from 'pino';
-import type { Broker, ReplayRequest, Session, SubscriptionOptions } from '../../engine/index.js';
+import type { ReplayRequest, SubscriptionOptions } from '../../engine/index.js';
 import { checkTopicFilter, REPLAYS_PER_SESSION_MAX } from '../../engine/index.js';
-import { subscriptionQuota, type ClientGuard } from '../listener/index.js';
+import { subscriptionQuota } from '../listener/index.js';
 import { isCleanString } from './packet-checks.js';
+import type { PacketHandlerContext } from './packet-handler-context.js';
 import { ReasonCode } from './reason-codes.js';
 import { replaySubscribeOf, unsubscribeTarget } from './replay-subscribe.js';
 import { subscriptionOptionsOf } from './subscription-options.js';
 
 /** What the SUBSCRIBE / UNSUBSCRIBE handlers need of their connection. */
-export interface SubscribeContext {
-  readonly broker: Broker;
-  readonly logger: Logger;
-  readonly remoteAddress: string;
-  readonly version: number;
-  readonly clientId: string;
-  readonly session: Session | undefined;
-  readonly guard: ClientGuard | undefined;
+export interface SubscribeContext extends PacketHandlerContext {
   /** 5.0 Request Problem Information: whether reason strings and user properties may be sent. */
   readonly problemInfo: boolean;
-  /** Still connected: an answer computed across an await is dropped once the connection closed. */
-  readonly connected: boolean;
-  topicLimits(): { levelsMax: number; bytesMax: number };
-  rewriteIdentity(): { clientId: string; username: string | undefined };
-  /** Counts a refused publish or subscription; the first one of the connection is logged at warn. */
-  countDenied(): number;
-  reason(detail: string | undefined): { properties?: { reasonString: string } };
-  send(packet: Packet): void;
-  fail(code: ReasonCode, detail: string): void;
 }
 
 export async function onSubscribe(context: SubscribeContext, packet: ISubscribePacket): Promise<void> {

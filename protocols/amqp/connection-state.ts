@@ -252,6 +252,8 @@ export class AmqpConnectionState {
     const phase = this.#phase;
     if (phase === 'start-ok' || phase === 'tune-ok' || phase === 'open') {
       if (method.name !== expected[phase]) throw refusal(ReplyCodes.commandInvalid, `expected ${expected[phase]}, got ${method.name}`, method.name);
+    } else if (SERVED.has(method.name) && method.name.startsWith('connection.')) {
+      throw refusal(ReplyCodes.commandInvalid, `unexpected ${method.name} on an open connection`, method.name);
     }
     switch (method.name) {
       case 'connection.start-ok':

@@ -265,7 +265,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     if (settings.amqpPort !== undefined) {
       // The same admission limits, abuse gate and users as MQTT.
       const shared = running.mqtt.sharedOptions;
-      running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, logger: logger.child({ component: 'amqp' }), limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold }).catch((error: unknown) =>
+      running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, logger: logger.child({ component: 'amqp' }), limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold, registry }).catch((error: unknown) =>
         logFailure(logger, 'cannot serve AMQP', error),
       );
     }

@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import amqpManager from 'amqp-connection-manager';
 import { decodeMethodPayload, encodeFrame, encodeMethodFrame, FrameSplitter, FrameType, PROTOCOL_HEADER, type AmqpMethod, type Frame } from '../protocols/amqp/index.js';
-import { cleanup, startBroker, stopBroker, writeConfigFile, type BrokerProcess } from './support/broker-process.js';
+import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, writeConfigFile, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, uniqueClientId } from './support/mqtt-client.js';
 
 /** The AMQP address from the node's listening line. */
@@ -311,7 +311,8 @@ describe('AMQP authentication against the MQTT users (allow-anonymous false)', (
 username = "alice"
 password = "wonderland"
 `);
-    broker = await startBroker({ args: ['--amqp-port', '0', '--config', config] });
+    // The port from the environment this time (SHARDLINE_AMQP_PORT).
+    broker = await startBroker({ args: ['--config', config], env: { SHARDLINE_AMQP_PORT: '0' } });
     address = amqpAddress(broker);
   });
   after(async () => {
@@ -338,5 +339,50 @@ password = "wonderland"
     raw.sendMethod(0, { name: 'connection.start-ok', args: { clientProperties: new Map(), mechanism: 'PLAIN', response: encoder.encode('\0alice\0nope'), locale: 'en_US' } });
     const close = await raw.expectConnectionClose(403);
     assert.match(close.replyText, /^ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN/);
+  });
+});
+
+describe('AMQP listener settings and limits', () => {
+  let broker: BrokerProcess;
+
+  before(async () => {
+    broker = await startBroker({ args: ['--amqp-port', '0', '--max-connections', '1'] });
+  });
+  after(async () => {
+    await stopBroker(broker);
+    await cleanup();
+  });
+
+  it('counts AMQP clients against max-connections (530 past it)', async () => {
+    const address = amqpAddress(broker);
+    const first = await amqp.connect(`amqp://guest:guest@${address.host}:${address.port}`);
+    await assert.rejects(amqp.connect(`amqp://guest:guest@${address.host}:${address.port}`), /530|NOT_ALLOWED|connection limit/);
+    await first.close();
+    // The seat is free again once the first one closed.
+    let again: amqp.ChannelModel | undefined;
+    for (let attempt = 0; again === undefined; attempt += 1) {
+      again = await amqp.connect(`amqp://guest:guest@${address.host}:${address.port}`).catch((error: unknown) => {
+        if (attempt > 20) throw error;
+        return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100));
+      });
+    }
+    await again.close();
+  });
+
+  it('is off without --amqp-port', async () => {
+    const plain = await startBroker();
+    try {
+      assert.throws(() => amqpAddress(plain), /no amqp=/);
+    } finally {
+      await stopBroker(plain);
+    }
+  });
+
+  it('ends start with SL_AMQP_LISTEN_FAILED when the port is taken', async () => {
+    const { port } = amqpAddress(broker);
+    const cli = runCli(['start', '--data-dir', await scratchDirectory(), '--mqtt-port', '0', '--grpc-port', '0', '--admin-port', '0', '--amqp-port', String(port)]);
+    const { code } = await cli.exited;
+    assert.equal(code, 1);
+    assert.ok(cli.lines.some((line) => line.includes('SL_AMQP_LISTEN_FAILED') && line.includes('--amqp-port')), cli.lines.join('\n'));
   });
 });

@@ -53,7 +53,7 @@ class ManualTimers implements AmqpTimers {
 
 const encoder = new TextEncoder();
 
-function harness(options: { authenticate?: (request: AuthRequest) => Promise<AuthOutcome>; refusal?: { kind: 'quota' | 'rate'; detail: string } } = {}) {
+function harness(options: { authenticate?: (request: AuthRequest) => Promise<AuthOutcome>; refusal?: { kind: 'quota' | 'rate'; detail: string }; seats?: { free: number } } = {}) {
   const timers = new ManualTimers();
   const sent: Buffer[] = [];
   let closed = 0;
@@ -69,6 +69,14 @@ function harness(options: { authenticate?: (request: AuthRequest) => Promise<Aut
         requests.push(request);
         return options.authenticate?.(request) ?? Promise.resolve({ ok: true });
       },
+      ...(options.seats === undefined
+        ? {}
+        : {
+            seats: {
+              take: () => (options.seats!.free > 0 ? ((options.seats!.free -= 1), undefined) : 'the broker is at its connection limit (1)'),
+              release: () => (options.seats!.free += 1),
+            },
+          }),
     },
     { handshakeTimeoutMs: 10_000, version: '0.0.0-test', refusal: options.refusal },
   );
@@ -228,5 +236,21 @@ describe('AMQP connection state machine', () => {
     assert.deepEqual(saslCredentials('AMQPLAIN', entries), { username: 'bob', password: 'pw' });
     assert.throws(() => saslCredentials('PLAIN', encoder.encode('nonul')), (error: unknown) => error instanceof AmqpCodecError && error.replyCode === 403);
     assert.throws(() => saslCredentials('AMQPLAIN', Buffer.from([9, 1, 2])), (error: unknown) => error instanceof AmqpCodecError && error.replyCode === 403);
+  });
+
+  it('takes a seat under max-connections at start-ok, refuses with 530 when none is free, and gives it back once', async () => {
+    const seats = { free: 1 };
+    const first = harness({ seats });
+    await openConnection(first);
+    assert.equal(seats.free, 0);
+    const second = harness({ seats });
+    second.connection.onData(PROTOCOL_HEADER);
+    second.send(0, { name: 'connection.start-ok', args: { clientProperties: new Map(), mechanism: 'PLAIN', response: encoder.encode('\0u\0p'), locale: 'en_US' } });
+    const close = second.methods()[1] as Extract<AmqpMethod, { name: 'connection.close' }>;
+    assert.equal(close.args.replyCode, 530);
+    assert.match(close.args.replyText, /connection limit/);
+    first.send(0, { name: 'connection.close', args: { replyCode: 200, replyText: 'bye', classId: 0, methodId: 0 } });
+    first.connection.onClosed();
+    assert.equal(seats.free, 1, 'released once');
   });
 });

@@ -54,6 +54,11 @@ export interface AmqpConnectionHost {
   readonly logger: Logger;
   /** The node's authenticator (the same users as MQTT). */
   authenticate(request: AuthRequest): Promise<AuthOutcome>;
+  /**
+   * A seat under max-connections (shared with MQTT): undefined when taken, else why not. Taken
+   * at start-ok, released once by `release` when the connection ends. Absent: no limit.
+   */
+  seats?: { take(): string | undefined; release(): void };
 }
 
 export interface AmqpConnectionOptions {
@@ -130,6 +135,7 @@ export class AmqpConnectionState {
   #sent = false;
   #missed = 0;
   #username: string | undefined;
+  #seated = false;
 
   constructor(
     private readonly host: AmqpConnectionHost,
@@ -282,6 +288,12 @@ export class AmqpConnectionState {
       this.#fail(refusal(ReplyCodes.notAllowed, `connection refused: ${this.options.refusal.detail}`, 'connection.start-ok'));
       return;
     }
+    const full = this.host.seats?.take();
+    if (full !== undefined) {
+      this.#fail(refusal(ReplyCodes.notAllowed, full, 'connection.start-ok'));
+      return;
+    }
+    this.#seated = this.host.seats !== undefined;
     this.#phase = 'authenticating';
     const request: AuthRequest = {
       clientId: connectionName ?? `amqp:${this.host.remoteAddress}`,
@@ -451,6 +463,10 @@ export class AmqpConnectionState {
   }
 
   #stopTimers(): void {
+    if (this.#seated) {
+      this.#seated = false;
+      this.host.seats?.release();
+    }
     for (const cancel of this.#cancels.splice(0)) cancel();
     this.#handshakeTimer?.();
     this.#handshakeTimer = undefined;

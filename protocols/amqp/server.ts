@@ -21,6 +21,8 @@ export interface AmqpServerOptions {
   version: string;
   tuning?: AmqpTuning;
   hold?: ConnectionHold | undefined;
+  /** The node's count of connected clients, shared with MQTT so max-connections counts both. */
+  registry?: { connected: number };
 }
 
 /** SL_AMQP_LISTEN_FAILED. */
@@ -44,8 +46,22 @@ const REAL_TIMERS: AmqpTimers = {
 export class AmqpServer {
   #listener!: TcpListener;
   readonly #connections = new Set<AmqpConnectionState>();
+  readonly #seats: { take(): string | undefined; release(): void };
 
-  private constructor(private readonly options: AmqpServerOptions) {}
+  private constructor(private readonly options: AmqpServerOptions) {
+    const registry = options.registry ?? { connected: 0 };
+    const limits = options.limits;
+    this.#seats = {
+      take: () => {
+        if (registry.connected >= limits.maxConnections) return `the broker is at its connection limit (${limits.maxConnections})`;
+        registry.connected += 1;
+        return undefined;
+      },
+      release: () => {
+        registry.connected -= 1;
+      },
+    };
+  }
 
   get port(): number {
     return this.#listener.port;
@@ -94,6 +110,7 @@ export class AmqpServer {
         timers: REAL_TIMERS,
         logger,
         authenticate: this.options.authenticate,
+        seats: this.#seats,
       },
       { handshakeTimeoutMs: this.options.limits.connectTimeoutMs, refusal: guard.refusal, version: this.options.version, ...(this.options.tuning === undefined ? {} : { tuning: this.options.tuning }) },
     );

@@ -30,6 +30,9 @@ export function amqpListenFailed(address: string, reason: string): Error {
   return AmqpErrors.listenFailed.create({}, address, reason);
 }
 
+/** Replies waiting for a client that does not read, before its socket stops being read. */
+const MAX_UNREAD_REPLY_BYTES = 1 << 20;
+
 const REAL_TIMERS: AmqpTimers = {
   after(ms, run) {
     const timer = setTimeout(run, ms);
@@ -123,8 +126,13 @@ export class AmqpServer {
         logger.error({ err: error, remote: remoteAddressOf(socket) }, 'AMQP connection failed');
         connection.onClosed();
         socket.destroy();
+        return;
       }
+      // Every request has a reply: a client that sends without reading stops being read
+      // until it has read what it was sent, so replies cannot pile up in memory.
+      if (socket.writableLength > MAX_UNREAD_REPLY_BYTES) socket.pause();
     });
+    socket.on('drain', () => socket.resume());
     socket.on('error', (error) => logger.debug({ err: error }, 'AMQP socket error'));
     socket.on('close', () => {
       if (destroyTimer !== undefined) clearTimeout(destroyTimer);

@@ -12,14 +12,14 @@
 //
 // Start-up order: open the journal (takes the data directory's lock), start the placement voter,
 // serve the journal over gRPC, open the broker (rebuilds sessions and retained messages from the
-// journal), bind MQTT (and its transports), bind the admin API, then serve MQTT clients, start
+// journal), bind MQTT (and its transports; AMQP when --amqp-port is set), bind the admin API, then serve MQTT clients, start
 // the registration (in the background: placement being away never holds a node back) and log
 // the one listening line. All
 // or nothing: MQTT connections accepted before the last listener is bound wait unanswered
 // (ConnectionHold), so a failure at any step (a port in use, say) undoes the earlier ones and
 // start() rejects with the error before any client was served.
 // Shutdown order: stop the admin API (no operator action may race the shutdown), stop the
-// heartbeats, stop accepting MQTT connections (TCP, then TLS and WebSocket), close the broker
+// heartbeats, stop accepting MQTT connections (TCP, then TLS and WebSocket) and AMQP ones, close the broker
 // (clients get DISCONNECT 0x8B, in-flight appends finish, cursors written), stop the gRPC
 // server, stop the placement voter, close the journal (indexes written, files closed, lock
 // released).

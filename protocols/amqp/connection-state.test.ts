@@ -4,13 +4,15 @@
 // gate's refusal, and the refusals with their reply codes.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import pino from 'pino';
+import { methodArb } from '../../property-tests/amqp-arbitraries.js';
 import type { AuthOutcome, AuthRequest } from '../../engine/index.js';
 import { encodeMethodFrame } from './codec/content.js';
 import { encodeFrame, FrameSplitter, FrameType, HEARTBEAT_FRAME, type Frame } from './codec/frames.js';
 import { decodeMethodPayload, type AmqpMethod } from './codec/methods.js';
 import { PROTOCOL_HEADER } from './codec/protocol-header.js';
-import { AmqpConnectionState, saslCredentials, type AmqpTimers } from './connection-state.js';
+import { AmqpConnectionState, CLOSE_OK_TIMEOUT_MS, saslCredentials, type AmqpTimers } from './connection-state.js';
 import { AmqpCodecError } from './codec/errors.js';
 
 class ManualTimers implements AmqpTimers {
@@ -252,5 +254,33 @@ describe('AMQP connection state machine', () => {
     first.send(0, { name: 'connection.close', args: { replyCode: 200, replyText: 'bye', classId: 0, methodId: 0 } });
     first.connection.onClosed();
     assert.equal(seats.free, 1, 'released once');
+  });
+
+  it('fuzz: any method sequence on any channels, with mutated bytes and random chunking, ends in replies or a close, never an exception', async () => {
+    const frameArb = fc.record({ channel: fc.oneof(fc.constant(0), fc.constant(1), fc.integer({ min: 0, max: 3000 })), method: methodArb });
+    const mutationArb = fc.option(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { nil: undefined });
+    await fc.assert(
+      fc.asyncProperty(fc.array(frameArb, { maxLength: 12 }), mutationArb, fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 8 }), async (frames, mutation, cuts) => {
+        const h = harness();
+        await openConnection(h);
+        const bytes = Buffer.concat(frames.map(({ channel, method }) => encodeMethodFrame(channel, method)));
+        if (mutation !== undefined && bytes.length > 0) bytes[mutation.at % bytes.length] = mutation.byte;
+        let offset = 0;
+        for (let index = 0; offset < bytes.length; index += 1) {
+          const size = cuts[index % cuts.length] as number;
+          h.connection.onData(bytes.subarray(offset, offset + size));
+          offset += size;
+        }
+        // Every reply the server wrote is a well-formed frame stream.
+        const splitter = new FrameSplitter(1 << 20);
+        const written = splitter.push(Buffer.concat(h.sent));
+        assert.equal(written.error, undefined);
+        assert.equal(splitter.bufferedBytes, 0, 'no partial frame written');
+        for (const frame of written.frames) if (frame.type === FrameType.method) decodeMethodPayload(frame.payload);
+        h.timers.advance(CLOSE_OK_TIMEOUT_MS);
+        assert.ok(h.connection.phase === 'running' || h.connection.phase === 'closed', h.connection.phase);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

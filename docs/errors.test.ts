@@ -8,6 +8,7 @@ import { AUDIT_PROBLEMS } from '../journal/index.js';
 import '../shard-model/index.js';
 import '../protocols/mqtt/index.js';
 import '../protocols/kafka/index.js';
+import '../protocols/amqp/index.js';
 import '../admin/index.js';
 import '../placement/service/index.js';
 import '../node/placement-storage/index.js';

@@ -12,14 +12,14 @@
 //
 // Start-up order: open the journal (takes the data directory's lock), start the placement voter,
 // serve the journal over gRPC, open the broker (rebuilds sessions and retained messages from the
-// journal), bind MQTT (and its transports), bind the admin API, then serve MQTT clients, start
+// journal), bind MQTT (and its transports; AMQP when --amqp-port is set), bind the admin API, then serve MQTT clients, start
 // the registration (in the background: placement being away never holds a node back) and log
 // the one listening line. All
 // or nothing: MQTT connections accepted before the last listener is bound wait unanswered
 // (ConnectionHold), so a failure at any step (a port in use, say) undoes the earlier ones and
 // start() rejects with the error before any client was served.
 // Shutdown order: stop the admin API (no operator action may race the shutdown), stop the
-// heartbeats, stop accepting MQTT connections (TCP, then TLS and WebSocket), close the broker
+// heartbeats, stop accepting MQTT connections (TCP, then TLS and WebSocket) and AMQP ones, close the broker
 // (clients get DISCONNECT 0x8B, in-flight appends finish, cursors written), stop the gRPC
 // server, stop the placement voter, close the journal (indexes written, files closed, lock
 // released).
@@ -33,6 +33,7 @@ import { isShardlineError, pickLimits } from '../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../journal/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
+import { AmqpServer } from '../protocols/amqp/index.js';
 import type { Role as PlacementRoleName } from '../placement/metadata/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT, PlacementClient } from '../placement/service/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../shard-model/index.js';
@@ -151,6 +152,8 @@ interface Running {
   inboundBudget?: InboundBudget;
   /** MQTTS, WS and WSS listeners (those configured). */
   transports?: TransportListener[];
+  /** The AMQP 0-9-1 listener (--amqp-port; preview). */
+  amqp?: AmqpServer;
   admin?: AdminServer;
   /** MQTT users (config file and `$users`), for the admin API. */
   users?: UserStore;
@@ -187,6 +190,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   // finishes its appends, then the sockets go.
   mqtt?.stopAccepting();
   for (const transport of transports) transport.stopAccepting();
+  running.amqp?.stopAccepting();
   if (sys !== undefined) await step('stopping the $SYS topics', () => sys.stop());
   if (broker !== undefined) await step('closing the broker', () => broker.close());
   const { acl, users } = running;
@@ -195,6 +199,8 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   if (users !== undefined) await step('closing the user store', () => users.close());
   if (mqtt !== undefined) await step('stopping the MQTT listener', () => mqtt.stop());
   for (const transport of transports) await step(`stopping the ${transport.name} listener`, () => transport.stop());
+  const { amqp } = running;
+  if (amqp !== undefined) await step('stopping the AMQP listener', () => amqp.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
   if (placement !== undefined) await step('stopping the placement voter', () => placement.stop());
   journalWatch?.stop();
@@ -256,6 +262,13 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     );
     running.transports = [];
     await startTransports(settings, running.mqtt.sharedOptions, logger, running.transports).catch((error: unknown) => logFailure(logger, 'cannot serve an MQTT transport', error));
+    if (settings.amqpPort !== undefined) {
+      // The same admission limits, abuse gate and users as MQTT.
+      const shared = running.mqtt.sharedOptions;
+      running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, logger: logger.child({ component: 'amqp' }), limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold, registry }).catch((error: unknown) =>
+        logFailure(logger, 'cannot serve AMQP', error),
+      );
+    }
     adminStore = store;
   }
   if (adminStore === undefined && running.journal !== undefined) adminStore = LocalShardStore.over(running.journal);
@@ -318,6 +331,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
   const addresses: Record<string, string> = {};
   if (running.mqtt !== undefined) addresses.mqtt = running.mqtt.address;
   for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
+  if (running.amqp !== undefined) addresses.amqp = running.amqp.address;
   if (running.journalServer !== undefined) addresses.journalGrpc = running.journalServer.address;
   if (running.placement !== undefined && !runsEmbeddedPlacement(settings)) addresses.placement = running.placement.address;
   const node = { id: nodeIdOf(settings, addresses), roles: effectiveRoles(settings), version: options.version, addresses };
@@ -430,6 +444,11 @@ function logListening(options: NodeOptions, running: Running): void {
     where[transport.name] = transport.address;
     where[`${transport.name}Port`] = transport.port;
     parts.push(`${transport.name}=${transport.address}`);
+  }
+  if (running.amqp !== undefined) {
+    where.amqp = running.amqp.address;
+    where.amqpPort = running.amqp.port;
+    parts.push(`amqp=${running.amqp.address}`);
   }
   if (running.journalServer !== undefined) {
     where.journalGrpc = running.journalServer.address;

@@ -48,6 +48,10 @@ MQTT over WebSocket on --ws-port and over WebSocket with TLS on --wss-port (path
 default /mqtt, subprotocol "mqtt"). TLS needs --tls-cert and --tls-key; client certificates:
 --tls-client-auth optional|required with --tls-ca. See docs/security.md.
 
+AMQP 0-9-1 (broker role; preview, off unless --amqp-port is set): connections and channels
+only (PLAIN and AMQPLAIN against the same users as MQTT, virtual host "/"); exchanges, queues,
+publish and consume are not served yet and are refused with 540 NOT_IMPLEMENTED. docs/amqp.md.
+
 Admin API: every node also serves the admin HTTP API (REST under /api, Prometheus /metrics, /healthz,
 /readyz, OpenAPI UI at /docs) on --host:--admin-port; /api and /metrics need the header
 "Authorization: Bearer TOKEN". Without --admin-token the token is kept in DATA-DIR/admin-token,
@@ -59,7 +63,8 @@ ${settingsHelp()}
 Logs are JSON lines on stdout (pino). Once serving, one line says where:
   {"level":30,...,"mqtt":"127.0.0.1:1883","journalGrpc":"127.0.0.1:1771","admin":"127.0.0.1:8080",
    "msg":"listening mqtt=127.0.0.1:1883 journal-grpc=127.0.0.1:1771 admin=127.0.0.1:8080"}
-With transports on, the line also has mqtts=..., ws=..., wss=... (fields mqtts, ws, wss); a
+With transports on, the line also has mqtts=..., ws=..., wss=... (fields mqtts, ws, wss), with
+--amqp-port amqp=... (field amqp); a
 placement voter's has placement=HOST:PORT (fields placement, placementPort).
 
 SIGTERM or SIGINT: stop accepting, tell MQTT clients the server is shutting down (5.0 DISCONNECT

@@ -48,6 +48,10 @@ MQTT over WebSocket on --ws-port and over WebSocket with TLS on --wss-port (path
 default /mqtt, subprotocol "mqtt"). TLS needs --tls-cert and --tls-key; client certificates:
 --tls-client-auth optional|required with --tls-ca. See docs/security.md.
 
+Kafka (a partial preview, broker role; off until the preview is complete): --kafka-port 9092
+serves ApiVersions, Metadata, CreateTopics, Produce, Fetch and ListOffsets (no consumer groups,
+no SASL yet); topic-partitions are shards kafka.TOPIC.PARTITION. See docs/kafka.md.
+
 Admin API: every node also serves the admin HTTP API (REST under /api, Prometheus /metrics, /healthz,
 /readyz, OpenAPI UI at /docs) on --host:--admin-port; /api and /metrics need the header
 "Authorization: Bearer TOKEN". Without --admin-token the token is kept in DATA-DIR/admin-token,

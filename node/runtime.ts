@@ -292,6 +292,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     });
   }
   warnAboutRetention(settings, logger);
+  if (settings.kafkaPort !== undefined && running.kafka === undefined) logger.warn({ kafkaPort: settings.kafkaPort }, 'kafka-port is set but this node does not run the broker role: no Kafka listener');
   await startAdmin(options, running, adminStore);
 }
 

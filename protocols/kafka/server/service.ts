@@ -166,7 +166,11 @@ export class KafkaService {
       }
       records = batch.records;
       const now = this.#now();
-      timestampOf = isLogAppendTime(batch.attributes) ? () => now : (record) => Number(batch.baseTimestamp + record.timestampDelta);
+      // LogAppendTime, or a record without a timestamp (-1): the time it is appended.
+      timestampOf = isLogAppendTime(batch.attributes) ? () => now : (record) => {
+        const timestamp = Number(batch.baseTimestamp + record.timestampDelta);
+        return timestamp >= 0 ? timestamp : now;
+      };
     } catch (error) {
       response.errorCode = isShardlineError(error, 'SL_KAFKA_COMPRESSION') ? KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE : KafkaErrorCode.CORRUPT_MESSAGE;
       response.errorMessage = (error as Error).message;

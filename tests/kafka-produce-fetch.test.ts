@@ -11,7 +11,7 @@ import kafkajs from 'kafkajs';
 import { ApiKey, decodeRecordBatches, decodeResponse, encodeRequest, FrameSplitter, KafkaErrorCode, type KafkaStruct } from '../protocols/kafka/index.js';
 import { cleanup, freePort, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
 
-const { Kafka, logLevel } = kafkajs;
+const { CompressionTypes, Kafka, logLevel } = kafkajs;
 
 /** A minimal Kafka client: one socket, requests answered in order. */
 class RawClient {
@@ -144,7 +144,8 @@ describe('Kafka front end: kafkajs produces, Fetch reads back, a restart keeps i
         list.push({ key, value, headers: Object.entries(headers) });
         sent.set(partition, list);
       }
-      const results = await producer.send({ topic: 'orders', acks: -1, messages });
+      // The second round gzip-compressed (the one codec served besides none).
+      const results = await producer.send({ topic: 'orders', acks: -1, messages, ...(round === 1 ? { compression: CompressionTypes.GZIP } : {}) });
       for (const result of results) assert.equal(result.errorCode, 0);
     }
     // Unknown topic: kafkajs gets UNKNOWN_TOPIC_OR_PARTITION from Metadata (auto-creation is off).
@@ -226,6 +227,16 @@ describe('Kafka front end: kafkajs produces, Fetch reads back, a restart keeps i
     await admin.connect();
     assert.deepEqual(await admin.listTopics(), ['orders']);
     await admin.disconnect();
+  });
+
+  test('without --kafka-port there is no Kafka listener (off by default)', async () => {
+    const plain = await startBroker();
+    try {
+      const listening = plain.broker.lines.find((line) => line.includes('"mqtt"')) ?? '';
+      assert.ok(listening.includes('"mqtt"') && !listening.includes('"kafka"'), listening);
+    } finally {
+      await stopBroker(plain);
+    }
   });
 
   test('bad input: negative and oversized frame sizes, an unknown API key, a truncated request close that connection; an unsupported ApiVersions version gets UNSUPPORTED_VERSION; other clients are unharmed', async () => {

@@ -5,6 +5,7 @@
 // on the same data directory, and bad bytes over raw sockets.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import kafkajs from 'kafkajs';
@@ -12,6 +13,24 @@ import { ApiKey, decodeRecordBatches, decodeResponse, encodeRequest, FrameSplitt
 import { cleanup, freePort, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
 
 const { CompressionTypes, Kafka, logLevel } = kafkajs;
+const require = createRequire(import.meta.url);
+
+interface KafkajsMessage { offset: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer | undefined> }
+interface KafkajsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(options: { nodeId: string }): Promise<{ fetch(request: unknown): Promise<{ responses: Array<{ topicName: string; partitions: Array<{ partition: number; errorCode: number; highWatermark: string; messages: KafkajsMessage[] }> }> }> }>;
+}
+
+/** kafkajs's own cluster and broker classes (what its consumer uses under the group protocol): its Fetch, its decoding. */
+function kafkajsCluster(port: number): KafkajsCluster {
+  const Cluster = require('kafkajs/src/cluster') as new (options: unknown) => KafkajsCluster;
+  const { createLogger, LEVELS } = require('kafkajs/src/loggers') as { createLogger: (options: unknown) => unknown; LEVELS: { NOTHING: number } };
+  const socketFactory = require('kafkajs/src/network/socketFactory') as () => unknown;
+  return new Cluster({ logger: createLogger({ level: LEVELS.NOTHING, logCreator: () => () => undefined }), socketFactory: socketFactory(), brokers: [`127.0.0.1:${port}`], clientId: 'kafkajs-fetch', connectionTimeout: 3000, retry: { retries: 1 } });
+}
 
 /** A minimal Kafka client: one socket, requests answered in order. */
 class RawClient {
@@ -186,6 +205,32 @@ describe('Kafka front end: kafkajs produces, Fetch reads back, a restart keeps i
   };
 
   test('Fetch v11 reads every partition back in order with keys, values, headers and shard offsets; ListOffsets earliest/latest', checkReadBack);
+
+  test("kafkajs's own Fetch (its broker class, the version it negotiates) decodes what the node returns", async () => {
+    const cluster = kafkajsCluster(kafkaPort);
+    await cluster.connect();
+    try {
+      await cluster.addTargetTopic('orders');
+      const leaders = cluster.findLeaderForPartitions('orders', [0, 1, 2]);
+      assert.deepEqual(Object.keys(leaders), ['0'], 'this node is broker 0 and leads every partition');
+      const broker = await cluster.findBroker({ nodeId: '0' });
+      const response = await broker.fetch({ maxWaitTime: 0, minBytes: 0, topics: [{ topic: 'orders', partitions: [0, 1, 2].map((partition) => ({ partition, fetchOffset: '0', maxBytes: 1_048_576 })) }] });
+      const partitions = response.responses.flatMap((topic) => topic.partitions);
+      assert.equal(partitions.length, 3);
+      for (const { partition, errorCode, messages, highWatermark } of partitions) {
+        const expected = sent.get(partition)!;
+        assert.equal(errorCode, 0);
+        assert.equal(highWatermark, String(expected.length));
+        assert.deepEqual(
+          messages.map((m) => ({ offset: m.offset, key: m.key === null ? null : m.key.toString(), value: m.value === null ? null : m.value.toString(), headers: Object.entries(m.headers).map(([name, value]) => [name, value === undefined ? null : value.toString()]) })),
+          expected.map((e, i) => ({ offset: String(i), ...e })),
+          `partition ${partition} as kafkajs decodes it`,
+        );
+      }
+    } finally {
+      await cluster.disconnect();
+    }
+  });
 
   test('a Fetch long poll is woken by an append, not by its timeout', async () => {
     const poller = await RawClient.open(kafkaPort);

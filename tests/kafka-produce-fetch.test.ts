@@ -1,7 +1,8 @@
 // The Kafka front end end to end: a real `shardline start --kafka-port` process, the real
 // kafkajs 2.2.4 client (admin creates a topic, producer sends with acks -1), and reads back
-// through a small hand-driven client over a socket using the codec (kafkajs's consumer always
-// joins a group, and groups are not served yet): Fetch v11 and ListOffsets v5. Then a restart
+// through kafkajs's own cluster/broker fetch and a small hand-driven client over a socket using
+// the codec (kafkajs's consumer always joins a group, and groups are not served yet): Fetch v11
+// and ListOffsets v5. Then a restart
 // on the same data directory, and bad bytes over raw sockets.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

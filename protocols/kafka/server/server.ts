@@ -10,6 +10,9 @@ import { KafkaConnection } from './connection.js';
 import { KafkaService } from './service.js';
 import { TopicCatalog } from './topics.js';
 
+/** Kafka's default connections.max.idle.ms (10 minutes). */
+const IDLE_TIMEOUT_MS = 600_000;
+
 export interface KafkaServerOptions {
   store: ShardStore;
   host: string;
@@ -74,6 +77,8 @@ export class KafkaServer {
       resume: () => socket.resume(),
     }, { maxFrameBytes });
     this.#connections.add(connection);
+    // Kafka's connections.max.idle.ms: a connection silent this long is closed (clients reconnect).
+    socket.setTimeout(IDLE_TIMEOUT_MS, () => connection.close('idle'));
     socket.on('data', (chunk: Buffer) => connection.receive(chunk));
     socket.on('error', (error) => logger.debug({ err: error, remote: remoteAddressOf(socket) }, 'Kafka socket error'));
     socket.on('close', () => {

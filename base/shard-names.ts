@@ -8,3 +8,15 @@ export const MQTT_DATA_SHARD_PREFIX = `${MQTT_DATA_SHARD_NAMESPACE}.`;
 export function mqttDataShardName(index: number): string {
   return `${MQTT_DATA_SHARD_PREFIX}${index}`;
 }
+
+/**
+ * Kafka topic-partitions are shards `kafka.<topic>.<partition>` (a topic may hold dots: the
+ * partition is after the last one); the topic list is the compacted system shard `$kafka.topics`.
+ */
+export const KAFKA_SHARD_NAMESPACE = 'kafka';
+export const KAFKA_SHARD_PREFIX = `${KAFKA_SHARD_NAMESPACE}.`;
+export const KAFKA_TOPICS_SHARD = '$kafka.topics';
+
+export function kafkaPartitionShardName(topic: string, partition: number): string {
+  return `${KAFKA_SHARD_PREFIX}${topic}.${partition}`;
+}

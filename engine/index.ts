@@ -54,3 +54,4 @@ export { diskIsLow, lowWatermarkBytes, RESUME_AFTER_FULL_MIN_BYTES, type DiskSta
 export { JournalWatch, JOURNAL_PROBE_INTERVAL_MS, JOURNAL_RETRY_FIRST_MS, JOURNAL_RETRY_MAX_MS, type JournalWatchOptions } from './availability/journal-watch.js';
 export { Projection, DEFAULT_SNAPSHOT_EVERY_BYTES, DEFAULT_SNAPSHOT_EVERY_RECORDS, type ProjectionCodec, type ProjectionOpening, type ProjectionOptions } from './projection/projection.js';
 export { SNAPSHOT_DATA_SHARD, SNAPSHOTS_SHARD } from './projection/snapshot-store.js';
+export { decodeEnvelope, encodeEnvelope, NO_HEADERS, type RecordEnvelope } from './messages/envelope.js';

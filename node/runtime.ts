@@ -31,6 +31,7 @@ import { AdminErrors, AdminServer, createMetrics, mqttAdminRoutes, placementAdmi
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../journal/index.js';
+import { KafkaServer } from '../protocols/kafka/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
 import { AmqpServer } from '../protocols/amqp/index.js';
@@ -154,6 +155,8 @@ interface Running {
   transports?: TransportListener[];
   /** The AMQP 0-9-1 listener (--amqp-port; preview). */
   amqp?: AmqpServer;
+  /** The Kafka listener (--kafka-port; a preview, off by default). */
+  kafka?: KafkaServer;
   admin?: AdminServer;
   /** MQTT users (config file and `$users`), for the admin API. */
   users?: UserStore;
@@ -191,6 +194,9 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   mqtt?.stopAccepting();
   for (const transport of transports) transport.stopAccepting();
   running.amqp?.stopAccepting();
+  running.kafka?.stopAccepting();
+  const kafka = running.kafka;
+  if (kafka !== undefined) await step('stopping the Kafka listener', () => kafka.stop());
   if (sys !== undefined) await step('stopping the $SYS topics', () => sys.stop());
   if (broker !== undefined) await step('closing the broker', () => broker.close());
   const { acl, users } = running;
@@ -269,6 +275,23 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
         logFailure(logger, 'cannot serve AMQP', error),
       );
     }
+    if (settings.kafkaPort !== undefined) {
+      const shared = running.mqtt.sharedOptions;
+      running.kafka = await KafkaServer.start({
+        store,
+        host: settings.host,
+        port: settings.kafkaPort,
+        advertised: settings.kafkaAdvertised,
+        // Kafka broker ids are int32; without a node id this node is broker 0.
+        nodeId: settings.nodeId !== undefined && settings.nodeId <= 0x7fffffff ? settings.nodeId : 0,
+        clusterId: settings.clusterId,
+        maxFrameBytes: settings.kafkaMaxRequestBytes,
+        limits: running.limits,
+        abuse: shared.abuse as NonNullable<typeof shared.abuse>,
+        hold: running.hold,
+        logger: logger.child({ component: 'kafka' }),
+      }).catch((error: unknown) => logFailure(logger, 'cannot serve Kafka', error));
+    }
     adminStore = store;
   }
   if (adminStore === undefined && running.journal !== undefined) adminStore = LocalShardStore.over(running.journal);
@@ -282,6 +305,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     });
   }
   warnAboutRetention(settings, logger);
+  if (settings.kafkaPort !== undefined && running.kafka === undefined) logger.warn({ kafkaPort: settings.kafkaPort }, 'kafka-port is set but this node does not run the broker role: no Kafka listener');
   await startAdmin(options, running, adminStore);
 }
 
@@ -332,6 +356,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
   if (running.mqtt !== undefined) addresses.mqtt = running.mqtt.address;
   for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
   if (running.amqp !== undefined) addresses.amqp = running.amqp.address;
+  if (running.kafka !== undefined) addresses.kafka = running.kafka.address;
   if (running.journalServer !== undefined) addresses.journalGrpc = running.journalServer.address;
   if (running.placement !== undefined && !runsEmbeddedPlacement(settings)) addresses.placement = running.placement.address;
   const node = { id: nodeIdOf(settings, addresses), roles: effectiveRoles(settings), version: options.version, addresses };
@@ -449,6 +474,11 @@ function logListening(options: NodeOptions, running: Running): void {
     where.amqp = running.amqp.address;
     where.amqpPort = running.amqp.port;
     parts.push(`amqp=${running.amqp.address}`);
+  }
+  if (running.kafka !== undefined) {
+    where.kafka = running.kafka.address;
+    where.kafkaPort = running.kafka.port;
+    parts.push(`kafka=${running.kafka.address}`);
   }
   if (running.journalServer !== undefined) {
     where.journalGrpc = running.journalServer.address;

@@ -36,6 +36,10 @@ export interface NodeSettings extends MqttLimits {
   wsPort: number | undefined;
   wssPort: number | undefined;
   wsPath: string;
+  /** Kafka listener (preview); undefined: off. */
+  kafkaPort: number | undefined;
+  kafkaAdvertised: string | undefined;
+  kafkaMaxRequestBytes: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsCa: string | undefined;

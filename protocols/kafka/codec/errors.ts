@@ -9,7 +9,7 @@ export const KafkaErrors = {
   decode: defineError({
     code: 'SL_KAFKA_DECODE',
     meaning: 'Bytes received on a Kafka connection do not parse: a length runs past the end of the frame, a non-nullable value is null, a varint is too long, or a record batch is malformed (bad magic, CRC-32C mismatch, counts that disagree).',
-    fix: 'The client sent a malformed request or a version it did not declare; check the client library and its version. (The Kafka listener, not built yet, is to close such a connection.)',
+    fix: 'The client sent a malformed request or a version it did not declare; check the client library and its version. The Kafka listener closes such a connection.',
     message: (what: string, detail: string) => `cannot decode Kafka ${what}: ${detail}`,
   }),
   encode: defineError({
@@ -21,7 +21,7 @@ export const KafkaErrors = {
   frameSize: defineError({
     code: 'SL_KAFKA_FRAME_SIZE',
     meaning: 'A Kafka request frame declared a negative size or one over the largest request the listener accepts (the 4-byte size prefix is checked before any of the frame is buffered).',
-    fix: 'Lower the client\'s batch or request size (max.request.size, batch.size), or raise the listener\'s maximum request size once that setting exists.',
+    fix: 'Lower the client\'s batch or request size (max.request.size, batch.size), or raise the listener\'s maximum request size (kafka-max-request-bytes).',
     message: (size: number, max: number) => `Kafka request frame of ${size} bytes refused (allowed: 0..${max})`,
   }),
   compression: defineError({
@@ -29,5 +29,11 @@ export const KafkaErrors = {
     meaning: 'A record batch uses a compression codec this build cannot decompress or compress (snappy, lz4 and zstd need libraries not yet added), or its compressed payload is corrupt or expands past the allowed size.',
     fix: 'Configure the producer with compression.type=gzip or none until the codec is supported.',
     message: (detail: string) => detail,
+  }),
+  listenFailed: defineError({
+    code: 'SL_KAFKA_LISTEN_FAILED',
+    meaning: 'The Kafka listener could not bind its address: the port is in use (a Kafka broker or another Shardline), the address is not on this machine, or the port needs privileges.',
+    fix: 'Stop whatever holds the port or pick another with --kafka-port (0 picks a free one); check --host.',
+    message: (address: string, reason: string) => `cannot listen for Kafka on ${address}: ${reason}`,
   }),
 };

@@ -1,5 +1,5 @@
 // protocols/kafka/codec: the Kafka wire codec (issue 14, first part). Pure: bytes in, values out.
-// No listener, connection state or API handling yet; docs/kafka.md says what is and is not built.
+// The listener, connection state and API handlers are in ../server/; docs/kafka.md says what is built.
 export { KafkaErrors } from './errors.js';
 export { Reader, Writer } from './primitives.js';
 export { f, message, versions, inRange, isFlexible, encodeMessage, encodeMessageToBuffer, decodeMessage, defaultStruct, defaultOf, ZERO_UUID, type FieldSpec, type MessageSpec, type KafkaStruct, type KafkaValue, type PrimitiveType, type VersionRange } from './schema.js';

@@ -1,0 +1,99 @@
+// The per-connection state machine without sockets: responses in request order whatever order
+// the handlers finish in, nothing for acks = 0, and the refusals that close.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ApiKey, decodeResponse, encodeRequest, FrameSplitter, KafkaErrorCode, type KafkaStruct } from '../codec/index.js';
+import { KafkaConnection, type KafkaHandler } from './connection.js';
+
+function harness(handler: KafkaHandler, maxFrameBytes = 1 << 20, maxInFlight?: number) {
+  const sent: Buffer[] = [];
+  const events: string[] = [];
+  const connection = new KafkaConnection(handler, {
+    send: (frame) => sent.push(frame),
+    close: (reason) => events.push(`close: ${reason}`),
+    pause: () => events.push('pause'),
+    resume: () => events.push('resume'),
+  }, { maxFrameBytes, ...(maxInFlight === undefined ? {} : { maxInFlight }) });
+  const correlations = (): number[] => {
+    const splitter = new FrameSplitter();
+    const split = splitter.push(Buffer.concat(sent));
+    assert.ok(split.ok);
+    return split.frames.map((frame) => frame.readInt32BE(0));
+  };
+  return { connection, sent, events, correlations };
+}
+
+const metadata = (correlationId: number): Buffer => encodeRequest(ApiKey.Metadata, 9, correlationId, 't', { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
+const produce = (correlationId: number, acks: number): Buffer => encodeRequest(ApiKey.Produce, 7, correlationId, 't', { transactionalId: null, acks, timeoutMs: 100, topicData: [] });
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test('responses go out in request order even when later handlers finish first; acks = 0 gets none', async () => {
+  const release: Array<() => void> = [];
+  const handler: KafkaHandler = async (header) => {
+    if (header.correlationId === 1) await new Promise<void>((resolve) => release.push(resolve));
+    if (header.apiKey === ApiKey.Produce) return (await Promise.resolve(undefined));
+    return { throttleTimeMs: 0, brokers: [], clusterId: null, controllerId: 0, topics: [] } satisfies KafkaStruct;
+  };
+  const { connection, correlations, sent } = harness(handler);
+  // Three requests in one chunk, split at an odd place across two receives.
+  const bytes = Buffer.concat([metadata(1), produce(2, 0), metadata(3)]);
+  connection.receive(bytes.subarray(0, 7));
+  connection.receive(bytes.subarray(7));
+  await tick();
+  assert.deepEqual(correlations(), [], 'nothing before the first response is ready');
+  release[0]!();
+  await tick();
+  await tick();
+  assert.deepEqual(correlations(), [1, 3]);
+  assert.equal(decodeResponse(ApiKey.Metadata, 9, sent[0]!.subarray(4)).correlationId, 1);
+});
+
+test('a frame size over the maximum, an unserved API, and an ApiVersions past ours', async () => {
+  const handler: KafkaHandler = async () => ({});
+  const oversized = harness(handler, 100);
+  const size = Buffer.alloc(4);
+  size.writeInt32BE(101);
+  oversized.connection.receive(size);
+  assert.deepEqual(oversized.events, ['close: bad frame size']);
+  assert.ok(oversized.connection.closed);
+
+  const unserved = harness(handler);
+  unserved.connection.receive(encodeRequest(ApiKey.Heartbeat, 3, 5, 't', { groupId: 'g', generationId: 1, memberId: 'm', groupInstanceId: null }));
+  assert.deepEqual(unserved.events, ['close: API 12 version 3 is not served']);
+
+  const future = harness(handler);
+  const header = Buffer.from([0, 18, 0, 9, 0, 0, 0, 4, 0xff, 0xff, 0]);
+  const frame = Buffer.concat([Buffer.from([0, 0, 0, header.length]), header]);
+  future.connection.receive(frame);
+  const answer = decodeResponse(ApiKey.ApiVersions, 0, future.sent[0]!.subarray(4));
+  assert.equal(answer.body.errorCode, KafkaErrorCode.UNSUPPORTED_VERSION);
+  assert.equal(future.events.length, 0, 'the connection stays open');
+});
+
+test('reading pauses at the in-flight limit and resumes when answers go out', async () => {
+  const release: Array<() => void> = [];
+  const handler: KafkaHandler = () => new Promise((resolve) => release.push(() => resolve({ throttleTimeMs: 0, brokers: [], clusterId: null, controllerId: 0, topics: [] })));
+  const { connection, events } = harness(handler, 1 << 20, 2);
+  connection.receive(Buffer.concat([metadata(1), metadata(2)]));
+  assert.deepEqual(events, ['pause']);
+  release[0]!();
+  await tick();
+  assert.deepEqual(events, ['pause', 'resume']);
+});
+
+test('a handler that throws closes the connection; after ended() nothing is sent', async () => {
+  const failing = harness(async () => {
+    throw new Error('boom');
+  });
+  failing.connection.receive(metadata(1));
+  await tick();
+  assert.deepEqual(failing.events, ['close: request failed']);
+
+  let resolveLater: (value: KafkaStruct) => void = () => undefined;
+  const late = harness(() => new Promise((resolve) => (resolveLater = resolve)));
+  late.connection.receive(metadata(1));
+  late.connection.ended();
+  resolveLater({ throttleTimeMs: 0, brokers: [], clusterId: null, controllerId: 0, topics: [] });
+  await tick();
+  assert.equal(late.sent.length, 0);
+});

@@ -1,0 +1,126 @@
+// One Kafka connection as a pure state machine: bytes in (receive), response frames out (the
+// sink's send), in request order, whatever order the handlers finish in. No socket here: the
+// server glue (server.ts) feeds it and writes what it sends.
+//
+// - Frames are split by their size prefix with a maximum (FrameSplitter); a negative or too
+//   large size closes the connection (the stream has lost its framing).
+// - ApiVersions at a version we lack gets the codec's KIP-511 UNSUPPORTED_VERSION answer; any
+//   other API or version this node does not serve, and bytes that do not parse, close the
+//   connection, as a Kafka broker does.
+// - Produce with acks = 0 gets no response; its slot in the order is skipped.
+// - At most `maxInFlight` requests are handled at once; beyond that the sink is asked to pause
+//   reading and to resume when the oldest answers go out (Kafka's broker mutes the channel).
+import type { ShardlineError } from '../../../base/index.js';
+import { ApiKey, encodeResponse, FrameSplitter, parseRequest, unsupportedApiVersionsResponse, type KafkaStruct, type RequestHeader } from '../codec/index.js';
+import { isServed } from './service.js';
+
+export interface KafkaConnectionSink {
+  send(frame: Buffer): void;
+  /** The connection is over: close the socket. `reason` is for the log. */
+  close(reason: string, error?: ShardlineError | Error): void;
+  pause(): void;
+  resume(): void;
+}
+
+export type KafkaHandler = (header: RequestHeader, body: KafkaStruct, signal: AbortSignal) => Promise<KafkaStruct | undefined>;
+
+export interface KafkaConnectionOptions {
+  maxFrameBytes: number;
+  maxInFlight?: number;
+}
+
+interface Slot {
+  /** undefined while the handler runs; null: answered with nothing (acks = 0). */
+  frame: Buffer | null | undefined;
+}
+
+export class KafkaConnection {
+  readonly #splitter: FrameSplitter;
+  readonly #queue: Slot[] = [];
+  readonly #abort = new AbortController();
+  readonly #maxInFlight: number;
+  #closed = false;
+  #paused = false;
+
+  constructor(private readonly handler: KafkaHandler, private readonly sink: KafkaConnectionSink, options: KafkaConnectionOptions) {
+    this.#splitter = new FrameSplitter(options.maxFrameBytes);
+    this.#maxInFlight = options.maxInFlight ?? 64;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Requests whose responses have not gone out yet. */
+  get inFlight(): number {
+    return this.#queue.length;
+  }
+
+  receive(chunk: Buffer): void {
+    if (this.#closed) return;
+    const split = this.#splitter.push(chunk);
+    if (!split.ok) {
+      this.close('bad frame size', split.error);
+      return;
+    }
+    for (const body of split.frames) {
+      if (this.#closed) return;
+      this.#request(body);
+    }
+    if (!this.#paused && this.#queue.length >= this.#maxInFlight && !this.#closed) {
+      this.#paused = true;
+      this.sink.pause();
+    }
+  }
+
+  /** The socket went away (or the node stops): long polls end, nothing more is sent. */
+  ended(): void {
+    this.#closed = true;
+    this.#abort.abort();
+  }
+
+  close(reason: string, error?: ShardlineError | Error): void {
+    if (this.#closed) return;
+    this.ended();
+    this.sink.close(reason, error);
+  }
+
+  #request(body: Buffer): void {
+    const parsed = parseRequest(body);
+    if (parsed.kind === 'close') {
+      this.close('request refused', parsed.error);
+      return;
+    }
+    if (parsed.kind === 'unsupported-api-versions') {
+      this.#queue.push({ frame: unsupportedApiVersionsResponse(parsed.header.correlationId) });
+      this.#flush();
+      return;
+    }
+    const { header } = parsed;
+    if (!isServed(header.apiKey, header.apiVersion)) {
+      // parseRequest knows every API of the codec; this node serves fewer, and advertised only those.
+      this.close(`API ${header.apiKey} version ${header.apiVersion} is not served`);
+      return;
+    }
+    const slot: Slot = { frame: undefined };
+    this.#queue.push(slot);
+    this.handler(header, parsed.body, this.#abort.signal).then(
+      (response) => {
+        slot.frame = response === undefined ? null : encodeResponse(header.apiKey, header.apiVersion, header.correlationId, response);
+        this.#flush();
+      },
+      (error: unknown) => this.close(`${header.apiKey === ApiKey.Produce ? 'produce' : 'request'} failed`, error as Error),
+    );
+  }
+
+  #flush(): void {
+    while (!this.#closed && this.#queue.length > 0 && this.#queue[0]!.frame !== undefined) {
+      const { frame } = this.#queue.shift()!;
+      if (frame !== null && frame !== undefined) this.sink.send(frame);
+    }
+    if (this.#paused && !this.#closed && this.#queue.length < this.#maxInFlight) {
+      this.#paused = false;
+      this.sink.resume();
+    }
+  }
+}

@@ -1,0 +1,4 @@
+export { KafkaConnection, type KafkaConnectionOptions, type KafkaConnectionSink, type KafkaHandler } from './connection.js';
+export { KafkaServer, type KafkaServerOptions } from './server.js';
+export { isServed, KafkaService, SERVED_APIS, type KafkaServiceOptions } from './service.js';
+export { TopicCatalog, type TopicInfo } from './topics.js';

@@ -38,6 +38,17 @@ const { epochMs, monotonicMs, widthMs } = anchor();
  */
 export const WALL_CLOCK_UNCERTAINTY_MS = Math.min(widthMs / 2, 1);
 
+/**
+ * How fast the system clock may move against the monotonic one after the anchor: the kernel
+ * slews the realtime clock by up to 500 ppm while NTP corrects it (seen here: 98 ppm for a few
+ * seconds on a freshly booted VM), and wallNow() does not follow that. Processes anchored
+ * within seconds of each other (one bench run) stay well under a loopback round trip apart.
+ */
+export const WALL_CLOCK_SLEW_MAX = 500e-6;
+
+/** performance.now() at the anchor: the slew bound grows from here. */
+export const WALL_CLOCK_ANCHORED_AT_MS = monotonicMs;
+
 /** Milliseconds since the epoch, with sub-millisecond resolution, consistent across processes. */
 export function wallNow(): number {
   return epochMs + (performance.now() - monotonicMs);

@@ -460,42 +460,21 @@ function startRegistration(settings: NodeSettings, running: Running, nodeId: str
 function logListening(options: NodeOptions, running: Running): void {
   const where: Record<string, string | number> = {};
   const parts: string[] = [];
-  if (running.mqtt !== undefined) {
-    where.mqtt = running.mqtt.address;
-    where.mqttPort = running.mqtt.port;
-    parts.push(`mqtt=${running.mqtt.address}`);
-  }
-  for (const transport of running.transports ?? []) {
-    where[transport.name] = transport.address;
-    where[`${transport.name}Port`] = transport.port;
-    parts.push(`${transport.name}=${transport.address}`);
-  }
-  if (running.amqp !== undefined) {
-    where.amqp = running.amqp.address;
-    where.amqpPort = running.amqp.port;
-    parts.push(`amqp=${running.amqp.address}`);
-  }
-  if (running.kafka !== undefined) {
-    where.kafka = running.kafka.address;
-    where.kafkaPort = running.kafka.port;
-    parts.push(`kafka=${running.kafka.address}`);
-  }
-  if (running.journalServer !== undefined) {
-    where.journalGrpc = running.journalServer.address;
-    where.port = running.journalServer.port;
-    parts.push(`journal-grpc=${running.journalServer.address}`);
-  }
+  /** One listener: `NAME=ADDRESS` in the message, NAME (or field) and its port as fields. */
+  const listed = (name: string, listener: { address: string; port: number } | undefined, field = name, portField = `${field}Port`): void => {
+    if (listener === undefined) return;
+    where[field] = listener.address;
+    where[portField] = listener.port;
+    parts.push(`${name}=${listener.address}`);
+  };
+  listed('mqtt', running.mqtt);
+  for (const transport of running.transports ?? []) listed(transport.name, transport);
+  listed('amqp', running.amqp);
+  listed('kafka', running.kafka);
+  listed('journal-grpc', running.journalServer, 'journalGrpc', 'port');
   // The embedded voter of the single-node default is internal: its port is nobody's to dial.
-  if (running.placement !== undefined && !runsEmbeddedPlacement(options.settings)) {
-    where.placement = running.placement.address;
-    where.placementPort = running.placement.port;
-    parts.push(`placement=${running.placement.address}`);
-  }
-  if (running.admin !== undefined) {
-    where.admin = running.admin.address;
-    where.adminPort = running.admin.port;
-    parts.push(`admin=${running.admin.address}`);
-  }
+  if (!runsEmbeddedPlacement(options.settings)) listed('placement', running.placement);
+  listed('admin', running.admin);
   const { settings, logger } = options;
   logger.info({ ...where, roles: effectiveRoles(settings), dataDir: running.journal?.directory, journal: settings.journal }, `listening ${parts.join(' ')}`);
 }

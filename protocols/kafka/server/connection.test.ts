@@ -81,6 +81,22 @@ test('reading pauses at the in-flight limit and resumes when answers go out', as
   assert.deepEqual(events, ['pause', 'resume']);
 });
 
+test('reading pauses once the requests held reach the byte bound, whatever their count', async () => {
+  const release: Array<() => void> = [];
+  const handler: KafkaHandler = () => new Promise((resolve) => release.push(() => resolve({ throttleTimeMs: 0, brokers: [], clusterId: null, controllerId: 0, topics: [] })));
+  const request = metadata(1);
+  // Room for two Metadata requests' bodies (the size prefix is not held), not a third.
+  const events: string[] = [];
+  const connection = new KafkaConnection(handler, { send: () => {}, close: (reason) => events.push(`close: ${reason}`), pause: () => events.push('pause'), resume: () => events.push('resume') }, { maxFrameBytes: 1 << 20, maxInFlightBytes: 2 * (request.length - 4) + 1 });
+  connection.receive(Buffer.concat([metadata(1), metadata(2)]));
+  assert.deepEqual(events, [], 'two requests stay under the bound');
+  connection.receive(metadata(3));
+  assert.deepEqual(events, ['pause']);
+  release[0]!();
+  await tick();
+  assert.deepEqual(events, ['pause', 'resume'], 'the first answer frees its bytes');
+});
+
 test('a handler that throws closes the connection; after ended() nothing is sent', async () => {
   const failing = harness(async () => {
     throw new Error('boom');

@@ -8,8 +8,10 @@
 //   other API or version this node does not serve, and bytes that do not parse, close the
 //   connection, as a Kafka broker does.
 // - Produce with acks = 0 gets no response; its slot in the order is skipped.
-// - At most `maxInFlight` requests are handled at once; beyond that the sink is asked to pause
-//   reading and to resume when the oldest answers go out (Kafka's broker mutes the channel).
+// - At most `maxInFlight` requests, and at most `maxInFlightBytes` of their bodies (one maximum
+//   frame by default), are handled at once; beyond either the sink is asked to pause reading and
+//   to resume when the oldest answers go out (Kafka's broker mutes the channel). Without the byte
+//   bound, 64 produce requests of 100 MiB each could be held by one connection.
 import type { ShardlineError } from '../../../base/index.js';
 import { ApiKey, encodeResponse, FrameSplitter, parseRequest, unsupportedApiVersionsResponse, type KafkaStruct, type RequestHeader } from '../codec/index.js';
 import { isServed } from './service.js';
@@ -27,11 +29,15 @@ export type KafkaHandler = (header: RequestHeader, body: KafkaStruct, signal: Ab
 export interface KafkaConnectionOptions {
   maxFrameBytes: number;
   maxInFlight?: number;
+  /** Request body bytes held at once before reading pauses (default maxFrameBytes). */
+  maxInFlightBytes?: number;
 }
 
 interface Slot {
   /** undefined while the handler runs; null: answered with nothing (acks = 0). */
   frame: Buffer | null | undefined;
+  /** The request's size, held until its answer goes out. */
+  bytes: number;
 }
 
 export class KafkaConnection {
@@ -39,12 +45,15 @@ export class KafkaConnection {
   readonly #queue: Slot[] = [];
   readonly #abort = new AbortController();
   readonly #maxInFlight: number;
+  readonly #maxInFlightBytes: number;
+  #inFlightBytes = 0;
   #closed = false;
   #paused = false;
 
   constructor(private readonly handler: KafkaHandler, private readonly sink: KafkaConnectionSink, options: KafkaConnectionOptions) {
     this.#splitter = new FrameSplitter(options.maxFrameBytes);
     this.#maxInFlight = options.maxInFlight ?? 64;
+    this.#maxInFlightBytes = options.maxInFlightBytes ?? options.maxFrameBytes;
   }
 
   get closed(): boolean {
@@ -67,7 +76,7 @@ export class KafkaConnection {
       if (this.#closed) return;
       this.#request(body);
     }
-    if (!this.#paused && this.#queue.length >= this.#maxInFlight && !this.#closed) {
+    if (!this.#paused && this.#full() && !this.#closed) {
       this.#paused = true;
       this.sink.pause();
     }
@@ -92,7 +101,7 @@ export class KafkaConnection {
       return;
     }
     if (parsed.kind === 'unsupported-api-versions') {
-      this.#queue.push({ frame: unsupportedApiVersionsResponse(parsed.header.correlationId) });
+      this.#hold({ frame: unsupportedApiVersionsResponse(parsed.header.correlationId), bytes: body.length });
       this.#flush();
       return;
     }
@@ -102,8 +111,8 @@ export class KafkaConnection {
       this.close(`API ${header.apiKey} version ${header.apiVersion} is not served`);
       return;
     }
-    const slot: Slot = { frame: undefined };
-    this.#queue.push(slot);
+    const slot: Slot = { frame: undefined, bytes: body.length };
+    this.#hold(slot);
     this.handler(header, parsed.body, this.#abort.signal).then(
       (response) => {
         slot.frame = response === undefined ? null : encodeResponse(header.apiKey, header.apiVersion, header.correlationId, response);
@@ -113,12 +122,22 @@ export class KafkaConnection {
     );
   }
 
+  #hold(slot: Slot): void {
+    this.#queue.push(slot);
+    this.#inFlightBytes += slot.bytes;
+  }
+
+  #full(): boolean {
+    return this.#queue.length >= this.#maxInFlight || this.#inFlightBytes >= this.#maxInFlightBytes;
+  }
+
   #flush(): void {
     while (!this.#closed && this.#queue.length > 0 && this.#queue[0]!.frame !== undefined) {
-      const { frame } = this.#queue.shift()!;
+      const { frame, bytes } = this.#queue.shift()!;
+      this.#inFlightBytes -= bytes;
       if (frame !== null && frame !== undefined) this.sink.send(frame);
     }
-    if (this.#paused && !this.#closed && this.#queue.length < this.#maxInFlight) {
+    if (this.#paused && !this.#closed && !this.#full()) {
       this.#paused = false;
       this.sink.resume();
     }

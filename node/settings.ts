@@ -40,6 +40,8 @@ export interface NodeSettings extends MqttLimits {
   kafkaPort: number | undefined;
   kafkaAdvertised: string | undefined;
   kafkaMaxRequestBytes: number;
+  /** The Kafka topic over the MQTT data shards; 'none': not shown. */
+  kafkaMqttTopic: string;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsCa: string | undefined;

@@ -14,6 +14,7 @@ import { SHARED_STRATEGIES } from '../../engine/index.js';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT } from '../../placement/service/index.js';
 import { effectiveRoles, LOG_LEVELS, ROLES, TLS_CLIENT_AUTH_MODES, type NodeSettings, type PlacementPeer } from '../../node/index.js';
+import { isTopicName } from '../../protocols/kafka/index.js';
 import { MQTT_LIMITS } from '../../protocols/mqtt/index.js';
 import { closest } from '../closest.js';
 import { UsageError, type OptionSpec } from '../command.js';
@@ -98,6 +99,7 @@ export const START_SETTINGS = [
   { key: 'wss-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket with TLS listener port (needs tls-cert and tls-key); unset: none; 0 picks a free one' },
   { key: 'kafka-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'Kafka listener port (broker role; a partial preview: docs/kafka.md); unset: no Kafka listener (off until the preview is complete; set --kafka-port 9092 to try it); 0 picks a free one' },
   { key: 'kafka-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'address Kafka Metadata tells clients to dial; unset: the Kafka listener\'s bound address' },
+  { key: 'kafka-mqtt-topic', kind: { type: 'string' }, default: 'mqtt', valueName: 'NAME', group: 'node', description: 'the Kafka topic that shows this node\'s MQTT traffic (partition i = MQTT data shard i, key = MQTT topic; producing to it publishes MQTT messages); none: not shown' },
   { key: 'kafka-max-request-bytes', kind: { type: 'integer', min: 1024, max: 1_073_741_824 }, default: 104_857_600, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'largest Kafka request frame the listener reads; a larger size prefix closes the connection (Kafka\'s socket.request.max.bytes)' },
   { key: 'ws-path', kind: { type: 'string' }, default: '/mqtt', valueName: 'PATH', group: 'node', description: 'URL path of the MQTT endpoint on the ws-port and wss-port listeners' },
   { key: 'tls-cert', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'server certificate (PEM, may include the chain) for mqtts-port and wss-port' },
@@ -506,6 +508,13 @@ function checkKeepAlive(settings: StartSettings, suppliedBy: (key: SettingKey) =
   }
 }
 
+function checkKafka(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
+  const name = settings.kafkaMqttTopic;
+  if (name !== 'none' && !isTopicName(name)) {
+    throw new UsageError(`kafka-mqtt-topic ${JSON.stringify(name)} (from ${suppliedBy('kafka-mqtt-topic')}) is not a Kafka topic name: 1 to 180 of [A-Za-z0-9._-], not "." or ".."; or none to show no MQTT topic`);
+  }
+}
+
 /**
  * Resolves every `shardline start` setting: flag > environment (SHARDLINE_*) > config file
  * (--config or SHARDLINE_CONFIG; TOML or YAML) > default. Throws UsageError naming the
@@ -536,6 +545,7 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   checkRoles(settings, suppliedBy);
   checkPlacement(settings, suppliedBy);
   checkKeepAlive(settings, suppliedBy);
+  checkKafka(settings, suppliedBy);
   return settings;
 }
 

@@ -1,4 +1,5 @@
 export { KafkaConnection, type KafkaConnectionOptions, type KafkaConnectionSink, type KafkaHandler } from './connection.js';
 export { KafkaServer, type KafkaServerOptions } from './server.js';
 export { isServed, KafkaService, SERVED_APIS, type KafkaServiceOptions } from './service.js';
-export { TopicCatalog, type TopicInfo } from './topics.js';
+export { isTopicName, TopicCatalog, type TopicInfo } from './topics.js';
+export { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';

@@ -7,6 +7,7 @@ import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold } from '../../listener/index.js';
 import { KafkaErrors } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
+import { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
 import { KafkaService } from './service.js';
 import { TopicCatalog } from './topics.js';
 
@@ -27,6 +28,8 @@ export interface KafkaServerOptions {
   abuse: AbuseControl;
   hold?: ConnectionHold | undefined;
   logger: Logger;
+  /** Show the broker's MQTT data shards as this Kafka topic (mqtt-topic.ts). */
+  mqttTopic?: { name: string; broker: MqttTopicBroker } | undefined;
 }
 
 export class KafkaServer {
@@ -47,7 +50,14 @@ export class KafkaServer {
     const topics = await TopicCatalog.open(options.store);
     let bound: { host: string; port: number } = { host: options.host, port: options.port };
     const advertised = options.advertised === undefined ? undefined : parseHostPort(options.advertised);
-    const service = new KafkaService({ store: options.store, topics, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, logger: options.logger });
+    let mqttTopic: MqttTopic | undefined;
+    if (options.mqttTopic !== undefined) {
+      const { name, broker } = options.mqttTopic;
+      // A Kafka topic made under this name before it was the MQTT topic's keeps it: its records stay readable.
+      if (topics.get(name) === undefined) mqttTopic = new MqttTopic(name, broker);
+      else options.logger.warn({ topic: name }, `a Kafka topic named ${name} exists, so the MQTT traffic is not shown as it; set --kafka-mqtt-topic to another name`);
+    }
+    const service = new KafkaService({ mqttTopic, store: options.store, topics, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, logger: options.logger });
     const server = new KafkaServer(options, service);
     server.#listener = await TcpListener.start({
       protocol: 'Kafka',

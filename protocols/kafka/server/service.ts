@@ -20,7 +20,8 @@ import {
   type RequestHeader,
   type SupportedApi,
 } from '../codec/index.js';
-import { fromJournalRecord, toRecordInput } from './records.js';
+import { kafkaIdentity, type MqttTopic } from './mqtt-topic.js';
+import { fromJournalRecord, toRecordInput, type StoredKafkaRecord } from './records.js';
 import type { TopicCatalog } from './topics.js';
 
 /** The APIs this node serves now, at the codec's advertised ranges. */
@@ -45,6 +46,16 @@ export interface KafkaServiceOptions {
   clusterId: string;
   logger: Logger;
   now?: () => number;
+  /** The MQTT data shards as a Kafka topic; undefined: not shown. */
+  mqttTopic?: MqttTopic | undefined;
+}
+
+/** A topic's partitions, whichever kind of topic it is. */
+interface PartitionedTopic {
+  partitions: number;
+  shardOf(partition: number): string;
+  /** Set for the MQTT topic. */
+  mqtt?: MqttTopic;
 }
 
 type Struct = KafkaStruct;
@@ -66,9 +77,9 @@ export class KafkaService {
       case ApiKey.CreateTopics:
         return this.createTopics(body);
       case ApiKey.Produce:
-        return this.produce(body);
+        return this.produce(header, body);
       case ApiKey.Fetch:
-        return this.fetch(body, signal);
+        return this.fetch(header, body, signal);
       case ApiKey.ListOffsets:
         return this.listOffsets(body);
       default:
@@ -94,9 +105,10 @@ export class KafkaService {
     const requested = body.topics as Array<{ name: string | null }> | null;
     // v0: an empty list is every topic; v1+: null is every topic. Auto-creation is off.
     const all = requested === null || (header.apiVersion === 0 && requested.length === 0);
-    const names = all ? this.options.topics.all().map((topic) => topic.name) : requested.map((topic) => topic.name ?? '');
+    const mqttTopic = this.options.mqttTopic;
+    const names = all ? [...this.options.topics.all().map((topic) => topic.name), ...(mqttTopic === undefined ? [] : [mqttTopic.name])] : requested.map((topic) => topic.name ?? '');
     const topics = names.map((name) => {
-      const topic = this.options.topics.get(name);
+      const topic = this.topic(name);
       if (topic === undefined) return { errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, isInternal: false, partitions: [] };
       const partitions = Array.from({ length: topic.partitions }, (_, partitionIndex) => ({ errorCode: 0, partitionIndex, leaderId: nodeId, leaderEpoch: 0, replicaNodes: [nodeId], isrNodes: [nodeId], offlineReplicas: [] }));
       return { errorCode: 0, name, isInternal: false, partitions };
@@ -109,6 +121,10 @@ export class KafkaService {
     const topics: Struct[] = [];
     for (const topic of body.topics as Struct[]) {
       const name = topic.name as string;
+      if (name === this.options.mqttTopic?.name) {
+        topics.push({ name, errorCode: KafkaErrorCode.TOPIC_ALREADY_EXISTS, errorMessage: `topic ${name} is the MQTT traffic of this node (--kafka-mqtt-topic)`, numPartitions: -1, replicationFactor: -1, configs: [] });
+        continue;
+      }
       const assigned = (topic.assignments as Struct[]).length;
       const partitions = assigned > 0 ? assigned : (topic.numPartitions as number);
       const result = await this.options.topics.create(name, partitions, assigned > 0 ? 1 : (topic.replicationFactor as number), validateOnly);
@@ -118,7 +134,15 @@ export class KafkaService {
     return { throttleTimeMs: 0, topics };
   }
 
-  async produce(body: Struct): Promise<Struct | undefined> {
+  /** A topic by name: a Kafka topic of the catalog, or the MQTT topic. */
+  private topic(name: string): PartitionedTopic | undefined {
+    const mqtt = this.options.mqttTopic;
+    if (mqtt !== undefined && name === mqtt.name) return { partitions: mqtt.partitions, shardOf: (partition) => mqtt.shardOf(partition), mqtt };
+    const topic = this.options.topics.get(name);
+    return topic === undefined ? undefined : { partitions: topic.partitions, shardOf: (partition) => kafkaPartitionShardName(name, partition) };
+  }
+
+  async produce(header: RequestHeader, body: Struct): Promise<Struct | undefined> {
     const acks = body.acks as number;
     const responses: Struct[] = [];
     const work: Array<Promise<void>> = [];
@@ -134,7 +158,7 @@ export class KafkaService {
           response.errorCode = KafkaErrorCode.INVALID_REQUIRED_ACKS;
           continue;
         }
-        work.push(this.producePartition(name, index, partitionData.records as Buffer | null, response));
+        work.push(this.producePartition(header, name, index, partitionData.records as Buffer | null, response));
       }
     }
     await Promise.all(work);
@@ -142,8 +166,8 @@ export class KafkaService {
     return { responses, throttleTimeMs: 0 };
   }
 
-  private async producePartition(topicName: string, partition: number, bytes: Buffer | null, response: Struct): Promise<void> {
-    const topic = this.options.topics.get(topicName);
+  private async producePartition(header: RequestHeader, topicName: string, partition: number, bytes: Buffer | null, response: Struct): Promise<void> {
+    const topic = this.topic(topicName);
     if (topic === undefined || partition < 0 || partition >= topic.partitions) {
       response.errorCode = KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
       return;
@@ -181,9 +205,21 @@ export class KafkaService {
       response.errorMessage = 'an empty record batch';
       return;
     }
+    if (topic.mqtt !== undefined) {
+      // The records become MQTT messages, each in the data shard of its MQTT topic, whichever
+      // partition the client picked: no single base offset to answer with (docs/kafka.md).
+      try {
+        Object.assign(response, await topic.mqtt.produce(records, kafkaIdentity(header.clientId), this.#now()));
+      } catch (error) {
+        this.options.logger.warn({ err: error, topic: topicName, partition }, 'Kafka produce to the MQTT topic: publish failed');
+        response.errorCode = storeErrorCode(error);
+        response.errorMessage = (error as Error).message;
+      }
+      return;
+    }
     try {
       const appended = await this.options.store.append(
-        kafkaPartitionShardName(topicName, partition),
+        topic.shardOf(partition),
         records.map((record) => toRecordInput(topicName, record, timestampOf(record))),
       );
       response.baseOffset = BigInt(appended.baseOffset);
@@ -194,30 +230,33 @@ export class KafkaService {
     }
   }
 
-  async fetch(body: Struct, signal: AbortSignal): Promise<Struct> {
+  async fetch(header: RequestHeader, body: Struct, signal: AbortSignal): Promise<Struct> {
     const maxWaitMs = Math.min(Math.max(body.maxWaitMs as number, 0), MAX_FETCH_WAIT_MS);
     const minBytes = Math.max(body.minBytes as number, 0);
     const maxBytes = Math.max(body.maxBytes as number, 1);
     const wanted = (body.topics as Struct[]).map((topic) => ({ topic: topic.topic as string, partitions: (topic.partitions as Struct[]).map((p) => ({ partition: p.partition as number, fetchOffset: Number(p.fetchOffset as bigint), partitionMaxBytes: p.partitionMaxBytes as number })) }));
     const deadline = this.#now() + maxWaitMs;
     for (;;) {
-      const result = await this.readFetch(wanted, maxBytes);
+      const result = await this.readFetch(header, wanted, maxBytes);
       const remaining = deadline - this.#now();
       if (result.bytes >= minBytes || remaining <= 0 || result.errors || signal.aborted) return result.response;
       // Nothing yet: wait for an append to any partition asked for (its tail wakes us), or the deadline.
       await this.waitForAppend(result.waitOn, remaining, signal);
-      if (this.#now() >= deadline || signal.aborted) return (await this.readFetch(wanted, maxBytes)).response;
+      if (this.#now() >= deadline || signal.aborted) return (await this.readFetch(header, wanted, maxBytes)).response;
     }
   }
 
-  private async readFetch(wanted: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: number; partitionMaxBytes: number }> }>, maxBytes: number): Promise<{ response: Struct; bytes: number; errors: boolean; waitOn: Array<{ shard: string; offset: number }> }> {
+  private async readFetch(header: RequestHeader, wanted: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: number; partitionMaxBytes: number }> }>, maxBytes: number): Promise<{ response: Struct; bytes: number; errors: boolean; waitOn: Array<{ shard: string; offset: number }> }> {
     let budget = maxBytes;
     let bytes = 0;
     let errors = false;
     const waitOn: Array<{ shard: string; offset: number }> = [];
     const responses: Struct[] = [];
     for (const { topic: name, partitions } of wanted) {
-      const topic = this.options.topics.get(name);
+      const topic = this.topic(name);
+      const mqtt = topic?.mqtt;
+      const identity = kafkaIdentity(header.clientId);
+      const toKafka = mqtt === undefined ? fromJournalRecord : (record: JournalRecord) => mqtt.read(record, identity);
       const out: Struct[] = [];
       responses.push({ topic: name, partitions: out });
       for (const { partition, fetchOffset, partitionMaxBytes } of partitions) {
@@ -228,7 +267,7 @@ export class KafkaService {
           errors = true;
           continue;
         }
-        const shard = kafkaPartitionShardName(name, partition);
+        const shard = topic.shardOf(partition);
         try {
           const [info, highWatermark] = await Promise.all([this.options.store.info(shard), this.options.store.highWatermark(shard)]);
           entry.highWatermark = BigInt(highWatermark);
@@ -246,7 +285,7 @@ export class KafkaService {
           // The first partition with data gets at least one record even past the limits (as Kafka does).
           const limit = Math.max(1, Math.min(partitionMaxBytes, budget));
           const stored = await this.options.store.read(shard, fetchOffset, { maxBytes: limit });
-          const batch = encodeStored(stored, bytes === 0 ? Number.MAX_SAFE_INTEGER : limit);
+          const batch = encodeStored(stored, toKafka, bytes === 0 ? Number.MAX_SAFE_INTEGER : limit);
           if (batch === undefined) {
             waitOn.push({ shard, offset: fetchOffset });
             continue;
@@ -294,7 +333,7 @@ export class KafkaService {
     const topics: Struct[] = [];
     for (const topicRequest of body.topics as Struct[]) {
       const name = topicRequest.name as string;
-      const topic = this.options.topics.get(name);
+      const topic = this.topic(name);
       const partitions: Struct[] = [];
       topics.push({ name, partitions });
       for (const p of topicRequest.partitions as Struct[]) {
@@ -306,7 +345,7 @@ export class KafkaService {
           entry.errorCode = KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
           continue;
         }
-        const shard = kafkaPartitionShardName(name, partitionIndex);
+        const shard = topic.shardOf(partitionIndex);
         try {
           if (timestamp === -2n) entry.offset = BigInt((await this.options.store.info(shard)).startOffset);
           else if (timestamp === -1n) entry.offset = BigInt(await this.options.store.highWatermark(shard));
@@ -330,8 +369,8 @@ export class KafkaService {
  * Stored records as one record batch v2 (uncompressed) with offsets = shard offsets, cut to
  * `maxBytes` (whole records; at least one). undefined when none is a Kafka record.
  */
-function encodeStored(stored: readonly JournalRecord[], maxBytes: number): Buffer | undefined {
-  const records = stored.map(fromJournalRecord).filter((record) => record !== undefined);
+function encodeStored(stored: readonly JournalRecord[], toKafka: (record: JournalRecord) => StoredKafkaRecord | undefined, maxBytes: number): Buffer | undefined {
+  const records = stored.map(toKafka).filter((record) => record !== undefined);
   if (records.length === 0) return undefined;
   let count = records.length;
   for (;;) {

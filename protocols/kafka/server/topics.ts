@@ -7,6 +7,10 @@ import { KafkaErrorCode } from '../codec/index.js';
 
 /** Topic names: Kafka's characters, short enough that `kafka.<topic>.<partition>` fits a shard name (200). */
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,180}$/;
+
+export function isTopicName(name: string): boolean {
+  return TOPIC_NAME.test(name) && name !== '.' && name !== '..';
+}
 export const MAX_PARTITIONS = 1000;
 
 export interface TopicInfo {
@@ -50,7 +54,7 @@ export class TopicCatalog {
   /** Validates and creates a topic: its partition shards, then its record. Resolves to a Kafka error code (0: created). */
   create(name: string, partitions: number, replicationFactor: number, validateOnly: boolean): Promise<{ errorCode: number; message: string | null }> {
     const run = async (): Promise<{ errorCode: number; message: string | null }> => {
-      if (!TOPIC_NAME.test(name) || name === '.' || name === '..') return { errorCode: KafkaErrorCode.INVALID_TOPIC_EXCEPTION, message: 'topic names are 1 to 180 of [A-Za-z0-9._-], not "." or ".."' };
+      if (!isTopicName(name)) return { errorCode: KafkaErrorCode.INVALID_TOPIC_EXCEPTION, message: 'topic names are 1 to 180 of [A-Za-z0-9._-], not "." or ".."' };
       if (this.#topics.has(name)) return { errorCode: KafkaErrorCode.TOPIC_ALREADY_EXISTS, message: `topic ${name} already exists` };
       const count = partitions === -1 ? 1 : partitions;
       if (!Number.isInteger(count) || count < 1 || count > MAX_PARTITIONS) return { errorCode: KafkaErrorCode.INVALID_PARTITIONS, message: `partitions must be 1 to ${MAX_PARTITIONS}` };

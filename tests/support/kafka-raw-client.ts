@@ -13,7 +13,7 @@ export class RawClient {
   #correlation = 1;
   closed: Promise<void>;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(readonly socket: Socket, readonly clientId: string) {
     socket.on('data', (chunk: Buffer) => {
       const split = this.#splitter.push(chunk);
       if (!split.ok) throw split.error;
@@ -29,10 +29,10 @@ export class RawClient {
     });
   }
 
-  static async open(port: number): Promise<RawClient> {
+  static async open(port: number, clientId = 'raw-test'): Promise<RawClient> {
     const socket = connect(port, '127.0.0.1');
     await once(socket, 'connect');
-    return new RawClient(socket);
+    return new RawClient(socket, clientId);
   }
 
   nextFrame(): Promise<Buffer> {
@@ -43,7 +43,7 @@ export class RawClient {
 
   async call(apiKey: number, apiVersion: number, body: KafkaStruct): Promise<KafkaStruct> {
     const correlationId = this.#correlation++;
-    this.socket.write(encodeRequest(apiKey, apiVersion, correlationId, 'raw-test', body));
+    this.socket.write(encodeRequest(apiKey, apiVersion, correlationId, this.clientId, body));
     const frame = await this.nextFrame();
     const response = decodeResponse(apiKey, apiVersion, frame);
     assert.equal(response.correlationId, correlationId);

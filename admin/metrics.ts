@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CommitEvent, ShardInfo } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import type { Broker, DiskStatus } from '../engine/index.js';
+import type { KafkaServer } from '../protocols/kafka/index.js';
 import type { PlacementAdmin } from './placement-admin.js';
 
 export interface MetricsOptions {
@@ -25,6 +26,8 @@ export interface MetricsOptions {
   inbound?: () => InboundStats;
   /** The placement voter in this process (the one the /api/cluster routes serve); absent: no shardline_placement_* series. */
   placement?: Pick<PlacementAdmin, 'status' | 'members' | 'leaderChanges' | 'onProposalApplied'>;
+  /** The Kafka listener in this process (--kafka-port); absent: no shardline_kafka_* series. */
+  kafka?: Pick<KafkaServer, 'onRequest' | 'connectionCount'>;
 }
 
 /** What the front end's inbound budget reports (protocols/mqtt/inbound-budget.ts fills it in). */
@@ -59,6 +62,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (options.inbound !== undefined) registerInboundMetrics(registry, options.inbound);
   if (options.disks !== undefined) registerDiskMetrics(registry, options.disks);
   if (options.placement !== undefined) registerPlacementMetrics(registry, options.placement);
+  if (options.kafka !== undefined) registerKafkaMetrics(registry, options.kafka);
 
   return {
     contentType: registry.contentType,
@@ -96,6 +100,37 @@ function registerJournalMetrics(registry: Registry, journal: NonNullable<Metrics
     for (const ms of event.latenciesMs) latency.observe(labels, ms / 1000);
     batchAppends.observe(labels, event.appends);
     batchBytes.observe(labels, event.bytes);
+  });
+}
+
+// Observed per request (latency cannot be read at scrape time); the error label is the first
+// error code the response carries, as Kafka answers most failures inside a response.
+function registerKafkaMetrics(registry: Registry, kafka: NonNullable<MetricsOptions['kafka']>): void {
+  const registers = [registry];
+  const requests = new Counter({
+    name: 'shardline_kafka_requests_total',
+    help: 'Kafka requests answered, per API and the first error code of the answer (NONE: none; HANDLER_FAILED: the connection was closed)',
+    labelNames: ['api', 'error'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'shardline_kafka_request_duration_seconds',
+    help: 'From a decoded Kafka request to its answer, per API (a Fetch includes its long-poll wait)',
+    labelNames: ['api'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
+    registers,
+  });
+  new Gauge({
+    name: 'shardline_kafka_connections',
+    help: 'Kafka client connections open now',
+    registers,
+    collect() {
+      this.set(kafka.connectionCount);
+    },
+  });
+  kafka.onRequest((event) => {
+    requests.inc({ api: event.api, error: event.error });
+    duration.observe({ api: event.api }, event.seconds);
   });
 }
 

@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminErrors, AdminServer, createMetrics, mqttAdminRoutes, placementAdminRoutes, type InboundStats } from '../admin/index.js';
+import { AdminErrors, AdminServer, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, type InboundStats } from '../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../journal/index.js';
@@ -377,6 +377,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
       ...(running.journal === undefined ? {} : { journal: running.journal }),
       ...(running.inboundBudget === undefined ? {} : { inbound: inboundStats(running.inboundBudget) }),
       ...(running.placement === undefined ? {} : { placement: running.placement.admin }),
+      ...(running.kafka === undefined ? {} : { kafka: running.kafka }),
     }),
     disks,
     logger,
@@ -385,7 +386,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
     ...(running.users === undefined ? {} : { users: running.users }),
     ...(running.acl === undefined ? {} : { acl: running.acl }),
     // Every node serves /api/mqtt: without the broker role its routes answer 503, not 404.
-    protocols: [mqttAdminRoutes(running.broker)],
+    protocols: [mqttAdminRoutes(running.broker), kafkaAdminRoutes(running.kafka, store)],
     // The embedded one-voter group of the single-node default is shown too: it is this node's placement.
     ...(running.placement === undefined ? {} : { cluster: placementAdminRoutes(running.placement.admin) }),
     host: settings.host,

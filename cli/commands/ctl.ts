@@ -9,6 +9,7 @@ import { formatTable } from '../table.js';
 import { userCommands } from './ctl-user.js';
 import { aclCtlCommands } from './ctl-acl.js';
 import { clusterCtlCommands } from './ctl-cluster.js';
+import { kafkaCtlCommands } from './ctl-kafka.js';
 
 const PAGE_FLAGS = `
   --offset N       skip the first N items (default 0)
@@ -453,6 +454,7 @@ const leaves: Command[] = [
   configSetCommand,
   ...userCommands,
   ...aclCtlCommands,
+  ...kafkaCtlCommands,
 ];
 
 /** `shardline ctl` (the group's help) and every ctl command. */

@@ -1,5 +1,6 @@
 export { KafkaConnection, type KafkaConnectionOptions, type KafkaConnectionSink, type KafkaHandler } from './connection.js';
 export { KafkaServer, type KafkaServerOptions } from './server.js';
-export { isServed, KafkaService, SERVED_APIS, type KafkaServiceOptions } from './service.js';
+export { isServed, KafkaService, SERVED_APIS, type KafkaServiceOptions, type ServedTopic } from './service.js';
 export { isTopicName, TopicCatalog, type TopicInfo } from './topics.js';
 export { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
+export { firstErrorCode, type KafkaRequestEvent, type KafkaRequestListener } from './request-events.js';

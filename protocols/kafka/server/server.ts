@@ -5,10 +5,11 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold } from '../../listener/index.js';
-import { KafkaErrors } from '../codec/index.js';
+import { KafkaErrors, type KafkaStruct, type RequestHeader } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
 import { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
-import { KafkaService } from './service.js';
+import { apiName, errorLabel, firstErrorCode, type KafkaRequestListener } from './request-events.js';
+import { KafkaService, type ServedTopic } from './service.js';
 import { TopicCatalog } from './topics.js';
 
 /** Kafka's default connections.max.idle.ms (10 minutes). */
@@ -35,6 +36,7 @@ export interface KafkaServerOptions {
 export class KafkaServer {
   #listener!: TcpListener;
   readonly #connections = new Set<KafkaConnection>();
+  readonly #requestListeners = new Set<KafkaRequestListener>();
 
   private constructor(private readonly options: KafkaServerOptions, private readonly service: KafkaService) {}
 
@@ -77,7 +79,7 @@ export class KafkaServer {
 
   #serve(socket: Socket): void {
     const { logger, maxFrameBytes } = this.options;
-    const connection = new KafkaConnection((header, body, signal) => this.service.handle(header, body, signal), {
+    const connection = new KafkaConnection((header, body, signal) => this.#handle(header, body, signal), {
       send: (frame) => socket.write(frame),
       close: (reason, error) => {
         logger.debug({ remote: remoteAddressOf(socket), reason, err: error }, 'Kafka connection closed');
@@ -95,6 +97,37 @@ export class KafkaServer {
       connection.ended();
       this.#connections.delete(connection);
     });
+  }
+
+  /** Kafka connections open now. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Every topic served (the MQTT one included), with its partitions' shards, sorted by name. */
+  topics(): ServedTopic[] {
+    return this.service.servedTopics();
+  }
+
+  /** Calls `listener` after every request a handler answered (or failed); returns the unsubscribe. */
+  onRequest(listener: KafkaRequestListener): () => void {
+    this.#requestListeners.add(listener);
+    return () => this.#requestListeners.delete(listener);
+  }
+
+  /** The service's handler, timed and reported when anyone listens. */
+  async #handle(header: RequestHeader, body: KafkaStruct, signal: AbortSignal): Promise<KafkaStruct | undefined> {
+    if (this.#requestListeners.size === 0) return this.service.handle(header, body, signal);
+    const started = performance.now();
+    let error = 'HANDLER_FAILED';
+    try {
+      const response = await this.service.handle(header, body, signal);
+      error = errorLabel(firstErrorCode(response));
+      return response;
+    } finally {
+      const event = { api: apiName(header.apiKey), seconds: (performance.now() - started) / 1000, error };
+      for (const listener of this.#requestListeners) listener(event);
+    }
   }
 
   stopAccepting(): void {

@@ -50,6 +50,14 @@ export interface KafkaServiceOptions {
   mqttTopic?: MqttTopic | undefined;
 }
 
+/** A topic as the admin API shows it: partition i is shards[i]. */
+export interface ServedTopic {
+  name: string;
+  /** The MQTT data shards' topic (--kafka-mqtt-topic). */
+  mqtt: boolean;
+  shards: string[];
+}
+
 /** A topic's partitions, whichever kind of topic it is. */
 interface PartitionedTopic {
   partitions: number;
@@ -140,6 +148,15 @@ export class KafkaService {
     if (mqtt !== undefined && name === mqtt.name) return { partitions: mqtt.partitions, shardOf: (partition) => mqtt.shardOf(partition), mqtt };
     const topic = this.options.topics.get(name);
     return topic === undefined ? undefined : { partitions: topic.partitions, shardOf: (partition) => kafkaPartitionShardName(name, partition) };
+  }
+
+  /** Every topic, the MQTT one included, sorted by name. */
+  servedTopics(): ServedTopic[] {
+    const names = [...this.options.topics.all().map((topic) => topic.name), ...(this.options.mqttTopic === undefined ? [] : [this.options.mqttTopic.name])].sort();
+    return names.map((name) => {
+      const topic = this.topic(name) as PartitionedTopic;
+      return { name, mqtt: topic.mqtt !== undefined, shards: Array.from({ length: topic.partitions }, (_, partition) => topic.shardOf(partition)) };
+    });
   }
 
   async produce(header: RequestHeader, body: Struct): Promise<Struct | undefined> {

@@ -33,6 +33,9 @@ export function isServed(apiKey: number, apiVersion: number): boolean {
   return api !== undefined && apiVersion >= api.min && apiVersion <= api.max;
 }
 
+/** A partition with nothing to return has empty records, not null: librdkafka refuses a null record set ("invalid MessageSetSize -1"), as Kafka never sends one. */
+const NO_RECORDS = Buffer.alloc(0);
+
 /** Largest wait a Fetch may ask for (Kafka clients ask 500 ms to a few seconds). */
 const MAX_FETCH_WAIT_MS = 30_000;
 
@@ -277,7 +280,7 @@ export class KafkaService {
       const out: Struct[] = [];
       responses.push({ topic: name, partitions: out });
       for (const { partition, fetchOffset, partitionMaxBytes } of partitions) {
-        const entry: Struct = { partitionIndex: partition, errorCode: 0, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, preferredReadReplica: -1, records: null };
+        const entry: Struct = { partitionIndex: partition, errorCode: 0, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, preferredReadReplica: -1, records: NO_RECORDS };
         out.push(entry);
         if (topic === undefined || partition < 0 || partition >= topic.partitions) {
           entry.errorCode = KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;

@@ -54,6 +54,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./bench-mqtt.js')).benchMqttCommand,
   },
   {
+    path: ['bench', 'kafka'],
+    summary: 'Load a Kafka listener (producers, a consumer) and report throughput and latency',
+    load: async () => (await import('./bench-kafka.js')).benchKafkaCommand,
+  },
+  {
     path: ['bench', 'restart'],
     summary: 'Measure how long a node with many sessions, retained messages and ACL rules takes to start',
     load: async () => (await import('./bench-restart.js')).benchRestartCommand,

@@ -1,0 +1,141 @@
+// `shardline bench kafka`: flags and the report. The workload is cli/bench/kafka-bench.ts.
+import { integerFlag, UsageError, type Command } from '../command.js';
+import { runKafkaBench, type KafkaBenchOptions, type KafkaBenchResult, type Percentiles } from '../bench/kafka-bench.js';
+import { createProgress } from '../progress.js';
+
+const MAX_DURATION_SECONDS = 600;
+const MAX_RECORDS_PER_BATCH = 100_000;
+const MAX_VALUE_BYTES = 8 * 1024 * 1024;
+
+const usage = `
+Usage: shardline bench kafka [flags]
+
+Loads a Kafka listener (a Shardline node started with --kafka-port, or any Kafka broker) over
+the Kafka protocol and reports what it sustained: producers send record batches to a fresh
+topic (shardline-bench-<time>, or --topic), one consumer long-polls every partition, and every
+record carries its send time. Printed: records/s and MB/s acknowledged in the measured window,
+produce latency (request to answer; with --acks -1 that includes the durable append) and
+end-to-end latency (send to fetched) as p50/p99/p999/max, records fetched of those sent, and
+the tool's own CPU (near 100% of a core: the tool, not the broker, set the pace). Run it on
+the broker's machine; the machine may be noisy: run it several times and quote medians.
+
+Flags:
+  --bootstrap HOST:PORT   the Kafka listener (default 127.0.0.1:9092)
+  --topic NAME            use this topic (created if missing) instead of a fresh one
+  --partitions N          partitions of the fresh topic (default 1)
+  --producers N           producer connections (default 1), each taking the partitions in turn
+  --batch N               records per produce request, one batch of one partition (default 100)
+  --size BYTES            value bytes per record, at least 8 (the send time) (default 1024)
+  --acks -1|1|0           produce acks (default -1: answered once durable); 0 sends without
+                          answers, so only end-to-end latency is measured
+  --rate R                records/s over all producers; 0 = as fast as --inflight allows (default 0)
+  --inflight N            unanswered produce requests per producer (default 5, as Kafka clients)
+  --duration S            measured seconds (default 10, at most ${MAX_DURATION_SECONDS})
+  --warmup S              unmeasured seconds before them (default 1)
+  --drain S               afterwards, how long the consumer may take to fetch the rest (default 5)
+  --timeout S             longest wait for one request's answer (default 30)
+  --json                  print the report as JSON on stdout
+  -h, --help              this text
+
+A progress bar is drawn on stderr when it is a terminal (not with --json).
+`;
+
+function secondsFlag(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be a number of seconds in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function bounded(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const value = integerFlag(values, name, fallback, min);
+  if (value > max) throw new UsageError(`--${name} must be at most ${max}, got ${value}`);
+  return value;
+}
+
+export function parseKafkaBenchFlags(values: Record<string, unknown>): Omit<KafkaBenchOptions, 'onProgress'> {
+  const bootstrap = typeof values.bootstrap === 'string' ? values.bootstrap : '127.0.0.1:9092';
+  const colon = bootstrap.lastIndexOf(':');
+  const port = Number(bootstrap.slice(colon + 1));
+  const host = bootstrap.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  if (colon <= 0 || !Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError(`--bootstrap must be HOST:PORT, got ${JSON.stringify(bootstrap)}`);
+  const acksText = typeof values.acks === 'string' ? values.acks : '-1';
+  if (!['-1', '0', '1', 'all'].includes(acksText)) throw new UsageError(`--acks must be -1 (or all), 1 or 0, got ${JSON.stringify(acksText)}`);
+  return {
+    host,
+    port,
+    topic: typeof values.topic === 'string' ? values.topic : undefined,
+    partitions: bounded(values, 'partitions', 1, 1, 1000),
+    producers: bounded(values, 'producers', 1, 1, 256),
+    batchRecords: bounded(values, 'batch', 100, 1, MAX_RECORDS_PER_BATCH),
+    valueBytes: bounded(values, 'size', 1024, 8, MAX_VALUE_BYTES),
+    acks: acksText === 'all' ? -1 : (Number(acksText) as -1 | 0 | 1),
+    rate: bounded(values, 'rate', 0, 0, 10_000_000),
+    inflight: bounded(values, 'inflight', 5, 1, 1000),
+    durationMs: secondsFlag(values, 'duration', 10, 0.1, MAX_DURATION_SECONDS) * 1000,
+    warmupMs: secondsFlag(values, 'warmup', 1, 0, 60) * 1000,
+    drainMs: secondsFlag(values, 'drain', 5, 0, 600) * 1000,
+    requestTimeoutMs: secondsFlag(values, 'timeout', 30, 1, 600) * 1000,
+  };
+}
+
+function latencyLine(label: string, value: Percentiles | undefined): string {
+  if (value === undefined) return `${label}: not measured (acks 0: no answers)`;
+  const ms = (x: number): string => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
+  return `${label}: p50 ${ms(value.p50)}, p99 ${ms(value.p99)}, p999 ${ms(value.p999)}, max ${ms(value.max)}`;
+}
+
+export function formatKafkaBench(options: Omit<KafkaBenchOptions, 'onProgress'>, result: KafkaBenchResult): string {
+  const errors = Object.entries(result.errors).map(([name, count]) => `${name} ${count}`);
+  return [
+    `bench kafka: topic ${result.topic}, ${options.partitions} partition(s), ${options.producers} producer(s), batches of ${options.batchRecords} x ${options.valueBytes} B, acks ${options.acks}, ${options.rate === 0 ? 'as fast as possible' : `${options.rate} records/s`}, ${result.seconds} s measured`,
+    `produced: ${Math.round(result.recordsPerSecond)} records/s, ${result.megabytesPerSecond.toFixed(1)} MB/s (${result.produced} records)`,
+    latencyLine('produce latency (request → answer)', result.produceLatencyMs),
+    latencyLine('end to end (send → fetched)', result.consumed === 0 ? undefined : result.endToEndMs),
+    `fetched: ${result.consumed} of ${result.produced} records sent in the window${result.consumed < result.produced ? ` (${result.produced - result.consumed} not fetched by the end of the drain)` : ''}`,
+    `errors: ${errors.length === 0 ? 'none' : errors.join(', ')}`,
+    `load tool: ${(result.toolCpu * 100).toFixed(0)}% of one core`,
+  ].join('\n');
+}
+
+export const benchKafkaCommand: Command = {
+  path: ['bench', 'kafka'],
+  summary: 'Load a Kafka listener (producers, a consumer) and report throughput and latency',
+  usage,
+  options: {
+    bootstrap: { type: 'string' },
+    topic: { type: 'string' },
+    partitions: { type: 'string' },
+    producers: { type: 'string' },
+    batch: { type: 'string' },
+    size: { type: 'string' },
+    acks: { type: 'string' },
+    rate: { type: 'string' },
+    inflight: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    drain: { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(values) {
+    const options = parseKafkaBenchFlags(values);
+    const json = values.json === true;
+    const total = Math.ceil((options.warmupMs + options.durationMs) / 1000);
+    const progress = json ? undefined : createProgress('bench kafka', total, 's');
+    let result: KafkaBenchResult;
+    try {
+      result = await runKafkaBench({ ...options, onProgress: (elapsedMs) => progress?.update(Math.floor(elapsedMs / 1000)) });
+    } catch (error) {
+      progress?.stop();
+      process.stderr.write(`shardline bench kafka: ${(error as Error).message}\n`);
+      return 1;
+    }
+    progress?.stop();
+    process.stdout.write(json ? `${JSON.stringify({ options, result }, null, 2)}\n` : `${formatKafkaBench(options, result)}\n`);
+    return result.errors === undefined || Object.keys(result.errors).length === 0 ? 0 : 1;
+  },
+};

@@ -30,7 +30,7 @@ export interface MetricsOptions {
   kafka?: Pick<KafkaServer, 'onRequest' | 'connectionCount'>;
 }
 
-/** What the front end's inbound budget reports (protocols/mqtt/inbound-budget.ts fills it in). */
+/** What the front end's inbound budget reports (protocols/listener/inbound-budget.ts fills it in). */
 export interface InboundStats {
   limitBytes: number;
   reservedBytes: number;

@@ -10,3 +10,4 @@ export { hostPort, remoteAddressOf } from './remote-address.js';
 export { TcpListener, type ListenerOptions, type TcpListenerOptions } from './tcp-listener.js';
 export { certificateNameOf, loadTls, tlsRefusal, type ClientAuth, type TlsFiles, type TlsListener, type TlsSetupFailure } from './tls.js';
 export { WebSocketListener, type WebSocketListenerOptions } from './websocket-listener.js';
+export { INBOUND_UNRESERVED_BYTES, InboundBudget, type InboundBudgetStats, type InboundReservation } from './inbound-budget.js';

@@ -11,7 +11,7 @@ import { Broker } from '../../engine/index.js';
 import { MemoryShardStore } from '../../shard-model/index.js';
 import { ManualClock } from '../../tests/support/manual-clock.js';
 import { MqttConnection, type Transport } from './connection.js';
-import { InboundBudget } from './inbound-budget.js';
+import { InboundBudget } from '../listener/index.js';
 import { testMqttLimits } from '../../tests/support/mqtt-limits.js';
 
 const logger = pino({ level: 'silent' });

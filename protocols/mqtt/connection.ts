@@ -26,7 +26,7 @@ import { acceptEveryone, AuthExchange, authenticationRefusal, type Authenticate,
 import { connackFor, readConnect, sessionTerms } from './connect.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
-import type { InboundBudget } from './inbound-budget.js';
+import type { InboundBudget } from '../listener/index.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { OutboundPublishes } from './outbound-publishes.js';
 import { connectLevel } from './packet-checks.js';

@@ -9,7 +9,7 @@ import type { Clock, Message, QoS } from '../../engine/index.js';
 import { checkTopicName } from '../../engine/index.js';
 import type { ClientGuard } from '../listener/index.js';
 import { HeldPublishes } from './held-publishes.js';
-import type { InboundBudget, InboundReservation } from './inbound-budget.js';
+import type { InboundBudget, InboundReservation } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
 import type { OwnMessageHold } from './own-message-hold.js';
 import { isCleanString, messageProperties } from './packet-checks.js';

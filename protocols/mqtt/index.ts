@@ -2,7 +2,7 @@
 // the listeners themselves are protocols/listener's.
 export { MqttConnection, type Authenticate, type ConnectionRegistry, type ConnectRequestInfo, type Transport } from './connection.js';
 export { PacketFramer, type FrameResult } from './framing.js';
-export { INBOUND_UNRESERVED_BYTES, InboundBudget, type InboundBudgetStats, type InboundReservation } from './inbound-budget.js';
+export { INBOUND_UNRESERVED_BYTES, InboundBudget, type InboundBudgetStats, type InboundReservation } from '../listener/index.js';
 export { ReasonCode, reasonName } from './reason-codes.js';
 export { MqttErrors } from './errors.js';
 export { DEFAULT_MQTT_PORT, MqttServer, type MqttServerOptions } from './server.js';

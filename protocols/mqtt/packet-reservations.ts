@@ -2,7 +2,7 @@
 // received and the one being handled. A packet over INBOUND_UNRESERVED_BYTES reserves its whole
 // size when it begins, so that once granted it can always be finished; a connection never waits
 // for budget in the middle of one.
-import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
+import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from '../listener/index.js';
 
 export class PacketReservations {
   /** The inbound budget held for the packet being received (its header is in, not all of its body). */

@@ -14,7 +14,7 @@ import { WebSocket, type RawData } from 'ws';
 import { systemClock } from '../../engine/index.js';
 import { AbuseControl, certificateNameOf, remoteAddressOf, WebSocketListener, type ClientGuard } from '../listener/index.js';
 import { MqttConnection, type ConnectionRegistry, type Transport } from './connection.js';
-import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from './inbound-budget.js';
+import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from '../listener/index.js';
 import { GatheringWriter } from './gathering-writer.js';
 import { mqttListenFailed, type MqttServerOptions } from './server.js';
 

@@ -22,6 +22,13 @@ export class FrameSplitter {
   /** Bytes held for a frame not yet complete. */
   get pendingBytes(): number { return this.buffered; }
 
+  /** The size of the frame being received, once its size prefix is in and until it is complete; undefined otherwise. */
+  get incompleteFrameBytes(): number | undefined {
+    if (this.failed || this.buffered < 4) return undefined;
+    const size = this.peekSize();
+    return this.buffered < 4 + size ? size : undefined;
+  }
+
   /** Adds a chunk; returns the frames it completed (bodies, without the size prefix). */
   push(chunk: Buffer): SplitResult {
     if (this.failed) return { ok: false, error: this.failed };

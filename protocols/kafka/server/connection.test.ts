@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApiKey, decodeResponse, encodeRequest, FrameSplitter, KafkaErrorCode, type KafkaStruct } from '../codec/index.js';
+import { InboundBudget } from '../../listener/index.js';
 import { KafkaConnection, type KafkaHandler } from './connection.js';
 
 function harness(handler: KafkaHandler, maxFrameBytes = 1 << 20, maxInFlight?: number) {
@@ -112,4 +113,46 @@ test('a handler that throws closes the connection; after ended() nothing is sent
   resolveLater({ throttleTimeMs: 0, brokers: [], clusterId: null, controllerId: 0, topics: [] });
   await tick();
   assert.equal(late.sent.length, 0);
+});
+
+test('the node-wide inbound budget: a large request reserves its size at its prefix, a second connection waits unread until the first is answered', async () => {
+  const budget = new InboundBudget(300_000);
+  const release: Array<() => void> = [];
+  const handler: KafkaHandler = async () => {
+    await new Promise<void>((resolve) => release.push(resolve));
+    return { throttleTimeMs: 0, brokers: [], clusterId: null, controllerId: 0, topics: [] } satisfies KafkaStruct;
+  };
+  const connect = () => {
+    const events: string[] = [];
+    const connection = new KafkaConnection(handler, { send: () => events.push('send'), close: (reason) => events.push(`close: ${reason}`), pause: () => events.push('pause'), resume: () => events.push('resume') }, { maxFrameBytes: 1 << 20, budget });
+    return { connection, events };
+  };
+  // A Produce carrying 200,000 bytes: over the 64 KiB unreserved size (the handler does not read it).
+  const big = (correlationId: number): Buffer => encodeRequest(ApiKey.Produce, 7, correlationId, 't', { transactionalId: null, acks: 1, timeoutMs: 100, topicData: [{ name: 't', partitionData: [{ index: 0, records: Buffer.alloc(200_000) }] }] });
+  const first = connect();
+  const second = connect();
+  const a = big(1);
+  const b = big(2);
+  first.connection.receive(a.subarray(0, 1000));
+  assert.equal(budget.stats.reservedBytes, a.length - 4, 'reserved whole at the size prefix');
+  second.connection.receive(b.subarray(0, 1000));
+  assert.deepEqual(second.events, ['pause'], 'the second does not fit: its connection is not read');
+  assert.equal(budget.stats.waiting, 1);
+  first.connection.receive(a.subarray(1000));
+  await tick();
+  assert.equal(budget.stats.reservedBytes, a.length - 4, 'held while the request is handled');
+  release.shift()!();
+  await tick();
+  await tick();
+  assert.deepEqual(first.events, ['send'], 'answered');
+  assert.deepEqual(second.events, ['pause', 'resume'], 'granted once the first answer went out');
+  assert.equal(budget.stats.reservedBytes, b.length - 4);
+  // A connection that goes away gives its reservation back.
+  second.connection.ended();
+  assert.equal(budget.stats.reservedBytes, 0);
+  // Small requests never touch the budget.
+  const small = connect();
+  small.connection.receive(metadata(9));
+  assert.equal(budget.stats.grantedTotal, 2);
+  release.splice(0).forEach((resolve) => resolve());
 });

@@ -12,8 +12,13 @@
 //   frame by default), are handled at once; beyond either the sink is asked to pause reading and
 //   to resume when the oldest answers go out (Kafka's broker mutes the channel). Without the byte
 //   bound, 64 produce requests of 100 MiB each could be held by one connection.
+// - Across connections, a request over 64 KiB reserves its size in the node's inbound budget
+//   (--max-inbound-bytes, shared with MQTT; protocols/listener/inbound-budget.ts) as soon as its
+//   size prefix is read, and holds it until its answer goes out; while a reservation waits, the
+//   connection is not read. Whole-request reservations granted in order cannot deadlock.
 import type { ShardlineError } from '../../../base/index.js';
 import { ApiKey, encodeResponse, FrameSplitter, parseRequest, unsupportedApiVersionsResponse, type KafkaStruct, type RequestHeader } from '../codec/index.js';
+import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from '../../listener/index.js';
 import { isServed } from './service.js';
 
 export interface KafkaConnectionSink {
@@ -31,6 +36,8 @@ export interface KafkaConnectionOptions {
   maxInFlight?: number;
   /** Request body bytes held at once before reading pauses (default maxFrameBytes). */
   maxInFlightBytes?: number;
+  /** The node-wide budget for large inbound requests; undefined: none (tests). */
+  budget?: InboundBudget | undefined;
 }
 
 interface Slot {
@@ -38,6 +45,8 @@ interface Slot {
   frame: Buffer | null | undefined;
   /** The request's size, held until its answer goes out. */
   bytes: number;
+  /** Its share of the node's inbound budget (requests over 64 KiB), released with the answer. */
+  reservation: InboundReservation | undefined;
 }
 
 export class KafkaConnection {
@@ -49,11 +58,15 @@ export class KafkaConnection {
   #inFlightBytes = 0;
   #closed = false;
   #paused = false;
+  readonly #budget: InboundBudget | undefined;
+  /** The reservation of the request being received (its size prefix read, its body not complete). */
+  #receiving: InboundReservation | undefined;
 
   constructor(private readonly handler: KafkaHandler, private readonly sink: KafkaConnectionSink, options: KafkaConnectionOptions) {
     this.#splitter = new FrameSplitter(options.maxFrameBytes);
     this.#maxInFlight = options.maxInFlight ?? 64;
     this.#maxInFlightBytes = options.maxInFlightBytes ?? options.maxFrameBytes;
+    this.#budget = options.budget;
   }
 
   get closed(): boolean {
@@ -74,9 +87,13 @@ export class KafkaConnection {
     }
     for (const body of split.frames) {
       if (this.#closed) return;
-      this.#request(body);
+      this.#request(body, this.#reservationFor(body.length));
     }
-    if (!this.#paused && this.#full() && !this.#closed) {
+    const incoming = this.#splitter.incompleteFrameBytes;
+    if (this.#budget !== undefined && this.#receiving === undefined && incoming !== undefined && incoming > INBOUND_UNRESERVED_BYTES) {
+      this.#receiving = this.#budget.reserve(incoming, () => this.#resumeIfRoom());
+    }
+    if (!this.#paused && this.#mustWait() && !this.#closed) {
       this.#paused = true;
       this.sink.pause();
     }
@@ -84,6 +101,7 @@ export class KafkaConnection {
 
   /** The socket went away (or the node stops): long polls end, nothing more is sent. */
   ended(): void {
+    if (!this.#closed) this.#releaseAll();
     this.#closed = true;
     this.#abort.abort();
   }
@@ -94,24 +112,35 @@ export class KafkaConnection {
     this.sink.close(reason, error);
   }
 
-  #request(body: Buffer): void {
+  /** The reservation a completed request of `bytes` holds: the one made at its size prefix, or one made now. */
+  #reservationFor(bytes: number): InboundReservation | undefined {
+    const reserved = this.#receiving;
+    this.#receiving = undefined;
+    if (reserved !== undefined || this.#budget === undefined || bytes <= INBOUND_UNRESERVED_BYTES) return reserved;
+    // Its prefix and body came in one read: reserved now, counted while it is handled.
+    return this.#budget.reserve(bytes, () => this.#resumeIfRoom());
+  }
+
+  #request(body: Buffer, reservation: InboundReservation | undefined): void {
     const parsed = parseRequest(body);
     if (parsed.kind === 'close') {
+      if (reservation !== undefined) this.#budget?.release(reservation);
       this.close('request refused', parsed.error);
       return;
     }
     if (parsed.kind === 'unsupported-api-versions') {
-      this.#hold({ frame: unsupportedApiVersionsResponse(parsed.header.correlationId), bytes: body.length });
+      this.#hold({ frame: unsupportedApiVersionsResponse(parsed.header.correlationId), bytes: body.length, reservation });
       this.#flush();
       return;
     }
     const { header } = parsed;
     if (!isServed(header.apiKey, header.apiVersion)) {
       // parseRequest knows every API of the codec; this node serves fewer, and advertised only those.
+      if (reservation !== undefined) this.#budget?.release(reservation);
       this.close(`API ${header.apiKey} version ${header.apiVersion} is not served`);
       return;
     }
-    const slot: Slot = { frame: undefined, bytes: body.length };
+    const slot: Slot = { frame: undefined, bytes: body.length, reservation };
     this.#hold(slot);
     this.handler(header, parsed.body, this.#abort.signal).then(
       (response) => {
@@ -127,19 +156,32 @@ export class KafkaConnection {
     this.#inFlightBytes += slot.bytes;
   }
 
-  #full(): boolean {
-    return this.#queue.length >= this.#maxInFlight || this.#inFlightBytes >= this.#maxInFlightBytes;
+  /** Reading waits: too many requests or bytes held, or the request being received waits for budget. */
+  #mustWait(): boolean {
+    return this.#queue.length >= this.#maxInFlight || this.#inFlightBytes >= this.#maxInFlightBytes || this.#receiving?.state === 'waiting' || this.#queue.some((slot) => slot.reservation?.state === 'waiting');
+  }
+
+  #resumeIfRoom(): void {
+    if (this.#paused && !this.#closed && !this.#mustWait()) {
+      this.#paused = false;
+      this.sink.resume();
+    }
   }
 
   #flush(): void {
     while (!this.#closed && this.#queue.length > 0 && this.#queue[0]!.frame !== undefined) {
-      const { frame, bytes } = this.#queue.shift()!;
+      const { frame, bytes, reservation } = this.#queue.shift()!;
       this.#inFlightBytes -= bytes;
+      if (reservation !== undefined) this.#budget?.release(reservation);
       if (frame !== null && frame !== undefined) this.sink.send(frame);
     }
-    if (this.#paused && !this.#closed && !this.#full()) {
-      this.#paused = false;
-      this.sink.resume();
-    }
+    this.#resumeIfRoom();
+  }
+
+  #releaseAll(): void {
+    if (this.#budget === undefined) return;
+    if (this.#receiving !== undefined) this.#budget.release(this.#receiving);
+    this.#receiving = undefined;
+    for (const slot of this.#queue) if (slot.reservation !== undefined) this.#budget.release(slot.reservation);
   }
 }

@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ShardStore } from '../../../shard-model/index.js';
-import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold } from '../../listener/index.js';
+import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold, type InboundBudget } from '../../listener/index.js';
 import { KafkaErrors, type KafkaStruct, type RequestHeader } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
 import { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
@@ -29,6 +29,8 @@ export interface KafkaServerOptions {
   abuse: AbuseControl;
   hold?: ConnectionHold | undefined;
   logger: Logger;
+  /** The node-wide budget for large inbound requests (--max-inbound-bytes), shared with MQTT. */
+  inboundBudget?: InboundBudget | undefined;
   /** Show the broker's MQTT data shards as this Kafka topic (mqtt-topic.ts). */
   mqttTopic?: { name: string; broker: MqttTopicBroker } | undefined;
 }
@@ -87,7 +89,7 @@ export class KafkaServer {
       },
       pause: () => socket.pause(),
       resume: () => socket.resume(),
-    }, { maxFrameBytes });
+    }, { maxFrameBytes, budget: this.options.inboundBudget });
     this.#connections.add(connection);
     // Kafka's connections.max.idle.ms: a connection silent this long is closed (clients reconnect).
     socket.setTimeout(IDLE_TIMEOUT_MS, () => connection.close('idle'));

@@ -60,7 +60,7 @@ Flags:
 SHARDLINE_* variables in the environment reach every node (SHARDLINE_LOG_LEVEL=debug, say);
 flags set here win over them. A node that exits while the cluster runs is reported on stderr
 with its log file; the others keep running. Exit status: 0 once every node stopped cleanly, 1
-when a node failed to start or did not stop cleanly, 2 for bad flags.
+when a node failed to start, exited on its own or did not stop cleanly, 2 for bad flags.
 `;
 
 interface ClusterState {
@@ -248,6 +248,8 @@ async function run(values: Record<string, unknown>): Promise<number> {
 
   const nodes: RunningNode[] = [];
   let stopping = false;
+  /** A node exited while the cluster ran: the exit status says so. */
+  let lost = false;
   let hurry = (): void => undefined;
   const hurried = new Promise<void>((resolveHurry) => {
     hurry = resolveHurry;
@@ -270,7 +272,9 @@ async function run(values: Record<string, unknown>): Promise<number> {
     const running = startNode(node, logDir, env);
     nodes.push(running);
     running.child.once('close', (code, signal) => {
-      if (!stopping) process.stderr.write(`${node.name} (pid ${running.pid}) exited unexpectedly (${describeExit({ code, signal })}); see ${running.logPath}\n`);
+      if (stopping) return;
+      lost = true;
+      process.stderr.write(`${node.name} (pid ${running.pid}) exited unexpectedly (${describeExit({ code, signal })}); see ${running.logPath}\n`);
     });
     return running;
   };
@@ -309,7 +313,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
   const signal = await stopRequested;
   process.stdout.write(`${signal}: stopping brokers, then journals, then voters\n`);
   const clean = await stopAll(nodes, graceMs, hurried);
-  return clean ? 0 : 1;
+  return clean && !lost ? 0 : 1;
 }
 
 export const clusterUpCommand: Command = {

@@ -151,7 +151,7 @@ function selects(selector: Record<string, string>, labels: Record<string, string
 
 describe('deploy/kubernetes manifests', () => {
   test('every object validates against its Kubernetes schema', async () => {
-    assert.ok(manifests.length >= 6, `found ${manifests.length} objects`);
+    assert.ok(manifests.length >= 7, `found ${manifests.length} objects`);
     for (const { file, object } of manifests) {
       const [group, version] = String(object.apiVersion).includes('/') ? String(object.apiVersion).split('/') : [undefined, object.apiVersion];
       const path = group === undefined ? `kubernetes-models/${version}/${object.kind}` : `kubernetes-models/${group}/${version}/${object.kind}`;
@@ -212,6 +212,21 @@ describe('deploy/kubernetes manifests', () => {
           const listening = [...listeningPorts(await startSettings(container, hostnames(manifest)[0] as string)).values()];
           for (const port of service.spec.ports as Json[]) {
             assert.ok(listening.includes(containerPort(container, port.targetPort ?? port.port)), `${file}: Service ${service.metadata.name} port ${port.name} reaches a port ${manifest.object.metadata.name} listens on (${listening.join(', ')})`);
+          }
+        }
+      }
+    }
+  });
+
+  test('every NetworkPolicy selects pods and opens ports they listen on', async () => {
+    for (const { file, object: policy } of ofKind('NetworkPolicy')) {
+      const selected = workloads().filter(({ template }) => selects(policy.spec.podSelector.matchLabels, template.metadata.labels));
+      assert.ok(selected.length > 0, `${file}: NetworkPolicy ${policy.metadata.name} selects a workload`);
+      for (const { manifest, template } of selected) {
+        for (const container of shardlineContainers(template)) {
+          const listening = [...listeningPorts(await startSettings(container, hostnames(manifest)[0] as string)).values()];
+          for (const rule of policy.spec.ingress as Json[]) {
+            for (const port of rule.ports as Json[]) assert.ok(listening.includes(containerPort(container, port.port)), `${file}: port ${port.port} is one ${manifest.object.metadata.name} listens on`);
           }
         }
       }

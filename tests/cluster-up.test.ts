@@ -8,7 +8,9 @@
 // must be reported on stderr, and a SIGTERM of `cluster up` must end every printed pid, with exit
 // status 1 (a node was lost).
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import mqtt from 'mqtt';
@@ -159,6 +161,30 @@ describe('shardline cluster up', () => {
     }
     const survivors = nodes.filter((node) => alive(node.pid));
     assert.deepEqual(survivors.map((node) => `${node.name} (pid ${node.pid})`), [], 'every printed process is gone');
+  });
+
+  it('a node that cannot start stops the others and exits 1 with its reason', { timeout: UP_TIMEOUT_MS }, async () => {
+    // Voter 1's placement port (the first of --base-port) is taken.
+    const blocker = createServer();
+    blocker.listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const cli = runCli(['cluster', 'up', '--dir', await scratchDirectory('shardline-cluster-up-busy-'), '--base-port', String(port)]);
+      const exit = await cli.exited;
+      assert.equal(exit.code, 1, JSON.stringify(exit));
+      assert.match(exit.stderr, /placement-1 \(pid \d+\) exited before it listened \(exit code 1\)/);
+      assert.match(exit.stderr, /SL_PLACEMENT_LISTEN_FAILED/);
+      // A voter still starting up may not handle SIGTERM yet, and then ends by it.
+      const stopped = cli.lines.map((line) => /^stopped placement-[23] \(pid (\d+), (?:exit code 0|signal SIGTERM)\)$/.exec(line)?.[1]).filter((pid) => pid !== undefined).map(Number);
+      assert.equal(stopped.length, 2, `the two other voters were stopped by SIGTERM:\n${cli.lines.join('\n')}`);
+      for (const pid of stopped) {
+        printedPids.add(pid);
+        assert.equal(alive(pid), false, `pid ${pid} is gone`);
+      }
+    } finally {
+      blocker.close();
+    }
   });
 
   it('refuses bad flags with exit 2', async () => {

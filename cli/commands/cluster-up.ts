@@ -28,6 +28,7 @@ const HOST = '127.0.0.1';
 const LISTEN_TIMEOUT_MS = 90_000;
 const DEFAULT_GRACE_SECONDS = 10;
 const STATE_FILE = 'cluster.json';
+const TAIL_LINES = 5;
 
 const usage = `
 Usage: shardline cluster up [--dir DIR] [--journals N] [--base-port N] [--grace-seconds S]
@@ -154,11 +155,19 @@ function startNode(node: NodePlan, logDir: string, env: NodeJS.ProcessEnv): Runn
       resolveExit(running.exit);
     });
   });
+  // The last lines a node wrote, for the message when it fails to start (the reason is there).
+  const tail: string[] = [];
+  const keep = (line: string): void => {
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+  };
+  if (child.stderr !== null) createInterface({ input: child.stderr }).on('line', keep);
   running.listening = new Promise((resolveListening, reject) => {
     const timer = setTimeout(() => reject(new Error(`${node.name} (pid ${pid}) did not report its addresses within ${LISTEN_TIMEOUT_MS / 1000} s; see ${logPath}`)), LISTEN_TIMEOUT_MS);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on('line', (line) => {
       log.write(`${line}\n`);
+      keep(line);
       let record: { msg?: unknown } & Record<string, unknown>;
       try {
         record = JSON.parse(line) as typeof record;
@@ -172,7 +181,7 @@ function startNode(node: NodePlan, logDir: string, env: NodeJS.ProcessEnv): Runn
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`${node.name} (pid ${pid}) exited before it listened (${describeExit({ code, signal })}); see ${logPath}`));
+      reject(new Error(`${node.name} (pid ${pid}) exited before it listened (${describeExit({ code, signal })}); see ${logPath}; its last lines:\n${tail.join('\n')}`));
     });
   });
   // Rejections are read by whoever awaits; this keeps one nobody awaits from crashing the process.

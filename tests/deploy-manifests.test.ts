@@ -19,6 +19,7 @@ import { DEFAULT_JOURNAL_GRPC_PORT } from '../journal/index.js';
 import { effectiveRoles } from '../node/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT } from '../placement/service/index.js';
 import { REPO_ROOT } from './support/broker-process.js';
+import { ensureCliBuilt } from './support/cli-entry.js';
 
 const MANIFESTS = join(REPO_ROOT, 'deploy', 'kubernetes');
 const IMAGE_NAME = 'shardline';
@@ -294,6 +295,19 @@ describe('deploy/kubernetes manifests', () => {
       assert.equal(deployment.spec.replicas, 1, `${file}: one broker on the one journal`);
       assert.equal(deployment.spec.strategy?.type, 'Recreate', `${file}: a rollout never runs two brokers on one journal`);
     }
+  });
+
+  test('the Dockerfile build stage copies every source folder the build compiles', () => {
+    ensureCliBuilt();
+    const text = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    const build = text.split(/^FROM /m).find((stage) => stage.includes('npm run build')) ?? '';
+    const copied = new Set(build.split('\n').filter((line) => line.startsWith('COPY ') && !line.includes('--from')).flatMap((line) => line.slice(5).trim().split(/\s+/).slice(0, -1)));
+    // dist/ mirrors the source tree: each of its top folders is a source folder tsc compiled.
+    for (const folder of readdirSync(join(REPO_ROOT, 'dist'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name)) assert.ok(copied.has(folder), `the build stage copies ${folder}/ (it is in dist/)`);
+    for (const file of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'scripts']) assert.ok(copied.has(file), `the build stage copies ${file}`);
+    assert.match(text, /^COPY console console$/m, 'the runtime has the dashboard files');
+    const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim());
+    for (const path of copied) assert.ok(!ignored.includes(path), `.dockerignore does not leave out ${path}`);
   });
 
   test('the Dockerfile exposes the default ports and runs shardline as a non-root user', () => {

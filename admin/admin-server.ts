@@ -22,6 +22,7 @@ import { requireBearerToken } from './bearer-auth.js';
 import { registerConsole } from './console-routes.js';
 import { installErrorReplies } from './error-reply.js';
 import { registerConfigRoutes, registerNodeRoutes, type AdminNode } from './node-routes.js';
+import type { PlacementAdmin } from './placement-admin.js';
 import { registerProbeRoutes } from './probe-routes.js';
 import { errors, noContent, secured, type AdminRoutePlugin } from './route-kit.js';
 import { registerShardRoutes } from './shard-routes.js';
@@ -57,6 +58,8 @@ export interface AdminOptions {
   protocols?: readonly AdminRoutePlugin[];
   /** The placement group's routes (placementAdminRoutes) on a node that runs a placement voter; absent: /api/cluster/* is 404. */
   cluster?: AdminRoutePlugin;
+  /** The placement voter /readyz waits for (in quorum, caught up): on nodes that run the placement role. */
+  placementReadiness?: PlacementAdmin;
 }
 
 export async function createAdminApp(options: AdminOptions): Promise<FastifyInstance> {
@@ -81,7 +84,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
   // Runs for unknown routes too, so /api/* does not reveal which paths exist without a token.
   requireBearerToken(app, options.token);
 
-  registerProbeRoutes(app, { broker, store, metrics: options.metrics });
+  registerProbeRoutes(app, { broker, store, metrics: options.metrics, placement: options.placementReadiness });
   registerNodeRoutes(app, { broker, store, node, disks: options.disks });
   registerShardRoutes(app, store);
   options.cluster?.(app);

@@ -61,6 +61,8 @@ describe('placement admin routes over a 3-voter group', () => {
       assert.equal(body.clusterId, CLUSTER_ID);
       assert.ok(body.term >= 1 && body.commitIndex >= 1);
       assert.equal(body.applyLag, body.commitIndex - body.appliedIndex);
+      // In quorum and caught up: every voter of the fresh group is ready, no token needed.
+      assert.deepEqual(await call(node, 'GET', '/readyz', undefined, {}), { status: 200, body: { status: 'ready' } });
     }
     const openapi = await call(nodes[0] as Node, 'GET', '/docs/json', undefined, {});
     assert.deepEqual(Object.keys(openapi.body.paths).filter((path) => path.startsWith('/api/cluster')).sort(), ['/api/cluster/members', '/api/cluster/members/{id}', '/api/cluster/status', '/api/cluster/transfer-leader']);
@@ -183,5 +185,7 @@ describe('placement admin routes over a 3-voter group', () => {
     assert.equal(entry.lag, null);
     assert.equal(typeof entry.error, 'string');
     assertError(await call(leader, 'POST', '/api/cluster/transfer-leader', { id: down.id }), 503, 'SL_ADMIN_CLUSTER_UNAVAILABLE');
+    // Two of three still make a quorum: the running voters stay ready.
+    for (const node of nodes.filter((candidate) => candidate.id !== down.id)) assert.deepEqual(await call(node, 'GET', '/readyz', undefined, {}), { status: 200, body: { status: 'ready' } }, `voter ${node.id}`);
   });
 });

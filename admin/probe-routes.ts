@@ -1,10 +1,13 @@
-// Probes and metrics: /healthz (the process answers), /readyz (the broker takes publishes and
-// the shard store answers; a load balancer reads it), /metrics (Prometheus, behind the token).
+// Probes and metrics: /healthz (the process answers), /readyz (the broker takes publishes, the
+// shard store answers, and a placement voter is in quorum and caught up; a load balancer or
+// Kubernetes reads it), /metrics (Prometheus, behind the token).
 import type { FastifyInstance } from 'fastify';
 import { isShardlineError } from '../base/index.js';
 import type { Broker } from '../engine/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import { AdminErrors } from './admin-errors.js';
+import type { PlacementAdmin } from './placement-admin.js';
+import { placementNotReady } from './placement-readiness.js';
 import { errorBody, errors, secured } from './route-kit.js';
 
 const READY_CHECK_TIMEOUT_MS = 2_000;
@@ -30,9 +33,11 @@ export interface ProbeOptions {
   broker: Broker | undefined;
   store: ShardStore | undefined;
   metrics: { contentType: string; render(): Promise<string> } | undefined;
+  /** The placement voter whose quorum and catch-up /readyz requires; undefined where none runs (or only the single node's embedded one). */
+  placement?: PlacementAdmin | undefined;
 }
 
-export function registerProbeRoutes(app: FastifyInstance, { broker, store, metrics }: ProbeOptions): void {
+export function registerProbeRoutes(app: FastifyInstance, { broker, store, metrics, placement }: ProbeOptions): void {
   app.get('/healthz', {
     schema: { tags: ['probes'], summary: 'Liveness: the process answers', response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } } },
   }, async () => ({ status: 'ok' }));
@@ -40,11 +45,11 @@ export function registerProbeRoutes(app: FastifyInstance, { broker, store, metri
   app.get('/readyz', {
     schema: {
       tags: ['probes'],
-      summary: 'Readiness: the broker is open and accepts publishes, and the shard store answers',
+      summary: 'Readiness: the broker is open and accepts publishes, the shard store answers, and a placement voter is in quorum and has applied what the leader committed',
       response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ready'] } } }, 503: notReadyBody },
     },
   }, async (_request, reply) => {
-    if (broker === undefined && store === undefined) throw AdminErrors.notAvailable.create({}, 'neither the MQTT broker nor the shard store');
+    if (broker === undefined && store === undefined && placement === undefined) throw AdminErrors.notAvailable.create({}, 'neither the MQTT broker, the shard store nor a placement voter');
     if (broker?.closed === true) throw AdminErrors.notAvailable.create({}, 'the MQTT broker (closed)');
     // Not ready while the broker refuses publishes, whatever the reason (journal unreachable,
     // disk low): a load balancer should send publishers elsewhere. The reasons are listed.
@@ -66,6 +71,10 @@ export function registerProbeRoutes(app: FastifyInstance, { broker, store, metri
       } finally {
         clearTimeout(timer);
       }
+    }
+    if (placement !== undefined) {
+      const reason = await placementNotReady(placement);
+      if (reason !== null) throw AdminErrors.notAvailable.create({}, `the placement voter (${reason})`);
     }
     return { status: 'ready' };
   });

@@ -4,3 +4,6 @@ export { withReferenceTable } from './config/settings-reference.js';
 export { UsageError } from './command.js';
 export { normalizeServerUrl } from './ctl/admin-client.js';
 export { formatDuration, formatPage } from './ctl/format.js';
+export { parseCommandArgs } from './command.js';
+export { DEFAULT_ADMIN_PORT, DEFAULT_MQTT_PORT, envName, resolveStartSettings, START_SETTINGS, type StartSettings } from './config/settings.js';
+export { DEFAULT_ADMIN_URL } from './ctl/admin-client.js';

@@ -390,6 +390,8 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
     protocols: [mqttAdminRoutes(running.broker), kafkaAdminRoutes(running.kafka, store)],
     // The embedded one-voter group of the single-node default is shown too: it is this node's placement.
     ...(running.placement === undefined ? {} : { cluster: placementAdminRoutes(running.placement.admin) }),
+    // Not the embedded one-voter group: the single node's readiness is its broker and journal.
+    ...(running.placement === undefined || runsEmbeddedPlacement(settings) ? {} : { placementReadiness: running.placement.admin }),
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));

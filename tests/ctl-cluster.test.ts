@@ -61,6 +61,30 @@ describe('shardline ctl cluster against a 3-voter placement group', () => {
     }
   });
 
+  it('step-down on a follower changes nothing; on the leader it hands over to another voter', async () => {
+    // Voter 1 leads first: with every lag 0, the lowest id is the tie-break, so a step-down that
+    // did not leave the leader itself out would pick it.
+    if (group.leader().id !== 1) {
+      const moved = await ctl(group.leader(), ['transfer-leader', '1']);
+      assert.equal(moved.code, 0, moved.stderr);
+      await waitFor('voter 1 to lead', () => (group.cluster.leader()?.nodeId === 1 ? true : undefined));
+    }
+    const leader = group.leader();
+    const follower = group.followers()[0] as AdminTestNode;
+    const stays = await ctl(follower, ['step-down']);
+    assert.equal(stays.code, 0, stays.stderr);
+    assert.match(stays.stdout, new RegExp(`^node ${follower.id} does not lead \\(leader: ${leader.id} at [\\d.:]+\\); nothing to hand over$`, 'm'));
+    assert.equal(group.leader().id, leader.id, 'nothing changed');
+
+    const stepped = await ctl(leader, ['step-down', '--json']);
+    assert.equal(stepped.code, 0, stepped.stderr);
+    const answer = JSON.parse(stepped.stdout) as { steppedDown: boolean; leader: number; term: number };
+    assert.equal(answer.steppedDown, true);
+    assert.notEqual(answer.leader, leader.id);
+    assert.ok([1, 2, 3].includes(answer.leader));
+    await waitFor('the new leader to lead', () => (group.cluster.leader()?.nodeId === answer.leader ? true : undefined));
+  });
+
   it('transfer-leader, remove-member and add-member change the group as printed', async () => {
     const before = group.leader();
     const target = group.followers()[0] as AdminTestNode;

@@ -1,4 +1,4 @@
-// `shardline ctl cluster status|members|add-member|remove-member|transfer-leader`: the placement
+// `shardline ctl cluster status|members|add-member|remove-member|transfer-leader|step-down`: the placement
 // group of a node that runs a placement voter, over the admin API (/api/cluster/*). Changes are
 // taken by the leader's admin API only; a follower refuses them naming the leader, and the
 // command prints that refusal as it does every API error.
@@ -197,4 +197,31 @@ ${UNKNOWN_OUTCOME_NOTE}`,
   },
 });
 
-export const clusterCtlCommands: Command[] = [statusCommand, membersCommand, addMemberCommand, removeMemberCommand, transferLeaderCommand];
+const stepDownCommand = ctlCommand({
+  words: ['cluster', 'step-down'],
+  summary: 'If the node asked leads the placement group, hand leadership to the most caught-up voter',
+  description: `
+For a node about to stop (a Kubernetes preStop hook, a rolling upgrade): if the node asked leads
+the placement group, it hands leadership to the reachable voter with the least lag (the lowest
+id among equals) and returns once the node asked sees that one lead, at most 5 s, so the group
+does not wait an election timeout after the stop. A follower, or a leader with no other
+reachable voter, changes nothing and exits 0 saying so.
+
+${UNKNOWN_OUTCOME_NOTE}`,
+  details: '--json prints {steppedDown, leader, term}: whether leadership moved, and the leader and term after.',
+  async run(context) {
+    const status = await context.client.get<ClusterStatus>('/api/cluster/status');
+    const stay = (reason: string): string => (context.json ? json({ steppedDown: false, leader: status.leader, term: status.term }) : reason);
+    if (status.leader !== status.id) return stay(`node ${status.id} does not lead (leader: ${leaderText(status.leader, status.leaderAddress)}); nothing to hand over`);
+    const { members } = await context.client.get<ClusterMembers>('/api/cluster/members');
+    const candidates = members
+      .filter((member) => member.voter && !member.self && member.reachable && member.lag !== null)
+      .sort((a, b) => (a.lag as number) - (b.lag as number) || a.id - b.id);
+    const target = candidates[0];
+    if (target === undefined) return stay(`node ${status.id} leads, but no other voter answers; leadership stays`);
+    const answer = await context.client.post<{ leader: number; term: number }>('/api/cluster/transfer-leader', { id: target.id });
+    return context.json ? json({ steppedDown: true, ...answer }) : `node ${status.id} stepped down: node ${answer.leader} leads term ${answer.term}`;
+  },
+});
+
+export const clusterCtlCommands: Command[] = [statusCommand, membersCommand, addMemberCommand, removeMemberCommand, transferLeaderCommand, stepDownCommand];

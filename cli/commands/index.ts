@@ -68,5 +68,10 @@ export const commands: CommandEntry[] = [
     summary: 'Measure placement commit throughput and latency (3 voters, fsync) against the journal fsync floor',
     load: async () => (await import('./bench-placement.js')).benchPlacementCommand,
   },
+  {
+    path: ['cluster', 'up'],
+    summary: 'Run a cluster on this machine: 3 placement voters, journal nodes and brokers as separate processes',
+    load: async () => (await import('./cluster-up.js')).clusterUpCommand,
+  },
   ...ctlCommands.map(ready),
 ];

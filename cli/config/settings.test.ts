@@ -423,6 +423,32 @@ describe('placement settings', () => {
     assert.equal(alone.placementPeers, undefined, 'no list: a one-voter group of this node');
   });
 
+  test('node-id-from-hostname: a StatefulSet pod ordinal plus one, from a flag or the environment', async () => {
+    const peers = { 'placement-peers': '1@shardline-0.shardline:1228,2@shardline-1.shardline:1228,3@shardline-2.shardline:1228' };
+    const first = await resolveStartSettings({ roles: 'placement,journal', 'node-id-from-hostname': 'true', ...peers }, token, 'shardline-0');
+    assert.equal(first.nodeId, 1);
+    const third = await resolveStartSettings({ roles: 'placement', ...peers }, { ...token, SHARDLINE_NODE_ID_FROM_HOSTNAME: 'true' }, 'shardline-2');
+    assert.equal(third.nodeId, 3);
+    assert.equal((await resolveStartSettings({ roles: 'journal', 'node-id-from-hostname': 'true' }, {}, 'my-journal-41')).nodeId, 42);
+    assert.equal((await resolveStartSettings({ 'node-id-from-hostname': 'false', 'node-id': '5' }, {}, 'shardline-0')).nodeId, 5, 'off: node-id as given');
+    // The pod's id must be in the peer list, as with --node-id.
+    await assert.rejects(resolveStartSettings({ roles: 'placement', 'node-id-from-hostname': 'true', ...peers }, token, 'shardline-3'), /does not list this node's id 4/);
+  });
+
+  test('node-id-from-hostname refuses a host name without an ordinal, and node-id beside it', async () => {
+    const refuse = async (flags: Record<string, unknown>, hostname: string, ...patterns: string[]): Promise<void> => {
+      await assert.rejects(resolveStartSettings(flags, {}, hostname), (error: unknown) => {
+        assert.ok(error instanceof UsageError, String(error));
+        for (const pattern of patterns) assert.ok(error.message.includes(pattern), `${error.message} should contain ${pattern}`);
+        return true;
+      });
+    };
+    await refuse({ 'node-id-from-hostname': 'true' }, 'workstation', 'needs a host name that ends in -N', '"workstation"', 'set node-id instead');
+    await refuse({ 'node-id-from-hostname': 'true' }, 'shardline-', 'needs a host name that ends in -N');
+    await refuse({ 'node-id-from-hostname': 'true' }, 'shardline-1x', 'needs a host name that ends in -N');
+    await refuse({ 'node-id-from-hostname': 'true', 'node-id': '2' }, 'shardline-0', 'node-id (set by --node-id) and node-id-from-hostname (set by --node-id-from-hostname) both set');
+  });
+
   test('bad voter settings are usage errors that say what to fix', async () => {
     await rejectsWith({ roles: 'placement', 'placement-peers': '1@127.0.0.1:1228' }, token, 'the placement role needs this voter\'s id: set --node-id N');
     await rejectsWith({ roles: 'placement', 'node-id': '3', 'placement-peers': '1@127.0.0.1:1228,2@127.0.0.1:1229' }, token, "placement-peers (from --placement-peers) does not list this node's id 3 (node-id from --node-id)");

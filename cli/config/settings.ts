@@ -6,6 +6,7 @@
 // stale SHARDLINE_* variable or a broken config line is reported rather than left to surprise
 // whoever later removes the flag that hid it.
 import { readFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
 import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
@@ -83,6 +84,7 @@ function limitSettings<const Table extends readonly LimitSpec[]>(table: Table): 
 export const START_SETTINGS = [
   { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker, placement; unset runs journal and broker (single node)' },
   { key: 'node-id', kind: { type: 'integer', min: 1, max: 4_294_967_295 }, defaultText: 'none', valueName: 'N', group: 'node', description: "this node's id in the cluster: its Raft id in the placement group (required with the placement role) and the id it registers with placement under (without it: the host name and the node's first address)" },
+  { key: 'node-id-from-hostname', kind: { type: 'boolean' }, default: false, valueName: 'BOOL', group: 'node', description: "take node-id from the host name's trailing -N, plus one (a Kubernetes StatefulSet pod shardline-0 is node 1, shardline-2 node 3), so every replica runs the same arguments; not with node-id" },
   { key: 'placement-peers', kind: { type: 'peers' }, defaultText: 'this node alone', valueName: 'ID@HOST:PORT,...', group: 'node', description: 'placement role: every voter of the placement group, this node included, as Raft id @ the address the others dial; a new group starts with these voters, so give every voter the same list' },
   { key: 'placement-join', kind: { type: 'addresses' }, defaultText: 'none', valueName: 'HOST:PORT,...', group: 'node', description: "placement role: join a running placement group (some or all of its voters' addresses) instead of founding one; with an empty data directory this voter asks the group's leader to add it (one voter at a time) and catches up from it; with a Raft log it just restarts from it. The group records --host:--placement-port as the address to dial; not with placement-peers" },
   { key: 'placement-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: `the port of this node's entry in placement-peers; ${DEFAULT_PLACEMENT_GRPC_PORT} without one`, unit: 'port', valueName: 'N', group: 'node', description: 'placement role: the placement gRPC port this node binds; 0 picks a free one, reported in the listening line' },
@@ -138,6 +140,8 @@ export type SettingSource = 'flag' | 'env' | 'file' | 'default';
 
 /** The settings of `shardline start`: what the node runs with, and where each value came from. */
 export interface StartSettings extends NodeSettings {
+  /** node-id was taken from the host name (it is then set in nodeId). */
+  nodeIdFromHostname: boolean;
   /** The config file read, if any (from --config or SHARDLINE_CONFIG). */
   config: string | undefined;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
@@ -516,11 +520,27 @@ function checkKafka(settings: StartSettings, suppliedBy: (key: SettingKey) => st
 }
 
 /**
+ * The node id of a StatefulSet pod: its ordinal (the host name's trailing -N) plus one, since
+ * ordinals start at 0 and node ids at 1. Every replica of a StatefulSet gets the same arguments,
+ * and the pod name is the only thing that tells them apart.
+ */
+function nodeIdFromHostname(settings: StartSettings, suppliedBy: (key: SettingKey) => string, hostname: string): number {
+  if (settings.sources['node-id'] !== 'default') {
+    throw new UsageError(`node-id (set by ${suppliedBy('node-id')}) and node-id-from-hostname (set by ${suppliedBy('node-id-from-hostname')}) both set: drop one`);
+  }
+  const ordinal = /-(\d{1,9})$/.exec(hostname)?.[1];
+  if (ordinal === undefined) {
+    throw new UsageError(`node-id-from-hostname (set by ${suppliedBy('node-id-from-hostname')}) needs a host name that ends in -N (a StatefulSet pod's, such as shardline-0), and this host is ${JSON.stringify(hostname)}: set node-id instead`);
+  }
+  return Number(ordinal) + 1;
+}
+
+/**
  * Resolves every `shardline start` setting: flag > environment (SHARDLINE_*) > config file
  * (--config or SHARDLINE_CONFIG; TOML or YAML) > default. Throws UsageError naming the
  * setting, where the bad value came from and what is accepted.
  */
-export async function resolveStartSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<StartSettings> {
+export async function resolveStartSettings(flags: Record<string, unknown>, env: NodeJS.ProcessEnv, hostname: string = osHostname()): Promise<StartSettings> {
   const warnings: string[] = [];
   const layers = [flagLayer(flags), envLayer(env, warnings)];
   const configSupplied = layers[0]?.get('config') ?? layers[1]?.get('config');
@@ -542,6 +562,7 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   }
   const settings = { ...result, sources, warnings, sections: { file: configPath, values: sections } } as unknown as StartSettings;
   const suppliedBy = (key: SettingKey): string => labels.get(key) ?? key;
+  if (settings.nodeIdFromHostname) settings.nodeId = nodeIdFromHostname(settings, suppliedBy, hostname);
   checkRoles(settings, suppliedBy);
   checkPlacement(settings, suppliedBy);
   checkKeepAlive(settings, suppliedBy);

@@ -37,6 +37,7 @@ export async function startAdminCluster(token: string, options: { transferWaitMs
       settings: () => ({}),
       metrics,
       cluster: placementAdminRoutes(admin, options),
+      placementReadiness: admin,
       host: '127.0.0.1',
       port: 0,
     });

@@ -1,0 +1,339 @@
+// `shardline cluster up`: a whole cluster on this machine, each node a separate `shardline start`
+// child on loopback with its data under one directory, for trying the cluster and for tests that
+// need one. It prints every address once all nodes listen and stops them all on Ctrl-C.
+//
+// The topology is what works today: journal replication is not built and a broker-only node uses
+// exactly one remote journal, and docs/mqtt.md says to run one broker per journal (nothing
+// coordinates two brokers over one $sessions shard). So: 3 placement voters, then N journal
+// nodes each with its own broker. The journals share nothing; a message published on one broker
+// is not seen on another's.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { freeLoopbackPorts } from '../../placement/service/index.js';
+import { integerFlag, stringFlag, UsageError, type Command } from '../command.js';
+import { formatTable } from '../table.js';
+
+const DEFAULT_DIR = './shardline-cluster';
+const VOTERS = 3;
+const MAX_JOURNALS = 9;
+/** Journal node ids start here and broker ids at BROKER_ID_BASE, apart from the voters' 1..3. */
+const JOURNAL_ID_BASE = 10;
+const BROKER_ID_BASE = 20;
+const HOST = '127.0.0.1';
+/** A node that has not logged its listening line by then is taken as failed (tsx or a loaded machine can be slow). */
+const LISTEN_TIMEOUT_MS = 90_000;
+const DEFAULT_GRACE_SECONDS = 10;
+const STATE_FILE = 'cluster.json';
+const TAIL_LINES = 5;
+
+const usage = `
+Usage: shardline cluster up [--dir DIR] [--journals N] [--base-port N] [--grace-seconds S]
+
+Starts a cluster on this machine, each node a separate \`shardline start\` process on 127.0.0.1
+with its data under --dir, prints every address and the admin token, and runs until Ctrl-C
+(SIGINT), SIGTERM or SIGHUP, which stop every node: brokers first, then journals, then voters,
+each with SIGTERM and, past --grace-seconds, SIGKILL.
+
+Nodes:
+  placement-1..3  placement voters (node ids 1-3; a new cluster token is generated)
+  journal-K       journal nodes (node ids 11, 12, ...), registered with the placement group
+  broker-K        one broker per journal node (node ids 21, 22, ...), on journal-K, registered
+
+Journal replication is not built yet: each journal holds its shards alone, and a broker uses
+one journal. Brokers on different journals share no messages, sessions or retained topics.
+
+Flags:
+  --dir DIR            where the nodes keep their data (DIR/placement-1, DIR/journal-1, ...),
+                       their logs (DIR/logs/NODE.log) and the cluster's tokens and placement
+                       ports (DIR/${STATE_FILE}, reused when the cluster is started again on the
+                       same directory) (default: ${DEFAULT_DIR})
+  --journals N         journal nodes, each with its own broker, 1 to ${MAX_JOURNALS} (default: 1)
+  --base-port N        consecutive ports from N (voters: placement then admin port each;
+                       journals: gRPC then admin; brokers: MQTT then admin); unset: ports the
+                       OS picks (the placement ports are then kept in DIR/${STATE_FILE})
+  --grace-seconds S    how long each node gets to stop after SIGTERM before SIGKILL
+                       (default: ${DEFAULT_GRACE_SECONDS})
+
+SHARDLINE_* variables in the environment reach every node (SHARDLINE_LOG_LEVEL=debug, say);
+flags set here win over them. A node that exits while the cluster runs is reported on stderr
+with its log file; the others keep running. Exit status: 0 once every node stopped cleanly, 1
+when a node failed to start, exited on its own or did not stop cleanly, 2 for bad flags.
+`;
+
+interface ClusterState {
+  clusterToken: string;
+  adminToken: string;
+  placementPorts: number[];
+}
+
+interface NodePlan {
+  name: string;
+  role: 'placement' | 'journal' | 'broker';
+  args: string[];
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+interface RunningNode {
+  plan: NodePlan;
+  child: ChildProcess;
+  pid: number;
+  logPath: string;
+  /** Fields of the node's listening log line (mqtt, admin, placement, journalGrpc). */
+  listening: Promise<Record<string, unknown>>;
+  exited: Promise<Exit>;
+  exit: Exit | null;
+}
+
+async function loadState(path: string, pickPorts: () => Promise<number[]>): Promise<ClusterState> {
+  let text: string | undefined;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (text !== undefined) {
+    const state = JSON.parse(text) as Partial<ClusterState>;
+    if (typeof state.clusterToken !== 'string' || typeof state.adminToken !== 'string' || !Array.isArray(state.placementPorts) || state.placementPorts.length !== VOTERS) {
+      throw new UsageError(`${path} is not a cluster state this command wrote; remove it or use another --dir`);
+    }
+    return state as ClusterState;
+  }
+  const state: ClusterState = {
+    clusterToken: randomBytes(24).toString('base64url'),
+    adminToken: randomBytes(24).toString('base64url'),
+    placementPorts: await pickPorts(),
+  };
+  await writeFile(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  return state;
+}
+
+function plan(dir: string, journals: number, placementPorts: readonly number[], nextPort: () => number): NodePlan[] {
+  const peers = placementPorts.map((port, index) => `${index + 1}@${HOST}:${port}`).join(',');
+  const voterAddresses = placementPorts.map((port) => `${HOST}:${port}`).join(',');
+  const common = ['--host', HOST];
+  const nodes: NodePlan[] = [];
+  for (let id = 1; id <= VOTERS; id++) {
+    const placementPort = String(placementPorts[id - 1]);
+    nodes.push({ name: `placement-${id}`, role: 'placement', args: [...common, '--roles', 'placement', '--node-id', String(id), '--placement-peers', peers, '--placement-port', placementPort, '--admin-port', String(nextPort()), '--data-dir', join(dir, `placement-${id}`)] });
+  }
+  for (let k = 1; k <= journals; k++) {
+    nodes.push({ name: `journal-${k}`, role: 'journal', args: [...common, '--roles', 'journal', '--node-id', String(JOURNAL_ID_BASE + k), '--placement', voterAddresses, '--grpc-port', String(nextPort()), '--admin-port', String(nextPort()), '--data-dir', join(dir, `journal-${k}`)] });
+  }
+  for (let k = 1; k <= journals; k++) {
+    // --journal is filled in once journal-K has said where it listens.
+    nodes.push({ name: `broker-${k}`, role: 'broker', args: [...common, '--roles', 'broker', '--node-id', String(BROKER_ID_BASE + k), '--placement', voterAddresses, '--mqtt-port', String(nextPort()), '--admin-port', String(nextPort())] });
+  }
+  return nodes;
+}
+
+function startNode(node: NodePlan, logDir: string, env: NodeJS.ProcessEnv): RunningNode {
+  // The same entry and loader flags as this process, so `node --import tsx cli/main.ts` and the
+  // installed bin both start their own kind of child.
+  const entry = process.argv[1];
+  if (entry === undefined) throw new Error('cannot tell which script runs shardline (process.argv[1] is unset)');
+  // Detached: a terminal's Ctrl-C reaches only this process, which then stops the nodes in order
+  // (brokers before the journals they write to) instead of all of them at once.
+  const child = spawn(process.execPath, [...process.execArgv, entry, 'start', ...node.args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${node.name}: the process did not start`);
+  const logPath = join(logDir, `${node.name}.log`);
+  const log: WriteStream = createWriteStream(logPath, { flags: 'a' });
+  child.stderr?.pipe(log, { end: false });
+  const running: RunningNode = { plan: node, child, pid, logPath, listening: Promise.resolve({}), exited: Promise.resolve({ code: null, signal: null }), exit: null };
+  running.exited = new Promise<Exit>((resolveExit) => {
+    child.once('close', (code, signal) => {
+      running.exit = { code, signal };
+      log.end();
+      resolveExit(running.exit);
+    });
+  });
+  // The last lines a node wrote, for the message when it fails to start (the reason is there).
+  const tail: string[] = [];
+  const keep = (line: string): void => {
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+  };
+  if (child.stderr !== null) createInterface({ input: child.stderr }).on('line', keep);
+  running.listening = new Promise((resolveListening, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${node.name} (pid ${pid}) did not report its addresses within ${LISTEN_TIMEOUT_MS / 1000} s; see ${logPath}`)), LISTEN_TIMEOUT_MS);
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      log.write(`${line}\n`);
+      keep(line);
+      let record: { msg?: unknown } & Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as typeof record;
+      } catch {
+        return;
+      }
+      if (typeof record.msg === 'string' && record.msg.startsWith('listening')) {
+        clearTimeout(timer);
+        resolveListening(record);
+      }
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${node.name} (pid ${pid}) exited before it listened (${describeExit({ code, signal })}); see ${logPath}; its last lines:\n${tail.join('\n')}`));
+    });
+  });
+  // Rejections are read by whoever awaits; this keeps one nobody awaits from crashing the process.
+  running.listening.catch(() => undefined);
+  return running;
+}
+
+function describeExit(exit: Exit): string {
+  return exit.signal === null ? `exit code ${exit.code}` : `signal ${exit.signal}`;
+}
+
+function cell(value: unknown): string {
+  return typeof value === 'string' && value !== '' ? value : '-';
+}
+
+function addressTable(nodes: readonly RunningNode[], addresses: ReadonlyMap<RunningNode, Record<string, unknown>>): string {
+  const rows = nodes.map((node) => {
+    const line = addresses.get(node) ?? {};
+    return [node.plan.name, node.plan.role, String(node.pid), cell(line.mqtt), cell(line.admin), cell(line.placement), cell(line.journalGrpc)];
+  });
+  return formatTable([{ title: 'NODE' }, { title: 'ROLE' }, { title: 'PID', align: 'right' }, { title: 'MQTT' }, { title: 'ADMIN' }, { title: 'PLACEMENT' }, { title: 'JOURNAL-GRPC' }], rows);
+}
+
+/** Stops the nodes group by group (SIGTERM, then SIGKILL past the grace); true when every one exited 0. */
+async function stopAll(nodes: readonly RunningNode[], graceMs: number, hurry: Promise<void>): Promise<boolean> {
+  let clean = true;
+  for (const role of ['broker', 'journal', 'placement'] as const) {
+    const group = nodes.filter((node) => node.plan.role === role && node.exit === null);
+    for (const node of group) node.child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolveGrace) => {
+      timer = setTimeout(resolveGrace, graceMs);
+    });
+    await Promise.race([Promise.all(group.map((node) => node.exited)), grace, hurry]);
+    clearTimeout(timer);
+    for (const node of group) {
+      if (node.exit === null) {
+        process.stderr.write(`${node.plan.name} (pid ${node.pid}) did not stop in time: SIGKILL\n`);
+        node.child.kill('SIGKILL');
+        clean = false;
+      }
+    }
+    for (const node of group) {
+      const exit = await node.exited;
+      if (exit.code !== 0) clean = false;
+      process.stdout.write(`stopped ${node.plan.name} (pid ${node.pid}, ${describeExit(exit)})\n`);
+    }
+  }
+  return clean;
+}
+
+async function run(values: Record<string, unknown>): Promise<number> {
+  const dir = resolve(stringFlag(values, 'dir', DEFAULT_DIR));
+  const journals = integerFlag(values, 'journals', 1, 1);
+  if (journals > MAX_JOURNALS) throw new UsageError(`--journals must be at most ${MAX_JOURNALS}, got ${journals}`);
+  const graceMs = integerFlag(values, 'grace-seconds', DEFAULT_GRACE_SECONDS, 1) * 1000;
+  const basePort = values['base-port'] === undefined ? undefined : integerFlag(values, 'base-port', 0, 1);
+  const portsNeeded = VOTERS * 2 + journals * 4;
+  if (basePort !== undefined && basePort + portsNeeded - 1 > 65_535) throw new UsageError(`--base-port ${basePort} leaves too few ports for ${portsNeeded} listeners`);
+
+  const logDir = join(dir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  let next = basePort ?? 0;
+  // Ports after the placement ones; 0 lets each node take a free one and report it.
+  const nextPort = (): number => (basePort === undefined ? 0 : next++);
+  const placementPorts = basePort === undefined ? undefined : [nextPort(), nextPort(), nextPort()];
+  const state = await loadState(join(dir, STATE_FILE), async () => placementPorts ?? freeLoopbackPorts(VOTERS));
+  if (placementPorts !== undefined && placementPorts.join() !== state.placementPorts.join()) {
+    throw new UsageError(`the voters in ${dir} were founded on placement ports ${state.placementPorts.join(', ')}, not ${placementPorts.join(', ')}: start again with --base-port ${state.placementPorts[0]} or without it`);
+  }
+  const env = { ...process.env, SHARDLINE_CLUSTER_TOKEN: state.clusterToken, SHARDLINE_ADMIN_TOKEN: state.adminToken };
+  const plans = plan(dir, journals, state.placementPorts, nextPort);
+
+  const nodes: RunningNode[] = [];
+  let stopping = false;
+  /** A node exited while the cluster ran: the exit status says so. */
+  let lost = false;
+  let hurry = (): void => undefined;
+  const hurried = new Promise<void>((resolveHurry) => {
+    hurry = resolveHurry;
+  });
+  const stopRequested = new Promise<NodeJS.Signals>((resolveStop) => {
+    const handler = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        // A second signal: no more waiting for graceful stops.
+        for (const node of nodes) if (node.exit === null) node.child.kill('SIGKILL');
+        hurry();
+        return;
+      }
+      stopping = true;
+      resolveStop(signal);
+    };
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, handler);
+  });
+
+  const launch = (node: NodePlan): RunningNode => {
+    const running = startNode(node, logDir, env);
+    nodes.push(running);
+    running.child.once('close', (code, signal) => {
+      if (stopping) return;
+      lost = true;
+      process.stderr.write(`${node.name} (pid ${running.pid}) exited unexpectedly (${describeExit({ code, signal })}); see ${running.logPath}\n`);
+    });
+    return running;
+  };
+
+  const addresses = new Map<RunningNode, Record<string, unknown>>();
+  const listen = async (group: readonly RunningNode[]): Promise<void> => {
+    const lines = await Promise.race([Promise.all(group.map((node) => node.listening)), stopRequested.then(() => null)]);
+    if (lines === null) throw new Error('stopped');
+    group.forEach((node, index) => addresses.set(node, lines[index] ?? {}));
+  };
+
+  try {
+    process.stdout.write(`starting ${VOTERS} placement voters, ${journals} journal node(s) and ${journals} broker(s) under ${dir}\n`);
+    await listen(plans.filter((node) => node.role === 'placement').map(launch));
+    const journalNodes = plans.filter((node) => node.role === 'journal').map(launch);
+    await listen(journalNodes);
+    const brokerPlans = plans.filter((node) => node.role === 'broker');
+    await listen(brokerPlans.map((node, index) => launch({ ...node, args: [...node.args, '--journal', String(addresses.get(journalNodes[index] as RunningNode)?.journalGrpc)] })));
+  } catch (error) {
+    if (stopping) {
+      process.stdout.write('stopping before every node listened\n');
+      return (await stopAll(nodes, graceMs, hurried)) ? 0 : 1;
+    }
+    stopping = true;
+    process.stderr.write(`shardline cluster up: ${(error as Error).message}\n`);
+    await stopAll(nodes, graceMs, hurried);
+    return 1;
+  }
+
+  process.stdout.write(`${addressTable(nodes, addresses)}\n\n`);
+  process.stdout.write(`admin token: ${state.adminToken}   (e.g. SHARDLINE_ADMIN_TOKEN=… shardline ctl cluster members --server http://${cell(addresses.get(nodes[0] as RunningNode)?.admin)})\n`);
+  process.stdout.write(`cluster token and placement ports: ${join(dir, STATE_FILE)}; logs: ${logDir}\n`);
+  process.stdout.write('journal replication is not built yet: each journal holds its shards alone, and each broker uses one journal\n');
+  process.stdout.write('cluster up; Ctrl-C stops every node\n');
+
+  const signal = await stopRequested;
+  process.stdout.write(`${signal}: stopping brokers, then journals, then voters\n`);
+  const clean = await stopAll(nodes, graceMs, hurried);
+  return clean && !lost ? 0 : 1;
+}
+
+export const clusterUpCommand: Command = {
+  path: ['cluster', 'up'],
+  summary: 'Run a cluster on this machine: 3 placement voters, journal nodes and brokers as separate processes',
+  usage,
+  options: {
+    dir: { type: 'string' },
+    journals: { type: 'string' },
+    'base-port': { type: 'string' },
+    'grace-seconds': { type: 'string' },
+  },
+  run,
+};

@@ -20,3 +20,4 @@ export { readRecordsOnDisk, type ReadOnDiskOptions } from './audit/read-records.
 export { ReplicationNode, EPOCH_START_HEADER, type AcksMode, type ReplicationNodeOptions } from './replica/replication-node.js';
 export { ReplicaClient, CLUSTER_TOKEN_METADATA_KEY } from './replica/replica-client.js';
 export { ReplicaErrors } from './replica/replica-errors.js';
+export { runElection, type ElectionOptions, type ElectionResult } from './replica/election-run.js';

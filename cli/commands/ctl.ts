@@ -9,6 +9,7 @@ import { formatTable } from '../table.js';
 import { userCommands } from './ctl-user.js';
 import { aclCtlCommands } from './ctl-acl.js';
 import { clusterCtlCommands } from './ctl-cluster.js';
+import { replicaCtlCommands } from './ctl-replica.js';
 
 const PAGE_FLAGS = `
   --offset N       skip the first N items (default 0)
@@ -438,6 +439,7 @@ const leaves: Command[] = [
   overviewCommand,
   nodeListCommand,
   ...clusterCtlCommands,
+  ...replicaCtlCommands,
   shardListCommand,
   shardInfoCommand,
   clientListCommand,

@@ -89,7 +89,7 @@ test('a stored batch that does not start at the log end, is damaged, or has an o
   const followerLog = await ReplicaLog.open(follower.shard('s'));
   await assert.rejects(followerLog.appendStored([second as Buffer]), { code: 'SL_JOURNAL_INVALID_ARGUMENT' }, 'offset 1 on an empty log');
   const damaged = Buffer.from(first as Buffer);
-  damaged[damaged.length - 1] ^= 0xff;
+  damaged.writeUInt8(damaged.readUInt8(damaged.length - 1) ^ 0xff, damaged.length - 1);
   await assert.rejects(followerLog.appendStored([damaged]), { code: 'SL_JOURNAL_CORRUPT_BATCH' });
   assert.equal(followerLog.end, 0);
   assert.deepEqual(followerLog.history.list(), []);

@@ -86,7 +86,8 @@ async function appendStream(node: Node, from: number, count: number, onAck: (ack
         const result = await node.client.call('append', { shard: SHARD, records: journalWire.recordsToWire([{ key: null, value: value(i), headers: [] }], SHARD) }, CALL_MS);
         acked.push({ offset: result.baseOffset, value: value(i).toString() });
         onAck(acked.length);
-      } catch {
+      } catch (error) {
+        if (process.env.REPL_TEST_DEBUG !== undefined) console.error('append failed', error);
         failed = true;
       }
     }

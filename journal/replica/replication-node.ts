@@ -174,10 +174,10 @@ export class ReplicationNode {
     this.onLocalLog(replica, core);
     if (acks === 'leader') return result;
     if (replica.role.kind !== 'leader' || replica.role.core !== core) throw this.notLeader(replica);
+    replica.setHighWatermark(core.highWatermark);
+    if (replica.hw > result.lastOffset) return result;
     await new Promise<void>((resolve, reject) => {
-      const waiter: HighWatermarkWaiter = { offset: result.lastOffset + 1, resolve, reject };
-      replica.waiters.add(waiter);
-      replica.setHighWatermark(core.highWatermark);
+      replica.waiters.add({ offset: result.lastOffset + 1, resolve, reject });
     });
     return result;
   }

@@ -149,6 +149,8 @@ export class JournalGrpcService {
     return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
       Promise.resolve()
         .then(() => {
+          // A node without replication has no token to check against: it says so first.
+          this.replication(method, (call.request as { shard?: string }).shard ?? '');
           if (!this.tokenMatches(call.metadata.get(CLUSTER_TOKEN_METADATA_KEY)[0])) throw ReplicaErrors.unauthenticated.create({ method }, method);
           return handler(call.request, call);
         })

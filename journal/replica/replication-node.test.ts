@@ -134,7 +134,7 @@ test('readers see nothing above the HW; a leader-only ack is not yet readable; t
   await back.replication.close();
 });
 
-test('a deposed leader that was not told cannot get an append acknowledged, and is fenced by the newer epoch', async () => {
+test('a deposed leader that was not told cannot get an append acknowledged, is fenced by the newer epoch, then truncates its divergent suffix', async () => {
   const { nodes, peers } = await cluster();
   const first = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
   const old = nodes.find((node) => node.id === first.leader) as TestNode;
@@ -148,4 +148,23 @@ test('a deposed leader that was not told cannot get an append acknowledged, and 
   // A request under the newer epoch reaches it: from then on it refuses appends.
   await assert.rejects(old.client.call('replicaFetch', { shard: 's', fromNode: second.leader, leaderEpoch: second.epoch, fetchOffset: 0, durableOffset: 0 }, CALL_MS), code('SL_REPL_STALE_EPOCH'));
   await assert.rejects(append(old, 'stale again'), code('SL_REPL_NOT_LEADER'));
+
+  // Its log holds 'stale' (written and synced under epoch 1, never acknowledged) where the new
+  // leader has its epoch-start batch. Once an election reaches it, it truncates by epoch history
+  // and ends up byte-identical to the leader.
+  const third = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  assert.notEqual(third.leader, old.id, 'the replica with the older last epoch does not win');
+  const leader = nodes.find((node) => node.id === third.leader) as TestNode;
+  await append(leader, 'after');
+  const batches = async (journal: Journal): Promise<Buffer[]> => (await journal.readBatches('s', 0)).batches;
+  let same = false;
+  for (let poll = 0; poll < 100 && !same; poll += 1) {
+    const [mine, theirs] = await Promise.all([batches(old.journal), batches(leader.journal)]);
+    same = mine.length === theirs.length && mine.every((batch, index) => batch.equals(theirs[index] as Buffer));
+    if (!same) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ok(same, 'the old leader holds exactly the leader\'s batches');
+  const values = (await old.journal.read('s', 0)).map((record) => record.value?.toString() ?? null);
+  assert.ok(!values.includes('stale'), `the unacknowledged suffix is gone: ${JSON.stringify(values)}`);
+  assert.ok(values.includes('before') && values.includes('after'));
 });

@@ -316,44 +316,58 @@ export class ReplicationNode {
     }
   }
 
-  /**
-   * The follower loop: carries out the core's actions one by one. Appends are awaited to their
-   * fdatasync, so the fetch that follows reports them durable; a failed call waits RETRY_MS and
-   * asks again (the core resends its outstanding request on a tick).
-   */
+  /** The follower loop, until the role ends. */
   private async follow(replica: ShardReplica, core: ReplicaFollower<StoredBatch>, signal: AbortSignal): Promise<void> {
     const view = (): FollowerLogView => ({ logEnd: replica.log.end, durableEnd: replica.log.end, history: replica.log.history });
     let actions: FollowerAction<StoredBatch>[] = core.start(view(), Date.now());
     while (!signal.aborted && !this.closed) {
-      let next: FollowerAction<StoredBatch>[] = [];
-      let appended = false;
-      for (const action of actions) {
+      try {
+        actions = await this.followStep(replica, core, actions, view, signal);
+      } catch (error) {
+        // A failed append or truncation (a full disk, a shard cut back after a failed sync):
+        // the log may not be where the core thinks, so start over with the truncation step.
         if (signal.aborted) return;
-        if (action.kind === 'truncate') {
-          this.options.logger.info({ shard: replica.name, offset: action.offset, logEnd: replica.log.end }, 'truncating a divergent suffix');
-          await replica.log.truncateTo(action.offset);
-        } else if (action.kind === 'append') {
-          await replica.log.appendStored(action.batches.map((batch) => batch.bytes));
-          appended = true;
-        } else if (!appended) {
-          // A send after an append in the same step carries a stale durable end; onDurable below sends a fresh one.
-          const answer = await this.send(replica, core, action.message, signal);
-          if (answer === null) {
-            await sleep(RETRY_MS, signal);
-            next = core.onTick(view(), Date.now());
-          } else {
-            next = core.onMessage(answer, view(), Date.now());
-            if (answer.type === 'epoch-mismatch') await sleep(RETRY_MS, signal);
-          }
+        this.options.logger.warn({ shard: replica.name, err: error }, 'follower step failed; starting over from truncation');
+        await sleep(RETRY_MS, signal);
+        actions = core.start(view(), Date.now());
+      }
+    }
+  }
+
+  /**
+   * One step of the follower loop: carries out the core's actions one by one. Appends are
+   * awaited to their fdatasync, so the fetch that follows reports them durable; a failed call
+   * waits RETRY_MS and asks again (the core resends its outstanding request on a tick).
+   */
+  private async followStep(replica: ShardReplica, core: ReplicaFollower<StoredBatch>, actions: FollowerAction<StoredBatch>[], view: () => FollowerLogView, signal: AbortSignal): Promise<FollowerAction<StoredBatch>[]> {
+    let next: FollowerAction<StoredBatch>[] = [];
+    let appended = false;
+    for (const action of actions) {
+      if (signal.aborted) return [];
+      if (action.kind === 'truncate') {
+        this.options.logger.info({ shard: replica.name, offset: action.offset, logEnd: replica.log.end }, 'truncating a divergent suffix');
+        await replica.log.truncateTo(action.offset);
+      } else if (action.kind === 'append') {
+        await replica.log.appendStored(action.batches.map((batch) => batch.bytes));
+        appended = true;
+      } else if (!appended) {
+        // A send after an append in the same step carries a stale durable end; onDurable below sends a fresh one.
+        const answer = await this.send(replica, core, action.message, signal);
+        if (answer === null) {
+          await sleep(RETRY_MS, signal);
+          next = core.onTick(view(), Date.now());
+        } else {
+          next = core.onMessage(answer, view(), Date.now());
+          if (answer.type === 'epoch-mismatch') await sleep(RETRY_MS, signal);
         }
       }
-      replica.setHighWatermark(core.highWatermark);
-      if (appended) next = core.onDurable(view(), Date.now());
-      // Caught up (an empty answer leaves nothing outstanding): the next fetch goes at once, and
-      // the leader holds it until it has more.
-      if (next.length === 0) next = core.onTick(view(), Date.now());
-      actions = next;
     }
+    replica.setHighWatermark(core.highWatermark);
+    if (appended) next = core.onDurable(view(), Date.now());
+    // Caught up (an empty answer leaves nothing outstanding): the next fetch goes at once, and
+    // the leader holds it until it has more.
+    if (next.length === 0) next = core.onTick(view(), Date.now());
+    return next;
   }
 
   /** One request to the leader, its answer as the core's message; null when the call failed. */

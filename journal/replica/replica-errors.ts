@@ -33,6 +33,12 @@ export const ReplicaErrors = {
     fix: 'Give every journal node and `shardline ctl replica` the same cluster token (SHARDLINE_CLUSTER_TOKEN).',
     message: (method: string) => `${method} refused: missing or wrong cluster token`,
   }),
+  replicatedShard: defineError({
+    code: 'SL_REPL_REPLICATED_SHARD',
+    meaning: 'A call would change a replicated shard\'s log outside replication (TruncateAfter): its replicas would no longer agree, so it is refused.',
+    fix: 'Leave a replicated shard\'s log to replication; delete and recreate the shard on every replica to start over.',
+    message: (shard: string, method: string) => `${method} refused: shard ${JSON.stringify(shard)} is replicated`,
+  }),
   needsFsync: defineError({
     code: 'SL_REPL_NEEDS_FSYNC',
     meaning: 'A shard whose durability is not fsync cannot be replicated: the high watermark counts durable records, and only fsync mode makes an acknowledged record durable.',

@@ -82,6 +82,7 @@ test('replication calls are refused with their codes', async () => {
   const leader = nodes.find((node) => node.id === result.leader) as TestNode;
   await assert.rejects(leader.client.call('replicaFetch', { shard: 's', fromNode: follower.id, leaderEpoch: result.epoch, fetchOffset: 1_000, durableOffset: 0 }, CALL_MS), code('SL_REPL_FETCH_OUT_OF_RANGE'));
   await assert.rejects(leader.client.call('append', { shard: 's', records: recordsToWire([{ key: null, value: null, headers: [] }], 's'), acks: 'maybe' }, CALL_MS), code('SL_JOURNAL_INVALID_ARGUMENT'));
+  await assert.rejects(leader.client.call('truncateAfter', { shard: 's', offset: -1 }, CALL_MS), code('SL_REPL_REPLICATED_SHARD'));
 
   // A journal server without replication.
   const directory = await mkdtemp(join(tmpdir(), 'sl-replication-node-'));

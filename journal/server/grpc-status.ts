@@ -37,6 +37,7 @@ export const GRPC_STATUS_BY_CODE: GrpcStatusTable = {
   SL_REPL_NOT_REPLICATED: GrpcStatus.FAILED_PRECONDITION,
   SL_REPL_UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
   SL_REPL_NEEDS_FSYNC: GrpcStatus.FAILED_PRECONDITION,
+  SL_REPL_REPLICATED_SHARD: GrpcStatus.FAILED_PRECONDITION,
 };
 
 export function grpcStatusForCode(code: string): GrpcStatus {

@@ -79,6 +79,7 @@ export class JournalGrpcService {
         pageResponse(this.belowHighWatermark(request.shard, await this.journal.readByTime(request.shard, request.timestamp, boundedReadOptions(request))))),
       tail: (call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>) => this.tail(call),
       truncateAfter: this.unary('TruncateAfter', async (request: wire.TruncateAfterRequest) => {
+        if (this.options.replication?.isReplicated(request.shard) === true) throw ReplicaErrors.replicatedShard.create({ shard: request.shard }, request.shard, 'TruncateAfter');
         await this.journal.truncateAfter(request.shard, request.offset);
         return {};
       }),

@@ -74,7 +74,7 @@ async function readAll(node: Node): Promise<{ offset: number; value: string }[]>
  * Appends record-<from>.. one by one with IN_FLIGHT outstanding, until `count` are acknowledged
  * or the node stops answering; `onAck` sees each acknowledgement. Returns the acknowledged ones.
  */
-async function appendStream(node: Node, from: number, count: number, onAck: (acked: number) => void): Promise<{ offset: number; value: string }[]> {
+async function appendStream(node: Node, from: number, count: number, onAck: (acked: number) => void, acks?: string): Promise<{ offset: number; value: string }[]> {
   const acked: { offset: number; value: string }[] = [];
   let next = from;
   let failed = false;
@@ -83,7 +83,7 @@ async function appendStream(node: Node, from: number, count: number, onAck: (ack
       const i = next;
       next += 1;
       try {
-        const result = await node.client.call('append', { shard: SHARD, records: journalWire.recordsToWire([{ key: null, value: value(i), headers: [] }], SHARD) }, CALL_MS);
+        const result = await node.client.call('append', { shard: SHARD, records: journalWire.recordsToWire([{ key: null, value: value(i), headers: [] }], SHARD), ...(acks === undefined ? {} : { acks }) }, CALL_MS);
         acked.push({ offset: result.baseOffset, value: value(i).toString() });
         onAck(acked.length);
       } catch (error) {
@@ -100,7 +100,7 @@ async function status(node: Node): Promise<journalWire.ReplicaStatusResponse> {
   return node.client.call('replicaStatus', { shard: SHARD }, CALL_MS);
 }
 
-test('acks=quorum appends survive a SIGKILL of the leader; the old leader truncates, catches up and is fenced', async (t) => {
+async function threeNodes(): Promise<{ nodes: Node[]; peers: string; byId: (id: string) => Node }> {
   const nodes: Node[] = [];
   for (const id of ['1', '2', '3']) {
     const port = await freePort();
@@ -108,7 +108,21 @@ test('acks=quorum appends survive a SIGKILL of the leader; the old leader trunca
     nodes.push({ id, port, address, dataDir: await scratchDirectory('shardline-repl-'), process: null, client: new ReplicaClient(address, TOKEN) });
   }
   const peers = nodes.map((node) => `${node.id}@${node.address}`).join(',');
-  const byId = (id: string): Node => nodes.find((node) => node.id === id) as Node;
+  return { nodes, peers, byId: (id: string): Node => nodes.find((node) => node.id === id) as Node };
+}
+
+async function waitCaughtUp(node: Node, leader: Node, nodes: Node[]): Promise<void> {
+  let caughtUp = false;
+  for (let poll = 0; poll < 300 && !caughtUp; poll += 1) {
+    const [mine, theirs] = await Promise.all([status(node), status(leader)]);
+    caughtUp = mine.role !== 'idle' && mine.logEnd === theirs.logEnd && mine.highWatermark === theirs.highWatermark && theirs.highWatermark === theirs.logEnd;
+    if (!caughtUp) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.ok(caughtUp, `node ${node.id} caught up: ${JSON.stringify(await Promise.all(nodes.map(status)))}`);
+}
+
+test('acks=quorum appends survive a SIGKILL of the leader; the old leader truncates, catches up and is fenced', async (t) => {
+  const { nodes, peers, byId } = await threeNodes();
   try {
     await Promise.all(nodes.map((node) => startNode(node, peers)));
     for (const node of nodes) await node.client.call('createShard', { name: SHARD, configJson: '{}' }, CALL_MS);
@@ -168,6 +182,54 @@ test('acks=quorum appends survive a SIGKILL of the leader; the old leader trunca
     assert.deepEqual(one, two);
     assert.deepEqual(two, three);
   } finally {
-    for (const node of nodes) node.client.close();
+    for (const node of nodes) {
+      node.client.close();
+      if (node.process !== null) await killNode(node);
+    }
+  }
+});
+
+test('acks=leader is unsafe: records only the killed leader held are truncated when it rejoins; restarted followers resume following', async () => {
+  const { nodes, peers, byId } = await threeNodes();
+  try {
+    await Promise.all(nodes.map((node) => startNode(node, peers)));
+    for (const node of nodes) await node.client.call('createShard', { name: SHARD, configJson: '{}' }, CALL_MS);
+    const first = await elect(peers);
+    const leader = byId(first.leader);
+    const followers = nodes.filter((node) => node !== leader);
+    const quorum = await appendStream(leader, 0, 20, () => undefined);
+    assert.equal(quorum.length, 20);
+    // Both followers die: the leader alone acknowledges acks=leader appends, which nobody else has.
+    for (const follower of followers) await killNode(follower);
+    const leaderOnly = await appendStream(leader, 1_000, 5, () => undefined, 'leader');
+    assert.equal(leaderOnly.length, 5, 'acks=leader answers without a majority');
+    await killNode(leader);
+
+    // The followers restart and the two of them elect a leader without the old one.
+    for (const follower of followers) await startNode(follower, peers);
+    const second = await elect(peers);
+    assert.notEqual(second.leader, leader.id);
+    const newLeader = byId(second.leader);
+    const after = await appendStream(newLeader, 2_000, 10, () => undefined);
+    assert.equal(after.length, 10);
+
+    // The old leader comes back; the next election makes it follow: it must cut its 5 records.
+    await startNode(leader, peers);
+    const third = await elect(peers);
+    const finalLeader = byId(third.leader);
+    assert.notEqual(finalLeader, leader);
+    await waitCaughtUp(leader, finalLeader, nodes);
+    const truncations = (leader.process as CliProcess).lines.filter((line) => line.includes('truncating a divergent suffix')).length;
+    assert.ok(truncations >= 1, 'the old leader truncated its divergent suffix');
+    const [mine, theirs] = await Promise.all([readAll(leader), readAll(finalLeader)]);
+    assert.deepEqual(mine, theirs, 'the old leader holds what the leader holds');
+    const values = new Set(mine.map((record) => record.value));
+    for (const ack of [...quorum, ...after]) assert.ok(values.has(ack.value), `quorum-acknowledged ${ack.value} kept`);
+    for (const ack of leaderOnly) assert.ok(!values.has(ack.value), `leader-only ${ack.value} is gone: acks=leader is unsafe`);
+  } finally {
+    for (const node of nodes) {
+      node.client.close();
+      if (node.process !== null) await killNode(node);
+    }
   }
 });

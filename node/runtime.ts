@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import { AdminErrors, AdminServer, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, type InboundStats } from '../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
-import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer } from '../journal/index.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicationNode } from '../journal/index.js';
 import { KafkaServer } from '../protocols/kafka/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
@@ -142,6 +142,8 @@ interface Running {
   hold: ConnectionHold;
   journal?: Journal;
   journalServer?: JournalServer;
+  /** The journal's replication driver (--replica-peers). */
+  replication?: ReplicationNode;
   remoteStore?: ShardStore;
   /** Broker-only nodes: whether the remote journal answers (the write gate's journal-unavailable). */
   journalWatch?: JournalWatch;
@@ -208,6 +210,8 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   const { amqp } = running;
   if (amqp !== undefined) await step('stopping the AMQP listener', () => amqp.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
+  const { replication } = running;
+  if (replication !== undefined) await step('stopping replication', () => replication.close());
   if (placement !== undefined) await step('stopping the placement voter', () => placement.stop());
   journalWatch?.stop();
   if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
@@ -230,8 +234,16 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     const voter = roles.includes('placement') ? placementRoleOptions(settings, placementLogger) : embeddedPlacementOptions(settings, placementLogger);
     running.placement = await PlacementRole.start(voter).catch((error: unknown) => logFailure(logger, 'cannot start the placement voter', error));
   }
+  if (running.journal !== undefined && settings.replicaPeers !== undefined) {
+    const journal = running.journal;
+    const peers = new Map(settings.replicaPeers.map((peer) => [String(peer.id), peer.address]));
+    running.replication = await ReplicationNode.open({ journal, self: String(settings.nodeId), peers, clusterToken: settings.clusterToken as string, logger: logger.child({ component: 'replication' }) }).catch((error: unknown) =>
+      logFailure(logger, 'cannot open the replicated shards', error),
+    );
+  }
   if (running.journal !== undefined) {
-    running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }) }).catch((error: unknown) =>
+    const replication = running.replication === undefined ? {} : { replication: { node: running.replication, clusterToken: settings.clusterToken as string } };
+    running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }), ...replication }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve the journal', error),
     );
   }

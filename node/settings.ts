@@ -84,6 +84,8 @@ export interface NodeSettings extends MqttLimits {
   placementJoin: string[] | undefined;
   /** Placement role: the port to bind; undefined: this node's port in placementPeers. */
   placementPort: number | undefined;
+  /** Journal role: every journal node holding replicas (this one included), by node id; undefined: no replication. */
+  replicaPeers: PlacementPeer[] | undefined;
   /** Journal and broker nodes: the placement group to register with; undefined: none. */
   placement: string[] | undefined;
   clusterId: string;

@@ -10,6 +10,7 @@ import { userCommands } from './ctl-user.js';
 import { aclCtlCommands } from './ctl-acl.js';
 import { clusterCtlCommands } from './ctl-cluster.js';
 import { kafkaCtlCommands } from './ctl-kafka.js';
+import { replicaCtlCommands } from './ctl-replica.js';
 
 const PAGE_FLAGS = `
   --offset N       skip the first N items (default 0)
@@ -439,6 +440,7 @@ const leaves: Command[] = [
   overviewCommand,
   nodeListCommand,
   ...clusterCtlCommands,
+  ...replicaCtlCommands,
   shardListCommand,
   shardInfoCommand,
   clientListCommand,

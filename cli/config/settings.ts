@@ -87,6 +87,7 @@ export const START_SETTINGS = [
   { key: 'node-id-from-hostname', kind: { type: 'boolean' }, default: false, valueName: 'BOOL', group: 'node', description: "take node-id from the host name's trailing -N, plus one (a Kubernetes StatefulSet pod shardline-0 is node 1, shardline-2 node 3), so every replica runs the same arguments; not with node-id" },
   { key: 'placement-peers', kind: { type: 'peers' }, defaultText: 'this node alone', valueName: 'ID@HOST:PORT,...', group: 'node', description: 'placement role: every voter of the placement group, this node included, as Raft id @ the address the others dial; a new group starts with these voters, so give every voter the same list' },
   { key: 'placement-join', kind: { type: 'addresses' }, defaultText: 'none', valueName: 'HOST:PORT,...', group: 'node', description: "placement role: join a running placement group (some or all of its voters' addresses) instead of founding one; with an empty data directory this voter asks the group's leader to add it (one voter at a time) and catches up from it; with a Raft log it just restarts from it. The group records --host:--placement-port as the address to dial; not with placement-peers" },
+  { key: 'replica-peers', kind: { type: 'peers' }, defaultText: 'none: no replication', valueName: 'ID@HOST:PORT,...', group: 'node', description: 'journal role: every journal node that holds replicas, this one included, as node id @ the address of its journal gRPC port; turns on the replication calls (authenticated with cluster-token, which it requires). Who leads each replicated shard is set by `shardline ctl replica elect` (interim, docs/replication.md)' },
   { key: 'placement-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: `the port of this node's entry in placement-peers; ${DEFAULT_PLACEMENT_GRPC_PORT} without one`, unit: 'port', valueName: 'N', group: 'node', description: 'placement role: the placement gRPC port this node binds; 0 picks a free one, reported in the listening line' },
   { key: 'placement', kind: { type: 'addresses' }, defaultText: 'none', valueName: 'HOST:PORT,...', group: 'node', description: 'journal and broker nodes: the placement group to register with (some or all of its voters); the node keeps serving while placement is unreachable' },
   { key: 'cluster-id', kind: { type: 'string' }, default: 'shardline', valueName: 'NAME', group: 'node', description: 'name of the cluster, carried by every placement call: voters and nodes of another cluster are refused' },
@@ -506,6 +507,15 @@ function checkPlacement(settings: StartSettings, suppliedBy: (key: SettingKey) =
   }
 }
 
+function checkReplication(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
+  const peers = settings.replicaPeers;
+  if (peers === undefined) return;
+  if (!effectiveRoles(settings).includes('journal')) throw new UsageError(`replica-peers (from ${suppliedBy('replica-peers')}) is for journal nodes; this node does not run the journal role`);
+  if (settings.nodeId === undefined) throw new UsageError(`replica-peers needs this journal node's id: set --node-id N (or ${envName('node-id')})`);
+  if (!peers.some((peer) => peer.id === settings.nodeId)) throw new UsageError(`replica-peers (from ${suppliedBy('replica-peers')}) does not list this node's id ${settings.nodeId}: list every journal node, this one included, as ID@HOST:PORT`);
+  if (settings.clusterToken === undefined) throw new UsageError(`replica-peers needs the cluster's shared secret, which every replication call carries: set ${envName('cluster-token')}`);
+}
+
 function checkKeepAlive(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
   if (settings.serverKeepAlive !== 0 && settings.serverKeepAlive > settings.maxKeepAlive) {
     throw new UsageError(`server-keep-alive ${settings.serverKeepAlive} (from ${suppliedBy('server-keep-alive')}) is more than max-keep-alive ${settings.maxKeepAlive} (from ${suppliedBy('max-keep-alive')}); lower it or raise max-keep-alive`);
@@ -565,6 +575,7 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   if (settings.nodeIdFromHostname) settings.nodeId = nodeIdFromHostname(settings, suppliedBy, hostname);
   checkRoles(settings, suppliedBy);
   checkPlacement(settings, suppliedBy);
+  checkReplication(settings, suppliedBy);
   checkKeepAlive(settings, suppliedBy);
   checkKafka(settings, suppliedBy);
   return settings;

@@ -30,6 +30,14 @@ export const GRPC_STATUS_BY_CODE: GrpcStatusTable = {
   SL_JOURNAL_SERVER_STOPPING: GrpcStatus.UNAVAILABLE,
   SL_JOURNAL_CORRUPT_BATCH: GrpcStatus.DATA_LOSS,
   SL_JOURNAL_IO: GrpcStatus.INTERNAL,
+  // Replication (journal/replica/): the caller must go elsewhere or wait for an election.
+  SL_REPL_NOT_LEADER: GrpcStatus.FAILED_PRECONDITION,
+  SL_REPL_STALE_EPOCH: GrpcStatus.FAILED_PRECONDITION,
+  SL_REPL_FETCH_OUT_OF_RANGE: GrpcStatus.OUT_OF_RANGE,
+  SL_REPL_NOT_REPLICATED: GrpcStatus.FAILED_PRECONDITION,
+  SL_REPL_UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
+  SL_REPL_NEEDS_FSYNC: GrpcStatus.FAILED_PRECONDITION,
+  SL_REPL_REPLICATED_SHARD: GrpcStatus.FAILED_PRECONDITION,
 };
 
 export function grpcStatusForCode(code: string): GrpcStatus {

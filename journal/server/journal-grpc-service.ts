@@ -11,12 +11,17 @@
 // the journal reads, and the page is cut once its protobuf size would pass that bound (the
 // journal's maxBytes counts key and value bytes but not headers). The first record always goes,
 // so a reader never stalls; a record over GRPC_MESSAGE_MAX_BYTES fails with RESOURCE_EXHAUSTED.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { isShardlineError } from '../../base/index.js';
+import { JournalErrors } from '../errors.js';
 import type { Journal } from '../journal.js';
 import type { JournalRecord } from '../record.js';
+import { CLUSTER_TOKEN_METADATA_KEY } from '../replica/replica-client.js';
+import { ReplicaErrors } from '../replica/replica-errors.js';
+import type { ReplicationNode } from '../replica/replication-node.js';
 import type { ReadOptions } from '../shard/read-limits.js';
 import { lastOffsetOf, readBatchHeader } from '../segment/batch-format.js';
 import { shardlineErrorToStatus } from './grpc-status.js';
@@ -39,6 +44,13 @@ export interface JournalGrpcServiceOptions {
   logger: Logger;
   /** The address clients reach the server at, for messages. */
   address: () => string;
+  /**
+   * The node's replication driver (started with --replica-peers): replicated shards take
+   * appends on their leader only and show readers records below the high watermark only.
+   */
+  replication?: ReplicationNode;
+  /** The cluster token the Replica* calls must carry; set with replication. */
+  clusterToken?: string;
 }
 
 export class JournalGrpcService {
@@ -60,24 +72,100 @@ export class JournalGrpcService {
         return {};
       }),
       listShards: this.unary('ListShards', () => ({ shards: this.journal.listShards().map(wire.shardInfoToWire) })),
-      append: this.unary('Append', (request: wire.AppendRequest) =>
-        this.journal.append(request.shard, wire.recordsFromWire(request.records), request.epoch === undefined ? {} : { epoch: request.epoch })),
+      append: this.unary('Append', (request: wire.AppendRequest) => this.append(request)),
       read: this.unary('Read', async (request: wire.ReadRequest) =>
-        pageResponse(await this.journal.read(request.shard, request.fromOffset, boundedReadOptions(request)))),
+        pageResponse(this.belowHighWatermark(request.shard, await this.journal.read(request.shard, request.fromOffset, boundedReadOptions(request))))),
       readByTime: this.unary('ReadByTime', async (request: wire.ReadByTimeRequest) =>
-        pageResponse(await this.journal.readByTime(request.shard, request.timestamp, boundedReadOptions(request)))),
+        pageResponse(this.belowHighWatermark(request.shard, await this.journal.readByTime(request.shard, request.timestamp, boundedReadOptions(request))))),
       tail: (call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>) => this.tail(call),
       truncateAfter: this.unary('TruncateAfter', async (request: wire.TruncateAfterRequest) => {
+        if (this.options.replication?.isReplicated(request.shard) === true) throw ReplicaErrors.replicatedShard.create({ shard: request.shard }, request.shard, 'TruncateAfter');
         await this.journal.truncateAfter(request.shard, request.offset);
         return {};
       }),
       info: this.unary('Info', (request: wire.NameRequest) => wire.shardInfoToWire(this.journal.info(request.name))),
       readBatches: this.unary('ReadBatches', async (request: wire.ReadBatchesRequest) =>
-        batchPageResponse(await this.journal.readBatches(request.shard, request.fromOffset, boundedBatchReadOptions(request)))),
-      // One journal node, no replication: everything acknowledged is readable, so the high
-      // watermark is the shard's visible end. Replication will answer the commit point here.
-      highWatermark: this.unary('HighWatermark', (request: wire.HighWatermarkRequest) => ({ highWatermark: this.journal.info(request.shard).nextOffset })),
+        batchPageResponse(this.batchesBelowHighWatermark(request.shard, await this.journal.readBatches(request.shard, request.fromOffset, boundedBatchReadOptions(request))))),
+      // An unreplicated shard: everything acknowledged is readable, so the high watermark is
+      // the shard's visible end. A replicated one: the majority-durable end.
+      highWatermark: this.unary('HighWatermark', (request: wire.HighWatermarkRequest) => {
+        const end = this.journal.info(request.shard).nextOffset;
+        return { highWatermark: Math.min(end, this.options.replication?.highWatermark(request.shard) ?? end) };
+      }),
+      replicaFetch: this.replicaCall('ReplicaFetch', (request: wire.ReplicaFetchRequest, call) => {
+        const cancelled = new AbortController();
+        call.on('cancelled', () => cancelled.abort());
+        return this.replication('ReplicaFetch', request.shard).fetch(request, cancelled.signal);
+      }),
+      replicaEpochEnd: this.replicaCall('ReplicaEpochEnd', (request: wire.ReplicaEpochEndRequest) => this.replication('ReplicaEpochEnd', request.shard).epochEnd(request)),
+      replicaAnnounce: this.replicaCall('ReplicaAnnounce', async (request: wire.ReplicaAnnounceRequest) => {
+        const node = this.replication('ReplicaAnnounce', request.shard);
+        return { node: node.self, ...(await node.announce(request.shard, request.epoch, request.replicas)) };
+      }),
+      replicaLead: this.replicaCall('ReplicaLead', async (request: wire.ReplicaLeadRequest) => {
+        await this.replication('ReplicaLead', request.shard).lead(request.shard, request.epoch, request.leader, request.replicas);
+        return {};
+      }),
+      replicaStatus: this.replicaCall('ReplicaStatus', (request: wire.ReplicaStatusRequest) => this.replication('ReplicaStatus', request.shard).status(request.shard)),
     };
+  }
+
+  /** A replicated shard's appends go through its leader's replication; others straight to the journal. */
+  private append(request: wire.AppendRequest): Promise<wire.AppendResponse> {
+    const replication = this.options.replication;
+    const records = wire.recordsFromWire(request.records);
+    if (replication?.isReplicated(request.shard) === true) {
+      const acks = request.acks ?? 'quorum';
+      if (acks !== 'quorum' && acks !== 'leader') throw JournalErrors.invalidArgument.create({ shard: request.shard }, 'acks', acks, 'quorum or leader');
+      return replication.append(request.shard, records, acks);
+    }
+    return this.journal.append(request.shard, records, request.epoch === undefined ? {} : { epoch: request.epoch });
+  }
+
+  private replication(method: string, shard: string): ReplicationNode {
+    const replication = this.options.replication;
+    if (replication === undefined) throw ReplicaErrors.notReplicated.create({ shard, method }, shard, 'this node was started without --replica-peers');
+    return replication;
+  }
+
+  /** Records a reader of a replicated shard may see: those below the HW. */
+  private belowHighWatermark(shard: string, records: JournalRecord[]): JournalRecord[] {
+    const hw = this.options.replication?.highWatermark(shard) ?? null;
+    return hw === null ? records : records.filter((record) => record.offset < hw);
+  }
+
+  private batchesBelowHighWatermark(shard: string, read: { batches: Buffer[]; next: number }): { batches: Buffer[]; next: number } {
+    const hw = this.options.replication?.highWatermark(shard) ?? null;
+    if (hw === null) return read;
+    const batches = read.batches.filter((batch) => lastOffsetOf(readBatchHeader(batch, 0)) < hw);
+    if (batches.length === read.batches.length) return read;
+    const last = batches.at(-1);
+    const first = read.batches[0];
+    const next = last !== undefined ? lastOffsetOf(readBatchHeader(last, 0)) + 1 : first === undefined ? read.next : readBatchHeader(first, 0).baseOffset;
+    return { batches, next };
+  }
+
+  /** A Replica* call: refused without the cluster token, before the handler runs. */
+  private replicaCall<Request, Response>(method: string, handler: (request: Request, call: ServerUnaryCall<Request, Response>) => Promise<Response> | Response) {
+    return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
+      Promise.resolve()
+        .then(() => {
+          // A node without replication has no token to check against: it says so first.
+          this.replication(method, (call.request as { shard?: string }).shard ?? '');
+          if (!this.tokenMatches(call.metadata.get(CLUSTER_TOKEN_METADATA_KEY)[0])) throw ReplicaErrors.unauthenticated.create({ method }, method);
+          return handler(call.request, call);
+        })
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => callback(this.errorStatus(method, error)),
+        );
+    };
+  }
+
+  private tokenMatches(token: unknown): boolean {
+    const expected = this.options.clusterToken;
+    if (expected === undefined || typeof token !== 'string') return false;
+    return timingSafeEqual(digest(token), digest(expected));
   }
 
   /** Ends every running tail with SL_JOURNAL_SERVER_STOPPING. */
@@ -124,8 +212,18 @@ export class JournalGrpcService {
   /** Copies records from the journal's tail to the call until either side ends it. */
   private async pumpTail(call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>, signal: AbortSignal): Promise<void> {
     try {
+      const replication = this.options.replication;
+      const replicated = replication?.isReplicated(call.request.shard) === true;
       for await (const record of this.journal.tail(call.request.shard, call.request.fromOffset, { signal })) {
-        if (!call.write(wire.recordToWire(record))) await once(call, 'drain', { signal }).catch(() => undefined);
+        // A replicated shard's record goes out only once the HW passes it.
+        let next = record;
+        if (replicated && (replication as ReplicationNode).highWatermark(call.request.shard) as number <= record.offset) {
+          if (!(await (replication as ReplicationNode).waitForHighWatermark(call.request.shard, record.offset, signal))) break;
+          // A record above the HW may be cut by a follower's truncation and replaced while it
+          // waits: the one at this offset once committed is the one to send.
+          next = (await this.journal.read(call.request.shard, record.offset, { maxRecords: 1 }))[0] ?? record;
+        }
+        if (!call.write(wire.recordToWire(next))) await once(call, 'drain', { signal }).catch(() => undefined);
       }
     } catch (error) {
       if (!signal.aborted) call.emit('error', this.errorStatus('Tail', error));
@@ -147,6 +245,10 @@ export class JournalGrpcService {
     const message = error instanceof Error ? error.message : String(error);
     return { code: GrpcStatus.INTERNAL, details: `unexpected journal server error in ${method}: ${message}` };
   }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }
 
 /** The caller's maxBytes for a batch read, capped like a record read's. */

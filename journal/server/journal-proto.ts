@@ -43,6 +43,11 @@ export interface JournalMethods {
   info: MethodDefinition<wire.NameRequest, wire.ShardInfoMessage>;
   readBatches: MethodDefinition<wire.ReadBatchesRequest, wire.ReadBatchesResponse>;
   highWatermark: MethodDefinition<wire.HighWatermarkRequest, wire.HighWatermarkResponse>;
+  replicaFetch: MethodDefinition<wire.ReplicaFetchRequest, wire.ReplicaFetchResponse>;
+  replicaEpochEnd: MethodDefinition<wire.ReplicaEpochEndRequest, wire.ReplicaEpochEndResponse>;
+  replicaAnnounce: MethodDefinition<wire.ReplicaAnnounceRequest, wire.ReplicaAnnounceResponse>;
+  replicaLead: MethodDefinition<wire.ReplicaLeadRequest, wire.Empty>;
+  replicaStatus: MethodDefinition<wire.ReplicaStatusRequest, wire.ReplicaStatusResponse>;
 }
 
 let loaded: { service: ServiceDefinition; methods: JournalMethods } | null = null;
@@ -70,6 +75,11 @@ export function journalService(): { service: ServiceDefinition; methods: Journal
     info: method('Info'),
     readBatches: method('ReadBatches'),
     highWatermark: method('HighWatermark'),
+    replicaFetch: method('ReplicaFetch'),
+    replicaEpochEnd: method('ReplicaEpochEnd'),
+    replicaAnnounce: method('ReplicaAnnounce'),
+    replicaLead: method('ReplicaLead'),
+    replicaStatus: method('ReplicaStatus'),
   };
   loaded = { service, methods: methods as unknown as JournalMethods };
   return loaded;

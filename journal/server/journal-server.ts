@@ -12,6 +12,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import type { Journal } from '../journal.js';
+import type { ReplicationNode } from '../replica/replication-node.js';
 import { JournalGrpcService } from './journal-grpc-service.js';
 import { formatAddress, journalService, JOURNAL_GRPC_CHANNEL_OPTIONS } from './journal-proto.js';
 import { JournalServerErrors } from './server-errors.js';
@@ -28,6 +29,8 @@ export interface JournalServerOptions {
   logger?: Logger;
   /** The setting that names the port, quoted when it is in use (default --grpc-port). */
   portSetting?: string;
+  /** Replication of this node's shards (--replica-peers), and the cluster token its calls carry. */
+  replication?: { node: ReplicationNode; clusterToken: string };
 }
 
 export class JournalServer {
@@ -47,7 +50,8 @@ export class JournalServer {
     const logger = options.logger ?? pino({ level: 'silent' });
     const server = new Server(JOURNAL_GRPC_CHANNEL_OPTIONS);
     let boundPort = options.port;
-    const service = new JournalGrpcService({ journal: options.journal, logger, address: () => formatAddress(host, boundPort) });
+    const replication = options.replication === undefined ? {} : { replication: options.replication.node, clusterToken: options.replication.clusterToken };
+    const service = new JournalGrpcService({ journal: options.journal, logger, address: () => formatAddress(host, boundPort), ...replication });
     server.addService(journalService().service, service.implementation());
     const requested = formatAddress(host, options.port);
     boundPort = await new Promise<number>((resolve, reject) => {

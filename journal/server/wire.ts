@@ -66,6 +66,7 @@ export interface AppendRequest {
   shard: string;
   records: RecordInputMessage[];
   epoch?: number;
+  acks?: string;
 }
 
 export type AppendResponse = AppendResult;
@@ -115,6 +116,69 @@ export interface HighWatermarkRequest {
 
 export interface HighWatermarkResponse {
   highWatermark: number;
+}
+
+export interface ReplicaFetchRequest {
+  shard: string;
+  fromNode: string;
+  leaderEpoch: number;
+  fetchOffset: number;
+  durableOffset: number;
+}
+
+export interface ReplicaFetchResponse {
+  leaderEpoch: number;
+  fetchOffset: number;
+  batches: Buffer[];
+  highWatermark: number;
+}
+
+export interface ReplicaEpochEndRequest {
+  shard: string;
+  fromNode: string;
+  leaderEpoch: number;
+  epoch: number;
+}
+
+export interface ReplicaEpochEndResponse {
+  leaderEpoch: number;
+  askedEpoch: number;
+  epoch: number;
+  endOffset: number;
+}
+
+export interface ReplicaAnnounceRequest {
+  shard: string;
+  epoch: number;
+  replicas: string[];
+}
+
+export interface ReplicaAnnounceResponse {
+  node: string;
+  lastEpoch: number;
+  durableEnd: number;
+}
+
+export interface ReplicaLeadRequest {
+  shard: string;
+  epoch: number;
+  leader: string;
+  replicas: string[];
+}
+
+export interface ReplicaStatusRequest {
+  shard: string;
+}
+
+export interface ReplicaStatusResponse {
+  node: string;
+  role: string;
+  epoch: number;
+  leader: string;
+  replicas: string[];
+  highWatermark: number;
+  logEnd: number;
+  lastEpoch: number;
 }
 
 // ---- client side: journal types → messages ---------------------------------------------

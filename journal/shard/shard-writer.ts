@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { JournalErrors, ShardlineError, ioError } from '../errors.js';
 import type { AppendResult, RecordInput } from '../record.js';
-import { encodeBatch, readBatchHeader, sealBatch, type BatchHeader } from '../segment/batch-format.js';
+import { checkBatch, encodeBatch, readBatchHeader, sealBatch, type BatchHeader } from '../segment/batch-format.js';
 import { Segment, syncDirectory } from '../segment/segment.js';
 import { checkEpochArgument } from './read-limits.js';
 import { prepareRecords } from './record-validation.js';
@@ -29,6 +29,11 @@ interface PendingAppend {
   batch: Buffer;
   lastOffsetDelta: number;
   epoch: number | undefined;
+  /**
+   * A batch already sealed by another replica (replication's append-as-stored): it keeps its
+   * base offset, epoch and checksum, so it is written only if it starts at the log end.
+   */
+  stored: boolean;
   resolve: (result: AppendResult) => void;
   reject: (error: Error) => void;
 }
@@ -101,14 +106,40 @@ export class ShardWriter {
       const epoch = options.epoch;
       checkEpochArgument(epoch, this.state.name);
       return new Promise<AppendResult>((resolve, reject) => {
-        this.pending.push({ queuedAt: performance.now(), batch, lastOffsetDelta: records.length - 1, epoch, resolve, reject });
-        this.pendingBytes += batch.length;
-        // writeGroup settles every append it takes; a failure past that is logged, not left floating.
-        this.drain().catch((error: unknown) => this.state.context.logger.error({ shard: this.state.name, err: error }, 'append writer failed'));
+        this.enqueue({ queuedAt: performance.now(), batch, lastOffsetDelta: records.length - 1, epoch, stored: false, resolve, reject });
       });
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Appends a batch as another replica stored it (a follower copying its leader): the bytes are
+   * written unchanged, so every replica holds the same batch, checksum included. The batch must
+   * verify and start at the log end when it is written; its epoch must not be older than the
+   * shard's. Acknowledged like append (after the fdatasync in fsync mode).
+   */
+  appendStored(batch: Buffer): Promise<AppendResult> {
+    try {
+      this.state.assertOpen();
+      if (this.state.failure !== null && this.state.context.clock() - this.state.failedAt < RECOVERY_BACKOFF_MS) throw this.state.failure;
+      const check = checkBatch(batch, 0, this.state.config.maxBatchBytes);
+      if (check.kind !== 'valid' || check.header.batchBytes !== batch.length) {
+        throw JournalErrors.corruptBatch.create({ shard: this.state.name }, check.kind === 'invalid' ? check.reason : `a stored batch of ${batch.length} bytes does not hold exactly one whole batch`);
+      }
+      return new Promise<AppendResult>((resolve, reject) => {
+        this.enqueue({ queuedAt: performance.now(), batch, lastOffsetDelta: check.header.lastOffsetDelta, epoch: check.header.leaderEpoch, stored: true, resolve, reject });
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private enqueue(append: PendingAppend): void {
+    this.pending.push(append);
+    this.pendingBytes += append.batch.length;
+    // writeGroup settles every append it takes; a failure past that is logged, not left floating.
+    this.drain().catch((error: unknown) => this.state.context.logger.error({ shard: this.state.name, err: error }, 'append writer failed'));
   }
 
   private encode(records: readonly RecordInput[]): Buffer {
@@ -296,8 +327,17 @@ export class ShardWriter {
         bytesInActive = 0;
       }
       const baseOffset = this.state.nextOffset;
-      sealBatch(append.batch, baseOffset, epoch);
-      headers.push(readBatchHeader(append.batch, 0));
+      if (append.stored) {
+        const header = readBatchHeader(append.batch, 0);
+        if (header.baseOffset !== baseOffset) {
+          append.reject(JournalErrors.invalidArgument.create({ shard: this.state.name, offset: header.baseOffset }, 'baseOffset', header.baseOffset, `a stored batch must start at the log end, ${baseOffset}`));
+          continue;
+        }
+        headers.push(header);
+      } else {
+        sealBatch(append.batch, baseOffset, epoch);
+        headers.push(readBatchHeader(append.batch, 0));
+      }
       buffers.push(append.batch);
       bytesInActive += append.batch.length;
       this.state.nextOffset = baseOffset + append.lastOffsetDelta + 1;

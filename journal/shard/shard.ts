@@ -181,6 +181,11 @@ export class Shard {
     return this.state.startOffset;
   }
 
+  /** The file system the shard's files are on (for files kept beside its segments). */
+  get fs(): JournalFileSystem {
+    return this.state.fs;
+  }
+
   /** Segment files, oldest first, for audit tools. */
   segmentPaths(): { baseOffset: number; logPath: string; offsetIndexPath: string; timeIndexPath: string; sizeBytes: number }[] {
     return this.state.segments.map((segment) => ({ baseOffset: segment.baseOffset, logPath: segment.logPath, offsetIndexPath: segment.offsetIndexPath, timeIndexPath: segment.timeIndexPath, sizeBytes: segment.sizeBytes }));
@@ -223,6 +228,14 @@ export class Shard {
    */
   append(records: readonly RecordInput[], options: AppendOptions = {}): Promise<AppendResult> {
     return this.writer.append(records, options);
+  }
+
+  /**
+   * Appends a batch exactly as another replica stored it (replication: a follower copying its
+   * leader's batches); it must verify and start at the log end. See ShardWriter.appendStored.
+   */
+  appendStored(batch: Buffer): Promise<AppendResult> {
+    return this.writer.appendStored(batch);
   }
 
   /** Rolls the active segment now if it holds anything (tests and operators). */

@@ -1,0 +1,71 @@
+// One election of a replicated shard's leader, run from outside the journal nodes (today by
+// `shardline ctl replica elect`, the interim stand-in for placement; docs/replication.md):
+//   1. ask every replica its epoch and pick a newer one;
+//   2. announce it: each replica that takes it stops leading and following, then answers its
+//      durable position (its last batch's epoch and its log end);
+//   3. once a majority has answered, the leader is the answer with the greatest (last epoch,
+//      durable end) — chooseLeader, the rule the simulator checks — and every replica is told.
+// A replica that is down simply does not answer; a majority is enough, and it learns the
+// leader at the next election (a restarted follower resumes from replica.json by itself).
+import { ShardlineError } from '../errors.js';
+import { chooseLeader, electionQuorum, type ElectionCandidate } from '../replication/index.js';
+import { ReplicaClient } from './replica-client.js';
+import { ReplicaErrors } from './replica-errors.js';
+
+export interface ElectionOptions {
+  shard: string;
+  /** The replica set: node id → journal gRPC address */
+  replicas: ReadonlyMap<string, string>;
+  clusterToken: string;
+  timeoutMs?: number;
+}
+
+export interface ElectionResult {
+  epoch: number;
+  leader: string;
+  answers: ElectionCandidate[];
+  /** nodes that did not take the epoch, with why */
+  missing: { node: string; error: string }[];
+}
+
+const ATTEMPTS = 3;
+
+export async function runElection(options: ElectionOptions): Promise<ElectionResult> {
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  const ids = [...options.replicas.keys()];
+  const clients = new Map(ids.map((id) => [id, new ReplicaClient(options.replicas.get(id) as string, options.clusterToken)]));
+  try {
+    const statuses = await Promise.allSettled(ids.map((id) => (clients.get(id) as ReplicaClient).call('replicaStatus', { shard: options.shard }, timeoutMs)));
+    let epoch = Math.max(0, ...statuses.map((status) => (status.status === 'fulfilled' ? status.value.epoch : 0))) + 1;
+    for (let attempt = 1; ; attempt += 1) {
+      const announced = await Promise.allSettled(ids.map((id) => (clients.get(id) as ReplicaClient).call('replicaAnnounce', { shard: options.shard, epoch, replicas: ids }, timeoutMs)));
+      const answers: ElectionCandidate[] = [];
+      const missing: { node: string; error: string }[] = [];
+      let newest = epoch;
+      announced.forEach((result, index) => {
+        const node = ids[index] as string;
+        if (result.status === 'fulfilled') {
+          answers.push({ node, lastEpoch: result.value.lastEpoch, durableEnd: result.value.durableEnd });
+          return;
+        }
+        const error = result.reason as Error;
+        if (error instanceof ShardlineError && error.code === ReplicaErrors.staleEpoch.code) newest = Math.max(newest, Number((error.context as { leaderEpoch?: number }).leaderEpoch ?? epoch));
+        missing.push({ node, error: error.message });
+      });
+      if (answers.length < electionQuorum(ids.length)) {
+        // A replica already held a newer epoch (another election ran): go past it.
+        if (newest > epoch && attempt < ATTEMPTS) {
+          epoch = newest + 1;
+          continue;
+        }
+        throw new Error(`election for shard ${JSON.stringify(options.shard)} epoch ${epoch}: only ${answers.length} of ${ids.length} replicas took the epoch, ${electionQuorum(ids.length)} needed (${missing.map((entry) => `${entry.node}: ${entry.error}`).join('; ')})`);
+      }
+      const chosen = chooseLeader(answers) as ElectionCandidate;
+      await (clients.get(chosen.node) as ReplicaClient).call('replicaLead', { shard: options.shard, epoch, leader: chosen.node, replicas: ids }, timeoutMs);
+      await Promise.allSettled(answers.filter((answer) => answer.node !== chosen.node).map((answer) => (clients.get(answer.node) as ReplicaClient).call('replicaLead', { shard: options.shard, epoch, leader: chosen.node, replicas: ids }, timeoutMs)));
+      return { epoch, leader: chosen.node, answers, missing };
+    }
+  } finally {
+    for (const client of clients.values()) client.close();
+  }
+}

@@ -1,0 +1,40 @@
+// A gRPC client for the replication calls of one journal node (journal.proto, Replica*), with
+// the cluster token on every call. Used by a follower to reach its leader and by
+// `shardline ctl replica` to run an election. Failures come back as a ShardlineError when the
+// server coded them (sl-code), else as the plain gRPC ServiceError (unreachable, deadline).
+import { Client, credentials, Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import { statusToShardlineError } from '../server/grpc-status.js';
+import { journalService, JOURNAL_GRPC_CHANNEL_OPTIONS, type JournalMethods } from '../server/journal-proto.js';
+
+export const CLUSTER_TOKEN_METADATA_KEY = 'sl-cluster-token';
+
+type ReplicaMethod = 'replicaFetch' | 'replicaEpochEnd' | 'replicaAnnounce' | 'replicaLead' | 'replicaStatus' | 'append' | 'read' | 'createShard' | 'highWatermark' | 'truncateAfter';
+type RequestOf<M extends ReplicaMethod> = JournalMethods[M] extends MethodDefinition<infer Q, infer _R> ? Q : never;
+type ResponseOf<M extends ReplicaMethod> = JournalMethods[M] extends MethodDefinition<infer _Q, infer R> ? R : never;
+
+export class ReplicaClient {
+  private readonly client: Client;
+
+  constructor(
+    readonly address: string,
+    private readonly clusterToken: string,
+  ) {
+    this.client = new Client(address, credentials.createInsecure(), { ...JOURNAL_GRPC_CHANNEL_OPTIONS, 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 });
+  }
+
+  call<M extends ReplicaMethod>(method: M, request: RequestOf<M>, timeoutMs: number): Promise<ResponseOf<M>> {
+    const definition = journalService().methods[method] as unknown as MethodDefinition<RequestOf<M>, ResponseOf<M>>;
+    const metadata = new Metadata();
+    metadata.set(CLUSTER_TOKEN_METADATA_KEY, this.clusterToken);
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(definition.path, definition.requestSerialize, definition.responseDeserialize, request, metadata, { deadline: Date.now() + timeoutMs }, (error: ServiceError | null, response?: ResponseOf<M>) => {
+        if (error !== null || response === undefined) reject(error === null ? new Error(`${method}: no response`) : (statusToShardlineError(error) ?? error));
+        else resolve(response);
+      });
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

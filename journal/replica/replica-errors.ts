@@ -1,0 +1,48 @@
+// Error registry of the replication driver (journal/replica/): what a journal node answers a
+// replication call, or a client append to a replicated shard, that it cannot serve.
+import { defineError } from '../../base/index.js';
+
+export const ReplicaErrors = {
+  notLeader: defineError({
+    code: 'SL_REPL_NOT_LEADER',
+    meaning: 'This journal node does not lead the replicated shard (it follows, waits for an election, or was deposed while the call waited); an append that got this after it was written may or may not be kept.',
+    fix: 'Ask `shardline ctl replica status` who leads the shard and send the call there; retry an append whose outcome is unknown.',
+    message: (shard: string, epoch: number, leader: string) => `this node does not lead shard ${JSON.stringify(shard)} (epoch ${epoch}, leader ${leader === '' ? 'none' : leader})`,
+  }),
+  staleEpoch: defineError({
+    code: 'SL_REPL_STALE_EPOCH',
+    meaning: 'A replication call carried another leader epoch than the node holds: either the caller or the node has been deposed (fencing). A node that sees a newer epoch stops leading for good.',
+    fix: 'None by hand: the side that is behind learns the new epoch from the next election (`shardline ctl replica elect`).',
+    message: (shard: string, requestEpoch: number, epoch: number) => `shard ${JSON.stringify(shard)}: the call's epoch ${requestEpoch} is not this node's epoch ${epoch}`,
+  }),
+  fetchOutOfRange: defineError({
+    code: 'SL_REPL_FETCH_OUT_OF_RANGE',
+    meaning: 'A follower fetched from past the leader\'s log end: its log has records the leader does not; it truncates by epoch history and fetches again.',
+    fix: 'None: the follower recovers by itself.',
+    message: (shard: string, offset: number, logEnd: number) => `shard ${JSON.stringify(shard)}: fetch from ${offset} is past the leader's log end ${logEnd}`,
+  }),
+  notReplicated: defineError({
+    code: 'SL_REPL_NOT_REPLICATED',
+    meaning: 'A replication call reached a node started without --replica-peers, or named a shard that has no replica state on this node yet (no election has reached it).',
+    fix: 'Start the journal nodes with --node-id and --replica-peers, create the shard on every replica, then run `shardline ctl replica elect`.',
+    message: (shard: string, why: string) => `shard ${JSON.stringify(shard)} is not replicated here: ${why}`,
+  }),
+  unauthenticated: defineError({
+    code: 'SL_REPL_UNAUTHENTICATED',
+    meaning: 'A replication call carried no cluster token or a wrong one (metadata sl-cluster-token).',
+    fix: 'Give every journal node and `shardline ctl replica` the same cluster token (SHARDLINE_CLUSTER_TOKEN).',
+    message: (method: string) => `${method} refused: missing or wrong cluster token`,
+  }),
+  replicatedShard: defineError({
+    code: 'SL_REPL_REPLICATED_SHARD',
+    meaning: 'A call would change a replicated shard\'s log outside replication (TruncateAfter): its replicas would no longer agree, so it is refused.',
+    fix: 'Leave a replicated shard\'s log to replication; delete and recreate the shard on every replica to start over.',
+    message: (shard: string, method: string) => `${method} refused: shard ${JSON.stringify(shard)} is replicated`,
+  }),
+  needsFsync: defineError({
+    code: 'SL_REPL_NEEDS_FSYNC',
+    meaning: 'A shard whose durability is not fsync cannot be replicated: the high watermark counts durable records, and only fsync mode makes an acknowledged record durable.',
+    fix: 'Create the replicated shard with durability "fsync" (the default).',
+    message: (shard: string, durability: string) => `shard ${JSON.stringify(shard)} has durability ${durability}; replication needs fsync`,
+  }),
+};

@@ -1,0 +1,101 @@
+// Goal: a follower's copy of its leader's batches is byte-identical (append-as-stored keeps the
+// leader's offsets, epochs and checksums), the epoch history follows appends and truncations and
+// is rebuilt identically from the files after a reopen, and bad stored batches are refused
+// without touching the log. Method: two real journals on disk, one playing leader, one follower.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { Journal } from '../journal.js';
+import { ReplicaLog } from './replica-log.js';
+
+const directories: string[] = [];
+after(async () => {
+  for (const directory of directories) await rm(directory, { recursive: true, force: true });
+});
+
+async function journal(): Promise<Journal> {
+  const directory = await mkdtemp(join(tmpdir(), 'sl-replica-log-'));
+  directories.push(directory);
+  return Journal.open(directory, { retentionCheckMs: 0 });
+}
+
+function records(...values: string[]) {
+  return values.map((value) => ({ key: null, value: Buffer.from(value), headers: [] }));
+}
+
+async function allBatches(journal: Journal, shard: string): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  let offset = 0;
+  while (offset < journal.info(shard).nextOffset) {
+    const page = await journal.readBatches(shard, offset);
+    out.push(...page.batches);
+    offset = page.next;
+  }
+  return out;
+}
+
+test('stored batches are copied byte for byte; the epoch history follows appends, truncation and reopen', async () => {
+  const leader = await journal();
+  await leader.createShard('s');
+  const leaderLog = await ReplicaLog.open(leader.shard('s'));
+  await leaderLog.append(records('a', 'b'), 1);
+  await leaderLog.append(records('c'), 1);
+  await leaderLog.append(records('d', 'e', 'f'), 3);
+  assert.deepEqual(leaderLog.history.list(), [{ epoch: 1, startOffset: 0 }, { epoch: 3, startOffset: 3 }]);
+
+  const follower = await journal();
+  await follower.createShard('s');
+  const followerLog = await ReplicaLog.open(follower.shard('s'));
+  await followerLog.appendStored(await allBatches(leader, 's'));
+  assert.deepEqual(await allBatches(follower, 's'), await allBatches(leader, 's'), 'the same bytes, checksums included');
+  assert.deepEqual(followerLog.history.list(), leaderLog.history.list());
+  assert.equal(followerLog.end, 6);
+
+  // The divergent suffix goes; the history loses the epoch that started in it.
+  await followerLog.truncateTo(3);
+  assert.equal(followerLog.end, 3);
+  assert.deepEqual(followerLog.history.list(), [{ epoch: 1, startOffset: 0 }]);
+
+  // A new epoch appended past the cut, then a reopen rebuilds the same history from the files.
+  const other = await journal();
+  await other.createShard('s');
+  const otherLog = await ReplicaLog.open(other.shard('s'));
+  await otherLog.appendStored((await allBatches(follower, 's')));
+  await otherLog.append(records('x'), 5);
+  const [, , fifth] = await allBatches(other, 's');
+  await followerLog.appendStored([fifth as Buffer]);
+  assert.deepEqual(followerLog.history.list(), [{ epoch: 1, startOffset: 0 }, { epoch: 5, startOffset: 3 }]);
+  const directory = follower.shard('s').directory;
+  await follower.close();
+  const reopened = await Journal.open(join(directory, '..', '..'), { retentionCheckMs: 0 });
+  const reopenedLog = await ReplicaLog.open(reopened.shard('s'));
+  assert.deepEqual(reopenedLog.history.list(), [{ epoch: 1, startOffset: 0 }, { epoch: 5, startOffset: 3 }]);
+  assert.deepEqual((await reopened.read('s', 0)).map((record) => record.value?.toString()), ['a', 'b', 'c', 'x']);
+  await Promise.all([leader.close(), reopened.close(), other.close()]);
+});
+
+test('a stored batch that does not start at the log end, is damaged, or has an older epoch is refused and not written', async () => {
+  const leader = await journal();
+  await leader.createShard('s');
+  const leaderLog = await ReplicaLog.open(leader.shard('s'));
+  await leaderLog.append(records('a'), 2);
+  await leaderLog.append(records('b'), 2);
+  const [first, second] = await allBatches(leader, 's');
+
+  const follower = await journal();
+  await follower.createShard('s');
+  const followerLog = await ReplicaLog.open(follower.shard('s'));
+  await assert.rejects(followerLog.appendStored([second as Buffer]), { code: 'SL_JOURNAL_INVALID_ARGUMENT' }, 'offset 1 on an empty log');
+  const damaged = Buffer.from(first as Buffer);
+  damaged.writeUInt8(damaged.readUInt8(damaged.length - 1) ^ 0xff, damaged.length - 1);
+  await assert.rejects(followerLog.appendStored([damaged]), { code: 'SL_JOURNAL_CORRUPT_BATCH' });
+  assert.equal(followerLog.end, 0);
+  assert.deepEqual(followerLog.history.list(), []);
+
+  await followerLog.append(records('z'), 4);
+  await assert.rejects(followerLog.appendStored([second as Buffer]), { code: 'SL_JOURNAL_STALE_EPOCH' }, 'epoch 2 after epoch 4');
+  assert.equal(followerLog.end, 1);
+  await Promise.all([leader.close(), follower.close()]);
+});

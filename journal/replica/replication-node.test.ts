@@ -1,0 +1,171 @@
+// Goal: the replication calls of the journal gRPC server refuse what they must with their codes
+// (no token, unknown shard, shard never elected, node without replication, a shard not in fsync
+// mode), readers of a replicated shard see nothing above the high watermark, and a deposed
+// leader that is not told cannot get an append acknowledged. Method: three real journals on
+// disk, each served by a JournalServer with its ReplicationNode, in this process; elections
+// through runElection, the code `shardline ctl replica elect` runs.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import pino from 'pino';
+import { isShardlineError } from '../errors.js';
+import { Journal } from '../journal.js';
+import { JournalServer } from '../server/journal-server.js';
+import { recordsToWire } from '../server/wire.js';
+import { runElection } from './election-run.js';
+import { ReplicaClient } from './replica-client.js';
+import { EPOCH_START_HEADER, ReplicationNode } from './replication-node.js';
+
+const TOKEN = 'unit-test-cluster-token-0123';
+const CALL_MS = 5_000;
+const directories: string[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  for (const directory of directories) await rm(directory, { recursive: true, force: true });
+});
+
+interface TestNode {
+  id: string;
+  journal: Journal;
+  server: JournalServer;
+  replication: ReplicationNode;
+  client: ReplicaClient;
+}
+
+async function cluster(shardConfig = '{}'): Promise<{ nodes: TestNode[]; peers: Map<string, string> }> {
+  const peers = new Map<string, string>();
+  const nodes: TestNode[] = [];
+  for (const id of ['1', '2', '3']) {
+    const directory = await mkdtemp(join(tmpdir(), 'sl-replication-node-'));
+    directories.push(directory);
+    const journal = await Journal.open(directory, { retentionCheckMs: 0 });
+    const replication = await ReplicationNode.open({ journal, self: id, peers, clusterToken: TOKEN, logger: pino({ level: 'silent' }) });
+    const server = await JournalServer.start({ journal, port: 0, replication: { node: replication, clusterToken: TOKEN } });
+    peers.set(id, server.address);
+    const node = { id, journal, server, replication, client: new ReplicaClient(server.address, TOKEN) };
+    nodes.push(node);
+    cleanups.push(async () => {
+      node.client.close();
+      await node.server.stop(0);
+      await node.replication.close();
+      await node.journal.close();
+    });
+    await node.client.call('createShard', { name: 's', configJson: shardConfig }, CALL_MS);
+  }
+  return { nodes, peers };
+}
+
+function code(expected: string) {
+  return (error: unknown): boolean => isShardlineError(error) && error.code === expected;
+}
+
+function append(node: TestNode, text: string, acks?: string, timeoutMs = CALL_MS) {
+  return node.client.call('append', { shard: 's', records: recordsToWire([{ key: null, value: Buffer.from(text), headers: [] }], 's'), ...(acks === undefined ? {} : { acks }) }, timeoutMs);
+}
+
+test('replication calls are refused with their codes', async () => {
+  const { nodes, peers } = await cluster();
+  const [one] = nodes as [TestNode];
+  const stranger = new ReplicaClient(one.server.address, 'not-the-token-at-all');
+  cleanups.push(async () => stranger.close());
+  await assert.rejects(stranger.call('replicaStatus', { shard: 's' }, CALL_MS), code('SL_REPL_UNAUTHENTICATED'));
+  await assert.rejects(one.client.call('replicaStatus', { shard: 'nope' }, CALL_MS), code('SL_JOURNAL_SHARD_NOT_FOUND'));
+  await assert.rejects(one.client.call('replicaFetch', { shard: 's', fromNode: '2', leaderEpoch: 1, fetchOffset: 0, durableOffset: 0 }, CALL_MS), code('SL_REPL_NOT_REPLICATED'));
+
+  const result = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  const follower = nodes.find((node) => node.id !== result.leader) as TestNode;
+  await assert.rejects(append(follower, 'x'), code('SL_REPL_NOT_LEADER'));
+  await assert.rejects(follower.client.call('replicaFetch', { shard: 's', fromNode: '1', leaderEpoch: result.epoch, fetchOffset: 0, durableOffset: 0 }, CALL_MS), code('SL_REPL_NOT_LEADER'));
+  const leader = nodes.find((node) => node.id === result.leader) as TestNode;
+  await assert.rejects(leader.client.call('replicaFetch', { shard: 's', fromNode: follower.id, leaderEpoch: result.epoch, fetchOffset: 1_000, durableOffset: 0 }, CALL_MS), code('SL_REPL_FETCH_OUT_OF_RANGE'));
+  await assert.rejects(leader.client.call('append', { shard: 's', records: recordsToWire([{ key: null, value: null, headers: [] }], 's'), acks: 'maybe' }, CALL_MS), code('SL_JOURNAL_INVALID_ARGUMENT'));
+  await assert.rejects(leader.client.call('truncateAfter', { shard: 's', offset: -1 }, CALL_MS), code('SL_REPL_REPLICATED_SHARD'));
+
+  // A journal server without replication.
+  const directory = await mkdtemp(join(tmpdir(), 'sl-replication-node-'));
+  directories.push(directory);
+  const plain = await Journal.open(directory, { retentionCheckMs: 0 });
+  const plainServer = await JournalServer.start({ journal: plain, port: 0 });
+  const plainClient = new ReplicaClient(plainServer.address, TOKEN);
+  cleanups.push(async () => {
+    plainClient.close();
+    await plainServer.stop(0);
+    await plain.close();
+  });
+  await plainClient.call('createShard', { name: 's', configJson: '{}' }, CALL_MS);
+  await assert.rejects(plainClient.call('replicaAnnounce', { shard: 's', epoch: 1, replicas: ['1'] }, CALL_MS), code('SL_REPL_NOT_REPLICATED'));
+});
+
+test('a shard that is not in fsync mode cannot take an epoch', async () => {
+  const { nodes } = await cluster(JSON.stringify({ durability: 'interval' }));
+  await assert.rejects((nodes[0] as TestNode).client.call('replicaAnnounce', { shard: 's', epoch: 1, replicas: ['1', '2', '3'] }, CALL_MS), code('SL_REPL_NEEDS_FSYNC'));
+});
+
+test('readers see nothing above the HW; a leader-only ack is not yet readable; the record shows once a majority has it', async () => {
+  const { nodes, peers } = await cluster();
+  const result = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  const leader = nodes.find((node) => node.id === result.leader) as TestNode;
+  const followers = nodes.filter((node) => node !== leader);
+  const committed = await append(leader, 'committed');
+  // The followers stop following (as if down); the leader alone has the next record.
+  for (const follower of followers) await follower.replication.close();
+  const unsafe = await append(leader, 'leader-only', 'leader');
+  assert.equal(unsafe.baseOffset, committed.baseOffset + 1);
+  const hw = (await leader.client.call('replicaStatus', { shard: 's' }, CALL_MS)).highWatermark;
+  assert.equal(hw, committed.baseOffset + 1, 'the HW stays below the record only the leader holds');
+  const read = await leader.client.call('read', { shard: 's', fromOffset: 0 }, CALL_MS);
+  const values = read.records.filter((record) => !record.headers.some((header) => header.key === EPOCH_START_HEADER)).map((record) => record.value?.toString());
+  assert.deepEqual(values, ['committed']);
+  assert.ok(read.records.every((record) => record.offset < hw), 'no record at or above the HW is served');
+  assert.equal((await leader.client.call('highWatermark', { shard: 's' }, CALL_MS)).highWatermark, hw);
+
+  // One follower comes back (a majority again): it resumes from replica.json and the record commits.
+  const back = followers[0] as TestNode;
+  back.replication = await ReplicationNode.open({ journal: back.journal, self: back.id, peers, clusterToken: TOKEN, logger: pino({ level: 'silent' }) });
+  let visible = false;
+  for (let poll = 0; poll < 100 && !visible; poll += 1) {
+    const records = (await leader.client.call('read', { shard: 's', fromOffset: unsafe.baseOffset }, CALL_MS)).records;
+    visible = records.some((record) => record.value?.toString() === 'leader-only');
+    if (!visible) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ok(visible, 'the record is readable once a majority holds it durably');
+  await back.replication.close();
+});
+
+test('a deposed leader that was not told cannot get an append acknowledged, is fenced by the newer epoch, then truncates its divergent suffix', async () => {
+  const { nodes, peers } = await cluster();
+  const first = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  const old = nodes.find((node) => node.id === first.leader) as TestNode;
+  await append(old, 'before');
+  // An election the old leader does not hear of (a partition): the other two take epoch + 1.
+  const others = new Map([...peers].filter(([id]) => id !== old.id));
+  const second = await runElection({ shard: 's', replicas: others, clusterToken: TOKEN });
+  assert.ok(second.epoch > first.epoch);
+  // Its followers have left it: a quorum append never reaches the HW.
+  await assert.rejects(append(old, 'stale', undefined, 1_500), (error: unknown) => (error as { code?: number }).code === 4 /* DEADLINE_EXCEEDED */);
+  // A request under the newer epoch reaches it: from then on it refuses appends.
+  await assert.rejects(old.client.call('replicaFetch', { shard: 's', fromNode: second.leader, leaderEpoch: second.epoch, fetchOffset: 0, durableOffset: 0 }, CALL_MS), code('SL_REPL_STALE_EPOCH'));
+  await assert.rejects(append(old, 'stale again'), code('SL_REPL_NOT_LEADER'));
+
+  // Its log holds 'stale' (written and synced under epoch 1, never acknowledged) where the new
+  // leader has its epoch-start batch. Once an election reaches it, it truncates by epoch history
+  // and ends up byte-identical to the leader.
+  const third = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  assert.notEqual(third.leader, old.id, 'the replica with the older last epoch does not win');
+  const leader = nodes.find((node) => node.id === third.leader) as TestNode;
+  await append(leader, 'after');
+  const batches = async (journal: Journal): Promise<Buffer[]> => (await journal.readBatches('s', 0)).batches;
+  let same = false;
+  for (let poll = 0; poll < 100 && !same; poll += 1) {
+    const [mine, theirs] = await Promise.all([batches(old.journal), batches(leader.journal)]);
+    same = mine.length === theirs.length && mine.every((batch, index) => batch.equals(theirs[index] as Buffer));
+    if (!same) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ok(same, 'the old leader holds exactly the leader\'s batches');
+  const values = (await old.journal.read('s', 0)).map((record) => record.value?.toString() ?? null);
+  assert.ok(!values.includes('stale'), `the unacknowledged suffix is gone: ${JSON.stringify(values)}`);
+  assert.ok(values.includes('before') && values.includes('after'));
+});

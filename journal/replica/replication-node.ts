@@ -1,0 +1,474 @@
+// The replication driver of one journal node (docs/replication.md, "What is built"): it runs the
+// pure cores of journal/replication/ against the node's real shards and carries out what they
+// decide. Per replicated shard the node is idle (holds an epoch, leads and follows nobody), the
+// leader (ReplicaLeader: serves fetches and epoch-end queries, computes the high watermark,
+// acknowledges quorum appends once the HW passes them) or a follower (ReplicaFollower in a loop:
+// truncate by epoch history, fetch, append as stored, report the durable end).
+//
+// Who leads comes from an election run outside the node (`shardline ctl replica elect`, the
+// interim stand-in for placement): ReplicaAnnounce makes the node take a newer epoch and stop
+// leading and following before it answers its durable position; ReplicaLead names the leader.
+// Both are written to replica.json before the node acts on them.
+import type { Logger } from 'pino';
+import { ShardlineError } from '../errors.js';
+import type { Journal } from '../journal.js';
+import type { AppendResult, RecordInput } from '../record.js';
+import { ReplicaFollower, ReplicaLeader, type EpochEndQuery, type FetchRequest, type FollowerAction, type FollowerLogView, type ToFollower } from '../replication/index.js';
+import { readBatchHeader } from '../segment/batch-format.js';
+import type { ReplicaFetchRequest, ReplicaFetchResponse, ReplicaEpochEndRequest, ReplicaEpochEndResponse, ReplicaStatusResponse } from '../server/wire.js';
+import { ReplicaClient } from './replica-client.js';
+import { ReplicaErrors } from './replica-errors.js';
+import { readReplicaFile, writeReplicaFile, type ReplicaRecord } from './replica-file.js';
+import { ReplicaLog } from './replica-log.js';
+
+/** A caught-up fetch waits this long at the leader for new records before it answers empty. */
+const FETCH_WAIT_MS = 500;
+/** Most bytes of batches one fetch answer carries (at least one batch always goes). */
+const FETCH_MAX_BYTES = 1024 * 1024;
+const FETCH_CALL_TIMEOUT_MS = FETCH_WAIT_MS + 4_000;
+/** A follower whose call failed (leader unreachable, not yet leading) waits this long before it asks again. */
+const RETRY_MS = 200;
+/** The epoch-start batch's one record: a control record readers of the shard can recognise. */
+export const EPOCH_START_HEADER = 'sl-epoch-start';
+
+export type AcksMode = 'quorum' | 'leader';
+
+/** A stored batch with the extent the cores need. */
+interface StoredBatch {
+  baseOffset: number;
+  count: number;
+  epoch: number;
+  bytes: Buffer;
+}
+
+interface HighWatermarkWaiter {
+  offset: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+type Role =
+  | { kind: 'idle' }
+  | { kind: 'leader'; core: ReplicaLeader }
+  | { kind: 'follower'; core: ReplicaFollower<StoredBatch>; stop: AbortController; done: Promise<void> };
+
+class ShardReplica {
+  role: Role = { kind: 'idle' };
+  /** The HW this node serves readers up to (the leader's, or what its leader told it). */
+  hw = 0;
+  /** Quorum appends waiting for the HW; they fail when the node stops leading. */
+  readonly waiters = new Set<HighWatermarkWaiter>();
+  /** Readers waiting for the HW; a role change does not end them. */
+  readonly readers = new Set<HighWatermarkWaiter>();
+  /** Elections and role changes of this shard run one at a time. */
+  changing: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    readonly log: ReplicaLog,
+    public record: ReplicaRecord,
+  ) {}
+
+  setHighWatermark(hw: number): void {
+    if (hw <= this.hw) return;
+    this.hw = hw;
+    for (const set of [this.waiters, this.readers]) {
+      for (const waiter of set) {
+        if (waiter.offset <= hw) {
+          set.delete(waiter);
+          waiter.resolve();
+        }
+      }
+    }
+  }
+
+  rejectWaiters(error: Error): void {
+    for (const waiter of this.waiters) waiter.reject(error);
+    this.waiters.clear();
+  }
+}
+
+export interface ReplicationNodeOptions {
+  journal: Journal;
+  /** This node's id, as the replica sets name it. */
+  self: string;
+  /** Every journal node's id → the HOST:PORT of its journal gRPC server. */
+  peers: ReadonlyMap<string, string>;
+  clusterToken: string;
+  logger: Logger;
+}
+
+export class ReplicationNode {
+  private readonly replicas = new Map<string, ShardReplica>();
+  private readonly clients = new Map<string, ReplicaClient>();
+  private closed = false;
+
+  private constructor(private readonly options: ReplicationNodeOptions) {}
+
+  /** Opens the replica state of every shard that has one; followers resume following. */
+  static async open(options: ReplicationNodeOptions): Promise<ReplicationNode> {
+    const node = new ReplicationNode(options);
+    for (const info of options.journal.listShards()) {
+      const shard = options.journal.shard(info.name);
+      const record = await readReplicaFile(shard.fs, shard.directory, info.name);
+      if (record === null) continue;
+      const replica = new ShardReplica(info.name, await ReplicaLog.open(shard), record);
+      node.replicas.set(info.name, replica);
+      // A leader that restarted does not lead its epoch again (its lost tail may differ from
+      // what followers hold under it): it waits, idle, for the next election.
+      if (record.leader !== '' && record.leader !== options.self) node.startFollowing(replica);
+    }
+    return node;
+  }
+
+  get self(): string {
+    return this.options.self;
+  }
+
+  /** Whether the shard is replicated on this node (it has taken an epoch). */
+  isReplicated(shard: string): boolean {
+    return this.replicas.has(shard);
+  }
+
+  /** The end of what readers may see on this node: the HW; null for a shard that is not replicated. */
+  highWatermark(shard: string): number | null {
+    return this.replicas.get(shard)?.hw ?? null;
+  }
+
+  /** Resolves true once the HW passes `offset` (a record at `offset` is readable); false when aborted. */
+  waitForHighWatermark(shard: string, offset: number, signal: AbortSignal): Promise<boolean> {
+    const replica = this.replica(shard);
+    if (replica.hw > offset) return Promise.resolve(true);
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const waiter: HighWatermarkWaiter = {
+        offset: offset + 1,
+        resolve: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(true);
+        },
+        reject: () => undefined,
+      };
+      const onAbort = (): void => {
+        replica.readers.delete(waiter);
+        resolve(false);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      replica.readers.add(waiter);
+    });
+  }
+
+  // ---- client appends on the leader ---------------------------------------------------------
+
+  /**
+   * A client's append to a replicated shard: only the leader of the current epoch takes it,
+   * under its epoch. acks=quorum (the default) answers once the HW passes the batch, i.e. it is
+   * durable on a majority; acks=leader answers once the leader alone synced it (UNSAFE: a
+   * failover can lose it). An append whose leader is deposed while it waits fails with
+   * SL_REPL_NOT_LEADER: it may or may not be kept.
+   */
+  async append(shard: string, records: readonly RecordInput[], acks: AcksMode): Promise<AppendResult> {
+    const replica = this.replica(shard);
+    const core = this.leading(replica);
+    const result = await replica.log.append(records, core.epoch);
+    this.onLocalLog(replica, core);
+    if (acks === 'leader') return result;
+    if (replica.role.kind !== 'leader' || replica.role.core !== core) throw this.notLeader(replica);
+    replica.setHighWatermark(core.highWatermark);
+    if (replica.hw > result.lastOffset) return result;
+    await new Promise<void>((resolve, reject) => {
+      replica.waiters.add({ offset: result.lastOffset + 1, resolve, reject });
+    });
+    return result;
+  }
+
+  // ---- the leader's side of the protocol ----------------------------------------------------
+
+  async fetch(request: ReplicaFetchRequest, signal: AbortSignal): Promise<ReplicaFetchResponse> {
+    const replica = this.replica(request.shard);
+    const role = replica.role;
+    if (role.kind !== 'leader') {
+      // Fencing also when not leading: an older epoch is told it is stale.
+      if (request.leaderEpoch !== replica.record.epoch) throw ReplicaErrors.staleEpoch.create({ shard: replica.name, leaderEpoch: replica.record.epoch, requestEpoch: request.leaderEpoch }, replica.name, request.leaderEpoch, replica.record.epoch);
+      throw this.notLeader(replica);
+    }
+    const core = role.core;
+    const { decision, highWatermarkMoved } = core.onFetch({ type: 'fetch', from: request.fromNode, leaderEpoch: request.leaderEpoch, fetchOffset: request.fetchOffset, durableOffset: request.durableOffset });
+    if (core.fencedByEpoch !== null) this.stepDown(replica, core);
+    if (highWatermarkMoved !== null) replica.setHighWatermark(highWatermarkMoved);
+    if (decision.kind === 'reply') {
+      const message = decision.message;
+      if (message.type === 'offset-out-of-range') throw ReplicaErrors.fetchOutOfRange.create({ shard: replica.name, leaderEpoch: message.leaderEpoch, logEnd: message.logEnd }, replica.name, request.fetchOffset, message.logEnd);
+      throw ReplicaErrors.staleEpoch.create({ shard: replica.name, leaderEpoch: message.leaderEpoch, requestEpoch: message.requestEpoch }, replica.name, message.requestEpoch, message.leaderEpoch);
+    }
+    const shard = replica.log.shard;
+    if (decision.fromOffset >= replica.log.end) {
+      // Caught up: hold the fetch until the leader has more (a long poll), so an append reaches
+      // followers without waiting for a polling interval.
+      const wait = AbortSignal.any([signal, AbortSignal.timeout(FETCH_WAIT_MS)]);
+      await shard.waitForAppend(decision.fromOffset, wait).catch(() => false);
+    }
+    const batches = replica.log.end > decision.fromOffset ? (await shard.readBatches(decision.fromOffset, { maxBytes: FETCH_MAX_BYTES })).batches : [];
+    return { leaderEpoch: core.epoch, fetchOffset: decision.fromOffset, batches, highWatermark: Math.min(core.highWatermark, replica.log.end) };
+  }
+
+  epochEnd(request: ReplicaEpochEndRequest): ReplicaEpochEndResponse {
+    const replica = this.replica(request.shard);
+    const role = replica.role;
+    if (role.kind !== 'leader') throw this.notLeader(replica);
+    const reply = role.core.onEpochEndQuery({ type: 'epoch-end-query', from: request.fromNode, leaderEpoch: request.leaderEpoch, epoch: request.epoch }, replica.log.history);
+    if (role.core.fencedByEpoch !== null) this.stepDown(replica, role.core);
+    if (reply.type === 'epoch-mismatch') throw ReplicaErrors.staleEpoch.create({ shard: replica.name, leaderEpoch: reply.leaderEpoch, requestEpoch: reply.requestEpoch }, replica.name, reply.requestEpoch, reply.leaderEpoch);
+    return { leaderEpoch: reply.leaderEpoch, askedEpoch: reply.askedEpoch, epoch: reply.epoch, endOffset: reply.endOffset };
+  }
+
+  // ---- elections ----------------------------------------------------------------------------
+
+  /**
+   * Takes `epoch` (newer than any this node holds for the shard): stops leading and following
+   * first, then records the epoch durably, then answers the durable position (the election's
+   * rule compares it). A shard without replica state gets one here.
+   */
+  announce(shard: string, epoch: number, replicas: readonly string[]): Promise<{ lastEpoch: number; durableEnd: number }> {
+    return this.serialised(shard, async (replica) => {
+      if (epoch <= replica.record.epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.epoch, requestEpoch: epoch }, shard, epoch, replica.record.epoch);
+      await this.stopRole(replica);
+      const record: ReplicaRecord = { epoch, leader: '', replicas: [...replicas], ledEpoch: replica.record.ledEpoch };
+      await this.persist(replica, record);
+      this.options.logger.info({ shard, epoch }, 'took a new epoch; waiting for the election');
+      return { lastEpoch: replica.log.history.latestEpoch, durableEnd: replica.log.end };
+    }, true);
+  }
+
+  /** Who leads `epoch` (the one this node took by announce). */
+  lead(shard: string, epoch: number, leader: string, replicas: readonly string[]): Promise<void> {
+    return this.serialised(shard, async (replica) => {
+      if (epoch !== replica.record.epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.epoch, requestEpoch: epoch }, shard, epoch, replica.record.epoch);
+      if (!replicas.includes(this.self)) throw ReplicaErrors.notReplicated.create({ shard }, shard, `node ${this.self} is not in the replica set ${replicas.join(',')}`);
+      if (replica.role.kind !== 'idle' && replica.record.leader === leader) return;
+      await this.stopRole(replica);
+      if (leader !== this.self) {
+        await this.persist(replica, { ...replica.record, leader, replicas: [...replicas] });
+        this.startFollowing(replica);
+        return;
+      }
+      if (replica.record.ledEpoch >= epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.ledEpoch, requestEpoch: epoch }, shard, epoch, replica.record.ledEpoch);
+      await this.persist(replica, { ...replica.record, leader, replicas: [...replicas], ledEpoch: epoch });
+      await this.startLeading(replica);
+    });
+  }
+
+  status(shard: string): ReplicaStatusResponse {
+    const replica = this.replica(shard);
+    return { node: this.self, role: replica.role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const replica of this.replicas.values()) await this.stopRole(replica);
+    for (const client of this.clients.values()) client.close();
+  }
+
+  // ---- roles --------------------------------------------------------------------------------
+
+  private async startLeading(replica: ShardReplica): Promise<void> {
+    const epoch = replica.record.epoch;
+    // The epoch-start batch: older epochs' records commit with it (the HW only passes records
+    // of the current epoch), without waiting for a client write.
+    const start = await replica.log.append([{ key: null, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch);
+    const core = new ReplicaLeader({ self: this.self, replicas: replica.record.replicas, epoch, epochStartOffset: start.baseOffset, highWatermark: replica.hw });
+    replica.role = { kind: 'leader', core };
+    this.onLocalLog(replica, core);
+    this.options.logger.info({ shard: replica.name, epoch, epochStartOffset: start.baseOffset }, 'leading');
+  }
+
+  private onLocalLog(replica: ShardReplica, core: ReplicaLeader): void {
+    const end = replica.log.end;
+    const moved = core.onLocalLog(end, end);
+    if (moved !== null && replica.role.kind === 'leader' && replica.role.core === core) replica.setHighWatermark(moved);
+  }
+
+  /** A newer epoch reached this leader: it refuses appends from now on and its waiting appends fail. */
+  private stepDown(replica: ShardReplica, core: ReplicaLeader): void {
+    if (replica.role.kind !== 'leader' || replica.role.core !== core) return;
+    replica.role = { kind: 'idle' };
+    this.options.logger.warn({ shard: replica.name, epoch: core.epoch, fencedBy: core.fencedByEpoch }, 'fenced by a newer epoch; no longer leading');
+    replica.rejectWaiters(this.notLeader(replica));
+  }
+
+  private startFollowing(replica: ShardReplica): void {
+    const core = new ReplicaFollower<StoredBatch>({ self: this.self, leader: replica.record.leader, epoch: replica.record.epoch, retryAfter: 0 }, replica.hw);
+    const stop = new AbortController();
+    const done = this.follow(replica, core, stop.signal).catch((error: unknown) => {
+      if (!stop.signal.aborted) this.options.logger.error({ shard: replica.name, err: error }, 'follower stopped on an error');
+    });
+    replica.role = { kind: 'follower', core, stop, done };
+    this.options.logger.info({ shard: replica.name, epoch: core.epoch, leader: core.leader }, 'following');
+  }
+
+  private async stopRole(replica: ShardReplica): Promise<void> {
+    const role = replica.role;
+    replica.role = { kind: 'idle' };
+    if (role.kind === 'leader') replica.rejectWaiters(this.notLeader(replica));
+    if (role.kind === 'follower') {
+      role.stop.abort();
+      await role.done;
+    }
+  }
+
+  /** The follower loop, until the role ends. */
+  private async follow(replica: ShardReplica, core: ReplicaFollower<StoredBatch>, signal: AbortSignal): Promise<void> {
+    const view = (): FollowerLogView => ({ logEnd: replica.log.end, durableEnd: replica.log.end, history: replica.log.history });
+    let actions: FollowerAction<StoredBatch>[] = core.start(view(), Date.now());
+    while (!signal.aborted && !this.closed) {
+      try {
+        actions = await this.followStep(replica, core, actions, view, signal);
+      } catch (error) {
+        // A failed append or truncation (a full disk, a shard cut back after a failed sync):
+        // the log may not be where the core thinks, so start over with the truncation step.
+        if (signal.aborted) return;
+        this.options.logger.warn({ shard: replica.name, err: error }, 'follower step failed; starting over from truncation');
+        await sleep(RETRY_MS, signal);
+        actions = core.start(view(), Date.now());
+      }
+    }
+  }
+
+  /**
+   * One step of the follower loop: carries out the core's actions one by one. Appends are
+   * awaited to their fdatasync, so the fetch that follows reports them durable; a failed call
+   * waits RETRY_MS and asks again (the core resends its outstanding request on a tick).
+   */
+  private async followStep(replica: ShardReplica, core: ReplicaFollower<StoredBatch>, actions: FollowerAction<StoredBatch>[], view: () => FollowerLogView, signal: AbortSignal): Promise<FollowerAction<StoredBatch>[]> {
+    let next: FollowerAction<StoredBatch>[] = [];
+    let appended = false;
+    for (const action of actions) {
+      if (signal.aborted) return [];
+      if (action.kind === 'truncate') {
+        this.options.logger.info({ shard: replica.name, offset: action.offset, logEnd: replica.log.end }, 'truncating a divergent suffix');
+        await replica.log.truncateTo(action.offset);
+      } else if (action.kind === 'append') {
+        await replica.log.appendStored(action.batches.map((batch) => batch.bytes));
+        appended = true;
+      } else if (!appended) {
+        // A send after an append in the same step carries a stale durable end; onDurable below sends a fresh one.
+        const answer = await this.send(replica, core, action.message, signal);
+        if (answer === null) {
+          await sleep(RETRY_MS, signal);
+          next = core.onTick(view(), Date.now());
+        } else {
+          next = core.onMessage(answer, view(), Date.now());
+          if (answer.type === 'epoch-mismatch') await sleep(RETRY_MS, signal);
+        }
+      }
+    }
+    replica.setHighWatermark(core.highWatermark);
+    if (appended) next = core.onDurable(view(), Date.now());
+    // Caught up (an empty answer leaves nothing outstanding): the next fetch goes at once, and
+    // the leader holds it until it has more.
+    if (next.length === 0) next = core.onTick(view(), Date.now());
+    return next;
+  }
+
+  /** One request to the leader, its answer as the core's message; null when the call failed. */
+  private async send(replica: ShardReplica, core: ReplicaFollower<StoredBatch>, message: FetchRequest | EpochEndQuery, signal: AbortSignal): Promise<ToFollower<StoredBatch> | null> {
+    const client = this.client(core.leader);
+    if (client === null) return null;
+    try {
+      if (message.type === 'fetch') {
+        const response = await client.call('replicaFetch', { shard: replica.name, fromNode: this.self, leaderEpoch: message.leaderEpoch, fetchOffset: message.fetchOffset, durableOffset: message.durableOffset }, FETCH_CALL_TIMEOUT_MS);
+        const batches = response.batches.map((bytes): StoredBatch => {
+          const header = readBatchHeader(bytes, 0);
+          return { baseOffset: header.baseOffset, count: header.lastOffsetDelta + 1, epoch: header.leaderEpoch, bytes };
+        });
+        return { type: 'fetch-response', from: core.leader, leaderEpoch: response.leaderEpoch, fetchOffset: response.fetchOffset, batches, highWatermark: response.highWatermark };
+      }
+      const response = await client.call('replicaEpochEnd', { shard: replica.name, fromNode: this.self, leaderEpoch: message.leaderEpoch, epoch: message.epoch }, FETCH_CALL_TIMEOUT_MS);
+      return { type: 'epoch-end-reply', from: core.leader, leaderEpoch: response.leaderEpoch, askedEpoch: response.askedEpoch, epoch: response.epoch, endOffset: response.endOffset };
+    } catch (error) {
+      if (signal.aborted) return null;
+      if (error instanceof ShardlineError) {
+        const context = error.context as { leaderEpoch?: number; requestEpoch?: number; logEnd?: number };
+        if (error.code === ReplicaErrors.fetchOutOfRange.code) return { type: 'offset-out-of-range', from: core.leader, leaderEpoch: Number(context.leaderEpoch), logEnd: Number(context.logEnd) };
+        if (error.code === ReplicaErrors.staleEpoch.code) return { type: 'epoch-mismatch', from: core.leader, leaderEpoch: Number(context.leaderEpoch), requestEpoch: Number(context.requestEpoch) };
+      }
+      this.options.logger.debug({ shard: replica.name, leader: core.leader, err: error }, 'replication call failed; retrying');
+      return null;
+    }
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private client(node: string): ReplicaClient | null {
+    let client = this.clients.get(node);
+    if (client === undefined) {
+      const address = this.options.peers.get(node);
+      if (address === undefined) {
+        this.options.logger.warn({ node }, 'the leader is not in --replica-peers');
+        return null;
+      }
+      client = new ReplicaClient(address, this.options.clusterToken);
+      this.clients.set(node, client);
+    }
+    return client;
+  }
+
+  private replica(shard: string): ShardReplica {
+    this.options.journal.shard(shard); // SL_JOURNAL_SHARD_NOT_FOUND for an unknown shard
+    const replica = this.replicas.get(shard);
+    if (replica === undefined) throw ReplicaErrors.notReplicated.create({ shard }, shard, 'no election has reached this node for it');
+    return replica;
+  }
+
+  private leading(replica: ShardReplica): ReplicaLeader {
+    const role = replica.role;
+    if (role.kind !== 'leader' || !role.core.acceptsAppends) throw this.notLeader(replica);
+    return role.core;
+  }
+
+  private notLeader(replica: ShardReplica): ShardlineError {
+    return ReplicaErrors.notLeader.create({ shard: replica.name, epoch: replica.record.epoch, leader: replica.record.leader }, replica.name, replica.record.epoch, replica.record.leader);
+  }
+
+  private async persist(replica: ShardReplica, record: ReplicaRecord): Promise<void> {
+    const shard = replica.log.shard;
+    await writeReplicaFile(shard.fs, shard.directory, replica.name, record);
+    replica.record = record;
+  }
+
+  /** Runs `work` after the shard's previous election step; `create` makes the shard's replica state first. */
+  private serialised<T>(shard: string, work: (replica: ShardReplica) => Promise<T>, create = false): Promise<T> {
+    const existing = this.replicas.get(shard);
+    const run = async (): Promise<T> => {
+      let replica = this.replicas.get(shard);
+      if (replica === undefined) {
+        if (!create) return work(this.replica(shard));
+        const opened = this.options.journal.shard(shard);
+        if (opened.config.durability !== 'fsync') throw ReplicaErrors.needsFsync.create({ shard }, shard, opened.config.durability);
+        replica = new ShardReplica(shard, await ReplicaLog.open(opened), { epoch: -1, leader: '', replicas: [], ledEpoch: -1 });
+        this.replicas.set(shard, replica);
+      }
+      return work(replica);
+    };
+    if (existing === undefined) return run();
+    const result = existing.changing.then(run);
+    existing.changing = result.then(() => undefined, () => undefined);
+    return result;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -38,9 +38,14 @@ describe('ShardAppender', () => {
   test('pipelined: appends start while earlier ones are in flight, up to 4; then what waits is batched', async () => {
     const { store, calls } = heldStore(true);
     const appender = new ShardAppender<string, number>(store, 's', (_item, offset) => offset, undefined, undefined, undefined, true);
-    const added = ['a', 'b', 'c', 'd'].map((text) => appender.add(record(text), text));
+    const added: Array<Promise<number>> = [];
+    for (const text of ['a', 'b', 'c', 'd']) {
+      added.push(appender.add(record(text), text));
+      await settle();
+    }
     assert.equal(calls.length, 4, 'each went out with the earlier ones in flight');
     added.push(appender.add(record('e'), 'e'), appender.add(record('f'), 'f'));
+    await settle();
     assert.equal(calls.length, 4, 'four in flight at most');
     (calls[0] as Call).resolve(result(0, 1));
     await settle();
@@ -51,6 +56,19 @@ describe('ShardAppender', () => {
     assert.deepEqual(await Promise.all(added), [0, 1, 2, 3, 4, 5]);
     await appender.drained();
     assert.equal(appender.idle, true);
+  });
+
+  test('pipelined: the records added in one turn behind an append in flight go out as one batch', async () => {
+    const { store, calls } = heldStore(true);
+    const appender = new ShardAppender<string, number>(store, 's', (_item, offset) => offset, undefined, undefined, undefined, true);
+    const added = ['a', 'b', 'c'].map((text) => appender.add(record(text), text));
+    assert.equal(calls.length, 1, 'the first goes at once');
+    await settle();
+    assert.equal(calls.length, 2);
+    assert.equal((calls[1] as Call).records.length, 2, 'the other two together, while the first is in flight');
+    (calls[0] as Call).resolve(result(0, 1));
+    (calls[1] as Call).resolve(result(1, 2));
+    assert.deepEqual(await Promise.all(added), [0, 1, 2]);
   });
 
   test('pipelined: completions are handled in the order made, whatever order they settle in', async () => {
@@ -69,7 +87,9 @@ describe('ShardAppender', () => {
       true,
     );
     const first = appender.add(record('a'), 'a');
+    await settle();
     const second = appender.add(record('b'), 'b');
+    await settle();
     (calls[1] as Call).resolve(result(1, 1));
     await settle();
     assert.deepEqual(seen, [], 'the later append waits for the earlier one');
@@ -85,6 +105,7 @@ describe('ShardAppender', () => {
     const appender = new ShardAppender<string, void>(store, 's', (item) => void seen.push(item), undefined, undefined, undefined, true);
     const first = appender.add(record('a'), 'a');
     const second = appender.add(record('b'), 'b');
+    await settle();
     (calls[1] as Call).resolve(result(0, 1));
     (calls[0] as Call).reject(new Error('refused'));
     await assert.rejects(first, /refused/);

@@ -82,6 +82,7 @@ export class ShardAppender<T, R> {
   #waitingBytes = 0;
   /** Appends made and not yet handled, oldest first. */
   #inFlight: Array<InFlight<T, R>> = [];
+  #flushQueued = false;
   /** Set while persist() records wait for a retry: nothing else is appended meanwhile. */
   #held = false;
   readonly #maxInFlight: number;
@@ -126,7 +127,18 @@ export class ShardAppender<T, R> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ record, item, bytes, resolve, reject, persist });
       this.#waitingBytes += bytes;
-      if (this.#canAppend()) this.#flush();
+      if (this.#inFlight.length === 0) {
+        if (!this.#held) this.#flush();
+      } else if (!this.#flushQueued && this.#canAppend()) {
+        // Behind an append in flight, the publishes handled in this same turn (one socket read
+        // holds many) go out together, not one append each: a microtask, not a timer, so no
+        // event-loop turn is added.
+        this.#flushQueued = true;
+        queueMicrotask(() => {
+          this.#flushQueued = false;
+          if (this.#canAppend()) this.#flush();
+        });
+      }
     });
   }
 
@@ -195,8 +207,6 @@ export class ShardAppender<T, R> {
         this.#settle();
       },
     );
-    // Pipelined: what is still waiting goes out behind it at once, up to the bound.
-    if (this.#canAppend() && this.#waiting.length > 0) this.#flush();
   }
 
   /** Handles settled appends from the oldest, stopping at the first still in flight. */

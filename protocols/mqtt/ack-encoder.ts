@@ -12,8 +12,16 @@ export function encodePlainAck(packet: { cmd: string; messageId?: number; reason
   const id = packet.messageId;
   if (first === undefined || id === undefined || packet.properties !== undefined || packet.dup === true) return undefined;
   const code = packet.reasonCode;
-  if (version !== 5 || code === 0) return Buffer.from([first, 2, id >> 8, id & 0xff]);
-  if (code === undefined) return undefined;
-  // 5.0 with a failure code and no properties: the code, then a zero property length.
-  return Buffer.from([first, 4, id >> 8, id & 0xff, code, 0]);
+  const short = version !== 5 || code === 0;
+  if (!short && code === undefined) return undefined;
+  // 5.0 with another code and no properties: the code, then a zero property length.
+  const bytes = Buffer.allocUnsafe(short ? 4 : 6);
+  bytes[0] = first;
+  bytes[1] = short ? 2 : 4;
+  bytes.writeUInt16BE(id, 2);
+  if (!short) {
+    bytes[4] = code as number;
+    bytes[5] = 0;
+  }
+  return bytes;
 }

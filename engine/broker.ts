@@ -326,6 +326,9 @@ export class Broker {
           name,
           (published) => this.#stored(published),
           (batch, baseOffset) => this.#dispatchBatch(batch, shard, baseOffset),
+          undefined,
+          undefined,
+          this.#store.orderedAppends === true,
         ),
     );
     this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retainedOrder.apply(message, this.#retained), undefined, undefined, this.#observer(() => this.#retainedProjection));

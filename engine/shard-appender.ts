@@ -1,7 +1,15 @@
 // Batches appends to one shard: messages published while an append is in flight wait and go
 // out together in the next one, so throughput grows with load (one fsync per batch, like
-// Kafka's linger but adaptive: an idle shard appends at once). One append in flight per shard
-// also keeps acknowledgements and dispatch in offset order.
+// Kafka's linger but adaptive: an idle shard appends at once). Acknowledgements and dispatch go
+// in offset order.
+//
+// With `pipelined` (a store whose appends to one shard take offsets in the order they are
+// called, ShardStore.orderedAppends), more appends may start while the first is in flight (a
+// few): the journal writes them during its fdatasync and syncs them next (its own pipeline).
+// With one append in flight, a message that arrived during a sync waited for that sync, then
+// for its own write and sync: the broker's largest latency stage (docs/benchmarks.md, issue 16).
+// Completions are handled strictly in the order the appends were made, whatever order their
+// promises settle in.
 //
 // A durable batch is handed on in two steps, in one synchronous turn: first onAppended for each
 // record (the broker decides what the publisher is told and tells it), then afterBatch for the
@@ -12,7 +20,8 @@
 // they failed) go through persist(): when the store is unreachable they stay at the head of the
 // queue and are tried again after a backoff, so they are written once the journal is back, in
 // the order they were made. Everything queued behind them waits too (one append in flight keeps
-// the shard's order); add() callers still get the failure once their own batch fails.
+// the shard's order, so a persist() appender is never pipelined); add() callers still get the
+// failure once their own batch fails.
 import type { RecordInput } from '../journal/index.js';
 import { isStoreUnreachable, type ShardStore } from '../shard-model/index.js';
 
@@ -41,6 +50,14 @@ export interface AppendObserver {
   failed(records: readonly RecordInput[]): void;
 }
 
+/**
+ * Appends in flight at most when pipelined. The journal writes an append at once while a sync
+ * runs, and every append written by the time that sync ends shares the next one; a bound of 2
+ * made a third message wait for the first sync and then miss the second. Past the bound what
+ * waits is batched, so a busy shard still makes few, large batches.
+ */
+const PIPELINED_IN_FLIGHT = 4;
+
 interface Waiting<T, R> {
   record: RecordInput;
   item: T;
@@ -51,10 +68,24 @@ interface Waiting<T, R> {
   persist: boolean;
 }
 
+/** An append made and not yet handled, in the order made. */
+interface InFlight<T, R> {
+  batch: Array<Waiting<T, R>>;
+  settled: boolean;
+  baseOffset: number;
+  error: unknown;
+  failed: boolean;
+}
+
 export class ShardAppender<T, R> {
   #waiting: Array<Waiting<T, R>> = [];
   #waitingBytes = 0;
-  #inFlight = false;
+  /** Appends made and not yet handled, oldest first. */
+  #inFlight: Array<InFlight<T, R>> = [];
+  #flushQueued = false;
+  /** Set while persist() records wait for a retry: nothing else is appended meanwhile. */
+  #held = false;
+  readonly #maxInFlight: number;
   #idle: Array<() => void> = [];
   #failures = 0;
   #retryTimer: unknown;
@@ -73,11 +104,16 @@ export class ShardAppender<T, R> {
     /** Needed by persist(); without it persist() behaves like addAll(). */
     private readonly timers?: RetryTimers,
     private readonly observer?: AppendObserver,
-  ) {}
+    /** Lets a second append start while one is in flight (only for stores with ShardStore.orderedAppends). */
+    pipelined = false,
+  ) {
+    // A persist() appender keeps one in flight: a retried write must not land after a later one.
+    this.#maxInFlight = pipelined && timers === undefined ? PIPELINED_IN_FLIGHT : 1;
+  }
 
   /** Nothing waiting and nothing in flight: every record added so far is durable or failed. */
   get idle(): boolean {
-    return !this.#inFlight && this.#waiting.length === 0;
+    return this.#inFlight.length === 0 && !this.#held && this.#waiting.length === 0;
   }
 
   /** Bytes waiting for the next batch (for publisher backpressure). */
@@ -91,7 +127,18 @@ export class ShardAppender<T, R> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ record, item, bytes, resolve, reject, persist });
       this.#waitingBytes += bytes;
-      if (!this.#inFlight) this.#flush();
+      if (this.#inFlight.length === 0) {
+        if (!this.#held) this.#flush();
+      } else if (!this.#flushQueued && this.#canAppend()) {
+        // Behind an append in flight, the publishes handled in this same turn (one socket read
+        // holds many) go out together, not one append each: a microtask, not a timer, so no
+        // event-loop turn is added.
+        this.#flushQueued = true;
+        queueMicrotask(() => {
+          this.#flushQueued = false;
+          if (this.#canAppend()) this.#flush();
+        });
+      }
     });
   }
 
@@ -114,19 +161,23 @@ export class ShardAppender<T, R> {
     if (this.#retryTimer === undefined) return;
     this.timers?.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
-    this.#inFlight = false;
+    this.#held = false;
     this.#flush();
   }
 
   /** Resolves when nothing is waiting or in flight. */
   drained(): Promise<void> {
-    if (!this.#inFlight && this.#waiting.length === 0) return Promise.resolve();
+    if (this.idle) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #canAppend(): boolean {
+    return !this.#held && this.#inFlight.length < this.#maxInFlight;
   }
 
   #flush(): void {
     if (this.#waiting.length === 0) {
-      for (const resolve of this.#idle.splice(0)) resolve();
+      if (this.#inFlight.length === 0 && !this.#held) for (const resolve of this.#idle.splice(0)) resolve();
       return;
     }
     let count = 0;
@@ -141,53 +192,75 @@ export class ShardAppender<T, R> {
     const batch = this.#waiting.slice(0, count);
     this.#waiting = this.#waiting.slice(count);
     this.#waitingBytes -= bytes;
-    this.#inFlight = true;
-    this.store.append(this.shard, batch.map((entry) => entry.record)).then(
+    const entry: InFlight<T, R> = { batch, settled: false, baseOffset: 0, error: undefined, failed: false };
+    this.#inFlight.push(entry);
+    this.store.append(this.shard, batch.map((waiting) => waiting.record)).then(
       ({ baseOffset }) => {
-        this.observer?.durable(
-          baseOffset,
-          batch.map((entry) => entry.record),
-        );
-        for (let i = 0; i < batch.length; i += 1) {
-          const entry = batch[i] as Waiting<T, R>;
-          try {
-            entry.resolve(this.onAppended(entry.item, baseOffset + i));
-          } catch (error) {
-            entry.reject(error);
-          }
-        }
-        this.#failures = 0;
-        this.afterBatch?.(
-          batch.map((entry) => entry.item),
-          baseOffset,
-        );
-        this.#inFlight = false;
-        this.#flush();
+        entry.baseOffset = baseOffset;
+        entry.settled = true;
+        this.#settle();
       },
       (error: unknown) => {
-        const kept = this.#retrying && this.timers !== undefined && isStoreUnreachable(error) ? batch.filter((entry) => entry.persist) : [];
-        const failed = batch.filter((entry) => !kept.includes(entry));
-        if (failed.length > 0) this.observer?.failed(failed.map((entry) => entry.record));
-        for (const entry of failed) entry.reject(error);
-        if (kept.length === 0) {
-          this.#inFlight = false;
-          this.#flush();
-          return;
-        }
-        this.#retryLater(kept);
+        entry.error = error;
+        entry.failed = true;
+        entry.settled = true;
+        this.#settle();
       },
     );
   }
 
-  /** Puts persist() records back at the head; #inFlight stays set, so later ones queue behind them. */
+  /** Handles settled appends from the oldest, stopping at the first still in flight. */
+  #settle(): void {
+    while (this.#inFlight.length > 0 && (this.#inFlight[0] as InFlight<T, R>).settled) {
+      const entry = this.#inFlight.shift() as InFlight<T, R>;
+      if (entry.failed) {
+        if (this.#failed(entry.batch, entry.error)) return;
+      } else this.#durable(entry.batch, entry.baseOffset);
+    }
+    if (this.#canAppend()) this.#flush();
+  }
+
+  #durable(batch: Array<Waiting<T, R>>, baseOffset: number): void {
+    this.observer?.durable(
+      baseOffset,
+      batch.map((entry) => entry.record),
+    );
+    for (let i = 0; i < batch.length; i += 1) {
+      const entry = batch[i] as Waiting<T, R>;
+      try {
+        entry.resolve(this.onAppended(entry.item, baseOffset + i));
+      } catch (error) {
+        entry.reject(error);
+      }
+    }
+    this.#failures = 0;
+    this.afterBatch?.(
+      batch.map((entry) => entry.item),
+      baseOffset,
+    );
+  }
+
+  /** Fails a batch, or keeps its persist() records for a retry (then returns true: appending waits). */
+  #failed(batch: Array<Waiting<T, R>>, error: unknown): boolean {
+    const kept = this.#retrying && this.timers !== undefined && isStoreUnreachable(error) ? batch.filter((entry) => entry.persist) : [];
+    const failed = batch.filter((entry) => !kept.includes(entry));
+    if (failed.length > 0) this.observer?.failed(failed.map((entry) => entry.record));
+    for (const entry of failed) entry.reject(error);
+    if (kept.length === 0) return false;
+    this.#retryLater(kept);
+    return true;
+  }
+
+  /** Puts persist() records back at the head; #held is set, so later ones queue behind them. */
   #retryLater(kept: Array<Waiting<T, R>>): void {
+    this.#held = true;
     this.#waiting = [...kept, ...this.#waiting];
     for (const entry of kept) this.#waitingBytes += entry.bytes;
     this.#failures += 1;
     const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (this.#failures - 1));
     this.#retryTimer = (this.timers as RetryTimers).setTimeout(() => {
       this.#retryTimer = undefined;
-      this.#inFlight = false;
+      this.#held = false;
       this.#flush();
     }, delay);
   }

@@ -26,6 +26,13 @@ export interface BatchRead {
 }
 
 export interface ShardStore {
+  /**
+   * True when appends to one shard take their offsets in the order append() is called and a
+   * failed one leaves the later ones' order intact (the journal in this process, the memory
+   * store): a writer may then start an append while an earlier one is in flight. Absent or
+   * false (a remote journal: two calls may reach it in either order): one at a time.
+   */
+  readonly orderedAppends?: boolean;
   /** Creates a shard; SL_JOURNAL_SHARD_EXISTS when the name is taken. */
   create(name: string, config?: Partial<ShardConfig>): Promise<ShardInfo>;
   /** Deletes a shard and its records; tailing readers of it end with SL_JOURNAL_CLOSED. */

@@ -142,6 +142,10 @@ class ObservedShardStore implements ShardStore {
     private readonly failed: (error: unknown) => void,
   ) {}
 
+  get orderedAppends(): boolean | undefined {
+    return this.inner.orderedAppends;
+  }
+
   #watch<T>(call: Promise<T>): Promise<T> {
     return call.catch((error: unknown) => {
       this.failed(error);

@@ -34,6 +34,7 @@ import { OutboundPacketIds } from './packet-ids.js';
 import { ReasonCode, reasonName } from './reason-codes.js';
 import { onSubscribe, onUnsubscribe, type SubscribeContext } from './subscribe.js';
 import { onPubrec, onPubrel, type AckContext } from './acks.js';
+import { encodePlainAck } from './ack-encoder.js';
 import { OwnMessageHold } from './own-message-hold.js';
 import { InboundPublishes, type InboundContext } from './inbound-publishes.js';
 import { PacketReservations } from './packet-reservations.js';
@@ -745,6 +746,6 @@ export class MqttConnection implements DeliverySink {
   }
 
   #writePacket(packet: Packet, version: number): void {
-    this.transport.write(mqttPacket.generate(packet, { protocolVersion: version as 3 | 4 | 5 }));
+    this.transport.write(encodePlainAck(packet, version) ?? mqttPacket.generate(packet, { protocolVersion: version as 3 | 4 | 5 }));
   }
 }

@@ -2,10 +2,13 @@
 // (the property-less fan-out hot path, or the 5.0 one with properties), the topic aliases this
 // connection gave out, and the client's Maximum Packet Size. Pure: bytes out, no writes.
 import { propertiesAt, type Delivery } from '../../engine/index.js';
-import { encodePlainPublish, encodePlainPublishHead, encodePublishWithProperties, type OutboundPublishProperties } from './publish-encoder.js';
+import { encodePublishWithProperties, SharedPlainPublish, type OutboundPublishProperties } from './publish-encoder.js';
 
 /** Payloads from this size are written after their header instead of copied into one buffer. */
 const LARGE_PAYLOAD_BYTES = 8 * 1024;
+
+/** One for the process: the connections a message fans out to share its encoded bytes. */
+const plainPublishes = new SharedPlainPublish();
 
 export interface OutboundPacket {
   head: Buffer;
@@ -31,12 +34,10 @@ export class OutboundPublishes {
   encode(delivery: Delivery, now: number): OutboundPacket | undefined {
     const message = delivery.message;
     if (this.version !== 5 || (message.properties === undefined && delivery.subscriptionIds === undefined && this.clientAliasMaximum === 0)) {
-      if (message.payload.length >= LARGE_PAYLOAD_BYTES) {
-        const head = encodePlainPublishHead(message.topic, message.payload.length, delivery.qos, delivery.retain, delivery.redelivered, delivery.tag, this.version);
-        return head.length + message.payload.length > this.clientMaxPacketSize ? undefined : { head, payload: message.payload };
-      }
-      const bytes = encodePlainPublish(message.topic, message.payload, delivery.qos, delivery.retain, delivery.redelivered, delivery.tag, this.version);
-      return bytes.length > this.clientMaxPacketSize ? undefined : { head: bytes };
+      const large = message.payload.length >= LARGE_PAYLOAD_BYTES;
+      const bytes = plainPublishes.encode(message, message.topic, message.payload, delivery.qos, delivery.retain, delivery.redelivered, delivery.tag, this.version, large);
+      if (bytes.length + (large ? message.payload.length : 0) > this.clientMaxPacketSize) return undefined;
+      return large ? { head: bytes, payload: message.payload } : { head: bytes };
     }
     const properties: OutboundPublishProperties = { ...(propertiesAt(message, now) ?? {}) };
     if (delivery.subscriptionIds !== undefined) properties.subscriptionIds = delivery.subscriptionIds;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import fc from 'fast-check';
 import mqttPacket from 'mqtt-packet';
-import { encodePlainPublish, encodePublishWithProperties } from './publish-encoder.js';
+import { encodePlainPublish, encodePublishWithProperties, SharedPlainPublish } from './publish-encoder.js';
 
 it('encodes PUBLISH byte for byte like mqtt-packet for every version, QoS, flag and size class', () => {
   fc.assert(
@@ -26,6 +26,52 @@ it('encodes PUBLISH byte for byte like mqtt-packet for every version, QoS, flag 
     ),
     { numRuns: 300 },
   );
+});
+
+it('fan-out: the bytes encoded once per message and shape, patched per subscriber, equal generate() for each subscriber', () => {
+  const subscriber = fc.record({
+    qos: fc.constantFrom(0, 1, 2),
+    retain: fc.boolean(),
+    dup: fc.boolean(),
+    packetId: fc.integer({ min: 1, max: 65_535 }),
+    version: fc.constantFrom(3, 4, 5),
+  });
+  const message = fc.record({
+    topic: fc.string({ minLength: 1, maxLength: 40 }).filter((topic) => !topic.includes('\u0000')),
+    payload: fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(new Uint8Array(9_000), new Uint8Array(70_000), new Uint8Array(3_000_000))).map((bytes) => Buffer.from(bytes)),
+  });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat({ max: 2 }), subscriber), { minLength: 1, maxLength: 30 }), fc.array(message, { minLength: 3, maxLength: 3 }), (deliveries, messages) => {
+      // One cache, as in the process; deliveries of three messages, in runs and interleaved.
+      const shared = new SharedPlainPublish();
+      const written = deliveries.map(([which, { qos, retain, dup, packetId, version }]) => {
+        const { topic, payload } = messages[which] as { topic: string; payload: Buffer };
+        const headOnly = payload.length >= 8192;
+        const bytes = shared.encode(messages[which] as object, topic, payload, qos, retain, dup, packetId, version, headOnly);
+        return { which, qos, retain, dup, packetId, version, bytes: headOnly ? Buffer.concat([bytes, payload]) : bytes };
+      });
+      // Compared after every encode has run: bytes handed out earlier were not written to since.
+      for (const { which, qos, retain, dup, packetId, version, bytes } of written) {
+        const { topic, payload } = messages[which] as { topic: string; payload: Buffer };
+        const expected = mqttPacket.generate(
+          { cmd: 'publish', topic, payload, qos: qos as 0 | 1 | 2, retain, dup, ...(qos > 0 ? { messageId: packetId } : {}), ...(version === 5 ? { properties: {} } : {}) },
+          { protocolVersion: version as 3 | 4 | 5 },
+        );
+        assert.deepEqual(bytes, expected);
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
+
+it('fan-out: a QoS 0 packet is one buffer shared by the subscribers of a message, a QoS 1 packet a copy each', () => {
+  const shared = new SharedPlainPublish();
+  const message = { topic: 't', payload: Buffer.from('x') };
+  const first = shared.encode(message, 't', message.payload, 0, false, false, 0, 4, false);
+  assert.equal(shared.encode(message, 't', message.payload, 0, false, false, 0, 4, false), first);
+  const one = shared.encode(message, 't', message.payload, 1, false, false, 7, 4, false);
+  assert.notEqual(shared.encode(message, 't', message.payload, 1, false, false, 8, 4, false), one);
+  assert.equal(one.readUInt16BE(5), 7);
 });
 
 it('encodes PUBLISH with properties byte for byte like mqtt-packet when the user properties have distinct names', () => {

@@ -1,7 +1,9 @@
 // Encodes outbound PUBLISH packets without building a packet object when there are no
 // properties to send, which is the common case and the hot path of fan-out: one subscriber
-// write per message per subscriber. mqtt-packet's generate() covers every other packet (and
-// PUBLISH with properties); the two must produce the same bytes, which framing tests check.
+// write per message per subscriber. SharedPlainPublish encodes such a packet once per message
+// and shape and hands each subscriber the same bytes (QoS 0) or a copy with its packet id and
+// DUP patched. mqtt-packet's generate() covers every other packet (and PUBLISH with
+// properties); they must produce the same bytes, which property tests check.
 
 /** Topic bytes per topic string, bounded so a stream of unique topics cannot grow it forever. */
 const topicCache = new Map<string, Buffer>();
@@ -55,6 +57,52 @@ export function encodePlainPublishHead(topic: string, payloadLength: number, qos
   }
   if (version === 5) packet[at] = 0;
   return packet;
+}
+
+interface Template {
+  bytes: Buffer;
+  /** Where the packet id goes (QoS 1/2). */
+  idAt: number;
+}
+
+/**
+ * Property-less PUBLISH packets of one message, encoded once per shape (QoS, retain, protocol
+ * level, head only or whole) while the fan-out of that message runs: the deliveries of one
+ * message to its subscribers are encoded one after the other, so one message is kept (the
+ * last one asked for) and the next message replaces it. Bytes handed out are never written to
+ * again: a QoS 0 packet is shared by every subscriber, a QoS 1/2 one is a copy with its own
+ * packet id and DUP.
+ */
+export class SharedPlainPublish {
+  #message: object | undefined;
+  readonly #templates = new Map<number, Template>();
+
+  /**
+   * The packet for one subscriber: `message` is the identity the bytes are kept under (the same
+   * object means the same topic and payload). With `headOnly` the payload is not included
+   * (written after the head by the caller, as encodePlainPublishHead).
+   */
+  encode(message: object, topic: string, payload: Buffer, qos: number, retain: boolean, dup: boolean, packetId: number, version: number, headOnly: boolean): Buffer {
+    if (this.#message !== message) {
+      this.#message = message;
+      this.#templates.clear();
+    }
+    const shape = qos | (retain ? 4 : 0) | (version << 3) | (headOnly ? 64 : 0);
+    let template = this.#templates.get(shape);
+    if (template === undefined) {
+      const bytes = headOnly ? encodePlainPublishHead(topic, payload.length, qos, retain, false, 0, version) : encodePlainPublish(topic, payload, qos, retain, false, 0, version);
+      const topicLength = topicBytes(topic).length;
+      const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length;
+      template = { bytes, idAt: 1 + varintLength(remaining) + 2 + topicLength };
+      this.#templates.set(shape, template);
+    }
+    if (qos === 0 && !dup) return template.bytes;
+    const copy = Buffer.allocUnsafe(template.bytes.length);
+    template.bytes.copy(copy);
+    if (dup) copy[0] = (copy[0] as number) | 0x08;
+    if (qos > 0) copy.writeUInt16BE(packetId, template.idAt);
+    return copy;
+  }
 }
 
 /** What a 5.0 PUBLISH toward a client may carry; user properties as ordered pairs. */

@@ -3,6 +3,9 @@ import { Journal, type AppendOptions, type AppendResult, type CompactionReport, 
 import type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from '../shard-store.js';
 
 export class LocalShardStore implements ShardStore {
+  /** The journal's writer queues an append in the call itself, so offsets follow the call order. */
+  readonly orderedAppends = true;
+
   private constructor(readonly journal: Journal) {}
 
   /** Wraps a journal this process already opened (shared with the journal gRPC server). */

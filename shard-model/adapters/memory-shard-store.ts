@@ -57,6 +57,9 @@ export interface MemoryShardStoreOptions {
 }
 
 export class MemoryShardStore implements ShardStore {
+  /** An append takes its offsets synchronously, in the call. */
+  readonly orderedAppends = true;
+
   private readonly shards = new Map<string, MemoryShard>();
   private closed = false;
   private readonly clock: () => number;

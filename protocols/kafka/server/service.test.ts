@@ -79,11 +79,15 @@ test('Produce: offsets per partition, acks 0 answers nothing, and the refusals',
   assert.equal((await produce(kafka, 't', 0, null))!.errorCode, KafkaErrorCode.INVALID_RECORD);
   assert.equal((await produce(kafka, 't', 0, Buffer.concat([batch(['x']), batch(['y'])])))!.errorCode, KafkaErrorCode.INVALID_RECORD);
   assert.equal((await produce(kafka, 't', 0, batch(['x'], BatchAttributes.transactional)))!.errorCode, KafkaErrorCode.INVALID_RECORD);
-  // A snappy batch (attributes set, CRC-32C recomputed over attributes..end): not decompressible here.
-  const snappy = Buffer.from(batch(['x']));
-  snappy.writeInt16BE(CompressionType.snappy, 21);
-  snappy.writeUInt32BE(crc32c(snappy.subarray(21)), 17);
-  assert.equal((await produce(kafka, 't', 0, snappy))!.errorCode, KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+  // Codec id 5 (none of Kafka's): unsupported; snappy attributes over uncompressed records: corrupt.
+  const unknownCodec = Buffer.from(batch(['x']));
+  unknownCodec.writeInt16BE(5, 21);
+  unknownCodec.writeUInt32BE(crc32c(unknownCodec.subarray(21)), 17);
+  assert.equal((await produce(kafka, 't', 0, unknownCodec))!.errorCode, KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+  const notSnappy = Buffer.from(batch(['x']));
+  notSnappy.writeInt16BE(CompressionType.snappy, 21);
+  notSnappy.writeUInt32BE(crc32c(notSnappy.subarray(21)), 17);
+  assert.equal((await produce(kafka, 't', 0, notSnappy))!.errorCode, KafkaErrorCode.CORRUPT_MESSAGE);
   assert.equal(await store.highWatermark('kafka.t.0'), 3, 'no refused batch was stored');
 });
 

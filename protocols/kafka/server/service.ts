@@ -10,7 +10,9 @@ import type { ShardStore } from '../../../shard-model/index.js';
 import {
   ApiKey,
   BatchAttributes,
+  compressionOf,
   decodeRecordBatches,
+  DEFAULT_CODECS,
   encodeRecordBatch,
   isLogAppendTime,
   KafkaErrorCode,
@@ -172,7 +174,7 @@ export class KafkaService {
         return timestamp >= 0 ? timestamp : now;
       };
     } catch (error) {
-      response.errorCode = isShardlineError(error, 'SL_KAFKA_COMPRESSION') ? KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE : KafkaErrorCode.CORRUPT_MESSAGE;
+      response.errorCode = isUnknownCodec(bytes) ? KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE : KafkaErrorCode.CORRUPT_MESSAGE;
       response.errorMessage = (error as Error).message;
       return;
     }
@@ -354,6 +356,11 @@ function encodeStored(stored: readonly JournalRecord[], maxBytes: number): Buffe
     if (batch.length <= maxBytes || count === 1) return batch;
     count = Math.max(1, Math.floor(count / 2));
   }
+}
+
+/** A batch whose attributes name a codec id this build lacks (5-7): not corrupt, just unsupported. */
+function isUnknownCodec(bytes: Buffer | null): boolean {
+  return bytes !== null && bytes.length >= 23 && !DEFAULT_CODECS.has(compressionOf(bytes.readInt16BE(21)));
 }
 
 function storeErrorCode(error: unknown): number {

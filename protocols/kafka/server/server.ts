@@ -7,6 +7,7 @@ import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold } from '../../listener/index.js';
 import { KafkaErrors } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
+import { Idempotence } from './idempotence.js';
 import { KafkaService } from './service.js';
 import { TopicCatalog } from './topics.js';
 
@@ -45,9 +46,10 @@ export class KafkaServer {
 
   static async start(options: KafkaServerOptions): Promise<KafkaServer> {
     const topics = await TopicCatalog.open(options.store);
+    const idempotence = await Idempotence.open(options.store);
     let bound: { host: string; port: number } = { host: options.host, port: options.port };
     const advertised = options.advertised === undefined ? undefined : parseHostPort(options.advertised);
-    const service = new KafkaService({ store: options.store, topics, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, logger: options.logger });
+    const service = new KafkaService({ store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, logger: options.logger });
     const server = new KafkaServer(options, service);
     server.#listener = await TcpListener.start({
       protocol: 'Kafka',

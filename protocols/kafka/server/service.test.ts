@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { MemoryShardStore } from '../../../shard-model/index.js';
 import { ApiKey, BatchAttributes, CompressionType, crc32c, encodeRecordBatch, KafkaErrorCode, type KafkaStruct, type RecordBatch, type RequestHeader } from '../codec/index.js';
+import { Idempotence } from './idempotence.js';
 import { KafkaService } from './service.js';
 import { TopicCatalog } from './topics.js';
 
@@ -12,7 +13,8 @@ const logger = pino({ level: 'silent' });
 
 async function service(store = new MemoryShardStore()): Promise<{ kafka: KafkaService; store: MemoryShardStore }> {
   const topics = await TopicCatalog.open(store);
-  return { kafka: new KafkaService({ store, topics, nodeId: 0, clusterId: 'c', advertised: () => ({ host: '127.0.0.1', port: 9092 }), logger, now: () => 1_700_000_000_000 }), store };
+  const idempotence = await Idempotence.open(store);
+  return { kafka: new KafkaService({ store, topics, idempotence, nodeId: 0, clusterId: 'c', advertised: () => ({ host: '127.0.0.1', port: 9092 }), logger, now: () => 1_700_000_000_000 }), store };
 }
 
 const header = (apiKey: number, apiVersion: number): RequestHeader => ({ apiKey, apiVersion, correlationId: 1, clientId: 't', headerVersion: 1 });

@@ -23,10 +23,12 @@ import {
   type SupportedApi,
 } from '../codec/index.js';
 import { fromJournalRecord, toRecordInput } from './records.js';
+import type { Idempotence } from './idempotence.js';
+import type { ProducerBatch } from './producer-state.js';
 import type { TopicCatalog } from './topics.js';
 
 /** The APIs this node serves now, at the codec's advertised ranges. */
-const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics];
+const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.InitProducerId];
 export const SERVED_APIS: ReadonlyMap<number, SupportedApi> = new Map(SERVED_KEYS.map((key) => [key, SUPPORTED_APIS.get(key) as SupportedApi]));
 
 export function isServed(apiKey: number, apiVersion: number): boolean {
@@ -40,6 +42,7 @@ const MAX_FETCH_WAIT_MS = 30_000;
 export interface KafkaServiceOptions {
   store: ShardStore;
   topics: TopicCatalog;
+  idempotence: Idempotence;
   /** The broker id Metadata names (this node is the only broker). */
   nodeId: number;
   /** What Metadata tells clients to dial. */
@@ -73,6 +76,8 @@ export class KafkaService {
         return this.fetch(body, signal);
       case ApiKey.ListOffsets:
         return this.listOffsets(body);
+      case ApiKey.InitProducerId:
+        return this.options.idempotence.initProducerId(body);
       default:
         throw new Error(`API ${header.apiKey} is not served`);
     }
@@ -152,6 +157,7 @@ export class KafkaService {
     }
     let records: KafkaRecord[];
     let timestampOf: (record: KafkaRecord) => number;
+    let producer: ProducerBatch | undefined;
     try {
       const { batches } = decodeRecordBatches(bytes ?? Buffer.alloc(0));
       // Produce v3+ carries exactly one batch per partition.
@@ -167,6 +173,7 @@ export class KafkaService {
         return;
       }
       records = batch.records;
+      if (batch.producerId >= 0n) producer = { producerId: batch.producerId, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence, count: batch.lastOffsetDelta + 1 };
       const now = this.#now();
       // LogAppendTime, or a record without a timestamp (-1): the time it is appended.
       timestampOf = isLogAppendTime(batch.attributes) ? () => now : (record) => {
@@ -184,11 +191,18 @@ export class KafkaService {
       return;
     }
     try {
-      const appended = await this.options.store.append(
-        kafkaPartitionShardName(topicName, partition),
-        records.map((record) => toRecordInput(topicName, record, timestampOf(record))),
-      );
-      response.baseOffset = BigInt(appended.baseOffset);
+      const shard = kafkaPartitionShardName(topicName, partition);
+      const inputs = records.map((record) => toRecordInput(topicName, record, timestampOf(record)));
+      if (producer === undefined) {
+        response.baseOffset = BigInt((await this.options.store.append(shard, inputs)).baseOffset);
+        return;
+      }
+      const result = await this.options.idempotence.append(shard, producer, inputs);
+      if (result.errorCode === 0 && 'baseOffset' in result) response.baseOffset = BigInt(result.baseOffset);
+      else {
+        response.errorCode = result.errorCode;
+        response.errorMessage = 'message' in result ? result.message : null;
+      }
     } catch (error) {
       this.options.logger.warn({ err: error, topic: topicName, partition }, 'Kafka produce: append failed');
       response.errorCode = storeErrorCode(error);

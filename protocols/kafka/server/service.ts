@@ -23,12 +23,14 @@ import {
   type SupportedApi,
 } from '../codec/index.js';
 import { fromJournalRecord, toRecordInput } from './records.js';
+import { KafkaAdmin } from './admin.js';
 import type { Idempotence } from './idempotence.js';
 import type { ProducerBatch } from './producer-state.js';
+import { describeTopicConfigs } from './topic-configs.js';
 import type { TopicCatalog } from './topics.js';
 
 /** The APIs this node serves now, at the codec's advertised ranges. */
-const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.InitProducerId];
+const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.InitProducerId, ApiKey.DeleteTopics, ApiKey.CreatePartitions, ApiKey.DescribeConfigs];
 export const SERVED_APIS: ReadonlyMap<number, SupportedApi> = new Map(SERVED_KEYS.map((key) => [key, SUPPORTED_APIS.get(key) as SupportedApi]));
 
 export function isServed(apiKey: number, apiVersion: number): boolean {
@@ -56,9 +58,11 @@ type Struct = KafkaStruct;
 
 export class KafkaService {
   readonly #now: () => number;
+  readonly #admin: KafkaAdmin;
 
   constructor(private readonly options: KafkaServiceOptions) {
     this.#now = options.now ?? Date.now;
+    this.#admin = new KafkaAdmin(options);
   }
 
   /** The response body; undefined: no response (Produce acks = 0). `signal` ends a long poll when the connection goes. */
@@ -78,6 +82,12 @@ export class KafkaService {
         return this.listOffsets(body);
       case ApiKey.InitProducerId:
         return this.options.idempotence.initProducerId(body);
+      case ApiKey.DeleteTopics:
+        return this.#admin.deleteTopics(header, body);
+      case ApiKey.CreatePartitions:
+        return this.#admin.createPartitions(body);
+      case ApiKey.DescribeConfigs:
+        return this.#admin.describeConfigs(body);
       default:
         throw new Error(`API ${header.apiKey} is not served`);
     }
@@ -118,9 +128,10 @@ export class KafkaService {
       const name = topic.name as string;
       const assigned = (topic.assignments as Struct[]).length;
       const partitions = assigned > 0 ? assigned : (topic.numPartitions as number);
-      const result = await this.options.topics.create(name, partitions, assigned > 0 ? 1 : (topic.replicationFactor as number), validateOnly);
+      const result = await this.options.topics.create(name, partitions, assigned > 0 ? 1 : (topic.replicationFactor as number), validateOnly, topic.configs as Array<{ name: string; value: string | null }>);
       const created = this.options.topics.get(name);
-      topics.push({ name, errorCode: result.errorCode, errorMessage: result.message, numPartitions: result.errorCode === 0 ? (created?.partitions ?? partitions) : -1, replicationFactor: result.errorCode === 0 ? 1 : -1, configs: [] });
+      const configs = result.errorCode === 0 && created !== undefined ? describeTopicConfigs(created.configs, created.explicit, null, false) : [];
+      topics.push({ name, errorCode: result.errorCode, errorMessage: result.message, numPartitions: result.errorCode === 0 ? (created?.partitions ?? partitions) : -1, replicationFactor: result.errorCode === 0 ? 1 : -1, configs });
     }
     return { throttleTimeMs: 0, topics };
   }
@@ -167,12 +178,24 @@ export class KafkaService {
         return;
       }
       const batch = batches[0]!;
+      // max.message.bytes bounds the batch as the producer sent it (compressed), as Kafka's does.
+      if (batch.bytes.length > topic.configs.maxMessageBytes) {
+        response.errorCode = KafkaErrorCode.MESSAGE_TOO_LARGE;
+        response.errorMessage = `a record batch of ${batch.bytes.length} bytes is over the topic's max.message.bytes (${topic.configs.maxMessageBytes})`;
+        return;
+      }
       if ((batch.attributes & (BatchAttributes.transactional | BatchAttributes.control)) !== 0) {
         response.errorCode = KafkaErrorCode.INVALID_RECORD;
         response.errorMessage = 'transactional and control batches are not supported';
         return;
       }
       records = batch.records;
+      // A compacted partition keeps the latest record per key; without a key there is nothing to keep it by.
+      if (topic.configs.cleanupPolicy === 'compact' && records.some((record) => record.key === null)) {
+        response.errorCode = KafkaErrorCode.INVALID_RECORD;
+        response.errorMessage = `topic ${topicName} is compacted: every record needs a key`;
+        return;
+      }
       if (batch.producerId >= 0n) producer = { producerId: batch.producerId, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence, count: batch.lastOffsetDelta + 1 };
       const now = this.#now();
       // LogAppendTime, or a record without a timestamp (-1): the time it is appended.

@@ -30,6 +30,12 @@ export const KafkaErrors = {
     fix: 'Use one of Kafka\'s codecs (none, gzip, snappy, lz4, zstd) and a producer batch size under the limit; a corrupt payload points at the client library.',
     message: (detail: string) => detail,
   }),
+  unauthenticated: defineError({
+    code: 'SL_KAFKA_UNAUTHENTICATED',
+    meaning: 'A Kafka client sent a request other than ApiVersions, SaslHandshake or SaslAuthenticate before authenticating, on a node that does not admit anonymous clients (or after its authentication failed). The connection is closed, as a Kafka broker closes it.',
+    fix: 'Configure the client with SASL (mechanism PLAIN or SCRAM-SHA-256) and a user of this node, or allow anonymous clients (allow-anonymous).',
+    message: (apiKey: number) => `Kafka API ${apiKey} refused before authentication`,
+  }),
   listenFailed: defineError({
     code: 'SL_KAFKA_LISTEN_FAILED',
     meaning: 'The Kafka listener could not bind its address: the port is in use (a Kafka broker or another Shardline), the address is not on this machine, or the port needs privileges.',

@@ -8,6 +8,7 @@ import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, 
 import { KafkaErrors } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
 import { Idempotence } from './idempotence.js';
+import { type Authenticate, SaslSession } from './sasl.js';
 import { KafkaService } from './service.js';
 import { TopicCatalog } from './topics.js';
 
@@ -27,6 +28,8 @@ export interface KafkaServerOptions {
   /** The node's abuse gate, shared with MQTT so per-address counts and rates cover both. */
   abuse: AbuseControl;
   hold?: ConnectionHold | undefined;
+  /** The node's Authenticator (SASL PLAIN and SCRAM-SHA-256; anonymous clients only if it admits them). */
+  authenticate: Authenticate;
   logger: Logger;
 }
 
@@ -69,7 +72,13 @@ export class KafkaServer {
 
   #serve(socket: Socket): void {
     const { logger, maxFrameBytes } = this.options;
-    const connection = new KafkaConnection((header, body, signal) => this.service.handle(header, body, signal), {
+    const sasl = new SaslSession(this.options.authenticate, remoteAddressOf(socket));
+    const connection = new KafkaConnection(async (header, body, signal) => {
+      if (SaslSession.isSaslApi(header.apiKey)) return sasl.handle(header.apiKey, body);
+      // A refusal here closes the connection (the handler failed), as Kafka does before authentication.
+      if (!(await sasl.admits(header.apiKey))) throw KafkaErrors.unauthenticated.create({ apiKey: header.apiKey }, header.apiKey);
+      return this.service.handle(header, body, signal);
+    }, {
       send: (frame) => socket.write(frame),
       close: (reason, error) => {
         logger.debug({ remote: remoteAddressOf(socket), reason, err: error }, 'Kafka connection closed');

@@ -30,8 +30,13 @@ import { describeTopicConfigs } from './topic-configs.js';
 import type { TopicCatalog } from './topics.js';
 
 /** The APIs this node serves now, at the codec's advertised ranges. */
-const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.InitProducerId, ApiKey.DeleteTopics, ApiKey.CreatePartitions, ApiKey.DescribeConfigs];
-export const SERVED_APIS: ReadonlyMap<number, SupportedApi> = new Map(SERVED_KEYS.map((key) => [key, SUPPORTED_APIS.get(key) as SupportedApi]));
+const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.InitProducerId, ApiKey.DeleteTopics, ApiKey.CreatePartitions, ApiKey.DescribeConfigs, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate];
+// SaslHandshake v0 would be followed by bare SASL tokens outside Kafka's framing; v1 (tokens in SaslAuthenticate) only.
+const served = (key: number): SupportedApi => {
+  const api = SUPPORTED_APIS.get(key) as SupportedApi;
+  return key === ApiKey.SaslHandshake ? { ...api, min: 1 } : api;
+};
+export const SERVED_APIS: ReadonlyMap<number, SupportedApi> = new Map(SERVED_KEYS.map((key) => [key, served(key)]));
 
 export function isServed(apiKey: number, apiVersion: number): boolean {
   const api = SERVED_APIS.get(apiKey);

@@ -171,6 +171,8 @@ describe('Kafka idempotent producer: kafkajs, raw duplicates and gaps, a retry a
     await client.call(ApiKey.CreateTopics, 5, { topics: [{ name: 'seq', numPartitions: 1, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
     const init = await client.call(ApiKey.InitProducerId, 1, { transactionalId: null, transactionTimeoutMs: 60000 });
     assert.equal(init.errorCode, 0);
+    // Ids are handed out from 0 on a new node: kafkajs's idempotent producer above took 0.
+    assert.equal(init.producerId, 1n);
     const producerId = init.producerId as bigint;
     const send = async (baseSequence: number, values: string[], producerEpoch = init.producerEpoch as number) =>
       partitionResponse(await client.call(ApiKey.Produce, 7, produceBody('seq', 0, encodeRecordBatch(plainBatch(values, { producerId, producerEpoch, baseSequence })))));

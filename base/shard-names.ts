@@ -16,6 +16,8 @@ export function mqttDataShardName(index: number): string {
 export const KAFKA_SHARD_NAMESPACE = 'kafka';
 export const KAFKA_SHARD_PREFIX = `${KAFKA_SHARD_NAMESPACE}.`;
 export const KAFKA_TOPICS_SHARD = '$kafka.topics';
+/** The idempotent producers' id counter (compacted, one record). */
+export const KAFKA_PRODUCER_IDS_SHARD = '$kafka.producer-ids';
 
 export function kafkaPartitionShardName(topic: string, partition: number): string {
   return `${KAFKA_SHARD_PREFIX}${topic}.${partition}`;

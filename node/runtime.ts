@@ -303,6 +303,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
         limits: running.limits,
         abuse: shared.abuse as NonNullable<typeof shared.abuse>,
         hold: running.hold,
+        authenticate,
         logger: logger.child({ component: 'kafka' }),
       }).catch((error: unknown) => logFailure(logger, 'cannot serve Kafka', error));
     }

@@ -66,6 +66,10 @@ describe('MQTT traffic as the Kafka topic mqtt, both ways', { timeout: 120_000 }
       const metadata = await admin.fetchTopicMetadata({ topics: ['mqtt'] });
       assert.deepEqual(metadata.topics[0]!.partitions.map((p) => p.partitionId).sort(), [0, 1, 2, 3], 'one partition per data shard');
       assert.equal(await admin.createTopics({ topics: [{ topic: 'mqtt', numPartitions: 1 }] }), false, 'the name is taken by the MQTT traffic');
+      await assert.rejects(admin.deleteTopics({ topics: ['mqtt'], timeout: 5000 }), (error: Error & { type?: string }) => /TOPIC_DELETION_DISABLED|deletion/i.test(`${error.type ?? ''} ${error.message}`), 'the MQTT topic is not deleted');
+      await assert.rejects(admin.createPartitions({ topicPartitions: [{ topic: 'mqtt', count: 8 }] }), (error: Error & { type?: string }) => /INVALID_PARTITIONS|partitions/i.test(`${error.type ?? ''} ${error.message}`), 'nor grown');
+      const configs = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: 'mqtt', configNames: ['cleanup.policy'] }] });
+      assert.deepEqual(configs.resources[0]!.configEntries.map((entry) => [entry.configName, entry.configValue]), [['cleanup.policy', 'delete']]);
     } finally {
       await admin.disconnect();
     }

@@ -1,5 +1,6 @@
-// A minimal Kafka client for tests: one socket, requests encoded and responses decoded with the
-// project's codec, answered in order; and a Fetch that returns every record of a partition.
+// A minimal Kafka client for tests: one socket, the project's codec, requests answered in
+// order; for exact bytes and raw refusals that a real client library would never send. And a
+// Fetch that returns every record of a partition.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';

@@ -26,9 +26,15 @@ export const KafkaErrors = {
   }),
   compression: defineError({
     code: 'SL_KAFKA_COMPRESSION',
-    meaning: 'A record batch uses a compression codec this build cannot decompress or compress (snappy, lz4 and zstd need libraries not yet added), or its compressed payload is corrupt or expands past the allowed size.',
-    fix: 'Configure the producer with compression.type=gzip or none until the codec is supported.',
+    meaning: 'A record batch names a compression codec this build lacks (ids 5-7; zstd is decompressed but never compressed), or its compressed payload is corrupt, cut, or would expand past the allowed size (a compression bomb).',
+    fix: 'Use one of Kafka\'s codecs (none, gzip, snappy, lz4, zstd) and a producer batch size under the limit; a corrupt payload points at the client library.',
     message: (detail: string) => detail,
+  }),
+  unauthenticated: defineError({
+    code: 'SL_KAFKA_UNAUTHENTICATED',
+    meaning: 'A Kafka client sent a request other than ApiVersions, SaslHandshake or SaslAuthenticate before authenticating, on a node that does not admit anonymous clients (or after its authentication failed). The connection is closed, as a Kafka broker closes it.',
+    fix: 'Configure the client with SASL (mechanism PLAIN or SCRAM-SHA-256) and a user of this node, or allow anonymous clients (allow-anonymous).',
+    message: (apiKey: number) => `Kafka API ${apiKey} refused before authentication`,
   }),
   listenFailed: defineError({
     code: 'SL_KAFKA_LISTEN_FAILED',

@@ -77,7 +77,7 @@ describe('record batch v2', () => {
     assert.equal(partialTailBytes, 30);
   });
 
-  test('gzip: compressed records round-trip; a bomb stops at the limit; snappy/lz4/zstd are typed refusals', () => {
+  test('gzip: compressed records round-trip; a bomb stops at the limit; unknown codecs are typed refusals', () => {
     const gz = { ...HAND_FIELDS, attributes: CompressionType.gzip | 0x10, records: [HAND_RECORD, { ...HAND_RECORD, offsetDelta: 1 }], lastOffsetDelta: 1 };
     const bytes = encodeRecordBatch(gz);
     const { crc: _crc, bytes: _bytes, ...back } = decodeRecordBatch(bytes);
@@ -91,7 +91,9 @@ describe('record batch v2', () => {
     bombBatch.writeInt32BE(bombBatch.length - 12, 8);
     bombBatch.writeUInt32BE(crc32c(bombBatch, 21), 17);
     assert.throws(() => decodeRecordBatch(bombBatch, { maxUncompressedBytes: 64 * 1024 }), (e: unknown) => isShardlineError(e, 'SL_KAFKA_COMPRESSION'));
-    for (const codec of [CompressionType.snappy, CompressionType.lz4, CompressionType.zstd]) {
+    // zstd is decompression only; codec ids 5-7 are not Kafka's.
+    assert.throws(() => encodeRecordBatch({ ...HAND_FIELDS, attributes: CompressionType.zstd }), (e: unknown) => isShardlineError(e, 'SL_KAFKA_COMPRESSION'));
+    for (const codec of [5, 6, 7]) {
       assert.throws(() => encodeRecordBatch({ ...HAND_FIELDS, attributes: codec }), (e: unknown) => isShardlineError(e, 'SL_KAFKA_COMPRESSION'));
       const other = Buffer.from(HAND_BATCH);
       other.writeInt16BE(codec, 21);

@@ -7,8 +7,10 @@ import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold, type InboundBudget } from '../../listener/index.js';
 import { KafkaErrors, type KafkaStruct, type RequestHeader } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
+import { Idempotence } from './idempotence.js';
 import { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
 import { apiName, errorLabel, firstErrorCode, type KafkaRequestListener } from './request-events.js';
+import { type Authenticate, SaslSession } from './sasl.js';
 import { KafkaService, type ServedTopic } from './service.js';
 import { TopicCatalog } from './topics.js';
 
@@ -28,6 +30,8 @@ export interface KafkaServerOptions {
   /** The node's abuse gate, shared with MQTT so per-address counts and rates cover both. */
   abuse: AbuseControl;
   hold?: ConnectionHold | undefined;
+  /** The node's Authenticator (SASL PLAIN and SCRAM-SHA-256; anonymous clients only if it admits them). */
+  authenticate: Authenticate;
   logger: Logger;
   /** The node-wide budget for large inbound requests (--max-inbound-bytes), shared with MQTT. */
   inboundBudget?: InboundBudget | undefined;
@@ -52,6 +56,7 @@ export class KafkaServer {
 
   static async start(options: KafkaServerOptions): Promise<KafkaServer> {
     const topics = await TopicCatalog.open(options.store);
+    const idempotence = await Idempotence.open(options.store);
     let bound: { host: string; port: number } = { host: options.host, port: options.port };
     const advertised = options.advertised === undefined ? undefined : parseHostPort(options.advertised);
     let mqttTopic: MqttTopic | undefined;
@@ -61,7 +66,7 @@ export class KafkaServer {
       if (topics.get(name) === undefined) mqttTopic = new MqttTopic(name, broker);
       else options.logger.warn({ topic: name }, `a Kafka topic named ${name} exists, so the MQTT traffic is not shown as it; set --kafka-mqtt-topic to another name`);
     }
-    const service = new KafkaService({ mqttTopic, store: options.store, topics, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, logger: options.logger });
+    const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, logger: options.logger });
     const server = new KafkaServer(options, service);
     server.#listener = await TcpListener.start({
       protocol: 'Kafka',
@@ -81,7 +86,8 @@ export class KafkaServer {
 
   #serve(socket: Socket): void {
     const { logger, maxFrameBytes } = this.options;
-    const connection = new KafkaConnection((header, body, signal) => this.#handle(header, body, signal), {
+    const sasl = new SaslSession(this.options.authenticate, remoteAddressOf(socket));
+    const connection = new KafkaConnection((header, body, signal) => this.#handle(header, body, signal, sasl), {
       send: (frame) => socket.write(frame),
       close: (reason, error) => {
         logger.debug({ remote: remoteAddressOf(socket), reason, err: error }, 'Kafka connection closed');
@@ -117,19 +123,26 @@ export class KafkaServer {
     return () => this.#requestListeners.delete(listener);
   }
 
-  /** The service's handler, timed and reported when anyone listens. */
-  async #handle(header: RequestHeader, body: KafkaStruct, signal: AbortSignal): Promise<KafkaStruct | undefined> {
-    if (this.#requestListeners.size === 0) return this.service.handle(header, body, signal);
+  /** The connection's SASL exchange, then the service's handler; timed and reported when anyone listens. */
+  async #handle(header: RequestHeader, body: KafkaStruct, signal: AbortSignal, sasl: SaslSession): Promise<KafkaStruct | undefined> {
+    if (this.#requestListeners.size === 0) return this.#authenticated(header, body, signal, sasl);
     const started = performance.now();
     let error = 'HANDLER_FAILED';
     try {
-      const response = await this.service.handle(header, body, signal);
+      const response = await this.#authenticated(header, body, signal, sasl);
       error = errorLabel(firstErrorCode(response));
       return response;
     } finally {
       const event = { api: apiName(header.apiKey), seconds: (performance.now() - started) / 1000, error };
       for (const listener of this.#requestListeners) listener(event);
     }
+  }
+
+  async #authenticated(header: RequestHeader, body: KafkaStruct, signal: AbortSignal, sasl: SaslSession): Promise<KafkaStruct | undefined> {
+    if (SaslSession.isSaslApi(header.apiKey)) return sasl.handle(header.apiKey, body);
+    // A refusal here closes the connection (the handler failed), as Kafka does before authentication.
+    if (!(await sasl.admits(header.apiKey))) throw KafkaErrors.unauthenticated.create({ apiKey: header.apiKey }, header.apiKey);
+    return this.service.handle(header, body, signal);
   }
 
   stopAccepting(): void {

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { MemoryShardStore } from '../../../shard-model/index.js';
 import { ApiKey, BatchAttributes, CompressionType, crc32c, encodeRecordBatch, KafkaErrorCode, type KafkaStruct, type RecordBatch, type RequestHeader } from '../codec/index.js';
+import { Idempotence } from './idempotence.js';
 import { KafkaService } from './service.js';
 import { TopicCatalog } from './topics.js';
 
@@ -12,7 +13,8 @@ const logger = pino({ level: 'silent' });
 
 async function service(store = new MemoryShardStore()): Promise<{ kafka: KafkaService; store: MemoryShardStore }> {
   const topics = await TopicCatalog.open(store);
-  return { kafka: new KafkaService({ store, topics, nodeId: 0, clusterId: 'c', advertised: () => ({ host: '127.0.0.1', port: 9092 }), logger, now: () => 1_700_000_000_000 }), store };
+  const idempotence = await Idempotence.open(store);
+  return { kafka: new KafkaService({ store, topics, idempotence, nodeId: 0, clusterId: 'c', advertised: () => ({ host: '127.0.0.1', port: 9092 }), logger, now: () => 1_700_000_000_000 }), store };
 }
 
 const header = (apiKey: number, apiVersion: number): RequestHeader => ({ apiKey, apiVersion, correlationId: 1, clientId: 't', headerVersion: 1 });
@@ -79,11 +81,15 @@ test('Produce: offsets per partition, acks 0 answers nothing, and the refusals',
   assert.equal((await produce(kafka, 't', 0, null))!.errorCode, KafkaErrorCode.INVALID_RECORD);
   assert.equal((await produce(kafka, 't', 0, Buffer.concat([batch(['x']), batch(['y'])])))!.errorCode, KafkaErrorCode.INVALID_RECORD);
   assert.equal((await produce(kafka, 't', 0, batch(['x'], BatchAttributes.transactional)))!.errorCode, KafkaErrorCode.INVALID_RECORD);
-  // A snappy batch (attributes set, CRC-32C recomputed over attributes..end): not decompressible here.
-  const snappy = Buffer.from(batch(['x']));
-  snappy.writeInt16BE(CompressionType.snappy, 21);
-  snappy.writeUInt32BE(crc32c(snappy.subarray(21)), 17);
-  assert.equal((await produce(kafka, 't', 0, snappy))!.errorCode, KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+  // Codec id 5 (none of Kafka's): unsupported; snappy attributes over uncompressed records: corrupt.
+  const unknownCodec = Buffer.from(batch(['x']));
+  unknownCodec.writeInt16BE(5, 21);
+  unknownCodec.writeUInt32BE(crc32c(unknownCodec.subarray(21)), 17);
+  assert.equal((await produce(kafka, 't', 0, unknownCodec))!.errorCode, KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE);
+  const notSnappy = Buffer.from(batch(['x']));
+  notSnappy.writeInt16BE(CompressionType.snappy, 21);
+  notSnappy.writeUInt32BE(crc32c(notSnappy.subarray(21)), 17);
+  assert.equal((await produce(kafka, 't', 0, notSnappy))!.errorCode, KafkaErrorCode.CORRUPT_MESSAGE);
   assert.equal(await store.highWatermark('kafka.t.0'), 3, 'no refused batch was stored');
 });
 
@@ -108,5 +114,5 @@ test('Fetch and ListOffsets: out of range, unknown, earliest, latest, by timesta
   assert.deepEqual(await list(-3n), [KafkaErrorCode.INVALID_REQUEST, -1n]);
 
   const reopened = await TopicCatalog.open(store);
-  assert.deepEqual(reopened.all(), [{ name: 't', partitions: 1 }]);
+  assert.deepEqual(reopened.all().map(({ name, partitions }) => ({ name, partitions })), [{ name: 't', partitions: 1 }]);
 });

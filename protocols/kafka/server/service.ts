@@ -10,7 +10,9 @@ import type { ShardStore } from '../../../shard-model/index.js';
 import {
   ApiKey,
   BatchAttributes,
+  compressionOf,
   decodeRecordBatches,
+  DEFAULT_CODECS,
   encodeRecordBatch,
   isLogAppendTime,
   KafkaErrorCode,
@@ -22,11 +24,20 @@ import {
 } from '../codec/index.js';
 import { kafkaIdentity, type MqttTopic } from './mqtt-topic.js';
 import { fromJournalRecord, toRecordInput, type StoredKafkaRecord } from './records.js';
+import { KafkaAdmin } from './admin.js';
+import type { Idempotence } from './idempotence.js';
+import type { ProducerBatch } from './producer-state.js';
+import { DEFAULT_TOPIC_CONFIGS, describeTopicConfigs, type TopicConfigs } from './topic-configs.js';
 import type { TopicCatalog } from './topics.js';
 
 /** The APIs this node serves now, at the codec's advertised ranges. */
-const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics];
-export const SERVED_APIS: ReadonlyMap<number, SupportedApi> = new Map(SERVED_KEYS.map((key) => [key, SUPPORTED_APIS.get(key) as SupportedApi]));
+const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.InitProducerId, ApiKey.DeleteTopics, ApiKey.CreatePartitions, ApiKey.DescribeConfigs, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate];
+// SaslHandshake v0 would be followed by bare SASL tokens outside Kafka's framing; v1 (tokens in SaslAuthenticate) only.
+const served = (key: number): SupportedApi => {
+  const api = SUPPORTED_APIS.get(key) as SupportedApi;
+  return key === ApiKey.SaslHandshake ? { ...api, min: 1 } : api;
+};
+export const SERVED_APIS: ReadonlyMap<number, SupportedApi> = new Map(SERVED_KEYS.map((key) => [key, served(key)]));
 
 export function isServed(apiKey: number, apiVersion: number): boolean {
   const api = SERVED_APIS.get(apiKey);
@@ -42,6 +53,7 @@ const MAX_FETCH_WAIT_MS = 30_000;
 export interface KafkaServiceOptions {
   store: ShardStore;
   topics: TopicCatalog;
+  idempotence: Idempotence;
   /** The broker id Metadata names (this node is the only broker). */
   nodeId: number;
   /** What Metadata tells clients to dial. */
@@ -65,6 +77,8 @@ export interface ServedTopic {
 interface PartitionedTopic {
   partitions: number;
   shardOf(partition: number): string;
+  /** The MQTT topic's are the defaults: it is made of the MQTT data shards, not configured. */
+  configs: TopicConfigs;
   /** Set for the MQTT topic. */
   mqtt?: MqttTopic;
 }
@@ -73,9 +87,11 @@ type Struct = KafkaStruct;
 
 export class KafkaService {
   readonly #now: () => number;
+  readonly #admin: KafkaAdmin;
 
   constructor(private readonly options: KafkaServiceOptions) {
     this.#now = options.now ?? Date.now;
+    this.#admin = new KafkaAdmin(options);
   }
 
   /** The response body; undefined: no response (Produce acks = 0). `signal` ends a long poll when the connection goes. */
@@ -93,6 +109,14 @@ export class KafkaService {
         return this.fetch(header, body, signal);
       case ApiKey.ListOffsets:
         return this.listOffsets(body);
+      case ApiKey.InitProducerId:
+        return this.options.idempotence.initProducerId(body);
+      case ApiKey.DeleteTopics:
+        return this.#admin.deleteTopics(header, body);
+      case ApiKey.CreatePartitions:
+        return this.#admin.createPartitions(body);
+      case ApiKey.DescribeConfigs:
+        return this.#admin.describeConfigs(body);
       default:
         throw new Error(`API ${header.apiKey} is not served`);
     }
@@ -138,9 +162,10 @@ export class KafkaService {
       }
       const assigned = (topic.assignments as Struct[]).length;
       const partitions = assigned > 0 ? assigned : (topic.numPartitions as number);
-      const result = await this.options.topics.create(name, partitions, assigned > 0 ? 1 : (topic.replicationFactor as number), validateOnly);
+      const result = await this.options.topics.create(name, partitions, assigned > 0 ? 1 : (topic.replicationFactor as number), validateOnly, topic.configs as Array<{ name: string; value: string | null }>);
       const created = this.options.topics.get(name);
-      topics.push({ name, errorCode: result.errorCode, errorMessage: result.message, numPartitions: result.errorCode === 0 ? (created?.partitions ?? partitions) : -1, replicationFactor: result.errorCode === 0 ? 1 : -1, configs: [] });
+      const configs = result.errorCode === 0 && created !== undefined ? describeTopicConfigs(created.configs, created.explicit, null, false) : [];
+      topics.push({ name, errorCode: result.errorCode, errorMessage: result.message, numPartitions: result.errorCode === 0 ? (created?.partitions ?? partitions) : -1, replicationFactor: result.errorCode === 0 ? 1 : -1, configs });
     }
     return { throttleTimeMs: 0, topics };
   }
@@ -148,9 +173,9 @@ export class KafkaService {
   /** A topic by name: a Kafka topic of the catalog, or the MQTT topic. */
   private topic(name: string): PartitionedTopic | undefined {
     const mqtt = this.options.mqttTopic;
-    if (mqtt !== undefined && name === mqtt.name) return { partitions: mqtt.partitions, shardOf: (partition) => mqtt.shardOf(partition), mqtt };
+    if (mqtt !== undefined && name === mqtt.name) return { partitions: mqtt.partitions, shardOf: (partition) => mqtt.shardOf(partition), configs: DEFAULT_TOPIC_CONFIGS, mqtt };
     const topic = this.options.topics.get(name);
-    return topic === undefined ? undefined : { partitions: topic.partitions, shardOf: (partition) => kafkaPartitionShardName(name, partition) };
+    return topic === undefined ? undefined : { partitions: topic.partitions, shardOf: (partition) => kafkaPartitionShardName(name, partition), configs: topic.configs };
   }
 
   /** Every topic, the MQTT one included, sorted by name. */
@@ -194,6 +219,7 @@ export class KafkaService {
     }
     let records: KafkaRecord[];
     let timestampOf: (record: KafkaRecord) => number;
+    let producer: ProducerBatch | undefined;
     try {
       const { batches } = decodeRecordBatches(bytes ?? Buffer.alloc(0));
       // Produce v3+ carries exactly one batch per partition.
@@ -203,12 +229,25 @@ export class KafkaService {
         return;
       }
       const batch = batches[0]!;
+      // max.message.bytes bounds the batch as the producer sent it (compressed), as Kafka's does.
+      if (batch.bytes.length > topic.configs.maxMessageBytes) {
+        response.errorCode = KafkaErrorCode.MESSAGE_TOO_LARGE;
+        response.errorMessage = `a record batch of ${batch.bytes.length} bytes is over the topic's max.message.bytes (${topic.configs.maxMessageBytes})`;
+        return;
+      }
       if ((batch.attributes & (BatchAttributes.transactional | BatchAttributes.control)) !== 0) {
         response.errorCode = KafkaErrorCode.INVALID_RECORD;
         response.errorMessage = 'transactional and control batches are not supported';
         return;
       }
       records = batch.records;
+      // A compacted partition keeps the latest record per key; without a key there is nothing to keep it by.
+      if (topic.configs.cleanupPolicy === 'compact' && records.some((record) => record.key === null)) {
+        response.errorCode = KafkaErrorCode.INVALID_RECORD;
+        response.errorMessage = `topic ${topicName} is compacted: every record needs a key`;
+        return;
+      }
+      if (batch.producerId >= 0n) producer = { producerId: batch.producerId, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence, count: batch.lastOffsetDelta + 1 };
       const now = this.#now();
       // LogAppendTime, or a record without a timestamp (-1): the time it is appended.
       timestampOf = isLogAppendTime(batch.attributes) ? () => now : (record) => {
@@ -216,7 +255,7 @@ export class KafkaService {
         return timestamp >= 0 ? timestamp : now;
       };
     } catch (error) {
-      response.errorCode = isShardlineError(error, 'SL_KAFKA_COMPRESSION') ? KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE : KafkaErrorCode.CORRUPT_MESSAGE;
+      response.errorCode = isUnknownCodec(bytes) ? KafkaErrorCode.UNSUPPORTED_COMPRESSION_TYPE : KafkaErrorCode.CORRUPT_MESSAGE;
       response.errorMessage = (error as Error).message;
       return;
     }
@@ -238,11 +277,18 @@ export class KafkaService {
       return;
     }
     try {
-      const appended = await this.options.store.append(
-        topic.shardOf(partition),
-        records.map((record) => toRecordInput(topicName, record, timestampOf(record))),
-      );
-      response.baseOffset = BigInt(appended.baseOffset);
+      const shard = topic.shardOf(partition);
+      const inputs = records.map((record) => toRecordInput(topicName, record, timestampOf(record)));
+      if (producer === undefined) {
+        response.baseOffset = BigInt((await this.options.store.append(shard, inputs)).baseOffset);
+        return;
+      }
+      const result = await this.options.idempotence.append(shard, producer, inputs);
+      if (result.errorCode === 0 && 'baseOffset' in result) response.baseOffset = BigInt(result.baseOffset);
+      else {
+        response.errorCode = result.errorCode;
+        response.errorMessage = 'message' in result ? result.message : null;
+      }
     } catch (error) {
       this.options.logger.warn({ err: error, topic: topicName, partition }, 'Kafka produce: append failed');
       response.errorCode = storeErrorCode(error);
@@ -413,6 +459,11 @@ function encodeStored(stored: readonly JournalRecord[], toKafka: (record: Journa
     if (batch.length <= maxBytes || count === 1) return batch;
     count = Math.max(1, Math.floor(count / 2));
   }
+}
+
+/** A batch whose attributes name a codec id this build lacks (5-7): not corrupt, just unsupported. */
+function isUnknownCodec(bytes: Buffer | null): boolean {
+  return bytes !== null && bytes.length >= 23 && !DEFAULT_CODECS.has(compressionOf(bytes.readInt16BE(21)));
 }
 
 function storeErrorCode(error: unknown): number {

@@ -58,8 +58,8 @@ test('a frame size over the maximum, an unserved API, and an ApiVersions past ou
   assert.ok(oversized.connection.closed);
 
   const unserved = harness(handler);
-  unserved.connection.receive(encodeRequest(ApiKey.Heartbeat, 3, 5, 't', { groupId: 'g', generationId: 1, memberId: 'm', groupInstanceId: null }));
-  assert.deepEqual(unserved.events, ['close: API 12 version 3 is not served']);
+  unserved.connection.receive(encodeRequest(ApiKey.SaslHandshake, 1, 5, 't', { mechanism: 'PLAIN' }));
+  assert.deepEqual(unserved.events, ['close: API 17 version 1 is not served']);
 
   const future = harness(handler);
   const header = Buffer.from([0, 18, 0, 9, 0, 0, 0, 4, 0xff, 0xff, 0]);

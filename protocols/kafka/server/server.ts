@@ -7,6 +7,7 @@ import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold } from '../../listener/index.js';
 import { KafkaErrors } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
+import { KafkaGroupService } from './groups/group-service.js';
 import { KafkaService } from './service.js';
 import { TopicCatalog } from './topics.js';
 
@@ -33,7 +34,7 @@ export class KafkaServer {
   #listener!: TcpListener;
   readonly #connections = new Set<KafkaConnection>();
 
-  private constructor(private readonly options: KafkaServerOptions, private readonly service: KafkaService) {}
+  private constructor(private readonly options: KafkaServerOptions, private readonly service: KafkaService, private readonly groups: KafkaGroupService) {}
 
   get address(): string {
     return this.#listener.address;
@@ -47,8 +48,9 @@ export class KafkaServer {
     const topics = await TopicCatalog.open(options.store);
     let bound: { host: string; port: number } = { host: options.host, port: options.port };
     const advertised = options.advertised === undefined ? undefined : parseHostPort(options.advertised);
-    const service = new KafkaService({ store: options.store, topics, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, logger: options.logger });
-    const server = new KafkaServer(options, service);
+    const groups = await KafkaGroupService.open({ store: options.store, topics, broker: () => ({ nodeId: options.nodeId, ...(advertised ?? bound) }), logger: options.logger });
+    const service = new KafkaService({ store: options.store, topics, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, groups, logger: options.logger });
+    const server = new KafkaServer(options, service, groups);
     server.#listener = await TcpListener.start({
       protocol: 'Kafka',
       host: options.host,
@@ -67,7 +69,9 @@ export class KafkaServer {
 
   #serve(socket: Socket): void {
     const { logger, maxFrameBytes } = this.options;
-    const connection = new KafkaConnection((header, body, signal) => this.service.handle(header, body, signal), {
+    // Kafka writes a member's host as "/address" (DescribeGroups' clientHost).
+    const client = { host: `/${socket.remoteAddress ?? ''}` };
+    const connection = new KafkaConnection((header, body, signal) => this.service.handle(header, body, signal, client), {
       send: (frame) => socket.write(frame),
       close: (reason, error) => {
         logger.debug({ remote: remoteAddressOf(socket), reason, err: error }, 'Kafka connection closed');
@@ -92,6 +96,7 @@ export class KafkaServer {
   }
 
   async stop(): Promise<void> {
+    this.groups.stop();
     for (const connection of this.#connections) connection.ended();
     await this.#listener.stop();
   }

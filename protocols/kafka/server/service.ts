@@ -20,11 +20,12 @@ import {
   type RequestHeader,
   type SupportedApi,
 } from '../codec/index.js';
+import { GROUP_API_KEYS, type KafkaClientInfo, type KafkaGroupService } from './groups/group-service.js';
 import { fromJournalRecord, toRecordInput } from './records.js';
 import type { TopicCatalog } from './topics.js';
 
 /** The APIs this node serves now, at the codec's advertised ranges. */
-const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics];
+const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics, ...GROUP_API_KEYS];
 export const SERVED_APIS: ReadonlyMap<number, SupportedApi> = new Map(SERVED_KEYS.map((key) => [key, SUPPORTED_APIS.get(key) as SupportedApi]));
 
 export function isServed(apiKey: number, apiVersion: number): boolean {
@@ -43,6 +44,8 @@ export interface KafkaServiceOptions {
   /** What Metadata tells clients to dial. */
   advertised: () => { host: string; port: number };
   clusterId: string;
+  /** The consumer-group APIs (groups/); absent only in tests of the other handlers. */
+  groups?: KafkaGroupService;
   logger: Logger;
   now?: () => number;
 }
@@ -57,7 +60,7 @@ export class KafkaService {
   }
 
   /** The response body; undefined: no response (Produce acks = 0). `signal` ends a long poll when the connection goes. */
-  async handle(header: RequestHeader, body: Struct, signal: AbortSignal): Promise<Struct | undefined> {
+  async handle(header: RequestHeader, body: Struct, signal: AbortSignal, client?: KafkaClientInfo): Promise<Struct | undefined> {
     switch (header.apiKey) {
       case ApiKey.ApiVersions:
         return this.apiVersions(body);
@@ -71,6 +74,18 @@ export class KafkaService {
         return this.fetch(body, signal);
       case ApiKey.ListOffsets:
         return this.listOffsets(body);
+      case ApiKey.FindCoordinator:
+      case ApiKey.JoinGroup:
+      case ApiKey.SyncGroup:
+      case ApiKey.Heartbeat:
+      case ApiKey.LeaveGroup:
+      case ApiKey.OffsetCommit:
+      case ApiKey.OffsetFetch:
+      case ApiKey.DescribeGroups:
+      case ApiKey.ListGroups:
+      case ApiKey.DeleteGroups:
+        if (this.options.groups === undefined) throw new Error(`API ${header.apiKey} needs the group service`);
+        return this.options.groups.handle(header, body, client);
       default:
         throw new Error(`API ${header.apiKey} is not served`);
     }

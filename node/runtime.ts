@@ -286,6 +286,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
         nodeId: settings.nodeId !== undefined && settings.nodeId <= 0x7fffffff ? settings.nodeId : 0,
         clusterId: settings.clusterId,
         maxFrameBytes: settings.kafkaMaxRequestBytes,
+        groupInitialRebalanceDelayMs: settings.kafkaGroupInitialRebalanceDelayMs,
         limits: running.limits,
         abuse: shared.abuse as NonNullable<typeof shared.abuse>,
         hold: running.hold,

@@ -40,6 +40,7 @@ export interface NodeSettings extends MqttLimits {
   kafkaPort: number | undefined;
   kafkaAdvertised: string | undefined;
   kafkaMaxRequestBytes: number;
+  kafkaGroupInitialRebalanceDelayMs: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsCa: string | undefined;

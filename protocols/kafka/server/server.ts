@@ -23,6 +23,8 @@ export interface KafkaServerOptions {
   nodeId: number;
   clusterId: string;
   maxFrameBytes: number;
+  /** Kafka's group.initial.rebalance.delay.ms; default the coordinator's (3 s). */
+  groupInitialRebalanceDelayMs?: number | undefined;
   limits: AdmissionLimits;
   /** The node's abuse gate, shared with MQTT so per-address counts and rates cover both. */
   abuse: AbuseControl;
@@ -48,7 +50,8 @@ export class KafkaServer {
     const topics = await TopicCatalog.open(options.store);
     let bound: { host: string; port: number } = { host: options.host, port: options.port };
     const advertised = options.advertised === undefined ? undefined : parseHostPort(options.advertised);
-    const groups = await KafkaGroupService.open({ store: options.store, topics, broker: () => ({ nodeId: options.nodeId, ...(advertised ?? bound) }), logger: options.logger });
+    const limits = options.groupInitialRebalanceDelayMs === undefined ? {} : { initialRebalanceDelayMs: options.groupInitialRebalanceDelayMs };
+    const groups = await KafkaGroupService.open({ store: options.store, topics, broker: () => ({ nodeId: options.nodeId, ...(advertised ?? bound) }), limits, logger: options.logger });
     const service = new KafkaService({ store: options.store, topics, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, groups, logger: options.logger });
     const server = new KafkaServer(options, service, groups);
     server.#listener = await TcpListener.start({

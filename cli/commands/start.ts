@@ -53,8 +53,9 @@ only (PLAIN and AMQPLAIN against the same users as MQTT, virtual host "/"); exch
 publish and consume are not served yet and are refused with 540 NOT_IMPLEMENTED. docs/amqp.md.
 
 Kafka (a partial preview, broker role; off until the preview is complete): --kafka-port 9092
-serves ApiVersions, Metadata, CreateTopics, Produce, Fetch and ListOffsets (no consumer groups,
-no SASL yet); topic-partitions are shards kafka.TOPIC.PARTITION. See docs/kafka.md.
+serves ApiVersions, Metadata, CreateTopics, Produce, Fetch, ListOffsets and consumer groups
+(classic protocol; committed offsets in the shard $kafka.offsets); no SASL yet.
+Topic-partitions are shards kafka.TOPIC.PARTITION. See docs/kafka.md.
 
 Admin API: every node also serves the admin HTTP API (REST under /api, Prometheus /metrics, /healthz,
 /readyz, OpenAPI UI at /docs) on --host:--admin-port; /api and /metrics need the header

@@ -214,6 +214,27 @@ test('bounds: members per group (ids handed out count) and groups per node; a jo
   assert.equal(groups.groupCount, 0, 'every loop group went with its last member');
 });
 
+test('bytes: one member\'s metadata or assignment over its bound is INVALID_REQUEST; the node\'s held bytes are bounded and freed when members go', () => {
+  const groups = coordinator({ maxMemberBytes: 100, maxHeldBytes: 250 });
+  const meta = (size: number): JoinRequest['protocols'] => [{ name: 'range', metadata: Buffer.alloc(size) }];
+  assert.equal(join(groups, 0, { protocols: meta(101) }).result?.errorCode, E.INVALID_REQUEST);
+  const a = join(groups, 0, { protocols: meta(100) }).result!;
+  assert.equal(a.errorCode, 0);
+  assert.equal(groups.heldBytes, 100);
+  // The leader's assignments: one too large, then too many bytes for the node, then fitting.
+  assert.equal(sync(groups, 0, a.memberId, 1, [{ memberId: a.memberId, assignment: Buffer.alloc(101) }]).result?.errorCode, E.INVALID_REQUEST);
+  assert.equal(join(groups, 0, { groupId: 'h', protocols: meta(100) }).result?.errorCode, 0);
+  assert.equal(sync(groups, 0, a.memberId, 1, [{ memberId: a.memberId, assignment: Buffer.alloc(60) }]).result?.errorCode, E.COORDINATOR_NOT_AVAILABLE);
+  assert.equal(sync(groups, 0, a.memberId, 1, [{ memberId: a.memberId, assignment: Buffer.alloc(50) }]).result?.errorCode, 0);
+  assert.equal(groups.heldBytes, 250);
+  assert.equal(join(groups, 0, { groupId: 'i', protocols: meta(1) }).result?.errorCode, E.COORDINATOR_NOT_AVAILABLE, 'the node is full');
+  // A known member rejoining with metadata of the same size is not refused by the full node.
+  assert.equal(join(groups, 1, { memberId: a.memberId, protocols: meta(100) }).result?.errorCode, 0);
+  groups.leave('g', [{ memberId: a.memberId, groupInstanceId: null }], 2);
+  assert.equal(groups.heldBytes, 100, 'the leaving member\'s metadata and assignment are freed');
+  assert.equal(join(groups, 3, { groupId: 'i', protocols: meta(100) }).result?.errorCode, 0);
+});
+
 test('commit checks: simple commits (generation -1) for a group without members, member and generation checks otherwise', () => {
   const groups = coordinator({ maxGroups: 2 });
   const simple = { groupId: 's', generationId: -1, memberId: '', groupInstanceId: null };
@@ -343,5 +364,10 @@ test('property: one generation at a time, every member of a generation gets the 
         assert.deepEqual(new Set(description.members.map((m) => m.memberId)), generations.get(current));
       }
     }
+    // Once every session has lapsed nothing is held: the byte count is back to zero, the group gone.
+    groups.tick(now + 100_000);
+    groups.tick(now + 200_000);
+    assert.equal(groups.describe('g').groupState, 'Dead');
+    assert.equal(groups.heldBytes, 0, 'held bytes accounted exactly');
   }), { numRuns: numRuns(300), ...replay });
 });

@@ -25,6 +25,10 @@ export interface GroupLimits {
   initialRebalanceDelayMs: number;
   /** Kafka's offset.metadata.max.bytes. */
   maxOffsetMetadataBytes: number;
+  /** Largest protocol metadata (all of a member's protocols) and largest assignment one member may hold; beyond it INVALID_REQUEST. */
+  maxMemberBytes: number;
+  /** Metadata and assignments held for all members on this node; beyond it a join or an assignment gets COORDINATOR_NOT_AVAILABLE. */
+  maxHeldBytes: number;
 }
 
 export const DEFAULT_GROUP_LIMITS: GroupLimits = {
@@ -35,6 +39,8 @@ export const DEFAULT_GROUP_LIMITS: GroupLimits = {
   maxRebalanceTimeoutMs: 1_800_000,
   initialRebalanceDelayMs: 3000,
   maxOffsetMetadataBytes: 4096,
+  maxMemberBytes: 1024 * 1024,
+  maxHeldBytes: 64 * 1024 * 1024,
 };
 
 export interface Protocol {
@@ -127,6 +133,8 @@ interface Member {
   expiresAt: number;
   awaitingJoin: Reply<JoinResult> | undefined;
   awaitingSync: Reply<SyncResult> | undefined;
+  /** Its protocols' metadata and its assignment, as counted in the node's held bytes. */
+  heldBytes: number;
 }
 
 interface Group {
@@ -163,6 +171,10 @@ function offsetKey(topic: string, partition: number): string {
   return `${topic}\0${partition}`;
 }
 
+function protocolBytes(protocols: readonly Protocol[]): number {
+  return protocols.reduce((sum, protocol) => sum + protocol.metadata.length, 0);
+}
+
 function sameProtocols(a: readonly Protocol[], b: readonly Protocol[]): boolean {
   return a.length === b.length && a.every((protocol, i) => protocol.name === b[i]!.name && protocol.metadata.equals(b[i]!.metadata));
 }
@@ -171,6 +183,7 @@ export class GroupCoordinator {
   readonly #groups = new Map<string, Group>();
   /** Groups with members or members-to-be: the only ones tick() has work in. */
   readonly #active = new Set<Group>();
+  #heldBytes = 0;
 
   constructor(
     private readonly newMemberId: (clientId: string) => string,
@@ -181,6 +194,11 @@ export class GroupCoordinator {
     return this.#groups.size;
   }
 
+  /** Member metadata and assignment bytes held now (bounded by limits.maxHeldBytes). */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
   join(request: JoinRequest, now: number, reply: Reply<JoinResult>): void {
     const { groupId, memberId } = request;
     if (groupId === '') return reply(joinError(KafkaErrorCode.INVALID_GROUP_ID, memberId));
@@ -188,7 +206,12 @@ export class GroupCoordinator {
       return reply(joinError(KafkaErrorCode.INVALID_SESSION_TIMEOUT, memberId));
     }
     if (request.protocolType === '' || request.protocols.length === 0) return reply(joinError(KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL, memberId));
+    const bytes = protocolBytes(request.protocols);
+    if (bytes > this.limits.maxMemberBytes) return reply(joinError(KafkaErrorCode.INVALID_REQUEST, memberId));
     let group = this.#groups.get(groupId);
+    // What the member already holds is replaced, so only the growth counts against the node's bytes.
+    const known = group?.members.get(memberId) ?? (request.groupInstanceId === null ? undefined : group?.members.get(group.staticMembers.get(request.groupInstanceId) ?? ''));
+    if (this.#heldBytes - protocolBytes(known?.protocols ?? []) + bytes > this.limits.maxHeldBytes) return reply(joinError(KafkaErrorCode.COORDINATOR_NOT_AVAILABLE, memberId));
     if (group === undefined) {
       if (memberId !== '') return reply(joinError(KafkaErrorCode.UNKNOWN_MEMBER_ID, memberId));
       group = this.#createGroup(groupId);
@@ -264,7 +287,7 @@ export class GroupCoordinator {
   #addMember(group: Group, memberId: string, request: JoinRequest, now: number, reply: Reply<JoinResult>): void {
     const member: Member = {
       memberId, groupInstanceId: request.groupInstanceId, clientId: request.clientId, clientHost: request.clientHost,
-      sessionTimeoutMs: 0, rebalanceTimeoutMs: 0, protocols: [], assignment: EMPTY, expiresAt: 0, awaitingJoin: undefined, awaitingSync: undefined,
+      sessionTimeoutMs: 0, rebalanceTimeoutMs: 0, protocols: [], assignment: EMPTY, expiresAt: 0, awaitingJoin: undefined, awaitingSync: undefined, heldBytes: 0,
     };
     this.#updateMember(member, request, now);
     group.members.set(memberId, member);
@@ -303,6 +326,14 @@ export class GroupCoordinator {
     member.rebalanceTimeoutMs = Math.min(rebalance, this.limits.maxRebalanceTimeoutMs);
     member.protocols = request.protocols;
     member.expiresAt = now + request.sessionTimeoutMs;
+    this.#account(member);
+  }
+
+  /** Brings the node's held bytes up to date with what the member holds now. */
+  #account(member: Member): void {
+    const bytes = protocolBytes(member.protocols) + member.assignment.length;
+    this.#heldBytes += bytes - member.heldBytes;
+    member.heldBytes = bytes;
   }
 
   #awaitJoin(member: Member, reply: Reply<JoinResult>): void {
@@ -315,6 +346,7 @@ export class GroupCoordinator {
     if (group.state === 'CompletingRebalance') {
       for (const member of group.members.values()) {
         member.assignment = EMPTY;
+        this.#account(member);
         const waiting = member.awaitingSync;
         member.awaitingSync = undefined;
         waiting?.(syncError(KafkaErrorCode.REBALANCE_IN_PROGRESS));
@@ -373,6 +405,8 @@ export class GroupCoordinator {
   /** Takes a member out, answers what it waits for, and moves the group on (a rebalance for the rest). */
   #removeMember(group: Group, member: Member): void {
     group.members.delete(member.memberId);
+    this.#heldBytes -= member.heldBytes;
+    member.heldBytes = 0;
     if (member.groupInstanceId !== null && group.staticMembers.get(member.groupInstanceId) === member.memberId) group.staticMembers.delete(member.groupInstanceId);
     const join = member.awaitingJoin;
     const sync = member.awaitingSync;
@@ -400,6 +434,10 @@ export class GroupCoordinator {
     member.expiresAt = now + member.sessionTimeoutMs;
     if (group.state === 'PreparingRebalance') return reply(syncError(KafkaErrorCode.REBALANCE_IN_PROGRESS));
     if (group.state === 'Stable') return reply(this.#syncResult(group, member));
+    if (group.leader === member.memberId) {
+      const refused = this.#checkAssignments(group, request.assignments);
+      if (refused !== 0) return reply(syncError(refused));
+    }
     member.awaitingSync?.(syncError(KafkaErrorCode.REBALANCE_IN_PROGRESS));
     member.awaitingSync = reply;
     if (group.leader !== member.memberId) return;
@@ -408,10 +446,22 @@ export class GroupCoordinator {
     group.state = 'Stable';
     for (const each of group.members.values()) {
       each.assignment = assigned.get(each.memberId) ?? EMPTY;
+      this.#account(each);
       const waiting = each.awaitingSync;
       each.awaitingSync = undefined;
       waiting?.(this.#syncResult(group, each));
     }
+  }
+
+  /** The leader's assignments must fit the per-member and the node's byte bounds (the members' current ones are replaced). */
+  #checkAssignments(group: Group, assignments: SyncRequest['assignments']): number {
+    let growth = 0;
+    for (const { memberId, assignment } of assignments) {
+      if (assignment.length > this.limits.maxMemberBytes) return KafkaErrorCode.INVALID_REQUEST;
+      const member = group.members.get(memberId);
+      if (member !== undefined) growth += assignment.length - member.assignment.length;
+    }
+    return this.#heldBytes + growth > this.limits.maxHeldBytes ? KafkaErrorCode.COORDINATOR_NOT_AVAILABLE : 0;
   }
 
   #syncResult(group: Group, member: Member): SyncResult {

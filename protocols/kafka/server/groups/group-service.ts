@@ -263,7 +263,12 @@ export class KafkaGroupService {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = Number.POSITIVE_INFINITY;
-      this.coordinator.tick(this.#now());
+      try {
+        this.coordinator.tick(this.#now());
+      } catch (error) {
+        // A broken invariant in the coordinator: logged loudly, but the node's other clients go on.
+        this.options.logger.error({ err: error }, 'Kafka group coordinator: tick failed');
+      }
       this.#schedule();
     }, Math.max(0, next - this.#now()));
     this.#timer.unref();

@@ -51,7 +51,7 @@ export class KafkaServer {
     let bound: { host: string; port: number } = { host: options.host, port: options.port };
     const advertised = options.advertised === undefined ? undefined : parseHostPort(options.advertised);
     const limits = options.groupInitialRebalanceDelayMs === undefined ? {} : { initialRebalanceDelayMs: options.groupInitialRebalanceDelayMs };
-    const groups = await KafkaGroupService.open({ store: options.store, topics, broker: () => ({ nodeId: options.nodeId, ...(advertised ?? bound) }), limits, logger: options.logger });
+    const groups = await KafkaGroupService.open({ store: options.store, partitionsOf: (name) => topics.get(name)?.partitions, broker: () => ({ nodeId: options.nodeId, ...(advertised ?? bound) }), limits, logger: options.logger });
     const service = new KafkaService({ store: options.store, topics, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, groups, logger: options.logger });
     const server = new KafkaServer(options, service, groups);
     server.#listener = await TcpListener.start({

@@ -39,7 +39,7 @@ interface Harness {
 async function open(store = new GatedStore(), clock = { now: 1_000_000 }): Promise<Harness> {
   const topics = await TopicCatalog.open(store);
   if (topics.get('t') === undefined) await topics.create('t', 2, -1, false);
-  const service = await KafkaGroupService.open({ store, topics, broker: () => ({ nodeId: 7, host: 'kafka.example', port: 9093 }), logger, limits: { initialRebalanceDelayMs: 0 }, now: () => clock.now });
+  const service = await KafkaGroupService.open({ store, partitionsOf: (name) => topics.get(name)?.partitions, broker: () => ({ nodeId: 7, host: 'kafka.example', port: 9093 }), logger, limits: { initialRebalanceDelayMs: 0 }, now: () => clock.now });
   return { service, store, topics, clock };
 }
 

@@ -9,7 +9,6 @@ import type { Logger } from 'pino';
 import { isShardlineError } from '../../../../base/index.js';
 import type { ShardStore } from '../../../../shard-model/index.js';
 import { ApiKey, KafkaErrorCode, type KafkaStruct, type RequestHeader } from '../../codec/index.js';
-import type { TopicCatalog } from '../topics.js';
 import { DEFAULT_GROUP_LIMITS, GroupCoordinator, type CommittedOffset, type GroupDescription, type GroupLimits, type JoinResult, type SyncResult } from './coordinator.js';
 import { OffsetLog } from './offset-log.js';
 
@@ -28,7 +27,8 @@ export interface KafkaClientInfo {
 
 export interface KafkaGroupServiceOptions {
   store: ShardStore;
-  topics: TopicCatalog;
+  /** A topic's partition count; undefined: no such topic (OffsetCommit refuses it). */
+  partitionsOf: (topic: string) => number | undefined;
   /** This node: the coordinator of every group. */
   broker: () => { nodeId: number; host: string; port: number };
   logger: Logger;
@@ -152,7 +152,7 @@ export class KafkaGroupService {
       const entries: Array<{ entry: Struct; offset?: CommittedOffset }> = [];
       const topics = (body.topics as Struct[]).map((topic) => {
         const name = topic.name as string;
-        const known = this.options.topics.get(name);
+        const partitions = this.options.partitionsOf(name);
         return {
           name,
           partitions: (topic.partitions as Struct[]).map((p) => {
@@ -160,7 +160,7 @@ export class KafkaGroupService {
             const metadata = p.committedMetadata as string | null;
             const entry: Struct = { partitionIndex, errorCode: groupError };
             if (groupError === 0) {
-              if (known === undefined || partitionIndex < 0 || partitionIndex >= known.partitions) entry.errorCode = KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+              if (partitions === undefined || partitionIndex < 0 || partitionIndex >= partitions) entry.errorCode = KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
               else if (metadata !== null && Buffer.byteLength(metadata) > this.coordinator.limits.maxOffsetMetadataBytes) entry.errorCode = KafkaErrorCode.OFFSET_METADATA_TOO_LARGE;
               else {
                 const offset = { topic: name, partition: partitionIndex, offset: p.committedOffset as bigint, leaderEpoch: p.committedLeaderEpoch as number, metadata, commitTimestamp: now };

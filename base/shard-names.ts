@@ -11,13 +11,16 @@ export function mqttDataShardName(index: number): string {
 
 /**
  * Kafka topic-partitions are shards `kafka.<topic>.<partition>` (a topic may hold dots: the
- * partition is after the last one); the topic list is the compacted system shard `$kafka.topics`.
+ * partition is after the last one); the topic list is the compacted system shard `$kafka.topics`,
+ * consumer groups' committed offsets the compacted system shard `$kafka.offsets`.
  */
 export const KAFKA_SHARD_NAMESPACE = 'kafka';
 export const KAFKA_SHARD_PREFIX = `${KAFKA_SHARD_NAMESPACE}.`;
 export const KAFKA_TOPICS_SHARD = '$kafka.topics';
 /** The idempotent producers' id counter (compacted, one record). */
 export const KAFKA_PRODUCER_IDS_SHARD = '$kafka.producer-ids';
+/** Consumer groups' committed offsets (compacted, one record per group, topic and partition). */
+export const KAFKA_OFFSETS_SHARD = '$kafka.offsets';
 
 export function kafkaPartitionShardName(topic: string, partition: number): string {
   return `${KAFKA_SHARD_PREFIX}${topic}.${partition}`;

@@ -300,6 +300,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
         maxFrameBytes: settings.kafkaMaxRequestBytes,
         inboundBudget: running.inboundBudget,
         mqttTopic: settings.kafkaMqttTopic === 'none' ? undefined : { name: settings.kafkaMqttTopic, broker: running.broker },
+        groupInitialRebalanceDelayMs: settings.kafkaGroupInitialRebalanceDelayMs,
         limits: running.limits,
         abuse: shared.abuse as NonNullable<typeof shared.abuse>,
         hold: running.hold,

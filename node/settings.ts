@@ -42,6 +42,7 @@ export interface NodeSettings extends MqttLimits {
   kafkaMaxRequestBytes: number;
   /** The Kafka topic over the MQTT data shards; 'none': not shown. */
   kafkaMqttTopic: string;
+  kafkaGroupInitialRebalanceDelayMs: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   tlsCa: string | undefined;

@@ -174,6 +174,39 @@ describe('MQTT traffic as the Kafka topic mqtt, both ways', { timeout: 120_000 }
     }
   });
 
+  test('a kafkajs consumer group reads the MQTT topic and commits offsets on it', async () => {
+    assert.ok(node !== undefined);
+    const kafka = new Kafka({ clientId: 'group-reader', brokers: [`127.0.0.1:${kafkaPort}`], logLevel: logLevel.NOTHING, retry: { retries: 2 } });
+    const consumer = kafka.consumer({ groupId: 'mqtt-readers', sessionTimeout: 10_000, heartbeatInterval: 500 });
+    const seen = new Map<string, string>();
+    let resolveSeen: () => void = () => undefined;
+    const allSeen = new Promise<void>((resolve) => (resolveSeen = resolve));
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: 'mqtt', fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          if (message.key !== null && message.value !== null) seen.set(message.key.toString(), message.value.toString());
+          if (['sensors/a', 'sensors/b', 'cmd/dev-1'].every((topic) => seen.has(topic))) resolveSeen();
+        },
+      });
+      await Promise.race([allSeen, new Promise((_, reject) => setTimeout(() => reject(new Error(`the group read only ${[...seen.keys()].join(', ')}`)), 30_000))]);
+      assert.equal(seen.get('sensors/a'), '21.5');
+      assert.equal(seen.get('cmd/dev-1'), 'reboot', 'what Kafka produced to the topic is read back too');
+    } finally {
+      await consumer.disconnect();
+    }
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const committed = await admin.fetchOffsets({ groupId: 'mqtt-readers', topics: ['mqtt'] });
+      const offsets = committed[0]!.partitions.filter((partition) => Number(partition.offset) > 0);
+      assert.ok(offsets.length > 0, 'offsets committed on the MQTT topic');
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   test('bad records and forbidden topics are refused with Kafka error codes, nothing published, the connection unharmed', async () => {
     assert.ok(node !== undefined);
     const watcher = await subscriber(node.url, '#', { version: 5, qos: 1 });

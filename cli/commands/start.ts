@@ -54,10 +54,11 @@ publish and consume are not served yet and are refused with 540 NOT_IMPLEMENTED.
 
 Kafka (a partial preview, broker role; off until the preview is complete): --kafka-port 9092
 serves ApiVersions, Metadata, CreateTopics/DeleteTopics/CreatePartitions/DescribeConfigs, Produce
-(gzip, snappy, lz4, zstd; idempotent producers), Fetch, ListOffsets and SASL PLAIN/SCRAM-SHA-256
-against the MQTT users (no consumer groups, no transactions yet); topic-partitions are shards
-kafka.TOPIC.PARTITION. The MQTT traffic is the topic mqtt (--kafka-mqtt-topic): partition =
-data shard, key = MQTT topic; producing to it publishes MQTT messages. See docs/kafka.md.
+(gzip, snappy, lz4, zstd; idempotent producers), Fetch, ListOffsets, consumer groups (classic
+protocol; committed offsets in the shard $kafka.offsets) and SASL PLAIN/SCRAM-SHA-256 against the
+MQTT users (no transactions); topic-partitions are shards kafka.TOPIC.PARTITION. The MQTT traffic
+is the topic mqtt (--kafka-mqtt-topic): partition = data shard, key = MQTT topic; producing to it
+publishes MQTT messages. See docs/kafka.md.
 
 Admin API: every node also serves the admin HTTP API (REST under /api, Prometheus /metrics, /healthz,
 /readyz, OpenAPI UI at /docs) on --host:--admin-port; /api and /metrics need the header

@@ -77,7 +77,7 @@ function refused(errorCode: number, batchIndex: number, message: string): Produc
   return { errorCode, errorMessage: message, recordErrors: [{ batchIndex, batchIndexErrorMessage: message }] };
 }
 
-/** Who a Kafka client is to the access policy: no SASL yet, so anonymous, named by its client id. */
-export function kafkaIdentity(clientId: string | null): ClientIdentity {
-  return { clientId: `kafka:${clientId ?? ''}`, username: undefined, remoteAddress: '', protocol: 'kafka' };
+/** Who a Kafka client is to the access policy: its SASL user (undefined: anonymous), its address, and its client id as `kafka:<client.id>`. */
+export function kafkaIdentity(clientId: string | null, client?: { readonly username: string | undefined; readonly remoteAddress: string }): ClientIdentity {
+  return { clientId: `kafka:${clientId ?? ''}`, username: client?.username, remoteAddress: client?.remoteAddress ?? '', protocol: 'kafka' };
 }

@@ -7,11 +7,12 @@ import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold, type InboundBudget } from '../../listener/index.js';
 import { KafkaErrors, type KafkaStruct, type RequestHeader } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
+import { KafkaGroupService } from './groups/group-service.js';
 import { Idempotence } from './idempotence.js';
 import { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
 import { apiName, errorLabel, firstErrorCode, type KafkaRequestListener } from './request-events.js';
 import { type Authenticate, SaslSession } from './sasl.js';
-import { KafkaService, type ServedTopic } from './service.js';
+import { KafkaService, type KafkaClient, type ServedTopic } from './service.js';
 import { TopicCatalog } from './topics.js';
 
 /** Kafka's default connections.max.idle.ms (10 minutes). */
@@ -26,6 +27,8 @@ export interface KafkaServerOptions {
   nodeId: number;
   clusterId: string;
   maxFrameBytes: number;
+  /** Kafka's group.initial.rebalance.delay.ms; default the coordinator's (3 s). */
+  groupInitialRebalanceDelayMs?: number | undefined;
   limits: AdmissionLimits;
   /** The node's abuse gate, shared with MQTT so per-address counts and rates cover both. */
   abuse: AbuseControl;
@@ -44,7 +47,7 @@ export class KafkaServer {
   readonly #connections = new Set<KafkaConnection>();
   readonly #requestListeners = new Set<KafkaRequestListener>();
 
-  private constructor(private readonly options: KafkaServerOptions, private readonly service: KafkaService) {}
+  private constructor(private readonly options: KafkaServerOptions, private readonly service: KafkaService, private readonly groups: KafkaGroupService) {}
 
   get address(): string {
     return this.#listener.address;
@@ -66,8 +69,10 @@ export class KafkaServer {
       if (topics.get(name) === undefined) mqttTopic = new MqttTopic(name, broker);
       else options.logger.warn({ topic: name }, `a Kafka topic named ${name} exists, so the MQTT traffic is not shown as it; set --kafka-mqtt-topic to another name`);
     }
-    const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, logger: options.logger });
-    const server = new KafkaServer(options, service);
+    const limits = options.groupInitialRebalanceDelayMs === undefined ? {} : { initialRebalanceDelayMs: options.groupInitialRebalanceDelayMs };
+    const groups = await KafkaGroupService.open({ store: options.store, partitionsOf: (name) => (name === mqttTopic?.name ? mqttTopic.partitions : topics.get(name)?.partitions), broker: () => ({ nodeId: options.nodeId, ...(advertised ?? bound) }), limits, logger: options.logger });
+    const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, groups, logger: options.logger });
+    const server = new KafkaServer(options, service, groups);
     server.#listener = await TcpListener.start({
       protocol: 'Kafka',
       host: options.host,
@@ -87,7 +92,9 @@ export class KafkaServer {
   #serve(socket: Socket): void {
     const { logger, maxFrameBytes } = this.options;
     const sasl = new SaslSession(this.options.authenticate, remoteAddressOf(socket));
-    const connection = new KafkaConnection((header, body, signal) => this.#handle(header, body, signal, sasl), {
+    // Kafka writes a member's host as "/address" (DescribeGroups' clientHost); the user is SASL's, once authenticated.
+    const client: KafkaClient = { host: `/${socket.remoteAddress ?? ''}`, remoteAddress: socket.remoteAddress ?? '', get username() { return sasl.username; } };
+    const connection = new KafkaConnection((header, body, signal) => this.#handle(header, body, signal, sasl, client), {
       send: (frame) => socket.write(frame),
       close: (reason, error) => {
         logger.debug({ remote: remoteAddressOf(socket), reason, err: error }, 'Kafka connection closed');
@@ -124,12 +131,12 @@ export class KafkaServer {
   }
 
   /** The connection's SASL exchange, then the service's handler; timed and reported when anyone listens. */
-  async #handle(header: RequestHeader, body: KafkaStruct, signal: AbortSignal, sasl: SaslSession): Promise<KafkaStruct | undefined> {
-    if (this.#requestListeners.size === 0) return this.#authenticated(header, body, signal, sasl);
+  async #handle(header: RequestHeader, body: KafkaStruct, signal: AbortSignal, sasl: SaslSession, client: KafkaClient): Promise<KafkaStruct | undefined> {
+    if (this.#requestListeners.size === 0) return this.#authenticated(header, body, signal, sasl, client);
     const started = performance.now();
     let error = 'HANDLER_FAILED';
     try {
-      const response = await this.#authenticated(header, body, signal, sasl);
+      const response = await this.#authenticated(header, body, signal, sasl, client);
       error = errorLabel(firstErrorCode(response));
       return response;
     } finally {
@@ -138,11 +145,11 @@ export class KafkaServer {
     }
   }
 
-  async #authenticated(header: RequestHeader, body: KafkaStruct, signal: AbortSignal, sasl: SaslSession): Promise<KafkaStruct | undefined> {
+  async #authenticated(header: RequestHeader, body: KafkaStruct, signal: AbortSignal, sasl: SaslSession, client: KafkaClient): Promise<KafkaStruct | undefined> {
     if (SaslSession.isSaslApi(header.apiKey)) return sasl.handle(header.apiKey, body);
     // A refusal here closes the connection (the handler failed), as Kafka does before authentication.
     if (!(await sasl.admits(header.apiKey))) throw KafkaErrors.unauthenticated.create({ apiKey: header.apiKey }, header.apiKey);
-    return this.service.handle(header, body, signal);
+    return this.service.handle(header, body, signal, client);
   }
 
   stopAccepting(): void {
@@ -150,6 +157,7 @@ export class KafkaServer {
   }
 
   async stop(): Promise<void> {
+    this.groups.stop();
     for (const connection of this.#connections) connection.ended();
     await this.#listener.stop();
   }

@@ -22,6 +22,8 @@ import {
   type RequestHeader,
   type SupportedApi,
 } from '../codec/index.js';
+import { GROUP_API_KEYS, type KafkaClientInfo, type KafkaGroupService } from './groups/group-service.js';
+import type { ClientIdentity } from '../../../engine/index.js';
 import { kafkaIdentity, type MqttTopic } from './mqtt-topic.js';
 import { fromJournalRecord, toRecordInput, type StoredKafkaRecord } from './records.js';
 import { KafkaAdmin } from './admin.js';
@@ -31,7 +33,7 @@ import { DEFAULT_TOPIC_CONFIGS, describeTopicConfigs, type TopicConfigs } from '
 import type { TopicCatalog } from './topics.js';
 
 /** The APIs this node serves now, at the codec's advertised ranges. */
-const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.InitProducerId, ApiKey.DeleteTopics, ApiKey.CreatePartitions, ApiKey.DescribeConfigs, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate];
+const SERVED_KEYS = [ApiKey.Produce, ApiKey.Fetch, ApiKey.ListOffsets, ApiKey.Metadata, ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.InitProducerId, ApiKey.DeleteTopics, ApiKey.CreatePartitions, ApiKey.DescribeConfigs, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate, ...GROUP_API_KEYS];
 // SaslHandshake v0 would be followed by bare SASL tokens outside Kafka's framing; v1 (tokens in SaslAuthenticate) only.
 const served = (key: number): SupportedApi => {
   const api = SUPPORTED_APIS.get(key) as SupportedApi;
@@ -59,10 +61,19 @@ export interface KafkaServiceOptions {
   /** What Metadata tells clients to dial. */
   advertised: () => { host: string; port: number };
   clusterId: string;
+  /** The consumer-group APIs (groups/); absent only in tests of the other handlers. */
+  groups?: KafkaGroupService;
   logger: Logger;
   now?: () => number;
   /** The MQTT data shards as a Kafka topic; undefined: not shown. */
   mqttTopic?: MqttTopic | undefined;
+}
+
+/** Who sent a request: for DescribeGroups' client host and the access policy of the MQTT topic. */
+export interface KafkaClient extends KafkaClientInfo {
+  readonly remoteAddress: string;
+  /** The SASL user once authenticated; undefined: anonymous. */
+  readonly username: string | undefined;
 }
 
 /** A topic as the admin API shows it: partition i is shards[i]. */
@@ -95,7 +106,7 @@ export class KafkaService {
   }
 
   /** The response body; undefined: no response (Produce acks = 0). `signal` ends a long poll when the connection goes. */
-  async handle(header: RequestHeader, body: Struct, signal: AbortSignal): Promise<Struct | undefined> {
+  async handle(header: RequestHeader, body: Struct, signal: AbortSignal, client?: KafkaClient): Promise<Struct | undefined> {
     switch (header.apiKey) {
       case ApiKey.ApiVersions:
         return this.apiVersions(body);
@@ -104,9 +115,9 @@ export class KafkaService {
       case ApiKey.CreateTopics:
         return this.createTopics(body);
       case ApiKey.Produce:
-        return this.produce(header, body);
+        return this.produce(kafkaIdentity(header.clientId, client), body);
       case ApiKey.Fetch:
-        return this.fetch(header, body, signal);
+        return this.fetch(kafkaIdentity(header.clientId, client), body, signal);
       case ApiKey.ListOffsets:
         return this.listOffsets(body);
       case ApiKey.InitProducerId:
@@ -117,6 +128,18 @@ export class KafkaService {
         return this.#admin.createPartitions(body);
       case ApiKey.DescribeConfigs:
         return this.#admin.describeConfigs(body);
+      case ApiKey.FindCoordinator:
+      case ApiKey.JoinGroup:
+      case ApiKey.SyncGroup:
+      case ApiKey.Heartbeat:
+      case ApiKey.LeaveGroup:
+      case ApiKey.OffsetCommit:
+      case ApiKey.OffsetFetch:
+      case ApiKey.DescribeGroups:
+      case ApiKey.ListGroups:
+      case ApiKey.DeleteGroups:
+        if (this.options.groups === undefined) throw new Error(`API ${header.apiKey} needs the group service`);
+        return this.options.groups.handle(header, body, client);
       default:
         throw new Error(`API ${header.apiKey} is not served`);
     }
@@ -187,7 +210,7 @@ export class KafkaService {
     });
   }
 
-  async produce(header: RequestHeader, body: Struct): Promise<Struct | undefined> {
+  async produce(identity: ClientIdentity, body: Struct): Promise<Struct | undefined> {
     const acks = body.acks as number;
     const responses: Struct[] = [];
     const work: Array<Promise<void>> = [];
@@ -203,7 +226,7 @@ export class KafkaService {
           response.errorCode = KafkaErrorCode.INVALID_REQUIRED_ACKS;
           continue;
         }
-        work.push(this.producePartition(header, name, index, partitionData.records as Buffer | null, response));
+        work.push(this.producePartition(identity, name, index, partitionData.records as Buffer | null, response));
       }
     }
     await Promise.all(work);
@@ -211,7 +234,7 @@ export class KafkaService {
     return { responses, throttleTimeMs: 0 };
   }
 
-  private async producePartition(header: RequestHeader, topicName: string, partition: number, bytes: Buffer | null, response: Struct): Promise<void> {
+  private async producePartition(identity: ClientIdentity, topicName: string, partition: number, bytes: Buffer | null, response: Struct): Promise<void> {
     const topic = this.topic(topicName);
     if (topic === undefined || partition < 0 || partition >= topic.partitions) {
       response.errorCode = KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
@@ -268,7 +291,7 @@ export class KafkaService {
       // The records become MQTT messages, each in the data shard of its MQTT topic, whichever
       // partition the client picked: no single base offset to answer with (docs/kafka.md).
       try {
-        Object.assign(response, await topic.mqtt.produce(records, kafkaIdentity(header.clientId), this.#now()));
+        Object.assign(response, await topic.mqtt.produce(records, identity, this.#now()));
       } catch (error) {
         this.options.logger.warn({ err: error, topic: topicName, partition }, 'Kafka produce to the MQTT topic: publish failed');
         response.errorCode = storeErrorCode(error);
@@ -296,23 +319,23 @@ export class KafkaService {
     }
   }
 
-  async fetch(header: RequestHeader, body: Struct, signal: AbortSignal): Promise<Struct> {
+  async fetch(identity: ClientIdentity, body: Struct, signal: AbortSignal): Promise<Struct> {
     const maxWaitMs = Math.min(Math.max(body.maxWaitMs as number, 0), MAX_FETCH_WAIT_MS);
     const minBytes = Math.max(body.minBytes as number, 0);
     const maxBytes = Math.max(body.maxBytes as number, 1);
     const wanted = (body.topics as Struct[]).map((topic) => ({ topic: topic.topic as string, partitions: (topic.partitions as Struct[]).map((p) => ({ partition: p.partition as number, fetchOffset: Number(p.fetchOffset as bigint), partitionMaxBytes: p.partitionMaxBytes as number })) }));
     const deadline = this.#now() + maxWaitMs;
     for (;;) {
-      const result = await this.readFetch(header, wanted, maxBytes);
+      const result = await this.readFetch(identity, wanted, maxBytes);
       const remaining = deadline - this.#now();
       if (result.bytes >= minBytes || remaining <= 0 || result.errors || signal.aborted) return result.response;
       // Nothing yet: wait for an append to any partition asked for (its tail wakes us), or the deadline.
       await this.waitForAppend(result.waitOn, remaining, signal);
-      if (this.#now() >= deadline || signal.aborted) return (await this.readFetch(header, wanted, maxBytes)).response;
+      if (this.#now() >= deadline || signal.aborted) return (await this.readFetch(identity, wanted, maxBytes)).response;
     }
   }
 
-  private async readFetch(header: RequestHeader, wanted: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: number; partitionMaxBytes: number }> }>, maxBytes: number): Promise<{ response: Struct; bytes: number; errors: boolean; waitOn: Array<{ shard: string; offset: number }> }> {
+  private async readFetch(identity: ClientIdentity, wanted: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: number; partitionMaxBytes: number }> }>, maxBytes: number): Promise<{ response: Struct; bytes: number; errors: boolean; waitOn: Array<{ shard: string; offset: number }> }> {
     let budget = maxBytes;
     let bytes = 0;
     let errors = false;
@@ -321,7 +344,6 @@ export class KafkaService {
     for (const { topic: name, partitions } of wanted) {
       const topic = this.topic(name);
       const mqtt = topic?.mqtt;
-      const identity = kafkaIdentity(header.clientId);
       const toKafka = mqtt === undefined ? fromJournalRecord : (record: JournalRecord) => mqtt.read(record, identity);
       const out: Struct[] = [];
       responses.push({ topic: name, partitions: out });

@@ -4,3 +4,4 @@ export { withReferenceTable } from './config/settings-reference.js';
 export { UsageError } from './command.js';
 export { normalizeServerUrl } from './ctl/admin-client.js';
 export { formatDuration, formatPage } from './ctl/format.js';
+export { findMosquitto, type CompareReport } from './bench/compare-bench.js';

@@ -198,13 +198,14 @@ export async function runCompare(options: CompareOptions, hooks: CompareHooks = 
 }
 
 async function runOne(round: number, scenario: ScenarioSpec, broker: BrokerName, options: CompareOptions, signal: AbortSignal | undefined): Promise<RunFigures> {
-  const empty: RunFigures = { round, scenario: scenario.name, broker, figures: {}, toolCpuPercent: null, toolBusiestPercent: null, brokerCpuPercent: null };
+  const empty: RunFigures = { round, scenario: scenario.name, broker, figures: {}, toolCpuPercent: null, toolBusiestPercent: null, brokerCpuPercent: null, brokerPid: null };
   let running: RunningBroker;
   try {
     running = await startBroker(broker, scenario, options);
   } catch (error) {
     return { ...empty, error: (error as Error).message };
   }
+  empty.brokerPid = running.child.pid ?? null;
   try {
     const report = await runMqttBench({ ...scenario.options(options.settings), host: '127.0.0.1', port: running.port, brokerPid: running.child.pid ?? null }, { signal });
     const figures: RunFigures = { ...empty, ...figuresOf(scenario, report) };

@@ -8,7 +8,7 @@ import { compareRows, figuresOf, formatCompareTable, median, mosquittoConf, scen
 import type { MqttBenchReport } from './mqtt-bench.js';
 
 function run(round: number, scenario: string, broker: 'shardline' | 'mosquitto', figures: Record<string, number | null>, toolCpuPercent = 10): RunFigures {
-  return { round, scenario, broker, figures, toolCpuPercent, toolBusiestPercent: toolCpuPercent, brokerCpuPercent: 50 };
+  return { round, scenario, broker, figures, toolCpuPercent, toolBusiestPercent: toolCpuPercent, brokerCpuPercent: 50, brokerPid: 1000 + round };
 }
 
 describe('bench compare: medians, ratios, table', () => {

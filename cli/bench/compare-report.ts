@@ -130,6 +130,8 @@ export interface RunFigures {
   toolCpuPercent: number | null;
   toolBusiestPercent: number | null;
   brokerCpuPercent: number | null;
+  /** The broker process this run started (and stopped); null when it did not start. */
+  brokerPid: number | null;
   error?: string;
 }
 

@@ -81,8 +81,14 @@ let handlerContextOf: (connection: MqttConnection) => HandlerContext;
 
 type HandlerContext = SubscribeContext & AckContext & InboundContext;
 
+/**
+ * Encoders of clients without topic aliases or a Maximum Packet Size (every 3.x client, most 5.0
+ * ones), by protocol level: without aliases an encoder holds no state, so connections share one.
+ */
+const SHARED_OUTBOUND = new Map([3, 4, 5].map((level) => [level, new OutboundPublishes(level, Number.POSITIVE_INFINITY, 0)]));
+
 /** Before CONNECT nothing is sent; CONNECT replaces it with the client's terms. */
-const NOT_CONNECTED_OUTBOUND = new OutboundPublishes(4, Number.POSITIVE_INFINITY, 0);
+const NOT_CONNECTED_OUTBOUND = SHARED_OUTBOUND.get(4) as OutboundPublishes;
 
 enum Pause {
   Connecting = 1,
@@ -121,13 +127,15 @@ export class MqttConnection implements DeliverySink {
   #pausedFor = 0;
   /** While a SUBSCRIBE or UNSUBSCRIBE waits for the publishes before it: the packets after it. */
   #ordered: Buffer[] | undefined;
-  readonly #ownMessages: OwnMessageHold;
+  /** Made with the inbound flows: only a client's own publishes are held back behind their acks. */
+  #ownMessages: OwnMessageHold | undefined;
   /** Made for the first packet large enough to reserve inbound budget. */
   #reservations: PacketReservations | undefined;
   // Outbound flow state.
   /** The client's Receive Maximum (5.0), bounded by max-inflight. */
   inFlightMaximum = 65_535;
-  readonly #packetIds: OutboundPacketIds;
+  /** Made at the first QoS 1/2 delivery. */
+  #packetIds: OutboundPacketIds | undefined;
   /** Set at CONNECT: nothing is sent before (send() refuses until connected). */
   #outbound = NOT_CONNECTED_OUTBOUND;
 
@@ -141,8 +149,6 @@ export class MqttConnection implements DeliverySink {
     private readonly authenticate: Authenticate = acceptEveryone,
   ) {
     this.#framer = new PacketFramer(limits.maxPacketSize);
-    this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
-    this.#ownMessages = new OwnMessageHold(transport);
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
@@ -241,7 +247,7 @@ export class MqttConnection implements DeliverySink {
   #inbound: InboundPublishes | undefined;
 
   get #inboundFlows(): InboundPublishes {
-    return (this.#inbound ??= new InboundPublishes(this.#context, this.#ownMessages));
+    return (this.#inbound ??= new InboundPublishes(this.#context, (this.#ownMessages = new OwnMessageHold(this.transport))));
   }
 
   #contextObject: HandlerContext | undefined;
@@ -456,7 +462,8 @@ export class MqttConnection implements DeliverySink {
     this.#sessionExpiry = expiry;
     this.#keepAliveMs = terms.keepAlive * 1000;
     this.inFlightMaximum = terms.inFlightMaximum;
-    this.#outbound = new OutboundPublishes(this.#version, terms.maximumPacketSize, terms.topicAliasMaximum);
+    this.#outbound =
+      terms.topicAliasMaximum === 0 && terms.maximumPacketSize === Number.POSITIVE_INFINITY ? (SHARED_OUTBOUND.get(this.#version) as OutboundPublishes) : new OutboundPublishes(this.#version, terms.maximumPacketSize, terms.topicAliasMaximum);
     if (this.broker.closed) return this.#refuse(v5 ? ReasonCode.ServerShuttingDown : ReasonCode.ServerUnavailable, 'the broker is shutting down');
     this.#clientId = clientId;
     this.#count(true);
@@ -786,7 +793,11 @@ export class MqttConnection implements DeliverySink {
     if (this.#state !== 'connected') return SendResult.SentFull;
     const packet = this.#outbound.encode(delivery, this.clock.now());
     if (packet === undefined) return SendResult.Skipped;
-    return this.#ownMessages.write(delivery.message, packet.head, packet.payload);
+    const hold = this.#ownMessages;
+    if (hold !== undefined) return hold.write(delivery.message, packet.head, packet.payload);
+    // A client that never published has no own messages to wait for: straight out.
+    if (packet.payload !== undefined) this.transport.write(packet.head);
+    return this.transport.write(packet.payload ?? packet.head) ? SendResult.Sent : SendResult.SentFull;
   }
 
   describe(): ConnectionInfo {
@@ -796,7 +807,7 @@ export class MqttConnection implements DeliverySink {
   #connectedAt = 0;
 
   assignTag(delivery: Delivery, inUse: (packetId: number) => boolean): number {
-    return this.#packetIds.assign(delivery, inUse);
+    return (this.#packetIds ??= new OutboundPacketIds(this.broker.dataShardNames.length)).assign(delivery, inUse);
   }
 
   /** A QoS 2 delivery the client had received (PUBREC) before it reconnected: PUBREL again. */

@@ -90,6 +90,46 @@ const SHARED_OUTBOUND = new Map([3, 4, 5].map((level) => [level, new OutboundPub
 /** Before CONNECT nothing is sent; CONNECT replaces it with the client's terms. */
 const NOT_CONNECTED_OUTBOUND = SHARED_OUTBOUND.get(4) as OutboundPublishes;
 
+/**
+ * mqtt-packet's parsers, one per protocol level, shared by every connection: a connection hands
+ * it one whole packet at a time (the framer cut it, packet-validation checked it) and parsing is
+ * synchronous, so nothing of one connection's packet is left in it for the next. A parser per
+ * connection cost a stream-backed buffer list and an event emitter at every CONNECT.
+ */
+const sharedParsers = new Map<number, SharedParser>();
+
+interface SharedParser {
+  parser: ReturnType<typeof mqttPacket.parser>;
+  packets: Packet[];
+  error: Error | undefined;
+}
+
+/** The one packet in `raw`, or the parser's error. */
+function parseWhole(raw: Buffer, version: number): Packet | Error {
+  let shared = sharedParsers.get(version);
+  if (shared === undefined) {
+    const made: SharedParser = { parser: mqttPacket.parser({ protocolVersion: version as 3 | 4 | 5 }), packets: [], error: undefined };
+    made.parser.on('packet', (packet: Packet) => made.packets.push(packet));
+    made.parser.on('error', (error: Error) => (made.error ??= error));
+    sharedParsers.set(version, made);
+    shared = made;
+  }
+  const left = shared.parser.parse(raw);
+  // Parsing a CONNECT makes the packet the parser's settings (its bridge flag included): back to
+  // the level alone, as for a parser made for the next packet.
+  (shared.parser as unknown as { settings: object }).settings = { protocolVersion: version };
+  const { packets, error } = shared;
+  shared.packets = [];
+  shared.error = undefined;
+  const packet = packets[0];
+  if (error !== undefined || left !== 0 || packets.length !== 1 || packet === undefined) {
+    // Whatever state it is in, no other connection's packet may meet it.
+    sharedParsers.delete(version);
+    return error ?? new Error(`the packet's length does not match its content (${packets.length} packet(s) parsed, ${left} byte(s) left)`);
+  }
+  return packet;
+}
+
 enum Pause {
   Connecting = 1,
   Backlog = 2,
@@ -102,10 +142,6 @@ enum Pause {
 export class MqttConnection implements DeliverySink {
   #state: State = 'awaiting-connect';
   readonly #framer: PacketFramer;
-  /** Made on demand: idle connections (PINGREQ only) and plain PUBLISH traffic do not need one. */
-  #parser: ReturnType<typeof mqttPacket.parser> | undefined;
-  #parsed: Packet[] | undefined;
-  #parseError: Error | undefined;
   #firstByteSeen = false;
   /** User Properties of the packet being handled, read from its bytes in the order sent (mqtt-packet groups them by name). */
   #userPropertiesIn: UserProperty[] | undefined;
@@ -269,12 +305,6 @@ export class MqttConnection implements DeliverySink {
 
   #guard: ClientGuard | undefined;
 
-  #newParser(protocolVersion: number): ReturnType<typeof mqttPacket.parser> {
-    const parser = mqttPacket.parser({ protocolVersion: protocolVersion as 3 | 4 | 5 });
-    parser.on('packet', (packet: Packet) => (this.#parsed ??= []).push(packet));
-    parser.on('error', (error: Error) => (this.#parseError = error));
-    return parser;
-  }
 
   // ---- input -----------------------------------------------------------------------------
 
@@ -354,17 +384,9 @@ export class MqttConnection implements DeliverySink {
       return this.#fail(ReasonCode.BadAuthenticationMethod, 'enhanced authentication (AUTH) is not supported');
     }
     this.#userPropertiesIn = collected?.userProperties;
-    this.#parser ??= this.#newParser(this.#version);
-    this.#parser.parse(raw);
-    if (this.#parseError !== undefined) {
-      const error = this.#parseError;
-      this.#parseError = undefined;
-      this.#parsed = undefined;
-      return this.#fail(ReasonCode.MalformedPacket, error.message);
-    }
-    const packets = this.#parsed ?? [];
-    this.#parsed = undefined;
-    for (const packet of packets) this.#handlePacket(packet);
+    const parsed = parseWhole(raw, this.#version);
+    if (parsed instanceof Error) return this.#fail(ReasonCode.MalformedPacket, parsed.message);
+    this.#handlePacket(parsed);
   }
 
   #handlePacket(packet: Packet): void {
@@ -487,9 +509,6 @@ export class MqttConnection implements DeliverySink {
     this.#session = result.session;
     this.#state = 'connected';
     this.#connectedAt = this.clock.now();
-    // Idle connections (PINGREQ only) and plain PUBLISH/ack traffic need no general parser:
-    // let go of the one CONNECT used, with its buffers, until a packet needs it.
-    this.#parser = undefined;
     // QoS 2 publishes the client sent on an earlier connection and has not released (PUBREL)
     // are still in flight for it.
     if (result.session.publishKeyCount > 0) this.#inboundFlows.resumeInFlight(result.session.publishKeyCount);

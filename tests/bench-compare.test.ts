@@ -58,9 +58,12 @@ describe('shardline bench compare', { timeout: RUN_TIMEOUT_MS + 60_000 }, () => 
       for (const broker of brokers) {
         const value = row.medians[broker as 'shardline' | 'mosquitto'];
         assert.equal(typeof value, 'number', `${row.scenario} ${row.figure} on ${broker}`);
-        // "lost" may be 0; memory per connection is a difference of two RSS readings, which
-        // the allocator may leave at 0 for 50 connections: both only need to be there.
-        if (row.figure !== 'lost' && row.figure !== 'kB/conn') assert.ok((value as number) > 0, `${row.scenario} ${row.figure} on ${broker}: ${value}`);
+        // Only need to be there: "lost" may be 0; memory per connection is a difference of two
+        // RSS readings, which the allocator may leave at 0 for 50 connections; and QoS 0 at full
+        // speed is overload by design, so on a loaded machine a 1 s window may see no delivery
+        // yet (publishers paused behind the broker's journal backlog, docs/benchmarks.md).
+        const mayBeZero = row.figure === 'lost' || row.figure === 'kB/conn' || row.scenario === 'fanin-qos0' || row.scenario === 'large-qos0';
+        if (!mayBeZero) assert.ok((value as number) > 0, `${row.scenario} ${row.figure} on ${broker}: ${value}`);
       }
       assert.equal(row.ratio === null, mosquitto === null || row.medians.mosquitto === 0, `${row.scenario} ${row.figure}: a ratio exactly when both ran`);
     }

@@ -101,7 +101,7 @@ describe('keep-alive on the shared timer wheel', () => {
   it('many connections share the wheel: each is closed at its own deadline; one closed earlier stays closed and untouched', async () => {
     const clock = new ManualClock();
     const broker = await openBroker(clock);
-    const clients = [];
+    const clients: Array<Awaited<ReturnType<typeof connectClient>>> = [];
     for (let index = 0; index < 20; index += 1) clients.push(await connectClient(broker, clock, 5, `many-${index}`, 1 + (index % 4)));
     const gone = clients[3];
     assert.ok(gone !== undefined);

@@ -59,6 +59,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./bench-kafka.js')).benchKafkaCommand,
   },
   {
+    path: ['bench', 'compare'],
+    summary: "Run issue 16's MQTT scenarios against Shardline and Mosquitto, interleaved, and print medians and ratios",
+    load: async () => (await import('./bench-compare.js')).benchCompareCommand,
+  },
+  {
     path: ['bench', 'restart'],
     summary: 'Measure how long a node with many sessions, retained messages and ACL rules takes to start',
     load: async () => (await import('./bench-restart.js')).benchRestartCommand,

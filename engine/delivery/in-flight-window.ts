@@ -18,8 +18,11 @@ interface WindowEntry<T> {
   held: boolean;
 }
 
+/** Never added to: windows share it until their first entry (an idle session's window stays empty). */
+const NO_ENTRIES = new Map<DeliveryTag, WindowEntry<unknown>>();
+
 export class InFlightWindow<T> {
-  readonly #entries = new Map<DeliveryTag, WindowEntry<T>>();
+  #entries = NO_ENTRIES as Map<DeliveryTag, WindowEntry<T>>;
 
   get size(): number {
     return this.#entries.size;
@@ -40,6 +43,7 @@ export class InFlightWindow<T> {
   /** Adds an outstanding entry (or a held one, restoring a saved session). */
   add(tag: DeliveryTag, item: T, held = false): void {
     if (this.#entries.has(tag)) throw DeliveryErrors.tagInUse.create({ tag }, tag);
+    if (this.#entries === (NO_ENTRIES as Map<DeliveryTag, WindowEntry<T>>)) this.#entries = new Map();
     this.#entries.set(tag, { item, held });
   }
 

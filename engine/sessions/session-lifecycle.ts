@@ -59,7 +59,10 @@ export interface SessionLifecycleHost {
 }
 
 export class SessionLifecycle {
-  /** Session expiry interval of each in-memory session. */
+  /**
+   * Session expiry interval of each session with one above 0; an in-memory session missing
+   * here has 0 (most connections: an entry each would cost tens of bytes per idle client).
+   */
   readonly #expiry = new Map<string, number>();
   readonly #expiryTimers = new Map<string, unknown>();
   readonly #dirtyCursors = new Set<Session>();
@@ -76,7 +79,12 @@ export class SessionLifecycle {
   }
 
   expiryOf(clientId: string): number | undefined {
-    return this.#expiry.get(clientId);
+    return this.#expiry.get(clientId) ?? (this.host.sessions.has(clientId) ? 0 : undefined);
+  }
+
+  #setExpiry(clientId: string, seconds: number): void {
+    if (seconds > 0) this.#expiry.set(clientId, seconds);
+    else this.#expiry.delete(clientId);
   }
 
   /** A session's delivery cursors moved: a durable one's are written at the next flush. */
@@ -131,7 +139,7 @@ export class SessionLifecycle {
     }
     session ??= new Session(clientId, host.sessionHost, []);
     host.sessions.set(clientId, session);
-    this.#expiry.set(clientId, request.expirySeconds);
+    this.#setExpiry(clientId, request.expirySeconds);
     session.claim(request.sink);
     const identity = request.identity ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' };
     host.identities.set(clientId, identity);
@@ -211,7 +219,7 @@ export class SessionLifecycle {
     const will = request.publishWill ? host.wills.connectedWill(clientId) : undefined;
     host.wills.forgetConnected(clientId);
     const expirySeconds = request.expirySeconds ?? this.#expiry.get(clientId) ?? 0;
-    this.#expiry.set(clientId, expirySeconds);
+    this.#setExpiry(clientId, expirySeconds);
     if (expirySeconds === 0) {
       const writes = this.#end(clientId);
       if (will !== undefined) host.wills.publish(clientId, will);
@@ -239,7 +247,7 @@ export class SessionLifecycle {
     const writes: RecordInput[] = [];
     for (const session of [...host.table.sessions.values()]) {
       for (const [filter, options] of session.subscriptions) host.route(filter, session.clientId, options);
-      this.#expiry.set(session.clientId, session.meta.expirySeconds);
+      this.#setExpiry(session.clientId, session.meta.expirySeconds);
       if (session.meta.connected) {
         // The process ended while this client was connected: to the client that is an abrupt
         // disconnect, so its will is due, counted from now.

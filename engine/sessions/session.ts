@@ -68,6 +68,11 @@ export interface SessionHost {
  */
 const HELD_PLACEHOLDER: Message = { topic: '', payload: Buffer.alloc(0), qos: 2, retain: false, publisherId: '', timestamp: 0, properties: undefined };
 
+/** One function for every session's queue, not a closure each. */
+function deliverySize(delivery: Delivery): number {
+  return messageSize(delivery.message);
+}
+
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionOptions> = new Map();
 
 const READ_RETRY_FIRST_MS = 100;
@@ -147,9 +152,14 @@ export class Session {
   }
 
   #releasingKeys: Map<number, Promise<boolean>> | undefined;
-  readonly #queue = new DeliveryQueue<Delivery>((delivery) => messageSize(delivery.message));
+  readonly #queue = new DeliveryQueue<Delivery>(deliverySize);
   readonly #window = new InFlightWindow<Delivery>();
-  readonly #inUse = (tag: DeliveryTag): boolean => this.#window.has(tag);
+  /** Made on the first QoS 1/2 delivery: a session that never gets one does not pay for the closure. */
+  #inUseCheck: ((tag: DeliveryTag) => boolean) | undefined;
+
+  get #inUse(): (tag: DeliveryTag) => boolean {
+    return (this.#inUseCheck ??= (tag) => this.#window.has(tag));
+  }
   /**
    * Per shard, offsets of QoS 1/2 deliveries queued or in flight (not yet acknowledged). Shared
    * empty set until a shard has one: idle connections should cost little memory.

@@ -35,13 +35,15 @@ export class Wills {
   /** Wills waiting for their delay, by client id. */
   readonly #timers = new Map<string, unknown>();
   /** Wills of connected clients, by client id (durable ones are also in their meta). */
-  readonly #ofConnected = new Map<string, WillMessage | undefined>();
+  readonly #ofConnected = new Map<string, WillMessage>();
 
   constructor(private readonly host: WillsHost) {}
 
   /** The will of a client's connection (undefined: it set none). */
   setConnected(clientId: string, will: WillMessage | undefined): void {
-    this.#ofConnected.set(clientId, will);
+    // Most clients set none: no entry for them (connectedWill reads undefined either way).
+    if (will === undefined) this.#ofConnected.delete(clientId);
+    else this.#ofConnected.set(clientId, will);
   }
 
   connectedWill(clientId: string): WillMessage | undefined {

@@ -19,6 +19,7 @@ import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { AuthOutcome, Broker, ClientIdentity, Clock, CloseReason, ConnectionInfo, Delivery, DeliverySink, Session } from '../../engine/index.js';
+import { TimerWheel, type WheelSlot } from '../../base/index.js';
 import { applyAutoSubscribe, checkTopicName, responseInformationFor, SendResult, type AutoSubscribed } from '../../engine/index.js';
 import type { ClientGuard } from '../listener/index.js';
 import type { MqttLimits } from './limits.js';
@@ -26,7 +27,7 @@ import { acceptEveryone, AuthExchange, authenticationRefusal, type Authenticate,
 import { connackFor, readConnect, sessionTerms } from './connect.js';
 import { PacketFramer } from './framing.js';
 import { hasAuthenticationMethod, validatePacket, type Collected, type UserProperty, type Violation } from './packet-validation.js';
-import type { InboundBudget } from '../listener/index.js';
+import { INBOUND_UNRESERVED_BYTES, type InboundBudget } from '../listener/index.js';
 import { decodePlainPublish } from './publish-decoder.js';
 import { OutboundPublishes } from './outbound-publishes.js';
 import { connectLevel } from './packet-checks.js';
@@ -66,6 +67,70 @@ type State = 'awaiting-connect' | 'connecting' | 'authenticating' | 'connected' 
 
 const ACK_COMMANDS = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const;
 
+/**
+ * Keep-alive deadlines of every connection on one clock sit in one timer wheel (base/timer-wheel.ts)
+ * with this resolution: a silent client is closed at 1.5 x its keep-alive, at most this much later.
+ */
+export const KEEP_ALIVE_TICK_MS = 250;
+
+/** Connect-phase timers (connect timeout, AUTH rounds) are short-lived; only the keep-alive is on the wheel. */
+const keepAliveWheels = new WeakMap<Clock, TimerWheel<MqttConnection>>();
+
+/** Set in MqttConnection's static block: the wheel's one callback, and the handlers' view of a connection. */
+let keepAliveDue: (connection: MqttConnection) => void;
+let handlerContextOf: (connection: MqttConnection) => HandlerContext;
+
+type HandlerContext = SubscribeContext & AckContext & InboundContext;
+
+/**
+ * Encoders of clients without topic aliases or a Maximum Packet Size (every 3.x client, most 5.0
+ * ones), by protocol level: without aliases an encoder holds no state, so connections share one.
+ */
+const SHARED_OUTBOUND = new Map([3, 4, 5].map((level) => [level, new OutboundPublishes(level, Number.POSITIVE_INFINITY, 0)]));
+
+/** Before CONNECT nothing is sent; CONNECT replaces it with the client's terms. */
+const NOT_CONNECTED_OUTBOUND = SHARED_OUTBOUND.get(4) as OutboundPublishes;
+
+/**
+ * mqtt-packet's parsers, one per protocol level, shared by every connection: a connection hands
+ * it one whole packet at a time (the framer cut it, packet-validation checked it) and parsing is
+ * synchronous, so nothing of one connection's packet is left in it for the next. A parser per
+ * connection cost a stream-backed buffer list and an event emitter at every CONNECT.
+ */
+const sharedParsers = new Map<number, SharedParser>();
+
+interface SharedParser {
+  parser: ReturnType<typeof mqttPacket.parser>;
+  packets: Packet[];
+  error: Error | undefined;
+}
+
+/** The one packet in `raw`, or the parser's error. */
+function parseWhole(raw: Buffer, version: number): Packet | Error {
+  let shared = sharedParsers.get(version);
+  if (shared === undefined) {
+    const made: SharedParser = { parser: mqttPacket.parser({ protocolVersion: version as 3 | 4 | 5 }), packets: [], error: undefined };
+    made.parser.on('packet', (packet: Packet) => made.packets.push(packet));
+    made.parser.on('error', (error: Error) => (made.error ??= error));
+    sharedParsers.set(version, made);
+    shared = made;
+  }
+  const left = shared.parser.parse(raw);
+  // Parsing a CONNECT makes the packet the parser's settings (its bridge flag included): back to
+  // the level alone, as for a parser made for the next packet.
+  (shared.parser as unknown as { settings: object }).settings = { protocolVersion: version };
+  const { packets, error } = shared;
+  shared.packets = [];
+  shared.error = undefined;
+  const packet = packets[0];
+  if (error !== undefined || left !== 0 || packets.length !== 1 || packet === undefined) {
+    // Whatever state it is in, no other connection's packet may meet it.
+    sharedParsers.delete(version);
+    return error ?? new Error(`the packet's length does not match its content (${packets.length} packet(s) parsed, ${left} byte(s) left)`);
+  }
+  return packet;
+}
+
 enum Pause {
   Connecting = 1,
   Backlog = 2,
@@ -78,10 +143,6 @@ enum Pause {
 export class MqttConnection implements DeliverySink {
   #state: State = 'awaiting-connect';
   readonly #framer: PacketFramer;
-  /** Made on demand: idle connections (PINGREQ only) and plain PUBLISH traffic do not need one. */
-  #parser: ReturnType<typeof mqttPacket.parser> | undefined;
-  #parsed: Packet[] = [];
-  #parseError: Error | undefined;
   #firstByteSeen = false;
   /** User Properties of the packet being handled, read from its bytes in the order sent (mqtt-packet groups them by name). */
   #userPropertiesIn: UserProperty[] | undefined;
@@ -91,7 +152,10 @@ export class MqttConnection implements DeliverySink {
   #problemInfo = true;
   #keepAliveMs = 0;
   #lastPacketAt = 0;
+  /** The connect timeout or an AUTH round's (clock timers: they end at CONNACK). */
   #timer: unknown;
+  /** Where this connection's keep-alive deadline is on the wheel; 0: none. */
+  #keepAliveSlot: WheelSlot = 0;
   #willOnClose = true;
   #sessionExpiry = 0;
   /** Packets that arrived while CONNECT was being processed. */
@@ -100,14 +164,17 @@ export class MqttConnection implements DeliverySink {
   #pausedFor = 0;
   /** While a SUBSCRIBE or UNSUBSCRIBE waits for the publishes before it: the packets after it. */
   #ordered: Buffer[] | undefined;
-  readonly #ownMessages: OwnMessageHold;
-  readonly #reservations: PacketReservations;
+  /** Made with the inbound flows: only a client's own publishes are held back behind their acks. */
+  #ownMessages: OwnMessageHold | undefined;
+  /** Made for the first packet large enough to reserve inbound budget. */
+  #reservations: PacketReservations | undefined;
   // Outbound flow state.
   /** The client's Receive Maximum (5.0), bounded by max-inflight. */
   inFlightMaximum = 65_535;
-  readonly #packetIds: OutboundPacketIds;
+  /** Made at the first QoS 1/2 delivery. */
+  #packetIds: OutboundPacketIds | undefined;
   /** Set at CONNECT: nothing is sent before (send() refuses until connected). */
-  #outbound = new OutboundPublishes(4, Number.POSITIVE_INFINITY, 0);
+  #outbound = NOT_CONNECTED_OUTBOUND;
 
   constructor(
     private readonly transport: Transport,
@@ -119,80 +186,117 @@ export class MqttConnection implements DeliverySink {
     private readonly authenticate: Authenticate = acceptEveryone,
   ) {
     this.#framer = new PacketFramer(limits.maxPacketSize);
-    this.#packetIds = new OutboundPacketIds(broker.dataShardNames.length);
-    this.#ownMessages = new OwnMessageHold(transport);
-    this.#reservations = new PacketReservations(registry, (on) => this.#pause(Pause.Budget, on));
-    this.#context = this.#makeContext();
-    this.#inbound = new InboundPublishes(this.#context, this.#ownMessages);
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
+  }
+
+  static {
+    keepAliveDue = (connection) => connection.#keepAliveDue();
+
+    /**
+     * What the handler modules see of a connection. Its getters and methods are on the class's
+     * prototype, so a connection pays for one small object, made when a handler first needs it,
+     * not for a closure and an accessor pair per member (about 3 KB per connection as an object
+     * literal).
+     */
+    class Context implements HandlerContext {
+      constructor(readonly client: MqttConnection) {}
+      get broker(): Broker {
+        return this.client.broker;
+      }
+      get logger(): Logger {
+        return this.client.logger;
+      }
+      get clock(): Clock {
+        return this.client.clock;
+      }
+      get limits(): MqttLimits {
+        return this.client.limits;
+      }
+      get inboundBudget(): InboundBudget | undefined {
+        return this.client.registry.inboundBudget;
+      }
+      get remoteAddress(): string {
+        return this.client.transport.remoteAddress;
+      }
+      get version(): number {
+        return this.client.#version;
+      }
+      get clientId(): string {
+        return this.client.#clientId;
+      }
+      get session(): Session | undefined {
+        return this.client.#session;
+      }
+      get guard(): ClientGuard | undefined {
+        return this.client.#guard;
+      }
+      get problemInfo(): boolean {
+        return this.client.#problemInfo;
+      }
+      get connected(): boolean {
+        return this.client.#state === 'connected';
+      }
+      get closed(): boolean {
+        return this.client.#state === 'closed';
+      }
+      get userPropertiesIn(): UserProperty[] | undefined {
+        return this.client.#userPropertiesIn;
+      }
+      pause(reason: 'backlog' | 'inflight', on: boolean): void {
+        this.client.#pause(reason === 'backlog' ? Pause.Backlog : Pause.Inflight, on);
+      }
+      takeBudget(): ReturnType<PacketReservations['takeHandling']> {
+        return this.client.#reservations?.takeHandling();
+      }
+      topicLimits(): { levelsMax: number; bytesMax: number } {
+        return this.client.#topicLimits();
+      }
+      rewriteIdentity(): { clientId: string; username: string | undefined } {
+        return this.client.#rewriteIdentity();
+      }
+      countDenied(): number {
+        return this.client.#countDenied();
+      }
+      reason(detail: string | undefined): { properties?: { reasonString: string } } {
+        return this.client.#reason(detail);
+      }
+      send(packet: Packet): void {
+        this.client.#send(packet);
+      }
+      fail(code: ReasonCode, detail: string): void {
+        this.client.#fail(code, detail);
+      }
+      internalError(error: unknown): void {
+        this.client.#internalError(error);
+      }
+      inboundDone(): void {
+        this.client.#inbound?.done();
+      }
+    }
+    handlerContextOf = (connection) => new Context(connection);
   }
 
   get clientId(): string {
     return this.#clientId;
   }
 
-  /** The inbound PUBLISH flows (inbound-publishes.ts). */
-  readonly #inbound: InboundPublishes;
+  /** The inbound PUBLISH flows (inbound-publishes.ts): made at the first PUBLISH (or QoS 2 flows resumed at CONNECT). */
+  #inbound: InboundPublishes | undefined;
 
-  /** What the handler modules see of this connection. */
-  readonly #context: SubscribeContext & AckContext & InboundContext;
-
-  #makeContext(): SubscribeContext & AckContext & InboundContext {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the context's getters read this connection's private state
-    const connection = this;
-    return {
-      broker: this.broker,
-      logger: this.logger,
-      clock: this.clock,
-      limits: this.limits,
-      client: this,
-      get inboundBudget() {
-        return connection.registry.inboundBudget;
-      },
-      get remoteAddress() {
-        return connection.transport.remoteAddress;
-      },
-      get version() {
-        return connection.#version;
-      },
-      get clientId() {
-        return connection.#clientId;
-      },
-      get session() {
-        return connection.#session;
-      },
-      get guard() {
-        return connection.#guard;
-      },
-      get problemInfo() {
-        return connection.#problemInfo;
-      },
-      get connected() {
-        return connection.#state === 'connected';
-      },
-      get closed() {
-        return connection.#state === 'closed';
-      },
-      get userPropertiesIn() {
-        return connection.#userPropertiesIn;
-      },
-      pause: (reason, on) => this.#pause(reason === 'backlog' ? Pause.Backlog : Pause.Inflight, on),
-      takeBudget: () => this.#reservations.takeHandling(),
-      topicLimits: () => this.#topicLimits(),
-      rewriteIdentity: () => this.#rewriteIdentity(),
-      countDenied: () => this.#countDenied(),
-      reason: (detail) => this.#reason(detail),
-      send: (packet) => this.#send(packet),
-      fail: (code, detail) => this.#fail(code, detail),
-      internalError: (error) => this.#internalError(error),
-      inboundDone: () => this.#inbound.done(),
-    };
+  get #inboundFlows(): InboundPublishes {
+    return (this.#inbound ??= new InboundPublishes(this.#context, (this.#ownMessages = new OwnMessageHold(this.transport))));
   }
 
+  #contextObject: HandlerContext | undefined;
+
+  /** What the handler modules see of this connection (made when one first needs it). */
+  get #context(): HandlerContext {
+    return (this.#contextObject ??= handlerContextOf(this));
+  }
 
   /** Whether a packet being received holds or waits for inbound budget (see websocket.ts). */
   get holdsInboundBudget(): boolean {
-    return this.#reservations.receiving;
+    return this.#reservations?.receiving === true;
   }
 
   /** Abuse limits for this connection (server.ts; none: no abuse limits, e.g. in-process tests). */
@@ -202,12 +306,6 @@ export class MqttConnection implements DeliverySink {
 
   #guard: ClientGuard | undefined;
 
-  #newParser(protocolVersion: number): ReturnType<typeof mqttPacket.parser> {
-    const parser = mqttPacket.parser({ protocolVersion: protocolVersion as 3 | 4 | 5 });
-    parser.on('packet', (packet: Packet) => this.#parsed.push(packet));
-    parser.on('error', (error: Error) => (this.#parseError = error));
-    return parser;
-  }
 
   // ---- input -----------------------------------------------------------------------------
 
@@ -225,7 +323,7 @@ export class MqttConnection implements DeliverySink {
     if (framed.kind === 'malformed') return this.#fail(ReasonCode.MalformedPacket, framed.detail);
     if (framed.kind === 'too-large') return this.#fail(ReasonCode.PacketTooLarge, `packet of ${framed.size} bytes is over the maximum packet size of ${this.limits.maxPacketSize}`);
     // The packet that had a reservation is the first one the framer completes.
-    if (this.#reservations.receiving && framed.packets.length > 0) this.#reservations.startHandling();
+    if (this.#reservations?.receiving === true && framed.packets.length > 0) this.#reservations.startHandling();
     for (const raw of framed.packets) {
       // #handleRaw may close the connection mid-chunk.
       if ((this.#state as State) === 'closed') break;
@@ -241,10 +339,14 @@ export class MqttConnection implements DeliverySink {
         continue;
       }
       this.#handleRaw(raw);
-      this.#reservations.releaseHandling();
+      this.#reservations?.releaseHandling();
     }
-    this.#reservations.releaseHandling();
-    if ((this.#state as State) !== 'closed') this.#reservations.reserve(this.#framer.partialPacketBytes);
+    this.#reservations?.releaseHandling();
+    // Packets too small to reserve budget for (all of an idle connection's) need no reservations object.
+    const partial = this.#framer.partialPacketBytes;
+    if ((this.#state as State) !== 'closed' && partial > INBOUND_UNRESERVED_BYTES && this.registry.inboundBudget !== undefined) {
+      (this.#reservations ??= new PacketReservations(this.registry, (on) => this.#pause(Pause.Budget, on))).reserve(partial);
+    }
   }
 
   #handleRaw(raw: Buffer): void {
@@ -283,17 +385,9 @@ export class MqttConnection implements DeliverySink {
       return this.#fail(ReasonCode.BadAuthenticationMethod, 'enhanced authentication (AUTH) is not supported');
     }
     this.#userPropertiesIn = collected?.userProperties;
-    this.#parser ??= this.#newParser(this.#version);
-    this.#parser.parse(raw);
-    if (this.#parseError !== undefined) {
-      const error = this.#parseError;
-      this.#parseError = undefined;
-      this.#parsed = [];
-      return this.#fail(ReasonCode.MalformedPacket, error.message);
-    }
-    const packets = this.#parsed;
-    this.#parsed = [];
-    for (const packet of packets) this.#handlePacket(packet);
+    const parsed = parseWhole(raw, this.#version);
+    if (parsed instanceof Error) return this.#fail(ReasonCode.MalformedPacket, parsed.message);
+    this.#handlePacket(parsed);
   }
 
   #handlePacket(packet: Packet): void {
@@ -308,7 +402,7 @@ export class MqttConnection implements DeliverySink {
     }
     switch (packet.cmd) {
       case 'publish':
-        return this.#inbound.onPublish(packet);
+        return this.#inboundFlows.onPublish(packet);
       case 'puback':
         this.#session?.ack(packet.messageId ?? 0);
         return;
@@ -341,7 +435,7 @@ export class MqttConnection implements DeliverySink {
 
   async #onConnect(packet: IConnectPacket): Promise<void> {
     this.#state = 'connecting';
-    this.clock.clearTimeout(this.#timer);
+    this.#clearTimer();
     this.#pause(Pause.Connecting, true);
     const v5 = this.#version === 5;
     const properties = packet.properties ?? {};
@@ -391,7 +485,8 @@ export class MqttConnection implements DeliverySink {
     this.#sessionExpiry = expiry;
     this.#keepAliveMs = terms.keepAlive * 1000;
     this.inFlightMaximum = terms.inFlightMaximum;
-    this.#outbound = new OutboundPublishes(this.#version, terms.maximumPacketSize, terms.topicAliasMaximum);
+    this.#outbound =
+      terms.topicAliasMaximum === 0 && terms.maximumPacketSize === Number.POSITIVE_INFINITY ? (SHARED_OUTBOUND.get(this.#version) as OutboundPublishes) : new OutboundPublishes(this.#version, terms.maximumPacketSize, terms.topicAliasMaximum);
     if (this.broker.closed) return this.#refuse(v5 ? ReasonCode.ServerShuttingDown : ReasonCode.ServerUnavailable, 'the broker is shutting down');
     this.#clientId = clientId;
     this.#count(true);
@@ -415,12 +510,9 @@ export class MqttConnection implements DeliverySink {
     this.#session = result.session;
     this.#state = 'connected';
     this.#connectedAt = this.clock.now();
-    // Idle connections (PINGREQ only) and plain PUBLISH/ack traffic need no general parser:
-    // let go of the one CONNECT used, with its buffers, until a packet needs it.
-    this.#parser = undefined;
     // QoS 2 publishes the client sent on an earlier connection and has not released (PUBREL)
     // are still in flight for it.
-    this.#inbound.resumeInFlight(result.session.publishKeyCount);
+    if (result.session.publishKeyCount > 0) this.#inboundFlows.resumeInFlight(result.session.publishKeyCount);
     // MQTT-3.1.2-28: Response Information only to a client that asked for it.
     const responseInformation = v5 && properties.requestResponseInformation === true ? responseInformationFor(this.broker, clientId, identity.username) : undefined;
     const connack = connackFor(this.#version, result.sessionPresent, this.limits, { assigned, terms, authenticationMethod, authenticationData: auth.authenticationData, responseInformation });
@@ -489,7 +581,7 @@ export class MqttConnection implements DeliverySink {
     if (packet.cmd === 'disconnect') return this.#close();
     const violation = (this.#auth as AuthExchange).step(packet);
     if (violation !== undefined) return this.#fail(ReasonCode.ProtocolError, violation);
-    this.clock.clearTimeout(this.#timer);
+    this.#clearTimer();
     this.#state = 'connecting';
     this.#pause(Pause.Connecting, true);
   }
@@ -545,7 +637,7 @@ export class MqttConnection implements DeliverySink {
   #inOrder(step: () => Promise<void>): void {
     this.#ordered = [];
     this.#pause(Pause.Ordering, true);
-    const earlier = this.#inbound.settled();
+    const earlier = this.#inbound?.settled();
     void (async () => {
       if (earlier !== undefined) await earlier;
       if (this.#state === 'connected') await step();
@@ -588,15 +680,35 @@ export class MqttConnection implements DeliverySink {
   #armKeepAlive(): void {
     if (this.#keepAliveMs === 0 || this.#state !== 'connected') return;
     // MQTT-3.1.2-24: one and a half times the keep-alive without a packet ends the connection.
-    const limit = this.#keepAliveMs * 1.5;
-    const wait = Math.max(1, this.#lastPacketAt + limit - this.clock.now());
-    this.#timer = this.clock.setTimeout(() => {
-      if (this.#state !== 'connected') return;
-      // While we are not reading (backpressure), silence is ours, not the client's.
-      if (this.#pausedFor !== 0) this.#lastPacketAt = this.clock.now();
-      if (this.clock.now() - this.#lastPacketAt >= limit) this.#fail(ReasonCode.KeepAliveTimeout, `no packet within 1.5 x keep-alive (${this.#keepAliveMs / 1000} s)`);
-      else this.#armKeepAlive();
-    }, wait);
+    // The deadline is not moved on every packet: when it comes, a packet since then re-arms it.
+    let wheel = keepAliveWheels.get(this.clock);
+    if (wheel === undefined) {
+      wheel = new TimerWheel(this.clock, KEEP_ALIVE_TICK_MS, keepAliveDue);
+      keepAliveWheels.set(this.clock, wheel);
+    }
+    this.#keepAliveSlot = wheel.schedule(this, this.#lastPacketAt + this.#keepAliveMs * 1.5);
+  }
+
+  #keepAliveDue(): void {
+    this.#keepAliveSlot = 0;
+    if (this.#state !== 'connected') return;
+    // While we are not reading (backpressure), silence is ours, not the client's.
+    if (this.#pausedFor !== 0) this.#lastPacketAt = this.clock.now();
+    if (this.clock.now() - this.#lastPacketAt >= this.#keepAliveMs * 1.5) this.#fail(ReasonCode.KeepAliveTimeout, `no packet within 1.5 x keep-alive (${this.#keepAliveMs / 1000} s)`);
+    else this.#armKeepAlive();
+  }
+
+  /** Clears the connect-phase timer and lets go of it (a cleared timer object would stay referenced). */
+  #clearTimer(): void {
+    if (this.#timer === undefined) return;
+    this.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #cancelKeepAlive(): void {
+    if (this.#keepAliveSlot === 0) return;
+    keepAliveWheels.get(this.clock)?.cancel(this, this.#keepAliveSlot);
+    this.#keepAliveSlot = 0;
   }
 
   #connectTimedOut(): void {
@@ -670,9 +782,10 @@ export class MqttConnection implements DeliverySink {
     const wasState = this.#state;
     if (wasState === 'closed') return;
     this.#state = 'closed';
-    this.#inbound.dropHeld();
-    this.clock.clearTimeout(this.#timer);
-    this.#reservations.releaseReceiving();
+    this.#inbound?.dropHeld();
+    this.#clearTimer();
+    this.#cancelKeepAlive();
+    this.#reservations?.releaseReceiving();
     this.transport.end();
     this.#count(false);
     // An AUTH exchange in progress ends with the connection.
@@ -700,7 +813,11 @@ export class MqttConnection implements DeliverySink {
     if (this.#state !== 'connected') return SendResult.SentFull;
     const packet = this.#outbound.encode(delivery, this.clock.now());
     if (packet === undefined) return SendResult.Skipped;
-    return this.#ownMessages.write(delivery.message, packet.head, packet.payload);
+    const hold = this.#ownMessages;
+    if (hold !== undefined) return hold.write(delivery.message, packet.head, packet.payload);
+    // A client that never published has no own messages to wait for: straight out.
+    if (packet.payload !== undefined) this.transport.write(packet.head);
+    return this.transport.write(packet.payload ?? packet.head) ? SendResult.Sent : SendResult.SentFull;
   }
 
   describe(): ConnectionInfo {
@@ -710,7 +827,7 @@ export class MqttConnection implements DeliverySink {
   #connectedAt = 0;
 
   assignTag(delivery: Delivery, inUse: (packetId: number) => boolean): number {
-    return this.#packetIds.assign(delivery, inUse);
+    return (this.#packetIds ??= new OutboundPacketIds(this.broker.dataShardNames.length)).assign(delivery, inUse);
   }
 
   /** A QoS 2 delivery the client had received (PUBREC) before it reconnected: PUBREL again. */
@@ -728,9 +845,10 @@ export class MqttConnection implements DeliverySink {
     // The broker already moved or closed the session: no will, no disconnect bookkeeping.
     this.#count(false);
     this.#state = 'closed';
-    this.#inbound.dropHeld();
-    this.clock.clearTimeout(this.#timer);
-    this.#reservations.releaseReceiving();
+    this.#inbound?.dropHeld();
+    this.#clearTimer();
+    this.#cancelKeepAlive();
+    this.#reservations?.releaseReceiving();
     this.transport.end();
   }
 

@@ -1,0 +1,220 @@
+// `shardline bench compare`: issue 16's scenarios against Shardline and Mosquitto, interleaved.
+// Each run starts its own broker as a child of this process on a free loopback port (Shardline
+// on a new data directory, Mosquitto from a generated mosquitto.conf), runs `bench mqtt` against
+// it in this process, and stops it by its pid. Rounds alternate which broker goes first, so slow
+// drifts of a shared machine fall on both. The table (compare-report.ts) has the medians.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compareRows, figuresOf, mosquittoConf, type BrokerName, type CompareRow, type CompareSettings, type RunFigures, type ScenarioSpec } from './compare-report.js';
+import { runMqttBench } from './mqtt-bench.js';
+
+export interface CompareOptions {
+  rounds: number;
+  scenarios: readonly ScenarioSpec[];
+  settings: CompareSettings;
+  /** The brokers to run, in the first round's order. */
+  brokers: readonly BrokerName[];
+  /** The mosquitto binary (needed when 'mosquitto' is among the brokers). */
+  mosquittoPath: string | null;
+  /** Extra `shardline start` flags. */
+  shardlineArgs: readonly string[];
+  /** Extra mosquitto.conf lines (every scenario). */
+  mosquittoLines: readonly string[];
+  /** Runs not started by then are left out (and listed): the whole comparison is bounded in time. */
+  timeLimitMs: number;
+}
+
+export interface CompareHooks {
+  onRun?(label: string): void;
+  signal?: AbortSignal;
+}
+
+export interface CompareReport {
+  startedAt: string;
+  node: string;
+  cpus: number;
+  /** 1-minute load average before and after (a shared machine's noise shows here). */
+  loadAverage: { before: number; after: number };
+  mosquitto: { path: string; version: string } | null;
+  /** What was not run and why (no Mosquitto, the time limit). */
+  notes: string[];
+  settings: CompareSettings & { rounds: number; scenarios: string[]; brokers: BrokerName[]; shardlineArgs: string[] };
+  runs: RunFigures[];
+  rows: CompareRow[];
+  elapsedSeconds: number;
+}
+
+const READY_TIMEOUT_MS = 120_000;
+const READY_POLL_MS = 100;
+const STOP_TIMEOUT_MS = 10_000;
+const STDERR_TAIL_BYTES = 4000;
+/** The usual install paths, tried after $PATH. */
+const MOSQUITTO_PATHS = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/bin/mosquitto', '/opt/homebrew/sbin/mosquitto'];
+
+/** The mosquitto binary: `explicit` if given, else the first found on $PATH or the usual paths; null when none is. */
+export async function findMosquitto(explicit?: string): Promise<string | null> {
+  const candidates = explicit !== undefined ? [explicit] : [...(process.env.PATH ?? '').split(':').filter((dir) => dir !== '').map((dir) => join(dir, 'mosquitto')), ...MOSQUITTO_PATHS];
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not there: the next one
+    }
+  }
+  return null;
+}
+
+/** "mosquitto version 2.0.11" from `mosquitto -h` (which exits non-zero by design). */
+export function mosquittoVersion(path: string): string {
+  const result = spawnSync(path, ['-h'], { encoding: 'utf8', timeout: 5000 });
+  const match = /mosquitto version (\S+)/.exec(`${result.stdout ?? ''}${result.stderr ?? ''}`);
+  return match?.[1] ?? 'unknown';
+}
+
+/** `shardline` as this process runs it: the sources through tsx, or the compiled dist/. */
+function shardlineEntry(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  const main = join(dirname(here), '..', here.endsWith('.ts') ? 'main.ts' : 'main.js');
+  return here.endsWith('.ts') ? ['--import', import.meta.resolve('tsx'), main] : [main];
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (address === null || typeof address === 'string') throw new Error('no free port');
+  return address.port;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface RunningBroker {
+  child: ChildProcess;
+  port: number;
+  directory: string;
+  stderr: () => string;
+}
+
+async function startBroker(broker: BrokerName, scenario: ScenarioSpec, options: CompareOptions): Promise<RunningBroker> {
+  const port = await freePort();
+  const directory = await mkdtemp(join(tmpdir(), `shardline-compare-${broker}-`));
+  let child: ChildProcess;
+  if (broker === 'mosquitto') {
+    const conf = join(directory, 'mosquitto.conf');
+    await writeFile(conf, mosquittoConf(port, scenario, options.mosquittoLines));
+    child = spawn(options.mosquittoPath as string, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } else {
+    const args = [...shardlineEntry(), 'start', '--data-dir', join(directory, 'data'), '--mqtt-port', String(port), '--grpc-port', '0', '--admin-port', '0', '--log-level', 'warn', ...options.shardlineArgs];
+    child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  }
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)));
+  const running: RunningBroker = { child, port, directory, stderr: () => stderr };
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (!(await accepts(port))) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      await stopBroker(running);
+      throw new Error(`${broker} did not listen on 127.0.0.1:${port}${child.exitCode !== null ? ` (exited with ${child.exitCode})` : ''}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    }
+    await sleep(READY_POLL_MS);
+  }
+  return running;
+}
+
+/** SIGTERM to the broker's pid, SIGKILL if it lingers; then its scratch directory goes. */
+async function stopBroker(broker: RunningBroker): Promise<void> {
+  const { child } = broker;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+  await rm(broker.directory, { recursive: true, force: true });
+}
+
+export async function runCompare(options: CompareOptions, hooks: CompareHooks = {}): Promise<CompareReport> {
+  const started = Date.now();
+  const startedAt = new Date(started).toISOString();
+  const loadBefore = loadavg()[0] ?? 0;
+  const notes: string[] = [];
+  let brokers = [...options.brokers];
+  if (brokers.includes('mosquitto') && options.mosquittoPath === null) {
+    brokers = brokers.filter((broker) => broker !== 'mosquitto');
+    notes.push('Mosquitto is not installed (no mosquitto on $PATH or in /usr/sbin; --mosquitto PATH names one): Shardline only, no ratios');
+  }
+  const runs: RunFigures[] = [];
+  let skipped = 0;
+  for (let round = 1; round <= options.rounds; round += 1) {
+    const order = round % 2 === 1 ? brokers : [...brokers].reverse();
+    for (const scenario of options.scenarios) {
+      for (const broker of order) {
+        if (hooks.signal?.aborted === true) throw new Error('interrupted');
+        if (Date.now() - started > options.timeLimitMs) {
+          skipped += 1;
+          continue;
+        }
+        hooks.onRun?.(`round ${round}/${options.rounds}: ${scenario.name} on ${broker}`);
+        runs.push(await runOne(round, scenario, broker, options, hooks.signal));
+      }
+    }
+  }
+  if (skipped > 0) notes.push(`${skipped} run(s) not started: the time limit (${Math.round(options.timeLimitMs / 1000)} s) was reached`);
+  const mosquittoPath = brokers.includes('mosquitto') ? options.mosquittoPath : null;
+  return {
+    startedAt,
+    node: process.version,
+    cpus: availableParallelism(),
+    loadAverage: { before: loadBefore, after: loadavg()[0] ?? 0 },
+    mosquitto: mosquittoPath === null ? null : { path: mosquittoPath, version: mosquittoVersion(mosquittoPath) },
+    notes,
+    settings: { ...options.settings, rounds: options.rounds, scenarios: options.scenarios.map((scenario) => scenario.name), brokers, shardlineArgs: [...options.shardlineArgs] },
+    runs,
+    rows: compareRows(runs, brokers),
+    elapsedSeconds: (Date.now() - started) / 1000,
+  };
+}
+
+async function runOne(round: number, scenario: ScenarioSpec, broker: BrokerName, options: CompareOptions, signal: AbortSignal | undefined): Promise<RunFigures> {
+  const empty: RunFigures = { round, scenario: scenario.name, broker, figures: {}, toolCpuPercent: null, toolBusiestPercent: null, brokerCpuPercent: null, brokerPid: null };
+  let running: RunningBroker;
+  try {
+    running = await startBroker(broker, scenario, options);
+  } catch (error) {
+    return { ...empty, error: (error as Error).message };
+  }
+  empty.brokerPid = running.child.pid ?? null;
+  try {
+    const report = await runMqttBench({ ...scenario.options(options.settings), host: '127.0.0.1', port: running.port, brokerPid: running.child.pid ?? null }, { signal });
+    const figures: RunFigures = { ...empty, ...figuresOf(scenario, report) };
+    if (report.errorCount > 0) figures.error = `${report.errorCount} error(s) in the run, first: ${report.errors[0] ?? '?'}`;
+    return figures;
+  } catch (error) {
+    if (signal?.aborted === true) throw error;
+    return { ...empty, error: `${(error as Error).message}${running.stderr() === '' ? '' : ` (broker stderr: ${running.stderr().trim().split('\n').slice(-2).join(' | ')})`}` };
+  } finally {
+    await stopBroker(running);
+  }
+}

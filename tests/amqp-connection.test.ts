@@ -9,7 +9,7 @@
 // and a wrong one is refused with 403 ACCESS_REFUSED; a wrong protocol header gets ours back and
 // the close; an oversize frame is 501, a channel above channel-max and a method on an unopened
 // channel 504, a frame-max under 8192 and another virtual host 530, a method not built yet
-// (queue.declare) 540 naming it, on its channel (a connection method on the connection); the connections and clients that behaved are unharmed.
+// (tx.select, exchange.bind) 540 naming it, on its channel (a connection method on the connection); the connections and clients that behaved are unharmed.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect as connectSocket, type Socket } from 'node:net';
@@ -263,14 +263,14 @@ describe('AMQP connections on a node without users (the quick start)', () => {
     await client.handshake();
     client.sendMethod(1, { name: 'channel.open', args: { outOfBand: '' } });
     assert.equal((await client.method()).method.name, 'channel.open-ok');
-    client.sendMethod(1, { name: 'queue.declare', args: { ticket: 0, queue: 'jobs', passive: false, durable: true, exclusive: false, autoDelete: false, noWait: false, arguments: new Map() } });
+    client.sendMethod(1, { name: 'tx.select', args: {} });
     const { channel, method } = await client.method();
     assert.equal(channel, 1);
     assert.equal(method.name, 'channel.close');
     const close = (method as Extract<AmqpMethod, { name: 'channel.close' }>).args;
     assert.equal(close.replyCode, 540);
-    assert.match(close.replyText, /^NOT_IMPLEMENTED - queue\.declare is not implemented/);
-    assert.deepEqual([close.classId, close.methodId], [50, 10]);
+    assert.match(close.replyText, /^NOT_IMPLEMENTED - tx\.select is not implemented/);
+    assert.deepEqual([close.classId, close.methodId], [90, 10]);
     // Until close-ok the channel drops what comes; then it can be opened again.
     client.sendMethod(1, { name: 'basic.qos', args: { prefetchSize: 0, prefetchCount: 1, global: false } });
     client.sendMethod(1, { name: 'channel.close-ok', args: {} });
@@ -285,7 +285,7 @@ describe('AMQP connections on a node without users (the quick start)', () => {
     const connection = await amqp.connect(`amqp://guest:guest@${address.host}:${address.port}`);
     const channel = await connection.createChannel();
     channel.on('error', () => undefined);
-    await assert.rejects(channel.assertQueue('jobs'), /540.*NOT_IMPLEMENTED - queue\.declare/);
+    await assert.rejects(channel.bindExchange('jobs', 'amq.direct', 'x'), /540.*NOT_IMPLEMENTED - exchange\.bind/);
     const next = await connection.createChannel();
     await next.close();
     await connection.close();

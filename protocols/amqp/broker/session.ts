@@ -108,6 +108,7 @@ class Consumer implements BrokerConsumer {
 class Confirms {
   #next = 1;
   #told = 0;
+  #scheduled = false;
   readonly #settled = new Map<number, boolean>();
 
   constructor(private readonly send: (tag: number, multiple: boolean, ok: boolean) => void) {}
@@ -120,6 +121,14 @@ class Confirms {
 
   settle(seq: number, ok: boolean): void {
     this.#settled.set(seq, ok);
+    // Told after the current turn, so the publishes one append made durable go as one ack.
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
     for (;;) {
       const first = this.#told + 1;
       const result = this.#settled.get(first);
@@ -144,6 +153,8 @@ class Channel {
   consumerPrefetch = 0;
   /** basic.qos global=true: one limit over all of the channel's consumers. */
   channelPrefetch = 0;
+  /** Unacknowledged deliveries to consumers (basic.get's are not counted against prefetch). */
+  consumerUnacked = 0;
   confirms: Confirms | undefined;
   /** The queue this channel declared last: an empty queue name in later methods means it. */
   lastQueue = '';
@@ -157,10 +168,7 @@ class Channel {
   ) {}
 
   hasRoom(): boolean {
-    if (this.channelPrefetch === 0) return true;
-    let count = 0;
-    for (const entry of this.unacked.values()) if (entry.consumer !== undefined) count += 1;
-    return count < this.channelPrefetch;
+    return this.channelPrefetch === 0 || this.consumerUnacked < this.channelPrefetch;
   }
 
   deliver(consumer: Consumer, message: QueuedMessage): void {
@@ -170,6 +178,7 @@ class Channel {
     else {
       this.unacked.set(tag, { queue: consumer.queue, message, consumer });
       consumer.unacked += 1;
+      this.consumerUnacked += 1;
     }
     this.session.host.sendContent(
       this.id,
@@ -603,7 +612,10 @@ export class AmqpSession {
   #release(channel: Channel, tag: number): Unacked {
     const entry = channel.unacked.get(tag) as Unacked;
     channel.unacked.delete(tag);
-    if (entry.consumer !== undefined) entry.consumer.unacked -= 1;
+    if (entry.consumer !== undefined) {
+      entry.consumer.unacked -= 1;
+      channel.consumerUnacked -= 1;
+    }
     return entry;
   }
 

@@ -15,7 +15,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import amqpManager from 'amqp-connection-manager';
+import { encodeContentHeaderPayload, encodeFrame, FrameType, MAX_BODY_SIZE, type AmqpMethod } from '../protocols/amqp/index.js';
 import { cleanup, killBroker, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
+import { amqpAddress, RawAmqp } from './support/raw-amqp.js';
 
 function amqpUrl(broker: BrokerProcess): string {
   for (const line of broker.broker.lines) {
@@ -205,6 +207,43 @@ describe('AMQP messaging', () => {
     await sync(healthy);
     const got = await healthy.get('still-works', { noAck: true });
     assert.ok(got !== false && got.content.toString() === 'ok');
+  });
+
+  it('over a raw socket: a body over the limit is 406 on its channel, a body without a header 505 on the connection', async () => {
+    const client = await RawAmqp.open(amqpAddress(broker));
+    await client.handshake();
+    client.sendMethod(1, { name: 'channel.open', args: { outOfBand: '' } });
+    client.sendMethod(2, { name: 'channel.open', args: { outOfBand: '' } });
+    assert.equal((await client.method()).method.name, 'channel.open-ok');
+    assert.equal((await client.method()).method.name, 'channel.open-ok');
+    const publish: AmqpMethod = { name: 'basic.publish', args: { ticket: 0, exchange: '', routingKey: 'raw', mandatory: false, immediate: false } };
+    client.sendMethod(1, publish);
+    client.send(encodeFrame(FrameType.header, 1, encodeContentHeaderPayload(60, BigInt(MAX_BODY_SIZE + 1), {})));
+    client.send(encodeFrame(FrameType.body, 1, Buffer.alloc(1000)));
+    const refused = await client.method();
+    assert.equal(refused.channel, 1);
+    assert.equal(refused.method.name, 'channel.close');
+    const args = (refused.method as Extract<AmqpMethod, { name: 'channel.close' }>).args;
+    assert.equal(args.replyCode, 406, args.replyText);
+    assert.deepEqual([args.classId, args.methodId], [60, 40]);
+    // Channel 2 is unharmed: a publish to a missing exchange closes it with 404 naming basic.publish.
+    client.sendMethod(2, { ...publish, args: { ...(publish.args as object), exchange: 'nowhere' } } as AmqpMethod);
+    client.send(encodeFrame(FrameType.header, 2, encodeContentHeaderPayload(60, 1n, {})));
+    client.send(encodeFrame(FrameType.body, 2, Buffer.from('x')));
+    const missing = await client.method();
+    assert.equal(missing.channel, 2);
+    const missingArgs = (missing.method as Extract<AmqpMethod, { name: 'channel.close' }>).args;
+    assert.equal(missingArgs.replyCode, 404, missingArgs.replyText);
+    assert.deepEqual([missingArgs.classId, missingArgs.methodId], [60, 40]);
+    client.sendMethod(1, { name: 'channel.close-ok', args: {} });
+    client.sendMethod(2, { name: 'channel.close-ok', args: {} });
+    client.sendMethod(3, { name: 'channel.open', args: { outOfBand: '' } });
+    assert.equal((await client.method()).method.name, 'channel.open-ok');
+    client.send(encodeFrame(FrameType.body, 3, Buffer.from('stray')));
+    await client.expectConnectionClose(505);
+    // Others are unharmed.
+    const ch = await channel();
+    await ch.checkExchange('amq.topic');
   });
 
   it('shares a work queue between two consumers, each bounded by its prefetch', async () => {

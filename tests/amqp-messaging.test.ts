@@ -7,7 +7,7 @@
 // another type and exchange delete if-unused, 405 another connection's exclusive queue, 403 an
 // exclusive consumer, 312 in basic.return); work queues across two consumers with prefetch; a
 // consumer that never acks gets no more than its prefetch; nack/reject with and without requeue
-// (redelivered set), get / get-empty, recover; publisher confirms through amp-connection-manager's
+// (redelivered set), get / get-empty, recover; publisher confirms through amqp-connection-manager's
 // ChannelWrapper; consumer cancel notification when a queue is deleted; and kill -9 of the node:
 // confirmed persistent messages in a durable queue survive, acked ones are not redelivered,
 // unacked ones come back with redelivered=true, durable exchanges and bindings remain.
@@ -317,6 +317,37 @@ describe('AMQP messaging', () => {
     } finally {
       await manager.close();
     }
+  });
+
+  it('dead-letters expired (x-message-ttl), dropped (x-max-length) and rejected messages with x-death', async () => {
+    const ch = await channel();
+    await ch.assertQueue('dlq', { durable: false });
+    const inbox = new Inbox();
+    await ch.consume('dlq', inbox.push, { noAck: true });
+    await ch.assertQueue('ttl.q', { durable: false, messageTtl: 50, deadLetterExchange: '', deadLetterRoutingKey: 'dlq' });
+    await ch.assertQueue('len.q', { durable: false, maxLength: 1, deadLetterExchange: '', deadLetterRoutingKey: 'dlq' });
+    ch.sendToQueue('ttl.q', Buffer.from('expired'));
+    const [expired] = await inbox.count(1);
+    ch.sendToQueue('len.q', Buffer.from('dropped'));
+    ch.sendToQueue('len.q', Buffer.from('kept'));
+    const [, dropped] = await inbox.count(2);
+    const kept = await ch.get('len.q');
+    assert.ok(kept !== false && kept.content.toString() === 'kept');
+    ch.reject(kept, false);
+    const [, , rejected] = await inbox.count(3);
+    const death = (message: amqp.ConsumeMessage | undefined): unknown => {
+      const entries = message?.properties.headers?.['x-death'] as Array<{ reason: string; queue: string; count: number }> | undefined;
+      return entries?.map((entry) => [entry.reason, entry.queue, Number(entry.count)]);
+    };
+    assert.deepEqual(
+      [expired, dropped, rejected].map((message) => [message?.content.toString(), death(message)]),
+      [
+        ['expired', [['expired', 'ttl.q', 1]]],
+        ['dropped', [['maxlen', 'len.q', 1]]],
+        ['kept', [['rejected', 'len.q', 1]]],
+      ],
+    );
+    await assert.rejects((await channel()).assertQueue('prio', { maxPriority: 5 }), /540.*x-max-priority/);
   });
 
   it('tells a consumer when its queue is deleted; an auto-delete queue goes with its last consumer', async () => {

@@ -164,6 +164,7 @@ export class AmqpServer {
   }
 
   async stop(): Promise<void> {
+    this.options.broker?.close();
     await this.#listener.stop();
   }
 }

@@ -16,6 +16,14 @@ export interface QueuedMessage {
   /** Written to the queue's shard (a persistent message in a durable queue): settling it writes a tombstone. */
   readonly stored: boolean;
   redelivered: boolean;
+  /** When it expires (x-message-ttl or its expiration property), ms since the epoch; kept through requeues. */
+  readonly expiresAt?: number | undefined;
+}
+
+export interface MessageQueueOptions {
+  now?: () => number;
+  /** A message that expired at the head of the queue, removed (dead-lettered or dropped by the caller). */
+  onExpired?: (message: QueuedMessage) => void;
 }
 
 export interface QueueConsumer {
@@ -36,7 +44,16 @@ export class MessageQueue {
   #next = 0;
   #dispatching = false;
 
-  constructor(readonly name: string) {}
+  readonly #now: () => number;
+  readonly #onExpired: (message: QueuedMessage) => void;
+
+  constructor(
+    readonly name: string,
+    options: MessageQueueOptions = {},
+  ) {
+    this.#now = options.now ?? Date.now;
+    this.#onExpired = options.onExpired ?? (() => undefined);
+  }
 
   get messageCount(): number {
     return this.#ready.length - this.#head;
@@ -87,8 +104,27 @@ export class MessageQueue {
     this.dispatch();
   }
 
-  /** The next ready message (basic.get), or undefined. */
+  /** The next ready message (basic.get), or undefined; expired ones at the head go first. */
   take(): QueuedMessage | undefined {
+    this.expire();
+    return this.#shift();
+  }
+
+  /**
+   * Removes the expired messages at the head, as RabbitMQ does: one behind a message that
+   * lives longer waits until it reaches the head (a queue's own TTL is the same for all, so
+   * then the head is the oldest).
+   */
+  expire(): void {
+    const now = this.#now();
+    for (;;) {
+      const head = this.#ready[this.#head];
+      if (head === undefined || head.expiresAt === undefined || head.expiresAt > now) return;
+      this.#onExpired(this.#shift() as QueuedMessage);
+    }
+  }
+
+  #shift(): QueuedMessage | undefined {
     if (this.#head >= this.#ready.length) return undefined;
     const message = this.#ready[this.#head] as QueuedMessage;
     this.#ready[this.#head] = undefined as unknown as QueuedMessage;
@@ -131,7 +167,8 @@ export class MessageQueue {
       while (this.messageCount > 0 && this.#consumers.length > 0) {
         const consumer = this.#nextWithRoom();
         if (consumer === undefined) break;
-        const message = this.take() as QueuedMessage;
+        const message = this.take();
+        if (message === undefined) break;
         consumer.deliver(message);
       }
     } finally {
@@ -185,11 +222,11 @@ export function encodeMessageRecord(message: Pick<QueuedMessage, 'exchange' | 'r
   return writer.finish();
 }
 
-export function decodeMessageRecord(id: number, value: Buffer): QueuedMessage {
+export function decodeMessageRecord(id: number, value: Buffer, expiresAt?: number): QueuedMessage {
   const reader = new Reader(value);
   const exchange = reader.shortstr();
   const routingKey = reader.shortstr();
   const header = decodeContentHeaderPayload(reader.take(reader.u32(), 'content header'));
   const body = Buffer.from(reader.take(reader.remaining, 'body'));
-  return { id, exchange, routingKey, properties: header.properties, body, stored: true, redelivered: false };
+  return { id, exchange, routingKey, properties: header.properties, body, stored: true, redelivered: false, ...(expiresAt === undefined ? {} : { expiresAt }) };
 }

@@ -44,8 +44,13 @@ class Client implements SessionHost {
     this.sent.push({ channel, method });
   }
 
-  sendContent(channel: number, method: AmqpMethod, _properties: BasicProperties, body: Buffer): void {
-    this.sent.push({ channel, method, body: body.toString() });
+  sendContent(channel: number, method: AmqpMethod, properties: BasicProperties, body: Buffer): void {
+    const sent = { channel, method, body: body.toString() };
+    const deaths = properties.headers?.get('x-death');
+    const newest = deaths?.type === 'array' ? deaths.value[0] : undefined;
+    const reason = newest?.type === 'table' ? newest.value.get('reason') : undefined;
+    if (reason?.type === 'longstr') deathReasons.set(sent, Buffer.from(reason.value).toString());
+    this.sent.push(sent);
   }
 
   closeChannel(channel: number, error: AmqpCodecError): void {
@@ -193,13 +198,80 @@ describe('AMQP session', () => {
   it('refuses queue arguments it does not implement with 540 naming them', async () => {
     const broker = await AmqpBroker.open({ store: new MemoryShardStore(), logger });
     const client = new Client(broker, 'c1');
-    client.call(1, amqpMethod('queue.declare', queueArgs('ttl', { arguments: fieldTable({ 'x-message-ttl': { type: 'int32', value: 1000 } }) })));
+    client.call(1, amqpMethod('queue.declare', queueArgs('ttl', { arguments: fieldTable({ 'x-max-priority': { type: 'int32', value: 10 } }) })));
     client.call(2, amqpMethod('queue.declare', queueArgs('classic', { arguments: fieldTable({ 'x-queue-type': longstrValue('classic') }) })));
     await settle();
     assert.equal(client.closes.length, 1);
     assert.equal(client.closes[0]?.error.replyCode, 540);
-    assert.match(client.closes[0]?.error.replyText ?? '', /x-message-ttl/);
+    assert.match(client.closes[0]?.error.replyText ?? '', /x-max-priority/);
     assert.ok(client.names().includes('queue.declare-ok'));
     assert.equal(broker.queue('ttl'), undefined);
   });
+
+  it('x-message-ttl and the expiration property expire messages at the head, dead-lettered with x-death', async () => {
+    let now = 1_000_000;
+    const broker = await AmqpBroker.open({ store: new MemoryShardStore(), logger, now: () => now });
+    const client = new Client(broker, 'c1');
+    client.call(1, amqpMethod('queue.declare', queueArgs('dead', { durable: false })));
+    client.call(1, amqpMethod('queue.declare', queueArgs('short', { durable: false, arguments: fieldTable({ 'x-message-ttl': { type: 'int32', value: 1000 }, 'x-dead-letter-exchange': longstrValue(''), 'x-dead-letter-routing-key': longstrValue('dead') }) })));
+    await settle();
+    client.publish(2, '', 'short', 'old');
+    now += 500;
+    client.publish(2, '', 'short', 'own-ttl', { expiration: '100' });
+    client.publish(2, '', 'short', 'young');
+    now += 600;
+    // 'old' (1000 ms) and then 'own-ttl' (100 ms) are expired at the head; 'young' is not.
+    client.call(2, amqpMethod('basic.get', { ticket: 0, queue: 'short', noAck: true }));
+    assert.equal(client.take('basic.get-ok')[0]?.body, 'young');
+    const dead = (): string | undefined => {
+      client.call(2, amqpMethod('basic.get', { ticket: 0, queue: 'dead', noAck: true }));
+      const [got] = client.take('basic.get-ok');
+      return got === undefined ? undefined : `${got.body}:${deathReason(client, got)}`;
+    };
+    assert.deepEqual([dead(), dead()], ['old:expired', 'own-ttl:expired']);
+    // Only the head expires: a short-lived message behind a long-lived one waits for it.
+    client.publish(2, '', 'short', 'long');
+    client.publish(2, '', 'short', 'brief', { expiration: '10' });
+    now += 50;
+    broker.queue('short')?.queue.expire();
+    assert.equal(broker.queue('short')?.queue.messageCount, 2);
+    now += 1000;
+    broker.queue('short')?.queue.expire();
+    assert.equal(broker.queue('short')?.queue.messageCount, 0);
+    assert.deepEqual([dead(), dead()], ['long:expired', 'brief:expired']);
+    broker.close();
+  });
+
+  it('x-max-length drops the oldest to the dead-letter exchange; reject without requeue dead-letters with reason rejected', async () => {
+    const broker = await AmqpBroker.open({ store: new MemoryShardStore(), logger });
+    const client = new Client(broker, 'c1');
+    const dlx = fieldTable({ 'x-dead-letter-exchange': longstrValue('amq.fanout') });
+    client.call(1, amqpMethod('queue.declare', queueArgs('graveyard', { durable: false })));
+    client.call(1, amqpMethod('queue.bind', { ticket: 0, queue: 'graveyard', exchange: 'amq.fanout', routingKey: '', noWait: false, arguments: new Map() }));
+    client.call(1, amqpMethod('queue.declare', queueArgs('bounded', { durable: false, arguments: new Map([...dlx, ['x-max-length', { type: 'int32', value: 2 }]]) })));
+    await settle();
+    for (const body of ['a', 'b', 'c']) client.publish(2, '', 'bounded', body);
+    client.call(2, amqpMethod('basic.get', { ticket: 0, queue: 'bounded', noAck: false }));
+    assert.equal(client.take('basic.get-ok')[0]?.body, 'b');
+    client.call(2, amqpMethod('basic.reject', { deliveryTag: 1n, requeue: false }));
+    const reasons: string[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      client.call(2, amqpMethod('basic.get', { ticket: 0, queue: 'graveyard', noAck: true }));
+      const [got] = client.take('basic.get-ok');
+      assert.ok(got !== undefined);
+      reasons.push(`${got.body}:${deathReason(client, got)}`);
+    }
+    assert.deepEqual(reasons, ['a:maxlen', 'b:rejected']);
+    client.call(2, amqpMethod('queue.declare', queueArgs('negative', { durable: false, arguments: fieldTable({ 'x-max-length': { type: 'int32', value: -1 } }) })));
+    await settle();
+    assert.equal(client.closes.at(-1)?.error.replyCode, 406);
+    broker.close();
+  });
 });
+
+const deathReasons = new WeakMap<Sent, string>();
+
+/** The reason of a dead-lettered delivery's newest x-death entry. */
+function deathReason(_client: Client, sent: Sent): string | undefined {
+  return deathReasons.get(sent);
+}

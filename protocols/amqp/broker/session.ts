@@ -6,12 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import type { BasicProperties, Command } from '../codec/content.js';
 import { AmqpCodecError } from '../codec/errors.js';
-import type { FieldTable } from '../codec/field-table.js';
 import { amqpMethod, type AmqpMethod, type ArgsOf } from '../codec/methods.js';
 import type { MethodName } from '../codec/spec.js';
 import { ReplyCodes, replyCodeInfo } from '../codec/reply-codes.js';
 import type { AmqpBroker, BrokerConsumer, QueueRuntime } from './broker.js';
-import { fieldText } from './matching.js';
+import { messageExpiration, queuePolicy } from './queue-arguments.js';
 import type { QueuedMessage } from './queue.js';
 import { amqpRefusal, type Binding, type ExchangeDef, type TopologyEntry } from './topology.js';
 
@@ -50,15 +49,6 @@ export const SESSION_METHODS: ReadonlySet<string> = new Set<MethodName>([
   'basic.recover-async',
   'confirm.select',
 ]);
-
-/** Queue arguments of RabbitMQ that are not built: refused rather than ignored. */
-function refuseQueueArguments(args: FieldTable): void {
-  for (const [key, value] of args) {
-    if (!key.startsWith('x-')) continue;
-    if (key === 'x-queue-type' && fieldText(value) === 'classic') continue;
-    throw amqpRefusal(ReplyCodes.notImplemented, `queue argument '${key}' is not implemented yet by this server (docs/amqp.md)`, 'queue.declare');
-  }
-}
 
 function notFoundQueue(name: string, method: MethodName): AmqpCodecError {
   return amqpRefusal(ReplyCodes.notFound, `no queue '${name}' in vhost '/'`, method);
@@ -415,7 +405,7 @@ export class AmqpSession {
       } else {
         if (name === '') name = `amq.gen-${randomBytes(16).toString('base64url')}`;
         else if (name.startsWith('amq.')) throw amqpRefusal(ReplyCodes.accessRefused, `queue name '${name}' contains reserved prefix 'amq.*'`, method);
-        refuseQueueArguments(args.arguments);
+        queuePolicy(name, args.arguments);
         // An exclusive queue goes with its connection, and a crash ends every connection, so it
         // is never stored, durable or not.
         const persistent = args.durable && !args.exclusive;
@@ -528,34 +518,31 @@ export class AmqpSession {
     if (exchange.internal) throw amqpRefusal(ReplyCodes.accessRefused, `cannot publish to internal exchange '${args.exchange}' in vhost '/'`, method);
     if (args.immediate) throw amqpRefusal(ReplyCodes.notImplemented, `immediate=true`, method);
     const { properties } = content.header;
-    const headers = properties.headers;
-    const targets = this.broker.topology.route(exchange, args.routingKey, headers);
-    const seq = channel.confirms?.take();
-    if (targets.size === 0) {
-      if (args.mandatory) {
-        this.host.sendContent(channel.id, amqpMethod('basic.return', { replyCode: ReplyCodes.noRoute, replyText: 'NO_ROUTE', exchange: args.exchange, routingKey: args.routingKey }), properties, content.body);
-      }
-      // Unroutable: confirmed at once, as RabbitMQ does.
-      if (seq !== undefined) channel.confirms?.settle(seq, true);
-      return;
+    if (properties.expiration !== undefined && messageExpiration(properties.expiration) === undefined) {
+      throw amqpRefusal(ReplyCodes.preconditionFailed, `invalid expiration '${properties.expiration}'`, method);
     }
-    const persistent = properties.deliveryMode === 2;
-    let waiting = targets.size;
+    const seq = channel.confirms?.take();
+    // One count for the routing itself, so a queue that has the message at once (calling
+    // back inside publish) cannot confirm it before every target was given it.
+    let waiting = 1;
     let failed = false;
-    const done = (error: Error | undefined): void => {
-      if (error !== undefined) failed = true;
-      waiting -= 1;
+    const finish = (): void => {
       if (waiting === 0 && seq !== undefined) channel.confirms?.settle(seq, !failed);
     };
-    for (const name of targets) {
-      const runtime = this.broker.queue(name);
-      if (runtime === undefined) {
-        done(undefined);
-        continue;
-      }
-      const message: QueuedMessage = { id: runtime.nextId(), exchange: args.exchange, routingKey: args.routingKey, properties, body: content.body, stored: persistent && runtime.log !== undefined, redelivered: false };
-      runtime.accept(message, done);
+    const reached = this.broker.publish(exchange, args.routingKey, properties, content.body, () => {
+      waiting += 1;
+      return (error) => {
+        if (error !== undefined) failed = true;
+        waiting -= 1;
+        finish();
+      };
+    });
+    if (reached === 0 && args.mandatory) {
+      this.host.sendContent(channel.id, amqpMethod('basic.return', { replyCode: ReplyCodes.noRoute, replyText: 'NO_ROUTE', exchange: args.exchange, routingKey: args.routingKey }), properties, content.body);
     }
+    // Unroutable messages are confirmed at once, as RabbitMQ does.
+    waiting -= 1;
+    finish();
   }
 
   #get(channel: Channel, args: ArgsOf<'basic.get'>): void {
@@ -599,8 +586,13 @@ export class AmqpSession {
       this.#requeue(channel, tags);
       return;
     }
-    // Without dead-lettering (not built), a message rejected without requeue is dropped.
-    this.#ack(channel, tag, multiple, method);
+    const queues = new Set<QueueRuntime>();
+    for (const settled of tags) {
+      const entry = this.#release(channel, settled);
+      entry.queue.discard(entry.message, 'rejected');
+      queues.add(entry.queue);
+    }
+    this.#dispatchAfterRelease(channel, queues);
   }
 
   #recover(channel: Channel, requeue: boolean, method: 'basic.recover' | 'basic.recover-async'): void {

@@ -51,8 +51,8 @@ default /mqtt, subprotocol "mqtt"). TLS needs --tls-cert and --tls-key; client c
 AMQP 0-9-1 (broker role; preview, off unless --amqp-port is set): PLAIN and AMQPLAIN against
 the same users as MQTT, virtual host "/"; exchanges (direct, fanout, topic, headers), queues,
 bindings, publish, consume, acks, prefetch and publisher confirms. Durable queues keep their
-persistent messages in shards amqp.q.ID, the topology in $amqp.topology. Transactions, queue
-arguments (TTL, max-length, dead-lettering) and the MQTT bridge are refused with 540. docs/amqp.md.
+persistent messages in shards amqp.q.ID, the topology in $amqp.topology; TTL, max-length and
+dead-lettering. Transactions and the MQTT bridge are not built (540). docs/amqp.md.
 
 Kafka (a partial preview, broker role; off until the preview is complete): --kafka-port 9092
 serves ApiVersions, Metadata, CreateTopics, Produce, Fetch and ListOffsets (no consumer groups,

@@ -262,6 +262,10 @@ describe('AMQP session', () => {
       reasons.push(`${got.body}:${deathReason(client, got)}`);
     }
     assert.deepEqual(reasons, ['a:maxlen', 'b:rejected']);
+    client.call(3, amqpMethod('queue.declare', queueArgs('bounded', { durable: false, arguments: new Map([...dlx, ['x-max-length', { type: 'int32', value: 3 }]]) })));
+    await settle();
+    assert.equal(client.closes.at(-1)?.error.replyCode, 406, 'a redeclare with another x-max-length');
+    assert.equal(client.closes.at(-1)?.channel, 3);
     client.call(2, amqpMethod('queue.declare', queueArgs('negative', { durable: false, arguments: fieldTable({ 'x-max-length': { type: 'int32', value: -1 } }) })));
     await settle();
     assert.equal(client.closes.at(-1)?.error.replyCode, 406);

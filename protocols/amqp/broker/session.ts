@@ -402,6 +402,9 @@ export class AmqpSession {
         ] as const) {
           if (received !== current) throw amqpRefusal(ReplyCodes.preconditionFailed, `inequivalent arg '${field}' for queue '${name}' in vhost '/': received '${String(received)}' but current is '${String(current)}'`, method);
         }
+        const received = JSON.stringify(queuePolicy(name, args.arguments));
+        const current = JSON.stringify(runtime.policy);
+        if (received !== current) throw amqpRefusal(ReplyCodes.preconditionFailed, `inequivalent queue arguments for queue '${name}' in vhost '/': received ${received} but current is ${current}`, method);
       } else {
         if (name === '') name = `amq.gen-${randomBytes(16).toString('base64url')}`;
         else if (name.startsWith('amq.')) throw amqpRefusal(ReplyCodes.accessRefused, `queue name '${name}' contains reserved prefix 'amq.*'`, method);

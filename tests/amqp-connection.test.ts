@@ -9,7 +9,7 @@
 // and a wrong one is refused with 403 ACCESS_REFUSED; a wrong protocol header gets ours back and
 // the close; an oversize frame is 501, a channel above channel-max and a method on an unopened
 // channel 504, a frame-max under 8192 and another virtual host 530, a method not built yet
-// (tx.select, exchange.bind) 540 naming it, on its channel (a connection method on the connection); the connections and clients that behaved are unharmed.
+// (tx.select, a queue argument) 540 naming it, on its channel (a connection method on the connection); the connections and clients that behaved are unharmed.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
@@ -178,11 +178,11 @@ describe('AMQP connections on a node without users (the quick start)', () => {
     assert.match((await client.expectConnectionClose(540)).replyText, /connection\.update-secret is not implemented/);
   });
 
-  it('amqplib gets the 540 naming the method on its call, and its connection stays', async () => {
+  it('amqplib gets the 540 naming what is not built on its call, and its connection stays', async () => {
     const connection = await amqp.connect(`amqp://guest:guest@${address.host}:${address.port}`);
     const channel = await connection.createChannel();
     channel.on('error', () => undefined);
-    await assert.rejects(channel.bindExchange('jobs', 'amq.direct', 'x'), /540.*NOT_IMPLEMENTED - exchange\.bind/);
+    await assert.rejects(channel.assertQueue('jobs', { maxPriority: 5 }), /540.*NOT_IMPLEMENTED - queue argument 'x-max-priority'/);
     const next = await connection.createChannel();
     await next.close();
     await connection.close();

@@ -142,6 +142,16 @@ describe('AMQP messaging', () => {
     ch.publish('t.direct', 'red', Buffer.from('after-unbind'));
     await sync(ch);
     assert.deepEqual(await drain(d1 as string), []);
+    // Exchange-to-exchange: t.fanout's messages also reach whatever amq.direct routes.
+    await ch.bindExchange('amq.direct', 't.fanout', '');
+    await ch.bindQueue(d1 as string, 'amq.direct', 'via-e2e');
+    ch.publish('t.fanout', 'via-e2e', Buffer.from('e2e'));
+    await sync(ch);
+    assert.deepEqual(await drain(d1 as string), ['e2e']);
+    await ch.unbindExchange('amq.direct', 't.fanout', '');
+    ch.publish('t.fanout', 'via-e2e', Buffer.from('after-unbind'));
+    await sync(ch);
+    assert.deepEqual(await drain(d1 as string), []);
     // amq.topic is there without a declare.
     await ch.bindQueue(t1 as string, 'amq.topic', 'a.#');
     ch.publish('amq.topic', 'a.b', Buffer.from('amq-topic'));

@@ -358,8 +358,8 @@ export class AmqpBroker {
     for (const source of new Set(sources)) {
       const exchange = this.topology.exchanges.get(source);
       if (exchange === undefined || !exchange.autoDelete || this.topology.bindingsFrom(source).length > 0) continue;
-      this.topology.removeExchange(source);
-      if (exchange.durable) await this.persist([], [{ kind: 'exchange', exchange }]);
+      const removed = this.topology.removeExchange(source);
+      if (exchange.durable) await this.persist([], [{ kind: 'exchange', exchange }, ...removed.map((binding) => ({ kind: 'binding', binding }) as const)]);
     }
   }
 

@@ -32,6 +32,8 @@ export interface SessionHost {
 export const SESSION_METHODS: ReadonlySet<string> = new Set<MethodName>([
   'exchange.declare',
   'exchange.delete',
+  'exchange.bind',
+  'exchange.unbind',
   'queue.declare',
   'queue.bind',
   'queue.unbind',
@@ -293,6 +295,10 @@ export class AmqpSession {
         return this.#exchangeDeclare(channel, method.args);
       case 'exchange.delete':
         return this.#exchangeDelete(channel, method.args);
+      case 'exchange.bind':
+        return this.#exchangeBind(channel, method.args, 'exchange.bind');
+      case 'exchange.unbind':
+        return this.#exchangeBind(channel, method.args, 'exchange.unbind');
       case 'queue.declare':
         return this.#queueDeclare(channel, method.args);
       case 'queue.bind':
@@ -372,16 +378,45 @@ export class AmqpSession {
     return this.broker.serialized(async () => {
       const existing = this.broker.topology.checkExchangeDelete(args.exchange, args.ifUnused);
       if (existing !== undefined) {
-        const bindings = this.broker.topology.bindingsFrom(existing.name);
+        const bindings = [...this.broker.topology.bindingsFrom(existing.name), ...this.broker.topology.bindingsTo('exchange', existing.name)];
         if (existing.durable) await this.broker.persist([], [{ kind: 'exchange', exchange: existing }, ...bindings.filter((binding) => this.#durableBinding(binding)).map((binding) => ({ kind: 'binding', binding }) as const)]);
         this.broker.topology.removeExchange(existing.name);
+        for (const binding of bindings) if (binding.destination === existing.name) await this.broker.afterUnbind(binding.source);
       }
       this.#reply(channel, args.noWait, amqpMethod('exchange.delete-ok', {}));
     });
   }
 
+  /** exchange.bind / unbind: both exchanges must exist (404), neither may be the default one (403). */
+  #exchangeBind(channel: Channel, args: ArgsOf<'exchange.bind'>, method: 'exchange.bind' | 'exchange.unbind'): Promise<void> {
+    return this.broker.serialized(async () => {
+      const topology = this.broker.topology;
+      if (args.destination === '') throw amqpRefusal(ReplyCodes.accessRefused, `operation not permitted on the default exchange`, method);
+      if (!topology.exchanges.has(args.destination)) throw amqpRefusal(ReplyCodes.notFound, `no exchange '${args.destination}' in vhost '/'`, method);
+      topology.checkBind(args.source, args.routingKey, args.arguments, method);
+      const binding: Binding = { source: args.source, kind: 'exchange', destination: args.destination, routingKey: args.routingKey, arguments: args.arguments };
+      const entry: TopologyEntry = { kind: 'binding', binding };
+      const durable = this.#durableBinding(binding);
+      if (method === 'exchange.bind') {
+        if (topology.findBinding(binding) === undefined) {
+          if (durable) await this.broker.persist([entry]);
+          topology.addBinding(binding);
+        }
+        this.#reply(channel, args.noWait, amqpMethod('exchange.bind-ok', {}));
+        return;
+      }
+      if (topology.findBinding(binding) !== undefined) {
+        if (durable) await this.broker.persist([], [entry]);
+        topology.removeBinding(binding);
+        await this.broker.afterUnbind(args.source);
+      }
+      this.#reply(channel, args.noWait, amqpMethod('exchange.unbind-ok', {}));
+    });
+  }
+
   #durableBinding(binding: Binding): boolean {
-    return this.broker.topology.exchanges.get(binding.source)?.durable === true && this.broker.queue(binding.queue)?.def.shard !== undefined;
+    const destinationDurable = binding.kind === 'queue' ? this.broker.queue(binding.destination)?.def.shard !== undefined : this.broker.topology.exchanges.get(binding.destination)?.durable === true;
+    return this.broker.topology.exchanges.get(binding.source)?.durable === true && destinationDurable;
   }
 
   #queueDeclare(channel: Channel, args: ArgsOf<'queue.declare'>): Promise<void> {
@@ -422,7 +457,7 @@ export class AmqpSession {
   #bind(channel: Channel, args: ArgsOf<'queue.bind'>, method: 'queue.bind' | 'queue.unbind'): Promise<void> {
     return this.broker.serialized(async () => {
       const queue = this.#queueName(channel, args.queue, method);
-      const binding: Binding = { source: args.exchange, queue, routingKey: args.routingKey, arguments: args.arguments };
+      const binding: Binding = { source: args.exchange, kind: 'queue', destination: queue, routingKey: args.routingKey, arguments: args.arguments };
       const runtime = this.#usableQueue(queue, method);
       this.broker.topology.checkBind(args.exchange, args.routingKey, args.arguments, method);
       const durable = runtime.def.shard !== undefined && this.broker.topology.exchanges.get(args.exchange)?.durable === true;

@@ -34,7 +34,7 @@ describe('topology', () => {
     const topology = new Topology();
     topology.putExchange({ name: 'x', type: 'direct', durable: false, autoDelete: false, internal: false, arguments: new Map() });
     topology.putQueue({ name: 'q', durable: false, owner: undefined, autoDelete: false, arguments: new Map(), shard: undefined });
-    topology.addBinding({ source: 'x', queue: 'q', routingKey: 'k', arguments: new Map() });
+    topology.addBinding({ source: 'x', kind: 'queue', destination: 'q', routingKey: 'k', arguments: new Map() });
     refused(() => topology.checkExchangeDelete('x', true), 406, /in use/);
     assert.equal(topology.checkExchangeDelete('x', false)?.name, 'x');
     refused(() => topology.checkExchangeDelete('amq.direct', false), 403, /not permitted/);
@@ -48,11 +48,11 @@ describe('topology', () => {
     put('t', 'topic');
     put('h', 'headers');
     for (const name of ['q1', 'q2']) topology.putQueue({ name, durable: false, owner: undefined, autoDelete: false, arguments: new Map(), shard: undefined });
-    assert.equal(topology.addBinding({ source: 'd', queue: 'q1', routingKey: 'k', arguments: new Map() }), true);
-    assert.equal(topology.addBinding({ source: 'd', queue: 'q1', routingKey: 'k', arguments: new Map() }), false);
-    topology.addBinding({ source: 'd', queue: 'q2', routingKey: 'k', arguments: new Map() });
-    topology.addBinding({ source: 't', queue: 'q2', routingKey: 'a.*', arguments: new Map() });
-    topology.addBinding({ source: 'h', queue: 'q1', routingKey: '', arguments: fieldTable({ kind: longstrValue('x') }) });
+    assert.equal(topology.addBinding({ source: 'd', kind: 'queue', destination: 'q1', routingKey: 'k', arguments: new Map() }), true);
+    assert.equal(topology.addBinding({ source: 'd', kind: 'queue', destination: 'q1', routingKey: 'k', arguments: new Map() }), false);
+    topology.addBinding({ source: 'd', kind: 'queue', destination: 'q2', routingKey: 'k', arguments: new Map() });
+    topology.addBinding({ source: 't', kind: 'queue', destination: 'q2', routingKey: 'a.*', arguments: new Map() });
+    topology.addBinding({ source: 'h', kind: 'queue', destination: 'q1', routingKey: '', arguments: fieldTable({ kind: longstrValue('x') }) });
     const exchange = (name: string) => topology.exchanges.get(name) as ExchangeDef;
     assert.deepEqual([...topology.route(exchange('d'), 'k', undefined)], ['q1', 'q2']);
     assert.deepEqual([...topology.route(exchange('d'), 'other', undefined)], []);
@@ -72,8 +72,8 @@ describe('topology', () => {
     const entries: TopologyEntry[] = [
       { kind: 'exchange', exchange: { name: 'orders', type: 'topic', durable: true, autoDelete: false, internal: false, arguments: new Map() } },
       { kind: 'queue', queue: { name: 'q', durable: true, owner: undefined, autoDelete: false, arguments: fieldTable({ note: longstrValue('n') }), shard: 'amqp.q.01' } },
-      { kind: 'binding', binding: { source: 'orders', queue: 'q', routingKey: 'eu.#', arguments: new Map() } },
-      { kind: 'binding', binding: { source: 'orders', queue: 'q', routingKey: 'us.#', arguments: new Map() } },
+      { kind: 'binding', binding: { source: 'orders', kind: 'queue', destination: 'q', routingKey: 'eu.#', arguments: new Map() } },
+      { kind: 'binding', binding: { source: 'orders', kind: 'queue', destination: 'q', routingKey: 'us.#', arguments: new Map() } },
     ];
     const rebuilt = source;
     for (const entry of entries) applyTopologyRecord(rebuilt, topologyRecordKey(entry), topologyRecordValue(entry));
@@ -83,5 +83,23 @@ describe('topology', () => {
     assert.deepEqual(rebuilt.bindingsFrom('orders').map((binding) => binding.routingKey), ['eu.#']);
     applyTopologyRecord(rebuilt, topologyRecordKey(entries[1] as TopologyEntry), null);
     assert.equal(rebuilt.queues.has('q'), false);
+  });
+
+  it('routes through exchange-to-exchange bindings, and a cycle of them ends', () => {
+    const topology = new Topology();
+    const put = (name: string, type: ExchangeDef['type']) => topology.putExchange({ name, type, durable: false, autoDelete: false, internal: false, arguments: new Map() });
+    put('front', 'topic');
+    put('middle', 'fanout');
+    put('back', 'direct');
+    topology.putQueue({ name: 'q', durable: false, owner: undefined, autoDelete: false, arguments: new Map(), shard: undefined });
+    topology.addBinding({ source: 'front', kind: 'exchange', destination: 'middle', routingKey: 'a.#', arguments: new Map() });
+    topology.addBinding({ source: 'middle', kind: 'exchange', destination: 'back', routingKey: '', arguments: new Map() });
+    topology.addBinding({ source: 'back', kind: 'exchange', destination: 'front', routingKey: 'a.b', arguments: new Map() });
+    topology.addBinding({ source: 'back', kind: 'queue', destination: 'q', routingKey: 'a.b', arguments: new Map() });
+    const front = topology.exchanges.get('front') as ExchangeDef;
+    assert.deepEqual([...topology.route(front, 'a.b', undefined)], ['q']);
+    assert.deepEqual([...topology.route(front, 'a.c', undefined)], []);
+    assert.equal(topology.removeExchange('middle').length, 2, 'its bindings both ways go with it');
+    assert.deepEqual([...topology.route(front, 'a.b', undefined)], []);
   });
 });

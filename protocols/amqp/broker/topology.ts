@@ -33,7 +33,9 @@ export interface QueueDef {
 
 export interface Binding {
   readonly source: string;
-  readonly queue: string;
+  /** A queue, or an exchange (exchange.bind, RabbitMQ's exchange-to-exchange bindings). */
+  readonly kind: 'queue' | 'exchange';
+  readonly destination: string;
   readonly routingKey: string;
   readonly arguments: FieldTable;
 }
@@ -69,9 +71,9 @@ export class Topology {
     return this.#bySource.get(exchange) ?? [];
   }
 
-  bindingsTo(queue: string): Binding[] {
+  bindingsTo(kind: Binding['kind'], destination: string): Binding[] {
     const found: Binding[] = [];
-    for (const list of this.#bySource.values()) for (const binding of list) if (binding.queue === queue) found.push(binding);
+    for (const list of this.#bySource.values()) for (const binding of list) if (binding.kind === kind && binding.destination === destination) found.push(binding);
     return found;
   }
 
@@ -118,12 +120,12 @@ export class Topology {
     return existing;
   }
 
-  /** Removes an exchange and its bindings; returns the bindings removed. */
+  /** Removes an exchange and its bindings, both ways; returns the bindings removed. */
   removeExchange(name: string): Binding[] {
     this.exchanges.delete(name);
     const removed = this.#bySource.get(name) ?? [];
     this.#bySource.delete(name);
-    return removed;
+    return [...removed, ...this.#removeBindingsTo('exchange', name)];
   }
 
   putQueue(queue: QueueDef): void {
@@ -133,10 +135,14 @@ export class Topology {
   /** Removes a queue and its bindings; returns the bindings removed. */
   removeQueue(name: string): Binding[] {
     this.queues.delete(name);
+    return this.#removeBindingsTo('queue', name);
+  }
+
+  #removeBindingsTo(kind: Binding['kind'], name: string): Binding[] {
     const removed: Binding[] = [];
     for (const [source, list] of this.#bySource) {
       const kept = list.filter((binding) => {
-        if (binding.queue !== name) return true;
+        if (binding.kind !== kind || binding.destination !== name) return true;
         removed.push(binding);
         return false;
       });
@@ -146,8 +152,8 @@ export class Topology {
     return removed;
   }
 
-  /** queue.bind's checks on the exchange side (the queue's are the broker's: exclusivity). */
-  checkBind(source: string, routingKey: string, bindingArguments: FieldTable, method: 'queue.bind' | 'queue.unbind'): ExchangeDef {
+  /** The checks of a binding's source exchange (a queue destination's are the broker's: exclusivity). */
+  checkBind(source: string, routingKey: string, bindingArguments: FieldTable, method: 'queue.bind' | 'queue.unbind' | 'exchange.bind' | 'exchange.unbind'): ExchangeDef {
     if (source === '') throw amqpRefusal(ReplyCodes.accessRefused, `operation not permitted on the default exchange`, method);
     const exchange = this.exchanges.get(source);
     if (exchange === undefined) throw amqpRefusal(ReplyCodes.notFound, `no exchange '${source}' in vhost '/'`, method);
@@ -182,15 +188,19 @@ export class Topology {
     return true;
   }
 
-  /** The queues a message published to `exchange` reaches (the exchange must exist). */
-  route(exchange: ExchangeDef, routingKey: string, headers: FieldTable | undefined): Set<string> {
-    const queues = new Set<string>();
+  /**
+   * The queues a message published to `exchange` reaches (the exchange must exist), through
+   * exchange-to-exchange bindings too; an exchange already passed is not entered again, so a
+   * cycle of bindings ends.
+   */
+  route(exchange: ExchangeDef, routingKey: string, headers: FieldTable | undefined, queues = new Set<string>(), passed = new Set<string>()): Set<string> {
+    passed.add(exchange.name);
     if (exchange.name === '') {
       if (this.queues.has(routingKey)) queues.add(routingKey);
       return queues;
     }
     for (const binding of this.bindingsFrom(exchange.name)) {
-      if (queues.has(binding.queue)) continue;
+      if (binding.kind === 'queue' ? queues.has(binding.destination) : passed.has(binding.destination)) continue;
       let matched: boolean;
       switch (exchange.type) {
         case 'direct':
@@ -206,7 +216,12 @@ export class Topology {
           matched = headersMatch(binding.arguments, headers);
           break;
       }
-      if (matched) queues.add(binding.queue);
+      if (!matched) continue;
+      if (binding.kind === 'queue') queues.add(binding.destination);
+      else {
+        const next = this.exchanges.get(binding.destination);
+        if (next !== undefined) this.route(next, routingKey, headers, queues, passed);
+      }
     }
     return queues;
   }
@@ -214,7 +229,7 @@ export class Topology {
 
 /** Bindings are equal when source, queue, routing key and arguments are (the arguments by their bytes). */
 export function bindingKey(binding: Binding): string {
-  return `${binding.source}\0${binding.queue}\0${binding.routingKey}\0${tableBytes(binding.arguments).toString('base64')}`;
+  return `${binding.source}\0${binding.kind}\0${binding.destination}\0${binding.routingKey}\0${tableBytes(binding.arguments).toString('base64')}`;
 }
 
 function tableBytes(table: FieldTable): Buffer {
@@ -254,8 +269,8 @@ export function topologyRecordValue(entry: TopologyEntry): Buffer {
       return Buffer.from(JSON.stringify({ name, autoDelete, shard, arguments: tableBytes(entry.queue.arguments).toString('base64') }));
     }
     case 'binding': {
-      const { source, queue, routingKey } = entry.binding;
-      return Buffer.from(JSON.stringify({ source, queue, routingKey, arguments: tableBytes(entry.binding.arguments).toString('base64') }));
+      const { source, kind, destination, routingKey } = entry.binding;
+      return Buffer.from(JSON.stringify({ source, kind, destination, routingKey, arguments: tableBytes(entry.binding.arguments).toString('base64') }));
     }
   }
 }
@@ -269,8 +284,8 @@ export function applyTopologyRecord(topology: Topology, key: Buffer, value: Buff
     if (kind === 'e:') topology.exchanges.delete(rest);
     else if (kind === 'q:') topology.queues.delete(rest);
     else if (kind === 'b:') {
-      const [source = '', queue = '', routingKey = '', table = ''] = rest.split('\0');
-      topology.removeBinding({ source, queue, routingKey, arguments: tableFrom(table) });
+      const [source = '', kind = '', destination = '', routingKey = '', table = ''] = rest.split('\0');
+      topology.removeBinding({ source, kind: kind === 'exchange' ? 'exchange' : 'queue', destination, routingKey, arguments: tableFrom(table) });
     }
     return;
   }
@@ -281,6 +296,6 @@ export function applyTopologyRecord(topology: Topology, key: Buffer, value: Buff
   } else if (kind === 'q:') {
     topology.putQueue({ name: String(json.name), durable: true, owner: undefined, autoDelete: json.autoDelete === true, arguments: args, shard: String(json.shard) });
   } else if (kind === 'b:') {
-    topology.addBinding({ source: String(json.source), queue: String(json.queue), routingKey: String(json.routingKey), arguments: args });
+    topology.addBinding({ source: String(json.source), kind: json.kind === 'exchange' ? 'exchange' : 'queue', destination: String(json.destination), routingKey: String(json.routingKey), arguments: args });
   }
 }

@@ -9,7 +9,7 @@
 // and a wrong one is refused with 403 ACCESS_REFUSED; a wrong protocol header gets ours back and
 // the close; an oversize frame is 501, a channel above channel-max and a method on an unopened
 // channel 504, a frame-max under 8192 and another virtual host 530, a method not built yet
-// (tx.select, a queue argument) 540 naming it, on its channel (a connection method on the connection); the connections and clients that behaved are unharmed.
+// (channel.flow, a queue argument) 540 naming it, on its channel (a connection method on the connection); the connections and clients that behaved are unharmed.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
@@ -160,14 +160,14 @@ describe('AMQP connections on a node without users (the quick start)', () => {
     await client.handshake();
     client.sendMethod(1, { name: 'channel.open', args: { outOfBand: '' } });
     assert.equal((await client.method()).method.name, 'channel.open-ok');
-    client.sendMethod(1, { name: 'tx.select', args: {} });
+    client.sendMethod(1, { name: 'channel.flow', args: { active: false } });
     const { channel, method } = await client.method();
     assert.equal(channel, 1);
     assert.equal(method.name, 'channel.close');
     const close = (method as Extract<AmqpMethod, { name: 'channel.close' }>).args;
     assert.equal(close.replyCode, 540);
-    assert.match(close.replyText, /^NOT_IMPLEMENTED - tx\.select is not implemented/);
-    assert.deepEqual([close.classId, close.methodId], [90, 10]);
+    assert.match(close.replyText, /^NOT_IMPLEMENTED - channel\.flow is not implemented/);
+    assert.deepEqual([close.classId, close.methodId], [20, 20]);
     // Until close-ok the channel drops what comes; then it can be opened again.
     client.sendMethod(1, { name: 'basic.qos', args: { prefetchSize: 0, prefetchCount: 1, global: false } });
     client.sendMethod(1, { name: 'channel.close-ok', args: {} });

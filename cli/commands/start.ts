@@ -52,7 +52,7 @@ AMQP 0-9-1 (broker role; preview, off unless --amqp-port is set): PLAIN and AMQP
 the same users as MQTT, virtual host "/"; exchanges (direct, fanout, topic, headers), queues,
 bindings, publish, consume, acks, prefetch and publisher confirms. Durable queues keep their
 persistent messages in shards amqp.q.ID, the topology in $amqp.topology; TTL, max-length and
-dead-lettering. Transactions and the MQTT bridge are not built (540). docs/amqp.md.
+dead-lettering; transactions. The MQTT bridge is not built yet. docs/amqp.md.
 
 Kafka (a partial preview, broker role; off until the preview is complete): --kafka-port 9092
 serves ApiVersions, Metadata, CreateTopics, Produce, Fetch and ListOffsets (no consumer groups,

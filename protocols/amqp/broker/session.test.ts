@@ -271,6 +271,31 @@ describe('AMQP session', () => {
     assert.equal(client.closes.at(-1)?.error.replyCode, 406);
     broker.close();
   });
+
+  it('tx: publishes and acknowledgements wait for tx.commit, tx.rollback drops them', async () => {
+    const broker = await AmqpBroker.open({ store: new MemoryShardStore(), logger });
+    const client = new Client(broker, 'c1');
+    client.call(1, amqpMethod('queue.declare', queueArgs('txq')));
+    client.call(1, amqpMethod('tx.select', {}));
+    client.publish(1, '', 'txq', 'held', { deliveryMode: 2 });
+    await settle();
+    assert.equal(broker.queue('txq')?.queue.messageCount, 0, 'not routed before the commit');
+    client.call(1, amqpMethod('tx.commit', {}));
+    await waitFor(() => client.names().includes('tx.commit-ok'));
+    assert.equal(broker.queue('txq')?.queue.messageCount, 1);
+    client.call(1, amqpMethod('basic.get', { ticket: 0, queue: 'txq', noAck: false }));
+    client.call(1, amqpMethod('basic.ack', { deliveryTag: 1n, multiple: false }));
+    client.publish(1, '', 'txq', 'rolled-back');
+    client.call(1, amqpMethod('tx.rollback', {}));
+    await waitFor(() => client.names().includes('tx.rollback-ok'));
+    assert.equal(broker.queue('txq')?.queue.messageCount, 0, 'the publish was dropped');
+    client.call(1, amqpMethod('basic.recover', { requeue: true }));
+    await settle();
+    assert.equal(broker.queue('txq')?.queue.messageCount, 1, 'the ack was dropped too: the message is still unacknowledged, so recover requeues it');
+    client.call(1, amqpMethod('confirm.select', { noWait: false }));
+    await settle();
+    assert.equal(client.closes[0]?.error.replyCode, 406);
+  });
 });
 
 const deathReasons = new WeakMap<Sent, string>();

@@ -50,6 +50,9 @@ export const SESSION_METHODS: ReadonlySet<string> = new Set<MethodName>([
   'basic.recover',
   'basic.recover-async',
   'confirm.select',
+  'tx.select',
+  'tx.commit',
+  'tx.rollback',
 ]);
 
 function notFoundQueue(name: string, method: MethodName): AmqpCodecError {
@@ -148,6 +151,8 @@ class Channel {
   /** Unacknowledged deliveries to consumers (basic.get's are not counted against prefetch). */
   consumerUnacked = 0;
   confirms: Confirms | undefined;
+  /** In tx mode: the publishes and acknowledgements held for the next commit, in order. */
+  tx: Array<() => Promise<boolean> | void> | undefined;
   /** The queue this channel declared last: an empty queue name in later methods means it. */
   lastQueue = '';
   open = true;
@@ -315,20 +320,45 @@ export class AmqpSession {
         return this.#consume(channel, method.args);
       case 'basic.cancel':
         return this.#cancelMethod(channel, method.args);
-      case 'basic.publish':
-        return this.#publish(channel, method.args, command.content as NonNullable<Command['content']>);
+      case 'basic.publish': {
+        const content = command.content as NonNullable<Command['content']>;
+        if (channel.tx === undefined) return this.#publish(channel, method.args, content);
+        // Refusals come at once; the routing waits for the commit.
+        this.#checkPublish(method.args, content);
+        channel.tx.push(() => new Promise<boolean>((resolve) => this.#publish(channel, method.args, content, resolve)));
+        return;
+      }
       case 'basic.get':
         return this.#get(channel, method.args);
-      case 'basic.ack':
-        return this.#ack(channel, tagNumber(method.args.deliveryTag), method.args.multiple, 'basic.ack');
-      case 'basic.nack':
-        return this.#nack(channel, tagNumber(method.args.deliveryTag), method.args.multiple, method.args.requeue, 'basic.nack');
-      case 'basic.reject':
-        return this.#nack(channel, tagNumber(method.args.deliveryTag), false, method.args.requeue, 'basic.reject');
+      case 'basic.ack': {
+        const { deliveryTag, multiple } = method.args;
+        return this.#held(channel, tagNumber(deliveryTag), multiple, 'basic.ack', () => this.#ack(channel, tagNumber(deliveryTag), multiple, 'basic.ack'));
+      }
+      case 'basic.nack': {
+        const { deliveryTag, multiple, requeue } = method.args;
+        return this.#held(channel, tagNumber(deliveryTag), multiple, 'basic.nack', () => this.#nack(channel, tagNumber(deliveryTag), multiple, requeue, 'basic.nack'));
+      }
+      case 'basic.reject': {
+        const { deliveryTag, requeue } = method.args;
+        return this.#held(channel, tagNumber(deliveryTag), false, 'basic.reject', () => this.#nack(channel, tagNumber(deliveryTag), false, requeue, 'basic.reject'));
+      }
+      case 'tx.select':
+        if (channel.confirms !== undefined) throw amqpRefusal(ReplyCodes.preconditionFailed, `cannot switch from confirm to tx mode`, 'tx.select');
+        channel.tx ??= [];
+        this.host.sendMethod(channel.id, amqpMethod('tx.select-ok', {}));
+        return;
+      case 'tx.commit':
+        return this.#commit(channel);
+      case 'tx.rollback':
+        if (channel.tx === undefined) throw amqpRefusal(ReplyCodes.preconditionFailed, `channel is not transactional`, 'tx.rollback');
+        channel.tx = [];
+        this.host.sendMethod(channel.id, amqpMethod('tx.rollback-ok', {}));
+        return;
       case 'basic.recover':
       case 'basic.recover-async':
         return this.#recover(channel, method.args.requeue, method.name);
       case 'confirm.select':
+        if (channel.tx !== undefined) throw amqpRefusal(ReplyCodes.preconditionFailed, `cannot switch from tx to confirm mode`, 'confirm.select');
         channel.confirms ??= new Confirms((tag, multiple, ok) => {
           if (channel.open) this.host.sendMethod(channel.id, ok ? amqpMethod('basic.ack', { deliveryTag: BigInt(tag), multiple }) : amqpMethod('basic.nack', { deliveryTag: BigInt(tag), multiple, requeue: false }));
         });
@@ -337,6 +367,33 @@ export class AmqpSession {
       default:
         throw amqpRefusal(ReplyCodes.notImplemented, `${method.name} is not implemented yet by this server`, method.name);
     }
+  }
+
+  /** An acknowledgement now, or in tx mode held for the commit (a tag not outstanding is refused at once). */
+  #held(channel: Channel, tag: number, multiple: boolean, method: MethodName, run: () => void): void {
+    if (channel.tx === undefined) {
+      run();
+      return;
+    }
+    this.#tags(channel, tag, multiple, method);
+    channel.tx.push(run);
+  }
+
+  /**
+   * tx.commit: the held publishes are routed and the held acknowledgements applied, in order;
+   * commit-ok once every publish is in its queues, durably where stored. Not atomic against a
+   * crash: the queues' shards are written separately (docs/amqp.md).
+   */
+  async #commit(channel: Channel): Promise<void> {
+    if (channel.tx === undefined) throw amqpRefusal(ReplyCodes.preconditionFailed, `channel is not transactional`, 'tx.commit');
+    const pending: Array<Promise<boolean>> = [];
+    for (const op of channel.tx.splice(0)) {
+      const result = op();
+      if (result !== undefined) pending.push(result);
+    }
+    const outcomes = await Promise.all(pending);
+    if (outcomes.includes(false)) throw amqpRefusal(ReplyCodes.internalError, `a publish of the transaction could not be stored`, 'tx.commit');
+    this.#reply(channel, false, amqpMethod('tx.commit-ok', {}));
   }
 
   #reply(channel: Channel, noWait: boolean, method: AmqpMethod): void {
@@ -549,23 +606,31 @@ export class AmqpSession {
     }
   }
 
-  #publish(channel: Channel, args: ArgsOf<'basic.publish'>, content: NonNullable<Command['content']>): void {
+  /** basic.publish's refusals: a missing (404) or internal (403) exchange, immediate (540), a bad expiration (406). */
+  #checkPublish(args: ArgsOf<'basic.publish'>, content: NonNullable<Command['content']>): ExchangeDef {
     const method = 'basic.publish';
     const exchange = this.broker.topology.exchanges.get(args.exchange);
     if (exchange === undefined) throw amqpRefusal(ReplyCodes.notFound, `no exchange '${args.exchange}' in vhost '/'`, method);
     if (exchange.internal) throw amqpRefusal(ReplyCodes.accessRefused, `cannot publish to internal exchange '${args.exchange}' in vhost '/'`, method);
     if (args.immediate) throw amqpRefusal(ReplyCodes.notImplemented, `immediate=true`, method);
+    const { expiration } = content.header.properties;
+    if (expiration !== undefined && messageExpiration(expiration) === undefined) throw amqpRefusal(ReplyCodes.preconditionFailed, `invalid expiration '${expiration}'`, method);
+    return exchange;
+  }
+
+  /** Routes a publish; `stored` is told whether every target queue has it (durably where stored). */
+  #publish(channel: Channel, args: ArgsOf<'basic.publish'>, content: NonNullable<Command['content']>, stored?: (ok: boolean) => void): void {
+    const exchange = this.#checkPublish(args, content);
     const { properties } = content.header;
-    if (properties.expiration !== undefined && messageExpiration(properties.expiration) === undefined) {
-      throw amqpRefusal(ReplyCodes.preconditionFailed, `invalid expiration '${properties.expiration}'`, method);
-    }
     const seq = channel.confirms?.take();
     // One count for the routing itself, so a queue that has the message at once (calling
     // back inside publish) cannot confirm it before every target was given it.
     let waiting = 1;
     let failed = false;
     const finish = (): void => {
-      if (waiting === 0 && seq !== undefined) channel.confirms?.settle(seq, !failed);
+      if (waiting !== 0) return;
+      if (seq !== undefined) channel.confirms?.settle(seq, !failed);
+      stored?.(!failed);
     };
     const reached = this.broker.publish(exchange, args.routingKey, properties, content.body, () => {
       waiting += 1;

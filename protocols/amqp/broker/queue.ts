@@ -36,9 +36,15 @@ export interface QueueConsumer {
 }
 
 export class MessageQueue {
-  /** Ready messages in id order: requeued ones go back to their place. */
+  /** Ready messages that arrived, in id order (from #head on). */
   #ready: QueuedMessage[] = [];
   #head = 0;
+  /**
+   * Requeued messages, in descending id order (the next one last, so taking it is a pop): each
+   * is taken when its id is below the next arrival's, so it is back in its place without the
+   * arrivals being copied.
+   */
+  #returned: QueuedMessage[] = [];
   #bytes = 0;
   readonly #consumers: QueueConsumer[] = [];
   #next = 0;
@@ -56,7 +62,7 @@ export class MessageQueue {
   }
 
   get messageCount(): number {
-    return this.#ready.length - this.#head;
+    return this.#ready.length - this.#head + this.#returned.length;
   }
 
   /** Body bytes of the ready messages. */
@@ -86,21 +92,19 @@ export class MessageQueue {
    */
   requeue(messages: readonly QueuedMessage[]): void {
     if (messages.length === 0) return;
-    this.#compact();
     for (const message of messages) {
       message.redelivered = true;
       this.#bytes += message.body.length;
     }
-    const sorted = [...messages].sort((a, b) => a.id - b.id);
+    const added = [...messages].sort((a, b) => a.id - b.id);
     const merged: QueuedMessage[] = [];
     let i = 0;
-    for (const message of this.#ready) {
-      while (i < sorted.length && (sorted[i] as QueuedMessage).id < message.id) merged.push(sorted[i++] as QueuedMessage);
+    for (const message of [...this.#returned].reverse()) {
+      while (i < added.length && (added[i] as QueuedMessage).id < message.id) merged.push(added[i++] as QueuedMessage);
       merged.push(message);
     }
-    while (i < sorted.length) merged.push(sorted[i++] as QueuedMessage);
-    this.#ready = merged;
-    this.#head = 0;
+    while (i < added.length) merged.push(added[i++] as QueuedMessage);
+    this.#returned = merged.reverse();
     this.dispatch();
   }
 
@@ -118,13 +122,27 @@ export class MessageQueue {
   expire(): void {
     const now = this.#now();
     for (;;) {
-      const head = this.#ready[this.#head];
+      const head = this.#peek();
       if (head === undefined || head.expiresAt === undefined || head.expiresAt > now) return;
       this.#onExpired(this.#shift() as QueuedMessage);
     }
   }
 
+  /** The next message in id order: the first returned one or the first arrival. */
+  #peek(): QueuedMessage | undefined {
+    const arrival = this.#ready[this.#head];
+    const returned = this.#returned.at(-1);
+    if (returned !== undefined && (arrival === undefined || returned.id < arrival.id)) return returned;
+    return arrival;
+  }
+
   #shift(): QueuedMessage | undefined {
+    const returned = this.#returned.at(-1);
+    if (returned !== undefined && this.#peek() === returned) {
+      this.#returned.pop();
+      this.#bytes -= returned.body.length;
+      return returned;
+    }
     if (this.#head >= this.#ready.length) return undefined;
     const message = this.#ready[this.#head] as QueuedMessage;
     this.#ready[this.#head] = undefined as unknown as QueuedMessage;
@@ -136,7 +154,8 @@ export class MessageQueue {
 
   /** Removes every ready message (purge, delete); returns them. */
   drain(): QueuedMessage[] {
-    const removed = this.#ready.slice(this.#head);
+    const removed = [...this.#returned, ...this.#ready.slice(this.#head)].sort((a, b) => a.id - b.id);
+    this.#returned = [];
     this.#ready = [];
     this.#head = 0;
     this.#bytes = 0;

@@ -25,3 +25,16 @@ export const KAFKA_OFFSETS_SHARD = '$kafka.offsets';
 export function kafkaPartitionShardName(topic: string, partition: number): string {
   return `${KAFKA_SHARD_PREFIX}${topic}.${partition}`;
 }
+
+/**
+ * AMQP 0-9-1: exchanges, durable queues and their bindings are the compacted system shard
+ * `$amqp.topology`; each durable queue's persistent messages are a compacted shard
+ * `amqp.q.<id>`, the id fixed when the queue is declared (queue names may hold any character,
+ * shard names may not; the topology record names the queue's shard).
+ */
+export const AMQP_SHARD_NAMESPACE = 'amqp';
+export const AMQP_TOPOLOGY_SHARD = '$amqp.topology';
+
+export function amqpQueueShardName(id: string): string {
+  return `${AMQP_SHARD_NAMESPACE}.q.${id}`;
+}

@@ -34,7 +34,7 @@ import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicationNode } fr
 import { KafkaServer } from '../protocols/kafka/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
-import { AmqpServer } from '../protocols/amqp/index.js';
+import { AmqpBroker, AmqpServer } from '../protocols/amqp/index.js';
 import type { Role as PlacementRoleName } from '../placement/metadata/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT, PlacementClient } from '../placement/service/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../shard-model/index.js';
@@ -283,7 +283,10 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     if (settings.amqpPort !== undefined) {
       // The same admission limits, abuse gate and users as MQTT.
       const shared = running.mqtt.sharedOptions;
-      running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, logger: logger.child({ component: 'amqp' }), limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold, registry }).catch((error: unknown) =>
+      const amqpLogger = logger.child({ component: 'amqp' });
+      // Exchanges, durable queues and their messages are read back from their shards first.
+      const amqpBroker = await AmqpBroker.open({ store, logger: amqpLogger }).catch((error: unknown) => logFailure(logger, 'cannot open the AMQP broker', error));
+      running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, logger: amqpLogger, limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold, registry, broker: amqpBroker }).catch((error: unknown) =>
         logFailure(logger, 'cannot serve AMQP', error),
       );
     }

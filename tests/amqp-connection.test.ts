@@ -9,121 +9,18 @@
 // and a wrong one is refused with 403 ACCESS_REFUSED; a wrong protocol header gets ours back and
 // the close; an oversize frame is 501, a channel above channel-max and a method on an unopened
 // channel 504, a frame-max under 8192 and another virtual host 530, a method not built yet
-// (queue.declare) 540 naming it, on its channel (a connection method on the connection); the connections and clients that behaved are unharmed.
+// (channel.flow, a queue argument) 540 naming it, on its channel (a connection method on the connection); the connections and clients that behaved are unharmed.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect as connectSocket, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
 import amqpManager from 'amqp-connection-manager';
-import { decodeMethodPayload, encodeFrame, encodeMethodFrame, FrameSplitter, FrameType, PROTOCOL_HEADER, type AmqpMethod, type Frame } from '../protocols/amqp/index.js';
+import { encodeFrame, FrameType, PROTOCOL_HEADER, type AmqpMethod } from '../protocols/amqp/index.js';
+import { amqpAddress, RawAmqp } from './support/raw-amqp.js';
+
+const encoder = new TextEncoder();
 import { cleanup, runCli, scratchDirectory, startBroker, stopBroker, writeConfigFile, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, connectClient, uniqueClientId } from './support/mqtt-client.js';
 
-/** The AMQP address from the node's listening line. */
-function amqpAddress(broker: BrokerProcess): { host: string; port: number } {
-  for (const line of broker.broker.lines) {
-    try {
-      const entry = JSON.parse(line) as { amqp?: string };
-      if (typeof entry.amqp === 'string') {
-        const at = entry.amqp.lastIndexOf(':');
-        return { host: entry.amqp.slice(0, at), port: Number(entry.amqp.slice(at + 1)) };
-      }
-    } catch {
-      // not a JSON line
-    }
-  }
-  throw new Error('no amqp= in the listening line');
-}
-
-const encoder = new TextEncoder();
-
-/** A raw AMQP peer: sends bytes, reads frames (or the bytes before the first frame). */
-class RawAmqp {
-  readonly frames: Frame[] = [];
-  raw = Buffer.alloc(0);
-  readonly #splitter = new FrameSplitter(1 << 20);
-  #waiters: Array<() => void> = [];
-  readonly closed: Promise<void>;
-  #headerSent = false;
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.raw = Buffer.concat([this.raw, chunk]);
-      if (this.#headerSent) {
-        const { frames } = this.#splitter.push(chunk);
-        for (const frame of frames) this.frames.push({ type: frame.type, channel: frame.channel, payload: Buffer.from(frame.payload) });
-      }
-      for (const waiter of this.#waiters.splice(0)) waiter();
-    });
-    socket.on('error', () => undefined);
-    this.closed = once(socket, 'close').then(() => undefined);
-    void this.closed.then(() => {
-      for (const waiter of this.#waiters.splice(0)) waiter();
-    });
-  }
-
-  static async open(address: { host: string; port: number }): Promise<RawAmqp> {
-    const socket = connectSocket(address.port, address.host);
-    await once(socket, 'connect');
-    return new RawAmqp(socket);
-  }
-
-  send(bytes: Uint8Array): void {
-    this.socket.write(bytes);
-  }
-
-  sendHeader(): void {
-    this.#headerSent = true;
-    this.send(PROTOCOL_HEADER);
-  }
-
-  sendMethod(channel: number, method: AmqpMethod): void {
-    this.send(encodeMethodFrame(channel, method));
-  }
-
-  /** Waits for the next method frame (heartbeats skipped) and returns it decoded. */
-  async method(timeoutMs = 5000): Promise<{ channel: number; method: AmqpMethod }> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = this.frames.findIndex((frame) => frame.type === FrameType.method);
-      if (index >= 0) {
-        const [frame] = this.frames.splice(0, index + 1).slice(-1) as [Frame];
-        return { channel: frame.channel, method: decodeMethodPayload(frame.payload) };
-      }
-      if (this.socket.destroyed || this.socket.readableEnded) throw new Error('socket closed before a method frame came');
-      if (Date.now() > deadline) throw new Error('no method frame in time');
-      await new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        setTimeout(resolve, 100);
-      });
-    }
-  }
-
-  /** The handshake up to open-ok, with these tune-ok values. */
-  async handshake(tune: { channelMax?: number; frameMax?: number; heartbeat?: number } = {}, virtualHost = '/'): Promise<AmqpMethod> {
-    this.sendHeader();
-    assert.equal((await this.method()).method.name, 'connection.start');
-    this.sendMethod(0, { name: 'connection.start-ok', args: { clientProperties: new Map(), mechanism: 'PLAIN', response: encoder.encode('\0guest\0guest'), locale: 'en_US' } });
-    const tuneMethod = (await this.method()).method;
-    assert.equal(tuneMethod.name, 'connection.tune');
-    this.sendMethod(0, { name: 'connection.tune-ok', args: { channelMax: tune.channelMax ?? 0, frameMax: tune.frameMax ?? 131072, heartbeat: tune.heartbeat ?? 0 } });
-    this.sendMethod(0, { name: 'connection.open', args: { virtualHost, capabilities: '', insist: false } });
-    return (await this.method()).method;
-  }
-
-  /** Expects connection.close with `code`, answers close-ok and waits for the socket to close. */
-  async expectConnectionClose(code: number): Promise<Extract<AmqpMethod, { name: 'connection.close' }>['args']> {
-    const { channel, method } = await this.method();
-    assert.equal(channel, 0);
-    assert.equal(method.name, 'connection.close', `expected connection.close, got ${method.name}`);
-    const args = (method as Extract<AmqpMethod, { name: 'connection.close' }>).args;
-    assert.equal(args.replyCode, code, args.replyText);
-    this.sendMethod(0, { name: 'connection.close-ok', args: {} });
-    await this.closed;
-    return args;
-  }
-}
 
 describe('AMQP connections on a node without users (the quick start)', () => {
   let broker: BrokerProcess;
@@ -263,14 +160,14 @@ describe('AMQP connections on a node without users (the quick start)', () => {
     await client.handshake();
     client.sendMethod(1, { name: 'channel.open', args: { outOfBand: '' } });
     assert.equal((await client.method()).method.name, 'channel.open-ok');
-    client.sendMethod(1, { name: 'queue.declare', args: { ticket: 0, queue: 'jobs', passive: false, durable: true, exclusive: false, autoDelete: false, noWait: false, arguments: new Map() } });
+    client.sendMethod(1, { name: 'channel.flow', args: { active: false } });
     const { channel, method } = await client.method();
     assert.equal(channel, 1);
     assert.equal(method.name, 'channel.close');
     const close = (method as Extract<AmqpMethod, { name: 'channel.close' }>).args;
     assert.equal(close.replyCode, 540);
-    assert.match(close.replyText, /^NOT_IMPLEMENTED - queue\.declare is not implemented/);
-    assert.deepEqual([close.classId, close.methodId], [50, 10]);
+    assert.match(close.replyText, /^NOT_IMPLEMENTED - channel\.flow is not implemented/);
+    assert.deepEqual([close.classId, close.methodId], [20, 20]);
     // Until close-ok the channel drops what comes; then it can be opened again.
     client.sendMethod(1, { name: 'basic.qos', args: { prefetchSize: 0, prefetchCount: 1, global: false } });
     client.sendMethod(1, { name: 'channel.close-ok', args: {} });
@@ -281,11 +178,11 @@ describe('AMQP connections on a node without users (the quick start)', () => {
     assert.match((await client.expectConnectionClose(540)).replyText, /connection\.update-secret is not implemented/);
   });
 
-  it('amqplib gets the 540 naming the method on its call, and its connection stays', async () => {
+  it('amqplib gets the 540 naming what is not built on its call, and its connection stays', async () => {
     const connection = await amqp.connect(`amqp://guest:guest@${address.host}:${address.port}`);
     const channel = await connection.createChannel();
     channel.on('error', () => undefined);
-    await assert.rejects(channel.assertQueue('jobs'), /540.*NOT_IMPLEMENTED - queue\.declare/);
+    await assert.rejects(channel.assertQueue('jobs', { maxPriority: 5 }), /540.*NOT_IMPLEMENTED - queue argument 'x-max-priority'/);
     const next = await connection.createChannel();
     await next.close();
     await connection.close();

@@ -48,9 +48,11 @@ MQTT over WebSocket on --ws-port and over WebSocket with TLS on --wss-port (path
 default /mqtt, subprotocol "mqtt"). TLS needs --tls-cert and --tls-key; client certificates:
 --tls-client-auth optional|required with --tls-ca. See docs/security.md.
 
-AMQP 0-9-1 (broker role; preview, off unless --amqp-port is set): connections and channels
-only (PLAIN and AMQPLAIN against the same users as MQTT, virtual host "/"); exchanges, queues,
-publish and consume are not served yet and are refused with 540 NOT_IMPLEMENTED. docs/amqp.md.
+AMQP 0-9-1 (broker role; preview, off unless --amqp-port is set): PLAIN and AMQPLAIN against
+the same users as MQTT, virtual host "/"; exchanges (direct, fanout, topic, headers), queues,
+bindings, publish, consume, acks, prefetch and publisher confirms. Durable queues keep their
+persistent messages in shards amqp.q.ID, the topology in $amqp.topology; TTL, max-length and
+dead-lettering; transactions. The MQTT bridge is not built yet. docs/amqp.md.
 
 Kafka (a partial preview, broker role; off until the preview is complete): --kafka-port 9092
 serves ApiVersions, Metadata, CreateTopics/DeleteTopics/CreatePartitions/DescribeConfigs, Produce

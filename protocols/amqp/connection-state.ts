@@ -1,18 +1,18 @@
 // One AMQP 0-9-1 connection's state machine, pure: bytes in, bytes out through the host, no
 // socket, no timer of its own (the host's `timers` are injected, so tests drive time by hand).
 //
-// Served: the protocol header (a wrong one gets ours back and the socket closes), connection.start
-// / start-ok with PLAIN and AMQPLAIN checked by the node's authenticator (the MQTT users), tune /
-// tune-ok (channel-max, frame-max of at least 8192, heartbeat), open of virtual host "/",
-// heartbeats both ways, channel.open / close, and the close handshakes. Every other method is
-// answered with 540 NOT_IMPLEMENTED naming it (channel.close for a channel's method,
-// connection.close for a connection's): the broker semantics (exchanges, queues, publish,
-// consume) are not built yet (docs/amqp.md).
+// Served here: the protocol header (a wrong one gets ours back and the socket closes),
+// connection.start / start-ok with PLAIN and AMQPLAIN checked by the node's authenticator (the
+// MQTT users), tune / tune-ok (channel-max, frame-max of at least 8192, heartbeat), open of
+// virtual host "/", heartbeats both ways, channel.open / close, the close handshakes, and each
+// open channel's content reassembly. The exchange, queue, basic and confirm methods go to the
+// host's broker session (broker/session.ts); every other method is answered with 540
+// NOT_IMPLEMENTED naming it (docs/amqp.md).
 import type { Logger } from 'pino';
 import type { AuthOutcome, AuthRequest } from '../../engine/index.js';
 import type { Refusal } from '../listener/index.js';
 import { Reader } from './codec/bytes.js';
-import { encodeMethodFrame, closeMethodFor } from './codec/content.js';
+import { ChannelAssembler, closeMethodFor, encodeCommandFrames, encodeMethodFrame, type BasicProperties, type Command } from './codec/content.js';
 import { AmqpCodecError } from './codec/errors.js';
 import { fieldTable, longstrValue, readFieldTable, type FieldTable, type FieldValue } from './codec/field-table.js';
 import { FrameSplitter, FrameType, HEARTBEAT_FRAME, INITIAL_FRAME_MAX, type Frame } from './codec/frames.js';
@@ -59,6 +59,28 @@ export interface AmqpConnectionHost {
    * at start-ok, released once by `release` when the connection ends. Absent: no limit.
    */
   seats?: { take(): string | undefined; release(): void };
+  /** The broker, when exchanges, queues and messages are served; absent: those methods are 540. */
+  openSession?(host: AmqpSessionHost): AmqpSessionPort;
+  /** Whether the socket takes more deliveries now; false pauses them until `onDrain`. Absent: always. */
+  writable?(): boolean;
+}
+
+/** What the connection gives its broker session. */
+export interface AmqpSessionHost {
+  readonly connectionId: string;
+  readonly cancelNotify: boolean;
+  sendMethod(channel: number, method: AmqpMethod): void;
+  sendContent(channel: number, method: AmqpMethod, properties: BasicProperties, body: Buffer): void;
+  closeChannel(channel: number, error: AmqpCodecError): void;
+  writable(): boolean;
+}
+
+/** A connection's broker session (broker/session.ts's AmqpSession). */
+export interface AmqpSessionPort {
+  command(channel: number, command: Command): void;
+  channelClosed(channel: number): void;
+  closed(): void;
+  resume(): void;
 }
 
 export interface AmqpConnectionOptions {
@@ -69,7 +91,13 @@ export interface AmqpConnectionOptions {
   refusal?: Refusal | undefined;
   /** server-properties version. */
   version: string;
+  /** The methods the session serves (SESSION_METHODS); others are 540. */
+  sessionMethods?: ReadonlySet<string>;
+  /** The largest message body accepted; a larger one is refused 406 on its channel. */
+  maxBodySize?: number;
 }
+
+let connectionCount = 0;
 
 type Phase =
   | 'header' // waiting for the 8-byte protocol header
@@ -109,7 +137,7 @@ export function serverProperties(version: string): FieldTable {
     product: longstrValue('Shardline'),
     version: longstrValue(version),
     platform: longstrValue(`Node.js ${process.version}`),
-    information: longstrValue('AMQP 0-9-1 preview: connections and channels only; see docs/amqp.md'),
+    information: longstrValue('AMQP 0-9-1 preview; see docs/amqp.md'),
     capabilities: { type: 'table', value: capabilities },
   });
 }
@@ -136,6 +164,11 @@ export class AmqpConnectionState {
   #missed = 0;
   #username: string | undefined;
   #seated = false;
+  readonly #assemblers = new Map<number, ChannelAssembler>();
+  #session: AmqpSessionPort | undefined;
+  #cancelNotify = false;
+  #frameMax = INITIAL_FRAME_MAX;
+  readonly #id = `amqp-${(connectionCount += 1)}`;
 
   constructor(
     private readonly host: AmqpConnectionHost,
@@ -211,6 +244,11 @@ export class AmqpConnectionState {
     this.#stopTimers();
   }
 
+  /** The socket has room again: paused deliveries go on. */
+  onDrain(): void {
+    this.#session?.resume();
+  }
+
   #frame(frame: Frame): void {
     try {
       this.#handleFrame(frame);
@@ -240,8 +278,26 @@ export class AmqpConnectionState {
     }
     if (this.#phase !== 'running') throw refusal(ReplyCodes.commandInvalid, `a frame on channel ${frame.channel} before connection.open-ok`);
     if (frame.channel > this.#channelMax) throw refusal(ReplyCodes.channelError, `channel ${frame.channel} is above channel-max ${this.#channelMax}`);
+    const state = this.#channels.get(frame.channel);
+    const assembler = this.#assemblers.get(frame.channel);
+    if (state === 'open' && assembler !== undefined) {
+      let command: Command | undefined;
+      try {
+        command = assembler.push(frame);
+      } catch (error) {
+        // A body over the size limit is the channel's fault (406); framing errors are the connection's.
+        if (error instanceof AmqpCodecError && error.scope === 'channel') {
+          this.#closeChannel(frame.channel, error);
+          return;
+        }
+        throw error;
+      }
+      if (command !== undefined) this.#channelMethod(frame.channel, command.method, command);
+      return;
+    }
     if (frame.type !== FrameType.method) {
-      // No content-bearing method is served yet, so no content header or body is ever expected.
+      // After channel.close, the rest of a content the client had started is dropped.
+      if (state === 'closing') return;
       throw refusal(ReplyCodes.unexpectedFrame, `a content ${frame.type === FrameType.header ? 'header' : 'body'} frame on channel ${frame.channel} where a method was expected`);
     }
     this.#channelMethod(frame.channel, decodeMethodPayload(frame.payload));
@@ -282,6 +338,9 @@ export class AmqpConnectionState {
 
   #startOk(args: Extract<AmqpMethod, { name: 'connection.start-ok' }>['args']): void {
     const credentials = saslCredentials(args.mechanism, args.response);
+    const capabilities = args.clientProperties.get('capabilities');
+    const notify = capabilities?.type === 'table' ? capabilities.value.get('consumer_cancel_notify') : undefined;
+    this.#cancelNotify = notify?.type === 'bool' && notify.value;
     const connectionName = clientPropertyText(args.clientProperties, 'connection_name');
     if (this.options.refusal !== undefined) {
       this.host.logger.info({ remote: this.host.remoteAddress, refusal: this.options.refusal }, 'AMQP connection refused by the abuse limits');
@@ -321,6 +380,7 @@ export class AmqpConnectionState {
       return;
     }
     this.#username = outcome.username ?? username;
+    this.#openSession();
     const { channelMax, frameMax, heartbeat } = this.#tuning;
     this.#sendMethod(0, { name: 'connection.tune', args: { channelMax, frameMax, heartbeat } });
     this.#phase = 'tune-ok';
@@ -336,7 +396,8 @@ export class AmqpConnectionState {
     if (args.frameMax !== 0 && args.frameMax < MIN_FRAME_MAX) throw refusal(ReplyCodes.notAllowed, `frame_max=${args.frameMax} < ${MIN_FRAME_MAX} min size`, 'connection.tune-ok');
     if (args.frameMax > tuning.frameMax) throw refusal(ReplyCodes.notAllowed, `frame_max=${args.frameMax} > ${tuning.frameMax} max size`, 'connection.tune-ok');
     this.#channelMax = args.channelMax === 0 ? tuning.channelMax : args.channelMax;
-    this.#splitter.setFrameMax(args.frameMax === 0 ? tuning.frameMax : args.frameMax);
+    this.#frameMax = args.frameMax === 0 ? tuning.frameMax : args.frameMax;
+    this.#splitter.setFrameMax(this.#frameMax);
     this.#heartbeat = args.heartbeat;
     this.#phase = 'open';
     if (args.heartbeat > 0) this.#startHeartbeats(args.heartbeat * 1000);
@@ -351,11 +412,12 @@ export class AmqpConnectionState {
     this.host.logger.debug({ remote: this.host.remoteAddress, username: this.#username, heartbeat: this.#heartbeat, channelMax: this.#channelMax }, 'AMQP connection open');
   }
 
-  #channelMethod(channel: number, method: AmqpMethod): void {
+  #channelMethod(channel: number, method: AmqpMethod, command?: Command): void {
     const state = this.#channels.get(channel);
     if (state === undefined) {
       if (method.name === 'channel.open') {
         this.#channels.set(channel, 'open');
+        if (this.#session !== undefined) this.#assemblers.set(channel, new ChannelAssembler(channel, this.options.maxBodySize === undefined ? {} : { maxBodySize: this.options.maxBodySize }));
         this.#sendMethod(channel, { name: 'channel.open-ok', args: { channelId: new Uint8Array(0) } });
         return;
       }
@@ -363,8 +425,10 @@ export class AmqpConnectionState {
     }
     if (state === 'closing') {
       // After channel.close, the channel drops everything but close and close-ok.
-      if (method.name === 'channel.close-ok') this.#channels.delete(channel);
-      else if (method.name === 'channel.close') this.#sendMethod(channel, { name: 'channel.close-ok', args: {} });
+      if (method.name === 'channel.close-ok') {
+        this.#channels.delete(channel);
+        this.#assemblers.delete(channel);
+      } else if (method.name === 'channel.close') this.#sendMethod(channel, { name: 'channel.close-ok', args: {} });
       return;
     }
     switch (method.name) {
@@ -372,6 +436,8 @@ export class AmqpConnectionState {
         throw refusal(ReplyCodes.channelError, `second 'channel.open' seen on channel ${channel}`, method.name);
       case 'channel.close':
         this.#channels.delete(channel);
+        this.#assemblers.delete(channel);
+        this.#session?.channelClosed(channel);
         this.#sendMethod(channel, { name: 'channel.close-ok', args: {} });
         return;
       case 'channel.close-ok':
@@ -379,6 +445,10 @@ export class AmqpConnectionState {
       default: {
         const def = METHOD_BY_NAME.get(method.name);
         if (def !== undefined && def.classId === 10) throw refusal(ReplyCodes.channelError, `${method.name} on channel ${channel}; connection methods go on channel 0`, method.name);
+        if (this.#session !== undefined && this.options.sessionMethods?.has(method.name) === true) {
+          this.#session.command(channel, command ?? { channel, method });
+          return;
+        }
         // Not built yet: only this channel closes, so the client's call fails with the reason
         // and its other channels stay (the spec lists 540 as a connection exception; docs/amqp.md).
         this.#closeChannel(channel, notImplemented(method.name));
@@ -391,6 +461,8 @@ export class AmqpConnectionState {
     this.host.logger.debug({ remote: this.host.remoteAddress, channel, replyCode: error.replyCode, replyText: error.replyText }, 'AMQP: closing a channel');
     const { args } = closeMethodFor(error) as Extract<AmqpMethod, { name: 'connection.close' }>;
     this.#channels.set(channel, 'closing');
+    this.#assemblers.delete(channel);
+    this.#session?.channelClosed(channel);
     this.#sendMethod(channel, { name: 'channel.close', args });
   }
 
@@ -462,7 +534,34 @@ export class AmqpConnectionState {
     this.host.close();
   }
 
+  #openSession(): void {
+    const open = this.host.openSession;
+    if (open === undefined) return;
+    this.#session = open.call(this.host, {
+      connectionId: this.#id,
+      cancelNotify: this.#cancelNotify,
+      sendMethod: (channel, method) => {
+        if (this.#phase === 'running' && this.#channels.get(channel) === 'open') this.#sendMethod(channel, method);
+      },
+      sendContent: (channel, method, properties, body) => {
+        if (this.#phase !== 'running' || this.#channels.get(channel) !== 'open') return;
+        this.#send(Buffer.concat(encodeCommandFrames(channel, method, properties, body, this.#frameMax)));
+      },
+      closeChannel: (channel, error) => {
+        if (this.#phase !== 'running') return;
+        // 540 closes only the channel while the preview grows (docs/amqp.md); 530 and the
+        // other connection exceptions close the connection, as the spec says.
+        if (error.scope === 'connection' && error.replyCode !== ReplyCodes.notImplemented) this.#fail(error);
+        else if (this.#channels.get(channel) === 'open') this.#closeChannel(channel, error);
+      },
+      writable: () => this.host.writable?.() ?? true,
+    });
+  }
+
   #stopTimers(): void {
+    const session = this.#session;
+    this.#session = undefined;
+    session?.closed();
     if (this.#seated) {
       this.#seated = false;
       this.host.seats?.release();
@@ -474,7 +573,7 @@ export class AmqpConnectionState {
 }
 
 function notImplemented(name: string): AmqpCodecError {
-  return refusal(ReplyCodes.notImplemented, `${name} is not implemented yet by this server (AMQP preview: connections and channels only, docs/amqp.md)`, name);
+  return refusal(ReplyCodes.notImplemented, `${name} is not implemented yet by this server (AMQP preview, docs/amqp.md)`, name);
 }
 
 /** PLAIN ("authzid NUL authcid NUL passwd") or AMQPLAIN (a field table without its length: LOGIN, PASSWORD). */

@@ -3,8 +3,8 @@
 // extensions as data with one encoder and decoder, field tables, content headers and bodies,
 // the per-channel reassembly state machine and the reply codes; the listener (server.ts, through
 // protocols/listener) and the pure connection state machine (connection-state.ts: handshake,
-// authentication, tuning, heartbeats, channels open/close). Not built yet: the broker semantics
-// (docs/amqp.md).
+// authentication, tuning, heartbeats, channels open/close) and the broker (broker/: exchanges,
+// queues, bindings, publish, consume, acknowledgements, QoS, confirms; docs/amqp.md).
 export { AmqpCodecError, isAmqpCodecError } from './codec/errors.js';
 export { REPLY_CODES, ReplyCodes, replyCodeInfo, type ReplyCode, type ReplyCodeInfo, type ReplyScope } from './codec/reply-codes.js';
 export { PROTOCOL_HEADER, checkProtocolHeader, type ProtocolHeaderCheck } from './codec/protocol-header.js';
@@ -13,6 +13,8 @@ export { FIELD_TAGS, MAX_FIELD_DEPTH, fieldTable, longstrValue, type FieldTable,
 export { CLASSES, CLASS_BY_ID, METHODS, METHOD_BY_ID, METHOD_BY_NAME, methodDef, type AcceptedBy, type ArgumentDef, type ClassDef, type Domain, type MethodDef, type MethodName } from './codec/spec.js';
 export { amqpMethod, decodeMethodPayload, encodeMethodPayload, methodIds, type AmqpMethod, type ArgsOf, type DomainValue } from './codec/methods.js';
 export { ChannelAssembler, closeMethodFor, decodeContentHeaderPayload, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame, type AssemblerOptions, type BasicProperties, type Command, type ContentHeader } from './codec/content.js';
-export { AmqpConnectionState, CLOSE_OK_TIMEOUT_MS, DEFAULT_AMQP_TUNING, MIN_FRAME_MAX, SERVER_MECHANISMS, saslCredentials, serverProperties, type AmqpConnectionHost, type AmqpConnectionOptions, type AmqpTimers, type AmqpTuning } from './connection-state.js';
+export { AmqpConnectionState, CLOSE_OK_TIMEOUT_MS, DEFAULT_AMQP_TUNING, MIN_FRAME_MAX, SERVER_MECHANISMS, saslCredentials, serverProperties, type AmqpConnectionHost, type AmqpConnectionOptions, type AmqpSessionHost, type AmqpSessionPort, type AmqpTimers, type AmqpTuning } from './connection-state.js';
 export { AmqpErrors } from './errors.js';
+export { AmqpBroker, MAX_BODY_SIZE, type AmqpBrokerOptions } from './broker/broker.js';
+export { topicMatches, headersMatch } from './broker/matching.js';
 export { AmqpServer, amqpListenFailed, type AmqpServerOptions } from './server.js';

@@ -5,6 +5,8 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { AuthOutcome, AuthRequest } from '../../engine/index.js';
 import { remoteAddressOf, TcpListener, type AbuseControl, type AdmissionLimits, type ClientGuard, type ConnectionHold } from '../listener/index.js';
+import { AmqpSession, SESSION_METHODS } from './broker/session.js';
+import { MAX_BODY_SIZE, type AmqpBroker } from './broker/broker.js';
 import { AmqpConnectionState, type AmqpTimers, type AmqpTuning } from './connection-state.js';
 import { AmqpErrors } from './errors.js';
 
@@ -23,6 +25,8 @@ export interface AmqpServerOptions {
   hold?: ConnectionHold | undefined;
   /** The node's count of connected clients, shared with MQTT so max-connections counts both. */
   registry?: { connected: number };
+  /** Exchanges, queues and messages; without it those methods are answered 540. */
+  broker?: AmqpBroker;
 }
 
 /** SL_AMQP_LISTEN_FAILED. */
@@ -32,6 +36,8 @@ export function amqpListenFailed(address: string, reason: string): Error {
 
 /** Replies waiting for a client that does not read, before its socket stops being read. */
 const MAX_UNREAD_REPLY_BYTES = 1 << 20;
+/** Deliveries waiting in the socket's buffer before the broker stops sending more (a no-ack consumer that reads slowly). */
+const MAX_UNSENT_DELIVERY_BYTES = 1 << 20;
 
 const REAL_TIMERS: AmqpTimers = {
   after(ms, run) {
@@ -96,7 +102,7 @@ export class AmqpServer {
   }
 
   #serve(socket: Socket, guard: ClientGuard): void {
-    const { logger } = this.options;
+    const { logger, broker } = this.options;
     let destroyTimer: NodeJS.Timeout | undefined;
     const connection = new AmqpConnectionState(
       {
@@ -114,8 +120,17 @@ export class AmqpServer {
         logger,
         authenticate: this.options.authenticate,
         seats: this.#seats,
+        ...(broker === undefined ? {} : { openSession: (host) => new AmqpSession(broker, host) }),
+        writable: () => socket.writableLength < MAX_UNSENT_DELIVERY_BYTES,
       },
-      { handshakeTimeoutMs: this.options.limits.connectTimeoutMs, refusal: guard.refusal, version: this.options.version, ...(this.options.tuning === undefined ? {} : { tuning: this.options.tuning }) },
+      {
+        handshakeTimeoutMs: this.options.limits.connectTimeoutMs,
+        refusal: guard.refusal,
+        version: this.options.version,
+        sessionMethods: SESSION_METHODS,
+        maxBodySize: MAX_BODY_SIZE,
+        ...(this.options.tuning === undefined ? {} : { tuning: this.options.tuning }),
+      },
     );
     this.#connections.add(connection);
     socket.on('data', (chunk: Buffer) => {
@@ -132,7 +147,10 @@ export class AmqpServer {
       // until it has read what it was sent, so replies cannot pile up in memory.
       if (socket.writableLength > MAX_UNREAD_REPLY_BYTES) socket.pause();
     });
-    socket.on('drain', () => socket.resume());
+    socket.on('drain', () => {
+      socket.resume();
+      connection.onDrain();
+    });
     socket.on('error', (error) => logger.debug({ err: error }, 'AMQP socket error'));
     socket.on('close', () => {
       if (destroyTimer !== undefined) clearTimeout(destroyTimer);
@@ -146,6 +164,7 @@ export class AmqpServer {
   }
 
   async stop(): Promise<void> {
+    this.options.broker?.close();
     await this.#listener.stop();
   }
 }

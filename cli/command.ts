@@ -66,6 +66,24 @@ export function integerFlag(values: Record<string, unknown>, name: string, fallb
   return value;
 }
 
+/** An integer flag in [min, max]. */
+export function boundedIntegerFlag(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const value = integerFlag(values, name, fallback, min);
+  if (value > max) throw new UsageError(`--${name} must be at most ${max}, got ${value}`);
+  return value;
+}
+
+/** A number of seconds (fractions allowed) in [min, max]. */
+export function secondsFlag(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be a number of seconds in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
 export function stringFlag(values: Record<string, unknown>, name: string, fallback?: string): string {
   const raw = values[name];
   if (raw === undefined) {

@@ -284,7 +284,8 @@ describe('shardline ctl against the admin API', () => {
     for (const command of ctlCommands.filter((candidate) => candidate.path[0] === 'ctl' && candidate.path.length > 1)) {
       assert.ok(group.stdout.includes(`shardline ${command.path.join(' ')} `), `group help lists ${command.path.join(' ')}`);
       assert.match(command.usage, new RegExp(`^Usage: shardline ${command.path.join(' ')}\\b`, 'm'));
-      assert.match(command.usage, /--server URL/);
+      // ctl replica talks to the journal nodes over gRPC (the interim election), not to the admin API.
+      assert.match(command.usage, command.path[1] === 'replica' ? /--journals ID@HOST:PORT/ : /--server URL/);
     }
     const kick = await ctl(['mqtt', 'client', 'kick', '--help']);
     assert.equal(kick.code, 0);

@@ -4,30 +4,16 @@
 // topic back; kafka-python creates a topic, produces gzip batches with headers and reads them
 // back by partition assignment (no consumer group).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { cleanup, freePort, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
 import { closeAllClients, subscriber } from './support/mqtt-client.js';
+import { runProcess, type ProcessRun } from './support/run-process.js';
 
-const RUN_TIMEOUT_MS = 30_000;
 /** Debian's interpreter, whose dist-packages hold python3-kafka (a pyenv python3 on PATH would not see it). */
 const PYTHON = '/usr/bin/python3';
 
-function run(command: string, args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+function run(command: string, args: string[], input = ''): Promise<ProcessRun> {
+  return runProcess(command, args, { input });
 }
 
 const KAFKA_PYTHON = `

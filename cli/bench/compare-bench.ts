@@ -6,12 +6,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareRows, figuresOf, mosquittoConf, type BrokerName, type CompareRow, type CompareSettings, type RunFigures, type ScenarioSpec } from './compare-report.js';
 import { runMqttBench } from './mqtt-bench.js';
+import { freeLoopbackPorts } from '../../placement/service/index.js';
 
 export interface CompareOptions {
   rounds: number;
@@ -84,16 +85,6 @@ function shardlineEntry(): string[] {
   return here.endsWith('.ts') ? ['--import', import.meta.resolve('tsx'), main] : [main];
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
-}
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -116,7 +107,7 @@ interface RunningBroker {
 }
 
 async function startBroker(broker: BrokerName, scenario: ScenarioSpec, options: CompareOptions): Promise<RunningBroker> {
-  const port = await freePort();
+  const port = (await freeLoopbackPorts(1))[0]!;
   const directory = await mkdtemp(join(tmpdir(), `shardline-compare-${broker}-`));
   let child: ChildProcess;
   if (broker === 'mosquitto') {

@@ -9,13 +9,14 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import mqttPacket from 'mqtt-packet';
 import pino from 'pino';
 import { Journal, type RecordInput } from '../../journal/index.js';
 import { ACL_SHARD, AclStore, Broker, cursorRecord, messageToRecord, metaRecord, RETAINED_SHARD, SESSIONS_SHARD, subscriptionRecord, type Message } from '../../engine/index.js';
 import { LocalShardStore } from '../../shard-model/index.js';
+import { freeLoopbackPorts } from '../../placement/service/index.js';
 
 /** Records per append while filling: big batches, few fsyncs. */
 const FILL_BATCH_RECORDS = 5_000;
@@ -117,17 +118,6 @@ async function appendAll(store: LocalShardStore, shard: string, count: number, r
   }
 }
 
-/** A free TCP port on 127.0.0.1 (closed again before the node binds it). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** Resolves once an MQTT CONNECT on the port gets a CONNACK; retries while the port refuses. */
 async function connack(port: number, deadline: number): Promise<void> {
@@ -154,7 +144,7 @@ async function connack(port: number, deadline: number): Promise<void> {
  * with), times it until it serves, then stops it with SIGTERM (a clean shutdown) and waits.
  */
 export async function timeOneStart(directory: string): Promise<RestartRun> {
-  const [mqttPort, grpcPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+  const [mqttPort, grpcPort, adminPort] = (await freeLoopbackPorts(3)) as [number, number, number];
   const entry = process.argv[1] as string;
   const started = performance.now();
   const child = spawn(process.execPath, [...process.execArgv, entry, 'start', '--data-dir', directory, '--mqtt-port', String(mqttPort), '--grpc-port', String(grpcPort), '--admin-port', String(adminPort), '--sys-interval', '0'], {

@@ -3,7 +3,7 @@
 import { defaultWorkers } from '../bench/mqtt-bench.js';
 import { findMosquitto, runCompare } from '../bench/compare-bench.js';
 import { formatCompareTable, SCENARIOS, scenarioNamed, type BrokerName, type ScenarioSpec } from '../bench/compare-report.js';
-import { integerFlag, stringFlag, UsageError, type Command } from '../command.js';
+import { stringFlag, UsageError, type Command, secondsFlag, boundedIntegerFlag } from '../command.js';
 
 const DEFAULT_ROUNDS = 3;
 const DEFAULT_DURATION_SECONDS = 5;
@@ -61,19 +61,7 @@ function listFlag(values: Record<string, unknown>, name: string): string[] | und
   return list;
 }
 
-function secondsFlag(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) throw new UsageError(`--${name} must be seconds in [${min}, ${max}], got ${JSON.stringify(raw)}`);
-  return value;
-}
 
-function boundedInteger(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
-  const value = integerFlag(values, name, fallback, min);
-  if (value > max) throw new UsageError(`--${name} must be at most ${max}, got ${value}`);
-  return value;
-}
 
 async function run(values: Record<string, unknown>): Promise<number> {
   const scenarioNames = listFlag(values, 'scenarios');
@@ -94,12 +82,12 @@ async function run(values: Record<string, unknown>): Promise<number> {
   try {
     const report = await runCompare(
       {
-        rounds: boundedInteger(values, 'rounds', DEFAULT_ROUNDS, 1, 50),
+        rounds: boundedIntegerFlag(values, 'rounds', DEFAULT_ROUNDS, 1, 50),
         scenarios,
         settings: {
           durationSeconds: secondsFlag(values, 'duration', DEFAULT_DURATION_SECONDS, 0.1, 600),
-          idleConnections: boundedInteger(values, 'conns', DEFAULT_CONNS, 1, 100_000),
-          workers: boundedInteger(values, 'workers', defaultWorkers(), 1, 64),
+          idleConnections: boundedIntegerFlag(values, 'conns', DEFAULT_CONNS, 1, 100_000),
+          workers: boundedIntegerFlag(values, 'workers', defaultWorkers(), 1, 64),
         },
         brokers: [...new Set(brokerNames)] as BrokerName[],
         mosquittoPath,

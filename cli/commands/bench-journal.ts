@@ -8,7 +8,7 @@ import { Journal } from '../../journal/index.js';
 import { formatReport, type BenchReport, type ScenarioResult } from '../bench/bench-report.js';
 import type { DurabilityMode } from '../../journal/index.js';
 import { DEFAULT_SCENARIO_SETTINGS, MAX_RATE, MAX_WINDOW, defaultScenarios, medianMetrics, parseSize, rateScenario, runScenario, selectScenarios, type BenchLimits, type Metrics, type Scenario } from '../bench/journal-bench.js';
-import { integerFlag, UsageError, type Command } from '../command.js';
+import { integerFlag, UsageError, type Command, secondsFlag, boundedIntegerFlag } from '../command.js';
 import { createProgress } from '../progress.js';
 
 const DEFAULT_DURATION_SECONDS = 2;
@@ -79,21 +79,7 @@ Flags:
 A progress bar is drawn on stderr when it is a terminal.
 `;
 
-function secondsFlag(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
-    throw new UsageError(`--${name} must be a number of seconds in [${min}, ${max}], got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
 
-function boundedInteger(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
-  const value = integerFlag(values, name, fallback, min);
-  if (value > max) throw new UsageError(`--${name} must be at most ${max}, got ${value}`);
-  return value;
-}
 
 const RATE_ONLY_FLAGS = ['appenders', 'size', 'durability', 'count', 'window'];
 
@@ -104,23 +90,23 @@ function rateScenarioFromFlags(values: Record<string, unknown>): Scenario | null
     return null;
   }
   if (values.scenario !== undefined) throw new UsageError('--rate and --scenario do not go together (a rate-... spec can be given as --scenario instead)');
-  const rate = boundedInteger(values, 'rate', 1, 1, MAX_RATE);
-  const appenders = boundedInteger(values, 'appenders', 1, 1, 1024);
+  const rate = boundedIntegerFlag(values, 'rate', 1, 1, MAX_RATE);
+  const appenders = boundedIntegerFlag(values, 'appenders', 1, 1, 1024);
   const size = parseSize(typeof values.size === 'string' ? values.size : '1KiB');
   if (size === null) throw new UsageError(`--size must be <n>B or <n>KiB up to 8 MiB, got ${JSON.stringify(values.size)}`);
   const durability = typeof values.durability === 'string' ? values.durability : 'fsync';
   if (!(DURABILITY_CHOICES as readonly string[]).includes(durability)) throw new UsageError(`--durability must be one of ${DURABILITY_CHOICES.join(', ')}, got ${JSON.stringify(durability)}`);
-  return rateScenario(size, durability as DurabilityMode, rate, appenders, values.window === undefined ? 0 : boundedInteger(values, 'window', 1, 1, MAX_WINDOW));
+  return rateScenario(size, durability as DurabilityMode, rate, appenders, values.window === undefined ? 0 : boundedIntegerFlag(values, 'window', 1, 1, MAX_WINDOW));
 }
 
 function chooseScenarios(values: Record<string, unknown>): Scenario[] {
   const rate = rateScenarioFromFlags(values);
   if (rate !== null) return [rate];
   const all = defaultScenarios({
-    recordsPerAppend: boundedInteger(values, 'records-per-append', DEFAULT_SCENARIO_SETTINGS.recordsPerAppend, 1, MAX_RECORDS_PER_APPEND),
-    batchRecords: boundedInteger(values, 'batch-records', DEFAULT_SCENARIO_SETTINGS.batchRecords, 1, MAX_RECORDS_PER_APPEND),
-    groupCommitRecords: boundedInteger(values, 'group-commit-records', DEFAULT_SCENARIO_SETTINGS.groupCommitRecords, 1, MAX_RECORDS_PER_APPEND),
-    readBatchRecords: boundedInteger(values, 'read-batch-records', DEFAULT_SCENARIO_SETTINGS.readBatchRecords, 1, MAX_RECORDS_PER_APPEND),
+    recordsPerAppend: boundedIntegerFlag(values, 'records-per-append', DEFAULT_SCENARIO_SETTINGS.recordsPerAppend, 1, MAX_RECORDS_PER_APPEND),
+    batchRecords: boundedIntegerFlag(values, 'batch-records', DEFAULT_SCENARIO_SETTINGS.batchRecords, 1, MAX_RECORDS_PER_APPEND),
+    groupCommitRecords: boundedIntegerFlag(values, 'group-commit-records', DEFAULT_SCENARIO_SETTINGS.groupCommitRecords, 1, MAX_RECORDS_PER_APPEND),
+    readBatchRecords: boundedIntegerFlag(values, 'read-batch-records', DEFAULT_SCENARIO_SETTINGS.readBatchRecords, 1, MAX_RECORDS_PER_APPEND),
   });
   const raw = values.scenario;
   const patterns = (Array.isArray(raw) ? raw : []).flatMap((value) => String(value).split(',')).map((value) => value.trim()).filter((value) => value !== '');
@@ -175,9 +161,9 @@ async function run(values: Record<string, unknown>): Promise<number> {
   const limits: BenchLimits = {
     durationMs: durationSeconds * 1000,
     warmupMs: secondsFlag(values, 'warmup', DEFAULT_WARMUP_SECONDS, 0, MAX_WARMUP_SECONDS) * 1000,
-    maxBytes: boundedInteger(values, 'max-mib', DEFAULT_MAX_MIB, 1, 1024 * 1024) * 2 ** 20,
+    maxBytes: boundedIntegerFlag(values, 'max-mib', DEFAULT_MAX_MIB, 1, 1024 * 1024) * 2 ** 20,
   };
-  const runs = boundedInteger(values, 'runs', DEFAULT_RUNS, 1, MAX_RUNS);
+  const runs = boundedIntegerFlag(values, 'runs', DEFAULT_RUNS, 1, MAX_RUNS);
   const base = resolve(typeof values['data-dir'] === 'string' ? values['data-dir'] : tmpdir());
   const directory = await mkdtemp(join(base, 'shardline-bench-'));
   const aborter = new AbortController();

@@ -1,5 +1,5 @@
 // `shardline bench kafka`: flags and the report. The workload is cli/bench/kafka-bench.ts.
-import { integerFlag, UsageError, type Command } from '../command.js';
+import { UsageError, type Command, secondsFlag, boundedIntegerFlag } from '../command.js';
 import { runKafkaBench, type KafkaBenchOptions, type KafkaBenchResult, type Percentiles } from '../bench/kafka-bench.js';
 import { createProgress } from '../progress.js';
 
@@ -40,21 +40,7 @@ Flags:
 A progress bar is drawn on stderr when it is a terminal (not with --json).
 `;
 
-function secondsFlag(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
-    throw new UsageError(`--${name} must be a number of seconds in [${min}, ${max}], got ${JSON.stringify(raw)}`);
-  }
-  return value;
-}
 
-function bounded(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
-  const value = integerFlag(values, name, fallback, min);
-  if (value > max) throw new UsageError(`--${name} must be at most ${max}, got ${value}`);
-  return value;
-}
 
 export function parseKafkaBenchFlags(values: Record<string, unknown>): Omit<KafkaBenchOptions, 'onProgress'> {
   const bootstrap = typeof values.bootstrap === 'string' ? values.bootstrap : '127.0.0.1:9092';
@@ -68,13 +54,13 @@ export function parseKafkaBenchFlags(values: Record<string, unknown>): Omit<Kafk
     host,
     port,
     topic: typeof values.topic === 'string' ? values.topic : undefined,
-    partitions: bounded(values, 'partitions', 1, 1, 1000),
-    producers: bounded(values, 'producers', 1, 1, 256),
-    batchRecords: bounded(values, 'batch', 100, 1, MAX_RECORDS_PER_BATCH),
-    valueBytes: bounded(values, 'size', 1024, 8, MAX_VALUE_BYTES),
+    partitions: boundedIntegerFlag(values, 'partitions', 1, 1, 1000),
+    producers: boundedIntegerFlag(values, 'producers', 1, 1, 256),
+    batchRecords: boundedIntegerFlag(values, 'batch', 100, 1, MAX_RECORDS_PER_BATCH),
+    valueBytes: boundedIntegerFlag(values, 'size', 1024, 8, MAX_VALUE_BYTES),
     acks: acksText === 'all' ? -1 : (Number(acksText) as -1 | 0 | 1),
-    rate: bounded(values, 'rate', 0, 0, 10_000_000),
-    inflight: bounded(values, 'inflight', 5, 1, 1000),
+    rate: boundedIntegerFlag(values, 'rate', 0, 0, 10_000_000),
+    inflight: boundedIntegerFlag(values, 'inflight', 5, 1, 1000),
     durationMs: secondsFlag(values, 'duration', 10, 0.1, MAX_DURATION_SECONDS) * 1000,
     warmupMs: secondsFlag(values, 'warmup', 1, 0, 60) * 1000,
     drainMs: secondsFlag(values, 'drain', 5, 0, 600) * 1000,

@@ -3,7 +3,7 @@
 import { access } from 'node:fs/promises';
 import { defaultWorkers, formatMqttReport, runMqttBench, type MqttBenchOptions } from '../bench/mqtt-bench.js';
 import { defaultSubTopic, PAYLOAD_HEADER_BYTES } from '../bench/mqtt-bench-wire.js';
-import { integerFlag, stringFlag, UsageError, type Command } from '../command.js';
+import { stringFlag, UsageError, type Command, boundedIntegerFlag } from '../command.js';
 import { createProgress, type Progress } from '../progress.js';
 
 const DEFAULT_URL = 'mqtt://127.0.0.1:1883';
@@ -88,11 +88,6 @@ function numberFlag(values: Record<string, unknown>, name: string, fallback: num
   return value;
 }
 
-function boundedInteger(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
-  const value = integerFlag(values, name, fallback, min);
-  if (value > max) throw new UsageError(`--${name} must be at most ${max}, got ${value}`);
-  return value;
-}
 
 function choice<T extends number>(values: Record<string, unknown>, name: string, fallback: T, allowed: readonly T[]): T {
   const raw = values[name];
@@ -131,9 +126,9 @@ export function parseMqttBenchFlags(values: Record<string, unknown>): MqttBenchO
   const { host, port } = parseUrl(stringFlag(values, 'url', DEFAULT_URL));
   const topic = stringFlag(values, 'topic', DEFAULT_TOPIC);
   if (topic.includes('+') || topic.includes('#')) throw new UsageError(`--topic is a topic name, it cannot hold + or #: ${JSON.stringify(topic)}`);
-  const publishers = boundedInteger(values, 'pubs', 1, 0, MAX_CLIENTS);
-  const subscribers = boundedInteger(values, 'subs', 1, 0, MAX_CLIENTS);
-  const idleConnections = boundedInteger(values, 'conns', 0, 0, MAX_IDLE_CONNECTIONS);
+  const publishers = boundedIntegerFlag(values, 'pubs', 1, 0, MAX_CLIENTS);
+  const subscribers = boundedIntegerFlag(values, 'subs', 1, 0, MAX_CLIENTS);
+  const idleConnections = boundedIntegerFlag(values, 'conns', 0, 0, MAX_IDLE_CONNECTIONS);
   if (publishers + subscribers + idleConnections === 0) throw new UsageError('nothing to run: --pubs, --subs and --conns are all 0');
   const pidRaw = values['broker-pid'];
   return {
@@ -142,7 +137,7 @@ export function parseMqttBenchFlags(values: Record<string, unknown>): MqttBenchO
     publishers,
     subscribers,
     qos: choice(values, 'qos', 0, [0, 1, 2] as const),
-    size: boundedInteger(values, 'size', DEFAULT_SIZE, PAYLOAD_HEADER_BYTES, MAX_SIZE),
+    size: boundedIntegerFlag(values, 'size', DEFAULT_SIZE, PAYLOAD_HEADER_BYTES, MAX_SIZE),
     rate: numberFlag(values, 'rate', 0, 0, 1e9, 'msg/s'),
     durationMs: numberFlag(values, 'duration', DEFAULT_DURATION_SECONDS, 0.1, MAX_DURATION_SECONDS, 'seconds') * 1000,
     warmupMs: numberFlag(values, 'warmup', DEFAULT_WARMUP_SECONDS, 0, MAX_DURATION_SECONDS, 'seconds') * 1000,
@@ -150,11 +145,11 @@ export function parseMqttBenchFlags(values: Record<string, unknown>): MqttBenchO
     idleConnections,
     topic,
     subTopic: stringFlag(values, 'sub-topic', defaultSubTopic(topic)),
-    workers: boundedInteger(values, 'workers', defaultWorkers(), 1, MAX_WORKERS),
-    brokerPid: pidRaw === undefined ? null : boundedInteger(values, 'broker-pid', 0, 1, 2 ** 31),
+    workers: boundedIntegerFlag(values, 'workers', defaultWorkers(), 1, MAX_WORKERS),
+    brokerPid: pidRaw === undefined ? null : boundedIntegerFlag(values, 'broker-pid', 0, 1, 2 ** 31),
     protocolVersion: choice(values, 'protocol-version', 4, [4, 5] as const),
-    inflight: boundedInteger(values, 'inflight', DEFAULT_INFLIGHT, 1, 65_535),
-    keepaliveSeconds: boundedInteger(values, 'keepalive', DEFAULT_KEEPALIVE_SECONDS, 0, 65_535),
+    inflight: boundedIntegerFlag(values, 'inflight', DEFAULT_INFLIGHT, 1, 65_535),
+    keepaliveSeconds: boundedIntegerFlag(values, 'keepalive', DEFAULT_KEEPALIVE_SECONDS, 0, 65_535),
     admin: adminFlags(values),
   };
 }

@@ -5,7 +5,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runPlacementBench, type LatencySummary, type PlacementBenchResult } from '../bench/placement-bench.js';
-import { integerFlag, UsageError, type Command } from '../command.js';
+import { UsageError, type Command, boundedIntegerFlag } from '../command.js';
 import { createProgress } from '../progress.js';
 
 const DEFAULTS = { voters: 3, writers: 4, proposals: 5_000, durationSeconds: 20, valueBytes: 100, floorAppends: 1_000, tickMs: 100 };
@@ -43,11 +43,6 @@ Flags:
 A progress bar is drawn on stderr when it is a terminal.
 `;
 
-function bounded(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
-  const value = integerFlag(values, name, fallback, min);
-  if (value > max) throw new UsageError(`--${name} must be at most ${max}, got ${value}`);
-  return value;
-}
 
 function seconds(values: Record<string, unknown>, name: string, fallback: number): number {
   const raw = values[name];
@@ -78,13 +73,13 @@ export function formatPlacementReport(result: PlacementBenchResult, context: { d
 }
 
 async function run(values: Record<string, unknown>): Promise<number> {
-  const voters = bounded(values, 'voters', DEFAULTS.voters, 1, 7);
-  const writers = bounded(values, 'writers', DEFAULTS.writers, 1, 256);
-  const proposals = bounded(values, 'proposals', DEFAULTS.proposals, 1, 10_000_000);
+  const voters = boundedIntegerFlag(values, 'voters', DEFAULTS.voters, 1, 7);
+  const writers = boundedIntegerFlag(values, 'writers', DEFAULTS.writers, 1, 256);
+  const proposals = boundedIntegerFlag(values, 'proposals', DEFAULTS.proposals, 1, 10_000_000);
   const durationMs = seconds(values, 'duration', DEFAULTS.durationSeconds) * 1000;
-  const valueBytes = bounded(values, 'value-bytes', DEFAULTS.valueBytes, 1, 65_536);
-  const floorAppends = bounded(values, 'floor-appends', DEFAULTS.floorAppends, 1, 1_000_000);
-  const tickMs = bounded(values, 'tick-ms', DEFAULTS.tickMs, 1, 10_000);
+  const valueBytes = boundedIntegerFlag(values, 'value-bytes', DEFAULTS.valueBytes, 1, 65_536);
+  const floorAppends = boundedIntegerFlag(values, 'floor-appends', DEFAULTS.floorAppends, 1, 1_000_000);
+  const tickMs = boundedIntegerFlag(values, 'tick-ms', DEFAULTS.tickMs, 1, 10_000);
   const base = resolve(typeof values['data-dir'] === 'string' ? values['data-dir'] : tmpdir());
   const directory = await mkdtemp(join(base, 'shardline-bench-placement-'));
   const aborter = new AbortController();

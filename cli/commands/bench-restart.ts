@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fillDataDir, median, timeOneStart, type RestartFill, type RestartRun } from '../bench/restart-bench.js';
-import { integerFlag, UsageError, type Command } from '../command.js';
+import { type Command, boundedIntegerFlag } from '../command.js';
 import { createProgress } from '../progress.js';
 
 const DEFAULT_SESSIONS = 100_000;
@@ -46,11 +46,6 @@ Flags:
 A progress bar is drawn on stderr when it is a terminal.
 `;
 
-function boundedInteger(values: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
-  const value = integerFlag(values, name, fallback, min);
-  if (value > max) throw new UsageError(`--${name} must be at most ${max}, got ${value}`);
-  return value;
-}
 
 interface RestartReport {
   startedAt: string;
@@ -82,13 +77,13 @@ function formatReport(report: RestartReport): string {
 
 async function run(values: Record<string, unknown>): Promise<number> {
   const fill: RestartFill = {
-    sessions: boundedInteger(values, 'sessions', DEFAULT_SESSIONS, 0, MAX_COUNT),
-    retained: boundedInteger(values, 'retained', DEFAULT_RETAINED, 0, MAX_COUNT),
-    aclRules: boundedInteger(values, 'acl-rules', DEFAULT_ACL_RULES, 0, MAX_COUNT),
-    updates: boundedInteger(values, 'updates', 0, 0, 100),
-    dataShards: boundedInteger(values, 'data-shards', DEFAULT_DATA_SHARDS, 1, 1024),
+    sessions: boundedIntegerFlag(values, 'sessions', DEFAULT_SESSIONS, 0, MAX_COUNT),
+    retained: boundedIntegerFlag(values, 'retained', DEFAULT_RETAINED, 0, MAX_COUNT),
+    aclRules: boundedIntegerFlag(values, 'acl-rules', DEFAULT_ACL_RULES, 0, MAX_COUNT),
+    updates: boundedIntegerFlag(values, 'updates', 0, 0, 100),
+    dataShards: boundedIntegerFlag(values, 'data-shards', DEFAULT_DATA_SHARDS, 1, 1024),
   };
-  const runs = boundedInteger(values, 'runs', DEFAULT_RUNS, 0, MAX_RUNS);
+  const runs = boundedIntegerFlag(values, 'runs', DEFAULT_RUNS, 0, MAX_RUNS);
   const base = resolve(typeof values['data-dir'] === 'string' ? values['data-dir'] : tmpdir());
   const scratch = await mkdtemp(join(base, 'shardline-bench-restart-'));
   const directory = join(scratch, 'data');

@@ -4,9 +4,9 @@
 // reach it through sessions (session.ts); this file holds the shared state and its storage.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AMQP_TOPOLOGY_SHARD, amqpQueueShardName, isShardlineError } from '../../../base/index.js';
+import { AMQP_TOPOLOGY_SHARD, amqpQueueShardName } from '../../../base/index.js';
 import type { RecordInput } from '../../../journal/index.js';
-import type { ShardStore } from '../../../shard-model/index.js';
+import { createShardIfMissing, readWholeShard, type ShardStore } from '../../../shard-model/index.js';
 import { decodeMessageRecord, encodeMessageRecord, MessageQueue, messageIdOf, messageRecordKey, type QueueConsumer, type QueuedMessage } from './queue.js';
 import type { BasicProperties } from '../codec/content.js';
 import type { FieldValue } from '../codec/field-table.js';
@@ -224,13 +224,13 @@ export class AmqpBroker {
   static async open(options: AmqpBrokerOptions): Promise<AmqpBroker> {
     const broker = new AmqpBroker(options.store, options.logger, options.now ?? Date.now);
     const { store } = options;
-    await createIfMissing(store, AMQP_TOPOLOGY_SHARD, { compacted: true });
+    await createShardIfMissing(store, AMQP_TOPOLOGY_SHARD, { compacted: true });
     await readAll(store, AMQP_TOPOLOGY_SHARD, (key, value) => applyTopologyRecord(broker.topology, key, value));
     for (const def of broker.topology.queues.values()) {
       const runtime = new QueueRuntime(def, broker);
       broker.#queues.set(def.name, runtime);
       if (def.shard === undefined) continue;
-      await createIfMissing(store, def.shard, queueShardConfig());
+      await createShardIfMissing(store, def.shard, queueShardConfig());
       const live = new Map<number, QueuedMessage>();
       let highest = 0;
       await readAll(store, def.shard, (key, value, timestamp) => {
@@ -373,24 +373,12 @@ function queueShardConfig(): { compacted: boolean; maxRecordBytes: number } {
   return { compacted: true, maxRecordBytes: QUEUE_SHARD_MAX_RECORD };
 }
 
-async function createIfMissing(store: ShardStore, name: string, config: { compacted?: boolean; maxRecordBytes?: number }): Promise<void> {
-  try {
-    await store.create(name, config);
-  } catch (error) {
-    if (!isShardlineError(error, 'SL_JOURNAL_SHARD_EXISTS')) throw error;
-  }
-}
 
-async function readAll(store: ShardStore, shard: string, apply: (key: Buffer, value: Buffer | null, timestamp: number) => void): Promise<void> {
-  let offset = (await store.info(shard)).startOffset;
-  for (;;) {
-    const records = await store.read(shard, offset, { maxRecords: 1000 });
-    if (records.length === 0) return;
-    for (const record of records) {
-      offset = record.offset + 1;
-      if (record.key !== null) apply(record.key, record.value, record.timestamp);
-    }
-  }
+/** Every keyed record of a shard, in order. */
+function readAll(store: ShardStore, shard: string, apply: (key: Buffer, value: Buffer | null, timestamp: number) => void): Promise<void> {
+  return readWholeShard(store, shard, (record) => {
+    if (record.key !== null) apply(record.key, record.value, record.timestamp);
+  });
 }
 
 const text = (value: string): FieldValue => ({ type: 'longstr', value: Buffer.from(value) });

@@ -12,9 +12,9 @@
 // Producer ids come from a counter in the compacted system shard `$kafka.producer-ids` (one
 // record, key "next"): each InitProducerId appends the next free id before answering, so an id
 // is never handed out twice, across restarts too.
-import { isShardlineError, KAFKA_PRODUCER_IDS_SHARD } from '../../../base/index.js';
+import { KAFKA_PRODUCER_IDS_SHARD } from '../../../base/index.js';
 import type { RecordInput } from '../../../journal/index.js';
-import type { ShardStore } from '../../../shard-model/index.js';
+import { createShardIfMissing, readWholeShard, type ShardStore } from '../../../shard-model/index.js';
 import { KafkaErrorCode, type KafkaStruct } from '../codec/index.js';
 import { PartitionProducers, type ProducerBatch } from './producer-state.js';
 
@@ -61,21 +61,11 @@ export class Idempotence {
   }
 
   static async open(store: ShardStore, options: IdempotenceOptions = {}): Promise<Idempotence> {
-    try {
-      await store.create(KAFKA_PRODUCER_IDS_SHARD, { compacted: true });
-    } catch (error) {
-      if (!isShardlineError(error, 'SL_JOURNAL_SHARD_EXISTS')) throw error;
-    }
+    await createShardIfMissing(store, KAFKA_PRODUCER_IDS_SHARD, { compacted: true });
     let next = 0n;
-    let offset = (await store.info(KAFKA_PRODUCER_IDS_SHARD)).startOffset;
-    for (;;) {
-      const records = await store.read(KAFKA_PRODUCER_IDS_SHARD, offset, { maxRecords: 1000 });
-      if (records.length === 0) break;
-      for (const record of records) {
-        offset = record.offset + 1;
-        if (record.value !== null && record.key?.equals(NEXT_KEY)) next = BigInt(record.value.toString('utf8'));
-      }
-    }
+    await readWholeShard(store, KAFKA_PRODUCER_IDS_SHARD, (record) => {
+      if (record.value !== null && record.key?.equals(NEXT_KEY)) next = BigInt(record.value.toString('utf8'));
+    });
     return new Idempotence(store, next, options);
   }
 

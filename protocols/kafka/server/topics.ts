@@ -3,7 +3,7 @@
 // shard `$kafka.topics`, one record per topic keyed by its name (value: JSON partition count and
 // the configs set explicitly; a tombstone when deleted), so a restart keeps the topics.
 import { isShardlineError, KAFKA_TOPICS_SHARD, kafkaPartitionShardName } from '../../../base/index.js';
-import type { ShardStore } from '../../../shard-model/index.js';
+import { createShardIfMissing, readWholeShard, type ShardStore } from '../../../shard-model/index.js';
 import { KafkaErrorCode } from '../codec/index.js';
 import { DEFAULT_TOPIC_CONFIGS, parseTopicConfigs, shardSettings, type ExplicitConfigs, type TopicConfigs } from './topic-configs.js';
 
@@ -42,19 +42,13 @@ export class TopicCatalog {
 
   static async open(store: ShardStore): Promise<TopicCatalog> {
     const catalog = new TopicCatalog(store);
-    await createIfMissing(store, KAFKA_TOPICS_SHARD, { compacted: true });
-    let offset = (await store.info(KAFKA_TOPICS_SHARD)).startOffset;
-    for (;;) {
-      const records = await store.read(KAFKA_TOPICS_SHARD, offset, { maxRecords: 1000 });
-      if (records.length === 0) break;
-      for (const record of records) {
-        offset = record.offset + 1;
-        if (record.key === null) continue;
-        const name = record.key.toString('utf8');
-        if (record.value === null) catalog.#topics.delete(name);
-        else catalog.#topics.set(name, topicFromRecord(name, JSON.parse(record.value.toString('utf8')) as TopicRecord));
-      }
-    }
+    await createShardIfMissing(store, KAFKA_TOPICS_SHARD, { compacted: true });
+    await readWholeShard(store, KAFKA_TOPICS_SHARD, (record) => {
+      if (record.key === null) return;
+      const name = record.key.toString('utf8');
+      if (record.value === null) catalog.#topics.delete(name);
+      else catalog.#topics.set(name, topicFromRecord(name, JSON.parse(record.value.toString('utf8')) as TopicRecord));
+    });
     return catalog;
   }
 
@@ -78,7 +72,7 @@ export class TopicCatalog {
       if (!parsed.ok) return { errorCode: parsed.errorCode, message: parsed.message };
       if (validateOnly) return { errorCode: 0, message: null };
       const topic: TopicInfo = { name, partitions: count, configs: parsed.configs, explicit: parsed.explicit };
-      for (let partition = 0; partition < count; partition += 1) await createIfMissing(this.store, kafkaPartitionShardName(name, partition), shardSettings(topic.configs));
+      for (let partition = 0; partition < count; partition += 1) await createShardIfMissing(this.store, kafkaPartitionShardName(name, partition), shardSettings(topic.configs));
       await this.#write(topic);
       return { errorCode: 0, message: null };
     });
@@ -113,7 +107,7 @@ export class TopicCatalog {
       if (topic === undefined) return { errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message: `topic ${name} does not exist` };
       if (!Number.isInteger(count) || count <= topic.partitions || count > MAX_PARTITIONS) return { errorCode: KafkaErrorCode.INVALID_PARTITIONS, message: `topic ${name} has ${topic.partitions} partitions; the new count must be more, and at most ${MAX_PARTITIONS}` };
       if (validateOnly) return { errorCode: 0, message: null };
-      for (let partition = topic.partitions; partition < count; partition += 1) await createIfMissing(this.store, kafkaPartitionShardName(name, partition), shardSettings(topic.configs));
+      for (let partition = topic.partitions; partition < count; partition += 1) await createShardIfMissing(this.store, kafkaPartitionShardName(name, partition), shardSettings(topic.configs));
       await this.#write({ ...topic, partitions: count });
       return { errorCode: 0, message: null };
     });
@@ -140,10 +134,3 @@ function topicFromRecord(name: string, record: TopicRecord): TopicInfo {
   return parsed.ok ? { name, partitions: record.partitions, configs: parsed.configs, explicit: parsed.explicit } : { name, partitions: record.partitions, configs: DEFAULT_TOPIC_CONFIGS, explicit: {} };
 }
 
-async function createIfMissing(store: ShardStore, name: string, config: Parameters<ShardStore['create']>[1]): Promise<void> {
-  try {
-    await store.create(name, config);
-  } catch (error) {
-    if (!isShardlineError(error, 'SL_JOURNAL_SHARD_EXISTS')) throw error;
-  }
-}

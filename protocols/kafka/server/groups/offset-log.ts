@@ -6,8 +6,8 @@
 // reaches the coordinator only once the append is acknowledged, so an OffsetCommit is answered
 // only for offsets that survive a crash.
 import type { Logger } from 'pino';
-import { isShardlineError, KAFKA_OFFSETS_SHARD } from '../../../../base/index.js';
-import type { ShardStore } from '../../../../shard-model/index.js';
+import { KAFKA_OFFSETS_SHARD } from '../../../../base/index.js';
+import { createShardIfMissing, type ShardStore } from '../../../../shard-model/index.js';
 import type { CommittedOffset, GroupCoordinator } from './coordinator.js';
 
 interface StoredValue {
@@ -32,11 +32,7 @@ export class OffsetLog {
 
   /** Creates the shard when missing and replays it into the coordinator. */
   static async open(store: ShardStore, coordinator: GroupCoordinator, logger: Logger): Promise<OffsetLog> {
-    try {
-      await store.create(KAFKA_OFFSETS_SHARD, { compacted: true, durability: 'fsync' });
-    } catch (error) {
-      if (!isShardlineError(error, 'SL_JOURNAL_SHARD_EXISTS')) throw error;
-    }
+    await createShardIfMissing(store, KAFKA_OFFSETS_SHARD, { compacted: true, durability: 'fsync' });
     let offset = (await store.info(KAFKA_OFFSETS_SHARD)).startOffset;
     let skipped = 0;
     for (;;) {

@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ApiKey, type KafkaStruct } from '../protocols/kafka/index.js';
-import { cleanup, freePort, runCli, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
+import { cleanup, freePort, runCli, scratchDirectory, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
 import { RawClient } from './support/kafka-raw-client.js';
 
 interface Report {
   options: { acks: number; batchRecords: number };
-  result: { topic: string; produced: number; consumed: number; recordsPerSecond: number; produceLatencyMs?: { p50: number; p99: number; p999: number; max: number }; endToEndMs: { p50: number; p99: number; max: number }; errors: Record<string, number>; toolCpu: number };
+  journalFloor?: { scenario: string; payloadMBps: number; p50Us: number; p99Us: number };
+  result: { topic: string; produced: number; consumed: number; catchUp: { records: number; seconds: number; megabytesPerSecond: number }; recordsPerSecond: number; produceLatencyMs?: { p50: number; p99: number; p999: number; max: number }; endToEndMs: { p50: number; p99: number; max: number }; errors: Record<string, number>; toolCpu: number };
 }
 
 async function bench(args: string[]): Promise<{ code: number | null; report: Report | undefined; stderr: string; stdout: string }> {
@@ -30,9 +31,12 @@ describe('shardline bench kafka', { timeout: 120_000 }, () => {
   test('acks -1 at a fixed rate and acks 0: every record sent in the window is acknowledged and fetched', async () => {
     const kafkaPort = await freePort();
     node = await startBroker({ args: ['--kafka-port', String(kafkaPort)] });
-    const paced = await bench(['--bootstrap', `127.0.0.1:${kafkaPort}`, '--partitions', '2', '--producers', '2', '--batch', '10', '--rate', '500', '--duration', '1', '--warmup', '0.2', '--drain', '20', '--json']);
+    const paced = await bench(['--bootstrap', `127.0.0.1:${kafkaPort}`, '--partitions', '2', '--producers', '2', '--batch', '10', '--rate', '500', '--duration', '1', '--warmup', '0.2', '--drain', '20', '--journal-dir', await scratchDirectory('bench-kafka-floor-'), '--json']);
     assert.equal(paced.code, 0, paced.stderr);
-    const { result } = paced.report!;
+    const { result, journalFloor } = paced.report!;
+    assert.ok(result.catchUp.records >= result.produced && result.catchUp.megabytesPerSecond > 0, `the read-back covers every record produced: ${JSON.stringify(result.catchUp)}`);
+    assert.equal(journalFloor?.scenario, 'append-1KiB-fsync-c2-b10', 'the journal floor has the run\'s shape');
+    assert.ok(journalFloor.payloadMBps > 0 && journalFloor.p50Us > 0);
     assert.ok(result.produced > 0 && result.produced % 10 === 0, `whole batches acknowledged: ${result.produced}`);
     assert.equal(result.consumed, result.produced, 'the consumer fetched every record of the window');
     assert.deepEqual(result.errors, {});
@@ -58,6 +62,7 @@ describe('shardline bench kafka', { timeout: 120_000 }, () => {
     const text = await bench(['--bootstrap', `127.0.0.1:${kafkaPort}`, '--duration', '0.3', '--warmup', '0']);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /produce latency \(request → answer\): p50 [\d.]+ ms, p99/);
+    assert.match(text.stdout, /catch-up read \(everything produced, from the first offset, page cache\): [\d.]+ MB\/s/);
   });
 
   test('bad flags exit 2 with the flag named; an unreachable listener exits 1', async () => {

@@ -64,6 +64,8 @@ export interface KafkaBenchResult {
   consumed: number;
   /** Produce answers with an error, by Kafka error name. */
   errors: Record<string, number>;
+  /** Afterwards, everything produced in the run read again from the first offset as fast as Fetch allows (page cache). */
+  catchUp: { records: number; seconds: number; megabytesPerSecond: number };
   /** The load tool's own CPU over the run, as a share of one core. */
   toolCpu: number;
 }
@@ -128,6 +130,7 @@ export async function runKafkaBench(options: KafkaBenchOptions): Promise<KafkaBe
     await createTopic(admin, topic, options.partitions, requestTimeoutMs, options.topic !== undefined);
     const partitions = await partitionCount(admin, topic, requestTimeoutMs);
     const fetchFrom = await latestOffsets(admin, topic, partitions, requestTimeoutMs);
+    const firstOffsets = [...fetchFrom];
 
     const produceLatency = new LatencyHistogram();
     const endToEnd = new LatencyHistogram();
@@ -229,6 +232,8 @@ export async function runKafkaBench(options: KafkaBenchOptions): Promise<KafkaBe
     // The consumer's poll in flight ends within its max wait; a closed socket ends it at once.
     consumer.close();
     await consuming.catch(() => undefined);
+    const catchUp = await readBack(host, port, topic, firstOffsets, options.valueBytes, requestTimeoutMs);
+    clients.push(catchUp.client);
     const seconds = options.durationMs / 1000;
     const cpu = process.cpuUsage(cpuAtStart);
     return {
@@ -242,9 +247,44 @@ export async function runKafkaBench(options: KafkaBenchOptions): Promise<KafkaBe
       endToEndMs: percentiles(endToEnd),
       consumed,
       errors,
+      catchUp: catchUp.result,
       toolCpu: (cpu.user + cpu.system) / 1000 / (performance.now() - startedAt),
     };
   } finally {
     for (const client of clients) client.close();
   }
+}
+
+/** Longest the read-back after a run may take. */
+const READ_BACK_MAX_MS = 60_000;
+
+/** Reads every partition from `from` to its end as it is now, as a consumer catching up would: Fetch with 16 MiB per partition, no waiting. */
+async function readBack(host: string, port: number, topic: string, from: readonly bigint[], valueBytes: number, timeoutMs: number): Promise<{ client: KafkaWireClient; result: KafkaBenchResult['catchUp'] }> {
+  const client = await KafkaWireClient.open(host, port, 'shardline-bench-catch-up');
+  const ends = await latestOffsets(client, topic, from.length, timeoutMs);
+  const next = [...from];
+  let records = 0;
+  const started = performance.now();
+  while (next.some((offset, partition) => offset < ends[partition]!) && performance.now() - started < READ_BACK_MAX_MS) {
+    const body = await withTimeout(client.call(ApiKey.Fetch, FETCH_VERSION, {
+      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: FETCH_MAX_BYTES * from.length, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic, partitions: next.map((fetchOffset, partition) => ({ partition, currentLeaderEpoch: -1, fetchOffset, logStartOffset: -1n, partitionMaxBytes: FETCH_MAX_BYTES })) }],
+      forgottenTopicsData: [], rackId: '',
+    }), timeoutMs, 'Fetch');
+    for (const entry of (body.responses as KafkaStruct[])[0]!.partitions as KafkaStruct[]) {
+      const bytes = entry.records as Buffer | null;
+      if (bytes === null || bytes.length === 0) continue;
+      const partition = entry.partitionIndex as number;
+      for (const batch of decodeRecordBatches(bytes, { allowPartialTail: true }).batches) {
+        for (const record of batch.records) {
+          const offset = batch.baseOffset + BigInt(record.offsetDelta);
+          if (offset < next[partition]! || offset >= ends[partition]!) continue;
+          next[partition] = offset + 1n;
+          records += 1;
+        }
+      }
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { client, result: { records, seconds, megabytesPerSecond: seconds === 0 ? 0 : (records * valueBytes) / seconds / 1e6 } };
 }

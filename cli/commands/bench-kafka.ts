@@ -1,4 +1,9 @@
 // `shardline bench kafka`: flags and the report. The workload is cli/bench/kafka-bench.ts.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Journal } from '../../journal/index.js';
+import { appendScenario, runScenario } from '../bench/journal-bench.js';
 import { UsageError, type Command, secondsFlag, boundedIntegerFlag } from '../command.js';
 import { runKafkaBench, type KafkaBenchOptions, type KafkaBenchResult, type Percentiles } from '../bench/kafka-bench.js';
 import { createProgress } from '../progress.js';
@@ -34,6 +39,10 @@ Flags:
   --warmup S              unmeasured seconds before them (default 1)
   --drain S               afterwards, how long the consumer may take to fetch the rest (default 5)
   --timeout S             longest wait for one request's answer (default 30)
+  --journal-dir DIR       afterwards, run \`shardline bench journal\`'s append scenario of the same
+                          shape (fsync, --producers appenders, --batch records of --size) in a
+                          scratch journal under DIR (put it on the broker's disk) and print the
+                          produce rate as a share of that floor
   --json                  print the report as JSON on stdout
   -h, --help              this text
 
@@ -74,7 +83,14 @@ function latencyLine(label: string, value: Percentiles | undefined): string {
   return `${label}: p50 ${ms(value.p50)}, p99 ${ms(value.p99)}, p999 ${ms(value.p999)}, max ${ms(value.max)}`;
 }
 
-export function formatKafkaBench(options: Omit<KafkaBenchOptions, 'onProgress'>, result: KafkaBenchResult): string {
+export interface JournalFloor {
+  scenario: string;
+  payloadMBps: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+export function formatKafkaBench(options: Omit<KafkaBenchOptions, 'onProgress'>, result: KafkaBenchResult, floor?: JournalFloor): string {
   const errors = Object.entries(result.errors).map(([name, count]) => `${name} ${count}`);
   return [
     `bench kafka: topic ${result.topic}, ${options.partitions} partition(s), ${options.producers} producer(s), batches of ${options.batchRecords} x ${options.valueBytes} B, acks ${options.acks}, ${options.rate === 0 ? 'as fast as possible' : `${options.rate} records/s`}, ${result.seconds} s measured`,
@@ -82,6 +98,8 @@ export function formatKafkaBench(options: Omit<KafkaBenchOptions, 'onProgress'>,
     latencyLine('produce latency (request → answer)', result.produceLatencyMs),
     latencyLine('end to end (send → fetched)', result.consumed === 0 ? undefined : result.endToEndMs),
     `fetched: ${result.consumed} of ${result.produced} records sent in the window${result.consumed < result.produced ? ` (${result.produced - result.consumed} not fetched by the end of the drain)` : ''}`,
+    `catch-up read (everything produced, from the first offset, page cache): ${result.catchUp.megabytesPerSecond.toFixed(1)} MB/s (${result.catchUp.records} records in ${result.catchUp.seconds.toFixed(2)} s)`,
+    ...(floor === undefined ? [] : [`journal floor (${floor.scenario}, same disk): ${floor.payloadMBps.toFixed(1)} MB/s, append p50 ${(floor.p50Us / 1000).toFixed(2)} ms, p99 ${(floor.p99Us / 1000).toFixed(2)} ms; Kafka produce = ${((100 * result.megabytesPerSecond) / floor.payloadMBps).toFixed(0)} % of it`]),
     `errors: ${errors.length === 0 ? 'none' : errors.join(', ')}`,
     `load tool: ${(result.toolCpu * 100).toFixed(0)}% of one core`,
   ].join('\n');
@@ -105,6 +123,7 @@ export const benchKafkaCommand: Command = {
     warmup: { type: 'string' },
     drain: { type: 'string' },
     timeout: { type: 'string' },
+    'journal-dir': { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(values) {
@@ -121,7 +140,29 @@ export const benchKafkaCommand: Command = {
       return 1;
     }
     progress?.stop();
-    process.stdout.write(json ? `${JSON.stringify({ options, result }, null, 2)}\n` : `${formatKafkaBench(options, result)}\n`);
+    const floor = typeof values['journal-dir'] === 'string' ? await journalFloor(values['journal-dir'], options) : undefined;
+    process.stdout.write(json ? `${JSON.stringify({ options, result, journalFloor: floor }, null, 2)}\n` : `${formatKafkaBench(options, result, floor)}\n`);
     return result.errors === undefined || Object.keys(result.errors).length === 0 ? 0 : 1;
   },
 };
+
+/** The journal's own append rate for the bench's shape, on a scratch journal in `base` (removed afterwards). */
+async function journalFloor(base: string, options: Omit<KafkaBenchOptions, 'onProgress'>): Promise<JournalFloor> {
+  const directory = await mkdtemp(join(resolve(base), 'shardline-bench-kafka-floor-'));
+  const journal = await Journal.open(join(directory, 'journal'), { retentionCheckMs: 0 });
+  try {
+    const scenario = appendScenario(options.valueBytes, 'fsync', options.producers, options.batchRecords);
+    const metrics = await runScenario(scenario, {
+      journal,
+      limits: { durationMs: options.durationMs, warmupMs: options.warmupMs, maxBytes: 2 * 2 ** 30 },
+      now: () => performance.now(),
+      signal: new AbortController().signal,
+      shardName: 'bench-kafka-floor',
+      probeDirectory: directory,
+    });
+    return { scenario: scenario.name, payloadMBps: metrics.payloadMBps ?? 0, p50Us: metrics.p50Us ?? 0, p99Us: metrics.p99Us ?? 0 };
+  } finally {
+    await journal.close();
+    await rm(directory, { recursive: true, force: true });
+  }
+}

@@ -245,3 +245,55 @@ describe('MQTT traffic as the Kafka topic mqtt, both ways', { timeout: 120_000 }
     }
   });
 });
+
+describe('the MQTT topic under SASL: rules keyed on the user name apply to Kafka clients', { timeout: 120_000 }, () => {
+  let node: BrokerProcess | undefined;
+  after(async () => {
+    closeAllClients();
+    if (node !== undefined) await stopBroker(node).catch(() => undefined);
+    await cleanup();
+  });
+
+  test('bob may not publish under ops/, alice may; the user is SASL\'s, not a claimed client id', async () => {
+    const kafkaPort = await freePort();
+    const config = await writeConfigFile(`
+allow-anonymous = false
+
+[[users]]
+username = "alice"
+password = "wonderland"
+
+[[users]]
+username = "bob"
+password = "builder"
+
+[[acl]]
+permission = "deny"
+action = "publish"
+topic = "ops/#"
+username = "bob"
+
+[[acl]]
+permission = "allow"
+action = "all"
+topic = "#"
+`, 'sasl-acl.toml');
+    node = await startBroker({ args: ['--kafka-port', String(kafkaPort), '--config', config] });
+    const watcher = await subscriber(node.url, 'ops/#', { version: 5, qos: 1, username: 'alice', password: 'wonderland' });
+    const produce = async (username: string, password: string, value: string): Promise<void> => {
+      // The client id claims to be alice's: the rule still sees bob, the SASL user.
+      const producer = new Kafka({ clientId: 'alice', brokers: [`127.0.0.1:${kafkaPort}`], logLevel: logLevel.NOTHING, retry: { retries: 0 }, sasl: { mechanism: 'plain', username, password } }).producer({ allowAutoTopicCreation: false });
+      await producer.connect();
+      try {
+        await producer.send({ topic: 'mqtt', acks: -1, messages: [{ key: 'ops/restart', value }] });
+      } finally {
+        await producer.disconnect();
+      }
+    };
+    await assert.rejects(produce('bob', 'builder', 'from bob'), (error: Error & { type?: string }) => /TOPIC_AUTHORIZATION_FAILED|not allowed/i.test(`${error.type ?? ''} ${error.message}`));
+    await produce('alice', 'wonderland', 'from alice');
+    const [delivered] = await watcher.waitForMessages(1);
+    assert.equal(delivered!.payload.toString(), 'from alice');
+    assert.ok(!watcher.messages.some((message) => message.payload.toString() === 'from bob'), 'nothing of bob\'s was published');
+  });
+});

@@ -49,15 +49,15 @@ const build = spawnSync(process.execPath, [fileURLToPath(new URL('./build-if-cha
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const concurrency = process.env.TEST_CONCURRENCY ?? defaultConcurrency;
-// Naming any reporter drops the default one, so the spec reporter is named too.
-const reporters = timings
-  ? [
-      '--test-reporter=spec',
-      '--test-reporter-destination=stdout',
-      `--test-reporter=${new URL('./test-timings.mjs', import.meta.url).href}`,
-      '--test-reporter-destination=stdout',
-    ]
-  : [];
+// Naming any reporter drops the default one (TAP when the output is not a terminal, as in CI),
+// so it is named too; the failure summary comes last, where a log's tail shows it.
+const reporters = [
+  `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+  '--test-reporter-destination=stdout',
+  ...(timings ? [`--test-reporter=${new URL('./test-timings.mjs', import.meta.url).href}`, '--test-reporter-destination=stdout'] : []),
+  `--test-reporter=${new URL('./failure-summary.mjs', import.meta.url).href}`,
+  '--test-reporter-destination=stdout',
+];
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...files],

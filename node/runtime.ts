@@ -12,7 +12,7 @@
 //
 // Start-up order: open the journal (takes the data directory's lock), start the placement voter,
 // serve the journal over gRPC, open the broker (rebuilds sessions and retained messages from the
-// journal), bind MQTT (and its transports; AMQP when --amqp-port is set), bind the admin API, then serve MQTT clients, start
+// journal), bind MQTT (and its transports; AMQP when --amqp-port or --amqps-port is set), bind the admin API, then serve MQTT clients, start
 // the registration (in the background: placement being away never holds a node back) and log
 // the one listening line. All
 // or nothing: MQTT connections accepted before the last listener is bound wait unanswered
@@ -46,7 +46,7 @@ import { setLogLevel } from './logger.js';
 import { PlacementRole, type PlacementRoleOptions, type RunningPlacement } from './placement-role.js';
 import { Registration } from './registration.js';
 import { effectiveRoles, type BrokerConfig, type ExtrasRules, type NodeSettings, type SettingsCatalog } from './settings.js';
-import { startTransports, type TransportListener } from './transports.js';
+import { loadNodeTls, startTransports, type TransportListener } from './transports.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
 const REMOTE_JOURNAL_WAIT_MS = 30_000;
@@ -279,14 +279,15 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       logFailure(logger, 'cannot serve MQTT', error),
     );
     running.transports = [];
-    await startTransports(settings, running.mqtt.sharedOptions, logger, running.transports).catch((error: unknown) => logFailure(logger, 'cannot serve an MQTT transport', error));
-    if (settings.amqpPort !== undefined) {
+    const tls = await loadNodeTls(settings, logger).catch((error: unknown) => logFailure(logger, 'cannot set up TLS', error));
+    await startTransports(settings, running.mqtt.sharedOptions, tls, running.transports).catch((error: unknown) => logFailure(logger, 'cannot serve an MQTT transport', error));
+    if (settings.amqpPort !== undefined || settings.amqpsPort !== undefined) {
       // The same admission limits, abuse gate and users as MQTT.
       const shared = running.mqtt.sharedOptions;
       const amqpLogger = logger.child({ component: 'amqp' });
       // Exchanges, durable queues and their messages are read back from their shards first.
       const amqpBroker = await AmqpBroker.open({ store, logger: amqpLogger }).catch((error: unknown) => logFailure(logger, 'cannot open the AMQP broker', error));
-      running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, logger: amqpLogger, limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold, registry, broker: amqpBroker }).catch((error: unknown) =>
+      running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, tls: settings.amqpsPort === undefined || tls === undefined ? undefined : { port: settings.amqpsPort, listener: tls }, logger: amqpLogger, limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold, registry, broker: amqpBroker }).catch((error: unknown) =>
         logFailure(logger, 'cannot serve AMQP', error),
       );
     }
@@ -374,7 +375,8 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
   const addresses: Record<string, string> = {};
   if (running.mqtt !== undefined) addresses.mqtt = running.mqtt.address;
   for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
-  if (running.amqp !== undefined) addresses.amqp = running.amqp.address;
+  if (running.amqp?.plain !== undefined) addresses.amqp = running.amqp.plain.address;
+  if (running.amqp?.secure !== undefined) addresses.amqps = running.amqp.secure.address;
   if (running.kafka !== undefined) addresses.kafka = running.kafka.address;
   if (running.journalServer !== undefined) addresses.journalGrpc = running.journalServer.address;
   if (running.placement !== undefined && !runsEmbeddedPlacement(settings)) addresses.placement = running.placement.address;
@@ -491,7 +493,8 @@ function logListening(options: NodeOptions, running: Running): void {
   };
   listed('mqtt', running.mqtt);
   for (const transport of running.transports ?? []) listed(transport.name, transport);
-  listed('amqp', running.amqp);
+  listed('amqp', running.amqp?.plain);
+  listed('amqps', running.amqp?.secure);
   listed('kafka', running.kafka);
   listed('journal-grpc', running.journalServer, 'journalGrpc', 'port');
   // The embedded voter of the single-node default is internal: its port is nobody's to dial.

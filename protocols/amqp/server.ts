@@ -1,10 +1,11 @@
-// The AMQP 0-9-1 listener over TCP: protocols/listener binds, admits each socket (the node's
-// admission headroom and abuse gate, shared with MQTT) and hands it here; this gives each
-// admitted socket an AmqpConnectionState with real timers. The glue is thin: bytes in, bytes out.
+// The AMQP 0-9-1 listeners, over TCP (--amqp-port) and TLS (--amqps-port): protocols/listener
+// binds, admits each socket (the node's admission headroom and abuse gate, shared with MQTT) and
+// hands it here; this gives each admitted socket an AmqpConnectionState with real timers. Both
+// listeners serve the one broker. The glue is thin: bytes in, bytes out.
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { AuthOutcome, AuthRequest } from '../../engine/index.js';
-import { remoteAddressOf, TcpListener, type AbuseControl, type AdmissionLimits, type ClientGuard, type ConnectionHold } from '../listener/index.js';
+import { remoteAddressOf, TcpListener, type AbuseControl, type AdmissionLimits, type ClientGuard, type ConnectionHold, type TlsListener } from '../listener/index.js';
 import { AmqpSession, SESSION_METHODS } from './broker/session.js';
 import { MAX_BODY_SIZE, type AmqpBroker } from './broker/broker.js';
 import { AmqpConnectionState, type AmqpTimers, type AmqpTuning } from './connection-state.js';
@@ -12,7 +13,10 @@ import { AmqpErrors } from './errors.js';
 
 export interface AmqpServerOptions {
   host: string;
-  port: number;
+  /** The plain TCP listener's port (0 picks a free one); undefined: none. */
+  port?: number | undefined;
+  /** The TLS listener (AMQPS): its port and the node's certificate; undefined: none. */
+  tls?: { port: number; listener: TlsListener } | undefined;
   logger: Logger;
   /** The node's admission limits (max-connections, connect-timeout: the handshake's limit). */
   limits: AdmissionLimits;
@@ -53,7 +57,8 @@ const REAL_TIMERS: AmqpTimers = {
 };
 
 export class AmqpServer {
-  #listener!: TcpListener;
+  #plain: TcpListener | undefined;
+  #secure: TcpListener | undefined;
   readonly #connections = new Set<AmqpConnectionState>();
   readonly #seats: { take(): string | undefined; release(): void };
 
@@ -72,12 +77,14 @@ export class AmqpServer {
     };
   }
 
-  get port(): number {
-    return this.#listener.port;
+  /** The plain listener, if there is one. */
+  get plain(): { address: string; port: number } | undefined {
+    return this.#plain;
   }
 
-  get address(): string {
-    return this.#listener.address;
+  /** The TLS listener (AMQPS), if there is one. */
+  get secure(): { address: string; port: number } | undefined {
+    return this.#secure;
   }
 
   get openConnections(): number {
@@ -86,18 +93,27 @@ export class AmqpServer {
 
   static async start(options: AmqpServerOptions): Promise<AmqpServer> {
     const server = new AmqpServer(options);
-    server.#listener = await TcpListener.start({
-      protocol: 'AMQP',
-      host: options.host,
-      port: options.port,
-      portSetting: '--amqp-port',
-      listenFailed: amqpListenFailed,
-      logger: options.logger,
-      limits: options.limits,
-      abuse: options.abuse,
-      hold: options.hold,
-      onSocket: (socket, guard) => server.#serve(socket, guard),
-    });
+    const listen = (port: number, portSetting: string, tls: TlsListener | undefined): Promise<TcpListener> =>
+      TcpListener.start({
+        protocol: tls === undefined ? 'AMQP' : 'AMQPS',
+        host: options.host,
+        port,
+        portSetting,
+        listenFailed: amqpListenFailed,
+        logger: options.logger,
+        limits: options.limits,
+        abuse: options.abuse,
+        hold: options.hold,
+        tls,
+        onSocket: (socket, guard) => server.#serve(socket, guard),
+      });
+    if (options.port !== undefined) server.#plain = await listen(options.port, '--amqp-port', undefined);
+    try {
+      if (options.tls !== undefined) server.#secure = await listen(options.tls.port, '--amqps-port', options.tls.listener);
+    } catch (error) {
+      await server.#plain?.stop();
+      throw error;
+    }
     return server;
   }
 
@@ -160,11 +176,12 @@ export class AmqpServer {
   }
 
   stopAccepting(): void {
-    this.#listener.stopAccepting();
+    this.#plain?.stopAccepting();
+    this.#secure?.stopAccepting();
   }
 
   async stop(): Promise<void> {
     this.options.broker?.close();
-    await this.#listener.stop();
+    await Promise.all([this.#plain?.stop(), this.#secure?.stop()]);
   }
 }

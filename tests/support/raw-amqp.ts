@@ -6,20 +6,20 @@ import { connect as connectSocket, type Socket } from 'node:net';
 import { decodeMethodPayload, encodeMethodFrame, FrameSplitter, FrameType, PROTOCOL_HEADER, type AmqpMethod, type Frame } from '../../protocols/amqp/index.js';
 import type { BrokerProcess } from './broker-process.js';
 
-/** The AMQP address from the node's listening line. */
-export function amqpAddress(broker: BrokerProcess): { host: string; port: number } {
+/** The AMQP address (or with 'amqps' the AMQP over TLS one) from the node's listening line. */
+export function amqpAddress(broker: BrokerProcess, listener: 'amqp' | 'amqps' = 'amqp'): { host: string; port: number } {
   for (const line of broker.broker.lines) {
     try {
-      const entry = JSON.parse(line) as { amqp?: string };
-      if (typeof entry.amqp === 'string') {
-        const at = entry.amqp.lastIndexOf(':');
-        return { host: entry.amqp.slice(0, at), port: Number(entry.amqp.slice(at + 1)) };
+      const address = (JSON.parse(line) as Record<string, unknown>)[listener];
+      if (typeof address === 'string') {
+        const at = address.lastIndexOf(':');
+        return { host: address.slice(0, at), port: Number(address.slice(at + 1)) };
       }
     } catch {
       // not a JSON line
     }
   }
-  throw new Error('no amqp= in the listening line');
+  throw new Error(`no ${listener}= in the listening line`);
 }
 
 const encoder = new TextEncoder();

@@ -266,8 +266,8 @@ describe('AMQP listener settings and limits', () => {
     await again.close();
   });
 
-  it('is off without --amqp-port', async () => {
-    const plain = await startBroker();
+  it('is off with --amqp-port none', async () => {
+    const plain = await startBroker({ args: ['--amqp-port', 'none'] });
     try {
       assert.throws(() => amqpAddress(plain), /no amqp=/);
     } finally {

@@ -41,7 +41,7 @@ after(async () => {
 async function startUnreaped(dataDir: string): Promise<{ pid: number; port: number }> {
   const [entry] = cliArgs();
   const command = `"${process.execPath}" "${entry}" start --data-dir "${dataDir}" --mqtt-port 0 --grpc-port 0 --admin-port 0 & exec sleep 600`;
-  const shell = spawn('sh', ['-c', command], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHARDLINE_ADMIN_PORT: '0' } });
+  const shell = spawn('sh', ['-c', command], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHARDLINE_ADMIN_PORT: '0', SHARDLINE_KAFKA_PORT: 'none', SHARDLINE_AMQP_PORT: 'none' } });
   started.push(shell.pid as number);
   const lines: string[] = [];
   createInterface({ input: shell.stdout }).on('line', (line) => lines.push(line));

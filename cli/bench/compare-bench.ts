@@ -115,7 +115,7 @@ async function startBroker(broker: BrokerName, scenario: ScenarioSpec, options: 
     await writeFile(conf, mosquittoConf(port, scenario, options.mosquittoLines));
     child = spawn(options.mosquittoPath as string, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   } else {
-    const args = [...shardlineEntry(), 'start', '--data-dir', join(directory, 'data'), '--mqtt-port', String(port), '--grpc-port', '0', '--admin-port', '0', '--log-level', 'warn', ...options.shardlineArgs];
+    const args = [...shardlineEntry(), 'start', '--data-dir', join(directory, 'data'), '--mqtt-port', String(port), '--grpc-port', '0', '--admin-port', '0', '--kafka-port', 'none', '--amqp-port', 'none', '--log-level', 'warn', ...options.shardlineArgs];
     child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   }
   let stderr = '';

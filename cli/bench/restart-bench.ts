@@ -147,7 +147,7 @@ export async function timeOneStart(directory: string): Promise<RestartRun> {
   const [mqttPort, grpcPort, adminPort] = (await freeLoopbackPorts(3)) as [number, number, number];
   const entry = process.argv[1] as string;
   const started = performance.now();
-  const child = spawn(process.execPath, [...process.execArgv, entry, 'start', '--data-dir', directory, '--mqtt-port', String(mqttPort), '--grpc-port', String(grpcPort), '--admin-port', String(adminPort), '--sys-interval', '0'], {
+  const child = spawn(process.execPath, [...process.execArgv, entry, 'start', '--data-dir', directory, '--mqtt-port', String(mqttPort), '--grpc-port', String(grpcPort), '--admin-port', String(adminPort), '--kafka-port', 'none', '--amqp-port', 'none', '--sys-interval', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SHARDLINE_LOG_LEVEL: 'info' },
   });

@@ -129,7 +129,7 @@ function plan(dir: string, journals: number, placementPorts: readonly number[], 
   }
   for (let k = 1; k <= journals; k++) {
     // --journal is filled in once journal-K has said where it listens.
-    nodes.push({ name: `broker-${k}`, role: 'broker', args: [...common, '--roles', 'broker', '--node-id', String(BROKER_ID_BASE + k), '--placement', voterAddresses, '--mqtt-port', String(nextPort()), '--admin-port', String(nextPort())] });
+    nodes.push({ name: `broker-${k}`, role: 'broker', args: [...common, '--roles', 'broker', '--node-id', String(BROKER_ID_BASE + k), '--placement', voterAddresses, '--mqtt-port', String(nextPort()), '--admin-port', String(nextPort()), '--kafka-port', 'none'] });
   }
   return nodes;
 }

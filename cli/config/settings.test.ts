@@ -101,6 +101,31 @@ describe('admin settings', () => {
   });
 });
 
+describe('Kafka and AMQP listener ports', () => {
+  test('on by default at 9092 and 5672 on a single node; none turns each off; 0 picks a free port', async () => {
+    const defaults = await resolveStartSettings({}, {});
+    assert.equal(defaults.kafkaPort, 9092);
+    assert.equal(defaults.amqpPort, 5672);
+    const off = await resolveStartSettings({ 'kafka-port': 'none' }, { SHARDLINE_AMQP_PORT: 'none' });
+    assert.equal(off.kafkaPort, undefined);
+    assert.equal(off.amqpPort, undefined);
+    assert.equal((await resolveStartSettings({ 'kafka-port': '0', 'amqp-port': '0' }, {})).kafkaPort, 0);
+    await rejectsWith({ 'kafka-port': 'off' }, {}, '--kafka-port must be an integer in [0, 65535] or none');
+    await rejectsWith({ 'mqtt-port': 'none' }, {}, '--mqtt-port must be an integer in [0, 65535], got');
+  });
+
+  test('a node without the broker role takes the default ports as off; AMQP by default also needs the journal in the process', async () => {
+    const journal = await resolveStartSettings({ roles: 'journal' }, {});
+    assert.deepEqual([journal.kafkaPort, journal.amqpPort], [undefined, undefined]);
+    const broker = await resolveStartSettings({ roles: 'broker', journal: '127.0.0.1:40111' }, {});
+    assert.deepEqual([broker.kafkaPort, broker.amqpPort], [9092, undefined]);
+    const chosen = await resolveStartSettings({ roles: 'broker', journal: '127.0.0.1:40111', 'amqp-port': '5673' }, {});
+    assert.equal(chosen.amqpPort, 5673);
+    const both = await resolveStartSettings({ roles: 'journal,broker' }, {});
+    assert.deepEqual([both.kafkaPort, both.amqpPort], [9092, 5672]);
+  });
+});
+
 describe('precedence', () => {
   test('flag > env > file > default, with sources', async () => {
     const path = await configFile('.toml', 'mqtt-port = 1\ngrpc-port = 2\nmax-inflight = 3\nhost = "127.0.0.2"\n');

@@ -22,6 +22,9 @@ import { UsageError, type OptionSpec } from '../command.js';
 
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_ADMIN_PORT = 8080;
+/** Kafka's and RabbitMQ's own ports, so clients find the front ends where they look first. */
+export const DEFAULT_KAFKA_PORT = 9092;
+export const DEFAULT_AMQP_PORT = 5672;
 /** Shorter tokens are refused: the token is all that keeps a stranger from voting or reading. */
 export const MIN_CLUSTER_TOKEN_LENGTH = 16;
 export const ENV_PREFIX = 'SHARDLINE_';
@@ -39,7 +42,8 @@ export type RuleSection = (typeof RULE_SECTIONS)[number];
 export type SettingUnit = LimitUnit | 'port' | 'percent';
 
 export type SettingKind =
-  | { type: 'integer'; min: number; max?: number }
+  /** offWithNone: the word none turns the setting off (undefined), e.g. a listener on by default. */
+  | { type: 'integer'; min: number; max?: number; offWithNone?: true }
   | { type: 'string' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'list'; values: readonly string[] }
@@ -100,7 +104,7 @@ export const START_SETTINGS = [
   { key: 'mqtts-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over TLS listener port (needs tls-cert and tls-key); unset: no TLS listener; 0 picks a free one' },
   { key: 'ws-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket listener port (path ws-path, subprotocol mqtt); unset: no WebSocket listener; 0 picks a free one' },
   { key: 'wss-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket with TLS listener port (needs tls-cert and tls-key); unset: none; 0 picks a free one' },
-  { key: 'kafka-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'Kafka listener port (broker role; a partial preview: docs/kafka.md); unset: no Kafka listener (off until the preview is complete; set --kafka-port 9092 to try it); 0 picks a free one' },
+  { key: 'kafka-port', kind: { type: 'integer', min: 0, max: 65_535, offWithNone: true }, default: DEFAULT_KAFKA_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'Kafka listener port (broker role; a preview: docs/kafka.md); none: no Kafka listener; 0 picks a free one, reported in the listening line (kafka=)' },
   { key: 'kafka-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'address Kafka Metadata tells clients to dial; unset: the Kafka listener\'s bound address' },
   { key: 'kafka-mqtt-topic', kind: { type: 'string' }, default: 'mqtt', valueName: 'NAME', group: 'node', description: 'the Kafka topic that shows this node\'s MQTT traffic (partition i = MQTT data shard i, key = MQTT topic; producing to it publishes MQTT messages); none: not shown' },
   { key: 'kafka-max-request-bytes', kind: { type: 'integer', min: 1024, max: 1_073_741_824 }, default: 104_857_600, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'largest Kafka request frame the listener reads; a larger size prefix closes the connection (Kafka\'s socket.request.max.bytes)' },
@@ -110,8 +114,8 @@ export const START_SETTINGS = [
   { key: 'tls-key', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'private key (PEM, unencrypted) of tls-cert' },
   { key: 'tls-ca', kind: { type: 'string' }, defaultText: 'none', valueName: 'FILE', group: 'node', description: 'CA certificate(s) (PEM) that client certificates must chain to; needed by tls-client-auth optional and required' },
   { key: 'tls-client-auth', kind: { type: 'enum', values: TLS_CLIENT_AUTH_MODES }, default: 'none', valueName: 'MODE', group: 'node', description: 'client certificates on the TLS listeners: none; optional (a presented one must verify); required (refused without one that verifies)' },
-  // AMQP 0-9-1 front end (issue 15): off until the preview is complete.
-  { key: 'amqp-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none (off until the AMQP preview is complete)', unit: 'port', valueName: 'N', group: 'node', description: 'AMQP 0-9-1 listener port (preview, docs/amqp.md); unset: no AMQP listener; 0 picks a free one, reported in the listening line (amqp=)' },
+  // AMQP 0-9-1 front end (issue 15).
+  { key: 'amqp-port', kind: { type: 'integer', min: 0, max: 65_535, offWithNone: true }, default: DEFAULT_AMQP_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'AMQP 0-9-1 listener port (broker role; a preview: docs/amqp.md); none: no AMQP listener; 0 picks a free one, reported in the listening line (amqp=)' },
   { key: 'amqps-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'AMQP 0-9-1 over TLS listener port (needs tls-cert and tls-key); unset: none; 0 picks a free one, reported in the listening line (amqps=)' },
   { key: 'grpc-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_JOURNAL_GRPC_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'journal gRPC port; 0 picks a free one, reported in the listening line' },
   { key: 'admin-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_ADMIN_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'admin HTTP port (REST API, /metrics, /healthz; every role serves it); 0 picks a free one, reported in the listening line' },
@@ -227,12 +231,14 @@ function describe(value: unknown): string {
   return String(value);
 }
 
-function rangeText(kind: { min: number; max?: number }): string {
-  return kind.max === undefined ? `an integer >= ${kind.min}` : `an integer in [${kind.min}, ${kind.max}]`;
+function rangeText(kind: { min: number; max?: number; offWithNone?: true }): string {
+  const range = kind.max === undefined ? `an integer >= ${kind.min}` : `an integer in [${kind.min}, ${kind.max}]`;
+  return kind.offWithNone === true ? `${range} or none` : range;
 }
 
-function parseInteger(spec: SettingSpec & { kind: { type: 'integer' } }, supplied: Supplied): number {
+function parseInteger(spec: SettingSpec & { kind: { type: 'integer' } }, supplied: Supplied): number | undefined {
   const { value, label } = supplied;
+  if (spec.kind.offWithNone === true && typeof value === 'string' && value.trim() === 'none') return undefined;
   let parsed: number | undefined;
   if (typeof value === 'number') parsed = value;
   else if (typeof value === 'bigint') parsed = Number.NaN;
@@ -242,6 +248,20 @@ function parseInteger(spec: SettingSpec & { kind: { type: 'integer' } }, supplie
     throw new UsageError(`${label} must be ${rangeText(spec.kind)}${unit}, got ${describe(value)}`);
   }
   return parsed;
+}
+
+/**
+ * The Kafka and AMQP listeners are on by default, but only a broker serves them: a journal or
+ * placement node takes their default ports as off, so it neither binds them nor warns about them.
+ * AMQP's default also needs the journal in the same process: its queues live in one broker's
+ * memory (docs/amqp.md), so on a split deployment it is turned on by hand on one broker.
+ */
+function defaultListenersNeedBroker(settings: StartSettings): void {
+  const roles = settings.roles;
+  const broker = roles === undefined || roles.includes('broker');
+  const ownJournal = roles === undefined || roles.includes('journal');
+  if (!broker && settings.sources['kafka-port'] === 'default') settings.kafkaPort = undefined;
+  if (!(broker && ownJournal) && settings.sources['amqp-port'] === 'default') settings.amqpPort = undefined;
 }
 
 function parseString(supplied: Supplied, valueName: string): string {
@@ -576,6 +596,7 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   const suppliedBy = (key: SettingKey): string => labels.get(key) ?? key;
   if (settings.nodeIdFromHostname) settings.nodeId = nodeIdFromHostname(settings, suppliedBy, hostname);
   checkRoles(settings, suppliedBy);
+  defaultListenersNeedBroker(settings);
   checkPlacement(settings, suppliedBy);
   checkReplication(settings, suppliedBy);
   checkKeepAlive(settings, suppliedBy);

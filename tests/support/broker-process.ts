@@ -97,7 +97,9 @@ export function runCli(args: string[], env: Record<string, string> = {}): CliPro
   const child = spawn(process.execPath, cliArgs(args), {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SHARDLINE_ADMIN_PORT: '0', ...env },
+    // Kafka's and AMQP's default ports would clash between nodes started at once: a test that wants
+    // those listeners asks for them (--kafka-port 0, --amqp-port 0).
+    env: { ...process.env, SHARDLINE_ADMIN_PORT: '0', SHARDLINE_KAFKA_PORT: 'none', SHARDLINE_AMQP_PORT: 'none', ...env },
   });
   return track(child);
 }

@@ -2,10 +2,13 @@
 // clock: where each x-stream-offset starts, prefetch credit given back by acks, consumers that
 // read independently, nothing removed by reading, the refusals, and reopening the broker.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { readBatchHeader } from '../../../journal/index.js';
-import { MemoryShardStore } from '../../../shard-model/index.js';
+import { LocalShardStore, MemoryShardStore } from '../../../shard-model/index.js';
 import type { BasicProperties, Command } from '../codec/content.js';
 import type { AmqpCodecError } from '../codec/errors.js';
 import { longstrValue, type FieldTable, type FieldValue } from '../codec/field-table.js';
@@ -55,6 +58,10 @@ class Client implements SessionHost {
 
   call(channel: number, method: AmqpMethod): void {
     this.session.command(channel, { channel, method });
+  }
+
+  ack(channel: number, deliveryTag: bigint): void {
+    this.call(channel, amqpMethod('basic.ack', { deliveryTag, multiple: false }));
   }
 
   publish(channel: number, queue: string, body: string): void {
@@ -268,5 +275,41 @@ describe('AMQP stream queues', () => {
     client.call(1, amqpMethod('queue.delete', { ticket: 0, queue: 'events', ifUnused: false, ifEmpty: false, noWait: false }));
     await waitFor(() => client.methods.some((method) => method.name === 'basic.cancel' && method.args.consumerTag === 'stays'));
     assert.equal(broker.queue('events'), undefined);
+  });
+
+  it('a consumer whose next records retention deleted (x-max-length-bytes on a real journal) goes on at the oldest kept one', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'shardline-stream-'));
+    const store = await LocalShardStore.open(directory, { retentionCheckMs: 0 });
+    try {
+      const broker = await AmqpBroker.open({ store, logger });
+      const client = new Client(broker, 'c1');
+      const body = 'x'.repeat(200);
+      client.call(1, declare('events', streamArgs([['x-max-length-bytes', { type: 'int32', value: 2000 }], ['x-stream-max-segment-size-bytes', { type: 'int32', value: 1024 }]])));
+      client.call(1, amqpMethod('confirm.select', { noWait: false }));
+      await publishAll(client, 'events', [`${body}0`, `${body}1`], 1);
+      client.call(2, qos(1));
+      client.consume(2, 'events', 'behind', text('first'));
+      await waitFor(() => client.of('behind').length === 1);
+      // One publish at a time: each its own batch, so segments of 1024 bytes roll every few.
+      for (let i = 2; i < 42; i += 1) await publishAll(client, 'events', [`${body}${i}`], i + 1);
+      const journal = store.journal;
+      assert.ok((await journal.enforceRetention()) > 0, 'retention deleted segments');
+      const start = (await store.info(broker.queue('events')?.def.shard as string)).startOffset;
+      assert.ok(start > 2, `the shard starts at ${start}`);
+      for (let n = 1; n <= 42 - start + 2 && n < 50; n += 1) {
+        await waitFor(() => client.of('behind').length >= n);
+        client.ack(2, client.of('behind')[n - 1]?.deliveryTag as bigint);
+      }
+      await waitFor(() => client.of('behind').at(-1)?.offset === 41n);
+      // 0 was delivered, 1 was already read into the reader's page; then the gap, then the rest.
+      assert.deepEqual(
+        client.of('behind').map((delivery) => Number(delivery.offset)),
+        [0, 1, ...Array.from({ length: 42 - start }, (_, i) => start + i)],
+      );
+      broker.close();
+    } finally {
+      await store.close();
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });

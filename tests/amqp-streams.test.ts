@@ -3,11 +3,13 @@
 // and read without being consumed: from first, a numeric offset, a timestamp (AMQP timestamp,
 // seconds), last and next, by two consumers independently, each delivery with its
 // x-stream-offset header; RabbitMQ's refusals (non-durable 406, basic.get 540, a consume
-// without prefetch 406); and after kill -9 of the node the stream is read again in full.
+// without prefetch 406); and after kill -9 of the node the stream is read again in full. The
+// same reads with the journal in another process (split roles: the shard read over gRPC),
+// after kill -9 of the broker alone.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import amqp from 'amqplib';
-import { cleanup, killBroker, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
+import { cleanup, killBroker, restartBroker, startBroker, stopBroker, type BrokerProcess } from './support/broker-process.js';
 import { amqpAddress } from './support/raw-amqp.js';
 
 const STREAM = { durable: true, arguments: { 'x-queue-type': 'stream' } };
@@ -148,6 +150,43 @@ describe('AMQP stream queues', () => {
       for (const connection of connections) await connection.close().catch(() => undefined);
       if (second !== undefined) await stopBroker(second);
       await killBroker(first);
+    }
+  });
+
+  it('reads a stream over a remote journal (split roles) from first, last and an offset, and again after the broker is killed', { timeout: 240_000 }, async () => {
+    const first = await startBroker({ topology: 'split', args: ['--amqp-port', '0'] });
+    let second: BrokerProcess | undefined;
+    const connections: amqp.ChannelModel[] = [];
+    const connect = async (broker: BrokerProcess): Promise<amqp.ChannelModel> => {
+      const connection = await amqp.connect(amqpUrl(broker));
+      connection.on('error', () => undefined);
+      connections.push(connection);
+      return connection;
+    };
+    try {
+      const connection = await connect(first);
+      const publisher = await connection.createConfirmChannel();
+      publisher.on('error', () => undefined);
+      await publisher.assertQueue('events', STREAM);
+      await publish(publisher, 'events', range('m', 0, 5));
+      await publish(publisher, 'events', ['alone']);
+      const all = [...range('m', 0, 5), 'alone'];
+      assert.deepEqual(await (await Reader.start(connection, 'events', 'first', 2)).count(6), all);
+      assert.deepEqual(await (await Reader.start(connection, 'events', 'last')).count(1), ['alone']);
+      assert.deepEqual(await (await Reader.start(connection, 'events', 2)).count(4), all.slice(2));
+
+      second = await restartBroker(first, ['--amqp-port', '0']);
+      const reconnected = await connect(second);
+      const replay = await Reader.start(reconnected, 'events', 'first');
+      assert.deepEqual(await replay.count(6), all);
+      const publisherAgain = await reconnected.createConfirmChannel();
+      await publish(publisherAgain, 'events', ['after-restart']);
+      assert.deepEqual((await replay.count(7)).slice(6), ['after-restart']);
+      assert.deepEqual(replay.offsets, [0, 1, 2, 3, 4, 5, 6]);
+    } finally {
+      for (const connection of connections) await connection.close().catch(() => undefined);
+      if (second !== undefined) await stopBroker(second);
+      else await stopBroker(first);
     }
   });
 });

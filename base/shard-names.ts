@@ -38,3 +38,8 @@ export const AMQP_TOPOLOGY_SHARD = '$amqp.topology';
 export function amqpQueueShardName(id: string): string {
   return `${AMQP_SHARD_NAMESPACE}.q.${id}`;
 }
+
+/** A stream queue's shard (x-queue-type=stream): not compacted, every message kept until retention removes it. */
+export function amqpStreamShardName(id: string): string {
+  return `${AMQP_SHARD_NAMESPACE}.s.${id}`;
+}

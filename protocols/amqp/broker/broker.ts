@@ -4,13 +4,15 @@
 // reach it through sessions (session.ts); this file holds the shared state and its storage.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AMQP_TOPOLOGY_SHARD, amqpQueueShardName } from '../../../base/index.js';
+import { AMQP_TOPOLOGY_SHARD, amqpQueueShardName, amqpStreamShardName } from '../../../base/index.js';
 import type { RecordInput } from '../../../journal/index.js';
 import { createShardIfMissing, readWholeShard, type ShardStore } from '../../../shard-model/index.js';
 import { decodeMessageRecord, encodeMessageRecord, MessageQueue, messageIdOf, messageRecordKey, type QueueConsumer, type QueuedMessage } from './queue.js';
 import type { BasicProperties } from '../codec/content.js';
 import type { FieldValue } from '../codec/field-table.js';
 import { messageExpiration, queuePolicy, type QueuePolicy } from './queue-arguments.js';
+import { isStreamDeclare, streamPolicy, type StreamPolicy } from './stream-arguments.js';
+import { StreamQueue, streamShardConfig } from './stream-queue.js';
 import { applyTopologyRecord, Topology, topologyRecordKey, topologyRecordValue, type ExchangeDef, type QueueDef, type TopologyEntry } from './topology.js';
 
 /** The largest message body accepted (RabbitMQ 4's default max_message_size). */
@@ -56,7 +58,12 @@ class QueueLog {
   ) {}
 
   write(message: QueuedMessage, done: (error: Error | undefined) => void): void {
-    this.#pending.push({ record: { key: messageRecordKey(message.id), value: encodeMessageRecord(message) }, done });
+    this.append({ key: messageRecordKey(message.id), value: encodeMessageRecord(message) }, done);
+  }
+
+  /** Any record: a stream's messages are keyless records (docs/amqp.md "Stream queues"). */
+  append(record: RecordInput, done: (error: Error | undefined) => void): void {
+    this.#pending.push({ record, done });
     this.#pump();
   }
 
@@ -114,6 +121,8 @@ export class QueueRuntime {
   readonly queue: MessageQueue;
   readonly log: QueueLog | undefined;
   readonly policy: QueuePolicy;
+  /** A stream queue's policy (x-queue-type=stream); its messages are appended to its shard, never held. */
+  readonly streamPolicy: StreamPolicy | undefined;
   #nextId = 1;
   /** Whether a consumer ever came: auto-delete waits for the first one to go. */
   hadConsumer = false;
@@ -123,9 +132,13 @@ export class QueueRuntime {
     readonly def: QueueDef,
     private readonly broker: AmqpBroker,
   ) {
-    this.policy = queuePolicy(def.name, def.arguments);
-    this.queue = new MessageQueue(def.name, { now: broker.now, onExpired: (message) => this.discard(message, 'expired') });
+    this.streamPolicy = isStreamDeclare(def.arguments) ? streamPolicy(def.name, def.arguments) : undefined;
+    this.policy = this.streamPolicy === undefined ? queuePolicy(def.name, def.arguments) : {};
     this.log = def.shard === undefined ? undefined : new QueueLog(broker.store, def.shard, broker.logger);
+    this.queue =
+      this.streamPolicy !== undefined && def.shard !== undefined
+        ? new StreamQueue(def.name, { store: broker.store, logger: broker.logger, shard: def.shard })
+        : new MessageQueue(def.name, { now: broker.now, onExpired: (message) => this.discard(message, 'expired') });
   }
 
   get name(): string {
@@ -157,6 +170,12 @@ export class QueueRuntime {
   accept(message: QueuedMessage, done: (error: Error | undefined) => void): void {
     if (this.deleted) {
       done(undefined);
+      return;
+    }
+    // Every message a stream gets is appended, persistent or not (RabbitMQ's streams too); its
+    // consumers read it from the shard.
+    if (this.queue instanceof StreamQueue && this.log !== undefined) {
+      this.log.append({ value: encodeMessageRecord(message) }, done);
       return;
     }
     const expiresAt = this.expiryOf(message.properties, this.broker.now());
@@ -230,6 +249,10 @@ export class AmqpBroker {
       const runtime = new QueueRuntime(def, broker);
       broker.#queues.set(def.name, runtime);
       if (def.shard === undefined) continue;
+      if (runtime.streamPolicy !== undefined) {
+        await createShardIfMissing(store, def.shard, streamShardConfig(runtime.streamPolicy, QUEUE_SHARD_MAX_RECORD));
+        continue;
+      }
       await createShardIfMissing(store, def.shard, queueShardConfig());
       const live = new Map<number, QueuedMessage>();
       let highest = 0;
@@ -317,9 +340,11 @@ export class AmqpBroker {
 
   /** Creates a queue: its shard first when it keeps messages, then its topology record. */
   async createQueue(def: Omit<QueueDef, 'shard'>, persistent: boolean): Promise<QueueRuntime> {
-    const full: QueueDef = { ...def, shard: persistent ? amqpQueueShardName(randomBytes(8).toString('hex')) : undefined };
+    const stream = isStreamDeclare(def.arguments) ? streamPolicy(def.name, def.arguments) : undefined;
+    const id = randomBytes(8).toString('hex');
+    const full: QueueDef = { ...def, shard: persistent ? (stream === undefined ? amqpQueueShardName(id) : amqpStreamShardName(id)) : undefined };
     if (full.shard !== undefined) {
-      await this.store.create(full.shard, queueShardConfig());
+      await this.store.create(full.shard, stream === undefined ? queueShardConfig() : streamShardConfig(stream, QUEUE_SHARD_MAX_RECORD));
       await this.persist([{ kind: 'queue', queue: full }]);
     }
     this.topology.putQueue(full);

@@ -18,7 +18,8 @@ export interface QueuePolicy {
   readonly deadLetterRoutingKey?: string;
 }
 
-function integer(value: FieldValue): number | undefined {
+/** An integer of any integer field type (or a float holding one); undefined otherwise. */
+export function integer(value: FieldValue): number | undefined {
   switch (value.type) {
     case 'int8':
     case 'uint8':
@@ -77,7 +78,7 @@ export function queuePolicy(queue: string, args: FieldTable): QueuePolicy {
       }
       case 'x-queue-type':
         if (fieldText(value) === 'classic') break;
-        throw amqpRefusal(ReplyCodes.notImplemented, `queue argument x-queue-type=${fieldText(value) ?? '?'} is not implemented yet by this server (classic is)`, 'queue.declare');
+        throw amqpRefusal(ReplyCodes.notImplemented, `queue argument x-queue-type=${fieldText(value) ?? '?'} is not implemented yet by this server (classic and stream are)`, 'queue.declare');
       default:
         if (key.startsWith('x-')) throw amqpRefusal(ReplyCodes.notImplemented, `queue argument '${key}' is not implemented yet by this server (docs/amqp.md)`, 'queue.declare');
     }

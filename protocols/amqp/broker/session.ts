@@ -12,6 +12,8 @@ import { ReplyCodes, replyCodeInfo } from '../codec/reply-codes.js';
 import type { AmqpBroker, BrokerConsumer, QueueRuntime } from './broker.js';
 import { messageExpiration, queuePolicy } from './queue-arguments.js';
 import type { QueuedMessage } from './queue.js';
+import { checkStreamConsume, checkStreamDeclare, isStreamDeclare, streamPolicy } from './stream-arguments.js';
+import { StreamQueue } from './stream-queue.js';
 import { amqpRefusal, type Binding, type ExchangeDef, type TopologyEntry } from './topology.js';
 
 /** What a session needs from its connection. */
@@ -494,13 +496,14 @@ export class AmqpSession {
         ] as const) {
           if (received !== current) throw amqpRefusal(ReplyCodes.preconditionFailed, `inequivalent arg '${field}' for queue '${name}' in vhost '/': received '${String(received)}' but current is '${String(current)}'`, method);
         }
-        const received = JSON.stringify(queuePolicy(name, args.arguments));
-        const current = JSON.stringify(runtime.policy);
+        const received = JSON.stringify(isStreamDeclare(args.arguments) ? streamPolicy(name, args.arguments) : queuePolicy(name, args.arguments));
+        const current = JSON.stringify(runtime.streamPolicy ?? runtime.policy);
         if (received !== current) throw amqpRefusal(ReplyCodes.preconditionFailed, `inequivalent queue arguments for queue '${name}' in vhost '/': received ${received} but current is ${current}`, method);
       } else {
         if (name === '') name = `amq.gen-${randomBytes(16).toString('base64url')}`;
         else if (name.startsWith('amq.')) throw amqpRefusal(ReplyCodes.accessRefused, `queue name '${name}' contains reserved prefix 'amq.*'`, method);
-        queuePolicy(name, args.arguments);
+        if (isStreamDeclare(args.arguments)) checkStreamDeclare(name, args, args.arguments);
+        else queuePolicy(name, args.arguments);
         // An exclusive queue goes with its connection, and a crash ends every connection, so it
         // is never stored, durable or not.
         const persistent = args.durable && !args.exclusive;
@@ -538,6 +541,7 @@ export class AmqpSession {
 
   #purge(channel: Channel, args: ArgsOf<'queue.purge'>): void {
     const runtime = this.#usableQueue(this.#queueName(channel, args.queue, 'queue.purge'), 'queue.purge');
+    if (runtime.streamPolicy !== undefined) throw amqpRefusal(ReplyCodes.preconditionFailed, `purge not supported by stream queue '${runtime.name}' in vhost '/'`, 'queue.purge');
     const removed = runtime.queue.drain();
     for (const message of removed) runtime.settle(message);
     this.#reply(channel, args.noWait, amqpMethod('queue.purge-ok', { messageCount: removed.length }));
@@ -573,7 +577,9 @@ export class AmqpSession {
     const method = 'basic.consume';
     const name = this.#queueName(channel, args.queue, method);
     const runtime = this.#usableQueue(name, method);
-    if (Array.from(args.arguments.keys()).some((key) => key.startsWith('x-'))) {
+    const stream = runtime.queue instanceof StreamQueue ? runtime.queue : undefined;
+    const start = stream === undefined ? undefined : checkStreamConsume(name, { ...args, consumerPrefetch: channel.consumerPrefetch, channelPrefetch: channel.channelPrefetch }, this.broker.now());
+    if (stream === undefined && Array.from(args.arguments.keys()).some((key) => key.startsWith('x-'))) {
       throw amqpRefusal(ReplyCodes.notImplemented, `consumer arguments (${[...args.arguments.keys()].join(', ')}) are not implemented yet by this server`, method);
     }
     const tag = args.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : args.consumerTag;
@@ -587,7 +593,8 @@ export class AmqpSession {
     runtime.hadConsumer = true;
     // consume-ok goes before the first delivery: clients register the tag on it.
     this.#reply(channel, args.noWait, amqpMethod('basic.consume-ok', { consumerTag: tag }));
-    runtime.queue.addConsumer(consumer);
+    if (stream !== undefined && start !== undefined) stream.consume(consumer, start);
+    else runtime.queue.addConsumer(consumer);
   }
 
   #cancelMethod(channel: Channel, args: ArgsOf<'basic.cancel'>): void {
@@ -650,6 +657,7 @@ export class AmqpSession {
 
   #get(channel: Channel, args: ArgsOf<'basic.get'>): void {
     const runtime = this.#usableQueue(this.#queueName(channel, args.queue, 'basic.get'), 'basic.get');
+    if (runtime.streamPolicy !== undefined) throw amqpRefusal(ReplyCodes.notImplemented, `basic.get not supported by stream queues queue '${runtime.name}' in vhost '/'`, 'basic.get');
     const message = runtime.queue.take();
     if (message === undefined) {
       this.host.sendMethod(channel.id, amqpMethod('basic.get-empty', { clusterId: '' }));

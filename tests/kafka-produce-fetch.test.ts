@@ -190,8 +190,8 @@ describe('Kafka front end: kafkajs produces, Fetch reads back, a restart keeps i
     await admin.disconnect();
   });
 
-  test('without --kafka-port there is no Kafka listener (off by default)', async () => {
-    const plain = await startBroker();
+  test('with --kafka-port none there is no Kafka listener', async () => {
+    const plain = await startBroker({ args: ['--kafka-port', 'none'] });
     try {
       const listening = plain.broker.lines.find((line) => line.includes('"mqtt"')) ?? '';
       assert.ok(listening.includes('"mqtt"') && !listening.includes('"kafka"'), listening);

@@ -291,13 +291,14 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
         logFailure(logger, 'cannot serve AMQP', error),
       );
     }
-    if (settings.kafkaPort !== undefined) {
+    if (settings.kafkaPort !== undefined || settings.kafkasPort !== undefined) {
       const shared = running.mqtt.sharedOptions;
       running.kafka = await KafkaServer.start({
         store,
         host: settings.host,
         port: settings.kafkaPort,
         advertised: settings.kafkaAdvertised,
+        tls: settings.kafkasPort === undefined || tls === undefined ? undefined : { port: settings.kafkasPort, listener: tls, advertised: settings.kafkasAdvertised },
         // Kafka broker ids are int32; without a node id this node is broker 0.
         nodeId: settings.nodeId !== undefined && settings.nodeId <= 0x7fffffff ? settings.nodeId : 0,
         clusterId: settings.clusterId,
@@ -325,7 +326,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     });
   }
   warnAboutRetention(settings, logger);
-  if (settings.kafkaPort !== undefined && running.kafka === undefined) logger.warn({ kafkaPort: settings.kafkaPort }, 'kafka-port is set but this node does not run the broker role: no Kafka listener');
+  if ((settings.kafkaPort !== undefined || settings.kafkasPort !== undefined) && running.kafka === undefined) logger.warn({ kafkaPort: settings.kafkaPort, kafkasPort: settings.kafkasPort }, 'kafka-port or kafkas-port is set but this node does not run the broker role: no Kafka listener');
   await startAdmin(options, running, adminStore);
 }
 
@@ -377,7 +378,8 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
   for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
   if (running.amqp?.plain !== undefined) addresses.amqp = running.amqp.plain.address;
   if (running.amqp?.secure !== undefined) addresses.amqps = running.amqp.secure.address;
-  if (running.kafka !== undefined) addresses.kafka = running.kafka.address;
+  if (running.kafka?.plain !== undefined) addresses.kafka = running.kafka.plain.address;
+  if (running.kafka?.secure !== undefined) addresses.kafkas = running.kafka.secure.address;
   if (running.journalServer !== undefined) addresses.journalGrpc = running.journalServer.address;
   if (running.placement !== undefined && !runsEmbeddedPlacement(settings)) addresses.placement = running.placement.address;
   const node = { id: nodeIdOf(settings, addresses), roles: effectiveRoles(settings), version: options.version, addresses };
@@ -495,7 +497,8 @@ function logListening(options: NodeOptions, running: Running): void {
   for (const transport of running.transports ?? []) listed(transport.name, transport);
   listed('amqp', running.amqp?.plain);
   listed('amqps', running.amqp?.secure);
-  listed('kafka', running.kafka);
+  listed('kafka', running.kafka?.plain);
+  listed('kafkas', running.kafka?.secure);
   listed('journal-grpc', running.journalServer, 'journalGrpc', 'port');
   // The embedded voter of the single-node default is internal: its port is nobody's to dial.
   if (!runsEmbeddedPlacement(options.settings)) listed('placement', running.placement);

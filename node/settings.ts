@@ -39,6 +39,9 @@ export interface NodeSettings extends MqttLimits {
   /** Kafka listener (preview); undefined: off. */
   kafkaPort: number | undefined;
   kafkaAdvertised: string | undefined;
+  /** Kafka over TLS; undefined: off. */
+  kafkasPort: number | undefined;
+  kafkasAdvertised: string | undefined;
   kafkaMaxRequestBytes: number;
   /** The Kafka topic over the MQTT data shards; 'none': not shown. */
   kafkaMqttTopic: string;

@@ -38,11 +38,11 @@ export async function startTransports(settings: NodeSettings, shared: MqttServer
 }
 
 /**
- * Reads the node's certificate once for every TLS listener (MQTTS, WSS, AMQPS),
+ * Reads the node's certificate once for every TLS listener (MQTTS, WSS, AMQPS, Kafka over TLS),
  * or undefined when none is set. A bad file stops the start with SL_MQTT_TLS_SETUP.
  */
 export async function loadNodeTls(settings: NodeSettings, logger: Logger): Promise<TlsListener | undefined> {
-  const ports = [settings.mqttsPort, settings.wssPort, settings.amqpsPort];
+  const ports = [settings.mqttsPort, settings.wssPort, settings.amqpsPort, settings.kafkasPort];
   if (ports.every((port) => port === undefined)) return undefined;
   // checkTransports made sure tls-cert and tls-key are set whenever a TLS port is.
   const tls = await loadMqttTls({ cert: settings.tlsCert as string, key: settings.tlsKey as string, ca: settings.tlsCa, clientAuth: settings.tlsClientAuth });

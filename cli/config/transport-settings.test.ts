@@ -31,7 +31,7 @@ describe('transport settings', () => {
     await refused({ 'mqtts-port': '8883' }, 'mqtts-port (from --mqtts-port) serves TLS and needs tls-cert and tls-key');
     await refused({ 'tls-cert': 'c.pem' }, 'wss-port (from SHARDLINE_WSS_PORT) serves TLS and needs tls-key', { SHARDLINE_WSS_PORT: '8884' });
     await refused({ 'mqtts-port': '0', 'wss-port': '0', 'tls-key': 'k.pem' }, 'mqtts-port (from --mqtts-port) and wss-port (from --wss-port) serve TLS and need tls-cert');
-    await refused({ 'amqps-port': '5671', 'mqtts-port': '0' }, 'mqtts-port (from --mqtts-port) and amqps-port (from --amqps-port) serve TLS and need tls-cert and tls-key');
+    await refused({ 'amqps-port': '5671', 'kafkas-port': '0' }, 'amqps-port (from --amqps-port) and kafkas-port (from --kafkas-port) serve TLS and need tls-cert and tls-key');
     assert.deepEqual(await check({ 'mqtts-port': '0', 'tls-cert': 'c.pem', 'tls-key': 'k.pem' }), []);
   });
 
@@ -45,7 +45,7 @@ describe('transport settings', () => {
 
   test('TLS settings without a TLS listener only warn', async () => {
     const warnings = await check({ 'ws-port': '0', 'tls-cert': 'c.pem', 'tls-ca': 'ca.pem' });
-    assert.deepEqual(warnings, ['tls-cert, tls-ca set but no TLS listener is (mqtts-port, wss-port, amqps-port): unused']);
+    assert.deepEqual(warnings, ['tls-cert, tls-ca set but no TLS listener is (mqtts-port, wss-port, amqps-port, kafkas-port): unused']);
   });
 
   test('ws-path must be a plain URL path', async () => {

@@ -20,7 +20,7 @@ function suppliedBy(settings: StartSettings, key: SettingKey): string {
 
 /** Throws UsageError for a transport listener that cannot work; adds warnings for unused TLS settings. */
 export function checkTransports(settings: StartSettings): void {
-  const tlsPorts = { 'mqtts-port': settings.mqttsPort, 'wss-port': settings.wssPort, 'amqps-port': settings.amqpsPort } as const;
+  const tlsPorts = { 'mqtts-port': settings.mqttsPort, 'wss-port': settings.wssPort, 'amqps-port': settings.amqpsPort, 'kafkas-port': settings.kafkasPort } as const;
   const tlsListeners = (Object.keys(tlsPorts) as Array<keyof typeof tlsPorts>).filter((key) => tlsPorts[key] !== undefined);
   if (tlsListeners.length > 0) {
     const listeners = tlsListeners.map((key) => `${key} (from ${suppliedBy(settings, key)})`).join(' and ');
@@ -34,7 +34,7 @@ export function checkTransports(settings: StartSettings): void {
       ['tls-client-auth', settings.tlsClientAuth !== 'none'],
     ];
     const unused = set.filter(([, isSet]) => isSet).map(([key]) => key);
-    if (unused.length > 0) settings.warnings.push(`${unused.join(', ')} set but no TLS listener is (mqtts-port, wss-port, amqps-port): unused`);
+    if (unused.length > 0) settings.warnings.push(`${unused.join(', ')} set but no TLS listener is (mqtts-port, wss-port, amqps-port, kafkas-port): unused`);
   }
   if (settings.tlsClientAuth !== 'none' && settings.tlsCa === undefined) {
     throw new UsageError(`tls-client-auth ${settings.tlsClientAuth} (from ${suppliedBy(settings, 'tls-client-auth')}) needs tls-ca, the CA certificate(s) that client certificates must chain to`);

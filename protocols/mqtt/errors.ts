@@ -11,7 +11,7 @@ export const MqttErrors = {
   }),
   tlsSetup: defineError({
     code: 'SL_MQTT_TLS_SETUP',
-    meaning: 'A TLS listener (MQTTS, WSS or AMQPS) cannot start: the certificate, key or CA file cannot be read, is not PEM, the key does not match the certificate (or needs a passphrase), or client authentication is asked for without a CA.',
+    meaning: 'A TLS listener (MQTTS, WSS, AMQPS or Kafka over TLS) cannot start: the certificate, key or CA file cannot be read, is not PEM, the key does not match the certificate (or needs a passphrase), or client authentication is asked for without a CA.',
     fix: 'Check tls-cert, tls-key and tls-ca (PEM files readable by the broker, an unencrypted key that belongs to the certificate); tls-client-auth optional or required needs tls-ca.',
     message: (detail: string) => detail,
   }),

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { decodeRecordBatches, decodeResponse, encodeRequest, FrameSplitter, ApiKey, type KafkaStruct } from '../../protocols/kafka/index.js';
 
 /** A minimal Kafka client: one socket, requests answered in order. */
@@ -33,6 +34,13 @@ export class RawClient {
   static async open(port: number, clientId = 'raw-test'): Promise<RawClient> {
     const socket = connect(port, '127.0.0.1');
     await once(socket, 'connect');
+    return new RawClient(socket, clientId);
+  }
+
+  /** The same over TLS, with node:tls options (the CA to trust, a client certificate). */
+  static async openTls(port: number, tls: ConnectionOptions, clientId = 'raw-test'): Promise<RawClient> {
+    const socket = connectTls({ ...tls, port, host: '127.0.0.1' });
+    await once(socket, 'secureConnect');
     return new RawClient(socket, clientId);
   }
 

@@ -1,13 +1,15 @@
-// The Kafka listener: a TcpListener (protocols/listener: bind, admission, abuse gate, the same
-// limits as MQTT's) whose socket handler is this thin glue: socket bytes into a KafkaConnection,
-// its frames onto the socket, its close and pause decisions onto the socket.
+// The Kafka listeners, over TCP (--kafka-port) and TLS (--kafkas-port): TcpListeners
+// (protocols/listener: bind, admission, abuse gate, the same limits as MQTT's) whose socket
+// handler is this thin glue: socket bytes into a KafkaConnection, its frames onto the socket, its
+// close and pause decisions onto the socket. Both serve one service; each advertises its own
+// address, so a client that bootstrapped over TLS is sent on over TLS.
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ShardStore } from '../../../shard-model/index.js';
-import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold, type InboundBudget } from '../../listener/index.js';
+import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold, type InboundBudget, type TlsListener } from '../../listener/index.js';
 import { KafkaErrors, type KafkaStruct, type RequestHeader } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
-import { KafkaGroupService } from './groups/group-service.js';
+import { KafkaGroupService, type KafkaListenerName } from './groups/group-service.js';
 import { Idempotence } from './idempotence.js';
 import { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
 import { apiName, errorLabel, firstErrorCode, type KafkaRequestListener } from './request-events.js';
@@ -21,9 +23,12 @@ const IDLE_TIMEOUT_MS = 600_000;
 export interface KafkaServerOptions {
   store: ShardStore;
   host: string;
-  port: number;
-  /** HOST:PORT Metadata advertises; undefined: the bound address. */
+  /** The plain listener's port; undefined: none. */
+  port?: number | undefined;
+  /** HOST:PORT Metadata advertises to the plain listener's clients; undefined: the bound address. */
   advertised?: string | undefined;
+  /** The TLS listener: its port, the node's certificate, and what it advertises; undefined: none. */
+  tls?: { port: number; listener: TlsListener; advertised?: string | undefined } | undefined;
   nodeId: number;
   clusterId: string;
   maxFrameBytes: number;
@@ -43,25 +48,31 @@ export interface KafkaServerOptions {
 }
 
 export class KafkaServer {
-  #listener!: TcpListener;
+  readonly #listeners = new Map<KafkaListenerName, TcpListener>();
   readonly #connections = new Set<KafkaConnection>();
   readonly #requestListeners = new Set<KafkaRequestListener>();
 
   private constructor(private readonly options: KafkaServerOptions, private readonly service: KafkaService, private readonly groups: KafkaGroupService) {}
 
-  get address(): string {
-    return this.#listener.address;
+  /** The plain listener, if there is one. */
+  get plain(): { address: string; port: number } | undefined {
+    return this.#listeners.get('plain');
   }
 
-  get port(): number {
-    return this.#listener.port;
+  /** The TLS listener, if there is one. */
+  get secure(): { address: string; port: number } | undefined {
+    return this.#listeners.get('tls');
   }
 
   static async start(options: KafkaServerOptions): Promise<KafkaServer> {
     const topics = await TopicCatalog.open(options.store);
     const idempotence = await Idempotence.open(options.store);
-    let bound: { host: string; port: number } = { host: options.host, port: options.port };
-    const advertised = options.advertised === undefined ? undefined : parseHostPort(options.advertised);
+    // What each listener advertises: the setting, else the address it bound (known once it has).
+    const addresses = new Map<KafkaListenerName, { host: string; port: number }>();
+    const configured = new Map<KafkaListenerName, { host: string; port: number }>();
+    if (options.advertised !== undefined) configured.set('plain', parseHostPort(options.advertised));
+    if (options.tls?.advertised !== undefined) configured.set('tls', parseHostPort(options.tls.advertised));
+    const advertised = (listener: KafkaListenerName): { host: string; port: number } => configured.get(listener) ?? addresses.get(listener) ?? { host: options.host, port: 0 };
     let mqttTopic: MqttTopic | undefined;
     if (options.mqttTopic !== undefined) {
       const { name, broker } = options.mqttTopic;
@@ -70,30 +81,41 @@ export class KafkaServer {
       else options.logger.warn({ topic: name }, `a Kafka topic named ${name} exists, so the MQTT traffic is not shown as it; set --kafka-mqtt-topic to another name`);
     }
     const limits = options.groupInitialRebalanceDelayMs === undefined ? {} : { initialRebalanceDelayMs: options.groupInitialRebalanceDelayMs };
-    const groups = await KafkaGroupService.open({ store: options.store, partitionsOf: (name) => (name === mqttTopic?.name ? mqttTopic.partitions : topics.get(name)?.partitions), broker: () => ({ nodeId: options.nodeId, ...(advertised ?? bound) }), limits, logger: options.logger });
-    const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, groups, logger: options.logger });
+    const groups = await KafkaGroupService.open({ store: options.store, partitionsOf: (name) => (name === mqttTopic?.name ? mqttTopic.partitions : topics.get(name)?.partitions), broker: (listener) => ({ nodeId: options.nodeId, ...advertised(listener) }), limits, logger: options.logger });
+    const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised, groups, logger: options.logger });
     const server = new KafkaServer(options, service, groups);
-    server.#listener = await TcpListener.start({
-      protocol: 'Kafka',
-      host: options.host,
-      port: options.port,
-      portSetting: '--kafka-port',
-      listenFailed: (address, reason) => KafkaErrors.listenFailed.create({}, address, reason),
-      logger: options.logger,
-      limits: options.limits,
-      abuse: options.abuse,
-      hold: options.hold,
-      onSocket: (socket) => server.#serve(socket),
-    });
-    bound = { host: server.#listener.host, port: server.#listener.port };
+    const listen = async (name: KafkaListenerName, port: number, tls: TlsListener | undefined): Promise<void> => {
+      const listener = await TcpListener.start({
+        protocol: tls === undefined ? 'Kafka' : 'Kafka over TLS',
+        host: options.host,
+        port,
+        portSetting: tls === undefined ? '--kafka-port' : '--kafkas-port',
+        listenFailed: (address, reason) => KafkaErrors.listenFailed.create({}, address, reason),
+        logger: options.logger,
+        limits: options.limits,
+        abuse: options.abuse,
+        hold: options.hold,
+        tls,
+        onSocket: (socket) => server.#serve(socket, name),
+      });
+      server.#listeners.set(name, listener);
+      addresses.set(name, { host: listener.host, port: listener.port });
+    };
+    try {
+      if (options.port !== undefined) await listen('plain', options.port, undefined);
+      if (options.tls !== undefined) await listen('tls', options.tls.port, options.tls.listener);
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
     return server;
   }
 
-  #serve(socket: Socket): void {
+  #serve(socket: Socket, listener: KafkaListenerName): void {
     const { logger, maxFrameBytes } = this.options;
     const sasl = new SaslSession(this.options.authenticate, remoteAddressOf(socket));
     // Kafka writes a member's host as "/address" (DescribeGroups' clientHost); the user is SASL's, once authenticated.
-    const client: KafkaClient = { host: `/${socket.remoteAddress ?? ''}`, remoteAddress: socket.remoteAddress ?? '', get username() { return sasl.username; } };
+    const client: KafkaClient = { host: `/${socket.remoteAddress ?? ''}`, remoteAddress: socket.remoteAddress ?? '', listener, get username() { return sasl.username; } };
     const connection = new KafkaConnection((header, body, signal) => this.#handle(header, body, signal, sasl, client), {
       send: (frame) => socket.write(frame),
       close: (reason, error) => {
@@ -153,13 +175,13 @@ export class KafkaServer {
   }
 
   stopAccepting(): void {
-    this.#listener.stopAccepting();
+    for (const listener of this.#listeners.values()) listener.stopAccepting();
   }
 
   async stop(): Promise<void> {
     this.groups.stop();
     for (const connection of this.#connections) connection.ended();
-    await this.#listener.stop();
+    await Promise.all([...this.#listeners.values()].map((listener) => listener.stop()));
   }
 }
 

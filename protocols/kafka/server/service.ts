@@ -22,7 +22,7 @@ import {
   type RequestHeader,
   type SupportedApi,
 } from '../codec/index.js';
-import { GROUP_API_KEYS, type KafkaClientInfo, type KafkaGroupService } from './groups/group-service.js';
+import { GROUP_API_KEYS, type KafkaClientInfo, type KafkaGroupService, type KafkaListenerName } from './groups/group-service.js';
 import type { ClientIdentity } from '../../../engine/index.js';
 import { kafkaIdentity, type MqttTopic } from './mqtt-topic.js';
 import { fromJournalRecord, toRecordInput, type StoredKafkaRecord } from './records.js';
@@ -59,7 +59,8 @@ export interface KafkaServiceOptions {
   /** The broker id Metadata names (this node is the only broker). */
   nodeId: number;
   /** What Metadata tells clients to dial. */
-  advertised: () => { host: string; port: number };
+  /** The address a client of `listener` is told to dial. */
+  advertised: (listener: KafkaListenerName) => { host: string; port: number };
   clusterId: string;
   /** The consumer-group APIs (groups/); absent only in tests of the other handlers. */
   groups?: KafkaGroupService;
@@ -111,7 +112,7 @@ export class KafkaService {
       case ApiKey.ApiVersions:
         return this.apiVersions(body);
       case ApiKey.Metadata:
-        return this.metadata(header, body);
+        return this.metadata(header, body, client?.listener ?? 'plain');
       case ApiKey.CreateTopics:
         return this.createTopics(body);
       case ApiKey.Produce:
@@ -157,9 +158,9 @@ export class KafkaService {
     return { errorCode: 0, apiKeys, throttleTimeMs: 0 };
   }
 
-  metadata(header: RequestHeader, body: Struct): Struct {
+  metadata(header: RequestHeader, body: Struct, listener: KafkaListenerName = 'plain'): Struct {
     const { nodeId, clusterId } = this.options;
-    const { host, port } = this.options.advertised();
+    const { host, port } = this.options.advertised(listener);
     const requested = body.topics as Array<{ name: string | null }> | null;
     // v0: an empty list is every topic; v1+: null is every topic. Auto-creation is off.
     const all = requested === null || (header.apiVersion === 0 && requested.length === 0);

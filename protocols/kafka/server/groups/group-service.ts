@@ -21,8 +21,13 @@ export const GROUP_API_KEYS: readonly number[] = [
 ];
 
 /** Who sent a request, for DescribeGroups' clientHost. */
+/** Which of the node's Kafka listeners a client came in through: the addresses it is told differ. */
+export type KafkaListenerName = 'plain' | 'tls';
+
 export interface KafkaClientInfo {
   host: string;
+  /** Undefined: the plain listener. */
+  listener?: KafkaListenerName;
 }
 
 export interface KafkaGroupServiceOptions {
@@ -30,7 +35,8 @@ export interface KafkaGroupServiceOptions {
   /** A topic's partition count; undefined: no such topic (OffsetCommit refuses it). */
   partitionsOf: (topic: string) => number | undefined;
   /** This node: the coordinator of every group. */
-  broker: () => { nodeId: number; host: string; port: number };
+  /** This node as a client of `listener` must dial it. */
+  broker: (listener: KafkaListenerName) => { nodeId: number; host: string; port: number };
   logger: Logger;
   limits?: Partial<GroupLimits>;
   now?: () => number;
@@ -65,7 +71,7 @@ export class KafkaGroupService {
     try {
       switch (header.apiKey) {
         case ApiKey.FindCoordinator:
-          return this.findCoordinator(header, body);
+          return this.findCoordinator(header, body, client.listener ?? 'plain');
         case ApiKey.JoinGroup:
           return await this.joinGroup(header, body, client);
         case ApiKey.SyncGroup:
@@ -92,8 +98,8 @@ export class KafkaGroupService {
     }
   }
 
-  findCoordinator(header: RequestHeader, body: Struct): Struct {
-    const { nodeId, host, port } = this.options.broker();
+  findCoordinator(header: RequestHeader, body: Struct, listener: KafkaListenerName = 'plain'): Struct {
+    const { nodeId, host, port } = this.options.broker(listener);
     // Transactions are not served, so there is no transaction coordinator to name.
     const answer = (key: string): Struct => ((body.keyType as number) === 0
       ? { key, nodeId, host, port, errorCode: 0, errorMessage: null }

@@ -10,6 +10,7 @@ import { createShardIfMissing, readWholeShard, type ShardStore } from '../../../
 import { decodeMessageRecord, encodeMessageRecord, MessageQueue, messageIdOf, messageRecordKey, type QueueConsumer, type QueuedMessage } from './queue.js';
 import type { BasicProperties } from '../codec/content.js';
 import type { FieldValue } from '../codec/field-table.js';
+import { MqttBridge, type MqttEngine } from './mqtt-bridge.js';
 import { messageExpiration, queuePolicy, type QueuePolicy } from './queue-arguments.js';
 import { applyTopologyRecord, Topology, topologyRecordKey, topologyRecordValue, type ExchangeDef, type QueueDef, type TopologyEntry } from './topology.js';
 
@@ -199,6 +200,8 @@ export interface AmqpBrokerOptions {
   logger: Logger;
   /** The clock of message TTLs; Date.now by default. */
   now?: () => number;
+  /** The node's MQTT broker: MQTT traffic is routed on amq.topic both ways, under its access policy. */
+  mqtt?: MqttEngine;
 }
 
 export class AmqpBroker {
@@ -207,6 +210,8 @@ export class AmqpBroker {
   /** Topology changes run one at a time, so a check and the change it allows see the same state. */
   #chain: Promise<unknown> = Promise.resolve();
   #sweep: NodeJS.Timeout | undefined;
+  /** MQTT ↔ amq.topic, when the node runs an MQTT broker. */
+  mqtt: MqttBridge | undefined;
 
   private constructor(
     readonly store: ShardStore,
@@ -216,6 +221,7 @@ export class AmqpBroker {
 
   /** Stops the expiry sweep. */
   close(): void {
+    this.mqtt?.close();
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
     this.#sweep = undefined;
   }
@@ -253,6 +259,7 @@ export class AmqpBroker {
       }
       if (live.size > 0) options.logger.info({ queue: def.name, messages: live.size }, 'AMQP: queue recovered');
     }
+    if (options.mqtt !== undefined) broker.mqtt = new MqttBridge(options.mqtt, broker);
     broker.#sweep = setInterval(() => {
       for (const runtime of broker.#queues.values()) runtime.queue.expire();
     }, EXPIRY_SWEEP_MS);

@@ -10,8 +10,10 @@ import { createShardIfMissing, readWholeShard, type ShardStore } from '../../../
 import { decodeMessageRecord, encodeMessageRecord, MessageQueue, messageIdOf, messageRecordKey, type QueueConsumer, type QueuedMessage } from './queue.js';
 import type { BasicProperties } from '../codec/content.js';
 import type { FieldValue } from '../codec/field-table.js';
+import { routeWithAlternates } from './alternate-exchange.js';
 import { MqttBridge, type MqttEngine } from './mqtt-bridge.js';
 import { messageExpiration, queuePolicy, type QueuePolicy } from './queue-arguments.js';
+import { PublishRejected, QueueUse, wouldOverflow } from './queue-limits.js';
 import { applyTopologyRecord, Topology, topologyRecordKey, topologyRecordValue, type ExchangeDef, type QueueDef, type TopologyEntry } from './topology.js';
 
 /** The largest message body accepted (RabbitMQ 4's default max_message_size). */
@@ -115,6 +117,8 @@ export class QueueRuntime {
   readonly queue: MessageQueue;
   readonly log: QueueLog | undefined;
   readonly policy: QueuePolicy;
+  /** x-expires: when the queue was last used. */
+  readonly use: QueueUse;
   #nextId = 1;
   /** Whether a consumer ever came: auto-delete waits for the first one to go. */
   hadConsumer = false;
@@ -125,6 +129,7 @@ export class QueueRuntime {
     private readonly broker: AmqpBroker,
   ) {
     this.policy = queuePolicy(def.name, def.arguments);
+    this.use = new QueueUse(this.policy.expires, broker.now());
     this.queue = new MessageQueue(def.name, { now: broker.now, onExpired: (message) => this.discard(message, 'expired') });
     this.log = def.shard === undefined ? undefined : new QueueLog(broker.store, def.shard, broker.logger);
   }
@@ -159,6 +164,13 @@ export class QueueRuntime {
     if (this.deleted) {
       done(undefined);
       return;
+    }
+    if (this.policy.overflow !== undefined) {
+      if (wouldOverflow(this.policy, this.queue, message.body.length)) {
+        done(new PublishRejected(this.name));
+        if (this.policy.overflow === 'reject-publish-dlx') this.broker.deadLetter(this, message, 'maxlen');
+        return;
+      }
     }
     const expiresAt = this.expiryOf(message.properties, this.broker.now());
     const queued = expiresAt === undefined ? message : { ...message, expiresAt };
@@ -260,11 +272,20 @@ export class AmqpBroker {
       if (live.size > 0) options.logger.info({ queue: def.name, messages: live.size }, 'AMQP: queue recovered');
     }
     if (options.mqtt !== undefined) broker.mqtt = new MqttBridge(options.mqtt, broker);
-    broker.#sweep = setInterval(() => {
-      for (const runtime of broker.#queues.values()) runtime.queue.expire();
-    }, EXPIRY_SWEEP_MS);
+    broker.#sweep = setInterval(() => broker.sweep(), EXPIRY_SWEEP_MS);
     broker.#sweep.unref();
     return broker;
+  }
+
+  /** Expires messages at the heads of queues, and deletes queues unused for their x-expires. */
+  sweep(): void {
+    const now = this.now();
+    for (const runtime of this.#queues.values()) {
+      runtime.queue.expire();
+      if (!runtime.use.expired(now, runtime.queue.consumerCount)) continue;
+      // Checked again when its turn comes: a declare meanwhile uses the queue.
+      void this.serialized(() => (runtime.deleted || !runtime.use.expired(this.now(), runtime.queue.consumerCount) ? 0 : this.deleteQueue(runtime))).catch((error: unknown) => this.logger.error({ err: error, queue: runtime.name }, 'AMQP: deleting an expired queue failed'));
+    }
   }
 
   /**
@@ -273,7 +294,7 @@ export class AmqpBroker {
    * callback the queue calls when it has it (durably when stored). Returns how many queues it reached.
    */
   publish(exchange: ExchangeDef, routingKey: string, properties: BasicProperties, body: Buffer, track: () => (error: Error | undefined) => void, skip?: QueueRuntime): number {
-    const targets = this.topology.route(exchange, routingKey, properties.headers);
+    const targets = routeWithAlternates(this.topology, exchange, routingKey, properties.headers);
     const persistent = properties.deliveryMode === 2;
     let reached = 0;
     for (const name of targets) {

@@ -11,9 +11,11 @@ import { amqpMethod, type AmqpMethod, type ArgsOf } from '../codec/methods.js';
 import type { MethodName } from '../codec/spec.js';
 import { ReplyCodes, replyCodeInfo } from '../codec/reply-codes.js';
 import type { AmqpBroker, BrokerConsumer, QueueRuntime } from './broker.js';
+import { checkExchangeArguments } from './alternate-exchange.js';
 import { ANONYMOUS_AMQP } from './mqtt-bridge.js';
 import { MQTT_EXCHANGE } from './mqtt-mapping.js';
 import { messageExpiration, queuePolicy } from './queue-arguments.js';
+import { PublishRejected } from './queue-limits.js';
 import type { QueuedMessage } from './queue.js';
 import { amqpRefusal, type Binding, type ExchangeDef, type TopologyEntry } from './topology.js';
 
@@ -450,9 +452,7 @@ export class AmqpSession {
     return this.broker.serialized(async () => {
       const existing = this.broker.topology.checkExchangeDeclare(args);
       if (existing === undefined) {
-        if (Array.from(args.arguments.keys()).some((key) => key === 'alternate-exchange')) {
-          throw amqpRefusal(ReplyCodes.notImplemented, `exchange argument 'alternate-exchange' is not implemented yet by this server`, 'exchange.declare');
-        }
+        checkExchangeArguments(args.exchange, args.arguments);
         const exchange: ExchangeDef = { name: args.exchange, type: args.type as ExchangeDef['type'], durable: args.durable, autoDelete: args.autoDelete, internal: args.internal, arguments: args.arguments };
         if (exchange.durable) await this.broker.persist([{ kind: 'exchange', exchange }]);
         this.broker.topology.putExchange(exchange);
@@ -535,6 +535,7 @@ export class AmqpSession {
         runtime = await this.broker.createQueue({ name, durable: args.durable, owner: args.exclusive ? this.host.connectionId : undefined, autoDelete: args.autoDelete, arguments: args.arguments }, persistent);
       }
       channel.lastQueue = name;
+      runtime.use.touch(this.broker.now());
       this.#reply(channel, args.noWait, amqpMethod('queue.declare-ok', { queue: name, messageCount: runtime.queue.messageCount, consumerCount: runtime.queue.consumerCount }));
     });
   }
@@ -656,15 +657,18 @@ export class AmqpSession {
     // back inside publish) cannot confirm it before every target was given it.
     let waiting = 1;
     let failed = false;
+    // A queue that refused it (x-overflow reject-publish): nacked, but no failure of a transaction's commit.
+    let rejected = false;
     const finish = (): void => {
       if (waiting !== 0) return;
-      if (seq !== undefined) channel.confirms?.settle(seq, !failed);
+      if (seq !== undefined) channel.confirms?.settle(seq, !failed && !rejected);
       stored?.(!failed);
     };
     const reached = this.broker.publish(exchange, args.routingKey, properties, content.body, () => {
       waiting += 1;
       return (error) => {
-        if (error !== undefined) failed = true;
+        if (error instanceof PublishRejected) rejected = true;
+        else if (error !== undefined) failed = true;
         waiting -= 1;
         finish();
       };
@@ -694,6 +698,7 @@ export class AmqpSession {
 
   #get(channel: Channel, args: ArgsOf<'basic.get'>): void {
     const runtime = this.#usableQueue(this.#queueName(channel, args.queue, 'basic.get'), 'basic.get');
+    runtime.use.touch(this.broker.now());
     const message = runtime.queue.take();
     if (message === undefined) {
       this.host.sendMethod(channel.id, amqpMethod('basic.get-empty', { clusterId: '' }));

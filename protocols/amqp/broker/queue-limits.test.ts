@@ -195,6 +195,14 @@ describe('x-expires', () => {
     await settle();
     assert.equal(broker.queue('brief'), undefined, 'unused for 5000 ms after the consumer went');
     assert.equal(broker.topology.queues.has('brief'), false);
+    client.call(1, amqpMethod('queue.declare', queueArgs('watched', fieldTable({ 'x-expires': int(1000) }))));
+    await settle();
+    now += 600;
+    client.call(1, amqpMethod('queue.declare', { ...queueArgs('watched'), passive: true }));
+    now += 400;
+    broker.sweep();
+    await settle();
+    assert.equal(broker.queue('watched'), undefined, 'a passive declare only looks: it does not renew x-expires');
     client.call(2, amqpMethod('queue.declare', queueArgs('zero', fieldTable({ 'x-expires': int(0) }))));
     await settle();
     assert.equal(client.closes[0]?.error.replyCode, 406, 'x-expires 0 is refused as RabbitMQ does');

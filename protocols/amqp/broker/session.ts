@@ -535,7 +535,8 @@ export class AmqpSession {
         runtime = await this.broker.createQueue({ name, durable: args.durable, owner: args.exclusive ? this.host.connectionId : undefined, autoDelete: args.autoDelete, arguments: args.arguments }, persistent);
       }
       channel.lastQueue = name;
-      runtime.use.touch(this.broker.now());
+      // A redeclare renews x-expires; a passive one only looks (monitoring keeps no queue alive).
+      if (!args.passive) runtime.use.touch(this.broker.now());
       this.#reply(channel, args.noWait, amqpMethod('queue.declare-ok', { queue: name, messageCount: runtime.queue.messageCount, consumerCount: runtime.queue.consumerCount }));
     });
   }

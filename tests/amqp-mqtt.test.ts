@@ -3,12 +3,13 @@
 // `a.b.c`, wildcards `*` and `#`, properties mapped); AMQP publishes to amq.topic reach MQTT
 // subscribers (`+` and `#`), confirmed once durable, and do not come back to the AMQP side a
 // second time; the node's ACL holds for AMQP users: a refused bind or publish is 403
-// ACCESS_REFUSED, and a message a binder may not read is withheld from its queue.
+// ACCESS_REFUSED, and a message a binder may not read is withheld from its queue. An AMQP
+// publish to amq.topic confirmed before a kill -9 of the node is in MQTT's journal after it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
-import { cleanup, startBroker, stopBroker, writeConfigFile, type BrokerProcess } from './support/broker-process.js';
-import { closeAllClients, connectClient, subscriber, uniqueTopic } from './support/mqtt-client.js';
+import { cleanup, killBroker, startBroker, stopBroker, writeConfigFile, type BrokerProcess } from './support/broker-process.js';
+import { closeAllClients, connectClient, subscriber, uniqueClientId, uniqueTopic } from './support/mqtt-client.js';
 
 // The AMQP user mallory may not read secret/ nor publish under locked/; everyone else may do anything.
 const ACL = `
@@ -198,5 +199,42 @@ describe('MQTT and AMQP through amq.topic', { timeout: 120_000 }, () => {
     allowed.publish('amq.topic', `locked.${root}`, Buffer.from('by guest'));
     const [delivered] = await lockedSub.waitForMessages(1);
     assert.equal(delivered?.payload.toString(), 'by guest', "mallory's publish never reached MQTT");
+  });
+});
+
+describe('AMQP publishes to amq.topic across kill -9', () => {
+  after(async () => {
+    closeAllClients();
+    await cleanup();
+  });
+
+  it('keeps every confirmed publish in the MQTT data shards: an offline persistent MQTT session gets them after the restart', { timeout: 180_000 }, async () => {
+    const first = await startBroker({ args: ['--amqp-port', '0'] });
+    const root = uniqueTopic('crash').replaceAll('/', '-');
+    const clientId = uniqueClientId('dur');
+    const session = { protocolVersion: 5 as const, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } };
+    const offline = await subscriber(first.url, `${root}/#`, { ...session, qos: 1 });
+    await offline.end();
+    const connection = await amqp.connect(`amqp://guest:guest@${amqpAddress(first)}`);
+    connection.on('error', () => undefined);
+    const confirm = await connection.createConfirmChannel();
+    confirm.on('error', () => undefined);
+    const sent = Array.from({ length: 20 }, (_, i) => `m${i}`);
+    for (const body of sent) confirm.publish('amq.topic', `${root}.readings`, Buffer.from(body), { persistent: true });
+    await confirm.waitForConfirms();
+
+    await killBroker(first);
+    const second = await startBroker({ dataDir: first.dataDir, args: ['--amqp-port', '0'] });
+    try {
+      const back = await connectClient(second.url, session);
+      assert.equal(back.connack.sessionPresent, true);
+      const received = await back.waitForMessages(sent.length, { timeoutMs: 20_000 });
+      assert.deepEqual(
+        received.map((message) => [message.topic, message.payload.toString()]),
+        sent.map((body) => [`${root}/readings`, body]),
+      );
+    } finally {
+      await stopBroker(second).catch(() => undefined);
+    }
   });
 });

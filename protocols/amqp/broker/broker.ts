@@ -165,12 +165,10 @@ export class QueueRuntime {
       done(undefined);
       return;
     }
-    if (this.policy.overflow !== undefined) {
-      if (wouldOverflow(this.policy, this.queue, message.body.length)) {
-        done(new PublishRejected(this.name));
-        if (this.policy.overflow === 'reject-publish-dlx') this.broker.deadLetter(this, message, 'maxlen');
-        return;
-      }
+    if (this.policy.overflow !== undefined && wouldOverflow(this.policy, this.queue, message.body.length)) {
+      done(new PublishRejected(this.name));
+      if (this.policy.overflow === 'reject-publish-dlx') this.broker.deadLetter(this, message, 'maxlen');
+      return;
     }
     const expiresAt = this.expiryOf(message.properties, this.broker.now());
     const queued = expiresAt === undefined ? message : { ...message, expiresAt };
@@ -231,7 +229,7 @@ export class AmqpBroker {
     readonly now: () => number,
   ) {}
 
-  /** Stops the expiry sweep. */
+  /** Stops the expiry sweep and the routing of MQTT traffic. */
   close(): void {
     this.mqtt?.close();
     if (this.#sweep !== undefined) clearInterval(this.#sweep);

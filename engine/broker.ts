@@ -107,6 +107,8 @@ export class Broker {
   readonly #lifecycle: SessionLifecycle;
   /** Optional features (delayed publish, rewrite, auto-subscribe), set by the node after open. */
   extras: BrokerExtras = {};
+  /** Told of every durable message this broker dispatches (another protocol's bridge). */
+  readonly #dispatchObservers = new Set<(message: Message) => void>();
 
   private constructor(options: BrokerOptions) {
     this.access = options.access ?? allowEverything;
@@ -523,12 +525,23 @@ export class Broker {
     }
   }
 
+  /**
+   * `observer` is told of each message once it is durable, as it is dispatched, and in each
+   * shard's order (the AMQP front end routes MQTT traffic on amq.topic this way); it is given
+   * the very Message object that was published. Returns the function that stops it.
+   */
+  observeDispatch(observer: (message: Message) => void): () => void {
+    this.#dispatchObservers.add(observer);
+    return () => this.#dispatchObservers.delete(observer);
+  }
+
   /** Hands a durable message to the online sessions it matches. */
   #dispatch(message: Message, shard: number, offset: number): void {
     this.#frontier[shard] = offset + 1;
     if (message.retain) this.#retainedOrder.apply(message, this.#retained);
     this.#shared.dispatch(message, shard, offset);
     this.#replays.dispatched(message, shard, offset);
+    for (const observer of this.#dispatchObservers) observer(message);
     const matches = this.#trie.match(message.topic);
     if (matches.length === 0) return;
     if (matches.length === 1) {

@@ -286,7 +286,8 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       const shared = running.mqtt.sharedOptions;
       const amqpLogger = logger.child({ component: 'amqp' });
       // Exchanges, durable queues and their messages are read back from their shards first.
-      const amqpBroker = await AmqpBroker.open({ store, logger: amqpLogger }).catch((error: unknown) => logFailure(logger, 'cannot open the AMQP broker', error));
+      // MQTT traffic is routed on amq.topic both ways, under the same ACL (docs/amqp.md).
+      const amqpBroker = await AmqpBroker.open({ store, logger: amqpLogger, mqtt: running.broker }).catch((error: unknown) => logFailure(logger, 'cannot open the AMQP broker', error));
       running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, tls: settings.amqpsPort === undefined || tls === undefined ? undefined : { port: settings.amqpsPort, listener: tls }, logger: amqpLogger, limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold, registry, broker: amqpBroker }).catch((error: unknown) =>
         logFailure(logger, 'cannot serve AMQP', error),
       );

@@ -9,7 +9,7 @@
 // host's broker session (broker/session.ts); every other method is answered with 540
 // NOT_IMPLEMENTED naming it (docs/amqp.md).
 import type { Logger } from 'pino';
-import type { AuthOutcome, AuthRequest } from '../../engine/index.js';
+import type { AuthOutcome, AuthRequest, ClientIdentity } from '../../engine/index.js';
 import type { Refusal } from '../listener/index.js';
 import { Reader } from './codec/bytes.js';
 import { ChannelAssembler, closeMethodFor, encodeCommandFrames, encodeMethodFrame, type BasicProperties, type Command } from './codec/content.js';
@@ -69,6 +69,8 @@ export interface AmqpConnectionHost {
 export interface AmqpSessionHost {
   readonly connectionId: string;
   readonly cancelNotify: boolean;
+  /** Who the client is to the access policy (the authenticated user, its connection name as client id). */
+  readonly identity: ClientIdentity;
   sendMethod(channel: number, method: AmqpMethod): void;
   sendContent(channel: number, method: AmqpMethod, properties: BasicProperties, body: Buffer): void;
   closeChannel(channel: number, error: AmqpCodecError): void;
@@ -163,6 +165,8 @@ export class AmqpConnectionState {
   #sent = false;
   #missed = 0;
   #username: string | undefined;
+  #clientId = '';
+  #attributes: Readonly<Record<string, unknown>> | undefined;
   #seated = false;
   readonly #assemblers = new Map<number, ChannelAssembler>();
   #session: AmqpSessionPort | undefined;
@@ -361,6 +365,7 @@ export class AmqpConnectionState {
       remoteAddress: this.host.remoteAddress,
       certificateName: undefined,
     };
+    this.#clientId = request.clientId;
     this.host.authenticate(request).then(
       (outcome) => this.#authenticated(outcome, args.mechanism, credentials.username),
       (error: unknown) => {
@@ -380,6 +385,7 @@ export class AmqpConnectionState {
       return;
     }
     this.#username = outcome.username ?? username;
+    this.#attributes = outcome.attributes;
     this.#openSession();
     const { channelMax, frameMax, heartbeat } = this.#tuning;
     this.#sendMethod(0, { name: 'connection.tune', args: { channelMax, frameMax, heartbeat } });
@@ -540,6 +546,7 @@ export class AmqpConnectionState {
     this.#session = open.call(this.host, {
       connectionId: this.#id,
       cancelNotify: this.#cancelNotify,
+      identity: { clientId: this.#clientId, username: this.#username, remoteAddress: this.host.remoteAddress, protocol: 'amqp', ...(this.#attributes === undefined ? {} : { attributes: this.#attributes }) },
       sendMethod: (channel, method) => {
         if (this.#phase === 'running' && this.#channels.get(channel) === 'open') this.#sendMethod(channel, method);
       },

@@ -10,9 +10,12 @@ import { createShardIfMissing, readWholeShard, type ShardStore } from '../../../
 import { decodeMessageRecord, encodeMessageRecord, MessageQueue, messageIdOf, messageRecordKey, type QueueConsumer, type QueuedMessage } from './queue.js';
 import type { BasicProperties } from '../codec/content.js';
 import type { FieldValue } from '../codec/field-table.js';
+import { routeWithAlternates } from './alternate-exchange.js';
+import { MqttBridge, type MqttEngine } from './mqtt-bridge.js';
 import { messageExpiration, queuePolicy, type QueuePolicy } from './queue-arguments.js';
 import { isStreamDeclare, streamPolicy, type StreamPolicy } from './stream-arguments.js';
 import { StreamQueue, streamShardConfig } from './stream-queue.js';
+import { PublishRejected, QueueUse, wouldOverflow } from './queue-limits.js';
 import { applyTopologyRecord, Topology, topologyRecordKey, topologyRecordValue, type ExchangeDef, type QueueDef, type TopologyEntry } from './topology.js';
 
 /** The largest message body accepted (RabbitMQ 4's default max_message_size). */
@@ -123,6 +126,8 @@ export class QueueRuntime {
   readonly policy: QueuePolicy;
   /** A stream queue's policy (x-queue-type=stream); its messages are appended to its shard, never held. */
   readonly streamPolicy: StreamPolicy | undefined;
+  /** x-expires: when the queue was last used. */
+  readonly use: QueueUse;
   #nextId = 1;
   /** Whether a consumer ever came: auto-delete waits for the first one to go. */
   hadConsumer = false;
@@ -134,6 +139,7 @@ export class QueueRuntime {
   ) {
     this.streamPolicy = isStreamDeclare(def.arguments) ? streamPolicy(def.name, def.arguments) : undefined;
     this.policy = this.streamPolicy === undefined ? queuePolicy(def.name, def.arguments) : {};
+    this.use = new QueueUse(this.policy.expires, broker.now());
     this.log = def.shard === undefined ? undefined : new QueueLog(broker.store, def.shard, broker.logger);
     this.queue =
       this.streamPolicy !== undefined && def.shard !== undefined
@@ -178,6 +184,11 @@ export class QueueRuntime {
       this.log.append({ value: encodeMessageRecord(message) }, done);
       return;
     }
+    if (this.policy.overflow !== undefined && wouldOverflow(this.policy, this.queue, message.body.length)) {
+      done(new PublishRejected(this.name));
+      if (this.policy.overflow === 'reject-publish-dlx') this.broker.deadLetter(this, message, 'maxlen');
+      return;
+    }
     const expiresAt = this.expiryOf(message.properties, this.broker.now());
     const queued = expiresAt === undefined ? message : { ...message, expiresAt };
     if (queued.stored && this.log !== undefined) this.log.write(queued, done);
@@ -218,6 +229,8 @@ export interface AmqpBrokerOptions {
   logger: Logger;
   /** The clock of message TTLs; Date.now by default. */
   now?: () => number;
+  /** The node's MQTT broker: MQTT traffic is routed on amq.topic both ways, under its access policy. */
+  mqtt?: MqttEngine;
 }
 
 export class AmqpBroker {
@@ -226,6 +239,8 @@ export class AmqpBroker {
   /** Topology changes run one at a time, so a check and the change it allows see the same state. */
   #chain: Promise<unknown> = Promise.resolve();
   #sweep: NodeJS.Timeout | undefined;
+  /** MQTT ↔ amq.topic, when the node runs an MQTT broker. */
+  mqtt: MqttBridge | undefined;
 
   private constructor(
     readonly store: ShardStore,
@@ -233,8 +248,9 @@ export class AmqpBroker {
     readonly now: () => number,
   ) {}
 
-  /** Stops the expiry sweep. */
+  /** Stops the expiry sweep and the routing of MQTT traffic. */
   close(): void {
+    this.mqtt?.close();
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
     this.#sweep = undefined;
   }
@@ -276,11 +292,21 @@ export class AmqpBroker {
       }
       if (live.size > 0) options.logger.info({ queue: def.name, messages: live.size }, 'AMQP: queue recovered');
     }
-    broker.#sweep = setInterval(() => {
-      for (const runtime of broker.#queues.values()) runtime.queue.expire();
-    }, EXPIRY_SWEEP_MS);
+    if (options.mqtt !== undefined) broker.mqtt = new MqttBridge(options.mqtt, broker);
+    broker.#sweep = setInterval(() => broker.sweep(), EXPIRY_SWEEP_MS);
     broker.#sweep.unref();
     return broker;
+  }
+
+  /** Expires messages at the heads of queues, and deletes queues unused for their x-expires. */
+  sweep(): void {
+    const now = this.now();
+    for (const runtime of this.#queues.values()) {
+      runtime.queue.expire();
+      if (!runtime.use.expired(now, runtime.queue.consumerCount)) continue;
+      // Checked again when its turn comes: a declare meanwhile uses the queue.
+      void this.serialized(() => (runtime.deleted || !runtime.use.expired(this.now(), runtime.queue.consumerCount) ? 0 : this.deleteQueue(runtime))).catch((error: unknown) => this.logger.error({ err: error, queue: runtime.name }, 'AMQP: deleting an expired queue failed'));
+    }
   }
 
   /**
@@ -289,7 +315,7 @@ export class AmqpBroker {
    * callback the queue calls when it has it (durably when stored). Returns how many queues it reached.
    */
   publish(exchange: ExchangeDef, routingKey: string, properties: BasicProperties, body: Buffer, track: () => (error: Error | undefined) => void, skip?: QueueRuntime): number {
-    const targets = this.topology.route(exchange, routingKey, properties.headers);
+    const targets = routeWithAlternates(this.topology, exchange, routingKey, properties.headers);
     const persistent = properties.deliveryMode === 2;
     let reached = 0;
     for (const name of targets) {

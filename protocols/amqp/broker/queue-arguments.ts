@@ -16,6 +16,10 @@ export interface QueuePolicy {
   readonly deadLetterExchange?: string;
   /** x-dead-letter-routing-key: their routing key there (default: their own). */
   readonly deadLetterRoutingKey?: string;
+  /** x-overflow other than drop-head: past a bound, new publishes are refused (nacked), and with `-dlx` dead-lettered. */
+  readonly overflow?: 'reject-publish' | 'reject-publish-dlx';
+  /** x-expires, milliseconds (> 0): the queue is deleted once unused (no consumer, no declare, no get) that long. */
+  readonly expires?: number;
 }
 
 /** An integer of any integer field type (or a float holding one); undefined otherwise. */
@@ -73,8 +77,15 @@ export function queuePolicy(queue: string, args: FieldTable): QueuePolicy {
       case 'x-overflow': {
         const overflow = text(key, value);
         if (overflow === 'drop-head') break;
-        if (overflow === 'reject-publish' || overflow === 'reject-publish-dlx') throw amqpRefusal(ReplyCodes.notImplemented, `queue argument x-overflow=${overflow} is not implemented yet by this server (drop-head is)`, 'queue.declare');
-        throw invalid(key, `unknown overflow ${overflow}`);
+        if (overflow === 'reject-publish' || overflow === 'reject-publish-dlx') policy.overflow = overflow;
+        else throw invalid(key, `unknown overflow ${overflow}`);
+        break;
+      }
+      case 'x-expires': {
+        const expires = nonNegative(key, value);
+        if (expires === 0) throw invalid(key, 'value_zero');
+        policy.expires = expires;
+        break;
       }
       case 'x-queue-type':
         if (fieldText(value) === 'classic') break;

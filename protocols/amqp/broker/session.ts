@@ -4,13 +4,18 @@
 // channel and sends what it answers; refusals are thrown as AmqpCodecError with the reply code
 // (a channel exception closes the channel, a connection exception the connection).
 import { randomBytes } from 'node:crypto';
+import type { ClientIdentity } from '../../../engine/index.js';
 import type { BasicProperties, Command } from '../codec/content.js';
 import { AmqpCodecError } from '../codec/errors.js';
 import { amqpMethod, type AmqpMethod, type ArgsOf } from '../codec/methods.js';
 import type { MethodName } from '../codec/spec.js';
 import { ReplyCodes, replyCodeInfo } from '../codec/reply-codes.js';
 import type { AmqpBroker, BrokerConsumer, QueueRuntime } from './broker.js';
+import { checkExchangeArguments } from './alternate-exchange.js';
+import { ANONYMOUS_AMQP } from './mqtt-bridge.js';
+import { MQTT_EXCHANGE } from './mqtt-mapping.js';
 import { messageExpiration, queuePolicy } from './queue-arguments.js';
+import { PublishRejected } from './queue-limits.js';
 import type { QueuedMessage } from './queue.js';
 import { checkStreamConsume, checkStreamDeclare, isStreamDeclare, streamPolicy } from './stream-arguments.js';
 import { StreamQueue } from './stream-queue.js';
@@ -28,6 +33,8 @@ export interface SessionHost {
   readonly cancelNotify: boolean;
   /** Whether the socket has room for more deliveries; false pauses them until `resume`. */
   writable(): boolean;
+  /** Who the client is to the access policy (amq.topic's MQTT traffic); absent: anonymous. */
+  readonly identity?: ClientIdentity;
 }
 
 /** The methods a session serves; any other channel method is refused 540 by the connection. */
@@ -248,6 +255,31 @@ export class AmqpSession {
     return this.host.writable();
   }
 
+  get #identity(): ClientIdentity {
+    return this.host.identity ?? ANONYMOUS_AMQP;
+  }
+
+  /**
+   * A binding out of amq.topic is an MQTT subscription to its key: the ACL's subscribe decides
+   * (403), and its binder is who later reads each message it takes. Undefined for other bindings.
+   */
+  #mqttBinder(source: string, bindingKey: string, method: MethodName): ClientIdentity | undefined {
+    const bridge = this.broker.mqtt;
+    if (bridge === undefined || source !== MQTT_EXCHANGE) return undefined;
+    const identity = this.#identity;
+    if (!bridge.maySubscribe(identity, bindingKey)) throw amqpRefusal(ReplyCodes.accessRefused, `read access to topic '${bindingKey}' in exchange '${MQTT_EXCHANGE}' in vhost '/' refused for user '${identity.username ?? ''}'`, method);
+    return identity;
+  }
+
+  /** Adds a binding, or gives an equal one its new binder; stored when durable. */
+  async #addBinding(binding: Binding, durable: boolean): Promise<void> {
+    const existing = this.broker.topology.findBinding(binding);
+    if (existing !== undefined && (binding.binder === undefined || JSON.stringify(existing.binder) === JSON.stringify(binding.binder))) return;
+    if (durable) await this.broker.persist([{ kind: 'binding', binding }]);
+    if (existing !== undefined) existing.binder = binding.binder;
+    else this.broker.topology.addBinding(binding);
+  }
+
   /** A command of an open channel (whose method is in SESSION_METHODS). */
   command(channelId: number, command: Command): void {
     let channel = this.#channels.get(channelId);
@@ -422,9 +454,7 @@ export class AmqpSession {
     return this.broker.serialized(async () => {
       const existing = this.broker.topology.checkExchangeDeclare(args);
       if (existing === undefined) {
-        if (Array.from(args.arguments.keys()).some((key) => key === 'alternate-exchange')) {
-          throw amqpRefusal(ReplyCodes.notImplemented, `exchange argument 'alternate-exchange' is not implemented yet by this server`, 'exchange.declare');
-        }
+        checkExchangeArguments(args.exchange, args.arguments);
         const exchange: ExchangeDef = { name: args.exchange, type: args.type as ExchangeDef['type'], durable: args.durable, autoDelete: args.autoDelete, internal: args.internal, arguments: args.arguments };
         if (exchange.durable) await this.broker.persist([{ kind: 'exchange', exchange }]);
         this.broker.topology.putExchange(exchange);
@@ -457,10 +487,8 @@ export class AmqpSession {
       const entry: TopologyEntry = { kind: 'binding', binding };
       const durable = this.#durableBinding(binding);
       if (method === 'exchange.bind') {
-        if (topology.findBinding(binding) === undefined) {
-          if (durable) await this.broker.persist([entry]);
-          topology.addBinding(binding);
-        }
+        const binder = this.#mqttBinder(args.source, args.routingKey, method);
+        await this.#addBinding(binder === undefined ? binding : { ...binding, binder }, durable);
         this.#reply(channel, args.noWait, amqpMethod('exchange.bind-ok', {}));
         return;
       }
@@ -510,6 +538,8 @@ export class AmqpSession {
         runtime = await this.broker.createQueue({ name, durable: args.durable, owner: args.exclusive ? this.host.connectionId : undefined, autoDelete: args.autoDelete, arguments: args.arguments }, persistent);
       }
       channel.lastQueue = name;
+      // A redeclare renews x-expires; a passive one only looks (monitoring keeps no queue alive).
+      if (!args.passive) runtime.use.touch(this.broker.now());
       this.#reply(channel, args.noWait, amqpMethod('queue.declare-ok', { queue: name, messageCount: runtime.queue.messageCount, consumerCount: runtime.queue.consumerCount }));
     });
   }
@@ -523,10 +553,8 @@ export class AmqpSession {
       const durable = runtime.def.shard !== undefined && this.broker.topology.exchanges.get(args.exchange)?.durable === true;
       const entry: TopologyEntry = { kind: 'binding', binding };
       if (method === 'queue.bind') {
-        if (this.broker.topology.findBinding(binding) === undefined) {
-          if (durable) await this.broker.persist([entry]);
-          this.broker.topology.addBinding(binding);
-        }
+        const binder = this.#mqttBinder(args.exchange, args.routingKey, method);
+        await this.#addBinding(binder === undefined ? binding : { ...binding, binder }, durable);
         this.#reply(channel, args.noWait, amqpMethod('queue.bind-ok', {}));
         return;
       }
@@ -620,6 +648,9 @@ export class AmqpSession {
     if (exchange === undefined) throw amqpRefusal(ReplyCodes.notFound, `no exchange '${args.exchange}' in vhost '/'`, method);
     if (exchange.internal) throw amqpRefusal(ReplyCodes.accessRefused, `cannot publish to internal exchange '${args.exchange}' in vhost '/'`, method);
     if (args.immediate) throw amqpRefusal(ReplyCodes.notImplemented, `immediate=true`, method);
+    if (exchange.name === MQTT_EXCHANGE && this.broker.mqtt !== undefined && !this.broker.mqtt.mayPublish(this.#identity, args.routingKey)) {
+      throw amqpRefusal(ReplyCodes.accessRefused, `write access to topic '${args.routingKey}' in exchange '${MQTT_EXCHANGE}' in vhost '/' refused for user '${this.#identity.username ?? ''}'`, method);
+    }
     const { expiration } = content.header.properties;
     if (expiration !== undefined && messageExpiration(expiration) === undefined) throw amqpRefusal(ReplyCodes.preconditionFailed, `invalid expiration '${expiration}'`, method);
     return exchange;
@@ -634,21 +665,39 @@ export class AmqpSession {
     // back inside publish) cannot confirm it before every target was given it.
     let waiting = 1;
     let failed = false;
+    // A queue that refused it (x-overflow reject-publish): nacked, but no failure of a transaction's commit.
+    let rejected = false;
     const finish = (): void => {
       if (waiting !== 0) return;
-      if (seq !== undefined) channel.confirms?.settle(seq, !failed);
+      if (seq !== undefined) channel.confirms?.settle(seq, !failed && !rejected);
       stored?.(!failed);
     };
     const reached = this.broker.publish(exchange, args.routingKey, properties, content.body, () => {
       waiting += 1;
       return (error) => {
-        if (error !== undefined) failed = true;
+        if (error instanceof PublishRejected) rejected = true;
+        else if (error !== undefined) failed = true;
         waiting -= 1;
         finish();
       };
     });
-    if (reached === 0 && args.mandatory) {
-      this.host.sendContent(channel.id, amqpMethod('basic.return', { replyCode: ReplyCodes.noRoute, replyText: 'NO_ROUTE', exchange: args.exchange, routingKey: args.routingKey }), properties, content.body);
+    const unroutable = (): void => {
+      if (args.mandatory) this.host.sendContent(channel.id, amqpMethod('basic.return', { replyCode: ReplyCodes.noRoute, replyText: 'NO_ROUTE', exchange: args.exchange, routingKey: args.routingKey }), properties, content.body);
+    };
+    // A publish to amq.topic is an MQTT publish too: its confirm waits for the MQTT append, and
+    // it is routed when a queue or an MQTT subscription takes it.
+    waiting += 1;
+    const crossing =
+      exchange.name === MQTT_EXCHANGE &&
+      this.broker.mqtt?.toMqtt(args.routingKey, properties, content.body, this.#identity, this.broker.now(), (matched) => {
+        if (matched === undefined) failed = true;
+        else if (!matched && reached === 0) unroutable();
+        waiting -= 1;
+        finish();
+      }) === true;
+    if (!crossing) {
+      waiting -= 1;
+      if (reached === 0) unroutable();
     }
     // Unroutable messages are confirmed at once, as RabbitMQ does.
     waiting -= 1;
@@ -658,6 +707,7 @@ export class AmqpSession {
   #get(channel: Channel, args: ArgsOf<'basic.get'>): void {
     const runtime = this.#usableQueue(this.#queueName(channel, args.queue, 'basic.get'), 'basic.get');
     if (runtime.streamPolicy !== undefined) throw amqpRefusal(ReplyCodes.notImplemented, `basic.get not supported by stream queues queue '${runtime.name}' in vhost '/'`, 'basic.get');
+    runtime.use.touch(this.broker.now());
     const message = runtime.queue.take();
     if (message === undefined) {
       this.host.sendMethod(channel.id, amqpMethod('basic.get-empty', { clusterId: '' }));

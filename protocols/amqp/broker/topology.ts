@@ -6,6 +6,7 @@ import { AmqpCodecError } from '../codec/errors.js';
 import { readFieldTable, writeFieldTable, type FieldTable } from '../codec/field-table.js';
 import { methodIds, type AmqpMethod } from '../codec/methods.js';
 import { ReplyCodes, type ReplyCode } from '../codec/reply-codes.js';
+import type { ClientIdentity } from '../../../engine/index.js';
 import { headersMatch, headersMatchMode, topicMatches } from './matching.js';
 
 export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
@@ -38,6 +39,11 @@ export interface Binding {
   readonly destination: string;
   readonly routingKey: string;
   readonly arguments: FieldTable;
+  /**
+   * Who made a binding out of amq.topic: the access policy's reader of the MQTT topics it
+   * brings (mqtt-bridge.ts). Not part of the binding's equality.
+   */
+  binder?: ClientIdentity;
 }
 
 /** The exchanges every virtual host has (RabbitMQ's), besides the default one. */
@@ -62,6 +68,8 @@ export class Topology {
   readonly queues = new Map<string, QueueDef>();
   /** Bindings by source exchange. */
   readonly #bySource = new Map<string, Binding[]>();
+  /** Whether a matching binding may take a message with this routing key (the access policy on amq.topic); default: every one. */
+  admit: (binding: Binding, routingKey: string) => boolean = () => true;
 
   constructor() {
     for (const exchange of PREDECLARED) this.exchanges.set(exchange.name, exchange);
@@ -216,7 +224,7 @@ export class Topology {
           matched = headersMatch(binding.arguments, headers);
           break;
       }
-      if (!matched) continue;
+      if (!matched || !this.admit(binding, routingKey)) continue;
       if (binding.kind === 'queue') queues.add(binding.destination);
       else {
         const next = this.exchanges.get(binding.destination);
@@ -269,8 +277,8 @@ export function topologyRecordValue(entry: TopologyEntry): Buffer {
       return Buffer.from(JSON.stringify({ name, autoDelete, shard, arguments: tableBytes(entry.queue.arguments).toString('base64') }));
     }
     case 'binding': {
-      const { source, kind, destination, routingKey } = entry.binding;
-      return Buffer.from(JSON.stringify({ source, kind, destination, routingKey, arguments: tableBytes(entry.binding.arguments).toString('base64') }));
+      const { source, kind, destination, routingKey, binder } = entry.binding;
+      return Buffer.from(JSON.stringify({ source, kind, destination, routingKey, arguments: tableBytes(entry.binding.arguments).toString('base64'), binder }));
     }
   }
 }
@@ -296,6 +304,11 @@ export function applyTopologyRecord(topology: Topology, key: Buffer, value: Buff
   } else if (kind === 'q:') {
     topology.putQueue({ name: String(json.name), durable: true, owner: undefined, autoDelete: json.autoDelete === true, arguments: args, shard: String(json.shard) });
   } else if (kind === 'b:') {
-    topology.addBinding({ source: String(json.source), kind: json.kind === 'exchange' ? 'exchange' : 'queue', destination: String(json.destination), routingKey: String(json.routingKey), arguments: args });
+    const binding: Binding = { source: String(json.source), kind: json.kind === 'exchange' ? 'exchange' : 'queue', destination: String(json.destination), routingKey: String(json.routingKey), arguments: args };
+    const binder = json.binder as ClientIdentity | undefined;
+    if (typeof binder === 'object' && binder !== null && typeof binder.clientId === 'string') binding.binder = binder;
+    // A binding stored again (a new binder) replaces the one read before it.
+    topology.removeBinding(binding);
+    topology.addBinding(binding);
   }
 }

@@ -41,8 +41,8 @@ const groupSummaryProperties = {
 
 const groupItem = {
   type: 'object',
-  required: Object.keys(groupSummaryProperties),
-  properties: groupSummaryProperties,
+  required: [...Object.keys(groupSummaryProperties), 'totalLag'],
+  properties: { ...groupSummaryProperties, totalLag: { type: 'integer', description: 'sum of the lags of the partitions it committed' } },
 } as const;
 
 const nullableInteger = { type: ['integer', 'null'] } as const;
@@ -90,9 +90,9 @@ const groupDetailItem = {
   },
 } as const;
 
-type KafkaView = Pick<KafkaServer, 'topics' | 'consumerGroups' | 'consumerGroup'>;
+type KafkaView = Pick<KafkaServer, 'topics' | 'consumerGroupDetails' | 'consumerGroup'>;
 
-function groupView(group: GroupDetail): Record<string, unknown> {
+function groupView(group: Omit<GroupDetail, 'members' | 'partitions'>): Record<string, unknown> {
   const { groupState, ...rest } = group;
   return { ...rest, state: groupState };
 }
@@ -133,7 +133,7 @@ function registerGroupRoutes(app: FastifyInstance, kafka: () => KafkaView): void
   app.get('/api/kafka/groups', {
     schema: { tags: ['kafka'], summary: 'Kafka consumer groups (those with members or committed offsets), sorted by id', ...secured, response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: groupItem } } }, ...errors(401, 503) } },
   }, async () => ({
-    items: kafka().consumerGroups().map(({ groupState, ...rest }) => ({ ...rest, state: groupState })),
+    items: (await kafka().consumerGroupDetails()).map(({ members: _members, partitions: _partitions, ...rest }) => groupView(rest)),
   }));
   app.get<{ Params: { name: string } }>('/api/kafka/groups/:name', {
     schema: { tags: ['kafka'], summary: 'One Kafka consumer group: members, and per partition the committed offset, log end offset and lag', ...secured, params: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } }, response: { 200: groupDetailItem, ...errors(401, 404, 503) } },

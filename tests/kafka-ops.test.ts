@@ -50,7 +50,10 @@ interface GroupAnswer {
 
 describe('Kafka operations: metrics and ctl kafka', { timeout: 180_000 }, () => {
   const nodes: BrokerProcess[] = [];
+  /** kafkajs clients still connected when a test fails: closed before the nodes stop. */
+  const clients: Array<{ disconnect(): Promise<void> }> = [];
   after(async () => {
+    for (const client of clients) await client.disconnect().catch(() => undefined);
     for (const node of nodes) await stopBroker(node).catch(() => undefined);
     await cleanup();
   });
@@ -111,15 +114,18 @@ describe('Kafka operations: metrics and ctl kafka', { timeout: 180_000 }, () => 
     const env = { SHARDLINE_ADMIN_URL: admin, SHARDLINE_ADMIN_TOKEN: TOKEN };
     const kafka = new Kafka({ clientId: 'lag-app', brokers: [`127.0.0.1:${kafkaPort}`], logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 1000 } });
     const kafkaAdmin = kafka.admin();
+    clients.push(kafkaAdmin);
     await kafkaAdmin.connect();
     assert.equal(await kafkaAdmin.createTopics({ topics: [{ topic: 'lagging', numPartitions: 2 }] }), true);
     const producer = kafka.producer({ allowAutoTopicCreation: false });
+    clients.push(producer);
     await producer.connect();
     const send = (partition: number, count: number) => producer.send({ topic: 'lagging', acks: -1, messages: Array.from({ length: count }, (_, i) => ({ partition, value: `p${partition}-${i}` })) });
     await send(0, 10);
     await send(1, 6);
 
     const consumer = kafka.consumer({ groupId: 'lag-group', sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 300 });
+    clients.push(consumer);
     let joined = false;
     consumer.on(consumer.events.GROUP_JOIN, () => { joined = true; });
     await consumer.connect();

@@ -172,6 +172,9 @@ describe('Kafka operations: metrics and ctl kafka', { timeout: 180_000 }, () => 
       assert.equal(series(text, 'shardline_kafka_consumer_groups', { state: 'Stable' }), 1);
     };
 
+    const anonymous = await fetch(`${admin}/api/kafka/groups/lag-group`);
+    assert.equal(anonymous.status, 401, 'the group routes need the admin token');
+    assert.equal(((await anonymous.json()) as { error: { code: string } }).error.code, 'SL_ADMIN_UNAUTHORIZED');
     const first = await expectedLags();
     assert.deepEqual([...first], [[0, 6], [1, 5]], 'the commits are what kafkajs admin reads back');
     await checkLags(first);

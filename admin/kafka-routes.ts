@@ -1,6 +1,7 @@
 // The Kafka front end's admin routes (/api/kafka/*): its topics with each partition's shard and
-// offsets, and its consumer groups with their members and lag per partition. A route plugin (route-kit.ts) registered on every node; without the Kafka listener
-// (--kafka-port unset, or no broker role) they answer 503, as /api/mqtt does without the broker.
+// offsets, and its consumer groups with their members and lag per partition. A route plugin
+// (route-kit.ts) registered on every node; without the Kafka listener (--kafka-port unset, or no
+// broker role) they answer 503, as /api/mqtt does without the broker.
 import type { FastifyInstance } from 'fastify';
 import type { GroupDetail, KafkaServer, ServedTopic } from '../protocols/kafka/index.js';
 import type { ShardStore } from '../shard-model/index.js';

@@ -14,13 +14,16 @@ function group(groupId: string, partitions: number, lag: (partition: number) => 
   };
 }
 
-function source(groups: GroupDetail[]): { kafka: { onRequest: () => () => void; connectionCount: number; consumerGroups: () => GroupSummary[]; consumerGroupDetails: () => Promise<GroupDetail[]> } } {
+function source(groups: GroupDetail[], failing = false): { kafka: { onRequest: () => () => void; connectionCount: number; consumerGroups: () => GroupSummary[]; consumerGroupDetails: () => Promise<GroupDetail[]> } } {
   return {
     kafka: {
       onRequest: () => () => undefined,
       connectionCount: 0,
       consumerGroups: () => groups.map(({ members: _m, partitions: _p, totalLag: _t, ...summary }) => summary),
-      consumerGroupDetails: async () => groups,
+      consumerGroupDetails: async () => {
+        if (failing) throw new Error('journal unreachable');
+        return groups;
+      },
     },
   };
 }
@@ -51,4 +54,12 @@ test('lag series are capped per scrape and the rest counted', async () => {
   const text = await metrics.render();
   assert.equal(lines(text, 'shardline_kafka_consumer_group_lag').length, KAFKA_LAG_SERIES_MAX);
   assert.match(text, /shardline_kafka_consumer_group_lag_series_omitted\{node="n"\} 7\n/);
+});
+
+test('high watermarks that cannot be read leave the lag series out of that scrape, not the page', async () => {
+  const metrics = createMetrics({ node: 'n', ...source([group('a', 1, () => 4)], true) });
+  const text = await metrics.render();
+  assert.deepEqual(lines(text, 'shardline_kafka_consumer_group_lag'), []);
+  assert.match(text, /shardline_kafka_consumer_groups\{state="Empty",node="n"\} 1\n/);
+  assert.match(text, /shardline_kafka_connections/);
 });

@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CommitEvent, ShardInfo } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import type { Broker, DiskStatus } from '../engine/index.js';
-import type { KafkaServer } from '../protocols/kafka/index.js';
+import type { GroupDetail, KafkaServer } from '../protocols/kafka/index.js';
 import type { PlacementAdmin } from './placement-admin.js';
 
 export interface MetricsOptions {
@@ -156,22 +156,27 @@ function registerKafkaGroupMetrics(registry: Registry, kafka: NonNullable<Metric
     },
   });
   // Both gauges below come from one read of the groups per scrape (prom-client collects them together).
-  let pending: Promise<{ series: Array<[Record<string, string>, number]>; omitted: number }> | undefined;
-  const lags = () => {
-    pending ??= kafka.consumerGroupDetails().then((groups) => {
-      const series: Array<[Record<string, string>, number]> = [];
-      let omitted = 0;
-      for (const group of groups) {
-        for (const partition of group.partitions) {
-          if (partition.lag === null) continue;
-          if (series.length < KAFKA_LAG_SERIES_MAX) series.push([{ group: group.groupId, topic: partition.topic, partition: String(partition.partition) }, partition.lag]);
-          else omitted += 1;
-        }
+  type LagSnapshot = { series: Array<[Record<string, string>, number]>; omitted: number };
+  const snapshot = (groups: readonly GroupDetail[]): LagSnapshot => {
+    const series: LagSnapshot['series'] = [];
+    let omitted = 0;
+    for (const group of groups) {
+      for (const partition of group.partitions) {
+        if (partition.lag === null) continue;
+        if (series.length < KAFKA_LAG_SERIES_MAX) series.push([{ group: group.groupId, topic: partition.topic, partition: String(partition.partition) }, partition.lag]);
+        else omitted += 1;
       }
-      return { series, omitted };
-    }).finally(() => {
-      pending = undefined;
-    });
+    }
+    return { series, omitted };
+  };
+  let pending: Promise<LagSnapshot> | undefined;
+  const lags = (): Promise<LagSnapshot> => {
+    pending ??= kafka.consumerGroupDetails()
+      .then(snapshot)
+      // A remote journal that does not answer the high-watermark reads: no lag series in this
+      // scrape (what an `absent()` alert looks for), the rest of the page still renders.
+      .catch(() => ({ series: [], omitted: 0 }))
+      .finally(() => (pending = undefined));
     return pending;
   };
   new Gauge({

@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CommitEvent, ShardInfo } from '../journal/index.js';
 import type { ShardStore } from '../shard-model/index.js';
 import type { Broker, DiskStatus } from '../engine/index.js';
-import type { KafkaServer } from '../protocols/kafka/index.js';
+import type { GroupDetail, KafkaServer } from '../protocols/kafka/index.js';
 import type { PlacementAdmin } from './placement-admin.js';
 
 export interface MetricsOptions {
@@ -27,7 +27,7 @@ export interface MetricsOptions {
   /** The placement voter in this process (the one the /api/cluster routes serve); absent: no shardline_placement_* series. */
   placement?: Pick<PlacementAdmin, 'status' | 'members' | 'leaderChanges' | 'onProposalApplied'>;
   /** The Kafka listener in this process (--kafka-port); absent: no shardline_kafka_* series. */
-  kafka?: Pick<KafkaServer, 'onRequest' | 'connectionCount'>;
+  kafka?: Pick<KafkaServer, 'onRequest' | 'connectionCount' | 'consumerGroups' | 'consumerGroupDetails'>;
 }
 
 /** What the front end's inbound budget reports (protocols/listener/inbound-budget.ts fills it in). */
@@ -131,6 +131,72 @@ function registerKafkaMetrics(registry: Registry, kafka: NonNullable<MetricsOpti
   kafka.onRequest((event) => {
     requests.inc({ api: event.api, error: event.error });
     duration.observe({ api: event.api }, event.seconds);
+  });
+  registerKafkaGroupMetrics(registry, kafka);
+}
+
+/** Lag series one scrape may carry; past it the rest are counted in ..._lag_series_omitted. */
+export const KAFKA_LAG_SERIES_MAX = 2000;
+
+const GROUP_STATES = ['Empty', 'PreparingRebalance', 'CompletingRebalance', 'Stable'] as const;
+
+// Read at scrape time from the coordinator and the shards' high watermarks: a group deleted or
+// forgotten leaves no stale series, and the series count is capped whatever the clients do.
+function registerKafkaGroupMetrics(registry: Registry, kafka: NonNullable<MetricsOptions['kafka']>): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'shardline_kafka_consumer_groups',
+    help: 'Kafka consumer groups with members or committed offsets, per state',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const counts = new Map<string, number>(GROUP_STATES.map((state) => [state, 0]));
+      for (const group of kafka.consumerGroups()) counts.set(group.groupState, (counts.get(group.groupState) ?? 0) + 1);
+      for (const [state, count] of counts) this.set({ state }, count);
+    },
+  });
+  // Both gauges below come from one read of the groups per scrape (prom-client collects them together).
+  type LagSnapshot = { series: Array<[Record<string, string>, number]>; omitted: number };
+  const snapshot = (groups: readonly GroupDetail[]): LagSnapshot => {
+    const series: LagSnapshot['series'] = [];
+    let omitted = 0;
+    for (const group of groups) {
+      for (const partition of group.partitions) {
+        if (partition.lag === null) continue;
+        if (series.length < KAFKA_LAG_SERIES_MAX) series.push([{ group: group.groupId, topic: partition.topic, partition: String(partition.partition) }, partition.lag]);
+        else omitted += 1;
+      }
+    }
+    return { series, omitted };
+  };
+  let pending: Promise<LagSnapshot> | undefined;
+  const lags = (): Promise<LagSnapshot> => {
+    pending ??= kafka.consumerGroupDetails()
+      .then(snapshot)
+      // A remote journal that does not answer the high-watermark reads: no lag series in this
+      // scrape (what an `absent()` alert looks for), the rest of the page still renders.
+      .catch(() => ({ series: [], omitted: 0 }))
+      .finally(() => (pending = undefined));
+    return pending;
+  };
+  new Gauge({
+    name: 'shardline_kafka_consumer_group_lag',
+    help: `Records a Kafka consumer group has yet to read: log end offset minus committed offset, per partition it committed (groups by id, at most ${KAFKA_LAG_SERIES_MAX} series)`,
+    labelNames: ['group', 'topic', 'partition'],
+    registers,
+    async collect() {
+      const { series } = await lags();
+      this.reset();
+      for (const [labels, lag] of series) this.set(labels, lag);
+    },
+  });
+  new Gauge({
+    name: 'shardline_kafka_consumer_group_lag_series_omitted',
+    help: `Partition lags left out of shardline_kafka_consumer_group_lag this scrape (past ${KAFKA_LAG_SERIES_MAX} series)`,
+    registers,
+    async collect() {
+      this.set((await lags()).omitted);
+    },
   });
 }
 

@@ -1,5 +1,7 @@
 // Shardline dashboard: one ES module, no framework, no network access beyond this node's admin
 // API. The token lives in sessionStorage (this tab only) and goes out as a Bearer header.
+import { kafkaPage } from './kafka.js';
+
 const TOKEN_KEY = 'shardline-admin-token';
 const POLL_MS = 2000;
 const CHART_POINTS = 60;
@@ -381,7 +383,11 @@ async function browserPage(params) {
   if (params.has('shard')) await load();
 }
 
+/** What a page kept in its own module (kafka.js) gets from the shell. */
+const kit = { el, table, api, ApiError, formatBytes, view, every: (refresh) => timers.push(setInterval(() => refresh().catch(report), POLL_MS)) };
+
 const pages = { overview: overviewPage, clients: clientsPage, topics: topicsPage, sessions: sessionsPage, shards: shardsPage, browser: browserPage, cluster: clusterPage };
+pages.kafka = (params) => kafkaPage(kit, params);
 
 // ---- shell ---------------------------------------------------------------------------------
 

@@ -4,3 +4,5 @@ export { isServed, KafkaService, SERVED_APIS, type KafkaServiceOptions, type Ser
 export { isTopicName, TopicCatalog, type TopicInfo } from './topics.js';
 export { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
 export { firstErrorCode, type KafkaRequestEvent, type KafkaRequestListener } from './request-events.js';
+export type { GroupSummary } from './groups/coordinator.js';
+export type { GroupDetail, GroupMemberView, PartitionLag, TopicPartitions } from './groups/group-view.js';

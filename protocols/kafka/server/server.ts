@@ -5,11 +5,14 @@
 // address, so a client that bootstrapped over TLS is sent on over TLS.
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { isShardlineError } from '../../../base/index.js';
 import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold, type InboundBudget, type TlsListener } from '../../listener/index.js';
 import { KafkaErrors, type KafkaStruct, type RequestHeader } from '../codec/index.js';
 import { KafkaConnection } from './connection.js';
+import type { GroupSummary } from './groups/coordinator.js';
 import { KafkaGroupService, type KafkaListenerName } from './groups/group-service.js';
+import { groupDetail, memberViews, partitionsOf, type GroupDetail } from './groups/group-view.js';
 import { Idempotence } from './idempotence.js';
 import { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
 import { apiName, errorLabel, firstErrorCode, type KafkaRequestListener } from './request-events.js';
@@ -144,6 +147,51 @@ export class KafkaServer {
   /** Every topic served (the MQTT one included), with its partitions' shards, sorted by name. */
   topics(): ServedTopic[] {
     return this.service.servedTopics();
+  }
+
+  /** Every consumer group with members or committed offsets, sorted by id. */
+  consumerGroups(): GroupSummary[] {
+    return this.groups.coordinator.summaries();
+  }
+
+  /** One group's members, and per partition its committed offset, log end offset and lag; undefined when there is no such group. */
+  async consumerGroup(groupId: string): Promise<GroupDetail | undefined> {
+    return (await this.#groupDetails([groupId]))[0];
+  }
+
+  /** Every group's detail, as consumerGroup gives it: what the lag metric is read from at scrape time. */
+  consumerGroupDetails(): Promise<GroupDetail[]> {
+    return this.#groupDetails(this.consumerGroups().map((group) => group.groupId));
+  }
+
+  async #groupDetails(groupIds: readonly string[]): Promise<GroupDetail[]> {
+    const coordinator = this.groups.coordinator;
+    // Taken together before any await, so a group's members, offsets and state agree.
+    const views = groupIds.flatMap((groupId) => {
+      const summary = coordinator.summary(groupId);
+      if (summary === undefined) return [];
+      const members = memberViews(coordinator.describe(groupId));
+      const committed = coordinator.offsets(groupId);
+      return [{ summary, members, committed }];
+    });
+    const shardsOf = new Map(this.topics().map((topic) => [topic.name, topic.shards]));
+    const shardOf = (topic: string, partition: number): string | undefined => shardsOf.get(topic)?.[partition];
+    // One high-watermark read per shard however many groups commit to it.
+    const ends = new Map<string, number | undefined>();
+    const needed = new Set(views.flatMap(({ members, committed }) => partitionsOf(members, committed).map(({ topic, partition }) => shardOf(topic, partition))));
+    await Promise.all([...needed].map(async (shard) => {
+      if (shard === undefined) return;
+      try {
+        ends.set(shard, await this.options.store.highWatermark(shard));
+      } catch (error) {
+        // A topic deleted since the commit: no log end, so no lag; any other failure is the caller's.
+        if (!isShardlineError(error, 'SL_JOURNAL_SHARD_NOT_FOUND')) throw error;
+      }
+    }));
+    return views.map(({ summary, members, committed }) => groupDetail(summary, members, committed, (topic, partition) => {
+      const shard = shardOf(topic, partition);
+      return shard === undefined ? undefined : ends.get(shard);
+    }));
   }
 
   /** Calls `listener` after every request a handler answered (or failed); returns the unsubscribe. */

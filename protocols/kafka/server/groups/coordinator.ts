@@ -117,6 +117,16 @@ export interface GroupDescription {
   members: Array<{ memberId: string; groupInstanceId: string | null; clientId: string; clientHost: string; metadata: Buffer; assignment: Buffer }>;
 }
 
+export interface GroupSummary {
+  groupId: string;
+  groupState: GroupState;
+  protocolType: string;
+  /** The protocol chosen at the last completed join ('' before the first). */
+  protocolName: string;
+  generation: number;
+  memberCount: number;
+}
+
 /** An answer the coordinator gives now or later; called exactly once per request. */
 export type Reply<T> = (result: T) => void;
 
@@ -629,6 +639,16 @@ export class GroupCoordinator {
     };
   }
 
+  /** Every group for operators (admin API, metrics), sorted by id; unlike describe(), the protocol name in any state. */
+  summaries(): GroupSummary[] {
+    return [...this.#groups.values()].map(summaryOf).sort((a, b) => (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0));
+  }
+
+  summary(groupId: string): GroupSummary | undefined {
+    const group = this.#groups.get(groupId);
+    return group === undefined ? undefined : summaryOf(group);
+  }
+
   list(): Array<{ groupId: string; protocolType: string; groupState: GroupState }> {
     return [...this.#groups.values()].map((group) => ({ groupId: group.id, protocolType: group.protocolType ?? '', groupState: group.state }));
   }
@@ -648,6 +668,10 @@ export class GroupCoordinator {
     this.#active.delete(group);
     if (group.state === 'Empty' && group.offsets.size === 0 && this.#groups.get(group.id) === group) this.#groups.delete(group.id);
   }
+}
+
+function summaryOf(group: Group): GroupSummary {
+  return { groupId: group.id, groupState: group.state, protocolType: group.protocolType ?? '', protocolName: group.protocolName ?? '', generation: group.generation, memberCount: group.members.size };
 }
 
 /** Kafka's choice: among the protocols every member supports, the one most members list first. */

@@ -49,6 +49,12 @@ export interface NodeSettings extends MqttLimits {
   tlsClientAuth: TlsClientAuth;
   /** AMQP 0-9-1 listener (preview, docs/amqp.md); undefined: off. */
   amqpPort: number | undefined;
+  amqpChannelMax: number;
+  amqpMaxQueues: number;
+  amqpMaxExchanges: number;
+  amqpMaxBindings: number;
+  amqpMaxConsumersPerChannel: number;
+  amqpMemoryLimitBytes: number;
   grpcPort: number;
   adminPort: number;
   /** Bearer token for the admin server; undefined: kept in (or created in) the data directory. */

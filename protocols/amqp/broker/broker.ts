@@ -11,6 +11,8 @@ import { decodeMessageRecord, encodeMessageRecord, MessageQueue, messageIdOf, me
 import type { BasicProperties } from '../codec/content.js';
 import type { FieldValue } from '../codec/field-table.js';
 import { messageExpiration, queuePolicy, type QueuePolicy } from './queue-arguments.js';
+import { DEFAULT_AMQP_RESOURCE_LIMITS, type AmqpResourceLimits } from './limits.js';
+import { AmqpStats, newQueueCounters, type QueueCounters } from './stats.js';
 import { applyTopologyRecord, Topology, topologyRecordKey, topologyRecordValue, type ExchangeDef, type QueueDef, type TopologyEntry } from './topology.js';
 
 /** The largest message body accepted (RabbitMQ 4's default max_message_size). */
@@ -114,6 +116,7 @@ export class QueueRuntime {
   readonly queue: MessageQueue;
   readonly log: QueueLog | undefined;
   readonly policy: QueuePolicy;
+  readonly counters: QueueCounters = newQueueCounters();
   #nextId = 1;
   /** Whether a consumer ever came: auto-delete waits for the first one to go. */
   hadConsumer = false;
@@ -199,6 +202,8 @@ export interface AmqpBrokerOptions {
   logger: Logger;
   /** The clock of message TTLs; Date.now by default. */
   now?: () => number;
+  /** Bounds on queues, exchanges, bindings and consumers per channel; the defaults when absent. */
+  limits?: AmqpResourceLimits;
 }
 
 export class AmqpBroker {
@@ -207,12 +212,26 @@ export class AmqpBroker {
   /** Topology changes run one at a time, so a check and the change it allows see the same state. */
   #chain: Promise<unknown> = Promise.resolve();
   #sweep: NodeJS.Timeout | undefined;
+  readonly stats = new AmqpStats();
 
   private constructor(
     readonly store: ShardStore,
     readonly logger: Logger,
     readonly now: () => number,
+    readonly limits: AmqpResourceLimits,
   ) {}
+
+  /** Every queue, in declaration order (recovered ones first). */
+  queues(): QueueRuntime[] {
+    return [...this.#queues.values()];
+  }
+
+  /** Body bytes the queues hold in memory: ready messages and deliveries not yet acknowledged. */
+  heldBytes(): number {
+    let bytes = 0;
+    for (const runtime of this.#queues.values()) bytes += runtime.queue.readyBytes + runtime.counters.unackedBytes;
+    return bytes;
+  }
 
   /** Stops the expiry sweep. */
   close(): void {
@@ -222,7 +241,7 @@ export class AmqpBroker {
 
   /** Opens the broker: `$amqp.topology` read back, each durable queue's messages recovered. */
   static async open(options: AmqpBrokerOptions): Promise<AmqpBroker> {
-    const broker = new AmqpBroker(options.store, options.logger, options.now ?? Date.now);
+    const broker = new AmqpBroker(options.store, options.logger, options.now ?? Date.now, options.limits ?? DEFAULT_AMQP_RESOURCE_LIMITS);
     const { store } = options;
     await createShardIfMissing(store, AMQP_TOPOLOGY_SHARD, { compacted: true });
     await readAll(store, AMQP_TOPOLOGY_SHARD, (key, value) => applyTopologyRecord(broker.topology, key, value));
@@ -273,6 +292,7 @@ export class AmqpBroker {
       const runtime = this.#queues.get(name);
       if (runtime === undefined || runtime === skip) continue;
       reached += 1;
+      runtime.counters.published += 1;
       runtime.accept({ id: runtime.nextId(), exchange: exchange.name, routingKey, properties, body, stored: persistent && runtime.log !== undefined, redelivered: false }, track());
     }
     return reached;

@@ -181,6 +181,8 @@ export class AmqpConnectionState {
   /** Whether the client has published: only publishing connections stop being read when blocked. */
   #publisher = false;
   #readingPaused = false;
+  /** Whether connection.blocked was sent and connection.unblocked not yet. */
+  #toldBlocked = false;
 
   constructor(
     private readonly host: AmqpConnectionHost,
@@ -226,18 +228,15 @@ export class AmqpConnectionState {
   }
 
   /**
-   * The node's resource alarm rose (a reason) or cleared (undefined). A client that announced the
-   * connection.blocked capability is told; a connection that has published stops being read
-   * until it clears, so its publishes wait in its socket (RabbitMQ's behaviour); the others
-   * (consumers acknowledging) go on.
+   * The node's resource alarm rose (a reason) or cleared (undefined). As RabbitMQ does, only a
+   * publishing connection is blocked: once it has published (or when it first publishes during
+   * the alarm) it is told connection.blocked, if it announced the capability, and its socket is
+   * not read until the alarm clears (connection.unblocked), so its publishes wait in the socket.
+   * Connections that only consume go on (their acknowledgements are what frees memory).
    */
   setBlocked(reason: string | undefined): void {
     if (reason === this.#blockedReason) return;
-    const was = this.#blockedReason;
     this.#blockedReason = reason;
-    if (this.#phase === 'running' && this.#blockedNotify && (was === undefined) !== (reason === undefined)) {
-      this.#sendMethod(0, reason === undefined ? { name: 'connection.unblocked', args: {} } : { name: 'connection.blocked', args: { reason } });
-    }
     this.#updateReading();
   }
 
@@ -249,6 +248,13 @@ export class AmqpConnectionState {
 
   #updateReading(): void {
     const paused = this.#blockedReason !== undefined && this.#publisher && this.#phase === 'running';
+    if (paused && !this.#toldBlocked && this.#blockedNotify) {
+      this.#toldBlocked = true;
+      this.#sendMethod(0, { name: 'connection.blocked', args: { reason: this.#blockedReason as string } });
+    } else if (!paused && this.#toldBlocked && this.#phase === 'running') {
+      this.#toldBlocked = false;
+      this.#sendMethod(0, { name: 'connection.unblocked', args: {} });
+    }
     if (paused === this.#readingPaused) return;
     this.#readingPaused = paused;
     this.host.pauseReading?.(paused);
@@ -464,8 +470,6 @@ export class AmqpConnectionState {
     if (virtualHost !== '/') throw refusal(ReplyCodes.notAllowed, `vhost ${virtualHost} not found (this server has one virtual host, "/")`, 'connection.open');
     this.#sendMethod(0, { name: 'connection.open-ok', args: { knownHosts: '' } });
     this.#phase = 'running';
-    // Blocked before it opened: told now, as RabbitMQ tells a connection that opens during an alarm.
-    if (this.#blockedReason !== undefined && this.#blockedNotify) this.#sendMethod(0, { name: 'connection.blocked', args: { reason: this.#blockedReason } });
     this.#handshakeTimer?.();
     this.#handshakeTimer = undefined;
     this.host.logger.debug({ remote: this.host.remoteAddress, username: this.#username, heartbeat: this.#heartbeat, channelMax: this.#channelMax }, 'AMQP connection open');

@@ -107,19 +107,22 @@ interface Sample {
 }
 
 /** Each queue's counters sampled every second, so a rate covers the last ~10 s at no per-message cost. */
-class QueueRates {
+export class QueueRates {
   readonly #samples = new Map<string, Sample[]>();
+  #lastAt: number | undefined;
 
   sample(queues: readonly QueueView[], now: number): void {
     const seen = new Set<string>();
     for (const queue of queues) {
       seen.add(queue.name);
-      const list = this.#samples.get(queue.name) ?? [];
+      // A queue not there at the last sample was created since, with its counters at zero.
+      const list = this.#samples.get(queue.name) ?? [{ at: this.#lastAt ?? now, published: 0, delivered: 0, acked: 0 }];
       list.push({ at: now, published: queue.published, delivered: queue.delivered, acked: queue.acked });
       while (list.length > 1 && (list[0] as Sample).at < now - RATE_WINDOW_MS) list.shift();
       this.#samples.set(queue.name, list);
     }
     for (const name of this.#samples.keys()) if (!seen.has(name)) this.#samples.delete(name);
+    this.#lastAt = now;
   }
 
   rates(queue: QueueView, now: number): { publishPerSecond: number; deliverPerSecond: number; ackPerSecond: number } {

@@ -67,7 +67,7 @@ describe('AMQP resource limits and counters', () => {
       host.call(1, amqpMethod('exchange.bind', { ticket: 0, destination: 'x1', source: 'amq.fanout', routingKey: '', noWait: false, arguments: noArgs }));
       await settle();
       assert.deepEqual(host.sent.map((method) => method.name), ['queue.declare-ok', 'queue.declare-ok', 'exchange.declare-ok', 'exchange.bind-ok']);
-      assert.deepEqual(host.closes, []);
+      assert.equal(host.closes.length, 0);
       host.call(2, declareQueue('q2'));
       host.call(3, declareExchange('x2'));
       host.call(4, amqpMethod('queue.bind', { ticket: 0, queue: 'q1', exchange: 'x1', routingKey: 'k', noWait: false, arguments: noArgs }));

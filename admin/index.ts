@@ -5,6 +5,7 @@
 export { AdminServer, createAdminApp, type AdminOptions } from './admin-server.js';
 export { AdminErrors } from './admin-errors.js';
 export { createMetrics, type InboundStats } from './metrics.js';
+export { amqpAdminRoutes } from './amqp-routes.js';
 export { kafkaAdminRoutes } from './kafka-routes.js';
 export { mqttAdminRoutes } from './mqtt-routes.js';
 export { placementAdmin, type PlacementAdmin, type PlacementAdminOptions, type PlacementMember, type PlacementStatus } from './placement-admin.js';

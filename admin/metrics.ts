@@ -10,6 +10,7 @@ import type { ShardStore } from '../shard-model/index.js';
 import type { Broker, DiskStatus } from '../engine/index.js';
 import type { GroupDetail, KafkaServer } from '../protocols/kafka/index.js';
 import type { PlacementAdmin } from './placement-admin.js';
+import { registerAmqpMetrics, type AmqpMetricsSource } from './amqp-metrics.js';
 
 export interface MetricsOptions {
   /** Undefined on a journal-only node: no shardline_mqtt_* or message series. */
@@ -28,6 +29,8 @@ export interface MetricsOptions {
   placement?: Pick<PlacementAdmin, 'status' | 'members' | 'leaderChanges' | 'onProposalApplied'>;
   /** The Kafka listener in this process (--kafka-port); absent: no shardline_kafka_* series. */
   kafka?: Pick<KafkaServer, 'onRequest' | 'connectionCount' | 'consumerGroups' | 'consumerGroupDetails'>;
+  /** The AMQP listener in this process (--amqp-port); absent: no shardline_amqp_* series. */
+  amqp?: AmqpMetricsSource;
 }
 
 /** What the front end's inbound budget reports (protocols/listener/inbound-budget.ts fills it in). */
@@ -63,6 +66,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (options.disks !== undefined) registerDiskMetrics(registry, options.disks);
   if (options.placement !== undefined) registerPlacementMetrics(registry, options.placement);
   if (options.kafka !== undefined) registerKafkaMetrics(registry, options.kafka);
+  if (options.amqp !== undefined) registerAmqpMetrics(registry, options.amqp);
 
   return {
     contentType: registry.contentType,

@@ -383,11 +383,84 @@ async function browserPage(params) {
   if (params.has('shard')) await load();
 }
 
+/** The AMQP front end: its summary, queues (depth, consumers, rates), exchanges and connections; 503 without the listener. */
+async function amqpPage() {
+  let overview;
+  try {
+    overview = await api('/api/amqp/overview');
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 503) throw error;
+    view.replaceChildren(el('h1', {}, 'AMQP'), el('p', { id: 'amqp-none', class: 'muted' }, 'This node serves no AMQP: start it with --amqp-port.'));
+    return;
+  }
+  const cards = [['amqp-connections', 'Connections'], ['amqp-channels', 'Channels'], ['amqp-queue-count', 'Queues'], ['amqp-ready', 'Ready'], ['amqp-unacked', 'Unacked'], ['amqp-held', 'Held in memory']];
+  const alarm = el('p', { id: 'amqp-alarm' });
+  const queues = el('div', { id: 'amqp-queues' });
+  const exchanges = el('div', { id: 'amqp-exchanges' });
+  const connections = el('div', { id: 'amqp-connections-list' });
+  view.replaceChildren(el('h1', {}, 'AMQP'), alarm, el('div', { class: 'cards' }, cards.map(([id, label]) => card(id, label))),
+    el('h2', {}, 'Queues'), queues, el('h2', {}, 'Exchanges'), exchanges, el('h2', {}, 'Connections'), connections);
+  const set = (id, value) => { const target = document.querySelector(`#${id} .value`); if (target) target.textContent = value; };
+  const flags = (item) => [item.durable ? 'durable' : '', item.exclusive ? 'exclusive' : '', item.autoDelete ? 'auto-delete' : '', item.internal ? 'internal' : ''].filter(Boolean).join(', ');
+  const args = (table) => (Object.keys(table).length === 0 ? '' : JSON.stringify(table));
+  const close = async (id) => {
+    if (!window.confirm(`Close AMQP connection ${id}?`)) return;
+    await api(`/api/amqp/connections/${encodeURIComponent(id)}`, { method: 'DELETE' });
+    await refresh();
+  };
+  const render = (summary, queueList, exchangeList, connectionList) => {
+    set('amqp-connections', String(summary.connections));
+    set('amqp-channels', String(summary.channels));
+    set('amqp-queue-count', String(summary.queues));
+    set('amqp-ready', String(summary.ready));
+    set('amqp-unacked', String(summary.unacked));
+    set('amqp-held', formatBytes(summary.heldBytes));
+    alarm.className = summary.blockedReason === null ? 'muted' : 'error';
+    alarm.dataset.blocked = String(summary.blockedReason !== null);
+    alarm.textContent = summary.blockedReason === null ? 'Publishers are not blocked.' : `Publishers are blocked (connection.blocked): ${summary.blockedReason}`;
+    queues.replaceChildren(table([
+      { label: 'Name', mono: true, cell: (q) => q.name },
+      { label: 'Flags', cell: flags },
+      { label: 'Arguments', mono: true, cell: (q) => args(q.arguments) },
+      { label: 'Ready', cell: (q) => q.ready },
+      { label: 'Unacked', cell: (q) => q.unacked },
+      { label: 'Consumers', cell: (q) => q.consumers },
+      { label: 'Publish/s', cell: (q) => q.rates.publishPerSecond },
+      { label: 'Deliver/s', cell: (q) => q.rates.deliverPerSecond },
+      { label: 'Ack/s', cell: (q) => q.rates.ackPerSecond },
+    ], queueList.items, (q) => ({ 'data-queue': q.name })));
+    exchanges.replaceChildren(table([
+      { label: 'Name', mono: true, cell: (x) => (x.name === '' ? '(default)' : x.name) },
+      { label: 'Type', cell: (x) => x.type },
+      { label: 'Flags', cell: flags },
+      { label: 'Bindings', cell: (x) => x.bindings },
+      { label: 'Arguments', mono: true, cell: (x) => args(x.arguments) },
+    ], exchangeList.items, (x) => ({ 'data-exchange': x.name })));
+    connections.replaceChildren(table([
+      { label: 'Id', mono: true, cell: (c) => c.id },
+      { label: 'Address', cell: (c) => c.remoteAddress },
+      { label: 'User', cell: (c) => c.user ?? '' },
+      { label: 'Channels', cell: (c) => c.channels },
+      { label: 'Since', cell: (c) => formatTime(c.since) },
+      { label: 'Blocked', cell: (c) => (c.blocked ? 'yes' : 'no') },
+      { label: '', cell: (c) => el('button', { type: 'button', class: 'danger close-connection', onclick: () => close(c.id).catch(report) }, 'Close') },
+    ], connectionList.items, (c) => ({ 'data-connection': c.id })));
+  };
+  const load = () => Promise.all([api('/api/amqp/queues'), api('/api/amqp/exchanges'), api('/api/amqp/connections')]);
+  const refresh = async () => {
+    const [summary, [queueList, exchangeList, connectionList]] = await Promise.all([api('/api/amqp/overview'), load()]);
+    render(summary, queueList, exchangeList, connectionList);
+  };
+  render(overview, ...(await load()));
+  timers.push(setInterval(() => refresh().catch(report), POLL_MS));
+}
+
 /** What a page kept in its own module (kafka.js) gets from the shell. */
 const kit = { el, table, api, ApiError, formatBytes, view, every: (refresh) => timers.push(setInterval(() => refresh().catch(report), POLL_MS)) };
 
 const pages = { overview: overviewPage, clients: clientsPage, topics: topicsPage, sessions: sessionsPage, shards: shardsPage, browser: browserPage, cluster: clusterPage };
 pages.kafka = (params) => kafkaPage(kit, params);
+pages.amqp = amqpPage;
 
 // ---- shell ---------------------------------------------------------------------------------
 

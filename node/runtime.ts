@@ -27,14 +27,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminErrors, AdminServer, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, type InboundStats } from '../admin/index.js';
+import { AdminErrors, AdminServer, amqpAdminRoutes, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, type InboundStats } from '../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicationNode } from '../journal/index.js';
 import { KafkaServer } from '../protocols/kafka/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
-import { AmqpBroker, AmqpServer } from '../protocols/amqp/index.js';
+import { AmqpBroker, AmqpServer, DEFAULT_AMQP_TUNING } from '../protocols/amqp/index.js';
 import type { Role as PlacementRoleName } from '../placement/metadata/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT, PlacementClient } from '../placement/service/index.js';
 import { LocalShardStore, RemoteShardStore, type ShardStore } from '../shard-model/index.js';
@@ -287,8 +287,9 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       const amqpLogger = logger.child({ component: 'amqp' });
       // Exchanges, durable queues and their messages are read back from their shards first.
       // MQTT traffic is routed on amq.topic both ways, under the same ACL (docs/amqp.md).
-      const amqpBroker = await AmqpBroker.open({ store, logger: amqpLogger, mqtt: running.broker }).catch((error: unknown) => logFailure(logger, 'cannot open the AMQP broker', error));
-      running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, tls: settings.amqpsPort === undefined || tls === undefined ? undefined : { port: settings.amqpsPort, listener: tls }, logger: amqpLogger, limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold, registry, broker: amqpBroker }).catch((error: unknown) =>
+      const amqpLimits = { maxQueues: settings.amqpMaxQueues, maxExchanges: settings.amqpMaxExchanges, maxBindings: settings.amqpMaxBindings, maxConsumersPerChannel: settings.amqpMaxConsumersPerChannel };
+      const amqpBroker = await AmqpBroker.open({ store, logger: amqpLogger, mqtt: running.broker, limits: amqpLimits }).catch((error: unknown) => logFailure(logger, 'cannot open the AMQP broker', error));
+      running.amqp = await AmqpServer.start({ host: settings.host, port: settings.amqpPort, tls: settings.amqpsPort === undefined || tls === undefined ? undefined : { port: settings.amqpsPort, listener: tls }, logger: amqpLogger, limits: running.limits, abuse: shared.abuse as NonNullable<typeof shared.abuse>, authenticate, version: options.version, hold: running.hold, registry, broker: amqpBroker, tuning: { ...DEFAULT_AMQP_TUNING, channelMax: settings.amqpChannelMax }, writeGate: running.broker.writeGate, memoryLimitBytes: settings.amqpMemoryLimitBytes }).catch((error: unknown) =>
         logFailure(logger, 'cannot serve AMQP', error),
       );
     }
@@ -401,6 +402,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
       ...(running.inboundBudget === undefined ? {} : { inbound: inboundStats(running.inboundBudget) }),
       ...(running.placement === undefined ? {} : { placement: running.placement.admin }),
       ...(running.kafka === undefined ? {} : { kafka: running.kafka }),
+      ...(running.amqp === undefined ? {} : { amqp: running.amqp }),
     }),
     disks,
     logger,
@@ -409,7 +411,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
     ...(running.users === undefined ? {} : { users: running.users }),
     ...(running.acl === undefined ? {} : { acl: running.acl }),
     // Every node serves /api/mqtt: without the broker role its routes answer 503, not 404.
-    protocols: [mqttAdminRoutes(running.broker), kafkaAdminRoutes(running.kafka, store)],
+    protocols: [mqttAdminRoutes(running.broker), kafkaAdminRoutes(running.kafka, store), amqpAdminRoutes(running.amqp)],
     // The embedded one-voter group of the single-node default is shown too: it is this node's placement.
     ...(running.placement === undefined ? {} : { cluster: placementAdminRoutes(running.placement.admin) }),
     // Not the embedded one-voter group: the single node's readiness is its broker and journal.

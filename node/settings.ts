@@ -54,6 +54,12 @@ export interface NodeSettings extends MqttLimits {
   amqpPort: number | undefined;
   /** AMQP over TLS; undefined: off. */
   amqpsPort: number | undefined;
+  amqpChannelMax: number;
+  amqpMaxQueues: number;
+  amqpMaxExchanges: number;
+  amqpMaxBindings: number;
+  amqpMaxConsumersPerChannel: number;
+  amqpMemoryLimitBytes: number;
   grpcPort: number;
   adminPort: number;
   /** Bearer token for the admin server; undefined: kept in (or created in) the data directory. */

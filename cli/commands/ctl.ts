@@ -9,6 +9,7 @@ import { formatTable } from '../table.js';
 import { userCommands } from './ctl-user.js';
 import { aclCtlCommands } from './ctl-acl.js';
 import { clusterCtlCommands } from './ctl-cluster.js';
+import { amqpCtlCommands } from './ctl-amqp.js';
 import { kafkaCtlCommands } from './ctl-kafka.js';
 import { replicaCtlCommands } from './ctl-replica.js';
 
@@ -457,6 +458,7 @@ const leaves: Command[] = [
   ...userCommands,
   ...aclCtlCommands,
   ...kafkaCtlCommands,
+  ...amqpCtlCommands,
 ];
 
 /** `shardline ctl` (the group's help) and every ctl command. */

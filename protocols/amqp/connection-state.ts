@@ -63,6 +63,11 @@ export interface AmqpConnectionHost {
   openSession?(host: AmqpSessionHost): AmqpSessionPort;
   /** Whether the socket takes more deliveries now; false pauses them until `onDrain`. Absent: always. */
   writable?(): boolean;
+  /**
+   * Stop (true) or go on (false) reading the socket: a publishing connection is not read while
+   * the node is blocked (connection.blocked, RabbitMQ's flow under a resource alarm).
+   */
+  pauseReading?(paused: boolean): void;
 }
 
 /** What the connection gives its broker session. */
@@ -173,6 +178,15 @@ export class AmqpConnectionState {
   #cancelNotify = false;
   #frameMax = INITIAL_FRAME_MAX;
   readonly #id = `amqp-${(connectionCount += 1)}`;
+  /** Why the node is blocked now (a resource alarm), or undefined. */
+  #blockedReason: string | undefined;
+  /** Whether the client announced the connection.blocked capability. */
+  #blockedNotify = false;
+  /** Whether the client has published: only publishing connections stop being read when blocked. */
+  #publisher = false;
+  #readingPaused = false;
+  /** Whether connection.blocked was sent and connection.unblocked not yet. */
+  #toldBlocked = false;
 
   constructor(
     private readonly host: AmqpConnectionHost,
@@ -201,6 +215,53 @@ export class AmqpConnectionState {
 
   get username(): string | undefined {
     return this.#username;
+  }
+
+  /** The connection's id on this node (admin API, owner of its exclusive queues). */
+  get id(): string {
+    return this.#id;
+  }
+
+  get remoteAddress(): string {
+    return this.host.remoteAddress;
+  }
+
+  /** Whether the socket is not being read because the node is blocked and this connection publishes. */
+  get readingPaused(): boolean {
+    return this.#readingPaused;
+  }
+
+  /**
+   * The node's resource alarm rose (a reason) or cleared (undefined). As RabbitMQ does, only a
+   * publishing connection is blocked: once it has published (or when it first publishes during
+   * the alarm) it is told connection.blocked, if it announced the capability, and its socket is
+   * not read until the alarm clears (connection.unblocked), so its publishes wait in the socket.
+   * Connections that only consume go on (their acknowledgements are what frees memory).
+   */
+  setBlocked(reason: string | undefined): void {
+    if (reason === this.#blockedReason) return;
+    this.#blockedReason = reason;
+    this.#updateReading();
+  }
+
+  /** An operator's close (admin API): connection.close 320 CONNECTION_FORCED with `text`. */
+  forceClose(text: string): void {
+    if (this.#phase === 'running') this.#fail(refusal(ReplyCodes.connectionForced, text));
+    else this.#end();
+  }
+
+  #updateReading(): void {
+    const paused = this.#blockedReason !== undefined && this.#publisher && this.#phase === 'running';
+    if (paused && !this.#toldBlocked && this.#blockedNotify) {
+      this.#toldBlocked = true;
+      this.#sendMethod(0, { name: 'connection.blocked', args: { reason: this.#blockedReason as string } });
+    } else if (!paused && this.#toldBlocked && this.#phase === 'running') {
+      this.#toldBlocked = false;
+      this.#sendMethod(0, { name: 'connection.unblocked', args: {} });
+    }
+    if (paused === this.#readingPaused) return;
+    this.#readingPaused = paused;
+    this.host.pauseReading?.(paused);
   }
 
   /** Bytes from the peer. */
@@ -345,6 +406,8 @@ export class AmqpConnectionState {
     const capabilities = args.clientProperties.get('capabilities');
     const notify = capabilities?.type === 'table' ? capabilities.value.get('consumer_cancel_notify') : undefined;
     this.#cancelNotify = notify?.type === 'bool' && notify.value;
+    const blocked = capabilities?.type === 'table' ? capabilities.value.get('connection.blocked') : undefined;
+    this.#blockedNotify = blocked?.type === 'bool' && blocked.value;
     const connectionName = clientPropertyText(args.clientProperties, 'connection_name');
     if (this.options.refusal !== undefined) {
       this.host.logger.info({ remote: this.host.remoteAddress, refusal: this.options.refusal }, 'AMQP connection refused by the abuse limits');
@@ -452,6 +515,10 @@ export class AmqpConnectionState {
         const def = METHOD_BY_NAME.get(method.name);
         if (def !== undefined && def.classId === 10) throw refusal(ReplyCodes.channelError, `${method.name} on channel ${channel}; connection methods go on channel 0`, method.name);
         if (this.#session !== undefined && this.options.sessionMethods?.has(method.name) === true) {
+          if (method.name === 'basic.publish' && !this.#publisher) {
+            this.#publisher = true;
+            this.#updateReading();
+          }
           this.#session.command(channel, command ?? { channel, method });
           return;
         }
@@ -486,7 +553,8 @@ export class AmqpConnectionState {
     this.#missed = 0;
     this.#cancels.push(
       this.host.timers.every(intervalMs, () => {
-        if (this.#received) {
+        // A socket not read (blocked) cannot show the client's heartbeats: not a dead peer.
+        if (this.#received || this.#readingPaused) {
           this.#received = false;
           this.#missed = 0;
           return;

@@ -15,6 +15,10 @@ export { amqpMethod, decodeMethodPayload, encodeMethodPayload, methodIds, type A
 export { ChannelAssembler, closeMethodFor, decodeContentHeaderPayload, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame, type AssemblerOptions, type BasicProperties, type Command, type ContentHeader } from './codec/content.js';
 export { AmqpConnectionState, CLOSE_OK_TIMEOUT_MS, DEFAULT_AMQP_TUNING, MIN_FRAME_MAX, SERVER_MECHANISMS, saslCredentials, serverProperties, type AmqpConnectionHost, type AmqpConnectionOptions, type AmqpSessionHost, type AmqpSessionPort, type AmqpTimers, type AmqpTuning } from './connection-state.js';
 export { AmqpErrors } from './errors.js';
-export { AmqpBroker, MAX_BODY_SIZE, type AmqpBrokerOptions } from './broker/broker.js';
+export { AmqpBroker, MAX_BODY_SIZE, type AmqpBrokerOptions, type QueueRuntime } from './broker/broker.js';
+export { DEFAULT_AMQP_RESOURCE_LIMITS, type AmqpResourceLimits } from './broker/limits.js';
+export { AmqpStats, type QueueCounters } from './broker/stats.js';
+export { alarmReason, type AlarmInputs } from './resource-alarm.js';
 export { topicMatches, headersMatch } from './broker/matching.js';
-export { AmqpServer, amqpListenFailed, type AmqpServerOptions } from './server.js';
+export { AmqpServer, amqpListenFailed, type AmqpConnectionInfo, type AmqpServerOptions } from './server.js';
+export { bindingView, bindingViews, exchangeView, exchangeViews, fieldTableJson, fieldValueJson, queueView, queueViews, type BindingView, type ExchangeView, type JsonValue, type QueueView } from './broker/views.js';

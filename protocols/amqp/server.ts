@@ -4,12 +4,13 @@
 // listeners serve the one broker. The glue is thin: bytes in, bytes out.
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { AuthOutcome, AuthRequest } from '../../engine/index.js';
+import type { AuthOutcome, AuthRequest, WriteGate } from '../../engine/index.js';
 import { remoteAddressOf, TcpListener, type AbuseControl, type AdmissionLimits, type ClientGuard, type ConnectionHold, type TlsListener } from '../listener/index.js';
 import { AmqpSession, SESSION_METHODS } from './broker/session.js';
 import { MAX_BODY_SIZE, type AmqpBroker } from './broker/broker.js';
 import { AmqpConnectionState, type AmqpTimers, type AmqpTuning } from './connection-state.js';
 import { AmqpErrors } from './errors.js';
+import { alarmReason } from './resource-alarm.js';
 
 export interface AmqpServerOptions {
   host: string;
@@ -31,6 +32,23 @@ export interface AmqpServerOptions {
   registry?: { connected: number };
   /** Exchanges, queues and messages; without it those methods are answered 540. */
   broker?: AmqpBroker;
+  /** The node's write gate (disk low, journal unreachable): closed, it blocks publishing connections. */
+  writeGate?: Pick<WriteGate, 'blocks' | 'onChange'>;
+  /** amqp-memory-limit-bytes: message bytes held by the queues past which publishers are blocked; 0 or absent: none. */
+  memoryLimitBytes?: number;
+}
+
+/** What the admin API shows of one connection. */
+export interface AmqpConnectionInfo {
+  id: string;
+  remoteAddress: string;
+  /** Undefined until authenticated. */
+  user: string | undefined;
+  channels: number;
+  /** Epoch ms the socket was accepted. */
+  since: number;
+  /** Whether its socket is not being read now (blocked: the node is under a resource alarm and it publishes). */
+  blocked: boolean;
 }
 
 /** SL_AMQP_LISTEN_FAILED. */
@@ -42,6 +60,8 @@ export function amqpListenFailed(address: string, reason: string): Error {
 const MAX_UNREAD_REPLY_BYTES = 1 << 20;
 /** Deliveries waiting in the socket's buffer before the broker stops sending more (a no-ack consumer that reads slowly). */
 const MAX_UNSENT_DELIVERY_BYTES = 1 << 20;
+/** How often the resource alarm is sampled (the write gate also triggers it at once). */
+const ALARM_SAMPLE_MS = 250;
 
 const REAL_TIMERS: AmqpTimers = {
   after(ms, run) {
@@ -59,7 +79,11 @@ const REAL_TIMERS: AmqpTimers = {
 export class AmqpServer {
   #plain: TcpListener | undefined;
   #secure: TcpListener | undefined;
-  readonly #connections = new Set<AmqpConnectionState>();
+  /** Open connections with the time each was accepted. */
+  readonly #connections = new Map<AmqpConnectionState, number>();
+  #blockedReason: string | undefined;
+  #alarmTimer: NodeJS.Timeout | undefined;
+  #gateListener: (() => void) | undefined;
   readonly #seats: { take(): string | undefined; release(): void };
 
   private constructor(private readonly options: AmqpServerOptions) {
@@ -91,6 +115,50 @@ export class AmqpServer {
     return this.#connections.size;
   }
 
+  /** The broker the connections' sessions use; undefined when exchanges and queues are not served. */
+  get broker(): AmqpBroker | undefined {
+    return this.options.broker;
+  }
+
+  /** Channels open over all connections. */
+  get openChannels(): number {
+    let count = 0;
+    for (const connection of this.#connections.keys()) count += connection.openChannels;
+    return count;
+  }
+
+  /** Why publishers are blocked now (connection.blocked's reason), or undefined. */
+  get blockedReason(): string | undefined {
+    return this.#blockedReason;
+  }
+
+  connections(): AmqpConnectionInfo[] {
+    return [...this.#connections].map(([connection, since]) => ({ id: connection.id, remoteAddress: connection.remoteAddress, user: connection.username, channels: connection.openChannels, since, blocked: connection.readingPaused }));
+  }
+
+  /** Closes a connection with 320 CONNECTION_FORCED; false when no open connection has that id. */
+  closeConnection(id: string, reason: string): boolean {
+    for (const connection of this.#connections.keys()) {
+      if (connection.id !== id) continue;
+      connection.forceClose(reason);
+      return true;
+    }
+    return false;
+  }
+
+  /** Samples the alarm's inputs; on a change every connection is told. */
+  #checkAlarm(): void {
+    const { broker, writeGate, memoryLimitBytes, logger } = this.options;
+    const reason = alarmReason({ writeBlocks: writeGate?.blocks ?? [], heldBytes: broker?.heldBytes() ?? 0, memoryLimitBytes: memoryLimitBytes ?? 0 });
+    if (reason === this.#blockedReason) return;
+    if ((reason === undefined) !== (this.#blockedReason === undefined)) {
+      if (reason === undefined) logger.info('AMQP resource alarm cleared: publishing connections are read again (connection.unblocked)');
+      else logger.warn({ reason }, 'AMQP resource alarm: publishing connections are not read until it clears (connection.blocked)');
+    }
+    this.#blockedReason = reason;
+    for (const connection of this.#connections.keys()) connection.setBlocked(reason);
+  }
+
   static async start(options: AmqpServerOptions): Promise<AmqpServer> {
     const server = new AmqpServer(options);
     const listen = (port: number, portSetting: string, tls: TlsListener | undefined): Promise<TcpListener> =>
@@ -114,6 +182,10 @@ export class AmqpServer {
       await server.#plain?.stop();
       throw error;
     }
+    server.#checkAlarm();
+    server.#alarmTimer = setInterval(() => server.#checkAlarm(), ALARM_SAMPLE_MS);
+    server.#alarmTimer.unref();
+    server.#gateListener = options.writeGate?.onChange(() => server.#checkAlarm());
     return server;
   }
 
@@ -138,6 +210,10 @@ export class AmqpServer {
         seats: this.#seats,
         ...(broker === undefined ? {} : { openSession: (host) => new AmqpSession(broker, host) }),
         writable: () => socket.writableLength < MAX_UNSENT_DELIVERY_BYTES,
+        pauseReading: (paused) => {
+          if (paused) socket.pause();
+          else if (socket.writableLength <= MAX_UNREAD_REPLY_BYTES) socket.resume();
+        },
       },
       {
         handshakeTimeoutMs: this.options.limits.connectTimeoutMs,
@@ -148,7 +224,8 @@ export class AmqpServer {
         ...(this.options.tuning === undefined ? {} : { tuning: this.options.tuning }),
       },
     );
-    this.#connections.add(connection);
+    this.#connections.set(connection, Date.now());
+    connection.setBlocked(this.#blockedReason);
     socket.on('data', (chunk: Buffer) => {
       try {
         connection.onData(chunk);
@@ -164,7 +241,7 @@ export class AmqpServer {
       if (socket.writableLength > MAX_UNREAD_REPLY_BYTES) socket.pause();
     });
     socket.on('drain', () => {
-      socket.resume();
+      if (!connection.readingPaused) socket.resume();
       connection.onDrain();
     });
     socket.on('error', (error) => logger.debug({ err: error }, 'AMQP socket error'));
@@ -181,6 +258,8 @@ export class AmqpServer {
   }
 
   async stop(): Promise<void> {
+    if (this.#alarmTimer !== undefined) clearInterval(this.#alarmTimer);
+    this.#gateListener?.();
     this.options.broker?.close();
     await Promise.all([this.#plain?.stop(), this.#secure?.stop()]);
   }

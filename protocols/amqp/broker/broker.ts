@@ -16,6 +16,8 @@ import { messageExpiration, queuePolicy, type QueuePolicy } from './queue-argume
 import { isStreamDeclare, streamPolicy, type StreamPolicy } from './stream-arguments.js';
 import { StreamQueue, streamShardConfig } from './stream-queue.js';
 import { PublishRejected, QueueUse, wouldOverflow } from './queue-limits.js';
+import { DEFAULT_AMQP_RESOURCE_LIMITS, type AmqpResourceLimits } from './limits.js';
+import { AmqpStats, newQueueCounters, type QueueCounters } from './stats.js';
 import { applyTopologyRecord, Topology, topologyRecordKey, topologyRecordValue, type ExchangeDef, type QueueDef, type TopologyEntry } from './topology.js';
 
 /** The largest message body accepted (RabbitMQ 4's default max_message_size). */
@@ -128,6 +130,7 @@ export class QueueRuntime {
   readonly streamPolicy: StreamPolicy | undefined;
   /** x-expires: when the queue was last used. */
   readonly use: QueueUse;
+  readonly counters: QueueCounters = newQueueCounters();
   #nextId = 1;
   /** Whether a consumer ever came: auto-delete waits for the first one to go. */
   hadConsumer = false;
@@ -231,6 +234,8 @@ export interface AmqpBrokerOptions {
   now?: () => number;
   /** The node's MQTT broker: MQTT traffic is routed on amq.topic both ways, under its access policy. */
   mqtt?: MqttEngine;
+  /** Bounds on queues, exchanges, bindings and consumers per channel; the defaults when absent. */
+  limits?: AmqpResourceLimits;
 }
 
 export class AmqpBroker {
@@ -241,12 +246,26 @@ export class AmqpBroker {
   #sweep: NodeJS.Timeout | undefined;
   /** MQTT ↔ amq.topic, when the node runs an MQTT broker. */
   mqtt: MqttBridge | undefined;
+  readonly stats = new AmqpStats();
 
   private constructor(
     readonly store: ShardStore,
     readonly logger: Logger,
     readonly now: () => number,
+    readonly limits: AmqpResourceLimits,
   ) {}
+
+  /** Every queue, in declaration order (recovered ones first). */
+  queues(): QueueRuntime[] {
+    return [...this.#queues.values()];
+  }
+
+  /** Body bytes the queues hold in memory: ready messages and deliveries not yet acknowledged. */
+  heldBytes(): number {
+    let bytes = 0;
+    for (const runtime of this.#queues.values()) bytes += runtime.queue.readyBytes + runtime.counters.unackedBytes;
+    return bytes;
+  }
 
   /** Stops the expiry sweep and the routing of MQTT traffic. */
   close(): void {
@@ -257,7 +276,7 @@ export class AmqpBroker {
 
   /** Opens the broker: `$amqp.topology` read back, each durable queue's messages recovered. */
   static async open(options: AmqpBrokerOptions): Promise<AmqpBroker> {
-    const broker = new AmqpBroker(options.store, options.logger, options.now ?? Date.now);
+    const broker = new AmqpBroker(options.store, options.logger, options.now ?? Date.now, options.limits ?? DEFAULT_AMQP_RESOURCE_LIMITS);
     const { store } = options;
     await createShardIfMissing(store, AMQP_TOPOLOGY_SHARD, { compacted: true });
     await readAll(store, AMQP_TOPOLOGY_SHARD, (key, value) => applyTopologyRecord(broker.topology, key, value));
@@ -322,6 +341,7 @@ export class AmqpBroker {
       const runtime = this.#queues.get(name);
       if (runtime === undefined || runtime === skip) continue;
       reached += 1;
+      runtime.counters.published += 1;
       runtime.accept({ id: runtime.nextId(), exchange: exchange.name, routingKey, properties, body, stored: persistent && runtime.log !== undefined, redelivered: false }, track());
     }
     return reached;

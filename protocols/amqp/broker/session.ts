@@ -14,6 +14,7 @@ import type { AmqpBroker, BrokerConsumer, QueueRuntime } from './broker.js';
 import { checkExchangeArguments } from './alternate-exchange.js';
 import { ANONYMOUS_AMQP } from './mqtt-bridge.js';
 import { MQTT_EXCHANGE } from './mqtt-mapping.js';
+import { bindingLimitRefusal, consumerLimitRefusal, exchangeLimitRefusal, queueLimitRefusal } from './limits.js';
 import { messageExpiration, queuePolicy } from './queue-arguments.js';
 import { PublishRejected } from './queue-limits.js';
 import type { QueuedMessage } from './queue.js';
@@ -180,6 +181,7 @@ class Channel {
   deliver(consumer: Consumer, message: QueuedMessage): void {
     const tag = this.#nextTag;
     this.#nextTag += 1;
+    countDelivery(this.session.broker, consumer.queue, message, consumer.noAck);
     if (consumer.noAck) consumer.queue.settle(message);
     else {
       this.unacked.set(tag, { queue: consumer.queue, message, consumer });
@@ -455,6 +457,8 @@ export class AmqpSession {
       const existing = this.broker.topology.checkExchangeDeclare(args);
       if (existing === undefined) {
         checkExchangeArguments(args.exchange, args.arguments);
+        const limited = exchangeLimitRefusal(this.broker.topology, this.broker.limits, args.exchange);
+        if (limited !== undefined) throw limited;
         const exchange: ExchangeDef = { name: args.exchange, type: args.type as ExchangeDef['type'], durable: args.durable, autoDelete: args.autoDelete, internal: args.internal, arguments: args.arguments };
         if (exchange.durable) await this.broker.persist([{ kind: 'exchange', exchange }]);
         this.broker.topology.putExchange(exchange);
@@ -487,6 +491,10 @@ export class AmqpSession {
       const entry: TopologyEntry = { kind: 'binding', binding };
       const durable = this.#durableBinding(binding);
       if (method === 'exchange.bind') {
+        if (this.broker.topology.findBinding(binding) === undefined) {
+          const limited = bindingLimitRefusal(this.broker.topology, this.broker.limits, method);
+          if (limited !== undefined) throw limited;
+        }
         const binder = this.#mqttBinder(args.source, args.routingKey, method);
         await this.#addBinding(binder === undefined ? binding : { ...binding, binder }, durable);
         this.#reply(channel, args.noWait, amqpMethod('exchange.bind-ok', {}));
@@ -532,6 +540,8 @@ export class AmqpSession {
         else if (name.startsWith('amq.')) throw amqpRefusal(ReplyCodes.accessRefused, `queue name '${name}' contains reserved prefix 'amq.*'`, method);
         if (isStreamDeclare(args.arguments)) checkStreamDeclare(name, args, args.arguments);
         else queuePolicy(name, args.arguments);
+        const limited = queueLimitRefusal(this.broker.topology, this.broker.limits, name);
+        if (limited !== undefined) throw limited;
         // An exclusive queue goes with its connection, and a crash ends every connection, so it
         // is never stored, durable or not.
         const persistent = args.durable && !args.exclusive;
@@ -553,6 +563,10 @@ export class AmqpSession {
       const durable = runtime.def.shard !== undefined && this.broker.topology.exchanges.get(args.exchange)?.durable === true;
       const entry: TopologyEntry = { kind: 'binding', binding };
       if (method === 'queue.bind') {
+        if (this.broker.topology.findBinding(binding) === undefined) {
+          const limited = bindingLimitRefusal(this.broker.topology, this.broker.limits, method);
+          if (limited !== undefined) throw limited;
+        }
         const binder = this.#mqttBinder(args.exchange, args.routingKey, method);
         await this.#addBinding(binder === undefined ? binding : { ...binding, binder }, durable);
         this.#reply(channel, args.noWait, amqpMethod('queue.bind-ok', {}));
@@ -612,6 +626,8 @@ export class AmqpSession {
     }
     const tag = args.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : args.consumerTag;
     if (channel.consumers.has(tag)) throw amqpRefusal(ReplyCodes.notAllowed, `attempt to reuse consumer tag '${tag}'`, method);
+    const limited = consumerLimitRefusal(channel.consumers.size, this.broker.limits);
+    if (limited !== undefined) throw limited;
     const others = runtime.queue.consumers;
     if ((args.exclusive && others.length > 0) || others.some((consumer) => consumer.exclusive)) {
       throw amqpRefusal(ReplyCodes.accessRefused, `queue '${name}' in vhost '/' in exclusive use`, method);
@@ -661,6 +677,7 @@ export class AmqpSession {
     const exchange = this.#checkPublish(args, content);
     const { properties } = content.header;
     const seq = channel.confirms?.take();
+    this.broker.stats.publishes += 1;
     // One count for the routing itself, so a queue that has the message at once (calling
     // back inside publish) cannot confirm it before every target was given it.
     let waiting = 1;
@@ -669,7 +686,12 @@ export class AmqpSession {
     let rejected = false;
     const finish = (): void => {
       if (waiting !== 0) return;
-      if (seq !== undefined) channel.confirms?.settle(seq, !failed && !rejected);
+      if (seq !== undefined) {
+        const confirmed = !failed && !rejected;
+        channel.confirms?.settle(seq, confirmed);
+        if (confirmed) this.broker.stats.confirmsAcked += 1;
+        else this.broker.stats.confirmsNacked += 1;
+      }
       stored?.(!failed);
     };
     const reached = this.broker.publish(exchange, args.routingKey, properties, content.body, () => {
@@ -714,6 +736,7 @@ export class AmqpSession {
       return;
     }
     const tag = channel.nextTag();
+    countDelivery(this.broker, runtime, message, args.noAck);
     if (args.noAck) runtime.settle(message);
     else channel.unacked.set(tag, { queue: runtime, message, consumer: undefined });
     this.host.sendContent(
@@ -736,6 +759,8 @@ export class AmqpSession {
     for (const settled of this.#tags(channel, tag, multiple, method)) {
       const entry = this.#release(channel, settled);
       entry.queue.settle(entry.message);
+      entry.queue.counters.acked += 1;
+      this.broker.stats.acks += 1;
       queues.add(entry.queue);
     }
     this.#dispatchAfterRelease(channel, queues);
@@ -765,6 +790,8 @@ export class AmqpSession {
   #release(channel: Channel, tag: number): Unacked {
     const entry = channel.unacked.get(tag) as Unacked;
     channel.unacked.delete(tag);
+    entry.queue.counters.unacked -= 1;
+    entry.queue.counters.unackedBytes -= entry.message.body.length;
     if (entry.consumer !== undefined) {
       entry.consumer.unacked -= 1;
       channel.consumerUnacked -= 1;
@@ -789,6 +816,15 @@ export class AmqpSession {
     if (channel.channelPrefetch > 0) for (const consumer of channel.consumers.values()) queues.add(consumer.queue);
     for (const runtime of queues) runtime.queue.dispatch();
   }
+}
+
+/** A message handed out: node and queue counters; one to be acknowledged counts as unacked until then. */
+function countDelivery(broker: AmqpBroker, queue: QueueRuntime, message: QueuedMessage, noAck: boolean): void {
+  broker.stats.deliveries += 1;
+  queue.counters.delivered += 1;
+  if (noAck) return;
+  queue.counters.unacked += 1;
+  queue.counters.unackedBytes += message.body.length;
 }
 
 /** Whether a reply code closes the channel (else the connection). */

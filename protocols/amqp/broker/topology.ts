@@ -89,6 +89,13 @@ export class Topology {
     return [...this.#bySource.values()].flat();
   }
 
+  /** How many bindings there are (queue and exchange ones). */
+  get bindingCount(): number {
+    let count = 0;
+    for (const list of this.#bySource.values()) count += list.length;
+    return count;
+  }
+
   /** exchange.declare's checks: the existing exchange when equivalent, undefined to create. */
   checkExchangeDeclare(args: { exchange: string; type: string; passive: boolean; durable: boolean; autoDelete: boolean; internal: boolean }): ExchangeDef | undefined {
     const method = 'exchange.declare';

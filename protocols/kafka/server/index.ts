@@ -4,3 +4,4 @@ export { isServed, KafkaService, SERVED_APIS, type KafkaServiceOptions, type Ser
 export { isTopicName, TopicCatalog, type TopicInfo } from './topics.js';
 export { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
 export { firstErrorCode, type KafkaRequestEvent, type KafkaRequestListener } from './request-events.js';
+export { groupCoordinator, kafkaBrokerId, normalizeBrokers, parseAdvertised, partitionLeader, type KafkaBroker, type KafkaClusterView } from './cluster.js';

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold, type InboundBudget } from '../../listener/index.js';
 import { KafkaErrors, type KafkaStruct, type RequestHeader } from '../codec/index.js';
+import { normalizeBrokers, parseAdvertised, type KafkaBroker, type KafkaClusterView } from './cluster.js';
 import { KafkaConnection } from './connection.js';
 import { KafkaGroupService } from './groups/group-service.js';
 import { Idempotence } from './idempotence.js';
@@ -24,7 +25,13 @@ export interface KafkaServerOptions {
   port: number;
   /** HOST:PORT Metadata advertises; undefined: the bound address. */
   advertised?: string | undefined;
+  /** This broker's Kafka id (in a cluster, kafkaBrokerId of its node id). */
   nodeId: number;
+  /**
+   * In a cluster: the other live brokers with a Kafka endpoint (this one may be among them, it
+   * is always listed with its own address); undefined: this node is the only broker.
+   */
+  peers?: (() => readonly KafkaBroker[]) | undefined;
   clusterId: string;
   maxFrameBytes: number;
   /** Kafka's group.initial.rebalance.delay.ms; default the coordinator's (3 s). */
@@ -57,11 +64,17 @@ export class KafkaServer {
     return this.#listener.port;
   }
 
+  /** HOST:PORT clients are told to dial: kafka-advertised, else the bound address. */
+  get advertisedAddress(): string {
+    const { host, port } = this.service.self;
+    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+
   static async start(options: KafkaServerOptions): Promise<KafkaServer> {
     const topics = await TopicCatalog.open(options.store);
-    const idempotence = await Idempotence.open(options.store);
+    const idempotence = await Idempotence.open(options.store, options.peers === undefined ? {} : { brokerId: options.nodeId });
     let bound: { host: string; port: number } = { host: options.host, port: options.port };
-    const advertised = options.advertised === undefined ? undefined : parseHostPort(options.advertised);
+    const advertised = options.advertised === undefined ? undefined : parseAdvertised(options.advertised);
     let mqttTopic: MqttTopic | undefined;
     if (options.mqttTopic !== undefined) {
       const { name, broker } = options.mqttTopic;
@@ -70,8 +83,11 @@ export class KafkaServer {
       else options.logger.warn({ topic: name }, `a Kafka topic named ${name} exists, so the MQTT traffic is not shown as it; set --kafka-mqtt-topic to another name`);
     }
     const limits = options.groupInitialRebalanceDelayMs === undefined ? {} : { initialRebalanceDelayMs: options.groupInitialRebalanceDelayMs };
-    const groups = await KafkaGroupService.open({ store: options.store, partitionsOf: (name) => (name === mqttTopic?.name ? mqttTopic.partitions : topics.get(name)?.partitions), broker: () => ({ nodeId: options.nodeId, ...(advertised ?? bound) }), limits, logger: options.logger });
-    const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, groups, logger: options.logger });
+    const self = (): KafkaBroker => ({ nodeId: options.nodeId, ...(advertised ?? bound) });
+    const peers = options.peers;
+    const cluster: KafkaClusterView | undefined = peers === undefined ? undefined : { selfId: options.nodeId, brokers: () => normalizeBrokers([self(), ...peers().filter((broker) => broker.nodeId !== options.nodeId)]) };
+    const groups = await KafkaGroupService.open({ store: options.store, partitionsOf: (name) => (name === mqttTopic?.name ? mqttTopic.partitions : topics.get(name)?.partitions), broker: self, cluster, limits, logger: options.logger });
+    const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, groups, cluster, logger: options.logger });
     const server = new KafkaServer(options, service, groups);
     server.#listener = await TcpListener.start({
       protocol: 'Kafka',
@@ -161,9 +177,4 @@ export class KafkaServer {
     for (const connection of this.#connections) connection.ended();
     await this.#listener.stop();
   }
-}
-
-function parseHostPort(text: string): { host: string; port: number } {
-  const at = text.lastIndexOf(':');
-  return { host: text.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(text.slice(at + 1)) };
 }

@@ -27,6 +27,7 @@ import type { ClientIdentity } from '../../../engine/index.js';
 import { kafkaIdentity, type MqttTopic } from './mqtt-topic.js';
 import { fromJournalRecord, toRecordInput, type StoredKafkaRecord } from './records.js';
 import { KafkaAdmin } from './admin.js';
+import { partitionLeader, type KafkaBroker, type KafkaClusterView } from './cluster.js';
 import type { Idempotence } from './idempotence.js';
 import type { ProducerBatch } from './producer-state.js';
 import { DEFAULT_TOPIC_CONFIGS, describeTopicConfigs, type TopicConfigs } from './topic-configs.js';
@@ -56,7 +57,7 @@ export interface KafkaServiceOptions {
   store: ShardStore;
   topics: TopicCatalog;
   idempotence: Idempotence;
-  /** The broker id Metadata names (this node is the only broker). */
+  /** This broker's id in Metadata (in a cluster, the view's selfId). */
   nodeId: number;
   /** What Metadata tells clients to dial. */
   advertised: () => { host: string; port: number };
@@ -67,6 +68,8 @@ export interface KafkaServiceOptions {
   now?: () => number;
   /** The MQTT data shards as a Kafka topic; undefined: not shown. */
   mqttTopic?: MqttTopic | undefined;
+  /** The live brokers of a cluster; undefined: this node is the only broker. */
+  cluster?: KafkaClusterView | undefined;
 }
 
 /** Who sent a request: for DescribeGroups' client host and the access policy of the MQTT topic. */
@@ -107,6 +110,7 @@ export class KafkaService {
 
   /** The response body; undefined: no response (Produce acks = 0). `signal` ends a long poll when the connection goes. */
   async handle(header: RequestHeader, body: Struct, signal: AbortSignal, client?: KafkaClient): Promise<Struct | undefined> {
+    if (this.options.cluster !== undefined && this.#readsCatalog(header.apiKey, body)) await this.options.topics.refresh();
     switch (header.apiKey) {
       case ApiKey.ApiVersions:
         return this.apiVersions(body);
@@ -145,6 +149,57 @@ export class KafkaService {
     }
   }
 
+  /**
+   * In a cluster another broker may have created, grown or deleted topics since this one read
+   * `$kafka.topics`: Metadata and the topic admin APIs read its new records first, and so does a
+   * data request naming a topic or partition this broker does not know (yet).
+   */
+  #readsCatalog(apiKey: number, body: Struct): boolean {
+    switch (apiKey) {
+      case ApiKey.Metadata:
+      case ApiKey.CreateTopics:
+      case ApiKey.DeleteTopics:
+      case ApiKey.CreatePartitions:
+      case ApiKey.DescribeConfigs:
+        return true;
+      case ApiKey.Produce:
+        return (body.topicData as Struct[]).some((t) => (t.partitionData as Struct[]).some((p) => !this.#knows(t.name as string, p.index as number)));
+      case ApiKey.Fetch:
+        return (body.topics as Struct[]).some((t) => (t.partitions as Struct[]).some((p) => !this.#knows(t.topic as string, p.partition as number)));
+      case ApiKey.ListOffsets:
+        return (body.topics as Struct[]).some((t) => (t.partitions as Struct[]).some((p) => !this.#knows(t.name as string, p.partitionIndex as number)));
+      default:
+        return false;
+    }
+  }
+
+  #knows(name: string, partition: number): boolean {
+    const topic = this.topic(name);
+    return topic !== undefined && partition < topic.partitions;
+  }
+
+  /** This broker as clients are told to dial it. */
+  get self(): KafkaBroker {
+    return { nodeId: this.options.nodeId, ...this.options.advertised() };
+  }
+
+  /** The live brokers, sorted by id: the cluster's, or this node alone. */
+  #brokers(): readonly KafkaBroker[] {
+    const brokers = this.options.cluster?.brokers() ?? [];
+    return brokers.length > 0 ? brokers : [this.self];
+  }
+
+  /**
+   * In a cluster, the broker a partition's produce goes to (NOT_LEADER_OR_FOLLOWER elsewhere):
+   * one writer per partition, so two brokers do not race their idempotence checks on it. When
+   * leaders move, the new one reads what others appended before it checks (idempotence.ts).
+   */
+  #leads(topic: string, partition: number): boolean {
+    const cluster = this.options.cluster;
+    if (cluster === undefined || this.topic(topic)?.mqtt !== undefined) return true;
+    return partitionLeader(this.#brokers(), topic, partition)?.nodeId === cluster.selfId;
+  }
+
   apiVersions(body: Struct): Struct {
     // Kafka checks the client software name and version (KIP-511) of v3+.
     const valid = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
@@ -159,7 +214,7 @@ export class KafkaService {
 
   metadata(header: RequestHeader, body: Struct): Struct {
     const { nodeId, clusterId } = this.options;
-    const { host, port } = this.options.advertised();
+    const brokers = this.#brokers();
     const requested = body.topics as Array<{ name: string | null }> | null;
     // v0: an empty list is every topic; v1+: null is every topic. Auto-creation is off.
     const all = requested === null || (header.apiVersion === 0 && requested.length === 0);
@@ -168,10 +223,15 @@ export class KafkaService {
     const topics = names.map((name) => {
       const topic = this.topic(name);
       if (topic === undefined) return { errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, isInternal: false, partitions: [] };
-      const partitions = Array.from({ length: topic.partitions }, (_, partitionIndex) => ({ errorCode: 0, partitionIndex, leaderId: nodeId, leaderEpoch: 0, replicaNodes: [nodeId], isrNodes: [nodeId], offlineReplicas: [] }));
+      const partitions = Array.from({ length: topic.partitions }, (_, partitionIndex) => {
+        // The MQTT topic is written through the MQTT broker of whichever node takes the produce: no leader to pick.
+        const leaderId = topic.mqtt === undefined ? (partitionLeader(brokers, name, partitionIndex)?.nodeId ?? nodeId) : nodeId;
+        return { errorCode: 0, partitionIndex, leaderId, leaderEpoch: 0, replicaNodes: [leaderId], isrNodes: [leaderId], offlineReplicas: [] };
+      });
       return { errorCode: 0, name, isInternal: false, partitions };
     });
-    return { throttleTimeMs: 0, brokers: [{ nodeId, host, port, rack: null }], clusterId, controllerId: nodeId, topics };
+    // Every broker serves the controller's APIs (topic admin, InitProducerId), so each names itself.
+    return { throttleTimeMs: 0, brokers: brokers.map((broker) => ({ ...broker, rack: null })), clusterId, controllerId: nodeId, topics };
   }
 
   async createTopics(body: Struct): Promise<Struct> {
@@ -285,6 +345,11 @@ export class KafkaService {
     if (records.length === 0) {
       response.errorCode = KafkaErrorCode.INVALID_RECORD;
       response.errorMessage = 'an empty record batch';
+      return;
+    }
+    if (!this.#leads(topicName, partition)) {
+      response.errorCode = KafkaErrorCode.NOT_LEADER_OR_FOLLOWER;
+      response.errorMessage = `another broker leads ${topicName}-${partition}; refresh the metadata`;
       return;
     }
     if (topic.mqtt !== undefined) {

@@ -167,6 +167,7 @@ export class KafkaService {
       case ApiKey.Fetch:
         return (body.topics as Struct[]).some((t) => (t.partitions as Struct[]).some((p) => !this.#knows(t.topic as string, p.partition as number)));
       case ApiKey.ListOffsets:
+      case ApiKey.OffsetCommit:
         return (body.topics as Struct[]).some((t) => (t.partitions as Struct[]).some((p) => !this.#knows(t.name as string, p.partitionIndex as number)));
       default:
         return false;

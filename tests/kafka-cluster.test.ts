@@ -10,7 +10,9 @@
 // twice, and an idempotent producer per broker. The journal is read directly (RemoteShardStore)
 // for the producer ids the stored batches carry, and raw requests check the refusals:
 // InitProducerId at each broker, a produce at a partition's non-leader
-// (NOT_LEADER_OR_FOLLOWER), a group request at the non-coordinator (NOT_COORDINATOR).
+// (NOT_LEADER_OR_FOLLOWER), a group request at the non-coordinator (NOT_COORDINATOR). Then one
+// broker is SIGKILLed: the other becomes the only broker, leader and coordinator, and the group
+// reads on through it.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
@@ -74,7 +76,7 @@ describe('Kafka front end in a cluster: two brokers over one journal', { timeout
     await cleanup();
   });
 
-  it('lists both brokers, splits a group across them, reads back what either took, and keeps producer ids apart', async () => {
+  it('lists both brokers, splits a group across them, reads back what either took, keeps producer ids apart, and goes on through one broker after the other is SIGKILLed', async () => {
     const placementPort = await freePort();
     const placement = `127.0.0.1:${placementPort}`;
     const voter = runCli(['start', '--roles', 'placement', '--node-id', '1', '--placement-port', String(placementPort), '--data-dir', await scratchDirectory('shardline-kc-voter-')], env);
@@ -84,9 +86,11 @@ describe('Kafka front end in a cluster: two brokers over one journal', { timeout
     processes.push(journal);
     journalAddress = String((await waitForLogField(journal, 'journalGrpc')).journalGrpc);
     const ports: number[] = [];
+    const brokers: CliProcess[] = [];
     for (const id of BROKER_IDS) {
       const broker = runCli(['start', '--roles', 'broker', '--node-id', String(id), '--journal', journalAddress, '--placement', placement, '--mqtt-port', '0', '--kafka-port', '0', '--kafka-group-initial-rebalance-delay-ms', '0'], env);
       processes.push(broker);
+      brokers.push(broker);
       ports.push(Number((await waitForLogField(broker, 'kafka')).kafkaPort));
     }
     const [portA, portB] = ports as [number, number];
@@ -192,5 +196,25 @@ describe('Kafka front end in a cluster: two brokers over one journal', { timeout
     });
     const ids = [await initAt(portA), await initAt(portB), await initAt(portA), await initAt(portB)];
     assert.equal(new Set([...ids, ...producerIds]).size, ids.length + producerIds.size, `all distinct: ${[...ids, ...producerIds].join(', ')}`);
+
+    // Broker a is SIGKILLed: once placement expires its lease, b is the only broker, leads every
+    // partition and coordinates the group; the members rejoin there and read what b takes next.
+    brokers[0]!.child.kill('SIGKILL');
+    await brokers[0]!.exited;
+    await waitFor('Metadata at b listing b alone', () => raw(portB, async (client) => {
+      const body = await client.call(ApiKey.Metadata, 9, metadataRequest);
+      return (body.brokers as KafkaStruct[]).length === 1 ? true : undefined;
+    }));
+    assert.deepEqual(await leadersAt(portB), Array.from({ length: PARTITIONS }, () => BROKER_IDS[1]));
+    assert.equal(await coordinatorAt(portB), BROKER_IDS[1]);
+    const producer = kafka(portB).producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const later = Array.from({ length: PER_BROKER }, (_, n) => `after-v${n}`);
+    await producer.send({ topic: TOPIC, acks: -1, messages: later.map((value, n) => ({ partition: n % PARTITIONS, key: value, value })) });
+    await producer.disconnect();
+    await waitFor('every record produced after the kill read', () => {
+      const seen = new Set([...first.read.values(), ...second.read.values()]);
+      return later.every((value) => seen.has(value)) ? true : undefined;
+    });
   });
 });

@@ -106,7 +106,8 @@ export class Idempotence {
         if (epoch < MAX_EPOCH) return answer(0, producerId, epoch + 1);
       } else if (producerId !== -1n || epoch !== -1) return answer(KafkaErrorCode.INVALID_REQUEST);
       const id = this.nextProducerId;
-      if (id - this.#firstId >= RANGE_SIZE - 1n && this.#brokerId !== undefined) return answer(KafkaErrorCode.UNKNOWN_SERVER_ERROR);
+      // A cluster broker that used up its 2^31 ids would step into the next broker's range.
+      if (this.#brokerId !== undefined && id - this.#firstId >= RANGE_SIZE) return answer(KafkaErrorCode.UNKNOWN_SERVER_ERROR);
       await this.store.append(KAFKA_PRODUCER_IDS_SHARD, [{ key: this.#nextKey, value: Buffer.from(String(id + 1n)) }]);
       this.nextProducerId = id + 1n;
       return answer(0, id, 0);

@@ -32,7 +32,7 @@ export function kafkaBrokersOf(nodes: readonly NodeRecord[]): KafkaBroker[] {
 }
 
 export class KafkaPeers {
-  #brokers: readonly KafkaBroker[] = [];
+  #brokers: readonly KafkaBroker[] | undefined;
   #stopped = false;
   #failing = false;
   #timer: NodeJS.Timeout | undefined;
@@ -47,8 +47,8 @@ export class KafkaPeers {
     return new KafkaPeers(options);
   }
 
-  /** The live brokers at the last successful read (none before the first). */
-  brokers(): readonly KafkaBroker[] {
+  /** The live brokers at the last successful read; undefined before the first. */
+  brokers(): readonly KafkaBroker[] | undefined {
     return this.#brokers;
   }
 

@@ -298,7 +298,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       const shared = running.mqtt.sharedOptions;
       // In a cluster the broker id comes from the id this node registers under, as every other broker maps it.
       const clustered = inCluster(settings);
-      const peers = (): readonly KafkaBroker[] => running.kafkaPeers?.brokers() ?? [];
+      const peers = (): readonly KafkaBroker[] | undefined => running.kafkaPeers?.brokers();
       running.kafka = await KafkaServer.start({
         store,
         host: settings.host,

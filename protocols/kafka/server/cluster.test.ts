@@ -27,12 +27,12 @@ interface Broker {
   service: KafkaService;
   groups: KafkaGroupService;
   idempotence: Idempotence;
-  view: { live: KafkaBroker[] };
+  view: { live: KafkaBroker[] | undefined };
 }
 
-async function broker(store: MemoryShardStore, self: KafkaBroker, live: KafkaBroker[]): Promise<Broker> {
+async function broker(store: MemoryShardStore, self: KafkaBroker, live: KafkaBroker[] | undefined): Promise<Broker> {
   const view = { live };
-  const cluster: KafkaClusterView = { selfId: self.nodeId, brokers: () => normalizeBrokers(view.live) };
+  const cluster: KafkaClusterView = { selfId: self.nodeId, brokers: () => (view.live === undefined ? undefined : normalizeBrokers(view.live)) };
   const topics = await TopicCatalog.open(store);
   const idempotence = await Idempotence.open(store, { brokerId: self.nodeId });
   const groups = await KafkaGroupService.open({ store, partitionsOf: (name) => topics.get(name)?.partitions, broker: () => self, cluster, logger, limits: { initialRebalanceDelayMs: 0 } });
@@ -112,6 +112,23 @@ describe('Kafka brokers in a cluster', () => {
     // b alone: it leads everything.
     b.view.live = [B];
     for (let partition = 0; partition < 4; partition += 1) assert.equal((await produce(b.service, 'orders', partition, batch(['y']))).errorCode, 0);
+  });
+
+  it('a broker that has not read the live brokers yet leads nothing and coordinates nothing', async () => {
+    const store = new MemoryShardStore();
+    const a = await broker(store, A, undefined);
+    await call(a.service, ApiKey.CreateTopics, 5, { topics: [{ name: 't', numPartitions: 2, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 1000, validateOnly: false });
+    const metadata = await call(a.service, ApiKey.Metadata, 9, { topics: [{ name: 't' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+    assert.deepEqual((metadata.brokers as KafkaStruct[]).map((x) => x.nodeId), [21]);
+    assert.deepEqual(((metadata.topics as KafkaStruct[])[0]!.partitions as KafkaStruct[]).map((p) => [p.errorCode, p.leaderId]), [[E.LEADER_NOT_AVAILABLE, -1], [E.LEADER_NOT_AVAILABLE, -1]]);
+    assert.equal((await produce(a.service, 't', 0, batch(['x']))).errorCode, E.NOT_LEADER_OR_FOLLOWER);
+    const found = await call(a.service, ApiKey.FindCoordinator, 2, { key: 'g', keyType: 0 });
+    assert.deepEqual([found.errorCode, found.nodeId], [E.COORDINATOR_NOT_AVAILABLE, -1]);
+    assert.equal((await call(a.service, ApiKey.Heartbeat, 3, { groupId: 'g', generationId: 1, memberId: 'm', groupInstanceId: null })).errorCode, E.NOT_COORDINATOR);
+    // Once read, it serves.
+    a.view.live = [A];
+    assert.equal((await produce(a.service, 't', 0, batch(['x']))).errorCode, 0);
+    assert.equal((await call(a.service, ApiKey.FindCoordinator, 2, { key: 'g', keyType: 0 })).nodeId, 21);
   });
 
   it('producer ids of two brokers are distinct, and each accepts an epoch bump of an id the other handed out', async () => {

@@ -19,8 +19,12 @@ export interface KafkaBroker {
 export interface KafkaClusterView {
   /** This node's Kafka broker id. */
   readonly selfId: number;
-  /** Live brokers with a Kafka endpoint, this one included, sorted by id, no id twice. */
-  brokers(): readonly KafkaBroker[];
+  /**
+   * Live brokers with a Kafka endpoint, this one included, sorted by id, no id twice; undefined
+   * until the broker has read them once (it then leads no partition and coordinates no group:
+   * acting alone while the others are unknown would give a partition two leaders).
+   */
+  brokers(): readonly KafkaBroker[] | undefined;
 }
 
 const MAX_INT32 = 0x7fffffff;

@@ -29,9 +29,10 @@ export interface KafkaServerOptions {
   nodeId: number;
   /**
    * In a cluster: the other live brokers with a Kafka endpoint (this one may be among them, it
-   * is always listed with its own address); undefined: this node is the only broker.
+   * is always listed with its own address), undefined until they were read once; no function:
+   * this node is the only broker.
    */
-  peers?: (() => readonly KafkaBroker[]) | undefined;
+  peers?: (() => readonly KafkaBroker[] | undefined) | undefined;
   clusterId: string;
   maxFrameBytes: number;
   /** Kafka's group.initial.rebalance.delay.ms; default the coordinator's (3 s). */
@@ -85,7 +86,13 @@ export class KafkaServer {
     const limits = options.groupInitialRebalanceDelayMs === undefined ? {} : { initialRebalanceDelayMs: options.groupInitialRebalanceDelayMs };
     const self = (): KafkaBroker => ({ nodeId: options.nodeId, ...(advertised ?? bound) });
     const peers = options.peers;
-    const cluster: KafkaClusterView | undefined = peers === undefined ? undefined : { selfId: options.nodeId, brokers: () => normalizeBrokers([self(), ...peers().filter((broker) => broker.nodeId !== options.nodeId)]) };
+    const cluster: KafkaClusterView | undefined = peers === undefined ? undefined : {
+      selfId: options.nodeId,
+      brokers: () => {
+        const others = peers();
+        return others === undefined ? undefined : normalizeBrokers([self(), ...others.filter((broker) => broker.nodeId !== options.nodeId)]);
+      },
+    };
     const groups = await KafkaGroupService.open({ store: options.store, partitionsOf: (name) => (name === mqttTopic?.name ? mqttTopic.partitions : topics.get(name)?.partitions), broker: self, cluster, limits, logger: options.logger });
     const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised: () => advertised ?? bound, groups, cluster, logger: options.logger });
     const server = new KafkaServer(options, service, groups);

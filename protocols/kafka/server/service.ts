@@ -184,10 +184,12 @@ export class KafkaService {
     return { nodeId: this.options.nodeId, ...this.options.advertised() };
   }
 
-  /** The live brokers, sorted by id: the cluster's, or this node alone. */
-  #brokers(): readonly KafkaBroker[] {
-    const brokers = this.options.cluster?.brokers() ?? [];
-    return brokers.length > 0 ? brokers : [this.self];
+  /** The live brokers, sorted by id: the cluster's, or this node alone; undefined while a cluster's are not known yet. */
+  #brokers(): readonly KafkaBroker[] | undefined {
+    const cluster = this.options.cluster;
+    if (cluster === undefined) return [this.self];
+    const brokers = cluster.brokers();
+    return brokers === undefined || brokers.length === 0 ? undefined : brokers;
   }
 
   /**
@@ -198,7 +200,7 @@ export class KafkaService {
   #leads(topic: string, partition: number): boolean {
     const cluster = this.options.cluster;
     if (cluster === undefined || this.topic(topic)?.mqtt !== undefined) return true;
-    return partitionLeader(this.#brokers(), topic, partition)?.nodeId === cluster.selfId;
+    return partitionLeader(this.#brokers() ?? [], topic, partition)?.nodeId === cluster.selfId;
   }
 
   apiVersions(body: Struct): Struct {
@@ -226,13 +228,15 @@ export class KafkaService {
       if (topic === undefined) return { errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, isInternal: false, partitions: [] };
       const partitions = Array.from({ length: topic.partitions }, (_, partitionIndex) => {
         // The MQTT topic is written through the MQTT broker of whichever node takes the produce: no leader to pick.
-        const leaderId = topic.mqtt === undefined ? (partitionLeader(brokers, name, partitionIndex)?.nodeId ?? nodeId) : nodeId;
+        const leaderId = topic.mqtt === undefined ? partitionLeader(brokers ?? [], name, partitionIndex)?.nodeId : nodeId;
+        // Clients retry LEADER_NOT_AVAILABLE after a metadata refresh.
+        if (leaderId === undefined) return { errorCode: KafkaErrorCode.LEADER_NOT_AVAILABLE, partitionIndex, leaderId: -1, leaderEpoch: -1, replicaNodes: [], isrNodes: [], offlineReplicas: [] };
         return { errorCode: 0, partitionIndex, leaderId, leaderEpoch: 0, replicaNodes: [leaderId], isrNodes: [leaderId], offlineReplicas: [] };
       });
       return { errorCode: 0, name, isInternal: false, partitions };
     });
     // Every broker serves the controller's APIs (topic admin, InitProducerId), so each names itself.
-    return { throttleTimeMs: 0, brokers: brokers.map((broker) => ({ ...broker, rack: null })), clusterId, controllerId: nodeId, topics };
+    return { throttleTimeMs: 0, brokers: (brokers ?? [this.self]).map((broker) => ({ ...broker, rack: null })), clusterId, controllerId: nodeId, topics };
   }
 
   async createTopics(body: Struct): Promise<Struct> {

@@ -110,8 +110,7 @@ export class KafkaGroupService {
   #coordinates(groupId: string): boolean {
     const cluster = this.options.cluster;
     if (cluster === undefined) return true;
-    const coordinator = groupCoordinator(cluster.brokers(), groupId);
-    return coordinator === undefined || coordinator.nodeId === cluster.selfId;
+    return groupCoordinator(cluster.brokers() ?? [], groupId)?.nodeId === cluster.selfId;
   }
 
   /**
@@ -143,10 +142,13 @@ export class KafkaGroupService {
 
   findCoordinator(header: RequestHeader, body: Struct): Struct {
     const self = this.options.broker();
-    const coordinatorOf = (key: string): { nodeId: number; host: string; port: number } => (this.options.cluster === undefined ? self : (groupCoordinator(this.options.cluster.brokers(), key) ?? self));
+    const coordinatorOf = (key: string): { nodeId: number; host: string; port: number } | undefined => (this.options.cluster === undefined ? self : groupCoordinator(this.options.cluster.brokers() ?? [], key));
+    const found = (key: string, coordinator = coordinatorOf(key)): Struct => (coordinator === undefined
+      ? { key, nodeId: -1, host: '', port: -1, errorCode: KafkaErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: 'the live brokers are not known yet; retry' }
+      : { key, ...pick(coordinator), errorCode: 0, errorMessage: null });
     // Transactions are not served, so there is no transaction coordinator to name.
     const answer = (key: string): Struct => ((body.keyType as number) === 0
-      ? { key, ...pick(coordinatorOf(key)), errorCode: 0, errorMessage: null }
+      ? found(key)
       : { key, nodeId: -1, host: '', port: -1, errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: 'only group coordinators (key type 0): transactions are not supported' });
     if (header.apiVersion >= 4) return { throttleTimeMs: 0, coordinators: (body.coordinatorKeys as string[]).map(answer) };
     const { key: _key, ...single } = answer(body.key as string);

@@ -304,6 +304,8 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
         host: settings.host,
         port: settings.kafkaPort,
         advertised: settings.kafkaAdvertised,
+        // Other brokers hand this node's address to clients: a wildcard is nobody's to dial.
+        hostName: clustered ? hostname() : undefined,
         // Kafka broker ids are int32; a single node without a node id is broker 0.
         nodeId: clustered ? kafkaBrokerId(nodeIdOf(settings, { mqtt: running.mqtt.address })) : settings.nodeId !== undefined && settings.nodeId <= 0x7fffffff ? settings.nodeId : 0,
         peers: clustered ? peers : undefined,

@@ -487,15 +487,12 @@ describe('placement settings', () => {
 });
 
 describe('kafka-advertised', () => {
-  test('a dialable HOST:PORT is kept; a wildcard host is SL_KAFKA_ADVERTISED; a cluster broker on a wildcard host with a Kafka port needs it', async () => {
+  test('a dialable HOST:PORT is kept; a wildcard host is SL_KAFKA_ADVERTISED', async () => {
     assert.equal((await resolveStartSettings({ 'kafka-advertised': 'broker-0.shardline:9092' }, {})).kafkaAdvertised, 'broker-0.shardline:9092');
     assert.equal((await resolveStartSettings({}, { SHARDLINE_KAFKA_ADVERTISED: '[2001:db8::1]:9092' })).kafkaAdvertised, '[2001:db8::1]:9092');
     await rejectsWith({ 'kafka-advertised': '0.0.0.0:9092' }, {}, 'SL_KAFKA_ADVERTISED', 'wildcard', '--kafka-advertised');
     await rejectsWith({ 'kafka-advertised': 'broker:0' }, {}, '--kafka-advertised must be HOST:PORT');
     const cluster = { roles: 'broker', journal: '127.0.0.1:1771', placement: '127.0.0.1:1228', 'kafka-port': '9092', host: '0.0.0.0' };
-    await rejectsWith(cluster, { SHARDLINE_CLUSTER_TOKEN: 'a-cluster-token-of-16+' }, 'SL_KAFKA_ADVERTISED', 'needs --kafka-advertised');
     assert.equal((await resolveStartSettings({ ...cluster, 'kafka-advertised': '10.0.0.5:9092' }, { SHARDLINE_CLUSTER_TOKEN: 'a-cluster-token-of-16+' })).kafkaAdvertised, '10.0.0.5:9092');
-    // A single node on a wildcard host is as before: clients are told the bound address.
-    assert.equal((await resolveStartSettings({ 'kafka-port': '9092', host: '0.0.0.0' }, {})).kafkaAdvertised, undefined);
   });
 });

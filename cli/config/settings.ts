@@ -101,7 +101,7 @@ export const START_SETTINGS = [
   { key: 'ws-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket listener port (path ws-path, subprotocol mqtt); unset: no WebSocket listener; 0 picks a free one' },
   { key: 'wss-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket with TLS listener port (needs tls-cert and tls-key); unset: none; 0 picks a free one' },
   { key: 'kafka-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'Kafka listener port (broker role; a partial preview: docs/kafka.md); unset: no Kafka listener (off until the preview is complete; set --kafka-port 9092 to try it); 0 picks a free one' },
-  { key: 'kafka-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'address Kafka clients are told to dial for this node (Metadata, FindCoordinator; registered with placement in a cluster); not a wildcard such as 0.0.0.0; unset: the Kafka listener\'s bound address' },
+  { key: 'kafka-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'address Kafka clients are told to dial for this node (Metadata, FindCoordinator; registered with placement in a cluster); not a wildcard such as 0.0.0.0; unset: the Kafka listener\'s bound address (a cluster broker bound to a wildcard host: the host name)' },
   { key: 'kafka-mqtt-topic', kind: { type: 'string' }, default: 'mqtt', valueName: 'NAME', group: 'node', description: 'the Kafka topic that shows this node\'s MQTT traffic (partition i = MQTT data shard i, key = MQTT topic; producing to it publishes MQTT messages); none: not shown' },
   { key: 'kafka-max-request-bytes', kind: { type: 'integer', min: 1024, max: 1_073_741_824 }, default: 104_857_600, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'largest Kafka request frame the listener reads; a larger size prefix closes the connection (Kafka\'s socket.request.max.bytes)' },
   { key: 'kafka-group-initial-rebalance-delay-ms', kind: { type: 'integer', min: 0, max: 300_000 }, default: 3000, unit: 'ms', valueName: 'MS', group: 'node', description: 'how long the first rebalance of an empty Kafka consumer group waits for more members to join (Kafka\'s group.initial.rebalance.delay.ms)' },
@@ -534,9 +534,6 @@ function checkKafka(settings: StartSettings, suppliedBy: (key: SettingKey) => st
     } catch (error) {
       throw new UsageError(`${(error as ShardlineError).code}: ${(error as Error).message} (from ${suppliedBy('kafka-advertised')})`);
     }
-  } else if (settings.kafkaPort !== undefined && (settings.placement !== undefined || effectiveRoles(settings).includes('placement')) && ['0.0.0.0', '::', '[::]'].includes(settings.host)) {
-    // In a cluster the other brokers hand this address to clients; a wildcard is nobody's to dial.
-    throw new UsageError(`SL_KAFKA_ADVERTISED: a cluster broker listening for Kafka on ${settings.host} (from ${suppliedBy('host')}) needs --kafka-advertised HOST:PORT, the address clients reach it at (for example its pod's DNS name)`);
   }
 }
 

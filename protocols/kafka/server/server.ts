@@ -25,6 +25,12 @@ export interface KafkaServerOptions {
   port: number;
   /** HOST:PORT Metadata advertises; undefined: the bound address. */
   advertised?: string | undefined;
+  /**
+   * Advertised instead of a wildcard bound host (0.0.0.0, ::) when `advertised` is unset, as
+   * Kafka advertises the machine's host name for a listener without a host; undefined: the
+   * bound host as it is.
+   */
+  hostName?: string | undefined;
   /** This broker's Kafka id (in a cluster, kafkaBrokerId of its node id). */
   nodeId: number;
   /**
@@ -108,7 +114,8 @@ export class KafkaServer {
       hold: options.hold,
       onSocket: (socket) => server.#serve(socket),
     });
-    bound = { host: server.#listener.host, port: server.#listener.port };
+    const wildcard = ['0.0.0.0', '::'].includes(server.#listener.host);
+    bound = { host: wildcard && options.hostName !== undefined ? options.hostName : server.#listener.host, port: server.#listener.port };
     return server;
   }
 

@@ -69,7 +69,11 @@ export class KafkaPeers {
     while (!this.#stopped) {
       try {
         const { nodes = [] } = await client.read(['nodes']);
-        this.#brokers = kafkaBrokersOf(nodes);
+        const brokers = kafkaBrokersOf(nodes);
+        const ids = (list: readonly KafkaBroker[] | undefined): string => (list ?? []).map((broker) => broker.nodeId).sort((x, y) => x - y).join(',');
+        // Leaders and coordinators move when the set changes: worth a line for whoever reads the log.
+        if (this.#brokers === undefined || ids(brokers) !== ids(this.#brokers)) logger.info({ brokers: brokers.map((broker) => `${broker.nodeId}@${broker.host}:${broker.port}`) }, 'Kafka brokers of the cluster');
+        this.#brokers = brokers;
         if (this.#failing) logger.info('placement readable again: Kafka broker list updated');
         this.#failing = false;
       } catch (error) {

@@ -17,6 +17,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 import { ApiKey, encodeRecordBatch, KafkaErrorCode, type KafkaStruct } from '../protocols/kafka/index.js';
+import { PlacementClient } from '../placement/service/index.js';
 import { RemoteShardStore } from '../shard-model/index.js';
 import { cleanup, freePort, runCli, scratchDirectory, waitForLogField, type CliProcess } from './support/broker-process.js';
 import { RawClient } from './support/kafka-raw-client.js';
@@ -94,6 +95,19 @@ describe('Kafka front end in a cluster: two brokers over one journal', { timeout
       ports.push(Number((await waitForLogField(broker, 'kafka')).kafkaPort));
     }
     const [portA, portB] = ports as [number, number];
+
+    // Each broker registered its advertised Kafka address (here the bound one) as its `kafka` endpoint.
+    const placementClient = new PlacementClient({ addresses: [placement], clusterId: 'shardline', clusterToken: env.SHARDLINE_CLUSTER_TOKEN });
+    try {
+      const endpoints = await waitFor('both brokers registered with a kafka endpoint', async () => {
+        const { nodes = [] } = await placementClient.read(['nodes']);
+        const found = BROKER_IDS.map((id) => nodes.find((node) => node.id === String(id))?.endpoints?.kafka);
+        return found.every((endpoint) => endpoint !== undefined) ? found : undefined;
+      });
+      assert.deepEqual(endpoints, ports.map((port) => `127.0.0.1:${port}`));
+    } finally {
+      placementClient.close();
+    }
 
     // Both brokers registered and each sees the other (placement is read every 2 s).
     const expected = BROKER_IDS.map((id, i) => [id, '127.0.0.1', ports[i]]);

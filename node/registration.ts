@@ -1,4 +1,5 @@
-// A node's membership in the cluster: it registers itself (id, roles, an address per role) with
+// A node's membership in the cluster: it registers itself (id, roles, an address per role, the
+// client endpoints of a broker such as its advertised Kafka address) with
 // the placement group and keeps its lease alive by heartbeats. The placement group being away
 // is an outage to log and retry, never a reason to stop: MQTT and the journal keep serving
 // without it, and the node registers again when it is back (a lease that ran out meanwhile was
@@ -14,6 +15,8 @@ export interface RegistrationOptions {
   readonly nodeId: string;
   readonly roles: readonly Role[];
   readonly addresses: Readonly<Partial<Record<Role, string>>>;
+  /** Client endpoints by protocol (`kafka`: the advertised HOST:PORT); omitted when none. */
+  readonly endpoints?: Readonly<Record<string, string>>;
   /** How long the lease lasts after each heartbeat (default 10 s); heartbeats come three times per lease. */
   readonly leaseMs?: number;
   readonly logger: Logger;
@@ -79,15 +82,15 @@ export class Registration {
   }
 
   private async beat(): Promise<void> {
-    const { client, nodeId, roles, addresses, logger } = this.options;
+    const { client, nodeId, roles, addresses, endpoints, logger } = this.options;
     if (!this.registered) {
-      const { result } = await client.propose({ type: 'register-node', nodeId, roles, addresses, leaseMs: this.leaseMs });
+      const { result } = await client.propose({ type: 'register-node', nodeId, roles, addresses, ...(endpoints === undefined ? {} : { endpoints }), leaseMs: this.leaseMs });
       if (result.status === 'refused') {
         logger.warn({ code: result.code, detail: result.detail }, `placement refused this node's registration: ${result.detail}`);
         return;
       }
       this.registered = true;
-      logger.info({ nodeId, roles, addresses }, 'registered with the placement service');
+      logger.info({ nodeId, roles, addresses, endpoints }, 'registered with the placement service');
       return;
     }
     const { result } = await client.propose({ type: 'heartbeat', nodeId, leaseMs: this.leaseMs });

@@ -31,7 +31,7 @@ import { AdminErrors, AdminServer, amqpAdminRoutes, createMetrics, kafkaAdminRou
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicationNode } from '../journal/index.js';
-import { KafkaServer } from '../protocols/kafka/index.js';
+import { kafkaBrokerId, KafkaServer, type KafkaBroker } from '../protocols/kafka/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
 import { AmqpBroker, AmqpServer, DEFAULT_AMQP_TUNING } from '../protocols/amqp/index.js';
@@ -44,6 +44,7 @@ import { openAuthentication } from './authentication.js';
 import { dataShardPolicy, DiskWatch } from './disk.js';
 import { setLogLevel } from './logger.js';
 import { PlacementRole, type PlacementRoleOptions, type RunningPlacement } from './placement-role.js';
+import { KafkaPeers } from './kafka-peers.js';
 import { Registration } from './registration.js';
 import { effectiveRoles, type BrokerConfig, type ExtrasRules, type NodeSettings, type SettingsCatalog } from './settings.js';
 import { loadNodeTls, startTransports, type TransportListener } from './transports.js';
@@ -159,6 +160,8 @@ interface Running {
   amqp?: AmqpServer;
   /** The Kafka listener (--kafka-port; a preview, off by default). */
   kafka?: KafkaServer;
+  /** In a cluster, the other Kafka brokers as placement lists them (read once the registration starts). */
+  kafkaPeers?: KafkaPeers;
   admin?: AdminServer;
   /** MQTT users (config file and `$users`), for the admin API. */
   users?: UserStore;
@@ -190,6 +193,7 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   if (admin !== undefined) await step('stopping the admin API', () => admin.stop());
   const { registration, placement, placementClient } = running;
   registration?.stop();
+  running.kafkaPeers?.stop();
   placementClient?.close();
   // No new MQTT connections first, then the broker says goodbye to the open ones (0x8B) and
   // finishes its appends, then the sockets go.
@@ -295,14 +299,20 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     }
     if (settings.kafkaPort !== undefined || settings.kafkasPort !== undefined) {
       const shared = running.mqtt.sharedOptions;
+      // In a cluster the broker id comes from the id this node registers under, as every other broker maps it.
+      const clustered = inCluster(settings);
+      const peers = (): readonly KafkaBroker[] | undefined => running.kafkaPeers?.brokers();
       running.kafka = await KafkaServer.start({
         store,
         host: settings.host,
         port: settings.kafkaPort,
         advertised: settings.kafkaAdvertised,
         tls: settings.kafkasPort === undefined || tls === undefined ? undefined : { port: settings.kafkasPort, listener: tls, advertised: settings.kafkasAdvertised },
-        // Kafka broker ids are int32; without a node id this node is broker 0.
-        nodeId: settings.nodeId !== undefined && settings.nodeId <= 0x7fffffff ? settings.nodeId : 0,
+        // Other brokers hand this node's address to clients: a wildcard is nobody's to dial.
+        hostName: clustered ? hostname() : undefined,
+        // Kafka broker ids are int32; a single node without a node id is broker 0.
+        nodeId: clustered ? kafkaBrokerId(nodeIdOf(settings, { mqtt: running.mqtt.address })) : settings.nodeId !== undefined && settings.nodeId <= 0x7fffffff ? settings.nodeId : 0,
+        peers: clustered ? peers : undefined,
         clusterId: settings.clusterId,
         maxFrameBytes: settings.kafkaMaxRequestBytes,
         inboundBudget: running.inboundBudget,
@@ -443,6 +453,14 @@ function placementRoleOptions(settings: NodeSettings, logger: Logger): Placement
 }
 
 /**
+ * Whether this node is one of a cluster's brokers: it registers with a placement group of
+ * voters (--placement, or it is a voter itself), not the single node's embedded one.
+ */
+function inCluster(settings: NodeSettings): boolean {
+  return settings.placement !== undefined || effectiveRoles(settings).includes('placement');
+}
+
+/**
  * The single-node default (no roles, no placement group given) runs a one-voter placement group
  * of its own, in-process, so that even one node has cluster metadata and is registered in it.
  */
@@ -482,7 +500,10 @@ function startRegistration(settings: NodeSettings, running: Running, nodeId: str
   // The embedded voter of the single-node default is not one of the node's roles.
   const roles = effectiveRoles(settings).filter((role) => served[role] !== undefined);
   const addresses = Object.fromEntries(roles.map((role) => [role, served[role] as string]));
-  running.registration = Registration.start({ client, nodeId, roles, addresses, logger: logger.child({ component: 'registration' }) });
+  const kafka = running.kafka;
+  const endpoints = kafka === undefined ? undefined : { kafka: kafka.advertisedAddress };
+  running.registration = Registration.start({ client, nodeId, roles, addresses, ...(endpoints === undefined ? {} : { endpoints }), logger: logger.child({ component: 'registration' }) });
+  if (kafka !== undefined && inCluster(settings)) running.kafkaPeers = KafkaPeers.start({ client, logger: logger.child({ component: 'kafka-peers' }) });
 }
 
 /** The listening line: every address this node serves on, as fields and in the message. */

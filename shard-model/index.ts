@@ -5,4 +5,4 @@ export { MemoryShardStore, type MemoryShardStoreOptions } from './adapters/memor
 export { RemoteShardStore, DEFAULT_REMOTE_CALL_TIMEOUT_MS, DEFAULT_REMOTE_CONNECT_TIMEOUT_MS, DEFAULT_REMOTE_RECONNECT_BACKOFF_MAX_MS, type RemoteShardStoreOptions } from './adapters/remote-shard-store.js';
 export { ShardModelErrors, isStoreUnreachable } from './errors.js';
 export { formatShardName, MQTT_NAMESPACE, MQTT_SHARD_PREFIX, MqttShardMap, mqttShardCount, parseShardName, type ShardMap, type ShardName } from './shard-map.js';
-export { createShardIfMissing, readWholeShard } from './shard-helpers.js';
+export { createShardIfMissing, readShardFrom, readWholeShard } from './shard-helpers.js';

@@ -19,10 +19,19 @@ export async function createShardIfMissing(store: ShardStore, name: string, conf
 
 /** Calls `each` for every record of the shard, from its start offset to its end as it is now, in order. */
 export async function readWholeShard(store: ShardStore, name: string, each: (record: JournalRecord) => void): Promise<void> {
-  let offset = (await store.info(name)).startOffset;
+  await readShardFrom(store, name, 0, each);
+}
+
+/**
+ * Calls `each` for every record from `from` (or the start offset, if retention or compaction
+ * removed what was before it) to the shard's end as it is now, in order; returns the offset after
+ * the last record read, where the next call picks up.
+ */
+export async function readShardFrom(store: ShardStore, name: string, from: number, each: (record: JournalRecord) => void): Promise<number> {
+  let offset = Math.max(from, (await store.info(name)).startOffset);
   for (;;) {
     const records = await store.read(name, offset, { maxRecords: PAGE_RECORDS });
-    if (records.length === 0) return;
+    if (records.length === 0) return offset;
     for (const record of records) {
       offset = record.offset + 1;
       each(record);

@@ -510,3 +510,14 @@ describe('placement settings', () => {
     await rejectsWith({ placement: '127.0.0.1' }, token, '--placement (entry 1) must be HOST:PORT');
   });
 });
+
+describe('kafka-advertised', () => {
+  test('a dialable HOST:PORT is kept; a wildcard host is SL_KAFKA_ADVERTISED', async () => {
+    assert.equal((await resolveStartSettings({ 'kafka-advertised': 'broker-0.shardline:9092' }, {})).kafkaAdvertised, 'broker-0.shardline:9092');
+    assert.equal((await resolveStartSettings({}, { SHARDLINE_KAFKA_ADVERTISED: '[2001:db8::1]:9092' })).kafkaAdvertised, '[2001:db8::1]:9092');
+    await rejectsWith({ 'kafka-advertised': '0.0.0.0:9092' }, {}, 'SL_KAFKA_ADVERTISED', 'wildcard', '--kafka-advertised');
+    await rejectsWith({ 'kafka-advertised': 'broker:0' }, {}, '--kafka-advertised must be HOST:PORT');
+    const cluster = { roles: 'broker', journal: '127.0.0.1:1771', placement: '127.0.0.1:1228', 'kafka-port': '9092', host: '0.0.0.0' };
+    assert.equal((await resolveStartSettings({ ...cluster, 'kafka-advertised': '10.0.0.5:9092' }, { SHARDLINE_CLUSTER_TOKEN: 'a-cluster-token-of-16+' })).kafkaAdvertised, '10.0.0.5:9092');
+  });
+});

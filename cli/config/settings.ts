@@ -10,12 +10,12 @@ import { hostname as osHostname } from 'node:os';
 import { extname } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
-import { TIMER_DELAY_MS_MAX, type LimitSpec, type LimitUnit } from '../../base/index.js';
+import { TIMER_DELAY_MS_MAX, type LimitSpec, type LimitUnit, type ShardlineError } from '../../base/index.js';
 import { SHARED_STRATEGIES } from '../../engine/index.js';
 import { DEFAULT_JOURNAL_GRPC_PORT } from '../../journal/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT } from '../../placement/service/index.js';
 import { effectiveRoles, LOG_LEVELS, ROLES, TLS_CLIENT_AUTH_MODES, type NodeSettings, type PlacementPeer } from '../../node/index.js';
-import { isTopicName } from '../../protocols/kafka/index.js';
+import { isTopicName, parseAdvertised } from '../../protocols/kafka/index.js';
 import { MQTT_LIMITS } from '../../protocols/mqtt/index.js';
 import { closest } from '../closest.js';
 import { UsageError, type OptionSpec } from '../command.js';
@@ -105,7 +105,7 @@ export const START_SETTINGS = [
   { key: 'ws-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket listener port (path ws-path, subprotocol mqtt); unset: no WebSocket listener; 0 picks a free one' },
   { key: 'wss-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket with TLS listener port (needs tls-cert and tls-key); unset: none; 0 picks a free one' },
   { key: 'kafka-port', kind: { type: 'integer', min: 0, max: 65_535, offWithNone: true }, default: DEFAULT_KAFKA_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'Kafka listener port (broker role; a preview: docs/kafka.md); none: no Kafka listener; 0 picks a free one, reported in the listening line (kafka=)' },
-  { key: 'kafka-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'address Kafka Metadata tells clients to dial; unset: the Kafka listener\'s bound address' },
+  { key: 'kafka-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'address Kafka clients are told to dial for this node (Metadata, FindCoordinator; registered with placement in a cluster); not a wildcard such as 0.0.0.0; unset: the Kafka listener\'s bound address (a cluster broker bound to a wildcard host: the host name)' },
   { key: 'kafkas-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'Kafka over TLS listener port (broker role; needs tls-cert and tls-key); unset: none; 0 picks a free one, reported in the listening line (kafkas=)' },
   { key: 'kafkas-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: "address Kafka Metadata tells clients connected over TLS to dial; unset: the TLS listener's bound address" },
   { key: 'kafka-mqtt-topic', kind: { type: 'string' }, default: 'mqtt', valueName: 'NAME', group: 'node', description: 'the Kafka topic that shows this node\'s MQTT traffic (partition i = MQTT data shard i, key = MQTT topic; producing to it publishes MQTT messages); none: not shown' },
@@ -556,6 +556,20 @@ function checkKafka(settings: StartSettings, suppliedBy: (key: SettingKey) => st
   const name = settings.kafkaMqttTopic;
   if (name !== 'none' && !isTopicName(name)) {
     throw new UsageError(`kafka-mqtt-topic ${JSON.stringify(name)} (from ${suppliedBy('kafka-mqtt-topic')}) is not a Kafka topic name: 1 to 180 of [A-Za-z0-9._-], not "." or ".."; or none to show no MQTT topic`);
+  }
+  for (const key of ['kafka-advertised', 'kafkas-advertised'] as const) {
+    const value = key === 'kafka-advertised' ? settings.kafkaAdvertised : settings.kafkasAdvertised;
+    if (value === undefined) continue;
+    try {
+      parseAdvertised(value);
+    } catch (error) {
+      throw new UsageError(`${(error as ShardlineError).code}: ${(error as Error).message} (from ${suppliedBy(key)})`);
+    }
+  }
+  // Brokers of a cluster tell clients each other's plain Kafka addresses only (docs/kafka.md).
+  const clustered = settings.placement !== undefined || (settings.roles?.includes('placement') ?? false);
+  if (settings.kafkasPort !== undefined && clustered) {
+    throw new UsageError(`kafkas-port (from ${suppliedBy('kafkas-port')}) is not served on a node of a placement group yet: its brokers advertise one another's plain Kafka listeners only; use kafka-port there (docs/kafka.md)`);
   }
 }
 

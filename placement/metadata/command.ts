@@ -17,7 +17,7 @@ interface Envelope {
 
 export type PlacementCommand = Envelope &
   (
-    | { readonly type: 'register-node'; readonly nodeId: string; readonly roles: readonly Role[]; readonly addresses: Readonly<Partial<Record<Role, string>>>; readonly at: number; readonly leaseMs: number }
+    | { readonly type: 'register-node'; readonly nodeId: string; readonly roles: readonly Role[]; readonly addresses: Readonly<Partial<Record<Role, string>>>; readonly endpoints?: Readonly<Record<string, string>>; readonly at: number; readonly leaseMs: number }
     | { readonly type: 'heartbeat'; readonly nodeId: string; readonly at: number; readonly leaseMs: number }
     | { readonly type: 'deregister-node'; readonly nodeId: string }
     | { readonly type: 'expire-node'; readonly nodeId: string; readonly at: number }
@@ -35,6 +35,9 @@ export type CommandType = PlacementCommand['type'];
 export const MAX_COMMAND_BYTES = 1 << 20;
 export const MAX_NAME_LENGTH = 256;
 export const MAX_LIST_LENGTH = 10_000;
+/** A register-node names at most this many client endpoints (kafka, ...). */
+export const MAX_ENDPOINTS = 16;
+const ENDPOINT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const MAX_JSON_DEPTH = 32;
 
 export class MalformedCommandError extends Error {
@@ -70,7 +73,8 @@ export function decodeCommand(bytes: Uint8Array): PlacementCommand {
   return checkCommand(raw);
 }
 
-// Field lists per type, in encoding order; a field not listed is refused.
+// Field lists per type, in encoding order; a field not listed is refused. Optional fields came
+// after the first release of a command: entries written before them lack them.
 const FIELDS: Record<CommandType, readonly string[]> = {
   'register-node': ['nodeId', 'roles', 'addresses', 'at', 'leaseMs'],
   heartbeat: ['nodeId', 'at', 'leaseMs'],
@@ -83,6 +87,10 @@ const FIELDS: Record<CommandType, readonly string[]> = {
   'set-map': ['namespace', 'shards'],
   'set-setting': ['key', 'value'],
   'cas-setting': ['key', 'expectedRevision', 'value'],
+};
+
+const OPTIONAL: Partial<Record<CommandType, readonly string[]>> = {
+  'register-node': ['endpoints'],
 };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -109,6 +117,19 @@ function nameList(value: unknown, field: string): string[] {
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], field: string): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw new MalformedCommandError(`${field} must be one of ${allowed.join(', ')}`);
   return value as T;
+}
+
+/** Client endpoints by protocol name (`kafka`: the advertised HOST:PORT); an empty map is left out. */
+function endpoints(value: unknown): Record<string, string> {
+  if (!isRecord(value)) throw new MalformedCommandError('endpoints must be an object');
+  const entries = Object.entries(value);
+  if (entries.length > MAX_ENDPOINTS) throw new MalformedCommandError(`endpoints holds more than ${MAX_ENDPOINTS} entries`);
+  const out: Record<string, string> = {};
+  for (const [key, address] of entries) {
+    if (!ENDPOINT_NAME.test(key)) throw new MalformedCommandError(`endpoints key ${JSON.stringify(key.slice(0, 40))} must be 1 to 32 of [a-z0-9-], starting with a letter`);
+    out[key] = name(address, `endpoints.${key}`);
+  }
+  return out;
 }
 
 function json(value: unknown, field: string, depth = 0): JsonValue {
@@ -140,9 +161,10 @@ function json(value: unknown, field: string, depth = 0): JsonValue {
 function checkCommand(raw: unknown): PlacementCommand {
   if (!isRecord(raw)) throw new MalformedCommandError('not an object');
   const type = oneOf(raw.type, Object.keys(FIELDS) as CommandType[], 'type');
-  const allowed = new Set(['type', 'clientId', 'sequence', ...FIELDS[type]]);
+  const required = ['type', 'clientId', 'sequence', ...FIELDS[type]];
+  const allowed = new Set([...required, ...(OPTIONAL[type] ?? [])]);
   for (const key of Object.keys(raw)) if (!allowed.has(key)) throw new MalformedCommandError(`unknown field ${JSON.stringify(key)} in ${type}`);
-  for (const key of allowed) if (!Object.hasOwn(raw, key)) throw new MalformedCommandError(`${type} lacks ${key}`);
+  for (const key of required) if (!Object.hasOwn(raw, key)) throw new MalformedCommandError(`${type} lacks ${key}`);
   const envelope = { clientId: name(raw.clientId, 'clientId'), sequence: count(raw.sequence, 'sequence', 1) };
   switch (type) {
     case 'register-node': {
@@ -151,7 +173,8 @@ function checkCommand(raw: unknown): PlacementCommand {
       if (!isRecord(raw.addresses)) throw new MalformedCommandError('addresses must be an object');
       const addresses: Partial<Record<Role, string>> = {};
       for (const [role, address] of Object.entries(raw.addresses)) addresses[oneOf(role, ROLES, 'addresses key')] = name(address, `addresses.${role}`);
-      return { type, ...envelope, nodeId: name(raw.nodeId, 'nodeId'), roles, addresses, at: count(raw.at, 'at', 0), leaseMs: count(raw.leaseMs, 'leaseMs', 1) };
+      const registration = { type, ...envelope, nodeId: name(raw.nodeId, 'nodeId'), roles, addresses, at: count(raw.at, 'at', 0), leaseMs: count(raw.leaseMs, 'leaseMs', 1) };
+      return raw.endpoints === undefined ? registration : { ...registration, endpoints: endpoints(raw.endpoints) };
     }
     case 'heartbeat':
       return { type, ...envelope, nodeId: name(raw.nodeId, 'nodeId'), at: count(raw.at, 'at', 0), leaseMs: count(raw.leaseMs, 'leaseMs', 1) };

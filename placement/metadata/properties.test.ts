@@ -225,6 +225,13 @@ describe('placement command codec', () => {
     assert.throws(() => decodeCommand(bytes('{"type":"deregister-node","clientId":"c","sequence":1,"nodeId":"n","extra":1}')), /unknown field "extra"/);
     assert.throws(() => decodeCommand(new Uint8Array(2 << 20)), /bytes, limit/);
     assert.throws(() => decodeCommand(bytes('{"type":"register-node","clientId":"c","sequence":1,"nodeId":"n","roles":"broker","addresses":{},"at":0,"leaseMs":1}')), /roles must be a list/);
+    const registration = '"type":"register-node","clientId":"c","sequence":1,"nodeId":"n","roles":["broker"],"addresses":{"broker":"h:1"},"at":0,"leaseMs":1';
+    assert.deepEqual(decodeCommand(bytes(`{${registration},"endpoints":{"kafka":"h:9092"}}`)), { type: 'register-node', clientId: 'c', sequence: 1, nodeId: 'n', roles: ['broker'], addresses: { broker: 'h:1' }, endpoints: { kafka: 'h:9092' }, at: 0, leaseMs: 1 });
+    assert.equal('endpoints' in decodeCommand(bytes(`{${registration}}`)), false);
+    assert.throws(() => decodeCommand(bytes(`{${registration},"endpoints":["h:9092"]}`)), /endpoints must be an object/);
+    assert.throws(() => decodeCommand(bytes(`{${registration},"endpoints":{"Kafka!":"h:9092"}}`)), /endpoints key/);
+    assert.throws(() => decodeCommand(bytes(`{${registration},"endpoints":{"kafka":""}}`)), /endpoints.kafka must be a non-empty string/);
+    assert.throws(() => decodeCommand(bytes(`{${registration},"endpoints":{${Array.from({ length: 17 }, (_, i) => `"e${i}":"h:1"`).join(',')}}}`)), /more than 16 entries/);
     // Nesting is bounded, so a hostile value cannot exhaust the stack of a recursive walk.
     const deep = 400_000;
     assert.throws(() => decodeCommand(bytes(`{"type":"set-setting","clientId":"c","sequence":1,"key":"k","value":${'['.repeat(deep)}${']'.repeat(deep)}}`)), /nests deeper than 32/);

@@ -36,6 +36,23 @@ describe('placement state machine', () => {
     assert.deepEqual(state.nodes.get('n1'), { id: 'n1', roles: ['journal'], addresses: { journal: 'h:3' }, registeredAt: 100, leaseExpiresAt: 250 });
   });
 
+  it('keeps a broker\'s client endpoints (sorted), drops them when it registers again without, refuses them on a non-broker, and snapshots them', () => {
+    const { state, results } = run([
+      { type: 'register-node', nodeId: 'b1', roles: ['broker'], addresses: { broker: 'h:1883' }, endpoints: { kafka: 'b1.example:9092', amqp: 'b1.example:5672' }, at: 0, leaseMs: 50 },
+      { type: 'register-node', nodeId: 'b2', roles: ['broker'], addresses: { broker: 'h:1884' }, endpoints: { kafka: 'b2.example:9092' }, at: 0, leaseMs: 50 },
+      { type: 'register-node', nodeId: 'b2', roles: ['broker'], addresses: { broker: 'h:1884' }, at: 10, leaseMs: 50 },
+      { type: 'register-node', nodeId: 'j', roles: ['journal'], addresses: { journal: 'h:1771' }, endpoints: { kafka: 'j:9092' }, at: 0, leaseMs: 50 },
+    ]);
+    assert.deepEqual(results.map(refusal), [undefined, undefined, undefined, 'invalid']);
+    const b1 = state.nodes.get('b1');
+    assert.deepEqual(b1?.endpoints, { amqp: 'b1.example:5672', kafka: 'b1.example:9092' });
+    assert.deepEqual(Object.keys(b1?.endpoints ?? {}), ['amqp', 'kafka']);
+    assert.equal(state.nodes.get('b2')?.endpoints, undefined);
+    assert.equal('endpoints' in (state.nodes.get('b2') ?? {}), false);
+    assert.equal(state.nodes.has('j'), false);
+    assert.deepEqual(restore(snapshot(state)).nodes.get('b1'), b1);
+  });
+
   it('refuses a registration without roles, with a repeated role or without one address per role', () => {
     const { results } = run([
       { type: 'register-node', nodeId: 'n', roles: [], addresses: {}, at: 0, leaseMs: 1 },

@@ -106,13 +106,17 @@ function execute(state: PlacementState, command: PlacementCommand, revision: num
       if (addressed.length !== roles.length || addressed.some((role, i) => role !== roles[i])) {
         return new Refusal('invalid', 'give exactly one address per role');
       }
-      // Registering again (a restarted node) updates roles and addresses and keeps registeredAt.
+      const endpoints = Object.entries(command.endpoints ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+      // Client endpoints are where a broker's protocols are reached; a node without one serves none.
+      if (endpoints.length > 0 && !roles.includes('broker')) return new Refusal('invalid', 'only a broker node has client endpoints');
+      // Registering again (a restarted node) updates roles, addresses and endpoints and keeps registeredAt.
       const existing = state.nodes.get(command.nodeId);
       const addresses = Object.fromEntries(roles.map((role) => [role, command.addresses[role]]));
       const node: NodeRecord = {
         id: command.nodeId,
         roles,
         addresses,
+        ...(endpoints.length === 0 ? {} : { endpoints: Object.fromEntries(endpoints) }),
         registeredAt: existing?.registeredAt ?? command.at,
         leaseExpiresAt: Math.max(existing?.leaseExpiresAt ?? 0, command.at + command.leaseMs),
       };

@@ -25,6 +25,11 @@ export interface NodeRecord {
   readonly roles: readonly Role[];
   /** An address (host:port) per role the node runs; only roles it has. */
   readonly addresses: Readonly<Partial<Record<Role, string>>>;
+  /**
+   * Addresses clients of a protocol dial (`kafka`: the advertised Kafka HOST:PORT), which may
+   * differ from the bound ones; only broker nodes have them; absent when none.
+   */
+  readonly endpoints?: Readonly<Record<string, string>>;
   /** The proposer's clock (ms) when the node first registered. */
   readonly registeredAt: number;
   /** The lease runs out at this time (ms, proposer's clock); only heartbeats move it, and only forward. */

@@ -42,4 +42,11 @@ export const KafkaErrors = {
     fix: 'Stop whatever holds the port or pick another with --kafka-port (0 picks a free one); check --host.',
     message: (address: string, reason: string) => `cannot listen for Kafka on ${address}: ${reason}`,
   }),
+  advertised: defineError({
+    code: 'SL_KAFKA_ADVERTISED',
+    meaning: 'The address Kafka clients are told to dial (kafka-advertised) is not HOST:PORT with a port 1-65535, or its host is a wildcard (0.0.0.0, ::) that no client can dial.',
+    fix: 'Set --kafka-advertised to the DNS name or IP address and port clients reach this node at, for example broker-0.shardline:9092 (IPv6 as [2001:db8::1]:9092).',
+    message: (advertised: string, detail: string) => `kafka-advertised ${JSON.stringify(advertised)}: ${detail}`,
+  }),
 };
+

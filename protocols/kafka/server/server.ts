@@ -9,6 +9,7 @@ import { isShardlineError } from '../../../base/index.js';
 import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold, type InboundBudget, type TlsListener } from '../../listener/index.js';
 import { KafkaErrors, type KafkaStruct, type RequestHeader } from '../codec/index.js';
+import { normalizeBrokers, parseAdvertised, type KafkaBroker, type KafkaClusterView } from './cluster.js';
 import { KafkaConnection } from './connection.js';
 import type { GroupSummary } from './groups/coordinator.js';
 import { KafkaGroupService, type KafkaListenerName } from './groups/group-service.js';
@@ -32,7 +33,20 @@ export interface KafkaServerOptions {
   advertised?: string | undefined;
   /** The TLS listener: its port, the node's certificate, and what it advertises; undefined: none. */
   tls?: { port: number; listener: TlsListener; advertised?: string | undefined } | undefined;
+  /**
+   * Advertised instead of a wildcard bound host (0.0.0.0, ::) when `advertised` is unset, as
+   * Kafka advertises the machine's host name for a listener without a host; undefined: the
+   * bound host as it is.
+   */
+  hostName?: string | undefined;
+  /** This broker's Kafka id (in a cluster, kafkaBrokerId of its node id). */
   nodeId: number;
+  /**
+   * In a cluster: the other live brokers with a Kafka endpoint (this one may be among them, it
+   * is always listed with its own address), undefined until they were read once; no function:
+   * this node is the only broker.
+   */
+  peers?: (() => readonly KafkaBroker[] | undefined) | undefined;
   clusterId: string;
   maxFrameBytes: number;
   /** Kafka's group.initial.rebalance.delay.ms; default the coordinator's (3 s). */
@@ -67,14 +81,21 @@ export class KafkaServer {
     return this.#listeners.get('tls');
   }
 
+  /** HOST:PORT clients are told to dial: kafka-advertised, else the bound address. */
+  get advertisedAddress(): string {
+    const { host, port } = this.service.self('plain');
+    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+
   static async start(options: KafkaServerOptions): Promise<KafkaServer> {
     const topics = await TopicCatalog.open(options.store);
-    const idempotence = await Idempotence.open(options.store);
-    // What each listener advertises: the setting, else the address it bound (known once it has).
+    const idempotence = await Idempotence.open(options.store, options.peers === undefined ? {} : { brokerId: options.nodeId });
+    // What each listener advertises: the setting, else the address it bound (known once it has;
+    // a wildcard host is replaced by hostName, as Kafka advertises the machine's name).
     const addresses = new Map<KafkaListenerName, { host: string; port: number }>();
     const configured = new Map<KafkaListenerName, { host: string; port: number }>();
-    if (options.advertised !== undefined) configured.set('plain', parseHostPort(options.advertised));
-    if (options.tls?.advertised !== undefined) configured.set('tls', parseHostPort(options.tls.advertised));
+    if (options.advertised !== undefined) configured.set('plain', parseAdvertised(options.advertised));
+    if (options.tls?.advertised !== undefined) configured.set('tls', parseAdvertised(options.tls.advertised));
     const advertised = (listener: KafkaListenerName): { host: string; port: number } => configured.get(listener) ?? addresses.get(listener) ?? { host: options.host, port: 0 };
     let mqttTopic: MqttTopic | undefined;
     if (options.mqttTopic !== undefined) {
@@ -84,8 +105,17 @@ export class KafkaServer {
       else options.logger.warn({ topic: name }, `a Kafka topic named ${name} exists, so the MQTT traffic is not shown as it; set --kafka-mqtt-topic to another name`);
     }
     const limits = options.groupInitialRebalanceDelayMs === undefined ? {} : { initialRebalanceDelayMs: options.groupInitialRebalanceDelayMs };
-    const groups = await KafkaGroupService.open({ store: options.store, partitionsOf: (name) => (name === mqttTopic?.name ? mqttTopic.partitions : topics.get(name)?.partitions), broker: (listener) => ({ nodeId: options.nodeId, ...advertised(listener) }), limits, logger: options.logger });
-    const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised, groups, logger: options.logger });
+    const self = (): KafkaBroker => ({ nodeId: options.nodeId, ...advertised('plain') });
+    const peers = options.peers;
+    const cluster: KafkaClusterView | undefined = peers === undefined ? undefined : {
+      selfId: options.nodeId,
+      brokers: () => {
+        const others = peers();
+        return others === undefined ? undefined : normalizeBrokers([self(), ...others.filter((broker) => broker.nodeId !== options.nodeId)]);
+      },
+    };
+    const groups = await KafkaGroupService.open({ store: options.store, partitionsOf: (name) => (name === mqttTopic?.name ? mqttTopic.partitions : topics.get(name)?.partitions), broker: (listener) => ({ nodeId: options.nodeId, ...advertised(listener) }), cluster, limits, logger: options.logger });
+    const service = new KafkaService({ mqttTopic, store: options.store, topics, idempotence, nodeId: options.nodeId, clusterId: options.clusterId, advertised, groups, cluster, logger: options.logger });
     const server = new KafkaServer(options, service, groups);
     const listen = async (name: KafkaListenerName, port: number, tls: TlsListener | undefined): Promise<void> => {
       const listener = await TcpListener.start({
@@ -102,7 +132,8 @@ export class KafkaServer {
         onSocket: (socket) => server.#serve(socket, name),
       });
       server.#listeners.set(name, listener);
-      addresses.set(name, { host: listener.host, port: listener.port });
+      const wildcard = ['0.0.0.0', '::'].includes(listener.host);
+      addresses.set(name, { host: wildcard && options.hostName !== undefined ? options.hostName : listener.host, port: listener.port });
     };
     try {
       if (options.port !== undefined) await listen('plain', options.port, undefined);
@@ -231,9 +262,4 @@ export class KafkaServer {
     for (const connection of this.#connections) connection.ended();
     await Promise.all([...this.#listeners.values()].map((listener) => listener.stop()));
   }
-}
-
-function parseHostPort(text: string): { host: string; port: number } {
-  const at = text.lastIndexOf(':');
-  return { host: text.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(text.slice(at + 1)) };
 }

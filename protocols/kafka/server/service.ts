@@ -27,6 +27,7 @@ import type { ClientIdentity } from '../../../engine/index.js';
 import { kafkaIdentity, type MqttTopic } from './mqtt-topic.js';
 import { fromJournalRecord, toRecordInput, type StoredKafkaRecord } from './records.js';
 import { KafkaAdmin } from './admin.js';
+import { partitionLeader, type KafkaBroker, type KafkaClusterView } from './cluster.js';
 import type { Idempotence } from './idempotence.js';
 import type { ProducerBatch } from './producer-state.js';
 import { DEFAULT_TOPIC_CONFIGS, describeTopicConfigs, type TopicConfigs } from './topic-configs.js';
@@ -56,7 +57,7 @@ export interface KafkaServiceOptions {
   store: ShardStore;
   topics: TopicCatalog;
   idempotence: Idempotence;
-  /** The broker id Metadata names (this node is the only broker). */
+  /** This broker's id in Metadata (in a cluster, the view's selfId). */
   nodeId: number;
   /** What Metadata tells clients to dial. */
   /** The address a client of `listener` is told to dial. */
@@ -68,6 +69,8 @@ export interface KafkaServiceOptions {
   now?: () => number;
   /** The MQTT data shards as a Kafka topic; undefined: not shown. */
   mqttTopic?: MqttTopic | undefined;
+  /** The live brokers of a cluster; undefined: this node is the only broker. */
+  cluster?: KafkaClusterView | undefined;
 }
 
 /** Who sent a request: for DescribeGroups' client host and the access policy of the MQTT topic. */
@@ -108,6 +111,7 @@ export class KafkaService {
 
   /** The response body; undefined: no response (Produce acks = 0). `signal` ends a long poll when the connection goes. */
   async handle(header: RequestHeader, body: Struct, signal: AbortSignal, client?: KafkaClient): Promise<Struct | undefined> {
+    if (this.options.cluster !== undefined && this.#readsCatalog(header.apiKey, body)) await this.options.topics.refresh();
     switch (header.apiKey) {
       case ApiKey.ApiVersions:
         return this.apiVersions(body);
@@ -146,6 +150,64 @@ export class KafkaService {
     }
   }
 
+  /**
+   * In a cluster another broker may have created, grown or deleted topics since this one read
+   * `$kafka.topics`: Metadata and the topic admin APIs read its new records first, and so does a
+   * data request naming a topic or partition this broker does not know (yet).
+   */
+  #readsCatalog(apiKey: number, body: Struct): boolean {
+    switch (apiKey) {
+      case ApiKey.Metadata:
+      case ApiKey.CreateTopics:
+      case ApiKey.DeleteTopics:
+      case ApiKey.CreatePartitions:
+      case ApiKey.DescribeConfigs:
+        return true;
+      case ApiKey.Produce:
+        return (body.topicData as Struct[]).some((t) => (t.partitionData as Struct[]).some((p) => !this.#knows(t.name as string, p.index as number)));
+      case ApiKey.Fetch:
+        return (body.topics as Struct[]).some((t) => (t.partitions as Struct[]).some((p) => !this.#knows(t.topic as string, p.partition as number)));
+      case ApiKey.ListOffsets:
+      case ApiKey.OffsetCommit:
+        return (body.topics as Struct[]).some((t) => (t.partitions as Struct[]).some((p) => !this.#knows(t.name as string, p.partitionIndex as number)));
+      default:
+        return false;
+    }
+  }
+
+  #knows(name: string, partition: number): boolean {
+    const topic = this.topic(name);
+    return topic !== undefined && partition < topic.partitions;
+  }
+
+  /** This broker as clients of `listener` are told to dial it. */
+  self(listener: KafkaListenerName = 'plain'): KafkaBroker {
+    return { nodeId: this.options.nodeId, ...this.options.advertised(listener) };
+  }
+
+  /**
+   * The live brokers, sorted by id: the cluster's, or this node alone as `listener`'s clients
+   * dial it; undefined while a cluster's are not known yet. A cluster's brokers are their plain
+   * listeners' addresses (start refuses Kafka over TLS on a clustered broker).
+   */
+  #brokers(listener: KafkaListenerName = 'plain'): readonly KafkaBroker[] | undefined {
+    const cluster = this.options.cluster;
+    if (cluster === undefined) return [this.self(listener)];
+    const brokers = cluster.brokers();
+    return brokers === undefined || brokers.length === 0 ? undefined : brokers;
+  }
+
+  /**
+   * In a cluster, the broker a partition's produce goes to (NOT_LEADER_OR_FOLLOWER elsewhere):
+   * one writer per partition, so two brokers do not race their idempotence checks on it. When
+   * leaders move, the new one reads what others appended before it checks (idempotence.ts).
+   */
+  #leads(topic: string, partition: number): boolean {
+    const cluster = this.options.cluster;
+    if (cluster === undefined || this.topic(topic)?.mqtt !== undefined) return true;
+    return partitionLeader(this.#brokers() ?? [], topic, partition)?.nodeId === cluster.selfId;
+  }
+
   apiVersions(body: Struct): Struct {
     // Kafka checks the client software name and version (KIP-511) of v3+.
     const valid = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
@@ -160,7 +222,7 @@ export class KafkaService {
 
   metadata(header: RequestHeader, body: Struct, listener: KafkaListenerName = 'plain'): Struct {
     const { nodeId, clusterId } = this.options;
-    const { host, port } = this.options.advertised(listener);
+    const brokers = this.#brokers(listener);
     const requested = body.topics as Array<{ name: string | null }> | null;
     // v0: an empty list is every topic; v1+: null is every topic. Auto-creation is off.
     const all = requested === null || (header.apiVersion === 0 && requested.length === 0);
@@ -169,10 +231,17 @@ export class KafkaService {
     const topics = names.map((name) => {
       const topic = this.topic(name);
       if (topic === undefined) return { errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, isInternal: false, partitions: [] };
-      const partitions = Array.from({ length: topic.partitions }, (_, partitionIndex) => ({ errorCode: 0, partitionIndex, leaderId: nodeId, leaderEpoch: 0, replicaNodes: [nodeId], isrNodes: [nodeId], offlineReplicas: [] }));
+      const partitions = Array.from({ length: topic.partitions }, (_, partitionIndex) => {
+        // The MQTT topic is written through the MQTT broker of whichever node takes the produce: no leader to pick.
+        const leaderId = topic.mqtt === undefined ? partitionLeader(brokers ?? [], name, partitionIndex)?.nodeId : nodeId;
+        // Clients retry LEADER_NOT_AVAILABLE after a metadata refresh.
+        if (leaderId === undefined) return { errorCode: KafkaErrorCode.LEADER_NOT_AVAILABLE, partitionIndex, leaderId: -1, leaderEpoch: -1, replicaNodes: [], isrNodes: [], offlineReplicas: [] };
+        return { errorCode: 0, partitionIndex, leaderId, leaderEpoch: 0, replicaNodes: [leaderId], isrNodes: [leaderId], offlineReplicas: [] };
+      });
       return { errorCode: 0, name, isInternal: false, partitions };
     });
-    return { throttleTimeMs: 0, brokers: [{ nodeId, host, port, rack: null }], clusterId, controllerId: nodeId, topics };
+    // Every broker serves the controller's APIs (topic admin, InitProducerId), so each names itself.
+    return { throttleTimeMs: 0, brokers: (brokers ?? [this.self(listener)]).map((broker) => ({ ...broker, rack: null })), clusterId, controllerId: nodeId, topics };
   }
 
   async createTopics(body: Struct): Promise<Struct> {
@@ -286,6 +355,11 @@ export class KafkaService {
     if (records.length === 0) {
       response.errorCode = KafkaErrorCode.INVALID_RECORD;
       response.errorMessage = 'an empty record batch';
+      return;
+    }
+    if (!this.#leads(topicName, partition)) {
+      response.errorCode = KafkaErrorCode.NOT_LEADER_OR_FOLLOWER;
+      response.errorMessage = `another broker leads ${topicName}-${partition}; refresh the metadata`;
       return;
     }
     if (topic.mqtt !== undefined) {

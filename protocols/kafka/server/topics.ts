@@ -3,7 +3,7 @@
 // shard `$kafka.topics`, one record per topic keyed by its name (value: JSON partition count and
 // the configs set explicitly; a tombstone when deleted), so a restart keeps the topics.
 import { isShardlineError, KAFKA_TOPICS_SHARD, kafkaPartitionShardName } from '../../../base/index.js';
-import { createShardIfMissing, readWholeShard, type ShardStore } from '../../../shard-model/index.js';
+import { createShardIfMissing, readShardFrom, type ShardStore } from '../../../shard-model/index.js';
 import { KafkaErrorCode } from '../codec/index.js';
 import { DEFAULT_TOPIC_CONFIGS, parseTopicConfigs, shardSettings, type ExplicitConfigs, type TopicConfigs } from './topic-configs.js';
 
@@ -35,21 +35,32 @@ interface TopicRecord {
 
 export class TopicCatalog {
   readonly #topics = new Map<string, TopicInfo>();
-  /** Creations run one at a time. */
+  /** Changes and refreshes run one at a time. */
   #chain: Promise<unknown> = Promise.resolve();
+  /** The offset of `$kafka.topics` after the last record read. */
+  #readTo = 0;
 
   private constructor(private readonly store: ShardStore) {}
 
   static async open(store: ShardStore): Promise<TopicCatalog> {
     const catalog = new TopicCatalog(store);
     await createShardIfMissing(store, KAFKA_TOPICS_SHARD, { compacted: true });
-    await readWholeShard(store, KAFKA_TOPICS_SHARD, (record) => {
+    await catalog.#read();
+    return catalog;
+  }
+
+  /** Reads the records other brokers of a cluster appended to `$kafka.topics` since the last read. */
+  refresh(): Promise<void> {
+    return this.#serial(() => this.#read());
+  }
+
+  async #read(): Promise<void> {
+    this.#readTo = await readShardFrom(this.store, KAFKA_TOPICS_SHARD, this.#readTo, (record) => {
       if (record.key === null) return;
       const name = record.key.toString('utf8');
-      if (record.value === null) catalog.#topics.delete(name);
-      else catalog.#topics.set(name, topicFromRecord(name, JSON.parse(record.value.toString('utf8')) as TopicRecord));
+      if (record.value === null) this.#topics.delete(name);
+      else this.#topics.set(name, topicFromRecord(name, JSON.parse(record.value.toString('utf8')) as TopicRecord));
     });
-    return catalog;
   }
 
   get(name: string): TopicInfo | undefined {
@@ -120,7 +131,7 @@ export class TopicCatalog {
   }
 
   /** Changes to the catalog run one at a time. */
-  #serial(run: () => Promise<TopicResult>): Promise<TopicResult> {
+  #serial<T>(run: () => Promise<T>): Promise<T> {
     const result = this.#chain.then(run, run);
     this.#chain = result.catch(() => undefined);
     return result;

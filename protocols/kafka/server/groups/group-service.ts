@@ -4,12 +4,19 @@
 // into response bodies at the version asked, gives it the clock, runs one timer at its next
 // deadline (session timeouts, rebalance timeouts, the initial delay), and makes committed
 // offsets durable (OffsetLog) before they are applied and acknowledged.
+//
+// In a cluster (a KafkaClusterView), each group has one coordinator among the live brokers
+// (cluster.ts): FindCoordinator names it, and a group request that reaches another broker is
+// answered NOT_COORDINATOR, so the client finds the coordinator again. Before answering for a
+// group, the coordinator reads the offsets other brokers committed since its last read (it may
+// have just become the coordinator).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isShardlineError } from '../../../../base/index.js';
 import type { ShardStore } from '../../../../shard-model/index.js';
 import { ApiKey, KafkaErrorCode, type KafkaStruct, type RequestHeader } from '../../codec/index.js';
 import { DEFAULT_GROUP_LIMITS, GroupCoordinator, type CommittedOffset, type GroupDescription, type GroupLimits, type JoinResult, type SyncResult } from './coordinator.js';
+import { groupCoordinator, type KafkaClusterView } from '../cluster.js';
 import { OffsetLog } from './offset-log.js';
 
 type Struct = KafkaStruct;
@@ -34,9 +41,10 @@ export interface KafkaGroupServiceOptions {
   store: ShardStore;
   /** A topic's partition count; undefined: no such topic (OffsetCommit refuses it). */
   partitionsOf: (topic: string) => number | undefined;
-  /** This node: the coordinator of every group. */
-  /** This node as a client of `listener` must dial it. */
+  /** This node as a client of `listener` must dial it: the coordinator of every group outside a cluster. */
   broker: (listener: KafkaListenerName) => { nodeId: number; host: string; port: number };
+  /** The live brokers of a cluster; undefined: this node coordinates every group. */
+  cluster?: KafkaClusterView | undefined;
   logger: Logger;
   limits?: Partial<GroupLimits>;
   now?: () => number;
@@ -68,6 +76,11 @@ export class KafkaGroupService {
   }
 
   async handle(header: RequestHeader, body: Struct, client: KafkaClientInfo = { host: '' }): Promise<Struct> {
+    if (this.options.cluster !== undefined) {
+      const refused = this.#notCoordinator(header, body);
+      if (refused !== undefined) return refused;
+      if (header.apiKey !== ApiKey.FindCoordinator && header.apiKey !== ApiKey.Heartbeat) await this.offsetLog.catchUp();
+    }
     try {
       switch (header.apiKey) {
         case ApiKey.FindCoordinator:
@@ -85,7 +98,7 @@ export class KafkaGroupService {
         case ApiKey.OffsetFetch:
           return this.offsetFetch(header, body);
         case ApiKey.DescribeGroups:
-          return { throttleTimeMs: 0, groups: (body.groups as string[]).map((groupId) => describeBody(this.coordinator.describe(groupId))) };
+          return { throttleTimeMs: 0, groups: (body.groups as string[]).map((groupId) => describeBody(this.#coordinates(groupId) ? this.coordinator.describe(groupId) : { errorCode: KafkaErrorCode.NOT_COORDINATOR, groupId, groupState: 'Dead', protocolType: '', protocolData: '', members: [] })) };
         case ApiKey.ListGroups:
           return this.listGroups(body);
         case ApiKey.DeleteGroups:
@@ -98,11 +111,49 @@ export class KafkaGroupService {
     }
   }
 
+  /** Whether this broker coordinates the group: always outside a cluster. */
+  #coordinates(groupId: string): boolean {
+    const cluster = this.options.cluster;
+    if (cluster === undefined) return true;
+    return groupCoordinator(cluster.brokers() ?? [], groupId)?.nodeId === cluster.selfId;
+  }
+
+  /**
+   * The NOT_COORDINATOR answer to a group request for a group this broker does not coordinate,
+   * in the API's shape; undefined: serve it. A request naming several groups is refused only
+   * when none of them is this broker's (per group otherwise, below).
+   */
+  #notCoordinator(header: RequestHeader, body: Struct): Struct | undefined {
+    const code = KafkaErrorCode.NOT_COORDINATOR;
+    const single = (): boolean => !this.#coordinates(body.groupId as string);
+    switch (header.apiKey) {
+      case ApiKey.JoinGroup:
+        return single() ? joinBody({ errorCode: code, generationId: -1, protocolType: null, protocolName: null, leader: '', memberId: body.memberId as string, members: [] }, header.apiVersion) : undefined;
+      case ApiKey.SyncGroup:
+        return single() ? { throttleTimeMs: 0, errorCode: code, protocolType: null, protocolName: null, assignment: Buffer.alloc(0) } : undefined;
+      case ApiKey.Heartbeat:
+        return single() ? { throttleTimeMs: 0, errorCode: code } : undefined;
+      case ApiKey.LeaveGroup:
+        return single() ? { throttleTimeMs: 0, errorCode: code, members: [] } : undefined;
+      case ApiKey.OffsetCommit:
+        return single() ? { throttleTimeMs: 0, topics: (body.topics as Struct[]).map((topic) => ({ name: topic.name as string, partitions: (topic.partitions as Struct[]).map((p) => ({ partitionIndex: p.partitionIndex as number, errorCode: code })) })) } : undefined;
+      case ApiKey.OffsetFetch:
+        if (header.apiVersion >= 8) return undefined;
+        return single() ? { throttleTimeMs: 0, errorCode: code, topics: ((body.topics as Struct[] | null) ?? []).map((topic) => ({ name: topic.name as string, partitions: (topic.partitionIndexes as number[]).map((partitionIndex) => ({ partitionIndex, committedOffset: -1n, committedLeaderEpoch: -1, metadata: '', errorCode: code })) })) } : undefined;
+      default:
+        return undefined;
+    }
+  }
+
   findCoordinator(header: RequestHeader, body: Struct, listener: KafkaListenerName = 'plain'): Struct {
-    const { nodeId, host, port } = this.options.broker(listener);
+    const self = this.options.broker(listener);
+    const coordinatorOf = (key: string): { nodeId: number; host: string; port: number } | undefined => (this.options.cluster === undefined ? self : groupCoordinator(this.options.cluster.brokers() ?? [], key));
+    const found = (key: string, coordinator = coordinatorOf(key)): Struct => (coordinator === undefined
+      ? { key, nodeId: -1, host: '', port: -1, errorCode: KafkaErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: 'the live brokers are not known yet; retry' }
+      : { key, ...pick(coordinator), errorCode: 0, errorMessage: null });
     // Transactions are not served, so there is no transaction coordinator to name.
     const answer = (key: string): Struct => ((body.keyType as number) === 0
-      ? { key, nodeId, host, port, errorCode: 0, errorMessage: null }
+      ? found(key)
       : { key, nodeId: -1, host: '', port: -1, errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: 'only group coordinators (key type 0): transactions are not supported' });
     if (header.apiVersion >= 4) return { throttleTimeMs: 0, coordinators: (body.coordinatorKeys as string[]).map(answer) };
     const { key: _key, ...single } = answer(body.key as string);
@@ -196,7 +247,9 @@ export class KafkaGroupService {
 
   offsetFetch(header: RequestHeader, body: Struct): Struct {
     if (header.apiVersion >= 8) {
-      const groups = (body.groups as Struct[]).map((group) => ({ groupId: group.groupId as string, topics: this.#fetchOffsets(group.groupId as string, group.topics as Struct[] | null), errorCode: 0 }));
+      const groups = (body.groups as Struct[]).map((group) => (this.#coordinates(group.groupId as string)
+        ? { groupId: group.groupId as string, topics: this.#fetchOffsets(group.groupId as string, group.topics as Struct[] | null), errorCode: 0 }
+        : { groupId: group.groupId as string, topics: [], errorCode: KafkaErrorCode.NOT_COORDINATOR }));
       return { throttleTimeMs: 0, groups };
     }
     return { throttleTimeMs: 0, topics: this.#fetchOffsets(body.groupId as string, body.topics as Struct[] | null), errorCode: 0 };
@@ -226,13 +279,14 @@ export class KafkaGroupService {
 
   listGroups(body: Struct): Struct {
     const states = new Set((body.statesFilter as string[]).map((state) => state.toLowerCase()));
-    const groups = this.coordinator.list().filter((group) => states.size === 0 || states.has(group.groupState.toLowerCase()));
+    // In a cluster each broker lists the groups it coordinates, as Kafka's brokers do (admin clients ask every broker).
+    const groups = this.coordinator.list().filter((group) => (states.size === 0 || states.has(group.groupState.toLowerCase())) && this.#coordinates(group.groupId));
     return { throttleTimeMs: 0, errorCode: 0, groups: groups.map((group) => ({ ...group, groupType: 'classic' })) };
   }
 
   async deleteGroups(body: Struct): Promise<Struct> {
     const results = await Promise.all((body.groupsNames as string[]).map((groupId) => this.#serialize(groupId, async () => {
-      const errorCode = this.coordinator.checkDelete(groupId);
+      const errorCode = this.#coordinates(groupId) ? this.coordinator.checkDelete(groupId) : KafkaErrorCode.NOT_COORDINATOR;
       if (errorCode !== 0) return { groupId, errorCode };
       try {
         await this.offsetLog.remove(groupId, this.coordinator.offsets(groupId));
@@ -279,6 +333,10 @@ export class KafkaGroupService {
     }, Math.max(0, next - this.#now()));
     this.#timer.unref();
   }
+}
+
+function pick({ nodeId, host, port }: { nodeId: number; host: string; port: number }): { nodeId: number; host: string; port: number } {
+  return { nodeId, host, port };
 }
 
 function memberRef(body: Struct, generationId: number): { groupId: string; generationId: number; memberId: string; groupInstanceId: string | null } {

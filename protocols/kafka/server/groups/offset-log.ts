@@ -4,10 +4,12 @@
 // the latest commit per partition. At start the shard is read from its start into the
 // coordinator (the projection); afterwards every commit is appended with fsync durability and
 // reaches the coordinator only once the append is acknowledged, so an OffsetCommit is answered
-// only for offsets that survive a crash.
+// only for offsets that survive a crash. In a cluster the coordinator of a group can move to
+// another broker, which then reads the records appended since its last read (catchUp) before it
+// answers for the group.
 import type { Logger } from 'pino';
 import { KAFKA_OFFSETS_SHARD } from '../../../../base/index.js';
-import { createShardIfMissing, type ShardStore } from '../../../../shard-model/index.js';
+import { createShardIfMissing, readShardFrom, type ShardStore } from '../../../../shard-model/index.js';
 import type { CommittedOffset, GroupCoordinator } from './coordinator.js';
 
 interface StoredValue {
@@ -28,39 +30,50 @@ function parseKey(key: Buffer): [string, string, number] | undefined {
 }
 
 export class OffsetLog {
-  private constructor(private readonly store: ShardStore) {}
+  /** The offset after the last record replayed. */
+  #readTo = 0;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly store: ShardStore, private readonly coordinator: GroupCoordinator, private readonly logger: Logger) {}
 
   /** Creates the shard when missing and replays it into the coordinator. */
   static async open(store: ShardStore, coordinator: GroupCoordinator, logger: Logger): Promise<OffsetLog> {
     await createShardIfMissing(store, KAFKA_OFFSETS_SHARD, { compacted: true, durability: 'fsync' });
-    let offset = (await store.info(KAFKA_OFFSETS_SHARD)).startOffset;
+    const log = new OffsetLog(store, coordinator, logger);
+    await log.#replay();
+    return log;
+  }
+
+  /** Replays what was appended since the last replay (by other brokers of a cluster): one at a time. */
+  catchUp(): Promise<void> {
+    const result = this.#chain.then(() => this.#replay());
+    this.#chain = result.catch(() => undefined);
+    return result;
+  }
+
+  async #replay(): Promise<void> {
+    const { coordinator } = this;
     let skipped = 0;
-    for (;;) {
-      const records = await store.read(KAFKA_OFFSETS_SHARD, offset, { maxRecords: 1000 });
-      if (records.length === 0) break;
-      for (const record of records) {
-        offset = record.offset + 1;
-        try {
-          const key = record.key === null ? undefined : parseKey(record.key);
-          if (key === undefined) {
-            skipped += 1;
-            continue;
-          }
-          const [groupId, topic, partition] = key;
-          if (record.value === null) {
-            coordinator.removeOffset(groupId, topic, partition);
-            continue;
-          }
-          const value = JSON.parse(record.value.toString('utf8')) as StoredValue;
-          coordinator.applyOffsets(groupId, [{ topic, partition, offset: BigInt(value.offset), leaderEpoch: value.leaderEpoch, metadata: value.metadata, commitTimestamp: value.commitTimestamp }]);
-        } catch {
+    this.#readTo = await readShardFrom(this.store, KAFKA_OFFSETS_SHARD, this.#readTo, (record) => {
+      try {
+        const key = record.key === null ? undefined : parseKey(record.key);
+        if (key === undefined) {
           skipped += 1;
+          return;
         }
+        const [groupId, topic, partition] = key;
+        if (record.value === null) {
+          coordinator.removeOffset(groupId, topic, partition);
+          return;
+        }
+        const value = JSON.parse(record.value.toString('utf8')) as StoredValue;
+        coordinator.applyOffsets(groupId, [{ topic, partition, offset: BigInt(value.offset), leaderEpoch: value.leaderEpoch, metadata: value.metadata, commitTimestamp: value.commitTimestamp }]);
+      } catch {
+        skipped += 1;
       }
-    }
+    });
     // Only this module writes the shard; a record it cannot read is reported, not fatal.
-    if (skipped > 0) logger.warn({ shard: KAFKA_OFFSETS_SHARD, skipped }, 'Kafka offsets: records that do not parse were skipped');
-    return new OffsetLog(store);
+    if (skipped > 0) this.logger.warn({ shard: KAFKA_OFFSETS_SHARD, skipped }, 'Kafka offsets: records that do not parse were skipped');
   }
 
   /** Appends the commits; resolves once they are durable (the shard's fsync durability). */

@@ -169,12 +169,20 @@ export class Reader {
   }
 }
 
-/** A growable output buffer. Encoding errors (a value out of range) are SL_KAFKA_ENCODE. */
+/**
+ * A growable output buffer. Encoding errors (a value out of range) are SL_KAFKA_ENCODE.
+ * With `shareFrom`, byte arrays of at least that many bytes are not copied in but kept as
+ * chunks of their own (finishChunks): a Fetch response's record batches go to the socket as
+ * they are. Such a Writer's earlier bytes must not be patched.
+ */
 export class Writer {
   private buffer: Buffer;
   private position = 0;
+  /** Where the bytes not yet in `chunks` start in `buffer`. */
+  private chunkStart = 0;
+  private readonly chunks: Buffer[] = [];
 
-  constructor(initial = 256) {
+  constructor(initial = 256, private readonly shareFrom = Number.POSITIVE_INFINITY) {
     this.buffer = Buffer.allocUnsafe(initial);
   }
 
@@ -194,6 +202,13 @@ export class Writer {
 
   /** The bytes written so far (a copy-free view; the Writer must not be used afterwards). */
   finish(): Buffer { return this.buffer.subarray(0, this.position); }
+
+  /** Everything written, in order: runs of this Writer's buffer and the arrays kept by reference. */
+  finishChunks(): Buffer[] {
+    const chunks = [...this.chunks];
+    if (this.position > this.chunkStart) chunks.push(this.buffer.subarray(this.chunkStart, this.position));
+    return chunks;
+  }
 
   /** Overwrites an int32 written earlier (sizes and CRCs known only at the end). */
   patchInt32(at: number, value: number): void { this.buffer.writeInt32BE(value, at); }
@@ -259,6 +274,12 @@ export class Writer {
   }
 
   raw(bytes: Uint8Array): void {
+    if (bytes.length >= this.shareFrom) {
+      if (this.position > this.chunkStart) this.chunks.push(this.buffer.subarray(this.chunkStart, this.position));
+      this.chunks.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+      this.chunkStart = this.position;
+      return;
+    }
     this.room(bytes.length);
     this.buffer.set(bytes, this.position);
     this.position += bytes.length;

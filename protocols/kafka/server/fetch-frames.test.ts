@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { decodeBatchRecords, encodeBatch, readBatchHeader, sealBatch, type RecordInput } from '../../../journal/index.js';
-import { decodeRecordBatch, decodeRecordBatches, encodeRecordBatch, type DecodedBatch, type KafkaRecord } from '../codec/index.js';
+import { crc32c, decodeRecordBatch, decodeRecordBatches, encodeRecordBatch, type DecodedBatch, type KafkaRecord } from '../codec/index.js';
 import { crcHeaderValue, encodeStoredRecords, frameJournalBatch, framePartition, KAFKA_CRC_HEADER, NOT_FRAMED, produceCrc } from './fetch-frames.js';
 import { fromJournalRecord, toRecordInput } from './records.js';
 import { replay } from '../../../tests/support/fast-check.js';
@@ -16,9 +16,9 @@ const TOPIC = 'orders';
 const NOW = 1_800_000_000_000;
 
 /** A producer's batch as it arrives (CRC checked by the decoder), with the journal inputs Produce makes of it and their CRC header. */
-function produced(records: KafkaRecord[], options: { baseTimestamp?: number; logAppendTime?: boolean } = {}): { sent: DecodedBatch; inputs: RecordInput[] } {
+function produced(records: KafkaRecord[], options: { baseTimestamp?: number; logAppendTime?: boolean; maxTimestampOff?: number } = {}): { sent: DecodedBatch; inputs: RecordInput[] } {
   const baseTimestamp = BigInt(options.baseTimestamp ?? NOW);
-  const maxTimestamp = records.reduce((max, r) => (baseTimestamp + r.timestampDelta > max ? baseTimestamp + r.timestampDelta : max), baseTimestamp);
+  const maxTimestamp = BigInt(options.maxTimestampOff ?? 0) + records.reduce((max, r) => (baseTimestamp + r.timestampDelta > max ? baseTimestamp + r.timestampDelta : max), baseTimestamp);
   const bytes = encodeRecordBatch({ baseOffset: 0n, partitionLeaderEpoch: -1, attributes: options.logAppendTime === true ? 0x08 : 0, lastOffsetDelta: records.length - 1, baseTimestamp, maxTimestamp, producerId: -1n, producerEpoch: -1, baseSequence: -1, records });
   const sent = decodeRecordBatch(bytes);
   // As the service does: LogAppendTime, or a negative timestamp, is the time of the append.
@@ -29,6 +29,15 @@ function produced(records: KafkaRecord[], options: { baseTimestamp?: number; log
   const crc = produceCrc(inputs, sent);
   if (crc !== undefined) inputs[0] = { ...inputs[0]!, headers: [...(inputs[0]!.headers ?? []), { key: KAFKA_CRC_HEADER, value: crcHeaderValue(crc, inputs.length) }] };
   return { sent, inputs };
+}
+
+/** A producer's batch whose first record's first header name is replaced by `name` (same length), CRC made anew. */
+function withRawHeaderName(records: KafkaRecord[], from: string, name: Buffer): DecodedBatch {
+  const bytes = encodeRecordBatch({ baseOffset: 0n, partitionLeaderEpoch: -1, attributes: 0, lastOffsetDelta: records.length - 1, baseTimestamp: BigInt(NOW), maxTimestamp: BigInt(NOW) + BigInt(records.length - 1), producerId: -1n, producerEpoch: -1, baseSequence: -1, records });
+  const at = bytes.indexOf(from);
+  name.copy(bytes, at);
+  bytes.writeUInt32BE(crc32c(bytes, 21), 17);
+  return decodeRecordBatch(bytes);
 }
 
 /** The journal batch as stored at `baseOffset`; `keep` drops records as compaction does (offsets kept). */
@@ -76,6 +85,19 @@ test('the stored CRC is what a whole-batch fetch sends; a fetch from the middle 
   // A count that is not the batch's (records merged or dropped) is not trusted either.
   const miscounted = inputs.map((input, index) => (index === 0 ? { ...input, headers: input.headers!.map((header) => (header.key === KAFKA_CRC_HEADER ? { key: header.key, value: crcHeaderValue(0xdeadbeef, 4) } : header)) } : input));
   assert.deepEqual(fast(stored(miscounted, 0), 0), general(stored(miscounted, 0), 0));
+});
+
+test('a header name that is not UTF-8 comes back as other bytes of the same length: Produce computes the CRC', () => {
+  const sent = withRawHeaderName([record(0, { headers: [{ key: 'abc', value: null }] }), record(1)], 'abc', Buffer.from([0xf0, 0x9f, 0x98]));
+  assert.equal(sent.records[0]!.headers[0]!.key, '\uFFFD');
+  const inputs = sent.records.map((r) => toRecordInput(TOPIC, r, NOW + Number(r.timestampDelta)));
+  const crc = produceCrc(inputs, sent)!;
+  assert.notEqual(crc, sent.crc);
+  inputs[0] = { ...inputs[0]!, headers: [...inputs[0]!.headers!, { key: KAFKA_CRC_HEADER, value: crcHeaderValue(crc, 2) }] };
+  const frame = fast(stored(inputs, 0), 0)!;
+  assert.equal(frame.readUInt32BE(17), crc);
+  assert.deepEqual(frame, general(stored(inputs, 0), 0));
+  assert.equal(decodeRecordBatch(frame).records[0]!.headers[0]!.key, '\uFFFD');
 });
 
 test('a LogAppendTime batch: Produce computes the CRC of what it stores', () => {
@@ -127,8 +149,11 @@ const kafkaRecords = fc.array(
 
 test('property: the fast path sends the general encoder\'s bytes, from any offset, across compaction gaps', () => {
   fc.assert(
-    fc.property(kafkaRecords, fc.nat({ max: 2 ** 40 }), fc.nat(), fc.array(fc.boolean(), { minLength: 25, maxLength: 25 }), fc.boolean(), fc.boolean(), (records, baseOffset, fromPick, dropped, compacted, logAppendTime) => {
-      const { inputs } = produced(records, { logAppendTime });
+    fc.property(kafkaRecords, fc.nat({ max: 2 ** 40 }), fc.nat(), fc.array(fc.boolean(), { minLength: 25, maxLength: 25 }), fc.boolean(), fc.boolean(), fc.boolean(), fc.constantFrom(0, 0, 1, -1), fc.constantFrom(NOW, 50), (records, baseOffset, fromPick, dropped, compacted, logAppendTime, firstAtBase, maxTimestampOff, baseTimestamp) => {
+      // A producer's first record is at the base timestamp: then the bytes may be the producer's own.
+      if (firstAtBase) records[0] = { ...records[0]!, timestampDelta: 0n };
+      // A base near zero makes some timestamps negative: stored as the append time.
+      const { inputs } = produced(records, { logAppendTime, maxTimestampOff, baseTimestamp });
       // Compaction keeps the first record here so the batch is not empty; the others may go.
       const batch = stored(inputs, baseOffset, (index) => !compacted || index === 0 || !dropped[index]);
       const from = baseOffset + (fromPick % inputs.length);

@@ -19,7 +19,7 @@
 // general path, which reports what is wrong. Pure: no I/O.
 import { isUtf8 } from 'node:buffer';
 import { BATCH_HEADER_BYTES, decodeBatchRecords, encodeBatch, readBatchHeader, type RecordInput } from '../../../journal/index.js';
-import { crc32c, encodeRecordBatch } from '../codec/index.js';
+import { crc32c, encodeRecordBatch, type DecodedBatch } from '../codec/index.js';
 import { fromJournalRecord, type StoredKafkaRecord } from './records.js';
 
 /** The journal header holding the Kafka CRC of the batch a Produce appended (on its first record). */
@@ -258,7 +258,8 @@ export function frameJournalBatch(batch: Buffer, from: number, end: number, out:
  * when the frame is byte for byte the same from the attributes on, its CRC is taken as is.
  * undefined when the fast path would not frame these records (the fetch computes the CRC then).
  */
-export function produceCrc(inputs: readonly RecordInput[], producerBatch: { bytes: Buffer; crc: number }): number | undefined {
+export function produceCrc(inputs: readonly RecordInput[], producerBatch: DecodedBatch): number | undefined {
+  if (framedAsSent(inputs, producerBatch)) return producerBatch.crc;
   const stored = encodeBatch(inputs.map((input, index) => ({ offsetDelta: index, timestamp: input.timestamp ?? 0, key: input.key ?? null, value: input.value, headers: input.headers ?? [] })));
   stored.fill(0, 20, 32); // leader epoch and base offset, set only when the journal writes it
   const out = Buffer.allocUnsafe(framedBytesBound(stored.length, inputs.length));
@@ -267,6 +268,44 @@ export function produceCrc(inputs: readonly RecordInput[], producerBatch: { byte
   const frame = out.subarray(0, framed.end);
   const same = frame.length === producerBatch.bytes.length && frame.subarray(ATTRIBUTES_AT).equals(producerBatch.bytes.subarray(ATTRIBUTES_AT));
   return same ? producerBatch.crc : crc32c(frame, ATTRIBUTES_AT);
+}
+
+/**
+ * Whether a fetch frames `inputs` (what Produce stores of `sent`) as exactly the bytes the
+ * producer sent, from the attributes on, without framing them: the same header fields (no
+ * compression, no producer id, the first record's timestamp as the base, the true maximum),
+ * records numbered 0.., each timestamp kept, and the same length. The decoded fields being
+ * equal, the same total length means the producer wrote every varint as short as a fetch does.
+ * A header name that was not UTF-8 decodes to U+FFFD and encodes back to other bytes, possibly
+ * as many: such a batch is framed the long way.
+ */
+function framedAsSent(inputs: readonly RecordInput[], sent: DecodedBatch): boolean {
+  const records = sent.records;
+  if (sent.attributes !== 0 || sent.producerId !== -1n || sent.producerEpoch !== -1 || sent.baseSequence !== -1) return false;
+  if (records.length === 0 || records.length !== inputs.length || sent.lastOffsetDelta !== records.length - 1) return false;
+  const sentBase = Number(sent.baseTimestamp);
+  const base = inputs[0]!.timestamp;
+  if (base !== sentBase) return false;
+  let maxTimestamp = base;
+  let size = KAFKA_BATCH_HEADER_BYTES;
+  for (let i = 0; i < records.length; i += 1) {
+    const record = records[i]!;
+    const timestamp = inputs[i]!.timestamp;
+    if (timestamp === undefined || record.attributes !== 0 || record.offsetDelta !== i || timestamp !== sentBase + Number(record.timestampDelta)) return false;
+    if (timestamp > maxTimestamp) maxTimestamp = timestamp;
+    let body = 1 + varlongSize(timestamp - base) + varintSize(i) + nullableSize(record.key) + nullableSize(record.value) + varintSize(record.headers.length);
+    for (const header of record.headers) {
+      if (header.key.includes('\uFFFD')) return false;
+      const nameBytes = Buffer.byteLength(header.key);
+      body += varintSize(nameBytes) + nameBytes + nullableSize(header.value);
+    }
+    size += varintSize(body) + body;
+  }
+  return maxTimestamp === Number(sent.maxTimestamp) && size === sent.bytes.length;
+}
+
+function nullableSize(bytes: Buffer | null): number {
+  return bytes === null ? 1 : varintSize(bytes.length) + bytes.length;
 }
 
 /** The `kafka.crc` header value: CRC and the record count it covers. */

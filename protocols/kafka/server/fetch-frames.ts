@@ -4,14 +4,15 @@
 // copied once. One journal batch becomes one Kafka batch (one Produce request was one append,
 // so consumers get the batches producers sent).
 //
-// The CRC-32C is the costly part of a fetch (about 1 GB/s in V8), so Produce works it out once:
-// it frames the batch it is about to append exactly as a fetch will (encodeBatch, then this
-// framer), takes the producer's CRC when the bytes are the producer's own, else computes it,
-// and stores it in the first record's `kafka.crc` header (u32 CRC, u32 record count). A fetch
-// uses it only when it frames that whole batch with every offset present (compaction or a fetch
-// from the middle changes the bytes, and then the CRC is computed). The framing depends only
-// on the stored records, so the stored CRC is the CRC of the bytes sent; fetch-frames.test.ts
-// and the property tests check both against the general encoder (encodeRecordBatch).
+// A CRC-32C over every byte sent would be a fetch's costliest step where the CPU's CRC
+// instruction is not at hand (crc32c.ts's JavaScript fallback runs at about 1 GB/s), so Produce
+// works it out once: the producer's own CRC when the bytes a fetch will send are the producer's
+// (framedAsSent), else the CRC of the batch framed as a fetch will frame it (encodeBatch, then
+// this framer). It is stored in the first record's `kafka.crc` header (u32 CRC, u32 record
+// count). A fetch uses it only when it frames that whole batch with every offset present
+// (compaction or a fetch from the middle changes the bytes, and then the CRC is computed). The
+// framing depends only on the stored records, so the stored CRC is the CRC of the bytes sent;
+// fetch-frames.test.ts checks both against the general encoder (encodeRecordBatch).
 //
 // A batch with anything the fast path does not map the way fromJournalRecord (records.ts) does
 // (a record that is not a Kafka envelope, an envelope header other than `v`, `subj`, `kafka.h`,

@@ -375,7 +375,7 @@ export class KafkaService {
             waitOn.push({ shard, offset: fetchOffset });
             continue;
           }
-          // The first partition with data gets at least one record even past the limits (as Kafka does).
+          // The first partition with data gets at least one batch (the MQTT topic: one record) even past the limits, as Kafka does.
           const limit = Math.max(1, Math.min(partitionMaxBytes, budget));
           const found = mqtt === undefined ? await this.framedBatches(shard, fetchOffset, highWatermark, limit, bytes === 0) : await this.mqttRecords(shard, fetchOffset, limit, bytes === 0, (record) => mqtt.read(record, identity));
           if (found === undefined) {
@@ -397,8 +397,8 @@ export class KafkaService {
   }
 
   /**
-   * A Kafka topic's partition: the stored batches as they are, each framed as one Kafka batch
-   * (fetch-frames.ts); a journal page is read for the bytes asked, so the frames fill them.
+   * A Kafka topic's partition: whole stored batches, each framed as one Kafka batch
+   * (fetch-frames.ts); the journal page read is as many bytes as asked, which the frames about fill.
    */
   private async framedBatches(shard: string, fetchOffset: number, highWatermark: number, limit: number, atLeastOne: boolean): Promise<{ records: Buffer; lastOffset: number } | undefined> {
     const { batches } = await this.options.store.readBatches(shard, fetchOffset, { maxBytes: limit });

@@ -4,7 +4,7 @@
 // client library (kafkajs is a test dependency only).
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { decodeResponse, encodeRequest, FrameSplitter, type KafkaStruct } from '../../protocols/kafka/index.js';
+import { decodeResponse, DEFAULT_MAX_FRAME_BYTES, encodeRequest, type KafkaStruct } from '../../protocols/kafka/index.js';
 
 interface Waiting {
   apiKey: number;
@@ -14,8 +14,15 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
+/** The socket reads into one buffer of this size, reused (no allocation per chunk received). */
+const READ_BUFFER_BYTES = 1024 * 1024;
+
 export class KafkaWireClient {
-  readonly #splitter = new FrameSplitter();
+  /** The response being received: its 4-byte size first, then its bytes, copied once from the read buffer. */
+  readonly #size = Buffer.alloc(4);
+  #sizeFilled = 0;
+  #frame: Buffer | undefined;
+  #frameFilled = 0;
   readonly #waiting: Waiting[] = [];
   #correlation = 1;
   #error: Error | undefined;
@@ -23,7 +30,6 @@ export class KafkaWireClient {
   readonly closed: Promise<void>;
 
   private constructor(readonly socket: Socket, readonly clientId: string) {
-    socket.on('data', (chunk: Buffer) => this.#receive(chunk));
     socket.on('error', (error) => {
       this.#error ??= error;
     });
@@ -34,9 +40,22 @@ export class KafkaWireClient {
   }
 
   static async open(host: string, port: number, clientId: string): Promise<KafkaWireClient> {
-    const socket = connect({ host, port, noDelay: true });
+    const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const opened: { client?: KafkaWireClient } = {};
+    const socket = connect({
+      host, port, noDelay: true,
+      onread: {
+        buffer: readBuffer,
+        callback: (bytes) => {
+          opened.client?.receive(readBuffer.subarray(0, bytes));
+          return true;
+        },
+      },
+    });
+    const client = new KafkaWireClient(socket, clientId);
+    opened.client = client;
     await once(socket, 'connect');
-    return new KafkaWireClient(socket, clientId);
+    return client;
   }
 
   /** Sends one request; resolves with the response body (never for Produce with acks 0: use send). */
@@ -61,27 +80,52 @@ export class KafkaWireClient {
     this.socket.destroy();
   }
 
-  #receive(chunk: Buffer): void {
-    const split = this.#splitter.push(chunk);
-    if (!split.ok) {
-      this.#fail(split.error);
-      return;
+  /** `chunk` is a view of the reused read buffer: what is kept is copied out before returning. */
+  private receive(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#frame === undefined) {
+        const n = Math.min(4 - this.#sizeFilled, chunk.length - at);
+        chunk.copy(this.#size, this.#sizeFilled, at, at + n);
+        this.#sizeFilled += n;
+        at += n;
+        if (this.#sizeFilled < 4) return;
+        const size = this.#size.readInt32BE(0);
+        if (size < 0 || size > DEFAULT_MAX_FRAME_BYTES) {
+          this.#fail(new Error(`a Kafka response of ${size} bytes`));
+          return;
+        }
+        this.#frame = Buffer.allocUnsafe(size);
+        this.#frameFilled = 0;
+      }
+      const frame: Buffer = this.#frame;
+      const n = Math.min(frame.length - this.#frameFilled, chunk.length - at);
+      chunk.copy(frame, this.#frameFilled, at, at + n);
+      this.#frameFilled += n;
+      at += n;
+      if (this.#frameFilled < frame.length) return;
+      this.#frame = undefined;
+      this.#sizeFilled = 0;
+      if (!this.#answer(frame)) return;
     }
-    for (const frame of split.frames) {
-      const waiter = this.#waiting.shift();
-      if (waiter === undefined) {
-        this.#fail(new Error('a Kafka response nobody asked for'));
-        return;
-      }
-      try {
-        const response = decodeResponse(waiter.apiKey, waiter.apiVersion, frame);
-        if (response.correlationId !== waiter.correlationId) throw new Error(`response for correlation id ${response.correlationId}, expected ${waiter.correlationId}`);
-        waiter.resolve(response.body);
-      } catch (error) {
-        waiter.reject(error as Error);
-        this.#fail(error as Error);
-        return;
-      }
+  }
+
+  /** Hands a whole response to its request; false when the connection failed. */
+  #answer(frame: Buffer): boolean {
+    const waiter = this.#waiting.shift();
+    if (waiter === undefined) {
+      this.#fail(new Error('a Kafka response nobody asked for'));
+      return false;
+    }
+    try {
+      const response = decodeResponse(waiter.apiKey, waiter.apiVersion, frame);
+      if (response.correlationId !== waiter.correlationId) throw new Error(`response for correlation id ${response.correlationId}, expected ${waiter.correlationId}`);
+      waiter.resolve(response.body);
+      return true;
+    } catch (error) {
+      waiter.reject(error as Error);
+      this.#fail(error as Error);
+      return false;
     }
   }
 

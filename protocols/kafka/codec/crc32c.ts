@@ -1,7 +1,22 @@
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of Kafka's record batch v2.
-// No CRC library is a dependency of the project, so this is a small table-driven one:
-// "slicing-by-8" (eight 256-entry tables, eight input bytes per step), about three times the
-// byte-at-a-time loop in V8, which matters because every produced and fetched batch is checked.
+// Every produced batch is checked and many fetched ones are framed, so it is on the hot path:
+// @node-rs/crc32 (prebuilt for each platform, the CPU's CRC32 instruction) does it at memory
+// speed. Where its prebuilt binary is missing, this table-driven one does the same work:
+// "slicing-by-8" (eight 256-entry tables, eight input bytes per step), about 1 GB/s in V8.
+import { createRequire } from 'node:module';
+
+type NativeCrc32c = (input: Uint8Array, initialState?: number) => number;
+
+const native: NativeCrc32c | undefined = (() => {
+  try {
+    return (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: NativeCrc32c }).crc32c;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Which implementation computes CRC-32C in this process (docs/benchmarks.md; the tests check both). */
+export const CRC32C_IMPLEMENTATION: 'native' | 'javascript' = native === undefined ? 'javascript' : 'native';
 const TABLES = (() => {
   const tables = Array.from({ length: 8 }, () => new Uint32Array(256));
   const t0 = tables[0]!;
@@ -22,6 +37,12 @@ const [T0, T1, T2, T3, T4, T5, T6, T7] = TABLES as [Uint32Array, Uint32Array, Ui
 
 /** CRC-32C of `bytes[start, end)`, as an unsigned 32-bit number ("123456789" gives 0xE3069283). */
 export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length): number {
+  if (native !== undefined) return native(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end)) >>> 0;
+  return crc32cJs(bytes, start, end);
+}
+
+/** The table-driven CRC-32C, used when the native one cannot load. */
+export function crc32cJs(bytes: Uint8Array, start = 0, end = bytes.length): number {
   let crc = 0xffffffff;
   let i = start;
   for (; i + 8 <= end; i += 8) {

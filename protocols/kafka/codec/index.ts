@@ -7,7 +7,7 @@ export { API_SPECS, ApiKey, type ApiSpec } from './apis.js';
 export { SUPPORTED_APIS, isSupported, requestHeaderVersion, responseHeaderVersion, apiSpec, type SupportedApi } from './versions.js';
 export { KafkaErrorCode, kafkaErrorName } from './error-codes.js';
 export { DEFAULT_MAX_FRAME_BYTES, FrameSplitter, frame, type SplitResult } from './framing.js';
-export { decodeRequestHeader, decodeResponse, encodeRequest, encodeResponse, parseRequest, supportedApiVersionsList, unsupportedApiVersionsResponse, type ParsedRequest, type RequestHeader } from './request.js';
+export { decodeRequestHeader, decodeResponse, encodeRequest, encodeResponse, encodeResponseChunks, parseRequest, supportedApiVersionsList, unsupportedApiVersionsResponse, type ParsedRequest, type RequestHeader } from './request.js';
 export { crc32c } from './crc32c.js';
 export { CompressionType, DEFAULT_CODECS, codecFor, type CompressionCodec, type CompressionCodecs } from './compression.js';
 export { BatchAttributes, compressionOf, decodeRecordBatch, decodeRecordBatches, encodeRecordBatch, isControl, isLogAppendTime, isTransactional, type DecodeBatchOptions, type DecodedBatch, type KafkaRecord, type RecordBatch, type RecordHeader } from './record-batch.js';

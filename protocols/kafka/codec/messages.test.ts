@@ -14,7 +14,7 @@ import { isShardlineError } from '../../../base/index.js';
 import { API_SPECS, ApiKey } from './apis.js';
 import { KafkaErrorCode, kafkaErrorName } from './error-codes.js';
 import { Reader, Writer } from './primitives.js';
-import { decodeResponse, encodeRequest, encodeResponse, parseRequest, supportedApiVersionsList, unsupportedApiVersionsResponse } from './request.js';
+import { decodeResponse, encodeRequest, encodeResponse, encodeResponseChunks, parseRequest, supportedApiVersionsList, unsupportedApiVersionsResponse } from './request.js';
 import { decodeMessage, defaultOf, encodeMessage, inRange, type FieldSpec, type KafkaStruct, type KafkaValue, type MessageSpec, type PrimitiveType } from './schema.js';
 import { requestHeaderVersion, responseHeaderVersion, SUPPORTED_APIS } from './versions.js';
 import { numRuns, replay } from '../../../tests/support/fast-check.js';
@@ -238,4 +238,20 @@ describe('the supported-version table', () => {
       }
     }
   });
+});
+
+test('a response in chunks: the same frame, with large record batches sent by reference, not copied', () => {
+  const small = Buffer.alloc(100, 1);
+  const large = Buffer.alloc(64 * 1024, 2);
+  const partition = (partitionIndex: number, records: Buffer) => ({ partitionIndex, errorCode: 0, highWatermark: 9n, lastStableOffset: 9n, logStartOffset: 0n, abortedTransactions: null, preferredReadReplica: -1, records });
+  for (const version of [4, 11, 12]) {
+    const body = { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: [{ topic: 't', topicId: '00000000-0000-0000-0000-000000000000', partitions: [partition(0, large), partition(1, small), partition(2, large)] }] };
+    const chunks = encodeResponseChunks(ApiKey.Fetch, version, 7, body);
+    assert.deepEqual(Buffer.concat(chunks), encodeResponse(ApiKey.Fetch, version, 7, body), `v${version}`);
+    assert.equal(chunks.filter((chunk) => chunk === large).length, 2, 'both large batches are the caller\'s buffer');
+    assert.equal(Buffer.concat(chunks).readInt32BE(0), Buffer.concat(chunks).length - 4, 'the size prefix counts every chunk');
+    const decoded = decodeResponse(ApiKey.Fetch, version, Buffer.concat(chunks).subarray(4)).body;
+    const records = ((decoded.responses as KafkaStruct[])[0]!.partitions as KafkaStruct[]).map((p) => (p.records as Buffer).length);
+    assert.deepEqual(records, [large.length, small.length, large.length]);
+  }
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isShardlineError } from '../../../base/index.js';
-import { crc32c } from './crc32c.js';
+import { CRC32C_IMPLEMENTATION, crc32c, crc32cJs } from './crc32c.js';
 import { Reader, Writer } from './primitives.js';
 import { numRuns, replay } from '../../../tests/support/fast-check.js';
 
@@ -102,11 +102,28 @@ describe('fixed-width, strings, bytes, arrays', () => {
 });
 
 describe('CRC-32C', () => {
-  test('check values (the CRC catalogue and RFC 3720 B.4)', () => {
-    assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283);
-    assert.equal(crc32c(Buffer.alloc(32, 0)), 0x8a9136aa);
-    assert.equal(crc32c(Buffer.alloc(32, 0xff)), 0x62a8ab43);
-    assert.equal(crc32c(Buffer.from(Array.from({ length: 32 }, (_, i) => i))), 0x46dd794e);
-    assert.equal(crc32c(Buffer.from('xx123456789'), 2), 0xe3069283);
+  for (const [name, crc] of [['crc32c', crc32c], ['crc32cJs', crc32cJs]] as const) {
+    test(`check values (the CRC catalogue and RFC 3720 B.4): ${name}`, () => {
+      assert.equal(crc(Buffer.from('123456789')), 0xe3069283);
+      assert.equal(crc(Buffer.alloc(32, 0)), 0x8a9136aa);
+      assert.equal(crc(Buffer.alloc(32, 0xff)), 0x62a8ab43);
+      assert.equal(crc(Buffer.from(Array.from({ length: 32 }, (_, i) => i))), 0x46dd794e);
+      assert.equal(crc(Buffer.from('xx123456789'), 2), 0xe3069283);
+      assert.equal(crc(Buffer.from('xx123456789yy'), 2, 11), 0xe3069283);
+    });
+  }
+
+  test('the native and the JavaScript CRC agree on any bytes and range', () => {
+    // On this machine's platform the prebuilt binary is installed (package-lock): the fast one is in use.
+    assert.equal(CRC32C_IMPLEMENTATION, 'native');
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.nat(), fc.nat(), (array, a, b) => {
+        const bytes = Buffer.from(array);
+        const start = bytes.length === 0 ? 0 : a % bytes.length;
+        const end = start + (bytes.length === 0 ? 0 : b % (bytes.length - start + 1));
+        assert.equal(crc32c(bytes, start, end), crc32cJs(bytes, start, end));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -57,13 +57,16 @@ export class Reader {
 
   /** Unsigned varint of at most 32 bits (5 bytes), as Kafka's ByteUtils.readUnsignedVarint. */
   uvarint(what = 'unsigned varint'): number {
+    // Hot: several per record of every produced batch, so no call per byte.
     let value = 0;
+    let scale = 1;
     for (let i = 0; i < 5; i++) {
-      this.need(1, what);
+      if (this.position >= this.end) this.need(1, what);
       const byte = this.buffer[this.position++]!;
       if (i === 4 && byte > 0x0f) throw decodeError(what, 'varint longer than 32 bits', this.position - 1);
-      value += (byte & 0x7f) * 2 ** (7 * i);
+      value += (byte & 0x7f) * scale;
       if ((byte & 0x80) === 0) return value;
+      scale *= 0x80;
     }
     throw decodeError(what, 'varint longer than 5 bytes', this.position);
   }
@@ -169,12 +172,20 @@ export class Reader {
   }
 }
 
-/** A growable output buffer. Encoding errors (a value out of range) are SL_KAFKA_ENCODE. */
+/**
+ * A growable output buffer. Encoding errors (a value out of range) are SL_KAFKA_ENCODE.
+ * With `shareFrom`, byte arrays of at least that many bytes are not copied in but kept as
+ * chunks of their own (finishChunks): a Fetch response's record batches go to the socket as
+ * they are. Such a Writer's earlier bytes must not be patched.
+ */
 export class Writer {
   private buffer: Buffer;
   private position = 0;
+  /** Where the bytes not yet in `chunks` start in `buffer`. */
+  private chunkStart = 0;
+  private readonly chunks: Buffer[] = [];
 
-  constructor(initial = 256) {
+  constructor(initial = 256, private readonly shareFrom = Number.POSITIVE_INFINITY) {
     this.buffer = Buffer.allocUnsafe(initial);
   }
 
@@ -194,6 +205,13 @@ export class Writer {
 
   /** The bytes written so far (a copy-free view; the Writer must not be used afterwards). */
   finish(): Buffer { return this.buffer.subarray(0, this.position); }
+
+  /** Everything written, in order: runs of this Writer's buffer and the arrays kept by reference. */
+  finishChunks(): Buffer[] {
+    const chunks = [...this.chunks];
+    if (this.position > this.chunkStart) chunks.push(this.buffer.subarray(this.chunkStart, this.position));
+    return chunks;
+  }
 
   /** Overwrites an int32 written earlier (sizes and CRCs known only at the end). */
   patchInt32(at: number, value: number): void { this.buffer.writeInt32BE(value, at); }
@@ -259,6 +277,12 @@ export class Writer {
   }
 
   raw(bytes: Uint8Array): void {
+    if (bytes.length >= this.shareFrom) {
+      if (this.position > this.chunkStart) this.chunks.push(this.buffer.subarray(this.chunkStart, this.position));
+      this.chunks.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+      this.chunkStart = this.position;
+      return;
+    }
     this.room(bytes.length);
     this.buffer.set(bytes, this.position);
     this.position += bytes.length;

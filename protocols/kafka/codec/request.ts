@@ -90,13 +90,29 @@ function asDecodeError(error: unknown, what: string): ShardlineError {
 
 /** A whole response frame (size prefix, header, body) for `apiKey` at `apiVersion`. */
 export function encodeResponse(apiKey: number, apiVersion: number, correlationId: number, body: KafkaStruct): Buffer {
+  return Buffer.concat(encodeResponseChunks(apiKey, apiVersion, correlationId, body));
+}
+
+/** Byte arrays of at least this size (record batches) go out by reference, not copied into the response. */
+const SHARED_BYTES_MIN = 32 * 1024;
+
+/**
+ * The same frame as encodeResponse, as chunks to write one after the other: large byte fields
+ * (a Fetch's records) are the caller's own buffers, not copies.
+ */
+export function encodeResponseChunks(apiKey: number, apiVersion: number, correlationId: number, body: KafkaStruct): Buffer[] {
   const spec = apiSpec(apiKey);
   if (spec === undefined) throw KafkaErrors.encode.create({ apiKey }, 'response', `API key ${apiKey} is unknown`);
-  const w = new Writer();
+  const w = new Writer(256, SHARED_BYTES_MIN);
+  w.int32(0); // the frame's size, set below
   w.int32(correlationId);
   if (responseHeaderVersion(apiKey, apiVersion) === 1) w.uvarint(0);
   encodeMessage(spec.response, apiVersion, body, w);
-  return frame(w.finish());
+  const chunks = w.finishChunks();
+  let size = -4;
+  for (const chunk of chunks) size += chunk.length;
+  chunks[0]!.writeInt32BE(size, 0);
+  return chunks;
 }
 
 /** A whole request frame; the client side of the codec (tests, tools, a future proxy). */

@@ -17,12 +17,13 @@
 //   size prefix is read, and holds it until its answer goes out; while a reservation waits, the
 //   connection is not read. Whole-request reservations granted in order cannot deadlock.
 import type { ShardlineError } from '../../../base/index.js';
-import { ApiKey, encodeResponse, FrameSplitter, parseRequest, unsupportedApiVersionsResponse, type KafkaStruct, type RequestHeader } from '../codec/index.js';
+import { ApiKey, encodeResponseChunks, FrameSplitter, parseRequest, unsupportedApiVersionsResponse, type KafkaStruct, type RequestHeader } from '../codec/index.js';
 import { INBOUND_UNRESERVED_BYTES, type InboundBudget, type InboundReservation } from '../../listener/index.js';
 import { isServed } from './service.js';
 
 export interface KafkaConnectionSink {
-  send(frame: Buffer): void;
+  /** One response frame, as chunks to write in order (a Fetch's record batches are not copied into it). */
+  send(frame: readonly Buffer[]): void;
   /** The connection is over: close the socket. `reason` is for the log. */
   close(reason: string, error?: ShardlineError | Error): void;
   pause(): void;
@@ -42,7 +43,7 @@ export interface KafkaConnectionOptions {
 
 interface Slot {
   /** undefined while the handler runs; null: answered with nothing (acks = 0). */
-  frame: Buffer | null | undefined;
+  frame: readonly Buffer[] | null | undefined;
   /** The request's size, held until its answer goes out. */
   bytes: number;
   /** Its share of the node's inbound budget (requests over 64 KiB), released with the answer. */
@@ -129,7 +130,7 @@ export class KafkaConnection {
       return;
     }
     if (parsed.kind === 'unsupported-api-versions') {
-      this.#hold({ frame: unsupportedApiVersionsResponse(parsed.header.correlationId), bytes: body.length, reservation });
+      this.#hold({ frame: [unsupportedApiVersionsResponse(parsed.header.correlationId)], bytes: body.length, reservation });
       this.#flush();
       return;
     }
@@ -144,7 +145,7 @@ export class KafkaConnection {
     this.#hold(slot);
     this.handler(header, parsed.body, this.#abort.signal).then(
       (response) => {
-        slot.frame = response === undefined ? null : encodeResponse(header.apiKey, header.apiVersion, header.correlationId, response);
+        slot.frame = response === undefined ? null : encodeResponseChunks(header.apiKey, header.apiVersion, header.correlationId, response);
         this.#flush();
       },
       (error: unknown) => this.close(`${header.apiKey === ApiKey.Produce ? 'produce' : 'request'} failed`, error as Error),

@@ -3,7 +3,9 @@
 // the record's timestamp. Kafka headers (string name, nullable bytes value) have no neutral
 // equivalent that keeps bytes and nulls, so they travel in the Kafka namespace of the envelope:
 // one journal header `kafka.h` (u32 count; per header u32 name length, name, i32 value length
-// or -1 for null, value), which readers of other protocols skip.
+// or -1 for null, value), which readers of other protocols skip. The first record of a
+// produced batch also carries `kafka.crc`, the batch's Kafka CRC as a fetch frames it
+// (fetch-frames.ts).
 import type { JournalRecord, RecordInput } from '../../../journal/index.js';
 import { decodeEnvelope, encodeEnvelope, NO_HEADERS } from '../../../engine/index.js';
 import type { KafkaRecord, RecordHeader } from '../codec/index.js';

@@ -151,7 +151,16 @@ export class KafkaServer {
     // Kafka writes a member's host as "/address" (DescribeGroups' clientHost); the user is SASL's, once authenticated.
     const client: KafkaClient = { host: `/${socket.remoteAddress ?? ''}`, remoteAddress: socket.remoteAddress ?? '', listener, get username() { return sasl.username; } };
     const connection = new KafkaConnection((header, body, signal) => this.#handle(header, body, signal, sasl, client), {
-      send: (frame) => socket.write(frame),
+      send: (chunks) => {
+        if (chunks.length === 1) {
+          socket.write(chunks[0]!);
+          return;
+        }
+        // One writev for the whole response.
+        socket.cork();
+        for (const chunk of chunks) socket.write(chunk);
+        socket.uncork();
+      },
       close: (reason, error) => {
         logger.debug({ remote: remoteAddressOf(socket), reason, err: error }, 'Kafka connection closed');
         socket.destroy();

@@ -13,10 +13,10 @@ import {
   compressionOf,
   decodeRecordBatches,
   DEFAULT_CODECS,
-  encodeRecordBatch,
   isLogAppendTime,
   KafkaErrorCode,
   SUPPORTED_APIS,
+  type DecodedBatch,
   type KafkaRecord,
   type KafkaStruct,
   type RequestHeader,
@@ -25,7 +25,8 @@ import {
 import { GROUP_API_KEYS, type KafkaClientInfo, type KafkaGroupService, type KafkaListenerName } from './groups/group-service.js';
 import type { ClientIdentity } from '../../../engine/index.js';
 import { kafkaIdentity, type MqttTopic } from './mqtt-topic.js';
-import { fromJournalRecord, toRecordInput, type StoredKafkaRecord } from './records.js';
+import { toRecordInput, type StoredKafkaRecord } from './records.js';
+import { crcHeaderValue, encodeStoredRecords, framePartition, KAFKA_CRC_HEADER, produceCrc } from './fetch-frames.js';
 import { KafkaAdmin } from './admin.js';
 import { partitionLeader, type KafkaBroker, type KafkaClusterView } from './cluster.js';
 import type { Idempotence } from './idempotence.js';
@@ -313,6 +314,7 @@ export class KafkaService {
     let records: KafkaRecord[];
     let timestampOf: (record: KafkaRecord) => number;
     let producer: ProducerBatch | undefined;
+    let sent: DecodedBatch;
     try {
       const { batches } = decodeRecordBatches(bytes ?? Buffer.alloc(0));
       // Produce v3+ carries exactly one batch per partition.
@@ -322,6 +324,7 @@ export class KafkaService {
         return;
       }
       const batch = batches[0]!;
+      sent = batch;
       // max.message.bytes bounds the batch as the producer sent it (compressed), as Kafka's does.
       if (batch.bytes.length > topic.configs.maxMessageBytes) {
         response.errorCode = KafkaErrorCode.MESSAGE_TOO_LARGE;
@@ -377,6 +380,9 @@ export class KafkaService {
     try {
       const shard = topic.shardOf(partition);
       const inputs = records.map((record) => toRecordInput(topicName, record, timestampOf(record)));
+      // The Kafka CRC a fetch of this batch will send, worked out once here (fetch-frames.ts).
+      const crc = produceCrc(inputs, sent);
+      if (crc !== undefined) inputs[0] = { ...inputs[0]!, headers: [...(inputs[0]!.headers ?? []), { key: KAFKA_CRC_HEADER, value: crcHeaderValue(crc, inputs.length) }] };
       if (producer === undefined) {
         response.baseOffset = BigInt((await this.options.store.append(shard, inputs)).baseOffset);
         return;
@@ -419,7 +425,6 @@ export class KafkaService {
     for (const { topic: name, partitions } of wanted) {
       const topic = this.topic(name);
       const mqtt = topic?.mqtt;
-      const toKafka = mqtt === undefined ? fromJournalRecord : (record: JournalRecord) => mqtt.read(record, identity);
       const out: Struct[] = [];
       responses.push({ topic: name, partitions: out });
       for (const { partition, fetchOffset, partitionMaxBytes } of partitions) {
@@ -445,18 +450,17 @@ export class KafkaService {
             waitOn.push({ shard, offset: fetchOffset });
             continue;
           }
-          // The first partition with data gets at least one record even past the limits (as Kafka does).
+          // The first partition with data gets at least one batch (the MQTT topic: one record) even past the limits, as Kafka does.
           const limit = Math.max(1, Math.min(partitionMaxBytes, budget));
-          const stored = await this.options.store.read(shard, fetchOffset, { maxBytes: limit });
-          const batch = encodeStored(stored, toKafka, bytes === 0 ? Number.MAX_SAFE_INTEGER : limit);
-          if (batch === undefined) {
+          const found = mqtt === undefined ? await this.framedBatches(shard, fetchOffset, highWatermark, limit, bytes === 0) : await this.mqttRecords(shard, fetchOffset, limit, bytes === 0, (record) => mqtt.read(record, identity));
+          if (found === undefined) {
             waitOn.push({ shard, offset: fetchOffset });
             continue;
           }
-          entry.records = batch;
-          waitOn.push({ shard, offset: stored[stored.length - 1]!.offset + 1 });
-          bytes += batch.length;
-          budget -= batch.length;
+          entry.records = found.records;
+          waitOn.push({ shard, offset: found.lastOffset + 1 });
+          bytes += found.records.length;
+          budget -= found.records.length;
         } catch (error) {
           this.options.logger.warn({ err: error, topic: name, partition }, 'Kafka fetch: read failed');
           entry.errorCode = storeErrorCode(error);
@@ -465,6 +469,22 @@ export class KafkaService {
       }
     }
     return { response: { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses }, bytes, errors, waitOn };
+  }
+
+  /**
+   * A Kafka topic's partition: whole stored batches, each framed as one Kafka batch
+   * (fetch-frames.ts); the journal page read is as many bytes as asked, which the frames about fill.
+   */
+  private async framedBatches(shard: string, fetchOffset: number, highWatermark: number, limit: number, atLeastOne: boolean): Promise<{ records: Buffer; lastOffset: number } | undefined> {
+    const { batches } = await this.options.store.readBatches(shard, fetchOffset, { maxBytes: limit });
+    return framePartition(batches, fetchOffset, highWatermark, limit, atLeastOne);
+  }
+
+  /** The MQTT topic's partition: records one by one, through its access policy and mapping, in one Kafka batch. */
+  private async mqttRecords(shard: string, fetchOffset: number, limit: number, atLeastOne: boolean, toKafka: (record: JournalRecord) => StoredKafkaRecord | undefined): Promise<{ records: Buffer; lastOffset: number } | undefined> {
+    const stored = await this.options.store.read(shard, fetchOffset, { maxBytes: limit });
+    const records = encodeStored(stored, toKafka, atLeastOne ? Number.MAX_SAFE_INTEGER : limit);
+    return records === undefined ? undefined : { records, lastOffset: stored[stored.length - 1]!.offset };
   }
 
   /** Resolves at the first append to any of the shards (their tails), at the timeout, or when aborted. */
@@ -537,22 +557,7 @@ function encodeStored(stored: readonly JournalRecord[], toKafka: (record: Journa
   if (records.length === 0) return undefined;
   let count = records.length;
   for (;;) {
-    const chosen = records.slice(0, count);
-    const first = chosen[0]!;
-    const last = chosen[chosen.length - 1]!;
-    const base = BigInt(first.timestamp);
-    const batch = encodeRecordBatch({
-      baseOffset: BigInt(first.offset),
-      partitionLeaderEpoch: 0,
-      attributes: 0,
-      lastOffsetDelta: last.offset - first.offset,
-      baseTimestamp: base,
-      maxTimestamp: chosen.reduce((max, record) => (BigInt(record.timestamp) > max ? BigInt(record.timestamp) : max), base),
-      producerId: -1n,
-      producerEpoch: -1,
-      baseSequence: -1,
-      records: chosen.map((record) => ({ attributes: 0, timestampDelta: BigInt(record.timestamp) - base, offsetDelta: record.offset - first.offset, key: record.key, value: record.value, headers: record.headers })),
-    });
+    const batch = encodeStoredRecords(records.slice(0, count));
     if (batch.length <= maxBytes || count === 1) return batch;
     count = Math.max(1, Math.floor(count / 2));
   }

@@ -70,9 +70,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** A publisher: its own connection, a confirm channel, and a window of unconfirmed messages. */
 class Publisher {
-  /** Send time of each unconfirmed sequence number, by seq & mask; NaN when confirmed. */
-  readonly #sentAt: Float64Array;
-  readonly #mask: number;
+  /** Send time of each unconfirmed sequence number (brokers may confirm out of order). */
+  readonly #sentAt = new Map<number, number>();
   #nextSeq = 1;
   #lowest = 1;
   #outstanding = 0;
@@ -88,9 +87,6 @@ class Publisher {
     private readonly quota: () => boolean,
     private readonly stats: { confirmed: number; nacked: number; latency: LatencyHistogram },
   ) {
-    const size = 2 ** Math.ceil(Math.log2(options.inflight + 1));
-    this.#sentAt = new Float64Array(size).fill(Number.NaN);
-    this.#mask = size - 1;
     this.#template = publishTemplate('', queue, options.size);
     client.handlers = { onConfirm: (tag, multiple, ok) => this.#confirmed(tag, multiple, ok) };
     client.socket.on('drain', () => this.#pump());
@@ -98,10 +94,16 @@ class Publisher {
     client.socket.on('close', () => this.#done?.());
   }
 
-  /** Publishes until the window ends or the count is reached; resolves when all are confirmed. */
+  /** Publishes until the window ends or the count is reached; resolves when all are confirmed, or fails when some are not within the request timeout after the window. */
   run(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#done = resolve;
+    return new Promise((resolve, reject) => {
+      const limit = setTimeout(() => {
+        reject(new Error(`${this.#outstanding} publish(es) not confirmed within ${this.options.requestTimeoutMs} ms after the run`));
+      }, this.window.until - performance.now() + this.options.requestTimeoutMs);
+      this.#done = () => {
+        clearTimeout(limit);
+        resolve();
+      };
       this.#pump();
     });
   }
@@ -117,7 +119,7 @@ class Publisher {
       }
       const message = Buffer.from(this.#template.bytes);
       message.writeDoubleLE(now, this.#template.stampAt);
-      this.#sentAt[this.#nextSeq & this.#mask] = now;
+      this.#sentAt.set(this.#nextSeq, now);
       this.#nextSeq += 1;
       this.#outstanding += 1;
       frames.push(message);
@@ -133,9 +135,9 @@ class Publisher {
   #confirmed(tag: number, multiple: boolean, ok: boolean): void {
     const now = performance.now();
     const settle = (seq: number): void => {
-      const sentAt = this.#sentAt[seq & this.#mask]!;
-      if (Number.isNaN(sentAt)) return;
-      this.#sentAt[seq & this.#mask] = Number.NaN;
+      const sentAt = this.#sentAt.get(seq);
+      if (sentAt === undefined) return;
+      this.#sentAt.delete(seq);
       this.#outstanding -= 1;
       if (!ok) this.stats.nacked += 1;
       else if (sentAt >= this.window.measureFrom && sentAt < this.window.until) {
@@ -145,7 +147,7 @@ class Publisher {
     };
     if (multiple) for (let seq = this.#lowest; seq <= tag; seq += 1) settle(seq);
     else settle(tag);
-    while (this.#lowest < this.#nextSeq && Number.isNaN(this.#sentAt[this.#lowest & this.#mask]!)) this.#lowest += 1;
+    while (this.#lowest < this.#nextSeq && !this.#sentAt.has(this.#lowest)) this.#lowest += 1;
     this.#pump();
   }
 }

@@ -17,6 +17,8 @@ export interface AmqpBenchOptions {
   shardlineArgs: readonly string[];
   /** Runs not started by then are left out and listed. */
   timeLimitMs: number;
+  /** A broker already running (HOST:PORT split): every round loads it, nothing is started. */
+  target?: { host: string; port: number } | undefined;
 }
 
 export interface AmqpRun {
@@ -142,6 +144,14 @@ export async function runAmqpBench(options: AmqpBenchOptions, hooks: AmqpBenchHo
 }
 
 async function runOne(round: number, broker: AmqpBrokerName, options: AmqpBenchOptions, hooks: AmqpBenchHooks): Promise<AmqpRun> {
+  const progress = hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress };
+  if (options.target !== undefined) {
+    try {
+      return { round, broker, result: await runAmqpLoad({ ...options.workload, ...options.target, ...progress }), brokerCpu: null };
+    } catch (error) {
+      return { round, broker, error: (error as Error).message };
+    }
+  }
   let running;
   try {
     running = await startAmqpBroker(broker, { rabbitmqPath: options.rabbitmqPath, shardlineArgs: options.shardlineArgs });
@@ -151,7 +161,7 @@ async function runOne(round: number, broker: AmqpBrokerName, options: AmqpBenchO
   try {
     const cpuBefore = await brokerCpuSeconds(running);
     const at = performance.now();
-    const result = await runAmqpLoad({ ...options.workload, host: '127.0.0.1', port: running.port, ...(hooks.onProgress === undefined ? {} : { onProgress: hooks.onProgress }) });
+    const result = await runAmqpLoad({ ...options.workload, host: '127.0.0.1', port: running.port, ...progress });
     const cpuAfter = await brokerCpuSeconds(running);
     const brokerCpu = cpuBefore === null || cpuAfter === null ? null : (cpuAfter - cpuBefore) / ((performance.now() - at) / 1000);
     const problems = [

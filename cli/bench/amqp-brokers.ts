@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { freeLoopbackPorts } from '../../placement/service/index.js';
 import { readCpuSeconds } from './mqtt-bench.js';
 
-export type AmqpBrokerName = 'shardline' | 'rabbitmq';
+/** 'target': a broker given by --target, not started here. */
+export type AmqpBrokerName = 'shardline' | 'rabbitmq' | 'target';
 
 const READY_TIMEOUT_MS = 120_000;
 const READY_POLL_MS = 100;
@@ -95,6 +96,8 @@ export async function startAmqpBroker(name: AmqpBrokerName, options: StartAmqpBr
   if (name === 'shardline') {
     const args = [...shardlineEntry(), 'start', '--data-dir', join(directory, 'data'), '--amqp-port', String(port), '--mqtt-port', '0', '--grpc-port', '0', '--admin-port', '0', '--log-level', 'warn', ...options.shardlineArgs];
     running = withStderr({ name, port: port!, child: spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }), group: false, directory });
+  } else if (name === 'target') {
+    throw new Error('a --target broker is not started by the bench');
   } else {
     if (options.rabbitmqPath === null) throw new Error('RabbitMQ is not installed');
     running = await startRabbitmq(options.rabbitmqPath, directory, port!, distPort!, epmdPort!);

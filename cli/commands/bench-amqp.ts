@@ -39,6 +39,8 @@ stopped by its pid after its run:
 Rounds alternate which broker goes first.
 
 Flags:
+  --target HOST:PORT     load a broker that is already running instead (any AMQP 0-9-1
+                         broker; every round loads it, nothing is started, no broker CPU)
   --compare rabbitmq     also run RabbitMQ (without it: Shardline only); when RabbitMQ is not
                          installed, a note says so and Shardline runs alone
   --rabbitmq PATH        the rabbitmq-server start script (default: the first of
@@ -72,17 +74,27 @@ export interface AmqpBenchFlags {
   shardlineArgs: string[];
   timeLimitMs: number;
   workload: AmqpWorkload;
+  target: { host: string; port: number } | undefined;
 }
 
 export function parseAmqpBenchFlags(values: Record<string, unknown>): AmqpBenchFlags {
   const compare = values.compare;
   if (compare !== undefined && compare !== 'rabbitmq') throw new UsageError(`--compare takes rabbitmq, got ${JSON.stringify(compare)}`);
+  let target: AmqpBenchFlags['target'];
+  if (typeof values.target === 'string') {
+    if (compare !== undefined) throw new UsageError('--target and --compare exclude each other: --compare starts its own brokers');
+    const colon = values.target.lastIndexOf(':');
+    const port = Number(values.target.slice(colon + 1));
+    if (colon <= 0 || !Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError(`--target must be HOST:PORT, got ${JSON.stringify(values.target)}`);
+    target = { host: values.target.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port };
+  }
   const shardlineArgs = typeof values['shardline-args'] === 'string' ? values['shardline-args'].split(/\s+/).filter((arg) => arg !== '') : [];
   return {
     rounds: boundedIntegerFlag(values, 'rounds', 3, 1, 100),
-    brokers: compare === 'rabbitmq' ? ['shardline', 'rabbitmq'] : ['shardline'],
+    brokers: target !== undefined ? ['target'] : compare === 'rabbitmq' ? ['shardline', 'rabbitmq'] : ['shardline'],
     rabbitmq: typeof values.rabbitmq === 'string' ? values.rabbitmq : undefined,
     shardlineArgs,
+    target,
     timeLimitMs: secondsFlag(values, 'time-limit', 1800, 1, 24 * 3600) * 1000,
     workload: {
       user: stringFlag(values, 'user', 'guest'),
@@ -137,6 +149,7 @@ export const benchAmqpCommand: Command = {
   summary: 'Persistent, confirmed, acknowledged AMQP messages against Shardline (and RabbitMQ): msg/s, latency, medians',
   usage,
   options: {
+    target: { type: 'string' },
     compare: { type: 'string' },
     rabbitmq: { type: 'string' },
     rounds: { type: 'string' },
@@ -164,7 +177,7 @@ export const benchAmqpCommand: Command = {
     let label = 'bench amqp';
     let progress = json ? undefined : createProgress(label, perRun, 's');
     const report = await runAmqpBench(
-      { rounds: flags.rounds, workload: flags.workload, brokers: flags.brokers, rabbitmqPath, shardlineArgs: flags.shardlineArgs, timeLimitMs: flags.timeLimitMs },
+      { rounds: flags.rounds, workload: flags.workload, brokers: flags.brokers, rabbitmqPath, shardlineArgs: flags.shardlineArgs, timeLimitMs: flags.timeLimitMs, target: flags.target },
       {
         onRun: (run) => {
           progress?.stop();

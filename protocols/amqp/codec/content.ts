@@ -194,7 +194,9 @@ export class ChannelAssembler {
         state.received = received;
         if (received < state.size) return undefined;
         this.#state = { kind: 'idle' };
-        return { channel: this.channel, method: state.method, content: { header: state.header, body: Buffer.concat(state.chunks, received) } };
+        // One frame's copy is the body already; only a body of several frames is joined.
+        const body = state.chunks.length === 1 ? (state.chunks[0] as Buffer) : Buffer.concat(state.chunks, received);
+        return { channel: this.channel, method: state.method, content: { header: state.header, body } };
       }
       default:
         throw new RangeError(`frame type ${frame.type} is the connection's, not a channel's`);

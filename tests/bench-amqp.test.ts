@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { after, describe, test } from 'node:test';
 import { findRabbitmq } from '../cli/testing.js';
-import { cleanup, runCli } from './support/broker-process.js';
+import { cleanup, freePort, runCli, startBroker, stopBroker } from './support/broker-process.js';
 
 interface Percentiles {
   p50: number;
@@ -39,7 +39,7 @@ async function bench(args: string[]): Promise<{ code: number | null; stdout: str
   return { code, stdout, stderr, report: code === 0 && args.includes('--json') ? (JSON.parse(stdout) as Report) : undefined };
 }
 
-function checkRun(run: Run): void {
+function checkRun(run: Run, brokerCpuMeasured = true): void {
   const what = `${run.broker} round ${run.round}`;
   assert.equal(run.error, undefined, what);
   assert.equal(run.warning, undefined, what);
@@ -52,7 +52,8 @@ function checkRun(run: Run): void {
   for (const latency of [result.confirmLatencyMs, result.endToEndMs]) {
     assert.ok(latency.p50 > 0 && latency.p50 <= latency.p99 && latency.p99 <= latency.p999 && latency.p999 <= latency.max, JSON.stringify(latency));
   }
-  assert.ok(run.brokerCpu !== null && run.brokerCpu > 0, `${what}: broker CPU ${run.brokerCpu}`);
+  if (brokerCpuMeasured) assert.ok(run.brokerCpu !== null && run.brokerCpu > 0, `${what}: broker CPU ${run.brokerCpu}`);
+  else assert.equal(run.brokerCpu, null, 'a --target broker is not the tool\'s child: no CPU figure');
   assert.ok(result.toolCpu > 0);
 }
 
@@ -134,8 +135,27 @@ describe('shardline bench amqp', { timeout: 300_000 }, () => {
     assert.deepEqual(await benchEpmds(), epmdsBefore);
   });
 
+  test('--target loads a node that is already running, every round, and starts nothing', async () => {
+    const port = await freePort();
+    const node = await startBroker({ args: ['--amqp-port', String(port)] });
+    try {
+      const run = await bench(['--target', `127.0.0.1:${port}`, '--rounds', '2', '--count', '300', '--duration', '5', '--warmup', '0', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      const report = run.report!;
+      assert.deepEqual(report.brokers, ['target']);
+      assert.deepEqual(report.runs.map((entry) => entry.round), [1, 2]);
+      for (const entry of report.runs) {
+        checkRun(entry, false);
+        assert.equal(entry.result.confirmed, 300);
+      }
+      assert.deepEqual(await leftoverBrokerProcesses(), [], 'nothing was started');
+    } finally {
+      await stopBroker(node);
+    }
+  });
+
   test('bad flags exit 2 with the flag named', async () => {
-    for (const [flags, pattern] of [[['--compare', 'kafka'], /--compare takes rabbitmq/], [['--size', '4'], /--size must be an integer >= 8/], [['--rounds', '0'], /--rounds must be an integer >= 1/], [['--duration', '0'], /--duration must be a number of seconds/]] as const) {
+    for (const [flags, pattern] of [[['--target', 'nowhere'], /--target must be HOST:PORT/], [['--target', '127.0.0.1:5672', '--compare', 'rabbitmq'], /--target and --compare exclude each other/], [['--compare', 'kafka'], /--compare takes rabbitmq/], [['--size', '4'], /--size must be an integer >= 8/], [['--rounds', '0'], /--rounds must be an integer >= 1/], [['--duration', '0'], /--duration must be a number of seconds/]] as const) {
       const run = await bench([...flags]);
       assert.equal(run.code, 2, `${flags.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, pattern);

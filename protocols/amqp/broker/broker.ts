@@ -33,9 +33,10 @@ export interface BrokerConsumer extends QueueConsumer {
 }
 
 interface LogEntry {
-  id: number;
-  /** The message to write; undefined for a settlement's tombstone. */
+  /** A message's record, encoded when its append starts (it may be settled and skipped before). */
   message?: QueuedMessage;
+  /** Any other record, written as it is (a settlement's tombstone). */
+  record?: RecordInput;
   done?: (error: Error | undefined) => void;
   /** Settled before it was written: left out of the append, and its tombstone with it. */
   skipped?: boolean;
@@ -66,7 +67,7 @@ class QueueLog {
   ) {}
 
   write(message: QueuedMessage, done: (error: Error | undefined) => void): void {
-    const entry: LogEntry = { id: message.id, message, done };
+    const entry: LogEntry = { message, done };
     this.#pending.push(entry);
     this.#unwritten.set(message.id, entry);
     this.#pump();
@@ -81,7 +82,7 @@ class QueueLog {
       unwritten.done?.(undefined);
       return;
     }
-    this.#pending.push({ id });
+    this.#pending.push({ record: { key: messageRecordKey(id), value: null } });
     this.#pump();
   }
 
@@ -104,11 +105,11 @@ class QueueLog {
       const entry = this.#pending[taken]!;
       taken += 1;
       if (entry.skipped === true) continue;
-      const value = entry.message === undefined ? null : encodeMessageRecord(entry.message);
-      if (entry.message !== undefined) this.#unwritten.delete(entry.id);
-      records.push({ key: messageRecordKey(entry.id), value });
+      if (entry.message !== undefined) this.#unwritten.delete(entry.message.id);
+      const record = entry.message !== undefined ? { key: messageRecordKey(entry.message.id), value: encodeMessageRecord(entry.message) } : (entry.record as RecordInput);
+      records.push(record);
       batch.push(entry);
-      bytes += value?.length ?? 0;
+      bytes += record.value?.length ?? 0;
       count += 1;
     }
     this.#pending.splice(0, taken);

@@ -8,3 +8,4 @@ export { parseCommandArgs } from './command.js';
 export { DEFAULT_ADMIN_PORT, DEFAULT_MQTT_PORT, envName, resolveStartSettings, START_SETTINGS, type StartSettings } from './config/settings.js';
 export { DEFAULT_ADMIN_URL } from './ctl/admin-client.js';
 export { findMosquitto, type CompareReport } from './bench/compare-bench.js';
+export { findRabbitmq } from './bench/amqp-brokers.js';

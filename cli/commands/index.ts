@@ -59,6 +59,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./bench-kafka.js')).benchKafkaCommand,
   },
   {
+    path: ['bench', 'amqp'],
+    summary: 'Persistent, confirmed, acknowledged AMQP messages against Shardline (and RabbitMQ): msg/s, latency, medians',
+    load: async () => (await import('./bench-amqp.js')).benchAmqpCommand,
+  },
+  {
     path: ['bench', 'compare'],
     summary: "Run issue 16's MQTT scenarios against Shardline and Mosquitto, interleaved, and print medians and ratios",
     load: async () => (await import('./bench-compare.js')).benchCompareCommand,

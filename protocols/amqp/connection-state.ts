@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { AuthOutcome, AuthRequest, ClientIdentity } from '../../engine/index.js';
 import type { Refusal } from '../listener/index.js';
 import { Reader } from './codec/bytes.js';
-import { ChannelAssembler, closeMethodFor, encodeCommandFrames, encodeMethodFrame, type BasicProperties, type Command } from './codec/content.js';
+import { ChannelAssembler, closeMethodFor, encodeCommand, encodeMethodFrame, type BasicProperties, type Command } from './codec/content.js';
 import { AmqpCodecError } from './codec/errors.js';
 import { fieldTable, longstrValue, readFieldTable, type FieldTable, type FieldValue } from './codec/field-table.js';
 import { FrameSplitter, FrameType, HEARTBEAT_FRAME, INITIAL_FRAME_MAX, type Frame } from './codec/frames.js';
@@ -620,7 +620,7 @@ export class AmqpConnectionState {
       },
       sendContent: (channel, method, properties, body) => {
         if (this.#phase !== 'running' || this.#channels.get(channel) !== 'open') return;
-        this.#send(Buffer.concat(encodeCommandFrames(channel, method, properties, body, this.#frameMax)));
+        this.#send(encodeCommand(channel, method, properties, body, this.#frameMax));
       },
       closeChannel: (channel, error) => {
         if (this.#phase !== 'running') return;

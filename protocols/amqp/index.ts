@@ -12,7 +12,7 @@ export { FRAME_END, FRAME_HEADER_SIZE, FRAME_MIN_SIZE, FRAME_OVERHEAD, INITIAL_F
 export { FIELD_TAGS, MAX_FIELD_DEPTH, fieldTable, longstrValue, type FieldTable, type FieldType, type FieldValue } from './codec/field-table.js';
 export { CLASSES, CLASS_BY_ID, METHODS, METHOD_BY_ID, METHOD_BY_NAME, methodDef, type AcceptedBy, type ArgumentDef, type ClassDef, type Domain, type MethodDef, type MethodName } from './codec/spec.js';
 export { amqpMethod, decodeMethodPayload, encodeMethodPayload, methodIds, type AmqpMethod, type ArgsOf, type DomainValue } from './codec/methods.js';
-export { ChannelAssembler, closeMethodFor, decodeContentHeaderPayload, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame, type AssemblerOptions, type BasicProperties, type Command, type ContentHeader } from './codec/content.js';
+export { ChannelAssembler, closeMethodFor, decodeContentHeaderPayload, encodeCommand, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame, type AssemblerOptions, type BasicProperties, type Command, type ContentHeader } from './codec/content.js';
 export { AmqpConnectionState, CLOSE_OK_TIMEOUT_MS, DEFAULT_AMQP_TUNING, MIN_FRAME_MAX, SERVER_MECHANISMS, saslCredentials, serverProperties, type AmqpConnectionHost, type AmqpConnectionOptions, type AmqpSessionHost, type AmqpSessionPort, type AmqpTimers, type AmqpTuning } from './connection-state.js';
 export { AmqpErrors } from './errors.js';
 export { AmqpBroker, MAX_BODY_SIZE, type AmqpBrokerOptions, type QueueRuntime } from './broker/broker.js';

@@ -192,10 +192,24 @@ export class AmqpServer {
   #serve(socket: Socket, guard: ClientGuard): void {
     const { logger, broker } = this.options;
     let destroyTimer: NodeJS.Timeout | undefined;
+    let corked = false;
+    const uncork = (): void => {
+      corked = false;
+      socket.uncork();
+    };
     const connection = new AmqpConnectionState(
       {
         send: (bytes) => {
-          if (!socket.destroyed) socket.write(bytes);
+          if (socket.destroyed) return;
+          // The frames one turn sends (deliveries, a run of confirms told one by one, the
+          // replies to a chunk of commands) leave as one writev at the end of the turn, not one
+          // system call each: on loopback every write also runs the receiver's TCP path.
+          if (!corked) {
+            corked = true;
+            socket.cork();
+            queueMicrotask(uncork);
+          }
+          socket.write(bytes);
         },
         close: () => {
           socket.end();

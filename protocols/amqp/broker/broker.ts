@@ -40,18 +40,29 @@ export interface BrokerConsumer extends QueueConsumer {
 }
 
 interface LogEntry {
-  record: RecordInput;
+  /** A message's record, encoded when its append starts (it may be settled and skipped before). */
+  message?: QueuedMessage;
+  /** Any other record, written as it is (a settlement's tombstone). */
+  record?: RecordInput;
   done?: (error: Error | undefined) => void;
+  /** Settled before it was written: left out of the append, and its tombstone with it. */
+  skipped?: boolean;
 }
 
 /**
  * A durable queue's shard writer: its message records and settlement tombstones in the order
  * they happen, one append in flight, the ones that arrive meanwhile batched into the next (group
  * commit). A tombstone never overtakes the record it settles, so replaying the shard gives the
- * queue's contents.
+ * queue's contents. A message settled (acknowledged, say) while its record still waits for the
+ * next append is written neither as a record nor as a tombstone, and its publisher's confirm
+ * goes at once: the broker is no longer responsible for it (RabbitMQ's classic queues confirm
+ * a message consumed and acknowledged before it was written the same way). With consumers that
+ * keep up, most messages then never reach the disk.
  */
 class QueueLog {
   #pending: LogEntry[] = [];
+  /** Records waiting in #pending (not yet in an append), by message id. */
+  readonly #unwritten = new Map<number, LogEntry>();
   #inFlight = false;
   #closed = false;
   #idle: Array<() => void> = [];
@@ -63,10 +74,13 @@ class QueueLog {
   ) {}
 
   write(message: QueuedMessage, done: (error: Error | undefined) => void): void {
-    this.append({ key: messageRecordKey(message.id), value: encodeMessageRecord(message) }, done);
+    const entry: LogEntry = { message, done };
+    this.#pending.push(entry);
+    this.#unwritten.set(message.id, entry);
+    this.#pump();
   }
 
-  /** Any record: a stream's messages are keyless records (docs/amqp.md "Stream queues"). */
+  /** Any record, written as it is: a stream's messages are keyless records (docs/amqp.md "Stream queues"). */
   append(record: RecordInput, done: (error: Error | undefined) => void): void {
     this.#pending.push({ record, done });
     this.#pump();
@@ -74,6 +88,13 @@ class QueueLog {
 
   settle(id: number): void {
     if (this.#closed) return;
+    const unwritten = this.#unwritten.get(id);
+    if (unwritten !== undefined) {
+      this.#unwritten.delete(id);
+      unwritten.skipped = true;
+      unwritten.done?.(undefined);
+      return;
+    }
     this.#pending.push({ record: { key: messageRecordKey(id), value: null } });
     this.#pump();
   }
@@ -88,15 +109,26 @@ class QueueLog {
 
   #pump(): void {
     if (this.#inFlight || this.#pending.length === 0 || this.#closed) return;
-    this.#inFlight = true;
     let bytes = 0;
     let count = 0;
-    while (count < this.#pending.length && count < BATCH_RECORDS && bytes < BATCH_BYTES) {
-      bytes += this.#pending[count]?.record.value?.length ?? 0;
+    let taken = 0;
+    const batch: LogEntry[] = [];
+    const records: RecordInput[] = [];
+    while (taken < this.#pending.length && count < BATCH_RECORDS && bytes < BATCH_BYTES) {
+      const entry = this.#pending[taken]!;
+      taken += 1;
+      if (entry.skipped === true) continue;
+      if (entry.message !== undefined) this.#unwritten.delete(entry.message.id);
+      const record = entry.message !== undefined ? { key: messageRecordKey(entry.message.id), value: encodeMessageRecord(entry.message) } : (entry.record as RecordInput);
+      records.push(record);
+      batch.push(entry);
+      bytes += record.value?.length ?? 0;
       count += 1;
     }
-    const batch = this.#pending.splice(0, count);
-    this.store.append(this.shard, batch.map((entry) => entry.record)).then(
+    this.#pending.splice(0, taken);
+    if (records.length === 0) return;
+    this.#inFlight = true;
+    this.store.append(this.shard, records).then(
       () => this.#finish(batch, undefined),
       (error: unknown) => {
         this.logger.error({ err: error, shard: this.shard }, 'AMQP: appending to a queue shard failed');
@@ -118,7 +150,8 @@ class QueueLog {
 
   /** The queue is gone: what waited is not written, and its publishers are not told it failed. */
   #dropPending(): void {
-    for (const entry of this.#pending.splice(0)) entry.done?.(undefined);
+    this.#unwritten.clear();
+    for (const entry of this.#pending.splice(0)) if (entry.skipped !== true) entry.done?.(undefined);
   }
 }
 

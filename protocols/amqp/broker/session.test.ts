@@ -14,10 +14,24 @@ import { AmqpSession, type SessionHost } from './session.js';
 
 class FailingStore extends MemoryShardStore {
   failQueueAppends = false;
+  /** While set, queue appends wait for `release()` (an fdatasync that takes its time). */
+  holdQueueAppends = false;
+  readonly #held: Array<() => void> = [];
+  /** Every record appended to a queue shard, in order: [key as a number, value or null]. */
+  readonly queueRecords: Array<[number, boolean]> = [];
 
-  override append(name: string, records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult> {
-    if (this.failQueueAppends && name.startsWith('amqp.q.')) return Promise.reject(new Error('disk full'));
+  override async append(name: string, records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult> {
+    if (this.failQueueAppends && name.startsWith('amqp.q.')) throw new Error('disk full');
+    if (name.startsWith('amqp.q.')) {
+      for (const record of records) this.queueRecords.push([Number((record.key as Buffer).readBigUInt64BE(0)), record.value !== null]);
+      if (this.holdQueueAppends) await new Promise<void>((resolve) => this.#held.push(resolve));
+    }
     return super.append(name, records, options);
+  }
+
+  release(): void {
+    this.holdQueueAppends = false;
+    for (const resolve of this.#held.splice(0)) resolve();
   }
 }
 
@@ -121,14 +135,49 @@ describe('AMQP session', () => {
     store.failQueueAppends = true;
     client.publish(1, '', 'jobs', 'lost', { deliveryMode: 2 });
     client.publish(1, 'amq.direct', 'nobody', 'unroutable', { deliveryMode: 2 });
-    await waitFor(() => client.names().includes('basic.ack'));
+    await waitFor(() => client.names().includes('basic.nack'));
+    // Each told on its own: the nack of the failed append, the ack of the unroutable one.
     assert.deepEqual(
-      client.sent.filter((entry) => entry.method.name === 'basic.nack' || entry.method.name === 'basic.ack').map((entry) => [entry.method.name, (entry.method.args as ArgsOf<'basic.ack'>).deliveryTag]),
+      client.sent
+        .filter((entry) => entry.method.name === 'basic.nack' || entry.method.name === 'basic.ack')
+        .map((entry) => [entry.method.name, (entry.method.args as ArgsOf<'basic.ack'>).deliveryTag, (entry.method.args as ArgsOf<'basic.ack'>).multiple] as const)
+        .sort((a, b) => Number(a[1] - b[1])),
       [
-        ['basic.nack', 1n],
-        ['basic.ack', 2n],
+        ['basic.nack', 1n, false],
+        ['basic.ack', 2n, false],
       ],
     );
+  });
+
+  it('confirms a message consumed and acknowledged before it was written without writing it, and out of order', async () => {
+    const store = new FailingStore();
+    const broker = await AmqpBroker.open({ store, logger });
+    const publisher = new Client(broker, 'p');
+    const consumer = new Client(broker, 'c');
+    publisher.call(1, amqpMethod('queue.declare', queueArgs('jobs')));
+    publisher.call(1, amqpMethod('confirm.select', { noWait: false }));
+    await waitFor(() => publisher.names().includes('confirm.select-ok'));
+    consumer.call(1, amqpMethod('basic.consume', { ticket: 0, queue: 'jobs', consumerTag: 'c', noLocal: false, noAck: false, exclusive: false, noWait: false, arguments: new Map() }));
+    store.holdQueueAppends = true;
+    // m1's record goes into an append at once, which hangs; m2 and m3 wait for the next one.
+    for (const body of ['m1', 'm2', 'm3']) publisher.publish(1, '', 'jobs', body, { deliveryMode: 2 });
+    const deliveries = consumer.take('basic.deliver');
+    assert.deepEqual(deliveries.map((entry) => entry.body), ['m1', 'm2', 'm3']);
+    // The consumer acknowledges m2 and m3 while m1's append still waits.
+    consumer.call(1, amqpMethod('basic.ack', { deliveryTag: 2n, multiple: false }));
+    consumer.call(1, amqpMethod('basic.ack', { deliveryTag: 3n, multiple: false }));
+    await waitFor(() => publisher.names().includes('basic.ack'));
+    const early = publisher.take('basic.ack').map((entry) => [(entry.method.args as ArgsOf<'basic.ack'>).deliveryTag, (entry.method.args as ArgsOf<'basic.ack'>).multiple]);
+    assert.deepEqual(early, [[2n, false], [3n, false]], 'm2 and m3 are confirmed on their own before m1');
+    store.release();
+    await waitFor(() => publisher.names().includes('basic.ack'));
+    assert.deepEqual(publisher.take('basic.ack').map((entry) => [(entry.method.args as ArgsOf<'basic.ack'>).deliveryTag, (entry.method.args as ArgsOf<'basic.ack'>).multiple]), [[1n, false]], 'm1 once durable, not a multiple ack over 2 and 3 again');
+    publisher.publish(1, '', 'jobs', 'm4', { deliveryMode: 2 });
+    await waitFor(() => publisher.names().includes('basic.ack'));
+    assert.deepEqual(publisher.take('basic.ack').map((entry) => (entry.method.args as ArgsOf<'basic.ack'>).deliveryTag), [4n]);
+    // Only m1 and m4 reached the shard; m2 and m3 left no record and no tombstone.
+    assert.deepEqual(store.queueRecords, [[1, true], [4, true]]);
+    broker.close();
   });
 
   it('recovers durable queues from their shards: acked messages gone, the rest redelivered, transient ones lost', async () => {

@@ -108,11 +108,18 @@ class Consumer implements BrokerConsumer {
 
 /**
  * Publisher confirms of one channel: sequence numbers settle in any order (each waits for its
- * queues' appends) and are told in order, each run of equal outcomes as one multiple ack or nack.
+ * queues' appends). A run of settled numbers from the lowest one not yet told goes as one
+ * multiple ack or nack per run of equal outcomes; a number settled while an earlier one still
+ * waits is told on its own (multiple = false) at once, as RabbitMQ does, so a message that needs
+ * no disk write (consumed and acknowledged before it was written, or transient) is not held
+ * behind one waiting for an fdatasync. A multiple ack never covers a number already told.
  */
 class Confirms {
   #next = 1;
+  /** Every number up to this one was told. */
   #told = 0;
+  /** Numbers above #told told on their own. */
+  readonly #toldAhead = new Set<number>();
   #scheduled = false;
   readonly #settled = new Map<number, boolean>();
 
@@ -137,15 +144,22 @@ class Confirms {
     for (;;) {
       const first = this.#told + 1;
       const result = this.#settled.get(first);
-      if (result === undefined) return;
+      if (result === undefined) break;
       this.#settled.delete(first);
       let last = first;
       while (this.#settled.get(last + 1) === result) {
         last += 1;
         this.#settled.delete(last);
       }
-      this.#told = last;
       this.send(last, last > first, result);
+      this.#told = last;
+      while (this.#toldAhead.delete(this.#told + 1)) this.#told += 1;
+    }
+    // What is left settled after a number still waiting.
+    for (const [seq, ok] of [...this.#settled].sort(([a], [b]) => a - b)) {
+      this.#settled.delete(seq);
+      this.#toldAhead.add(seq);
+      this.send(seq, false, ok);
     }
   }
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { fieldTableArb, methodArb } from '../../../property-tests/amqp-arbitraries.js';
-import { type BasicProperties, ChannelAssembler, type Command, closeMethodFor, decodeContentHeaderPayload, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame } from './content.js';
+import { type BasicProperties, ChannelAssembler, type Command, closeMethodFor, decodeContentHeaderPayload, encodeCommand, encodeCommandFrames, encodeContentHeaderPayload, encodeMethodFrame } from './content.js';
 import { AmqpCodecError } from './errors.js';
 import { type Frame, FrameSplitter, FrameType, encodeFrame } from './frames.js';
 import { amqpMethod } from './methods.js';
@@ -103,6 +103,7 @@ test('a body is cut into frames of at most frame-max - 8 bytes and reassembled w
       assert.deepStrictEqual(command.method, publish);
       assert.deepStrictEqual(command.content?.header.properties, properties);
       assert.deepEqual(command.content?.body, body);
+      assert.deepEqual(encodeCommand(3, publish, properties, body, frameMax), Buffer.concat(frames), 'encodeCommand writes the same bytes in one buffer');
     }),
     { numRuns: 60 },
   );

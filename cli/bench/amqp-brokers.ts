@@ -11,12 +11,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { access, constants, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freeLoopbackPorts } from '../../placement/service/index.js';
 import { readCpuSeconds } from './mqtt-bench.js';
+import { acceptsConnections, shardlineEntry } from './local-process.js';
 
 /** 'target': a broker given by --target, not started here. */
 export type AmqpBrokerName = 'shardline' | 'rabbitmq' | 'target';
@@ -50,23 +49,6 @@ export function findRabbitmq(explicit?: string): Promise<string | null> {
 export async function rabbitmqVersion(path: string): Promise<string> {
   const match = /rabbitmq_server-([\w.-]+)$/.exec(dirname(dirname(await realpath(path).catch(() => path))));
   return match?.[1] ?? 'unknown';
-}
-
-function shardlineEntry(): string[] {
-  const here = fileURLToPath(import.meta.url);
-  const main = join(dirname(here), '..', here.endsWith('.ts') ? 'main.ts' : 'main.js');
-  return here.endsWith('.ts') ? ['--import', import.meta.resolve('tsx'), main] : [main];
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -103,7 +85,7 @@ export async function startAmqpBroker(name: AmqpBrokerName, options: StartAmqpBr
     running = await startRabbitmq(options.rabbitmqPath, directory, port!, distPort!, epmdPort!);
   }
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!(await accepts(running.port))) {
+  while (!(await acceptsConnections(running.port))) {
     const { child } = running;
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       await stopAmqpBroker(running);

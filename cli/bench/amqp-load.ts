@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { amqpMethod, fieldTable } from '../../protocols/amqp/index.js';
 import { ACK_FRAME_TEMPLATE, ACK_TAG_OFFSET, AmqpWireClient, publishTemplate } from './amqp-wire-client.js';
-import { LatencyHistogram } from './latency-histogram.js';
+import { LatencyHistogram, percentilesMs, type Percentiles } from './latency-histogram.js';
 
 export interface AmqpLoadOptions {
   host: string;
@@ -34,12 +34,6 @@ export interface AmqpLoadOptions {
   onProgress?: (elapsedMs: number, totalMs: number) => void;
 }
 
-export interface Percentiles {
-  p50: number;
-  p99: number;
-  p999: number;
-  max: number;
-}
 
 export interface AmqpLoadResult {
   queue: string;
@@ -59,11 +53,6 @@ export interface AmqpLoadResult {
   endToEndMs: Percentiles;
   /** The load tool's own CPU over the run, as a share of one core. */
   toolCpu: number;
-}
-
-function percentiles(histogram: LatencyHistogram): Percentiles {
-  const ms = (q: number): number => histogram.quantileNs(q) / 1e6;
-  return { p50: ms(0.5), p99: ms(0.99), p999: ms(0.999), max: ms(1) };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -242,8 +231,8 @@ export async function runAmqpLoad(options: AmqpLoadOptions): Promise<AmqpLoadRes
       redelivered: consumerStats.redelivered,
       confirmedPerSecond: seconds === 0 ? 0 : publisherStats.confirmed / seconds,
       consumedPerSecond: seconds === 0 ? 0 : consumerStats.consumed / seconds,
-      confirmLatencyMs: percentiles(publisherStats.latency),
-      endToEndMs: percentiles(consumerStats.latency),
+      confirmLatencyMs: percentilesMs(publisherStats.latency),
+      endToEndMs: percentilesMs(consumerStats.latency),
       toolCpu: (cpu.user + cpu.system) / 1000 / (performance.now() - startedAt),
     };
   } finally {

@@ -6,13 +6,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { compareRows, figuresOf, mosquittoConf, type BrokerName, type CompareRow, type CompareSettings, type RunFigures, type ScenarioSpec } from './compare-report.js';
 import { runMqttBench } from './mqtt-bench.js';
 import { freeLoopbackPorts } from '../../placement/service/index.js';
+import { acceptsConnections, shardlineEntry } from './local-process.js';
 
 export interface CompareOptions {
   rounds: number;
@@ -78,25 +77,6 @@ export function mosquittoVersion(path: string): string {
   return match?.[1] ?? 'unknown';
 }
 
-/** `shardline` as this process runs it: the sources through tsx, or the compiled dist/. */
-function shardlineEntry(): string[] {
-  const here = fileURLToPath(import.meta.url);
-  const main = join(dirname(here), '..', here.endsWith('.ts') ? 'main.ts' : 'main.js');
-  return here.endsWith('.ts') ? ['--import', import.meta.resolve('tsx'), main] : [main];
-}
-
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface RunningBroker {
@@ -123,7 +103,7 @@ async function startBroker(broker: BrokerName, scenario: ScenarioSpec, options: 
   child.stderr?.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)));
   const running: RunningBroker = { child, port, directory, stderr: () => stderr };
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!(await accepts(port))) {
+  while (!(await acceptsConnections(port))) {
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       await stopBroker(running);
       throw new Error(`${broker} did not listen on 127.0.0.1:${port}${child.exitCode !== null ? ` (exited with ${child.exitCode})` : ''}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);

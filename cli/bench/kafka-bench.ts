@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { ApiKey, crc32c, encodeRecordBatch, kafkaErrorName, Reader, type KafkaStruct } from '../../protocols/kafka/index.js';
 import { KafkaWireClient } from './kafka-wire-client.js';
-import { LatencyHistogram } from './latency-histogram.js';
+import { LatencyHistogram, percentilesMs, type Percentiles } from './latency-histogram.js';
 
 const PRODUCE_VERSION = 8;
 const FETCH_VERSION = 11;
@@ -46,12 +46,6 @@ export interface KafkaBenchOptions {
   onProgress?: (elapsedMs: number, totalMs: number) => void;
 }
 
-export interface Percentiles {
-  p50: number;
-  p99: number;
-  p999: number;
-  max: number;
-}
 
 export interface KafkaBenchResult {
   topic: string;
@@ -73,11 +67,6 @@ export interface KafkaBenchResult {
   catchUp: { records: number; seconds: number; megabytesPerSecond: number };
   /** The load tool's own CPU over the run, as a share of one core. */
   toolCpu: number;
-}
-
-function percentiles(histogram: LatencyHistogram): Percentiles {
-  const ms = (q: number): number => histogram.quantileNs(q) / 1e6;
-  return { p50: ms(0.5), p99: ms(0.99), p999: ms(0.999), max: ms(1) };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -300,8 +289,8 @@ export async function runKafkaBench(options: KafkaBenchOptions): Promise<KafkaBe
       producedBytes: produced * options.valueBytes,
       recordsPerSecond: produced / seconds,
       megabytesPerSecond: (produced * options.valueBytes) / seconds / 1e6,
-      produceLatencyMs: options.acks === 0 ? undefined : percentiles(produceLatency),
-      endToEndMs: percentiles(endToEnd),
+      produceLatencyMs: options.acks === 0 ? undefined : percentilesMs(produceLatency),
+      endToEndMs: percentilesMs(endToEnd),
       consumed,
       errors,
       catchUp: catchUp.result,

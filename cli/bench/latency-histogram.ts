@@ -64,3 +64,16 @@ function bucketMidpoint(bucket: number): number {
   const lower = (SUB_BUCKETS + sub) * 2 ** shift;
   return lower + (2 ** shift - 1) / 2;
 }
+
+/** What a bench report prints of a latency distribution, in milliseconds. */
+export interface Percentiles {
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export function percentilesMs(histogram: LatencyHistogram): Percentiles {
+  const ms = (q: number): number => histogram.quantileNs(q) / 1e6;
+  return { p50: ms(0.5), p99: ms(0.99), p999: ms(0.999), max: ms(1) };
+}

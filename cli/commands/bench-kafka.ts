@@ -5,7 +5,8 @@ import { performance } from 'node:perf_hooks';
 import { Journal } from '../../journal/index.js';
 import { appendScenario, runScenario } from '../bench/journal-bench.js';
 import { UsageError, type Command, secondsFlag, boundedIntegerFlag } from '../command.js';
-import { runKafkaBench, type KafkaBenchOptions, type KafkaBenchResult, type Percentiles } from '../bench/kafka-bench.js';
+import { runKafkaBench, type KafkaBenchOptions, type KafkaBenchResult } from '../bench/kafka-bench.js';
+import type { Percentiles } from '../bench/latency-histogram.js';
 import { createProgress } from '../progress.js';
 
 const MAX_DURATION_SECONDS = 600;

@@ -15,7 +15,7 @@ import { runReplicationCluster } from '../journal/replication/testing.js';
 import { replicationSuite } from '../sim/replication-suite.js';
 import { replayCommand } from '../sim/suite.js';
 
-const PLAIN_SEEDS = Number(process.env.SIM_SEEDS ?? 300);
+const PLAIN_SEEDS = Number(process.env.SIM_SEEDS ?? 1000);
 /**
  * Seeds within which each broken variant must be caught. Measured when written (seeds 1..600):
  * hw-counts-fetched first caught by seed 2 (258 of 600 seeds), no-truncation by seed 1 (397),

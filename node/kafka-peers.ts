@@ -41,7 +41,7 @@ export function kafkaBrokersOf(nodes: readonly NodeRecord[]): KafkaClusterMember
 }
 
 /** A broker for the log: its id and each listener's address. */
-function describe(broker: KafkaClusterMember): string {
+function describeBroker(broker: KafkaClusterMember): string {
   return `${broker.nodeId}@${KAFKA_LISTENERS.flatMap((listener) => {
     const address = broker.listeners[listener];
     return address === undefined ? [] : [`${KAFKA_ENDPOINTS[listener]}=${formatAdvertised(address)}`];
@@ -87,9 +87,9 @@ export class KafkaPeers {
       try {
         const { nodes = [] } = await client.read(['nodes']);
         const brokers = kafkaBrokersOf(nodes);
-        const seen = (list: readonly KafkaClusterMember[] | undefined): string => [...(list ?? [])].sort((x, y) => x.nodeId - y.nodeId).map(describe).join(' ');
+        const seen = (list: readonly KafkaClusterMember[] | undefined): string => [...(list ?? [])].sort((x, y) => x.nodeId - y.nodeId).map(describeBroker).join(' ');
         // Leaders and coordinators move when the set (or a broker's listeners) changes: worth a line for whoever reads the log.
-        if (this.#brokers === undefined || seen(brokers) !== seen(this.#brokers)) logger.info({ brokers: brokers.map(describe) }, 'Kafka brokers of the cluster');
+        if (this.#brokers === undefined || seen(brokers) !== seen(this.#brokers)) logger.info({ brokers: brokers.map(describeBroker) }, 'Kafka brokers of the cluster');
         this.#brokers = brokers;
         if (this.#failing) logger.info('placement readable again: Kafka broker list updated');
         this.#failing = false;

@@ -8,8 +8,9 @@
 // requests over TLS and over TCP check each listener's Metadata and FindCoordinator at each
 // broker; kafkajs 2.2.4 over TLS, bootstrapped at one broker, creates the topic, two consumers of
 // one group (one bootstrapped at each broker) split its partitions, a producer through each
-// broker writes every partition, and everything is read back once. Then a third broker (43) with
-// plain Kafka only joins: TLS clients are not told of it, plain ones are, and it leads nothing.
+// broker writes every partition, and everything is read back once. Then a broker with plain Kafka
+// only (43) and one with TLS only (44) join: each registers only its own listener's endpoint, is
+// told only to that listener's clients, and leads no partition and coordinates no group.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
@@ -29,6 +30,7 @@ const GROUP = 'ledger';
 const PER_BROKER = 20;
 const BROKER_IDS = [41, 42] as const;
 const PLAIN_ONLY_ID = 43;
+const TLS_ONLY_ID = 44;
 
 /** Polls `check` every 200 ms, at most `timeoutMs` (a bound, not a speed claim) and 600 times. */
 async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 90_000): Promise<T> {
@@ -41,11 +43,19 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T 
   assert.fail(`timed out waiting for ${what}`);
 }
 
+function parseLine(line: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
 const metadataRequest = { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false };
 
 interface Broker {
   process: CliProcess;
-  plainPort: number;
+  plainPort: number | undefined;
   tlsPort: number | undefined;
 }
 
@@ -90,14 +100,19 @@ describe('Kafka over TLS on the brokers of a placement group', { timeout: 400_00
     return `${String(found.nodeId)}@${String(found.host)}:${String(found.port)}`;
   });
 
-  async function startBroker(id: number, tls: boolean): Promise<Broker> {
-    const args = ['start', '--roles', 'broker', '--node-id', String(id), '--journal', journalAddress, '--placement', placement, '--mqtt-port', '0', '--kafka-port', '0', '--kafka-group-initial-rebalance-delay-ms', '0'];
-    if (tls) args.push('--kafkas-port', '0', '--tls-cert', certs.server.certFile, '--tls-key', certs.server.keyFile);
+  async function startBroker(id: number, listeners: { plain: boolean; tls: boolean }): Promise<Broker> {
+    const args = ['start', '--roles', 'broker', '--node-id', String(id), '--journal', journalAddress, '--placement', placement, '--mqtt-port', '0', '--kafka-port', listeners.plain ? '0' : 'none', '--kafka-group-initial-rebalance-delay-ms', '0'];
+    if (listeners.tls) args.push('--kafkas-port', '0', '--tls-cert', certs.server.certFile, '--tls-key', certs.server.keyFile);
     const cli = runCli(args, env);
     processes.push(cli);
-    const listening = await waitForLogField(cli, 'kafka');
-    if (tls) assert.equal(typeof listening.kafkasPort, 'number', 'a TLS listener beside the plain one');
-    return { process: cli, plainPort: Number(listening.kafkaPort), tlsPort: tls ? Number(listening.kafkasPort) : undefined };
+    // The listening line names every listener, so a missing one is seen at once.
+    const listening = await waitFor(`broker ${id} listening`, () => {
+      if (cli.child.exitCode !== null) assert.fail(`broker ${id} exited: ${cli.lines.join('\n')}`);
+      return cli.lines.map(parseLine).find((entry) => String(entry?.msg).startsWith('listening '));
+    });
+    assert.equal(typeof listening.kafkaPort, listeners.plain ? 'number' : 'undefined', 'a plain Kafka listener as asked');
+    assert.equal(typeof listening.kafkasPort, listeners.tls ? 'number' : 'undefined', 'a TLS Kafka listener as asked');
+    return { process: cli, plainPort: listening.kafkaPort as number | undefined, tlsPort: listening.kafkasPort as number | undefined };
   }
 
   // kafkajs restarts a crashed consumer by reconnecting; teardown ends that loop (as in kafka-cluster.test.ts).
@@ -112,7 +127,7 @@ describe('Kafka over TLS on the brokers of a placement group', { timeout: 400_00
     const journal = runCli(['start', '--roles', 'journal', '--node-id', '11', '--placement', placement, '--grpc-port', '0', '--data-dir', await scratchDirectory('shardline-kct-journal-')], env);
     processes.push(journal);
     journalAddress = String((await waitForLogField(journal, 'journalGrpc')).journalGrpc);
-    for (const id of BROKER_IDS) brokers.push(await startBroker(id, true));
+    for (const id of BROKER_IDS) brokers.push(await startBroker(id, { plain: true, tls: true }));
   });
   after(async () => {
     tearingDown = true;
@@ -130,7 +145,7 @@ describe('Kafka over TLS on the brokers of a placement group', { timeout: 400_00
   it('registers both listeners, tells TLS clients every TLS address, splits a TLS group across the brokers and reads back what either took', async () => {
     const [a, b] = brokers as [Broker, Broker];
     const tlsPorts = [a.tlsPort!, b.tlsPort!];
-    const plainPorts = [a.plainPort, b.plainPort];
+    const plainPorts = [a.plainPort!, b.plainPort!];
 
     // Each broker registered its plain listener as `kafka` and its TLS listener as `kafkas`.
     const placementClient = new PlacementClient({ addresses: [placement], clusterId: 'shardline', clusterToken: env.SHARDLINE_CLUSTER_TOKEN });
@@ -212,19 +227,36 @@ describe('Kafka over TLS on the brokers of a placement group', { timeout: 400_00
     assert.deepEqual([...partitionsOf(first)].filter((p) => partitionsOf(second).has(p)), [], 'no partition consumed by both members');
   });
 
-  it('a broker with plain Kafka only is not told to TLS clients and leads nothing, while plain clients are told of it', async () => {
+  it('a broker with plain Kafka only and one with TLS only: each is told to its own listener\'s clients alone, and neither leads nor coordinates', async () => {
     const [a, b] = brokers as [Broker, Broker];
-    const plainOnly = await startBroker(PLAIN_ONLY_ID, false);
+    const plainOnly = await startBroker(PLAIN_ONLY_ID, { plain: true, tls: false });
+    const tlsOnly = await startBroker(TLS_ONLY_ID, { plain: false, tls: true });
+    const placementClient = new PlacementClient({ addresses: [placement], clusterId: 'shardline', clusterToken: env.SHARDLINE_CLUSTER_TOKEN });
+    try {
+      const endpoints = await waitFor('43 and 44 registered', async () => {
+        const { nodes = [] } = await placementClient.read(['nodes']);
+        const found = [PLAIN_ONLY_ID, TLS_ONLY_ID].map((id) => nodes.find((node) => node.id === String(id))?.endpoints);
+        return found.every((e) => e !== undefined) ? found : undefined;
+      });
+      assert.deepEqual(endpoints, [{ kafka: `127.0.0.1:${plainOnly.plainPort}` }, { kafkas: `127.0.0.1:${tlsOnly.tlsPort}` }], 'only the listeners each has');
+    } finally {
+      placementClient.close();
+    }
     const expectedPlain = [`${BROKER_IDS[0]}@127.0.0.1:${a.plainPort}`, `${BROKER_IDS[1]}@127.0.0.1:${b.plainPort}`, `${PLAIN_ONLY_ID}@127.0.0.1:${plainOnly.plainPort}`];
-    for (const port of [a.plainPort, plainOnly.plainPort]) {
-      await waitFor(`plain Metadata at ${port} listing all three brokers`, async () => (JSON.stringify(await brokersAt(port, false)) === JSON.stringify(expectedPlain) ? true : undefined));
+    const expectedTls = [`${BROKER_IDS[0]}@127.0.0.1:${a.tlsPort}`, `${BROKER_IDS[1]}@127.0.0.1:${b.tlsPort}`, `${TLS_ONLY_ID}@127.0.0.1:${tlsOnly.tlsPort}`];
+    // Every broker has read all four once each listener's answer at it lists its three.
+    for (const port of [a.plainPort!, plainOnly.plainPort!]) {
+      await waitFor(`plain Metadata at ${port} listing the three plain brokers`, async () => (JSON.stringify(await brokersAt(port, false)) === JSON.stringify(expectedPlain) ? true : undefined));
     }
-    // Broker a has seen 43 (its plain Metadata lists it): its TLS answer leaves 43 out.
-    assert.deepEqual(await brokersAt(a.tlsPort!, true), BROKER_IDS.map((id, i) => `${id}@127.0.0.1:${[a.tlsPort, b.tlsPort][i]}`));
-    for (const [port, tls] of [[a.tlsPort!, true], [plainOnly.plainPort, false]] as const) {
-      const leaders = await leadersAt(port, tls);
-      assert.ok(leaders.every((leader) => (BROKER_IDS as readonly number[]).includes(leader)), `leaders at ${port}: ${leaders.join(',')}`);
+    for (const port of [a.tlsPort!, tlsOnly.tlsPort!]) {
+      await waitFor(`TLS Metadata at ${port} listing the three TLS brokers`, async () => (JSON.stringify(await brokersAt(port, true)) === JSON.stringify(expectedTls) ? true : undefined));
     }
-    assert.ok(!(await coordinatorAt(plainOnly.plainPort, false)).startsWith(`${PLAIN_ONLY_ID}@`), 'the plain-only broker coordinates no group');
+    const leaders = await leadersAt(a.tlsPort!, true);
+    assert.ok(leaders.every((leader) => (BROKER_IDS as readonly number[]).includes(leader)), `leaders: ${leaders.join(',')}`);
+    for (const [port, tls] of [[plainOnly.plainPort!, false], [tlsOnly.tlsPort!, true], [a.plainPort!, false]] as const) assert.deepEqual(await leadersAt(port, tls), leaders, `the same leaders at ${port}`);
+    for (const [port, tls] of [[plainOnly.plainPort!, false], [tlsOnly.tlsPort!, true]] as const) {
+      const coordinator = await coordinatorAt(port, tls);
+      assert.ok(BROKER_IDS.some((id) => coordinator.startsWith(`${id}@`)), `coordinator named at ${port}: ${coordinator}`);
+    }
   });
 });

@@ -201,8 +201,7 @@ export class KafkaService {
     return candidates === undefined ? undefined : partitionLeader(candidates, topic, partition)?.nodeId;
   }
 
-  #candidates(): KafkaClusterMember[] | undefined {
-    const members = this.#members();
+  #candidates(members = this.#members()): KafkaClusterMember[] | undefined {
     return members === undefined ? undefined : leaderCandidates(members);
   }
 
@@ -232,7 +231,7 @@ export class KafkaService {
   metadata(header: RequestHeader, body: Struct, listener: KafkaListenerName = 'plain'): Struct {
     const { nodeId, clusterId } = this.options;
     const members = this.#members();
-    const candidates = members === undefined ? undefined : leaderCandidates(members);
+    const candidates = this.#candidates(members);
     // A client is told only the brokers of its own listener; the leaders (candidates) are among them.
     const brokers: readonly KafkaBroker[] = members === undefined ? [this.self(listener)] : brokersOn(members, listener);
     const requested = body.topics as Array<{ name: string | null }> | null;

@@ -1,10 +1,11 @@
 // The Kafka brokers of the cluster as this node sees them: the placement group's registered
-// nodes with a `kafka` client endpoint (registration.ts), read every few seconds. A node that
+// nodes with a `kafka` (plain) or `kafkas` (TLS) client endpoint (registration.ts), read every
+// few seconds. A node that
 // stops heartbeating is expired by the placement leader once its lease runs out, and leaves the
 // list at the next read. While the group cannot be read the last list stays: brokers keep
 // answering with the leaders and coordinators they last agreed on.
 import type { Logger } from 'pino';
-import { kafkaBrokerId, parseAdvertised, type KafkaBroker } from '../protocols/kafka/index.js';
+import { formatAdvertised, KAFKA_LISTENERS, kafkaBrokerId, parseAdvertised, type KafkaAddress, type KafkaClusterMember, type KafkaListenerName } from '../protocols/kafka/index.js';
 import type { NodeRecord } from '../placement/metadata/index.js';
 import type { PlacementClient } from '../placement/service/index.js';
 
@@ -16,23 +17,39 @@ export interface KafkaPeersOptions {
   readonly intervalMs?: number;
 }
 
-/** The brokers among the registered nodes: broker role and a Kafka endpoint that parses. */
-export function kafkaBrokersOf(nodes: readonly NodeRecord[]): KafkaBroker[] {
-  const brokers: KafkaBroker[] = [];
+/** The endpoint name each Kafka listener is registered under. */
+export const KAFKA_ENDPOINTS: Readonly<Record<KafkaListenerName, string>> = { plain: 'kafka', tls: 'kafkas' };
+
+/** The brokers among the registered nodes: broker role and a Kafka endpoint (plain, TLS or both) that parses. */
+export function kafkaBrokersOf(nodes: readonly NodeRecord[]): KafkaClusterMember[] {
+  const brokers: KafkaClusterMember[] = [];
   for (const node of nodes) {
-    const endpoint = node.endpoints?.kafka;
-    if (endpoint === undefined || !node.roles.includes('broker')) continue;
-    try {
-      brokers.push({ nodeId: kafkaBrokerId(node.id), ...parseAdvertised(endpoint) });
-    } catch {
-      // Registered by a node whose own check let it through (another build); not dialable here.
+    if (!node.roles.includes('broker')) continue;
+    const listeners: Partial<Record<KafkaListenerName, KafkaAddress>> = {};
+    for (const listener of KAFKA_LISTENERS) {
+      const endpoint = node.endpoints?.[KAFKA_ENDPOINTS[listener]];
+      if (endpoint === undefined) continue;
+      try {
+        listeners[listener] = parseAdvertised(endpoint);
+      } catch {
+        // Registered by a node whose own check let it through (another build); not dialable here.
+      }
     }
+    if (Object.keys(listeners).length > 0) brokers.push({ nodeId: kafkaBrokerId(node.id), listeners });
   }
   return brokers;
 }
 
+/** A broker for the log: its id and each listener's address. */
+function describeBroker(broker: KafkaClusterMember): string {
+  return `${broker.nodeId}@${KAFKA_LISTENERS.flatMap((listener) => {
+    const address = broker.listeners[listener];
+    return address === undefined ? [] : [`${KAFKA_ENDPOINTS[listener]}=${formatAdvertised(address)}`];
+  }).join(',')}`;
+}
+
 export class KafkaPeers {
-  #brokers: readonly KafkaBroker[] | undefined;
+  #brokers: readonly KafkaClusterMember[] | undefined;
   #stopped = false;
   #failing = false;
   #timer: NodeJS.Timeout | undefined;
@@ -48,7 +65,7 @@ export class KafkaPeers {
   }
 
   /** The live brokers at the last successful read; undefined before the first. */
-  brokers(): readonly KafkaBroker[] | undefined {
+  brokers(): readonly KafkaClusterMember[] | undefined {
     return this.#brokers;
   }
 
@@ -70,9 +87,9 @@ export class KafkaPeers {
       try {
         const { nodes = [] } = await client.read(['nodes']);
         const brokers = kafkaBrokersOf(nodes);
-        const ids = (list: readonly KafkaBroker[] | undefined): string => (list ?? []).map((broker) => broker.nodeId).sort((x, y) => x - y).join(',');
-        // Leaders and coordinators move when the set changes: worth a line for whoever reads the log.
-        if (this.#brokers === undefined || ids(brokers) !== ids(this.#brokers)) logger.info({ brokers: brokers.map((broker) => `${broker.nodeId}@${broker.host}:${broker.port}`) }, 'Kafka brokers of the cluster');
+        const seen = (list: readonly KafkaClusterMember[] | undefined): string => [...(list ?? [])].sort((x, y) => x.nodeId - y.nodeId).map(describeBroker).join(' ');
+        // Leaders and coordinators move when the set (or a broker's listeners) changes: worth a line for whoever reads the log.
+        if (this.#brokers === undefined || seen(brokers) !== seen(this.#brokers)) logger.info({ brokers: brokers.map(describeBroker) }, 'Kafka brokers of the cluster');
         this.#brokers = brokers;
         if (this.#failing) logger.info('placement readable again: Kafka broker list updated');
         this.#failing = false;

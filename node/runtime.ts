@@ -31,7 +31,7 @@ import { AdminErrors, AdminServer, amqpAdminRoutes, createMetrics, kafkaAdminRou
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicationNode } from '../journal/index.js';
-import { kafkaBrokerId, KafkaServer, type KafkaBroker } from '../protocols/kafka/index.js';
+import { kafkaBrokerId, KafkaServer, type KafkaClusterMember, type KafkaListenerName } from '../protocols/kafka/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
 import { AmqpBroker, AmqpServer, DEFAULT_AMQP_TUNING } from '../protocols/amqp/index.js';
@@ -44,7 +44,7 @@ import { openAuthentication } from './authentication.js';
 import { dataShardPolicy, DiskWatch } from './disk.js';
 import { setLogLevel } from './logger.js';
 import { PlacementRole, type PlacementRoleOptions, type RunningPlacement } from './placement-role.js';
-import { KafkaPeers } from './kafka-peers.js';
+import { KAFKA_ENDPOINTS, KafkaPeers } from './kafka-peers.js';
 import { Registration } from './registration.js';
 import { effectiveRoles, type BrokerConfig, type ExtrasRules, type NodeSettings, type SettingsCatalog } from './settings.js';
 import { loadNodeTls, startTransports, type TransportListener } from './transports.js';
@@ -301,7 +301,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       const shared = running.mqtt.sharedOptions;
       // In a cluster the broker id comes from the id this node registers under, as every other broker maps it.
       const clustered = inCluster(settings);
-      const peers = (): readonly KafkaBroker[] | undefined => running.kafkaPeers?.brokers();
+      const peers = (): readonly KafkaClusterMember[] | undefined => running.kafkaPeers?.brokers();
       running.kafka = await KafkaServer.start({
         store,
         host: settings.host,
@@ -501,7 +501,9 @@ function startRegistration(settings: NodeSettings, running: Running, nodeId: str
   const roles = effectiveRoles(settings).filter((role) => served[role] !== undefined);
   const addresses = Object.fromEntries(roles.map((role) => [role, served[role] as string]));
   const kafka = running.kafka;
-  const endpoints = kafka === undefined ? undefined : { kafka: kafka.advertisedAddress };
+  // Each open Kafka listener's advertised address, under the name kafka-peers.ts reads it by.
+  const advertised = Object.entries(kafka?.advertisedAddresses() ?? {}).map(([listener, address]) => [KAFKA_ENDPOINTS[listener as KafkaListenerName], address]);
+  const endpoints = advertised.length === 0 ? undefined : Object.fromEntries(advertised) as Record<string, string>;
   running.registration = Registration.start({ client, nodeId, roles, addresses, ...(endpoints === undefined ? {} : { endpoints }), logger: logger.child({ component: 'registration' }) });
   if (kafka !== undefined && inCluster(settings)) running.kafkaPeers = KafkaPeers.start({ client, logger: logger.child({ component: 'kafka-peers' }) });
 }

@@ -54,13 +54,16 @@ bindings, publish, consume, acks, prefetch and publisher confirms. Durable queue
 persistent messages in shards amqp.q.ID, the topology in $amqp.topology; TTL, max-length and
 dead-lettering; transactions. The MQTT bridge is not built yet. docs/amqp.md.
 
-Kafka (a partial preview, broker role; off until the preview is complete): --kafka-port 9092
-serves ApiVersions, Metadata, CreateTopics/DeleteTopics/CreatePartitions/DescribeConfigs, Produce
-(gzip, snappy, lz4, zstd; idempotent producers), Fetch, ListOffsets, consumer groups (classic
-protocol; committed offsets in the shard $kafka.offsets) and SASL PLAIN/SCRAM-SHA-256 against the
-MQTT users (no transactions); topic-partitions are shards kafka.TOPIC.PARTITION. The MQTT traffic
-is the topic mqtt (--kafka-mqtt-topic): partition = data shard, key = MQTT topic; producing to it
-publishes MQTT messages. See docs/kafka.md.
+Kafka (a preview, broker role): --kafka-port (default 9092; none: off) and, over TLS,
+--kafkas-port serve ApiVersions, Metadata, CreateTopics/DeleteTopics/CreatePartitions,
+DescribeConfigs, Produce (gzip, snappy, lz4, zstd; idempotent producers), Fetch, ListOffsets,
+consumer groups (classic protocol; committed offsets in the shard $kafka.offsets) and SASL
+PLAIN/SCRAM-SHA-256 against the MQTT users (no transactions); topic-partitions are shards
+kafka.TOPIC.PARTITION. The MQTT traffic is the topic mqtt (--kafka-mqtt-topic): partition = data
+shard, key = MQTT topic; producing to it publishes MQTT messages. Each listener's clients are
+told this node's --kafka-advertised or --kafkas-advertised address; brokers of a placement group
+register both with it and tell each client every live broker of its own listener (leaders and
+coordinators among the brokers that serve every listener in use). See docs/kafka.md.
 
 Admin API: every node also serves the admin HTTP API (REST under /api, Prometheus /metrics, /healthz,
 /readyz, OpenAPI UI at /docs) on --host:--admin-port; /api and /metrics need the header

@@ -107,7 +107,7 @@ export const START_SETTINGS = [
   { key: 'kafka-port', kind: { type: 'integer', min: 0, max: 65_535, offWithNone: true }, default: DEFAULT_KAFKA_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'Kafka listener port (broker role; a preview: docs/kafka.md); none: no Kafka listener; 0 picks a free one, reported in the listening line (kafka=)' },
   { key: 'kafka-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: 'address Kafka clients are told to dial for this node (Metadata, FindCoordinator; registered with placement in a cluster); not a wildcard such as 0.0.0.0; unset: the Kafka listener\'s bound address (a cluster broker bound to a wildcard host: the host name)' },
   { key: 'kafkas-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'Kafka over TLS listener port (broker role; needs tls-cert and tls-key); unset: none; 0 picks a free one, reported in the listening line (kafkas=)' },
-  { key: 'kafkas-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: "address Kafka Metadata tells clients connected over TLS to dial; unset: the TLS listener's bound address" },
+  { key: 'kafkas-advertised', kind: { type: 'address' }, defaultText: 'none', valueName: 'HOST:PORT', group: 'node', description: "address Kafka clients connected over TLS are told to dial for this node (Metadata, FindCoordinator; registered with placement in a cluster as the kafkas endpoint); not a wildcard; unset: the TLS listener's bound address (a cluster broker bound to a wildcard host: the host name)" },
   { key: 'kafka-mqtt-topic', kind: { type: 'string' }, default: 'mqtt', valueName: 'NAME', group: 'node', description: 'the Kafka topic that shows this node\'s MQTT traffic (partition i = MQTT data shard i, key = MQTT topic; producing to it publishes MQTT messages); none: not shown' },
   { key: 'kafka-max-request-bytes', kind: { type: 'integer', min: 1024, max: 1_073_741_824 }, default: 104_857_600, unit: 'bytes', valueName: 'BYTES', group: 'node', description: 'largest Kafka request frame the listener reads; a larger size prefix closes the connection (Kafka\'s socket.request.max.bytes)' },
   { key: 'kafka-group-initial-rebalance-delay-ms', kind: { type: 'integer', min: 0, max: 300_000 }, default: 3000, unit: 'ms', valueName: 'MS', group: 'node', description: 'how long the first rebalance of an empty Kafka consumer group waits for more members to join (Kafka\'s group.initial.rebalance.delay.ms)' },
@@ -565,11 +565,6 @@ function checkKafka(settings: StartSettings, suppliedBy: (key: SettingKey) => st
     } catch (error) {
       throw new UsageError(`${(error as ShardlineError).code}: ${(error as Error).message} (from ${suppliedBy(key)})`);
     }
-  }
-  // Brokers of a cluster tell clients each other's plain Kafka addresses only (docs/kafka.md).
-  const clustered = settings.placement !== undefined || (settings.roles?.includes('placement') ?? false);
-  if (settings.kafkasPort !== undefined && clustered) {
-    throw new UsageError(`kafkas-port (from ${suppliedBy('kafkas-port')}) is not served on a node of a placement group yet: its brokers advertise one another's plain Kafka listeners only; use kafka-port there (docs/kafka.md)`);
   }
 }
 

@@ -12,7 +12,7 @@ import pino from 'pino';
 import { kafkaPartitionShardName } from '../../../base/index.js';
 import { MemoryShardStore } from '../../../shard-model/index.js';
 import { ApiKey, decodeResponse, encodeRecordBatch, encodeRequest, encodeResponse, KafkaErrorCode, parseRequest, type KafkaStruct } from '../codec/index.js';
-import { groupCoordinator, kafkaBrokerId, normalizeBrokers, parseAdvertised, partitionLeader, type KafkaBroker, type KafkaClusterView } from './cluster.js';
+import { brokersOn, groupCoordinator, kafkaBrokerId, leaderCandidates, normalizeBrokers, parseAdvertised, partitionLeader, type KafkaBroker, type KafkaClusterMember, type KafkaClusterView, type KafkaListenerName } from './cluster.js';
 import { KafkaGroupService } from './groups/group-service.js';
 import { Idempotence } from './idempotence.js';
 import { KafkaService } from './service.js';
@@ -23,30 +23,36 @@ const logger = pino({ level: 'silent' });
 const A: KafkaBroker = { nodeId: 21, host: 'a.example', port: 9092 };
 const B: KafkaBroker = { nodeId: 22, host: 'b.example', port: 9093 };
 
+/** Brokers with a plain listener only, as before TLS on clustered brokers. */
+const plainOnly = (broker: KafkaBroker): KafkaClusterMember => ({ nodeId: broker.nodeId, listeners: { plain: { host: broker.host, port: broker.port } } });
+
 interface Broker {
   service: KafkaService;
   groups: KafkaGroupService;
   idempotence: Idempotence;
-  view: { live: KafkaBroker[] | undefined };
+  view: { live: Array<KafkaBroker | KafkaClusterMember> | undefined };
 }
 
-async function broker(store: MemoryShardStore, self: KafkaBroker, live: KafkaBroker[] | undefined): Promise<Broker> {
+async function broker(store: MemoryShardStore, self: KafkaBroker | KafkaClusterMember, live: Array<KafkaBroker | KafkaClusterMember> | undefined): Promise<Broker> {
+  const member = (b: KafkaBroker | KafkaClusterMember): KafkaClusterMember => ('listeners' in b ? b : plainOnly(b));
+  const me = member(self);
   const view = { live };
-  const cluster: KafkaClusterView = { selfId: self.nodeId, brokers: () => (view.live === undefined ? undefined : normalizeBrokers(view.live)) };
+  const cluster: KafkaClusterView = { selfId: me.nodeId, brokers: () => (view.live === undefined ? undefined : normalizeBrokers(view.live.map(member))) };
+  const advertised = (listener: KafkaListenerName): { host: string; port: number } => me.listeners[listener] ?? { host: 'unbound', port: 0 };
   const topics = await TopicCatalog.open(store);
-  const idempotence = await Idempotence.open(store, { brokerId: self.nodeId });
-  const groups = await KafkaGroupService.open({ store, partitionsOf: (name) => topics.get(name)?.partitions, broker: () => self, cluster, logger, limits: { initialRebalanceDelayMs: 0 } });
-  const service = new KafkaService({ store, topics, idempotence, nodeId: self.nodeId, clusterId: 'c', advertised: () => ({ host: self.host, port: self.port }), groups, cluster, logger });
+  const idempotence = await Idempotence.open(store, { brokerId: me.nodeId });
+  const groups = await KafkaGroupService.open({ store, partitionsOf: (name) => topics.get(name)?.partitions, broker: (listener) => ({ nodeId: me.nodeId, ...advertised(listener) }), cluster, logger, limits: { initialRebalanceDelayMs: 0 } });
+  const service = new KafkaService({ store, topics, idempotence, nodeId: me.nodeId, clusterId: 'c', advertised, groups, cluster, logger });
   return { service, groups, idempotence, view };
 }
 
 let correlation = 0;
-/** Through the codec both ways, as a client would see it. */
-async function call(service: KafkaService, apiKey: number, version: number, body: KafkaStruct): Promise<KafkaStruct> {
+/** Through the codec both ways, as a client of `listener` would see it. */
+async function call(service: KafkaService, apiKey: number, version: number, body: KafkaStruct, listener: KafkaListenerName = 'plain'): Promise<KafkaStruct> {
   correlation += 1;
   const parsed = parseRequest(encodeRequest(apiKey, version, correlation, 'client', body).subarray(4));
   if (parsed.kind !== 'request') throw new Error(`not a request: ${parsed.kind}`);
-  const response = await service.handle(parsed.header, parsed.body, new AbortController().signal, { host: '/127.0.0.1', remoteAddress: '127.0.0.1', username: undefined });
+  const response = await service.handle(parsed.header, parsed.body, new AbortController().signal, { host: '/127.0.0.1', remoteAddress: '127.0.0.1', username: undefined, listener });
   return decodeResponse(apiKey, version, encodeResponse(apiKey, version, correlation, response as KafkaStruct).subarray(4)).body;
 }
 
@@ -197,5 +203,47 @@ describe('Kafka brokers in a cluster', () => {
     assert.equal(((fetched.topics as KafkaStruct[])[0]!.partitions as KafkaStruct[])[0]!.committedOffset, 7n);
     const listed = await call(b.service, ApiKey.ListGroups, 4, { statesFilter: [] });
     assert.ok((listed.groups as KafkaStruct[]).some((g) => g.groupId === group), 'b still lists it while its view names b');
+  });
+  it('brokers with different listeners: each listener\'s clients are told its brokers only, and leaders and coordinators are brokers every client can dial, the same for both listeners', async () => {
+    const both = (nodeId: number, host: string): KafkaClusterMember => ({ nodeId, listeners: { plain: { host, port: 9092 }, tls: { host, port: 9093 } } });
+    const [P, Q] = [both(31, 'p.example'), both(32, 'q.example')];
+    const R: KafkaClusterMember = { nodeId: 33, listeners: { plain: { host: 'r.example', port: 9092 } } };
+    const S: KafkaClusterMember = { nodeId: 34, listeners: { tls: { host: 's.example', port: 9093 } } };
+    assert.deepEqual(leaderCandidates([P, Q, R]), [P, Q], 'R lacks TLS, which P and Q serve');
+    assert.deepEqual(leaderCandidates([R, plainOnly(A)]), [R, plainOnly(A)], 'no TLS in use: every plain broker');
+    assert.deepEqual(leaderCandidates([R, S]), [], 'nobody serves both');
+    assert.deepEqual(brokersOn([P, R, S], 'tls').map((b) => [b.nodeId, b.host, b.port]), [[31, 'p.example', 9093], [34, 's.example', 9093]]);
+
+    const store = new MemoryShardStore();
+    const [p, q, r] = [await broker(store, P, [P, Q, R]), await broker(store, Q, [P, Q, R]), await broker(store, R, [P, Q, R])];
+    await call(p.service, ApiKey.CreateTopics, 5, { topics: [{ name: 'mixed', numPartitions: 6, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 1000, validateOnly: false });
+    const metadata = (at: Broker, listener: KafkaListenerName): Promise<KafkaStruct> => call(at.service, ApiKey.Metadata, 9, { topics: [{ name: 'mixed' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }, listener);
+    const brokersOf = (m: KafkaStruct): string[] => (m.brokers as KafkaStruct[]).map((b) => `${String(b.nodeId)}@${String(b.host)}:${String(b.port)}`);
+    const leadersOf = (m: KafkaStruct): number[] => ((m.topics as KafkaStruct[])[0]!.partitions as KafkaStruct[]).map((x) => x.leaderId as number);
+    const overTls = await metadata(p, 'tls');
+    assert.deepEqual(brokersOf(overTls), ['31@p.example:9093', '32@q.example:9093'], 'TLS clients get TLS addresses, and not R');
+    assert.deepEqual(brokersOf(await metadata(r, 'plain')), ['31@p.example:9092', '32@q.example:9092', '33@r.example:9092']);
+    assert.deepEqual(new Set(leadersOf(overTls)), new Set([31, 32]), 'leaders spread over P and Q');
+    for (const [at, listener] of [[q, 'tls'], [p, 'plain'], [r, 'plain']] as const) assert.deepEqual(leadersOf(await metadata(at, listener)), leadersOf(overTls), 'one leader per partition whichever broker and listener answer');
+    for (let partition = 0; partition < 6; partition += 1) assert.equal((await produce(r.service, 'mixed', partition, batch(['x']))).errorCode, E.NOT_LEADER_OR_FOLLOWER, 'R leads nothing');
+    const find = async (at: Broker, listener: KafkaListenerName, key: string): Promise<string> => {
+      const found = await call(at.service, ApiKey.FindCoordinator, 2, { key, keyType: 0 }, listener);
+      return `${String(found.nodeId)}@${String(found.host)}:${String(found.port)}`;
+    };
+    const groups = Array.from({ length: 8 }, (_, i) => `g${i}`);
+    const overPlain = await Promise.all(groups.map((g) => find(r, 'plain', g)));
+    const tlsAnswers = await Promise.all(groups.map((g) => find(q, 'tls', g)));
+    assert.ok(overPlain.every((c) => c.endsWith(':9092') && !c.startsWith('33@')), overPlain.join(' '));
+    assert.deepEqual(tlsAnswers, overPlain.map((c) => c.replace(':9092', ':9093')), 'the same coordinator, at its TLS address');
+    assert.equal((await call(r.service, ApiKey.Heartbeat, 3, { groupId: 'g0', generationId: 1, memberId: 'm', groupInstanceId: null })).errorCode, E.NOT_COORDINATOR, 'R coordinates nothing');
+
+    // A plain-only and a TLS-only broker: no broker every client can dial, so nothing is led.
+    const s = await broker(store, S, [R, S]);
+    r.view.live = [R, S];
+    assert.deepEqual(brokersOf(await metadata(s, 'tls')), ['34@s.example:9093']);
+    assert.deepEqual(new Set(leadersOf(await metadata(s, 'tls'))), new Set([-1]));
+    assert.equal((await produce(r.service, 'mixed', 0, batch(['x']))).errorCode, E.NOT_LEADER_OR_FOLLOWER);
+    const none = await call(s.service, ApiKey.FindCoordinator, 2, { key: 'g0', keyType: 0 }, 'tls');
+    assert.deepEqual([none.errorCode, none.nodeId], [E.COORDINATOR_NOT_AVAILABLE, -1]);
   });
 });

@@ -6,4 +6,4 @@ export { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
 export { firstErrorCode, type KafkaRequestEvent, type KafkaRequestListener } from './request-events.js';
 export type { GroupSummary } from './groups/coordinator.js';
 export type { GroupDetail, GroupMemberView, PartitionLag, TopicPartitions } from './groups/group-view.js';
-export { groupCoordinator, kafkaBrokerId, normalizeBrokers, parseAdvertised, partitionLeader, type KafkaBroker, type KafkaClusterView } from './cluster.js';
+export { brokersOn, formatAdvertised, groupCoordinator, KAFKA_LISTENERS, kafkaBrokerId, leaderCandidates, normalizeBrokers, parseAdvertised, partitionLeader, type KafkaAddress, type KafkaBroker, type KafkaClusterMember, type KafkaClusterView, type KafkaListenerName } from './cluster.js';

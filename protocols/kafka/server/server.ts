@@ -9,10 +9,10 @@ import { isShardlineError } from '../../../base/index.js';
 import type { ShardStore } from '../../../shard-model/index.js';
 import { remoteAddressOf, type AbuseControl, TcpListener, type AdmissionLimits, type ConnectionHold, type InboundBudget, type TlsListener } from '../../listener/index.js';
 import { KafkaErrors, type KafkaStruct, type RequestHeader } from '../codec/index.js';
-import { normalizeBrokers, parseAdvertised, type KafkaBroker, type KafkaClusterView } from './cluster.js';
+import { formatAdvertised, normalizeBrokers, parseAdvertised, type KafkaAddress, type KafkaClusterMember, type KafkaClusterView, type KafkaListenerName } from './cluster.js';
 import { KafkaConnection } from './connection.js';
 import type { GroupSummary } from './groups/coordinator.js';
-import { KafkaGroupService, type KafkaListenerName } from './groups/group-service.js';
+import { KafkaGroupService } from './groups/group-service.js';
 import { groupDetail, memberViews, partitionsOf, type GroupDetail } from './groups/group-view.js';
 import { Idempotence } from './idempotence.js';
 import { MqttTopic, type MqttTopicBroker } from './mqtt-topic.js';
@@ -42,11 +42,11 @@ export interface KafkaServerOptions {
   /** This broker's Kafka id (in a cluster, kafkaBrokerId of its node id). */
   nodeId: number;
   /**
-   * In a cluster: the other live brokers with a Kafka endpoint (this one may be among them, it
-   * is always listed with its own address), undefined until they were read once; no function:
-   * this node is the only broker.
+   * In a cluster: the other live brokers with a Kafka endpoint, each with its listeners' addresses
+   * (this one may be among them, it is always listed with its own listeners), undefined until
+   * they were read once; no function: this node is the only broker.
    */
-  peers?: (() => readonly KafkaBroker[] | undefined) | undefined;
+  peers?: (() => readonly KafkaClusterMember[] | undefined) | undefined;
   clusterId: string;
   maxFrameBytes: number;
   /** Kafka's group.initial.rebalance.delay.ms; default the coordinator's (3 s). */
@@ -81,10 +81,11 @@ export class KafkaServer {
     return this.#listeners.get('tls');
   }
 
-  /** HOST:PORT clients are told to dial: kafka-advertised, else the bound address. */
-  get advertisedAddress(): string {
-    const { host, port } = this.service.self('plain');
-    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  /** Per open listener, the HOST:PORT its clients are told to dial: kafka(s)-advertised, else the bound address. */
+  advertisedAddresses(): Partial<Record<KafkaListenerName, string>> {
+    const addresses: Partial<Record<KafkaListenerName, string>> = {};
+    for (const listener of this.#listeners.keys()) addresses[listener] = formatAdvertised(this.service.self(listener));
+    return addresses;
   }
 
   static async start(options: KafkaServerOptions): Promise<KafkaServer> {
@@ -105,7 +106,13 @@ export class KafkaServer {
       else options.logger.warn({ topic: name }, `a Kafka topic named ${name} exists, so the MQTT traffic is not shown as it; set --kafka-mqtt-topic to another name`);
     }
     const limits = options.groupInitialRebalanceDelayMs === undefined ? {} : { initialRebalanceDelayMs: options.groupInitialRebalanceDelayMs };
-    const self = (): KafkaBroker => ({ nodeId: options.nodeId, ...advertised('plain') });
+    // This broker as the others see it: the listeners it was asked to open, at their advertised addresses.
+    const self = (): KafkaClusterMember => {
+      const listeners: Partial<Record<KafkaListenerName, KafkaAddress>> = {};
+      if (options.port !== undefined) listeners.plain = advertised('plain');
+      if (options.tls !== undefined) listeners.tls = advertised('tls');
+      return { nodeId: options.nodeId, listeners };
+    };
     const peers = options.peers;
     const cluster: KafkaClusterView | undefined = peers === undefined ? undefined : {
       selfId: options.nodeId,

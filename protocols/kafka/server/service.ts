@@ -22,13 +22,13 @@ import {
   type RequestHeader,
   type SupportedApi,
 } from '../codec/index.js';
-import { GROUP_API_KEYS, type KafkaClientInfo, type KafkaGroupService, type KafkaListenerName } from './groups/group-service.js';
+import { GROUP_API_KEYS, type KafkaClientInfo, type KafkaGroupService } from './groups/group-service.js';
 import type { ClientIdentity } from '../../../engine/index.js';
 import { kafkaIdentity, type MqttTopic } from './mqtt-topic.js';
 import { toRecordInput, type StoredKafkaRecord } from './records.js';
 import { crcHeaderValue, encodeStoredRecords, framePartition, KAFKA_CRC_HEADER, produceCrc } from './fetch-frames.js';
 import { KafkaAdmin } from './admin.js';
-import { partitionLeader, type KafkaBroker, type KafkaClusterView } from './cluster.js';
+import { brokersOn, leaderCandidates, partitionLeader, type KafkaBroker, type KafkaClusterMember, type KafkaClusterView, type KafkaListenerName } from './cluster.js';
 import type { Idempotence } from './idempotence.js';
 import type { ProducerBatch } from './producer-state.js';
 import { DEFAULT_TOPIC_CONFIGS, describeTopicConfigs, type TopicConfigs } from './topic-configs.js';
@@ -60,7 +60,6 @@ export interface KafkaServiceOptions {
   idempotence: Idempotence;
   /** This broker's id in Metadata (in a cluster, the view's selfId). */
   nodeId: number;
-  /** What Metadata tells clients to dial. */
   /** The address a client of `listener` is told to dial. */
   advertised: (listener: KafkaListenerName) => { host: string; port: number };
   clusterId: string;
@@ -186,16 +185,24 @@ export class KafkaService {
     return { nodeId: this.options.nodeId, ...this.options.advertised(listener) };
   }
 
-  /**
-   * The live brokers, sorted by id: the cluster's, or this node alone as `listener`'s clients
-   * dial it; undefined while a cluster's are not known yet. A cluster's brokers are their plain
-   * listeners' addresses (start refuses Kafka over TLS on a clustered broker).
-   */
-  #brokers(listener: KafkaListenerName = 'plain'): readonly KafkaBroker[] | undefined {
-    const cluster = this.options.cluster;
-    if (cluster === undefined) return [this.self(listener)];
-    const brokers = cluster.brokers();
+  /** A cluster's live brokers, sorted by id; undefined outside a cluster or while they are not known yet. */
+  #members(): readonly KafkaClusterMember[] | undefined {
+    const brokers = this.options.cluster?.brokers();
     return brokers === undefined || brokers.length === 0 ? undefined : brokers;
+  }
+
+  /**
+   * The leader of a partition of a Kafka topic, from the brokers every client can dial
+   * (leaderCandidates): the same whichever listener asks. Undefined while a cluster's brokers
+   * are not known, or when none serves every listener in use.
+   */
+  #leaderOf(candidates: readonly KafkaClusterMember[] | undefined, topic: string, partition: number): number | undefined {
+    if (this.options.cluster === undefined) return this.options.nodeId;
+    return candidates === undefined ? undefined : partitionLeader(candidates, topic, partition)?.nodeId;
+  }
+
+  #candidates(members = this.#members()): KafkaClusterMember[] | undefined {
+    return members === undefined ? undefined : leaderCandidates(members);
   }
 
   /**
@@ -206,7 +213,7 @@ export class KafkaService {
   #leads(topic: string, partition: number): boolean {
     const cluster = this.options.cluster;
     if (cluster === undefined || this.topic(topic)?.mqtt !== undefined) return true;
-    return partitionLeader(this.#brokers() ?? [], topic, partition)?.nodeId === cluster.selfId;
+    return this.#leaderOf(this.#candidates(), topic, partition) === cluster.selfId;
   }
 
   apiVersions(body: Struct): Struct {
@@ -223,7 +230,10 @@ export class KafkaService {
 
   metadata(header: RequestHeader, body: Struct, listener: KafkaListenerName = 'plain'): Struct {
     const { nodeId, clusterId } = this.options;
-    const brokers = this.#brokers(listener);
+    const members = this.#members();
+    const candidates = this.#candidates(members);
+    // A client is told only the brokers of its own listener; the leaders (candidates) are among them.
+    const brokers: readonly KafkaBroker[] = members === undefined ? [this.self(listener)] : brokersOn(members, listener);
     const requested = body.topics as Array<{ name: string | null }> | null;
     // v0: an empty list is every topic; v1+: null is every topic. Auto-creation is off.
     const all = requested === null || (header.apiVersion === 0 && requested.length === 0);
@@ -234,7 +244,7 @@ export class KafkaService {
       if (topic === undefined) return { errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name, isInternal: false, partitions: [] };
       const partitions = Array.from({ length: topic.partitions }, (_, partitionIndex) => {
         // The MQTT topic is written through the MQTT broker of whichever node takes the produce: no leader to pick.
-        const leaderId = topic.mqtt === undefined ? partitionLeader(brokers ?? [], name, partitionIndex)?.nodeId : nodeId;
+        const leaderId = topic.mqtt === undefined ? this.#leaderOf(candidates, name, partitionIndex) : nodeId;
         // Clients retry LEADER_NOT_AVAILABLE after a metadata refresh.
         if (leaderId === undefined) return { errorCode: KafkaErrorCode.LEADER_NOT_AVAILABLE, partitionIndex, leaderId: -1, leaderEpoch: -1, replicaNodes: [], isrNodes: [], offlineReplicas: [] };
         return { errorCode: 0, partitionIndex, leaderId, leaderEpoch: 0, replicaNodes: [leaderId], isrNodes: [leaderId], offlineReplicas: [] };
@@ -242,7 +252,7 @@ export class KafkaService {
       return { errorCode: 0, name, isInternal: false, partitions };
     });
     // Every broker serves the controller's APIs (topic admin, InitProducerId), so each names itself.
-    return { throttleTimeMs: 0, brokers: (brokers ?? [this.self(listener)]).map((broker) => ({ ...broker, rack: null })), clusterId, controllerId: nodeId, topics };
+    return { throttleTimeMs: 0, brokers: brokers.map((broker) => ({ ...broker, rack: null })), clusterId, controllerId: nodeId, topics };
   }
 
   async createTopics(body: Struct): Promise<Struct> {

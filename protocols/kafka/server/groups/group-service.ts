@@ -16,7 +16,7 @@ import { isShardlineError } from '../../../../base/index.js';
 import type { ShardStore } from '../../../../shard-model/index.js';
 import { ApiKey, KafkaErrorCode, type KafkaStruct, type RequestHeader } from '../../codec/index.js';
 import { DEFAULT_GROUP_LIMITS, GroupCoordinator, type CommittedOffset, type GroupDescription, type GroupLimits, type JoinResult, type SyncResult } from './coordinator.js';
-import { groupCoordinator, type KafkaClusterView } from '../cluster.js';
+import { groupCoordinator, leaderCandidates, type KafkaClusterMember, type KafkaClusterView, type KafkaListenerName } from '../cluster.js';
 import { OffsetLog } from './offset-log.js';
 
 type Struct = KafkaStruct;
@@ -28,9 +28,6 @@ export const GROUP_API_KEYS: readonly number[] = [
 ];
 
 /** Who sent a request, for DescribeGroups' clientHost. */
-/** Which of the node's Kafka listeners a client came in through: the addresses it is told differ. */
-export type KafkaListenerName = 'plain' | 'tls';
-
 export interface KafkaClientInfo {
   host: string;
   /** Undefined: the plain listener. */
@@ -115,7 +112,12 @@ export class KafkaGroupService {
   #coordinates(groupId: string): boolean {
     const cluster = this.options.cluster;
     if (cluster === undefined) return true;
-    return groupCoordinator(cluster.brokers() ?? [], groupId)?.nodeId === cluster.selfId;
+    return this.#coordinatorOf(groupId)?.nodeId === cluster.selfId;
+  }
+
+  /** In a cluster, the group's coordinator: one every client can dial, whichever listener it uses (cluster.ts). */
+  #coordinatorOf(groupId: string): KafkaClusterMember | undefined {
+    return groupCoordinator(leaderCandidates(this.options.cluster?.brokers() ?? []), groupId);
   }
 
   /**
@@ -146,10 +148,16 @@ export class KafkaGroupService {
   }
 
   findCoordinator(header: RequestHeader, body: Struct, listener: KafkaListenerName = 'plain'): Struct {
-    const self = this.options.broker(listener);
-    const coordinatorOf = (key: string): { nodeId: number; host: string; port: number } | undefined => (this.options.cluster === undefined ? self : groupCoordinator(this.options.cluster.brokers() ?? [], key));
+    const cluster = this.options.cluster;
+    const coordinatorOf = (key: string): { nodeId: number; host: string; port: number } | undefined => {
+      if (cluster === undefined) return this.options.broker(listener);
+      const coordinator = this.#coordinatorOf(key);
+      const address = coordinator?.listeners[listener];
+      return coordinator === undefined || address === undefined ? undefined : { nodeId: coordinator.nodeId, ...address };
+    };
+    const unavailable = (): string => (cluster?.brokers() === undefined ? 'the live brokers are not known yet; retry' : 'no live broker serves every Kafka listener (plain, TLS) the brokers serve; retry');
     const found = (key: string, coordinator = coordinatorOf(key)): Struct => (coordinator === undefined
-      ? { key, nodeId: -1, host: '', port: -1, errorCode: KafkaErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: 'the live brokers are not known yet; retry' }
+      ? { key, nodeId: -1, host: '', port: -1, errorCode: KafkaErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: unavailable() }
       : { key, ...pick(coordinator), errorCode: 0, errorMessage: null });
     // Transactions are not served, so there is no transaction coordinator to name.
     const answer = (key: string): Struct => ((body.keyType as number) === 0

@@ -50,6 +50,8 @@ export interface NodeSettings extends MqttLimits {
   tlsKey: string | undefined;
   tlsCa: string | undefined;
   tlsClientAuth: TlsClientAuth;
+  /** Mutual TLS on the journal gRPC port and this node's journal clients, with tlsCert, tlsKey and tlsCa. */
+  journalTls: boolean;
   /** AMQP 0-9-1 listener (preview, docs/amqp.md); undefined: off. */
   amqpPort: number | undefined;
   /** AMQP over TLS; undefined: off. */

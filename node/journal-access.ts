@@ -3,7 +3,7 @@
 // start, handed to the server and to every client, so they cannot disagree.
 //
 // A node with a cluster token requires it on every journal call; journal-tls adds mutual TLS
-// with the node's certificate (tls-cert, tls-key, tls-ca). A node with neither (the single-node
+// with the node's certificate (journal-tls-cert, -key, -ca, by default tls-cert, tls-key, tls-ca). A node with neither (the single-node
 // quick start) keeps an open port: its broker uses the journal in-process, and the port listens
 // on 127.0.0.1 by default. Bound to another address, it is open to whoever reaches it, and the
 // node says so at start.
@@ -14,11 +14,12 @@ import type { NodeSettings } from './settings.js';
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** The credentials of this node's journal server and clients. A bad TLS file stops the start (its error names the file). */
-export async function journalCredentials(settings: Pick<NodeSettings, 'clusterToken' | 'journalTls' | 'tlsCert' | 'tlsKey' | 'tlsCa'>): Promise<JournalCredentials> {
+export async function journalCredentials(settings: Pick<NodeSettings, 'clusterToken' | 'journalTls' | 'journalTlsCert' | 'journalTlsKey' | 'journalTlsCa' | 'tlsCert' | 'tlsKey' | 'tlsCa'>): Promise<JournalCredentials> {
   const token = settings.clusterToken === undefined ? {} : { clusterToken: settings.clusterToken };
   if (!settings.journalTls) return token;
-  // checkTransports made sure journal-tls comes with tls-cert, tls-key and tls-ca.
-  return { ...token, tls: await readJournalTls({ cert: settings.tlsCert as string, key: settings.tlsKey as string, ca: settings.tlsCa as string }) };
+  // checkTransports made sure journal-tls comes with a certificate, a key and a CA.
+  const files = { cert: settings.journalTlsCert ?? settings.tlsCert, key: settings.journalTlsKey ?? settings.tlsKey, ca: settings.journalTlsCa ?? settings.tlsCa };
+  return { ...token, tls: await readJournalTls(files as { cert: string; key: string; ca: string }) };
 }
 
 /** Logs how the journal port is guarded; warns when it is open on an address other machines may reach. */

@@ -55,8 +55,9 @@ async function startJournal(args: string[], env: Record<string, string>): Promis
   return { cli, address: String(entry.journalGrpc) };
 }
 
-function tlsArgs(pair: KeyPair): string[] {
-  return ['--journal-tls', 'true', '--tls-cert', pair.certFile, '--tls-key', pair.keyFile, '--tls-ca', certs.ca.certFile];
+/** journal-tls with the node's files as tls-* (shared with the MQTT listeners) or as journal-tls-* (the journal's own). */
+function tlsArgs(pair: KeyPair, prefix: '--tls-' | '--journal-tls-' = '--tls-'): string[] {
+  return ['--journal-tls', 'true', `${prefix}cert`, pair.certFile, `${prefix}key`, pair.keyFile, `${prefix}ca`, certs.ca.certFile];
 }
 
 function tlsOf(pair: KeyPair, ca: Buffer = certs.ca.cert): JournalCredentials['tls'] {
@@ -216,7 +217,7 @@ test('three journal nodes replicate with journal-tls on: the election and the fo
   const SHARD = 'replicated';
   const ports = [await freePort(), await freePort(), await freePort()];
   const peers = ports.map((port, index) => `${index + 1}@127.0.0.1:${port}`).join(',');
-  const nodes = await Promise.all(ports.map((port, index) => startJournal(['--grpc-port', String(port), '--node-id', String(index + 1), '--replica-peers', peers, ...tlsArgs(nodeCerts[index] as KeyPair)], { SHARDLINE_CLUSTER_TOKEN: TOKEN })));
+  const nodes = await Promise.all(ports.map((port, index) => startJournal(['--grpc-port', String(port), '--node-id', String(index + 1), '--replica-peers', peers, ...tlsArgs(nodeCerts[index] as KeyPair, '--journal-tls-')], { SHARDLINE_CLUSTER_TOKEN: TOKEN })));
   const access: JournalCredentials = { clusterToken: TOKEN, tls: tlsOf(certs.client) };
   const clients = nodes.map((node) => new ReplicaClient(node.address, access));
   try {
@@ -224,9 +225,15 @@ test('three journal nodes replicate with journal-tls on: the election and the fo
     // Without --journal-tls the election cannot reach a node.
     const plain = await runCtl(['replica', 'elect', '--shard', SHARD, '--journals', peers, '--json'], { SHARDLINE_CLUSTER_TOKEN: TOKEN });
     assert.equal(plain.code, 1, `a plaintext election fails: ${plain.stdout}${plain.stderr}`);
-    const run = await runCtl(['replica', 'elect', '--shard', SHARD, '--journals', peers, '--json', '--journal-tls', '--tls-cert', certs.client.certFile, '--tls-key', certs.client.keyFile, '--tls-ca', certs.ca.certFile], { SHARDLINE_CLUSTER_TOKEN: TOKEN });
+    // As run beside a node: --journal-tls and the files from the node's own variables.
+    const run = await runCtl(['replica', 'elect', '--shard', SHARD, '--journals', peers, '--json'], { SHARDLINE_CLUSTER_TOKEN: TOKEN, SHARDLINE_JOURNAL_TLS: 'true', SHARDLINE_JOURNAL_TLS_CERT: certs.client.certFile, SHARDLINE_JOURNAL_TLS_KEY: certs.client.keyFile, SHARDLINE_JOURNAL_TLS_CA: certs.ca.certFile });
     assert.equal(run.code, 0, `elect: ${run.stdout}${run.stderr}`);
-    const leader = clients[Number((JSON.parse(run.stdout) as { leader: string }).leader) - 1] as ReplicaClient;
+    const leaderId = (JSON.parse(run.stdout) as { leader: string }).leader;
+    const leader = clients[Number(leaderId) - 1] as ReplicaClient;
+    // And with the flags.
+    const status = await runCtl(['replica', 'status', '--shard', SHARD, '--journals', peers, '--json', '--journal-tls', '--tls-cert', certs.client.certFile, '--tls-key', certs.client.keyFile, '--tls-ca', certs.ca.certFile], { SHARDLINE_CLUSTER_TOKEN: TOKEN });
+    assert.equal(status.code, 0, `status: ${status.stdout}${status.stderr}`);
+    assert.deepEqual((JSON.parse(status.stdout) as { leader?: string; error?: string }[]).map((row) => row.error ?? row.leader), [leaderId, leaderId, leaderId]);
 
     // acks=quorum: each append is answered only once a follower has it durably, over TLS.
     const sent: string[] = [];

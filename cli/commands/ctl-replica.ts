@@ -23,18 +23,22 @@ function clusterToken(values: Record<string, unknown>): string {
   return token;
 }
 
-/** A TLS file: the flag, else the variable `shardline start` reads it from, so ctl on a node finds the node's files. */
+/**
+ * A TLS file: the flag, else the variables `shardline start` reads it from (journal-tls-*, then
+ * tls-*), so ctl run beside a node finds the node's files.
+ */
 function tlsFile(values: Record<string, unknown>, key: 'tls-cert' | 'tls-key' | 'tls-ca'): string {
-  const variable = `SHARDLINE_${key.toUpperCase().replace('-', '_')}`;
-  const file = typeof values[key] === 'string' ? values[key] : process.env[variable];
-  if (file === undefined || file === '') throw new UsageError(`--journal-tls needs --${key} FILE (or ${variable})`);
+  const variables = [`SHARDLINE_JOURNAL_${key.toUpperCase().replace('-', '_')}`, `SHARDLINE_${key.toUpperCase().replace('-', '_')}`];
+  const file = typeof values[key] === 'string' ? values[key] : variables.map((name) => process.env[name]).find((value) => value !== undefined && value !== '');
+  if (file === undefined || file === '') throw new UsageError(`--journal-tls needs --${key} FILE (or ${variables.join(' or ')})`);
   return file;
 }
 
-/** The token and, with --journal-tls, the certificate this command dials the journal nodes with. */
+/** The token and, with --journal-tls (or SHARDLINE_JOURNAL_TLS=true), the certificate this command dials the journal nodes with. */
 async function credentials(values: Record<string, unknown>): Promise<JournalCredentials> {
   const token = clusterToken(values);
-  if (values['journal-tls'] !== true) {
+  const tls = values['journal-tls'] === true || (values['journal-tls'] === undefined && process.env.SHARDLINE_JOURNAL_TLS === 'true');
+  if (!tls) {
     for (const key of ['tls-cert', 'tls-key', 'tls-ca'] as const) if (values[key] !== undefined) throw new UsageError(`--${key} is for --journal-tls, which is not set`);
     return { clusterToken: token };
   }
@@ -57,9 +61,12 @@ const COMMON_FLAGS = `  --shard NAME              the replicated shard (created 
   --journals ID@HOST:PORT,...  every replica of the shard: node id (--node-id) @ journal gRPC address
   --cluster-token TOKEN     the nodes' cluster token; prefer ${TOKEN_VARIABLE}, the flag shows in ps
   --journal-tls             dial with mutual TLS, for nodes started with journal-tls
-  --tls-cert FILE           with --journal-tls: the certificate presented (default $SHARDLINE_TLS_CERT)
-  --tls-key FILE            its key (default $SHARDLINE_TLS_KEY)
-  --tls-ca FILE             the CA the nodes' certificates chain to (default $SHARDLINE_TLS_CA)
+                            (default: on when SHARDLINE_JOURNAL_TLS=true)
+  --tls-cert FILE           with --journal-tls: the certificate presented
+                            (default $SHARDLINE_JOURNAL_TLS_CERT, else $SHARDLINE_TLS_CERT)
+  --tls-key FILE            its key (default $SHARDLINE_JOURNAL_TLS_KEY, else $SHARDLINE_TLS_KEY)
+  --tls-ca FILE             the CA the nodes' certificates chain to
+                            (default $SHARDLINE_JOURNAL_TLS_CA, else $SHARDLINE_TLS_CA)
   --json                    print JSON`;
 
 const electCommand: Command = {

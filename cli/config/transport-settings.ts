@@ -37,11 +37,19 @@ export function checkTransports(settings: StartSettings): void {
     const unused = set.filter(([, isSet]) => isSet).map(([key]) => key);
     if (unused.length > 0) settings.warnings.push(`${unused.join(', ')} set but no TLS listener is (mqtts-port, wss-port, amqps-port, kafkas-port, journal-tls): unused`);
   }
+  const journalFiles: Array<[string, boolean]> = [
+    ['journal-tls-cert or tls-cert', (settings.journalTlsCert ?? settings.tlsCert) !== undefined],
+    ['journal-tls-key or tls-key', (settings.journalTlsKey ?? settings.tlsKey) !== undefined],
+    ['journal-tls-ca or tls-ca', (settings.journalTlsCa ?? settings.tlsCa) !== undefined],
+  ];
   if (settings.journalTls) {
-    const missing = [settings.tlsCert === undefined ? 'tls-cert' : undefined, settings.tlsKey === undefined ? 'tls-key' : undefined, settings.tlsCa === undefined ? 'tls-ca' : undefined].filter((key) => key !== undefined);
+    const missing = journalFiles.filter(([, isSet]) => !isSet).map(([key]) => key);
     if (missing.length > 0) throw new UsageError(`journal-tls (from ${suppliedBy(settings, 'journal-tls')}) needs ${missing.join(', ')}: the node's certificate and key (presented to journal clients and, as a client, to journal servers) and the CA both ends check the other against`);
     const roles = effectiveRoles(settings);
     if (!roles.includes('journal') && settings.journal === undefined) settings.warnings.push(`journal-tls (from ${suppliedBy(settings, 'journal-tls')}) set but this node neither serves a journal nor uses a remote one: unused`);
+  } else {
+    const unused = (['journal-tls-cert', 'journal-tls-key', 'journal-tls-ca'] as const).filter((key) => settings.sources[key] !== 'default');
+    if (unused.length > 0) settings.warnings.push(`${unused.join(', ')} set but journal-tls is not: unused`);
   }
   if (settings.tlsClientAuth !== 'none' && settings.tlsCa === undefined) {
     throw new UsageError(`tls-client-auth ${settings.tlsClientAuth} (from ${suppliedBy(settings, 'tls-client-auth')}) needs tls-ca, the CA certificate(s) that client certificates must chain to`);

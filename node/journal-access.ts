@@ -11,7 +11,11 @@ import type { Logger } from 'pino';
 import { readJournalTls, type JournalCredentials } from '../journal/index.js';
 import type { NodeSettings } from './settings.js';
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}
 
 /** The credentials of this node's journal server and clients. A bad TLS file stops the start (its error names the file). */
 export async function journalCredentials(settings: Pick<NodeSettings, 'clusterToken' | 'journalTls' | 'journalTlsCert' | 'journalTlsKey' | 'journalTlsCa' | 'tlsCert' | 'tlsKey' | 'tlsCa'>): Promise<JournalCredentials> {
@@ -29,7 +33,7 @@ export function logJournalProtection(settings: Pick<NodeSettings, 'host'>, crede
     logger.info({ journalAuth: guards }, `journal gRPC port requires ${guards.join(' and ')}`);
     return;
   }
-  if (!LOOPBACK_HOSTS.has(settings.host.replace(/^\[|\]$/g, ''))) {
+  if (!isLoopback(settings.host)) {
     logger.warn({ host: settings.host }, `the journal gRPC port listens on ${settings.host} without authentication: anyone who reaches it can read and append to every shard; set SHARDLINE_CLUSTER_TOKEN (and journal-tls) or bind --host 127.0.0.1`);
   }
 }

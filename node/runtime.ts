@@ -30,14 +30,14 @@ import type { Logger } from 'pino';
 import { AdminErrors, AdminServer, amqpAdminRoutes, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, type InboundStats } from '../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
-import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicationNode, type JournalCredentials } from '../journal/index.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicationNode } from '../journal/index.js';
 import { kafkaBrokerId, KafkaServer, type KafkaBroker } from '../protocols/kafka/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
 import { AmqpBroker, AmqpServer, DEFAULT_AMQP_TUNING } from '../protocols/amqp/index.js';
 import type { Role as PlacementRoleName } from '../placement/metadata/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT, PlacementClient } from '../placement/service/index.js';
-import { LocalShardStore, RemoteShardStore, type ShardStore } from '../shard-model/index.js';
+import { LocalShardStore, RemoteShardStore, type RemoteShardStoreOptions, type ShardStore } from '../shard-model/index.js';
 import { installAcl } from './acl.js';
 import { adminToken } from './admin-token.js';
 import { openAuthentication } from './authentication.js';
@@ -72,8 +72,8 @@ function logFailure(logger: Logger, what: string, error: unknown): never {
 }
 
 /** Retries the first call while a remote journal is still starting (SL_REMOTE_UNAVAILABLE). */
-async function connectRemoteJournal(address: string, credentials: JournalCredentials, logger: Logger): Promise<ShardStore> {
-  const store = await RemoteShardStore.connect(address, { credentials });
+async function connectRemoteJournal(address: string, options: RemoteShardStoreOptions, logger: Logger): Promise<ShardStore> {
+  const store = await RemoteShardStore.connect(address, options);
   const started = Date.now();
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -260,7 +260,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     const writeGate = new WriteGate();
     if (running.journal !== undefined) store = LocalShardStore.over(running.journal);
     else {
-      running.remoteStore = await connectRemoteJournal(settings.journal as string, journalAccess, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
+      running.remoteStore = await connectRemoteJournal(settings.journal as string, { credentials: journalAccess }, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
       // Everything on this node uses the watched store: any call that finds the journal gone
       // closes the write gate at once, and the watch's probes open it when it is back.
       running.journalWatch = JournalWatch.start({ store: running.remoteStore, gate: writeGate, clock: systemClock, logger: logger.child({ component: 'journal-watch' }), address: settings.journal as string });

@@ -96,7 +96,9 @@ export class RemoteShardStore implements ShardStore {
       'grpc.max_reconnect_backoff_ms': backoffMaxMs,
     });
     try {
-      await waitUntilConnected(client, address, options.connectTimeoutMs ?? DEFAULT_REMOTE_CONNECT_TIMEOUT_MS);
+      // A refused TLS handshake looks like a refused connection: say which side to check.
+      const failure = credentials.tls === undefined ? 'connection refused or failed (a journal with journal-tls refuses plaintext)' : 'connection or TLS handshake failed (check journal-tls and both ends\' certificates and CA)';
+      await waitUntilConnected(client, address, options.connectTimeoutMs ?? DEFAULT_REMOTE_CONNECT_TIMEOUT_MS, failure);
     } catch (error) {
       client.close();
       throw error;
@@ -269,7 +271,7 @@ function missingResponse(method: string): ServiceError {
  * Resolves when the channel is READY. Fails fast when the first connection attempt fails
  * (TRANSIENT_FAILURE, e.g. connection refused), rather than retrying until the deadline.
  */
-function waitUntilConnected(client: Client, address: string, timeoutMs: number): Promise<void> {
+function waitUntilConnected(client: Client, address: string, timeoutMs: number, failure: string): Promise<void> {
   const channel = client.getChannel();
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
@@ -277,7 +279,7 @@ function waitUntilConnected(client: Client, address: string, timeoutMs: number):
       const state = channel.getConnectivityState(true);
       if (state === connectivityState.READY) return resolve();
       if (state === connectivityState.TRANSIENT_FAILURE || state === connectivityState.SHUTDOWN) {
-        return reject(ShardModelErrors.remoteUnavailable.create({ address }, address, 'connection refused or failed'));
+        return reject(ShardModelErrors.remoteUnavailable.create({ address }, address, failure));
       }
       channel.watchConnectivityState(state, deadline, (error) => {
         if (error === undefined) check();

@@ -12,12 +12,21 @@ export { JournalServer, DEFAULT_SHUTDOWN_GRACE_MS, type JournalServerOptions } f
 export { JournalServerErrors } from './server/server-errors.js';
 export { DEFAULT_JOURNAL_GRPC_PORT, GRPC_MESSAGE_MAX_BYTES, JOURNAL_GRPC_CHANNEL_OPTIONS, formatAddress, journalService, type JournalMethods } from './server/journal-proto.js';
 export { statusToShardlineError } from './server/grpc-status.js';
+export {
+  CLUSTER_TOKEN_METADATA_KEY,
+  NO_JOURNAL_CREDENTIALS,
+  journalCallMetadata,
+  journalClient,
+  readJournalTls,
+  type JournalCredentials,
+  type JournalTls,
+} from './server/journal-credentials.js';
 export * as journalWire from './server/wire.js';
 export { AUDIT_PROBLEMS, type AuditProblem, type AuditProblemCode, type ProblemSeverity } from './audit/audit-problems.js';
 export { listShardsOnDisk, type ShardOnDisk } from './audit/list-shards.js';
 export { hasErrors, verifyJournal, type VerifyOptions, type VerifyReport } from './audit/verify-journal.js';
 export { readRecordsOnDisk, type ReadOnDiskOptions } from './audit/read-records.js';
 export { ReplicationNode, EPOCH_START_HEADER, type AcksMode, type ReplicationNodeOptions } from './replica/replication-node.js';
-export { ReplicaClient, CLUSTER_TOKEN_METADATA_KEY } from './replica/replica-client.js';
+export { ReplicaClient } from './replica/replica-client.js';
 export { ReplicaErrors } from './replica/replica-errors.js';
 export { runElection, type ElectionOptions, type ElectionResult } from './replica/election-run.js';

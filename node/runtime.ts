@@ -37,11 +37,12 @@ import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../prot
 import { AmqpBroker, AmqpServer, DEFAULT_AMQP_TUNING } from '../protocols/amqp/index.js';
 import type { Role as PlacementRoleName } from '../placement/metadata/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT, PlacementClient } from '../placement/service/index.js';
-import { LocalShardStore, RemoteShardStore, type ShardStore } from '../shard-model/index.js';
+import { LocalShardStore, RemoteShardStore, type RemoteShardStoreOptions, type ShardStore } from '../shard-model/index.js';
 import { installAcl } from './acl.js';
 import { adminToken } from './admin-token.js';
 import { openAuthentication } from './authentication.js';
 import { dataShardPolicy, DiskWatch } from './disk.js';
+import { journalCredentials, logJournalProtection } from './journal-access.js';
 import { setLogLevel } from './logger.js';
 import { PlacementRole, type PlacementRoleOptions, type RunningPlacement } from './placement-role.js';
 import { KAFKA_ENDPOINTS, KafkaPeers } from './kafka-peers.js';
@@ -71,8 +72,8 @@ function logFailure(logger: Logger, what: string, error: unknown): never {
 }
 
 /** Retries the first call while a remote journal is still starting (SL_REMOTE_UNAVAILABLE). */
-async function connectRemoteJournal(address: string, logger: Logger): Promise<ShardStore> {
-  const store = await RemoteShardStore.connect(address);
+async function connectRemoteJournal(address: string, options: RemoteShardStoreOptions, logger: Logger): Promise<ShardStore> {
+  const store = await RemoteShardStore.connect(address, options);
   const started = Date.now();
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -228,6 +229,8 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
   const { security, aclRules, extras } = options.broker;
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
+  // One set of journal credentials for the server, replication and a broker's remote journal.
+  const journalAccess = await journalCredentials(settings).catch((error: unknown) => logFailure(logger, 'cannot set up the journal\'s TLS', error));
   if (roles.includes('journal')) {
     running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }), shardPolicy: dataShardPolicy(settings), retentionCheckMs: settings.retentionCheckMs, lockWaitMs: settings.lockWaitSeconds * 1000 }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
   }
@@ -241,13 +244,14 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
   if (running.journal !== undefined && settings.replicaPeers !== undefined) {
     const journal = running.journal;
     const peers = new Map(settings.replicaPeers.map((peer) => [String(peer.id), peer.address]));
-    running.replication = await ReplicationNode.open({ journal, self: String(settings.nodeId), peers, clusterToken: settings.clusterToken as string, logger: logger.child({ component: 'replication' }) }).catch((error: unknown) =>
+    running.replication = await ReplicationNode.open({ journal, self: String(settings.nodeId), peers, credentials: journalAccess, logger: logger.child({ component: 'replication' }) }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the replicated shards', error),
     );
   }
   if (running.journal !== undefined) {
-    const replication = running.replication === undefined ? {} : { replication: { node: running.replication, clusterToken: settings.clusterToken as string } };
-    running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }), ...replication }).catch((error: unknown) =>
+    const replication = running.replication === undefined ? {} : { replication: running.replication };
+    logJournalProtection(settings, journalAccess, logger);
+    running.journalServer = await JournalServer.start({ journal: running.journal, host: settings.host, port: settings.grpcPort, logger: logger.child({ component: 'journal-grpc' }), credentials: journalAccess, ...replication }).catch((error: unknown) =>
       logFailure(logger, 'cannot serve the journal', error),
     );
   }
@@ -256,7 +260,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     const writeGate = new WriteGate();
     if (running.journal !== undefined) store = LocalShardStore.over(running.journal);
     else {
-      running.remoteStore = await connectRemoteJournal(settings.journal as string, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
+      running.remoteStore = await connectRemoteJournal(settings.journal as string, { credentials: journalAccess }, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
       // Everything on this node uses the watched store: any call that finds the journal gone
       // closes the write gate at once, and the watch's probes open it when it is back.
       running.journalWatch = JournalWatch.start({ store: running.remoteStore, gate: writeGate, clock: systemClock, logger: logger.child({ component: 'journal-watch' }), address: settings.journal as string });

@@ -50,6 +50,12 @@ export interface NodeSettings extends MqttLimits {
   tlsKey: string | undefined;
   tlsCa: string | undefined;
   tlsClientAuth: TlsClientAuth;
+  /** Mutual TLS on the journal gRPC port and this node's journal clients. */
+  journalTls: boolean;
+  /** The journal's own TLS files; undefined: tlsCert, tlsKey, tlsCa. */
+  journalTlsCert: string | undefined;
+  journalTlsKey: string | undefined;
+  journalTlsCa: string | undefined;
   /** AMQP 0-9-1 listener (preview, docs/amqp.md); undefined: off. */
   amqpPort: number | undefined;
   /** AMQP over TLS; undefined: off. */

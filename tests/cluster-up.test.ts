@@ -4,7 +4,8 @@
 // Method: the real command as a child process on loopback. From its address table: an mqtt.js
 // client publishes and receives at QoS 1 on the broker; a PlacementClient (token from the
 // cluster's state file) waits until the group lists every node with its roles; the printed admin
-// token reads /api/cluster/members from a voter. Then a SIGKILL of the broker by its printed pid
+// token reads /api/cluster/members from a voter; the journal's gRPC port refuses a caller
+// without the cluster token. Then a SIGKILL of the broker by its printed pid
 // must be reported on stderr, and a SIGTERM of `cluster up` must end every printed pid, with exit
 // status 1 (a node was lost).
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { PlacementClient } from '../placement/service/index.js';
+import { RemoteShardStore } from '../shard-model/index.js';
 import { cleanup, runCli, scratchDirectory, type CliProcess } from './support/broker-process.js';
 
 const UP_TIMEOUT_MS = 180_000;
@@ -135,6 +137,17 @@ describe('shardline cluster up', () => {
       assert.deepEqual(byId.get('21')?.addresses, { broker: broker.mqtt });
     } finally {
       placement.close();
+    }
+
+    // The journal's gRPC port takes the cluster token (the broker above got through with it) and
+    // refuses a caller without it.
+    const stranger = await RemoteShardStore.connect(journal.journalGrpc);
+    const member = await RemoteShardStore.connect(journal.journalGrpc, { credentials: { clusterToken: state.clusterToken } });
+    try {
+      await assert.rejects(stranger.list(), (error: unknown) => (error as { code?: string }).code === 'SL_JOURNAL_UNAUTHENTICATED');
+      assert.ok((await member.list()).length > 0, 'the token lists the journal\'s shards');
+    } finally {
+      await Promise.all([stranger.close(), member.close()]);
     }
 
     // The printed admin token opens a voter's admin API, and the group has three voters.

@@ -277,7 +277,7 @@ describe('deploy/kubernetes manifests', () => {
     assert.ok(sts.spec.template.spec.terminationGracePeriodSeconds >= 30, 'time for the hand-over and a clean stop');
   });
 
-  test('brokers: one journal of the StatefulSet, the voters as --placement, one pod at a time', async () => {
+  test('brokers: one journal of the StatefulSet with its cluster token, the voters as --placement, one pod at a time', async () => {
     const sts = (ofKind('StatefulSet')[0] as Manifest).object;
     const voter = await startSettings(shardlineContainers(sts.spec.template)[0], `${sts.metadata.name}-0`);
     const voterPorts = listeningPorts(voter);
@@ -291,6 +291,10 @@ describe('deploy/kubernetes manifests', () => {
       assert.ok(ordinals.includes(journalHost ?? ''), `${file}: --journal is a StatefulSet pod (${settings.journal})`);
       assert.equal(Number(journalPort), voterPorts.get('journal-grpc'), `${file}: --journal on the journal gRPC port`);
       assert.deepEqual(settings.placement, (voter.placementPeers ?? []).map((peer) => peer.address), `${file}: --placement lists every voter`);
+      // The journal port refuses calls without the journal node's cluster token, and TLS must match.
+      assert.ok(voter.clusterToken !== undefined, 'the journal nodes have a cluster token, so their gRPC port requires it');
+      assert.equal(settings.clusterToken, voter.clusterToken, `${file}: the broker sends the journal's cluster token`);
+      assert.equal(settings.journalTls, voter.journalTls, `${file}: journal-tls alike on the broker and the journal`);
       // One broker per journal until journal replication and broker coordination exist (docs/mqtt.md).
       assert.equal(deployment.spec.replicas, 1, `${file}: one broker on the one journal`);
       assert.equal(deployment.spec.strategy?.type, 'Recreate', `${file}: a rollout never runs two brokers on one journal`);

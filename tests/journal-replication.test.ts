@@ -105,7 +105,7 @@ async function threeNodes(): Promise<{ nodes: Node[]; peers: string; byId: (id: 
   for (const id of ['1', '2', '3']) {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
-    nodes.push({ id, port, address, dataDir: await scratchDirectory('shardline-repl-'), process: null, client: new ReplicaClient(address, TOKEN) });
+    nodes.push({ id, port, address, dataDir: await scratchDirectory('shardline-repl-'), process: null, client: new ReplicaClient(address, { clusterToken: TOKEN }) });
   }
   const peers = nodes.map((node) => `${node.id}@${node.address}`).join(',');
   return { nodes, peers, byId: (id: string): Node => nodes.find((node) => node.id === id) as Node };

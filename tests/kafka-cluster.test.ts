@@ -195,7 +195,7 @@ describe('Kafka front end in a cluster: two brokers over one journal', { timeout
     assert.deepEqual([...partitionsOf(first)].filter((p) => partitionsOf(second).has(p)), [], 'no partition consumed by both members');
 
     // The stored batches: two idempotent producers, two distinct producer ids.
-    const store = await RemoteShardStore.connect(journalAddress);
+    const store = await RemoteShardStore.connect(journalAddress, { credentials: { clusterToken: env.SHARDLINE_CLUSTER_TOKEN } });
     const producerIds = new Set<bigint>();
     try {
       for (let partition = 0; partition < PARTITIONS; partition += 1) {

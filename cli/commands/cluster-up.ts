@@ -40,7 +40,8 @@ each with SIGTERM and, past --grace-seconds, SIGKILL.
 
 Nodes:
   placement-1..3  placement voters (node ids 1-3; a new cluster token is generated)
-  journal-K       journal nodes (node ids 11, 12, ...), registered with the placement group
+  journal-K       journal nodes (node ids 11, 12, ...), registered with the placement group;
+                  their gRPC ports refuse calls without the cluster token (in DIR/cluster.json)
   broker-K        one broker per journal node (node ids 21, 22, ...), on journal-K, registered
 
 Journal replication is not built yet: each journal holds its shards alone, and a broker uses

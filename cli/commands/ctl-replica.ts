@@ -1,7 +1,7 @@
 // `shardline ctl replica elect|status`: who leads a replicated shard, set by hand. This is the
 // interim stand-in for placement (docs/replication.md): it talks to the journal nodes' gRPC
-// ports directly with the cluster token, not to an admin API.
-import { isShardlineError, runElection, ReplicaClient } from '../../journal/index.js';
+// ports directly with the cluster token (and mutual TLS with --journal-tls), not to an admin API.
+import { isShardlineError, readJournalTls, runElection, ReplicaClient, type JournalCredentials } from '../../journal/index.js';
 import { stringFlag, UsageError, type Command } from '../command.js';
 
 const TOKEN_VARIABLE = 'SHARDLINE_CLUSTER_TOKEN';
@@ -23,16 +23,50 @@ function clusterToken(values: Record<string, unknown>): string {
   return token;
 }
 
+/**
+ * A TLS file: the flag, else the variables `shardline start` reads it from (journal-tls-*, then
+ * tls-*), so ctl run beside a node finds the node's files.
+ */
+function tlsFile(values: Record<string, unknown>, key: 'tls-cert' | 'tls-key' | 'tls-ca'): string {
+  const variables = [`SHARDLINE_JOURNAL_${key.toUpperCase().replace('-', '_')}`, `SHARDLINE_${key.toUpperCase().replace('-', '_')}`];
+  const file = typeof values[key] === 'string' ? values[key] : variables.map((name) => process.env[name]).find((value) => value !== undefined && value !== '');
+  if (file === undefined || file === '') throw new UsageError(`--journal-tls needs --${key} FILE (or ${variables.join(' or ')})`);
+  return file;
+}
+
+/** The token and, with --journal-tls (or SHARDLINE_JOURNAL_TLS=true), the certificate this command dials the journal nodes with. */
+async function credentials(values: Record<string, unknown>): Promise<JournalCredentials> {
+  const token = clusterToken(values);
+  const tls = values['journal-tls'] === true || (values['journal-tls'] === undefined && process.env.SHARDLINE_JOURNAL_TLS === 'true');
+  if (!tls) {
+    for (const key of ['tls-cert', 'tls-key', 'tls-ca'] as const) if (values[key] !== undefined) throw new UsageError(`--${key} is for --journal-tls, which is not set`);
+    return { clusterToken: token };
+  }
+  const files = { cert: tlsFile(values, 'tls-cert'), key: tlsFile(values, 'tls-key'), ca: tlsFile(values, 'tls-ca') };
+  return { clusterToken: token, tls: await readJournalTls(files) };
+}
+
 const options = {
   shard: { type: 'string' },
   journals: { type: 'string' },
   'cluster-token': { type: 'string' },
+  'journal-tls': { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
 const COMMON_FLAGS = `  --shard NAME              the replicated shard (created on every replica, durability fsync)
   --journals ID@HOST:PORT,...  every replica of the shard: node id (--node-id) @ journal gRPC address
   --cluster-token TOKEN     the nodes' cluster token; prefer ${TOKEN_VARIABLE}, the flag shows in ps
+  --journal-tls             dial with mutual TLS, for nodes started with journal-tls
+                            (default: on when SHARDLINE_JOURNAL_TLS=true)
+  --tls-cert FILE           with --journal-tls: the certificate presented
+                            (default $SHARDLINE_JOURNAL_TLS_CERT, else $SHARDLINE_TLS_CERT)
+  --tls-key FILE            its key (default $SHARDLINE_JOURNAL_TLS_KEY, else $SHARDLINE_TLS_KEY)
+  --tls-ca FILE             the CA the nodes' certificates chain to
+                            (default $SHARDLINE_JOURNAL_TLS_CA, else $SHARDLINE_TLS_CA)
   --json                    print JSON`;
 
 const electCommand: Command = {
@@ -55,8 +89,9 @@ ${COMMON_FLAGS}`,
   async run(values) {
     const shard = stringFlag(values, 'shard');
     const replicas = parseJournals(stringFlag(values, 'journals'));
+    const access = await credentials(values);
     try {
-      const result = await runElection({ shard, replicas, clusterToken: clusterToken(values) });
+      const result = await runElection({ shard, replicas, credentials: access });
       if (values.json === true) console.log(JSON.stringify(result, null, 2));
       else {
         console.log(`shard ${shard}: epoch ${result.epoch}, leader ${result.leader} (${replicas.get(result.leader) ?? ''})`);
@@ -86,9 +121,9 @@ ${COMMON_FLAGS}`,
   async run(values) {
     const shard = stringFlag(values, 'shard');
     const replicas = parseJournals(stringFlag(values, 'journals'));
-    const token = clusterToken(values);
+    const access = await credentials(values);
     const rows = await Promise.all([...replicas].map(async ([node, address]) => {
-      const client = new ReplicaClient(address, token);
+      const client = new ReplicaClient(address, access);
       try {
         return { address, ...(await client.call('replicaStatus', { shard }, 3_000)) };
       } catch (error) {

@@ -45,7 +45,18 @@ describe('transport settings', () => {
 
   test('TLS settings without a TLS listener only warn', async () => {
     const warnings = await check({ 'ws-port': '0', 'tls-cert': 'c.pem', 'tls-ca': 'ca.pem' });
-    assert.deepEqual(warnings, ['tls-cert, tls-ca set but no TLS listener is (mqtts-port, wss-port, amqps-port, kafkas-port): unused']);
+    assert.deepEqual(warnings, ['tls-cert, tls-ca set but no TLS listener is (mqtts-port, wss-port, amqps-port, kafkas-port, journal-tls): unused']);
+  });
+
+  test('journal-tls needs the certificate, its key and the CA; unused on a node without a journal', async () => {
+    await refused({ 'journal-tls': 'true' }, 'journal-tls (from --journal-tls) needs journal-tls-cert or tls-cert, journal-tls-key or tls-key, journal-tls-ca or tls-ca');
+    await refused({ 'tls-cert': 'c.pem', 'tls-key': 'k.pem' }, 'journal-tls (from SHARDLINE_JOURNAL_TLS) needs journal-tls-ca or tls-ca', { SHARDLINE_JOURNAL_TLS: 'true' });
+    assert.deepEqual(await check({ 'journal-tls': 'true', 'tls-cert': 'c.pem', 'tls-key': 'k.pem', 'tls-ca': 'ca.pem' }), []);
+    assert.deepEqual(await check({ 'journal-tls': 'true', 'journal-tls-cert': 'j.pem', 'journal-tls-key': 'jk.pem', 'journal-tls-ca': 'jca.pem' }), []);
+    assert.deepEqual(await check({ 'journal-tls-ca': 'jca.pem' }), ['journal-tls-ca set but journal-tls is not: unused']);
+    assert.deepEqual(await check({ roles: 'broker', journal: '127.0.0.1:1771', 'journal-tls': 'true', 'tls-cert': 'c.pem', 'tls-key': 'k.pem', 'tls-ca': 'ca.pem' }), []);
+    const placementOnly = await check({ roles: 'placement', 'node-id': '1', 'journal-tls': 'true', 'tls-cert': 'c.pem', 'tls-key': 'k.pem', 'tls-ca': 'ca.pem' }, { SHARDLINE_CLUSTER_TOKEN: 'a-token-long-enough-0123' });
+    assert.deepEqual(placementOnly, ['journal-tls (from --journal-tls) set but this node neither serves a journal nor uses a remote one: unused']);
   });
 
   test('ws-path must be a plain URL path', async () => {

@@ -9,6 +9,7 @@
 // leader at the next election (a restarted follower resumes from replica.json by itself).
 import { ShardlineError } from '../errors.js';
 import { chooseLeader, electionQuorum, type ElectionCandidate } from '../replication/index.js';
+import type { JournalCredentials } from '../server/journal-credentials.js';
 import { ReplicaClient } from './replica-client.js';
 import { ReplicaErrors } from './replica-errors.js';
 
@@ -16,7 +17,8 @@ export interface ElectionOptions {
   shard: string;
   /** The replica set: node id → journal gRPC address */
   replicas: ReadonlyMap<string, string>;
-  clusterToken: string;
+  /** The cluster token, and mutual TLS when the journal ports use it. */
+  credentials: JournalCredentials;
   timeoutMs?: number;
 }
 
@@ -33,7 +35,7 @@ const ATTEMPTS = 3;
 export async function runElection(options: ElectionOptions): Promise<ElectionResult> {
   const timeoutMs = options.timeoutMs ?? 3_000;
   const ids = [...options.replicas.keys()];
-  const clients = new Map(ids.map((id) => [id, new ReplicaClient(options.replicas.get(id) as string, options.clusterToken)]));
+  const clients = new Map(ids.map((id) => [id, new ReplicaClient(options.replicas.get(id) as string, options.credentials)]));
   try {
     const statuses = await Promise.allSettled(ids.map((id) => (clients.get(id) as ReplicaClient).call('replicaStatus', { shard: options.shard }, timeoutMs)));
     let epoch = Math.max(0, ...statuses.map((status) => (status.status === 'fulfilled' ? status.value.epoch : 0))) + 1;

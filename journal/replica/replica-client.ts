@@ -1,12 +1,12 @@
 // A gRPC client for the replication calls of one journal node (journal.proto, Replica*), with
-// the cluster token on every call. Used by a follower to reach its leader and by
-// `shardline ctl replica` to run an election. Failures come back as a ShardlineError when the
-// server coded them (sl-code), else as the plain gRPC ServiceError (unreachable, deadline).
-import { Client, credentials, Metadata, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+// the node's journal credentials (cluster token on every call, mutual TLS when on). Used by a
+// follower to reach its leader and by `shardline ctl replica` to run an election. Failures come
+// back as a ShardlineError when the server coded them (sl-code), else as the plain gRPC
+// ServiceError (unreachable, deadline, a refused TLS handshake).
+import type { Client, MethodDefinition, ServiceError } from '@grpc/grpc-js';
 import { statusToShardlineError } from '../server/grpc-status.js';
-import { journalService, JOURNAL_GRPC_CHANNEL_OPTIONS, type JournalMethods } from '../server/journal-proto.js';
-
-export const CLUSTER_TOKEN_METADATA_KEY = 'sl-cluster-token';
+import { journalCallMetadata, journalClient, type JournalCredentials } from '../server/journal-credentials.js';
+import { journalService, type JournalMethods } from '../server/journal-proto.js';
 
 type ReplicaMethod = 'replicaFetch' | 'replicaEpochEnd' | 'replicaAnnounce' | 'replicaLead' | 'replicaStatus' | 'append' | 'read' | 'createShard' | 'highWatermark' | 'truncateAfter';
 type RequestOf<M extends ReplicaMethod> = JournalMethods[M] extends MethodDefinition<infer Q, infer _R> ? Q : never;
@@ -17,17 +17,15 @@ export class ReplicaClient {
 
   constructor(
     readonly address: string,
-    private readonly clusterToken: string,
+    private readonly credentials: JournalCredentials,
   ) {
-    this.client = new Client(address, credentials.createInsecure(), { ...JOURNAL_GRPC_CHANNEL_OPTIONS, 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 });
+    this.client = journalClient(address, credentials, { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 });
   }
 
   call<M extends ReplicaMethod>(method: M, request: RequestOf<M>, timeoutMs: number): Promise<ResponseOf<M>> {
     const definition = journalService().methods[method] as unknown as MethodDefinition<RequestOf<M>, ResponseOf<M>>;
-    const metadata = new Metadata();
-    metadata.set(CLUSTER_TOKEN_METADATA_KEY, this.clusterToken);
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(definition.path, definition.requestSerialize, definition.responseDeserialize, request, metadata, { deadline: Date.now() + timeoutMs }, (error: ServiceError | null, response?: ResponseOf<M>) => {
+      this.client.makeUnaryRequest(definition.path, definition.requestSerialize, definition.responseDeserialize, request, journalCallMetadata(this.credentials), { deadline: Date.now() + timeoutMs }, (error: ServiceError | null, response?: ResponseOf<M>) => {
         if (error !== null || response === undefined) reject(error === null ? new Error(`${method}: no response`) : (statusToShardlineError(error) ?? error));
         else resolve(response);
       });

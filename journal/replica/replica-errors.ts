@@ -27,12 +27,6 @@ export const ReplicaErrors = {
     fix: 'Start the journal nodes with --node-id and --replica-peers, create the shard on every replica, then run `shardline ctl replica elect`.',
     message: (shard: string, why: string) => `shard ${JSON.stringify(shard)} is not replicated here: ${why}`,
   }),
-  unauthenticated: defineError({
-    code: 'SL_REPL_UNAUTHENTICATED',
-    meaning: 'A replication call carried no cluster token or a wrong one (metadata sl-cluster-token).',
-    fix: 'Give every journal node and `shardline ctl replica` the same cluster token (SHARDLINE_CLUSTER_TOKEN).',
-    message: (method: string) => `${method} refused: missing or wrong cluster token`,
-  }),
   replicatedShard: defineError({
     code: 'SL_REPL_REPLICATED_SHARD',
     meaning: 'A call would change a replicated shard\'s log outside replication (TruncateAfter): its replicas would no longer agree, so it is refused.',

@@ -18,7 +18,7 @@ import { runElection } from './election-run.js';
 import { ReplicaClient } from './replica-client.js';
 import { EPOCH_START_HEADER, ReplicationNode } from './replication-node.js';
 
-const TOKEN = 'unit-test-cluster-token-0123';
+const ACCESS = { clusterToken: 'unit-test-cluster-token-0123' };
 const CALL_MS = 5_000;
 const directories: string[] = [];
 const cleanups: (() => Promise<void>)[] = [];
@@ -42,10 +42,10 @@ async function cluster(shardConfig = '{}'): Promise<{ nodes: TestNode[]; peers: 
     const directory = await mkdtemp(join(tmpdir(), 'sl-replication-node-'));
     directories.push(directory);
     const journal = await Journal.open(directory, { retentionCheckMs: 0 });
-    const replication = await ReplicationNode.open({ journal, self: id, peers, clusterToken: TOKEN, logger: pino({ level: 'silent' }) });
-    const server = await JournalServer.start({ journal, port: 0, replication: { node: replication, clusterToken: TOKEN } });
+    const replication = await ReplicationNode.open({ journal, self: id, peers, credentials: ACCESS, logger: pino({ level: 'silent' }) });
+    const server = await JournalServer.start({ journal, port: 0, replication, credentials: ACCESS });
     peers.set(id, server.address);
-    const node = { id, journal, server, replication, client: new ReplicaClient(server.address, TOKEN) };
+    const node = { id, journal, server, replication, client: new ReplicaClient(server.address, ACCESS) };
     nodes.push(node);
     cleanups.push(async () => {
       node.client.close();
@@ -69,13 +69,13 @@ function append(node: TestNode, text: string, acks?: string, timeoutMs = CALL_MS
 test('replication calls are refused with their codes', async () => {
   const { nodes, peers } = await cluster();
   const [one] = nodes as [TestNode];
-  const stranger = new ReplicaClient(one.server.address, 'not-the-token-at-all');
+  const stranger = new ReplicaClient(one.server.address, { clusterToken: 'not-the-token-at-all' });
   cleanups.push(async () => stranger.close());
-  await assert.rejects(stranger.call('replicaStatus', { shard: 's' }, CALL_MS), code('SL_REPL_UNAUTHENTICATED'));
+  await assert.rejects(stranger.call('replicaStatus', { shard: 's' }, CALL_MS), code('SL_JOURNAL_UNAUTHENTICATED'));
   await assert.rejects(one.client.call('replicaStatus', { shard: 'nope' }, CALL_MS), code('SL_JOURNAL_SHARD_NOT_FOUND'));
   await assert.rejects(one.client.call('replicaFetch', { shard: 's', fromNode: '2', leaderEpoch: 1, fetchOffset: 0, durableOffset: 0 }, CALL_MS), code('SL_REPL_NOT_REPLICATED'));
 
-  const result = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  const result = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
   const follower = nodes.find((node) => node.id !== result.leader) as TestNode;
   await assert.rejects(append(follower, 'x'), code('SL_REPL_NOT_LEADER'));
   await assert.rejects(follower.client.call('replicaFetch', { shard: 's', fromNode: '1', leaderEpoch: result.epoch, fetchOffset: 0, durableOffset: 0 }, CALL_MS), code('SL_REPL_NOT_LEADER'));
@@ -89,7 +89,7 @@ test('replication calls are refused with their codes', async () => {
   directories.push(directory);
   const plain = await Journal.open(directory, { retentionCheckMs: 0 });
   const plainServer = await JournalServer.start({ journal: plain, port: 0 });
-  const plainClient = new ReplicaClient(plainServer.address, TOKEN);
+  const plainClient = new ReplicaClient(plainServer.address, ACCESS);
   cleanups.push(async () => {
     plainClient.close();
     await plainServer.stop(0);
@@ -106,7 +106,7 @@ test('a shard that is not in fsync mode cannot take an epoch', async () => {
 
 test('readers see nothing above the HW; a leader-only ack is not yet readable; the record shows once a majority has it', async () => {
   const { nodes, peers } = await cluster();
-  const result = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  const result = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
   const leader = nodes.find((node) => node.id === result.leader) as TestNode;
   const followers = nodes.filter((node) => node !== leader);
   const committed = await append(leader, 'committed');
@@ -124,7 +124,7 @@ test('readers see nothing above the HW; a leader-only ack is not yet readable; t
 
   // One follower comes back (a majority again): it resumes from replica.json and the record commits.
   const back = followers[0] as TestNode;
-  back.replication = await ReplicationNode.open({ journal: back.journal, self: back.id, peers, clusterToken: TOKEN, logger: pino({ level: 'silent' }) });
+  back.replication = await ReplicationNode.open({ journal: back.journal, self: back.id, peers, credentials: ACCESS, logger: pino({ level: 'silent' }) });
   let visible = false;
   for (let poll = 0; poll < 100 && !visible; poll += 1) {
     const records = (await leader.client.call('read', { shard: 's', fromOffset: unsafe.baseOffset }, CALL_MS)).records;
@@ -137,12 +137,12 @@ test('readers see nothing above the HW; a leader-only ack is not yet readable; t
 
 test('a deposed leader that was not told cannot get an append acknowledged, is fenced by the newer epoch, then truncates its divergent suffix', async () => {
   const { nodes, peers } = await cluster();
-  const first = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  const first = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
   const old = nodes.find((node) => node.id === first.leader) as TestNode;
   await append(old, 'before');
   // An election the old leader does not hear of (a partition): the other two take epoch + 1.
   const others = new Map([...peers].filter(([id]) => id !== old.id));
-  const second = await runElection({ shard: 's', replicas: others, clusterToken: TOKEN });
+  const second = await runElection({ shard: 's', replicas: others, credentials: ACCESS });
   assert.ok(second.epoch > first.epoch);
   // Its followers have left it: a quorum append never reaches the HW.
   await assert.rejects(append(old, 'stale', undefined, 1_500), (error: unknown) => (error as { code?: number }).code === 4 /* DEADLINE_EXCEEDED */);
@@ -153,7 +153,7 @@ test('a deposed leader that was not told cannot get an append acknowledged, is f
   // Its log holds 'stale' (written and synced under epoch 1, never acknowledged) where the new
   // leader has its epoch-start batch. Once an election reaches it, it truncates by epoch history
   // and ends up byte-identical to the leader.
-  const third = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  const third = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
   assert.notEqual(third.leader, old.id, 'the replica with the older last epoch does not win');
   const leader = nodes.find((node) => node.id === third.leader) as TestNode;
   await append(leader, 'after');

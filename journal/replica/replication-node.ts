@@ -16,6 +16,7 @@ import type { AppendResult, RecordInput } from '../record.js';
 import { ReplicaFollower, ReplicaLeader, type EpochEndQuery, type FetchRequest, type FollowerAction, type FollowerLogView, type ToFollower } from '../replication/index.js';
 import { readBatchHeader } from '../segment/batch-format.js';
 import type { ReplicaFetchRequest, ReplicaFetchResponse, ReplicaEpochEndRequest, ReplicaEpochEndResponse, ReplicaStatusResponse } from '../server/wire.js';
+import type { JournalCredentials } from '../server/journal-credentials.js';
 import { ReplicaClient } from './replica-client.js';
 import { ReplicaErrors } from './replica-errors.js';
 import { readReplicaFile, writeReplicaFile, type ReplicaRecord } from './replica-file.js';
@@ -94,7 +95,8 @@ export interface ReplicationNodeOptions {
   self: string;
   /** Every journal node's id → the HOST:PORT of its journal gRPC server. */
   peers: ReadonlyMap<string, string>;
-  clusterToken: string;
+  /** What this node's calls to its peers carry: the cluster token, and mutual TLS when on. */
+  credentials: JournalCredentials;
   logger: Logger;
 }
 
@@ -407,7 +409,7 @@ export class ReplicationNode {
         this.options.logger.warn({ node }, 'the leader is not in --replica-peers');
         return null;
       }
-      client = new ReplicaClient(address, this.options.clusterToken);
+      client = new ReplicaClient(address, this.options.credentials);
       this.clients.set(node, client);
     }
     return client;

@@ -11,7 +11,6 @@
 // the journal reads, and the page is cut once its protobuf size would pass that bound (the
 // journal's maxBytes counts key and value bytes but not headers). The first record always goes,
 // so a reader never stalls; a record over GRPC_MESSAGE_MAX_BYTES fails with RESOURCE_EXHAUSTED.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { status as GrpcStatus, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -19,7 +18,6 @@ import { isShardlineError } from '../../base/index.js';
 import { JournalErrors } from '../errors.js';
 import type { Journal } from '../journal.js';
 import type { JournalRecord } from '../record.js';
-import { CLUSTER_TOKEN_METADATA_KEY } from '../replica/replica-client.js';
 import { ReplicaErrors } from '../replica/replica-errors.js';
 import type { ReplicationNode } from '../replica/replication-node.js';
 import type { ReadOptions } from '../shard/read-limits.js';
@@ -49,8 +47,6 @@ export interface JournalGrpcServiceOptions {
    * appends on their leader only and show readers records below the high watermark only.
    */
   replication?: ReplicationNode;
-  /** The cluster token the Replica* calls must carry; set with replication. */
-  clusterToken?: string;
 }
 
 export class JournalGrpcService {
@@ -145,14 +141,12 @@ export class JournalGrpcService {
     return { batches, next };
   }
 
-  /** A Replica* call: refused without the cluster token, before the handler runs. */
+  /** A Replica* call: refused by a node without replication before the handler runs (the token was checked before any call, journal-auth.ts). */
   private replicaCall<Request, Response>(method: string, handler: (request: Request, call: ServerUnaryCall<Request, Response>) => Promise<Response> | Response) {
     return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
       Promise.resolve()
         .then(() => {
-          // A node without replication has no token to check against: it says so first.
           this.replication(method, (call.request as { shard?: string }).shard ?? '');
-          if (!this.tokenMatches(call.metadata.get(CLUSTER_TOKEN_METADATA_KEY)[0])) throw ReplicaErrors.unauthenticated.create({ method }, method);
           return handler(call.request, call);
         })
         .then(
@@ -160,12 +154,6 @@ export class JournalGrpcService {
           (error: unknown) => callback(this.errorStatus(method, error)),
         );
     };
-  }
-
-  private tokenMatches(token: unknown): boolean {
-    const expected = this.options.clusterToken;
-    if (expected === undefined || typeof token !== 'string') return false;
-    return timingSafeEqual(digest(token), digest(expected));
   }
 
   /** Ends every running tail with SL_JOURNAL_SERVER_STOPPING. */
@@ -245,10 +233,6 @@ export class JournalGrpcService {
     const message = error instanceof Error ? error.message : String(error);
     return { code: GrpcStatus.INTERNAL, details: `unexpected journal server error in ${method}: ${message}` };
   }
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }
 
 /** The caller's maxBytes for a batch read, capped like a record read's. */

@@ -9,10 +9,12 @@
 //      finish, up to graceMs.
 //   3. forceShutdown after graceMs: cancel what is left. Appends already queued in the journal
 //      still complete when the caller closes the journal.
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import type { Journal } from '../journal.js';
 import type { ReplicationNode } from '../replica/replication-node.js';
+import { clusterTokenInterceptor } from './journal-auth.js';
+import { journalServerCredentials, NO_JOURNAL_CREDENTIALS, type JournalCredentials } from './journal-credentials.js';
 import { JournalGrpcService } from './journal-grpc-service.js';
 import { formatAddress, journalService, JOURNAL_GRPC_CHANNEL_OPTIONS } from './journal-proto.js';
 import { JournalServerErrors } from './server-errors.js';
@@ -29,8 +31,13 @@ export interface JournalServerOptions {
   logger?: Logger;
   /** The setting that names the port, quoted when it is in use (default --grpc-port). */
   portSetting?: string;
-  /** Replication of this node's shards (--replica-peers), and the cluster token its calls carry. */
-  replication?: { node: ReplicationNode; clusterToken: string };
+  /** Replication of this node's shards (--replica-peers). */
+  replication?: ReplicationNode;
+  /**
+   * With a cluster token, every call must carry it (journal-auth.ts); with TLS, the port speaks
+   * mutual TLS only. Default: neither (a single node's port, dialled on loopback).
+   */
+  credentials?: JournalCredentials;
 }
 
 export class JournalServer {
@@ -48,14 +55,15 @@ export class JournalServer {
   static async start(options: JournalServerOptions): Promise<JournalServer> {
     const host = options.host ?? '127.0.0.1';
     const logger = options.logger ?? pino({ level: 'silent' });
-    const server = new Server(JOURNAL_GRPC_CHANNEL_OPTIONS);
+    const credentials = options.credentials ?? NO_JOURNAL_CREDENTIALS;
+    const interceptors = credentials.clusterToken === undefined ? [] : [clusterTokenInterceptor(credentials.clusterToken, logger)];
+    const server = new Server({ ...JOURNAL_GRPC_CHANNEL_OPTIONS, interceptors });
     let boundPort = options.port;
-    const replication = options.replication === undefined ? {} : { replication: options.replication.node, clusterToken: options.replication.clusterToken };
-    const service = new JournalGrpcService({ journal: options.journal, logger, address: () => formatAddress(host, boundPort), ...replication });
+    const service = new JournalGrpcService({ journal: options.journal, logger, address: () => formatAddress(host, boundPort), ...(options.replication === undefined ? {} : { replication: options.replication }) });
     server.addService(journalService().service, service.implementation());
     const requested = formatAddress(host, options.port);
     boundPort = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(requested, ServerCredentials.createInsecure(), (error, port) => {
+      server.bindAsync(requested, journalServerCredentials(credentials), (error, port) => {
         if (error === null) resolve(port);
         else reject(JournalServerErrors.listenFailed.withCause(error, { host, port: options.port }, requested, describeBindFailure(error, options.port, options.portSetting ?? '--grpc-port')));
       });

@@ -15,4 +15,16 @@ export const JournalServerErrors = {
     fix: 'Reconnect once the journal server is back, and resume tailing from the offset after the last record received.',
     message: (address: string) => `journal server at ${address} is shutting down`,
   }),
+  tlsSetup: defineError({
+    code: 'SL_JOURNAL_TLS_SETUP',
+    meaning: 'journal-tls is on but a file of the node\'s certificate (tls-cert), key (tls-key) or CA (tls-ca) could not be read.',
+    fix: 'Check the paths and that the node\'s user may read them; the files are PEM.',
+    message: (file: string, cause: string) => `cannot read ${file} for the journal's mutual TLS: ${cause}`,
+  }),
+  unauthenticated: defineError({
+    code: 'SL_JOURNAL_UNAUTHENTICATED',
+    meaning: 'A call to a journal node that has a cluster token carried none or a wrong one (metadata sl-cluster-token); every call of the journal service is checked, before it reaches the journal.',
+    fix: 'Give the broker (--roles broker), `shardline ctl replica` and every journal node the same cluster token (SHARDLINE_CLUSTER_TOKEN).',
+    message: (method: string, what: string) => `${method} refused: ${what} (set SHARDLINE_CLUSTER_TOKEN to the journal node's cluster token)`,
+  }),
 };

@@ -11,10 +11,16 @@
 // cannot connect (waitForReady is false), and every unary call has a deadline (callTimeoutMs).
 // Tails have no deadline; they end when the consumer stops iterating or its signal aborts,
 // which cancels the call, and the server then stops its journal tail.
-import { Client, credentials, Metadata, status as GrpcStatus, connectivityState, type ClientReadableStream, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+//
+// Security: every call carries the credentials' cluster token, and the channel speaks mutual
+// TLS when they hold TLS material (journal/server/journal-credentials.ts). A TLS handshake the
+// server refuses looks like an unreachable server: connect() fails with SL_REMOTE_UNAVAILABLE.
+import { Metadata, status as GrpcStatus, connectivityState, type Client, type ClientReadableStream, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
 import {
-  JOURNAL_GRPC_CHANNEL_OPTIONS,
   JournalErrors,
+  journalCallMetadata,
+  journalClient,
+  NO_JOURNAL_CREDENTIALS,
   journalService,
   journalWire as wire,
   statusToShardlineError,
@@ -22,6 +28,7 @@ import {
   type AppendOptions,
   type AppendResult,
   type CompactionReport,
+  type JournalCredentials,
   type JournalMethods,
   type JournalRecord,
   type ReadOptions,
@@ -34,6 +41,8 @@ import { ShardModelErrors } from '../errors.js';
 import type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from '../shard-store.js';
 
 export interface RemoteShardStoreOptions {
+  /** The cluster token every call carries and mutual TLS; default none (plaintext, no token). */
+  credentials?: JournalCredentials;
   /** Deadline of each call except Tail, in ms; default 30 000 (an fsync-mode append under load can take seconds). */
   callTimeoutMs?: number;
   /** How long connect() waits for the server to accept a connection, in ms; default 5 000. */
@@ -68,6 +77,7 @@ export class RemoteShardStore implements ShardStore {
     private readonly client: Client,
     readonly address: string,
     private readonly callTimeoutMs: number,
+    private readonly credentials: JournalCredentials,
   ) {}
 
   /**
@@ -80,18 +90,20 @@ export class RemoteShardStore implements ShardStore {
     const port = Number(match?.[2]);
     if (match === null || port < 1 || port > 65_535) throw ShardModelErrors.invalidAddress.create({ address }, address);
     const backoffMaxMs = options.reconnectBackoffMaxMs ?? DEFAULT_REMOTE_RECONNECT_BACKOFF_MAX_MS;
-    const client = new Client(address, credentials.createInsecure(), {
-      ...JOURNAL_GRPC_CHANNEL_OPTIONS,
+    const credentials = options.credentials ?? NO_JOURNAL_CREDENTIALS;
+    const client = journalClient(address, credentials, {
       'grpc.initial_reconnect_backoff_ms': Math.min(RECONNECT_BACKOFF_INITIAL_MS, backoffMaxMs),
       'grpc.max_reconnect_backoff_ms': backoffMaxMs,
     });
     try {
-      await waitUntilConnected(client, address, options.connectTimeoutMs ?? DEFAULT_REMOTE_CONNECT_TIMEOUT_MS);
+      // A refused TLS handshake looks like a refused connection: say which side to check.
+      const failure = credentials.tls === undefined ? 'connection refused or failed (a journal with journal-tls refuses plaintext)' : 'connection or TLS handshake failed (check journal-tls and both ends\' certificates and CA)';
+      await waitUntilConnected(client, address, options.connectTimeoutMs ?? DEFAULT_REMOTE_CONNECT_TIMEOUT_MS, failure);
     } catch (error) {
       client.close();
       throw error;
     }
-    return new RemoteShardStore(client, address, options.callTimeoutMs ?? DEFAULT_REMOTE_CALL_TIMEOUT_MS);
+    return new RemoteShardStore(client, address, options.callTimeoutMs ?? DEFAULT_REMOTE_CALL_TIMEOUT_MS, credentials);
   }
 
   async create(name: string, config?: Partial<ShardConfig>): Promise<ShardInfo> {
@@ -154,7 +166,7 @@ export class RemoteShardStore implements ShardStore {
     if (aborted()) return;
     const method = this.methods.tail;
     const call: ClientReadableStream<wire.RecordMessage> = this.client.makeServerStreamRequest(
-      method.path, method.requestSerialize, method.responseDeserialize, request, new Metadata(), {},
+      method.path, method.requestSerialize, method.responseDeserialize, request, journalCallMetadata(this.credentials), {},
     );
     let cancelled = false;
     const cancel = (): void => {
@@ -214,7 +226,7 @@ export class RemoteShardStore implements ShardStore {
     const definition = this.methods[method] as unknown as MethodDefinition<RequestOf<M>, ResponseOf<M>>;
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
-        definition.path, definition.requestSerialize, definition.responseDeserialize, request, new Metadata(),
+        definition.path, definition.requestSerialize, definition.responseDeserialize, request, journalCallMetadata(this.credentials),
         { deadline: Date.now() + this.callTimeoutMs },
         (error, response) => {
           if (error !== null || response === undefined) reject(this.toShardlineError(error ?? missingResponse(method), definition.path.slice(definition.path.lastIndexOf('/') + 1)));
@@ -259,7 +271,7 @@ function missingResponse(method: string): ServiceError {
  * Resolves when the channel is READY. Fails fast when the first connection attempt fails
  * (TRANSIENT_FAILURE, e.g. connection refused), rather than retrying until the deadline.
  */
-function waitUntilConnected(client: Client, address: string, timeoutMs: number): Promise<void> {
+function waitUntilConnected(client: Client, address: string, timeoutMs: number, failure: string): Promise<void> {
   const channel = client.getChannel();
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
@@ -267,7 +279,7 @@ function waitUntilConnected(client: Client, address: string, timeoutMs: number):
       const state = channel.getConnectivityState(true);
       if (state === connectivityState.READY) return resolve();
       if (state === connectivityState.TRANSIENT_FAILURE || state === connectivityState.SHUTDOWN) {
-        return reject(ShardModelErrors.remoteUnavailable.create({ address }, address, 'connection refused or failed'));
+        return reject(ShardModelErrors.remoteUnavailable.create({ address }, address, failure));
       }
       channel.watchConnectivityState(state, deadline, (error) => {
         if (error === undefined) check();

@@ -64,3 +64,12 @@ export async function makeClientCertificate(certs: TestCertificates, name: strin
   const file = `client-${name.replace(/[^A-Za-z0-9-]/g, '_')}`;
   return signed(certs.directory, file, `/CN=${name}`, 'ca', 'extendedKeyUsage=clientAuth');
 }
+
+/**
+ * A journal node's certificate: it serves the journal port and dials other journal nodes with
+ * the same one, so it carries both the serverAuth and clientAuth uses, for 127.0.0.1 and
+ * localhost. Signed by the test CA, or by the rogue CA for a stranger's node.
+ */
+export async function makeNodeCertificate(certs: TestCertificates, name: string, by: 'ca' | 'rogue-ca' = 'ca'): Promise<KeyPair> {
+  return signed(certs.directory, `node-${name.replace(/[^A-Za-z0-9-]/g, '_')}`, `/CN=${name}`, by, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth');
+}

@@ -142,7 +142,11 @@ enum Pause {
 
 export class MqttConnection implements DeliverySink {
   #state: State = 'awaiting-connect';
-  readonly #framer: PacketFramer;
+  /**
+   * Bytes of a packet not yet complete. Made when a chunk arrives and let go once a chunk ends
+   * on a packet boundary: an idle connection holds none between its PINGREQs.
+   */
+  #framer: PacketFramer | undefined;
   #firstByteSeen = false;
   /** User Properties of the packet being handled, read from its bytes in the order sent (mqtt-packet groups them by name). */
   #userPropertiesIn: UserProperty[] | undefined;
@@ -185,7 +189,6 @@ export class MqttConnection implements DeliverySink {
     private readonly registry: ConnectionRegistry,
     private readonly authenticate: Authenticate = acceptEveryone,
   ) {
-    this.#framer = new PacketFramer(limits.maxPacketSize);
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
   }
 
@@ -319,7 +322,10 @@ export class MqttConnection implements DeliverySink {
       this.#firstByteSeen = true;
       if (chunk[0] !== 0x10) return this.#fail(ReasonCode.ProtocolError, `the first packet must be CONNECT (first byte 0x${(chunk[0] as number).toString(16)})`, true);
     }
-    const framed = this.#framer.push(chunk);
+    // max-packet-size is a restart setting, so a framer made now has the one the first had.
+    const framer = (this.#framer ??= new PacketFramer(this.limits.maxPacketSize));
+    const framed = framer.push(chunk);
+    if (framer.bufferedBytes === 0) this.#framer = undefined;
     if (framed.kind === 'malformed') return this.#fail(ReasonCode.MalformedPacket, framed.detail);
     if (framed.kind === 'too-large') return this.#fail(ReasonCode.PacketTooLarge, `packet of ${framed.size} bytes is over the maximum packet size of ${this.limits.maxPacketSize}`);
     // The packet that had a reservation is the first one the framer completes.
@@ -343,7 +349,7 @@ export class MqttConnection implements DeliverySink {
     }
     this.#reservations?.releaseHandling();
     // Packets too small to reserve budget for (all of an idle connection's) need no reservations object.
-    const partial = this.#framer.partialPacketBytes;
+    const partial = this.#framer?.partialPacketBytes ?? 0;
     if ((this.#state as State) !== 'closed' && partial > INBOUND_UNRESERVED_BYTES && this.registry.inboundBudget !== undefined) {
       (this.#reservations ??= new PacketReservations(this.registry, (on) => this.#pause(Pause.Budget, on))).reserve(partial);
     }

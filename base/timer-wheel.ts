@@ -52,8 +52,11 @@ export class TimerWheel<T> {
     }
     items.add(item);
     if (tick < this.#armedFor) this.#arm(tick);
-    // Slot 0 means "not scheduled", so the wheel's first tick is slot 1.
-    return tick - this.#firstTick + 1;
+    // Slot 0 means "not scheduled", so the wheel's first tick is slot 1. `| 0` makes it a small
+    // integer in V8's eyes (a subtraction of two large doubles is a heap number even when the
+    // result is 361), for 2^30 ticks (8.5 years of 250 ms ticks); past that it stays a double.
+    const slot = tick - this.#firstTick + 1;
+    return slot < 2 ** 30 ? slot | 0 : slot;
   }
 
   cancel(item: T, slot: WheelSlot): void {

@@ -32,6 +32,7 @@ import { InFlightWindow, type DeliveryTag } from '../delivery/in-flight-window.j
 import type { Message, QoS } from '../messages/message.js';
 import { expiresAt, messageSize } from '../messages/message.js';
 import { TopicTrie } from '../routing/topic-trie.js';
+import type { ClientIdentity } from '../security/access.js';
 import { routingFilter } from '../shared/shared-filter.js';
 import type { DeliveryCursors, SubscriptionOptions } from './session-events.js';
 
@@ -142,6 +143,12 @@ export class Session {
   /** The session's own filters, for read-back filtering; made on the first subscription. */
   #filters: TopicTrie<SubscriptionOptions> | undefined;
   sink: DeliverySink | undefined;
+  /**
+   * Who its latest connection authenticated as (the access policy checks it); undefined for a
+   * session restored from the journal that has not connected since the start. Kept here rather
+   * than in a map by client id: one field, not a map entry, per connected client.
+   */
+  identity: ClientIdentity | undefined;
   /**
    * The publish keys of this session's producer not yet released (MQTT: QoS 2 packet ids
    * before PUBREL): true once the message is stored, or the store in progress (resolves with

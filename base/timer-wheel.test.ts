@@ -75,6 +75,23 @@ describe('TimerWheel', () => {
     assert.equal(clock.maxArmed, 1);
   });
 
+  it('gives small-integer slots on a wall clock, and fires a deadline from before the wheel at its first tick', async () => {
+    // Slots count from the wheel's first tick: a slot counted from 1970 is a boxed double in
+    // every connection that keeps one (timer-wheel.ts).
+    const clock = new CountingClock();
+    assert.ok(clock.now() > 2 ** 40, 'the manual clock starts at a wall-clock time');
+    const fired: Array<[string, number]> = [];
+    const wheel = new TimerWheel<string>(clock, 250, (item) => fired.push([item, clock.now()]));
+    const start = clock.now();
+    const late = wheel.schedule('late', start + 90_000);
+    const overdue = wheel.schedule('overdue', start - 10_000);
+    for (const slot of [late, overdue]) assert.ok(Number.isInteger(slot) && slot > 0 && slot < 2 ** 30, `slot ${slot}`);
+    wheel.cancel('late', late);
+    await clock.advance(100_000);
+    const firstTickEnd = (Math.floor(start / 250) + 1) * 250;
+    assert.deepEqual(fired, [['overdue', firstTickEnd]]);
+  });
+
   it('refuses a tick under 1 ms', () => {
     assert.throws(() => new TimerWheel(new ManualClock(), 0, () => {}), RangeError);
   });

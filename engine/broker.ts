@@ -99,8 +99,6 @@ export class Broker {
   readonly #host: SessionHost;
   /** Replaceable at run time (users and rules changed by an operator apply at once). */
   access: AccessPolicy;
-  /** The identity of each session's latest connection: deliveries are checked against it. */
-  readonly #identities = new Map<string, ClientIdentity>();
   /** Shared and exclusive subscriptions (engine/shared). */
   readonly #shared: SharedSubscriptions;
   readonly #replays: Replays;
@@ -246,7 +244,6 @@ export class Broker {
           return broker.#shardMap.names;
         },
         sessions: this.#sessions,
-        identities: this.#identities,
         sessionHost: this.#host,
         wills: this.#wills,
         shared: this.#shared,
@@ -383,7 +380,7 @@ export class Broker {
   /** Whether a message on this topic may go to this session's client (the access policy). */
   mayRead(clientId: string, topic: string): boolean {
     if (this.access === allowEverything) return true;
-    const identity = this.#identities.get(clientId);
+    const identity = this.#sessions.get(clientId)?.identity;
     // A session without a connection since start has no identity to check: nothing goes out.
     return identity !== undefined && this.access.mayRead(identity, topic);
   }
@@ -391,20 +388,20 @@ export class Broker {
   /** Whether this session's client may publish to the topic (the access policy; front ends ask before publish()). */
   mayPublish(clientId: string, topic: string): boolean {
     if (this.access === allowEverything) return true;
-    const identity = this.#identities.get(clientId);
+    const identity = this.#sessions.get(clientId)?.identity;
     return identity !== undefined && this.access.mayPublish(identity, topic);
   }
 
   /** Whether this session's client may subscribe to the filter (front ends ask before subscribe()). */
   maySubscribe(clientId: string, filter: string): boolean {
     if (this.access === allowEverything) return true;
-    const identity = this.#identities.get(clientId);
+    const identity = this.#sessions.get(clientId)?.identity;
     return identity !== undefined && this.access.maySubscribe(identity, filter);
   }
 
   /** The identity of a session's latest connection (undefined before its first since start). */
   identityOf(clientId: string): ClientIdentity | undefined {
-    return this.#identities.get(clientId);
+    return this.#sessions.get(clientId)?.identity;
   }
 
   /** The index of the data shard that holds `topic` (shard-model/shard-map.ts). */

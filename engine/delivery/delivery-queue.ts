@@ -1,8 +1,15 @@
 // Deliveries waiting for room in a subscriber's in-flight window or its transport, counted in
 // bytes: the stream that owns the queue compares `bytes` with its bound to decide whether to
 // take more from the live feed or to fall back to reading the shard later.
+
+/**
+ * Queues share it until their first item (an idle session's queue stays empty). Frozen: a push
+ * that missed the swap throws instead of leaking items from one queue into every other.
+ */
+const NO_ITEMS = Object.freeze([]) as unknown as unknown[];
+
 export class DeliveryQueue<T> {
-  #items: T[] = [];
+  #items = NO_ITEMS as T[];
   #head = 0;
   #bytes = 0;
 
@@ -17,6 +24,7 @@ export class DeliveryQueue<T> {
   }
 
   push(item: T): void {
+    if (this.#items === (NO_ITEMS as T[])) this.#items = [];
     this.#items.push(item);
     this.#bytes += this.sizeOf(item);
   }
@@ -26,7 +34,10 @@ export class DeliveryQueue<T> {
     if (this.#head > 0) {
       this.#head -= 1;
       this.#items[this.#head] = item;
-    } else this.#items.unshift(item);
+    } else {
+      if (this.#items === (NO_ITEMS as T[])) this.#items = [];
+      this.#items.unshift(item);
+    }
     this.#bytes += this.sizeOf(item);
   }
 
@@ -53,7 +64,7 @@ export class DeliveryQueue<T> {
   }
 
   clear(): void {
-    this.#items = [];
+    this.#items = NO_ITEMS as T[];
     this.#head = 0;
     this.#bytes = 0;
   }

@@ -77,6 +77,23 @@ describe('DeliveryQueue', () => {
     assert.equal(queue.length, 501);
     assert.deepEqual([...queue].slice(0, 3), [-1, 2500, 2501]);
   });
+
+  test('empty queues share no items: each starts, and starts again after clear(), with its own', () => {
+    // Idle queues share one empty array until their first item (delivery-queue.ts); an item
+    // that reached the shared one would show up in every other queue.
+    const first = new DeliveryQueue<string>((item) => item.length);
+    const second = new DeliveryQueue<string>((item) => item.length);
+    first.unshift('a');
+    second.push('b');
+    first.clear();
+    first.push('c');
+    const third = new DeliveryQueue<string>((item) => item.length);
+    assert.deepEqual([...first], ['c']);
+    assert.deepEqual([...second], ['b']);
+    assert.deepEqual([...third], []);
+    assert.equal(third.length, 0);
+    assert.equal(third.peek(), undefined);
+  });
 });
 
 type Op =

@@ -61,6 +61,9 @@ export interface AuthenticatorOptions {
   now?: () => number;
 }
 
+/** Every anonymous client's attributes: one frozen object, not one per connection (idle clients add up). */
+const ANONYMOUS_ATTRIBUTES: Readonly<Record<string, unknown>> = Object.freeze({ method: 'anonymous' });
+
 const refuse = (reason: AuthRefusal, detail: string): AuthOutcome => ({ ok: false, reason, detail });
 
 export class Authenticator {
@@ -115,7 +118,7 @@ export class Authenticator {
       if (request.username !== undefined) return this.#accept(request.username, { method: 'unverified' });
     }
     if (!this.allowAnonymous) return refuse('not-authorized', 'anonymous access is off (allow-anonymous false)');
-    return { ok: true, username: undefined, attributes: { method: 'anonymous' } };
+    return { ok: true, username: undefined, attributes: ANONYMOUS_ATTRIBUTES };
   }
 
   #accept(username: string, attributes: Record<string, unknown>, authenticationData?: Buffer): AuthOutcome {

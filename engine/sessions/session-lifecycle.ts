@@ -8,7 +8,6 @@ import type { Clock } from '../../base/index.js';
 import type { RecordInput } from '../../journal/index.js';
 import type { ConnectRequest, DisconnectRequest } from '../broker-types.js';
 import type { DeliverySink } from '../delivery/delivery.js';
-import type { ClientIdentity } from '../security/access.js';
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js';
 import {
   cursorRecord,
@@ -38,7 +37,6 @@ export interface SessionLifecycleHost {
   /** Sessions in memory: online ones and durable ones that were online since start. */
   readonly sessions: Map<string, Session>;
   /** The identity of each session's latest connection. */
-  readonly identities: Map<string, ClientIdentity>;
   /** What each Session is made with (the broker's side of a session). */
   readonly sessionHost: SessionHost;
   readonly wills: Wills;
@@ -142,7 +140,7 @@ export class SessionLifecycle {
     this.#setExpiry(clientId, request.expirySeconds);
     session.claim(request.sink);
     const identity = request.identity ?? { clientId, username: undefined, remoteAddress: '', protocol: 'mqtt' };
-    host.identities.set(clientId, identity);
+    session.identity = identity;
     // The will remembers who set it: it is checked when published, maybe after a restart.
     const will = request.will === undefined ? undefined : { ...request.will, publisher: identity };
     if (request.expirySeconds > 0) {
@@ -198,7 +196,6 @@ export class SessionLifecycle {
     session?.end();
     if (session !== undefined) this.#dirtyCursors.delete(session);
     host.sessions.delete(clientId);
-    host.identities.delete(clientId);
     this.#expiry.delete(clientId);
     host.forgetReads(clientId);
     host.wills.forgetConnected(clientId);

@@ -32,6 +32,7 @@ import { InFlightWindow, type DeliveryTag } from '../delivery/in-flight-window.j
 import type { Message, QoS } from '../messages/message.js';
 import { expiresAt, messageSize } from '../messages/message.js';
 import { TopicTrie } from '../routing/topic-trie.js';
+import type { ClientIdentity } from '../security/access.js';
 import { routingFilter } from '../shared/shared-filter.js';
 import type { DeliveryCursors, SubscriptionOptions } from './session-events.js';
 
@@ -74,6 +75,28 @@ function deliverySize(delivery: Delivery): number {
 }
 
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SubscriptionOptions> = new Map();
+
+/** An added delivery on a session's shared empty queue or window would show up in every session. */
+function sharedEmptyAddedTo(what: string): never {
+  throw new Error(`internal: a delivery was added to the shared empty ${what} (use #queueToFill / #windowToFill)`);
+}
+
+/** What every session without a queued delivery reads. Adding to it is a programmer error. */
+const EMPTY_QUEUE = new (class extends DeliveryQueue<Delivery> {
+  override push(): void {
+    sharedEmptyAddedTo('queue');
+  }
+  override unshift(): void {
+    sharedEmptyAddedTo('queue');
+  }
+})(deliverySize);
+
+/** What every session without an in-flight delivery reads. Adding to it is a programmer error. */
+const EMPTY_WINDOW = new (class extends InFlightWindow<Delivery> {
+  override add(): void {
+    sharedEmptyAddedTo('window');
+  }
+})();
 
 const READ_RETRY_FIRST_MS = 100;
 const READ_RETRY_MAX_MS = 5000;
@@ -121,6 +144,12 @@ export class Session {
   #filters: TopicTrie<SubscriptionOptions> | undefined;
   sink: DeliverySink | undefined;
   /**
+   * Who its latest connection authenticated as (the access policy checks it); undefined for a
+   * session restored from the journal that has not connected since the start. Kept here rather
+   * than in a map by client id: one field, not a map entry, per connected client.
+   */
+  identity: ClientIdentity | undefined;
+  /**
    * The publish keys of this session's producer not yet released (MQTT: QoS 2 packet ids
    * before PUBREL): true once the message is stored, or the store in progress (resolves with
    * whether it succeeded). Kept across reconnects so a publish sent again is not stored twice;
@@ -152,8 +181,30 @@ export class Session {
   }
 
   #releasingKeys: Map<number, Promise<boolean>> | undefined;
-  readonly #queue = new DeliveryQueue<Delivery>(deliverySize);
-  readonly #window = new InFlightWindow<Delivery>();
+  /** Made with the first queued delivery; until then #queue reads the shared empty one. */
+  #queueMade: DeliveryQueue<Delivery> | undefined;
+  /** Made with the first in-flight delivery; until then #window reads the shared empty one. */
+  #windowMade: InFlightWindow<Delivery> | undefined;
+
+  // Reading the queue or the window (sizes, peeks, takes) allocates nothing: an idle session is
+  // asked for them (stats, the pump at attach) without ever holding a delivery.
+  get #queue(): DeliveryQueue<Delivery> {
+    return this.#queueMade ?? EMPTY_QUEUE;
+  }
+
+  get #window(): InFlightWindow<Delivery> {
+    return this.#windowMade ?? EMPTY_WINDOW;
+  }
+
+  /** The queue to add to (push, unshift). */
+  get #queueToFill(): DeliveryQueue<Delivery> {
+    return (this.#queueMade ??= new DeliveryQueue<Delivery>(deliverySize));
+  }
+
+  /** The window to add to. */
+  get #windowToFill(): InFlightWindow<Delivery> {
+    return (this.#windowMade ??= new InFlightWindow<Delivery>());
+  }
   /** Made on the first QoS 1/2 delivery: a session that never gets one does not pay for the closure. */
   #inUseCheck: ((tag: DeliveryTag) => boolean) | undefined;
 
@@ -200,7 +251,7 @@ export class Session {
       (this.#ackedAboveArray ??= [])[shard] = { offsets: new Set(offsets.slice(0, ACKED_ABOVE_MAX)), untilPrune: Math.max(ACKED_ABOVE_PRUNE_EVERY, offsets.length) };
     });
     for (const [tag, shard, offset] of held) {
-      this.#window.add(tag, { tag, message: HELD_PLACEHOLDER, qos: 2, retain: false, redelivered: true, subscriptionIds: undefined, shard, offset }, true);
+      this.#windowToFill.add(tag, { tag, message: HELD_PLACEHOLDER, qos: 2, retain: false, redelivered: true, subscriptionIds: undefined, shard, offset }, true);
     }
     if (sentBelow.length > 0) this.#sentBelowArray = Array.from({ length: host.shardCount }, (_, shard) => sentBelow[shard] ?? 0);
     if (startOffsets.some((from, shard) => from !== undefined && from < host.dispatchFrontier(shard))) {
@@ -490,7 +541,7 @@ export class Session {
       if (pending === NONE_PENDING) this.#pending[delivery.shard] = pending = new Set();
       pending.add(delivery.offset);
     }
-    this.#queue.push(delivery);
+    this.#queueToFill.push(delivery);
   }
 
   /**
@@ -552,7 +603,7 @@ export class Session {
         this.#settle(next);
         continue;
       }
-      if (next.qos > 0) this.#window.add(next.tag, next);
+      if (next.qos > 0) this.#windowToFill.add(next.tag, next);
       if (result === SendResult.SentFull) this.#blocked = true;
     }
   }
@@ -628,7 +679,7 @@ export class Session {
         const entry = entries[i] as Delivery;
         entry.redelivered = true;
         entry.tag = 0;
-        this.#queue.unshift(entry);
+        this.#queueToFill.unshift(entry);
       }
     } else for (const entry of entries) this.#settle(entry);
     this.pump();

@@ -11,5 +11,7 @@ export function remoteAddressOf(socket: Socket): string {
 
 /** "host:port" with an IPv6 host in brackets, for a peer or a listener's bound address. */
 export function hostPort(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // join() builds one flat string (32 bytes for "127.0.0.1:54321"); a template literal of that
+  // length is a V8 cons string over two parts (88 bytes), and a connection's identity keeps it.
+  return [host.includes(':') ? `[${host}]` : host, port].join(':');
 }

@@ -131,6 +131,32 @@ function parseWhole(raw: Buffer, version: number): Packet | Error {
   return packet;
 }
 
+/** A connection's collaborators: the same for every connection a listener makes. */
+interface ConnectionServices {
+  readonly broker: Broker;
+  readonly limits: MqttLimits;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly registry: ConnectionRegistry;
+  readonly authenticate: Authenticate;
+}
+
+/** By registry (one per node, shared by its listeners); weak, so a stopped node's go with it. */
+const servicesByRegistry = new WeakMap<ConnectionRegistry, ConnectionServices>();
+
+/**
+ * The services object for these collaborators: the one made before when they are the same (a
+ * node's listeners pass the same ones to every connection they make), else a new one. Six
+ * fields per connection become one, 40 bytes less per idle connection.
+ */
+function servicesFor(broker: Broker, limits: MqttLimits, clock: Clock, logger: Logger, registry: ConnectionRegistry, authenticate: Authenticate): ConnectionServices {
+  const known = servicesByRegistry.get(registry);
+  if (known !== undefined && known.broker === broker && known.limits === limits && known.clock === clock && known.logger === logger && known.authenticate === authenticate) return known;
+  const made = { broker, limits, clock, logger, registry, authenticate };
+  servicesByRegistry.set(registry, made);
+  return made;
+}
+
 enum Pause {
   Connecting = 1,
   Backlog = 2,
@@ -142,7 +168,11 @@ enum Pause {
 
 export class MqttConnection implements DeliverySink {
   #state: State = 'awaiting-connect';
-  readonly #framer: PacketFramer;
+  /**
+   * Bytes of a packet not yet complete. Made when a chunk arrives and let go once a chunk ends
+   * on a packet boundary: an idle connection holds none between its PINGREQs.
+   */
+  #framer: PacketFramer | undefined;
   #firstByteSeen = false;
   /** User Properties of the packet being handled, read from its bytes in the order sent (mqtt-packet groups them by name). */
   #userPropertiesIn: UserProperty[] | undefined;
@@ -176,17 +206,45 @@ export class MqttConnection implements DeliverySink {
   /** Set at CONNECT: nothing is sent before (send() refuses until connected). */
   #outbound = NOT_CONNECTED_OUTBOUND;
 
+  /** What every connection of a listener shares (one object for all of them, see servicesFor). */
+  readonly #services: ConnectionServices;
+
   constructor(
     private readonly transport: Transport,
-    private readonly broker: Broker,
-    private readonly limits: MqttLimits,
-    private readonly clock: Clock,
-    private readonly logger: Logger,
-    private readonly registry: ConnectionRegistry,
-    private readonly authenticate: Authenticate = acceptEveryone,
+    broker: Broker,
+    limits: MqttLimits,
+    clock: Clock,
+    logger: Logger,
+    registry: ConnectionRegistry,
+    authenticate: Authenticate = acceptEveryone,
   ) {
-    this.#framer = new PacketFramer(limits.maxPacketSize);
+    this.#services = servicesFor(broker, limits, clock, logger, registry, authenticate);
     this.#timer = clock.setTimeout(() => this.#connectTimedOut(), limits.connectTimeoutMs);
+  }
+
+  // On the prototype: the connection holds one reference to its services, not six.
+  private get broker(): Broker {
+    return this.#services.broker;
+  }
+
+  private get limits(): MqttLimits {
+    return this.#services.limits;
+  }
+
+  private get clock(): Clock {
+    return this.#services.clock;
+  }
+
+  private get logger(): Logger {
+    return this.#services.logger;
+  }
+
+  private get registry(): ConnectionRegistry {
+    return this.#services.registry;
+  }
+
+  private get authenticate(): Authenticate {
+    return this.#services.authenticate;
   }
 
   static {
@@ -319,7 +377,10 @@ export class MqttConnection implements DeliverySink {
       this.#firstByteSeen = true;
       if (chunk[0] !== 0x10) return this.#fail(ReasonCode.ProtocolError, `the first packet must be CONNECT (first byte 0x${(chunk[0] as number).toString(16)})`, true);
     }
-    const framed = this.#framer.push(chunk);
+    // max-packet-size is a restart setting, so a framer made now has the one the first had.
+    const framer = (this.#framer ??= new PacketFramer(this.limits.maxPacketSize));
+    const framed = framer.push(chunk);
+    if (framer.bufferedBytes === 0) this.#framer = undefined;
     if (framed.kind === 'malformed') return this.#fail(ReasonCode.MalformedPacket, framed.detail);
     if (framed.kind === 'too-large') return this.#fail(ReasonCode.PacketTooLarge, `packet of ${framed.size} bytes is over the maximum packet size of ${this.limits.maxPacketSize}`);
     // The packet that had a reservation is the first one the framer completes.
@@ -343,7 +404,7 @@ export class MqttConnection implements DeliverySink {
     }
     this.#reservations?.releaseHandling();
     // Packets too small to reserve budget for (all of an idle connection's) need no reservations object.
-    const partial = this.#framer.partialPacketBytes;
+    const partial = this.#framer?.partialPacketBytes ?? 0;
     if ((this.#state as State) !== 'closed' && partial > INBOUND_UNRESERVED_BYTES && this.registry.inboundBudget !== undefined) {
       (this.#reservations ??= new PacketReservations(this.registry, (on) => this.#pause(Pause.Budget, on))).reserve(partial);
     }

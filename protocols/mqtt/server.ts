@@ -92,6 +92,7 @@ export class MqttServer {
       tls: options.tls,
       hold: options.hold,
       onSocket: (socket, guard) => mqtt.#serve(socket, guard),
+      onClose: onSocketClose,
     });
     return mqtt;
   }
@@ -108,7 +109,6 @@ export class MqttServer {
     socket.on('data', onSocketData);
     socket.on('drain', onSocketDrain);
     socket.on('error', onSocketError);
-    socket.on('close', onSocketClose);
   }
 
   get logger(): Logger {
@@ -195,6 +195,7 @@ function onSocketError(this: TransportSocket, error: Error): void {
   transport.server.logger.debug({ err: error, clientId: transport.connection.clientId }, 'socket error');
 }
 
-function onSocketClose(this: TransportSocket): void {
-  this[TRANSPORT].connection.onClose();
+/** The listener's onClose: it calls this once the socket has closed (no 'close' listener of our own). */
+function onSocketClose(socket: Socket): void {
+  (socket as TransportSocket)[TRANSPORT].connection.onClose();
 }

@@ -44,7 +44,7 @@ describe('when a shard needs an election', () => {
   it('leaves a led shard alone and informs replicas that missed its epoch', () => {
     const decision = decideShard(shard(), nodes, 100, seen([['a', status(3, 'a', 'leader')], ['b', status(2, 'a')], ['c', { kind: 'unreplicated' }]]));
     assert.deepEqual(decision, { create: [], elect: null, inform: ['b', 'c'] });
-    const settled = decideShard(shard(), nodes, 100, seen([['a', status(3, 'a', 'leader')], ['b', status(3, 'a')], ['c', { kind: 'unreachable' }]]));
+    const settled = decideShard(shard(), nodes, 100, seen([['a', status(3, 'a', 'leader')], ['b', status(3, 'a')], ['c', { kind: 'unreachable', since: 0 }]]));
     assert.deepEqual(settled, { create: [], elect: null, inform: [] });
   });
 
@@ -60,7 +60,8 @@ describe('when a shard needs an election', () => {
     assert.match(elect(shard(), seen([['a', status(3, 'a', 'idle')]])) ?? '', /restarted/);
     assert.match(elect(shard(), seen([['a', status(2, 'x', 'idle')]])) ?? '', /never took/);
     assert.match(elect(shard(), seen([['a', status(3, 'a', 'leader')], ['b', status(7, 'b')]])) ?? '', /newer/);
-    assert.equal(elect(shard(), seen([['a', { kind: 'unreachable' }]])), null);
+    assert.equal(elect(shard(), seen([['a', { kind: 'unreachable', since: 50 }]])), null);
+    assert.match(decideShard(shard(), nodes, 4_000, seen([['a', { kind: 'unreachable', since: 50 }]]), 3_000).elect ?? '', /unreachable for 3950 ms/);
   });
 
   it('creates a new shard on the replicas that lack it, and only before its first leader', () => {

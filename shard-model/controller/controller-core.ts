@@ -32,7 +32,8 @@ export type ReplicaObservation =
   | { readonly kind: 'unreplicated' }
   /** The node does not hold the shard. */
   | { readonly kind: 'missing' }
-  | { readonly kind: 'unreachable' };
+  /** The controller could not ask it; `since`: when it first failed to (ms, the controller's clock). */
+  | { readonly kind: 'unreachable'; readonly since: number };
 
 /** The part of placement's state the controller reads. */
 export interface ControllerView {
@@ -73,12 +74,13 @@ export interface ShardDecision {
 
 /**
  * What one shard needs now. An election when it has no leader, when its leader's node is gone
- * or its lease ran out, or when the leader says it does not lead the recorded epoch and never
+ * or its lease ran out, or the controller has not reached it for `unreachableElectMs` (a killed
+ * node's lease lasts longer than users should wait for their acknowledgements), or when the leader says it does not lead the recorded epoch and never
  * will (it restarted: a replica never leads an epoch twice) or holds a newer one. Replicas that
  * missed the recorded epoch (down during the election, or the leader's name never reached them)
  * are informed; a replica at a newer epoch than placement's also forces an election past it.
  */
-export function decideShard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, now: number, observations: ReadonlyMap<string, ReplicaObservation>): ShardDecision {
+export function decideShard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, now: number, observations: ReadonlyMap<string, ReplicaObservation>, unreachableElectMs = Infinity): ShardDecision {
   const create = shard.leader === null && shard.leaderEpoch === 0 ? shard.replicas.filter((id) => observations.get(id)?.kind === 'missing') : [];
   const ahead = shard.replicas.find((id) => {
     const seen = observations.get(id);
@@ -90,6 +92,7 @@ export function decideShard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeR
   if (leaderNode.leaseExpiresAt <= now) return { create, elect: `leader ${shard.leader}'s lease ran out`, inform: [] };
   if (ahead !== undefined) return { create, elect: `replica ${ahead} holds an epoch newer than ${shard.leaderEpoch}`, inform: [] };
   const seen = observations.get(shard.leader);
+  if (seen?.kind === 'unreachable' && now - seen.since >= unreachableElectMs) return { create, elect: `leader ${shard.leader} unreachable for ${now - seen.since} ms`, inform: [] };
   if (seen?.kind === 'status' && seen.epoch === shard.leaderEpoch && seen.leader === shard.leader && seen.role !== 'leader') {
     return { create, elect: `leader ${shard.leader} restarted and cannot lead epoch ${shard.leaderEpoch} again`, inform: [] };
   }

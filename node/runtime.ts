@@ -256,14 +256,15 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       logger: logger.child({ component: 'replication-controller' }),
     });
   }
-  const placedReplication = running.journal !== undefined && settings.replicaPeers === undefined && settings.placement !== undefined && settings.nodeId !== undefined && settings.clusterToken !== undefined;
+  const clusterMember = settings.placement !== undefined || (running.placement !== undefined && !runsEmbeddedPlacement(settings));
+  const placedReplication = running.journal !== undefined && settings.replicaPeers === undefined && clusterMember && settings.nodeId !== undefined && settings.clusterToken !== undefined;
   if (running.journal !== undefined && (settings.replicaPeers !== undefined || placedReplication)) {
     const journal = running.journal;
     const peers = new Map((settings.replicaPeers ?? []).map((peer) => [String(peer.id), peer.address]));
     if (placedReplication) {
       // The other journal nodes' addresses come from their registrations.
       running.journalPeers = PlacementView.start({
-        client: clusterClient(settings, running, logger),
+        client: running.placement?.client ?? clusterClient(settings, running, logger),
         logger: logger.child({ component: 'replication-peers' }),
         onUpdate: (view) => {
           peers.clear();

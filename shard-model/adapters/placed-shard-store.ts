@@ -29,7 +29,7 @@ import { assignReplicas, liveJournalNodes, replicationFactor, REPLICATION_FACTOR
 import { PlacementView } from '../controller/placement-view.js';
 import { ShardModelErrors } from '../errors.js';
 import type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from '../shard-store.js';
-import { RemoteShardStore } from './remote-shard-store.js';
+import { RemoteShardStore, type RemoteShardStoreOptions } from './remote-shard-store.js';
 
 export const DEFAULT_PLACED_RETRY_DEADLINE_MS = 60_000;
 const FIRST_READ_WAIT_MS = 30_000;
@@ -43,8 +43,8 @@ const RETRYABLE = new Set(['SL_REPL_NOT_LEADER', 'SL_REPL_STALE_EPOCH', 'SL_REPL
 export interface PlacedShardStoreOptions {
   readonly client: PlacementClient;
   readonly logger: Logger;
-  /** Connects to one journal node (the place to pass its credentials); default RemoteShardStore.connect with short timeouts. */
-  readonly connect?: (address: string) => Promise<RemoteShardStore>;
+  /** Options of each journal node's RemoteShardStore (credentials go here), over short connect and backoff defaults. */
+  readonly remote?: RemoteShardStoreOptions;
   /** How long one call keeps retrying through a failover, ms (default 60 000). */
   readonly retryDeadlineMs?: number;
 }
@@ -262,8 +262,8 @@ export class PlacedShardStore implements ShardStore {
   #store(address: string): Promise<RemoteShardStore> {
     let store = this.#stores.get(address);
     if (store === undefined) {
-      const connect = this.options.connect ?? ((at: string) => RemoteShardStore.connect(at, { connectTimeoutMs: 2_000, reconnectBackoffMaxMs: 500, callTimeoutMs: 15_000 }));
-      store = connect(address);
+      // Short connect and backoff: a leader that is down must be given up on quickly, for the next one.
+      store = RemoteShardStore.connect(address, { connectTimeoutMs: 2_000, reconnectBackoffMaxMs: 500, callTimeoutMs: 15_000, ...this.options.remote });
       this.#stores.set(address, store);
       // A node that is down now may be back later: connect again at the next call.
       store.catch(() => this.#stores.delete(address));

@@ -7,7 +7,9 @@
 // data shard; the subscriber's persistent session lives on broker-2, offline meanwhile (a broker
 // delivers live only what it published itself; a resumed session reads the shards). The leader
 // of the shard is read from placement before each kill; the node is restarted on its port and
-// data directory after placement names a new leader and the publishers made progress. Then
+// data directory after placement names a new leader and the publishers made progress. Then the
+// leader and a follower are killed at once: no leader may be elected without a majority, and
+// the publishes go on once the follower is back. Then
 // broker-2 is killed and restarted (it must rebuild the session from the replicated shards),
 // the subscriber resumes there, and `shardline ctl replica status` plus reads from each replica
 // check the replicas. Bounded: KILLS kills, at most MAX_PER_PUBLISHER messages per publisher,
@@ -167,7 +169,18 @@ describe('replicated MQTT shards fail over by themselves', () => {
       const ackedTotal = (): number => publishers.reduce((sum, publisher) => sum + publisher.acked.length, 0);
       await waitFor('the publishers to get going', () => (ackedTotal() >= 30 ? true : undefined));
 
-      const restarted: CliProcess[] = [];
+      /** Starts the journal node `id` again on its port and data directory. */
+      const restart = async (id: string): Promise<void> => {
+        const node = journals.get(id) as PrintedNode;
+        const port = node.journalGrpc.slice(node.journalGrpc.lastIndexOf(':') + 1);
+        const again = runCli(['start', '--host', '127.0.0.1', '--roles', 'journal', '--node-id', id, '--placement', voters.join(','), '--grpc-port', port, '--admin-port', '0', '--data-dir', join(dir, `journal-${Number(id) - 10}`)], env);
+        children.push(again);
+        await waitForLogField(again, 'journalGrpc');
+        if (again.child.pid !== undefined) {
+          pids.add(again.child.pid);
+          journals.set(id, { ...node, pid: again.child.pid });
+        }
+      };
       for (let kill = 1; kill <= KILLS; kill++) {
         const before = await shardRecord(busiest);
         const leaderId = before.leader as string;
@@ -181,18 +194,27 @@ describe('replicated MQTT shards fail over by themselves', () => {
         });
         await waitFor(`publishes acknowledged after failover ${kill}`, () => (ackedTotal() >= ackedAtKill + PROGRESS_AFTER_FAILOVER ? true : undefined));
         // The killed node comes back on its port and data directory, and rejoins as a follower.
-        const k = Number(leaderId) - 10;
-        const port = node.journalGrpc.slice(node.journalGrpc.lastIndexOf(':') + 1);
-        const again = runCli(['start', '--host', '127.0.0.1', '--roles', 'journal', '--node-id', leaderId, '--placement', voters.join(','), '--grpc-port', port, '--admin-port', '0', '--data-dir', join(dir, `journal-${k}`)], env);
-        children.push(again);
-        restarted.push(again);
-        await waitForLogField(again, 'journalGrpc');
-        if (again.child.pid !== undefined) {
-          pids.add(again.child.pid);
-          journals.set(leaderId, { ...node, pid: again.child.pid });
-        }
+        await restart(leaderId);
         assert.ok(after.leader !== null);
       }
+
+      // Two journal nodes at once, the leader and a follower: no majority, so no election and
+      // the publishes wait; once the follower is back a leader is elected and they go on.
+      const both = await shardRecord(busiest);
+      const downLeader = both.leader as string;
+      const downFollower = both.replicas.find((id) => id !== downLeader) as string;
+      for (const id of [downLeader, downFollower]) process.kill((journals.get(id) as PrintedNode).pid, 'SIGKILL');
+      const ackedAtDoubleKill = ackedTotal();
+      await sleep(5_000);
+      const during = await shardRecord(busiest);
+      assert.ok(during.leaderEpoch === both.leaderEpoch && during.leader === downLeader, `no election without a majority: ${JSON.stringify(during)} after ${JSON.stringify(both)}`);
+      await restart(downFollower);
+      await waitFor('a leader with a majority again', async () => {
+        const record = await shardRecord(busiest);
+        return record.leaderEpoch > both.leaderEpoch && record.leader !== null && record.leader !== downLeader ? record : undefined;
+      });
+      await waitFor('publishes acknowledged once a majority is back', () => (ackedTotal() >= ackedAtDoubleKill + PROGRESS_AFTER_FAILOVER ? true : undefined));
+      await restart(downLeader);
 
       for (const publisher of publishers) publisher.stopped = true;
       await Promise.all(publishers.map((publisher) => publisher.done));

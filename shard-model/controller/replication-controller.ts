@@ -81,7 +81,7 @@ export class ReplicationController {
     }
   }
 
-  /** One look at every shard; exported for tests that drive it step by step. */
+  /** One look at every shard: observe its replicas, decide, act. */
   async pass(): Promise<void> {
     const read = await this.options.client.read(['nodes', 'shards']);
     const nodes = new Map((read.nodes ?? []).map((node) => [node.id, node]));

@@ -30,14 +30,14 @@ import type { Logger } from 'pino';
 import { AdminErrors, AdminServer, amqpAdminRoutes, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, type InboundStats } from '../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
-import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicationNode } from '../journal/index.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicaClient, ReplicationNode } from '../journal/index.js';
 import { kafkaBrokerId, KafkaServer, type KafkaClusterMember, type KafkaListenerName } from '../protocols/kafka/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
 import { AmqpBroker, AmqpServer, DEFAULT_AMQP_TUNING } from '../protocols/amqp/index.js';
 import type { Role as PlacementRoleName } from '../placement/metadata/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT, PlacementClient } from '../placement/service/index.js';
-import { LocalShardStore, RemoteShardStore, type RemoteShardStoreOptions, type ShardStore } from '../shard-model/index.js';
+import { LocalShardStore, PlacedShardStore, PlacementView, RemoteShardStore, ReplicationController, type RemoteShardStoreOptions, type ShardStore } from '../shard-model/index.js';
 import { installAcl } from './acl.js';
 import { adminToken } from './admin-token.js';
 import { openAuthentication } from './authentication.js';
@@ -144,8 +144,12 @@ interface Running {
   hold: ConnectionHold;
   journal?: Journal;
   journalServer?: JournalServer;
-  /** The journal's replication driver (--replica-peers). */
+  /** The journal's replication driver (--replica-peers, or peers from placement). */
   replication?: ReplicationNode;
+  /** A journal node's view of placement, from which its replication peers come. */
+  journalPeers?: PlacementView;
+  /** On a placement voter of a cluster: assigns replicas and elects shard leaders while it leads. */
+  controller?: ReplicationController;
   remoteStore?: ShardStore;
   /** Broker-only nodes: whether the remote journal answers (the write gate's journal-unavailable). */
   journalWatch?: JournalWatch;
@@ -195,7 +199,9 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   const { registration, placement, placementClient } = running;
   registration?.stop();
   running.kafkaPeers?.stop();
-  placementClient?.close();
+  running.journalPeers?.stop();
+  const { controller } = running;
+  if (controller !== undefined) await step('stopping the replication controller', () => controller.stop());
   // No new MQTT connections first, then the broker says goodbye to the open ones (0x8B) and
   // finishes its appends, then the sockets go.
   mqtt?.stopAccepting();
@@ -220,6 +226,8 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   if (placement !== undefined) await step('stopping the placement voter', () => placement.stop());
   journalWatch?.stop();
   if (remoteStore !== undefined) await step('closing the remote journal connection', () => remoteStore.close());
+  // After the broker and the placed store: their last appends may still look up shard leaders.
+  placementClient?.close();
   if (journal !== undefined) await step('closing the journal', () => journal.close());
 }
 
@@ -241,9 +249,32 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     const voter = roles.includes('placement') ? placementRoleOptions(settings, placementLogger) : embeddedPlacementOptions(settings, placementLogger);
     running.placement = await PlacementRole.start(voter).catch((error: unknown) => logFailure(logger, 'cannot start the placement voter', error));
   }
-  if (running.journal !== undefined && settings.replicaPeers !== undefined) {
+  if (running.placement !== undefined && !runsEmbeddedPlacement(settings)) {
+    const placement = running.placement;
+    const clusterToken = settings.clusterToken as string;
+    running.controller = ReplicationController.start({
+      client: placement.client,
+      isLeader: () => placement.server.status().role === 'leader',
+      replicaClient: (address) => new ReplicaClient(address, journalAccess),
+      logger: logger.child({ component: 'replication-controller' }),
+    });
+  }
+  const clusterMember = settings.placement !== undefined || (running.placement !== undefined && !runsEmbeddedPlacement(settings));
+  const placedReplication = running.journal !== undefined && settings.replicaPeers === undefined && clusterMember && settings.nodeId !== undefined && settings.clusterToken !== undefined;
+  if (running.journal !== undefined && (settings.replicaPeers !== undefined || placedReplication)) {
     const journal = running.journal;
-    const peers = new Map(settings.replicaPeers.map((peer) => [String(peer.id), peer.address]));
+    const peers = new Map((settings.replicaPeers ?? []).map((peer) => [String(peer.id), peer.address]));
+    if (placedReplication) {
+      // The other journal nodes' addresses come from their registrations.
+      running.journalPeers = PlacementView.start({
+        client: running.placement?.client ?? clusterClient(settings, running, logger),
+        logger: logger.child({ component: 'replication-peers' }),
+        onUpdate: (view) => {
+          peers.clear();
+          for (const node of view.nodes.values()) if (node.addresses.journal !== undefined) peers.set(node.id, node.addresses.journal);
+        },
+      });
+    }
     running.replication = await ReplicationNode.open({ journal, self: String(settings.nodeId), peers, credentials: journalAccess, logger: logger.child({ component: 'replication' }) }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the replicated shards', error),
     );
@@ -259,7 +290,11 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     let store: ShardStore;
     const writeGate = new WriteGate();
     if (running.journal !== undefined) store = LocalShardStore.over(running.journal);
-    else {
+    else if (settings.journal === undefined) {
+      // No --journal: the cluster's replicated shards, each call to its shard's leader.
+      store = await PlacedShardStore.open({ client: clusterClient(settings, running, logger), remote: { credentials: journalAccess }, logger: logger.child({ component: 'placed-store' }) }).catch((error: unknown) => logFailure(logger, 'cannot read the shard leaders from placement', error));
+      running.remoteStore = store;
+    } else {
       running.remoteStore = await connectRemoteJournal(settings.journal as string, { credentials: journalAccess }, logger).catch((error: unknown) => logFailure(logger, `cannot reach the journal at ${settings.journal}`, error));
       // Everything on this node uses the watched store: any call that finds the journal gone
       // closes the write gate at once, and the watch's probes open it when it is back.
@@ -492,13 +527,7 @@ function formatAddress(host: string, port: number): string {
  * placement role, a client to the --placement addresses otherwise; none without either.
  */
 function startRegistration(settings: NodeSettings, running: Running, nodeId: string, logger: Logger): void {
-  let client = running.placement?.client;
-  if (client === undefined && settings.placement !== undefined) {
-    // Short per-request budgets: the registration retries on its own schedule, and a node
-    // shutting down must not wait out a long request to a group that is away.
-    running.placementClient = new PlacementClient({ addresses: settings.placement, clusterId: settings.clusterId, clusterToken: settings.clusterToken as string, requestTimeoutMs: 3_000, attemptTimeoutMs: 2_000, logger: logger.child({ component: 'placement-client' }) });
-    client = running.placementClient;
-  }
+  const client = running.placement?.client ?? (settings.placement === undefined ? undefined : clusterClient(settings, running, logger));
   if (client === undefined) return;
   const served: Partial<Record<PlacementRoleName, string>> = { journal: running.journalServer?.address, broker: running.mqtt?.address, placement: running.placement?.address };
   // The embedded voter of the single-node default is not one of the node's roles.
@@ -510,6 +539,14 @@ function startRegistration(settings: NodeSettings, running: Running, nodeId: str
   const endpoints = advertised.length === 0 ? undefined : Object.fromEntries(advertised) as Record<string, string>;
   running.registration = Registration.start({ client, nodeId, roles, addresses, ...(endpoints === undefined ? {} : { endpoints }), logger: logger.child({ component: 'registration' }) });
   if (kafka !== undefined && inCluster(settings)) running.kafkaPeers = KafkaPeers.start({ client, logger: logger.child({ component: 'kafka-peers' }) });
+}
+
+/** The client to the --placement group (made once): registration, replication peers and shard leaders use it. */
+function clusterClient(settings: NodeSettings, running: Running, logger: Logger): PlacementClient {
+  // Short per-request budgets: the registration retries on its own schedule, and a node
+  // shutting down must not wait out a long request to a group that is away.
+  running.placementClient ??= new PlacementClient({ addresses: settings.placement ?? [], clusterId: settings.clusterId, clusterToken: settings.clusterToken as string, requestTimeoutMs: 3_000, attemptTimeoutMs: 2_000, logger: logger.child({ component: 'placement-client' }) });
+  return running.placementClient;
 }
 
 /** The listening line: every address this node serves on, as fields and in the message. */

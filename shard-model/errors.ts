@@ -43,6 +43,12 @@ export const ShardModelErrors = {
     fix: 'Run it on the journal node itself (a local store), or rely on the journal server doing it in the background (compaction runs on its own schedule).',
     message: (address: string, operation: string, reason: string) => `${operation} is not available through the journal server at ${address}: ${reason}`,
   }),
+  noLeader: defineError({
+    code: 'SL_REMOTE_NO_LEADER',
+    meaning: 'A broker using the cluster\'s replicated shards (--placement without --journal) found no leader that answers for the shard within its retry deadline: no election has succeeded (a majority of its replicas is down, or the placement group is away), or the leader placement names cannot be reached. An append cut off this way may or may not have been written.',
+    fix: 'Check `shardline ctl replica status --shard NAME` and the journal nodes\' logs; a shard needs a majority of its replicas up and the placement group in quorum. Retry once they are back.',
+    message: (shard: string, waitedMs: number, last: string) => `shard ${JSON.stringify(shard)}: no leader answered within ${waitedMs} ms (last: ${last})`,
+  }),
   invalidAddress: defineError({
     code: 'SL_REMOTE_INVALID_ADDRESS',
     meaning: 'A journal server address is not of the form host:port (IPv6 as [addr]:port) with a port in 1-65535.',
@@ -59,5 +65,5 @@ export const ShardModelErrors = {
  */
 export function isStoreUnreachable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === ShardModelErrors.remoteUnavailable.code || code === ShardModelErrors.remoteTimeout.code;
+  return code === ShardModelErrors.remoteUnavailable.code || code === ShardModelErrors.remoteTimeout.code || code === ShardModelErrors.noLeader.code;
 }

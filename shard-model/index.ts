@@ -6,3 +6,7 @@ export { RemoteShardStore, DEFAULT_REMOTE_CALL_TIMEOUT_MS, DEFAULT_REMOTE_CONNEC
 export { ShardModelErrors, isStoreUnreachable } from './errors.js';
 export { formatShardName, MQTT_NAMESPACE, MQTT_SHARD_PREFIX, MqttShardMap, mqttShardCount, parseShardName, type ShardMap, type ShardName } from './shard-map.js';
 export { createShardIfMissing, readShardFrom, readWholeShard } from './shard-helpers.js';
+export { PlacedShardStore, DEFAULT_PLACED_RETRY_DEADLINE_MS, type PlacedShardStoreOptions } from './adapters/placed-shard-store.js';
+export { PlacementView, type PlacementViewOptions } from './controller/placement-view.js';
+export { ReplicationController, type ReplicationControllerOptions } from './controller/replication-controller.js';
+export { assignReplicas, decideShard, liveJournalNodes, replicationFactor, ShardElection, DEFAULT_REPLICATION_FACTOR, REPLICATION_FACTOR_SETTING, type ReplicaObservation, type ShardDecision, type ElectionStep } from './controller/controller-core.js';

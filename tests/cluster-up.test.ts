@@ -1,8 +1,8 @@
-// Goal: `shardline cluster up` starts a working cluster (3 placement voters, a journal node, a
-// broker on it, each its own process), prints every address and the admin token, reports a node
+// Goal: `shardline cluster up` starts a working cluster (3 placement voters, 3 journal nodes, 2
+// brokers over the replicated shards, each its own process), prints every address and the admin token, reports a node
 // that dies, and leaves no process behind once it is stopped, as docs/deployment.md says.
 // Method: the real command as a child process on loopback. From its address table: an mqtt.js
-// client publishes and receives at QoS 1 on the broker; a PlacementClient (token from the
+// client publishes and receives at QoS 1 on a broker; a PlacementClient (token from the
 // cluster's state file) waits until the group lists every node with its roles; the printed admin
 // token reads /api/cluster/members from a voter; the journal's gRPC port refuses a caller
 // without the cluster token. Then a SIGKILL of the broker by its printed pid
@@ -86,14 +86,14 @@ function parseTable(lines: readonly string[]): PrintedNode[] {
 }
 
 describe('shardline cluster up', () => {
-  it('starts voters, a journal and a broker that serve and register, reports a lost node, and stops every process', { timeout: UP_TIMEOUT_MS + 2 * STOP_TIMEOUT_MS }, async () => {
+  it('starts voters, journals and brokers that serve and register, reports a lost node, and stops every process', { timeout: UP_TIMEOUT_MS + 2 * STOP_TIMEOUT_MS }, async () => {
     const dir = await scratchDirectory('shardline-cluster-up-');
     const cli = runCli(['cluster', 'up', '--dir', dir, '--grace-seconds', '20']);
     await waitFor('the cluster to be up', cli, () => (cli.lines.includes('cluster up; Ctrl-C stops every node') ? true : undefined), UP_TIMEOUT_MS);
 
     const nodes = parseTable(cli.lines);
     for (const node of nodes) printedPids.add(node.pid);
-    assert.deepEqual(nodes.map((node) => `${node.name}:${node.role}`), ['placement-1:placement', 'placement-2:placement', 'placement-3:placement', 'journal-1:journal', 'broker-1:broker']);
+    assert.deepEqual(nodes.map((node) => `${node.name}:${node.role}`), ['placement-1:placement', 'placement-2:placement', 'placement-3:placement', 'journal-1:journal', 'journal-2:journal', 'journal-3:journal', 'broker-1:broker', 'broker-2:broker']);
     for (const node of nodes) {
       assert.ok(Number.isSafeInteger(node.pid) && alive(node.pid), `${node.name}: pid ${node.pid} runs`);
       assert.match(node.admin, /^127\.0\.0\.1:\d+$/, `${node.name} has an admin address`);
@@ -106,7 +106,7 @@ describe('shardline cluster up', () => {
     assert.match(broker.mqtt, /^127\.0\.0\.1:\d+$/);
     assert.equal(new Set(nodes.map((node) => node.pid)).size, nodes.length, 'one process per node');
 
-    // MQTT through the broker, stored in the journal node.
+    // MQTT through a broker, stored on the shard's replicas.
     const client = await mqtt.connectAsync(`mqtt://${broker.mqtt}`, { clientId: 'cluster-up-test', clean: true, reconnectPeriod: 0, connectTimeout: 30_000 });
     try {
       const received = new Promise<{ topic: string; payload: string; qos: number }>((resolve) => {
@@ -202,7 +202,7 @@ describe('shardline cluster up', () => {
   });
 
   it('refuses bad flags with exit 2', async () => {
-    for (const args of [['--journals', '0'], ['--journals', '10'], ['--base-port', '65530'], ['--nodes', '3']]) {
+    for (const args of [['--journals', '0'], ['--journals', '10'], ['--brokers', '0'], ['--brokers', '10'], ['--base-port', '65530'], ['--nodes', '3']]) {
       const cli = runCli(['cluster', 'up', '--dir', await scratchDirectory('shardline-cluster-up-bad-'), ...args]);
       const exit = await cli.exited;
       assert.equal(exit.code, 2, `${args.join(' ')}: ${JSON.stringify(exit)}`);

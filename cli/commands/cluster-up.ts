@@ -2,11 +2,11 @@
 // child on loopback with its data under one directory, for trying the cluster and for tests that
 // need one. It prints every address once all nodes listen and stops them all on Ctrl-C.
 //
-// The topology is what works today: journal replication is not built and a broker-only node uses
-// exactly one remote journal, and docs/mqtt.md says to run one broker per journal (nothing
-// coordinates two brokers over one $sessions shard). So: 3 placement voters, then N journal
-// nodes each with its own broker. The journals share nothing; a message published on one broker
-// is not seen on another's.
+// The topology: 3 placement voters, N journal nodes (default 3) and M brokers (default 2). The
+// journal nodes replicate the shards placement assigns them (replication factor 3 by default,
+// capped by the journal nodes there are); the voters' leader runs the replication controller,
+// which elects each shard's leader and fails it over; the brokers use no --journal: they send
+// each shard's calls to its leader as placement names it (docs/replication.md).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -20,6 +20,9 @@ import { formatTable } from '../table.js';
 const DEFAULT_DIR = './shardline-cluster';
 const VOTERS = 3;
 const MAX_JOURNALS = 9;
+const DEFAULT_JOURNALS = 3;
+const MAX_BROKERS = 9;
+const DEFAULT_BROKERS = 2;
 /** Journal node ids start here and broker ids at BROKER_ID_BASE, apart from the voters' 1..3. */
 const JOURNAL_ID_BASE = 10;
 const BROKER_ID_BASE = 20;
@@ -31,7 +34,7 @@ const STATE_FILE = 'cluster.json';
 const TAIL_LINES = 5;
 
 const usage = `
-Usage: shardline cluster up [--dir DIR] [--journals N] [--base-port N] [--grace-seconds S]
+Usage: shardline cluster up [--dir DIR] [--journals N] [--brokers N] [--base-port N] [--grace-seconds S]
 
 Starts a cluster on this machine, each node a separate \`shardline start\` process on 127.0.0.1
 with its data under --dir, prints every address and the admin token, and runs until Ctrl-C
@@ -41,21 +44,29 @@ each with SIGTERM and, past --grace-seconds, SIGKILL.
 Nodes:
   placement-1..3  placement voters (node ids 1-3; a new cluster token is generated)
   journal-K       journal nodes (node ids 11, 12, ...), registered with the placement group;
+                  they replicate every shard on up to 3 of them (the replication factor);
                   their gRPC ports refuse calls without the cluster token (in DIR/cluster.json)
-  broker-K        one broker per journal node (node ids 21, 22, ...), on journal-K, registered
+  broker-K        brokers (node ids 21, 22, ...), registered; each sends a shard's appends
+                  and reads to the shard's leader, which the placement leader elects and
+                  replaces when its journal node dies
 
-Journal replication is not built yet: each journal holds its shards alone, and a broker uses
-one journal. Brokers on different journals share no messages, sessions or retained topics.
+A message acknowledged by a broker is on a majority of its shard's replicas. A broker delivers
+to its online subscribers what it published itself; a persistent session reads everything
+published on any broker when it (re)connects (docs/replication.md, "Not built yet").
 
 Flags:
   --dir DIR            where the nodes keep their data (DIR/placement-1, DIR/journal-1, ...),
                        their logs (DIR/logs/NODE.log) and the cluster's tokens and placement
                        ports (DIR/${STATE_FILE}, reused when the cluster is started again on the
                        same directory) (default: ${DEFAULT_DIR})
-  --journals N         journal nodes, each with its own broker, 1 to ${MAX_JOURNALS} (default: 1)
+  --journals N         journal nodes, 1 to ${MAX_JOURNALS} (default: ${DEFAULT_JOURNALS})
+  --brokers N          broker nodes, 1 to ${MAX_BROKERS} (default: ${DEFAULT_BROKERS})
   --base-port N        consecutive ports from N (voters: placement then admin port each;
-                       journals: gRPC then admin; brokers: MQTT then admin); unset: ports the
-                       OS picks (the placement ports are then kept in DIR/${STATE_FILE})
+                       journals: gRPC then admin; brokers: MQTT then admin); unset: the
+                       placement and journal gRPC ports are picked free once and kept in
+                       DIR/${STATE_FILE} (placement records the journal addresses, so a
+                       journal node restarted by hand must come back on its port), the
+                       others are picked by the OS
   --grace-seconds S    how long each node gets to stop after SIGTERM before SIGKILL
                        (default: ${DEFAULT_GRACE_SECONDS})
 
@@ -69,6 +80,8 @@ interface ClusterState {
   clusterToken: string;
   adminToken: string;
   placementPorts: number[];
+  /** Journal gRPC ports by journal node (absent in a state written before they were kept). */
+  journalPorts?: number[];
 }
 
 interface NodePlan {
@@ -116,7 +129,7 @@ async function loadState(path: string, pickPorts: () => Promise<number[]>): Prom
   return state;
 }
 
-function plan(dir: string, journals: number, placementPorts: readonly number[], nextPort: () => number): NodePlan[] {
+function plan(dir: string, journals: number, brokers: number, placementPorts: readonly number[], journalPorts: readonly number[], nextPort: () => number): NodePlan[] {
   const peers = placementPorts.map((port, index) => `${index + 1}@${HOST}:${port}`).join(',');
   const voterAddresses = placementPorts.map((port) => `${HOST}:${port}`).join(',');
   const common = ['--host', HOST];
@@ -126,10 +139,9 @@ function plan(dir: string, journals: number, placementPorts: readonly number[], 
     nodes.push({ name: `placement-${id}`, role: 'placement', args: [...common, '--roles', 'placement', '--node-id', String(id), '--placement-peers', peers, '--placement-port', placementPort, '--admin-port', String(nextPort()), '--data-dir', join(dir, `placement-${id}`)] });
   }
   for (let k = 1; k <= journals; k++) {
-    nodes.push({ name: `journal-${k}`, role: 'journal', args: [...common, '--roles', 'journal', '--node-id', String(JOURNAL_ID_BASE + k), '--placement', voterAddresses, '--grpc-port', String(nextPort()), '--admin-port', String(nextPort()), '--data-dir', join(dir, `journal-${k}`)] });
+    nodes.push({ name: `journal-${k}`, role: 'journal', args: [...common, '--roles', 'journal', '--node-id', String(JOURNAL_ID_BASE + k), '--placement', voterAddresses, '--grpc-port', String(journalPorts[k - 1] ?? nextPort()), '--admin-port', String(nextPort()), '--data-dir', join(dir, `journal-${k}`)] });
   }
-  for (let k = 1; k <= journals; k++) {
-    // --journal is filled in once journal-K has said where it listens.
+  for (let k = 1; k <= brokers; k++) {
     nodes.push({ name: `broker-${k}`, role: 'broker', args: [...common, '--roles', 'broker', '--node-id', String(BROKER_ID_BASE + k), '--placement', voterAddresses, '--mqtt-port', String(nextPort()), '--admin-port', String(nextPort()), '--kafka-port', 'none'] });
   }
   return nodes;
@@ -236,11 +248,13 @@ async function stopAll(nodes: readonly RunningNode[], graceMs: number, hurry: Pr
 
 async function run(values: Record<string, unknown>): Promise<number> {
   const dir = resolve(stringFlag(values, 'dir', DEFAULT_DIR));
-  const journals = integerFlag(values, 'journals', 1, 1);
+  const journals = integerFlag(values, 'journals', DEFAULT_JOURNALS, 1);
   if (journals > MAX_JOURNALS) throw new UsageError(`--journals must be at most ${MAX_JOURNALS}, got ${journals}`);
+  const brokers = integerFlag(values, 'brokers', DEFAULT_BROKERS, 1);
+  if (brokers > MAX_BROKERS) throw new UsageError(`--brokers must be at most ${MAX_BROKERS}, got ${brokers}`);
   const graceMs = integerFlag(values, 'grace-seconds', DEFAULT_GRACE_SECONDS, 1) * 1000;
   const basePort = values['base-port'] === undefined ? undefined : integerFlag(values, 'base-port', 0, 1);
-  const portsNeeded = VOTERS * 2 + journals * 4;
+  const portsNeeded = VOTERS * 2 + journals * 2 + brokers * 2;
   if (basePort !== undefined && basePort + portsNeeded - 1 > 65_535) throw new UsageError(`--base-port ${basePort} leaves too few ports for ${portsNeeded} listeners`);
 
   const logDir = join(dir, 'logs');
@@ -254,7 +268,16 @@ async function run(values: Record<string, unknown>): Promise<number> {
     throw new UsageError(`the voters in ${dir} were founded on placement ports ${state.placementPorts.join(', ')}, not ${placementPorts.join(', ')}: start again with --base-port ${state.placementPorts[0]} or without it`);
   }
   const env = { ...process.env, SHARDLINE_CLUSTER_TOKEN: state.clusterToken, SHARDLINE_ADMIN_TOKEN: state.adminToken };
-  const plans = plan(dir, journals, state.placementPorts, nextPort);
+  let journalPorts: number[] = [];
+  if (basePort === undefined) {
+    // Kept across runs on one directory: placement and the replicas know the journal nodes by them.
+    if (state.journalPorts === undefined || state.journalPorts.length < journals) {
+      state.journalPorts = [...(state.journalPorts ?? []), ...(await freeLoopbackPorts(journals - (state.journalPorts?.length ?? 0)))];
+      await writeFile(join(dir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+    }
+    journalPorts = state.journalPorts.slice(0, journals);
+  }
+  const plans = plan(dir, journals, brokers, state.placementPorts, journalPorts, nextPort);
 
   const nodes: RunningNode[] = [];
   let stopping = false;
@@ -297,12 +320,15 @@ async function run(values: Record<string, unknown>): Promise<number> {
   };
 
   try {
-    process.stdout.write(`starting ${VOTERS} placement voters, ${journals} journal node(s) and ${journals} broker(s) under ${dir}\n`);
+    process.stdout.write(`starting ${VOTERS} placement voters, ${journals} journal node(s) and ${brokers} broker(s) under ${dir}\n`);
     await listen(plans.filter((node) => node.role === 'placement').map(launch));
     const journalNodes = plans.filter((node) => node.role === 'journal').map(launch);
     await listen(journalNodes);
     const brokerPlans = plans.filter((node) => node.role === 'broker');
-    await listen(brokerPlans.map((node, index) => launch({ ...node, args: [...node.args, '--journal', String(addresses.get(journalNodes[index] as RunningNode)?.journalGrpc)] })));
+    // The first broker creates the shards; the others start once it has, so that none of them
+    // counts the MQTT data shards while they are being created.
+    await listen(brokerPlans.slice(0, 1).map(launch));
+    await listen(brokerPlans.slice(1).map(launch));
   } catch (error) {
     if (stopping) {
       process.stdout.write('stopping before every node listened\n');
@@ -317,7 +343,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
   process.stdout.write(`${addressTable(nodes, addresses)}\n\n`);
   process.stdout.write(`admin token: ${state.adminToken}   (e.g. SHARDLINE_ADMIN_TOKEN=… shardline ctl cluster members --server http://${cell(addresses.get(nodes[0] as RunningNode)?.admin)})\n`);
   process.stdout.write(`cluster token and placement ports: ${join(dir, STATE_FILE)}; logs: ${logDir}\n`);
-  process.stdout.write('journal replication is not built yet: each journal holds its shards alone, and each broker uses one journal\n');
+  process.stdout.write(`shards are replicated on up to 3 journal nodes; their leaders are elected by the placement leader (shardline ctl replica status --shard NAME --journals ID@HOST:PORT,...)\n`);
   process.stdout.write('cluster up; Ctrl-C stops every node\n');
 
   const signal = await stopRequested;
@@ -328,11 +354,12 @@ async function run(values: Record<string, unknown>): Promise<number> {
 
 export const clusterUpCommand: Command = {
   path: ['cluster', 'up'],
-  summary: 'Run a cluster on this machine: 3 placement voters, journal nodes and brokers as separate processes',
+  summary: 'Run a cluster on this machine: 3 placement voters, 3 replicating journal nodes and 2 brokers as separate processes',
   usage,
   options: {
     dir: { type: 'string' },
     journals: { type: 'string' },
+    brokers: { type: 'string' },
     'base-port': { type: 'string' },
     'grace-seconds': { type: 'string' },
   },

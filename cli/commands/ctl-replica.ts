@@ -1,5 +1,5 @@
-// `shardline ctl replica elect|status`: who leads a replicated shard, set by hand. This is the
-// interim stand-in for placement (docs/replication.md): it talks to the journal nodes' gRPC
+// `shardline ctl replica elect|status`: who leads a replicated shard, set by hand (journal nodes
+// replicating without placement; docs/replication.md), and each replica's state: it talks to the journal nodes' gRPC
 // ports directly with the cluster token (and mutual TLS with --journal-tls), not to an admin API.
 import { isShardlineError, readJournalTls, runElection, ReplicaClient, type JournalCredentials } from '../../journal/index.js';
 import { stringFlag, UsageError, type Command } from '../command.js';
@@ -81,8 +81,10 @@ majority has answered makes the one with the greatest (last epoch, durable end) 
 replica holds every acknowledged record. The old leader, if it still runs, is fenced: its appends
 fail with SL_REPL_NOT_LEADER. Replicas that did not answer learn the leader at the next election.
 
-Interim: until placement drives elections, run this to start replication of a new shard and after
-a leader fails. Exit 1 when fewer than a majority took the epoch.
+For journal nodes replicating without placement (--replica-peers): run this to start replication
+of a new shard and after a leader fails. In a placement cluster the placement leader elects by
+itself; an election run here moves the replicas to an epoch placement does not know, and the
+controller then elects past it. Exit 1 when fewer than a majority took the epoch.
 
 ${COMMON_FLAGS}`,
   options,

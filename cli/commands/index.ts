@@ -80,7 +80,7 @@ export const commands: CommandEntry[] = [
   },
   {
     path: ['cluster', 'up'],
-    summary: 'Run a cluster on this machine: 3 placement voters, journal nodes and brokers as separate processes',
+    summary: 'Run a cluster on this machine: 3 placement voters, 3 replicating journal nodes and 2 brokers as separate processes',
     load: async () => (await import('./cluster-up.js')).clusterUpCommand,
   },
   ...ctlCommands.map(ready),

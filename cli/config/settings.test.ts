@@ -321,8 +321,11 @@ describe('errors name the source, the key and what is accepted', () => {
 });
 
 describe('roles and journal', () => {
-  test('--roles broker needs --journal', async () => {
-    await rejectsWith({ roles: 'broker' }, {}, '--roles broker needs the journal server to use: set --journal HOST:PORT');
+  test('--roles broker needs --journal, or --placement for the replicated shards', async () => {
+    await rejectsWith({ roles: 'broker' }, {}, '--roles broker needs the journal server to use: set --journal HOST:PORT', 'or --placement HOST:PORT');
+    const placed = await resolveStartSettings({ roles: 'broker', placement: '127.0.0.1:40112' }, { SHARDLINE_CLUSTER_TOKEN: 'a-cluster-token-long-enough-0123' });
+    assert.equal(placed.journal, undefined);
+    assert.deepEqual(placed.placement, ['127.0.0.1:40112']);
     const settings = await resolveStartSettings({ roles: 'broker', journal: '127.0.0.1:40111' }, {});
     assert.deepEqual(settings.roles, ['broker']);
     assert.equal(settings.journal, '127.0.0.1:40111');

@@ -93,7 +93,10 @@ export interface ReplicationNodeOptions {
   journal: Journal;
   /** This node's id, as the replica sets name it. */
   self: string;
-  /** Every journal node's id → the HOST:PORT of its journal gRPC server. */
+  /**
+   * Every journal node's id → the HOST:PORT of its journal gRPC server: --replica-peers, or a
+   * map the node keeps up to date from placement's node records (read at each use).
+   */
   peers: ReadonlyMap<string, string>;
   /** What this node's calls to its peers carry: the cluster token, and mutual TLS when on. */
   credentials: JournalCredentials;
@@ -277,7 +280,9 @@ export class ReplicationNode {
     const epoch = replica.record.epoch;
     // The epoch-start batch: older epochs' records commit with it (the HW only passes records
     // of the current epoch), without waiting for a client write.
-    const start = await replica.log.append([{ key: null, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch);
+    // A compacted shard takes keyed records only (the broker's $sessions and $retained are compacted).
+    const key = replica.log.shard.config.compacted ? Buffer.from(EPOCH_START_HEADER) : null;
+    const start = await replica.log.append([{ key, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch);
     const core = new ReplicaLeader({ self: this.self, replicas: replica.record.replicas, epoch, epochStartOffset: start.baseOffset, highWatermark: replica.hw });
     replica.role = { kind: 'leader', core };
     this.onLocalLog(replica, core);
@@ -402,13 +407,18 @@ export class ReplicationNode {
   // ---- helpers ------------------------------------------------------------------------------
 
   private client(node: string): ReplicaClient | null {
+    const address = this.options.peers.get(node);
+    if (address === undefined) {
+      this.options.logger.warn({ node }, 'the leader\'s journal address is unknown (not in --replica-peers, or not registered with placement yet)');
+      return null;
+    }
     let client = this.clients.get(node);
+    // Peers learned from placement change when a node restarts on another port.
+    if (client !== undefined && client.address !== address) {
+      client.close();
+      client = undefined;
+    }
     if (client === undefined) {
-      const address = this.options.peers.get(node);
-      if (address === undefined) {
-        this.options.logger.warn({ node }, 'the leader is not in --replica-peers');
-        return null;
-      }
       client = new ReplicaClient(address, this.options.credentials);
       this.clients.set(node, client);
     }

@@ -23,6 +23,7 @@ export type PlacementCommand = Envelope &
     | { readonly type: 'expire-node'; readonly nodeId: string; readonly at: number }
     | { readonly type: 'create-shard'; readonly shard: string; readonly replicas: readonly string[] }
     | { readonly type: 'set-shard-leader'; readonly shard: string; readonly leader: string | null; readonly expectedEpoch: number }
+    | { readonly type: 'record-shard-leader'; readonly shard: string; readonly epoch: number; readonly leader: string }
     | { readonly type: 'set-replicas'; readonly shard: string; readonly replicas: readonly string[] }
     | { readonly type: 'set-shard-state'; readonly shard: string; readonly state: ShardState }
     | { readonly type: 'set-map'; readonly namespace: string; readonly shards: readonly string[] }
@@ -82,6 +83,7 @@ const FIELDS: Record<CommandType, readonly string[]> = {
   'expire-node': ['nodeId', 'at'],
   'create-shard': ['shard', 'replicas'],
   'set-shard-leader': ['shard', 'leader', 'expectedEpoch'],
+  'record-shard-leader': ['shard', 'epoch', 'leader'],
   'set-replicas': ['shard', 'replicas'],
   'set-shard-state': ['shard', 'state'],
   'set-map': ['namespace', 'shards'],
@@ -187,6 +189,8 @@ function checkCommand(raw: unknown): PlacementCommand {
       return { type, ...envelope, shard: name(raw.shard, 'shard'), replicas: nameList(raw.replicas, 'replicas') };
     case 'set-shard-leader':
       return { type, ...envelope, shard: name(raw.shard, 'shard'), leader: raw.leader === null ? null : name(raw.leader, 'leader'), expectedEpoch: count(raw.expectedEpoch, 'expectedEpoch', 0) };
+    case 'record-shard-leader':
+      return { type, ...envelope, shard: name(raw.shard, 'shard'), epoch: count(raw.epoch, 'epoch', 1), leader: name(raw.leader, 'leader') };
     case 'set-shard-state':
       return { type, ...envelope, shard: name(raw.shard, 'shard'), state: oneOf(raw.state, SHARD_STATES, 'state') };
     case 'set-map':

@@ -114,6 +114,23 @@ describe('placement state machine', () => {
     assert.equal(state.shards.get('mqtt.0')?.leaderEpoch, 2);
   });
 
+  it('records an elected leader once into an epoch reserved with a null leader, without moving the epoch', () => {
+    const { state, results } = run([
+      ...three,
+      { type: 'record-shard-leader', shard: 'mqtt.0', epoch: 1, leader: 'a' },
+      { type: 'set-shard-leader', shard: 'mqtt.0', leader: null, expectedEpoch: 0 },
+      { type: 'record-shard-leader', shard: 'mqtt.0', epoch: 1, leader: 'x' },
+      { type: 'record-shard-leader', shard: 'mqtt.0', epoch: 2, leader: 'a' },
+      { type: 'record-shard-leader', shard: 'mqtt.0', epoch: 1, leader: 'b' },
+      { type: 'record-shard-leader', shard: 'mqtt.0', epoch: 1, leader: 'c' },
+      { type: 'record-shard-leader', shard: 'nope', epoch: 1, leader: 'a' },
+    ]);
+    assert.deepEqual(results.slice(4).map(refusal), ['stale-epoch', undefined, 'not-a-replica', 'stale-epoch', undefined, 'stale-epoch', 'unknown-shard']);
+    assert.deepEqual(results[8], { status: 'ok', revision: 9, leaderEpoch: 1 });
+    assert.equal(state.shards.get('mqtt.0')?.leader, 'b');
+    assert.equal(state.shards.get('mqtt.0')?.leaderEpoch, 1);
+  });
+
   it('refuses a leader that is a replica but no longer registered', () => {
     const { results } = run([...three, { type: 'deregister-node', nodeId: 'b' }, { type: 'set-shard-leader', shard: 'mqtt.0', leader: 'b', expectedEpoch: 0 }]);
     assert.equal(refusal(results.at(-1)), 'unknown-node');

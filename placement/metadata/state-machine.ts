@@ -160,6 +160,20 @@ function execute(state: PlacementState, command: PlacementCommand, revision: num
       const next: ShardRecord = { ...shard, leader: command.leader, leaderEpoch };
       return { state: { ...state, shards: withEntry(state.shards, shard.name, next) }, changes: change('shard', shard.name), leaderEpoch };
     }
+    case 'record-shard-leader': {
+      // The second half of an election (shard-model/controller): set-shard-leader with a null
+      // leader reserved `epoch` for one controller; only the leader it chose from the replicas'
+      // answers may be written into it, once. So an epoch never gets two leaders, however many
+      // controllers (a deposed placement leader still running) race.
+      const shard = state.shards.get(command.shard);
+      if (shard === undefined) return new Refusal('unknown-shard', `shard ${command.shard} does not exist`);
+      if (command.epoch !== shard.leaderEpoch) return new Refusal('stale-epoch', `shard ${shard.name} is at epoch ${shard.leaderEpoch}, not ${command.epoch}`);
+      if (shard.leader !== null) return new Refusal('stale-epoch', `shard ${shard.name}'s epoch ${shard.leaderEpoch} has its leader (${shard.leader}) already`);
+      if (!shard.replicas.includes(command.leader)) return new Refusal('not-a-replica', `node ${command.leader} is not a replica of ${shard.name}`);
+      if (!state.nodes.has(command.leader)) return new Refusal('unknown-node', `node ${command.leader} is not registered`);
+      const next: ShardRecord = { ...shard, leader: command.leader };
+      return { state: { ...state, shards: withEntry(state.shards, shard.name, next) }, changes: change('shard', shard.name), leaderEpoch: shard.leaderEpoch };
+    }
     case 'set-replicas': {
       const shard = state.shards.get(command.shard);
       if (shard === undefined) return new Refusal('unknown-shard', `shard ${command.shard} does not exist`);

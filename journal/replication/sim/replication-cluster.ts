@@ -18,8 +18,27 @@ import { createSimRandom, type SimRandom } from './sim-random.js';
 export const REPLICATION_BROKEN_VARIANTS = ['hw-counts-fetched', 'no-truncation', 'election-without-rule', 'no-fencing', 'acks-leader-only'] as const;
 export type ReplicationBrokenVariant = (typeof REPLICATION_BROKEN_VARIANTS)[number];
 
+/**
+ * Placement's side of an election. The default is the stand-in (the next epoch, chooseLeader);
+ * sim/replication-controller-suite.ts plugs in the replication controller's core
+ * (shard-model/controller) over the real placement metadata state machine.
+ */
+export interface SimElector {
+  /** Reserves the epoch after `current` for an election; null when placement refuses it. */
+  reserve(current: number): number | null;
+  /** The leader of `epoch` chosen from a majority's answers, recorded in placement; null when refused. */
+  record(epoch: number, answers: readonly ElectionCandidate[]): string | null;
+}
+
+const STAND_IN_ELECTOR: SimElector = {
+  reserve: (current) => current + 1,
+  record: (_epoch, answers) => chooseLeader(answers)?.node ?? null,
+};
+
 export interface ReplicationRunOptions {
   variant?: ReplicationBrokenVariant;
+  /** Placement's elections over the run's replica ids (the stand-in when unset). */
+  electorFor?: (replicas: readonly string[]) => SimElector;
   /** keep the whole trace instead of the last events (for --seed replays) */
   traceCapacity?: number;
 }
@@ -152,6 +171,7 @@ class ReplicationCluster {
   private readonly network: SimRandom;
   private readonly workload: SimRandom;
   private readonly variant: ReplicationBrokenVariant | undefined;
+  private readonly elector: SimElector;
   private readonly queue = new EventQueue();
   private readonly trace: Trace;
   private readonly header: string;
@@ -196,6 +216,7 @@ class ReplicationCluster {
     this.trace = new Trace(options.traceCapacity ?? 300);
     const size = this.random.chance(0.5) ? 3 : 5;
     this.ids = Array.from({ length: size }, (_, i) => `r${i + 1}`);
+    this.elector = options.electorFor?.(this.ids) ?? STAND_IN_ELECTOR;
     this.replicas = this.ids.map((id) => ({ id, up: true, incarnation: 0, log: new MemoryLog(), knownEpoch: 0, ledEpochs: new Set(), role: { kind: 'none' }, idleHighWatermark: 0, syncing: false }));
     this.dropRate = this.random.pick([0, 0.02, 0.1]);
     this.duplicateRate = this.random.pick([0, 0.03, 0.1]);
@@ -362,7 +383,12 @@ class ReplicationCluster {
   }
 
   private startElection(reason: string): void {
-    this.placementEpoch++;
+    const epoch = this.elector.reserve(this.placementEpoch);
+    if (epoch === null) {
+      this.note(`placement: ${reason}; the reservation of epoch ${this.placementEpoch + 1} was refused`);
+      return;
+    }
+    this.placementEpoch = epoch;
     this.placementLeader = null;
     this.electing = { epoch: this.placementEpoch, answers: new Map(), startedAt: this.now };
     this.stats.elections++;
@@ -380,13 +406,17 @@ class ReplicationCluster {
     election.answers.set(message.from, { node: message.from, lastEpoch: message.lastEpoch, durableEnd: message.durableEnd });
     if (election.answers.size < electionQuorum(this.ids.length)) return;
     const answers = [...election.answers.values()];
-    const chosen = this.variant === 'election-without-rule' ? this.faults.pick(answers) : chooseLeader(answers);
-    if (chosen === null) return;
+    const chosen = this.variant === 'election-without-rule' ? this.faults.pick(answers).node : this.elector.record(election.epoch, answers);
     this.electing = null;
-    this.placementLeader = chosen.node;
+    if (chosen === null) {
+      // Placement refused to record it: the next tick starts a new election.
+      this.note(`placement: epoch ${election.epoch}'s leader was not recorded`);
+      return;
+    }
+    this.placementLeader = chosen;
     this.lastAlive = this.now;
-    this.note(`placement: epoch ${election.epoch} leader ${chosen.node} from answers ${answers.map((answer) => `${answer.node}(e${answer.lastEpoch},${answer.durableEnd})`).join(' ')}`);
-    const leadership: PlacementMessage = { type: 'leadership', epoch: election.epoch, leader: chosen.node, replicas: this.ids };
+    this.note(`placement: epoch ${election.epoch} leader ${chosen} from answers ${answers.map((answer) => `${answer.node}(e${answer.lastEpoch},${answer.durableEnd})`).join(' ')}`);
+    const leadership: PlacementMessage = { type: 'leadership', epoch: election.epoch, leader: chosen, replicas: this.ids };
     for (const id of this.ids) this.send(PLACEMENT, id, leadership);
   }
 

@@ -1,0 +1,112 @@
+// Goal: the controller's driver acts only while its voter leads placement, elects a new shard's
+// leader once it does, and records it in placement and on the replicas alike; a replica that
+// restarted after leading is brought back as a follower of a newer epoch.
+// Method: a one-voter placement group and three journals with their gRPC servers and replication
+// in this process (loopback); the shard is created by hand on placement and the journals.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import pino from 'pino';
+import { Journal, JournalServer, ReplicaClient, ReplicationNode } from '../../journal/index.js';
+import { CLUSTER_ID, CLUSTER_TOKEN, PlacementClient, startCluster } from '../../placement/service/testing.js';
+import { ReplicationController } from './replication-controller.js';
+
+const silent = pino({ level: 'silent' });
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+interface Node {
+  id: string;
+  directory: string;
+  peers: Map<string, string>;
+  journal: Journal;
+  replication: ReplicationNode;
+  server: JournalServer;
+}
+
+async function open(id: string, directory: string, peers: Map<string, string>, port = 0): Promise<Node> {
+  const journal = await Journal.open(directory, { retentionCheckMs: 0 });
+  const replication = await ReplicationNode.open({ journal, self: id, peers, credentials: { clusterToken: CLUSTER_TOKEN }, logger: silent });
+  const server = await JournalServer.start({ journal, port, replication, credentials: { clusterToken: CLUSTER_TOKEN } });
+  peers.set(id, server.address);
+  return { id, directory, peers, journal, replication, server };
+}
+
+async function close(node: Node): Promise<void> {
+  node.server.forceStop();
+  await node.server.stop(0);
+  await node.replication.close();
+  await node.journal.close();
+}
+
+test('elects only while leading placement; a restarted leader comes back as a follower', { timeout: 120_000 }, async () => {
+  const placement = await startCluster({ size: 1 });
+  cleanups.push(() => placement.stop());
+  const client = new PlacementClient({ addresses: [...placement.peers.values()], clusterId: CLUSTER_ID, clusterToken: CLUSTER_TOKEN });
+  cleanups.push(async () => client.close());
+  const peers = new Map<string, string>();
+  const nodes: Node[] = [];
+  for (const id of ['j1', 'j2', 'j3']) {
+    const directory = await mkdtemp(join(tmpdir(), 'sl-controller-'));
+    cleanups.push(() => rm(directory, { recursive: true, force: true }));
+    const node = await open(id, directory, peers);
+    nodes.push(node);
+    await node.journal.createShard('s', { durability: 'fsync' });
+    assert.equal((await client.propose({ type: 'register-node', nodeId: id, roles: ['journal'], addresses: { journal: node.server.address }, leaseMs: 600_000 })).result.status, 'ok');
+  }
+  cleanups.push(async () => {
+    for (const node of nodes) await close(node).catch(() => undefined);
+  });
+  assert.equal((await client.propose({ type: 'create-shard', shard: 's', replicas: ['j2', 'j1', 'j3'] })).result.status, 'ok');
+
+  let leading = false;
+  const controller = ReplicationController.start({ client, isLeader: () => leading, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 50 });
+  cleanups.push(() => controller.stop());
+  const shard = async (): Promise<{ leader: string | null; leaderEpoch: number }> => (await client.read(['shards'])).shards?.find((record) => record.name === 's') ?? assert.fail('shard s');
+  await sleep(500);
+  const idle = await shard();
+  assert.equal(idle.leader, null, 'nothing happens while this voter does not lead');
+  assert.equal(idle.leaderEpoch, 0);
+
+  leading = true;
+  const first = await until('a leader', async () => {
+    const record = await shard();
+    return record.leader === null ? undefined : record;
+  });
+  // Equal empty logs: the replica set's first, the preferred leader, wins.
+  assert.equal(first.leader, 'j2');
+  assert.equal(first.leaderEpoch, 1);
+  const status = (node: Node): ReturnType<ReplicationNode['status']> => node.replication.status('s');
+  await until('every replica in epoch 1 under j2', async () => (nodes.every((node) => status(node).epoch === 1 && status(node).leader === 'j2') ? true : undefined));
+  assert.equal(status(nodes[1] as Node).role, 'leader');
+
+  // The leader restarts on its port: it may not lead epoch 1 again, so the controller elects anew
+  // and the old leader follows the new one.
+  const old = nodes[1] as Node;
+  const port = Number(old.server.address.slice(old.server.address.lastIndexOf(':') + 1));
+  await close(old);
+  nodes[1] = await open('j2', old.directory, peers, port);
+  const second = await until('a new epoch', async () => {
+    const record = await shard();
+    return record.leaderEpoch > 1 && record.leader !== null ? record : undefined;
+  });
+  await until('every replica following the new leader', async () => (nodes.every((node) => status(node).epoch === second.leaderEpoch && status(node).leader === second.leader && status(node).role === (node.id === second.leader ? 'leader' : 'follower')) ? true : undefined));
+});

@@ -1,0 +1,227 @@
+// The replication controller's driver: runs on the placement leader only (it checks on every
+// pass, so it stops acting when leadership moves and starts on the new leader), with the voter's
+// own placement client. Every pass it reads placement (linearizable), asks each replica of each
+// shard its state (ReplicaStatus), lets the pure core (controller-core.ts) decide, and carries
+// the decisions out: creates a new shard on replicas that lack it, runs elections (reserve the
+// epoch in placement, announce it, choose, record the leader in placement, then name it to the
+// replicas), and brings replicas that missed an election into the recorded epoch. Failures are
+// logged and retried at the next pass; safety never depends on a step succeeding, only on
+// placement's compare-and-sets.
+import type { Logger } from 'pino';
+import { isShardlineError } from '../../base/index.js';
+import type { ElectionCandidate, ReplicaClient } from '../../journal/index.js';
+import type { NodeRecord, ShardRecord } from '../../placement/metadata/index.js';
+import type { PlacementClient } from '../../placement/service/index.js';
+import { decideShard, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
+
+export const CONTROLLER_PASS_MS = 300;
+/** A shard some replica still lacks this long after the controller first saw it is created there with the defaults (the broker that created it gives its config first). */
+const CREATE_GRACE_MS = 10_000;
+const CALL_TIMEOUT_MS = 2_000;
+
+export interface ReplicationControllerOptions {
+  readonly client: PlacementClient;
+  /** Whether this process's voter leads the placement group now. */
+  readonly isLeader: () => boolean;
+  /** Makes the client of one journal node's replication calls (it carries the cluster's credentials). */
+  readonly replicaClient: (address: string) => ReplicaClient;
+  readonly logger: Logger;
+  readonly passMs?: number;
+  /** A leader unreachable from the controller for this long is replaced (default 3000 ms). */
+  readonly unreachableElectMs?: number;
+  readonly now?: () => number;
+}
+
+export class ReplicationController {
+  #stopped = false;
+  #timer: NodeJS.Timeout | undefined;
+  #wake: (() => void) | undefined;
+  readonly #clients = new Map<string, ReplicaClient>();
+  /** node → when the controller first failed to reach it (cleared when it answers). */
+  readonly #unreachableSince = new Map<string, number>();
+  /** shard name → when a replica was first seen lacking it. */
+  readonly #missingSince = new Map<string, number>();
+  readonly #loop: Promise<void>;
+
+  private constructor(private readonly options: ReplicationControllerOptions) {
+    this.#loop = this.#run();
+  }
+
+  static start(options: ReplicationControllerOptions): ReplicationController {
+    return new ReplicationController(options);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#wake?.();
+    await this.#loop;
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+  }
+
+  private get now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  async #run(): Promise<void> {
+    let wasLeader = false;
+    while (!this.#stopped) {
+      const leading = this.options.isLeader();
+      if (leading !== wasLeader) this.options.logger.info({ leading }, leading ? 'placement leader: the replication controller runs here' : 'no longer the placement leader: the replication controller stops here');
+      wasLeader = leading;
+      if (leading) {
+        try {
+          await this.pass();
+        } catch (error) {
+          if (!this.#stopped) this.options.logger.warn({ err: error }, 'replication controller pass failed; retrying');
+        }
+      }
+      await this.#pause(this.options.passMs ?? CONTROLLER_PASS_MS);
+    }
+  }
+
+  /** One look at every shard: observe its replicas, decide, act. */
+  async pass(): Promise<void> {
+    const read = await this.options.client.read(['nodes', 'shards']);
+    const nodes = new Map((read.nodes ?? []).map((node) => [node.id, node]));
+    await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes).catch((error: unknown) => {
+      if (!this.#stopped) this.options.logger.warn({ shard: shard.name, err: error }, 'replication controller: shard step failed; retrying');
+    })));
+  }
+
+  async #shard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>): Promise<void> {
+    const observations = new Map<string, ReplicaObservation>();
+    await Promise.all(shard.replicas.map(async (id) => observations.set(id, await this.#observe(shard.name, nodes.get(id)))));
+    const now = this.now;
+    const decision = decideShard(shard, nodes, now, observations, this.options.unreachableElectMs ?? 3_000);
+    if (decision.create.length > 0) {
+      const since = this.#missingSince.get(shard.name) ?? now;
+      this.#missingSince.set(shard.name, since);
+      if (now - since >= CREATE_GRACE_MS) {
+        await Promise.all(decision.create.map((id) => this.#create(shard.name, nodes.get(id))));
+      }
+    } else {
+      this.#missingSince.delete(shard.name);
+    }
+    const reachable = [...observations.values()].filter((seen) => seen.kind === 'status' || seen.kind === 'unreplicated').length;
+    if (decision.elect !== null) {
+      // Without a majority to answer, an election would only use up an epoch.
+      if (reachable * 2 > shard.replicas.length) await this.#elect(shard, nodes, decision.elect);
+      return;
+    }
+    await Promise.all(decision.inform.map((id) => this.#inform(shard, nodes.get(id), observations.get(id))));
+  }
+
+  async #observe(shard: string, node: NodeRecord | undefined): Promise<ReplicaObservation> {
+    const address = node?.addresses.journal;
+    if (node === undefined || address === undefined) return { kind: 'unreachable', since: this.now };
+    try {
+      const status = await this.#client(address).call('replicaStatus', { shard }, CALL_TIMEOUT_MS);
+      this.#unreachableSince.delete(node.id);
+      return { kind: 'status', role: status.role, epoch: status.epoch, leader: status.leader };
+    } catch (error) {
+      if (isShardlineError(error, 'SL_REPL_NOT_REPLICATED')) return { kind: 'unreplicated' };
+      if (isShardlineError(error, 'SL_JOURNAL_SHARD_NOT_FOUND')) return { kind: 'missing' };
+      const since = this.#unreachableSince.get(node.id) ?? this.now;
+      this.#unreachableSince.set(node.id, since);
+      return { kind: 'unreachable', since };
+    }
+  }
+
+  async #create(shard: string, node: NodeRecord | undefined): Promise<void> {
+    const address = node?.addresses.journal;
+    if (address === undefined) return;
+    try {
+      await this.#client(address).call('createShard', { name: shard, configJson: JSON.stringify({ durability: 'fsync' }) }, CALL_TIMEOUT_MS);
+      this.options.logger.info({ shard, node: node?.id }, 'created the shard on a replica that lacked it');
+    } catch (error) {
+      if (!isShardlineError(error, 'SL_JOURNAL_SHARD_EXISTS')) throw error;
+    }
+  }
+
+  /** One election, step by step as the core says; an abort is logged and the next pass tries again. */
+  async #elect(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, reason: string): Promise<void> {
+    const { logger, client } = this.options;
+    const election = new ShardElection(shard);
+    let step: ElectionStep = election.start();
+    logger.info({ shard: shard.name, epoch: shard.leaderEpoch, leader: shard.leader, reason }, 'electing a shard leader');
+    for (;;) {
+      if (this.#stopped) return;
+      switch (step.kind) {
+        case 'propose': {
+          const { result } = await client.propose(step.command);
+          step = step.command.type === 'set-shard-leader' ? election.onReserved(result) : election.onRecorded(result);
+          break;
+        }
+        case 'announce': {
+          const epoch = step.epoch;
+          const replicas = [...step.replicas];
+          const settled = await Promise.allSettled(replicas.map((id) => this.#call(nodes.get(id), (replica) => replica.call('replicaAnnounce', { shard: shard.name, epoch, replicas }, CALL_TIMEOUT_MS))));
+          const answers: ElectionCandidate[] = [];
+          settled.forEach((outcome, index) => {
+            if (outcome.status === 'fulfilled') answers.push({ node: replicas[index] as string, lastEpoch: outcome.value.lastEpoch, durableEnd: outcome.value.durableEnd });
+            else logger.debug({ shard: shard.name, node: replicas[index], epoch, err: outcome.reason }, 'a replica did not take the epoch');
+          });
+          step = election.onAnswers(answers);
+          break;
+        }
+        case 'lead': {
+          const { epoch, leader } = step;
+          const replicas = [...step.replicas];
+          const tell = (id: string): Promise<unknown> => this.#call(nodes.get(id), (replica) => replica.call('replicaLead', { shard: shard.name, epoch, leader, replicas }, CALL_TIMEOUT_MS));
+          // The leader first: followers that fetch before it leads are only told to retry.
+          await tell(leader).catch((error: unknown) => logger.warn({ shard: shard.name, leader, epoch, err: error }, 'the elected leader was not told; the next pass tells it'));
+          await Promise.allSettled(replicas.filter((id) => id !== leader).map(tell));
+          logger.info({ shard: shard.name, epoch, leader }, 'shard leader elected');
+          return;
+        }
+        case 'abort':
+          logger.warn({ shard: shard.name, reason: step.reason }, 'election abandoned; the next pass tries again');
+          return;
+      }
+    }
+  }
+
+  /** Brings a replica into the recorded epoch: announce it when the replica is behind, then name the leader. */
+  async #inform(shard: ShardRecord, node: NodeRecord | undefined, seen: ReplicaObservation | undefined): Promise<void> {
+    if (shard.leader === null || node === undefined) return;
+    const leader = shard.leader;
+    const replicas = [...shard.replicas];
+    const behind = seen?.kind === 'unreplicated' || (seen?.kind === 'status' && seen.epoch < shard.leaderEpoch);
+    await this.#call(node, async (replica) => {
+      if (behind) {
+        // A replica that may not vote yet still takes the epoch (it says so with this refusal) and can follow.
+        await replica.call('replicaAnnounce', { shard: shard.name, epoch: shard.leaderEpoch, replicas }, CALL_TIMEOUT_MS).catch((error: unknown) => {
+          if (!isShardlineError(error, 'SL_REPL_NOT_VOTER')) throw error;
+        });
+      }
+      await replica.call('replicaLead', { shard: shard.name, epoch: shard.leaderEpoch, leader, replicas }, CALL_TIMEOUT_MS);
+    });
+    this.options.logger.info({ shard: shard.name, node: node.id, epoch: shard.leaderEpoch, leader }, 'told a replica that missed the election who leads');
+  }
+
+  #call<T>(node: NodeRecord | undefined, call: (client: ReplicaClient) => Promise<T>): Promise<T> {
+    const address = node?.addresses.journal;
+    if (address === undefined) return Promise.reject(new Error(`node ${node?.id ?? '?'} has no journal address in placement`));
+    return call(this.#client(address));
+  }
+
+  #client(address: string): ReplicaClient {
+    let client = this.#clients.get(address);
+    if (client === undefined) {
+      client = this.options.replicaClient(address);
+      this.#clients.set(address, client);
+    }
+    return client;
+  }
+
+  #pause(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      this.#timer = setTimeout(resolve, ms);
+      this.#timer.unref();
+    });
+  }
+}

@@ -41,9 +41,9 @@ export class ReplicaLog {
     return this.shard.info().nextOffset;
   }
 
-  /** A leader's own append: written under its epoch. */
-  async append(records: readonly RecordInput[], epoch: number): Promise<AppendResult> {
-    const result = await this.shard.append(records, { epoch });
+  /** A leader's own append: written under its epoch; `control` for its epoch-start batch. */
+  async append(records: readonly RecordInput[], epoch: number, control = false): Promise<AppendResult> {
+    const result = await this.shard.append(records, { epoch, control });
     this.history.assign(epoch, result.baseOffset);
     return result;
   }

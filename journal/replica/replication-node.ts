@@ -28,7 +28,7 @@ const FETCH_MAX_BYTES = 1024 * 1024;
 const FETCH_CALL_TIMEOUT_MS = FETCH_WAIT_MS + 4_000;
 /** A follower whose call failed (leader unreachable, not yet leading) waits this long before it asks again. */
 const RETRY_MS = 200;
-/** The epoch-start batch's one record: a control record readers of the shard can recognise. */
+/** The header of the epoch-start batch's one record (the batch is marked control; the header names it in dumps). */
 export const EPOCH_START_HEADER = 'sl-epoch-start';
 
 export type AcksMode = 'quorum' | 'leader';
@@ -275,7 +275,8 @@ export class ReplicationNode {
     const epoch = replica.record.epoch;
     // The epoch-start batch: older epochs' records commit with it (the HW only passes records
     // of the current epoch), without waiting for a client write.
-    const start = await replica.log.append([{ key: null, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch);
+    // It is a control batch: stored and replicated, never shown to readers of the shard.
+    const start = await replica.log.append([{ key: null, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch, true);
     const core = new ReplicaLeader({ self: this.self, replicas: replica.record.replicas, epoch, epochStartOffset: start.baseOffset, highWatermark: replica.hw });
     replica.role = { kind: 'leader', core };
     this.onLocalLog(replica, core);

@@ -54,7 +54,7 @@ function value(i: number): Buffer {
   return Buffer.from(`record-${i}`);
 }
 
-/** Every record of the shard on a node (records above its HW are not served), epoch-start batches left out. */
+/** Every record of the shard on a node (records above its HW are not served; epoch-start batches never are). */
 async function readAll(node: Node): Promise<{ offset: number; value: string }[]> {
   const out: { offset: number; value: string }[] = [];
   let offset = 0;
@@ -63,7 +63,9 @@ async function readAll(node: Node): Promise<{ offset: number; value: string }[]>
     if (response.records.length === 0) return out;
     for (const message of response.records) {
       const record = journalWire.recordFromWire(message);
-      if (!record.headers.some((header) => header.key === EPOCH_START_HEADER)) out.push({ offset: record.offset, value: record.value?.toString() ?? '' });
+      // Readers never see the epoch-start batches (control batches).
+      assert.ok(!record.headers.some((header) => header.key === EPOCH_START_HEADER), `offset ${record.offset} is an epoch start`);
+      out.push({ offset: record.offset, value: record.value?.toString() ?? '' });
       offset = record.offset + 1;
     }
   }

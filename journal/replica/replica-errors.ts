@@ -21,6 +21,12 @@ export const ReplicaErrors = {
     fix: 'None: the follower recovers by itself.',
     message: (shard: string, offset: number, logEnd: number) => `shard ${JSON.stringify(shard)}: fetch from ${offset} is past the leader's log end ${logEnd}`,
   }),
+  fetchBelowLogStart: defineError({
+    code: 'SL_REPL_FETCH_BELOW_LOG_START',
+    meaning: 'A follower fetched from below the leader\'s log start: retention on the leader deleted the records it would copy next. It empties its log, starts it at the leader\'s log start and copies from there.',
+    fix: 'None: the follower recovers by itself (it re-copies everything the leader still holds).',
+    message: (shard: string, offset: number, logStart: number) => `shard ${JSON.stringify(shard)}: fetch from ${offset} is below the leader's log start ${logStart}`,
+  }),
   notReplicated: defineError({
     code: 'SL_REPL_NOT_REPLICATED',
     meaning: 'A replication call reached a node started without --replica-peers, or named a shard that has no replica state on this node yet (no election has reached it).',

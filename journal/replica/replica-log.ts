@@ -62,6 +62,16 @@ export class ReplicaLog {
   }
 
   /**
+   * Empties the log and starts it at `offset` (the leader's log start, past this log's end):
+   * what this replica would copy next is gone from the leader (retention), so it copies what
+   * the leader still holds, from there. The epoch history empties with the log.
+   */
+  async restartAt(offset: number): Promise<void> {
+    await this.shard.restartAt(offset);
+    this.history.truncateFrom(0);
+  }
+
+  /**
    * Cuts the log so it ends at `offset`. Shard.truncateAfter syncs the cut (the file's
    * truncate, removed segments' directory entries, a shortened batch through its intent file)
    * before it returns, so nothing is appended past a cut that a crash could undo.

@@ -169,3 +169,39 @@ test('a deposed leader that was not told cannot get an append acknowledged, is f
   assert.ok(!values.includes('stale'), `the unacknowledged suffix is gone: ${JSON.stringify(values)}`);
   assert.ok(values.includes('before') && values.includes('after'));
 });
+
+test("retention stays below the HW, and a follower whose next records the leader's retention deleted starts over at the leader's log start", async () => {
+  const { nodes, peers } = await cluster(JSON.stringify({ segmentBytes: 1024, retentionBytes: 2048 }));
+  const result = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  const leader = nodes.find((node) => node.id === result.leader) as TestNode;
+  const [behind, other] = nodes.filter((node) => node !== leader) as [TestNode, TestNode];
+  const body = 'x'.repeat(200);
+  for (let i = 0; i < 5; i += 1) await append(leader, `${body}${i}`);
+  await behind.replication.close();
+  // The other follower stops too: nothing more commits, so retention must keep what is above the HW.
+  await other.replication.close();
+  for (let i = 5; i < 40; i += 1) await append(leader, `${body}${i}`, 'leader');
+  const hw = (await leader.client.call('replicaStatus', { shard: 's' }, CALL_MS)).highWatermark;
+  await leader.journal.enforceRetention();
+  assert.ok(leader.journal.info('s').startOffset <= hw, `retention kept the segment holding the HW ${hw}: start ${leader.journal.info('s').startOffset}`);
+
+  // The other follower is back: everything commits, and retention deletes the old segments.
+  other.replication = await ReplicationNode.open({ journal: other.journal, self: other.id, peers, clusterToken: TOKEN, logger: pino({ level: 'silent' }) });
+  cleanups.push(() => other.replication.close());
+  for (let i = 40; i < 45; i += 1) await append(leader, `${body}${i}`);
+  assert.ok((await leader.journal.enforceRetention()) > 0, 'retention deleted segments once they were committed');
+  const start = leader.journal.info('s').startOffset;
+  assert.ok(start > behind.journal.info('s').nextOffset, `the leader starts at ${start}, past the lagging follower's end ${behind.journal.info('s').nextOffset}`);
+
+  behind.replication = await ReplicationNode.open({ journal: behind.journal, self: behind.id, peers, clusterToken: TOKEN, logger: pino({ level: 'silent' }) });
+  cleanups.push(() => behind.replication.close());
+  await append(leader, `${body}last`);
+  let same = false;
+  for (let poll = 0; poll < 100 && !same; poll += 1) {
+    const [mine, theirs] = await Promise.all([behind.journal.readBatches('s', start).catch(() => ({ batches: [] as Buffer[] })), leader.journal.readBatches('s', start)]);
+    same = mine.batches.length === theirs.batches.length && mine.batches.every((batch, index) => batch.equals(theirs.batches[index] as Buffer));
+    if (!same) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ok(same, "the follower holds the leader's batches from its log start on");
+  assert.equal(behind.journal.info('s').startOffset, start);
+});

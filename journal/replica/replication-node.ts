@@ -47,6 +47,12 @@ interface HighWatermarkWaiter {
   reject: (error: Error) => void;
 }
 
+/** The leader's answer to a fetch below its log start (the driver's, not the core's: the cores know no log start). */
+interface BelowLogStart {
+  type: 'below-log-start';
+  logStart: number;
+}
+
 type Role =
   | { kind: 'idle' }
   | { kind: 'leader'; core: ReplicaLeader }
@@ -67,7 +73,11 @@ class ShardReplica {
     readonly name: string,
     readonly log: ReplicaLog,
     public record: ReplicaRecord,
-  ) {}
+  ) {
+    // Retention and compaction stay below what is committed: a record above the HW may still
+    // be truncated, so it may neither be deleted nor supersede an older value of its key.
+    log.shard.limitMaintenance(() => this.hw);
+  }
 
   setHighWatermark(hw: number): void {
     if (hw <= this.hw) return;
@@ -202,6 +212,10 @@ export class ReplicationNode {
       throw ReplicaErrors.staleEpoch.create({ shard: replica.name, leaderEpoch: message.leaderEpoch, requestEpoch: message.requestEpoch }, replica.name, message.requestEpoch, message.leaderEpoch);
     }
     const shard = replica.log.shard;
+    if (decision.fromOffset < shard.startOffset) {
+      // Retention deleted what this follower would copy next: it starts over at our log start.
+      throw ReplicaErrors.fetchBelowLogStart.create({ shard: replica.name, leaderEpoch: core.epoch, logStart: shard.startOffset }, replica.name, decision.fromOffset, shard.startOffset);
+    }
     if (decision.fromOffset >= replica.log.end) {
       // Caught up: hold the fetch until the leader has more (a long poll), so an append reaches
       // followers without waiting for a polling interval.
@@ -354,7 +368,11 @@ export class ReplicationNode {
       } else if (!appended) {
         // A send after an append in the same step carries a stale durable end; onDurable below sends a fresh one.
         const answer = await this.send(replica, core, action.message, signal);
-        if (answer === null) {
+        if (answer !== null && answer.type === 'below-log-start') {
+          this.options.logger.warn({ shard: replica.name, logEnd: replica.log.end, leaderLogStart: answer.logStart }, "the leader's retention deleted what this replica would copy next; emptying the log to start at the leader's log start");
+          await replica.log.restartAt(answer.logStart);
+          next = core.start(view(), Date.now());
+        } else if (answer === null) {
           await sleep(RETRY_MS, signal);
           next = core.onTick(view(), Date.now());
         } else {
@@ -372,7 +390,7 @@ export class ReplicationNode {
   }
 
   /** One request to the leader, its answer as the core's message; null when the call failed. */
-  private async send(replica: ShardReplica, core: ReplicaFollower<StoredBatch>, message: FetchRequest | EpochEndQuery, signal: AbortSignal): Promise<ToFollower<StoredBatch> | null> {
+  private async send(replica: ShardReplica, core: ReplicaFollower<StoredBatch>, message: FetchRequest | EpochEndQuery, signal: AbortSignal): Promise<ToFollower<StoredBatch> | BelowLogStart | null> {
     const client = this.client(core.leader);
     if (client === null) return null;
     try {
@@ -389,7 +407,8 @@ export class ReplicationNode {
     } catch (error) {
       if (signal.aborted) return null;
       if (error instanceof ShardlineError) {
-        const context = error.context as { leaderEpoch?: number; requestEpoch?: number; logEnd?: number };
+        const context = error.context as { leaderEpoch?: number; requestEpoch?: number; logEnd?: number; logStart?: number };
+        if (error.code === ReplicaErrors.fetchBelowLogStart.code && Number(context.leaderEpoch) === core.epoch) return { type: 'below-log-start', logStart: Number(context.logStart) };
         if (error.code === ReplicaErrors.fetchOutOfRange.code) return { type: 'offset-out-of-range', from: core.leader, leaderEpoch: Number(context.leaderEpoch), logEnd: Number(context.logEnd) };
         if (error.code === ReplicaErrors.staleEpoch.code) return { type: 'epoch-mismatch', from: core.leader, leaderEpoch: Number(context.leaderEpoch), requestEpoch: Number(context.requestEpoch) };
       }

@@ -333,13 +333,17 @@ export class ShardWriter {
         await this.roll();
         bytesInActive = 0;
       }
-      const baseOffset = this.state.nextOffset;
+      let baseOffset = this.state.nextOffset;
       if (append.stored) {
         const header = readBatchHeader(append.batch, 0);
-        if (header.baseOffset !== baseOffset) {
+        // A compacted shard's leader may have compacted records away: its batch then starts
+        // past our end, a gap like the ones compaction leaves here.
+        const gapAllowed = this.state.config.compacted && header.baseOffset > baseOffset;
+        if (header.baseOffset !== baseOffset && !gapAllowed) {
           append.reject(JournalErrors.invalidArgument.create({ shard: this.state.name, offset: header.baseOffset }, 'baseOffset', header.baseOffset, `a stored batch must start at the log end, ${baseOffset}`));
           continue;
         }
+        baseOffset = header.baseOffset;
         headers.push(header);
       } else {
         sealBatch(append.batch, baseOffset, epoch);

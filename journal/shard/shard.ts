@@ -254,6 +254,24 @@ export class Shard {
     return this.maintenance.truncateAfter(offset);
   }
 
+  /**
+   * Bounds retention and compaction to offsets below `limit()` (replication's high watermark;
+   * null lifts the bound): retention deletes only segments wholly below it, and compaction
+   * neither removes a record at or above it nor lets one there supersede an older record.
+   */
+  limitMaintenance(limit: (() => number) | null): void {
+    this.state.maintenanceLimit = limit;
+  }
+
+  /**
+   * Empties the shard and makes it start at `offset`, at or past its end: a replica whose whole
+   * log lies below its leader's log start (retention deleted what it would fetch next) starts
+   * over there. Crash safe: the new empty segment is made durable before the old ones go.
+   */
+  async restartAt(offset: number): Promise<void> {
+    return this.maintenance.restartAt(offset);
+  }
+
   /** Deletes whole sealed segments past the age or size limit; returns how many went. */
   async enforceRetention(): Promise<number> {
     return this.maintenance.enforceRetention();

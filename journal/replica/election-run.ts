@@ -24,8 +24,10 @@ export interface ElectionResult {
   epoch: number;
   leader: string;
   answers: ElectionCandidate[];
-  /** nodes that did not take the epoch, with why */
+  /** nodes that did not take the epoch, with why (non-voters included) */
   missing: { node: string; error: string }[];
+  /** nodes that took the epoch without a vote (they rejoined without their replica state) */
+  nonVoters: string[];
 }
 
 const ATTEMPTS = 3;
@@ -37,10 +39,14 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
   try {
     const statuses = await Promise.allSettled(ids.map((id) => (clients.get(id) as ReplicaClient).call('replicaStatus', { shard: options.shard }, timeoutMs)));
     let epoch = Math.max(0, ...statuses.map((status) => (status.status === 'fulfilled' ? status.value.epoch : 0))) + 1;
+    // The shard has been led (a replica names a leader, or holds a batch a leader wrote): a
+    // replica that has no replica state for it then does not vote (ReplicationNode.announce).
+    const ledBefore = statuses.some((status) => status.status === 'fulfilled' && (status.value.leader !== '' || status.value.lastEpoch >= 1));
     for (let attempt = 1; ; attempt += 1) {
-      const announced = await Promise.allSettled(ids.map((id) => (clients.get(id) as ReplicaClient).call('replicaAnnounce', { shard: options.shard, epoch, replicas: ids }, timeoutMs)));
+      const announced = await Promise.allSettled(ids.map((id) => (clients.get(id) as ReplicaClient).call('replicaAnnounce', { shard: options.shard, epoch, replicas: ids, ledBefore }, timeoutMs)));
       const answers: ElectionCandidate[] = [];
       const missing: { node: string; error: string }[] = [];
+      const nonVoters: string[] = [];
       let newest = epoch;
       announced.forEach((result, index) => {
         const node = ids[index] as string;
@@ -49,6 +55,8 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
           return;
         }
         const error = result.reason as Error;
+        // Took the epoch without a vote: not counted, but told who leads, so it catches up.
+        if (error instanceof ShardlineError && error.code === ReplicaErrors.notVoter.code) nonVoters.push(node);
         if (error instanceof ShardlineError && error.code === ReplicaErrors.staleEpoch.code) newest = Math.max(newest, Number((error.context as { leaderEpoch?: number }).leaderEpoch ?? epoch));
         missing.push({ node, error: error.message });
       });
@@ -62,8 +70,9 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
       }
       const chosen = chooseLeader(answers) as ElectionCandidate;
       await (clients.get(chosen.node) as ReplicaClient).call('replicaLead', { shard: options.shard, epoch, leader: chosen.node, replicas: ids }, timeoutMs);
-      await Promise.allSettled(answers.filter((answer) => answer.node !== chosen.node).map((answer) => (clients.get(answer.node) as ReplicaClient).call('replicaLead', { shard: options.shard, epoch, leader: chosen.node, replicas: ids }, timeoutMs)));
-      return { epoch, leader: chosen.node, answers, missing };
+      const others = [...answers.map((answer) => answer.node), ...nonVoters].filter((node) => node !== chosen.node);
+      await Promise.allSettled(others.map((node) => (clients.get(node) as ReplicaClient).call('replicaLead', { shard: options.shard, epoch, leader: chosen.node, replicas: ids }, timeoutMs)));
+      return { epoch, leader: chosen.node, answers, missing, nonVoters };
     }
   } finally {
     for (const client of clients.values()) client.close();

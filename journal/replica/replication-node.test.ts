@@ -205,3 +205,63 @@ test("retention stays below the HW, and a follower whose next records the leader
   assert.ok(same, "the follower holds the leader's batches from its log start on");
   assert.equal(behind.journal.info('s').startOffset, start);
 });
+
+/** Stops a node's server and replication and starts them again on a new port; `wipe` replaces its journal with an empty one (the shard created again). */
+async function restartNode(node: TestNode, peers: Map<string, string>, wipe: boolean): Promise<void> {
+  node.client.close();
+  await node.server.stop(0);
+  await node.replication.close();
+  if (wipe) {
+    await node.journal.close();
+    const directory = await mkdtemp(join(tmpdir(), 'sl-replication-wiped-'));
+    directories.push(directory);
+    node.journal = await Journal.open(directory, { retentionCheckMs: 0 });
+    await node.journal.createShard('s');
+  }
+  node.replication = await ReplicationNode.open({ journal: node.journal, self: node.id, peers, clusterToken: TOKEN, logger: pino({ level: 'silent' }) });
+  node.server = await JournalServer.start({ journal: node.journal, port: 0, replication: { node: node.replication, clusterToken: TOKEN } });
+  peers.set(node.id, node.server.address);
+  node.client = new ReplicaClient(node.server.address, TOKEN);
+}
+
+test('a wiped replica does not vote until it has caught up: its answer cannot elect a replica that lacks acknowledged records', async () => {
+  const { nodes, peers } = await cluster();
+  const first = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  const leader = nodes.find((node) => node.id === first.leader) as TestNode;
+  const [wiped, lagging] = nodes.filter((node) => node !== leader) as [TestNode, TestNode];
+  await lagging.replication.close();
+  const acked = ['a1', 'a2', 'a3'];
+  for (const value of acked) await append(leader, value);
+  // The replica that made those appends' majority loses its data directory and rejoins empty.
+  await restartNode(wiped, peers, true);
+  // The leader is gone: only the lagging replica and the wiped one answer.
+  await leader.server.stop(0);
+  await leader.replication.close();
+  await assert.rejects(runElection({ shard: 's', replicas: peers, clusterToken: TOKEN, timeoutMs: 1_000 }), /only 1 of 3 replicas took the epoch/);
+  assert.equal((await wiped.client.call('replicaStatus', { shard: 's' }, CALL_MS)).voter, false);
+
+  // The leader is back: it is elected (greatest end), the wiped replica is told and catches up.
+  await restartNode(leader, peers, false);
+  await restartNode(lagging, peers, false);
+  const second = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN });
+  assert.equal(second.leader, leader.id);
+  assert.deepEqual(second.nonVoters, [wiped.id]);
+  let caughtUp = false;
+  for (let poll = 0; poll < 100 && !caughtUp; poll += 1) {
+    const [mine, theirs] = await Promise.all([wiped.client.call('replicaStatus', { shard: 's' }, CALL_MS), leader.client.call('replicaStatus', { shard: 's' }, CALL_MS)]);
+    caughtUp = mine.voter && mine.logEnd === theirs.logEnd;
+    if (!caughtUp) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ok(caughtUp, 'the wiped replica caught up and votes again');
+  const [mine, theirs] = await Promise.all([wiped.journal.readBatches('s', 0), leader.journal.readBatches('s', 0)]);
+  assert.ok(mine.batches.length === theirs.batches.length && mine.batches.every((batch, index) => batch.equals(theirs.batches[index] as Buffer)), 'byte-identical to the leader');
+
+  // Now the old leader may go: the two others elect one that holds every acknowledged record.
+  await leader.server.stop(0);
+  await leader.replication.close();
+  const third = await runElection({ shard: 's', replicas: peers, clusterToken: TOKEN, timeoutMs: 1_000 });
+  const next = nodes.find((node) => node.id === third.leader) as TestNode;
+  await append(next, 'a4');
+  const values = (await next.client.call('read', { shard: 's', fromOffset: 0 }, CALL_MS)).records.map((record) => record.value?.toString());
+  assert.deepEqual(values, [...acked, 'a4']);
+});

@@ -243,13 +243,19 @@ export class ReplicationNode {
    * first, then records the epoch durably, then answers the durable position (the election's
    * rule compares it). A shard without replica state gets one here.
    */
-  announce(shard: string, epoch: number, replicas: readonly string[]): Promise<{ lastEpoch: number; durableEnd: number }> {
+  announce(shard: string, epoch: number, replicas: readonly string[], ledBefore = false): Promise<{ lastEpoch: number; durableEnd: number }> {
     return this.serialised(shard, async (replica) => {
       if (epoch <= replica.record.epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.epoch, requestEpoch: epoch }, shard, epoch, replica.record.epoch);
       await this.stopRole(replica);
-      const record: ReplicaRecord = { epoch, leader: '', replicas: [...replicas], ledEpoch: replica.record.ledEpoch };
+      // No replica state here for a shard that has been led: this node may have held (and been
+      // counted for) records it no longer has, so its answer must not make a majority until it
+      // has caught up. It still takes the epoch, so it is fenced and can follow.
+      const fresh = replica.record.epoch < 0;
+      const voter = fresh ? !ledBefore : replica.record.voter;
+      const record: ReplicaRecord = { epoch, leader: '', replicas: [...replicas], ledEpoch: replica.record.ledEpoch, voter };
       await this.persist(replica, record);
-      this.options.logger.info({ shard, epoch }, 'took a new epoch; waiting for the election');
+      this.options.logger.info({ shard, epoch, voter }, 'took a new epoch; waiting for the election');
+      if (!voter) throw ReplicaErrors.notVoter.create({ shard, epoch }, shard, epoch);
       return { lastEpoch: replica.log.history.latestEpoch, durableEnd: replica.log.end };
     }, true);
   }
@@ -274,7 +280,9 @@ export class ReplicationNode {
 
   status(shard: string): ReplicaStatusResponse {
     const replica = this.replica(shard);
-    return { node: this.self, role: replica.role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch };
+    const role = replica.role;
+    const followers = role.kind !== 'leader' ? [] : replica.record.replicas.filter((node) => node !== this.self).map((node) => ({ node, ...(role.core.followerProgress(node) ?? { fetched: 0, durable: 0 }) }));
+    return { node: this.self, role: role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers };
   }
 
   async close(): Promise<void> {
@@ -382,6 +390,12 @@ export class ReplicationNode {
       }
     }
     replica.setHighWatermark(core.highWatermark);
+    if (appended && !replica.record.voter && replica.log.history.latestEpoch === core.epoch) {
+      // It holds a batch of its leader's epoch, so the leader's whole log up to that epoch's
+      // start: every record committed before. It may vote again.
+      await this.persist(replica, { ...replica.record, voter: true });
+      this.options.logger.info({ shard: replica.name, epoch: core.epoch, logEnd: replica.log.end }, 'caught up after rejoining; votes again');
+    }
     if (appended) next = core.onDurable(view(), Date.now());
     // Caught up (an empty answer leaves nothing outstanding): the next fetch goes at once, and
     // the leader holds it until it has more.
@@ -465,7 +479,7 @@ export class ReplicationNode {
         if (!create) return work(this.replica(shard));
         const opened = this.options.journal.shard(shard);
         if (opened.config.durability !== 'fsync') throw ReplicaErrors.needsFsync.create({ shard }, shard, opened.config.durability);
-        replica = new ShardReplica(shard, await ReplicaLog.open(opened), { epoch: -1, leader: '', replicas: [], ledEpoch: -1 });
+        replica = new ShardReplica(shard, await ReplicaLog.open(opened), { epoch: -1, leader: '', replicas: [], ledEpoch: -1, voter: true });
         this.replicas.set(shard, replica);
       }
       return work(replica);

@@ -100,7 +100,7 @@ export class JournalGrpcService {
       replicaEpochEnd: this.replicaCall('ReplicaEpochEnd', (request: wire.ReplicaEpochEndRequest) => this.replication('ReplicaEpochEnd', request.shard).epochEnd(request)),
       replicaAnnounce: this.replicaCall('ReplicaAnnounce', async (request: wire.ReplicaAnnounceRequest) => {
         const node = this.replication('ReplicaAnnounce', request.shard);
-        return { node: node.self, ...(await node.announce(request.shard, request.epoch, request.replicas)) };
+        return { node: node.self, ...(await node.announce(request.shard, request.epoch, request.replicas, request.ledBefore === true)) };
       }),
       replicaLead: this.replicaCall('ReplicaLead', async (request: wire.ReplicaLeadRequest) => {
         await this.replication('ReplicaLead', request.shard).lead(request.shard, request.epoch, request.leader, request.replicas);

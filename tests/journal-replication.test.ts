@@ -6,6 +6,7 @@
 // loopback, a client appending over the journal gRPC API with a few appends in flight, the kill
 // in the middle of the stream, then reads from every node compared with the acknowledged list.
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { after, test } from 'node:test';
 import { ReplicaClient, EPOCH_START_HEADER, journalWire, isShardlineError } from '../journal/index.js';
 import { cleanup, freePort, runCli, scratchDirectory, waitForLogField, type CliProcess } from './support/broker-process.js';
@@ -228,6 +229,76 @@ test('acks=leader is unsafe: records only the killed leader held are truncated w
     const values = new Set(mine.map((record) => record.value));
     for (const ack of [...quorum, ...after]) assert.ok(values.has(ack.value), `quorum-acknowledged ${ack.value} kept`);
     for (const ack of leaderOnly) assert.ok(!values.has(ack.value), `leader-only ${ack.value} is gone: acks=leader is unsafe`);
+  } finally {
+    for (const node of nodes) {
+      node.client.close();
+      if (node.process !== null) await killNode(node);
+    }
+  }
+});
+
+/** The node's stored batches below its HW, as ReadBatches serves them. */
+async function batchesOf(node: Node): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  let offset = 0;
+  for (let page = 0; page < 1_000; page += 1) {
+    const response = await node.client.call('readBatches', { shard: SHARD, fromOffset: offset, maxBytes: 1024 * 1024 }, CALL_MS);
+    if (response.batches.length === 0) return out;
+    out.push(...response.batches);
+    offset = response.next;
+  }
+  assert.fail('readBatches did not reach the end in 1,000 pages');
+}
+
+test('a journal node whose data directory is wiped rejoins without a vote, catches up byte-identical, and then the old leader can be lost', async () => {
+  const { nodes, peers, byId } = await threeNodes();
+  try {
+    await Promise.all(nodes.map((node) => startNode(node, peers)));
+    for (const node of nodes) await node.client.call('createShard', { name: SHARD, configJson: '{}' }, CALL_MS);
+    const first = await elect(peers);
+    const leader = byId(first.leader);
+    const wiped = nodes.find((node) => node !== leader) as Node;
+    const acknowledged = await appendStream(leader, 0, 60, () => undefined);
+    assert.equal(acknowledged.length, 60);
+
+    await killNode(wiped);
+    await rm(wiped.dataDir, { recursive: true, force: true });
+    await startNode(wiped, peers);
+    // Its shard is created again, empty, as when the cluster was set up.
+    await wiped.client.call('createShard', { name: SHARD, configJson: '{}' }, CALL_MS);
+    acknowledged.push(...(await appendStream(leader, 10_000, 40, () => undefined)));
+    assert.equal(acknowledged.length, 100, 'the leader and the other follower make a majority');
+
+    const second = await elect(peers);
+    assert.deepEqual((second as { nonVoters?: string[] }).nonVoters, [wiped.id], 'the wiped node takes the epoch without a vote');
+    const current = byId(second.leader);
+    assert.notEqual(current, wiped);
+    acknowledged.push(...(await appendStream(current, 20_000, 40, () => undefined)));
+    for (const node of nodes) if (node !== current) await waitCaughtUp(node, current, nodes);
+    const rejoined = await status(wiped);
+    assert.equal(rejoined.voter, true, 'it votes again once caught up');
+
+    // Byte-identical below the HW on all three.
+    const [one, ...others] = (await Promise.all(nodes.map(batchesOf))) as [Buffer[], ...Buffer[][]];
+    assert.ok(one.length > 0);
+    for (const [index, other] of others.entries()) {
+      const name = nodes[index + 1]?.id;
+      assert.equal(other.length, one.length, `node ${name}: batch count`);
+      other.forEach((batch, index) => assert.ok(batch.equals(one[index] as Buffer), `node ${name}: batch ${index} differs`));
+    }
+
+    // The leader is lost: the other two (the wiped one among them) elect one that has everything.
+    await killNode(current);
+    const third = await elect(peers);
+    const last = byId(third.leader);
+    assert.notEqual(last, current);
+    acknowledged.push(...(await appendStream(last, 30_000, 10, () => undefined)));
+    const survivors = nodes.filter((candidate) => candidate !== current);
+    for (const node of survivors) if (node !== last) await waitCaughtUp(node, last, survivors);
+    for (const node of survivors) {
+      const byOffset = new Map((await readAll(node)).map((record) => [record.offset, record.value]));
+      for (const ack of acknowledged) assert.equal(byOffset.get(ack.offset), ack.value, `node ${node.id}: acknowledged ${ack.value} at offset ${ack.offset}`);
+    }
   } finally {
     for (const node of nodes) {
       node.client.close();

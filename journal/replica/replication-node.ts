@@ -135,6 +135,11 @@ export class ReplicationNode {
     return this.options.self;
   }
 
+  /** The shards replicated on this node, sorted by name. */
+  shards(): string[] {
+    return [...this.replicas.keys()].sort();
+  }
+
   /** Whether the shard is replicated on this node (it has taken an epoch). */
   isReplicated(shard: string): boolean {
     return this.replicas.has(shard);
@@ -281,7 +286,12 @@ export class ReplicationNode {
   status(shard: string): ReplicaStatusResponse {
     const replica = this.replica(shard);
     const role = replica.role;
-    const followers = role.kind !== 'leader' ? [] : replica.record.replicas.filter((node) => node !== this.self).map((node) => ({ node, ...(role.core.followerProgress(node) ?? { fetched: 0, durable: 0 }) }));
+    const end = replica.log.end;
+    const log = replica.log.shard;
+    const followers = role.kind !== 'leader' ? [] : replica.record.replicas.filter((node) => node !== this.self).map((node) => {
+      const { fetched, durable } = role.core.followerProgress(node) ?? { fetched: 0, durable: 0 };
+      return { node, fetched, durable, recordsBehind: Math.max(0, end - fetched), bytesBehind: fetched >= end ? 0 : log.approximateBytesFrom(Math.max(fetched, log.startOffset)) };
+    });
     return { node: this.self, role: role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers };
   }
 

@@ -192,6 +192,10 @@ export interface ReplicaProgress {
   node: string;
   fetched: number;
   durable: number;
+  /** the leader's log end minus `fetched` (offsets, epoch starts included) */
+  recordsBehind: number;
+  /** about how many bytes of the leader's log lie past `fetched` */
+  bytesBehind: number;
 }
 
 // ---- client side: journal types → messages ---------------------------------------------

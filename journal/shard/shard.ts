@@ -181,6 +181,22 @@ export class Shard {
     return this.state.startOffset;
   }
 
+  /**
+   * About how many bytes of log hold offsets from `offset` to the end (for catch-up progress):
+   * whole later segments plus the rest of the one holding `offset` from its nearest indexed
+   * batch at or before it, so it may count up to one index interval too many. No I/O.
+   */
+  approximateBytesFrom(offset: number): number {
+    let bytes = 0;
+    const segments = this.state.segments;
+    for (let i = segments.length - 1; i >= 0; i -= 1) {
+      const segment = segments[i] as (typeof segments)[number];
+      if (segment.baseOffset <= offset) return bytes + Math.max(0, segment.sizeBytes - segment.index.lookupOffset(offset));
+      bytes += segment.sizeBytes;
+    }
+    return bytes;
+  }
+
   /** The file system the shard's files are on (for files kept beside its segments). */
   get fs(): JournalFileSystem {
     return this.state.fs;

@@ -273,6 +273,16 @@ test('a journal node whose data directory is wiped rejoins without a vote, catch
     assert.deepEqual((second as { nonVoters?: string[] }).nonVoters, [wiped.id], 'the wiped node takes the epoch without a vote');
     const current = byId(second.leader);
     assert.notEqual(current, wiped);
+    // `ctl replica status --watch` returns once every follower has reached the leader's log end
+    // (a JSON line per change, stdout not being a terminal: no bar).
+    const watch = await runCtl(['replica', 'status', '--shard', SHARD, '--journals', peers, '--watch', '--json'], { SHARDLINE_CLUSTER_TOKEN: TOKEN });
+    assert.equal(watch.code, 0, watch.stderr);
+    const lines = watch.stdout.trim().split('\n');
+    const final = JSON.parse(lines.at(-1) as string) as (journalWire.ReplicaStatusResponse & { address: string })[];
+    const leaderView = final.find((row) => row.role === 'leader');
+    assert.deepEqual(leaderView?.followers.map((follower) => [follower.node, follower.recordsBehind, follower.bytesBehind]).sort(), nodes.filter((node) => node !== current).map((node) => [node.id, 0, 0]).sort());
+    const text = await runCtl(['replica', 'status', '--shard', SHARD, '--journals', peers], { SHARDLINE_CLUSTER_TOKEN: TOKEN });
+    assert.match(text.stdout, new RegExp(`follower ${wiped.id}: log end \\d+ of \\d+ \\(hw \\d+\\), caught up`));
     acknowledged.push(...(await appendStream(current, 20_000, 40, () => undefined)));
     for (const node of nodes) if (node !== current) await waitCaughtUp(node, current, nodes);
     const rejoined = await status(wiped);

@@ -1,8 +1,9 @@
 // `shardline ctl replica elect|status`: who leads a replicated shard, set by hand. This is the
 // interim stand-in for placement (docs/replication.md): it talks to the journal nodes' gRPC
 // ports directly with the cluster token, not to an admin API.
-import { isShardlineError, runElection, ReplicaClient } from '../../journal/index.js';
+import { isShardlineError, runElection, ReplicaClient, type journalWire } from '../../journal/index.js';
 import { stringFlag, UsageError, type Command } from '../command.js';
+import { createProgressGroup, type ProgressGroup } from '../progress.js';
 
 const TOKEN_VARIABLE = 'SHARDLINE_CLUSTER_TOKEN';
 
@@ -29,6 +30,11 @@ const options = {
   'cluster-token': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
+
+const statusOptions = { ...options, watch: { type: 'boolean' } } as const;
+
+/** How often --watch asks again. */
+const WATCH_INTERVAL_MS = 1_000;
 
 const COMMON_FLAGS = `  --shard NAME              the replicated shard (created on every replica, durability fsync)
   --journals ID@HOST:PORT,...  every replica of the shard: node id (--node-id) @ journal gRPC address
@@ -61,7 +67,10 @@ ${COMMON_FLAGS}`,
       else {
         console.log(`shard ${shard}: epoch ${result.epoch}, leader ${result.leader} (${replicas.get(result.leader) ?? ''})`);
         for (const answer of result.answers) console.log(`  ${answer.node}: last epoch ${answer.lastEpoch}, durable end ${answer.durableEnd}`);
-        for (const entry of result.missing) console.log(`  ${entry.node}: did not take the epoch: ${entry.error}`);
+        for (const entry of result.missing) {
+          if (result.nonVoters.includes(entry.node)) console.log(`  ${entry.node}: took the epoch without a vote (it rejoined without its replica state; it catches up from the leader)`);
+          else console.log(`  ${entry.node}: did not take the epoch: ${entry.error}`);
+        }
       }
       return 0;
     } catch (error) {
@@ -71,40 +80,113 @@ ${COMMON_FLAGS}`,
   },
 };
 
+type StatusRow = { node: string; address: string; error: string } | ({ address: string } & journalWire.ReplicaStatusResponse);
+
+async function askStatuses(shard: string, replicas: Map<string, string>, token: string): Promise<StatusRow[]> {
+  return Promise.all([...replicas].map(async ([node, address]) => {
+    const client = new ReplicaClient(address, token);
+    try {
+      return { address, ...(await client.call('replicaStatus', { shard }, 3_000)) };
+    } catch (error) {
+      return { node, address, error: isShardlineError(error) ? `${error.code}: ${error.message}` : (error as Error).message };
+    } finally {
+      client.close();
+    }
+  }));
+}
+
+/** The leader's answer: the one whose role is leader in the newest epoch among the answers. */
+function leaderOf(rows: StatusRow[]): (journalWire.ReplicaStatusResponse & { address: string }) | undefined {
+  let found: (journalWire.ReplicaStatusResponse & { address: string }) | undefined;
+  for (const row of rows) if (!('error' in row) && row.role === 'leader' && (found === undefined || row.epoch > found.epoch)) found = row;
+  return found;
+}
+
+function kib(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0)} KiB`;
+}
+
+function printStatus(rows: StatusRow[]): void {
+  for (const row of rows) {
+    if ('error' in row) {
+      console.log(`${row.node} ${row.address}: ${row.error}`);
+      continue;
+    }
+    const vote = row.voter ? '' : ', no vote (rejoining)';
+    console.log(`${row.node} ${row.address}: ${row.role}, epoch ${row.epoch}, leader ${row.leader === '' ? 'none' : row.leader}, hw ${row.highWatermark}, log ${row.logStart}..${row.logEnd}, last epoch ${row.lastEpoch}${vote}`);
+    for (const follower of row.followers) {
+      const where = `log end ${follower.fetched} of ${row.logEnd} (hw ${row.highWatermark})`;
+      console.log(`  follower ${follower.node}: ${where}, ${follower.recordsBehind === 0 ? 'caught up' : `${follower.recordsBehind} offsets / about ${kib(follower.bytesBehind)} behind`}`);
+    }
+  }
+}
+
+/** Whether every follower of the leader has reached its log end (false when no leader answered). */
+function caughtUp(rows: StatusRow[]): boolean {
+  const leader = leaderOf(rows);
+  return leader !== undefined && leader.followers.every((follower) => follower.recordsBehind === 0);
+}
+
+function drawBars(group: ProgressGroup, rows: StatusRow[]): void {
+  const leader = leaderOf(rows);
+  if (leader === undefined) return;
+  for (const follower of leader.followers) {
+    group.bar(`follower ${follower.node}`, 'offsets').set(follower.fetched - leader.logStart, leader.logEnd - leader.logStart);
+  }
+}
+
 const statusCommand: Command = {
   path: ['ctl', 'replica', 'status'],
-  summary: "Each replica's view of a replicated shard: role, epoch, leader, HW, log end",
-  usage: `Usage: shardline ctl replica status --shard NAME --journals ID@HOST:PORT,... [--json]
+  summary: "Each replica's view of a replicated shard, and each follower's catch-up progress",
+  usage: `Usage: shardline ctl replica status --shard NAME --journals ID@HOST:PORT,... [--watch] [--json]
 
 Asks every replica in --journals for its replication state of the shard: its role (leader,
 follower, or idle: holds an epoch, leads and follows nobody), the epoch it holds, the leader it
-knows, the high watermark it serves readers up to, its log end and the epoch of its last batch.
-A replica that does not answer is shown with the error. Exit 1 when none answers.
+knows, the high watermark it serves readers up to, its log start and end, the epoch of its last
+batch, and whether it votes (a replica that rejoined without its data does not, until it has
+caught up). Under the leader, each follower's progress as the leader sees it: the log end it
+last reported against the leader's log end and HW, and how many offsets and about how many
+bytes it is behind. A replica that does not answer is shown with the error. Exit 1 when none
+answers.
 
+  --watch                   ask again every second until every follower has caught up with the
+                            leader's log end, with a progress bar per follower when stdout is a
+                            terminal (a line per change otherwise); Ctrl-C stops it
 ${COMMON_FLAGS}`,
-  options,
+  options: statusOptions,
   async run(values) {
     const shard = stringFlag(values, 'shard');
     const replicas = parseJournals(stringFlag(values, 'journals'));
     const token = clusterToken(values);
-    const rows = await Promise.all([...replicas].map(async ([node, address]) => {
-      const client = new ReplicaClient(address, token);
-      try {
-        return { address, ...(await client.call('replicaStatus', { shard }, 3_000)) };
-      } catch (error) {
-        return { node, address, error: isShardlineError(error) ? `${error.code}: ${error.message}` : (error as Error).message };
-      } finally {
-        client.close();
-      }
-    }));
-    if (values.json === true) console.log(JSON.stringify(rows, null, 2));
-    else {
-      for (const row of rows) {
-        if ('error' in row) console.log(`${row.node} ${row.address}: ${row.error}`);
-        else console.log(`${row.node} ${row.address}: ${row.role}, epoch ${row.epoch}, leader ${row.leader === '' ? 'none' : row.leader}, hw ${row.highWatermark}, log end ${row.logEnd}, last epoch ${row.lastEpoch}`);
-      }
+    let rows = await askStatuses(shard, replicas, token);
+    if (values.watch !== true) {
+      if (values.json === true) console.log(JSON.stringify(rows, null, 2));
+      else printStatus(rows);
+      return rows.some((row) => !('error' in row)) ? 0 : 1;
     }
-    return rows.some((row) => !('error' in row)) ? 0 : 1;
+    const tty = process.stdout.isTTY === true && values.json !== true;
+    const group = tty ? createProgressGroup(process.stdout) : null;
+    let last = '';
+    try {
+      for (;;) {
+        if (group !== null) drawBars(group, rows);
+        else {
+          const text = JSON.stringify(rows);
+          if (text !== last) {
+            if (values.json === true) console.log(text);
+            else printStatus(rows);
+            last = text;
+          }
+        }
+        if (caughtUp(rows)) break;
+        await new Promise((resolve) => setTimeout(resolve, WATCH_INTERVAL_MS));
+        rows = await askStatuses(shard, replicas, token);
+      }
+    } finally {
+      group?.stop();
+    }
+    if (group !== null) printStatus(rows);
+    return 0;
   },
 };
 

@@ -110,10 +110,11 @@ export class ShardMaintenance {
   }
 
   /**
-   * Empties the shard and makes it start at `offset` (>= its end). The new empty segment is
-   * created and the directory synced before the old segments go (oldest first, then a directory
-   * sync): a crash in between leaves either the old log (the empty segment past its end is
-   * removed on open) or a suffix of it, which the caller's next attempt empties again.
+   * Empties the shard and makes it start at `offset` (>= its end). The old segments go newest
+   * first and the directory is synced before the new empty segment is created (and synced): a
+   * crash in between leaves a prefix of the old log, or no segment at all (the shard then opens
+   * empty at 0), never old records beside the new start. The caller's next attempt (the
+   * follower's fetch is again below its leader's log start) empties it again.
    */
   async restartAt(offset: number): Promise<void> {
     this.state.assertOpen();
@@ -123,15 +124,13 @@ export class ShardMaintenance {
         throw JournalErrors.offsetOutOfRange.create({ shard: this.state.name, offset }, offset, this.state.nextOffset, Number.MAX_SAFE_INTEGER);
       }
       if (this.state.failure !== null) throw this.state.failure;
-      const old = this.state.segments;
       try {
-        const fresh = await Segment.create(this.state.fs, this.state.directory, offset, this.state.settings);
+        // Readers keep the old segments in view until the new one replaces them (a segment a
+        // reader holds stays readable after its files are gone).
+        for (const segment of [...this.state.segments].reverse()) await segment.retire(true);
         await syncDirectory(this.state.fs, this.state.directory);
-        this.state.segments = [...old, fresh];
-        while (this.state.segments.length > 1) {
-          await (this.state.segments[0] as Segment).retire(true);
-          this.state.segments.shift();
-        }
+        const fresh = await Segment.create(this.state.fs, this.state.directory, offset, this.state.settings);
+        this.state.segments = [fresh];
         await syncDirectory(this.state.fs, this.state.directory);
       } catch (error) {
         this.state.failStructure(error, 'restart');

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Journal } from '../index.js';
+import { journalOnSimulatedDisk } from '../sim/journal-on-simulated-disk.js';
 
 async function withDirectory(run: (directory: string) => Promise<void>): Promise<void> {
   const directory = await mkdtemp(join(tmpdir(), 'sl-maintenance-limit-'));
@@ -63,4 +64,37 @@ test('restartAt empties a shard to start at a later offset, and a reopen keeps i
       await journal.close();
     }
   });
+});
+
+test('restartAt across a power cut at any step: a prefix of the old log, or empty at the new start; never old records beside the new start', async () => {
+  let cutsThatStruck = 0;
+  for (let seed = 0; seed < 20; seed++) {
+    for (let operations = 1; operations <= 16; operations++) {
+      for (const compacted of [false, true]) {
+        const { disk, open } = await journalOnSimulatedDisk(seed);
+        const journal = await open();
+        await journal.createShard('s', { durability: 'fsync', segmentBytes: 1024, compacted });
+        for (let i = 0; i < 12; i += 1) await journal.append('s', [{ key: Buffer.from(`k${i}`), value: Buffer.alloc(150, i) }]);
+        const oldEnd = journal.info('s').nextOffset;
+        disk.powerCutAfterOperations(operations);
+        const restarted = await journal.shard('s').restartAt(100).then(() => true, () => false);
+        if (restarted) disk.powerCut();
+        else cutsThatStruck += 1;
+
+        const reopened = await open();
+        const { startOffset, nextOffset } = reopened.info('s');
+        const offsets = (await reopened.read('s', startOffset, { maxRecords: 100 })).map((record) => record.offset);
+        const context = `seed ${seed}, compacted ${compacted}, power cut after ${operations} operations${restarted ? ' (after restartAt)' : ''}: start ${startOffset}, next ${nextOffset}, offsets ${offsets.join(',')}\n${disk.describe()}`;
+        if (nextOffset >= 100) {
+          assert.deepEqual([startOffset, nextOffset, offsets], [100, 100, []], context);
+        } else {
+          // A prefix of the old log (possibly empty): dense offsets from its start, none past the old end.
+          assert.ok(startOffset === 0 && nextOffset <= oldEnd && !restarted, context);
+          assert.deepEqual(offsets, Array.from({ length: nextOffset - startOffset }, (_, i) => startOffset + i), context);
+        }
+        await reopened.close();
+      }
+    }
+  }
+  assert.ok(cutsThatStruck > 100, `power cuts struck inside restartAt (${cutsThatStruck})`);
 });

@@ -122,7 +122,7 @@ export class ReplicationNode {
       const shard = options.journal.shard(info.name);
       const record = await readReplicaFile(shard.fs, shard.directory, info.name);
       if (record === null) continue;
-      const replica = new ShardReplica(info.name, await ReplicaLog.open(shard), record);
+      const replica = new ShardReplica(info.name, await ReplicaLog.open(shard, options.logger), record);
       node.replicas.set(info.name, replica);
       // A leader that restarted does not lead its epoch again (its lost tail may differ from
       // what followers hold under it): it waits, idle, for the next election.
@@ -489,7 +489,7 @@ export class ReplicationNode {
         if (!create) return work(this.replica(shard));
         const opened = this.options.journal.shard(shard);
         if (opened.config.durability !== 'fsync') throw ReplicaErrors.needsFsync.create({ shard }, shard, opened.config.durability);
-        replica = new ShardReplica(shard, await ReplicaLog.open(opened), { epoch: -1, leader: '', replicas: [], ledEpoch: -1, voter: true });
+        replica = new ShardReplica(shard, await ReplicaLog.open(opened, this.options.logger), { epoch: -1, leader: '', replicas: [], ledEpoch: -1, voter: true });
         this.replicas.set(shard, replica);
       }
       return work(replica);

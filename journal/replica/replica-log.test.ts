@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Journal } from '../journal.js';
+import { readBatchHeader } from '../segment/batch-format.js';
+import { journalOnSimulatedDisk } from '../sim/journal-on-simulated-disk.js';
 import { EPOCH_CHECKPOINT_FILE } from './epoch-checkpoint.js';
 import { ReplicaLog } from './replica-log.js';
 
@@ -156,4 +158,38 @@ test('opening reads the epoch history from the checkpoint and scans only the log
   assert.deepEqual(opened.log.history.list(), expected.slice(0, 2));
   assert.ok(opened.bytesRead >= opened.shardBytes * 0.9, `read ${opened.bytesRead} of ${opened.shardBytes} bytes`);
   await owner.close();
+});
+
+test('the epoch history an open loads equals a scan of the log after a power cut at any step of a cut and of the next epoch start', async () => {
+  const scanned = async (owner: Journal): Promise<{ epoch: number; startOffset: number }[]> => {
+    const out: { epoch: number; startOffset: number }[] = [];
+    for (const batch of await allBatches(owner, 's')) {
+      const header = readBatchHeader(batch, 0);
+      if (out.at(-1)?.epoch !== header.leaderEpoch) out.push({ epoch: header.leaderEpoch, startOffset: header.baseOffset });
+    }
+    return out;
+  };
+  let cutsThatStruck = 0;
+  for (let seed = 0; seed < 12; seed++) {
+    for (let operations = 1; operations <= 24; operations++) {
+      const { disk, open } = await journalOnSimulatedDisk(seed);
+      const owner = await open();
+      await owner.createShard('s', { durability: 'fsync', segmentBytes: 1024 });
+      const log = await ReplicaLog.open(owner.shard('s'));
+      for (const epoch of [1, 2, 3]) for (let i = 0; i < 5; i += 1) await log.append(records('v'.repeat(100)), epoch, i === 0);
+      disk.powerCutAfterOperations(operations);
+      const done = await (async () => {
+        await log.truncateTo(7);
+        await log.append(records('epoch 4 starts'), 4, true);
+        await log.append(records('after'), 4);
+      })().then(() => true, () => false);
+      if (done) disk.powerCut();
+      else cutsThatStruck += 1;
+      const reopened = await open();
+      const history = (await ReplicaLog.open(reopened.shard('s'))).history.list();
+      assert.deepEqual(history, await scanned(reopened), `seed ${seed}, power cut after ${operations} operations${done ? ' (after the steps)' : ''}\n${disk.describe()}`);
+      await reopened.close();
+    }
+  }
+  assert.ok(cutsThatStruck > 100, `power cuts struck inside the steps (${cutsThatStruck})`);
 });

@@ -264,12 +264,12 @@ test('a journal node whose data directory is wiped rejoins without a vote, catch
     await killNode(wiped);
     await rm(wiped.dataDir, { recursive: true, force: true });
     await startNode(wiped, peers);
-    // Its shard is created again, empty, as when the cluster was set up.
-    await wiped.client.call('createShard', { name: SHARD, configJson: '{}' }, CALL_MS);
     acknowledged.push(...(await appendStream(leader, 10_000, 40, () => undefined)));
     assert.equal(acknowledged.length, 100, 'the leader and the other follower make a majority');
 
     const second = await elect(peers);
+    // The election creates the shard on it (it had none), and it takes the epoch without a vote.
+    assert.deepEqual((second as { recreated?: string[] }).recreated, [wiped.id]);
     assert.deepEqual((second as { nonVoters?: string[] }).nonVoters, [wiped.id], 'the wiped node takes the epoch without a vote');
     const current = byId(second.leader);
     assert.notEqual(current, wiped);

@@ -50,7 +50,10 @@ Runs one election of the shard's leader among the replicas in --journals, the ru
 apply (docs/replication.md): picks an epoch newer than any replica holds, announces it (each
 replica that takes it stops leading and following and answers its durable position), and once a
 majority has answered makes the one with the greatest (last epoch, durable end) the leader. That
-replica holds every acknowledged record. The old leader, if it still runs, is fenced: its appends
+replica holds every acknowledged record. A replica that answers without the shard (its data
+directory was lost) gets it created, empty, with the settings of one that has it; such a replica,
+and any without replica state for a shard that has been led, takes the epoch without a vote and
+catches up from the leader. The old leader, if it still runs, is fenced: its appends
 fail with SL_REPL_NOT_LEADER. Replicas that did not answer learn the leader at the next election.
 
 Interim: until placement drives elections, run this to start replication of a new shard and after
@@ -66,6 +69,7 @@ ${COMMON_FLAGS}`,
       if (values.json === true) console.log(JSON.stringify(result, null, 2));
       else {
         console.log(`shard ${shard}: epoch ${result.epoch}, leader ${result.leader} (${replicas.get(result.leader) ?? ''})`);
+        for (const node of result.recreated) console.log(`  ${node}: had no such shard; created it empty with the other replicas' settings`);
         for (const answer of result.answers) console.log(`  ${answer.node}: last epoch ${answer.lastEpoch}, durable end ${answer.durableEnd}`);
         for (const entry of result.missing) {
           if (result.nonVoters.includes(entry.node)) console.log(`  ${entry.node}: took the epoch without a vote (it rejoined without its replica state; it catches up from the leader)`);

@@ -8,7 +8,7 @@ import { journalService, JOURNAL_GRPC_CHANNEL_OPTIONS, type JournalMethods } fro
 
 export const CLUSTER_TOKEN_METADATA_KEY = 'sl-cluster-token';
 
-type ReplicaMethod = 'replicaFetch' | 'replicaEpochEnd' | 'replicaAnnounce' | 'replicaLead' | 'replicaStatus' | 'append' | 'read' | 'readBatches' | 'createShard' | 'highWatermark' | 'truncateAfter';
+type ReplicaMethod = 'replicaFetch' | 'replicaEpochEnd' | 'replicaAnnounce' | 'replicaLead' | 'replicaStatus' | 'append' | 'read' | 'readBatches' | 'createShard' | 'info' | 'highWatermark' | 'truncateAfter';
 type RequestOf<M extends ReplicaMethod> = JournalMethods[M] extends MethodDefinition<infer Q, infer _R> ? Q : never;
 type ResponseOf<M extends ReplicaMethod> = JournalMethods[M] extends MethodDefinition<infer _Q, infer R> ? R : never;
 

@@ -206,7 +206,7 @@ test("retention stays below the HW, and a follower whose next records the leader
   assert.equal(behind.journal.info('s').startOffset, start);
 });
 
-/** Stops a node's server and replication and starts them again on a new port; `wipe` replaces its journal with an empty one (the shard created again). */
+/** Stops a node's server and replication and starts them again on a new port; `wipe` replaces its journal with an empty one (no shard). */
 async function restartNode(node: TestNode, peers: Map<string, string>, wipe: boolean): Promise<void> {
   node.client.close();
   await node.server.stop(0);
@@ -216,7 +216,6 @@ async function restartNode(node: TestNode, peers: Map<string, string>, wipe: boo
     const directory = await mkdtemp(join(tmpdir(), 'sl-replication-wiped-'));
     directories.push(directory);
     node.journal = await Journal.open(directory, { retentionCheckMs: 0 });
-    await node.journal.createShard('s');
   }
   node.replication = await ReplicationNode.open({ journal: node.journal, self: node.id, peers, clusterToken: TOKEN, logger: pino({ level: 'silent' }) });
   node.server = await JournalServer.start({ journal: node.journal, port: 0, replication: { node: node.replication, clusterToken: TOKEN } });
@@ -238,6 +237,8 @@ test('a wiped replica does not vote until it has caught up: its answer cannot el
   await leader.server.stop(0);
   await leader.replication.close();
   await assert.rejects(runElection({ shard: 's', replicas: peers, clusterToken: TOKEN, timeoutMs: 1_000 }), /only 1 of 3 replicas took the epoch/);
+  // The election created the shard on the wiped node (settings from a replica that has it).
+  assert.equal(wiped.journal.info('s').nextOffset, 0);
   assert.equal((await wiped.client.call('replicaStatus', { shard: 's' }, CALL_MS)).voter, false);
 
   // The leader is back: it is elected (greatest end), the wiped replica is told and catches up.

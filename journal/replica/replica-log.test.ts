@@ -193,3 +193,28 @@ test('the epoch history an open loads equals a scan of the log after a power cut
   }
   assert.ok(cutsThatStruck > 100, `power cuts struck inside the steps (${cutsThatStruck})`);
 });
+
+test("a compacted shard's follower takes the leader's compacted batches, gaps and all, at the same offsets", async () => {
+  const leader = await journal();
+  await leader.createShard('c', { compacted: true, segmentBytes: 1024 });
+  const leaderLog = await ReplicaLog.open(leader.shard('c'));
+  await leaderLog.append([{ key: null, value: null, headers: [] }], 1, true);
+  for (let i = 0; i < 40; i += 1) await leaderLog.append([{ key: Buffer.from(`k${i % 4}`), value: Buffer.alloc(100, i), headers: [] }], 1);
+  await leader.shard('c').rollNow();
+  await leader.compact('c');
+  const batches = await allBatches(leader, 'c');
+  const bases = batches.map((batch) => readBatchHeader(batch, 0).baseOffset);
+  assert.ok(bases.some((base, index) => index > 0 && base > readBatchHeader(batches[index - 1] as Buffer, 0).baseOffset + 1), `compaction left a gap: ${bases.join(',')}`);
+
+  const follower = await journal();
+  await follower.createShard('c', { compacted: true, segmentBytes: 1024 });
+  const followerLog = await ReplicaLog.open(follower.shard('c'));
+  await followerLog.appendStored(batches);
+  assert.deepEqual(await allBatches(follower, 'c'), batches);
+  assert.equal(followerLog.end, leaderLog.end);
+  assert.deepEqual(followerLog.history.list(), leaderLog.history.list());
+  // Not in a shard with dense offsets: a batch past the end is refused there.
+  const plain = await journal();
+  await plain.createShard('p');
+  await assert.rejects(plain.shard('p').appendStored(batches.at(-1) as Buffer), (error: unknown) => (error as { code?: string }).code === 'SL_JOURNAL_INVALID_ARGUMENT');
+});

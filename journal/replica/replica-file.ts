@@ -4,9 +4,8 @@
 // node back to an older epoch (fencing would break) nor lets it lead an epoch twice (its lost
 // unsynced tail may differ from what followers hold under that epoch).
 //
-// The epoch history is NOT kept here: it is rebuilt from the batches' epochs when the shard's
-// replica opens (replica-log.ts), so it can never disagree with the log after a crash between
-// a truncation or an append and a checkpoint write.
+// The epoch history is NOT kept here but in its own checkpoint, epochs.json
+// (epoch-checkpoint.ts), which an open checks against the batches and completes from the log.
 import { join } from 'node:path';
 import { JournalErrors, ioError } from '../errors.js';
 import type { JournalFileSystem } from '../file-system.js';

@@ -58,6 +58,8 @@ export interface AdminOptions {
   protocols?: readonly AdminRoutePlugin[];
   /** The placement group's routes (placementAdminRoutes) on a node that runs a placement voter; absent: /api/cluster/* is 404. */
   cluster?: AdminRoutePlugin;
+  /** The replication routes (replicationAdminRoutes); absent: /api/replication/* is 404. */
+  replication?: AdminRoutePlugin;
   /** The placement voter /readyz waits for (in quorum, caught up): on nodes that run the placement role. */
   placementReadiness?: PlacementAdmin;
 }
@@ -88,6 +90,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
   registerNodeRoutes(app, { broker, store, node, disks: options.disks });
   registerShardRoutes(app, store);
   options.cluster?.(app);
+  options.replication?.(app);
   for (const protocol of options.protocols ?? []) protocol(app);
   registerConfigRoutes(app, { settings: options.settings, changeSettings: options.changeSettings });
   registerUserRoutes(app, options.users, broker);

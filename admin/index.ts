@@ -10,5 +10,6 @@ export { kafkaAdminRoutes } from './kafka-routes.js';
 export { mqttAdminRoutes } from './mqtt-routes.js';
 export { placementAdmin, type PlacementAdmin, type PlacementAdminOptions, type PlacementMember, type PlacementStatus } from './placement-admin.js';
 export { placementAdminRoutes } from './placement-routes.js';
+export { replicationAdminRoutes } from './replication-routes.js';
 export type { AdminNode } from './node-routes.js';
 export type { AdminRoutePlugin } from './route-kit.js';

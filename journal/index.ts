@@ -7,7 +7,7 @@ export { validateShardName } from './shard/shard-name.js';
 export { JournalErrors, ShardlineError, defineError, errorRegistry, isShardlineError, type ErrorContext } from './errors.js';
 export type { AppendResult, JournalRecord, RecordHeader, RecordInput } from './record.js';
 export { prepareRecords } from './shard/record-validation.js';
-export { BATCH_HEADER_BYTES, BATCH_MAGIC, checkBatch, decodeBatchRecords, encodeBatch, encodedRecordBytes, lastOffsetOf, readBatchHeader, sealBatch, type BatchCheck, type BatchHeader, type BatchRecordInput } from './segment/batch-format.js';
+export { BATCH_HEADER_BYTES, BATCH_MAGIC, checkBatch, CONTROL_BATCH_ATTRIBUTE, decodeBatchRecords, encodeBatch, encodedRecordBytes, isControlBatch, lastOffsetOf, readBatchHeader, sealBatch, type BatchCheck, type BatchHeader, type BatchRecordInput } from './segment/batch-format.js';
 export { JournalServer, DEFAULT_SHUTDOWN_GRACE_MS, type JournalServerOptions } from './server/journal-server.js';
 export { JournalServerErrors } from './server/server-errors.js';
 export { DEFAULT_JOURNAL_GRPC_PORT, GRPC_MESSAGE_MAX_BYTES, JOURNAL_GRPC_CHANNEL_OPTIONS, formatAddress, journalService, type JournalMethods } from './server/journal-proto.js';

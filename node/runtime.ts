@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminErrors, AdminServer, amqpAdminRoutes, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, type InboundStats } from '../admin/index.js';
+import { AdminErrors, AdminServer, amqpAdminRoutes, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, replicationAdminRoutes, type InboundStats } from '../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicaClient, ReplicationNode } from '../journal/index.js';
@@ -461,6 +461,8 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
     ...(running.acl === undefined ? {} : { acl: running.acl }),
     // Every node serves /api/mqtt: without the broker role its routes answer 503, not 404.
     protocols: [mqttAdminRoutes(running.broker), kafkaAdminRoutes(running.kafka, store), amqpAdminRoutes(running.amqp)],
+    // Every journal node serves /api/replication: without --replica-peers its routes answer 503.
+    ...(running.journal === undefined ? {} : { replication: replicationAdminRoutes(running.replication) }),
     // The embedded one-voter group of the single-node default is shown too: it is this node's placement.
     ...(running.placement === undefined ? {} : { cluster: placementAdminRoutes(running.placement.admin) }),
     // Not the embedded one-voter group: the single node's readiness is its broker and journal.

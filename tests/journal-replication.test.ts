@@ -6,6 +6,7 @@
 // loopback, a client appending over the journal gRPC API with a few appends in flight, the kill
 // in the middle of the stream, then reads from every node compared with the acknowledged list.
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { after, test } from 'node:test';
 import { ReplicaClient, EPOCH_START_HEADER, journalWire, isShardlineError } from '../journal/index.js';
 import { cleanup, freePort, runCli, scratchDirectory, waitForLogField, type CliProcess } from './support/broker-process.js';
@@ -54,7 +55,7 @@ function value(i: number): Buffer {
   return Buffer.from(`record-${i}`);
 }
 
-/** Every record of the shard on a node (records above its HW are not served), epoch-start batches left out. */
+/** Every record of the shard on a node (records above its HW are not served; epoch-start batches never are). */
 async function readAll(node: Node): Promise<{ offset: number; value: string }[]> {
   const out: { offset: number; value: string }[] = [];
   let offset = 0;
@@ -63,7 +64,9 @@ async function readAll(node: Node): Promise<{ offset: number; value: string }[]>
     if (response.records.length === 0) return out;
     for (const message of response.records) {
       const record = journalWire.recordFromWire(message);
-      if (!record.headers.some((header) => header.key === EPOCH_START_HEADER)) out.push({ offset: record.offset, value: record.value?.toString() ?? '' });
+      // Readers never see the epoch-start batches (control batches).
+      assert.ok(!record.headers.some((header) => header.key === EPOCH_START_HEADER), `offset ${record.offset} is an epoch start`);
+      out.push({ offset: record.offset, value: record.value?.toString() ?? '' });
       offset = record.offset + 1;
     }
   }
@@ -226,6 +229,86 @@ test('acks=leader is unsafe: records only the killed leader held are truncated w
     const values = new Set(mine.map((record) => record.value));
     for (const ack of [...quorum, ...after]) assert.ok(values.has(ack.value), `quorum-acknowledged ${ack.value} kept`);
     for (const ack of leaderOnly) assert.ok(!values.has(ack.value), `leader-only ${ack.value} is gone: acks=leader is unsafe`);
+  } finally {
+    for (const node of nodes) {
+      node.client.close();
+      if (node.process !== null) await killNode(node);
+    }
+  }
+});
+
+/** The node's stored batches below its HW, as ReadBatches serves them. */
+async function batchesOf(node: Node): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  let offset = 0;
+  for (let page = 0; page < 1_000; page += 1) {
+    const response = await node.client.call('readBatches', { shard: SHARD, fromOffset: offset, maxBytes: 1024 * 1024 }, CALL_MS);
+    if (response.batches.length === 0) return out;
+    out.push(...response.batches);
+    offset = response.next;
+  }
+  assert.fail('readBatches did not reach the end in 1,000 pages');
+}
+
+test('a journal node whose data directory is wiped rejoins without a vote, catches up byte-identical, and then the old leader can be lost', async () => {
+  const { nodes, peers, byId } = await threeNodes();
+  try {
+    await Promise.all(nodes.map((node) => startNode(node, peers)));
+    for (const node of nodes) await node.client.call('createShard', { name: SHARD, configJson: '{}' }, CALL_MS);
+    const first = await elect(peers);
+    const leader = byId(first.leader);
+    const wiped = nodes.find((node) => node !== leader) as Node;
+    const acknowledged = await appendStream(leader, 0, 60, () => undefined);
+    assert.equal(acknowledged.length, 60);
+
+    await killNode(wiped);
+    await rm(wiped.dataDir, { recursive: true, force: true });
+    await startNode(wiped, peers);
+    acknowledged.push(...(await appendStream(leader, 10_000, 40, () => undefined)));
+    assert.equal(acknowledged.length, 100, 'the leader and the other follower make a majority');
+
+    const second = await elect(peers);
+    // The election creates the shard on it (it had none), and it takes the epoch without a vote.
+    assert.deepEqual((second as { recreated?: string[] }).recreated, [wiped.id]);
+    assert.deepEqual((second as { nonVoters?: string[] }).nonVoters, [wiped.id], 'the wiped node takes the epoch without a vote');
+    const current = byId(second.leader);
+    assert.notEqual(current, wiped);
+    // `ctl replica status --watch` returns once every follower has reached the leader's log end
+    // (a JSON line per change, stdout not being a terminal: no bar).
+    const watch = await runCtl(['replica', 'status', '--shard', SHARD, '--journals', peers, '--watch', '--json'], { SHARDLINE_CLUSTER_TOKEN: TOKEN });
+    assert.equal(watch.code, 0, watch.stderr);
+    const lines = watch.stdout.trim().split('\n');
+    const final = JSON.parse(lines.at(-1) as string) as (journalWire.ReplicaStatusResponse & { address: string })[];
+    const leaderView = final.find((row) => row.role === 'leader');
+    assert.deepEqual(leaderView?.followers.map((follower) => [follower.node, follower.recordsBehind, follower.bytesBehind]).sort(), nodes.filter((node) => node !== current).map((node) => [node.id, 0, 0]).sort());
+    const text = await runCtl(['replica', 'status', '--shard', SHARD, '--journals', peers], { SHARDLINE_CLUSTER_TOKEN: TOKEN });
+    assert.match(text.stdout, new RegExp(`follower ${wiped.id}: log end \\d+ of \\d+ \\(hw \\d+\\), caught up`));
+    acknowledged.push(...(await appendStream(current, 20_000, 40, () => undefined)));
+    for (const node of nodes) if (node !== current) await waitCaughtUp(node, current, nodes);
+    const rejoined = await status(wiped);
+    assert.equal(rejoined.voter, true, 'it votes again once caught up');
+
+    // Byte-identical below the HW on all three.
+    const [one, ...others] = (await Promise.all(nodes.map(batchesOf))) as [Buffer[], ...Buffer[][]];
+    assert.ok(one.length > 0);
+    for (const [index, other] of others.entries()) {
+      const name = nodes[index + 1]?.id;
+      assert.equal(other.length, one.length, `node ${name}: batch count`);
+      other.forEach((batch, index) => assert.ok(batch.equals(one[index] as Buffer), `node ${name}: batch ${index} differs`));
+    }
+
+    // The leader is lost: the other two (the wiped one among them) elect one that has everything.
+    await killNode(current);
+    const third = await elect(peers);
+    const last = byId(third.leader);
+    assert.notEqual(last, current);
+    acknowledged.push(...(await appendStream(last, 30_000, 10, () => undefined)));
+    const survivors = nodes.filter((candidate) => candidate !== current);
+    for (const node of survivors) if (node !== last) await waitCaughtUp(node, last, survivors);
+    for (const node of survivors) {
+      const byOffset = new Map((await readAll(node)).map((record) => [record.offset, record.value]));
+      for (const ack of acknowledged) assert.equal(byOffset.get(ack.offset), ack.value, `node ${node.id}: acknowledged ${ack.value} at offset ${ack.offset}`);
+    }
   } finally {
     for (const node of nodes) {
       node.client.close();

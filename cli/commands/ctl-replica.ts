@@ -1,8 +1,9 @@
 // `shardline ctl replica elect|status`: who leads a replicated shard, set by hand (journal nodes
 // replicating without placement; docs/replication.md), and each replica's state: it talks to the journal nodes' gRPC
 // ports directly with the cluster token (and mutual TLS with --journal-tls), not to an admin API.
-import { isShardlineError, readJournalTls, runElection, ReplicaClient, type JournalCredentials } from '../../journal/index.js';
+import { isShardlineError, readJournalTls, runElection, ReplicaClient, type JournalCredentials, type journalWire } from '../../journal/index.js';
 import { stringFlag, UsageError, type Command } from '../command.js';
+import { createProgressGroup, type ProgressGroup } from '../progress.js';
 
 const TOKEN_VARIABLE = 'SHARDLINE_CLUSTER_TOKEN';
 
@@ -57,6 +58,11 @@ const options = {
   json: { type: 'boolean' },
 } as const;
 
+const statusOptions = { ...options, watch: { type: 'boolean' } } as const;
+
+/** How often --watch asks again. */
+const WATCH_INTERVAL_MS = 1_000;
+
 const COMMON_FLAGS = `  --shard NAME              the replicated shard (created on every replica, durability fsync)
   --journals ID@HOST:PORT,...  every replica of the shard: node id (--node-id) @ journal gRPC address
   --cluster-token TOKEN     the nodes' cluster token; prefer ${TOKEN_VARIABLE}, the flag shows in ps
@@ -78,7 +84,10 @@ Runs one election of the shard's leader among the replicas in --journals, the ru
 apply (docs/replication.md): picks an epoch newer than any replica holds, announces it (each
 replica that takes it stops leading and following and answers its durable position), and once a
 majority has answered makes the one with the greatest (last epoch, durable end) the leader. That
-replica holds every acknowledged record. The old leader, if it still runs, is fenced: its appends
+replica holds every acknowledged record. A replica that answers without the shard (its data
+directory was lost) gets it created, empty, with the settings of one that has it; such a replica,
+and any without replica state for a shard that has been led, takes the epoch without a vote and
+catches up from the leader. The old leader, if it still runs, is fenced: its appends
 fail with SL_REPL_NOT_LEADER. Replicas that did not answer learn the leader at the next election.
 
 For journal nodes replicating without placement (--replica-peers): run this to start replication
@@ -97,8 +106,12 @@ ${COMMON_FLAGS}`,
       if (values.json === true) console.log(JSON.stringify(result, null, 2));
       else {
         console.log(`shard ${shard}: epoch ${result.epoch}, leader ${result.leader} (${replicas.get(result.leader) ?? ''})`);
+        for (const node of result.recreated) console.log(`  ${node}: had no such shard; created it empty with the other replicas' settings`);
         for (const answer of result.answers) console.log(`  ${answer.node}: last epoch ${answer.lastEpoch}, durable end ${answer.durableEnd}`);
-        for (const entry of result.missing) console.log(`  ${entry.node}: did not take the epoch: ${entry.error}`);
+        for (const entry of result.missing) {
+          if (result.nonVoters.includes(entry.node)) console.log(`  ${entry.node}: took the epoch without a vote (it rejoined without its replica state; it catches up from the leader)`);
+          else console.log(`  ${entry.node}: did not take the epoch: ${entry.error}`);
+        }
       }
       return 0;
     } catch (error) {
@@ -108,40 +121,113 @@ ${COMMON_FLAGS}`,
   },
 };
 
+type StatusRow = { node: string; address: string; error: string } | ({ address: string } & journalWire.ReplicaStatusResponse);
+
+async function askStatuses(shard: string, replicas: Map<string, string>, access: JournalCredentials): Promise<StatusRow[]> {
+  return Promise.all([...replicas].map(async ([node, address]) => {
+    const client = new ReplicaClient(address, access);
+    try {
+      return { address, ...(await client.call('replicaStatus', { shard }, 3_000)) };
+    } catch (error) {
+      return { node, address, error: isShardlineError(error) ? `${error.code}: ${error.message}` : (error as Error).message };
+    } finally {
+      client.close();
+    }
+  }));
+}
+
+/** The leader's answer: the one whose role is leader in the newest epoch among the answers. */
+function leaderOf(rows: StatusRow[]): (journalWire.ReplicaStatusResponse & { address: string }) | undefined {
+  let found: (journalWire.ReplicaStatusResponse & { address: string }) | undefined;
+  for (const row of rows) if (!('error' in row) && row.role === 'leader' && (found === undefined || row.epoch > found.epoch)) found = row;
+  return found;
+}
+
+function kib(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0)} KiB`;
+}
+
+function printStatus(rows: StatusRow[]): void {
+  for (const row of rows) {
+    if ('error' in row) {
+      console.log(`${row.node} ${row.address}: ${row.error}`);
+      continue;
+    }
+    const vote = row.voter ? '' : ', no vote (rejoining)';
+    console.log(`${row.node} ${row.address}: ${row.role}, epoch ${row.epoch}, leader ${row.leader === '' ? 'none' : row.leader}, hw ${row.highWatermark}, log ${row.logStart}..${row.logEnd}, last epoch ${row.lastEpoch}${vote}`);
+    for (const follower of row.followers) {
+      const where = `log end ${follower.fetched} of ${row.logEnd} (hw ${row.highWatermark})`;
+      console.log(`  follower ${follower.node}: ${where}, ${follower.recordsBehind === 0 ? 'caught up' : `${follower.recordsBehind} offsets / about ${kib(follower.bytesBehind)} behind`}`);
+    }
+  }
+}
+
+/** Whether every follower of the leader has reached its log end (false when no leader answered). */
+function caughtUp(rows: StatusRow[]): boolean {
+  const leader = leaderOf(rows);
+  return leader !== undefined && leader.followers.every((follower) => follower.recordsBehind === 0);
+}
+
+function drawBars(group: ProgressGroup, rows: StatusRow[]): void {
+  const leader = leaderOf(rows);
+  if (leader === undefined) return;
+  for (const follower of leader.followers) {
+    group.bar(`follower ${follower.node}`, 'offsets').set(follower.fetched - leader.logStart, leader.logEnd - leader.logStart);
+  }
+}
+
 const statusCommand: Command = {
   path: ['ctl', 'replica', 'status'],
-  summary: "Each replica's view of a replicated shard: role, epoch, leader, HW, log end",
-  usage: `Usage: shardline ctl replica status --shard NAME --journals ID@HOST:PORT,... [--json]
+  summary: "Each replica's view of a replicated shard, and each follower's catch-up progress",
+  usage: `Usage: shardline ctl replica status --shard NAME --journals ID@HOST:PORT,... [--watch] [--json]
 
 Asks every replica in --journals for its replication state of the shard: its role (leader,
 follower, or idle: holds an epoch, leads and follows nobody), the epoch it holds, the leader it
-knows, the high watermark it serves readers up to, its log end and the epoch of its last batch.
-A replica that does not answer is shown with the error. Exit 1 when none answers.
+knows, the high watermark it serves readers up to, its log start and end, the epoch of its last
+batch, and whether it votes (a replica that rejoined without its data does not, until it has
+caught up). Under the leader, each follower's progress as the leader sees it: the log end it
+last reported against the leader's log end and HW, and how many offsets and about how many
+bytes it is behind. A replica that does not answer is shown with the error. Exit 1 when none
+answers.
 
+  --watch                   ask again every second until every follower has caught up with the
+                            leader's log end, with a progress bar per follower when stdout is a
+                            terminal (a line per change otherwise); Ctrl-C stops it
 ${COMMON_FLAGS}`,
-  options,
+  options: statusOptions,
   async run(values) {
     const shard = stringFlag(values, 'shard');
     const replicas = parseJournals(stringFlag(values, 'journals'));
     const access = await credentials(values);
-    const rows = await Promise.all([...replicas].map(async ([node, address]) => {
-      const client = new ReplicaClient(address, access);
-      try {
-        return { address, ...(await client.call('replicaStatus', { shard }, 3_000)) };
-      } catch (error) {
-        return { node, address, error: isShardlineError(error) ? `${error.code}: ${error.message}` : (error as Error).message };
-      } finally {
-        client.close();
-      }
-    }));
-    if (values.json === true) console.log(JSON.stringify(rows, null, 2));
-    else {
-      for (const row of rows) {
-        if ('error' in row) console.log(`${row.node} ${row.address}: ${row.error}`);
-        else console.log(`${row.node} ${row.address}: ${row.role}, epoch ${row.epoch}, leader ${row.leader === '' ? 'none' : row.leader}, hw ${row.highWatermark}, log end ${row.logEnd}, last epoch ${row.lastEpoch}`);
-      }
+    let rows = await askStatuses(shard, replicas, access);
+    if (values.watch !== true) {
+      if (values.json === true) console.log(JSON.stringify(rows, null, 2));
+      else printStatus(rows);
+      return rows.some((row) => !('error' in row)) ? 0 : 1;
     }
-    return rows.some((row) => !('error' in row)) ? 0 : 1;
+    const tty = process.stdout.isTTY === true && values.json !== true;
+    const group = tty ? createProgressGroup(process.stdout) : null;
+    let last = '';
+    try {
+      for (;;) {
+        if (group !== null) drawBars(group, rows);
+        else {
+          const text = JSON.stringify(rows);
+          if (text !== last) {
+            if (values.json === true) console.log(text);
+            else printStatus(rows);
+            last = text;
+          }
+        }
+        if (caughtUp(rows)) break;
+        await new Promise((resolve) => setTimeout(resolve, WATCH_INTERVAL_MS));
+        rows = await askStatuses(shard, replicas, access);
+      }
+    } finally {
+      group?.stop();
+    }
+    if (group !== null) printStatus(rows);
+    return 0;
   },
 };
 

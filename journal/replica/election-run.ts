@@ -7,7 +7,9 @@
 //      durable end) — chooseLeader, the rule the simulator checks — and every replica is told.
 // A replica that is down simply does not answer; a majority is enough, and it learns the
 // leader at the next election (a restarted follower resumes from replica.json by itself).
-import { ShardlineError } from '../errors.js';
+// A replica that answers without the shard (its data directory was wiped) gets it created first,
+// with the settings of a replica that has it; it then takes the epoch without a vote.
+import { JournalErrors, ShardlineError } from '../errors.js';
 import { chooseLeader, electionQuorum, type ElectionCandidate } from '../replication/index.js';
 import type { JournalCredentials } from '../server/journal-credentials.js';
 import { ReplicaClient } from './replica-client.js';
@@ -26,8 +28,12 @@ export interface ElectionResult {
   epoch: number;
   leader: string;
   answers: ElectionCandidate[];
-  /** nodes that did not take the epoch, with why */
+  /** nodes that did not take the epoch, with why (non-voters included) */
   missing: { node: string; error: string }[];
+  /** nodes that took the epoch without a vote (they rejoined without their replica state) */
+  nonVoters: string[];
+  /** nodes that lacked the shard and had it created (empty) from another replica's settings */
+  recreated: string[];
 }
 
 const ATTEMPTS = 3;
@@ -38,11 +44,16 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
   const clients = new Map(ids.map((id) => [id, new ReplicaClient(options.replicas.get(id) as string, options.credentials)]));
   try {
     const statuses = await Promise.allSettled(ids.map((id) => (clients.get(id) as ReplicaClient).call('replicaStatus', { shard: options.shard }, timeoutMs)));
+    const recreated = await recreateMissing(options.shard, ids, clients, statuses, timeoutMs);
     let epoch = Math.max(0, ...statuses.map((status) => (status.status === 'fulfilled' ? status.value.epoch : 0))) + 1;
+    // The shard has been led (a replica names a leader, or holds a batch a leader wrote): a
+    // replica that has no replica state for it then does not vote (ReplicationNode.announce).
+    const ledBefore = statuses.some((status) => status.status === 'fulfilled' && (status.value.leader !== '' || status.value.lastEpoch >= 1));
     for (let attempt = 1; ; attempt += 1) {
-      const announced = await Promise.allSettled(ids.map((id) => (clients.get(id) as ReplicaClient).call('replicaAnnounce', { shard: options.shard, epoch, replicas: ids }, timeoutMs)));
+      const announced = await Promise.allSettled(ids.map((id) => (clients.get(id) as ReplicaClient).call('replicaAnnounce', { shard: options.shard, epoch, replicas: ids, ledBefore }, timeoutMs)));
       const answers: ElectionCandidate[] = [];
       const missing: { node: string; error: string }[] = [];
+      const nonVoters: string[] = [];
       let newest = epoch;
       announced.forEach((result, index) => {
         const node = ids[index] as string;
@@ -51,6 +62,8 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
           return;
         }
         const error = result.reason as Error;
+        // Took the epoch without a vote: not counted, but told who leads, so it catches up.
+        if (error instanceof ShardlineError && error.code === ReplicaErrors.notVoter.code) nonVoters.push(node);
         if (error instanceof ShardlineError && error.code === ReplicaErrors.staleEpoch.code) newest = Math.max(newest, Number((error.context as { leaderEpoch?: number }).leaderEpoch ?? epoch));
         missing.push({ node, error: error.message });
       });
@@ -64,10 +77,33 @@ export async function runElection(options: ElectionOptions): Promise<ElectionRes
       }
       const chosen = chooseLeader(answers) as ElectionCandidate;
       await (clients.get(chosen.node) as ReplicaClient).call('replicaLead', { shard: options.shard, epoch, leader: chosen.node, replicas: ids }, timeoutMs);
-      await Promise.allSettled(answers.filter((answer) => answer.node !== chosen.node).map((answer) => (clients.get(answer.node) as ReplicaClient).call('replicaLead', { shard: options.shard, epoch, leader: chosen.node, replicas: ids }, timeoutMs)));
-      return { epoch, leader: chosen.node, answers, missing };
+      const others = [...answers.map((answer) => answer.node), ...nonVoters].filter((node) => node !== chosen.node);
+      await Promise.allSettled(others.map((node) => (clients.get(node) as ReplicaClient).call('replicaLead', { shard: options.shard, epoch, leader: chosen.node, replicas: ids }, timeoutMs)));
+      return { epoch, leader: chosen.node, answers, missing, nonVoters, recreated };
     }
   } finally {
     for (const client of clients.values()) client.close();
   }
+}
+
+/**
+ * Creates the shard, empty, on the replicas that answered without it, with the settings of one
+ * that has it (ReplicaStatus answered); returns those created. Failures are left for the
+ * election to report (that replica then does not take the epoch).
+ */
+async function recreateMissing(shard: string, ids: readonly string[], clients: ReadonlyMap<string, ReplicaClient>, statuses: readonly PromiseSettledResult<unknown>[], timeoutMs: number): Promise<string[]> {
+  const missing = ids.filter((_, index) => {
+    const status = statuses[index];
+    return status?.status === 'rejected' && status.reason instanceof ShardlineError && status.reason.code === JournalErrors.shardNotFound.code;
+  });
+  const donor = ids.find((_, index) => statuses[index]?.status === 'fulfilled');
+  if (missing.length === 0 || donor === undefined) return [];
+  let configJson: string;
+  try {
+    configJson = (await (clients.get(donor) as ReplicaClient).call('info', { name: shard }, timeoutMs)).configJson;
+  } catch {
+    return [];
+  }
+  const created = await Promise.allSettled(missing.map((id) => (clients.get(id) as ReplicaClient).call('createShard', { name: shard, configJson }, timeoutMs)));
+  return missing.filter((_, index) => created[index]?.status === 'fulfilled');
 }

@@ -8,7 +8,7 @@ import { statusToShardlineError } from '../server/grpc-status.js';
 import { journalCallMetadata, journalClient, type JournalCredentials } from '../server/journal-credentials.js';
 import { journalService, type JournalMethods } from '../server/journal-proto.js';
 
-type ReplicaMethod = 'replicaFetch' | 'replicaEpochEnd' | 'replicaAnnounce' | 'replicaLead' | 'replicaStatus' | 'append' | 'read' | 'createShard' | 'highWatermark' | 'truncateAfter';
+type ReplicaMethod = 'replicaFetch' | 'replicaEpochEnd' | 'replicaAnnounce' | 'replicaLead' | 'replicaStatus' | 'append' | 'read' | 'readBatches' | 'createShard' | 'info' | 'highWatermark' | 'truncateAfter';
 type RequestOf<M extends ReplicaMethod> = JournalMethods[M] extends MethodDefinition<infer Q, infer _R> ? Q : never;
 type ResponseOf<M extends ReplicaMethod> = JournalMethods[M] extends MethodDefinition<infer _Q, infer R> ? R : never;
 

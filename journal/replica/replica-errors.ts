@@ -21,6 +21,18 @@ export const ReplicaErrors = {
     fix: 'None: the follower recovers by itself.',
     message: (shard: string, offset: number, logEnd: number) => `shard ${JSON.stringify(shard)}: fetch from ${offset} is past the leader's log end ${logEnd}`,
   }),
+  fetchBelowLogStart: defineError({
+    code: 'SL_REPL_FETCH_BELOW_LOG_START',
+    meaning: 'A follower fetched from below the leader\'s log start: retention on the leader deleted the records it would copy next. It empties its log, starts it at the leader\'s log start and copies from there.',
+    fix: 'None: the follower recovers by itself (it re-copies everything the leader still holds).',
+    message: (shard: string, offset: number, logStart: number) => `shard ${JSON.stringify(shard)}: fetch from ${offset} is below the leader's log start ${logStart}`,
+  }),
+  notVoter: defineError({
+    code: 'SL_REPL_NOT_VOTER',
+    meaning: 'The node took the election\'s epoch but does not vote: it has no replica state for a shard that has been led before (its data directory was wiped, or it missed every election), so it may have lost records it once counted for; it votes again once it has caught up with a leader.',
+    fix: 'None: the election counts the other replicas, tells this one the leader, and it catches up. If too few others answer, bring them back.',
+    message: (shard: string, epoch: number) => `shard ${JSON.stringify(shard)}: took epoch ${epoch} but does not vote until it has caught up (it rejoined without its replica state)`,
+  }),
   notReplicated: defineError({
     code: 'SL_REPL_NOT_REPLICATED',
     meaning: 'A replication call reached a node started without --replica-peers, or named a shard that has no replica state on this node yet (no election has reached it).',

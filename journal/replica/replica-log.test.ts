@@ -3,11 +3,14 @@
 // is rebuilt identically from the files after a reopen, and bad stored batches are refused
 // without touching the log. Method: two real journals on disk, one playing leader, one follower.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Journal } from '../journal.js';
+import { readBatchHeader } from '../segment/batch-format.js';
+import { journalOnSimulatedDisk } from '../sim/journal-on-simulated-disk.js';
+import { EPOCH_CHECKPOINT_FILE } from './epoch-checkpoint.js';
 import { ReplicaLog } from './replica-log.js';
 
 const directories: string[] = [];
@@ -98,4 +101,120 @@ test('a stored batch that does not start at the log end, is damaged, or has an o
   await assert.rejects(followerLog.appendStored([second as Buffer]), { code: 'SL_JOURNAL_STALE_EPOCH' }, 'epoch 2 after epoch 4');
   assert.equal(followerLog.end, 1);
   await Promise.all([leader.close(), follower.close()]);
+});
+
+test('opening reads the epoch history from the checkpoint and scans only the log past it; a checkpoint that does not match the log is not trusted', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'sl-replica-log-'));
+  directories.push(directory);
+  let owner = await Journal.open(directory, { retentionCheckMs: 0 });
+  await owner.createShard('s', { segmentBytes: 64 * 1024 });
+  const log = await ReplicaLog.open(owner.shard('s'));
+  const body = 'x'.repeat(1_000);
+  for (let i = 0; i < 150; i += 1) await log.append(records(body), 1);
+  await log.append(records('epoch 2 starts'), 2, true);
+  for (let i = 0; i < 150; i += 1) await log.append(records(body), 2);
+  await log.append(records('epoch 4 starts'), 4, true);
+  await log.append(records(body), 4);
+  const expected = [{ epoch: 1, startOffset: 0 }, { epoch: 2, startOffset: 150 }, { epoch: 4, startOffset: 301 }];
+  assert.deepEqual(log.history.list(), expected);
+  await owner.close();
+
+  /** Opens the replica log over a fresh journal, counting the batch bytes it reads. */
+  const openCounting = async (): Promise<{ log: ReplicaLog; bytesRead: number; shardBytes: number }> => {
+    owner = await Journal.open(directory, { retentionCheckMs: 0 });
+    const shard = owner.shard('s');
+    const read = shard.readBatches.bind(shard);
+    let bytesRead = 0;
+    shard.readBatches = async (from, options) => {
+      const page = await read(from, options);
+      for (const batch of page.batches) bytesRead += batch.length;
+      return page;
+    };
+    const opened = await ReplicaLog.open(shard);
+    shard.readBatches = read;
+    return { log: opened, bytesRead, shardBytes: owner.info('s').sizeBytes };
+  };
+
+  let opened = await openCounting();
+  assert.deepEqual(opened.log.history.list(), expected);
+  assert.ok(opened.bytesRead < opened.shardBytes / 20, `read ${opened.bytesRead} of ${opened.shardBytes} bytes`);
+  // Appends that start no epoch leave the checkpoint behind; the open scans just that tail.
+  for (let i = 0; i < 5; i += 1) await opened.log.append(records(body), 4);
+  await owner.close();
+  opened = await openCounting();
+  assert.deepEqual(opened.log.history.list(), expected);
+  assert.ok(opened.bytesRead < opened.shardBytes / 20, `read ${opened.bytesRead} of ${opened.shardBytes} bytes`);
+  // A cut rewrites the checkpoint first; the reopened history is the cut one.
+  await opened.log.truncateTo(200);
+  assert.deepEqual(opened.log.history.list(), expected.slice(0, 2));
+  await owner.close();
+  opened = await openCounting();
+  assert.deepEqual(opened.log.history.list(), expected.slice(0, 2));
+  await owner.close();
+
+  // A checkpoint that names an epoch the log does not have at that offset: the whole log is read.
+  await writeFile(join(directory, 'shards', 's', EPOCH_CHECKPOINT_FILE), JSON.stringify({ version: 1, through: 200, entries: [{ epoch: 1, startOffset: 0 }, { epoch: 3, startOffset: 150 }] }));
+  opened = await openCounting();
+  assert.deepEqual(opened.log.history.list(), expected.slice(0, 2));
+  assert.ok(opened.bytesRead >= opened.shardBytes * 0.9, `read ${opened.bytesRead} of ${opened.shardBytes} bytes`);
+  await owner.close();
+});
+
+test('the epoch history an open loads equals a scan of the log after a power cut at any step of a cut and of the next epoch start', async () => {
+  const scanned = async (owner: Journal): Promise<{ epoch: number; startOffset: number }[]> => {
+    const out: { epoch: number; startOffset: number }[] = [];
+    for (const batch of await allBatches(owner, 's')) {
+      const header = readBatchHeader(batch, 0);
+      if (out.at(-1)?.epoch !== header.leaderEpoch) out.push({ epoch: header.leaderEpoch, startOffset: header.baseOffset });
+    }
+    return out;
+  };
+  let cutsThatStruck = 0;
+  for (let seed = 0; seed < 12; seed++) {
+    for (let operations = 1; operations <= 24; operations++) {
+      const { disk, open } = await journalOnSimulatedDisk(seed);
+      const owner = await open();
+      await owner.createShard('s', { durability: 'fsync', segmentBytes: 1024 });
+      const log = await ReplicaLog.open(owner.shard('s'));
+      for (const epoch of [1, 2, 3]) for (let i = 0; i < 5; i += 1) await log.append(records('v'.repeat(100)), epoch, i === 0);
+      disk.powerCutAfterOperations(operations);
+      const done = await (async () => {
+        await log.truncateTo(7);
+        await log.append(records('epoch 4 starts'), 4, true);
+        await log.append(records('after'), 4);
+      })().then(() => true, () => false);
+      if (done) disk.powerCut();
+      else cutsThatStruck += 1;
+      const reopened = await open();
+      const history = (await ReplicaLog.open(reopened.shard('s'))).history.list();
+      assert.deepEqual(history, await scanned(reopened), `seed ${seed}, power cut after ${operations} operations${done ? ' (after the steps)' : ''}\n${disk.describe()}`);
+      await reopened.close();
+    }
+  }
+  assert.ok(cutsThatStruck > 100, `power cuts struck inside the steps (${cutsThatStruck})`);
+});
+
+test("a compacted shard's follower takes the leader's compacted batches, gaps and all, at the same offsets", async () => {
+  const leader = await journal();
+  await leader.createShard('c', { compacted: true, segmentBytes: 1024 });
+  const leaderLog = await ReplicaLog.open(leader.shard('c'));
+  await leaderLog.append([{ key: null, value: null, headers: [] }], 1, true);
+  for (let i = 0; i < 40; i += 1) await leaderLog.append([{ key: Buffer.from(`k${i % 4}`), value: Buffer.alloc(100, i), headers: [] }], 1);
+  await leader.shard('c').rollNow();
+  await leader.compact('c');
+  const batches = await allBatches(leader, 'c');
+  const bases = batches.map((batch) => readBatchHeader(batch, 0).baseOffset);
+  assert.ok(bases.some((base, index) => index > 0 && base > readBatchHeader(batches[index - 1] as Buffer, 0).baseOffset + 1), `compaction left a gap: ${bases.join(',')}`);
+
+  const follower = await journal();
+  await follower.createShard('c', { compacted: true, segmentBytes: 1024 });
+  const followerLog = await ReplicaLog.open(follower.shard('c'));
+  await followerLog.appendStored(batches);
+  assert.deepEqual(await allBatches(follower, 'c'), batches);
+  assert.equal(followerLog.end, leaderLog.end);
+  assert.deepEqual(followerLog.history.list(), leaderLog.history.list());
+  // Not in a shard with dense offsets: a batch past the end is refused there.
+  const plain = await journal();
+  await plain.createShard('p');
+  await assert.rejects(plain.shard('p').appendStored(batches.at(-1) as Buffer), (error: unknown) => (error as { code?: string }).code === 'SL_JOURNAL_INVALID_ARGUMENT');
 });

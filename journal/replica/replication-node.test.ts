@@ -169,3 +169,100 @@ test('a deposed leader that was not told cannot get an append acknowledged, is f
   assert.ok(!values.includes('stale'), `the unacknowledged suffix is gone: ${JSON.stringify(values)}`);
   assert.ok(values.includes('before') && values.includes('after'));
 });
+
+test("retention stays below the HW, and a follower whose next records the leader's retention deleted starts over at the leader's log start", async () => {
+  const { nodes, peers } = await cluster(JSON.stringify({ segmentBytes: 1024, retentionBytes: 2048 }));
+  const result = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  const leader = nodes.find((node) => node.id === result.leader) as TestNode;
+  const [behind, other] = nodes.filter((node) => node !== leader) as [TestNode, TestNode];
+  const body = 'x'.repeat(200);
+  for (let i = 0; i < 5; i += 1) await append(leader, `${body}${i}`);
+  await behind.replication.close();
+  // The other follower stops too: nothing more commits, so retention must keep what is above the HW.
+  await other.replication.close();
+  for (let i = 5; i < 40; i += 1) await append(leader, `${body}${i}`, 'leader');
+  const hw = (await leader.client.call('replicaStatus', { shard: 's' }, CALL_MS)).highWatermark;
+  await leader.journal.enforceRetention();
+  assert.ok(leader.journal.info('s').startOffset <= hw, `retention kept the segment holding the HW ${hw}: start ${leader.journal.info('s').startOffset}`);
+
+  // The other follower is back: everything commits, and retention deletes the old segments.
+  other.replication = await ReplicationNode.open({ journal: other.journal, self: other.id, peers, credentials: ACCESS, logger: pino({ level: 'silent' }) });
+  cleanups.push(() => other.replication.close());
+  for (let i = 40; i < 45; i += 1) await append(leader, `${body}${i}`);
+  assert.ok((await leader.journal.enforceRetention()) > 0, 'retention deleted segments once they were committed');
+  const start = leader.journal.info('s').startOffset;
+  assert.ok(start > behind.journal.info('s').nextOffset, `the leader starts at ${start}, past the lagging follower's end ${behind.journal.info('s').nextOffset}`);
+
+  behind.replication = await ReplicationNode.open({ journal: behind.journal, self: behind.id, peers, credentials: ACCESS, logger: pino({ level: 'silent' }) });
+  cleanups.push(() => behind.replication.close());
+  await append(leader, `${body}last`);
+  let same = false;
+  for (let poll = 0; poll < 100 && !same; poll += 1) {
+    const [mine, theirs] = await Promise.all([behind.journal.readBatches('s', start).catch(() => ({ batches: [] as Buffer[] })), leader.journal.readBatches('s', start)]);
+    same = mine.batches.length === theirs.batches.length && mine.batches.every((batch, index) => batch.equals(theirs.batches[index] as Buffer));
+    if (!same) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ok(same, "the follower holds the leader's batches from its log start on");
+  assert.equal(behind.journal.info('s').startOffset, start);
+});
+
+/** Stops a node's server and replication and starts them again on a new port; `wipe` replaces its journal with an empty one (no shard). */
+async function restartNode(node: TestNode, peers: Map<string, string>, wipe: boolean): Promise<void> {
+  node.client.close();
+  await node.server.stop(0);
+  await node.replication.close();
+  if (wipe) {
+    await node.journal.close();
+    const directory = await mkdtemp(join(tmpdir(), 'sl-replication-wiped-'));
+    directories.push(directory);
+    node.journal = await Journal.open(directory, { retentionCheckMs: 0 });
+  }
+  node.replication = await ReplicationNode.open({ journal: node.journal, self: node.id, peers, credentials: ACCESS, logger: pino({ level: 'silent' }) });
+  node.server = await JournalServer.start({ journal: node.journal, port: 0, replication: node.replication, credentials: ACCESS });
+  peers.set(node.id, node.server.address);
+  node.client = new ReplicaClient(node.server.address, ACCESS);
+}
+
+test('a wiped replica does not vote until it has caught up: its answer cannot elect a replica that lacks acknowledged records', async () => {
+  const { nodes, peers } = await cluster();
+  const first = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  const leader = nodes.find((node) => node.id === first.leader) as TestNode;
+  const [wiped, lagging] = nodes.filter((node) => node !== leader) as [TestNode, TestNode];
+  await lagging.replication.close();
+  const acked = ['a1', 'a2', 'a3'];
+  for (const value of acked) await append(leader, value);
+  // The replica that made those appends' majority loses its data directory and rejoins empty.
+  await restartNode(wiped, peers, true);
+  // The leader is gone: only the lagging replica and the wiped one answer.
+  await leader.server.stop(0);
+  await leader.replication.close();
+  await assert.rejects(runElection({ shard: 's', replicas: peers, credentials: ACCESS, timeoutMs: 1_000 }), /only 1 of 3 replicas took the epoch/);
+  // The election created the shard on the wiped node (settings from a replica that has it).
+  assert.equal(wiped.journal.info('s').nextOffset, 0);
+  assert.equal((await wiped.client.call('replicaStatus', { shard: 's' }, CALL_MS)).voter, false);
+
+  // The leader is back: it is elected (greatest end), the wiped replica is told and catches up.
+  await restartNode(leader, peers, false);
+  await restartNode(lagging, peers, false);
+  const second = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  assert.equal(second.leader, leader.id);
+  assert.deepEqual(second.nonVoters, [wiped.id]);
+  let caughtUp = false;
+  for (let poll = 0; poll < 100 && !caughtUp; poll += 1) {
+    const [mine, theirs] = await Promise.all([wiped.client.call('replicaStatus', { shard: 's' }, CALL_MS), leader.client.call('replicaStatus', { shard: 's' }, CALL_MS)]);
+    caughtUp = mine.voter && mine.logEnd === theirs.logEnd;
+    if (!caughtUp) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ok(caughtUp, 'the wiped replica caught up and votes again');
+  const [mine, theirs] = await Promise.all([wiped.journal.readBatches('s', 0), leader.journal.readBatches('s', 0)]);
+  assert.ok(mine.batches.length === theirs.batches.length && mine.batches.every((batch, index) => batch.equals(theirs.batches[index] as Buffer)), 'byte-identical to the leader');
+
+  // Now the old leader may go: the two others elect one that holds every acknowledged record.
+  await leader.server.stop(0);
+  await leader.replication.close();
+  const third = await runElection({ shard: 's', replicas: peers, credentials: ACCESS, timeoutMs: 1_000 });
+  const next = nodes.find((node) => node.id === third.leader) as TestNode;
+  await append(next, 'a4');
+  const values = (await next.client.call('read', { shard: 's', fromOffset: 0 }, CALL_MS)).records.map((record) => record.value?.toString());
+  assert.deepEqual(values, [...acked, 'a4']);
+});

@@ -29,7 +29,7 @@ const FETCH_MAX_BYTES = 1024 * 1024;
 const FETCH_CALL_TIMEOUT_MS = FETCH_WAIT_MS + 4_000;
 /** A follower whose call failed (leader unreachable, not yet leading) waits this long before it asks again. */
 const RETRY_MS = 200;
-/** The epoch-start batch's one record: a control record readers of the shard can recognise. */
+/** The header of the epoch-start batch's one record (the batch is marked control; the header names it in dumps). */
 export const EPOCH_START_HEADER = 'sl-epoch-start';
 
 export type AcksMode = 'quorum' | 'leader';
@@ -46,6 +46,12 @@ interface HighWatermarkWaiter {
   offset: number;
   resolve: () => void;
   reject: (error: Error) => void;
+}
+
+/** The leader's answer to a fetch below its log start (the driver's, not the core's: the cores know no log start). */
+interface BelowLogStart {
+  type: 'below-log-start';
+  logStart: number;
 }
 
 type Role =
@@ -68,7 +74,11 @@ class ShardReplica {
     readonly name: string,
     readonly log: ReplicaLog,
     public record: ReplicaRecord,
-  ) {}
+  ) {
+    // Retention and compaction stay below what is committed: a record above the HW may still
+    // be truncated, so it may neither be deleted nor supersede an older value of its key.
+    log.shard.limitMaintenance(() => this.hw);
+  }
 
   setHighWatermark(hw: number): void {
     if (hw <= this.hw) return;
@@ -117,7 +127,7 @@ export class ReplicationNode {
       const shard = options.journal.shard(info.name);
       const record = await readReplicaFile(shard.fs, shard.directory, info.name);
       if (record === null) continue;
-      const replica = new ShardReplica(info.name, await ReplicaLog.open(shard), record);
+      const replica = new ShardReplica(info.name, await ReplicaLog.open(shard, options.logger), record);
       node.replicas.set(info.name, replica);
       // A leader that restarted does not lead its epoch again (its lost tail may differ from
       // what followers hold under it): it waits, idle, for the next election.
@@ -128,6 +138,11 @@ export class ReplicationNode {
 
   get self(): string {
     return this.options.self;
+  }
+
+  /** The shards replicated on this node, sorted by name. */
+  shards(): string[] {
+    return [...this.replicas.keys()].sort();
   }
 
   /** Whether the shard is replicated on this node (it has taken an epoch). */
@@ -207,6 +222,10 @@ export class ReplicationNode {
       throw ReplicaErrors.staleEpoch.create({ shard: replica.name, leaderEpoch: message.leaderEpoch, requestEpoch: message.requestEpoch }, replica.name, message.requestEpoch, message.leaderEpoch);
     }
     const shard = replica.log.shard;
+    if (decision.fromOffset < shard.startOffset) {
+      // Retention deleted what this follower would copy next: it starts over at our log start.
+      throw ReplicaErrors.fetchBelowLogStart.create({ shard: replica.name, leaderEpoch: core.epoch, logStart: shard.startOffset }, replica.name, decision.fromOffset, shard.startOffset);
+    }
     if (decision.fromOffset >= replica.log.end) {
       // Caught up: hold the fetch until the leader has more (a long poll), so an append reaches
       // followers without waiting for a polling interval.
@@ -234,13 +253,19 @@ export class ReplicationNode {
    * first, then records the epoch durably, then answers the durable position (the election's
    * rule compares it). A shard without replica state gets one here.
    */
-  announce(shard: string, epoch: number, replicas: readonly string[]): Promise<{ lastEpoch: number; durableEnd: number }> {
+  announce(shard: string, epoch: number, replicas: readonly string[], ledBefore = false): Promise<{ lastEpoch: number; durableEnd: number }> {
     return this.serialised(shard, async (replica) => {
       if (epoch <= replica.record.epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.epoch, requestEpoch: epoch }, shard, epoch, replica.record.epoch);
       await this.stopRole(replica);
-      const record: ReplicaRecord = { epoch, leader: '', replicas: [...replicas], ledEpoch: replica.record.ledEpoch };
+      // No replica state here for a shard that has been led: this node may have held (and been
+      // counted for) records it no longer has, so its answer must not make a majority until it
+      // has caught up. It still takes the epoch, so it is fenced and can follow.
+      const fresh = replica.record.epoch < 0;
+      const voter = fresh ? !ledBefore : replica.record.voter;
+      const record: ReplicaRecord = { epoch, leader: '', replicas: [...replicas], ledEpoch: replica.record.ledEpoch, voter };
       await this.persist(replica, record);
-      this.options.logger.info({ shard, epoch }, 'took a new epoch; waiting for the election');
+      this.options.logger.info({ shard, epoch, voter }, 'took a new epoch; waiting for the election');
+      if (!voter) throw ReplicaErrors.notVoter.create({ shard, epoch }, shard, epoch);
       return { lastEpoch: replica.log.history.latestEpoch, durableEnd: replica.log.end };
     }, true);
   }
@@ -265,7 +290,14 @@ export class ReplicationNode {
 
   status(shard: string): ReplicaStatusResponse {
     const replica = this.replica(shard);
-    return { node: this.self, role: replica.role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch };
+    const role = replica.role;
+    const end = replica.log.end;
+    const log = replica.log.shard;
+    const followers = role.kind !== 'leader' ? [] : replica.record.replicas.filter((node) => node !== this.self).map((node) => {
+      const { fetched, durable } = role.core.followerProgress(node) ?? { fetched: 0, durable: 0 };
+      return { node, fetched, durable, recordsBehind: Math.max(0, end - fetched), bytesBehind: fetched >= end ? 0 : log.approximateBytesFrom(Math.max(fetched, log.startOffset)) };
+    });
+    return { node: this.self, role: role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers };
   }
 
   async close(): Promise<void> {
@@ -280,9 +312,8 @@ export class ReplicationNode {
     const epoch = replica.record.epoch;
     // The epoch-start batch: older epochs' records commit with it (the HW only passes records
     // of the current epoch), without waiting for a client write.
-    // A compacted shard takes keyed records only (the broker's $sessions and $retained are compacted).
-    const key = replica.log.shard.config.compacted ? Buffer.from(EPOCH_START_HEADER) : null;
-    const start = await replica.log.append([{ key, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch);
+    // It is a control batch: stored and replicated, never shown to readers of the shard.
+    const start = await replica.log.append([{ key: null, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch, true);
     const core = new ReplicaLeader({ self: this.self, replicas: replica.record.replicas, epoch, epochStartOffset: start.baseOffset, highWatermark: replica.hw });
     replica.role = { kind: 'leader', core };
     this.onLocalLog(replica, core);
@@ -360,7 +391,11 @@ export class ReplicationNode {
       } else if (!appended) {
         // A send after an append in the same step carries a stale durable end; onDurable below sends a fresh one.
         const answer = await this.send(replica, core, action.message, signal);
-        if (answer === null) {
+        if (answer !== null && answer.type === 'below-log-start') {
+          this.options.logger.warn({ shard: replica.name, logEnd: replica.log.end, leaderLogStart: answer.logStart }, "the leader's retention deleted what this replica would copy next; emptying the log to start at the leader's log start");
+          await replica.log.restartAt(answer.logStart);
+          next = core.start(view(), Date.now());
+        } else if (answer === null) {
           await sleep(RETRY_MS, signal);
           next = core.onTick(view(), Date.now());
         } else {
@@ -370,6 +405,12 @@ export class ReplicationNode {
       }
     }
     replica.setHighWatermark(core.highWatermark);
+    if (appended && !replica.record.voter && replica.log.history.latestEpoch === core.epoch) {
+      // It holds a batch of its leader's epoch, so the leader's whole log up to that epoch's
+      // start: every record committed before. It may vote again.
+      await this.persist(replica, { ...replica.record, voter: true });
+      this.options.logger.info({ shard: replica.name, epoch: core.epoch, logEnd: replica.log.end }, 'caught up after rejoining; votes again');
+    }
     if (appended) next = core.onDurable(view(), Date.now());
     // Caught up (an empty answer leaves nothing outstanding): the next fetch goes at once, and
     // the leader holds it until it has more.
@@ -378,7 +419,7 @@ export class ReplicationNode {
   }
 
   /** One request to the leader, its answer as the core's message; null when the call failed. */
-  private async send(replica: ShardReplica, core: ReplicaFollower<StoredBatch>, message: FetchRequest | EpochEndQuery, signal: AbortSignal): Promise<ToFollower<StoredBatch> | null> {
+  private async send(replica: ShardReplica, core: ReplicaFollower<StoredBatch>, message: FetchRequest | EpochEndQuery, signal: AbortSignal): Promise<ToFollower<StoredBatch> | BelowLogStart | null> {
     const client = this.client(core.leader);
     if (client === null) return null;
     try {
@@ -395,7 +436,8 @@ export class ReplicationNode {
     } catch (error) {
       if (signal.aborted) return null;
       if (error instanceof ShardlineError) {
-        const context = error.context as { leaderEpoch?: number; requestEpoch?: number; logEnd?: number };
+        const context = error.context as { leaderEpoch?: number; requestEpoch?: number; logEnd?: number; logStart?: number };
+        if (error.code === ReplicaErrors.fetchBelowLogStart.code && Number(context.leaderEpoch) === core.epoch) return { type: 'below-log-start', logStart: Number(context.logStart) };
         if (error.code === ReplicaErrors.fetchOutOfRange.code) return { type: 'offset-out-of-range', from: core.leader, leaderEpoch: Number(context.leaderEpoch), logEnd: Number(context.logEnd) };
         if (error.code === ReplicaErrors.staleEpoch.code) return { type: 'epoch-mismatch', from: core.leader, leaderEpoch: Number(context.leaderEpoch), requestEpoch: Number(context.requestEpoch) };
       }
@@ -457,7 +499,7 @@ export class ReplicationNode {
         if (!create) return work(this.replica(shard));
         const opened = this.options.journal.shard(shard);
         if (opened.config.durability !== 'fsync') throw ReplicaErrors.needsFsync.create({ shard }, shard, opened.config.durability);
-        replica = new ShardReplica(shard, await ReplicaLog.open(opened), { epoch: -1, leader: '', replicas: [], ledEpoch: -1 });
+        replica = new ShardReplica(shard, await ReplicaLog.open(opened, this.options.logger), { epoch: -1, leader: '', replicas: [], ledEpoch: -1, voter: true });
         this.replicas.set(shard, replica);
       }
       return work(replica);

@@ -9,7 +9,7 @@
 //   4  u32 batchBytes      whole batch, header included
 //   8  u64 checksum        xxhash64 (seed 0) of bytes [16, batchBytes)
 //  16  u8  formatVersion   1
-//  17  u8  attributes      0 (reserved)
+//  17  u8  attributes      bit 0: control batch (replication's epoch start); other bits 0
 //  18  u16 reserved        0
 //  20  u32 leaderEpoch
 //  24  u64 baseOffset
@@ -28,6 +28,13 @@ import type { JournalRecord, RecordHeader } from '../record.js';
 export const BATCH_MAGIC = 0x424c4853;
 export const BATCH_FORMAT_VERSION = 1;
 export const BATCH_HEADER_BYTES = 56;
+/**
+ * Attributes bit of a control batch: written by the journal for its own bookkeeping (a new
+ * replication leader's epoch-start batch), never shown to readers of records. Segments written
+ * before the bit existed hold 0 here, so they read as they always did.
+ */
+export const CONTROL_BATCH_ATTRIBUTE = 0x01;
+const ATTRIBUTES_AT = 17;
 const CHECKSUMMED_FROM = 16;
 const RECORD_FIXED_BYTES = 4 + 4 + 8 + 4 + 4 + 2;
 const TWO_POW_32 = 2 ** 32;
@@ -36,6 +43,7 @@ export interface BatchHeader {
   batchBytes: number;
   checksum: bigint;
   formatVersion: number;
+  attributes: number;
   leaderEpoch: number;
   baseOffset: number;
   recordCount: number;
@@ -50,6 +58,16 @@ export interface BatchRecordInput {
   key: Buffer | null;
   value: Buffer | null;
   headers: RecordHeader[];
+}
+
+/** Whether the batch is a control batch, which record readers skip (CONTROL_BATCH_ATTRIBUTE). */
+export function isControlBatch(header: Pick<BatchHeader, 'attributes'>): boolean {
+  return (header.attributes & CONTROL_BATCH_ATTRIBUTE) !== 0;
+}
+
+/** Marks an encoded, not yet sealed batch as a control batch (the seal's checksum then covers the mark). */
+export function markControlBatch(batch: Buffer): void {
+  batch.writeUInt8(batch.readUInt8(ATTRIBUTES_AT) | CONTROL_BATCH_ATTRIBUTE, ATTRIBUTES_AT);
 }
 
 export function lastOffsetOf(header: BatchHeader): number {
@@ -92,7 +110,7 @@ export function encodeBatch(records: readonly BatchRecordInput[]): Buffer {
   buffer.writeUInt32LE(BATCH_MAGIC, 0);
   buffer.writeUInt32LE(batchBytes, 4);
   buffer.writeUInt8(BATCH_FORMAT_VERSION, 16);
-  buffer.writeUInt8(0, 17);
+  buffer.writeUInt8(0, ATTRIBUTES_AT);
   buffer.writeUInt16LE(0, 18);
   buffer.writeUInt32LE(records.length, 32);
   buffer.writeUInt32LE(last.offsetDelta, 36);
@@ -177,6 +195,7 @@ export function readBatchHeader(bytes: Buffer, position: number): BatchHeader {
     batchBytes: bytes.readUInt32LE(position + 4),
     checksum: bytes.readBigUInt64LE(position + 8),
     formatVersion: bytes.readUInt8(position + 16),
+    attributes: bytes.readUInt8(position + ATTRIBUTES_AT),
     leaderEpoch: bytes.readUInt32LE(position + 20),
     baseOffset: readU64(bytes, position + 24),
     recordCount: bytes.readUInt32LE(position + 32),

@@ -96,7 +96,7 @@ export class JournalGrpcService {
       replicaEpochEnd: this.replicaCall('ReplicaEpochEnd', (request: wire.ReplicaEpochEndRequest) => this.replication('ReplicaEpochEnd', request.shard).epochEnd(request)),
       replicaAnnounce: this.replicaCall('ReplicaAnnounce', async (request: wire.ReplicaAnnounceRequest) => {
         const node = this.replication('ReplicaAnnounce', request.shard);
-        return { node: node.self, ...(await node.announce(request.shard, request.epoch, request.replicas)) };
+        return { node: node.self, ...(await node.announce(request.shard, request.epoch, request.replicas, request.ledBefore === true)) };
       }),
       replicaLead: this.replicaCall('ReplicaLead', async (request: wire.ReplicaLeadRequest) => {
         await this.replication('ReplicaLead', request.shard).lead(request.shard, request.epoch, request.leader, request.replicas);
@@ -209,7 +209,11 @@ export class JournalGrpcService {
           if (!(await (replication as ReplicationNode).waitForHighWatermark(call.request.shard, record.offset, signal))) break;
           // A record above the HW may be cut by a follower's truncation and replaced while it
           // waits: the one at this offset once committed is the one to send.
-          next = (await this.journal.read(call.request.shard, record.offset, { maxRecords: 1 }))[0] ?? record;
+          // Nothing at this offset any more (the cut took it, and the new leader's epoch-start
+          // batch, which readers do not see, or nothing yet stands there): the tail goes on.
+          const [committed] = await this.journal.read(call.request.shard, record.offset, { maxRecords: 1 });
+          if (committed === undefined || committed.offset !== record.offset) continue;
+          next = committed;
         }
         if (!call.write(wire.recordToWire(next))) await once(call, 'drain', { signal }).catch(() => undefined);
       }

@@ -151,6 +151,8 @@ export interface ReplicaAnnounceRequest {
   shard: string;
   epoch: number;
   replicas: string[];
+  /** Some replica has been led before: a node without replica state for the shard does not vote. */
+  ledBefore?: boolean;
 }
 
 export interface ReplicaAnnounceResponse {
@@ -179,6 +181,21 @@ export interface ReplicaStatusResponse {
   highWatermark: number;
   logEnd: number;
   lastEpoch: number;
+  /** false while the node rejoins without the state it lost (it does not vote) */
+  voter: boolean;
+  logStart: number;
+  /** on the leader: each follower's reported log end (fetched) and durable end in this epoch */
+  followers: ReplicaProgress[];
+}
+
+export interface ReplicaProgress {
+  node: string;
+  fetched: number;
+  durable: number;
+  /** the leader's log end minus `fetched` (offsets, epoch starts included) */
+  recordsBehind: number;
+  /** about how many bytes of the leader's log lie past `fetched` */
+  bytesBehind: number;
 }
 
 // ---- client side: journal types → messages ---------------------------------------------

@@ -5,7 +5,7 @@
 import { JournalErrors, ioError, isShardlineError } from '../errors.js';
 import type { JournalFile, JournalFileSystem } from '../file-system.js';
 import type { JournalRecord } from '../record.js';
-import { decodeBatchRecords, encodeBatch, readBatchHeader, sealBatch } from '../segment/batch-format.js';
+import { decodeBatchRecords, encodeBatch, isControlBatch, readBatchHeader, sealBatch } from '../segment/batch-format.js';
 import { remainingAfter, type Segment } from '../segment/segment.js';
 
 export interface SegmentRewrite {
@@ -52,7 +52,8 @@ export async function compactSegment(fs: JournalFileSystem, segment: Segment, ke
       const bytes = await segment.read(position, batchBytes);
       const header = readBatchHeader(bytes, 0);
       const records = decodeBatchRecords(bytes, 0, header);
-      const kept = records.filter(keep);
+      // A control batch (an epoch start) stays: replicas rebuild their epoch history from it.
+      const kept = isControlBatch(header) ? records : records.filter(keep);
       rewrite.recordsRemoved += records.length - kept.length;
       rewrite.recordsKept += kept.length;
       const first = kept[0];

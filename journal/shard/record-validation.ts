@@ -6,14 +6,15 @@ import { BATCH_HEADER_BYTES, encodedRecordBytes, type BatchRecordInput } from '.
 import type { ShardConfig } from './shard-config.js';
 
 /** Validated records with offset deltas 0..n-1 and timestamps filled in from `now`. */
-export function prepareRecords(records: readonly RecordInput[], config: ShardConfig, shard: string, now: number): BatchRecordInput[] {
+/** `control`: the journal's own control batch (an epoch start), which needs no key even in a compacted shard. */
+export function prepareRecords(records: readonly RecordInput[], config: ShardConfig, shard: string, now: number, control = false): BatchRecordInput[] {
   if (!Array.isArray(records) || records.length === 0) {
     throw JournalErrors.invalidArgument.create({ shard }, 'records', Array.isArray(records) ? '[]' : typeof records, 'must be a non-empty array of records');
   }
   const inputs: BatchRecordInput[] = new Array<BatchRecordInput>(records.length);
   let batchBytes = BATCH_HEADER_BYTES;
   for (let i = 0; i < records.length; i += 1) {
-    const input = validateRecord(records[i], i, now, config, shard);
+    const input = validateRecord(records[i], i, now, config, shard, control);
     const bytes = encodedRecordBytes(input);
     if (bytes > config.maxRecordBytes) throw JournalErrors.recordTooLarge.create({ shard, record: i }, bytes, config.maxRecordBytes);
     batchBytes += bytes;
@@ -23,7 +24,7 @@ export function prepareRecords(records: readonly RecordInput[], config: ShardCon
   return inputs;
 }
 
-function validateRecord(record: RecordInput | undefined, index: number, now: number, config: ShardConfig, shard: string): BatchRecordInput {
+function validateRecord(record: RecordInput | undefined, index: number, now: number, config: ShardConfig, shard: string, control: boolean): BatchRecordInput {
   const context = { shard, record: index };
   if (record === null || typeof record !== 'object') throw JournalErrors.invalidArgument.create(context, `records[${index}]`, typeof record, 'must be an object');
   const { key = null, value, headers = [], timestamp = now } = record;
@@ -37,6 +38,6 @@ function validateRecord(record: RecordInput | undefined, index: number, now: num
       throw JournalErrors.invalidArgument.create(context, `records[${index}].headers`, header?.key, 'each header needs a well-formed string key (<= 65535 UTF-8 bytes) and a Buffer value');
     }
   }
-  if (config.compacted && key === null) throw JournalErrors.keyRequired.create(context, index);
+  if (config.compacted && key === null && !control) throw JournalErrors.keyRequired.create(context, index);
   return { offsetDelta: index, timestamp, key, value, headers };
 }

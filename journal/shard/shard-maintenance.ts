@@ -109,13 +109,48 @@ export class ShardMaintenance {
     segment.makeVisible();
   }
 
+  /**
+   * Empties the shard and makes it start at `offset` (>= its end). The old segments go newest
+   * first and the directory is synced before the new empty segment is created (and synced): a
+   * crash in between leaves a prefix of the old log, or no segment at all (the shard then opens
+   * empty at 0), never old records beside the new start. The caller's next attempt (the
+   * follower's fetch is again below its leader's log start) empties it again.
+   */
+  async restartAt(offset: number): Promise<void> {
+    this.state.assertOpen();
+    checkOffsetArgument(offset, 'offset', this.state.name);
+    await this.state.compactionLock.run(() => this.state.writeLock.run(async () => {
+      if (offset < this.state.nextOffset) {
+        throw JournalErrors.offsetOutOfRange.create({ shard: this.state.name, offset }, offset, this.state.nextOffset, Number.MAX_SAFE_INTEGER);
+      }
+      if (this.state.failure !== null) throw this.state.failure;
+      try {
+        // Readers keep the old segments in view until the new one replaces them (a segment a
+        // reader holds stays readable after its files are gone).
+        for (const segment of [...this.state.segments].reverse()) await segment.retire(true);
+        await syncDirectory(this.state.fs, this.state.directory);
+        const fresh = await Segment.create(this.state.fs, this.state.directory, offset, this.state.settings);
+        this.state.segments = [fresh];
+        await syncDirectory(this.state.fs, this.state.directory);
+      } catch (error) {
+        this.state.failStructure(error, 'restart');
+      }
+      this.state.nextOffset = Math.max(this.state.active.nextOffset, this.state.active.baseOffset);
+      this.state.visibleNextOffset = this.state.nextOffset;
+      this.state.epoch = Math.max(0, ...this.state.segments.map((segment) => segment.epoch));
+      this.state.activeSinceMs = null;
+      this.state.context.logger.info({ shard: this.state.name, startOffset: offset }, 'shard emptied to start at a later offset');
+    }));
+  }
+
   /** Deletes whole sealed segments past the age or size limit; returns how many went. */
   async enforceRetention(): Promise<number> {
     this.state.assertOpen();
     if (this.state.config.retentionMs === null && this.state.config.retentionBytes === null) return 0;
     return this.state.writeLock.run(async () => {
       if (this.state.failure !== null) return 0;
-      const count = segmentsToDelete(this.state.segments, this.state.config, this.state.context.clock());
+      // Never a segment with a record a replication truncation could still remove.
+      const count = Math.min(segmentsToDelete(this.state.segments, this.state.config, this.state.context.clock()), segmentsBelow(this.state.segments, this.state.maintenanceEnd()));
       const removed = this.state.segments.splice(0, count);
       try {
         for (const segment of removed) await segment.retire(true);
@@ -141,7 +176,7 @@ export class ShardMaintenance {
     checkOffsetArgument(offset, 'offset', this.state.name);
     return this.state.writeLock.run(async () => {
       if (this.state.failure !== null) throw this.state.failure;
-      const count = segmentsBelow(this.state.segments, offset);
+      const count = segmentsBelow(this.state.segments, Math.min(offset, this.state.maintenanceEnd()));
       const removed = this.state.segments.splice(0, count);
       try {
         for (const segment of removed) await segment.retire(true);
@@ -168,8 +203,10 @@ export class ShardMaintenance {
       const sealed = this.state.segments.slice(0, -1);
       if (sealed.length === 0) return report;
       let latest: Map<string, number>;
+      // Fixed for the run: the limit only grows, and what lay below it stays there.
+      const limit = this.state.maintenanceEnd();
       try {
-        latest = await this.latestOffsetPerKey();
+        latest = await this.latestOffsetPerKey(limit);
       } catch (error) {
         // Damage hides which record is the latest of its keys; compacting around it could drop
         // the only readable value of a key. Leave the shard alone until it is repaired.
@@ -183,7 +220,8 @@ export class ShardMaintenance {
         segment.retain();
         let rewrite;
         try {
-          rewrite = await compactSegment(this.state.fs, segment, (record) => record.key !== null && latest.get(record.key.toString('latin1')) === record.offset && !(record.value === null && record.timestamp < tombstoneCutoff));
+          // Records at or past the limit stay as they are (a truncation may still remove them).
+          rewrite = await compactSegment(this.state.fs, segment, (record) => record.offset >= limit || (record.key !== null && latest.get(record.key.toString('latin1')) === record.offset && !(record.value === null && record.timestamp < tombstoneCutoff)));
         } catch (error) {
           // One damaged segment must not stop the others from being compacted.
           if (!isShardlineError(error, JournalErrors.corruptBatch.code)) throw error;
@@ -210,13 +248,13 @@ export class ShardMaintenance {
     });
   }
 
-  private async latestOffsetPerKey(): Promise<Map<string, number>> {
+  /** Each key's latest record below `end`: only a record that can no longer be truncated may supersede another. */
+  private async latestOffsetPerKey(end: number): Promise<Map<string, number>> {
     const latest = new Map<string, number>();
-    const end = this.state.visibleNextOffset;
     let next = this.state.startOffset;
     while (next < end) {
       const { records, next: after } = await this.reader.readRange(next, { maxRecords: 10_000, maxBytes: 16 * 1024 * 1024 });
-      for (const record of records) if (record.key !== null) latest.set(record.key.toString('latin1'), record.offset);
+      for (const record of records) if (record.key !== null && record.offset < end) latest.set(record.key.toString('latin1'), record.offset);
       if (after <= next) break;
       next = after;
     }

@@ -2,11 +2,13 @@
 // tailing. It holds no state of its own: it looks at the shard's segments through a ReadView,
 // never past the visible end (what the writer has acknowledged), and never takes the write
 // lock, so reads do not hold up appends. A segment is retained while read, so a retention
-// delete or a compaction swap cannot close its file under the reader.
+// delete or a compaction swap cannot close its file under the reader. Control batches
+// (replication's epoch starts) are left out of reads of records, which see their offsets as
+// gaps, like compaction's; readBatches returns them, for the replicas that copy the log.
 import type { Logger } from 'pino';
 import { JournalErrors } from '../errors.js';
 import type { JournalRecord } from '../record.js';
-import { BATCH_HEADER_BYTES, checkBatch, decodeBatchRecords, lastOffsetOf, RecordDecodeError, type BatchHeader } from '../segment/batch-format.js';
+import { BATCH_HEADER_BYTES, checkBatch, decodeBatchRecords, isControlBatch, lastOffsetOf, RecordDecodeError, type BatchHeader } from '../segment/batch-format.js';
 import type { Segment } from '../segment/segment.js';
 import { checkOffsetArgument, checkTimestampArgument, readCost, resolveReadLimits, type ReadOptions } from './read-limits.js';
 import { HARD_MAX_BATCH_BYTES } from './shard-config.js';
@@ -136,7 +138,8 @@ export class ShardReader {
         return { cursor, wanted: 0, stop: !this.damaged(segment, position + cursor, reason, out) };
       }
       const header = check.header;
-      if (lastOffsetOf(header) >= fromOffset) {
+      // A control batch (an epoch start) is the journal's own: its offset is a gap to readers.
+      if (lastOffsetOf(header) >= fromOffset && !isControlBatch(header)) {
         let records: JournalRecord[];
         try {
           records = decodeBatchRecords(bytes, cursor, header);
@@ -250,7 +253,7 @@ export class ShardReader {
       // Each batch is verified before its timestamps are trusted: a flipped maxTimestamp must
       // not make a lookup skip records.
       const { bytes, header } = await this.readVerifiedBatch(segment, position);
-      if (header.maxTimestamp >= timestamp) {
+      if (header.maxTimestamp >= timestamp && !isControlBatch(header)) {
         for (const record of this.decodeVerified(segment, position, bytes, header)) {
           if (record.timestamp >= timestamp) return record.offset;
         }

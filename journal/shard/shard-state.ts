@@ -70,6 +70,12 @@ export class ShardState {
    * so writers that give old timestamps do not roll a segment per append.
    */
   activeSinceMs: number | null = null;
+  /**
+   * The offset retention and compaction stay below (replication's high watermark: records at
+   * or above it may still be truncated, so nothing there may be deleted or count as superseding
+   * an older record); null: no bound.
+   */
+  maintenanceLimit: (() => number) | null = null;
   private readonly waiters = new Set<Waiter>();
 
   constructor(
@@ -96,6 +102,12 @@ export class ShardState {
 
   get startOffset(): number {
     return this.segments[0]?.baseOffset ?? 0;
+  }
+
+  /** Where retention and compaction must stop: the maintenance limit, else the visible end. */
+  maintenanceEnd(): number {
+    const limit = this.maintenanceLimit?.() ?? Number.POSITIVE_INFINITY;
+    return Math.min(limit, this.visibleNextOffset);
   }
 
   /** The log's fdatasync, unless a self-test turned it off (UnsafeDurabilitySwitches). */

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { JournalErrors, ShardlineError, ioError } from '../errors.js';
 import type { AppendResult, RecordInput } from '../record.js';
-import { checkBatch, encodeBatch, readBatchHeader, sealBatch, type BatchHeader } from '../segment/batch-format.js';
+import { checkBatch, encodeBatch, markControlBatch, readBatchHeader, sealBatch, type BatchHeader } from '../segment/batch-format.js';
 import { Segment, syncDirectory } from '../segment/segment.js';
 import { checkEpochArgument } from './read-limits.js';
 import { prepareRecords } from './record-validation.js';
@@ -21,6 +21,11 @@ export const RECOVERY_BACKOFF_MS = 1000;
 export interface AppendOptions {
   /** Leader epoch to write the batch under; defaults to the shard's current epoch. */
   epoch?: number;
+  /**
+   * Write a control batch (replication's epoch start): stored and replicated like any batch,
+   * skipped by every reader of records (batch-format.ts, CONTROL_BATCH_ATTRIBUTE).
+   */
+  control?: boolean;
 }
 
 interface PendingAppend {
@@ -98,7 +103,9 @@ export class ShardWriter {
     try {
       this.state.assertOpen();
       if (this.state.failure !== null && this.state.context.clock() - this.state.failedAt < RECOVERY_BACKOFF_MS) throw this.state.failure;
-      const batch = this.encode(records);
+      const control = options.control === true;
+      const batch = this.encode(records, control);
+      if (control) markControlBatch(batch);
       // One append is always taken, so a batch larger than the bound is not refused forever.
       if (this.pending.length > 0 && this.pendingBytes + batch.length > this.state.config.maxQueuedAppendBytes) {
         throw JournalErrors.overloaded.create({ shard: this.state.name }, this.pendingBytes + batch.length, this.state.config.maxQueuedAppendBytes);
@@ -142,8 +149,8 @@ export class ShardWriter {
     this.drain().catch((error: unknown) => this.state.context.logger.error({ shard: this.state.name, err: error }, 'append writer failed'));
   }
 
-  private encode(records: readonly RecordInput[]): Buffer {
-    return encodeBatch(prepareRecords(records, this.state.config, this.state.name, this.state.context.clock()));
+  private encode(records: readonly RecordInput[], control: boolean): Buffer {
+    return encodeBatch(prepareRecords(records, this.state.config, this.state.name, this.state.context.clock(), control));
   }
 
   private async drain(): Promise<void> {
@@ -326,13 +333,17 @@ export class ShardWriter {
         await this.roll();
         bytesInActive = 0;
       }
-      const baseOffset = this.state.nextOffset;
+      let baseOffset = this.state.nextOffset;
       if (append.stored) {
         const header = readBatchHeader(append.batch, 0);
-        if (header.baseOffset !== baseOffset) {
+        // A compacted shard's leader may have compacted records away: its batch then starts
+        // past our end, a gap like the ones compaction leaves here.
+        const gapAllowed = this.state.config.compacted && header.baseOffset > baseOffset;
+        if (header.baseOffset !== baseOffset && !gapAllowed) {
           append.reject(JournalErrors.invalidArgument.create({ shard: this.state.name, offset: header.baseOffset }, 'baseOffset', header.baseOffset, `a stored batch must start at the log end, ${baseOffset}`));
           continue;
         }
+        baseOffset = header.baseOffset;
         headers.push(header);
       } else {
         sealBatch(append.batch, baseOffset, epoch);

@@ -181,6 +181,22 @@ export class Shard {
     return this.state.startOffset;
   }
 
+  /**
+   * About how many bytes of log hold offsets from `offset` to the end (for catch-up progress):
+   * whole later segments plus the rest of the one holding `offset` from its nearest indexed
+   * batch at or before it, so it may count up to one index interval too many. No I/O.
+   */
+  approximateBytesFrom(offset: number): number {
+    let bytes = 0;
+    const segments = this.state.segments;
+    for (let i = segments.length - 1; i >= 0; i -= 1) {
+      const segment = segments[i] as (typeof segments)[number];
+      if (segment.baseOffset <= offset) return bytes + Math.max(0, segment.sizeBytes - segment.index.lookupOffset(offset));
+      bytes += segment.sizeBytes;
+    }
+    return bytes;
+  }
+
   /** The file system the shard's files are on (for files kept beside its segments). */
   get fs(): JournalFileSystem {
     return this.state.fs;
@@ -252,6 +268,24 @@ export class Shard {
    */
   async truncateAfter(offset: number): Promise<void> {
     return this.maintenance.truncateAfter(offset);
+  }
+
+  /**
+   * Bounds retention and compaction to offsets below `limit()` (replication's high watermark;
+   * null lifts the bound): retention deletes only segments wholly below it, and compaction
+   * neither removes a record at or above it nor lets one there supersede an older record.
+   */
+  limitMaintenance(limit: (() => number) | null): void {
+    this.state.maintenanceLimit = limit;
+  }
+
+  /**
+   * Empties the shard and makes it start at `offset`, at or past its end: a replica whose whole
+   * log lies below its leader's log start (retention deleted what it would fetch next) starts
+   * over there. Crash safe: the new empty segment is made durable before the old ones go.
+   */
+  async restartAt(offset: number): Promise<void> {
+    return this.maintenance.restartAt(offset);
   }
 
   /** Deletes whole sealed segments past the age or size limit; returns how many went. */

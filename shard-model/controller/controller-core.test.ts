@@ -17,7 +17,7 @@ function shard(over: Partial<ShardRecord> = {}): ShardRecord {
 }
 
 const nodes = new Map(['a', 'b', 'c'].map((id) => [id, node(id)]));
-const status = (epoch: number, leader: string, role = 'follower'): ReplicaObservation => ({ kind: 'status', epoch, leader, role });
+const status = (epoch: number, leader: string, role = 'follower'): ReplicaObservation => ({ kind: 'status', epoch, leader, role, lastEpoch: epoch });
 
 describe('replica assignment', () => {
   it('takes the live journal nodes holding the fewest replicas, capped by how many are live', () => {

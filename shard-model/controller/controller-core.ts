@@ -27,7 +27,8 @@ export const MAX_REPLICATION_FACTOR = 5;
 
 /** What the controller learned from one replica of one shard. */
 export type ReplicaObservation =
-  | { readonly kind: 'status'; readonly role: string; readonly epoch: number; readonly leader: string }
+  /** lastEpoch: the epoch of the replica's last batch (0: it holds none). */
+  | { readonly kind: 'status'; readonly role: string; readonly epoch: number; readonly leader: string; readonly lastEpoch: number }
   /** The shard is there but no election has reached it on this node. */
   | { readonly kind: 'unreplicated' }
   /** The node does not hold the shard. */

@@ -107,7 +107,7 @@ export class ReplicationController {
     const reachable = [...observations.values()].filter((seen) => seen.kind === 'status' || seen.kind === 'unreplicated').length;
     if (decision.elect !== null) {
       // Without a majority to answer, an election would only use up an epoch.
-      if (reachable * 2 > shard.replicas.length) await this.#elect(shard, nodes, decision.elect);
+      if (reachable * 2 > shard.replicas.length) await this.#elect(shard, nodes, decision.elect, hasBeenLed(shard, observations));
       return;
     }
     await Promise.all(decision.inform.map((id) => this.#inform(shard, nodes.get(id), observations.get(id))));
@@ -119,7 +119,7 @@ export class ReplicationController {
     try {
       const status = await this.#client(address).call('replicaStatus', { shard }, CALL_TIMEOUT_MS);
       this.#unreachableSince.delete(node.id);
-      return { kind: 'status', role: status.role, epoch: status.epoch, leader: status.leader };
+      return { kind: 'status', role: status.role, epoch: status.epoch, leader: status.leader, lastEpoch: status.lastEpoch };
     } catch (error) {
       if (isShardlineError(error, 'SL_REPL_NOT_REPLICATED')) return { kind: 'unreplicated' };
       if (isShardlineError(error, 'SL_JOURNAL_SHARD_NOT_FOUND')) return { kind: 'missing' };
@@ -141,7 +141,7 @@ export class ReplicationController {
   }
 
   /** One election, step by step as the core says; an abort is logged and the next pass tries again. */
-  async #elect(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, reason: string): Promise<void> {
+  async #elect(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, reason: string, ledBefore: boolean): Promise<void> {
     const { logger, client } = this.options;
     const election = new ShardElection(shard);
     let step: ElectionStep = election.start();
@@ -157,7 +157,7 @@ export class ReplicationController {
         case 'announce': {
           const epoch = step.epoch;
           const replicas = [...step.replicas];
-          const settled = await Promise.allSettled(replicas.map((id) => this.#call(nodes.get(id), (replica) => replica.call('replicaAnnounce', { shard: shard.name, epoch, replicas }, CALL_TIMEOUT_MS))));
+          const settled = await Promise.allSettled(replicas.map((id) => this.#call(nodes.get(id), (replica) => replica.call('replicaAnnounce', { shard: shard.name, epoch, replicas, ledBefore }, CALL_TIMEOUT_MS))));
           const answers: ElectionCandidate[] = [];
           settled.forEach((outcome, index) => {
             if (outcome.status === 'fulfilled') answers.push({ node: replicas[index] as string, lastEpoch: outcome.value.lastEpoch, durableEnd: outcome.value.durableEnd });
@@ -224,4 +224,14 @@ export class ReplicationController {
       this.#timer.unref();
     });
   }
+}
+
+/**
+ * Whether the shard has had a leader: then a replica without replica state (its data directory
+ * was wiped) must not vote until it has caught up (SL_REPL_NOT_VOTER), or an empty log could
+ * make the majority that elects a replica missing acknowledged records.
+ */
+function hasBeenLed(shard: ShardRecord, observations: ReadonlyMap<string, ReplicaObservation>): boolean {
+  if (shard.leader !== null) return true;
+  return [...observations.values()].some((seen) => seen.kind === 'status' && (seen.leader !== '' || seen.lastEpoch >= 1));
 }

@@ -14,6 +14,7 @@ import type { AmqpCodecError } from '../codec/errors.js';
 import { longstrValue, type FieldTable, type FieldValue } from '../codec/field-table.js';
 import { amqpMethod, type AmqpMethod, type ArgsOf } from '../codec/methods.js';
 import { AmqpBroker } from './broker.js';
+import { resolveStreamStart } from './stream-queue.js';
 import { AmqpSession, type SessionHost } from './session.js';
 
 interface Delivery {
@@ -307,6 +308,29 @@ describe('AMQP stream queues', () => {
         [0, 1, ...Array.from({ length: 42 - start }, (_, i) => start + i)],
       );
       broker.close();
+    } finally {
+      await store.close();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('stream queues over a replicated shard', () => {
+  it("x-stream-offset 'last' steps back over control batches (epoch starts) to the last batch of messages", async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'shardline-stream-'));
+    const store = await LocalShardStore.open(directory, { retentionCheckMs: 0 });
+    try {
+      await store.create('s');
+      await store.append('s', [{ value: Buffer.from('m0') }]);
+      await store.append('s', [{ value: Buffer.from('m1') }, { value: Buffer.from('m2') }]);
+      const epochStart = { value: null, headers: [{ key: 'sl-epoch-start', value: Buffer.from('1') }] };
+      await store.journal.append('s', [epochStart], { control: true });
+      await store.journal.append('s', [epochStart], { control: true });
+      assert.equal(await resolveStreamStart(store, 's', { kind: 'last' }), 1);
+      // Only control batches: the end.
+      await store.create('t');
+      await store.journal.append('t', [epochStart], { control: true });
+      assert.equal(await resolveStreamStart(store, 't', { kind: 'last' }), 1);
     } finally {
       await store.close();
       await rm(directory, { recursive: true, force: true });

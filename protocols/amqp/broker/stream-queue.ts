@@ -5,7 +5,7 @@
 // old segments. One reader per consumer holds at most one page of the shard in memory (the
 // tail's page), and takes the next record only when the consumer has room under its prefetch.
 import type { Logger } from 'pino';
-import { readBatchHeader, type JournalRecord, type ShardConfig } from '../../../journal/index.js';
+import { isControlBatch, readBatchHeader, type JournalRecord, type ShardConfig } from '../../../journal/index.js';
 import type { ShardStore } from '../../../shard-model/index.js';
 import { decodeMessageRecord, MessageQueue, type QueueConsumer, type QueuedMessage } from './queue.js';
 import type { StreamOffsetSpec, StreamPolicy } from './stream-arguments.js';
@@ -32,6 +32,9 @@ export function streamShardConfig(policy: StreamPolicy, maxRecordBytes: number):
   };
 }
 
+/** How many control batches in a row 'last' steps back over before it settles for the end. */
+const LAST_CHUNK_CONTROL_STEPS = 16;
+
 /**
  * The offset a consumer starts at: first = the oldest kept record, next = the end, last = the
  * first record of the last batch (one append: a group of publishes that were written together,
@@ -50,10 +53,18 @@ export async function resolveStreamStart(store: ShardStore, shard: string, spec:
     case 'offset':
       return Math.min(Math.max(spec.offset, start), end);
     case 'last': {
-      if (end <= start) return end;
-      const { batches } = await store.readBatches(shard, end - 1, { maxBytes: 1 });
-      const batch = batches[0];
-      return batch === undefined ? end : Math.max(readBatchHeader(batch, 0).baseOffset, start);
+      // The last batch that holds messages: control batches (replication's epoch starts, one
+      // per leader change) are stepped over, a bounded number of them.
+      let before = end;
+      for (let step = 0; step < LAST_CHUNK_CONTROL_STEPS && before > start; step += 1) {
+        const { batches } = await store.readBatches(shard, before - 1, { maxBytes: 1 });
+        const batch = batches[0];
+        if (batch === undefined) return end;
+        const header = readBatchHeader(batch, 0);
+        if (!isControlBatch(header)) return Math.max(header.baseOffset, start);
+        before = header.baseOffset;
+      }
+      return end;
     }
     case 'timestamp': {
       const [first] = await store.readByTime(shard, spec.ms, { maxRecords: 1 });

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { decodeBatchRecords, encodeBatch, readBatchHeader, sealBatch, type RecordInput } from '../../../journal/index.js';
+import { CONTROL_BATCH_ATTRIBUTE, decodeBatchRecords, encodeBatch, readBatchHeader, sealBatch, type RecordInput } from '../../../journal/index.js';
 import { crc32c, decodeRecordBatch, decodeRecordBatches, encodeRecordBatch, type DecodedBatch, type KafkaRecord } from '../codec/index.js';
 import { crcHeaderValue, encodeStoredRecords, frameJournalBatch, framePartition, KAFKA_CRC_HEADER, NOT_FRAMED, produceCrc } from './fetch-frames.js';
 import { fromJournalRecord, toRecordInput } from './records.js';
@@ -188,4 +188,23 @@ test('property: several stored batches give the general frames of whole batches 
     }),
     { numRuns: 150, ...replay },
   );
+});
+
+test('a journal control batch (an epoch start) is left out of a fetch, its offset a gap', () => {
+  const record = (value: string): KafkaRecord => ({ attributes: 0, timestampDelta: 0n, offsetDelta: 0, key: null, value: Buffer.from(value), headers: [] });
+  const seal = (inputs: RecordInput[], base: number, control: boolean): Buffer => {
+    const batch = encodeBatch(inputs.map((input, index) => ({ offsetDelta: index, timestamp: input.timestamp ?? NOW, key: input.key ?? null, value: input.value, headers: input.headers ?? [] })));
+    // Even a control batch that holds a Kafka envelope is not a Kafka record.
+    if (control) batch[17] = (batch[17] ?? 0) | CONTROL_BATCH_ATTRIBUTE;
+    sealBatch(batch, base, 1);
+    return batch;
+  };
+  const batches = [seal(produced([record('a')]).inputs, 0, false), seal(produced([record('epoch')]).inputs, 1, true), seal(produced([record('b')]).inputs, 2, false)];
+  const framed = framePartition(batches, 0, 3, 1 << 20, true);
+  assert.ok(framed !== undefined);
+  const sent = decodeRecordBatches(framed.records).batches.flatMap((batch) => batch.records.map((r) => [Number(batch.baseOffset) + r.offsetDelta, r.value?.toString()]));
+  assert.deepEqual(sent, [[0, 'a'], [2, 'b']]);
+  assert.equal(framed.lastOffset, 2);
+  // Only the control batch in range: nothing to send (the fetch waits for the next record).
+  assert.equal(framePartition(batches.slice(1, 2), 1, 2, 1 << 20, true), undefined);
 });

@@ -19,7 +19,7 @@
 // `kafka.crc`, `prod`, a malformed Kafka header list) is NOT_FRAMED: the caller uses the
 // general path, which reports what is wrong. Pure: no I/O.
 import { isUtf8 } from 'node:buffer';
-import { BATCH_HEADER_BYTES, decodeBatchRecords, encodeBatch, readBatchHeader, type RecordInput } from '../../../journal/index.js';
+import { BATCH_HEADER_BYTES, decodeBatchRecords, encodeBatch, isControlBatch, readBatchHeader, type RecordInput } from '../../../journal/index.js';
 import { crc32c, encodeRecordBatch, type DecodedBatch } from '../codec/index.js';
 import { fromJournalRecord, type StoredKafkaRecord } from './records.js';
 
@@ -66,6 +66,9 @@ export function framePartition(batches: readonly Buffer[], from: number, end: nu
   let total = 0;
   let lastOffset = -1;
   for (const batch of batches) {
+    // A journal control batch (replication's epoch start) is no Kafka record: its offset is a
+    // gap, as after compaction, which consumers step over.
+    if (isControlBatch(readBatchHeader(batch, 0))) continue;
     let framed = frameJournalBatch(batch, from, end, out, at);
     let general: Buffer | undefined;
     if (framed.end === NOT_FRAMED) {

@@ -262,7 +262,8 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       running.journalWatch = JournalWatch.start({ store: running.remoteStore, gate: writeGate, clock: systemClock, logger: logger.child({ component: 'journal-watch' }), address: settings.journal as string });
       store = running.journalWatch.store;
     }
-    running.broker = await Broker.open({ store, writeGate, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy }).catch((error: unknown) =>
+    const peers = settings.brokerPeers ? { brokerId: brokerIdOf(settings), takeoverWaitMs: settings.takeoverWaitMs } : undefined;
+    running.broker = await Broker.open({ store, writeGate, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy, peers }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
     running.acl = await installAcl(running.broker, store, aclRules, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));
@@ -568,4 +569,14 @@ export class ShardlineNode {
   forceStop(): void {
     this.#running.journalServer?.forceStop();
   }
+}
+
+/**
+ * The name a broker sharing its journal writes into the sessions it holds. With a node id it is
+ * the same after a restart, so the restarted broker recovers its own crashed sessions (wills,
+ * expiry); without one it is new per process, and those sessions wait for their clients to
+ * connect again (docs/deployment.md, "Scaling brokers").
+ */
+function brokerIdOf(settings: NodeSettings): string {
+  return settings.nodeId !== undefined ? `node-${settings.nodeId}` : `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }

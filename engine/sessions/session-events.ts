@@ -19,6 +19,9 @@
 //                                marker is written before the message is appended, so after a
 //                                crash a pending marker is settled by looking for the message's
 //                                record (engine/sessions/publish-keys.ts)
+//   o:<clientId>                 a claim (always a tombstone, so compaction drops it): a broker
+//                                that shares the journal with others takes the client over; the
+//                                one holding it lets go (engine/peers, docs/deployment.md)
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { userPropertyList, type Message, type MessageProperties, type QoS } from '../messages/message.js';
 import type { ProjectionCodec } from '../projection/projection.js';
@@ -54,6 +57,8 @@ export interface SessionMeta {
   will?: WillMessage;
   /** The front end's protocol version at the last connect (kept for the admin API); absent until a connect recorded it. */
   protocolVersion?: number;
+  /** The broker that wrote this meta, when brokers share the journal (engine/peers): it holds the connection and the timers. */
+  broker?: string;
 }
 
 export interface DeliveryCursors {
@@ -133,6 +138,25 @@ export function cursorRecord(clientId: string, cursors: ShardCursors | null): Re
 
 export function publishKeyRecord(clientId: string, key: number, marker: PublishKeyMarker | null): RecordInput {
   return { key: Buffer.from(`q:${clientId}${SEPARATOR}${key}`), value: marker === null ? null : json(marker) };
+}
+
+/** A broker claims the client (brokers sharing one journal): a tombstone that only says who wrote it, by its offset. */
+export function claimRecord(clientId: string): RecordInput {
+  return { key: Buffer.from(`o:${clientId}`), value: null };
+}
+
+/** The kind ('s:', 'u:', 'c:', 'q:', 'o:') and client id a `$sessions` key is about; undefined for a key of none. */
+export function sessionKeyOf(key: Buffer | null): { kind: string; clientId: string } | undefined {
+  if (key === null) return undefined;
+  const text = key.toString('utf8');
+  const kind = text.slice(0, 2);
+  const rest = text.slice(2);
+  if (kind === 'u:' || kind === 'q:') {
+    const at = rest.indexOf(SEPARATOR);
+    return at < 0 ? undefined : { kind, clientId: rest.slice(0, at) };
+  }
+  if (kind === 's:' || kind === 'c:' || kind === 'o:') return { kind, clientId: rest };
+  return undefined;
 }
 
 /** Tombstones for every key of a session: it ends. */

@@ -10,12 +10,15 @@ import type { ConnectRequest, DisconnectRequest } from '../broker-types.js';
 import type { DeliverySink } from '../delivery/delivery.js';
 import type { ClientIdentity } from '../security/access.js';
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js';
+import type { JournalRecord } from '../../journal/index.js';
 import {
+  claimRecord,
   cursorRecord,
   endRecords,
   metaRecord,
   publishKeyRecord,
   SESSION_NEVER_EXPIRES,
+  sessionKeyOf,
   subscriptionRecord,
   type DurableSession,
   type SessionMeta,
@@ -56,6 +59,15 @@ export interface SessionLifecycleHost {
   appendNow(records: RecordInput[]): Promise<void>;
   /** Each cursor-flush tick, before the flush: the broker's periodic chores. */
   beforeCursorFlush(): void;
+  /** Set when brokers share the journal (engine/peers): this broker's id and how long a takeover waits for the holder. */
+  readonly peers: PeerSettings | undefined;
+  /** Another broker's record was applied to the table: from now on it is no fold of this broker's writes alone. */
+  otherApplied(): void;
+}
+
+export interface PeerSettings {
+  brokerId: string;
+  takeoverWaitMs: number;
 }
 
 export class SessionLifecycle {
@@ -68,6 +80,8 @@ export class SessionLifecycle {
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
+  /** Takeovers waiting for another broker to let a client go, by client id. */
+  readonly #releaseWaiters = new Map<string, Array<() => void>>();
 
   constructor(
     private readonly host: SessionLifecycleHost,
@@ -100,6 +114,7 @@ export class SessionLifecycle {
   async connect(request: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
     const { host } = this;
     const { clientId } = request;
+    if (host.peers !== undefined) await this.#claim(clientId, host.peers);
     host.wills.cancel(clientId);
     this.#cancelExpiry(clientId);
     const writes: RecordInput[] = [];
@@ -146,7 +161,7 @@ export class SessionLifecycle {
     // The will remembers who set it: it is checked when published, maybe after a restart.
     const will = request.will === undefined ? undefined : { ...request.will, publisher: identity };
     if (request.expirySeconds > 0) {
-      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(will === undefined ? {} : { will }) }));
+      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(will === undefined ? {} : { will }), ...this.#brokerField() }));
       if (durable === undefined) {
         // Newly durable (a new session, or one that lived in memory only until now): everything
         // it has goes to the journal, with cursors at the present position.
@@ -229,7 +244,7 @@ export class SessionLifecycle {
     const now = host.clock.now();
     const delayed = will !== undefined && will.delaySeconds > 0 ? will : undefined;
     const protocolVersion = host.table.sessions.get(clientId)?.meta.protocolVersion;
-    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, ...(protocolVersion === undefined ? {} : { protocolVersion }), ...(delayed === undefined ? {} : { will: delayed }) };
+    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, ...(protocolVersion === undefined ? {} : { protocolVersion }), ...(delayed === undefined ? {} : { will: delayed }), ...this.#brokerField() };
     const record = metaRecord(clientId, meta);
     host.table.apply(record);
     this.#dirtyCursors.delete(session);
@@ -248,6 +263,9 @@ export class SessionLifecycle {
     for (const session of [...host.table.sessions.values()]) {
       for (const [filter, options] of session.subscriptions) host.route(filter, session.clientId, options);
       this.#setExpiry(session.clientId, session.meta.expirySeconds);
+      // Another broker's session (connected there, or disconnected there with its timers there):
+      // left as it is; a connect here takes it over (#claim).
+      if (!this.#heldHere(session.meta)) continue;
       if (session.meta.connected) {
         // The process ended while this client was connected: to the client that is an abrupt
         // disconnect, so its will is due, counted from now.
@@ -270,6 +288,137 @@ export class SessionLifecycle {
     for (const record of writes) host.table.apply(record);
     if (writes.length === 0) return;
     await host.appendNow(writes);
+  }
+
+  /** The meta's `broker` field for this broker's writes, when brokers share the journal. */
+  #brokerField(): { broker?: string } {
+    return this.host.peers === undefined ? {} : { broker: this.host.peers.brokerId };
+  }
+
+  /** Whether this broker is the one to act on a session's meta (always, when it is the only broker). */
+  #heldHere(meta: SessionMeta): boolean {
+    return this.host.peers === undefined || meta.broker === undefined || meta.broker === this.host.peers.brokerId;
+  }
+
+  /**
+   * Brokers sharing the journal: a connect claims the client in `$sessions` before anything
+   * else. The broker that holds it sees the claim and lets go (#handOver): its connection is
+   * closed as taken over, and its last cursors and a disconnected meta are written. When the
+   * table says another broker holds the client connected, this waits for that meta, at most
+   * takeoverWaitMs: a broker that died never answers, and the session is then taken from its
+   * last durable state (cursors as last flushed: QoS 1 messages in flight are sent again; QoS 2
+   * state is in the stored cursors and publish keys, so nothing is delivered twice).
+   */
+  async #claim(clientId: string, peers: PeerSettings): Promise<void> {
+    const { host } = this;
+    const before = host.table.sessions.get(clientId)?.meta;
+    await host.write([claimRecord(clientId)]);
+    const holder = before?.connected === true ? before.broker : undefined;
+    if (holder === undefined || holder === peers.brokerId) return;
+    const released = await this.#released(clientId, holder, peers.takeoverWaitMs);
+    if (!released) host.logger.warn({ clientId, holder, waitedMs: peers.takeoverWaitMs }, 'the broker holding this client did not let it go in time; taking the session over from its last durable state');
+  }
+
+  #releasedBy(clientId: string, holder: string): boolean {
+    const meta = this.host.table.sessions.get(clientId)?.meta;
+    return meta === undefined || !meta.connected || meta.broker !== holder;
+  }
+
+  #released(clientId: string, holder: string, waitMs: number): Promise<boolean> {
+    const { host } = this;
+    if (this.#releasedBy(clientId, holder)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let waiter: () => void = () => undefined;
+      const timer = host.clock.setTimeout(() => {
+        this.#dropWaiter(clientId, waiter);
+        resolve(false);
+      }, waitMs);
+      waiter = (): void => {
+        if (!this.#releasedBy(clientId, holder)) return;
+        host.clock.clearTimeout(timer);
+        this.#dropWaiter(clientId, waiter);
+        resolve(true);
+      };
+      const list = this.#releaseWaiters.get(clientId) ?? [];
+      list.push(waiter);
+      this.#releaseWaiters.set(clientId, list);
+    });
+  }
+
+  #dropWaiter(clientId: string, waiter: () => void): void {
+    const list = (this.#releaseWaiters.get(clientId) ?? []).filter((entry) => entry !== waiter);
+    if (list.length === 0) this.#releaseWaiters.delete(clientId);
+    else this.#releaseWaiters.set(clientId, list);
+  }
+
+  /**
+   * A `$sessions` record another broker wrote (brokers sharing the journal). A claim makes this
+   * broker let the client go; any other record goes into the table, unless this broker holds the
+   * client online (a late write of a broker that was taken over after the wait ran out), and
+   * the client's routes follow its subscriptions, so a publish here knows it has subscribers.
+   * Its timers are the other broker's now.
+   */
+  otherBrokerRecord(record: JournalRecord): void {
+    const { host } = this;
+    const about = sessionKeyOf(record.key);
+    if (about === undefined) return;
+    const { kind, clientId } = about;
+    if (kind === 'o:') {
+      this.#handOver(clientId).catch((error: unknown) => host.logger.error({ err: error, clientId }, 'handing a client over to another broker failed'));
+      return;
+    }
+    const local = host.sessions.get(clientId);
+    if (local !== undefined && local.online) return;
+    const before = host.table.sessions.get(clientId)?.subscriptions;
+    const previous = before === undefined ? [] : [...before];
+    host.table.apply(record);
+    host.otherApplied();
+    if (local === undefined) {
+      host.wills.cancel(clientId);
+      this.#cancelExpiry(clientId);
+      const after = host.table.sessions.get(clientId)?.subscriptions;
+      for (const [filter] of previous) if (after?.has(filter) !== true) host.unroute(filter, clientId);
+      if (after !== undefined) for (const [filter, options] of after) host.route(filter, clientId, options);
+    }
+    for (const waiter of [...(this.#releaseWaiters.get(clientId) ?? [])]) waiter();
+  }
+
+  /** Another broker claimed the client: its connection here closes as taken over, and this broker forgets it (no tombstones: the session goes on there). */
+  async #handOver(clientId: string): Promise<void> {
+    const { host } = this;
+    host.wills.cancel(clientId);
+    this.#cancelExpiry(clientId);
+    const session = host.sessions.get(clientId);
+    if (session === undefined) return;
+    const writes: RecordInput[] = [];
+    const sink = session.sink;
+    if (sink !== undefined) {
+      const will = host.wills.connectedWill(clientId);
+      session.detach();
+      host.shared.presenceChanged(session);
+      sink.close('session-taken-over');
+      // As for a takeover on one broker: the connection ended without DISCONNECT (a will without delay is due; a delayed one is cancelled by the new connection).
+      if (will !== undefined && will.delaySeconds === 0) host.wills.publish(clientId, will);
+      const meta = host.table.sessions.get(clientId)?.meta;
+      if (this.isDurable(clientId) && meta !== undefined) {
+        // Cursors first: the new holder waits for the meta, and has the cursors by then.
+        writes.push(cursorRecord(clientId, this.storedCursors(session)));
+        writes.push(metaRecord(clientId, { ...meta, will: undefined, connected: false, disconnectedAt: host.clock.now(), ...this.#brokerField() }));
+      }
+    }
+    for (const filter of session.subscriptions.keys()) host.unroute(filter, clientId);
+    session.end();
+    this.#dirtyCursors.delete(session);
+    host.sessions.delete(clientId);
+    host.identities.delete(clientId);
+    this.#expiry.delete(clientId);
+    host.forgetReads(clientId);
+    host.wills.forgetConnected(clientId);
+    for (const input of writes) host.table.apply(input);
+    // Still a session with subscriptions, held elsewhere now: routed here as any other broker's.
+    const durable = host.table.sessions.get(clientId);
+    if (durable !== undefined) for (const [filter, options] of durable.subscriptions) host.route(filter, clientId, options);
+    if (writes.length > 0) await host.persist(writes);
   }
 
   #scheduleExpiry(clientId: string, expirySeconds: number, disconnectedAt: number): void {

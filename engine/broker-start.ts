@@ -3,8 +3,8 @@
 // rebuilt from `$sessions` and `$retained`. Plain functions the Broker calls from its #start,
 // which then wires its appenders and recovers sessions.
 import type { Logger } from 'pino';
-import type { Clock } from '../base/index.js';
-import type { ShardInfo } from '../journal/index.js';
+import { isShardlineError, type Clock } from '../base/index.js';
+import type { ShardConfig, ShardInfo } from '../journal/index.js';
 import { MqttShardMap, mqttShardCount, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS } from './messages/message.js';
 import { Projection } from './projection/projection.js';
@@ -19,7 +19,7 @@ export async function prepareShards(store: ShardStore, logger: Logger, requested
   const existing = new Map((await store.list()).map((info) => [info.name, info]));
   for (const name of [SESSIONS_SHARD, RETAINED_SHARD]) {
     // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
-    if (!existing.has(name)) existing.set(name, await store.create(name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
+    if (!existing.has(name)) existing.set(name, await createOrFind(store, name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
   }
   const existingCount = mqttShardCount(existing.keys());
   if (existingCount > 0 && existingCount !== requestedShards) {
@@ -27,10 +27,20 @@ export async function prepareShards(store: ShardStore, logger: Logger, requested
   }
   const shardMap = new MqttShardMap(existingCount > 0 ? existingCount : requestedShards);
   for (const name of shardMap.names) {
-    if (!existing.has(name)) existing.set(name, await store.create(name, { ...MESSAGE_SHARD_LIMITS }));
+    if (!existing.has(name)) existing.set(name, await createOrFind(store, name, { ...MESSAGE_SHARD_LIMITS }));
   }
   warnSmallRecords(logger, [SESSIONS_SHARD, RETAINED_SHARD, ...shardMap.names].map((name) => existing.get(name)));
   return { shardMap, frontier: shardMap.names.map((name) => existing.get(name)?.nextOffset ?? 0) };
+}
+
+/** Creates a shard, or finds it when another broker on the same journal created it meanwhile. */
+async function createOrFind(store: ShardStore, name: string, config: Partial<ShardConfig>): Promise<ShardInfo> {
+  try {
+    return await store.create(name, config);
+  } catch (error) {
+    if (!isShardlineError(error, 'SL_JOURNAL_SHARD_EXISTS')) throw error;
+    return store.info(name);
+  }
 }
 
 /**

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import pino from 'pino';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
-import type { ShardStore } from '../../shard-model/index.js';
+import { createShardIfMissing, type ShardStore } from '../../shard-model/index.js';
 import { Projection, type ProjectionCodec } from '../projection/projection.js';
 import { AuthErrors } from './errors.js';
 import { hashPassword, parsePasswordHash, verifyPassword } from './password-hash.js';
@@ -113,7 +113,7 @@ export class UserStore {
     let projection: Projection<RuntimeUsers> | undefined;
     if (store !== undefined) {
       const existing = await store.list();
-      if (!existing.some((info) => info.name === USERS_SHARD)) await store.create(USERS_SHARD, { compacted: true, segmentBytes: 1024 * 1024 });
+      if (!existing.some((info) => info.name === USERS_SHARD)) await createShardIfMissing(store, USERS_SHARD, { compacted: true, segmentBytes: 1024 * 1024 });
       projection = await Projection.open<RuntimeUsers>({ store, shard: USERS_SHARD, logger, initial: () => new Map(), apply: applyUserRecord, codec: usersCodec });
     }
     const users = new UserStore(store, projection);

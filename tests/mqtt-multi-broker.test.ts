@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { IPublishPacket } from 'mqtt-packet';
 import { cleanup, killBroker, scratchDirectory, startBroker, startJournalServer, waitForLogField, type BrokerProcess, type CliProcess } from './support/broker-process.js';
-import { closeAllClients, connectClient, uniqueClientId, uniqueTopic, type TestClient } from './support/mqtt-client.js';
+import { closeAllClients, connectClient, uniqueClientId, uniqueTopic } from './support/mqtt-client.js';
 import { rawConnect, type RawMqttClient } from './support/raw-mqtt.js';
 
 const TOKEN = 'multi-broker-admin-token-0123456789';

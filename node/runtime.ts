@@ -267,7 +267,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       logFailure(logger, 'cannot open the broker', error),
     );
     running.acl = await installAcl(running.broker, store, aclRules, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));
-    const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' })).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
+    const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' }), settings.brokerPeers).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
     const authenticate = authenticator.authenticate.bind(authenticator);
     running.users = users;
     running.authenticator = authenticator;

@@ -11,6 +11,7 @@
 // - kill -9 of A with a persistent session holding unacknowledged QoS 1 messages: the client
 //   connects at B, which takes the session over after --takeover-wait-ms from its last durable
 //   state, and every acknowledged publish arrives;
+// - a user and an ACL rule added through A's admin API apply at B;
 // - a subscriber at B that stops reading while A's publisher floods: B holds at most about
 //   --max-queued-bytes for it (the rest is read back from the journal), and every message
 //   arrives, in order, once it reads again.
@@ -60,6 +61,22 @@ async function raw(broker: BrokerProcess, clientId: string, autoAck: boolean, re
   const { client, connack } = await rawConnect(broker.port, 5, { clientId, clean: false, properties: { sessionExpiryInterval: 600, receiveMaximum } }, { autoAck });
   raws.add(client);
   return { client, sessionPresent: connack.sessionPresent };
+}
+
+async function adminCall(broker: BrokerProcess, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const address = String((await waitForLogField(broker.broker, 'admin')).admin);
+  const base = address.startsWith('http') ? address : `http://${address}`;
+  const response = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  return { status: response.status, json: await response.json().catch(() => undefined) };
+}
+
+/** Tries `attempt` until it returns true, a bounded number of times (B applies A's change once it has read it). */
+async function eventually(attempt: () => Promise<boolean>, what: string): Promise<void> {
+  for (let tries = 0; tries < 50; tries += 1) {
+    if (await attempt()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`never: ${what}`);
 }
 
 function publishesOf(client: RawMqttClient, topic: string): IPublishPacket[] {
@@ -159,6 +176,33 @@ describe('brokers sharing one journal (--broker-peers)', () => {
     await publisher.end();
   });
 
+  it('applies a user and an ACL rule added through A\'s admin API at B', async () => {
+    const username = uniqueClientId('user');
+    const password = 'a long enough password 1';
+    assert.equal((await adminCall(brokerA, 'POST', '/api/users', { username, password })).status, 201);
+    // B knows the user once a wrong password is refused there (with no users it would take the name unverified).
+    await eventually(async () => {
+      try {
+        const client = await connectClient(brokerB.url, { version: 5, username, password: 'not the password' });
+        await client.end();
+        return false;
+      } catch {
+        return true;
+      }
+    }, 'B refuses a wrong password for the user added at A');
+    const client = await connectClient(brokerB.url, { version: 5, username, password });
+    const denied = uniqueTopic('peers/denied');
+    const rule = await adminCall(brokerA, 'POST', '/api/acl', { permission: 'deny', action: 'publish', topic: `${denied}/#` });
+    assert.equal(rule.status, 201);
+    await eventually(async () => {
+      const result = await client.publish(`${denied}/x`, 'refused?', { qos: 1 });
+      return (result.ack as { reasonCode?: number } | undefined)?.reasonCode === 0x87;
+    }, 'B refuses a publish the rule added at A denies (PUBACK 0x87)');
+    await client.end();
+    assert.equal((await adminCall(brokerA, 'DELETE', `/api/acl/${(rule.json as { id: string }).id}`)).status, 204);
+    assert.equal((await adminCall(brokerA, 'DELETE', `/api/users/${username}`)).status, 204);
+  });
+
   it('bounds what B holds for a subscriber that stops reading, and delivers everything once it reads again', async () => {
     const topic = uniqueTopic('peers/slow');
     const slowId = uniqueClientId('slow');
@@ -172,9 +216,7 @@ describe('brokers sharing one journal (--broker-peers)', () => {
     const sent = payloads('slow', 400).map((label) => `${label}:${body}`);
     await publisher.publishMany(topic, sent, { qos: 1 });
     // What B queues for it, from its admin API: about --max-queued-bytes, not 1.6 MB.
-    const admin = String((await waitForLogField(brokerB.broker, 'admin')).admin);
-    const response = await fetch(`${admin.startsWith('http') ? admin : `http://${admin}`}/api/mqtt/clients?limit=1000`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    const clients = (await response.json()) as { items: Array<{ clientId: string; queued: number; inflight: number }> };
+    const clients = (await adminCall(brokerB, 'GET', '/api/mqtt/clients?limit=1000')).json as { items: Array<{ clientId: string; queued: number; inflight: number }> };
     const entry = clients.items.find((item) => item.clientId === slowId);
     assert.ok(entry !== undefined, 'the slow client is listed');
     // In flight: at most the client's Receive Maximum; queued: at most --max-queued-bytes (plus the one that crossed it).

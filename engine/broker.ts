@@ -367,6 +367,7 @@ export class Broker {
     await this.#lifecycle.recover();
     await this.#shared.recovered();
     this.#sessionsFollower?.start();
+    this.#lifecycle.startPeers();
     for (const follower of this.#dataFollowers) follower.start();
     this.#lifecycle.scheduleCursorFlush();
   }

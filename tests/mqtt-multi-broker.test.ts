@@ -10,7 +10,8 @@
 //   every later message, and nothing A's client already completed at QoS 2 comes again;
 // - kill -9 of A with a persistent session holding unacknowledged QoS 1 messages: the client
 //   connects at B, which takes the session over after --takeover-wait-ms from its last durable
-//   state, and every acknowledged publish arrives;
+//   state, and every acknowledged publish arrives; the will of A's client that never comes back
+//   is published by B once it finds A gone (no heartbeat for --takeover-wait-ms);
 // - a user and an ACL rule added through A's admin API apply at B;
 // - a subscriber at B that stops reading while A's publisher floods: B holds at most about
 //   --max-queued-bytes for it (the rest is read back from the journal), and every message
@@ -150,11 +151,16 @@ describe('brokers sharing one journal (--broker-peers)', () => {
     for (const client of [second, publisher, fromA]) await client.end();
   });
 
-  it('kill -9 of A: the client connects at B, which takes the session over after the wait, and every acknowledged QoS 1 publish arrives', async () => {
+  it('kill -9 of A: the client connects at B, which takes the session over after the wait, every acknowledged QoS 1 publish arrives, and B publishes the will of a client that never comes back', async () => {
     const topic = uniqueTopic('peers/crash');
     const clientId = uniqueClientId('survivor');
     // Its own broker A2 (killed here), beside B.
     const doomed = await startPeer();
+    // A client of the doomed broker that never comes back: its will is B's to publish once B finds the broker gone.
+    const willTopic = uniqueTopic('peers/will');
+    const willWatcher = await connectClient(brokerB.url, { version: 5 });
+    await willWatcher.subscribe(willTopic, { qos: 1 });
+    const lost = await connectClient(doomed.url, { ...persistent(uniqueClientId('lost')), will: { topic: willTopic, payload: Buffer.from('gone with its broker'), qos: 1, retain: false } });
     const { client: first } = await raw(doomed, clientId, false);
     first.sendPacket({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }], properties: {} } as never);
     await first.nextOf('suback');
@@ -166,14 +172,18 @@ describe('brokers sharing one journal (--broker-peers)', () => {
     await first.until(() => publishesOf(first, topic).length === sent.length, 20_000, 'the publishes at the doomed broker');
     await killBroker(doomed);
     first.destroy();
+    lost.destroy();
 
     const { client: second, sessionPresent } = await raw(brokerB, clientId, true);
     assert.equal(sessionPresent, true, 'B resumed the dead broker\'s session');
     await second.until(() => new Set(publishesOf(second, topic).map((packet) => packet.payload.toString())).size === sent.length, 20_000, 'every acknowledged publish at B');
     const payloadsAtB = publishesOf(second, topic).map((packet) => packet.payload.toString());
     assert.deepEqual([...new Set(payloadsAtB)], sent, 'in order, none missing');
+    const [will] = await willWatcher.waitForMessages(1, { topic: willTopic, timeoutMs: 20_000 });
+    assert.equal(will?.payload.toString(), 'gone with its broker', 'B published the will of the dead broker\'s client');
+    await willWatcher.expectNothingBeforeMarker(publisher, willTopic, { from: 1, what: 'the will once' });
     second.destroy();
-    await publisher.end();
+    await Promise.all([publisher.end(), willWatcher.end()]);
   });
 
   it('applies a user and an ACL rule added through A\'s admin API at B', async () => {

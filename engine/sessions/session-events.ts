@@ -22,6 +22,8 @@
 //   o:<clientId>                 a claim (always a tombstone, so compaction drops it): a broker
 //                                that shares the journal with others takes the client over; the
 //                                one holding it lets go (engine/peers, docs/deployment.md)
+//   b:<brokerId>                 a broker sharing the journal is alive (its heartbeat, epoch ms);
+//                                tombstone = it stopped, or another broker adopted its sessions
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { userPropertyList, type Message, type MessageProperties, type QoS } from '../messages/message.js';
 import type { ProjectionCodec } from '../projection/projection.js';
@@ -143,6 +145,11 @@ export function publishKeyRecord(clientId: string, key: number, marker: PublishK
 /** A broker claims the client (brokers sharing one journal): a tombstone that only says who wrote it, by its offset. */
 export function claimRecord(clientId: string): RecordInput {
   return { key: Buffer.from(`o:${clientId}`), value: null };
+}
+
+/** A heartbeat of a broker sharing the journal; `alive` false: it is gone (a tombstone). */
+export function brokerRecord(brokerId: string, at: number, alive = true): RecordInput {
+  return { key: Buffer.from(`b:${brokerId}`), value: alive ? Buffer.from(String(at)) : null };
 }
 
 /** The kind ('s:', 'u:', 'c:', 'q:', 'o:') and client id a `$sessions` key is about; undefined for a key of none. */

@@ -12,6 +12,7 @@ import type { ClientIdentity } from '../security/access.js';
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js';
 import type { JournalRecord } from '../../journal/index.js';
 import {
+  brokerRecord,
   claimRecord,
   cursorRecord,
   endRecords,
@@ -82,6 +83,9 @@ export class SessionLifecycle {
   #cursorWrite: Promise<void> = Promise.resolve();
   /** Takeovers waiting for another broker to let a client go, by client id. */
   readonly #releaseWaiters = new Map<string, Array<() => void>>();
+  /** Other brokers sharing the journal, by id: when this broker last heard of each (its clock). */
+  readonly #peerSeen = new Map<string, number>();
+  #heartbeatTimer: unknown;
 
   constructor(
     private readonly host: SessionLifecycleHost,
@@ -266,28 +270,90 @@ export class SessionLifecycle {
       // Another broker's session (connected there, or disconnected there with its timers there):
       // left as it is; a connect here takes it over (#claim).
       if (!this.#heldHere(session.meta)) continue;
-      if (session.meta.connected) {
-        // The process ended while this client was connected: to the client that is an abrupt
-        // disconnect, so its will is due, counted from now.
-        const meta: SessionMeta = { ...session.meta, connected: false, disconnectedAt: now };
-        // Into the table before the will is scheduled: a will due at once is then recorded as
-        // published (removed from the meta) and not published again at the next start.
-        const record = metaRecord(session.clientId, meta);
-        host.table.apply(record);
-        writes.push(record);
-        // Which messages were sent before the crash is not known past the last cursor flush:
-        // any of them up to the end of the journal might have been, so their resends carry DUP
-        // ("might be a re-delivery", MQTT 3.3.1.1).
-        const sent = Object.fromEntries(host.shardNames.map((name, shard) => [name, Math.max(host.dispatchFrontier(shard), session.cursors.sent[name] ?? 0)]));
-        writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
-      }
-      const disconnectedAt = session.meta.disconnectedAt ?? now;
-      if (session.meta.will !== undefined) host.wills.schedule(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
-      this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
+      this.#recoverSession(session, now, writes, false);
     }
     for (const record of writes) host.table.apply(record);
     if (writes.length === 0) return;
     await host.appendNow(writes);
+  }
+
+  /**
+   * A session whose connection ended with the process that held it (this broker before a
+   * restart, or another that died: `adopt`): marked disconnected, its will and expiry scheduled
+   * here; adopted, it names this broker as the one holding its timers.
+   */
+  #recoverSession(session: DurableSession, now: number, writes: RecordInput[], adopt: boolean): void {
+    const { host } = this;
+    if (session.meta.connected) {
+      // The process ended while this client was connected: to the client that is an abrupt
+      // disconnect, so its will is due, counted from now.
+      const meta: SessionMeta = { ...session.meta, connected: false, disconnectedAt: now, ...(adopt ? this.#brokerField() : {}) };
+      // Into the table before the will is scheduled: a will due at once is then recorded as
+      // published (removed from the meta) and not published again at the next start.
+      const record = metaRecord(session.clientId, meta);
+      host.table.apply(record);
+      writes.push(record);
+      // Which messages were sent before the crash is not known past the last cursor flush:
+      // any of them up to the end of the journal might have been, so their resends carry DUP
+      // ("might be a re-delivery", MQTT 3.3.1.1).
+      const sent = Object.fromEntries(host.shardNames.map((name, shard) => [name, Math.max(host.dispatchFrontier(shard), session.cursors.sent[name] ?? 0)]));
+      writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
+    } else if (adopt) {
+      const record = metaRecord(session.clientId, { ...session.meta, ...this.#brokerField() });
+      host.table.apply(record);
+      writes.push(record);
+    }
+    const disconnectedAt = session.meta.disconnectedAt ?? now;
+    if (session.meta.will !== undefined) host.wills.schedule(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
+    this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
+  }
+
+  /**
+   * Brokers sharing the journal, after recover(): every broker named by a session is taken as
+   * alive from now, and this broker's heartbeat starts (a `b:` record every third of
+   * takeoverWaitMs). A broker not heard of for takeoverWaitMs is gone: the live broker with the
+   * smallest id adopts its sessions (#peerGone).
+   */
+  startPeers(): void {
+    const { host } = this;
+    const peers = host.peers;
+    if (peers === undefined) return;
+    const now = host.clock.now();
+    for (const session of host.table.sessions.values()) {
+      const broker = session.meta.broker;
+      if (broker !== undefined && broker !== peers.brokerId && !this.#peerSeen.has(broker)) this.#peerSeen.set(broker, now);
+    }
+    this.#heartbeat(peers);
+  }
+
+  #heartbeat(peers: PeerSettings): void {
+    const { host } = this;
+    if (host.closed) return;
+    const now = host.clock.now();
+    host.write([brokerRecord(peers.brokerId, now)]).catch((error: unknown) => host.logger.warn({ err: error }, 'writing this broker\'s heartbeat failed'));
+    for (const [id, seen] of [...this.#peerSeen]) {
+      if (now - seen <= peers.takeoverWaitMs) continue;
+      this.#peerSeen.delete(id);
+      this.#peerGone(id, peers);
+    }
+    this.#heartbeatTimer = host.clock.setTimeout(() => this.#heartbeat(peers), Math.max(100, Math.floor(peers.takeoverWaitMs / 3)));
+  }
+
+  /** Another broker stopped or went silent: the live broker with the smallest id takes its sessions' timers and wills (#recoverSession). */
+  #peerGone(id: string, peers: PeerSettings): void {
+    const { host } = this;
+    if ([...this.#peerSeen.keys()].some((other) => other < peers.brokerId)) return;
+    const now = host.clock.now();
+    const writes: RecordInput[] = [];
+    let adopted = 0;
+    for (const session of [...host.table.sessions.values()]) {
+      if (session.meta.broker !== id || host.sessions.has(session.clientId)) continue;
+      this.#recoverSession(session, now, writes, true);
+      adopted += 1;
+    }
+    writes.push(brokerRecord(id, now, false));
+    host.logger.info({ broker: id, sessions: adopted }, 'a broker sharing the journal is gone; its sessions\' wills and expiry are handled here now');
+    host.persist(writes).catch((error: unknown) => host.logger.error({ err: error, broker: id }, 'recording the adopted sessions failed'));
   }
 
   /** The meta's `broker` field for this broker's writes, when brokers share the journal. */
@@ -360,6 +426,14 @@ export class SessionLifecycle {
    */
   otherBrokerRecord(record: JournalRecord): void {
     const { host } = this;
+    const key = record.key?.toString('utf8');
+    if (key?.startsWith('b:') === true && host.peers !== undefined) {
+      const id = key.slice(2);
+      if (id === host.peers.brokerId) return;
+      if (record.value !== null) this.#peerSeen.set(id, host.clock.now());
+      else if (this.#peerSeen.delete(id)) this.#peerGone(id, host.peers);
+      return;
+    }
     const about = sessionKeyOf(record.key);
     if (about === undefined) return;
     const { kind, clientId } = about;
@@ -508,6 +582,7 @@ export class SessionLifecycle {
   /** At shutdown: no more cursor-flush ticks or expiries. */
   stopTimers(): void {
     if (this.#cursorTimer !== undefined) this.host.clock.clearTimeout(this.#cursorTimer);
+    if (this.#heartbeatTimer !== undefined) this.host.clock.clearTimeout(this.#heartbeatTimer);
     for (const timer of this.#expiryTimers.values()) this.host.clock.clearTimeout(timer);
     this.#expiryTimers.clear();
   }
@@ -532,6 +607,8 @@ export class SessionLifecycle {
       if (this.isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, this.storedCursors(session)));
       sink.close('server-shutting-down');
     }
+    // Gone: another broker takes the timers of the sessions left here (#peerGone).
+    if (host.peers !== undefined) writes.push(brokerRecord(host.peers.brokerId, now, false));
     return writes;
   }
 }

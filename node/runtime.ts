@@ -572,10 +572,10 @@ export class ShardlineNode {
 }
 
 /**
- * The name a broker sharing its journal writes into the sessions it holds. With a node id it is
- * the same after a restart, so the restarted broker recovers its own crashed sessions (wills,
- * expiry); without one it is new per process, and those sessions wait for their clients to
- * connect again (docs/deployment.md, "Scaling brokers").
+ * The name a broker sharing its journal writes into the sessions it holds and its heartbeats.
+ * With a node id it is the same after a restart, so the restarted broker recovers its own crashed
+ * sessions at once; without one it is new per process, and those sessions are adopted once the
+ * old name has been silent for takeover-wait-ms (docs/deployment.md, "Scaling brokers").
  */
 function brokerIdOf(settings: NodeSettings): string {
   return settings.nodeId !== undefined ? `node-${settings.nodeId}` : `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;

@@ -18,10 +18,9 @@
 //   (sessions/publish-keys.ts).
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../base/index.js';
-import type { RecordInput } from '../journal/index.js';
+import type { JournalRecord, RecordInput } from '../journal/index.js';
 import { isStoreUnreachable, MqttShardMap, type ShardStore } from '../shard-model/index.js';
 import { messageToRecord, recordToMessage, type Message } from './messages/message.js';
-import type { JournalRecord } from '../journal/index.js';
 import { DataFollower } from './peers/data-follower.js';
 import { OwnAppends } from './peers/own-appends.js';
 import { OtherBrokersFollower } from './peers/shard-follower.js';

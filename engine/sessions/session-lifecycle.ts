@@ -447,6 +447,9 @@ export class SessionLifecycle {
     const previous = before === undefined ? [] : [...before];
     host.table.apply(record);
     host.otherApplied();
+    // The broker a meta names wrote it: heard of now, so its silence from here on is timed (#heartbeat).
+    const writer = kind === 's:' ? host.table.sessions.get(clientId)?.meta.broker : undefined;
+    if (writer !== undefined && host.peers !== undefined && writer !== host.peers.brokerId) this.#peerSeen.set(writer, host.clock.now());
     if (local === undefined) {
       host.wills.cancel(clientId);
       this.#cancelExpiry(clientId);

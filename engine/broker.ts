@@ -277,6 +277,9 @@ export class Broker {
         },
         peers: this.#peers,
         otherApplied: () => this.#sessionsProjection.diverged('another broker writes to $sessions (brokers sharing the journal)'),
+        peerHeard: () => {
+          for (const follower of this.#dataFollowers) follower.start();
+        },
       },
       options.cursorFlushMs ?? 100,
     );
@@ -366,8 +369,8 @@ export class Broker {
     await this.#lifecycle.recover();
     await this.#shared.recovered();
     this.#sessionsFollower?.start();
+    // The data shards are followed once another broker is heard of (engine/peers/data-follower.ts).
     this.#lifecycle.startPeers();
-    for (const follower of this.#dataFollowers) follower.start();
     this.#lifecycle.scheduleCursorFlush();
   }
 

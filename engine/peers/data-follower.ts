@@ -7,10 +7,14 @@
 //
 // - an own batch that starts at the frontier is dispatched at once (the single-writer path);
 // - one that starts above it waits (held) until the tail has handed on the other brokers'
-//   records below it;
+//   records below it (and starts the tail, if it was not running: the gap shows another writer);
 // - a tailed record at the frontier that no held batch covers is another broker's, unless one of
 //   this broker's appends in flight holds it: it waits for those to settle (OwnAppends), then
 //   either a held batch covers it or it is handed on as another broker's.
+//
+// The tail runs only once another broker is known (the broker starts it when it hears of one
+// in `$sessions`, or a gap shows one): a broker alone reads nothing back. The frontier only ever
+// moves over offsets handed on, so a tail started late, from the frontier, misses nothing.
 //
 // Memory: the tail is read one record at a time and each is handed on synchronously (a slow
 // subscriber falls back to reading the shard, as for local publishes), so the reader waits while
@@ -58,6 +62,8 @@ export class DataFollower<T> {
       return;
     }
     this.#held.set(baseOffset, items);
+    // Records below it came from another broker: follow the shard from the frontier, if not yet.
+    this.start();
     this.#drain();
   }
 
@@ -66,7 +72,9 @@ export class DataFollower<T> {
     return this.#held.size;
   }
 
+  /** Starts following the shard from the frontier (once another broker is heard of, or a gap shows one). */
   start(): void {
+    if (this.#abort.signal.aborted) return;
     this.#running ??= this.#follow();
   }
 

@@ -181,6 +181,12 @@ export function endRecords(session: DurableSession): RecordInput[] {
 /** The projection of `$sessions`: durable sessions by client id. */
 export class SessionTable {
   readonly sessions = new Map<string, DurableSession>();
+  /**
+   * Brokers sharing the journal whose last `b:` record is a heartbeat (not a tombstone), with its
+   * time. Not in snapshots: a start hears of the brokers that wrote since the last one, and of
+   * the others at their next heartbeat.
+   */
+  readonly brokers = new Map<string, number>();
 
   #entry(clientId: string): DurableSession {
     let session = this.sessions.get(clientId);
@@ -217,6 +223,9 @@ export class SessionTable {
         const session = this.sessions.get(rest);
         if (session !== undefined) session.cursors = emptyCursors();
       } else this.#entry(rest).cursors = readStoredCursors(value);
+    } else if (kind === 'b:') {
+      if (value === null) this.brokers.delete(rest);
+      else this.brokers.set(rest, Number(value.toString('utf8')));
     } else if (kind === 'q:') {
       const at = rest.indexOf(SEPARATOR);
       const key = Number(rest.slice(at + 1));

@@ -64,6 +64,8 @@ export interface SessionLifecycleHost {
   readonly peers: PeerSettings | undefined;
   /** Another broker's record was applied to the table: from now on it is no fold of this broker's writes alone. */
   otherApplied(): void;
+  /** Another broker sharing the journal is known (heard of, or named by a session): its messages are to be followed. */
+  peerHeard(): void;
 }
 
 export interface PeerSettings {
@@ -309,8 +311,8 @@ export class SessionLifecycle {
   }
 
   /**
-   * Brokers sharing the journal, after recover(): every broker named by a session is taken as
-   * alive from now, and this broker's heartbeat starts (a `b:` record every third of
+   * Brokers sharing the journal, after recover(): every broker named by a session or by a
+   * heartbeat in `$sessions` is taken as alive from now, and this broker's heartbeat starts (a `b:` record every third of
    * takeoverWaitMs). A broker not heard of for takeoverWaitMs is gone: the live broker with the
    * smallest id adopts its sessions (#peerGone).
    */
@@ -321,8 +323,9 @@ export class SessionLifecycle {
     const now = host.clock.now();
     for (const session of host.table.sessions.values()) {
       const broker = session.meta.broker;
-      if (broker !== undefined && broker !== peers.brokerId && !this.#peerSeen.has(broker)) this.#peerSeen.set(broker, now);
+      if (broker !== undefined && broker !== peers.brokerId && !this.#peerSeen.has(broker)) this.#heard(broker, now);
     }
+    for (const broker of host.table.brokers.keys()) if (broker !== peers.brokerId && !this.#peerSeen.has(broker)) this.#heard(broker, now);
     this.#heartbeat(peers);
   }
 
@@ -337,6 +340,11 @@ export class SessionLifecycle {
       this.#peerGone(id, peers);
     }
     this.#heartbeatTimer = host.clock.setTimeout(() => this.#heartbeat(peers), Math.max(100, Math.floor(peers.takeoverWaitMs / 3)));
+  }
+
+  #heard(id: string, now: number): void {
+    this.#peerSeen.set(id, now);
+    this.host.peerHeard();
   }
 
   /** Another broker stopped or went silent: the live broker with the smallest id takes its sessions' timers and wills (#recoverSession). */
@@ -430,7 +438,7 @@ export class SessionLifecycle {
     if (key?.startsWith('b:') === true && host.peers !== undefined) {
       const id = key.slice(2);
       if (id === host.peers.brokerId) return;
-      if (record.value !== null) this.#peerSeen.set(id, host.clock.now());
+      if (record.value !== null) this.#heard(id, host.clock.now());
       else if (this.#peerSeen.delete(id)) this.#peerGone(id, host.peers);
       return;
     }
@@ -449,7 +457,7 @@ export class SessionLifecycle {
     host.otherApplied();
     // The broker a meta names wrote it: heard of now, so its silence from here on is timed (#heartbeat).
     const writer = kind === 's:' ? host.table.sessions.get(clientId)?.meta.broker : undefined;
-    if (writer !== undefined && host.peers !== undefined && writer !== host.peers.brokerId) this.#peerSeen.set(writer, host.clock.now());
+    if (writer !== undefined && host.peers !== undefined && writer !== host.peers.brokerId) this.#heard(writer, host.clock.now());
     if (local === undefined) {
       host.wills.cancel(clientId);
       this.#cancelExpiry(clientId);

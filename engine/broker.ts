@@ -119,6 +119,9 @@ export class Broker {
   /** With #peers: this broker's `$sessions` appends, told apart from other brokers' records. */
   readonly #sessionsOwn = new OwnAppends();
   #sessionsFollower: OtherBrokersFollower | undefined;
+  /** With #peers: this broker's `$retained` appends, and the follower that applies other brokers' clears. */
+  readonly #retainedOwn = new OwnAppends();
+  #retainedFollower: OtherBrokersFollower | undefined;
   #retainedFromOthers = false;
 
   private constructor(options: BrokerOptions) {
@@ -347,7 +350,7 @@ export class Broker {
         follower === undefined ? undefined : { durable: () => undefined, failed: () => undefined, appendStarted: () => follower.own.began(), appendSettled: (id) => follower.own.settled(id) };
       return new ShardAppender<Published, boolean>(this.#store, name, (published) => this.#stored(published), afterBatch, undefined, observer, this.#store.orderedAppends === true);
     });
-    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retainedOrder.apply(message, this.#retained), undefined, undefined, this.#observer(() => this.#retainedProjection));
+    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retainedOrder.apply(message, this.#retained), undefined, undefined, this.#observer(() => this.#retainedProjection, this.#peers === undefined ? undefined : this.#retainedOwn));
     // Session records and cursors are written whatever the journal's state: they wait out an outage.
     this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock, this.#observer(() => this.#sessionsProjection, this.#peers === undefined ? undefined : this.#sessionsOwn));
 
@@ -363,12 +366,14 @@ export class Broker {
     if (this.#peers !== undefined) {
       const lifecycle = this.#lifecycle;
       this.#sessionsFollower = new OtherBrokersFollower(this.#store, SESSIONS_SHARD, this.#sessionsOwn, this.#logger, this.#sessionsProjection.offset, (record) => lifecycle.otherBrokerRecord(record));
+      this.#retainedFollower = new OtherBrokersFollower(this.#store, RETAINED_SHARD, this.#retainedOwn, this.#logger, this.#retainedProjection.offset, (record) => this.#otherRetained(record));
     }
     await this.#shared.start();
     await this.#publishKeys.settle();
     await this.#lifecycle.recover();
     await this.#shared.recovered();
     this.#sessionsFollower?.start();
+    this.#retainedFollower?.start();
     // The data shards are followed once another broker is heard of (engine/peers/data-follower.ts).
     this.#lifecycle.startPeers();
     this.#lifecycle.scheduleCursorFlush();
@@ -387,6 +392,26 @@ export class Broker {
     });
   }
 
+  /**
+   * Another broker's `$retained` record. Retained publishes reach this broker through the data
+   * shards (#dispatchOther); what only `$retained` holds is a clear made through the admin API (a
+   * tombstone, nothing published). It removes the topic's retained message unless that one is
+   * newer than the clear (a publish that came after it at another broker).
+   */
+  #otherRetained(record: JournalRecord): void {
+    if (record.key === null || (record.value !== null && record.value.length > 0)) return;
+    const existing = this.#retained.get(record.key.toString('utf8'));
+    if (existing === undefined || existing.timestamp > record.timestamp) return;
+    this.#noteRetainedFromOthers();
+    this.#retained.apply(record);
+  }
+
+  #noteRetainedFromOthers(): void {
+    if (this.#retainedFromOthers) return;
+    this.#retainedFromOthers = true;
+    this.#retainedProjection.diverged('retained messages of other brokers are applied here (brokers sharing the journal)');
+  }
+
   /** Another broker's message, read from the data shard: handed to this broker's sessions like its own. */
   #dispatchOther(record: JournalRecord, shard: number): void {
     let message: Message | undefined;
@@ -399,10 +424,7 @@ export class Broker {
       this.#frontier[shard] = record.offset + 1;
       return;
     }
-    if (message.retain && !this.#retainedFromOthers) {
-      this.#retainedFromOthers = true;
-      this.#retainedProjection.diverged('retained messages of other brokers are applied from the data shards (brokers sharing the journal)');
-    }
+    if (message.retain) this.#noteRetainedFromOthers();
     this.#dispatchBatch([{ message }], shard, record.offset);
   }
 
@@ -843,7 +865,7 @@ export class Broker {
     if (this.#closed) return;
     this.#closed = true;
     // Nothing of other brokers is handed on or applied from here on.
-    await Promise.all([this.#sessionsFollower?.stop(), ...this.#dataFollowers.map((follower) => follower.stop())]);
+    await Promise.all([this.#sessionsFollower?.stop(), this.#retainedFollower?.stop(), ...this.#dataFollowers.map((follower) => follower.stop())]);
     const delayedClosed = this.extras.delayed?.close();
     this.#lifecycle.stopTimers();
     this.#wills.cancelAll();

@@ -4,7 +4,8 @@
 //
 // - delivery across brokers at QoS 0, 1 and 2, both ways, in each publisher's order, each
 //   message exactly once;
-// - a retained message set at one broker is served by the other;
+// - a retained message set at one broker is served by the other, and cleared there when the
+//   first broker's admin API clears it;
 // - a persistent session moved from A to B by connecting at B while connected at A: A's client
 //   is told the session was taken over (5.0 DISCONNECT 0x8E), B's gets the session present and
 //   every later message, and nothing A's client already completed at QoS 2 comes again;
@@ -110,7 +111,7 @@ describe('brokers sharing one journal (--broker-peers)', () => {
     });
   }
 
-  it('serves a retained message set at A to a new subscriber at B', async () => {
+  it('serves a retained message set at A to a new subscriber at B, and drops it when A\'s admin API clears it', async () => {
     const topic = uniqueTopic('peers/retained');
     const publisher = await connectClient(brokerA.url, { version: 5 });
     // A live subscriber at B first: the retained message has reached B once it arrives there.
@@ -123,6 +124,11 @@ describe('brokers sharing one journal (--broker-peers)', () => {
     const [message] = await late.waitForMessages(1, { topic });
     assert.equal(message?.payload.toString(), 'kept at A');
     assert.equal(message?.packet.retain, true, 'sent as retained');
+    // Cleared through A's admin API (a `$retained` tombstone, nothing published): gone at B too.
+    const path = `/api/mqtt/retained/${encodeURIComponent(topic)}`;
+    assert.equal((await adminCall(brokerB, 'GET', path)).status, 200);
+    assert.equal((await adminCall(brokerA, 'DELETE', path)).status, 204);
+    await eventually(async () => (await adminCall(brokerB, 'GET', path)).status === 404, 'B no longer holds the retained message cleared at A');
     for (const client of [publisher, live, late]) await client.end();
   });
 

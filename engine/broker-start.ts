@@ -4,22 +4,12 @@
 // which then wires its appenders and recovers sessions.
 import type { Logger } from 'pino';
 import { isShardlineError, type Clock } from '../base/index.js';
-import type { ShardInfo } from '../journal/index.js';
+import type { ShardConfig, ShardInfo } from '../journal/index.js';
 import { MqttShardMap, mqttShardCount, type ShardStore } from '../shard-model/index.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS } from './messages/message.js';
 import { Projection } from './projection/projection.js';
 import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from './retained/retained-store.js';
 import { SESSIONS_SHARD, SessionTable, sessionTableCodec } from './sessions/session-events.js';
-
-/** Creates the shard, or takes it as it is when another broker over the same store created it since the list. */
-async function createOrTake(store: ShardStore, name: string, config: Parameters<ShardStore['create']>[1]): Promise<ShardInfo> {
-  try {
-    return await store.create(name, config);
-  } catch (error) {
-    if (!isShardlineError(error, 'SL_JOURNAL_SHARD_EXISTS')) throw error;
-    return store.info(name);
-  }
-}
 
 /**
  * Creates the `$sessions` and `$retained` shards and the data shards that are missing; returns
@@ -29,7 +19,7 @@ export async function prepareShards(store: ShardStore, logger: Logger, requested
   const existing = new Map((await store.list()).map((info) => [info.name, info]));
   for (const name of [SESSIONS_SHARD, RETAINED_SHARD]) {
     // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
-    if (!existing.has(name)) existing.set(name, await createOrTake(store, name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
+    if (!existing.has(name)) existing.set(name, await createOrFind(store, name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
   }
   const existingCount = mqttShardCount(existing.keys());
   if (existingCount > 0 && existingCount !== requestedShards) {
@@ -37,10 +27,20 @@ export async function prepareShards(store: ShardStore, logger: Logger, requested
   }
   const shardMap = new MqttShardMap(existingCount > 0 ? existingCount : requestedShards);
   for (const name of shardMap.names) {
-    if (!existing.has(name)) existing.set(name, await createOrTake(store, name, { ...MESSAGE_SHARD_LIMITS }));
+    if (!existing.has(name)) existing.set(name, await createOrFind(store, name, { ...MESSAGE_SHARD_LIMITS }));
   }
   warnSmallRecords(logger, [SESSIONS_SHARD, RETAINED_SHARD, ...shardMap.names].map((name) => existing.get(name)));
   return { shardMap, frontier: shardMap.names.map((name) => existing.get(name)?.nextOffset ?? 0) };
+}
+
+/** Creates a shard, or finds it when another broker on the same journal created it meanwhile. */
+async function createOrFind(store: ShardStore, name: string, config: Partial<ShardConfig>): Promise<ShardInfo> {
+  try {
+    return await store.create(name, config);
+  } catch (error) {
+    if (!isShardlineError(error, 'SL_JOURNAL_SHARD_EXISTS')) throw error;
+    return store.info(name);
+  }
 }
 
 /**

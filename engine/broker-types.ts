@@ -6,6 +6,7 @@ import type { WriteGate } from './availability/write-gate.js';
 import type { ConnectionInfo, DeliverySink } from './delivery/delivery.js';
 import type { AccessPolicy, ClientIdentity } from './security/access.js';
 import type { WillMessage } from './sessions/session-events.js';
+import type { PeerSettings } from './sessions/session-lifecycle.js';
 import type { SubscriptionOptions } from './sessions/subscription-options.js';
 import type { SharedStrategy } from './shared/strategy.js';
 
@@ -25,6 +26,12 @@ export interface BrokerOptions {
   sharedStrategy?: SharedStrategy;
   /** The random source of the random and sticky strategies (tests pass a seeded one). */
   sharedRandom?: () => number;
+  /**
+   * Set when this broker shares its journal with other brokers (docs/deployment.md, "Scaling
+   * brokers"): it follows the data shards and `$sessions` for their writes, and a client id is
+   * held by one broker at a time. Unset: this broker is the journal's only one.
+   */
+  peers?: PeerSettings;
   /** The node's write gate, when the node made it before the broker (its journal watch needs it first); a new one otherwise. */
   writeGate?: WriteGate;
   /**

@@ -18,9 +18,12 @@
 //   (sessions/publish-keys.ts).
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../base/index.js';
-import type { RecordInput } from '../journal/index.js';
+import type { JournalRecord, RecordInput } from '../journal/index.js';
 import { isStoreUnreachable, MqttShardMap, type ShardStore } from '../shard-model/index.js';
-import { messageToRecord, type Message } from './messages/message.js';
+import { messageToRecord, recordToMessage, type Message } from './messages/message.js';
+import { DataFollower } from './peers/data-follower.js';
+import { OwnAppends } from './peers/own-appends.js';
+import { OtherBrokersFollower } from './peers/shard-follower.js';
 import type { ReplayRequest } from './replay/replay-request.js';
 import { Replays, type ReplayStart } from './replay/replays.js';
 import type { Projection } from './projection/projection.js';
@@ -41,7 +44,7 @@ import { ShardReads } from './shard-reads.js';
 import { routingFilter } from './shared/shared-filter.js';
 import { SharedSubscriptions } from './shared/shared-subscriptions.js';
 import { SESSIONS_SHARD, subscriptionRecord, type SessionTable, type SubscriptionOptions } from './sessions/session-events.js';
-import { SessionLifecycle } from './sessions/session-lifecycle.js';
+import { SessionLifecycle, type PeerSettings } from './sessions/session-lifecycle.js';
 import { sendsRetained } from './sessions/subscription-options.js';
 import { Wills } from './sessions/wills.js';
 import { PublishKeyStore } from './sessions/publish-keys.js';
@@ -107,6 +110,17 @@ export class Broker {
   extras: BrokerExtras = {};
   /** Told of every durable message this broker dispatches (another protocol's bridge). */
   readonly #dispatchObservers = new Set<(message: Message) => void>();
+  /** Set when other brokers share the journal (engine/peers): their writes are followed. */
+  readonly #peers: PeerSettings | undefined;
+  /** Per data shard, with #peers: the follower that merges other brokers' messages into dispatch. */
+  #dataFollowers: Array<DataFollower<Published>> = [];
+  /** With #peers: this broker's `$sessions` appends, told apart from other brokers' records. */
+  readonly #sessionsOwn = new OwnAppends();
+  #sessionsFollower: OtherBrokersFollower | undefined;
+  /** With #peers: this broker's `$retained` appends, and the follower that applies other brokers' clears. */
+  readonly #retainedOwn = new OwnAppends();
+  #retainedFollower: OtherBrokersFollower | undefined;
+  #retainedFromOthers = false;
 
   private constructor(options: BrokerOptions) {
     this.access = options.access ?? allowEverything;
@@ -115,6 +129,7 @@ export class Broker {
     this.#logger = options.logger;
     this.#unsafe = options.unsafe;
     this.#clock = options.clock ?? systemClock;
+    this.#peers = options.peers;
     this.#startedAt = this.#clock.now();
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the host's getters read this broker's private state
     const broker = this;
@@ -260,6 +275,11 @@ export class Broker {
           this.#sessionsProjection.maybeSnapshot();
           this.#retainedProjection.maybeSnapshot();
         },
+        peers: this.#peers,
+        otherApplied: () => this.#sessionsProjection.diverged('another broker writes to $sessions (brokers sharing the journal)'),
+        peerHeard: () => {
+          for (const follower of this.#dataFollowers) follower.start();
+        },
       },
       options.cursorFlushMs ?? 100,
     );
@@ -318,21 +338,18 @@ export class Broker {
 
   async #start(requestedShards: number): Promise<void> {
     ({ shardMap: this.#shardMap, frontier: this.#frontier } = await prepareShards(this.#store, this.#logger, requestedShards));
-    this.#appenders = this.#shardMap.names.map(
-      (name, shard) =>
-        new ShardAppender<Published, boolean>(
-          this.#store,
-          name,
-          (published) => this.#stored(published),
-          (batch, baseOffset) => this.#dispatchBatch(batch, shard, baseOffset),
-          undefined,
-          undefined,
-          this.#store.orderedAppends === true,
-        ),
-    );
-    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retainedOrder.apply(message, this.#retained), undefined, undefined, this.#observer(() => this.#retainedProjection));
+    if (this.#peers !== undefined) this.#dataFollowers = this.#shardMap.names.map((name, shard) => this.#dataFollower(name, shard));
+    this.#appenders = this.#shardMap.names.map((name, shard) => {
+      const follower = this.#dataFollowers[shard];
+      // Alone on the journal, a durable batch is dispatched at once; beside other brokers, in offset order with theirs.
+      const afterBatch = follower === undefined ? (batch: readonly Published[], baseOffset: number) => this.#dispatchBatch(batch, shard, baseOffset) : (batch: readonly Published[], baseOffset: number) => follower.ownBatch(batch, baseOffset);
+      const observer: AppendObserver | undefined =
+        follower === undefined ? undefined : { durable: () => undefined, failed: () => undefined, appendStarted: () => follower.own.began(), appendSettled: (id) => follower.own.settled(id) };
+      return new ShardAppender<Published, boolean>(this.#store, name, (published) => this.#stored(published), afterBatch, undefined, observer, this.#store.orderedAppends === true);
+    });
+    this.#retainedAppender = new ShardAppender<Message, void>(this.#store, RETAINED_SHARD, (message) => this.#retainedOrder.apply(message, this.#retained), undefined, undefined, this.#observer(() => this.#retainedProjection, this.#peers === undefined ? undefined : this.#retainedOwn));
     // Session records and cursors are written whatever the journal's state: they wait out an outage.
-    this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock, this.#observer(() => this.#sessionsProjection));
+    this.#sessionWrites = new ShardAppender<null, void>(this.#store, SESSIONS_SHARD, () => undefined, undefined, this.#clock, this.#observer(() => this.#sessionsProjection, this.#peers === undefined ? undefined : this.#sessionsOwn));
 
     ({ sessions: this.#sessionsProjection, retained: this.#retainedProjection } = await openStateProjections({
       store: this.#store,
@@ -343,25 +360,97 @@ export class Broker {
       // A retained publish applies on whichever of its two writes is durable first.
       retainedSettled: () => this.#retainedOrder.idle && this.#retainedAppender.idle,
     }));
+    if (this.#peers !== undefined) {
+      const lifecycle = this.#lifecycle;
+      this.#sessionsFollower = new OtherBrokersFollower(this.#store, SESSIONS_SHARD, this.#sessionsOwn, this.#logger, this.#sessionsProjection.offset, (record) => lifecycle.otherBrokerRecord(record));
+      this.#retainedFollower = new OtherBrokersFollower(this.#store, RETAINED_SHARD, this.#retainedOwn, this.#logger, this.#retainedProjection.offset, (record) => this.#otherRetained(record));
+    }
     await this.#shared.start();
     await this.#publishKeys.settle();
     await this.#lifecycle.recover();
     await this.#shared.recovered();
+    this.#sessionsFollower?.start();
+    this.#retainedFollower?.start();
+    // The data shards are followed once another broker is heard of (engine/peers/data-follower.ts).
+    this.#lifecycle.startPeers();
     this.#lifecycle.scheduleCursorFlush();
   }
 
-  /** Tells a projection about the durable batches and failures of the broker's own appends to its shard. */
-  #observer<T>(projection: () => Projection<T>): AppendObserver {
-    return {
-      durable: (baseOffset, records) => projection().advanced(baseOffset, records),
+  /** Follows a data shard for other brokers' messages (engine/peers/data-follower.ts). */
+  #dataFollower(name: string, shard: number): DataFollower<Published> {
+    return new DataFollower<Published>({
+      store: this.#store,
+      logger: this.#logger,
+      name,
+      shard,
+      frontier: () => this.#frontier[shard] as number,
+      dispatchOwn: (items, baseOffset) => this.#dispatchBatch(items, shard, baseOffset),
+      dispatchOther: (record) => this.#dispatchOther(record, shard),
+    });
+  }
+
+  /**
+   * Another broker's `$retained` record. Retained publishes reach this broker through the data
+   * shards (#dispatchOther); what only `$retained` holds is a clear made through the admin API (a
+   * tombstone, nothing published). It removes the topic's retained message unless that one is
+   * newer than the clear (a publish that came after it at another broker).
+   */
+  #otherRetained(record: JournalRecord): void {
+    if (record.key === null || (record.value !== null && record.value.length > 0)) return;
+    const existing = this.#retained.get(record.key.toString('utf8'));
+    if (existing === undefined || existing.timestamp > record.timestamp) return;
+    this.#noteRetainedFromOthers();
+    this.#retained.apply(record);
+  }
+
+  #noteRetainedFromOthers(): void {
+    if (this.#retainedFromOthers) return;
+    this.#retainedFromOthers = true;
+    this.#retainedProjection.diverged('retained messages of other brokers are applied here (brokers sharing the journal)');
+  }
+
+  /** Another broker's message, read from the data shard: handed to this broker's sessions like its own. */
+  #dispatchOther(record: JournalRecord, shard: number): void {
+    let message: Message | undefined;
+    try {
+      message = recordToMessage(record);
+    } catch (error) {
+      this.#logger.error({ err: error, shard: this.#shardMap.names[shard], offset: record.offset }, 'another broker\'s record is not a message; passed over');
+    }
+    if (message === undefined) {
+      this.#frontier[shard] = record.offset + 1;
+      return;
+    }
+    if (message.retain) this.#noteRetainedFromOthers();
+    this.#dispatchBatch([{ message }], shard, record.offset);
+  }
+
+  /** Tells a projection about the durable batches and failures of the broker's own appends to its shard (and `own`, when other brokers write there too). */
+  #observer<T>(projection: () => Projection<T>, own?: OwnAppends): AppendObserver {
+    const observer: AppendObserver = {
+      durable: (baseOffset, records) => {
+        own?.durable(baseOffset, records.length);
+        projection().advanced(baseOffset, records);
+      },
       failed: (records) => projection().diverged(`${records.length} record(s) applied in memory failed to append`),
     };
+    if (own !== undefined) {
+      observer.appendStarted = () => own.began();
+      observer.appendSettled = (id) => own.settled(id);
+    }
+    return observer;
   }
 
   /** Appends `$sessions` records at once, outside the batched writer, and tells the projection. */
   async #appendSessionsNow(records: RecordInput[]): Promise<void> {
-    const { baseOffset } = await this.#store.append(SESSIONS_SHARD, records);
-    this.#sessionsProjection.advanced(baseOffset, records);
+    const tracked = this.#peers === undefined ? undefined : this.#sessionsOwn.began();
+    try {
+      const { baseOffset } = await this.#store.append(SESSIONS_SHARD, records);
+      if (tracked !== undefined) this.#sessionsOwn.durable(baseOffset, records.length);
+      this.#sessionsProjection.advanced(baseOffset, records);
+    } finally {
+      if (tracked !== undefined) this.#sessionsOwn.settled(tracked);
+    }
   }
 
   #isDurable(clientId: string): boolean {
@@ -772,6 +861,8 @@ export class Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Nothing of other brokers is handed on or applied from here on.
+    await Promise.all([this.#sessionsFollower?.stop(), this.#retainedFollower?.stop(), ...this.#dataFollowers.map((follower) => follower.stop())]);
     const delayedClosed = this.extras.delayed?.close();
     this.#lifecycle.stopTimers();
     this.#wills.cancelAll();

@@ -48,6 +48,13 @@ export interface AppendObserver {
   durable(baseOffset: number, records: readonly RecordInput[]): void;
   /** These records' append failed and will not be retried. */
   failed(records: readonly RecordInput[]): void;
+  /**
+   * An append of this appender starts; the id comes back in appendSettled once it is handled
+   * (after durable() or failed()). For a broker that tells its own records apart from other
+   * brokers' in the shard (engine/peers/own-appends.ts).
+   */
+  appendStarted?(): number;
+  appendSettled?(id: number): void;
 }
 
 /**
@@ -75,6 +82,8 @@ interface InFlight<T, R> {
   baseOffset: number;
   error: unknown;
   failed: boolean;
+  /** The observer's id of this append (appendStarted). */
+  track: number | undefined;
 }
 
 export class ShardAppender<T, R> {
@@ -192,7 +201,7 @@ export class ShardAppender<T, R> {
     const batch = this.#waiting.slice(0, count);
     this.#waiting = this.#waiting.slice(count);
     this.#waitingBytes -= bytes;
-    const entry: InFlight<T, R> = { batch, settled: false, baseOffset: 0, error: undefined, failed: false };
+    const entry: InFlight<T, R> = { batch, settled: false, baseOffset: 0, error: undefined, failed: false, track: this.observer?.appendStarted?.() };
     this.#inFlight.push(entry);
     this.store.append(this.shard, batch.map((waiting) => waiting.record)).then(
       ({ baseOffset }) => {
@@ -214,8 +223,13 @@ export class ShardAppender<T, R> {
     while (this.#inFlight.length > 0 && (this.#inFlight[0] as InFlight<T, R>).settled) {
       const entry = this.#inFlight.shift() as InFlight<T, R>;
       if (entry.failed) {
-        if (this.#failed(entry.batch, entry.error)) return;
-      } else this.#durable(entry.batch, entry.baseOffset);
+        const held = this.#failed(entry.batch, entry.error);
+        if (entry.track !== undefined) this.observer?.appendSettled?.(entry.track);
+        if (held) return;
+      } else {
+        this.#durable(entry.batch, entry.baseOffset);
+        if (entry.track !== undefined) this.observer?.appendSettled?.(entry.track);
+      }
     }
     if (this.#canAppend()) this.#flush();
   }

@@ -7,8 +7,8 @@ import type { ShardStore } from '../shard-model/index.js';
 import type { SecurityConfig } from './settings.js';
 
 /** Loads the users (config and `$users`) and builds the Authenticator. */
-export async function openAuthentication(config: SecurityConfig, store: ShardStore, logger: Logger): Promise<{ authenticator: Authenticator; users: UserStore }> {
-  const users = await UserStore.open(store, config.users, logger);
+export async function openAuthentication(config: SecurityConfig, store: ShardStore, logger: Logger, followUsers = false): Promise<{ authenticator: Authenticator; users: UserStore }> {
+  const users = await UserStore.open(store, config.users, logger, followUsers);
   const authenticator = new Authenticator({
     users,
     deny: new DenyList(config.deny),

@@ -301,11 +301,12 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       running.journalWatch = JournalWatch.start({ store: running.remoteStore, gate: writeGate, clock: systemClock, logger: logger.child({ component: 'journal-watch' }), address: settings.journal as string });
       store = running.journalWatch.store;
     }
-    running.broker = await Broker.open({ store, writeGate, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy }).catch((error: unknown) =>
+    const peers = settings.brokerPeers ? { brokerId: brokerIdOf(settings), takeoverWaitMs: settings.takeoverWaitMs } : undefined;
+    running.broker = await Broker.open({ store, writeGate, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy, peers }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
     running.acl = await installAcl(running.broker, store, aclRules, settings, logger.child({ component: 'acl' })).catch((error: unknown) => logFailure(logger, 'cannot set up the ACL', error));
-    const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' })).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
+    const { authenticator, users } = await openAuthentication(security as NonNullable<typeof security>, store, logger.child({ component: 'auth' }), settings.brokerPeers).catch((error: unknown) => logFailure(logger, 'cannot load the users', error));
     const authenticate = authenticator.authenticate.bind(authenticator);
     running.users = users;
     running.authenticator = authenticator;
@@ -613,4 +614,14 @@ export class ShardlineNode {
   forceStop(): void {
     this.#running.journalServer?.forceStop();
   }
+}
+
+/**
+ * The name a broker sharing its journal writes into the sessions it holds and its heartbeats.
+ * With a node id it is the same after a restart, so the restarted broker recovers its own crashed
+ * sessions at once; without one it is new per process, and those sessions are adopted once the
+ * old name has been silent for takeover-wait-ms (docs/deployment.md, "Scaling brokers").
+ */
+function brokerIdOf(settings: NodeSettings): string {
+  return settings.nodeId !== undefined ? `node-${settings.nodeId}` : `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }

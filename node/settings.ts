@@ -77,6 +77,10 @@ export interface NodeSettings extends MqttLimits {
   certificateUsername: boolean;
   dataShards: number;
   sharedStrategy: SharedStrategy;
+  /** The broker shares its journal with other brokers (engine/peers): it follows their writes; a client id is held by one broker at a time. */
+  brokerPeers: boolean;
+  /** With brokerPeers: how long a connect waits for the broker holding the client to let it go. */
+  takeoverWaitMs: number;
   /** undefined: deny when the config file has ACL rules, allow when it has none. */
   aclDefault: 'allow' | 'deny' | undefined;
   maxDelaySeconds: number;

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
-import type { ShardStore } from '../../shard-model/index.js';
+import { createShardIfMissing, type ShardStore } from '../../shard-model/index.js';
 import type { Clock } from '../../base/index.js';
 import { MESSAGE_SHARD_LIMITS, messageToRecord, recordToMessage, type Message } from '../messages/message.js';
 import { Projection, type ProjectionCodec } from '../projection/projection.js';
@@ -112,7 +112,7 @@ export class DelayedPublisher {
   /** Creates the `$delayed` shard when missing, replays it and arms the timer. */
   static async open(options: DelayedOptions): Promise<DelayedPublisher> {
     const existing = (await options.store.list()).some((info) => info.name === DELAYED_SHARD);
-    if (!existing) await options.store.create(DELAYED_SHARD, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS });
+    if (!existing) await createShardIfMissing(options.store, DELAYED_SHARD, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS });
     const publisher = new DelayedPublisher(options);
     publisher.#projection = await Projection.open<HeldMessages>({ store: options.store, shard: DELAYED_SHARD, logger: options.logger, clock: options.clock, initial: () => new Map(), apply: applyDelayedRecord, codec: heldCodec });
     for (const pending of publisher.#projection.state.values()) {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { JournalRecord } from '../../journal/index.js';
-import type { ShardStore } from '../../shard-model/index.js';
+import { createShardIfMissing, type ShardStore } from '../../shard-model/index.js';
 import { Projection, type ProjectionCodec } from '../projection/projection.js';
 import { parseAclRule, type AclRule } from './acl.js';
 
@@ -68,7 +68,7 @@ export class AclStore {
   /** Opens the store: creates `$acl` when missing, rebuilds the rules (snapshot + tail), then follows it. */
   static async open(store: ShardStore, logger: Logger): Promise<AclStore> {
     const existing = (await store.list()).find((info) => info.name === ACL_SHARD);
-    if (existing === undefined) await store.create(ACL_SHARD, { compacted: true, segmentBytes: 1024 * 1024 });
+    if (existing === undefined) await createShardIfMissing(store, ACL_SHARD, { compacted: true, segmentBytes: 1024 * 1024 });
     const projection = await Projection.open<AclRules>({ store, shard: ACL_SHARD, logger, initial: () => new Map(), apply: (rules, record) => applyAclRecord(rules, record, logger), codec: aclCodec });
     const acl = new AclStore(store, projection);
     // follow() retries its own failures; the catch keeps anything else from floating.

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import pino from 'pino';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
-import type { ShardStore } from '../../shard-model/index.js';
+import { createShardIfMissing, type ShardStore } from '../../shard-model/index.js';
 import { Projection, type ProjectionCodec } from '../projection/projection.js';
 import { AuthErrors } from './errors.js';
 import { hashPassword, parsePasswordHash, verifyPassword } from './password-hash.js';
@@ -96,6 +96,8 @@ export class UserStore {
   #scramUsers = 0;
 
   readonly #projection: Projection<RuntimeUsers> | undefined;
+  readonly #abort = new AbortController();
+  #following: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly store: ShardStore | undefined,
@@ -109,11 +111,15 @@ export class UserStore {
    * the run-time users from it. Without a store, run-time changes are kept in memory only
    * (tests, embedded brokers).
    */
-  static async open(store: ShardStore | undefined, configured: readonly UserDefinition[] = [], logger: Logger = pino({ level: 'silent' })): Promise<UserStore> {
+  /**
+   * `follow`: brokers sharing one journal (engine/peers) also apply the users other brokers'
+   * admin APIs write, by following `$users` as the ACL rules are followed.
+   */
+  static async open(store: ShardStore | undefined, configured: readonly UserDefinition[] = [], logger: Logger = pino({ level: 'silent' }), follow = false): Promise<UserStore> {
     let projection: Projection<RuntimeUsers> | undefined;
     if (store !== undefined) {
       const existing = await store.list();
-      if (!existing.some((info) => info.name === USERS_SHARD)) await store.create(USERS_SHARD, { compacted: true, segmentBytes: 1024 * 1024 });
+      if (!existing.some((info) => info.name === USERS_SHARD)) await createShardIfMissing(store, USERS_SHARD, { compacted: true, segmentBytes: 1024 * 1024 });
       projection = await Projection.open<RuntimeUsers>({ store, shard: USERS_SHARD, logger, initial: () => new Map(), apply: applyUserRecord, codec: usersCodec });
     }
     const users = new UserStore(store, projection);
@@ -121,7 +127,24 @@ export class UserStore {
     // A configured user wins over a `$users` record of the same name (written before the name
     // went into the config file).
     for (const [username, value] of projection?.state ?? []) if (users.#users.get(username)?.source !== 'config') users.#set(username, UserStore.#fromValue(value, 'runtime'));
+    if (follow && projection !== undefined) {
+      // follow() retries its own failures; the catch keeps anything else from floating.
+      users.#following = projection
+        .follow(users.#abort.signal, (record) => users.#followed(record.key?.toString('utf8'), projection.state, logger))
+        .catch((error: unknown) => logger.error({ err: error }, `following ${USERS_SHARD} stopped`));
+    }
     return users;
+  }
+
+  /** A `$users` record read from the shard (maybe another broker's): the user as the shard now has it, unless the config file names it. */
+  #followed(username: string | undefined, state: RuntimeUsers, logger: Logger): void {
+    if (username === undefined || this.#users.get(username)?.source === 'config') return;
+    const value = state.get(username);
+    try {
+      this.#set(username, value === undefined ? undefined : UserStore.#fromValue(value, 'runtime'));
+    } catch (error) {
+      logger.error({ err: error, username }, `a ${USERS_SHARD} record cannot be used; the user is left as it was`);
+    }
   }
 
   /** Throws when a `$users` value cannot be used (its hash or SCRAM credentials do not parse). */
@@ -131,6 +154,8 @@ export class UserStore {
 
   /** Clean shutdown: a last snapshot of the run-time users. */
   async close(): Promise<void> {
+    this.#abort.abort();
+    await this.#following;
     await this.#projection?.close();
   }
 

@@ -19,6 +19,11 @@
 //                                marker is written before the message is appended, so after a
 //                                crash a pending marker is settled by looking for the message's
 //                                record (engine/sessions/publish-keys.ts)
+//   o:<clientId>                 a claim (always a tombstone, so compaction drops it): a broker
+//                                that shares the journal with others takes the client over; the
+//                                one holding it lets go (engine/peers, docs/deployment.md)
+//   b:<brokerId>                 a broker sharing the journal is alive (its heartbeat, epoch ms);
+//                                tombstone = it stopped, or another broker adopted its sessions
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
 import { userPropertyList, type Message, type MessageProperties, type QoS } from '../messages/message.js';
 import type { ProjectionCodec } from '../projection/projection.js';
@@ -54,6 +59,8 @@ export interface SessionMeta {
   will?: WillMessage;
   /** The front end's protocol version at the last connect (kept for the admin API); absent until a connect recorded it. */
   protocolVersion?: number;
+  /** The broker that wrote this meta, when brokers share the journal (engine/peers): it holds the connection and the timers. */
+  broker?: string;
 }
 
 export interface DeliveryCursors {
@@ -135,6 +142,30 @@ export function publishKeyRecord(clientId: string, key: number, marker: PublishK
   return { key: Buffer.from(`q:${clientId}${SEPARATOR}${key}`), value: marker === null ? null : json(marker) };
 }
 
+/** A broker claims the client (brokers sharing one journal): a tombstone that only says who wrote it, by its offset. */
+export function claimRecord(clientId: string): RecordInput {
+  return { key: Buffer.from(`o:${clientId}`), value: null };
+}
+
+/** A heartbeat of a broker sharing the journal; `alive` false: it is gone (a tombstone). */
+export function brokerRecord(brokerId: string, at: number, alive = true): RecordInput {
+  return { key: Buffer.from(`b:${brokerId}`), value: alive ? Buffer.from(String(at)) : null };
+}
+
+/** The kind ('s:', 'u:', 'c:', 'q:', 'o:') and client id a `$sessions` key is about; undefined for a key of none. */
+export function sessionKeyOf(key: Buffer | null): { kind: string; clientId: string } | undefined {
+  if (key === null) return undefined;
+  const text = key.toString('utf8');
+  const kind = text.slice(0, 2);
+  const rest = text.slice(2);
+  if (kind === 'u:' || kind === 'q:') {
+    const at = rest.indexOf(SEPARATOR);
+    return at < 0 ? undefined : { kind, clientId: rest.slice(0, at) };
+  }
+  if (kind === 's:' || kind === 'c:' || kind === 'o:') return { kind, clientId: rest };
+  return undefined;
+}
+
 /** Tombstones for every key of a session: it ends. */
 export function endRecords(session: DurableSession): RecordInput[] {
   return [
@@ -150,6 +181,12 @@ export function endRecords(session: DurableSession): RecordInput[] {
 /** The projection of `$sessions`: durable sessions by client id. */
 export class SessionTable {
   readonly sessions = new Map<string, DurableSession>();
+  /**
+   * Brokers sharing the journal whose last `b:` record is a heartbeat (not a tombstone), with its
+   * time. Not in snapshots: a start hears of the brokers that wrote since the last one, and of
+   * the others at their next heartbeat.
+   */
+  readonly brokers = new Map<string, number>();
 
   #entry(clientId: string): DurableSession {
     let session = this.sessions.get(clientId);
@@ -186,6 +223,9 @@ export class SessionTable {
         const session = this.sessions.get(rest);
         if (session !== undefined) session.cursors = emptyCursors();
       } else this.#entry(rest).cursors = readStoredCursors(value);
+    } else if (kind === 'b:') {
+      if (value === null) this.brokers.delete(rest);
+      else this.brokers.set(rest, Number(value.toString('utf8')));
     } else if (kind === 'q:') {
       const at = rest.indexOf(SEPARATOR);
       const key = Number(rest.slice(at + 1));

@@ -9,12 +9,16 @@ import type { RecordInput } from '../../journal/index.js';
 import type { ConnectRequest, DisconnectRequest } from '../broker-types.js';
 import type { DeliverySink } from '../delivery/delivery.js';
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js';
+import type { JournalRecord } from '../../journal/index.js';
 import {
+  brokerRecord,
+  claimRecord,
   cursorRecord,
   endRecords,
   metaRecord,
   publishKeyRecord,
   SESSION_NEVER_EXPIRES,
+  sessionKeyOf,
   subscriptionRecord,
   type DurableSession,
   type SessionMeta,
@@ -36,7 +40,6 @@ export interface SessionLifecycleHost {
   readonly shardNames: readonly string[];
   /** Sessions in memory: online ones and durable ones that were online since start. */
   readonly sessions: Map<string, Session>;
-  /** The identity of each session's latest connection. */
   /** What each Session is made with (the broker's side of a session). */
   readonly sessionHost: SessionHost;
   readonly wills: Wills;
@@ -54,6 +57,17 @@ export interface SessionLifecycleHost {
   appendNow(records: RecordInput[]): Promise<void>;
   /** Each cursor-flush tick, before the flush: the broker's periodic chores. */
   beforeCursorFlush(): void;
+  /** Set when brokers share the journal (engine/peers): this broker's id and how long a takeover waits for the holder. */
+  readonly peers: PeerSettings | undefined;
+  /** Another broker's record was applied to the table: from now on it is no fold of this broker's writes alone. */
+  otherApplied(): void;
+  /** Another broker sharing the journal is known (heard of, or named by a session): its messages are to be followed. */
+  peerHeard(): void;
+}
+
+export interface PeerSettings {
+  brokerId: string;
+  takeoverWaitMs: number;
 }
 
 export class SessionLifecycle {
@@ -66,6 +80,11 @@ export class SessionLifecycle {
   readonly #dirtyCursors = new Set<Session>();
   #cursorTimer: unknown;
   #cursorWrite: Promise<void> = Promise.resolve();
+  /** Takeovers waiting for another broker to let a client go, by client id. */
+  readonly #releaseWaiters = new Map<string, Array<() => void>>();
+  /** Other brokers sharing the journal, by id: when this broker last heard of each (its clock). */
+  readonly #peerSeen = new Map<string, number>();
+  #heartbeatTimer: unknown;
 
   constructor(
     private readonly host: SessionLifecycleHost,
@@ -98,6 +117,7 @@ export class SessionLifecycle {
   async connect(request: ConnectRequest): Promise<{ session: Session; sessionPresent: boolean }> {
     const { host } = this;
     const { clientId } = request;
+    if (host.peers !== undefined) await this.#claim(clientId, host.peers);
     host.wills.cancel(clientId);
     this.#cancelExpiry(clientId);
     const writes: RecordInput[] = [];
@@ -144,7 +164,7 @@ export class SessionLifecycle {
     // The will remembers who set it: it is checked when published, maybe after a restart.
     const will = request.will === undefined ? undefined : { ...request.will, publisher: identity };
     if (request.expirySeconds > 0) {
-      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(will === undefined ? {} : { will }) }));
+      record(metaRecord(clientId, { expirySeconds: request.expirySeconds, connected: true, protocolVersion: request.protocolVersion, ...(will === undefined ? {} : { will }), ...this.#brokerField() }));
       if (durable === undefined) {
         // Newly durable (a new session, or one that lived in memory only until now): everything
         // it has goes to the journal, with cursors at the present position.
@@ -226,7 +246,7 @@ export class SessionLifecycle {
     const now = host.clock.now();
     const delayed = will !== undefined && will.delaySeconds > 0 ? will : undefined;
     const protocolVersion = host.table.sessions.get(clientId)?.meta.protocolVersion;
-    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, ...(protocolVersion === undefined ? {} : { protocolVersion }), ...(delayed === undefined ? {} : { will: delayed }) };
+    const meta: SessionMeta = { expirySeconds, connected: false, disconnectedAt: now, ...(protocolVersion === undefined ? {} : { protocolVersion }), ...(delayed === undefined ? {} : { will: delayed }), ...this.#brokerField() };
     const record = metaRecord(clientId, meta);
     host.table.apply(record);
     this.#dirtyCursors.delete(session);
@@ -245,28 +265,240 @@ export class SessionLifecycle {
     for (const session of [...host.table.sessions.values()]) {
       for (const [filter, options] of session.subscriptions) host.route(filter, session.clientId, options);
       this.#setExpiry(session.clientId, session.meta.expirySeconds);
-      if (session.meta.connected) {
-        // The process ended while this client was connected: to the client that is an abrupt
-        // disconnect, so its will is due, counted from now.
-        const meta: SessionMeta = { ...session.meta, connected: false, disconnectedAt: now };
-        // Into the table before the will is scheduled: a will due at once is then recorded as
-        // published (removed from the meta) and not published again at the next start.
-        const record = metaRecord(session.clientId, meta);
-        host.table.apply(record);
-        writes.push(record);
-        // Which messages were sent before the crash is not known past the last cursor flush:
-        // any of them up to the end of the journal might have been, so their resends carry DUP
-        // ("might be a re-delivery", MQTT 3.3.1.1).
-        const sent = Object.fromEntries(host.shardNames.map((name, shard) => [name, Math.max(host.dispatchFrontier(shard), session.cursors.sent[name] ?? 0)]));
-        writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
-      }
-      const disconnectedAt = session.meta.disconnectedAt ?? now;
-      if (session.meta.will !== undefined) host.wills.schedule(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
-      this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
+      // Another broker's session (connected there, or disconnected there with its timers there):
+      // left as it is; a connect here takes it over (#claim).
+      if (!this.#heldHere(session.meta)) continue;
+      this.#recoverSession(session, now, writes, false);
     }
     for (const record of writes) host.table.apply(record);
     if (writes.length === 0) return;
     await host.appendNow(writes);
+  }
+
+  /**
+   * A session whose connection ended with the process that held it (this broker before a
+   * restart, or another that died: `adopt`): marked disconnected, its will and expiry scheduled
+   * here; adopted, it names this broker as the one holding its timers.
+   */
+  #recoverSession(session: DurableSession, now: number, writes: RecordInput[], adopt: boolean): void {
+    const { host } = this;
+    if (session.meta.connected) {
+      // The process ended while this client was connected: to the client that is an abrupt
+      // disconnect, so its will is due, counted from now.
+      const meta: SessionMeta = { ...session.meta, connected: false, disconnectedAt: now, ...(adopt ? this.#brokerField() : {}) };
+      // Into the table before the will is scheduled: a will due at once is then recorded as
+      // published (removed from the meta) and not published again at the next start.
+      const record = metaRecord(session.clientId, meta);
+      host.table.apply(record);
+      writes.push(record);
+      // Which messages were sent before the crash is not known past the last cursor flush:
+      // any of them up to the end of the journal might have been, so their resends carry DUP
+      // ("might be a re-delivery", MQTT 3.3.1.1).
+      const sent = Object.fromEntries(host.shardNames.map((name, shard) => [name, Math.max(host.dispatchFrontier(shard), session.cursors.sent[name] ?? 0)]));
+      writes.push(cursorRecord(session.clientId, { ...session.cursors, sent }));
+    } else if (adopt) {
+      const record = metaRecord(session.clientId, { ...session.meta, ...this.#brokerField() });
+      host.table.apply(record);
+      writes.push(record);
+    }
+    const disconnectedAt = session.meta.disconnectedAt ?? now;
+    if (session.meta.will !== undefined) host.wills.schedule(session.clientId, session.meta.will, disconnectedAt + session.meta.will.delaySeconds * 1000 - now);
+    this.#scheduleExpiry(session.clientId, session.meta.expirySeconds, disconnectedAt);
+  }
+
+  /**
+   * Brokers sharing the journal, after recover(): every broker named by a session or by a
+   * heartbeat in `$sessions` is taken as alive from now, and this broker's heartbeat starts (a `b:` record every third of
+   * takeoverWaitMs). A broker not heard of for takeoverWaitMs is gone: the live broker with the
+   * smallest id adopts its sessions (#peerGone).
+   */
+  startPeers(): void {
+    const { host } = this;
+    const peers = host.peers;
+    if (peers === undefined) return;
+    const now = host.clock.now();
+    for (const session of host.table.sessions.values()) {
+      const broker = session.meta.broker;
+      if (broker !== undefined && broker !== peers.brokerId && !this.#peerSeen.has(broker)) this.#heard(broker, now);
+    }
+    for (const broker of host.table.brokers.keys()) if (broker !== peers.brokerId && !this.#peerSeen.has(broker)) this.#heard(broker, now);
+    this.#heartbeat(peers);
+  }
+
+  #heartbeat(peers: PeerSettings): void {
+    const { host } = this;
+    if (host.closed) return;
+    const now = host.clock.now();
+    host.write([brokerRecord(peers.brokerId, now)]).catch((error: unknown) => host.logger.warn({ err: error }, 'writing this broker\'s heartbeat failed'));
+    for (const [id, seen] of [...this.#peerSeen]) {
+      if (now - seen <= peers.takeoverWaitMs) continue;
+      this.#peerSeen.delete(id);
+      this.#peerGone(id, peers);
+    }
+    this.#heartbeatTimer = host.clock.setTimeout(() => this.#heartbeat(peers), Math.max(100, Math.floor(peers.takeoverWaitMs / 3)));
+  }
+
+  #heard(id: string, now: number): void {
+    this.#peerSeen.set(id, now);
+    this.host.peerHeard();
+  }
+
+  /** Another broker stopped or went silent: the live broker with the smallest id takes its sessions' timers and wills (#recoverSession). */
+  #peerGone(id: string, peers: PeerSettings): void {
+    const { host } = this;
+    if ([...this.#peerSeen.keys()].some((other) => other < peers.brokerId)) return;
+    const now = host.clock.now();
+    const writes: RecordInput[] = [];
+    let adopted = 0;
+    for (const session of [...host.table.sessions.values()]) {
+      if (session.meta.broker !== id || host.sessions.has(session.clientId)) continue;
+      this.#recoverSession(session, now, writes, true);
+      adopted += 1;
+    }
+    writes.push(brokerRecord(id, now, false));
+    host.logger.info({ broker: id, sessions: adopted }, 'a broker sharing the journal is gone; its sessions\' wills and expiry are handled here now');
+    host.persist(writes).catch((error: unknown) => host.logger.error({ err: error, broker: id }, 'recording the adopted sessions failed'));
+  }
+
+  /** The meta's `broker` field for this broker's writes, when brokers share the journal. */
+  #brokerField(): { broker?: string } {
+    return this.host.peers === undefined ? {} : { broker: this.host.peers.brokerId };
+  }
+
+  /** Whether this broker is the one to act on a session's meta (always, when it is the only broker). */
+  #heldHere(meta: SessionMeta): boolean {
+    return this.host.peers === undefined || meta.broker === undefined || meta.broker === this.host.peers.brokerId;
+  }
+
+  /**
+   * Brokers sharing the journal: a connect claims the client in `$sessions` before anything
+   * else. The broker that holds it sees the claim and lets go (#handOver): its connection is
+   * closed as taken over, and its last cursors and a disconnected meta are written. When the
+   * table says another broker holds the client connected, this waits for that meta, at most
+   * takeoverWaitMs: a broker that died never answers, and the session is then taken from its
+   * last durable state (cursors as last flushed: QoS 1 messages in flight are sent again; QoS 2
+   * state is in the stored cursors and publish keys, so nothing is delivered twice).
+   */
+  async #claim(clientId: string, peers: PeerSettings): Promise<void> {
+    const { host } = this;
+    const before = host.table.sessions.get(clientId)?.meta;
+    await host.write([claimRecord(clientId)]);
+    const holder = before?.connected === true ? before.broker : undefined;
+    if (holder === undefined || holder === peers.brokerId) return;
+    const released = await this.#released(clientId, holder, peers.takeoverWaitMs);
+    if (!released) host.logger.warn({ clientId, holder, waitedMs: peers.takeoverWaitMs }, 'the broker holding this client did not let it go in time; taking the session over from its last durable state');
+  }
+
+  #releasedBy(clientId: string, holder: string): boolean {
+    const meta = this.host.table.sessions.get(clientId)?.meta;
+    return meta === undefined || !meta.connected || meta.broker !== holder;
+  }
+
+  #released(clientId: string, holder: string, waitMs: number): Promise<boolean> {
+    const { host } = this;
+    if (this.#releasedBy(clientId, holder)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let waiter: () => void = () => undefined;
+      const timer = host.clock.setTimeout(() => {
+        this.#dropWaiter(clientId, waiter);
+        resolve(false);
+      }, waitMs);
+      waiter = (): void => {
+        if (!this.#releasedBy(clientId, holder)) return;
+        host.clock.clearTimeout(timer);
+        this.#dropWaiter(clientId, waiter);
+        resolve(true);
+      };
+      const list = this.#releaseWaiters.get(clientId) ?? [];
+      list.push(waiter);
+      this.#releaseWaiters.set(clientId, list);
+    });
+  }
+
+  #dropWaiter(clientId: string, waiter: () => void): void {
+    const list = (this.#releaseWaiters.get(clientId) ?? []).filter((entry) => entry !== waiter);
+    if (list.length === 0) this.#releaseWaiters.delete(clientId);
+    else this.#releaseWaiters.set(clientId, list);
+  }
+
+  /**
+   * A `$sessions` record another broker wrote (brokers sharing the journal). A claim makes this
+   * broker let the client go; any other record goes into the table, unless this broker holds the
+   * client online (a late write of a broker that was taken over after the wait ran out), and
+   * the client's routes follow its subscriptions, so a publish here knows it has subscribers.
+   * Its timers are the other broker's now.
+   */
+  otherBrokerRecord(record: JournalRecord): void {
+    const { host } = this;
+    const key = record.key?.toString('utf8');
+    if (key?.startsWith('b:') === true && host.peers !== undefined) {
+      const id = key.slice(2);
+      if (id === host.peers.brokerId) return;
+      if (record.value !== null) this.#heard(id, host.clock.now());
+      else if (this.#peerSeen.delete(id)) this.#peerGone(id, host.peers);
+      return;
+    }
+    const about = sessionKeyOf(record.key);
+    if (about === undefined) return;
+    const { kind, clientId } = about;
+    if (kind === 'o:') {
+      this.#handOver(clientId).catch((error: unknown) => host.logger.error({ err: error, clientId }, 'handing a client over to another broker failed'));
+      return;
+    }
+    const local = host.sessions.get(clientId);
+    if (local !== undefined && local.online) return;
+    const before = host.table.sessions.get(clientId)?.subscriptions;
+    const previous = before === undefined ? [] : [...before];
+    host.table.apply(record);
+    host.otherApplied();
+    // The broker a meta names wrote it: heard of now, so its silence from here on is timed (#heartbeat).
+    const writer = kind === 's:' ? host.table.sessions.get(clientId)?.meta.broker : undefined;
+    if (writer !== undefined && host.peers !== undefined && writer !== host.peers.brokerId) this.#heard(writer, host.clock.now());
+    if (local === undefined) {
+      host.wills.cancel(clientId);
+      this.#cancelExpiry(clientId);
+      const after = host.table.sessions.get(clientId)?.subscriptions;
+      for (const [filter] of previous) if (after?.has(filter) !== true) host.unroute(filter, clientId);
+      if (after !== undefined) for (const [filter, options] of after) host.route(filter, clientId, options);
+    }
+    for (const waiter of [...(this.#releaseWaiters.get(clientId) ?? [])]) waiter();
+  }
+
+  /** Another broker claimed the client: its connection here closes as taken over, and this broker forgets it (no tombstones: the session goes on there). */
+  async #handOver(clientId: string): Promise<void> {
+    const { host } = this;
+    host.wills.cancel(clientId);
+    this.#cancelExpiry(clientId);
+    const session = host.sessions.get(clientId);
+    if (session === undefined) return;
+    const writes: RecordInput[] = [];
+    const sink = session.sink;
+    if (sink !== undefined) {
+      const will = host.wills.connectedWill(clientId);
+      session.detach();
+      host.shared.presenceChanged(session);
+      sink.close('session-taken-over');
+      // As for a takeover on one broker: the connection ended without DISCONNECT (a will without delay is due; a delayed one is cancelled by the new connection).
+      if (will !== undefined && will.delaySeconds === 0) host.wills.publish(clientId, will);
+      const meta = host.table.sessions.get(clientId)?.meta;
+      if (this.isDurable(clientId) && meta !== undefined) {
+        // Cursors first: the new holder waits for the meta, and has the cursors by then.
+        writes.push(cursorRecord(clientId, this.storedCursors(session)));
+        writes.push(metaRecord(clientId, { ...meta, will: undefined, connected: false, disconnectedAt: host.clock.now(), ...this.#brokerField() }));
+      }
+    }
+    for (const filter of session.subscriptions.keys()) host.unroute(filter, clientId);
+    session.end();
+    this.#dirtyCursors.delete(session);
+    host.sessions.delete(clientId);
+    this.#expiry.delete(clientId);
+    host.forgetReads(clientId);
+    host.wills.forgetConnected(clientId);
+    for (const input of writes) host.table.apply(input);
+    // Still a session with subscriptions, held elsewhere now: routed here as any other broker's.
+    const durable = host.table.sessions.get(clientId);
+    if (durable !== undefined) for (const [filter, options] of durable.subscriptions) host.route(filter, clientId, options);
+    if (writes.length > 0) await host.persist(writes);
   }
 
   #scheduleExpiry(clientId: string, expirySeconds: number, disconnectedAt: number): void {
@@ -356,6 +588,7 @@ export class SessionLifecycle {
   /** At shutdown: no more cursor-flush ticks or expiries. */
   stopTimers(): void {
     if (this.#cursorTimer !== undefined) this.host.clock.clearTimeout(this.#cursorTimer);
+    if (this.#heartbeatTimer !== undefined) this.host.clock.clearTimeout(this.#heartbeatTimer);
     for (const timer of this.#expiryTimers.values()) this.host.clock.clearTimeout(timer);
     this.#expiryTimers.clear();
   }
@@ -380,6 +613,8 @@ export class SessionLifecycle {
       if (this.isDurable(session.clientId)) writes.push(cursorRecord(session.clientId, this.storedCursors(session)));
       sink.close('server-shutting-down');
     }
+    // Gone: another broker takes the timers of the sessions left here (#peerGone).
+    if (host.peers !== undefined) writes.push(brokerRecord(host.peers.brokerId, now, false));
     return writes;
   }
 }

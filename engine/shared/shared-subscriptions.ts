@@ -17,7 +17,7 @@
 // member at start is removed.
 import type { Logger } from 'pino';
 import type { JournalRecord, RecordInput } from '../../journal/index.js';
-import type { ShardStore } from '../../shard-model/index.js';
+import { createShardIfMissing, type ShardStore } from '../../shard-model/index.js';
 import type { Message } from '../messages/message.js';
 import { TopicTrie } from '../routing/topic-trie.js';
 import type { SubscriptionOptions } from '../sessions/session-events.js';
@@ -108,7 +108,7 @@ export class SharedSubscriptions {
   async start(): Promise<void> {
     const { store } = this.#options;
     const existing = new Set((await store.list()).map((info) => info.name));
-    if (!existing.has(SHARED_SHARD)) await store.create(SHARED_SHARD, { compacted: true, segmentBytes: 8 * 1024 * 1024 });
+    if (!existing.has(SHARED_SHARD)) await createShardIfMissing(store, SHARED_SHARD, { compacted: true, segmentBytes: 8 * 1024 * 1024 });
     // Group cursors wait out a journal outage (persist) like session cursors.
     this.#writes = new ShardAppender<null, void>(store, SHARED_SHARD, () => undefined, undefined, this.#options.timers, {
       durable: (baseOffset, records) => this.#projection.appended(baseOffset, records),

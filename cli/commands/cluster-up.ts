@@ -6,7 +6,8 @@
 // journal nodes replicate the shards placement assigns them (replication factor 3 by default,
 // capped by the journal nodes there are); the voters' leader runs the replication controller,
 // which elects each shard's leader and fails it over; the brokers use no --journal: they send
-// each shard's calls to its leader as placement names it (docs/replication.md).
+// each shard's calls to its leader as placement names it (docs/replication.md), and run with
+// --broker-peers so that they act as one MQTT service.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -50,9 +51,9 @@ Nodes:
                   and reads to the shard's leader, which the placement leader elects and
                   replaces when its journal node dies
 
-A message acknowledged by a broker is on a majority of its shard's replicas. A broker delivers
-to its online subscribers what it published itself; a persistent session reads everything
-published on any broker when it (re)connects (docs/replication.md, "Not built yet").
+A message acknowledged by a broker is on a majority of its shard's replicas. The brokers run with
+--broker-peers: a message published at one reaches subscribers at every broker, and a client id
+is connected at one broker at a time (docs/deployment.md, "Scaling brokers").
 
 Flags:
   --dir DIR            where the nodes keep their data (DIR/placement-1, DIR/journal-1, ...),
@@ -142,7 +143,7 @@ function plan(dir: string, journals: number, brokers: number, placementPorts: re
     nodes.push({ name: `journal-${k}`, role: 'journal', args: [...common, '--roles', 'journal', '--node-id', String(JOURNAL_ID_BASE + k), '--placement', voterAddresses, '--grpc-port', String(journalPorts[k - 1] ?? nextPort()), '--admin-port', String(nextPort()), '--data-dir', join(dir, `journal-${k}`)] });
   }
   for (let k = 1; k <= brokers; k++) {
-    nodes.push({ name: `broker-${k}`, role: 'broker', args: [...common, '--roles', 'broker', '--node-id', String(BROKER_ID_BASE + k), '--placement', voterAddresses, '--mqtt-port', String(nextPort()), '--admin-port', String(nextPort()), '--kafka-port', 'none'] });
+    nodes.push({ name: `broker-${k}`, role: 'broker', args: [...common, '--roles', 'broker', '--node-id', String(BROKER_ID_BASE + k), '--placement', voterAddresses, '--mqtt-port', String(nextPort()), '--admin-port', String(nextPort()), '--kafka-port', 'none', '--broker-peers', 'true'] });
   }
   return nodes;
 }

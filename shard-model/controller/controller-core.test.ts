@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { apply, emptyState, type NodeRecord, type PlacementCommand, type PlacementState, type ShardRecord } from '../../placement/metadata/index.js';
 import type { ClientCommand } from '../../placement/service/index.js';
-import { assignReplicas, decideShard, replicationFactor, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
+import { assignReplicas, decideShard, hasBeenLed, replicationFactor, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
 
 function node(id: string, leaseExpiresAt = 10_000, roles: NodeRecord['roles'] = ['journal']): NodeRecord {
   return { id, roles, addresses: Object.fromEntries(roles.map((role) => [role, `127.0.0.1:${id.length}`])), registeredAt: 0, leaseExpiresAt };
@@ -165,6 +165,22 @@ function newWorld(): World {
   // Different durable positions, so the rule has a choice to make.
   return { state, replicas: [new Replica('a', 0, 5), new Replica('b', 0, 9), new Replica('c', 0, 7)], told: [] };
 }
+
+describe('whether a shard has been led (wiped replicas then do not vote)', () => {
+  const fresh: ReplicaObservation = { kind: 'status', role: 'idle', epoch: 0, leader: '', lastEpoch: 0 };
+  it('is false for a new shard whose replicas hold nothing', () => {
+    assert.equal(hasBeenLed(shard({ leader: null, leaderEpoch: 0 }), new Map<string, ReplicaObservation>([['a', fresh], ['b', { kind: 'unreplicated' }], ['c', { kind: 'missing' }]])), false);
+  });
+  it('is true when placement names a leader, whatever the replicas say', () => {
+    assert.equal(hasBeenLed(shard({ leader: 'a', leaderEpoch: 3 }), new Map<string, ReplicaObservation>([['a', fresh], ['b', fresh], ['c', fresh]])), true);
+  });
+  it('is true when a replica knew a leader or holds a batch of an epoch, though placement names none', () => {
+    const reserved = shard({ leader: null, leaderEpoch: 4 });
+    assert.equal(hasBeenLed(reserved, new Map<string, ReplicaObservation>([['a', fresh], ['b', { ...fresh, leader: 'c' }]])), true);
+    assert.equal(hasBeenLed(reserved, new Map<string, ReplicaObservation>([['a', fresh], ['b', { ...fresh, lastEpoch: 2 }]])), true);
+    assert.equal(hasBeenLed(reserved, new Map<string, ReplicaObservation>([['a', fresh], ['b', { kind: 'unreachable', since: 0 }]])), false);
+  });
+});
 
 describe('two controllers racing', () => {
   it('never make two leaders in one epoch, and placement records the one the replicas were told', () => {

@@ -182,3 +182,13 @@ export class ShardElection {
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * Whether the shard has had a leader: then a replica without replica state (its data directory
+ * was wiped) must not vote until it has caught up (SL_REPL_NOT_VOTER), or an empty log could
+ * make the majority that elects a replica missing acknowledged records.
+ */
+export function hasBeenLed(shard: ShardRecord, observations: ReadonlyMap<string, ReplicaObservation>): boolean {
+  if (shard.leader !== null) return true;
+  return [...observations.values()].some((seen) => seen.kind === 'status' && (seen.leader !== '' || seen.lastEpoch >= 1));
+}

@@ -12,7 +12,7 @@ import { isShardlineError } from '../../base/index.js';
 import type { ElectionCandidate, ReplicaClient } from '../../journal/index.js';
 import type { NodeRecord, ShardRecord } from '../../placement/metadata/index.js';
 import type { PlacementClient } from '../../placement/service/index.js';
-import { decideShard, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
+import { decideShard, hasBeenLed, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
 
 export const CONTROLLER_PASS_MS = 300;
 /** A shard some replica still lacks this long after the controller first saw it is created there with the defaults (the broker that created it gives its config first). */
@@ -226,12 +226,3 @@ export class ReplicationController {
   }
 }
 
-/**
- * Whether the shard has had a leader: then a replica without replica state (its data directory
- * was wiped) must not vote until it has caught up (SL_REPL_NOT_VOTER), or an empty log could
- * make the majority that elects a replica missing acknowledged records.
- */
-function hasBeenLed(shard: ShardRecord, observations: ReadonlyMap<string, ReplicaObservation>): boolean {
-  if (shard.leader !== null) return true;
-  return [...observations.values()].some((seen) => seen.kind === 'status' && (seen.leader !== '' || seen.lastEpoch >= 1));
-}

@@ -521,6 +521,15 @@ function embeddedPlacementOptions(settings: NodeSettings, logger: Logger): Place
   return { nodeId, peers: new Map([[nodeId, '127.0.0.1:0']]), host: '127.0.0.1', port: 0, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, lockWaitMs: settings.lockWaitSeconds * 1000, logger };
 }
 
+/** HOST:PORT with the port of `address` (a bound HOST:PORT or [V6]:PORT) and another host. */
+function withHost(address: string, host: string): string {
+  return formatAddress(host, Number(address.slice(address.lastIndexOf(':') + 1)));
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
 function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -532,7 +541,12 @@ function formatAddress(host: string, port: number): string {
 function startRegistration(settings: NodeSettings, running: Running, nodeId: string, logger: Logger): void {
   const client = running.placement?.client ?? (settings.placement === undefined ? undefined : clusterClient(settings, running, logger));
   if (client === undefined) return;
-  const served: Partial<Record<PlacementRoleName, string>> = { journal: running.journalServer?.address, broker: running.mqtt?.address, placement: running.placement?.address };
+  const bound: Partial<Record<PlacementRoleName, string>> = { journal: running.journalServer?.address, broker: running.mqtt?.address, placement: running.placement?.address };
+  // Other nodes dial what is registered (the journal's address, above all): a wildcard is nobody's to dial.
+  const served = settings.advertiseHost === undefined ? bound : Object.fromEntries(Object.entries(bound).map(([role, address]) => [role, address === undefined ? undefined : withHost(address, settings.advertiseHost as string)]));
+  if (settings.advertiseHost === undefined && isWildcard(settings.host) && served.journal !== undefined) {
+    logger.warn({ host: settings.host, journal: served.journal }, 'this journal node registers a wildcard address with placement, which other nodes cannot dial: set advertise-host to the name they reach it by');
+  }
   // The embedded voter of the single-node default is not one of the node's roles.
   const roles = effectiveRoles(settings).filter((role) => served[role] !== undefined);
   const addresses = Object.fromEntries(roles.map((role) => [role, served[role] as string]));

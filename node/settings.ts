@@ -39,6 +39,8 @@ export interface NodeSettings extends MqttLimits {
   /** Kafka listener (preview); undefined: off. */
   kafkaPort: number | undefined;
   kafkaAdvertised: string | undefined;
+  /** The host other nodes dial for this node's roles (registered with placement); undefined: the bound host. */
+  advertiseHost: string | undefined;
   /** Kafka over TLS; undefined: off. */
   kafkasPort: number | undefined;
   kafkasAdvertised: string | undefined;

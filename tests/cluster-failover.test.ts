@@ -270,7 +270,7 @@ describe('replicated MQTT shards fail over by themselves', () => {
       assert.ok(hw > ackedTotal() / 2, `the HW ${hw} covers the shard's records`);
       const contents: string[] = [];
       for (const node of journals.values()) {
-        const store = await RemoteShardStore.connect(node.journalGrpc);
+        const store = await RemoteShardStore.connect(node.journalGrpc, { credentials: { clusterToken } });
         try {
           const records: string[] = [];
           for (let offset = 0; offset < hw; ) {

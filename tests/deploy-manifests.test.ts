@@ -6,7 +6,7 @@
 // (parseCommandArgs, resolveStartSettings) with the image's ENV and the container's env (Secret
 // values substituted), as the pod would run them, once per StatefulSet ordinal. From the
 // resolved settings come the ports each pod listens on; container ports, probes, Services, the
-// preStop command, placement peers, the brokers' --journal and --placement addresses, and the
+// preStop command, placement peers, the brokers' --placement addresses and --broker-peers, and the
 // Dockerfile's EXPOSE are checked against them. Nothing runs in a cluster.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -87,12 +87,22 @@ function secretValue(name: string, key: string): string {
 }
 
 /** The container's environment: the image's ENV, then its env entries (Secret refs resolved). */
-function containerEnv(container: Json): Record<string, string> {
+/**
+ * The container's environment as the pod named `podName` gets it: the image's ENV, then each
+ * entry in order, with Secret values and the pod's name (the downward API) filled in and
+ * $(NAME) references to earlier entries expanded, as the kubelet does.
+ */
+function containerEnv(container: Json, podName: string): Record<string, string> {
   const env: Record<string, string> = { ...image.env };
+  const declared: Record<string, string> = {};
   for (const entry of (container.env ?? []) as Json[]) {
-    if (entry.value !== undefined) env[entry.name] = String(entry.value);
-    else if (entry.valueFrom?.secretKeyRef !== undefined) env[entry.name] = secretValue(entry.valueFrom.secretKeyRef.name, entry.valueFrom.secretKeyRef.key);
+    let value: string;
+    if (entry.value !== undefined) value = String(entry.value).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => declared[name] ?? whole);
+    else if (entry.valueFrom?.secretKeyRef !== undefined) value = secretValue(entry.valueFrom.secretKeyRef.name, entry.valueFrom.secretKeyRef.key);
+    else if (entry.valueFrom?.fieldRef?.fieldPath === 'metadata.name') value = podName;
     else assert.fail(`${container.name}: env ${entry.name} has a source this test does not know`);
+    declared[entry.name] = value;
+    env[entry.name] = value;
   }
   return env;
 }
@@ -110,7 +120,7 @@ async function startSettings(container: Json, hostname: string): Promise<StartSe
   const { command, rest } = await commandFor(args);
   const { values, positionals } = parseCommandArgs(command, rest);
   assert.deepEqual(positionals, []);
-  const settings = await resolveStartSettings(values, containerEnv(container), hostname);
+  const settings = await resolveStartSettings(values, containerEnv(container, hostname), hostname);
   assert.deepEqual(settings.warnings, [], `${container.name}: no warnings (an unused or misspelt setting)`);
   return settings;
 }
@@ -273,31 +283,36 @@ describe('deploy/kubernetes manifests', () => {
     const server = new URL(typeof values.server === 'string' ? values.server : DEFAULT_ADMIN_URL);
     const settings = await startSettings(container, `${sts.metadata.name}-0`);
     assert.equal(Number(server.port), settings.adminPort, 'the hook asks this pod\'s admin port');
-    assert.ok(containerEnv(container).SHARDLINE_ADMIN_TOKEN !== undefined, 'the hook has the admin token');
+    assert.ok(containerEnv(container, `${sts.metadata.name}-0`).SHARDLINE_ADMIN_TOKEN !== undefined, 'the hook has the admin token');
     assert.ok(sts.spec.template.spec.terminationGracePeriodSeconds >= 30, 'time for the hand-over and a clean stop');
   });
 
-  test('brokers: one journal of the StatefulSet with its cluster token, the voters as --placement, one pod at a time', async () => {
+  test('brokers: the replicated journal through placement, its cluster token, the voters as --placement, one MQTT service', async () => {
     const sts = (ofKind('StatefulSet')[0] as Manifest).object;
     const voter = await startSettings(shardlineContainers(sts.spec.template)[0], `${sts.metadata.name}-0`);
-    const voterPorts = listeningPorts(voter);
+    assert.ok(effectiveRoles(voter).includes('journal') && effectiveRoles(voter).includes('placement'), 'the voters are the journal nodes, so the placement leader assigns them replicas');
+    assert.equal(voter.replicaPeers, undefined, 'the journal nodes take their peers from placement');
+    // Placement hands out the journal address each node registers; bound to 0.0.0.0, a node must advertise a name the others resolve.
+    for (let ordinal = 0; ordinal < (sts.spec.replicas as number); ordinal++) {
+      const pod = `${sts.metadata.name}-${ordinal}`;
+      const settings = await startSettings(shardlineContainers(sts.spec.template)[0], pod);
+      assert.equal(settings.advertiseHost, `${pod}.${sts.spec.serviceName}`, `${pod} advertises its stable DNS name in the headless Service`);
+    }
     const brokers = ofKind('Deployment');
     assert.ok(brokers.length >= 1);
     for (const { file, object: deployment } of brokers) {
       const settings = await startSettings(shardlineContainers(deployment.spec.template)[0], hostnames({ file, object: deployment })[0] as string);
       assert.deepEqual(effectiveRoles(settings), ['broker']);
-      const ordinals = Array.from({ length: sts.spec.replicas as number }, (_, ordinal) => `${sts.metadata.name}-${ordinal}.${sts.spec.serviceName}`);
-      const [journalHost, journalPort] = String(settings.journal).split(':');
-      assert.ok(ordinals.includes(journalHost ?? ''), `${file}: --journal is a StatefulSet pod (${settings.journal})`);
-      assert.equal(Number(journalPort), voterPorts.get('journal-grpc'), `${file}: --journal on the journal gRPC port`);
+      // Without --journal a broker follows each shard's leader (PlacedShardStore).
+      assert.equal(settings.journal, undefined, `${file}: no --journal: the broker follows the shard leaders placement names`);
       assert.deepEqual(settings.placement, (voter.placementPeers ?? []).map((peer) => peer.address), `${file}: --placement lists every voter`);
       // The journal port refuses calls without the journal node's cluster token, and TLS must match.
       assert.ok(voter.clusterToken !== undefined, 'the journal nodes have a cluster token, so their gRPC port requires it');
       assert.equal(settings.clusterToken, voter.clusterToken, `${file}: the broker sends the journal's cluster token`);
       assert.equal(settings.journalTls, voter.journalTls, `${file}: journal-tls alike on the broker and the journal`);
-      // One broker per journal until journal replication and broker coordination exist (docs/mqtt.md).
-      assert.equal(deployment.spec.replicas, 1, `${file}: one broker on the one journal`);
-      assert.equal(deployment.spec.strategy?.type, 'Recreate', `${file}: a rollout never runs two brokers on one journal`);
+      // Two brokers over the same shards must coordinate sessions and deliver across (docs/deployment.md).
+      const many = (deployment.spec.replicas ?? 1) > 1 || deployment.spec.strategy?.type !== 'Recreate';
+      if (many) assert.equal(settings.brokerPeers, true, `${file}: more than one broker pod at a time needs --broker-peers`);
     }
   });
 

@@ -33,7 +33,7 @@ test('MQTT subscribers of a replicated data shard get exactly the published mess
   const journal = runCli(['start', '--roles', 'journal', '--data-dir', await scratchDirectory('shardline-rr-journal-'), '--grpc-port', String(port), '--admin-port', '0', '--node-id', '1', '--replica-peers', `1@${journalAddress}`], { SHARDLINE_CLUSTER_TOKEN: TOKEN });
   processes.push(journal);
   await waitForLogField(journal, 'journalGrpc');
-  const broker = runCli(['start', '--roles', 'broker', '--journal', journalAddress, '--mqtt-port', '0', '--admin-port', '0', '--data-shards', '1']);
+  const broker = runCli(['start', '--roles', 'broker', '--journal', journalAddress, '--mqtt-port', '0', '--admin-port', '0', '--data-shards', '1'], { SHARDLINE_CLUSTER_TOKEN: TOKEN });
   processes.push(broker);
   const url = `mqtt://127.0.0.1:${Number((await waitForLogField(broker, 'mqtt')).mqttPort)}`;
 

@@ -514,6 +514,16 @@ describe('placement settings', () => {
   });
 });
 
+describe('advertise-host', () => {
+  test('a host name or address is kept; a wildcard, a port or nothing is refused', async () => {
+    assert.equal((await resolveStartSettings({ 'advertise-host': 'shardline-0.shardline', host: '0.0.0.0' }, {})).advertiseHost, 'shardline-0.shardline');
+    assert.equal((await resolveStartSettings({}, { SHARDLINE_ADVERTISE_HOST: '10.0.0.7' })).advertiseHost, '10.0.0.7');
+    assert.equal((await resolveStartSettings({}, {})).advertiseHost, undefined);
+    await rejectsWith({ 'advertise-host': '0.0.0.0' }, {}, 'advertise-host "0.0.0.0" (from --advertise-host) is not a host other nodes can dial');
+    await rejectsWith({ 'advertise-host': 'host/1' }, {}, 'is not a host other nodes can dial');
+  });
+});
+
 describe('kafka-advertised', () => {
   test('a dialable HOST:PORT is kept; a wildcard host is SL_KAFKA_ADVERTISED', async () => {
     assert.equal((await resolveStartSettings({ 'kafka-advertised': 'broker-0.shardline:9092' }, {})).kafkaAdvertised, 'broker-0.shardline:9092');

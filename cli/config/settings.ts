@@ -100,6 +100,7 @@ export const START_SETTINGS = [
   { key: 'data-dir', kind: { type: 'string' }, default: './data', valueName: 'DIR', group: 'node', description: 'journal data directory, created when missing; unused with --roles broker' },
   { key: 'lock-wait-seconds', kind: { type: 'integer', min: 0, max: 3600 }, default: 30, unit: 'seconds', valueName: 'SECONDS', group: 'node', description: 'how long start waits for another live process that holds the data directory lock (a killed node still exiting) before it fails with SL_JOURNAL_LOCKED; 0 fails at once; unused with --roles broker' },
   { key: 'host', kind: { type: 'string' }, default: '127.0.0.1', valueName: 'ADDR', group: 'node', description: 'address the MQTT, journal gRPC and admin HTTP listeners bind to (MQTT admits anonymous clients unless allow-anonymous is false, and the journal gRPC port of a node without cluster-token or journal-tls has no authentication: bind others with care)' },
+  { key: 'advertise-host', kind: { type: 'string' }, defaultText: 'the bound host (host)', valueName: 'HOST', group: 'node', description: 'host name or address other nodes dial to reach this node: registered with placement in the addresses of its roles (journal nodes and brokers find one another\'s journal gRPC port there); set it when host is a wildcard such as 0.0.0.0 (in Kubernetes, the pod\'s stable DNS name); not a wildcard itself' },
   { key: 'mqtt-port', kind: { type: 'integer', min: 0, max: 65_535 }, default: DEFAULT_MQTT_PORT, unit: 'port', valueName: 'N', group: 'node', description: 'MQTT listener port; 0 picks a free one, reported in the listening line' },
   { key: 'mqtts-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over TLS listener port (needs tls-cert and tls-key); unset: no TLS listener; 0 picks a free one' },
   { key: 'ws-port', kind: { type: 'integer', min: 0, max: 65_535 }, defaultText: 'none', unit: 'port', valueName: 'N', group: 'node', description: 'MQTT over WebSocket listener port (path ws-path, subprotocol mqtt); unset: no WebSocket listener; 0 picks a free one' },
@@ -559,6 +560,14 @@ function checkKeepAlive(settings: StartSettings, suppliedBy: (key: SettingKey) =
   }
 }
 
+function checkAdvertiseHost(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
+  const host = settings.advertiseHost;
+  if (host === undefined) return;
+  if (host === '' || /[\s/]/.test(host) || host === '0.0.0.0' || host === '::' || host === '[::]') {
+    throw new UsageError(`advertise-host ${JSON.stringify(host)} (from ${suppliedBy('advertise-host')}) is not a host other nodes can dial: give a host name or an address, without a port, not a wildcard`);
+  }
+}
+
 function checkKafka(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
   const name = settings.kafkaMqttTopic;
   if (name !== 'none' && !isTopicName(name)) {
@@ -625,6 +634,7 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   checkReplication(settings, suppliedBy);
   checkKeepAlive(settings, suppliedBy);
   checkKafka(settings, suppliedBy);
+  checkAdvertiseHost(settings, suppliedBy);
   return settings;
 }
 

@@ -251,7 +251,6 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
   }
   if (running.placement !== undefined && !runsEmbeddedPlacement(settings)) {
     const placement = running.placement;
-    const clusterToken = settings.clusterToken as string;
     running.controller = ReplicationController.start({
       client: placement.client,
       isLeader: () => placement.server.status().role === 'leader',

@@ -64,10 +64,11 @@ describe('when a shard needs an election', () => {
     assert.match(decideShard(shard(), nodes, 4_000, seen([['a', { kind: 'unreachable', since: 50 }]]), 3_000).elect ?? '', /unreachable for 3950 ms/);
   });
 
-  it('creates a new shard on the replicas that lack it, and only before its first leader', () => {
+  it('creates the shard on the replicas that lack it: a new shard, or a replica whose data directory was wiped', () => {
     const observed = seen([['a', { kind: 'missing' }], ['b', { kind: 'unreplicated' }]]);
     assert.deepEqual(decideShard(shard({ leader: null, leaderEpoch: 0 }), nodes, 100, observed).create, ['a']);
-    assert.deepEqual(decideShard(shard({ leader: null, leaderEpoch: 2 }), nodes, 100, observed).create, []);
+    assert.deepEqual(decideShard(shard({ leader: null, leaderEpoch: 2 }), nodes, 100, observed).create, ['a']);
+    assert.deepEqual(decideShard(shard({ leader: 'c', leaderEpoch: 3 }), nodes, 100, seen([['a', { kind: 'missing' }], ['c', status(3, 'c', 'leader')]])).create, ['a']);
   });
 });
 

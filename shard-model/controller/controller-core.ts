@@ -65,7 +65,7 @@ export function assignReplicas(view: ControllerView, now: number, factor: number
 }
 
 export interface ShardDecision {
-  /** Replicas that lack the shard: create it there (only before its first leader). */
+  /** Replicas that lack the shard (new, or their data directory was wiped): create it there. */
   readonly create: readonly string[];
   /** Why the shard needs an election, or null. */
   readonly elect: string | null;
@@ -82,7 +82,7 @@ export interface ShardDecision {
  * are informed; a replica at a newer epoch than placement's also forces an election past it.
  */
 export function decideShard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, now: number, observations: ReadonlyMap<string, ReplicaObservation>, unreachableElectMs = Infinity): ShardDecision {
-  const create = shard.leader === null && shard.leaderEpoch === 0 ? shard.replicas.filter((id) => observations.get(id)?.kind === 'missing') : [];
+  const create = shard.replicas.filter((id) => observations.get(id)?.kind === 'missing');
   const ahead = shard.replicas.find((id) => {
     const seen = observations.get(id);
     return seen?.kind === 'status' && seen.epoch > shard.leaderEpoch;

@@ -110,3 +110,79 @@ test('elects only while leading placement; a restarted leader comes back as a fo
   });
   await until('every replica following the new leader', async () => (nodes.every((node) => status(node).epoch === second.leaderEpoch && status(node).leader === second.leader && status(node).role === (node.id === second.leader ? 'leader' : 'follower')) ? true : undefined));
 });
+
+test('a replica whose data directory is wiped is created again, catches up without a vote, and then holds every acknowledged record', { timeout: 180_000 }, async () => {
+  const placement = await startCluster({ size: 1 });
+  cleanups.push(() => placement.stop());
+  const client = new PlacementClient({ addresses: [...placement.peers.values()], clusterId: CLUSTER_ID, clusterToken: CLUSTER_TOKEN });
+  cleanups.push(async () => client.close());
+  const peers = new Map<string, string>();
+  const nodes: Node[] = [];
+  for (const id of ['j1', 'j2', 'j3']) {
+    const directory = await mkdtemp(join(tmpdir(), 'sl-controller-wipe-'));
+    cleanups.push(() => rm(directory, { recursive: true, force: true }));
+    const node = await open(id, directory, peers);
+    nodes.push(node);
+    await node.journal.createShard('s', { durability: 'fsync', maxRecordBytes: 4096 });
+    assert.equal((await client.propose({ type: 'register-node', nodeId: id, roles: ['journal'], addresses: { journal: node.server.address }, leaseMs: 600_000 })).result.status, 'ok');
+  }
+  cleanups.push(async () => {
+    for (const node of nodes) await close(node).catch(() => undefined);
+  });
+  assert.equal((await client.propose({ type: 'create-shard', shard: 's', replicas: ['j1', 'j2', 'j3'] })).result.status, 'ok');
+  const controller = ReplicationController.start({ client, isLeader: () => true, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 50, unreachableElectMs: 500 });
+  cleanups.push(() => controller.stop());
+  const status = (node: Node): ReturnType<ReplicationNode['status']> => node.replication.status('s');
+  const roleOf = (node: Node): string | undefined => {
+    try {
+      return status(node).role;
+    } catch {
+      return undefined; // no election has reached it yet
+    }
+  };
+  await until('j1 leads', async () => (roleOf(nodes[0] as Node) === 'leader' ? true : undefined));
+  const acknowledged: string[] = [];
+  const appendSome = async (leader: Node, prefix: string): Promise<void> => {
+    for (let i = 0; i < 20; i++) {
+      await leader.replication.append('s', [{ key: null, value: Buffer.from(`${prefix}-${i}`), headers: [] }], 'quorum');
+      acknowledged.push(`${prefix}-${i}`);
+    }
+  };
+  await appendSome(nodes[0] as Node, 'before');
+
+  // j3 loses its disk: same id and port, an empty data directory.
+  const wiped = nodes[2] as Node;
+  const port = Number(wiped.server.address.slice(wiped.server.address.lastIndexOf(':') + 1));
+  await close(wiped);
+  await rm(wiped.directory, { recursive: true, force: true });
+  const empty = await mkdtemp(join(tmpdir(), 'sl-controller-wiped-'));
+  cleanups.push(() => rm(empty, { recursive: true, force: true }));
+  nodes[2] = await open('j3', empty, peers, port);
+  await appendSome(nodes[0] as Node, 'during');
+  const values = async (node: Node): Promise<string[]> => (await node.journal.read('s', 0, { maxRecords: 1000 })).map((record) => String(record.value));
+  const caughtUp = await until('j3 created again, following and caught up', async () => {
+    const j3 = nodes[2] as Node;
+    if (!j3.journal.hasShard('s')) return undefined;
+    let seen: ReturnType<ReplicationNode['status']>;
+    try {
+      seen = status(j3);
+    } catch {
+      return undefined; // created, not told of the epoch yet
+    }
+    return seen.role === 'follower' && seen.logEnd === status(nodes[0] as Node).logEnd && seen.voter ? seen : undefined;
+  }, 60_000);
+  assert.equal(caughtUp.leader, 'j1');
+  assert.equal((nodes[2] as Node).journal.info('s').config.maxRecordBytes, 4096, 'created with the leader\'s config');
+  await until('the wiped replica reads what the leader acknowledged, in order', async () => (JSON.stringify(await values(nodes[2] as Node)) === JSON.stringify(acknowledged) ? true : undefined));
+
+  // Now the leader goes: j2 and the repaired j3 elect a leader that has every acknowledged record.
+  await close(nodes[0] as Node);
+  const next = await until('a new leader among j2 and j3', async () => {
+    const record = (await client.read(['shards'])).shards?.find((shard) => shard.name === 's');
+    return record?.leader === 'j2' || record?.leader === 'j3' ? record.leader : undefined;
+  }, 60_000);
+  const leader = nodes.find((node) => node.id === next) as Node;
+  await until('the new leader leads', async () => (roleOf(leader) === 'leader' ? true : undefined));
+  await appendSome(leader, 'after');
+  await until('the new leader reads every acknowledged record, in order', async () => (JSON.stringify(await values(leader)) === JSON.stringify(acknowledged) ? true : undefined));
+});

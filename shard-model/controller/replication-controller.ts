@@ -99,7 +99,9 @@ export class ReplicationController {
       const since = this.#missingSince.get(shard.name) ?? now;
       this.#missingSince.set(shard.name, since);
       if (now - since >= CREATE_GRACE_MS) {
-        await Promise.all(decision.create.map((id) => this.#create(shard.name, nodes.get(id))));
+        // A shard that has led keeps the config it was made with: a wiped replica gets the leader's.
+        const configJson = shard.leader === null ? JSON.stringify({ durability: 'fsync' }) : (await this.#call(nodes.get(shard.leader), (replica) => replica.call('info', { name: shard.name }, CALL_TIMEOUT_MS))).configJson;
+        await Promise.all(decision.create.map((id) => this.#create(shard.name, nodes.get(id), configJson)));
       }
     } else {
       this.#missingSince.delete(shard.name);
@@ -129,11 +131,11 @@ export class ReplicationController {
     }
   }
 
-  async #create(shard: string, node: NodeRecord | undefined): Promise<void> {
+  async #create(shard: string, node: NodeRecord | undefined, configJson: string): Promise<void> {
     const address = node?.addresses.journal;
     if (address === undefined) return;
     try {
-      await this.#client(address).call('createShard', { name: shard, configJson: JSON.stringify({ durability: 'fsync' }) }, CALL_TIMEOUT_MS);
+      await this.#client(address).call('createShard', { name: shard, configJson }, CALL_TIMEOUT_MS);
       this.options.logger.info({ shard, node: node?.id }, 'created the shard on a replica that lacked it');
     } catch (error) {
       if (!isShardlineError(error, 'SL_JOURNAL_SHARD_EXISTS')) throw error;
@@ -192,7 +194,8 @@ export class ReplicationController {
     await this.#call(node, async (replica) => {
       if (behind) {
         // A replica that may not vote yet still takes the epoch (it says so with this refusal) and can follow.
-        await replica.call('replicaAnnounce', { shard: shard.name, epoch: shard.leaderEpoch, replicas }, CALL_TIMEOUT_MS).catch((error: unknown) => {
+        // The shard has a leader, so it has been led: a replica without replica state (wiped) does not vote.
+        await replica.call('replicaAnnounce', { shard: shard.name, epoch: shard.leaderEpoch, replicas, ledBefore: true }, CALL_TIMEOUT_MS).catch((error: unknown) => {
           if (!isShardlineError(error, 'SL_REPL_NOT_VOTER')) throw error;
         });
       }

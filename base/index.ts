@@ -1,7 +1,7 @@
 // base/: the lowest layer, what every other layer uses: the error registry, the clock, hashing,
 // limits with units, and how an error travels over gRPC (a status and trailers; no sockets).
 // It imports nothing from the project and does no I/O. This is the layer's public entry.
-export { type Clock, systemClock } from './clock.js';
+export { type Clock, sleepUnlessAborted, systemClock } from './clock.js';
 export { defineError, errorRegistry, type ErrorContext, isShardlineError, ShardlineError } from './errors.js';
 export { fnv1a, fnv1aBytes } from './hash.js';
 export { CODE_METADATA_KEY, CONTEXT_METADATA_KEY, errorToGrpcStatus, grpcStatusFor, statusToShardlineError, type GrpcStatusTable } from './grpc-status.js';

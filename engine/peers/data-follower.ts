@@ -20,6 +20,7 @@
 // subscriber falls back to reading the shard, as for local publishes), so the reader waits while
 // the broker is busy; held batches are appends already made, bounded by the appender's backlog.
 import type { Logger } from 'pino';
+import { sleepUnlessAborted } from '../../base/index.js';
 import type { JournalRecord } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import { OwnAppends } from './own-appends.js';
@@ -125,22 +126,8 @@ export class DataFollower<T> {
         if (signal.aborted) return;
         failures += 1;
         logger[failures === 1 ? 'error' : 'debug']({ err: error, shard: name, failures }, 'following a data shard for other brokers\' messages failed; retrying');
-        await pause(signal);
+        await sleepUnlessAborted(RETRY_MS, signal);
       }
     }
   }
-}
-
-/** Waits RETRY_MS, or less when the signal aborts (a stop must not wait a timer out). */
-function pause(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, RETRY_MS);
-    timer.unref();
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -2,6 +2,7 @@
 // records this broker did not append (OwnAppends tells them apart). The broker applied its own
 // records when it wrote them; the others' arrive here in offset order.
 import type { Logger } from 'pino';
+import { sleepUnlessAborted } from '../../base/index.js';
 import type { JournalRecord } from '../../journal/index.js';
 import type { ShardStore } from '../../shard-model/index.js';
 import type { OwnAppends } from './own-appends.js';
@@ -58,16 +59,7 @@ export class OtherBrokersFollower {
         if (signal.aborted) return;
         failures += 1;
         this.logger[failures === 1 ? 'error' : 'debug']({ err: error, shard: this.shard, failures }, `following ${this.shard} for other brokers' records failed; retrying`);
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            clearTimeout(timer);
-            signal.removeEventListener('abort', done);
-            resolve();
-          };
-          const timer = setTimeout(done, RETRY_MS);
-          timer.unref();
-          signal.addEventListener('abort', done, { once: true });
-        });
+        await sleepUnlessAborted(RETRY_MS, signal);
       }
     }
   }

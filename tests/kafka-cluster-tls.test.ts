@@ -17,11 +17,11 @@ import kafkajs from 'kafkajs';
 import { ApiKey, type KafkaStruct } from '../protocols/kafka/index.js';
 import { PlacementClient } from '../placement/service/index.js';
 import { cleanup, freePort, runCli, scratchDirectory, waitForLogField, type CliProcess } from './support/broker-process.js';
+import { assertReadOnceByOneMember, joinGroupAtEach, produceThroughEach, waitFor, type GroupReader } from './support/kafka-group.js';
 import { RawClient } from './support/kafka-raw-client.js';
 import { makeTestCertificates, type TestCertificates } from './support/tls-certs.js';
 
 const { Kafka, logLevel } = kafkajs;
-type Consumer = ReturnType<InstanceType<typeof Kafka>['consumer']>;
 
 const env = { SHARDLINE_CLUSTER_TOKEN: 'kafka-cluster-tls-test-token' };
 const TOPIC = 'payments';
@@ -31,17 +31,6 @@ const PER_BROKER = 20;
 const BROKER_IDS = [41, 42] as const;
 const PLAIN_ONLY_ID = 43;
 const TLS_ONLY_ID = 44;
-
-/** Polls `check` every 200 ms, at most `timeoutMs` (a bound, not a speed claim) and 600 times. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let polls = 0; polls < 600 && Date.now() < deadline; polls += 1) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 function parseLine(line: string): Record<string, unknown> | undefined {
   try {
@@ -59,16 +48,9 @@ interface Broker {
   tlsPort: number | undefined;
 }
 
-interface Reader {
-  consumer: Consumer;
-  /** `partition:offset` → value */
-  read: Map<string, string>;
-  assignment: number[];
-}
-
 describe('Kafka over TLS on the brokers of a placement group', { timeout: 400_000 }, () => {
   const processes: CliProcess[] = [];
-  const readers: Reader[] = [];
+  const readers: GroupReader[] = [];
   const brokers: Broker[] = [];
   let certs: TestCertificates;
   let placement = '';
@@ -194,37 +176,11 @@ describe('Kafka over TLS on the brokers of a placement group', { timeout: 400_00
     assert.equal(await coordinatorAt(plainPorts[1]!, false), expectedPlain[index]);
 
     // Two members over TLS, one bootstrapped at each broker: the partitions split between them.
-    for (const port of tlsPorts) {
-      const consumer = kafka(port).consumer({ groupId: GROUP, sessionTimeout: 15_000, heartbeatInterval: 500, maxWaitTimeInMs: 300, retry: { retries: 10, restartOnFailure: async () => !tearingDown } });
-      const reader: Reader = { consumer, read: new Map(), assignment: [] };
-      consumer.on(consumer.events.GROUP_JOIN, (event) => {
-        reader.assignment = [...(event.payload.memberAssignment[TOPIC] ?? [])].sort();
-      });
-      await consumer.connect();
-      await consumer.subscribe({ topics: [TOPIC], fromBeginning: true });
-      await consumer.run({ eachMessage: async ({ partition, message }) => void reader.read.set(`${partition}:${message.offset}`, message.value?.toString() ?? '') });
-      readers.push(reader);
-    }
-    const [first, second] = readers as [Reader, Reader];
-    await waitFor('the group split over both members', () => {
-      const both = [...first.assignment, ...second.assignment];
-      return first.assignment.length > 0 && second.assignment.length > 0 && new Set(both).size === PARTITIONS && both.length === PARTITIONS ? true : undefined;
-    });
+    const [first, second] = await joinGroupAtEach(kafka, tlsPorts, { topic: TOPIC, partitions: PARTITIONS, groupId: GROUP, tearingDown: () => tearingDown }, readers);
 
     // A producer over TLS bootstrapped at each broker, each writing every partition.
-    const produced: string[] = [];
-    for (const [i, port] of tlsPorts.entries()) {
-      const producer = kafka(port).producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
-      const values = Array.from({ length: PER_BROKER }, (_, n) => `tls-b${i}-v${n}`);
-      await producer.send({ topic: TOPIC, acks: -1, messages: values.map((value, n) => ({ partition: n % PARTITIONS, key: value, value })) });
-      await producer.disconnect();
-      produced.push(...values);
-    }
-    await waitFor('every record read', () => (first.read.size + second.read.size >= produced.length ? true : undefined));
-    assert.deepEqual([...first.read.values(), ...second.read.values()].sort(), [...produced].sort(), 'each record read once, by one member');
-    const partitionsOf = (reader: Reader): Set<string> => new Set([...reader.read.keys()].map((key) => key.split(':')[0]!));
-    assert.deepEqual([...partitionsOf(first)].filter((p) => partitionsOf(second).has(p)), [], 'no partition consumed by both members');
+    const produced = await produceThroughEach(kafka, tlsPorts, { topic: TOPIC, partitions: PARTITIONS, perBroker: PER_BROKER, prefix: 'tls-b' });
+    await assertReadOnceByOneMember(first, second, produced);
   });
 
   it('a broker with plain Kafka only and one with TLS only: each is told to its own listener\'s clients alone, and neither leads nor coordinates', async () => {

@@ -20,10 +20,10 @@ import { ApiKey, encodeRecordBatch, KafkaErrorCode, type KafkaStruct } from '../
 import { PlacementClient } from '../placement/service/index.js';
 import { RemoteShardStore } from '../shard-model/index.js';
 import { cleanup, freePort, runCli, scratchDirectory, waitForLogField, type CliProcess } from './support/broker-process.js';
+import { assertReadOnceByOneMember, joinGroupAtEach, produceThroughEach, waitFor, type GroupReader } from './support/kafka-group.js';
 import { RawClient } from './support/kafka-raw-client.js';
 
 const { Kafka, logLevel } = kafkajs;
-type Consumer = ReturnType<InstanceType<typeof Kafka>['consumer']>;
 
 const env = { SHARDLINE_CLUSTER_TOKEN: 'kafka-cluster-test-token' };
 const TOPIC = 'orders';
@@ -31,17 +31,6 @@ const PARTITIONS = 4;
 const GROUP = 'billing';
 const PER_BROKER = 20;
 const BROKER_IDS = [21, 22] as const;
-
-/** Polls `check` every 200 ms, at most `timeoutMs` (a bound, not a speed claim) and 600 times. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let polls = 0; polls < 600 && Date.now() < deadline; polls += 1) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 async function raw<T>(port: number, use: (client: RawClient) => Promise<T>): Promise<T> {
   const client = await RawClient.open(port, 'kafka-cluster-raw');
@@ -54,16 +43,9 @@ async function raw<T>(port: number, use: (client: RawClient) => Promise<T>): Pro
 
 const metadataRequest = { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false };
 
-interface Reader {
-  consumer: Consumer;
-  /** `partition:offset` → value */
-  read: Map<string, string>;
-  assignment: number[];
-}
-
 describe('Kafka front end in a cluster: two brokers over one journal', { timeout: 400_000 }, () => {
   const processes: CliProcess[] = [];
-  const readers: Reader[] = [];
+  const readers: GroupReader[] = [];
   let journalAddress = '';
   // kafkajs restarts a crashed consumer by reconnecting from its bootstrap broker, and
   // disconnect() neither stops a restart already under way nor the crashes that follow. The
@@ -161,38 +143,11 @@ describe('Kafka front end in a cluster: two brokers over one journal', { timeout
     const otherPort = coordinator === BROKER_IDS[0] ? portB : portA;
     const notCoordinator = await raw(otherPort, (client) => client.call(ApiKey.Heartbeat, 3, { groupId: GROUP, generationId: 1, memberId: 'm', groupInstanceId: null }));
     assert.equal(notCoordinator.errorCode, KafkaErrorCode.NOT_COORDINATOR);
-    for (const port of ports) {
-      const consumer = kafka(port).consumer({ groupId: GROUP, sessionTimeout: 15_000, heartbeatInterval: 500, maxWaitTimeInMs: 300, retry: { retries: 10, restartOnFailure: async () => !tearingDown } });
-      const reader: Reader = { consumer, read: new Map(), assignment: [] };
-      consumer.on(consumer.events.GROUP_JOIN, (event) => {
-        reader.assignment = [...(event.payload.memberAssignment[TOPIC] ?? [])].sort();
-      });
-      await consumer.connect();
-      await consumer.subscribe({ topics: [TOPIC], fromBeginning: true });
-      await consumer.run({ eachMessage: async ({ partition, message }) => void reader.read.set(`${partition}:${message.offset}`, message.value?.toString() ?? '') });
-      readers.push(reader);
-    }
-    const [first, second] = readers as [Reader, Reader];
-    await waitFor('the group split over both members', () => {
-      const both = [...first.assignment, ...second.assignment];
-      return first.assignment.length > 0 && second.assignment.length > 0 && new Set(both).size === PARTITIONS && both.length === PARTITIONS ? true : undefined;
-    });
+    const [first, second] = await joinGroupAtEach(kafka, ports, { topic: TOPIC, partitions: PARTITIONS, groupId: GROUP, tearingDown: () => tearingDown }, readers);
 
     // An idempotent producer per broker, each writing every partition.
-    const produced: string[] = [];
-    for (const [i, port] of ports.entries()) {
-      const producer = kafka(port).producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
-      const values = Array.from({ length: PER_BROKER }, (_, n) => `b${i}-v${n}`);
-      await producer.send({ topic: TOPIC, acks: -1, messages: values.map((value, n) => ({ partition: n % PARTITIONS, key: value, value })) });
-      await producer.disconnect();
-      produced.push(...values);
-    }
-    await waitFor('every record read', () => (first.read.size + second.read.size >= produced.length ? true : undefined));
-    const readValues = [...first.read.values(), ...second.read.values()];
-    assert.deepEqual(readValues.sort(), [...produced].sort(), 'each record read once, by one member');
-    const partitionsOf = (reader: Reader): Set<string> => new Set([...reader.read.keys()].map((key) => key.split(':')[0]!));
-    assert.deepEqual([...partitionsOf(first)].filter((p) => partitionsOf(second).has(p)), [], 'no partition consumed by both members');
+    const produced = await produceThroughEach(kafka, ports, { topic: TOPIC, partitions: PARTITIONS, perBroker: PER_BROKER, prefix: 'b' });
+    await assertReadOnceByOneMember(first, second, produced);
 
     // The stored batches: two idempotent producers, two distinct producer ids.
     const store = await RemoteShardStore.connect(journalAddress, { credentials: { clusterToken: env.SHARDLINE_CLUSTER_TOKEN } });

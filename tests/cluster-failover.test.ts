@@ -24,14 +24,16 @@ import { MqttShardMap, RemoteShardStore } from '../shard-model/index.js';
 import type { ShardRecord } from '../placement/metadata/index.js';
 import { cleanup, runCli, scratchDirectory, waitForLogField, type CliProcess } from './support/broker-process.js';
 
-const KILLS = 3;
+/** Leader kills: 3 in npm test (each takes seconds); SL_FAILOVER_KILLS=30 for the soak run (docs/replication.md). */
+const KILLS = Math.max(1, Math.min(100, Number(process.env.SL_FAILOVER_KILLS ?? 3) || 3));
 const PUBLISHERS = 3;
-const MAX_PER_PUBLISHER = 3_000;
+/** Enough for KILLS rounds of PROGRESS_AFTER_FAILOVER publishes each, and then some. */
+const MAX_PER_PUBLISHER = 3_000 + KILLS * 1_000;
 /** Acknowledged publishes after a failover before the killed node comes back. */
 const PROGRESS_AFTER_FAILOVER = 20;
 const UP_TIMEOUT_MS = 240_000;
 const STEP_TIMEOUT_MS = 90_000;
-const TEST_TIMEOUT_MS = 900_000;
+const TEST_TIMEOUT_MS = Math.max(900_000, KILLS * 40_000);
 const POLL_MS = 200;
 
 interface PrintedNode {

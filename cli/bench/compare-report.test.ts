@@ -4,11 +4,11 @@
 // persistence off (and unbounded queues for the QoS 1 fan-in).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compareRows, figuresOf, formatCompareTable, median, mosquittoConf, scenarioNamed, SCENARIOS, type RunFigures } from './compare-report.js';
+import { compareRows, figuresOf, formatCompareTable, median, mosquittoConf, scenarioNamed, SCENARIOS, type BrokerName, type RunFigures } from './compare-report.js';
 import type { MqttBenchReport } from './mqtt-bench.js';
 
-function run(round: number, scenario: string, broker: 'shardline' | 'mosquitto', figures: Record<string, number | null>, toolCpuPercent = 10): RunFigures {
-  return { round, scenario, broker, figures, toolCpuPercent, toolBusiestPercent: toolCpuPercent, brokerCpuPercent: 50, brokerPid: 1000 + round };
+function run(round: number, scenario: string, broker: BrokerName, figures: Record<string, number | null>, toolCpuPercent = 10): RunFigures {
+  return { round, scenario, broker, figures, lost: 0, toolCpuPercent, toolBusiestPercent: toolCpuPercent, brokerCpuPercent: 50, brokerPid: 1000 + round };
 }
 
 describe('bench compare: medians, ratios, table', () => {
@@ -59,6 +59,20 @@ describe('bench compare: medians, ratios, table', () => {
     assert.equal(rows.length, 1);
     assert.deepEqual(rows[0]?.medians, { shardline: 180 });
     assert.equal(rows[0]?.ratio, null);
+  });
+
+  it('with a cluster and a single node, the ratio is cluster / single node, even beside Mosquitto', () => {
+    const runs = [
+      run(1, 'fanin-qos1', 'shardline', { 'recv msg/s': 10_000, lost: 0 }),
+      run(1, 'fanin-qos1', 'cluster', { 'recv msg/s': 4_000, lost: 0 }),
+      run(1, 'fanin-qos1', 'mosquitto', { 'recv msg/s': 20_000, lost: 0 }),
+    ];
+    for (const brokers of [['shardline', 'cluster'], ['cluster', 'shardline', 'mosquitto']] as BrokerName[][]) {
+      const rows = compareRows(runs, brokers);
+      assert.equal(rows[0]?.ratio, 0.4, brokers.join());
+      assert.match(formatCompareTable(rows, brokers).split('\n')[0] ?? '', /ratio C\/S/);
+    }
+    assert.equal(compareRows(runs, ['cluster', 'mosquitto'])[0]?.ratio, null, 'a cluster is set against a single node only');
   });
 
   it('the text table has a header and one line per row, with medians, rounds and the ratio', () => {

@@ -47,7 +47,8 @@ Flags:
   --mosquitto PATH       the mosquitto binary (default: $PATH, then /usr/sbin/mosquitto)
   --mosquitto-conf LINE  an extra mosquitto.conf line for every run (repeatable)
   --shardline-args "A B" extra \`shardline start\` flags (the single node), split on spaces
-  --cluster-args "A B"   extra \`shardline cluster up\` flags, split on spaces
+  --cluster-args="A B"   extra \`shardline cluster up\` flags, split on spaces (with =, as
+                         the value starts with --), e.g. --cluster-args="--brokers 1"
   --workers W            load tool worker processes (default ${defaultWorkers()})
   --time-limit S         runs not started within S seconds of the start are left out and
                          listed (default ${DEFAULT_TIME_LIMIT_SECONDS})

@@ -10,7 +10,7 @@ import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareRows, figuresOf, mosquittoConf, type BrokerName, type CompareRow, type CompareSettings, type RunFigures, type ScenarioSpec } from './compare-report.js';
-import { runMqttBench } from './mqtt-bench.js';
+import { runMqttBench, type MqttBenchOptions } from './mqtt-bench.js';
 import { freeLoopbackPorts } from '../../placement/service/index.js';
 import { acceptsConnections, shardlineEntry } from './local-process.js';
 
@@ -240,6 +240,27 @@ export async function runCompare(options: CompareOptions, hooks: CompareHooks = 
   };
 }
 
+/** Probe publishes per second per publisher, and how long each probe sends. */
+const PROBE_RATE_PER_PUBLISHER = 20;
+const PROBE_MS = 500;
+const PROBE_ACK_WAIT_MS = 10_000;
+
+/**
+ * Waits until the broker acknowledges QoS 1 publishes on every topic the run will publish to: a
+ * cluster listens before each shard has an elected leader, and a publisher whose shard has none
+ * yet would stall the measured run. Short runs of the same publishers at a low rate, without
+ * subscribers, until one ends with nothing unacknowledged; bounded by READY_TIMEOUT_MS.
+ */
+async function untilAcknowledging(load: MqttBenchOptions, signal: AbortSignal | undefined): Promise<void> {
+  const probe: MqttBenchOptions = { ...load, subscribers: 0, idleConnections: 0, brokerPid: null, admin: null, rate: load.publishers * PROBE_RATE_PER_PUBLISHER, warmupMs: 0, durationMs: PROBE_MS, drainTimeoutMs: PROBE_ACK_WAIT_MS };
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const report = await runMqttBench(probe, { signal });
+    if (report.errorCount === 0 && report.publishes.completed > 0 && report.publishes.inflightAtEnd === 0) return;
+    if (Date.now() > deadline) throw new Error(`the broker did not acknowledge QoS 1 publishes on every topic within ${READY_TIMEOUT_MS / 1000} s (${report.publishes.inflightAtEnd} unacknowledged${report.errorCount > 0 ? `, first error: ${report.errors[0] ?? '?'}` : ''})`);
+  }
+}
+
 async function runOne(round: number, scenario: ScenarioSpec, broker: BrokerName, options: CompareOptions, signal: AbortSignal | undefined): Promise<RunFigures> {
   const empty: RunFigures = { round, scenario: scenario.name, broker, figures: {}, lost: null, toolCpuPercent: null, toolBusiestPercent: null, brokerCpuPercent: null, brokerPid: null };
   let running: RunningBroker;
@@ -251,7 +272,9 @@ async function runOne(round: number, scenario: ScenarioSpec, broker: BrokerName,
   empty.brokerPid = running.pid;
   if (running.nodes.size > 0) empty.clusterPids = [...running.nodes.values(), ...(running.child.pid === undefined ? [] : [running.child.pid])];
   try {
-    const report = await runMqttBench({ ...scenario.options(options.settings), host: '127.0.0.1', port: running.port, brokerPid: running.pid }, { signal });
+    const load = { ...scenario.options(options.settings), host: '127.0.0.1', port: running.port, brokerPid: running.pid };
+    if (load.publishers > 0 && load.qos > 0) await untilAcknowledging(load, signal);
+    const report = await runMqttBench(load, { signal });
     const figures: RunFigures = { ...empty, ...figuresOf(scenario, report) };
     if (report.errorCount > 0) figures.error = `${report.errorCount} error(s) in the run, first: ${report.errors[0] ?? '?'}`;
     return figures;

@@ -5,11 +5,12 @@
 // drifts of a shared machine fall on both. The table (compare-report.ts) has the medians.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareRows, figuresOf, mosquittoConf, type BrokerName, type CompareRow, type CompareSettings, type RunFigures, type ScenarioSpec } from './compare-report.js';
-import { runMqttBench } from './mqtt-bench.js';
+import { runMqttBench, type MqttBenchOptions } from './mqtt-bench.js';
 import { freeLoopbackPorts } from '../../placement/service/index.js';
 import { acceptsConnections, shardlineEntry } from './local-process.js';
 
@@ -21,8 +22,10 @@ export interface CompareOptions {
   brokers: readonly BrokerName[];
   /** The mosquitto binary (needed when 'mosquitto' is among the brokers). */
   mosquittoPath: string | null;
-  /** Extra `shardline start` flags. */
+  /** Extra `shardline start` flags (the single node). */
   shardlineArgs: readonly string[];
+  /** Extra `shardline cluster up` flags. */
+  clusterArgs: readonly string[];
   /** Extra mosquitto.conf lines (every scenario). */
   mosquittoLines: readonly string[];
   /** Runs not started by then are left out (and listed): the whole comparison is bounded in time. */
@@ -43,7 +46,7 @@ export interface CompareReport {
   mosquitto: { path: string; version: string } | null;
   /** What was not run and why (no Mosquitto, the time limit). */
   notes: string[];
-  settings: CompareSettings & { rounds: number; scenarios: string[]; brokers: BrokerName[]; shardlineArgs: string[] };
+  settings: CompareSettings & { rounds: number; scenarios: string[]; brokers: BrokerName[]; shardlineArgs: string[]; clusterArgs: string[] };
   runs: RunFigures[];
   rows: CompareRow[];
   elapsedSeconds: number;
@@ -82,11 +85,63 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 interface RunningBroker {
   child: ChildProcess;
   port: number;
+  /** The process whose CPU and memory the run reports: the broker, or a cluster's first broker. */
+  pid: number | null;
+  /** A cluster's nodes by name (their pids), from `cluster up`'s address table. */
+  nodes: Map<string, number>;
   directory: string;
   stderr: () => string;
 }
 
+/** `cluster up` prints this once every node listens. */
+const CLUSTER_READY = /^cluster up;/;
+/** A row of its address table: NODE ROLE PID MQTT ... ('-' where a node has no such address). */
+const CLUSTER_ROW = /^((?:placement|journal|broker)-\d+)\s+(\w+)\s+(\d+)\s+(\S+)/;
+/** `cluster up` stops brokers, journals and voters in turn, each group within this grace. */
+const CLUSTER_GRACE_SECONDS = 5;
+
+/**
+ * A fresh `shardline cluster up` on its own directory: the load goes to its first broker, the
+ * journal nodes replicate every shard 3 ways. Stopping it (SIGTERM to `cluster up`) stops them all.
+ */
+async function startCluster(options: CompareOptions): Promise<RunningBroker> {
+  const directory = await mkdtemp(join(tmpdir(), 'shardline-compare-cluster-'));
+  const args = [...shardlineEntry(), 'cluster', 'up', '--dir', join(directory, 'cluster'), '--grace-seconds', String(CLUSTER_GRACE_SECONDS), ...options.clusterArgs];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)));
+  const running: RunningBroker = { child, port: 0, pid: null, nodes: new Map(), directory, stderr: () => stderr };
+  const mqtt = new Map<string, string>();
+  const ready = new Promise<boolean>((resolve) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      const row = CLUSTER_ROW.exec(line);
+      if (row !== null) {
+        running.nodes.set(row[1] as string, Number(row[3]));
+        mqtt.set(row[1] as string, row[4] as string);
+      } else if (CLUSTER_READY.test(line)) resolve(true);
+    });
+    child.once('exit', () => resolve(false));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS);
+  });
+  const up = await Promise.race([ready, timedOut]);
+  clearTimeout(timer);
+  const port = Number(/:(\d+)$/.exec(mqtt.get('broker-1') ?? '')?.[1] ?? NaN);
+  if (!up || !Number.isInteger(port)) {
+    await stopBroker(running);
+    throw new Error(`cluster up did not come up${child.exitCode !== null ? ` (exited with ${child.exitCode})` : ''}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+  running.port = port;
+  running.pid = running.nodes.get('broker-1') ?? null;
+  return running;
+}
+
 async function startBroker(broker: BrokerName, scenario: ScenarioSpec, options: CompareOptions): Promise<RunningBroker> {
+  if (broker === 'cluster') return startCluster(options);
   const port = (await freeLoopbackPorts(1))[0]!;
   const directory = await mkdtemp(join(tmpdir(), `shardline-compare-${broker}-`));
   let child: ChildProcess;
@@ -101,7 +156,7 @@ async function startBroker(broker: BrokerName, scenario: ScenarioSpec, options: 
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES)));
-  const running: RunningBroker = { child, port, directory, stderr: () => stderr };
+  const running: RunningBroker = { child, port, pid: child.pid ?? null, nodes: new Map(), directory, stderr: () => stderr };
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (!(await acceptsConnections(port))) {
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
@@ -113,15 +168,32 @@ async function startBroker(broker: BrokerName, scenario: ScenarioSpec, options: 
   return running;
 }
 
-/** SIGTERM to the broker's pid, SIGKILL if it lingers; then its scratch directory goes. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * SIGTERM to the broker's pid (for a cluster, to `cluster up`, which stops its nodes), SIGKILL if
+ * it lingers; a cluster's node still alive then (its nodes run detached) gets SIGKILL by its pid.
+ * Then the scratch directory goes.
+ */
 async function stopBroker(broker: RunningBroker): Promise<void> {
   const { child } = broker;
   if (child.exitCode === null && child.signalCode === null) {
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    // cluster up takes up to one grace per group of nodes.
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS + (broker.nodes.size > 0 ? 3 * CLUSTER_GRACE_SECONDS * 1000 : 0));
     await exited;
     clearTimeout(timer);
+  }
+  for (const pid of broker.nodes.values()) {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
   await rm(broker.directory, { recursive: true, force: true });
 }
@@ -161,24 +233,48 @@ export async function runCompare(options: CompareOptions, hooks: CompareHooks = 
     loadAverage: { before: loadBefore, after: loadavg()[0] ?? 0 },
     mosquitto: mosquittoPath === null ? null : { path: mosquittoPath, version: mosquittoVersion(mosquittoPath) },
     notes,
-    settings: { ...options.settings, rounds: options.rounds, scenarios: options.scenarios.map((scenario) => scenario.name), brokers, shardlineArgs: [...options.shardlineArgs] },
+    settings: { ...options.settings, rounds: options.rounds, scenarios: options.scenarios.map((scenario) => scenario.name), brokers, shardlineArgs: [...options.shardlineArgs], clusterArgs: [...options.clusterArgs] },
     runs,
     rows: compareRows(runs, brokers),
     elapsedSeconds: (Date.now() - started) / 1000,
   };
 }
 
+/** Probe publishes per second per publisher, and how long each probe sends. */
+const PROBE_RATE_PER_PUBLISHER = 20;
+const PROBE_MS = 500;
+const PROBE_ACK_WAIT_MS = 10_000;
+
+/**
+ * Waits until the broker acknowledges QoS 1 publishes on every topic the run will publish to: a
+ * cluster listens before each shard has an elected leader, and a publisher whose shard has none
+ * yet would stall the measured run. Short runs of the same publishers at a low rate, without
+ * subscribers, until one ends with nothing unacknowledged; bounded by READY_TIMEOUT_MS.
+ */
+async function untilAcknowledging(load: MqttBenchOptions, signal: AbortSignal | undefined): Promise<void> {
+  const probe: MqttBenchOptions = { ...load, subscribers: 0, idleConnections: 0, brokerPid: null, admin: null, rate: load.publishers * PROBE_RATE_PER_PUBLISHER, warmupMs: 0, durationMs: PROBE_MS, drainTimeoutMs: PROBE_ACK_WAIT_MS };
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const report = await runMqttBench(probe, { signal });
+    if (report.errorCount === 0 && report.publishes.completed > 0 && report.publishes.inflightAtEnd === 0) return;
+    if (Date.now() > deadline) throw new Error(`the broker did not acknowledge QoS 1 publishes on every topic within ${READY_TIMEOUT_MS / 1000} s (${report.publishes.inflightAtEnd} unacknowledged${report.errorCount > 0 ? `, first error: ${report.errors[0] ?? '?'}` : ''})`);
+  }
+}
+
 async function runOne(round: number, scenario: ScenarioSpec, broker: BrokerName, options: CompareOptions, signal: AbortSignal | undefined): Promise<RunFigures> {
-  const empty: RunFigures = { round, scenario: scenario.name, broker, figures: {}, toolCpuPercent: null, toolBusiestPercent: null, brokerCpuPercent: null, brokerPid: null };
+  const empty: RunFigures = { round, scenario: scenario.name, broker, figures: {}, lost: null, toolCpuPercent: null, toolBusiestPercent: null, brokerCpuPercent: null, brokerPid: null };
   let running: RunningBroker;
   try {
     running = await startBroker(broker, scenario, options);
   } catch (error) {
     return { ...empty, error: (error as Error).message };
   }
-  empty.brokerPid = running.child.pid ?? null;
+  empty.brokerPid = running.pid;
+  if (running.nodes.size > 0) empty.clusterPids = [...running.nodes.values(), ...(running.child.pid === undefined ? [] : [running.child.pid])];
   try {
-    const report = await runMqttBench({ ...scenario.options(options.settings), host: '127.0.0.1', port: running.port, brokerPid: running.child.pid ?? null }, { signal });
+    const load = { ...scenario.options(options.settings), host: '127.0.0.1', port: running.port, brokerPid: running.pid };
+    if (load.publishers > 0 && load.qos > 0) await untilAcknowledging(load, signal);
+    const report = await runMqttBench(load, { signal });
     const figures: RunFigures = { ...empty, ...figuresOf(scenario, report) };
     if (report.errorCount > 0) figures.error = `${report.errorCount} error(s) in the run, first: ${report.errors[0] ?? '?'}`;
     return figures;

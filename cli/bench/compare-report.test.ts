@@ -4,11 +4,11 @@
 // persistence off (and unbounded queues for the QoS 1 fan-in).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compareRows, figuresOf, formatCompareTable, median, mosquittoConf, scenarioNamed, SCENARIOS, type RunFigures } from './compare-report.js';
+import { compareRows, figuresOf, formatCompareTable, median, mosquittoConf, scenarioNamed, SCENARIOS, type BrokerName, type RunFigures } from './compare-report.js';
 import type { MqttBenchReport } from './mqtt-bench.js';
 
-function run(round: number, scenario: string, broker: 'shardline' | 'mosquitto', figures: Record<string, number | null>, toolCpuPercent = 10): RunFigures {
-  return { round, scenario, broker, figures, toolCpuPercent, toolBusiestPercent: toolCpuPercent, brokerCpuPercent: 50, brokerPid: 1000 + round };
+function run(round: number, scenario: string, broker: BrokerName, figures: Record<string, number | null>, toolCpuPercent = 10): RunFigures {
+  return { round, scenario, broker, figures, lost: 0, toolCpuPercent, toolBusiestPercent: toolCpuPercent, brokerCpuPercent: 50, brokerPid: 1000 + round };
 }
 
 describe('bench compare: medians, ratios, table', () => {
@@ -61,6 +61,20 @@ describe('bench compare: medians, ratios, table', () => {
     assert.equal(rows[0]?.ratio, null);
   });
 
+  it('with a cluster and a single node, the ratio is cluster / single node, even beside Mosquitto', () => {
+    const runs = [
+      run(1, 'fanin-qos1', 'shardline', { 'recv msg/s': 10_000, lost: 0 }),
+      run(1, 'fanin-qos1', 'cluster', { 'recv msg/s': 4_000, lost: 0 }),
+      run(1, 'fanin-qos1', 'mosquitto', { 'recv msg/s': 20_000, lost: 0 }),
+    ];
+    for (const brokers of [['shardline', 'cluster'], ['cluster', 'shardline', 'mosquitto']] as BrokerName[][]) {
+      const rows = compareRows(runs, brokers);
+      assert.equal(rows[0]?.ratio, 0.4, brokers.join());
+      assert.match(formatCompareTable(rows, brokers).split('\n')[0] ?? '', /ratio C\/S/);
+    }
+    assert.equal(compareRows(runs, ['cluster', 'mosquitto'])[0]?.ratio, null, 'a cluster is set against a single node only');
+  });
+
   it('the text table has a header and one line per row, with medians, rounds and the ratio', () => {
     const rows = compareRows([run(1, 'fanin-qos1', 'shardline', { 'recv msg/s': 68_000, lost: 0 }), run(1, 'fanin-qos1', 'mosquitto', { 'recv msg/s': 8_000, lost: 600_000 })], ['shardline', 'mosquitto']);
     const lines = formatCompareTable(rows, ['shardline', 'mosquitto']).trimEnd().split('\n');
@@ -105,7 +119,7 @@ describe('bench compare: scenarios', () => {
     assert.equal(idle.toolCpuPercent, 42);
     assert.equal(idle.toolBusiestPercent, 30);
     const latency = figuresOf(scenarioNamed('latency-1k-qos1') ?? assert.fail(), report);
-    assert.deepEqual(latency.figures, { 'p50 ms': null, 'p99 ms': null });
+    assert.deepEqual(latency.figures, { 'p50 ms': null, 'p99 ms': null, 'recv msg/s': 0 });
   });
 
   it('mosquitto.conf: loopback listener on the port, anonymous, no persistence; unbounded queues for QoS 1 fan-in', () => {

@@ -3,7 +3,8 @@
 // medians and ratios. No processes, files or timers here (compare-bench.ts runs the brokers).
 import type { MqttBenchOptions, MqttBenchReport } from './mqtt-bench.js';
 
-export type BrokerName = 'shardline' | 'mosquitto';
+/** `cluster` is a fresh `shardline cluster up` (3 voters, 3 journal nodes replicating, 2 brokers). */
+export type BrokerName = 'shardline' | 'mosquitto' | 'cluster';
 
 /** What a figure's direction is: a throughput is better higher, a latency or a size lower. */
 export type Better = 'higher' | 'lower';
@@ -60,6 +61,9 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     figures: [
       { name: 'p50 ms', better: 'lower', digits: 3, read: (report) => (report.latencyMs.samples > 0 ? report.latencyMs.p50 : null) },
       { name: 'p99 ms', better: 'lower', digits: 3, read: (report) => (report.latencyMs.samples > 0 ? report.latencyMs.p99 : null) },
+      // Whether the broker kept up with the 5,000 msg/s at all: below it, the publisher's window
+      // of unacknowledged publishes was full and the latencies are of a saturated broker.
+      receivedPerSecond,
     ],
     mosquittoLines: [],
   },
@@ -130,15 +134,20 @@ export interface RunFigures {
   toolCpuPercent: number | null;
   toolBusiestPercent: number | null;
   brokerCpuPercent: number | null;
-  /** The broker process this run started (and stopped); null when it did not start. */
+  /** The broker process this run started (and stopped); null when it did not start. For a
+   *  cluster, the broker the load went to. */
   brokerPid: number | null;
+  /** A cluster run's every node and its `cluster up` process (all stopped afterwards). */
+  clusterPids?: number[];
+  /** Expected deliveries that did not arrive (QoS 1: should be 0); null when the run failed. */
+  lost: number | null;
   error?: string;
 }
 
-export function figuresOf(scenario: ScenarioSpec, report: MqttBenchReport): Pick<RunFigures, 'figures' | 'toolCpuPercent' | 'toolBusiestPercent' | 'brokerCpuPercent'> {
+export function figuresOf(scenario: ScenarioSpec, report: MqttBenchReport): Pick<RunFigures, 'figures' | 'toolCpuPercent' | 'toolBusiestPercent' | 'brokerCpuPercent' | 'lost'> {
   const figures: Record<string, number | null> = {};
   for (const figure of scenario.figures) figures[figure.name] = figure.read(report);
-  return { figures, toolCpuPercent: report.tool.cpuPercentOfCore, toolBusiestPercent: report.tool.busiestProcessPercent, brokerCpuPercent: report.broker?.cpuPercentOfCore ?? null };
+  return { figures, lost: report.received.lost, toolCpuPercent: report.tool.cpuPercentOfCore, toolBusiestPercent: report.tool.busiestProcessPercent, brokerCpuPercent: report.broker?.cpuPercentOfCore ?? null };
 }
 
 export interface CompareRow {
@@ -150,10 +159,20 @@ export interface CompareRow {
   medians: Partial<Record<BrokerName, number | null>>;
   /** Each round's value, per broker, in round order. */
   values: Partial<Record<BrokerName, Array<number | null>>>;
-  /** Shardline's median over Mosquitto's; null without both. */
+  /** The median of ratioPair's first broker over its second's; null without both. */
   ratio: number | null;
   /** Medians of the load tool's CPU in this scenario, per broker (% of one core). */
   toolCpu: Partial<Record<BrokerName, number | null>>;
+}
+
+/**
+ * Which brokers the ratio sets against each other: the cluster against a single node when both
+ * ran (issue 13's question), else Shardline against Mosquitto (issue 16's); null otherwise.
+ */
+export function ratioPair(brokers: readonly BrokerName[]): [BrokerName, BrokerName] | null {
+  if (brokers.includes('cluster') && brokers.includes('shardline')) return ['cluster', 'shardline'];
+  if (brokers.includes('shardline') && brokers.includes('mosquitto')) return ['shardline', 'mosquitto'];
+  return null;
 }
 
 /** The table: one row per (scenario, figure), in the scenarios' order. */
@@ -170,8 +189,9 @@ export function compareRows(runs: readonly RunFigures[], brokers: readonly Broke
         row.medians[broker] = median(row.values[broker]);
         row.toolCpu[broker] = median(mine.map((run) => run.toolCpuPercent));
       }
-      const ours = row.medians.shardline;
-      const theirs = row.medians.mosquitto;
+      const pair = ratioPair(brokers);
+      const ours = pair === null ? null : row.medians[pair[0]];
+      const theirs = pair === null ? null : row.medians[pair[1]];
       row.ratio = ours == null || theirs == null || theirs === 0 ? null : ours / theirs;
       rows.push(row);
     }
@@ -186,7 +206,9 @@ function format(value: number | null | undefined, digits: number): string {
 
 /** The table as text: medians, each round's values, the ratio and the tool's CPU. */
 export function formatCompareTable(rows: readonly CompareRow[], brokers: readonly BrokerName[]): string {
-  const header = ['scenario', 'figure', ...brokers.flatMap((broker) => [`${broker} (median)`, `${broker} (rounds)`]), 'ratio S/M', ...brokers.map((broker) => `tool CPU % vs ${broker}`)];
+  const pair = ratioPair(brokers);
+  const ratioTitle = pair === null ? 'ratio' : `ratio ${pair.map((broker) => broker.charAt(0).toUpperCase()).join('/')}`;
+  const header = ['scenario', 'figure', ...brokers.flatMap((broker) => [`${broker} (median)`, `${broker} (rounds)`]), ratioTitle, ...brokers.map((broker) => `tool CPU % vs ${broker}`)];
   const lines = rows.map((row) => [
     row.scenario,
     `${row.figure} (${row.better} is better)`,

@@ -13,10 +13,11 @@ const DEFAULT_TIME_LIMIT_SECONDS = 1800;
 const usage = `
 Usage: shardline bench compare [flags]
 
-Runs issue 16's scenarios against Shardline and Mosquitto, interleaved, and prints a table of
-medians over the rounds, each round's figure, the ratio Shardline / Mosquitto and the load
-tool's own CPU. Every run starts a fresh broker as a child of this process on a free
-127.0.0.1 port and stops it by its pid afterwards:
+Runs issue 16's scenarios against Shardline and Mosquitto (or, with --brokers shardline,cluster,
+a replicated cluster against a single node: issue 13), interleaved, and prints a table of
+medians over the rounds, each round's figure, the ratio (Shardline / Mosquitto, or cluster /
+single node) and the load tool's own CPU. Every run starts a fresh broker as a child of this
+process on a free 127.0.0.1 port and stops it by its pid afterwards:
   shardline   \`shardline start\` as this command runs (from the sources under tsx with
               \`npm run bench:compare\`, else the compiled dist/), on a new data directory,
               default durability (fsync), --log-level warn, plus --shardline-args
@@ -24,6 +25,10 @@ tool's own CPU. Every run starts a fresh broker as a child of this process on a 
               port, anonymous clients, persistence false (no disk, as docs/benchmarks.md
               compares it); fanin-qos1 adds max_inflight_messages 0 and max_queued_messages 0
               (unbounded queues, the issue's target)
+  cluster     \`shardline cluster up\` on a new directory: 3 placement voters, 3 journal nodes
+              replicating every shard 3 ways (an append is acknowledged once a majority has
+              it), 2 brokers; publishers and subscribers all connect to the first broker.
+              Stopped with SIGTERM to \`cluster up\` (and SIGKILL by pid to any node left)
 Rounds alternate which broker goes first. The load is \`shardline bench mqtt\` (--help there),
 in this process and its workers, on the same machine: the tool's CPU is reported beside the
 figures because on a small machine it competes with the broker.
@@ -36,11 +41,14 @@ Flags:
   --duration S           measured seconds of load per run, after 1 s of warm-up (default ${DEFAULT_DURATION_SECONDS})
   --conns N              connections of the idle scenario (default ${DEFAULT_CONNS.toLocaleString('en-US')})
   --scenarios A,B        scenarios to run (names above)
-  --brokers A,B          shardline, mosquitto or both (default: both; Shardline only, with a
-                         note, when Mosquitto is not installed)
+  --brokers A,B          shardline, mosquitto and/or cluster (default: shardline,mosquitto;
+                         without Mosquitto installed it is left out, with a note). Issue 13's
+                         run: --brokers shardline,cluster --scenarios fanin-qos1,latency-1k-qos1
   --mosquitto PATH       the mosquitto binary (default: $PATH, then /usr/sbin/mosquitto)
   --mosquitto-conf LINE  an extra mosquitto.conf line for every run (repeatable)
-  --shardline-args "A B" extra \`shardline start\` flags, split on spaces
+  --shardline-args "A B" extra \`shardline start\` flags (the single node), split on spaces
+  --cluster-args="A B"   extra \`shardline cluster up\` flags, split on spaces (with =, as
+                         the value starts with --), e.g. --cluster-args="--brokers 1"
   --workers W            load tool worker processes (default ${defaultWorkers()})
   --time-limit S         runs not started within S seconds of the start are left out and
                          listed (default ${DEFAULT_TIME_LIMIT_SECONDS})
@@ -70,7 +78,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
       ? [...SCENARIOS]
       : scenarioNames.map((name) => scenarioNamed(name) ?? (() => { throw new UsageError(`--scenarios: no scenario ${JSON.stringify(name)} (one of ${SCENARIOS.map((scenario) => scenario.name).join(', ')})`); })());
   const brokerNames = listFlag(values, 'brokers') ?? ['shardline', 'mosquitto'];
-  for (const name of brokerNames) if (name !== 'shardline' && name !== 'mosquitto') throw new UsageError(`--brokers: ${JSON.stringify(name)} is not shardline or mosquitto`);
+  for (const name of brokerNames) if (name !== 'shardline' && name !== 'mosquitto' && name !== 'cluster') throw new UsageError(`--brokers: ${JSON.stringify(name)} is not shardline, mosquitto or cluster`);
   const explicitMosquitto = values.mosquitto === undefined ? undefined : stringFlag(values, 'mosquitto');
   const mosquittoPath = brokerNames.includes('mosquitto') ? await findMosquitto(explicitMosquitto) : null;
   if (explicitMosquitto !== undefined && mosquittoPath === null) throw new UsageError(`--mosquitto ${explicitMosquitto}: not an executable file`);
@@ -92,6 +100,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
         brokers: [...new Set(brokerNames)] as BrokerName[],
         mosquittoPath,
         shardlineArgs: values['shardline-args'] === undefined ? [] : stringFlag(values, 'shardline-args').split(' ').filter((arg) => arg !== ''),
+        clusterArgs: values['cluster-args'] === undefined ? [] : stringFlag(values, 'cluster-args').split(' ').filter((arg) => arg !== ''),
         mosquittoLines: Array.isArray(confLines) ? confLines.map(String) : [],
         timeLimitMs: secondsFlag(values, 'time-limit', DEFAULT_TIME_LIMIT_SECONDS, 1, 86_400) * 1000,
       },
@@ -123,7 +132,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
 
 export const benchCompareCommand: Command = {
   path: ['bench', 'compare'],
-  summary: "Run issue 16's MQTT scenarios against Shardline and Mosquitto, interleaved, and print medians and ratios",
+  summary: "Run issue 16's MQTT scenarios against Shardline and Mosquitto (or a replicated cluster), interleaved, and print medians and ratios",
   usage,
   options: {
     rounds: { type: 'string' },
@@ -134,6 +143,7 @@ export const benchCompareCommand: Command = {
     mosquitto: { type: 'string' },
     'mosquitto-conf': { type: 'string', multiple: true },
     'shardline-args': { type: 'string' },
+    'cluster-args': { type: 'string' },
     workers: { type: 'string' },
     'time-limit': { type: 'string' },
     json: { type: 'boolean' },

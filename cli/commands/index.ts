@@ -65,7 +65,7 @@ export const commands: CommandEntry[] = [
   },
   {
     path: ['bench', 'compare'],
-    summary: "Run issue 16's MQTT scenarios against Shardline and Mosquitto, interleaved, and print medians and ratios",
+    summary: "Run issue 16's MQTT scenarios against Shardline and Mosquitto (or a replicated cluster), interleaved, and print medians and ratios",
     load: async () => (await import('./bench-compare.js')).benchCompareCommand,
   },
   {

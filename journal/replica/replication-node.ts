@@ -69,6 +69,11 @@ class ShardReplica {
   readonly readers = new Set<HighWatermarkWaiter>();
   /** Elections and role changes of this shard run one at a time. */
   changing: Promise<void> = Promise.resolve();
+  /**
+   * Told to lead and writing its epoch-start batch (an fsync): status says 'starting', so a
+   * controller does not take it for a leader that restarted and cannot lead its epoch again.
+   */
+  startingToLead = false;
 
   constructor(
     readonly name: string,
@@ -283,8 +288,13 @@ export class ReplicationNode {
         return;
       }
       if (replica.record.ledEpoch >= epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.ledEpoch, requestEpoch: epoch }, shard, epoch, replica.record.ledEpoch);
-      await this.persist(replica, { ...replica.record, leader, replicas: [...replicas], ledEpoch: epoch });
-      await this.startLeading(replica);
+      replica.startingToLead = true;
+      try {
+        await this.persist(replica, { ...replica.record, leader, replicas: [...replicas], ledEpoch: epoch });
+        await this.startLeading(replica);
+      } finally {
+        replica.startingToLead = false;
+      }
     });
   }
 
@@ -297,7 +307,7 @@ export class ReplicationNode {
       const { fetched, durable } = role.core.followerProgress(node) ?? { fetched: 0, durable: 0 };
       return { node, fetched, durable, recordsBehind: Math.max(0, end - fetched), bytesBehind: fetched >= end ? 0 : log.approximateBytesFrom(Math.max(fetched, log.startOffset)) };
     });
-    return { node: this.self, role: role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers };
+    return { node: this.self, role: replica.startingToLead ? 'starting' : role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers };
   }
 
   async close(): Promise<void> {

@@ -58,6 +58,8 @@ describe('when a shard needs an election', () => {
     assert.match(elect(shard(), seen([]), 100, new Map([['b', node('b')]])) ?? '', /not registered/);
     assert.match(elect(shard(), seen([]), 20_000) ?? '', /lease ran out/);
     assert.match(elect(shard(), seen([['a', status(3, 'a', 'idle')]])) ?? '', /restarted/);
+    // Told to lead and still writing its epoch start (a slow fsync): not a restart; electing would fence it each pass.
+    assert.equal(elect(shard(), seen([['a', status(3, 'a', 'starting')]])), null);
     assert.match(elect(shard(), seen([['a', status(2, 'x', 'idle')]])) ?? '', /never took/);
     assert.match(elect(shard(), seen([['a', status(3, 'a', 'leader')], ['b', status(7, 'b')]])) ?? '', /newer/);
     assert.equal(elect(shard(), seen([['a', { kind: 'unreachable', since: 50 }]])), null);

@@ -94,7 +94,8 @@ export function decideShard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeR
   if (ahead !== undefined) return { create, elect: `replica ${ahead} holds an epoch newer than ${shard.leaderEpoch}`, inform: [] };
   const seen = observations.get(shard.leader);
   if (seen?.kind === 'unreachable' && now - seen.since >= unreachableElectMs) return { create, elect: `leader ${shard.leader} unreachable for ${now - seen.since} ms`, inform: [] };
-  if (seen?.kind === 'status' && seen.epoch === shard.leaderEpoch && seen.leader === shard.leader && seen.role !== 'leader') {
+  // 'starting': told to lead and writing its epoch start; electing then would fence it every pass on a slow disk.
+  if (seen?.kind === 'status' && seen.epoch === shard.leaderEpoch && seen.leader === shard.leader && seen.role !== 'leader' && seen.role !== 'starting') {
     return { create, elect: `leader ${shard.leader} restarted and cannot lead epoch ${shard.leaderEpoch} again`, inform: [] };
   }
   // The leader must take its epoch from an election; one that never did cannot be informed into it.

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import kafkajs from 'kafkajs';
 import { ApiKey, type KafkaStruct } from '../protocols/kafka/index.js';
 import { PlacementClient } from '../placement/service/index.js';
-import { cleanup, freePort, runCli, scratchDirectory, waitForLogField, type CliProcess } from './support/broker-process.js';
+import { cleanup, type CliProcess, freePort, runCli, scratchDirectory, stopCleanly, waitForLogField } from './support/broker-process.js';
 import { assertReadOnceByOneMember, joinGroupAtEach, produceThroughEach, waitFor, type GroupReader } from './support/kafka-group.js';
 import { RawClient } from './support/kafka-raw-client.js';
 import { makeTestCertificates, type TestCertificates } from './support/tls-certs.js';
@@ -115,12 +115,7 @@ describe('Kafka over TLS on the brokers of a placement group', { timeout: 400_00
     tearingDown = true;
     for (const reader of readers) await reader.consumer.disconnect().catch(() => undefined);
     // Brokers first, then the journal, then the voter: each stops cleanly (exit 0).
-    for (const cli of [...processes].reverse()) {
-      if (cli.child.exitCode !== null || cli.child.signalCode !== null) continue;
-      cli.child.kill('SIGTERM');
-      const { code, signal, stderr } = await cli.exited;
-      assert.equal(code, 0, `exit: code ${code}, signal ${signal}, stderr: ${stderr.slice(-2000)}`);
-    }
+    await stopCleanly([...processes].reverse());
     await cleanup();
   });
 

@@ -10,12 +10,12 @@
 //   group (it starts beam.smp and helpers as children), which is signalled as a whole.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { access, constants, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { freeLoopbackPorts } from '../../placement/service/index.js';
 import { readCpuSeconds } from './mqtt-bench.js';
-import { acceptsConnections, shardlineEntry } from './local-process.js';
+import { acceptsConnections, firstExecutable, shardlineEntry } from './local-process.js';
 
 /** 'target': a broker given by --target, not started here. */
 export type AmqpBrokerName = 'shardline' | 'rabbitmq' | 'target';
@@ -27,18 +27,6 @@ const STDERR_TAIL_BYTES = 4000;
 /** The start script itself, not /usr/sbin's wrapper (which, run as root, switches to the rabbitmq user and its /var/lib directory). */
 const RABBITMQ_PATHS = ['/usr/lib/rabbitmq/bin/rabbitmq-server', '/usr/local/sbin/rabbitmq-server', '/opt/homebrew/sbin/rabbitmq-server', '/usr/sbin/rabbitmq-server'];
 const EPMD_PATHS = ['/usr/bin/epmd', '/usr/local/bin/epmd', '/usr/lib/erlang/bin/epmd'];
-
-async function firstExecutable(candidates: readonly string[]): Promise<string | null> {
-  for (const candidate of candidates) {
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not there: the next one
-    }
-  }
-  return null;
-}
 
 /** rabbitmq-server: `explicit` if given, else the usual install paths; null when none is there. */
 export function findRabbitmq(explicit?: string): Promise<string | null> {

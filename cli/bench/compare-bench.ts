@@ -6,13 +6,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareRows, figuresOf, mosquittoConf, type BrokerName, type CompareRow, type CompareSettings, type RunFigures, type ScenarioSpec } from './compare-report.js';
 import { runMqttBench, type MqttBenchOptions } from './mqtt-bench.js';
 import { freeLoopbackPorts } from '../../placement/service/index.js';
-import { acceptsConnections, shardlineEntry } from './local-process.js';
+import { acceptsConnections, firstExecutable, shardlineEntry } from './local-process.js';
 
 export interface CompareOptions {
   rounds: number;
@@ -62,15 +62,7 @@ const MOSQUITTO_PATHS = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/u
 /** The mosquitto binary: `explicit` if given, else the first found on $PATH or the usual paths; null when none is. */
 export async function findMosquitto(explicit?: string): Promise<string | null> {
   const candidates = explicit !== undefined ? [explicit] : [...(process.env.PATH ?? '').split(':').filter((dir) => dir !== '').map((dir) => join(dir, 'mosquitto')), ...MOSQUITTO_PATHS];
-  for (const candidate of candidates) {
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not there: the next one
-    }
-  }
-  return null;
+  return firstExecutable(candidates);
 }
 
 /** "mosquitto version 2.0.11" from `mosquitto -h` (which exits non-zero by design). */

@@ -1,5 +1,6 @@
-// What the benches that start brokers of their own share: how to run this very `shardline`, and
-// whether a loopback port takes connections yet.
+// What the benches that start brokers of their own share: how to run this very `shardline`,
+// where another broker's binary is, and whether a loopback port takes connections yet.
+import { access, constants } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,4 +22,17 @@ export function acceptsConnections(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/** The first of `candidates` that is an executable file; null when none is. */
+export async function firstExecutable(candidates: readonly string[]): Promise<string | null> {
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not there: the next one
+    }
+  }
+  return null;
 }

@@ -186,14 +186,19 @@ export async function restartBroker(previous: BrokerProcess, args: string[] = []
   return startBroker({ topology: previous.topology, dataDir: previous.dataDir, journal, mqttPort: previous.port, args });
 }
 
-/** SIGTERM, then expects a clean exit 0. */
-export async function stopBroker(broker: BrokerProcess): Promise<void> {
-  for (const cli of [broker.broker, broker.journal]) {
+/** SIGTERM to each process still running, one after the other in the order given, each expected to exit 0. */
+export async function stopCleanly(clis: readonly (CliProcess | undefined)[]): Promise<void> {
+  for (const cli of clis) {
     if (cli === undefined || cli.child.exitCode !== null || cli.child.signalCode !== null) continue;
     cli.child.kill('SIGTERM');
     const { code, signal, stderr } = await cli.exited;
-    assert.equal(code, 0, `exit: code ${code}, signal ${signal}, stderr: ${stderr}`);
+    assert.equal(code, 0, `exit: code ${code}, signal ${signal}, stderr: ${stderr.slice(-2000)}`);
   }
+}
+
+/** SIGTERM, then expects a clean exit 0. */
+export function stopBroker(broker: BrokerProcess): Promise<void> {
+  return stopCleanly([broker.broker, broker.journal]);
 }
 
 /**

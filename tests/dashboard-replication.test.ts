@@ -6,7 +6,8 @@
 // epoch placement records, each replica's role, end offset, durable offset, HW and lag; a
 // follower that is down is shown not answering and behind the leader, with a progress bar, while
 // publishes go on; once it is back and has caught up the page shows lag 0 and no bar, without a
-// reload. A single node says it is not in a placement group.
+// reload; `ctl replica sets` prints it behind with a bar too. A single node says it is not in a
+// placement group.
 // Method: real processes on loopback (3 voters, 3 journal nodes, 2 brokers), mqtt.js QoS 1
 // publishes at broker-1 to topics of `mqtt.0`, placement read with a PlacementClient for the
 // expected leader and epoch, the follower killed with SIGKILL and restarted on its port and
@@ -197,6 +198,13 @@ describe('dashboard Replication page in headless Chromium', () => {
       assert.ok(Number(await page.textContent('#rp-behind .value')) >= 1);
       assert.equal(Number(await page.textContent('#rp-silent .value')), await page.locator('tr[data-reachable="false"]').count());
       await page.screenshot({ path: join(SHOTS, '10-replication-behind.png'), fullPage: true });
+      // `ctl replica sets` prints the same from the broker's admin API, with a text bar.
+      const ctl = runCli(['ctl', 'replica', 'sets', '--server', broker.admin, '--prefix', SHARD], { SHARDLINE_ADMIN_TOKEN: adminToken });
+      const exit = await ctl.exited;
+      assert.equal(exit.code, 0, exit.stderr);
+      const line = ctl.lines.find((text) => new RegExp(`^\\s+${followerId}\\s`).test(text)) ?? '';
+      const printed = new RegExp('^\\s+\\d+\\s+-\\s+-\\s+\\d+\\s+-\\s+(\\d+)\\s+\\[[#.]{20}\\] \\d+/\\d+ \\(\\d+%\\)\\s+not answering: ').exec(line);
+      assert.ok(printed !== null && Number(printed[1]) >= PUBLISHES_WHILE_DOWN, `ctl replica sets shows the follower behind with a bar:\n${ctl.lines.join('\n')}`);
 
       // Back on its port and data directory: it catches up, and the page follows without a reload.
       const port = follower.journalGrpc.slice(follower.journalGrpc.lastIndexOf(':') + 1);

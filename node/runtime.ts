@@ -462,7 +462,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
     ...(running.acl === undefined ? {} : { acl: running.acl }),
     // Every node serves /api/mqtt: without the broker role its routes answer 503, not 404.
     protocols: [mqttAdminRoutes(running.broker), kafkaAdminRoutes(running.kafka, store), amqpAdminRoutes(running.amqp)],
-    // Every journal node serves /api/replication: without --replica-peers its routes answer 503.
+    // Every journal node serves /api/replication/shards: one that replicates nothing answers 503.
     ...(running.journal === undefined ? {} : { replication: replicationAdminRoutes(running.replication) }),
     // Every node serves /api/replication/sets: a single node (no cluster, no --replica-peers) answers 503.
     replicaSets: replicaSetAdminRoutes(replicaSetSource({

@@ -60,6 +60,8 @@ export interface AdminOptions {
   cluster?: AdminRoutePlugin;
   /** The replication routes (replicationAdminRoutes); absent: /api/replication/* is 404. */
   replication?: AdminRoutePlugin;
+  /** The replica sets of the cluster (replicaSetAdminRoutes), on any node; absent: /api/replication/sets is 404. */
+  replicaSets?: AdminRoutePlugin;
   /** The placement voter /readyz waits for (in quorum, caught up): on nodes that run the placement role. */
   placementReadiness?: PlacementAdmin;
 }
@@ -91,6 +93,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
   registerShardRoutes(app, store);
   options.cluster?.(app);
   options.replication?.(app);
+  options.replicaSets?.(app);
   for (const protocol of options.protocols ?? []) protocol(app);
   registerConfigRoutes(app, { settings: options.settings, changeSettings: options.changeSettings });
   registerUserRoutes(app, options.users, broker);

@@ -11,5 +11,7 @@ export { mqttAdminRoutes } from './mqtt-routes.js';
 export { placementAdmin, type PlacementAdmin, type PlacementAdminOptions, type PlacementMember, type PlacementStatus } from './placement-admin.js';
 export { placementAdminRoutes } from './placement-routes.js';
 export { replicationAdminRoutes } from './replication-routes.js';
+export { replicaSetAdminRoutes, type ReplicaSetSource } from './replica-set-routes.js';
+export type { ReplicaSetRecord } from './replica-set-view.js';
 export type { AdminNode } from './node-routes.js';
 export type { AdminRoutePlugin } from './route-kit.js';

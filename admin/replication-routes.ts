@@ -2,8 +2,8 @@
 // HW, log start and end, whether it votes) and, on the leader, each follower's catch-up progress
 // (its reported log end and durable end, how many offsets and about how many bytes it is
 // behind). For the dashboard and scripts; `shardline ctl replica status` shows the same over
-// the journal gRPC port. A route plugin the runtime registers on nodes run with
-// --replica-peers; elsewhere the routes answer 503.
+// the journal gRPC port. A route plugin the runtime registers on every journal node; one that
+// replicates nothing (not in a placement cluster, no --replica-peers) answers 503.
 import type { FastifyInstance } from 'fastify';
 import { isShardlineError, type ReplicationNode } from '../journal/index.js';
 import { AdminErrors } from './admin-errors.js';
@@ -44,7 +44,7 @@ const statusItem = {
 
 export function replicationAdminRoutes(replication: ReplicationNode | undefined): AdminRoutePlugin {
   const needReplication = (): ReplicationNode => {
-    if (replication === undefined) throw AdminErrors.notAvailable.create({}, 'replication (this node runs no journal with --replica-peers)');
+    if (replication === undefined) throw AdminErrors.notAvailable.create({}, 'replication (this journal node replicates nothing: it is not in a placement cluster and has no --replica-peers)');
     return replication;
   };
   const view = (node: ReplicationNode, shard: string): Record<string, unknown> => ({ shard, ...node.status(shard) });

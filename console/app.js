@@ -1,6 +1,7 @@
 // Shardline dashboard: one ES module, no framework, no network access beyond this node's admin
 // API. The token lives in sessionStorage (this tab only) and goes out as a Bearer header.
 import { kafkaPage } from './kafka.js';
+import { replicationPage } from './replication.js';
 
 const TOKEN_KEY = 'shardline-admin-token';
 const POLL_MS = 2000;
@@ -455,11 +456,12 @@ async function amqpPage() {
   timers.push(setInterval(() => refresh().catch(report), POLL_MS));
 }
 
-/** What a page kept in its own module (kafka.js) gets from the shell. */
-const kit = { el, table, api, ApiError, formatBytes, view, every: (refresh) => timers.push(setInterval(() => refresh().catch(report), POLL_MS)) };
+/** What a page kept in its own module (kafka.js, replication.js) gets from the shell. */
+const kit = { el, table, card, show, api, ApiError, formatBytes, view, every: (refresh) => timers.push(setInterval(() => refresh().catch(report), POLL_MS)) };
 
 const pages = { overview: overviewPage, clients: clientsPage, topics: topicsPage, sessions: sessionsPage, shards: shardsPage, browser: browserPage, cluster: clusterPage };
 pages.kafka = (params) => kafkaPage(kit, params);
+pages.replication = () => replicationPage(kit);
 pages.amqp = amqpPage;
 
 // ---- shell ---------------------------------------------------------------------------------

@@ -27,10 +27,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { AdminErrors, AdminServer, amqpAdminRoutes, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, replicationAdminRoutes, type InboundStats } from '../admin/index.js';
+import { AdminErrors, AdminServer, amqpAdminRoutes, createMetrics, kafkaAdminRoutes, mqttAdminRoutes, placementAdminRoutes, replicaSetAdminRoutes, replicationAdminRoutes, type InboundStats } from '../admin/index.js';
 import { Broker, DelayedPublisher, JournalWatch, SysPublisher, systemClock, TopicRewriter, WriteGate, type AclStore, type Authenticator, type DiskStatus, type UserStore } from '../engine/index.js';
 import { isShardlineError, pickLimits } from '../base/index.js';
-import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicaClient, ReplicationNode } from '../journal/index.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, Journal, JournalServer, ReplicaClient, ReplicationNode, type JournalCredentials } from '../journal/index.js';
 import { kafkaBrokerId, KafkaServer, type KafkaClusterMember, type KafkaListenerName } from '../protocols/kafka/index.js';
 import { ConnectionHold } from '../protocols/listener/index.js';
 import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../protocols/mqtt/index.js';
@@ -47,6 +47,7 @@ import { setLogLevel } from './logger.js';
 import { PlacementRole, type PlacementRoleOptions, type RunningPlacement } from './placement-role.js';
 import { KAFKA_ENDPOINTS, KafkaPeers } from './kafka-peers.js';
 import { Registration } from './registration.js';
+import { replicaSetSource } from './replica-set-source.js';
 import { effectiveRoles, type BrokerConfig, type ExtrasRules, type NodeSettings, type SettingsCatalog } from './settings.js';
 import { loadNodeTls, startTransports, type TransportListener } from './transports.js';
 
@@ -378,7 +379,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
   }
   warnAboutRetention(settings, logger);
   if ((settings.kafkaPort !== undefined || settings.kafkasPort !== undefined) && running.kafka === undefined) logger.warn({ kafkaPort: settings.kafkaPort, kafkasPort: settings.kafkasPort }, 'kafka-port or kafkas-port is set but this node does not run the broker role: no Kafka listener');
-  await startAdmin(options, running, adminStore);
+  await startAdmin(options, running, adminStore, journalAccess);
 }
 
 /**
@@ -420,7 +421,7 @@ async function startExtras(settings: NodeSettings, rules: ExtrasRules, logger: L
   if (rules.rewrite.length > 0 || rules.autoSubscribe.length > 0) logger.info({ rewriteRules: rules.rewrite.length, autoSubscribeRules: rules.autoSubscribe.length }, 'topic rules loaded');
 }
 
-async function startAdmin(options: NodeOptions, running: Running, store: ShardStore | undefined): Promise<void> {
+async function startAdmin(options: NodeOptions, running: Running, store: ShardStore | undefined, journalAccess: JournalCredentials): Promise<void> {
   const { settings, logger, catalog } = options;
   const dataDir = running.journal?.directory ?? (running.placement === undefined ? undefined : settings.dataDir);
   const token = await adminToken(settings.adminToken, dataDir, logger).catch((error: unknown) => logFailure(logger, 'cannot set up the admin token', error));
@@ -461,8 +462,15 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
     ...(running.acl === undefined ? {} : { acl: running.acl }),
     // Every node serves /api/mqtt: without the broker role its routes answer 503, not 404.
     protocols: [mqttAdminRoutes(running.broker), kafkaAdminRoutes(running.kafka, store), amqpAdminRoutes(running.amqp)],
-    // Every journal node serves /api/replication: without --replica-peers its routes answer 503.
+    // Every journal node serves /api/replication/shards: one that replicates nothing answers 503.
     ...(running.journal === undefined ? {} : { replication: replicationAdminRoutes(running.replication) }),
+    // Every node serves /api/replication/sets: a single node (no cluster, no --replica-peers) answers 503.
+    replicaSets: replicaSetAdminRoutes(replicaSetSource({
+      view: running.journalPeers ?? (running.remoteStore instanceof PlacedShardStore ? running.remoteStore.view : undefined),
+      client: running.placement === undefined || runsEmbeddedPlacement(settings) ? undefined : running.placement.client,
+      replicaPeers: running.replication === undefined || settings.replicaPeers === undefined ? undefined : { node: running.replication, peers: new Map(settings.replicaPeers.map((peer) => [String(peer.id), peer.address])) },
+      credentials: journalAccess,
+    })),
     // The embedded one-voter group of the single-node default is shown too: it is this node's placement.
     ...(running.placement === undefined ? {} : { cluster: placementAdminRoutes(running.placement.admin) }),
     // Not the embedded one-voter group: the single node's readiness is its broker and journal.

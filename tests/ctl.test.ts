@@ -284,8 +284,10 @@ describe('shardline ctl against the admin API', () => {
     for (const command of ctlCommands.filter((candidate) => candidate.path[0] === 'ctl' && candidate.path.length > 1)) {
       assert.ok(group.stdout.includes(`shardline ${command.path.join(' ')} `), `group help lists ${command.path.join(' ')}`);
       assert.match(command.usage, new RegExp(`^Usage: shardline ${command.path.join(' ')}\\b`, 'm'));
-      // ctl replica talks to the journal nodes over gRPC (the interim election), not to the admin API.
-      assert.match(command.usage, command.path[1] === 'replica' ? /--journals ID@HOST:PORT/ : /--server URL/);
+      // ctl replica elect|status talk to the journal nodes over gRPC (the interim election), not
+      // to the admin API; ctl replica sets reads the admin API like the rest.
+      const overJournals = command.path[1] === 'replica' && command.path[2] !== 'sets';
+      assert.match(command.usage, overJournals ? /--journals ID@HOST:PORT/ : /--server URL/);
     }
     const kick = await ctl(['mqtt', 'client', 'kick', '--help']);
     assert.equal(kick.code, 0);

@@ -1,8 +1,12 @@
 // `shardline ctl replica elect|status`: who leads a replicated shard, set by hand (journal nodes
 // replicating without placement; docs/replication.md), and each replica's state: it talks to the journal nodes' gRPC
 // ports directly with the cluster token (and mutual TLS with --journal-tls), not to an admin API.
+// `ctl replica sets` is the exception: every replicated shard at once, over a node's admin API
+// (GET /api/replication/sets, what the dashboard's Replication page shows).
 import { isShardlineError, readJournalTls, runElection, ReplicaClient, type JournalCredentials, type journalWire } from '../../journal/index.js';
-import { stringFlag, UsageError, type Command } from '../command.js';
+import { integerFlag, stringFlag, UsageError, type Command } from '../command.js';
+import { ctlCommand } from '../ctl/ctl-command.js';
+import { formatReplicaSets, type ReplicaSetsAnswer } from '../ctl/replica-sets-format.js';
 import { createProgressGroup, type ProgressGroup } from '../progress.js';
 
 const TOKEN_VARIABLE = 'SHARDLINE_CLUSTER_TOKEN';
@@ -231,4 +235,34 @@ ${COMMON_FLAGS}`,
   },
 };
 
-export const replicaCtlCommands: Command[] = [electCommand, statusCommand];
+/** Shards one answer may hold (the route's bound). */
+const SETS_LIMIT_MAX = 500;
+
+const setsCommand = ctlCommand({
+  words: ['replica', 'sets'],
+  summary: "Every replicated shard's replicas, leader, HW, lag and catch-up, over the admin API",
+  description: `
+Asks a node of a cluster (any: broker, journal or placement node) for every replicated shard:
+its epoch, and per replica its role, end offset, durable offset, HW and lag behind the leader,
+with a bar for each replica behind (its log end within the leader's log). The replica sets and
+leaders are placement's as that node sees them; each replica's figures are asked from its
+journal node; durable offsets and lags are what the leader last heard. A single node (in no
+placement group) exits 1 with the API's answer (503). The dashboard's Replication page shows
+the same; \`ctl replica status --watch\` follows one shard's catch-up over the journal ports.`,
+  flags: `  --prefix PREFIX  only shards whose name starts with PREFIX
+  --limit N        show at most N shards, 1..${SETS_LIMIT_MAX} (default 100)`,
+  details: `--json prints GET /api/replication/sets: {origin, total, items: [{shard, epoch, leader,
+answeringLeader, leaderLogStart, leaderLogEnd, highWatermark, replicas: [{node, address,
+recordedLeader, reachable, error, role, epoch, leader, highWatermark, logStart, logEnd,
+lastEpoch, voter, fetched, durable, recordsBehind, bytesBehind}]}]}.`,
+  options: { prefix: { type: 'string' }, limit: { type: 'string' } },
+  async run(context, values) {
+    const limit = integerFlag(values, 'limit', 100, 1);
+    if (limit > SETS_LIMIT_MAX) throw new UsageError(`--limit must be at most ${SETS_LIMIT_MAX}, got ${limit}`);
+    const prefix = typeof values.prefix === 'string' ? values.prefix : '';
+    const answer = await context.client.get<ReplicaSetsAnswer>('/api/replication/sets', { limit, prefix });
+    return context.json ? JSON.stringify(answer, null, 2) : formatReplicaSets(answer);
+  },
+});
+
+export const replicaCtlCommands: Command[] = [electCommand, statusCommand, setsCommand];

@@ -120,7 +120,7 @@ export class JournalGrpcService {
 
   private replication(method: string, shard: string): ReplicationNode {
     const replication = this.options.replication;
-    if (replication === undefined) throw ReplicaErrors.notReplicated.create({ shard, method }, shard, 'this node was started without --replica-peers');
+    if (replication === undefined) throw ReplicaErrors.notReplicated.create({ shard, method }, shard, 'this node replicates nothing (not a journal node of a placement cluster, and no --replica-peers)');
     return replication;
   }
 

@@ -5,7 +5,8 @@
 // disappears, keep replicas agreeing below the high watermark, and acknowledge appends again
 // once the faults heal, under lossy, duplicating, reordering links, group and bridge
 // partitions, crashes that drop unsynced data, leadership moved away from live leaders, and
-// clients writing to deposed leaders.
+// clients writing to deposed leaders; and that a client resending every unanswered append
+// under its writer id and sequence gets each stored once, in its order (idempotent appends).
 // Method: one seed is one whole simulated run; a failure names the command that replays it.
 // The self-tests switch on a deliberate bug and require the simulator to catch it within a
 // bound: a checker that cannot catch its bug is worth nothing.
@@ -21,14 +22,15 @@ const PLAIN_SEEDS = Number(process.env.SIM_SEEDS ?? 1000);
  * hw-counts-fetched first caught by seed 2 (258 of 600 seeds), no-truncation by seed 1 (397),
  * election-without-rule by seed 2 (260), acks-leader-only by seed 1 (345), no-fencing by seed 4
  * (8 of 600, next at 103: it needs a follower to keep serving a deposed leader in the window
- * between taking the new epoch and hearing who leads it). The bound leaves a margin over the
+ * between taking the new epoch and hearing who leads it), no-dedup (the leader appends every
+ * resend) by seed 1 (600 of 600). The bound leaves a margin over the
  * rarest. The HW's current-epoch rule is not among them: the simulator does not reach Raft's
  * Figure 8 schedule (docs/replication.md); journal/replication/figure-8.test.ts pins it.
  */
 const SELF_TEST_SEEDS = 400;
 
 describe('replication simulation (sim/replication-suite.ts)', () => {
-  it(`loses no acknowledged append, keeps log matching and reads below the HW, and recovers after heal (${PLAIN_SEEDS} seeds)`, async () => {
+  it(`loses no acknowledged append, stores none twice, keeps log matching and reads below the HW, and recovers after heal (${PLAIN_SEEDS} seeds)`, async () => {
     const failures: string[] = [];
     for (let seed = 1; seed <= PLAIN_SEEDS; seed++) {
       const failure = await replicationSuite.runSeed(seed, {});

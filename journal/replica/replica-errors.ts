@@ -27,6 +27,12 @@ export const ReplicaErrors = {
     fix: 'None: the follower recovers by itself (it re-copies everything the leader still holds).',
     message: (shard: string, offset: number, logStart: number) => `shard ${JSON.stringify(shard)}: fetch from ${offset} is below the leader's log start ${logStart}`,
   }),
+  outOfSequence: defineError({
+    code: 'SL_REPL_OUT_OF_SEQUENCE',
+    meaning: 'An idempotent append (a writer id and sequence, as brokers send) is not the next one of its writer that the leader expects: an earlier one has not arrived (it waited for it 2 s), or it is older than the appends the leader remembers. Nothing was written.',
+    fix: 'None: a broker resends its appends in order until answered. From another client, send each unanswered append again, oldest first, with the same sequence.',
+    message: (shard: string, writer: number, sequence: number, expected: number) => `shard ${JSON.stringify(shard)}: append ${sequence} of writer ${writer} is out of sequence (the leader expects ${expected})`,
+  }),
   notVoter: defineError({
     code: 'SL_REPL_NOT_VOTER',
     meaning: 'The node took the election\'s epoch but does not vote: it has no replica state for a shard that has been led before (its data directory was wiped, or it missed every election), so it may have lost records it once counted for; it votes again once it has caught up with a leader.',

@@ -8,14 +8,54 @@
 // Durable end: replicated shards run in fsync mode only, where a record is visible (and counted
 // in nextOffset) only after the fdatasync that covers it, so the log end the cores see is its
 // durable end.
+//
+// The writer table (idempotent appends, ../replication/writer-table.ts) is kept here too, in
+// step with the same appends and cuts: the leader's own appends carry their writer stamp in the
+// `sl-writer` header (writer-header.ts), a follower reads it from each batch it copies, and an
+// open rebuilds the table from the last WRITER_SCAN_BYTES of the log.
 import type { Logger } from 'pino';
-import { EpochHistory, type EpochEntry } from '../replication/index.js';
+import { EpochHistory, WriterTable, type EpochEntry } from '../replication/index.js';
 import { lastOffsetOf, readBatchHeader } from '../segment/batch-format.js';
 import type { AppendResult, RecordInput } from '../record.js';
 import type { Shard } from '../shard/shard.js';
 import { readEpochCheckpoint, writeEpochCheckpoint, type EpochCheckpoint } from './epoch-checkpoint.js';
+import { readWriterStamp, stampRecords, type WriterSequence } from './writer-header.js';
 
 const HISTORY_SCAN_BYTES = 4 * 1024 * 1024;
+/**
+ * How much of the log's tail an open reads to rebuild the writer table. A writer resends an
+ * append for at most its retry deadline (60 s for a broker), so only recent batches matter; a
+ * writer whose batches all lie before the window is treated as new (its stamp's ackedBelow
+ * restarts it, in order), and a resend of a batch before the window would be stored again.
+ */
+export const WRITER_SCAN_BYTES = 16 * 1024 * 1024;
+
+/** Fills `writers` from the stamps of the batches in the last `scanBytes` of the log. */
+async function scanWriters(shard: Shard, writers: WriterTable, scanBytes: number): Promise<void> {
+  // approximateBytesFrom only shrinks as the offset grows: find the lowest offset within the window.
+  let low = shard.startOffset;
+  let high = shard.info().nextOffset;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    if (shard.approximateBytesFrom(middle) > scanBytes) low = middle + 1;
+    else high = middle;
+  }
+  let offset = low;
+  for (;;) {
+    if (offset >= shard.info().nextOffset) break;
+    const { batches, next } = await shard.readBatches(offset, { maxBytes: HISTORY_SCAN_BYTES });
+    if (batches.length === 0) break;
+    for (const batch of batches) observeWriter(writers, batch);
+    offset = next;
+  }
+}
+
+function observeWriter(writers: WriterTable, batch: Buffer): void {
+  const stamp = readWriterStamp(batch);
+  if (stamp === null) return;
+  const header = readBatchHeader(batch, 0);
+  writers.observe(stamp.id, stamp.sequence, { baseOffset: header.baseOffset, lastOffset: lastOffsetOf(header) });
+}
 
 /** Adds the epochs of the batches from `from` to the log end to `history`. */
 async function scanEpochs(shard: Shard, history: EpochHistory, from: number): Promise<void> {
@@ -73,6 +113,8 @@ export class ReplicaLog {
    * before its epoch is assigned, and a checkpoint must not claim a batch it has not seen.
    */
   private assignedEnd: number;
+  /** Each writer's sequences in this log (and in the leader's appends being written). */
+  readonly writers = new WriterTable();
 
   private constructor(
     readonly shard: Shard,
@@ -82,7 +124,8 @@ export class ReplicaLog {
     this.assignedEnd = shard.info().nextOffset;
   }
 
-  static async open(shard: Shard, logger?: Logger): Promise<ReplicaLog> {
+  /** `writerScanBytes`: how much of the log's tail rebuilds the writer table (WRITER_SCAN_BYTES). */
+  static async open(shard: Shard, logger?: Logger, writerScanBytes = WRITER_SCAN_BYTES): Promise<ReplicaLog> {
     const checkpoint = await readEpochCheckpoint(shard.fs, shard.directory);
     let history = checkpoint === null ? null : await checkedHistory(shard, checkpoint.entries, checkpoint.through);
     if (checkpoint !== null && history !== null) {
@@ -93,6 +136,7 @@ export class ReplicaLog {
       await scanEpochs(shard, history, shard.startOffset);
     }
     const log = new ReplicaLog(shard, history, logger);
+    if (writerScanBytes > 0) await scanWriters(shard, log.writers, writerScanBytes);
     if (checkpoint === null || checkpoint.through < log.end) await log.checkpoint();
     return log;
   }
@@ -115,8 +159,26 @@ export class ReplicaLog {
     return this.shard.info().nextOffset;
   }
 
-  /** A leader's own append: written under its epoch; `control` for its epoch-start batch. */
-  async append(records: readonly RecordInput[], epoch: number, control = false): Promise<AppendResult> {
+  /**
+   * A leader's own append: written under its epoch; `control` for its epoch-start batch. With
+   * `writer` the batch carries its stamp, and the writer's sequence is taken in the table before
+   * this returns its promise (so the next sequence is accepted at once), given back if the
+   * write fails.
+   */
+  async append(records: readonly RecordInput[], epoch: number, control = false, writer?: WriterSequence): Promise<AppendResult> {
+    if (writer === undefined) return this.appendUnstamped(records, epoch, control);
+    this.writers.begin(writer.id, writer.sequence);
+    try {
+      const result = await this.appendUnstamped(stampRecords(records, writer), epoch, control);
+      this.writers.stored(writer.id, writer.sequence, result);
+      return result;
+    } catch (error) {
+      this.writers.failed(writer.id, writer.sequence);
+      throw error;
+    }
+  }
+
+  private async appendUnstamped(records: readonly RecordInput[], epoch: number, control: boolean): Promise<AppendResult> {
     const result = await this.shard.append(records, { epoch, control });
     const latest = this.history.latestEpoch;
     this.history.assign(epoch, result.baseOffset);
@@ -135,6 +197,7 @@ export class ReplicaLog {
         const header = readBatchHeader(batch, 0);
         this.history.assign(header.leaderEpoch, header.baseOffset);
         this.assignedEnd = Math.max(this.assignedEnd, lastOffsetOf(header) + 1);
+        observeWriter(this.writers, batch);
       }
     });
     if (this.history.latestEpoch !== latest) await this.checkpoint();
@@ -151,6 +214,7 @@ export class ReplicaLog {
     await this.write(() => ({ entries: [], through: 0 }));
     await this.shard.restartAt(offset);
     this.history.truncateFrom(0);
+    this.writers.clear();
     this.assignedEnd = offset;
     await this.checkpoint();
   }
@@ -168,6 +232,7 @@ export class ReplicaLog {
     await this.write(() => ({ entries: kept.list(), through: offset }));
     await this.shard.truncateAfter(offset - 1);
     this.history.truncateFrom(offset);
+    this.writers.truncateFrom(offset);
     this.assignedEnd = Math.min(this.assignedEnd, offset);
   }
 }

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { ShardlineError } from '../errors.js';
 import type { Journal } from '../journal.js';
 import type { AppendResult, RecordInput } from '../record.js';
-import { ReplicaFollower, ReplicaLeader, type EpochEndQuery, type FetchRequest, type FollowerAction, type FollowerLogView, type ToFollower } from '../replication/index.js';
+import { DEFAULT_RECENT_PER_WRITER, ReplicaFollower, ReplicaLeader, type EpochEndQuery, type FetchRequest, type FollowerAction, type FollowerLogView, type StoredExtent, type ToFollower, type WriterStamp } from '../replication/index.js';
 import { readBatchHeader } from '../segment/batch-format.js';
 import type { ReplicaFetchRequest, ReplicaFetchResponse, ReplicaEpochEndRequest, ReplicaEpochEndResponse, ReplicaStatusResponse } from '../server/wire.js';
 import type { JournalCredentials } from '../server/journal-credentials.js';
@@ -29,6 +29,12 @@ const FETCH_MAX_BYTES = 1024 * 1024;
 const FETCH_CALL_TIMEOUT_MS = FETCH_WAIT_MS + 4_000;
 /** A follower whose call failed (leader unreachable, not yet leading) waits this long before it asks again. */
 const RETRY_MS = 200;
+/**
+ * How long an append that arrived before an earlier one of its writer waits at the leader for
+ * it (the writer's calls may overtake each other), before it is refused SL_REPL_OUT_OF_SEQUENCE
+ * and the writer sends it again.
+ */
+const PARK_MS = 2_000;
 /** The header of the epoch-start batch's one record (the batch is marked control; the header names it in dumps). */
 export const EPOCH_START_HEADER = 'sl-epoch-start';
 
@@ -40,6 +46,12 @@ interface StoredBatch {
   count: number;
   epoch: number;
   bytes: Buffer;
+}
+
+/** An append waiting at the leader for an earlier sequence of its writer. */
+interface ParkedAppend {
+  writer: number;
+  wake: () => void;
 }
 
 interface HighWatermarkWaiter {
@@ -67,6 +79,8 @@ class ShardReplica {
   readonly waiters = new Set<HighWatermarkWaiter>();
   /** Readers waiting for the HW; a role change does not end them. */
   readonly readers = new Set<HighWatermarkWaiter>();
+  /** Appends waiting for an earlier sequence of their writer; woken by each append and by a role change. */
+  readonly parked = new Set<ParkedAppend>();
   /** Elections and role changes of this shard run one at a time. */
   changing: Promise<void> = Promise.resolve();
   /**
@@ -101,6 +115,17 @@ class ShardReplica {
   rejectWaiters(error: Error): void {
     for (const waiter of this.waiters) waiter.reject(error);
     this.waiters.clear();
+    this.wakeParked(null);
+  }
+
+  /** Wakes the parked appends of `writer` (all of them for null): each decides again. */
+  wakeParked(writer: number | null): void {
+    for (const parked of this.parked) {
+      if (writer === null || parked.writer === writer) {
+        this.parked.delete(parked);
+        parked.wake();
+      }
+    }
   }
 }
 
@@ -191,11 +216,66 @@ export class ReplicationNode {
    * durable on a majority; acks=leader answers once the leader alone synced it (UNSAFE: a
    * failover can lose it). An append whose leader is deposed while it waits fails with
    * SL_REPL_NOT_LEADER: it may or may not be kept.
+   *
+   * With a writer stamp the append is idempotent (docs/replication.md, "Idempotent appends";
+   * the rule is WriterTable's): the next sequence of its writer is written; a sequence the log
+   * holds already is answered with that batch's offsets, once the HW passes it, and not written
+   * again; one that arrived before an earlier sequence of its writer waits here for it up to
+   * PARK_MS; otherwise SL_REPL_OUT_OF_SEQUENCE, which the writer retries.
    */
-  async append(shard: string, records: readonly RecordInput[], acks: AcksMode): Promise<AppendResult> {
+  async append(shard: string, records: readonly RecordInput[], acks: AcksMode, writer?: WriterStamp): Promise<AppendResult> {
     const replica = this.replica(shard);
-    const core = this.leading(replica);
-    const result = await replica.log.append(records, core.epoch);
+    if (writer === undefined) return this.appendAndWait(replica, this.leading(replica), records, acks);
+    const parkedUntil = Date.now() + PARK_MS;
+    for (;;) {
+      const core = this.leading(replica);
+      const decision = replica.log.writers.decide(writer);
+      if (decision.kind === 'append') return this.appendAndWait(replica, core, records, acks, writer);
+      if (decision.kind === 'duplicate') return this.answerDuplicate(replica, core, decision.extent, acks);
+      const early = decision.kind === 'out-of-sequence' && writer.sequence > decision.expected && writer.sequence - decision.expected < DEFAULT_RECENT_PER_WRITER;
+      const wait = parkedUntil - Date.now();
+      if (!early || wait <= 0) {
+        const expected = decision.kind === 'out-of-sequence' ? decision.expected : writer.sequence + 1;
+        throw ReplicaErrors.outOfSequence.create({ shard, writer: writer.id, sequence: writer.sequence, expected }, shard, writer.id, writer.sequence, expected);
+      }
+      await this.park(replica, writer.id, wait);
+    }
+  }
+
+  /** Waits until the writer's next append begins, the role changes, or `ms` pass. */
+  private park(replica: ShardReplica, writer: number, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const parked: ParkedAppend = {
+        writer,
+        wake: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        replica.parked.delete(parked);
+        resolve();
+      }, ms);
+      replica.parked.add(parked);
+    });
+  }
+
+  /** A resent append the log holds: its offsets, once committed (acks=quorum). */
+  private async answerDuplicate(replica: ShardReplica, core: ReplicaLeader, extent: StoredExtent, acks: AcksMode): Promise<AppendResult> {
+    const result = { baseOffset: extent.baseOffset, lastOffset: extent.lastOffset };
+    if (acks === 'leader' || replica.hw > extent.lastOffset) return result;
+    if (replica.role.kind !== 'leader' || replica.role.core !== core) throw this.notLeader(replica);
+    await new Promise<void>((resolve, reject) => {
+      replica.waiters.add({ offset: extent.lastOffset + 1, resolve, reject });
+    });
+    return result;
+  }
+
+  private async appendAndWait(replica: ShardReplica, core: ReplicaLeader, records: readonly RecordInput[], acks: AcksMode, writer?: WriterStamp): Promise<AppendResult> {
+    const appended = replica.log.append(records, core.epoch, false, writer);
+    // The sequence is taken: a later append of the writer parked here may go now (behind this one in the log).
+    if (writer !== undefined) replica.wakeParked(writer.id);
+    const result = await appended;
     this.onLocalLog(replica, core);
     if (acks === 'leader') return result;
     if (replica.role.kind !== 'leader' || replica.role.core !== core) throw this.notLeader(replica);

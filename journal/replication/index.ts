@@ -6,3 +6,4 @@ export { chooseLeader, electionQuorum, type ElectionCandidate } from './election
 export { ReplicaFollower, type FollowerAction, type FollowerLogView, type FollowerOptions } from './follower.js';
 export { ReplicaLeader, type FetchDecision, type FollowerProgress, type LeaderOptions } from './leader.js';
 export type * from './messages.js';
+export { WriterTable, DEFAULT_MAX_WRITERS, DEFAULT_RECENT_PER_WRITER, type SequenceDecision, type StoredExtent, type WriterStamp } from './writer-table.js';

@@ -20,6 +20,7 @@ import type { Journal } from '../journal.js';
 import type { JournalRecord } from '../record.js';
 import { ReplicaErrors } from '../replica/replica-errors.js';
 import type { ReplicationNode } from '../replica/replication-node.js';
+import type { WriterStamp } from '../replication/index.js';
 import type { ReadOptions } from '../shard/read-limits.js';
 import { lastOffsetOf, readBatchHeader } from '../segment/batch-format.js';
 import { shardlineErrorToStatus } from './grpc-status.js';
@@ -113,7 +114,7 @@ export class JournalGrpcService {
     if (replication?.isReplicated(request.shard) === true) {
       const acks = request.acks ?? 'quorum';
       if (acks !== 'quorum' && acks !== 'leader') throw JournalErrors.invalidArgument.create({ shard: request.shard }, 'acks', acks, 'quorum or leader');
-      return replication.append(request.shard, records, acks);
+      return replication.append(request.shard, records, acks, writerOf(request));
     }
     return this.journal.append(request.shard, records, request.epoch === undefined ? {} : { epoch: request.epoch });
   }
@@ -282,4 +283,14 @@ function pageResponse(records: JournalRecord[]): wire.ReadResponse {
     page.push(wire.recordToWire(record));
   }
   return { records: page };
+}
+
+/** The writer stamp of an idempotent append: all three fields, or none. */
+function writerOf(request: wire.AppendRequest): WriterStamp | undefined {
+  const { writerId: id, writerSequence: sequence, writerAckedBelow: ackedBelow } = request;
+  if (id === undefined && sequence === undefined && ackedBelow === undefined) return undefined;
+  if (id === undefined || sequence === undefined || ackedBelow === undefined || !Number.isSafeInteger(id) || id < 0) {
+    throw JournalErrors.invalidArgument.create({ shard: request.shard }, 'writer', `${String(id)}/${String(sequence)}/${String(ackedBelow)}`, 'writer id below 2^53, sequence and acked-below all set, or none');
+  }
+  return { id, sequence, ackedBelow };
 }

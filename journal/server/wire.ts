@@ -67,6 +67,9 @@ export interface AppendRequest {
   records: RecordInputMessage[];
   epoch?: number;
   acks?: string;
+  writerId?: number;
+  writerSequence?: number;
+  writerAckedBelow?: number;
 }
 
 export type AppendResponse = AppendResult;

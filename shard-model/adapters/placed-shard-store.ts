@@ -8,10 +8,21 @@
 // it (SL_REMOTE_UNAVAILABLE, SL_REMOTE_TIMEOUT) is retried after re-reading placement, with a
 // growing pause, until retryDeadlineMs; so an MQTT publisher whose shard fails over sees its
 // PUBACK late, not an error. Past the deadline the call fails with the last error, or
-// SL_REMOTE_NO_LEADER. A retried append whose first try's outcome was unknown (the leader died
-// or was deposed while it waited for the quorum) may be stored twice: at least once, like an
-// MQTT QoS 1 resend. Tails re-open at the next offset on the new leader. Reads and tails leave
+// SL_REMOTE_NO_LEADER. Tails re-open at the next offset on the new leader. Reads and tails leave
 // out the epoch-start record each new leader writes (it is replication's, not the shard's).
+//
+// Appends are idempotent and pipelined (docs/replication.md, "Idempotent appends"): per shard
+// the store is a writer with a random id and numbers its appends 0, 1, 2, ... in the order
+// append() is called; every try of an append carries the same (id, sequence) and the lowest
+// sequence not yet answered, and the leader stores each sequence once, in order. So an append
+// retried after an unknown outcome (the leader died or was deposed while it waited for the
+// quorum) is answered with the offsets of its first copy, several appends may be in flight per
+// shard (orderedAppends: a later one never lands before an earlier one, whatever order the
+// calls or their retries arrive in), and an out-of-sequence refusal is retried like a failover.
+// An append that fails for good (past the deadline, or a refusal that is not retried) ends its
+// writer for that shard: the appends behind it that are not answered yet fail with the same
+// error (the leader would wait for the failed sequence forever), and the next append starts a
+// new writer id once those have settled, so the new writer's appends cannot overtake them.
 //
 // Creating a shard goes through placement: create-shard with a replica set the controller's
 // rule picks (controller-core.ts assignReplicas), the shard created with the caller's config on
@@ -21,6 +32,7 @@
 // succeed (a broker's start lists the shards, then creates those missing: both find it missing).
 // A shard placement held already when create() started is SL_JOURNAL_SHARD_EXISTS, as a journal
 // answers.
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isShardlineError, ShardlineError } from '../../base/index.js';
 import { EPOCH_START_HEADER, JournalErrors, type AppendOptions, type AppendResult, type CompactionReport, type JournalRecord, type ReadOptions, type RecordInput, type ShardConfig, type ShardInfo } from '../../journal/index.js';
@@ -30,6 +42,7 @@ import { PlacementView } from '../controller/placement-view.js';
 import { ShardModelErrors } from '../errors.js';
 import type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from '../shard-store.js';
 import { RemoteShardStore, type RemoteShardStoreOptions } from './remote-shard-store.js';
+import { IdempotentWriter, type WriterTurn } from './idempotent-writer.js';
 
 export const DEFAULT_PLACED_RETRY_DEADLINE_MS = 60_000;
 const FIRST_READ_WAIT_MS = 30_000;
@@ -38,7 +51,8 @@ const CREATE_JOURNALS_WAIT_MS = 15_000;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1_000;
 
-const RETRYABLE = new Set(['SL_REPL_NOT_LEADER', 'SL_REPL_STALE_EPOCH', 'SL_REPL_NOT_REPLICATED', 'SL_REMOTE_UNAVAILABLE', 'SL_REMOTE_TIMEOUT', 'SL_JOURNAL_CLOSED', 'SL_JOURNAL_SHARD_NOT_FOUND']);
+// SL_REPL_OUT_OF_SEQUENCE: an earlier append of this writer has not reached the leader yet.
+const RETRYABLE = new Set(['SL_REPL_NOT_LEADER', 'SL_REPL_STALE_EPOCH', 'SL_REPL_NOT_REPLICATED', 'SL_REMOTE_UNAVAILABLE', 'SL_REMOTE_TIMEOUT', 'SL_JOURNAL_CLOSED', 'SL_JOURNAL_SHARD_NOT_FOUND', 'SL_REPL_OUT_OF_SEQUENCE']);
 
 export interface PlacedShardStoreOptions {
   readonly client: PlacementClient;
@@ -50,8 +64,10 @@ export interface PlacedShardStoreOptions {
 }
 
 export class PlacedShardStore implements ShardStore {
-  readonly orderedAppends = false;
+  readonly orderedAppends = true;
   readonly #stores = new Map<string, Promise<RemoteShardStore>>();
+  /** Per shard, this store as an idempotent writer. */
+  readonly #writers = new Map<string, IdempotentWriter>();
   #closed = false;
   readonly #tails = new Set<AbortController>();
 
@@ -126,8 +142,30 @@ export class PlacedShardStore implements ShardStore {
     return Promise.all(names.map((name) => this.#withLeader(name, (store) => store.info(name))));
   }
 
+  /** Takes its sequence at once (so offsets follow the order of calls), then sends it until answered. */
   append(name: string, records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult> {
-    return this.#withLeader(name, (store) => store.append(name, records, options));
+    let writer = this.#writers.get(name);
+    if (writer === undefined) {
+      writer = new IdempotentWriter(newWriterId);
+      this.#writers.set(name, writer);
+    }
+    const idempotentWriter = writer;
+    return idempotentWriter.turn().then((turn) => this.#appendAs(name, records, options, idempotentWriter, turn));
+  }
+
+  async #appendAs(name: string, records: readonly RecordInput[], options: AppendOptions | undefined, writer: IdempotentWriter, turn: WriterTurn): Promise<AppendResult> {
+    try {
+      const result = await this.#withLeader(
+        name,
+        (store) => store.append(name, records, { ...options, writer: writer.stamp(turn) }),
+        () => writer.abandoned(turn),
+      );
+      writer.answered(turn);
+      return result;
+    } catch (error) {
+      writer.failed(turn, error);
+      throw error;
+    }
   }
 
   read(name: string, fromOffset: number, options?: ReadOptions): Promise<JournalRecord[]> {
@@ -225,13 +263,18 @@ export class PlacedShardStore implements ShardStore {
     }
   }
 
-  /** Runs `call` against the shard's leader, following failovers until the deadline. */
-  async #withLeader<T>(name: string, call: (store: RemoteShardStore) => Promise<T>): Promise<T> {
+  /**
+   * Runs `call` against the shard's leader, following failovers until the deadline; `abandon`,
+   * asked before each try, ends the retries with the error it returns.
+   */
+  async #withLeader<T>(name: string, call: (store: RemoteShardStore) => Promise<T>, abandon?: () => unknown): Promise<T> {
     const started = Date.now();
     let last: unknown;
     let refreshed = false;
     for (let backoff = BACKOFF_MIN_MS; ; backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)) {
       this.#assertOpen(name);
+      const abandoned = abandon?.();
+      if (abandoned !== undefined) throw abandoned;
       const shard = this.view.shards.get(name);
       if (shard === undefined) {
         // Perhaps created a moment ago by another broker: read once more before saying so.
@@ -274,6 +317,18 @@ export class PlacedShardStore implements ShardStore {
   #assertOpen(shard: string): void {
     if (this.#closed) throw JournalErrors.closed.create({ shard }, 'the placed shard store');
   }
+}
+
+/**
+ * A writer id no other writer of the cluster uses: 53 random bits from the OS's CSPRNG, drawn
+ * per shard writer (a broker start, or a writer ended by a failed append). With W writers ever
+ * drawn in a cluster the chance that two share an id is about W²/2^54 (one in 18 million for a
+ * million writers); and two writers with one id collide only if they write the same shard while
+ * the leader remembers both.
+ */
+function newWriterId(): number {
+  const bytes = randomBytes(8);
+  return (bytes.readUInt32BE(0) & 0x1f_ffff) * 2 ** 32 + bytes.readUInt32BE(4);
 }
 
 function isEpochStart(record: JournalRecord): boolean {

@@ -35,10 +35,16 @@ import {
   type RecordInput,
   type ShardConfig,
   type ShardInfo,
+  type WriterStamp,
 } from '../../journal/index.js';
 import type { ShardlineError } from '../../base/index.js';
 import { ShardModelErrors } from '../errors.js';
 import type { BatchRead, BatchReadOptions, ShardStore, TailOptions } from '../shard-store.js';
+
+/** Append options of a journal server: an idempotent append carries its writer stamp. */
+export interface RemoteAppendOptions extends AppendOptions {
+  writer?: WriterStamp;
+}
 
 export interface RemoteShardStoreOptions {
   /** The cluster token every call carries and mutual TLS; default none (plaintext, no token). */
@@ -119,11 +125,14 @@ export class RemoteShardStore implements ShardStore {
     return (await this.call('listShards', {}, '')).shards.map(wire.shardInfoFromWire);
   }
 
-  async append(name: string, records: readonly RecordInput[], options: AppendOptions = {}): Promise<AppendResult> {
+  /** With `writer`, an idempotent append to a replicated shard (PlacedShardStore sends it). */
+  async append(name: string, records: readonly RecordInput[], options: RemoteAppendOptions = {}): Promise<AppendResult> {
+    const { writer } = options;
     const request = {
       shard: checkName(name),
       records: wire.recordsToWire(records, name),
       ...(options.epoch === undefined ? {} : { epoch: wire.wireInteger('epoch', options.epoch, name) }),
+      ...(writer === undefined ? {} : { writerId: writer.id, writerSequence: writer.sequence, writerAckedBelow: writer.ackedBelow }),
     };
     const { baseOffset, lastOffset } = await this.call('append', request, name);
     return { baseOffset, lastOffset };

@@ -7,10 +7,13 @@
 // appends past it, or a crash could bring a divergent suffix back.
 import { EpochHistory } from '../epoch-history.js';
 import type { BatchExtent } from '../messages.js';
+import { WriterTable } from '../writer-table.js';
 
 export interface SimBatch extends BatchExtent {
   /** the record values; a batch is copied between replicas as is, never re-cut */
   records: readonly string[];
+  /** the client's writer id and sequence (idempotent appends), stored with the batch */
+  writer?: { id: number; sequence: number };
 }
 
 export class MemoryLog {
@@ -19,6 +22,8 @@ export class MemoryLog {
   /** bumped by every cut, so a sync started before it cannot mark newer records durable */
   private generation = 0;
   history = new EpochHistory();
+  /** the writers' sequences this log holds, kept in step with every append and cut, as ReplicaLog does */
+  readonly writers = new WriterTable();
 
   get logEnd(): number {
     const last = this.batches.at(-1);
@@ -43,6 +48,7 @@ export class MemoryLog {
     if (batch.count !== batch.records.length || batch.count <= 0) throw new Error(`batch at ${batch.baseOffset} has count ${batch.count} for ${batch.records.length} records`);
     this.history.assign(batch.epoch, batch.baseOffset);
     this.batches.push(batch);
+    if (batch.writer !== undefined) this.writers.observe(batch.writer.id, batch.writer.sequence, { baseOffset: batch.baseOffset, lastOffset: batch.baseOffset + batch.count - 1 });
   }
 
   /** Cuts the log so it ends at `offset`, which must be a batch boundary. */
@@ -54,6 +60,7 @@ export class MemoryLog {
     if (previous !== undefined && previous.baseOffset + previous.count > offset) throw new Error(`truncate at ${offset} falls inside the batch at ${previous.baseOffset}`);
     this.batches = this.batches.slice(0, cutAt);
     this.history.truncateFrom(offset);
+    this.writers.truncateFrom(offset);
     this.durable = Math.min(this.durable, offset);
     this.generation++;
   }
@@ -94,6 +101,11 @@ export class MemoryLog {
       else return batch.records[offset - batch.baseOffset];
     }
     return undefined;
+  }
+
+  /** Every record value in log order. */
+  values(): string[] {
+    return this.batches.flatMap((batch) => batch.records);
   }
 
   /** Record values in [from, to), as [offset, value] pairs. */

@@ -2,7 +2,9 @@
 // leader and follower cores (../leader.ts, ../follower.ts) driven over a seeded network that
 // delays, drops, duplicates and reorders, partitions of random shapes, replicas that crash at
 // any step and lose their unsynced tail, a client appending with acks=quorum and reading up to
-// the HW, and a stand-in for placement that elects leaders with ../election.ts. One seed is one
+// the HW, resending every unanswered append under its writer id and sequence until it is
+// answered (idempotent appends, ../writer-table.ts), and a stand-in for placement that elects
+// leaders with ../election.ts. One seed is one
 // whole run; the checkers run as it goes and at the end, and a failure carries the event trace.
 //
 // Placement here is a single process reached over the same network (so it can be cut off from
@@ -12,10 +14,11 @@ import { chooseLeader, electionQuorum, type ElectionCandidate } from '../electio
 import { ReplicaFollower, type FollowerAction, type FollowerLogView } from '../follower.js';
 import { ReplicaLeader } from '../leader.js';
 import type { EpochEndQuery, FetchRequest, ToFollower } from '../messages.js';
+import type { SequenceDecision, WriterStamp } from '../writer-table.js';
 import { MemoryLog, type SimBatch } from './memory-log.js';
 import { createSimRandom, type SimRandom } from './sim-random.js';
 
-export const REPLICATION_BROKEN_VARIANTS = ['hw-counts-fetched', 'no-truncation', 'election-without-rule', 'no-fencing', 'acks-leader-only'] as const;
+export const REPLICATION_BROKEN_VARIANTS = ['hw-counts-fetched', 'no-truncation', 'election-without-rule', 'no-fencing', 'acks-leader-only', 'no-dedup'] as const;
 export type ReplicationBrokenVariant = (typeof REPLICATION_BROKEN_VARIANTS)[number];
 
 /**
@@ -62,6 +65,10 @@ const LEADER_TIMEOUT = 120;
 const ELECTION_TIMEOUT = 100;
 const APPEND_TIMEOUT = 150;
 const FETCH_RETRY = 40;
+/** the client's writer id (one writer; its sequences start at 0) */
+const WRITER_ID = 7;
+/** appends the client keeps unanswered at most (within the table's recentPerWriter) */
+const CLIENT_IN_FLIGHT = 8;
 
 type PlacementMessage =
   | { type: 'new-epoch'; epoch: number }
@@ -70,11 +77,12 @@ type ToPlacement =
   | { type: 'epoch-ack'; from: string; epoch: number; lastEpoch: number; durableEnd: number }
   | { type: 'leader-alive'; from: string; epoch: number };
 type ClientMessage =
-  | { type: 'append'; id: number; values: string[] }
+  | { type: 'append'; id: number; values: string[]; writer: WriterStamp }
   | { type: 'read'; id: number; from: number };
 type ToClient =
   | { type: 'append-ack'; from: string; id: number; baseOffset: number; epoch: number; values: string[] }
   | { type: 'not-leader'; from: string; id: number }
+  | { type: 'out-of-sequence'; from: string; id: number; expected: number }
   | { type: 'read-reply'; from: string; id: number; records: [number, string][] };
 type Message = ToFollower<SimBatch> | FetchRequest | EpochEndQuery | PlacementMessage | ToPlacement | ClientMessage | ToClient;
 
@@ -82,7 +90,13 @@ class CheckFailure extends Error {}
 
 type Role =
   | { kind: 'none' }
-  | { kind: 'leader'; core: ReplicaLeader; pending: Map<number, { id: number; baseOffset: number; count: number; values: string[] }> }
+  | {
+      kind: 'leader';
+      core: ReplicaLeader;
+      pending: Map<number, { id: number; baseOffset: number; count: number; values: string[] }>;
+      /** appends that arrived before an earlier one of their writer, by sequence (the real driver parks them too) */
+      parked: Map<number, Extract<ClientMessage, { type: 'append' }>>;
+    }
   | { kind: 'follower'; core: ReplicaFollower<SimBatch> };
 
 interface Replica {
@@ -197,15 +211,17 @@ class ReplicationCluster {
   // the client's state and the checkers' knowledge
   private nextId = 1;
   private clientLeader: string | null = null;
-  private readonly outstanding = new Map<number, { sentAt: number; values: string[] }>();
+  /** unanswered appends by sequence, oldest first; each is resent until answered */
+  private readonly outstanding = new Map<number, { sentAt: number; values: string[]; resend: boolean }>();
+  private nextSequence = 0;
   /** offset -> value of every acknowledged record */
   private readonly acked = new Map<number, string>();
   /** offset -> value of every record a reader was given */
   private readonly observed = new Map<number, string>();
   private firstAckAfterHeal: number | null = null;
-  private firstIdAfterHeal = Number.POSITIVE_INFINITY;
+  private firstSequenceAfterHeal = Number.POSITIVE_INFINITY;
   private maxEpochSeen = 0;
-  private readonly stats = { appendsSent: 0, recordsAcked: 0, reads: 0, recordsRead: 0, elections: 0, crashes: 0, partitions: 0, truncations: 0, fencedReplies: 0, messages: 0 };
+  private readonly stats = { appendsSent: 0, appendsResent: 0, duplicatesAnswered: 0, outOfSequence: 0, recordsAcked: 0, reads: 0, recordsRead: 0, elections: 0, crashes: 0, partitions: 0, truncations: 0, fencedReplies: 0, messages: 0 };
 
   constructor(private readonly seed: number, options: ReplicationRunOptions) {
     this.random = createSimRandom(seed);
@@ -352,7 +368,7 @@ class ReplicationCluster {
 
   private heal(): void {
     this.healed = true;
-    this.firstIdAfterHeal = this.nextId;
+    this.firstSequenceAfterHeal = this.nextSequence;
     this.partition = null;
     this.dropRate = 0;
     this.duplicateRate = 0;
@@ -528,7 +544,7 @@ class ReplicationCluster {
         countFetchedAsDurable: this.variant === 'hw-counts-fetched',
         ignoreEpochs: this.variant === 'no-fencing',
       });
-      replica.role = { kind: 'leader', core, pending: new Map() };
+      replica.role = { kind: 'leader', core, pending: new Map(), parked: new Map() };
       core.onLocalLog(replica.log.logEnd, replica.log.durableEnd);
       this.note(`${replica.id} leads epoch ${message.epoch} from offset ${start} (hw ${hw}, history ${JSON.stringify(replica.log.history.list())})`);
       this.checkLeaderHoldsCommitted(replica, `new leader ${replica.id} of epoch ${message.epoch}`);
@@ -612,12 +628,39 @@ class ReplicationCluster {
       this.send(replica.id, CLIENT, { type: 'not-leader', from: replica.id, id: message.id });
       return;
     }
+    const decision: SequenceDecision = this.variant === 'no-dedup' ? { kind: 'append' } : replica.log.writers.decide(message.writer);
+    if (decision.kind === 'out-of-sequence' && message.writer.sequence > decision.expected && message.writer.sequence - decision.expected < CLIENT_IN_FLIGHT) {
+      // An earlier append of the writer is still on its way (the network reorders): wait for it
+      // rather than send the writer round again; the client resends it if it never comes.
+      role.parked.set(message.writer.sequence, message);
+      return;
+    }
+    if (decision.kind === 'out-of-sequence' || decision.kind === 'in-progress') {
+      this.stats.outOfSequence++;
+      this.send(replica.id, CLIENT, { type: 'out-of-sequence', from: replica.id, id: message.id, expected: decision.kind === 'out-of-sequence' ? decision.expected : message.writer.sequence });
+      return;
+    }
+    if (decision.kind === 'duplicate') {
+      // Stored already (by this leader or an earlier one): answered with its offsets once the
+      // HW passes it, never written again.
+      const { baseOffset, lastOffset } = decision.extent;
+      this.stats.duplicatesAnswered++;
+      this.note(`${replica.id} answers resent sequence ${message.writer.sequence} with the batch at ${baseOffset}`);
+      if (!role.pending.has(baseOffset)) role.pending.set(baseOffset, { id: message.id, baseOffset, count: lastOffset - baseOffset + 1, values: replica.log.read(baseOffset, lastOffset + 1).map(([, value]) => value) });
+      this.afterLeaderStep(replica);
+      return;
+    }
     const baseOffset = replica.log.logEnd;
-    replica.log.append({ baseOffset, count: message.values.length, epoch: role.core.epoch, records: message.values });
+    replica.log.append({ baseOffset, count: message.values.length, epoch: role.core.epoch, records: message.values, writer: { id: message.writer.id, sequence: message.writer.sequence } });
     role.pending.set(baseOffset, { id: message.id, baseOffset, count: message.values.length, values: message.values });
     role.core.onLocalLog(replica.log.logEnd, replica.log.durableEnd);
     this.afterLeaderStep(replica);
     this.maybeSync(replica);
+    const next = role.parked.get(message.writer.sequence + 1);
+    if (next !== undefined && replica.role === role) {
+      role.parked.delete(message.writer.sequence + 1);
+      this.onClientAppend(replica, next);
+    }
   }
 
   private maybeSync(replica: Replica): void {
@@ -645,22 +688,33 @@ class ReplicationCluster {
 
   private clientTick(): void {
     const now = this.now;
-    for (const [id, append] of this.outstanding) {
-      if (now - append.sentAt <= APPEND_TIMEOUT) continue;
-      this.outstanding.delete(id);
+    for (const append of this.outstanding.values()) {
+      if (append.resend || now - append.sentAt <= APPEND_TIMEOUT) continue;
+      append.resend = true;
       this.clientLeader = null;
     }
     // The client asks placement for the leader only when it has none or its leader failed it,
     // so it keeps writing to a deposed leader until that leader's answers send it away.
     this.clientLeader ??= this.placementLeader;
     const leader = this.clientLeader;
-    if (leader !== null && this.outstanding.size < 8) {
-      const id = this.nextId++;
+    if (leader !== null) {
+      // Unanswered appends go again, oldest first, with the same sequence: their first try may
+      // be stored already (the answer was lost, or the leader died waiting for the quorum).
+      for (const [sequence, append] of this.outstanding) {
+        if (!append.resend) continue;
+        append.resend = false;
+        append.sentAt = now;
+        this.stats.appendsResent++;
+        this.send(CLIENT, leader, { type: 'append', id: sequence, values: append.values, writer: this.stamp(sequence) });
+      }
+    }
+    if (leader !== null && this.outstanding.size < CLIENT_IN_FLIGHT) {
+      const sequence = this.nextSequence++;
       const count = this.workload.chance(0.3) ? 1 + this.workload.int(3) : 1;
-      const values = Array.from({ length: count }, (_, i) => `v${id}.${i}`);
-      this.outstanding.set(id, { sentAt: now, values });
+      const values = Array.from({ length: count }, (_, i) => `v${sequence}.${i}`);
+      this.outstanding.set(sequence, { sentAt: now, values, resend: false });
       this.stats.appendsSent++;
-      this.send(CLIENT, leader, { type: 'append', id, values });
+      this.send(CLIENT, leader, { type: 'append', id: sequence, values, writer: this.stamp(sequence) });
     }
     if (this.workload.chance(0.4)) {
       const target = this.workload.pick(this.ids);
@@ -671,10 +725,17 @@ class ReplicationCluster {
     this.queue.push(now + 3 + this.workload.int(10), () => this.clientTick());
   }
 
+  /** The append's writer stamp: ackedBelow is the oldest sequence still unanswered. */
+  private stamp(sequence: number): WriterStamp {
+    const oldest = this.outstanding.keys().next();
+    return { id: WRITER_ID, sequence, ackedBelow: oldest.done === true ? this.nextSequence : oldest.value };
+  }
+
   private clientReceive(message: ToClient): void {
-    if (message.type === 'not-leader') {
-      this.outstanding.delete(message.id);
-      if (this.clientLeader === message.from) this.clientLeader = null;
+    if (message.type === 'not-leader' || message.type === 'out-of-sequence') {
+      const append = this.outstanding.get(message.id);
+      if (append !== undefined) append.resend = true;
+      if (message.type === 'not-leader' && this.clientLeader === message.from) this.clientLeader = null;
       return;
     }
     if (message.type === 'read-reply') {
@@ -696,7 +757,7 @@ class ReplicationCluster {
       this.acked.set(offset, value);
     }
     // Liveness counts an append sent after the heal: one sent before could have been acknowledged by luck.
-    if (message.id >= this.firstIdAfterHeal && this.firstAckAfterHeal === null) this.firstAckAfterHeal = this.now;
+    if (message.id >= this.firstSequenceAfterHeal && this.firstAckAfterHeal === null) this.firstAckAfterHeal = this.now;
     this.note(`client: ${message.from} (epoch ${message.epoch}) acknowledged ${message.values.join(',')} at ${message.baseOffset}`);
     // An ack from a deposed leader is only harmless if the newest leader holds the record.
     for (const replica of this.replicas) {
@@ -729,6 +790,25 @@ class ReplicationCluster {
     }
   }
 
+  /**
+   * No record stored twice, and the client's appends in the order it made them: along every
+   * replica's log, each value appears once and the sequences of the client's batches grow.
+   */
+  private checkNoDuplicates(): void {
+    for (const replica of this.replicas) {
+      const seen = new Set<string>();
+      let lastSequence = -1;
+      for (const value of replica.log.values()) {
+        if (!value.startsWith('v')) continue;
+        if (seen.has(value)) this.fail(`a record stored twice: ${value} appears twice in ${replica.id}'s log`);
+        seen.add(value);
+        const sequence = Number(value.slice(1, value.indexOf('.')));
+        if (sequence < lastSequence) this.fail(`appends out of order: ${replica.id}'s log holds sequence ${sequence} after ${lastSequence}`);
+        lastSequence = sequence;
+      }
+    }
+  }
+
   /** Log matching: two replicas agree on every offset below both their high watermarks. */
   private checkLogMatching(): void {
     const limits = this.replicas.map((replica) => Math.min(this.highWatermarkOf(replica), replica.log.logEnd));
@@ -746,6 +826,7 @@ class ReplicationCluster {
 
   private finalChecks(): void {
     this.checkLogMatching();
+    this.checkNoDuplicates();
     if (this.firstAckAfterHeal === null || this.firstAckAfterHeal > HEAL_AT + LIVENESS_BOUND) {
       this.fail(`no liveness after heal: faults healed at t=${HEAL_AT}, ${this.firstAckAfterHeal === null ? 'no append acknowledged by the end' : `first append acknowledged at t=${this.firstAckAfterHeal}`} (bound ${LIVENESS_BOUND} ms)`);
     }
@@ -768,6 +849,7 @@ class ReplicationCluster {
   /** Periodic checks, cheap enough to run every few ticks. */
   checkTick(): void {
     this.checkLogMatching();
+    this.checkNoDuplicates();
     if (this.now <= END_AT - 300) {
       const leader = this.replicas.find((replica) => replica.role.kind === 'leader' && replica.id === this.placementLeader);
       if (leader?.role.kind === 'leader') this.committedAt300msAgo = leader.role.core.highWatermark;

@@ -160,6 +160,17 @@ export class ReplicationNode {
     return this.replicas.get(shard)?.hw ?? null;
   }
 
+  /**
+   * The epoch of the batch that holds `offset` (below the log end, e.g. below the HW) in this
+   * node's log now (its epoch history, no I/O); null for a shard that is not replicated. A
+   * record read earlier at `offset` with this
+   * epoch is the one the log holds: an epoch has one leader, which writes each offset once and
+   * never leads that epoch again, and followers copy its batches as stored.
+   */
+  epochAt(shard: string, offset: number): number | null {
+    return this.replicas.get(shard)?.log.history.epochAt(offset) ?? null;
+  }
+
   /** Resolves true once the HW passes `offset` (a record at `offset` is readable); false when aborted. */
   waitForHighWatermark(shard: string, offset: number, signal: AbortSignal): Promise<boolean> {
     const replica = this.replica(shard);
@@ -199,7 +210,7 @@ export class ReplicationNode {
     this.onLocalLog(replica, core);
     if (acks === 'leader') return result;
     if (replica.role.kind !== 'leader' || replica.role.core !== core) throw this.notLeader(replica);
-    replica.setHighWatermark(core.highWatermark);
+    replica.setHighWatermark(Math.min(core.highWatermark, replica.log.end));
     if (replica.hw > result.lastOffset) return result;
     await new Promise<void>((resolve, reject) => {
       replica.waiters.add({ offset: result.lastOffset + 1, resolve, reject });
@@ -414,7 +425,11 @@ export class ReplicationNode {
         }
       }
     }
-    replica.setHighWatermark(core.highWatermark);
+    // The core's HW counts the batches of the answer it just took, which the next step appends:
+    // until then they are not in the log, and the offsets they will fill may still hold this
+    // replica's own records above the HW (a suffix the step before cut only if it truncated),
+    // so readers are never shown past the log end.
+    replica.setHighWatermark(Math.min(core.highWatermark, replica.log.end));
     if (appended && !replica.record.voter && replica.log.history.latestEpoch === core.epoch) {
       // It holds a batch of its leader's epoch, so the leader's whole log up to that epoch's
       // start: every record committed before. It may vote again.

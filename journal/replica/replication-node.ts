@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import { ShardlineError } from '../errors.js';
 import type { Journal } from '../journal.js';
+import type { Shard } from '../shard/shard.js';
 import type { AppendResult, RecordInput } from '../record.js';
 import { ReplicaFollower, ReplicaLeader, type EpochEndQuery, type FetchRequest, type FollowerAction, type FollowerLogView, type ToFollower } from '../replication/index.js';
 import { readBatchHeader } from '../segment/batch-format.js';
@@ -245,8 +246,7 @@ export class ReplicationNode {
     if (decision.fromOffset >= replica.log.end) {
       // Caught up: hold the fetch until the leader has more (a long poll), so an append reaches
       // followers without waiting for a polling interval.
-      const wait = AbortSignal.any([signal, AbortSignal.timeout(FETCH_WAIT_MS)]);
-      await shard.waitForAppend(decision.fromOffset, wait).catch(() => false);
+      await waitForAppend(shard, decision.fromOffset, signal, FETCH_WAIT_MS);
     }
     const batches = replica.log.end > decision.fromOffset ? (await shard.readBatches(decision.fromOffset, { maxBytes: FETCH_MAX_BYTES })).batches : [];
     return { leaderEpoch: core.epoch, fetchOffset: decision.fromOffset, batches, highWatermark: Math.min(core.highWatermark, replica.log.end) };
@@ -534,6 +534,29 @@ export class ReplicationNode {
     existing.changing = result.then(() => undefined, () => undefined);
     return result;
   }
+}
+
+/** Ends a long poll's wait without an error object: an abort() without a reason builds a DOMException, with its stack. */
+const LONG_POLL_OVER = Symbol('long poll over');
+
+/**
+ * Waits until the shard has a record at `offset`, the call is cancelled or `ms` pass. A timer
+ * and one listener rather than AbortSignal.any over AbortSignal.timeout: every caught-up
+ * follower's fetch waits here, and those built and threw away a DOMException on each timeout.
+ */
+function waitForAppend(shard: Shard, offset: number, cancelled: AbortSignal, ms: number): Promise<void> {
+  const over = new AbortController();
+  const end = (): void => over.abort(LONG_POLL_OVER);
+  const timer = setTimeout(end, ms);
+  if (cancelled.aborted) end();
+  else cancelled.addEventListener('abort', end, { once: true });
+  return shard.waitForAppend(offset, over.signal).then(
+    () => undefined,
+    () => undefined,
+  ).finally(() => {
+    clearTimeout(timer);
+    cancelled.removeEventListener('abort', end);
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

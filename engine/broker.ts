@@ -386,6 +386,9 @@ export class Broker {
       frontier: () => this.#frontier[shard] as number,
       dispatchOwn: (items, baseOffset) => this.#dispatchBatch(items, shard, baseOffset),
       dispatchOther: (record) => this.#dispatchOther(record, shard),
+      skipTo: (offset) => {
+        this.#frontier[shard] = Math.max(this.#frontier[shard] as number, offset);
+      },
     });
   }
 

@@ -1,7 +1,7 @@
 // `shardline bench compare --brokers shardline,cluster` end to end, with tiny durations: issue
 // 13's comparison of a replicated cluster (`cluster up`: 3 voters, 3 journal nodes, 2 brokers)
 // against a single node. Goal: both targets really carried the QoS 1 load (figures present, and
-// every expected delivery arrived except in the cluster's fan-in, see below), the ratio is cluster / single node, and every process a
+// every expected delivery arrived), the ratio is cluster / single node, and every process a
 // run started (the single node, `cluster up` and each cluster node) is gone afterwards. No
 // timing is asserted.
 import assert from 'node:assert/strict';
@@ -47,11 +47,9 @@ describe('shardline bench compare: a replicated cluster beside a single node', {
     for (const run of report.runs) {
       const label = `${run.scenario} on ${run.broker}`;
       assert.equal(run.error, undefined, `${label}: ${run.error ?? ''}`);
-      // The cluster's full-speed fan-in does not always deliver everything before the drain ends
-      // (docs/benchmarks.md, "Replicated cluster against a single node": late or lost is not yet
-      // known), so there only the count is required; everywhere else nothing may be missing.
-      if (run.broker === 'cluster' && run.scenario === 'fanin-qos1') assert.equal(typeof run.lost, 'number', `${label}: no delivery count`);
-      else assert.equal(run.lost, 0, `${label}: QoS 1 deliveries not arrived`);
+      // Every QoS 1 delivery arrives, on the cluster too (its fan-in lost some until the broker's
+      // data follower stepped over a leader's epoch start: docs/benchmarks.md).
+      assert.equal(run.lost, 0, `${label}: QoS 1 deliveries not arrived`);
       const figure = run.scenario === 'fanin-qos1' ? run.figures['recv msg/s'] : run.figures['p50 ms'];
       assert.ok(typeof figure === 'number' && figure > 0, `${label}: ${figure}`);
       if (run.broker === 'cluster') {

@@ -5,8 +5,21 @@ import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import pino from 'pino';
+import type { ShardStore, TailOptions } from '../../shard-model/index.js';
 import { MemoryShardStore } from '../../shard-model/testing.js';
 import { DataFollower } from './data-follower.js';
+
+/**
+ * The follower's view of the shard: a memory store whose tail leaves out the records valued
+ * 'control', as a journal's reads leave out a leader's epoch-start batch (offsets with no record).
+ */
+function withoutControl(store: MemoryShardStore): ShardStore {
+  return {
+    tail: async function* (name: string, fromOffset: number, options?: TailOptions) {
+      for await (const record of store.tail(name, fromOffset, options)) if (record.value?.toString() !== 'control') yield record;
+    },
+  } as unknown as ShardStore;
+}
 
 async function harness(): Promise<{ store: MemoryShardStore; follower: DataFollower<string>; dispatched: string[]; frontier: () => number }> {
   const store = new MemoryShardStore();
@@ -14,7 +27,7 @@ async function harness(): Promise<{ store: MemoryShardStore; follower: DataFollo
   const dispatched: string[] = [];
   let frontier = 0;
   const follower = new DataFollower<string>({
-    store,
+    store: withoutControl(store),
     logger: pino({ level: 'silent' }),
     name: 's',
     shard: 0,
@@ -26,6 +39,9 @@ async function harness(): Promise<{ store: MemoryShardStore; follower: DataFollo
     dispatchOther: (record) => {
       dispatched.push(`other ${record.value?.toString()}@${record.offset}`);
       frontier = record.offset + 1;
+    },
+    skipTo: (offset) => {
+      frontier = Math.max(frontier, offset);
     },
   });
   follower.start();
@@ -52,6 +68,23 @@ describe('DataFollower', () => {
     await store.append('s', [{ value: Buffer.from('theirs') }]);
     await until(() => frontier() === 2);
     assert.deepEqual(dispatched, ['own mine@0', 'other theirs@1']);
+    await follower.stop();
+  });
+
+  it('an own batch above offsets with no record (a leader\'s epoch start) is dispatched once the tail shows the gap, and so are the later ones', async () => {
+    const { store, follower, dispatched, frontier } = await harness();
+    // The shard's new leader wrote its epoch start at 0 after the broker had read the next offset 0.
+    await store.append('s', [{ value: Buffer.from('control') }]);
+    for (const value of ['first', 'second']) {
+      const id = follower.own.began();
+      const { baseOffset } = await store.append('s', [{ value: Buffer.from(value) }]);
+      follower.ownBatch([value], baseOffset);
+      follower.own.settled(id);
+    }
+    await store.append('s', [{ value: Buffer.from('control') }, { value: Buffer.from('theirs') }]);
+    await until(() => frontier() === 5);
+    assert.deepEqual(dispatched, ['own first@1', 'own second@2', 'other theirs@4']);
+    assert.equal(follower.heldBatches, 0);
     await follower.stop();
   });
 

@@ -40,6 +40,8 @@ export interface DataFollowerHost<T> {
   dispatchOwn(items: readonly T[], baseOffset: number): void;
   /** Dispatches a record another broker appended (moves the frontier past it). */
   dispatchOther(record: JournalRecord): void;
+  /** Moves the frontier up to `offset` over offsets that hold no record readers see. */
+  skipTo(offset: number): void;
 }
 
 export class DataFollower<T> {
@@ -105,6 +107,27 @@ export class DataFollower<T> {
     return offset < this.host.frontier() || this.#heldCovers(offset);
   }
 
+  /**
+   * The tail hands on records in offset order, and each one below `offset` has been handed on
+   * or is held by now (an own one in flight was waited for). So an offset between the frontier
+   * and `offset` where no held batch starts holds no record a reader sees: a leader's
+   * epoch-start batch (replicated shards: offset 0 of a new shard, and one per failover), or
+   * records compaction removed. The frontier steps over it. Without this an own batch above
+   * such a gap was held for good, and so was every later one of the shard: deliveries that
+   * never came (a cluster's broker that learned a new shard's next offset before its leader had
+   * written the epoch start).
+   */
+  #passGaps(offset: number): void {
+    for (;;) {
+      this.#drain();
+      const frontier = this.host.frontier();
+      if (frontier >= offset) return;
+      let next = offset;
+      for (const base of this.#held.keys()) if (base > frontier && base < next) next = base;
+      this.host.skipTo(next);
+    }
+  }
+
   async #follow(): Promise<void> {
     const { store, name, logger } = this.host;
     const { signal } = this.#abort;
@@ -113,6 +136,7 @@ export class DataFollower<T> {
       try {
         for await (const record of store.tail(name, this.host.frontier(), { signal })) {
           failures = 0;
+          this.#passGaps(record.offset);
           if (this.#accountedFor(record.offset)) continue;
           if (this.own.busy) {
             await this.own.settledSoFar();

@@ -12,8 +12,10 @@ import { after, test } from 'node:test';
 import pino from 'pino';
 import { isShardlineError } from '../errors.js';
 import { Journal } from '../journal.js';
+import { journalCallMetadata, journalClient } from '../server/journal-credentials.js';
+import { journalService } from '../server/journal-proto.js';
 import { JournalServer } from '../server/journal-server.js';
-import { recordsToWire } from '../server/wire.js';
+import { recordsToWire, type RecordMessage } from '../server/wire.js';
 import { runElection } from './election-run.js';
 import { ReplicaClient } from './replica-client.js';
 import { EPOCH_START_HEADER, ReplicationNode } from './replication-node.js';
@@ -168,6 +170,43 @@ test('a deposed leader that was not told cannot get an append acknowledged, is f
   const values = (await old.journal.read('s', 0)).map((record) => record.value?.toString() ?? null);
   assert.ok(!values.includes('stale'), `the unacknowledged suffix is gone: ${JSON.stringify(values)}`);
   assert.ok(values.includes('before') && values.includes('after'));
+});
+
+/** A Tail call on `node` from `fromOffset`: the values it sends, as they come; cancelled at the end of the test. */
+function tailValues(node: TestNode, fromOffset: number): string[] {
+  const client = journalClient(node.server.address, ACCESS);
+  const tail = journalService().methods.tail;
+  const call = client.makeServerStreamRequest(tail.path, tail.requestSerialize, tail.responseDeserialize, { shard: 's', fromOffset }, journalCallMetadata(ACCESS), {});
+  const values: string[] = [];
+  call.on('data', (record: RecordMessage) => values.push(record.value?.toString() ?? ''));
+  call.on('error', () => undefined);
+  cleanups.push(async () => {
+    call.cancel();
+    client.close();
+  });
+  return values;
+}
+
+test('a tail waiting for the HW on a record that a truncation replaces sends the committed record, never the cut one', async () => {
+  const { nodes, peers } = await cluster();
+  const first = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  const old = nodes.find((node) => node.id === first.leader) as TestNode;
+  await append(old, 'before');
+  const others = new Map([...peers].filter(([id]) => id !== old.id));
+  await runElection({ shard: 's', replicas: others, credentials: ACCESS });
+  // A tail on the old leader from its log end: 'stale' (synced there, never acknowledged: its
+  // followers have left) is read at once and waits for an HW that does not come.
+  const staleOffset = old.journal.info('s').nextOffset;
+  const values = tailValues(old, staleOffset);
+  await assert.rejects(append(old, 'stale', undefined, 1_500), (error: unknown) => (error as { code?: number }).code === 4 /* DEADLINE_EXCEEDED */);
+  // An election reaches it: it follows, cuts 'stale' (the new leader's epoch-start batches stand
+  // there now) and copies 'after'; its HW passes that offset, with another record there.
+  const third = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  const leader = nodes.find((node) => node.id === third.leader) as TestNode;
+  assert.notEqual(leader, old);
+  await append(leader, 'after');
+  for (let poll = 0; poll < 200 && values.length === 0; poll += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(values, ['after'], 'the tail sends what the log holds once committed');
 });
 
 test("retention stays below the HW, and a follower whose next records the leader's retention deleted starts over at the leader's log start", async () => {

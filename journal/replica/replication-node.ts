@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import { ShardlineError } from '../errors.js';
 import type { Journal } from '../journal.js';
+import type { Shard } from '../shard/shard.js';
 import type { AppendResult, RecordInput } from '../record.js';
 import { DEFAULT_RECENT_PER_WRITER, ReplicaFollower, ReplicaLeader, type EpochEndQuery, type FetchRequest, type FollowerAction, type FollowerLogView, type StoredExtent, type ToFollower, type WriterStamp } from '../replication/index.js';
 import { readBatchHeader } from '../segment/batch-format.js';
@@ -185,6 +186,17 @@ export class ReplicationNode {
     return this.replicas.get(shard)?.hw ?? null;
   }
 
+  /**
+   * The epoch of the batch that holds `offset` (below the log end, e.g. below the HW) in this
+   * node's log now (its epoch history, no I/O); null for a shard that is not replicated. A
+   * record read earlier at `offset` with this
+   * epoch is the one the log holds: an epoch has one leader, which writes each offset once and
+   * never leads that epoch again, and followers copy its batches as stored.
+   */
+  epochAt(shard: string, offset: number): number | null {
+    return this.replicas.get(shard)?.log.history.epochAt(offset) ?? null;
+  }
+
   /** Resolves true once the HW passes `offset` (a record at `offset` is readable); false when aborted. */
   waitForHighWatermark(shard: string, offset: number, signal: AbortSignal): Promise<boolean> {
     const replica = this.replica(shard);
@@ -279,7 +291,7 @@ export class ReplicationNode {
     this.onLocalLog(replica, core);
     if (acks === 'leader') return result;
     if (replica.role.kind !== 'leader' || replica.role.core !== core) throw this.notLeader(replica);
-    replica.setHighWatermark(core.highWatermark);
+    replica.setHighWatermark(Math.min(core.highWatermark, replica.log.end));
     if (replica.hw > result.lastOffset) return result;
     await new Promise<void>((resolve, reject) => {
       replica.waiters.add({ offset: result.lastOffset + 1, resolve, reject });
@@ -314,8 +326,7 @@ export class ReplicationNode {
     if (decision.fromOffset >= replica.log.end) {
       // Caught up: hold the fetch until the leader has more (a long poll), so an append reaches
       // followers without waiting for a polling interval.
-      const wait = AbortSignal.any([signal, AbortSignal.timeout(FETCH_WAIT_MS)]);
-      await shard.waitForAppend(decision.fromOffset, wait).catch(() => false);
+      await waitForAppend(shard, decision.fromOffset, signal, FETCH_WAIT_MS);
     }
     const batches = replica.log.end > decision.fromOffset ? (await shard.readBatches(decision.fromOffset, { maxBytes: FETCH_MAX_BYTES })).batches : [];
     return { leaderEpoch: core.epoch, fetchOffset: decision.fromOffset, batches, highWatermark: Math.min(core.highWatermark, replica.log.end) };
@@ -494,7 +505,11 @@ export class ReplicationNode {
         }
       }
     }
-    replica.setHighWatermark(core.highWatermark);
+    // The core's HW counts the batches of the answer it just took, which the next step appends:
+    // until then they are not in the log, and the offsets they will fill may still hold this
+    // replica's own records above the HW (a suffix the step before cut only if it truncated),
+    // so readers are never shown past the log end.
+    replica.setHighWatermark(Math.min(core.highWatermark, replica.log.end));
     if (appended && !replica.record.voter && replica.log.history.latestEpoch === core.epoch) {
       // It holds a batch of its leader's epoch, so the leader's whole log up to that epoch's
       // start: every record committed before. It may vote again.
@@ -599,6 +614,29 @@ export class ReplicationNode {
     existing.changing = result.then(() => undefined, () => undefined);
     return result;
   }
+}
+
+/** Ends a long poll's wait without an error object: an abort() without a reason builds a DOMException, with its stack. */
+const LONG_POLL_OVER = Symbol('long poll over');
+
+/**
+ * Waits until the shard has a record at `offset`, the call is cancelled or `ms` pass. A timer
+ * and one listener rather than AbortSignal.any over AbortSignal.timeout: every caught-up
+ * follower's fetch waits here, and those built and threw away a DOMException on each timeout.
+ */
+function waitForAppend(shard: Shard, offset: number, cancelled: AbortSignal, ms: number): Promise<void> {
+  const over = new AbortController();
+  const end = (): void => over.abort(LONG_POLL_OVER);
+  const timer = setTimeout(end, ms);
+  if (cancelled.aborted) end();
+  else cancelled.addEventListener('abort', end, { once: true });
+  return shard.waitForAppend(offset, over.signal).then(
+    () => undefined,
+    () => undefined,
+  ).finally(() => {
+    clearTimeout(timer);
+    cancelled.removeEventListener('abort', end);
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,5 +1,6 @@
 // EpochHistory against a model: a log written as runs of batches, each run in a newer epoch;
-// the epoch-end answer must match a scan of the log, before and after truncation.
+// the epoch-end answer and the epoch at each offset must match a scan of the log, before and
+// after truncation.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -34,10 +35,12 @@ describe('EpochHistory', () => {
           }
         }
         assert.deepEqual(history.endOf(asked, epochs.length), endByScan(epochs, asked));
+        epochs.forEach((expected, offset) => assert.equal(history.epochAt(offset), expected, `epoch at ${offset}`));
         const kept = epochs.slice(0, Math.min(cut, epochs.length));
         history.truncateFrom(kept.length);
         assert.deepEqual(history.endOf(asked, kept.length), endByScan(kept, asked));
         assert.equal(history.latestEpoch, kept.at(-1) ?? -1);
+        kept.forEach((expected, offset) => assert.equal(history.epochAt(offset), expected, `epoch at ${offset} after the cut`));
       }),
     );
   });

@@ -56,6 +56,18 @@ export class EpochHistory {
     while (this.entries.length > 0 && (this.entries.at(-1) as EpochEntry).startOffset >= offset) this.entries.pop();
   }
 
+  /**
+   * The epoch of the batch that holds `offset`, for an offset inside the log (below its end):
+   * the latest entry starting at or before it; -1 when the history has none there.
+   */
+  epochAt(offset: number): number {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const entry = this.entries[i] as EpochEntry;
+      if (entry.startOffset <= offset) return entry.epoch;
+    }
+    return -1;
+  }
+
   /** The epoch-end query, answered against a log whose end is `logEnd`. */
   endOf(epoch: number, logEnd: number): EpochEnd {
     for (let i = this.entries.length - 1; i >= 0; i--) {

@@ -204,17 +204,23 @@ export class JournalGrpcService {
       const replication = this.options.replication;
       const replicated = replication?.isReplicated(call.request.shard) === true;
       for await (const record of this.journal.tail(call.request.shard, call.request.fromOffset, { signal })) {
-        // A replicated shard's record goes out only once the HW passes it.
+        // A replicated shard's record goes out only once the HW passes it, and only if it is
+        // still the record the log holds there: a record read above the HW (this one, or one
+        // read in the same page while an earlier one waited) may have been cut by a
+        // follower's truncation and replaced since. The same epoch at its offset means the
+        // same record (ReplicationNode.epochAt): so it is read again only when a cut replaced
+        // it, not once per record sent. Nothing at this offset any more (the cut took it, and
+        // the new leader's epoch-start batch, which readers do not see, or nothing yet stands
+        // there): the tail goes on.
         let next = record;
-        if (replicated && (replication as ReplicationNode).highWatermark(call.request.shard) as number <= record.offset) {
-          if (!(await (replication as ReplicationNode).waitForHighWatermark(call.request.shard, record.offset, signal))) break;
-          // A record above the HW may be cut by a follower's truncation and replaced while it
-          // waits: the one at this offset once committed is the one to send.
-          // Nothing at this offset any more (the cut took it, and the new leader's epoch-start
-          // batch, which readers do not see, or nothing yet stands there): the tail goes on.
-          const [committed] = await this.journal.read(call.request.shard, record.offset, { maxRecords: 1 });
-          if (committed === undefined || committed.offset !== record.offset) continue;
-          next = committed;
+        if (replicated) {
+          const node = replication as ReplicationNode;
+          if ((node.highWatermark(call.request.shard) as number) <= record.offset && !(await node.waitForHighWatermark(call.request.shard, record.offset, signal))) break;
+          if (node.epochAt(call.request.shard, record.offset) !== record.epoch) {
+            const [committed] = await this.journal.read(call.request.shard, record.offset, { maxRecords: 1 });
+            if (committed === undefined || committed.offset !== record.offset) continue;
+            next = committed;
+          }
         }
         if (!call.write(wire.recordToWire(next))) await once(call, 'drain', { signal }).catch(() => undefined);
       }

@@ -30,6 +30,18 @@ describe('replica assignment', () => {
     assert.deepEqual(assignReplicas(view, 100, 1), ['c']);
   });
 
+  it('spreads the preferred leader when every node holds every shard', () => {
+    const view = { nodes: new Map(['a', 'b', 'c'].map((id) => [id, node(id)])), shards: new Map<string, ShardRecord>() };
+    const firsts: string[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      const replicas = assignReplicas(view, 100, 3);
+      assert.deepEqual([...replicas].sort(), ['a', 'b', 'c']);
+      firsts.push(replicas[0] as string);
+      view.shards.set(`s${i}`, shard({ name: `s${i}`, replicas }));
+    }
+    assert.deepEqual(firsts, ['a', 'b', 'c', 'a', 'b', 'c']);
+  });
+
   it('reads the factor setting, 3 when unset or invalid', () => {
     assert.equal(replicationFactor(undefined), 3);
     assert.equal(replicationFactor(1), 1);

@@ -53,14 +53,23 @@ export function liveJournalNodes(nodes: ReadonlyMap<string, NodeRecord>, now: nu
 
 /**
  * The replica set of a new shard: `factor` live journal nodes (fewer when fewer are live),
- * those holding the fewest replicas first, then by id; the first is the preferred leader.
+ * those holding the fewest replicas first, then those preferred to lead the fewest shards, then
+ * by id; the first is the preferred leader. The second rule spreads leaders: when every node
+ * holds every shard (3 journal nodes, factor 3) the first rule ties everywhere, and one node
+ * led every shard, so one process served every append, fetch and tail while the others only
+ * followed.
  */
 export function assignReplicas(view: ControllerView, now: number, factor: number): string[] {
   const held = new Map<string, number>();
-  for (const shard of view.shards.values()) for (const node of shard.replicas) held.set(node, (held.get(node) ?? 0) + 1);
+  const preferred = new Map<string, number>();
+  for (const shard of view.shards.values()) {
+    for (const node of shard.replicas) held.set(node, (held.get(node) ?? 0) + 1);
+    const first = shard.replicas[0];
+    if (first !== undefined) preferred.set(first, (preferred.get(first) ?? 0) + 1);
+  }
   return liveJournalNodes(view.nodes, now)
     .map((node) => node.id)
-    .sort((a, b) => (held.get(a) ?? 0) - (held.get(b) ?? 0) || compare(a, b))
+    .sort((a, b) => (held.get(a) ?? 0) - (held.get(b) ?? 0) || (preferred.get(a) ?? 0) - (preferred.get(b) ?? 0) || compare(a, b))
     .slice(0, Math.max(1, factor));
 }
 

@@ -84,9 +84,18 @@ export interface Cluster {
   restarted: { role: 'journal' | 'broker'; cli: CliProcess }[];
 }
 
-/** Runs `shardline cluster up` in `dir` and waits until it prints its address table. */
-export async function startCluster(dir: string, pids: Set<number>): Promise<Cluster> {
-  const cli = runCli(['cluster', 'up', '--dir', dir, '--grace-seconds', '20']);
+/** Runs `shardline cluster up` in `dir` (with `args`) and waits until it prints its address table. */
+export async function startCluster(dir: string, pids: Set<number>, args: readonly string[] = []): Promise<Cluster> {
+  return clusterUp(launchCluster(dir, args), dir, pids);
+}
+
+/** Starts `shardline cluster up` without waiting for it (clusterUp waits). */
+export function launchCluster(dir: string, args: readonly string[] = []): CliProcess {
+  return runCli(['cluster', 'up', '--dir', dir, '--grace-seconds', '20', ...args]);
+}
+
+/** Waits until the launched `cluster up` prints its address table, and reads it. */
+export async function clusterUp(cli: CliProcess, dir: string, pids: Set<number>): Promise<Cluster> {
   await waitFor('the cluster to be up', () => {
     if (cli.child.exitCode !== null) assert.fail(`cluster up exited: ${cli.lines.join('\n')}`);
     return cli.lines.includes('cluster up; Ctrl-C stops every node') ? true : undefined;

@@ -33,7 +33,7 @@ const RETRY_MS = 200;
  * How far (offsets) a follower may trail the HW its leader last sent and count as caught up
  * (readiness): records in flight under load, not a replica still copying a backlog.
  */
-export const CATCH_UP_LAG = 1_000;
+const CATCH_UP_LAG = 1_000;
 /** The header of the epoch-start batch's one record (the batch is marked control; the header names it in dumps). */
 export const EPOCH_START_HEADER = 'sl-epoch-start';
 

@@ -373,6 +373,22 @@ describe('admin API without a broker or metrics', () => {
     }
   });
 
+  test('/readyz on a journal node is 503 naming its replicas that have not caught up, up to five, and 200 once none lags', async () => {
+    let lagging = Array.from({ length: 7 }, (_, i) => `mqtt.${i}: log end 10, leader 11's HW 5000`);
+    const { app, broker } = await open({ replicationReadiness: { notCaughtUp: () => lagging } });
+    try {
+      const behind = await get(app, '/readyz', {});
+      assertError(behind, 503, 'SL_ADMIN_NOT_AVAILABLE');
+      assert.match(behind.body.error.message, /7 not caught up with their leaders: mqtt\.0: log end 10, leader 11's HW 5000;.*mqtt\.4: .*; and 2 more/);
+      assert.doesNotMatch(behind.body.error.message, /mqtt\.5/);
+      lagging = [];
+      assert.deepEqual(await get(app, '/readyz', {}), { status: 200, body: { status: 'ready' } });
+    } finally {
+      await app.close();
+      await broker.close();
+    }
+  });
+
   test('/readyz is 503 once the broker is closed, and while the store fails', async () => {
     const { app, broker, store } = await open();
     try {

@@ -23,7 +23,7 @@ import { registerConsole } from './console-routes.js';
 import { installErrorReplies } from './error-reply.js';
 import { registerConfigRoutes, registerNodeRoutes, type AdminNode } from './node-routes.js';
 import type { PlacementAdmin } from './placement-admin.js';
-import { registerProbeRoutes } from './probe-routes.js';
+import { registerProbeRoutes, type ReplicationReadiness } from './probe-routes.js';
 import { errors, noContent, secured, type AdminRoutePlugin } from './route-kit.js';
 import { registerShardRoutes } from './shard-routes.js';
 import { registerUserRoutes } from './user-routes.js';
@@ -64,6 +64,8 @@ export interface AdminOptions {
   replicaSets?: AdminRoutePlugin;
   /** The placement voter /readyz waits for (in quorum, caught up): on nodes that run the placement role. */
   placementReadiness?: PlacementAdmin;
+  /** The replicas /readyz waits for (caught up with their leaders): on journal nodes that replicate. */
+  replicationReadiness?: ReplicationReadiness;
 }
 
 export async function createAdminApp(options: AdminOptions): Promise<FastifyInstance> {
@@ -88,7 +90,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
   // Runs for unknown routes too, so /api/* does not reveal which paths exist without a token.
   requireBearerToken(app, options.token);
 
-  registerProbeRoutes(app, { broker, store, metrics: options.metrics, placement: options.placementReadiness });
+  registerProbeRoutes(app, { broker, store, metrics: options.metrics, placement: options.placementReadiness, replication: options.replicationReadiness });
   registerNodeRoutes(app, { broker, store, node, disks: options.disks });
   registerShardRoutes(app, store);
   options.cluster?.(app);

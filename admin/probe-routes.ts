@@ -1,6 +1,7 @@
 // Probes and metrics: /healthz (the process answers), /readyz (the broker takes publishes, the
-// shard store answers, and a placement voter is in quorum and caught up; a load balancer or
-// Kubernetes reads it), /metrics (Prometheus, behind the token).
+// shard store answers, a placement voter is in quorum and caught up, and a journal node's
+// replicas have caught up with their leaders; a load balancer or Kubernetes reads it), /metrics
+// (Prometheus, behind the token).
 import type { FastifyInstance } from 'fastify';
 import { isShardlineError } from '../base/index.js';
 import type { Broker } from '../engine/index.js';
@@ -35,9 +36,19 @@ export interface ProbeOptions {
   metrics: { contentType: string; render(): Promise<string> } | undefined;
   /** The placement voter whose quorum and catch-up /readyz requires; undefined where none runs (or only the single node's embedded one). */
   placement?: PlacementAdmin | undefined;
+  /** A journal node's replicas, which /readyz requires caught up; undefined on a node that replicates nothing. */
+  replication?: ReplicationReadiness | undefined;
 }
 
-export function registerProbeRoutes(app: FastifyInstance, { broker, store, metrics, placement }: ProbeOptions): void {
+export interface ReplicationReadiness {
+  /** Each replica on the node that has not caught up since it (re)started, with why; empty when all have. */
+  notCaughtUp(): string[];
+}
+
+/** How many lagging replicas a 503's message names before it only counts the rest. */
+const NAMED_LAGGING_MAX = 5;
+
+export function registerProbeRoutes(app: FastifyInstance, { broker, store, metrics, placement, replication }: ProbeOptions): void {
   app.get('/healthz', {
     schema: { tags: ['probes'], summary: 'Liveness: the process answers', response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } } },
   }, async () => ({ status: 'ok' }));
@@ -45,7 +56,7 @@ export function registerProbeRoutes(app: FastifyInstance, { broker, store, metri
   app.get('/readyz', {
     schema: {
       tags: ['probes'],
-      summary: 'Readiness: the broker is open and accepts publishes, the shard store answers, and a placement voter is in quorum and has applied what the leader committed',
+      summary: 'Readiness: the broker is open and accepts publishes, the shard store answers, a placement voter is in quorum and has applied what the leader committed, and every replica on a journal node has caught up with its leader since the node started',
       response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ready'] } } }, 503: notReadyBody },
     },
   }, async (_request, reply) => {
@@ -75,6 +86,12 @@ export function registerProbeRoutes(app: FastifyInstance, { broker, store, metri
     if (placement !== undefined) {
       const reason = await placementNotReady(placement);
       if (reason !== null) throw AdminErrors.notAvailable.create({}, `the placement voter (${reason})`);
+    }
+    const lagging = replication?.notCaughtUp() ?? [];
+    if (lagging.length > 0) {
+      const named = lagging.slice(0, NAMED_LAGGING_MAX).join('; ');
+      const more = lagging.length > NAMED_LAGGING_MAX ? `; and ${lagging.length - NAMED_LAGGING_MAX} more` : '';
+      throw AdminErrors.notAvailable.create({}, `the journal's replicas (${lagging.length} not caught up with their leaders: ${named}${more})`);
     }
     return { status: 'ready' };
   });

@@ -2,10 +2,17 @@
 // when missing, the data shard count fixed by the journal once chosen) and its two projections
 // rebuilt from `$sessions` and `$retained`. Plain functions the Broker calls from its #start,
 // which then wires its appenders and recovers sessions.
+//
+// The data shard count is the first record of `$mqtt-layout`, not the number of `mqtt.N` shards
+// listed: a broker that lists while another is still creating them would count a partial set
+// and hash topics onto other shards than its peers. Brokers starting together each append their
+// count when the shard is empty and then all take the first record (the log orders them: first
+// writer wins); the shard is never retained away or compacted.
 import type { Logger } from 'pino';
 import { isShardlineError, type Clock } from '../base/index.js';
 import type { ShardConfig, ShardInfo } from '../journal/index.js';
 import { MqttShardMap, mqttShardCount, type ShardStore } from '../shard-model/index.js';
+import { BrokerStartErrors } from './broker-start-errors.js';
 import { MESSAGE_RECORD_MAX_BYTES, MESSAGE_SHARD_LIMITS } from './messages/message.js';
 import { Projection } from './projection/projection.js';
 import { RETAINED_SHARD, RetainedStore, retainedStoreCodec } from './retained/retained-store.js';
@@ -21,16 +28,43 @@ export async function prepareShards(store: ShardStore, logger: Logger, requested
     // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
     if (!existing.has(name)) existing.set(name, await createOrFind(store, name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
   }
-  const existingCount = mqttShardCount(existing.keys());
-  if (existingCount > 0 && existingCount !== requestedShards) {
-    logger.warn({ existing: existingCount, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
+  if (!existing.has(LAYOUT_SHARD)) existing.set(LAYOUT_SHARD, await createOrFind(store, LAYOUT_SHARD, { retentionMs: null, retentionBytes: null, compacted: false }));
+  // A journal from before the layout shard keeps the count its brokers created.
+  const proposed = mqttShardCount(existing.keys()) || requestedShards;
+  const count = await layoutCount(store, proposed);
+  if (count !== requestedShards) {
+    logger.warn({ existing: count, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
   }
-  const shardMap = new MqttShardMap(existingCount > 0 ? existingCount : requestedShards);
+  const shardMap = new MqttShardMap(count);
   for (const name of shardMap.names) {
     if (!existing.has(name)) existing.set(name, await createOrFind(store, name, { ...MESSAGE_SHARD_LIMITS }));
   }
   warnSmallRecords(logger, [SESSIONS_SHARD, RETAINED_SHARD, ...shardMap.names].map((name) => existing.get(name)));
   return { shardMap, frontier: shardMap.names.map((name) => existing.get(name)?.nextOffset ?? 0) };
+}
+
+/** The shard whose first record fixes the number of MQTT data shards. */
+export const LAYOUT_SHARD = '$mqtt-layout';
+
+/** The data shard count the layout's first record holds; `proposed` is appended first when the shard is empty. */
+async function layoutCount(store: ShardStore, proposed: number): Promise<number> {
+  const first = async (): Promise<number | undefined> => {
+    const [record] = await store.read(LAYOUT_SHARD, 0, { maxRecords: 1 });
+    if (record === undefined) return undefined;
+    let count: unknown;
+    try {
+      count = (JSON.parse(record.value?.toString('utf8') ?? 'null') as { dataShards?: unknown } | null)?.dataShards;
+    } catch {
+      count = undefined;
+    }
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) throw BrokerStartErrors.badLayout.create({ shard: LAYOUT_SHARD }, LAYOUT_SHARD, record.offset);
+    return count;
+  };
+  const written = await first();
+  if (written !== undefined) return written;
+  await store.append(LAYOUT_SHARD, [{ key: null, value: Buffer.from(JSON.stringify({ dataShards: proposed })), headers: [] }]);
+  // Another broker's record may have come first: that one counts, for both.
+  return (await first()) ?? proposed;
 }
 
 /** Creates a shard, or finds it when another broker on the same journal created it meanwhile. */

@@ -475,10 +475,31 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
     ...(running.placement === undefined ? {} : { cluster: placementAdminRoutes(running.placement.admin) }),
     // Not the embedded one-voter group: the single node's readiness is its broker and journal.
     ...(running.placement === undefined || runsEmbeddedPlacement(settings) ? {} : { placementReadiness: running.placement.admin }),
+    ...(running.replication === undefined ? {} : { replicationReadiness: replicationReadiness(running, String(settings.nodeId)) }),
     host: settings.host,
     port: settings.adminPort,
   }).catch((error: unknown) => logFailure(logger, 'cannot serve the admin API', error));
   addresses.admin = running.admin.address;
+}
+
+/**
+ * A journal node's catch-up for /readyz: its replicas that have not caught up since it started
+ * and, in a placement cluster, the shards placement assigns it that it does not hold yet (a node
+ * whose data directory was lost gets them back from the controller, then copies them).
+ */
+function replicationReadiness(running: Running, self: string): { notCaughtUp(): string[] } {
+  return {
+    notCaughtUp: () => {
+      const behind = running.replication?.notCaughtUp() ?? [];
+      const view = running.journalPeers;
+      const journal = running.journal;
+      if (view === undefined || journal === undefined) return behind;
+      if (view.reads === 0) return [...behind, 'placement not read yet (which shards are assigned to this node)'];
+      const held = new Set(journal.listShards().map((info) => info.name));
+      for (const shard of view.shards.values()) if (shard.replicas.includes(self) && !held.has(shard.name)) behind.push(`${shard.name}: assigned to this node, not created here yet`);
+      return behind;
+    },
+  };
 }
 
 /**

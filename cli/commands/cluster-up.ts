@@ -325,11 +325,9 @@ async function run(values: Record<string, unknown>): Promise<number> {
     await listen(plans.filter((node) => node.role === 'placement').map(launch));
     const journalNodes = plans.filter((node) => node.role === 'journal').map(launch);
     await listen(journalNodes);
-    const brokerPlans = plans.filter((node) => node.role === 'broker');
-    // The first broker creates the shards; the others start once it has, so that none of them
-    // counts the MQTT data shards while they are being created.
-    await listen(brokerPlans.slice(0, 1).map(launch));
-    await listen(brokerPlans.slice(1).map(launch));
+    // Together: the data shard count is the journal's first `$mqtt-layout` record, so brokers
+    // creating the shards at once agree on it (engine/broker-start.ts).
+    await listen(plans.filter((node) => node.role === 'broker').map(launch));
   } catch (error) {
     if (stopping) {
       process.stdout.write('stopping before every node listened\n');

@@ -36,6 +36,11 @@ const RETRY_MS = 200;
  * and the writer sends it again.
  */
 const PARK_MS = 2_000;
+/**
+ * How far (offsets) a follower may trail the HW its leader last sent and count as caught up
+ * (readiness): records in flight under load, not a replica still copying a backlog.
+ */
+const CATCH_UP_LAG = 1_000;
 /** The header of the epoch-start batch's one record (the batch is marked control; the header names it in dumps). */
 export const EPOCH_START_HEADER = 'sl-epoch-start';
 
@@ -89,12 +94,21 @@ class ShardReplica {
    * controller does not take it for a leader that restarted and cannot lead its epoch again.
    */
   startingToLead = false;
+  /**
+   * Caught up since this node opened it (readiness, docs/deployment.md): it leads, or as a
+   * follower holds its leader's HW less CATCH_UP_LAG, or it has never had a leader. Once true it
+   * stays true: a replica that falls behind under load later is not a restart to wait for.
+   */
+  caughtUp: boolean;
+  /** The HW in the leader's last fetch answer (undefined until one arrives). */
+  leaderHw: number | undefined;
 
   constructor(
     readonly name: string,
     readonly log: ReplicaLog,
     public record: ReplicaRecord,
   ) {
+    this.caughtUp = record.leader === '' && record.voter;
     // Retention and compaction stay below what is committed: a record above the HW may still
     // be truncated, so it may neither be deleted nor supersede an older value of its key.
     log.shard.limitMaintenance(() => this.hw);
@@ -358,6 +372,8 @@ export class ReplicationNode {
       // has caught up. It still takes the epoch, so it is fenced and can follow.
       const fresh = replica.record.epoch < 0;
       const voter = fresh ? !ledBefore : replica.record.voter;
+      // A replica that lost the shard's history has a backlog to copy before it counts as caught up.
+      if (!voter) replica.caughtUp = false;
       const record: ReplicaRecord = { epoch, leader: '', replicas: [...replicas], ledEpoch: replica.record.ledEpoch, voter };
       await this.persist(replica, record);
       this.options.logger.info({ shard, epoch, voter }, 'took a new epoch; waiting for the election');
@@ -401,6 +417,23 @@ export class ReplicationNode {
     return { node: this.self, role: replica.startingToLead ? 'starting' : role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers };
   }
 
+  /**
+   * The replicas on this node that have not caught up since it opened, each with why (empty:
+   * all have). /readyz of a journal node is not ready while any is listed.
+   */
+  notCaughtUp(): string[] {
+    const behind: string[] = [];
+    for (const replica of this.replicas.values()) {
+      if (replica.caughtUp) continue;
+      const role = replica.role.kind;
+      if (!replica.record.voter) behind.push(`${replica.name}: rejoined without its history, copying it from leader ${replica.record.leader || '(not named yet)'}`);
+      else if (role === 'follower' && replica.leaderHw !== undefined) behind.push(`${replica.name}: log end ${replica.log.end}, leader ${replica.record.leader}'s HW ${replica.leaderHw}`);
+      else if (role === 'follower') behind.push(`${replica.name}: no answer from leader ${replica.record.leader} yet`);
+      else behind.push(`${replica.name}: waiting to be told its leader (epoch ${replica.record.epoch})`);
+    }
+    return behind.sort();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const replica of this.replicas.values()) await this.stopRole(replica);
@@ -417,6 +450,7 @@ export class ReplicationNode {
     const start = await replica.log.append([{ key: null, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch, true);
     const core = new ReplicaLeader({ self: this.self, replicas: replica.record.replicas, epoch, epochStartOffset: start.baseOffset, highWatermark: replica.hw });
     replica.role = { kind: 'leader', core };
+    replica.caughtUp = true;
     this.onLocalLog(replica, core);
     this.options.logger.info({ shard: replica.name, epoch, epochStartOffset: start.baseOffset }, 'leading');
   }
@@ -500,6 +534,7 @@ export class ReplicationNode {
           await sleep(RETRY_MS, signal);
           next = core.onTick(view(), Date.now());
         } else {
+          if (answer.type === 'fetch-response' && answer.leaderEpoch === core.epoch) replica.leaderHw = answer.highWatermark;
           next = core.onMessage(answer, view(), Date.now());
           if (answer.type === 'epoch-mismatch') await sleep(RETRY_MS, signal);
         }
@@ -515,6 +550,10 @@ export class ReplicationNode {
       // start: every record committed before. It may vote again.
       await this.persist(replica, { ...replica.record, voter: true });
       this.options.logger.info({ shard: replica.name, epoch: core.epoch, logEnd: replica.log.end }, 'caught up after rejoining; votes again');
+    }
+    if (!replica.caughtUp && replica.record.voter && replica.leaderHw !== undefined && replica.log.end + CATCH_UP_LAG >= replica.leaderHw) {
+      replica.caughtUp = true;
+      this.options.logger.info({ shard: replica.name, epoch: core.epoch, logEnd: replica.log.end, leaderHighWatermark: replica.leaderHw }, 'caught up with the leader');
     }
     if (appended) next = core.onDurable(view(), Date.now());
     // Caught up (an empty answer leaves nothing outstanding): the next fetch goes at once, and

@@ -1,0 +1,266 @@
+// A `shardline cluster up` cluster for the replication proofs (cluster-failover, cluster-wipe):
+// started as a child process, its printed address table parsed, journal nodes killed and
+// restarted by hand on their ports and data directories, and the checks those tests share:
+// replicas byte-identical below the high watermark (stored batches compared as bytes) and
+// `shardline shard verify` on each journal node's data directory.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readBatchHeader } from '../../journal/index.js';
+import type { ShardRecord } from '../../placement/metadata/index.js';
+import { PlacementClient } from '../../placement/service/index.js';
+import { MqttShardMap, RemoteShardStore } from '../../shard-model/index.js';
+import { runCli, waitForLogField, type CliProcess } from './broker-process.js';
+
+const POLL_MS = 200;
+export const STEP_TIMEOUT_MS = 90_000;
+const UP_TIMEOUT_MS = 240_000;
+/** Journal node ids are 10 + K for journal-K (cli/commands/cluster-up.ts). */
+const JOURNAL_ID_BASE = 10;
+
+export interface PrintedNode {
+  name: string;
+  role: string;
+  pid: number;
+  mqtt: string;
+  admin: string;
+  placement: string;
+  journalGrpc: string;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `probe` until it returns a value; fails with the last error after timeoutMs. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(POLL_MS);
+  }
+  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${String(last)})`}`);
+}
+
+function parseTable(lines: readonly string[]): PrintedNode[] {
+  const header = lines.findIndex((line) => line.startsWith('NODE '));
+  assert.ok(header >= 0, lines.join('\n'));
+  const rows: PrintedNode[] = [];
+  for (const line of lines.slice(header + 1)) {
+    if (line.trim() === '') break;
+    const [name, role, pid, mqttAddress, admin, placement, journalGrpc] = line.trim().split(/\s+/);
+    rows.push({ name: name ?? '', role: role ?? '', pid: Number(pid), mqtt: mqttAddress ?? '', admin: admin ?? '', placement: placement ?? '', journalGrpc: journalGrpc ?? '' });
+  }
+  return rows;
+}
+
+/** Topics that all hash to the data shard `index` of `count`, named `prefix/N`. */
+export function topicsOnShard(count: number, index: number, how: number, prefix: string): string[] {
+  const map = new MqttShardMap(count);
+  const topics: string[] = [];
+  for (let i = 0; topics.length < how; i++) if (map.shardOf(`${prefix}/${i}`) === index) topics.push(`${prefix}/${i}`);
+  return topics;
+}
+
+export interface Cluster {
+  dir: string;
+  cli: CliProcess;
+  voters: string[];
+  /** Journal nodes by node id ('11', '12', '13'); the pid is updated on each restart. */
+  journals: Map<string, PrintedNode>;
+  brokers: PrintedNode[];
+  clusterToken: string;
+  env: Record<string, string>;
+  placement: PlacementClient;
+  /** Every pid started, for the test's after() hook. */
+  pids: Set<number>;
+  /** Nodes the test started by hand (restarts), which `cluster up` does not stop. */
+  restarted: { role: 'journal' | 'broker'; cli: CliProcess }[];
+}
+
+/** Runs `shardline cluster up` in `dir` (with `args`) and waits until it prints its address table. */
+export async function startCluster(dir: string, pids: Set<number>, args: readonly string[] = []): Promise<Cluster> {
+  return clusterUp(launchCluster(dir, args), dir, pids);
+}
+
+/** Starts `shardline cluster up` without waiting for it (clusterUp waits). */
+export function launchCluster(dir: string, args: readonly string[] = []): CliProcess {
+  return runCli(['cluster', 'up', '--dir', dir, '--grace-seconds', '20', ...args]);
+}
+
+/** Waits until the launched `cluster up` prints its address table, and reads it. */
+export async function clusterUp(cli: CliProcess, dir: string, pids: Set<number>): Promise<Cluster> {
+  await waitFor('the cluster to be up', () => {
+    if (cli.child.exitCode !== null) assert.fail(`cluster up exited: ${cli.lines.join('\n')}`);
+    return cli.lines.includes('cluster up; Ctrl-C stops every node') ? true : undefined;
+  }, UP_TIMEOUT_MS);
+  const nodes = parseTable(cli.lines);
+  for (const node of nodes) pids.add(node.pid);
+  const voters = nodes.filter((node) => node.role === 'placement').map((node) => node.placement);
+  const journals = new Map(nodes.filter((node) => node.role === 'journal').map((node) => [String(JOURNAL_ID_BASE + Number(node.name.split('-')[1])), node]));
+  const brokers = nodes.filter((node) => node.role === 'broker');
+  const { clusterToken } = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { clusterToken: string };
+  const placement = new PlacementClient({ addresses: voters, clusterId: 'shardline', clusterToken });
+  return { dir, cli, voters, journals, brokers, clusterToken, env: { SHARDLINE_CLUSTER_TOKEN: clusterToken }, placement, pids, restarted: [] };
+}
+
+export async function shardRecord(cluster: Cluster, name: string): Promise<ShardRecord> {
+  const { shards = [] } = await cluster.placement.read(['shards']);
+  const record = shards.find((shard) => shard.name === name);
+  assert.ok(record !== undefined, `shard ${name} in placement`);
+  return record;
+}
+
+export function journalDataDir(cluster: Cluster, id: string): string {
+  return join(cluster.dir, `journal-${Number(id) - JOURNAL_ID_BASE}`);
+}
+
+/** Starts the journal node `id` again on its port and data directory (as `cluster up` started it). */
+export async function restartJournal(cluster: Cluster, id: string): Promise<void> {
+  const node = cluster.journals.get(id) as PrintedNode;
+  const port = node.journalGrpc.slice(node.journalGrpc.lastIndexOf(':') + 1);
+  const again = runCli(['start', '--host', '127.0.0.1', '--roles', 'journal', '--node-id', id, '--placement', cluster.voters.join(','), '--grpc-port', port, '--admin-port', '0', '--data-dir', journalDataDir(cluster, id)], cluster.env);
+  cluster.restarted.push({ role: 'journal', cli: again });
+  const listening = await waitForLogField(again, 'journalGrpc', 60_000);
+  if (again.child.pid !== undefined) {
+    cluster.pids.add(again.child.pid);
+    cluster.journals.set(id, { ...node, pid: again.child.pid, admin: String(listening.admin ?? node.admin) });
+  }
+}
+
+/** SIGKILLs the journal node `id` and waits for it to be gone. */
+export async function killJournal(cluster: Cluster, id: string): Promise<void> {
+  const node = cluster.journals.get(id) as PrintedNode;
+  process.kill(node.pid, 'SIGKILL');
+  await waitFor(`journal ${id} (pid ${node.pid}) to be gone`, () => (alive(node.pid) ? undefined : true), 30_000);
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+export interface ReplicaRow {
+  node: string;
+  epoch: number;
+  leader: string;
+  role: string;
+  highWatermark: number;
+  logEnd: number;
+  voter: boolean;
+}
+
+/** `shardline ctl replica status --json` over every journal node; undefined when the command fails. */
+export async function replicaStatus(cluster: Cluster, shard: string): Promise<ReplicaRow[] | undefined> {
+  const list = [...cluster.journals.entries()].map(([id, node]) => `${id}@${node.journalGrpc}`).join(',');
+  const ctl = runCli(['ctl', 'replica', 'status', '--shard', shard, '--journals', list, '--json'], cluster.env);
+  const exit = await ctl.exited;
+  if (exit.code !== 0) return undefined;
+  return JSON.parse(ctl.lines.join('\n')) as ReplicaRow[];
+}
+
+/** Waits until every replica of `shard` follows placement's recorded leader in its epoch; returns their rows. */
+export async function settledReplicas(cluster: Cluster, shard: string): Promise<ReplicaRow[]> {
+  return waitFor(`every replica of ${shard} following the recorded leader`, async () => {
+    const record = await shardRecord(cluster, shard);
+    const rows = await replicaStatus(cluster, shard);
+    if (rows === undefined || rows.length !== record.replicas.length) return undefined;
+    const settled = rows.every((row) => row.epoch === record.leaderEpoch && row.leader === record.leader && row.role === (row.node === record.leader ? 'leader' : 'follower'));
+    // Below the lowest HW each replica serves its whole log (HWs only move up to a replica's end).
+    const leader = rows.find((row) => row.role === 'leader');
+    return settled && leader !== undefined && rows.every((row) => row.highWatermark === leader.highWatermark) ? rows : undefined;
+  });
+}
+
+/**
+ * Every replica's stored batches of `shard` below `below`, byte for byte as `readBatches`
+ * returns them (each node serves up to its own HW); batches ending past `below` are left out.
+ */
+export async function storedBatches(cluster: Cluster, shard: string, below: number): Promise<Map<string, Buffer>> {
+  const result = new Map<string, Buffer>();
+  for (const [id, node] of cluster.journals) {
+    const store = await RemoteShardStore.connect(node.journalGrpc, { credentials: { clusterToken: cluster.clusterToken } });
+    try {
+      const kept: Buffer[] = [];
+      for (let offset = 0; offset < below; ) {
+        const page = await store.readBatches(shard, offset, { maxBytes: 1024 * 1024 });
+        if (page.batches.length === 0) break;
+        for (const batch of page.batches) {
+          const header = readBatchHeader(batch, 0);
+          if (header.baseOffset + header.lastOffsetDelta < below) kept.push(batch);
+        }
+        offset = page.next;
+      }
+      result.set(id, Buffer.concat(kept));
+    } finally {
+      await store.close();
+    }
+  }
+  return result;
+}
+
+/** Asserts that every replica holds the same bytes below `below`; returns the byte count. */
+export async function assertByteIdentical(cluster: Cluster, shard: string, below: number): Promise<number> {
+  const batches = await storedBatches(cluster, shard, below);
+  const [first, ...others] = [...batches.entries()];
+  assert.ok(first !== undefined);
+  assert.ok(first[1].length > 0, `replica ${first[0]} holds batches of ${shard} below ${below}`);
+  for (const [id, bytes] of others) {
+    assert.ok(bytes.equals(first[1]), `${shard}: replica ${id} (${bytes.length} bytes) differs from replica ${first[0]} (${first[1].length} bytes) below offset ${below}`);
+  }
+  return first[1].length;
+}
+
+export interface VerifyResult {
+  exit: number | null;
+  errors: number;
+  warnings: number;
+  batches: number;
+  problems: unknown[];
+}
+
+/** `shardline shard verify --data-dir DIR --json`. */
+export async function shardVerify(dataDir: string): Promise<VerifyResult> {
+  const verify = runCli(['shard', 'verify', '--data-dir', dataDir, '--json']);
+  const exit = await verify.exited;
+  const report = JSON.parse(verify.lines.join('\n')) as { errors: number; warnings: number; batches: number; problems: unknown[] };
+  return { exit: exit.code, errors: report.errors, warnings: report.warnings, batches: report.batches, problems: report.problems };
+}
+
+/** Starts broker `index` (0-based) again on its MQTT port, as `cluster up` started it. */
+export async function restartBroker(cluster: Cluster, index: number): Promise<void> {
+  const node = cluster.brokers[index] as PrintedNode;
+  const port = node.mqtt.slice(node.mqtt.lastIndexOf(':') + 1);
+  const again = runCli(['start', '--host', '127.0.0.1', '--roles', 'broker', '--node-id', String(21 + index), '--placement', cluster.voters.join(','), '--mqtt-port', port, '--admin-port', '0', '--broker-peers', 'true'], cluster.env);
+  cluster.restarted.push({ role: 'broker', cli: again });
+  await waitForLogField(again, 'mqtt', 60_000);
+  if (again.child.pid !== undefined) {
+    cluster.pids.add(again.child.pid);
+    cluster.brokers[index] = { ...node, pid: again.child.pid };
+  }
+}
+
+/**
+ * Stops every node: the brokers restarted by hand first (they write to the journals), then
+ * `cluster up` (its own brokers, journals and voters) beside the journals restarted by hand.
+ */
+export async function stopCluster(cluster: Cluster): Promise<void> {
+  cluster.placement.close();
+  const stop = async (children: readonly { cli: CliProcess }[]): Promise<void> => {
+    for (const { cli } of children) if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGTERM');
+    await Promise.all(children.map(({ cli }) => cli.exited));
+  };
+  await stop(cluster.restarted.filter((child) => child.role === 'broker'));
+  await Promise.all([stop([{ cli: cluster.cli }]), stop(cluster.restarted.filter((child) => child.role === 'journal'))]);
+}

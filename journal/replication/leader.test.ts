@@ -33,6 +33,7 @@ describe('ReplicaLeader', () => {
     leader.onLocalLog(10, 10);
     assert.equal(leader.onFetch(fetch('d', 0, 0)).decision.kind, 'reply', 'not a learner yet: refused');
     leader.setLearners(['d']);
+    assert.deepEqual(leader.followerProgress('d'), { fetched: -1, durable: -1 }, 'not heard from');
     assert.deepEqual(leader.onFetch(fetch('d', 10, 10)).decision, { kind: 'send', fromOffset: 10, highWatermark: 0 });
     assert.equal(leader.highWatermark, 0, 'the leader and a learner are not a majority of a, b, c');
     assert.deepEqual(leader.followerProgress('d'), { fetched: 10, durable: 10 });

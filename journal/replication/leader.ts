@@ -86,7 +86,8 @@ export class ReplicaLeader {
   /** The learners now (a change began or ended): a new one starts with no progress, a dropped one is forgotten. */
   setLearners(learners: readonly NodeId[]): void {
     for (const node of [...this.learnerProgress.keys()]) if (!learners.includes(node)) this.learnerProgress.delete(node);
-    for (const node of learners) if (!this.progress.has(node) && node !== this.self && !this.learnerProgress.has(node)) this.learnerProgress.set(node, { fetched: 0, durable: 0 });
+    // -1 until its first fetch: a learner not heard from has not copied even an empty prefix.
+    for (const node of learners) if (!this.progress.has(node) && node !== this.self && !this.learnerProgress.has(node)) this.learnerProgress.set(node, { fetched: -1, durable: -1 });
   }
 
   get learners(): NodeId[] {
@@ -95,6 +96,15 @@ export class ReplicaLeader {
 
   get highWatermark(): number {
     return this.hw;
+  }
+
+  /**
+   * Whether the HW has passed this epoch's start: until then it may lag behind what earlier
+   * epochs committed (a new leader starts from the HW it knew as a follower), so "caught up to
+   * the HW" means nothing yet.
+   */
+  get committedOwnEpoch(): boolean {
+    return this.hw > this.epochStartOffset;
   }
 
   /** The epoch that fenced this leader (a request carried it), or null while it may lead. */

@@ -16,7 +16,7 @@
 // placement leader still running) can never make two leaders in one epoch: the second one to
 // reserve gets stale-epoch and announces nothing, and a leader is told only after placement
 // recorded it.
-import { chooseLeader, electionQuorum, type ElectionCandidate } from '../../journal/index.js';
+import { chooseLeader, electionQuorum, learnersCaughtUp, type ElectionCandidate } from '../../journal/index.js';
 import type { ClientCommand } from '../../placement/service/index.js';
 import type { CommandResult, NodeRecord, ShardRecord } from '../../placement/metadata/index.js';
 
@@ -125,14 +125,6 @@ export interface ChangeDecision {
 /** The learners of a change: the target's nodes outside the replica set. */
 export function learnersOf(shard: ShardRecord): string[] {
   return (shard.target ?? []).filter((id) => !shard.replicas.includes(id));
-}
-
-/**
- * Whether every learner holds, durably, everything the leader had committed when it answered:
- * the switch then costs the new replicas only the records written since.
- */
-export function learnersCaughtUp(learners: readonly string[], highWatermark: number, progress: ReadonlyMap<string, number>): boolean {
-  return learners.every((id) => (progress.get(id) ?? -1) >= highWatermark);
 }
 
 export function decideChange(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, now: number, observations: ReadonlyMap<string, ReplicaObservation>): ChangeDecision | null {

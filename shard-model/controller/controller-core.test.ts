@@ -65,14 +65,16 @@ describe('replacing a replica whose node is gone (planReplacement)', () => {
 describe('a replica-set change in progress (decideChange)', () => {
   const four = new Map(['a', 'b', 'c', 'd'].map((id) => [id, node(id)]));
   const moving = shard({ target: ['a', 'b', 'd'], state: 'reassigning' });
-  const leaderStatus = (hw: number, progress: [string, number][]): ReplicaObservation => ({ kind: 'status', epoch: 3, leader: 'a', role: 'leader', lastEpoch: 3, highWatermark: hw, progress: new Map(progress) });
+  const leaderStatus = (hw: number, progress: [string, number][]): ReplicaObservation => ({ kind: 'status', epoch: 3, leader: 'a', role: 'leader', lastEpoch: 3, highWatermark: hw, epochStartOffset: 2, progress: new Map(progress) });
 
   it('creates the shard on a learner that lacks it, tells it and the leader, and switches once it holds the HW', () => {
     assert.equal(decideChange(shard(), four, 100, new Map()), null);
     assert.deepEqual(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['c', 10]])], ['d', { kind: 'missing' }]])), { cancel: null, create: ['d'], inform: ['a'], switchNow: false });
     assert.deepEqual(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['c', 10]])], ['d', { kind: 'unreplicated' }]])), { cancel: null, create: [], inform: ['d', 'a'], switchNow: false });
     assert.deepEqual(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['d', 4]])], ['d', status(3, 'a')]])), { cancel: null, create: [], inform: [], switchNow: false });
-    assert.deepEqual(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['d', 10]])], ['d', status(3, 'a')]])), { cancel: null, create: [], inform: [], switchNow: true });
+    assert.deepEqual(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['d', 10]])], ['b', status(3, 'a')], ['d', status(3, 'a')]])), { cancel: null, create: [], inform: [], switchNow: true });
+    assert.equal(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['d', 10]])], ['b', { kind: 'status', epoch: 3, leader: 'a', role: 'follower', lastEpoch: 3, voter: false }], ['d', status(3, 'a')]]))?.switchNow, false, 'a kept replica does not vote yet');
+    assert.equal(decideChange(moving, four, 100, new Map([['a', leaderStatus(2, [['b', 10], ['d', 10]])], ['b', status(3, 'a')], ['d', status(3, 'a')]]))?.switchNow, false, "the HW has not passed the leader's epoch start");
   });
 
   it('does not switch without a leader leading the epoch, and gives the change up when the learner is gone', () => {

@@ -34,8 +34,11 @@ export type ReplicaObservation =
       readonly epoch: number;
       readonly leader: string;
       readonly lastEpoch: number;
-      /** On a leader: its HW, and each follower's and learner's reported durable end. */
+      /** Whether its election answers count (false while it catches up after joining or a wipe). */
+      readonly voter?: boolean;
+      /** On a leader: its HW, its epoch-start offset, and each follower's and learner's reported durable end. */
       readonly highWatermark?: number;
+      readonly epochStartOffset?: number;
       readonly progress?: ReadonlyMap<string, number>;
     }
   /** The shard is there but no election has reached it on this node. */
@@ -143,7 +146,15 @@ export function decideChange(shard: ShardRecord, nodes: ReadonlyMap<string, Node
     return seen?.kind === 'status' && (seen.epoch < shard.leaderEpoch || seen.leader !== leader);
   });
   if (learners.some((id) => !progress.has(id))) inform.push(leader);
-  const switchNow = inform.length === 0 && create.length === 0 && learnersCaughtUp(learners, led.highWatermark ?? Infinity, progress);
+  // Until the HW passes the leader's epoch start it may lag behind what earlier epochs committed.
+  const highWatermark = led.highWatermark !== undefined && led.highWatermark > (led.epochStartOffset ?? 0) ? led.highWatermark : Infinity;
+  // The new set's first elections count only the replicas it keeps: each must vote (none still
+  // catching up from an earlier change or a wipe), or the set could be left without a majority.
+  const keptVote = shard.replicas.filter((id) => shard.target?.includes(id) === true).every((id) => {
+    const seen = observations.get(id);
+    return seen?.kind === 'status' && seen.voter !== false;
+  });
+  const switchNow = inform.length === 0 && create.length === 0 && keptVote && learnersCaughtUp(learners, highWatermark, progress);
   return { cancel: null, create, inform, switchNow };
 }
 

@@ -39,6 +39,8 @@ export class ReplicationController {
   readonly #clients = new Map<string, ReplicaClient>();
   /** node → when the controller first failed to reach it (cleared when it answers). */
   readonly #unreachableSince = new Map<string, number>();
+  /** shard name → the learners' progress of its change, as the last pass saw the leader report it. */
+  readonly #progress = new Map<string, { highWatermark: number; learners: { node: string; durable: number }[] }>();
   /** shard name → when a replica was first seen lacking it. */
   readonly #missingSince = new Map<string, number>();
   readonly #loop: Promise<void>;
@@ -58,6 +60,11 @@ export class ReplicationController {
     await this.#loop;
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
+  }
+
+  /** How far the learners of a shard's replica-set change have copied (the admin API shows it); undefined without a change seen by this controller. */
+  changeProgress(shard: string): { highWatermark: number; learners: { node: string; durable: number }[] } | undefined {
+    return this.#progress.get(shard);
   }
 
   private get now(): number {
@@ -132,6 +139,9 @@ export class ReplicationController {
   /** Carries a replica-set change on: learners created and told, then the switch (an election among the target). */
   async #change(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, observations: ReadonlyMap<string, ReplicaObservation>): Promise<void> {
     const change = decideChange(shard, nodes, this.now, observations);
+    const led = shard.leader === null ? undefined : observations.get(shard.leader);
+    if (change === null) this.#progress.delete(shard.name);
+    else if (led?.kind === 'status' && led.highWatermark !== undefined) this.#progress.set(shard.name, { highWatermark: led.highWatermark, learners: learnersOf(shard).map((node) => ({ node, durable: led.progress?.get(node) ?? -1 })) });
     if (change === null) return;
     const { logger, client } = this.options;
     if (change.cancel !== null) {

@@ -84,6 +84,11 @@ function nodeList(raw: unknown, flag: string): string[] {
   return nodes;
 }
 
+function oneNode(raw: unknown, flag: string): string {
+  if (typeof raw !== 'string' || raw.trim() === '' || raw.includes(',')) throw new UsageError(`${flag} takes one journal node id`);
+  return raw.trim();
+}
+
 const reassignCommand = ctlCommand({
   words: ['shard', 'reassign'],
   summary: "Move a shard's replica set to the given journal nodes",
@@ -121,12 +126,12 @@ ${COMMON_NOTE}`,
   details: '--json prints the shard as GET /api/cluster/shards/SHARD shows it.',
   async run(context, values, [shard]) {
     const name = shard as string;
-    const [from] = nodeList(values.from, '--from');
-    const [to] = nodeList(values.to, '--to');
+    const from = oneNode(values.from, '--from');
+    const to = oneNode(values.to, '--to');
     const now = await context.client.get<ShardPlacement>(shardPath(name));
-    if (!now.replicas.includes(from as string)) throw new UsageError(`node ${from} holds no replica of ${name} (replicas: ${now.replicas.join(',')})`);
+    if (!now.replicas.includes(from)) throw new UsageError(`node ${from} holds no replica of ${name} (replicas: ${now.replicas.join(',')})`);
     if (now.replicas.includes(to as string)) throw new UsageError(`node ${to} already holds a replica of ${name}`);
-    return reassign(context, values, name, now.replicas.map((id) => (id === from ? (to as string) : id)));
+    return reassign(context, values, name, now.replicas.map((id) => (id === from ? to : id)));
   },
 });
 

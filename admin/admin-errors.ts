@@ -46,6 +46,12 @@ export const AdminErrors = {
     fix: 'Check that a majority of placement nodes run and reach each other (`shardline ctl cluster members`), look at the voter set, then retry if the change is not there.',
     message: (what: string, why: string) => `${what}: the placement group did not answer (${why}); the change may still take effect, check the members before retrying`,
   }),
+  changeInProgress: defineError({
+    code: 'SL_ADMIN_CHANGE_IN_PROGRESS',
+    meaning: "A shard's replica set was asked to change (POST /api/cluster/shards/:name/reassign, `shardline ctl shard move|reassign`) while another change of it is in progress. HTTP 409.",
+    fix: 'Wait for the change in progress to finish (`shardline ctl shard reassign SHARD --replicas ...` waits for it, GET /api/cluster/shards/:name shows its target), then ask again.',
+    message: (shard: string, target: string) => `shard ${shard} is already moving to ${target}; wait for that change to finish`,
+  }),
   internal: defineError({
     code: 'SL_ADMIN_INTERNAL',
     meaning: 'An admin API call failed on an unexpected error inside the node. HTTP 500; the node log has the cause.',

@@ -6,6 +6,7 @@
 // take them (a follower answers 409 with the leader it knows), so what an operator asked of one
 // node is what that node did. The adapter's client is pinned to the local address first; should
 // leadership move between the routes' check and the call, the client follows the redirect.
+import type { CommandResult, NodeRecord, ShardRecord } from '../placement/metadata/index.js';
 import type { PlacementServer, PlacementTls, StatusResponse } from '../placement/service/index.js';
 import { PlacementClient } from '../placement/service/index.js';
 
@@ -32,6 +33,10 @@ export interface PlacementAdmin {
   removeMember(id: number): Promise<{ index: number; voters: number[] }>;
   /** Asks the leader to hand over to `id`; resolves when the request was taken (the change shows in status()). */
   transferLeader(id: number): Promise<void>;
+  /** Placement's nodes and shards, read linearizably (through the leader). */
+  shards(): Promise<{ nodes: readonly NodeRecord[]; shards: readonly ShardRecord[] }>;
+  /** Proposes begin-reassign: the shard at `expectedEpoch` starts moving to `replicas`. */
+  beginReassign(shard: string, expectedEpoch: number, replicas: readonly string[]): Promise<CommandResult>;
   /** Times this node learned of a new leader since it started. */
   leaderChanges(): number;
   /** Calls `listener` with the wait, ms, of each proposal this node answered as applied; returns the unsubscribe. */
@@ -85,6 +90,11 @@ export function placementAdmin(server: PlacementServer, options: PlacementAdminO
     addMember: (id) => client.addVoter(id),
     removeMember: (id) => client.removeVoter(id),
     transferLeader: (id) => client.transferLeader(id),
+    shards: async () => {
+      const read = await client.read(['nodes', 'shards']);
+      return { nodes: read.nodes ?? [], shards: read.shards ?? [] };
+    },
+    beginReassign: async (shard, expectedEpoch, replicas) => (await client.propose({ type: 'begin-reassign', shard, expectedEpoch, replicas: [...replicas] })).result,
     leaderChanges: () => server.leaderChanges,
     onProposalApplied: (listener) => server.onProposalApplied(listener),
     close: () => client.close(),

@@ -26,6 +26,8 @@ function fakeAdmin(self: PlacementStatus, members: PlacementMember[], applied: n
     transferLeader: () => Promise.reject(new Error('unused')),
     leaderChanges: () => 0,
     onProposalApplied: () => () => undefined,
+    shards: () => Promise.reject(new Error('not used by readiness')),
+    beginReassign: () => Promise.reject(new Error('not used by readiness')),
     close: () => undefined,
   };
   return admin;

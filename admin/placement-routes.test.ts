@@ -65,9 +65,40 @@ describe('placement admin routes over a 3-voter group', () => {
       assert.deepEqual(await call(node, 'GET', '/readyz', undefined, {}), { status: 200, body: { status: 'ready' } });
     }
     const openapi = await call(nodes[0] as Node, 'GET', '/docs/json', undefined, {});
-    assert.deepEqual(Object.keys(openapi.body.paths).filter((path) => path.startsWith('/api/cluster')).sort(), ['/api/cluster/members', '/api/cluster/members/{id}', '/api/cluster/status', '/api/cluster/transfer-leader']);
+    assert.deepEqual(Object.keys(openapi.body.paths).filter((path) => path.startsWith('/api/cluster')).sort(), ['/api/cluster/members', '/api/cluster/members/{id}', '/api/cluster/shards/{name}', '/api/cluster/shards/{name}/reassign', '/api/cluster/status', '/api/cluster/transfer-leader']);
     assertError(await call(nodes[0] as Node, 'GET', '/api/cluster/status', undefined, {}), 401, 'SL_ADMIN_UNAUTHORIZED');
     assertError(await call(nodes[0] as Node, 'GET', '/api/cluster/members', undefined, { authorization: 'Bearer wrong' }), 401, 'SL_ADMIN_UNAUTHORIZED');
+  });
+
+  test('shard reassign: clear refusals, then the change recorded as the shard\'s target; a second change is 409', async () => {
+    const client = new PlacementClient({ addresses: [...cluster.peers.values()], clusterId: CLUSTER_ID, clusterToken: CLUSTER_TOKEN });
+    try {
+      for (const id of ['j1', 'j2', 'j3', 'j4']) assert.equal((await client.propose({ type: 'register-node', nodeId: id, roles: ['journal'], addresses: { journal: `127.0.0.1:${id.length}` }, leaseMs: 600_000 })).result.status, 'ok');
+      assert.equal((await client.propose({ type: 'register-node', nodeId: 'b1', roles: ['broker'], addresses: { broker: '127.0.0.1:9' }, leaseMs: 600_000 })).result.status, 'ok');
+      assert.equal((await client.propose({ type: 'create-shard', shard: 'orders', replicas: ['j1', 'j2', 'j3'] })).result.status, 'ok');
+    } finally {
+      client.close();
+    }
+    const leader = leaderNode();
+    const reassign = (node: Node, shard: string, replicas: unknown): Promise<{ status: number; body: Json }> => call(node, 'POST', `/api/cluster/shards/${shard}/reassign`, { replicas });
+    assertError(await reassign(leader, 'nope', ['j1', 'j2', 'j4']), 404, 'SL_ADMIN_NOT_FOUND');
+    const unknown = await reassign(leader, 'orders', ['j1', 'j2', 'j9']);
+    assertError(unknown, 400, 'SL_ADMIN_BAD_REQUEST');
+    assert.match(unknown.body.error.message, /j9 is not registered/);
+    const broker = await reassign(leader, 'orders', ['j1', 'j2', 'b1']);
+    assertError(broker, 400, 'SL_ADMIN_BAD_REQUEST');
+    assert.match(broker.body.error.message, /b1 is not a journal node/);
+    assert.match((await reassign(leader, 'orders', ['j1', 'j2', 'j3'])).body.error.message, /already has the replicas/);
+    assertError(await reassign(leader, 'orders', ['j4']), 400, 'SL_ADMIN_BAD_REQUEST');
+    assertError(await reassign(leader, 'orders', []), 400, 'SL_ADMIN_BAD_REQUEST');
+    assertError(await reassign(followers()[0] as Node, 'orders', ['j1', 'j2', 'j4']), 409, 'SL_ADMIN_NOT_LEADER');
+    const begun = await reassign(leader, 'orders', ['j1', 'j2', 'j4']);
+    assert.equal(begun.status, 200, JSON.stringify(begun.body));
+    assert.deepEqual({ replicas: begun.body.replicas, target: begun.body.target, state: begun.body.state, learners: begun.body.learners }, { replicas: ['j1', 'j2', 'j3'], target: ['j1', 'j2', 'j4'], state: 'reassigning', learners: [{ node: 'j4', durable: -1 }] });
+    assertError(await reassign(leader, 'orders', ['j1', 'j4', 'j3']), 409, 'SL_ADMIN_CHANGE_IN_PROGRESS');
+    const seen = await call(followers()[0] as Node, 'GET', '/api/cluster/shards/orders');
+    assert.equal(seen.status, 200);
+    assert.deepEqual(seen.body.target, ['j1', 'j2', 'j4']);
   });
 
   test('members from a follower: every peer with its status and its lag behind the leader', async () => {

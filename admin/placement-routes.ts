@@ -11,6 +11,7 @@ import { isShardlineError } from '../base/index.js';
 import { PlacementErrors } from '../placement/service/index.js';
 import { AdminErrors } from './admin-errors.js';
 import { errorBody, errors, secured, type AdminRoutePlugin } from './route-kit.js';
+import type { NodeRecord, ShardRecord } from '../placement/metadata/index.js';
 import type { PlacementAdmin, PlacementMember, PlacementStatus } from './placement-admin.js';
 
 const TRANSFER_WAIT_MS = 5_000;
@@ -115,8 +116,39 @@ function membersView(self: PlacementStatus, members: readonly PlacementMember[])
   };
 }
 
+/** How far the learners of a shard's replica-set change have copied, as the replication controller last saw it. */
+export interface ChangeProgress {
+  readonly highWatermark: number;
+  readonly learners: readonly { readonly node: string; readonly durable: number }[];
+}
+
+const shardBody = {
+  type: 'object',
+  required: ['name', 'replicas', 'leader', 'leaderEpoch', 'state', 'target', 'learners', 'highWatermark'],
+  properties: {
+    name: { type: 'string' },
+    replicas: { type: 'array', items: { type: 'string' }, description: 'journal node ids, the preferred leader first' },
+    leader: { type: ['string', 'null'] },
+    leaderEpoch: index,
+    state: { type: 'string', enum: ['active', 'reassigning', 'offline'] },
+    target: { type: ['array', 'null'], items: { type: 'string' }, description: 'the replica set a change in progress moves to; null when none' },
+    learners: {
+      type: 'array',
+      description: "the target's nodes outside the set, with the durable end each last reported to the leader (-1: not yet fetched; empty on a node whose replication controller does not run, i.e. not the placement leader)",
+      items: { type: 'object', required: ['node', 'durable'], properties: { node: { type: 'string' }, durable: { type: 'integer' } } },
+    },
+    highWatermark: { type: ['integer', 'null'], description: "the leader's HW as the controller last saw it; null when unknown" },
+  },
+} as const;
+
 /** The /api/cluster routes over one placement voter. */
-export function placementAdminRoutes(placement: PlacementAdmin, options: { /** How long transfer-leader waits to see the target lead, ms (default 5000). */ transferWaitMs?: number } = {}): AdminRoutePlugin {
+export function placementAdminRoutes(
+  placement: PlacementAdmin,
+  options: {
+    /** How long transfer-leader waits to see the target lead, ms (default 5000). */ transferWaitMs?: number;
+    /** The replication controller's view of a change's learners (only the placement leader's is current). */ changeProgress?: (shard: string) => ChangeProgress | undefined;
+  } = {},
+): AdminRoutePlugin {
   const transferWaitMs = options.transferWaitMs ?? TRANSFER_WAIT_MS;
   return (app: FastifyInstance) => {
     /** Answers 409 with the leader hint (and returns false) unless this node leads. */
@@ -178,6 +210,48 @@ export function placementAdminRoutes(placement: PlacementAdmin, options: { /** H
       return change(id, `remove member ${id}`, () => placement.removeMember(id));
     });
 
+    const shardView = (shard: ShardRecord): Record<string, unknown> => {
+      const progress = options.changeProgress?.(shard.name);
+      const learners = (shard.target ?? []).filter((id) => !shard.replicas.includes(id)).map((node) => ({ node, durable: progress?.learners.find((one) => one.node === node)?.durable ?? -1 }));
+      return { name: shard.name, replicas: shard.replicas, leader: shard.leader, leaderEpoch: shard.leaderEpoch, state: shard.state, target: shard.target ?? null, learners, highWatermark: progress?.highWatermark ?? null };
+    };
+    const findShard = async (name: string): Promise<{ shard: ShardRecord; nodes: readonly NodeRecord[] }> => {
+      const { shards, nodes } = await change(0, `read shard ${name}`, () => placement.shards());
+      const shard = shards.find((one) => one.name === name);
+      if (shard === undefined) throw AdminErrors.notFound.create({ shard: name }, `shard ${name} (placement has no such shard)`);
+      return { shard, nodes };
+    };
+    const shardParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 256 } } } as const;
+
+    app.get<{ Params: { name: string } }>('/api/cluster/shards/:name', {
+      schema: { tags: ['cluster'], summary: "A shard's placement: replica set, leader, epoch, and a replica-set change in progress with its learners' progress", ...secured, params: shardParams, response: { 200: shardBody, ...errors(401, 404), 503: changeErrors[503] } },
+    }, async (request) => shardView((await findShard(request.params.name)).shard));
+
+    app.post<{ Params: { name: string }; Body: { replicas: string[] } }>('/api/cluster/shards/:name/reassign', {
+      schema: {
+        tags: ['cluster'],
+        summary: "Begin moving a shard's replica set (leader only): the new nodes copy the shard as learners, then the replication controller switches the set; answers at once with the shard, the change in progress",
+        ...secured,
+        params: shardParams,
+        body: { type: 'object', required: ['replicas'], additionalProperties: false, properties: { replicas: { type: 'array', minItems: 1, maxItems: 5, items: { type: 'string', minLength: 1, maxLength: 256 } } } },
+        response: { 200: shardBody, ...errors(400, 401, 404), ...changeErrors },
+      },
+    }, async (request, reply) => {
+      if (!leading(reply)) return reply;
+      const { name } = request.params;
+      const replicas = request.body.replicas;
+      // An election may move the epoch between the read and the proposal: read again, a few times.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const { shard, nodes } = await findShard(name);
+        checkReassign(shard, nodes, replicas);
+        const result = await change(0, `reassign ${name}`, () => placement.beginReassign(name, shard.leaderEpoch, replicas));
+        if (result.status === 'ok') return shardView((await findShard(name)).shard);
+        if (result.code === 'change-in-progress') throw AdminErrors.changeInProgress.create({ shard: name }, name, (shard.target ?? []).join(','));
+        if (result.code !== 'stale-epoch') throw AdminErrors.badRequest.create({ shard: name, code: result.code }, `placement refused the change: ${result.detail}`);
+      }
+      throw AdminErrors.clusterUnavailable.create({ shard: name }, `reassign ${name}`, 'its epoch kept moving (elections); try again');
+    });
+
     app.post<{ Body: { id: number } }>('/api/cluster/transfer-leader', {
       schema: {
         tags: ['cluster'],
@@ -202,6 +276,21 @@ export function placementAdminRoutes(placement: PlacementAdmin, options: { /** H
       throw AdminErrors.clusterUnavailable.create({ id }, what, `node ${id} was not seen leading within ${transferWaitMs} ms`);
     });
   };
+}
+
+/**
+ * The checks placement makes too, first here so the operator gets a message naming the node:
+ * an unknown node, one without the journal role, the same set, a change in progress.
+ */
+function checkReassign(shard: ShardRecord, nodes: readonly NodeRecord[], replicas: readonly string[]): void {
+  if (new Set(replicas).size !== replicas.length) throw AdminErrors.badRequest.create({ shard: shard.name }, `a node is listed twice in ${replicas.join(',')}`);
+  for (const id of replicas) {
+    const node = nodes.find((one) => one.id === id);
+    if (node === undefined) throw AdminErrors.badRequest.create({ shard: shard.name, node: id }, `node ${id} is not registered with placement (shardline ctl replica status lists the journal nodes)`);
+    if (!node.roles.includes('journal')) throw AdminErrors.badRequest.create({ shard: shard.name, node: id }, `node ${id} is not a journal node (roles: ${node.roles.join(', ')})`);
+  }
+  if (replicas.join(',') === shard.replicas.join(',')) throw AdminErrors.badRequest.create({ shard: shard.name }, `shard ${shard.name} already has the replicas ${replicas.join(',')}`);
+  if (shard.target !== undefined) throw AdminErrors.changeInProgress.create({ shard: shard.name }, shard.name, shard.target.join(','));
 }
 
 /** Runs a change, turning the placement service's refusals into the admin API's codes. */

@@ -18,6 +18,7 @@ export const STATUS_OF: Record<string, number> = {
   [AdminErrors.notFound.code]: 404,
   [AdminErrors.notLive.code]: 409,
   [AdminErrors.notLeader.code]: 409,
+  [AdminErrors.changeInProgress.code]: 409,
   // The placement service's refusal of a second membership change: the caller retries later.
   SL_PLACEMENT_CHANGE_IN_PROGRESS: 409,
   SL_PLACEMENT_QUORUM_AT_RISK: 409,

@@ -30,5 +30,5 @@ export { ReplicationNode, EPOCH_START_HEADER, type AcksMode, type ReplicationNod
 export { ReplicaClient } from './replica/replica-client.js';
 export { ReplicaErrors } from './replica/replica-errors.js';
 export { runElection, type ElectionOptions, type ElectionResult } from './replica/election-run.js';
-export { chooseLeader, electionQuorum, type ElectionCandidate, type WriterStamp } from './replication/index.js';
+export { chooseLeader, electionQuorum, learnersCaughtUp, type ElectionCandidate, type WriterStamp } from './replication/index.js';
 export { WRITER_HEADER } from './replica/writer-header.js';

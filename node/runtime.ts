@@ -472,7 +472,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
       credentials: journalAccess,
     })),
     // The embedded one-voter group of the single-node default is shown too: it is this node's placement.
-    ...(running.placement === undefined ? {} : { cluster: placementAdminRoutes(running.placement.admin) }),
+    ...(running.placement === undefined ? {} : { cluster: placementAdminRoutes(running.placement.admin, { changeProgress: (shard) => running.controller?.changeProgress(shard) }) }),
     // Not the embedded one-voter group: the single node's readiness is its broker and journal.
     ...(running.placement === undefined || runsEmbeddedPlacement(settings) ? {} : { placementReadiness: running.placement.admin }),
     ...(running.replication === undefined ? {} : { replicationReadiness: replicationReadiness(running, String(settings.nodeId)) }),

@@ -8,7 +8,7 @@
 import { apply, emptyState, type PlacementCommand, type PlacementState } from '../placement/metadata/index.js';
 import type { ClientCommand } from '../placement/service/index.js';
 import { ShardElection } from '../shard-model/index.js';
-import { runReplicationCluster, type SimElector } from '../journal/replication/testing.js';
+import { REASSIGN_BROKEN_VARIANTS, runReplicationCluster, type ReassignBrokenVariant, type SimElector } from '../journal/replication/testing.js';
 import type { SimSuite } from './suite.js';
 
 const SHARD = 'sim-shard';
@@ -22,20 +22,34 @@ export class ControllerElector implements SimElector {
   readonly recorded = new Map<number, string>();
   problem: string | null = null;
 
-  constructor(replicas: readonly string[]) {
-    for (const id of replicas) this.propose({ type: 'register-node', nodeId: id, roles: ['journal'], addresses: { journal: `sim:${id}` }, at: 0, leaseMs: 1_000_000 } as ClientCommand);
+  constructor(replicas: readonly string[], nodes: readonly string[] = replicas) {
+    for (const id of nodes) this.propose({ type: 'register-node', nodeId: id, roles: ['journal'], addresses: { journal: `sim:${id}` }, at: 0, leaseMs: 1_000_000 } as ClientCommand);
     this.propose({ type: 'create-shard', shard: SHARD, replicas: [...replicas] });
   }
 
-  reserve(current: number): number | null {
+  reserve(current: number, switching = false): number | null {
     const shard = this.state.shards.get(SHARD);
     if (shard === undefined) return null;
     if (shard.leaderEpoch !== current) this.problem ??= `placement's epoch ${shard.leaderEpoch} is not the simulator's ${current}`;
-    this.election = new ShardElection(shard);
+    this.election = new ShardElection(shard, { switching });
     const step = this.election.start();
     if (step.kind !== 'propose') return null;
     const next = this.election.onReserved(this.propose(step.command));
     return next.kind === 'announce' ? next.epoch : null;
+  }
+
+  /** begin-reassign by compare-and-set on the epoch. */
+  begin(current: number, target: readonly string[]): boolean {
+    return this.propose({ type: 'begin-reassign', shard: SHARD, expectedEpoch: current, replicas: [...target] }).status === 'ok';
+  }
+
+  /** The switching election's reservation (switch-replicas); the target must then be the shard's replica set. */
+  switchSet(current: number): number | null {
+    const target = this.state.shards.get(SHARD)?.target;
+    const epoch = this.reserve(current, true);
+    const shard = this.state.shards.get(SHARD);
+    if (epoch !== null && (target === undefined || shard?.target !== undefined || shard?.replicas.join(',') !== target.join(','))) this.problem ??= `after the switch placement holds ${shard?.replicas.join(',')} (target ${shard?.target?.join(',')}), not ${target?.join(',')}`;
+    return epoch;
   }
 
   record(epoch: number, answers: Parameters<SimElector['record']>[1]): string | null {
@@ -70,8 +84,34 @@ export const replicationControllerSuite: SimSuite = {
     let elector: ControllerElector | undefined;
     const result = runReplicationCluster(seed, {
       traceCapacity,
-      electorFor: (replicas) => {
-        elector = new ControllerElector(replicas);
+      electorFor: (replicas, nodes) => {
+        elector = new ControllerElector(replicas, nodes);
+        return elector;
+      },
+    });
+    const failure = result.failure ?? elector?.problem ?? null;
+    if (failure === null) return Promise.resolve(null);
+    const stats = Object.entries(result.stats).map(([key, value]) => `${key} ${value}`).join(', ');
+    return Promise.resolve({ seed, message: failure.split('\n')[0] as string, detail: `run: ${stats}\nlast events:\n${result.trace}\n\n${failure}` });
+  },
+};
+
+export const reassignSuite: SimSuite = {
+  name: 'reassign',
+  summary: 'replica-set changes (one replica at a time moved to a spare node: learner, then switch) run by the controller core over placement\'s state machine, during crashes, partitions and lost unsynced writes; the replication checkers, plus: the set is the factor and every change begun finishes',
+  defaultSeeds: 1000,
+  variants: [...REASSIGN_BROKEN_VARIANTS],
+  runSeed(seed, options) {
+    const variant = options.variant as ReassignBrokenVariant | undefined;
+    if (variant !== undefined && !REASSIGN_BROKEN_VARIANTS.includes(variant)) throw new Error(`unknown variant ${variant}; known: ${REASSIGN_BROKEN_VARIANTS.join(', ')}`);
+    const traceCapacity = process.env.SIM_TRACE === 'full' ? Number.MAX_SAFE_INTEGER : 300;
+    let elector: ControllerElector | undefined;
+    const result = runReplicationCluster(seed, {
+      traceCapacity,
+      reassign: true,
+      ...(variant === undefined ? {} : { variant }),
+      electorFor: (replicas, nodes) => {
+        elector = new ControllerElector(replicas, nodes);
         return elector;
       },
     });

@@ -9,6 +9,7 @@ import { formatTable } from '../table.js';
 import { userCommands } from './ctl-user.js';
 import { aclCtlCommands } from './ctl-acl.js';
 import { clusterCtlCommands } from './ctl-cluster.js';
+import { shardCtlCommands } from './ctl-shard.js';
 import { amqpCtlCommands } from './ctl-amqp.js';
 import { kafkaCtlCommands } from './ctl-kafka.js';
 import { replicaCtlCommands } from './ctl-replica.js';
@@ -441,6 +442,7 @@ const leaves: Command[] = [
   overviewCommand,
   nodeListCommand,
   ...clusterCtlCommands,
+  ...shardCtlCommands,
   ...replicaCtlCommands,
   shardListCommand,
   shardInfoCommand,

@@ -102,6 +102,8 @@ class ShardReplica {
   caughtUp: boolean;
   /** The HW in the leader's last fetch answer (undefined until one arrives). */
   leaderHw: number | undefined;
+  /** The learners of a replica-set change, as the last ReplicaLead named them (the leader serves them). */
+  learners: string[] = [];
 
   constructor(
     readonly name: string,
@@ -363,15 +365,16 @@ export class ReplicationNode {
    * first, then records the epoch durably, then answers the durable position (the election's
    * rule compares it). A shard without replica state gets one here.
    */
-  announce(shard: string, epoch: number, replicas: readonly string[], ledBefore = false): Promise<{ lastEpoch: number; durableEnd: number }> {
+  announce(shard: string, epoch: number, replicas: readonly string[], ledBefore = false, learner = false): Promise<{ lastEpoch: number; durableEnd: number }> {
     return this.serialised(shard, async (replica) => {
       if (epoch <= replica.record.epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.epoch, requestEpoch: epoch }, shard, epoch, replica.record.epoch);
       await this.stopRole(replica);
       // No replica state here for a shard that has been led: this node may have held (and been
       // counted for) records it no longer has, so its answer must not make a majority until it
       // has caught up. It still takes the epoch, so it is fenced and can follow.
+      // A learner may hold an old copy (it was a replica long ago): it must not vote either.
       const fresh = replica.record.epoch < 0;
-      const voter = fresh ? !ledBefore : replica.record.voter;
+      const voter = learner ? false : fresh ? !ledBefore : replica.record.voter;
       // A replica that lost the shard's history has a backlog to copy before it counts as caught up.
       if (!voter) replica.caughtUp = false;
       const record: ReplicaRecord = { epoch, leader: '', replicas: [...replicas], ledEpoch: replica.record.ledEpoch, voter };
@@ -383,14 +386,19 @@ export class ReplicationNode {
   }
 
   /** Who leads `epoch` (the one this node took by announce). */
-  lead(shard: string, epoch: number, leader: string, replicas: readonly string[]): Promise<void> {
+  lead(shard: string, epoch: number, leader: string, replicas: readonly string[], learners: readonly string[] = []): Promise<void> {
     return this.serialised(shard, async (replica) => {
       if (epoch !== replica.record.epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.epoch, requestEpoch: epoch }, shard, epoch, replica.record.epoch);
-      if (!replicas.includes(this.self)) throw ReplicaErrors.notReplicated.create({ shard }, shard, `node ${this.self} is not in the replica set ${replicas.join(',')}`);
-      if (replica.role.kind !== 'idle' && replica.record.leader === leader) return;
+      const learning = !replicas.includes(this.self);
+      if (learning && (!learners.includes(this.self) || leader === this.self)) throw ReplicaErrors.notReplicated.create({ shard }, shard, `node ${this.self} is not in the replica set ${replicas.join(',')}`);
+      replica.learners = [...learners];
+      if (replica.role.kind === 'leader' && leader === this.self) replica.role.core.setLearners(learners);
+      // A learner that still votes (it took this epoch as a replica the change removes, or held an old copy) stops first.
+      if (replica.role.kind !== 'idle' && replica.record.leader === leader && !(learning && replica.record.voter)) return;
       await this.stopRole(replica);
       if (leader !== this.self) {
-        await this.persist(replica, { ...replica.record, leader, replicas: [...replicas] });
+        // A learner never votes, whatever it holds, until it has copied the shard as a member.
+        await this.persist(replica, { ...replica.record, leader, replicas: [...replicas], voter: learning ? false : replica.record.voter });
         this.startFollowing(replica);
         return;
       }
@@ -410,11 +418,12 @@ export class ReplicationNode {
     const role = replica.role;
     const end = replica.log.end;
     const log = replica.log.shard;
-    const followers = role.kind !== 'leader' ? [] : replica.record.replicas.filter((node) => node !== this.self).map((node) => {
+    const learners = role.kind === 'leader' ? role.core.learners : [];
+    const followers = role.kind !== 'leader' ? [] : [...replica.record.replicas.filter((node) => node !== this.self), ...learners].map((node) => {
       const { fetched, durable } = role.core.followerProgress(node) ?? { fetched: 0, durable: 0 };
-      return { node, fetched, durable, recordsBehind: Math.max(0, end - fetched), bytesBehind: fetched >= end ? 0 : log.approximateBytesFrom(Math.max(fetched, log.startOffset)) };
+      return { node, fetched, durable, recordsBehind: Math.max(0, end - fetched), bytesBehind: fetched >= end ? 0 : log.approximateBytesFrom(Math.max(fetched, log.startOffset)), learner: learners.includes(node) };
     });
-    return { node: this.self, role: replica.startingToLead ? 'starting' : role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers };
+    return { node: this.self, role: replica.startingToLead ? 'starting' : role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers, epochStartOffset: role.kind === 'leader' ? role.core.epochStartOffset : 0 };
   }
 
   /**
@@ -448,7 +457,7 @@ export class ReplicationNode {
     // of the current epoch), without waiting for a client write.
     // It is a control batch: stored and replicated, never shown to readers of the shard.
     const start = await replica.log.append([{ key: null, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch, true);
-    const core = new ReplicaLeader({ self: this.self, replicas: replica.record.replicas, epoch, epochStartOffset: start.baseOffset, highWatermark: replica.hw });
+    const core = new ReplicaLeader({ self: this.self, replicas: replica.record.replicas, learners: replica.learners, epoch, epochStartOffset: start.baseOffset, highWatermark: replica.hw });
     replica.role = { kind: 'leader', core };
     replica.caughtUp = true;
     this.onLocalLog(replica, core);
@@ -545,7 +554,8 @@ export class ReplicationNode {
     // replica's own records above the HW (a suffix the step before cut only if it truncated),
     // so readers are never shown past the log end.
     replica.setHighWatermark(Math.min(core.highWatermark, replica.log.end));
-    if (appended && !replica.record.voter && replica.log.history.latestEpoch === core.epoch) {
+    // Only as a member: a learner holding its leader's epoch has not caught up with what the set acknowledged.
+    if (appended && !replica.record.voter && replica.record.replicas.includes(this.self) && replica.log.history.latestEpoch === core.epoch) {
       // It holds a batch of its leader's epoch, so the leader's whole log up to that epoch's
       // start: every record committed before. It may vote again.
       await this.persist(replica, { ...replica.record, voter: true });

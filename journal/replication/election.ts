@@ -36,3 +36,12 @@ export function chooseLeader(candidates: readonly ElectionCandidate[]): Election
 export function electionQuorum(replicaCount: number): number {
   return Math.floor(replicaCount / 2) + 1;
 }
+
+/**
+ * Whether every learner of a replica-set change holds, durably, everything the leader had
+ * committed when it reported: placement then switches to the new set, which costs the new
+ * replicas only the records written since (they catch up as non-voters, below).
+ */
+export function learnersCaughtUp(learners: readonly string[], highWatermark: number, durable: ReadonlyMap<string, number>): boolean {
+  return learners.every((id) => (durable.get(id) ?? -1) >= highWatermark);
+}

@@ -28,6 +28,21 @@ describe('ReplicaLeader', () => {
     assert.equal(leader.highWatermark, 11);
   });
 
+  it('serves learners and keeps their progress, but never counts them towards the high watermark', () => {
+    const leader = new ReplicaLeader({ self: 'a', replicas: ['a', 'b', 'c'], epoch: 5, epochStartOffset: 0, highWatermark: 0 });
+    leader.onLocalLog(10, 10);
+    assert.equal(leader.onFetch(fetch('d', 0, 0)).decision.kind, 'reply', 'not a learner yet: refused');
+    leader.setLearners(['d']);
+    assert.deepEqual(leader.followerProgress('d'), { fetched: -1, durable: -1 }, 'not heard from');
+    assert.deepEqual(leader.onFetch(fetch('d', 10, 10)).decision, { kind: 'send', fromOffset: 10, highWatermark: 0 });
+    assert.equal(leader.highWatermark, 0, 'the leader and a learner are not a majority of a, b, c');
+    assert.deepEqual(leader.followerProgress('d'), { fetched: 10, durable: 10 });
+    leader.onFetch(fetch('b', 10, 6));
+    assert.equal(leader.highWatermark, 6);
+    leader.setLearners([]);
+    assert.equal(leader.followerProgress('d'), undefined);
+  });
+
   it('never moves the high watermark back on reordered reports', () => {
     const leader = new ReplicaLeader({ self: 'a', replicas: ['a', 'b', 'c'], epoch: 5, epochStartOffset: 0, highWatermark: 0 });
     leader.onLocalLog(8, 8);

@@ -20,6 +20,13 @@ export interface LeaderOptions {
   self: NodeId;
   /** the replica set, the leader included */
   replicas: readonly NodeId[];
+  /**
+   * Nodes copying the shard for a replica-set change: served like followers, their progress
+   * kept, never counted towards the HW (they may not hold what the replica set acknowledged).
+   */
+  learners?: readonly NodeId[];
+  /** broken variant: count learners towards the HW as if they were replicas */
+  countLearners?: boolean;
   epoch: number;
   /** the offset of the leader's first batch of `epoch` (its log end when it took over) */
   epochStartOffset: number;
@@ -51,6 +58,8 @@ export class ReplicaLeader {
   readonly epochStartOffset: number;
   private readonly replicas: readonly NodeId[];
   private readonly progress = new Map<NodeId, FollowerProgress>();
+  private readonly learnerProgress = new Map<NodeId, FollowerProgress>();
+  private readonly countLearners: boolean;
   private hw: number;
   private localDurable = 0;
   private localEnd = 0;
@@ -70,10 +79,32 @@ export class ReplicaLeader {
     this.ignoreEpochs = options.ignoreEpochs === true;
     this.commitOldEpochByCount = options.commitOldEpochByCount === true;
     for (const replica of options.replicas) if (replica !== options.self) this.progress.set(replica, { fetched: 0, durable: 0 });
+    this.countLearners = options.countLearners === true;
+    this.setLearners(options.learners ?? []);
+  }
+
+  /** The learners now (a change began or ended): a new one starts with no progress, a dropped one is forgotten. */
+  setLearners(learners: readonly NodeId[]): void {
+    for (const node of [...this.learnerProgress.keys()]) if (!learners.includes(node)) this.learnerProgress.delete(node);
+    // -1 until its first fetch: a learner not heard from has not copied even an empty prefix.
+    for (const node of learners) if (!this.progress.has(node) && node !== this.self && !this.learnerProgress.has(node)) this.learnerProgress.set(node, { fetched: -1, durable: -1 });
+  }
+
+  get learners(): NodeId[] {
+    return [...this.learnerProgress.keys()];
   }
 
   get highWatermark(): number {
     return this.hw;
+  }
+
+  /**
+   * Whether the HW has passed this epoch's start: until then it may lag behind what earlier
+   * epochs committed (a new leader starts from the HW it knew as a follower), so "caught up to
+   * the HW" means nothing yet.
+   */
+  get committedOwnEpoch(): boolean {
+    return this.hw > this.epochStartOffset;
   }
 
   /** The epoch that fenced this leader (a request carried it), or null while it may lead. */
@@ -87,7 +118,7 @@ export class ReplicaLeader {
   }
 
   followerProgress(replica: NodeId): FollowerProgress | undefined {
-    const progress = this.progress.get(replica);
+    const progress = this.progress.get(replica) ?? this.learnerProgress.get(replica);
     return progress === undefined ? undefined : { ...progress };
   }
 
@@ -105,9 +136,9 @@ export class ReplicaLeader {
   onFetch(request: FetchRequest): { decision: FetchDecision; highWatermarkMoved: number | null } {
     const mismatch = this.checkEpoch(request.leaderEpoch);
     if (mismatch !== null) return { decision: { kind: 'reply', message: mismatch }, highWatermarkMoved: null };
-    const progress = this.progress.get(request.from);
+    const progress = this.progress.get(request.from) ?? this.learnerProgress.get(request.from);
     if (progress === undefined) {
-      // Not a member: its durable report must not count, and it gets nothing.
+      // Neither a member nor a learner: its durable report must not count, and it gets nothing.
       return { decision: { kind: 'reply', message: { type: 'epoch-mismatch', from: this.self, leaderEpoch: this.epoch, requestEpoch: request.leaderEpoch } }, highWatermarkMoved: null };
     }
     if (request.fetchOffset > this.localEnd) {
@@ -139,6 +170,7 @@ export class ReplicaLeader {
   private advance(): number | null {
     const durable = [this.localDurable];
     for (const progress of this.progress.values()) durable.push(progress.durable);
+    if (this.countLearners) for (const progress of this.learnerProgress.values()) durable.push(progress.durable);
     durable.sort((a, b) => b - a);
     // The (majority)-th largest durable end: that many replicas hold everything below it.
     const majorityDurable = Math.min(durable[Math.floor(this.replicas.length / 2)] ?? 0, this.localEnd);

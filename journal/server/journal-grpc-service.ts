@@ -97,10 +97,10 @@ export class JournalGrpcService {
       replicaEpochEnd: this.replicaCall('ReplicaEpochEnd', (request: wire.ReplicaEpochEndRequest) => this.replication('ReplicaEpochEnd', request.shard).epochEnd(request)),
       replicaAnnounce: this.replicaCall('ReplicaAnnounce', async (request: wire.ReplicaAnnounceRequest) => {
         const node = this.replication('ReplicaAnnounce', request.shard);
-        return { node: node.self, ...(await node.announce(request.shard, request.epoch, request.replicas, request.ledBefore === true)) };
+        return { node: node.self, ...(await node.announce(request.shard, request.epoch, request.replicas, request.ledBefore === true, request.learner === true)) };
       }),
       replicaLead: this.replicaCall('ReplicaLead', async (request: wire.ReplicaLeadRequest) => {
-        await this.replication('ReplicaLead', request.shard).lead(request.shard, request.epoch, request.leader, request.replicas);
+        await this.replication('ReplicaLead', request.shard).lead(request.shard, request.epoch, request.leader, request.replicas, request.learners ?? []);
         return {};
       }),
       replicaStatus: this.replicaCall('ReplicaStatus', (request: wire.ReplicaStatusRequest) => this.replication('ReplicaStatus', request.shard).status(request.shard)),

@@ -156,6 +156,8 @@ export interface ReplicaAnnounceRequest {
   replicas: string[];
   /** Some replica has been led before: a node without replica state for the shard does not vote. */
   ledBefore?: boolean;
+  /** The node joins as a learner of a replica-set change: it does not vote until it has copied the shard as a member. */
+  learner?: boolean;
 }
 
 export interface ReplicaAnnounceResponse {
@@ -169,6 +171,8 @@ export interface ReplicaLeadRequest {
   epoch: number;
   leader: string;
   replicas: string[];
+  /** learners of a replica-set change: served by the leader, never counted */
+  learners?: string[];
 }
 
 export interface ReplicaStatusRequest {
@@ -189,6 +193,8 @@ export interface ReplicaStatusResponse {
   logStart: number;
   /** on the leader: each follower's reported log end (fetched) and durable end in this epoch */
   followers: ReplicaProgress[];
+  /** on the leader: the offset of its epoch-start batch (0 otherwise); the HW is complete once past it */
+  epochStartOffset?: number;
 }
 
 export interface ReplicaProgress {
@@ -199,6 +205,8 @@ export interface ReplicaProgress {
   recordsBehind: number;
   /** about how many bytes of the leader's log lie past `fetched` */
   bytesBehind: number;
+  /** a learner of a replica-set change (fetched and durable -1 until its first fetch) */
+  learner?: boolean;
 }
 
 // ---- client side: journal types → messages ---------------------------------------------

@@ -26,6 +26,9 @@ export type PlacementCommand = Envelope &
     | { readonly type: 'record-shard-leader'; readonly shard: string; readonly epoch: number; readonly leader: string }
     | { readonly type: 'set-replicas'; readonly shard: string; readonly replicas: readonly string[] }
     | { readonly type: 'set-shard-state'; readonly shard: string; readonly state: ShardState }
+    | { readonly type: 'begin-reassign'; readonly shard: string; readonly expectedEpoch: number; readonly replicas: readonly string[] }
+    | { readonly type: 'cancel-reassign'; readonly shard: string }
+    | { readonly type: 'switch-replicas'; readonly shard: string; readonly expectedEpoch: number }
     | { readonly type: 'set-map'; readonly namespace: string; readonly shards: readonly string[] }
     | { readonly type: 'set-setting'; readonly key: string; readonly value: JsonValue }
     | { readonly type: 'cas-setting'; readonly key: string; readonly expectedRevision: number; readonly value: JsonValue }
@@ -86,6 +89,9 @@ const FIELDS: Record<CommandType, readonly string[]> = {
   'record-shard-leader': ['shard', 'epoch', 'leader'],
   'set-replicas': ['shard', 'replicas'],
   'set-shard-state': ['shard', 'state'],
+  'begin-reassign': ['shard', 'expectedEpoch', 'replicas'],
+  'cancel-reassign': ['shard'],
+  'switch-replicas': ['shard', 'expectedEpoch'],
   'set-map': ['namespace', 'shards'],
   'set-setting': ['key', 'value'],
   'cas-setting': ['key', 'expectedRevision', 'value'],
@@ -193,6 +199,12 @@ function checkCommand(raw: unknown): PlacementCommand {
       return { type, ...envelope, shard: name(raw.shard, 'shard'), epoch: count(raw.epoch, 'epoch', 1), leader: name(raw.leader, 'leader') };
     case 'set-shard-state':
       return { type, ...envelope, shard: name(raw.shard, 'shard'), state: oneOf(raw.state, SHARD_STATES, 'state') };
+    case 'begin-reassign':
+      return { type, ...envelope, shard: name(raw.shard, 'shard'), expectedEpoch: count(raw.expectedEpoch, 'expectedEpoch', 0), replicas: nameList(raw.replicas, 'replicas') };
+    case 'cancel-reassign':
+      return { type, ...envelope, shard: name(raw.shard, 'shard') };
+    case 'switch-replicas':
+      return { type, ...envelope, shard: name(raw.shard, 'shard'), expectedEpoch: count(raw.expectedEpoch, 'expectedEpoch', 0) };
     case 'set-map':
       return { type, ...envelope, namespace: name(raw.namespace, 'namespace'), shards: nameList(raw.shards, 'shards') };
     case 'set-setting':

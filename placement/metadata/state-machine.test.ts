@@ -151,6 +151,51 @@ describe('placement state machine', () => {
     assert.equal(state.shards.get('mqtt.0')?.leaderEpoch, 1);
   });
 
+  it('changes a replica set in two steps, serialized by the epoch: begin-reassign, then switch-replicas', () => {
+    const { state, results } = run([
+      ...three,
+      register('d'),
+      { type: 'register-node', nodeId: 'k', roles: ['broker'], addresses: { broker: 'h:2' }, at: 0, leaseMs: 1000 },
+      { type: 'set-shard-leader', shard: 'mqtt.0', leader: 'a', expectedEpoch: 0 },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 0, replicas: ['a', 'b', 'd'] },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 1, replicas: ['a', 'b', 'c'] },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 1, replicas: ['a', 'b', 'k'] },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 1, replicas: ['a', 'x', 'd'] },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 1, replicas: ['a', 'd'] },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 1, replicas: ['a'] },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 1, replicas: ['a', 'd', 'b'] },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 1, replicas: ['a', 'c', 'd'] },
+      { type: 'set-shard-leader', shard: 'mqtt.0', leader: 'b', expectedEpoch: 1 },
+      { type: 'switch-replicas', shard: 'mqtt.0', expectedEpoch: 1 },
+      { type: 'switch-replicas', shard: 'mqtt.0', expectedEpoch: 2 },
+    ]);
+    // stale epoch, the same set, a broker, an unknown node, too few kept (twice), ok, busy, an
+    // election meanwhile (the change survives it), the switch at the old epoch, the switch.
+    assert.deepEqual(results.slice(7).map(refusal), ['stale-epoch', 'invalid', 'invalid', 'unknown-node', 'invalid', 'invalid', undefined, 'change-in-progress', undefined, 'stale-epoch', undefined]);
+    const shard = state.shards.get('mqtt.0');
+    assert.deepEqual(shard?.replicas, ['a', 'd', 'b']);
+    assert.equal(shard?.target, undefined);
+    assert.equal(shard?.leader, null);
+    assert.equal(shard?.leaderEpoch, 3);
+    assert.equal(shard?.state, 'active');
+  });
+
+  it('refuses a change that keeps too few replicas, and cancels one', () => {
+    const { state, results } = run([
+      ...three,
+      register('d'),
+      register('e'),
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 0, replicas: ['a', 'd', 'e'] },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 0, replicas: ['a'] },
+      { type: 'cancel-reassign', shard: 'mqtt.0' },
+      { type: 'begin-reassign', shard: 'mqtt.0', expectedEpoch: 0, replicas: ['a', 'b', 'c', 'd', 'e'] },
+      { type: 'cancel-reassign', shard: 'mqtt.0' },
+      { type: 'switch-replicas', shard: 'mqtt.0', expectedEpoch: 0 },
+    ]);
+    assert.deepEqual(results.slice(6).map(refusal), ['invalid', 'invalid', 'invalid', undefined, undefined, 'invalid']);
+    assert.deepEqual(state.shards.get('mqtt.0'), { name: 'mqtt.0', replicas: ['a', 'b', 'c'], leader: null, leaderEpoch: 0, state: 'active' });
+  });
+
   it('sets a shard state and refuses an unknown shard', () => {
     const { state, results } = run([...three, { type: 'set-shard-state', shard: 'mqtt.0', state: 'reassigning' }, { type: 'set-shard-state', shard: 'x', state: 'offline' }]);
     assert.deepEqual(results.slice(4).map(refusal), [undefined, 'unknown-shard']);

@@ -95,6 +95,26 @@ function checkReplicas(state: PlacementState, replicas: readonly string[]): Refu
   return undefined;
 }
 
+/**
+ * What a replica-set change may be (docs/replication.md, "Changing a replica set"): another set,
+ * of journal nodes, at most 5, keeping enough old replicas that any majority of the new set drawn
+ * from them meets every majority of the old one. New replicas do not vote until they have copied
+ * the shard in the new set, so the first elections under the new set count old replicas only.
+ */
+function checkReassign(state: PlacementState, shard: ShardRecord, replicas: readonly string[]): Refusal | undefined {
+  if (replicas.length > 5) return new Refusal('invalid', `a replica set has at most 5 nodes, got ${replicas.length}`);
+  if (replicas.length === shard.replicas.length && replicas.every((id, i) => shard.replicas[i] === id)) return new Refusal('invalid', `shard ${shard.name} already has the replicas ${replicas.join(',')}`);
+  const notJournal = replicas.find((id) => !shard.replicas.includes(id) && !(state.nodes.get(id)?.roles.includes('journal') ?? false));
+  if (notJournal !== undefined) return new Refusal('invalid', `node ${notJournal} is not a journal node`);
+  const kept = replicas.filter((id) => shard.replicas.includes(id)).length;
+  const newMajority = Math.floor(replicas.length / 2) + 1;
+  const oldMajority = Math.floor(shard.replicas.length / 2) + 1;
+  if (kept < newMajority || newMajority + oldMajority <= shard.replicas.length) {
+    return new Refusal('invalid', `moving from ${shard.replicas.join(',')} to ${replicas.join(',')} keeps ${kept} replica(s); a change must keep a majority of the new set and more than half of the old one (move one replica at a time)`);
+  }
+  return undefined;
+}
+
 function execute(state: PlacementState, command: PlacementCommand, revision: number): Effect {
   const change = (kind: Change['kind'], key: string, op: Change['op'] = 'put'): Change[] => [{ revision, kind, key, op }];
   switch (command.type) {
@@ -186,6 +206,38 @@ function execute(state: PlacementState, command: PlacementCommand, revision: num
       }
       const next: ShardRecord = { ...shard, replicas: [...command.replicas] };
       return { state: { ...state, shards: withEntry(state.shards, shard.name, next) }, changes: change('shard', shard.name) };
+    }
+    case 'begin-reassign': {
+      const shard = state.shards.get(command.shard);
+      if (shard === undefined) return new Refusal('unknown-shard', `shard ${command.shard} does not exist`);
+      if (command.expectedEpoch !== shard.leaderEpoch) return new Refusal('stale-epoch', `shard ${shard.name} is at epoch ${shard.leaderEpoch}, not ${command.expectedEpoch}`);
+      if (shard.target !== undefined) return new Refusal('change-in-progress', `shard ${shard.name} is already moving to ${shard.target.join(',')}`);
+      const refused = checkReplicas(state, command.replicas) ?? checkReassign(state, shard, command.replicas);
+      if (refused !== undefined) return refused;
+      const next: ShardRecord = { ...shard, state: 'reassigning', target: [...command.replicas] };
+      return { state: { ...state, shards: withEntry(state.shards, shard.name, next) }, changes: change('shard', shard.name) };
+    }
+    case 'cancel-reassign': {
+      const shard = state.shards.get(command.shard);
+      if (shard === undefined) return new Refusal('unknown-shard', `shard ${command.shard} does not exist`);
+      if (shard.target === undefined) return new Refusal('invalid', `shard ${shard.name} has no change in progress`);
+      const { target: _dropped, ...rest } = shard;
+      const next: ShardRecord = { ...rest, state: 'active' };
+      return { state: { ...state, shards: withEntry(state.shards, shard.name, next) }, changes: change('shard', shard.name) };
+    }
+    case 'switch-replicas': {
+      // The second half of a change: the target becomes the replica set in a new epoch with no
+      // leader yet, which the controller then elects among the target's voters (as after
+      // set-shard-leader with a null leader). The compare-and-set on the epoch orders it against
+      // every election, so no epoch has two replica sets.
+      const shard = state.shards.get(command.shard);
+      if (shard === undefined) return new Refusal('unknown-shard', `shard ${command.shard} does not exist`);
+      if (command.expectedEpoch !== shard.leaderEpoch) return new Refusal('stale-epoch', `shard ${shard.name} is at epoch ${shard.leaderEpoch}, not ${command.expectedEpoch}`);
+      if (shard.target === undefined) return new Refusal('invalid', `shard ${shard.name} has no change in progress`);
+      const { target, ...rest } = shard;
+      const leaderEpoch = command.expectedEpoch + 1;
+      const next: ShardRecord = { ...rest, replicas: [...target], leader: null, leaderEpoch, state: 'active' };
+      return { state: { ...state, shards: withEntry(state.shards, shard.name, next) }, changes: change('shard', shard.name), leaderEpoch };
     }
     case 'set-shard-state': {
       const shard = state.shards.get(command.shard);

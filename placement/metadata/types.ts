@@ -44,6 +44,12 @@ export interface ShardRecord {
   /** Bumped by every leader change and never lowered: the fencing token for the shard's writers. */
   readonly leaderEpoch: number;
   readonly state: ShardState;
+  /**
+   * The replica set a change in progress moves to (begin-reassign; state 'reassigning'): the
+   * nodes in it and not in `replicas` copy the shard as learners until switch-replicas makes it
+   * the replica set. Absent when no change is in progress.
+   */
+  readonly target?: readonly string[];
 }
 
 export interface ShardMap {
@@ -86,6 +92,7 @@ export const REFUSAL_CODES = [
   'lease-live',
   'cas-mismatch',
   'invalid',
+  'change-in-progress',
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { apply, emptyState, type NodeRecord, type PlacementCommand, type PlacementState, type ShardRecord } from '../../placement/metadata/index.js';
 import type { ClientCommand } from '../../placement/service/index.js';
-import { assignReplicas, decideShard, hasBeenLed, replicationFactor, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
+import { assignReplicas, decideChange, decideShard, hasBeenLed, planReplacement, replaceAfterMs, replicationFactor, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
 
 function node(id: string, leaseExpiresAt = 10_000, roles: NodeRecord['roles'] = ['journal']): NodeRecord {
   return { id, roles, addresses: Object.fromEntries(roles.map((role) => [role, `127.0.0.1:${id.length}`])), registeredAt: 0, leaseExpiresAt };
@@ -47,6 +47,68 @@ describe('replica assignment', () => {
     assert.equal(replicationFactor(1), 1);
     assert.equal(replicationFactor(9), 3);
     assert.equal(replicationFactor('2'), 3);
+  });
+});
+
+describe('replacing a replica whose node is gone (planReplacement)', () => {
+  const view = (live: NodeRecord[], shards: ShardRecord[]): { nodes: Map<string, NodeRecord>; shards: Map<string, ShardRecord> } => ({ nodes: new Map(live.map((n) => [n.id, n])), shards: new Map(shards.map((one) => [one.name, one])) });
+
+  it('replaces a node whose lease ran out replace-after ago, in its place, by the live journal node holding the fewest replicas', () => {
+    const layout = view([node('a'), node('b'), node('c', 1_000), node('d'), node('e'), node('k', 10_000, ['broker'])], [shard(), shard({ name: 't', replicas: ['d'] })]);
+    assert.equal(planReplacement(shard(), layout, 1_500, 1_000), null, 'gone for 500 ms only');
+    assert.deepEqual(planReplacement(shard(), layout, 2_000, 1_000), ['a', 'b', 'e']);
+    assert.equal(planReplacement(shard(), layout, 2_000, Infinity), null, 'replacement off');
+    assert.equal(planReplacement(shard({ target: ['a', 'b', 'd'] }), layout, 2_000, 1_000), null, 'a change is in progress');
+    const noSpare = view([node('a'), node('b'), node('c', 1_000), node('k', 10_000, ['broker'])], [shard()]);
+    assert.equal(planReplacement(shard(), noSpare, 2_000, 1_000), null, 'no live journal node outside the set');
+    const unregistered = view([node('a'), node('b'), node('d')], [shard()]);
+    assert.deepEqual(planReplacement(shard(), unregistered, 100, 1_000), ['a', 'b', 'd']);
+  });
+
+  it('reads the replace-after setting: 10 minutes by default, off with 0 or "never"', () => {
+    assert.equal(replaceAfterMs(undefined), 600_000);
+    assert.equal(replaceAfterMs(5_000), 5_000);
+    assert.equal(replaceAfterMs(0), Infinity);
+    assert.equal(replaceAfterMs('never'), Infinity);
+    assert.equal(replaceAfterMs(-3), 600_000);
+  });
+});
+
+describe('a replica-set change in progress (decideChange)', () => {
+  const four = new Map(['a', 'b', 'c', 'd'].map((id) => [id, node(id)]));
+  const moving = shard({ target: ['a', 'b', 'd'], state: 'reassigning' });
+  const leaderStatus = (hw: number, progress: [string, number][]): ReplicaObservation => ({ kind: 'status', epoch: 3, leader: 'a', role: 'leader', lastEpoch: 3, highWatermark: hw, epochStartOffset: 2, progress: new Map(progress) });
+
+  it('creates the shard on a learner that lacks it, tells it and the leader, and switches once it holds the HW', () => {
+    assert.equal(decideChange(shard(), four, 100, new Map()), null);
+    assert.deepEqual(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['c', 10]])], ['d', { kind: 'missing' }]])), { cancel: null, create: ['d'], inform: ['a'], switchNow: false });
+    assert.deepEqual(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['c', 10]])], ['d', { kind: 'unreplicated' }]])), { cancel: null, create: [], inform: ['d', 'a'], switchNow: false });
+    assert.deepEqual(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['d', 4]])], ['d', status(3, 'a')]])), { cancel: null, create: [], inform: [], switchNow: false });
+    assert.deepEqual(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['d', 10]])], ['b', status(3, 'a')], ['d', status(3, 'a')]])), { cancel: null, create: [], inform: [], switchNow: true });
+    assert.equal(decideChange(moving, four, 100, new Map([['a', leaderStatus(10, [['b', 10], ['d', 10]])], ['b', { kind: 'status', epoch: 3, leader: 'a', role: 'follower', lastEpoch: 3, voter: false }], ['d', status(3, 'a')]]))?.switchNow, false, 'a kept replica does not vote yet');
+    assert.equal(decideChange(moving, four, 100, new Map([['a', leaderStatus(2, [['b', 10], ['d', 10]])], ['b', status(3, 'a')], ['d', status(3, 'a')]]))?.switchNow, false, "the HW has not passed the leader's epoch start");
+  });
+
+  it('does not switch without a leader leading the epoch, and gives the change up when the learner is gone', () => {
+    assert.equal(decideChange(moving, four, 100, new Map([['a', status(3, 'a', 'starting')], ['d', status(3, 'a')]]))?.switchNow, false);
+    assert.equal(decideChange({ ...moving, leader: null }, four, 100, new Map())?.switchNow, false);
+    assert.match(decideChange(moving, new Map([...four, ['d', node('d', 50)]]), 100, new Map())?.cancel ?? '', /learner d/);
+  });
+
+  it('elects the switch among the target only, fencing the removed replica', () => {
+    const election = new ShardElection(moving, { switching: true });
+    const start = election.start();
+    assert.deepEqual(start, { kind: 'propose', command: { type: 'switch-replicas', shard: 's', expectedEpoch: 3 } });
+    const announce = election.onReserved({ status: 'ok', revision: 9, leaderEpoch: 4 });
+    assert.deepEqual(announce, { kind: 'announce', epoch: 4, replicas: ['a', 'b', 'd'], alsoFence: ['c'] });
+    // c (removed) answering does not count; d (new, a non-voter) does not answer; a and b make the majority.
+    const chosen = election.onAnswers([{ node: 'c', lastEpoch: 3, durableEnd: 99 }, { node: 'b', lastEpoch: 3, durableEnd: 10 }, { node: 'a', lastEpoch: 3, durableEnd: 12 }]);
+    assert.deepEqual(chosen, { kind: 'propose', command: { type: 'record-shard-leader', shard: 's', epoch: 4, leader: 'a' } });
+    assert.deepEqual(election.onRecorded({ status: 'ok', revision: 10 }), { kind: 'lead', epoch: 4, leader: 'a', replicas: ['a', 'b', 'd'] });
+    const short = new ShardElection(moving, { switching: true });
+    short.start();
+    short.onReserved({ status: 'ok', revision: 9, leaderEpoch: 4 });
+    assert.equal(short.onAnswers([{ node: 'c', lastEpoch: 3, durableEnd: 99 }, { node: 'a', lastEpoch: 3, durableEnd: 12 }]).kind, 'abort');
   });
 });
 
@@ -234,7 +296,7 @@ describe('two controllers racing', () => {
   it('picks the replica with the greatest durable position, the replica order breaking ties', () => {
     const election = new ShardElection(shard({ leader: null, leaderEpoch: 4 }));
     election.start();
-    assert.deepEqual(election.onReserved({ status: 'ok', revision: 9, leaderEpoch: 5 }), { kind: 'announce', epoch: 5, replicas: ['a', 'b', 'c'] });
+    assert.deepEqual(election.onReserved({ status: 'ok', revision: 9, leaderEpoch: 5 }), { kind: 'announce', epoch: 5, replicas: ['a', 'b', 'c'], alsoFence: [] });
     const step = election.onAnswers([{ node: 'c', lastEpoch: 3, durableEnd: 10 }, { node: 'b', lastEpoch: 3, durableEnd: 10 }, { node: 'x', lastEpoch: 9, durableEnd: 99 }]);
     assert.deepEqual(step, { kind: 'propose', command: { type: 'record-shard-leader', shard: 's', epoch: 5, leader: 'b' } });
     assert.deepEqual(election.onRecorded({ status: 'ok', revision: 10, leaderEpoch: 5 }), { kind: 'lead', epoch: 5, leader: 'b', replicas: ['a', 'b', 'c'] });

@@ -16,7 +16,7 @@
 // placement leader still running) can never make two leaders in one epoch: the second one to
 // reserve gets stale-epoch and announces nothing, and a leader is told only after placement
 // recorded it.
-import { chooseLeader, electionQuorum, type ElectionCandidate } from '../../journal/index.js';
+import { chooseLeader, electionQuorum, learnersCaughtUp, type ElectionCandidate } from '../../journal/index.js';
 import type { ClientCommand } from '../../placement/service/index.js';
 import type { CommandResult, NodeRecord, ShardRecord } from '../../placement/metadata/index.js';
 
@@ -28,7 +28,19 @@ export const MAX_REPLICATION_FACTOR = 5;
 /** What the controller learned from one replica of one shard. */
 export type ReplicaObservation =
   /** lastEpoch: the epoch of the replica's last batch (0: it holds none). */
-  | { readonly kind: 'status'; readonly role: string; readonly epoch: number; readonly leader: string; readonly lastEpoch: number }
+  | {
+      readonly kind: 'status';
+      readonly role: string;
+      readonly epoch: number;
+      readonly leader: string;
+      readonly lastEpoch: number;
+      /** Whether its election answers count (false while it catches up after joining or a wipe). */
+      readonly voter?: boolean;
+      /** On a leader: its HW, its epoch-start offset, and each follower's and learner's reported durable end. */
+      readonly highWatermark?: number;
+      readonly epochStartOffset?: number;
+      readonly progress?: ReadonlyMap<string, number>;
+    }
   /** The shard is there but no election has reached it on this node. */
   | { readonly kind: 'unreplicated' }
   /** The node does not hold the shard. */
@@ -40,6 +52,19 @@ export type ReplicaObservation =
 export interface ControllerView {
   readonly nodes: ReadonlyMap<string, NodeRecord>;
   readonly shards: ReadonlyMap<string, ShardRecord>;
+}
+
+/**
+ * The placement setting (ms, or "never") after which a journal node whose lease ran out is
+ * replaced on every shard it held; 0 or "never" turns it off.
+ */
+export const REPLACE_AFTER_SETTING = 'replication.replace-after-ms';
+export const DEFAULT_REPLACE_AFTER_MS = 600_000;
+
+/** The replace-after setting in ms; Infinity when replacement is off. */
+export function replaceAfterMs(setting: unknown): number {
+  if (setting === 'never' || setting === 0) return Infinity;
+  return typeof setting === 'number' && Number.isSafeInteger(setting) && setting > 0 ? setting : DEFAULT_REPLACE_AFTER_MS;
 }
 
 export function replicationFactor(setting: unknown): number {
@@ -71,6 +96,75 @@ export function assignReplicas(view: ControllerView, now: number, factor: number
     .map((node) => node.id)
     .sort((a, b) => (held.get(a) ?? 0) - (held.get(b) ?? 0) || (preferred.get(a) ?? 0) - (preferred.get(b) ?? 0) || compare(a, b))
     .slice(0, Math.max(1, factor));
+}
+
+/**
+ * The replica set a shard should move to because one of its replicas' nodes is gone for good
+ * (not registered, or its lease ran out `replaceAfter` ms ago or more), or null. One replica at
+ * a time (a change keeps a majority of the old set), replaced in its place in the order by the
+ * live journal node outside the set that holds the fewest replicas, then by id (assignReplicas'
+ * rule); null while no such node exists or a change is already in progress.
+ */
+export function planReplacement(shard: ShardRecord, view: ControllerView, now: number, replaceAfter: number): string[] | null {
+  if (shard.target !== undefined || !Number.isFinite(replaceAfter)) return null;
+  const gone = shard.replicas.find((id) => {
+    const node = view.nodes.get(id);
+    return node === undefined || node.leaseExpiresAt + replaceAfter <= now;
+  });
+  if (gone === undefined) return null;
+  const held = new Map<string, number>();
+  for (const other of view.shards.values()) for (const node of [...other.replicas, ...(other.target ?? [])]) held.set(node, (held.get(node) ?? 0) + 1);
+  const spare = liveJournalNodes(view.nodes, now)
+    .map((node) => node.id)
+    .filter((id) => !shard.replicas.includes(id))
+    .sort((a, b) => (held.get(a) ?? 0) - (held.get(b) ?? 0) || compare(a, b))[0];
+  if (spare === undefined) return null;
+  return shard.replicas.map((id) => (id === gone ? spare : id));
+}
+
+/** What a shard with a replica-set change in progress needs (docs/replication.md, "Changing a replica set"). */
+export interface ChangeDecision {
+  /** Give the change up (a learner's node is gone), or null. */
+  readonly cancel: string | null;
+  /** Learners that lack the shard: create it there with the leader's config. */
+  readonly create: readonly string[];
+  /** Replicas to tell the epoch, its leader and the learners: learners not yet copying, and a leader that does not list them. */
+  readonly inform: readonly string[];
+  /** Every learner has reported the leader's HW durable: switch to the target (switch-replicas, then an election). */
+  readonly switchNow: boolean;
+}
+
+/** The learners of a change: the target's nodes outside the replica set. */
+export function learnersOf(shard: ShardRecord): string[] {
+  return (shard.target ?? []).filter((id) => !shard.replicas.includes(id));
+}
+
+export function decideChange(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, now: number, observations: ReadonlyMap<string, ReplicaObservation>): ChangeDecision | null {
+  if (shard.target === undefined) return null;
+  const learners = learnersOf(shard);
+  const lost = learners.find((id) => (nodes.get(id)?.leaseExpiresAt ?? 0) <= now);
+  if (lost !== undefined) return { cancel: `learner ${lost} is not live`, create: [], inform: [], switchNow: false };
+  const create = learners.filter((id) => observations.get(id)?.kind === 'missing');
+  const leader = shard.leader;
+  const led = leader === null ? undefined : observations.get(leader);
+  if (leader === null || led?.kind !== 'status' || led.role !== 'leader' || led.epoch !== shard.leaderEpoch) return { cancel: null, create, inform: [], switchNow: false };
+  const progress = led.progress ?? new Map<string, number>();
+  const inform = learners.filter((id) => {
+    const seen = observations.get(id);
+    if (seen?.kind === 'unreplicated') return true;
+    return seen?.kind === 'status' && (seen.epoch < shard.leaderEpoch || seen.leader !== leader);
+  });
+  if (learners.some((id) => !progress.has(id))) inform.push(leader);
+  // Until the HW passes the leader's epoch start it may lag behind what earlier epochs committed.
+  const highWatermark = led.highWatermark !== undefined && led.highWatermark > (led.epochStartOffset ?? 0) ? led.highWatermark : Infinity;
+  // The new set's first elections count only the replicas it keeps: each must vote (none still
+  // catching up from an earlier change or a wipe), or the set could be left without a majority.
+  const keptVote = shard.replicas.filter((id) => shard.target?.includes(id) === true).every((id) => {
+    const seen = observations.get(id);
+    return seen?.kind === 'status' && seen.voter !== false;
+  });
+  const switchNow = inform.length === 0 && create.length === 0 && keptVote && learnersCaughtUp(learners, highWatermark, progress);
+  return { cancel: null, create, inform, switchNow };
 }
 
 export interface ShardDecision {
@@ -123,7 +217,8 @@ export function decideShard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeR
 /** The effects of an election step. */
 export type ElectionStep =
   | { readonly kind: 'propose'; readonly command: ClientCommand }
-  | { readonly kind: 'announce'; readonly epoch: number; readonly replicas: readonly string[] }
+  /** Announce `epoch` to `replicas` (the epoch's set) and to `alsoFence` (replicas a switch removed: fenced, not counted). */
+  | { readonly kind: 'announce'; readonly epoch: number; readonly replicas: readonly string[]; readonly alsoFence: readonly string[] }
   | { readonly kind: 'lead'; readonly epoch: number; readonly leader: string; readonly replicas: readonly string[] }
   | { readonly kind: 'abort'; readonly reason: string };
 
@@ -136,8 +231,20 @@ export class ShardElection {
   private stage: 'start' | 'reserving' | 'announcing' | 'recording' | 'done' = 'start';
   private epoch = -1;
   private chosen: string | null = null;
+  /** The replica set of the epoch being elected: the shard's, or the target a switch makes it. */
+  readonly members: readonly string[];
+  private readonly switching: boolean;
 
-  constructor(readonly shard: ShardRecord) {}
+  /**
+   * `switching`: the election that ends a replica-set change. Its reservation is switch-replicas
+   * (the target becomes the replica set in the new epoch); the epoch is announced to the old
+   * replicas too, so a removed one that still runs is fenced, but only the new set's answers
+   * count, and its new members answer SL_REPL_NOT_VOTER until they have copied the shard in it.
+   */
+  constructor(readonly shard: ShardRecord, options: { switching?: boolean } = {}) {
+    this.switching = options.switching === true && shard.target !== undefined;
+    this.members = this.switching ? (shard.target as readonly string[]) : shard.replicas;
+  }
 
   get reservedEpoch(): number {
     return this.epoch;
@@ -147,6 +254,7 @@ export class ShardElection {
   start(): ElectionStep {
     this.expect('start');
     this.stage = 'reserving';
+    if (this.switching) return { kind: 'propose', command: { type: 'switch-replicas', shard: this.shard.name, expectedEpoch: this.shard.leaderEpoch } };
     return { kind: 'propose', command: { type: 'set-shard-leader', shard: this.shard.name, leader: null, expectedEpoch: this.shard.leaderEpoch } };
   }
 
@@ -155,17 +263,18 @@ export class ShardElection {
     if (result.status !== 'ok' || result.leaderEpoch === undefined) return this.abort(`placement refused the reservation: ${result.status === 'refused' ? `${result.code} (${result.detail})` : 'no epoch'}`);
     this.epoch = result.leaderEpoch;
     this.stage = 'announcing';
-    return { kind: 'announce', epoch: this.epoch, replicas: this.shard.replicas };
+    const removed = this.shard.replicas.filter((id) => !this.members.includes(id));
+    return { kind: 'announce', epoch: this.epoch, replicas: this.members, alsoFence: removed };
   }
 
   /** Step 2: the replicas that took the epoch, with their durable positions. */
   onAnswers(answers: readonly ElectionCandidate[]): ElectionStep {
     this.expect('announcing');
-    const members = answers.filter((answer) => this.shard.replicas.includes(answer.node));
-    const quorum = electionQuorum(this.shard.replicas.length);
-    if (members.length < quorum) return this.abort(`${members.length} of ${this.shard.replicas.length} replicas took epoch ${this.epoch}, ${quorum} needed`);
+    const members = answers.filter((answer) => this.members.includes(answer.node));
+    const quorum = electionQuorum(this.members.length);
+    if (members.length < quorum) return this.abort(`${members.length} of ${this.members.length} replicas took epoch ${this.epoch} as voters, ${quorum} needed`);
     // The replica set's order breaks ties: the first is the preferred leader.
-    const ordered = [...members].sort((a, b) => this.shard.replicas.indexOf(a.node) - this.shard.replicas.indexOf(b.node));
+    const ordered = [...members].sort((a, b) => this.members.indexOf(a.node) - this.members.indexOf(b.node));
     this.chosen = (chooseLeader(ordered) as ElectionCandidate).node;
     this.stage = 'recording';
     return { kind: 'propose', command: { type: 'record-shard-leader', shard: this.shard.name, epoch: this.epoch, leader: this.chosen } };
@@ -176,7 +285,7 @@ export class ShardElection {
     this.expect('recording');
     if (result.status !== 'ok') return this.abort(`placement refused to record leader ${this.chosen} for epoch ${this.epoch}: ${result.code} (${result.detail})`);
     this.stage = 'done';
-    return { kind: 'lead', epoch: this.epoch, leader: this.chosen as string, replicas: this.shard.replicas };
+    return { kind: 'lead', epoch: this.epoch, leader: this.chosen as string, replicas: this.members };
   }
 
   private abort(reason: string): ElectionStep {

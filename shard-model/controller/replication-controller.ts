@@ -12,7 +12,7 @@ import { isShardlineError } from '../../base/index.js';
 import type { ElectionCandidate, ReplicaClient } from '../../journal/index.js';
 import type { NodeRecord, ShardRecord } from '../../placement/metadata/index.js';
 import type { PlacementClient } from '../../placement/service/index.js';
-import { decideShard, hasBeenLed, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
+import { decideChange, decideShard, hasBeenLed, learnersOf, planReplacement, replaceAfterMs, REPLACE_AFTER_SETTING, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
 
 export const CONTROLLER_PASS_MS = 300;
 /** A shard some replica still lacks this long after the controller first saw it is created there with the defaults (the broker that created it gives its config first). */
@@ -39,6 +39,8 @@ export class ReplicationController {
   readonly #clients = new Map<string, ReplicaClient>();
   /** node → when the controller first failed to reach it (cleared when it answers). */
   readonly #unreachableSince = new Map<string, number>();
+  /** shard name → the learners' progress of its change, as the last pass saw the leader report it. */
+  readonly #progress = new Map<string, { highWatermark: number; learners: { node: string; durable: number }[] }>();
   /** shard name → when a replica was first seen lacking it. */
   readonly #missingSince = new Map<string, number>();
   readonly #loop: Promise<void>;
@@ -58,6 +60,11 @@ export class ReplicationController {
     await this.#loop;
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
+  }
+
+  /** How far the learners of a shard's replica-set change have copied (the admin API shows it); undefined without a change seen by this controller. */
+  changeProgress(shard: string): { highWatermark: number; learners: { node: string; durable: number }[] } | undefined {
+    return this.#progress.get(shard);
   }
 
   private get now(): number {
@@ -83,16 +90,29 @@ export class ReplicationController {
 
   /** One look at every shard: observe its replicas, decide, act. */
   async pass(): Promise<void> {
-    const read = await this.options.client.read(['nodes', 'shards']);
+    const read = await this.options.client.read(['nodes', 'shards', 'settings']);
     const nodes = new Map((read.nodes ?? []).map((node) => [node.id, node]));
-    await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes).catch((error: unknown) => {
+    const shards = new Map((read.shards ?? []).map((shard) => [shard.name, shard]));
+    const replaceAfter = replaceAfterMs(read.settings?.find((setting) => setting.key === REPLACE_AFTER_SETTING)?.value);
+    const view = { nodes, shards };
+    await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes).then(() => this.#replace(shard, view, replaceAfter)).catch((error: unknown) => {
       if (!this.#stopped) this.options.logger.warn({ shard: shard.name, err: error }, 'replication controller: shard step failed; retrying');
     })));
   }
 
+  /** Begins replacing a replica whose node has been gone replace-after ms (a led shard only: learners copy from its leader). */
+  async #replace(shard: ShardRecord, view: Parameters<typeof planReplacement>[1], replaceAfter: number): Promise<void> {
+    if (shard.leader === null) return;
+    const target = planReplacement(shard, view, this.now, replaceAfter);
+    if (target === null) return;
+    const { result } = await this.options.client.propose({ type: 'begin-reassign', shard: shard.name, expectedEpoch: shard.leaderEpoch, replicas: target });
+    if (result.status === 'ok') this.options.logger.warn({ shard: shard.name, from: shard.replicas, to: target, replaceAfterMs: replaceAfter }, 'replacing a journal node gone for good: a new replica copies the shard');
+    else this.options.logger.info({ shard: shard.name, code: result.code, detail: result.detail }, 'placement refused the replacement; the next pass looks again');
+  }
+
   async #shard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>): Promise<void> {
     const observations = new Map<string, ReplicaObservation>();
-    await Promise.all(shard.replicas.map(async (id) => observations.set(id, await this.#observe(shard.name, nodes.get(id)))));
+    await Promise.all([...shard.replicas, ...learnersOf(shard)].map(async (id) => observations.set(id, await this.#observe(shard.name, nodes.get(id)))));
     const now = this.now;
     const decision = decideShard(shard, nodes, now, observations, this.options.unreachableElectMs ?? 3_000);
     if (decision.create.length > 0) {
@@ -113,6 +133,28 @@ export class ReplicationController {
       return;
     }
     await Promise.all(decision.inform.map((id) => this.#inform(shard, nodes.get(id), observations.get(id))));
+    await this.#change(shard, nodes, observations);
+  }
+
+  /** Carries a replica-set change on: learners created and told, then the switch (an election among the target). */
+  async #change(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, observations: ReadonlyMap<string, ReplicaObservation>): Promise<void> {
+    const change = decideChange(shard, nodes, this.now, observations);
+    const led = shard.leader === null ? undefined : observations.get(shard.leader);
+    if (change === null) this.#progress.delete(shard.name);
+    else if (led?.kind === 'status' && led.highWatermark !== undefined) this.#progress.set(shard.name, { highWatermark: led.highWatermark, learners: learnersOf(shard).map((node) => ({ node, durable: led.progress?.get(node) ?? -1 })) });
+    if (change === null) return;
+    const { logger, client } = this.options;
+    if (change.cancel !== null) {
+      const { result } = await client.propose({ type: 'cancel-reassign', shard: shard.name });
+      logger.warn({ shard: shard.name, reason: change.cancel, result: result.status }, 'replica-set change given up');
+      return;
+    }
+    if (change.create.length > 0 && shard.leader !== null) {
+      const { configJson } = await this.#call(nodes.get(shard.leader), (replica) => replica.call('info', { name: shard.name }, CALL_TIMEOUT_MS));
+      await Promise.all(change.create.map((id) => this.#create(shard.name, nodes.get(id), configJson)));
+    }
+    await Promise.all(change.inform.map((id) => this.#inform(shard, nodes.get(id), observations.get(id), id !== shard.leader)));
+    if (change.switchNow) await this.#elect(shard, nodes, `learners ${learnersOf(shard).join(',')} caught up: switching to ${shard.target?.join(',')}`, true, true);
   }
 
   async #observe(shard: string, node: NodeRecord | undefined): Promise<ReplicaObservation> {
@@ -121,7 +163,8 @@ export class ReplicationController {
     try {
       const status = await this.#client(address).call('replicaStatus', { shard }, CALL_TIMEOUT_MS);
       this.#unreachableSince.delete(node.id);
-      return { kind: 'status', role: status.role, epoch: status.epoch, leader: status.leader, lastEpoch: status.lastEpoch };
+      const progress = new Map(status.followers.map((follower) => [follower.node, follower.durable]));
+      return { kind: 'status', role: status.role, epoch: status.epoch, leader: status.leader, lastEpoch: status.lastEpoch, voter: status.voter, highWatermark: status.highWatermark, epochStartOffset: status.epochStartOffset ?? 0, progress };
     } catch (error) {
       if (isShardlineError(error, 'SL_REPL_NOT_REPLICATED')) return { kind: 'unreplicated' };
       if (isShardlineError(error, 'SL_JOURNAL_SHARD_NOT_FOUND')) return { kind: 'missing' };
@@ -143,9 +186,11 @@ export class ReplicationController {
   }
 
   /** One election, step by step as the core says; an abort is logged and the next pass tries again. */
-  async #elect(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, reason: string, ledBefore: boolean): Promise<void> {
+  async #elect(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, reason: string, ledBefore: boolean, switching = false): Promise<void> {
     const { logger, client } = this.options;
-    const election = new ShardElection(shard);
+    const election = new ShardElection(shard, { switching });
+    // Learners of a change still in progress after this election are told its leader too.
+    const learners = switching ? [] : learnersOf(shard);
     let step: ElectionStep = election.start();
     logger.info({ shard: shard.name, epoch: shard.leaderEpoch, leader: shard.leader, reason }, 'electing a shard leader');
     for (;;) {
@@ -153,12 +198,14 @@ export class ReplicationController {
       switch (step.kind) {
         case 'propose': {
           const { result } = await client.propose(step.command);
-          step = step.command.type === 'set-shard-leader' ? election.onReserved(result) : election.onRecorded(result);
+          step = step.command.type === 'record-shard-leader' ? election.onRecorded(result) : election.onReserved(result);
           break;
         }
         case 'announce': {
           const epoch = step.epoch;
           const replicas = [...step.replicas];
+          // Replicas a switch removed take the epoch too, so one still running stops leading; they are not asked to answer.
+          for (const id of step.alsoFence) void this.#call(nodes.get(id), (replica) => replica.call('replicaAnnounce', { shard: shard.name, epoch, replicas, ledBefore }, CALL_TIMEOUT_MS)).catch(() => undefined);
           const settled = await Promise.allSettled(replicas.map((id) => this.#call(nodes.get(id), (replica) => replica.call('replicaAnnounce', { shard: shard.name, epoch, replicas, ledBefore }, CALL_TIMEOUT_MS))));
           const answers: ElectionCandidate[] = [];
           settled.forEach((outcome, index) => {
@@ -171,7 +218,7 @@ export class ReplicationController {
         case 'lead': {
           const { epoch, leader } = step;
           const replicas = [...step.replicas];
-          const tell = (id: string): Promise<unknown> => this.#call(nodes.get(id), (replica) => replica.call('replicaLead', { shard: shard.name, epoch, leader, replicas }, CALL_TIMEOUT_MS));
+          const tell = (id: string): Promise<unknown> => this.#call(nodes.get(id), (replica) => replica.call('replicaLead', { shard: shard.name, epoch, leader, replicas, learners }, CALL_TIMEOUT_MS));
           // The leader first: followers that fetch before it leads are only told to retry.
           await tell(leader).catch((error: unknown) => logger.warn({ shard: shard.name, leader, epoch, err: error }, 'the elected leader was not told; the next pass tells it'));
           await Promise.allSettled(replicas.filter((id) => id !== leader).map(tell));
@@ -186,22 +233,24 @@ export class ReplicationController {
   }
 
   /** Brings a replica into the recorded epoch: announce it when the replica is behind, then name the leader. */
-  async #inform(shard: ShardRecord, node: NodeRecord | undefined, seen: ReplicaObservation | undefined): Promise<void> {
+  async #inform(shard: ShardRecord, node: NodeRecord | undefined, seen: ReplicaObservation | undefined, learner = false): Promise<void> {
     if (shard.leader === null || node === undefined) return;
     const leader = shard.leader;
     const replicas = [...shard.replicas];
+    const learners = learnersOf(shard);
     const behind = seen?.kind === 'unreplicated' || (seen?.kind === 'status' && seen.epoch < shard.leaderEpoch);
     await this.#call(node, async (replica) => {
       if (behind) {
         // A replica that may not vote yet still takes the epoch (it says so with this refusal) and can follow.
-        // The shard has a leader, so it has been led: a replica without replica state (wiped) does not vote.
-        await replica.call('replicaAnnounce', { shard: shard.name, epoch: shard.leaderEpoch, replicas, ledBefore: true }, CALL_TIMEOUT_MS).catch((error: unknown) => {
+        // The shard has a leader, so it has been led: a replica without replica state (wiped) does not vote,
+        // and a learner never does, whatever it holds.
+        await replica.call('replicaAnnounce', { shard: shard.name, epoch: shard.leaderEpoch, replicas, ledBefore: true, learner }, CALL_TIMEOUT_MS).catch((error: unknown) => {
           if (!isShardlineError(error, 'SL_REPL_NOT_VOTER')) throw error;
         });
       }
-      await replica.call('replicaLead', { shard: shard.name, epoch: shard.leaderEpoch, leader, replicas }, CALL_TIMEOUT_MS);
+      await replica.call('replicaLead', { shard: shard.name, epoch: shard.leaderEpoch, leader, replicas, learners }, CALL_TIMEOUT_MS);
     });
-    this.options.logger.info({ shard: shard.name, node: node.id, epoch: shard.leaderEpoch, leader }, 'told a replica that missed the election who leads');
+    this.options.logger.info({ shard: shard.name, node: node.id, epoch: shard.leaderEpoch, leader, learner }, learner ? 'told a learner the epoch and its leader' : 'told a replica that missed the election who leads');
   }
 
   #call<T>(node: NodeRecord | undefined, call: (client: ReplicaClient) => Promise<T>): Promise<T> {

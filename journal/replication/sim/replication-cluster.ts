@@ -10,7 +10,7 @@
 // Placement here is a single process reached over the same network (so it can be cut off from
 // a leader that its followers still reach); its own state does not fail: it is a Raft group in
 // the real system, checked by its own simulator.
-import { chooseLeader, electionQuorum, type ElectionCandidate } from '../election.js';
+import { chooseLeader, electionQuorum, learnersCaughtUp, type ElectionCandidate } from '../election.js';
 import { ReplicaFollower, type FollowerAction, type FollowerLogView } from '../follower.js';
 import { ReplicaLeader } from '../leader.js';
 import type { EpochEndQuery, FetchRequest, ToFollower } from '../messages.js';
@@ -20,6 +20,9 @@ import { createSimRandom, type SimRandom } from './sim-random.js';
 
 export const REPLICATION_BROKEN_VARIANTS = ['hw-counts-fetched', 'no-truncation', 'election-without-rule', 'no-fencing', 'acks-leader-only', 'no-dedup'] as const;
 export type ReplicationBrokenVariant = (typeof REPLICATION_BROKEN_VARIANTS)[number];
+/** Deliberate bugs in replica-set changes (runs with `reassign`), for the reassign suite's self-tests. */
+export const REASSIGN_BROKEN_VARIANTS = ['learner-counts', 'learner-votes'] as const;
+export type ReassignBrokenVariant = (typeof REASSIGN_BROKEN_VARIANTS)[number];
 
 /**
  * Placement's side of an election. The default is the stand-in (the next epoch, chooseLeader);
@@ -31,6 +34,10 @@ export interface SimElector {
   reserve(current: number): number | null;
   /** The leader of `epoch` chosen from a majority's answers, recorded in placement; null when refused. */
   record(epoch: number, answers: readonly ElectionCandidate[]): string | null;
+  /** Begins moving the replica set to `target` at epoch `current` (learners copy first); false when refused. */
+  begin?(current: number, target: readonly string[]): boolean;
+  /** Reserves the epoch after `current` with the target as its replica set; null when refused. */
+  switchSet?(current: number): number | null;
 }
 
 const STAND_IN_ELECTOR: SimElector = {
@@ -39,9 +46,14 @@ const STAND_IN_ELECTOR: SimElector = {
 };
 
 export interface ReplicationRunOptions {
-  variant?: ReplicationBrokenVariant;
-  /** Placement's elections over the run's replica ids (the stand-in when unset). */
-  electorFor?: (replicas: readonly string[]) => SimElector;
+  variant?: ReplicationBrokenVariant | ReassignBrokenVariant;
+  /**
+   * Replica-set changes during the faults: spare nodes beside the set, and placement moves one
+   * replica at a time to a spare (the elector must implement begin and switchSet).
+   */
+  reassign?: boolean;
+  /** Placement's elections over the run's replica set and every node (spares too); the stand-in when unset. */
+  electorFor?: (replicas: readonly string[], nodes: readonly string[]) => SimElector;
   /** keep the whole trace instead of the last events (for --seed replays) */
   traceCapacity?: number;
 }
@@ -72,10 +84,12 @@ const CLIENT_IN_FLIGHT = 8;
 
 type PlacementMessage =
   | { type: 'new-epoch'; epoch: number }
-  | { type: 'leadership'; epoch: number; leader: string; replicas: string[] };
+  | { type: 'leadership'; epoch: number; leader: string; replicas: string[]; learners: string[] };
 type ToPlacement =
-  | { type: 'epoch-ack'; from: string; epoch: number; lastEpoch: number; durableEnd: number }
-  | { type: 'leader-alive'; from: string; epoch: number };
+  /** voter false: the replica took the epoch but may not be counted (SL_REPL_NOT_VOTER) */
+  | { type: 'epoch-ack'; from: string; epoch: number; lastEpoch: number; durableEnd: number; voter: boolean }
+  /** learnerDurable: each learner's reported durable end, for placement's switch decision */
+  | { type: 'leader-alive'; from: string; epoch: number; highWatermark: number; learnerDurable: [string, number][] };
 type ClientMessage =
   | { type: 'append'; id: number; values: string[]; writer: WriterStamp }
   | { type: 'read'; id: number; from: number };
@@ -113,6 +127,13 @@ interface Replica {
   /** volatile: the HW last known while not following or leading */
   idleHighWatermark: number;
   syncing: boolean;
+  /**
+   * durable: whether its election answers count. False from when it became a learner until it
+   * holds, as a member, a batch of its leader's epoch (replica.json's voter flag).
+   */
+  voter: boolean;
+  /** durable: the replica set of the epoch it follows (its last leadership message) */
+  members: string[];
 }
 
 interface QueuedEvent {
@@ -184,14 +205,21 @@ class ReplicationCluster {
   private readonly faults: SimRandom;
   private readonly network: SimRandom;
   private readonly workload: SimRandom;
-  private readonly variant: ReplicationBrokenVariant | undefined;
+  private readonly variant: ReplicationBrokenVariant | ReassignBrokenVariant | undefined;
+  private readonly reassign: boolean;
   private readonly elector: SimElector;
   private readonly queue = new EventQueue();
   private readonly trace: Trace;
   private readonly header: string;
   private now = 0;
   private readonly replicas: Replica[];
+  /** every node, spares included */
   private readonly ids: string[];
+  /** the replica set (placement's), and the target of a change in progress */
+  private members: string[];
+  private target: string[] | null = null;
+  private changeBegunAt = 0;
+  private readonly factor: number;
   /** groups of nodes that reach each other; null: no partition. The client reaches everyone. */
   private partition: { groups: string[][]; bridges: string[] } | null = null;
   private dropRate: number;
@@ -221,7 +249,7 @@ class ReplicationCluster {
   private firstAckAfterHeal: number | null = null;
   private firstSequenceAfterHeal = Number.POSITIVE_INFINITY;
   private maxEpochSeen = 0;
-  private readonly stats = { appendsSent: 0, appendsResent: 0, duplicatesAnswered: 0, outOfSequence: 0, recordsAcked: 0, reads: 0, recordsRead: 0, elections: 0, crashes: 0, partitions: 0, truncations: 0, fencedReplies: 0, messages: 0 };
+  private readonly stats = { appendsSent: 0, appendsResent: 0, duplicatesAnswered: 0, outOfSequence: 0, recordsAcked: 0, reads: 0, recordsRead: 0, elections: 0, crashes: 0, partitions: 0, truncations: 0, fencedReplies: 0, messages: 0, changesBegun: 0, switches: 0 };
 
   constructor(private readonly seed: number, options: ReplicationRunOptions) {
     this.random = createSimRandom(seed);
@@ -229,17 +257,23 @@ class ReplicationCluster {
     this.network = this.random.fork('network');
     this.workload = this.random.fork('workload');
     this.variant = options.variant;
+    this.reassign = options.reassign === true;
     this.trace = new Trace(options.traceCapacity ?? 300);
     const size = this.random.chance(0.5) ? 3 : 5;
-    this.ids = Array.from({ length: size }, (_, i) => `r${i + 1}`);
-    this.elector = options.electorFor?.(this.ids) ?? STAND_IN_ELECTOR;
-    this.replicas = this.ids.map((id) => ({ id, up: true, incarnation: 0, log: new MemoryLog(), knownEpoch: 0, ledEpochs: new Set(), role: { kind: 'none' }, idleHighWatermark: 0, syncing: false }));
+    this.factor = size;
+    // Spares are drawn only with reassign, so the other suites' seeds replay as before.
+    const spares = this.reassign ? 1 + this.random.int(2) : 0;
+    this.ids = Array.from({ length: size + spares }, (_, i) => `r${i + 1}`);
+    this.members = this.ids.slice(0, size);
+    this.elector = options.electorFor?.(this.members, this.ids) ?? STAND_IN_ELECTOR;
+    if (this.reassign && (this.elector.begin === undefined || this.elector.switchSet === undefined)) throw new Error('reassign needs an elector with begin and switchSet');
+    this.replicas = this.ids.map((id) => ({ id, up: true, incarnation: 0, log: new MemoryLog(), knownEpoch: 0, ledEpochs: new Set(), role: { kind: 'none' }, idleHighWatermark: 0, syncing: false, voter: true, members: [] }));
     this.dropRate = this.random.pick([0, 0.02, 0.1]);
     this.duplicateRate = this.random.pick([0, 0.03, 0.1]);
     this.maxDelay = this.random.pick([5, 15, 40]);
     this.crashRate = this.random.pick([0.002, 0.01, 0.03]);
     this.maxBatchesPerFetch = this.random.pick([1, 2, 32]);
-    this.header = `seed ${seed}: ${size} replicas, drop ${this.dropRate}, duplicate ${this.duplicateRate}, delay <= ${this.maxDelay} ms, crash rate ${this.crashRate}/tick, ${this.maxBatchesPerFetch} batches per fetch, variant ${this.variant ?? 'none'}`;
+    this.header = `seed ${seed}: ${size} replicas${spares > 0 ? ` and ${spares} spare(s)` : ''}, drop ${this.dropRate}, duplicate ${this.duplicateRate}, delay <= ${this.maxDelay} ms, crash rate ${this.crashRate}/tick, ${this.maxBatchesPerFetch} batches per fetch, variant ${this.variant ?? 'none'}`;
   }
 
   run(): ReplicationRunResult {
@@ -392,35 +426,88 @@ class ReplicationCluster {
       // it judged lost): the deposed leader keeps running, which is what fencing is for.
       this.startElection(`leadership moved away from ${this.placementLeader}`);
     } else {
-      const leadership: PlacementMessage = { type: 'leadership', epoch: this.placementEpoch, leader: this.placementLeader, replicas: this.ids };
-      for (const id of this.ids) this.send(PLACEMENT, id, leadership);
+      if (this.reassign && this.target === null && !this.healed && this.faults.chance(0.1)) this.beginChange();
+      const leadership: PlacementMessage = { type: 'leadership', epoch: this.placementEpoch, leader: this.placementLeader, replicas: this.members, learners: this.learners() };
+      for (const id of this.told()) this.send(PLACEMENT, id, leadership);
     }
     this.queue.push(now + PLACEMENT_TICK, () => this.placementTick());
   }
 
-  private startElection(reason: string): void {
-    const epoch = this.elector.reserve(this.placementEpoch);
+  /** The learners of the change in progress: the target's nodes outside the replica set. */
+  private learners(): string[] {
+    return (this.target ?? []).filter((id) => !this.members.includes(id));
+  }
+
+  /** Who placement tells the epoch and its leader: the replica set and the learners. */
+  private told(): string[] {
+    return [...this.members, ...this.learners()];
+  }
+
+  /**
+   * Whether the replicas the change keeps all vote (placement asks them, as the controller reads
+   * ReplicaStatus): the new set's first elections count only them, so a switch while one of
+   * them still catches up from an earlier change could leave the new set without a majority of
+   * voters, for good.
+   */
+  private keptVote(): boolean {
+    const kept = this.members.filter((id) => this.target?.includes(id) === true);
+    return kept.every((id) => this.replica(id).voter);
+  }
+
+  /** Moves one replica (any, the leader or a crashed one included) to a spare node. */
+  private beginChange(): void {
+    const spares = this.ids.filter((id) => !this.members.includes(id));
+    const removed = this.faults.pick(this.members);
+    const added = this.faults.pick(spares);
+    const target = this.members.map((id) => (id === removed ? added : id));
+    if (!(this.elector.begin?.(this.placementEpoch, target) ?? false)) {
+      this.note(`placement: the change to ${target.join(',')} was refused`);
+      return;
+    }
+    this.target = target;
+    this.changeBegunAt = this.now;
+    this.stats.changesBegun++;
+    this.note(`placement: moving ${removed} -> ${added}: learner ${added} copies the shard (target ${target.join(',')})`);
+  }
+
+  private startElection(reason: string, switching = false): void {
+    const before = this.members;
+    const epoch = switching ? (this.elector.switchSet?.(this.placementEpoch) ?? null) : this.elector.reserve(this.placementEpoch);
     if (epoch === null) {
       this.note(`placement: ${reason}; the reservation of epoch ${this.placementEpoch + 1} was refused`);
       return;
+    }
+    if (switching && this.target !== null) {
+      this.members = this.target;
+      this.target = null;
+      this.stats.switches++;
     }
     this.placementEpoch = epoch;
     this.placementLeader = null;
     this.electing = { epoch: this.placementEpoch, answers: new Map(), startedAt: this.now };
     this.stats.elections++;
-    this.note(`placement: ${reason}; announcing epoch ${this.placementEpoch}`);
-    for (const id of this.ids) this.send(PLACEMENT, id, { type: 'new-epoch', epoch: this.placementEpoch });
+    this.note(`placement: ${reason}; announcing epoch ${this.placementEpoch}${switching ? ` with the replica set ${this.members.join(',')}` : ''}`);
+    // A switch fences the removed replicas too: they take the epoch, their answers do not count.
+    const announced = new Set([...before, ...this.told()]);
+    for (const id of announced) this.send(PLACEMENT, id, { type: 'new-epoch', epoch: this.placementEpoch });
   }
 
   private placementReceive(message: ToPlacement): void {
     if (message.type === 'leader-alive') {
-      if (message.epoch === this.placementEpoch && message.from === this.placementLeader) this.lastAlive = this.now;
+      if (message.epoch !== this.placementEpoch || message.from !== this.placementLeader) return;
+      this.lastAlive = this.now;
+      const learners = this.learners();
+      if (this.target !== null && this.electing === null && learnersCaughtUp(learners, message.highWatermark, new Map(message.learnerDurable)) && this.keptVote()) {
+        this.startElection(`learners ${learners.join(',')} caught up to the HW ${message.highWatermark}`, true);
+      }
       return;
     }
     const election = this.electing;
     if (election === null || message.epoch !== election.epoch) return;
+    // Only the epoch's replica set counts, and of it only voters (SL_REPL_NOT_VOTER).
+    if (!message.voter || !this.members.includes(message.from)) return;
     election.answers.set(message.from, { node: message.from, lastEpoch: message.lastEpoch, durableEnd: message.durableEnd });
-    if (election.answers.size < electionQuorum(this.ids.length)) return;
+    if (election.answers.size < electionQuorum(this.members.length)) return;
     const answers = [...election.answers.values()];
     const chosen = this.variant === 'election-without-rule' ? this.faults.pick(answers).node : this.elector.record(election.epoch, answers);
     this.electing = null;
@@ -432,8 +519,8 @@ class ReplicationCluster {
     this.placementLeader = chosen;
     this.lastAlive = this.now;
     this.note(`placement: epoch ${election.epoch} leader ${chosen} from answers ${answers.map((answer) => `${answer.node}(e${answer.lastEpoch},${answer.durableEnd})`).join(' ')}`);
-    const leadership: PlacementMessage = { type: 'leadership', epoch: election.epoch, leader: chosen, replicas: this.ids };
-    for (const id of this.ids) this.send(PLACEMENT, id, leadership);
+    const leadership: PlacementMessage = { type: 'leadership', epoch: election.epoch, leader: chosen, replicas: this.members, learners: this.learners() };
+    for (const id of this.told()) this.send(PLACEMENT, id, leadership);
   }
 
   // ---- replicas ----
@@ -484,7 +571,7 @@ class ReplicationCluster {
           // following (and leading), so nothing it does from now counts for the old epoch.
           if (this.variant !== 'no-fencing') this.stepDown(replica);
         }
-        this.send(replica.id, PLACEMENT, { type: 'epoch-ack', from: replica.id, epoch: message.epoch, lastEpoch: replica.log.durableLastEpoch, durableEnd: replica.log.durableEnd });
+        this.send(replica.id, PLACEMENT, { type: 'epoch-ack', from: replica.id, epoch: message.epoch, lastEpoch: replica.log.durableLastEpoch, durableEnd: replica.log.durableEnd, voter: replica.voter });
         return;
       }
       case 'leadership':
@@ -520,12 +607,21 @@ class ReplicationCluster {
     const role = replica.role;
     if (message.epoch === replica.knownEpoch) {
       if (role.kind === 'leader' && role.core.epoch === message.epoch) {
-        if (role.core.acceptsAppends) this.send(replica.id, PLACEMENT, { type: 'leader-alive', from: replica.id, epoch: message.epoch });
+        role.core.setLearners(message.learners);
+        if (role.core.acceptsAppends) this.reportAlive(replica);
         return;
       }
       if (role.kind === 'follower' && role.core.epoch === message.epoch && role.core.leader === message.leader) return;
     }
+    if (!message.replicas.includes(replica.id) && !message.learners.includes(replica.id)) return;
     this.setEpoch(replica, message.epoch);
+    replica.members = message.replicas;
+    if (!message.replicas.includes(replica.id) && replica.voter) {
+      // A learner: whatever it held before (it may have been a replica long ago), its answers
+      // do not count until it has copied the shard as a member of the set.
+      replica.voter = false;
+      this.note(`${replica.id} becomes a learner of epoch ${message.epoch} (does not vote)`);
+    }
     if (message.leader === replica.id) {
       // A leader that restarted lost its volatile tail, which followers may already hold at
       // this epoch: leading the same epoch again would write different records under an
@@ -538,6 +634,8 @@ class ReplicationCluster {
       const core = new ReplicaLeader({
         self: replica.id,
         replicas: message.replicas,
+        learners: message.learners,
+        countLearners: this.variant === 'learner-counts',
         epoch: message.epoch,
         epochStartOffset: start,
         highWatermark: hw,
@@ -548,7 +646,7 @@ class ReplicationCluster {
       core.onLocalLog(replica.log.logEnd, replica.log.durableEnd);
       this.note(`${replica.id} leads epoch ${message.epoch} from offset ${start} (hw ${hw}, history ${JSON.stringify(replica.log.history.list())})`);
       this.checkLeaderHoldsCommitted(replica, `new leader ${replica.id} of epoch ${message.epoch}`);
-      this.send(replica.id, PLACEMENT, { type: 'leader-alive', from: replica.id, epoch: message.epoch });
+      this.reportAlive(replica);
       this.maybeSync(replica);
       return;
     }
@@ -558,6 +656,29 @@ class ReplicationCluster {
     );
     replica.role = { kind: 'follower', core };
     this.applyFollower(replica, core.start(this.view(replica), this.now));
+  }
+
+  /** The leader's answer to placement: alive, its HW, and how far each learner has copied. */
+  private reportAlive(replica: Replica): void {
+    const role = replica.role;
+    if (role.kind !== 'leader') return;
+    const learnerDurable = role.core.learners.map((id): [string, number] => [id, role.core.followerProgress(id)?.durable ?? -1]);
+    const highWatermark = role.core.committedOwnEpoch ? role.core.highWatermark : Number.POSITIVE_INFINITY;
+    this.send(replica.id, PLACEMENT, { type: 'leader-alive', from: replica.id, epoch: role.core.epoch, highWatermark, learnerDurable });
+  }
+
+  /**
+   * A non-voter votes again once it holds durably a batch of its leader's epoch as a member of
+   * that epoch's set: it then holds the leader's log below that epoch's start, so every record
+   * committed before. A learner holding such a batch has not caught up with the set's
+   * acknowledgements (the variant learner-votes lets it vote anyway).
+   */
+  private maybeVote(replica: Replica): void {
+    const role = replica.role;
+    if (replica.voter || role.kind !== 'follower' || replica.log.durableLastEpoch !== role.core.epoch) return;
+    if (!replica.members.includes(replica.id) && this.variant !== 'learner-votes') return;
+    replica.voter = true;
+    this.note(`${replica.id} holds a batch of epoch ${role.core.epoch} durably; votes again`);
   }
 
   private applyFollower(replica: Replica, actions: FollowerAction<SimBatch>[]): void {
@@ -677,6 +798,7 @@ class ReplicationCluster {
           role.core.onLocalLog(replica.log.logEnd, replica.log.durableEnd);
           this.afterLeaderStep(replica);
         } else if (role.kind === 'follower') {
+          this.maybeVote(replica);
           this.applyFollower(replica, role.core.onDurable(this.view(replica), this.now));
         }
       }
@@ -782,11 +904,12 @@ class ReplicationCluster {
    * majority of the replica set (a crash cannot take it back, and no election can pass it by).
    */
   private checkServedRead(replica: Replica, records: [number, string][]): void {
-    const majority = electionQuorum(this.ids.length);
+    // Holders are counted on every node: a replica a change removed still holds what it held.
+    const majority = electionQuorum(this.members.length);
     for (const [offset, value] of records) {
       let holders = 0;
       for (const other of this.replicas) if (offset < other.log.durableEnd && other.log.valueAt(offset) === value) holders++;
-      if (holders < majority) this.fail(`a reader was served a record above the high watermark: ${replica.id} served ${value} at ${offset} (its hw ${this.highWatermarkOf(replica)}), durable on ${holders} of ${this.ids.length}`);
+      if (holders < majority) this.fail(`a reader was served a record above the high watermark: ${replica.id} served ${value} at ${offset} (its hw ${this.highWatermarkOf(replica)}), durable on ${holders} nodes, the replica set has ${this.members.length}`);
     }
   }
 
@@ -836,7 +959,10 @@ class ReplicationCluster {
     // Repair: every replica was up for the last 800 ms with a perfect network; each must hold
     // the committed prefix as of a while ago.
     const committed = leader.role.kind === 'leader' ? leader.role.core.highWatermark : 0;
-    for (const replica of this.replicas) {
+    if (this.members.length !== this.factor) this.fail(`the replica set ${this.members.join(',')} is not the factor ${this.factor}`);
+    // A change begun during the faults must finish after the heal: its learner catches up, the set switches.
+    if (this.target !== null && this.changeBegunAt < HEAL_AT) this.fail(`no liveness after heal: the change to ${this.target.join(',')} begun at t=${this.changeBegunAt} never switched`);
+    for (const replica of this.replicas.filter((one) => this.members.includes(one.id))) {
       if (replica.log.durableEnd < Math.min(committed, this.committedAt300msAgo)) this.fail(`repair: ${replica.id} holds ${replica.log.durableEnd} durable records at the end, the leader's hw was ${this.committedAt300msAgo} 300 ms before`);
       for (let offset = 0; offset < Math.min(committed, replica.log.logEnd); offset++) {
         if (replica.log.valueAt(offset) !== leader.log.valueAt(offset)) this.fail(`log matching broken at the end: offset ${offset} is ${replica.log.valueAt(offset)} on ${replica.id}, ${leader.log.valueAt(offset)} on leader ${leader.id}`);

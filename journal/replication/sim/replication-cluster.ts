@@ -869,6 +869,7 @@ class ReplicationCluster {
       }
       return;
     }
+    const lastSentAt = this.outstanding.get(message.id)?.sentAt ?? Number.NEGATIVE_INFINITY;
     this.outstanding.delete(message.id);
     for (let i = 0; i < message.values.length; i++) {
       const offset = message.baseOffset + i;
@@ -878,8 +879,10 @@ class ReplicationCluster {
       if (!this.acked.has(offset)) this.stats.recordsAcked++;
       this.acked.set(offset, value);
     }
-    // Liveness counts an append sent after the heal: one sent before could have been acknowledged by luck.
-    if (message.id >= this.firstSequenceAfterHeal && this.firstAckAfterHeal === null) this.firstAckAfterHeal = this.now;
+    // Liveness counts an append sent after the heal, or sent again after it: one whose last try
+    // was before could have been acknowledged by luck. Resends count because the client's window
+    // may be full of appends from before the heal, and a new append waits for them.
+    if ((message.id >= this.firstSequenceAfterHeal || lastSentAt >= HEAL_AT) && this.firstAckAfterHeal === null) this.firstAckAfterHeal = this.now;
     this.note(`client: ${message.from} (epoch ${message.epoch}) acknowledged ${message.values.join(',')} at ${message.baseOffset}`);
     // An ack from a deposed leader is only harmless if the newest leader holds the record.
     for (const replica of this.replicas) {

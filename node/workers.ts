@@ -12,8 +12,9 @@
 // per client id, retained messages, wills and users are the broker-peers machinery of
 // engine/peers, unchanged: to the engine, workers are brokers sharing a journal.
 //
-// Invariants: workers start one after the other (the first creates the broker's shards on a new
-// journal, docs/deployment.md "Scaling brokers"); a worker keeps its broker id across restarts
+// Invariants: the first worker's broker opens alone (it creates the broker's shards on a new
+// journal, docs/deployment.md "Scaling brokers"): every worker is forked at once, so loading the
+// code overlaps, but the others get their assignment only once the first serves; a worker keeps its broker id across restarts
 // within one run of the primary, so a restarted worker takes its crashed sessions back at once;
 // every worker binds the ports as configured, and node:cluster gives each listen the primary's
 // one socket for it (port 0 included: the n-th listen of every worker shares one port); a worker
@@ -73,6 +74,8 @@ export interface WorkerStatus extends WorkerFigures {
 interface Slot {
   index: number;
   worker: Worker | undefined;
+  /** Whether its worker has its assignment (before that it has no signal handler of its own). */
+  assigned: boolean;
   restarts: number;
   figures: WorkerFigures;
 }
@@ -100,21 +103,23 @@ export class WorkerPool {
 
   private constructor(options: WorkerPoolOptions) {
     this.#options = options;
-    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index: index + 1, worker: undefined, restarts: 0, figures: NO_FIGURES }));
+    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index: index + 1, worker: undefined, assigned: false, restarts: 0, figures: NO_FIGURES }));
     this.#runId = options.nodeId === undefined ? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}` : `node-${options.nodeId}`;
   }
 
-  /** Forks every worker, one after the other, and resolves once all serve; on a failure stops those started and rejects. */
+  /** Forks every worker and resolves once all serve; on a failure stops those started and rejects. */
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     // Workers write their JSON lines to the primary's stdout and stderr, each line tagged with its worker.
     cluster.setupPrimary({ silent: false });
     cluster.schedulingPolicy = cluster.SCHED_RR;
     const pool = new WorkerPool(options);
-    try {
-      for (const slot of pool.#slots) await pool.#fork(slot);
-    } catch (error) {
+    const [first, ...others] = pool.#slots as [Slot, ...Slot[]];
+    const firstServes = pool.#fork(first);
+    const outcomes = await Promise.allSettled([firstServes, ...others.map((slot) => pool.#fork(slot, firstServes))]);
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed !== undefined) {
       await pool.stop();
-      throw error;
+      throw failed.reason;
     }
     return pool;
   }
@@ -137,7 +142,8 @@ export class WorkerPool {
       const worker = slot.worker;
       if (worker === undefined || worker.isDead()) return;
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      if (worker.isConnected()) worker.send({ type: 'stop' });
+      // One without its assignment has opened nothing: SIGTERM's default ends it.
+      if (slot.assigned && worker.isConnected()) worker.send({ type: 'stop' });
       else worker.process.kill('SIGTERM');
       const timer = setTimeout(() => {
         this.#options.logger.warn({ worker: slot.index, pid: worker.process.pid }, 'an MQTT worker did not stop in time; killing it');
@@ -148,20 +154,34 @@ export class WorkerPool {
     }));
   }
 
-  /** Forks worker `slot.index` and resolves once it serves; rejects if it exits first. */
-  #fork(slot: Slot): Promise<void> {
+  /** Forks worker `slot.index`, assigns it once `after` resolved, and resolves once it serves; rejects if it exits first. */
+  #fork(slot: Slot, after: Promise<void> = Promise.resolve()): Promise<void> {
     const { logger } = this.#options;
     const worker = cluster.fork();
     slot.worker = worker;
+    slot.assigned = false;
     slot.figures = NO_FIGURES;
     const assignment: WorkerAssignment = { type: 'assignment', index: slot.index, journal: this.#options.journal, clusterToken: this.#options.clusterToken, brokerId: `${this.#runId}-w${slot.index}` };
     logger.info({ worker: slot.index, pid: worker.process.pid }, 'MQTT worker started');
     return new Promise((resolve, reject) => {
       let ready = false;
+      let asked = false;
+      let released = false;
+      const assign = (): void => {
+        if (!asked || !released || slot.assigned || slot.worker !== worker || !worker.isConnected()) return;
+        slot.assigned = true;
+        worker.send(assignment);
+      };
+      after.then(() => {
+        released = true;
+        assign();
+      }, () => undefined);
       worker.on('message', (report: WorkerReport) => {
         // A message sent before the worker listens would be lost, so it asks when it listens.
-        if (report.type === 'waiting') worker.send(assignment);
-        else if (report.type === 'stats') slot.figures = { connections: report.connections, messagesIn: report.messagesIn, messagesOut: report.messagesOut };
+        if (report.type === 'waiting') {
+          asked = true;
+          assign();
+        } else if (report.type === 'stats') slot.figures = { connections: report.connections, messagesIn: report.messagesIn, messagesOut: report.messagesOut };
         else if (report.type === 'ready' && !ready) {
           ready = true;
           if (Object.keys(this.#addresses).length === 0) this.#addresses = report.addresses;

@@ -18,7 +18,8 @@
 // within one run of the primary, so a restarted worker takes its crashed sessions back at once;
 // every worker binds the ports as configured, and node:cluster gives each listen the primary's
 // one socket for it (port 0 included: the n-th listen of every worker shares one port); a worker
-// that exits while the node runs is forked again after WORKER_RESTART_DELAY_MS.
+// that dies while the node runs (a signal, a non-zero exit) is forked again after
+// WORKER_RESTART_DELAY_MS.
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -195,7 +196,14 @@ export class WorkerPool {
           reject(WorkerErrors.startFailed.create({ worker: slot.index, code, signal }, slot.index, signal ?? `exit code ${code}`));
           return;
         }
+        // Exit 0 is a clean stop (SIGTERM or SIGINT to the worker itself, as a terminal's Ctrl-C
+        // sends to the whole process group while the primary stops too): not a crash to repair.
         if (this.#stopping) return;
+        if (code === 0) {
+          if (slot.worker === worker) slot.worker = undefined;
+          logger.info({ worker: slot.index, pid: worker.process.pid }, 'an MQTT worker stopped cleanly; it is not started again');
+          return;
+        }
         logger.warn({ worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: WORKER_RESTART_DELAY_MS }, 'an MQTT worker exited; its clients reconnect to the others, and it is started again');
         this.#restartLater(slot);
       });

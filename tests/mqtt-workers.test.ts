@@ -13,12 +13,13 @@
 // - a persistent session left at worker 1 and resumed at worker 2 gets what was queued meanwhile;
 // - a client id connected at worker 2 while it is connected at worker 1: the first connection
 //   is told the session was taken over (5.0 DISCONNECT 0x8E);
+// - a worker that cannot bind the MQTT port stops the node's start: exit 1, SL_NODE_WORKER_FAILED;
 // - SIGKILL of a worker under QoS 1 load: its persistent subscriber reconnects (to whichever
 //   worker the node hands it) and gets every acknowledged message; the primary starts the
 //   worker again and it serves.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { brokerForSuite } from './support/broker-process.js';
+import { brokerForSuite, runCli, scratchDirectory } from './support/broker-process.js';
 import { closeAllClients, connectClient, sleep, uniqueClientId, uniqueTopic, type ConnectOptions, type TestClient } from './support/mqtt-client.js';
 import { waitUntil } from './support/raw-mqtt.js';
 
@@ -185,6 +186,14 @@ describe('shardline start --workers 2', () => {
     assert.equal(first.serverDisconnect?.reasonCode, 0x8e, 'worker 1 told its client the session was taken over');
     await second.roundTrip();
     await second.end();
+  });
+
+  it('does not start when a worker cannot serve (the MQTT port is taken): exit 1, SL_NODE_WORKER_FAILED', async () => {
+    const taken = runCli(['start', '--workers', '2', '--data-dir', await scratchDirectory(), '--mqtt-port', String(node.port), '--grpc-port', '0', '--admin-port', '0']);
+    const { code } = await taken.exited;
+    assert.equal(code, 1);
+    const codes = taken.lines.map((line) => (JSON.parse(line) as { code?: string }).code);
+    assert.ok(codes.includes('SL_NODE_WORKER_FAILED'), `the primary logs SL_NODE_WORKER_FAILED: ${taken.lines.slice(-5).join('\n')}`);
   });
 
   it('SIGKILL of a worker under QoS 1 load: its subscriber reconnects and gets every acknowledged message; the worker is started again', async () => {

@@ -173,10 +173,14 @@ export class WorkerPool {
         slot.assigned = true;
         worker.send(assignment);
       };
-      after.then(() => {
-        released = true;
-        assign();
-      }, () => undefined);
+      after.then(
+        () => {
+          released = true;
+          assign();
+        },
+        // The first worker failed, so the node does not start: this one ends unassigned (and rejects below).
+        () => worker.process.kill('SIGTERM'),
+      );
       worker.on('message', (report: WorkerReport) => {
         // A message sent before the worker listens would be lost, so it asks when it listens.
         if (report.type === 'waiting') {

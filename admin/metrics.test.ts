@@ -226,3 +226,25 @@ describe('journal metrics', () => {
     }
   });
 });
+
+describe('MQTT workers (--workers N)', () => {
+  test('the node-wide connection count is the workers\' sum; each worker has its own series', async () => {
+    const workers = [
+      { index: 1, pid: 101, restarts: 0, connections: 3, messagesIn: 10, messagesOut: 20 },
+      { index: 2, pid: undefined, restarts: 2, connections: 4, messagesIn: 5, messagesOut: 6 },
+    ];
+    const metrics = createMetrics({ node: 'n1', workers: () => workers });
+    const text = await metrics.render();
+    assert.equal(sample(text, 'shardline_mqtt_connections'), 7);
+    assert.equal(sample(text, 'shardline_worker_mqtt_connections', { worker: '1' }), 3);
+    assert.equal(sample(text, 'shardline_worker_mqtt_connections', { worker: '2' }), 4);
+    assert.equal(sample(text, 'shardline_worker_mqtt_messages', { worker: '1', direction: 'in' }), 10);
+    assert.equal(sample(text, 'shardline_worker_mqtt_messages', { worker: '2', direction: 'out' }), 6);
+    assert.equal(sample(text, 'shardline_worker_up', { worker: '1' }), 1);
+    assert.equal(sample(text, 'shardline_worker_up', { worker: '2' }), 0, 'being restarted');
+    assert.equal(sample(text, 'shardline_worker_restarts', { worker: '2' }), 2);
+    // A later scrape reads the figures again.
+    workers[0] = { ...workers[0]!, connections: 0 };
+    assert.equal(sample(await metrics.render(), 'shardline_mqtt_connections'), 4);
+  });
+});

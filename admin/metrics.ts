@@ -31,6 +31,19 @@ export interface MetricsOptions {
   kafka?: Pick<KafkaServer, 'onRequest' | 'connectionCount' | 'consumerGroups' | 'consumerGroupDetails'>;
   /** The AMQP listener in this process (--amqp-port); absent: no shardline_amqp_* series. */
   amqp?: AmqpMetricsSource;
+  /** With workers > 1: each MQTT worker's figures as it last reported them; absent: no shardline_worker_* series. */
+  workers?: () => WorkerMetricsSource[];
+}
+
+/** One MQTT worker process (node/workers.ts fills it in). */
+export interface WorkerMetricsSource {
+  index: number;
+  /** undefined while it is being restarted. */
+  pid: number | undefined;
+  restarts: number;
+  connections: number;
+  messagesIn: number;
+  messagesOut: number;
 }
 
 /** What the front end's inbound budget reports (protocols/listener/inbound-budget.ts fills it in). */
@@ -67,6 +80,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (options.placement !== undefined) registerPlacementMetrics(registry, options.placement);
   if (options.kafka !== undefined) registerKafkaMetrics(registry, options.kafka);
   if (options.amqp !== undefined) registerAmqpMetrics(registry, options.amqp);
+  if (options.workers !== undefined) registerWorkerMetrics(registry, options.workers);
 
   return {
     contentType: registry.contentType,
@@ -200,6 +214,60 @@ function registerKafkaGroupMetrics(registry: Registry, kafka: NonNullable<Metric
     registers,
     async collect() {
       this.set((await lags()).omitted);
+    },
+  });
+}
+
+// The node's MQTT figures with workers: the node-wide connection count (the series a single
+// process has) and each worker's own, as reported over IPC once a second (so up to a second old).
+function registerWorkerMetrics(registry: Registry, workers: () => WorkerMetricsSource[]): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'shardline_mqtt_connections',
+    help: 'MQTT clients connected now (all workers)',
+    registers,
+    collect() {
+      this.set(workers().reduce((sum, worker) => sum + worker.connections, 0));
+    },
+  });
+  new Gauge({
+    name: 'shardline_worker_mqtt_connections',
+    help: 'MQTT clients connected to each worker process',
+    labelNames: ['worker'],
+    registers,
+    collect() {
+      for (const worker of workers()) this.set({ worker: String(worker.index) }, worker.connections);
+    },
+  });
+  new Gauge({
+    name: 'shardline_worker_up',
+    help: 'Whether each MQTT worker process runs (0 while it is being restarted)',
+    labelNames: ['worker'],
+    registers,
+    collect() {
+      for (const worker of workers()) this.set({ worker: String(worker.index) }, worker.pid === undefined ? 0 : 1);
+    },
+  });
+  // Gauges, not counters: a restarted worker's totals start again from zero.
+  new Gauge({
+    name: 'shardline_worker_mqtt_messages',
+    help: 'MQTT messages each worker process received (in) and delivered (out) since it started',
+    labelNames: ['worker', 'direction'],
+    registers,
+    collect() {
+      for (const worker of workers()) {
+        this.set({ worker: String(worker.index), direction: 'in' }, worker.messagesIn);
+        this.set({ worker: String(worker.index), direction: 'out' }, worker.messagesOut);
+      }
+    },
+  });
+  new Gauge({
+    name: 'shardline_worker_restarts',
+    help: 'Times each MQTT worker process was started again after it exited',
+    labelNames: ['worker'],
+    registers,
+    collect() {
+      for (const worker of workers()) this.set({ worker: String(worker.index) }, worker.restarts);
     },
   });
 }

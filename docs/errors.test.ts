@@ -12,6 +12,7 @@ import '../protocols/amqp/index.js';
 import '../admin/index.js';
 import '../placement/service/index.js';
 import '../node/placement-storage/index.js';
+import '../node/index.js';
 
 test('docs/errors.md lists every error code and no other', async () => {
   const page = await readFile(new URL('./errors.md', import.meta.url), 'utf8');

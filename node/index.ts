@@ -6,3 +6,4 @@ export { effectiveRoles, LOG_LEVELS, ROLES, TLS_CLIENT_AUTH_MODES, type BrokerCo
 export { createLogger, routeGrpcLogs, setLogLevel } from './logger.js';
 export { PLACEMENT_DIRECTORY, type RunningPlacement } from './placement-role.js';
 export { DEFAULT_LEASE_MS } from './registration.js';
+export { isWorkerProcess, receiveAssignment, WorkerErrors, WorkerLink, workerSettings, WORKER_RESTART_DELAY_MS, type WorkerAssignment } from './workers.js';

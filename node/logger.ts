@@ -10,11 +10,12 @@ import pino, { type Logger } from 'pino';
  */
 const families = new WeakMap<Logger, { children: Set<WeakRef<Logger>>; pruneAt: number }>();
 
-export function createLogger(level = process.env.SHARDLINE_LOG_LEVEL ?? 'info'): Logger {
+/** `fields` go on every line (an MQTT worker's `worker`). */
+export function createLogger(level = process.env.SHARDLINE_LOG_LEVEL ?? 'info', fields: Record<string, unknown> = {}): Logger {
   const family = { children: new Set<WeakRef<Logger>>(), pruneAt: 1024 };
   const root = pino({
     level,
-    base: { pid: process.pid },
+    base: { pid: process.pid, ...fields },
     timestamp: pino.stdTimeFunctions.isoTime,
     onChild: (child) => {
       family.children.add(new WeakRef(child));

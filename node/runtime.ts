@@ -50,6 +50,7 @@ import { Registration } from './registration.js';
 import { replicaSetSource } from './replica-set-source.js';
 import { effectiveRoles, type BrokerConfig, type ExtrasRules, type NodeSettings, type SettingsCatalog } from './settings.js';
 import { loadNodeTls, startTransports, type TransportListener } from './transports.js';
+import { WorkerPool, type WorkerLink } from './workers.js';
 
 /** How long a broker waits for its remote journal to answer at start-up. */
 const REMOTE_JOURNAL_WAIT_MS = 30_000;
@@ -64,6 +65,8 @@ export interface NodeOptions {
   readonly logger: Logger;
   /** This release (package.json), for $SYS and the admin API. */
   readonly version: string;
+  /** Set in an MQTT worker process (workers.ts): its broker id and its link to the primary; it serves no admin API. */
+  readonly worker?: { readonly brokerId: string; readonly link: WorkerLink };
 }
 
 /** Logs a start-up failure as a structured line, then rethrows it for the caller to report. */
@@ -169,6 +172,8 @@ interface Running {
   /** In a cluster, the other Kafka brokers as placement lists them (read once the registration starts). */
   kafkaPeers?: KafkaPeers;
   admin?: AdminServer;
+  /** With workers > 1 (the primary): the MQTT worker processes, which run the broker. */
+  workers?: WorkerPool;
   /** MQTT users (config file and `$users`), for the admin API. */
   users?: UserStore;
   /** Who may connect; allow-anonymous changes it live. */
@@ -212,6 +217,9 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   const kafka = running.kafka;
   if (kafka !== undefined) await step('stopping the Kafka listener', () => kafka.stop());
   if (sys !== undefined) await step('stopping the $SYS topics', () => sys.stop());
+  const { workers } = running;
+  // Before the journal server: the workers' brokers write their last cursors through it.
+  if (workers !== undefined) await step('stopping the MQTT workers', () => workers.stop());
   if (broker !== undefined) await step('closing the broker', () => broker.close());
   const { acl, users } = running;
   // Their last snapshots go to the journal, which closes after them.
@@ -239,7 +247,9 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
   // The shard store the admin API and the metrics read: the broker's, or the journal's own.
   let adminStore: ShardStore | undefined;
   // One set of journal credentials for the server, replication and a broker's remote journal.
-  const journalAccess = await journalCredentials(settings).catch((error: unknown) => logFailure(logger, 'cannot set up the journal\'s TLS', error));
+  // Workers dial this node's journal port: with no cluster token set, one is made for this run.
+  const workerToken = settings.workers > 1 ? (settings.clusterToken ?? randomBytes(24).toString('base64url')) : undefined;
+  const journalAccess = await journalCredentials(workerToken === undefined ? settings : { ...settings, clusterToken: workerToken }).catch((error: unknown) => logFailure(logger, 'cannot set up the journal\'s TLS', error));
   if (roles.includes('journal')) {
     running.journal = await Journal.open(settings.dataDir, { logger: logger.child({ component: 'journal' }), shardPolicy: dataShardPolicy(settings), retentionCheckMs: settings.retentionCheckMs, lockWaitMs: settings.lockWaitSeconds * 1000 }).catch((error: unknown) => logFailure(logger, 'cannot open the journal', error));
   }
@@ -286,7 +296,11 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       logFailure(logger, 'cannot serve the journal', error),
     );
   }
-  if (roles.includes('broker')) {
+  if (roles.includes('broker') && workerToken !== undefined && running.journalServer !== undefined) {
+    // The broker role runs in the workers, over this process's journal.
+    const journal = withHost(running.journalServer.address, '127.0.0.1');
+    running.workers = await WorkerPool.start({ count: settings.workers, journal, clusterToken: workerToken, nodeId: settings.nodeId, logger: logger.child({ component: 'workers' }) }).catch((error: unknown) => logFailure(logger, 'cannot start the MQTT workers', error));
+  } else if (roles.includes('broker')) {
     let store: ShardStore;
     const writeGate = new WriteGate();
     if (running.journal !== undefined) store = LocalShardStore.over(running.journal);
@@ -301,7 +315,7 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
       running.journalWatch = JournalWatch.start({ store: running.remoteStore, gate: writeGate, clock: systemClock, logger: logger.child({ component: 'journal-watch' }), address: settings.journal as string });
       store = running.journalWatch.store;
     }
-    const peers = settings.brokerPeers ? { brokerId: brokerIdOf(settings), takeoverWaitMs: settings.takeoverWaitMs } : undefined;
+    const peers = settings.brokerPeers ? { brokerId: options.worker?.brokerId ?? brokerIdOf(settings), takeoverWaitMs: settings.takeoverWaitMs } : undefined;
     running.broker = await Broker.open({ store, writeGate, logger: logger.child({ component: 'broker' }), dataShards: settings.dataShards, maxQueuedBytes: settings.maxQueuedBytes, sharedStrategy: settings.sharedStrategy, peers }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the broker', error),
     );
@@ -378,8 +392,9 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
     });
   }
   warnAboutRetention(settings, logger);
-  if ((settings.kafkaPort !== undefined || settings.kafkasPort !== undefined) && running.kafka === undefined) logger.warn({ kafkaPort: settings.kafkaPort, kafkasPort: settings.kafkasPort }, 'kafka-port or kafkas-port is set but this node does not run the broker role: no Kafka listener');
-  await startAdmin(options, running, adminStore, journalAccess);
+  if ((settings.kafkaPort !== undefined || settings.kafkasPort !== undefined) && running.kafka === undefined && options.worker === undefined) logger.warn({ kafkaPort: settings.kafkaPort, kafkasPort: settings.kafkasPort }, 'kafka-port or kafkas-port is set but this node does not run the broker role: no Kafka listener');
+  // A worker's node is described by its primary's admin API.
+  if (options.worker === undefined) await startAdmin(options, running, adminStore, journalAccess);
 }
 
 /**
@@ -428,6 +443,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
   const addresses: Record<string, string> = {};
   if (running.mqtt !== undefined) addresses.mqtt = running.mqtt.address;
   for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
+  Object.assign(addresses, running.workers?.addresses);
   if (running.amqp?.plain !== undefined) addresses.amqp = running.amqp.plain.address;
   if (running.amqp?.secure !== undefined) addresses.amqps = running.amqp.secure.address;
   if (running.kafka?.plain !== undefined) addresses.kafka = running.kafka.plain.address;
@@ -453,6 +469,7 @@ async function startAdmin(options: NodeOptions, running: Running, store: ShardSt
       ...(running.placement === undefined ? {} : { placement: running.placement.admin }),
       ...(running.kafka === undefined ? {} : { kafka: running.kafka }),
       ...(running.amqp === undefined ? {} : { amqp: running.amqp }),
+      ...(running.workers === undefined ? {} : { workers: () => (running.workers as WorkerPool).status() }),
     }),
     disks,
     logger,
@@ -549,6 +566,19 @@ function embeddedPlacementOptions(settings: NodeSettings, logger: Logger): Place
   return { nodeId, peers: new Map([[nodeId, '127.0.0.1:0']]), host: '127.0.0.1', port: 0, clusterId: settings.clusterId, clusterToken, dataDir: settings.dataDir, lockWaitMs: settings.lockWaitSeconds * 1000, logger };
 }
 
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1));
+}
+
+/** A worker tells its primary it serves, with the addresses it bound. */
+function reportReady(link: WorkerLink, running: Running): void {
+  const mqtt = running.mqtt as MqttServer;
+  const broker = running.broker as Broker;
+  const addresses: Record<string, string> = { mqtt: mqtt.address };
+  for (const transport of running.transports ?? []) addresses[transport.name] = transport.address;
+  link.ready(addresses, () => ({ connections: mqtt.connectedClients, messagesIn: broker.stats.messagesIn, messagesOut: broker.stats.messagesOut }));
+}
+
 /** HOST:PORT with the port of `address` (a bound HOST:PORT or [V6]:PORT) and another host. */
 function withHost(address: string, host: string): string {
   return formatAddress(host, Number(address.slice(address.lastIndexOf(':') + 1)));
@@ -569,7 +599,7 @@ function formatAddress(host: string, port: number): string {
 function startRegistration(settings: NodeSettings, running: Running, nodeId: string, logger: Logger): void {
   const client = running.placement?.client ?? (settings.placement === undefined ? undefined : clusterClient(settings, running, logger));
   if (client === undefined) return;
-  const bound: Partial<Record<PlacementRoleName, string>> = { journal: running.journalServer?.address, broker: running.mqtt?.address, placement: running.placement?.address };
+  const bound: Partial<Record<PlacementRoleName, string>> = { journal: running.journalServer?.address, broker: running.mqtt?.address ?? running.workers?.addresses.mqtt, placement: running.placement?.address };
   // Other nodes dial what is registered (the journal's address, above all): a wildcard is nobody's to dial.
   const served = settings.advertiseHost === undefined ? bound : Object.fromEntries(Object.entries(bound).map(([role, address]) => [role, address === undefined ? undefined : withHost(address, settings.advertiseHost as string)]));
   if (settings.advertiseHost === undefined && isWildcard(settings.host) && served.journal !== undefined) {
@@ -607,6 +637,7 @@ function logListening(options: NodeOptions, running: Running): void {
   };
   listed('mqtt', running.mqtt);
   for (const transport of running.transports ?? []) listed(transport.name, transport);
+  for (const [name, address] of Object.entries(running.workers?.addresses ?? {})) listed(name, { address, port: portOf(address) });
   listed('amqp', running.amqp?.plain);
   listed('amqps', running.amqp?.secure);
   listed('kafka', running.kafka?.plain);
@@ -616,7 +647,8 @@ function logListening(options: NodeOptions, running: Running): void {
   if (!runsEmbeddedPlacement(options.settings)) listed('placement', running.placement);
   listed('admin', running.admin);
   const { settings, logger } = options;
-  logger.info({ ...where, roles: effectiveRoles(settings), dataDir: running.journal?.directory, journal: settings.journal }, `listening ${parts.join(' ')}`);
+  const workers = running.workers === undefined ? {} : { workers: settings.workers };
+  logger.info({ ...where, ...workers, roles: effectiveRoles(settings), dataDir: running.journal?.directory, journal: settings.journal }, `listening ${parts.join(' ')}`);
 }
 
 /** One process's roles: start() them all or none, stop() them in reverse order. */
@@ -633,6 +665,11 @@ export class ShardlineNode {
     try {
       await startRoles(this.#options, this.#running);
       this.#running.hold.openAll();
+      const worker = this.#options.worker;
+      if (worker !== undefined) {
+        reportReady(worker.link, this.#running);
+        return;
+      }
       startRegistration(this.#options.settings, this.#running, this.#running.nodeId as string, this.#options.logger);
     } catch (error) {
       this.#running.hold.discard();

@@ -81,6 +81,8 @@ export interface NodeSettings extends MqttLimits {
   sharedStrategy: SharedStrategy;
   /** The broker shares its journal with other brokers (engine/peers): it follows their writes; a client id is held by one broker at a time. */
   brokerPeers: boolean;
+  /** MQTT worker processes (node/workers.ts); 1: MQTT in this process, the single node as it always was. */
+  workers: number;
   /** With brokerPeers: how long a connect waits for the broker holding the client to let it go. */
   takeoverWaitMs: number;
   /** undefined: deny when the config file has ACL rules, allow when it has none. */

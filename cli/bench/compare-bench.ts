@@ -22,8 +22,10 @@ export interface CompareOptions {
   brokers: readonly BrokerName[];
   /** The mosquitto binary (needed when 'mosquitto' is among the brokers). */
   mosquittoPath: string | null;
-  /** Extra `shardline start` flags (the single node). */
+  /** Extra `shardline start` flags (the single node, and the one with workers). */
   shardlineArgs: readonly string[];
+  /** `shardline start --workers N` of the `workers` target. */
+  brokerWorkers: number;
   /** Extra `shardline cluster up` flags. */
   clusterArgs: readonly string[];
   /** Extra mosquitto.conf lines (every scenario). */
@@ -46,7 +48,7 @@ export interface CompareReport {
   mosquitto: { path: string; version: string } | null;
   /** What was not run and why (no Mosquitto, the time limit). */
   notes: string[];
-  settings: CompareSettings & { rounds: number; scenarios: string[]; brokers: BrokerName[]; shardlineArgs: string[]; clusterArgs: string[] };
+  settings: CompareSettings & { rounds: number; scenarios: string[]; brokers: BrokerName[]; shardlineArgs: string[]; clusterArgs: string[]; brokerWorkers: number };
   runs: RunFigures[];
   rows: CompareRow[];
   elapsedSeconds: number;
@@ -142,7 +144,8 @@ async function startBroker(broker: BrokerName, scenario: ScenarioSpec, options: 
     await writeFile(conf, mosquittoConf(port, scenario, options.mosquittoLines));
     child = spawn(options.mosquittoPath as string, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   } else {
-    const args = [...shardlineEntry(), 'start', '--data-dir', join(directory, 'data'), '--mqtt-port', String(port), '--grpc-port', '0', '--admin-port', '0', '--kafka-port', 'none', '--amqp-port', 'none', '--log-level', 'warn', ...options.shardlineArgs];
+    const workers = broker === 'workers' ? ['--workers', String(options.brokerWorkers)] : [];
+    const args = [...shardlineEntry(), 'start', '--data-dir', join(directory, 'data'), '--mqtt-port', String(port), '--grpc-port', '0', '--admin-port', '0', '--kafka-port', 'none', '--amqp-port', 'none', '--log-level', 'warn', ...workers, ...options.shardlineArgs];
     child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   }
   let stderr = '';
@@ -225,7 +228,7 @@ export async function runCompare(options: CompareOptions, hooks: CompareHooks = 
     loadAverage: { before: loadBefore, after: loadavg()[0] ?? 0 },
     mosquitto: mosquittoPath === null ? null : { path: mosquittoPath, version: mosquittoVersion(mosquittoPath) },
     notes,
-    settings: { ...options.settings, rounds: options.rounds, scenarios: options.scenarios.map((scenario) => scenario.name), brokers, shardlineArgs: [...options.shardlineArgs], clusterArgs: [...options.clusterArgs] },
+    settings: { ...options.settings, rounds: options.rounds, scenarios: options.scenarios.map((scenario) => scenario.name), brokers, shardlineArgs: [...options.shardlineArgs], clusterArgs: [...options.clusterArgs], brokerWorkers: options.brokerWorkers },
     runs,
     rows: compareRows(runs, brokers),
     elapsedSeconds: (Date.now() - started) / 1000,

@@ -75,6 +75,13 @@ describe('bench compare: medians, ratios, table', () => {
     assert.equal(compareRows(runs, ['cluster', 'mosquitto'])[0]?.ratio, null, 'a cluster is set against a single node only');
   });
 
+  it('with workers and a single node, the ratio is workers / single node', () => {
+    const runs = [run(1, 'fanin-qos0', 'shardline', { 'recv msg/s': 50_000 }), run(1, 'fanin-qos0', 'workers', { 'recv msg/s': 40_000 })];
+    const rows = compareRows(runs, ['shardline', 'workers']);
+    assert.equal(rows[0]?.ratio, 0.8);
+    assert.match(formatCompareTable(rows, ['shardline', 'workers']).split('\n')[0] ?? '', /ratio W\/S/);
+  });
+
   it('the text table has a header and one line per row, with medians, rounds and the ratio', () => {
     const rows = compareRows([run(1, 'fanin-qos1', 'shardline', { 'recv msg/s': 68_000, lost: 0 }), run(1, 'fanin-qos1', 'mosquitto', { 'recv msg/s': 8_000, lost: 600_000 })], ['shardline', 'mosquitto']);
     const lines = formatCompareTable(rows, ['shardline', 'mosquitto']).trimEnd().split('\n');
@@ -86,11 +93,12 @@ describe('bench compare: medians, ratios, table', () => {
 });
 
 describe('bench compare: scenarios', () => {
-  it('the issue\'s five scenarios, with the bench options they name', () => {
+  it('the issue\'s five scenarios and the fan-out run only when named, with the bench options they name', () => {
     assert.deepEqual(
-      SCENARIOS.map((scenario) => scenario.name),
+      SCENARIOS.filter((scenario) => scenario.onlyWhenNamed !== true).map((scenario) => scenario.name),
       ['latency-1k-qos1', 'idle', 'large-qos0', 'fanin-qos0', 'fanin-qos1'],
     );
+    assert.deepEqual(SCENARIOS.filter((scenario) => scenario.onlyWhenNamed === true).map((scenario) => scenario.name), ['fanout-qos0']);
     const settings = { durationSeconds: 7, idleConnections: 1234, workers: 2 };
     const latency = scenarioNamed('latency-1k-qos1')?.options(settings);
     assert.deepEqual([latency?.publishers, latency?.subscribers, latency?.qos, latency?.size, latency?.rate, latency?.durationMs], [1, 1, 1, 1024, 5000, 7000]);
@@ -102,6 +110,8 @@ describe('bench compare: scenarios', () => {
       const fanin = scenarioNamed(name)?.options(settings);
       assert.deepEqual([fanin?.publishers, fanin?.subscribers, fanin?.qos, fanin?.size, fanin?.rate], [8, 1, qos, 64, 0]);
     }
+    const fanout = scenarioNamed('fanout-qos0')?.options(settings);
+    assert.deepEqual([fanout?.publishers, fanout?.subscribers, fanout?.qos, fanout?.size, fanout?.rate], [1, 8, 0, 64, 0]);
     assert.equal(scenarioNamed('nope'), undefined);
   });
 

@@ -3,8 +3,11 @@
 // medians and ratios. No processes, files or timers here (compare-bench.ts runs the brokers).
 import type { MqttBenchOptions, MqttBenchReport } from './mqtt-bench.js';
 
-/** `cluster` is a fresh `shardline cluster up` (3 voters, 3 journal nodes replicating, 2 brokers). */
-export type BrokerName = 'shardline' | 'mosquitto' | 'cluster';
+/**
+ * `cluster` is a fresh `shardline cluster up` (3 voters, 3 journal nodes replicating, 2 brokers);
+ * `workers` the single node with MQTT in worker processes (`shardline start --workers N`).
+ */
+export type BrokerName = 'shardline' | 'mosquitto' | 'cluster' | 'workers';
 
 /** What a figure's direction is: a throughput is better higher, a latency or a size lower. */
 export type Better = 'higher' | 'lower';
@@ -27,6 +30,8 @@ export interface ScenarioSpec {
   figures: FigureSpec[];
   /** Lines added to mosquitto.conf for this scenario (beyond the listener and persistence). */
   mosquittoLines: string[];
+  /** Run only when --scenarios names it (not part of issue 16's table). */
+  onlyWhenNamed?: boolean;
 }
 
 export interface CompareSettings {
@@ -100,6 +105,14 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     // (with them it drops most of this load); 0 means unbounded for both settings.
     mosquittoLines: ['max_inflight_messages 0', 'max_queued_messages 0'],
   },
+  {
+    name: 'fanout-qos0',
+    title: 'QoS 0 fan-out 1 -> 8, 64 B: msg/s received in all',
+    options: (settings) => ({ ...BASE, workers: settings.workers, publishers: 1, subscribers: 8, qos: 0, size: 64, rate: 0, durationMs: settings.durationSeconds * 1000, idleConnections: 0 }),
+    figures: [receivedPerSecond],
+    mosquittoLines: [],
+    onlyWhenNamed: true,
+  },
 ];
 
 export function scenarioNamed(name: string): ScenarioSpec | undefined {
@@ -167,10 +180,12 @@ export interface CompareRow {
 
 /**
  * Which brokers the ratio sets against each other: the cluster against a single node when both
- * ran (issue 13's question), else Shardline against Mosquitto (issue 16's); null otherwise.
+ * ran (issue 13's question), the single node with workers against it without (issue 16's
+ * workers), else Shardline against Mosquitto (issue 16's); null otherwise.
  */
 export function ratioPair(brokers: readonly BrokerName[]): [BrokerName, BrokerName] | null {
   if (brokers.includes('cluster') && brokers.includes('shardline')) return ['cluster', 'shardline'];
+  if (brokers.includes('workers') && brokers.includes('shardline')) return ['workers', 'shardline'];
   if (brokers.includes('shardline') && brokers.includes('mosquitto')) return ['shardline', 'mosquitto'];
   return null;
 }

@@ -150,6 +150,21 @@ export async function readRssBytes(pid: number): Promise<number | null> {
 }
 
 export async function readCpuSeconds(pid: number): Promise<number | null> {
+  const own = await readOwnCpuSeconds(pid);
+  if (own === null) return null;
+  // A node with --workers runs its brokers as child processes: its CPU is theirs too.
+  let children: number[] = [];
+  try {
+    children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).split(' ').filter((field) => field.trim() !== '').map(Number);
+  } catch {
+    // no children file (not Linux, or the process is gone): its own CPU only
+  }
+  let total = own;
+  for (const child of children) total += (await readOwnCpuSeconds(child)) ?? 0;
+  return total;
+}
+
+async function readOwnCpuSeconds(pid: number): Promise<number | null> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.

@@ -29,19 +29,23 @@ process on a free 127.0.0.1 port and stops it by its pid afterwards:
               replicating every shard 3 ways (an append is acknowledged once a majority has
               it), 2 brokers; publishers and subscribers all connect to the first broker.
               Stopped with SIGTERM to \`cluster up\` (and SIGKILL by pid to any node left)
+  workers     \`shardline start --workers N\` (--broker-workers, default 2): the single node with
+              its MQTT brokers in N worker processes; otherwise as shardline. Its CPU figure
+              is the primary's and its workers' together. Against one:
+              --brokers shardline,workers --scenarios fanin-qos0,fanout-qos0,fanin-qos1
 Rounds alternate which broker goes first. The load is \`shardline bench mqtt\` (--help there),
 in this process and its workers, on the same machine: the tool's CPU is reported beside the
 figures because on a small machine it competes with the broker.
 
-Scenarios (default: all, in this order):
-${SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(16)}${scenario.title}`).join('\n')}
+Scenarios (default: all but those marked "named only", in this order):
+${SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(16)}${scenario.title}${scenario.onlyWhenNamed === true ? ' (named only)' : ''}`).join('\n')}
 
 Flags:
   --rounds N             rounds; each runs every scenario on every broker (default ${DEFAULT_ROUNDS})
   --duration S           measured seconds of load per run, after 1 s of warm-up (default ${DEFAULT_DURATION_SECONDS})
   --conns N              connections of the idle scenario (default ${DEFAULT_CONNS.toLocaleString('en-US')})
   --scenarios A,B        scenarios to run (names above)
-  --brokers A,B          shardline, mosquitto and/or cluster (default: shardline,mosquitto;
+  --brokers A,B          shardline, mosquitto, cluster and/or workers (default: shardline,mosquitto;
                          without Mosquitto installed it is left out, with a note). Issue 13's
                          run: --brokers shardline,cluster --scenarios fanin-qos1,latency-1k-qos1
   --mosquitto PATH       the mosquitto binary (default: $PATH, then /usr/sbin/mosquitto)
@@ -49,6 +53,7 @@ Flags:
   --shardline-args "A B" extra \`shardline start\` flags (the single node), split on spaces
   --cluster-args="A B"   extra \`shardline cluster up\` flags, split on spaces (with =, as
                          the value starts with --), e.g. --cluster-args="--brokers 1"
+  --broker-workers N     worker processes of the workers target (default 2)
   --workers W            load tool worker processes (default ${defaultWorkers()})
   --time-limit S         runs not started within S seconds of the start are left out and
                          listed (default ${DEFAULT_TIME_LIMIT_SECONDS})
@@ -75,10 +80,10 @@ async function run(values: Record<string, unknown>): Promise<number> {
   const scenarioNames = listFlag(values, 'scenarios');
   const scenarios: ScenarioSpec[] =
     scenarioNames === undefined
-      ? [...SCENARIOS]
+      ? SCENARIOS.filter((scenario) => scenario.onlyWhenNamed !== true)
       : scenarioNames.map((name) => scenarioNamed(name) ?? (() => { throw new UsageError(`--scenarios: no scenario ${JSON.stringify(name)} (one of ${SCENARIOS.map((scenario) => scenario.name).join(', ')})`); })());
   const brokerNames = listFlag(values, 'brokers') ?? ['shardline', 'mosquitto'];
-  for (const name of brokerNames) if (name !== 'shardline' && name !== 'mosquitto' && name !== 'cluster') throw new UsageError(`--brokers: ${JSON.stringify(name)} is not shardline, mosquitto or cluster`);
+  for (const name of brokerNames) if (name !== 'shardline' && name !== 'mosquitto' && name !== 'cluster' && name !== 'workers') throw new UsageError(`--brokers: ${JSON.stringify(name)} is not shardline, mosquitto, cluster or workers`);
   const explicitMosquitto = values.mosquitto === undefined ? undefined : stringFlag(values, 'mosquitto');
   const mosquittoPath = brokerNames.includes('mosquitto') ? await findMosquitto(explicitMosquitto) : null;
   if (explicitMosquitto !== undefined && mosquittoPath === null) throw new UsageError(`--mosquitto ${explicitMosquitto}: not an executable file`);
@@ -100,6 +105,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
         brokers: [...new Set(brokerNames)] as BrokerName[],
         mosquittoPath,
         shardlineArgs: values['shardline-args'] === undefined ? [] : stringFlag(values, 'shardline-args').split(' ').filter((arg) => arg !== ''),
+        brokerWorkers: boundedIntegerFlag(values, 'broker-workers', 2, 1, 64),
         clusterArgs: values['cluster-args'] === undefined ? [] : stringFlag(values, 'cluster-args').split(' ').filter((arg) => arg !== ''),
         mosquittoLines: Array.isArray(confLines) ? confLines.map(String) : [],
         timeLimitMs: secondsFlag(values, 'time-limit', DEFAULT_TIME_LIMIT_SECONDS, 1, 86_400) * 1000,
@@ -144,6 +150,7 @@ export const benchCompareCommand: Command = {
     'mosquitto-conf': { type: 'string', multiple: true },
     'shardline-args': { type: 'string' },
     'cluster-args': { type: 'string' },
+    'broker-workers': { type: 'string' },
     workers: { type: 'string' },
     'time-limit': { type: 'string' },
     json: { type: 'boolean' },

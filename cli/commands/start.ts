@@ -2,7 +2,7 @@
 // the flags, the environment and the config file (cli/config/), validates the config file's
 // sections, handles the signals and maps the outcome to an exit code; the node itself (start-up
 // and shutdown order, all or nothing, live settings) is node/runtime.ts.
-import { ShardlineNode, createLogger, effectiveRoles, routeGrpcLogs, type SettingsCatalog } from '../../node/index.js';
+import { ShardlineNode, createLogger, effectiveRoles, isWorkerProcess, receiveAssignment, routeGrpcLogs, WorkerLink, workerSettings, type SettingsCatalog } from '../../node/index.js';
 import type { Command } from '../command.js';
 import { configAclRules } from '../config/acl-rules.js';
 import { extrasRules } from '../config/extras-rules.js';
@@ -65,6 +65,15 @@ told this node's --kafka-advertised or --kafkas-advertised address; brokers of a
 register both with it and tell each client every live broker of its own listener (leaders and
 coordinators among the brokers that serve every listener in use). See docs/kafka.md.
 
+MQTT workers (--workers N, single-node default only; docs/architecture.md, "More than one core"):
+N > 1 keeps the journal, its gRPC port (with a cluster token made for the run unless
+SHARDLINE_CLUSTER_TOKEN is set), placement and the admin API in this process and runs N MQTT
+brokers as child processes (node:cluster) over that journal. They share the MQTT ports: this
+process accepts each connection and hands it to the next worker. Messages, sessions, retained
+messages, wills and users are shared as between --broker-peers brokers. A worker that exits is
+started again after 1 s; its clients reconnect to the others. Every worker's log lines carry
+"worker":K; /metrics adds shardline_worker_* series per worker. No Kafka or AMQP listener then.
+
 Admin API: every node also serves the admin HTTP API (REST under /api, Prometheus /metrics, /healthz,
 /readyz, OpenAPI UI at /docs) on --host:--admin-port; /api and /metrics need the header
 "Authorization: Bearer TOKEN". Without --admin-token the token is kept in DATA-DIR/admin-token,
@@ -121,9 +130,14 @@ const catalog: SettingsCatalog = {
   field: (key) => camelName(key) as ReturnType<SettingsCatalog['field']>,
 };
 
-async function run(node: ShardlineNode, logger: ReturnType<typeof createLogger>): Promise<number> {
+/** Runs the node until a shutdown signal, or until `stopRequests` calls back (a worker told by its primary). */
+async function run(node: ShardlineNode, logger: ReturnType<typeof createLogger>, stopRequests?: (stop: () => void) => void): Promise<number> {
   let unsubscribe = (): void => undefined;
   const stopped = new Promise<void>((resolve) => {
+    stopRequests?.(() => {
+      logger.info('shutting down: the primary asked this worker to stop');
+      resolve();
+    });
     unsubscribe = onShutdownSignals(
       (signal) => {
         logger.info({ signal }, 'shutting down: refusing new connections and calls, letting in-flight work finish');
@@ -155,18 +169,38 @@ export const startCommand: Command = {
   usage,
   options: startOptionSpec(),
   async run(values) {
-    const settings = await resolveStartSettings(values, process.env);
+    const resolved = await resolveStartSettings(values, process.env);
+    // An MQTT worker (--workers N) runs this command again with the primary's flags; its first
+    // message from the primary says which worker it is (node/workers.ts).
+    const assignment = isWorkerProcess() ? await receiveAssignment() : undefined;
+    const settings = assignment === undefined ? resolved : { ...resolved, ...workerSettings(resolved, assignment) };
     const aclRules = configAclRules(settings);
     checkTransports(settings);
-    const logger = createLogger(settings.logLevel);
+    const logger = createLogger(settings.logLevel, assignment === undefined ? {} : { worker: assignment.index });
     routeGrpcLogs(logger.child({ component: 'grpc' }));
-    for (const warning of settings.warnings) logger.warn(warning);
+    // Said once, by the primary.
+    if (assignment === undefined) for (const warning of settings.warnings) logger.warn(warning);
     logger.debug({ sources: settings.sources }, 'settings resolved');
     try {
       // Checked before anything opens: a bad users/deny/jwt section or rule is a usage error
       // (exit 2), not a half-started node.
       const security = effectiveRoles(settings).includes('broker') ? await securityConfig(settings) : undefined;
       const extras = extrasRules(settings);
+      if (assignment !== undefined) {
+        const link = new WorkerLink();
+        const node = new ShardlineNode({ settings, broker: { security, aclRules, extras }, catalog, logger, version: packageInfo().version, worker: { brokerId: assignment.brokerId, link } });
+        let code = 1;
+        try {
+          code = await run(node, logger, (stop) => link.onStop(stop));
+        } catch (error) {
+          logger.error({ err: error }, `this MQTT worker could not start: ${(error as Error).message}`);
+        } finally {
+          link.close();
+          logger.flush();
+        }
+        // node:cluster keeps the channel to the primary open, so the worker would not exit on its own.
+        process.exit(code);
+      }
       const node = new ShardlineNode({ settings, broker: { security, aclRules, extras }, catalog, logger, version: packageInfo().version });
       return await run(node, logger);
     } finally {

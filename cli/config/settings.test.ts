@@ -101,6 +101,20 @@ describe('admin settings', () => {
   });
 });
 
+describe('workers', () => {
+  test('1 by default; N > 1 only on the single-node default, with Kafka and AMQP off and refused when set', async () => {
+    assert.equal((await resolveStartSettings({}, {})).workers, 1);
+    const two = await resolveStartSettings({ workers: '2' }, {});
+    assert.equal(two.workers, 2);
+    assert.deepEqual([two.kafkaPort, two.kafkasPort, two.amqpPort, two.amqpsPort], [undefined, undefined, undefined, undefined]);
+    assert.equal((await resolveStartSettings({ workers: '2', 'kafka-port': 'none' }, {})).kafkaPort, undefined);
+    await rejectsWith({ workers: '2', 'kafka-port': '9092' }, {}, 'kafka-port (set by --kafka-port)', 'set it to none or use workers 1');
+    await rejectsWith({ workers: '2' }, { SHARDLINE_AMQP_PORT: '5672' }, 'amqp-port (set by SHARDLINE_AMQP_PORT)');
+    await rejectsWith({ workers: '2', roles: 'journal,broker' }, {}, 'needs the single-node default');
+    await rejectsWith({ workers: '0' }, {}, '--workers must be an integer in [1, 64]');
+  });
+});
+
 describe('Kafka and AMQP listener ports', () => {
   test('on by default at 9092 and 5672 on a single node; none turns each off; 0 picks a free port', async () => {
     const defaults = await resolveStartSettings({}, {});

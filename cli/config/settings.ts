@@ -141,6 +141,7 @@ export const START_SETTINGS = [
   { key: 'data-shards', kind: { type: 'integer', min: 1, max: 1024 }, default: 8, unit: 'count', valueName: 'N', group: 'limit', description: 'number of MQTT data shards; fixed when the data directory is first used' },
   { key: 'shared-strategy', kind: { type: 'enum', values: SHARED_STRATEGIES }, default: 'round-robin', valueName: 'STRATEGY', group: 'limit', description: `which member of a shared subscription group ($share/GROUP/FILTER) gets each message: ${SHARED_STRATEGIES.join(', ')} (hash of the publisher's client id)` },
   { key: 'broker-peers', kind: { type: 'boolean' }, default: false, valueName: 'BOOL', group: 'node', description: 'this broker shares its journal with other brokers (each --roles broker --journal on the same journal, every one with this set): messages published at any of them reach subscribers at all, and a client id is connected at one broker at a time (docs/deployment.md, "Scaling brokers")' },
+  { key: 'workers', kind: { type: 'integer', min: 1, max: 64 }, default: 1, unit: 'count', valueName: 'N', group: 'node', description: 'MQTT worker processes of the single-node default: 1 serves MQTT in this process; N > 1 keeps the journal, placement and admin API in this process and runs N brokers as child processes over its journal, which share the MQTT ports (each connection goes to one of them) and act as one service as broker-peers brokers do; no Kafka or AMQP listener then (docs/architecture.md, "More than one core")' },
   { key: 'takeover-wait-ms', kind: { type: 'integer', min: 300, max: 600_000 }, default: 5000, unit: 'ms', valueName: 'MS', group: 'node', description: 'with broker-peers: how long a connect waits for the broker holding that client id to let it go before taking the session over from its last durable state (that broker may have died), and how long a silent broker counts as alive before another adopts its sessions' },
   { key: 'acl-default', kind: { type: 'enum', values: ['allow', 'deny'] }, defaultText: 'deny with acl rules in the config file, allow without', valueName: 'POLICY', group: 'node', description: 'allow or deny: what the ACL decides when no rule matches a publish, subscribe or delivery (rules: the acl section of the config file and the $acl shard)' },
   { key: 'max-delay-seconds', kind: { type: 'integer', min: 1, max: 4_294_967 }, default: 604_800, unit: 'seconds', valueName: 'SECONDS', group: 'limit', description: 'longest delay of a delayed publish ($delayed/SECONDS/TOPIC); longer: 5.0 PUBACK 0x97, 3.1.1 close' },
@@ -512,6 +513,24 @@ function checkRoles(settings: StartSettings, suppliedBy: (key: SettingKey) => st
   }
 }
 
+/**
+ * Workers are brokers over the single node's own journal (node/workers.ts), so they need the
+ * single-node default. The Kafka and AMQP front ends keep state in one process's memory (Kafka
+ * groups, AMQP queues), so with workers their default ports are off and setting one is refused.
+ */
+function checkWorkers(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
+  if (settings.workers === 1) return;
+  const workers = `workers ${settings.workers} (set by ${suppliedBy('workers')})`;
+  if (settings.roles !== undefined) throw new UsageError(`${workers} needs the single-node default (journal and broker in one node), but roles is ${settings.roles.join(',')} (set by ${suppliedBy('roles')}); drop one of them`);
+  if (settings.placement !== undefined) throw new UsageError(`${workers} needs the single-node default, but placement (set by ${suppliedBy('placement')}) makes this node part of a cluster; drop one of them`);
+  if (settings.replicaPeers !== undefined) throw new UsageError(`${workers} needs the single-node default, but replica-peers is set (by ${suppliedBy('replica-peers')}); drop one of them`);
+  for (const key of ['kafka-port', 'kafkas-port', 'amqp-port', 'amqps-port'] as const) {
+    const field = camelName(key) as 'kafkaPort' | 'kafkasPort' | 'amqpPort' | 'amqpsPort';
+    if (settings.sources[key] === 'default') settings[field] = undefined;
+    else if (settings[field] !== undefined) throw new UsageError(`${workers} serves MQTT only, but ${key} (set by ${suppliedBy(key)}) asks for a listener whose state lives in one process; set it to none or use workers 1`);
+  }
+}
+
 function checkPlacement(settings: StartSettings, suppliedBy: (key: SettingKey) => string): void {
   const runsPlacement = effectiveRoles(settings).includes('placement');
   const rolesText = settings.roles === undefined ? 'the single-node default' : `roles ${settings.roles.join(',')}`;
@@ -629,6 +648,7 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   const suppliedBy = (key: SettingKey): string => labels.get(key) ?? key;
   if (settings.nodeIdFromHostname) settings.nodeId = nodeIdFromHostname(settings, suppliedBy, hostname);
   checkRoles(settings, suppliedBy);
+  checkWorkers(settings, suppliedBy);
   defaultListenersNeedBroker(settings);
   checkPlacement(settings, suppliedBy);
   checkReplication(settings, suppliedBy);

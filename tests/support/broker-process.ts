@@ -66,6 +66,8 @@ export interface StartBrokerOptions {
   env?: Record<string, string>;
   /** Fixed MQTT port (restarts that must keep the address); 0 by default. */
   mqttPort?: number;
+  /** How long the start may take before the test fails (a node with --workers starts several processes); 30 s by default. */
+  listenTimeoutMs?: number;
 }
 
 const scratch: string[] = [];
@@ -157,7 +159,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
   const mqttPort = String(options.mqttPort ?? 0);
   if (topology === 'single') {
     const broker = runCli(['start', '--data-dir', dataDir, '--mqtt-port', mqttPort, '--grpc-port', '0', '--admin-port', '0', ...(options.args ?? [])], options.env);
-    const entry = await waitForLogField(broker, 'mqtt');
+    const entry = await waitForLogField(broker, 'mqtt', options.listenTimeoutMs);
     const { host, port } = splitAddress(String(entry.mqtt));
     return { url: `mqtt://${host}:${port}`, host, port, topology, dataDir, broker };
   }

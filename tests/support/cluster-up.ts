@@ -72,6 +72,8 @@ export interface Cluster {
   dir: string;
   cli: CliProcess;
   voters: string[];
+  /** The voters' admin addresses (HOST:PORT), in the order `cluster up` printed them. */
+  voterAdmins: string[];
   /** Journal nodes by node id ('11', '12', '13'); the pid is updated on each restart. */
   journals: Map<string, PrintedNode>;
   brokers: PrintedNode[];
@@ -107,7 +109,8 @@ export async function clusterUp(cli: CliProcess, dir: string, pids: Set<number>)
   const brokers = nodes.filter((node) => node.role === 'broker');
   const { clusterToken } = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { clusterToken: string };
   const placement = new PlacementClient({ addresses: voters, clusterId: 'shardline', clusterToken });
-  return { dir, cli, voters, journals, brokers, clusterToken, env: { SHARDLINE_CLUSTER_TOKEN: clusterToken }, placement, pids, restarted: [] };
+  const voterAdmins = nodes.filter((node) => node.role === 'placement').map((node) => node.admin);
+  return { dir, cli, voters, voterAdmins, journals, brokers, clusterToken, env: { SHARDLINE_CLUSTER_TOKEN: clusterToken }, placement, pids, restarted: [] };
 }
 
 export async function shardRecord(cluster: Cluster, name: string): Promise<ShardRecord> {
@@ -161,9 +164,10 @@ export interface ReplicaRow {
   voter: boolean;
 }
 
-/** `shardline ctl replica status --json` over every journal node; undefined when the command fails. */
+/** `shardline ctl replica status --json` over the shard's replicas in placement; undefined when the command fails. */
 export async function replicaStatus(cluster: Cluster, shard: string): Promise<ReplicaRow[] | undefined> {
-  const list = [...cluster.journals.entries()].map(([id, node]) => `${id}@${node.journalGrpc}`).join(',');
+  const { replicas } = await shardRecord(cluster, shard);
+  const list = replicas.map((id) => `${id}@${(cluster.journals.get(id) as PrintedNode).journalGrpc}`).join(',');
   const ctl = runCli(['ctl', 'replica', 'status', '--shard', shard, '--journals', list, '--json'], cluster.env);
   const exit = await ctl.exited;
   if (exit.code !== 0) return undefined;
@@ -186,10 +190,12 @@ export async function settledReplicas(cluster: Cluster, shard: string): Promise<
 /**
  * Every replica's stored batches of `shard` below `below`, byte for byte as `readBatches`
  * returns them (each node serves up to its own HW); batches ending past `below` are left out.
+ * The replicas are the shard's set in placement.
  */
 export async function storedBatches(cluster: Cluster, shard: string, below: number): Promise<Map<string, Buffer>> {
   const result = new Map<string, Buffer>();
-  for (const [id, node] of cluster.journals) {
+  for (const id of (await shardRecord(cluster, shard)).replicas) {
+    const node = cluster.journals.get(id) as PrintedNode;
     const store = await RemoteShardStore.connect(node.journalGrpc, { credentials: { clusterToken: cluster.clusterToken } });
     try {
       const kept: Buffer[] = [];

@@ -2,7 +2,7 @@
 // by hand (`shardline ctl shard move`, the leader's own replica), and a journal node gone for
 // good is replaced by the controller once `replication.replace-after-ms` has passed; QoS 1
 // publishers only see their PUBACKs delayed, every acknowledged message reaches a persistent
-// subscriber in per-publisher order, none is stored twice, and the new set's replicas hold the
+// subscriber in per-publisher order, and the new set's replicas hold the
 // same bytes below the high watermark.
 // Method: `shardline cluster up --journals 4` (replication factor 3: each shard has one journal
 // node to spare), mqtt.js publishers at broker-1 on topics of mqtt.0, the subscriber's persistent

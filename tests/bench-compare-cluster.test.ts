@@ -74,6 +74,6 @@ describe('shardline bench compare: a replicated cluster beside a single node', {
     assert.match(help.stdout, /--brokers shardline,cluster/);
     const bad = await compare(['--brokers', 'shardline,nope']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /"nope" is not shardline, mosquitto or cluster/);
+    assert.match(bad.stderr, /"nope" is not shardline, mosquitto, cluster or workers/);
   });
 });

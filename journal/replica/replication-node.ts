@@ -554,8 +554,11 @@ export class ReplicationNode {
     // replica's own records above the HW (a suffix the step before cut only if it truncated),
     // so readers are never shown past the log end.
     replica.setHighWatermark(Math.min(core.highWatermark, replica.log.end));
-    // Only as a member: a learner holding its leader's epoch has not caught up with what the set acknowledged.
-    if (appended && !replica.record.voter && replica.record.replicas.includes(this.self) && replica.log.history.latestEpoch === core.epoch) {
+    // Only as a member: a learner holding its leader's epoch has not caught up with what the set
+    // acknowledged. Checked at every step, not only after an append: a replica may have copied
+    // the batch while it was not a member yet (or before this check), and a shard with no
+    // writes since would otherwise never let it vote again.
+    if (!replica.record.voter && replica.record.replicas.includes(this.self) && replica.log.end > replica.log.shard.startOffset && replica.log.history.latestEpoch === core.epoch) {
       // It holds a batch of its leader's epoch, so the leader's whole log up to that epoch's
       // start: every record committed before. It may vote again.
       await this.persist(replica, { ...replica.record, voter: true });

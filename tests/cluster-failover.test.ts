@@ -18,14 +18,15 @@
 // each journal data directory. Bounded: KILLS kills, at most MAX_PER_PUBLISHER messages per
 // publisher, every wait with a deadline.
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { describe, it } from 'node:test';
+import mqtt, { type IClientOptions } from 'mqtt';
 import { recordToMessage } from '../engine/index.js';
 import { RemoteShardStore } from '../shard-model/index.js';
-import { cleanup, scratchDirectory } from './support/broker-process.js';
+import { scratchDirectory } from './support/broker-process.js';
 import {
   assertByteIdentical,
   journalDataDir,
+  killedAfterTests,
   killJournal,
   restartBroker,
   restartJournal,
@@ -34,11 +35,13 @@ import {
   shardVerify,
   sleep,
   startCluster,
-  stopCluster,
+  startCountingPublisher,
   STEP_TIMEOUT_MS,
+  stopCluster,
   topicsOnShard,
   waitFor,
   type Cluster,
+  type CountingPublisher,
 } from './support/cluster-up.js';
 
 /** Leader kills: 3 in npm test (each takes seconds); SL_FAILOVER_KILLS=30 for the issue's soak run (docs/replication.md). */
@@ -54,47 +57,7 @@ const TEST_TIMEOUT_MS = Math.max(900_000, KILLS * 40_000);
 const RETAINED = ['failover-retained/a', 'failover-retained/b', 'failover-retained/c'];
 const AFTER_RESUME = 5;
 
-const pids = new Set<number>();
-
-after(async () => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await cleanup();
-});
-
-interface Publisher {
-  client: MqttClient;
-  qos: 1 | 2;
-  acked: number[];
-  errors: string[];
-  closed: number;
-  stopped: boolean;
-  done: Promise<void>;
-}
-
-async function startPublisher(address: string, id: number, topic: string, qos: 1 | 2): Promise<Publisher> {
-  const client = await mqtt.connectAsync(`mqtt://${address}`, { clientId: `failover-pub-${id}`, clean: true, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 120 });
-  const publisher: Publisher = { client, qos, acked: [], errors: [], closed: 0, stopped: false, done: Promise.resolve() };
-  client.on('close', () => publisher.closed++);
-  client.on('error', (error) => publisher.errors.push(error.message));
-  publisher.done = (async () => {
-    for (let seq = 0; seq < MAX_PER_PUBLISHER && !publisher.stopped; seq++) {
-      try {
-        await client.publishAsync(topic, `${id}:${seq}`, { qos });
-        publisher.acked.push(seq);
-      } catch (error) {
-        publisher.errors.push((error as Error).message);
-        return;
-      }
-    }
-  })();
-  return publisher;
-}
+const pids = killedAfterTests();
 
 /** The retained messages a new clean client of `address` gets for `failover-retained/#`, by topic. */
 async function retainedAt(address: string, clientId: string): Promise<Map<string, string>> {
@@ -140,7 +103,7 @@ describe('replicated MQTT shards fail over by themselves', () => {
     const dir = await scratchDirectory('shardline-cluster-failover-');
     const cluster: Cluster = await startCluster(dir, pids);
     const [broker1, broker2] = cluster.brokers as [NonNullable<Cluster['brokers'][0]>, NonNullable<Cluster['brokers'][0]>];
-    const publishers: Publisher[] = [];
+    const publishers: CountingPublisher[] = [];
     try {
       // Every shard is replicated three ways, with an elected leader.
       const { shards = [] } = await cluster.placement.read(['shards']);
@@ -169,7 +132,7 @@ describe('replicated MQTT shards fail over by themselves', () => {
       assert.equal((await later.subscribeAsync('failover-after/#', { qos: 2 }))[0]?.qos, 2);
       await later.endAsync();
 
-      for (let i = 0; i < QOS1_PUBLISHERS + QOS2_PUBLISHERS; i++) publishers.push(await startPublisher(broker1.mqtt, i, topics[i] as string, i < QOS1_PUBLISHERS ? 1 : 2));
+      for (let i = 0; i < QOS1_PUBLISHERS + QOS2_PUBLISHERS; i++) publishers.push(await startCountingPublisher(broker1.mqtt, `failover-pub-${i}`, i, topics[i] as string, i < QOS1_PUBLISHERS ? 1 : 2, MAX_PER_PUBLISHER));
       const ackedTotal = (): number => publishers.reduce((sum, publisher) => sum + publisher.acked.length, 0);
       await waitFor('the publishers to get going', () => (ackedTotal() >= 30 ? true : undefined));
 

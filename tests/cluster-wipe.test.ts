@@ -16,12 +16,13 @@
 // MAX_PER_PUBLISHER messages per publisher, every wait with a deadline.
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { after, describe, it } from 'node:test';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { cleanup, scratchDirectory } from './support/broker-process.js';
+import { describe, it } from 'node:test';
+import mqtt, { type IClientOptions } from 'mqtt';
+import { scratchDirectory } from './support/broker-process.js';
 import {
   assertByteIdentical,
   journalDataDir,
+  killedAfterTests,
   killJournal,
   replicaStatus,
   restartJournal,
@@ -29,10 +30,12 @@ import {
   shardRecord,
   shardVerify,
   startCluster,
+  startCountingPublisher,
   stopCluster,
   topicsOnShard,
   waitFor,
   type Cluster,
+  type CountingPublisher,
 } from './support/cluster-up.js';
 
 const PUBLISHERS = 3;
@@ -41,46 +44,7 @@ const MAX_PER_PUBLISHER = 20_000;
 const PROGRESS = 20;
 const REPAIR_TIMEOUT_MS = 180_000;
 
-const pids = new Set<number>();
-
-after(async () => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await cleanup();
-});
-
-interface Publisher {
-  client: MqttClient;
-  acked: number[];
-  errors: string[];
-  closed: number;
-  stopped: boolean;
-  done: Promise<void>;
-}
-
-async function startPublisher(address: string, id: number, topic: string): Promise<Publisher> {
-  const client = await mqtt.connectAsync(`mqtt://${address}`, { clientId: `wipe-pub-${id}`, clean: true, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 120 });
-  const publisher: Publisher = { client, acked: [], errors: [], closed: 0, stopped: false, done: Promise.resolve() };
-  client.on('close', () => publisher.closed++);
-  client.on('error', (error) => publisher.errors.push(error.message));
-  publisher.done = (async () => {
-    for (let seq = 0; seq < MAX_PER_PUBLISHER && !publisher.stopped; seq++) {
-      try {
-        await client.publishAsync(topic, `${id}:${seq}`, { qos: 1 });
-        publisher.acked.push(seq);
-      } catch (error) {
-        publisher.errors.push((error as Error).message);
-        return;
-      }
-    }
-  })();
-  return publisher;
-}
+const pids = killedAfterTests();
 
 async function readyz(admin: string): Promise<{ status: number; message: string }> {
   const response = await fetch(`http://${admin}/readyz`);
@@ -93,7 +57,7 @@ describe('a journal node wiped while the cluster runs', () => {
     const dir = await scratchDirectory('shardline-cluster-wipe-');
     const cluster: Cluster = await startCluster(dir, pids);
     const [broker1, broker2] = cluster.brokers as [NonNullable<Cluster['brokers'][0]>, NonNullable<Cluster['brokers'][0]>];
-    const publishers: Publisher[] = [];
+    const publishers: CountingPublisher[] = [];
     const busiest = 'mqtt.0';
     try {
       const { shards = [] } = await cluster.placement.read(['shards']);
@@ -105,7 +69,7 @@ describe('a journal node wiped while the cluster runs', () => {
       assert.equal((await first.subscribeAsync('wipe/#', { qos: 1 }))[0]?.qos, 1);
       await first.endAsync();
 
-      for (let i = 0; i < PUBLISHERS; i++) publishers.push(await startPublisher(broker1.mqtt, i, topics[i] as string));
+      for (let i = 0; i < PUBLISHERS; i++) publishers.push(await startCountingPublisher(broker1.mqtt, `wipe-pub-${i}`, i, topics[i] as string, 1, MAX_PER_PUBLISHER));
       const ackedTotal = (): number => publishers.reduce((sum, publisher) => sum + publisher.acked.length, 0);
       const progress = async (what: string): Promise<void> => {
         const from = ackedTotal();

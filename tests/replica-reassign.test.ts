@@ -13,55 +13,18 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import mqtt, { type MqttClient } from 'mqtt';
+import { describe, it } from 'node:test';
+import mqtt from 'mqtt';
 import { REPLACE_AFTER_SETTING } from '../shard-model/index.js';
-import { cleanup, runCli, scratchDirectory } from './support/broker-process.js';
-import { assertByteIdentical, killJournal, settledReplicas, shardRecord, startCluster, stopCluster, topicsOnShard, waitFor, type Cluster } from './support/cluster-up.js';
+import { runCli, scratchDirectory } from './support/broker-process.js';
+import { assertByteIdentical, killedAfterTests, killJournal, settledReplicas, shardRecord, startCluster, startCountingPublisher, stopCluster, topicsOnShard, waitFor, type Cluster, type CountingPublisher } from './support/cluster-up.js';
 
 const SHARD = 'mqtt.0';
 const PUBLISHERS = 2;
 const MAX_PER_PUBLISHER = 20_000;
 const PROGRESS = 30;
 
-const pids = new Set<number>();
-
-after(async () => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await cleanup();
-});
-
-interface Publisher {
-  client: MqttClient;
-  acked: number[];
-  errors: string[];
-  stopped: boolean;
-  done: Promise<void>;
-}
-
-async function startPublisher(address: string, id: number, topic: string): Promise<Publisher> {
-  const client = await mqtt.connectAsync(`mqtt://${address}`, { clientId: `reassign-pub-${id}`, clean: true, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 120 });
-  const publisher: Publisher = { client, acked: [], errors: [], stopped: false, done: Promise.resolve() };
-  client.on('error', (error) => publisher.errors.push(error.message));
-  publisher.done = (async () => {
-    for (let seq = 0; seq < MAX_PER_PUBLISHER && !publisher.stopped; seq++) {
-      try {
-        await client.publishAsync(topic, `${id}:${seq}`, { qos: 1 });
-        publisher.acked.push(seq);
-      } catch (error) {
-        publisher.errors.push((error as Error).message);
-        return;
-      }
-    }
-  })();
-  return publisher;
-}
+const pids = killedAfterTests();
 
 describe('replica-set changes in a running cluster', () => {
   it('moves the leader\'s replica of a busy shard by hand, replaces a journal node gone for good, and loses nothing', { timeout: 900_000 }, async () => {
@@ -69,7 +32,7 @@ describe('replica-set changes in a running cluster', () => {
     const cluster: Cluster = await startCluster(dir, pids, ['--journals', '4']);
     const { adminToken } = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { adminToken: string };
     const [broker1, broker2] = cluster.brokers as [NonNullable<Cluster['brokers'][0]>, NonNullable<Cluster['brokers'][0]>];
-    const publishers: Publisher[] = [];
+    const publishers: CountingPublisher[] = [];
     try {
       const initial = await waitFor(`a leader of ${SHARD}`, async () => {
         const record = await shardRecord(cluster, SHARD);
@@ -85,7 +48,7 @@ describe('replica-set changes in a running cluster', () => {
       assert.equal((await first.subscribeAsync('reassign/#', { qos: 1 }))[0]?.qos, 1);
       await first.endAsync();
 
-      for (let i = 0; i < PUBLISHERS; i++) publishers.push(await startPublisher(broker1.mqtt, i, topics[i] as string));
+      for (let i = 0; i < PUBLISHERS; i++) publishers.push(await startCountingPublisher(broker1.mqtt, `reassign-pub-${i}`, i, topics[i] as string, 1, MAX_PER_PUBLISHER));
       const ackedTotal = (): number => publishers.reduce((sum, publisher) => sum + publisher.acked.length, 0);
       await waitFor('the publishers to get going', () => (ackedTotal() >= PROGRESS ? true : undefined));
 

@@ -1,16 +1,19 @@
-// A `shardline cluster up` cluster for the replication proofs (cluster-failover, cluster-wipe):
-// started as a child process, its printed address table parsed, journal nodes killed and
-// restarted by hand on their ports and data directories, and the checks those tests share:
-// replicas byte-identical below the high watermark (stored batches compared as bytes) and
-// `shardline shard verify` on each journal node's data directory.
+// A `shardline cluster up` cluster for the replication proofs (cluster-failover, cluster-wipe,
+// replica-reassign): started as a child process, its printed address table parsed, journal
+// nodes killed and restarted by hand on their ports and data directories, the MQTT publishers
+// that count what was acknowledged, and the checks those tests share: replicas byte-identical
+// below the high watermark (stored batches compared as bytes) and `shardline shard verify` on
+// each journal node's data directory.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
 import { readBatchHeader } from '../../journal/index.js';
 import type { ShardRecord } from '../../placement/metadata/index.js';
 import { PlacementClient } from '../../placement/service/index.js';
 import { MqttShardMap, RemoteShardStore } from '../../shard-model/index.js';
-import { runCli, waitForLogField, type CliProcess } from './broker-process.js';
+import { cleanup, runCli, waitForLogField, type CliProcess } from './broker-process.js';
 
 const POLL_MS = 200;
 export const STEP_TIMEOUT_MS = 90_000;
@@ -26,6 +29,55 @@ export interface PrintedNode {
   admin: string;
   placement: string;
   journalGrpc: string;
+}
+
+/** The pids a test file's clusters start, SIGKILLed (with the scratch directories removed) after its tests. */
+export function killedAfterTests(): Set<number> {
+  const pids = new Set<number>();
+  after(async () => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await cleanup();
+  });
+  return pids;
+}
+
+/** An MQTT client publishing `ID:SEQ` to one topic, one message at a time, counting what was acknowledged. */
+export interface CountingPublisher {
+  client: MqttClient;
+  qos: 1 | 2;
+  /** The sequence numbers acknowledged, in order. */
+  acked: number[];
+  errors: string[];
+  /** How often the connection closed (the tests require none). */
+  closed: number;
+  stopped: boolean;
+  /** Settles when the publisher stops: `stopped` set, `max` reached, or a publish failed. */
+  done: Promise<void>;
+}
+
+export async function startCountingPublisher(address: string, clientId: string, id: number, topic: string, qos: 1 | 2, max: number): Promise<CountingPublisher> {
+  const client = await mqtt.connectAsync(`mqtt://${address}`, { clientId, clean: true, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 120 });
+  const publisher: CountingPublisher = { client, qos, acked: [], errors: [], closed: 0, stopped: false, done: Promise.resolve() };
+  client.on('close', () => publisher.closed++);
+  client.on('error', (error) => publisher.errors.push(error.message));
+  publisher.done = (async () => {
+    for (let seq = 0; seq < max && !publisher.stopped; seq++) {
+      try {
+        await client.publishAsync(topic, `${id}:${seq}`, { qos });
+        publisher.acked.push(seq);
+      } catch (error) {
+        publisher.errors.push((error as Error).message);
+        return;
+      }
+    }
+  })();
+  return publisher;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -1,9 +1,9 @@
 // A `shardline cluster up` cluster for the replication proofs (cluster-failover, cluster-wipe,
-// replica-reassign): started as a child process, its printed address table parsed, journal
-// nodes killed and restarted by hand on their ports and data directories, the MQTT publishers
-// that count what was acknowledged, and the checks those tests share: replicas byte-identical
-// below the high watermark (stored batches compared as bytes) and `shardline shard verify` on
-// each journal node's data directory.
+// cluster-idempotent, replica-reassign): started as a child process, its printed address table
+// parsed, journal nodes killed and restarted by hand on their ports and data directories, the
+// MQTT publishers that count what was acknowledged, and the checks those tests share: replicas
+// byte-identical below the high watermark (stored batches compared as bytes) and `shardline
+// shard verify` on each journal node's data directory.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,35 +47,43 @@ export function killedAfterTests(): Set<number> {
   return pids;
 }
 
-/** An MQTT client publishing `ID:SEQ` to one topic, one message at a time, counting what was acknowledged. */
+/** An MQTT client publishing `ID:SEQ` to one topic, up to `inFlight` messages unacknowledged, counting what was acknowledged. */
 export interface CountingPublisher {
   client: MqttClient;
   qos: 1 | 2;
-  /** The sequence numbers acknowledged, in order. */
+  /** The sequence numbers acknowledged, in the order the acknowledgements came. */
   acked: number[];
   errors: string[];
   /** How often the connection closed (the tests require none). */
   closed: number;
   stopped: boolean;
-  /** Settles when the publisher stops: `stopped` set, `max` reached, or a publish failed. */
+  /** Settles when the publisher stops (`stopped` set, `max` reached, or a publish failed) and nothing it sent is unanswered. */
   done: Promise<void>;
 }
 
-export async function startCountingPublisher(address: string, clientId: string, id: number, topic: string, qos: 1 | 2, max: number): Promise<CountingPublisher> {
+export async function startCountingPublisher(address: string, clientId: string, id: number, topic: string, qos: 1 | 2, max: number, inFlight = 1): Promise<CountingPublisher> {
   const client = await mqtt.connectAsync(`mqtt://${address}`, { clientId, clean: true, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 120 });
   const publisher: CountingPublisher = { client, qos, acked: [], errors: [], closed: 0, stopped: false, done: Promise.resolve() };
   client.on('close', () => publisher.closed++);
   client.on('error', (error) => publisher.errors.push(error.message));
   publisher.done = (async () => {
-    for (let seq = 0; seq < max && !publisher.stopped; seq++) {
-      try {
-        await client.publishAsync(topic, `${id}:${seq}`, { qos });
-        publisher.acked.push(seq);
-      } catch (error) {
-        publisher.errors.push((error as Error).message);
-        return;
-      }
+    const window = new Set<Promise<void>>();
+    for (let seq = 0; seq < max && !publisher.stopped && publisher.errors.length === 0; seq++) {
+      const sent: Promise<void> = client
+        .publishAsync(topic, `${id}:${seq}`, { qos })
+        .then(
+          () => {
+            publisher.acked.push(seq);
+          },
+          (error: Error) => {
+            publisher.errors.push(error.message);
+          },
+        )
+        .finally(() => window.delete(sent));
+      window.add(sent);
+      if (window.size >= inFlight) await Promise.race(window);
     }
+    await Promise.all(window);
   })();
   return publisher;
 }

@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import mqtt, { type IClientOptions } from 'mqtt';
+import { CREATE_GRACE_SETTING } from '../shard-model/index.js';
 import { scratchDirectory } from './support/broker-process.js';
 import {
   assertByteIdentical,
@@ -43,6 +44,11 @@ const MAX_PER_PUBLISHER = 20_000;
 /** Acknowledged publishes required at each step (after the wipe, with each other node down). */
 const PROGRESS = 20;
 const REPAIR_TIMEOUT_MS = 180_000;
+/**
+ * How long the controller lets the wiped node lack a shard before creating it (default 10 s, for
+ * a broker creating a new shard to give its config first; every shard here exists already).
+ */
+const CREATE_GRACE_MS = 1_000;
 
 const pids = killedAfterTests();
 
@@ -60,6 +66,7 @@ describe('a journal node wiped while the cluster runs', () => {
     const publishers: CountingPublisher[] = [];
     const busiest = 'mqtt.0';
     try {
+      assert.equal((await cluster.placement.propose({ type: 'set-setting', key: CREATE_GRACE_SETTING, value: CREATE_GRACE_MS })).result.status, 'ok');
       const { shards = [] } = await cluster.placement.read(['shards']);
       const dataShards = shards.filter((shard) => /^mqtt\.\d+$/.test(shard.name));
       const topics = topicsOnShard(dataShards.length, 0, PUBLISHERS, 'wipe');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { apply, emptyState, type NodeRecord, type PlacementCommand, type PlacementState, type ShardRecord } from '../../placement/metadata/index.js';
 import type { ClientCommand } from '../../placement/service/index.js';
-import { assignReplicas, decideChange, decideShard, hasBeenLed, planReplacement, replaceAfterMs, replicationFactor, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
+import { assignReplicas, createGraceMs, decideChange, decideShard, hasBeenLed, planReplacement, replaceAfterMs, replicationFactor, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
 
 function node(id: string, leaseExpiresAt = 10_000, roles: NodeRecord['roles'] = ['journal']): NodeRecord {
   return { id, roles, addresses: Object.fromEntries(roles.map((role) => [role, `127.0.0.1:${id.length}`])), registeredAt: 0, leaseExpiresAt };
@@ -71,6 +71,15 @@ describe('replacing a replica whose node is gone (planReplacement)', () => {
     assert.equal(replaceAfterMs(0), Infinity);
     assert.equal(replaceAfterMs('never'), Infinity);
     assert.equal(replaceAfterMs(-3), 600_000);
+  });
+
+  it('reads the create-grace setting: 10 s by default, 0 creates at once', () => {
+    assert.equal(createGraceMs(undefined), 10_000);
+    assert.equal(createGraceMs(500), 500);
+    assert.equal(createGraceMs(0), 0);
+    assert.equal(createGraceMs(-1), 10_000);
+    assert.equal(createGraceMs('soon'), 10_000);
+    assert.equal(createGraceMs(1.5), 10_000);
   });
 });
 

@@ -67,6 +67,20 @@ export function replaceAfterMs(setting: unknown): number {
   return typeof setting === 'number' && Number.isSafeInteger(setting) && setting > 0 ? setting : DEFAULT_REPLACE_AFTER_MS;
 }
 
+/**
+ * The placement setting (ms) for how long a replica must lack a shard before the controller
+ * creates it there. The wait lets the broker that creates a new shard give it its config first
+ * (the controller would create it with the defaults); a replica that lost its data directory gets
+ * the leader's config, so the wait only delays its repair. Tests of a running cluster lower it.
+ */
+export const CREATE_GRACE_SETTING = 'replication.create-grace-ms';
+export const DEFAULT_CREATE_GRACE_MS = 10_000;
+
+/** The create-grace setting in ms: a whole number of 0 or more, else the default. */
+export function createGraceMs(setting: unknown): number {
+  return typeof setting === 'number' && Number.isSafeInteger(setting) && setting >= 0 ? setting : DEFAULT_CREATE_GRACE_MS;
+}
+
 export function replicationFactor(setting: unknown): number {
   return typeof setting === 'number' && Number.isInteger(setting) && setting >= 1 && setting <= MAX_REPLICATION_FACTOR ? setting : DEFAULT_REPLICATION_FACTOR;
 }

@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import pino from 'pino';
 import { Journal, JournalServer, ReplicaClient, ReplicationNode } from '../../journal/index.js';
 import { CLUSTER_ID, CLUSTER_TOKEN, PlacementClient, startCluster } from '../../placement/service/testing.js';
+import { CREATE_GRACE_SETTING } from './controller-core.js';
 import { ReplicationController } from './replication-controller.js';
 
 const silent = pino({ level: 'silent' });
@@ -130,6 +131,8 @@ test('a replica whose data directory is wiped is created again, catches up witho
     for (const node of nodes) await close(node).catch(() => undefined);
   });
   assert.equal((await client.propose({ type: 'create-shard', shard: 's', replicas: ['j1', 'j2', 'j3'] })).result.status, 'ok');
+  // The shard is on every replica already, so the wiped one need not wait the default 10 s.
+  assert.equal((await client.propose({ type: 'set-setting', key: CREATE_GRACE_SETTING, value: 500 })).result.status, 'ok');
   const controller = ReplicationController.start({ client, isLeader: () => true, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 50, unreachableElectMs: 500 });
   cleanups.push(() => controller.stop());
   const status = (node: Node): ReturnType<ReplicationNode['status']> => node.replication.status('s');

@@ -12,11 +12,9 @@ import { isShardlineError } from '../../base/index.js';
 import type { ElectionCandidate, ReplicaClient } from '../../journal/index.js';
 import type { NodeRecord, ShardRecord } from '../../placement/metadata/index.js';
 import type { PlacementClient } from '../../placement/service/index.js';
-import { decideChange, decideShard, hasBeenLed, learnersOf, planReplacement, replaceAfterMs, REPLACE_AFTER_SETTING, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
+import { createGraceMs, CREATE_GRACE_SETTING, decideChange, decideShard, hasBeenLed, learnersOf, planReplacement, replaceAfterMs, REPLACE_AFTER_SETTING, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
 
 export const CONTROLLER_PASS_MS = 300;
-/** A shard some replica still lacks this long after the controller first saw it is created there with the defaults (the broker that created it gives its config first). */
-const CREATE_GRACE_MS = 10_000;
 const CALL_TIMEOUT_MS = 2_000;
 
 export interface ReplicationControllerOptions {
@@ -93,9 +91,11 @@ export class ReplicationController {
     const read = await this.options.client.read(['nodes', 'shards', 'settings']);
     const nodes = new Map((read.nodes ?? []).map((node) => [node.id, node]));
     const shards = new Map((read.shards ?? []).map((shard) => [shard.name, shard]));
-    const replaceAfter = replaceAfterMs(read.settings?.find((setting) => setting.key === REPLACE_AFTER_SETTING)?.value);
+    const setting = (key: string): unknown => read.settings?.find((entry) => entry.key === key)?.value;
+    const replaceAfter = replaceAfterMs(setting(REPLACE_AFTER_SETTING));
+    const createGrace = createGraceMs(setting(CREATE_GRACE_SETTING));
     const view = { nodes, shards };
-    await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes).then(() => this.#replace(shard, view, replaceAfter)).catch((error: unknown) => {
+    await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes, createGrace).then(() => this.#replace(shard, view, replaceAfter)).catch((error: unknown) => {
       if (!this.#stopped) this.options.logger.warn({ shard: shard.name, err: error }, 'replication controller: shard step failed; retrying');
     })));
   }
@@ -110,7 +110,8 @@ export class ReplicationController {
     else this.options.logger.info({ shard: shard.name, code: result.code, detail: result.detail }, 'placement refused the replacement; the next pass looks again');
   }
 
-  async #shard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>): Promise<void> {
+  /** `createGrace`: how long a replica lacks the shard before it is created there (ms, CREATE_GRACE_SETTING). */
+  async #shard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, createGrace: number): Promise<void> {
     const observations = new Map<string, ReplicaObservation>();
     await Promise.all([...shard.replicas, ...learnersOf(shard)].map(async (id) => observations.set(id, await this.#observe(shard.name, nodes.get(id)))));
     const now = this.now;
@@ -118,7 +119,7 @@ export class ReplicationController {
     if (decision.create.length > 0) {
       const since = this.#missingSince.get(shard.name) ?? now;
       this.#missingSince.set(shard.name, since);
-      if (now - since >= CREATE_GRACE_MS) {
+      if (now - since >= createGrace) {
         // A shard that has led keeps the config it was made with: a wiped replica gets the leader's.
         const configJson = shard.leader === null ? JSON.stringify({ durability: 'fsync' }) : (await this.#call(nodes.get(shard.leader), (replica) => replica.call('info', { name: shard.name }, CALL_TIMEOUT_MS))).configJson;
         await Promise.all(decision.create.map((id) => this.#create(shard.name, nodes.get(id), configJson)));

@@ -101,12 +101,12 @@ describe('a journal node wiped while the cluster runs', () => {
       assert.equal(early.status, 503, `the wiped node is not ready at once: ${early.message}`);
       await waitFor('the wiped node ready (every assigned shard created, copied, voting)', async () => ((await readyz(wipedAdmin)).status === 200 ? true : undefined), REPAIR_TIMEOUT_MS);
       for (const shard of shards.map((record) => record.name)) {
-        const rows = await settledReplicas(cluster, shard);
+        const rows = await settledReplicas(cluster, shard, { writing: shard === busiest });
         const mine = rows.find((row) => row.node === wiped);
         assert.ok(mine !== undefined && mine.voter, `${shard}: the wiped node votes again: ${JSON.stringify(rows)}`);
       }
       await progress('with the repaired node back');
-      const repairedRows = await settledReplicas(cluster, busiest);
+      const repairedRows = await settledReplicas(cluster, busiest, { writing: true });
       const repairedHw = Math.min(...repairedRows.map((row) => row.highWatermark));
       assert.ok(repairedHw > 0);
       await assertByteIdentical(cluster, busiest, repairedHw);

@@ -234,16 +234,23 @@ export async function replicaStatus(cluster: Cluster, shard: string): Promise<Re
   return JSON.parse(ctl.lines.join('\n')) as ReplicaRow[];
 }
 
-/** Waits until every replica of `shard` follows placement's recorded leader in its epoch; returns their rows. */
-export async function settledReplicas(cluster: Cluster, shard: string): Promise<ReplicaRow[]> {
-  return waitFor(`every replica of ${shard} following the recorded leader`, async () => {
+/**
+ * Waits until every replica of `shard` follows placement's recorded leader in its epoch, all with
+ * the leader's HW; returns their rows. With `writing` (publishers still append to the shard) the
+ * HWs are not compared: a follower learns each new HW one fetch later, so under load they are
+ * seldom equal at one look, and the rows' lowest HW is the point up to which all must agree.
+ */
+export async function settledReplicas(cluster: Cluster, shard: string, { writing = false } = {}): Promise<ReplicaRow[]> {
+  return waitFor(`every replica of ${shard} following the recorded leader${writing ? '' : ' at its HW'}`, async () => {
     const record = await shardRecord(cluster, shard);
     const rows = await replicaStatus(cluster, shard);
     if (rows === undefined || rows.length !== record.replicas.length) return undefined;
     const settled = rows.every((row) => row.epoch === record.leaderEpoch && row.leader === record.leader && row.role === (row.node === record.leader ? 'leader' : 'follower'));
     // Below the lowest HW each replica serves its whole log (HWs only move up to a replica's end).
     const leader = rows.find((row) => row.role === 'leader');
-    return settled && leader !== undefined && rows.every((row) => row.highWatermark === leader.highWatermark) ? rows : undefined;
+    if (settled && leader !== undefined && (writing || rows.every((row) => row.highWatermark === leader.highWatermark))) return rows;
+    // Thrown, not returned: waitFor names the last one when it times out.
+    throw new Error(`placement: leader ${String(record.leader)} in epoch ${record.leaderEpoch}; replicas: ${JSON.stringify(rows)}`);
   });
 }
 

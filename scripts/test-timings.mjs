@@ -1,7 +1,24 @@
 // A node:test reporter for `scripts/run-tests.mjs --timings`: once the run ends, one line per
 // test file with its wall time (process start to exit, so tsx and module loading count) and its
 // number of tests, slowest first. The slowest files are where the suite's time goes; the counts
-// show that a faster file still runs every test it ran before.
+// show that a faster file still runs every test it ran before. With TEST_DURATIONS_FILE set
+// (`run-tests.mjs --save-timings`), each file's seconds are also merged into that JSON file,
+// which run-tests.mjs reads to start the longest files first.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+
+/** Merges this run's seconds per file into the record; files that no longer exist leave it. */
+function saveDurations(path, rows) {
+  const root = dirname(dirname(path));
+  const record = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
+  // Only test files: a shared suite (shard-model/conformance.ts) shows up as a file of its own.
+  for (const [file, entry] of rows) if (file.endsWith('.test.ts')) record[relative(root, file)] = Math.round(entry.ms / 100) / 10;
+  const kept = Object.keys(record)
+    .filter((file) => existsSync(join(root, file)))
+    .sort();
+  writeFileSync(path, JSON.stringify(Object.fromEntries(kept.map((file) => [file, record[file]])), null, 2) + '\n');
+}
+
 export default async function* timings(source) {
   const files = new Map();
   const fileOf = (file) => {
@@ -43,5 +60,10 @@ export default async function* timings(source) {
     out += `${(entry.ms / 1000).toFixed(1).padStart(9)}  ${String(entry.tests).padStart(5)}  ${name}${notes === '' ? '' : ` (${notes})`}\n`;
   }
   out += `${(total / 1000).toFixed(1).padStart(9)}  ${String(tests).padStart(5)}  total over ${rows.length} files (summed, not wall)\n`;
+  const record = process.env.TEST_DURATIONS_FILE;
+  if (record !== undefined && record !== '') {
+    saveDurations(record, rows);
+    out += `seconds per file saved in ${record}\n`;
+  }
   yield out;
 }

@@ -1,5 +1,5 @@
-// Node 20's test runner does not expand globs, so this finds the test files of the
-// given folders and hands them to `node --test` with tsx loaded.
+// Finds the test files of the given folders and runs them with tsx loaded, longest first
+// (scripts/run-files.mjs runs them in that order).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -84,18 +84,9 @@ const build = spawnSync(process.execPath, [fileURLToPath(new URL('./build-if-cha
 if (build.status !== 0) process.exit(build.status ?? 1);
 
 const concurrency = process.env.TEST_CONCURRENCY ?? defaultConcurrency;
-// Naming any reporter drops the default one (TAP when the output is not a terminal, as in CI),
-// so it is named too; the failure summary comes last, where a log's tail shows it.
-const reporters = [
-  `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
-  '--test-reporter-destination=stdout',
-  ...(timings ? [`--test-reporter=${new URL('./test-timings.mjs', import.meta.url).href}`, '--test-reporter-destination=stdout'] : []),
-  `--test-reporter=${new URL('./failure-summary.mjs', import.meta.url).href}`,
-  '--test-reporter-destination=stdout',
-];
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...files],
+  ['--import', 'tsx', fileURLToPath(new URL('./run-files.mjs', import.meta.url)), concurrency, timings ? '1' : '0', ...files],
   { stdio: 'inherit', env: saveTimings ? { ...process.env, TEST_DURATIONS_FILE: DURATIONS } : process.env },
 );
 process.exit(result.status ?? 1);

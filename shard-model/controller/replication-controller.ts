@@ -9,7 +9,7 @@
 // placement's compare-and-sets.
 import type { Logger } from 'pino';
 import { isShardlineError } from '../../base/index.js';
-import type { ElectionCandidate, ReplicaClient } from '../../journal/index.js';
+import type { ElectionCandidate, ReplicaClient, journalWire } from '../../journal/index.js';
 import type { NodeRecord, ShardRecord } from '../../placement/metadata/index.js';
 import type { PlacementClient } from '../../placement/service/index.js';
 import { decideChange, decideShard, hasBeenLed, learnersOf, planReplacement, replaceAfterMs, REPLACE_AFTER_SETTING, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
@@ -95,7 +95,8 @@ export class ReplicationController {
     const shards = new Map((read.shards ?? []).map((shard) => [shard.name, shard]));
     const replaceAfter = replaceAfterMs(read.settings?.find((setting) => setting.key === REPLACE_AFTER_SETTING)?.value);
     const view = { nodes, shards };
-    await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes).then(() => this.#replace(shard, view, replaceAfter)).catch((error: unknown) => {
+    const seen = await this.#observeAll(read.shards ?? [], nodes);
+    await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes, seen.get(shard.name) ?? new Map()).then(() => this.#replace(shard, view, replaceAfter)).catch((error: unknown) => {
       if (!this.#stopped) this.options.logger.warn({ shard: shard.name, err: error }, 'replication controller: shard step failed; retrying');
     })));
   }
@@ -110,9 +111,7 @@ export class ReplicationController {
     else this.options.logger.info({ shard: shard.name, code: result.code, detail: result.detail }, 'placement refused the replacement; the next pass looks again');
   }
 
-  async #shard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>): Promise<void> {
-    const observations = new Map<string, ReplicaObservation>();
-    await Promise.all([...shard.replicas, ...learnersOf(shard)].map(async (id) => observations.set(id, await this.#observe(shard.name, nodes.get(id)))));
+  async #shard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, observations: ReadonlyMap<string, ReplicaObservation>): Promise<void> {
     const now = this.now;
     const decision = decideShard(shard, nodes, now, observations, this.options.unreachableElectMs ?? 3_000);
     if (decision.create.length > 0) {
@@ -157,21 +156,48 @@ export class ReplicationController {
     if (change.switchNow) await this.#elect(shard, nodes, `learners ${learnersOf(shard).join(',')} caught up: switching to ${shard.target?.join(',')}`, true, true);
   }
 
-  async #observe(shard: string, node: NodeRecord | undefined): Promise<ReplicaObservation> {
-    const address = node?.addresses.journal;
-    if (node === undefined || address === undefined) return { kind: 'unreachable', since: this.now };
-    try {
-      const status = await this.#client(address).call('replicaStatus', { shard }, CALL_TIMEOUT_MS);
-      this.#unreachableSince.delete(node.id);
-      const progress = new Map(status.followers.map((follower) => [follower.node, follower.durable]));
-      return { kind: 'status', role: status.role, epoch: status.epoch, leader: status.leader, lastEpoch: status.lastEpoch, voter: status.voter, highWatermark: status.highWatermark, epochStartOffset: status.epochStartOffset ?? 0, progress };
-    } catch (error) {
-      if (isShardlineError(error, 'SL_REPL_NOT_REPLICATED')) return { kind: 'unreplicated' };
-      if (isShardlineError(error, 'SL_JOURNAL_SHARD_NOT_FOUND')) return { kind: 'missing' };
-      const since = this.#unreachableSince.get(node.id) ?? this.now;
-      this.#unreachableSince.set(node.id, since);
-      return { kind: 'unreachable', since };
+  /**
+   * Every replica's and learner's state of every shard: one ReplicaStatuses call per journal
+   * node (a pass asked each node once per shard before, which kept an idle cluster's nodes busy
+   * answering; ReplicaClient.statuses asks a node from before that call shard by shard).
+   * shard → node → what was seen.
+   */
+  async #observeAll(shards: readonly ShardRecord[], nodes: ReadonlyMap<string, NodeRecord>): Promise<Map<string, Map<string, ReplicaObservation>>> {
+    const asked = new Map<string, string[]>();
+    for (const shard of shards) {
+      for (const id of new Set([...shard.replicas, ...learnersOf(shard)])) asked.set(id, [...(asked.get(id) ?? []), shard.name]);
     }
+    const seen = new Map<string, Map<string, ReplicaObservation>>(shards.map((shard) => [shard.name, new Map()]));
+    await Promise.all([...asked].map(async ([id, names]) => {
+      const answers = await this.#observeNode(names, nodes.get(id));
+      names.forEach((name, index) => seen.get(name)?.set(id, answers[index] as ReplicaObservation));
+    }));
+    return seen;
+  }
+
+  /** What one node holds of each of `shards`, in their order. */
+  async #observeNode(shards: readonly string[], node: NodeRecord | undefined): Promise<ReplicaObservation[]> {
+    const address = node?.addresses.journal;
+    if (node === undefined || address === undefined) return shards.map(() => ({ kind: 'unreachable', since: this.now }));
+    let entries: journalWire.ReplicaStatusEntry[];
+    try {
+      entries = await this.#client(address).statuses(shards, CALL_TIMEOUT_MS);
+    } catch {
+      return shards.map(() => this.#unreachable(node.id));
+    }
+    this.#unreachableSince.delete(node.id);
+    return shards.map((shard, index) => {
+      const entry = entries[index];
+      if (entry?.shard !== shard) return this.#unreachable(node.id);
+      if (entry.status !== undefined && entry.status !== null && entry.errorCode === '') return observedStatus(entry.status);
+      return observedError(entry.errorCode) ?? this.#unreachable(node.id);
+    });
+  }
+
+  #unreachable(node: string): ReplicaObservation {
+    const since = this.#unreachableSince.get(node) ?? this.now;
+    this.#unreachableSince.set(node, since);
+    return { kind: 'unreachable', since };
   }
 
   async #create(shard: string, node: NodeRecord | undefined, configJson: string): Promise<void> {
@@ -278,3 +304,15 @@ export class ReplicationController {
   }
 }
 
+
+function observedStatus(status: journalWire.ReplicaStatusResponse): ReplicaObservation {
+  const progress = new Map(status.followers.map((follower) => [follower.node, follower.durable]));
+  return { kind: 'status', role: status.role, epoch: status.epoch, leader: status.leader, lastEpoch: status.lastEpoch, voter: status.voter, highWatermark: status.highWatermark, epochStartOffset: status.epochStartOffset ?? 0, progress };
+}
+
+/** The observation a ReplicaStatus error code means, or null for one that says nothing of the replica (then it counts as unreachable). */
+function observedError(code: string): ReplicaObservation | null {
+  if (code === 'SL_REPL_NOT_REPLICATED') return { kind: 'unreplicated' };
+  if (code === 'SL_JOURNAL_SHARD_NOT_FOUND') return { kind: 'missing' };
+  return null;
+}

@@ -24,13 +24,18 @@ export class ReplicaClient {
     this.client = journalClient(address, credentials, { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 });
   }
 
-  call<M extends ReplicaMethod>(method: M, request: RequestOf<M>, timeoutMs: number): Promise<ResponseOf<M>> {
+  /** `signal` cancels the call (it then rejects with CANCELLED): a follower that stops following must not wait out its long poll. */
+  call<M extends ReplicaMethod>(method: M, request: RequestOf<M>, timeoutMs: number, signal?: AbortSignal): Promise<ResponseOf<M>> {
     const definition = journalService().methods[method] as unknown as MethodDefinition<RequestOf<M>, ResponseOf<M>>;
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(definition.path, definition.requestSerialize, definition.responseDeserialize, request, journalCallMetadata(this.credentials), { deadline: Date.now() + timeoutMs }, (error: ServiceError | null, response?: ResponseOf<M>) => {
+      const call = this.client.makeUnaryRequest(definition.path, definition.requestSerialize, definition.responseDeserialize, request, journalCallMetadata(this.credentials), { deadline: Date.now() + timeoutMs }, (error: ServiceError | null, response?: ResponseOf<M>) => {
+        signal?.removeEventListener('abort', cancel);
         if (error !== null || response === undefined) reject(error === null ? new Error(`${method}: no response`) : (statusToShardlineError(error) ?? error));
         else resolve(response);
       });
+      const cancel = (): void => call.cancel();
+      if (signal?.aborted === true) cancel();
+      else signal?.addEventListener('abort', cancel, { once: true });
     });
   }
 

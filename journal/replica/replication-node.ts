@@ -357,7 +357,8 @@ export class ReplicationNode {
       const told = replica.hwSent.get(request.fromNode) ?? -1;
       await waitForAppend(shard, decision.fromOffset, signal, told >= Math.min(core.highWatermark, replica.log.end) ? IDLE_FETCH_WAIT_MS : HW_NEWS_FETCH_WAIT_MS);
     }
-    const batches = replica.log.end > decision.fromOffset ? (await shard.readBatches(decision.fromOffset, { maxBytes: FETCH_MAX_BYTES })).batches : [];
+    const end = replica.log.end;
+    const batches = end > decision.fromOffset ? (replica.log.recent.read(decision.fromOffset, FETCH_MAX_BYTES, end) ?? (await shard.readBatches(decision.fromOffset, { maxBytes: FETCH_MAX_BYTES })).batches) : [];
     const highWatermark = Math.min(core.highWatermark, replica.log.end);
     if (replica.role.kind === 'leader' && replica.role.core === core) replica.hwSent.set(request.fromNode, highWatermark);
     return { leaderEpoch: core.epoch, fetchOffset: decision.fromOffset, batches, highWatermark };

@@ -15,6 +15,13 @@ import type { PlacementClient } from '../../placement/service/index.js';
 import { decideChange, decideShard, hasBeenLed, learnersOf, planReplacement, replaceAfterMs, REPLACE_AFTER_SETTING, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
 
 export const CONTROLLER_PASS_MS = 300;
+/**
+ * The pause after a calm pass: every replica answered and nothing was decided. A node that
+ * stops answering is then seen up to this late, and passes go back to CONTROLLER_PASS_MS until
+ * all is calm again; an idle cluster's placement leader is spared two thirds of its passes (each
+ * a linearizable read and a status call per journal node).
+ */
+export const CALM_PASS_MS = 1_000;
 /** A shard some replica still lacks this long after the controller first saw it is created there with the defaults (the broker that created it gives its config first). */
 const CREATE_GRACE_MS = 10_000;
 const CALL_TIMEOUT_MS = 2_000;
@@ -27,6 +34,8 @@ export interface ReplicationControllerOptions {
   readonly replicaClient: (address: string) => ReplicaClient;
   readonly logger: Logger;
   readonly passMs?: number;
+  /** The pause after a calm pass (default CALM_PASS_MS; tests set it to passMs). */
+  readonly calmPassMs?: number;
   /** A leader unreachable from the controller for this long is replaced (default 3000 ms). */
   readonly unreachableElectMs?: number;
   readonly now?: () => number;
@@ -44,6 +53,8 @@ export class ReplicationController {
   /** shard name → when a replica was first seen lacking it. */
   readonly #missingSince = new Map<string, number>();
   readonly #loop: Promise<void>;
+  /** Steps taken (creations, elections, informs, changes, replacements): a pass that took none may be calm. */
+  #actions = 0;
 
   private constructor(private readonly options: ReplicationControllerOptions) {
     this.#loop = this.#run();
@@ -77,19 +88,22 @@ export class ReplicationController {
       const leading = this.options.isLeader();
       if (leading !== wasLeader) this.options.logger.info({ leading }, leading ? 'placement leader: the replication controller runs here' : 'no longer the placement leader: the replication controller stops here');
       wasLeader = leading;
+      let calm = false;
       if (leading) {
         try {
-          await this.pass();
+          calm = await this.pass();
         } catch (error) {
           if (!this.#stopped) this.options.logger.warn({ err: error }, 'replication controller pass failed; retrying');
         }
       }
-      await this.#pause(this.options.passMs ?? CONTROLLER_PASS_MS);
+      const passMs = this.options.passMs ?? CONTROLLER_PASS_MS;
+      await this.#pause(calm ? Math.max(passMs, this.options.calmPassMs ?? CALM_PASS_MS) : passMs);
     }
   }
 
-  /** One look at every shard: observe its replicas, decide, act. */
-  async pass(): Promise<void> {
+  /** One look at every shard: observe its replicas, decide, act. True when it was calm: every replica answered, nothing was done. */
+  async pass(): Promise<boolean> {
+    const actionsBefore = this.#actions;
     const read = await this.options.client.read(['nodes', 'shards', 'settings']);
     const nodes = new Map((read.nodes ?? []).map((node) => [node.id, node]));
     const shards = new Map((read.shards ?? []).map((shard) => [shard.name, shard]));
@@ -99,6 +113,8 @@ export class ReplicationController {
     await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes, seen.get(shard.name) ?? new Map()).then(() => this.#replace(shard, view, replaceAfter)).catch((error: unknown) => {
       if (!this.#stopped) this.options.logger.warn({ shard: shard.name, err: error }, 'replication controller: shard step failed; retrying');
     })));
+    const answered = [...seen.values()].every((observations) => [...observations.values()].every((observation) => observation.kind === 'status'));
+    return answered && this.#actions === actionsBefore && this.#missingSince.size === 0 && this.#progress.size === 0;
   }
 
   /** Begins replacing a replica whose node has been gone replace-after ms (a led shard only: learners copy from its leader). */
@@ -106,6 +122,7 @@ export class ReplicationController {
     if (shard.leader === null) return;
     const target = planReplacement(shard, view, this.now, replaceAfter);
     if (target === null) return;
+    this.#actions += 1;
     const { result } = await this.options.client.propose({ type: 'begin-reassign', shard: shard.name, expectedEpoch: shard.leaderEpoch, replicas: target });
     if (result.status === 'ok') this.options.logger.warn({ shard: shard.name, from: shard.replicas, to: target, replaceAfterMs: replaceAfter }, 'replacing a journal node gone for good: a new replica copies the shard');
     else this.options.logger.info({ shard: shard.name, code: result.code, detail: result.detail }, 'placement refused the replacement; the next pass looks again');
@@ -142,6 +159,7 @@ export class ReplicationController {
     if (change === null) this.#progress.delete(shard.name);
     else if (led?.kind === 'status' && led.highWatermark !== undefined) this.#progress.set(shard.name, { highWatermark: led.highWatermark, learners: learnersOf(shard).map((node) => ({ node, durable: led.progress?.get(node) ?? -1 })) });
     if (change === null) return;
+    this.#actions += 1;
     const { logger, client } = this.options;
     if (change.cancel !== null) {
       const { result } = await client.propose({ type: 'cancel-reassign', shard: shard.name });
@@ -201,6 +219,7 @@ export class ReplicationController {
   }
 
   async #create(shard: string, node: NodeRecord | undefined, configJson: string): Promise<void> {
+    this.#actions += 1;
     const address = node?.addresses.journal;
     if (address === undefined) return;
     try {
@@ -213,6 +232,7 @@ export class ReplicationController {
 
   /** One election, step by step as the core says; an abort is logged and the next pass tries again. */
   async #elect(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, reason: string, ledBefore: boolean, switching = false): Promise<void> {
+    this.#actions += 1;
     const { logger, client } = this.options;
     const election = new ShardElection(shard, { switching });
     // Learners of a change still in progress after this election are told its leader too.
@@ -261,6 +281,7 @@ export class ReplicationController {
   /** Brings a replica into the recorded epoch: announce it when the replica is behind, then name the leader. */
   async #inform(shard: ShardRecord, node: NodeRecord | undefined, seen: ReplicaObservation | undefined, learner = false): Promise<void> {
     if (shard.leader === null || node === undefined) return;
+    this.#actions += 1;
     const leader = shard.leader;
     const replicas = [...shard.replicas];
     const learners = learnersOf(shard);

@@ -176,6 +176,55 @@ describe('shardline cluster up', () => {
     assert.deepEqual(survivors.map((node) => `${node.name} (pid ${node.pid})`), [], 'every printed process is gone');
   });
 
+  it('with --combined, the voters are the journal nodes (the Kubernetes layout): shards replicate on them, and a SIGTERM stops all with exit 0', { timeout: UP_TIMEOUT_MS + STOP_TIMEOUT_MS }, async () => {
+    const dir = await scratchDirectory('shardline-cluster-up-combined-');
+    const cli = runCli(['cluster', 'up', '--dir', dir, '--combined', '--brokers', '1', '--grace-seconds', '20']);
+    await waitFor('the cluster to be up', cli, () => (cli.lines.includes('cluster up; Ctrl-C stops every node') ? true : undefined), UP_TIMEOUT_MS);
+    const nodes = parseTable(cli.lines);
+    for (const node of nodes) printedPids.add(node.pid);
+    assert.deepEqual(nodes.map((node) => `${node.name}:${node.role}`), ['node-1:placement,journal', 'node-2:placement,journal', 'node-3:placement,journal', 'broker-1:broker']);
+    for (const node of nodes.slice(0, 3)) {
+      assert.match(node.placement, /^127\.0\.0\.1:\d+$/, `${node.name} is a voter`);
+      assert.match(node.journalGrpc, /^127\.0\.0\.1:\d+$/, `${node.name} is a journal node`);
+    }
+    const broker = nodes[3] as PrintedNode;
+    const client = await mqtt.connectAsync(`mqtt://${broker.mqtt}`, { clientId: 'cluster-up-combined', clean: true, reconnectPeriod: 0, connectTimeout: 30_000 });
+    try {
+      const received = new Promise<string>((resolve) => client.once('message', (_topic, payload) => resolve(payload.toString())));
+      await client.subscribeAsync('combined/#', { qos: 1 });
+      assert.ok((await client.publishAsync('combined/hello', 'on the voters', { qos: 1 })) !== undefined, 'PUBACK');
+      assert.equal(await received, 'on the voters');
+    } finally {
+      await client.endAsync();
+    }
+    // The data shards are replicated three ways over the voters' journals, each with a leader.
+    const state = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { clusterToken: string; combined?: boolean };
+    assert.equal(state.combined, true, 'the state file keeps the layout');
+    const placement = new PlacementClient({ addresses: nodes.slice(0, 3).map((node) => node.placement), clusterId: 'shardline', clusterToken: state.clusterToken });
+    try {
+      const { shards = [] } = await placement.read(['shards']);
+      const data = shards.filter((shard) => shard.name.startsWith('mqtt.'));
+      assert.ok(data.length > 0, `data shards in placement: ${shards.map((shard) => shard.name).join(', ')}`);
+      for (const shard of data) {
+        assert.deepEqual([...shard.replicas].sort(), ['1', '2', '3'], `${shard.name}'s replicas`);
+        assert.ok(shard.leader !== null && ['1', '2', '3'].includes(shard.leader), `${shard.name} has a leader: ${shard.leader}`);
+      }
+    } finally {
+      placement.close();
+    }
+
+    cli.child.kill('SIGTERM');
+    const exit = await cli.exited;
+    assert.equal(exit.code, 0, `exit 0: ${JSON.stringify(exit)}\n${cli.lines.join('\n')}`);
+    assert.deepEqual(nodes.filter((node) => alive(node.pid)).map((node) => node.name), [], 'every printed process is gone');
+
+    // The directory keeps its layout: started without --combined it is refused.
+    const again = runCli(['cluster', 'up', '--dir', dir]);
+    const refused = await again.exited;
+    assert.equal(refused.code, 2, JSON.stringify(refused));
+    assert.match(refused.stderr, /first started with --combined/);
+  });
+
   it('a node that cannot start stops the others and exits 1 with its reason', { timeout: UP_TIMEOUT_MS }, async () => {
     // Voter 1's placement port (the first of --base-port) is taken.
     const blocker = createServer();
@@ -202,7 +251,7 @@ describe('shardline cluster up', () => {
   });
 
   it('refuses bad flags with exit 2', async () => {
-    for (const args of [['--journals', '0'], ['--journals', '10'], ['--brokers', '0'], ['--brokers', '10'], ['--base-port', '65530'], ['--nodes', '3']]) {
+    for (const args of [['--journals', '0'], ['--journals', '10'], ['--brokers', '0'], ['--brokers', '10'], ['--base-port', '65530'], ['--nodes', '3'], ['--combined', '--journals', '2']]) {
       const cli = runCli(['cluster', 'up', '--dir', await scratchDirectory('shardline-cluster-up-bad-'), ...args]);
       const exit = await cli.exited;
       assert.equal(exit.code, 2, `${args.join(' ')}: ${JSON.stringify(exit)}`);

@@ -2,7 +2,9 @@
 // child on loopback with its data under one directory, for trying the cluster and for tests that
 // need one. It prints every address once all nodes listen and stops them all on Ctrl-C.
 //
-// The topology: 3 placement voters, N journal nodes (default 3) and M brokers (default 2). The
+// The topology: 3 placement voters, N journal nodes (default 3) and M brokers (default 2); with
+// --combined the first three journal nodes are the voters (one process each, --roles
+// placement,journal, as the Kubernetes StatefulSet runs them). The
 // journal nodes replicate the shards placement assigns them (replication factor 3 by default,
 // capped by the journal nodes there are); the voters' leader runs the replication controller,
 // which elects each shard's leader and fails it over; the brokers use no --journal: they send
@@ -35,7 +37,8 @@ const STATE_FILE = 'cluster.json';
 const TAIL_LINES = 5;
 
 const usage = `
-Usage: shardline cluster up [--dir DIR] [--journals N] [--brokers N] [--base-port N] [--grace-seconds S]
+Usage: shardline cluster up [--dir DIR] [--journals N] [--brokers N] [--combined] [--base-port N]
+                          [--grace-seconds S]
 
 Starts a cluster on this machine, each node a separate \`shardline start\` process on 127.0.0.1
 with its data under --dir, prints every address and the admin token, and runs until Ctrl-C
@@ -50,6 +53,10 @@ Nodes:
   broker-K        brokers (node ids 21, 22, ...), registered; each sends a shard's appends
                   and reads to the shard's leader, which the placement leader elects and
                   replaces when its journal node dies
+With --combined (the layout of deploy/kubernetes/, fewer processes on one machine):
+  node-1..3       each a placement voter and a journal node in one process (--roles
+                  placement,journal, node ids 1-3); journal-4.. (ids 14, ...) for --journals
+                  above 3, and the brokers as above
 
 A message acknowledged by a broker is on a majority of its shard's replicas. The brokers run with
 --broker-peers: a message published at one reaches subscribers at every broker, and a client id
@@ -62,6 +69,8 @@ Flags:
                        same directory) (default: ${DEFAULT_DIR})
   --journals N         journal nodes, 1 to ${MAX_JOURNALS} (default: ${DEFAULT_JOURNALS})
   --brokers N          broker nodes, 1 to ${MAX_BROKERS} (default: ${DEFAULT_BROKERS})
+  --combined           the voters are the first three journal nodes (needs --journals 3 or
+                       more); a directory keeps the layout it was first started with
   --base-port N        consecutive ports from N (voters: placement then admin port each;
                        journals: gRPC then admin; brokers: MQTT then admin); unset: the
                        placement and journal gRPC ports are picked free once and kept in
@@ -83,11 +92,16 @@ interface ClusterState {
   placementPorts: number[];
   /** Journal gRPC ports by journal node (absent in a state written before they were kept). */
   journalPorts?: number[];
+  /** Started with --combined (absent: without). */
+  combined?: boolean;
 }
 
 interface NodePlan {
   name: string;
+  /** Stopping order: brokers, journals, then voters (a combined node stops with the voters). */
   role: 'placement' | 'journal' | 'broker';
+  /** What the address table shows (the --roles given). */
+  roles: string;
   args: string[];
 }
 
@@ -107,7 +121,7 @@ interface RunningNode {
   exit: Exit | null;
 }
 
-async function loadState(path: string, pickPorts: () => Promise<number[]>): Promise<ClusterState> {
+async function loadState(path: string, combined: boolean, pickPorts: () => Promise<number[]>): Promise<ClusterState> {
   let text: string | undefined;
   try {
     text = await readFile(path, 'utf8');
@@ -125,25 +139,29 @@ async function loadState(path: string, pickPorts: () => Promise<number[]>): Prom
     clusterToken: randomBytes(24).toString('base64url'),
     adminToken: randomBytes(24).toString('base64url'),
     placementPorts: await pickPorts(),
+    ...(combined ? { combined } : {}),
   };
   await writeFile(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   return state;
 }
 
-function plan(dir: string, journals: number, brokers: number, placementPorts: readonly number[], journalPorts: readonly number[], nextPort: () => number): NodePlan[] {
+function plan(dir: string, journals: number, brokers: number, combined: boolean, placementPorts: readonly number[], journalPorts: readonly number[], nextPort: () => number): NodePlan[] {
   const peers = placementPorts.map((port, index) => `${index + 1}@${HOST}:${port}`).join(',');
   const voterAddresses = placementPorts.map((port) => `${HOST}:${port}`).join(',');
   const common = ['--host', HOST];
   const nodes: NodePlan[] = [];
+  const journalArgs = (k: number): string[] => ['--grpc-port', String(journalPorts[k - 1] ?? nextPort())];
   for (let id = 1; id <= VOTERS; id++) {
     const placementPort = String(placementPorts[id - 1]);
-    nodes.push({ name: `placement-${id}`, role: 'placement', args: [...common, '--roles', 'placement', '--node-id', String(id), '--placement-peers', peers, '--placement-port', placementPort, '--admin-port', String(nextPort()), '--data-dir', join(dir, `placement-${id}`)] });
+    const voter = ['--node-id', String(id), '--placement-peers', peers, '--placement-port', placementPort];
+    if (combined) nodes.push({ name: `node-${id}`, role: 'placement', roles: 'placement,journal', args: [...common, '--roles', 'placement,journal', ...voter, ...journalArgs(id), '--admin-port', String(nextPort()), '--data-dir', join(dir, `node-${id}`)] });
+    else nodes.push({ name: `placement-${id}`, role: 'placement', roles: 'placement', args: [...common, '--roles', 'placement', ...voter, '--admin-port', String(nextPort()), '--data-dir', join(dir, `placement-${id}`)] });
   }
-  for (let k = 1; k <= journals; k++) {
-    nodes.push({ name: `journal-${k}`, role: 'journal', args: [...common, '--roles', 'journal', '--node-id', String(JOURNAL_ID_BASE + k), '--placement', voterAddresses, '--grpc-port', String(journalPorts[k - 1] ?? nextPort()), '--admin-port', String(nextPort()), '--data-dir', join(dir, `journal-${k}`)] });
+  for (let k = combined ? VOTERS + 1 : 1; k <= journals; k++) {
+    nodes.push({ name: `journal-${k}`, role: 'journal', roles: 'journal', args: [...common, '--roles', 'journal', '--node-id', String(JOURNAL_ID_BASE + k), '--placement', voterAddresses, ...journalArgs(k), '--admin-port', String(nextPort()), '--data-dir', join(dir, `journal-${k}`)] });
   }
   for (let k = 1; k <= brokers; k++) {
-    nodes.push({ name: `broker-${k}`, role: 'broker', args: [...common, '--roles', 'broker', '--node-id', String(BROKER_ID_BASE + k), '--placement', voterAddresses, '--mqtt-port', String(nextPort()), '--admin-port', String(nextPort()), '--kafka-port', 'none', '--broker-peers', 'true'] });
+    nodes.push({ name: `broker-${k}`, role: 'broker', roles: 'broker', args: [...common, '--roles', 'broker', '--node-id', String(BROKER_ID_BASE + k), '--placement', voterAddresses, '--mqtt-port', String(nextPort()), '--admin-port', String(nextPort()), '--kafka-port', 'none', '--broker-peers', 'true'] });
   }
   return nodes;
 }
@@ -214,7 +232,7 @@ function cell(value: unknown): string {
 function addressTable(nodes: readonly RunningNode[], addresses: ReadonlyMap<RunningNode, Record<string, unknown>>): string {
   const rows = nodes.map((node) => {
     const line = addresses.get(node) ?? {};
-    return [node.plan.name, node.plan.role, String(node.pid), cell(line.mqtt), cell(line.admin), cell(line.placement), cell(line.journalGrpc)];
+    return [node.plan.name, node.plan.roles, String(node.pid), cell(line.mqtt), cell(line.admin), cell(line.placement), cell(line.journalGrpc)];
   });
   return formatTable([{ title: 'NODE' }, { title: 'ROLE' }, { title: 'PID', align: 'right' }, { title: 'MQTT' }, { title: 'ADMIN' }, { title: 'PLACEMENT' }, { title: 'JOURNAL-GRPC' }], rows);
 }
@@ -253,9 +271,11 @@ async function run(values: Record<string, unknown>): Promise<number> {
   if (journals > MAX_JOURNALS) throw new UsageError(`--journals must be at most ${MAX_JOURNALS}, got ${journals}`);
   const brokers = integerFlag(values, 'brokers', DEFAULT_BROKERS, 1);
   if (brokers > MAX_BROKERS) throw new UsageError(`--brokers must be at most ${MAX_BROKERS}, got ${brokers}`);
+  const combined = values.combined === true;
+  if (combined && journals < VOTERS) throw new UsageError(`--combined makes the ${VOTERS} voters journal nodes too: --journals must be at least ${VOTERS}, got ${journals}`);
   const graceMs = integerFlag(values, 'grace-seconds', DEFAULT_GRACE_SECONDS, 1) * 1000;
   const basePort = values['base-port'] === undefined ? undefined : integerFlag(values, 'base-port', 0, 1);
-  const portsNeeded = VOTERS * 2 + journals * 2 + brokers * 2;
+  const portsNeeded = VOTERS * 2 + journals * 2 + brokers * 2 - (combined ? VOTERS : 0);
   if (basePort !== undefined && basePort + portsNeeded - 1 > 65_535) throw new UsageError(`--base-port ${basePort} leaves too few ports for ${portsNeeded} listeners`);
 
   const logDir = join(dir, 'logs');
@@ -264,7 +284,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
   // Ports after the placement ones; 0 lets each node take a free one and report it.
   const nextPort = (): number => (basePort === undefined ? 0 : next++);
   const placementPorts = basePort === undefined ? undefined : [nextPort(), nextPort(), nextPort()];
-  const state = await loadState(join(dir, STATE_FILE), async () => placementPorts ?? freeLoopbackPorts(VOTERS));
+  const state = await loadState(join(dir, STATE_FILE), combined, async () => placementPorts ?? freeLoopbackPorts(VOTERS));
   if (placementPorts !== undefined && placementPorts.join() !== state.placementPorts.join()) {
     throw new UsageError(`the voters in ${dir} were founded on placement ports ${state.placementPorts.join(', ')}, not ${placementPorts.join(', ')}: start again with --base-port ${state.placementPorts[0]} or without it`);
   }
@@ -278,7 +298,10 @@ async function run(values: Record<string, unknown>): Promise<number> {
     }
     journalPorts = state.journalPorts.slice(0, journals);
   }
-  const plans = plan(dir, journals, brokers, state.placementPorts, journalPorts, nextPort);
+  if ((state.combined === true) !== combined) {
+    throw new UsageError(`${dir} holds a cluster first started ${state.combined === true ? 'with' : 'without'} --combined: start it the same way, or use another --dir`);
+  }
+  const plans = plan(dir, journals, brokers, combined, state.placementPorts, journalPorts, nextPort);
 
   const nodes: RunningNode[] = [];
   let stopping = false;
@@ -321,7 +344,7 @@ async function run(values: Record<string, unknown>): Promise<number> {
   };
 
   try {
-    process.stdout.write(`starting ${VOTERS} placement voters, ${journals} journal node(s) and ${brokers} broker(s) under ${dir}\n`);
+    process.stdout.write(combined ? `starting ${VOTERS} placement voters that are journal nodes too, ${journals - VOTERS} more journal node(s) and ${brokers} broker(s) under ${dir}\n` : `starting ${VOTERS} placement voters, ${journals} journal node(s) and ${brokers} broker(s) under ${dir}\n`);
     await listen(plans.filter((node) => node.role === 'placement').map(launch));
     const journalNodes = plans.filter((node) => node.role === 'journal').map(launch);
     await listen(journalNodes);
@@ -361,6 +384,7 @@ export const clusterUpCommand: Command = {
     brokers: { type: 'string' },
     'base-port': { type: 'string' },
     'grace-seconds': { type: 'string' },
+    combined: { type: 'boolean' },
   },
   run,
 };

@@ -19,9 +19,12 @@ import { lastOffsetOf, readBatchHeader } from '../segment/batch-format.js';
 import type { AppendResult, RecordInput } from '../record.js';
 import type { Shard } from '../shard/shard.js';
 import { readEpochCheckpoint, writeEpochCheckpoint, type EpochCheckpoint } from './epoch-checkpoint.js';
+import { RecentBatches } from './recent-batches.js';
 import { readWriterStamp, stampRecords, type WriterSequence } from './writer-header.js';
 
 const HISTORY_SCAN_BYTES = 4 * 1024 * 1024;
+/** How many bytes of its newest batches a replicated shard keeps in memory for fetches: two full fetch answers. */
+const RECENT_BATCH_BYTES = 2 * 1024 * 1024;
 /**
  * How much of the log's tail an open reads to rebuild the writer table. A writer resends an
  * append for at most its retry deadline (60 s for a broker), so only recent batches matter; a
@@ -115,6 +118,8 @@ export class ReplicaLog {
   private assignedEnd: number;
   /** Each writer's sequences in this log (and in the leader's appends being written). */
   readonly writers = new WriterTable();
+  /** The newest batches written, for answering fetches from memory (recent-batches.ts). */
+  readonly recent = new RecentBatches(RECENT_BATCH_BYTES);
 
   private constructor(
     readonly shard: Shard,
@@ -122,6 +127,7 @@ export class ReplicaLog {
     private readonly logger: Logger | undefined,
   ) {
     this.assignedEnd = shard.info().nextOffset;
+    shard.observeWrites((batches) => this.recent.add(batches));
   }
 
   /** `writerScanBytes`: how much of the log's tail rebuilds the writer table (WRITER_SCAN_BYTES). */
@@ -213,6 +219,7 @@ export class ReplicaLog {
     // The checkpoint goes first (see epoch-checkpoint.ts): it never names a start the log lost.
     await this.write(() => ({ entries: [], through: 0 }));
     await this.shard.restartAt(offset);
+    this.recent.clear();
     this.history.truncateFrom(0);
     this.writers.clear();
     this.assignedEnd = offset;
@@ -231,6 +238,7 @@ export class ReplicaLog {
     kept.truncateFrom(offset);
     await this.write(() => ({ entries: kept.list(), through: offset }));
     await this.shard.truncateAfter(offset - 1);
+    this.recent.dropFrom(offset);
     this.history.truncateFrom(offset);
     this.writers.truncateFrom(offset);
     this.assignedEnd = Math.min(this.assignedEnd, offset);

@@ -9,8 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { Server, ServerCredentials, status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import pino from 'pino';
-import { isShardlineError } from '../errors.js';
+import { isShardlineError, type ShardlineError } from '../errors.js';
+import { shardlineErrorToStatus } from '../server/grpc-status.js';
 import { Journal } from '../journal.js';
 import { journalCallMetadata, journalClient } from '../server/journal-credentials.js';
 import { journalService } from '../server/journal-proto.js';
@@ -67,6 +69,61 @@ function code(expected: string) {
 function append(node: TestNode, text: string, acks?: string, timeoutMs = CALL_MS) {
   return node.client.call('append', { shard: 's', records: recordsToWire([{ key: null, value: Buffer.from(text), headers: [] }], 's'), ...(acks === undefined ? {} : { acks }) }, timeoutMs);
 }
+
+test('ReplicaStatuses answers each shard as ReplicaStatus would, errors included, in the order asked', async () => {
+  const { nodes, peers } = await cluster();
+  const [one] = nodes as [TestNode];
+  await one.client.call('createShard', { name: 'never-elected', configJson: '{}' }, CALL_MS);
+  const before = await one.client.call('replicaStatuses', { shards: ['nope', 's', 'never-elected'] }, CALL_MS);
+  assert.deepEqual(before.entries.map((entry) => [entry.shard, entry.errorCode]), [
+    ['nope', 'SL_JOURNAL_SHARD_NOT_FOUND'],
+    ['s', 'SL_REPL_NOT_REPLICATED'],
+    ['never-elected', 'SL_REPL_NOT_REPLICATED'],
+  ]);
+  assert.ok(before.entries.every((entry) => entry.status === null && entry.errorMessage.includes(entry.shard)));
+
+  const result = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  await append(nodes.find((node) => node.id === result.leader) as TestNode, 'one');
+  for (const node of nodes) {
+    const [entry] = (await node.client.call('replicaStatuses', { shards: ['s'] }, CALL_MS)).entries;
+    const single = await node.client.call('replicaStatus', { shard: 's' }, CALL_MS);
+    assert.equal(entry?.errorCode, '');
+    // Offsets and the leader's follower progress may move between the two calls; the rest must agree.
+    const settled = (status: typeof single | null | undefined) => ({ ...status, followers: [], highWatermark: 0, logEnd: 0 });
+    assert.deepEqual(settled(entry?.status), settled(single));
+    assert.equal(entry?.status?.role, node.id === result.leader ? 'leader' : 'follower');
+  }
+});
+
+test('ReplicaClient.statuses asks shard by shard a node from before ReplicaStatuses (UNIMPLEMENTED)', async () => {
+  const { nodes, peers } = await cluster();
+  await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  const [one] = nodes as [TestNode];
+  // An older node: the journal service with ReplicaStatus and without ReplicaStatuses (grpc-js
+  // answers UNIMPLEMENTED for a method the implementation lacks).
+  const older = new Server();
+  older.addService(journalService().service, {
+    replicaStatus: (call: ServerUnaryCall<{ shard: string }, unknown>, callback: sendUnaryData<unknown>) => {
+      try {
+        callback(null, one.replication.status(call.request.shard));
+      } catch (error) {
+        callback(shardlineErrorToStatus(error as ShardlineError));
+      }
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => older.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error === null ? resolve(bound) : reject(error))));
+  const client = new ReplicaClient(`127.0.0.1:${port}`, ACCESS);
+  cleanups.push(async () => {
+    client.close();
+    older.forceShutdown();
+  });
+  await assert.rejects(client.call('replicaStatuses', { shards: ['s'] }, CALL_MS), (error: unknown) => (error as { code?: number }).code === GrpcStatus.UNIMPLEMENTED);
+  const entries = await client.statuses(['s', 'nope'], CALL_MS);
+  assert.deepEqual(entries.map((entry) => [entry.shard, entry.errorCode, entry.status?.role]), [
+    ['s', '', one.replication.status('s').role],
+    ['nope', 'SL_JOURNAL_SHARD_NOT_FOUND', undefined],
+  ]);
+});
 
 test('replication calls are refused with their codes', async () => {
   const { nodes, peers } = await cluster();

@@ -23,11 +23,21 @@ import { ReplicaErrors } from './replica-errors.js';
 import { readReplicaFile, writeReplicaFile, type ReplicaRecord } from './replica-file.js';
 import { ReplicaLog } from './replica-log.js';
 
-/** A caught-up fetch waits this long at the leader for new records before it answers empty. */
-const FETCH_WAIT_MS = 500;
+/**
+ * A caught-up fetch waits at the leader for new records this long before it answers empty,
+ * when the follower already has the leader's HW: there is nothing to tell it. Every follower of
+ * every shard holds one such fetch, so an idle cluster's calls are set by this.
+ */
+const IDLE_FETCH_WAIT_MS = 5_000;
+/**
+ * ...and this long when the HW moved past what the follower was last told: the new HW reaches
+ * it soon even when no record follows (an idle shard's followers serve readers and elections
+ * with it).
+ */
+const HW_NEWS_FETCH_WAIT_MS = 100;
 /** Most bytes of batches one fetch answer carries (at least one batch always goes). */
 const FETCH_MAX_BYTES = 1024 * 1024;
-const FETCH_CALL_TIMEOUT_MS = FETCH_WAIT_MS + 4_000;
+const FETCH_CALL_TIMEOUT_MS = IDLE_FETCH_WAIT_MS + 4_000;
 /** A follower whose call failed (leader unreachable, not yet leading) waits this long before it asks again. */
 const RETRY_MS = 200;
 /**
@@ -104,6 +114,8 @@ class ShardReplica {
   leaderHw: number | undefined;
   /** The learners of a replica-set change, as the last ReplicaLead named them (the leader serves them). */
   learners: string[] = [];
+  /** Leading: the HW the last fetch answer to each follower carried. */
+  readonly hwSent = new Map<string, number>();
 
   constructor(
     readonly name: string,
@@ -342,10 +354,14 @@ export class ReplicationNode {
     if (decision.fromOffset >= replica.log.end) {
       // Caught up: hold the fetch until the leader has more (a long poll), so an append reaches
       // followers without waiting for a polling interval.
-      await waitForAppend(shard, decision.fromOffset, signal, FETCH_WAIT_MS);
+      const told = replica.hwSent.get(request.fromNode) ?? -1;
+      await waitForAppend(shard, decision.fromOffset, signal, told >= Math.min(core.highWatermark, replica.log.end) ? IDLE_FETCH_WAIT_MS : HW_NEWS_FETCH_WAIT_MS);
     }
-    const batches = replica.log.end > decision.fromOffset ? (await shard.readBatches(decision.fromOffset, { maxBytes: FETCH_MAX_BYTES })).batches : [];
-    return { leaderEpoch: core.epoch, fetchOffset: decision.fromOffset, batches, highWatermark: Math.min(core.highWatermark, replica.log.end) };
+    const end = replica.log.end;
+    const batches = end > decision.fromOffset ? (replica.log.recent.read(decision.fromOffset, FETCH_MAX_BYTES, end) ?? (await shard.readBatches(decision.fromOffset, { maxBytes: FETCH_MAX_BYTES })).batches) : [];
+    const highWatermark = Math.min(core.highWatermark, replica.log.end);
+    if (replica.role.kind === 'leader' && replica.role.core === core) replica.hwSent.set(request.fromNode, highWatermark);
+    return { leaderEpoch: core.epoch, fetchOffset: decision.fromOffset, batches, highWatermark };
   }
 
   epochEnd(request: ReplicaEpochEndRequest): ReplicaEpochEndResponse {
@@ -458,6 +474,7 @@ export class ReplicationNode {
     // It is a control batch: stored and replicated, never shown to readers of the shard.
     const start = await replica.log.append([{ key: null, value: null, headers: [{ key: EPOCH_START_HEADER, value: Buffer.from(String(epoch)) }] }], epoch, true);
     const core = new ReplicaLeader({ self: this.self, replicas: replica.record.replicas, learners: replica.learners, epoch, epochStartOffset: start.baseOffset, highWatermark: replica.hw });
+    replica.hwSent.clear();
     replica.role = { kind: 'leader', core };
     replica.caughtUp = true;
     this.onLocalLog(replica, core);
@@ -581,7 +598,7 @@ export class ReplicationNode {
     if (client === null) return null;
     try {
       if (message.type === 'fetch') {
-        const response = await client.call('replicaFetch', { shard: replica.name, fromNode: this.self, leaderEpoch: message.leaderEpoch, fetchOffset: message.fetchOffset, durableOffset: message.durableOffset }, FETCH_CALL_TIMEOUT_MS);
+        const response = await client.call('replicaFetch', { shard: replica.name, fromNode: this.self, leaderEpoch: message.leaderEpoch, fetchOffset: message.fetchOffset, durableOffset: message.durableOffset }, FETCH_CALL_TIMEOUT_MS, signal);
         const batches = response.batches.map((bytes): StoredBatch => {
           const header = readBatchHeader(bytes, 0);
           return { baseOffset: header.baseOffset, count: header.lastOffsetDelta + 1, epoch: header.leaderEpoch, bytes };

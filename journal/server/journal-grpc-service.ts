@@ -104,6 +104,10 @@ export class JournalGrpcService {
         return {};
       }),
       replicaStatus: this.replicaCall('ReplicaStatus', (request: wire.ReplicaStatusRequest) => this.replication('ReplicaStatus', request.shard).status(request.shard)),
+      replicaStatuses: this.replicaCall('ReplicaStatuses', (request: wire.ReplicaStatusesRequest) => {
+        const node = this.replication('ReplicaStatuses', '');
+        return { entries: request.shards.map((shard) => statusEntry(node, shard)) };
+      }),
     };
   }
 
@@ -299,4 +303,14 @@ function writerOf(request: wire.AppendRequest): WriterStamp | undefined {
     throw JournalErrors.invalidArgument.create({ shard: request.shard }, 'writer', `${String(id)}/${String(sequence)}/${String(ackedBelow)}`, 'writer id below 2^53, sequence and acked-below all set, or none');
   }
   return { id, sequence, ackedBelow };
+}
+
+/** One shard's entry of a ReplicaStatuses answer: what ReplicaStatus would answer, or its error's code. */
+function statusEntry(node: ReplicationNode, shard: string): wire.ReplicaStatusEntry {
+  try {
+    return { shard, status: node.status(shard), errorCode: '', errorMessage: '' };
+  } catch (error) {
+    if (!isShardlineError(error)) throw error;
+    return { shard, status: null, errorCode: error.code, errorMessage: error.message };
+  }
 }

@@ -48,6 +48,7 @@ export interface JournalMethods {
   replicaAnnounce: MethodDefinition<wire.ReplicaAnnounceRequest, wire.ReplicaAnnounceResponse>;
   replicaLead: MethodDefinition<wire.ReplicaLeadRequest, wire.Empty>;
   replicaStatus: MethodDefinition<wire.ReplicaStatusRequest, wire.ReplicaStatusResponse>;
+  replicaStatuses: MethodDefinition<wire.ReplicaStatusesRequest, wire.ReplicaStatusesResponse>;
 }
 
 let loaded: { service: ServiceDefinition; methods: JournalMethods } | null = null;
@@ -80,6 +81,7 @@ export function journalService(): { service: ServiceDefinition; methods: Journal
     replicaAnnounce: method('ReplicaAnnounce'),
     replicaLead: method('ReplicaLead'),
     replicaStatus: method('ReplicaStatus'),
+    replicaStatuses: method('ReplicaStatuses'),
   };
   loaded = { service, methods: methods as unknown as JournalMethods };
   return loaded;

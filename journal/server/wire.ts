@@ -197,6 +197,23 @@ export interface ReplicaStatusResponse {
   epochStartOffset?: number;
 }
 
+export interface ReplicaStatusesRequest {
+  shards: string[];
+}
+
+export interface ReplicaStatusesResponse {
+  entries: ReplicaStatusEntry[];
+}
+
+/** One shard of a ReplicaStatuses answer: its status, or the error a ReplicaStatus call of it gets. */
+export interface ReplicaStatusEntry {
+  shard: string;
+  /** set when errorCode is '' (the decoder gives null for an absent message) */
+  status?: ReplicaStatusResponse | null;
+  errorCode: string;
+  errorMessage: string;
+}
+
 export interface ReplicaProgress {
   node: string;
   fetched: number;

@@ -81,12 +81,19 @@ export class ShardWriter {
   private cutBackTo: WriteState | null = null;
   private unsyncedWrites = false;
   private intervalTimer: NodeJS.Timeout | null = null;
+  /** Told each group's batches once written (not yet durable): see Shard.observeWrites. */
+  private readonly writeListeners = new Set<(batches: readonly Buffer[]) => void>();
 
   constructor(private readonly state: ShardState) {}
 
   /** Appends are queued or being written: close() waits until they are settled. */
   get busy(): boolean {
     return this.pending.length > 0 || this.draining;
+  }
+
+  observeWrites(listener: (batches: readonly Buffer[]) => void): () => void {
+    this.writeListeners.add(listener);
+    return () => this.writeListeners.delete(listener);
   }
 
   /** Rejects the appends still queued (destroy: nothing more is written). */
@@ -501,6 +508,7 @@ export class ShardWriter {
     this.state.activeSinceMs ??= this.state.context.clock();
     await active.append(buffers, headers);
     written.ends.set(active, active.sizeBytes);
+    for (const listener of this.writeListeners) listener(buffers);
   }
 
   /**

@@ -213,6 +213,15 @@ export class Shard {
     return this.reader.read(fromOffset, options);
   }
 
+  /**
+   * Calls `listener` with every batch this shard writes, sealed as stored, in offset order, once
+   * written and before it is durable or visible (so before readBatches can return it; a failed
+   * write or sync may still cut it back). Must not throw. Returns the function that stops it.
+   */
+  observeWrites(listener: (batches: readonly Buffer[]) => void): () => void {
+    return this.writer.observeWrites(listener);
+  }
+
   async readBatches(fromOffset: number, options: { maxBytes?: number } = {}): Promise<{ batches: Buffer[]; next: number }> {
     return this.reader.readBatches(fromOffset, options);
   }

@@ -67,7 +67,7 @@ test('two brokers create one replicated shard, write through its leader, and fol
     const { result } = await admin.propose({ type: 'register-node', nodeId: node.id, roles: ['journal'], addresses: { journal: node.server.address }, leaseMs: 600_000 });
     assert.equal(result.status, 'ok');
   }
-  const controller = ReplicationController.start({ client: client(addresses), isLeader: () => true, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 100, unreachableElectMs: 500 });
+  const controller = ReplicationController.start({ client: client(addresses), isLeader: () => true, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 100, calmPassMs: 100, unreachableElectMs: 500 });
   cleanups.push(() => controller.stop());
   const [a, b] = await Promise.all([PlacedShardStore.open({ client: client(addresses), logger: silent, retryDeadlineMs: 30_000, remote: { credentials: { clusterToken: CLUSTER_TOKEN } } }), PlacedShardStore.open({ client: client(addresses), logger: silent, retryDeadlineMs: 30_000, remote: { credentials: { clusterToken: CLUSTER_TOKEN } } })]);
   cleanups.push(() => a.close(), () => b.close());

@@ -82,7 +82,7 @@ test('a replica moved by hand and a node gone for good are replaced; nothing ack
   });
   for (const id of ['j1', 'j2', 'j3']) await nodes.get(id)?.journal.createShard('s', { durability: 'fsync' });
   assert.equal((await client.propose({ type: 'create-shard', shard: 's', replicas: ['j1', 'j2', 'j3'] })).result.status, 'ok');
-  const controller = ReplicationController.start({ client, isLeader: () => true, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 50, unreachableElectMs: 500 });
+  const controller = ReplicationController.start({ client, isLeader: () => true, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 50, calmPassMs: 50, unreachableElectMs: 500 });
   cleanups.push(() => controller.stop());
   const record = async (): Promise<{ replicas: readonly string[]; leader: string | null; leaderEpoch: number; target?: readonly string[] }> => (await client.read(['shards'])).shards?.find((shard) => shard.name === 's') ?? assert.fail('shard s');
   const status = (id: string): ReturnType<ReplicationNode['status']> | undefined => {

@@ -1,6 +1,7 @@
 // Goal: the controller's driver acts only while its voter leads placement, elects a new shard's
 // leader once it does, and records it in placement and on the replicas alike; a replica that
-// restarted after leading is brought back as a follower of a newer epoch.
+// restarted after leading is brought back as a follower of a newer epoch; it passes seldom while
+// all is calm and often again once a replica stops answering.
 // Method: a one-voter placement group and three journals with their gRPC servers and replication
 // in this process (loopback); the shard is created by hand on placement and the journals.
 import assert from 'node:assert/strict';
@@ -79,7 +80,16 @@ test('elects only while leading placement; a restarted leader comes back as a fo
   assert.equal((await client.propose({ type: 'create-shard', shard: 's', replicas: ['j2', 'j1', 'j3'] })).result.status, 'ok');
 
   let leading = false;
-  const controller = ReplicationController.start({ client, isLeader: () => leading, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 50 });
+  // Every placement read of the controller starts a pass: counted to see how often it runs.
+  let passes = 0;
+  const counted = new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === 'read') return (...args: Parameters<PlacementClient['read']>) => ((passes += 1), target.read(...args));
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const controller = ReplicationController.start({ client: counted, isLeader: () => leading, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 50, calmPassMs: 600 });
   cleanups.push(() => controller.stop());
   const shard = async (): Promise<{ leader: string | null; leaderEpoch: number }> => (await client.read(['shards'])).shards?.find((record) => record.name === 's') ?? assert.fail('shard s');
   await sleep(500);
@@ -99,11 +109,21 @@ test('elects only while leading placement; a restarted leader comes back as a fo
   await until('every replica in epoch 1 under j2', async () => (nodes.every((node) => status(node).epoch === 1 && status(node).leader === 'j2') ? true : undefined));
   assert.equal(status(nodes[1] as Node).role, 'leader');
 
+  // Calm (every replica answers, nothing to do): a pass every 600 ms, not every 50 ms.
+  await sleep(700);
+  const calmFrom = passes;
+  await sleep(1_800);
+  assert.ok(passes - calmFrom <= 4, `${passes - calmFrom} passes in 1.8 s while calm`);
+
   // The leader restarts on its port: it may not lead epoch 1 again, so the controller elects anew
   // and the old leader follows the new one.
   const old = nodes[1] as Node;
   const port = Number(old.server.address.slice(old.server.address.lastIndexOf(':') + 1));
   await close(old);
+  // Not calm while a replica does not answer: passes every 50 ms again.
+  const downFrom = passes;
+  await sleep(1_500);
+  assert.ok(passes - downFrom >= 8, `${passes - downFrom} passes in 1.5 s with the leader down`);
   nodes[1] = await open('j2', old.directory, peers, port);
   const second = await until('a new epoch', async () => {
     const record = await shard();
@@ -133,7 +153,7 @@ test('a replica whose data directory is wiped is created again, catches up witho
   assert.equal((await client.propose({ type: 'create-shard', shard: 's', replicas: ['j1', 'j2', 'j3'] })).result.status, 'ok');
   // The shard is on every replica already, so the wiped one need not wait the default 10 s.
   assert.equal((await client.propose({ type: 'set-setting', key: CREATE_GRACE_SETTING, value: 500 })).result.status, 'ok');
-  const controller = ReplicationController.start({ client, isLeader: () => true, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 50, unreachableElectMs: 500 });
+  const controller = ReplicationController.start({ client, isLeader: () => true, replicaClient: (address) => new ReplicaClient(address, { clusterToken: CLUSTER_TOKEN }), logger: silent, passMs: 50, calmPassMs: 50, unreachableElectMs: 500 });
   cleanups.push(() => controller.stop());
   const status = (node: Node): ReturnType<ReplicationNode['status']> => node.replication.status('s');
   const roleOf = (node: Node): string | undefined => {

@@ -9,12 +9,19 @@
 // placement's compare-and-sets.
 import type { Logger } from 'pino';
 import { isShardlineError } from '../../base/index.js';
-import type { ElectionCandidate, ReplicaClient } from '../../journal/index.js';
+import type { ElectionCandidate, ReplicaClient, journalWire } from '../../journal/index.js';
 import type { NodeRecord, ShardRecord } from '../../placement/metadata/index.js';
 import type { PlacementClient } from '../../placement/service/index.js';
 import { createGraceMs, CREATE_GRACE_SETTING, decideChange, decideShard, hasBeenLed, learnersOf, planReplacement, replaceAfterMs, REPLACE_AFTER_SETTING, ShardElection, type ElectionStep, type ReplicaObservation } from './controller-core.js';
 
 export const CONTROLLER_PASS_MS = 300;
+/**
+ * The pause after a calm pass: every replica answered and nothing was decided. A node that
+ * stops answering is then seen up to this late, and passes go back to CONTROLLER_PASS_MS until
+ * all is calm again; an idle cluster's placement leader is spared two thirds of its passes (each
+ * a linearizable read and a status call per journal node).
+ */
+export const CALM_PASS_MS = 1_000;
 const CALL_TIMEOUT_MS = 2_000;
 
 export interface ReplicationControllerOptions {
@@ -25,6 +32,8 @@ export interface ReplicationControllerOptions {
   readonly replicaClient: (address: string) => ReplicaClient;
   readonly logger: Logger;
   readonly passMs?: number;
+  /** The pause after a calm pass (default CALM_PASS_MS; tests set it to passMs). */
+  readonly calmPassMs?: number;
   /** A leader unreachable from the controller for this long is replaced (default 3000 ms). */
   readonly unreachableElectMs?: number;
   readonly now?: () => number;
@@ -42,6 +51,8 @@ export class ReplicationController {
   /** shard name → when a replica was first seen lacking it. */
   readonly #missingSince = new Map<string, number>();
   readonly #loop: Promise<void>;
+  /** Steps taken (creations, elections, informs, changes, replacements): a pass that took none may be calm. */
+  #actions = 0;
 
   private constructor(private readonly options: ReplicationControllerOptions) {
     this.#loop = this.#run();
@@ -75,19 +86,22 @@ export class ReplicationController {
       const leading = this.options.isLeader();
       if (leading !== wasLeader) this.options.logger.info({ leading }, leading ? 'placement leader: the replication controller runs here' : 'no longer the placement leader: the replication controller stops here');
       wasLeader = leading;
+      let calm = false;
       if (leading) {
         try {
-          await this.pass();
+          calm = await this.pass();
         } catch (error) {
           if (!this.#stopped) this.options.logger.warn({ err: error }, 'replication controller pass failed; retrying');
         }
       }
-      await this.#pause(this.options.passMs ?? CONTROLLER_PASS_MS);
+      const passMs = this.options.passMs ?? CONTROLLER_PASS_MS;
+      await this.#pause(calm ? Math.max(passMs, this.options.calmPassMs ?? CALM_PASS_MS) : passMs);
     }
   }
 
-  /** One look at every shard: observe its replicas, decide, act. */
-  async pass(): Promise<void> {
+  /** One look at every shard: observe its replicas, decide, act. True when it was calm: every replica answered, nothing was done. */
+  async pass(): Promise<boolean> {
+    const actionsBefore = this.#actions;
     const read = await this.options.client.read(['nodes', 'shards', 'settings']);
     const nodes = new Map((read.nodes ?? []).map((node) => [node.id, node]));
     const shards = new Map((read.shards ?? []).map((shard) => [shard.name, shard]));
@@ -95,9 +109,12 @@ export class ReplicationController {
     const replaceAfter = replaceAfterMs(setting(REPLACE_AFTER_SETTING));
     const createGrace = createGraceMs(setting(CREATE_GRACE_SETTING));
     const view = { nodes, shards };
-    await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes, createGrace).then(() => this.#replace(shard, view, replaceAfter)).catch((error: unknown) => {
+    const seen = await this.#observeAll(read.shards ?? [], nodes);
+    await Promise.all((read.shards ?? []).map((shard) => this.#shard(shard, nodes, seen.get(shard.name) ?? new Map(), createGrace).then(() => this.#replace(shard, view, replaceAfter)).catch((error: unknown) => {
       if (!this.#stopped) this.options.logger.warn({ shard: shard.name, err: error }, 'replication controller: shard step failed; retrying');
     })));
+    const answered = [...seen.values()].every((observations) => [...observations.values()].every((observation) => observation.kind === 'status'));
+    return answered && this.#actions === actionsBefore && this.#missingSince.size === 0 && this.#progress.size === 0;
   }
 
   /** Begins replacing a replica whose node has been gone replace-after ms (a led shard only: learners copy from its leader). */
@@ -105,15 +122,14 @@ export class ReplicationController {
     if (shard.leader === null) return;
     const target = planReplacement(shard, view, this.now, replaceAfter);
     if (target === null) return;
+    this.#actions += 1;
     const { result } = await this.options.client.propose({ type: 'begin-reassign', shard: shard.name, expectedEpoch: shard.leaderEpoch, replicas: target });
     if (result.status === 'ok') this.options.logger.warn({ shard: shard.name, from: shard.replicas, to: target, replaceAfterMs: replaceAfter }, 'replacing a journal node gone for good: a new replica copies the shard');
     else this.options.logger.info({ shard: shard.name, code: result.code, detail: result.detail }, 'placement refused the replacement; the next pass looks again');
   }
 
   /** `createGrace`: how long a replica lacks the shard before it is created there (ms, CREATE_GRACE_SETTING). */
-  async #shard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, createGrace: number): Promise<void> {
-    const observations = new Map<string, ReplicaObservation>();
-    await Promise.all([...shard.replicas, ...learnersOf(shard)].map(async (id) => observations.set(id, await this.#observe(shard.name, nodes.get(id)))));
+  async #shard(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, observations: ReadonlyMap<string, ReplicaObservation>, createGrace: number): Promise<void> {
     const now = this.now;
     const decision = decideShard(shard, nodes, now, observations, this.options.unreachableElectMs ?? 3_000);
     if (decision.create.length > 0) {
@@ -144,6 +160,7 @@ export class ReplicationController {
     if (change === null) this.#progress.delete(shard.name);
     else if (led?.kind === 'status' && led.highWatermark !== undefined) this.#progress.set(shard.name, { highWatermark: led.highWatermark, learners: learnersOf(shard).map((node) => ({ node, durable: led.progress?.get(node) ?? -1 })) });
     if (change === null) return;
+    this.#actions += 1;
     const { logger, client } = this.options;
     if (change.cancel !== null) {
       const { result } = await client.propose({ type: 'cancel-reassign', shard: shard.name });
@@ -158,24 +175,52 @@ export class ReplicationController {
     if (change.switchNow) await this.#elect(shard, nodes, `learners ${learnersOf(shard).join(',')} caught up: switching to ${shard.target?.join(',')}`, true, true);
   }
 
-  async #observe(shard: string, node: NodeRecord | undefined): Promise<ReplicaObservation> {
-    const address = node?.addresses.journal;
-    if (node === undefined || address === undefined) return { kind: 'unreachable', since: this.now };
-    try {
-      const status = await this.#client(address).call('replicaStatus', { shard }, CALL_TIMEOUT_MS);
-      this.#unreachableSince.delete(node.id);
-      const progress = new Map(status.followers.map((follower) => [follower.node, follower.durable]));
-      return { kind: 'status', role: status.role, epoch: status.epoch, leader: status.leader, lastEpoch: status.lastEpoch, voter: status.voter, highWatermark: status.highWatermark, epochStartOffset: status.epochStartOffset ?? 0, progress };
-    } catch (error) {
-      if (isShardlineError(error, 'SL_REPL_NOT_REPLICATED')) return { kind: 'unreplicated' };
-      if (isShardlineError(error, 'SL_JOURNAL_SHARD_NOT_FOUND')) return { kind: 'missing' };
-      const since = this.#unreachableSince.get(node.id) ?? this.now;
-      this.#unreachableSince.set(node.id, since);
-      return { kind: 'unreachable', since };
+  /**
+   * Every replica's and learner's state of every shard: one ReplicaStatuses call per journal
+   * node (a pass asked each node once per shard before, which kept an idle cluster's nodes busy
+   * answering; ReplicaClient.statuses asks a node from before that call shard by shard).
+   * shard → node → what was seen.
+   */
+  async #observeAll(shards: readonly ShardRecord[], nodes: ReadonlyMap<string, NodeRecord>): Promise<Map<string, Map<string, ReplicaObservation>>> {
+    const asked = new Map<string, string[]>();
+    for (const shard of shards) {
+      for (const id of new Set([...shard.replicas, ...learnersOf(shard)])) asked.set(id, [...(asked.get(id) ?? []), shard.name]);
     }
+    const seen = new Map<string, Map<string, ReplicaObservation>>(shards.map((shard) => [shard.name, new Map()]));
+    await Promise.all([...asked].map(async ([id, names]) => {
+      const answers = await this.#observeNode(names, nodes.get(id));
+      names.forEach((name, index) => seen.get(name)?.set(id, answers[index] as ReplicaObservation));
+    }));
+    return seen;
+  }
+
+  /** What one node holds of each of `shards`, in their order. */
+  async #observeNode(shards: readonly string[], node: NodeRecord | undefined): Promise<ReplicaObservation[]> {
+    const address = node?.addresses.journal;
+    if (node === undefined || address === undefined) return shards.map(() => ({ kind: 'unreachable', since: this.now }));
+    let entries: journalWire.ReplicaStatusEntry[];
+    try {
+      entries = await this.#client(address).statuses(shards, CALL_TIMEOUT_MS);
+    } catch {
+      return shards.map(() => this.#unreachable(node.id));
+    }
+    this.#unreachableSince.delete(node.id);
+    return shards.map((shard, index) => {
+      const entry = entries[index];
+      if (entry?.shard !== shard) return this.#unreachable(node.id);
+      if (entry.status !== undefined && entry.status !== null && entry.errorCode === '') return observedStatus(entry.status);
+      return observedError(entry.errorCode) ?? this.#unreachable(node.id);
+    });
+  }
+
+  #unreachable(node: string): ReplicaObservation {
+    const since = this.#unreachableSince.get(node) ?? this.now;
+    this.#unreachableSince.set(node, since);
+    return { kind: 'unreachable', since };
   }
 
   async #create(shard: string, node: NodeRecord | undefined, configJson: string): Promise<void> {
+    this.#actions += 1;
     const address = node?.addresses.journal;
     if (address === undefined) return;
     try {
@@ -188,6 +233,7 @@ export class ReplicationController {
 
   /** One election, step by step as the core says; an abort is logged and the next pass tries again. */
   async #elect(shard: ShardRecord, nodes: ReadonlyMap<string, NodeRecord>, reason: string, ledBefore: boolean, switching = false): Promise<void> {
+    this.#actions += 1;
     const { logger, client } = this.options;
     const election = new ShardElection(shard, { switching });
     // Learners of a change still in progress after this election are told its leader too.
@@ -236,6 +282,7 @@ export class ReplicationController {
   /** Brings a replica into the recorded epoch: announce it when the replica is behind, then name the leader. */
   async #inform(shard: ShardRecord, node: NodeRecord | undefined, seen: ReplicaObservation | undefined, learner = false): Promise<void> {
     if (shard.leader === null || node === undefined) return;
+    this.#actions += 1;
     const leader = shard.leader;
     const replicas = [...shard.replicas];
     const learners = learnersOf(shard);
@@ -279,3 +326,15 @@ export class ReplicationController {
   }
 }
 
+
+function observedStatus(status: journalWire.ReplicaStatusResponse): ReplicaObservation {
+  const progress = new Map(status.followers.map((follower) => [follower.node, follower.durable]));
+  return { kind: 'status', role: status.role, epoch: status.epoch, leader: status.leader, lastEpoch: status.lastEpoch, voter: status.voter, highWatermark: status.highWatermark, epochStartOffset: status.epochStartOffset ?? 0, progress };
+}
+
+/** The observation a ReplicaStatus error code means, or null for one that says nothing of the replica (then it counts as unreachable). */
+function observedError(code: string): ReplicaObservation | null {
+  if (code === 'SL_REPL_NOT_REPLICATED') return { kind: 'unreplicated' };
+  if (code === 'SL_JOURNAL_SHARD_NOT_FOUND') return { kind: 'missing' };
+  return null;
+}

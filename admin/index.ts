@@ -12,6 +12,6 @@ export { placementAdmin, type PlacementAdmin, type PlacementAdminOptions, type P
 export { placementAdminRoutes } from './placement-routes.js';
 export { replicationAdminRoutes } from './replication-routes.js';
 export { replicaSetAdminRoutes, type ReplicaSetSource } from './replica-set-routes.js';
-export type { ReplicaSetRecord } from './replica-set-view.js';
+export { replicaSetView, type ReplicaSetRecord } from './replica-set-view.js';
 export type { AdminNode } from './node-routes.js';
 export type { AdminRoutePlugin } from './route-kit.js';

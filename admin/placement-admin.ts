@@ -6,7 +6,7 @@
 // take them (a follower answers 409 with the leader it knows), so what an operator asked of one
 // node is what that node did. The adapter's client is pinned to the local address first; should
 // leadership move between the routes' check and the call, the client follows the redirect.
-import type { CommandResult, NodeRecord, ShardRecord } from '../placement/metadata/index.js';
+import type { CommandResult, JsonValue, NodeRecord, ShardRecord } from '../placement/metadata/index.js';
 import type { PlacementServer, PlacementTls, StatusResponse } from '../placement/service/index.js';
 import { PlacementClient } from '../placement/service/index.js';
 
@@ -35,6 +35,10 @@ export interface PlacementAdmin {
   transferLeader(id: number): Promise<void>;
   /** Placement's nodes and shards, read linearizably (through the leader). */
   shards(): Promise<{ nodes: readonly NodeRecord[]; shards: readonly ShardRecord[] }>;
+  /** Placement's settings (key → value), read linearizably (through the leader). */
+  settings(): Promise<ReadonlyMap<string, JsonValue>>;
+  /** Proposes set-setting. */
+  setSetting(key: string, value: JsonValue): Promise<CommandResult>;
   /** Proposes begin-reassign: the shard at `expectedEpoch` starts moving to `replicas`. */
   beginReassign(shard: string, expectedEpoch: number, replicas: readonly string[]): Promise<CommandResult>;
   /** Times this node learned of a new leader since it started. */
@@ -94,6 +98,8 @@ export function placementAdmin(server: PlacementServer, options: PlacementAdminO
       const read = await client.read(['nodes', 'shards']);
       return { nodes: read.nodes ?? [], shards: read.shards ?? [] };
     },
+    settings: async () => new Map(((await client.read(['settings'])).settings ?? []).map((setting) => [setting.key, setting.value])),
+    setSetting: async (key, value) => (await client.propose({ type: 'set-setting', key, value })).result,
     beginReassign: async (shard, expectedEpoch, replicas) => (await client.propose({ type: 'begin-reassign', shard, expectedEpoch, replicas: [...replicas] })).result,
     leaderChanges: () => server.leaderChanges,
     onProposalApplied: (listener) => server.onProposalApplied(listener),

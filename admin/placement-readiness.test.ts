@@ -28,6 +28,8 @@ function fakeAdmin(self: PlacementStatus, members: PlacementMember[], applied: n
     onProposalApplied: () => () => undefined,
     shards: () => Promise.reject(new Error('not used by readiness')),
     beginReassign: () => Promise.reject(new Error('not used by readiness')),
+    settings: () => Promise.reject(new Error('not used by readiness')),
+    setSetting: () => Promise.reject(new Error('not used by readiness')),
     close: () => undefined,
   };
   return admin;

@@ -65,7 +65,7 @@ describe('placement admin routes over a 3-voter group', () => {
       assert.deepEqual(await call(node, 'GET', '/readyz', undefined, {}), { status: 200, body: { status: 'ready' } });
     }
     const openapi = await call(nodes[0] as Node, 'GET', '/docs/json', undefined, {});
-    assert.deepEqual(Object.keys(openapi.body.paths).filter((path) => path.startsWith('/api/cluster')).sort(), ['/api/cluster/members', '/api/cluster/members/{id}', '/api/cluster/shards/{name}', '/api/cluster/shards/{name}/reassign', '/api/cluster/status', '/api/cluster/transfer-leader']);
+    assert.deepEqual(Object.keys(openapi.body.paths).filter((path) => path.startsWith('/api/cluster')).sort(), ['/api/cluster/members', '/api/cluster/members/{id}', '/api/cluster/settings', '/api/cluster/settings/{key}', '/api/cluster/shards/{name}', '/api/cluster/shards/{name}/reassign', '/api/cluster/status', '/api/cluster/transfer-leader']);
     assertError(await call(nodes[0] as Node, 'GET', '/api/cluster/status', undefined, {}), 401, 'SL_ADMIN_UNAUTHORIZED');
     assertError(await call(nodes[0] as Node, 'GET', '/api/cluster/members', undefined, { authorization: 'Bearer wrong' }), 401, 'SL_ADMIN_UNAUTHORIZED');
   });
@@ -99,6 +99,35 @@ describe('placement admin routes over a 3-voter group', () => {
     const seen = await call(followers()[0] as Node, 'GET', '/api/cluster/shards/orders');
     assert.equal(seen.status, 200);
     assert.deepEqual(seen.body.target, ['j1', 'j2', 'j4']);
+  });
+
+  test('settings: read from any voter, changed on the leader only, bad values and unknown keys refused', async () => {
+    const before = await call(followers()[0] as Node, 'GET', '/api/cluster/settings');
+    assert.equal(before.status, 200, JSON.stringify(before.body));
+    const replaceAfter = (body: Json): Json => body.items.find((item: Json) => item.key === 'replication.replace-after-ms');
+    assert.deepEqual(before.body.items.map((item: Json) => item.key), ['replication.factor', 'replication.replace-after-ms', 'replication.create-grace-ms']);
+    assert.deepEqual({ ...replaceAfter(before.body), summary: undefined }, { key: 'replication.replace-after-ms', value: null, default: 600000, meaning: 'a journal node gone 10 m is replaced', summary: undefined });
+    const set = (node: Node, key: string, value: unknown): Promise<{ status: number; body: Json }> => call(node, 'PUT', `/api/cluster/settings/${key}`, { value });
+    assertError(await set(followers()[0] as Node, 'replication.replace-after-ms', '30m'), 409, 'SL_ADMIN_NOT_LEADER');
+    for (const bad of ['soon', -5, '10d', 'NaN']) assertError(await set(leaderNode(), 'replication.replace-after-ms', bad), 400, 'SL_ADMIN_BAD_REQUEST');
+    assertError(await set(leaderNode(), 'replication.factor', 6), 400, 'SL_ADMIN_BAD_REQUEST');
+    const unknown = await set(leaderNode(), 'replication.speed', 1);
+    assertError(unknown, 404, 'SL_ADMIN_NOT_FOUND');
+    assert.match(unknown.body.error.message, /replication\.replace-after-ms/);
+    const changed = await set(leaderNode(), 'replication.replace-after-ms', '30m');
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.deepEqual([changed.body.value, changed.body.meaning], [1_800_000, 'a journal node gone 30 m is replaced']);
+    // Placement holds it: a placement client (what the controller reads) sees the value.
+    const client = new PlacementClient({ addresses: [...cluster.peers.values()], clusterId: CLUSTER_ID, clusterToken: CLUSTER_TOKEN });
+    try {
+      assert.equal((await client.read(['settings'])).settings?.find((setting) => setting.key === 'replication.replace-after-ms')?.value, 1_800_000);
+    } finally {
+      client.close();
+    }
+    const off = await set(leaderNode(), 'replication.replace-after-ms', 0);
+    assert.deepEqual([off.body.value, off.body.meaning], ['never', 'journal nodes are never replaced automatically']);
+    assert.equal(replaceAfter((await call(followers()[0] as Node, 'GET', '/api/cluster/settings')).body).value, 'never');
+    assert.equal((await call(leaderNode(), 'GET', '/api/cluster/settings', undefined, {})).status, 401);
   });
 
   test('members from a follower: every peer with its status and its lag behind the leader', async () => {

@@ -11,7 +11,8 @@ import { isShardlineError } from '../base/index.js';
 import { PlacementErrors } from '../placement/service/index.js';
 import { AdminErrors } from './admin-errors.js';
 import { errorBody, errors, secured, type AdminRoutePlugin } from './route-kit.js';
-import type { NodeRecord, ShardRecord } from '../placement/metadata/index.js';
+import type { JsonValue, NodeRecord, ShardRecord } from '../placement/metadata/index.js';
+import { PLACEMENT_SETTINGS, placementSetting, type PlacementSettingSpec } from '../shard-model/index.js';
 import type { PlacementAdmin, PlacementMember, PlacementStatus } from './placement-admin.js';
 
 const TRANSFER_WAIT_MS = 5_000;
@@ -141,6 +142,22 @@ const shardBody = {
   },
 } as const;
 
+const settingItem = {
+  type: 'object',
+  required: ['key', 'value', 'default', 'meaning', 'summary'],
+  properties: {
+    key: { type: 'string' },
+    value: { description: 'the value placement holds; null when never set (the default applies)' },
+    default: {},
+    meaning: { type: 'string', description: 'what the value in force means' },
+    summary: { type: 'string' },
+  },
+} as const;
+
+function settingView(spec: PlacementSettingSpec, stored: JsonValue | undefined): Record<string, unknown> {
+  return { key: spec.key, value: stored ?? null, default: spec.defaultValue, meaning: spec.describe(stored), summary: spec.summary };
+}
+
 /** The /api/cluster routes over one placement voter. */
 export function placementAdminRoutes(
   placement: PlacementAdmin,
@@ -250,6 +267,34 @@ export function placementAdminRoutes(
         if (result.code !== 'stale-epoch') throw AdminErrors.badRequest.create({ shard: name, code: result.code }, `placement refused the change: ${result.detail}`);
       }
       throw AdminErrors.clusterUnavailable.create({ shard: name }, `reassign ${name}`, 'its epoch kept moving (elections); try again');
+    });
+
+    app.get('/api/cluster/settings', {
+      schema: { tags: ['cluster'], summary: 'The placement settings an operator may change (replication.factor, replication.replace-after-ms), with the values placement holds, read through the leader', ...secured, response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: settingItem } } }, ...errors(401), 503: changeErrors[503] } },
+    }, async () => {
+      const stored = await change(0, 'read the placement settings', () => placement.settings());
+      return { items: PLACEMENT_SETTINGS.map((spec) => settingView(spec, stored.get(spec.key))) };
+    });
+
+    app.put<{ Params: { key: string }; Body: { value: JsonValue } }>('/api/cluster/settings/:key', {
+      schema: {
+        tags: ['cluster'],
+        summary: 'Change a placement setting (leader only); answers the setting as placement holds it once applied. Every node reads it from placement: no restart',
+        ...secured,
+        params: { type: 'object', required: ['key'], properties: { key: { type: 'string', minLength: 1, maxLength: 256 } } },
+        body: { type: 'object', required: ['value'], additionalProperties: false, properties: { value: { type: ['integer', 'string'], description: 'replication.factor: 1-5; replication.replace-after-ms: milliseconds, a string with a unit (90s, 10m, 2h), 0 or "never"' } } },
+        response: { 200: settingItem, ...errors(400, 401, 404), ...changeErrors },
+      },
+    }, async (request, reply) => {
+      const spec = placementSetting(request.params.key);
+      if (spec === undefined) throw AdminErrors.notFound.create({ key: request.params.key }, `placement setting ${JSON.stringify(request.params.key)} (known: ${PLACEMENT_SETTINGS.map((one) => one.key).join(', ')})`);
+      const parsed = spec.parse(request.body.value);
+      if ('error' in parsed) throw AdminErrors.badRequest.create({ key: spec.key }, parsed.error);
+      if (!leading(reply)) return reply;
+      const result = await change(0, `set ${spec.key}`, () => placement.setSetting(spec.key, parsed.value));
+      if (result.status !== 'ok') throw AdminErrors.badRequest.create({ key: spec.key, code: result.code }, `placement refused the setting: ${result.detail}`);
+      request.log.info({ key: spec.key, value: parsed.value }, 'placement setting changed');
+      return settingView(spec, parsed.value);
     });
 
     app.post<{ Body: { id: number } }>('/api/cluster/transfer-leader', {

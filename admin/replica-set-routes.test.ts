@@ -56,6 +56,39 @@ async function get(source: ReplicaSetSource | undefined, url: string, headers: R
 
 const unreachable = new ShardlineError('SL_REMOTE_UNAVAILABLE', 'journal 13 unreachable', {});
 
+test('the learners of a change in progress: asked too, rows after the replicas, the leader\'s view of their progress', async () => {
+  const addresses = new Map([...ADDRESSES, ['14', 'a14'], ['15', 'a15']]);
+  const asked: string[] = [];
+  const source: ReplicaSetSource = {
+    origin: 'placement',
+    read: async () => ({ shards: [{ name: 'mqtt.0', replicas: ['11', '12', '13'], leader: '11', epoch: 3, learners: ['14', '15'] }], addresses }),
+    status: async (address) => {
+      asked.push(address);
+      if (address === 'a11') {
+        return status({ node: '11', role: 'leader', highWatermark: 100, logEnd: 110, logStart: 10, followers: [
+          { node: '12', fetched: 110, durable: 110, recordsBehind: 0, bytesBehind: 0 },
+          { node: '13', fetched: 110, durable: 110, recordsBehind: 0, bytesBehind: 0 },
+          { node: '14', fetched: 60, durable: 55, recordsBehind: 50, bytesBehind: 5000, learner: true },
+          { node: '15', fetched: -1, durable: -1, recordsBehind: 111, bytesBehind: 9000, learner: true },
+        ] });
+      }
+      if (address === 'a14') return status({ node: '14', voter: false, logEnd: 60, highWatermark: 55 });
+      if (address === 'a15') throw new ShardlineError('SL_JOURNAL_SHARD_NOT_FOUND', 'no shard mqtt.0', {});
+      return status({ node: address.slice(1), highWatermark: 100, logEnd: 110 });
+    },
+  };
+  const { status: code, body } = await get(source, '/api/replication/sets');
+  assert.equal(code, 200, JSON.stringify(body));
+  assert.deepEqual(asked.sort(), ['a11', 'a12', 'a13', 'a14', 'a15']);
+  const rows = body.items[0].replicas;
+  assert.deepEqual(rows.map((row: { node: string; learner: boolean }) => [row.node, row.learner]), [['11', false], ['12', false], ['13', false], ['14', true], ['15', true]]);
+  const [, , , copying, notYet] = rows;
+  assert.deepEqual([copying.role, copying.voter, copying.logEnd, copying.fetched, copying.durable, copying.recordsBehind, copying.bytesBehind], ['follower', false, 60, 60, 55, 50, 5000]);
+  // Before its first fetch the leader reports -1: nothing copied, the whole of the leader's log behind.
+  assert.deepEqual([notYet.reachable, notYet.fetched, notYet.durable, notYet.recordsBehind, notYet.bytesBehind], [false, null, null, 100, 9000]);
+  assert.match(notYet.error, /SL_JOURNAL_SHARD_NOT_FOUND/);
+});
+
 test('each replica: its own end and HW, the leader\'s view of its durable end and lag; a silent one shows why', async () => {
   const source = scripted([{ name: 'mqtt.0', replicas: ['11', '12', '13'], leader: '11', epoch: 3 }], (address) => {
     if (address === 'a11') {
@@ -71,7 +104,7 @@ test('each replica: its own end and HW, the leader\'s view of its durable end an
   const [set] = body.items;
   assert.deepEqual({ ...set, replicas: undefined }, { shard: 'mqtt.0', epoch: 3, leader: '11', answeringLeader: '11', leaderLogStart: 4, leaderLogEnd: 100, highWatermark: 95, replicas: undefined });
   const [leader, follower, behind] = set.replicas;
-  assert.deepEqual(leader, { node: '11', address: 'a11', recordedLeader: true, reachable: true, error: null, role: 'leader', epoch: 3, leader: '11', highWatermark: 95, logStart: 4, logEnd: 100, lastEpoch: 3, voter: true, fetched: 100, durable: 100, recordsBehind: 0, bytesBehind: 0 });
+  assert.deepEqual(leader, { node: '11', address: 'a11', recordedLeader: true, learner: false, reachable: true, error: null, role: 'leader', epoch: 3, leader: '11', highWatermark: 95, logStart: 4, logEnd: 100, lastEpoch: 3, voter: true, fetched: 100, durable: 100, recordsBehind: 0, bytesBehind: 0 });
   assert.deepEqual([follower.node, follower.role, follower.recordedLeader, follower.logEnd, follower.highWatermark, follower.durable, follower.recordsBehind], ['12', 'follower', false, 100, 95, 100, 0]);
   assert.deepEqual([behind.node, behind.reachable, behind.role, behind.logEnd, behind.fetched, behind.durable, behind.recordsBehind, behind.bytesBehind], ['13', false, null, null, 70, 65, 30, 3000]);
   assert.equal(behind.error, 'SL_REMOTE_UNAVAILABLE: journal 13 unreachable');

@@ -33,11 +33,12 @@ const nullableOffset = { type: 'integer', minimum: 0, nullable: true } as const;
 
 const replicaRow = {
   type: 'object',
-  required: ['node', 'address', 'recordedLeader', 'reachable', 'error', 'role', 'epoch', 'leader', 'highWatermark', 'logStart', 'logEnd', 'lastEpoch', 'voter', 'fetched', 'durable', 'recordsBehind', 'bytesBehind'],
+  required: ['node', 'address', 'recordedLeader', 'learner', 'reachable', 'error', 'role', 'epoch', 'leader', 'highWatermark', 'logStart', 'logEnd', 'lastEpoch', 'voter', 'fetched', 'durable', 'recordsBehind', 'bytesBehind'],
   properties: {
     node: { type: 'string' },
     address: { type: 'string', nullable: true, description: "the replica's journal gRPC address; null when placement has none" },
     recordedLeader: { type: 'boolean', description: 'placement records this replica as the leader' },
+    learner: { type: 'boolean', description: 'a learner of a replica-set change in progress: copying the shard from the leader, counted for nothing until placement switches the set' },
     reachable: { type: 'boolean' },
     error: { type: 'string', nullable: true, description: 'why the replica did not answer' },
     role: { type: 'string', nullable: true, description: 'leader, follower, starting (writing its epoch start) or idle, as the replica answered' },
@@ -48,7 +49,7 @@ const replicaRow = {
     logEnd: { ...nullableOffset, description: "the replica's log end (its durable end: replicated shards run in fsync mode)" },
     lastEpoch: { type: 'integer', nullable: true, description: "the epoch of the replica's last batch" },
     voter: { type: 'boolean', nullable: true, description: 'false while it rejoins without the replica state it lost' },
-    fetched: { ...nullableOffset, description: 'the log end the leader last heard from this replica' },
+    fetched: { ...nullableOffset, description: 'the log end the leader last heard from this replica; null for a learner that has not fetched yet' },
     durable: { ...nullableOffset, description: 'the durable end the leader last heard from this replica' },
     recordsBehind: { ...nullableOffset, description: "the leader's log end minus fetched; 0 on the leader; null without an answering leader" },
     bytesBehind: { ...nullableOffset, description: "about how many bytes of the leader's log lie past fetched" },
@@ -66,7 +67,7 @@ const setItem = {
     leaderLogStart: nullableOffset,
     leaderLogEnd: nullableOffset,
     highWatermark: { ...nullableOffset, description: "the answering leader's HW" },
-    replicas: { type: 'array', items: replicaRow },
+    replicas: { type: 'array', items: replicaRow, description: 'the recorded replicas in the recorded order, then the learners of a change in progress' },
   },
 } as const;
 
@@ -124,7 +125,7 @@ export function replicaSetAdminRoutes(source: ReplicaSetSource | undefined): Adm
       });
       const matching = shards.filter((shard) => shard.name.startsWith(request.query.prefix)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const page = matching.slice(0, request.query.limit);
-      const asks = page.flatMap((shard) => shard.replicas.map((node) => ({ shard: shard.name, node, address: addresses.get(node) ?? null })));
+      const asks = page.flatMap((shard) => [...shard.replicas, ...(shard.learners ?? [])].map((node) => ({ shard: shard.name, node, address: addresses.get(node) ?? null })));
       const answers = await mapBounded(asks, REPLICA_STATUS_CONCURRENCY, async ({ shard, node, address }): Promise<ReplicaAnswer & { shard: string }> => {
         if (address === null) return { shard, node, address, error: 'placement knows no journal address for this node' };
         try {

@@ -1,5 +1,5 @@
 // One replicated shard's replica set as the dashboard's Replication page shows it: what placement
-// records (replicas, leader, epoch) joined with what each replica answered about itself (role,
+// records (replicas, leader, epoch, the learners of a change in progress) joined with what each replica answered about itself (role,
 // epoch, HW, log end) and what the leader reports of each follower (fetched and durable ends,
 // how far behind). Pure: the answers are gathered by the route (replica-set-routes.ts).
 //
@@ -18,6 +18,11 @@ export interface ReplicaSetRecord {
   readonly replicas: readonly string[];
   readonly leader: string | null;
   readonly epoch: number;
+  /**
+   * The learners of a replica-set change in progress: nodes of its target outside `replicas`,
+   * copying the shard from the leader until placement switches the set (none without one).
+   */
+  readonly learners?: readonly string[];
 }
 
 /** One replica's answer to ReplicaStatus, or why there is none. */
@@ -28,6 +33,8 @@ export interface ReplicaRow {
   address: string | null;
   /** Whether placement records this node as the shard's leader. */
   recordedLeader: boolean;
+  /** A learner of a replica-set change: copying the shard, counted for nothing until the switch. */
+  learner: boolean;
   /** false: the replica did not answer (`error` says why). */
   reachable: boolean;
   error: string | null;
@@ -40,7 +47,7 @@ export interface ReplicaRow {
   logEnd: number | null;
   lastEpoch: number | null;
   voter: boolean | null;
-  /** The log end the leader last heard from this replica (its own log end on the leader). */
+  /** The log end the leader last heard from this replica (its own log end on the leader; null for a learner that has not fetched yet). */
   fetched: number | null;
   durable: number | null;
   /** Offsets between `fetched` and the leader's log end (0 on the leader). */
@@ -59,6 +66,7 @@ export interface ReplicaSetItem {
   leaderLogStart: number | null;
   leaderLogEnd: number | null;
   highWatermark: number | null;
+  /** The recorded replicas' rows in the recorded order, then the learners'. */
   replicas: ReplicaRow[];
 }
 
@@ -71,13 +79,18 @@ function leaderAnswer(answers: readonly ReplicaAnswer[]): journalWire.ReplicaSta
   return found;
 }
 
-function rowOf(answer: ReplicaAnswer, record: ReplicaSetRecord, leader: journalWire.ReplicaStatusResponse | undefined): ReplicaRow {
-  const base = { node: answer.node, address: answer.address, recordedLeader: record.leader === answer.node };
-  const progress = leader?.followers.find((follower) => follower.node === answer.node);
-  const own = leader !== undefined && leader.node === answer.node;
-  const seen = own
-    ? { fetched: leader.logEnd, durable: leader.logEnd, recordsBehind: 0, bytesBehind: 0 }
-    : { fetched: progress?.fetched ?? null, durable: progress?.durable ?? null, recordsBehind: progress?.recordsBehind ?? null, bytesBehind: progress?.bytesBehind ?? null };
+/** The leader's view of one replica's progress; a learner that has not fetched yet (the leader reports -1) has copied nothing of the leader's log. */
+function progressOf(node: string, leader: journalWire.ReplicaStatusResponse | undefined): Pick<ReplicaRow, 'fetched' | 'durable' | 'recordsBehind' | 'bytesBehind'> {
+  if (leader !== undefined && leader.node === node) return { fetched: leader.logEnd, durable: leader.logEnd, recordsBehind: 0, bytesBehind: 0 };
+  const progress = leader?.followers.find((follower) => follower.node === node);
+  if (leader === undefined || progress === undefined) return { fetched: null, durable: null, recordsBehind: null, bytesBehind: null };
+  if (progress.fetched < 0) return { fetched: null, durable: null, recordsBehind: leader.logEnd - leader.logStart, bytesBehind: progress.bytesBehind };
+  return { fetched: progress.fetched, durable: progress.durable, recordsBehind: progress.recordsBehind, bytesBehind: progress.bytesBehind };
+}
+
+function rowOf(answer: ReplicaAnswer, record: ReplicaSetRecord, leader: journalWire.ReplicaStatusResponse | undefined, learner: boolean): ReplicaRow {
+  const base = { node: answer.node, address: answer.address, recordedLeader: record.leader === answer.node, learner };
+  const seen = progressOf(answer.node, leader);
   if (!('status' in answer)) {
     return { ...base, reachable: false, error: answer.error, role: null, epoch: null, leader: null, highWatermark: null, logStart: null, logEnd: null, lastEpoch: null, voter: null, ...seen };
   }
@@ -85,11 +98,12 @@ function rowOf(answer: ReplicaAnswer, record: ReplicaSetRecord, leader: journalW
   return { ...base, reachable: true, error: null, role: status.role, epoch: status.epoch, leader: status.leader, highWatermark: status.highWatermark, logStart: status.logStart, logEnd: status.logEnd, lastEpoch: status.lastEpoch, voter: status.voter, ...seen };
 }
 
-/** The replica set of one shard: a row per recorded replica, in the recorded order. */
+/** The replica set of one shard: a row per recorded replica, in the recorded order, then one per learner. */
 export function replicaSetView(record: ReplicaSetRecord, answers: readonly ReplicaAnswer[]): ReplicaSetItem {
   const leader = leaderAnswer(answers);
   const byNode = new Map(answers.map((answer) => [answer.node, answer]));
-  const replicas = record.replicas.map((node) => rowOf(byNode.get(node) ?? { node, address: null, error: 'no answer asked (no address known)' }, record, leader));
+  const row = (node: string, learner: boolean): ReplicaRow => rowOf(byNode.get(node) ?? { node, address: null, error: 'no answer asked (no address known)' }, record, leader, learner);
+  const replicas = [...record.replicas.map((node) => row(node, false)), ...(record.learners ?? []).map((node) => row(node, true))];
   return {
     shard: record.name,
     epoch: record.epoch,

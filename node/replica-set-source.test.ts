@@ -23,13 +23,15 @@ function nodeRecord(id: string, journal?: string): NodeRecord {
 const shard: ShardRecord = { name: 'mqtt.0', replicas: ['11', '12'], leader: '12', leaderEpoch: 4, state: 'active' } as ShardRecord;
 
 test('a copy of placement: the shard records and every journal address, brokers left out', async () => {
-  const view = { nodes: new Map([['11', nodeRecord('11', 'j11:1771')], ['12', nodeRecord('12', 'j12:1771')], ['21', nodeRecord('21')]]), shards: new Map([['mqtt.0', shard]]) } as unknown as PlacementView;
+  const moving: ShardRecord = { ...shard, name: 'mqtt.1', state: 'reassigning', target: ['11', '13'] };
+  const view = { nodes: new Map([['11', nodeRecord('11', 'j11:1771')], ['12', nodeRecord('12', 'j12:1771')], ['21', nodeRecord('21')]]), shards: new Map([['mqtt.0', shard], ['mqtt.1', moving]]) } as unknown as PlacementView;
   const failingClient = { read: () => Promise.reject(new Error('the view comes first')) } as unknown as PlacementClient;
   const source = replicaSetSource({ view, client: failingClient, credentials });
   assert.ok(source !== undefined);
   assert.equal(source.origin, 'placement');
   const { shards, addresses } = await source.read();
-  assert.deepEqual(shards, [{ name: 'mqtt.0', replicas: ['11', '12'], leader: '12', epoch: 4 }]);
+  // A change in progress: the target's nodes outside the set are its learners.
+  assert.deepEqual(shards, [{ name: 'mqtt.0', replicas: ['11', '12'], leader: '12', epoch: 4, learners: [] }, { name: 'mqtt.1', replicas: ['11', '12'], leader: '12', epoch: 4, learners: ['13'] }]);
   assert.deepEqual([...addresses], [['11', 'j11:1771'], ['12', 'j12:1771']]);
 });
 

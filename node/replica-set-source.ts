@@ -28,7 +28,7 @@ export interface ReplicaSetSourceOptions {
 function fromPlacement(nodes: Iterable<NodeRecord>, shards: Iterable<ShardRecord>): { shards: ReplicaSetRecord[]; addresses: Map<string, string> } {
   const addresses = new Map<string, string>();
   for (const node of nodes) if (node.addresses.journal !== undefined) addresses.set(node.id, node.addresses.journal);
-  return { shards: [...shards].map((shard) => ({ name: shard.name, replicas: shard.replicas, leader: shard.leader, epoch: shard.leaderEpoch })), addresses };
+  return { shards: [...shards].map((shard) => ({ name: shard.name, replicas: shard.replicas, leader: shard.leader, epoch: shard.leaderEpoch, learners: (shard.target ?? []).filter((node) => !shard.replicas.includes(node)) })), addresses };
 }
 
 function fromReplicaState(node: ReplicationNode, peers: ReadonlyMap<string, string>): { shards: ReplicaSetRecord[]; addresses: ReadonlyMap<string, string> } {

@@ -85,6 +85,37 @@ describe('shardline ctl cluster against a 3-voter placement group', () => {
     await waitFor('the new leader to lead', () => (group.cluster.leader()?.nodeId === answer.leader ? true : undefined));
   });
 
+  it('settings prints the placement settings; set changes replication.replace-after-ms on the leader, refuses bad values and followers', async () => {
+    const follower = group.followers()[0] as AdminTestNode;
+    const listed = await ctl(follower, ['settings']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^replication\.replace-after-ms\s+\(default\)\s+600000\s+a journal node gone 10 m is replaced$/m);
+    assert.match(listed.stdout, /^replication\.factor\s+\(default\)\s+3\s+3 replicas per new shard$/m);
+
+    const set = await ctl(group.leader(), ['set', 'replication.replace-after-ms', '90s']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.equal(set.stdout.trim(), 'replication.replace-after-ms = 90000: a journal node gone 90 s is replaced');
+    const json = await ctl(follower, ['settings', '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal((JSON.parse(json.stdout) as { items: { key: string; value: unknown }[] }).items.find((item) => item.key === 'replication.replace-after-ms')?.value, 90_000);
+
+    const onFollower = await ctl(follower, ['set', 'replication.replace-after-ms', 'never']);
+    assert.equal(onFollower.code, 1);
+    assert.match(onFollower.stderr, /\[SL_ADMIN_NOT_LEADER\]/);
+    const bad = await ctl(group.leader(), ['set', 'replication.replace-after-ms', 'soon']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /replication\.replace-after-ms must be .*"soon".*\[SL_ADMIN_BAD_REQUEST\]/);
+    const off = await ctl(group.leader(), ['set', 'replication.replace-after-ms', 'never']);
+    assert.equal(off.code, 0, off.stderr);
+    assert.equal(off.stdout.trim(), 'replication.replace-after-ms = never: journal nodes are never replaced automatically');
+    const missing = await ctl(group.leader(), ['set', 'replication.replace-after-ms']);
+    assert.equal(missing.code, 2, 'a missing VALUE is a usage error');
+    const help = await ctl(group.leader(), ['set', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Usage: shardline ctl cluster set KEY VALUE/);
+    assert.match(help.stdout, /0 or never turns it off/);
+  });
+
   it('transfer-leader, remove-member and add-member change the group as printed', async () => {
     const before = group.leader();
     const target = group.followers()[0] as AdminTestNode;

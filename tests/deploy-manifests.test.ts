@@ -160,6 +160,13 @@ function selects(selector: Record<string, string>, labels: Record<string, string
   return Object.entries(selector).every(([key, value]) => labels[key] === value);
 }
 
+/** The StatefulSet of the given component: `placement-journal` (the voters), `journal` (the spare journal nodes). */
+function statefulSet(component: string): Json {
+  const found = ofKind('StatefulSet').filter((manifest) => manifest.object.spec.template.metadata.labels['app.kubernetes.io/component'] === component);
+  assert.equal(found.length, 1, `one StatefulSet of component ${component}`);
+  return (found[0] as Manifest).object;
+}
+
 describe('deploy/kubernetes manifests', () => {
   test('every object validates against its Kubernetes schema', async () => {
     assert.ok(manifests.length >= 7, `found ${manifests.length} objects`);
@@ -245,9 +252,7 @@ describe('deploy/kubernetes manifests', () => {
   });
 
   test('the placement StatefulSet: node ids from the ordinals, peers at its headless Service, Parallel start, PDB, anti-affinity, preStop step-down', async () => {
-    const statefulSets = ofKind('StatefulSet');
-    assert.equal(statefulSets.length, 1);
-    const { object: sts } = statefulSets[0] as Manifest;
+    const sts = statefulSet('placement-journal');
     const labels = sts.spec.template.metadata.labels as Record<string, string>;
     const headless = ofKind('Service').find((manifest) => manifest.object.metadata.name === sts.spec.serviceName)?.object;
     assert.ok(headless !== undefined, 'the serviceName is a Service of the manifests');
@@ -288,7 +293,7 @@ describe('deploy/kubernetes manifests', () => {
   });
 
   test('brokers: the replicated journal through placement, its cluster token, the voters as --placement, one MQTT service', async () => {
-    const sts = (ofKind('StatefulSet')[0] as Manifest).object;
+    const sts = statefulSet('placement-journal');
     const voter = await startSettings(shardlineContainers(sts.spec.template)[0], `${sts.metadata.name}-0`);
     assert.ok(effectiveRoles(voter).includes('journal') && effectiveRoles(voter).includes('placement'), 'the voters are the journal nodes, so the placement leader assigns them replicas');
     assert.equal(voter.replicaPeers, undefined, 'the journal nodes take their peers from placement');
@@ -313,6 +318,42 @@ describe('deploy/kubernetes manifests', () => {
       // Two brokers over the same shards must coordinate sessions and deliver across (docs/deployment.md).
       const many = (deployment.spec.replicas ?? 1) > 1 || deployment.spec.strategy?.type !== 'Recreate';
       if (many) assert.equal(settings.brokerPeers, true, `${file}: more than one broker pod at a time needs --broker-peers`);
+    }
+  });
+
+  test('spare journal nodes: journal only, ids past the voters\' from the ordinal, registered with every voter under their stable names, reachable on the journal port', async () => {
+    const voters = statefulSet('placement-journal');
+    const voterSettings = await startSettings(shardlineContainers(voters.spec.template)[0], `${voters.metadata.name}-0`);
+    const voterIds = (voterSettings.placementPeers ?? []).map((peer) => peer.id);
+    const sts = statefulSet('journal');
+    const headless = ofKind('Service').find((manifest) => manifest.object.metadata.name === sts.spec.serviceName)?.object;
+    assert.ok(headless !== undefined && headless.spec.clusterIP === 'None', 'a headless Service gives each spare a stable name');
+    assert.ok(sts.spec.volumeClaimTemplates.some((claim: Json) => sts.spec.template.spec.containers[0].volumeMounts.some((mount: Json) => mount.name === claim.metadata.name)), 'each spare has its own volume');
+    const container = shardlineContainers(sts.spec.template)[0];
+    // Checked for more pods than the manifest runs: `kubectl scale` must not make ids collide.
+    const ids = new Set<number>();
+    for (let ordinal = 0; ordinal < Math.max(5, sts.spec.replicas as number); ordinal++) {
+      const pod = `${sts.metadata.name}-${ordinal}`;
+      const settings = await startSettings(container, pod);
+      assert.deepEqual(effectiveRoles(settings), ['journal'], 'a journal node only: no voter, no broker');
+      assert.ok(settings.nodeId !== undefined && !voterIds.includes(settings.nodeId), `${pod}: node ${settings.nodeId} is not a voter's id`);
+      assert.ok(!ids.has(settings.nodeId), `${pod}: node ${settings.nodeId} is unique`);
+      ids.add(settings.nodeId);
+      // A journal node replicates placement's shards only with a node id, the cluster token and --placement.
+      assert.deepEqual(settings.placement, (voterSettings.placementPeers ?? []).map((peer) => peer.address), `${pod}: --placement lists every voter`);
+      assert.equal(settings.clusterToken, voterSettings.clusterToken, `${pod}: the cluster's token`);
+      assert.equal(settings.journalTls, voterSettings.journalTls, `${pod}: journal-tls alike`);
+      assert.equal(settings.replicaPeers, undefined, `${pod}: peers from placement`);
+      assert.equal(settings.advertiseHost, `${pod}.${sts.spec.serviceName}`, `${pod} advertises its stable DNS name`);
+    }
+    // The voters' own ids stay from the ordinal plus one, apart from these.
+    assert.ok(Math.min(...ids) > Math.max(...voterIds));
+    const policies = ofKind('NetworkPolicy').filter((manifest) => selects(manifest.object.spec.podSelector.matchLabels, sts.spec.template.metadata.labels));
+    assert.equal(policies.length, 1, 'a NetworkPolicy guards the spares');
+    const journalRule = (policies[0] as Manifest).object.spec.ingress.find((rule: Json) => rule.ports.some((port: Json) => port.port === 'journal-grpc'));
+    const brokers = ofKind('Deployment').map((manifest) => manifest.object.spec.template.metadata.labels as Record<string, string>);
+    for (const labels of [voters.spec.template.metadata.labels, ...brokers]) {
+      assert.ok(journalRule.from.some((peer: Json) => selects(peer.podSelector.matchLabels ?? {}, labels)), `pods labelled ${JSON.stringify(labels)} reach the spares' journal port`);
     }
   });
 

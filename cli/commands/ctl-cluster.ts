@@ -1,5 +1,5 @@
-// `shardline ctl cluster status|members|add-member|remove-member|transfer-leader|step-down`: the placement
-// group of a node that runs a placement voter, over the admin API (/api/cluster/*). Changes are
+// `shardline ctl cluster status|members|add-member|remove-member|transfer-leader|step-down|settings|set`:
+// the placement group of a node that runs a placement voter, over the admin API (/api/cluster/*). Changes are
 // taken by the leader's admin API only; a follower refuses them naming the leader, and the
 // command prints that refusal as it does every API error.
 import { UsageError, type Command } from '../command.js';
@@ -224,4 +224,71 @@ ${UNKNOWN_OUTCOME_NOTE}`,
   },
 });
 
-export const clusterCtlCommands: Command[] = [statusCommand, membersCommand, addMemberCommand, removeMemberCommand, transferLeaderCommand, stepDownCommand];
+interface PlacementSettingView {
+  key: string;
+  value: unknown;
+  default: unknown;
+  meaning: string;
+  summary: string;
+}
+
+const SETTINGS_NOTE = `Placement settings (kept in placement's replicated state; every node reads them from there, no
+restart):
+  replication.factor            replicas of each new shard, 1-5 (default 3); existing shards keep
+                                theirs (move them with shardline ctl shard reassign)
+  replication.replace-after-ms  how long a journal node may be gone (its lease run out) before the
+                                replication controller moves each of its replicas to a live
+                                journal node outside the shard's set; milliseconds or with a unit
+                                (90s, 10m, 2h); 0 or never turns it off (default 600000, 10 min)
+  replication.create-grace-ms   how long a replica may lack a shard before the controller creates
+                                it there (the broker creating the shard gives its config first);
+                                milliseconds or with a unit; 0 creates at once (default 10000)`;
+
+const settingsCommand = ctlCommand({
+  words: ['cluster', 'settings'],
+  summary: 'The placement settings (replication factor, journal node replacement) and their values',
+  description: `
+Prints each placement setting an operator may change: the value placement holds (read through
+the placement leader, so any voter answers while the group has a quorum), or "(default)" when it
+was never set, and what the value in force means.
+
+${SETTINGS_NOTE}`,
+  details: `Columns: key, value, default, meaning.
+--json prints GET /api/cluster/settings: {items: [{key, value, default, meaning, summary}]} (value
+null when never set).`,
+  async run(context) {
+    const { items } = await context.client.get<{ items: PlacementSettingView[] }>('/api/cluster/settings');
+    if (context.json) return json({ items });
+    return formatTable(
+      [{ title: 'key' }, { title: 'value' }, { title: 'default' }, { title: 'meaning' }],
+      items.map((item) => [item.key, item.value === null ? '(default)' : String(item.value), String(item.default), item.meaning]),
+    );
+  },
+});
+
+const setCommand = ctlCommand({
+  words: ['cluster', 'set'],
+  summary: 'Change a placement setting (replication.factor, replication.replace-after-ms, replication.create-grace-ms)',
+  args: 'KEY VALUE',
+  positionals: 2,
+  description: `
+Sets placement setting KEY to VALUE and prints it once the group has applied it. A value the
+setting cannot take is refused (400 SL_ADMIN_BAD_REQUEST, saying what it takes), an unknown key
+too (404 SL_ADMIN_NOT_FOUND, listing the known ones). E.g.:
+
+  shardline ctl cluster set replication.replace-after-ms 30m
+  shardline ctl cluster set replication.replace-after-ms never
+
+${SETTINGS_NOTE}
+
+${NOT_LEADER_NOTE}
+${UNKNOWN_OUTCOME_NOTE}`,
+  details: '--json prints the answer of PUT /api/cluster/settings/KEY: {key, value, default, meaning, summary}.',
+  async run(context, _values, [key, raw]) {
+    const value = /^\d+$/.test(raw as string) ? Number(raw) : (raw as string);
+    const answer = await context.client.request<PlacementSettingView>('PUT', `/api/cluster/settings/${encodeURIComponent(key as string)}`, {}, { value });
+    return context.json ? json(answer) : `${answer.key} = ${String(answer.value)}: ${answer.meaning}`;
+  },
+});
+
+export const clusterCtlCommands: Command[] = [statusCommand, membersCommand, addMemberCommand, removeMemberCommand, transferLeaderCommand, stepDownCommand, settingsCommand, setCommand];

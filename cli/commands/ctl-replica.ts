@@ -244,7 +244,10 @@ const setsCommand = ctlCommand({
   description: `
 Asks a node of a cluster (any: broker, journal or placement node) for every replicated shard:
 its epoch, and per replica its role, end offset, durable offset, HW and lag behind the leader,
-with a bar for each replica behind (its log end within the leader's log). The replica sets and
+with a bar for each replica behind (its log end within the leader's log). During a replica-set
+change (ctl shard move|reassign, or a dead journal node's replacement) the learners copying the
+shard follow the replicas, marked + and with their bars (an empty one before their first fetch);
+they count for nothing until placement switches the set. The replica sets and
 leaders are placement's as that node sees them; each replica's figures are asked from its
 journal node; durable offsets and lags are what the leader last heard. A single node (in no
 placement group) exits 1 with the API's answer (503). The dashboard's Replication page shows
@@ -253,7 +256,7 @@ the same; \`ctl replica status --watch\` follows one shard's catch-up over the j
   --limit N        show at most N shards, 1..${SETS_LIMIT_MAX} (default 100)`,
   details: `--json prints GET /api/replication/sets: {origin, total, items: [{shard, epoch, leader,
 answeringLeader, leaderLogStart, leaderLogEnd, highWatermark, replicas: [{node, address,
-recordedLeader, reachable, error, role, epoch, leader, highWatermark, logStart, logEnd,
+recordedLeader, learner, reachable, error, role, epoch, leader, highWatermark, logStart, logEnd,
 lastEpoch, voter, fetched, durable, recordsBehind, bytesBehind}]}]}.`,
   options: { prefix: { type: 'string' }, limit: { type: 'string' } },
   async run(context, values) {

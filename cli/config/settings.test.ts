@@ -472,6 +472,9 @@ describe('placement settings', () => {
     const third = await resolveStartSettings({ roles: 'placement', ...peers }, { ...token, SHARDLINE_NODE_ID_FROM_HOSTNAME: 'true' }, 'shardline-2');
     assert.equal(third.nodeId, 3);
     assert.equal((await resolveStartSettings({ roles: 'journal', 'node-id-from-hostname': 'true' }, {}, 'my-journal-41')).nodeId, 42);
+    // A second StatefulSet takes its ids from another base.
+    assert.equal((await resolveStartSettings({ roles: 'journal', 'node-id-from-hostname': 'true', 'node-id-base': '11' }, {}, 'shardline-journal-0')).nodeId, 11);
+    assert.equal((await resolveStartSettings({ roles: 'journal', 'node-id-from-hostname': 'true' }, { SHARDLINE_NODE_ID_BASE: '11' }, 'shardline-journal-2')).nodeId, 13);
     assert.equal((await resolveStartSettings({ 'node-id-from-hostname': 'false', 'node-id': '5' }, {}, 'shardline-0')).nodeId, 5, 'off: node-id as given');
     // The pod's id must be in the peer list, as with --node-id.
     await assert.rejects(resolveStartSettings({ roles: 'placement', 'node-id-from-hostname': 'true', ...peers }, token, 'shardline-3'), /does not list this node's id 4/);
@@ -489,6 +492,8 @@ describe('placement settings', () => {
     await refuse({ 'node-id-from-hostname': 'true' }, 'shardline-', 'needs a host name that ends in -N');
     await refuse({ 'node-id-from-hostname': 'true' }, 'shardline-1x', 'needs a host name that ends in -N');
     await refuse({ 'node-id-from-hostname': 'true', 'node-id': '2' }, 'shardline-0', 'node-id (set by --node-id) and node-id-from-hostname (set by --node-id-from-hostname) both set');
+    await refuse({ 'node-id-from-hostname': 'true', 'node-id-base': '4294967295' }, 'shardline-1', 'past the largest node id');
+    assert.deepEqual((await resolveStartSettings({ 'node-id-base': '11', 'node-id': '2' }, {}, 'shardline-0')).warnings, ['node-id-base (set by --node-id-base) only applies with node-id-from-hostname: unused']);
   });
 
   test('bad voter settings are usage errors that say what to fix', async () => {

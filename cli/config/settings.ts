@@ -88,7 +88,8 @@ function limitSettings<const Table extends readonly LimitSpec[]>(table: Table): 
 export const START_SETTINGS = [
   { key: 'roles', kind: { type: 'list', values: ROLES }, defaultText: 'journal,broker', valueName: 'LIST', group: 'node', description: 'comma-separated roles to run in this process: journal, broker, placement; unset runs journal and broker (single node)' },
   { key: 'node-id', kind: { type: 'integer', min: 1, max: 4_294_967_295 }, defaultText: 'none', valueName: 'N', group: 'node', description: "this node's id in the cluster: its Raft id in the placement group (required with the placement role) and the id it registers with placement under (without it: the host name and the node's first address)" },
-  { key: 'node-id-from-hostname', kind: { type: 'boolean' }, default: false, valueName: 'BOOL', group: 'node', description: "take node-id from the host name's trailing -N, plus one (a Kubernetes StatefulSet pod shardline-0 is node 1, shardline-2 node 3), so every replica runs the same arguments; not with node-id" },
+  { key: 'node-id-from-hostname', kind: { type: 'boolean' }, default: false, valueName: 'BOOL', group: 'node', description: "take node-id from the host name's trailing -N, plus node-id-base (a Kubernetes StatefulSet pod shardline-0 is node 1, shardline-2 node 3), so every replica runs the same arguments; not with node-id" },
+  { key: 'node-id-base', kind: { type: 'integer', min: 1, max: 4_294_967_295 }, default: 1, valueName: 'N', group: 'node', description: 'with node-id-from-hostname: the node id of the pod with ordinal 0, so a second StatefulSet (spare journal nodes, shardline-journal-0 as node 11) takes ids apart from the first' },
   { key: 'placement-peers', kind: { type: 'peers' }, defaultText: 'this node alone', valueName: 'ID@HOST:PORT,...', group: 'node', description: 'placement role: every voter of the placement group, this node included, as Raft id @ the address the others dial; a new group starts with these voters, so give every voter the same list' },
   { key: 'placement-join', kind: { type: 'addresses' }, defaultText: 'none', valueName: 'HOST:PORT,...', group: 'node', description: "placement role: join a running placement group (some or all of its voters' addresses) instead of founding one; with an empty data directory this voter asks the group's leader to add it (one voter at a time) and catches up from it; with a Raft log it just restarts from it. The group records --host:--placement-port as the address to dial; not with placement-peers" },
   { key: 'replica-peers', kind: { type: 'peers' }, defaultText: 'none: no replication', valueName: 'ID@HOST:PORT,...', group: 'node', description: 'journal role: every journal node that holds replicas, this one included, as node id @ the address of its journal gRPC port; turns on the replication calls (authenticated with cluster-token, which it requires). Who leads each replicated shard is set by `shardline ctl replica elect` (interim, docs/replication.md)' },
@@ -165,6 +166,8 @@ export type SettingSource = 'flag' | 'env' | 'file' | 'default';
 export interface StartSettings extends NodeSettings {
   /** node-id was taken from the host name (it is then set in nodeId). */
   nodeIdFromHostname: boolean;
+  /** With nodeIdFromHostname: the id of ordinal 0. */
+  nodeIdBase: number;
   /** The config file read, if any (from --config or SHARDLINE_CONFIG). */
   config: string | undefined;
   /** Where each setting's value came from, by kebab-case key (for the start-up log line). */
@@ -604,9 +607,10 @@ function checkKafka(settings: StartSettings, suppliedBy: (key: SettingKey) => st
 }
 
 /**
- * The node id of a StatefulSet pod: its ordinal (the host name's trailing -N) plus one, since
- * ordinals start at 0 and node ids at 1. Every replica of a StatefulSet gets the same arguments,
- * and the pod name is the only thing that tells them apart.
+ * The node id of a StatefulSet pod: its ordinal (the host name's trailing -N) plus node-id-base
+ * (1 by default, since ordinals start at 0 and node ids at 1). Every replica of a StatefulSet
+ * gets the same arguments, and the pod name is the only thing that tells them apart; a second
+ * StatefulSet of the same cluster gives another base, so its ids do not collide.
  */
 function nodeIdFromHostname(settings: StartSettings, suppliedBy: (key: SettingKey) => string, hostname: string): number {
   if (settings.sources['node-id'] !== 'default') {
@@ -616,7 +620,9 @@ function nodeIdFromHostname(settings: StartSettings, suppliedBy: (key: SettingKe
   if (ordinal === undefined) {
     throw new UsageError(`node-id-from-hostname (set by ${suppliedBy('node-id-from-hostname')}) needs a host name that ends in -N (a StatefulSet pod's, such as shardline-0), and this host is ${JSON.stringify(hostname)}: set node-id instead`);
   }
-  return Number(ordinal) + 1;
+  const id = Number(ordinal) + settings.nodeIdBase;
+  if (id > 4_294_967_295) throw new UsageError(`node-id-from-hostname: ordinal ${ordinal} plus node-id-base ${settings.nodeIdBase} (set by ${suppliedBy('node-id-base')}) is past the largest node id, 4294967295`);
+  return id;
 }
 
 /**
@@ -647,6 +653,7 @@ export async function resolveStartSettings(flags: Record<string, unknown>, env: 
   const settings = { ...result, sources, warnings, sections: { file: configPath, values: sections } } as unknown as StartSettings;
   const suppliedBy = (key: SettingKey): string => labels.get(key) ?? key;
   if (settings.nodeIdFromHostname) settings.nodeId = nodeIdFromHostname(settings, suppliedBy, hostname);
+  else if (settings.sources['node-id-base'] !== 'default') settings.warnings.push(`node-id-base (set by ${suppliedBy('node-id-base')}) only applies with node-id-from-hostname: unused`);
   checkRoles(settings, suppliedBy);
   checkWorkers(settings, suppliedBy);
   defaultListenersNeedBroker(settings);

@@ -1,7 +1,8 @@
 // `shardline ctl replica sets` as text: GET /api/replication/sets, a table row per replica under
 // a line per shard, with a bar for each replica behind the leader measured as the dashboard's
 // Replication page and `ctl replica status --watch` measure it (its fetched end within the
-// leader's log). Pure: the answer in, lines out.
+// leader's log), learners of a replica-set change included (marked +). Pure: the answer in,
+// lines out.
 import { formatTable } from '../table.js';
 
 export interface ReplicaSetsAnswer {
@@ -17,6 +18,7 @@ export interface ReplicaSetsAnswer {
     replicas: Array<{
       node: string;
       recordedLeader: boolean;
+      learner: boolean;
       reachable: boolean;
       error: string | null;
       role: string | null;
@@ -37,10 +39,11 @@ type Replica = Item['replicas'][number];
 
 /** `[#####...............]  5/20 (25%)` for a replica behind the leader; words otherwise. */
 export function catchUpBar(item: Item, replica: Replica): string {
-  if (replica.recordsBehind === null || replica.fetched === null || item.leaderLogEnd === null || item.leaderLogStart === null) return '-';
+  if (replica.recordsBehind === null || item.leaderLogEnd === null || item.leaderLogStart === null) return '-';
   if (replica.recordsBehind === 0) return 'caught up';
   const total = item.leaderLogEnd - item.leaderLogStart;
-  const done = Math.min(total, Math.max(0, replica.fetched - item.leaderLogStart));
+  // No fetched end with a lag: a learner that has not fetched yet, at the start of the leader's log.
+  const done = Math.min(total, Math.max(0, (replica.fetched ?? item.leaderLogStart) - item.leaderLogStart));
   const filled = total === 0 ? BAR_WIDTH : Math.floor((done / total) * BAR_WIDTH);
   const percent = total === 0 ? 100 : Math.floor((done / total) * 100);
   return `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${done}/${total} (${percent}%)`;
@@ -53,8 +56,8 @@ export function formatReplicaSets(answer: ReplicaSetsAnswer): string {
   const rows = answer.items.flatMap((item) => item.replicas.map((replica, index) => [
     index === 0 ? item.shard : '',
     index === 0 ? `${item.epoch}` : '',
-    `${replica.node}${replica.recordedLeader ? ' *' : ''}`,
-    dash(replica.role),
+    `${replica.node}${replica.recordedLeader ? ' *' : ''}${replica.learner ? ' +' : ''}`,
+    replica.learner ? `learner${replica.role === null || replica.role === 'follower' ? '' : ` (${replica.role})`}` : dash(replica.role),
     dash(replica.logEnd),
     dash(replica.durable),
     dash(replica.highWatermark),
@@ -67,5 +70,6 @@ export function formatReplicaSets(answer: ReplicaSetsAnswer): string {
     { title: 'durable', align: 'right' }, { title: 'hw', align: 'right' }, { title: 'lag', align: 'right' }, { title: 'catch-up' }, { title: 'state' },
   ], rows);
   const shown = answer.items.length < answer.total ? `\n${answer.items.length} of ${answer.total} shards shown (--limit)` : '';
-  return `${table}\n* the leader placement records; durable and lag as the leader last heard them${shown}`;
+  const learners = answer.items.some((item) => item.replicas.some((replica) => replica.learner)) ? '\n+ a learner of a replica-set change: copying the shard from the leader, counted for nothing until placement switches the set' : '';
+  return `${table}\n* the leader placement records; durable and lag as the leader last heard them${learners}${shown}`;
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { CONTROL_BATCH_ATTRIBUTE, decodeBatchRecords, encodeBatch, readBatchHeader, sealBatch, type RecordInput } from '../../../journal/index.js';
+import { CONTROL_BATCH_ATTRIBUTE, decodeBatchRecords, encodeBatch, readBatchHeader, sealBatch, WRITER_HEADER, type RecordInput } from '../../../journal/index.js';
 import { crc32c, decodeRecordBatch, decodeRecordBatches, encodeRecordBatch, type DecodedBatch, type KafkaRecord } from '../codec/index.js';
 import { crcHeaderValue, encodeStoredRecords, frameJournalBatch, framePartition, KAFKA_CRC_HEADER, NOT_FRAMED, produceCrc } from './fetch-frames.js';
 import { fromJournalRecord, toRecordInput } from './records.js';
@@ -107,6 +107,25 @@ test('a LogAppendTime batch: Produce computes the CRC of what it stores', () => 
   const frame = fast(stored(inputs, 7), 7)!;
   assert.equal(frame.readUInt32BE(17), crc);
   assert.deepEqual(frame, general(stored(inputs, 7), 7));
+});
+
+test('a batch stamped by an idempotent append to a replicated shard: the fast path frames the bytes the producer sent, without the stamp', () => {
+  const { sent, inputs } = produced([record(0, { headers: [{ key: 'trace', value: Buffer.from('t') }] }), record(1)]);
+  // As PlacedShardStore's writer stamps it (journal/replica/writer-header.ts): a 12-byte header on the first record, after Produce's.
+  const stamp = { key: WRITER_HEADER, value: Buffer.from([0, 0x10, 0, 0, 0, 0, 0x30, 0x39, 0, 0, 0, 7]) };
+  const stamped = inputs.map((input, index) => (index === 0 ? { ...input, headers: [...input.headers!, stamp] } : input));
+  const batch = stored(stamped, 40);
+  assert.notEqual(frameJournalBatch(batch, 40, 100, Buffer.alloc(4096), 0).end, NOT_FRAMED, 'the fast path takes it');
+  const frame = fast(batch, 40)!;
+  assert.deepEqual(frame.subarray(21), sent.bytes.subarray(21), "the producer's bytes, its CRC reused");
+  assert.deepEqual(frame, general(batch, 40));
+  assert.deepEqual(frame, fast(stored(inputs, 40), 40), 'the same frame as the batch without the stamp');
+  const fetched = decodeRecordBatch(frame);
+  assert.deepEqual(fetched.records.map((r) => r.headers.map((header) => header.key)), [['trace'], []]);
+  // From the middle (no stored CRC), and the stamp on a later record: still the general bytes.
+  assert.deepEqual(fast(batch, 41), general(batch, 41));
+  const late = stored(inputs.map((input, index) => (index === 1 ? { ...input, headers: [...input.headers!, stamp] } : input)), 0);
+  assert.deepEqual(fast(late, 0), general(late, 0));
 });
 
 test('records the fast path does not map go the general way: not an envelope, another protocol\'s headers', () => {

@@ -16,10 +16,14 @@
 //
 // A batch with anything the fast path does not map the way fromJournalRecord (records.ts) does
 // (a record that is not a Kafka envelope, an envelope header other than `v`, `subj`, `kafka.h`,
-// `kafka.crc`, `prod`, a malformed Kafka header list) is NOT_FRAMED: the caller uses the
-// general path, which reports what is wrong. Pure: no I/O.
+// `kafka.crc`, `prod`, `sl-writer`, a malformed Kafka header list) is NOT_FRAMED: the caller
+// uses the general path, which reports what is wrong. `sl-writer` is the journal's writer stamp
+// of an idempotent append to a replicated shard (journal/replica/writer-header.ts): the general
+// path never shows it to a consumer (fromJournalRecord reads only the envelope's headers and
+// `kafka.h`), so the fast path leaves it out too, and the batch's frame, hence the CRC Produce
+// stored, is the same with or without it. Pure: no I/O.
 import { isUtf8 } from 'node:buffer';
-import { BATCH_HEADER_BYTES, decodeBatchRecords, encodeBatch, isControlBatch, readBatchHeader, type RecordInput } from '../../../journal/index.js';
+import { BATCH_HEADER_BYTES, decodeBatchRecords, encodeBatch, isControlBatch, readBatchHeader, WRITER_HEADER, type RecordInput } from '../../../journal/index.js';
 import { crc32c, encodeRecordBatch, type DecodedBatch } from '../codec/index.js';
 import { fromJournalRecord, type StoredKafkaRecord } from './records.js';
 
@@ -42,6 +46,7 @@ const NAME_SUBJECT = Buffer.from('subj');
 const NAME_KAFKA_HEADERS = Buffer.from('kafka.h');
 const NAME_KAFKA_CRC = Buffer.from(KAFKA_CRC_HEADER);
 const NAME_PRODUCER = Buffer.from('prod');
+const NAME_WRITER = Buffer.from(WRITER_HEADER);
 
 export interface FramedBatch {
   /** Where the Kafka batch ends in `out`; NOT_FRAMED: use the general path; `at` itself: no record in range. */
@@ -197,6 +202,8 @@ export function frameJournalBatch(batch: Buffer, from: number, end: number, out:
       } else if (nameIs(batch, nameAt, nameLength, NAME_PRODUCER)) {
         // decodeEnvelope refuses a malformed one; so does the general path.
         if (valueBytes !== 12 || batch.readUInt32BE(headerValueAt) >= 2 ** 21) return notFramed();
+      } else if (nameIs(batch, nameAt, nameLength, NAME_WRITER)) {
+        // The journal's, not the producer's: no Kafka header (see the top of this file).
       } else {
         return notFramed();
       }

@@ -158,10 +158,9 @@ export function launchCluster(dir: string, args: readonly string[] = []): CliPro
 
 /** Waits until the launched `cluster up` prints its address table, and reads it. */
 export async function clusterUp(cli: CliProcess, dir: string, pids: Set<number>): Promise<Cluster> {
-  await waitFor('the cluster to be up', () => {
-    if (cli.child.exitCode !== null) assert.fail(`cluster up exited: ${cli.lines.join('\n')}`);
-    return cli.lines.includes('cluster up; Ctrl-C stops every node') ? true : undefined;
-  }, UP_TIMEOUT_MS);
+  // A `cluster up` that exited will not come up: fail at once, with its reason (on stderr).
+  const up = await waitFor('the cluster to be up', () => (cli.child.exitCode !== null ? 'exited' : cli.lines.includes('cluster up; Ctrl-C stops every node') ? 'up' : undefined), UP_TIMEOUT_MS);
+  if (up === 'exited') assert.fail(`cluster up exited: ${cli.lines.join('\n')}\n${(await cli.exited).stderr}`);
   const nodes = parseTable(cli.lines);
   for (const node of nodes) pids.add(node.pid);
   const voters = nodes.filter((node) => node.role === 'placement').map((node) => node.placement);

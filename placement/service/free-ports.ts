@@ -1,7 +1,7 @@
 // Loopback ports for a group of nodes started together: every voter needs its peers' addresses
 // before any of them binds, so the ports are picked first and closed again. A port the OS hands
 // out for `listen(0)` comes from the ephemeral range, where any outgoing connection on the
-// machine may take it before the node binds it (a CI run lost a journal node's start that way).
+// machine may take it before the node binds it (the likely reason a journal node of a CI run did not start).
 // So the ports are drawn from below that range, where only a listener that names the port can
 // take it, and only ports that bind now are returned.
 import { readFile } from 'node:fs/promises';

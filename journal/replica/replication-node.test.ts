@@ -39,7 +39,7 @@ interface TestNode {
   client: ReplicaClient;
 }
 
-async function cluster(shardConfig = '{}'): Promise<{ nodes: TestNode[]; peers: Map<string, string> }> {
+async function cluster(shardConfig = '{}', serverLogger?: pino.Logger): Promise<{ nodes: TestNode[]; peers: Map<string, string> }> {
   const peers = new Map<string, string>();
   const nodes: TestNode[] = [];
   for (const id of ['1', '2', '3']) {
@@ -47,7 +47,7 @@ async function cluster(shardConfig = '{}'): Promise<{ nodes: TestNode[]; peers: 
     directories.push(directory);
     const journal = await Journal.open(directory, { retentionCheckMs: 0 });
     const replication = await ReplicationNode.open({ journal, self: id, peers, credentials: ACCESS, logger: pino({ level: 'silent' }) });
-    const server = await JournalServer.start({ journal, port: 0, replication, credentials: ACCESS });
+    const server = await JournalServer.start({ journal, port: 0, replication, credentials: ACCESS, ...(serverLogger === undefined ? {} : { logger: serverLogger }) });
     peers.set(id, server.address);
     const node = { id, journal, server, replication, client: new ReplicaClient(server.address, ACCESS) };
     nodes.push(node);
@@ -69,6 +69,24 @@ function code(expected: string) {
 function append(node: TestNode, text: string, acks?: string, timeoutMs = CALL_MS) {
   return node.client.call('append', { shard: 's', records: recordsToWire([{ key: null, value: Buffer.from(text), headers: [] }], 's'), ...(acks === undefined ? {} : { acks }) }, timeoutMs);
 }
+
+test("a stopping server answers its caught-up followers' held fetches at once instead of waiting them out", async () => {
+  const warnings: string[] = [];
+  const { nodes, peers } = await cluster('{}', pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) }));
+  const result = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  const leader = nodes.find((node) => node.id === result.leader) as TestNode;
+  const appended = await append(leader, 'one');
+  // Both followers caught up and told the HW: their next fetches are held (long polls of seconds).
+  for (let poll = 0; poll < 200; poll += 1) {
+    const status = await leader.client.call('replicaStatus', { shard: 's' }, CALL_MS);
+    if (status.highWatermark > appended.baseOffset && status.followers.length === 2 && status.followers.every((follower) => follower.fetched === status.logEnd)) break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // A grace far below the long poll: a stop that waits for held fetches cancels them and warns.
+  await leader.server.stop(1_000);
+  assert.deepEqual(warnings.filter((line) => line.includes('did not finish in time')), [], 'every in-flight call finished within the grace');
+});
 
 test('ReplicaStatuses answers each shard as ReplicaStatus would, errors included, in the order asked', async () => {
   const { nodes, peers } = await cluster();

@@ -4,8 +4,9 @@
 //
 // Tails: each Tail call runs journal.tail with its own AbortController, aborted when the client
 // cancels or the call closes, so a departed reader leaves no waiter behind. Writes respect the
-// stream's backpressure (wait for 'drain'). stopTails() ends every tail with
-// SL_JOURNAL_SERVER_STOPPING, so a shutdown does not wait for readers that never finish.
+// stream's backpressure (wait for 'drain'). stopLongCalls() ends every tail with
+// SL_JOURNAL_SERVER_STOPPING and answers held replica fetches, so a shutdown does not wait for
+// readers that never finish or for long polls.
 //
 // Read pages are bounded twice: a request's maxBytes is capped at READ_PAGE_MAX_BYTES before
 // the journal reads, and the page is cut once its protobuf size would pass that bound (the
@@ -52,6 +53,9 @@ export interface JournalGrpcServiceOptions {
 
 export class JournalGrpcService {
   private readonly tails = new Set<ActiveTail>();
+  /** Held replica fetches (long polls): a stopping server answers them at once. */
+  private readonly heldFetches = new Set<AbortController>();
+  private stopping = false;
 
   constructor(private readonly options: JournalGrpcServiceOptions) {}
 
@@ -90,9 +94,13 @@ export class JournalGrpcService {
         return { highWatermark: Math.min(end, this.options.replication?.highWatermark(request.shard) ?? end) };
       }),
       replicaFetch: this.replicaCall('ReplicaFetch', (request: wire.ReplicaFetchRequest, call) => {
-        const cancelled = new AbortController();
-        call.on('cancelled', () => cancelled.abort());
-        return this.replication('ReplicaFetch', request.shard).fetch(request, cancelled.signal);
+        // Ended by the caller cancelling, or by the server stopping: a caught-up follower's fetch
+        // is held up to seconds, and the server's graceful stop would otherwise wait it out.
+        const held = new AbortController();
+        call.on('cancelled', () => held.abort());
+        if (this.stopping) held.abort();
+        this.heldFetches.add(held);
+        return this.replication('ReplicaFetch', request.shard).fetch(request, held.signal).finally(() => this.heldFetches.delete(held));
       }),
       replicaEpochEnd: this.replicaCall('ReplicaEpochEnd', (request: wire.ReplicaEpochEndRequest) => this.replication('ReplicaEpochEnd', request.shard).epochEnd(request)),
       replicaAnnounce: this.replicaCall('ReplicaAnnounce', async (request: wire.ReplicaAnnounceRequest) => {
@@ -161,9 +169,11 @@ export class JournalGrpcService {
     };
   }
 
-  /** Ends every running tail with SL_JOURNAL_SERVER_STOPPING. */
-  stopTails(): void {
+  /** Ends every running tail with SL_JOURNAL_SERVER_STOPPING and answers held replica fetches now. */
+  stopLongCalls(): void {
+    this.stopping = true;
     for (const tail of this.tails) tail.controller.abort(STOPPING);
+    for (const held of this.heldFetches) held.abort();
   }
 
   get activeTails(): number {

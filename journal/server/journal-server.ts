@@ -92,12 +92,12 @@ export class JournalServer {
 
   /** Cancels every call now (a second signal during a graceful stop). */
   forceStop(): void {
-    this.service.stopTails();
+    this.service.stopLongCalls();
     this.server.forceShutdown();
   }
 
   private async shutDown(graceMs: number): Promise<void> {
-    this.service.stopTails();
+    this.service.stopLongCalls();
     let timer: NodeJS.Timeout | undefined;
     const graceful = new Promise<boolean>((resolve) => this.server.tryShutdown(() => resolve(true)));
     const timeout = new Promise<boolean>((resolve) => {

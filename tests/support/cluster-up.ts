@@ -325,7 +325,8 @@ export async function restartBroker(cluster: Cluster, index: number): Promise<vo
 
 /**
  * Stops every node: the brokers restarted by hand first (they write to the journals), then
- * `cluster up` (its own brokers, journals and voters) beside the journals restarted by hand.
+ * `cluster up` (its own brokers, journals and voters), and the journals restarted by hand once
+ * its brokers are gone.
  */
 export async function stopCluster(cluster: Cluster): Promise<void> {
   cluster.placement.close();
@@ -334,5 +335,11 @@ export async function stopCluster(cluster: Cluster): Promise<void> {
     await Promise.all(children.map(({ cli }) => cli.exited));
   };
   await stop(cluster.restarted.filter((child) => child.role === 'broker'));
-  await Promise.all([stop([{ cli: cluster.cli }]), stop(cluster.restarted.filter((child) => child.role === 'journal'))]);
+  // As `cluster up` orders its own nodes: the journals restarted by hand go once its brokers
+  // have stopped (it prints the journals' or voters' lines after them). A broker whose journals
+  // are all gone retries its last appends until its retry deadline, past the stop's grace.
+  const stopping = stop([{ cli: cluster.cli }]);
+  const pastBrokers = (): boolean => cluster.cli.child.exitCode !== null || cluster.cli.lines.some((line) => /^stopped (journal|placement|node)-/.test(line));
+  await waitFor('cluster up to stop its brokers', () => (pastBrokers() ? true : undefined), 120_000);
+  await Promise.all([stopping, stop(cluster.restarted.filter((child) => child.role === 'journal'))]);
 }

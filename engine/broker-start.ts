@@ -24,11 +24,17 @@ import { SESSIONS_SHARD, SessionTable, sessionTableCodec } from './sessions/sess
  */
 export async function prepareShards(store: ShardStore, logger: Logger, requestedShards: number): Promise<{ shardMap: MqttShardMap; frontier: number[] }> {
   const existing = new Map((await store.list()).map((info) => [info.name, info]));
-  for (const name of [SESSIONS_SHARD, RETAINED_SHARD]) {
+  // Created together, not one by one: in a cluster each creation waits for the placement
+  // leader's controller to create the replicas and elect a leader, about half a second.
+  const createMissing = (names: readonly string[], config: Partial<ShardConfig>): Promise<void> =>
+    Promise.all(names.filter((name) => !existing.has(name)).map(async (name) => {
+      existing.set(name, await createOrFind(store, name, config));
+    })).then(() => undefined);
+  await Promise.all([
     // Small segments: compaction only rewrites sealed ones, and these shards are mostly superseded values.
-    if (!existing.has(name)) existing.set(name, await createOrFind(store, name, { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }));
-  }
-  if (!existing.has(LAYOUT_SHARD)) existing.set(LAYOUT_SHARD, await createOrFind(store, LAYOUT_SHARD, { retentionMs: null, retentionBytes: null, compacted: false }));
+    createMissing([SESSIONS_SHARD, RETAINED_SHARD], { compacted: true, segmentBytes: 8 * 1024 * 1024, ...MESSAGE_SHARD_LIMITS }),
+    createMissing([LAYOUT_SHARD], { retentionMs: null, retentionBytes: null, compacted: false }),
+  ]);
   // A journal from before the layout shard keeps the count its brokers created.
   const proposed = mqttShardCount(existing.keys()) || requestedShards;
   const count = await layoutCount(store, proposed);
@@ -36,9 +42,7 @@ export async function prepareShards(store: ShardStore, logger: Logger, requested
     logger.warn({ existing: count, requested: requestedShards }, 'the journal already has a different number of MQTT data shards; keeping the existing count (topics map to shards by hash, so the count is fixed)');
   }
   const shardMap = new MqttShardMap(count);
-  for (const name of shardMap.names) {
-    if (!existing.has(name)) existing.set(name, await createOrFind(store, name, { ...MESSAGE_SHARD_LIMITS }));
-  }
+  await createMissing(shardMap.names, { ...MESSAGE_SHARD_LIMITS });
   warnSmallRecords(logger, [SESSIONS_SHARD, RETAINED_SHARD, ...shardMap.names].map((name) => existing.get(name)));
   return { shardMap, frontier: shardMap.names.map((name) => existing.get(name)?.nextOffset ?? 0) };
 }

@@ -283,7 +283,8 @@ export class PlacedShardStore implements ShardStore {
         await this.view.refresh();
         continue;
       }
-      const address = shard.leader === null ? undefined : this.view.nodes.get(shard.leader)?.addresses.journal;
+      const tried = shard.leader;
+      const address = tried === null ? undefined : this.view.nodes.get(tried)?.addresses.journal;
       if (address === undefined) {
         last = shard.leader === null ? `no leader elected yet (epoch ${shard.leaderEpoch})` : `leader ${shard.leader} has no registered journal address`;
       } else {
@@ -298,7 +299,14 @@ export class PlacedShardStore implements ShardStore {
         if (last instanceof ShardlineError) throw last;
         throw ShardModelErrors.noLeader.create({ shard: name }, name, this.#deadline, String(last));
       }
-      await Promise.all([sleep(backoff), this.view.refresh()]);
+      // Placement may already name another leader (a failover): read it and try that one now.
+      // Otherwise wait for the next read of placement, which the watch stream starts as soon as
+      // the controller records a leader, or the backoff, whichever comes first.
+      if (address !== undefined) await this.view.refresh();
+      if (this.view.shards.get(name)?.leader !== tried && this.view.shards.get(name)?.leader !== null) continue;
+      const reads = this.view.reads;
+      await this.view.changed(backoff);
+      if (this.view.reads === reads) await this.view.refresh();
     }
   }
 

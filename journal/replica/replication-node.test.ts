@@ -335,6 +335,74 @@ test('a tail on a replica that leaves the set ends with SL_REPL_NOT_REPLICATED; 
   assert.deepEqual(again.values, ['a', 'b']);
 });
 
+// Goal: deleting a replica's copy (ReplicationNode.retire, once placement moved the replica
+// elsewhere) ends its tails with SL_REPL_NOT_REPLICATED: the one waiting for the HW on a record
+// above it (which waited for ever: nothing moves that HW once the replica is gone) and the one
+// waiting at the log end (SL_JOURNAL_CLOSED before, from the deleted shard).
+test("deleting a replica's copy ends its tails with SL_REPL_NOT_REPLICATED, the one waiting for the HW included", async () => {
+  const { nodes } = await cluster();
+  const result = await runElection({ shard: 's', replicas: new Map(nodes.map((node) => [node.id, node.server.address])), credentials: ACCESS });
+  const leader = nodes.find((node) => node.id === result.leader) as TestNode;
+  await append(leader, 'committed');
+  // The followers stop (as if the set had moved on): the leader alone holds the next record, above its HW.
+  for (const follower of nodes.filter((node) => node !== leader)) await follower.replication.close();
+  const unsafe = await append(leader, 'leader-only', 'leader');
+  const belowHighWatermark = tailToEnd(leader, 0);
+  const atLogEnd = tailToEnd(leader, unsafe.lastOffset + 1);
+  await until("'committed' through the tail", () => belowHighWatermark.values.length === 1);
+  assert.equal(await leader.replication.retire('s', async () => true), true);
+  assert.equal(leader.journal.hasShard('s'), false);
+  assert.equal(await endOf(belowHighWatermark), 'SL_REPL_NOT_REPLICATED', 'the tail waiting for the HW ends');
+  assert.equal(await endOf(atLogEnd), 'SL_REPL_NOT_REPLICATED', 'the tail waiting at the log end ends');
+  assert.deepEqual(belowHighWatermark.values, ['committed'], 'nothing above the HW was sent');
+});
+
+// Goal: a node that deleted its copy of a shard and is then given the shard again (a
+// replacement or a move back) starts from nothing in the same process: no Shard, replica state,
+// epoch history, writer table or recent batches of the old copy is used. Method: the copy of a
+// replica left out of an election is deleted; records go on without it; the shard is created
+// there again and taken as a learner (announce, then lead with it among the learners, as the
+// controller does); it must end byte-identical to the leader, and vote once a later election
+// makes it a member.
+test('a node that deleted its copy takes the shard afresh as a learner and ends with exactly the leader\'s batches', async () => {
+  const { nodes, peers } = await cluster();
+  const first = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  const firstLeader = nodes.find((node) => node.id === first.leader) as TestNode;
+  for (const value of ['a1', 'a2', 'a3']) await append(firstLeader, value);
+  const removed = nodes.find((node) => node.id !== first.leader) as TestNode;
+  const others = nodes.filter((node) => node !== removed);
+  const second = await runElection({ shard: 's', replicas: new Map(others.map((node) => [node.id, node.server.address])), credentials: ACCESS });
+  assert.equal(await removed.replication.retire('s', async () => true), true);
+  const leader = nodes.find((node) => node.id === second.leader) as TestNode;
+  for (const value of ['b1', 'b2', 'b3']) await append(leader, value);
+
+  await removed.client.call('createShard', { name: 's', configJson: '{}' }, CALL_MS);
+  const set = others.map((node) => node.id);
+  await assert.rejects(removed.client.call('replicaAnnounce', { shard: 's', epoch: second.epoch, replicas: set, ledBefore: true, learner: true }, CALL_MS), code('SL_REPL_NOT_VOTER'));
+  await leader.client.call('replicaLead', { shard: 's', epoch: second.epoch, leader: leader.id, replicas: set, learners: [removed.id] }, CALL_MS);
+  await removed.client.call('replicaLead', { shard: 's', epoch: second.epoch, leader: leader.id, replicas: set, learners: [removed.id] }, CALL_MS);
+  await append(leader, 'b4');
+  const batches = async (node: TestNode): Promise<Buffer[]> => (await node.journal.readBatches('s', 0)).batches;
+  const sameAsLeader = async (): Promise<boolean> => {
+    const [mine, theirs] = await Promise.all([batches(removed), batches(leader)]);
+    return mine.length === theirs.length && mine.every((batch, index) => batch.equals(theirs[index] as Buffer));
+  };
+  await until('the learner holding the leader\'s batches', sameAsLeader);
+  assert.equal((await removed.client.call('replicaStatus', { shard: 's' }, CALL_MS)).voter, false, 'a learner does not vote');
+
+  // It joins the set: it votes once it holds a batch of the new epoch, with every record.
+  const third = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  assert.deepEqual(third.nonVoters, [removed.id]);
+  const newest = nodes.find((node) => node.id === third.leader) as TestNode;
+  assert.notEqual(newest, removed);
+  await append(newest, 'c1');
+  await until('the new member voting with the leader\'s log', async () => (await removed.client.call('replicaStatus', { shard: 's' }, CALL_MS)).voter && (await removed.journal.readBatches('s', 0)).batches.length === (await newest.journal.readBatches('s', 0)).batches.length);
+  const [mine, theirs] = await Promise.all([batches(removed), batches(newest)]);
+  assert.ok(mine.length === theirs.length && mine.every((batch, index) => batch.equals(theirs[index] as Buffer)), 'byte-identical to the leader');
+  const values = (await removed.journal.read('s', 0)).map((record) => record.value?.toString());
+  assert.deepEqual(values, ['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'b4', 'c1']);
+});
+
 test("retention stays below the HW, and a follower whose next records the leader's retention deleted starts over at the leader's log start", async () => {
   const { nodes, peers } = await cluster(JSON.stringify({ segmentBytes: 1024, retentionBytes: 2048 }));
   const result = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });

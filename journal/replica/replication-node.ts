@@ -101,8 +101,8 @@ class ShardReplica {
   readonly readers = new Set<HighWatermarkWaiter>();
   /**
    * Aborted, with the coded error readers get as its reason, once this node can no longer serve
-   * the shard's readers: it is out of the replica set and follows no leader, so its log and HW
-   * never move again and a tail here would wait for ever. A tail
+   * the shard's readers: its copy is deleted, or it is out of the replica set and follows no
+   * leader, so its log and HW never move again and a tail here would wait for ever. A tail
    * (the journal server's) ends with that error, and a broker re-opens it on the leader.
    * Replaced by a fresh one when the node serves readers again (it rejoins as a learner).
    */
@@ -196,8 +196,23 @@ export interface ReplicationNodeOptions {
   logger: Logger;
 }
 
+/** A shard copy this node deleted after placement removed it from the shard's replica set. */
+export interface RetiredCopy {
+  readonly shard: string;
+  /** The epoch this node held for the shard when it deleted it. */
+  readonly epoch: number;
+  /** Its log end then. */
+  readonly logEnd: number;
+  /** When (ms since the epoch, this node's clock). */
+  readonly at: number;
+}
+
+/** How many deleted copies the node remembers for its status. */
+const RETIRED_KEPT = 100;
+
 export class ReplicationNode {
   private readonly replicas = new Map<string, ShardReplica>();
+  private readonly retired: RetiredCopy[] = [];
   private readonly clients = new Map<string, ReplicaClient>();
   private closed = false;
 
@@ -291,8 +306,8 @@ export class ReplicationNode {
 
   /**
    * Aborted once this node stops serving the shard's readers (its reason: the coded error to
-   * give them): the node is out of the replica set and follows no leader, so its HW never moves
-   * again. A tail ends with it rather than wait for ever; the
+   * give them): the copy was deleted, or the node is out of the replica set and follows no
+   * leader, so its HW never moves again. A tail ends with it rather than wait for ever; the
    * signal of a shard that is not replicated here is SL_REPL_NOT_REPLICATED, as for any call.
    */
   readerSignal(shard: string): AbortSignal {
@@ -502,6 +517,40 @@ export class ReplicationNode {
       return { node, fetched, durable, recordsBehind: Math.max(0, end - fetched), bytesBehind: fetched >= end ? 0 : log.approximateBytesFrom(Math.max(fetched, log.startOffset)), learner: learners.includes(node) };
     });
     return { node: this.self, role: replica.startingToLead ? 'starting' : role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers, epochStartOffset: role.kind === 'leader' ? role.core.epochStartOffset : 0 };
+  }
+
+  /**
+   * Deletes this node's copy of `shard` (its segments and replica state) once `confirm` says the
+   * node is neither in the shard's replica set nor a learner of a change (docs/replication.md,
+   * "A removed replica's copy"). `confirm` runs under the shard's election lock with the node's
+   * epoch for it, so no announce or lead of the shard can interleave with the check and the
+   * delete; it must read placement afresh (linearizably): a copy created for a learner exists
+   * here only after placement committed the change that made it one, so a read that starts
+   * after the copy exists sees that change. True when the copy was deleted.
+   */
+  retire(shard: string, confirm: (epoch: number) => Promise<boolean>): Promise<boolean> {
+    if (!this.replicas.has(shard)) return Promise.resolve(false);
+    return this.serialised(shard, async (replica) => {
+      if (this.closed) return false;
+      if (!(await confirm(replica.record.epoch))) return false;
+      await this.stopRole(replica);
+      this.replicas.delete(shard);
+      replica.rejectWaiters(this.notLeader(replica));
+      // Before the delete: a tail waiting here for the HW or for a record would otherwise wait
+      // for ever on a replica that is gone (a broker's tail must move to the leader).
+      replica.endReaders(ReplicaErrors.notReplicated.create({ shard, epoch: replica.record.epoch }, shard, `node ${this.self} deleted its copy (placement moved its replica elsewhere); read from the leader`));
+      const logEnd = replica.log.end;
+      await this.options.journal.deleteShard(shard);
+      this.retired.unshift({ shard, epoch: replica.record.epoch, logEnd, at: Date.now() });
+      this.retired.length = Math.min(this.retired.length, RETIRED_KEPT);
+      this.options.logger.warn({ shard, epoch: replica.record.epoch, logEnd, replicas: replica.record.replicas }, 'deleted the copy of a shard this node no longer replicates (placement moved its replica elsewhere)');
+      return true;
+    });
+  }
+
+  /** The copies this node deleted by `retire` since it started, newest first (at most RETIRED_KEPT). */
+  retiredCopies(): readonly RetiredCopy[] {
+    return this.retired;
   }
 
   /**

@@ -205,8 +205,8 @@ export class JournalGrpcService {
   /**
    * Copies records from the journal's tail to the call until either side ends it. A replicated
    * shard's tail also ends, with the coded error the replication node gives, once this node
-   * stops serving the shard's readers (out of the replica set with no leader to follow): its
-   * log and HW would never move again, and the client is to read on
+   * stops serving the shard's readers (its copy deleted, or out of the replica set with no
+   * leader to follow): its log and HW would never move again, and the client is to read on
    * from the leader (a broker's PlacedShardStore re-opens the tail there).
    */
   private async pumpTail(call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>, signal: AbortSignal): Promise<void> {
@@ -244,7 +244,7 @@ export class JournalGrpcService {
         if (!call.write(wire.recordToWire(next))) await once(call, 'drain', { signal: reading.signal }).catch(() => undefined);
       }
     } catch (error) {
-      // The error of a tail that ends because the replica did (its shard closing too) is the replica's.
+      // The replica's end closes its shard too (a deleted copy): its reason says why.
       if (!signal.aborted) call.emit('error', this.errorStatus('Tail', scope?.aborted === true ? scope.reason : error));
       return;
     } finally {

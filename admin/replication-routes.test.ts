@@ -79,7 +79,9 @@ test("replication routes: each shard's state, a follower's progress to caught up
   assert.equal(progress.recordsBehind, behind.body.logEnd - progress.fetched);
   assert.ok(progress.recordsBehind >= 20, `records behind: ${progress.recordsBehind}`);
   assert.ok(progress.bytesBehind >= 20 * 500, `bytes behind: ${progress.bytesBehind}`);
-  assert.deepEqual((await get(server, '/api/replication/shards')).body.items.map((item: { shard: string }) => item.shard), ['s']);
+  const list = (await get(server, '/api/replication/shards')).body;
+  assert.deepEqual(list.items.map((item: { shard: string }) => item.shard), ['s']);
+  assert.deepEqual(list.removed, [], 'no copy deleted');
 
   follower.replication = await ReplicationNode.open({ journal: follower.journal, self: follower.id, peers, credentials: { clusterToken: CLUSTER_TOKEN }, logger });
   let caughtUp = false;

@@ -42,6 +42,17 @@ const statusItem = {
   },
 } as const;
 
+const retiredItem = {
+  type: 'object',
+  required: ['shard', 'epoch', 'logEnd', 'at'],
+  properties: {
+    shard: { type: 'string' },
+    epoch: { type: 'integer', description: 'the epoch this node held for the shard when it deleted its copy' },
+    logEnd: offset,
+    at: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
 export function replicationAdminRoutes(replication: ReplicationNode | undefined): AdminRoutePlugin {
   const needReplication = (): ReplicationNode => {
     if (replication === undefined) throw AdminErrors.notAvailable.create({}, 'replication (this journal node replicates nothing: it is not in a placement cluster and has no --replica-peers)');
@@ -50,10 +61,10 @@ export function replicationAdminRoutes(replication: ReplicationNode | undefined)
   const view = (node: ReplicationNode, shard: string): Record<string, unknown> => ({ shard, ...node.status(shard) });
   return (app: FastifyInstance) => {
     app.get('/api/replication/shards', {
-      schema: { tags: ['replication'], summary: 'Every shard this journal node replicates, with its replication state', ...secured, response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: statusItem } } }, ...errors(401, 503) } },
+      schema: { tags: ['replication'], summary: 'Every shard this journal node replicates, with its replication state', ...secured, response: { 200: { type: 'object', required: ['items', 'removed'], properties: { items: { type: 'array', items: statusItem }, removed: { type: 'array', items: retiredItem, description: 'copies this node deleted since it started because placement removed it from their replica sets, newest first (at most 100)' } } }, ...errors(401, 503) } },
     }, async () => {
       const node = needReplication();
-      return { items: node.shards().map((shard) => view(node, shard)) };
+      return { items: node.shards().map((shard) => view(node, shard)), removed: node.retiredCopies().map((copy) => ({ ...copy, at: new Date(copy.at).toISOString() })) };
     });
 
     app.get<{ Params: { name: string } }>('/api/replication/shards/:name', {

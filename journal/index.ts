@@ -26,7 +26,7 @@ export { AUDIT_PROBLEMS, type AuditProblem, type AuditProblemCode, type ProblemS
 export { listShardsOnDisk, type ShardOnDisk } from './audit/list-shards.js';
 export { hasErrors, verifyJournal, type VerifyOptions, type VerifyReport } from './audit/verify-journal.js';
 export { readRecordsOnDisk, type ReadOnDiskOptions } from './audit/read-records.js';
-export { ReplicationNode, EPOCH_START_HEADER, type AcksMode, type ReplicationNodeOptions } from './replica/replication-node.js';
+export { ReplicationNode, EPOCH_START_HEADER, type AcksMode, type ReplicationNodeOptions, type RetiredCopy } from './replica/replication-node.js';
 export { ReplicaClient } from './replica/replica-client.js';
 export { ReplicaErrors } from './replica/replica-errors.js';
 export { runElection, type ElectionOptions, type ElectionResult } from './replica/election-run.js';

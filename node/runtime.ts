@@ -37,7 +37,7 @@ import { InboundBudget, MQTT_LIMITS, MqttServer, type MqttLimits } from '../prot
 import { AmqpBroker, AmqpServer, DEFAULT_AMQP_TUNING } from '../protocols/amqp/index.js';
 import type { Role as PlacementRoleName } from '../placement/metadata/index.js';
 import { DEFAULT_PLACEMENT_GRPC_PORT, PlacementClient } from '../placement/service/index.js';
-import { LocalShardStore, PlacedShardStore, PlacementView, RemoteShardStore, ReplicationController, type RemoteShardStoreOptions, type ShardStore } from '../shard-model/index.js';
+import { LocalShardStore, PlacedShardStore, PlacementView, RemoteShardStore, RemovedReplicas, ReplicationController, type RemoteShardStoreOptions, type ShardStore } from '../shard-model/index.js';
 import { installAcl } from './acl.js';
 import { adminToken } from './admin-token.js';
 import { openAuthentication } from './authentication.js';
@@ -152,6 +152,8 @@ interface Running {
   replication?: ReplicationNode;
   /** A journal node's view of placement, from which its replication peers come. */
   journalPeers?: PlacementView;
+  /** A journal node of a placement cluster: deletes its copies of shards placement moved elsewhere. */
+  removedReplicas?: RemovedReplicas;
   /** On a placement voter of a cluster: assigns replicas and elects shard leaders while it leads. */
   controller?: ReplicationController;
   remoteStore?: ShardStore;
@@ -231,6 +233,8 @@ async function stopAll(running: Running, logger: Logger): Promise<void> {
   if (amqp !== undefined) await step('stopping the AMQP listener', () => amqp.stop());
   if (journalServer !== undefined) await step('stopping the journal server', () => journalServer.stop(DEFAULT_SHUTDOWN_GRACE_MS));
   const { replication } = running;
+  const { removedReplicas } = running;
+  if (removedReplicas !== undefined) await step('stopping the removed-replica cleanup', () => removedReplicas.stop());
   if (replication !== undefined) await step('stopping replication', () => replication.close());
   if (placement !== undefined) await step('stopping the placement voter', () => placement.stop());
   journalWatch?.stop();
@@ -274,20 +278,23 @@ async function startRoles(options: NodeOptions, running: Running): Promise<void>
   if (running.journal !== undefined && (settings.replicaPeers !== undefined || placedReplication)) {
     const journal = running.journal;
     const peers = new Map((settings.replicaPeers ?? []).map((peer) => [String(peer.id), peer.address]));
-    if (placedReplication) {
+    const client = placedReplication ? (running.placement?.client ?? clusterClient(settings, running, logger)) : undefined;
+    if (client !== undefined) {
       // The other journal nodes' addresses come from their registrations.
       running.journalPeers = PlacementView.start({
-        client: running.placement?.client ?? clusterClient(settings, running, logger),
+        client,
         logger: logger.child({ component: 'replication-peers' }),
         onUpdate: (view) => {
           peers.clear();
           for (const node of view.nodes.values()) if (node.addresses.journal !== undefined) peers.set(node.id, node.addresses.journal);
+          running.removedReplicas?.consider(view.shards);
         },
       });
     }
     running.replication = await ReplicationNode.open({ journal, self: String(settings.nodeId), peers, credentials: journalAccess, logger: logger.child({ component: 'replication' }) }).catch((error: unknown) =>
       logFailure(logger, 'cannot open the replicated shards', error),
     );
+    if (client !== undefined) running.removedReplicas = new RemovedReplicas({ self: String(settings.nodeId), replication: running.replication, client, logger: logger.child({ component: 'removed-replicas' }) });
   }
   if (running.journal !== undefined) {
     const replication = running.replication === undefined ? {} : { replication: running.replication };

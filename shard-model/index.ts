@@ -9,5 +9,6 @@ export { createShardIfMissing, readShardFrom, readWholeShard } from './shard-hel
 export { PlacedShardStore, DEFAULT_PLACED_RETRY_DEADLINE_MS, type PlacedShardStoreOptions } from './adapters/placed-shard-store.js';
 export { PlacementView, type PlacementViewOptions } from './controller/placement-view.js';
 export { ReplicationController, type ReplicationControllerOptions } from './controller/replication-controller.js';
+export { RemovedReplicas, removedFromSet, type RemovedReplicasOptions } from './controller/removed-replicas.js';
 export { PLACEMENT_SETTINGS, placementSetting, type PlacementSettingSpec } from './controller/placement-settings.js';
 export { assignReplicas, decideShard, liveJournalNodes, replicationFactor, ShardElection, DEFAULT_REPLICATION_FACTOR, REPLICATION_FACTOR_SETTING, REPLACE_AFTER_SETTING, CREATE_GRACE_SETTING, type ReplicaObservation, type ShardDecision, type ElectionStep } from './controller/controller-core.js';

@@ -11,13 +11,13 @@
 // follower node that is never restarted, with replace-after set to 1 ms through placement.
 // Bounded: at most MAX_PER_PUBLISHER messages per publisher, every wait with a deadline.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { REPLACE_AFTER_SETTING } from '../shard-model/index.js';
 import { runCli, scratchDirectory } from './support/broker-process.js';
-import { assertByteIdentical, killedAfterTests, killJournal, settledReplicas, shardRecord, startCluster, startCountingPublisher, stopCluster, topicsOnShard, waitFor, type Cluster, type CountingPublisher } from './support/cluster-up.js';
+import { assertByteIdentical, journalDataDir, killedAfterTests, killJournal, settledReplicas, shardRecord, startCluster, startCountingPublisher, stopCluster, topicsOnShard, waitFor, type Cluster, type CountingPublisher } from './support/cluster-up.js';
 
 const SHARD = 'mqtt.0';
 const PUBLISHERS = 2;
@@ -58,6 +58,8 @@ describe('replica-set changes in a running cluster', () => {
       const from = before.leader as string;
       const spare = [...cluster.journals.keys()].find((id) => !before.replicas.includes(id)) as string;
       assert.ok(spare !== undefined);
+      const leftCopy = join(journalDataDir(cluster, from), 'shards', SHARD);
+      assert.ok((await stat(leftCopy)).isDirectory(), `${from} holds ${SHARD} at ${leftCopy} before the move`);
       const ackedAtMove = ackedTotal();
       const refusals: string[] = [];
       let moved = false;
@@ -77,9 +79,18 @@ describe('replica-set changes in a running cluster', () => {
       assert.ok(afterMove.leader !== null && afterMove.leaderEpoch > before.leaderEpoch, JSON.stringify(afterMove));
       await waitFor('publishes acknowledged after the move', () => (ackedTotal() >= ackedAtMove + PROGRESS ? true : undefined));
 
+      // The node the move left deletes its copy once it sees the switch, and says so in its
+      // replication status.
+      await waitFor(`${from}'s copy of ${SHARD} deleted`, async () => (await stat(leftCopy).then(() => false, () => true) ? true : undefined));
+      const status = await fetch(`http://${cluster.journals.get(from)?.admin ?? assert.fail(from)}/api/replication/shards`, { headers: { authorization: `Bearer ${adminToken}` } });
+      const { items, removed } = (await status.json()) as { items: { shard: string }[]; removed: { shard: string; epoch: number }[] };
+      assert.ok(!items.some((item) => item.shard === SHARD), JSON.stringify(items));
+      assert.equal(removed[0]?.shard, SHARD, JSON.stringify(removed));
+
       // Gone for good: a follower of the new set is SIGKILLed and never restarted; with
       // replace-after at 1 ms the controller replaces it once its lease has run out, by the one
-      // journal node outside the set (the node the move left, which still holds an old copy).
+      // journal node outside the set (the node the move left, whose copy is gone: it copies the
+      // shard afresh as a learner).
       assert.equal((await cluster.placement.propose({ type: 'set-setting', key: REPLACE_AFTER_SETTING, value: 1 })).result.status, 'ok');
       const gone = afterMove.replicas.find((id) => id !== afterMove.leader) as string;
       await killJournal(cluster, gone);

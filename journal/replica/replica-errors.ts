@@ -41,8 +41,8 @@ export const ReplicaErrors = {
   }),
   notReplicated: defineError({
     code: 'SL_REPL_NOT_REPLICATED',
-    meaning: 'A replication call reached a node that replicates nothing (neither a journal node of a placement cluster, with --placement, --node-id and the cluster token, nor started with --replica-peers) or one outside the shard\'s replica set, or named a shard that has no replica state on this node yet (no election has reached it).',
-    fix: 'In a placement cluster, start journal nodes with --placement, --node-id and the cluster token: the placement leader elects. Without placement, start them with --node-id and --replica-peers, create the shard on every replica, then run `shardline ctl replica elect`.',
+    meaning: 'A replication call reached a node that replicates nothing (neither a journal node of a placement cluster, with --placement, --node-id and the cluster token, nor started with --replica-peers) or one outside the shard\'s replica set, or named a shard that has no replica state on this node yet (no election has reached it). A tail of a replicated shard ends with it once the node stops serving the shard\'s readers: its copy was deleted, or a replica-set change removed it and it follows no leader.',
+    fix: 'In a placement cluster, start journal nodes with --placement, --node-id and the cluster token: the placement leader elects. Without placement, start them with --node-id and --replica-peers, create the shard on every replica, then run `shardline ctl replica elect`. A tail that ended with it: read on from the shard\'s leader (a broker does so by itself).',
     message: (shard: string, why: string) => `shard ${JSON.stringify(shard)} is not replicated here: ${why}`,
   }),
   replicatedShard: defineError({

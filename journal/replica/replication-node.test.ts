@@ -9,10 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Server, ServerCredentials, status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status as GrpcStatus, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import pino from 'pino';
 import { isShardlineError, type ShardlineError } from '../errors.js';
-import { shardlineErrorToStatus } from '../server/grpc-status.js';
+import { shardlineErrorToStatus, statusToShardlineError } from '../server/grpc-status.js';
 import { Journal } from '../journal.js';
 import { journalCallMetadata, journalClient } from '../server/journal-credentials.js';
 import { journalService } from '../server/journal-proto.js';
@@ -282,6 +282,143 @@ test('a tail waiting for the HW on a record that a truncation replaces sends the
   await append(leader, 'after');
   for (let poll = 0; poll < 200 && values.length === 0; poll += 1) await new Promise((resolve) => setTimeout(resolve, 50));
   assert.deepEqual(values, ['after'], 'the tail sends what the log holds once committed');
+});
+
+/** A Tail call on `node` from `fromOffset`: the values it sends, and `ended`, its error code (or 'end') once it ends. */
+function tailToEnd(node: TestNode, fromOffset: number): { values: string[]; ended: Promise<string> } {
+  const client = journalClient(node.server.address, ACCESS);
+  const tail = journalService().methods.tail;
+  const call = client.makeServerStreamRequest(tail.path, tail.requestSerialize, tail.responseDeserialize, { shard: 's', fromOffset }, journalCallMetadata(ACCESS), {});
+  const values: string[] = [];
+  call.on('data', (record: RecordMessage) => values.push(record.value?.toString() ?? ''));
+  const ended = new Promise<string>((resolve) => {
+    call.on('error', (error: ServiceError) => resolve(statusToShardlineError(error)?.code ?? `gRPC status ${error.code}`));
+    call.on('end', () => resolve('end'));
+  });
+  cleanups.push(async () => {
+    call.cancel();
+    client.close();
+  });
+  return { values, ended };
+}
+
+/** How a tail ended, or 'still running' when it had not within TAIL_END_WAIT_MS (a deadline for a hang, not a speed check). */
+const TAIL_END_WAIT_MS = 10_000;
+async function endOf(tail: { ended: Promise<string> }): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve('still running'), TAIL_END_WAIT_MS);
+  });
+  try {
+    return await Promise.race([tail.ended, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function until(what: string, probe: () => boolean | Promise<boolean>): Promise<void> {
+  for (let poll = 0; poll < 200; poll += 1) {
+    if (await probe()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+// Goal: a tail on a replica that leaves the replica set (a change moved its replica elsewhere)
+// ends with SL_REPL_NOT_REPLICATED, which a broker retries on the leader, instead of waiting
+// for ever for a log and an HW that no longer move there. Before this a broker's tail of a data
+// shard on the node a move left stayed there for good unless the node later became a replica
+// again: its dispatch frontier stopped, and a session resumed on it never got what was
+// published since.
+test('a tail on a replica that leaves the set ends with SL_REPL_NOT_REPLICATED; once the node is back in the set, tails there go on', async () => {
+  const { nodes, peers } = await cluster();
+  const first = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  const leader = nodes.find((node) => node.id === first.leader) as TestNode;
+  const [leaving, staying] = nodes.filter((node) => node !== leader) as [TestNode, TestNode];
+  await append(leader, 'a');
+  const waiting = tailToEnd(leaving, 0);
+  await until("'a' through the follower's tail", () => waiting.values.length === 1);
+  // The switch of a change announces its epoch to the replica it removes too, with the new set
+  // (the controller's alsoFence): from then on the removed node follows nobody.
+  await leaving.client.call('replicaAnnounce', { shard: 's', epoch: first.epoch + 1, replicas: [leader.id, staying.id], ledBefore: true }, CALL_MS);
+  assert.equal(await endOf(waiting), 'SL_REPL_NOT_REPLICATED', 'the tail waiting at the log end of the removed replica ends');
+  assert.deepEqual(waiting.values, ['a']);
+  assert.equal(await endOf(tailToEnd(leaving, 0)), 'SL_REPL_NOT_REPLICATED', 'a new tail there ends at once');
+
+  // Back in the set (a later election names it): its readers are served again.
+  const second = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  await append(nodes.find((node) => node.id === second.leader) as TestNode, 'b');
+  const again = tailToEnd(leaving, 0);
+  await until("'a' and 'b' through a tail on the node back in the set", () => again.values.length === 2);
+  assert.deepEqual(again.values, ['a', 'b']);
+});
+
+// Goal: deleting a replica's copy (ReplicationNode.retire, once placement moved the replica
+// elsewhere) ends its tails with SL_REPL_NOT_REPLICATED: the one waiting for the HW on a record
+// above it (which waited for ever: nothing moves that HW once the replica is gone) and the one
+// waiting at the log end (SL_JOURNAL_CLOSED before, from the deleted shard).
+test("deleting a replica's copy ends its tails with SL_REPL_NOT_REPLICATED, the one waiting for the HW included", async () => {
+  const { nodes } = await cluster();
+  const result = await runElection({ shard: 's', replicas: new Map(nodes.map((node) => [node.id, node.server.address])), credentials: ACCESS });
+  const leader = nodes.find((node) => node.id === result.leader) as TestNode;
+  await append(leader, 'committed');
+  // The followers stop (as if the set had moved on): the leader alone holds the next record, above its HW.
+  for (const follower of nodes.filter((node) => node !== leader)) await follower.replication.close();
+  const unsafe = await append(leader, 'leader-only', 'leader');
+  const belowHighWatermark = tailToEnd(leader, 0);
+  const atLogEnd = tailToEnd(leader, unsafe.lastOffset + 1);
+  await until("'committed' through the tail", () => belowHighWatermark.values.length === 1);
+  assert.equal(await leader.replication.retire('s', async () => true), true);
+  assert.equal(leader.journal.hasShard('s'), false);
+  assert.equal(await endOf(belowHighWatermark), 'SL_REPL_NOT_REPLICATED', 'the tail waiting for the HW ends');
+  assert.equal(await endOf(atLogEnd), 'SL_REPL_NOT_REPLICATED', 'the tail waiting at the log end ends');
+  assert.deepEqual(belowHighWatermark.values, ['committed'], 'nothing above the HW was sent');
+});
+
+// Goal: a node that deleted its copy of a shard and is then given the shard again (a
+// replacement or a move back) starts from nothing in the same process: no Shard, replica state,
+// epoch history, writer table or recent batches of the old copy is used. Method: the copy of a
+// replica left out of an election is deleted; records go on without it; the shard is created
+// there again and taken as a learner (announce, then lead with it among the learners, as the
+// controller does); it must end byte-identical to the leader, and vote once a later election
+// makes it a member.
+test('a node that deleted its copy takes the shard afresh as a learner and ends with exactly the leader\'s batches', async () => {
+  const { nodes, peers } = await cluster();
+  const first = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  const firstLeader = nodes.find((node) => node.id === first.leader) as TestNode;
+  for (const value of ['a1', 'a2', 'a3']) await append(firstLeader, value);
+  const removed = nodes.find((node) => node.id !== first.leader) as TestNode;
+  const others = nodes.filter((node) => node !== removed);
+  const second = await runElection({ shard: 's', replicas: new Map(others.map((node) => [node.id, node.server.address])), credentials: ACCESS });
+  assert.equal(await removed.replication.retire('s', async () => true), true);
+  const leader = nodes.find((node) => node.id === second.leader) as TestNode;
+  for (const value of ['b1', 'b2', 'b3']) await append(leader, value);
+
+  await removed.client.call('createShard', { name: 's', configJson: '{}' }, CALL_MS);
+  const set = others.map((node) => node.id);
+  await assert.rejects(removed.client.call('replicaAnnounce', { shard: 's', epoch: second.epoch, replicas: set, ledBefore: true, learner: true }, CALL_MS), code('SL_REPL_NOT_VOTER'));
+  await leader.client.call('replicaLead', { shard: 's', epoch: second.epoch, leader: leader.id, replicas: set, learners: [removed.id] }, CALL_MS);
+  await removed.client.call('replicaLead', { shard: 's', epoch: second.epoch, leader: leader.id, replicas: set, learners: [removed.id] }, CALL_MS);
+  await append(leader, 'b4');
+  const batches = async (node: TestNode): Promise<Buffer[]> => (await node.journal.readBatches('s', 0)).batches;
+  const sameAsLeader = async (): Promise<boolean> => {
+    const [mine, theirs] = await Promise.all([batches(removed), batches(leader)]);
+    return mine.length === theirs.length && mine.every((batch, index) => batch.equals(theirs[index] as Buffer));
+  };
+  await until('the learner holding the leader\'s batches', sameAsLeader);
+  assert.equal((await removed.client.call('replicaStatus', { shard: 's' }, CALL_MS)).voter, false, 'a learner does not vote');
+
+  // It joins the set: it votes once it holds a batch of the new epoch, with every record.
+  const third = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
+  assert.deepEqual(third.nonVoters, [removed.id]);
+  const newest = nodes.find((node) => node.id === third.leader) as TestNode;
+  assert.notEqual(newest, removed);
+  await append(newest, 'c1');
+  await until('the new member voting with the leader\'s log', async () => (await removed.client.call('replicaStatus', { shard: 's' }, CALL_MS)).voter && (await removed.journal.readBatches('s', 0)).batches.length === (await newest.journal.readBatches('s', 0)).batches.length);
+  const [mine, theirs] = await Promise.all([batches(removed), batches(newest)]);
+  assert.ok(mine.length === theirs.length && mine.every((batch, index) => batch.equals(theirs[index] as Buffer)), 'byte-identical to the leader');
+  const values = (await removed.journal.read('s', 0)).map((record) => record.value?.toString());
+  assert.deepEqual(values, ['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'b4', 'c1']);
 });
 
 test("retention stays below the HW, and a follower whose next records the leader's retention deleted starts over at the leader's log start", async () => {

@@ -93,8 +93,20 @@ class ShardReplica {
   hw = 0;
   /** Quorum appends waiting for the HW; they fail when the node stops leading. */
   readonly waiters = new Set<HighWatermarkWaiter>();
-  /** Readers waiting for the HW; a role change does not end them. */
+  /**
+   * Readers waiting for the HW. A role change does not end them: a deposed leader still in the
+   * set follows again once an election reaches it, and its HW moves on. Leaving the set does
+   * (readerScope).
+   */
   readonly readers = new Set<HighWatermarkWaiter>();
+  /**
+   * Aborted, with the coded error readers get as its reason, once this node can no longer serve
+   * the shard's readers: its copy is deleted, or it is out of the replica set and follows no
+   * leader, so its log and HW never move again and a tail here would wait for ever. A tail
+   * (the journal server's) ends with that error, and a broker re-opens it on the leader.
+   * Replaced by a fresh one when the node serves readers again (it rejoins as a learner).
+   */
+  private readerScope = new AbortController();
   /** Appends waiting for an earlier sequence of their writer; woken by each append and by a role change. */
   readonly parked = new Set<ParkedAppend>();
   /** Elections and role changes of this shard run one at a time. */
@@ -141,6 +153,18 @@ class ShardReplica {
     }
   }
 
+  get readersSignal(): AbortSignal {
+    return this.readerScope.signal;
+  }
+
+  endReaders(error: Error): void {
+    if (!this.readerScope.signal.aborted) this.readerScope.abort(error);
+  }
+
+  resumeReaders(): void {
+    if (this.readerScope.signal.aborted) this.readerScope = new AbortController();
+  }
+
   rejectWaiters(error: Error): void {
     for (const waiter of this.waiters) waiter.reject(error);
     this.waiters.clear();
@@ -172,8 +196,23 @@ export interface ReplicationNodeOptions {
   logger: Logger;
 }
 
+/** A shard copy this node deleted after placement removed it from the shard's replica set. */
+export interface RetiredCopy {
+  readonly shard: string;
+  /** The epoch this node held for the shard when it deleted it. */
+  readonly epoch: number;
+  /** Its log end then. */
+  readonly logEnd: number;
+  /** When (ms since the epoch, this node's clock). */
+  readonly at: number;
+}
+
+/** How many deleted copies the node remembers for its status. */
+const RETIRED_KEPT = 100;
+
 export class ReplicationNode {
   private readonly replicas = new Map<string, ShardReplica>();
+  private readonly retired: RetiredCopy[] = [];
   private readonly clients = new Map<string, ReplicaClient>();
   private closed = false;
 
@@ -191,6 +230,7 @@ export class ReplicationNode {
       // A leader that restarted does not lead its epoch again (its lost tail may differ from
       // what followers hold under it): it waits, idle, for the next election.
       if (record.leader !== '' && record.leader !== options.self) node.startFollowing(replica);
+      node.checkReaders(replica);
     }
     return node;
   }
@@ -225,27 +265,53 @@ export class ReplicationNode {
     return this.replicas.get(shard)?.log.history.epochAt(offset) ?? null;
   }
 
-  /** Resolves true once the HW passes `offset` (a record at `offset` is readable); false when aborted. */
+  /**
+   * Resolves true once the HW passes `offset` (a record at `offset` is readable); false when
+   * `signal` aborts. Rejects with the coded error of readerSignal once this node stops serving
+   * the shard's readers (at once when it does not serve them now).
+   */
   waitForHighWatermark(shard: string, offset: number, signal: AbortSignal): Promise<boolean> {
     const replica = this.replica(shard);
     if (replica.hw > offset) return Promise.resolve(true);
     if (signal.aborted) return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
+    const scope = replica.readersSignal;
+    if (scope.aborted) return Promise.reject(scope.reason as Error);
+    return new Promise<boolean>((resolve, reject) => {
+      const settle = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        scope.removeEventListener('abort', onEnd);
+        replica.readers.delete(waiter);
+      };
       const waiter: HighWatermarkWaiter = {
         offset: offset + 1,
         resolve: () => {
-          signal.removeEventListener('abort', onAbort);
+          settle();
           resolve(true);
         },
-        reject: () => undefined,
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
       };
       const onAbort = (): void => {
-        replica.readers.delete(waiter);
+        settle();
         resolve(false);
       };
+      const onEnd = (): void => waiter.reject(scope.reason as Error);
       signal.addEventListener('abort', onAbort, { once: true });
+      scope.addEventListener('abort', onEnd, { once: true });
       replica.readers.add(waiter);
     });
+  }
+
+  /**
+   * Aborted once this node stops serving the shard's readers (its reason: the coded error to
+   * give them): the copy was deleted, or the node is out of the replica set and follows no
+   * leader, so its HW never moves again. A tail ends with it rather than wait for ever; the
+   * signal of a shard that is not replicated here is SL_REPL_NOT_REPLICATED, as for any call.
+   */
+  readerSignal(shard: string): AbortSignal {
+    return this.replica(shard).readersSignal;
   }
 
   // ---- client appends on the leader ---------------------------------------------------------
@@ -395,6 +461,7 @@ export class ReplicationNode {
       if (!voter) replica.caughtUp = false;
       const record: ReplicaRecord = { epoch, leader: '', replicas: [...replicas], ledEpoch: replica.record.ledEpoch, voter };
       await this.persist(replica, record);
+      this.checkReaders(replica);
       this.options.logger.info({ shard, epoch, voter }, 'took a new epoch; waiting for the election');
       if (!voter) throw ReplicaErrors.notVoter.create({ shard, epoch }, shard, epoch);
       return { lastEpoch: replica.log.history.latestEpoch, durableEnd: replica.log.end };
@@ -404,29 +471,39 @@ export class ReplicationNode {
   /** Who leads `epoch` (the one this node took by announce). */
   lead(shard: string, epoch: number, leader: string, replicas: readonly string[], learners: readonly string[] = []): Promise<void> {
     return this.serialised(shard, async (replica) => {
-      if (epoch !== replica.record.epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.epoch, requestEpoch: epoch }, shard, epoch, replica.record.epoch);
-      const learning = !replicas.includes(this.self);
-      if (learning && (!learners.includes(this.self) || leader === this.self)) throw ReplicaErrors.notReplicated.create({ shard }, shard, `node ${this.self} is not in the replica set ${replicas.join(',')}`);
-      replica.learners = [...learners];
-      if (replica.role.kind === 'leader' && leader === this.self) replica.role.core.setLearners(learners);
-      // A learner that still votes (it took this epoch as a replica the change removes, or held an old copy) stops first.
-      if (replica.role.kind !== 'idle' && replica.record.leader === leader && !(learning && replica.record.voter)) return;
-      await this.stopRole(replica);
-      if (leader !== this.self) {
-        // A learner never votes, whatever it holds, until it has copied the shard as a member.
-        await this.persist(replica, { ...replica.record, leader, replicas: [...replicas], voter: learning ? false : replica.record.voter });
-        this.startFollowing(replica);
-        return;
-      }
-      if (replica.record.ledEpoch >= epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.ledEpoch, requestEpoch: epoch }, shard, epoch, replica.record.ledEpoch);
-      replica.startingToLead = true;
       try {
-        await this.persist(replica, { ...replica.record, leader, replicas: [...replicas], ledEpoch: epoch });
-        await this.startLeading(replica);
+        await this.takeLeader(replica, epoch, leader, replicas, learners);
       } finally {
-        replica.startingToLead = false;
+        this.checkReaders(replica);
       }
     });
+  }
+
+  /** lead()'s work, under the shard's election lock. */
+  private async takeLeader(replica: ShardReplica, epoch: number, leader: string, replicas: readonly string[], learners: readonly string[]): Promise<void> {
+    const shard = replica.name;
+    if (epoch !== replica.record.epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.epoch, requestEpoch: epoch }, shard, epoch, replica.record.epoch);
+    const learning = !replicas.includes(this.self);
+    if (learning && (!learners.includes(this.self) || leader === this.self)) throw ReplicaErrors.notReplicated.create({ shard }, shard, `node ${this.self} is not in the replica set ${replicas.join(',')}`);
+    replica.learners = [...learners];
+    if (replica.role.kind === 'leader' && leader === this.self) replica.role.core.setLearners(learners);
+    // A learner that still votes (it took this epoch as a replica the change removes, or held an old copy) stops first.
+    if (replica.role.kind !== 'idle' && replica.record.leader === leader && !(learning && replica.record.voter)) return;
+    await this.stopRole(replica);
+    if (leader !== this.self) {
+      // A learner never votes, whatever it holds, until it has copied the shard as a member.
+      await this.persist(replica, { ...replica.record, leader, replicas: [...replicas], voter: learning ? false : replica.record.voter });
+      this.startFollowing(replica);
+      return;
+    }
+    if (replica.record.ledEpoch >= epoch) throw ReplicaErrors.staleEpoch.create({ shard, leaderEpoch: replica.record.ledEpoch, requestEpoch: epoch }, shard, epoch, replica.record.ledEpoch);
+    replica.startingToLead = true;
+    try {
+      await this.persist(replica, { ...replica.record, leader, replicas: [...replicas], ledEpoch: epoch });
+      await this.startLeading(replica);
+    } finally {
+      replica.startingToLead = false;
+    }
   }
 
   status(shard: string): ReplicaStatusResponse {
@@ -440,6 +517,40 @@ export class ReplicationNode {
       return { node, fetched, durable, recordsBehind: Math.max(0, end - fetched), bytesBehind: fetched >= end ? 0 : log.approximateBytesFrom(Math.max(fetched, log.startOffset)), learner: learners.includes(node) };
     });
     return { node: this.self, role: replica.startingToLead ? 'starting' : role.kind, epoch: replica.record.epoch, leader: replica.record.leader, replicas: replica.record.replicas, highWatermark: replica.hw, logEnd: replica.log.end, lastEpoch: replica.log.history.latestEpoch, voter: replica.record.voter, logStart: replica.log.shard.startOffset, followers, epochStartOffset: role.kind === 'leader' ? role.core.epochStartOffset : 0 };
+  }
+
+  /**
+   * Deletes this node's copy of `shard` (its segments and replica state) once `confirm` says the
+   * node is neither in the shard's replica set nor a learner of a change (docs/replication.md,
+   * "A removed replica's copy"). `confirm` runs under the shard's election lock with the node's
+   * epoch for it, so no announce or lead of the shard can interleave with the check and the
+   * delete; it must read placement afresh (linearizably): a copy created for a learner exists
+   * here only after placement committed the change that made it one, so a read that starts
+   * after the copy exists sees that change. True when the copy was deleted.
+   */
+  retire(shard: string, confirm: (epoch: number) => Promise<boolean>): Promise<boolean> {
+    if (!this.replicas.has(shard)) return Promise.resolve(false);
+    return this.serialised(shard, async (replica) => {
+      if (this.closed) return false;
+      if (!(await confirm(replica.record.epoch))) return false;
+      await this.stopRole(replica);
+      this.replicas.delete(shard);
+      replica.rejectWaiters(this.notLeader(replica));
+      // Before the delete: a tail waiting here for the HW or for a record would otherwise wait
+      // for ever on a replica that is gone (a broker's tail must move to the leader).
+      replica.endReaders(ReplicaErrors.notReplicated.create({ shard, epoch: replica.record.epoch }, shard, `node ${this.self} deleted its copy (placement moved its replica elsewhere); read from the leader`));
+      const logEnd = replica.log.end;
+      await this.options.journal.deleteShard(shard);
+      this.retired.unshift({ shard, epoch: replica.record.epoch, logEnd, at: Date.now() });
+      this.retired.length = Math.min(this.retired.length, RETIRED_KEPT);
+      this.options.logger.warn({ shard, epoch: replica.record.epoch, logEnd, replicas: replica.record.replicas }, 'deleted the copy of a shard this node no longer replicates (placement moved its replica elsewhere)');
+      return true;
+    });
+  }
+
+  /** The copies this node deleted by `retire` since it started, newest first (at most RETIRED_KEPT). */
+  retiredCopies(): readonly RetiredCopy[] {
+    return this.retired;
   }
 
   /**
@@ -466,6 +577,21 @@ export class ReplicationNode {
   }
 
   // ---- roles --------------------------------------------------------------------------------
+
+  /**
+   * Ends the replica's readers once it is out of the replica set with no leader to follow (a
+   * change removed it, or it took a learner's epoch and is not told its leader yet), and lets
+   * new ones in again once it is in the set or follows. A deposed leader still in the set keeps
+   * its readers: an election reaches it, it follows, and its HW moves on.
+   */
+  private checkReaders(replica: ShardReplica): void {
+    if (replica.record.replicas.includes(this.self) || replica.role.kind === 'follower') {
+      replica.resumeReaders();
+      return;
+    }
+    const { name, record } = replica;
+    replica.endReaders(ReplicaErrors.notReplicated.create({ shard: name, epoch: record.epoch }, name, `node ${this.self} is not in the replica set ${record.replicas.join(',') || '(none)'} of epoch ${record.epoch} and follows no leader; read from the leader`));
+  }
 
   private async startLeading(replica: ShardReplica): Promise<void> {
     const epoch = replica.record.epoch;

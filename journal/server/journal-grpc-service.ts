@@ -212,12 +212,27 @@ export class JournalGrpcService {
       });
   }
 
-  /** Copies records from the journal's tail to the call until either side ends it. */
+  /**
+   * Copies records from the journal's tail to the call until either side ends it. A replicated
+   * shard's tail also ends, with the coded error the replication node gives, once this node
+   * stops serving the shard's readers (its copy deleted, or out of the replica set with no
+   * leader to follow): its log and HW would never move again, and the client is to read on
+   * from the leader (a broker's PlacedShardStore re-opens the tail there).
+   */
   private async pumpTail(call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>, signal: AbortSignal): Promise<void> {
+    const shard = call.request.shard;
+    const replication = this.options.replication;
+    const replicated = replication?.isReplicated(shard) === true;
+    const scope = replicated ? (replication as ReplicationNode).readerSignal(shard) : null;
+    // One controller for both ends, with listeners removed at the end: the scope lives as long
+    // as the replica, and AbortSignal.any would keep every tail's signal reachable from it.
+    const reading = new AbortController();
+    const stop = (): void => reading.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    scope?.addEventListener('abort', stop, { once: true });
+    if (signal.aborted || scope?.aborted === true) stop();
     try {
-      const replication = this.options.replication;
-      const replicated = replication?.isReplicated(call.request.shard) === true;
-      for await (const record of this.journal.tail(call.request.shard, call.request.fromOffset, { signal })) {
+      for await (const record of this.journal.tail(shard, call.request.fromOffset, { signal: reading.signal })) {
         // A replicated shard's record goes out only once the HW passes it, and only if it is
         // still the record the log holds there: a record read above the HW (this one, or one
         // read in the same page while an earlier one waited) may have been cut by a
@@ -229,24 +244,30 @@ export class JournalGrpcService {
         let next = record;
         if (replicated) {
           const node = replication as ReplicationNode;
-          if ((node.highWatermark(call.request.shard) as number) <= record.offset && !(await node.waitForHighWatermark(call.request.shard, record.offset, signal))) break;
-          if (node.epochAt(call.request.shard, record.offset) !== record.epoch) {
-            const [committed] = await this.journal.read(call.request.shard, record.offset, { maxRecords: 1 });
+          if ((node.highWatermark(shard) ?? -1) <= record.offset && !(await node.waitForHighWatermark(shard, record.offset, reading.signal))) break;
+          if (node.epochAt(shard, record.offset) !== record.epoch) {
+            const [committed] = await this.journal.read(shard, record.offset, { maxRecords: 1 });
             if (committed === undefined || committed.offset !== record.offset) continue;
             next = committed;
           }
         }
-        if (!call.write(wire.recordToWire(next))) await once(call, 'drain', { signal }).catch(() => undefined);
+        if (!call.write(wire.recordToWire(next))) await once(call, 'drain', { signal: reading.signal }).catch(() => undefined);
       }
     } catch (error) {
-      if (!signal.aborted) call.emit('error', this.errorStatus('Tail', error));
+      // The replica's end closes its shard too (a deleted copy): its reason says why.
+      if (!signal.aborted) call.emit('error', this.errorStatus('Tail', scope?.aborted === true ? scope.reason : error));
+      return;
+    } finally {
+      signal.removeEventListener('abort', stop);
+      scope?.removeEventListener('abort', stop);
+    }
+    if (signal.aborted) {
+      // journal.tail returns only when a signal aborted: the client left (nothing to send) or
+      // the server is stopping (tell the client, so it reconnects rather than thinking it is done).
+      if (signal.reason === STOPPING) call.emit('error', shardlineErrorToStatus(JournalServerErrors.stopping.create({ shard }, this.options.address())));
       return;
     }
-    // journal.tail returns only when the signal aborted: the client left (nothing to send) or
-    // the server is stopping (tell the client, so it reconnects rather than thinking it is done).
-    if (signal.reason === STOPPING) {
-      call.emit('error', shardlineErrorToStatus(JournalServerErrors.stopping.create({ shard: call.request.shard }, this.options.address())));
-    }
+    if (scope?.aborted === true) call.emit('error', this.errorStatus('Tail', scope.reason));
   }
 
   private errorStatus(method: string, error: unknown): Partial<StatusObject> {

@@ -234,15 +234,6 @@ describe('replicated MQTT shards fail over by themselves', () => {
       assert.deepEqual(await retainedAt(broker1.mqtt, 'failover-retained-1'), expectedRetained, 'retained messages at broker-1');
       assert.deepEqual(await retainedAt(broker2.mqtt, 'failover-retained-2'), expectedRetained, 'retained messages at broker-2');
 
-      // The replicas agree: same epoch and leader, and the same stored bytes below the HW, on
-      // the busiest shard and on the broker's state shards.
-      for (const shard of [busiest, '$sessions', '$retained']) {
-        const rows = await settledReplicas(cluster, shard);
-        const hw = Math.min(...rows.map((row) => row.highWatermark));
-        if (shard === busiest) assert.ok(hw > ackedTotal() / 2, `the HW ${hw} covers the shard's records`);
-        await assertByteIdentical(cluster, shard, hw);
-      }
-
       // Exactly once in the log and, for QoS 2, at the subscriber. An append retried across a
       // failover (its first try's outcome unknown; several are in flight per publisher) is
       // answered with its first copy (idempotent appends, docs/replication.md), so the log holds
@@ -274,6 +265,16 @@ describe('replicated MQTT shards fail over by themselves', () => {
       assert.deepEqual(logOrder.slice(0, 20), [], 'per-publisher order in the log');
       assert.deepEqual(notLogged.slice(0, 20), [], `${notLogged.length} acknowledged messages not in the log`);
       assert.deepEqual(qos2NotOnce.slice(0, 20), [], `QoS 2 messages not delivered exactly once: ${qos2NotOnce.length}`);
+
+      // The replicas agree: same epoch and leader, and the same stored bytes below the HW, on
+      // the busiest shard and on the broker's state shards.
+      for (const shard of [busiest, '$sessions', '$retained']) {
+        const rows = await settledReplicas(cluster, shard);
+        const hw = Math.min(...rows.map((row) => row.highWatermark));
+        if (shard === busiest) assert.ok(hw > ackedTotal() / 2, `the HW ${hw} covers the shard's records`);
+        await assertByteIdentical(cluster, shard, hw);
+      }
+
     } finally {
       await stopCluster(cluster);
     }

@@ -9,7 +9,7 @@
 // mqtt.0, a persistent session on broker-2 offline meanwhile. The leader journal node of mqtt.0
 // is SIGKILLed, its data directory deleted, and it is started again on its id, port and (empty)
 // directory. Its /readyz must turn 200 (every assigned shard created, copied and voting again)
-// and `ctl replica status` must show it a voting follower; its stored batches of mqtt.0 are
+// and `ctl replica sets` must show it a voting follower of every shard; its stored batches of mqtt.0 are
 // compared byte for byte with the others'. Then each other node is SIGKILLed, publishes must be
 // acknowledged without it (the wiped node is in the only majority left), and it is restarted.
 // Finally the subscriber resumes and `shard verify` checks each data directory. Bounded: at most
@@ -28,6 +28,7 @@ import {
   replicaStatus,
   restartJournal,
   settledReplicas,
+  settledSets,
   shardRecord,
   shardVerify,
   startCluster,
@@ -100,10 +101,11 @@ describe('a journal node wiped while the cluster runs', () => {
       const early = await readyz(wipedAdmin);
       assert.equal(early.status, 503, `the wiped node is not ready at once: ${early.message}`);
       await waitFor('the wiped node ready (every assigned shard created, copied, voting)', async () => ((await readyz(wipedAdmin)).status === 200 ? true : undefined), REPAIR_TIMEOUT_MS);
-      for (const shard of shards.map((record) => record.name)) {
-        const rows = await settledReplicas(cluster, shard, { writing: shard === busiest });
-        const mine = rows.find((row) => row.node === wiped);
-        assert.ok(mine !== undefined && mine.voter, `${shard}: the wiped node votes again: ${JSON.stringify(rows)}`);
+      const sets = await settledSets(cluster, new Set([busiest]));
+      assert.deepEqual(sets.map((set) => set.shard).sort(), shards.map((record) => record.name).sort(), 'ctl replica sets lists every shard');
+      for (const set of sets) {
+        const mine = set.replicas.find((replica) => replica.node === wiped);
+        assert.ok(mine !== undefined && mine.voter === true, `${set.shard}: the wiped node votes again: ${JSON.stringify(set.replicas)}`);
       }
       await progress('with the repaired node back');
       const repairedRows = await settledReplicas(cluster, busiest, { writing: true });

@@ -1,5 +1,5 @@
 // A `shardline cluster up` cluster for the replication proofs (cluster-failover, cluster-wipe,
-// cluster-idempotent, replica-reassign): started as a child process, its printed address table
+// replica-reassign): started as a child process, its printed address table
 // parsed, journal nodes killed and restarted by hand on their ports and data directories, the
 // MQTT publishers that count what was acknowledged, and the checks those tests share: replicas
 // byte-identical below the high watermark (stored batches compared as bytes) and `shardline
@@ -138,6 +138,8 @@ export interface Cluster {
   journals: Map<string, PrintedNode>;
   brokers: PrintedNode[];
   clusterToken: string;
+  /** The admin token every node of the cluster takes (DIR/cluster.json). */
+  adminToken: string;
   env: Record<string, string>;
   placement: PlacementClient;
   /** Every pid started, for the test's after() hook. */
@@ -166,10 +168,10 @@ export async function clusterUp(cli: CliProcess, dir: string, pids: Set<number>)
   const voters = nodes.filter((node) => node.role === 'placement').map((node) => node.placement);
   const journals = new Map(nodes.filter((node) => node.role === 'journal').map((node) => [String(JOURNAL_ID_BASE + Number(node.name.split('-')[1])), node]));
   const brokers = nodes.filter((node) => node.role === 'broker');
-  const { clusterToken } = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { clusterToken: string };
+  const { clusterToken, adminToken } = JSON.parse(await readFile(join(dir, 'cluster.json'), 'utf8')) as { clusterToken: string; adminToken: string };
   const placement = new PlacementClient({ addresses: voters, clusterId: 'shardline', clusterToken });
   const voterAdmins = nodes.filter((node) => node.role === 'placement').map((node) => node.admin);
-  return { dir, cli, voters, voterAdmins, journals, brokers, clusterToken, env: { SHARDLINE_CLUSTER_TOKEN: clusterToken }, placement, pids, restarted: [] };
+  return { dir, cli, voters, voterAdmins, journals, brokers, clusterToken, adminToken, env: { SHARDLINE_CLUSTER_TOKEN: clusterToken }, placement, pids, restarted: [] };
 }
 
 export async function shardRecord(cluster: Cluster, name: string): Promise<ShardRecord> {
@@ -250,6 +252,50 @@ export async function settledReplicas(cluster: Cluster, shard: string, { writing
     if (settled && leader !== undefined && (writing || rows.every((row) => row.highWatermark === leader.highWatermark))) return rows;
     // Thrown, not returned: waitFor names the last one when it times out.
     throw new Error(`placement: leader ${String(record.leader)} in epoch ${record.leaderEpoch}; replicas: ${JSON.stringify(rows)}`);
+  });
+}
+
+export interface SetReplica {
+  node: string;
+  learner: boolean;
+  role: string | null;
+  epoch: number | null;
+  leader: string | null;
+  highWatermark: number | null;
+  voter: boolean | null;
+}
+
+export interface ReplicaSet {
+  shard: string;
+  epoch: number;
+  leader: string | null;
+  replicas: SetReplica[];
+}
+
+/**
+ * Waits until every replica of every replicated shard follows the shard's recorded leader in
+ * its epoch, all at the leader's HW but for the shards in `writing` (as settledReplicas);
+ * returns the sets. One `shardline ctl replica sets --json` at the first voter per look (every
+ * shard at once), not one `ctl replica status` per shard.
+ */
+export async function settledSets(cluster: Cluster, writing: ReadonlySet<string> = new Set()): Promise<ReplicaSet[]> {
+  return waitFor(`every replica of every shard following the recorded leader`, async () => {
+    const ctl = runCli(['ctl', 'replica', 'sets', '--limit', '500', '--server', cluster.voterAdmins[0] as string, '--json'], { SHARDLINE_ADMIN_TOKEN: cluster.adminToken });
+    const exit = await ctl.exited;
+    if (exit.code !== 0) throw new Error(`ctl replica sets exited ${String(exit.code)}: ${exit.stderr}`);
+    const { items } = JSON.parse(ctl.lines.join('\n')) as { items: ReplicaSet[] };
+    const unsettled = items.filter((set) => {
+      const members = set.replicas.filter((replica) => !replica.learner);
+      const leader = members.find((replica) => replica.node === set.leader);
+      return (
+        leader === undefined ||
+        !members.every((replica) => replica.epoch === set.epoch && replica.leader === set.leader && replica.role === (replica.node === set.leader ? 'leader' : 'follower')) ||
+        (!writing.has(set.shard) && !members.every((replica) => replica.highWatermark === leader.highWatermark))
+      );
+    });
+    if (items.length > 0 && unsettled.length === 0) return items;
+    // Thrown, not returned: waitFor names the last one when it times out.
+    throw new Error(`not settled: ${JSON.stringify(unsettled.slice(0, 3))}`);
   });
 }
 

@@ -12,28 +12,17 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { recordToMessage } from '../engine/index.js';
 import { MqttShardMap, RemoteShardStore } from '../shard-model/index.js';
-import { cleanup, runCli, scratchDirectory, waitForLogField } from './support/broker-process.js';
-import { clusterUp, launchCluster, shardRecord, stopCluster, waitFor, type Cluster } from './support/cluster-up.js';
+import { runCli, scratchDirectory, waitForLogField } from './support/broker-process.js';
+import { clusterUp, killedAfterTests, launchCluster, shardRecord, stopCluster, waitFor, type Cluster } from './support/cluster-up.js';
 
 const BROKERS = 3;
 const TOPICS = 24;
 
-const pids = new Set<number>();
-
-after(async () => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await cleanup();
-});
+const pids = killedAfterTests();
 
 /** The first JSON log line among `lines` whose msg starts with `msg` and that has `fields`. */
 function logLine(lines: readonly string[], msg: string, fields: Record<string, unknown> = {}): Record<string, unknown> | undefined {

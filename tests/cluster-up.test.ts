@@ -13,11 +13,12 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { PlacementClient } from '../placement/service/index.js';
 import { RemoteShardStore } from '../shard-model/index.js';
-import { cleanup, runCli, scratchDirectory, type CliProcess } from './support/broker-process.js';
+import { runCli, scratchDirectory, type CliProcess } from './support/broker-process.js';
+import { killedAfterTests } from './support/cluster-up.js';
 
 const UP_TIMEOUT_MS = 180_000;
 const STOP_TIMEOUT_MS = 60_000;
@@ -34,14 +35,7 @@ interface PrintedNode {
 }
 
 /** Every pid the test saw printed: killed in the end if still alive (the nodes run detached from `cluster up`). */
-const printedPids = new Set<number>();
-
-after(async () => {
-  for (const pid of printedPids) {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
-  }
-  await cleanup();
-});
+const printedPids = killedAfterTests();
 
 function alive(pid: number): boolean {
   try {

@@ -25,7 +25,8 @@ import type { journalWire } from '../journal/index.js';
 import { PlacementClient } from '../placement/service/index.js';
 import type { ShardRecord } from '../placement/metadata/index.js';
 import { MqttShardMap } from '../shard-model/index.js';
-import { cleanup, REPO_ROOT, runCli, scratchDirectory, startBroker, stopBroker, waitForLogField, type BrokerProcess, type CliProcess } from './support/broker-process.js';
+import { REPO_ROOT, runCli, scratchDirectory, startBroker, stopBroker, waitForLogField, type BrokerProcess, type CliProcess } from './support/broker-process.js';
+import { killedAfterTests } from './support/cluster-up.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(REPO_ROOT, '.test-output', 'dashboard');
@@ -45,18 +46,7 @@ interface PrintedNode {
   journalGrpc: string;
 }
 
-const pids = new Set<number>();
-
-after(async () => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await cleanup();
-});
+const pids = killedAfterTests();
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -57,7 +57,8 @@ describe('the writer stamp of idempotent appends to replicated shards', { timeou
     // count of stored MQTT records below must be the one message this test publishes.
     const broker = runCli(['start', '--roles', 'broker', '--node-id', '21', '--placement', placement, '--mqtt-port', '0', '--kafka-port', '0', '--amqp-port', 'none', '--kafka-group-initial-rebalance-delay-ms', '0', '--sys-interval', '0'], env);
     processes.push(broker);
-    const kafkaPort = Number((await waitForLogField(broker, 'kafkaPort')).kafkaPort);
+    // A broker over placement creates and waits for its shards' leaders first: slow on a loaded machine.
+    const kafkaPort = Number((await waitForLogField(broker, 'kafkaPort', 180_000)).kafkaPort);
     const mqttAddress = String((await waitForLogField(broker, 'mqtt')).mqtt);
 
     // Kafka: produced with headers, read back by a group exactly as sent.

@@ -5,6 +5,7 @@
 // byte-identical below the high watermark (stored batches compared as bytes) and `shardline
 // shard verify` on each journal node's data directory.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -31,15 +32,44 @@ export interface PrintedNode {
   journalGrpc: string;
 }
 
-/** The pids a test file's clusters start, SIGKILLed (with the scratch directories removed) after its tests. */
+/** When the process `pid` started (clock ticks since boot, /proc/PID/stat field 22); undefined when it is gone. */
+function startTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from after its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Pids that remember when their process started: a pid whose process has exited may be given to
+ * another process, another test file's node say, which a SIGKILL by pid alone would hit.
+ */
+class OwnedPids extends Set<number> {
+  readonly #started = new Map<number, string | undefined>();
+
+  override add(pid: number): this {
+    this.#started.set(pid, startTicks(pid));
+    return super.add(pid);
+  }
+
+  /** The pids still held by the processes they were added for. */
+  alive(): number[] {
+    return [...this].filter((pid) => this.#started.get(pid) !== undefined && startTicks(pid) === this.#started.get(pid));
+  }
+}
+
+/** The pids a test file's clusters start, SIGKILLed (with the scratch directories removed) after its tests, each only if still the process it was added for. */
 export function killedAfterTests(): Set<number> {
-  const pids = new Set<number>();
+  const pids = new OwnedPids();
   after(async () => {
-    for (const pid of pids) {
+    for (const pid of pids.alive()) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
-        // already gone
+        // gone since
       }
     }
     await cleanup();

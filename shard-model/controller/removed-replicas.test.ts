@@ -16,6 +16,7 @@ import type { ShardRecord } from '../../placement/metadata/index.js';
 import { CLUSTER_ID, CLUSTER_TOKEN, PlacementClient, startCluster } from '../../placement/service/testing.js';
 import { RemovedReplicas, removedFromSet } from './removed-replicas.js';
 import { ReplicationController } from './replication-controller.js';
+import { until } from './test-support.js';
 
 const silent = pino({ level: 'silent' });
 const cleanups: (() => Promise<void>)[] = [];
@@ -35,19 +36,6 @@ test('removedFromSet: only a shard placement knows, outside its set and its targ
   assert.equal(removedFromSet('4', record(['1', '2', '3'], 5), 6), false, 'the node holds a newer epoch than placement');
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 interface Node {
   id: string;

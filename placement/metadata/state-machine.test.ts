@@ -67,6 +67,9 @@ describe('placement state machine', () => {
     const { state, results } = run([register('a', 0, 100), { type: 'heartbeat', nodeId: 'a', at: 500, leaseMs: 100 }, { type: 'heartbeat', nodeId: 'a', at: 300, leaseMs: 100 }, { type: 'heartbeat', nodeId: 'z', at: 1, leaseMs: 1 }]);
     assert.deepEqual(results.map(refusal), [undefined, undefined, undefined, 'unknown-node']);
     assert.equal(state.nodes.get('a')?.leaseExpiresAt, 600);
+    // Watchers learn of a renewal as a lease change, which address-routing views skip.
+    const renewed = apply(state, { type: 'heartbeat', nodeId: 'a', at: 700, leaseMs: 100, clientId: 'c', sequence: 5 });
+    assert.deepEqual(renewed.changes, [{ revision: 5, kind: 'lease', key: 'a', op: 'put' }]);
   });
 
   it('lists expired nodes without expiring them; expire-node is refused while a heartbeat keeps the lease live', () => {

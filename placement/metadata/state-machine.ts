@@ -147,7 +147,7 @@ function execute(state: PlacementState, command: PlacementCommand, revision: num
       if (node === undefined) return new Refusal('unknown-node', `node ${command.nodeId} is not registered`);
       // A heartbeat delayed behind a later one must not shorten the lease.
       const leaseExpiresAt = Math.max(node.leaseExpiresAt, command.at + command.leaseMs);
-      return { state: { ...state, nodes: withEntry(state.nodes, node.id, { ...node, leaseExpiresAt }) }, changes: change('node', node.id) };
+      return { state: { ...state, nodes: withEntry(state.nodes, node.id, { ...node, leaseExpiresAt }) }, changes: change('lease', node.id) };
     }
     case 'deregister-node':
     case 'expire-node': {

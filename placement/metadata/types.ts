@@ -100,7 +100,10 @@ export type CommandResult =
   | { readonly status: 'ok'; readonly revision: number; readonly leaderEpoch?: number }
   | { readonly status: 'refused'; readonly revision: number; readonly code: RefusalCode; readonly detail: string };
 
-export type ChangeKind = 'node' | 'shard' | 'map' | 'setting';
+// 'lease' is a heartbeat's: the node record changed only in leaseExpiresAt. Watchers that route
+// by addresses and roles skip it, so renewals (one per node every few seconds) do not make every
+// node read placement whole again.
+export type ChangeKind = 'node' | 'lease' | 'shard' | 'map' | 'setting';
 
 /** What a watcher is told: at `revision`, the record `key` of `kind` was written or deleted. */
 export interface Change {

@@ -58,6 +58,7 @@ export type Empty = Record<string, never>;
 
 export interface PlacementMethods {
   step: MethodDefinition<StepRequest, Empty>;
+  stepStream: MethodDefinition<StepRequest, Empty>;
   propose: MethodDefinition<ProposeRequest, ProposeResponse>;
   read: MethodDefinition<ReadRequest, ReadResponse>;
   watch: MethodDefinition<WatchRequest, WatchBatch>;
@@ -80,6 +81,7 @@ export function placementService(): { service: ServiceDefinition; methods: Place
   };
   const methods: Record<keyof PlacementMethods, MethodDefinition<unknown, unknown>> = {
     step: method('Step'),
+    stepStream: method('StepStream'),
     propose: method('Propose'),
     read: method('Read'),
     watch: method('Watch'),

@@ -23,7 +23,7 @@
 // Membership changes are serialized here (one in flight per leader, and none while the Raft
 // core still has one unapplied) so a second one is refused clearly rather than dropped.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { Server, status as GrpcStatus, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Metadata, Server, status as GrpcStatus, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall, type ServerWritableStream, type StatusObject, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import type { ShardlineError } from '../../base/index.js';
 import { isShardlineError } from '../../base/index.js';
@@ -133,6 +133,8 @@ export class PlacementServer {
   private readonly replica: PlacementReplica;
   private readonly driver: ReplicaDriver;
   private readonly links = new Map<number, PeerLink>();
+  /** Ends each open StepStream call (with OK), for a stop. */
+  private readonly stepStreams = new Set<() => void>();
   /** Every placement node this one can dial and accepts Steps from: configured, joined, learned. */
   private readonly peers = new Map<number, string>();
   /** The revision of PEER_ADDRESSES_SETTING last read, so a cycle reads it only when it changed. */
@@ -301,6 +303,7 @@ export class PlacementServer {
     for (const fail of this.queuedRequests) fail(stopping);
     this.queuedRequests.clear();
     for (const link of this.links.values()) link.close();
+    for (const end of [...this.stepStreams]) end();
     const server = this.server;
     if (server === null) return;
     let timer: NodeJS.Timeout | undefined;
@@ -344,6 +347,7 @@ export class PlacementServer {
   private implementation(): UntypedServiceImplementation {
     return {
       step: this.unary('Step', (call: ServerUnaryCall<wire.StepRequest, wire.Empty>) => this.onStep(call.request)),
+      stepStream: (call: ServerReadableStream<wire.StepRequest, wire.Empty>, callback: sendUnaryData<wire.Empty>) => this.onStepStream(call, callback),
       propose: this.unary('Propose', (call: ServerUnaryCall<wire.ProposeRequest, wire.ProposeResponse>) => this.onPropose(call)),
       read: this.unary('Read', (call: ServerUnaryCall<wire.ReadRequest, wire.ReadResponse>) => this.onRead(call)),
       watch: (call: ServerWritableStream<wire.WatchRequest, wire.WatchBatch>) => {
@@ -408,12 +412,57 @@ export class PlacementServer {
     return { code: GrpcStatus.INTERNAL, details: `unexpected placement server error in ${method}: ${error instanceof Error ? error.message : String(error)}` };
   }
 
+  /**
+   * A peer's long-lived Step call: each request is stepped as a Step call's would be. The first
+   * refused request ends the call with its status (the peer link backs off and opens a new one,
+   * as after a failed Step); a stop ends it with OK, so tryShutdown need not wait for it.
+   */
+  private onStepStream(call: ServerReadableStream<wire.StepRequest, wire.Empty>, callback: sendUnaryData<wire.Empty>): void {
+    const refusal = this.authenticate('StepStream', call.metadata);
+    if (refusal !== null) {
+      this.refused('StepStream', call.getPeer(), refusal);
+      callback(shardlineErrorToStatus(refusal));
+      return;
+    }
+    // Headers now tell the peer its stream is accepted (peer-link.ts: until then it keeps what
+    // it sent, to resend by Step should this node not know StepStream).
+    call.sendMetadata(new Metadata());
+    let ended = false;
+    const finish = (status: Partial<StatusObject> | null): void => {
+      if (ended) return;
+      ended = true;
+      this.stepStreams.delete(endForStop);
+      call.off('data', onData);
+      if (status === null) callback(null, {});
+      else callback(status);
+    };
+    const endForStop = (): void => finish(null);
+    const onData = (request: wire.StepRequest): void => {
+      try {
+        this.onStep(request);
+      } catch (error) {
+        finish(this.errorStatus('StepStream', call.getPeer(), error));
+      }
+    };
+    this.stepStreams.add(endForStop);
+    call.on('data', onData);
+    call.on('end', endForStop);
+    // Cancelled by the peer (its link closed, or its process went away): nobody to answer.
+    call.on('cancelled', () => {
+      ended = true;
+      this.stepStreams.delete(endForStop);
+      call.off('data', onData);
+    });
+    call.on('error', () => undefined);
+  }
+
   private onStep(request: wire.StepRequest): wire.Empty {
     const { clusterId, from, to } = request;
     if (clusterId !== this.options.clusterId) throw PlacementErrors.wrongCluster.create({ from }, 'Step', clusterId, this.options.clusterId);
     if (to !== this.nodeId) throw PlacementErrors.unknownNode.create({ from, to }, `a Step for node ${to} reached node ${this.nodeId}`);
     if (from === this.nodeId || !this.peers.has(from)) throw PlacementErrors.unknownNode.create({ from, to }, `node ${from} is not a placement peer of node ${this.nodeId}`);
     this.heardFrom.set(from, performance.now());
+    this.links.get(from)?.heard();
     // All or nothing: one bad message refuses the whole call before any is stepped.
     const messages = request.messages.map((bytes) => {
       const m = decodeRaftMessage(bytes);

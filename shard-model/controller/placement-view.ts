@@ -37,6 +37,8 @@ export class PlacementView {
     const view = new PlacementView(options);
     view.#watch = options.client.watch(1, (event) => {
       if (event.type === 'error') return;
+      // Not on 'lease' (renewals): the poll keeps leases fresh enough, and a node whose lease
+      // runs out is deleted, which is a 'node' change.
       if (event.type === 'changes' && !event.changes.some((change) => change.kind === 'node' || change.kind === 'shard' || change.kind === 'setting')) return;
       view.refresh().catch(() => undefined);
     });

@@ -21,6 +21,7 @@ import { AdminErrors } from './admin-errors.js';
 import { requireBearerToken } from './bearer-auth.js';
 import { registerConsole } from './console-routes.js';
 import { installErrorReplies } from './error-reply.js';
+import { lazyCompilers, type DeferredCompiles } from './lazy-compilers.js';
 import { registerConfigRoutes, registerNodeRoutes, type AdminNode } from './node-routes.js';
 import type { PlacementAdmin } from './placement-admin.js';
 import { registerProbeRoutes, type ReplicationReadiness } from './probe-routes.js';
@@ -66,6 +67,8 @@ export interface AdminOptions {
   placementReadiness?: PlacementAdmin;
   /** The replicas /readyz waits for (caught up with their leaders): on journal nodes that replicate. */
   replicationReadiness?: ReplicationReadiness;
+  /** Collects the schema compiles deferred to each route's first request (tests compile them all). */
+  deferredCompiles?: DeferredCompiles;
 }
 
 export async function createAdminApp(options: AdminOptions): Promise<FastifyInstance> {
@@ -76,6 +79,7 @@ export async function createAdminApp(options: AdminOptions): Promise<FastifyInst
     // Per-request lines would drown the node log; failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: PARAM_LENGTH_MAX },
+    schemaController: { compilersFactory: lazyCompilers(options.deferredCompiles) },
   }) as unknown as FastifyInstance;
 
   await app.register(fastifySwagger, {

@@ -12,12 +12,13 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freeLoopbackPorts } from '../../placement/service/index.js';
 import { cliArgs } from './cli-entry.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -243,14 +244,14 @@ export function requireShardline(t: { skip: (message: string) => void }): boolea
   return false;
 }
 
-/** A port that was free a moment ago (bind 0, read it, close). */
+/**
+ * A port that was free a moment ago, from below the ephemeral range: a port `listen(0)` hands
+ * out may be taken by any outgoing connection before the process binds it (a CI run's voter
+ * failed to start on EADDRINUSE that way), and the tests make many.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
+  const [port] = await freeLoopbackPorts(1);
+  if (port === undefined) throw new Error('no free loopback port');
   return port;
 }
 

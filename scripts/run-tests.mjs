@@ -10,9 +10,12 @@ import { fileURLToPath } from 'node:url';
 // processes they start, so they take 3. `--timings` (or TEST_TIMINGS=1) adds a table of each
 // file's wall time and test count at the end (scripts/test-timings.mjs); `--save-timings` also
 // writes those times into scripts/test-durations.json, which orders the next runs; `--list`
-// prints the files in the order they would start, and runs nothing.
+// prints the files in the order they would start, and runs nothing. `--batched` runs the files
+// in one process per slot instead of one each (see run-files.mjs): for tests that start no
+// processes of their own, where a file's own tsx and module loading cost more than its tests.
 const args = process.argv.slice(2);
 let defaultConcurrency = '2';
+let batched = false;
 let timings = process.env.TEST_TIMINGS === '1';
 let saveTimings = false;
 let list = false;
@@ -27,6 +30,9 @@ for (;;) {
     timings = true;
     saveTimings = true;
     args.splice(0, 1);
+  } else if (args[0] === '--batched') {
+    batched = true;
+    args.splice(0, 1);
   } else if (args[0] === '--list') {
     list = true;
     args.splice(0, 1);
@@ -34,7 +40,7 @@ for (;;) {
 }
 const folders = args;
 if (folders.length === 0 || !/^[1-9]\d*$/.test(defaultConcurrency)) {
-  console.error('usage: node scripts/run-tests.mjs [--concurrency N] [--timings] [--save-timings] [--list] FOLDER...');
+  console.error('usage: node scripts/run-tests.mjs [--concurrency N] [--batched] [--timings] [--save-timings] [--list] FOLDER...');
   process.exit(2);
 }
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -86,7 +92,7 @@ if (build.status !== 0) process.exit(build.status ?? 1);
 const concurrency = process.env.TEST_CONCURRENCY ?? defaultConcurrency;
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', fileURLToPath(new URL('./run-files.mjs', import.meta.url)), concurrency, timings ? '1' : '0', ...files],
+  ['--import', 'tsx', fileURLToPath(new URL('./run-files.mjs', import.meta.url)), concurrency, timings ? '1' : '0', batched ? '1' : '0', ...files],
   { stdio: 'inherit', env: saveTimings ? { ...process.env, TEST_DURATIONS_FILE: DURATIONS } : process.env },
 );
 process.exit(result.status ?? 1);

@@ -3,7 +3,9 @@
 // number of tests, slowest first. The slowest files are where the suite's time goes; the counts
 // show that a faster file still runs every test it ran before. With TEST_DURATIONS_FILE set
 // (`run-tests.mjs --save-timings`), each file's seconds are also merged into that JSON file,
-// which run-tests.mjs reads to start the longest files first.
+// which run-tests.mjs reads to start the longest files first. A file run inside a batch
+// (run-tests.mjs --batched) has no process of its own: its time is that of its top-level tests
+// and suites, and the batches' entry files are left out.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 
@@ -24,7 +26,7 @@ export default async function* timings(source) {
   const fileOf = (file) => {
     let entry = files.get(file);
     if (entry === undefined) {
-      entry = { ms: 0, tests: 0, failed: 0, skipped: 0 };
+      entry = { ms: 0, topLevelMs: 0, tests: 0, failed: 0, skipped: 0 };
       files.set(file, entry);
     }
     return entry;
@@ -41,11 +43,13 @@ export default async function* timings(source) {
     // Counted like the runner's summary: every test and subtest, once.
     if (event.type === 'test:complete') continue;
     const entry = fileOf(data.file);
+    if (data.nesting === 0) entry.topLevelMs += data.details?.duration_ms ?? 0;
     entry.tests += 1;
     if (event.type === 'test:fail') entry.failed += 1;
     if (data.skip !== undefined || data.todo !== undefined) entry.skipped += 1;
   }
-  const rows = [...files].sort((a, b) => b[1].ms - a[1].ms);
+  for (const entry of files.values()) if (entry.ms === 0) entry.ms = entry.topLevelMs;
+  const rows = [...files].filter(([file]) => file.endsWith('.test.ts')).sort((a, b) => b[1].ms - a[1].ms);
   const cwd = process.cwd() + '/';
   let total = 0;
   let tests = 0;

@@ -344,6 +344,10 @@ test('a tail on a replica that leaves the set ends with SL_REPL_NOT_REPLICATED; 
   assert.equal(await endOf(waiting), 'SL_REPL_NOT_REPLICATED', 'the tail waiting at the log end of the removed replica ends');
   assert.deepEqual(waiting.values, ['a']);
   assert.equal(await endOf(tailToEnd(leaving, 0)), 'SL_REPL_NOT_REPLICATED', 'a new tail there ends at once');
+  // Reads there would answer a prefix that never grows: refused the same way, to go to the leader.
+  await assert.rejects(leaving.client.call('read', { shard: 's', fromOffset: 0 }, CALL_MS), code('SL_REPL_NOT_REPLICATED'));
+  await assert.rejects(leaving.client.call('readBatches', { shard: 's', fromOffset: 0 }, CALL_MS), code('SL_REPL_NOT_REPLICATED'));
+  await assert.rejects(leaving.client.call('highWatermark', { shard: 's' }, CALL_MS), code('SL_REPL_NOT_REPLICATED'));
 
   // Back in the set (a later election names it): its readers are served again.
   const second = await runElection({ shard: 's', replicas: peers, credentials: ACCESS });
@@ -351,6 +355,8 @@ test('a tail on a replica that leaves the set ends with SL_REPL_NOT_REPLICATED; 
   const again = tailToEnd(leaving, 0);
   await until("'a' and 'b' through a tail on the node back in the set", () => again.values.length === 2);
   assert.deepEqual(again.values, ['a', 'b']);
+  const read = await leaving.client.call('read', { shard: 's', fromOffset: 0 }, CALL_MS);
+  assert.deepEqual(read.records.filter((record) => record.value !== undefined).map((record) => record.value?.toString()).slice(-2), ['a', 'b']);
 });
 
 // Goal: deleting a replica's copy (ReplicationNode.retire, once placement moved the replica

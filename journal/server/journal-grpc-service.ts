@@ -74,10 +74,14 @@ export class JournalGrpcService {
       }),
       listShards: this.unary('ListShards', () => ({ shards: this.journal.listShards().map(wire.shardInfoToWire) })),
       append: this.unary('Append', (request: wire.AppendRequest) => this.append(request)),
-      read: this.unary('Read', async (request: wire.ReadRequest) =>
-        pageResponse(this.belowHighWatermark(request.shard, await this.journal.read(request.shard, request.fromOffset, boundedReadOptions(request))))),
-      readByTime: this.unary('ReadByTime', async (request: wire.ReadByTimeRequest) =>
-        pageResponse(this.belowHighWatermark(request.shard, await this.journal.readByTime(request.shard, request.timestamp, boundedReadOptions(request))))),
+      read: this.unary('Read', async (request: wire.ReadRequest) => {
+        this.refuseEndedReaders(request.shard);
+        return pageResponse(this.belowHighWatermark(request.shard, await this.journal.read(request.shard, request.fromOffset, boundedReadOptions(request))));
+      }),
+      readByTime: this.unary('ReadByTime', async (request: wire.ReadByTimeRequest) => {
+        this.refuseEndedReaders(request.shard);
+        return pageResponse(this.belowHighWatermark(request.shard, await this.journal.readByTime(request.shard, request.timestamp, boundedReadOptions(request))));
+      }),
       tail: (call: ServerWritableStream<wire.TailRequest, wire.RecordMessage>) => this.tail(call),
       truncateAfter: this.unary('TruncateAfter', async (request: wire.TruncateAfterRequest) => {
         if (this.options.replication?.isReplicated(request.shard) === true) throw ReplicaErrors.replicatedShard.create({ shard: request.shard }, request.shard, 'TruncateAfter');
@@ -85,11 +89,14 @@ export class JournalGrpcService {
         return {};
       }),
       info: this.unary('Info', (request: wire.NameRequest) => wire.shardInfoToWire(this.journal.info(request.name))),
-      readBatches: this.unary('ReadBatches', async (request: wire.ReadBatchesRequest) =>
-        batchPageResponse(this.batchesBelowHighWatermark(request.shard, await this.journal.readBatches(request.shard, request.fromOffset, boundedBatchReadOptions(request))))),
+      readBatches: this.unary('ReadBatches', async (request: wire.ReadBatchesRequest) => {
+        this.refuseEndedReaders(request.shard);
+        return batchPageResponse(this.batchesBelowHighWatermark(request.shard, await this.journal.readBatches(request.shard, request.fromOffset, boundedBatchReadOptions(request))));
+      }),
       // An unreplicated shard: everything acknowledged is readable, so the high watermark is
       // the shard's visible end. A replicated one: the majority-durable end.
       highWatermark: this.unary('HighWatermark', (request: wire.HighWatermarkRequest) => {
+        this.refuseEndedReaders(request.shard);
         const end = this.journal.info(request.shard).nextOffset;
         return { highWatermark: Math.min(end, this.options.replication?.highWatermark(request.shard) ?? end) };
       }),
@@ -135,6 +142,19 @@ export class JournalGrpcService {
     const replication = this.options.replication;
     if (replication === undefined) throw ReplicaErrors.notReplicated.create({ shard, method }, shard, 'this node replicates nothing (not a journal node of a placement cluster, and no --replica-peers)');
     return replication;
+  }
+
+  /**
+   * A replicated shard this node no longer serves readers of (its copy deleted, or out of the
+   * replica set and following no leader): its HW stays where it was, so a read here would answer
+   * a correct but short prefix for as long as the copy is kept. The caller is told to read from
+   * the leader instead, with the coded error its tails end with (SL_REPL_NOT_REPLICATED).
+   */
+  private refuseEndedReaders(shard: string): void {
+    const replication = this.options.replication;
+    if (replication?.isReplicated(shard) !== true) return;
+    const scope = replication.readerSignal(shard);
+    if (scope.aborted) throw scope.reason;
   }
 
   /** Records a reader of a replicated shard may see: those below the HW. */
